@@ -1,0 +1,78 @@
+"""Domain errors. Handlers map them to HTTP statuses; adapters wrap botocore errors in them."""
+
+from __future__ import annotations
+
+
+class EmmaError(Exception):
+    """Base of every error Emma raises on purpose. ``status`` is the HTTP status it maps to."""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(EmmaError):
+    status = 400
+    code = "bad_request"
+
+
+class InvalidPayload(BadRequest):
+    """Malformed JSON or a body that does not match what the source documents."""
+
+    code = "invalid_payload"
+
+
+class UnknownTopic(EmmaError):
+    status = 422
+    code = "unknown_topic"
+
+
+class PayloadTooLarge(EmmaError):
+    status = 413
+    code = "payload_too_large"
+
+
+class Unauthorized(EmmaError):
+    status = 401
+    code = "unauthorized"
+
+
+class InvalidSignature(Unauthorized):
+    code = "invalid_signature"
+
+
+class NotFound(EmmaError):
+    status = 404
+    code = "not_found"
+
+
+class ShopNotFound(NotFound):
+    code = "shop_not_found"
+
+
+class ProfileNotFound(NotFound):
+    code = "profile_not_found"
+
+
+class TransientError(EmmaError):
+    """A dependency failed in a way a retry may fix (throttling, timeouts, 5xx)."""
+
+    status = 503
+    code = "temporarily_unavailable"
+
+
+class StoreError(TransientError):
+    code = "store_unavailable"
+
+
+class PublishError(TransientError):
+    code = "publish_failed"
+
+
+class ConcurrencyConflict(TransientError):
+    """Optimistic-concurrency retries were exhausted for one profile."""
+
+    code = "concurrent_update_conflict"

@@ -1,0 +1,410 @@
+"""Canonical events: every input (webhook, tracker call, SES feedback) becomes one or more of these.
+
+The model is versioned (``schema_version``); a breaking change adds a new version instead of
+editing this one. ``id`` is the idempotency key: the platform's delivery/event id, the tracker's
+messageId or SES's message/event id, made unique per derived event with a suffix (``:consent:email``).
+The JSON Schema in docs/canonical-event.schema.json is generated from this module
+(``emma schema``) and a test keeps it in sync.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+
+SCHEMA_VERSION: Literal["1"] = "1"
+
+# Shop ids are used in keys, secret names and metrics: keep them boring.
+SHOP_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
+ShopId = Annotated[str, Field(pattern=SHOP_ID_PATTERN, description="Emma's id of the shop (tenant)")]
+Money = Annotated[Decimal, Field(max_digits=14, decimal_places=4)]
+ShortStr = Annotated[str, Field(max_length=512)]
+
+
+class EventType(StrEnum):
+    CUSTOMER_REGISTERED = "customer.registered"
+    CUSTOMER_UPDATED = "customer.updated"
+    CUSTOMER_IDENTIFIED = "customer.identified"
+    CONSENT_CHANGED = "consent.changed"
+    PAGE_VIEWED = "page.viewed"
+    PRODUCT_VIEWED = "product.viewed"
+    SEARCH_PERFORMED = "search.performed"
+    CART_UPDATED = "cart.updated"
+    CHECKOUT_STARTED = "checkout.started"
+    ORDER_PLACED = "order.placed"
+    ORDER_PAID = "order.paid"
+    ORDER_CANCELLED = "order.cancelled"
+    ORDER_FULFILLED = "order.fulfilled"
+    COUPON_REDEEMED = "coupon.redeemed"
+    EMAIL_DELIVERED = "email.delivered"
+    EMAIL_OPENED = "email.opened"
+    EMAIL_CLICKED = "email.clicked"
+    EMAIL_BOUNCED = "email.bounced"
+    EMAIL_COMPLAINED = "email.complained"
+    EMAIL_UNSUBSCRIBED = "email.unsubscribed"
+    SMS_DELIVERED = "sms.delivered"
+    SMS_CLICKED = "sms.clicked"
+    PUSH_DELIVERED = "push.delivered"
+    PUSH_CLICKED = "push.clicked"
+    TUTORIAL_WATCHED = "tutorial.watched"
+    SURVEY_ANSWERED = "survey.answered"
+    REVIEW_SUBMITTED = "review.submitted"
+    REFERRAL_MADE = "referral.made"
+    PRODUCT_UPSERTED = "catalog.product_upserted"
+    CUSTOM = "custom"
+
+
+class SourceKind(StrEnum):
+    SHOPIFY = "shopify"
+    WOOCOMMERCE = "woocommerce"
+    SHOPWARE = "shopware"
+    TRACKER = "tracker"
+    SES = "ses"
+    EMMA = "emma"
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    PUSH = "push"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Source(_Strict):
+    kind: SourceKind
+    name: ShortStr = Field(description="Topic, call type or event name as the source called it")
+    delivery_id: ShortStr | None = Field(None, description="The source's own delivery/message id")
+
+
+class CustomerRefs(_Strict):
+    """The customer references an event carries; the profile store resolves them to one profile."""
+
+    customer_id: ShortStr | None = Field(None, description="The shop's customer id (or tracker userId)")
+    email: ShortStr | None = None
+    anonymous_id: ShortStr | None = Field(None, description="Tracker anonymousId / device id")
+    phone: ShortStr | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _normalise_email(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        value = value.strip().lower()
+        local, at, domain = value.partition("@")
+        if not at or not local or "." not in domain or " " in value:
+            raise ValueError(f"not an email address: {value!r}")
+        return value
+
+    @field_validator("customer_id", "anonymous_id", "phone", mode="before")
+    @classmethod
+    def _stringify(cls, value: Any) -> str | None:
+        if value is None or value == "":
+            return None
+        return str(value)
+
+    def is_empty(self) -> bool:
+        return not (self.customer_id or self.email or self.anonymous_id)
+
+
+class LineItem(_Strict):
+    product_id: ShortStr
+    variant_id: ShortStr | None = None
+    sku: ShortStr | None = None
+    name: ShortStr | None = None
+    category: ShortStr | None = None
+    brand: ShortStr | None = None
+    quantity: int = Field(1, ge=0)
+    price: Money | None = None
+
+
+class ProductInfo(_Strict):
+    product_id: ShortStr
+    sku: ShortStr | None = None
+    name: ShortStr | None = None
+    category: ShortStr | None = None
+    brand: ShortStr | None = None
+    price: Money | None = None
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
+    url: Annotated[str, Field(max_length=2048)] | None = None
+    in_stock: bool | None = None
+    tags: tuple[ShortStr, ...] = ()
+
+
+class ConsentProof(_Strict):
+    """Where and how consent was given or withdrawn: enough to show an auditor."""
+
+    source: ShortStr = Field(description="Which system recorded it, e.g. shopify:customers/update")
+    at: AwareDatetime
+    wording: Annotated[str, Field(max_length=2000)] | None = None
+    double_opt_in: bool = False
+    ip: ShortStr | None = None
+
+
+# ---- properties per event family -------------------------------------------------------------
+
+
+class CustomerProps(_Strict):
+    first_name: ShortStr | None = None
+    last_name: ShortStr | None = None
+    phone: ShortStr | None = None
+    locale: ShortStr | None = None
+    timezone: ShortStr | None = None
+    country: ShortStr | None = None
+    city: ShortStr | None = None
+    traits: dict[str, Any] = Field(default_factory=dict, description="Other traits, kept as given")
+
+
+class ConsentProps(_Strict):
+    channel: Channel
+    granted: bool
+    proof: ConsentProof
+
+
+class PageProps(_Strict):
+    url: Annotated[str, Field(max_length=2048)] | None = None
+    path: Annotated[str, Field(max_length=2048)] | None = None
+    title: ShortStr | None = None
+    referrer: Annotated[str, Field(max_length=2048)] | None = None
+    name: ShortStr | None = None
+    category: ShortStr | None = None
+
+
+class ProductViewProps(_Strict):
+    product: ProductInfo
+
+
+class SearchProps(_Strict):
+    query: ShortStr
+    category: ShortStr | None = None
+
+
+class CartProps(_Strict):
+    cart_id: ShortStr | None = None
+    items: tuple[LineItem, ...] = ()
+    value: Money | None = None
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
+    recovery_url: Annotated[str, Field(max_length=2048)] | None = None
+
+
+class OrderProps(_Strict):
+    order_id: ShortStr
+    order_number: ShortStr | None = None
+    total: Money
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    subtotal: Money | None = None
+    discount_total: Money | None = None
+    items: tuple[LineItem, ...] = ()
+    discount_codes: tuple[ShortStr, ...] = ()
+
+
+class CouponProps(_Strict):
+    code: ShortStr
+    order_id: ShortStr | None = None
+    amount: Money | None = None
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
+
+
+class MessageProps(_Strict):
+    message_id: ShortStr | None = None
+    journey: ShortStr | None = None
+    template: ShortStr | None = None
+    url: Annotated[str, Field(max_length=2048)] | None = None
+    bounce_type: ShortStr | None = Field(None, description="Permanent / Transient for bounces")
+
+
+class TutorialProps(_Strict):
+    tutorial_id: ShortStr
+    topic: ShortStr | None = None
+    product_id: ShortStr | None = None
+    category: ShortStr | None = None
+    completion: float | None = Field(None, ge=0, le=1)
+
+
+class SurveyProps(_Strict):
+    survey_id: ShortStr
+    score: float | None = None
+    answers: dict[str, Any] = Field(default_factory=dict)
+
+
+class ReviewProps(_Strict):
+    product_id: ShortStr | None = None
+    rating: float | None = Field(None, ge=0, le=5)
+
+
+class ReferralProps(_Strict):
+    referral_code: ShortStr | None = None
+    referred_email: ShortStr | None = None
+
+
+class CatalogProps(_Strict):
+    product: ProductInfo
+    variants: tuple[ShortStr, ...] = ()
+
+
+class CustomProps(_Strict):
+    name: ShortStr
+    properties: dict[str, Any] = Field(default_factory=dict)
+
+
+# ---- the events ------------------------------------------------------------------------------
+
+
+class _EventBase(_Strict):
+    schema_version: Literal["1"] = SCHEMA_VERSION
+    id: Annotated[str, Field(min_length=1, max_length=256)] = Field(
+        description="Idempotency key: unique per shop for each distinct event"
+    )
+    shop: ShopId
+    occurred_at: AwareDatetime
+    received_at: AwareDatetime
+    source: Source
+    customer: CustomerRefs = Field(default_factory=CustomerRefs)
+    context: dict[str, Any] = Field(default_factory=dict, description="ip, user agent, locale, page...")
+
+    @field_validator("occurred_at", "received_at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+    def detail_type(self) -> str:
+        return str(self.type)  # type: ignore[attr-defined]
+
+
+class CustomerEvent(_EventBase):
+    type: Literal[
+        EventType.CUSTOMER_REGISTERED, EventType.CUSTOMER_UPDATED, EventType.CUSTOMER_IDENTIFIED
+    ]
+    properties: CustomerProps = Field(default_factory=CustomerProps)
+
+
+class ConsentEvent(_EventBase):
+    type: Literal[EventType.CONSENT_CHANGED]
+    properties: ConsentProps
+
+
+class PageEvent(_EventBase):
+    type: Literal[EventType.PAGE_VIEWED]
+    properties: PageProps = Field(default_factory=PageProps)
+
+
+class ProductViewEvent(_EventBase):
+    type: Literal[EventType.PRODUCT_VIEWED]
+    properties: ProductViewProps
+
+
+class SearchEvent(_EventBase):
+    type: Literal[EventType.SEARCH_PERFORMED]
+    properties: SearchProps
+
+
+class CartEvent(_EventBase):
+    type: Literal[EventType.CART_UPDATED, EventType.CHECKOUT_STARTED]
+    properties: CartProps = Field(default_factory=CartProps)
+
+
+class OrderEvent(_EventBase):
+    type: Literal[
+        EventType.ORDER_PLACED, EventType.ORDER_PAID, EventType.ORDER_CANCELLED, EventType.ORDER_FULFILLED
+    ]
+    properties: OrderProps
+
+
+class CouponEvent(_EventBase):
+    type: Literal[EventType.COUPON_REDEEMED]
+    properties: CouponProps
+
+
+class MessageEvent(_EventBase):
+    type: Literal[
+        EventType.EMAIL_DELIVERED,
+        EventType.EMAIL_OPENED,
+        EventType.EMAIL_CLICKED,
+        EventType.EMAIL_BOUNCED,
+        EventType.EMAIL_COMPLAINED,
+        EventType.EMAIL_UNSUBSCRIBED,
+        EventType.SMS_DELIVERED,
+        EventType.SMS_CLICKED,
+        EventType.PUSH_DELIVERED,
+        EventType.PUSH_CLICKED,
+    ]
+    properties: MessageProps = Field(default_factory=MessageProps)
+
+
+class TutorialEvent(_EventBase):
+    type: Literal[EventType.TUTORIAL_WATCHED]
+    properties: TutorialProps
+
+
+class SurveyEvent(_EventBase):
+    type: Literal[EventType.SURVEY_ANSWERED]
+    properties: SurveyProps
+
+
+class ReviewEvent(_EventBase):
+    type: Literal[EventType.REVIEW_SUBMITTED]
+    properties: ReviewProps = Field(default_factory=ReviewProps)
+
+
+class ReferralEvent(_EventBase):
+    type: Literal[EventType.REFERRAL_MADE]
+    properties: ReferralProps = Field(default_factory=ReferralProps)
+
+
+class CatalogEvent(_EventBase):
+    type: Literal[EventType.PRODUCT_UPSERTED]
+    properties: CatalogProps
+
+
+class CustomEvent(_EventBase):
+    type: Literal[EventType.CUSTOM]
+    properties: CustomProps
+
+
+CanonicalEvent = Annotated[
+    CustomerEvent
+    | ConsentEvent
+    | PageEvent
+    | ProductViewEvent
+    | SearchEvent
+    | CartEvent
+    | OrderEvent
+    | CouponEvent
+    | MessageEvent
+    | TutorialEvent
+    | SurveyEvent
+    | ReviewEvent
+    | ReferralEvent
+    | CatalogEvent
+    | CustomEvent,
+    Field(discriminator="type"),
+]
+
+EVENT_ADAPTER: TypeAdapter[CanonicalEvent] = TypeAdapter(CanonicalEvent)
+
+# Events about a person (everything but catalog updates) must carry at least one customer reference.
+CUSTOMERLESS_TYPES = frozenset({EventType.PRODUCT_UPSERTED})
+
+
+def parse_event(data: dict[str, Any] | str | bytes) -> CanonicalEvent:
+    """Validate a canonical event from a dict or its JSON (as published on the bus)."""
+    if isinstance(data, str | bytes):
+        return EVENT_ADAPTER.validate_json(data)
+    return EVENT_ADAPTER.validate_python(data)
+
+
+def event_json_schema() -> dict[str, Any]:
+    schema = EVENT_ADAPTER.json_schema(mode="serialization")
+    schema["title"] = f"Emma canonical event v{SCHEMA_VERSION}"
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    return schema
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)

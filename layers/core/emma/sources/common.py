@@ -1,0 +1,114 @@
+"""Helpers every mapper shares: envelopes, event construction, tolerant parsing of source values."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from pydantic import ValidationError
+
+from emma.errors import InvalidPayload
+from emma.events.model import EVENT_ADAPTER, CanonicalEvent, EventType, SourceKind
+
+MAX_BODY_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What is known about one delivery before its body is mapped."""
+
+    shop: str
+    kind: SourceKind
+    name: str  # topic / call type / event name
+    delivery_id: str  # the idempotency key of the delivery
+    received_at: datetime
+
+
+def describe_validation_error(exc: ValidationError, limit: int = 5) -> str:
+    parts = []
+    for err in exc.errors()[:limit]:
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("function-after",))
+        parts.append(f"{loc or 'body'}: {err.get('msg')}")
+    more = len(exc.errors()) - limit
+    if more > 0:
+        parts.append(f"... and {more} more")
+    return "; ".join(parts)
+
+
+def make_event(
+    env: Envelope,
+    type_: EventType,
+    *,
+    occurred_at: datetime | None,
+    customer: dict[str, Any] | None = None,
+    properties: dict[str, Any] | None = None,
+    context: dict[str, Any] | None = None,
+    suffix: str = "",
+) -> CanonicalEvent:
+    """Build and validate one canonical event; a validation failure becomes InvalidPayload."""
+    data: dict[str, Any] = {
+        "id": f"{env.delivery_id}{suffix}",
+        "shop": env.shop,
+        "type": type_,
+        "occurred_at": occurred_at or env.received_at,
+        "received_at": env.received_at,
+        "source": {"kind": env.kind, "name": env.name, "delivery_id": env.delivery_id},
+        "customer": {k: v for k, v in (customer or {}).items() if v not in (None, "")},
+        "context": context or {},
+    }
+    if properties is not None:
+        data["properties"] = properties
+    try:
+        return EVENT_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        raise InvalidPayload(f"{env.kind} {env.name}: {describe_validation_error(exc)}") from exc
+
+
+def load_json_object(body: bytes, what: str) -> dict[str, Any]:
+    if len(body) > MAX_BODY_BYTES:
+        from emma.errors import PayloadTooLarge
+
+        raise PayloadTooLarge(f"{what}: body is {len(body)} bytes, the limit is {MAX_BODY_BYTES}")
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InvalidPayload(f"{what}: body is not valid JSON ({exc})") from exc
+    if not isinstance(data, dict):
+        raise InvalidPayload(f"{what}: body must be a JSON object, got {type(data).__name__}")
+    return data
+
+
+def money(value: Any, field: str = "amount") -> Decimal | None:
+    """Shops send money as strings ("12.50"), numbers or null."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise InvalidPayload(f"{field}: expected a number, got a boolean")
+    try:
+        return Decimal(str(value)).quantize(Decimal("0.0001"))
+    except InvalidOperation as exc:
+        raise InvalidPayload(f"{field}: {value!r} is not a number") from exc
+
+
+def timestamp(value: Any, field: str = "timestamp") -> datetime | None:
+    """ISO 8601 strings (with Z or offset) or epoch seconds; naive times are taken as UTC."""
+    if value is None or value == "":
+        return None
+    try:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return datetime.fromtimestamp(float(value), UTC)
+        if isinstance(value, str):
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise InvalidPayload(f"{field}: {value!r} is not an ISO 8601 timestamp") from exc
+    raise InvalidPayload(f"{field}: expected an ISO 8601 timestamp, got {type(value).__name__}")
+
+
+def text(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(value)

@@ -90,6 +90,9 @@ class CustomerRefs(_Strict):
     email: ShortStr | None = None
     anonymous_id: ShortStr | None = Field(None, description="Tracker anonymousId / device id")
     phone: ShortStr | None = None
+    profile_id: ShortStr | None = Field(
+        None, description="Emma's profile id, set by ingest once the references are resolved"
+    )
 
     @field_validator("email")
     @classmethod

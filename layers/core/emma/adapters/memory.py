@@ -1,0 +1,181 @@
+"""In-memory implementations of the ports, with the same conditions as the AWS adapters.
+
+Used by unit tests (network blocked) and by the CPU benchmark. Thread-safe: a commit is atomic
+under one lock, exactly like a DynamoDB transaction.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from emma.errors import PublishError, ShopNotFound, Unauthorized
+from emma.events.model import CanonicalEvent, CatalogEvent, now_utc
+from emma.ports import AliasKey, Commit, CommitConflict, IdempotencyRecord, ShopConfig
+
+
+class InMemoryProfileRepository:
+    def __init__(self, log_cap: int = 500) -> None:
+        self.log_cap = log_cap
+        self.profiles: dict[tuple[str, str], dict[str, Any]] = {}  # stored as JSON-ish dumps
+        self.aliases: dict[tuple[str, AliasKey], str] = {}
+        self.seen: dict[tuple[str, str], IdempotencyRecord] = {}
+        self.logs: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        self.leases: dict[tuple[str, str], datetime] = {}
+        self.commits = 0
+        self._lock = threading.Lock()
+
+    def lookup(self, shop, aliases, event_ids):
+        with self._lock:
+            pointed = {a: self.aliases[(shop, a)] for a in aliases if (shop, a) in self.aliases}
+            seen = {e: self.seen[(shop, e)] for e in event_ids if (shop, e) in self.seen}
+        return pointed, seen
+
+    def get_profiles(self, shop, profile_ids):
+        from emma.profiles.model import Profile
+
+        with self._lock:
+            return {pid: Profile.model_validate(self.profiles[(shop, pid)])
+                    for pid in profile_ids if (shop, pid) in self.profiles}
+
+    def commit(self, commit: Commit) -> None:
+        shop = commit.shop
+        pid = commit.profile.profile_id
+        with self._lock:
+            dups = [e.id for e in commit.events if (shop, e.id) in self.seen]
+            stale = self._version(shop, pid) != commit.expected_version or any(
+                self._version(shop, t.profile_id) != v for t, v in commit.tombstones)
+            taken = any(self.aliases.get((shop, a), pid) != pid for a in commit.claim_aliases)
+            if dups or stale or taken:
+                raise CommitConflict(duplicates=dups, stale=stale, alias_taken=taken)
+            self.profiles[(shop, pid)] = commit.profile.model_dump(mode="json")
+            for tomb, _ in commit.tombstones:
+                self.profiles[(shop, tomb.profile_id)] = tomb.model_dump(mode="json")
+            for alias in [*commit.claim_aliases, *commit.repoint_aliases]:
+                self.aliases[(shop, alias)] = pid
+            log = self.logs.setdefault((shop, pid), {})
+            for offset, event in enumerate(commit.events):
+                seq = commit.first_seq + offset
+                self.seen[(shop, event.id)] = IdempotencyRecord(event.id, pid, commit.profile.updated_at, False)
+                log[f"LOG#{seq % self.log_cap:06d}"] = {"seq": seq, "event": event.model_dump(mode="json")}
+            self.commits += 1
+
+    def _version(self, shop: str, pid: str) -> int | None:
+        stored = self.profiles.get((shop, pid))
+        return None if stored is None else stored["version"]
+
+    def mark_published(self, shop, records):
+        with self._lock:
+            for r in records:
+                old = self.seen.get((shop, r.event_id))
+                if old is not None:
+                    self.seen[(shop, r.event_id)] = IdempotencyRecord(r.event_id, old.profile_id, old.stored_at,
+                                                                     True)
+
+    def claim_republish(self, shop, event_id, now, lease_seconds):
+        with self._lock:
+            held = self.leases.get((shop, event_id))
+            if held is not None and held > now - timedelta(seconds=lease_seconds):
+                return False
+            self.leases[(shop, event_id)] = now
+            return True
+
+    def repoint_aliases(self, shop, aliases, profile_id):
+        with self._lock:
+            for alias in aliases:
+                self.aliases[(shop, alias)] = profile_id
+
+    def move_log(self, shop, from_profile, to_profile):
+        with self._lock:
+            moved = self.logs.pop((shop, from_profile), {})
+            target = self.logs.setdefault((shop, to_profile), {})
+            for key, entry in moved.items():
+                target[f"LOG#M#{from_profile}#{key}"] = entry
+            return len(moved)
+
+    def read_log(self, shop, profile_id, limit):
+        with self._lock:
+            entries = list(self.logs.get((shop, profile_id), {}).values())
+        entries.sort(key=lambda e: e["event"]["occurred_at"], reverse=True)
+        return [e["event"] for e in entries[:limit]]
+
+
+class InMemoryCatalog:
+    def __init__(self) -> None:
+        self.products: dict[tuple[str, str], dict[str, Any]] = {}
+        self.seen: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def upsert_product(self, event: CatalogEvent) -> bool:
+        key = (event.shop, event.properties.product.product_id)
+        with self._lock:
+            if (event.shop, event.id) in self.seen:
+                return False
+            self.seen.add((event.shop, event.id))
+            current = self.products.get(key)
+            if current is None or current["updated_at"] <= event.occurred_at.isoformat():
+                self.products[key] = {**event.properties.product.model_dump(mode="json"),
+                                      "updated_at": event.occurred_at.isoformat()}
+            return True
+
+    def get_product(self, shop, product_id):
+        return self.products.get((shop, product_id))
+
+
+class InMemoryPublisher:
+    def __init__(self, fail_ids: Sequence[str] = ()) -> None:
+        self.published: list[CanonicalEvent] = []
+        self.fail_ids = set(fail_ids)
+        self.calls = 0
+
+    def publish(self, events):
+        for start in range(0, len(events), 10):
+            self.calls += 1
+            chunk = events[start:start + 10]
+            failed = [e.id for e in chunk if e.id in self.fail_ids]
+            if failed:
+                raise PublishError(f"could not publish {failed}")
+            self.published.extend(chunk)
+
+
+class StaticShopDirectory:
+    def __init__(self, shops: Sequence[ShopConfig]) -> None:
+        self._shops = {s.shop: s for s in shops}
+
+    def get(self, shop: str) -> ShopConfig:
+        try:
+            return self._shops[shop]
+        except KeyError:
+            raise ShopNotFound(f"unknown shop {shop!r}") from None
+
+    def _by_key(self, key: str, attr: str) -> ShopConfig:
+        for shop in self._shops.values():
+            if any(hmac.compare_digest(key.encode(), k.encode()) for k in getattr(shop, attr)):
+                return shop
+        raise Unauthorized("unknown key")
+
+    def by_write_key(self, key: str) -> ShopConfig:
+        return self._by_key(key, "write_keys")
+
+    def by_admin_key(self, key: str) -> ShopConfig:
+        return self._by_key(key, "admin_keys")
+
+    def by_shopify_domain(self, domain: str) -> ShopConfig:
+        for shop in self._shops.values():
+            if shop.shopify_domain and shop.shopify_domain.lower() == domain.lower():
+                return shop
+        raise ShopNotFound(f"no shop is connected to the Shopify domain {domain!r}")
+
+
+class FixedClock:
+    def __init__(self, at: datetime | None = None) -> None:
+        self.at = at or now_utc()
+
+    def now(self) -> datetime:
+        return self.at
+
+    def advance(self, **kwargs: float) -> None:
+        self.at += timedelta(**kwargs)

@@ -1,0 +1,277 @@
+"""Ingest: resolve each event's customer to one profile, fold it in atomically, publish it once.
+
+The write path per run of consecutive events with the same customer references:
+1. one consistent read of the aliases and idempotency records (duplicates drop out here),
+2. one read of the profiles the aliases point at (two or more: they are merged),
+3. one transaction: the new profile state (version-checked), an idempotency record and a log entry
+   per event, the aliases claimed, tombstones of merged-away profiles,
+4. the events are published to EventBridge (10 per PutEvents) and marked published.
+A conflict (a concurrent writer, a duplicate racing in, an alias claimed meanwhile) writes nothing
+and the run is retried from step 1, so concurrent updates of one profile never lose an increment.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from emma.errors import ConcurrencyConflict, ProfileNotFound
+from emma.events.model import CUSTOMERLESS_TYPES, CanonicalEvent, CatalogEvent, CustomerRefs
+from emma.ports import (
+    AliasKey,
+    CatalogRepository,
+    Clock,
+    Commit,
+    CommitConflict,
+    EventPublisher,
+    IdempotencyRecord,
+    ProfileRepository,
+    alias_keys,
+)
+from emma.profiles.apply import add_identities, apply_event, choose_winner, merge_profiles
+from emma.profiles.model import Profile, new_profile
+
+MAX_EVENTS_PER_COMMIT = 40  # 2 items per event + profile + tombstones + aliases <= 100 per transaction
+MAX_ATTEMPTS = 8
+REPUBLISH_LEASE_SECONDS = 30
+
+
+@dataclass
+class IngestReport:
+    accepted: list[str] = field(default_factory=list)  # event ids stored now
+    duplicates: list[str] = field(default_factory=list)  # event ids seen before
+    published: int = 0
+    profiles: dict[str, str] = field(default_factory=dict)  # event id -> profile id
+    merges: list[tuple[str, str]] = field(default_factory=list)  # (loser, winner)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"accepted": len(self.accepted), "duplicates": len(self.duplicates),
+                "published": self.published, "profiles": sorted(set(self.profiles.values()))}
+
+
+def _new_profile_id() -> str:
+    return "p_" + uuid.uuid4().hex
+
+
+def _ref_key(event: CanonicalEvent) -> tuple[Any, ...]:
+    c = event.customer
+    return (event.shop, c.customer_id, c.email, c.anonymous_id)
+
+
+def _runs(events: Sequence[CanonicalEvent]) -> Iterator[list[CanonicalEvent]]:
+    """Consecutive events with identical references, in chunks that fit one transaction."""
+    run: list[CanonicalEvent] = []
+    for event in events:
+        if run and (_ref_key(run[-1]) != _ref_key(event) or len(run) >= MAX_EVENTS_PER_COMMIT):
+            yield run
+            run = []
+        run.append(event)
+    if run:
+        yield run
+
+
+class IngestService:
+    def __init__(
+        self,
+        profiles: ProfileRepository,
+        catalog: CatalogRepository,
+        publisher: EventPublisher,
+        clock: Clock,
+        new_id: Callable[[], str] = _new_profile_id,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._profiles = profiles
+        self._catalog = catalog
+        self._publisher = publisher
+        self._clock = clock
+        self._new_id = new_id
+        self._sleep = sleep
+
+    # ---- write path ---------------------------------------------------------------------------
+
+    def ingest(self, events: Sequence[CanonicalEvent]) -> IngestReport:
+        report = IngestReport()
+        to_publish: list[CanonicalEvent] = []
+        person_events = []
+        for event in events:
+            if event.type in CUSTOMERLESS_TYPES:
+                assert isinstance(event, CatalogEvent)
+                if self._catalog.upsert_product(event):
+                    report.accepted.append(event.id)
+                    to_publish.append(event)
+                else:
+                    report.duplicates.append(event.id)
+            else:
+                person_events.append(event)
+        for run in _runs(person_events):
+            to_publish.extend(self._ingest_run(run, report))
+        if to_publish:
+            self._publisher.publish(to_publish)
+            report.published = len(to_publish)
+            now = self._clock.now()
+            records = [IdempotencyRecord(e.id, e.customer.profile_id, now, True) for e in to_publish]
+            by_shop: dict[str, list[IdempotencyRecord]] = {}
+            for event, record in zip(to_publish, records, strict=True):
+                if event.type not in CUSTOMERLESS_TYPES:
+                    by_shop.setdefault(event.shop, []).append(record)
+            for shop, shop_records in by_shop.items():
+                self._profiles.mark_published(shop, shop_records)
+        return report
+
+    def _ingest_run(self, run: list[CanonicalEvent], report: IngestReport) -> list[CanonicalEvent]:
+        shop = run[0].shop
+        refs = run[0].customer
+        aliases = alias_keys(refs)
+        republish: list[CanonicalEvent] = []
+        for attempt in range(MAX_ATTEMPTS):
+            pointed, seen = self._profiles.lookup(shop, aliases, [e.id for e in run])
+            fresh = [e for e in run if e.id not in seen]
+            for event in run:
+                if event.id in seen and event.id not in report.duplicates:
+                    report.duplicates.append(event.id)
+                    republish.extend(self._maybe_republish(event, seen[event.id]))
+            if not fresh:
+                return republish
+            try:
+                profile, merges = self._commit(shop, refs, aliases, pointed, fresh)
+            except CommitConflict as conflict:
+                if conflict.duplicates and not (conflict.stale or conflict.alias_taken):
+                    continue  # a duplicate raced in: the next lookup drops it, no need to wait
+                self._sleep(min(0.5, 0.01 * 2**attempt) * (0.5 + random.random()))  # noqa: S311
+                continue
+            for loser in merges:
+                self._profiles.move_log(shop, loser.profile_id, profile.profile_id)
+                self._profiles.repoint_aliases(shop, _all_aliases(loser), profile.profile_id)
+                report.merges.append((loser.profile_id, profile.profile_id))
+            stamped = [_with_profile(e, profile.profile_id) for e in fresh]
+            for event in stamped:
+                report.accepted.append(event.id)
+                report.profiles[event.id] = profile.profile_id
+            return republish + stamped
+        raise ConcurrencyConflict(
+            f"profile for {aliases} kept changing; gave up after {MAX_ATTEMPTS} attempts"
+        )
+
+    def _commit(
+        self,
+        shop: str,
+        refs: CustomerRefs,
+        aliases: list[AliasKey],
+        pointed: dict[AliasKey, str],
+        fresh: list[CanonicalEvent],
+    ) -> tuple[Profile, list[Profile]]:
+        live = self._live_profiles(shop, set(pointed.values()))
+        now = self._clock.now()
+        tombstones: list[tuple[Profile, int]] = []
+        losers: list[Profile] = []
+        if not live:
+            profile = new_profile(shop, self._new_id(), now)
+            expected: int | None = None
+        else:
+            ordered = sorted(live.values(), key=lambda p: p.profile_id)
+            profile = ordered[0]
+            for other in ordered[1:]:
+                profile = merge_profiles(*choose_winner(profile, other))
+            losers = [p for p in live.values() if p.profile_id != profile.profile_id]
+            expected = live[profile.profile_id].version
+            profile = profile.model_copy(deep=True)
+            for loser in losers:
+                tomb = loser.model_copy(update={"merged_into": profile.profile_id, "version": loser.version + 1,
+                                                "updated_at": now})
+                tombstones.append((tomb, loser.version))
+        add_identities(profile, refs)
+        for event in fresh:
+            apply_event(profile, event)
+        first_seq = profile.log_seq + 1
+        profile.log_seq += len(fresh)
+        profile.version += 1
+        profile.updated_at = max(profile.updated_at, now)
+        claim = [a for a in aliases if pointed.get(a) in (None, profile.profile_id)]
+        repoint = [a for a in aliases if a not in claim]
+        self._profiles.commit(Commit(shop=shop, profile=profile, expected_version=expected,
+                                     events=[_with_profile(e, profile.profile_id) for e in fresh],
+                                     first_seq=first_seq, claim_aliases=claim, repoint_aliases=repoint,
+                                     tombstones=tombstones))
+        return profile, losers
+
+    def _live_profiles(self, shop: str, ids: set[str]) -> dict[str, Profile]:
+        """Fetch profiles, following merged-away tombstones to their winners."""
+        live: dict[str, Profile] = {}
+        pending = set(ids)
+        for _ in range(5):  # merge chains are short; bounded to stay safe against cycles
+            if not pending:
+                break
+            found = self._profiles.get_profiles(shop, sorted(pending))
+            pending = set()
+            for pid, profile in found.items():
+                if profile.merged_into:
+                    if profile.merged_into not in live:
+                        pending.add(profile.merged_into)
+                else:
+                    live[pid] = profile
+        return live
+
+    def _maybe_republish(self, event: CanonicalEvent, record: IdempotencyRecord) -> list[CanonicalEvent]:
+        """A duplicate of an event stored but never published (a crash between the two) is
+        published by whoever claims the lease; a duplicate arriving meanwhile does nothing."""
+        if record.published:
+            return []
+        now = self._clock.now()
+        if (now - record.stored_at).total_seconds() < REPUBLISH_LEASE_SECONDS:
+            return []
+        if not self._profiles.claim_republish(event.shop, event.id, now, REPUBLISH_LEASE_SECONDS):
+            return []
+        return [_with_profile(event, record.profile_id)] if record.profile_id else [event]
+
+    # ---- read path ----------------------------------------------------------------------------
+
+    def resolve(self, shop: str, ref: str) -> Profile:
+        """Find a profile by Emma id (p_...), email (contains @), ``cid:<shop customer id>``,
+        ``anon:<anonymous id>`` or ``email:<address>``."""
+        kind, _, value = ref.partition(":")
+        if ref.startswith("p_"):
+            ids = {ref}
+        else:
+            if kind in ("cid", "anon", "email") and value:
+                key = AliasKey(kind, value.strip().lower() if kind == "email" else value)  # type: ignore[arg-type]
+            elif "@" in ref:
+                key = AliasKey("email", ref.strip().lower())
+            else:
+                key = AliasKey("cid", ref)
+            pointed, _ = self._profiles.lookup(shop, [key], [])
+            if key not in pointed:
+                raise ProfileNotFound(f"no profile in shop {shop!r} for {ref!r}")
+            ids = {pointed[key]}
+        live = self._live_profiles(shop, ids)
+        if not live:
+            raise ProfileNotFound(f"no profile in shop {shop!r} for {ref!r}")
+        return next(iter(live.values()))
+
+    def history(self, shop: str, profile_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        return self._profiles.read_log(shop, profile_id, limit)
+
+
+def _with_profile(event: CanonicalEvent, profile_id: str | None) -> CanonicalEvent:
+    if event.customer.profile_id == profile_id:
+        return event
+    return event.model_copy(update={"customer": event.customer.model_copy(update={"profile_id": profile_id})})
+
+
+def _all_aliases(profile: Profile) -> list[AliasKey]:
+    return ([AliasKey("cid", v) for v in profile.customer_ids] + [AliasKey("email", v) for v in profile.emails]
+            + [AliasKey("anon", v) for v in profile.anonymous_ids])
+
+
+def utc_now_clock() -> Clock:
+    from emma.events.model import now_utc
+
+    class _Clock:
+        def now(self) -> datetime:
+            return now_utc()
+
+    return _Clock()

@@ -1,0 +1,438 @@
+"""Folding canonical events into a profile, and merging two profiles. Pure: no I/O, no clock.
+
+Events may arrive out of order (webhook retries, offline trackers): every rule here is written so
+the result does not depend on arrival order where that is cheap to guarantee (first/last times are
+min/max, consent and traits keep the newest statement, order accounting is keyed by order id).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+
+from emma.events.model import (
+    CanonicalEvent,
+    CartEvent,
+    CatalogEvent,
+    Channel,
+    ConsentEvent,
+    ConsentProof,
+    CouponEvent,
+    CustomerEvent,
+    CustomerRefs,
+    CustomEvent,
+    EventType,
+    LineItem,
+    MessageEvent,
+    OrderEvent,
+    PageEvent,
+    ProductViewEvent,
+    ReferralEvent,
+    ReviewEvent,
+    SearchEvent,
+    SurveyEvent,
+    TutorialEvent,
+)
+from emma.profiles.model import (
+    AFFINITY_HALF_LIFE_DAYS,
+    MAX_AFFINITY_KEYS,
+    MAX_COUPONS,
+    MAX_IDS_PER_KIND,
+    MAX_PRODUCTS_OWNED,
+    MAX_RECENT_ORDERS,
+    MAX_TRAITS,
+    MAX_TUTORIALS,
+    Affinity,
+    Cart,
+    ChannelStats,
+    ConsentState,
+    OrderRecord,
+    OwnedProduct,
+    Profile,
+    Suppression,
+    Trait,
+)
+
+# Interest weights per signal: a purchase says more than a view.
+WEIGHT_VIEW = 1.0
+WEIGHT_SEARCH = 1.0
+WEIGHT_CLICK = 2.0
+WEIGHT_TUTORIAL = 2.0
+WEIGHT_CART = 3.0
+WEIGHT_PURCHASE = 5.0
+
+_MESSAGE_CHANNEL = {
+    EventType.EMAIL_DELIVERED: (Channel.EMAIL, "delivered"),
+    EventType.EMAIL_OPENED: (Channel.EMAIL, "opened"),
+    EventType.EMAIL_CLICKED: (Channel.EMAIL, "clicked"),
+    EventType.EMAIL_BOUNCED: (Channel.EMAIL, "bounced"),
+    EventType.EMAIL_COMPLAINED: (Channel.EMAIL, "complained"),
+    EventType.SMS_DELIVERED: (Channel.SMS, "delivered"),
+    EventType.SMS_CLICKED: (Channel.SMS, "clicked"),
+    EventType.PUSH_DELIVERED: (Channel.PUSH, "delivered"),
+    EventType.PUSH_CLICKED: (Channel.PUSH, "clicked"),
+}
+
+
+# ---- small helpers --------------------------------------------------------------------------
+
+
+def _add_id(ids: list[str], value: str | None) -> None:
+    """Keep ids unique; the first one stays the primary, the newest are kept when bounded."""
+    if not value or value in ids:
+        return
+    ids.append(value)
+    if len(ids) > MAX_IDS_PER_KIND:
+        del ids[1 : len(ids) - MAX_IDS_PER_KIND + 1]
+
+
+def add_identities(profile: Profile, refs: CustomerRefs) -> None:
+    _add_id(profile.customer_ids, refs.customer_id)
+    _add_id(profile.emails, refs.email)
+    _add_id(profile.anonymous_ids, refs.anonymous_id)
+    _add_id(profile.phones, refs.phone)
+
+
+def decayed(aff: Affinity, at: datetime) -> float:
+    days = max(0.0, (at - aff.at).total_seconds() / 86400.0)
+    return aff.score * math.pow(0.5, days / AFFINITY_HALF_LIFE_DAYS)
+
+
+def _bump(table: dict[str, Affinity], key: str | None, weight: float, at: datetime) -> None:
+    if not key:
+        return
+    key = key.strip().lower()[:128]
+    if not key:
+        return
+    current = table.get(key)
+    if current is None:
+        table[key] = Affinity(score=weight, at=at)
+    elif at >= current.at:
+        table[key] = Affinity(score=decayed(current, at) + weight, at=at)
+    else:  # an older signal arriving late: decay it to the stored time before adding
+        table[key] = Affinity(score=current.score + decayed(Affinity(score=weight, at=at), current.at),
+                              at=current.at)
+    if len(table) > MAX_AFFINITY_KEYS:
+        weakest = min(table, key=lambda k: decayed(table[k], at))
+        del table[weakest]
+
+
+def _interest(profile: Profile, weight: float, at: datetime, *, category: str | None = None,
+              brand: str | None = None, product_id: str | None = None, topic: str | None = None) -> None:
+    aff = profile.affinities
+    _bump(aff.categories, category, weight, at)
+    _bump(aff.brands, brand, weight, at)
+    _bump(aff.products, product_id, weight, at)
+    _bump(aff.topics, topic, weight, at)
+
+
+def _items_interest(profile: Profile, items: Iterable[LineItem], weight: float, at: datetime) -> None:
+    for item in items:
+        _interest(profile, weight, at, category=item.category, brand=item.brand, product_id=item.product_id)
+
+
+def _set_trait(profile: Profile, name: str, value: object, at: datetime) -> None:
+    if value is None or value == "":
+        return
+    current = profile.traits.get(name)
+    if current is not None and current.at > at:
+        return
+    if current is None and len(profile.traits) >= MAX_TRAITS:
+        return
+    profile.traits[name] = Trait(value=value, at=at)
+
+
+def _set_consent(profile: Profile, channel: Channel, granted: bool, proof: ConsentProof) -> None:
+    current = profile.consent.get(channel)
+    if current is not None and current.proof.at > proof.at:
+        return  # a newer statement is already recorded
+    profile.consent[channel] = ConsentState(granted=granted, proof=proof)
+
+
+# ---- per event family -----------------------------------------------------------------------
+
+
+def _customer(profile: Profile, event: CustomerEvent) -> None:
+    props = event.properties
+    at = event.occurred_at
+    for name in ("first_name", "last_name", "phone", "locale", "timezone", "country", "city"):
+        _set_trait(profile, name, getattr(props, name), at)
+    for name, value in props.traits.items():
+        if isinstance(value, str | int | float | bool) or value is None:
+            _set_trait(profile, str(name)[:64], value, at)
+    _add_id(profile.phones, props.phone)
+
+
+def _consent(profile: Profile, event: ConsentEvent) -> None:
+    props = event.properties
+    _set_consent(profile, props.channel, props.granted, props.proof)
+    if props.granted:
+        sup = profile.suppressions.get(props.channel)
+        if sup is not None and sup.reason == "unsubscribe" and sup.at <= props.proof.at:
+            del profile.suppressions[props.channel]
+
+
+def _orders(profile: Profile, event: OrderEvent) -> None:
+    props = event.properties
+    stats = profile.orders
+    at = event.occurred_at
+    record = next((r for r in stats.recent if r.order_id == props.order_id), None)
+    items = _quantities(props.items)
+    if event.type == EventType.ORDER_CANCELLED:
+        if record is None:
+            # Cancelled before we ever saw it: remember it so a late "placed" is not counted.
+            record = OrderRecord(order_id=props.order_id, status="cancelled", total=props.total,
+                                 currency=props.currency, placed_at=at, items=items, counted=False)
+            _remember_order(stats.recent, record)
+            stats.cancelled += 1
+        elif record.status != "cancelled":
+            if record.counted:
+                stats.count -= 1
+                stats.revenue -= record.total
+                _unown(profile, record.items)
+            record.status = "cancelled"
+            record.counted = False
+            stats.cancelled += 1
+        return
+    if record is None:
+        status = {EventType.ORDER_PAID: "paid", EventType.ORDER_FULFILLED: "fulfilled"}.get(event.type, "placed")
+        record = OrderRecord(order_id=props.order_id, status=status, total=props.total,
+                             currency=props.currency, placed_at=at, items=items)
+        _remember_order(stats.recent, record)
+        stats.count += 1
+        stats.revenue += props.total
+        stats.currency = stats.currency or props.currency
+        stats.first_order_at = min(filter(None, (stats.first_order_at, at)))
+        stats.last_order_at = max(filter(None, (stats.last_order_at, at)))
+        _own(profile, props.items, at)
+        _items_interest(profile, props.items, WEIGHT_PURCHASE, at)
+        return
+    if record.status == "cancelled":
+        return
+    # placed -> paid -> fulfilled: keep the furthest status; a paid total may correct the placed one.
+    order = ("placed", "paid", "fulfilled")
+    if event.type == EventType.ORDER_PAID and record.total != props.total and record.counted:
+        stats.revenue += props.total - record.total
+        record.total = props.total
+    new_status = {EventType.ORDER_PAID: "paid", EventType.ORDER_FULFILLED: "fulfilled"}.get(event.type)
+    if new_status and order.index(new_status) > order.index(record.status):
+        record.status = new_status  # type: ignore[assignment]
+
+
+def _quantities(items: Iterable[LineItem]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in items:
+        out[item.product_id] = out.get(item.product_id, 0) + max(item.quantity, 1)
+    return out
+
+
+def _remember_order(recent: list[OrderRecord], record: OrderRecord) -> None:
+    recent.append(record)
+    if len(recent) > MAX_RECENT_ORDERS:
+        del recent[0]
+
+
+def _own(profile: Profile, items: Iterable[LineItem], at: datetime) -> None:
+    for item in items:
+        owned = profile.products_owned.get(item.product_id)
+        if owned is None:
+            owned = OwnedProduct(first_bought_at=at, last_bought_at=at, category=item.category, brand=item.brand)
+            profile.products_owned[item.product_id] = owned
+        owned.quantity += max(item.quantity, 1)
+        owned.first_bought_at = min(owned.first_bought_at, at)
+        owned.last_bought_at = max(owned.last_bought_at, at)
+        owned.category = owned.category or item.category
+        owned.brand = owned.brand or item.brand
+    if len(profile.products_owned) > MAX_PRODUCTS_OWNED:
+        oldest = sorted(profile.products_owned, key=lambda k: profile.products_owned[k].last_bought_at)
+        for key in oldest[: len(profile.products_owned) - MAX_PRODUCTS_OWNED]:
+            del profile.products_owned[key]
+
+
+def _unown(profile: Profile, items: dict[str, int]) -> None:
+    for product_id, quantity in items.items():
+        owned = profile.products_owned.get(product_id)
+        if owned is None:
+            continue
+        owned.quantity -= quantity
+        if owned.quantity <= 0:
+            del profile.products_owned[product_id]
+
+
+def _cart(profile: Profile, event: CartEvent) -> None:
+    props = event.properties
+    at = event.occurred_at
+    if profile.cart is not None and profile.cart.updated_at > at:
+        return
+    started = at if event.type == EventType.CHECKOUT_STARTED else None
+    if profile.cart is not None and profile.cart.cart_id == props.cart_id and started is None:
+        started = profile.cart.checkout_started_at
+    profile.cart = Cart(cart_id=props.cart_id, value=props.value, currency=props.currency,
+                        items=_quantities(props.items), updated_at=at, checkout_started_at=started,
+                        recovery_url=props.recovery_url)
+    _items_interest(profile, props.items, WEIGHT_CART, at)
+
+
+def _message(profile: Profile, event: MessageEvent) -> None:
+    at = event.occurred_at
+    if event.type == EventType.EMAIL_UNSUBSCRIBED:
+        _set_consent(profile, Channel.EMAIL, False,
+                     ConsentProof(source=f"{event.source.kind}:{event.source.name}", at=at))
+        profile.suppressions[Channel.EMAIL] = Suppression(reason="unsubscribe", at=at)
+        return
+    channel, metric = _MESSAGE_CHANNEL[event.type]
+    stats = profile.channels.setdefault(channel, ChannelStats())
+    setattr(stats, metric, getattr(stats, metric) + 1)
+    if metric == "opened":
+        stats.last_open_at = max(filter(None, (stats.last_open_at, at)))
+    elif metric == "clicked":
+        stats.last_click_at = max(filter(None, (stats.last_click_at, at)))
+    elif metric == "bounced" and (event.properties.bounce_type or "").lower() == "permanent":
+        profile.suppressions[channel] = Suppression(reason="hard_bounce", at=at)
+    elif metric == "complained":
+        profile.suppressions[channel] = Suppression(reason="complaint", at=at)
+        _set_consent(profile, channel, False,
+                     ConsentProof(source=f"{event.source.kind}:{event.source.name}", at=at))
+
+
+def apply_event(profile: Profile, event: CanonicalEvent) -> None:
+    """Fold one canonical event into ``profile`` (in place)."""
+    at = event.occurred_at
+    add_identities(profile, event.customer)
+    profile.event_counts[event.type] = profile.event_counts.get(event.type, 0) + 1
+    profile.first_seen_at = min(filter(None, (profile.first_seen_at, at)))
+    profile.last_seen_at = max(filter(None, (profile.last_seen_at, at)))
+    kind = str(event.source.kind)
+    profile.last_seen[kind] = max(filter(None, (profile.last_seen.get(kind), at)))
+    profile.updated_at = max(profile.updated_at, event.received_at)
+
+    match event:
+        case CustomerEvent():
+            _customer(profile, event)
+        case ConsentEvent():
+            _consent(profile, event)
+        case OrderEvent():
+            _orders(profile, event)
+        case CartEvent():
+            _cart(profile, event)
+        case ProductViewEvent():
+            p = event.properties.product
+            _interest(profile, WEIGHT_VIEW, at, category=p.category, brand=p.brand, product_id=p.product_id)
+        case SearchEvent():
+            _interest(profile, WEIGHT_SEARCH, at, category=event.properties.category,
+                      topic=event.properties.query)
+        case PageEvent():
+            _interest(profile, WEIGHT_VIEW, at, category=event.properties.category)
+        case CouponEvent():
+            if event.properties.code not in profile.coupons_redeemed:
+                profile.coupons_redeemed.append(event.properties.code)
+                del profile.coupons_redeemed[:-MAX_COUPONS]
+        case MessageEvent():
+            _message(profile, event)
+            if event.type in (EventType.EMAIL_CLICKED, EventType.SMS_CLICKED, EventType.PUSH_CLICKED):
+                _interest(profile, WEIGHT_CLICK, at, topic=event.properties.template)
+        case TutorialEvent():
+            props = event.properties
+            profile.tutorials_watched[props.tutorial_id] = max(
+                filter(None, (profile.tutorials_watched.get(props.tutorial_id), at)))
+            if len(profile.tutorials_watched) > MAX_TUTORIALS:
+                del profile.tutorials_watched[min(profile.tutorials_watched, key=profile.tutorials_watched.get)]
+            _interest(profile, WEIGHT_TUTORIAL, at, category=props.category, product_id=props.product_id,
+                      topic=props.topic)
+        case SurveyEvent():
+            if profile.last_survey is None or str(at.isoformat()) >= profile.last_survey.get("at", ""):
+                profile.last_survey = {"survey_id": event.properties.survey_id, "score": event.properties.score,
+                                       "at": at.isoformat()}
+        case ReviewEvent():
+            profile.reviews += 1
+        case ReferralEvent():
+            profile.referrals += 1
+        case CustomEvent() | CatalogEvent():
+            pass
+
+
+def merge_profiles(winner: Profile, loser: Profile) -> Profile:
+    """Fold ``loser`` into a copy of ``winner``; both histories survive. Pure and order-aware."""
+    merged = winner.model_copy(deep=True)
+    for ids_name in ("customer_ids", "emails", "anonymous_ids", "phones"):
+        for value in getattr(loser, ids_name):
+            _add_id(getattr(merged, ids_name), value)
+    for name, trait in loser.traits.items():
+        _set_trait(merged, name, trait.value, trait.at)
+    for channel, state in loser.consent.items():
+        _set_consent(merged, channel, state.granted, state.proof)
+    for channel, sup in loser.suppressions.items():
+        if channel not in merged.suppressions or merged.suppressions[channel].at < sup.at:
+            merged.suppressions[channel] = sup
+    # Orders: the same order can be known to both (e.g. guest checkout, then account).
+    known = {r.order_id for r in merged.orders.recent}
+    for record in loser.orders.recent:
+        if record.order_id in known:
+            continue
+        _remember_order(merged.orders.recent, record.model_copy())
+        if record.counted:
+            merged.orders.count += 1
+            merged.orders.revenue += record.total
+    merged.orders.cancelled += sum(1 for r in loser.orders.recent if r.status == "cancelled"
+                                   and r.order_id not in known)
+    # Aggregates of orders older than the bounded list are added as they are.
+    overflow_count = loser.orders.count - sum(1 for r in loser.orders.recent if r.counted)
+    if overflow_count > 0:
+        merged.orders.count += overflow_count
+        merged.orders.revenue += loser.orders.revenue - sum(
+            (r.total for r in loser.orders.recent if r.counted), Decimal("0"))
+    merged.orders.currency = merged.orders.currency or loser.orders.currency
+    for attr, pick in (("first_order_at", min), ("last_order_at", max)):
+        values = [v for v in (getattr(merged.orders, attr), getattr(loser.orders, attr)) if v]
+        setattr(merged.orders, attr, pick(values) if values else None)
+    for product_id, owned in loser.products_owned.items():
+        mine = merged.products_owned.get(product_id)
+        if mine is None:
+            merged.products_owned[product_id] = owned.model_copy()
+        else:
+            mine.quantity += owned.quantity
+            mine.first_bought_at = min(mine.first_bought_at, owned.first_bought_at)
+            mine.last_bought_at = max(mine.last_bought_at, owned.last_bought_at)
+    for dim in ("categories", "brands", "products", "topics"):
+        table = getattr(merged.affinities, dim)
+        for key, aff in getattr(loser.affinities, dim).items():
+            _bump(table, key, aff.score, aff.at)
+    for channel, stats in loser.channels.items():
+        mine_stats = merged.channels.setdefault(channel, ChannelStats())
+        for metric in ("delivered", "opened", "clicked", "bounced", "complained"):
+            setattr(mine_stats, metric, getattr(mine_stats, metric) + getattr(stats, metric))
+        for attr in ("last_open_at", "last_click_at"):
+            values = [v for v in (getattr(mine_stats, attr), getattr(stats, attr)) if v]
+            setattr(mine_stats, attr, max(values) if values else None)
+    if loser.cart is not None and (merged.cart is None or loser.cart.updated_at > merged.cart.updated_at):
+        merged.cart = loser.cart.model_copy()
+    for code in loser.coupons_redeemed:
+        if code not in merged.coupons_redeemed:
+            merged.coupons_redeemed.append(code)
+    for tid, at in loser.tutorials_watched.items():
+        merged.tutorials_watched[tid] = max(at, merged.tutorials_watched.get(tid, at))
+    if loser.last_survey and (not merged.last_survey or loser.last_survey["at"] > merged.last_survey["at"]):
+        merged.last_survey = dict(loser.last_survey)
+    merged.reviews += loser.reviews
+    merged.referrals += loser.referrals
+    for type_, n in loser.event_counts.items():
+        merged.event_counts[type_] = merged.event_counts.get(type_, 0) + n
+    for attr, pick in (("first_seen_at", min), ("last_seen_at", max), ("created_at", min), ("updated_at", max)):
+        values = [v for v in (getattr(merged, attr), getattr(loser, attr)) if v]
+        setattr(merged, attr, pick(values))
+    for kind, at in loser.last_seen.items():
+        merged.last_seen[kind] = max(at, merged.last_seen.get(kind, at))
+    for pid in [*loser.merged_from, loser.profile_id]:
+        if pid not in merged.merged_from:
+            merged.merged_from.append(pid)
+    return merged
+
+
+def choose_winner(a: Profile, b: Profile) -> tuple[Profile, Profile]:
+    """The known customer wins over an anonymous visitor; then the older profile; then the id."""
+    def rank(p: Profile) -> tuple[int, datetime, str]:
+        return (0 if p.customer_ids else 1 if p.emails else 2, p.created_at, p.profile_id)
+
+    return (a, b) if rank(a) <= rank(b) else (b, a)

@@ -1,0 +1,174 @@
+"""The unified profile: the customer as Emma knows them.
+
+A profile is plain data. ``emma.profiles.apply`` folds canonical events into it and merges two
+profiles; the repository stores it with an optimistic version check so concurrent writers never
+lose an update. Every collection is bounded so a profile item stays far below DynamoDB's 400 KB.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from emma.events.model import Channel, ConsentProof
+
+# Bounds (documented in docs/profiles.md).
+MAX_IDS_PER_KIND = 50
+MAX_RECENT_ORDERS = 100
+MAX_PRODUCTS_OWNED = 500
+MAX_AFFINITY_KEYS = 50
+MAX_TRAITS = 100
+MAX_COUPONS = 50
+MAX_TUTORIALS = 100
+AFFINITY_HALF_LIFE_DAYS = 90.0
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", validate_assignment=False)
+
+
+class ConsentState(_Model):
+    granted: bool
+    proof: ConsentProof
+
+
+class OrderRecord(_Model):
+    order_id: str
+    status: Literal["placed", "paid", "fulfilled", "cancelled"]
+    total: Decimal
+    currency: str
+    placed_at: datetime
+    items: dict[str, int] = Field(default_factory=dict, description="product id -> quantity")
+    counted: bool = True  # counted in the aggregates (false once cancelled)
+
+
+class OrderStats(_Model):
+    count: int = 0
+    revenue: Decimal = Decimal("0")
+    currency: str | None = None
+    first_order_at: datetime | None = None
+    last_order_at: datetime | None = None
+    cancelled: int = 0
+    recent: list[OrderRecord] = Field(default_factory=list)
+
+    @property
+    def average_basket(self) -> Decimal | None:
+        if self.count <= 0:
+            return None
+        return (self.revenue / self.count).quantize(Decimal("0.01"))
+
+
+class OwnedProduct(_Model):
+    quantity: int = 0
+    first_bought_at: datetime
+    last_bought_at: datetime
+    category: str | None = None
+    brand: str | None = None
+
+
+class Affinity(_Model):
+    """An exponentially decaying interest score (half-life AFFINITY_HALF_LIFE_DAYS)."""
+
+    score: float
+    at: datetime
+
+
+class Affinities(_Model):
+    categories: dict[str, Affinity] = Field(default_factory=dict)
+    brands: dict[str, Affinity] = Field(default_factory=dict)
+    products: dict[str, Affinity] = Field(default_factory=dict)
+    topics: dict[str, Affinity] = Field(default_factory=dict, description="tutorial topics, searches")
+
+
+class ChannelStats(_Model):
+    delivered: int = 0
+    opened: int = 0
+    clicked: int = 0
+    bounced: int = 0
+    complained: int = 0
+    last_open_at: datetime | None = None
+    last_click_at: datetime | None = None
+
+
+class Cart(_Model):
+    cart_id: str | None = None
+    value: Decimal | None = None
+    currency: str | None = None
+    items: dict[str, int] = Field(default_factory=dict)
+    updated_at: datetime
+    checkout_started_at: datetime | None = None
+    recovery_url: str | None = None
+
+
+class Suppression(_Model):
+    reason: Literal["hard_bounce", "complaint", "unsubscribe"]
+    at: datetime
+
+
+class Trait(_Model):
+    value: Any
+    at: datetime
+
+
+class Profile(_Model):
+    shop: str
+    profile_id: str
+    created_at: datetime
+    updated_at: datetime
+    version: int = 0
+    customer_ids: list[str] = Field(default_factory=list)
+    emails: list[str] = Field(default_factory=list)
+    anonymous_ids: list[str] = Field(default_factory=list)
+    phones: list[str] = Field(default_factory=list)
+    traits: dict[str, Trait] = Field(default_factory=dict)
+    consent: dict[Channel, ConsentState] = Field(default_factory=dict)
+    suppressions: dict[Channel, Suppression] = Field(default_factory=dict)
+    orders: OrderStats = Field(default_factory=OrderStats)
+    products_owned: dict[str, OwnedProduct] = Field(default_factory=dict)
+    affinities: Affinities = Field(default_factory=Affinities)
+    channels: dict[Channel, ChannelStats] = Field(default_factory=dict)
+    cart: Cart | None = None
+    coupons_redeemed: list[str] = Field(default_factory=list)
+    tutorials_watched: dict[str, datetime] = Field(default_factory=dict)
+    last_survey: dict[str, Any] | None = None
+    reviews: int = 0
+    referrals: int = 0
+    event_counts: dict[str, int] = Field(default_factory=dict)
+    first_seen_at: datetime | None = None
+    last_seen_at: datetime | None = None
+    last_seen: dict[str, datetime] = Field(default_factory=dict, description="per source kind")
+    log_seq: int = 0
+    merged_from: list[str] = Field(default_factory=list)
+    merged_into: str | None = None
+
+    @property
+    def email(self) -> str | None:
+        return self.emails[0] if self.emails else None
+
+    @property
+    def customer_id(self) -> str | None:
+        return self.customer_ids[0] if self.customer_ids else None
+
+    @property
+    def is_known(self) -> bool:
+        """Known customers have an email or a shop customer id; the rest are anonymous visitors."""
+        return bool(self.customer_ids or self.emails)
+
+    def view(self) -> dict[str, Any]:
+        """The API's representation: stored fields plus derived ones."""
+        data = self.model_dump(mode="json", exclude={"log_seq"})
+        data["email"] = self.email
+        data["customer_id"] = self.customer_id
+        data["known"] = self.is_known
+        data["orders"]["average_basket"] = (
+            str(self.orders.average_basket) if self.orders.average_basket is not None else None
+        )
+        data["traits"] = {k: t.value for k, t in self.traits.items()}
+        return data
+
+
+def new_profile(shop: str, profile_id: str, at: datetime) -> Profile:
+    return Profile(shop=shop, profile_id=profile_id, created_at=at, updated_at=at)

@@ -95,7 +95,8 @@ def test_paid_after_placed_does_not_count_twice(service):
     assert p.orders.count == 1 and p.orders.recent[0].status == "paid"
 
 
-def test_concurrent_updates_of_one_profile_lose_nothing(service):
+def test_concurrent_updates_of_one_profile_lose_nothing(repo, publisher):
+    service = IngestService(repo, InMemoryCatalog(), publisher, FixedClock(T0))  # real backoff sleeps
     service.ingest([order("o0", "1.00", customer=LENA)])
     errors = []
 

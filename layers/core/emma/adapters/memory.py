@@ -6,7 +6,6 @@ under one lock, exactly like a DynamoDB transaction.
 
 from __future__ import annotations
 
-import hmac
 import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -14,6 +13,7 @@ from typing import Any
 
 from emma.errors import PublishError, ShopNotFound, Unauthorized
 from emma.events.model import CanonicalEvent, CatalogEvent, now_utc
+from emma.adapters.shops import match_domain, match_key
 from emma.ports import AliasKey, Commit, CommitConflict, IdempotencyRecord, ShopConfig
 
 
@@ -151,23 +151,23 @@ class StaticShopDirectory:
         except KeyError:
             raise ShopNotFound(f"unknown shop {shop!r}") from None
 
-    def _by_key(self, key: str, attr: str) -> ShopConfig:
-        for shop in self._shops.values():
-            if any(hmac.compare_digest(key.encode(), k.encode()) for k in getattr(shop, attr)):
-                return shop
-        raise Unauthorized("unknown key")
-
     def by_write_key(self, key: str) -> ShopConfig:
-        return self._by_key(key, "write_keys")
+        found = match_key(self._shops.values(), key, "write_keys")
+        if found is None:
+            raise Unauthorized("unknown write key")
+        return found
 
     def by_admin_key(self, key: str) -> ShopConfig:
-        return self._by_key(key, "admin_keys")
+        found = match_key(self._shops.values(), key, "admin_keys")
+        if found is None:
+            raise Unauthorized("unknown admin key")
+        return found
 
     def by_shopify_domain(self, domain: str) -> ShopConfig:
-        for shop in self._shops.values():
-            if shop.shopify_domain and shop.shopify_domain.lower() == domain.lower():
-                return shop
-        raise ShopNotFound(f"no shop is connected to the Shopify domain {domain!r}")
+        found = match_domain(self._shops.values(), domain)
+        if found is None:
+            raise ShopNotFound(f"no shop is connected to the Shopify domain {domain!r}")
+        return found
 
 
 class FixedClock:

@@ -37,7 +37,7 @@ from emma.profiles.apply import add_identities, apply_event, choose_winner, merg
 from emma.profiles.model import Profile, new_profile
 
 MAX_EVENTS_PER_COMMIT = 40  # 2 items per event + profile + tombstones + aliases <= 100 per transaction
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = 10
 REPUBLISH_LEASE_SECONDS = 30
 
 

@@ -88,11 +88,17 @@ MAX_MESSAGE_ID_CHARS = 200  # leaves room for suffixes within the canonical id's
 DEFAULT_CURRENCY = "EUR"
 
 _CONSENT_TRAITS = {channel: f"{channel}_opt_in" for channel in Channel}
-_NAMED_TRAITS = frozenset(
+# Traits carried by the refs, the named customer fields or the consent events, not in ``traits``.
+_TRAITS_NOT_KEPT = frozenset(
     {"email", "firstName", "first_name", "lastName", "last_name", "phone", "locale", "timezone"}
-)
-_UTM_KEYS = {"utm_source": "source", "utm_medium": "medium", "utm_campaign": "name"}
-_UTM_KEYS |= {"utm_term": "term", "utm_content": "content"}
+) | frozenset(_CONSENT_TRAITS.values())
+_UTM_KEYS = {
+    "utm_source": "source",
+    "utm_medium": "medium",
+    "utm_campaign": "name",
+    "utm_term": "term",
+    "utm_content": "content",
+}
 
 
 @dataclass(frozen=True)
@@ -142,15 +148,19 @@ def map_batch(shop: str, body: dict[str, Any], received_at: datetime) -> MappedB
 
 def map_call(
     shop: str,
-    call_type: Any,
+    call_type: str,
     message: dict[str, Any],
     received_at: datetime,
     *,
     batch_context: dict[str, Any] | None = None,
     sent_at: datetime | None = None,
 ) -> list[CanonicalEvent]:
-    """Map one call (the body of /v1/<type>, or one batch item) to its canonical events."""
-    if call_type not in CALL_TYPES:
+    """Map one call (the body of /v1/<type>, or one batch item) to its canonical events.
+
+    ``batch_context`` is merged under the message's context: a handler can pass the request's
+    source address as ``{"ip": ...}`` there, as Segment fills in ``context.ip`` when it is absent.
+    """
+    if not isinstance(call_type, str) or call_type not in CALL_TYPES:
         raise InvalidPayload(f"unknown call type {call_type!r}, expected one of {sorted(CALL_TYPES)}")
     if len(_canonical_json(message)) > MAX_MESSAGE_BYTES:
         raise InvalidPayload("message exceeds 32 KB")
@@ -182,7 +192,7 @@ class _Call:
             type_,
             occurred_at=self.occurred_at,
             customer=self.customer,
-            properties=properties,
+            properties=_without_none(properties),
             context=_kept_context(self.context),
             suffix=suffix,
         )
@@ -269,7 +279,6 @@ def _identify(call: _Call) -> list[CanonicalEvent]:
 def _customer_props(traits: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
     address = traits.get("address")
     address = address if isinstance(address, dict) else {}
-    carried_elsewhere = _NAMED_TRAITS | set(_CONSENT_TRAITS.values())
     return {
         "first_name": text(_first(traits, "firstName", "first_name")),
         "last_name": text(_first(traits, "lastName", "last_name")),
@@ -278,7 +287,7 @@ def _customer_props(traits: dict[str, Any], context: dict[str, Any]) -> dict[str
         "timezone": text(traits.get("timezone") or context.get("timezone")),
         "country": text(address.get("country")),
         "city": text(address.get("city")),
-        "traits": {k: v for k, v in traits.items() if k not in carried_elsewhere},
+        "traits": {k: v for k, v in traits.items() if k not in _TRAITS_NOT_KEPT},
     }
 
 
@@ -375,7 +384,7 @@ def _checkout_started(call: _Call) -> dict[str, Any]:
 
 def _order(call: _Call) -> dict[str, Any]:
     p = call.properties
-    coupon = p.get("coupon")
+    coupon = text(p.get("coupon"))
     return {
         "order_id": text(p.get("order_id")),
         "total": money(_first(p, "total", "revenue", "value"), "total"),
@@ -383,7 +392,7 @@ def _order(call: _Call) -> dict[str, Any]:
         "subtotal": money(p.get("subtotal"), "subtotal"),
         "discount_total": money(p.get("discount"), "discount"),
         "items": _line_items(p),
-        "discount_codes": [text(coupon)] if text(coupon) else [],
+        "discount_codes": [coupon] if coupon else [],
     }
 
 
@@ -423,8 +432,7 @@ def _tutorial_watched(call: _Call) -> dict[str, Any]:
 
 def _survey_answered(call: _Call) -> dict[str, Any]:
     p = call.properties
-    answers = p.get("answers")
-    return {"survey_id": text(p.get("survey_id")), "score": p.get("score"), "answers": answers or {}}
+    return {"survey_id": text(p.get("survey_id")), "score": p.get("score"), "answers": p.get("answers")}
 
 
 def _referral_made(call: _Call) -> dict[str, Any]:

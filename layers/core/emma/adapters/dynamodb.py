@@ -1,0 +1,370 @@
+"""DynamoDB adapters: the only code that touches the tables. Botocore errors become domain errors.
+
+Profiles table (one partition per customer, see docs/data-model.md):
+    pk = S#<shop>#P#<profile id>   sk = PROFILE            the profile (JSON in ``doc``), ``version``
+                                   sk = LOG#<slot>         event log ring (``seq % log_cap``), TTL'd
+                                   sk = LOG#M#<id>#<slot>  log entries moved in from a merged profile
+    pk = S#<shop>#A#<kind>#<value> sk = ALIAS              identity -> profile id
+    pk = S#<shop>#E#<event id>     sk = EVENT              idempotency record, TTL'd
+Catalog table:
+    pk = S#<shop>#PRODUCT#<id>     sk = PRODUCT            the product, newest update wins
+    pk = S#<shop>#E#<event id>     sk = EVENT              idempotency record, TTL'd
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from emma.errors import StoreError
+from emma.events.model import CanonicalEvent, CatalogEvent
+from emma.ports import AliasKey, Commit, CommitConflict, IdempotencyRecord
+from emma.profiles.model import Profile
+
+PROFILE_SK = "PROFILE"
+_RETRYABLE_CONFLICTS = {"TransactionConflict", "TransactionInProgressException"}
+
+
+def profile_pk(shop: str, profile_id: str) -> str:
+    return f"S#{shop}#P#{profile_id}"
+
+
+def alias_pk(shop: str, alias: AliasKey) -> str:
+    return f"S#{shop}#A#{alias.kind}#{alias.value}"
+
+
+def event_pk(shop: str, event_id: str) -> str:
+    return f"S#{shop}#E#{event_id}"
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _n(value: int | float) -> dict[str, str]:
+    return {"N": str(value)}
+
+
+def _epoch(at: datetime) -> int:
+    return int(at.timestamp())
+
+
+def _wrap(exc: Exception, what: str) -> StoreError:
+    if isinstance(exc, ClientError):
+        code = exc.response.get("Error", {}).get("Code", "?")
+        return StoreError(f"DynamoDB {what} failed: {code}")
+    return StoreError(f"DynamoDB {what} failed: {type(exc).__name__}")
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+class _Table:
+    def __init__(self, client: Any, table: str, sleep=time.sleep) -> None:
+        self._client = client
+        self._table = table
+        self._sleep = sleep
+
+    def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        for chunk in _chunks(keys, 100):
+            request = {self._table: {"Keys": list(chunk), "ConsistentRead": True}}
+            for attempt in range(6):
+                try:
+                    resp = self._client.batch_get_item(RequestItems=request)
+                except (ClientError, BotoCoreError) as exc:
+                    raise _wrap(exc, "BatchGetItem") from exc
+                items.extend(resp.get("Responses", {}).get(self._table, []))
+                request = resp.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                self._sleep(0.02 * 2**attempt)
+            else:
+                raise StoreError("DynamoDB BatchGetItem left keys unprocessed after retries")
+        return items
+
+    def _query_prefix(self, pk: str, prefix: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
+            "ExpressionAttributeValues": {":pk": _s(pk), ":prefix": _s(prefix)},
+        }
+        while True:
+            try:
+                resp = self._client.query(**kwargs)
+            except (ClientError, BotoCoreError) as exc:
+                raise _wrap(exc, "Query") from exc
+            items.extend(resp.get("Items", []))
+            if "LastEvaluatedKey" not in resp:
+                return items
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        for chunk in _chunks(requests, 25):
+            pending = {self._table: list(chunk)}
+            for attempt in range(6):
+                try:
+                    resp = self._client.batch_write_item(RequestItems=pending)
+                except (ClientError, BotoCoreError) as exc:
+                    raise _wrap(exc, "BatchWriteItem") from exc
+                pending = resp.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                self._sleep(0.02 * 2**attempt)
+            else:
+                raise StoreError("DynamoDB BatchWriteItem left items unprocessed after retries")
+
+
+class DynamoProfileRepository(_Table):
+    def __init__(self, client: Any, table: str, *, log_cap: int = 500, log_ttl_days: int = 400,
+                 idempotency_ttl_days: int = 35, sleep=time.sleep) -> None:
+        super().__init__(client, table, sleep)
+        self.log_cap = log_cap
+        self.log_ttl = timedelta(days=log_ttl_days)
+        self.idempotency_ttl = timedelta(days=idempotency_ttl_days)
+
+    # ---- reads ----------------------------------------------------------------------------
+
+    def lookup(self, shop, aliases, event_ids):
+        keys = [{"pk": _s(alias_pk(shop, a)), "sk": _s("ALIAS")} for a in aliases]
+        keys += [{"pk": _s(event_pk(shop, e)), "sk": _s("EVENT")} for e in dict.fromkeys(event_ids)]
+        if not keys:
+            return {}, {}
+        by_pk = {item["pk"]["S"]: item for item in self._batch_get(keys)}
+        pointed = {a: by_pk[alias_pk(shop, a)]["profile_id"]["S"] for a in aliases if alias_pk(shop, a) in by_pk}
+        seen = {}
+        for event_id in event_ids:
+            item = by_pk.get(event_pk(shop, event_id))
+            if item is not None:
+                seen[event_id] = IdempotencyRecord(
+                    event_id=event_id,
+                    profile_id=item.get("profile_id", {}).get("S"),
+                    stored_at=datetime.fromisoformat(item["stored_at"]["S"]),
+                    published=item.get("published", {}).get("BOOL", False),
+                )
+        return pointed, seen
+
+    def get_profiles(self, shop, profile_ids):
+        if not profile_ids:
+            return {}
+        keys = [{"pk": _s(profile_pk(shop, pid)), "sk": _s(PROFILE_SK)} for pid in dict.fromkeys(profile_ids)]
+        found = {}
+        for item in self._batch_get(keys):
+            profile = Profile.model_validate_json(item["doc"]["S"])
+            found[profile.profile_id] = profile
+        return found
+
+    def read_log(self, shop, profile_id, limit):
+        entries = self._query_prefix(profile_pk(shop, profile_id), "LOG#")
+        entries.sort(key=lambda i: (i["occurred_at"]["S"], i["sk"]["S"]), reverse=True)
+        return [json.loads(i["event"]["S"]) for i in entries[:limit]]
+
+    # ---- writes ---------------------------------------------------------------------------
+
+    def _profile_item(self, shop: str, profile: Profile) -> dict[str, Any]:
+        item = {
+            "pk": _s(profile_pk(shop, profile.profile_id)),
+            "sk": _s(PROFILE_SK),
+            "shop": _s(shop),
+            "profile_id": _s(profile.profile_id),
+            "version": _n(profile.version),
+            "updated_at": _s(profile.updated_at.isoformat()),
+            "doc": _s(profile.model_dump_json()),
+        }
+        if profile.merged_into:
+            item["merged_into"] = _s(profile.merged_into)
+        return item
+
+    def _version_condition(self, expected: int | None) -> dict[str, Any]:
+        if expected is None:
+            return {"ConditionExpression": "attribute_not_exists(pk)"}
+        return {"ConditionExpression": "version = :v", "ExpressionAttributeValues": {":v": _n(expected)}}
+
+    def commit(self, commit: Commit) -> None:
+        shop, profile = commit.shop, commit.profile
+        pid = profile.profile_id
+        items: list[dict[str, Any]] = []
+        kinds: list[tuple[str, str]] = []  # what each transaction item is, to read cancellation reasons
+        items.append({"Put": {"TableName": self._table, "Item": self._profile_item(shop, profile),
+                              **self._version_condition(commit.expected_version)}})
+        kinds.append(("profile", pid))
+        for tomb, version in commit.tombstones:
+            items.append({"Put": {"TableName": self._table, "Item": self._profile_item(shop, tomb),
+                                  **self._version_condition(version)}})
+            kinds.append(("profile", tomb.profile_id))
+        now = profile.updated_at.isoformat()
+        for alias in commit.claim_aliases:
+            items.append({"Put": {
+                "TableName": self._table,
+                "Item": {"pk": _s(alias_pk(shop, alias)), "sk": _s("ALIAS"), "profile_id": _s(pid),
+                         "updated_at": _s(now)},
+                "ConditionExpression": "attribute_not_exists(pk) OR profile_id = :pid",
+                "ExpressionAttributeValues": {":pid": _s(pid)},
+            }})
+            kinds.append(("alias", alias.value))
+        for alias in commit.repoint_aliases:
+            items.append({"Put": {"TableName": self._table, "Item": {
+                "pk": _s(alias_pk(shop, alias)), "sk": _s("ALIAS"), "profile_id": _s(pid), "updated_at": _s(now)}}})
+            kinds.append(("repoint", alias.value))
+        for offset, event in enumerate(commit.events):
+            seq = commit.first_seq + offset
+            items.append({"Put": {
+                "TableName": self._table,
+                "Item": {"pk": _s(event_pk(shop, event.id)), "sk": _s("EVENT"), "profile_id": _s(pid),
+                         "stored_at": _s(now), "published": {"BOOL": False},
+                         "expires_at": _n(_epoch(event.received_at + self.idempotency_ttl))},
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }})
+            kinds.append(("event", event.id))
+            items.append({"Put": {"TableName": self._table, "Item": self._log_item(shop, pid, seq, event)}})
+            kinds.append(("log", event.id))
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            if error.get("Code") == "TransactionCanceledException":
+                raise self._conflict(exc, kinds) from exc
+            if error.get("Code") in _RETRYABLE_CONFLICTS:
+                raise CommitConflict(stale=True) from exc
+            raise _wrap(exc, "TransactWriteItems") from exc
+        except BotoCoreError as exc:
+            raise _wrap(exc, "TransactWriteItems") from exc
+
+    @staticmethod
+    def _conflict(exc: ClientError, kinds: list[tuple[str, str]]) -> CommitConflict:
+        reasons = exc.response.get("CancellationReasons") or []
+        if not reasons:  # no detail: treat as a stale read, the caller re-reads and retries
+            return CommitConflict(stale=True)
+        duplicates, stale, taken = [], False, False
+        for (kind, ident), reason in zip(kinds, reasons, strict=False):
+            code = reason.get("Code", "None")
+            if code in ("None", None):
+                continue
+            if code == "ConditionalCheckFailed":
+                if kind == "event":
+                    duplicates.append(ident)
+                elif kind == "alias":
+                    taken = True
+                else:
+                    stale = True
+            elif code in ("TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"):
+                stale = True
+            else:
+                raise StoreError(f"DynamoDB transaction cancelled: {code} on {kind}")
+        return CommitConflict(duplicates=duplicates, stale=stale, alias_taken=taken)
+
+    def _log_item(self, shop: str, pid: str, seq: int, event: CanonicalEvent) -> dict[str, Any]:
+        return {
+            "pk": _s(profile_pk(shop, pid)),
+            "sk": _s(f"LOG#{seq % self.log_cap:06d}"),
+            "seq": _n(seq),
+            "event_id": _s(event.id),
+            "type": _s(str(event.type)),
+            "occurred_at": _s(event.occurred_at.isoformat()),
+            "event": _s(event.model_dump_json()),
+            "expires_at": _n(_epoch(event.received_at + self.log_ttl)),
+        }
+
+    def mark_published(self, shop, records):
+        requests = [{"PutRequest": {"Item": {
+            "pk": _s(event_pk(shop, r.event_id)), "sk": _s("EVENT"), "profile_id": _s(r.profile_id or ""),
+            "stored_at": _s(r.stored_at.isoformat()), "published": {"BOOL": True},
+            "expires_at": _n(_epoch(r.stored_at + self.idempotency_ttl)),
+        }}} for r in records]
+        self._batch_write(requests)
+
+    def claim_republish(self, shop, event_id, now, lease_seconds):
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key={"pk": _s(event_pk(shop, event_id)), "sk": _s("EVENT")},
+                UpdateExpression="SET lease_at = :now",
+                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(lease_at) OR lease_at < :cut)",
+                ExpressionAttributeValues={":now": _s(now.isoformat()),
+                                           ":cut": _s((now - timedelta(seconds=lease_seconds)).isoformat())},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise _wrap(exc, "UpdateItem") from exc
+        return True
+
+    def repoint_aliases(self, shop, aliases, profile_id):
+        now = datetime.now(UTC).isoformat()
+        self._batch_write([{"PutRequest": {"Item": {
+            "pk": _s(alias_pk(shop, a)), "sk": _s("ALIAS"), "profile_id": _s(profile_id), "updated_at": _s(now),
+        }}} for a in aliases])
+
+    def move_log(self, shop, from_profile, to_profile):
+        source_pk = profile_pk(shop, from_profile)
+        items = self._query_prefix(source_pk, "LOG#")
+        puts = [{"PutRequest": {"Item": {**item, "pk": _s(profile_pk(shop, to_profile)),
+                                         "sk": _s(f"LOG#M#{from_profile}#{item['sk']['S']}")}}} for item in items]
+        self._batch_write(puts)  # copy first: a crash in between leaves a copy, never a loss
+        self._batch_write([{"DeleteRequest": {"Key": {"pk": item["pk"], "sk": item["sk"]}}} for item in items])
+        return len(items)
+
+
+class DynamoCatalog(_Table):
+    def __init__(self, client: Any, table: str, *, idempotency_ttl_days: int = 35, sleep=time.sleep) -> None:
+        super().__init__(client, table, sleep)
+        self.idempotency_ttl = timedelta(days=idempotency_ttl_days)
+
+    def _idempotency_put(self, event: CatalogEvent) -> dict[str, Any]:
+        return {"Put": {
+            "TableName": self._table,
+            "Item": {"pk": _s(event_pk(event.shop, event.id)), "sk": _s("EVENT"),
+                     "stored_at": _s(event.received_at.isoformat()),
+                     "expires_at": _n(_epoch(event.received_at + self.idempotency_ttl))},
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }}
+
+    def upsert_product(self, event: CatalogEvent) -> bool:
+        product = event.properties.product
+        at = event.occurred_at.isoformat()
+        item = {
+            "pk": _s(f"S#{event.shop}#PRODUCT#{product.product_id}"),
+            "sk": _s("PRODUCT"),
+            "shop": _s(event.shop),
+            "product_id": _s(product.product_id),
+            "updated_at": _s(at),
+            "doc": _s(json.dumps({**product.model_dump(mode="json"),
+                                  "variants": list(event.properties.variants)})),
+        }
+        put_product = {"Put": {"TableName": self._table, "Item": item,
+                               "ConditionExpression": "attribute_not_exists(pk) OR updated_at <= :at",
+                               "ExpressionAttributeValues": {":at": _s(at)}}}
+        try:
+            self._client.transact_write_items(TransactItems=[self._idempotency_put(event), put_product])
+            return True
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                raise _wrap(exc, "TransactWriteItems") from exc
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons") or []]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                return False  # seen this event before
+        # The stored product is newer than this (late) update: record the event, keep the product.
+        try:
+            self._client.transact_write_items(TransactItems=[self._idempotency_put(event)])
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                return False
+            raise _wrap(exc, "TransactWriteItems") from exc
+        return True
+
+    def get_product(self, shop, product_id):
+        try:
+            resp = self._client.get_item(TableName=self._table, ConsistentRead=True,
+                                         Key={"pk": _s(f"S#{shop}#PRODUCT#{product_id}"), "sk": _s("PRODUCT")})
+        except (ClientError, BotoCoreError) as exc:
+            raise _wrap(exc, "GetItem") from exc
+        item = resp.get("Item")
+        return None if item is None else {**json.loads(item["doc"]["S"]), "updated_at": item["updated_at"]["S"]}

@@ -1,0 +1,60 @@
+"""EventBridge publisher: canonical events to the custom bus, 10 per PutEvents, failed entries retried."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from emma.errors import PublishError
+from emma.events.model import CanonicalEvent
+from emma.resources import EVENT_SOURCE
+
+MAX_ENTRIES_PER_CALL = 10  # the PutEvents limit
+MAX_ENTRY_BYTES = 256 * 1024
+
+
+def to_entry(event: CanonicalEvent, bus_name: str) -> dict[str, Any]:
+    detail = event.model_dump_json()
+    if len(detail.encode()) > MAX_ENTRY_BYTES - 1024:
+        raise PublishError(f"event {event.id} is {len(detail)} bytes, over EventBridge's 256 KB entry limit")
+    return {"Source": EVENT_SOURCE, "DetailType": str(event.type), "Detail": detail,
+            "EventBusName": bus_name, "Time": event.occurred_at}
+
+
+class EventBridgePublisher:
+    def __init__(self, client: Any, bus_name: str, *, max_attempts: int = 4,
+                 sleep: Callable[[float], None] = time.sleep) -> None:
+        self._client = client
+        self._bus = bus_name
+        self._max_attempts = max_attempts
+        self._sleep = sleep
+
+    def publish(self, events: Sequence[CanonicalEvent]) -> None:
+        entries = [(e.id, to_entry(e, self._bus)) for e in events]
+        for start in range(0, len(entries), MAX_ENTRIES_PER_CALL):
+            self._put(entries[start:start + MAX_ENTRIES_PER_CALL])
+
+    def _put(self, pending: list[tuple[str, dict[str, Any]]]) -> None:
+        errors: dict[str, str] = {}
+        for attempt in range(self._max_attempts):
+            if attempt:
+                self._sleep(0.05 * 2**attempt)
+            try:
+                resp = self._client.put_events(Entries=[entry for _, entry in pending])
+            except ClientError as exc:
+                errors = {eid: exc.response.get("Error", {}).get("Code", "?") for eid, _ in pending}
+                continue
+            except BotoCoreError as exc:
+                errors = {eid: type(exc).__name__ for eid, _ in pending}
+                continue
+            if not resp.get("FailedEntryCount"):
+                return
+            failed = [(item, result) for item, result in zip(pending, resp["Entries"], strict=True)
+                      if result.get("ErrorCode")]
+            errors = {eid: f"{r['ErrorCode']}: {r.get('ErrorMessage', '')}" for (eid, _), r in failed}
+            pending = [item for item, _ in failed]
+        raise PublishError(f"EventBridge rejected {len(errors)} event(s) after {self._max_attempts} attempts: "
+                           + "; ".join(f"{k} ({v})" for k, v in sorted(errors.items())))

@@ -1,0 +1,73 @@
+"""The AWS resources Emma's code talks to, defined once.
+
+The CDK app (infra/) builds its tables, bus, queues and rules from these definitions, and the local
+runtime (local/emma_local) creates the same resources in the emulator from them, so the two can
+never drift. Functions learn the physical names through the environment variables named here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class GsiDef:
+    name: str
+    partition_key: str
+    sort_key: str | None = None
+
+
+@dataclass(frozen=True)
+class TableDef:
+    logical_id: str
+    name: str  # physical name in the local runtime; CDK lets CloudFormation name it
+    env_var: str
+    partition_key: str = "pk"
+    sort_key: str | None = "sk"
+    ttl_attribute: str | None = "expires_at"
+    gsis: tuple[GsiDef, ...] = ()
+
+
+@dataclass(frozen=True)
+class BusDef:
+    logical_id: str
+    name: str
+    env_var: str
+
+
+@dataclass(frozen=True)
+class QueueDef:
+    """An SQS queue fed by an EventBridge rule and drained by one function (with a DLQ)."""
+
+    logical_id: str
+    name: str
+    consumer: str  # the function folder in functions/ that drains it
+    event_pattern: dict[str, Any]
+    bus: str  # "emma" (our bus) or "shopify-partner" (the partner event source bus)
+    visibility_timeout_seconds: int = 60
+    max_receive_count: int = 5
+    batch_size: int = 10
+    env: dict[str, str] = field(default_factory=dict)
+
+
+PROFILES_TABLE = TableDef(logical_id="ProfilesTable", name="emma-profiles", env_var="EMMA_PROFILES_TABLE")
+CATALOG_TABLE = TableDef(logical_id="CatalogTable", name="emma-catalog", env_var="EMMA_CATALOG_TABLE",
+                         ttl_attribute=None)
+TABLES = (PROFILES_TABLE, CATALOG_TABLE)
+
+EVENT_BUS = BusDef(logical_id="EventBus", name="emma-events", env_var="EMMA_EVENT_BUS")
+EVENT_SOURCE = "emma.ingest"  # the Source of every canonical event Emma publishes
+
+# Shopify's EventBridge partner source: events arrive on a partner bus, a rule forwards them to a
+# queue, and the shopify_events function maps them exactly like HTTPS webhooks (minus the HMAC).
+SHOPIFY_PARTNER_QUEUE = QueueDef(
+    logical_id="ShopifyPartnerQueue",
+    name="emma-shopify-partner",
+    consumer="shopify_events",
+    event_pattern={"source": [{"prefix": "aws.partner/shopify.com"}]},
+    bus="shopify-partner",
+)
+QUEUES = (SHOPIFY_PARTNER_QUEUE,)
+
+SHOP_SECRET_PREFIX = "emma/shops/"  # one Secrets Manager secret per shop: <prefix><shop>

@@ -1,0 +1,467 @@
+"""Shopify webhooks -> canonical events.
+
+Shopify signs the raw body (base64 HMAC-SHA256 in ``X-Shopify-Hmac-Sha256``) and names the topic and
+the delivery in headers; the body is the REST Admin API representation of the resource.
+
+Carts carry no customer at all: their token is the only reference, kept as the anonymous id
+``shopify-cart:<token>``. Checkouts and orders repeat that token as ``cart_token``, so they carry the
+same anonymous id next to the customer's id and email, which links the cart to the customer's profile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from emma.errors import InvalidPayload, UnknownTopic
+from emma.events.model import CanonicalEvent, Channel, EventType, SourceKind
+from emma.sources import signatures
+from emma.sources.common import Envelope, make_event, money, text, timestamp
+
+HMAC_HEADER = "x-shopify-hmac-sha256"
+TOPIC_HEADER = "x-shopify-topic"
+# X-Shopify-Webhook-Id stays the same across retries of one delivery; older setups only send the event id.
+DELIVERY_HEADERS = ("x-shopify-webhook-id", "x-shopify-event-id")
+
+# Topic -> (event type, payload fields giving the time it happened, first present wins).
+_ORDER_TOPICS: dict[str, tuple[EventType, tuple[str, ...]]] = {
+    "orders/create": (EventType.ORDER_PLACED, ("created_at",)),
+    "orders/paid": (EventType.ORDER_PAID, ("updated_at", "processed_at")),
+    "orders/cancelled": (EventType.ORDER_CANCELLED, ("cancelled_at",)),
+    "orders/fulfilled": (EventType.ORDER_FULFILLED, ("updated_at",)),
+}
+
+# Marketing consent states that say something; "pending" (double opt-in not confirmed yet),
+# "redacted", "invalid" and states Shopify may add later are neither a grant nor a withdrawal.
+_CONSENT_STATES = {"subscribed": True, "not_subscribed": False, "unsubscribed": False}
+
+
+class _Consent(NamedTuple):
+    granted: bool
+    at: datetime | None
+    double_opt_in: bool  # only ever true for a grant: a withdrawal is not opted into
+
+
+class _Code(NamedTuple):
+    code: str
+    amount: Decimal | None
+
+
+# ---- the interface every source module exposes ----------------------------------------------
+
+
+def verify(secret: str, body: bytes, headers: Mapping[str, str]) -> None:
+    """Raise InvalidSignature unless the body was signed with the shop's webhook secret."""
+    signatures.verify_base64(secret, body, headers.get(HMAC_HEADER), HMAC_HEADER)
+
+
+def delivery_of(headers: Mapping[str, str], body: bytes) -> tuple[str, str]:
+    """(topic, delivery id) from the headers; Shopify puts neither in the body."""
+    topic = (headers.get(TOPIC_HEADER) or "").strip()
+    if not topic:
+        raise InvalidPayload(f"missing {TOPIC_HEADER} header")
+    for header in DELIVERY_HEADERS:
+        delivery_id = (headers.get(header) or "").strip()
+        if delivery_id:
+            return topic, delivery_id
+    raise InvalidPayload(f"missing {' or '.join(DELIVERY_HEADERS)} header")
+
+
+def map_delivery(
+    shop: str, topic: str, delivery_id: str, payload: dict[str, Any], received_at: datetime
+) -> list[CanonicalEvent]:
+    """Map one webhook delivery; the first event is the primary one, the others carry id suffixes."""
+    mapper = _MAPPERS.get(topic)
+    if mapper is None:
+        supported = ", ".join(sorted(TOPICS))
+        raise UnknownTopic(f"shopify topic {topic!r} is not supported; supported: {supported}")
+    return mapper(Envelope(shop, SourceKind.SHOPIFY, topic, delivery_id, received_at), payload)
+
+
+# ---- payload access ---------------------------------------------------------------------------
+
+
+def _object(value: Any, field: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidPayload(f"{field}: expected an object, got {type(value).__name__}")
+    return value
+
+
+def _objects(value: Any, field: str) -> list[dict[str, Any]]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidPayload(f"{field}: expected a list, got {type(value).__name__}")
+    return [_object(item, f"{field}[{i}]") for i, item in enumerate(value)]
+
+
+def _required(value: Any, field: str) -> str:
+    found = text(value)
+    if found is None:
+        raise InvalidPayload(f"{field}: required field is missing")
+    return found
+
+
+def _first_time(payload: dict[str, Any], fields: tuple[str, ...]) -> datetime | None:
+    for field in fields:
+        found = timestamp(payload.get(field), field)
+        if found is not None:
+            return found
+    return None
+
+
+def _tags(value: Any) -> list[str]:
+    """Shopify sends tags as one comma-separated string."""
+    if value is None:
+        return []
+    if not isinstance(value, str):
+        raise InvalidPayload(f"tags: expected a comma-separated string, got {type(value).__name__}")
+    return [tag.strip() for tag in value.split(",") if tag.strip()]
+
+
+def _cart_anonymous_id(token: Any) -> str | None:
+    found = text(token)
+    return f"shopify-cart:{found}" if found else None
+
+
+def _line_items(value: Any) -> list[dict[str, Any]]:
+    """Line items with a product; custom items (gift wrap, fees) have none and stay out of the list
+    (their amounts are still in the order total)."""
+    items = []
+    for i, line in enumerate(_objects(value, "line_items")):
+        if line.get("product_id") is None:
+            continue
+        items.append(
+            {
+                "product_id": text(line["product_id"]),
+                "variant_id": text(line.get("variant_id")),
+                "sku": text(line.get("sku")),
+                "name": text(line.get("title") or line.get("name")),
+                "brand": text(line.get("vendor")),
+                "quantity": line.get("quantity", 1),
+                "price": money(line.get("price") or line.get("original_price"), f"line_items[{i}].price"),
+            }
+        )
+    return items
+
+
+# ---- consent ----------------------------------------------------------------------------------
+
+
+def _marketing_consent(value: Any, field: str) -> _Consent | None:
+    consent = _object(value, field)
+    state = consent.get("state")
+    if state is not None and not isinstance(state, str):
+        raise InvalidPayload(f"{field}.state: expected a string, got {type(state).__name__}")
+    granted = _CONSENT_STATES.get(state) if state else None
+    if granted is None:
+        return None
+    return _Consent(
+        granted,
+        timestamp(consent.get("consent_updated_at"), f"{field}.consent_updated_at"),
+        granted and consent.get("opt_in_level") == "confirmed_opt_in",
+    )
+
+
+def _legacy_email_consent(customer: dict[str, Any]) -> _Consent | None:
+    """API versions before 2022-04: accepts_marketing (bool) and accepts_marketing_updated_at."""
+    accepts = customer.get("accepts_marketing")
+    if accepts is None:
+        return None
+    if not isinstance(accepts, bool):
+        raise InvalidPayload(f"accepts_marketing: expected true or false, got {accepts!r}")
+    return _Consent(
+        accepts,
+        timestamp(customer.get("accepts_marketing_updated_at"), "accepts_marketing_updated_at"),
+        accepts and customer.get("marketing_opt_in_level") == "confirmed_opt_in",
+    )
+
+
+def _consents(
+    env: Envelope, customer: dict[str, Any], refs: dict[str, Any], occurred_at: datetime | None
+) -> list[CanonicalEvent]:
+    """One CONSENT_CHANGED per channel whose state says granted or withdrawn."""
+    by_channel = {
+        Channel.EMAIL: (
+            _marketing_consent(customer["email_marketing_consent"], "email_marketing_consent")
+            if "email_marketing_consent" in customer
+            else _legacy_email_consent(customer)
+        ),
+        Channel.SMS: _marketing_consent(customer.get("sms_marketing_consent"), "sms_marketing_consent"),
+    }
+    events = []
+    for channel, consent in by_channel.items():
+        if consent is None:
+            continue
+        at = consent.at or occurred_at or env.received_at
+        events.append(
+            make_event(
+                env,
+                EventType.CONSENT_CHANGED,
+                occurred_at=at,
+                customer=refs,
+                properties={
+                    "channel": channel,
+                    "granted": consent.granted,
+                    "proof": {
+                        "source": f"shopify:{env.name}",
+                        "at": at,
+                        "double_opt_in": consent.double_opt_in,
+                    },
+                },
+                suffix=f":consent:{channel}",
+            )
+        )
+    return events
+
+
+# ---- orders -----------------------------------------------------------------------------------
+
+
+def _order_refs(order: dict[str, Any], customer: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "customer_id": text(customer.get("id")),
+        "email": order.get("email") or order.get("contact_email") or customer.get("email"),
+        "phone": order.get("phone") or customer.get("phone"),
+        "anonymous_id": _cart_anonymous_id(order.get("cart_token")),
+    }
+
+
+def _order_props(order: dict[str, Any], codes: list[_Code]) -> dict[str, Any]:
+    total = money(order.get("total_price"), "total_price")
+    if total is None:
+        raise InvalidPayload("total_price: required field is missing")
+    return {
+        "order_id": _required(order.get("id"), "id"),
+        "order_number": text(order.get("order_number") or order.get("name")),
+        "total": total,
+        "currency": order.get("currency"),
+        "subtotal": money(order.get("subtotal_price"), "subtotal_price"),
+        "discount_total": money(order.get("total_discounts"), "total_discounts"),
+        "items": _line_items(order.get("line_items")),
+        "discount_codes": [c.code for c in codes],
+    }
+
+
+def _discount_codes(order: dict[str, Any]) -> list[_Code]:
+    return [
+        _Code(
+            _required(raw.get("code"), f"discount_codes[{i}].code"),
+            money(raw.get("amount"), f"discount_codes[{i}].amount"),
+        )
+        for i, raw in enumerate(_objects(order.get("discount_codes"), "discount_codes"))
+    ]
+
+
+def _coupons(
+    env: Envelope,
+    order: dict[str, Any],
+    codes: list[_Code],
+    refs: dict[str, Any],
+    occurred_at: datetime | None,
+) -> list[CanonicalEvent]:
+    return [
+        make_event(
+            env,
+            EventType.COUPON_REDEEMED,
+            occurred_at=occurred_at,
+            customer=refs,
+            properties={
+                "code": code.code,
+                "order_id": text(order.get("id")),
+                "amount": code.amount,
+                "currency": order.get("currency"),
+            },
+            suffix=f":coupon:{code.code}",
+        )
+        for code in codes
+    ]
+
+
+def _order(env: Envelope, order: dict[str, Any]) -> list[CanonicalEvent]:
+    type_, time_fields = _ORDER_TOPICS[env.name]
+    occurred_at = _first_time(order, time_fields)
+    customer = _object(order.get("customer"), "customer")
+    refs = _order_refs(order, customer)
+    codes = _discount_codes(order)
+    context = {"locale": text(order.get("customer_locale")), "ip": text(order.get("browser_ip"))}
+    events = [
+        make_event(
+            env,
+            type_,
+            occurred_at=occurred_at,
+            customer=refs,
+            properties=_order_props(order, codes),
+            context={k: v for k, v in context.items() if v},
+        )
+    ]
+    if type_ is EventType.ORDER_PLACED:  # later topics repeat the codes: count them once
+        events += _coupons(env, order, codes, refs, occurred_at)
+        events += _consents(env, customer, refs, occurred_at)
+    return events
+
+
+# ---- carts and checkouts ----------------------------------------------------------------------
+
+
+def _cart_value(lines: list[dict[str, Any]]) -> Decimal | None:
+    """The sum of the lines' prices, None when a line has none."""
+    value = Decimal(0)
+    for i, line in enumerate(lines):
+        price = money(line.get("line_price"), f"line_items[{i}].line_price")
+        if price is None:
+            return None
+        value += price
+    return value
+
+
+def _cart_currency(lines: list[dict[str, Any]]) -> str | None:
+    """Carts have no currency field; each line's price_set names the shop currency."""
+    for i, line in enumerate(lines):
+        price_set = _object(line.get("price_set"), f"line_items[{i}].price_set")
+        currency = _object(price_set.get("shop_money"), f"line_items[{i}].price_set.shop_money")
+        if currency.get("currency_code"):
+            return currency["currency_code"]
+    return None
+
+
+def _cart(env: Envelope, cart: dict[str, Any]) -> list[CanonicalEvent]:
+    token = _required(cart.get("token") or cart.get("id"), "token")
+    lines = _objects(cart.get("line_items"), "line_items")
+    properties = {
+        "cart_id": token,
+        "items": _line_items(lines),
+        "value": _cart_value(lines),
+        "currency": _cart_currency(lines),
+    }
+    return [
+        make_event(
+            env,
+            EventType.CART_UPDATED,
+            occurred_at=_first_time(cart, ("updated_at", "created_at")),
+            customer={"anonymous_id": _cart_anonymous_id(token)},
+            properties=properties,
+        )
+    ]
+
+
+def _checkout(env: Envelope, checkout: dict[str, Any]) -> list[CanonicalEvent]:
+    customer = _object(checkout.get("customer"), "customer")
+    refs = {
+        "customer_id": text(customer.get("id")),
+        "email": checkout.get("email") or customer.get("email"),
+        "phone": checkout.get("phone") or customer.get("phone"),
+        "anonymous_id": _cart_anonymous_id(checkout.get("cart_token")),
+    }
+    properties = {
+        "cart_id": _required(checkout.get("token"), "token"),
+        "items": _line_items(checkout.get("line_items")),
+        "value": money(checkout.get("total_price"), "total_price"),
+        "currency": checkout.get("currency"),
+        "recovery_url": text(checkout.get("abandoned_checkout_url")),
+    }
+    return [
+        make_event(
+            env,
+            EventType.CHECKOUT_STARTED,
+            occurred_at=_first_time(checkout, ("updated_at", "created_at")),
+            customer=refs,
+            properties=properties,
+        )
+    ]
+
+
+# ---- customers --------------------------------------------------------------------------------
+
+
+def _customer(env: Envelope, customer: dict[str, Any]) -> list[CanonicalEvent]:
+    registered = env.name == "customers/create"
+    occurred_at = _first_time(customer, ("created_at",) if registered else ("updated_at", "created_at"))
+    refs = {
+        "customer_id": _required(customer.get("id"), "id"),
+        "email": customer.get("email"),
+        "phone": customer.get("phone"),
+    }
+    address = _object(customer.get("default_address"), "default_address")
+    traits = {"account_state": text(customer.get("state")), "tags": _tags(customer.get("tags"))}
+    properties = {
+        "first_name": text(customer.get("first_name")),
+        "last_name": text(customer.get("last_name")),
+        "phone": text(customer.get("phone")),
+        "locale": text(customer.get("locale")),
+        "country": text(address.get("country_code")),
+        "city": text(address.get("city")),
+        "traits": {k: v for k, v in traits.items() if v},
+    }
+    primary = make_event(
+        env,
+        EventType.CUSTOMER_REGISTERED if registered else EventType.CUSTOMER_UPDATED,
+        occurred_at=occurred_at,
+        customer=refs,
+        properties=properties,
+    )
+    return [primary, *_consents(env, customer, refs, occurred_at)]
+
+
+# ---- catalog ----------------------------------------------------------------------------------
+
+
+def _variant_in_stock(variant: dict[str, Any], i: int) -> bool | None:
+    """None when the variant says nothing about inventory; untracked inventory is always available."""
+    if "inventory_management" in variant and variant["inventory_management"] is None:
+        return True
+    quantity = variant.get("inventory_quantity")
+    if quantity is None:
+        return None
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise InvalidPayload(f"variants[{i}].inventory_quantity: expected an integer, got {quantity!r}")
+    return quantity > 0
+
+
+def _in_stock(variants: list[dict[str, Any]]) -> bool | None:
+    known = [s for s in (_variant_in_stock(v, i) for i, v in enumerate(variants)) if s is not None]
+    return any(known) if known else None
+
+
+def _product(env: Envelope, product: dict[str, Any]) -> list[CanonicalEvent]:
+    variants = _objects(product.get("variants"), "variants")
+    first = variants[0] if variants else {}
+    info = {
+        "product_id": _required(product.get("id"), "id"),
+        "sku": text(first.get("sku")),
+        "name": text(product.get("title")),
+        "category": text(product.get("product_type")),
+        "brand": text(product.get("vendor")),
+        "price": money(first.get("price"), "variants[0].price"),
+        "in_stock": _in_stock(variants),
+        "tags": _tags(product.get("tags")),
+    }
+    variant_ids = [text(v.get("id")) for v in variants if v.get("id") is not None]
+    properties = {"product": info, "variants": variant_ids}
+    return [
+        make_event(
+            env,
+            EventType.PRODUCT_UPSERTED,
+            occurred_at=_first_time(product, ("updated_at", "created_at")),
+            properties=properties,
+        )
+    ]
+
+
+_MAPPERS: dict[str, Callable[[Envelope, dict[str, Any]], list[CanonicalEvent]]] = {
+    **dict.fromkeys(_ORDER_TOPICS, _order),
+    "carts/create": _cart,
+    "carts/update": _cart,
+    "checkouts/create": _checkout,
+    "checkouts/update": _checkout,
+    "customers/create": _customer,
+    "customers/update": _customer,
+    "products/create": _product,
+    "products/update": _product,
+}
+
+TOPICS: frozenset[str] = frozenset(_MAPPERS)

@@ -1,0 +1,102 @@
+"""Create Emma's tables, bus, queues and rules in the emulator from emma.resources, the same
+definitions the CDK app builds from, and store the local shops as Secrets Manager secrets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from emma.ports import ShopConfig
+from emma.resources import EVENT_BUS, QUEUES, SHOP_SECRET_PREFIX, TABLES, BusDef, QueueDef, TableDef
+
+SHOPIFY_PARTNER_BUS = "emma-local-shopify-partner"
+
+
+@dataclass
+class Provisioned:
+    tables: dict[str, str]  # logical id -> name
+    bus_name: str
+    partner_bus_name: str
+    queue_urls: dict[str, str]  # logical id -> url
+    dlq_urls: dict[str, str]
+
+    def env(self) -> dict[str, str]:
+        env = {t.env_var: self.tables[t.logical_id] for t in TABLES}
+        env[EVENT_BUS.env_var] = self.bus_name
+        env["EMMA_SHOP_SECRET_PREFIX"] = SHOP_SECRET_PREFIX
+        return env
+
+
+def create_table(ddb: Any, table: TableDef) -> None:
+    attrs = {table.partition_key: "S"}
+    keys = [{"AttributeName": table.partition_key, "KeyType": "HASH"}]
+    if table.sort_key:
+        attrs[table.sort_key] = "S"
+        keys.append({"AttributeName": table.sort_key, "KeyType": "RANGE"})
+    gsis = []
+    for gsi in table.gsis:
+        attrs[gsi.partition_key] = "S"
+        schema = [{"AttributeName": gsi.partition_key, "KeyType": "HASH"}]
+        if gsi.sort_key:
+            attrs[gsi.sort_key] = "S"
+            schema.append({"AttributeName": gsi.sort_key, "KeyType": "RANGE"})
+        gsis.append({"IndexName": gsi.name, "KeySchema": schema, "Projection": {"ProjectionType": "ALL"}})
+    kwargs: dict[str, Any] = {
+        "TableName": table.name,
+        "KeySchema": keys,
+        "AttributeDefinitions": [{"AttributeName": k, "AttributeType": v} for k, v in attrs.items()],
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+    if gsis:
+        kwargs["GlobalSecondaryIndexes"] = gsis
+    ddb.create_table(**kwargs)
+    if table.ttl_attribute:
+        ddb.update_time_to_live(TableName=table.name,
+                                TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute})
+
+
+def create_queue(sqs: Any, events: Any, queue: QueueDef, bus_names: dict[str, str]) -> tuple[str, str]:
+    dlq_url = sqs.create_queue(QueueName=f"{queue.name}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = sqs.create_queue(QueueName=queue.name, Attributes={
+        "VisibilityTimeout": str(queue.visibility_timeout_seconds),
+        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count}),
+    })["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    bus = bus_names[queue.bus]
+    events.put_rule(Name=f"{queue.name}-rule", EventBusName=bus, EventPattern=json.dumps(queue.event_pattern),
+                    State="ENABLED")
+    events.put_targets(Rule=f"{queue.name}-rule", EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}])
+    return url, dlq_url
+
+
+def create_bus(events: Any, bus: BusDef) -> str:
+    events.create_event_bus(Name=bus.name)
+    return bus.name
+
+
+def provision(session: Any, shops: Iterable[ShopConfig] = ()) -> Provisioned:
+    ddb = session.client("dynamodb")
+    events = session.client("events")
+    sqs = session.client("sqs")
+    for table in TABLES:
+        create_table(ddb, table)
+    bus = create_bus(events, EVENT_BUS)
+    # In AWS the partner bus is named after Shopify's event source (aws.partner/shopify.com/...).
+    # moto 5.2.5 cuts bus names at the last "/" when matching rules, so locally the partner bus is
+    # a plain bus; the rule matches on the event source, exactly as in AWS.
+    events.create_event_bus(Name=SHOPIFY_PARTNER_BUS)
+    bus_names = {"emma": bus, "shopify-partner": SHOPIFY_PARTNER_BUS}
+    urls, dlqs = {}, {}
+    for queue in QUEUES:
+        urls[queue.logical_id], dlqs[queue.logical_id] = create_queue(sqs, events, queue, bus_names)
+    store_shops(session.client("secretsmanager"), shops)
+    return Provisioned(tables={t.logical_id: t.name for t in TABLES}, bus_name=bus,
+                       partner_bus_name=SHOPIFY_PARTNER_BUS, queue_urls=urls, dlq_urls=dlqs)
+
+
+def store_shops(secrets: Any, shops: Iterable[ShopConfig]) -> None:
+    for shop in shops:
+        secrets.create_secret(Name=f"{SHOP_SECRET_PREFIX}{shop.shop}", SecretString=shop.model_dump_json())

@@ -1,0 +1,119 @@
+from decimal import Decimal
+
+import pytest
+
+from emma.adapters.dynamodb import DynamoCatalog, DynamoProfileRepository
+from emma.adapters.memory import FixedClock, InMemoryPublisher
+from emma.ingest.service import IngestService
+from emma.ports import AliasKey, Commit, CommitConflict
+from emma.profiles.model import new_profile
+from factories import T0, event, order
+
+LENA = {"customer_id": "7008001", "email": "lena@example.de"}
+
+
+@pytest.fixture
+def repo(aws):
+    session, res = aws
+    return DynamoProfileRepository(session.client("dynamodb"), res.tables["ProfilesTable"], log_cap=5)
+
+
+@pytest.fixture
+def service(aws, repo):
+    session, res = aws
+    catalog = DynamoCatalog(session.client("dynamodb"), res.tables["CatalogTable"])
+    return IngestService(repo, catalog, InMemoryPublisher(), FixedClock(T0))
+
+
+def test_duplicates_are_detected_by_the_transaction(repo):
+    profile = new_profile("elektro-emma", "p_1", T0)
+    profile.version = 1
+    e = order("o1", "10.00", customer=LENA, id="dup-1")
+    repo.commit(Commit("elektro-emma", profile, None, [e], 1, claim_aliases=[AliasKey("cid", "7008001")]))
+    again = profile.model_copy(update={"version": 2})
+    with pytest.raises(CommitConflict) as info:
+        repo.commit(Commit("elektro-emma", again, 1, [e], 2))
+    assert info.value.duplicates == {"dup-1"} and not info.value.stale
+
+
+def test_stale_version_and_taken_alias_are_conflicts(repo):
+    first = new_profile("elektro-emma", "p_1", T0)
+    first.version = 1
+    repo.commit(Commit("elektro-emma", first, None, [], 1, claim_aliases=[AliasKey("email", "a@example.de")]))
+    second = new_profile("elektro-emma", "p_2", T0)
+    second.version = 1
+    with pytest.raises(CommitConflict) as info:
+        repo.commit(Commit("elektro-emma", second, None, [], 1, claim_aliases=[AliasKey("email", "a@example.de")]))
+    assert info.value.alias_taken
+    with pytest.raises(CommitConflict) as info:
+        repo.commit(Commit("elektro-emma", first.model_copy(update={"version": 2}), 0, [], 1))
+    assert info.value.stale
+
+
+def test_ten_deliveries_one_effect_and_one_publish(service):
+    e = order("o1", "99.90", customer=LENA, id="shopify-webhook-abc")
+    reports = [service.ingest([e]) for _ in range(10)]
+    assert [len(r.accepted) for r in reports] == [1] + [0] * 9
+    assert sum(r.published for r in reports) == 1
+    p = service.resolve("elektro-emma", "lena@example.de")
+    assert p.orders.count == 1 and p.orders.revenue == Decimal("99.9000") and p.version == 1
+
+
+def test_merge_moves_history_into_the_winner_partition(service, repo):
+    service.ingest([event("page.viewed", customer={"anonymous_id": "anon-7"}, path="/smartphones")])
+    service.ingest([order("o1", "50.00", customer=LENA)])
+    anon = service.resolve("elektro-emma", "anon:anon-7")
+    service.ingest([event("customer.identified", minutes=3, customer={"anonymous_id": "anon-7", **LENA})])
+    winner = service.resolve("elektro-emma", "anon:anon-7")
+    assert winner.profile_id != anon.profile_id and anon.profile_id in winner.merged_from
+    assert repo.read_log("elektro-emma", anon.profile_id, 50) == []
+    types = [e["type"] for e in service.history("elektro-emma", winner.profile_id)]
+    assert sorted(types) == ["customer.identified", "order.placed", "page.viewed"]
+
+
+def test_event_log_is_a_bounded_ring(service, repo):
+    for i in range(8):
+        service.ingest([event("page.viewed", minutes=i, customer=LENA, path=f"/p{i}")])
+    p = service.resolve("elektro-emma", "7008001")
+    log = service.history("elektro-emma", p.profile_id, limit=50)
+    assert len(log) == 5  # log_cap
+    assert [e["properties"]["path"] for e in log] == ["/p7", "/p6", "/p5", "/p4", "/p3"]
+    assert p.event_counts["page.viewed"] == 8  # aggregates keep counting
+
+
+def test_interleaved_writers_on_one_profile_lose_no_increment(aws, service, repo):
+    """moto is not thread-safe in-process, so the race is staged: writer B commits between writer
+    A's read and A's commit. A's conditional write fails, A re-reads and both orders count.
+    (Free-running threads are exercised against the in-memory store in tests/unit.)"""
+    session, res = aws
+    service.ingest([order("o0", "1.00", customer=LENA)])
+    other = IngestService(repo, DynamoCatalog(session.client("dynamodb"), res.tables["CatalogTable"]),
+                          InMemoryPublisher(), FixedClock(T0))
+
+    class Interleaving(DynamoProfileRepository):
+        staged = False
+
+        def commit(self, commit):
+            if not self.staged:
+                self.staged = True
+                other.ingest([order("o-b", "2.00", customer=LENA)])
+            super().commit(commit)
+
+    racing = Interleaving(session.client("dynamodb"), res.tables["ProfilesTable"], log_cap=5)
+    IngestService(racing, DynamoCatalog(session.client("dynamodb"), res.tables["CatalogTable"]),
+                  InMemoryPublisher(), FixedClock(T0)).ingest([order("o-a", "4.00", customer=LENA)])
+    p = service.resolve("elektro-emma", "7008001")
+    assert p.orders.count == 3 and p.orders.revenue == Decimal("7.0000") and p.version == 3
+
+
+def test_catalog_keeps_the_newest_update(aws):
+    session, res = aws
+    catalog = DynamoCatalog(session.client("dynamodb"), res.tables["CatalogTable"])
+    newer = event("catalog.product_upserted", customer={}, minutes=10, id="p-2",
+                  product={"product_id": "pixel-9", "name": "Pixel 9 Pro", "price": "899.00"})
+    older = event("catalog.product_upserted", customer={}, minutes=0, id="p-1",
+                  product={"product_id": "pixel-9", "name": "Pixel 9", "price": "999.00"})
+    assert catalog.upsert_product(newer) is True
+    assert catalog.upsert_product(older) is True  # recorded, not applied
+    assert catalog.upsert_product(older) is False  # duplicate
+    assert catalog.get_product("elektro-emma", "pixel-9")["name"] == "Pixel 9 Pro"

@@ -1,0 +1,778 @@
+"""Segment-spec tracker calls to canonical events: samples, every call type, every named track event."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from emma.errors import InvalidPayload
+from emma.events.model import Channel, EventType, SourceKind
+from emma.sources.segment import (
+    CALL_TYPES,
+    MAX_BATCH_ITEMS,
+    MappedBatch,
+    Rejection,
+    map_batch,
+    map_call,
+    write_key_from_body,
+)
+
+SAMPLES = Path(__file__).parents[3] / "events" / "tracker"
+SHOP = "elektro-emma"
+RECEIVED = datetime(2026, 11, 22, 11, 0, tzinfo=UTC)
+
+
+def sample(name: str) -> dict[str, Any]:
+    return json.loads((SAMPLES / name).read_text(encoding="utf-8"))
+
+
+def call(call_type: str, message: dict[str, Any], **kw: Any) -> list[Any]:
+    return map_call(SHOP, call_type, message, RECEIVED, **kw)
+
+
+def one(call_type: str, message: dict[str, Any], **kw: Any) -> Any:
+    events = call(call_type, message, **kw)
+    assert len(events) == 1
+    return events[0]
+
+
+def track(event: str, properties: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    message = {"messageId": f"m-{event}", "anonymousId": "anon-1", "event": event, **fields}
+    if properties is not None:
+        message["properties"] = properties
+    return message
+
+
+# ---- the sample payloads ---------------------------------------------------------------------
+
+
+def test_every_sample_maps():
+    for path in sorted(SAMPLES.glob("*.json")):
+        body = json.loads(path.read_text(encoding="utf-8"))
+        if "batch" in body:
+            assert map_batch(SHOP, body, RECEIVED).events, path.name
+        else:
+            assert call(body["type"], body), path.name
+
+
+def test_identify_lena_identifies_her_and_records_email_consent_with_proof():
+    identified, consent = call("identify", sample("identify_lena.json"))
+
+    assert identified.type is EventType.CUSTOMER_IDENTIFIED
+    assert identified.id == "demo-lena-identify"
+    assert identified.source.kind is SourceKind.TRACKER
+    assert identified.source.name == "identify"
+    assert identified.customer.customer_id == "7008001"
+    assert identified.customer.anonymous_id == "anon-3f2a"
+    assert identified.customer.email == "lena.schmidt@example.de"
+    props = identified.properties
+    assert (props.first_name, props.last_name, props.phone) == ("Lena", "Schmidt", "+49 151 23456789")
+    assert (props.locale, props.timezone, props.country, props.city) == (
+        "de-DE",
+        "Europe/Berlin",
+        "DE",
+        "Berlin",
+    )
+    assert set(props.traits) == {"address", "customerGroup", "createdAt"}
+
+    assert consent.type is EventType.CONSENT_CHANGED
+    assert consent.id == "demo-lena-identify:consent:email"
+    assert consent.customer == identified.customer
+    assert consent.properties.channel is Channel.EMAIL
+    assert consent.properties.granted is True
+    proof = consent.properties.proof
+    assert proof.source == "tracker:identify"
+    assert proof.at == identified.occurred_at
+    assert proof.wording == "Ja, ich möchte den Newsletter von Elektro Emma erhalten."
+    assert proof.double_opt_in is True
+    assert proof.ip == "203.0.113.24"
+
+
+def test_page_home_keeps_page_properties_and_a_small_flat_context():
+    event = one("page", sample("page_home.json"))
+
+    assert event.type is EventType.PAGE_VIEWED
+    assert event.source.name == "page"
+    assert event.properties.url == "https://www.elektro-emma.de/"
+    assert event.properties.path == "/"
+    assert event.properties.referrer == "https://www.google.de/"
+    assert event.properties.name == "Startseite"
+    assert event.context == {
+        "ip": "203.0.113.24",
+        "user_agent": sample("page_home.json")["context"]["userAgent"],
+        "locale": "de-DE",
+        "timezone": "Europe/Berlin",
+        "page_url": "https://www.elektro-emma.de/",
+        "utm_source": "google",
+        "utm_medium": "cpc",
+        "utm_campaign": "pixel-9-pro-herbst",
+        "utm_term": "pixel 9 pro kaufen",
+    }
+
+
+def test_product_viewed_before_login_carries_only_the_anonymous_id():
+    event = one("track", sample("track_product_viewed.json"))
+
+    assert event.type is EventType.PRODUCT_VIEWED
+    assert event.source.name == "Product Viewed"
+    assert event.customer.anonymous_id == "anon-3f2a"
+    assert event.customer.customer_id is None
+    assert event.customer.email is None
+    product = event.properties.product
+    assert product.product_id == "1042"
+    assert product.name == "Google Pixel 9 Pro 128 GB Obsidian"
+    assert (product.category, product.brand) == ("smartphones", "Google")
+    assert (product.price, product.currency) == (Decimal("999.00"), "EUR")
+    assert product.url.endswith("/smartphones/google-pixel-9-pro-128-gb-obsidian")
+
+
+def test_products_searched_sample():
+    event = one("track", sample("track_products_searched.json"))
+    assert event.type is EventType.SEARCH_PERFORMED
+    assert event.properties.query == "pixel 9 pro"
+
+
+def test_product_added_sample_carries_the_added_product():
+    event = one("track", sample("track_product_added.json"))
+
+    assert event.type is EventType.CART_UPDATED
+    assert event.properties.cart_id == "cart-3f2a-01"
+    (item,) = event.properties.items
+    assert (item.product_id, item.name, item.quantity) == ("2107", "USB-C Schnellladegerät 45 W", 1)
+    assert item.price == Decimal("29.99")
+    assert event.properties.currency == "EUR"
+
+
+def test_tutorial_watched_sample():
+    event = one("track", sample("track_tutorial_watched.json"))
+
+    assert event.type is EventType.TUTORIAL_WATCHED
+    assert event.properties.topic == "camera"
+    assert event.properties.tutorial_id == "pixel-9-pro-nachtsicht"
+    assert event.properties.product_id == "1042"
+    assert event.properties.completion == 0.85
+
+
+def test_order_completed_sample():
+    event = one("track", sample("track_order_completed.json"))
+
+    assert event.type is EventType.ORDER_PLACED
+    assert event.customer.customer_id == "7008001"
+    assert event.customer.email == "lena.schmidt@example.de"
+    props = event.properties
+    assert props.order_id == "EE-100482"
+    assert (props.total, props.currency) == (Decimal("978.99"), "EUR")
+    assert (props.subtotal, props.discount_total) == (Decimal("1028.99"), Decimal("50.00"))
+    assert props.discount_codes == ("PIXELHERBST50",)
+    assert [i.product_id for i in props.items] == ["1042", "2107"]
+
+
+def test_batch_session_maps_an_anonymous_visitor_becoming_known_and_rejects_the_invalid_item():
+    body = sample("batch_session.json")
+    result = map_batch(SHOP, body, RECEIVED)
+
+    assert isinstance(result, MappedBatch)
+    assert result.rejected == [
+        Rejection(index=12, message_id="demo-max-session-13", error="anonymousId or userId is required")
+    ]
+    assert len(result.events) == len(body["batch"])  # 19 valid items + 1 consent event from identify
+    ids = [e.id for e in result.events]
+    assert len(set(ids)) == len(ids)
+    assert all(e.context["ip"] == "198.51.100.77" for e in result.events)  # batch context merged in
+    assert all(e.customer.anonymous_id == "anon-9b1c" for e in result.events)
+    identified = next(e for e in result.events if e.type is EventType.CUSTOMER_IDENTIFIED)
+    assert identified.customer.customer_id == "7008002"
+    assert identified.customer.email == "max.mueller@example.de"
+    occurred = [e.occurred_at for e in result.events]
+    assert occurred == sorted(occurred)
+    assert max(occurred) <= RECEIVED
+
+
+def test_batch_sample_covers_mixed_call_types():
+    types = {e.type for e in map_batch(SHOP, sample("batch_session.json"), RECEIVED).events}
+    assert {
+        EventType.PAGE_VIEWED,
+        EventType.SEARCH_PERFORMED,
+        EventType.PRODUCT_VIEWED,
+        EventType.CART_UPDATED,
+        EventType.CHECKOUT_STARTED,
+        EventType.CUSTOMER_IDENTIFIED,
+        EventType.CONSENT_CHANGED,
+        EventType.ORDER_PLACED,
+        EventType.CUSTOM,
+    } <= types
+
+
+# ---- call types ------------------------------------------------------------------------------
+
+
+def test_call_types():
+    assert frozenset({"track", "identify", "page", "screen"}) == CALL_TYPES
+
+
+def test_screen_maps_like_page():
+    event = one("screen", {"messageId": "s-1", "userId": "7008001", "name": "Warenkorb"})
+    assert event.type is EventType.PAGE_VIEWED
+    assert event.source.name == "screen"
+    assert event.properties.name == "Warenkorb"
+
+
+def test_page_falls_back_to_context_page_and_properties_win():
+    message = {
+        "messageId": "p-1",
+        "anonymousId": "anon-1",
+        "name": "Zubehör",
+        "category": "Kategorie",
+        "properties": {"title": "Zubehör | Elektro Emma"},
+        "context": {"page": {"url": "https://shop.example/zubehoer", "path": "/zubehoer", "title": "alt"}},
+    }
+    props = one("page", message).properties
+    assert (props.url, props.path, props.title) == (
+        "https://shop.example/zubehoer",
+        "/zubehoer",
+        "Zubehör | Elektro Emma",
+    )
+    assert (props.name, props.category) == ("Zubehör", "Kategorie")
+
+
+@pytest.mark.parametrize("call_type", ["alias", "group", "Track", "", None, ["track"]])
+def test_unknown_call_type_is_invalid(call_type):
+    with pytest.raises(InvalidPayload, match="unknown call type"):
+        call(call_type, {"messageId": "x", "userId": "1"})
+
+
+def test_track_needs_an_event_name():
+    with pytest.raises(InvalidPayload, match="event is required"):
+        call("track", {"messageId": "x", "userId": "1", "properties": {}})
+
+
+@pytest.mark.parametrize("call_type", sorted(CALL_TYPES))
+def test_anonymous_id_or_user_id_is_required(call_type):
+    with pytest.raises(InvalidPayload, match="anonymousId or userId is required"):
+        call(call_type, {"messageId": "x", "event": "Product Viewed", "userId": "", "anonymousId": None})
+
+
+def test_user_id_alone_or_a_numeric_one_is_enough():
+    event = one("page", {"messageId": "x", "userId": 7008001})
+    assert event.customer.customer_id == "7008001"
+    assert event.customer.anonymous_id is None
+
+
+@pytest.mark.parametrize("field", ["context", "properties", "traits"])
+def test_objects_must_be_objects(field):
+    with pytest.raises(InvalidPayload, match=f"{field}: expected an object"):
+        call("identify", {"messageId": "x", "userId": "1", field: ["not", "an", "object"]})
+
+
+# ---- track events ----------------------------------------------------------------------------
+
+PIXEL = {"product_id": "1042", "name": "Google Pixel 9 Pro", "category": "smartphones", "brand": "Google"}
+ITEMS = [{**PIXEL, "price": "999.00", "quantity": 1}, {"product_id": "2215", "price": 14.99, "quantity": 2}]
+
+TRACK_CASES = [
+    (
+        "Product Viewed",
+        {**PIXEL, "price": 999, "currency": "eur"},
+        EventType.PRODUCT_VIEWED,
+        {"product": {**PIXEL, "price": Decimal("999"), "currency": "EUR"}},
+    ),
+    (
+        "Products Searched",
+        {"query": "usb-c ladegerät"},
+        EventType.SEARCH_PERFORMED,
+        {"query": "usb-c ladegerät"},
+    ),
+    (
+        "Product Added",
+        {"cart_id": "c-1", **PIXEL, "price": 999, "quantity": 2},
+        EventType.CART_UPDATED,
+        {"cart_id": "c-1", "items": ({**PIXEL, "price": Decimal("999"), "quantity": 2},)},
+    ),
+    (
+        "Product Removed",
+        {"cart_id": "c-1", "product_id": "2215"},
+        EventType.CART_UPDATED,
+        {"cart_id": "c-1", "items": ({"product_id": "2215"},)},
+    ),
+    (
+        "Cart Viewed",
+        {"cart_id": "c-1", "products": ITEMS, "value": 1028.98, "currency": "EUR"},
+        EventType.CART_UPDATED,
+        {"cart_id": "c-1", "value": Decimal("1028.98"), "currency": "EUR"},
+    ),
+    (
+        "Checkout Started",
+        {"order_id": "EE-1", "products": ITEMS, "revenue": "1028.98", "currency": "EUR"},
+        EventType.CHECKOUT_STARTED,
+        {"cart_id": "EE-1", "value": Decimal("1028.98")},
+    ),
+    (
+        "Order Completed",
+        {
+            "order_id": "EE-1",
+            "total": 1018.98,
+            "currency": "EUR",
+            "products": ITEMS,
+            "coupon": "WILLKOMMEN10",
+            "discount": 10,
+            "subtotal": 1028.98,
+        },
+        EventType.ORDER_PLACED,
+        {
+            "order_id": "EE-1",
+            "total": Decimal("1018.98"),
+            "discount_codes": ("WILLKOMMEN10",),
+            "discount_total": Decimal("10"),
+            "subtotal": Decimal("1028.98"),
+        },
+    ),
+    (
+        "Order Cancelled",
+        {"order_id": "EE-1", "total": 1018.98, "currency": "EUR"},
+        EventType.ORDER_CANCELLED,
+        {"order_id": "EE-1", "total": Decimal("1018.98")},
+    ),
+    (
+        "Order Refunded",
+        {"order_id": "EE-1", "total": 14.99, "currency": "EUR"},
+        EventType.ORDER_CANCELLED,
+        {"order_id": "EE-1", "total": Decimal("14.99")},
+    ),
+    (
+        "Coupon Applied",
+        {
+            "order_id": "EE-1",
+            "coupon_id": "WILLKOMMEN10",
+            "coupon_name": "Willkommen",
+            "discount": 10,
+            "currency": "EUR",
+        },
+        EventType.COUPON_REDEEMED,
+        {"code": "WILLKOMMEN10", "order_id": "EE-1", "amount": Decimal("10"), "currency": "EUR"},
+    ),
+    (
+        "Signed Up",
+        {"type": "checkout", "first_name": "Max", "last_name": "Müller"},
+        EventType.CUSTOMER_REGISTERED,
+        {"first_name": "Max", "last_name": "Müller", "traits": {"type": "checkout"}},
+    ),
+    (
+        "Product Reviewed",
+        {"product_id": "1042", "rating": 4.5, "review_body": "Top Kamera"},
+        EventType.REVIEW_SUBMITTED,
+        {"product_id": "1042", "rating": 4.5},
+    ),
+    (
+        "Tutorial Watched",
+        {
+            "tutorial_id": "t-1",
+            "topic": "camera",
+            "product_id": "1042",
+            "category": "smartphones",
+            "completion": 1,
+        },
+        EventType.TUTORIAL_WATCHED,
+        {
+            "tutorial_id": "t-1",
+            "topic": "camera",
+            "product_id": "1042",
+            "category": "smartphones",
+            "completion": 1.0,
+        },
+    ),
+    (
+        "Survey Answered",
+        {"survey_id": "nps", "score": 9, "answers": {"kommentar": "Super"}},
+        EventType.SURVEY_ANSWERED,
+        {"survey_id": "nps", "score": 9.0, "answers": {"kommentar": "Super"}},
+    ),
+    (
+        "Referral Made",
+        {"referral_code": "LENA-5", "referred_email": " Tom@Example.de "},
+        EventType.REFERRAL_MADE,
+        {"referral_code": "LENA-5", "referred_email": "tom@example.de"},
+    ),
+    (
+        "Push Opened",
+        {"message_id": "push-1", "journey": "warenkorb"},
+        EventType.PUSH_CLICKED,
+        {"message_id": "push-1", "journey": "warenkorb"},
+    ),
+    ("Push Notification Tapped", {"message_id": "push-1"}, EventType.PUSH_CLICKED, {"message_id": "push-1"}),
+    (
+        "Push Notification Received",
+        {"message_id": "push-1"},
+        EventType.PUSH_DELIVERED,
+        {"message_id": "push-1"},
+    ),
+    (
+        "Product Clicked",
+        {"product_id": "2301", "position": 3},
+        EventType.CUSTOM,
+        {"name": "Product Clicked", "properties": {"product_id": "2301", "position": 3}},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "properties", "expected_type", "expected"), TRACK_CASES, ids=[c[0] for c in TRACK_CASES]
+)
+def test_named_track_events(name, properties, expected_type, expected):
+    event = one("track", track(name, properties))
+
+    assert event.type is expected_type
+    assert event.source.name == name
+    assert event.id == f"m-{name}"
+    dumped = event.properties.model_dump(exclude_defaults=True)
+    assert {key: dumped[key] for key in expected} == expected
+
+
+@pytest.mark.parametrize("name", ["product_viewed", "PRODUCT VIEWED", " Product  Viewed "])
+def test_track_names_match_case_insensitively_and_in_snake_case(name):
+    event = one("track", track(name, {"product_id": "1042"}))
+    assert event.type is EventType.PRODUCT_VIEWED
+    assert event.source.name == name.strip()
+
+
+@pytest.mark.parametrize(
+    ("properties", "product_id"),
+    [({"product_id": "1042", "id": "x"}, "1042"), ({"id": 1042}, "1042"), ({"sku": "GGL-P9P"}, "GGL-P9P")],
+)
+def test_product_id_falls_back_to_id_then_sku(properties, product_id):
+    assert one("track", track("Product Viewed", properties)).properties.product.product_id == product_id
+
+
+def test_product_viewed_without_any_product_id_is_invalid():
+    with pytest.raises(InvalidPayload, match="product_id"):
+        call("track", track("Product Viewed", {"name": "Pixel"}))
+
+
+def test_cart_products_become_line_items():
+    items = one("track", track("Cart Viewed", {"products": ITEMS})).properties.items
+    assert [(i.product_id, i.quantity, i.price) for i in items] == [
+        ("1042", 1, Decimal("999.00")),
+        ("2215", 2, Decimal("14.99")),
+    ]
+    assert (items[0].name, items[0].category, items[0].brand) == (
+        "Google Pixel 9 Pro",
+        "smartphones",
+        "Google",
+    )
+
+
+@pytest.mark.parametrize(
+    ("products", "error"),
+    [("1042", "products: expected a list"), (["1042"], r"products\[0\]: expected an object")],
+)
+def test_malformed_products_are_invalid(products, error):
+    with pytest.raises(InvalidPayload, match=error):
+        call("track", track("Cart Viewed", {"products": products}))
+
+
+def test_checkout_started_uses_checkout_id_when_there_is_no_order_id():
+    event = one("track", track("Checkout Started", {"checkout_id": "chk-1", "value": 10}))
+    assert event.properties.cart_id == "chk-1"
+
+
+def test_order_total_falls_back_to_revenue_and_currency_to_the_shop_default():
+    props = one("track", track("Order Completed", {"order_id": "EE-2", "revenue": 49.5})).properties
+    assert (props.total, props.currency) == (Decimal("49.5"), "EUR")
+
+
+def test_order_without_order_id_or_total_is_invalid():
+    with pytest.raises(InvalidPayload, match="order_id"):
+        call("track", track("Order Completed", {"total": 10}))
+    with pytest.raises(InvalidPayload, match="total"):
+        call("track", track("Order Completed", {"order_id": "EE-3"}))
+
+
+def test_coupon_code_falls_back_to_coupon_name():
+    assert one("track", track("Coupon Applied", {"coupon_name": "HERBST"})).properties.code == "HERBST"
+
+
+def test_out_of_range_values_are_invalid():
+    with pytest.raises(InvalidPayload, match="rating"):
+        call("track", track("Product Reviewed", {"rating": 7}))
+    with pytest.raises(InvalidPayload, match="completion"):
+        call("track", track("Tutorial Watched", {"tutorial_id": "t", "completion": 85}))
+
+
+def test_custom_event_keeps_its_properties_and_track_without_properties_is_fine():
+    event = one("track", track("Wunschliste geteilt"))
+    assert event.type is EventType.CUSTOM
+    assert event.properties.name == "Wunschliste geteilt"
+    assert event.properties.properties == {}
+
+
+# ---- identify, customers and consent ---------------------------------------------------------
+
+
+def identify(traits: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    return {"messageId": "i-1", "userId": "7008001", "traits": traits or {}, **fields}
+
+
+def test_identify_traits_fall_back_to_context_traits_and_context_locale():
+    message = identify(
+        {"first_name": "Lena", "address": "Sonnenallee 12"},
+        context={
+            "traits": {"last_name": "Schmidt", "first_name": "alt"},
+            "locale": "de-DE",
+            "timezone": "Europe/Berlin",
+        },
+    )
+    props = one("identify", message).properties
+    assert (props.first_name, props.last_name) == ("Lena", "Schmidt")
+    assert (props.locale, props.timezone) == ("de-DE", "Europe/Berlin")
+    assert props.country is None  # a string address is kept as a trait, not parsed
+    assert props.traits == {"address": "Sonnenallee 12"}
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        identify({"email": " Lena.Schmidt@Example.DE "}),
+        identify(context={"traits": {"email": "LENA.SCHMIDT@example.de"}}),
+        track("Order Completed", {"order_id": "EE-1", "total": 1, "email": "Lena.Schmidt@example.de"}),
+    ],
+)
+def test_email_comes_from_traits_context_traits_or_properties_and_is_normalised(message):
+    call_type = "track" if "event" in message else "identify"
+    assert call(call_type, message)[0].customer.email == "lena.schmidt@example.de"
+
+
+def test_traits_email_wins_over_context_traits_and_properties():
+    message = identify({"email": "a@example.de"}, context={"traits": {"email": "b@example.de"}})
+    assert one("identify", message).customer.email == "a@example.de"
+
+
+def test_an_invalid_email_is_invalid():
+    with pytest.raises(InvalidPayload, match="not an email address"):
+        call("identify", identify({"email": "lena at example"}))
+
+
+def test_consent_from_traits():
+    message = identify(
+        {"email_opt_in": True, "sms_opt_in": False, "phone": "+4915123456789"}, context={"ip": "203.0.113.9"}
+    )
+    identified, email, sms = call("identify", message)
+
+    assert "email_opt_in" not in identified.properties.traits
+    assert "sms_opt_in" not in identified.properties.traits
+    assert (email.id, email.properties.channel, email.properties.granted) == (
+        "i-1:consent:email",
+        Channel.EMAIL,
+        True,
+    )
+    assert (sms.id, sms.properties.channel, sms.properties.granted) == ("i-1:consent:sms", Channel.SMS, False)
+    assert email.properties.proof.wording is None
+    assert email.properties.proof.double_opt_in is False
+    assert email.properties.proof.ip == "203.0.113.9"
+
+
+def test_consent_from_context_wins_over_traits_and_segment_category_preferences_are_ignored():
+    consent = {
+        "push": {"granted": False, "wording": "Keine Push-Nachrichten"},
+        "email": {"wording": "Newsletter: ja"},  # granted comes from the trait
+        "categoryPreferences": {"Advertising": True, "Analytics": False},
+    }
+    message = identify({"push_opt_in": True, "email_opt_in": True}, context={"consent": consent})
+    _, email, push = call("identify", message)
+
+    assert (email.properties.channel, email.properties.granted) == (Channel.EMAIL, True)
+    assert email.properties.proof.wording == "Newsletter: ja"
+    assert (push.properties.channel, push.properties.granted) == (Channel.PUSH, False)
+    assert push.properties.proof.wording == "Keine Push-Nachrichten"
+
+
+def test_identify_without_consent_emits_only_the_identification():
+    assert [e.type for e in call("identify", identify({"plan": "vip"}))] == [EventType.CUSTOMER_IDENTIFIED]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        identify({"email_opt_in": "yes"}),
+        identify(context={"consent": {"sms": {"granted": True, "double_opt_in": 1}}}),
+    ],
+)
+def test_consent_must_be_boolean(message):
+    with pytest.raises(InvalidPayload, match="must be true or false"):
+        call("identify", message)
+
+
+def test_signed_up_records_consent_too():
+    registered, consent = call("track", track("Signed Up", {"email": "max@example.de", "email_opt_in": True}))
+    assert registered.type is EventType.CUSTOMER_REGISTERED
+    assert registered.customer.email == "max@example.de"
+    assert registered.properties.traits == {}
+    assert consent.properties.proof.source == "tracker:Signed Up"
+
+
+# ---- time ------------------------------------------------------------------------------------
+
+
+def test_clock_skew_is_corrected_with_the_message_sent_at():
+    # The device clock is 2 hours behind: it says it sent at 09:00:05, we received at 11:00:00.
+    message = track("x", timestamp="2026-11-22T09:00:00Z", sentAt="2026-11-22T09:00:05Z")
+    assert one("track", message).occurred_at == RECEIVED - timedelta(seconds=5)
+
+
+def test_clock_skew_is_corrected_with_the_batch_sent_at_and_the_message_one_wins():
+    batch_sent = datetime(2026, 11, 22, 10, 0, 10, tzinfo=UTC)
+    message = track("x", timestamp="2026-11-22T10:00:00Z")
+    assert one("track", message, sent_at=batch_sent).occurred_at == RECEIVED - timedelta(seconds=10)
+    message["sentAt"] = "2026-11-22T10:00:01Z"
+    assert one("track", message, sent_at=batch_sent).occurred_at == RECEIVED - timedelta(seconds=1)
+
+
+def test_time_without_sent_at_is_taken_as_is():
+    assert one("track", track("x", timestamp="2026-11-22T10:30:00+01:00")).occurred_at == datetime(
+        2026, 11, 22, 9, 30, tzinfo=UTC
+    )
+    assert one("track", track("x", originalTimestamp="2026-11-22T08:00:00Z")).occurred_at == datetime(
+        2026, 11, 22, 8, 0, tzinfo=UTC
+    )
+    assert one("track", track("x")).occurred_at == RECEIVED
+
+
+def test_occurred_at_is_never_after_received_at():
+    assert one("track", track("x", timestamp="2026-11-23T00:00:00Z")).occurred_at == RECEIVED
+    # sentAt before the timestamp: corrected time lands after received_at and is clamped too.
+    message = track("x", timestamp="2026-11-22T10:00:00Z", sentAt="2026-11-22T09:00:00Z")
+    assert one("track", message).occurred_at == RECEIVED
+
+
+def test_an_unparseable_timestamp_is_invalid():
+    with pytest.raises(InvalidPayload, match="timestamp"):
+        call("track", track("x", timestamp="gestern"))
+
+
+# ---- ids -------------------------------------------------------------------------------------
+
+
+def test_message_without_message_id_gets_a_deterministic_id():
+    message = {"anonymousId": "anon-1", "event": "Product Viewed", "properties": {"product_id": "1042"}}
+    first = one("track", message).id
+    retry = one("track", {**message, "sentAt": "2026-11-22T10:59:00Z", "writeKey": "wk"})
+    other = one("track", {**message, "properties": {"product_id": "1041"}})
+
+    assert first.startswith("sha256:") and len(first) == len("sha256:") + 64
+    assert retry.id == first  # sentAt changes on every retry and writeKey is not part of the event
+    assert other.id != first
+    assert one("track", dict(reversed(message.items()))).id == first  # key order does not matter
+
+
+def test_a_too_long_message_id_is_invalid():
+    with pytest.raises(InvalidPayload, match="messageId"):
+        call("track", track("x", messageId="m" * 201))
+
+
+# ---- limits ----------------------------------------------------------------------------------
+
+
+def test_a_message_over_32_kb_is_invalid():
+    message = track("Product Viewed", {"product_id": "1042", "description": "x" * (32 * 1024)})
+    with pytest.raises(InvalidPayload, match="message exceeds 32 KB"):
+        call("track", message)
+
+
+# ---- batch -----------------------------------------------------------------------------------
+
+
+def test_batch_keeps_valid_items_and_rejects_invalid_ones():
+    big = track("Product Viewed", {"product_id": "1042", "description": "x" * (32 * 1024)})
+    body = {
+        "batch": [
+            {"type": "page", "messageId": "b-0", "anonymousId": "anon-1"},
+            {"type": "track", "messageId": "b-1", "event": "Product Viewed"},
+            "not an object",
+            {"type": "alias", "messageId": "b-3", "userId": "7008001", "previousId": "anon-1"},
+            {"messageId": "b-4", "userId": "7008001"},
+            {**big, "type": "track"},
+            {"type": "track", "messageId": "b-6", "userId": "7008001", "event": "Signed Up"},
+        ]
+    }
+    result = map_batch(SHOP, body, RECEIVED)
+
+    assert [e.id for e in result.events] == ["b-0", "b-6"]
+    assert [(r.index, r.message_id) for r in result.rejected] == [
+        (1, "b-1"),
+        (2, None),
+        (3, "b-3"),
+        (4, "b-4"),
+        (5, "m-Product Viewed"),
+    ]
+    errors = [r.error for r in result.rejected]
+    assert errors[0] == "anonymousId or userId is required"
+    assert errors[1] == "message must be an object, got str"
+    assert errors[2].startswith("unknown call type 'alias'")
+    assert errors[3].startswith("unknown call type None")
+    assert errors[4] == "message exceeds 32 KB"
+
+
+def test_batch_context_is_merged_under_each_message_context():
+    body = {
+        "context": {
+            "ip": "198.51.100.77",
+            "locale": "de-DE",
+            "page": {"url": "https://a.example/", "title": "A"},
+        },
+        "batch": [
+            {
+                "type": "page",
+                "messageId": "b-0",
+                "anonymousId": "a",
+                "context": {"locale": "de-AT", "page": {"title": "B"}},
+            },
+        ],
+    }
+    (event,) = map_batch(SHOP, body, RECEIVED).events
+    assert event.context == {"ip": "198.51.100.77", "locale": "de-AT", "page_url": "https://a.example/"}
+    assert event.properties.title == "B"
+
+
+@pytest.mark.parametrize("body", [{}, {"batch": {"type": "track"}}, {"batch": None}])
+def test_a_body_without_a_batch_list_is_invalid(body):
+    with pytest.raises(InvalidPayload, match="batch"):
+        map_batch(SHOP, body, RECEIVED)
+
+
+def test_a_batch_over_the_item_limit_is_invalid():
+    body = {"batch": [{"type": "page", "anonymousId": "a"}] * (MAX_BATCH_ITEMS + 1)}
+    with pytest.raises(InvalidPayload, match=str(MAX_BATCH_ITEMS)):
+        map_batch(SHOP, body, RECEIVED)
+
+
+def test_batch_level_errors_fail_the_whole_batch():
+    with pytest.raises(InvalidPayload, match="sentAt"):
+        map_batch(SHOP, {"batch": [], "sentAt": "soon"}, RECEIVED)
+    with pytest.raises(InvalidPayload, match="batch context"):
+        map_batch(SHOP, {"batch": [], "context": "web"}, RECEIVED)
+
+
+def test_replaying_a_batch_gives_the_same_ids():
+    body = sample("batch_session.json")
+    first = map_batch(SHOP, body, RECEIVED)
+    again = map_batch(SHOP, copy.deepcopy(body), RECEIVED + timedelta(hours=1))
+    assert [e.id for e in again.events] == [e.id for e in first.events]
+
+
+# ---- write key -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        ({"writeKey": "wk_live_123", "batch": []}, "wk_live_123"),
+        ({}, None),
+        ({"writeKey": " "}, None),
+        ({"writeKey": 42}, None),
+    ],
+)
+def test_write_key_from_body(body, key):
+    assert write_key_from_body(body) == key

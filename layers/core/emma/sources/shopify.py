@@ -288,21 +288,26 @@ def _order(env: Envelope, order: dict[str, Any]) -> list[CanonicalEvent]:
     customer = _object(order.get("customer"), "customer")
     refs = _order_refs(order, customer)
     codes = _discount_codes(order)
-    context = {"locale": text(order.get("customer_locale")), "ip": text(order.get("browser_ip"))}
-    events = [
-        make_event(
-            env,
-            type_,
-            occurred_at=occurred_at,
-            customer=refs,
-            properties=_order_props(order, codes),
-            context={k: v for k, v in context.items() if v},
-        )
+    placed = type_ is EventType.ORDER_PLACED
+    # The buyer's browser at checkout: context of the order being placed, not of later changes.
+    context = (
+        {"locale": text(order.get("customer_locale")), "ip": text(order.get("browser_ip"))} if placed else {}
+    )
+    primary = make_event(
+        env,
+        type_,
+        occurred_at=occurred_at,
+        customer=refs,
+        properties=_order_props(order, codes),
+        context={k: v for k, v in context.items() if v},
+    )
+    if not placed:  # later topics repeat the codes and the consent: record them once
+        return [primary]
+    return [
+        primary,
+        *_coupons(env, order, codes, refs, occurred_at),
+        *_consents(env, customer, refs, occurred_at),
     ]
-    if type_ is EventType.ORDER_PLACED:  # later topics repeat the codes: count them once
-        events += _coupons(env, order, codes, refs, occurred_at)
-        events += _consents(env, customer, refs, occurred_at)
-    return events
 
 
 # ---- carts and checkouts ----------------------------------------------------------------------
@@ -387,7 +392,8 @@ def _customer(env: Envelope, customer: dict[str, Any]) -> list[CanonicalEvent]:
         "phone": customer.get("phone"),
     }
     address = _object(customer.get("default_address"), "default_address")
-    traits = {"account_state": text(customer.get("state")), "tags": _tags(customer.get("tags"))}
+    # Tags stay the comma-separated string Shopify sends: profile traits keep scalar values only.
+    traits = {"account_state": text(customer.get("state")), "tags": text(customer.get("tags"))}
     properties = {
         "first_name": text(customer.get("first_name")),
         "last_name": text(customer.get("last_name")),

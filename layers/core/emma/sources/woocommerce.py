@@ -40,6 +40,7 @@ _STATUS_EVENTS: dict[str, tuple[EventType, str | None]] = {
     "refunded": (EventType.ORDER_CANCELLED, None),
 }
 
+_MONEY_PLACES = Decimal("0.0001")  # as common.money
 _BRAND_ATTRIBUTES = frozenset({"brand", "pa_brand", "marke", "pa_marke"})
 _STOCK_STATUSES = {"instock": True, "outofstock": False, "onbackorder": False}
 
@@ -171,7 +172,19 @@ def _consents(
 # ---- orders -----------------------------------------------------------------------------------
 
 
-def _line_items(value: Any) -> list[dict[str, Any]]:
+def _unit_price(line: dict[str, Any], i: int, taxes_included: bool) -> Decimal | None:
+    """The price of one unit as the shop lists it (before discounts, gross when the shop's prices
+    include tax). WooCommerce's own ``price`` is net and after discounts, so it is only a fallback."""
+    subtotal = money(line.get("subtotal"), f"line_items[{i}].subtotal")
+    quantity = line.get("quantity")
+    if subtotal is None or isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+        return money(line.get("price"), f"line_items[{i}].price")
+    if taxes_included:
+        subtotal += money(line.get("subtotal_tax"), f"line_items[{i}].subtotal_tax") or 0
+    return (subtotal / quantity).quantize(_MONEY_PLACES)
+
+
+def _line_items(value: Any, taxes_included: bool) -> list[dict[str, Any]]:
     """Line items of products that still exist (a deleted product leaves product_id 0)."""
     items = []
     for i, line in enumerate(_objects(value, "line_items")):
@@ -185,7 +198,7 @@ def _line_items(value: Any) -> list[dict[str, Any]]:
                 "sku": text(line.get("sku")),
                 "name": text(line.get("name")),
                 "quantity": line.get("quantity", 1),
-                "price": money(line.get("price"), f"line_items[{i}].price"),
+                "price": _unit_price(line, i, taxes_included),
             }
         )
     return items
@@ -220,7 +233,7 @@ def _order_props(order: dict[str, Any], coupons: list[_Coupon]) -> dict[str, Any
         "total": total,
         "currency": order.get("currency"),
         "discount_total": money(order.get("discount_total"), "discount_total"),
-        "items": _line_items(order.get("line_items")),
+        "items": _line_items(order.get("line_items"), order.get("prices_include_tax") is True),
         "discount_codes": [c.code for c in coupons],
     }
 
@@ -233,10 +246,12 @@ def _order_event(
     refs: dict[str, Any],
     coupons: list[_Coupon],
 ) -> CanonicalEvent:
-    context = {
-        "ip": text(order.get("customer_ip_address")),
-        "user_agent": text(order.get("customer_user_agent")),
-    }
+    context = {}
+    if type_ is EventType.ORDER_PLACED:  # the buyer's browser at checkout, not whoever changed it later
+        context = {
+            "ip": text(order.get("customer_ip_address")),
+            "user_agent": text(order.get("customer_user_agent")),
+        }
     return make_event(
         env,
         type_,
@@ -281,9 +296,7 @@ def _order_changed(
 
 def _order_updated(env: Envelope, order: dict[str, Any]) -> list[CanonicalEvent]:
     """The status says what happened; statuses on the way (pending, on-hold, failed) record nothing."""
-    status = order.get("status")
-    if not isinstance(status, str):
-        raise InvalidPayload("status: required field is missing")
+    status = _required(order.get("status"), "status")
     if status not in _STATUS_EVENTS:
         return []
     type_, date_field = _STATUS_EVENTS[status]

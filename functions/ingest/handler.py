@@ -1,0 +1,56 @@
+"""Ingest Lambda entry point: Powertools resolver, routers, error mapping, OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from emma.errors import EmmaError, InvalidPayload
+from ingest.http import error_response, json_response
+from ingest.openapi import openapi_document
+from ingest.routes import profiles, tracker, webhooks
+
+logger = Logger(service="emma-ingest")
+tracer = Tracer(service="emma-ingest")
+metrics = Metrics(namespace="Emma", service="emma-ingest")
+
+app = APIGatewayHttpResolver(enable_validation=True)
+app.include_router(tracker.router)
+app.include_router(webhooks.router)
+app.include_router(profiles.router)
+
+
+@app.get("/v1/openapi.json", include_in_schema=False)
+def openapi():
+    return json_response(200, openapi_document(app))
+
+
+@app.exception_handler(EmmaError)
+def handle_domain_error(exc: EmmaError):
+    log = logger.error if exc.status >= 500 else logger.info
+    log("request refused", extra={"error": exc.code, "status": exc.status, "reason": exc.message})
+    return error_response(exc)
+
+
+@app.exception_handler(RequestValidationError)
+def handle_validation_error(exc: RequestValidationError):
+    details = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors())
+    return error_response(InvalidPayload(details or "invalid request"))
+
+
+@app.not_found
+def handle_not_found(_: Exception):
+    event = app.current_event
+    return json_response(404, {"error": "not_found", "message": f"no route for {event.http_method} {event.path}"})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

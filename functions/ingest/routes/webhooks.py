@@ -1,0 +1,57 @@
+"""Shop webhooks: Shopify, WooCommerce and Shopware 6, each verified with the shop's own secret.
+
+Order of checks: known shop (404) -> signature over the raw body (401) -> topic and payload (4xx)
+-> store and publish -> 200. Nothing is parsed before the signature is verified.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from aws_lambda_powertools.metrics import MetricUnit
+
+from emma.errors import InvalidSignature, NotFound
+from emma.sources import shopify, shopware, woocommerce
+from emma.sources.common import load_json_object
+from ingest import deps
+from ingest.http import json_response, lower_headers, raw_body, received_at
+from ingest.schemas import WEBHOOK_RESPONSES
+
+router = APIGatewayHttpRouter()
+metrics = Metrics()
+
+PLATFORMS: dict[str, ModuleType] = {"shopify": shopify, "woocommerce": woocommerce, "shopware": shopware}
+
+
+@router.post("/webhooks/<platform>/<shop>", summary="Receive a signed shop webhook", tags=["webhooks"],
+             description="platform is shopify (X-Shopify-Hmac-Sha256), woocommerce (X-WC-Webhook-Signature) "
+                         "or shopware (shopware-shop-signature); the body is verified with the shop's secret "
+                         "for that platform before anything is read.",
+             responses=WEBHOOK_RESPONSES)
+def webhook(platform: str, shop: str):
+    module = PLATFORMS.get(platform)
+    if module is None:
+        raise NotFound(f"unknown platform {platform!r}; use one of {sorted(PLATFORMS)}")
+    components = deps.components()
+    config = components.shops.get(shop)
+    secret = config.webhook_secrets.get(platform)
+    if not secret:
+        raise InvalidSignature(f"shop {shop!r} has no {platform} webhook secret configured")
+    event = router.current_event
+    body = raw_body(event)
+    headers = lower_headers(event)
+    module.verify(secret, body, headers)
+    if platform == "woocommerce" and woocommerce.is_ping(body):
+        return json_response(200, {"success": True, "ping": True})
+    topic, delivery_id = module.delivery_of(headers, body)
+    payload = load_json_object(body, f"{platform} {topic}")
+    events = module.map_delivery(shop, topic, delivery_id, payload, received_at(event))
+    report = components.service.ingest(events)
+    metrics.add_dimension("shop", shop)
+    metrics.add_metric("WebhooksAccepted", MetricUnit.Count, 1)
+    metrics.add_metric("EventsAccepted", MetricUnit.Count, len(report.accepted))
+    metrics.add_metric("EventsDuplicate", MetricUnit.Count, len(report.duplicates))
+    return json_response(200, {"success": True, "topic": topic, "delivery_id": delivery_id, **report.as_dict()})

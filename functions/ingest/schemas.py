@@ -1,0 +1,93 @@
+"""Models that document the API in OpenAPI. Requests are parsed by emma.sources (raw bytes are
+needed for signatures and partial batch acceptance), so these describe, they do not validate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from emma.profiles.model import Profile
+
+
+class SegmentCall(BaseModel):
+    """A Segment-spec call. https://segment.com/docs/connections/spec/"""
+
+    model_config = ConfigDict(extra="allow")
+    messageId: str | None = Field(None, description="Idempotency key; retries with the same id are stored once")
+    anonymousId: str | None = None
+    userId: str | None = Field(None, description="The shop's customer id")
+    timestamp: str | None = None
+    sentAt: str | None = None
+    event: str | None = Field(None, description="track: the event name, e.g. 'Order Completed'")
+    name: str | None = Field(None, description="page/screen: the page name")
+    properties: dict[str, Any] = Field(default_factory=dict)
+    traits: dict[str, Any] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class SegmentBatchCall(SegmentCall):
+    type: str = Field(description="track, identify, page or screen")
+
+
+class SegmentBatch(BaseModel):
+    batch: list[SegmentBatchCall]
+    context: dict[str, Any] = Field(default_factory=dict)
+    sentAt: str | None = None
+    writeKey: str | None = Field(None, description="Alternative to HTTP Basic auth")
+
+
+class Accepted(BaseModel):
+    success: bool = True
+    accepted: int = Field(description="events stored by this request")
+    duplicates: int = Field(description="events seen before (stored once, not published again)")
+    published: int
+    profiles: list[str]
+
+
+class Rejected(BaseModel):
+    index: int
+    messageId: str | None
+    error: str
+
+
+class BatchAccepted(Accepted):
+    rejected: list[Rejected] = Field(default_factory=list)
+
+
+class WebhookAccepted(Accepted):
+    topic: str
+    delivery_id: str
+
+
+class Error(BaseModel):
+    error: str = Field(description="machine-readable code, e.g. invalid_signature")
+    message: str
+
+
+def _json(model: type[BaseModel], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"model": model}}}
+
+
+_ERRORS = {
+    400: _json(Error, "Malformed JSON or a body the source does not allow"),
+    401: _json(Error, "Missing or wrong credentials or signature"),
+    413: _json(Error, "Body over 256 KB"),
+    503: _json(Error, "A dependency is unavailable; retry"),
+}
+CALL_RESPONSES = {200: _json(Accepted, "Stored (or recognised as a duplicate)"), **_ERRORS}
+BATCH_RESPONSES = {200: _json(BatchAccepted, "Valid calls stored; rejected calls listed"), **_ERRORS}
+WEBHOOK_RESPONSES = {200: _json(WebhookAccepted, "Stored (or recognised as a duplicate)"),
+                     404: _json(Error, "Unknown shop or platform"),
+                     422: _json(Error, "Unknown topic"), **_ERRORS}
+PROFILE_RESPONSES = {200: _json(Profile, "The unified profile, with `history` (newest first)"),
+                     401: _json(Error, "Missing or wrong admin key"),
+                     404: _json(Error, "No such profile in this shop")}
+
+REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
+    ("/v1/track", "post"): SegmentCall,
+    ("/v1/identify", "post"): SegmentCall,
+    ("/v1/page", "post"): SegmentCall,
+    ("/v1/screen", "post"): SegmentCall,
+    ("/v1/batch", "post"): SegmentBatch,
+}

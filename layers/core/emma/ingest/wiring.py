@@ -1,0 +1,42 @@
+"""The composition root of the ingest path: settings + boto3 clients -> service and shop directory.
+
+Built lazily on the first request (never at import time), so importing a handler costs nothing
+but imports, and tests or the local runtime point boto3 at the emulator with AWS_ENDPOINT_URL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from emma.adapters.dynamodb import DynamoCatalog, DynamoProfileRepository
+from emma.adapters.eventbridge import EventBridgePublisher
+from emma.adapters.shops import SecretsShopDirectory
+from emma.config import IngestSettings
+from emma.ingest.service import IngestService, utc_now_clock
+from emma.ports import ShopDirectory
+
+# Webhook senders give up after a few seconds (Shopify: 5 s): fail fast, let them retry.
+_CLIENT_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 3, "mode": "standard"})
+
+
+@dataclass(frozen=True)
+class Ingest:
+    service: IngestService
+    shops: ShopDirectory
+
+
+def build_ingest(settings: IngestSettings, session: Any | None = None) -> Ingest:
+    session = session or boto3.session.Session()
+    dynamodb = session.client("dynamodb", config=_CLIENT_CONFIG)
+    profiles = DynamoProfileRepository(dynamodb, settings.profiles_table, log_cap=settings.event_log_cap,
+                                       log_ttl_days=settings.event_log_ttl_days,
+                                       idempotency_ttl_days=settings.idempotency_ttl_days)
+    catalog = DynamoCatalog(dynamodb, settings.catalog_table, idempotency_ttl_days=settings.idempotency_ttl_days)
+    publisher = EventBridgePublisher(session.client("events", config=_CLIENT_CONFIG), settings.event_bus)
+    shops = SecretsShopDirectory(session.client("secretsmanager", config=_CLIENT_CONFIG),
+                                 settings.shop_secret_prefix, ttl_seconds=settings.shop_cache_seconds)
+    return Ingest(IngestService(profiles, catalog, publisher, utc_now_clock()), shops)

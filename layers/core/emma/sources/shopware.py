@@ -116,7 +116,8 @@ def _find_order(payload: Any) -> dict[str, Any]:
 def _line_items(order: dict[str, Any]) -> tuple[list[dict[str, Any]], list[_Promotion]]:
     """Product lines as line items, promotion lines (negative prices) as promotions; other lines
     (custom, credit, containers) stay out of the list but are in the total."""
-    items, promotions = [], []
+    items: list[dict[str, Any]] = []
+    promotions: list[_Promotion] = []
     for i, line in enumerate(_objects(order.get("lineItems"), "lineItems")):
         field = f"lineItems[{i}]"
         details = _object(line.get("payload"), f"{field}.payload")
@@ -149,10 +150,9 @@ def _order_refs(order: dict[str, Any]) -> dict[str, Any]:
 def _order_props(
     order: dict[str, Any], items: list[dict[str, Any]], promotions: list[_Promotion]
 ) -> dict[str, Any]:
-    price = _object(order.get("price"), "price")
-    total = money(order.get("amountTotal"), "amountTotal") or money(
-        price.get("totalPrice"), "price.totalPrice"
-    )
+    total = money(order.get("amountTotal"), "amountTotal")
+    if total is None:
+        total = money(_object(order.get("price"), "price").get("totalPrice"), "price.totalPrice")
     if total is None:
         raise InvalidPayload("amountTotal: required field is missing")
     discounts = [p.amount for p in promotions if p.amount is not None]

@@ -72,13 +72,7 @@ def is_ping(body: bytes) -> bool:
 
 def delivery_of(headers: Mapping[str, str], body: bytes) -> tuple[str, str]:
     """(topic, delivery id) from the headers, e.g. ("order.created", "4711")."""
-    found = []
-    for header in (TOPIC_HEADER, DELIVERY_HEADER):
-        value = (headers.get(header) or "").strip()
-        if not value:
-            raise InvalidPayload(f"missing {header} header")
-        found.append(value)
-    return found[0], found[1]
+    return _header(headers, TOPIC_HEADER), _header(headers, DELIVERY_HEADER)
 
 
 def map_delivery(
@@ -93,6 +87,13 @@ def map_delivery(
 
 
 # ---- payload access ---------------------------------------------------------------------------
+
+
+def _header(headers: Mapping[str, str], name: str) -> str:
+    value = (headers.get(name) or "").strip()
+    if not value:
+        raise InvalidPayload(f"missing {name} header")
+    return value
 
 
 def _object(value: Any, field: str) -> dict[str, Any]:
@@ -246,7 +247,7 @@ def _order_event(
     refs: dict[str, Any],
     coupons: list[_Coupon],
 ) -> CanonicalEvent:
-    context = {}
+    context: dict[str, str | None] = {}
     if type_ is EventType.ORDER_PLACED:  # the buyer's browser at checkout, not whoever changed it later
         context = {
             "ip": text(order.get("customer_ip_address")),

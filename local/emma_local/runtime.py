@@ -1,0 +1,107 @@
+"""The local runtime: emulator + resources from emma.resources + real handlers + queue pumps + HTTP.
+
+Everything a handler does goes over HTTP to the emulator through plain boto3 (AWS_ENDPOINT_URL),
+so the code that runs here is the code that runs in Lambda.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from emma.resources import EVENT_BUS, EVENT_SOURCE, QUEUES
+from emma_local.config import LocalConfig
+from emma_local.emulator import Emulator, start_emulator
+from emma_local.lambdas import load_handler
+from emma_local.provision import Provisioned, provision
+from emma_local.pump import QueuePump
+from emma_local.server import make_server, serve_in_thread
+
+TAP_QUEUE = "emma-local-tap"  # local only: sees every canonical event published on the bus
+
+HANDLER_ENV = {
+    "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
+    "POWERTOOLS_METRICS_NAMESPACE": "Emma",
+    "POWERTOOLS_SERVICE_NAME": "emma-local",
+}
+
+
+@dataclass
+class LocalRuntime:
+    config: LocalConfig
+    port: int | None = None
+    log_level: str = "INFO"
+    emulator: Emulator | None = None
+    resources: Provisioned | None = None
+    pumps: dict[str, QueuePump] = field(default_factory=dict)
+    _server: Any = None
+    _tap_url: str | None = None
+
+    @property
+    def api_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> LocalRuntime:
+        self.emulator = start_emulator()
+        os.environ.update(self.emulator.env())
+        os.environ.update(HANDLER_ENV)
+        os.environ["POWERTOOLS_LOG_LEVEL"] = self.log_level
+        os.environ["POWERTOOLS_METRICS_DISABLED"] = "true" if self.log_level != "DEBUG" else "false"
+        session = self.emulator.session()
+        self.resources = provision(session, self.config.shops)
+        os.environ.update(self.resources.env())
+        self._tap_url = self._tap(session)
+        sqs = session.client("sqs")
+        for queue in QUEUES:
+            pump = QueuePump(sqs, self.resources.queue_urls[queue.logical_id], load_handler(queue.consumer),
+                             queue.consumer, queue.batch_size)
+            pump.start()
+            self.pumps[queue.logical_id] = pump
+        ingest = load_handler("ingest")
+        from ingest import deps  # the handler's own lazily built components, reset for this runtime
+
+        deps.reset()
+        port = self.config.dev.port if self.port is None else self.port
+        self._server = make_server(ingest, self.config.dev.host, port)
+        serve_in_thread(self._server)
+        return self
+
+    def _tap(self, session: Any) -> str:
+        sqs, events = session.client("sqs"), session.client("events")
+        url = sqs.create_queue(QueueName=TAP_QUEUE)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="emma-local-tap", EventBusName=EVENT_BUS.name, State="ENABLED",
+                        EventPattern=json.dumps({"source": [EVENT_SOURCE]}))
+        events.put_targets(Rule="emma-local-tap", EventBusName=EVENT_BUS.name, Targets=[{"Id": "tap", "Arn": arn}])
+        return url
+
+    def published(self) -> list[dict[str, Any]]:
+        """Drain the tap: every canonical event published on the bus since the last call."""
+        assert self.emulator is not None and self._tap_url is not None
+        sqs = self.emulator.session().client("sqs")
+        out: list[dict[str, Any]] = []
+        while True:
+            messages = sqs.receive_message(QueueUrl=self._tap_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return out
+            out += [json.loads(m["Body"]) for m in messages]
+            sqs.delete_message_batch(QueueUrl=self._tap_url, Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+
+    def stop(self) -> None:
+        for pump in self.pumps.values():
+            pump.stop()
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self.emulator is not None:
+            self.emulator.stop()
+
+    def __enter__(self) -> LocalRuntime:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,67 @@
+"""`emma dev`'s HTTP front: each request becomes an API Gateway HTTP API event for the real ingest
+handler, and its result becomes the HTTP response, as API Gateway would do it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+from emma_local.lambdas import Handler, LambdaContext, api_event, response_body
+
+log = logging.getLogger("emma.local.api")
+API_GATEWAY_MAX_BODY = 10 * 1024 * 1024  # HTTP APIs refuse larger payloads before the function runs
+
+
+def make_server(handler: Handler, host: str, port: int) -> ThreadingHTTPServer:
+    class ApiGateway(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "emma-dev"
+
+        def _handle(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            if length > API_GATEWAY_MAX_BODY:
+                self._send(413, {"content-type": "application/json"},
+                           json.dumps({"message": "Request Entity Too Large"}).encode())
+                self.close_connection = True
+                return
+            body = self.rfile.read(length) if length else b""
+            url = urlsplit(self.path)
+            event = api_event(self.command, url.path, url.query, dict(self.headers.items()), body,
+                              self.client_address[0])
+            try:
+                result = handler(event, LambdaContext("ingest"))
+            except Exception:  # API Gateway answers 500 when the function itself crashes
+                log.exception("ingest handler crashed")
+                self._send(500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}')
+                return
+            headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
+            self._send(int(result.get("statusCode", 200)), headers, response_body(result), result.get("cookies"))
+
+        def _send(self, status: int, headers: dict[str, str], body: bytes, cookies: list[str] | None = None) -> None:
+            self.send_response(status)
+            for key, value in headers.items():
+                if key not in ("content-length", "connection"):
+                    self.send_header(key, value)
+            for cookie in cookies or []:
+                self.send_header("set-cookie", cookie)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+            log.info("%s %s", self.address_string(), format % args)
+
+    server = ThreadingHTTPServer((host, port), ApiGateway)
+    server.daemon_threads = True
+    return server
+
+
+def serve_in_thread(server: ThreadingHTTPServer) -> threading.Thread:
+    thread = threading.Thread(target=server.serve_forever, name="emma-api", daemon=True)
+    thread.start()
+    return thread

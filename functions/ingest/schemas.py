@@ -5,16 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from emma.profiles.model import Profile
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class SegmentCall(BaseModel):
     """A Segment-spec call. https://segment.com/docs/connections/spec/"""
 
     model_config = ConfigDict(extra="allow")
-    messageId: str | None = Field(None, description="Idempotency key; retries with the same id are stored once")
+    messageId: str | None = Field(
+        None, description="Idempotency key; retries with the same id are stored once"
+    )
     anonymousId: str | None = None
     userId: str | None = Field(None, description="The shop's customer id")
     timestamp: str | None = None
@@ -77,12 +78,17 @@ _ERRORS = {
 }
 CALL_RESPONSES = {200: _json(Accepted, "Stored (or recognised as a duplicate)"), **_ERRORS}
 BATCH_RESPONSES = {200: _json(BatchAccepted, "Valid calls stored; rejected calls listed"), **_ERRORS}
-WEBHOOK_RESPONSES = {200: _json(WebhookAccepted, "Stored (or recognised as a duplicate)"),
-                     404: _json(Error, "Unknown shop or platform"),
-                     422: _json(Error, "Unknown topic"), **_ERRORS}
-PROFILE_RESPONSES = {200: _json(Profile, "The unified profile, with `history` (newest first)"),
-                     401: _json(Error, "Missing or wrong admin key"),
-                     404: _json(Error, "No such profile in this shop")}
+WEBHOOK_RESPONSES = {
+    200: _json(WebhookAccepted, "Stored (or recognised as a duplicate)"),
+    404: _json(Error, "Unknown shop or platform"),
+    422: _json(Error, "Unknown topic"),
+    **_ERRORS,
+}
+PROFILE_RESPONSES = {
+    200: _json(Profile, "The unified profile, with `history` (newest first)"),
+    401: _json(Error, "Missing or wrong admin key"),
+    404: _json(Error, "No such profile in this shop"),
+}
 
 REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("/v1/track", "post"): SegmentCall,

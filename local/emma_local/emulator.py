@@ -45,15 +45,18 @@ class Emulator:
         return {
             "AWS_ENDPOINT_URL": self.endpoint,
             "AWS_ACCESS_KEY_ID": "emma-local",
-            "AWS_SECRET_ACCESS_KEY": "emma-local",  # noqa: S105 - the emulator accepts any credentials
+            "AWS_SECRET_ACCESS_KEY": "emma-local",
             "AWS_DEFAULT_REGION": REGION,
             "AWS_REGION": REGION,
             "MOTO_PORT": str(self.port),
         }
 
     def session(self) -> boto3.session.Session:
-        return boto3.session.Session(aws_access_key_id="emma-local", aws_secret_access_key="emma-local",  # noqa: S106
-                                     region_name=REGION)
+        return boto3.session.Session(
+            aws_access_key_id="emma-local",
+            aws_secret_access_key="emma-local",  # noqa: S106
+            region_name=REGION,
+        )
 
     def client(self, service: str) -> Any:
         return self.session().client(service, endpoint_url=self.endpoint)

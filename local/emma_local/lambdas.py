@@ -42,8 +42,9 @@ def load_handler(function: str) -> Handler:
     return importlib.import_module(f"{function}.handler").lambda_handler
 
 
-def api_event(method: str, path: str, query: str, headers: dict[str, str], body: bytes,
-              source_ip: str = "127.0.0.1") -> dict[str, Any]:
+def api_event(
+    method: str, path: str, query: str, headers: dict[str, str], body: bytes, source_ip: str = "127.0.0.1"
+) -> dict[str, Any]:
     """An API Gateway HTTP API (payload format 2.0) event for one request."""
     content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
     text = not body or content_type.startswith(TEXT_TYPES)
@@ -66,8 +67,13 @@ def api_event(method: str, path: str, query: str, headers: dict[str, str], body:
             "accountId": "123456789012",
             "apiId": "local",
             "domainName": "localhost",
-            "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": source_ip,
-                     "userAgent": headers.get("user-agent", "")},
+            "http": {
+                "method": method,
+                "path": path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": headers.get("user-agent", ""),
+            },
             "requestId": str(uuid.uuid4()),
             "routeKey": "$default",
             "stage": "$default",
@@ -92,14 +98,19 @@ def response_body(result: dict[str, Any]) -> bytes:
 
 
 def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
-    return {"Records": [{
-        "messageId": m["MessageId"],
-        "receiptHandle": m["ReceiptHandle"],
-        "body": m["Body"],
-        "attributes": m.get("Attributes", {}),
-        "messageAttributes": m.get("MessageAttributes", {}),
-        "md5OfBody": m.get("MD5OfBody", ""),
-        "eventSource": "aws:sqs",
-        "eventSourceARN": queue_arn,
-        "awsRegion": "eu-central-1",
-    } for m in messages]}
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": "eu-central-1",
+            }
+            for m in messages
+        ]
+    }

@@ -53,21 +53,34 @@ def create_table(ddb: Any, table: TableDef) -> None:
         kwargs["GlobalSecondaryIndexes"] = gsis
     ddb.create_table(**kwargs)
     if table.ttl_attribute:
-        ddb.update_time_to_live(TableName=table.name,
-                                TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute})
+        ddb.update_time_to_live(
+            TableName=table.name,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
+        )
 
 
 def create_queue(sqs: Any, events: Any, queue: QueueDef, bus_names: dict[str, str]) -> tuple[str, str]:
     dlq_url = sqs.create_queue(QueueName=f"{queue.name}-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    url = sqs.create_queue(QueueName=queue.name, Attributes={
-        "VisibilityTimeout": str(queue.visibility_timeout_seconds),
-        "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count}),
-    })["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    url = sqs.create_queue(
+        QueueName=queue.name,
+        Attributes={
+            "VisibilityTimeout": str(queue.visibility_timeout_seconds),
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count}
+            ),
+        },
+    )["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     bus = bus_names[queue.bus]
-    events.put_rule(Name=f"{queue.name}-rule", EventBusName=bus, EventPattern=json.dumps(queue.event_pattern),
-                    State="ENABLED")
+    events.put_rule(
+        Name=f"{queue.name}-rule",
+        EventBusName=bus,
+        EventPattern=json.dumps(queue.event_pattern),
+        State="ENABLED",
+    )
     events.put_targets(Rule=f"{queue.name}-rule", EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}])
     return url, dlq_url
 
@@ -93,8 +106,13 @@ def provision(session: Any, shops: Iterable[ShopConfig] = ()) -> Provisioned:
     for queue in QUEUES:
         urls[queue.logical_id], dlqs[queue.logical_id] = create_queue(sqs, events, queue, bus_names)
     store_shops(session.client("secretsmanager"), shops)
-    return Provisioned(tables={t.logical_id: t.name for t in TABLES}, bus_name=bus,
-                       partner_bus_name=SHOPIFY_PARTNER_BUS, queue_urls=urls, dlq_urls=dlqs)
+    return Provisioned(
+        tables={t.logical_id: t.name for t in TABLES},
+        bus_name=bus,
+        partner_bus_name=SHOPIFY_PARTNER_BUS,
+        queue_urls=urls,
+        dlq_urls=dlqs,
+    )
 
 
 def store_shops(secrets: Any, shops: Iterable[ShopConfig]) -> None:

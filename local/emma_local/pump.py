@@ -17,11 +17,14 @@ POLL_INTERVAL_SECONDS = 0.2  # AWS waits the visibility timeout; locally a faile
 
 
 class QueuePump:
-    def __init__(self, sqs: Any, queue_url: str, handler: Handler, function: str, batch_size: int = 10) -> None:
+    def __init__(
+        self, sqs: Any, queue_url: str, handler: Handler, function: str, batch_size: int = 10
+    ) -> None:
         self._sqs = sqs
         self._url = queue_url
         self._arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"]
+            "QueueArn"
+        ]
         self._handler = handler
         self._function = function
         self._batch_size = batch_size
@@ -32,9 +35,12 @@ class QueuePump:
 
     def poll_once(self) -> int:
         """Receive one batch and hand it to the handler; returns how many messages it received."""
-        messages = self._sqs.receive_message(QueueUrl=self._url, MaxNumberOfMessages=self._batch_size,
-                                             WaitTimeSeconds=0, AttributeNames=["All"]).get(
-            "Messages", [])
+        messages = self._sqs.receive_message(
+            QueueUrl=self._url,
+            MaxNumberOfMessages=self._batch_size,
+            WaitTimeSeconds=0,
+            AttributeNames=["All"],
+        ).get("Messages", [])
         if not messages:
             return 0
         try:
@@ -45,12 +51,17 @@ class QueuePump:
             failed = {m["MessageId"] for m in messages}
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
-            self._sqs.delete_message_batch(QueueUrl=self._url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)])
+            self._sqs.delete_message_batch(
+                QueueUrl=self._url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+            )
         for m in messages:
             if m["MessageId"] in failed:
-                self._sqs.change_message_visibility(QueueUrl=self._url, ReceiptHandle=m["ReceiptHandle"],
-                                                    VisibilityTimeout=RETRY_DELAY_SECONDS)
+                self._sqs.change_message_visibility(
+                    QueueUrl=self._url,
+                    ReceiptHandle=m["ReceiptHandle"],
+                    VisibilityTimeout=RETRY_DELAY_SECONDS,
+                )
         self.processed += len(done)
         self.failed += len(failed)
         return len(messages)

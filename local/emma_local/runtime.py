@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 from emma.resources import EVENT_BUS, EVENT_SOURCE, QUEUES
+
 from emma_local.config import LocalConfig
 from emma_local.emulator import Emulator, start_emulator
 from emma_local.lambdas import load_handler
@@ -50,14 +52,21 @@ class LocalRuntime:
         os.environ.update(HANDLER_ENV)
         os.environ["POWERTOOLS_LOG_LEVEL"] = self.log_level
         os.environ["POWERTOOLS_METRICS_DISABLED"] = "true" if self.log_level != "DEBUG" else "false"
+        # With metrics disabled nothing flushes, so per-request dimensions pile up and warn.
+        warnings.filterwarnings("ignore", message="Dimension .* has already been added")
         session = self.emulator.session()
         self.resources = provision(session, self.config.shops)
         os.environ.update(self.resources.env())
         self._tap_url = self._tap(session)
         sqs = session.client("sqs")
         for queue in QUEUES:
-            pump = QueuePump(sqs, self.resources.queue_urls[queue.logical_id], load_handler(queue.consumer),
-                             queue.consumer, queue.batch_size)
+            pump = QueuePump(
+                sqs,
+                self.resources.queue_urls[queue.logical_id],
+                load_handler(queue.consumer),
+                queue.consumer,
+                queue.batch_size,
+            )
             pump.start()
             self.pumps[queue.logical_id] = pump
         ingest = load_handler("ingest")
@@ -73,9 +82,15 @@ class LocalRuntime:
         sqs, events = session.client("sqs"), session.client("events")
         url = sqs.create_queue(QueueName=TAP_QUEUE)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        events.put_rule(Name="emma-local-tap", EventBusName=EVENT_BUS.name, State="ENABLED",
-                        EventPattern=json.dumps({"source": [EVENT_SOURCE]}))
-        events.put_targets(Rule="emma-local-tap", EventBusName=EVENT_BUS.name, Targets=[{"Id": "tap", "Arn": arn}])
+        events.put_rule(
+            Name="emma-local-tap",
+            EventBusName=EVENT_BUS.name,
+            State="ENABLED",
+            EventPattern=json.dumps({"source": [EVENT_SOURCE]}),
+        )
+        events.put_targets(
+            Rule="emma-local-tap", EventBusName=EVENT_BUS.name, Targets=[{"Id": "tap", "Arn": arn}]
+        )
         return url
 
     def published(self) -> list[dict[str, Any]]:
@@ -88,8 +103,10 @@ class LocalRuntime:
             if not messages:
                 return out
             out += [json.loads(m["Body"]) for m in messages]
-            sqs.delete_message_batch(QueueUrl=self._tap_url, Entries=[
-                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)])
+            sqs.delete_message_batch(
+                QueueUrl=self._tap_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
 
     def stop(self) -> None:
         for pump in self.pumps.values():

@@ -23,14 +23,18 @@ def make_server(handler: Handler, host: str, port: int) -> ThreadingHTTPServer:
         def _handle(self) -> None:
             length = int(self.headers.get("content-length") or 0)
             if length > API_GATEWAY_MAX_BODY:
-                self._send(413, {"content-type": "application/json"},
-                           json.dumps({"message": "Request Entity Too Large"}).encode())
+                self._send(
+                    413,
+                    {"content-type": "application/json"},
+                    json.dumps({"message": "Request Entity Too Large"}).encode(),
+                )
                 self.close_connection = True
                 return
             body = self.rfile.read(length) if length else b""
             url = urlsplit(self.path)
-            event = api_event(self.command, url.path, url.query, dict(self.headers.items()), body,
-                              self.client_address[0])
+            event = api_event(
+                self.command, url.path, url.query, dict(self.headers.items()), body, self.client_address[0]
+            )
             try:
                 result = handler(event, LambdaContext("ingest"))
             except Exception:  # API Gateway answers 500 when the function itself crashes
@@ -38,9 +42,13 @@ def make_server(handler: Handler, host: str, port: int) -> ThreadingHTTPServer:
                 self._send(500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}')
                 return
             headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
-            self._send(int(result.get("statusCode", 200)), headers, response_body(result), result.get("cookies"))
+            self._send(
+                int(result.get("statusCode", 200)), headers, response_body(result), result.get("cookies")
+            )
 
-        def _send(self, status: int, headers: dict[str, str], body: bytes, cookies: list[str] | None = None) -> None:
+        def _send(
+            self, status: int, headers: dict[str, str], body: bytes, cookies: list[str] | None = None
+        ) -> None:
             self.send_response(status)
             for key, value in headers.items():
                 if key not in ("content-length", "connection"):
@@ -53,7 +61,7 @@ def make_server(handler: Handler, host: str, port: int) -> ThreadingHTTPServer:
 
         do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        def log_message(self, format: str, *args: object) -> None:
             log.info("%s %s", self.address_string(), format % args)
 
     server = ThreadingHTTPServer((host, port), ApiGateway)

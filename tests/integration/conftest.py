@@ -2,13 +2,18 @@
 
 import boto3
 import pytest
-from moto import mock_aws
-
 from emma.ports import ShopConfig
 from emma_local.provision import provision
+from moto import mock_aws
 
-SHOP = ShopConfig(shop="elektro-emma", name="Elektro Emma", write_keys=("wk_test",), admin_keys=("ak_test",),
-                  webhook_secrets={"shopify": "shpss_test"}, shopify_domain="elektro-emma.myshopify.com")
+SHOP = ShopConfig(
+    shop="elektro-emma",
+    name="Elektro Emma",
+    write_keys=("wk_test",),
+    admin_keys=("ak_test",),
+    webhook_secrets={"shopify": "shpss_test"},
+    shopify_domain="elektro-emma.myshopify.com",
+)
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 from decimal import Decimal
 
 import pytest
-
 from emma.adapters.dynamodb import DynamoCatalog, DynamoProfileRepository
 from emma.adapters.memory import FixedClock, InMemoryPublisher
 from emma.ingest.service import IngestService
@@ -43,7 +42,9 @@ def test_stale_version_and_taken_alias_are_conflicts(repo):
     second = new_profile("elektro-emma", "p_2", T0)
     second.version = 1
     with pytest.raises(CommitConflict) as info:
-        repo.commit(Commit("elektro-emma", second, None, [], 1, claim_aliases=[AliasKey("email", "a@example.de")]))
+        repo.commit(
+            Commit("elektro-emma", second, None, [], 1, claim_aliases=[AliasKey("email", "a@example.de")])
+        )
     assert info.value.alias_taken
     with pytest.raises(CommitConflict) as info:
         repo.commit(Commit("elektro-emma", first.model_copy(update={"version": 2}), 0, [], 1))
@@ -87,8 +88,12 @@ def test_interleaved_writers_on_one_profile_lose_no_increment(aws, service, repo
     (Free-running threads are exercised against the in-memory store in tests/unit.)"""
     session, res = aws
     service.ingest([order("o0", "1.00", customer=LENA)])
-    other = IngestService(repo, DynamoCatalog(session.client("dynamodb"), res.tables["CatalogTable"]),
-                          InMemoryPublisher(), FixedClock(T0))
+    other = IngestService(
+        repo,
+        DynamoCatalog(session.client("dynamodb"), res.tables["CatalogTable"]),
+        InMemoryPublisher(),
+        FixedClock(T0),
+    )
 
     class Interleaving(DynamoProfileRepository):
         staged = False
@@ -100,8 +105,12 @@ def test_interleaved_writers_on_one_profile_lose_no_increment(aws, service, repo
             super().commit(commit)
 
     racing = Interleaving(session.client("dynamodb"), res.tables["ProfilesTable"], log_cap=5)
-    IngestService(racing, DynamoCatalog(session.client("dynamodb"), res.tables["CatalogTable"]),
-                  InMemoryPublisher(), FixedClock(T0)).ingest([order("o-a", "4.00", customer=LENA)])
+    IngestService(
+        racing,
+        DynamoCatalog(session.client("dynamodb"), res.tables["CatalogTable"]),
+        InMemoryPublisher(),
+        FixedClock(T0),
+    ).ingest([order("o-a", "4.00", customer=LENA)])
     p = service.resolve("elektro-emma", "7008001")
     assert p.orders.count == 3 and p.orders.revenue == Decimal("7.0000") and p.version == 3
 
@@ -109,10 +118,20 @@ def test_interleaved_writers_on_one_profile_lose_no_increment(aws, service, repo
 def test_catalog_keeps_the_newest_update(aws):
     session, res = aws
     catalog = DynamoCatalog(session.client("dynamodb"), res.tables["CatalogTable"])
-    newer = event("catalog.product_upserted", customer={}, minutes=10, id="p-2",
-                  product={"product_id": "pixel-9", "name": "Pixel 9 Pro", "price": "899.00"})
-    older = event("catalog.product_upserted", customer={}, minutes=0, id="p-1",
-                  product={"product_id": "pixel-9", "name": "Pixel 9", "price": "999.00"})
+    newer = event(
+        "catalog.product_upserted",
+        customer={},
+        minutes=10,
+        id="p-2",
+        product={"product_id": "pixel-9", "name": "Pixel 9 Pro", "price": "899.00"},
+    )
+    older = event(
+        "catalog.product_upserted",
+        customer={},
+        minutes=0,
+        id="p-1",
+        product={"product_id": "pixel-9", "name": "Pixel 9", "price": "999.00"},
+    )
     assert catalog.upsert_product(newer) is True
     assert catalog.upsert_product(older) is True  # recorded, not applied
     assert catalog.upsert_product(older) is False  # duplicate

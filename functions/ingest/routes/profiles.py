@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Annotated
 from urllib.parse import unquote
 
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from typing_extensions import Annotated
 
 from ingest import deps
 from ingest.http import bearer_token, json_response, lower_headers
@@ -16,11 +15,15 @@ from ingest.schemas import PROFILE_RESPONSES
 router = APIGatewayHttpRouter()
 
 
-@router.get("/v1/profiles/<ref>", summary="Read a unified customer profile", tags=["profiles"],
-            description="ref is Emma's profile id (p_...), an email address (or email:<address>), the shop's "
-                        "customer id (or cid:<id>) or a tracker anonymous id (anon:<id>). Authenticate with "
-                        "the shop's admin key: Authorization: Bearer <key>.",
-            responses=PROFILE_RESPONSES)
+@router.get(
+    "/v1/profiles/<ref>",
+    summary="Read a unified customer profile",
+    tags=["profiles"],
+    description="ref is Emma's profile id (p_...), an email address (or email:<address>), the shop's "
+    "customer id (or cid:<id>) or a tracker anonymous id (anon:<id>). Authenticate with "
+    "the shop's admin key: Authorization: Bearer <key>.",
+    responses=PROFILE_RESPONSES,
+)
 def get_profile(ref: str, history: Annotated[int, Query(ge=0, le=200)] = 20):
     components = deps.components()
     shop = components.shops.by_admin_key(bearer_token(lower_headers(router.current_event)))

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Metrics
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
-
 from emma.errors import InvalidPayload, Unauthorized
 from emma.ingest.service import IngestReport
 from emma.ports import ShopConfig
 from emma.sources import segment
 from emma.sources.common import load_json_object
+
 from ingest import deps
 from ingest.http import basic_username, json_response, lower_headers, raw_body, received_at
 from ingest.schemas import BATCH_RESPONSES, CALL_RESPONSES
@@ -45,39 +44,53 @@ def _single(call_type: str):
     body, shop = _read()
     event = router.current_event
     context = {"ip": event.request_context.http.source_ip} if event.request_context.http.source_ip else None
-    events = segment.map_call(shop.shop, call_type, {**body, "type": call_type}, received_at(event),
-                              batch_context=context)
+    events = segment.map_call(
+        shop.shop, call_type, {**body, "type": call_type}, received_at(event), batch_context=context
+    )
     report = deps.components().service.ingest(events)
     _record(shop.shop, report)
     return json_response(200, {"success": True, **report.as_dict()})
 
 
-@router.post("/v1/track", summary="Record a track call (Segment spec)", tags=["tracking"], responses=CALL_RESPONSES)
+@router.post(
+    "/v1/track", summary="Record a track call (Segment spec)", tags=["tracking"], responses=CALL_RESPONSES
+)
 def track():
     return _single("track")
 
 
-@router.post("/v1/identify", summary="Record an identify call (Segment spec)", tags=["tracking"],
-             responses=CALL_RESPONSES)
+@router.post(
+    "/v1/identify",
+    summary="Record an identify call (Segment spec)",
+    tags=["tracking"],
+    responses=CALL_RESPONSES,
+)
 def identify():
     return _single("identify")
 
 
-@router.post("/v1/page", summary="Record a page call (Segment spec)", tags=["tracking"], responses=CALL_RESPONSES)
+@router.post(
+    "/v1/page", summary="Record a page call (Segment spec)", tags=["tracking"], responses=CALL_RESPONSES
+)
 def page():
     return _single("page")
 
 
-@router.post("/v1/screen", summary="Record a screen call (Segment spec)", tags=["tracking"],
-             responses=CALL_RESPONSES)
+@router.post(
+    "/v1/screen", summary="Record a screen call (Segment spec)", tags=["tracking"], responses=CALL_RESPONSES
+)
 def screen():
     return _single("screen")
 
 
-@router.post("/v1/batch", summary="Record a batch of calls (Segment spec)", tags=["tracking"],
-             description="Valid calls are stored even when others are rejected; `rejected` says which and why. "
-                         "If every call is rejected the answer is 400.",
-             responses=BATCH_RESPONSES)
+@router.post(
+    "/v1/batch",
+    summary="Record a batch of calls (Segment spec)",
+    tags=["tracking"],
+    description="Valid calls are stored even when others are rejected; `rejected` says which and why. "
+    "If every call is rejected the answer is 400.",
+    responses=BATCH_RESPONSES,
+)
 def batch():
     body, shop = _read()
     event = router.current_event
@@ -87,8 +100,14 @@ def batch():
     mapped = segment.map_batch(shop.shop, body, received_at(event))
     rejected = [{"index": r.index, "messageId": r.message_id, "error": r.error} for r in mapped.rejected]
     if not mapped.events:
-        return json_response(400, {"error": InvalidPayload.code, "rejected": rejected,
-                                   "message": f"all {len(rejected)} calls in the batch were rejected"})
+        return json_response(
+            400,
+            {
+                "error": InvalidPayload.code,
+                "rejected": rejected,
+                "message": f"all {len(rejected)} calls in the batch were rejected",
+            },
+        )
     report = deps.components().service.ingest(mapped.events)
     _record(shop.shop, report, len(rejected))
     if rejected:

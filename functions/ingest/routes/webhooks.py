@@ -9,13 +9,12 @@ from __future__ import annotations
 from types import ModuleType
 
 from aws_lambda_powertools import Metrics
-from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
-
 from emma.errors import InvalidSignature, NotFound
 from emma.sources import shopify, shopware, woocommerce
 from emma.sources.common import load_json_object
+
 from ingest import deps
 from ingest.http import json_response, lower_headers, raw_body, received_at
 from ingest.schemas import WEBHOOK_RESPONSES
@@ -26,11 +25,15 @@ metrics = Metrics()
 PLATFORMS: dict[str, ModuleType] = {"shopify": shopify, "woocommerce": woocommerce, "shopware": shopware}
 
 
-@router.post("/webhooks/<platform>/<shop>", summary="Receive a signed shop webhook", tags=["webhooks"],
-             description="platform is shopify (X-Shopify-Hmac-Sha256), woocommerce (X-WC-Webhook-Signature) "
-                         "or shopware (shopware-shop-signature); the body is verified with the shop's secret "
-                         "for that platform before anything is read.",
-             responses=WEBHOOK_RESPONSES)
+@router.post(
+    "/webhooks/<platform>/<shop>",
+    summary="Receive a signed shop webhook",
+    tags=["webhooks"],
+    description="platform is shopify (X-Shopify-Hmac-Sha256), woocommerce (X-WC-Webhook-Signature) "
+    "or shopware (shopware-shop-signature); the body is verified with the shop's secret "
+    "for that platform before anything is read.",
+    responses=WEBHOOK_RESPONSES,
+)
 def webhook(platform: str, shop: str):
     module = PLATFORMS.get(platform)
     if module is None:
@@ -54,4 +57,6 @@ def webhook(platform: str, shop: str):
     metrics.add_metric("WebhooksAccepted", MetricUnit.Count, 1)
     metrics.add_metric("EventsAccepted", MetricUnit.Count, len(report.accepted))
     metrics.add_metric("EventsDuplicate", MetricUnit.Count, len(report.duplicates))
-    return json_response(200, {"success": True, "topic": topic, "delivery_id": delivery_id, **report.as_dict()})
+    return json_response(
+        200, {"success": True, "topic": topic, "delivery_id": delivery_id, **report.as_dict()}
+    )

@@ -62,7 +62,7 @@ class Commit:
     tombstones: list[tuple[Profile, int]] = field(default_factory=list)  # (loser, its expected version)
 
 
-class CommitConflict(EmmaError):  # noqa: N818 - a signal between repository and service
+class CommitConflict(EmmaError):
     """The commit's conditions failed; nothing was written."""
 
     status = 409
@@ -71,8 +71,9 @@ class CommitConflict(EmmaError):  # noqa: N818 - a signal between repository and
         self.duplicates = set(duplicates)
         self.stale = stale
         self.alias_taken = alias_taken
-        super().__init__(f"commit conflict: duplicates={sorted(self.duplicates)} stale={stale} "
-                         f"alias_taken={alias_taken}")
+        super().__init__(
+            f"commit conflict: duplicates={sorted(self.duplicates)} stale={stale} alias_taken={alias_taken}"
+        )
 
 
 class ProfileRepository(Protocol):

@@ -52,8 +52,9 @@ class QueueDef:
 
 
 PROFILES_TABLE = TableDef(logical_id="ProfilesTable", name="emma-profiles", env_var="EMMA_PROFILES_TABLE")
-CATALOG_TABLE = TableDef(logical_id="CatalogTable", name="emma-catalog", env_var="EMMA_CATALOG_TABLE",
-                         ttl_attribute=None)
+CATALOG_TABLE = TableDef(
+    logical_id="CatalogTable", name="emma-catalog", env_var="EMMA_CATALOG_TABLE", ttl_attribute=None
+)
 TABLES = (PROFILES_TABLE, CATALOG_TABLE)
 
 EVENT_BUS = BusDef(logical_id="EventBus", name="emma-events", env_var="EMMA_EVENT_BUS")
@@ -70,4 +71,4 @@ SHOPIFY_PARTNER_QUEUE = QueueDef(
 )
 QUEUES = (SHOPIFY_PARTNER_QUEUE,)
 
-SHOP_SECRET_PREFIX = "emma/shops/"  # one Secrets Manager secret per shop: <prefix><shop>
+SHOP_SECRET_PREFIX = "emma/shops/"  # noqa: S105 - a name prefix, not a secret; one Secrets Manager secret per shop: <prefix><shop>

@@ -2,7 +2,6 @@ import threading
 from decimal import Decimal
 
 import pytest
-
 from emma.adapters.memory import FixedClock, InMemoryCatalog, InMemoryProfileRepository, InMemoryPublisher
 from emma.errors import ConcurrencyConflict, ProfileNotFound, PublishError
 from emma.ingest.service import IngestService
@@ -46,8 +45,15 @@ def test_same_delivery_ten_times_changes_profile_once_and_publishes_once(service
 
 
 def test_anonymous_visitor_becomes_known_on_identify(service):
-    service.ingest([event("product.viewed", customer={"anonymous_id": "anon-9"},
-                          product={"product_id": "pixel-9", "category": "smartphones"})])
+    service.ingest(
+        [
+            event(
+                "product.viewed",
+                customer={"anonymous_id": "anon-9"},
+                product={"product_id": "pixel-9", "category": "smartphones"},
+            )
+        ]
+    )
     anon = service.resolve("elektro-emma", "anon:anon-9")
     assert not anon.is_known
     service.ingest([event("customer.identified", customer={"anonymous_id": "anon-9", **LENA})])
@@ -57,16 +63,30 @@ def test_anonymous_visitor_becomes_known_on_identify(service):
 
 
 def test_merging_two_existing_profiles_keeps_both_histories(service):
-    service.ingest([event("product.viewed", customer={"anonymous_id": "anon-phone"},
-                          product={"product_id": "case-1", "category": "accessories"})])
+    service.ingest(
+        [
+            event(
+                "product.viewed",
+                customer={"anonymous_id": "anon-phone"},
+                product={"product_id": "case-1", "category": "accessories"},
+            )
+        ]
+    )
     service.ingest([order("o1", "50.00", customer=LENA)])
     service.ingest([order("o2", "70.00", customer={"email": "lena@example.de"}, minutes=5)])
     before_anon = service.resolve("elektro-emma", "anon:anon-phone")
     before_known = service.resolve("elektro-emma", "cid:7008001")
     assert before_anon.profile_id != before_known.profile_id
     # A login on the phone links the two.
-    report = service.ingest([event("customer.identified", minutes=10,
-                                   customer={"anonymous_id": "anon-phone", "customer_id": "7008001"})])
+    report = service.ingest(
+        [
+            event(
+                "customer.identified",
+                minutes=10,
+                customer={"anonymous_id": "anon-phone", "customer_id": "7008001"},
+            )
+        ]
+    )
     assert report.merges == [(before_anon.profile_id, before_known.profile_id)]
     merged = service.resolve("elektro-emma", "anon:anon-phone")
     assert merged.profile_id == before_known.profile_id
@@ -89,8 +109,9 @@ def test_cancellation_reverses_order_aggregates_once(service):
 
 
 def test_paid_after_placed_does_not_count_twice(service):
-    service.ingest([order("o1", "100.00", customer=LENA),
-                    order("o1", "100.00", type_="order.paid", customer=LENA)])
+    service.ingest(
+        [order("o1", "100.00", customer=LENA), order("o1", "100.00", type_="order.paid", customer=LENA)]
+    )
     p = service.resolve("elektro-emma", "7008001")
     assert p.orders.count == 1 and p.orders.recent[0].status == "paid"
 
@@ -121,9 +142,12 @@ def test_conflict_that_never_clears_is_reported(repo):
     class AlwaysStale(InMemoryProfileRepository):
         def commit(self, commit):
             from emma.ports import CommitConflict
+
             raise CommitConflict(stale=True)
 
-    svc = IngestService(AlwaysStale(), InMemoryCatalog(), InMemoryPublisher(), FixedClock(T0), sleep=lambda s: None)
+    svc = IngestService(
+        AlwaysStale(), InMemoryCatalog(), InMemoryPublisher(), FixedClock(T0), sleep=lambda s: None
+    )
     with pytest.raises(ConcurrencyConflict):
         svc.ingest([order("o1", "1.00", customer=LENA)])
 
@@ -150,7 +174,11 @@ def test_unknown_ref_is_not_found(service):
 
 
 def test_catalog_events_upsert_products_once(service):
-    e = event("catalog.product_upserted", customer={}, source="shopify",
-              product={"product_id": "pixel-9", "name": "Pixel 9 Pro", "price": "999.00"})
+    e = event(
+        "catalog.product_upserted",
+        customer={},
+        source="shopify",
+        product={"product_id": "pixel-9", "name": "Pixel 9 Pro", "price": "999.00"},
+    )
     assert service.ingest([e]).accepted == [e.id]
     assert service.ingest([e]).duplicates == [e.id]

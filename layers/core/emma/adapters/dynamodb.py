@@ -63,7 +63,7 @@ def _wrap(exc: Exception, what: str) -> StoreError:
 
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
-        yield items[start:start + size]
+        yield items[start : start + size]
 
 
 class _Table:
@@ -124,8 +124,16 @@ class _Table:
 
 
 class DynamoProfileRepository(_Table):
-    def __init__(self, client: Any, table: str, *, log_cap: int = 500, log_ttl_days: int = 400,
-                 idempotency_ttl_days: int = 35, sleep=time.sleep) -> None:
+    def __init__(
+        self,
+        client: Any,
+        table: str,
+        *,
+        log_cap: int = 500,
+        log_ttl_days: int = 400,
+        idempotency_ttl_days: int = 35,
+        sleep=time.sleep,
+    ) -> None:
         super().__init__(client, table, sleep)
         self.log_cap = log_cap
         self.log_ttl = timedelta(days=log_ttl_days)
@@ -139,7 +147,9 @@ class DynamoProfileRepository(_Table):
         if not keys:
             return {}, {}
         by_pk = {item["pk"]["S"]: item for item in self._batch_get(keys)}
-        pointed = {a: by_pk[alias_pk(shop, a)]["profile_id"]["S"] for a in aliases if alias_pk(shop, a) in by_pk}
+        pointed = {
+            a: by_pk[alias_pk(shop, a)]["profile_id"]["S"] for a in aliases if alias_pk(shop, a) in by_pk
+        }
         seen = {}
         for event_id in event_ids:
             item = by_pk.get(event_pk(shop, event_id))
@@ -193,36 +203,78 @@ class DynamoProfileRepository(_Table):
         pid = profile.profile_id
         items: list[dict[str, Any]] = []
         kinds: list[tuple[str, str]] = []  # what each transaction item is, to read cancellation reasons
-        items.append({"Put": {"TableName": self._table, "Item": self._profile_item(shop, profile),
-                              **self._version_condition(commit.expected_version)}})
+        items.append(
+            {
+                "Put": {
+                    "TableName": self._table,
+                    "Item": self._profile_item(shop, profile),
+                    **self._version_condition(commit.expected_version),
+                }
+            }
+        )
         kinds.append(("profile", pid))
         for tomb, version in commit.tombstones:
-            items.append({"Put": {"TableName": self._table, "Item": self._profile_item(shop, tomb),
-                                  **self._version_condition(version)}})
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": self._profile_item(shop, tomb),
+                        **self._version_condition(version),
+                    }
+                }
+            )
             kinds.append(("profile", tomb.profile_id))
         now = profile.updated_at.isoformat()
         for alias in commit.claim_aliases:
-            items.append({"Put": {
-                "TableName": self._table,
-                "Item": {"pk": _s(alias_pk(shop, alias)), "sk": _s("ALIAS"), "profile_id": _s(pid),
-                         "updated_at": _s(now)},
-                "ConditionExpression": "attribute_not_exists(pk) OR profile_id = :pid",
-                "ExpressionAttributeValues": {":pid": _s(pid)},
-            }})
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            "pk": _s(alias_pk(shop, alias)),
+                            "sk": _s("ALIAS"),
+                            "profile_id": _s(pid),
+                            "updated_at": _s(now),
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk) OR profile_id = :pid",
+                        "ExpressionAttributeValues": {":pid": _s(pid)},
+                    }
+                }
+            )
             kinds.append(("alias", alias.value))
         for alias in commit.repoint_aliases:
-            items.append({"Put": {"TableName": self._table, "Item": {
-                "pk": _s(alias_pk(shop, alias)), "sk": _s("ALIAS"), "profile_id": _s(pid), "updated_at": _s(now)}}})
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            "pk": _s(alias_pk(shop, alias)),
+                            "sk": _s("ALIAS"),
+                            "profile_id": _s(pid),
+                            "updated_at": _s(now),
+                        },
+                    }
+                }
+            )
             kinds.append(("repoint", alias.value))
         for offset, event in enumerate(commit.events):
             seq = commit.first_seq + offset
-            items.append({"Put": {
-                "TableName": self._table,
-                "Item": {"pk": _s(event_pk(shop, event.id)), "sk": _s("EVENT"), "profile_id": _s(pid),
-                         "stored_at": _s(now), "published": {"BOOL": False},
-                         "expires_at": _n(_epoch(event.received_at + self.idempotency_ttl))},
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }})
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": {
+                            "pk": _s(event_pk(shop, event.id)),
+                            "sk": _s("EVENT"),
+                            "profile_id": _s(pid),
+                            "stored_at": _s(now),
+                            "published": {"BOOL": False},
+                            "expires_at": _n(_epoch(event.received_at + self.idempotency_ttl)),
+                        },
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
             kinds.append(("event", event.id))
             items.append({"Put": {"TableName": self._table, "Item": self._log_item(shop, pid, seq, event)}})
             kinds.append(("log", event.id))
@@ -274,11 +326,21 @@ class DynamoProfileRepository(_Table):
         }
 
     def mark_published(self, shop, records):
-        requests = [{"PutRequest": {"Item": {
-            "pk": _s(event_pk(shop, r.event_id)), "sk": _s("EVENT"), "profile_id": _s(r.profile_id or ""),
-            "stored_at": _s(r.stored_at.isoformat()), "published": {"BOOL": True},
-            "expires_at": _n(_epoch(r.stored_at + self.idempotency_ttl)),
-        }}} for r in records]
+        requests = [
+            {
+                "PutRequest": {
+                    "Item": {
+                        "pk": _s(event_pk(shop, r.event_id)),
+                        "sk": _s("EVENT"),
+                        "profile_id": _s(r.profile_id or ""),
+                        "stored_at": _s(r.stored_at.isoformat()),
+                        "published": {"BOOL": True},
+                        "expires_at": _n(_epoch(r.stored_at + self.idempotency_ttl)),
+                    }
+                }
+            }
+            for r in records
+        ]
         self._batch_write(requests)
 
     def claim_republish(self, shop, event_id, now, lease_seconds):
@@ -288,8 +350,10 @@ class DynamoProfileRepository(_Table):
                 Key={"pk": _s(event_pk(shop, event_id)), "sk": _s("EVENT")},
                 UpdateExpression="SET lease_at = :now",
                 ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(lease_at) OR lease_at < :cut)",
-                ExpressionAttributeValues={":now": _s(now.isoformat()),
-                                           ":cut": _s((now - timedelta(seconds=lease_seconds)).isoformat())},
+                ExpressionAttributeValues={
+                    ":now": _s(now.isoformat()),
+                    ":cut": _s((now - timedelta(seconds=lease_seconds)).isoformat()),
+                },
             )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
@@ -299,17 +363,41 @@ class DynamoProfileRepository(_Table):
 
     def repoint_aliases(self, shop, aliases, profile_id):
         now = datetime.now(UTC).isoformat()
-        self._batch_write([{"PutRequest": {"Item": {
-            "pk": _s(alias_pk(shop, a)), "sk": _s("ALIAS"), "profile_id": _s(profile_id), "updated_at": _s(now),
-        }}} for a in aliases])
+        self._batch_write(
+            [
+                {
+                    "PutRequest": {
+                        "Item": {
+                            "pk": _s(alias_pk(shop, a)),
+                            "sk": _s("ALIAS"),
+                            "profile_id": _s(profile_id),
+                            "updated_at": _s(now),
+                        }
+                    }
+                }
+                for a in aliases
+            ]
+        )
 
     def move_log(self, shop, from_profile, to_profile):
         source_pk = profile_pk(shop, from_profile)
         items = self._query_prefix(source_pk, "LOG#")
-        puts = [{"PutRequest": {"Item": {**item, "pk": _s(profile_pk(shop, to_profile)),
-                                         "sk": _s(f"LOG#M#{from_profile}#{item['sk']['S']}")}}} for item in items]
+        puts = [
+            {
+                "PutRequest": {
+                    "Item": {
+                        **item,
+                        "pk": _s(profile_pk(shop, to_profile)),
+                        "sk": _s(f"LOG#M#{from_profile}#{item['sk']['S']}"),
+                    }
+                }
+            }
+            for item in items
+        ]
         self._batch_write(puts)  # copy first: a crash in between leaves a copy, never a loss
-        self._batch_write([{"DeleteRequest": {"Key": {"pk": item["pk"], "sk": item["sk"]}}} for item in items])
+        self._batch_write(
+            [{"DeleteRequest": {"Key": {"pk": item["pk"], "sk": item["sk"]}}} for item in items]
+        )
         return len(items)
 
 
@@ -319,13 +407,18 @@ class DynamoCatalog(_Table):
         self.idempotency_ttl = timedelta(days=idempotency_ttl_days)
 
     def _idempotency_put(self, event: CatalogEvent) -> dict[str, Any]:
-        return {"Put": {
-            "TableName": self._table,
-            "Item": {"pk": _s(event_pk(event.shop, event.id)), "sk": _s("EVENT"),
-                     "stored_at": _s(event.received_at.isoformat()),
-                     "expires_at": _n(_epoch(event.received_at + self.idempotency_ttl))},
-            "ConditionExpression": "attribute_not_exists(pk)",
-        }}
+        return {
+            "Put": {
+                "TableName": self._table,
+                "Item": {
+                    "pk": _s(event_pk(event.shop, event.id)),
+                    "sk": _s("EVENT"),
+                    "stored_at": _s(event.received_at.isoformat()),
+                    "expires_at": _n(_epoch(event.received_at + self.idempotency_ttl)),
+                },
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
 
     def upsert_product(self, event: CatalogEvent) -> bool:
         product = event.properties.product
@@ -336,12 +429,18 @@ class DynamoCatalog(_Table):
             "shop": _s(event.shop),
             "product_id": _s(product.product_id),
             "updated_at": _s(at),
-            "doc": _s(json.dumps({**product.model_dump(mode="json"),
-                                  "variants": list(event.properties.variants)})),
+            "doc": _s(
+                json.dumps({**product.model_dump(mode="json"), "variants": list(event.properties.variants)})
+            ),
         }
-        put_product = {"Put": {"TableName": self._table, "Item": item,
-                               "ConditionExpression": "attribute_not_exists(pk) OR updated_at <= :at",
-                               "ExpressionAttributeValues": {":at": _s(at)}}}
+        put_product = {
+            "Put": {
+                "TableName": self._table,
+                "Item": item,
+                "ConditionExpression": "attribute_not_exists(pk) OR updated_at <= :at",
+                "ExpressionAttributeValues": {":at": _s(at)},
+            }
+        }
         try:
             self._client.transact_write_items(TransactItems=[self._idempotency_put(event), put_product])
             return True
@@ -362,9 +461,14 @@ class DynamoCatalog(_Table):
 
     def get_product(self, shop, product_id):
         try:
-            resp = self._client.get_item(TableName=self._table, ConsistentRead=True,
-                                         Key={"pk": _s(f"S#{shop}#PRODUCT#{product_id}"), "sk": _s("PRODUCT")})
+            resp = self._client.get_item(
+                TableName=self._table,
+                ConsistentRead=True,
+                Key={"pk": _s(f"S#{shop}#PRODUCT#{product_id}"), "sk": _s("PRODUCT")},
+            )
         except (ClientError, BotoCoreError) as exc:
             raise _wrap(exc, "GetItem") from exc
         item = resp.get("Item")
-        return None if item is None else {**json.loads(item["doc"]["S"]), "updated_at": item["updated_at"]["S"]}
+        return (
+            None if item is None else {**json.loads(item["doc"]["S"]), "updated_at": item["updated_at"]["S"]}
+        )

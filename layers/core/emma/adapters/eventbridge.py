@@ -20,13 +20,24 @@ def to_entry(event: CanonicalEvent, bus_name: str) -> dict[str, Any]:
     detail = event.model_dump_json()
     if len(detail.encode()) > MAX_ENTRY_BYTES - 1024:
         raise PublishError(f"event {event.id} is {len(detail)} bytes, over EventBridge's 256 KB entry limit")
-    return {"Source": EVENT_SOURCE, "DetailType": str(event.type), "Detail": detail,
-            "EventBusName": bus_name, "Time": event.occurred_at}
+    return {
+        "Source": EVENT_SOURCE,
+        "DetailType": str(event.type),
+        "Detail": detail,
+        "EventBusName": bus_name,
+        "Time": event.occurred_at,
+    }
 
 
 class EventBridgePublisher:
-    def __init__(self, client: Any, bus_name: str, *, max_attempts: int = 4,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self,
+        client: Any,
+        bus_name: str,
+        *,
+        max_attempts: int = 4,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self._client = client
         self._bus = bus_name
         self._max_attempts = max_attempts
@@ -35,7 +46,7 @@ class EventBridgePublisher:
     def publish(self, events: Sequence[CanonicalEvent]) -> None:
         entries = [(e.id, to_entry(e, self._bus)) for e in events]
         for start in range(0, len(entries), MAX_ENTRIES_PER_CALL):
-            self._put(entries[start:start + MAX_ENTRIES_PER_CALL])
+            self._put(entries[start : start + MAX_ENTRIES_PER_CALL])
 
     def _put(self, pending: list[tuple[str, dict[str, Any]]]) -> None:
         errors: dict[str, str] = {}
@@ -52,9 +63,14 @@ class EventBridgePublisher:
                 continue
             if not resp.get("FailedEntryCount"):
                 return
-            failed = [(item, result) for item, result in zip(pending, resp["Entries"], strict=True)
-                      if result.get("ErrorCode")]
+            failed = [
+                (item, result)
+                for item, result in zip(pending, resp["Entries"], strict=True)
+                if result.get("ErrorCode")
+            ]
             errors = {eid: f"{r['ErrorCode']}: {r.get('ErrorMessage', '')}" for (eid, _), r in failed}
             pending = [item for item, _ in failed]
-        raise PublishError(f"EventBridge rejected {len(errors)} event(s) after {self._max_attempts} attempts: "
-                           + "; ".join(f"{k} ({v})" for k, v in sorted(errors.items())))
+        raise PublishError(
+            f"EventBridge rejected {len(errors)} event(s) after {self._max_attempts} attempts: "
+            + "; ".join(f"{k} ({v})" for k, v in sorted(errors.items()))
+        )

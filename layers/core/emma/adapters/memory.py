@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+from emma.adapters.shops import match_domain, match_key
 from emma.errors import PublishError, ShopNotFound, Unauthorized
 from emma.events.model import CanonicalEvent, CatalogEvent, now_utc
-from emma.adapters.shops import match_domain, match_key
 from emma.ports import AliasKey, Commit, CommitConflict, IdempotencyRecord, ShopConfig
 
 
@@ -38,8 +38,11 @@ class InMemoryProfileRepository:
         from emma.profiles.model import Profile
 
         with self._lock:
-            return {pid: Profile.model_validate(self.profiles[(shop, pid)])
-                    for pid in profile_ids if (shop, pid) in self.profiles}
+            return {
+                pid: Profile.model_validate(self.profiles[(shop, pid)])
+                for pid in profile_ids
+                if (shop, pid) in self.profiles
+            }
 
     def commit(self, commit: Commit) -> None:
         shop = commit.shop
@@ -47,7 +50,8 @@ class InMemoryProfileRepository:
         with self._lock:
             dups = [e.id for e in commit.events if (shop, e.id) in self.seen]
             stale = self._version(shop, pid) != commit.expected_version or any(
-                self._version(shop, t.profile_id) != v for t, v in commit.tombstones)
+                self._version(shop, t.profile_id) != v for t, v in commit.tombstones
+            )
             taken = any(self.aliases.get((shop, a), pid) != pid for a in commit.claim_aliases)
             if dups or stale or taken:
                 raise CommitConflict(duplicates=dups, stale=stale, alias_taken=taken)
@@ -59,7 +63,9 @@ class InMemoryProfileRepository:
             log = self.logs.setdefault((shop, pid), {})
             for offset, event in enumerate(commit.events):
                 seq = commit.first_seq + offset
-                self.seen[(shop, event.id)] = IdempotencyRecord(event.id, pid, commit.profile.updated_at, False)
+                self.seen[(shop, event.id)] = IdempotencyRecord(
+                    event.id, pid, commit.profile.updated_at, False
+                )
                 log[f"LOG#{seq % self.log_cap:06d}"] = {"seq": seq, "event": event.model_dump(mode="json")}
             self.commits += 1
 
@@ -72,8 +78,9 @@ class InMemoryProfileRepository:
             for r in records:
                 old = self.seen.get((shop, r.event_id))
                 if old is not None:
-                    self.seen[(shop, r.event_id)] = IdempotencyRecord(r.event_id, old.profile_id, old.stored_at,
-                                                                     True)
+                    self.seen[(shop, r.event_id)] = IdempotencyRecord(
+                        r.event_id, old.profile_id, old.stored_at, True
+                    )
 
     def claim_republish(self, shop, event_id, now, lease_seconds):
         with self._lock:
@@ -117,8 +124,10 @@ class InMemoryCatalog:
             self.seen.add((event.shop, event.id))
             current = self.products.get(key)
             if current is None or current["updated_at"] <= event.occurred_at.isoformat():
-                self.products[key] = {**event.properties.product.model_dump(mode="json"),
-                                      "updated_at": event.occurred_at.isoformat()}
+                self.products[key] = {
+                    **event.properties.product.model_dump(mode="json"),
+                    "updated_at": event.occurred_at.isoformat(),
+                }
             return True
 
     def get_product(self, shop, product_id):
@@ -134,7 +143,7 @@ class InMemoryPublisher:
     def publish(self, events):
         for start in range(0, len(events), 10):
             self.calls += 1
-            chunk = events[start:start + 10]
+            chunk = events[start : start + 10]
             failed = [e.id for e in chunk if e.id in self.fail_ids]
             if failed:
                 raise PublishError(f"could not publish {failed}")

@@ -35,8 +35,15 @@ def match_domain(shops: Iterable[ShopConfig], domain: str) -> ShopConfig | None:
 
 
 class SecretsShopDirectory:
-    def __init__(self, client: Any, prefix: str, *, ttl_seconds: float = 300, miss_refresh_seconds: float = 30,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        client: Any,
+        prefix: str,
+        *,
+        ttl_seconds: float = 300,
+        miss_refresh_seconds: float = 30,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._client = client
         self._prefix = prefix
         self._ttl = ttl_seconds
@@ -55,7 +62,7 @@ class SecretsShopDirectory:
                 names += [s["Name"] for s in page.get("SecretList", []) if s["Name"].startswith(self._prefix)]
             shops: dict[str, ShopConfig] = {}
             for start in range(0, len(names), 20):
-                resp = self._client.batch_get_secret_value(SecretIdList=names[start:start + 20])
+                resp = self._client.batch_get_secret_value(SecretIdList=names[start : start + 20])
                 for value in resp.get("SecretValues", []):
                     shop = self._parse(value["Name"], value.get("SecretString", ""))
                     if shop is not None:
@@ -66,7 +73,7 @@ class SecretsShopDirectory:
         self._loaded_at = self._clock()
 
     def _parse(self, name: str, raw: str) -> ShopConfig | None:
-        shop_id = name[len(self._prefix):]
+        shop_id = name[len(self._prefix) :]
         try:
             shop = ShopConfig.model_validate_json(raw) if raw.strip().startswith("{") else None
         except ValidationError:

@@ -281,9 +281,7 @@ class _EventBase(_Strict):
 
 
 class CustomerEvent(_EventBase):
-    type: Literal[
-        EventType.CUSTOMER_REGISTERED, EventType.CUSTOMER_UPDATED, EventType.CUSTOMER_IDENTIFIED
-    ]
+    type: Literal[EventType.CUSTOMER_REGISTERED, EventType.CUSTOMER_UPDATED, EventType.CUSTOMER_IDENTIFIED]
     properties: CustomerProps = Field(default_factory=CustomerProps)
 
 

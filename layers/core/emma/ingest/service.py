@@ -50,8 +50,12 @@ class IngestReport:
     merges: list[tuple[str, str]] = field(default_factory=list)  # (loser, winner)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"accepted": len(self.accepted), "duplicates": len(self.duplicates),
-                "published": self.published, "profiles": sorted(set(self.profiles.values()))}
+        return {
+            "accepted": len(self.accepted),
+            "duplicates": len(self.duplicates),
+            "published": self.published,
+            "profiles": sorted(set(self.profiles.values())),
+        }
 
 
 def _new_profile_id() -> str:
@@ -142,7 +146,7 @@ class IngestService:
             except CommitConflict as conflict:
                 if conflict.duplicates and not (conflict.stale or conflict.alias_taken):
                     continue  # a duplicate raced in: the next lookup drops it, no need to wait
-                self._sleep(min(0.5, 0.01 * 2**attempt) * (0.5 + random.random()))  # noqa: S311
+                self._sleep(min(0.5, 0.01 * 2**attempt) * (0.5 + random.random()))
                 continue
             for loser in merges:
                 self._profiles.move_log(shop, loser.profile_id, profile.profile_id)
@@ -181,8 +185,13 @@ class IngestService:
             expected = live[profile.profile_id].version
             profile = profile.model_copy(deep=True)
             for loser in losers:
-                tomb = loser.model_copy(update={"merged_into": profile.profile_id, "version": loser.version + 1,
-                                                "updated_at": now})
+                tomb = loser.model_copy(
+                    update={
+                        "merged_into": profile.profile_id,
+                        "version": loser.version + 1,
+                        "updated_at": now,
+                    }
+                )
                 tombstones.append((tomb, loser.version))
         add_identities(profile, refs)
         for event in fresh:
@@ -193,10 +202,18 @@ class IngestService:
         profile.updated_at = max(profile.updated_at, now)
         claim = [a for a in aliases if pointed.get(a) in (None, profile.profile_id)]
         repoint = [a for a in aliases if a not in claim]
-        self._profiles.commit(Commit(shop=shop, profile=profile, expected_version=expected,
-                                     events=[_with_profile(e, profile.profile_id) for e in fresh],
-                                     first_seq=first_seq, claim_aliases=claim, repoint_aliases=repoint,
-                                     tombstones=tombstones))
+        self._profiles.commit(
+            Commit(
+                shop=shop,
+                profile=profile,
+                expected_version=expected,
+                events=[_with_profile(e, profile.profile_id) for e in fresh],
+                first_seq=first_seq,
+                claim_aliases=claim,
+                repoint_aliases=repoint,
+                tombstones=tombstones,
+            )
+        )
         return profile, losers
 
     def _live_profiles(self, shop: str, ids: set[str]) -> dict[str, Profile]:
@@ -263,8 +280,11 @@ def _with_profile(event: CanonicalEvent, profile_id: str | None) -> CanonicalEve
 
 
 def _all_aliases(profile: Profile) -> list[AliasKey]:
-    return ([AliasKey("cid", v) for v in profile.customer_ids] + [AliasKey("email", v) for v in profile.emails]
-            + [AliasKey("anon", v) for v in profile.anonymous_ids])
+    return (
+        [AliasKey("cid", v) for v in profile.customer_ids]
+        + [AliasKey("email", v) for v in profile.emails]
+        + [AliasKey("anon", v) for v in profile.anonymous_ids]
+    )
 
 
 def utc_now_clock() -> Clock:

@@ -32,11 +32,20 @@ class Ingest:
 def build_ingest(settings: IngestSettings, session: Any | None = None) -> Ingest:
     session = session or boto3.session.Session()
     dynamodb = session.client("dynamodb", config=_CLIENT_CONFIG)
-    profiles = DynamoProfileRepository(dynamodb, settings.profiles_table, log_cap=settings.event_log_cap,
-                                       log_ttl_days=settings.event_log_ttl_days,
-                                       idempotency_ttl_days=settings.idempotency_ttl_days)
-    catalog = DynamoCatalog(dynamodb, settings.catalog_table, idempotency_ttl_days=settings.idempotency_ttl_days)
+    profiles = DynamoProfileRepository(
+        dynamodb,
+        settings.profiles_table,
+        log_cap=settings.event_log_cap,
+        log_ttl_days=settings.event_log_ttl_days,
+        idempotency_ttl_days=settings.idempotency_ttl_days,
+    )
+    catalog = DynamoCatalog(
+        dynamodb, settings.catalog_table, idempotency_ttl_days=settings.idempotency_ttl_days
+    )
     publisher = EventBridgePublisher(session.client("events", config=_CLIENT_CONFIG), settings.event_bus)
-    shops = SecretsShopDirectory(session.client("secretsmanager", config=_CLIENT_CONFIG),
-                                 settings.shop_secret_prefix, ttl_seconds=settings.shop_cache_seconds)
+    shops = SecretsShopDirectory(
+        session.client("secretsmanager", config=_CLIENT_CONFIG),
+        settings.shop_secret_prefix,
+        ttl_seconds=settings.shop_cache_seconds,
+    )
     return Ingest(IngestService(profiles, catalog, publisher, utc_now_clock()), shops)

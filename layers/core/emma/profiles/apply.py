@@ -112,15 +112,24 @@ def _bump(table: dict[str, Affinity], key: str | None, weight: float, at: dateti
     elif at >= current.at:
         table[key] = Affinity(score=decayed(current, at) + weight, at=at)
     else:  # an older signal arriving late: decay it to the stored time before adding
-        table[key] = Affinity(score=current.score + decayed(Affinity(score=weight, at=at), current.at),
-                              at=current.at)
+        table[key] = Affinity(
+            score=current.score + decayed(Affinity(score=weight, at=at), current.at), at=current.at
+        )
     if len(table) > MAX_AFFINITY_KEYS:
         weakest = min(table, key=lambda k: decayed(table[k], at))
         del table[weakest]
 
 
-def _interest(profile: Profile, weight: float, at: datetime, *, category: str | None = None,
-              brand: str | None = None, product_id: str | None = None, topic: str | None = None) -> None:
+def _interest(
+    profile: Profile,
+    weight: float,
+    at: datetime,
+    *,
+    category: str | None = None,
+    brand: str | None = None,
+    product_id: str | None = None,
+    topic: str | None = None,
+) -> None:
     aff = profile.affinities
     _bump(aff.categories, category, weight, at)
     _bump(aff.brands, brand, weight, at)
@@ -183,8 +192,15 @@ def _orders(profile: Profile, event: OrderEvent) -> None:
     if event.type == EventType.ORDER_CANCELLED:
         if record is None:
             # Cancelled before we ever saw it: remember it so a late "placed" is not counted.
-            record = OrderRecord(order_id=props.order_id, status="cancelled", total=props.total,
-                                 currency=props.currency, placed_at=at, items=items, counted=False)
+            record = OrderRecord(
+                order_id=props.order_id,
+                status="cancelled",
+                total=props.total,
+                currency=props.currency,
+                placed_at=at,
+                items=items,
+                counted=False,
+            )
             _remember_order(stats.recent, record)
             stats.cancelled += 1
         elif record.status != "cancelled":
@@ -197,9 +213,17 @@ def _orders(profile: Profile, event: OrderEvent) -> None:
             stats.cancelled += 1
         return
     if record is None:
-        status = {EventType.ORDER_PAID: "paid", EventType.ORDER_FULFILLED: "fulfilled"}.get(event.type, "placed")
-        record = OrderRecord(order_id=props.order_id, status=status, total=props.total,
-                             currency=props.currency, placed_at=at, items=items)
+        status = {EventType.ORDER_PAID: "paid", EventType.ORDER_FULFILLED: "fulfilled"}.get(
+            event.type, "placed"
+        )
+        record = OrderRecord(
+            order_id=props.order_id,
+            status=status,
+            total=props.total,
+            currency=props.currency,
+            placed_at=at,
+            items=items,
+        )
         _remember_order(stats.recent, record)
         stats.count += 1
         stats.revenue += props.total
@@ -238,7 +262,9 @@ def _own(profile: Profile, items: Iterable[LineItem], at: datetime) -> None:
     for item in items:
         owned = profile.products_owned.get(item.product_id)
         if owned is None:
-            owned = OwnedProduct(first_bought_at=at, last_bought_at=at, category=item.category, brand=item.brand)
+            owned = OwnedProduct(
+                first_bought_at=at, last_bought_at=at, category=item.category, brand=item.brand
+            )
             profile.products_owned[item.product_id] = owned
         owned.quantity += max(item.quantity, 1)
         owned.first_bought_at = min(owned.first_bought_at, at)
@@ -269,17 +295,27 @@ def _cart(profile: Profile, event: CartEvent) -> None:
     started = at if event.type == EventType.CHECKOUT_STARTED else None
     if profile.cart is not None and profile.cart.cart_id == props.cart_id and started is None:
         started = profile.cart.checkout_started_at
-    profile.cart = Cart(cart_id=props.cart_id, value=props.value, currency=props.currency,
-                        items=_quantities(props.items), updated_at=at, checkout_started_at=started,
-                        recovery_url=props.recovery_url)
+    profile.cart = Cart(
+        cart_id=props.cart_id,
+        value=props.value,
+        currency=props.currency,
+        items=_quantities(props.items),
+        updated_at=at,
+        checkout_started_at=started,
+        recovery_url=props.recovery_url,
+    )
     _items_interest(profile, props.items, WEIGHT_CART, at)
 
 
 def _message(profile: Profile, event: MessageEvent) -> None:
     at = event.occurred_at
     if event.type == EventType.EMAIL_UNSUBSCRIBED:
-        _set_consent(profile, Channel.EMAIL, False,
-                     ConsentProof(source=f"{event.source.kind}:{event.source.name}", at=at))
+        _set_consent(
+            profile,
+            Channel.EMAIL,
+            False,
+            ConsentProof(source=f"{event.source.kind}:{event.source.name}", at=at),
+        )
         profile.suppressions[Channel.EMAIL] = Suppression(reason="unsubscribe", at=at)
         return
     channel, metric = _MESSAGE_CHANNEL[event.type]
@@ -293,8 +329,9 @@ def _message(profile: Profile, event: MessageEvent) -> None:
         profile.suppressions[channel] = Suppression(reason="hard_bounce", at=at)
     elif metric == "complained":
         profile.suppressions[channel] = Suppression(reason="complaint", at=at)
-        _set_consent(profile, channel, False,
-                     ConsentProof(source=f"{event.source.kind}:{event.source.name}", at=at))
+        _set_consent(
+            profile, channel, False, ConsentProof(source=f"{event.source.kind}:{event.source.name}", at=at)
+        )
 
 
 def apply_event(profile: Profile, event: CanonicalEvent) -> None:
@@ -321,8 +358,9 @@ def apply_event(profile: Profile, event: CanonicalEvent) -> None:
             p = event.properties.product
             _interest(profile, WEIGHT_VIEW, at, category=p.category, brand=p.brand, product_id=p.product_id)
         case SearchEvent():
-            _interest(profile, WEIGHT_SEARCH, at, category=event.properties.category,
-                      topic=event.properties.query)
+            _interest(
+                profile, WEIGHT_SEARCH, at, category=event.properties.category, topic=event.properties.query
+            )
         case PageEvent():
             _interest(profile, WEIGHT_VIEW, at, category=event.properties.category)
         case CouponEvent():
@@ -336,15 +374,27 @@ def apply_event(profile: Profile, event: CanonicalEvent) -> None:
         case TutorialEvent():
             props = event.properties
             profile.tutorials_watched[props.tutorial_id] = max(
-                filter(None, (profile.tutorials_watched.get(props.tutorial_id), at)))
+                filter(None, (profile.tutorials_watched.get(props.tutorial_id), at))
+            )
             if len(profile.tutorials_watched) > MAX_TUTORIALS:
-                del profile.tutorials_watched[min(profile.tutorials_watched, key=profile.tutorials_watched.get)]
-            _interest(profile, WEIGHT_TUTORIAL, at, category=props.category, product_id=props.product_id,
-                      topic=props.topic)
+                del profile.tutorials_watched[
+                    min(profile.tutorials_watched, key=profile.tutorials_watched.get)
+                ]
+            _interest(
+                profile,
+                WEIGHT_TUTORIAL,
+                at,
+                category=props.category,
+                product_id=props.product_id,
+                topic=props.topic,
+            )
         case SurveyEvent():
             if profile.last_survey is None or str(at.isoformat()) >= profile.last_survey.get("at", ""):
-                profile.last_survey = {"survey_id": event.properties.survey_id, "score": event.properties.score,
-                                       "at": at.isoformat()}
+                profile.last_survey = {
+                    "survey_id": event.properties.survey_id,
+                    "score": event.properties.score,
+                    "at": at.isoformat(),
+                }
         case ReviewEvent():
             profile.reviews += 1
         case ReferralEvent():
@@ -375,14 +425,16 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
         if record.counted:
             merged.orders.count += 1
             merged.orders.revenue += record.total
-    merged.orders.cancelled += sum(1 for r in loser.orders.recent if r.status == "cancelled"
-                                   and r.order_id not in known)
+    merged.orders.cancelled += sum(
+        1 for r in loser.orders.recent if r.status == "cancelled" and r.order_id not in known
+    )
     # Aggregates of orders older than the bounded list are added as they are.
     overflow_count = loser.orders.count - sum(1 for r in loser.orders.recent if r.counted)
     if overflow_count > 0:
         merged.orders.count += overflow_count
         merged.orders.revenue += loser.orders.revenue - sum(
-            (r.total for r in loser.orders.recent if r.counted), Decimal("0"))
+            (r.total for r in loser.orders.recent if r.counted), Decimal("0")
+        )
     merged.orders.currency = merged.orders.currency or loser.orders.currency
     for attr, pick in (("first_order_at", min), ("last_order_at", max)):
         values = [v for v in (getattr(merged.orders, attr), getattr(loser.orders, attr)) if v]
@@ -419,7 +471,12 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
     merged.referrals += loser.referrals
     for type_, n in loser.event_counts.items():
         merged.event_counts[type_] = merged.event_counts.get(type_, 0) + n
-    for attr, pick in (("first_seen_at", min), ("last_seen_at", max), ("created_at", min), ("updated_at", max)):
+    for attr, pick in (
+        ("first_seen_at", min),
+        ("last_seen_at", max),
+        ("created_at", min),
+        ("updated_at", max),
+    ):
         values = [v for v in (getattr(merged, attr), getattr(loser, attr)) if v]
         setattr(merged, attr, pick(values))
     for kind, at in loser.last_seen.items():
@@ -432,6 +489,7 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
 
 def choose_winner(a: Profile, b: Profile) -> tuple[Profile, Profile]:
     """The known customer wins over an anonymous visitor; then the older profile; then the id."""
+
     def rank(p: Profile) -> tuple[int, datetime, str]:
         return (0 if p.customer_ids else 1 if p.emails else 2, p.created_at, p.profile_id)
 

@@ -1,0 +1,119 @@
+"""Build the two Lambda layers' contents without Docker.
+
+* core layer: a copy of layers/core/emma as <dir>/python/emma (no __pycache__);
+* dependency layer: `pip install --platform ... --only-binary=:all: --target <dir>/python -r
+  requirements/lambda.lock`, i.e. the arm64 manylinux wheels pip would pick on Lambda itself.
+
+Both land under .cache/layers/ in a directory named after a digest of their inputs, so repeated
+synths (and offline synths after the first) reuse them. Each is built in a temporary sibling and
+renamed into place, so a build that is killed half way never leaves a half-filled cache entry.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from emma_infra.paths import CORE_PACKAGE_DIR, LAMBDA_LOCK_FILE, LAYER_CACHE_DIR
+from emma_infra.runtime import PIP_PLATFORMS, PYTHON_VERSION
+
+_IGNORED = ("__pycache__", "*.pyc", "*.pyo")
+_STALE_STAGING_SECONDS = 3600
+
+
+class LayerBuildError(RuntimeError):
+    """The dependency layer could not be built (typically: no network on the very first synth)."""
+
+
+def tree_digest(root: Path) -> str:
+    """sha256 over the relative paths and contents of the files under ``root`` (bytecode ignored)."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if "__pycache__" in path.parts or path.suffix in {".pyc", ".pyo"}:
+            continue
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+        digest.update(path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def _sweep_stale_staging(cache_dir: Path) -> None:
+    """Remove temporary build directories left behind by killed synths (older than an hour)."""
+    now = time.time()
+    for leftover in cache_dir.glob(".*-*"):
+        with contextlib.suppress(OSError):
+            if leftover.is_dir() and now - leftover.stat().st_mtime > _STALE_STAGING_SECONDS:
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _publish(staging: Path, target: Path) -> Path:
+    """Atomically move a finished ``staging`` directory to ``target`` (first writer wins)."""
+    try:
+        os.rename(staging, target)
+    except OSError:
+        if not target.is_dir():  # not a lost race but a real failure
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        shutil.rmtree(staging, ignore_errors=True)  # a concurrent synth published the same content
+    return target
+
+
+def stage_core_layer(source: Path = CORE_PACKAGE_DIR, cache_dir: Path = LAYER_CACHE_DIR) -> tuple[Path, str]:
+    """The core layer directory (containing python/emma) and its content digest."""
+    digest = tree_digest(source)
+    target = cache_dir / f"core-{digest[:24]}"
+    if not target.is_dir():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".core-", dir=cache_dir))
+        shutil.copytree(source, staging / "python" / source.name, ignore=shutil.ignore_patterns(*_IGNORED))
+        _publish(staging, target)
+    return target, digest
+
+
+def dependency_layer_key(lock_file: Path = LAMBDA_LOCK_FILE) -> str:
+    """Cache key of the dependency layer: the lock file's sha256 plus the wheel target."""
+    lock_sha = hashlib.sha256(lock_file.read_bytes()).hexdigest()
+    return f"{lock_sha}-cp{PYTHON_VERSION.replace('.', '')}-aarch64"
+
+
+def pip_install_command(lock_file: Path, target: Path) -> list[str]:
+    platforms = [arg for platform in PIP_PLATFORMS for arg in ("--platform", platform)]
+    return [
+        sys.executable, "-m", "pip", "install",
+        "--quiet", "--disable-pip-version-check", "--no-input",
+        "--no-compile",  # .pyc for the build machine's Python would be dead weight on Lambda
+        *platforms,
+        "--only-binary=:all:",
+        "--python-version", PYTHON_VERSION,
+        "--implementation", "cp",
+        "--target", str(target),
+        "-r", str(lock_file),
+    ]  # fmt: skip
+
+
+def build_dependency_layer(lock_file: Path = LAMBDA_LOCK_FILE, cache_dir: Path = LAYER_CACHE_DIR) -> tuple[Path, str]:
+    """The dependency layer directory (containing python/<packages>) and its cache key."""
+    key = dependency_layer_key(lock_file)
+    target = cache_dir / f"deps-{key}"
+    if target.is_dir():
+        return target, key
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    _sweep_stale_staging(cache_dir)
+    staging = Path(tempfile.mkdtemp(prefix=".deps-", dir=cache_dir))
+    print(f"emma: building the dependency layer from {lock_file.name} (once per lock file)", file=sys.stderr)
+    command = pip_install_command(lock_file, staging / "python")
+    result = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - fixed argv
+    if result.returncode != 0:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise LayerBuildError(
+            f"pip could not build the Lambda dependency layer (exit {result.returncode}).\n"
+            f"command: {' '.join(command)}\n{result.stdout}{result.stderr}"
+        )
+    shutil.rmtree(staging / "python" / "bin", ignore_errors=True)  # console scripts: useless on Lambda
+    return _publish(staging, target), key

@@ -1,0 +1,1 @@
+"""One construct per feature; `emma_infra.stack.EmmaStack` composes them."""

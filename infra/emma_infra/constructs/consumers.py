@@ -1,0 +1,85 @@
+"""`QueueConsumer`: one `emma.resources.QueueDef` made real.
+
+An EventBridge rule (the def's event pattern) feeds an encrypted SQS queue; the def's consumer
+function drains it in batches and reports failed records one by one, so SQS retries only those and
+parks a record in the dead-letter queue after `max_receive_count` attempts.
+"""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from emma.resources import QueueDef
+from emma_infra.constructs.functions import EmmaFunction, Platform
+
+MESSAGE_RETENTION = Duration.days(14)  # the SQS maximum: two weeks to notice and redrive
+
+
+class QueueConsumer(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        definition: QueueDef,
+        event_bus: events.IEventBus,
+        platform: Platform,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.definition = definition
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=MESSAGE_RETENTION,
+        )
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=MESSAGE_RETENTION,
+            visibility_timeout=Duration.seconds(definition.visibility_timeout_seconds),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                max_receive_count=definition.max_receive_count, queue=self.dead_letter_queue
+            ),
+        )
+        # L1 on purpose: the def's pattern is raw EventBridge JSON (the local runtime hands the very
+        # same dict to its emulated bus), which the typed L2 EventPattern cannot take as it is.
+        self.rule = events.CfnRule(
+            self,
+            "Rule",
+            description=f"{definition.name}: forward matching events to its queue",
+            event_bus_name=event_bus.event_bus_name,
+            event_pattern=definition.event_pattern,
+            state="ENABLED",
+            targets=[events.CfnRule.TargetProperty(id="Queue", arn=self.queue.queue_arn)],
+        )
+        self.queue.grant_send_messages(
+            iam.ServicePrincipal("events.amazonaws.com").with_conditions(
+                {"ArnEquals": {"aws:SourceArn": self.rule.attr_arn}}
+            )
+        )
+        # Lambda recommends a visibility timeout of six times the function timeout.
+        timeout = max(3, definition.visibility_timeout_seconds // 6)
+        self.consumer = EmmaFunction(
+            self,
+            "Consumer",
+            folder=definition.consumer,
+            platform=platform,
+            description=f"Emma {definition.consumer}: drains the {definition.name} queue",
+            memory_size=512,
+            timeout=Duration.seconds(timeout),
+            environment=definition.env,
+        )
+        self.consumer.function.add_event_source(
+            sources.SqsEventSource(
+                self.queue, batch_size=definition.batch_size, report_batch_item_failures=True
+            )
+        )

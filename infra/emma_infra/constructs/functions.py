@@ -1,0 +1,150 @@
+"""`EmmaFunction`: how every Emma Lambda function is built.
+
+One folder of functions/ per function (its code asset holds only that folder), both layers,
+arm64, the newest Python runtime, X-Ray tracing, an explicit log group with retention and a role of
+its own that can write to that log group only (no AWSLambdaBasicExecutionRole, whose
+logs:CreateLogGroup on "*" the function does not need). Every function gets the same
+configuration and access as the ingest path: the tables, the bus and the shop secrets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, Stack, Validations
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+from emma.resources import SHOP_SECRET_PREFIX
+
+from emma_infra.constructs.bus import Bus
+from emma_infra.constructs.data import Data
+from emma_infra.paths import FUNCTIONS_DIR
+from emma_infra.runtime import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME
+
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+METRICS_NAMESPACE = "Emma"
+
+
+def function_code(folder: str) -> lambda_.Code:
+    """functions/ as the asset root (so `<folder>.handler` imports), holding only ``folder``."""
+    if not (FUNCTIONS_DIR / folder / "handler.py").is_file():
+        raise FileNotFoundError(f"no handler at functions/{folder}/handler.py")
+    others = sorted(p.name for p in FUNCTIONS_DIR.iterdir() if p.name != folder)
+    return lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=[*others, "__pycache__", "*.pyc"])
+
+
+@dataclass(frozen=True)
+class Platform:
+    """What every function is wired to."""
+
+    layers: Sequence[lambda_.ILayerVersion]
+    data: Data
+    bus: Bus
+    environment: Mapping[str, str] = field(default_factory=dict)
+
+
+class EmmaFunction(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        folder: str,
+        platform: Platform,
+        description: str,
+        memory_size: int = 1024,
+        timeout: Duration | None = None,
+        environment: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.folder = folder
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Emma {folder} function",
+        )
+        self.log_group.grant_write(self.role)
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            description=description,
+            runtime=LAMBDA_RUNTIME,
+            architecture=LAMBDA_ARCHITECTURE,
+            handler=f"{folder}.handler.lambda_handler",
+            code=function_code(folder),
+            layers=list(platform.layers),
+            memory_size=memory_size,
+            timeout=timeout or Duration.seconds(10),
+            tracing=lambda_.Tracing.ACTIVE,
+            log_group=self.log_group,
+            role=self.role,
+            environment={
+                **platform.data.environment,
+                **platform.bus.environment,
+                "EMMA_SHOP_SECRET_PREFIX": SHOP_SECRET_PREFIX,
+                "POWERTOOLS_SERVICE_NAME": f"emma-{folder.replace('_', '-')}",
+                "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+                "LOG_LEVEL": "INFO",
+                **platform.environment,
+                **(environment or {}),
+            },
+        )
+        Validations.of(self.role).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::*]",
+                reason="Active X-Ray tracing needs xray:PutTraceSegments and xray:PutTelemetryRecords, "
+                "which support no resource-level permissions (resource must be '*').",
+            )
+        )
+        platform.data.grant_read_write(self.function)
+        platform.bus.grant_put_events(self.function)
+        self._allow_shop_secrets()
+
+    def _allow_shop_secrets(self) -> None:
+        """Read the per-shop secrets (emma/shops/<shop>): the shop directory lists and batch-reads them."""
+        shop_secrets = Stack.of(self).format_arn(
+            service="secretsmanager",
+            resource="secret",
+            resource_name=f"{SHOP_SECRET_PREFIX}*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        policy = iam.Policy(
+            self,
+            "ShopSecrets",
+            roles=[self.role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="ReadShopSecrets",
+                    actions=["secretsmanager:GetSecretValue"],
+                    resources=[shop_secrets],
+                ),
+                iam.PolicyStatement(
+                    sid="FindShopSecrets",
+                    actions=["secretsmanager:ListSecrets", "secretsmanager:BatchGetSecretValue"],
+                    resources=["*"],
+                ),
+            ],
+        )
+        # Run before the function can be invoked: the first request already reads the shop secrets.
+        self.function.node.add_dependency(policy)
+        Validations.of(policy).acknowledge(
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:"
+                f"<AWS::AccountId>:secret:{SHOP_SECRET_PREFIX}*]",
+                reason=f"One secret per shop, created by operators after deployment as {SHOP_SECRET_PREFIX}<shop>; "
+                "the trailing wildcard also covers the random suffix Secrets Manager appends to secret ARNs.",
+            ),
+            Acknowledgment(
+                id="AwsSolutions-IAM5[Resource::*]",
+                reason="secretsmanager:ListSecrets and secretsmanager:BatchGetSecretValue support no "
+                "resource-level permissions; the values themselves stay limited to "
+                f"{SHOP_SECRET_PREFIX}* by the GetSecretValue statement, which BatchGetSecretValue also requires.",
+            ),
+        )

@@ -1,0 +1,113 @@
+"""The public edge: an HTTP API whose routes all go to the ingest function.
+
+Authentication happens in the function, per route family: the tracker calls carry a shop's Segment
+write key (HTTP Basic), webhooks an HMAC signature of the platform, the profile read a Bearer admin
+key. API Gateway authorizers cannot check any of these, so the routes have none.
+"""
+
+from __future__ import annotations
+
+import json
+
+import jsii
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_logs as logs
+from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
+from constructs import Construct
+
+from emma_infra.constructs.functions import LOG_RETENTION, EmmaFunction, Platform
+
+GET, POST = apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST
+ROUTES: tuple[tuple[apigwv2.HttpMethod, str], ...] = (
+    (POST, "/v1/track"),
+    (POST, "/v1/identify"),
+    (POST, "/v1/page"),
+    (POST, "/v1/screen"),
+    (POST, "/v1/batch"),
+    (POST, "/webhooks/{platform}/{shop}"),
+    (GET, "/v1/profiles/{ref}"),
+    (GET, "/v1/openapi.json"),
+)
+THROTTLE = apigwv2.ThrottleSettings(burst_limit=200, rate_limit=100)
+
+# One JSON object per request (HTTP API $context variables).
+ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "requestTime": "$context.requestTime",
+        "ip": "$context.identity.sourceIp",
+        "userAgent": "$context.identity.userAgent",
+        "routeKey": "$context.routeKey",
+        "path": "$context.path",
+        "status": "$context.status",
+        "protocol": "$context.protocol",
+        "responseLength": "$context.responseLength",
+        "responseLatency": "$context.responseLatency",
+        "integrationLatency": "$context.integrationLatency",
+        "integrationError": "$context.integrationErrorMessage",
+        "error": "$context.error.message",
+    }
+)
+
+
+@jsii.implements(apigwv2.IAccessLogSettings)
+class _AccessLogSettings:
+    def __init__(self, log_group: logs.ILogGroup) -> None:
+        self._log_group = log_group
+
+    @property
+    def destination(self) -> apigwv2.IAccessLogDestination:
+        return apigwv2.LogGroupLogDestination(self._log_group)
+
+    @property
+    def format(self) -> apigw.AccessLogFormat:
+        return apigw.AccessLogFormat.custom(ACCESS_LOG_FORMAT)
+
+
+class IngestApi(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, platform: Platform) -> None:
+        super().__init__(scope, construct_id)
+        self.handler = EmmaFunction(
+            self,
+            "Ingest",
+            folder="ingest",
+            platform=platform,
+            description="Emma ingest: tracker calls, shop webhooks, profile reads",
+            memory_size=1024,  # more memory = more CPU: faster cold starts and parsing on arm64
+            timeout=Duration.seconds(10),
+        )
+        self.http_api = apigwv2.HttpApi(
+            self,
+            "HttpApi",
+            description="Emma ingest API (tracker calls, shop webhooks, profiles)",
+            create_default_stage=False,
+        )
+        self.access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
+        )
+        self.stage = apigwv2.HttpStage(
+            self,
+            "DefaultStage",
+            http_api=self.http_api,
+            auto_deploy=True,
+            throttle=THROTTLE,
+            access_log_settings=_AccessLogSettings(self.access_logs),
+        )
+        integration = HttpLambdaIntegration("Ingest", self.handler.function)
+        for method, path in ROUTES:
+            self.http_api.add_routes(path=path, methods=[method], integration=integration)
+        Validations.of(self.http_api).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-APIG4",
+                reason="Every route authenticates in the ingest function: tracker calls by a shop's Segment "
+                "write key (HTTP Basic), webhooks by the platform's HMAC signature, profile reads by a Bearer "
+                "admin key. None of these is something an API Gateway authorizer can verify.",
+            )
+        )
+
+    @property
+    def url(self) -> str:
+        """The API's base URL (the $default stage)."""
+        return self.stage.url

@@ -1,0 +1,80 @@
+"""Alarms, all sent to one SNS topic: subscribe an email address or a chat webhook to it.
+
+* each function: Errors > 0 and Throttles > 0 over 5 minutes;
+* each dead-letter queue: any visible message (a record that failed all its retries);
+* the HTTP API: any 5xx over 5 minutes.
+
+Missing data (no traffic) is "not breaching": an idle deployment stays green and costs nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from aws_cdk import Duration
+from aws_cdk import aws_apigatewayv2 as apigwv2
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from emma_infra.constructs.functions import EmmaFunction
+
+PERIOD = Duration.minutes(5)
+
+
+class Monitoring(Construct):
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        functions: Sequence[EmmaFunction],
+        dead_letter_queues: Sequence[tuple[str, sqs.IQueue]],
+        http_api: apigwv2.HttpApi,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        key = kms.Key(
+            self,
+            "TopicKey",
+            description="Encrypts the Emma alarm topic",
+            enable_key_rotation=True,
+        )
+        # CloudWatch publishes alarm notifications to the encrypted topic with this key.
+        key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
+        self.topic = sns.Topic(
+            self, "AlarmTopic", display_name="Emma alarms", master_key=key, enforce_ssl=True
+        )
+        self._action = cw_actions.SnsAction(self.topic)
+        self.alarms: list[cloudwatch.Alarm] = []
+
+        for fn in functions:
+            name = "".join(part.title() for part in fn.folder.split("_"))  # shopify_events -> ShopifyEvents
+            self._alarm(f"{name}Errors", fn.function.metric_errors(period=PERIOD),
+                        f"Emma {fn.folder}: invocations failed")
+            self._alarm(f"{name}Throttles", fn.function.metric_throttles(period=PERIOD),
+                        f"Emma {fn.folder}: invocations throttled")
+        for name, queue in dead_letter_queues:
+            self._alarm(
+                f"{name}DeadLetters",
+                queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+                f"Emma {name}: messages in the dead-letter queue (failed all retries; inspect and redrive)",
+            )
+        self._alarm("Api5xx", http_api.metric_server_error(period=PERIOD), "Emma ingest API: 5xx responses")
+
+    def _alarm(self, construct_id: str, metric: cloudwatch.IMetric, description: str) -> None:
+        alarm = cloudwatch.Alarm(
+            self,
+            construct_id,
+            metric=metric,
+            alarm_description=description,
+            threshold=0,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+            evaluation_periods=1,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(self._action)
+        self.alarms.append(alarm)

@@ -1,0 +1,70 @@
+"""`EmmaStack`: the whole deployment, one construct per feature.
+
+Environment-agnostic (no account/region, no lookups): it synthesizes offline without credentials
+and deploys to whatever account and region the CLI is pointed at.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Stack
+from constructs import Construct
+
+from emma.resources import EVENT_BUS, QUEUES, TABLES
+from emma_infra.constructs.bus import Bus
+from emma_infra.constructs.consumers import QueueConsumer
+from emma_infra.constructs.data import Data
+from emma_infra.constructs.functions import EmmaFunction, Platform
+from emma_infra.constructs.ingest_api import IngestApi
+from emma_infra.constructs.layers import Layers
+from emma_infra.constructs.monitoring import Monitoring
+from emma_infra.constructs.shopify_partner import CONTEXT_KEY, PARTNER_BUS, ShopifyPartnerSource
+
+EMMA_BUS = "emma"  # QueueDef.bus of queues fed by Emma's own bus
+
+
+class EmmaStack(Stack):
+    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        unknown = {q.bus for q in QUEUES} - {EMMA_BUS, PARTNER_BUS}
+        if unknown:
+            raise ValueError(f"QueueDef.bus must be {EMMA_BUS!r} or {PARTNER_BUS!r}, not {sorted(unknown)}")
+
+        data = Data(self, "Data")
+        bus = Bus(self, "Bus")
+        layers = Layers(self, "Layers")
+        platform = Platform(layers=layers.all, data=data, bus=bus)
+
+        api = IngestApi(self, "IngestApi", platform=platform)
+        consumers = [
+            QueueConsumer(self, q.logical_id, definition=q, event_bus=bus.event_bus, platform=platform)
+            for q in QUEUES
+            if q.bus == EMMA_BUS
+        ]
+        event_source_name = self.node.try_get_context(CONTEXT_KEY)
+        if event_source_name:
+            shopify = ShopifyPartnerSource(
+                self, "ShopifyPartner", event_source_name=str(event_source_name), platform=platform
+            )
+            consumers += shopify.consumers
+            CfnOutput(self, "ShopifyPartnerBusName", value=shopify.event_bus.event_bus_name,
+                      description="Partner event bus receiving the Shopify EventBridge events")
+
+        functions: list[EmmaFunction] = [api.handler, *(c.consumer for c in consumers)]
+        monitoring = Monitoring(
+            self,
+            "Monitoring",
+            functions=functions,
+            dead_letter_queues=[(c.definition.logical_id, c.dead_letter_queue) for c in consumers],
+            http_api=api.http_api,
+        )
+
+        CfnOutput(self, "ApiUrl", value=api.url, description="Base URL of the Emma ingest API")
+        for definition in TABLES:
+            CfnOutput(self, f"{definition.logical_id}Name", value=data.tables[definition.logical_id].table_name,
+                      description=f"DynamoDB table ({definition.env_var})")
+        CfnOutput(self, "EventBusName", value=bus.event_bus.event_bus_name,
+                  description=f"EventBridge bus of Emma's canonical events ({EVENT_BUS.env_var})")
+        CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn,
+                  description="SNS topic receiving every Emma alarm: subscribe to it")

@@ -1,0 +1,52 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from emma.adapters.memory import FixedClock, InMemoryCatalog, InMemoryProfileRepository, InMemoryPublisher, \
+    StaticShopDirectory
+from emma.ingest.service import IngestService
+from emma.ingest.wiring import Ingest
+from emma.ports import ShopConfig
+from emma_local.lambdas import LambdaContext, api_event, response_body
+from factories import T0
+
+EVENTS = Path(__file__).resolve().parents[3] / "events"
+SHOP = ShopConfig(shop="elektro-emma", write_keys=("wk_1",), admin_keys=("ak_1",),
+                  webhook_secrets={"shopify": "s-shopify", "woocommerce": "s-woo", "shopware": "s-sw"},
+                  shopify_domain="elektro-emma.myshopify.com")
+OTHER = ShopConfig(shop="fahrrad-franz", write_keys=("wk_2",), admin_keys=("ak_2",))
+
+
+class Api:
+    def __init__(self, handler, world):
+        self.handler = handler
+        self.world = world
+
+    def call(self, method, path, body=b"", headers=None, query=""):
+        if isinstance(body, dict):
+            body = json.dumps(body).encode()
+        result = self.handler(api_event(method, path, query, {"content-type": "application/json", **(headers or {})},
+                                        body), LambdaContext("ingest"))
+        raw = response_body(result)
+        return result["statusCode"], (json.loads(raw) if raw else None)
+
+
+@pytest.fixture
+def world(monkeypatch):
+    from ingest import deps
+
+    repo, publisher = InMemoryProfileRepository(), InMemoryPublisher()
+    service = IngestService(repo, InMemoryCatalog(), publisher, FixedClock(T0), sleep=lambda s: None)
+    components = Ingest(service, StaticShopDirectory([SHOP, OTHER]))
+    monkeypatch.setattr(deps, "components", lambda: components)
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Emma")
+    return {"repo": repo, "publisher": publisher, "service": service}
+
+
+@pytest.fixture
+def api(world):
+    from ingest.handler import lambda_handler
+
+    return Api(lambda_handler, world)

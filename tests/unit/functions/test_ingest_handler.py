@@ -1,0 +1,199 @@
+"""The ingest handler end to end with in-memory ports: every route, every refusal."""
+
+import base64
+import json
+
+import pytest
+
+from tests.unit.functions.conftest import EVENTS
+from emma.sources.signatures import sign_base64, sign_hex
+
+ORDER = (EVENTS / "shopify" / "orders_create.json").read_bytes()
+
+
+def shopify_headers(body, topic="orders/create", delivery="d-1", secret="s-shopify"):
+    return {"x-shopify-topic": topic, "x-shopify-webhook-id": delivery,
+            "x-shopify-hmac-sha256": sign_base64(secret, body)}
+
+
+def basic(key):
+    return {"authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
+
+
+def bearer(key="ak_1"):
+    return {"authorization": f"Bearer {key}"}
+
+
+def stored(world):
+    return len(world["repo"].seen), len(world["publisher"].published)
+
+
+# ---- webhooks ---------------------------------------------------------------------------------
+
+
+def test_signed_shopify_order_lands_in_the_profile(api, world):
+    status, body = api.call("POST", "/webhooks/shopify/elektro-emma", ORDER, shopify_headers(ORDER))
+    assert status == 200 and body["accepted"] >= 1 and body["topic"] == "orders/create"
+    status, profile = api.call("GET", "/v1/profiles/lena.schmidt@example.de", headers=bearer())
+    assert status == 200 and profile["orders"]["count"] == 1
+    assert profile["history"][0]["source"]["kind"] == "shopify"
+
+
+def test_ten_deliveries_store_and_publish_once(api, world):
+    for _ in range(10):
+        status, _ = api.call("POST", "/webhooks/shopify/elektro-emma", ORDER, shopify_headers(ORDER))
+        assert status == 200
+    n_events = len(world["publisher"].published)
+    assert n_events == len(world["repo"].seen) and n_events >= 1
+    _, profile = api.call("GET", "/v1/profiles/cid:7008001", headers=bearer())
+    assert profile["orders"]["count"] == 1 and profile["version"] == 1
+
+
+@pytest.mark.parametrize("headers, message", [
+    ({"x-shopify-hmac-sha256": "AAAA"}, "does not match"),
+    ({"x-shopify-hmac-sha256": ""}, "missing"),
+    ({}, "missing"),
+])
+def test_bad_or_missing_signature_is_401_and_stores_nothing(api, world, headers, message):
+    h = {"x-shopify-topic": "orders/create", "x-shopify-webhook-id": "d-1", **headers}
+    status, body = api.call("POST", "/webhooks/shopify/elektro-emma", ORDER, h)
+    assert status == 401 and message in body["message"] and stored(world) == (0, 0)
+
+
+def test_signature_with_another_shops_secret_is_refused(api, world):
+    status, _ = api.call("POST", "/webhooks/shopify/elektro-emma", ORDER, shopify_headers(ORDER, secret="s-woo"))
+    assert status == 401 and stored(world) == (0, 0)
+
+
+def test_unknown_shop_is_404_and_unknown_platform_is_404(api, world):
+    assert api.call("POST", "/webhooks/shopify/nope", ORDER, shopify_headers(ORDER))[0] == 404
+    assert api.call("POST", "/webhooks/magento/elektro-emma", ORDER, shopify_headers(ORDER))[0] == 404
+    assert stored(world) == (0, 0)
+
+
+def test_shop_without_a_secret_for_the_platform_is_refused(api, world):
+    status, body = api.call("POST", "/webhooks/shopify/fahrrad-franz", ORDER, shopify_headers(ORDER))
+    assert status == 401 and "no shopify webhook secret" in body["message"]
+
+
+def test_unknown_topic_is_422(api, world):
+    status, body = api.call("POST", "/webhooks/shopify/elektro-emma", ORDER, shopify_headers(ORDER, "refunds/create"))
+    assert status == 422 and "refunds/create" in body["message"] and stored(world) == (0, 0)
+
+
+def test_malformed_json_is_400(api, world):
+    bad = b'{"id": 1, "total_price": '
+    status, body = api.call("POST", "/webhooks/shopify/elektro-emma", bad, shopify_headers(bad))
+    assert status == 400 and "not valid JSON" in body["message"] and stored(world) == (0, 0)
+
+
+def test_wrong_types_are_400_naming_the_field(api, world):
+    order = json.loads(ORDER)
+    order["total_price"] = "viel"
+    bad = json.dumps(order).encode()
+    status, body = api.call("POST", "/webhooks/shopify/elektro-emma", bad, shopify_headers(bad))
+    assert status == 400 and "total_price" in body["message"] and stored(world) == (0, 0)
+
+
+def test_body_over_256_kb_is_413(api, world):
+    big = json.dumps({**json.loads(ORDER), "note": "x" * 270_000}).encode()
+    status, body = api.call("POST", "/webhooks/shopify/elektro-emma", big, shopify_headers(big))
+    assert status == 413 and "256 KB" in body["message"] and stored(world) == (0, 0)
+
+
+def test_woocommerce_ping_is_acknowledged_without_storing(api, world):
+    ping = b"webhook_id=42"
+    h = {"x-wc-webhook-signature": sign_base64("s-woo", ping), "content-type": "application/x-www-form-urlencoded"}
+    status, body = api.call("POST", "/webhooks/woocommerce/elektro-emma", ping, h)
+    assert status == 200 and body["ping"] is True and stored(world) == (0, 0)
+
+
+def test_woocommerce_and_shopware_webhooks(api, world):
+    woo = (EVENTS / "woocommerce" / "order_created.json").read_bytes()
+    status, _ = api.call("POST", "/webhooks/woocommerce/elektro-emma", woo, {
+        "x-wc-webhook-topic": "order.created", "x-wc-webhook-delivery-id": "w-1",
+        "x-wc-webhook-signature": sign_base64("s-woo", woo)})
+    assert status == 200
+    sw = (EVENTS / "shopware" / "checkout_order_placed.json").read_bytes()
+    status, _ = api.call("POST", "/webhooks/shopware/elektro-emma", sw, {"shopware-shop-signature": sign_hex("s-sw", sw)})
+    assert status == 200
+    status, _ = api.call("POST", "/webhooks/shopware/elektro-emma", sw, {"shopware-shop-signature": "00" * 32})
+    assert status == 401
+
+
+# ---- tracker ----------------------------------------------------------------------------------
+
+
+def test_track_with_write_key_as_basic_username(api, world):
+    body = json.loads((EVENTS / "tracker" / "track_product_viewed.json").read_text())
+    status, resp = api.call("POST", "/v1/track", body, basic("wk_1"))
+    assert status == 200 and resp["success"] is True and resp["accepted"] == 1
+
+
+def test_write_key_in_body_also_works(api, world):
+    status, _ = api.call("POST", "/v1/page", {"anonymousId": "a-1", "name": "Home", "writeKey": "wk_1"})
+    assert status == 200
+
+
+@pytest.mark.parametrize("headers", [{}, basic("wrong"), {"authorization": "Basic !!!"}])
+def test_tracker_without_valid_key_is_401(api, world, headers):
+    status, body = api.call("POST", "/v1/track", {"anonymousId": "a", "event": "X"}, headers)
+    assert status == 401 and body["error"] == "unauthorized" and stored(world) == (0, 0)
+
+
+def test_batch_accepts_valid_calls_and_lists_the_rejected(api, world):
+    body = json.loads((EVENTS / "tracker" / "batch_session.json").read_text())
+    status, resp = api.call("POST", "/v1/batch", body, basic("wk_1"))
+    assert status == 200 and resp["accepted"] >= len(body["batch"]) - 1  # identify adds consent events
+    assert [r["index"] for r in resp["rejected"]] == [12] and "anonymousId or userId" in resp["rejected"][0]["error"]
+
+
+def test_batch_with_only_invalid_calls_is_400(api, world):
+    status, resp = api.call("POST", "/v1/batch", {"batch": [{"type": "track", "event": "X"}]}, basic("wk_1"))
+    assert status == 400 and resp["rejected"][0]["index"] == 0 and stored(world) == (0, 0)
+
+
+def test_tracker_malformed_json_is_400(api, world):
+    status, body = api.call("POST", "/v1/track", b"{nope", basic("wk_1"))
+    assert status == 400 and body["error"] == "invalid_payload"
+
+
+# ---- profiles ---------------------------------------------------------------------------------
+
+
+def test_profile_lookup_by_every_reference_form(api, world):
+    api.call("POST", "/webhooks/shopify/elektro-emma", ORDER, shopify_headers(ORDER))
+    _, by_email = api.call("GET", "/v1/profiles/lena.schmidt@example.de", headers=bearer())
+    pid = by_email["profile_id"]
+    for ref in (pid, "email:Lena.Schmidt@example.de", "cid:7008001", "7008001", "lena.schmidt%40example.de"):
+        status, body = api.call("GET", f"/v1/profiles/{ref}", headers=bearer())
+        assert status == 200 and body["profile_id"] == pid, ref
+    status, body = api.call("GET", f"/v1/profiles/{pid}", headers=bearer(), query="history=0")
+    assert status == 200 and "history" not in body
+
+
+def test_profiles_need_the_shops_admin_key_and_are_isolated_per_shop(api, world):
+    api.call("POST", "/webhooks/shopify/elektro-emma", ORDER, shopify_headers(ORDER))
+    assert api.call("GET", "/v1/profiles/cid:7008001")[0] == 401
+    assert api.call("GET", "/v1/profiles/cid:7008001", headers=bearer("wk_1"))[0] == 401
+    assert api.call("GET", "/v1/profiles/cid:7008001", headers=bearer("ak_2"))[0] == 404  # other shop
+    assert api.call("GET", "/v1/profiles/nobody@example.de", headers=bearer())[0] == 404
+    status, body = api.call("GET", "/v1/profiles/cid:7008001", headers=bearer(), query="history=9999")
+    assert status == 400 and "history" in body["message"]
+
+
+def test_store_outage_is_503_with_retry_after(api, world, monkeypatch):
+    from emma.errors import StoreError
+
+    def down(*a, **k):
+        raise StoreError("DynamoDB BatchGetItem failed: ServiceUnavailable")
+
+    monkeypatch.setattr(world["repo"], "lookup", down)
+    status, body = api.call("POST", "/webhooks/shopify/elektro-emma", ORDER, shopify_headers(ORDER))
+    assert status == 503 and body["error"] == "store_unavailable"
+
+
+def test_openapi_document_is_served_and_unknown_routes_are_404(api):
+    status, doc = api.call("GET", "/v1/openapi.json")
+    assert status == 200 and "/v1/batch" in doc["paths"] and "writeKey" in doc["components"]["securitySchemes"]
+    assert api.call("GET", "/v1/nothing")[0] == 404

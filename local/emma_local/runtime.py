@@ -40,6 +40,7 @@ class LocalRuntime:
     pumps: dict[str, QueuePump] = field(default_factory=dict)
     _server: Any = None
     _tap_url: str | None = None
+    _saved_env: dict[str, str] | None = None
 
     @property
     def api_url(self) -> str:
@@ -47,6 +48,7 @@ class LocalRuntime:
         return f"http://{host}:{port}"
 
     def start(self) -> LocalRuntime:
+        self._saved_env = dict(os.environ)
         self.emulator = start_emulator()
         os.environ.update(self.emulator.env())
         os.environ.update(HANDLER_ENV)
@@ -73,6 +75,7 @@ class LocalRuntime:
         from ingest import deps  # the handler's own lazily built components, reset for this runtime
 
         deps.reset()
+        deps.components().shops.get(self.config.shops[0].shop)  # warm up: clients built, shops cached
         port = self.config.dev.port if self.port is None else self.port
         self._server = make_server(ingest, self.config.dev.host, port)
         serve_in_thread(self._server)
@@ -116,6 +119,12 @@ class LocalRuntime:
             self._server.server_close()
         if self.emulator is not None:
             self.emulator.stop()
+        if self._saved_env is not None:  # leave the process as we found it
+            os.environ.clear()
+            os.environ.update(self._saved_env)
+            from ingest import deps
+
+            deps.reset()
 
     def __enter__(self) -> LocalRuntime:
         return self.start()

@@ -1,0 +1,54 @@
+"""The two things a newcomer does first: `emma dev` + the README's curl, and `emma demo`."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+ROOT = Path(__file__).resolve().parents[2]
+EMMA = [sys.executable, "-m", "emma_local.cli"]
+
+
+def test_curl_webhook_from_the_readme_shows_in_the_profile_within_a_second(free_port):
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    dev = subprocess.Popen([*EMMA, "dev", "--port", str(free_port), "--log-level", "WARNING"], cwd=ROOT, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        line = ""
+        while time.monotonic() < deadline and "serving" not in line:
+            line = dev.stdout.readline()
+            assert line or dev.poll() is None, "emma dev exited early"
+        assert "serving" in line, line
+        started = time.monotonic()
+        out = subprocess.run(["bash", "scripts/first-webhook.sh", f"http://127.0.0.1:{free_port}"], cwd=ROOT,
+                             capture_output=True, text=True, timeout=30, check=True).stdout
+        elapsed = time.monotonic() - started
+        webhook, profile = (json.loads(part) for part in out.strip().splitlines())
+        assert webhook["success"] is True and webhook["accepted"] >= 1
+        assert profile["email"] == "lena.schmidt@example.de" and profile["orders"]["count"] == 1
+        assert elapsed < 1.0, f"webhook + profile read took {elapsed:.2f}s"
+    finally:
+        dev.terminate()
+        dev.wait(timeout=10)
+
+
+def test_demo_replays_events_and_ends_with_a_summary():
+    result = subprocess.run([*EMMA, "demo"], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "Profiles built" in result.stdout and "Events published on the bus" in result.stdout
+    summary = result.stdout.strip().splitlines()[-1]
+    assert summary.startswith("Summary:") and "requests refused as expected" in summary
+
+
+def test_bad_config_names_the_file_and_line(tmp_path):
+    bad = tmp_path / "emma.local.toml"
+    bad.write_text('[dev]\nport = 8787\n\n[[shops]]\nshop = "Not Valid!"\n')
+    result = subprocess.run([*EMMA, "dev", "--config", str(bad)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert f"{bad}:5: shops.0.shop" in result.stderr

@@ -1,0 +1,95 @@
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from emma.sources.signatures import sign_base64
+
+pytestmark = pytest.mark.e2e
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+ADMIN = {"authorization": "Bearer ak_local_elektro_emma"}
+SECRET = "shpss_local_elektro_emma"
+
+
+def post_order(rt, body, delivery):
+    return requests.post(f"{rt.api_url}/webhooks/shopify/elektro-emma", data=body, timeout=10, headers={
+        "content-type": "application/json", "x-shopify-topic": "orders/create", "x-shopify-webhook-id": delivery,
+        "x-shopify-hmac-sha256": sign_base64(SECRET, body)})
+
+
+def order_body(order_id, email="konkurrent@example.de", customer_id=9900001):
+    order = json.loads((EVENTS / "shopify" / "orders_create.json").read_text())
+    order.update(id=order_id, email=email, contact_email=email, discount_codes=[], cart_token=None)
+    order["customer"] = {**order["customer"], "id": customer_id, "email": email}
+    return json.dumps(order).encode()
+
+
+def test_concurrent_orders_of_one_customer_over_http_all_count(runtime):
+    bodies = [order_body(880000 + i) for i in range(12)]
+    results = []
+
+    def send(i):
+        results.append(post_order(runtime, bodies[i], f"conc-{i}").status_code)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(len(bodies))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [200] * len(bodies)
+    profile = requests.get(f"{runtime.api_url}/v1/profiles/konkurrent@example.de", headers=ADMIN, timeout=10).json()
+    assert profile["orders"]["count"] == len(bodies)
+
+
+def test_one_delivery_sent_ten_times_concurrently_is_stored_and_published_once(runtime):
+    runtime.published()  # drain the tap
+    body = order_body(770001, email="doppelt@example.de", customer_id=9900002)
+    statuses = []
+    threads = [threading.Thread(target=lambda: statuses.append(post_order(runtime, body, "same-delivery").status_code))
+               for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert statuses == [200] * 10
+    published = [e for e in runtime.published() if e["detail"]["id"] == "same-delivery"]
+    assert len(published) == 1
+    profile = requests.get(f"{runtime.api_url}/v1/profiles/doppelt@example.de", headers=ADMIN, timeout=10).json()
+    assert profile["orders"]["count"] == 1
+
+
+def test_tracker_batch_links_anonymous_visitor_to_the_customer(runtime):
+    body = (EVENTS / "tracker" / "batch_session.json").read_bytes()
+    resp = requests.post(f"{runtime.api_url}/v1/batch", data=body, auth=("wk_local_elektro_emma", ""),
+                         headers={"content-type": "application/json"}, timeout=10)
+    assert resp.status_code == 200 and len(resp.json()["rejected"]) == 1
+    by_anon = requests.get(f"{runtime.api_url}/v1/profiles/anon:anon-9b1c", headers=ADMIN, timeout=10).json()
+    by_email = requests.get(f"{runtime.api_url}/v1/profiles/max.mueller@example.de", headers=ADMIN, timeout=10).json()
+    assert by_anon["profile_id"] == by_email["profile_id"] and by_email["known"] is True
+
+
+def test_shopify_eventbridge_path_processes_good_events_and_parks_bad_ones_in_the_dlq(runtime):
+    shop_events = runtime.emulator.session().client("events")
+    paid = json.loads((EVENTS / "shopify" / "orders_paid.json").read_text())
+
+    def entry(domain, delivery):
+        detail = {"payload": paid, "metadata": {"X-Shopify-Topic": "orders/paid", "X-Shopify-Webhook-Id": delivery,
+                                                "X-Shopify-Shop-Domain": domain}}
+        return {"Source": "aws.partner/shopify.com/1/emma", "DetailType": "shopifyWebhook", "Detail": json.dumps(detail),
+                "EventBusName": runtime.resources.partner_bus_name}
+
+    shop_events.put_events(Entries=[entry("elektro-emma.myshopify.com", "eb-good"),
+                                    entry("unknown-shop.myshopify.com", "eb-bad")])
+    sqs = runtime.emulator.session().client("sqs")
+    dlq = runtime.resources.dlq_urls["ShopifyPartnerQueue"]
+    deadline = time.monotonic() + 30
+    parked = []
+    while time.monotonic() < deadline and not parked:
+        parked = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
+        time.sleep(0.2)
+    assert len(parked) == 1 and "unknown-shop" in parked[0]["Body"]
+    profile = requests.get(f"{runtime.api_url}/v1/profiles/cid:7008001", headers=ADMIN, timeout=10).json()
+    assert any(r["status"] in ("paid", "fulfilled") for r in profile["orders"]["recent"])

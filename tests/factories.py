@@ -31,7 +31,7 @@ def event(
         "occurred_at": occurred,
         "received_at": occurred,
         "source": {"kind": source, "name": type_},
-        "customer": customer or {"anonymous_id": "anon-1"},
+        "customer": customer if customer is not None else {"anonymous_id": "anon-1"},
     }
     if properties:
         data["properties"] = properties

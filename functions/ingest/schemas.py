@@ -21,6 +21,8 @@ class SegmentCall(BaseModel):
     timestamp: str | None = None
     sentAt: str | None = None
     event: str | None = Field(None, description="track: the event name, e.g. 'Order Completed'")
+    previousId: str | None = Field(None, description="alias: the anonymous id being linked to userId")
+    groupId: str | None = None
     name: str | None = Field(None, description="page/screen: the page name")
     properties: dict[str, Any] = Field(default_factory=dict)
     traits: dict[str, Any] = Field(default_factory=dict)
@@ -28,7 +30,7 @@ class SegmentCall(BaseModel):
 
 
 class SegmentBatchCall(SegmentCall):
-    type: str = Field(description="track, identify, page or screen")
+    type: str = Field(description="track, identify, page, screen, alias or group")
 
 
 class SegmentBatch(BaseModel):
@@ -91,9 +93,6 @@ PROFILE_RESPONSES = {
 }
 
 REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
-    ("/v1/track", "post"): SegmentCall,
-    ("/v1/identify", "post"): SegmentCall,
-    ("/v1/page", "post"): SegmentCall,
-    ("/v1/screen", "post"): SegmentCall,
+    **{(f"/v1/{call}", "post"): SegmentCall for call in ("track", "identify", "page", "screen", "alias", "group")},
     ("/v1/batch", "post"): SegmentBatch,
 }

@@ -1,4 +1,4 @@
-"""Segment-compatible tracking API: /v1/track, /v1/identify, /v1/page, /v1/screen, /v1/batch."""
+"""Segment-compatible tracking API: /v1/track, identify, page, screen, alias, group and /v1/batch."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from ingest.http import basic_username, json_response, lower_headers, raw_body, 
 from ingest.schemas import BATCH_RESPONSES, CALL_RESPONSES
 
 router = APIGatewayHttpRouter()
+SINGLE_CALLS = ("track", "identify", "page", "screen", "alias", "group")
 logger = Logger(child=True)
 metrics = Metrics()
 
@@ -52,35 +53,17 @@ def _single(call_type: str):
     return json_response(200, {"success": True, **report.as_dict()})
 
 
-@router.post(
-    "/v1/track", summary="Record a track call (Segment spec)", tags=["tracking"], responses=CALL_RESPONSES
-)
-def track():
-    return _single("track")
+def _register(call_type: str) -> None:
+    def route():
+        return _single(call_type)
+
+    route.__name__ = call_type
+    router.post(f"/v1/{call_type}", summary=f"Record a {call_type} call (Segment spec)", tags=["tracking"],
+                operation_id=call_type, responses=CALL_RESPONSES)(route)
 
 
-@router.post(
-    "/v1/identify",
-    summary="Record an identify call (Segment spec)",
-    tags=["tracking"],
-    responses=CALL_RESPONSES,
-)
-def identify():
-    return _single("identify")
-
-
-@router.post(
-    "/v1/page", summary="Record a page call (Segment spec)", tags=["tracking"], responses=CALL_RESPONSES
-)
-def page():
-    return _single("page")
-
-
-@router.post(
-    "/v1/screen", summary="Record a screen call (Segment spec)", tags=["tracking"], responses=CALL_RESPONSES
-)
-def screen():
-    return _single("screen")
+for _call_type in SINGLE_CALLS:
+    _register(_call_type)
 
 
 @router.post(

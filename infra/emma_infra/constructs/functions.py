@@ -133,7 +133,7 @@ class EmmaFunction(Construct):
             ],
         )
         # Run before the function can be invoked: the first request already reads the shop secrets.
-        # self.function.node.add_dependency(policy)
+        self.function.node.add_dependency(policy)
         Validations.of(policy).acknowledge(
             Acknowledgment(
                 id=f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:"

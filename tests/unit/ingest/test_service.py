@@ -182,3 +182,9 @@ def test_catalog_events_upsert_products_once(service):
     )
     assert service.ingest([e]).accepted == [e.id]
     assert service.ingest([e]).duplicates == [e.id]
+
+
+def test_person_events_without_any_customer_reference_are_skipped(service, publisher):
+    e = order("pos-1", "20.00", customer={})
+    report = service.ingest([e])
+    assert report.skipped == [e.id] and not report.accepted and not publisher.published

@@ -189,6 +189,9 @@ class SearchProps(_Strict):
 
 
 class CartProps(_Strict):
+    action: Literal["replace", "add", "remove"] = Field(
+        "replace", description="replace: items is the whole cart; add/remove: items changed by this event"
+    )
     cart_id: ShortStr | None = None
     items: tuple[LineItem, ...] = ()
     value: Money | None = None

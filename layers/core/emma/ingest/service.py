@@ -45,6 +45,7 @@ REPUBLISH_LEASE_SECONDS = 30
 class IngestReport:
     accepted: list[str] = field(default_factory=list)  # event ids stored now
     duplicates: list[str] = field(default_factory=list)  # event ids seen before
+    skipped: list[str] = field(default_factory=list)  # person events carrying no customer reference
     published: int = 0
     profiles: dict[str, str] = field(default_factory=dict)  # event id -> profile id
     merges: list[tuple[str, str]] = field(default_factory=list)  # (loser, winner)
@@ -110,6 +111,10 @@ class IngestService:
                     to_publish.append(event)
                 else:
                     report.duplicates.append(event.id)
+            elif event.customer.is_empty():
+                # e.g. a POS order with no customer: nothing to attach it to. Refusing the delivery
+                # would make the shop retry it forever, so it is acknowledged and reported as skipped.
+                report.skipped.append(event.id)
             else:
                 person_events.append(event)
         for run in _runs(person_events):

@@ -290,21 +290,40 @@ def _unown(profile: Profile, items: dict[str, int]) -> None:
 def _cart(profile: Profile, event: CartEvent) -> None:
     props = event.properties
     at = event.occurred_at
-    if profile.cart is not None and profile.cart.updated_at > at:
+    current = profile.cart
+    if current is not None and current.updated_at > at:
         return
+    same_cart = current is not None and (props.cart_id is None or current.cart_id in (None, props.cart_id))
     started = at if event.type == EventType.CHECKOUT_STARTED else None
-    if profile.cart is not None and profile.cart.cart_id == props.cart_id and started is None:
-        started = profile.cart.checkout_started_at
+    if same_cart and started is None:
+        started = current.checkout_started_at
+    items = _quantities(props.items)
+    value = props.value
+    if props.action != "replace" and same_cart:
+        # A single product added or removed: change the known cart instead of replacing it.
+        items = dict(current.items)
+        sign = 1 if props.action == "add" else -1
+        delta = Decimal("0")
+        for item in props.items:
+            quantity = items.get(item.product_id, 0) + sign * max(item.quantity, 1)
+            items[item.product_id] = quantity
+            if quantity <= 0:
+                del items[item.product_id]
+            delta += (item.price or Decimal("0")) * max(item.quantity, 1) * sign
+        value = max(Decimal("0"), (current.value or Decimal("0")) + delta)
+    elif props.action == "remove":
+        items = {}
     profile.cart = Cart(
-        cart_id=props.cart_id,
-        value=props.value,
-        currency=props.currency,
-        items=_quantities(props.items),
+        cart_id=props.cart_id or (current.cart_id if same_cart else None),
+        value=value,
+        currency=props.currency or (current.currency if same_cart else None),
+        items=items,
         updated_at=at,
         checkout_started_at=started,
-        recovery_url=props.recovery_url,
+        recovery_url=props.recovery_url or (current.recovery_url if same_cart else None),
     )
-    _items_interest(profile, props.items, WEIGHT_CART, at)
+    if props.action != "remove":
+        _items_interest(profile, props.items, WEIGHT_CART, at)
 
 
 def _message(profile: Profile, event: MessageEvent) -> None:

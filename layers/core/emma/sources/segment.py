@@ -8,7 +8,8 @@ Call types
     ``identify``           -> customer.identified, plus one consent.changed per channel with consent
     ``page`` / ``screen``  -> page.viewed
     ``track``              -> by event name, below
-    ``group`` and ``alias`` are not supported and are rejected like any unknown type.
+    ``alias``              -> customer.identified linking ``previousId`` (anonymous id) to ``userId``
+    ``group``              -> custom (name "group", groupId and traits kept)
 
 Track events (names match case-insensitively; snake_case such as ``product_viewed`` works too)
     Segment E-commerce spec v2:
@@ -34,7 +35,7 @@ Track events (names match case-insensitively; snake_case such as ``product_viewe
     Anything else                                       -> custom (name and properties kept as sent)
 
 Product Added / Removed carry the one product the call is about in ``items`` (Segment puts it at
-the top level of ``properties``); ``source.name`` tells whether it was added or removed.
+the top level of ``properties``) with ``action`` "add" / "remove"; Cart Viewed replaces the cart.
 
 Ids
     ``messageId`` is the idempotency key; derived events get a suffix (``:consent:email``). A message
@@ -81,7 +82,7 @@ from emma.errors import InvalidPayload
 from emma.events.model import CanonicalEvent, Channel, EventType, SourceKind
 from emma.sources.common import Envelope, make_event, money, text, timestamp
 
-CALL_TYPES = frozenset({"track", "identify", "page", "screen"})
+CALL_TYPES = frozenset({"track", "identify", "page", "screen", "alias", "group"})
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_ITEMS = 2500
 MAX_MESSAGE_ID_CHARS = 200  # leaves room for suffixes within the canonical id's 256 characters
@@ -169,6 +170,11 @@ def map_call(
         return _identify(call)
     if call_type == "track":
         return _track(call)
+    if call_type == "alias":  # links previousId to userId: an identity statement, nothing more
+        return [call.event(EventType.CUSTOMER_IDENTIFIED, {})]
+    if call_type == "group":  # B2B accounts: kept as a custom event until Emma models accounts
+        group = {"group_id": text(message.get("groupId")), "traits": _obj(message.get("traits"), "traits")}
+        return [call.event(EventType.CUSTOM, {"name": "group", "properties": group})]
     return [call.event(EventType.PAGE_VIEWED, _page_props(call, message))]
 
 
@@ -207,6 +213,10 @@ def _read_call(
     batch_sent_at: datetime | None,
 ) -> _Call:
     user_id, anonymous_id = text(message.get("userId")), text(message.get("anonymousId"))
+    if call_type == "alias":
+        anonymous_id = text(message.get("previousId"))
+        if not (user_id and anonymous_id):
+            raise InvalidPayload("alias: previousId and userId are required")
     if not (user_id or anonymous_id):
         raise InvalidPayload("anonymousId or userId is required")
     context = _merge(batch_context, _obj(message.get("context"), "context"))
@@ -368,9 +378,13 @@ def _products_searched(call: _Call) -> dict[str, Any]:
     return {"query": text(call.properties.get("query")), "category": text(call.properties.get("category"))}
 
 
+_CART_ACTIONS = {"product added": "add", "product removed": "remove"}
+
+
 def _cart(call: _Call) -> dict[str, Any]:
     p = call.properties
     return {
+        "action": _CART_ACTIONS.get(" ".join(call.env.name.replace("_", " ").lower().split()), "replace"),
         "cart_id": text(p.get("cart_id")),
         "items": _line_items(p),
         "value": money(_first(p, "value", "revenue", "total"), "value"),

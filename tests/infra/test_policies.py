@@ -1,0 +1,89 @@
+"""cdk-nag (AwsSolutions) and cfn-lint over the synthesized app, both variants."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aws_cdk import App, Stack, Validations
+from aws_cdk import aws_sqs as sqs
+from cdk_nag import AwsSolutionsChecks
+from cfnlint.api import lint_file
+from cfnlint.config import ManualArgs
+
+from tests.infra.conftest import REPORT_ONLY, Synth
+
+pytestmark = pytest.mark.infra
+
+# Every acknowledged cdk-nag finding, with why. Adding one means adding it here, in review.
+EXPECTED_ACKNOWLEDGEMENTS = {
+    "AwsSolutions-APIG4": "authentication happens in the ingest function",
+    "AwsSolutions-IAM5[Resource::*]": "X-Ray tracing; ListSecrets/BatchGetSecretValue",
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:"
+    "secret:emma/shops/*]": "one secret per shop",
+}
+
+# cfn-lint findings CDK itself produces and we accept, with why.
+CFN_LINT_IGNORED = {
+    # CDK makes a function DependsOn its role (besides GetAtt-ing it) so that the role exists first
+    # even when the role comes from elsewhere; redundant here, harmless.
+    "W3005",
+}
+CFN_LINT_REGIONS = ["us-east-1", "eu-central-1", "eu-west-1"]
+
+
+def findings(report: dict[str, Any]) -> list[str]:
+    """Every error or warning in a validation-report.json, one line each (cdk-nag, annotations, ...)."""
+    return [
+        f"{plugin['pluginName']}: {violation['severity']} {violation['ruleName']} at {resource['constructPath']}"
+        f" ({violation['description']})"
+        for plugin in report["pluginReports"]
+        for violation in plugin["violations"]
+        if violation["severity"] in {"error", "fatal", "warning"}
+        for resource in violation["violatingConstructs"]
+    ]
+
+
+def test_cdk_nag_reports_nothing_unacknowledged(any_synth: Synth):
+    assert findings(any_synth.report) == []
+
+
+def test_cdk_nag_findings_would_be_caught(tmp_path: Path):
+    """The collector above sees what cdk-nag reports: a bare SQS queue yields SQS3 and SQS4 errors."""
+    app = App(context=REPORT_ONLY, outdir=str(tmp_path))
+    sqs.Queue(Stack(app, "Probe"), "Bare")
+    Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    app.synth()
+    found = findings(json.loads((tmp_path / "validation-report.json").read_text()))
+    assert any("AwsSolutions-SQS3" in f for f in found)
+    assert any("AwsSolutions-SQS4" in f for f in found)
+
+
+def acknowledgements(synth: Synth) -> dict[str, list[tuple[str, str]]]:
+    """rule id -> [(construct path, reason)] for every Validations.of(...).acknowledge(...) in the app."""
+    key = Validations.ACKNOWLEDGED_RULES_METADATA_KEY
+    found: dict[str, list[tuple[str, str]]] = {}
+    for construct in synth.app.node.find_all():
+        for entry in construct.node.metadata:
+            if entry.type == key:
+                for rule_id, reason in dict(entry.data).items():
+                    found.setdefault(re.sub(r"^annotation::", "", rule_id, flags=re.IGNORECASE), []).append((construct.node.path, reason))
+    return found
+
+
+def test_every_acknowledgement_is_expected_and_explained(any_synth: Synth):
+    acks = acknowledgements(any_synth)
+    assert set(acks) == set(EXPECTED_ACKNOWLEDGEMENTS)
+    for rule_id, places in acks.items():
+        for path, reason in places:
+            assert len(reason) >= 60, f"{rule_id} at {path}: say precisely why, not {reason!r}"
+
+
+def test_cfn_lint_finds_no_errors_or_warnings(any_synth: Synth):
+    matches = lint_file(any_synth.template_file, config=ManualArgs(regions=CFN_LINT_REGIONS))
+    problems = [f"{m.rule.id} {m.message} ({m.linenumber}:{m.columnnumber})" for m in matches
+                if m.rule.id not in CFN_LINT_IGNORED]
+    assert problems == []

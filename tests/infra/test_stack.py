@@ -1,0 +1,268 @@
+"""The default stack: tables, bus, layers, functions, HTTP API, alarms, outputs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from aws_cdk import Token
+from aws_cdk.assertions import Match
+
+from emma.resources import EVENT_BUS, QUEUES, SHOP_SECRET_PREFIX, TABLES
+from emma_infra import STACK_NAME
+from emma_infra.constructs.ingest_api import ROUTES
+from emma_infra.runtime import LAMBDA_RUNTIME
+from tests.infra.conftest import Synth
+
+pytestmark = pytest.mark.infra
+
+RUNTIME = LAMBDA_RUNTIME.name  # e.g. "python3.14"
+
+
+def the_function(synth: Synth, handler: str) -> dict[str, Any]:
+    (function,) = [f for f in synth.resources("AWS::Lambda::Function").values()
+                   if f["Properties"]["Handler"] == handler]
+    return function["Properties"]
+
+
+def logical_id(synth: Synth, type_: str, **properties: Any) -> str:
+    (found,) = synth.template.find_resources(type_, {"Properties": properties}).keys()
+    return found
+
+
+# --- DynamoDB -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("definition", TABLES, ids=lambda d: d.logical_id)
+def test_each_table_def_becomes_an_on_demand_encrypted_recoverable_retained_table(default_synth, definition):
+    table = default_synth.template_json["Resources"][definition.logical_id]  # stable logical id
+    assert table["Type"] == "AWS::DynamoDB::Table"
+    assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
+    props = table["Properties"]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+    assert props["DeletionProtectionEnabled"] is True
+    keys = [{"AttributeName": definition.partition_key, "KeyType": "HASH"}]
+    if definition.sort_key:
+        keys.append({"AttributeName": definition.sort_key, "KeyType": "RANGE"})
+    assert props["KeySchema"] == keys
+    if definition.ttl_attribute:
+        assert props["TimeToLiveSpecification"] == {"AttributeName": definition.ttl_attribute, "Enabled": True}
+    else:
+        assert "TimeToLiveSpecification" not in props
+    assert sorted(g["IndexName"] for g in props.get("GlobalSecondaryIndexes", [])) == sorted(
+        g.name for g in definition.gsis
+    )
+    assert "TableName" not in props  # CloudFormation names it; functions learn it from the environment
+
+
+def test_there_are_exactly_the_defined_tables(default_synth):
+    assert sorted(default_synth.resources("AWS::DynamoDB::Table")) == sorted(d.logical_id for d in TABLES)
+
+
+# --- EventBridge ----------------------------------------------------------------------------------
+
+
+def test_event_bus_from_its_def_with_an_archive_of_every_event(default_synth):
+    bus = default_synth.template_json["Resources"][EVENT_BUS.logical_id]
+    assert bus["Type"] == "AWS::Events::EventBus"
+    assert bus["Properties"]["Name"] == EVENT_BUS.name
+    (archive,) = default_synth.resources("AWS::Events::Archive").values()
+    assert archive["Properties"]["SourceArn"] == {"Fn::GetAtt": [EVENT_BUS.logical_id, "Arn"]}
+    assert archive["Properties"]["RetentionDays"] == 30
+    assert "EventPattern" not in archive["Properties"]  # all events
+
+
+def test_without_partner_context_there_is_no_partner_bus_queue_or_consumer(default_synth):
+    assert len(default_synth.resources("AWS::Events::EventBus")) == 1
+    assert not default_synth.resources("AWS::SQS::Queue")
+    assert not default_synth.resources("AWS::Lambda::EventSourceMapping")
+    assert "ShopifyPartnerBusName" not in default_synth.template_json["Outputs"]
+    assert all(q.bus == "shopify-partner" for q in QUEUES)  # else the default stack would have queues
+
+
+# --- Layers and functions -------------------------------------------------------------------------
+
+
+def test_two_layers_for_the_runtime_and_arm64(default_synth):
+    layers = default_synth.resources("AWS::Lambda::LayerVersion")
+    assert len(layers) == 2
+    for layer in layers.values():
+        assert layer["Properties"]["CompatibleRuntimes"] == [RUNTIME]
+        assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+
+
+def test_layer_contents_are_the_core_package_and_arm64_wheels(default_synth):
+    dirs = [default_synth.asset_dir(layer["Properties"]["Content"]["S3Key"])
+            for layer in default_synth.resources("AWS::Lambda::LayerVersion").values()]
+    (core,) = [d for d in dirs if (d / "python" / "emma").is_dir()]
+    (deps,) = [d for d in dirs if d != core]
+    assert (core / "python" / "emma" / "resources.py").is_file()
+    assert not list(core.rglob("__pycache__"))
+    py_tag = "cp" + RUNTIME.removeprefix("python").replace(".", "")
+    native = list((deps / "python" / "pydantic_core").glob("*.so"))
+    assert native and all(py_tag in so.name and "aarch64" in so.name for so in native)
+    assert (deps / "python" / "aws_lambda_powertools").is_dir()
+    assert not list(deps.rglob("*.pyc"))
+
+
+def test_ingest_function(default_synth):
+    fn = the_function(default_synth, "ingest.handler.lambda_handler")
+    assert fn["Runtime"] == RUNTIME
+    assert fn["Architectures"] == ["arm64"]
+    assert fn["MemorySize"] == 1024
+    assert fn["Timeout"] == 10
+    assert fn["TracingConfig"] == {"Mode": "Active"}
+    assert sorted(ref["Ref"] for ref in fn["Layers"]) == sorted(default_synth.resources("AWS::Lambda::LayerVersion"))
+    env = fn["Environment"]["Variables"]
+    for table in TABLES:
+        assert env[table.env_var] == {"Ref": table.logical_id}
+    assert env[EVENT_BUS.env_var] == {"Ref": EVENT_BUS.logical_id}
+    assert env["EMMA_SHOP_SECRET_PREFIX"] == SHOP_SECRET_PREFIX
+    assert env["POWERTOOLS_SERVICE_NAME"] == "emma-ingest"
+    assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Emma"
+    assert env["LOG_LEVEL"] == "INFO"
+    log_group = default_synth.template_json["Resources"][fn["LoggingConfig"]["LogGroup"]["Ref"]]
+    assert log_group["Type"] == "AWS::Logs::LogGroup"
+    assert log_group["Properties"]["RetentionInDays"] == 30
+
+
+def test_function_code_asset_holds_only_its_own_folder(default_synth):
+    fn = the_function(default_synth, "ingest.handler.lambda_handler")
+    asset = default_synth.asset_dir(fn["Code"]["S3Key"])
+    assert sorted(p.name for p in asset.iterdir()) == ["ingest"]
+    assert (asset / "ingest" / "handler.py").is_file()
+    assert not list(asset.rglob("__pycache__"))
+
+
+def test_function_role_has_no_managed_policy_and_only_its_log_group(default_synth):
+    for role in default_synth.resources("AWS::IAM::Role").values():
+        assert "ManagedPolicyArns" not in role["Properties"]  # no AWSLambdaBasicExecutionRole
+    fn = the_function(default_synth, "ingest.handler.lambda_handler")
+    role_id = fn["Role"]["Fn::GetAtt"][0]
+    log_group_id = fn["LoggingConfig"]["LogGroup"]["Ref"]
+    default_synth.template.has_resource_properties("AWS::IAM::Policy", {
+        "Roles": [{"Ref": role_id}],
+        "PolicyDocument": {"Statement": Match.array_with([{
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [log_group_id, "Arn"]},
+        }])},
+    })
+
+
+def test_ingest_reads_and_writes_the_tables_and_puts_events_on_the_bus(default_synth):
+    statements = [s for p in default_synth.resources("AWS::IAM::Policy").values()
+                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    dynamo = next(s for s in statements if "dynamodb:PutItem" in s["Action"])
+    assert {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem"} <= set(dynamo["Action"])
+    assert sorted(r["Fn::GetAtt"][0] for r in dynamo["Resource"]) == sorted(t.logical_id for t in TABLES)
+    assert {"Action": "events:PutEvents", "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [EVENT_BUS.logical_id, "Arn"]}} in statements
+
+
+def test_ingest_reads_only_the_shop_secrets(default_synth):
+    default_synth.template.has_resource_properties("AWS::IAM::Policy", {
+        "PolicyDocument": {"Statement": [
+            {
+                "Sid": "ReadShopSecrets",
+                "Action": "secretsmanager:GetSecretValue",
+                "Effect": "Allow",
+                "Resource": {"Fn::Join": ["", Match.array_with([f":secret:{SHOP_SECRET_PREFIX}*"])]},
+            },
+            {
+                "Sid": "FindShopSecrets",
+                "Action": ["secretsmanager:BatchGetSecretValue", "secretsmanager:ListSecrets"],
+                "Effect": "Allow",
+                "Resource": "*",
+            },
+        ]},
+    })
+    assert not default_synth.resources("AWS::SecretsManager::Secret")  # operators create them (docs/deploy.md)
+
+
+# --- HTTP API -------------------------------------------------------------------------------------
+
+
+def test_http_api_routes_all_go_to_the_ingest_function(default_synth):
+    routes = default_synth.resources("AWS::ApiGatewayV2::Route")
+    expected = {f"{method.value} {path}" for method, path in ROUTES}
+    assert {r["Properties"]["RouteKey"] for r in routes.values()} == expected
+    assert {
+        "POST /v1/track", "POST /v1/identify", "POST /v1/page", "POST /v1/screen", "POST /v1/batch",
+        "POST /webhooks/{platform}/{shop}", "GET /v1/profiles/{ref}", "GET /v1/openapi.json",
+    } == expected
+    (integration_id,) = default_synth.resources("AWS::ApiGatewayV2::Integration")
+    for route in routes.values():
+        assert route["Properties"]["Target"]["Fn::Join"][1][1] == {"Ref": integration_id}
+        assert route["Properties"].get("AuthorizationType", "NONE") == "NONE"  # auth is in the function
+    (integration,) = default_synth.resources("AWS::ApiGatewayV2::Integration").values()
+    ingest_id = logical_id(default_synth, "AWS::Lambda::Function", Handler="ingest.handler.lambda_handler")
+    assert integration["Properties"]["IntegrationUri"] == {"Fn::GetAtt": [ingest_id, "Arn"]}
+
+
+def test_http_api_default_stage_is_throttled_and_access_logged(default_synth):
+    (stage,) = default_synth.resources("AWS::ApiGatewayV2::Stage").values()
+    props = stage["Properties"]
+    assert props["StageName"] == "$default"
+    assert props["AutoDeploy"] is True
+    assert props["DefaultRouteSettings"] == {"ThrottlingBurstLimit": 200, "ThrottlingRateLimit": 100}
+    log_group_id = props["AccessLogSettings"]["DestinationArn"]["Fn::GetAtt"][0]
+    assert default_synth.template_json["Resources"][log_group_id]["Properties"]["RetentionInDays"] == 30
+    assert "$context.requestId" in props["AccessLogSettings"]["Format"]
+
+
+# --- Monitoring and outputs -----------------------------------------------------------------------
+
+
+def test_alarm_topic_is_kms_encrypted_and_ssl_only(default_synth):
+    (topic_id, topic), = default_synth.resources("AWS::SNS::Topic").items()
+    key_id = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    key = default_synth.template_json["Resources"][key_id]
+    assert key["Properties"]["EnableKeyRotation"] is True
+    key_statements = key["Properties"]["KeyPolicy"]["Statement"]
+    assert any(s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"} for s in key_statements)
+    default_synth.template.has_resource_properties("AWS::SNS::TopicPolicy", {
+        "Topics": [{"Ref": topic_id}],
+        "PolicyDocument": {"Statement": Match.array_with([Match.object_like({
+            "Effect": "Deny",
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        })])},
+    })
+
+
+def alarms_by_metric(synth: Synth) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    for alarm in synth.resources("AWS::CloudWatch::Alarm").values():
+        found.setdefault(f"{alarm['Properties']['Namespace']}:{alarm['Properties']['MetricName']}", []).append(
+            alarm["Properties"]
+        )
+    return found
+
+
+def test_alarms_on_function_errors_throttles_and_api_5xx_notify_the_topic(default_synth):
+    (topic_id,) = default_synth.resources("AWS::SNS::Topic")
+    alarms = alarms_by_metric(default_synth)
+    assert sorted(alarms) == ["AWS/ApiGateway:5xx", "AWS/Lambda:Errors", "AWS/Lambda:Throttles"]
+    for props in (a for group in alarms.values() for a in group):
+        assert props["AlarmActions"] == [{"Ref": topic_id}]
+        assert props["Threshold"] == 0
+        assert props["ComparisonOperator"] == "GreaterThanThreshold"
+        assert props["Period"] == 300
+        assert props["TreatMissingData"] == "notBreaching"
+
+
+def test_outputs(default_synth):
+    outputs = default_synth.template_json["Outputs"]
+    assert {"ApiUrl", "EventBusName", "AlarmTopicArn"} <= set(outputs)
+    for table in TABLES:
+        assert outputs[f"{table.logical_id}Name"]["Value"] == {"Ref": table.logical_id}
+
+
+def test_stack_is_environment_agnostic(default_synth):
+    assert Token.is_unresolved(default_synth.stack.account)
+    assert Token.is_unresolved(default_synth.stack.region)
+    manifest = json.loads((default_synth.outdir / "manifest.json").read_text())
+    assert manifest["artifacts"][STACK_NAME]["environment"] == "aws://unknown-account/unknown-region"

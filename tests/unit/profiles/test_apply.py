@@ -1,0 +1,97 @@
+from datetime import timedelta
+from decimal import Decimal
+
+from emma.profiles.apply import apply_event, choose_winner, decayed, merge_profiles
+from emma.profiles.model import new_profile
+from factories import T0, event, order
+
+
+def fresh(pid="p_1"):
+    return new_profile("elektro-emma", pid, T0)
+
+
+def item(pid, price="10.00", quantity=1, category="accessories"):
+    return {"product_id": pid, "price": price, "quantity": quantity, "category": category}
+
+
+def test_cart_add_and_remove_change_the_known_cart():
+    p = fresh()
+    apply_event(p, event("cart.updated", cart_id="c1", items=[item("case"), item("charger", "20.00")], value="30.00"))
+    apply_event(p, event("cart.updated", minutes=1, action="add", items=[item("film", "5.00", 2)]))
+    assert p.cart.items == {"case": 1, "charger": 1, "film": 2} and p.cart.value == Decimal("40.0000")
+    apply_event(p, event("cart.updated", minutes=2, action="remove", items=[item("charger", "20.00")]))
+    assert p.cart.items == {"case": 1, "film": 2} and p.cart.value == Decimal("20.0000")
+    assert p.cart.cart_id == "c1"
+
+
+def test_checkout_start_is_kept_while_the_cart_changes():
+    p = fresh()
+    apply_event(p, event("checkout.started", cart_id="c1", items=[item("case")], value="10.00"))
+    apply_event(p, event("cart.updated", minutes=5, action="add", items=[item("film")]))
+    assert p.cart.checkout_started_at == T0
+
+
+def test_older_cart_events_do_not_overwrite_newer_ones():
+    p = fresh()
+    apply_event(p, event("cart.updated", minutes=10, cart_id="c1", items=[item("new")]))
+    apply_event(p, event("cart.updated", minutes=0, cart_id="c1", items=[item("old")]))
+    assert p.cart.items == {"new": 1}
+
+
+def test_consent_keeps_the_newest_statement_whatever_the_arrival_order():
+    p = fresh()
+    proof = {"source": "shopify:customers/update", "double_opt_in": True}
+    apply_event(p, event("consent.changed", channel="email", granted=False, proof={**proof, "at": T0 + timedelta(days=2)}))
+    apply_event(p, event("consent.changed", channel="email", granted=True, proof={**proof, "at": T0}))
+    assert p.consent["email"].granted is False
+
+
+def test_unsubscribe_withdraws_consent_and_suppresses():
+    p = fresh()
+    apply_event(p, event("email.unsubscribed", source="ses"))
+    assert p.consent["email"].granted is False and p.suppressions["email"].reason == "unsubscribe"
+
+
+def test_hard_bounce_suppresses_soft_bounce_does_not():
+    p = fresh()
+    apply_event(p, event("email.bounced", source="ses", bounce_type="Transient"))
+    assert "email" not in p.suppressions
+    apply_event(p, event("email.bounced", source="ses", bounce_type="Permanent"))
+    assert p.suppressions["email"].reason == "hard_bounce" and p.channels["email"].bounced == 2
+
+
+def test_order_aggregates_first_last_average_and_owned_products():
+    p = fresh()
+    apply_event(p, order("o2", "300.00", minutes=60))
+    apply_event(p, order("o1", "100.00", minutes=0))  # arrives late, happened first
+    assert p.orders.first_order_at == T0 and p.orders.last_order_at == T0 + timedelta(minutes=60)
+    assert p.orders.average_basket == Decimal("200.00")
+    assert p.products_owned["pixel-9"].quantity == 2
+
+
+def test_affinities_decay_with_a_90_day_half_life():
+    p = fresh()
+    apply_event(p, event("product.viewed", product={"product_id": "x", "category": "Smartphones"}))
+    aff = p.affinities.categories["smartphones"]
+    assert abs(decayed(aff, T0 + timedelta(days=90)) - 0.5) < 1e-9
+    apply_event(p, order("o1", "10.00", minutes=1))
+    assert p.affinities.categories["smartphones"].score > 5  # purchase weighs 5, view 1
+
+
+def test_traits_keep_the_newest_value_per_trait():
+    p = fresh()
+    apply_event(p, event("customer.updated", minutes=10, first_name="Lena"))
+    apply_event(p, event("customer.updated", minutes=0, first_name="Helene", city="Köln"))
+    assert p.traits["first_name"].value == "Lena" and p.traits["city"].value == "Köln"
+
+
+def test_merge_adds_histories_without_double_counting_shared_orders():
+    a, b = fresh("p_a"), fresh("p_b")
+    apply_event(a, order("o1", "100.00", customer={"customer_id": "1"}))
+    apply_event(b, order("o1", "100.00", customer={"anonymous_id": "x"}))  # the same order, seen twice
+    apply_event(b, order("o2", "50.00", customer={"anonymous_id": "x"}))
+    winner, loser = choose_winner(b, a)
+    assert winner.profile_id == "p_a"  # the known customer wins
+    merged = merge_profiles(winner, loser)
+    assert merged.orders.count == 2 and merged.orders.revenue == Decimal("150.0000")
+    assert merged.anonymous_ids == ["x"] and merged.merged_from == ["p_b"]

@@ -63,14 +63,17 @@ def test_cdk_nag_findings_would_be_caught(tmp_path: Path):
 
 
 def acknowledgements(synth: Synth) -> dict[str, list[tuple[str, str]]]:
-    """rule id -> [(construct path, reason)] for every Validations.of(...).acknowledge(...) in the app."""
-    key = Validations.ACKNOWLEDGED_RULES_METADATA_KEY
+    """rule id -> [(construct path, reason)]: every Validations.of(...).acknowledge(...) of the stack,
+    as recorded in the cloud assembly's metadata (the audit trail that ships with each synth)."""
+    metadata = json.loads((synth.outdir / f"{synth.stack.artifact_id}.metadata.json").read_text())
     found: dict[str, list[tuple[str, str]]] = {}
-    for construct in synth.app.node.find_all():
-        for entry in construct.node.metadata:
-            if entry.type == key:
-                for rule_id, reason in dict(entry.data).items():
-                    found.setdefault(re.sub(r"^annotation::", "", rule_id, flags=re.IGNORECASE), []).append((construct.node.path, reason))
+    for path, entries in metadata.items():
+        for entry in entries:
+            if entry["type"] == Validations.ACKNOWLEDGED_RULES_METADATA_KEY:
+                for rule_id, reason in entry["data"].items():
+                    found.setdefault(re.sub(r"^annotation::", "", rule_id, flags=re.IGNORECASE), []).append(
+                        (path, reason)
+                    )
     return found
 
 

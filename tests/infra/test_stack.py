@@ -101,9 +101,9 @@ def test_layer_contents_are_the_core_package_and_arm64_wheels(default_synth):
     (deps,) = [d for d in dirs if d != core]
     assert (core / "python" / "emma" / "resources.py").is_file()
     assert not list(core.rglob("__pycache__"))
-    py_tag = "cp" + RUNTIME.removeprefix("python").replace(".", "")
+    abi = "cpython-" + RUNTIME.removeprefix("python").replace(".", "")  # e.g. cpython-314
     native = list((deps / "python" / "pydantic_core").glob("*.so"))
-    assert native and all(py_tag in so.name and "aarch64" in so.name for so in native)
+    assert native and all(f"{abi}-aarch64-linux-gnu" in so.name for so in native)
     assert (deps / "python" / "aws_lambda_powertools").is_dir()
     assert not list(deps.rglob("*.pyc"))
 

@@ -136,3 +136,17 @@ def test_catalog_keeps_the_newest_update(aws):
     assert catalog.upsert_product(older) is True  # recorded, not applied
     assert catalog.upsert_product(older) is False  # duplicate
     assert catalog.get_product("elektro-emma", "pixel-9")["name"] == "Pixel 9 Pro"
+
+
+def test_partial_product_updates_merge_instead_of_blanking(aws):
+    session, res = aws
+    catalog = DynamoCatalog(session.client("dynamodb"), res.tables["CatalogTable"])
+    full = event("catalog.product_upserted", customer={}, id="p-full", variants=["v1"],
+                 product={"product_id": "pixel-9", "name": "Pixel 9 Pro", "price": "999.00", "category": "smartphones",
+                          "in_stock": True, "tags": ["5g"]})
+    partial = event("catalog.product_upserted", customer={}, id="p-partial", minutes=5,
+                    product={"product_id": "pixel-9", "in_stock": False})
+    assert catalog.upsert_product(full) and catalog.upsert_product(partial)
+    product = catalog.get_product("elektro-emma", "pixel-9")
+    assert product["name"] == "Pixel 9 Pro" and product["price"] == "999.00" and product["in_stock"] is False
+    assert product["tags"] == ["5g"] and product["variants"] == ["v1"]

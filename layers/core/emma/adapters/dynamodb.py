@@ -17,8 +17,10 @@ import json
 import time
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from emma.errors import StoreError
@@ -27,6 +29,8 @@ from emma.ports import AliasKey, Commit, CommitConflict, IdempotencyRecord
 from emma.profiles.model import Profile
 
 PROFILE_SK = "PROFILE"
+_SERIALIZER = TypeSerializer()
+_DESERIALIZER = TypeDeserializer()
 _RETRYABLE_CONFLICTS = {"TransactionConflict", "TransactionInProgressException"}
 
 
@@ -421,28 +425,27 @@ class DynamoCatalog(_Table):
         }
 
     def upsert_product(self, event: CatalogEvent) -> bool:
+        """Merge the fields this event carries into the product (a partial update, such as Shopware's
+        product.written with only an id, never blanks what is known); a late, older update is
+        recorded as seen but not applied."""
         product = event.properties.product
         at = event.occurred_at.isoformat()
-        item = {
-            "pk": _s(f"S#{event.shop}#PRODUCT#{product.product_id}"),
-            "sk": _s("PRODUCT"),
-            "shop": _s(event.shop),
-            "product_id": _s(product.product_id),
-            "updated_at": _s(at),
-            "doc": _s(
-                json.dumps({**product.model_dump(mode="json"), "variants": list(event.properties.variants)})
-            ),
-        }
-        put_product = {
-            "Put": {
-                "TableName": self._table,
-                "Item": item,
-                "ConditionExpression": "attribute_not_exists(pk) OR updated_at <= :at",
-                "ExpressionAttributeValues": {":at": _s(at)},
-            }
-        }
+        fields = {k: v for k, v in product.model_dump(mode="json").items() if v not in (None, [], ())}
+        if event.properties.variants:
+            fields["variants"] = list(event.properties.variants)
+        fields.update(shop=event.shop, updated_at=at)
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        values = {f":f{i}": _SERIALIZER.serialize(_dynamo_value(v)) for i, v in enumerate(fields.values())}
+        update = {"Update": {
+            "TableName": self._table,
+            "Key": {"pk": _s(f"S#{event.shop}#PRODUCT#{product.product_id}"), "sk": _s("PRODUCT")},
+            "UpdateExpression": "SET " + ", ".join(f"{n} = {v}" for n, v in zip(names, values, strict=True)),
+            "ConditionExpression": "attribute_not_exists(updated_at) OR updated_at <= :at",
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {**values, ":at": _s(at)},
+        }}
         try:
-            self._client.transact_write_items(TransactItems=[self._idempotency_put(event), put_product])
+            self._client.transact_write_items(TransactItems=[self._idempotency_put(event), update])
             return True
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
@@ -469,6 +472,23 @@ class DynamoCatalog(_Table):
         except (ClientError, BotoCoreError) as exc:
             raise _wrap(exc, "GetItem") from exc
         item = resp.get("Item")
-        return (
-            None if item is None else {**json.loads(item["doc"]["S"]), "updated_at": item["updated_at"]["S"]}
-        )
+        if item is None:
+            return None
+        return {k: _plain(_DESERIALIZER.deserialize(v)) for k, v in item.items() if k not in ("pk", "sk")}
+
+
+def _dynamo_value(value: Any) -> Any:
+    """JSON values as DynamoDB accepts them (numbers as Decimal)."""
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        return Decimal(str(value))
+    if isinstance(value, list):
+        return [_dynamo_value(v) for v in value]
+    return value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value

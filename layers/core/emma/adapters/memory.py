@@ -123,11 +123,13 @@ class InMemoryCatalog:
                 return False
             self.seen.add((event.shop, event.id))
             current = self.products.get(key)
-            if current is None or current["updated_at"] <= event.occurred_at.isoformat():
-                self.products[key] = {
-                    **event.properties.product.model_dump(mode="json"),
-                    "updated_at": event.occurred_at.isoformat(),
-                }
+            at = event.occurred_at.isoformat()
+            if current is None or current["updated_at"] <= at:
+                fields = {k: v for k, v in event.properties.product.model_dump(mode="json").items()
+                          if v not in (None, [], ())}
+                if event.properties.variants:
+                    fields["variants"] = list(event.properties.variants)
+                self.products[key] = {**(current or {}), **fields, "shop": event.shop, "updated_at": at}
             return True
 
     def get_product(self, shop, product_id):

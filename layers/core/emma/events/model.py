@@ -149,6 +149,11 @@ class ConsentProof(_Strict):
     double_opt_in: bool = False
     ip: ShortStr | None = None
 
+    @field_validator("at")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
 
 # ---- properties per event family -------------------------------------------------------------
 

@@ -160,9 +160,14 @@ def _marketing_consent(value: Any, field: str) -> _Consent | None:
     granted = _CONSENT_STATES.get(state) if state else None
     if granted is None:
         return None
+    updated_at = timestamp(consent.get("consent_updated_at"), f"{field}.consent_updated_at")
+    if state == "not_subscribed" and updated_at is None:
+        # "Never subscribed", undated: every order repeats it, and stamped with the order's time it
+        # would override consent the customer gave elsewhere (Emma forms, the tracker). Not a statement.
+        return None
     return _Consent(
         granted,
-        timestamp(consent.get("consent_updated_at"), f"{field}.consent_updated_at"),
+        updated_at,
         granted and consent.get("opt_in_level") == "confirmed_opt_in",
     )
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
-
 from emma.resources import EVENT_BUS, QUEUES, TABLES
+
 from emma_infra.constructs.bus import Bus
 from emma_infra.constructs.consumers import QueueConsumer
 from emma_infra.constructs.data import Data
@@ -48,8 +48,12 @@ class EmmaStack(Stack):
                 self, "ShopifyPartner", event_source_name=str(event_source_name), platform=platform
             )
             consumers += shopify.consumers
-            CfnOutput(self, "ShopifyPartnerBusName", value=shopify.event_bus.event_bus_name,
-                      description="Partner event bus receiving the Shopify EventBridge events")
+            CfnOutput(
+                self,
+                "ShopifyPartnerBusName",
+                value=shopify.event_bus.event_bus_name,
+                description="Partner event bus receiving the Shopify EventBridge events",
+            )
 
         functions: list[EmmaFunction] = [api.handler, *(c.consumer for c in consumers)]
         monitoring = Monitoring(
@@ -62,9 +66,21 @@ class EmmaStack(Stack):
 
         CfnOutput(self, "ApiUrl", value=api.url, description="Base URL of the Emma ingest API")
         for definition in TABLES:
-            CfnOutput(self, f"{definition.logical_id}Name", value=data.tables[definition.logical_id].table_name,
-                      description=f"DynamoDB table ({definition.env_var})")
-        CfnOutput(self, "EventBusName", value=bus.event_bus.event_bus_name,
-                  description=f"EventBridge bus of Emma's canonical events ({EVENT_BUS.env_var})")
-        CfnOutput(self, "AlarmTopicArn", value=monitoring.topic.topic_arn,
-                  description="SNS topic receiving every Emma alarm: subscribe to it")
+            CfnOutput(
+                self,
+                f"{definition.logical_id}Name",
+                value=data.tables[definition.logical_id].table_name,
+                description=f"DynamoDB table ({definition.env_var})",
+            )
+        CfnOutput(
+            self,
+            "EventBusName",
+            value=bus.event_bus.event_bus_name,
+            description=f"EventBridge bus of Emma's canonical events ({EVENT_BUS.env_var})",
+        )
+        CfnOutput(
+            self,
+            "AlarmTopicArn",
+            value=monitoring.topic.topic_arn,
+            description="SNS topic receiving every Emma alarm: subscribe to it",
+        )

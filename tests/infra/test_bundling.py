@@ -6,7 +6,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from emma_infra import bundling
 from emma_infra.runtime import PYTHON_VERSION
 

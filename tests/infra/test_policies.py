@@ -87,6 +87,9 @@ def test_every_acknowledgement_is_expected_and_explained(any_synth: Synth):
 
 def test_cfn_lint_finds_no_errors_or_warnings(any_synth: Synth):
     matches = lint_file(any_synth.template_file, config=ManualArgs(regions=CFN_LINT_REGIONS))
-    problems = [f"{m.rule.id} {m.message} ({m.linenumber}:{m.columnnumber})" for m in matches
-                if m.rule.id not in CFN_LINT_IGNORED]
+    problems = [
+        f"{m.rule.id} {m.message} ({m.linenumber}:{m.columnnumber})"
+        for m in matches
+        if m.rule.id not in CFN_LINT_IGNORED
+    ]
     assert problems == []

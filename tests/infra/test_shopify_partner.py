@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from aws_cdk import App, Stack
-
 from emma.resources import QUEUES
 from emma_infra.constructs.shopify_partner import PARTNER_QUEUES, ShopifyPartnerSource
+
 from tests.infra.conftest import PARTNER_SOURCE, Synth
 
 pytestmark = pytest.mark.infra
@@ -48,8 +50,12 @@ def test_queue_and_dead_letter_queue_follow_the_def(partner_synth, definition):
         assert props["SqsManagedSseEnabled"] is True
         assert props["MessageRetentionPeriod"] == FOURTEEN_DAYS
     policies = partner_synth.resources("AWS::SQS::QueuePolicy").values()
-    ssl_only = [p for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]
-                if s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}]
+    ssl_only = [
+        p
+        for p in policies
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    ]
     assert len(ssl_only) == 2  # queue and DLQ both refuse plain HTTP
 
 
@@ -58,26 +64,36 @@ def test_rule_uses_the_def_pattern_on_the_partner_bus_and_targets_the_queue(part
     (rule,) = partner_synth.resources("AWS::Events::Rule").values()
     props = rule["Properties"]
     assert props["EventPattern"] == definition.event_pattern
-    (partner_bus_id,) = [k for k, b in partner_synth.resources("AWS::Events::EventBus").items()
-                         if "EventSourceName" in b["Properties"]]
+    (partner_bus_id,) = [
+        k for k, b in partner_synth.resources("AWS::Events::EventBus").items() if "EventSourceName" in b["Properties"]
+    ]
     assert props["EventBusName"] == {"Ref": partner_bus_id}
-    (queue_id,) = [k for k, q in partner_synth.resources("AWS::SQS::Queue").items()
-                   if "RedrivePolicy" in q["Properties"]]
+    (queue_id,) = [
+        k for k, q in partner_synth.resources("AWS::SQS::Queue").items() if "RedrivePolicy" in q["Properties"]
+    ]
     assert props["Targets"] == [{"Arn": {"Fn::GetAtt": [queue_id, "Arn"]}, "Id": "Queue"}]
     # EventBridge may send to the queue, for this rule only.
-    sends = [s for p in partner_synth.resources("AWS::SQS::QueuePolicy").values()
-             for s in p["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    sends = [
+        s
+        for p in partner_synth.resources("AWS::SQS::QueuePolicy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if s["Effect"] == "Allow"
+    ]
     (send,) = sends
     assert send["Principal"] == {"Service": "events.amazonaws.com"}
-    assert send["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [next(
-        iter(partner_synth.resources("AWS::Events::Rule"))), "Arn"]}}}
+    assert send["Condition"] == {
+        "ArnEquals": {
+            "aws:SourceArn": {"Fn::GetAtt": [next(iter(partner_synth.resources("AWS::Events::Rule"))), "Arn"]}
+        }
+    }
 
 
 @pytest.mark.parametrize("definition", PARTNER_QUEUES, ids=lambda d: d.logical_id)
 def test_consumer_drains_the_queue_reporting_batch_item_failures(partner_synth, definition):
     handler = f"{definition.consumer}.handler.lambda_handler"
-    (fn_id,) = [k for k, f in partner_synth.resources("AWS::Lambda::Function").items()
-                if f["Properties"]["Handler"] == handler]
+    (fn_id,) = [
+        k for k, f in partner_synth.resources("AWS::Lambda::Function").items() if f["Properties"]["Handler"] == handler
+    ]
     fn = partner_synth.template_json["Resources"][fn_id]["Properties"]
     assert fn["Architectures"] == ["arm64"]
     assert fn["Timeout"] * 6 <= definition.visibility_timeout_seconds
@@ -96,8 +112,10 @@ def test_dead_letter_queue_and_consumer_are_alarmed(partner_synth):
     metrics = sorted(f"{a['Namespace']}:{a['MetricName']}" for a in alarms)
     assert metrics == [
         "AWS/ApiGateway:5xx",
-        "AWS/Lambda:Errors", "AWS/Lambda:Errors",
-        "AWS/Lambda:Throttles", "AWS/Lambda:Throttles",
+        "AWS/Lambda:Errors",
+        "AWS/Lambda:Errors",
+        "AWS/Lambda:Throttles",
+        "AWS/Lambda:Throttles",
         "AWS/SQS:ApproximateNumberOfMessagesVisible",
     ]
     (dlq_alarm,) = [a for a in alarms if a["Namespace"] == "AWS/SQS"]
@@ -109,6 +127,7 @@ def test_dead_letter_queue_and_consumer_are_alarmed(partner_synth):
 
 
 def test_a_name_that_is_no_shopify_partner_source_is_refused():
+    stack = Stack(App(), "Probe")
+    no_platform: Any = None  # the name is checked before anything is built
     with pytest.raises(ValueError, match="shopifyEventSourceName"):
-        ShopifyPartnerSource(Stack(App(), "Probe"), "Shopify", event_source_name="emma-events",
-                             platform=None)  # type: ignore[arg-type]  # refused before it is used
+        ShopifyPartnerSource(stack, "Shopify", event_source_name="emma-events", platform=no_platform)

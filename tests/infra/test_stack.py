@@ -8,11 +8,11 @@ from typing import Any
 import pytest
 from aws_cdk import Token
 from aws_cdk.assertions import Match
-
 from emma.resources import EVENT_BUS, QUEUES, SHOP_SECRET_PREFIX, TABLES
 from emma_infra import STACK_NAME
 from emma_infra.constructs.ingest_api import ROUTES
 from emma_infra.runtime import LAMBDA_RUNTIME
+
 from tests.infra.conftest import Synth
 
 pytestmark = pytest.mark.infra
@@ -21,8 +21,9 @@ RUNTIME = LAMBDA_RUNTIME.name  # e.g. "python3.14"
 
 
 def the_function(synth: Synth, handler: str) -> dict[str, Any]:
-    (function,) = [f for f in synth.resources("AWS::Lambda::Function").values()
-                   if f["Properties"]["Handler"] == handler]
+    (function,) = [
+        f for f in synth.resources("AWS::Lambda::Function").values() if f["Properties"]["Handler"] == handler
+    ]
     return function["Properties"]
 
 
@@ -95,8 +96,10 @@ def test_two_layers_for_the_runtime_and_arm64(default_synth):
 
 
 def test_layer_contents_are_the_core_package_and_arm64_wheels(default_synth):
-    dirs = [default_synth.asset_dir(layer["Properties"]["Content"]["S3Key"])
-            for layer in default_synth.resources("AWS::Lambda::LayerVersion").values()]
+    dirs = [
+        default_synth.asset_dir(layer["Properties"]["Content"]["S3Key"])
+        for layer in default_synth.resources("AWS::Lambda::LayerVersion").values()
+    ]
     (core,) = [d for d in dirs if (d / "python" / "emma").is_dir()]
     (deps,) = [d for d in dirs if d != core]
     assert (core / "python" / "emma" / "resources.py").is_file()
@@ -143,43 +146,63 @@ def test_function_role_has_no_managed_policy_and_only_its_log_group(default_synt
     fn = the_function(default_synth, "ingest.handler.lambda_handler")
     role_id = fn["Role"]["Fn::GetAtt"][0]
     log_group_id = fn["LoggingConfig"]["LogGroup"]["Ref"]
-    default_synth.template.has_resource_properties("AWS::IAM::Policy", {
-        "Roles": [{"Ref": role_id}],
-        "PolicyDocument": {"Statement": Match.array_with([{
-            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-            "Effect": "Allow",
-            "Resource": {"Fn::GetAtt": [log_group_id, "Arn"]},
-        }])},
-    })
+    default_synth.template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "Roles": [{"Ref": role_id}],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        {
+                            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+                            "Effect": "Allow",
+                            "Resource": {"Fn::GetAtt": [log_group_id, "Arn"]},
+                        }
+                    ]
+                )
+            },
+        },
+    )
 
 
 def test_ingest_reads_and_writes_the_tables_and_puts_events_on_the_bus(default_synth):
-    statements = [s for p in default_synth.resources("AWS::IAM::Policy").values()
-                  for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    statements = [
+        s
+        for p in default_synth.resources("AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+    ]
     dynamo = next(s for s in statements if "dynamodb:PutItem" in s["Action"])
     assert {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem", "dynamodb:DeleteItem"} <= set(dynamo["Action"])
     assert sorted(r["Fn::GetAtt"][0] for r in dynamo["Resource"]) == sorted(t.logical_id for t in TABLES)
-    assert {"Action": "events:PutEvents", "Effect": "Allow",
-            "Resource": {"Fn::GetAtt": [EVENT_BUS.logical_id, "Arn"]}} in statements
+    assert {
+        "Action": "events:PutEvents",
+        "Effect": "Allow",
+        "Resource": {"Fn::GetAtt": [EVENT_BUS.logical_id, "Arn"]},
+    } in statements
 
 
 def test_ingest_reads_only_the_shop_secrets(default_synth):
-    default_synth.template.has_resource_properties("AWS::IAM::Policy", {
-        "PolicyDocument": {"Statement": [
-            {
-                "Sid": "ReadShopSecrets",
-                "Action": "secretsmanager:GetSecretValue",
-                "Effect": "Allow",
-                "Resource": {"Fn::Join": ["", Match.array_with([f":secret:{SHOP_SECRET_PREFIX}*"])]},
+    default_synth.template.has_resource_properties(
+        "AWS::IAM::Policy",
+        {
+            "PolicyDocument": {
+                "Statement": [
+                    {
+                        "Sid": "ReadShopSecrets",
+                        "Action": "secretsmanager:GetSecretValue",
+                        "Effect": "Allow",
+                        "Resource": {"Fn::Join": ["", Match.array_with([f":secret:{SHOP_SECRET_PREFIX}*"])]},
+                    },
+                    {
+                        "Sid": "FindShopSecrets",
+                        "Action": ["secretsmanager:BatchGetSecretValue", "secretsmanager:ListSecrets"],
+                        "Effect": "Allow",
+                        "Resource": "*",
+                    },
+                ]
             },
-            {
-                "Sid": "FindShopSecrets",
-                "Action": ["secretsmanager:BatchGetSecretValue", "secretsmanager:ListSecrets"],
-                "Effect": "Allow",
-                "Resource": "*",
-            },
-        ]},
-    })
+        },
+    )
     assert not default_synth.resources("AWS::SecretsManager::Secret")  # operators create them (docs/deploy.md)
 
 
@@ -191,8 +214,14 @@ def test_http_api_routes_all_go_to_the_ingest_function(default_synth):
     expected = {f"{method.value} {path}" for method, path in ROUTES}
     assert {r["Properties"]["RouteKey"] for r in routes.values()} == expected
     assert {
-        "POST /v1/track", "POST /v1/identify", "POST /v1/page", "POST /v1/screen", "POST /v1/batch",
-        "POST /webhooks/{platform}/{shop}", "GET /v1/profiles/{ref}", "GET /v1/openapi.json",
+        "POST /v1/track",
+        "POST /v1/identify",
+        "POST /v1/page",
+        "POST /v1/screen",
+        "POST /v1/batch",
+        "POST /webhooks/{platform}/{shop}",
+        "GET /v1/profiles/{ref}",
+        "GET /v1/openapi.json",
     } == expected
     (integration_id,) = default_synth.resources("AWS::ApiGatewayV2::Integration")
     for route in routes.values():
@@ -218,19 +247,30 @@ def test_http_api_default_stage_is_throttled_and_access_logged(default_synth):
 
 
 def test_alarm_topic_is_kms_encrypted_and_ssl_only(default_synth):
-    (topic_id, topic), = default_synth.resources("AWS::SNS::Topic").items()
+    ((topic_id, topic),) = default_synth.resources("AWS::SNS::Topic").items()
     key_id = topic["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
     key = default_synth.template_json["Resources"][key_id]
     assert key["Properties"]["EnableKeyRotation"] is True
     key_statements = key["Properties"]["KeyPolicy"]["Statement"]
     assert any(s.get("Principal") == {"Service": "cloudwatch.amazonaws.com"} for s in key_statements)
-    default_synth.template.has_resource_properties("AWS::SNS::TopicPolicy", {
-        "Topics": [{"Ref": topic_id}],
-        "PolicyDocument": {"Statement": Match.array_with([Match.object_like({
-            "Effect": "Deny",
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-        })])},
-    })
+    default_synth.template.has_resource_properties(
+        "AWS::SNS::TopicPolicy",
+        {
+            "Topics": [{"Ref": topic_id}],
+            "PolicyDocument": {
+                "Statement": Match.array_with(
+                    [
+                        Match.object_like(
+                            {
+                                "Effect": "Deny",
+                                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                            }
+                        )
+                    ]
+                )
+            },
+        },
+    )
 
 
 def alarms_by_metric(synth: Synth) -> dict[str, list[dict[str, Any]]]:

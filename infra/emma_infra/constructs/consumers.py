@@ -13,8 +13,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
-
 from emma.resources import QueueDef
+
 from emma_infra.constructs.functions import EmmaFunction, Platform
 
 MESSAGE_RETENTION = Duration.days(14)  # the SQS maximum: two weeks to notice and redrive
@@ -79,7 +79,5 @@ class QueueConsumer(Construct):
             environment=definition.env,
         )
         self.consumer.function.add_event_source(
-            sources.SqsEventSource(
-                self.queue, batch_size=definition.batch_size, report_batch_item_failures=True
-            )
+            sources.SqsEventSource(self.queue, batch_size=definition.batch_size, report_batch_item_failures=True)
         )

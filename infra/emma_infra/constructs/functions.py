@@ -61,9 +61,7 @@ class EmmaFunction(Construct):
     ) -> None:
         super().__init__(scope, construct_id)
         self.folder = folder
-        self.log_group = logs.LogGroup(
-            self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
-        )
+        self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
         self.role = iam.Role(
             self,
             "Role",

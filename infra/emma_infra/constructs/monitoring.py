@@ -45,18 +45,20 @@ class Monitoring(Construct):
         )
         # CloudWatch publishes alarm notifications to the encrypted topic with this key.
         key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")
-        self.topic = sns.Topic(
-            self, "AlarmTopic", display_name="Emma alarms", master_key=key, enforce_ssl=True
-        )
+        self.topic = sns.Topic(self, "AlarmTopic", display_name="Emma alarms", master_key=key, enforce_ssl=True)
         self._action = cw_actions.SnsAction(self.topic)
         self.alarms: list[cloudwatch.Alarm] = []
 
         for fn in functions:
             name = "".join(part.title() for part in fn.folder.split("_"))  # shopify_events -> ShopifyEvents
-            self._alarm(f"{name}Errors", fn.function.metric_errors(period=PERIOD),
-                        f"Emma {fn.folder}: invocations failed")
-            self._alarm(f"{name}Throttles", fn.function.metric_throttles(period=PERIOD),
-                        f"Emma {fn.folder}: invocations throttled")
+            self._alarm(
+                f"{name}Errors", fn.function.metric_errors(period=PERIOD), f"Emma {fn.folder}: invocations failed"
+            )
+            self._alarm(
+                f"{name}Throttles",
+                fn.function.metric_throttles(period=PERIOD),
+                f"Emma {fn.folder}: invocations throttled",
+            )
         for name, queue in dead_letter_queues:
             self._alarm(
                 f"{name}DeadLetters",

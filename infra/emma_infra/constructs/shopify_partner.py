@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from aws_cdk import aws_events as events
 from constructs import Construct
-
 from emma.resources import QUEUES
+
 from emma_infra.constructs.consumers import QueueConsumer
 from emma_infra.constructs.functions import Platform
 
@@ -32,7 +32,8 @@ class ShopifyPartnerSource(Construct):
         # The bus of a partner event source is named after the source: creating it associates the two.
         self.event_bus = events.EventBus(self, "PartnerBus", event_source_name=event_source_name)
         self.consumers = [
-            QueueConsumer(self, definition.logical_id, definition=definition, event_bus=self.event_bus,
-                          platform=platform)
+            QueueConsumer(
+                self, definition.logical_id, definition=definition, event_bus=self.event_bus, platform=platform
+            )
             for definition in PARTNER_QUEUES
         ]

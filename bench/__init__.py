@@ -1,0 +1,1 @@
+"""Emma's benchmarks: `make bench` runs bench/run.py. See bench/README.md."""

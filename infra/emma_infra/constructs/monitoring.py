@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cw_actions
@@ -42,6 +42,10 @@ class Monitoring(Construct):
             "TopicKey",
             description="Encrypts the Emma alarm topic",
             enable_key_rotation=True,
+            # Only encrypts alarm notifications in flight: nothing to keep once the stack is gone, and a
+            # retained key would go on costing $1 a month.
+            removal_policy=RemovalPolicy.DESTROY,
+            pending_window=Duration.days(7),
         )
         # CloudWatch publishes alarm notifications to the encrypted topic with this key.
         key.grant(iam.ServicePrincipal("cloudwatch.amazonaws.com"), "kms:Decrypt", "kms:GenerateDataKey*")

@@ -1,0 +1,212 @@
+"""AWS requests per ingest request, counted in botocore against the local emulator.
+
+The local runtime (moto server + the real ingest handler behind an HTTP server) is started, its
+queue pumps are stopped (they poll SQS all the time), and BaseClient._make_api_call is wrapped at
+class level: the handler builds its own boto3 session and clients on its first request, so only a
+class-level hook sees them. Each call is recorded with its service, operation, parameters and
+response (or error); DynamoDB calls are turned into request units by bench.capacity.CapacityMeter,
+PutEvents entries into billed EventBridge events.
+
+One call of _make_api_call is one API request as the code sees it; botocore's own retries (none
+happen against the emulator) would be further billed requests that this count does not show.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from bench.capacity import CapacityMeter, Units, eventbridge_billed_events, eventbridge_entry_size
+from bench.payloads import Request
+
+
+@dataclass
+class Call:
+    service: str
+    operation: str
+    params: dict[str, Any]
+    response: dict[str, Any] | None
+    error: str | None
+    thread: str
+
+
+class CallRecorder:
+    """Class-level wrap of botocore's BaseClient._make_api_call; records calls while ``recording``."""
+
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self._active = False
+        self._lock = threading.Lock()
+        self._original: Any = None
+
+    def install(self) -> None:
+        from botocore.client import BaseClient
+
+        original = BaseClient._make_api_call
+        recorder = self
+
+        def _make_api_call(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
+            if not recorder._active:
+                return original(client, operation_name, api_params)
+            service = client.meta.service_model.service_name
+            try:
+                response = original(client, operation_name, api_params)
+            except Exception as exc:
+                error = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
+                recorder._add(Call(service, operation_name, api_params, getattr(exc, "response", None), error,
+                                   threading.current_thread().name))
+                raise
+            recorder._add(Call(service, operation_name, api_params, response, None, threading.current_thread().name))
+            return response
+
+        self._original = original
+        BaseClient._make_api_call = _make_api_call  # type: ignore[method-assign]
+
+    def uninstall(self) -> None:
+        from botocore.client import BaseClient
+
+        if self._original is not None:
+            BaseClient._make_api_call = self._original  # type: ignore[method-assign]
+            self._original = None
+
+    def _add(self, call: Call) -> None:
+        with self._lock:
+            self.calls.append(call)
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[list[Call]]:
+        with self._lock:
+            start = len(self.calls)
+        self._active = True
+        window: list[Call] = []
+        try:
+            yield window
+        finally:
+            self._active = False
+            with self._lock:
+                window.extend(self.calls[start:])
+
+
+@dataclass
+class CaseCalls:
+    """The AWS calls one HTTP request caused, and what they consume."""
+
+    name: str
+    status: int
+    response: dict[str, Any]
+    calls: list[Call]
+    units: Units = field(default_factory=Units)
+    units_by_operation: dict[str, Units] = field(default_factory=dict)
+    eventbridge_entries: int = 0
+    eventbridge_billed: int = 0
+    eventbridge_bytes: list[int] = field(default_factory=list)
+    request_bytes: int = 0
+
+    @property
+    def events(self) -> int:
+        return int(self.response.get("accepted", 0))
+
+    def by_operation(self) -> Counter[str]:
+        return Counter(f"{c.service}:{c.operation}" for c in self.calls)
+
+    def by_service(self) -> Counter[str]:
+        return Counter(c.service for c in self.calls)
+
+    def summary(self) -> dict[str, Any]:
+        events = self.events
+        per_event = (lambda n: n / events) if events else (lambda n: None)
+        return {
+            "http_status": self.status,
+            "response": self.response,
+            "canonical_events": events,
+            "request_bytes": self.request_bytes,
+            "calls": len(self.calls),
+            "calls_per_event": per_event(len(self.calls)),
+            "calls_by_service": dict(sorted(self.by_service().items())),
+            "calls_by_operation": dict(sorted(self.by_operation().items())),
+            "calls_by_operation_per_event": {k: per_event(v) for k, v in sorted(self.by_operation().items())},
+            "errors": [f"{c.service}:{c.operation}: {c.error}" for c in self.calls if c.error],
+            "dynamodb": {
+                **self.units.as_dict(),
+                "wru_per_event": per_event(self.units.wru),
+                "rru_per_event": per_event(self.units.rru),
+                "by_operation": {k: u.as_dict() for k, u in sorted(self.units_by_operation.items())},
+            },
+            "eventbridge": {
+                "entries": self.eventbridge_entries,
+                "billed_events": self.eventbridge_billed,
+                "entry_bytes": self.eventbridge_bytes,
+            },
+        }
+
+
+def _measure(
+    meter: CapacityMeter, recorder: CallRecorder, http: Any, api_url: str, name: str, request: Request
+) -> CaseCalls:
+    with recorder.recording() as calls:
+        resp = http.request(request.method, api_url + request.path, data=request.body, headers=request.headers,
+                            timeout=30)
+    body = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
+    case = CaseCalls(name, resp.status_code, body, calls, request_bytes=len(request.body))
+    for call in calls:
+        if call.service == "dynamodb":
+            units = meter.units(call.operation, call.params, call.response, failed=call.error is not None)
+            case.units += units
+            case.units_by_operation[call.operation] = case.units_by_operation.get(call.operation, Units()) + units
+        elif call.service == "events" and call.operation == "PutEvents":
+            for entry in call.params.get("Entries", []):
+                size = eventbridge_entry_size(entry)
+                case.eventbridge_entries += 1
+                case.eventbridge_bytes.append(size)
+                case.eventbridge_billed += eventbridge_billed_events(size)
+    return case
+
+
+@dataclass
+class AwsRun:
+    cases: dict[str, CaseCalls]
+    startup_s: float
+    background_calls: int  # calls recorded outside the handler's threads (should be 0)
+
+
+def run(requests: dict[str, Request]) -> AwsRun:
+    """Start the local runtime, then send ``requests`` (in order) and record each one's AWS calls.
+
+    The first request finds the handler cold: its components (boto3 clients, shop secrets) are reset
+    just before, so it pays what a new Lambda execution environment pays.
+    """
+    import requests as http_client
+    from emma.resources import TABLES
+    from emma_local.config import load_config
+    from emma_local.runtime import LocalRuntime
+
+    started = time.perf_counter()
+    rt = LocalRuntime(load_config(), port=0, log_level="ERROR").start()
+    startup = time.perf_counter() - started
+    recorder = CallRecorder()
+    try:
+        for pump in rt.pumps.values():
+            pump.stop()
+        assert rt.resources is not None
+        schema = {
+            rt.resources.tables[t.logical_id]: tuple(k for k in (t.partition_key, t.sort_key) if k) for t in TABLES
+        }
+        meter = CapacityMeter(schema)
+        from ingest import deps
+
+        deps.reset()  # cold: the next request builds its clients and loads the shop secrets
+        recorder.install()
+        http = http_client.Session()
+        cases = {name: _measure(meter, recorder, http, rt.api_url, name, req) for name, req in requests.items()}
+        server_threads = {c.thread for case in cases.values() for c in case.calls}
+        background = sum(1 for case in cases.values() for c in case.calls if c.thread.startswith("pump-"))
+        del server_threads
+        return AwsRun(cases, startup, background)
+    finally:
+        recorder.uninstall()
+        rt.stop()

@@ -1,0 +1,354 @@
+"""Pure arithmetic of the benchmark: DynamoDB item sizes and request units, EventBridge billing
+chunks, Lambda billed duration and the cost of one request at list prices. No I/O, no AWS.
+
+DynamoDB sizing (Developer Guide, "Item sizes and formats" and "DynamoDB read and write
+operations"):
+- item size = sum over attributes of (UTF-8 length of the name + size of the value);
+  S: UTF-8 bytes; N: 1 byte per 2 significant digits + 1; B: bytes; BOOL / NULL: 1;
+  M / L: 3 bytes + per element 1 byte + its size (+ the key's length in a map); SS / NS / BS: the
+  sum of the elements' sizes.
+- writes: 1 WRU per started KB (1,024 bytes) of each item, at least 1; an overwrite counts the
+  larger of the item before and after; a delete the item deleted; transactional writes count 2x,
+  a ConditionCheck counts as a transactional write of the checked item.
+- reads: 1 RRU per started 4 KB of each item for a strongly consistent read, half that eventually
+  consistent, 2x transactional; reading a key that does not exist still costs the minimum (the
+  read is charged whether or not an item comes back); BatchGetItem counts each key as one
+  GetItem; Query / Scan add up the sizes of all items read, then round up to 4 KB once.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+WRITE_UNIT_BYTES = 1024
+READ_UNIT_BYTES = 4 * 1024
+EVENTBRIDGE_CHUNK_BYTES = 64 * 1024
+EVENTBRIDGE_TIME_BYTES = 14  # a Time field counts 14 bytes in PutEvents entry sizing
+API_GATEWAY_METERING_BYTES = 512 * 1024  # HTTP APIs meter requests in 512 KB increments
+LAMBDA_MB_PER_VCPU = 1769  # Lambda allocates one full vCPU at 1,769 MB, proportionally below
+
+
+# ---- DynamoDB item sizes ---------------------------------------------------------------------
+
+
+def _utf8(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def number_size(number: str | int | float | Decimal) -> int:
+    """Bytes DynamoDB counts for a number: 1 per two significant digits (rounded up), plus 1."""
+    try:
+        value = Decimal(str(number))
+    except InvalidOperation:
+        raise ValueError(f"not a number: {number!r}") from None
+    digits = value.normalize().as_tuple().digits if value else (0,)  # normalize trims the zeroes
+    return math.ceil(len(digits) / 2) + 1
+
+
+def _binary_size(value: Any) -> int:
+    if isinstance(value, bytes | bytearray | memoryview):
+        return len(value)
+    if isinstance(value, str):  # the wire form is base64; botocore hands us bytes, tests may not
+        return len(value.encode())
+    raise TypeError(f"not binary: {type(value).__name__}")
+
+
+def value_size(value: Mapping[str, Any]) -> int:
+    """Bytes of one attribute value in DynamoDB's wire format, e.g. ``{"S": "abc"}`` -> 3."""
+    if len(value) != 1:
+        raise ValueError(f"an attribute value has exactly one type, got {sorted(value)}")
+    (kind, data) = next(iter(value.items()))
+    if kind == "S":
+        return _utf8(data)
+    if kind == "N":
+        return number_size(data)
+    if kind == "B":
+        return _binary_size(data)
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind == "SS":
+        return sum(_utf8(s) for s in data)
+    if kind == "NS":
+        return sum(number_size(n) for n in data)
+    if kind == "BS":
+        return sum(_binary_size(b) for b in data)
+    if kind == "L":
+        return 3 + sum(1 + value_size(v) for v in data)
+    if kind == "M":
+        return 3 + sum(1 + _utf8(k) + value_size(v) for k, v in data.items())
+    raise ValueError(f"unknown attribute type {kind!r}")
+
+
+def item_size(item: Mapping[str, Mapping[str, Any]]) -> int:
+    """Bytes of an item: attribute names plus values."""
+    return sum(_utf8(name) + value_size(value) for name, value in item.items())
+
+
+def write_units(size: int, *, transactional: bool = False) -> int:
+    units = max(1, math.ceil(size / WRITE_UNIT_BYTES))
+    return units * 2 if transactional else units
+
+
+def read_units(size: int, *, consistent: bool = True, transactional: bool = False) -> float:
+    """Units for reading one item of ``size`` bytes (0 = the key does not exist: still charged)."""
+    units = max(1, math.ceil(size / READ_UNIT_BYTES))
+    if transactional:
+        return float(units * 2)
+    return float(units) if consistent else units / 2
+
+
+def query_read_units(sizes: Iterable[int], *, consistent: bool = True) -> float:
+    """Query / Scan: all items read are added up, then rounded up to 4 KB once (at least 1 unit)."""
+    units = max(1, math.ceil(sum(sizes) / READ_UNIT_BYTES))
+    return float(units) if consistent else units / 2
+
+
+@dataclass
+class Units:
+    rru: float = 0.0
+    wru: float = 0.0
+    items_read: int = 0  # items that came back
+    keys_missing: int = 0  # keys read that had no item (charged all the same)
+    items_written: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
+
+    def __add__(self, other: Units) -> Units:
+        return Units(*(a + b for a, b in zip(asdict(self).values(), asdict(other).values(), strict=True)))
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+class CapacityMeter:
+    """Request units of DynamoDB calls, from their parameters and responses.
+
+    Remembers the size of every item it has seen written or read, so that an overwrite counts the
+    larger of the old and the new item, as DynamoDB does. An item it never saw counts as absent.
+    """
+
+    def __init__(self, key_schema: Mapping[str, Sequence[str]], default_key: Sequence[str] = ("pk", "sk")) -> None:
+        self._schema = {table: tuple(keys) for table, keys in key_schema.items()}
+        self._default = tuple(default_key)
+        self._sizes: dict[tuple[str, str], int] = {}
+
+    # -- item bookkeeping ----------------------------------------------------------------------
+
+    def _key(self, table: str, item: Mapping[str, Any]) -> tuple[str, str]:
+        names = self._schema.get(table, self._default)
+        return table, json.dumps([item.get(n) for n in names], sort_keys=True, default=str)
+
+    def known_size(self, table: str, key_or_item: Mapping[str, Any]) -> int:
+        return self._sizes.get(self._key(table, key_or_item), 0)
+
+    def _put(self, table: str, item: Mapping[str, Any], *, transactional: bool, store: bool) -> Units:
+        new = item_size(item)
+        old = self.known_size(table, item)
+        if store:
+            self._sizes[self._key(table, item)] = new
+        return Units(wru=write_units(max(old, new), transactional=transactional), items_written=1, bytes_written=new)
+
+    def _delete(self, table: str, key: Mapping[str, Any], *, transactional: bool, store: bool) -> Units:
+        old = self.known_size(table, key)
+        if store:
+            self._sizes.pop(self._key(table, key), None)
+        return Units(wru=write_units(old, transactional=transactional), items_written=1)
+
+    def _update(self, table: str, key: Mapping[str, Any], *, transactional: bool) -> Units:
+        # The size after an update is not in the request; the item as last seen stands for both.
+        return Units(wru=write_units(self.known_size(table, key), transactional=transactional), items_written=1)
+
+    def _seen(self, table: str, item: Mapping[str, Any]) -> int:
+        size = item_size(item)
+        self._sizes[self._key(table, item)] = size
+        return size
+
+    # -- operations ------------------------------------------------------------------------------
+
+    def units(
+        self, operation: str, params: Mapping[str, Any], response: Mapping[str, Any] | None, *, failed: bool = False
+    ) -> Units:
+        """Units one call consumed. ``failed``: the call raised (e.g. a cancelled transaction, a failed
+        condition): the units are counted all the same, as DynamoDB charges them, but nothing is stored."""
+        response = response or {}
+        store = not failed
+        handler = getattr(self, f"_op_{operation}", None)
+        if handler is None:
+            return Units()  # not a data-plane call (CreateTable, DescribeTable, ...)
+        return handler(params, response, store)
+
+    def _op_PutItem(self, params, response, store) -> Units:
+        return self._put(params["TableName"], params["Item"], transactional=False, store=store)
+
+    def _op_DeleteItem(self, params, response, store) -> Units:
+        return self._delete(params["TableName"], params["Key"], transactional=False, store=store)
+
+    def _op_UpdateItem(self, params, response, store) -> Units:
+        return self._update(params["TableName"], params["Key"], transactional=False)
+
+    def _op_GetItem(self, params, response, store) -> Units:
+        item = response.get("Item")
+        size = self._seen(params["TableName"], item) if item else 0
+        consistent = bool(params.get("ConsistentRead"))
+        return Units(
+            rru=read_units(size, consistent=consistent),
+            items_read=1 if item else 0,
+            keys_missing=0 if item else 1,
+            bytes_read=size,
+        )
+
+    def _op_BatchGetItem(self, params, response, store) -> Units:
+        total = Units()
+        unprocessed = response.get("UnprocessedKeys") or {}
+        for table, request in params["RequestItems"].items():
+            consistent = bool(request.get("ConsistentRead"))
+            returned = {self._key(table, item): item for item in (response.get("Responses") or {}).get(table, [])}
+            skipped = {self._key(table, k) for k in (unprocessed.get(table) or {}).get("Keys", [])}
+            for key in request["Keys"]:
+                k = self._key(table, key)
+                if k in skipped:
+                    continue
+                item = returned.get(k)
+                size = self._seen(table, item) if item is not None else 0
+                total += Units(
+                    rru=read_units(size, consistent=consistent),
+                    items_read=1 if item is not None else 0,
+                    keys_missing=0 if item is not None else 1,
+                    bytes_read=size,
+                )
+        return total
+
+    def _op_Query(self, params, response, store) -> Units:
+        items = response.get("Items") or []
+        sizes = [self._seen(params["TableName"], i) for i in items]
+        return Units(
+            rru=query_read_units(sizes, consistent=bool(params.get("ConsistentRead"))),
+            items_read=len(items),
+            bytes_read=sum(sizes),
+        )
+
+    _op_Scan = _op_Query
+
+    def _op_BatchWriteItem(self, params, response, store) -> Units:
+        total = Units()
+        unprocessed = response.get("UnprocessedItems") or {}
+        for table, requests in params["RequestItems"].items():
+            left = {json.dumps(r, sort_keys=True, default=str) for r in unprocessed.get(table, [])}
+            for request in requests:
+                if json.dumps(request, sort_keys=True, default=str) in left:
+                    continue
+                if "PutRequest" in request:
+                    total += self._put(table, request["PutRequest"]["Item"], transactional=False, store=store)
+                else:
+                    total += self._delete(table, request["DeleteRequest"]["Key"], transactional=False, store=store)
+        return total
+
+    def _op_TransactWriteItems(self, params, response, store) -> Units:
+        total = Units()
+        for entry in params["TransactItems"]:
+            ((kind, body),) = entry.items()
+            table = body["TableName"]
+            if kind == "Put":
+                total += self._put(table, body["Item"], transactional=True, store=store)
+            elif kind == "Delete":
+                total += self._delete(table, body["Key"], transactional=True, store=store)
+            elif kind == "Update":
+                total += self._update(table, body["Key"], transactional=True)
+            elif kind == "ConditionCheck":
+                total += Units(wru=write_units(self.known_size(table, body["Key"]), transactional=True))
+        return total
+
+    def _op_TransactGetItems(self, params, response, store) -> Units:
+        total = Units()
+        responses = response.get("Responses") or []
+        for i, entry in enumerate(params["TransactItems"]):
+            table = entry["Get"]["TableName"]
+            item = responses[i].get("Item") if i < len(responses) else None
+            size = self._seen(table, item) if item else 0
+            total += Units(
+                rru=read_units(size, transactional=True),
+                items_read=1 if item else 0,
+                keys_missing=0 if item else 1,
+                bytes_read=size,
+            )
+        return total
+
+
+# ---- EventBridge -------------------------------------------------------------------------------
+
+
+def eventbridge_entry_size(entry: Mapping[str, Any]) -> int:
+    """PutEvents entry size as EventBridge computes it: Time (14 bytes if set), Source,
+    DetailType, Detail and each Resources ARN in UTF-8; the bus name does not count."""
+    size = EVENTBRIDGE_TIME_BYTES if entry.get("Time") is not None else 0
+    for field in ("Source", "DetailType", "Detail"):
+        if entry.get(field) is not None:
+            size += _utf8(str(entry[field]))
+    size += sum(_utf8(r) for r in entry.get("Resources") or [])
+    return size
+
+
+def eventbridge_billed_events(entry_size: int) -> int:
+    """Each started 64 KB of an entry is billed as one event."""
+    return max(1, math.ceil(entry_size / EVENTBRIDGE_CHUNK_BYTES))
+
+
+# ---- Lambda and the cost of one request --------------------------------------------------------
+
+
+def lambda_cpu_share(memory_mb: int) -> float:
+    """Fraction of one vCPU a function gets at ``memory_mb`` (1 at 1,769 MB, linear below)."""
+    return min(1.0, memory_mb / LAMBDA_MB_PER_VCPU)
+
+
+def lambda_billed_ms(cpu_us: float, aws_calls: float, *, per_call_ms: float, memory_mb: int) -> int:
+    """Billed duration of one invocation: the CPU work stretched by the function's CPU share, plus a
+    fixed wait per AWS call; Lambda bills whole milliseconds, rounded up."""
+    cpu_ms = cpu_us / 1000 / lambda_cpu_share(memory_mb)
+    return max(1, math.ceil(cpu_ms + aws_calls * per_call_ms))
+
+
+def api_gateway_billed_requests(request_bytes: int) -> int:
+    return max(1, math.ceil(request_bytes / API_GATEWAY_METERING_BYTES))
+
+
+@dataclass(frozen=True)
+class RequestUsage:
+    """What one ingest request consumes, service by service."""
+
+    request_bytes: int
+    lambda_billed_ms: int
+    memory_mb: int
+    wru: float
+    rru: float
+    eventbridge_events: int  # billed 64 KB chunks
+    secrets_calls: int
+
+
+def request_cost(usage: RequestUsage, prices: Mapping[str, Any]) -> dict[str, float]:
+    """USD per request by service, at the list prices of bench/prices.json (its "services")."""
+    p = prices["services"]
+    gb_seconds = usage.memory_mb / 1024 * usage.lambda_billed_ms / 1000
+    return {
+        "api_gateway": api_gateway_billed_requests(usage.request_bytes)
+        * p["apigateway_http"]["usd_per_million_requests"]
+        / 1e6,
+        "lambda_requests": p["lambda_arm64"]["usd_per_million_requests"] / 1e6,
+        "lambda_duration": gb_seconds * p["lambda_arm64"]["usd_per_gb_second"],
+        "dynamodb_writes": usage.wru * p["dynamodb_on_demand"]["usd_per_million_wru"] / 1e6,
+        "dynamodb_reads": usage.rru * p["dynamodb_on_demand"]["usd_per_million_rru"] / 1e6,
+        "eventbridge": usage.eventbridge_events * p["eventbridge"]["usd_per_million_custom_events"] / 1e6,
+        "secrets_manager": usage.secrets_calls * p["secrets_manager"]["usd_per_10k_api_calls"] / 1e4,
+    }
+
+
+def per_million_events(cost_per_request: Mapping[str, float], events_per_request: float) -> dict[str, float]:
+    """Scale a per-request cost breakdown to one million canonical events."""
+    if events_per_request <= 0:
+        raise ValueError("a request that yields no events has no cost per event")
+    return {k: v / events_per_request * 1e6 for k, v in cost_per_request.items()}

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -132,10 +132,23 @@ class CapacityMeter:
     larger of the old and the new item, as DynamoDB does. An item it never saw counts as absent.
     """
 
-    def __init__(self, key_schema: Mapping[str, Sequence[str]], default_key: Sequence[str] = ("pk", "sk")) -> None:
+    def __init__(
+        self,
+        key_schema: Mapping[str, Sequence[str]],
+        default_key: Sequence[str] = ("pk", "sk"),
+        on_item: Callable[[str, str, Mapping[str, Any], Units], None] | None = None,
+    ) -> None:
+        """``on_item(operation, table, item or key, units)`` is told the units of each item."""
         self._schema = {table: tuple(keys) for table, keys in key_schema.items()}
         self._default = tuple(default_key)
         self._sizes: dict[tuple[str, str], int] = {}
+        self._on_item = on_item
+        self._operation = ""
+
+    def _tell(self, table: str, item: Mapping[str, Any], units: Units) -> Units:
+        if self._on_item is not None:
+            self._on_item(self._operation, table, item, units)
+        return units
 
     # -- item bookkeeping ----------------------------------------------------------------------
 

@@ -46,6 +46,10 @@ def event_pk(shop: str, event_id: str) -> str:
     return f"S#{shop}#E#{event_id}"
 
 
+def _alias_item(shop: str, alias: AliasKey, profile_id: str, now: str) -> dict[str, Any]:
+    return {"pk": _s(alias_pk(shop, alias)), "sk": _s("ALIAS"), "profile_id": _s(profile_id), "updated_at": _s(now)}
+
+
 def _s(value: str) -> dict[str, str]:
     return {"S": value}
 
@@ -151,9 +155,7 @@ class DynamoProfileRepository(_Table):
         if not keys:
             return {}, {}
         by_pk = {item["pk"]["S"]: item for item in self._batch_get(keys)}
-        pointed = {
-            a: by_pk[alias_pk(shop, a)]["profile_id"]["S"] for a in aliases if alias_pk(shop, a) in by_pk
-        }
+        pointed = {a: by_pk[alias_pk(shop, a)]["profile_id"]["S"] for a in aliases if alias_pk(shop, a) in by_pk}
         seen = {}
         for event_id in event_ids:
             item = by_pk.get(event_pk(shop, event_id))
@@ -234,12 +236,7 @@ class DynamoProfileRepository(_Table):
                 {
                     "Put": {
                         "TableName": self._table,
-                        "Item": {
-                            "pk": _s(alias_pk(shop, alias)),
-                            "sk": _s("ALIAS"),
-                            "profile_id": _s(pid),
-                            "updated_at": _s(now),
-                        },
+                        "Item": _alias_item(shop, alias, pid, now),
                         "ConditionExpression": "attribute_not_exists(pk) OR profile_id = :pid",
                         "ExpressionAttributeValues": {":pid": _s(pid)},
                     }
@@ -247,19 +244,7 @@ class DynamoProfileRepository(_Table):
             )
             kinds.append(("alias", alias.value))
         for alias in commit.repoint_aliases:
-            items.append(
-                {
-                    "Put": {
-                        "TableName": self._table,
-                        "Item": {
-                            "pk": _s(alias_pk(shop, alias)),
-                            "sk": _s("ALIAS"),
-                            "profile_id": _s(pid),
-                            "updated_at": _s(now),
-                        },
-                    }
-                }
-            )
+            items.append({"Put": {"TableName": self._table, "Item": _alias_item(shop, alias, pid, now)}})
             kinds.append(("repoint", alias.value))
         for offset, event in enumerate(commit.events):
             seq = commit.first_seq + offset
@@ -367,21 +352,7 @@ class DynamoProfileRepository(_Table):
 
     def repoint_aliases(self, shop, aliases, profile_id):
         now = datetime.now(UTC).isoformat()
-        self._batch_write(
-            [
-                {
-                    "PutRequest": {
-                        "Item": {
-                            "pk": _s(alias_pk(shop, a)),
-                            "sk": _s("ALIAS"),
-                            "profile_id": _s(profile_id),
-                            "updated_at": _s(now),
-                        }
-                    }
-                }
-                for a in aliases
-            ]
-        )
+        self._batch_write([{"PutRequest": {"Item": _alias_item(shop, a, profile_id, now)}} for a in aliases])
 
     def move_log(self, shop, from_profile, to_profile):
         source_pk = profile_pk(shop, from_profile)
@@ -399,9 +370,7 @@ class DynamoProfileRepository(_Table):
             for item in items
         ]
         self._batch_write(puts)  # copy first: a crash in between leaves a copy, never a loss
-        self._batch_write(
-            [{"DeleteRequest": {"Key": {"pk": item["pk"], "sk": item["sk"]}}} for item in items]
-        )
+        self._batch_write([{"DeleteRequest": {"Key": {"pk": item["pk"], "sk": item["sk"]}}} for item in items])
         return len(items)
 
 
@@ -436,14 +405,16 @@ class DynamoCatalog(_Table):
         fields.update(shop=event.shop, updated_at=at)
         names = {f"#f{i}": name for i, name in enumerate(fields)}
         values = {f":f{i}": _SERIALIZER.serialize(_dynamo_value(v)) for i, v in enumerate(fields.values())}
-        update = {"Update": {
-            "TableName": self._table,
-            "Key": {"pk": _s(f"S#{event.shop}#PRODUCT#{product.product_id}"), "sk": _s("PRODUCT")},
-            "UpdateExpression": "SET " + ", ".join(f"{n} = {v}" for n, v in zip(names, values, strict=True)),
-            "ConditionExpression": "attribute_not_exists(updated_at) OR updated_at <= :at",
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": {**values, ":at": _s(at)},
-        }}
+        update = {
+            "Update": {
+                "TableName": self._table,
+                "Key": {"pk": _s(f"S#{event.shop}#PRODUCT#{product.product_id}"), "sk": _s("PRODUCT")},
+                "UpdateExpression": "SET " + ", ".join(f"{n} = {v}" for n, v in zip(names, values, strict=True)),
+                "ConditionExpression": "attribute_not_exists(updated_at) OR updated_at <= :at",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": {**values, ":at": _s(at)},
+            }
+        }
         try:
             self._client.transact_write_items(TransactItems=[self._idempotency_put(event), update])
             return True

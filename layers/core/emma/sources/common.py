@@ -112,3 +112,28 @@ def text(value: Any) -> str | None:
     if value is None or value == "":
         return None
     return str(value)
+
+
+def obj(value: Any, field: str) -> dict[str, Any]:
+    """An optional JSON object: absent or null is empty, anything else but an object is invalid."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidPayload(f"{field}: expected an object, got {type(value).__name__}")
+    return value
+
+
+def objects(value: Any, field: str) -> list[dict[str, Any]]:
+    """An optional list of JSON objects."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidPayload(f"{field}: expected a list, got {type(value).__name__}")
+    return [obj(item, f"{field}[{i}]") for i, item in enumerate(value)]
+
+
+def required(value: Any, field: str) -> str:
+    found = text(value)
+    if found is None:
+        raise InvalidPayload(f"{field}: required field is missing")
+    return found

@@ -80,7 +80,7 @@ from typing import Any
 
 from emma.errors import InvalidPayload
 from emma.events.model import CanonicalEvent, Channel, EventType, SourceKind
-from emma.sources.common import Envelope, make_event, money, text, timestamp
+from emma.sources.common import Envelope, make_event, money, obj, text, timestamp
 
 CALL_TYPES = frozenset({"track", "identify", "page", "screen", "alias", "group"})
 MAX_MESSAGE_BYTES = 32 * 1024
@@ -130,7 +130,7 @@ def map_batch(shop: str, body: dict[str, Any], received_at: datetime) -> MappedB
         raise InvalidPayload('batch: body must have a "batch" list')
     if len(items) > MAX_BATCH_ITEMS:
         raise InvalidPayload(f"batch: {len(items)} messages, the limit is {MAX_BATCH_ITEMS}")
-    batch_context = _obj(body.get("context"), "batch context")
+    batch_context = obj(body.get("context"), "batch context")
     sent_at = timestamp(body.get("sentAt"), "sentAt")
     events: list[CanonicalEvent] = []
     rejected: list[Rejection] = []
@@ -139,9 +139,7 @@ def map_batch(shop: str, body: dict[str, Any], received_at: datetime) -> MappedB
             rejected.append(Rejection(index, None, f"message must be an object, got {type(item).__name__}"))
             continue
         try:
-            events += map_call(
-                shop, item.get("type"), item, received_at, batch_context=batch_context, sent_at=sent_at
-            )
+            events += map_call(shop, item.get("type"), item, received_at, batch_context=batch_context, sent_at=sent_at)
         except InvalidPayload as exc:
             rejected.append(Rejection(index, text(item.get("messageId")), exc.message))
     return MappedBatch(events, rejected)
@@ -173,7 +171,7 @@ def map_call(
     if call_type == "alias":  # links previousId to userId: an identity statement, nothing more
         return [call.event(EventType.CUSTOMER_IDENTIFIED, {})]
     if call_type == "group":  # B2B accounts: kept as a custom event until Emma models accounts
-        group = {"group_id": text(message.get("groupId")), "traits": _obj(message.get("traits"), "traits")}
+        group = {"group_id": text(message.get("groupId")), "traits": obj(message.get("traits"), "traits")}
         return [call.event(EventType.CUSTOM, {"name": "group", "properties": group})]
     return [call.event(EventType.PAGE_VIEWED, _page_props(call, message))]
 
@@ -219,11 +217,11 @@ def _read_call(
             raise InvalidPayload("alias: previousId and userId are required")
     if not (user_id or anonymous_id):
         raise InvalidPayload("anonymousId or userId is required")
-    context = _merge(batch_context, _obj(message.get("context"), "context"))
-    traits = _obj(context.get("traits"), "context.traits")
+    context = _merge(batch_context, obj(message.get("context"), "context"))
+    traits = obj(context.get("traits"), "context.traits")
     if call_type == "identify":
-        traits = {**traits, **_obj(message.get("traits"), "traits")}
-    properties = _obj(message.get("properties"), "properties")
+        traits = {**traits, **obj(message.get("traits"), "traits")}
+    properties = obj(message.get("properties"), "properties")
     name = call_type
     if call_type == "track":
         name = text(message.get("event")) or ""
@@ -262,8 +260,8 @@ def _occurred_at(message: dict[str, Any], received_at: datetime, batch_sent_at: 
 
 
 def _kept_context(context: dict[str, Any]) -> dict[str, Any]:
-    page = _obj(context.get("page"), "context.page")
-    campaign = _obj(context.get("campaign"), "context.campaign")
+    page = obj(context.get("page"), "context.page")
+    campaign = obj(context.get("campaign"), "context.campaign")
     kept = {
         "ip": text(context.get("ip")),
         "user_agent": text(context.get("userAgent")),
@@ -302,10 +300,10 @@ def _customer_props(traits: dict[str, Any], context: dict[str, Any]) -> dict[str
 
 
 def _consent_events(call: _Call, traits: dict[str, Any], source: str) -> list[CanonicalEvent]:
-    given = _obj(call.context.get("consent"), "context.consent")
+    given = obj(call.context.get("consent"), "context.consent")
     events = []
     for channel, trait in _CONSENT_TRAITS.items():
-        entry = _obj(given.get(channel), f"context.consent.{channel}")
+        entry = obj(given.get(channel), f"context.consent.{channel}")
         granted = entry.get("granted", traits.get(trait))
         if granted is None:
             continue
@@ -328,7 +326,7 @@ def _consent_events(call: _Call, traits: dict[str, Any], source: str) -> list[Ca
 
 
 def _page_props(call: _Call, message: dict[str, Any]) -> dict[str, Any]:
-    page = _obj(call.context.get("page"), "context.page")
+    page = obj(call.context.get("page"), "context.page")
     props = call.properties
 
     def pick(key: str) -> str | None:
@@ -490,9 +488,7 @@ def _line_items(properties: dict[str, Any]) -> list[dict[str, Any]]:
         return [_line_item(properties, "properties")] if _product_id(properties) else []
     if not isinstance(products, list):
         raise InvalidPayload(f"properties.products: expected a list, got {type(products).__name__}")
-    return [
-        _line_item(_obj(product, f"products[{i}]"), f"products[{i}]") for i, product in enumerate(products)
-    ]
+    return [_line_item(obj(product, f"products[{i}]"), f"products[{i}]") for i, product in enumerate(products)]
 
 
 def _line_item(product: dict[str, Any], where: str) -> dict[str, Any]:
@@ -518,15 +514,6 @@ def _currency(properties: dict[str, Any]) -> str | None:
 
 
 # ---- small helpers ---------------------------------------------------------------------------
-
-
-def _obj(value: Any, where: str) -> dict[str, Any]:
-    """An optional JSON object: absent or null is empty, anything else but an object is invalid."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidPayload(f"{where}: expected an object, got {type(value).__name__}")
-    return value
 
 
 def _merge(under: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

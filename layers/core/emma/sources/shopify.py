@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from emma.errors import InvalidPayload, UnknownTopic
 from emma.events.model import CanonicalEvent, Channel, EventType, SourceKind
 from emma.sources import signatures
-from emma.sources.common import Envelope, make_event, money, text, timestamp
+from emma.sources.common import Envelope, make_event, money, obj, objects, required, text, timestamp
 
 HMAC_HEADER = "x-shopify-hmac-sha256"
 TOPIC_HEADER = "x-shopify-topic"
@@ -83,29 +83,6 @@ def map_delivery(
 # ---- payload access ---------------------------------------------------------------------------
 
 
-def _object(value: Any, field: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidPayload(f"{field}: expected an object, got {type(value).__name__}")
-    return value
-
-
-def _objects(value: Any, field: str) -> list[dict[str, Any]]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise InvalidPayload(f"{field}: expected a list, got {type(value).__name__}")
-    return [_object(item, f"{field}[{i}]") for i, item in enumerate(value)]
-
-
-def _required(value: Any, field: str) -> str:
-    found = text(value)
-    if found is None:
-        raise InvalidPayload(f"{field}: required field is missing")
-    return found
-
-
 def _first_time(payload: dict[str, Any], fields: tuple[str, ...]) -> datetime | None:
     for field in fields:
         found = timestamp(payload.get(field), field)
@@ -132,7 +109,7 @@ def _line_items(value: Any) -> list[dict[str, Any]]:
     """Line items with a product; custom items (gift wrap, fees) have none and stay out of the list
     (their amounts are still in the order total)."""
     items = []
-    for i, line in enumerate(_objects(value, "line_items")):
+    for i, line in enumerate(objects(value, "line_items")):
         if line.get("product_id") is None:
             continue
         items.append(
@@ -153,7 +130,7 @@ def _line_items(value: Any) -> list[dict[str, Any]]:
 
 
 def _marketing_consent(value: Any, field: str) -> _Consent | None:
-    consent = _object(value, field)
+    consent = obj(value, field)
     state = consent.get("state")
     if state is not None and not isinstance(state, str):
         raise InvalidPayload(f"{field}.state: expected a string, got {type(state).__name__}")
@@ -241,7 +218,7 @@ def _order_props(order: dict[str, Any], codes: list[_Code]) -> dict[str, Any]:
     if total is None:
         raise InvalidPayload("total_price: required field is missing")
     return {
-        "order_id": _required(order.get("id"), "id"),
+        "order_id": required(order.get("id"), "id"),
         "order_number": text(order.get("order_number") or order.get("name")),
         "total": total,
         "currency": order.get("currency"),
@@ -255,10 +232,10 @@ def _order_props(order: dict[str, Any], codes: list[_Code]) -> dict[str, Any]:
 def _discount_codes(order: dict[str, Any]) -> list[_Code]:
     return [
         _Code(
-            _required(raw.get("code"), f"discount_codes[{i}].code"),
+            required(raw.get("code"), f"discount_codes[{i}].code"),
             money(raw.get("amount"), f"discount_codes[{i}].amount"),
         )
-        for i, raw in enumerate(_objects(order.get("discount_codes"), "discount_codes"))
+        for i, raw in enumerate(objects(order.get("discount_codes"), "discount_codes"))
     ]
 
 
@@ -290,14 +267,12 @@ def _coupons(
 def _order(env: Envelope, order: dict[str, Any]) -> list[CanonicalEvent]:
     type_, time_fields = _ORDER_TOPICS[env.name]
     occurred_at = _first_time(order, time_fields)
-    customer = _object(order.get("customer"), "customer")
+    customer = obj(order.get("customer"), "customer")
     refs = _order_refs(order, customer)
     codes = _discount_codes(order)
     placed = type_ is EventType.ORDER_PLACED
     # The buyer's browser at checkout: context of the order being placed, not of later changes.
-    context = (
-        {"locale": text(order.get("customer_locale")), "ip": text(order.get("browser_ip"))} if placed else {}
-    )
+    context = {"locale": text(order.get("customer_locale")), "ip": text(order.get("browser_ip"))} if placed else {}
     primary = make_event(
         env,
         type_,
@@ -332,16 +307,16 @@ def _cart_value(lines: list[dict[str, Any]]) -> Decimal | None:
 def _cart_currency(lines: list[dict[str, Any]]) -> str | None:
     """Carts have no currency field; each line's price_set names the shop currency."""
     for i, line in enumerate(lines):
-        price_set = _object(line.get("price_set"), f"line_items[{i}].price_set")
-        currency = _object(price_set.get("shop_money"), f"line_items[{i}].price_set.shop_money")
+        price_set = obj(line.get("price_set"), f"line_items[{i}].price_set")
+        currency = obj(price_set.get("shop_money"), f"line_items[{i}].price_set.shop_money")
         if currency.get("currency_code"):
             return currency["currency_code"]
     return None
 
 
 def _cart(env: Envelope, cart: dict[str, Any]) -> list[CanonicalEvent]:
-    token = _required(cart.get("token") or cart.get("id"), "token")
-    lines = _objects(cart.get("line_items"), "line_items")
+    token = required(cart.get("token") or cart.get("id"), "token")
+    lines = objects(cart.get("line_items"), "line_items")
     properties = {
         "cart_id": token,
         "items": _line_items(lines),
@@ -360,7 +335,7 @@ def _cart(env: Envelope, cart: dict[str, Any]) -> list[CanonicalEvent]:
 
 
 def _checkout(env: Envelope, checkout: dict[str, Any]) -> list[CanonicalEvent]:
-    customer = _object(checkout.get("customer"), "customer")
+    customer = obj(checkout.get("customer"), "customer")
     refs = {
         "customer_id": text(customer.get("id")),
         "email": checkout.get("email") or customer.get("email"),
@@ -368,7 +343,7 @@ def _checkout(env: Envelope, checkout: dict[str, Any]) -> list[CanonicalEvent]:
         "anonymous_id": _cart_anonymous_id(checkout.get("cart_token")),
     }
     properties = {
-        "cart_id": _required(checkout.get("token"), "token"),
+        "cart_id": required(checkout.get("token"), "token"),
         "items": _line_items(checkout.get("line_items")),
         "value": money(checkout.get("total_price"), "total_price"),
         "currency": checkout.get("currency"),
@@ -392,11 +367,11 @@ def _customer(env: Envelope, customer: dict[str, Any]) -> list[CanonicalEvent]:
     registered = env.name == "customers/create"
     occurred_at = _first_time(customer, ("created_at",) if registered else ("updated_at", "created_at"))
     refs = {
-        "customer_id": _required(customer.get("id"), "id"),
+        "customer_id": required(customer.get("id"), "id"),
         "email": customer.get("email"),
         "phone": customer.get("phone"),
     }
-    address = _object(customer.get("default_address"), "default_address")
+    address = obj(customer.get("default_address"), "default_address")
     # Tags stay the comma-separated string Shopify sends: profile traits keep scalar values only.
     traits = {"account_state": text(customer.get("state")), "tags": text(customer.get("tags"))}
     properties = {
@@ -439,10 +414,10 @@ def _in_stock(variants: list[dict[str, Any]]) -> bool | None:
 
 
 def _product(env: Envelope, product: dict[str, Any]) -> list[CanonicalEvent]:
-    variants = _objects(product.get("variants"), "variants")
+    variants = objects(product.get("variants"), "variants")
     first = variants[0] if variants else {}
     info = {
-        "product_id": _required(product.get("id"), "id"),
+        "product_id": required(product.get("id"), "id"),
         "sku": text(first.get("sku")),
         "name": text(product.get("title")),
         "category": text(product.get("product_type")),

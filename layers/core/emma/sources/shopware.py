@@ -22,7 +22,7 @@ from typing import Any, NamedTuple
 from emma.errors import InvalidPayload, UnknownTopic
 from emma.events.model import CanonicalEvent, Channel, EventType, SourceKind
 from emma.sources import signatures
-from emma.sources.common import Envelope, load_json_object, make_event, money, text, timestamp
+from emma.sources.common import Envelope, load_json_object, make_event, money, obj, objects, required, text, timestamp
 
 SIGNATURE_HEADER = "shopware-shop-signature"
 
@@ -55,9 +55,9 @@ def verify(secret: str, body: bytes, headers: Mapping[str, str]) -> None:
 def delivery_of(headers: Mapping[str, str], body: bytes) -> tuple[str, str]:
     """(event name, event id) from the body: data.event and source.eventId."""
     webhook = load_json_object(body, "shopware webhook")
-    event = _object(webhook.get("data"), "data").get("event")
-    event_id = _object(webhook.get("source"), "source").get("eventId")
-    return _required(event, "data.event"), _required(event_id, "source.eventId")
+    event = obj(webhook.get("data"), "data").get("event")
+    event_id = obj(webhook.get("source"), "source").get("eventId")
+    return required(event, "data.event"), required(event_id, "source.eventId")
 
 
 def map_delivery(
@@ -70,46 +70,23 @@ def map_delivery(
         raise UnknownTopic(f"shopware event {topic!r} is not supported; supported: {supported}")
     env = Envelope(shop, SourceKind.SHOPWARE, topic, delivery_id, received_at)
     sent_at = timestamp(payload.get("timestamp"), "timestamp")
-    return mapper(env, _object(payload.get("data"), "data").get("payload"), sent_at)
+    return mapper(env, obj(payload.get("data"), "data").get("payload"), sent_at)
 
 
 # ---- payload access ---------------------------------------------------------------------------
-
-
-def _object(value: Any, field: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidPayload(f"{field}: expected an object, got {type(value).__name__}")
-    return value
-
-
-def _objects(value: Any, field: str) -> list[dict[str, Any]]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise InvalidPayload(f"{field}: expected a list, got {type(value).__name__}")
-    return [_object(item, f"{field}[{i}]") for i, item in enumerate(value)]
-
-
-def _required(value: Any, field: str) -> str:
-    found = text(value)
-    if found is None:
-        raise InvalidPayload(f"{field}: required field is missing")
-    return found
 
 
 # ---- orders -----------------------------------------------------------------------------------
 
 
 def _find_order(payload: Any) -> dict[str, Any]:
-    data = _object(payload, "data.payload")
+    data = obj(payload, "data.payload")
     if data.get("order") is not None:
-        return _object(data["order"], "data.payload.order")
+        return obj(data["order"], "data.payload.order")
     for holder in _ORDER_HOLDERS:
-        order = _object(data.get(holder), f"data.payload.{holder}").get("order")
+        order = obj(data.get(holder), f"data.payload.{holder}").get("order")
         if order is not None:
-            return _object(order, f"data.payload.{holder}.order")
+            return obj(order, f"data.payload.{holder}.order")
     raise InvalidPayload("data.payload.order: required field is missing")
 
 
@@ -118,14 +95,12 @@ def _line_items(order: dict[str, Any]) -> tuple[list[dict[str, Any]], list[_Prom
     (custom, credit, containers) stay out of the list but are in the total."""
     items: list[dict[str, Any]] = []
     promotions: list[_Promotion] = []
-    for i, line in enumerate(_objects(order.get("lineItems"), "lineItems")):
+    for i, line in enumerate(objects(order.get("lineItems"), "lineItems")):
         field = f"lineItems[{i}]"
-        details = _object(line.get("payload"), f"{field}.payload")
+        details = obj(line.get("payload"), f"{field}.payload")
         if line.get("type") == "promotion":
             amount = money(line.get("totalPrice"), f"{field}.totalPrice")
-            promotions.append(
-                _Promotion(text(details.get("code")), abs(amount) if amount is not None else None)
-            )
+            promotions.append(_Promotion(text(details.get("code")), abs(amount) if amount is not None else None))
             continue
         product_id = text(line.get("productId") or line.get("referencedId"))
         if line.get("type", "product") != "product" or product_id is None:
@@ -143,24 +118,22 @@ def _line_items(order: dict[str, Any]) -> tuple[list[dict[str, Any]], list[_Prom
 
 
 def _order_refs(order: dict[str, Any]) -> dict[str, Any]:
-    customer = _object(order.get("orderCustomer"), "orderCustomer")
+    customer = obj(order.get("orderCustomer"), "orderCustomer")
     return {"customer_id": text(customer.get("customerId")), "email": customer.get("email")}
 
 
-def _order_props(
-    order: dict[str, Any], items: list[dict[str, Any]], promotions: list[_Promotion]
-) -> dict[str, Any]:
+def _order_props(order: dict[str, Any], items: list[dict[str, Any]], promotions: list[_Promotion]) -> dict[str, Any]:
     total = money(order.get("amountTotal"), "amountTotal")
     if total is None:
-        total = money(_object(order.get("price"), "price").get("totalPrice"), "price.totalPrice")
+        total = money(obj(order.get("price"), "price").get("totalPrice"), "price.totalPrice")
     if total is None:
         raise InvalidPayload("amountTotal: required field is missing")
     discounts = [p.amount for p in promotions if p.amount is not None]
     return {
-        "order_id": _required(order.get("id"), "id"),
+        "order_id": required(order.get("id"), "id"),
         "order_number": text(order.get("orderNumber")),
         "total": total,
-        "currency": _required(_object(order.get("currency"), "currency").get("isoCode"), "currency.isoCode"),
+        "currency": required(obj(order.get("currency"), "currency").get("isoCode"), "currency.isoCode"),
         "discount_total": sum(discounts, Decimal(0)) if discounts else None,
         "items": items,
         "discount_codes": [p.code for p in promotions if p.code],
@@ -171,9 +144,7 @@ def _order(env: Envelope, payload: Any, sent_at: datetime | None) -> list[Canoni
     order = _find_order(payload)
     type_ = _ORDER_EVENTS[env.name]
     placed = type_ is EventType.ORDER_PLACED
-    occurred_at = (
-        timestamp(order.get("orderDateTime"), "order.orderDateTime") if placed else None
-    ) or sent_at
+    occurred_at = (timestamp(order.get("orderDateTime"), "order.orderDateTime") if placed else None) or sent_at
     items, promotions = _line_items(order)
     refs = _order_refs(order)
     properties = _order_props(order, items, promotions)
@@ -230,12 +201,12 @@ def _newsletter_consent(
 
 
 def _customer_registered(env: Envelope, payload: Any, sent_at: datetime | None) -> list[CanonicalEvent]:
-    customer = _object(_object(payload, "data.payload").get("customer"), "data.payload.customer")
+    customer = obj(obj(payload, "data.payload").get("customer"), "data.payload.customer")
     occurred_at = timestamp(customer.get("createdAt"), "customer.createdAt") or sent_at
-    address = _object(customer.get("defaultBillingAddress"), "customer.defaultBillingAddress")
-    country = _object(address.get("country"), "customer.defaultBillingAddress.country")
+    address = obj(customer.get("defaultBillingAddress"), "customer.defaultBillingAddress")
+    country = obj(address.get("country"), "customer.defaultBillingAddress.country")
     refs = {
-        "customer_id": _required(customer.get("id"), "customer.id"),
+        "customer_id": required(customer.get("id"), "customer.id"),
         "email": customer.get("email"),
         "phone": address.get("phoneNumber"),
     }
@@ -266,7 +237,7 @@ class _Write(NamedTuple):
 def _writes(payload: Any, entity: str) -> list[_Write]:
     """The list's entries for ``entity``; the suffix keeps the entry's index in the whole list."""
     writes = []
-    for i, entry in enumerate(_objects(payload, "data.payload")):
+    for i, entry in enumerate(objects(payload, "data.payload")):
         if entry.get("entity") != entity:
             continue
         key = entry.get("primaryKey")

@@ -19,7 +19,7 @@ from urllib.parse import parse_qs
 from emma.errors import InvalidPayload, UnknownTopic
 from emma.events.model import CanonicalEvent, Channel, EventType, SourceKind
 from emma.sources import signatures
-from emma.sources.common import Envelope, make_event, money, text, timestamp
+from emma.sources.common import Envelope, make_event, money, obj, objects, required, text, timestamp
 
 SIGNATURE_HEADER = "x-wc-webhook-signature"
 TOPIC_HEADER = "x-wc-webhook-topic"
@@ -96,29 +96,6 @@ def _header(headers: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _object(value: Any, field: str) -> dict[str, Any]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidPayload(f"{field}: expected an object, got {type(value).__name__}")
-    return value
-
-
-def _objects(value: Any, field: str) -> list[dict[str, Any]]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise InvalidPayload(f"{field}: expected a list, got {type(value).__name__}")
-    return [_object(item, f"{field}[{i}]") for i, item in enumerate(value)]
-
-
-def _required(value: Any, field: str) -> str:
-    found = text(value)
-    if found is None:
-        raise InvalidPayload(f"{field}: required field is missing")
-    return found
-
-
 def _id(value: Any) -> str | None:
     """WooCommerce uses 0 for "none" (guest customer, no variation, deleted product)."""
     return None if value in (0, "0") else text(value)
@@ -135,14 +112,14 @@ def _first_time(payload: dict[str, Any], *fields: str | None) -> datetime | None
 
 def _names(value: Any, field: str) -> list[str]:
     """The names of a list of {id, name, slug} terms (categories, tags, brands)."""
-    return [name for term in _objects(value, field) if (name := text(term.get("name")))]
+    return [name for term in objects(value, field) if (name := text(term.get("name")))]
 
 
 # ---- consent ----------------------------------------------------------------------------------
 
 
 def _consent_meta(meta_data: Any) -> bool | None:
-    entries = _objects(meta_data, "meta_data")
+    entries = objects(meta_data, "meta_data")
     meta = {entry["key"]: entry.get("value") for entry in entries if isinstance(entry.get("key"), str)}
     for key in CONSENT_META_KEYS:
         if key in meta:
@@ -188,7 +165,7 @@ def _unit_price(line: dict[str, Any], i: int, taxes_included: bool) -> Decimal |
 def _line_items(value: Any, taxes_included: bool) -> list[dict[str, Any]]:
     """Line items of products that still exist (a deleted product leaves product_id 0)."""
     items = []
-    for i, line in enumerate(_objects(value, "line_items")):
+    for i, line in enumerate(objects(value, "line_items")):
         product_id = _id(line.get("product_id"))
         if product_id is None:
             continue
@@ -208,15 +185,15 @@ def _line_items(value: Any, taxes_included: bool) -> list[dict[str, Any]]:
 def _coupons_of(order: dict[str, Any]) -> list[_Coupon]:
     return [
         _Coupon(
-            _required(line.get("code"), f"coupon_lines[{i}].code"),
+            required(line.get("code"), f"coupon_lines[{i}].code"),
             money(line.get("discount"), f"coupon_lines[{i}].discount"),
         )
-        for i, line in enumerate(_objects(order.get("coupon_lines"), "coupon_lines"))
+        for i, line in enumerate(objects(order.get("coupon_lines"), "coupon_lines"))
     ]
 
 
 def _order_refs(order: dict[str, Any]) -> dict[str, Any]:
-    billing = _object(order.get("billing"), "billing")
+    billing = obj(order.get("billing"), "billing")
     return {
         "customer_id": _id(order.get("customer_id")),
         "email": billing.get("email"),
@@ -229,7 +206,7 @@ def _order_props(order: dict[str, Any], coupons: list[_Coupon]) -> dict[str, Any
     if total is None:
         raise InvalidPayload("total: required field is missing")
     return {
-        "order_id": _required(order.get("id"), "id"),
+        "order_id": required(order.get("id"), "id"),
         "order_number": text(order.get("number")),
         "total": total,
         "currency": order.get("currency"),
@@ -297,7 +274,7 @@ def _order_changed(
 
 def _order_updated(env: Envelope, order: dict[str, Any]) -> list[CanonicalEvent]:
     """The status says what happened; statuses on the way (pending, on-hold, failed) record nothing."""
-    status = _required(order.get("status"), "status")
+    status = required(order.get("status"), "status")
     if status not in _STATUS_EVENTS:
         return []
     type_, date_field = _STATUS_EVENTS[status]
@@ -308,7 +285,7 @@ def _order_deleted(env: Envelope, order: dict[str, Any]) -> list[CanonicalEvent]
     """WooCommerce sends only {"id": n} for a deleted (or trashed) order: no total, currency or
     customer an ORDER_CANCELLED could carry, so such a delivery records nothing. A full order (a
     plugin may filter the payload) is mapped."""
-    _required(order.get("id"), "id")
+    required(order.get("id"), "id")
     if set(order) == {"id"}:
         return []
     return _order_changed(env, order, EventType.ORDER_CANCELLED)
@@ -324,9 +301,9 @@ def _customer(env: Envelope, customer: dict[str, Any]) -> list[CanonicalEvent]:
         if registered
         else _first_time(customer, "date_modified_gmt", "date_created_gmt")
     )
-    billing = _object(customer.get("billing"), "billing")
+    billing = obj(customer.get("billing"), "billing")
     refs = {
-        "customer_id": _required(customer.get("id"), "id"),
+        "customer_id": required(customer.get("id"), "id"),
         "email": customer.get("email") or billing.get("email"),
         "phone": billing.get("phone"),
     }
@@ -360,14 +337,12 @@ def _brand(product: dict[str, Any]) -> str | None:
     brands = _names(product.get("brands"), "brands")
     if brands:
         return brands[0]
-    for i, attribute in enumerate(_objects(product.get("attributes"), "attributes")):
+    for i, attribute in enumerate(objects(product.get("attributes"), "attributes")):
         names = {str(attribute.get(k) or "").lower() for k in ("name", "slug")}
         options = attribute.get("options")
         if names & _BRAND_ATTRIBUTES and options:
             if not isinstance(options, list):
-                raise InvalidPayload(
-                    f"attributes[{i}].options: expected a list, got {type(options).__name__}"
-                )
+                raise InvalidPayload(f"attributes[{i}].options: expected a list, got {type(options).__name__}")
             return text(options[0])
     return None
 
@@ -378,7 +353,7 @@ def _product(env: Envelope, product: dict[str, Any]) -> list[CanonicalEvent]:
     if not isinstance(variations, list):
         raise InvalidPayload(f"variations: expected a list, got {type(variations).__name__}")
     info = {
-        "product_id": _required(product.get("id"), "id"),
+        "product_id": required(product.get("id"), "id"),
         "sku": text(product.get("sku")),
         "name": text(product.get("name")),
         "category": categories[0] if categories else None,

@@ -45,7 +45,7 @@ class Accepted(BaseModel):
     accepted: int = Field(description="events stored by this request")
     duplicates: int = Field(description="events seen before (stored once, not published again)")
     published: int
-    profiles: list[str]
+    skipped: int = Field(0, description="events with no customer reference at all (e.g. a POS order without a customer)")
 
 
 class Rejected(BaseModel):

@@ -51,12 +51,9 @@ class IngestReport:
     merges: list[tuple[str, str]] = field(default_factory=list)  # (loser, winner)
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "accepted": len(self.accepted),
-            "duplicates": len(self.duplicates),
-            "published": self.published,
-            "profiles": sorted(set(self.profiles.values())),
-        }
+        """What a sender is told: counts only. Profile ids stay internal (tracker callers are browsers)."""
+        return {"accepted": len(self.accepted), "duplicates": len(self.duplicates), "skipped": len(self.skipped),
+                "published": self.published}
 
 
 def _new_profile_id() -> str:

@@ -17,11 +17,18 @@ import contextlib
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from bench.capacity import CapacityMeter, Units, eventbridge_billed_events, eventbridge_entry_size
+from bench.capacity import (
+    CapacityMeter,
+    Units,
+    eventbridge_billed_events,
+    eventbridge_entry_size,
+    item_size,
+    write_units,
+)
 from bench.payloads import Request
 
 
@@ -58,8 +65,16 @@ class CallRecorder:
                 response = original(client, operation_name, api_params)
             except Exception as exc:
                 error = getattr(exc, "response", {}).get("Error", {}).get("Code") or type(exc).__name__
-                recorder._add(Call(service, operation_name, api_params, getattr(exc, "response", None), error,
-                                   threading.current_thread().name))
+                recorder._add(
+                    Call(
+                        service,
+                        operation_name,
+                        api_params,
+                        getattr(exc, "response", None),
+                        error,
+                        threading.current_thread().name,
+                    )
+                )
                 raise
             recorder._add(Call(service, operation_name, api_params, response, None, threading.current_thread().name))
             return response
@@ -92,6 +107,16 @@ class CallRecorder:
                 window.extend(self.calls[start:])
 
 
+def item_kind(key: Mapping[str, Any]) -> str:
+    """What a profiles/catalog table item is, from its sort key (see emma/adapters/dynamodb.py)."""
+    sk = (key.get("sk") or {}).get("S", "")
+    if sk.startswith("LOG#"):
+        return "event log entry"
+    return {"PROFILE": "profile", "ALIAS": "alias", "EVENT": "idempotency record", "PRODUCT": "product"}.get(
+        sk, sk or "?"
+    )
+
+
 @dataclass
 class CaseCalls:
     """The AWS calls one HTTP request caused, and what they consume."""
@@ -100,12 +125,15 @@ class CaseCalls:
     status: int
     response: dict[str, Any]
     calls: list[Call]
+    request_bytes: int = 0
     units: Units = field(default_factory=Units)
     units_by_operation: dict[str, Units] = field(default_factory=dict)
+    units_by_item: dict[str, Units] = field(default_factory=dict)  # "<operation> <item kind>"
+    unchanged_alias_puts: int = 0  # alias items re-written with the profile id they already had
+    unchanged_alias_wru: float = 0.0
     eventbridge_entries: int = 0
     eventbridge_billed: int = 0
     eventbridge_bytes: list[int] = field(default_factory=list)
-    request_bytes: int = 0
 
     @property
     def events(self) -> int:
@@ -117,9 +145,15 @@ class CaseCalls:
     def by_service(self) -> Counter[str]:
         return Counter(c.service for c in self.calls)
 
+    def count(self, service: str) -> int:
+        return self.by_service().get(service, 0)
+
     def summary(self) -> dict[str, Any]:
         events = self.events
-        per_event = (lambda n: n / events) if events else (lambda n: None)
+
+        def per_event(n: float) -> float | None:
+            return n / events if events else None
+
         return {
             "http_status": self.status,
             "response": self.response,
@@ -136,6 +170,9 @@ class CaseCalls:
                 "wru_per_event": per_event(self.units.wru),
                 "rru_per_event": per_event(self.units.rru),
                 "by_operation": {k: u.as_dict() for k, u in sorted(self.units_by_operation.items())},
+                "by_item": {k: u.as_dict() for k, u in sorted(self.units_by_item.items())},
+                "unchanged_alias_puts": self.unchanged_alias_puts,
+                "unchanged_alias_wru": self.unchanged_alias_wru,
             },
             "eventbridge": {
                 "entries": self.eventbridge_entries,
@@ -145,40 +182,83 @@ class CaseCalls:
         }
 
 
-def _measure(
-    meter: CapacityMeter, recorder: CallRecorder, http: Any, api_url: str, name: str, request: Request
-) -> CaseCalls:
+class _Analysis:
+    """Turns recorded calls into units, shared across cases: the meter and the alias map remember
+    what earlier requests stored."""
+
+    def __init__(self, meter: CapacityMeter) -> None:
+        self.meter = meter
+        self.aliases: dict[str, str] = {}  # alias pk -> profile id, as last read or written
+
+    def add(self, case: CaseCalls) -> None:
+        def on_item(operation: str, table: str, key: Mapping[str, Any], units: Units) -> None:
+            label = f"{operation} {item_kind(key)}"
+            case.units_by_item[label] = case.units_by_item.get(label, Units()) + units
+
+        self.meter.on_item = on_item
+        for call in case.calls:
+            if call.service == "dynamodb":
+                self._aliases(case, call)
+                units = self.meter.units(call.operation, call.params, call.response, failed=call.error is not None)
+                case.units += units
+                case.units_by_operation[call.operation] = case.units_by_operation.get(call.operation, Units()) + units
+            elif call.service == "events" and call.operation == "PutEvents":
+                for entry in call.params.get("Entries", []):
+                    size = eventbridge_entry_size(entry)
+                    case.eventbridge_entries += 1
+                    case.eventbridge_bytes.append(size)
+                    case.eventbridge_billed += eventbridge_billed_events(size)
+        self.meter.on_item = None
+
+    def _aliases(self, case: CaseCalls, call: Call) -> None:
+        if call.operation == "BatchGetItem" and call.response:
+            for items in (call.response.get("Responses") or {}).values():
+                for item in items:
+                    if item_kind(item) == "alias":
+                        self.aliases[item["pk"]["S"]] = item["profile_id"]["S"]
+            return
+        if call.error is not None:
+            return
+        puts: list[tuple[dict[str, Any], bool]] = []
+        if call.operation == "TransactWriteItems":
+            puts = [(e["Put"]["Item"], True) for e in call.params["TransactItems"] if "Put" in e]
+        elif call.operation == "BatchWriteItem":
+            puts = [
+                (r["PutRequest"]["Item"], False)
+                for requests in call.params["RequestItems"].values()
+                for r in requests
+                if "PutRequest" in r
+            ]
+        for item, transactional in puts:
+            if item_kind(item) != "alias":
+                continue
+            pk, pid = item["pk"]["S"], item["profile_id"]["S"]
+            if self.aliases.get(pk) == pid:
+                case.unchanged_alias_puts += 1
+                case.unchanged_alias_wru += write_units(item_size(item), transactional=transactional)
+            self.aliases[pk] = pid
+
+
+def _send(recorder: CallRecorder, http: Any, api_url: str, name: str, request: Request) -> CaseCalls:
     with recorder.recording() as calls:
-        resp = http.request(request.method, api_url + request.path, data=request.body, headers=request.headers,
-                            timeout=30)
+        resp = http.request(
+            request.method, api_url + request.path, data=request.body, headers=request.headers, timeout=30
+        )
     body = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
-    case = CaseCalls(name, resp.status_code, body, calls, request_bytes=len(request.body))
-    for call in calls:
-        if call.service == "dynamodb":
-            units = meter.units(call.operation, call.params, call.response, failed=call.error is not None)
-            case.units += units
-            case.units_by_operation[call.operation] = case.units_by_operation.get(call.operation, Units()) + units
-        elif call.service == "events" and call.operation == "PutEvents":
-            for entry in call.params.get("Entries", []):
-                size = eventbridge_entry_size(entry)
-                case.eventbridge_entries += 1
-                case.eventbridge_bytes.append(size)
-                case.eventbridge_billed += eventbridge_billed_events(size)
-    return case
+    return CaseCalls(name, resp.status_code, body, calls, request_bytes=len(request.body))
 
 
 @dataclass
 class AwsRun:
     cases: dict[str, CaseCalls]
     startup_s: float
-    background_calls: int  # calls recorded outside the handler's threads (should be 0)
 
 
 def run(requests: dict[str, Request]) -> AwsRun:
     """Start the local runtime, then send ``requests`` (in order) and record each one's AWS calls.
 
     The first request finds the handler cold: its components (boto3 clients, shop secrets) are reset
-    just before, so it pays what a new Lambda execution environment pays.
+    just before, so it pays what a new Lambda execution environment pays on its first request.
     """
     import requests as http_client
     from emma.resources import TABLES
@@ -196,17 +276,18 @@ def run(requests: dict[str, Request]) -> AwsRun:
         schema = {
             rt.resources.tables[t.logical_id]: tuple(k for k in (t.partition_key, t.sort_key) if k) for t in TABLES
         }
-        meter = CapacityMeter(schema)
+        analysis = _Analysis(CapacityMeter(schema))
         from ingest import deps
 
         deps.reset()  # cold: the next request builds its clients and loads the shop secrets
         recorder.install()
         http = http_client.Session()
-        cases = {name: _measure(meter, recorder, http, rt.api_url, name, req) for name, req in requests.items()}
-        server_threads = {c.thread for case in cases.values() for c in case.calls}
-        background = sum(1 for case in cases.values() for c in case.calls if c.thread.startswith("pump-"))
-        del server_threads
-        return AwsRun(cases, startup, background)
+        cases: dict[str, CaseCalls] = {}
+        for name, request in requests.items():
+            case = _send(recorder, http, rt.api_url, name, request)
+            analysis.add(case)
+            cases[name] = case
+        return AwsRun(cases, startup)
     finally:
         recorder.uninstall()
         rt.stop()

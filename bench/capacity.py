@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -130,6 +130,7 @@ class CapacityMeter:
 
     Remembers the size of every item it has seen written or read, so that an overwrite counts the
     larger of the old and the new item, as DynamoDB does. An item it never saw counts as absent.
+    ``on_item(operation, table, item or key, units)``, if given, is told the units of each item.
     """
 
     def __init__(
@@ -138,17 +139,10 @@ class CapacityMeter:
         default_key: Sequence[str] = ("pk", "sk"),
         on_item: Callable[[str, str, Mapping[str, Any], Units], None] | None = None,
     ) -> None:
-        """``on_item(operation, table, item or key, units)`` is told the units of each item."""
         self._schema = {table: tuple(keys) for table, keys in key_schema.items()}
         self._default = tuple(default_key)
         self._sizes: dict[tuple[str, str], int] = {}
-        self._on_item = on_item
-        self._operation = ""
-
-    def _tell(self, table: str, item: Mapping[str, Any], units: Units) -> Units:
-        if self._on_item is not None:
-            self._on_item(self._operation, table, item, units)
-        return units
+        self.on_item = on_item
 
     # -- item bookkeeping ----------------------------------------------------------------------
 
@@ -157,139 +151,112 @@ class CapacityMeter:
         return table, json.dumps([item.get(n) for n in names], sort_keys=True, default=str)
 
     def known_size(self, table: str, key_or_item: Mapping[str, Any]) -> int:
+        """Size of the stored item with this key as last seen; 0 if never seen (or deleted)."""
         return self._sizes.get(self._key(table, key_or_item), 0)
 
-    def _put(self, table: str, item: Mapping[str, Any], *, transactional: bool, store: bool) -> Units:
-        new = item_size(item)
-        old = self.known_size(table, item)
-        if store:
-            self._sizes[self._key(table, item)] = new
-        return Units(wru=write_units(max(old, new), transactional=transactional), items_written=1, bytes_written=new)
-
-    def _delete(self, table: str, key: Mapping[str, Any], *, transactional: bool, store: bool) -> Units:
+    def _write(self, table: str, key: Mapping[str, Any], new: dict | None, transactional: bool, store: bool) -> Units:
+        """One item written (``new``), deleted (``new`` is None) or condition-checked."""
         old = self.known_size(table, key)
-        if store:
+        size = item_size(new) if new is not None else 0
+        if store and new is not None:
+            self._sizes[self._key(table, new)] = size
+        elif store:
             self._sizes.pop(self._key(table, key), None)
-        return Units(wru=write_units(old, transactional=transactional), items_written=1)
+        return Units(wru=write_units(max(old, size), transactional=transactional), items_written=1, bytes_written=size)
 
-    def _update(self, table: str, key: Mapping[str, Any], *, transactional: bool) -> Units:
-        # The size after an update is not in the request; the item as last seen stands for both.
-        return Units(wru=write_units(self.known_size(table, key), transactional=transactional), items_written=1)
-
-    def _seen(self, table: str, item: Mapping[str, Any]) -> int:
-        size = item_size(item)
-        self._sizes[self._key(table, item)] = size
-        return size
+    def _read(self, table: str, key: Mapping[str, Any], item: Mapping[str, Any] | None, **kind: bool) -> Units:
+        size = item_size(item) if item else 0
+        if item:
+            self._sizes[self._key(table, item)] = size
+        return Units(
+            rru=read_units(size, **kind),
+            items_read=1 if item else 0,
+            keys_missing=0 if item else 1,
+            bytes_read=size,
+        )
 
     # -- operations ------------------------------------------------------------------------------
 
     def units(
         self, operation: str, params: Mapping[str, Any], response: Mapping[str, Any] | None, *, failed: bool = False
     ) -> Units:
-        """Units one call consumed. ``failed``: the call raised (e.g. a cancelled transaction, a failed
-        condition): the units are counted all the same, as DynamoDB charges them, but nothing is stored."""
+        """Units one call consumed. ``failed``: the call raised (a cancelled transaction, a failed
+        condition): the units count all the same, as DynamoDB charges them, but nothing is stored.
+        Calls that read or write no items (CreateTable, DescribeTable, ...) count nothing."""
         response = response or {}
         store = not failed
-        handler = getattr(self, f"_op_{operation}", None)
-        if handler is None:
-            return Units()  # not a data-plane call (CreateTable, DescribeTable, ...)
-        return handler(params, response, store)
-
-    def _op_PutItem(self, params, response, store) -> Units:
-        return self._put(params["TableName"], params["Item"], transactional=False, store=store)
-
-    def _op_DeleteItem(self, params, response, store) -> Units:
-        return self._delete(params["TableName"], params["Key"], transactional=False, store=store)
-
-    def _op_UpdateItem(self, params, response, store) -> Units:
-        return self._update(params["TableName"], params["Key"], transactional=False)
-
-    def _op_GetItem(self, params, response, store) -> Units:
-        item = response.get("Item")
-        size = self._seen(params["TableName"], item) if item else 0
-        consistent = bool(params.get("ConsistentRead"))
-        return Units(
-            rru=read_units(size, consistent=consistent),
-            items_read=1 if item else 0,
-            keys_missing=0 if item else 1,
-            bytes_read=size,
-        )
-
-    def _op_BatchGetItem(self, params, response, store) -> Units:
         total = Units()
-        unprocessed = response.get("UnprocessedKeys") or {}
-        for table, request in params["RequestItems"].items():
-            consistent = bool(request.get("ConsistentRead"))
-            returned = {self._key(table, item): item for item in (response.get("Responses") or {}).get(table, [])}
-            skipped = {self._key(table, k) for k in (unprocessed.get(table) or {}).get("Keys", [])}
-            for key in request["Keys"]:
-                k = self._key(table, key)
-                if k in skipped:
-                    continue
-                item = returned.get(k)
-                size = self._seen(table, item) if item is not None else 0
-                total += Units(
-                    rru=read_units(size, consistent=consistent),
-                    items_read=1 if item is not None else 0,
-                    keys_missing=0 if item is not None else 1,
-                    bytes_read=size,
-                )
+        for table, key, units in self._items(operation, params, response, store):
+            if self.on_item is not None:
+                self.on_item(operation, table, key, units)
+            total += units
         return total
 
-    def _op_Query(self, params, response, store) -> Units:
-        items = response.get("Items") or []
-        sizes = [self._seen(params["TableName"], i) for i in items]
-        return Units(
-            rru=query_read_units(sizes, consistent=bool(params.get("ConsistentRead"))),
-            items_read=len(items),
-            bytes_read=sum(sizes),
-        )
-
-    _op_Scan = _op_Query
-
-    def _op_BatchWriteItem(self, params, response, store) -> Units:
-        total = Units()
-        unprocessed = response.get("UnprocessedItems") or {}
-        for table, requests in params["RequestItems"].items():
-            left = {json.dumps(r, sort_keys=True, default=str) for r in unprocessed.get(table, [])}
-            for request in requests:
-                if json.dumps(request, sort_keys=True, default=str) in left:
-                    continue
-                if "PutRequest" in request:
-                    total += self._put(table, request["PutRequest"]["Item"], transactional=False, store=store)
-                else:
-                    total += self._delete(table, request["DeleteRequest"]["Key"], transactional=False, store=store)
-        return total
-
-    def _op_TransactWriteItems(self, params, response, store) -> Units:
-        total = Units()
-        for entry in params["TransactItems"]:
-            ((kind, body),) = entry.items()
-            table = body["TableName"]
-            if kind == "Put":
-                total += self._put(table, body["Item"], transactional=True, store=store)
-            elif kind == "Delete":
-                total += self._delete(table, body["Key"], transactional=True, store=store)
-            elif kind == "Update":
-                total += self._update(table, body["Key"], transactional=True)
-            elif kind == "ConditionCheck":
-                total += Units(wru=write_units(self.known_size(table, body["Key"]), transactional=True))
-        return total
-
-    def _op_TransactGetItems(self, params, response, store) -> Units:
-        total = Units()
-        responses = response.get("Responses") or []
-        for i, entry in enumerate(params["TransactItems"]):
-            table = entry["Get"]["TableName"]
-            item = responses[i].get("Item") if i < len(responses) else None
-            size = self._seen(table, item) if item else 0
-            total += Units(
-                rru=read_units(size, transactional=True),
-                items_read=1 if item else 0,
-                keys_missing=0 if item else 1,
-                bytes_read=size,
-            )
-        return total
+    def _items(
+        self, op: str, params: Mapping[str, Any], response: Mapping[str, Any], store: bool
+    ) -> Iterator[tuple[str, Mapping[str, Any], Units]]:
+        if op == "PutItem":
+            table = params["TableName"]
+            yield table, params["Item"], self._write(table, params["Item"], params["Item"], False, store)
+        elif op == "DeleteItem":
+            table = params["TableName"]
+            yield table, params["Key"], self._write(table, params["Key"], None, False, store)
+        elif op == "UpdateItem":
+            # The size after an update is not in the request: the item as last seen stands for both.
+            table, key = params["TableName"], params["Key"]
+            yield table, key, Units(wru=write_units(self.known_size(table, key)), items_written=1)
+        elif op == "GetItem":
+            table = params["TableName"]
+            consistent = bool(params.get("ConsistentRead"))
+            yield table, params["Key"], self._read(table, params["Key"], response.get("Item"), consistent=consistent)
+        elif op == "BatchGetItem":
+            unprocessed = response.get("UnprocessedKeys") or {}
+            for table, request in params["RequestItems"].items():
+                consistent = bool(request.get("ConsistentRead"))
+                returned = {self._key(table, i): i for i in (response.get("Responses") or {}).get(table, [])}
+                skipped = {self._key(table, k) for k in (unprocessed.get(table) or {}).get("Keys", [])}
+                for key in request["Keys"]:
+                    k = self._key(table, key)
+                    if k not in skipped:
+                        yield table, key, self._read(table, key, returned.get(k), consistent=consistent)
+        elif op in ("Query", "Scan"):
+            table = params["TableName"]
+            items = response.get("Items") or []
+            for item in items:
+                self._sizes[self._key(table, item)] = item_size(item)
+            sizes = [item_size(i) for i in items]
+            rru = query_read_units(sizes, consistent=bool(params.get("ConsistentRead")))
+            yield table, {}, Units(rru=rru, items_read=len(items), bytes_read=sum(sizes))
+        elif op == "BatchWriteItem":
+            unprocessed = response.get("UnprocessedItems") or {}
+            for table, requests in params["RequestItems"].items():
+                left = {json.dumps(r, sort_keys=True, default=str) for r in unprocessed.get(table, [])}
+                for request in requests:
+                    if json.dumps(request, sort_keys=True, default=str) in left:
+                        continue
+                    if "PutRequest" in request:
+                        item = request["PutRequest"]["Item"]
+                        yield table, item, self._write(table, item, item, False, store)
+                    else:
+                        key = request["DeleteRequest"]["Key"]
+                        yield table, key, self._write(table, key, None, False, store)
+        elif op == "TransactWriteItems":
+            for entry in params["TransactItems"]:
+                ((kind, body),) = entry.items()
+                table = body["TableName"]
+                if kind == "Put":
+                    yield table, body["Item"], self._write(table, body["Item"], body["Item"], True, store)
+                elif kind == "Delete":
+                    yield table, body["Key"], self._write(table, body["Key"], None, True, store)
+                else:  # Update (size after unknown: as last seen), ConditionCheck (billed as a write)
+                    units = write_units(self.known_size(table, body["Key"]), transactional=True)
+                    yield table, body["Key"], Units(wru=units, items_written=1 if kind == "Update" else 0)
+        elif op == "TransactGetItems":
+            responses = response.get("Responses") or []
+            for i, entry in enumerate(params["TransactItems"]):
+                table, key = entry["Get"]["TableName"], entry["Get"]["Key"]
+                item = responses[i].get("Item") if i < len(responses) else None
+                yield table, key, self._read(table, key, item, transactional=True)
 
 
 # ---- EventBridge -------------------------------------------------------------------------------

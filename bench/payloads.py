@@ -58,7 +58,8 @@ class ShopifyOrders:
         self.sample = json.loads(sample.read_text(encoding="utf-8"))
         customer = self.sample.get("customer") or {}
         self._customer_id = customer.get("id")
-        self._emails = {e for e in (self.sample.get("email"), self.sample.get("contact_email"), customer.get("email")) if e}
+        emails = (self.sample.get("email"), self.sample.get("contact_email"), customer.get("email"))
+        self._emails = {e for e in emails if e}
         self._cart = self.sample.get("cart_token")
         self._checkout = self.sample.get("checkout_token")
         self._order_id = self.sample.get("id")
@@ -75,7 +76,7 @@ class ShopifyOrders:
             mapping[_key(self._checkout)] = f"{tag}chk{n:024d}"
         if isinstance(self._order_id, int):
             mapping[_key(self._order_id)] = 800_000_000 + n
-        body = json.dumps(_replace(self.sample, mapping)).encode()
+        body = json.dumps(_replace(self.sample, mapping), ensure_ascii=False).encode()
         headers = {
             "content-type": "application/json",
             "x-shopify-topic": self.topic,
@@ -112,7 +113,7 @@ class TrackerBatches:
             mapping[_key(uid)] = f"{700_000_000 + n * 10 + i}" if isinstance(uid, str) else 700_000_000 + n * 10 + i
         for i, email in enumerate(sorted(self._emails)):
             mapping[_key(email)] = f"visitor-{tag}-{n}-{i}@example.de"
-        body = json.dumps(_replace(self.sample, mapping)).encode()
+        body = json.dumps(_replace(self.sample, mapping), ensure_ascii=False).encode()
         headers = {"content-type": "application/json", "authorization": basic_auth(WRITE_KEY)}
         return Request("POST", BATCH_PATH, headers, body)
 

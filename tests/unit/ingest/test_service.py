@@ -188,3 +188,22 @@ def test_person_events_without_any_customer_reference_are_skipped(service, publi
     e = order("pos-1", "20.00", customer={})
     report = service.ingest([e])
     assert report.skipped == [e.id] and not report.accepted and not publisher.published
+
+
+def test_a_tracker_session_is_one_lookup_and_one_commit(service, repo):
+    session = [
+        event("page.viewed", customer={"anonymous_id": "anon-s"}, path="/"),
+        event("product.viewed", minutes=1, customer={"anonymous_id": "anon-s"}, product={"product_id": "pixel-9"}),
+        event("customer.identified", minutes=2, customer={"anonymous_id": "anon-s", **LENA}),
+        event("page.viewed", minutes=3, customer={"customer_id": "7008001"}, path="/konto"),
+    ]
+    service.ingest(session)
+    assert repo.commits == 1
+    profile = service.resolve("elektro-emma", "anon:anon-s")
+    assert profile.customer_id == "7008001" and profile.event_counts["page.viewed"] == 2
+
+
+def test_unconnected_customers_in_one_batch_get_their_own_profiles(service, repo):
+    service.ingest([event("page.viewed", customer={"anonymous_id": "a"}), event("page.viewed", customer={"anonymous_id": "b"})])
+    assert repo.commits == 2
+    assert service.resolve("elektro-emma", "anon:a").profile_id != service.resolve("elektro-emma", "anon:b").profile_id

@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from emma.errors import ConcurrencyConflict, ProfileNotFound
-from emma.events.model import CUSTOMERLESS_TYPES, CanonicalEvent, CatalogEvent, CustomerRefs
+from emma.events.model import CUSTOMERLESS_TYPES, CanonicalEvent, CatalogEvent
 from emma.ports import (
     AliasKey,
     CatalogRepository,
@@ -33,7 +33,7 @@ from emma.ports import (
     ProfileRepository,
     alias_keys,
 )
-from emma.profiles.apply import add_identities, apply_event, choose_winner, merge_profiles
+from emma.profiles.apply import apply_event, choose_winner, merge_profiles
 from emma.profiles.model import Profile, new_profile
 
 MAX_EVENTS_PER_COMMIT = 40  # 2 items per event + profile + tombstones + aliases <= 100 per transaction
@@ -60,21 +60,25 @@ def _new_profile_id() -> str:
     return "p_" + uuid.uuid4().hex
 
 
-def _ref_key(event: CanonicalEvent) -> tuple[Any, ...]:
-    c = event.customer
-    return (event.shop, c.customer_id, c.email, c.anonymous_id)
+def _runs(events: Sequence[CanonicalEvent]) -> Iterator[tuple[list[CanonicalEvent], list[AliasKey]]]:
+    """Consecutive events of one shop whose references connect (share an identity, transitively),
+    with the union of their aliases, in chunks that fit one transaction.
 
-
-def _runs(events: Sequence[CanonicalEvent]) -> Iterator[list[CanonicalEvent]]:
-    """Consecutive events with identical references, in chunks that fit one transaction."""
+    A tracker session (anonymous page views, then an identify naming the user, then the user's
+    clicks) is one run: one lookup and one transaction, with the same end state as handling the
+    events one by one (the identify would merge the anonymous profile into the customer anyway)."""
     run: list[CanonicalEvent] = []
+    keys: list[AliasKey] = []
     for event in events:
-        if run and (_ref_key(run[-1]) != _ref_key(event) or len(run) >= MAX_EVENTS_PER_COMMIT):
-            yield run
-            run = []
+        mine = alias_keys(event.customer)
+        connected = run and run[0].shop == event.shop and any(k in keys for k in mine)
+        if run and (not connected or len(run) >= MAX_EVENTS_PER_COMMIT):
+            yield run, keys
+            run, keys = [], []
         run.append(event)
+        keys += [k for k in mine if k not in keys]
     if run:
-        yield run
+        yield run, keys
 
 
 class IngestService:
@@ -114,8 +118,8 @@ class IngestService:
                 report.skipped.append(event.id)
             else:
                 person_events.append(event)
-        for run in _runs(person_events):
-            to_publish.extend(self._ingest_run(run, report))
+        for run, aliases in _runs(person_events):
+            to_publish.extend(self._ingest_run(run, aliases, report))
         if to_publish:
             self._publisher.publish(to_publish)
             report.published = len(to_publish)
@@ -129,10 +133,10 @@ class IngestService:
                 self._profiles.mark_published(shop, shop_records)
         return report
 
-    def _ingest_run(self, run: list[CanonicalEvent], report: IngestReport) -> list[CanonicalEvent]:
+    def _ingest_run(
+        self, run: list[CanonicalEvent], aliases: list[AliasKey], report: IngestReport
+    ) -> list[CanonicalEvent]:
         shop = run[0].shop
-        refs = run[0].customer
-        aliases = alias_keys(refs)
         republish: list[CanonicalEvent] = []
         for attempt in range(MAX_ATTEMPTS):
             pointed, seen = self._profiles.lookup(shop, aliases, [e.id for e in run])
@@ -144,7 +148,7 @@ class IngestService:
             if not fresh:
                 return republish
             try:
-                profile, merges = self._commit(shop, refs, aliases, pointed, fresh)
+                profile, merges = self._commit(shop, aliases, pointed, fresh)
             except CommitConflict as conflict:
                 if conflict.duplicates and not (conflict.stale or conflict.alias_taken):
                     continue  # a duplicate raced in: the next lookup drops it, no need to wait
@@ -166,7 +170,6 @@ class IngestService:
     def _commit(
         self,
         shop: str,
-        refs: CustomerRefs,
         aliases: list[AliasKey],
         pointed: dict[AliasKey, str],
         fresh: list[CanonicalEvent],
@@ -195,15 +198,16 @@ class IngestService:
                     }
                 )
                 tombstones.append((tomb, loser.version))
-        add_identities(profile, refs)
         for event in fresh:
             apply_event(profile, event)
         first_seq = profile.log_seq + 1
         profile.log_seq += len(fresh)
         profile.version += 1
         profile.updated_at = max(profile.updated_at, now)
-        claim = [a for a in aliases if pointed.get(a) in (None, profile.profile_id)]
-        repoint = [a for a in aliases if a not in claim]
+        # Aliases already pointing here are not rewritten: the version condition on the profile
+        # already fails the commit if a concurrent merge moved this profile away.
+        claim = [a for a in aliases if a not in pointed]
+        repoint = [a for a in aliases if a in pointed and pointed[a] != profile.profile_id]
         self._profiles.commit(
             Commit(
                 shop=shop,

@@ -1,0 +1,523 @@
+"""`make bench`: what one ingested event costs Emma, measured.
+
+1. own CPU time per request and per canonical event (real handler, in-memory ports, no AWS);
+2. AWS requests per request by service and operation (botocore, against the local emulator);
+3. the DynamoDB request units those requests imply (DynamoDB's item-size rules);
+4. the cost per million canonical events at the list prices of bench/prices.json;
+5. the cold-import time of the ingest handler beside a floor handler.
+
+Prints a report and writes bench/results.json. bench/README.md explains every figure.
+Usage: python bench/run.py [--quick] [--output PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench import cold_import, cpu  # noqa: E402
+from bench.aws_calls import AwsRun, CaseCalls  # noqa: E402
+from bench.capacity import (  # noqa: E402
+    RequestUsage,
+    lambda_billed_ms,
+    lambda_cpu_share,
+    per_million_events,
+    request_cost,
+)
+from bench.payloads import ShopifyOrders, TrackerBatches  # noqa: E402
+
+PRICES = Path(__file__).with_name("prices.json")
+RESULTS = Path(__file__).with_name("results.json")
+
+ASSUMPTIONS = {
+    "lambda_memory_mb": 1024,  # infra/emma_infra/constructs/functions.py: the ingest function's memory
+    "aws_call_latency_ms": 8.0,  # assumed wait per AWS call inside the function (same region, warm connection)
+    "lambda_cpu_share": None,  # filled in: vCPU fraction at that memory (1,769 MB = 1 vCPU)
+    "cpu_equivalence": "one core of this machine is taken as one Lambda arm64 (Graviton) vCPU: not measured",
+    "cpu_time_used": "median CPU µs per request with metrics off (the brief's setting)",
+}
+
+FULL = {"webhooks": 2000, "webhook_warmup": 200, "batches": 200, "batch_warmup": 20, "reps": 5, "import_runs": 7}
+QUICK = {"webhooks": 300, "webhook_warmup": 30, "batches": 30, "batch_warmup": 5, "reps": 2, "import_runs": 3}
+
+SERVICE_LABELS = {
+    "api_gateway": "API Gateway (HTTP API)",
+    "lambda_requests": "Lambda requests",
+    "lambda_duration": "Lambda duration",
+    "dynamodb_writes": "DynamoDB writes (WRU)",
+    "dynamodb_reads": "DynamoDB reads (RRU)",
+    "eventbridge": "EventBridge PutEvents",
+    "secrets_manager": "Secrets Manager",
+}
+
+
+# ---- environment -------------------------------------------------------------------------------
+
+
+def _git(*args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip()
+
+
+def environment() -> dict[str, Any]:
+    cpu_model = None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu_model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import os
+
+    status = _git("status", "--porcelain")
+    return {
+        "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "git_commit": _git("rev-parse", "--short", "HEAD"),
+        "git_worktree_dirty": bool(status) if status is not None else None,
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_model": cpu_model,
+        "cpu_count": os.cpu_count(),
+    }
+
+
+# ---- phases ------------------------------------------------------------------------------------
+
+
+def run_cpu(plan: dict[str, int]) -> dict[str, cpu.CaseResult]:
+    shopify, tracker = ShopifyOrders(), TrackerBatches()
+    ingest = cpu.InProcessIngest()
+    try:
+        results = {
+            "webhook": cpu.measure(
+                ingest,
+                "webhook",
+                shopify.request,
+                requests=plan["webhooks"],
+                reps=plan["reps"],
+                warmup=plan["webhook_warmup"],
+            ),
+            "batch": cpu.measure(
+                ingest,
+                "batch",
+                tracker.request,
+                requests=plan["batches"],
+                reps=plan["reps"],
+                warmup=plan["batch_warmup"],
+            ),
+            # As deployed: metrics on, one EMF line flushed per invocation (to a null stdout here).
+            "webhook_metrics_on": cpu.measure(
+                ingest,
+                "webhook-emf",
+                shopify.request,
+                requests=plan["webhooks"] // 4,
+                reps=3,
+                warmup=plan["webhook_warmup"] // 4,
+                metrics=True,
+            ),
+            "batch_metrics_on": cpu.measure(
+                ingest,
+                "batch-emf",
+                tracker.request,
+                requests=plan["batches"] // 4,
+                reps=3,
+                warmup=plan["batch_warmup"] // 4,
+                metrics=True,
+            ),
+        }
+    finally:
+        ingest.restore()
+    return results
+
+
+def run_aws() -> AwsRun:
+    from bench import aws_calls
+
+    shopify, tracker = ShopifyOrders(), TrackerBatches()
+    repeat = shopify.request("aws", 1)
+    batch = tracker.request("aws", 1)
+    requests = {
+        "webhook_cold": shopify.request("aws-cold", 0),  # first request of a new execution environment
+        "webhook_new_customer": repeat,  # warm: steady state
+        "webhook_duplicate": repeat,  # the same delivery again (a Shopify retry)
+        "webhook_returning_customer": shopify.request("aws", 1, delivery_id="bench-aws-1-second-order"),
+        "batch": batch,  # 20 calls, one invalid, a new visitor who identifies
+        "batch_duplicate": batch,  # the same batch again (a tracker retry)
+    }
+    return aws_calls.run(requests)
+
+
+# ---- cost --------------------------------------------------------------------------------------
+
+
+def lambda_time(cpu_us: float, calls: int) -> dict[str, Any]:
+    memory = ASSUMPTIONS["lambda_memory_mb"]
+    per_call = ASSUMPTIONS["aws_call_latency_ms"]
+    return {
+        "cpu_us_measured": cpu_us,
+        "cpu_ms_at_memory": cpu_us / 1000 / lambda_cpu_share(memory),
+        "aws_calls": calls,
+        "wait_ms": calls * per_call,
+        "billed_ms": lambda_billed_ms(cpu_us, calls, per_call_ms=per_call, memory_mb=memory),
+    }
+
+
+def cost_case(case: CaseCalls, cpu_us: float, prices: dict[str, Any]) -> dict[str, Any]:
+    timing = lambda_time(cpu_us, len(case.calls))
+    usage = RequestUsage(
+        request_bytes=case.request_bytes,
+        lambda_billed_ms=timing["billed_ms"],
+        memory_mb=ASSUMPTIONS["lambda_memory_mb"],
+        wru=case.units.wru,
+        rru=case.units.rru,
+        eventbridge_events=case.eventbridge_billed,
+        secrets_calls=case.count("secretsmanager"),
+    )
+    per_request = request_cost(usage, prices)
+    per_million = per_million_events(per_request, case.events)
+    total = sum(per_million.values())
+    return {
+        "canonical_events_per_request": case.events,
+        "lambda": timing,
+        "usd_per_request": per_request,
+        "usd_per_request_total": sum(per_request.values()),
+        "usd_per_million_events": per_million,
+        "usd_per_million_events_total": total,
+        "share": {k: v / total for k, v in per_million.items()},
+    }
+
+
+def cold_start(aws: AwsRun, imports: dict[str, Any], prices: dict[str, Any], cpu_us: float) -> dict[str, Any]:
+    cold, warm = aws.cases["webhook_cold"], aws.cases["webhook_new_customer"]
+    memory = ASSUMPTIONS["lambda_memory_mb"]
+    extra_calls = len(cold.calls) - len(warm.calls)
+    extra_ms = extra_calls * ASSUMPTIONS["aws_call_latency_ms"]
+    gb_s_price = prices["services"]["lambda_arm64"]["usd_per_gb_second"]
+    import_ms = imports["ingest_import_ms_median"]
+    secrets = cold.count("secretsmanager") * prices["services"]["secrets_manager"]["usd_per_10k_api_calls"] / 1e4
+    return {
+        "extra_calls_on_first_request": dict(sorted((cold.by_operation() - warm.by_operation()).items())),
+        "extra_wait_ms": extra_ms,
+        "handler_import_ms_on_this_machine": import_ms,
+        "usd_secrets_manager": secrets,
+        "usd_extra_duration": extra_ms / 1000 * memory / 1024 * gb_s_price,
+        "usd_import_if_init_billed": import_ms / 1000 / lambda_cpu_share(memory) * memory / 1024 * gb_s_price,
+        "note": "per cold start (a new execution environment), not per event; shop secrets are also re-read "
+        "every EMMA_SHOP_CACHE_SECONDS (300 s) per warm environment",
+    }
+
+
+# ---- report ------------------------------------------------------------------------------------
+
+
+def _n(x: float, digits: int = 0) -> str:
+    return f"{x:,.{digits}f}"
+
+
+def _usd(x: float) -> str:
+    return f"${x:,.4f}" if x < 10 else f"${x:,.2f}"
+
+
+def _table(rows: list[list[str]], header: list[str], indent: str = "  ", left: tuple[int, ...] = (0,)) -> str:
+    """Columns right-aligned, except those in ``left``."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = []
+    for n, row in enumerate([header, *rows]):
+        cells = [
+            str(c).ljust(w) if i in left else str(c).rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append(indent + "  ".join(cells).rstrip())
+        if n == 0:
+            lines.append(indent + "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+CASE_LABELS = {
+    "webhook": "Shopify orders/create webhook",
+    "batch": "Tracker /v1/batch (20 calls)",
+    "webhook_metrics_on": "  same, EMF metrics on",
+    "batch_metrics_on": "  same, EMF metrics on",
+    "webhook_cold": "webhook, cold (1st request)",
+    "webhook_new_customer": "webhook, new customer (warm)",
+    "webhook_duplicate": "webhook, same delivery again",
+    "webhook_returning_customer": "webhook, returning customer",
+    "batch_duplicate": "batch, same batch again",
+}
+
+
+def report(results: dict[str, Any]) -> str:
+    env, out = results["environment"], []
+    out.append("Emma ingest benchmark")
+    out.append(
+        f"  {env['date_utc']}  commit {env['git_commit']}"
+        + (" (+ uncommitted changes)" if env["git_worktree_dirty"] else "")
+        + f"  Python {env['python']}  {env['cpu_model']} x{env['cpu_count']} CPUs"
+    )
+
+    out.append("\n1. Own CPU time per request (real handler + domain, in-memory ports, no AWS; time.process_time)")
+    rows = []
+    for key in ("webhook", "webhook_metrics_on", "batch", "batch_metrics_on"):
+        r = results["cpu"][key]
+        req, ev = r["cpu_us_per_request"], r["cpu_us_per_event"]
+        rows.append(
+            [
+                CASE_LABELS[key],
+                f"{r['requests_per_repetition']}x{r['repetitions']}",
+                _n(r["canonical_events_per_request"]),
+                f"{_n(req['min'])} / {_n(req['median'])}",
+                f"{_n(ev['min'])} / {_n(ev['median'])}",
+            ]
+        )
+    out.append(
+        _table(rows, ["case", "requests x reps", "events/req", "µs/request min / median", "µs/event min / median"])
+    )
+    out.append("  Each request is a new delivery by a new customer; warm-up requests are not timed.")
+
+    out.append("\n2. AWS requests per ingest request (counted in botocore against the local emulator)")
+    rows = []
+    for name, case in results["aws"]["cases"].items():
+        ops = ", ".join(f"{op.split(':')[1]} {n}" for op, n in case["calls_by_operation"].items())
+        per_event = "-" if case["calls_per_event"] is None else f"{case['calls_per_event']:.2f}"
+        rows.append([CASE_LABELS.get(name, name), str(case["canonical_events"]), str(case["calls"]), per_event, ops])
+    out.append(_table(rows, ["case", "events", "calls", "calls/event", "by operation"], left=(0, 4)))
+    errors = [e for c in results["aws"]["cases"].values() for e in c["errors"]]
+    if errors:
+        out.append(f"  errors: {errors}")
+
+    out.append("\n3. DynamoDB request units per request (DynamoDB sizing rules; missing keys read still cost 1 RRU)")
+    rows = []
+    for name, case in results["aws"]["cases"].items():
+        d, events = case["dynamodb"], case["canonical_events"]
+        rows.append(
+            [
+                CASE_LABELS.get(name, name),
+                _n(d["wru"]),
+                "-" if not events else f"{d['wru'] / events:.2f}",
+                _n(d["rru"]),
+                "-" if not events else f"{d['rru'] / events:.2f}",
+                f"{d['items_read']}/{d['keys_missing']}",
+                str(d["items_written"]),
+            ]
+        )
+    out.append(_table(rows, ["case", "WRU", "WRU/event", "RRU", "RRU/event", "read found/missing", "written"]))
+    for name in ("webhook_new_customer", "batch"):
+        d = results["aws"]["cases"][name]["dynamodb"]
+        out.append(f"  WRU by item, {CASE_LABELS[name].strip()}:")
+        items = sorted(d["by_item"].items(), key=lambda kv: -kv[1]["wru"])
+        for label, u in items:
+            if u["wru"]:
+                share = u["wru"] / d["wru"] * 100
+                out.append(
+                    f"    {label:<42} {_n(u['wru']):>5} WRU  {share:4.0f}%  "
+                    f"({u['items_written']} items, {_n(u['bytes_written'])} bytes)"
+                )
+
+    out.append(
+        f"\n4. Cost per million canonical events at list prices ({results['prices']['region']}; "
+        f"prices as of {results['prices']['as_of']})"
+    )
+    a = results["assumptions"]
+    out.append(
+        f"  Lambda duration = measured CPU time / {a['lambda_cpu_share']:.3f} (vCPU share at {a['lambda_memory_mb']}"
+        f" MB) + {a['aws_call_latency_ms']:g} ms per AWS call (assumed), billed per ms at {a['lambda_memory_mb']} MB"
+        " arm64."
+    )
+    cost = results["cost"]
+    rows = []
+    for key in SERVICE_LABELS:
+        rows.append(
+            [SERVICE_LABELS[key]]
+            + [
+                f"{_usd(cost[c]['usd_per_million_events'][key])} {cost[c]['share'][key] * 100:4.0f}%"
+                for c in ("webhook", "batch")
+            ]
+        )
+    rows.append(["total"] + [_usd(cost[c]["usd_per_million_events_total"]) for c in ("webhook", "batch")])
+    out.append(_table(rows, ["USD per 1M canonical events", "webhook", "batch"]))
+    for c in ("webhook", "batch"):
+        lam = cost[c]["lambda"]
+        out.append(
+            f"  {c}: {cost[c]['canonical_events_per_request']} events/request; Lambda billed {lam['billed_ms']} ms ="
+            f" {lam['cpu_ms_at_memory']:.1f} ms CPU + {lam['aws_calls']} calls x {a['aws_call_latency_ms']:g} ms;"
+            f" {_usd(cost[c]['usd_per_request_total'] * 1e6)} per million requests"
+        )
+    cs = results["cold_start"]
+    extra = cs["extra_calls_on_first_request"]
+    out.append(
+        f"  Cold start (per new execution environment, not per event): +{sum(extra.values())} calls"
+        f" ({', '.join(extra)}) ~${cs['usd_secrets_manager'] + cs['usd_extra_duration']:.7f},\n"
+        f"  plus the import (section 5) ~${cs['usd_import_if_init_billed']:.7f} as billed INIT time."
+    )
+    nt = results["not_in_total"]
+    out.append(
+        f"  Not in the total: CloudWatch Logs for the EMF line ({nt['emf_bytes_per_request']:.0f} bytes/request,"
+        f" measured) ~{_usd(nt['cloudwatch_logs_usd_per_million_requests'])} per million requests, plus Lambda's\n"
+        "  own log lines; X-Ray traces (sampled); storage, PITR backups, data transfer."
+    )
+
+    ci = results["cold_import"]
+    out.append(f"\n5. Cold import (fresh interpreter, wall time minus `python -c pass`, median of {ci['runs_each']})")
+    out.append(
+        _table(
+            [
+                ["floor: boto3 + Powertools Logger", _n(ci["floor_import_ms_median"]), "1.00"],
+                ["ingest.handler", _n(ci["ingest_import_ms_median"]), f"{ci['ingest_over_floor_ratio']:.2f}"],
+            ],
+            ["handler", "ms", "x floor"],
+        )
+    )
+    out.append(f"  interpreter start-up (subtracted): {ci['interpreter_start_ms_median']:.0f} ms")
+
+    out.append("\nFindings")
+    out.extend(f"  - {f}" for f in results["findings"])
+    out.append(f"\nRun took {results['run_seconds']:.0f} s. Wrote {results['output']}.")
+    return "\n".join(out)
+
+
+def findings(results: dict[str, Any]) -> list[str]:
+    found = []
+    for c in ("webhook", "batch"):
+        cost = results["cost"][c]
+        top = max(cost["share"], key=cost["share"].get)
+        found.append(
+            f"{c}: {SERVICE_LABELS[top]} is {cost['share'][top] * 100:.0f}% of the cost per event "
+            f"({_usd(cost['usd_per_million_events'][top])} of {_usd(cost['usd_per_million_events_total'])}"
+            " per million)."
+        )
+    for name in ("webhook_new_customer", "webhook_returning_customer", "batch"):
+        d = results["aws"]["cases"][name]["dynamodb"]
+        if not d["wru"]:
+            continue
+        label = CASE_LABELS[name].strip()
+        mark = d["by_item"].get("BatchWriteItem idempotency record", {}).get("wru", 0)
+        if mark:
+            found.append(
+                f"{label}: marking events published re-writes every idempotency record in a second "
+                f"BatchWriteItem: {mark:g} of {d['wru']:g} WRU ({mark / d['wru'] * 100:.0f}%) and one more call."
+            )
+        if d["unchanged_alias_puts"]:
+            found.append(
+                f"{label}: {d['unchanged_alias_puts']} alias item(s) already pointing at the profile were "
+                f"re-written in the transaction: {d['unchanged_alias_wru']:g} WRU "
+                f"({d['unchanged_alias_wru'] / d['wru'] * 100:.0f}%) that change nothing but updated_at."
+            )
+    batch = results["aws"]["cases"]["batch"]
+    tx = batch["calls_by_operation"].get("dynamodb:TransactWriteItems", 0)
+    if tx > 1:
+        profile = batch["dynamodb"]["by_item"].get("TransactWriteItems profile", {})
+        found.append(
+            f"batch: the calls form {tx} runs of differing customer references, so the profile is looked up, "
+            f"read and written {tx} times in one request ({profile.get('wru', 0):g} WRU for "
+            f"{profile.get('items_written', 0)} profile writes)."
+        )
+    log = batch["dynamodb"]["by_item"].get("TransactWriteItems event log entry", {})
+    if log.get("wru"):
+        found.append(
+            f"batch: event log entries hold the whole event JSON (avg {log['bytes_written'] / log['items_written']:.0f}"
+            f" bytes); over 1 KB costs 2 units, doubled in the transaction: {log['wru']:g} of "
+            f"{batch['dynamodb']['wru']:g} WRU."
+        )
+    return found
+
+
+# ---- main --------------------------------------------------------------------------------------
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return float(f"{value:.6g}")
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer iterations, to try the benchmark out")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="where to write the results (default bench/results.json; --quick writes nothing unless given)",
+    )
+    args = parser.parse_args(argv)
+    output = args.output or (None if args.quick else RESULTS)
+    plan = QUICK if args.quick else FULL
+    started = time.perf_counter()
+    prices = json.loads(PRICES.read_text())
+    ASSUMPTIONS["lambda_cpu_share"] = lambda_cpu_share(ASSUMPTIONS["lambda_memory_mb"])
+
+    env = environment()
+    print(f"Emma benchmark ({'quick' if args.quick else 'full'} run): cold imports ...", flush=True)
+    imports = cold_import.measure(plan["import_runs"]).summary()
+    print("  CPU time, in-process ...", flush=True)
+    cpu_results = run_cpu(plan)
+    print("  AWS calls against the local emulator ...", flush=True)
+    aws = run_aws()
+
+    cpu_summary = {k: v.summary() for k, v in cpu_results.items()}
+    cost = {
+        "webhook": cost_case(
+            aws.cases["webhook_new_customer"], cpu_summary["webhook"]["cpu_us_per_request"]["median"], prices
+        ),
+        "batch": cost_case(aws.cases["batch"], cpu_summary["batch"]["cpu_us_per_request"]["median"], prices),
+    }
+    for key in ("webhook", "batch"):
+        if cost[key]["canonical_events_per_request"] != cpu_results[key].events_per_request:
+            raise RuntimeError(f"{key}: the emulator run and the CPU run disagree on events per request")
+    emf_bytes = statistics.mean(
+        [
+            cpu_results["webhook_metrics_on"].stdout_bytes_per_request,
+            cpu_results["batch_metrics_on"].stdout_bytes_per_request,
+        ]
+    )
+    logs_price = prices["not_in_the_total"]["cloudwatch_logs"]["usd_per_gb_ingested"]
+    results: dict[str, Any] = {
+        "environment": env,
+        "assumptions": ASSUMPTIONS,
+        "prices": {k: prices[k] for k in ("as_of", "region", "currency", "note")} | {"file": "bench/prices.json"},
+        "cpu": cpu_summary,
+        "aws": {
+            "emulator_startup_s": aws.startup_s,
+            "cases": {name: case.summary() for name, case in aws.cases.items()},
+        },
+        "cost": cost,
+        "cold_start": cold_start(aws, imports, prices, cpu_summary["webhook"]["cpu_us_per_request"]["median"]),
+        "not_in_total": {
+            "emf_bytes_per_request": emf_bytes,
+            "cloudwatch_logs_usd_per_million_requests": emf_bytes / 1024**3 * logs_price * 1e6,
+        },
+        "cold_import": imports,
+        "output": str(output.relative_to(ROOT) if output and output.is_relative_to(ROOT) else output),
+    }
+    results["findings"] = findings(results)
+    results["run_seconds"] = time.perf_counter() - started
+    text = report(results)
+    print()
+    print(text)
+    if output is not None:
+        output.write_text(json.dumps(_rounded(results), indent=2, ensure_ascii=False) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -261,6 +261,7 @@ def run(requests: dict[str, Request]) -> AwsRun:
     just before, so it pays what a new Lambda execution environment pays on its first request.
     """
     import requests as http_client
+
     from emma.resources import TABLES
     from emma_local.config import load_config
     from emma_local.runtime import LocalRuntime

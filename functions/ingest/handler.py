@@ -9,8 +9,8 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from emma.errors import EmmaError, InvalidPayload
 
+from emma.errors import EmmaError, InvalidPayload
 from ingest.http import error_response, json_response
 from ingest.openapi import openapi_document
 from ingest.routes import profiles, tracker, webhooks
@@ -46,9 +46,7 @@ def handle_validation_error(exc: RequestValidationError):
 @app.not_found
 def handle_not_found(_: Exception):
     event = app.current_event
-    return json_response(
-        404, {"error": "not_found", "message": f"no route for {event.http_method} {event.path}"}
-    )
+    return json_response(404, {"error": "not_found", "message": f"no route for {event.http_method} {event.path}"})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

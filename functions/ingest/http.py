@@ -10,6 +10,7 @@ from typing import Any
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
 from emma.errors import EmmaError, PayloadTooLarge, Unauthorized
 from emma.events.model import now_utc
 from emma.sources.common import MAX_BODY_BYTES
@@ -59,9 +60,7 @@ def received_at(event: APIGatewayProxyEventV2) -> datetime:
 
 
 def json_response(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response:
-    return Response(
-        status_code=status, content_type=JSON, body=json.dumps(body, default=str), headers=headers or {}
-    )
+    return Response(status_code=status, content_type=JSON, body=json.dumps(body, default=str), headers=headers or {})
 
 
 def error_response(exc: EmmaError) -> Response:

@@ -6,8 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
-from emma import __version__
 
+from emma import __version__
 from ingest.schemas import REQUEST_BODIES
 
 SECURITY_SCHEMES = {

@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from emma.profiles.model import Profile
 from pydantic import BaseModel, ConfigDict, Field
+
+from emma.profiles.model import Profile
 
 
 class SegmentCall(BaseModel):
     """A Segment-spec call. https://segment.com/docs/connections/spec/"""
 
     model_config = ConfigDict(extra="allow")
-    messageId: str | None = Field(
-        None, description="Idempotency key; retries with the same id are stored once"
-    )
+    messageId: str | None = Field(None, description="Idempotency key; retries with the same id are stored once")
     anonymousId: str | None = None
     userId: str | None = Field(None, description="The shop's customer id")
     timestamp: str | None = None
@@ -45,7 +44,9 @@ class Accepted(BaseModel):
     accepted: int = Field(description="events stored by this request")
     duplicates: int = Field(description="events seen before (stored once, not published again)")
     published: int
-    skipped: int = Field(0, description="events with no customer reference at all (e.g. a POS order without a customer)")
+    skipped: int = Field(
+        0, description="events with no customer reference at all (e.g. a POS order without a customer)"
+    )
 
 
 class Rejected(BaseModel):

@@ -25,7 +25,7 @@ from emma_infra.paths import CORE_PACKAGE_DIR, LAMBDA_LOCK_FILE, LAYER_CACHE_DIR
 from emma_infra.runtime import PIP_PLATFORMS, PYTHON_VERSION
 
 _IGNORED = ("__pycache__", "*.pyc", "*.pyo")
-_STALE_STAGING_SECONDS = 3600
+_STALE_SECONDS = 3600
 
 
 class LayerBuildError(RuntimeError):
@@ -43,13 +43,14 @@ def tree_digest(root: Path) -> str:
     return digest.hexdigest()
 
 
-def _sweep_stale_staging(cache_dir: Path) -> None:
-    """Remove temporary build directories left behind by killed synths (older than an hour)."""
+def _sweep(cache_dir: Path, pattern: str, keep: Path | None = None) -> None:
+    """Remove directories matching ``pattern`` older than an hour (younger ones may belong to a synth
+    running right now), except ``keep``."""
     now = time.time()
-    for leftover in cache_dir.glob(".*-*"):
+    for old in cache_dir.glob(pattern):
         with contextlib.suppress(OSError):
-            if leftover.is_dir() and now - leftover.stat().st_mtime > _STALE_STAGING_SECONDS:
-                shutil.rmtree(leftover, ignore_errors=True)
+            if old != keep and old.is_dir() and now - old.stat().st_mtime > _STALE_SECONDS:
+                shutil.rmtree(old, ignore_errors=True)
 
 
 def _publish(staging: Path, target: Path) -> Path:
@@ -73,6 +74,8 @@ def stage_core_layer(source: Path = CORE_PACKAGE_DIR, cache_dir: Path = LAYER_CA
         staging = Path(tempfile.mkdtemp(prefix=".core-", dir=cache_dir))
         shutil.copytree(source, staging / "python" / source.name, ignore=shutil.ignore_patterns(*_IGNORED))
         _publish(staging, target)
+        _sweep(cache_dir, "core-*", keep=target)  # earlier versions of the core package
+        _sweep(cache_dir, ".core-*")  # temporary directories of killed builds
     return target, digest
 
 
@@ -104,7 +107,7 @@ def build_dependency_layer(lock_file: Path = LAMBDA_LOCK_FILE, cache_dir: Path =
     if target.is_dir():
         return target, key
     cache_dir.mkdir(parents=True, exist_ok=True)
-    _sweep_stale_staging(cache_dir)
+    _sweep(cache_dir, ".deps-*")  # temporary directories of killed builds
     staging = Path(tempfile.mkdtemp(prefix=".deps-", dir=cache_dir))
     print(f"emma: building the dependency layer from {lock_file.name} (once per lock file)", file=sys.stderr)
     command = pip_install_command(lock_file, staging / "python")

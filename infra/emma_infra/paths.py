@@ -10,3 +10,4 @@ CORE_PACKAGE_DIR = REPO_ROOT / "layers" / "core" / "emma"
 LAMBDA_LOCK_FILE = REPO_ROOT / "requirements" / "lambda.lock"
 LAYER_CACHE_DIR = REPO_ROOT / ".cache" / "layers"  # gitignored; survives `rm -rf cdk.out`
 CDK_JSON = REPO_ROOT / "cdk.json"
+OPENAPI_DOCUMENT = REPO_ROOT / "docs" / "openapi.json"  # generated from the ingest routes (`emma schema`)

@@ -10,8 +10,8 @@ from typing import Any
 
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
-from emma.resources import EVENT_BUS, QUEUES, TABLES
 
+from emma.resources import EVENT_BUS, QUEUES, TABLES
 from emma_infra.constructs.bus import Bus
 from emma_infra.constructs.consumers import QueueConsumer
 from emma_infra.constructs.data import Data

@@ -20,7 +20,7 @@ def _cmd_dev(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    runtime = LocalRuntime(config, port=args.port, log_level=args.log_level).start()
+    runtime = LocalRuntime(config, port=args.port, log_level=args.log_level, environments=args.environments).start()
     shop = config.shops[0]
     print(f"Emma is serving {runtime.api_url} (config: {config.path})")
     print(f"  shops: {', '.join(s.shop for s in config.shops)}")
@@ -67,11 +67,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     dev = sub.add_parser("dev", help="serve the ingest API locally against the in-process AWS emulator")
-    dev.add_argument(
-        "--config", type=Path, help="local config TOML (default: ./emma.local.toml, else the example)"
-    )
+    dev.add_argument("--config", type=Path, help="local config TOML (default: ./emma.local.toml, else the example)")
     dev.add_argument("--port", type=int, help="port (default from the config: 8787; 0 picks a free one)")
     dev.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    dev.add_argument(
+        "--environments",
+        type=int,
+        default=2,
+        help="concurrent Lambda execution environments (processes) for the API; 0 runs in-process",
+    )
     dev.set_defaults(func=_cmd_dev)
 
     demo = sub.add_parser("demo", help="replay events/ through the real handlers over HTTP and report")

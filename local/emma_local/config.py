@@ -7,8 +7,9 @@ import re
 import tomllib
 from pathlib import Path
 
-from emma.ports import ShopConfig
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from emma.ports import ShopConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "config" / "emma.local.example.toml"

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
 from emma.resources import CATALOG_TABLE, PROFILES_TABLE
 from emma.sources.signatures import sign_base64, sign_hex
-
 from emma_local.config import LocalConfig
 from emma_local.runtime import LocalRuntime
 
@@ -178,9 +178,7 @@ class Demo:
         while pump.processed == before and time.monotonic() < deadline:
             time.sleep(0.05)
         ok = pump.processed > before
-        self.steps.append(
-            Step(f"eventbridge {topic}", 200 if ok else 500, "processed" if ok else "not processed")
-        )
+        self.steps.append(Step(f"eventbridge {topic}", 200 if ok else 500, "processed" if ok else "not processed"))
         print(
             f"  {'ok ' if ok else 'ERR'}  eventbridge elektro-emma  {topic:<44} "
             f"{'processed by shopify_events' if ok else 'NOT processed'}"
@@ -197,13 +195,9 @@ class Demo:
         for p in profiles:
             view = self._get_profile(p)
             consent = view["consent"].get("email")
-            top = max(
-                view["affinities"]["categories"].items(), key=lambda kv: kv[1]["score"], default=(None, None)
-            )[0]
+            top = max(view["affinities"]["categories"].items(), key=lambda kv: kv[1]["score"], default=(None, None))[0]
             known = view.get("email") or (
-                f"cid:{view['customer_id']}"
-                if view.get("customer_id")
-                else f"anon:{view['anonymous_ids'][0]}"
+                f"cid:{view['customer_id']}" if view.get("customer_id") else f"anon:{view['anonymous_ids'][0]}"
             )
             print(
                 f"  {p['shop']:<14}{p['profile_id'][:12]:<14}{known[:29]:<30}{view['orders']['count']:>7}"
@@ -225,9 +219,7 @@ class Demo:
         )
         problems = [f"{s.what}: {s.status}" for s in self.steps if s.status >= 500]
         if sorted(published_ids) != sorted(stored):
-            problems.append(
-                f"stored and published events differ: {sorted(set(stored) ^ set(published_ids))[:5]}"
-            )
+            problems.append(f"stored and published events differ: {sorted(set(stored) ^ set(published_ids))[:5]}")
         for problem in problems:
             print(f"PROBLEM: {problem}")
         return 1 if problems else 0
@@ -274,9 +266,7 @@ def _woo_topic(stem: str) -> str:
 
 def run_demo(config: LocalConfig, events_dir: Path) -> int:
     started = time.monotonic()
-    print(
-        "Starting the local runtime (moto server, tables/bus/queues from emma.resources, handlers in-process)"
-    )
+    print("Starting the local runtime (moto server, tables/bus/queues from emma.resources, handlers in-process)")
     with LocalRuntime(config, port=0, log_level="ERROR") as runtime:
         print(f"API at {runtime.api_url}")
         demo = Demo(runtime, config, events_dir)

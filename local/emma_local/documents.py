@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from emma.events.model import event_json_schema
-
 from emma_local.lambdas import load_handler
 
 

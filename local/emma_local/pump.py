@@ -17,14 +17,10 @@ POLL_INTERVAL_SECONDS = 0.2  # AWS waits the visibility timeout; locally a faile
 
 
 class QueuePump:
-    def __init__(
-        self, sqs: Any, queue_url: str, handler: Handler, function: str, batch_size: int = 10
-    ) -> None:
+    def __init__(self, sqs: Any, queue_url: str, handler: Handler, function: str, batch_size: int = 10) -> None:
         self._sqs = sqs
         self._url = queue_url
-        self._arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
+        self._arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         self._handler = handler
         self._function = function
         self._batch_size = batch_size

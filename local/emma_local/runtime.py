@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emma.resources import EVENT_BUS, EVENT_SOURCE, QUEUES
-
 from emma_local.config import LocalConfig
 from emma_local.emulator import Emulator, start_emulator
+from emma_local.environments import Environments
 from emma_local.lambdas import load_handler
 from emma_local.provision import Provisioned, provision
 from emma_local.pump import QueuePump
@@ -35,10 +35,12 @@ class LocalRuntime:
     config: LocalConfig
     port: int | None = None
     log_level: str = "INFO"
+    environments: int = 0  # API execution environments (processes); 0: in-process, one request at a time
     emulator: Emulator | None = None
     resources: Provisioned | None = None
     pumps: dict[str, QueuePump] = field(default_factory=dict)
     _server: Any = None
+    _api: Environments | None = None
     _tap_url: str | None = None
     _saved_env: dict[str, str] | None = None
 
@@ -71,13 +73,13 @@ class LocalRuntime:
             )
             pump.start()
             self.pumps[queue.logical_id] = pump
-        ingest = load_handler("ingest")
+        load_handler("ingest")  # puts functions/ on the path
         from ingest import deps  # the handler's own lazily built components, reset for this runtime
 
         deps.reset()
-        deps.components().shops.get(self.config.shops[0].shop)  # warm up: clients built, shops cached
+        self._api = Environments("ingest", self.environments, os.environ)
         port = self.config.dev.port if self.port is None else self.port
-        self._server = make_server(ingest, self.config.dev.host, port)
+        self._server = make_server(self._api.invoke, self.config.dev.host, port)
         serve_in_thread(self._server)
         return self
 
@@ -91,9 +93,7 @@ class LocalRuntime:
             State="ENABLED",
             EventPattern=json.dumps({"source": [EVENT_SOURCE]}),
         )
-        events.put_targets(
-            Rule="emma-local-tap", EventBusName=EVENT_BUS.name, Targets=[{"Id": "tap", "Arn": arn}]
-        )
+        events.put_targets(Rule="emma-local-tap", EventBusName=EVENT_BUS.name, Targets=[{"Id": "tap", "Arn": arn}])
         return url
 
     def published(self) -> list[dict[str, Any]]:
@@ -117,6 +117,8 @@ class LocalRuntime:
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
+        if self._api is not None:
+            self._api.shutdown()
         if self.emulator is not None:
             self.emulator.stop()
         if self._saved_env is not None:  # leave the process as we found it

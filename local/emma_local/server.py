@@ -42,13 +42,9 @@ def make_server(handler: Handler, host: str, port: int) -> ThreadingHTTPServer:
                 self._send(500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}')
                 return
             headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
-            self._send(
-                int(result.get("statusCode", 200)), headers, response_body(result), result.get("cookies")
-            )
+            self._send(int(result.get("statusCode", 200)), headers, response_body(result), result.get("cookies"))
 
-        def _send(
-            self, status: int, headers: dict[str, str], body: bytes, cookies: list[str] | None = None
-        ) -> None:
+        def _send(self, status: int, headers: dict[str, str], body: bytes, cookies: list[str] | None = None) -> None:
             self.send_response(status)
             for key, value in headers.items():
                 if key not in ("content-length", "connection"):

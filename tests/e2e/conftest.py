@@ -10,7 +10,7 @@ from emma_local.runtime import LocalRuntime
 
 @pytest.fixture(scope="module")
 def runtime():
-    rt = LocalRuntime(load_config(), port=0, log_level="ERROR").start()
+    rt = LocalRuntime(load_config(), port=0, log_level="ERROR", environments=3).start()
     yield rt
     rt.stop()
 

@@ -16,8 +16,14 @@ EMMA = [sys.executable, "-m", "emma_local.cli"]
 
 def test_curl_webhook_from_the_readme_shows_in_the_profile_within_a_second(free_port):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    dev = subprocess.Popen([*EMMA, "dev", "--port", str(free_port), "--log-level", "WARNING"], cwd=ROOT, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    dev = subprocess.Popen(
+        [*EMMA, "dev", "--port", str(free_port), "--log-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         line = ""
@@ -26,8 +32,14 @@ def test_curl_webhook_from_the_readme_shows_in_the_profile_within_a_second(free_
             assert line or dev.poll() is None, "emma dev exited early"
         assert "serving" in line, line
         started = time.monotonic()
-        out = subprocess.run(["bash", "scripts/first-webhook.sh", f"http://127.0.0.1:{free_port}"], cwd=ROOT,
-                             capture_output=True, text=True, timeout=30, check=True).stdout
+        out = subprocess.run(
+            ["bash", "scripts/first-webhook.sh", f"http://127.0.0.1:{free_port}"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        ).stdout
         elapsed = time.monotonic() - started
         webhook, profile = (json.loads(part) for part in out.strip().splitlines())
         assert webhook["success"] is True and webhook["accepted"] >= 1

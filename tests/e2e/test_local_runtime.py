@@ -15,9 +15,17 @@ SECRET = "shpss_local_elektro_emma"
 
 
 def post_order(rt, body, delivery):
-    return requests.post(f"{rt.api_url}/webhooks/shopify/elektro-emma", data=body, timeout=10, headers={
-        "content-type": "application/json", "x-shopify-topic": "orders/create", "x-shopify-webhook-id": delivery,
-        "x-shopify-hmac-sha256": sign_base64(SECRET, body)})
+    return requests.post(
+        f"{rt.api_url}/webhooks/shopify/elektro-emma",
+        data=body,
+        timeout=10,
+        headers={
+            "content-type": "application/json",
+            "x-shopify-topic": "orders/create",
+            "x-shopify-webhook-id": delivery,
+            "x-shopify-hmac-sha256": sign_base64(SECRET, body),
+        },
+    )
 
 
 def order_body(order_id, email="konkurrent@example.de", customer_id=9900001):
@@ -48,8 +56,10 @@ def test_one_delivery_sent_ten_times_concurrently_is_stored_and_published_once(r
     runtime.published()  # drain the tap
     body = order_body(770001, email="doppelt@example.de", customer_id=9900002)
     statuses = []
-    threads = [threading.Thread(target=lambda: statuses.append(post_order(runtime, body, "same-delivery").status_code))
-               for _ in range(10)]
+    threads = [
+        threading.Thread(target=lambda: statuses.append(post_order(runtime, body, "same-delivery").status_code))
+        for _ in range(10)
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -63,8 +73,13 @@ def test_one_delivery_sent_ten_times_concurrently_is_stored_and_published_once(r
 
 def test_tracker_batch_links_anonymous_visitor_to_the_customer(runtime):
     body = (EVENTS / "tracker" / "batch_session.json").read_bytes()
-    resp = requests.post(f"{runtime.api_url}/v1/batch", data=body, auth=("wk_local_elektro_emma", ""),
-                         headers={"content-type": "application/json"}, timeout=10)
+    resp = requests.post(
+        f"{runtime.api_url}/v1/batch",
+        data=body,
+        auth=("wk_local_elektro_emma", ""),
+        headers={"content-type": "application/json"},
+        timeout=10,
+    )
     assert resp.status_code == 200 and len(resp.json()["rejected"]) == 1
     by_anon = requests.get(f"{runtime.api_url}/v1/profiles/anon:anon-9b1c", headers=ADMIN, timeout=10).json()
     by_email = requests.get(f"{runtime.api_url}/v1/profiles/max.mueller@example.de", headers=ADMIN, timeout=10).json()
@@ -76,13 +91,24 @@ def test_shopify_eventbridge_path_processes_good_events_and_parks_bad_ones_in_th
     paid = json.loads((EVENTS / "shopify" / "orders_paid.json").read_text())
 
     def entry(domain, delivery):
-        detail = {"payload": paid, "metadata": {"X-Shopify-Topic": "orders/paid", "X-Shopify-Webhook-Id": delivery,
-                                                "X-Shopify-Shop-Domain": domain}}
-        return {"Source": "aws.partner/shopify.com/1/emma", "DetailType": "shopifyWebhook", "Detail": json.dumps(detail),
-                "EventBusName": runtime.resources.partner_bus_name}
+        detail = {
+            "payload": paid,
+            "metadata": {
+                "X-Shopify-Topic": "orders/paid",
+                "X-Shopify-Webhook-Id": delivery,
+                "X-Shopify-Shop-Domain": domain,
+            },
+        }
+        return {
+            "Source": "aws.partner/shopify.com/1/emma",
+            "DetailType": "shopifyWebhook",
+            "Detail": json.dumps(detail),
+            "EventBusName": runtime.resources.partner_bus_name,
+        }
 
-    shop_events.put_events(Entries=[entry("elektro-emma.myshopify.com", "eb-good"),
-                                    entry("unknown-shop.myshopify.com", "eb-bad")])
+    shop_events.put_events(
+        Entries=[entry("elektro-emma.myshopify.com", "eb-good"), entry("unknown-shop.myshopify.com", "eb-bad")]
+    )
     sqs = runtime.emulator.session().client("sqs")
     dlq = runtime.resources.dlq_urls["ShopifyPartnerQueue"]
     deadline = time.monotonic() + 30

@@ -22,6 +22,7 @@ if str(ROOT / "infra") not in sys.path:
 
 from aws_cdk import App, Stack  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
+
 from emma_infra import STACK_NAME, build_app  # noqa: E402
 from emma_infra.paths import CDK_JSON  # noqa: E402
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
+
 from emma_infra import bundling
 from emma_infra.runtime import PYTHON_VERSION
 
@@ -28,6 +31,18 @@ def test_core_layer_is_the_package_under_python_without_bytecode(tmp_path):
     assert not list(layer.rglob("__pycache__"))
     assert layer.name == f"core-{digest[:24]}"
     assert bundling.stage_core_layer(pkg, tmp_path / "cache") == (layer, digest)  # cached
+
+
+def test_staging_a_new_core_version_sweeps_versions_and_leftovers_older_than_an_hour(tmp_path):
+    cache = tmp_path / "cache"
+    old_version, old_leftover, young_version = cache / "core-old", cache / ".core-killed", cache / "core-young"
+    for directory in (old_version, old_leftover, young_version):
+        directory.mkdir(parents=True)
+    two_hours_ago = time.time() - 7200
+    os.utime(old_version, (two_hours_ago, two_hours_ago))
+    os.utime(old_leftover, (two_hours_ago, two_hours_ago))
+    layer, _ = bundling.stage_core_layer(make_package(tmp_path), cache)
+    assert sorted(p.name for p in cache.iterdir()) == sorted([layer.name, "core-young"])
 
 
 def test_core_digest_follows_sources_not_bytecode(tmp_path):

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 from aws_cdk import App, Stack
+
 from emma.resources import QUEUES
 from emma_infra.constructs.shopify_partner import PARTNER_QUEUES, ShopifyPartnerSource
-
 from tests.infra.conftest import PARTNER_SOURCE, Synth
 
 pytestmark = pytest.mark.infra

@@ -2,9 +2,10 @@
 
 import boto3
 import pytest
+from moto import mock_aws
+
 from emma.ports import ShopConfig
 from emma_local.provision import provision
-from moto import mock_aws
 
 SHOP = ShopConfig(
     shop="elektro-emma",

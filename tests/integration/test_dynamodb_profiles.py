@@ -1,6 +1,7 @@
 from decimal import Decimal
 
 import pytest
+
 from emma.adapters.dynamodb import DynamoCatalog, DynamoProfileRepository
 from emma.adapters.memory import FixedClock, InMemoryPublisher
 from emma.ingest.service import IngestService
@@ -42,9 +43,7 @@ def test_stale_version_and_taken_alias_are_conflicts(repo):
     second = new_profile("elektro-emma", "p_2", T0)
     second.version = 1
     with pytest.raises(CommitConflict) as info:
-        repo.commit(
-            Commit("elektro-emma", second, None, [], 1, claim_aliases=[AliasKey("email", "a@example.de")])
-        )
+        repo.commit(Commit("elektro-emma", second, None, [], 1, claim_aliases=[AliasKey("email", "a@example.de")]))
     assert info.value.alias_taken
     with pytest.raises(CommitConflict) as info:
         repo.commit(Commit("elektro-emma", first.model_copy(update={"version": 2}), 0, [], 1))
@@ -141,11 +140,27 @@ def test_catalog_keeps_the_newest_update(aws):
 def test_partial_product_updates_merge_instead_of_blanking(aws):
     session, res = aws
     catalog = DynamoCatalog(session.client("dynamodb"), res.tables["CatalogTable"])
-    full = event("catalog.product_upserted", customer={}, id="p-full", variants=["v1"],
-                 product={"product_id": "pixel-9", "name": "Pixel 9 Pro", "price": "999.00", "category": "smartphones",
-                          "in_stock": True, "tags": ["5g"]})
-    partial = event("catalog.product_upserted", customer={}, id="p-partial", minutes=5,
-                    product={"product_id": "pixel-9", "in_stock": False})
+    full = event(
+        "catalog.product_upserted",
+        customer={},
+        id="p-full",
+        variants=["v1"],
+        product={
+            "product_id": "pixel-9",
+            "name": "Pixel 9 Pro",
+            "price": "999.00",
+            "category": "smartphones",
+            "in_stock": True,
+            "tags": ["5g"],
+        },
+    )
+    partial = event(
+        "catalog.product_upserted",
+        customer={},
+        id="p-partial",
+        minutes=5,
+        product={"product_id": "pixel-9", "in_stock": False},
+    )
     assert catalog.upsert_product(full) and catalog.upsert_product(partial)
     product = catalog.get_product("elektro-emma", "pixel-9")
     assert product["name"] == "Pixel 9 Pro" and product["price"] == "999.00" and product["in_stock"] is False

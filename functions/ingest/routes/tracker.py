@@ -5,12 +5,12 @@ from __future__ import annotations
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
+
 from emma.errors import InvalidPayload, Unauthorized
 from emma.ingest.service import IngestReport
 from emma.ports import ShopConfig
 from emma.sources import segment
 from emma.sources.common import load_json_object
-
 from ingest import deps
 from ingest.http import basic_username, json_response, lower_headers, raw_body, received_at
 from ingest.schemas import BATCH_RESPONSES, CALL_RESPONSES
@@ -58,8 +58,13 @@ def _register(call_type: str) -> None:
         return _single(call_type)
 
     route.__name__ = call_type
-    router.post(f"/v1/{call_type}", summary=f"Record a {call_type} call (Segment spec)", tags=["tracking"],
-                operation_id=call_type, responses=CALL_RESPONSES)(route)
+    router.post(
+        f"/v1/{call_type}",
+        summary=f"Record a {call_type} call (Segment spec)",
+        tags=["tracking"],
+        operation_id=call_type,
+        responses=CALL_RESPONSES,
+    )(route)
 
 
 for _call_type in SINGLE_CALLS:

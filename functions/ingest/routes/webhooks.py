@@ -11,10 +11,10 @@ from types import ModuleType
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
+
 from emma.errors import InvalidSignature, NotFound
 from emma.sources import shopify, shopware, woocommerce
 from emma.sources.common import load_json_object
-
 from ingest import deps
 from ingest.http import json_response, lower_headers, raw_body, received_at
 from ingest.schemas import WEBHOOK_RESPONSES
@@ -57,6 +57,4 @@ def webhook(platform: str, shop: str):
     metrics.add_metric("WebhooksAccepted", MetricUnit.Count, 1)
     metrics.add_metric("EventsAccepted", MetricUnit.Count, len(report.accepted))
     metrics.add_metric("EventsDuplicate", MetricUnit.Count, len(report.duplicates))
-    return json_response(
-        200, {"success": True, "topic": topic, "delivery_id": delivery_id, **report.as_dict()}
-    )
+    return json_response(200, {"success": True, "topic": topic, "delivery_id": delivery_id, **report.as_dict()})

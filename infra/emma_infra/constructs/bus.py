@@ -6,6 +6,7 @@ from aws_cdk import Duration
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
+
 from emma.resources import EVENT_BUS
 
 ARCHIVE_RETENTION = Duration.days(30)

@@ -13,8 +13,8 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
-from emma.resources import QueueDef
 
+from emma.resources import QueueDef
 from emma_infra.constructs.functions import EmmaFunction, Platform
 
 MESSAGE_RETENTION = Duration.days(14)  # the SQS maximum: two weeks to notice and redrive

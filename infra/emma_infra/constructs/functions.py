@@ -10,15 +10,15 @@ configuration and access as the ingest path: the tables, the bus and the shop se
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aws_cdk import Acknowledgment, ArnFormat, Duration, RemovalPolicy, Stack, Validations
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
-from emma.resources import SHOP_SECRET_PREFIX
 
+from emma.resources import SHOP_SECRET_PREFIX
 from emma_infra.constructs.bus import Bus
 from emma_infra.constructs.data import Data
 from emma_infra.paths import FUNCTIONS_DIR
@@ -43,7 +43,6 @@ class Platform:
     layers: Sequence[lambda_.ILayerVersion]
     data: Data
     bus: Bus
-    environment: Mapping[str, str] = field(default_factory=dict)
 
 
 class EmmaFunction(Construct):
@@ -90,7 +89,6 @@ class EmmaFunction(Construct):
                 "POWERTOOLS_SERVICE_NAME": f"emma-{folder.replace('_', '-')}",
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "LOG_LEVEL": "INFO",
-                **platform.environment,
                 **(environment or {}),
             },
         )

@@ -8,6 +8,7 @@ key. API Gateway authorizers cannot check any of these, so the routes have none.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jsii
 from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
@@ -18,18 +19,25 @@ from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
 from constructs import Construct
 
 from emma_infra.constructs.functions import LOG_RETENTION, EmmaFunction, Platform
+from emma_infra.paths import OPENAPI_DOCUMENT
 
-GET, POST = apigwv2.HttpMethod.GET, apigwv2.HttpMethod.POST
-ROUTES: tuple[tuple[apigwv2.HttpMethod, str], ...] = (
-    (POST, "/v1/track"),
-    (POST, "/v1/identify"),
-    (POST, "/v1/page"),
-    (POST, "/v1/screen"),
-    (POST, "/v1/batch"),
-    (POST, "/webhooks/{platform}/{shop}"),
-    (GET, "/v1/profiles/{ref}"),
-    (GET, "/v1/openapi.json"),
-)
+_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
+# Served by the function but kept out of its own OpenAPI document.
+EXTRA_ROUTES = (("GET", "/v1/openapi.json"),)
+
+
+def api_routes(document: Path = OPENAPI_DOCUMENT) -> tuple[tuple[str, str], ...]:
+    """(method, path) of every operation the ingest function serves.
+
+    Read from docs/openapi.json, which `emma schema` generates from the function's own routes and
+    `make test` keeps current: a route added to the function reaches the API without a second,
+    hand-kept list here. Unknown paths are answered by API Gateway and never invoke the function.
+    """
+    paths = json.loads(document.read_text())["paths"]
+    operations = {(method.upper(), path) for path, item in paths.items() for method in item if method in _METHODS}
+    return tuple(sorted(operations | set(EXTRA_ROUTES), key=lambda route: (route[1], route[0])))
+
+
 THROTTLE = apigwv2.ThrottleSettings(burst_limit=200, rate_limit=100)
 
 # One JSON object per request (HTTP API $context variables).
@@ -96,8 +104,8 @@ class IngestApi(Construct):
             access_log_settings=_AccessLogSettings(self.access_logs),
         )
         integration = HttpLambdaIntegration("Ingest", self.handler.function)
-        for method, path in ROUTES:
-            self.http_api.add_routes(path=path, methods=[method], integration=integration)
+        for method, path in api_routes():
+            self.http_api.add_routes(path=path, methods=[apigwv2.HttpMethod[method]], integration=integration)
         Validations.of(self.http_api).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-APIG4",

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from aws_cdk import aws_events as events
 from constructs import Construct
-from emma.resources import QUEUES
 
+from emma.resources import QUEUES
 from emma_infra.constructs.consumers import QueueConsumer
 from emma_infra.constructs.functions import Platform
 

@@ -14,7 +14,7 @@ class FakeEvents:
         self.fail = dict(fail or {})
         self.calls: list[list[dict]] = []
 
-    def put_events(self, Entries):  # noqa: N803 - boto3's parameter name
+    def put_events(self, Entries):
         assert len(Entries) <= 10
         self.calls.append(Entries)
         results = []
@@ -59,7 +59,7 @@ def test_client_errors_are_retried_then_reported():
     class Throttled:
         calls = 0
 
-        def put_events(self, Entries):  # noqa: N803
+        def put_events(self, Entries):
             self.calls += 1
             raise ClientError({"Error": {"Code": "ThrottlingException"}}, "PutEvents")
 

@@ -265,9 +265,8 @@ def test_price_table_has_what_the_cost_needs_and_says_it_was_not_rechecked():
 
 
 def test_payloads_get_fresh_identities():
-    from emma.sources.signatures import sign_base64
-
     from bench.payloads import ShopifyOrders, TrackerBatches
+    from emma.sources.signatures import sign_base64
 
     orders = ShopifyOrders()
     a, b = orders.request("t", 1), orders.request("t", 2)

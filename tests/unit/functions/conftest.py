@@ -3,8 +3,13 @@ from pathlib import Path
 
 import pytest
 
-from emma.adapters.memory import FixedClock, InMemoryCatalog, InMemoryProfileRepository, InMemoryPublisher, \
-    StaticShopDirectory
+from emma.adapters.memory import (
+    FixedClock,
+    InMemoryCatalog,
+    InMemoryProfileRepository,
+    InMemoryPublisher,
+    StaticShopDirectory,
+)
 from emma.ingest.service import IngestService
 from emma.ingest.wiring import Ingest
 from emma.ports import ShopConfig
@@ -12,9 +17,13 @@ from emma_local.lambdas import LambdaContext, api_event, response_body
 from factories import T0
 
 EVENTS = Path(__file__).resolve().parents[3] / "events"
-SHOP = ShopConfig(shop="elektro-emma", write_keys=("wk_1",), admin_keys=("ak_1",),
-                  webhook_secrets={"shopify": "s-shopify", "woocommerce": "s-woo", "shopware": "s-sw"},
-                  shopify_domain="elektro-emma.myshopify.com")
+SHOP = ShopConfig(
+    shop="elektro-emma",
+    write_keys=("wk_1",),
+    admin_keys=("ak_1",),
+    webhook_secrets={"shopify": "s-shopify", "woocommerce": "s-woo", "shopware": "s-sw"},
+    shopify_domain="elektro-emma.myshopify.com",
+)
 OTHER = ShopConfig(shop="fahrrad-franz", write_keys=("wk_2",), admin_keys=("ak_2",))
 
 
@@ -26,8 +35,10 @@ class Api:
     def call(self, method, path, body=b"", headers=None, query=""):
         if isinstance(body, dict):
             body = json.dumps(body).encode()
-        result = self.handler(api_event(method, path, query, {"content-type": "application/json", **(headers or {})},
-                                        body), LambdaContext("ingest"))
+        result = self.handler(
+            api_event(method, path, query, {"content-type": "application/json", **(headers or {})}, body),
+            LambdaContext("ingest"),
+        )
         raw = response_body(result)
         return result["statusCode"], (json.loads(raw) if raw else None)
 

@@ -5,15 +5,18 @@ import json
 
 import pytest
 
-from tests.unit.functions.conftest import EVENTS
 from emma.sources.signatures import sign_base64, sign_hex
+from tests.unit.functions.conftest import EVENTS
 
 ORDER = (EVENTS / "shopify" / "orders_create.json").read_bytes()
 
 
 def shopify_headers(body, topic="orders/create", delivery="d-1", secret="s-shopify"):
-    return {"x-shopify-topic": topic, "x-shopify-webhook-id": delivery,
-            "x-shopify-hmac-sha256": sign_base64(secret, body)}
+    return {
+        "x-shopify-topic": topic,
+        "x-shopify-webhook-id": delivery,
+        "x-shopify-hmac-sha256": sign_base64(secret, body),
+    }
 
 
 def basic(key):
@@ -49,11 +52,14 @@ def test_ten_deliveries_store_and_publish_once(api, world):
     assert profile["orders"]["count"] == 1 and profile["version"] == 1
 
 
-@pytest.mark.parametrize("headers, message", [
-    ({"x-shopify-hmac-sha256": "AAAA"}, "does not match"),
-    ({"x-shopify-hmac-sha256": ""}, "missing"),
-    ({}, "missing"),
-])
+@pytest.mark.parametrize(
+    "headers, message",
+    [
+        ({"x-shopify-hmac-sha256": "AAAA"}, "does not match"),
+        ({"x-shopify-hmac-sha256": ""}, "missing"),
+        ({}, "missing"),
+    ],
+)
 def test_bad_or_missing_signature_is_401_and_stores_nothing(api, world, headers, message):
     h = {"x-shopify-topic": "orders/create", "x-shopify-webhook-id": "d-1", **headers}
     status, body = api.call("POST", "/webhooks/shopify/elektro-emma", ORDER, h)
@@ -110,12 +116,21 @@ def test_woocommerce_ping_is_acknowledged_without_storing(api, world):
 
 def test_woocommerce_and_shopware_webhooks(api, world):
     woo = (EVENTS / "woocommerce" / "order_created.json").read_bytes()
-    status, _ = api.call("POST", "/webhooks/woocommerce/elektro-emma", woo, {
-        "x-wc-webhook-topic": "order.created", "x-wc-webhook-delivery-id": "w-1",
-        "x-wc-webhook-signature": sign_base64("s-woo", woo)})
+    status, _ = api.call(
+        "POST",
+        "/webhooks/woocommerce/elektro-emma",
+        woo,
+        {
+            "x-wc-webhook-topic": "order.created",
+            "x-wc-webhook-delivery-id": "w-1",
+            "x-wc-webhook-signature": sign_base64("s-woo", woo),
+        },
+    )
     assert status == 200
     sw = (EVENTS / "shopware" / "checkout_order_placed.json").read_bytes()
-    status, _ = api.call("POST", "/webhooks/shopware/elektro-emma", sw, {"shopware-shop-signature": sign_hex("s-sw", sw)})
+    status, _ = api.call(
+        "POST", "/webhooks/shopware/elektro-emma", sw, {"shopware-shop-signature": sign_hex("s-sw", sw)}
+    )
     assert status == 200
     status, _ = api.call("POST", "/webhooks/shopware/elektro-emma", sw, {"shopware-shop-signature": "00" * 32})
     assert status == 401

@@ -2,6 +2,7 @@ import threading
 from decimal import Decimal
 
 import pytest
+
 from emma.adapters.memory import FixedClock, InMemoryCatalog, InMemoryProfileRepository, InMemoryPublisher
 from emma.errors import ConcurrencyConflict, ProfileNotFound, PublishError
 from emma.ingest.service import IngestService
@@ -109,9 +110,7 @@ def test_cancellation_reverses_order_aggregates_once(service):
 
 
 def test_paid_after_placed_does_not_count_twice(service):
-    service.ingest(
-        [order("o1", "100.00", customer=LENA), order("o1", "100.00", type_="order.paid", customer=LENA)]
-    )
+    service.ingest([order("o1", "100.00", customer=LENA), order("o1", "100.00", type_="order.paid", customer=LENA)])
     p = service.resolve("elektro-emma", "7008001")
     assert p.orders.count == 1 and p.orders.recent[0].status == "paid"
 
@@ -145,9 +144,7 @@ def test_conflict_that_never_clears_is_reported(repo):
 
             raise CommitConflict(stale=True)
 
-    svc = IngestService(
-        AlwaysStale(), InMemoryCatalog(), InMemoryPublisher(), FixedClock(T0), sleep=lambda s: None
-    )
+    svc = IngestService(AlwaysStale(), InMemoryCatalog(), InMemoryPublisher(), FixedClock(T0), sleep=lambda s: None)
     with pytest.raises(ConcurrencyConflict):
         svc.ingest([order("o1", "1.00", customer=LENA)])
 
@@ -204,6 +201,8 @@ def test_a_tracker_session_is_one_lookup_and_one_commit(service, repo):
 
 
 def test_unconnected_customers_in_one_batch_get_their_own_profiles(service, repo):
-    service.ingest([event("page.viewed", customer={"anonymous_id": "a"}), event("page.viewed", customer={"anonymous_id": "b"})])
+    service.ingest(
+        [event("page.viewed", customer={"anonymous_id": "a"}), event("page.viewed", customer={"anonymous_id": "b"})]
+    )
     assert repo.commits == 2
     assert service.resolve("elektro-emma", "anon:a").profile_id != service.resolve("elektro-emma", "anon:b").profile_id

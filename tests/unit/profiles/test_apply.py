@@ -41,7 +41,9 @@ def test_older_cart_events_do_not_overwrite_newer_ones():
 def test_consent_keeps_the_newest_statement_whatever_the_arrival_order():
     p = fresh()
     proof = {"source": "shopify:customers/update", "double_opt_in": True}
-    apply_event(p, event("consent.changed", channel="email", granted=False, proof={**proof, "at": T0 + timedelta(days=2)}))
+    apply_event(
+        p, event("consent.changed", channel="email", granted=False, proof={**proof, "at": T0 + timedelta(days=2)})
+    )
     apply_event(p, event("consent.changed", channel="email", granted=True, proof={**proof, "at": T0}))
     assert p.consent["email"].granted is False
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from emma.errors import InvalidPayload
 from emma.events.model import Channel, EventType, SourceKind
 from emma.sources.segment import (
@@ -789,8 +790,9 @@ def test_group_is_kept_as_a_custom_event():
     assert event.type == EventType.CUSTOM and event.properties.properties["group_id"] == "acme"
 
 
-@pytest.mark.parametrize("name, action", [("Product Added", "add"), ("Product Removed", "remove"),
-                                          ("Cart Viewed", "replace")])
+@pytest.mark.parametrize(
+    "name, action", [("Product Added", "add"), ("Product Removed", "remove"), ("Cart Viewed", "replace")]
+)
 def test_cart_events_say_whether_they_add_remove_or_replace(name, action):
     (event,) = call("track", track(name, {"product_id": "1042", "price": 9.99}))
     assert event.properties.action == action

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from emma.errors import InvalidPayload, InvalidSignature, UnknownTopic
 from emma.events.model import Channel, EventType, SourceKind
 from emma.sources import shopify
@@ -235,9 +236,7 @@ def test_guest_order_uses_the_contact_email() -> None:
 
 def test_custom_line_items_without_product_stay_out_of_the_items() -> None:
     payload = sample("orders/create")
-    payload["line_items"].append(
-        {"id": 1, "product_id": None, "title": "Geschenkverpackung", "price": "3.00"}
-    )
+    payload["line_items"].append({"id": 1, "product_id": None, "title": "Geschenkverpackung", "price": "3.00"})
     assert len(run("orders/create", payload)[0].properties.items) == 2
 
 

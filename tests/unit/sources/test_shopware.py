@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from emma.errors import InvalidPayload, InvalidSignature, UnknownTopic
 from emma.events.model import Channel, EventType, SourceKind
 from emma.sources import shopware
@@ -58,9 +59,7 @@ def test_uppercase_hex_signature_passes() -> None:
 def test_signature_of_another_body_is_rejected() -> None:
     raw = body("checkout.order.placed")
     with pytest.raises(InvalidSignature, match="does not match"):
-        shopware.verify(
-            SECRET, raw.replace(b"1118.9", b"1.9"), {"shopware-shop-signature": sign_hex(SECRET, raw)}
-        )
+        shopware.verify(SECRET, raw.replace(b"1118.9", b"1.9"), {"shopware-shop-signature": sign_hex(SECRET, raw)})
 
 
 def test_base64_signature_is_rejected() -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from emma.errors import InvalidPayload, InvalidSignature, UnknownTopic
 from emma.events.model import Channel, EventType, SourceKind
 from emma.sources import woocommerce

@@ -64,9 +64,7 @@ class EventBridgePublisher:
             if not resp.get("FailedEntryCount"):
                 return
             failed = [
-                (item, result)
-                for item, result in zip(pending, resp["Entries"], strict=True)
-                if result.get("ErrorCode")
+                (item, result) for item, result in zip(pending, resp["Entries"], strict=True) if result.get("ErrorCode")
             ]
             errors = {eid: f"{r['ErrorCode']}: {r.get('ErrorMessage', '')}" for (eid, _), r in failed}
             pending = [item for item, _ in failed]

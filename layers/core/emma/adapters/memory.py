@@ -63,9 +63,7 @@ class InMemoryProfileRepository:
             log = self.logs.setdefault((shop, pid), {})
             for offset, event in enumerate(commit.events):
                 seq = commit.first_seq + offset
-                self.seen[(shop, event.id)] = IdempotencyRecord(
-                    event.id, pid, commit.profile.updated_at, False
-                )
+                self.seen[(shop, event.id)] = IdempotencyRecord(event.id, pid, commit.profile.updated_at, False)
                 log[f"LOG#{seq % self.log_cap:06d}"] = {"seq": seq, "event": event.model_dump(mode="json")}
             self.commits += 1
 
@@ -78,9 +76,7 @@ class InMemoryProfileRepository:
             for r in records:
                 old = self.seen.get((shop, r.event_id))
                 if old is not None:
-                    self.seen[(shop, r.event_id)] = IdempotencyRecord(
-                        r.event_id, old.profile_id, old.stored_at, True
-                    )
+                    self.seen[(shop, r.event_id)] = IdempotencyRecord(r.event_id, old.profile_id, old.stored_at, True)
 
     def claim_republish(self, shop, event_id, now, lease_seconds):
         with self._lock:
@@ -125,8 +121,9 @@ class InMemoryCatalog:
             current = self.products.get(key)
             at = event.occurred_at.isoformat()
             if current is None or current["updated_at"] <= at:
-                fields = {k: v for k, v in event.properties.product.model_dump(mode="json").items()
-                          if v not in (None, [], ())}
+                fields = {
+                    k: v for k, v in event.properties.product.model_dump(mode="json").items() if v not in (None, [], ())
+                }
                 if event.properties.variants:
                     fields["variants"] = list(event.properties.variants)
                 self.products[key] = {**(current or {}), **fields, "shop": event.shop, "updated_at": at}

@@ -319,9 +319,7 @@ class CartEvent(_EventBase):
 
 
 class OrderEvent(_EventBase):
-    type: Literal[
-        EventType.ORDER_PLACED, EventType.ORDER_PAID, EventType.ORDER_CANCELLED, EventType.ORDER_FULFILLED
-    ]
+    type: Literal[EventType.ORDER_PLACED, EventType.ORDER_PAID, EventType.ORDER_CANCELLED, EventType.ORDER_FULFILLED]
     properties: OrderProps
 
 

@@ -52,8 +52,12 @@ class IngestReport:
 
     def as_dict(self) -> dict[str, Any]:
         """What a sender is told: counts only. Profile ids stay internal (tracker callers are browsers)."""
-        return {"accepted": len(self.accepted), "duplicates": len(self.duplicates), "skipped": len(self.skipped),
-                "published": self.published}
+        return {
+            "accepted": len(self.accepted),
+            "duplicates": len(self.duplicates),
+            "skipped": len(self.skipped),
+            "published": self.published,
+        }
 
 
 def _new_profile_id() -> str:
@@ -163,9 +167,7 @@ class IngestService:
                 report.accepted.append(event.id)
                 report.profiles[event.id] = profile.profile_id
             return republish + stamped
-        raise ConcurrencyConflict(
-            f"profile for {aliases} kept changing; gave up after {MAX_ATTEMPTS} attempts"
-        )
+        raise ConcurrencyConflict(f"profile for {aliases} kept changing; gave up after {MAX_ATTEMPTS} attempts")
 
     def _commit(
         self,

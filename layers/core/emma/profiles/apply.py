@@ -112,9 +112,7 @@ def _bump(table: dict[str, Affinity], key: str | None, weight: float, at: dateti
     elif at >= current.at:
         table[key] = Affinity(score=decayed(current, at) + weight, at=at)
     else:  # an older signal arriving late: decay it to the stored time before adding
-        table[key] = Affinity(
-            score=current.score + decayed(Affinity(score=weight, at=at), current.at), at=current.at
-        )
+        table[key] = Affinity(score=current.score + decayed(Affinity(score=weight, at=at), current.at), at=current.at)
     if len(table) > MAX_AFFINITY_KEYS:
         weakest = min(table, key=lambda k: decayed(table[k], at))
         del table[weakest]
@@ -213,9 +211,7 @@ def _orders(profile: Profile, event: OrderEvent) -> None:
             stats.cancelled += 1
         return
     if record is None:
-        status = {EventType.ORDER_PAID: "paid", EventType.ORDER_FULFILLED: "fulfilled"}.get(
-            event.type, "placed"
-        )
+        status = {EventType.ORDER_PAID: "paid", EventType.ORDER_FULFILLED: "fulfilled"}.get(event.type, "placed")
         record = OrderRecord(
             order_id=props.order_id,
             status=status,
@@ -262,9 +258,7 @@ def _own(profile: Profile, items: Iterable[LineItem], at: datetime) -> None:
     for item in items:
         owned = profile.products_owned.get(item.product_id)
         if owned is None:
-            owned = OwnedProduct(
-                first_bought_at=at, last_bought_at=at, category=item.category, brand=item.brand
-            )
+            owned = OwnedProduct(first_bought_at=at, last_bought_at=at, category=item.category, brand=item.brand)
             profile.products_owned[item.product_id] = owned
         owned.quantity += max(item.quantity, 1)
         owned.first_bought_at = min(owned.first_bought_at, at)
@@ -348,9 +342,7 @@ def _message(profile: Profile, event: MessageEvent) -> None:
         profile.suppressions[channel] = Suppression(reason="hard_bounce", at=at)
     elif metric == "complained":
         profile.suppressions[channel] = Suppression(reason="complaint", at=at)
-        _set_consent(
-            profile, channel, False, ConsentProof(source=f"{event.source.kind}:{event.source.name}", at=at)
-        )
+        _set_consent(profile, channel, False, ConsentProof(source=f"{event.source.kind}:{event.source.name}", at=at))
 
 
 def apply_event(profile: Profile, event: CanonicalEvent) -> None:
@@ -377,9 +369,7 @@ def apply_event(profile: Profile, event: CanonicalEvent) -> None:
             p = event.properties.product
             _interest(profile, WEIGHT_VIEW, at, category=p.category, brand=p.brand, product_id=p.product_id)
         case SearchEvent():
-            _interest(
-                profile, WEIGHT_SEARCH, at, category=event.properties.category, topic=event.properties.query
-            )
+            _interest(profile, WEIGHT_SEARCH, at, category=event.properties.category, topic=event.properties.query)
         case PageEvent():
             _interest(profile, WEIGHT_VIEW, at, category=event.properties.category)
         case CouponEvent():
@@ -396,9 +386,7 @@ def apply_event(profile: Profile, event: CanonicalEvent) -> None:
                 filter(None, (profile.tutorials_watched.get(props.tutorial_id), at))
             )
             if len(profile.tutorials_watched) > MAX_TUTORIALS:
-                del profile.tutorials_watched[
-                    min(profile.tutorials_watched, key=profile.tutorials_watched.get)
-                ]
+                del profile.tutorials_watched[min(profile.tutorials_watched, key=profile.tutorials_watched.get)]
             _interest(
                 profile,
                 WEIGHT_TUTORIAL,

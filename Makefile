@@ -42,7 +42,7 @@ schema: $(STAMP)  ## regenerate docs/canonical-event.schema.json and docs/openap
 
 lock: $(STAMP)  ## re-resolve the pinned dependencies
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements/dev.lock -q
-	$(BIN)/uv pip compile requirements/lambda.in --python-version 3.12 \
+	$(BIN)/uv pip compile requirements/lambda.in --python-version 3.14 \
 		--python-platform aarch64-manylinux_2_28 -o requirements/lambda.lock -q --no-header
 
 $(STAMP): requirements/dev.lock pyproject.toml

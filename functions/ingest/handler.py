@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -19,7 +19,10 @@ logger = Logger(service="emma-ingest")
 tracer = Tracer(service="emma-ingest")
 metrics = Metrics(namespace="Emma", service="emma-ingest")
 
-app = APIGatewayHttpResolver(enable_validation=True)
+# Browsers on the shops' own domains call the tracking API (analytics.js sends the write key in an
+# Authorization header, hence a preflight). Webhooks and profile reads opt out of CORS.
+CORS = CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Type"], max_age=600)
+app = APIGatewayHttpResolver(enable_validation=True, cors=CORS)
 app.include_router(tracker.router)
 app.include_router(webhooks.router)
 app.include_router(profiles.router)

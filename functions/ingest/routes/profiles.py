@@ -17,6 +17,7 @@ router = APIGatewayHttpRouter()
 
 @router.get(
     "/v1/profiles/<ref>",
+    cors=False,
     summary="Read a unified customer profile",
     tags=["profiles"],
     description="ref is Emma's profile id (p_...), an email address (or email:<address>), the shop's "

@@ -27,6 +27,7 @@ PLATFORMS: dict[str, ModuleType] = {"shopify": shopify, "woocommerce": woocommer
 
 @router.post(
     "/webhooks/<platform>/<shop>",
+    cors=False,
     summary="Receive a signed shop webhook",
     tags=["webhooks"],
     description="platform is shopify (X-Shopify-Hmac-Sha256), woocommerce (X-WC-Webhook-Signature) "

@@ -23,7 +23,8 @@ from emma_infra.paths import OPENAPI_DOCUMENT
 
 _METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
 # Served by the function but kept out of its own OpenAPI document.
-EXTRA_ROUTES = (("GET", "/v1/openapi.json"),)
+# The OpenAPI document itself, and CORS preflights of the tracking API (answered by the function).
+EXTRA_ROUTES = (("GET", "/v1/openapi.json"), ("OPTIONS", "/v1/{proxy+}"))
 
 
 def api_routes(document: Path = OPENAPI_DOCUMENT) -> tuple[tuple[str, str], ...]:

@@ -6,6 +6,7 @@ import json
 import pytest
 
 from emma.sources.signatures import sign_base64, sign_hex
+from emma_local.lambdas import LambdaContext, api_event
 from tests.unit.functions.conftest import EVENTS
 
 ORDER = (EVENTS / "shopify" / "orders_create.json").read_bytes()
@@ -212,3 +213,28 @@ def test_openapi_document_is_served_and_unknown_routes_are_404(api):
     status, doc = api.call("GET", "/v1/openapi.json")
     assert status == 200 and "/v1/batch" in doc["paths"] and "writeKey" in doc["components"]["securitySchemes"]
     assert api.call("GET", "/v1/nothing")[0] == 404
+
+
+def test_tracker_routes_answer_cors_preflights_and_webhooks_do_not_allow_browsers(api):
+    preflight = {
+        "origin": "https://elektro-emma.de",
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "authorization,content-type",
+    }
+    result = api.handler(api_event("OPTIONS", "/v1/track", "", preflight, b""), LambdaContext("ingest"))
+    headers = {k.lower(): v for k, v in result["headers"].items()}
+    assert result["statusCode"] == 204 and headers["access-control-allow-origin"] == "*"
+    assert "Authorization" in headers["access-control-allow-headers"]
+    body = json.dumps({"anonymousId": "a-1", "writeKey": "wk_1"}).encode()
+    result = api.handler(
+        api_event(
+            "POST", "/v1/page", "", {"origin": "https://elektro-emma.de", "content-type": "application/json"}, body
+        ),
+        LambdaContext("ingest"),
+    )
+    assert result["statusCode"] == 200 and result["headers"]["Access-Control-Allow-Origin"] == "*"
+    webhook = api.handler(
+        api_event("POST", "/webhooks/shopify/elektro-emma", "", {"origin": "https://x.example"}, ORDER),
+        LambdaContext("ingest"),
+    )
+    assert "Access-Control-Allow-Origin" not in (webhook.get("headers") or {})

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from decimal import Decimal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -201,7 +202,7 @@ class Demo:
             )
             print(
                 f"  {p['shop']:<14}{p['profile_id'][:12]:<14}{known[:29]:<30}{view['orders']['count']:>7}"
-                f"{view['orders']['revenue']:>11}  "
+                f"{Decimal(view['orders']['revenue']):>11.2f}  "
                 f"{('granted' if consent['granted'] else 'withdrawn') if consent else '-':<14}"
                 f"{(top or '-')[:13]:<14}{len(view.get('history', [])):>6}"
             )

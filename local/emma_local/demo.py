@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from decimal import Decimal
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 

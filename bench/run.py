@@ -431,9 +431,10 @@ def findings(results: dict[str, Any]) -> list[str]:
     log = batch["dynamodb"]["by_item"].get("TransactWriteItems event log entry", {})
     if log.get("wru"):
         found.append(
-            f"batch: event log entries hold the whole event JSON (avg {log['bytes_written'] / log['items_written']:.0f}"
-            f" bytes); over 1 KB costs 2 units, doubled in the transaction: {log['wru']:g} of "
-            f"{batch['dynamodb']['wru']:g} WRU."
+            f"batch: event log entries (the event as compressed JSON, avg "
+            f"{log['bytes_written'] / log['items_written']:.0f} bytes an item) cost "
+            f"{log['wru'] / log['items_written']:g} WRU each inside the transaction (1 KB units, doubled): "
+            f"{log['wru']:g} of {batch['dynamodb']['wru']:g} WRU."
         )
     return found
 

@@ -97,3 +97,12 @@ def test_merge_adds_histories_without_double_counting_shared_orders():
     merged = merge_profiles(winner, loser)
     assert merged.orders.count == 2 and merged.orders.revenue == Decimal("150.0000")
     assert merged.anonymous_ids == ["x"] and merged.merged_from == ["p_b"]
+
+
+def test_event_times_are_kept_in_order_and_bounded():
+    p = fresh()
+    for minutes in [30, 10, 20] + list(range(100, 125)):
+        apply_event(p, event("email.opened", source="ses", minutes=minutes))
+    times = p.event_times["email.opened"]
+    assert len(times) == 20 and times == sorted(times)
+    assert times[-1] == int((T0 + timedelta(minutes=124)).timestamp())

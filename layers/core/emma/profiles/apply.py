@@ -7,6 +7,7 @@ min/max, consent and traits keep the newest statement, order accounting is keyed
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterable
 from datetime import datetime
@@ -39,6 +40,7 @@ from emma.profiles.model import (
     AFFINITY_HALF_LIFE_DAYS,
     MAX_AFFINITY_KEYS,
     MAX_COUPONS,
+    MAX_EVENT_TIMES,
     MAX_IDS_PER_KIND,
     MAX_PRODUCTS_OWNED,
     MAX_RECENT_ORDERS,
@@ -86,6 +88,13 @@ def _add_id(ids: list[str], value: str | None) -> None:
     ids.append(value)
     if len(ids) > MAX_IDS_PER_KIND:
         del ids[1 : len(ids) - MAX_IDS_PER_KIND + 1]
+
+
+def _remember_time(times: list[int], t: int) -> None:
+    """Insert in order, keep the newest MAX_EVENT_TIMES (late events land in their place)."""
+    bisect.insort(times, t)
+    if len(times) > MAX_EVENT_TIMES:
+        del times[: len(times) - MAX_EVENT_TIMES]
 
 
 def add_identities(profile: Profile, refs: CustomerRefs) -> None:
@@ -350,6 +359,7 @@ def apply_event(profile: Profile, event: CanonicalEvent) -> None:
     at = event.occurred_at
     add_identities(profile, event.customer)
     profile.event_counts[event.type] = profile.event_counts.get(event.type, 0) + 1
+    _remember_time(profile.event_times.setdefault(str(event.type), []), int(at.timestamp()))
     profile.first_seen_at = min(filter(None, (profile.first_seen_at, at)))
     profile.last_seen_at = max(filter(None, (profile.last_seen_at, at)))
     kind = str(event.source.kind)
@@ -478,6 +488,9 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
     merged.referrals += loser.referrals
     for type_, n in loser.event_counts.items():
         merged.event_counts[type_] = merged.event_counts.get(type_, 0) + n
+    for type_, times in loser.event_times.items():
+        for t in times:
+            _remember_time(merged.event_times.setdefault(type_, []), t)
     for attr, pick in (
         ("first_seen_at", min),
         ("last_seen_at", max),

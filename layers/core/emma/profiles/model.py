@@ -24,6 +24,7 @@ MAX_TRAITS = 100
 MAX_COUPONS = 50
 MAX_TUTORIALS = 100
 AFFINITY_HALF_LIFE_DAYS = 90.0
+MAX_EVENT_TIMES = 20  # per event type; count conditions may ask for at most this many
 
 
 class _Model(BaseModel):
@@ -137,6 +138,11 @@ class Profile(_Model):
     reviews: int = 0
     referrals: int = 0
     event_counts: dict[str, int] = Field(default_factory=dict)
+    event_times: dict[str, list[int]] = Field(
+        default_factory=dict,
+        description="per event type, the newest MAX_EVENT_TIMES occurrence times (epoch seconds, ascending): "
+        "windowed counts such as 'second order within 90 days' are read from here",
+    )
     first_seen_at: datetime | None = None
     last_seen_at: datetime | None = None
     last_seen: dict[str, datetime] = Field(default_factory=dict, description="per source kind")

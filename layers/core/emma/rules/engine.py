@@ -1,0 +1,129 @@
+"""What an event (or the passage of time) means for one profile: triggers fired or armed, segment
+membership, lifecycle stage, RFM scores, and when to look at the profile again. Pure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from emma.events.model import CanonicalEvent
+from emma.profiles.model import Profile
+from emma.rules.definitions import Segment, Trigger
+from emma.rules.evaluate import Facts, holds, next_change
+from emma.rules.loader import Definitions
+
+# RFM: fixed, documented bins (docs/segments.md); the scores are 1 (low) to 5 (high).
+RECENCY_DAYS = (30, 90, 180, 365)  # last order within 30 days -> R=5 ... older than 365 -> R=1
+FREQUENCY_ORDERS = (2, 3, 5, 10)  # 1 order -> F=1, 2 -> 2, 3-4 -> 3, 5-9 -> 4, 10+ -> 5
+MONETARY = (100.0, 300.0, 700.0, 1500.0)  # revenue in the shop's currency
+
+
+@dataclass(frozen=True)
+class Arm:
+    """An absence trigger armed by an event: fire at ``due_at`` unless an awaited event came."""
+
+    trigger_id: str
+    armed_at: datetime
+    due_at: datetime
+    event_id: str
+
+
+@dataclass
+class Outcome:
+    fired: list[str] = field(default_factory=list)  # trigger ids whose conditions hold now
+    armed: list[Arm] = field(default_factory=list)
+    segments: set[str] = field(default_factory=set)
+    entered: set[str] = field(default_factory=set)
+    left: set[str] = field(default_factory=set)
+    lifecycle_stage: str | None = None
+    rfm: dict[str, int] | None = None
+    next_review_at: datetime | None = None
+
+
+def rfm_scores(profile: Profile, now: datetime) -> dict[str, int] | None:
+    stats = profile.orders
+    if stats.count <= 0 or stats.last_order_at is None:
+        return None
+    days = (now - stats.last_order_at) / timedelta(days=1)
+    r = 5 - sum(days > limit for limit in RECENCY_DAYS)
+    f = 1 + sum(stats.count >= limit for limit in FREQUENCY_ORDERS)
+    m = 1 + sum(float(stats.revenue) >= limit for limit in MONETARY)
+    return {"r": r, "f": f, "m": m, "score": r * 100 + f * 10 + m}
+
+
+def _rfm_next_change(profile: Profile, now: datetime) -> datetime | None:
+    last = profile.orders.last_order_at
+    if last is None:
+        return None
+    flips = [last + timedelta(days=d, seconds=1) for d in RECENCY_DAYS]
+    return min((t for t in flips if t > now), default=None)
+
+
+def evaluate_segments(
+    defs: Definitions, profile: Profile, now: datetime, previous: set[str], predictions: dict[str, Any] | None = None
+) -> Outcome:
+    """Membership of every segment (in dependency order), the lifecycle stage, RFM, next review."""
+    out = Outcome(rfm=rfm_scores(profile, now))
+    derived: dict[str, Any] = {"rfm": out.rfm or {}, "predictions": predictions or {}, "lifecycle_stage": None}
+    facts = Facts(profile, now, segments=set(), derived=derived)
+    stages: list[Segment] = []
+    reviews = [_rfm_next_change(profile, now)]
+    for segment in defs.segments:
+        if holds(segment.when, facts):
+            if segment.kind == "lifecycle":
+                stages.append(segment)
+            else:
+                facts.segments.add(segment.id)
+        reviews.append(next_change(segment.when, facts))
+    if stages:
+        stage = min(stages, key=lambda s: (s.priority, s.id))
+        out.lifecycle_stage = stage.id
+        facts.segments.add(stage.id)
+    out.segments = facts.segments
+    out.entered = out.segments - previous
+    out.left = previous - out.segments
+    out.next_review_at = min((t for t in reviews if t is not None), default=None)
+    return out
+
+
+def evaluate_event(
+    defs: Definitions,
+    profile: Profile,
+    event: CanonicalEvent,
+    now: datetime,
+    previous: set[str],
+    predictions: dict[str, Any] | None = None,
+) -> Outcome:
+    """Segments first (a trigger may ask for a segment), then the triggers listening to this event."""
+    out = evaluate_segments(defs, profile, now, previous, predictions)
+    derived = {"rfm": out.rfm or {}, "predictions": predictions or {}, "lifecycle_stage": out.lifecycle_stage}
+    facts = Facts(profile, now, event=event, segments=out.segments, derived=derived)
+    for trigger in defs.triggers:
+        if event.type not in trigger.on or not holds(trigger.when, facts):
+            continue
+        if trigger.absent is None:
+            out.fired.append(trigger.id)
+        else:
+            out.armed.append(Arm(trigger.id, event.occurred_at, event.occurred_at + trigger.absent.within, event.id))
+    return out
+
+
+def absence_holds(trigger: Trigger, profile: Profile, armed_at: datetime, now: datetime) -> bool:
+    """When the timer comes due: true unless an awaited event happened since arming (also one that
+    came after the due time but before this check: a customer who ordered is not reminded).
+
+    Profiles keep the newest occurrence times per event type, so any occurrence after arming is seen."""
+    assert trigger.absent is not None
+    start, end = armed_at.timestamp(), now.timestamp()
+    for type_ in trigger.absent.event:
+        if any(start < t <= end for t in profile.event_times.get(str(type_), [])):
+            return False
+    return True
+
+
+def may_fire(trigger: Trigger, last_fired_at: datetime | None, fired_count: int, now: datetime) -> bool:
+    """Cooldown and once-per-customer."""
+    if trigger.once and fired_count > 0:
+        return False
+    return not (trigger.cooldown and last_fired_at is not None and now - last_fired_at < trigger.cooldown)

@@ -21,7 +21,17 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PlainSerializer,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
 from emma.events.model import EventType
 from emma.profiles.model import MAX_EVENT_TIMES
@@ -45,7 +55,16 @@ def parse_duration(value: Any) -> timedelta:
     return duration
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration), Field(json_schema_extra={"examples": ["2h", "30d"]})]
+def format_duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds // 60}m"
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str),
+                     Field(json_schema_extra={"examples": ["2h", "30d"]})]
 EventTypes = Annotated[
     list[EventType], BeforeValidator(lambda v: [v] if isinstance(v, str) else v), Field(min_length=1)
 ]

@@ -255,7 +255,10 @@ def topological(segments: list[Segment]) -> list[Segment]:
 
 def _load_file(path: Path, model: type[BaseModel]) -> tuple[BaseModel | None, list[str], Any, dict]:
     text = path.read_text(encoding="utf-8")
-    data, lines = _yaml_with_lines(text, path)
+    try:
+        data, lines = _yaml_with_lines(text, path)
+    except DefinitionError as exc:
+        return None, exc.problems, None, {}
     if not isinstance(data, dict):
         return None, [f"{path}:1: expected a mapping (id, ..., when), got {type(data).__name__}"], data, lines
     try:
@@ -269,7 +272,8 @@ def _load_file(path: Path, model: type[BaseModel]) -> tuple[BaseModel | None, li
                 for p in loc
                 if p not in ("compare", "days_since", "count", "orders", "revenue", "segment") or p in data
             )
-            problems.append(f"{path}:{_line(data, lines, loc)}: {where or 'definition'}: {err['msg']}")
+            got = f" (got {err['input']!r})" if isinstance(err.get("input"), str | int | float) else ""
+            problems.append(f"{path}:{_line(data, lines, loc)}: {where or 'definition'}: {err['msg']}{got}")
         return None, problems, data, lines
 
 

@@ -101,7 +101,7 @@ def test_merge_adds_histories_without_double_counting_shared_orders():
 
 def test_event_times_are_kept_in_order_and_bounded():
     p = fresh()
-    for minutes in [30, 10, 20] + list(range(100, 125)):
+    for minutes in [30, 10, 20, *range(100, 125)]:
         apply_event(p, event("email.opened", source="ses", minutes=minutes))
     times = p.event_times["email.opened"]
     assert len(times) == 20 and times == sorted(times)

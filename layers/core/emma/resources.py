@@ -55,10 +55,14 @@ PROFILES_TABLE = TableDef(logical_id="ProfilesTable", name="emma-profiles", env_
 CATALOG_TABLE = TableDef(
     logical_id="CatalogTable", name="emma-catalog", env_var="EMMA_CATALOG_TABLE", ttl_attribute=None
 )
-TABLES = (PROFILES_TABLE, CATALOG_TABLE)
+# Due timers of the rules function (absence triggers, time-based segment reviews), by due-time bucket
+# and shard, so the scheduled job reads what is due and nothing else.
+SCHEDULE_TABLE = TableDef(logical_id="ScheduleTable", name="emma-schedule", env_var="EMMA_SCHEDULE_TABLE")
+TABLES = (PROFILES_TABLE, CATALOG_TABLE, SCHEDULE_TABLE)
 
 EVENT_BUS = BusDef(logical_id="EventBus", name="emma-events", env_var="EMMA_EVENT_BUS")
-EVENT_SOURCE = "emma.ingest"  # the Source of every canonical event Emma publishes
+EVENT_SOURCE = "emma.ingest"  # the Source of every canonical event ingest publishes
+RULES_SOURCE = "emma.rules"  # trigger.fired, segment.entered/left, lifecycle.changed
 
 # Shopify's EventBridge partner source: events arrive on a partner bus, a rule forwards them to a
 # queue, and the shopify_events function maps them exactly like HTTPS webhooks (minus the HMAC).
@@ -69,6 +73,28 @@ SHOPIFY_PARTNER_QUEUE = QueueDef(
     event_pattern={"source": [{"prefix": "aws.partner/shopify.com"}]},
     bus="shopify-partner",
 )
-QUEUES = (SHOPIFY_PARTNER_QUEUE,)
+# Every canonical event from ingest (not the rules function's own events: no loops) feeds triggers,
+# segments, lifecycle stage and predictions.
+TRIGGERS_QUEUE = QueueDef(
+    logical_id="TriggersQueue",
+    name="emma-triggers",
+    consumer="triggers",
+    event_pattern={"source": [EVENT_SOURCE]},
+    bus="emma",
+)
+QUEUES = (SHOPIFY_PARTNER_QUEUE, TRIGGERS_QUEUE)
+
+
+@dataclass(frozen=True)
+class ScheduleDef:
+    """A function run on a fixed rate (EventBridge Scheduler in AWS; the compressed clock locally)."""
+
+    logical_id: str
+    consumer: str
+    rate_minutes: int
+
+
+RULES_SCHEDULE = ScheduleDef(logical_id="RulesSchedule", consumer="scheduler", rate_minutes=5)
+SCHEDULES = (RULES_SCHEDULE,)
 
 SHOP_SECRET_PREFIX = "emma/shops/"  # noqa: S105 - a name prefix, not a secret; one Secrets Manager secret per shop: <prefix><shop>

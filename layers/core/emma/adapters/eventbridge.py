@@ -16,12 +16,12 @@ MAX_ENTRIES_PER_CALL = 10  # the PutEvents limit
 MAX_ENTRY_BYTES = 256 * 1024
 
 
-def to_entry(event: CanonicalEvent, bus_name: str) -> dict[str, Any]:
+def to_entry(event: CanonicalEvent, bus_name: str, source: str = EVENT_SOURCE) -> dict[str, Any]:
     detail = event.model_dump_json()
     if len(detail.encode()) > MAX_ENTRY_BYTES - 1024:
         raise PublishError(f"event {event.id} is {len(detail)} bytes, over EventBridge's 256 KB entry limit")
     return {
-        "Source": EVENT_SOURCE,
+        "Source": source,
         "DetailType": str(event.type),
         "Detail": detail,
         "EventBusName": bus_name,
@@ -35,16 +35,18 @@ class EventBridgePublisher:
         client: Any,
         bus_name: str,
         *,
+        source: str = EVENT_SOURCE,
         max_attempts: int = 4,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._client = client
         self._bus = bus_name
+        self._source = source
         self._max_attempts = max_attempts
         self._sleep = sleep
 
     def publish(self, events: Sequence[CanonicalEvent]) -> None:
-        entries = [(e.id, to_entry(e, self._bus)) for e in events]
+        entries = [(e.id, to_entry(e, self._bus, self._source)) for e in events]
         for start in range(0, len(entries), MAX_ENTRIES_PER_CALL):
             self._put(entries[start : start + MAX_ENTRIES_PER_CALL])
 

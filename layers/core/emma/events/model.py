@@ -56,6 +56,11 @@ class EventType(StrEnum):
     REFERRAL_MADE = "referral.made"
     PRODUCT_UPSERTED = "catalog.product_upserted"
     CUSTOM = "custom"
+    # Emma's own conclusions, published by the rules function (source emma.rules)
+    TRIGGER_FIRED = "trigger.fired"
+    SEGMENT_ENTERED = "segment.entered"
+    SEGMENT_LEFT = "segment.left"
+    LIFECYCLE_CHANGED = "lifecycle.changed"
 
 
 class SourceKind(StrEnum):
@@ -267,6 +272,26 @@ class CustomProps(_Strict):
 # ---- the events ------------------------------------------------------------------------------
 
 
+class TriggerFiredProps(_Strict):
+    trigger: ShortStr
+    cause_event_id: ShortStr | None = Field(None, description="the event that fired it (or armed it)")
+    cause_event_type: ShortStr | None = None
+    kind: Literal["event", "absence"] = "event"
+    armed_at: AwareDatetime | None = None
+
+
+class SegmentProps(_Strict):
+    segment: ShortStr
+    kind: ShortStr | None = None
+    cause_event_id: ShortStr | None = None
+
+
+class LifecycleProps(_Strict):
+    stage: ShortStr | None
+    previous: ShortStr | None = None
+    cause_event_id: ShortStr | None = None
+
+
 class _EventBase(_Strict):
     schema_version: Literal["1"] = SCHEMA_VERSION
     id: Annotated[str, Field(min_length=1, max_length=256)] = Field(
@@ -374,6 +399,21 @@ class CustomEvent(_EventBase):
     properties: CustomProps
 
 
+class TriggerFiredEvent(_EventBase):
+    type: Literal[EventType.TRIGGER_FIRED]
+    properties: TriggerFiredProps
+
+
+class SegmentEvent(_EventBase):
+    type: Literal[EventType.SEGMENT_ENTERED, EventType.SEGMENT_LEFT]
+    properties: SegmentProps
+
+
+class LifecycleEvent(_EventBase):
+    type: Literal[EventType.LIFECYCLE_CHANGED]
+    properties: LifecycleProps
+
+
 CanonicalEvent = Annotated[
     CustomerEvent
     | ConsentEvent
@@ -389,7 +429,10 @@ CanonicalEvent = Annotated[
     | ReviewEvent
     | ReferralEvent
     | CatalogEvent
-    | CustomEvent,
+    | CustomEvent
+    | TriggerFiredEvent
+    | SegmentEvent
+    | LifecycleEvent,
     Field(discriminator="type"),
 ]
 

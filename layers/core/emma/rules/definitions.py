@@ -63,8 +63,12 @@ def format_duration(value: timedelta) -> str:
     return f"{seconds // 60}m"
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration), PlainSerializer(format_duration, return_type=str),
-                     Field(json_schema_extra={"examples": ["2h", "30d"]})]
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    Field(json_schema_extra={"examples": ["2h", "30d"]}),
+]
 EventTypes = Annotated[
     list[EventType], BeforeValidator(lambda v: [v] if isinstance(v, str) else v), Field(min_length=1)
 ]

@@ -105,8 +105,9 @@ def _yaml_loader() -> Any:
         first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
-    Loader.add_implicit_resolver("tag:yaml.org,2002:bool", regex.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-                                 list("tTfF"))
+    Loader.add_implicit_resolver(
+        "tag:yaml.org,2002:bool", regex.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+    )
     return Loader
 
 
@@ -301,8 +302,10 @@ def load_definitions(root: Path) -> Definitions:
                 )  # type: ignore[attr-defined]
             seen[item.id] = path  # type: ignore[attr-defined]
             if path.stem != item.id:  # type: ignore[attr-defined]
-                problems.append(f"{path}:{lines.get(('id',), 1)}: the file is named {path.stem!r} but defines "
-                                f"{item.id!r}; name the file after the id")  # type: ignore[attr-defined]
+                problems.append(
+                    f"{path}:{lines.get(('id',), 1)}: the file is named {path.stem!r} but defines "
+                    f"{item.id!r}; name the file after the id"
+                )  # type: ignore[attr-defined]
             for value, problem in _references(item, folder == "triggers", segment_ids):
                 problems.append(f"{path}:{_line_of_value(data, lines, value)}: {problem}")
     segments = [s for s, *_ in loaded["segments"]]

@@ -1,0 +1,331 @@
+"""The rules function's work: for each canonical event (and each due timer), evaluate the shop's
+triggers and segments against the updated profile, record the conclusions atomically, and
+publish them (trigger.fired, segment.entered/left, lifecycle.changed) exactly once.
+
+Exactly-once per input: a marker keyed by the input (event id, or timer key) is written in the same
+transaction as the new derived state; a re-delivered input finds the marker and does nothing but
+finish publishing what the first delivery recorded in the marker's outbox.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from emma.errors import ConcurrencyConflict
+from emma.events.model import (
+    CUSTOMERLESS_TYPES,
+    EVENT_ADAPTER,
+    CanonicalEvent,
+    EventType,
+    SourceKind,
+)
+from emma.ports import Clock, CommitConflict, EventPublisher
+from emma.profiles.model import Profile
+from emma.rules.engine import Outcome, absence_holds, evaluate_event, evaluate_segments, may_fire
+from emma.rules.loader import Definitions
+from emma.rules.state import ArmState, Derived, Loaded, RulesCommit, RulesStore, Timer, TriggerState
+
+MAX_ATTEMPTS = 8
+FIRST_RUN_LOOKBACK = timedelta(days=1)  # the very first scheduled run picks up a day of timers
+Scorer = Callable[[Profile, datetime], dict[str, Any] | None]
+
+
+@dataclass
+class RulesReport:
+    evaluated: int = 0
+    duplicates: int = 0
+    fired: list[str] = field(default_factory=list)  # "trigger:profile"
+    entered: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)
+    published: int = 0
+    timers: int = 0
+
+
+def _id(*parts: str) -> str:
+    return "r-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+class RulesService:
+    def __init__(
+        self,
+        store: RulesStore,
+        publisher: EventPublisher,
+        definitions: Definitions,
+        clock: Clock,
+        score: Scorer | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._store = store
+        self._publisher = publisher
+        self._defs = definitions
+        self._clock = clock
+        self._score = score or (lambda profile, now: None)
+        self._sleep = sleep
+
+    # ---- inputs ------------------------------------------------------------------------------
+
+    def on_event(self, event: CanonicalEvent) -> RulesReport:
+        report = RulesReport()
+        if event.type in CUSTOMERLESS_TYPES or not event.customer.profile_id:
+            return report
+        self._run(
+            event.shop,
+            event.customer.profile_id,
+            f"EV#{event.id}",
+            report,
+            lambda loaded, now: self._decide_event(event, loaded, now),
+        )
+        return report
+
+    def on_schedule(self) -> RulesReport:
+        """Everything due since the last run (the cursor), each timer exactly once."""
+        report = RulesReport()
+        now = self._clock.now()
+        since = self._store.cursor() or now - FIRST_RUN_LOOKBACK
+        timers = self._store.due_timers(now, since)
+        for timer in sorted(timers, key=lambda t: t.due_at):
+            self._run(
+                timer.shop,
+                timer.profile_id,
+                f"TM#{timer.key}",
+                report,
+                lambda loaded, now, timer=timer: self._decide_timer(timer, loaded, now),
+            )
+        self._store.delete_timers(timers)
+        self._store.set_cursor(now)
+        report.timers = len(timers)
+        return report
+
+    def segment_sizes(self, shop: str) -> dict[str, int]:
+        sizes = self._store.segment_sizes(shop)
+        return {s.id: max(0, sizes.get(s.id, 0)) for s in self._defs.for_shop(shop).segments}
+
+    # ---- the loop ----------------------------------------------------------------------------
+
+    def _run(
+        self,
+        shop: str,
+        profile_id: str,
+        marker_id: str,
+        report: RulesReport,
+        decide: Callable[[Loaded, datetime], tuple[Derived, Outcome, list[CanonicalEvent], list[Timer]]],
+    ) -> None:
+        for attempt in range(MAX_ATTEMPTS):
+            loaded = self._store.load(shop, profile_id, marker_id)
+            if loaded.marker is not None:
+                report.duplicates += 1
+                if not loaded.marker.get("published"):
+                    outbox = [EVENT_ADAPTER.validate_python(e) for e in loaded.marker.get("outbox", [])]
+                    self._publish(shop, marker_id, outbox, report)
+                return
+            if loaded.profile is None:
+                return  # nothing known about this customer (yet): nothing to conclude
+            now = self._clock.now()
+            derived, outcome, outbox, timers = decide(loaded, now)
+            deltas = {s: 1 for s in outcome.entered} | {s: -1 for s in outcome.left}
+            for retired in loaded.retired:  # a merged-away profile's memberships stop counting
+                for s in retired.segments:
+                    deltas[s] = deltas.get(s, 0) - 1
+                derived.absorbed.append(retired.profile_id)
+            try:
+                self._store.commit(
+                    RulesCommit(
+                        shop,
+                        loaded.profile.profile_id,
+                        derived,
+                        loaded.derived.version,
+                        marker_id,
+                        outbox,
+                        deltas,
+                        timers,
+                        loaded.retired,
+                    )
+                )
+            except CommitConflict as conflict:
+                if conflict.duplicates:
+                    continue  # another delivery got there first; the next load sees its marker
+                self._sleep(min(0.5, 0.01 * 2**attempt) * (0.5 + random.random()))
+                continue
+            report.evaluated += 1
+            report.fired += [f"{t}:{loaded.profile.profile_id}" for t in outcome.fired]
+            report.entered += sorted(outcome.entered)
+            report.left += sorted(outcome.left)
+            self._publish(shop, marker_id, outbox, report)
+            return
+        raise ConcurrencyConflict(f"derived state of {profile_id} kept changing; gave up after {MAX_ATTEMPTS}")
+
+    def _publish(self, shop: str, marker_id: str, outbox: list[CanonicalEvent], report: RulesReport) -> None:
+        if outbox:
+            self._publisher.publish(outbox)
+            report.published += len(outbox)
+        self._store.mark_published(shop, marker_id)
+
+    # ---- decisions ---------------------------------------------------------------------------
+
+    def _decide_event(self, event: CanonicalEvent, loaded: Loaded, now: datetime):
+        profile = loaded.profile
+        assert profile is not None
+        defs = self._defs.for_shop(event.shop)
+        derived = loaded.derived.model_copy(deep=True, update={"profile_id": profile.profile_id})
+        predictions = self._score(profile, now)
+        outcome = evaluate_event(defs, profile, event, now, set(derived.segments), predictions)
+        fired = self._gate(defs, derived, outcome.fired, now)
+        outcome.fired = fired
+        outbox = [self._fired(event.shop, profile, t, event.id, str(event.type), "event", None, now) for t in fired]
+        timers = []
+        for arm in outcome.armed:
+            derived.arms[arm.trigger_id] = ArmState(armed_at=arm.armed_at, due_at=arm.due_at, event_id=arm.event_id)
+            timers.append(Timer(event.shop, profile.profile_id, "absence", arm.due_at, arm.trigger_id, arm.armed_at))
+        outbox += self._conclude(event.shop, profile, derived, outcome, predictions, event.id, now, timers)
+        return derived, outcome, outbox, timers
+
+    def _decide_timer(self, timer: Timer, loaded: Loaded, now: datetime):
+        profile = loaded.profile
+        assert profile is not None
+        defs = self._defs.for_shop(timer.shop)
+        derived = loaded.derived.model_copy(deep=True, update={"profile_id": profile.profile_id})
+        predictions = self._score(profile, now)
+        outcome = evaluate_segments(defs, profile, now, set(derived.segments), predictions)
+        outbox: list[CanonicalEvent] = []
+        arm = derived.arms.get(timer.trigger_id) if timer.kind == "absence" else None
+        trigger = next((t for t in defs.triggers if t.id == timer.trigger_id), None)
+        if arm is not None and trigger is not None and trigger.absent is not None and arm.armed_at == timer.armed_at:
+            del derived.arms[timer.trigger_id]  # this arm is spent, fired or not
+            if absence_holds(trigger, profile, arm.armed_at, now):
+                outcome.fired = self._gate(defs, derived, [trigger.id], now)
+                outbox += [
+                    self._fired(timer.shop, profile, t, arm.event_id, None, "absence", arm.armed_at, now)
+                    for t in outcome.fired
+                ]
+        timers: list[Timer] = []
+        outbox += self._conclude(timer.shop, profile, derived, outcome, predictions, None, now, timers)
+        return derived, outcome, outbox, timers
+
+    def _gate(self, defs: Definitions, derived: Derived, trigger_ids: Sequence[str], now: datetime) -> list[str]:
+        """Cooldown and once-per-customer, recorded in the derived state."""
+        allowed = []
+        for tid in trigger_ids:
+            trigger = next(t for t in defs.triggers if t.id == tid)
+            state = derived.triggers.setdefault(tid, TriggerState())
+            if may_fire(trigger, state.last_fired_at, state.count, now):
+                state.last_fired_at, state.count = now, state.count + 1
+                allowed.append(tid)
+        return allowed
+
+    def _conclude(
+        self,
+        shop: str,
+        profile: Profile,
+        derived: Derived,
+        outcome: Outcome,
+        predictions: dict[str, Any] | None,
+        cause: str | None,
+        now: datetime,
+        timers: list[Timer],
+    ) -> list[CanonicalEvent]:
+        """Segment and lifecycle changes into events; the next review into a timer; state updated."""
+        segments = {s.id: s for s in self._defs.segments}
+        out = [
+            self._segment_event(shop, profile, EventType.SEGMENT_ENTERED, s, segments[s].kind, cause, now)
+            for s in sorted(outcome.entered)
+        ]
+        out += [
+            self._segment_event(
+                shop, profile, EventType.SEGMENT_LEFT, s, segments[s].kind if s in segments else None, cause, now
+            )
+            for s in sorted(outcome.left)
+        ]
+        if outcome.lifecycle_stage != derived.lifecycle_stage:
+            out.append(
+                self._event(
+                    shop,
+                    profile,
+                    EventType.LIFECYCLE_CHANGED,
+                    {"stage": outcome.lifecycle_stage, "previous": derived.lifecycle_stage, "cause_event_id": cause},
+                    f"lc|{profile.profile_id}|{cause or now.isoformat()}",
+                    now,
+                )
+            )
+        if outcome.next_review_at is not None and outcome.next_review_at != derived.next_review_at:
+            timers.append(Timer(shop, profile.profile_id, "review", outcome.next_review_at))
+        derived.segments = sorted(outcome.segments)
+        derived.lifecycle_stage = outcome.lifecycle_stage
+        derived.rfm = outcome.rfm
+        derived.predictions = predictions
+        derived.next_review_at = outcome.next_review_at
+        derived.updated_at = now
+        derived.version += 1
+        return out
+
+    # ---- events ------------------------------------------------------------------------------
+
+    def _event(
+        self, shop: str, profile: Profile, type_: EventType, props: dict[str, Any], key: str, now: datetime
+    ) -> CanonicalEvent:
+        return EVENT_ADAPTER.validate_python(
+            {
+                "id": _id(key),
+                "shop": shop,
+                "type": type_,
+                "occurred_at": now,
+                "received_at": now,
+                "source": {"kind": SourceKind.EMMA, "name": "rules"},
+                "customer": {
+                    "profile_id": profile.profile_id,
+                    "customer_id": profile.customer_id,
+                    "email": profile.email,
+                },
+                "properties": props,
+            }
+        )
+
+    def _fired(
+        self,
+        shop: str,
+        profile: Profile,
+        trigger: str,
+        cause: str,
+        cause_type: str | None,
+        kind: str,
+        armed_at: datetime | None,
+        now: datetime,
+    ) -> CanonicalEvent:
+        return self._event(
+            shop,
+            profile,
+            EventType.TRIGGER_FIRED,
+            {
+                "trigger": trigger,
+                "cause_event_id": cause,
+                "cause_event_type": cause_type,
+                "kind": kind,
+                "armed_at": armed_at,
+            },
+            f"tf|{trigger}|{profile.profile_id}|{cause}|{kind}",
+            now,
+        )
+
+    def _segment_event(
+        self,
+        shop: str,
+        profile: Profile,
+        type_: EventType,
+        segment: str,
+        kind: str | None,
+        cause: str | None,
+        now: datetime,
+    ) -> CanonicalEvent:
+        return self._event(
+            shop,
+            profile,
+            type_,
+            {"segment": segment, "kind": kind, "cause_event_id": cause},
+            f"sg|{type_}|{segment}|{profile.profile_id}|{cause or now.isoformat()}",
+            now,
+        )

@@ -1,0 +1,121 @@
+"""What the rules function keeps per profile (the DERIVED item beside the profile), the timers it
+sets, and the port to the store. The profile itself stays ingest's: two writers, two items."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from emma.events.model import CanonicalEvent
+from emma.profiles.model import Profile
+
+BUCKET = timedelta(minutes=5)  # timers are grouped by due time in 5-minute buckets...
+SHARDS = 16  # ...and spread over 16 partitions per bucket, so no bucket is a hot key
+COUNTER_SHARDS = 8  # segment size counters per shop
+
+
+class TriggerState(BaseModel):
+    last_fired_at: datetime | None = None
+    count: int = 0
+
+
+class ArmState(BaseModel):
+    armed_at: datetime
+    due_at: datetime
+    event_id: str
+
+
+class Derived(BaseModel):
+    """Emma's conclusions about one profile."""
+
+    model_config = ConfigDict(extra="ignore")
+    profile_id: str = ""
+    version: int = 0
+    retired: bool = False  # the profile was merged into another; its memberships no longer count
+    absorbed: list[str] = Field(default_factory=list)  # merged-away profiles whose derived state was retired
+    segments: list[str] = Field(default_factory=list)
+    lifecycle_stage: str | None = None
+    rfm: dict[str, int] | None = None
+    predictions: dict[str, Any] | None = None
+    triggers: dict[str, TriggerState] = Field(default_factory=dict)
+    arms: dict[str, ArmState] = Field(default_factory=dict)
+    next_review_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Timer:
+    shop: str
+    profile_id: str
+    kind: Literal["absence", "review"]
+    due_at: datetime
+    trigger_id: str = ""
+    armed_at: datetime | None = None
+
+    @property
+    def key(self) -> str:
+        """Unique per timer: re-arming writes a new timer; the stale one finds nothing to do."""
+        armed = self.armed_at.isoformat() if self.armed_at else ""
+        return f"{self.due_at.isoformat()}#{self.shop}#{self.profile_id}#{self.kind}#{self.trigger_id}#{armed}"
+
+    @property
+    def shard(self) -> int:
+        return int(hashlib.sha256(self.profile_id.encode()).hexdigest(), 16) % SHARDS
+
+
+def bucket_of(at: datetime) -> str:
+    epoch = int(at.timestamp())
+    start = epoch - epoch % int(BUCKET.total_seconds())
+    return datetime.fromtimestamp(start, at.tzinfo).strftime("%Y-%m-%dT%H:%M")
+
+
+def counter_shard(profile_id: str) -> int:
+    return int(hashlib.sha256(profile_id.encode()).hexdigest(), 16) % COUNTER_SHARDS
+
+
+@dataclass
+class Loaded:
+    profile: Profile | None  # the live profile (merges followed), None if unknown
+    derived: Derived  # version 0 when there is none yet
+    marker: dict[str, Any] | None  # set when this event/timer was evaluated before
+    retired: list[Derived] = field(default_factory=list)  # derived states of profiles merged into this one
+
+
+@dataclass
+class RulesCommit:
+    shop: str
+    profile_id: str
+    derived: Derived
+    expected_version: int
+    marker_id: str
+    outbox: list[CanonicalEvent]
+    counter_deltas: dict[str, int]
+    timers: list[Timer]
+    retire: list[Derived] = field(default_factory=list)  # written back with retired=True (version-checked)
+
+
+class RulesStore(Protocol):
+    def load(self, shop: str, profile_id: str, marker_id: str) -> Loaded: ...
+
+    def commit(self, commit: RulesCommit) -> None:
+        """Atomically, or raise emma.ports.CommitConflict (stale derived state, or marker exists)."""
+        ...
+
+    def mark_published(self, shop: str, marker_id: str) -> None: ...
+
+    def due_timers(self, now: datetime, since: datetime) -> list[Timer]:
+        """Timers due in (since, now], read bucket by bucket and shard by shard."""
+        ...
+
+    def delete_timers(self, timers: Sequence[Timer]) -> None: ...
+
+    def cursor(self) -> datetime | None: ...
+
+    def set_cursor(self, at: datetime) -> None: ...
+
+    def segment_sizes(self, shop: str) -> dict[str, int]: ...

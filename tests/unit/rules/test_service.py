@@ -1,0 +1,152 @@
+"""Ingest and rules together, in memory: events in, conclusions out, each exactly once."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from emma.adapters.memory import (
+    FixedClock,
+    InMemoryCatalog,
+    InMemoryProfileRepository,
+    InMemoryPublisher,
+    InMemoryRulesStore,
+)
+from emma.ingest.service import IngestService
+from emma.rules.loader import load_definitions
+from emma.rules.service import RulesService
+from factories import T0, event, order
+
+DEFS = load_definitions(Path(__file__).resolve().parents[3])
+LENA = {"customer_id": "7008001", "email": "lena@example.de"}
+
+
+class World:
+    def __init__(self):
+        self.clock = FixedClock(T0)
+        self.repo = InMemoryProfileRepository()
+        self.bus = InMemoryPublisher()
+        self.ingest = IngestService(self.repo, InMemoryCatalog(), self.bus, self.clock, sleep=lambda s: None)
+        self.store = InMemoryRulesStore(self.repo)
+        self.out = InMemoryPublisher()
+        self.rules = RulesService(self.store, self.out, DEFS, self.clock, sleep=lambda s: None)
+
+    def send(self, *events):
+        before = len(self.bus.published)
+        self.ingest.ingest(list(events))
+        for published in self.bus.published[before:]:
+            self.rules.on_event(published)
+
+    def at(self, **delta):
+        self.clock.at = T0 + timedelta(**delta)
+
+    def types(self, type_):
+        return [e for e in self.out.published if e.type == type_]
+
+    def fired(self, trigger):
+        return [e for e in self.types("trigger.fired") if e.properties.trigger == trigger]
+
+
+@pytest.fixture
+def world():
+    return World()
+
+
+def test_fired_triggers_and_segment_entries_are_published(world):
+    world.send(order("o1", "650.00", customer=LENA))
+    assert len(world.fired("first-order")) == 1
+    entered = {e.properties.segment for e in world.types("segment.entered")}
+    assert {"first-time-buyers", "big-baskets", "stage-buy"} <= entered
+    (lifecycle,) = world.types("lifecycle.changed")
+    assert lifecycle.properties.stage == "stage-buy" and lifecycle.customer.email == "lena@example.de"
+    assert world.rules.segment_sizes("elektro-emma")["first-time-buyers"] == 1
+
+
+def test_a_redelivered_event_never_fires_twice(world):
+    world.send(order("o1", "650.00", customer=LENA))
+    published = list(world.bus.published)
+    count = len(world.out.published)
+    for e in published:
+        report = world.rules.on_event(e)
+        assert report.duplicates == 1 and not report.fired
+    assert len(world.out.published) == count
+
+
+def test_a_crash_before_publishing_is_finished_by_the_redelivery(world):
+    class Failing(InMemoryPublisher):
+        def publish(self, events):
+            raise RuntimeError("bus down")
+
+    world.ingest.ingest([order("o1", "650.00", customer=LENA)])
+    (e, *rest) = world.bus.published
+    broken = RulesService(world.store, Failing(), DEFS, world.clock)
+    with pytest.raises(RuntimeError):
+        broken.on_event(e)
+    world.rules.on_event(e)  # SQS delivers again
+    assert len(world.fired("first-order")) == 1
+
+
+def test_cooldown_keeps_big_basket_to_once_a_week(world):
+    cart = {"items": [{"product_id": "pixel-9", "price": "999.00"}], "value": "999.00"}
+    world.send(event("cart.updated", customer=LENA, **cart))
+    world.at(days=1)
+    world.send(event("cart.updated", customer=LENA, minutes=60 * 24, **cart))
+    world.at(days=8)
+    world.send(event("cart.updated", customer=LENA, minutes=60 * 24 * 8, **cart))
+    assert len(world.fired("big-basket")) == 2
+
+
+def test_abandoned_cart_fires_from_the_schedule_with_no_further_event(world):
+    world.send(event("cart.updated", customer=LENA, value="30.00", items=[{"product_id": "case"}]))
+    assert not world.fired("cart-abandoned")
+    world.at(hours=1)
+    world.rules.on_schedule()
+    assert not world.fired("cart-abandoned")  # not due yet
+    world.at(hours=2, minutes=5)
+    world.rules.on_schedule()
+    (fired,) = world.fired("cart-abandoned")
+    assert fired.properties.kind == "absence"
+    world.at(hours=3)
+    world.rules.on_schedule()  # timers are consumed: nothing fires twice
+    assert len(world.fired("cart-abandoned")) == 1
+
+
+def test_an_order_disarms_the_abandoned_cart(world):
+    world.send(event("cart.updated", customer=LENA, value="30.00", items=[{"product_id": "case"}]))
+    world.at(minutes=30)
+    world.send(order("o1", "30.00", customer=LENA, minutes=30))
+    world.at(hours=3)
+    world.rules.on_schedule()
+    assert not world.fired("cart-abandoned")
+
+
+def test_a_later_cart_change_rearms_and_the_stale_timer_does_nothing(world):
+    world.send(event("cart.updated", customer=LENA, value="30.00", items=[{"product_id": "case"}]))
+    world.at(hours=1)
+    world.send(event("cart.updated", customer=LENA, minutes=60, value="40.00", items=[{"product_id": "film"}]))
+    world.at(hours=2, minutes=30)
+    world.rules.on_schedule()  # the first timer is stale: the cart changed since
+    assert not world.fired("cart-abandoned")
+    world.at(hours=3, minutes=30)
+    world.rules.on_schedule()
+    assert len(world.fired("cart-abandoned")) == 1
+
+
+def test_a_customer_lapses_by_time_alone(world):
+    world.send(order("o1", "50.00", customer=LENA))
+    for day in range(0, 200, 5):  # the schedule runs; no event arrives
+        world.at(days=day)
+        world.rules.on_schedule()
+    assert [e.properties.segment for e in world.types("segment.entered")].count("lapsed") == 1
+    assert "lapsing" in {e.properties.segment for e in world.types("segment.left")}
+    assert world.rules.segment_sizes("elektro-emma")["lapsed"] == 1
+    assert world.rules.segment_sizes("elektro-emma")["lapsing"] == 0
+
+
+def test_merged_profiles_stop_counting_twice(world):
+    world.send(event("product.viewed", customer={"anonymous_id": "anon-1"}, product={"product_id": "x"}))
+    world.send(order("o1", "50.00", customer=LENA))
+    assert world.rules.segment_sizes("elektro-emma")["stage-explore"] == 1
+    world.send(event("customer.identified", minutes=1, customer={"anonymous_id": "anon-1", **LENA}))
+    sizes = world.rules.segment_sizes("elektro-emma")
+    assert sizes["stage-explore"] == 0 and sizes["stage-buy"] == 1 and sizes["first-time-buyers"] == 1

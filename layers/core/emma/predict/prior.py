@@ -150,6 +150,8 @@ class ShopStats(_Model):
             month = f"{match.group(1)}-{match.group(2)}"
             row = self.cohorts.setdefault(month, [0] * (REPEAT_CAP + 1))
             row[min(int(match.group(3)), REPEAT_CAP)] += int(value)
+            if not any(row):
+                del self.cohorts[month]
         return self
 
     @classmethod

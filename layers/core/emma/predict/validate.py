@@ -223,7 +223,7 @@ def format_report(results: dict[str, Any]) -> str:
         f"  calibration ends {sim['calibration_end']}; repeat customers {sim['repeat_customers_share']:.1%}, "
         f"truly lost {sim['dead_share']:.1%}, bought within {h:g} days {sim['bought_within_horizon_share']:.1%}",
         f"  fitted prior: alpha {prior['alpha']:.3f}, beta {prior['beta']:.1f} days "
-        f"(mean interval {prior['beta'] / prior['alpha']:.0f} days), p_return {prior['p_return']:.3f}, "
+        f"(1 / mean rate {prior['beta'] / prior['alpha']:.0f} days), p_return {prior['p_return']:.3f}, "
         f"p_strength {prior['p_strength']:.2f} ({prior['method']}, {prior['customers']} customers)",
         "",
         "Churn (churn_risk vs truly lost at calibration end)",

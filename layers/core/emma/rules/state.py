@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -14,8 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from emma.events.model import CanonicalEvent
 from emma.profiles.model import Profile
 
-BUCKET = timedelta(minutes=5)  # timers are grouped by due time in 5-minute buckets...
-SHARDS = 16  # ...and spread over 16 partitions per bucket, so no bucket is a hot key
+SHARDS = 16  # timers are spread over 16 partitions sorted by due time: no hot key, 16 queries per run
 COUNTER_SHARDS = 8  # segment size counters per shop
 
 
@@ -59,19 +58,19 @@ class Timer:
 
     @property
     def key(self) -> str:
-        """Unique per timer: re-arming writes a new timer; the stale one finds nothing to do."""
-        armed = self.armed_at.isoformat() if self.armed_at else ""
-        return f"{self.due_at.isoformat()}#{self.shop}#{self.profile_id}#{self.kind}#{self.trigger_id}#{armed}"
+        """Unique per timer, sorting by due time: re-arming writes a new timer; the stale one finds
+        nothing to do when it comes due."""
+        armed = stamp(self.armed_at) if self.armed_at else ""
+        return f"{stamp(self.due_at)}#{self.shop}#{self.profile_id}#{self.kind}#{self.trigger_id}#{armed}"
 
     @property
     def shard(self) -> int:
         return int(hashlib.sha256(self.profile_id.encode()).hexdigest(), 16) % SHARDS
 
 
-def bucket_of(at: datetime) -> str:
-    epoch = int(at.timestamp())
-    start = epoch - epoch % int(BUCKET.total_seconds())
-    return datetime.fromtimestamp(start, at.tzinfo).strftime("%Y-%m-%dT%H:%M")
+def stamp(at: datetime) -> str:
+    """A fixed-width UTC time that sorts as text."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def counter_shard(profile_id: str) -> int:

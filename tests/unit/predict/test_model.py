@@ -1,0 +1,259 @@
+import math
+import random
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from emma.predict.model import MODEL, counted_order_times, score, score_profile
+from emma.predict.prior import (
+    DEFAULT_ALPHA,
+    DEFAULT_BETA,
+    DEFAULT_P_RETURN,
+    MIN_CUSTOMERS,
+    REPEAT_CAP,
+    Prior,
+    ShopStats,
+    add_order,
+    contribution,
+    fit_prior,
+    occasions,
+    repeat_distribution,
+    stats_delta,
+    to_days,
+)
+from emma.predict.simulate import SimParams, simulate_shop
+from emma.profiles.model import OrderRecord, new_profile
+
+T0 = datetime(2025, 1, 1, tzinfo=UTC)
+PRIOR = Prior(alpha=2.0, beta=30.0, p_return=0.5, p_strength=2.0)  # a = b = 1
+
+
+def days(*offsets):
+    return [T0 + timedelta(days=d) for d in offsets]
+
+
+# --- posterior math ------------------------------------------------------------------------------
+
+
+def test_posterior_matches_hand_computed_values():
+    # n = 2 intervals summing S = 30 days, t = 20 days since the last order.
+    s = score(days(0, 10, 30), T0 + timedelta(days=50), PRIOR, horizon_days=30)
+    k, scale = 2.0 + 2, 30.0 + 30 + 20  # alpha + n, beta + S + t
+    r = (60 / 80) ** 4  # 0.31640625
+    p_alive = 3 * r / (3 * r + 1)  # (a + n) R / ((a + n) R + b)
+    assert s.p_alive == pytest.approx(p_alive) and s.p_alive == pytest.approx(0.486974, abs=1e-6)
+    assert s.churn_risk == pytest.approx(1 - p_alive)
+    assert s.p_buy_within_horizon == pytest.approx(p_alive * (1 - (80 / 110) ** 4))
+    median = scale * (2 ** (1 / k) - 1)  # 15.1366 days
+    assert median == pytest.approx(15.1366, abs=1e-4)
+    assert s.expected_next_order_at == T0 + timedelta(days=50 + median)
+    assert s.intervals_used == 2 and s.days_since_last_order == pytest.approx(20)
+    assert s.insufficient_data is False and s.model == MODEL
+
+
+def test_one_order_uses_the_shop_prior_only():
+    s = score(days(0), T0 + timedelta(days=40), PRIOR)
+    r = (30 / 70) ** 2
+    assert s.p_alive == pytest.approx(r / (r + 1))
+    assert s.intervals_used == 0
+
+
+def test_the_remaining_gap_median_is_a_median():
+    # Monte Carlo of the posterior predictive: lambda ~ Gamma(alpha + n, beta + S + t), gap ~ Exp.
+    s = score(days(0, 10, 30), T0 + timedelta(days=50), PRIOR)
+    median = (s.expected_next_order_at - (T0 + timedelta(days=50))).total_seconds() / 86400
+    rng = random.Random(1)
+    draws = [rng.expovariate(rng.gammavariate(4.0, 1 / 80.0)) for _ in range(40000)]
+    assert sum(d <= median for d in draws) / len(draws) == pytest.approx(0.5, abs=0.01)
+
+
+def test_no_orders_is_insufficient_data():
+    s = score([], T0, PRIOR)
+    assert s.insufficient_data is True
+    assert s.churn_risk is None and s.p_alive is None and s.p_buy_within_horizon is None
+    assert s.expected_next_order_at is None and s.would_buy_without_incentive is False
+
+
+# --- monotonicity ---------------------------------------------------------------------------------
+
+
+def test_churn_risk_rises_with_the_gap():
+    history = days(0, 30, 60, 90)
+    risks = [score(history, T0 + timedelta(days=90 + gap), PRIOR).churn_risk for gap in (0, 10, 30, 60, 120, 365)]
+    assert risks == sorted(risks) and risks[0] < risks[-1]
+    assert risks[-1] > 0.9
+
+
+def test_frequent_buyers_are_flagged_sooner():
+    now = T0 + timedelta(days=200)
+    weekly = score([now - timedelta(days=60 + 7 * i) for i in range(8)], now, PRIOR)
+    bimonthly = score([now - timedelta(days=60 + 60 * i) for i in range(3)], now, PRIOR)
+    assert weekly.churn_risk > 0.9 > bimonthly.churn_risk
+
+
+def test_purchase_probability_grows_with_the_horizon_and_never_exceeds_p_alive():
+    history, now = days(0, 20, 40), T0 + timedelta(days=45)
+    probs = [score(history, now, PRIOR, horizon_days=h).p_buy_within_horizon for h in (0, 7, 30, 90, 3650)]
+    assert probs[0] == 0 and probs == sorted(probs)
+    assert probs[-1] <= score(history, now, PRIOR).p_alive
+
+
+def test_would_buy_follows_the_threshold():
+    history, now = days(0, 7, 14, 21, 28), T0 + timedelta(days=30)
+    s = score(history, now, PRIOR)
+    assert s.p_buy_within_horizon > 0.5 and s.would_buy_without_incentive
+    assert not score(history, now, PRIOR, threshold=0.99).would_buy_without_incentive
+
+
+# --- edge cases -----------------------------------------------------------------------------------
+
+
+def test_orders_at_the_same_instant_or_hours_apart_are_one_occasion():
+    now = T0 + timedelta(days=10)
+    assert score(days(0, 0, 0), now, PRIOR) == score(days(0), now, PRIOR)
+    assert score([T0, T0 + timedelta(hours=3)], now, PRIOR).intervals_used == 0
+    assert score([T0, T0 + timedelta(hours=13)], now, PRIOR).intervals_used == 1
+
+
+def test_input_order_does_not_matter():
+    history = days(0, 11, 17, 50)
+    now = T0 + timedelta(days=70)
+    assert score(history[::-1], now, PRIOR) == score(history, now, PRIOR)
+
+
+def test_future_orders_within_a_day_count_as_now_later_ones_are_ignored():
+    now = T0 + timedelta(days=30)
+    skewed = score([T0, now + timedelta(hours=2)], now, PRIOR)
+    assert skewed.days_since_last_order == 0 and skewed.intervals_used == 1
+    assert score([T0, now + timedelta(days=40)], now, PRIOR) == score([T0], now, PRIOR)
+    assert score([now + timedelta(days=40)], now, PRIOR).insufficient_data
+
+
+def test_naive_datetimes_are_utc():
+    naive = [datetime(2025, 1, 1), datetime(2025, 1, 20)]
+    assert score(naive, datetime(2025, 2, 1), PRIOR) == score(
+        [d.replace(tzinfo=UTC) for d in naive], datetime(2025, 2, 1, tzinfo=UTC), PRIOR
+    )
+
+
+def test_score_profile_uses_counted_orders_of_live_profiles():
+    profile = new_profile("shop", "p1", T0)
+    for i, (at, counted) in enumerate(((0, True), (20, False), (40, True))):
+        profile.orders.recent.append(
+            OrderRecord(
+                order_id=f"o{i}",
+                status="paid" if counted else "cancelled",
+                total=Decimal("10"),
+                currency="EUR",
+                placed_at=T0 + timedelta(days=at),
+                counted=counted,
+            )
+        )
+    now = T0 + timedelta(days=60)
+    assert counted_order_times(profile) == days(0, 40)
+    assert score_profile(profile, now, PRIOR) == score(days(0, 40), now, PRIOR)
+    profile.merged_into = "p2"
+    assert counted_order_times(profile) == [] and score_profile(profile, now, PRIOR).insufficient_data
+
+
+# --- shop counters --------------------------------------------------------------------------------
+
+
+def test_contribution_of_a_customer():
+    c = contribution(days(0, 10, 10.1, 30))
+    assert c == {
+        "customers_with_orders": 1,
+        "customers_with_repeat": 1,
+        "intervals_count": 2,
+        "intervals_sum_days": pytest.approx(30),
+        "cohort_2025_01_2": 1,
+    }
+    assert contribution([]) == {}
+
+
+def test_deltas_add_up_to_the_contribution_whatever_the_arrival_order():
+    history = days(40, 0, 95, 10)  # arrives out of order
+    stats, seen = ShopStats(), []
+    for at in history:
+        stats.apply(add_order(seen, at))
+        seen.append(at)
+    assert stats == ShopStats().apply(contribution(history))
+    assert stats.cohorts == {"2025-01": [0, 0, 0, 1] + [0] * (REPEAT_CAP - 3)}
+
+
+def test_a_cancellation_and_a_merge_reverse_exactly():
+    before = days(0, 30, 60)
+    stats = ShopStats().apply(contribution(before))
+    stats.apply(stats_delta(before, days(0, 60)))  # the middle order is cancelled
+    assert stats.intervals_count == 1 and stats.intervals_sum_days == pytest.approx(60)
+    stats.apply(stats_delta(days(0, 60), []))  # merged into another profile
+    assert stats.to_item() == {
+        "customers_with_orders": 0,
+        "customers_with_repeat": 0,
+        "intervals_count": 0,
+        "intervals_sum_days": 0,
+    }
+
+
+def test_delta_is_only_the_changes_and_first_order_moves_the_cohort():
+    delta = add_order(days(0, 10), T0 + timedelta(days=20))
+    assert delta == {"intervals_count": 1, "intervals_sum_days": 10.0, "cohort_2025_01_1": -1, "cohort_2025_01_2": 1}
+    late_first = stats_delta(days(40), days(40, -10))  # an older order arrives late
+    assert late_first["cohort_2025_02_0"] == -1 and late_first["cohort_2024_12_1"] == 1
+
+
+def test_stored_item_round_trip_with_decimals():
+    stats = ShopStats().apply(contribution(days(0, 10))).apply(contribution(days(35)))
+    item = {k: Decimal(str(v)) for k, v in stats.to_item().items()} | {"pk": "shop#x", "flag": True}
+    assert ShopStats.from_item(item) == stats
+
+
+def test_occasion_rules_agree_between_counters_and_scores():
+    rng = random.Random(3)
+    for _ in range(200):
+        history = [T0 + timedelta(hours=rng.uniform(0, 24 * 20)) for _ in range(rng.randint(1, 12))]
+        s = score(history, T0 + timedelta(days=30), PRIOR)
+        assert s.intervals_used == contribution(history)["intervals_count"]
+        assert s.intervals_used == len(occasions(to_days(h) for h in history)) - 1
+
+
+# --- the prior fit --------------------------------------------------------------------------------
+
+
+def test_repeat_distribution_is_a_distribution_with_the_right_zero_mass():
+    alpha, beta, a, b = 0.8, 50.0, 1.5, 1.0
+    assert repeat_distribution(0, alpha, beta, a, b) == [1.0] + [0.0] * REPEAT_CAP
+    for t in (5, 100, 1000):
+        probs = repeat_distribution(t, alpha, beta, a, b)
+        assert sum(probs) == pytest.approx(1.0)
+        p = a / (a + b)
+        assert probs[0] == pytest.approx(1 - p + p * (beta / (beta + t)) ** alpha)
+
+
+def test_scarce_data_gives_the_default_prior():
+    stats = ShopStats().apply(contribution(days(0, 10)))
+    prior = fit_prior(stats, T0 + timedelta(days=30))
+    assert stats.customers_with_orders < MIN_CUSTOMERS
+    assert (prior.method, prior.alpha, prior.beta, prior.p_return) == (
+        "default",
+        DEFAULT_ALPHA,
+        DEFAULT_BETA,
+        DEFAULT_P_RETURN,
+    )
+
+
+def test_fit_recovers_the_parameters_of_a_large_simulated_shop():
+    # Simulated with the model's own process: rates ~ Gamma(0.9, 60), return ~ Beta(1.5, 1.0).
+    params = SimParams(process="model", rate_shape=0.9, rate_rate=60.0, return_a=1.5, return_b=1.0)
+    shop = simulate_shop(20000, seed=1, params=params)
+    stats = ShopStats()
+    for c in shop.customers:
+        stats.apply(contribution(c.calibration_orders))
+    prior = fit_prior(stats, shop.calibration_end)
+    assert prior.method == "fitted" and prior.customers == 20000
+    assert prior.alpha / prior.beta == pytest.approx(0.9 / 60, rel=0.12)  # mean purchase rate
+    assert prior.alpha == pytest.approx(0.9, rel=0.4)
+    assert prior.beta == pytest.approx(60, rel=0.4)
+    assert prior.p_return == pytest.approx(0.6, abs=0.06)
+    assert math.isfinite(prior.p_strength) and 1.0 < prior.p_strength < 6.0

@@ -123,9 +123,10 @@ class InProcessIngest:
         from emma.ingest.service import IngestService
         from emma.ingest.wiring import Ingest
 
+        profiles = InMemoryProfileRepository()
         service = IngestService(
-            InMemoryProfileRepository(),
-            InMemoryCatalog(),
+            profiles,
+            InMemoryCatalog(profiles),
             InMemoryPublisher(),
             FixedClock(),
             sleep=lambda s: None,

@@ -14,7 +14,7 @@ from typing import Any
 
 import requests
 
-from emma.resources import CATALOG_TABLE, PROFILES_TABLE
+from emma.resources import PROFILES_TABLE
 from emma.sources.signatures import sign_base64, sign_hex
 from emma_local.config import LocalConfig
 from emma_local.runtime import LocalRuntime
@@ -230,7 +230,7 @@ class Demo:
         assert self.rt.emulator is not None
         ddb = self.rt.emulator.session().client("dynamodb")
         ids = []
-        for table in (PROFILES_TABLE.name, CATALOG_TABLE.name):
+        for table in (PROFILES_TABLE.name,):  # catalog events' records live there too
             for page in ddb.get_paginator("scan").paginate(
                 TableName=table, FilterExpression="sk = :e", ExpressionAttributeValues={":e": {"S": "EVENT"}}
             ):

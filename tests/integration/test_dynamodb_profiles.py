@@ -21,7 +21,7 @@ def repo(aws):
 @pytest.fixture
 def service(aws, repo):
     session, res = aws
-    catalog = DynamoCatalog(session.client("dynamodb"), res.tables["CatalogTable"])
+    catalog = DynamoCatalog(session.client("dynamodb"), res.tables["CatalogTable"], res.tables["ProfilesTable"])
     return IngestService(repo, catalog, InMemoryPublisher(), FixedClock(T0))
 
 
@@ -89,7 +89,7 @@ def test_interleaved_writers_on_one_profile_lose_no_increment(aws, service, repo
     service.ingest([order("o0", "1.00", customer=LENA)])
     other = IngestService(
         repo,
-        DynamoCatalog(session.client("dynamodb"), res.tables["CatalogTable"]),
+        DynamoCatalog(session.client("dynamodb"), res.tables["CatalogTable"], res.tables["ProfilesTable"]),
         InMemoryPublisher(),
         FixedClock(T0),
     )
@@ -106,7 +106,7 @@ def test_interleaved_writers_on_one_profile_lose_no_increment(aws, service, repo
     racing = Interleaving(session.client("dynamodb"), res.tables["ProfilesTable"], log_cap=5)
     IngestService(
         racing,
-        DynamoCatalog(session.client("dynamodb"), res.tables["CatalogTable"]),
+        DynamoCatalog(session.client("dynamodb"), res.tables["CatalogTable"], res.tables["ProfilesTable"]),
         InMemoryPublisher(),
         FixedClock(T0),
     ).ingest([order("o-a", "4.00", customer=LENA)])
@@ -116,7 +116,7 @@ def test_interleaved_writers_on_one_profile_lose_no_increment(aws, service, repo
 
 def test_catalog_keeps_the_newest_update(aws):
     session, res = aws
-    catalog = DynamoCatalog(session.client("dynamodb"), res.tables["CatalogTable"])
+    catalog = DynamoCatalog(session.client("dynamodb"), res.tables["CatalogTable"], res.tables["ProfilesTable"])
     newer = event(
         "catalog.product_upserted",
         customer={},
@@ -139,7 +139,7 @@ def test_catalog_keeps_the_newest_update(aws):
 
 def test_partial_product_updates_merge_instead_of_blanking(aws):
     session, res = aws
-    catalog = DynamoCatalog(session.client("dynamodb"), res.tables["CatalogTable"])
+    catalog = DynamoCatalog(session.client("dynamodb"), res.tables["CatalogTable"], res.tables["ProfilesTable"])
     full = event(
         "catalog.product_upserted",
         customer={},

@@ -26,7 +26,9 @@ def world(aws):
         clock = FixedClock(T0)
         bus, out = InMemoryPublisher(), InMemoryPublisher()
         repo = DynamoProfileRepository(ddb, res.tables["ProfilesTable"])
-        ingest = IngestService(repo, DynamoCatalog(ddb, res.tables["CatalogTable"]), bus, clock)
+        ingest = IngestService(
+            repo, DynamoCatalog(ddb, res.tables["CatalogTable"], res.tables["ProfilesTable"]), bus, clock
+        )
         store = DynamoRulesStore(ddb, res.tables["ProfilesTable"], res.tables["ScheduleTable"])
         rules = RulesService(store, out, DEFS, clock)
 

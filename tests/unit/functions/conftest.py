@@ -48,7 +48,7 @@ def world(monkeypatch):
     from ingest import deps
 
     repo, publisher = InMemoryProfileRepository(), InMemoryPublisher()
-    service = IngestService(repo, InMemoryCatalog(), publisher, FixedClock(T0), sleep=lambda s: None)
+    service = IngestService(repo, InMemoryCatalog(repo), publisher, FixedClock(T0), sleep=lambda s: None)
     components = Ingest(service, StaticShopDirectory([SHOP, OTHER]))
     monkeypatch.setattr(deps, "components", lambda: components)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")

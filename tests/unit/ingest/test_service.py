@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 
 from emma.adapters.memory import FixedClock, InMemoryCatalog, InMemoryProfileRepository, InMemoryPublisher
-from emma.errors import ConcurrencyConflict, ProfileNotFound, PublishError
+from emma.errors import ConcurrencyConflict, ProfileNotFound, PublishError, TransientError
 from emma.ingest.service import IngestService
 from factories import T0, event, order
 
@@ -21,7 +21,7 @@ def publisher():
 
 @pytest.fixture
 def service(repo, publisher):
-    return IngestService(repo, InMemoryCatalog(), publisher, FixedClock(T0), sleep=lambda s: None)
+    return IngestService(repo, InMemoryCatalog(repo), publisher, FixedClock(T0), sleep=lambda s: None)
 
 
 LENA = {"customer_id": "7008001", "email": "lena@example.de"}
@@ -116,7 +116,7 @@ def test_paid_after_placed_does_not_count_twice(service):
 
 
 def test_concurrent_updates_of_one_profile_lose_nothing(repo, publisher):
-    service = IngestService(repo, InMemoryCatalog(), publisher, FixedClock(T0))  # real backoff sleeps
+    service = IngestService(repo, InMemoryCatalog(repo), publisher, FixedClock(T0))  # real backoff sleeps
     service.ingest([order("o0", "1.00", customer=LENA)])
     errors = []
 
@@ -144,7 +144,7 @@ def test_conflict_that_never_clears_is_reported(repo):
 
             raise CommitConflict(stale=True)
 
-    svc = IngestService(AlwaysStale(), InMemoryCatalog(), InMemoryPublisher(), FixedClock(T0), sleep=lambda s: None)
+    svc = IngestService(AlwaysStale(), InMemoryCatalog(repo), InMemoryPublisher(), FixedClock(T0), sleep=lambda s: None)
     with pytest.raises(ConcurrencyConflict):
         svc.ingest([order("o1", "1.00", customer=LENA)])
 
@@ -154,15 +154,70 @@ def test_publish_failure_leaves_event_unpublished_and_a_later_retry_publishes_it
     failing = InMemoryPublisher(fail_ids=["d-1"])
     e = order("o1", "10.00", customer=LENA, id="d-1")
     with pytest.raises(PublishError):
-        IngestService(repo, InMemoryCatalog(), failing, clock).ingest([e])
+        IngestService(repo, InMemoryCatalog(repo), failing, clock, sleep=lambda s: None).ingest([e])
     ok = InMemoryPublisher()
-    svc = IngestService(repo, InMemoryCatalog(), ok, clock)
-    assert svc.ingest([e]).published == 0  # within the lease: the first attempt may still be publishing
-    clock.advance(seconds=31)
+    svc = IngestService(repo, InMemoryCatalog(repo), ok, clock, sleep=lambda s: None)
+    with pytest.raises(TransientError):  # within the lease the first delivery may still be publishing:
+        svc.ingest([e])  # the sender is told to retry (503), never "done" while nothing was published
+    clock.advance(seconds=16)
     report = svc.ingest([e])
     assert report.duplicates == ["d-1"] and report.published == 1
     assert svc.resolve("elektro-emma", "7008001").orders.count == 1  # stored once
     assert svc.ingest([e]).published == 0  # marked published now
+
+
+def test_a_duplicate_racing_the_first_delivery_waits_for_its_publish(repo):
+    clock = FixedClock(T0)
+    e = order("o1", "10.00", customer=LENA, id="d-2")
+    waits = []
+
+    class PublishesLate(InMemoryProfileRepository):
+        pass
+
+    svc = IngestService(repo, InMemoryCatalog(repo), InMemoryPublisher(), clock, sleep=waits.append)
+    svc.ingest([e])
+    record = repo.seen[("elektro-emma", "d-2")]
+    repo.seen[("elektro-emma", "d-2")] = type(record)(record.event_id, record.profile_id, record.stored_at, False)
+
+    def publish_meanwhile(pause):  # the first delivery finishes publishing while we wait
+        waits.append(pause)
+        repo.mark_published("elektro-emma", [record])
+
+    svc._sleep = publish_meanwhile
+    assert svc.ingest([e]).duplicates == ["d-2"] and waits == [0.2]
+
+
+def test_the_same_id_twice_in_one_request_is_stored_once(service, publisher):
+    e = event("page.viewed", id="m-1", customer=LENA)
+    report = service.ingest([e, e])
+    assert report.accepted == ["m-1"] and report.duplicates == ["m-1"] and len(publisher.published) == 1
+
+
+def test_a_long_run_is_split_to_fit_a_transaction(service, repo):
+    calls = [
+        event("page.viewed", minutes=i, customer={"customer_id": "7008001", "anonymous_id": f"a-{i}"})
+        for i in range(60)
+    ]
+    service.ingest(calls)
+    assert repo.commits >= 2
+    assert service.resolve("elektro-emma", "7008001").event_counts["page.viewed"] == 60
+
+
+def test_catalog_events_unpublished_by_a_crash_are_republished(repo):
+    clock = FixedClock(T0)
+    e = event(
+        "catalog.product_upserted",
+        customer={},
+        id="p-1",
+        source="shopify",
+        product={"product_id": "pixel-9", "name": "Pixel 9 Pro"},
+    )
+    with pytest.raises(PublishError):
+        IngestService(repo, InMemoryCatalog(repo), InMemoryPublisher(fail_ids=["p-1"]), clock).ingest([e])
+    clock.advance(seconds=16)
+    ok = InMemoryPublisher()
+    assert IngestService(repo, InMemoryCatalog(repo), ok, clock).ingest([e]).published == 1
+    assert [x.id for x in ok.published] == ["p-1"]
 
 
 def test_unknown_ref_is_not_found(service):

@@ -1,7 +1,7 @@
 from datetime import timedelta
 from decimal import Decimal
 
-from emma.profiles.apply import apply_event, choose_winner, decayed, merge_profiles
+from emma.profiles.apply import apply_event, decayed, merge_profiles, merge_rank
 from emma.profiles.model import new_profile
 from factories import T0, event, order
 
@@ -92,7 +92,7 @@ def test_merge_adds_histories_without_double_counting_shared_orders():
     apply_event(a, order("o1", "100.00", customer={"customer_id": "1"}))
     apply_event(b, order("o1", "100.00", customer={"anonymous_id": "x"}))  # the same order, seen twice
     apply_event(b, order("o2", "50.00", customer={"anonymous_id": "x"}))
-    winner, loser = choose_winner(b, a)
+    winner, loser = sorted([b, a], key=merge_rank)
     assert winner.profile_id == "p_a"  # the known customer wins
     merged = merge_profiles(winner, loser)
     assert merged.orders.count == 2 and merged.orders.revenue == Decimal("150.0000")

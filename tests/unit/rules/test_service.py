@@ -26,7 +26,7 @@ class World:
         self.clock = FixedClock(T0)
         self.repo = InMemoryProfileRepository()
         self.bus = InMemoryPublisher()
-        self.ingest = IngestService(self.repo, InMemoryCatalog(), self.bus, self.clock, sleep=lambda s: None)
+        self.ingest = IngestService(self.repo, InMemoryCatalog(self.repo), self.bus, self.clock, sleep=lambda s: None)
         self.store = InMemoryRulesStore(self.repo)
         self.out = InMemoryPublisher()
         self.rules = RulesService(self.store, self.out, DEFS, self.clock, sleep=lambda s: None)

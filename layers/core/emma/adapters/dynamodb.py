@@ -379,18 +379,25 @@ class DynamoProfileRepository(_Table):
 
 
 class DynamoCatalog(_Table):
-    def __init__(self, client: Any, table: str, *, idempotency_ttl_days: int = 35, sleep=time.sleep) -> None:
+    """Products in the catalog table; their idempotency records go to the profiles table, beside
+    every other event's, in the same transaction (so one lookup, publish flag and lease serve all)."""
+
+    def __init__(
+        self, client: Any, table: str, idempotency_table: str, *, idempotency_ttl_days: int = 35, sleep=time.sleep
+    ) -> None:
         super().__init__(client, table, sleep)
+        self._idempotency_table = idempotency_table
         self.idempotency_ttl = timedelta(days=idempotency_ttl_days)
 
     def _idempotency_put(self, event: CatalogEvent) -> dict[str, Any]:
         return {
             "Put": {
-                "TableName": self._table,
+                "TableName": self._idempotency_table,
                 "Item": {
                     "pk": _s(event_pk(event.shop, event.id)),
                     "sk": _s("EVENT"),
                     "stored_at": _s(event.received_at.isoformat()),
+                    "published": {"BOOL": False},
                     "expires_at": _n(_epoch(event.received_at + self.idempotency_ttl)),
                 },
                 "ConditionExpression": "attribute_not_exists(pk)",
@@ -428,6 +435,8 @@ class DynamoCatalog(_Table):
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons") or []]
             if reasons and reasons[0] == "ConditionalCheckFailed":
                 return False  # seen this event before
+            if len(reasons) < 2 or reasons[1] != "ConditionalCheckFailed":
+                raise StoreError(f"DynamoDB transaction cancelled: {reasons}") from exc  # transient: retry
         # The stored product is newer than this (late) update: record the event, keep the product.
         try:
             self._client.transact_write_items(TransactItems=[self._idempotency_put(event)])

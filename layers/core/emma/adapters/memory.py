@@ -107,17 +107,18 @@ class InMemoryProfileRepository:
 
 
 class InMemoryCatalog:
-    def __init__(self) -> None:
+    """Products; the idempotency records live with the profiles' ones, as in DynamoDB."""
+
+    def __init__(self, profiles: InMemoryProfileRepository) -> None:
         self.products: dict[tuple[str, str], dict[str, Any]] = {}
-        self.seen: set[tuple[str, str]] = set()
-        self._lock = threading.Lock()
+        self._profiles = profiles
 
     def upsert_product(self, event: CatalogEvent) -> bool:
         key = (event.shop, event.properties.product.product_id)
-        with self._lock:
-            if (event.shop, event.id) in self.seen:
+        with self._profiles._lock:
+            if (event.shop, event.id) in self._profiles.seen:
                 return False
-            self.seen.add((event.shop, event.id))
+            self._profiles.seen[(event.shop, event.id)] = IdempotencyRecord(event.id, None, event.received_at, False)
             current = self.products.get(key)
             at = event.occurred_at.isoformat()
             if current is None or current["updated_at"] <= at:

@@ -12,6 +12,7 @@ and the run is retried from step 1, so concurrent updates of one profile never l
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 import uuid
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from emma.errors import ConcurrencyConflict, ProfileNotFound
+from emma.errors import ConcurrencyConflict, EmmaError, ProfileNotFound, StoreError, TransientError
 from emma.events.model import CUSTOMERLESS_TYPES, CanonicalEvent, CatalogEvent
 from emma.ports import (
     AliasKey,
@@ -33,12 +34,15 @@ from emma.ports import (
     ProfileRepository,
     alias_keys,
 )
-from emma.profiles.apply import apply_event, choose_winner, merge_profiles
+from emma.profiles.apply import apply_event, merge_profiles, merge_rank
 from emma.profiles.model import Profile, new_profile
 
-MAX_EVENTS_PER_COMMIT = 40  # 2 items per event + profile + tombstones + aliases <= 100 per transaction
+log = logging.getLogger(__name__)
+MAX_TRANSACTION_ITEMS = 90  # DynamoDB allows 100; 10 spare for tombstones of merged profiles
+MAX_MERGE_CHAIN = 20
 MAX_ATTEMPTS = 10
-REPUBLISH_LEASE_SECONDS = 30
+REPUBLISH_LEASE_SECONDS = 15  # longer than the function's time to publish; shorter than a sender's retry
+DUPLICATE_WAIT_SECONDS = (0.2, 0.4, 0.8)  # a duplicate racing the first delivery waits for its publish
 
 
 @dataclass
@@ -47,7 +51,6 @@ class IngestReport:
     duplicates: list[str] = field(default_factory=list)  # event ids seen before
     skipped: list[str] = field(default_factory=list)  # person events carrying no customer reference
     published: int = 0
-    profiles: dict[str, str] = field(default_factory=dict)  # event id -> profile id
     merges: list[tuple[str, str]] = field(default_factory=list)  # (loser, winner)
 
     def as_dict(self) -> dict[str, Any]:
@@ -66,7 +69,8 @@ def _new_profile_id() -> str:
 
 def _runs(events: Sequence[CanonicalEvent]) -> Iterator[tuple[list[CanonicalEvent], list[AliasKey]]]:
     """Consecutive events of one shop whose references connect (share an identity, transitively),
-    with the union of their aliases, in chunks that fit one transaction.
+    with the union of their aliases, in chunks that fit one transaction (a profile, its aliases and
+    two items per event).
 
     A tracker session (anonymous page views, then an identify naming the user, then the user's
     clicks) is one run: one lookup and one transaction, with the same end state as handling the
@@ -76,7 +80,8 @@ def _runs(events: Sequence[CanonicalEvent]) -> Iterator[tuple[list[CanonicalEven
     for event in events:
         mine = alias_keys(event.customer)
         connected = run and run[0].shop == event.shop and any(k in keys for k in mine)
-        if run and (not connected or len(run) >= MAX_EVENTS_PER_COMMIT):
+        items = 1 + len(keys) + len([k for k in mine if k not in keys]) + 2 * (len(run) + 1)
+        if run and (not connected or items > MAX_TRANSACTION_ITEMS):
             yield run, keys
             run, keys = [], []
         run.append(event)
@@ -108,34 +113,57 @@ class IngestService:
         report = IngestReport()
         to_publish: list[CanonicalEvent] = []
         person_events = []
+        catalog_events = []
+        ids: set[str] = set()
         for event in events:
+            if event.id in ids:  # the same id twice in one request (a batch resent inside itself)
+                report.duplicates.append(event.id)
+                continue
+            ids.add(event.id)
             if event.type in CUSTOMERLESS_TYPES:
-                assert isinstance(event, CatalogEvent)
-                if self._catalog.upsert_product(event):
-                    report.accepted.append(event.id)
-                    to_publish.append(event)
-                else:
-                    report.duplicates.append(event.id)
+                catalog_events.append(event)
             elif event.customer.is_empty():
                 # e.g. a POS order with no customer: nothing to attach it to. Refusing the delivery
                 # would make the shop retry it forever, so it is acknowledged and reported as skipped.
                 report.skipped.append(event.id)
             else:
                 person_events.append(event)
-        for run, aliases in _runs(person_events):
-            to_publish.extend(self._ingest_run(run, aliases, report))
-        if to_publish:
-            self._publisher.publish(to_publish)
-            report.published = len(to_publish)
-            now = self._clock.now()
-            records = [IdempotencyRecord(e.id, e.customer.profile_id, now, True) for e in to_publish]
-            by_shop: dict[str, list[IdempotencyRecord]] = {}
-            for event, record in zip(to_publish, records, strict=True):
-                if event.type not in CUSTOMERLESS_TYPES:
-                    by_shop.setdefault(event.shop, []).append(record)
-            for shop, shop_records in by_shop.items():
-                self._profiles.mark_published(shop, shop_records)
+        try:
+            to_publish += self._ingest_catalog(catalog_events, report)
+            for run, aliases in _runs(person_events):
+                to_publish.extend(self._ingest_run(run, aliases, report))
+        finally:
+            # Whatever was stored is published before an error travels up: a retry then finds
+            # duplicates that are already published instead of stored-but-unpublished ones.
+            self._publish(to_publish, report)
         return report
+
+    def _publish(self, events: list[CanonicalEvent], report: IngestReport) -> None:
+        if not events:
+            return
+        self._publisher.publish(events)
+        report.published += len(events)
+        now = self._clock.now()
+        by_shop: dict[str, list[IdempotencyRecord]] = {}
+        for event in events:
+            by_shop.setdefault(event.shop, []).append(IdempotencyRecord(event.id, event.customer.profile_id, now, True))
+        for shop, records in by_shop.items():
+            self._profiles.mark_published(shop, records)
+
+    def _ingest_catalog(self, events: list[CanonicalEvent], report: IngestReport) -> list[CanonicalEvent]:
+        out: list[CanonicalEvent] = []
+        for event in events:
+            assert isinstance(event, CatalogEvent)
+            _, seen = self._profiles.lookup(event.shop, [], [event.id])
+            if event.id in seen or not self._catalog.upsert_product(event):
+                report.duplicates.append(event.id)
+                record = seen.get(event.id) or self._profiles.lookup(event.shop, [], [event.id])[1].get(event.id)
+                if record is not None:
+                    out += self._maybe_republish(event, record)
+            else:
+                report.accepted.append(event.id)
+                out.append(event)
+        return out
 
     def _ingest_run(
         self, run: list[CanonicalEvent], aliases: list[AliasKey], report: IngestReport
@@ -159,13 +187,16 @@ class IngestService:
                 self._sleep(min(0.5, 0.01 * 2**attempt) * (0.5 + random.random()))
                 continue
             for loser in merges:
-                self._profiles.move_log(shop, loser.profile_id, profile.profile_id)
-                self._profiles.repoint_aliases(shop, _all_aliases(loser), profile.profile_id)
                 report.merges.append((loser.profile_id, profile.profile_id))
+                try:  # tidy-up outside the transaction; the merge itself is already atomic
+                    self._profiles.move_log(shop, loser.profile_id, profile.profile_id)
+                    self._profiles.repoint_aliases(shop, _all_aliases(loser), profile.profile_id)
+                except EmmaError:
+                    # history() also reads merged-away partitions, and lookups follow tombstones:
+                    # a failure here loses nothing and must not fail the (already stored) request.
+                    log.warning("merge tidy-up failed for %s -> %s", loser.profile_id, profile.profile_id)
             stamped = [_with_profile(e, profile.profile_id) for e in fresh]
-            for event in stamped:
-                report.accepted.append(event.id)
-                report.profiles[event.id] = profile.profile_id
+            report.accepted += [e.id for e in stamped]
             return republish + stamped
         raise ConcurrencyConflict(f"profile for {aliases} kept changing; gave up after {MAX_ATTEMPTS} attempts")
 
@@ -184,10 +215,10 @@ class IngestService:
             profile = new_profile(shop, self._new_id(), now)
             expected: int | None = None
         else:
-            ordered = sorted(live.values(), key=lambda p: p.profile_id)
-            profile = ordered[0]
-            for other in ordered[1:]:
-                profile = merge_profiles(*choose_winner(profile, other))
+            winner, *others = sorted(live.values(), key=merge_rank)  # one winner, by the documented rank
+            profile = winner
+            for other in others:
+                profile = merge_profiles(profile, other)
             losers = [p for p in live.values() if p.profile_id != profile.profile_id]
             expected = live[profile.profile_id].version
             profile = profile.model_copy(deep=True)
@@ -228,9 +259,9 @@ class IngestService:
         """Fetch profiles, following merged-away tombstones to their winners."""
         live: dict[str, Profile] = {}
         pending = set(ids)
-        for _ in range(5):  # merge chains are short; bounded to stay safe against cycles
+        for _ in range(MAX_MERGE_CHAIN):
             if not pending:
-                break
+                return live
             found = self._profiles.get_profiles(shop, sorted(pending))
             pending = set()
             for pid, profile in found.items():
@@ -239,18 +270,27 @@ class IngestService:
                         pending.add(profile.merged_into)
                 else:
                     live[pid] = profile
-        return live
+        # Never start a fresh profile over a history we failed to reach.
+        raise StoreError(f"merge chain longer than {MAX_MERGE_CHAIN} behind {sorted(ids)} in shop {shop!r}")
 
     def _maybe_republish(self, event: CanonicalEvent, record: IdempotencyRecord) -> list[CanonicalEvent]:
-        """A duplicate of an event stored but never published (a crash between the two) is
-        published by whoever claims the lease; a duplicate arriving meanwhile does nothing."""
+        """A duplicate of an event stored but not yet published: either the first delivery is still
+        publishing it (wait a moment; if it is still unpublished, ask the sender to retry), or that
+        delivery died between storing and publishing (whoever claims the lease publishes it)."""
+        for pause in DUPLICATE_WAIT_SECONDS:
+            if record.published:
+                return []
+            if (self._clock.now() - record.stored_at).total_seconds() >= REPUBLISH_LEASE_SECONDS:
+                break
+            self._sleep(pause)
+            record = self._profiles.lookup(event.shop, [], [event.id])[1].get(event.id, record)
         if record.published:
             return []
         now = self._clock.now()
-        if (now - record.stored_at).total_seconds() < REPUBLISH_LEASE_SECONDS:
-            return []
-        if not self._profiles.claim_republish(event.shop, event.id, now, REPUBLISH_LEASE_SECONDS):
-            return []
+        if (now - record.stored_at).total_seconds() < REPUBLISH_LEASE_SECONDS or not self._profiles.claim_republish(
+            event.shop, event.id, now, REPUBLISH_LEASE_SECONDS
+        ):
+            raise TransientError(f"event {event.id} is stored and still being published; retry shortly")
         return [_with_profile(event, record.profile_id)] if record.profile_id else [event]
 
     # ---- read path ----------------------------------------------------------------------------
@@ -259,7 +299,7 @@ class IngestService:
         """Find a profile by Emma id (p_...), email (contains @), ``cid:<shop customer id>``,
         ``anon:<anonymous id>`` or ``email:<address>``."""
         kind, _, value = ref.partition(":")
-        if ref.startswith("p_"):
+        if ref.startswith("p_") and "@" not in ref:
             ids = {ref}
         else:
             if kind in ("cid", "anon", "email") and value:

@@ -39,7 +39,9 @@ def build_ingest(settings: IngestSettings, session: Any | None = None) -> Ingest
         log_ttl_days=settings.event_log_ttl_days,
         idempotency_ttl_days=settings.idempotency_ttl_days,
     )
-    catalog = DynamoCatalog(dynamodb, settings.catalog_table, idempotency_ttl_days=settings.idempotency_ttl_days)
+    catalog = DynamoCatalog(
+        dynamodb, settings.catalog_table, settings.profiles_table, idempotency_ttl_days=settings.idempotency_ttl_days
+    )
     publisher = EventBridgePublisher(session.client("events", config=_CLIENT_CONFIG), settings.event_bus)
     shops = SecretsShopDirectory(
         session.client("secretsmanager", config=_CLIENT_CONFIG),

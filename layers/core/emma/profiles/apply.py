@@ -507,10 +507,8 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
     return merged
 
 
-def choose_winner(a: Profile, b: Profile) -> tuple[Profile, Profile]:
-    """The known customer wins over an anonymous visitor; then the older profile; then the id."""
-
-    def rank(p: Profile) -> tuple[int, datetime, str]:
-        return (0 if p.customer_ids else 1 if p.emails else 2, p.created_at, p.profile_id)
-
-    return (a, b) if rank(a) <= rank(b) else (b, a)
+def merge_rank(profile: Profile) -> tuple[int, datetime, str]:
+    """Who survives a merge, lowest first: a shop customer over an email-only profile over an
+    anonymous visitor; then the older profile; then the id (deterministic)."""
+    known = 0 if profile.customer_ids else 1 if profile.emails else 2
+    return (known, profile.created_at, profile.profile_id)

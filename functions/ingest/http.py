@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from emma.errors import EmmaError, PayloadTooLarge, Unauthorized
+from emma.errors import EmmaError, InvalidPayload, PayloadTooLarge, Unauthorized
 from emma.events.model import now_utc
 from emma.sources.common import MAX_BODY_BYTES
 
@@ -21,7 +21,10 @@ JSON = "application/json"
 def raw_body(event: APIGatewayProxyEventV2) -> bytes:
     """The exact bytes the sender signed (API Gateway base64-encodes non-text bodies)."""
     body = event.body or ""
-    data = base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8")
+    try:
+        data = base64.b64decode(body, validate=True) if event.is_base64_encoded else body.encode("utf-8")
+    except (binascii.Error, UnicodeEncodeError) as exc:
+        raise InvalidPayload(f"the request body cannot be read ({type(exc).__name__})") from exc
     if len(data) > MAX_BODY_BYTES:
         raise PayloadTooLarge(f"body is {len(data)} bytes, the limit is {MAX_BODY_BYTES} (256 KB)")
     return data

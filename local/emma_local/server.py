@@ -21,7 +21,14 @@ def make_server(handler: Handler, host: str, port: int) -> ThreadingHTTPServer:
         server_version = "emma-dev"
 
         def _handle(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
+            try:
+                length = int(self.headers.get("content-length") or 0)
+            except ValueError:
+                length = -1
+            if length < 0:
+                self._send(400, {"content-type": "application/json"}, b'{"message":"Bad Content-Length"}')
+                self.close_connection = True
+                return
             if length > API_GATEWAY_MAX_BODY:
                 self._send(
                     413,

@@ -48,6 +48,11 @@ def webhook(platform: str, shop: str):
     body = raw_body(event)
     headers = lower_headers(event)
     module.verify(secret, body, headers)
+    domain = headers.get("x-shopify-shop-domain")
+    if platform == "shopify" and config.shopify_domain and domain and domain.lower() != config.shopify_domain.lower():
+        # One app secret may sign for several shops: a valid signature from another shop's store
+        # must not land in this one.
+        raise InvalidSignature(f"X-Shopify-Shop-Domain {domain!r} is not this shop's store")
     if platform == "woocommerce" and woocommerce.is_ping(body):
         return json_response(200, {"success": True, "ping": True})
     topic, delivery_id = module.delivery_of(headers, body)

@@ -73,3 +73,11 @@ def test_an_event_over_the_entry_limit_is_refused_by_name():
     big = event("custom", id="huge", name="x", properties={"blob": "x" * 300_000})
     with pytest.raises(PublishError, match="huge"):
         EventBridgePublisher(FakeEvents(), "bus").publish([big])
+
+
+def test_calls_also_stay_under_the_request_size_limit():
+    fake = FakeEvents()
+    big = [event("custom", id=f"b{i}", name="x", properties={"blob": "x" * 60_000}) for i in range(7)]
+    EventBridgePublisher(fake, "bus", sleep=lambda s: None).publish(big)
+    assert all(sum(len(e["Detail"]) for e in call) < 256 * 1024 for call in fake.calls)
+    assert sum(len(c) for c in fake.calls) == 7

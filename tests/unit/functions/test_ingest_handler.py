@@ -238,3 +238,45 @@ def test_tracker_routes_answer_cors_preflights_and_webhooks_do_not_allow_browser
         LambdaContext("ingest"),
     )
     assert "Access-Control-Allow-Origin" not in (webhook.get("headers") or {})
+
+
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "not acceptable JSON"),
+        (b'{"anonymousId": "a", "event": "X", "properties": {"n": ' + b"9" * 5000 + b"}}", "not acceptable JSON"),
+        (b'{"anonymousId": "a", "event": "X", "properties": {"n": 99999999999999999999999}}', "64 bits"),
+        (b'{"anonymousId": "a", "event": "X", "properties": {"s": "\\ud800"}}', "Unicode"),
+        (
+            b'{"anonymousId": "a", "event": "X", "timestamp": "9999-12-31T23:59:59Z", '
+            b'"sentAt": "0001-01-01T00:00:00Z"}',
+            "too far apart",
+        ),
+        (b'{"userId": true, "event": "X"}', "userId: expected a string or an integer"),
+        ('{"userId": "' + "\U0001f600" * 200 + '", "event": "X"}', "256 bytes"),
+    ],
+)
+def test_hostile_tracker_input_is_a_400_not_a_500(api, world, body, message):
+    status, resp = api.call("POST", "/v1/track", body if isinstance(body, bytes) else body.encode(), basic("wk_1"))
+    assert status == 400 and message in resp["message"], resp
+    assert stored(world) == (0, 0)
+
+
+def test_a_tracked_property_email_does_not_merge_someone_else_into_the_caller(api, world):
+    api.call("POST", "/v1/identify", {"userId": "7008001", "traits": {"email": "lena@example.de"}}, basic("wk_1"))
+    api.call(
+        "POST",
+        "/v1/track",
+        {"userId": "other-42", "event": "Product Shared", "properties": {"email": "lena@example.de"}},
+        basic("wk_1"),
+    )
+    _, profile = api.call("GET", "/v1/profiles/lena@example.de", headers=bearer())
+    assert profile["customer_ids"] == ["7008001"]
+
+
+def test_a_shopify_delivery_from_another_store_is_refused(api, world):
+    headers = {**shopify_headers(ORDER), "x-shopify-shop-domain": "someone-else.myshopify.com"}
+    status, body = api.call("POST", "/webhooks/shopify/elektro-emma", ORDER, headers)
+    assert status == 401 and "not this shop's store" in body["message"] and stored(world) == (0, 0)
+    headers["x-shopify-shop-domain"] = "Elektro-Emma.myshopify.com"
+    assert api.call("POST", "/webhooks/shopify/elektro-emma", ORDER, headers)[0] == 200

@@ -82,7 +82,16 @@ def test_delivery_comes_from_the_headers() -> None:
         "x-wc-webhook-delivery-id": "4711",
         "x-wc-webhook-id": "17",
     }
-    assert woocommerce.delivery_of(headers, b"{}") == ("order.created", "4711")
+    topic, delivery = woocommerce.delivery_of(headers, b"{}")
+    assert topic == "order.created" and delivery.startswith("4711:")
+
+
+def test_two_orders_in_the_same_second_are_two_deliveries() -> None:
+    # WooCommerce's delivery id is a hash of the webhook id and the current second.
+    headers = {"x-wc-webhook-topic": "order.created", "x-wc-webhook-delivery-id": "same-second"}
+    first = woocommerce.delivery_of(headers, b'{"id": 1}')
+    assert first != woocommerce.delivery_of(headers, b'{"id": 2}')
+    assert first == woocommerce.delivery_of(headers, b'{"id": 1}')  # a retry stays a duplicate
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,7 @@ from emma.resources import EVENT_SOURCE
 
 MAX_ENTRIES_PER_CALL = 10  # the PutEvents limit
 MAX_ENTRY_BYTES = 256 * 1024
+MAX_CALL_BYTES = 240 * 1024  # a whole PutEvents request must stay under 256 KB too
 
 
 def to_entry(event: CanonicalEvent, bus_name: str, source: str = EVENT_SOURCE) -> dict[str, Any]:
@@ -47,8 +48,17 @@ class EventBridgePublisher:
 
     def publish(self, events: Sequence[CanonicalEvent]) -> None:
         entries = [(e.id, to_entry(e, self._bus, self._source)) for e in events]
-        for start in range(0, len(entries), MAX_ENTRIES_PER_CALL):
-            self._put(entries[start : start + MAX_ENTRIES_PER_CALL])
+        chunk: list[tuple[str, dict[str, Any]]] = []
+        size = 0
+        for entry in entries:
+            entry_size = len(entry[1]["Detail"].encode()) + len(entry[1]["DetailType"]) + len(entry[1]["Source"])
+            if chunk and (len(chunk) == MAX_ENTRIES_PER_CALL or size + entry_size > MAX_CALL_BYTES):
+                self._put(chunk)
+                chunk, size = [], 0
+            chunk.append(entry)
+            size += entry_size
+        if chunk:
+            self._put(chunk)
 
     def _put(self, pending: list[tuple[str, dict[str, Any]]]) -> None:
         errors: dict[str, str] = {}

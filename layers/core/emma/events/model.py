@@ -23,6 +23,7 @@ SHOP_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 ShopId = Annotated[str, Field(pattern=SHOP_ID_PATTERN, description="Emma's id of the shop (tenant)")]
 Money = Annotated[Decimal, Field(max_digits=14, decimal_places=4)]
 ShortStr = Annotated[str, Field(max_length=512)]
+MAX_IDENTITY_BYTES = 256
 
 
 class EventType(StrEnum):
@@ -116,6 +117,14 @@ class CustomerRefs(_Strict):
         if value is None or value == "":
             return None
         return str(value)
+
+    @field_validator("customer_id", "email", "anonymous_id", "phone")
+    @classmethod
+    def _short_in_bytes(cls, value: str | None) -> str | None:
+        """Identities become DynamoDB keys (2 KB at most): 256 bytes of UTF-8 is plenty."""
+        if value is not None and len(value.encode("utf-8", "surrogatepass")) > MAX_IDENTITY_BYTES:
+            raise ValueError(f"at most {MAX_IDENTITY_BYTES} bytes")
+        return value
 
     def is_empty(self) -> bool:
         return not (self.customer_id or self.email or self.anonymous_id)

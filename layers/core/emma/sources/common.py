@@ -62,9 +62,41 @@ def make_event(
     if properties is not None:
         data["properties"] = properties
     try:
-        return EVENT_ADAPTER.validate_python(data)
+        event = EVENT_ADAPTER.validate_python(data)
     except ValidationError as exc:
         raise InvalidPayload(f"{env.kind} {env.name}: {describe_validation_error(exc)}") from exc
+    ensure_publishable(event, f"{env.kind} {env.name}")
+    return event
+
+
+MAX_EVENT_BYTES = 200 * 1024  # EventBridge takes 256 KB per PutEvents entry; keep room for the envelope
+INT64 = 2**63
+
+
+def ensure_publishable(event: CanonicalEvent, what: str) -> None:
+    """Refuse, before anything is stored, what EventBridge would refuse on every attempt: oversized
+    events, integers beyond 64 bits, text that is not valid Unicode (lone surrogates)."""
+    try:
+        detail = event.model_dump_json()
+        encoded = detail.encode("utf-8")
+    except (UnicodeEncodeError, ValueError) as exc:
+        raise InvalidPayload(f"{what}: text that is not valid Unicode ({str(exc)[:80]})") from exc
+    if len(encoded) > MAX_EVENT_BYTES:
+        raise InvalidPayload(f"{what}: the event is {len(encoded)} bytes; at most {MAX_EVENT_BYTES} are accepted")
+    _check_numbers(json.loads(detail), what)
+
+
+def _check_numbers(value: Any, what: str) -> None:
+    if isinstance(value, bool):
+        return
+    if isinstance(value, int) and not -INT64 <= value < INT64:
+        raise InvalidPayload(f"{what}: the number {str(value)[:30]}... does not fit 64 bits")
+    if isinstance(value, dict):
+        for v in value.values():
+            _check_numbers(v, what)
+    elif isinstance(value, list):
+        for v in value:
+            _check_numbers(v, what)
 
 
 def load_json_object(body: bytes, what: str) -> dict[str, Any]:
@@ -76,6 +108,8 @@ def load_json_object(body: bytes, what: str) -> dict[str, Any]:
         data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidPayload(f"{what}: body is not valid JSON ({exc})") from exc
+    except (ValueError, RecursionError) as exc:  # huge integers, absurdly deep nesting
+        raise InvalidPayload(f"{what}: body is not acceptable JSON ({type(exc).__name__}: {str(exc)[:120]})") from exc
     if not isinstance(data, dict):
         raise InvalidPayload(f"{what}: body must be a JSON object, got {type(data).__name__}")
     return data

@@ -210,9 +210,9 @@ def _read_call(
     batch_context: dict[str, Any],
     batch_sent_at: datetime | None,
 ) -> _Call:
-    user_id, anonymous_id = text(message.get("userId")), text(message.get("anonymousId"))
+    user_id, anonymous_id = _identity(message, "userId"), _identity(message, "anonymousId")
     if call_type == "alias":
-        anonymous_id = text(message.get("previousId"))
+        anonymous_id = _identity(message, "previousId")
         if not (user_id and anonymous_id):
             raise InvalidPayload("alias: previousId and userId are required")
     if not (user_id or anonymous_id):
@@ -231,10 +231,35 @@ def _read_call(
     customer = {
         "customer_id": user_id,
         "anonymous_id": anonymous_id,
-        "email": text(traits.get("email")) or text(properties.get("email")),
+        # A track call's properties.email is usually someone else's (a shared product, a referral);
+        # only the e-commerce events where the caller is the buyer name the caller by it.
+        "email": text(traits.get("email"))
+        or (text(properties.get("email")) if _is_buyer_event(call_type, message) else None),
     }
     occurred_at = _occurred_at(message, received_at, batch_sent_at)
     return _Call(env, occurred_at, customer, context, properties, traits)
+
+
+def _identity(message: dict[str, Any], key: str) -> str | None:
+    """Ids are strings or integers; true/false or objects would merge unrelated visitors."""
+    value = message.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidPayload(f"{key}: expected a string or an integer, got {type(value).__name__}")
+    return str(value)
+
+
+_BUYER_EVENTS = frozenset({"order completed", "checkout started", "signed up", "order cancelled", "order refunded"})
+
+
+def _is_buyer_event(call_type: str, message: dict[str, Any]) -> bool:
+    name = message.get("event")
+    return (
+        call_type == "track"
+        and isinstance(name, str)
+        and " ".join(name.replace("_", " ").lower().split()) in (_BUYER_EVENTS)
+    )
 
 
 def _message_id(message: dict[str, Any]) -> str:
@@ -255,7 +280,10 @@ def _occurred_at(message: dict[str, Any], received_at: datetime, batch_sent_at: 
     if client_time is None:
         return received_at
     if sent_at is not None:
-        client_time += received_at - sent_at
+        try:
+            client_time += received_at - sent_at
+        except OverflowError:
+            raise InvalidPayload("timestamp and sentAt are too far apart to correct the clock skew") from None
     return min(client_time, received_at)
 
 
@@ -535,4 +563,7 @@ def _without_none(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    try:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidPayload(f"message has text that is not valid Unicode ({exc.reason})") from exc

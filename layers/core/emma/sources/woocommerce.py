@@ -10,6 +10,7 @@ under one of ``CONSENT_META_KEYS``.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
@@ -71,8 +72,11 @@ def is_ping(body: bytes) -> bool:
 
 
 def delivery_of(headers: Mapping[str, str], body: bytes) -> tuple[str, str]:
-    """(topic, delivery id) from the headers, e.g. ("order.created", "4711")."""
-    return _header(headers, TOPIC_HEADER), _header(headers, DELIVERY_HEADER)
+    """(topic, delivery id). WooCommerce's X-WC-Webhook-Delivery-ID is a hash of the webhook id and
+    the current second, so two orders in one second share it; the body's hash makes it unique,
+    and a retry of the same delivery (same body) keeps the same id."""
+    delivery = _header(headers, DELIVERY_HEADER)
+    return _header(headers, TOPIC_HEADER), f"{delivery}:{hashlib.sha256(body).hexdigest()[:16]}"
 
 
 def map_delivery(

@@ -106,3 +106,31 @@ def test_event_times_are_kept_in_order_and_bounded():
     times = p.event_times["email.opened"]
     assert len(times) == 20 and times == sorted(times)
     assert times[-1] == int((T0 + timedelta(minutes=124)).timestamp())
+
+
+def test_merge_of_a_shared_order_counts_products_once_and_keeps_a_cancellation():
+    a, b = fresh("p_a"), fresh("p_b")
+    apply_event(a, order("o1", "100.00", customer={"customer_id": "1"}))
+    apply_event(b, order("o1", "100.00", customer={"email": "x@example.de"}, type_="order.paid"))
+    merged = merge_profiles(*sorted([a, b], key=merge_rank))
+    assert merged.orders.count == 1 and merged.products_owned["pixel-9"].quantity == 1
+    assert merged.orders.recent[0].status == "paid"
+    c, d = fresh("p_c"), fresh("p_d")
+    apply_event(c, order("o2", "50.00", customer={"customer_id": "2"}))
+    apply_event(d, order("o2", "50.00", customer={"email": "y@example.de"}))
+    apply_event(d, order("o2", "50.00", customer={"email": "y@example.de"}, type_="order.cancelled"))
+    merged = merge_profiles(*sorted([c, d], key=merge_rank))
+    assert merged.orders.count == 0 and merged.orders.revenue == 0 and merged.orders.cancelled == 1
+    assert "pixel-9" not in merged.products_owned
+
+
+def test_profiles_stay_bounded_whatever_the_input():
+    p = fresh()
+    for i in range(150):
+        apply_event(p, event("cart.updated", minutes=i, action="add", items=[{"product_id": f"x{i}"}]))
+    apply_event(p, event("customer.identified", customer={"anonymous_id": "a"}, traits={"bio": "L" * 5000}))
+    assert len(p.cart.items) == 100 and "x149" in p.cart.items
+    assert len(p.traits["bio"].value) == 256
+    big = [{"product_id": f"p{i}", "quantity": 1, "price": "1.00"} for i in range(80)]
+    apply_event(p, order("o1", "80.00", items=big))
+    assert len(p.orders.recent[0].items) == 50

@@ -65,6 +65,11 @@ WEIGHT_TUTORIAL = 2.0
 WEIGHT_CART = 3.0
 WEIGHT_PURCHASE = 5.0
 
+_STATUS_ORDER = ("placed", "paid", "fulfilled", "cancelled")
+MAX_TRAIT_CHARS = 256
+MAX_CART_ITEMS = 100
+MAX_ORDER_ITEMS = 50
+
 _MESSAGE_CHANNEL = {
     EventType.EMAIL_DELIVERED: (Channel.EMAIL, "delivered"),
     EventType.EMAIL_OPENED: (Channel.EMAIL, "opened"),
@@ -152,6 +157,8 @@ def _items_interest(profile: Profile, items: Iterable[LineItem], weight: float, 
 def _set_trait(profile: Profile, name: str, value: object, at: datetime) -> None:
     if value is None or value == "":
         return
+    if isinstance(value, str) and len(value) > MAX_TRAIT_CHARS:
+        value = value[:MAX_TRAIT_CHARS]  # traits are for personalisation, not storage
     current = profile.traits.get(name)
     if current is not None and current.at > at:
         return
@@ -241,20 +248,24 @@ def _orders(profile: Profile, event: OrderEvent) -> None:
     if record.status == "cancelled":
         return
     # placed -> paid -> fulfilled: keep the furthest status; a paid total may correct the placed one.
-    order = ("placed", "paid", "fulfilled")
     if event.type == EventType.ORDER_PAID and record.total != props.total and record.counted:
         stats.revenue += props.total - record.total
         record.total = props.total
     new_status = {EventType.ORDER_PAID: "paid", EventType.ORDER_FULFILLED: "fulfilled"}.get(event.type)
-    if new_status and order.index(new_status) > order.index(record.status):
+    if new_status and _STATUS_ORDER.index(new_status) > _STATUS_ORDER.index(record.status):
         record.status = new_status  # type: ignore[assignment]
 
 
-def _quantities(items: Iterable[LineItem]) -> dict[str, int]:
+def _quantities(items: Iterable[LineItem], limit: int = MAX_ORDER_ITEMS) -> dict[str, int]:
     out: dict[str, int] = {}
     for item in items:
         out[item.product_id] = out.get(item.product_id, 0) + max(item.quantity, 1)
-    return out
+    return _newest(out, limit)
+
+
+def _newest(items: dict[str, int], limit: int) -> dict[str, int]:
+    """The last ``limit`` entries (dicts keep insertion order): bounds what one profile can hold."""
+    return items if len(items) <= limit else dict(list(items.items())[-limit:])
 
 
 def _remember_order(recent: list[OrderRecord], record: OrderRecord) -> None:
@@ -320,7 +331,7 @@ def _cart(profile: Profile, event: CartEvent) -> None:
         cart_id=props.cart_id or (current.cart_id if same_cart else None),
         value=value,
         currency=props.currency or (current.currency if same_cart else None),
-        items=items,
+        items=_newest(items, MAX_CART_ITEMS),
         updated_at=at,
         checkout_started_at=started,
         recovery_url=props.recovery_url or (current.recovery_url if same_cart else None),
@@ -433,18 +444,32 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
     for channel, sup in loser.suppressions.items():
         if channel not in merged.suppressions or merged.suppressions[channel].at < sup.at:
             merged.suppressions[channel] = sup
-    # Orders: the same order can be known to both (e.g. guest checkout, then account).
-    known = {r.order_id for r in merged.orders.recent}
+    # Orders: the same order can be known to both (e.g. guest checkout, then account): count it once,
+    # keep the furthest status, and a cancellation known to either side wins.
+    mine_by_id = {r.order_id: r for r in merged.orders.recent}
+    shared_items: dict[str, int] = {}  # what the loser owns through orders the winner already counts
     for record in loser.orders.recent:
-        if record.order_id in known:
+        mine = mine_by_id.get(record.order_id)
+        if mine is None:
+            _remember_order(merged.orders.recent, record.model_copy())
+            if record.counted:
+                merged.orders.count += 1
+                merged.orders.revenue += record.total
+            if record.status == "cancelled":
+                merged.orders.cancelled += 1
             continue
-        _remember_order(merged.orders.recent, record.model_copy())
         if record.counted:
-            merged.orders.count += 1
-            merged.orders.revenue += record.total
-    merged.orders.cancelled += sum(
-        1 for r in loser.orders.recent if r.status == "cancelled" and r.order_id not in known
-    )
+            for product_id, quantity in record.items.items():
+                shared_items[product_id] = shared_items.get(product_id, 0) + quantity
+        if record.status == "cancelled" and mine.status != "cancelled":
+            if mine.counted:
+                merged.orders.count -= 1
+                merged.orders.revenue -= mine.total
+                _unown(merged, mine.items)
+            mine.status, mine.counted = "cancelled", False
+            merged.orders.cancelled += 1
+        elif mine.status != "cancelled" and _STATUS_ORDER.index(record.status) > _STATUS_ORDER.index(mine.status):
+            mine.status = record.status
     # Aggregates of orders older than the bounded list are added as they are.
     overflow_count = loser.orders.count - sum(1 for r in loser.orders.recent if r.counted)
     if overflow_count > 0:
@@ -457,9 +482,13 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
         values = [v for v in (getattr(merged.orders, attr), getattr(loser.orders, attr)) if v]
         setattr(merged.orders, attr, pick(values) if values else None)
     for product_id, owned in loser.products_owned.items():
+        quantity = owned.quantity - shared_items.get(product_id, 0)
+        if quantity <= 0:
+            continue
+        owned = owned.model_copy(update={"quantity": quantity})
         mine = merged.products_owned.get(product_id)
         if mine is None:
-            merged.products_owned[product_id] = owned.model_copy()
+            merged.products_owned[product_id] = owned
         else:
             mine.quantity += owned.quantity
             mine.first_bought_at = min(mine.first_bought_at, owned.first_bought_at)
@@ -480,8 +509,15 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
     for code in loser.coupons_redeemed:
         if code not in merged.coupons_redeemed:
             merged.coupons_redeemed.append(code)
+    del merged.coupons_redeemed[:-MAX_COUPONS]
     for tid, at in loser.tutorials_watched.items():
         merged.tutorials_watched[tid] = max(at, merged.tutorials_watched.get(tid, at))
+    for tid in sorted(merged.tutorials_watched, key=merged.tutorials_watched.get)[:-MAX_TUTORIALS]:
+        del merged.tutorials_watched[tid]
+    for pid in sorted(merged.products_owned, key=lambda k: merged.products_owned[k].last_bought_at)[
+        :-MAX_PRODUCTS_OWNED
+    ]:
+        del merged.products_owned[pid]
     if loser.last_survey and (not merged.last_survey or loser.last_survey["at"] > merged.last_survey["at"]):
         merged.last_survey = dict(loser.last_survey)
     merged.reviews += loser.reviews

@@ -22,7 +22,8 @@ def repo(aws):
 def service(aws, repo):
     session, res = aws
     catalog = DynamoCatalog(session.client("dynamodb"), res.tables["CatalogTable"], res.tables["ProfilesTable"])
-    return IngestService(repo, catalog, InMemoryPublisher(), FixedClock(T0))
+    # mock_aws is not thread-safe in-process: customers one at a time (the e2e tests run them in parallel)
+    return IngestService(repo, catalog, InMemoryPublisher(), FixedClock(T0), parallel_customers=1)
 
 
 def test_duplicates_are_detected_by_the_transaction(repo):
@@ -67,7 +68,7 @@ def test_merge_moves_history_into_the_winner_partition(service, repo):
     winner = service.resolve("elektro-emma", "anon:anon-7")
     assert winner.profile_id != anon.profile_id and anon.profile_id in winner.merged_from
     assert repo.read_log("elektro-emma", anon.profile_id, 50) == []
-    types = [e["type"] for e in service.history("elektro-emma", winner.profile_id)]
+    types = [e["type"] for e in service.history(winner)]
     assert sorted(types) == ["customer.identified", "order.placed", "page.viewed"]
 
 
@@ -75,7 +76,7 @@ def test_event_log_is_a_bounded_ring(service, repo):
     for i in range(8):
         service.ingest([event("page.viewed", minutes=i, customer=LENA, path=f"/p{i}")])
     p = service.resolve("elektro-emma", "7008001")
-    log = service.history("elektro-emma", p.profile_id, limit=50)
+    log = service.history(p, limit=50)
     assert len(log) == 5  # log_cap
     assert [e["properties"]["path"] for e in log] == ["/p7", "/p6", "/p5", "/p4", "/p3"]
     assert p.event_counts["page.viewed"] == 8  # aggregates keep counting

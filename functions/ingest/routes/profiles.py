@@ -31,5 +31,5 @@ def get_profile(ref: str, history: Annotated[int, Query(ge=0, le=200)] = 20):
     profile = components.service.resolve(shop.shop, unquote(ref))
     body = profile.view()
     if history:
-        body["history"] = components.service.history(shop.shop, profile.profile_id, history)
+        body["history"] = components.service.history(profile, history)
     return json_response(200, body)

@@ -96,7 +96,7 @@ def test_merging_two_existing_profiles_keeps_both_histories(service):
     assert before_anon.profile_id in merged.merged_from
     # The loser's id still resolves, to the winner.
     assert service.resolve("elektro-emma", before_anon.profile_id).profile_id == merged.profile_id
-    history = {e["type"] for e in service.history("elektro-emma", merged.profile_id)}
+    history = {e["type"] for e in service.history(merged)}
     assert {"product.viewed", "order.placed", "customer.identified"} <= history
 
 
@@ -261,3 +261,10 @@ def test_unconnected_customers_in_one_batch_get_their_own_profiles(service, repo
     )
     assert repo.commits == 2
     assert service.resolve("elektro-emma", "anon:a").profile_id != service.resolve("elektro-emma", "anon:b").profile_id
+
+
+def test_a_batch_of_many_customers_is_handled_in_parallel_and_completely(service):
+    calls = [event("page.viewed", minutes=i % 7, customer={"anonymous_id": f"visitor-{i}"}) for i in range(120)]
+    report = service.ingest(calls)
+    assert len(report.accepted) == 120
+    assert service.resolve("elektro-emma", "anon:visitor-77").event_counts["page.viewed"] == 1

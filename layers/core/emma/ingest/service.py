@@ -16,7 +16,8 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -40,6 +41,7 @@ from emma.profiles.model import Profile, new_profile
 log = logging.getLogger(__name__)
 MAX_TRANSACTION_ITEMS = 90  # DynamoDB allows 100; 10 spare for tombstones of merged profiles
 MAX_MERGE_CHAIN = 20
+PARALLEL_CUSTOMERS = 8
 MAX_ATTEMPTS = 10
 REPUBLISH_LEASE_SECONDS = 15  # longer than the function's time to publish; shorter than a sender's retry
 DUPLICATE_WAIT_SECONDS = (0.2, 0.4, 0.8)  # a duplicate racing the first delivery waits for its publish
@@ -67,27 +69,36 @@ def _new_profile_id() -> str:
     return "p_" + uuid.uuid4().hex
 
 
-def _runs(events: Sequence[CanonicalEvent]) -> Iterator[tuple[list[CanonicalEvent], list[AliasKey]]]:
+Run = tuple[list[CanonicalEvent], list[AliasKey]]
+
+
+def _groups(events: Sequence[CanonicalEvent]) -> list[list[Run]]:
     """Consecutive events of one shop whose references connect (share an identity, transitively),
-    with the union of their aliases, in chunks that fit one transaction (a profile, its aliases and
-    two items per event).
+    with the union of their aliases: one group per customer, cut into runs that fit one transaction
+    (a profile, its aliases and two items per event).
 
     A tracker session (anonymous page views, then an identify naming the user, then the user's
     clicks) is one run: one lookup and one transaction, with the same end state as handling the
     events one by one (the identify would merge the anonymous profile into the customer anyway)."""
+    groups: list[list[Run]] = []
     run: list[CanonicalEvent] = []
     keys: list[AliasKey] = []
     for event in events:
         mine = alias_keys(event.customer)
-        connected = run and run[0].shop == event.shop and any(k in keys for k in mine)
+        connected = bool(run) and run[0].shop == event.shop and any(k in keys for k in mine)
         items = 1 + len(keys) + len([k for k in mine if k not in keys]) + 2 * (len(run) + 1)
         if run and (not connected or items > MAX_TRANSACTION_ITEMS):
-            yield run, keys
+            groups[-1].append((run, keys))
+            if not connected:
+                groups.append([])
             run, keys = [], []
+        if not groups:
+            groups.append([])
         run.append(event)
         keys += [k for k in mine if k not in keys]
     if run:
-        yield run, keys
+        groups[-1].append((run, keys))
+    return [g for g in groups if g]
 
 
 class IngestService:
@@ -99,6 +110,7 @@ class IngestService:
         clock: Clock,
         new_id: Callable[[], str] = _new_profile_id,
         sleep: Callable[[float], None] = time.sleep,
+        parallel_customers: int = PARALLEL_CUSTOMERS,
     ) -> None:
         self._profiles = profiles
         self._catalog = catalog
@@ -106,6 +118,7 @@ class IngestService:
         self._clock = clock
         self._new_id = new_id
         self._sleep = sleep
+        self._parallel = parallel_customers
 
     # ---- write path ---------------------------------------------------------------------------
 
@@ -130,13 +143,44 @@ class IngestService:
                 person_events.append(event)
         try:
             to_publish += self._ingest_catalog(catalog_events, report)
-            for run, aliases in _runs(person_events):
-                to_publish.extend(self._ingest_run(run, aliases, report))
+            to_publish += self._ingest_groups(_groups(person_events), report)
         finally:
             # Whatever was stored is published before an error travels up: a retry then finds
             # duplicates that are already published instead of stored-but-unpublished ones.
             self._publish(to_publish, report)
         return report
+
+    def _ingest_groups(self, groups: list[list[Run]], report: IngestReport) -> list[CanonicalEvent]:
+        """Customers in parallel (a batch from a server-side tracker names hundreds), each customer's
+        runs in order. Every stored event is returned for publishing, even when another group fails."""
+
+        def one(group: list[Run]) -> tuple[IngestReport, list[CanonicalEvent], Exception | None]:
+            own, out = IngestReport(), []
+            try:
+                for run, aliases in group:
+                    out += self._ingest_run(run, aliases, own)
+            except Exception as exc:
+                return own, out, exc
+            return own, out, None
+
+        if len(groups) <= 1 or self._parallel <= 1:
+            results = [one(g) for g in groups]
+        else:
+            with ThreadPoolExecutor(max_workers=min(self._parallel, len(groups))) as pool:
+                results = list(pool.map(one, groups))
+        stored: list[CanonicalEvent] = []
+        errors = []
+        for own, out, error in results:
+            report.accepted += own.accepted
+            report.duplicates += own.duplicates
+            report.merges += own.merges
+            stored += out
+            if error is not None:
+                errors.append(error)
+        if errors:
+            self._publish(stored, report)
+            raise errors[0]
+        return stored
 
     def _publish(self, events: list[CanonicalEvent], report: IngestReport) -> None:
         if not events:
@@ -317,8 +361,14 @@ class IngestService:
             raise ProfileNotFound(f"no profile in shop {shop!r} for {ref!r}")
         return next(iter(live.values()))
 
-    def history(self, shop: str, profile_id: str, limit: int = 50) -> list[dict[str, Any]]:
-        return self._profiles.read_log(shop, profile_id, limit)
+    def history(self, profile: Profile, limit: int = 50) -> list[dict[str, Any]]:
+        """The newest events of a profile, including those still in the partitions of profiles merged
+        into it (their log is moved after the merge; if that tidy-up failed, nothing is lost)."""
+        entries = self._profiles.read_log(profile.shop, profile.profile_id, limit)
+        for merged in profile.merged_from[-10:]:
+            entries += self._profiles.read_log(profile.shop, merged, limit)
+        entries.sort(key=lambda e: e["occurred_at"], reverse=True)
+        return entries[:limit]
 
 
 def _with_profile(event: CanonicalEvent, profile_id: str | None) -> CanonicalEvent:

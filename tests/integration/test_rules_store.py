@@ -27,7 +27,11 @@ def world(aws):
         bus, out = InMemoryPublisher(), InMemoryPublisher()
         repo = DynamoProfileRepository(ddb, res.tables["ProfilesTable"])
         ingest = IngestService(
-            repo, DynamoCatalog(ddb, res.tables["CatalogTable"], res.tables["ProfilesTable"]), bus, clock
+            repo,
+            DynamoCatalog(ddb, res.tables["CatalogTable"], res.tables["ProfilesTable"]),
+            bus,
+            clock,
+            parallel_customers=1,  # mock_aws is not thread-safe in-process
         )
         store = DynamoRulesStore(ddb, res.tables["ProfilesTable"], res.tables["ScheduleTable"])
         rules = RulesService(store, out, DEFS, clock)

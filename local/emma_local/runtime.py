@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emma.resources import EVENT_BUS, EVENT_SOURCE, QUEUES
-from emma_local.config import LocalConfig
+from emma_local.config import ROOT, LocalConfig
 from emma_local.emulator import Emulator, start_emulator
 from emma_local.environments import Environments
 from emma_local.lambdas import load_handler
@@ -61,6 +61,7 @@ class LocalRuntime:
         session = self.emulator.session()
         self.resources = provision(session, self.config.shops)
         os.environ.update(self.resources.env())
+        os.environ.setdefault("EMMA_DEFINITIONS", str(ROOT))  # the YAML in triggers/ and segments/
         self._tap_url = self._tap(session)
         sqs = session.client("sqs")
         for queue in QUEUES:

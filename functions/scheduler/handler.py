@@ -1,0 +1,48 @@
+"""Runs on a schedule (every 5 minutes in AWS; on the local runtime's clock locally). Reads only
+the timers that came due since the last run (16 queries, one per shard) and the profiles they name:
+never every profile."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from emma.rules.wiring import Rules, RulesSettings, build_rules
+
+logger = Logger(service="emma-scheduler")
+tracer = Tracer(service="emma-scheduler")
+metrics = Metrics(namespace="Emma", service="emma-scheduler")
+
+
+@functools.cache
+def components() -> Rules:
+    return build_rules(RulesSettings())  # type: ignore[call-arg]  # read from the environment
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    report = components().service.on_schedule()
+    metrics.add_metric("TimersDue", MetricUnit.Count, report.timers)
+    metrics.add_metric("TriggersFired", MetricUnit.Count, len(report.fired))
+    logger.info(
+        "schedule run",
+        extra={
+            "timers": report.timers,
+            "fired": len(report.fired),
+            "entered": len(report.entered),
+            "left": len(report.left),
+        },
+    )
+    return {
+        "timers": report.timers,
+        "fired": len(report.fired),
+        "entered": len(report.entered),
+        "left": len(report.left),
+        "published": report.published,
+    }

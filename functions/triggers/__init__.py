@@ -1,0 +1,1 @@
+"""The triggers function: evaluates triggers, segments, lifecycle and scores on every canonical event."""

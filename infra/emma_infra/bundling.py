@@ -1,10 +1,12 @@
-"""Build the two Lambda layers' contents without Docker.
+"""Build the Lambda layers' contents without Docker.
 
 * core layer: a copy of layers/core/emma as <dir>/python/emma (no __pycache__);
 * dependency layer: `pip install --platform ... --only-binary=:all: --target <dir>/python -r
-  requirements/lambda.lock`, i.e. the arm64 manylinux wheels pip would pick on Lambda itself.
+  requirements/lambda.lock`, i.e. the arm64 manylinux wheels pip would pick on Lambda itself;
+* definitions layer: the validated trigger and segment definitions as <dir>/definitions/definitions.json
+  (the rules functions read JSON, never YAML).
 
-Both land under .cache/layers/ in a directory named after a digest of their inputs, so repeated
+All land under .cache/layers/ in a directory named after a digest of their inputs, so repeated
 synths (and offline synths after the first) reuse them. Each is built in a temporary sibling and
 renamed into place, so a build that is killed half way never leaves a half-filled cache entry.
 """
@@ -76,6 +78,24 @@ def stage_core_layer(source: Path = CORE_PACKAGE_DIR, cache_dir: Path = LAYER_CA
         _publish(staging, target)
         _sweep(cache_dir, "core-*", keep=target)  # earlier versions of the core package
         _sweep(cache_dir, ".core-*")  # temporary directories of killed builds
+    return target, digest
+
+
+DEFINITIONS_FILE = Path("definitions") / "definitions.json"  # inside the layer: /opt/definitions/definitions.json
+
+
+def stage_definitions_layer(definitions_json: str, cache_dir: Path = LAYER_CACHE_DIR) -> tuple[Path, str]:
+    """The definitions layer directory (containing definitions/definitions.json) and its digest."""
+    digest = hashlib.sha256(definitions_json.encode()).hexdigest()
+    target = cache_dir / f"definitions-{digest[:24]}"
+    if not target.is_dir():
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".definitions-", dir=cache_dir))
+        (staging / DEFINITIONS_FILE).parent.mkdir(parents=True)
+        (staging / DEFINITIONS_FILE).write_text(definitions_json, encoding="utf-8")
+        _publish(staging, target)
+        _sweep(cache_dir, "definitions-*", keep=target)  # earlier versions of the definitions
+        _sweep(cache_dir, ".definitions-*")  # temporary directories of killed builds
     return target, digest
 
 

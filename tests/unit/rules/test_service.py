@@ -150,3 +150,29 @@ def test_merged_profiles_stop_counting_twice(world):
     world.send(event("customer.identified", minutes=1, customer={"anonymous_id": "anon-1", **LENA}))
     sizes = world.rules.segment_sizes("elektro-emma")
     assert sizes["stage-explore"] == 0 and sizes["stage-buy"] == 1 and sizes["first-time-buyers"] == 1
+
+
+def test_every_evaluated_profile_gets_predictions_and_the_shop_counters_follow_orders(world):
+    world.send(order("o1", "50.00", customer=LENA))
+    world.at(days=30)
+    world.send(order("o2", "50.00", customer=LENA, minutes=60 * 24 * 30))
+    (derived,) = world.store.derived.values()
+    assert derived.predictions["model"].startswith("bg-gamma-beta") and 0 <= derived.predictions["churn_risk"] <= 1
+    stats = world.store.shop_stats("elektro-emma")
+    assert stats["customers_with_orders"] == 1 and stats["customers_with_repeat"] == 1
+    assert stats["intervals_count"] == 1 and abs(stats["intervals_sum_days"] - 30) < 0.01
+    world.ingest.ingest([order("o2", "50.00", customer=LENA, type_="order.cancelled", minutes=60 * 24 * 31)])
+    world.rules.on_event(world.bus.published[-1])
+    stats = world.store.shop_stats("elektro-emma")
+    assert stats["customers_with_repeat"] == 0 and stats["intervals_count"] == 0  # cancellation undone
+
+
+def test_a_lost_customer_drifts_into_likely_to_churn_and_the_prior_is_refit_daily(world):
+    world.send(order("o1", "50.00", customer=LENA))
+    for day in range(0, 400, 7):
+        world.at(days=day)
+        world.rules.on_schedule(shops=["elektro-emma"])
+    entered = [e.properties.segment for e in world.types("segment.entered")]
+    assert "likely-to-churn" in entered
+    prior, fitted_at = world.store.prior("elektro-emma")
+    assert prior["alpha"] > 0 and fitted_at >= T0 + timedelta(days=390)

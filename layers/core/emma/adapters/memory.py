@@ -201,6 +201,8 @@ class InMemoryRulesStore:
         self.markers: dict[tuple[str, str], dict[str, Any]] = {}
         self.counters: dict[str, dict[str, int]] = {}
         self.timers: dict[str, Any] = {}
+        self.stats: dict[str, dict[str, float]] = {}
+        self.priors: dict[str, tuple[dict[str, Any], datetime]] = {}
         self._cursor: datetime | None = None
         self._lock = threading.Lock()
 
@@ -251,6 +253,9 @@ class InMemoryRulesStore:
                 sizes[segment] = sizes.get(segment, 0) + delta
             for timer in commit.timers:
                 self.timers[timer.key] = timer
+            stats = self.stats.setdefault(commit.shop, {})
+            for key, value in commit.stats_delta.items():
+                stats[key] = stats.get(key, 0) + value
 
     def mark_published(self, shop, marker_id):
         with self._lock:
@@ -274,3 +279,12 @@ class InMemoryRulesStore:
 
     def segment_sizes(self, shop):
         return dict(self.counters.get(shop, {}))
+
+    def shop_stats(self, shop):
+        return dict(self.stats.get(shop, {}))
+
+    def prior(self, shop):
+        return self.priors.get(shop)
+
+    def put_prior(self, shop, prior, fitted_at):
+        self.priors[shop] = (prior, fitted_at)

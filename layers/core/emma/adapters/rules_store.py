@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -112,6 +113,38 @@ class DynamoRulesStore(_Table):
                     sizes[name[4:]] = sizes.get(name[4:], 0) + int(value["N"])
         return sizes
 
+    def shop_stats(self, shop):
+        item = self._get(f"S#{shop}#PSTATS", "STATS") or {}
+        return {k: Decimal(v["N"]) for k, v in item.items() if "N" in v}
+
+    def prior(self, shop):
+        item = self._get(f"S#{shop}#PRIOR", "PRIOR")
+        if item is None:
+            return None
+        return json.loads(item["doc"]["S"]), datetime.fromisoformat(item["fitted_at"]["S"])
+
+    def put_prior(self, shop, prior, fitted_at):
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": _s(f"S#{shop}#PRIOR"),
+                    "sk": _s("PRIOR"),
+                    "doc": _s(json.dumps(prior)),
+                    "fitted_at": _s(fitted_at.isoformat()),
+                },
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _wrap(exc, "PutItem") from exc
+
+    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
+        try:
+            return self._client.get_item(
+                TableName=self._table, ConsistentRead=True, Key={"pk": _s(pk), "sk": _s(sk)}
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise _wrap(exc, "GetItem") from exc
+
     def due_timers(self, now, since):
         """One query per shard, whatever the time since the last run: the sort key starts with the
         due time. Timers due before ``since`` that are still there (a failed run) are included."""
@@ -207,6 +240,21 @@ class DynamoRulesStore(_Table):
                     "Update": {
                         "TableName": self._table,
                         "Key": {"pk": _s(_counter_pk(shop, counter_shard(commit.profile_id))), "sk": _s("SIZES")},
+                        "UpdateExpression": "ADD " + ", ".join(f"{n} {v}" for n, v in zip(names, values, strict=True)),
+                        "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": values,
+                    }
+                }
+            )
+        stats = {k: v for k, v in commit.stats_delta.items() if v}
+        if stats:
+            names = {f"#p{i}": key for i, key in enumerate(stats)}
+            values = {f":p{i}": _n(value) for i, value in enumerate(stats.values())}
+            items.append(
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": {"pk": _s(f"S#{shop}#PSTATS"), "sk": _s("STATS")},
                         "UpdateExpression": "ADD " + ", ".join(f"{n} {v}" for n, v in zip(names, values, strict=True)),
                         "ExpressionAttributeNames": names,
                         "ExpressionAttributeValues": values,

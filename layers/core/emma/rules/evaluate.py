@@ -29,6 +29,7 @@ from emma.rules.definitions import (
 )
 
 DAY = timedelta(days=1)
+PREDICTION_REVIEW = timedelta(days=7)  # profiles in prediction-based segments are re-scored weekly
 DERIVED_ROOTS = ("segments", "lifecycle_stage", "rfm", "predictions")
 
 
@@ -209,6 +210,8 @@ def next_change(cond: Condition | None, facts: Facts) -> datetime | None:
     event (a window letting an occurrence go, a 'days since' threshold passing), or None."""
     now = facts.now
     match cond:
+        case Compare() if cond.field.startswith("profile.predictions."):
+            return now + PREDICTION_REVIEW  # scores drift as time passes without orders
         case All() | Any_():
             return _earliest(next_change(c, facts) for c in (cond.all if isinstance(cond, All) else cond.any))
         case Not():

@@ -26,6 +26,8 @@ from emma.events.model import (
     SourceKind,
 )
 from emma.ports import Clock, CommitConflict, EventPublisher
+from emma.predict.model import counted_order_times, score_profile
+from emma.predict.prior import Prior, ShopStats, default_prior, fit_prior, stats_delta
 from emma.profiles.model import Profile
 from emma.rules.engine import Outcome, absence_holds, evaluate_event, evaluate_segments, may_fire
 from emma.rules.loader import Definitions
@@ -33,7 +35,8 @@ from emma.rules.state import ArmState, Derived, Loaded, RulesCommit, RulesStore,
 
 MAX_ATTEMPTS = 8
 FIRST_RUN_LOOKBACK = timedelta(days=1)  # the very first scheduled run picks up a day of timers
-Scorer = Callable[[Profile, datetime], dict[str, Any] | None]
+PRIOR_MAX_AGE = timedelta(hours=24)  # the scheduled job refits a shop's prior once a day
+PRIOR_CACHE_SECONDS = 3600.0  # the event path re-reads a shop's prior at most hourly
 
 
 @dataclass
@@ -51,6 +54,12 @@ def _id(*parts: str) -> str:
     return "r-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
 
 
+def _add(delta: dict[str, int | float], into: dict[str, int | float]) -> dict[str, int | float]:
+    for key, value in delta.items():
+        into[key] = into.get(key, 0) + value
+    return into
+
+
 class RulesService:
     def __init__(
         self,
@@ -58,15 +67,44 @@ class RulesService:
         publisher: EventPublisher,
         definitions: Definitions,
         clock: Clock,
-        score: Scorer | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
         self._publisher = publisher
         self._defs = definitions
         self._clock = clock
-        self._score = score or (lambda profile, now: None)
         self._sleep = sleep
+        self._monotonic = monotonic
+        self._priors: dict[str, tuple[Prior, float]] = {}
+
+    # ---- predictions -------------------------------------------------------------------------
+
+    def _prior(self, shop: str) -> Prior:
+        cached = self._priors.get(shop)
+        if cached is not None and self._monotonic() - cached[1] < PRIOR_CACHE_SECONDS:
+            return cached[0]
+        stored = self._store.prior(shop)
+        prior = Prior.model_validate(stored[0]) if stored else default_prior()
+        self._priors[shop] = (prior, self._monotonic())
+        return prior
+
+    def _score(self, profile: Profile, now: datetime) -> dict[str, Any]:
+        return score_profile(profile, now, self._prior(profile.shop)).model_dump(mode="json")
+
+    def refit_priors(self, shops: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Refit each shop's prior from its counters when older than PRIOR_MAX_AGE (scheduled job)."""
+        now = self._clock.now()
+        fitted = {}
+        for shop in shops:
+            stored = self._store.prior(shop)
+            if stored is not None and now - stored[1] < PRIOR_MAX_AGE:
+                continue
+            prior = fit_prior(ShopStats.from_item(self._store.shop_stats(shop)), now)
+            self._store.put_prior(shop, prior.model_dump(mode="json"), now)
+            self._priors.pop(shop, None)
+            fitted[shop] = prior.model_dump(mode="json")
+        return fitted
 
     # ---- inputs ------------------------------------------------------------------------------
 
@@ -83,8 +121,9 @@ class RulesService:
         )
         return report
 
-    def on_schedule(self) -> RulesReport:
-        """Everything due since the last run (the cursor), each timer exactly once."""
+    def on_schedule(self, shops: Sequence[str] = ()) -> RulesReport:
+        """Everything due since the last run (the cursor), each timer exactly once; then the shops'
+        prediction priors, when a day old."""
         report = RulesReport()
         now = self._clock.now()
         since = self._store.cursor() or now - FIRST_RUN_LOOKBACK
@@ -100,6 +139,7 @@ class RulesService:
         self._store.delete_timers(timers)
         self._store.set_cursor(now)
         report.timers = len(timers)
+        self.refit_priors(sorted(set(shops) | {t.shop for t in timers}))
         return report
 
     def segment_sizes(self, shop: str) -> dict[str, int]:
@@ -129,9 +169,15 @@ class RulesService:
             now = self._clock.now()
             derived, outcome, outbox, timers = decide(loaded, now)
             deltas = {s: 1 for s in outcome.entered} | {s: -1 for s in outcome.left}
-            for retired in loaded.retired:  # a merged-away profile's memberships stop counting
+            # The shop's prediction counters follow each customer's counted orders (new, cancelled,
+            # merged); the marker makes every addition happen exactly once.
+            current = counted_order_times(loaded.profile)
+            stats = _add(stats_delta(loaded.derived.order_times, current), {})
+            derived.order_times = current
+            for retired in loaded.retired:  # a merged-away profile's memberships and orders stop counting
                 for s in retired.segments:
                     deltas[s] = deltas.get(s, 0) - 1
+                stats = _add(stats_delta(retired.order_times, []), stats)
                 derived.absorbed.append(retired.profile_id)
             try:
                 self._store.commit(
@@ -145,6 +191,7 @@ class RulesService:
                         deltas,
                         timers,
                         loaded.retired,
+                        stats,
                     )
                 )
             except CommitConflict as conflict:

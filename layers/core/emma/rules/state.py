@@ -45,6 +45,9 @@ class Derived(BaseModel):
     arms: dict[str, ArmState] = Field(default_factory=dict)
     next_review_at: datetime | None = None
     updated_at: datetime | None = None
+    order_times: list[datetime] = Field(
+        default_factory=list, description="counted order times as last added to the shop's prediction counters"
+    )
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,7 @@ class RulesCommit:
     counter_deltas: dict[str, int]
     timers: list[Timer]
     retire: list[Derived] = field(default_factory=list)  # written back with retired=True (version-checked)
+    stats_delta: dict[str, int | float] = field(default_factory=dict)  # ADD to the shop's prediction counters
 
 
 class RulesStore(Protocol):
@@ -118,3 +122,13 @@ class RulesStore(Protocol):
     def set_cursor(self, at: datetime) -> None: ...
 
     def segment_sizes(self, shop: str) -> dict[str, int]: ...
+
+    def shop_stats(self, shop: str) -> dict[str, Any]:
+        """The shop's prediction counters (flat attributes, see emma.predict.prior.ShopStats)."""
+        ...
+
+    def prior(self, shop: str) -> tuple[dict[str, Any], datetime] | None:
+        """The shop's fitted prior and when it was fitted."""
+        ...
+
+    def put_prior(self, shop: str, prior: dict[str, Any], fitted_at: datetime) -> None: ...

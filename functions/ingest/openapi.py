@@ -39,7 +39,7 @@ def openapi_document(app: APIGatewayHttpResolver) -> dict[str, Any]:
         }
         operation["security"] = [{"writeKey": []}]
     for path, item in doc["paths"].items():
-        if path.startswith("/v1/profiles"):
+        if path.startswith(("/v1/profiles", "/v1/segments")):
             item["get"]["security"] = [{"adminKey": []}]
         if path.startswith("/webhooks"):
             item["post"]["requestBody"] = {

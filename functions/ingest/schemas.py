@@ -93,6 +93,14 @@ PROFILE_RESPONSES = {
     404: _json(Error, "No such profile in this shop"),
 }
 
+
+class SegmentSizes(BaseModel):
+    shop: str
+    segments: dict[str, int] = Field(description="segment id -> customers in it")
+
+
+SEGMENT_RESPONSES = {200: _json(SegmentSizes, "Current sizes"), 401: _json(Error, "Missing or wrong admin key")}
+
 REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
     **{(f"/v1/{call}", "post"): SegmentCall for call in ("track", "identify", "page", "screen", "alias", "group")},
     ("/v1/batch", "post"): SegmentBatch,

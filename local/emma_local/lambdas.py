@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from emma.clock import clock_from_env
+
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = ROOT / "functions"
 TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded", "application/xml")
@@ -55,7 +57,7 @@ def api_event(
             encoded, is_b64 = base64.b64encode(body).decode("ascii"), True
     else:
         encoded, is_b64 = base64.b64encode(body).decode("ascii"), True
-    now = time.time()
+    now = clock_from_env().now().timestamp()  # the local runtime's clock, which may run fast
     return {
         "version": "2.0",
         "routeKey": "$default",

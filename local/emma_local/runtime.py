@@ -7,16 +7,23 @@ so the code that runs here is the code that runs in Lambda.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import tempfile
+import threading
 import warnings
 from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
-from emma.resources import EVENT_BUS, EVENT_SOURCE, QUEUES
+from emma.clock import CLOCK_FILE_ENV, FileClock
+from emma.resources import EVENT_BUS, EVENT_SOURCE, QUEUES, SCHEDULES
+from emma.rules.loader import load_definitions
 from emma_local.config import ROOT, LocalConfig
 from emma_local.emulator import Emulator, start_emulator
 from emma_local.environments import Environments
-from emma_local.lambdas import load_handler
+from emma_local.lambdas import LambdaContext, load_handler
 from emma_local.provision import Provisioned, provision
 from emma_local.pump import QueuePump
 from emma_local.server import make_server, serve_in_thread
@@ -36,6 +43,8 @@ class LocalRuntime:
     port: int | None = None
     log_level: str = "INFO"
     environments: int = 0  # API execution environments (processes); 0: in-process, one request at a time
+    speedup: float = 1.0  # local time runs this many times faster than real time (journeys, schedules)
+    schedule: bool = True  # run the scheduled functions on the local clock
     emulator: Emulator | None = None
     resources: Provisioned | None = None
     pumps: dict[str, QueuePump] = field(default_factory=dict)
@@ -43,6 +52,8 @@ class LocalRuntime:
     _api: Environments | None = None
     _tap_url: str | None = None
     _saved_env: dict[str, str] | None = None
+    _clock_dir: Any = None
+    _scheduler: Any = None
 
     @property
     def api_url(self) -> str:
@@ -51,6 +62,11 @@ class LocalRuntime:
 
     def start(self) -> LocalRuntime:
         self._saved_env = dict(os.environ)
+        self._clock_dir = tempfile.TemporaryDirectory(prefix="emma-clock-")
+        self.clock_file = Path(self._clock_dir.name) / "clock.json"
+        FileClock.write(self.clock_file, speedup=self.speedup)
+        os.environ[CLOCK_FILE_ENV] = str(self.clock_file)
+        self.definitions = load_definitions(ROOT)  # invalid triggers or segments stop here, with file:line
         self.emulator = start_emulator()
         os.environ.update(self.emulator.env())
         os.environ.update(HANDLER_ENV)
@@ -82,7 +98,31 @@ class LocalRuntime:
         port = self.config.dev.port if self.port is None else self.port
         self._server = make_server(self._api.invoke, self.config.dev.host, port)
         serve_in_thread(self._server)
+        if self.schedule:
+            self._scheduler = _Ticker(self.run_schedule, self._schedule_interval())
+            self._scheduler.start()
         return self
+
+    def _schedule_interval(self) -> float:
+        return max(0.5, min(s.rate_minutes for s in SCHEDULES) * 60 / self.speedup)
+
+    def run_schedule(self) -> dict[str, Any]:
+        """One run of every scheduled function, now (on the local clock)."""
+        result: dict[str, Any] = {}
+        for schedule in SCHEDULES:
+            result[schedule.consumer] = load_handler(schedule.consumer)({}, LambdaContext(schedule.consumer))
+        return result
+
+    def advance(self, **delta: float) -> None:
+        """Move the local clock forward (every process reads it): what a week of waiting is for the demo."""
+        settings = json.loads(self.clock_file.read_text())
+        settings["offset"] += timedelta(**delta).total_seconds()
+        FileClock.write(self.clock_file, **settings)
+
+    def drain(self) -> None:
+        """Let every queue run dry (the rules function has seen everything published so far)."""
+        for pump in self.pumps.values():
+            pump.drain()
 
     def _tap(self, session: Any) -> str:
         sqs, events = session.client("sqs"), session.client("events")
@@ -113,6 +153,8 @@ class LocalRuntime:
             )
 
     def stop(self) -> None:
+        if self._scheduler is not None:
+            self._scheduler.stop()
         for pump in self.pumps.values():
             pump.stop()
         if self._server is not None:
@@ -128,9 +170,35 @@ class LocalRuntime:
             from ingest import deps
 
             deps.reset()
+        if self._clock_dir is not None:
+            self._clock_dir.cleanup()
 
     def __enter__(self) -> LocalRuntime:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+class _Ticker:
+    """Calls ``fn`` every ``interval`` seconds in a daemon thread until stopped."""
+
+    def __init__(self, fn: Any, interval: float) -> None:
+        self._fn = fn
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="emma-schedule", daemon=True)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                self._fn()
+            except Exception:
+                logging.getLogger("emma.local.schedule").exception("scheduled run failed")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)

@@ -1,4 +1,4 @@
-"""Profile reads for the shop's admins: GET /v1/profiles/{ref}."""
+"""Reads for the shop's admins: GET /v1/profiles/{ref} and GET /v1/segments."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from ingest import deps
 from ingest.http import bearer_token, json_response, lower_headers
-from ingest.schemas import PROFILE_RESPONSES
+from ingest.schemas import PROFILE_RESPONSES, SEGMENT_RESPONSES
 
 router = APIGatewayHttpRouter()
 
@@ -33,3 +33,18 @@ def get_profile(ref: str, history: Annotated[int, Query(ge=0, le=200)] = 20):
     if history:
         body["history"] = components.service.history(profile, history)
     return json_response(200, body)
+
+
+@router.get(
+    "/v1/segments",
+    cors=False,
+    summary="Segment sizes of the shop",
+    tags=["segments"],
+    description="How many customers are in each segment (and lifecycle stage) right now, kept current by the "
+    "triggers function on every event and by the scheduled job as time passes. Bearer admin key.",
+    responses=SEGMENT_RESPONSES,
+)
+def segment_sizes():
+    components = deps.components()
+    shop = components.shops.by_admin_key(bearer_token(lower_headers(router.current_event)))
+    return json_response(200, {"shop": shop.shop, "segments": components.segment_sizes(shop.shop)})

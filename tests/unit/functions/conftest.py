@@ -49,7 +49,8 @@ def world(monkeypatch):
 
     repo, publisher = InMemoryProfileRepository(), InMemoryPublisher()
     service = IngestService(repo, InMemoryCatalog(repo), publisher, FixedClock(T0), sleep=lambda s: None)
-    components = Ingest(service, StaticShopDirectory([SHOP, OTHER]))
+    sizes = {"elektro-emma": {"first-time-buyers": 3, "lapsed": 1}}
+    components = Ingest(service, StaticShopDirectory([SHOP, OTHER]), lambda shop: sizes.get(shop, {}))
     monkeypatch.setattr(deps, "components", lambda: components)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Emma")

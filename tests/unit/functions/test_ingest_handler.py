@@ -280,3 +280,10 @@ def test_a_shopify_delivery_from_another_store_is_refused(api, world):
     assert status == 401 and "not this shop's store" in body["message"] and stored(world) == (0, 0)
     headers["x-shopify-shop-domain"] = "Elektro-Emma.myshopify.com"
     assert api.call("POST", "/webhooks/shopify/elektro-emma", ORDER, headers)[0] == 200
+
+
+def test_segment_sizes_are_per_shop_behind_the_admin_key(api):
+    status, body = api.call("GET", "/v1/segments", headers=bearer())
+    assert status == 200 and body == {"shop": "elektro-emma", "segments": {"first-time-buyers": 3, "lapsed": 1}}
+    assert api.call("GET", "/v1/segments", headers=bearer("ak_2"))[1]["segments"] == {}
+    assert api.call("GET", "/v1/segments")[0] == 401

@@ -47,7 +47,8 @@ def _counter_pk(shop: str, shard: int) -> str:
 
 
 class DynamoRulesStore(_Table):
-    def __init__(self, client: Any, profiles_table: str, schedule_table: str, **kwargs: Any) -> None:
+    def __init__(self, client: Any, profiles_table: str, schedule_table: str = "", **kwargs: Any) -> None:
+        """``schedule_table`` may be empty for read-only use (segment sizes in the ingest API)."""
         super().__init__(client, profiles_table, **kwargs)
         self._schedule = schedule_table
 
@@ -105,13 +106,14 @@ class DynamoRulesStore(_Table):
         return Derived.model_validate_json(item["doc"]["S"])
 
     def segment_sizes(self, shop):
+        """One BatchGetItem over the counter shards of the shop."""
         keys = [{"pk": _s(_counter_pk(shop, n)), "sk": _s("SIZES")} for n in range(COUNTER_SHARDS)]
         sizes: dict[str, int] = {}
         for item in self._batch_get(keys):
             for name, value in item.items():
                 if name.startswith("seg_"):
                     sizes[name[4:]] = sizes.get(name[4:], 0) + int(value["N"])
-        return sizes
+        return {k: max(0, v) for k, v in sorted(sizes.items())}
 
     def shop_stats(self, shop):
         item = self._get(f"S#{shop}#PSTATS", "STATS") or {}

@@ -19,7 +19,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
 from emma.errors import ConcurrencyConflict, EmmaError, ProfileNotFound, StoreError, TransientError
@@ -383,13 +382,3 @@ def _all_aliases(profile: Profile) -> list[AliasKey]:
         + [AliasKey("email", v) for v in profile.emails]
         + [AliasKey("anon", v) for v in profile.anonymous_ids]
     )
-
-
-def utc_now_clock() -> Clock:
-    from emma.events.model import now_utc
-
-    class _Clock:
-        def now(self) -> datetime:
-            return now_utc()
-
-    return _Clock()

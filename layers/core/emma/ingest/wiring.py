@@ -6,6 +6,7 @@ but imports, and tests or the local runtime point boto3 at the emulator with AWS
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,9 +15,11 @@ from botocore.config import Config
 
 from emma.adapters.dynamodb import DynamoCatalog, DynamoProfileRepository
 from emma.adapters.eventbridge import EventBridgePublisher
+from emma.adapters.rules_store import DynamoRulesStore
 from emma.adapters.shops import SecretsShopDirectory
+from emma.clock import clock_from_env
 from emma.config import IngestSettings
-from emma.ingest.service import IngestService, utc_now_clock
+from emma.ingest.service import IngestService
 from emma.ports import ShopDirectory
 
 # Webhook senders give up after a few seconds (Shopify: 5 s): fail fast, let them retry.
@@ -27,6 +30,7 @@ _CLIENT_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"max_attempt
 class Ingest:
     service: IngestService
     shops: ShopDirectory
+    segment_sizes: Callable[[str], dict[str, int]] = lambda shop: {}
 
 
 def build_ingest(settings: IngestSettings, session: Any | None = None) -> Ingest:
@@ -48,4 +52,5 @@ def build_ingest(settings: IngestSettings, session: Any | None = None) -> Ingest
         settings.shop_secret_prefix,
         ttl_seconds=settings.shop_cache_seconds,
     )
-    return Ingest(IngestService(profiles, catalog, publisher, utc_now_clock()), shops)
+    sizes = DynamoRulesStore(dynamodb, settings.profiles_table).segment_sizes
+    return Ingest(IngestService(profiles, catalog, publisher, clock_from_env()), shops, sizes)

@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from emma.adapters.eventbridge import EventBridgePublisher
 from emma.adapters.rules_store import DynamoRulesStore
-from emma.ingest.service import utc_now_clock
+from emma.clock import clock_from_env
 from emma.resources import EVENT_BUS, PROFILES_TABLE, RULES_SOURCE, SCHEDULE_TABLE
 from emma.rules.loader import Definitions, load_definitions
 from emma.rules.service import RulesService
@@ -51,4 +51,4 @@ def build_rules(settings: RulesSettings, session: Any | None = None) -> Rules:
     publisher = EventBridgePublisher(
         session.client("events", config=_CLIENT_CONFIG), settings.event_bus, source=RULES_SOURCE
     )
-    return Rules(RulesService(store, publisher, read_definitions(settings.definitions), utc_now_clock()))
+    return Rules(RulesService(store, publisher, read_definitions(settings.definitions), clock_from_env()))

@@ -11,6 +11,7 @@ import sys
 import threading
 from pathlib import Path
 
+from emma.rules.loader import DefinitionError
 from emma_local.config import ROOT, ConfigError, load_config
 from emma_local.documents import StaleDocument
 
@@ -20,7 +21,9 @@ def _cmd_dev(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    runtime = LocalRuntime(config, port=args.port, log_level=args.log_level, environments=args.environments).start()
+    runtime = LocalRuntime(
+        config, port=args.port, log_level=args.log_level, environments=args.environments, speedup=args.speedup
+    ).start()
     shop = config.shops[0]
     print(f"Emma is serving {runtime.api_url} (config: {config.path})")
     print(f"  shops: {', '.join(s.shop for s in config.shops)}")
@@ -54,6 +57,44 @@ def _cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_rules_validate(args: argparse.Namespace) -> int:
+    from emma.rules.loader import load_definitions
+
+    defs = load_definitions(args.root)
+    kinds: dict[str, int] = {}
+    for segment in defs.segments:
+        kinds[segment.kind] = kinds.get(segment.kind, 0) + 1
+    print(
+        f"{len(defs.triggers)} triggers, {len(defs.segments)} segments "
+        f"({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}): all valid"
+    )
+    return 0
+
+
+def _cmd_predict_validate(args: argparse.Namespace) -> int:
+    from emma.predict.validate import main as validate_main
+
+    argv = ["--seed", str(args.seed), "--customers", str(args.customers), "--horizon-days", str(args.horizon_days),
+            "--process", args.process]
+    return validate_main(argv)
+
+
+def _cmd_segments(args: argparse.Namespace) -> int:
+    import requests
+
+    resp = requests.get(
+        f"{args.api.rstrip('/')}/v1/segments", headers={"authorization": f"Bearer {args.key}"}, timeout=10
+    )
+    body = resp.json()
+    if resp.status_code != 200:
+        print(f"emma: {args.api}: {resp.status_code} {body.get('message', body)}", file=sys.stderr)
+        return 2
+    print(f"Segment sizes of {body['shop']}")
+    for segment, size in sorted(body["segments"].items(), key=lambda kv: (-kv[1], kv[0])):
+        print(f"  {size:>8}  {segment}")
+    return 0
+
+
 def _cmd_sign(args: argparse.Namespace) -> int:
     from emma.sources.signatures import sign_base64, sign_hex
 
@@ -76,6 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=2,
         help="concurrent Lambda execution environments (processes) for the API; 0 runs in-process",
     )
+    dev.add_argument(
+        "--speedup",
+        type=float,
+        default=1.0,
+        help="run the local clock this many times faster (e.g. 2016: a week in 5 minutes)",
+    )
     dev.set_defaults(func=_cmd_dev)
 
     demo = sub.add_parser("demo", help="replay events/ through the real handlers over HTTP and report")
@@ -87,6 +134,27 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("--out", type=Path, default=ROOT / "docs")
     schema.add_argument("--check", action="store_true", help="fail if the committed documents are stale")
     schema.set_defaults(func=_cmd_schema)
+
+    rules = sub.add_parser("rules", help="triggers and segments")
+    rules_sub = rules.add_subparsers(dest="rules_command", required=True)
+    validate = rules_sub.add_parser("validate", help="validate triggers/*.yaml and segments/*.yaml")
+    validate.add_argument("--root", type=Path, default=ROOT)
+    validate.set_defaults(func=_cmd_rules_validate)
+
+    predict = sub.add_parser("predict", help="predictive scores")
+    predict_sub = predict.add_subparsers(dest="predict_command", required=True)
+    pvalidate = predict_sub.add_parser("validate", help="validate the model on a simulated shop (seeded)")
+    pvalidate.add_argument("--seed", type=int, default=7)
+    pvalidate.add_argument("--customers", type=int, default=5000)
+    pvalidate.add_argument("--horizon-days", type=float, default=30.0)
+    pvalidate.add_argument("--process", choices=("pareto_nbd", "model"), default="pareto_nbd",
+                           help="simulate the real-world process (default) or the model's own")
+    pvalidate.set_defaults(func=_cmd_predict_validate)
+
+    segments = sub.add_parser("segments", help="segment sizes of a shop, from a running API")
+    segments.add_argument("--api", default="http://127.0.0.1:8787")
+    segments.add_argument("--key", default="ak_local_elektro_emma", help="the shop's admin key")
+    segments.set_defaults(func=_cmd_segments)
 
     sign = sub.add_parser("sign", help="print the signature header value for a webhook body")
     sign.add_argument("platform", choices=["shopify", "woocommerce", "shopware"])
@@ -102,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except (ConfigError, StaleDocument) as exc:
         print(f"emma: {exc}", file=sys.stderr)
+        return 2
+    except DefinitionError as exc:
+        for problem in exc.problems:
+            print(f"emma: {problem}", file=sys.stderr)
         return 2
     except FileNotFoundError as exc:
         print(f"emma: {exc.filename}: no such file", file=sys.stderr)

@@ -30,6 +30,11 @@ def get_profile(ref: str, history: Annotated[int, Query(ge=0, le=200)] = 20):
     shop = components.shops.by_admin_key(bearer_token(lower_headers(router.current_event)))
     profile = components.service.resolve(shop.shop, unquote(ref))
     body = profile.view()
+    derived = components.rules.derived(shop.shop, profile.profile_id) if components.rules else None
+    body["segments"] = derived.segments if derived else []
+    body["lifecycle_stage"] = derived.lifecycle_stage if derived else None
+    body["rfm"] = derived.rfm if derived else None
+    body["predictions"] = derived.predictions if derived else None
     if history:
         body["history"] = components.service.history(profile, history)
     return json_response(200, body)
@@ -47,4 +52,5 @@ def get_profile(ref: str, history: Annotated[int, Query(ge=0, le=200)] = 20):
 def segment_sizes():
     components = deps.components()
     shop = components.shops.by_admin_key(bearer_token(lower_headers(router.current_event)))
-    return json_response(200, {"shop": shop.shop, "segments": components.segment_sizes(shop.shop)})
+    sizes = components.rules.segment_sizes(shop.shop) if components.rules else {}
+    return json_response(200, {"shop": shop.shop, "segments": sizes})

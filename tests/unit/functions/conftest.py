@@ -8,6 +8,7 @@ from emma.adapters.memory import (
     InMemoryCatalog,
     InMemoryProfileRepository,
     InMemoryPublisher,
+    InMemoryRulesStore,
     StaticShopDirectory,
 )
 from emma.ingest.service import IngestService
@@ -49,8 +50,9 @@ def world(monkeypatch):
 
     repo, publisher = InMemoryProfileRepository(), InMemoryPublisher()
     service = IngestService(repo, InMemoryCatalog(repo), publisher, FixedClock(T0), sleep=lambda s: None)
-    sizes = {"elektro-emma": {"first-time-buyers": 3, "lapsed": 1}}
-    components = Ingest(service, StaticShopDirectory([SHOP, OTHER]), lambda shop: sizes.get(shop, {}))
+    rules = InMemoryRulesStore(repo)
+    rules.counters["elektro-emma"] = {"first-time-buyers": 3, "lapsed": 1}
+    components = Ingest(service, StaticShopDirectory([SHOP, OTHER]), rules)
     monkeypatch.setattr(deps, "components", lambda: components)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Emma")

@@ -156,7 +156,7 @@ def test_every_evaluated_profile_gets_predictions_and_the_shop_counters_follow_o
     world.send(order("o1", "50.00", customer=LENA))
     world.at(days=30)
     world.send(order("o2", "50.00", customer=LENA, minutes=60 * 24 * 30))
-    (derived,) = world.store.derived.values()
+    (derived,) = world.store.derived_states.values()
     assert derived.predictions["model"].startswith("bg-gamma-beta") and 0 <= derived.predictions["churn_risk"] <= 1
     stats = world.store.shop_stats("elektro-emma")
     assert stats["customers_with_orders"] == 1 and stats["customers_with_repeat"] == 1

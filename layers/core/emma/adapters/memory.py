@@ -197,7 +197,7 @@ class InMemoryRulesStore:
         from emma.rules.state import Derived
 
         self._profiles = profiles
-        self.derived: dict[tuple[str, str], Derived] = {}
+        self.derived_states: dict[tuple[str, str], Derived] = {}
         self.markers: dict[tuple[str, str], dict[str, Any]] = {}
         self.counters: dict[str, dict[str, int]] = {}
         self.timers: dict[str, Any] = {}
@@ -219,10 +219,10 @@ class InMemoryRulesStore:
                 pid = stored["merged_into"]
         profile = self._profiles.get_profiles(shop, [pid]).get(pid)
         with self._lock:
-            derived = self.derived.get((shop, pid), Derived(profile_id=pid)).model_copy(deep=True)
+            derived = self.derived_states.get((shop, pid), Derived(profile_id=pid)).model_copy(deep=True)
             retired = []
             for loser_id in profile.merged_from if profile else []:
-                loser = self.derived.get((shop, loser_id))
+                loser = self.derived_states.get((shop, loser_id))
                 if loser_id not in derived.absorbed and loser is not None and not loser.retired:
                     retired.append(loser.model_copy(deep=True))
         return Loaded(profile, derived, None if marker is None else dict(marker), retired)
@@ -231,17 +231,17 @@ class InMemoryRulesStore:
         with self._lock:
             if (commit.shop, commit.marker_id) in self.markers:
                 raise CommitConflict(duplicates=[commit.marker_id])
-            current = self.derived.get((commit.shop, commit.profile_id))
+            current = self.derived_states.get((commit.shop, commit.profile_id))
             stale = (current.version if current else 0) != commit.expected_version or any(
-                self.derived.get((commit.shop, r.profile_id)) is None
-                or self.derived[(commit.shop, r.profile_id)].version != r.version
+                self.derived_states.get((commit.shop, r.profile_id)) is None
+                or self.derived_states[(commit.shop, r.profile_id)].version != r.version
                 for r in commit.retire
             )
             if stale:
                 raise CommitConflict(stale=True)
-            self.derived[(commit.shop, commit.profile_id)] = commit.derived.model_copy(deep=True)
+            self.derived_states[(commit.shop, commit.profile_id)] = commit.derived.model_copy(deep=True)
             for r in commit.retire:
-                self.derived[(commit.shop, r.profile_id)] = r.model_copy(
+                self.derived_states[(commit.shop, r.profile_id)] = r.model_copy(
                     update={"retired": True, "version": r.version + 1}
                 )
             self.markers[(commit.shop, commit.marker_id)] = {
@@ -282,6 +282,9 @@ class InMemoryRulesStore:
 
     def shop_stats(self, shop):
         return dict(self.stats.get(shop, {}))
+
+    def derived(self, shop, profile_id):
+        return self.derived_states.get((shop, profile_id))
 
     def prior(self, shop):
         return self.priors.get(shop)

@@ -115,6 +115,10 @@ class DynamoRulesStore(_Table):
                     sizes[name[4:]] = sizes.get(name[4:], 0) + int(value["N"])
         return {k: max(0, v) for k, v in sorted(sizes.items())}
 
+    def derived(self, shop: str, profile_id: str) -> Derived | None:
+        item = self._get(profile_pk(shop, profile_id), "DERIVED")
+        return None if item is None else Derived.model_validate_json(item["doc"]["S"])
+
     def shop_stats(self, shop):
         item = self._get(f"S#{shop}#PSTATS", "STATS") or {}
         return {k: Decimal(v["N"]) for k, v in item.items() if "N" in v}

@@ -6,7 +6,6 @@ but imports, and tests or the local runtime point boto3 at the emulator with AWS
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +20,7 @@ from emma.clock import clock_from_env
 from emma.config import IngestSettings
 from emma.ingest.service import IngestService
 from emma.ports import ShopDirectory
+from emma.rules.state import RulesStore
 
 # Webhook senders give up after a few seconds (Shopify: 5 s): fail fast, let them retry.
 _CLIENT_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 3, "mode": "standard"})
@@ -30,7 +30,7 @@ _CLIENT_CONFIG = Config(connect_timeout=1, read_timeout=2, retries={"max_attempt
 class Ingest:
     service: IngestService
     shops: ShopDirectory
-    segment_sizes: Callable[[str], dict[str, int]] = lambda shop: {}
+    rules: RulesStore | None = None  # read-only: segment sizes and each profile's derived state
 
 
 def build_ingest(settings: IngestSettings, session: Any | None = None) -> Ingest:
@@ -52,5 +52,5 @@ def build_ingest(settings: IngestSettings, session: Any | None = None) -> Ingest
         settings.shop_secret_prefix,
         ttl_seconds=settings.shop_cache_seconds,
     )
-    sizes = DynamoRulesStore(dynamodb, settings.profiles_table).segment_sizes
-    return Ingest(IngestService(profiles, catalog, publisher, clock_from_env()), shops, sizes)
+    rules = DynamoRulesStore(dynamodb, settings.profiles_table)
+    return Ingest(IngestService(profiles, catalog, publisher, clock_from_env()), shops, rules)

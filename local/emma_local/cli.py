@@ -74,8 +74,16 @@ def _cmd_rules_validate(args: argparse.Namespace) -> int:
 def _cmd_predict_validate(args: argparse.Namespace) -> int:
     from emma.predict.validate import main as validate_main
 
-    argv = ["--seed", str(args.seed), "--customers", str(args.customers), "--horizon-days", str(args.horizon_days),
-            "--process", args.process]
+    argv = [
+        "--seed",
+        str(args.seed),
+        "--customers",
+        str(args.customers),
+        "--horizon-days",
+        str(args.horizon_days),
+        "--process",
+        args.process,
+    ]
     return validate_main(argv)
 
 
@@ -147,8 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
     pvalidate.add_argument("--seed", type=int, default=7)
     pvalidate.add_argument("--customers", type=int, default=5000)
     pvalidate.add_argument("--horizon-days", type=float, default=30.0)
-    pvalidate.add_argument("--process", choices=("pareto_nbd", "model"), default="pareto_nbd",
-                           help="simulate the real-world process (default) or the model's own")
+    pvalidate.add_argument(
+        "--process",
+        choices=("pareto_nbd", "model"),
+        default="pareto_nbd",
+        help="simulate the real-world process (default) or the model's own",
+    )
     pvalidate.set_defaults(func=_cmd_predict_validate)
 
     segments = sub.add_parser("segments", help="segment sizes of a shop, from a running API")

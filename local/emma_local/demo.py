@@ -64,6 +64,14 @@ class Demo:
         self.events = events_dir
         self.http = requests.Session()
         self.steps: list[Step] = []
+        self.bus: list[dict[str, Any]] = []  # everything seen on the bus so far
+
+    def collect(self) -> list[dict[str, Any]]:
+        """Let the rules function catch up, then take what reached the bus since the last call."""
+        self.rt.drain()
+        new = self.rt.published()
+        self.bus += new
+        return new
 
     def _record(self, what: str, resp: requests.Response) -> dict[str, Any]:
         body = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
@@ -148,6 +156,45 @@ class Demo:
             timeout=10,
         )
         self._record("tracker     elektro-emma  /v1/track with an unknown write key", resp)
+        self.rules()
+
+    def rules(self) -> None:
+        print("\n8. Triggers, segments and lifecycle, in real time (the triggers function, as events arrive)")
+        self._conclusions(self.collect())
+        print("\n9. Time passes with no event at all (the local clock jumps; the scheduled job runs)")
+        cart = {
+            "userId": "7008002",
+            "event": "Product Added",
+            "messageId": "demo-max-late-cart",
+            "properties": {"product_id": "pixel-9-pro", "name": "Pixel 9 Pro", "price": 999.0, "quantity": 1},
+        }
+        key = self.config.shop("elektro-emma").write_keys[0]
+        self._record(
+            "tracker     elektro-emma  /v1/track Product Added (Max; no order follows)",
+            self.http.post(f"{self.rt.api_url}/v1/track", json=cart, auth=(key, ""), timeout=10),
+        )
+        self._conclusions(self.collect())
+        for label, delta in (("3 hours later", {"hours": 3}), ("200 days later", {"days": 200})):
+            self.rt.advance(**delta)
+            self.rt.run_schedule()
+            print(f"  -- {label}")
+            self._conclusions(self.collect())
+
+    def _conclusions(self, events: list[dict[str, Any]]) -> None:
+        describe = {
+            "trigger.fired": lambda p: (
+                f"fired   {p['trigger']}" + (" (absence: no event)" if p["kind"] == "absence" else "")
+            ),
+            "segment.entered": lambda p: f"entered {p['segment']}",
+            "segment.left": lambda p: f"left    {p['segment']}",
+            "lifecycle.changed": lambda p: f"stage   {p['previous'] or '-'} -> {p['stage']}",
+        }
+        for e in events:
+            if e["source"] != "emma.rules":
+                continue
+            d = e["detail"]
+            who = d["customer"].get("email") or d["customer"].get("customer_id") or d["customer"]["profile_id"][:12]
+            print(f"  {d['shop']:<14}{who[:28]:<29}{describe[e['detail-type']](d['properties'])}")
 
     def shopify_eventbridge(self, name: str) -> None:
         assert self.rt.emulator is not None and self.rt.resources is not None
@@ -187,8 +234,10 @@ class Demo:
 
     def summary(self, started: float) -> int:
         profiles = self._profiles()
-        published = self.rt.published()
-        print("\n8. Profiles built")
+        self.collect()
+        published = [e for e in self.bus if e["source"] == "emma.ingest"]
+        concluded = [e for e in self.bus if e["source"] == "emma.rules"]
+        print("\n10. Profiles built")
         print(
             f"  {'shop':<14}{'profile':<14}{'known as':<30}{'orders':>7}{'revenue':>11}  "
             f"{'email consent':<14}{'top interest':<14}{'events':>6}"
@@ -206,8 +255,14 @@ class Demo:
                 f"{('granted' if consent['granted'] else 'withdrawn') if consent else '-':<14}"
                 f"{(top or '-')[:13]:<14}{len(view.get('history', [])):>6}"
             )
-        print("\n9. Events published on the bus (by type)")
-        counts = Counter(e["detail-type"] for e in published)
+        print("\n11. Segment sizes (GET /v1/segments)")
+        for shop in self.config.shops:
+            sizes = self.http.get(
+                f"{self.rt.api_url}/v1/segments", timeout=10, headers={"authorization": f"Bearer {shop.admin_keys[0]}"}
+            ).json()["segments"]
+            print(f"  {shop.shop:<14}" + ", ".join(f"{k} {v}" for k, v in sizes.items() if v) or "-")
+        print("\n12. Events published on the bus (by type)")
+        counts = Counter(e["detail-type"] for e in self.bus)
         for type_, n in sorted(counts.items()):
             print(f"  {n:>4}  {type_}")
         stored = self._stored_event_ids()
@@ -215,6 +270,7 @@ class Demo:
         refused = [s for s in self.steps if s.status >= 400]
         print(
             f"\nSummary: {len(self.steps)} requests, {len(stored)} events stored, {len(published)} published, "
+            f"{sum(e['detail-type'] == 'trigger.fired' for e in concluded)} triggers fired, "
             f"{len(profiles)} profiles in {len({p['shop'] for p in profiles})} shops, "
             f"{len(refused)} requests refused as expected, {time.monotonic() - started:.1f}s"
         )

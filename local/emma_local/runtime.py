@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from emma.clock import CLOCK_FILE_ENV, FileClock
-from emma.resources import EVENT_BUS, EVENT_SOURCE, QUEUES, SCHEDULES
+from emma.resources import EVENT_BUS, EVENT_SOURCE, QUEUES, RULES_SOURCE, SCHEDULES
 from emma.rules.loader import load_definitions
 from emma_local.config import ROOT, LocalConfig
 from emma_local.emulator import Emulator, start_emulator
@@ -132,7 +132,7 @@ class LocalRuntime:
             Name="emma-local-tap",
             EventBusName=EVENT_BUS.name,
             State="ENABLED",
-            EventPattern=json.dumps({"source": [EVENT_SOURCE]}),
+            EventPattern=json.dumps({"source": [EVENT_SOURCE, RULES_SOURCE]}),
         )
         events.put_targets(Rule="emma-local-tap", EventBusName=EVENT_BUS.name, Targets=[{"Id": "tap", "Arn": arn}])
         return url

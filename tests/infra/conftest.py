@@ -22,6 +22,7 @@ if str(ROOT / "infra") not in sys.path:
 
 from aws_cdk import App, Stack  # noqa: E402
 from aws_cdk.assertions import Template  # noqa: E402
+from constructs import IConstruct  # noqa: E402
 
 from emma_infra import STACK_NAME, build_app  # noqa: E402
 from emma_infra.paths import CDK_JSON  # noqa: E402
@@ -53,6 +54,21 @@ class Synth:
     def asset_dir(self, s3_key: str) -> Path:
         """The staged asset directory behind a template's Code.S3Key (``<hash>.zip``)."""
         return self.outdir / f"asset.{s3_key.removesuffix('.zip')}"
+
+    def construct(self, path: str) -> Any:
+        """The (Python) construct at ``path`` below the stack, e.g. "ShopifyPartner/ShopifyPartnerQueue"."""
+        found: Any = self.stack
+        for part in path.split("/"):
+            found = found.node.find_child(part)
+        return found
+
+    def logical_id(self, construct: IConstruct) -> str:
+        """The template logical id of an L2 construct's resource (or of an L1 resource)."""
+        resource = construct.node.default_child or construct
+        return str(self.stack.get_logical_id(resource))  # type: ignore[arg-type]
+
+    def properties(self, construct: IConstruct) -> dict[str, Any]:
+        return self.template_json["Resources"][self.logical_id(construct)]["Properties"]
 
 
 def synthesize(outdir: Path, **context: Any) -> Synth:

@@ -9,10 +9,11 @@ import pytest
 from aws_cdk import Token
 from aws_cdk.assertions import Match
 
-from emma.resources import EVENT_BUS, QUEUES, SHOP_SECRET_PREFIX, TABLES
+from emma.resources import EVENT_BUS, QUEUES, SCHEDULES, SHOP_SECRET_PREFIX, TABLES
 from emma_infra import STACK_NAME
 from emma_infra.constructs.ingest_api import api_routes
 from emma_infra.runtime import LAMBDA_RUNTIME
+from emma_infra.stack import EMMA_BUS
 from tests.infra.conftest import Synth
 
 pytestmark = pytest.mark.infra
@@ -78,30 +79,31 @@ def test_event_bus_from_its_def_with_an_archive_of_every_event(default_synth):
 
 def test_without_partner_context_there_is_no_partner_bus_queue_or_consumer(default_synth):
     assert len(default_synth.resources("AWS::Events::EventBus")) == 1
-    assert not default_synth.resources("AWS::SQS::Queue")
-    assert not default_synth.resources("AWS::Lambda::EventSourceMapping")
+    emma_bus_queues = [q for q in QUEUES if q.bus == EMMA_BUS]
+    # a queue and a dead-letter queue per emma-bus QueueDef, a dead-letter queue per ScheduleDef
+    assert len(default_synth.resources("AWS::SQS::Queue")) == 2 * len(emma_bus_queues) + len(SCHEDULES)
+    assert len(default_synth.resources("AWS::Lambda::EventSourceMapping")) == len(emma_bus_queues)
+    assert len(default_synth.resources("AWS::Events::Rule")) == len(emma_bus_queues)
     assert "ShopifyPartnerBusName" not in default_synth.template_json["Outputs"]
-    assert all(q.bus == "shopify-partner" for q in QUEUES)  # else the default stack would have queues
 
 
 # --- Layers and functions -------------------------------------------------------------------------
 
 
-def test_two_layers_for_the_runtime_and_arm64(default_synth):
+def test_three_layers_for_the_runtime_and_arm64(default_synth):
     layers = default_synth.resources("AWS::Lambda::LayerVersion")
-    assert len(layers) == 2
+    assert len(layers) == 3  # core, dependencies, definitions (test_rules.py)
     for layer in layers.values():
         assert layer["Properties"]["CompatibleRuntimes"] == [RUNTIME]
         assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
 
 
 def test_layer_contents_are_the_core_package_and_arm64_wheels(default_synth):
-    dirs = [
-        default_synth.asset_dir(layer["Properties"]["Content"]["S3Key"])
-        for layer in default_synth.resources("AWS::Lambda::LayerVersion").values()
-    ]
-    (core,) = [d for d in dirs if (d / "python" / "emma").is_dir()]
-    (deps,) = [d for d in dirs if d != core]
+    core, deps = (
+        default_synth.asset_dir(default_synth.properties(layer)["Content"]["S3Key"])
+        for layer in (default_synth.construct("Layers/Core"), default_synth.construct("Layers/Dependencies"))
+    )
+    assert (core / "python" / "emma").is_dir()
     assert (core / "python" / "emma" / "resources.py").is_file()
     assert not list(core.rglob("__pycache__"))
     abi = "cpython-" + RUNTIME.removeprefix("python").replace(".", "")  # e.g. cpython-314
@@ -118,7 +120,8 @@ def test_ingest_function(default_synth):
     assert fn["MemorySize"] == 1024
     assert fn["Timeout"] == 10
     assert fn["TracingConfig"] == {"Mode": "Active"}
-    assert sorted(ref["Ref"] for ref in fn["Layers"]) == sorted(default_synth.resources("AWS::Lambda::LayerVersion"))
+    core_and_deps = [default_synth.construct(f"Layers/{name}") for name in ("Core", "Dependencies")]
+    assert sorted(ref["Ref"] for ref in fn["Layers"]) == sorted(default_synth.logical_id(c) for c in core_and_deps)
     env = fn["Environment"]["Variables"]
     for table in TABLES:
         assert env[table.env_var] == {"Ref": table.logical_id}
@@ -127,6 +130,7 @@ def test_ingest_function(default_synth):
     assert env["POWERTOOLS_SERVICE_NAME"] == "emma-ingest"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Emma"
     assert env["LOG_LEVEL"] == "INFO"
+    assert "EMMA_DEFINITIONS" not in env  # the rules functions' business
     log_group = default_synth.template_json["Resources"][fn["LoggingConfig"]["LogGroup"]["Ref"]]
     assert log_group["Type"] == "AWS::Logs::LogGroup"
     assert log_group["Properties"]["RetentionInDays"] == 30
@@ -166,9 +170,11 @@ def test_function_role_has_no_managed_policy_and_only_its_log_group(default_synt
 
 
 def test_ingest_reads_and_writes_the_tables_and_puts_events_on_the_bus(default_synth):
+    role_id = the_function(default_synth, "ingest.handler.lambda_handler")["Role"]["Fn::GetAtt"][0]
     statements = [
         s
         for p in default_synth.resources("AWS::IAM::Policy").values()
+        if p["Properties"]["Roles"] == [{"Ref": role_id}]
         for s in p["Properties"]["PolicyDocument"]["Statement"]
     ]
     dynamo = next(s for s in statements if "dynamodb:PutItem" in s["Action"])
@@ -296,10 +302,17 @@ def alarms_by_metric(synth: Synth) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
-def test_alarms_on_function_errors_throttles_and_api_5xx_notify_the_topic(default_synth):
+def test_alarms_on_function_errors_throttles_dead_letters_and_api_5xx_notify_the_topic(default_synth):
     (topic_id,) = default_synth.resources("AWS::SNS::Topic")
     alarms = alarms_by_metric(default_synth)
-    assert sorted(alarms) == ["AWS/ApiGateway:5xx", "AWS/Lambda:Errors", "AWS/Lambda:Throttles"]
+    functions = len(default_synth.resources("AWS::Lambda::Function"))
+    dead_letter_queues = len([q for q in QUEUES if q.bus == EMMA_BUS]) + len(SCHEDULES)
+    assert {metric: len(found) for metric, found in alarms.items()} == {
+        "AWS/ApiGateway:5xx": 1,
+        "AWS/Lambda:Errors": functions,
+        "AWS/Lambda:Throttles": functions,
+        "AWS/SQS:ApproximateNumberOfMessagesVisible": dead_letter_queues,
+    }
     for props in (a for group in alarms.values() for a in group):
         assert props["AlarmActions"] == [{"Ref": topic_id}]
         assert props["Threshold"] == 0

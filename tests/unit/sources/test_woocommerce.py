@@ -253,11 +253,17 @@ def test_status_time_falls_back_to_the_modification_time() -> None:
     assert run("order.updated", payload)[0].occurred_at == datetime(2024, 11, 18, 9, 16, 5, tzinfo=UTC)
 
 
-@pytest.mark.parametrize("status", ["pending", "on-hold", "failed", "checkout-draft"])
+@pytest.mark.parametrize("status", ["pending", "on-hold", "checkout-draft"])
 def test_order_updated_to_an_intermediate_status_records_nothing(status: str) -> None:
     payload = sample("order_updated")
     payload["status"] = status
     assert run("order.updated", payload) == []
+
+
+def test_a_failed_payment_cancels_the_order_placed_earlier() -> None:
+    payload = sample("order_updated")
+    payload["status"] = "failed"
+    assert [e.type for e in run("order.updated", payload)] == [EventType.ORDER_CANCELLED]
 
 
 def test_order_updated_without_status_is_invalid() -> None:

@@ -39,6 +39,7 @@ _STATUS_EVENTS: dict[str, tuple[EventType, str | None]] = {
     "completed": (EventType.ORDER_FULFILLED, "date_completed_gmt"),
     "cancelled": (EventType.ORDER_CANCELLED, None),
     "refunded": (EventType.ORDER_CANCELLED, None),
+    "failed": (EventType.ORDER_CANCELLED, None),  # payment failed: the order placed earlier does not count
 }
 
 _MONEY_PLACES = Decimal("0.0001")  # as common.money

@@ -1,0 +1,133 @@
+"""Every `emma.resources.QueueDef` as rule -> queue (+ dead-letter queue) -> consumer function.
+
+Read from the partner synth, the one that has them all: the consumers of Emma's own bus and those of
+the Shopify partner bus.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aws_cdk import App, Stack
+
+from emma.resources import EVENT_BUS, QUEUES, SCHEDULES, QueueDef
+from emma_infra.constructs.consumers import QueueConsumer
+from emma_infra.constructs.functions import FunctionOptions
+from emma_infra.runtime import LAMBDA_RUNTIME
+from emma_infra.sizing import FUNCTION_OPTIONS
+from emma_infra.stack import EMMA_BUS
+from tests.infra.conftest import Synth
+
+pytestmark = pytest.mark.infra
+
+FOURTEEN_DAYS = 14 * 24 * 3600
+
+
+def consumer(synth: Synth, definition: QueueDef) -> QueueConsumer:
+    parent = "" if definition.bus == EMMA_BUS else "ShopifyPartner/"
+    return synth.construct(f"{parent}{definition.logical_id}")
+
+
+def test_every_emma_bus_queue_is_in_the_default_stack_too(default_synth):
+    queues = {definition.logical_id: definition for definition in QUEUES if definition.bus == EMMA_BUS}
+    assert queues, "the rules functions' triggers queue is fed by Emma's bus"
+    for definition in queues.values():
+        assert isinstance(consumer(default_synth, definition), QueueConsumer)
+
+
+def test_function_options_name_only_defined_consumers():
+    consumers = {q.consumer for q in QUEUES} | {s.consumer for s in SCHEDULES}
+    assert set(FUNCTION_OPTIONS) <= consumers
+
+
+@pytest.mark.parametrize("definition", QUEUES, ids=lambda d: d.logical_id)
+def test_queue_and_dead_letter_queue_follow_the_def(partner_synth, definition):
+    found = consumer(partner_synth, definition)
+    queue, dlq = partner_synth.properties(found.queue), partner_synth.properties(found.dead_letter_queue)
+    assert queue["VisibilityTimeout"] == definition.visibility_timeout_seconds
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [partner_synth.logical_id(found.dead_letter_queue), "Arn"]},
+        "maxReceiveCount": definition.max_receive_count,
+    }
+    for props in (queue, dlq):
+        assert props["SqsManagedSseEnabled"] is True
+        assert props["MessageRetentionPeriod"] == FOURTEEN_DAYS
+        assert "QueueName" not in props
+    for queue_construct in (found.queue, found.dead_letter_queue):
+        (policy,) = [
+            p["Properties"]
+            for p in partner_synth.resources("AWS::SQS::QueuePolicy").values()
+            if p["Properties"]["Queues"] == [{"Ref": partner_synth.logical_id(queue_construct)}]
+        ]
+        assert any(
+            s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            for s in policy["PolicyDocument"]["Statement"]
+        )  # both refuse plain HTTP
+
+
+@pytest.mark.parametrize("definition", QUEUES, ids=lambda d: d.logical_id)
+def test_rule_uses_the_def_pattern_on_its_bus_and_only_it_may_send_to_the_queue(partner_synth, definition):
+    found = consumer(partner_synth, definition)
+    rule_id, queue_id = partner_synth.logical_id(found.rule), partner_synth.logical_id(found.queue)
+    rule = partner_synth.template_json["Resources"][rule_id]["Properties"]
+    assert rule["EventPattern"] == definition.event_pattern
+    assert rule["State"] == "ENABLED"
+    if definition.bus == EMMA_BUS:
+        assert rule["EventBusName"] == {"Ref": EVENT_BUS.logical_id}
+    else:
+        partner_bus = partner_synth.construct("ShopifyPartner/PartnerBus")
+        assert rule["EventBusName"] == {"Ref": partner_synth.logical_id(partner_bus)}
+    assert rule["Targets"] == [{"Arn": {"Fn::GetAtt": [queue_id, "Arn"]}, "Id": "Queue"}]
+    (policy,) = [
+        p["Properties"]
+        for p in partner_synth.resources("AWS::SQS::QueuePolicy").values()
+        if p["Properties"]["Queues"] == [{"Ref": queue_id}]
+    ]
+    (send,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+    assert send["Principal"] == {"Service": "events.amazonaws.com"}
+    assert send["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}
+
+
+@pytest.mark.parametrize("definition", QUEUES, ids=lambda d: d.logical_id)
+def test_consumer_drains_the_queue_reporting_batch_item_failures(partner_synth, definition):
+    found = consumer(partner_synth, definition)
+    fn_id = partner_synth.logical_id(found.consumer.function)
+    fn = partner_synth.template_json["Resources"][fn_id]["Properties"]
+    assert fn["Handler"] == f"{definition.consumer}.handler.lambda_handler"
+    assert fn["Runtime"] == LAMBDA_RUNTIME.name
+    assert fn["Architectures"] == ["arm64"]
+    assert fn["Timeout"] <= definition.visibility_timeout_seconds  # else Lambda refuses the mapping
+    options = FUNCTION_OPTIONS.get(definition.consumer)
+    if options is None:  # Lambda's recommendation: visibility timeout >= 6 x function timeout
+        assert fn["Timeout"] * 6 <= definition.visibility_timeout_seconds
+        assert fn["MemorySize"] == 512
+    else:
+        assert fn["Timeout"] == options.timeout_seconds
+        assert fn["MemorySize"] == options.memory_size
+    assert sorted(p.name for p in partner_synth.asset_dir(fn["Code"]["S3Key"]).iterdir()) == [definition.consumer]
+    (mapping,) = [
+        m["Properties"]
+        for m in partner_synth.resources("AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [partner_synth.logical_id(found.queue), "Arn"]}
+    ]
+    assert mapping["FunctionName"] == {"Ref": fn_id}
+    assert mapping["BatchSize"] == definition.batch_size
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    for key, value in definition.env.items():
+        assert fn["Environment"]["Variables"][key] == value
+
+
+def test_a_function_timeout_over_the_visibility_timeout_is_refused_at_synth():
+    definition = next(q for q in QUEUES if q.bus == EMMA_BUS)
+    too_long = FunctionOptions(timeout_seconds=definition.visibility_timeout_seconds + 1)
+    no_platform: Any = None  # checked before anything is built
+    with pytest.raises(ValueError, match=rf"{definition.logical_id}: the queue's visibility timeout"):
+        QueueConsumer(
+            Stack(App(), "Probe"),
+            "Probe",
+            definition=definition,
+            event_bus=no_platform,
+            platform=no_platform,
+            options=too_long,
+        )

@@ -101,12 +101,15 @@ class _Table:
         return items
 
     def _query_prefix(self, pk: str, prefix: str) -> list[dict[str, Any]]:
+        return self._query_all(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={":pk": _s(pk), ":prefix": _s(prefix)},
+        )
+
+    def _query_all(self, **kwargs: Any) -> list[dict[str, Any]]:
+        """Every page of a Query."""
         items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)",
-            "ExpressionAttributeValues": {":pk": _s(pk), ":prefix": _s(prefix)},
-        }
         while True:
             try:
                 resp = self._client.query(**kwargs)
@@ -117,9 +120,10 @@ class _Table:
                 return items
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
-    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+    def _batch_write(self, requests: list[dict[str, Any]], table: str | None = None) -> None:
+        table = table or self._table
         for chunk in _chunks(requests, 25):
-            pending = {self._table: list(chunk)}
+            pending = {table: list(chunk)}
             for attempt in range(6):
                 try:
                     resp = self._client.batch_write_item(RequestItems=pending)

@@ -170,21 +170,11 @@ class DynamoRulesStore(_Table):
         return timers
 
     def _query_schedule(self, pk: str, now: datetime) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._schedule,
-            "KeyConditionExpression": "pk = :pk AND sk <= :now",
-            "ExpressionAttributeValues": {":pk": _s(pk), ":now": _s(stamp(now) + "~")},
-        }
-        while True:
-            try:
-                resp = self._client.query(**kwargs)
-            except (ClientError, BotoCoreError) as exc:
-                raise _wrap(exc, "Query") from exc
-            items.extend(resp.get("Items", []))
-            if "LastEvaluatedKey" not in resp:
-                return items
-            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        return self._query_all(
+            TableName=self._schedule,
+            KeyConditionExpression="pk = :pk AND sk <= :now",
+            ExpressionAttributeValues={":pk": _s(pk), ":now": _s(stamp(now) + "~")},
+        )
 
     def cursor(self):
         try:
@@ -325,17 +315,9 @@ class DynamoRulesStore(_Table):
             raise _wrap(exc, "UpdateItem") from exc
 
     def delete_timers(self, timers: Sequence[Timer]) -> None:
-        requests = [{"DeleteRequest": {"Key": {"pk": _s(f"DUE#{t.shard}"), "sk": _s(t.key)}}} for t in timers]
-        for start in range(0, len(requests), 25):
-            pending = {self._schedule: requests[start : start + 25]}
-            for _ in range(6):
-                try:
-                    resp = self._client.batch_write_item(RequestItems=pending)
-                except (ClientError, BotoCoreError) as exc:
-                    raise _wrap(exc, "BatchWriteItem") from exc
-                pending = resp.get("UnprocessedItems") or {}
-                if not pending:
-                    break
+        self._batch_write(
+            [{"DeleteRequest": {"Key": {"pk": _s(f"DUE#{t.shard}"), "sk": _s(t.key)}}} for t in timers], self._schedule
+        )
 
     def set_cursor(self, at):
         try:

@@ -171,3 +171,26 @@ def required(value: Any, field: str) -> str:
     if found is None:
         raise InvalidPayload(f"{field}: required field is missing")
     return found
+
+
+def coupon_events(
+    env: Envelope,
+    codes: list[tuple[str, Decimal | None]],
+    *,
+    order_id: str | None,
+    currency: str | None,
+    customer: dict[str, Any],
+    occurred_at: datetime | None,
+) -> list[CanonicalEvent]:
+    """One coupon.redeemed per discount code of an order (suffix ``:coupon:<code>``)."""
+    return [
+        make_event(
+            env,
+            EventType.COUPON_REDEEMED,
+            occurred_at=occurred_at,
+            customer=customer,
+            properties={"code": code, "order_id": order_id, "amount": amount, "currency": currency},
+            suffix=f":coupon:{code}",
+        )
+        for code, amount in codes
+    ]

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from emma.errors import InvalidPayload, UnknownTopic
 from emma.events.model import CanonicalEvent, Channel, EventType, SourceKind
 from emma.sources import signatures
-from emma.sources.common import Envelope, make_event, money, obj, objects, required, text, timestamp
+from emma.sources.common import Envelope, coupon_events, make_event, money, obj, objects, required, text, timestamp
 
 HMAC_HEADER = "x-shopify-hmac-sha256"
 TOPIC_HEADER = "x-shopify-topic"
@@ -246,22 +246,14 @@ def _coupons(
     refs: dict[str, Any],
     occurred_at: datetime | None,
 ) -> list[CanonicalEvent]:
-    return [
-        make_event(
-            env,
-            EventType.COUPON_REDEEMED,
-            occurred_at=occurred_at,
-            customer=refs,
-            properties={
-                "code": code.code,
-                "order_id": text(order.get("id")),
-                "amount": code.amount,
-                "currency": order.get("currency"),
-            },
-            suffix=f":coupon:{code.code}",
-        )
-        for code in codes
-    ]
+    return coupon_events(
+        env,
+        [(c.code, c.amount) for c in codes],
+        order_id=text(order.get("id")),
+        currency=order.get("currency"),
+        customer=refs,
+        occurred_at=occurred_at,
+    )
 
 
 def _order(env: Envelope, order: dict[str, Any]) -> list[CanonicalEvent]:

@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 from emma.errors import InvalidPayload, UnknownTopic
 from emma.events.model import CanonicalEvent, Channel, EventType, SourceKind
 from emma.sources import signatures
-from emma.sources.common import Envelope, make_event, money, obj, objects, required, text, timestamp
+from emma.sources.common import Envelope, coupon_events, make_event, money, obj, objects, required, text, timestamp
 
 SIGNATURE_HEADER = "x-wc-webhook-signature"
 TOPIC_HEADER = "x-wc-webhook-topic"
@@ -251,22 +251,14 @@ def _order_created(env: Envelope, order: dict[str, Any]) -> list[CanonicalEvent]
     refs = _order_refs(order)
     coupons = _coupons_of(order)
     primary = _order_event(env, order, EventType.ORDER_PLACED, occurred_at, refs, coupons)
-    redeemed = [
-        make_event(
-            env,
-            EventType.COUPON_REDEEMED,
-            occurred_at=occurred_at,
-            customer=refs,
-            properties={
-                "code": coupon.code,
-                "order_id": text(order.get("id")),
-                "amount": coupon.amount,
-                "currency": order.get("currency"),
-            },
-            suffix=f":coupon:{coupon.code}",
-        )
-        for coupon in coupons
-    ]
+    redeemed = coupon_events(
+        env,
+        [(c.code, c.amount) for c in coupons],
+        order_id=text(order.get("id")),
+        currency=order.get("currency"),
+        customer=refs,
+        occurred_at=occurred_at,
+    )
     return [primary, *redeemed, *_consents(env, order, refs, occurred_at)]
 
 

@@ -12,7 +12,7 @@ for path in (REPO_ROOT / "infra", REPO_ROOT / "layers" / "core"):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
-from emma_infra import build_app  # noqa: E402
+from emma_infra.main import main  # noqa: E402
 
 if __name__ == "__main__":
-    build_app().synth()
+    sys.exit(main())

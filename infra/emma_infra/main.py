@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import Any, TextIO
 
 from aws_cdk import App, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 
+from emma.rules.loader import DefinitionError
 from emma_infra.stack import EmmaStack
 
 STACK_NAME = "Emma"
 
 
-def build_app(*, context: Mapping[str, Any] | None = None, outdir: str | None = None) -> App:
-    """The app; ``context``/``outdir`` are for tests (the CLI passes cdk.json's context itself)."""
+def build_app(
+    *,
+    context: Mapping[str, Any] | None = None,
+    outdir: str | None = None,
+    definitions_root: Path | None = None,
+) -> App:
+    """The app; ``context``/``outdir``/``definitions_root`` are for tests (the CLI passes cdk.json's
+    context itself; the definitions are triggers/ and segments/ of the repository)."""
     app = App(context=dict(context) if context else None, outdir=outdir)
     stack = EmmaStack(
         app,
         STACK_NAME,
-        description="Emma: serverless marketing automation for online shops (ingest, profiles, events)",
+        description="Emma: serverless marketing automation for online shops (ingest, profiles, events, rules)",
+        definitions_root=definitions_root,
     )
     Tags.of(stack).add("project", "emma")
     # cdk-nag 3 is a CDK policy-validation plugin: it runs after synthesis, fails the synth on
@@ -27,3 +37,17 @@ def build_app(*, context: Mapping[str, Any] | None = None, outdir: str | None = 
     # the cloud assembly. Acknowledgements sit next to the resources they are about.
     Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return app
+
+
+def main(*, definitions_root: Path | None = None, stderr: TextIO = sys.stderr) -> int:
+    """`infra/app.py`: synthesize, or explain invalid trigger/segment definitions and return 1 (which
+    fails `cdk synth` and `cdk deploy`)."""
+    try:
+        app = build_app(definitions_root=definitions_root)
+    except DefinitionError as exc:
+        print(f"emma: {len(exc.problems)} problem(s) in the trigger/segment definitions:", file=stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=stderr)
+        return 1
+    app.synth()
+    return 0

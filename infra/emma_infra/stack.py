@@ -6,41 +6,63 @@ and deploys to whatever account and region the CLI is pointed at.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
-from emma.resources import EVENT_BUS, QUEUES, TABLES
+from emma.resources import EVENT_BUS, QUEUES, SCHEDULES, TABLES
+from emma_infra import paths
 from emma_infra.constructs.bus import Bus
 from emma_infra.constructs.consumers import QueueConsumer
 from emma_infra.constructs.data import Data
+from emma_infra.constructs.definitions import Definitions
 from emma_infra.constructs.functions import EmmaFunction, Platform
 from emma_infra.constructs.ingest_api import IngestApi
 from emma_infra.constructs.layers import Layers
 from emma_infra.constructs.monitoring import Monitoring
+from emma_infra.constructs.schedules import ScheduledFunction
 from emma_infra.constructs.shopify_partner import CONTEXT_KEY, PARTNER_BUS, ShopifyPartnerSource
+from emma_infra.sizing import FUNCTION_OPTIONS
 
 EMMA_BUS = "emma"  # QueueDef.bus of queues fed by Emma's own bus
 
 
 class EmmaStack(Stack):
-    def __init__(self, scope: Construct, construct_id: str, **kwargs: Any) -> None:
+    def __init__(
+        self, scope: Construct, construct_id: str, *, definitions_root: Path | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(scope, construct_id, **kwargs)
         unknown = {q.bus for q in QUEUES} - {EMMA_BUS, PARTNER_BUS}
         if unknown:
             raise ValueError(f"QueueDef.bus must be {EMMA_BUS!r} or {PARTNER_BUS!r}, not {sorted(unknown)}")
 
+        # First: invalid trigger/segment definitions fail the synth before any layer is built.
+        definitions = Definitions(self, "Definitions", root=definitions_root or paths.DEFINITIONS_ROOT)
         data = Data(self, "Data")
         bus = Bus(self, "Bus")
         layers = Layers(self, "Layers")
-        platform = Platform(layers=layers.all, data=data, bus=bus)
+        platform = Platform(layers=layers.all, data=data, bus=bus, definitions=definitions)
 
         api = IngestApi(self, "IngestApi", platform=platform)
-        consumers = [
-            QueueConsumer(self, q.logical_id, definition=q, event_bus=bus.event_bus, platform=platform)
+        consumers: list[QueueConsumer] = [
+            QueueConsumer(
+                self,
+                q.logical_id,
+                definition=q,
+                event_bus=bus.event_bus,
+                platform=platform,
+                options=FUNCTION_OPTIONS.get(q.consumer),
+            )
             for q in QUEUES
             if q.bus == EMMA_BUS
+        ]
+        schedules = [
+            ScheduledFunction(
+                self, s.logical_id, definition=s, platform=platform, options=FUNCTION_OPTIONS.get(s.consumer)
+            )
+            for s in SCHEDULES
         ]
         event_source_name = self.node.try_get_context(CONTEXT_KEY)
         if event_source_name:
@@ -55,12 +77,12 @@ class EmmaStack(Stack):
                 description="Partner event bus receiving the Shopify EventBridge events",
             )
 
-        functions: list[EmmaFunction] = [api.handler, *(c.consumer for c in consumers)]
+        functions: list[EmmaFunction] = [api.handler, *(c.consumer for c in [*consumers, *schedules])]
         monitoring = Monitoring(
             self,
             "Monitoring",
             functions=functions,
-            dead_letter_queues=[(c.definition.logical_id, c.dead_letter_queue) for c in consumers],
+            dead_letter_queues=[(c.definition.logical_id, c.dead_letter_queue) for c in [*consumers, *schedules]],
             http_api=api.http_api,
         )
 

@@ -119,3 +119,15 @@ def test_publish_lets_the_first_of_two_concurrent_builds_win(tmp_path):
     assert bundling._publish(second, target) == target
     assert [p.name for p in target.iterdir()] == ["first"]
     assert not second.exists()
+
+
+def test_definitions_layer_is_the_json_at_definitions_slash_definitions_json(tmp_path):
+    layer, digest = bundling.stage_definitions_layer('{"segments": [], "triggers": []}', tmp_path / "cache")
+    assert [p.relative_to(layer).as_posix() for p in layer.rglob("*") if p.is_file()] == [
+        "definitions/definitions.json"
+    ]
+    assert (layer / bundling.DEFINITIONS_FILE).read_text() == '{"segments": [], "triggers": []}'
+    assert layer.name == f"definitions-{digest[:24]}"
+    assert bundling.stage_definitions_layer('{"segments": [], "triggers": []}', tmp_path / "cache") == (layer, digest)
+    other, other_digest = bundling.stage_definitions_layer('{"segments": [], "triggers": [1]}', tmp_path / "cache")
+    assert other_digest != digest and other != layer

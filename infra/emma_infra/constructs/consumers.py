@@ -15,7 +15,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from emma.resources import QueueDef
-from emma_infra.constructs.functions import EmmaFunction, Platform
+from emma_infra.constructs.functions import EmmaFunction, FunctionOptions, Platform
 
 MESSAGE_RETENTION = Duration.days(14)  # the SQS maximum: two weeks to notice and redrive
 
@@ -29,9 +29,19 @@ class QueueConsumer(Construct):
         definition: QueueDef,
         event_bus: events.IEventBus,
         platform: Platform,
+        options: FunctionOptions | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.definition = definition
+        visibility = definition.visibility_timeout_seconds
+        # Without options: Lambda's recommendation of a visibility timeout six times the function timeout.
+        options = options or FunctionOptions(memory_size=512, timeout_seconds=max(3, visibility // 6))
+        if options.timeout_seconds > visibility:
+            # Lambda refuses the event source mapping at deploy time; say so at synth time instead.
+            raise ValueError(
+                f"{definition.logical_id}: the queue's visibility timeout ({visibility} s) must be at least "
+                f"the {definition.consumer} function's timeout ({options.timeout_seconds} s)"
+            )
         self.dead_letter_queue = sqs.Queue(
             self,
             "DeadLetterQueue",
@@ -66,16 +76,13 @@ class QueueConsumer(Construct):
                 {"ArnEquals": {"aws:SourceArn": self.rule.attr_arn}}
             )
         )
-        # Lambda recommends a visibility timeout of six times the function timeout.
-        timeout = max(3, definition.visibility_timeout_seconds // 6)
         self.consumer = EmmaFunction(
             self,
             "Consumer",
             folder=definition.consumer,
             platform=platform,
             description=f"Emma {definition.consumer}: drains the {definition.name} queue",
-            memory_size=512,
-            timeout=Duration.seconds(timeout),
+            options=options,
             environment=definition.env,
         )
         self.consumer.function.add_event_source(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
@@ -47,11 +49,10 @@ class Data(Construct):
         table.node.default_child.override_logical_id(definition.logical_id)  # type: ignore[union-attr]
         return table
 
-    @property
-    def environment(self) -> dict[str, str]:
-        """The env var each function reads a table name from (TableDef.env_var -> physical name)."""
-        return {d.env_var: self.tables[d.logical_id].table_name for d in TABLES}
+    def environment_for(self, definitions: Sequence[TableDef] = TABLES) -> dict[str, str]:
+        """The env var a function reads each table's name from (TableDef.env_var -> physical name)."""
+        return {d.env_var: self.tables[d.logical_id].table_name for d in definitions}
 
-    def grant_read_write(self, grantee: iam.IGrantable) -> None:
-        for table in self.tables.values():
-            table.grant_read_write_data(grantee)
+    def grant_read_write(self, grantee: iam.IGrantable, definitions: Sequence[TableDef] = TABLES) -> None:
+        for definition in definitions:
+            self.tables[definition.logical_id].grant_read_write_data(grantee)

@@ -1,10 +1,11 @@
 """`EmmaFunction`: how every Emma Lambda function is built.
 
-One folder of functions/ per function (its code asset holds only that folder), both layers,
-arm64, the newest Python runtime, X-Ray tracing, an explicit log group with retention and a role of
-its own that can write to that log group only (no AWSLambdaBasicExecutionRole, whose
-logs:CreateLogGroup on "*" the function does not need). Every function gets the same
-configuration and access as the ingest path: the tables, the bus and the shop secrets.
+One folder of functions/ per function (its code asset holds only that folder), the core and
+dependency layers, arm64, the newest Python runtime, X-Ray tracing, an explicit log group with
+retention, a role of its own that can write to that log group only (no AWSLambdaBasicExecutionRole,
+whose logs:CreateLogGroup on "*" the function does not need), and `events:PutEvents` on the bus.
+`FunctionOptions` sizes it and says what else it may use: by default (the ingest path) every table
+and the shop secrets; the rules functions only their two tables plus the definitions layer.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from emma.resources import SHOP_SECRET_PREFIX
+from emma.resources import SHOP_SECRET_PREFIX, TABLES, TableDef
 from emma_infra.constructs.bus import Bus
 from emma_infra.constructs.data import Data
+from emma_infra.constructs.definitions import Definitions
 from emma_infra.paths import FUNCTIONS_DIR
 from emma_infra.runtime import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME
 
@@ -43,6 +45,18 @@ class Platform:
     layers: Sequence[lambda_.ILayerVersion]
     data: Data
     bus: Bus
+    definitions: Definitions
+
+
+@dataclass(frozen=True)
+class FunctionOptions:
+    """Sizing and access of one function; the defaults are the ingest path's."""
+
+    memory_size: int = 1024  # more memory = more CPU: faster cold starts and parsing on arm64
+    timeout_seconds: int = 10
+    tables: tuple[TableDef, ...] = TABLES  # read/write, and their names in the environment
+    shop_secrets: bool = True  # read emma/shops/* (the shop directory)
+    definitions: bool = False  # the definitions layer and EMMA_DEFINITIONS (the rules functions)
 
 
 class EmmaFunction(Construct):
@@ -54,11 +68,11 @@ class EmmaFunction(Construct):
         folder: str,
         platform: Platform,
         description: str,
-        memory_size: int = 1024,
-        timeout: Duration | None = None,
+        options: FunctionOptions | None = None,
         environment: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
+        options = options or FunctionOptions()
         self.folder = folder
         self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
         self.role = iam.Role(
@@ -76,16 +90,17 @@ class EmmaFunction(Construct):
             architecture=LAMBDA_ARCHITECTURE,
             handler=f"{folder}.handler.lambda_handler",
             code=function_code(folder),
-            layers=list(platform.layers),
-            memory_size=memory_size,
-            timeout=timeout or Duration.seconds(10),
+            layers=[*platform.layers, *([platform.definitions.layer] if options.definitions else [])],
+            memory_size=options.memory_size,
+            timeout=Duration.seconds(options.timeout_seconds),
             tracing=lambda_.Tracing.ACTIVE,
             log_group=self.log_group,
             role=self.role,
             environment={
-                **platform.data.environment,
+                **platform.data.environment_for(options.tables),
                 **platform.bus.environment,
-                "EMMA_SHOP_SECRET_PREFIX": SHOP_SECRET_PREFIX,
+                **({"EMMA_SHOP_SECRET_PREFIX": SHOP_SECRET_PREFIX} if options.shop_secrets else {}),
+                **(platform.definitions.environment if options.definitions else {}),
                 "POWERTOOLS_SERVICE_NAME": f"emma-{folder.replace('_', '-')}",
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
                 "LOG_LEVEL": "INFO",
@@ -99,9 +114,10 @@ class EmmaFunction(Construct):
                 "which support no resource-level permissions (resource must be '*').",
             )
         )
-        platform.data.grant_read_write(self.function)
+        platform.data.grant_read_write(self.function, options.tables)
         platform.bus.grant_put_events(self.function)
-        self._allow_shop_secrets()
+        if options.shop_secrets:
+            self._allow_shop_secrets()
 
     def _allow_shop_secrets(self) -> None:
         """Read the per-shop secrets (emma/shops/<shop>): the shop directory lists and batch-reads them."""

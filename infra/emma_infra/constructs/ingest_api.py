@@ -11,14 +11,14 @@ import json
 from pathlib import Path
 
 import jsii
-from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
+from aws_cdk import Acknowledgment, RemovalPolicy, Validations
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_logs as logs
 from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
 from constructs import Construct
 
-from emma_infra.constructs.functions import LOG_RETENTION, EmmaFunction, Platform
+from emma_infra.constructs.functions import LOG_RETENTION, EmmaFunction, FunctionOptions, Platform
 from emma_infra.paths import OPENAPI_DOCUMENT
 
 _METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
@@ -84,8 +84,7 @@ class IngestApi(Construct):
             folder="ingest",
             platform=platform,
             description="Emma ingest: tracker calls, shop webhooks, profile reads",
-            memory_size=1024,  # more memory = more CPU: faster cold starts and parsing on arm64
-            timeout=Duration.seconds(10),
+            options=FunctionOptions(memory_size=1024, timeout_seconds=10),  # every table, the secrets
         )
         self.http_api = apigwv2.HttpApi(
             self,

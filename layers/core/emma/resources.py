@@ -81,6 +81,7 @@ TRIGGERS_QUEUE = QueueDef(
     consumer="triggers",
     event_pattern={"source": [EVENT_SOURCE]},
     bus="emma",
+    visibility_timeout_seconds=180,  # six times the function's 30 s, as Lambda recommends for SQS sources
 )
 QUEUES = (SHOPIFY_PARTNER_QUEUE, TRIGGERS_QUEUE)
 

@@ -1,0 +1,53 @@
+"""The trigger and segment definitions (triggers/*.yaml, segments/*.yaml at the repository root).
+
+Loaded and validated at synth time with the same loader `make test` and the local runtime use: an
+invalid definition fails `cdk synth` (and `cdk deploy`) with one file:line message per problem, so
+nothing invalid ever reaches AWS. The validated definitions ship as one JSON file in a small layer of
+their own, /opt/definitions/definitions.json, which only the rules functions get: a change to a
+definition publishes a new layer version and updates those functions, nothing else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aws_cdk import AssetHashType
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from emma.resources import TABLES
+from emma.rules.loader import load_definitions
+from emma.rules.wiring import RulesSettings
+from emma_infra.bundling import DEFINITIONS_FILE, stage_definitions_layer
+from emma_infra.runtime import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME
+
+LAYER_MOUNT = Path("/opt")  # where Lambda extracts layers
+DEFINITIONS_PATH = (LAYER_MOUNT / DEFINITIONS_FILE).as_posix()  # /opt/definitions/definitions.json
+
+# What the rules functions read from the environment, taken from their settings model itself so the
+# two cannot drift: the definitions file and the tables (profiles, schedule) they work on.
+_SETTINGS_ENV = {str(f.validation_alias): name for name, f in RulesSettings.model_fields.items()}
+DEFINITIONS_ENV_VAR = next(alias for alias, name in _SETTINGS_ENV.items() if name == "definitions")
+RULES_TABLES = tuple(t for t in TABLES if t.env_var in _SETTINGS_ENV)
+
+
+class Definitions(Construct):
+    def __init__(self, scope: Construct, construct_id: str, *, root: Path) -> None:
+        super().__init__(scope, construct_id)
+        # Raises emma.rules.loader.DefinitionError listing every problem as file:line; emma_infra.main
+        # prints them and exits non-zero, so `cdk synth` fails before anything is built.
+        self.definitions = load_definitions(root)
+        layer_dir, digest = stage_definitions_layer(self.definitions.to_json())
+        self.layer = lambda_.LayerVersion(
+            self,
+            "Layer",
+            code=lambda_.Code.from_asset(str(layer_dir), asset_hash=digest, asset_hash_type=AssetHashType.CUSTOM),
+            compatible_runtimes=[LAMBDA_RUNTIME],
+            compatible_architectures=[LAMBDA_ARCHITECTURE],
+            description=f"Emma trigger and segment definitions ({len(self.definitions.triggers)} triggers, "
+            f"{len(self.definitions.segments)} segments) as {DEFINITIONS_PATH}",
+        )
+
+    @property
+    def environment(self) -> dict[str, str]:
+        return {DEFINITIONS_ENV_VAR: DEFINITIONS_PATH}

@@ -1,0 +1,25 @@
+"""Sizing and access of the functions that differ from the defaults, by function folder (the
+`consumer` of a `QueueDef` or `ScheduleDef` in emma.resources). A queue consumer not named here gets
+512 MB and a sixth of its queue's visibility timeout; see `QueueConsumer`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from emma.resources import RULES_SCHEDULE, TRIGGERS_QUEUE
+from emma_infra.constructs.definitions import RULES_TABLES
+from emma_infra.constructs.functions import FunctionOptions
+
+# The rules functions (emma.rules.wiring): the profiles and schedule tables, the bus, the definitions
+# layer; no catalog table and no shop secrets.
+RULES_FUNCTION = FunctionOptions(memory_size=1024, tables=RULES_TABLES, shop_secrets=False, definitions=True)
+
+FUNCTION_OPTIONS: dict[str, FunctionOptions] = {
+    # A batch of up to QueueDef.batch_size events. The queue's visibility timeout (180 s) is six times
+    # this, as Lambda recommends (checked at synth); a redelivery would be harmless anyway (the rules
+    # service never fires a trigger twice for one event).
+    TRIGGERS_QUEUE.consumer: replace(RULES_FUNCTION, timeout_seconds=30),
+    # Everything due since the last run, every RULES_SCHEDULE.rate_minutes.
+    RULES_SCHEDULE.consumer: replace(RULES_FUNCTION, timeout_seconds=5 * 60),
+}

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from emma.rules.definitions import Segment, Trigger
-from emma.rules.loader import Definitions, DefinitionError, load_definitions, topological
+from emma.rules.loader import DefinitionError, Definitions, load_definitions, topological
 
 TRIGGERS = 50
 SEGMENTS = 20

@@ -119,7 +119,15 @@ class Units:
     bytes_written: int = 0
 
     def __add__(self, other: Units) -> Units:
-        return Units(*(a + b for a, b in zip(asdict(self).values(), asdict(other).values(), strict=True)))
+        return Units(
+            self.rru + other.rru,
+            self.wru + other.wru,
+            self.items_read + other.items_read,
+            self.keys_missing + other.keys_missing,
+            self.items_written + other.items_written,
+            self.bytes_read + other.bytes_read,
+            self.bytes_written + other.bytes_written,
+        )
 
     def as_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -332,3 +340,48 @@ def per_million_events(cost_per_request: Mapping[str, float], events_per_request
     if events_per_request <= 0:
         raise ValueError("a request that yields no events has no cost per event")
     return {k: v / events_per_request * 1e6 for k, v in cost_per_request.items()}
+
+
+# ---- the scheduled job -------------------------------------------------------------------------
+
+QUERY_PAGE_BYTES = 1024 * 1024  # a Query reads at most 1 MB per request; the rest comes in more pages
+
+
+def query_pages(sizes: Iterable[int], page_bytes: int = QUERY_PAGE_BYTES) -> list[int]:
+    """Bytes read by each page of a Query returning items of ``sizes`` (in order): a page ends with
+    the item that reaches ``page_bytes``. An empty result is one page of 0 bytes."""
+    pages, current = [], 0
+    for size in sizes:
+        current += size
+        if current >= page_bytes:
+            pages.append(current)
+            current = 0
+    if current or not pages:
+        pages.append(current)
+    return pages
+
+
+def paged_query_units(sizes: Iterable[int], *, consistent: bool = False) -> tuple[int, float]:
+    """(requests, read units) of one paged Query: each page is a request, rounded up to 4 KB on
+    its own (at least 1 unit, halved when eventually consistent)."""
+    pages = query_pages(sizes)
+    return len(pages), sum(query_read_units([p], consistent=consistent) for p in pages)
+
+
+def paged_query_units_for_bytes(total_bytes: float, *, consistent: bool = False) -> tuple[int, float]:
+    """The same for a result known only by its total size (full 1 MB pages, then the rest)."""
+    full, rest = divmod(max(0, math.ceil(total_bytes)), QUERY_PAGE_BYTES)
+    pages = [QUERY_PAGE_BYTES] * full + ([rest] if rest or not full else [])
+    return len(pages), sum(query_read_units([p], consistent=consistent) for p in pages)
+
+
+def batch_get_units(sizes: Iterable[int], *, consistent: bool = True) -> float:
+    """BatchGetItem: each key is charged as one GetItem (a missing item, size 0, still 1 unit)."""
+    return sum(read_units(size, consistent=consistent) for size in sizes)
+
+
+def scale(value: float, measured_on: float, target: float) -> float:
+    """Linear extrapolation from ``measured_on`` to ``target`` (e.g. profiles or due timers)."""
+    if measured_on <= 0:
+        raise ValueError("cannot extrapolate from nothing")
+    return value * target / measured_on

@@ -4,7 +4,9 @@
 2. AWS requests per request by service and operation (botocore, against the local emulator);
 3. the DynamoDB request units those requests imply (DynamoDB's item-size rules);
 4. the cost per million canonical events at the list prices of bench/prices.json;
-5. the cold-import time of the ingest handler beside a floor handler.
+5. the cold-import time of the ingest handler beside a floor handler;
+6. trigger and segment evaluation: CPU per event with 50 triggers and 20 segments (in memory);
+7. the rules' scheduled job over 100,000 synthetic profiles: due timers, CPU, DynamoDB units.
 
 Prints a report and writes bench/results.json. bench/README.md explains every figure.
 Usage: python bench/run.py [--quick] [--output PATH]
@@ -27,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import cold_import, cpu  # noqa: E402
+from bench import cold_import, cpu, rules, schedule  # noqa: E402
 from bench.aws_calls import AwsRun, CaseCalls  # noqa: E402
 from bench.capacity import (  # noqa: E402
     RequestUsage,
@@ -49,8 +51,34 @@ ASSUMPTIONS = {
     "cpu_time_used": "median CPU µs per request with metrics off (the brief's setting)",
 }
 
-FULL = {"webhooks": 2000, "webhook_warmup": 200, "batches": 200, "batch_warmup": 20, "reps": 5, "import_runs": 7}
-QUICK = {"webhooks": 300, "webhook_warmup": 30, "batches": 30, "batch_warmup": 5, "reps": 2, "import_runs": 3}
+FULL = {
+    "webhooks": 2000,
+    "webhook_warmup": 200,
+    "batches": 200,
+    "batch_warmup": 20,
+    "reps": 5,
+    "import_runs": 7,
+    "rules_customers": 1000,
+    "rules_events": 400,
+    "rules_warmup": 100,
+    "rules_reps": 5,
+    "schedule_profiles": 100_000,
+    "schedule_templates": 2000,
+}
+QUICK = {
+    "webhooks": 300,
+    "webhook_warmup": 30,
+    "batches": 30,
+    "batch_warmup": 5,
+    "reps": 2,
+    "import_runs": 3,
+    "rules_customers": 300,
+    "rules_events": 100,
+    "rules_warmup": 20,
+    "rules_reps": 2,
+    "schedule_profiles": 10_000,
+    "schedule_templates": 200,
+}
 
 SERVICE_LABELS = {
     "api_gateway": "API Gateway (HTTP API)",
@@ -386,9 +414,114 @@ def report(results: dict[str, Any]) -> str:
     )
     out.append(f"  interpreter start-up (subtracted): {ci['interpreter_start_ms_median']:.0f} ms")
 
+    out.append(report_rules(results["rules"]))
+    out.append(report_schedule(results["schedule"]))
+
     out.append("\nFindings")
     out.extend(f"  - {f}" for f in results["findings"])
     out.append(f"\nRun took {results['run_seconds']:.0f} s. Wrote {results['output']}.")
+    return "\n".join(out)
+
+
+def _mix(counts: dict[str, Any]) -> str:
+    return ", ".join(f"{k} {_n(v)}" for k, v in counts.items())
+
+
+def report_rules(r: dict[str, Any]) -> str:
+    d, cpu_us, per = r["definitions"], r["cpu_us_per_event"], r["per_event"]
+    out = [
+        f"\n6. Trigger and segment evaluation per event ({d['triggers']} triggers, {d['segments']} segments; "
+        "in memory; time.process_time)",
+        f"  {d['triggers']} triggers ({d['absence_triggers']} absence, {d['with_cooldown']} with cooldown, {d['once']} once)"
+        f" and {d['segments']} segments ({d['lifecycle_stages']} lifecycle stages): the shipped ones + generated variants.",
+        f"  {_n(r['customers'])} synthetic customers with two years of history (profile JSON mean"
+        f" {_n(r['profile_json_bytes']['mean'])} bytes, max {_n(r['profile_json_bytes']['max'])}), each evaluated once"
+        f" before; then {r['repetitions']} x {r['events_per_repetition']} stream events (after {r['warmup_events']}"
+        " untimed), each ingested untimed first:",
+        f"  {_mix(r['stream_mix'])}",
+    ]
+
+    def mm(key: str) -> str:
+        return f"{_n(cpu_us[key]['min'])} / {_n(cpu_us[key]['median'])}"
+
+    segments = cpu_us["evaluation_segments_only"]["median"]
+    triggers = cpu_us["evaluation_triggers_and_segments"]["median"] - segments
+    rest = cpu_us["on_event_minus_evaluation_and_load"]["median"]
+    rows = [
+        ["RulesService.on_event, in-memory store (all of it)", mm("on_event")],
+        ["  (a) pure evaluation: predictions + evaluate_event", mm("evaluation")],
+        ["      predictions: score_profile + its JSON dump", mm("evaluation_scoring")],
+        ["      segments: evaluate_segments (20, lifecycle, RFM, next review)", mm("evaluation_segments_only")],
+        ["      triggers listening to the event (evaluate_event minus segments)", f"- / {_n(triggers)}"],
+        ["  profile load: Profile.model_validate of the stored document", mm("profile_load")],
+        ["  the rest: derived-state copies, outbox events, commit, publish", f"- / {_n(rest)}"],
+    ]
+    out.append(_table(rows, ["part", "µs/event min / median"]))
+    out.append(
+        f"  Per event: {per['triggers_fired']:.2f} triggers fired, {per['absence_triggers_armed']:.2f} absence"
+        f" triggers armed, {per['segments_entered']:.3f} segments entered, {per['segments_left']:.3f} left,"
+        f" {per['events_published']:.2f} events published."
+    )
+    return "\n".join(out)
+
+
+def report_schedule(r: dict[str, Any]) -> str:
+    run, db, setup, x = r["run"], r["dynamodb"], r["setup"], r["extrapolated_1m"]
+    out = [
+        f"\n7. The scheduled job over {_n(r['profiles'])} synthetic profiles (RulesService.on_schedule, in-memory"
+        " store; store calls counted as DynamoDB requests)",
+        f"  Setup (fast path): {_n(r['templates'])} customers through a simulated week ({_n(setup['simulated_week_events'])}"
+        f" events, {setup['simulated_week_runs']} hourly runs, {_n(setup['simulated_week_evaluations'])} evaluations),"
+        f" each cloned {r['clones_per_template']}x; {_n(setup['timers_scheduled'])} timers scheduled.",
+        f"  The run: clock + 1 day ({run['since'][:16]} -> {run['now'][:16]}), one on_schedule():",
+    ]
+    causes = ", ".join(f"{k} {_n(v)}" for k, v in run["timers_due_by_cause"].items())
+    stale = sum(run["timers_stale"].values())
+    out.append(f"    timers due       {_n(run['timers_due'])} ({causes}); {_n(stale)} of them stale (superseded)")
+    out.append(
+        f"    profiles read    {_n(run['profiles_loaded'])} ({_n(run['profiles_distinct'])} distinct) ="
+        f" {run['fraction_of_profiles_touched'] * 100:.1f}% of the {_n(r['profiles'])} profiles"
+    )
+    refit = f", of which the daily prior refit {run['cpu_s_prior_refit']:.2f} s" if run["prior_refit"] else ""
+    out.append(
+        f"    CPU              {run['cpu_s']:.1f} s{refit}; {_n(run['cpu_us_per_timer'])} µs per due timer"
+    )
+    out.append(
+        f"    published        {_n(run['events_published'])} events ({_n(run['triggers_fired'])} triggers fired,"
+        f" {_n(run['segments_entered'])} segments entered, {_n(run['segments_left'])} left)"
+    )
+    out.append(f"    DynamoDB requests {_n(db['requests_total'])}: {_mix(db['requests'])}")
+    rows = [[k, f"{v:,.1f}"] for k, v in db["rru"].items()] + [["total", f"{db['rru_total']:,.1f}"]]
+    out.append(_table(rows, ["reads (RRU)", "RRU"], indent="    "))
+    rows = [[k, f"{v:,.0f}"] for k, v in db["wru"].items()] + [["total", f"{db['wru_total']:,.0f}"]]
+    out.append(_table(rows, ["writes (WRU; not asked for, for scale)", "WRU"], indent="    "))
+    b = db["bytes"]
+    out.append(
+        f"    item sizes: profile {_n(b['profile_item_mean'])} B, derived {_n(b['derived_item_read_mean'])} B,"
+        f" timer {_n(b['timer_item_mean'])} B (means); per due timer {r['per_timer']['rru_load']:.2f} RRU to load,"
+        f" {r['per_timer']['wru']:.2f} WRU in all"
+    )
+    usd = r["usd_dynamodb"]
+    out.append(
+        f"    at on-demand list prices: {_usd(usd['reads'] + usd['writes'])} for the run's DynamoDB requests"
+        f" (reads {_usd(usd['reads'])}, writes {_usd(usd['writes'])}); at 1M profiles"
+        f" {_usd(usd['reads_1m'] + usd['writes_1m'])} a day"
+    )
+    out.append("  Timers already scheduled per day ahead, with no new events (the first day is the run above):")
+    rows = [
+        [day, _n(v["timers"]), _n(v["profiles"]), f"{v['profiles'] / r['profiles'] * 100:.1f}%"]
+        for day, v in setup["timers_due_by_day_ahead"].items()
+    ]
+    out.append(_table(rows, ["day", "timers", "profiles", "of all"], indent="    "))
+    out.append(
+        f"  Extrapolated to {_n(x['profiles'])} profiles (linear in due timers; same mix): {_n(x['timers_due'])} timers"
+        f" due a day, {x['cpu_s']:,.0f} s CPU, {_n(x['query_requests'])} Query requests, {_n(x['rru_total'])} RRU"
+        f" ({_n(x['rru_loads'])} loading profiles), {_n(x['wru_total'])} WRU.\n"
+        f"  Reading every profile instead would cost {_n(x['rru_if_every_profile_were_read'])} RRU a day."
+        f" Deployed, the job runs every {r['deployed_cadence']['rate_minutes']} min:"
+        f" {_n(r['deployed_cadence']['fixed_queries_per_day'])} Queries a day however few timers are due"
+        f" (>= {_n(r['deployed_cadence']['fixed_rru_per_day_min'])} RRU)."
+    )
     return "\n".join(out)
 
 
@@ -474,6 +607,26 @@ def main(argv: list[str] | None = None) -> int:
     cpu_results = run_cpu(plan)
     print("  AWS calls against the local emulator ...", flush=True)
     aws = run_aws()
+    print("  rules: trigger and segment evaluation per event ...", flush=True)
+    rules_run = rules.measure(
+        ROOT,
+        customers=plan["rules_customers"],
+        events=plan["rules_events"],
+        reps=plan["rules_reps"],
+        warmup=plan["rules_warmup"],
+    ).summary()
+    print(f"  rules: the scheduled job over {plan['schedule_profiles']:,} profiles ...", flush=True)
+    schedule_run = schedule.measure(
+        ROOT, profiles=plan["schedule_profiles"], templates=plan["schedule_templates"]
+    )
+    ddb = prices["services"]["dynamodb_on_demand"]
+    rru_usd, wru_usd = ddb["usd_per_million_rru"] / 1e6, ddb["usd_per_million_wru"] / 1e6
+    schedule_run["usd_dynamodb"] = {
+        "reads": schedule_run["dynamodb"]["rru_total"] * rru_usd,
+        "writes": schedule_run["dynamodb"]["wru_total"] * wru_usd,
+        "reads_1m": schedule_run["extrapolated_1m"]["rru_total"] * rru_usd,
+        "writes_1m": schedule_run["extrapolated_1m"]["wru_total"] * wru_usd,
+    }
 
     cpu_summary = {k: v.summary() for k, v in cpu_results.items()}
     cost = {
@@ -508,6 +661,8 @@ def main(argv: list[str] | None = None) -> int:
             "cloudwatch_logs_usd_per_million_requests": emf_bytes / 1024**3 * logs_price * 1e6,
         },
         "cold_import": imports,
+        "rules": rules_run,
+        "schedule": schedule_run,
         "output": str(output.relative_to(ROOT) if output and output.is_relative_to(ROOT) else output),
     }
     results["findings"] = findings(results)

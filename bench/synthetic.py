@@ -22,7 +22,6 @@ The mix (per customer):
 
 from __future__ import annotations
 
-import bisect
 import math
 import random
 import time
@@ -149,12 +148,20 @@ class Population:
         cat = rng.choice(favourites) if rng.random() < 0.7 else rng.choices(self.categories, self.category_weights)[0]
         return rng.choice(self.by_category[cat])
 
+    @staticmethod
+    def ids(index: int, known: bool) -> tuple[str, str | None, str | None, str]:
+        """Profile id, customer id, email and anonymous id of customer ``index``; the same length for
+        every index below 10**8, so that copies of a profile have items of the same size."""
+        customer_id = f"{10**8 + index}" if known else None
+        email = f"kunde{index:08d}@example.de" if known else None
+        return f"p_bench{index:08d}", customer_id, email, f"anon-{index:08d}"
+
     # ---- one customer ---------------------------------------------------------------------------
 
     def customer(self, index: int) -> Customer:
         rng, now, shop = self.rng, self.now, self.shop
-        pid = f"p_bench{index:07d}"
         known = rng.random() >= 0.2
+        pid, cid, email, anon = self.ids(index, known)
         first_seen = now - rng.uniform(1.0, HISTORY_DAYS) * DAY
         active_until = first_seen + rng.random() * (now - first_seen) if rng.random() < 0.5 else now
         favourites = rng.choices(self.categories, self.category_weights, k=2)
@@ -222,7 +229,7 @@ class Population:
 
         # visits: one with every order, others at random while active
         visits = [(t - rng.uniform(300, 3600), True) for t in order_times]
-        extra = self._geometric(6.0 if known else 2.0) + (0 if known else 1)
+        extra = self._geometric(6.0 if known else 2.0) + (0 if order_times else 1)  # every profile was seen
         visits += [(rng.uniform(first_seen, active_until), False) for _ in range(extra)]
         visits.sort()
         cart: dict[str, Any] | None = None
@@ -335,9 +342,6 @@ class Population:
         first_at = min(everything) if everything else first_seen
         last_at = max(everything) if everything else first_seen
 
-        cid = f"{700000 + index}" if known else None
-        email = f"kunde{index}@example.de" if known else None
-        anon = f"anon-{index:07d}"
         traits = {}
         if known:
             for name, value in (
@@ -350,8 +354,9 @@ class Population:
         last_seen = {"tracker": iso(max((t for t, _ in visits), default=first_seen))}
         if order_times:
             last_seen["shopify"] = iso(order_times[-1] + (2 * DAY if now - order_times[-1] > 5 * DAY else 60))
-        if "email" in channels:
-            last_seen["ses"] = iso(max(max(times.get("email.opened", [0.0])), max(times["email.delivered"])))
+        ses = [t for type_ in ("email.delivered", "email.opened", "email.clicked") for t in times.get(type_, [])]
+        if ses:
+            last_seen["ses"] = iso(max(ses))
         doc = {
             "shop": shop,
             "profile_id": pid,
@@ -529,7 +534,7 @@ class Stream:
         c = rng.choice(self.customers)
         self.t += rng.expovariate(1 / 20.0)  # a new burst every 20 s on average
         t, out = self.t, []
-        favourites = list({k.split("-")[0] for k in c.doc["affinities"]["categories"]} & set(CATEGORIES))
+        favourites = sorted(set(c.doc["affinities"]["categories"]) & set(CATEGORIES))
         favourites = favourites or ["smartphones"]
         if rng.random() < 0.15:  # a newsletter open (and maybe a click, then a visit)
             out.append(self._one(c, "email.opened", t, ("ses", "Open"), {"template": "newsletter"}))
@@ -587,7 +592,3 @@ def by_type(events: list[dict[str, Any]]) -> dict[str, int]:
         counts[e["type"]] = counts.get(e["type"], 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, bisect.bisect_left(range(len(ordered)), q * len(ordered))))]

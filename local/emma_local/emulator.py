@@ -8,6 +8,7 @@ which real DynamoDB never does. Handlers are unaffected: they run concurrently i
 from __future__ import annotations
 
 import threading
+import urllib.request
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -81,4 +82,9 @@ def start_emulator(host: str = "127.0.0.1", port: int = 0) -> Emulator:
     thread = threading.Thread(target=server.serve_forever, name="moto", daemon=True)
     thread.start()
     bound_host, bound_port = server.server_address[:2]
-    return Emulator(str(bound_host), int(bound_port), server, thread)
+    emulator = Emulator(str(bound_host), int(bound_port), server, thread)
+    # moto keeps its backends in module globals: a second emulator in the same process (tests, a
+    # demo after a test) would otherwise start with the first one's tables and queues.
+    reset = urllib.request.Request(f"{emulator.endpoint}/moto-api/reset", method="POST")  # noqa: S310
+    urllib.request.urlopen(reset, timeout=10)  # noqa: S310 - our own emulator on loopback
+    return emulator

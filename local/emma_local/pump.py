@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from emma_local.lambdas import Handler, LambdaContext, sqs_event
@@ -62,10 +63,20 @@ class QueuePump:
         self.failed += len(failed)
         return len(messages)
 
-    def drain(self) -> None:
-        """Process until the queue has nothing visible (failed messages may come back later)."""
-        while self.poll_once():
-            pass
+    def drain(self, timeout: float = 30.0) -> None:
+        """Process until the queue is empty: nothing visible and nothing in flight (also in the
+        background thread), so everything sent before the call has been handled, retried or parked."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.poll_once():
+                continue
+            attrs = self._sqs.get_queue_attributes(
+                QueueUrl=self._url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            if not any(int(v) for v in attrs.values()):
+                return
+            time.sleep(0.05)
 
     def _loop(self) -> None:
         while not self._stop.is_set():

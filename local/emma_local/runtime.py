@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sys
 import tempfile
 import threading
 import warnings
@@ -90,10 +91,7 @@ class LocalRuntime:
             )
             pump.start()
             self.pumps[queue.logical_id] = pump
-        load_handler("ingest")  # puts functions/ on the path
-        from ingest import deps  # the handler's own lazily built components, reset for this runtime
-
-        deps.reset()
+        _reset_components()  # handlers cache their clients: a previous runtime's point at a dead emulator
         self._api = Environments("ingest", self.environments, os.environ)
         port = self.config.dev.port if self.port is None else self.port
         self._server = make_server(self._api.invoke, self.config.dev.host, port)
@@ -167,9 +165,7 @@ class LocalRuntime:
         if self._saved_env is not None:  # leave the process as we found it
             os.environ.clear()
             os.environ.update(self._saved_env)
-            from ingest import deps
-
-            deps.reset()
+            _reset_components()
         if self._clock_dir is not None:
             self._clock_dir.cleanup()
 
@@ -178,6 +174,16 @@ class LocalRuntime:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _reset_components() -> None:
+    """Forget every handler's lazily built components (boto3 clients bound to an endpoint)."""
+    for function in ["ingest", *(q.consumer for q in QUEUES), *(s.consumer for s in SCHEDULES)]:
+        load_handler(function)
+        module = sys.modules.get(f"{function}.deps") or sys.modules[f"{function}.handler"]
+        components = getattr(module, "components", None)
+        if components is not None and hasattr(components, "cache_clear"):
+            components.cache_clear()
 
 
 class _Ticker:

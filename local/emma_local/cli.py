@@ -21,6 +21,8 @@ def _cmd_dev(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for noisy in ("botocore", "boto3", "urllib3", "werkzeug"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     runtime = LocalRuntime(
         config, port=args.port, log_level=args.log_level, environments=args.environments, speedup=args.speedup
     ).start()

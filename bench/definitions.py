@@ -190,8 +190,9 @@ def bench_definitions(root: Path) -> Definitions:
     if problems:
         raise DefinitionError(problems)
     if (len(triggers), len(segments)) != (TRIGGERS, SEGMENTS):
-        raise DefinitionError([f"expected {TRIGGERS} triggers and {SEGMENTS} segments, got {len(triggers)}, "
-                               f"{len(segments)}"])
+        raise DefinitionError(
+            [f"expected {TRIGGERS} triggers and {SEGMENTS} segments, got {len(triggers)}, {len(segments)}"]
+        )
     return Definitions(triggers, topological(segments))
 
 

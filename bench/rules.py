@@ -17,7 +17,9 @@ repetition; min and median over them):
   evaluate_segments alone (the 20 segments, lifecycle, RFM, next review) is timed as well: the
   triggers' share is the difference;
 - ``profile_load``: Profile.model_validate of the stored profile document, the in-memory stand-in
-  for deserialising the profile item that every on_event does.
+  for deserialising the profile item that every on_event does;
+- ``derived_deep_copy``: one deep copy of the derived state as on_event found it (on_event makes three
+  with the in-memory store: on load, in the service, on commit; with DynamoDB only the service's).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class RulesRun:
     evaluate_s: list[float] = field(default_factory=list)
     segments_s: list[float] = field(default_factory=list)
     load_s: list[float] = field(default_factory=list)
+    copy_s: list[float] = field(default_factory=list)
     fired: int = 0
     armed: int = 0
     entered: int = 0
@@ -84,6 +87,7 @@ class RulesRun:
                 "evaluation_triggers_and_segments": self._per_event(self.evaluate_s),
                 "evaluation_segments_only": self._per_event(self.segments_s),
                 "profile_load": load,
+                "derived_deep_copy": self._per_event(self.copy_s),
                 "on_event_minus_evaluation_and_load": {
                     "median": on_event["median"] - pure["median"] - load["median"],
                 },
@@ -162,11 +166,13 @@ def measure(root: Path, *, customers: int, events: int, reps: int, warmup: int) 
         chunk = stream.events(events)
         mix.update(e["type"] for e in chunk)
         captured = []  # (profile document, event, now, previous segments) as on_event sees them
+        derived_states = []
         on_event_s = 0.0
         for data in chunk:
             event = send(data)
             pid = event.customer.profile_id
             derived = world.store.derived(SHOP, pid)
+            derived_states.append(derived)
             captured.append(
                 (
                     world.repo.profiles[(SHOP, pid)],
@@ -185,11 +191,21 @@ def measure(root: Path, *, customers: int, events: int, reps: int, warmup: int) 
         run.on_event_s.append(on_event_s)
         # the profile load, then the pure evaluation on the same inputs
         start = time.process_time()
-        profiles = [Profile.model_validate(doc) for doc, *_ in captured]
+        for doc, *_ in captured:
+            Profile.model_validate(doc)  # as on_event does: validated, used, dropped
         run.load_s.append(time.process_time() - start)
+        profiles = [Profile.model_validate(doc) for doc, *_ in captured]
+        start = time.process_time()
+        for derived in derived_states:
+            if derived is not None:
+                derived.model_copy(deep=True)
+        run.copy_s.append(time.process_time() - start)
         prior = world.rules._prior(SHOP)
         start = time.process_time()
-        predictions = [score_profile(p, now, prior).model_dump(mode="json") for p, (_, _, now, _) in zip(profiles, captured, strict=True)]
+        predictions = [
+            score_profile(p, now, prior).model_dump(mode="json")
+            for p, (_, _, now, _) in zip(profiles, captured, strict=True)
+        ]
         run.score_s.append(time.process_time() - start)
         start = time.process_time()
         outcomes = [

@@ -170,9 +170,7 @@ def _simulate(defs: Any, templates: int, seed: int) -> dict[str, Any]:
         if last > start:
             actions.append((last + timedelta(seconds=2), 1, "event", k))
         if last <= start or review > last:  # the weekly review (after the event: the earlier chain's timer)
-            store.timers[Timer(SHOP, c.profile_id, "review", review).key] = Timer(
-                SHOP, c.profile_id, "review", review
-            )
+            store.timers[Timer(SHOP, c.profile_id, "review", review).key] = Timer(SHOP, c.profile_id, "review", review)
     at = start + SIM_STEP
     while at <= NOW:
         actions.append((at, 2, "run", -1))
@@ -335,9 +333,7 @@ def _units(rec: RecordingStore, repo: Any, inner: Any, template_of: dict[str, in
             "UpdateItem", {"TableName": PROFILES_TABLE, "Key": key}, {}
         ).wru
         requests["UpdateItem"] += 1
-    deletes = [
-        {"DeleteRequest": {"Key": {"pk": _s(f"DUE#{t.shard}"), "sk": _s(t.key)}}} for t in rec.deleted
-    ]
+    deletes = [{"DeleteRequest": {"Key": {"pk": _s(f"DUE#{t.shard}"), "sk": _s(t.key)}}} for t in rec.deleted]
     for start in range(0, len(deletes), 25):
         chunk = {SCHEDULE_TABLE: deletes[start : start + 25]}
         writes["delete_timers BatchWriteItem"] += meter.units("BatchWriteItem", {"RequestItems": chunk}, {}).wru
@@ -361,6 +357,16 @@ def _units(rec: RecordingStore, repo: Any, inner: Any, template_of: dict[str, in
         },
         "outbox_events": outbox_events,
     }
+
+
+def _mean_profile_rru(customers: list[Any]) -> float:
+    """Strongly consistent read units of one profile item, averaged over all (distinct) customers."""
+    from emma.adapters.dynamodb import DynamoProfileRepository
+    from emma.profiles.model import Profile
+
+    repo = DynamoProfileRepository(None, PROFILES_TABLE)
+    sizes = [item_size(repo._profile_item(SHOP, Profile.model_validate(c.doc))) for c in customers]
+    return batch_get_units(sizes) / len(sizes)
 
 
 # ---- all of it -----------------------------------------------------------------------------------
@@ -422,8 +428,8 @@ def measure(root: Path, *, profiles: int, templates: int, seed: int = 2026) -> d
     shard_bytes = units["bytes"]["due_timers_per_shard"]
     q1m = [paged_query_units_for_bytes(scale(b, profiles, target)) for b in shard_bytes]
     timers_1m = scale(len(rec.due), profiles, target)
-    profile_item = units["bytes"]["profile_item_mean"]
-    every_profile_rru = target * read_units(round(profile_item)) if profile_item else 0.0
+    every_profile_rru = target * _mean_profile_rru(sim["customers"])
+    week = sum(v["timers"] for v in horizon.values())
     load_rru = sum(v for k, v in units["rru"].items() if k.startswith("load"))
     return {
         "profiles": profiles,
@@ -472,10 +478,18 @@ def measure(root: Path, *, profiles: int, templates: int, seed: int = 2026) -> d
             "query_requests": sum(n for n, _ in q1m),
             "rru_queries": sum(r for _, r in q1m),
             "rru_loads": scale(load_rru, profiles, target),
-            "rru_total": sum(r for _, r in q1m) + scale(load_rru, profiles, target) + units["rru_total"] - load_rru
+            "rru_total": sum(r for _, r in q1m)
+            + scale(load_rru, profiles, target)
+            + units["rru_total"]
+            - load_rru
             - units["rru"].get("due timers Query (16 shards)", 0.0),
             "wru_total": scale(units["wru_total"], profiles, target),
             "rru_if_every_profile_were_read": every_profile_rru,
+        },
+        "week_ahead": {
+            "timers_scheduled_next_7_days": week,
+            "timers_per_day_mean": week / 7,
+            "note": "timers already scheduled at NOW, with no new events; the runs themselves add more",
         },
         "deployed_cadence": {
             "rate_minutes": DEPLOYED_RATE_MINUTES,

@@ -517,6 +517,7 @@ class Stream:
         self.population = Population(seed=seed)
         self.t = start.timestamp()
         self.n = 0
+        self.pending: list[dict[str, Any]] = []
 
     def _id(self) -> str:
         self.n += 1
@@ -579,10 +580,12 @@ class Stream:
         return out
 
     def events(self, count: int) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        while len(out) < count:
-            out += self.session()
-        del out[count:]
+        """The next ``count`` events in time order (bursts overlap: events wait until no later burst
+        can start before them)."""
+        while sum(1 for e in self.pending if e["occurred_at"].timestamp() <= self.t) < count:
+            self.pending += self.session()
+        self.pending.sort(key=lambda e: e["occurred_at"])
+        out, self.pending = self.pending[:count], self.pending[count:]
         return out
 
 
@@ -591,4 +594,3 @@ def by_type(events: list[dict[str, Any]]) -> dict[str, int]:
     for e in events:
         counts[e["type"]] = counts.get(e["type"], 0) + 1
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
-

@@ -176,3 +176,14 @@ def test_a_lost_customer_drifts_into_likely_to_churn_and_the_prior_is_refit_dail
     assert "likely-to-churn" in entered
     prior, fitted_at = world.store.prior("elektro-emma")
     assert prior["alpha"] > 0 and fitted_at >= T0 + timedelta(days=390)
+
+
+def test_a_rearmed_or_rescheduled_timer_replaces_the_old_one(world):
+    cart = {"value": "30.00", "items": [{"product_id": "case"}]}
+    world.send(event("cart.updated", customer=LENA, **cart))
+    world.at(minutes=30)
+    world.send(event("cart.updated", customer=LENA, minutes=30, **cart))
+    absence = [t for t in world.store.timers.values() if t.trigger_id == "cart-abandoned"]
+    reviews = [t for t in world.store.timers.values() if t.kind == "review"]
+    assert len(absence) == 1 and absence[0].armed_at == T0 + timedelta(minutes=30)
+    assert len(reviews) <= 1

@@ -251,6 +251,8 @@ class InMemoryRulesStore:
             sizes = self.counters.setdefault(commit.shop, {})
             for segment, delta in commit.counter_deltas.items():
                 sizes[segment] = sizes.get(segment, 0) + delta
+            for timer in commit.superseded:
+                self.timers.pop(timer.key, None)
             for timer in commit.timers:
                 self.timers[timer.key] = timer
             stats = self.stats.setdefault(commit.shop, {})

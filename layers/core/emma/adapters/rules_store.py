@@ -259,6 +259,17 @@ class DynamoRulesStore(_Table):
             )
         for timer in commit.timers:
             items.append({"Put": {"TableName": self._schedule, "Item": self._timer_item(timer)}})
+        new_keys = {t.key for t in commit.timers}
+        for timer in commit.superseded:
+            if timer.key not in new_keys:
+                items.append(
+                    {
+                        "Delete": {
+                            "TableName": self._schedule,
+                            "Key": {"pk": _s(f"DUE#{timer.shard}"), "sk": _s(timer.key)},
+                        }
+                    }
+                )
         try:
             self._client.transact_write_items(TransactItems=items)
         except ClientError as exc:

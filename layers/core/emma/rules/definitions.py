@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -103,11 +104,11 @@ class _Comparison(_Node):
     def _given_ops(self) -> set[str]:
         return {("in" if name == "in_" else name) for name in self.model_fields_set & OP_FIELDS}
 
-    @property
+    @cached_property
     def op(self) -> str:
         return next(iter(self._given_ops()))
 
-    @property
+    @cached_property
     def operand(self) -> Any:
         return getattr(self, "in_" if self.op == "in" else self.op)
 

@@ -211,7 +211,8 @@ def next_change(cond: Condition | None, facts: Facts) -> datetime | None:
     now = facts.now
     match cond:
         case Compare() if cond.field.startswith("profile.predictions."):
-            return now + PREDICTION_REVIEW  # scores drift as time passes without orders
+            # Scores drift as time passes without orders; a profile without orders has none.
+            return now + PREDICTION_REVIEW if facts.profile.orders.count > 0 else None
         case All() | Any_():
             return _earliest(next_change(c, facts) for c in (cond.all if isinstance(cond, All) else cond.any))
         case Not():

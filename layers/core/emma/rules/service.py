@@ -154,7 +154,7 @@ class RulesService:
         profile_id: str,
         marker_id: str,
         report: RulesReport,
-        decide: Callable[[Loaded, datetime], tuple[Derived, Outcome, list[CanonicalEvent], list[Timer]]],
+        decide: Callable[[Loaded, datetime], tuple[Derived, Outcome, list[CanonicalEvent], list[Timer], list[Timer]]],
     ) -> None:
         for attempt in range(MAX_ATTEMPTS):
             loaded = self._store.load(shop, profile_id, marker_id)
@@ -167,7 +167,7 @@ class RulesService:
             if loaded.profile is None:
                 return  # nothing known about this customer (yet): nothing to conclude
             now = self._clock.now()
-            derived, outcome, outbox, timers = decide(loaded, now)
+            derived, outcome, outbox, timers, superseded = decide(loaded, now)
             deltas = {s: 1 for s in outcome.entered} | {s: -1 for s in outcome.left}
             # The shop's prediction counters follow each customer's counted orders (new, cancelled,
             # merged); the marker makes every addition happen exactly once.
@@ -192,6 +192,7 @@ class RulesService:
                         timers,
                         loaded.retired,
                         stats,
+                        superseded,
                     )
                 )
             except CommitConflict as conflict:
@@ -225,12 +226,18 @@ class RulesService:
         fired = self._gate(defs, derived, outcome.fired, now)
         outcome.fired = fired
         outbox = [self._fired(event.shop, profile, t, event.id, str(event.type), "event", None, now) for t in fired]
-        timers = []
+        timers: list[Timer] = []
+        superseded: list[Timer] = []
         for arm in outcome.armed:
+            old = derived.arms.get(arm.trigger_id)
+            if old is not None:  # re-armed: the earlier timer would only find nothing to do
+                superseded.append(
+                    Timer(event.shop, profile.profile_id, "absence", old.due_at, arm.trigger_id, old.armed_at)
+                )
             derived.arms[arm.trigger_id] = ArmState(armed_at=arm.armed_at, due_at=arm.due_at, event_id=arm.event_id)
             timers.append(Timer(event.shop, profile.profile_id, "absence", arm.due_at, arm.trigger_id, arm.armed_at))
-        outbox += self._conclude(event.shop, profile, derived, outcome, predictions, event.id, now, timers)
-        return derived, outcome, outbox, timers
+        outbox += self._conclude(event.shop, profile, derived, outcome, predictions, event.id, now, timers, superseded)
+        return derived, outcome, outbox, timers, superseded
 
     def _decide_timer(self, timer: Timer, loaded: Loaded, now: datetime):
         profile = loaded.profile
@@ -251,8 +258,9 @@ class RulesService:
                     for t in outcome.fired
                 ]
         timers: list[Timer] = []
-        outbox += self._conclude(timer.shop, profile, derived, outcome, predictions, None, now, timers)
-        return derived, outcome, outbox, timers
+        superseded: list[Timer] = []
+        outbox += self._conclude(timer.shop, profile, derived, outcome, predictions, None, now, timers, superseded)
+        return derived, outcome, outbox, timers, superseded
 
     def _gate(self, defs: Definitions, derived: Derived, trigger_ids: Sequence[str], now: datetime) -> list[str]:
         """Cooldown and once-per-customer, recorded in the derived state."""
@@ -275,8 +283,10 @@ class RulesService:
         cause: str | None,
         now: datetime,
         timers: list[Timer],
+        superseded: list[Timer],
     ) -> list[CanonicalEvent]:
-        """Segment and lifecycle changes into events; the next review into a timer; state updated."""
+        """Segment and lifecycle changes into events; the next review into a timer (replacing the
+        previous one); state updated."""
         segments = {s.id: s for s in self._defs.segments}
         out = [
             self._segment_event(shop, profile, EventType.SEGMENT_ENTERED, s, segments[s].kind, cause, now)
@@ -299,8 +309,11 @@ class RulesService:
                     now,
                 )
             )
-        if outcome.next_review_at is not None and outcome.next_review_at != derived.next_review_at:
-            timers.append(Timer(shop, profile.profile_id, "review", outcome.next_review_at))
+        if outcome.next_review_at != derived.next_review_at:
+            if outcome.next_review_at is not None:
+                timers.append(Timer(shop, profile.profile_id, "review", outcome.next_review_at))
+            if derived.next_review_at is not None and derived.next_review_at > now:
+                superseded.append(Timer(shop, profile.profile_id, "review", derived.next_review_at))
         derived.segments = sorted(outcome.segments)
         derived.lifecycle_stage = outcome.lifecycle_stage
         derived.rfm = outcome.rfm

@@ -100,6 +100,7 @@ class RulesCommit:
     timers: list[Timer]
     retire: list[Derived] = field(default_factory=list)  # written back with retired=True (version-checked)
     stats_delta: dict[str, int | float] = field(default_factory=dict)  # ADD to the shop's prediction counters
+    superseded: list[Timer] = field(default_factory=list)  # timers this commit replaces: deleted with it
 
 
 class RulesStore(Protocol):

@@ -64,3 +64,17 @@ def test_bad_config_names_the_file_and_line(tmp_path):
     result = subprocess.run([*EMMA, "dev", "--config", str(bad)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert f"{bad}:5: shops.0.shop" in result.stderr
+
+
+def test_an_invalid_definition_stops_the_cli_with_file_and_line(tmp_path):
+    (tmp_path / "triggers").mkdir()
+    (tmp_path / "triggers" / "vip.yaml").write_text(
+        "id: vip\non: order.placed\nwhen:\n  - field: event.total\n    gt: 1\n    lt: 5\n"
+    )
+    result = subprocess.run(
+        [*EMMA, "rules", "validate", "--root", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert f"{tmp_path / 'triggers' / 'vip.yaml'}:4:" in result.stderr and "exactly one operator" in result.stderr
+    ok = subprocess.run([*EMMA, "rules", "validate"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and "all valid" in ok.stdout

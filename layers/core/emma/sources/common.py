@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from emma.errors import InvalidPayload
+from emma.errors import InvalidPayload, UnknownTopic
 from emma.events.model import EVENT_ADAPTER, CanonicalEvent, EventType, SourceKind
 
 MAX_BODY_BYTES = 256 * 1024
@@ -194,3 +194,19 @@ def coupon_events(
         )
         for code, amount in codes
     ]
+
+
+def route_delivery(
+    mappers: dict[str, Any],
+    kind: SourceKind,
+    shop: str,
+    topic: str,
+    delivery_id: str,
+    received_at: datetime,
+    noun: str = "topic",
+) -> tuple[Any, Envelope]:
+    """The mapper for a topic and the delivery's envelope; an unknown topic names the supported ones."""
+    mapper = mappers.get(topic)
+    if mapper is None:
+        raise UnknownTopic(f"{kind} {noun} {topic!r} is not supported; supported: {', '.join(sorted(mappers))}")
+    return mapper, Envelope(shop, kind, topic, delivery_id, received_at)

@@ -15,10 +15,21 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from emma.errors import InvalidPayload, UnknownTopic
+from emma.errors import InvalidPayload
 from emma.events.model import CanonicalEvent, Channel, EventType, SourceKind
 from emma.sources import signatures
-from emma.sources.common import Envelope, coupon_events, make_event, money, obj, objects, required, text, timestamp
+from emma.sources.common import (
+    Envelope,
+    coupon_events,
+    make_event,
+    money,
+    obj,
+    objects,
+    required,
+    route_delivery,
+    text,
+    timestamp,
+)
 
 HMAC_HEADER = "x-shopify-hmac-sha256"
 TOPIC_HEADER = "x-shopify-topic"
@@ -73,11 +84,8 @@ def map_delivery(
     shop: str, topic: str, delivery_id: str, payload: dict[str, Any], received_at: datetime
 ) -> list[CanonicalEvent]:
     """Map one webhook delivery; the first event is the primary one, the others carry id suffixes."""
-    mapper = _MAPPERS.get(topic)
-    if mapper is None:
-        supported = ", ".join(sorted(TOPICS))
-        raise UnknownTopic(f"shopify topic {topic!r} is not supported; supported: {supported}")
-    return mapper(Envelope(shop, SourceKind.SHOPIFY, topic, delivery_id, received_at), payload)
+    mapper, env = route_delivery(_MAPPERS, SourceKind.SHOPIFY, shop, topic, delivery_id, received_at, "topic")
+    return mapper(env, payload)
 
 
 # ---- payload access ---------------------------------------------------------------------------

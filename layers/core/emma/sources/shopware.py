@@ -19,10 +19,21 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from emma.errors import InvalidPayload, UnknownTopic
+from emma.errors import InvalidPayload
 from emma.events.model import CanonicalEvent, Channel, EventType, SourceKind
 from emma.sources import signatures
-from emma.sources.common import Envelope, load_json_object, make_event, money, obj, objects, required, text, timestamp
+from emma.sources.common import (
+    Envelope,
+    load_json_object,
+    make_event,
+    money,
+    obj,
+    objects,
+    required,
+    route_delivery,
+    text,
+    timestamp,
+)
 
 SIGNATURE_HEADER = "shopware-shop-signature"
 
@@ -64,11 +75,7 @@ def map_delivery(
     shop: str, topic: str, delivery_id: str, payload: dict[str, Any], received_at: datetime
 ) -> list[CanonicalEvent]:
     """Map one webhook delivery; ``payload`` is the whole webhook body (see the module docstring)."""
-    mapper = _MAPPERS.get(topic)
-    if mapper is None:
-        supported = ", ".join(sorted(TOPICS))
-        raise UnknownTopic(f"shopware event {topic!r} is not supported; supported: {supported}")
-    env = Envelope(shop, SourceKind.SHOPWARE, topic, delivery_id, received_at)
+    mapper, env = route_delivery(_MAPPERS, SourceKind.SHOPWARE, shop, topic, delivery_id, received_at, "event")
     sent_at = timestamp(payload.get("timestamp"), "timestamp")
     return mapper(env, obj(payload.get("data"), "data").get("payload"), sent_at)
 

@@ -17,10 +17,21 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs
 
-from emma.errors import InvalidPayload, UnknownTopic
+from emma.errors import InvalidPayload
 from emma.events.model import CanonicalEvent, Channel, EventType, SourceKind
 from emma.sources import signatures
-from emma.sources.common import Envelope, coupon_events, make_event, money, obj, objects, required, text, timestamp
+from emma.sources.common import (
+    Envelope,
+    coupon_events,
+    make_event,
+    money,
+    obj,
+    objects,
+    required,
+    route_delivery,
+    text,
+    timestamp,
+)
 
 SIGNATURE_HEADER = "x-wc-webhook-signature"
 TOPIC_HEADER = "x-wc-webhook-topic"
@@ -84,11 +95,8 @@ def map_delivery(
     shop: str, topic: str, delivery_id: str, payload: dict[str, Any], received_at: datetime
 ) -> list[CanonicalEvent]:
     """Map one webhook delivery; an empty list is a valid delivery with nothing to record."""
-    mapper = _MAPPERS.get(topic)
-    if mapper is None:
-        supported = ", ".join(sorted(TOPICS))
-        raise UnknownTopic(f"woocommerce topic {topic!r} is not supported; supported: {supported}")
-    return mapper(Envelope(shop, SourceKind.WOOCOMMERCE, topic, delivery_id, received_at), payload)
+    mapper, env = route_delivery(_MAPPERS, SourceKind.WOOCOMMERCE, shop, topic, delivery_id, received_at, "topic")
+    return mapper(env, payload)
 
 
 # ---- payload access ---------------------------------------------------------------------------

@@ -181,8 +181,9 @@ def bench_definitions(root: Path) -> Definitions:
     triggers = [*shipped.triggers, *(Trigger.model_validate(t) for t in GENERATED_TRIGGERS)]
     segments = [*shipped.segments, *(Segment.model_validate(s) for s in GENERATED_SEGMENTS)]
     segment_ids = {s.id for s in segments}
-    problems = [p for t in triggers for _, p in loader._references(t, True, segment_ids)]
-    problems += [p for s in segments for _, p in loader._references(s, False, segment_ids)]
+    lifecycle_ids = {s.id for s in segments if s.kind == "lifecycle"}
+    problems = [p for t in triggers for _, p in loader._references(t, True, segment_ids, lifecycle_ids)]
+    problems += [p for s in segments for _, p in loader._references(s, False, segment_ids, lifecycle_ids)]
     problems += loader._segment_cycles(segments)
     for kind, items in (("trigger", triggers), ("segment", segments)):
         ids = [i.id for i in items]

@@ -198,3 +198,32 @@ def test_segments_can_use_other_segments_and_predictions():
     p = profile_with(order("o1", "9.00"))
     assert evaluate_segments(defs, p, T0, set(), {"churn_risk": 0.8}).segments == {"buyer", "buyer-at-risk"}
     assert evaluate_segments(defs, p, T0, set(), {"churn_risk": 0.2}).segments == {"buyer"}
+
+
+def test_odd_comparisons_are_false_not_crashes():
+    p = profile_with(order("o1", "9.00", customer=LENA))
+    facts = Facts(p, T0 + timedelta(days=1))
+    assert not holds(segment([{"field": "profile.emails", "contains": 5}]).when, facts)
+    assert not holds(segment([{"field": "profile.traits", "contains": [1]}]).when, facts)
+
+
+def test_event_type_keys_with_dots_resolve():
+    p = profile_with(order("o1", "9.00", customer=LENA), order("o2", "9.00", customer=LENA))
+    assert holds(segment([{"field": "profile.event_counts.order.placed", "eq": 2}]).when, Facts(p, T0))
+
+
+def test_affinity_segments_are_reviewed_when_the_score_decays_through_the_threshold():
+    p = profile_with(event("product.viewed", product={"product_id": "x", "category": "smartphones"}))
+    seg = segment([{"field": "profile.affinities.categories.smartphones", "gte": 0.5}])
+    facts = Facts(p, T0 + timedelta(days=1))
+    assert holds(seg.when, facts)
+    review = next_change(seg.when, facts)
+    assert timedelta(days=89) < review - T0 < timedelta(days=91)  # half-life 90 days: 1.0 -> 0.5
+    assert not holds(seg.when, Facts(p, review + timedelta(days=1)))
+
+
+def test_days_since_needs_a_sane_threshold():
+    with pytest.raises(ValueError, match="between 0 and 36500"):
+        segment([{"days_since": "profile.first_seen_at", "gt": 1e12}])
+    with pytest.raises(ValueError, match="not eq"):
+        segment([{"days_since": "profile.first_seen_at", "eq": 3}])

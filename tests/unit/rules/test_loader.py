@@ -83,3 +83,14 @@ def test_durations_ids_and_file_names(tmp_path):
     assert "other.yaml:1: id" in found
     assert "xx.yaml:1: the file is named 'xx' but defines 'yy'" in found
     assert "broken.yaml:" in found and "not valid YAML" in found
+
+
+def test_segments_cannot_depend_on_the_lifecycle_stage(tmp_path):
+    write(tmp_path, "segments", "stage-x.yaml", "id: stage-x\nkind: lifecycle\nwhen:\n  - orders: {}\n    gte: 1\n")
+    write(tmp_path, "segments", "sy.yaml", "id: sy\nwhen:\n  - segment: stage-x\n")
+    write(tmp_path, "segments", "sz.yaml", "id: sz\nwhen:\n  - field: profile.lifecycle_stage\n    eq: stage-x\n")
+    write(tmp_path, "triggers", "tt.yaml", "id: tt\non: order.placed\nwhen:\n  - segment: stage-x\n")
+    found = "\n".join(problems(tmp_path))
+    assert "sy.yaml:3: segment 'stage-x' is a lifecycle stage" in found
+    assert "sz.yaml:3: profile.lifecycle_stage: a segment cannot read this" in found
+    assert "tt.yaml" not in found  # triggers may

@@ -187,3 +187,50 @@ def test_a_rearmed_or_rescheduled_timer_replaces_the_old_one(world):
     reviews = [t for t in world.store.timers.values() if t.kind == "review"]
     assert len(absence) == 1 and absence[0].armed_at == T0 + timedelta(minutes=30)
     assert len(reviews) <= 1
+
+
+def test_one_failing_timer_does_not_hold_up_the_others(world, monkeypatch):
+    world.send(event("cart.updated", customer=LENA, value="30.00", items=[{"product_id": "case"}]))
+    world.send(event("cart.updated", customer={"customer_id": "other"}, value="9.00", items=[{"product_id": "x"}]))
+    real = world.rules._decide_timer
+
+    def flaky(timer, loaded, now):
+        if loaded.profile.customer_id == "other":
+            raise RuntimeError("boom")
+        return real(timer, loaded, now)
+
+    monkeypatch.setattr(world.rules, "_decide_timer", flaky)
+    world.at(hours=3)
+    report = world.rules.on_schedule()
+    assert report.failed >= 1 and len(world.fired("cart-abandoned")) == 1
+    assert any(t.profile_id != "" for t in world.store.timers.values())  # the failed one stays for the next run
+
+
+def test_an_order_in_the_arming_second_disarms(world):
+    from datetime import timedelta as td
+
+    world.send(event("checkout.started", customer=LENA, at=T0 + td(milliseconds=120), items=[{"product_id": "a"}]))
+    world.send(order("o1", "10.00", customer=LENA, at=T0 + td(milliseconds=600)))
+    world.at(hours=3)
+    world.rules.on_schedule()
+    assert not world.fired("cart-abandoned")
+
+
+def test_an_arm_survives_the_merge_of_the_anonymous_profile(world):
+    world.send(event("cart.updated", customer={"anonymous_id": "anon-m"}, value="30.00", items=[{"product_id": "a"}]))
+    world.send(event("page.viewed", minutes=1, customer={"anonymous_id": "anon-m", **LENA}))
+    world.at(hours=3)
+    world.rules.on_schedule()
+    assert len(world.fired("cart-abandoned")) == 1
+
+
+def test_a_late_older_event_does_not_move_the_deadline_earlier(world):
+    cart = {"value": "30.00", "items": [{"product_id": "a"}]}
+    world.send(event("cart.updated", customer=LENA, minutes=60, **cart))
+    world.send(event("cart.updated", customer=LENA, minutes=0, **cart))  # arrives late
+    world.at(hours=2, minutes=30)
+    world.rules.on_schedule()
+    assert not world.fired("cart-abandoned")  # due 2 h after the newest change, not the oldest
+    world.at(hours=3, minutes=5)
+    world.rules.on_schedule()
+    assert len(world.fired("cart-abandoned")) == 1

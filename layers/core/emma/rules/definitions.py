@@ -132,6 +132,14 @@ class DaysSince(_Comparison):
     def _rooted(cls, value: str) -> str:
         return Compare._rooted(value)
 
+    @model_validator(mode="after")
+    def _sane(self) -> DaysSince:
+        if self.op in ("eq", "ne", "in", "not_in", "contains"):
+            raise ValueError(f"days_since compares with gt, gte, lt, lte or exists, not {self.op}")
+        if self.op != "exists" and not (isinstance(self.operand, int | float) and 0 <= self.operand <= 36_500):
+            raise ValueError("days_since needs a number of days between 0 and 36500")
+        return self
+
 
 class CountEvents(_Comparison):
     count: EventType

@@ -3,6 +3,7 @@ membership, lifecycle stage, RFM scores, and when to look at the profile again. 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -115,9 +116,10 @@ def absence_holds(trigger: Trigger, profile: Profile, armed_at: datetime, now: d
 
     Profiles keep the newest occurrence times per event type, so any occurrence after arming is seen."""
     assert trigger.absent is not None
-    start, end = armed_at.timestamp(), now.timestamp()
+    # Event times are kept in whole seconds: an awaited event in the arming second counts as after it.
+    start, end = math.floor(armed_at.timestamp()), now.timestamp()
     for type_ in trigger.absent.event:
-        if any(start < t <= end for t in profile.event_times.get(str(type_), [])):
+        if any(start <= t <= end for t in profile.event_times.get(str(type_), [])):
             return False
     return True
 

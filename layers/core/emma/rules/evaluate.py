@@ -3,6 +3,7 @@ with the passage of time alone. Pure: no I/O; ``now`` is always passed in."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,7 @@ from pydantic import BaseModel
 
 from emma.events.model import CanonicalEvent
 from emma.profiles.apply import decayed
-from emma.profiles.model import Affinity, Profile, Trait
+from emma.profiles.model import AFFINITY_HALF_LIFE_DAYS, Affinity, Profile, Trait
 from emma.rules.definitions import (
     All,
     Any_,
@@ -79,6 +80,10 @@ def _plain(value: Any, now: datetime) -> Any:
 
 
 def resolve(facts: Facts, path: str) -> Any:
+    return _plain(_resolve_raw(facts, path), facts.now)
+
+
+def _resolve_raw(facts: Facts, path: str) -> Any:
     root, *parts = path.split(".")
     if root == "event":
         obj: Any = facts.event
@@ -88,16 +93,29 @@ def resolve(facts: Facts, path: str) -> Any:
         obj = facts.derived
     else:
         obj = facts.profile
-    for part in parts:
-        obj = _step(obj, part)
-    return _plain(obj, facts.now)
+    i = 0
+    while i < len(parts):
+        if isinstance(obj, dict):  # keys may hold dots themselves (event types: order.placed)
+            for j in range(len(parts), i, -1):
+                key = ".".join(parts[i:j])
+                if key in obj or any(isinstance(k, Enum) and k.value == key for k in obj):
+                    obj, i = _step(obj, key), j
+                    break
+            else:
+                return None
+            continue
+        obj, i = _step(obj, parts[i]), i + 1
+    return obj
 
 
 def _as_time(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return datetime.fromtimestamp(value, UTC)
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, ValueError, OSError):
+            return None
     if isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
@@ -128,7 +146,10 @@ def compare(op: str, value: Any, operand: Any) -> bool:
         inside = value in operand or (_number(value) is not None and _number(value) in map(_number, operand))
         return inside if op == "in" else not inside
     if op == "contains":
-        return isinstance(value, list | tuple | str | dict) and operand in value
+        try:
+            return isinstance(value, list | tuple | str | dict) and operand in value
+        except TypeError:  # e.g. a number looked for in a text
+            return False
     left, right = _number(value), _number(operand)
     if left is None or right is None:
         return False
@@ -171,7 +192,10 @@ def _revenue_value(node: Revenue, facts: Facts, now: datetime) -> float:
 
 def _days_since(node: DaysSince, facts: Facts, now: datetime) -> float | None:
     at = _as_time(resolve(facts, node.days_since))
-    return None if at is None else (now - at) / DAY
+    try:
+        return None if at is None else (now - at) / DAY
+    except OverflowError:
+        return None
 
 
 # ---- evaluation -------------------------------------------------------------------------------
@@ -210,6 +234,8 @@ def next_change(cond: Condition | None, facts: Facts) -> datetime | None:
     event (a window letting an occurrence go, a 'days since' threshold passing), or None."""
     now = facts.now
     match cond:
+        case Compare() if isinstance(raw := _resolve_raw(facts, cond.field), Affinity):
+            return _affinity_crossing(raw, cond, now)
         case Compare() if cond.field.startswith("profile.predictions."):
             # Scores drift as time passes without orders; a profile without orders has none.
             return now + PREDICTION_REVIEW if facts.profile.orders.count > 0 else None
@@ -222,7 +248,10 @@ def next_change(cond: Condition | None, facts: Facts) -> datetime | None:
             threshold = _number(cond.operand)
             if at is None or threshold is None:
                 return None
-            flip = at + timedelta(days=threshold)
+            try:
+                flip = at + timedelta(days=threshold)
+            except OverflowError:
+                return None
             if cond.op in ("gt", "lte"):
                 flip += timedelta(seconds=1)
             return flip if flip > now else None
@@ -233,6 +262,15 @@ def next_change(cond: Condition | None, facts: Facts) -> datetime | None:
         case Revenue() if cond.revenue.within is not None:
             return _window_exit((t for t, _ in _counted_orders(facts)), cond.revenue.within, now)
     return None
+
+
+def _affinity_crossing(aff: Affinity, cond: Compare, now: datetime) -> datetime | None:
+    """An interest score decays (half-life): when it falls through a threshold the answer flips."""
+    threshold = _number(cond.operand)
+    if cond.op not in ("gt", "gte", "lt", "lte") or threshold is None or threshold <= 0 or aff.score <= threshold:
+        return None
+    crossing = aff.at + timedelta(days=AFFINITY_HALF_LIFE_DAYS * math.log2(aff.score / threshold))
+    return crossing + timedelta(seconds=1) if crossing > now else None
 
 
 def _window_exit(times: Iterable[datetime], within: timedelta, now: datetime) -> datetime | None:

@@ -182,17 +182,39 @@ def _field_problem(path: str, has_event: bool) -> str | None:
     return None
 
 
-def _references(model: BaseModel, has_event: bool, segment_ids: set[str]) -> list[tuple[str, str]]:
+def _references(
+    model: BaseModel, has_event: bool, segment_ids: set[str], lifecycle_ids: set[str]
+) -> list[tuple[str, str]]:
     """(offending value, problem) for fields and segments the schema alone cannot check."""
     problems = []
+    in_segment = not has_event
     for node in _walk(getattr(model, "when", None)):
         if isinstance(node, Compare | DaysSince):
             path = node.field if isinstance(node, Compare) else node.days_since
             problem = _field_problem(path, has_event)
             if problem:
                 problems.append((path, problem))
-        if isinstance(node, InSegment) and node.segment not in segment_ids:
-            problems.append((node.segment, f"segment {node.segment!r} is not defined (known: {sorted(segment_ids)})"))
+            elif in_segment and path.startswith(("profile.lifecycle_stage", "profile.segments")):
+                problems.append(
+                    (
+                        path,
+                        f"{path}: a segment cannot read this (stages and memberships are decided "
+                        "together); use {segment: <id>} for other segments, or a trigger",
+                    )
+                )
+        if isinstance(node, InSegment):
+            if node.segment not in segment_ids:
+                problems.append(
+                    (node.segment, f"segment {node.segment!r} is not defined (known: {sorted(segment_ids)})")
+                )
+            elif in_segment and node.segment in lifecycle_ids:
+                problems.append(
+                    (
+                        node.segment,
+                        f"segment {node.segment!r} is a lifecycle stage, decided after the "
+                        "other segments: use it in triggers, not in segments",
+                    )
+                )
     return problems
 
 
@@ -292,6 +314,7 @@ def load_definitions(root: Path) -> Definitions:
             if item is not None:
                 loaded[folder].append((item, path, data, lines))
     segment_ids = {s.id for s, *_ in loaded["segments"]}
+    lifecycle_ids = {s.id for s, *_ in loaded["segments"] if s.kind == "lifecycle"}  # type: ignore[attr-defined]
     for folder in ("triggers", "segments"):
         seen: dict[str, Path] = {}
         for item, path, data, lines in loaded[folder]:
@@ -306,7 +329,7 @@ def load_definitions(root: Path) -> Definitions:
                     f"{path}:{lines.get(('id',), 1)}: the file is named {path.stem!r} but defines "
                     f"{item.id!r}; name the file after the id"
                 )  # type: ignore[attr-defined]
-            for value, problem in _references(item, folder == "triggers", segment_ids):
+            for value, problem in _references(item, folder == "triggers", segment_ids, lifecycle_ids):
                 problems.append(f"{path}:{_line_of_value(data, lines, value)}: {problem}")
     segments = [s for s, *_ in loaded["segments"]]
     problems += [f"{root / 'segments'}: {p}" for p in _segment_cycles(segments)]  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ finish publishing what the first delivery recorded in the marker's outbox.
 from __future__ import annotations
 
 import hashlib
+import logging
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -35,6 +36,10 @@ from emma.rules.state import ArmState, Derived, Loaded, RulesCommit, RulesStore,
 
 MAX_ATTEMPTS = 8
 FIRST_RUN_LOOKBACK = timedelta(days=1)  # the very first scheduled run picks up a day of timers
+MAX_TIMERS_PER_RUN = 20_000  # a backlog larger than one run is worked off over the next runs
+GIVE_UP_AFTER = timedelta(days=2)  # a timer failing this long after its due time is dropped (and logged)
+MAX_RETIRE_PER_COMMIT = 20  # merged-away profiles retired per transaction; the rest by the next inputs
+log = logging.getLogger(__name__)
 PRIOR_MAX_AGE = timedelta(hours=24)  # the scheduled job refits a shop's prior once a day
 PRIOR_CACHE_SECONDS = 3600.0  # the event path re-reads a shop's prior at most hourly
 
@@ -48,10 +53,26 @@ class RulesReport:
     left: list[str] = field(default_factory=list)
     published: int = 0
     timers: int = 0
+    failed: int = 0
 
 
 def _id(*parts: str) -> str:
     return "r-" + hashlib.sha256("|".join(parts).encode()).hexdigest()[:32]
+
+
+def _absorb(derived: Derived, retired: Sequence[Derived]) -> None:
+    """A merged-away profile's armed timers and trigger history carry over to the survivor: its
+    abandoned cart still fires, its cooldowns still hold."""
+    for loser in retired:
+        for tid, arm in loser.arms.items():
+            mine = derived.arms.get(tid)
+            if mine is None or arm.armed_at > mine.armed_at:
+                derived.arms[tid] = arm.model_copy()
+        for tid, state in loser.triggers.items():
+            mine = derived.triggers.setdefault(tid, TriggerState())
+            mine.count += state.count
+            if state.last_fired_at and (mine.last_fired_at is None or state.last_fired_at > mine.last_fired_at):
+                mine.last_fired_at = state.last_fired_at
 
 
 def _add(delta: dict[str, int | float], into: dict[str, int | float]) -> dict[str, int | float]:
@@ -127,18 +148,27 @@ class RulesService:
         report = RulesReport()
         now = self._clock.now()
         since = self._store.cursor() or now - FIRST_RUN_LOOKBACK
-        timers = self._store.due_timers(now, since)
-        for timer in sorted(timers, key=lambda t: t.due_at):
-            self._run(
-                timer.shop,
-                timer.profile_id,
-                f"TM#{timer.key}",
-                report,
-                lambda loaded, now, timer=timer: self._decide_timer(timer, loaded, now),
-            )
-        self._store.delete_timers(timers)
+        timers = sorted(self._store.due_timers(now, since), key=lambda t: t.due_at)[:MAX_TIMERS_PER_RUN]
+        done: list[Timer] = []
+        for timer in timers:  # each on its own: one profile that fails must not hold up the others
+            try:
+                self._run(
+                    timer.shop,
+                    timer.profile_id,
+                    f"TM#{timer.key}",
+                    report,
+                    lambda loaded, now, timer=timer: self._decide_timer(timer, loaded, now),
+                )
+            except Exception:
+                report.failed += 1
+                if now - timer.due_at < GIVE_UP_AFTER:
+                    log.exception("timer %s failed; it stays for the next run", timer.key)
+                    continue
+                log.exception("timer %s kept failing for %s; dropped", timer.key, GIVE_UP_AFTER)
+            done.append(timer)
+        self._store.delete_timers(done)
         self._store.set_cursor(now)
-        report.timers = len(timers)
+        report.timers = len(done)
         self.refit_priors(sorted(set(shops) | {t.shop for t in timers}))
         return report
 
@@ -166,6 +196,8 @@ class RulesService:
                 return
             if loaded.profile is None:
                 return  # nothing known about this customer (yet): nothing to conclude
+            loaded.retired = loaded.retired[:MAX_RETIRE_PER_COMMIT]
+            _absorb(loaded.derived, loaded.retired)
             now = self._clock.now()
             derived, outcome, outbox, timers, superseded = decide(loaded, now)
             deltas = {s: 1 for s in outcome.entered} | {s: -1 for s in outcome.left}
@@ -230,6 +262,8 @@ class RulesService:
         superseded: list[Timer] = []
         for arm in outcome.armed:
             old = derived.arms.get(arm.trigger_id)
+            if old is not None and old.armed_at >= arm.armed_at:
+                continue  # a late, older event does not move the deadline earlier
             if old is not None:  # re-armed: the earlier timer would only find nothing to do
                 superseded.append(
                     Timer(event.shop, profile.profile_id, "absence", old.due_at, arm.trigger_id, old.armed_at)

@@ -62,7 +62,10 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 def _cmd_rules_validate(args: argparse.Namespace) -> int:
     from emma.rules.loader import load_definitions
 
+    from emma.journeys.loader import load_journeys
+
     defs = load_definitions(args.root)
+    journeys = load_journeys(args.root, defs)
     kinds: dict[str, int] = {}
     for segment in defs.segments:
         kinds[segment.kind] = kinds.get(segment.kind, 0) + 1
@@ -147,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rules = sub.add_parser("rules", help="triggers and segments")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)
-    validate = rules_sub.add_parser("validate", help="validate triggers/*.yaml and segments/*.yaml")
+    validate = rules_sub.add_parser("validate", help="validate triggers/, segments/ and journeys/")
     validate.add_argument("--root", type=Path, default=ROOT)
     validate.set_defaults(func=_cmd_rules_validate)
 

@@ -227,3 +227,15 @@ def test_days_since_needs_a_sane_threshold():
         segment([{"days_since": "profile.first_seen_at", "gt": 1e12}])
     with pytest.raises(ValueError, match="not eq"):
         segment([{"days_since": "profile.first_seen_at", "eq": 3}])
+
+
+def test_a_field_of_every_list_element_smartphone_purchased():
+    phone = order(
+        "o1",
+        "999.00",
+        customer=LENA,
+        items=[{"product_id": "p9", "category": "smartphones"}, {"product_id": "case", "category": "accessories"}],
+    )
+    case = order("o2", "19.00", customer=LENA, items=[{"product_id": "case", "category": "accessories"}])
+    assert "smartphone-purchased" in fired(DEFS, profile_with(phone), phone)
+    assert "smartphone-purchased" not in fired(DEFS, profile_with(case), case)

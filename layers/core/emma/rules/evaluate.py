@@ -104,6 +104,11 @@ def _resolve_raw(facts: Facts, path: str) -> Any:
             else:
                 return None
             continue
+        if isinstance(obj, list | tuple) and not parts[i].isdigit():
+            # A field of every element: event.properties.items.category -> ["smartphones", ...]
+            obj, i = [_step(element, parts[i]) for element in obj], i + 1
+            obj = [_plain(v, facts.now) for v in obj]
+            continue
         obj, i = _step(obj, parts[i]), i + 1
     return obj
 

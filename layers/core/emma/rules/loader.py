@@ -336,3 +336,10 @@ def load_definitions(root: Path) -> Definitions:
     if problems:
         raise DefinitionError(problems)
     return Definitions([t for t, *_ in loaded["triggers"]], topological(segments))  # type: ignore[misc]
+
+
+# Public names for the other definition loaders (journeys, templates): one YAML reader, one way to
+# turn a validation error into file:line.
+read_yaml_with_lines = _yaml_with_lines
+line_of_location = _line
+line_of_value = _line_of_value

@@ -1,0 +1,139 @@
+"""Load journeys/*.yaml with errors naming the file and line, and check each journey as a graph:
+targets exist, every step is reachable, every cycle waits, entries and events are known."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from emma.journeys.definitions import MAX_WAIT, Journey, WaitStep
+from emma.rules.loader import DefinitionError, Definitions, line_of_location, line_of_value, read_yaml_with_lines
+
+_TAGS = {"send", "wait", "branch", "split", "update", "emit", "exit"}
+
+
+def _targets(journey: Journey) -> list[str]:
+    out = []
+    for step in journey.steps:
+        out += [t for t in (getattr(step, "next", None),) if t]
+        out += [arm.target for arm in getattr(step, "branch", [])]
+        out += [v.goto for v in getattr(step, "split", [])]
+        wait = getattr(step, "wait", None)
+        if wait is not None and wait.on_timeout:
+            out.append(wait.on_timeout)
+    return out
+
+
+def graph_problems(journey: Journey) -> list[tuple[str, str]]:
+    """(offending value, problem) for the journey as a graph."""
+    ids = [s.id for s in journey.steps]
+    problems = [(i, f"step id {i!r} is used twice") for i in sorted({i for i in ids if ids.count(i) > 1})]
+    known = set(ids)
+    problems += [
+        (t, f"no step {t!r} in this journey (steps: {', '.join(ids)})") for t in _targets(journey) if t not in known
+    ]
+    if problems:
+        return problems
+    index = {s.id: n for n, s in enumerate(journey.steps)}
+    edges = {s.id: journey.successors(n) for n, s in enumerate(journey.steps)}
+    seen, stack = set(), [ids[0]]
+    while stack:
+        step = stack.pop()
+        if step not in seen:
+            seen.add(step)
+            stack += edges[step]
+    problems += [(i, f"step {i!r} can never be reached from {ids[0]!r}") for i in ids if i not in seen]
+    # A cycle must pass through a wait, or an execution would spin (and send) without end.
+    waits = {s.id for s in journey.steps if isinstance(s, WaitStep)}
+    state: dict[str, int] = {}
+
+    def visit(step: str, path: list[str]) -> None:
+        state[step] = 1
+        for nxt in edges[step]:
+            if nxt in waits:
+                continue
+            if state.get(nxt) == 1:
+                loop = [*path[path.index(nxt) :], nxt] if nxt in path else [step, nxt]
+                problems.append((nxt, f"cycle without a wait: {' -> '.join(loop)}"))
+            elif nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[step] = 2
+
+    for step in sorted((s for s in ids if s not in waits), key=index.__getitem__):
+        if step not in state:
+            visit(step, [step])
+    return problems
+
+
+def _longest_wait(journey: Journey) -> tuple[timedelta, list[str]]:
+    """The longest an execution can take along any path (cycles counted once), and that path."""
+    edges = {s.id: journey.successors(n) for n, s in enumerate(journey.steps)}
+    cost = {s.id: (s.wait.longest if isinstance(s, WaitStep) else timedelta(0)) for s in journey.steps}
+    best: dict[str, tuple[timedelta, list[str]]] = {}
+
+    def longest(step: str, on_path: frozenset[str]) -> tuple[timedelta, list[str]]:
+        if step in best:
+            return best[step]
+        options = [longest(n, on_path | {n}) for n in edges[step] if n not in on_path]
+        tail = max(options, key=lambda o: o[0], default=(timedelta(0), []))
+        best[step] = (cost[step] + tail[0], [step, *tail[1]])
+        return best[step]
+
+    return longest(journey.steps[0].id, frozenset({journey.steps[0].id}))
+
+
+def _reference_problems(journey: Journey, rules: Definitions) -> list[tuple[str, str]]:
+    problems = []
+    triggers, segments = {t.id for t in rules.triggers}, {s.id for s in rules.segments}
+    if journey.entry.trigger and journey.entry.trigger not in triggers:
+        problems.append((journey.entry.trigger, f"entry trigger {journey.entry.trigger!r} is not defined in triggers/"))
+    if journey.entry.segment and journey.entry.segment not in segments:
+        problems.append((journey.entry.segment, f"entry segment {journey.entry.segment!r} is not defined in segments/"))
+    return problems
+
+
+def load_journeys(root: Path, rules: Definitions) -> list[Journey]:
+    """Every journeys/*.yaml under ``root``, validated against the triggers and segments it uses."""
+    problems: list[str] = []
+    journeys: list[Journey] = []
+    for path in sorted((root / "journeys").glob("*")):
+        if path.suffix not in (".yaml", ".yml", ".json"):
+            continue
+        try:
+            data, lines = read_yaml_with_lines(path.read_text(encoding="utf-8"), path)
+        except DefinitionError as exc:
+            problems += exc.problems
+            continue
+        if not isinstance(data, dict):
+            problems.append(f"{path}:1: expected a mapping (id, entry, steps), got {type(data).__name__}")
+            continue
+        try:
+            journey = Journey.model_validate(data)
+        except ValidationError as exc:
+            for err in exc.errors():
+                loc = tuple(err["loc"])
+                where = ".".join(str(p) for p in loc if p not in _TAGS or p in data)
+                got = f" (got {err['input']!r})" if isinstance(err.get("input"), str | int | float) else ""
+                problems.append(f"{path}:{line_of_location(data, lines, loc)}: {where}: {err['msg']}{got}")
+            continue
+        if path.stem != journey.id:
+            problems.append(
+                f"{path}:{lines.get(('id',), 1)}: the file is named {path.stem!r} but defines "
+                f"{journey.id!r}; name the file after the id"
+            )
+        graph = graph_problems(journey)
+        for value, problem in graph + _reference_problems(journey, rules):
+            problems.append(f"{path}:{line_of_value(data, lines, value)}: {problem}")
+        if not graph:
+            total, route = _longest_wait(journey)
+            if total > MAX_WAIT:
+                problems.append(
+                    f"{path}:{lines.get(('steps',), 1)}: the waits along {' -> '.join(route)} add up to "
+                    f"{total.days} days; a Step Functions execution lives at most {MAX_WAIT.days}"
+                )
+        journeys.append(journey)
+    if problems:
+        raise DefinitionError(problems)
+    return journeys

@@ -60,9 +60,8 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _cmd_rules_validate(args: argparse.Namespace) -> int:
-    from emma.rules.loader import load_definitions
-
     from emma.journeys.loader import load_journeys
+    from emma.rules.loader import load_definitions
 
     defs = load_definitions(args.root)
     journeys = load_journeys(args.root, defs)
@@ -71,7 +70,7 @@ def _cmd_rules_validate(args: argparse.Namespace) -> int:
         kinds[segment.kind] = kinds.get(segment.kind, 0) + 1
     print(
         f"{len(defs.triggers)} triggers, {len(defs.segments)} segments "
-        f"({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}): all valid"
+        f"({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}), {len(journeys)} journeys: all valid"
     )
     return 0
 

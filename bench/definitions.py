@@ -30,7 +30,7 @@ def _f(field: str, op: str, value: Any) -> dict[str, Any]:
     return {"field": field, op: value}
 
 
-# Generated triggers (43): with the 7 shipped ones, 50.
+# Generated triggers (43): with the shipped ones, the first 50 - len(shipped) are used.
 GENERATED_TRIGGERS: list[dict[str, Any]] = [
     # orders
     _t("high-value-order", "order.placed", [_f("event.properties.total", "gt", 250)], cooldown="7d"),
@@ -178,8 +178,11 @@ def bench_definitions(root: Path) -> Definitions:
     from emma.rules import loader
 
     shipped = load_definitions(root)
-    triggers = [*shipped.triggers, *(Trigger.model_validate(t) for t in GENERATED_TRIGGERS)]
-    segments = [*shipped.segments, *(Segment.model_validate(s) for s in GENERATED_SEGMENTS)]
+    # Generated triggers fill up to TRIGGERS whatever the number shipped in triggers/.
+    generated = [Trigger.model_validate(t) for t in GENERATED_TRIGGERS]
+    triggers = [*shipped.triggers, *generated[: max(0, TRIGGERS - len(shipped.triggers))]]
+    generated_segments = [Segment.model_validate(s) for s in GENERATED_SEGMENTS]
+    segments = [*shipped.segments, *generated_segments[: max(0, SEGMENTS - len(shipped.segments))]]
     segment_ids = {s.id for s in segments}
     lifecycle_ids = {s.id for s in segments if s.kind == "lifecycle"}
     problems = [p for t in triggers for _, p in loader._references(t, True, segment_ids, lifecycle_ids)]

@@ -20,6 +20,18 @@ from emma_infra.constructs.functions import EmmaFunction, FunctionOptions, Platf
 MESSAGE_RETENTION = Duration.days(14)  # the SQS maximum: two weeks to notice and redrive
 
 
+def encrypted_queue(scope: Construct, construct_id: str, **kwargs: object) -> sqs.Queue:
+    """Every Emma queue: SQS-managed encryption, TLS only, two weeks' retention."""
+    return sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=MESSAGE_RETENTION,
+        **kwargs,
+    )
+
+
 class QueueConsumer(Construct):
     def __init__(
         self,
@@ -42,19 +54,10 @@ class QueueConsumer(Construct):
                 f"{definition.logical_id}: the queue's visibility timeout ({visibility} s) must be at least "
                 f"the {definition.consumer} function's timeout ({options.timeout_seconds} s)"
             )
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=MESSAGE_RETENTION,
-        )
-        self.queue = sqs.Queue(
+        self.dead_letter_queue = encrypted_queue(self, "DeadLetterQueue")
+        self.queue = encrypted_queue(
             self,
             "Queue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=MESSAGE_RETENTION,
             visibility_timeout=Duration.seconds(definition.visibility_timeout_seconds),
             dead_letter_queue=sqs.DeadLetterQueue(
                 max_receive_count=definition.max_receive_count, queue=self.dead_letter_queue

@@ -19,11 +19,10 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as targets
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from emma.resources import ScheduleDef
-from emma_infra.constructs.consumers import MESSAGE_RETENTION
+from emma_infra.constructs.consumers import encrypted_queue
 from emma_infra.constructs.functions import EmmaFunction, FunctionOptions, Platform
 
 RETRY_ATTEMPTS = 3  # Scheduler's delivery retries (with backoff), within one period
@@ -57,13 +56,7 @@ class ScheduledFunction(Construct):
         super().__init__(scope, construct_id)
         self.definition = definition
         rate = Duration.minutes(definition.rate_minutes)
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=MESSAGE_RETENTION,
-        )
+        self.dead_letter_queue = encrypted_queue(self, "DeadLetterQueue")
         Validations.of(self.dead_letter_queue).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-SQS3",

@@ -35,12 +35,12 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from emma.events.model import Channel, EventType
-from emma.rules.definitions import SLUG, Conditions, Duration
+from emma.rules.definitions import SLUG, Conditions, Duration, keyed_union
 
 MAX_WAIT = timedelta(days=365)  # a Step Functions Standard execution lives at most one year
 TIME_OF_DAY = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -175,49 +175,16 @@ class ExitStep(_Step):
     exit: dict[str, Any] = Field(default_factory=dict)
 
 
-_STEP_KEYS = {
-    "send": "send",
-    "wait": "wait",
-    "branch": "branch",
-    "split": "split",
-    "update": "update",
-    "emit": "emit",
-    "exit": "exit",
-}
-
-
-def _step_tag(value: Any) -> str | None:
-    if isinstance(value, dict):
-        keys = [k for k in value if k in _STEP_KEYS]
-        return keys[0] if len(keys) == 1 else None
-    for cls, tag in (
-        (SendStep, "send"),
-        (WaitStep, "wait"),
-        (BranchStep, "branch"),
-        (SplitStep, "split"),
-        (UpdateStep, "update"),
-        (EmitStep, "emit"),
-        (ExitStep, "exit"),
-    ):
-        if isinstance(value, cls):
-            return tag
-    return None
-
-
-Step = Annotated[
-    Annotated[SendStep, Tag("send")]
-    | Annotated[WaitStep, Tag("wait")]
-    | Annotated[BranchStep, Tag("branch")]
-    | Annotated[SplitStep, Tag("split")]
-    | Annotated[UpdateStep, Tag("update")]
-    | Annotated[EmitStep, Tag("emit")]
-    | Annotated[ExitStep, Tag("exit")],
-    Discriminator(
-        _step_tag,
-        custom_error_type="unknown_step",
-        custom_error_message="a step needs exactly one of: " + ", ".join(_STEP_KEYS),
-    ),
-]
+STEP_KEYS = (
+    ("send", "send", SendStep),
+    ("wait", "wait", WaitStep),
+    ("branch", "branch", BranchStep),
+    ("split", "split", SplitStep),
+    ("update", "update", UpdateStep),
+    ("emit", "emit", EmitStep),
+    ("exit", "exit", ExitStep),
+)
+Step = keyed_union(STEP_KEYS, "a step", "unknown_step")
 
 
 class Entry(_Node):

@@ -8,10 +8,10 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from emma.journeys.definitions import MAX_WAIT, Journey, WaitStep
+from emma.journeys.definitions import MAX_WAIT, STEP_KEYS, Journey, WaitStep
 from emma.rules.loader import DefinitionError, Definitions, line_of_location, line_of_value, read_yaml_with_lines
 
-_TAGS = {"send", "wait", "branch", "split", "update", "emit", "exit"}
+_TAGS = {tag for _, tag, _ in STEP_KEYS}  # union tags in error locations, not keys of the file
 
 
 def _targets(journey: Journey) -> list[str]:

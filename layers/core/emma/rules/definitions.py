@@ -17,7 +17,10 @@ and fires later, with no further event, if the absent event did not happen withi
 
 from __future__ import annotations
 
+import functools
+import operator
 import re
+from collections.abc import Sequence
 from datetime import timedelta
 from functools import cached_property
 from typing import Annotated, Any, Literal
@@ -185,55 +188,41 @@ class Not(_Node):
     not_: Condition = Field(alias="not")
 
 
-_TAGS = {
-    "field": "compare",
-    "days_since": "days_since",
-    "count": "count",
-    "orders": "orders",
-    "revenue": "revenue",
-    "segment": "segment",
-    "all": "all",
-    "any": "any",
-    "not": "not",
-}
+def keyed_union(variants: Sequence[tuple[str, str, type[BaseModel]]], what: str, error_type: str) -> Any:
+    """A union of models told apart, YAML style, by the one key a mapping has: (key, tag, model).
+
+    Used for conditions here and for journey steps (emma.journeys.definitions)."""
+    by_key = {key: tag for key, tag, _ in variants}
+
+    def tag_of(value: Any) -> str | None:
+        if isinstance(value, dict):
+            keys = [k for k in value if k in by_key]
+            return by_key[keys[0]] if len(keys) == 1 else None
+        return next((tag for _, tag, model in variants if isinstance(value, model)), None)
+
+    members = [Annotated[model, Tag(tag)] for _, tag, model in variants]
+    return Annotated[
+        functools.reduce(operator.or_, members),
+        Discriminator(
+            tag_of,
+            custom_error_type=error_type,
+            custom_error_message=f"{what} needs exactly one of: " + ", ".join(by_key),
+        ),
+    ]
 
 
-def _condition_tag(value: Any) -> str | None:
-    if isinstance(value, dict):
-        keys = [k for k in value if k in _TAGS]
-        return _TAGS[keys[0]] if len(keys) == 1 else None
-    for cls, tag in (
-        (Compare, "compare"),
-        (DaysSince, "days_since"),
-        (CountEvents, "count"),
-        (CountOrders, "orders"),
-        (Revenue, "revenue"),
-        (InSegment, "segment"),
-        (All, "all"),
-        (Any_, "any"),
-        (Not, "not"),
-    ):
-        if isinstance(value, cls):
-            return tag
-    return None
-
-
-Condition = Annotated[
-    Annotated[Compare, Tag("compare")]
-    | Annotated[DaysSince, Tag("days_since")]
-    | Annotated[CountEvents, Tag("count")]
-    | Annotated[CountOrders, Tag("orders")]
-    | Annotated[Revenue, Tag("revenue")]
-    | Annotated[InSegment, Tag("segment")]
-    | Annotated[All, Tag("all")]
-    | Annotated[Any_, Tag("any")]
-    | Annotated[Not, Tag("not")],
-    Discriminator(
-        _condition_tag,
-        custom_error_type="unknown_condition",
-        custom_error_message="a condition needs exactly one of: " + ", ".join(_TAGS),
-    ),
-]
+CONDITION_KEYS = (
+    ("field", "compare", Compare),
+    ("days_since", "days_since", DaysSince),
+    ("count", "count", CountEvents),
+    ("orders", "orders", CountOrders),
+    ("revenue", "revenue", Revenue),
+    ("segment", "segment", InSegment),
+    ("all", "all", All),
+    ("any", "any", Any_),
+    ("not", "not", Not),
+)
+Condition = keyed_union(CONDITION_KEYS, "a condition", "unknown_condition")
 for _model in (All, Any_, Not):
     _model.model_rebuild()
 

@@ -25,6 +25,10 @@ class _SerialisedApp:
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO", "").endswith("/invocations"):
+            # A Lambda invoke runs the real handler in-process (emma_local.stepfunctions), and the
+            # handler calls the emulator itself: holding the lock meanwhile would deadlock.
+            return list(self._app(environ, start_response))
         with self._lock:
             # Materialise the body under the lock: moto computes responses lazily in places.
             return list(self._app(environ, start_response))

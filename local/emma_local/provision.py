@@ -3,13 +3,29 @@ definitions the CDK app builds from, and store the local shops as Secrets Manage
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from emma.ports import ShopConfig
-from emma.resources import EVENT_BUS, QUEUES, SHOP_SECRET_PREFIX, TABLES, BusDef, QueueDef, TableDef
+from emma.journeys.compile import compile_journey, substitute
+from emma.journeys.definitions import Journey
+from emma.resources import (
+    EVENT_BUS,
+    JOURNEY_MACHINES_ENV,
+    QUEUES,
+    REQUEST_QUEUES,
+    SHOP_SECRET_PREFIX,
+    TABLES,
+    BusDef,
+    QueueDef,
+    RequestQueueDef,
+    TableDef,
+    state_machine_name,
+)
 
 SHOPIFY_PARTNER_BUS = "emma-local-shopify-partner"
 
@@ -21,11 +37,14 @@ class Provisioned:
     partner_bus_name: str
     queue_urls: dict[str, str]  # logical id -> url
     dlq_urls: dict[str, str]
+    state_machines: dict[str, str] = field(default_factory=dict)  # journey id -> ARN
 
     def env(self) -> dict[str, str]:
         env = {t.env_var: self.tables[t.logical_id] for t in TABLES}
         env[EVENT_BUS.env_var] = self.bus_name
         env["EMMA_SHOP_SECRET_PREFIX"] = SHOP_SECRET_PREFIX
+        env.update({q.env_var: self.queue_urls[q.logical_id] for q in REQUEST_QUEUES})
+        env[JOURNEY_MACHINES_ENV] = json.dumps(self.state_machines)
         return env
 
 
@@ -81,6 +100,45 @@ def create_queue(sqs: Any, events: Any, queue: QueueDef, bus_names: dict[str, st
     return url, dlq_url
 
 
+def create_request_queue(sqs: Any, queue: RequestQueueDef) -> tuple[str, str]:
+    dlq_url = sqs.create_queue(QueueName=f"{queue.name}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    url = sqs.create_queue(
+        QueueName=queue.name,
+        Attributes={
+            "VisibilityTimeout": str(queue.visibility_timeout_seconds),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count}),
+        },
+    )["QueueUrl"]
+    return url, dlq_url
+
+
+def provision_journeys(session: Any, journeys: Iterable[Journey], steps_function: str) -> dict[str, str]:
+    """The journey-steps function (its code runs in-process, see emma_local.stepfunctions) and one
+    state machine per journey, compiled exactly as the CDK app compiles it."""
+    role = session.client("iam").create_role(
+        RoleName="emma-local-journeys",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("handler.py", "# runs in-process in the local runtime\n")
+    arn = session.client("lambda").create_function(
+        FunctionName=steps_function, Runtime="python3.12", Role=role, Handler="handler.lambda_handler",
+        Code={"ZipFile": buffer.getvalue()},
+    )["FunctionArn"]
+    sfn = session.client("stepfunctions")
+    return {
+        journey.id: sfn.create_state_machine(
+            name=state_machine_name(journey.id),
+            definition=substitute(compile_journey(journey), arn),
+            roleArn=role,
+            type="STANDARD",
+        )["stateMachineArn"]
+        for journey in journeys
+    }
+
+
 def create_bus(events: Any, bus: BusDef) -> str:
     events.create_event_bus(Name=bus.name)
     return bus.name
@@ -101,6 +159,8 @@ def provision(session: Any, shops: Iterable[ShopConfig] = ()) -> Provisioned:
     urls, dlqs = {}, {}
     for queue in QUEUES:
         urls[queue.logical_id], dlqs[queue.logical_id] = create_queue(sqs, events, queue, bus_names)
+    for request_queue in REQUEST_QUEUES:
+        urls[request_queue.logical_id], dlqs[request_queue.logical_id] = create_request_queue(sqs, request_queue)
     store_shops(session.client("secretsmanager"), shops)
     return Provisioned(
         tables={t.logical_id: t.name for t in TABLES},

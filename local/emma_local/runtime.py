@@ -12,6 +12,7 @@ import os
 import sys
 import tempfile
 import threading
+import time
 import warnings
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -19,13 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from emma.clock import CLOCK_FILE_ENV, FileClock
-from emma.resources import EVENT_BUS, EVENT_SOURCE, QUEUES, RULES_SOURCE, SCHEDULES
+from emma.journeys.loader import load_journeys
+from emma.resources import EVENT_BUS, EVENT_SOURCE, JOURNEY_STEPS_FUNCTION, QUEUES, RULES_SOURCE, SCHEDULES
 from emma.rules.loader import load_definitions
+from emma_local import stepfunctions
 from emma_local.config import ROOT, LocalConfig
 from emma_local.emulator import Emulator, start_emulator
 from emma_local.environments import Environments
 from emma_local.lambdas import LambdaContext, load_handler
-from emma_local.provision import Provisioned, provision
+from emma_local.provision import Provisioned, provision, provision_journeys
 from emma_local.pump import QueuePump
 from emma_local.server import make_server, serve_in_thread
 
@@ -68,7 +71,10 @@ class LocalRuntime:
         FileClock.write(self.clock_file, speedup=self.speedup)
         os.environ[CLOCK_FILE_ENV] = str(self.clock_file)
         self.definitions = load_definitions(ROOT)  # invalid triggers or segments stop here, with file:line
+        self.journeys = load_journeys(ROOT, self.definitions)  # so do invalid journeys
         self.emulator = start_emulator()
+        stepfunctions.configure(self.emulator.endpoint)
+        stepfunctions.install(FileClock(self.clock_file))
         os.environ.update(self.emulator.env())
         os.environ.update(HANDLER_ENV)
         os.environ["POWERTOOLS_LOG_LEVEL"] = self.log_level
@@ -77,6 +83,9 @@ class LocalRuntime:
         warnings.filterwarnings("ignore", message="Dimension .* has already been added")
         session = self.emulator.session()
         self.resources = provision(session, self.config.shops)
+        steps = f"emma-local-{JOURNEY_STEPS_FUNCTION.replace('_', '-')}"
+        self.resources.state_machines = provision_journeys(session, self.journeys, steps)
+        stepfunctions.register(steps, load_handler(JOURNEY_STEPS_FUNCTION))
         os.environ.update(self.resources.env())
         os.environ.setdefault("EMMA_DEFINITIONS", str(ROOT))  # the YAML in triggers/ and segments/
         self._tap_url = self._tap(session)
@@ -150,7 +159,37 @@ class LocalRuntime:
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
             )
 
+    def executions(self, journey: str, status: str | None = None) -> list[dict[str, Any]]:
+        """The journey's executions in the emulator (newest first)."""
+        assert self.emulator is not None and self.resources is not None
+        sfn = self.emulator.session().client("stepfunctions")
+        kwargs: dict[str, Any] = {"stateMachineArn": self.resources.state_machines[journey], "maxResults": 1000}
+        if status:
+            kwargs["statusFilter"] = status
+        return sfn.list_executions(**kwargs)["executions"]
+
+    def set_speedup(self, speedup: float) -> None:
+        """Let local time run ``speedup`` times faster from now on (without a jump)."""
+        clock = FileClock(self.clock_file)
+        now = clock.now().timestamp()
+        real = time.time()
+        FileClock.write(self.clock_file, speedup=speedup, offset=now - real, anchor=real)
+        self.speedup = speedup
+
+    def _stop_executions(self) -> None:
+        """Executions run in the emulator's threads: stop them before the emulator goes away."""
+        if self.emulator is None or self.resources is None:
+            return
+        sfn = self.emulator.session().client("stepfunctions")
+        for journey in self.resources.state_machines:
+            for execution in self.executions(journey, "RUNNING"):
+                sfn.stop_execution(executionArn=execution["executionArn"], cause="local runtime stopped")
+
     def stop(self) -> None:
+        try:
+            self._stop_executions()
+        except Exception:  # noqa: BLE001 - stopping must go on whatever the emulator says
+            logging.getLogger("emma.local").warning("could not stop running journey executions")
         if self._scheduler is not None:
             self._scheduler.stop()
         for pump in self.pumps.values():
@@ -178,7 +217,7 @@ class LocalRuntime:
 
 def _reset_components() -> None:
     """Forget every handler's lazily built components (boto3 clients bound to an endpoint)."""
-    for function in ["ingest", *(q.consumer for q in QUEUES), *(s.consumer for s in SCHEDULES)]:
+    for function in ["ingest", JOURNEY_STEPS_FUNCTION, *(q.consumer for q in QUEUES), *(s.consumer for s in SCHEDULES)]:
         load_handler(function)
         module = sys.modules.get(f"{function}.deps") or sys.modules[f"{function}.handler"]
         components = getattr(module, "components", None)

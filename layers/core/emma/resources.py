@@ -83,7 +83,41 @@ TRIGGERS_QUEUE = QueueDef(
     bus="emma",
     visibility_timeout_seconds=180,  # six times the function's 30 s, as Lambda recommends for SQS sources
 )
-QUEUES = (SHOPIFY_PARTNER_QUEUE, TRIGGERS_QUEUE)
+# Journey control: entry events (trigger.fired, segment.entered) start executions, exit events stop
+# them, awaited events hand parked task tokens back.
+JOURNEYS_QUEUE = QueueDef(
+    logical_id="JourneysQueue",
+    name="emma-journeys",
+    consumer="journeys",
+    event_pattern={"source": [EVENT_SOURCE, RULES_SOURCE]},
+    bus="emma",
+    visibility_timeout_seconds=180,
+)
+QUEUES = (SHOPIFY_PARTNER_QUEUE, TRIGGERS_QUEUE, JOURNEYS_QUEUE)
+
+
+@dataclass(frozen=True)
+class RequestQueueDef:
+    """An SQS queue (with a DLQ) that Emma's own functions send to directly."""
+
+    logical_id: str
+    name: str
+    env_var: str  # holds the queue URL
+    visibility_timeout_seconds: int = 180
+    max_receive_count: int = 5
+
+
+# Message requests from journeys (and later triggers) for the dispatcher (issue 5 drains it).
+MESSAGES_QUEUE = RequestQueueDef(logical_id="MessagesQueue", name="emma-messages", env_var="EMMA_MESSAGES_QUEUE_URL")
+REQUEST_QUEUES = (MESSAGES_QUEUE,)
+
+# Journeys: one Standard state machine per journeys/*.yaml; its tasks invoke the journey-steps function.
+JOURNEY_STEPS_FUNCTION = "journey_steps"  # functions/journey_steps
+JOURNEY_MACHINES_ENV = "EMMA_JOURNEY_STATE_MACHINES"  # JSON: journey id -> state machine ARN
+
+
+def state_machine_name(journey_id: str) -> str:
+    return f"emma-journey-{journey_id}"
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ targets exist, every step is reachable, every cycle waits, entries and events ar
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -137,3 +138,10 @@ def load_journeys(root: Path, rules: Definitions) -> list[Journey]:
     if problems:
         raise DefinitionError(problems)
     return journeys
+
+
+def definitions_json(rules: Definitions, journeys: list[Journey]) -> str:
+    """What the definitions layer holds in AWS: triggers, segments and journeys, validated."""
+    data = json.loads(rules.to_json())
+    data["journeys"] = [j.model_dump(mode="json", by_alias=True, exclude_none=True) for j in journeys]
+    return json.dumps(data, sort_keys=True)

@@ -1,0 +1,124 @@
+"""Journey adapters: state items in the profiles table, executions in Step Functions, message
+requests on the messages queue. The only boto3 users of the journeys code; errors are wrapped.
+
+    pk = S#<shop>#P#<profile id>    sk = JOURNEY#<journey id>    state (JSON), v (version)
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from emma.adapters.dynamodb import _n, _s, _Table, _wrap, profile_pk
+from emma.errors import TransientError
+from emma.journeys.state import JourneyState, StaleJourneyState
+
+SK_PREFIX = "JOURNEY#"
+
+
+class DynamoJourneyStore(_Table):
+    def get(self, shop: str, profile_id: str, journey: str) -> JourneyState | None:
+        try:
+            item = self._client.get_item(
+                TableName=self._table,
+                ConsistentRead=True,
+                Key={"pk": _s(profile_pk(shop, profile_id)), "sk": _s(SK_PREFIX + journey)},
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise _wrap(exc, "GetItem") from exc
+        return self._state(item) if item else None
+
+    def list(self, shop: str, profile_id: str) -> list[JourneyState]:
+        items = self._query_prefix(profile_pk(shop, profile_id), SK_PREFIX)
+        return [self._state(i) for i in items]
+
+    def put(self, shop: str, profile_id: str, state: JourneyState) -> None:
+        expected = state.version
+        state.version = expected + 1
+        condition = (
+            {"ConditionExpression": "attribute_not_exists(pk)"}
+            if expected == 0
+            else {"ConditionExpression": "v = :v", "ExpressionAttributeValues": {":v": _n(expected)}}
+        )
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": _s(profile_pk(shop, profile_id)),
+                    "sk": _s(SK_PREFIX + state.journey),
+                    "v": _n(state.version),
+                    "state": _s(state.model_dump_json(exclude={"version"})),
+                },
+                **condition,
+            )
+        except ClientError as exc:
+            state.version = expected
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise StaleJourneyState(f"journey state {state.journey} of {profile_id} changed meanwhile") from exc
+            raise _wrap(exc, "PutItem") from exc
+        except BotoCoreError as exc:
+            state.version = expected
+            raise _wrap(exc, "PutItem") from exc
+
+    @staticmethod
+    def _state(item: dict[str, Any]) -> JourneyState:
+        return JourneyState.model_validate({**json.loads(item["state"]["S"]), "version": int(item["v"]["N"])})
+
+
+class StepFunctionsExecutions:
+    def __init__(self, client: Any, state_machines: dict[str, str]) -> None:
+        self._client = client
+        self._machines = state_machines  # journey id -> state machine ARN
+
+    def arn(self, journey: str, name: str) -> str:
+        machine = self._machines.get(journey)
+        if machine is None:
+            raise TransientError(f"no state machine for journey {journey!r} (EMMA_JOURNEY_STATE_MACHINES)")
+        return machine.replace(":stateMachine:", ":execution:") + ":" + name
+
+    def start(self, journey: str, name: str, payload: dict[str, Any]) -> None:
+        try:
+            self._client.start_execution(stateMachineArn=self._machines[journey], name=name, input=json.dumps(payload))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+                return  # this entry already has its execution (a re-delivery after it closed)
+            raise TransientError(f"StartExecution failed: {exc.response.get('Error', {}).get('Code')}") from exc
+        except BotoCoreError as exc:
+            raise TransientError(f"StartExecution failed: {type(exc).__name__}") from exc
+
+    def stop(self, arn: str, cause: str) -> None:
+        try:
+            self._client.stop_execution(executionArn=arn, error="JourneyExit", cause=cause[:32000])
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("ExecutionDoesNotExist", "ExecutionNotRunning", "ValidationException"):
+                return  # already ended
+            raise TransientError(f"StopExecution failed: {code}") from exc
+        except BotoCoreError as exc:
+            raise TransientError(f"StopExecution failed: {type(exc).__name__}") from exc
+
+    def resume(self, token: str, output: dict[str, Any]) -> bool:
+        try:
+            self._client.send_task_success(taskToken=token, output=json.dumps(output))
+            return True
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if code in ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist", "ExecutionNotRunning"):
+                return False
+            raise TransientError(f"SendTaskSuccess failed: {code}") from exc
+        except BotoCoreError as exc:
+            raise TransientError(f"SendTaskSuccess failed: {type(exc).__name__}") from exc
+
+
+class SqsMessageRequests:
+    def __init__(self, client: Any, queue_url: str) -> None:
+        self._client, self._url = client, queue_url
+
+    def request(self, message: dict[str, Any]) -> None:
+        try:
+            self._client.send_message(QueueUrl=self._url, MessageBody=json.dumps(message))
+        except (ClientError, BotoCoreError) as exc:
+            code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else type(exc).__name__
+            raise TransientError(f"SQS SendMessage failed: {code}") from exc

@@ -1,0 +1,440 @@
+"""Journey control and journey steps.
+
+``on_event`` (the journeys function, fed by the bus) starts executions on entry events, stops them
+on exit events and hands parked task tokens back when an awaited event arrives. ``step`` (the
+journey-steps function, invoked by the state machines) does what a step says and records it on the
+customer's journey state. Every external effect is keyed, so retries and re-deliveries act once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import TypeAdapter
+
+from emma.errors import EmmaError
+from emma.events.model import (
+    CanonicalEvent,
+    CustomerRefs,
+    EventType,
+    Source,
+    SourceKind,
+    parse_event,
+)
+from emma.ingest.service import IngestService
+from emma.journeys.definitions import BranchArm, Journey, Variant
+from emma.journeys.state import Executions, JourneyState, JourneyStore, LogEntry, MessageRequests, StaleJourneyState
+from emma.ports import Clock
+from emma.profiles.model import Profile
+from emma.rules.evaluate import Facts, holds
+from emma.rules.state import RulesStore
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+JUST_BOUGHT = timedelta(days=30)  # products bought this recently are never offered (dispatch honours the list)
+DEFAULT_TIMEZONE = "Europe/Berlin"
+_ARMS = TypeAdapter(list[BranchArm])
+_VARIANTS = TypeAdapter(list[Variant])
+
+
+class UnknownAction(EmmaError):
+    status = 400
+    code = "unknown_action"
+
+
+def execution_name(profile_id: str, cause_id: str) -> str:
+    """Deterministic: the same entry event (re-delivered, or fired twice) names the same execution."""
+    digest = hashlib.sha256(cause_id.encode("utf-8")).hexdigest()[:16]
+    return f"{profile_id[:60]}-{digest}"
+
+
+def split_variant(variants: Sequence[Variant], profile_id: str, salt: str) -> Variant:
+    """A stable, uniform pick: the same customer lands in the same variant on every retry."""
+    total = sum(v.weight for v in variants)
+    point = int(hashlib.sha256(f"{salt}:{profile_id}".encode()).hexdigest()[:12], 16) / 16**12 * total
+    for variant in variants:
+        if point < variant.weight:
+            return variant
+        point -= variant.weight
+    return variants[-1]
+
+
+def next_time_of_day(now: datetime, hhmm: str, timezone: str | None) -> datetime:
+    """The next HH:MM (strictly after now) in ``timezone`` (the default one if unknown), in UTC."""
+    try:
+        zone = ZoneInfo(timezone or DEFAULT_TIMEZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = ZoneInfo(DEFAULT_TIMEZONE)
+    local = now.astimezone(zone)
+    hour, minute = (int(p) for p in hhmm.split(":"))
+    candidate = datetime.combine(local.date(), time(hour, minute), tzinfo=zone)
+    if candidate <= local:
+        candidate = datetime.combine(local.date() + timedelta(days=1), time(hour, minute), tzinfo=zone)
+    return candidate.astimezone(UTC)
+
+
+class JourneyService:
+    def __init__(
+        self,
+        journeys: Sequence[Journey],
+        store: JourneyStore,
+        executions: Executions,
+        messages: MessageRequests,
+        ingest: IngestService,
+        rules: RulesStore,
+        clock: Clock,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self._journeys = {j.id: j for j in journeys}
+        self._store, self._executions, self._messages = store, executions, messages
+        self._ingest, self._rules, self._clock = ingest, rules, clock
+        self._sleep = sleep or (lambda s: None)
+        self._watched = {e.value for j in journeys for e in j.exit_on} | {
+            s.wait.until_event.value for j in journeys for s in j.steps if getattr(getattr(s, "wait", None), "until_event", None)
+        }
+
+    # ---- control: the journeys function -------------------------------------------------------
+
+    def on_event(self, event: CanonicalEvent) -> list[str]:
+        """React to one event from the bus; returns what it did (for logs and tests)."""
+        profile_id = event.customer.profile_id
+        if not profile_id:
+            return []
+        done: list[str] = []
+        if event.type.value in self._watched:
+            done += self._exits_and_arrivals(event, profile_id)
+        for journey in self._entered_by(event):
+            done.append(self.enter(journey, event.shop, profile_id, event.id, event.type.value))
+        return done
+
+    def _entered_by(self, event: CanonicalEvent) -> list[Journey]:
+        props = event.properties
+        out = []
+        for journey in self._journeys.values():
+            if "*" not in journey.shops and event.shop not in journey.shops:
+                continue
+            if event.type == EventType.TRIGGER_FIRED and journey.entry.trigger == getattr(props, "trigger", None):
+                out.append(journey)
+            elif event.type == EventType.SEGMENT_ENTERED and journey.entry.segment == getattr(props, "segment", None):
+                out.append(journey)
+        return out
+
+    def enter(self, journey: Journey, shop: str, profile_id: str, cause_id: str, cause_type: str) -> str:
+        now = self._clock.now()
+        name = execution_name(profile_id, f"{journey.id}:{cause_id}")
+        arn = self._executions.arn(journey.id, name)
+        for attempt in range(MAX_ATTEMPTS):
+            state = self._store.get(shop, profile_id, journey.id)
+            refusal = self._refusal(journey, state, name, now)
+            if refusal == "":  # this very entry, already recorded: (re)start below, idempotently
+                break
+            if refusal:
+                if state is not None and not any(e.what == "refused" and e.detail == refusal for e in state.log[-3:]):
+                    state.record(LogEntry(at=now, execution=name, step="-", what="refused", detail=refusal))
+                    self._put_quietly(shop, profile_id, state)
+                return f"{journey.id}: not entered ({refusal})"
+            fresh = JourneyState(
+                journey=journey.id,
+                execution=name,
+                execution_arn=arn,
+                entered_at=now,
+                entries=(state.entries + 1) if state else 1,
+                step=journey.steps[0].id,
+                step_since=now,
+                log=state.log if state else [],
+                version=state.version if state else 0,
+            )
+            fresh.record(LogEntry(at=now, execution=name, step=journey.steps[0].id, what="entered", detail=cause_type))
+            try:
+                self._store.put(shop, profile_id, fresh)
+                break
+            except StaleJourneyState:
+                self._sleep(0.01 * 2**attempt)
+        else:
+            raise StaleJourneyState(f"journey state of {profile_id} in {journey.id} kept changing")
+        payload = {
+            "shop": shop,
+            "profile_id": profile_id,
+            "journey": journey.id,
+            "execution": name,
+            "cause": {"event_id": cause_id, "event_type": cause_type},
+        }
+        self._executions.start(journey.id, name, payload)
+        return f"{journey.id}: started {name}"
+
+    @staticmethod
+    def _refusal(journey: Journey, state: JourneyState | None, name: str, now: datetime) -> str | None:
+        """None: may enter; "": this entry is already recorded; else why not."""
+        if state is None:
+            return None
+        if state.execution == name:
+            return "" if state.status == "active" else "this entry has already run"
+        if state.status == "active":
+            return f"already in this journey since {state.entered_at.isoformat()}"
+        if journey.reentry == "never":
+            return "re-entry: never"
+        if now < state.entered_at + journey.reentry.after:
+            return f"re-entry only {journey.reentry.after.days} days after the last entry"
+        return None
+
+    def _exits_and_arrivals(self, event: CanonicalEvent, profile_id: str) -> list[str]:
+        done = []
+        for state in self._store.list(event.shop, profile_id):
+            journey = self._journeys.get(state.journey)
+            if state.status != "active" or journey is None:
+                continue
+            if event.type in journey.exit_on:
+                reason = f"exit event {event.type.value}"
+                if state.execution_arn:
+                    self._executions.stop(state.execution_arn, reason)
+                self._end(event.shop, profile_id, journey.id, state.execution, "exited", reason, event.id)
+                done.append(f"{journey.id}: exited ({reason})")
+            elif state.waiting_for == event.type.value and state.token:
+                arrived = self._executions.resume(state.token, {"event_id": event.id, "type": event.type.value})
+                self._mutate(
+                    event.shop,
+                    profile_id,
+                    journey.id,
+                    state.execution,
+                    lambda s, _e=event: self._arrived(s, _e.type.value, _e.id),
+                )
+                done.append(f"{journey.id}: {event.type.value} arrived" + ("" if arrived else " (too late)"))
+        return done
+
+    def _arrived(self, state: JourneyState, event_type: str, event_id: str) -> None:
+        if state.waiting_for != event_type:
+            return
+        state.record(
+            LogEntry(at=self._clock.now(), execution=state.execution, step=state.step or "-", what="arrived",
+                     detail=event_type, key=f"arrived:{event_id}")
+        )
+        state.waiting_for, state.token = None, None
+
+    def _end(self, shop: str, profile_id: str, journey: str, execution: str, status: str, reason: str, key: str) -> None:
+        def end(state: JourneyState) -> None:
+            if state.status != "active":
+                return
+            now = self._clock.now()
+            state.status, state.ended_at, state.end_reason = status, now, reason  # type: ignore[assignment]
+            state.waiting_for, state.token = None, None
+            state.record(LogEntry(at=now, execution=execution, step=state.step or "-", what=status, detail=reason,
+                                  key=f"{status}:{key}"))
+
+        self._mutate(shop, profile_id, journey, execution, end)
+
+    # ---- steps: the journey-steps function ----------------------------------------------------
+
+    def step(self, payload: dict[str, Any]) -> dict[str, Any]:
+        action = payload.get("action")
+        handler = getattr(self, f"_do_{action}", None) if isinstance(action, str) and action.isidentifier() else None
+        if handler is None:
+            raise UnknownAction(f"unknown journey step action {action!r}")
+        route, until = handler(payload, f"{payload['execution']}:{payload['step']}:{payload['entered']}")
+        return {"route": route, "until": until}
+
+    def _do_send(self, p: dict[str, Any], key: str) -> tuple[str | None, str | None]:
+        spec, now = p["spec"], self._clock.now()
+        state = self._current(p)
+        if state is None or state.done(key):
+            return None, None
+        transactional = bool(spec.get("transactional"))
+        cap = spec.get("max_messages")
+        if not transactional and cap is not None and state.messages >= cap:
+            self._log(p, key, "capped", f"{spec['template']}: this journey may send {cap} messages")
+            return None, None
+        profile = self._profile(p)
+        recent = sorted(
+            pid for pid, owned in profile.products_owned.items() if now - owned.last_bought_at <= JUST_BOUGHT
+        )
+        self._messages.request(
+            {
+                "key": key,
+                "shop": p["shop"],
+                "profile_id": profile.profile_id,
+                "journey": p["journey"],
+                "execution": p["execution"],
+                "step": p["step"],
+                "template": spec["template"],
+                "channel": spec.get("channel", "best"),
+                "transactional": transactional,
+                "requested_at": now.isoformat(),
+                "exclude_products": recent,
+                "variant": state.variant,
+            }
+        )
+
+        def sent(s: JourneyState) -> None:
+            s.messages += 0 if transactional else 1
+            s.record(LogEntry(at=now, execution=s.execution, step=p["step"], what="sent",
+                              detail=f"{spec['template']} via {spec.get('channel', 'best')}", key=key))
+            s.step, s.step_since = p["then"], now
+
+        self._mutate(p["shop"], p["profile_id"], p["journey"], p["execution"], sent)
+        return None, None
+
+    def _do_update(self, p: dict[str, Any], key: str) -> tuple[str | None, str | None]:
+        traits = p["spec"]["set"]
+        self._record_event(p, key, EventType.CUSTOMER_UPDATED, {"traits": traits})
+        self._log(p, key, "updated", ", ".join(f"{k} = {v}" for k, v in traits.items()), then=p["then"])
+        return None, None
+
+    def _do_emit(self, p: dict[str, Any], key: str) -> tuple[str | None, str | None]:
+        name = f"journey.{p['spec']['event']}"
+        props = {"name": name, "properties": {"journey": p["journey"], "execution": p["execution"], "step": p["step"]}}
+        self._record_event(p, key, EventType.CUSTOM, props)
+        self._log(p, key, "emitted", name, then=p["then"])
+        return None, None
+
+    def _do_branch(self, p: dict[str, Any], key: str) -> tuple[str | None, str | None]:
+        arms = _ARMS.validate_python(p["spec"])
+        profile = self._profile(p)
+        derived = self._rules.derived(p["shop"], profile.profile_id)
+        now = self._clock.now()
+        facts = Facts(
+            profile=profile,
+            now=now,
+            segments=set(derived.segments) if derived else set(),
+            derived={
+                "lifecycle_stage": derived.lifecycle_stage if derived else None,
+                "rfm": derived.rfm if derived else None,
+                "predictions": derived.predictions if derived else None,
+            },
+        )
+        for n, arm in enumerate(arms):
+            if arm.when is None or holds(arm.when, facts, now):
+                why = "otherwise" if arm.when is None else f"condition {n + 1} holds"
+                self._log(p, key, "branched", f"-> {arm.target} ({why})", then=arm.target)
+                return arm.target, None
+        raise AssertionError("a branch ends with an otherwise arm")  # the model guarantees it
+
+    def _do_split(self, p: dict[str, Any], key: str) -> tuple[str | None, str | None]:
+        variants = _VARIANTS.validate_python(p["spec"])
+        chosen = split_variant(variants, p["profile_id"], f"{p['journey']}:{p['step']}")
+
+        def split(s: JourneyState) -> None:
+            s.variant = chosen.name
+            s.record(LogEntry(at=self._clock.now(), execution=s.execution, step=p["step"], what="split",
+                              detail=f"variant {chosen.name}" + (" (holdout: no messages)" if chosen.holdout else ""),
+                              key=key))
+            s.step, s.step_since = chosen.goto, self._clock.now()
+
+        self._mutate(p["shop"], p["profile_id"], p["journey"], p["execution"], split)
+        return chosen.goto, None
+
+    def _do_until(self, p: dict[str, Any], key: str) -> tuple[str | None, str | None]:
+        profile = self._profile(p)
+        zone = profile.traits.get("timezone")
+        at = next_time_of_day(self._clock.now(), p["spec"]["until_time"], str(zone.value) if zone else None)
+        until = at.strftime("%Y-%m-%dT%H:%M:%SZ")
+        self._log(p, key, "waiting", f"until {p['spec']['until_time']} ({until})", then=p["step"])
+        return None, until
+
+    def _do_await(self, p: dict[str, Any], key: str) -> tuple[str | None, str | None]:
+        wanted, token = p["spec"]["event"], p["token"]
+        entered = datetime.fromisoformat(p["entered"].replace("Z", "+00:00"))
+        now = self._clock.now()
+
+        def park(s: JourneyState) -> None:
+            s.waiting_for, s.token, s.step, s.step_since = wanted, token, p["step"], now
+            if not s.done(key):
+                s.record(LogEntry(at=now, execution=s.execution, step=p["step"], what="waiting", detail=wanted, key=key))
+
+        if self._mutate(p["shop"], p["profile_id"], p["journey"], p["execution"], park) is None:
+            return None, None
+        # The event may have arrived between entering this step and parking the token.
+        profile = self._profile(p)
+        if any(t >= int(entered.timestamp()) for t in profile.event_times.get(wanted, [])):
+            if self._executions.resume(token, {"event_id": None, "type": wanted, "seen_on_profile": True}):
+                self._mutate(p["shop"], p["profile_id"], p["journey"], p["execution"],
+                             lambda s: self._arrived(s, wanted, f"{key}:profile"))
+        return None, None
+
+    def _do_finish(self, p: dict[str, Any], key: str) -> tuple[str | None, str | None]:
+        self._end(p["shop"], p["profile_id"], p["journey"], p["execution"], "completed", p["spec"]["reason"], key)
+        return None, None
+
+    def _do_failed(self, p: dict[str, Any], key: str) -> tuple[str | None, str | None]:
+        error = p.get("error") or {}
+        reason = f"{error.get('Error', 'error')}: {str(error.get('Cause', ''))[:300]}"
+        log.error("journey step failed", extra={"journey": p["journey"], "execution": p["execution"], "reason": reason})
+        self._end(p["shop"], p["profile_id"], p["journey"], p["execution"], "failed", reason, key)
+        return None, None
+
+    # ---- helpers ------------------------------------------------------------------------------
+
+    def _current(self, p: dict[str, Any]) -> JourneyState | None:
+        state = self._store.get(p["shop"], p["profile_id"], p["journey"])
+        if state is None or state.execution != p["execution"] or state.status != "active":
+            log.warning("no active journey state for this execution", extra={"execution": p["execution"]})
+            return None
+        return state
+
+    def _log(self, p: dict[str, Any], key: str, what: str, detail: str, then: str | None = None) -> None:
+        def add(s: JourneyState) -> None:
+            if s.done(key):
+                return
+            s.record(LogEntry(at=self._clock.now(), execution=s.execution, step=p["step"], what=what, detail=detail,
+                              key=key))
+            if then:
+                s.step, s.step_since = then, self._clock.now()
+
+        self._mutate(p["shop"], p["profile_id"], p["journey"], p["execution"], add)
+
+    def _mutate(
+        self, shop: str, profile_id: str, journey: str, execution: str, change: Callable[[JourneyState], None]
+    ) -> JourneyState | None:
+        """Apply ``change`` to the state of this execution (optimistically; re-read on conflict). None
+        when the state belongs to another execution (this one was stopped and replaced)."""
+        for attempt in range(MAX_ATTEMPTS):
+            state = self._store.get(shop, profile_id, journey)
+            if state is None or state.execution != execution:
+                log.warning("journey state belongs to another execution", extra={"execution": execution})
+                return None
+            before = state.model_dump()
+            change(state)
+            if state.model_dump() == before:
+                return state
+            try:
+                self._store.put(shop, profile_id, state)
+                return state
+            except StaleJourneyState:
+                self._sleep(min(0.5, 0.01 * 2**attempt) * (0.5 + random.random()))
+        raise StaleJourneyState(f"journey state of {profile_id} in {journey} kept changing")
+
+    def _put_quietly(self, shop: str, profile_id: str, state: JourneyState) -> None:
+        try:
+            self._store.put(shop, profile_id, state)
+        except StaleJourneyState:
+            pass  # only a log line about a refused entry was lost
+
+    def _profile(self, p: dict[str, Any]) -> Profile:
+        return self._ingest.resolve(p["shop"], p["profile_id"])  # ProfileNotFound: the task fails, is caught
+
+    def _record_event(self, p: dict[str, Any], key: str, type_: EventType, properties: dict[str, Any]) -> None:
+        """Profile changes go through ingest like any other event: versioned, logged, published."""
+        profile = self._profile(p)
+        refs = CustomerRefs(
+            customer_id=profile.customer_id,
+            email=profile.email,
+            anonymous_id=None if (profile.customer_id or profile.email) else next(iter(profile.anonymous_ids), None),
+        )
+        event = parse_event(
+            {
+                "id": f"journey:{key}"[:256],
+                "type": type_.value,
+                "shop": p["shop"],
+                "occurred_at": self._clock.now().isoformat(),
+                "received_at": self._clock.now().isoformat(),
+                "source": Source(kind=SourceKind.EMMA, name=f"journey:{p['journey']}").model_dump(),
+                "customer": refs.model_dump(exclude_none=True),
+                "properties": properties,
+            }
+        )
+        self._ingest.ingest([event])

@@ -1,0 +1,90 @@
+"""Where each customer stands in each journey: one item per (profile, journey), with a bounded log
+of what Emma did and decided there. The profile API shows it; the demo prints it as a timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from pydantic import BaseModel, Field
+
+from emma.errors import EmmaError
+
+MAX_LOG = 60  # entries kept per (profile, journey), newest last
+
+Status = Literal["active", "completed", "exited", "failed"]
+
+
+class LogEntry(BaseModel):
+    at: datetime
+    execution: str
+    step: str
+    what: str  # entered, sent, capped, waiting, arrived, timed_out, branched, split, updated, emitted, ...
+    detail: str = ""
+    key: str | None = None  # execution:step:entered-time of the task that wrote it (retries write once)
+
+
+class JourneyState(BaseModel):
+    journey: str
+    status: Status = "active"
+    execution: str
+    execution_arn: str | None = None
+    entered_at: datetime
+    entries: int = 1
+    step: str | None = None
+    step_since: datetime
+    waiting_for: str | None = None
+    token: str | None = None
+    variant: str | None = None
+    messages: int = 0
+    ended_at: datetime | None = None
+    end_reason: str | None = None
+    log: list[LogEntry] = Field(default_factory=list)
+    version: int = 0
+
+    def record(self, entry: LogEntry) -> None:
+        self.log = [*self.log, entry][-MAX_LOG:]
+
+    def done(self, key: str) -> bool:
+        return any(e.key == key for e in self.log)
+
+    def view(self) -> dict[str, Any]:
+        """What the profile API shows: where the customer is and since when, not the task token."""
+        data = self.model_dump(mode="json", exclude={"token", "version", "log"})
+        data["log"] = [e.model_dump(mode="json", exclude={"key"}) for e in self.log[-20:]]
+        return data
+
+
+class StaleJourneyState(EmmaError):
+    """Someone else changed the journey state between our read and our write: read again."""
+
+    status = 409
+    code = "stale_journey_state"
+
+
+class JourneyStore(Protocol):
+    def get(self, shop: str, profile_id: str, journey: str) -> JourneyState | None: ...
+
+    def list(self, shop: str, profile_id: str) -> list[JourneyState]: ...
+
+    def put(self, shop: str, profile_id: str, state: JourneyState) -> None:
+        """Write ``state`` if the stored version is still ``state.version`` (then bump it), else raise
+        StaleJourneyState."""
+
+
+class Executions(Protocol):
+    def arn(self, journey: str, name: str) -> str: ...
+
+    def start(self, journey: str, name: str, payload: dict[str, Any]) -> None:
+        """Start the journey's execution ``name``; starting the same name with the same input again is a no-op."""
+
+    def stop(self, arn: str, cause: str) -> None:
+        """Stop a running execution (one that has already ended is left alone)."""
+
+    def resume(self, token: str, output: dict[str, Any]) -> bool:
+        """Hand a parked task token back; False when it is no longer valid (timed out, stopped)."""
+
+
+class MessageRequests(Protocol):
+    def request(self, message: dict[str, Any]) -> None:
+        """Queue a message request for the dispatcher (which dedupes on message['key'])."""

@@ -75,6 +75,54 @@ def _cmd_rules_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_journeys(root: Path, name: str | None = None) -> list:
+    from emma.journeys.loader import load_journeys
+    from emma.rules.loader import load_definitions
+
+    journeys = load_journeys(root, load_definitions(root))
+    if name is None:
+        return journeys
+    chosen = [j for j in journeys if j.id == name]
+    if not chosen:
+        raise ConfigError(f"no journey {name!r} in {root / 'journeys'} (journeys: {', '.join(j.id for j in journeys)})")
+    return chosen
+
+
+def _cmd_journeys_validate(args: argparse.Namespace) -> int:
+    for journey in _load_journeys(args.root):
+        entry = f"trigger {journey.entry.trigger}" if journey.entry.trigger else f"segment {journey.entry.segment}"
+        print(f"{journey.id}: {len(journey.steps)} steps, entry {entry}: valid")
+    return 0
+
+
+def _cmd_journeys_compile(args: argparse.Namespace) -> int:
+    from emma.journeys.compile import compile_journey
+
+    for journey in _load_journeys(args.root, args.name):
+        text = json.dumps(compile_journey(journey), indent=2, sort_keys=True) + "\n"
+        if args.out is None:
+            print(text, end="")
+            continue
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / f"{journey.id}.asl.json").write_text(text, encoding="utf-8")
+        print(f"wrote {args.out / (journey.id + '.asl.json')}")
+    return 0
+
+
+def _cmd_journeys_graph(args: argparse.Namespace) -> int:
+    from emma.journeys.graph import mermaid
+
+    (journey,) = _load_journeys(args.root, args.name)
+    text = mermaid(journey)
+    if args.out is None:
+        print(text, end="")
+    else:
+        body = f"# Journey {journey.id}\n\n{journey.description}\n\n```mermaid\n{text}```\n"
+        args.out.write_text(body if args.out.suffix == ".md" else text, encoding="utf-8")
+        print(f"wrote {args.out}")
+    return 0
+
+
 def _cmd_predict_validate(args: argparse.Namespace) -> int:
     from emma.predict.validate import main as validate_main
 
@@ -152,6 +200,22 @@ def build_parser() -> argparse.ArgumentParser:
     validate = rules_sub.add_parser("validate", help="validate triggers/, segments/ and journeys/")
     validate.add_argument("--root", type=Path, default=ROOT)
     validate.set_defaults(func=_cmd_rules_validate)
+
+    journeys = sub.add_parser("journeys", help="journeys: validate, compile to ASL, draw")
+    journeys_sub = journeys.add_subparsers(dest="journeys_command", required=True)
+    jvalidate = journeys_sub.add_parser("validate", help="validate journeys/ (with the triggers and segments they use)")
+    jvalidate.add_argument("--root", type=Path, default=ROOT)
+    jvalidate.set_defaults(func=_cmd_journeys_validate)
+    jcompile = journeys_sub.add_parser("compile", help="print (or write) the Step Functions ASL of journeys")
+    jcompile.add_argument("name", nargs="?", help="one journey id (default: all)")
+    jcompile.add_argument("--out", type=Path, help="write <id>.asl.json files into this folder")
+    jcompile.add_argument("--root", type=Path, default=ROOT)
+    jcompile.set_defaults(func=_cmd_journeys_compile)
+    jgraph = journeys_sub.add_parser("graph", help="a journey as a Mermaid flowchart (.md: with a heading)")
+    jgraph.add_argument("name", help="the journey id")
+    jgraph.add_argument("--out", type=Path, help="write to this file (.md or .mmd)")
+    jgraph.add_argument("--root", type=Path, default=ROOT)
+    jgraph.set_defaults(func=_cmd_journeys_graph)
 
     predict = sub.add_parser("predict", help="predictive scores")
     predict_sub = predict.add_subparsers(dest="predict_command", required=True)

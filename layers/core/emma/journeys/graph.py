@@ -47,12 +47,31 @@ def _node(name: str) -> str:
     return "s_" + name.replace("-", "_")
 
 
+_OPS = {"eq": "=", "ne": "≠", "gt": ">", "gte": "≥", "lt": "<", "lte": "≤", "in": "in", "not_in": "not in"}
+
+
+def _describe(node: object) -> str:
+    if isinstance(node, list):
+        return " and ".join(_describe(n) for n in node)
+    if not isinstance(node, dict):
+        return str(node)
+    for key, joiner in (("all", " and "), ("any", " or ")):
+        if isinstance(node.get(key), list):
+            return joiner.join(_describe(n) for n in node[key])
+    if "not" in node:
+        return "not (" + _describe(node["not"]) + ")"
+    subject = [str(v) for k, v in node.items() if k not in _OPS and not isinstance(v, dict | list)]
+    nested = [f"{k} {_describe(v)}" for k, v in node.items() if isinstance(v, dict)]
+    tests = [f"{_OPS[k]} {v}" for k, v in node.items() if k in _OPS]
+    return " ".join([*nested, *subject, *tests])
+
+
 def _condition_text(arm: object) -> str:
     when = getattr(arm, "when", None)
     if when is None:
         return "otherwise"
-    text = when.model_dump_json(exclude_none=True, exclude_defaults=True)
-    return text.replace('"', "'")[:80]
+    data = when.model_dump(mode="json", by_alias=True, exclude_none=True, exclude_defaults=True)
+    return _describe(data).replace('"', "'")[:100]
 
 
 def mermaid(journey: Journey) -> str:

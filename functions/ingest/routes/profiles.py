@@ -35,6 +35,8 @@ def get_profile(ref: str, history: Annotated[int, Query(ge=0, le=200)] = 20):
     body["lifecycle_stage"] = derived.lifecycle_stage if derived else None
     body["rfm"] = derived.rfm if derived else None
     body["predictions"] = derived.predictions if derived else None
+    states = components.journeys.list(shop.shop, profile.profile_id) if components.journeys else []
+    body["journeys"] = [s.view() for s in sorted(states, key=lambda s: s.entered_at, reverse=True)]
     if history:
         body["history"] = components.service.history(profile, history)
     return json_response(200, body)

@@ -14,11 +14,13 @@ from botocore.config import Config
 
 from emma.adapters.dynamodb import DynamoCatalog, DynamoProfileRepository
 from emma.adapters.eventbridge import EventBridgePublisher
+from emma.adapters.journeys import DynamoJourneyStore
 from emma.adapters.rules_store import DynamoRulesStore
 from emma.adapters.shops import SecretsShopDirectory
 from emma.clock import clock_from_env
 from emma.config import IngestSettings
 from emma.ingest.service import IngestService
+from emma.journeys.state import JourneyStore
 from emma.ports import ShopDirectory
 from emma.rules.state import RulesStore
 
@@ -31,6 +33,7 @@ class Ingest:
     service: IngestService
     shops: ShopDirectory
     rules: RulesStore | None = None  # read-only: segment sizes and each profile's derived state
+    journeys: JourneyStore | None = None  # read-only: where each profile stands in each journey
 
 
 def build_ingest(settings: IngestSettings, session: Any | None = None) -> Ingest:
@@ -53,4 +56,5 @@ def build_ingest(settings: IngestSettings, session: Any | None = None) -> Ingest
         ttl_seconds=settings.shop_cache_seconds,
     )
     rules = DynamoRulesStore(dynamodb, settings.profiles_table)
-    return Ingest(IngestService(profiles, catalog, publisher, clock_from_env()), shops, rules)
+    journeys = DynamoJourneyStore(dynamodb, settings.profiles_table)
+    return Ingest(IngestService(profiles, catalog, publisher, clock_from_env()), shops, rules, journeys)

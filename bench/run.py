@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import cold_import, cpu, rules, schedule  # noqa: E402
+from bench import cold_import, cpu, journeys, rules, schedule  # noqa: E402
 from bench.aws_calls import AwsRun, CaseCalls  # noqa: E402
 from bench.capacity import (  # noqa: E402
     RequestUsage,
@@ -416,6 +416,7 @@ def report(results: dict[str, Any]) -> str:
 
     out.append(report_rules(results["rules"]))
     out.append(report_schedule(results["schedule"]))
+    out.append(journeys.report(results["journeys"]))
 
     out.append("\nFindings")
     out.extend(f"  - {f}" for f in results["findings"])
@@ -687,6 +688,10 @@ def main(argv: list[str] | None = None) -> int:
     phase_started = time.perf_counter()
     schedule_run = schedule.measure(ROOT, profiles=plan["schedule_profiles"], templates=plan["schedule_templates"])
     schedule_run["run_s"] = time.perf_counter() - phase_started
+    print("  journeys: the smartphone onboarding for four customers on the local runtime ...", flush=True)
+    phase_started = time.perf_counter()
+    journeys_run = journeys.measure(prices)
+    journeys_run["run_s"] = time.perf_counter() - phase_started
     ddb = prices["services"]["dynamodb_on_demand"]
     rru_usd, wru_usd = ddb["usd_per_million_rru"] / 1e6, ddb["usd_per_million_wru"] / 1e6
     schedule_run["usd_dynamodb"] = {
@@ -731,6 +736,7 @@ def main(argv: list[str] | None = None) -> int:
         "cold_import": imports,
         "rules": rules_run,
         "schedule": schedule_run,
+        "journeys": journeys_run,
         "output": str(output.relative_to(ROOT) if output and output.is_relative_to(ROOT) else output),
     }
     results["findings"] = findings(results)

@@ -88,7 +88,11 @@ WEBHOOK_RESPONSES = {
     **_ERRORS,
 }
 PROFILE_RESPONSES = {
-    200: _json(Profile, "The unified profile with its segments, lifecycle stage, predictions, `journeys` (where it stands in each, since when, and a log of what Emma did there) and `history` (newest first)"),
+    200: _json(
+        Profile,
+        "The unified profile with its segments, lifecycle stage, predictions, `journeys` (where it stands in "
+        "each, since when, and a log of what Emma did there) and `history` (newest first)",
+    ),
     401: _json(Error, "Missing or wrong admin key"),
     404: _json(Error, "No such profile in this shop"),
 }

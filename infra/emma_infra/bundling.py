@@ -3,8 +3,8 @@
 * core layer: a copy of layers/core/emma as <dir>/python/emma (no __pycache__);
 * dependency layer: `pip install --platform ... --only-binary=:all: --target <dir>/python -r
   requirements/lambda.lock`, i.e. the arm64 manylinux wheels pip would pick on Lambda itself;
-* definitions layer: the validated trigger and segment definitions as <dir>/definitions/definitions.json
-  (the rules functions read JSON, never YAML).
+* definitions layer: the validated trigger, segment and journey definitions as
+  <dir>/definitions/definitions.json (the rules and journeys functions read JSON, never YAML).
 
 All land under .cache/layers/ in a directory named after a digest of their inputs, so repeated
 synths (and offline synths after the first) reuse them. Each is built in a temporary sibling and

@@ -23,12 +23,12 @@ def build_app(
     definitions_root: Path | None = None,
 ) -> App:
     """The app; ``context``/``outdir``/``definitions_root`` are for tests (the CLI passes cdk.json's
-    context itself; the definitions are triggers/ and segments/ of the repository)."""
+    context itself; the definitions are triggers/, segments/ and journeys/ of the repository)."""
     app = App(context=dict(context) if context else None, outdir=outdir)
     stack = EmmaStack(
         app,
         STACK_NAME,
-        description="Emma: serverless marketing automation for online shops (ingest, profiles, events, rules)",
+        description="Emma: serverless marketing automation for online shops (ingest, profiles, rules, journeys)",
         definitions_root=definitions_root,
     )
     Tags.of(stack).add("project", "emma")
@@ -40,12 +40,12 @@ def build_app(
 
 
 def main(*, definitions_root: Path | None = None, stderr: TextIO = sys.stderr) -> int:
-    """`infra/app.py`: synthesize, or explain invalid trigger/segment definitions and return 1 (which
+    """`infra/app.py`: synthesize, or explain invalid trigger/segment/journey definitions and return 1 (which
     fails `cdk synth` and `cdk deploy`)."""
     try:
         app = build_app(definitions_root=definitions_root)
     except DefinitionError as exc:
-        print(f"emma: {len(exc.problems)} problem(s) in the trigger/segment definitions:", file=stderr)
+        print(f"emma: {len(exc.problems)} problem(s) in the trigger/segment/journey definitions:", file=stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=stderr)
         return 1

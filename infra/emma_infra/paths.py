@@ -11,4 +11,4 @@ LAMBDA_LOCK_FILE = REPO_ROOT / "requirements" / "lambda.lock"
 LAYER_CACHE_DIR = REPO_ROOT / ".cache" / "layers"  # gitignored; survives `rm -rf cdk.out`
 CDK_JSON = REPO_ROOT / "cdk.json"
 OPENAPI_DOCUMENT = REPO_ROOT / "docs" / "openapi.json"  # generated from the ingest routes (`emma schema`)
-DEFINITIONS_ROOT = REPO_ROOT  # triggers/*.yaml and segments/*.yaml, bundled as JSON at synth time
+DEFINITIONS_ROOT = REPO_ROOT  # triggers/, segments/ and journeys/*.yaml, bundled as JSON at synth time

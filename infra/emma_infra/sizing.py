@@ -1,19 +1,28 @@
 """Sizing and access of the functions that differ from the defaults, by function folder (the
-`consumer` of a `QueueDef` or `ScheduleDef` in emma.resources). A queue consumer not named here gets
-512 MB and a sixth of its queue's visibility timeout; see `QueueConsumer`.
+`consumer` of a `QueueDef` or `ScheduleDef` in emma.resources, or `JOURNEY_STEPS_FUNCTION`). A queue
+consumer not named here gets 512 MB and a sixth of its queue's visibility timeout; see `QueueConsumer`.
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
-from emma.resources import RULES_SCHEDULE, TRIGGERS_QUEUE
+from emma.resources import JOURNEY_STEPS_FUNCTION, JOURNEYS_QUEUE, PROFILES_TABLE, RULES_SCHEDULE, TRIGGERS_QUEUE
 from emma_infra.constructs.definitions import RULES_TABLES
 from emma_infra.constructs.functions import FunctionOptions
 
 # The rules functions (emma.rules.wiring): the profiles and schedule tables, the bus, the definitions
 # layer; no catalog table and no shop secrets.
 RULES_FUNCTION = FunctionOptions(memory_size=1024, tables=RULES_TABLES, shop_secrets=False, definitions=True)
+
+# The journeys functions (emma.journeys.wiring): the profiles table (journey state, and profile
+# changes through the ingest service, which only touches the catalog table for product events, never
+# sent by journeys), the bus, the definitions layer; no shop secrets (the shop directory that
+# build_ingest builds is never used by the journey service). `Journeys` adds the catalog table's
+# *name* (the settings require it), the messages queue and the state machines.
+JOURNEY_FUNCTION = FunctionOptions(
+    memory_size=1024, timeout_seconds=30, tables=(PROFILES_TABLE,), shop_secrets=False, definitions=True
+)
 
 FUNCTION_OPTIONS: dict[str, FunctionOptions] = {
     # A batch of up to QueueDef.batch_size events. The queue's visibility timeout (180 s) is six times
@@ -22,4 +31,10 @@ FUNCTION_OPTIONS: dict[str, FunctionOptions] = {
     TRIGGERS_QUEUE.consumer: replace(RULES_FUNCTION, timeout_seconds=30),
     # Everything due since the last run, every RULES_SCHEDULE.rate_minutes.
     RULES_SCHEDULE.consumer: replace(RULES_FUNCTION, timeout_seconds=5 * 60),
+    # Start, stop and resume executions for a batch of up to QueueDef.batch_size events; the queue's
+    # visibility timeout (180 s) is six times this. A redelivery cannot start a customer twice
+    # (execution names are deterministic).
+    JOURNEYS_QUEUE.consumer: JOURNEY_FUNCTION,
+    # One journey step per invocation (state machine tasks, retried with backoff by the state machine).
+    JOURNEY_STEPS_FUNCTION: JOURNEY_FUNCTION,
 }

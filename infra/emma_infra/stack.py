@@ -12,7 +12,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Stack
 from constructs import Construct
 
-from emma.resources import EVENT_BUS, QUEUES, SCHEDULES, TABLES
+from emma.resources import EVENT_BUS, JOURNEYS_QUEUE, MESSAGES_QUEUE, QUEUES, SCHEDULES, TABLES
 from emma_infra import paths
 from emma_infra.constructs.bus import Bus
 from emma_infra.constructs.consumers import QueueConsumer
@@ -20,6 +20,7 @@ from emma_infra.constructs.data import Data
 from emma_infra.constructs.definitions import Definitions
 from emma_infra.constructs.functions import EmmaFunction, Platform
 from emma_infra.constructs.ingest_api import IngestApi
+from emma_infra.constructs.journeys import Journeys, construct_name
 from emma_infra.constructs.layers import Layers
 from emma_infra.constructs.monitoring import Monitoring
 from emma_infra.constructs.schedules import ScheduledFunction
@@ -38,7 +39,7 @@ class EmmaStack(Stack):
         if unknown:
             raise ValueError(f"QueueDef.bus must be {EMMA_BUS!r} or {PARTNER_BUS!r}, not {sorted(unknown)}")
 
-        # First: invalid trigger/segment definitions fail the synth before any layer is built.
+        # First: invalid trigger/segment/journey definitions fail the synth before any layer is built.
         definitions = Definitions(self, "Definitions", root=definitions_root or paths.DEFINITIONS_ROOT)
         data = Data(self, "Data")
         bus = Bus(self, "Bus")
@@ -58,6 +59,10 @@ class EmmaStack(Stack):
             for q in QUEUES
             if q.bus == EMMA_BUS
         ]
+        (journeys_consumer,) = [c for c in consumers if c.definition == JOURNEYS_QUEUE]
+        journeys = Journeys(
+            self, "Journeys", journeys=definitions.journeys, platform=platform, consumer=journeys_consumer.consumer
+        )
         schedules = [
             ScheduledFunction(
                 self, s.logical_id, definition=s, platform=platform, options=FUNCTION_OPTIONS.get(s.consumer)
@@ -77,13 +82,17 @@ class EmmaStack(Stack):
                 description="Partner event bus receiving the Shopify EventBridge events",
             )
 
-        functions: list[EmmaFunction] = [api.handler, *(c.consumer for c in [*consumers, *schedules])]
+        functions: list[EmmaFunction] = [api.handler, journeys.steps, *(c.consumer for c in [*consumers, *schedules])]
         monitoring = Monitoring(
             self,
             "Monitoring",
             functions=functions,
-            dead_letter_queues=[(c.definition.logical_id, c.dead_letter_queue) for c in [*consumers, *schedules]],
+            dead_letter_queues=[
+                *((c.definition.logical_id, c.dead_letter_queue) for c in [*consumers, *schedules]),
+                (MESSAGES_QUEUE.logical_id, journeys.dead_letter_queue),
+            ],
             http_api=api.http_api,
+            state_machines={construct_name(j): m for j, m in journeys.state_machines.items()},
         )
 
         CfnOutput(self, "ApiUrl", value=api.url, description="Base URL of the Emma ingest API")
@@ -99,6 +108,12 @@ class EmmaStack(Stack):
             "EventBusName",
             value=bus.event_bus.event_bus_name,
             description=f"EventBridge bus of Emma's canonical events ({EVENT_BUS.env_var})",
+        )
+        CfnOutput(
+            self,
+            "MessagesQueueUrl",
+            value=journeys.messages_queue.queue_url,
+            description=f"SQS queue of the message requests journeys make ({MESSAGES_QUEUE.env_var})",
         )
         CfnOutput(
             self,

@@ -17,6 +17,7 @@ import requests
 from emma.resources import PROFILES_TABLE
 from emma.sources.signatures import sign_base64, sign_hex
 from emma_local.config import LocalConfig
+from emma_local.journey_demo import JourneyDemo
 from emma_local.runtime import LocalRuntime
 
 # The story: Lena browses anonymously, logs in, buys on Shopify; Max browses and identifies in one
@@ -328,4 +329,7 @@ def run_demo(config: LocalConfig, events_dir: Path) -> int:
         print(f"API at {runtime.api_url}")
         demo = Demo(runtime, config, events_dir)
         demo.run()
-        return demo.summary(started)
+        status = demo.summary(started)
+        status |= JourneyDemo(runtime).run()
+        print(f"\nDemo finished in {time.monotonic() - started:.0f} s")
+        return status

@@ -10,9 +10,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from emma.ports import ShopConfig
 from emma.journeys.compile import compile_journey, substitute
 from emma.journeys.definitions import Journey
+from emma.ports import ShopConfig
 from emma.resources import (
     EVENT_BUS,
     JOURNEY_MACHINES_ENV,
@@ -124,7 +124,10 @@ def provision_journeys(session: Any, journeys: Iterable[Journey], steps_function
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("handler.py", "# runs in-process in the local runtime\n")
     arn = session.client("lambda").create_function(
-        FunctionName=steps_function, Runtime="python3.12", Role=role, Handler="handler.lambda_handler",
+        FunctionName=steps_function,
+        Runtime="python3.12",
+        Role=role,
+        Handler="handler.lambda_handler",
         Code={"ZipFile": buffer.getvalue()},
     )["FunctionArn"]
     sfn = session.client("stepfunctions")

@@ -188,7 +188,7 @@ class LocalRuntime:
     def stop(self) -> None:
         try:
             self._stop_executions()
-        except Exception:  # noqa: BLE001 - stopping must go on whatever the emulator says
+        except Exception:
             logging.getLogger("emma.local").warning("could not stop running journey executions")
         if self._scheduler is not None:
             self._scheduler.stop()

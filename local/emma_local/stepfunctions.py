@@ -47,10 +47,10 @@ def install(clock: FileClock) -> None:
     global _clock
     _clock = clock
     from moto.awslambda_simple.models import LambdaSimpleBackend
+    from moto.stepfunctions.parser.asl.component.state import state
     from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
         state_task_service_callback as callback,
     )
-    from moto.stepfunctions.parser.asl.component.state import state
     from moto.stepfunctions.parser.asl.component.state.wait.wait_function import timestamp, wait_function
     from moto.stepfunctions.parser.asl.eval.event import event_manager
 

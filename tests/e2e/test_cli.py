@@ -54,8 +54,14 @@ def test_demo_replays_events_and_ends_with_a_summary():
     result = subprocess.run([*EMMA, "demo"], cwd=ROOT, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Profiles built" in result.stdout and "Events published on the bus" in result.stdout
-    summary = result.stdout.strip().splitlines()[-1]
-    assert summary.startswith("Summary:") and "requests refused as expected" in summary
+    (summary,) = [line for line in result.stdout.splitlines() if line.startswith("Summary:")]
+    assert "requests refused as expected" in summary
+    # the smartphone onboarding for four customers, each to the end, with their timelines
+    timelines = result.stdout.split("Timelines", 1)[1]
+    for name in ("Anna", "Ben", "Clara", "David"):
+        assert f"  {name}: completed (exit step)" in timelines
+    assert "message: tutorial-camera-pro" in timelines and "message: service-follow-up" in timelines
+    assert "referral.made arrived" in timelines and "no survey.answered in time" in timelines
 
 
 def test_bad_config_names_the_file_and_line(tmp_path):

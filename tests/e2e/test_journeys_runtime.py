@@ -90,8 +90,15 @@ def test_smartphone_onboarding_follows_a_customer_who_watches_is_happy_and_refer
     rt.advance(days=280)
     state = until(rt, "sp-1", "smartphone-onboarding", lambda s: s["status"] == "completed")
     assert sent(state) == [
-        "warranty-extension", "tutorial-camera", "tutorial-camera-pro", "accessory-offer", "satisfaction-survey",
-        "review-and-referral-invite", "referral-reward", "personalised-newsletter", "upgrade-offer",
+        "warranty-extension",
+        "tutorial-camera",
+        "tutorial-camera-pro",
+        "accessory-offer",
+        "satisfaction-survey",
+        "review-and-referral-invite",
+        "referral-reward",
+        "personalised-newsletter",
+        "upgrade-offer",
     ]
     whats = [e["what"] for e in state["log"]]
     assert whats.count("arrived") == 3 and "branched" in whats and "emitted" in whats
@@ -115,7 +122,11 @@ def test_an_unhappy_customer_who_ignores_the_tutorials_gets_basics_and_a_service
     track(rt, "sp-2", "Survey Answered", survey_id="onboarding", score=3)
     state = until(rt, "sp-2", "smartphone-onboarding", at("device-ageing"))
     assert sent(state)[1:] == [
-        "tutorial-camera", "tutorial-basics", "accessory-offer", "satisfaction-survey", "service-follow-up",
+        "tutorial-camera",
+        "tutorial-basics",
+        "accessory-offer",
+        "satisfaction-survey",
+        "service-follow-up",
         "personalised-newsletter",
     ]
     # A cancelled purchase ends the journey at once, in the middle of a 280-day wait.
@@ -140,16 +151,26 @@ def test_abandoned_cart_exits_mid_wait_on_an_order_and_a_duplicate_trigger_start
     state = until(rt, "ac-1", "abandoned-cart", at("give-it-a-day"))
     assert sent(state) == ["cart-reminder"]
     # The same trigger.fired delivered again to the journeys queue: still one execution.
-    fired = [e for e in rt.published() if e["detail-type"] == "trigger.fired"
-             and e["detail"]["properties"]["trigger"] == "cart-abandoned"]
+    fired = [
+        e
+        for e in rt.published()
+        if e["detail-type"] == "trigger.fired" and e["detail"]["properties"]["trigger"] == "cart-abandoned"
+    ]
     assert fired
     sqs = rt.emulator.session().client("sqs")
     sqs.send_message(QueueUrl=rt.resources.queue_urls[JOURNEYS_QUEUE.logical_id], MessageBody=json.dumps(fired[-1]))
     rt.drain()
     assert [e["name"] for e in rt.executions("abandoned-cart")].count(state["execution"]) == 1
     assert len(rt.executions("abandoned-cart")) == 1
-    track(rt, "ac-1", "Order Completed", order_id="ac-1-o", total=19.0, currency="EUR",
-          products=[{"product_id": "case-1", "price": 19.0}])
+    track(
+        rt,
+        "ac-1",
+        "Order Completed",
+        order_id="ac-1-o",
+        total=19.0,
+        currency="EUR",
+        products=[{"product_id": "case-1", "price": 19.0}],
+    )
     state = until(rt, "ac-1", "abandoned-cart", lambda s: s["status"] == "exited")
     assert state["end_reason"] == "exit event order.placed" and sent(state) == ["cart-reminder"]
 
@@ -169,8 +190,15 @@ def test_abandoned_cart_offers_a_coupon_to_a_customer_predicted_not_to_buy_witho
 def test_cross_sell_waits_for_the_morning_and_never_offers_what_was_just_bought(rt):
     track(rt, "cs-1", "Identify-less order", order_id="x")  # a custom event: no journey
     assert journey(rt, "cs-1", "post-purchase-cross-sell") is None
-    track(rt, "cs-1", "Order Completed", order_id="cs-1-o", total=89.0, currency="EUR",
-          products=[{"product_id": "earbuds-2", "price": 89.0, "category": "audio"}])
+    track(
+        rt,
+        "cs-1",
+        "Order Completed",
+        order_id="cs-1-o",
+        total=89.0,
+        currency="EUR",
+        products=[{"product_id": "earbuds-2", "price": 89.0, "category": "audio"}],
+    )
     until(rt, "cs-1", "post-purchase-cross-sell", at("let-it-arrive"))
     rt.advance(days=3)
     state = until(rt, "cs-1", "post-purchase-cross-sell", at("morning"))
@@ -182,8 +210,15 @@ def test_cross_sell_waits_for_the_morning_and_never_offers_what_was_just_bought(
 
 
 def test_winback_starts_when_a_customer_lapses_and_sends_a_coupon_after_two_silent_weeks(rt):
-    track(rt, "wb-1", "Order Completed", order_id="wb-1-o", total=40.0, currency="EUR",
-          products=[{"product_id": "cable-1", "price": 40.0}])
+    track(
+        rt,
+        "wb-1",
+        "Order Completed",
+        order_id="wb-1-o",
+        total=40.0,
+        currency="EUR",
+        products=[{"product_id": "cable-1", "price": 40.0}],
+    )
     rt.advance(days=181)
     rt.run_schedule()  # the segment review moves the customer into `lapsed`
     rt.drain()
@@ -202,13 +237,21 @@ def test_newsletter_interest_moves_clickers_to_weekly_and_splits_them(rt):
 
     def put(source, type_, **properties):
         detail = {
-            "schema_version": "1", "id": str(uuid.uuid4()), "type": type_, "shop": "elektro-emma",
-            "occurred_at": "2030-01-01T00:00:00+00:00", "received_at": "2030-01-01T00:00:00+00:00",
+            "schema_version": "1",
+            "id": str(uuid.uuid4()),
+            "type": type_,
+            "shop": "elektro-emma",
+            "occurred_at": "2030-01-01T00:00:00+00:00",
+            "received_at": "2030-01-01T00:00:00+00:00",
             "source": {"kind": "emma" if source == RULES_SOURCE else "ses", "name": type_},
-            "customer": {"profile_id": pid, "customer_id": "nl-1"}, "properties": properties,
+            "customer": {"profile_id": pid, "customer_id": "nl-1"},
+            "properties": properties,
         }
-        events.put_events(Entries=[{"Source": source, "DetailType": type_, "Detail": json.dumps(detail),
-                                    "EventBusName": EVENT_BUS.name}])
+        events.put_events(
+            Entries=[
+                {"Source": source, "DetailType": type_, "Detail": json.dumps(detail), "EventBusName": EVENT_BUS.name}
+            ]
+        )
         rt.drain()
 
     put(RULES_SOURCE, "trigger.fired", trigger="newsletter-opened")

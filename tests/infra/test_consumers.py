@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aws_cdk import App, Stack
 
-from emma.resources import EVENT_BUS, QUEUES, SCHEDULES, QueueDef
+from emma.resources import EVENT_BUS, JOURNEY_STEPS_FUNCTION, QUEUES, SCHEDULES, QueueDef
 from emma_infra.constructs.consumers import QueueConsumer
 from emma_infra.constructs.functions import FunctionOptions
 from emma_infra.runtime import LAMBDA_RUNTIME
@@ -36,9 +36,9 @@ def test_every_emma_bus_queue_is_in_the_default_stack_too(default_synth):
         assert isinstance(consumer(default_synth, definition), QueueConsumer)
 
 
-def test_function_options_name_only_defined_consumers():
-    consumers = {q.consumer for q in QUEUES} | {s.consumer for s in SCHEDULES}
-    assert set(FUNCTION_OPTIONS) <= consumers
+def test_function_options_name_only_defined_functions():
+    functions = {q.consumer for q in QUEUES} | {s.consumer for s in SCHEDULES} | {JOURNEY_STEPS_FUNCTION}
+    assert set(FUNCTION_OPTIONS) <= functions
 
 
 @pytest.mark.parametrize("definition", QUEUES, ids=lambda d: d.logical_id)

@@ -14,17 +14,28 @@ from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import lint_file
 from cfnlint.config import ManualArgs
 
+from emma.resources import state_machine_name
+from emma_infra.paths import DEFINITIONS_ROOT
 from tests.infra.conftest import REPORT_ONLY, Synth
 
 pytestmark = pytest.mark.infra
 
+JOURNEY_IDS = sorted(p.stem for p in (DEFINITIONS_ROOT / "journeys").glob("*.yaml"))
+
 # Every acknowledged cdk-nag finding, with why. Adding one means adding it here, in review.
 EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-APIG4": "authentication happens in the ingest function",
-    "AwsSolutions-IAM5[Resource::*]": "X-Ray tracing; ListSecrets/BatchGetSecretValue",
+    "AwsSolutions-IAM5[Resource::*]": "X-Ray tracing; ListSecrets/BatchGetSecretValue; Step Functions log "
+    "delivery and X-Ray",
     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:"
     "secret:emma/shops/*]": "one secret per shop",
     "AwsSolutions-SQS3": "the EventBridge Scheduler target's dead-letter queue (cdk-nag only sees RedrivePolicy)",
+    **{
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+        f"{state_machine_name(journey_id)}:*]": "the journeys consumer stops (and describes) the executions of "
+        "each journey: their names are only known at run time"
+        for journey_id in JOURNEY_IDS
+    },
 }
 
 # cfn-lint findings CDK itself produces and we accept, with why.

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from emma.journeys.loader import definitions_json, load_journeys
+from emma.journeys.wiring import read_journeys
 from emma.resources import (
     CATALOG_TABLE,
     EVENT_BUS,
@@ -70,10 +72,13 @@ def test_definitions_layer_holds_the_validated_definitions_as_json(default_synth
     ]
     text = (asset / "definitions" / "definitions.json").read_text()
     expected = load_definitions(DEFINITIONS_ROOT)
-    assert text == expected.to_json()
-    loaded = Definitions.from_json(text)
+    journeys = load_journeys(DEFINITIONS_ROOT, expected)
+    assert text == definitions_json(expected, journeys)
+    loaded = Definitions.from_json(text)  # what the rules functions read (they ignore the journeys)
     assert [t.id for t in loaded.triggers] == [t.id for t in expected.triggers] != []
     assert [s.id for s in loaded.segments] == [s.id for s in expected.segments] != []
+    # what the journeys functions read (emma.journeys.wiring.read_journeys)
+    assert [j.id for j in read_journeys(asset / "definitions" / "definitions.json")] == [j.id for j in journeys] != []
 
 
 def broken_copy(tmp_path: Path) -> tuple[Path, Path, int]:
@@ -96,8 +101,23 @@ def test_an_invalid_definition_fails_the_synth_naming_file_and_line(tmp_path):
     stderr = io.StringIO()
     assert main(definitions_root=root, stderr=stderr) == 1  # infra/app.py exits with it: cdk synth fails
     report = stderr.getvalue()
-    assert report.startswith("emma: 1 problem(s) in the trigger/segment definitions:")
+    assert report.startswith("emma: 1 problem(s) in the trigger/segment/journey definitions:")
     assert f"{broken}:{line}: " in report and "2 fortnights" in report
+
+
+def test_an_invalid_journey_fails_the_synth_naming_file_and_line(tmp_path):
+    for folder in ("triggers", "segments", "journeys"):
+        shutil.copytree(DEFINITIONS_ROOT / folder, tmp_path / folder)
+    broken = tmp_path / "journeys" / "smartphone-onboarding.yaml"
+    lines = broken.read_text().splitlines()
+    index = next(i for i, line in enumerate(lines) if line.strip().startswith("next: "))
+    lines[index] = lines[index].split("next: ")[0] + "next: nowhere"
+    broken.write_text("\n".join(lines) + "\n")
+    stderr = io.StringIO()
+    assert main(definitions_root=tmp_path, stderr=stderr) == 1
+    report = stderr.getvalue()
+    assert report.startswith("emma: 1 problem(s) in the trigger/segment/journey definitions:")
+    assert f"{broken}:{index + 1}: no step 'nowhere' in this journey" in report
 
 
 # --- triggers: the triggers queue's consumer ------------------------------------------------------

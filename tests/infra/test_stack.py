@@ -9,7 +9,7 @@ import pytest
 from aws_cdk import Token
 from aws_cdk.assertions import Match
 
-from emma.resources import EVENT_BUS, QUEUES, SCHEDULES, SHOP_SECRET_PREFIX, TABLES
+from emma.resources import EVENT_BUS, QUEUES, REQUEST_QUEUES, SCHEDULES, SHOP_SECRET_PREFIX, TABLES
 from emma_infra import STACK_NAME
 from emma_infra.constructs.ingest_api import api_routes
 from emma_infra.runtime import LAMBDA_RUNTIME
@@ -80,8 +80,10 @@ def test_event_bus_from_its_def_with_an_archive_of_every_event(default_synth):
 def test_without_partner_context_there_is_no_partner_bus_queue_or_consumer(default_synth):
     assert len(default_synth.resources("AWS::Events::EventBus")) == 1
     emma_bus_queues = [q for q in QUEUES if q.bus == EMMA_BUS]
-    # a queue and a dead-letter queue per emma-bus QueueDef, a dead-letter queue per ScheduleDef
-    assert len(default_synth.resources("AWS::SQS::Queue")) == 2 * len(emma_bus_queues) + len(SCHEDULES)
+    # a queue and a dead-letter queue per emma-bus QueueDef and per RequestQueueDef, a dead-letter
+    # queue per ScheduleDef
+    queues = 2 * len(emma_bus_queues) + 2 * len(REQUEST_QUEUES) + len(SCHEDULES)
+    assert len(default_synth.resources("AWS::SQS::Queue")) == queues
     assert len(default_synth.resources("AWS::Lambda::EventSourceMapping")) == len(emma_bus_queues)
     assert len(default_synth.resources("AWS::Events::Rule")) == len(emma_bus_queues)
     assert "ShopifyPartnerBusName" not in default_synth.template_json["Outputs"]
@@ -302,16 +304,19 @@ def alarms_by_metric(synth: Synth) -> dict[str, list[dict[str, Any]]]:
     return found
 
 
-def test_alarms_on_function_errors_throttles_dead_letters_and_api_5xx_notify_the_topic(default_synth):
+def test_alarms_on_function_errors_throttles_dead_letters_failed_journeys_and_api_5xx_notify_the_topic(
+    default_synth,
+):
     (topic_id,) = default_synth.resources("AWS::SNS::Topic")
     alarms = alarms_by_metric(default_synth)
     functions = len(default_synth.resources("AWS::Lambda::Function"))
-    dead_letter_queues = len([q for q in QUEUES if q.bus == EMMA_BUS]) + len(SCHEDULES)
+    dead_letter_queues = len([q for q in QUEUES if q.bus == EMMA_BUS]) + len(REQUEST_QUEUES) + len(SCHEDULES)
     assert {metric: len(found) for metric, found in alarms.items()} == {
         "AWS/ApiGateway:5xx": 1,
         "AWS/Lambda:Errors": functions,
         "AWS/Lambda:Throttles": functions,
         "AWS/SQS:ApproximateNumberOfMessagesVisible": dead_letter_queues,
+        "AWS/States:ExecutionsFailed": len(default_synth.resources("AWS::StepFunctions::StateMachine")),
     }
     for props in (a for group in alarms.values() for a in group):
         assert props["AlarmActions"] == [{"Ref": topic_id}]
@@ -323,7 +328,7 @@ def test_alarms_on_function_errors_throttles_dead_letters_and_api_5xx_notify_the
 
 def test_outputs(default_synth):
     outputs = default_synth.template_json["Outputs"]
-    assert {"ApiUrl", "EventBusName", "AlarmTopicArn"} <= set(outputs)
+    assert {"ApiUrl", "EventBusName", "MessagesQueueUrl", "AlarmTopicArn"} <= set(outputs)
     for table in TABLES:
         assert outputs[f"{table.logical_id}Name"]["Value"] == {"Ref": table.logical_id}
 

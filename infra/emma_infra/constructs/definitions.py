@@ -1,10 +1,12 @@
-"""The trigger and segment definitions (triggers/*.yaml, segments/*.yaml at the repository root).
+"""The trigger, segment and journey definitions (triggers/*.yaml, segments/*.yaml, journeys/*.yaml at
+the repository root).
 
-Loaded and validated at synth time with the same loader `make test` and the local runtime use: an
+Loaded and validated at synth time with the same loaders `make test` and the local runtime use: an
 invalid definition fails `cdk synth` (and `cdk deploy`) with one file:line message per problem, so
 nothing invalid ever reaches AWS. The validated definitions ship as one JSON file in a small layer of
-their own, /opt/definitions/definitions.json, which only the rules functions get: a change to a
-definition publishes a new layer version and updates those functions, nothing else.
+their own, /opt/definitions/definitions.json, which only the functions that read them get (the rules
+and journeys functions): a change to a definition publishes a new layer version and updates those
+functions, nothing else. The journeys are also compiled to one state machine each (`Journeys`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from aws_cdk import AssetHashType
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from emma.journeys.loader import definitions_json, load_journeys
 from emma.resources import TABLES
 from emma.rules.loader import load_definitions
 from emma.rules.wiring import RulesSettings
@@ -37,15 +40,16 @@ class Definitions(Construct):
         # Raises emma.rules.loader.DefinitionError listing every problem as file:line; emma_infra.main
         # prints them and exits non-zero, so `cdk synth` fails before anything is built.
         self.definitions = load_definitions(root)
-        layer_dir, digest = stage_definitions_layer(self.definitions.to_json())
+        self.journeys = load_journeys(root, self.definitions)  # checked against those triggers and segments
+        layer_dir, digest = stage_definitions_layer(definitions_json(self.definitions, self.journeys))
         self.layer = lambda_.LayerVersion(
             self,
             "Layer",
             code=lambda_.Code.from_asset(str(layer_dir), asset_hash=digest, asset_hash_type=AssetHashType.CUSTOM),
             compatible_runtimes=[LAMBDA_RUNTIME],
             compatible_architectures=[LAMBDA_ARCHITECTURE],
-            description=f"Emma trigger and segment definitions ({len(self.definitions.triggers)} triggers, "
-            f"{len(self.definitions.segments)} segments) as {DEFINITIONS_PATH}",
+            description=f"Emma definitions ({len(self.definitions.triggers)} triggers, "
+            f"{len(self.definitions.segments)} segments, {len(self.journeys)} journeys) as {DEFINITIONS_PATH}",
         )
 
     @property

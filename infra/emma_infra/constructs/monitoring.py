@@ -2,6 +2,8 @@
 
 * each function: Errors > 0 and Throttles > 0 over 5 minutes;
 * each dead-letter queue: any visible message (a record that failed all its retries);
+* each journey's state machine: any failed execution over 5 minutes (a step failed all its retries;
+  the failure is recorded on the customer's journey state);
 * the HTTP API: any 5xx over 5 minutes.
 
 Missing data (no traffic) is "not breaching": an idle deployment stays green and costs nothing.
@@ -9,7 +11,7 @@ Missing data (no traffic) is "not breaching": an idle deployment stays green and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigatewayv2 as apigwv2
@@ -19,6 +21,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from emma_infra.constructs.functions import EmmaFunction
@@ -35,6 +38,7 @@ class Monitoring(Construct):
         functions: Sequence[EmmaFunction],
         dead_letter_queues: Sequence[tuple[str, sqs.IQueue]],
         http_api: apigwv2.HttpApi,
+        state_machines: Mapping[str, sfn.IStateMachine] | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         key = kms.Key(
@@ -68,6 +72,13 @@ class Monitoring(Construct):
                 f"{name}DeadLetters",
                 queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
                 f"Emma {name}: messages in the dead-letter queue (failed all retries; inspect and redrive)",
+            )
+        for name, machine in (state_machines or {}).items():
+            self._alarm(
+                f"{name}ExecutionsFailed",
+                machine.metric_failed(period=PERIOD),
+                f"Emma journey {name}: executions failed (a step failed all its retries; see the execution "
+                "history and the customer's journey state)",
             )
         self._alarm("Api5xx", http_api.metric_server_error(period=PERIOD), "Emma ingest API: 5xx responses")
 

@@ -61,7 +61,11 @@ def test_an_event_wait_parks_a_task_token_with_the_timeout_leading_to_on_timeout
     state = compile_journey(JOURNEYS["smartphone-onboarding"])["States"]["watched-camera"]
     assert state["Resource"].endswith("lambda:invoke.waitForTaskToken")
     assert state["TimeoutSeconds"] == 7 * 86400 and state["Parameters"]["Payload"]["token.$"] == "$$.Task.Token"
-    assert state["Catch"][0] == {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.timeout", "Next": "tutorial-basics"}
+    assert state["Catch"][0] == {
+        "ErrorEquals": ["States.Timeout"],
+        "ResultPath": "$.timeout",
+        "Next": "tutorial-basics",
+    }
     assert state["Next"] == "tutorial-camera-pro"
 
 

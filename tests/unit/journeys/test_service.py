@@ -72,7 +72,14 @@ def world():
 
     w = World()
     w.clock, w.ingest, w.rules, w.store, w.executions, w.messages, w.service, w.publisher = (
-        clock, ingest, rules, store, executions, messages, service, publisher
+        clock,
+        ingest,
+        rules,
+        store,
+        executions,
+        messages,
+        service,
+        publisher,
     )
     return w
 
@@ -83,14 +90,24 @@ def customer(w, *events):
 
 
 def fired(w, pid, trigger, id_="fire-1"):
-    return event("trigger.fired", id=id_, source="emma", customer={"profile_id": pid}, trigger=trigger, at=w.clock.now())
+    return event(
+        "trigger.fired", id=id_, source="emma", customer={"profile_id": pid}, trigger=trigger, at=w.clock.now()
+    )
 
 
 def payload(w, pid, journey, step, action, spec=None, then=None, **extra):
     state = w.store.get("elektro-emma", pid, journey)
     return {
-        "action": action, "journey": journey, "step": step, "then": then, "spec": spec, "shop": "elektro-emma",
-        "profile_id": pid, "execution": state.execution, "entered": w.clock.now().isoformat(), **extra,
+        "action": action,
+        "journey": journey,
+        "step": step,
+        "then": then,
+        "spec": spec,
+        "shop": "elektro-emma",
+        "profile_id": pid,
+        "execution": state.execution,
+        "entered": w.clock.now().isoformat(),
+        **extra,
     }
 
 
@@ -139,14 +156,23 @@ def test_an_exit_event_stops_the_execution_in_the_middle_of_a_wait(world):
 def test_an_awaited_event_hands_the_token_back_once(world):
     pid = customer(world)
     world.service.on_event(fired(world, pid, "smartphone-purchased"))
-    p = payload(world, pid, "smartphone-onboarding", "watched-camera", "await", {"event": "tutorial.watched"},
-                then="tutorial-camera-pro", token="tok-1")
+    p = payload(
+        world,
+        pid,
+        "smartphone-onboarding",
+        "watched-camera",
+        "await",
+        {"event": "tutorial.watched"},
+        then="tutorial-camera-pro",
+        token="tok-1",
+    )
     world.service.step(p)
     state = world.store.get("elektro-emma", pid, "smartphone-onboarding")
     assert state.waiting_for == "tutorial.watched" and state.step == "watched-camera"
     assert "token" not in state.view()
-    watched = event("tutorial.watched", customer={**CUSTOMER, "profile_id": pid}, tutorial_id="camera-101",
-                    at=world.clock.now())
+    watched = event(
+        "tutorial.watched", customer={**CUSTOMER, "profile_id": pid}, tutorial_id="camera-101", at=world.clock.now()
+    )
     assert world.service.on_event(watched) == ["smartphone-onboarding: tutorial.watched arrived"]
     assert world.executions.resumed == [("tok-1", {"event_id": watched.id, "type": "tutorial.watched"})]
     assert world.store.get("elektro-emma", pid, "smartphone-onboarding").waiting_for is None
@@ -157,8 +183,9 @@ def test_an_awaited_event_hands_the_token_back_once(world):
 def test_an_event_that_arrived_before_the_token_was_parked_still_counts(world):
     pid = customer(world)
     world.service.on_event(fired(world, pid, "smartphone-purchased"))
-    p = payload(world, pid, "smartphone-onboarding", "watched-camera", "await", {"event": "tutorial.watched"},
-                token="tok-2")
+    p = payload(
+        world, pid, "smartphone-onboarding", "watched-camera", "await", {"event": "tutorial.watched"}, token="tok-2"
+    )
     world.clock.advance(seconds=2)
     world.ingest.ingest([event("tutorial.watched", customer=CUSTOMER, tutorial_id="t", at=world.clock.now())])
     world.service.step(p)
@@ -169,8 +196,11 @@ def test_an_event_that_arrived_before_the_token_was_parked_still_counts(world):
 def test_an_event_from_before_the_wait_does_not_count(world):
     pid = customer(world, event("tutorial.watched", customer=CUSTOMER, tutorial_id="t", at=T0 - timedelta(days=3)))
     world.service.on_event(fired(world, pid, "smartphone-purchased"))
-    world.service.step(payload(world, pid, "smartphone-onboarding", "watched-camera", "await",
-                               {"event": "tutorial.watched"}, token="tok-3"))
+    world.service.step(
+        payload(
+            world, pid, "smartphone-onboarding", "watched-camera", "await", {"event": "tutorial.watched"}, token="tok-3"
+        )
+    )
     assert world.executions.resumed == []
 
 
@@ -201,8 +231,10 @@ def test_a_branch_reads_profile_and_predictions(world):
     pid = customer(world)
     world.service.on_event(fired(world, pid, "cart-abandoned"))
     spec = [
-        {"when": {"all": [{"field": "profile.predictions.would_buy_without_incentive", "eq": True}]},
-         "goto": "last-call"},
+        {
+            "when": {"all": [{"field": "profile.predictions.would_buy_without_incentive", "eq": True}]},
+            "goto": "last-call",
+        },
         {"otherwise": "coupon"},
     ]
     p = payload(world, pid, "abandoned-cart", "needs-incentive", "branch", spec)
@@ -223,16 +255,20 @@ def test_update_and_emit_go_through_ingest_onto_the_profile_and_the_bus(world):
     world.service.step(p)
     world.service.step(p)  # retried: one event
     assert world.ingest.resolve("elektro-emma", pid).traits["warranty_extension"].value is True
-    world.service.step(payload(world, pid, "smartphone-onboarding", "reward-friend", "emit",
-                               {"event": "referral-rewarded"}))
+    world.service.step(
+        payload(world, pid, "smartphone-onboarding", "reward-friend", "emit", {"event": "referral-rewarded"})
+    )
     published = [e for e in world.publisher.published if e.source.kind == "emma"]
     assert [e.type.value for e in published] == ["customer.updated", "custom"]
     assert published[1].properties.name == "journey.referral-rewarded"
 
 
 def test_a_split_is_stable_per_customer_and_follows_the_weights():
-    variants = [Variant(name="aa", weight=45, goto="xx"), Variant(name="bb", weight=45, goto="yy"),
-                Variant(name="hold", weight=10, goto="zz", holdout=True)]
+    variants = [
+        Variant(name="aa", weight=45, goto="xx"),
+        Variant(name="bb", weight=45, goto="yy"),
+        Variant(name="hold", weight=10, goto="zz", holdout=True),
+    ]
     picks = [split_variant(variants, f"p_{n}", "j:s").name for n in range(5000)]
     assert split_variant(variants, "p_1", "j:s").name == picks[1]
     assert 0.08 < picks.count("hold") / 5000 < 0.12 and 0.42 < picks.count("aa") / 5000 < 0.48
@@ -249,8 +285,14 @@ def test_the_next_time_of_day_is_in_the_customers_timezone():
 def test_failure_and_finish_are_recorded_and_unknown_actions_refused(world):
     pid = customer(world)
     world.service.on_event(fired(world, pid, "smartphone-purchased"))
-    p = payload(world, pid, "smartphone-onboarding", "journey.failed", "failed",
-                error={"Error": "ProfileNotFound", "Cause": "gone"})
+    p = payload(
+        world,
+        pid,
+        "smartphone-onboarding",
+        "journey.failed",
+        "failed",
+        error={"Error": "ProfileNotFound", "Cause": "gone"},
+    )
     world.service.step(p)
     state = world.store.get("elektro-emma", pid, "smartphone-onboarding")
     assert state.status == "failed" and state.end_reason == "ProfileNotFound: gone"
@@ -261,7 +303,25 @@ def test_failure_and_finish_are_recorded_and_unknown_actions_refused(world):
 def test_journeys_only_enter_in_their_shops(world):
     pid = customer(world)
     only_other = Journey.model_validate({**JOURNEYS["winback"].model_dump(by_alias=True), "shops": ["fahrrad-franz"]})
-    service = JourneyService([only_other], world.store, world.executions, world.messages, world.ingest,
-                             world.rules, world.clock)
+    service = JourneyService(
+        [only_other], world.store, world.executions, world.messages, world.ingest, world.rules, world.clock
+    )
     entered = event("segment.entered", source="emma", customer={"profile_id": pid}, segment="lapsed")
     assert service.on_event(entered) == []
+
+
+def test_a_wait_that_timed_out_is_recorded_and_a_late_event_resumes_nothing(world):
+    pid = customer(world)
+    world.service.on_event(fired(world, pid, "smartphone-purchased"))
+    world.service.step(
+        payload(
+            world, pid, "smartphone-onboarding", "watched-camera", "await", {"event": "tutorial.watched"}, token="tok-4"
+        )
+    )
+    world.clock.advance(days=7)  # States.Timeout: the execution goes on to tutorial-basics
+    spec = {"template": "tutorial-basics", "channel": "best", "transactional": False, "max_messages": 12}
+    world.service.step(payload(world, pid, "smartphone-onboarding", "tutorial-basics", "send", spec, then="third-week"))
+    state = world.store.get("elektro-emma", pid, "smartphone-onboarding")
+    assert [e.what for e in state.log][-2:] == ["timed_out", "sent"] and state.waiting_for is None
+    late = event("tutorial.watched", customer={**CUSTOMER, "profile_id": pid}, tutorial_id="t", at=world.clock.now())
+    assert world.service.on_event(late) == [] and world.executions.resumed == []

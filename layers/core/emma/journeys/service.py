@@ -8,6 +8,7 @@ customer's journey state. Every external effect is keyed, so retries and re-deli
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import random
@@ -97,7 +98,10 @@ class JourneyService:
         self._ingest, self._rules, self._clock = ingest, rules, clock
         self._sleep = sleep or (lambda s: None)
         self._watched = {e.value for j in journeys for e in j.exit_on} | {
-            s.wait.until_event.value for j in journeys for s in j.steps if getattr(getattr(s, "wait", None), "until_event", None)
+            s.wait.until_event.value
+            for j in journeys
+            for s in j.steps
+            if getattr(getattr(s, "wait", None), "until_event", None)
         }
 
     # ---- control: the journeys function -------------------------------------------------------
@@ -120,9 +124,10 @@ class JourneyService:
         for journey in self._journeys.values():
             if "*" not in journey.shops and event.shop not in journey.shops:
                 continue
-            if event.type == EventType.TRIGGER_FIRED and journey.entry.trigger == getattr(props, "trigger", None):
-                out.append(journey)
-            elif event.type == EventType.SEGMENT_ENTERED and journey.entry.segment == getattr(props, "segment", None):
+            trigger, segment = getattr(props, "trigger", None), getattr(props, "segment", None)
+            if (event.type == EventType.TRIGGER_FIRED and journey.entry.trigger == trigger) or (
+                event.type == EventType.SEGMENT_ENTERED and journey.entry.segment == segment
+            ):
                 out.append(journey)
         return out
 
@@ -212,20 +217,38 @@ class JourneyService:
         if state.waiting_for != event_type:
             return
         state.record(
-            LogEntry(at=self._clock.now(), execution=state.execution, step=state.step or "-", what="arrived",
-                     detail=event_type, key=f"arrived:{event_id}")
+            LogEntry(
+                at=self._clock.now(),
+                execution=state.execution,
+                step=state.step or "-",
+                what="arrived",
+                detail=event_type,
+                key=f"arrived:{event_id}",
+            )
         )
         state.waiting_for, state.token = None, None
 
-    def _end(self, shop: str, profile_id: str, journey: str, execution: str, status: str, reason: str, key: str) -> None:
+    def _end(
+        self, shop: str, profile_id: str, journey: str, execution: str, status: str, reason: str, key: str
+    ) -> None:
         def end(state: JourneyState) -> None:
             if state.status != "active":
                 return
+            if status != "exited":
+                self._moved_on(state, state.step or "-")
             now = self._clock.now()
             state.status, state.ended_at, state.end_reason = status, now, reason  # type: ignore[assignment]
             state.waiting_for, state.token = None, None
-            state.record(LogEntry(at=now, execution=execution, step=state.step or "-", what=status, detail=reason,
-                                  key=f"{status}:{key}"))
+            state.record(
+                LogEntry(
+                    at=now,
+                    execution=execution,
+                    step=state.step or "-",
+                    what=status,
+                    detail=reason,
+                    key=f"{status}:{key}",
+                )
+            )
 
         self._mutate(shop, profile_id, journey, execution, end)
 
@@ -247,7 +270,7 @@ class JourneyService:
         transactional = bool(spec.get("transactional"))
         cap = spec.get("max_messages")
         if not transactional and cap is not None and state.messages >= cap:
-            self._log(p, key, "capped", f"{spec['template']}: this journey may send {cap} messages")
+            self._log(p, key, "capped", f"{spec['template']}: this journey may send {cap} messages", then=p["then"])
             return None, None
         profile = self._profile(p)
         recent = sorted(
@@ -271,9 +294,18 @@ class JourneyService:
         )
 
         def sent(s: JourneyState) -> None:
+            self._moved_on(s, p["step"], now)
             s.messages += 0 if transactional else 1
-            s.record(LogEntry(at=now, execution=s.execution, step=p["step"], what="sent",
-                              detail=f"{spec['template']} via {spec.get('channel', 'best')}", key=key))
+            s.record(
+                LogEntry(
+                    at=now,
+                    execution=s.execution,
+                    step=p["step"],
+                    what="sent",
+                    detail=f"{spec['template']} via {spec.get('channel', 'best')}",
+                    key=key,
+                )
+            )
             s.step, s.step_since = p["then"], now
 
         self._mutate(p["shop"], p["profile_id"], p["journey"], p["execution"], sent)
@@ -319,10 +351,18 @@ class JourneyService:
         chosen = split_variant(variants, p["profile_id"], f"{p['journey']}:{p['step']}")
 
         def split(s: JourneyState) -> None:
+            self._moved_on(s, p["step"])
             s.variant = chosen.name
-            s.record(LogEntry(at=self._clock.now(), execution=s.execution, step=p["step"], what="split",
-                              detail=f"variant {chosen.name}" + (" (holdout: no messages)" if chosen.holdout else ""),
-                              key=key))
+            s.record(
+                LogEntry(
+                    at=self._clock.now(),
+                    execution=s.execution,
+                    step=p["step"],
+                    what="split",
+                    detail=f"variant {chosen.name}" + (" (holdout: no messages)" if chosen.holdout else ""),
+                    key=key,
+                )
+            )
             s.step, s.step_since = chosen.goto, self._clock.now()
 
         self._mutate(p["shop"], p["profile_id"], p["journey"], p["execution"], split)
@@ -344,16 +384,23 @@ class JourneyService:
         def park(s: JourneyState) -> None:
             s.waiting_for, s.token, s.step, s.step_since = wanted, token, p["step"], now
             if not s.done(key):
-                s.record(LogEntry(at=now, execution=s.execution, step=p["step"], what="waiting", detail=wanted, key=key))
+                s.record(
+                    LogEntry(at=now, execution=s.execution, step=p["step"], what="waiting", detail=wanted, key=key)
+                )
 
         if self._mutate(p["shop"], p["profile_id"], p["journey"], p["execution"], park) is None:
             return None, None
         # The event may have arrived between entering this step and parking the token.
         profile = self._profile(p)
-        if any(t >= int(entered.timestamp()) for t in profile.event_times.get(wanted, [])):
-            if self._executions.resume(token, {"event_id": None, "type": wanted, "seen_on_profile": True}):
-                self._mutate(p["shop"], p["profile_id"], p["journey"], p["execution"],
-                             lambda s: self._arrived(s, wanted, f"{key}:profile"))
+        arrived = any(t >= int(entered.timestamp()) for t in profile.event_times.get(wanted, []))
+        if arrived and self._executions.resume(token, {"event_id": None, "type": wanted, "seen_on_profile": True}):
+            self._mutate(
+                p["shop"],
+                p["profile_id"],
+                p["journey"],
+                p["execution"],
+                lambda s: self._arrived(s, wanted, f"{key}:profile"),
+            )
         return None, None
 
     def _do_finish(self, p: dict[str, Any], key: str) -> tuple[str | None, str | None]:
@@ -369,6 +416,21 @@ class JourneyService:
 
     # ---- helpers ------------------------------------------------------------------------------
 
+    def _moved_on(self, s: JourneyState, step: str, at: datetime | None = None) -> None:
+        """A later step runs: a wait still on record ended by its timeout (arrivals clear it)."""
+        if s.waiting_for:
+            s.record(
+                LogEntry(
+                    at=at or self._clock.now(),
+                    execution=s.execution,
+                    step=s.step or step,
+                    what="timed_out",
+                    detail=s.waiting_for,
+                    key=f"timeout:{s.execution}:{s.step}:{s.step_since.isoformat()}",
+                )
+            )
+            s.waiting_for, s.token = None, None
+
     def _current(self, p: dict[str, Any]) -> JourneyState | None:
         state = self._store.get(p["shop"], p["profile_id"], p["journey"])
         if state is None or state.execution != p["execution"] or state.status != "active":
@@ -380,8 +442,10 @@ class JourneyService:
         def add(s: JourneyState) -> None:
             if s.done(key):
                 return
-            s.record(LogEntry(at=self._clock.now(), execution=s.execution, step=p["step"], what=what, detail=detail,
-                              key=key))
+            self._moved_on(s, p["step"])
+            s.record(
+                LogEntry(at=self._clock.now(), execution=s.execution, step=p["step"], what=what, detail=detail, key=key)
+            )
             if then:
                 s.step, s.step_since = then, self._clock.now()
 
@@ -409,10 +473,8 @@ class JourneyService:
         raise StaleJourneyState(f"journey state of {profile_id} in {journey} kept changing")
 
     def _put_quietly(self, shop: str, profile_id: str, state: JourneyState) -> None:
-        try:
+        with contextlib.suppress(StaleJourneyState):  # only a log line about a refused entry would be lost
             self._store.put(shop, profile_id, state)
-        except StaleJourneyState:
-            pass  # only a log line about a refused entry was lost
 
     def _profile(self, p: dict[str, Any]) -> Profile:
         return self._ingest.resolve(p["shop"], p["profile_id"])  # ProfileNotFound: the task fails, is caught

@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from emma.adapters.journeys import DynamoJourneyStore, SqsMessageRequests, StepFunctionsExecutions
 from emma.adapters.rules_store import DynamoRulesStore

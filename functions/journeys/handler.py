@@ -6,7 +6,6 @@ Failed records are partial batch failures, retried by SQS and parked in the DLQ.
 from __future__ import annotations
 
 import functools
-import json
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -15,8 +14,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from emma.adapters.eventbridge import from_queue_message
 from emma.errors import InvalidPayload
-from emma.events.model import parse_event
 from emma.journeys.wiring import Journeys, JourneySettings, build_journeys
 
 logger = Logger(service="emma-journeys")
@@ -33,10 +32,10 @@ def components() -> Journeys:
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
     try:
-        event = parse_event(json.loads(record.body)["detail"])
-    except (ValueError, KeyError, TypeError) as exc:
+        event = from_queue_message(record.body, record.message_id)
+    except InvalidPayload as exc:
         logger.error("not a canonical event", extra={"message_id": record.message_id, "reason": str(exc)[:500]})
-        raise InvalidPayload(f"SQS message {record.message_id} is not a canonical event: {exc}") from exc
+        raise
     try:
         done = components().service.on_event(event)
     except Exception as exc:

@@ -5,7 +5,6 @@ logged; the rest of the batch proceeds. A re-delivered event never fires a trigg
 from __future__ import annotations
 
 import functools
-import json
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -14,8 +13,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from emma.adapters.eventbridge import from_queue_message
 from emma.errors import InvalidPayload
-from emma.events.model import parse_event
 from emma.rules.wiring import Rules, RulesSettings, build_rules
 
 logger = Logger(service="emma-triggers")
@@ -32,11 +31,10 @@ def components() -> Rules:
 @tracer.capture_method
 def record_handler(record: SQSRecord) -> None:
     try:
-        envelope = json.loads(record.body)
-        event = parse_event(envelope["detail"])
-    except (ValueError, KeyError, TypeError) as exc:
+        event = from_queue_message(record.body, record.message_id)
+    except InvalidPayload as exc:
         logger.error("not a canonical event", extra={"message_id": record.message_id, "reason": str(exc)[:500]})
-        raise InvalidPayload(f"SQS message {record.message_id} is not a canonical event: {exc}") from exc
+        raise
     try:
         report = components().service.on_event(event)
     except Exception as exc:

@@ -84,18 +84,13 @@ class JourneyDemo:
         self.http = requests.Session()
         self.states: dict[str, dict[str, Any]] = {}
 
-    def _track(self, user: str, event: str, properties: dict[str, Any], traits: dict[str, Any] | None = None) -> None:
-        body: dict[str, Any] = {
-            "userId": user,
-            "messageId": str(uuid.uuid4()),
-            "event": event,
-            "properties": properties,
-        }
-        if traits:
-            body = {"type": "identify", "userId": user, "messageId": str(uuid.uuid4()), "traits": traits}
-        path = "/v1/identify" if traits else "/v1/track"
+    def _call(self, path: str, user: str, **fields: Any) -> None:
+        body = {"userId": user, "messageId": str(uuid.uuid4()), **fields}
         resp = self.http.post(f"{self.rt.api_url}{path}", json=body, auth=(WRITE_KEY, ""), timeout=10)
         resp.raise_for_status()
+
+    def _track(self, user: str, event: str, properties: dict[str, Any]) -> None:
+        self._call("/v1/track", user, event=event, properties=properties)
 
     def _state(self, user: str) -> dict[str, Any] | None:
         resp = self.http.get(
@@ -110,16 +105,8 @@ class JourneyDemo:
         print("  (journeys/smartphone-onboarding.yaml compiled to a Step Functions state machine; the emulator")
         print("   executes it, its tasks run the journey-steps function, waits run on the compressed local clock)")
         for p in PERSONAS:
-            self._track(
-                p.user,
-                "",
-                {},
-                traits={
-                    "email": f"{p.user.removeprefix('demo-')}@example.com",
-                    "first_name": p.name,
-                    "timezone": "Europe/Berlin",
-                },
-            )
+            traits = {"email": f"{p.user.removeprefix('demo-')}@example.com", "first_name": p.name}
+            self._call("/v1/identify", p.user, type="identify", traits={**traits, "timezone": "Europe/Berlin"})
             self._track(
                 p.user,
                 "Order Completed",

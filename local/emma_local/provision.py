@@ -78,7 +78,7 @@ def create_table(ddb: Any, table: TableDef) -> None:
         )
 
 
-def create_queue(sqs: Any, events: Any, queue: QueueDef, bus_names: dict[str, str]) -> tuple[str, str]:
+def _queue_with_dlq(sqs: Any, queue: QueueDef | RequestQueueDef) -> tuple[str, str]:
     dlq_url = sqs.create_queue(QueueName=f"{queue.name}-dlq")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     url = sqs.create_queue(
@@ -88,6 +88,11 @@ def create_queue(sqs: Any, events: Any, queue: QueueDef, bus_names: dict[str, st
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count}),
         },
     )["QueueUrl"]
+    return url, dlq_url
+
+
+def create_queue(sqs: Any, events: Any, queue: QueueDef, bus_names: dict[str, str]) -> tuple[str, str]:
+    url, dlq_url = _queue_with_dlq(sqs, queue)
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     bus = bus_names[queue.bus]
     events.put_rule(
@@ -97,19 +102,6 @@ def create_queue(sqs: Any, events: Any, queue: QueueDef, bus_names: dict[str, st
         State="ENABLED",
     )
     events.put_targets(Rule=f"{queue.name}-rule", EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}])
-    return url, dlq_url
-
-
-def create_request_queue(sqs: Any, queue: RequestQueueDef) -> tuple[str, str]:
-    dlq_url = sqs.create_queue(QueueName=f"{queue.name}-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    url = sqs.create_queue(
-        QueueName=queue.name,
-        Attributes={
-            "VisibilityTimeout": str(queue.visibility_timeout_seconds),
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": queue.max_receive_count}),
-        },
-    )["QueueUrl"]
     return url, dlq_url
 
 
@@ -163,7 +155,7 @@ def provision(session: Any, shops: Iterable[ShopConfig] = ()) -> Provisioned:
     for queue in QUEUES:
         urls[queue.logical_id], dlqs[queue.logical_id] = create_queue(sqs, events, queue, bus_names)
     for request_queue in REQUEST_QUEUES:
-        urls[request_queue.logical_id], dlqs[request_queue.logical_id] = create_request_queue(sqs, request_queue)
+        urls[request_queue.logical_id], dlqs[request_queue.logical_id] = _queue_with_dlq(sqs, request_queue)
     store_shops(session.client("secretsmanager"), shops)
     return Provisioned(
         tables={t.logical_id: t.name for t in TABLES},

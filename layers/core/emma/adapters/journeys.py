@@ -78,38 +78,47 @@ class StepFunctionsExecutions:
             raise TransientError(f"no state machine for journey {journey!r} (EMMA_JOURNEY_STATE_MACHINES)")
         return machine.replace(":stateMachine:", ":execution:") + ":" + name
 
-    def start(self, journey: str, name: str, payload: dict[str, Any]) -> None:
+    def _call(self, operation: str, method: Any, settled: tuple[str, ...], **kwargs: Any) -> bool:
+        """Call ``method``; True when it went through, False when AWS answered with one of the
+        ``settled`` error codes (nothing left to do), TransientError otherwise."""
         try:
-            self._client.start_execution(stateMachineArn=self._machines[journey], name=name, input=json.dumps(payload))
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
-                return  # this entry already has its execution (a re-delivery after it closed)
-            raise TransientError(f"StartExecution failed: {exc.response.get('Error', {}).get('Code')}") from exc
-        except BotoCoreError as exc:
-            raise TransientError(f"StartExecution failed: {type(exc).__name__}") from exc
-
-    def stop(self, arn: str, cause: str) -> None:
-        try:
-            self._client.stop_execution(executionArn=arn, error="JourneyExit", cause=cause[:32000])
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            if code in ("ExecutionDoesNotExist", "ExecutionNotRunning", "ValidationException"):
-                return  # already ended
-            raise TransientError(f"StopExecution failed: {code}") from exc
-        except BotoCoreError as exc:
-            raise TransientError(f"StopExecution failed: {type(exc).__name__}") from exc
-
-    def resume(self, token: str, output: dict[str, Any]) -> bool:
-        try:
-            self._client.send_task_success(taskToken=token, output=json.dumps(output))
+            method(**kwargs)
             return True
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code")
-            if code in ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist", "ExecutionNotRunning"):
+            if code in settled:
                 return False
-            raise TransientError(f"SendTaskSuccess failed: {code}") from exc
+            raise TransientError(f"{operation} failed: {code}") from exc
         except BotoCoreError as exc:
-            raise TransientError(f"SendTaskSuccess failed: {type(exc).__name__}") from exc
+            raise TransientError(f"{operation} failed: {type(exc).__name__}") from exc
+
+    def start(self, journey: str, name: str, payload: dict[str, Any]) -> None:
+        # ExecutionAlreadyExists: this entry already has its execution (a re-delivery after it closed)
+        self._call(
+            "StartExecution",
+            self._client.start_execution,
+            ("ExecutionAlreadyExists",),
+            stateMachineArn=self._machines[journey],
+            name=name,
+            input=json.dumps(payload),
+        )
+
+    def stop(self, arn: str, cause: str) -> None:
+        settled = ("ExecutionDoesNotExist", "ExecutionNotRunning", "ValidationException")  # already ended
+        self._call(
+            "StopExecution",
+            self._client.stop_execution,
+            settled,
+            executionArn=arn,
+            error="JourneyExit",
+            cause=cause[:32000],
+        )
+
+    def resume(self, token: str, output: dict[str, Any]) -> bool:
+        settled = ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist", "ExecutionNotRunning")
+        return self._call(
+            "SendTaskSuccess", self._client.send_task_success, settled, taskToken=token, output=json.dumps(output)
+        )
 
 
 class SqsMessageRequests:

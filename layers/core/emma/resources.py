@@ -93,7 +93,18 @@ JOURNEYS_QUEUE = QueueDef(
     bus="emma",
     visibility_timeout_seconds=180,
 )
-QUEUES = (SHOPIFY_PARTNER_QUEUE, TRIGGERS_QUEUE, JOURNEYS_QUEUE)
+# SES publishes delivery, open, click, bounce and complaint events of Emma's configuration set to the
+# account's default bus (the only bus SES event destinations can target); ses_feedback maps them into
+# canonical events through ingest.
+SES_EVENT_SOURCE = "aws.ses"
+SES_FEEDBACK_QUEUE = QueueDef(
+    logical_id="SesFeedbackQueue",
+    name="emma-ses-feedback",
+    consumer="ses_feedback",
+    event_pattern={"source": [SES_EVENT_SOURCE]},
+    bus="default",
+)
+QUEUES = (SHOPIFY_PARTNER_QUEUE, TRIGGERS_QUEUE, JOURNEYS_QUEUE, SES_FEEDBACK_QUEUE)
 
 
 @dataclass(frozen=True)
@@ -103,12 +114,16 @@ class RequestQueueDef:
     logical_id: str
     name: str
     env_var: str  # holds the queue URL
+    consumer: str  # the function folder in functions/ that drains it
     visibility_timeout_seconds: int = 180
     max_receive_count: int = 5
+    batch_size: int = 10
 
 
-# Message requests from journeys (and later triggers) for the dispatcher (issue 5 drains it).
-MESSAGES_QUEUE = RequestQueueDef(logical_id="MessagesQueue", name="emma-messages", env_var="EMMA_MESSAGES_QUEUE_URL")
+# Message requests from journeys for the dispatcher; deferred ones come back here when due.
+MESSAGES_QUEUE = RequestQueueDef(
+    logical_id="MessagesQueue", name="emma-messages", env_var="EMMA_MESSAGES_QUEUE_URL", consumer="dispatch"
+)
 REQUEST_QUEUES = (MESSAGES_QUEUE,)
 
 # Journeys: one Standard state machine per journeys/*.yaml; its tasks invoke the journey-steps function.
@@ -131,5 +146,11 @@ class ScheduleDef:
 
 RULES_SCHEDULE = ScheduleDef(logical_id="RulesSchedule", consumer="scheduler", rate_minutes=5)
 SCHEDULES = (RULES_SCHEDULE,)
+
+# Dispatch: SES configuration set (its event destination feeds SES_FEEDBACK_QUEUE) and the public base
+# URL of the ingest API, where one-click unsubscribe and tracked links point.
+SES_CONFIGURATION_SET_ENV = "EMMA_SES_CONFIGURATION_SET"
+SES_CONFIGURATION_SET = "emma-messages"  # the local runtime's name; CDK lets CloudFormation name it
+PUBLIC_API_URL_ENV = "EMMA_PUBLIC_API_URL"
 
 SHOP_SECRET_PREFIX = "emma/shops/"  # noqa: S105 - a name prefix, not a secret; one Secrets Manager secret per shop: <prefix><shop>

@@ -41,14 +41,17 @@ class EventType(StrEnum):
     ORDER_CANCELLED = "order.cancelled"
     ORDER_FULFILLED = "order.fulfilled"
     COUPON_REDEEMED = "coupon.redeemed"
+    EMAIL_SENT = "email.sent"  # Emma's dispatcher handed the message to the provider
     EMAIL_DELIVERED = "email.delivered"
     EMAIL_OPENED = "email.opened"
     EMAIL_CLICKED = "email.clicked"
     EMAIL_BOUNCED = "email.bounced"
     EMAIL_COMPLAINED = "email.complained"
     EMAIL_UNSUBSCRIBED = "email.unsubscribed"
+    SMS_SENT = "sms.sent"
     SMS_DELIVERED = "sms.delivered"
     SMS_CLICKED = "sms.clicked"
+    PUSH_SENT = "push.sent"
     PUSH_DELIVERED = "push.delivered"
     PUSH_CLICKED = "push.clicked"
     TUTORIAL_WATCHED = "tutorial.watched"
@@ -364,14 +367,17 @@ class CouponEvent(_EventBase):
 
 class MessageEvent(_EventBase):
     type: Literal[
+        EventType.EMAIL_SENT,
         EventType.EMAIL_DELIVERED,
         EventType.EMAIL_OPENED,
         EventType.EMAIL_CLICKED,
         EventType.EMAIL_BOUNCED,
         EventType.EMAIL_COMPLAINED,
         EventType.EMAIL_UNSUBSCRIBED,
+        EventType.SMS_SENT,
         EventType.SMS_DELIVERED,
         EventType.SMS_CLICKED,
+        EventType.PUSH_SENT,
         EventType.PUSH_DELIVERED,
         EventType.PUSH_CLICKED,
     ]

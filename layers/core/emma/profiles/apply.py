@@ -71,6 +71,9 @@ MAX_CART_ITEMS = 100
 MAX_ORDER_ITEMS = 50
 
 _MESSAGE_CHANNEL = {
+    EventType.EMAIL_SENT: (Channel.EMAIL, "sent"),
+    EventType.SMS_SENT: (Channel.SMS, "sent"),
+    EventType.PUSH_SENT: (Channel.PUSH, "sent"),
     EventType.EMAIL_DELIVERED: (Channel.EMAIL, "delivered"),
     EventType.EMAIL_OPENED: (Channel.EMAIL, "opened"),
     EventType.EMAIL_CLICKED: (Channel.EMAIL, "clicked"),
@@ -354,6 +357,10 @@ def _message(profile: Profile, event: MessageEvent) -> None:
     channel, metric = _MESSAGE_CHANNEL[event.type]
     stats = profile.channels.setdefault(channel, ChannelStats())
     setattr(stats, metric, getattr(stats, metric) + 1)
+    if metric in ("opened", "clicked"):
+        if len(stats.hours) != 24:
+            stats.hours = [0] * 24
+        stats.hours[at.hour] += 1  # occurred_at is UTC
     if metric == "opened":
         stats.last_open_at = max(filter(None, (stats.last_open_at, at)))
     elif metric == "clicked":
@@ -499,8 +506,11 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
             _bump(table, key, aff.score, aff.at)
     for channel, stats in loser.channels.items():
         mine_stats = merged.channels.setdefault(channel, ChannelStats())
-        for metric in ("delivered", "opened", "clicked", "bounced", "complained"):
+        for metric in ("sent", "delivered", "opened", "clicked", "bounced", "complained"):
             setattr(mine_stats, metric, getattr(mine_stats, metric) + getattr(stats, metric))
+        if stats.hours:
+            mine_hours = mine_stats.hours if len(mine_stats.hours) == 24 else [0] * 24
+            mine_stats.hours = [a + b for a, b in zip(mine_hours, stats.hours, strict=False)]
         for attr in ("last_open_at", "last_click_at"):
             values = [v for v in (getattr(mine_stats, attr), getattr(stats, attr)) if v]
             setattr(mine_stats, attr, max(values) if values else None)

@@ -85,6 +85,7 @@ class Affinities(_Model):
 
 
 class ChannelStats(_Model):
+    sent: int = 0  # handed to the provider by Emma's dispatcher
     delivered: int = 0
     opened: int = 0
     clicked: int = 0
@@ -92,6 +93,10 @@ class ChannelStats(_Model):
     complained: int = 0
     last_open_at: datetime | None = None
     last_click_at: datetime | None = None
+    hours: list[int] = Field(
+        default_factory=list,
+        description="opens and clicks per hour of the day (UTC, 24 counts): send-time optimisation reads it",
+    )
 
 
 class Cart(_Model):

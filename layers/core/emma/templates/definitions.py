@@ -1,0 +1,88 @@
+"""Message templates as typed data: one templates/<name>.yaml per message, content per locale and channel.
+
+A template says what it is (marketing or transactional), when it may go (now, or at the hour this
+customer usually reads), what it offers (categories: never offered to someone who just bought one),
+and which personalised parts it needs (recommendations, a coupon). Its content is Jinja2, rendered in
+a sandbox; the email HTML extends a layout (templates/layouts/, per shop under templates/shops/<shop>/).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from emma.events.model import Channel
+
+TEMPLATE_ID = r"^[a-z0-9][a-z0-9-]{1,62}$"
+LOCALES = ("de", "en")  # every template has content for each of these
+Locale = Literal["de", "en"]
+SLOTS = ("accessories", "cross-sell", "upgrade", "interest", "cart", "new-arrivals")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PushContent(_Strict):
+    title: Annotated[str, Field(min_length=1, max_length=200)]
+    body: Annotated[str, Field(min_length=1, max_length=1000)]
+
+
+class LocaleContent(_Strict):
+    subject: Annotated[str, Field(min_length=1, max_length=400)]
+    preheader: Annotated[str, Field(max_length=400)] = ""
+    html: Annotated[str, Field(min_length=1)]
+    text: str | None = Field(None, description="plain-text part; derived from the HTML when absent")
+    sms: str | None = None
+    push: PushContent | None = None
+
+
+class RecommendationsSpec(_Strict):
+    slot: Literal["accessories", "cross-sell", "upgrade", "interest", "cart", "new-arrivals"]
+    limit: Annotated[int, Field(ge=1, le=12)] = 3
+
+
+class CouponSpec(_Strict):
+    percent: Annotated[int, Field(ge=1, le=90)]
+    valid_days: Annotated[int, Field(ge=1, le=365)] = 14
+
+
+class Template(_Strict):
+    template: Annotated[str, Field(pattern=TEMPLATE_ID)]
+    description: str = ""
+    purpose: Literal["marketing", "transactional"] = "marketing"
+    send_time: Literal["now", "optimise"] = Field(
+        "now", description="optimise: at the hour this customer usually opens or clicks (within a day)"
+    )
+    offers: tuple[Annotated[str, Field(min_length=1, max_length=128)], ...] = Field(
+        (), description="categories this message offers: skipped for a customer who bought one recently"
+    )
+    recommendations: RecommendationsSpec | None = None
+    coupon: CouponSpec | None = None
+    locales: dict[Locale, LocaleContent]
+
+    @model_validator(mode="after")
+    def _same_parts_everywhere(self) -> Template:
+        missing = [loc for loc in LOCALES if loc not in self.locales]
+        if missing:
+            raise ValueError(f"content for every locale is required; missing: {', '.join(missing)}")
+        shapes = {loc: (c.sms is not None, c.push is not None) for loc, c in self.locales.items()}
+        if len(set(shapes.values())) > 1:
+            raise ValueError(f"every locale must have the same channels (sms, push): {shapes}")
+        return self
+
+    @property
+    def channels(self) -> tuple[Channel, ...]:
+        """The channels this template has content for (email always)."""
+        content = next(iter(self.locales.values()))
+        out = [Channel.EMAIL]
+        if content.sms is not None:
+            out.append(Channel.SMS)
+        if content.push is not None:
+            out.append(Channel.PUSH)
+        return tuple(out)
+
+    @property
+    def transactional(self) -> bool:
+        return self.purpose == "transactional"

@@ -1,0 +1,178 @@
+"""Load templates/ with errors naming the file and line:
+
+    templates/<name>.yaml                   one message, content per locale and channel
+    templates/layouts/<layout>.html         Jinja layouts the email HTML extends
+    templates/shops/<shop>/<name>.yaml      a shop's own version of a message
+    templates/shops/<shop>/layouts/*.html   a shop's own layouts (same names replace the defaults)
+
+Beyond the schema, every part of every template is compiled, checked for variables Emma does not
+provide, and rendered in each locale with sample customers (known, new, long names) in the sandbox
+with StrictUndefined: a typo, a missing guard for an optional value, an SMS over two segments or a
+layout using CSS the inliner cannot inline fails here, not when a customer's message is rendered.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from jinja2 import TemplateSyntaxError, meta
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from pydantic import ValidationError
+
+from emma.events.model import Channel
+from emma.rules.loader import DefinitionError, line_of_location, read_yaml_with_lines
+from emma.templates.context import ALLOWED_VARIABLES, sample_contexts
+from emma.templates.definitions import LOCALES, Template
+from emma.templates.library import ShopTemplates, TemplateSet
+from emma.templates.render import RenderError, Renderer
+
+TEMPLATES_DIR = "templates"
+SHOP_DIR = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+_PARTS = ("subject", "preheader", "html", "text", "sms")
+
+
+def _part_line(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...], value: str, lineno: int | None) -> int:
+    base = lines.get(loc, 1)
+    if "\n" in value.rstrip("\n") or value.endswith("\n"):  # a block scalar starts on the next line
+        return base + (lineno or 1)
+    return base
+
+
+def _layouts(folder: Path) -> dict[str, str]:
+    if not folder.is_dir():
+        return {}
+    return {f"layouts/{p.name}": p.read_text(encoding="utf-8") for p in sorted(folder.glob("*.html"))}
+
+
+def _read(path: Path, problems: list[str]) -> tuple[Template | None, Any, dict[tuple[Any, ...], int]]:
+    try:
+        data, lines = read_yaml_with_lines(path.read_text(encoding="utf-8"), path)
+    except DefinitionError as exc:
+        problems += exc.problems
+        return None, None, {}
+    if not isinstance(data, dict):
+        problems.append(f"{path}:1: expected a mapping (template, purpose, locales), got {type(data).__name__}")
+        return None, None, {}
+    try:
+        template = Template.model_validate(data)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            got = f" (got {err['input']!r})" if isinstance(err.get("input"), str | int | float) else ""
+            problems.append(
+                f"{path}:{line_of_location(data, lines, loc)}: {'.'.join(map(str, loc))}: {err['msg']}{got}"
+            )
+        return None, data, lines
+    if path.stem != template.template:
+        problems.append(
+            f"{path}:{lines.get(('template',), 1)}: the file is named {path.stem!r} but defines "
+            f"{template.template!r}; name the file after the template"
+        )
+    return template, data, lines
+
+
+def _sources(template: Template) -> list[tuple[tuple[Any, ...], str]]:
+    out: list[tuple[tuple[Any, ...], str]] = []
+    for locale, content in template.locales.items():
+        for part in _PARTS:
+            value = getattr(content, part)
+            if value:
+                out.append((("locales", locale, part), value))
+        if content.push is not None:
+            out.append((("locales", locale, "push", "title"), content.push.title))
+            out.append((("locales", locale, "push", "body"), content.push.body))
+    return out
+
+
+def _static_problems(path: Path, template: Template, lines: dict[tuple[Any, ...], int], env: Any) -> list[str]:
+    problems = []
+    for loc, source in _sources(template):
+        where = ".".join(map(str, loc))
+        try:
+            ast = env.parse(source)
+        except TemplateSyntaxError as exc:
+            problems.append(f"{path}:{_part_line(lines, loc, source, exc.lineno)}: {where}: {exc.message}")
+            continue
+        unknown = sorted(meta.find_undeclared_variables(ast) - ALLOWED_VARIABLES)
+        if unknown:
+            problems.append(
+                f"{path}:{_part_line(lines, loc, source, None)}: {where}: unknown variable"
+                f"{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} (templates may use: "
+                f"{', '.join(sorted(ALLOWED_VARIABLES))})"
+            )
+    return problems
+
+
+def _render_problems(
+    path: Path, shop: str, template: Template, lines: dict[tuple[Any, ...], int], renderer: Renderer
+) -> list[str]:
+    problems: list[str] = []
+    for locale in LOCALES:
+        for channel in template.channels:
+            for sample, context in sample_contexts(locale, str(channel)):
+                if template.coupon is None:
+                    context = {**context, "coupon": None}
+                elif context["coupon"] is None:
+                    context = {**context, "coupon": sample_contexts(locale)[0][1]["coupon"]}
+                try:
+                    renderer.render(shop, template.template, locale, channel, context)
+                except RenderError as exc:
+                    part = "sms" if channel == Channel.SMS else "push" if channel == Channel.PUSH else "html"
+                    line = lines.get(("locales", locale, part), lines.get(("locales", locale), 1))
+                    problems.append(f"{path}:{line}: {channel} for {sample}: {exc}")
+                    break  # one report per locale and channel is enough
+    return problems
+
+
+def load_templates(root: Path) -> TemplateSet:
+    """Every template under ``root``/templates, validated; DefinitionError lists each problem."""
+    base = root / TEMPLATES_DIR
+    problems: list[str] = []
+    env = ImmutableSandboxedEnvironment()
+    layouts = _layouts(base / "layouts")
+    if "layouts/email.html" not in layouts:
+        problems.append(f"{base / 'layouts'}:1: the default email layout layouts/email.html is missing")
+    for name, source in layouts.items():
+        try:
+            env.parse(source)
+        except TemplateSyntaxError as exc:
+            problems.append(f"{base / name}:{exc.lineno}: {exc.message}")
+
+    read: list[tuple[str, Path, Template, dict[tuple[Any, ...], int]]] = []  # (shop or "", path, template, lines)
+    templates: dict[str, Template] = {}
+    for path in sorted(base.glob("*.yaml")):
+        template, _, lines = _read(path, problems)
+        if template is not None:
+            templates[template.template] = template
+            read.append(("", path, template, lines))
+    shops: dict[str, ShopTemplates] = {}
+    shops_dir = base / "shops"
+    for folder in sorted(p for p in shops_dir.glob("*") if p.is_dir()) if shops_dir.is_dir() else []:
+        if not SHOP_DIR.match(folder.name):
+            problems.append(f"{folder}:1: not a shop id (a-z, 0-9 and -)")
+            continue
+        own: dict[str, Template] = {}
+        for path in sorted(folder.glob("*.yaml")):
+            template, _, lines = _read(path, problems)
+            if template is not None:
+                own[template.template] = template
+                read.append((folder.name, path, template, lines))
+        shop_layouts = _layouts(folder / "layouts")
+        for name, source in shop_layouts.items():
+            try:
+                env.parse(source)
+            except TemplateSyntaxError as exc:
+                problems.append(f"{folder / name}:{exc.lineno}: {exc.message}")
+        shops[folder.name] = ShopTemplates(own, shop_layouts)
+    library = TemplateSet(templates, layouts, shops)
+    if problems:  # syntax first: rendering broken layouts would only repeat the same problems
+        raise DefinitionError(problems)
+    renderer = Renderer(library)
+    for shop, path, template, lines in read:
+        static = _static_problems(path, template, lines, env)
+        problems += static or _render_problems(path, shop or "_default", template, lines, renderer)
+    if problems:
+        raise DefinitionError(problems)
+    return library

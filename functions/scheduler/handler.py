@@ -1,6 +1,7 @@
 """Runs on a schedule (every 5 minutes in AWS; on the local runtime's clock locally). Reads only
 the timers that came due since the last run (16 queries, one per shard) and the profiles they name:
-never every profile."""
+never every profile. Then it puts deferred message requests that came due (quiet hours, send-time
+optimisation) back on the messages queue."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from emma.clock import clock_from_env
+from emma.dispatch.service import release_due
+from emma.dispatch.wiring import ReleaseSettings, build_release
 from emma.rules.wiring import Rules, RulesSettings, build_rules
 
 logger = Logger(service="emma-scheduler")
@@ -23,11 +27,19 @@ def components() -> Rules:
     return build_rules(RulesSettings())  # type: ignore[call-arg]  # read from the environment
 
 
+@functools.cache
+def release() -> Any:
+    return build_release(ReleaseSettings())  # type: ignore[call-arg]
+
+
 @logger.inject_lambda_context
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     report = components().service.on_schedule()
+    deferrals, queue = release()
+    released = release_due(deferrals, queue, clock_from_env().now())
+    metrics.add_metric("MessagesReleased", MetricUnit.Count, released)
     metrics.add_metric("TimersDue", MetricUnit.Count, report.timers)
     metrics.add_metric("TriggersFired", MetricUnit.Count, len(report.fired))
     logger.info(
@@ -45,4 +57,5 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "entered": len(report.entered),
         "left": len(report.left),
         "published": report.published,
+        "released": released,
     }

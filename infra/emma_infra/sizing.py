@@ -1,5 +1,5 @@
 """Sizing and access of the functions that differ from the defaults, by function folder (the
-`consumer` of a `QueueDef` or `ScheduleDef` in emma.resources, or `JOURNEY_STEPS_FUNCTION`). A queue
+`consumer` of a `QueueDef`, `RequestQueueDef` or `ScheduleDef` in emma.resources, or `JOURNEY_STEPS_FUNCTION`). A queue
 consumer not named here gets 512 MB and a sixth of its queue's visibility timeout; see `QueueConsumer`.
 """
 
@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from emma.resources import JOURNEY_STEPS_FUNCTION, JOURNEYS_QUEUE, PROFILES_TABLE, RULES_SCHEDULE, TRIGGERS_QUEUE
+from emma.resources import (
+    JOURNEY_STEPS_FUNCTION,
+    JOURNEYS_QUEUE,
+    MESSAGES_QUEUE,
+    PROFILES_TABLE,
+    RULES_SCHEDULE,
+    TRIGGERS_QUEUE,
+)
 from emma_infra.constructs.definitions import RULES_TABLES
 from emma_infra.constructs.functions import FunctionOptions
 
@@ -24,6 +31,19 @@ JOURNEY_FUNCTION = FunctionOptions(
     memory_size=1024, timeout_seconds=30, tables=(PROFILES_TABLE,), shop_secrets=False, definitions=True
 )
 
+# The dispatcher (a batch of up to MESSAGES_QUEUE.batch_size message requests): reads and writes the
+# profiles table (consent, caps, message log), the definitions layer (templates), the shop secrets
+# (sender addresses, push applications), the bus (sends are recorded through the ingest service).
+# `Dispatch` adds read access to the catalog table, write access to the schedule table, SES and SNS.
+# The messages queue's visibility timeout (180 s) is six times the 30 s timeout.
+DISPATCH_FUNCTION = FunctionOptions(
+    memory_size=1024,
+    timeout_seconds=MESSAGES_QUEUE.visibility_timeout_seconds // 6,
+    tables=(PROFILES_TABLE,),
+    shop_secrets=True,
+    definitions=True,
+)
+
 FUNCTION_OPTIONS: dict[str, FunctionOptions] = {
     # A batch of up to QueueDef.batch_size events. The queue's visibility timeout (180 s) is six times
     # this, as Lambda recommends (checked at synth); a redelivery would be harmless anyway (the rules
@@ -37,4 +57,5 @@ FUNCTION_OPTIONS: dict[str, FunctionOptions] = {
     JOURNEYS_QUEUE.consumer: JOURNEY_FUNCTION,
     # One journey step per invocation (state machine tasks, retried with backoff by the state machine).
     JOURNEY_STEPS_FUNCTION: JOURNEY_FUNCTION,
+    MESSAGES_QUEUE.consumer: DISPATCH_FUNCTION,
 }

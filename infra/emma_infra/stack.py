@@ -10,14 +10,25 @@ from pathlib import Path
 from typing import Any
 
 from aws_cdk import CfnOutput, Stack
+from aws_cdk import aws_events as events
 from constructs import Construct
 
-from emma.resources import EVENT_BUS, JOURNEYS_QUEUE, MESSAGES_QUEUE, QUEUES, SCHEDULES, TABLES
+from emma.resources import (
+    EVENT_BUS,
+    JOURNEYS_QUEUE,
+    MESSAGES_QUEUE,
+    QUEUES,
+    RULES_SCHEDULE,
+    SCHEDULES,
+    SES_CONFIGURATION_SET_ENV,
+    TABLES,
+)
 from emma_infra import paths
 from emma_infra.constructs.bus import Bus
 from emma_infra.constructs.consumers import QueueConsumer
 from emma_infra.constructs.data import Data
 from emma_infra.constructs.definitions import Definitions
+from emma_infra.constructs.dispatch import Dispatch
 from emma_infra.constructs.functions import EmmaFunction, Platform
 from emma_infra.constructs.ingest_api import IngestApi
 from emma_infra.constructs.journeys import Journeys, construct_name
@@ -28,6 +39,8 @@ from emma_infra.constructs.shopify_partner import CONTEXT_KEY, PARTNER_BUS, Shop
 from emma_infra.sizing import FUNCTION_OPTIONS
 
 EMMA_BUS = "emma"  # QueueDef.bus of queues fed by Emma's own bus
+# QueueDef.bus of queues fed by the account's default bus (where AWS services such as SES publish).
+DEFAULT_BUS = "default"
 
 
 class EmmaStack(Stack):
@@ -35,9 +48,10 @@ class EmmaStack(Stack):
         self, scope: Construct, construct_id: str, *, definitions_root: Path | None = None, **kwargs: Any
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        unknown = {q.bus for q in QUEUES} - {EMMA_BUS, PARTNER_BUS}
+        known = (EMMA_BUS, DEFAULT_BUS, PARTNER_BUS)
+        unknown = {q.bus for q in QUEUES} - set(known)
         if unknown:
-            raise ValueError(f"QueueDef.bus must be {EMMA_BUS!r} or {PARTNER_BUS!r}, not {sorted(unknown)}")
+            raise ValueError(f"QueueDef.bus must be one of {list(known)}, not {sorted(unknown)}")
 
         # First: invalid trigger/segment/journey definitions fail the synth before any layer is built.
         definitions = Definitions(self, "Definitions", root=definitions_root or paths.DEFINITIONS_ROOT)
@@ -47,17 +61,20 @@ class EmmaStack(Stack):
         platform = Platform(layers=layers.all, data=data, bus=bus, definitions=definitions)
 
         api = IngestApi(self, "IngestApi", platform=platform)
+        # The account's default bus exists in every account and region: referenced, never created.
+        default_bus = events.EventBus.from_event_bus_name(self, "DefaultBus", DEFAULT_BUS)
+        buses = {EMMA_BUS: bus.event_bus, DEFAULT_BUS: default_bus}
         consumers: list[QueueConsumer] = [
             QueueConsumer(
                 self,
                 q.logical_id,
                 definition=q,
-                event_bus=bus.event_bus,
+                event_bus=buses[q.bus],
                 platform=platform,
                 options=FUNCTION_OPTIONS.get(q.consumer),
             )
             for q in QUEUES
-            if q.bus == EMMA_BUS
+            if q.bus in buses
         ]
         (journeys_consumer,) = [c for c in consumers if c.definition == JOURNEYS_QUEUE]
         journeys = Journeys(
@@ -69,6 +86,16 @@ class EmmaStack(Stack):
             )
             for s in SCHEDULES
         ]
+        dispatch = Dispatch(
+            self,
+            "Dispatch",
+            platform=platform,
+            messages_queue=journeys.messages_queue,
+            default_bus=default_bus,
+            public_api_url=api.public_url,
+            # The rules schedule's job also releases deferred messages when they are due.
+            releasers=[s.consumer for s in schedules if s.definition == RULES_SCHEDULE],
+        )
         event_source_name = self.node.try_get_context(CONTEXT_KEY)
         if event_source_name:
             shopify = ShopifyPartnerSource(
@@ -82,7 +109,12 @@ class EmmaStack(Stack):
                 description="Partner event bus receiving the Shopify EventBridge events",
             )
 
-        functions: list[EmmaFunction] = [api.handler, journeys.steps, *(c.consumer for c in [*consumers, *schedules])]
+        functions: list[EmmaFunction] = [
+            api.handler,
+            journeys.steps,
+            dispatch.function,
+            *(c.consumer for c in [*consumers, *schedules]),
+        ]
         monitoring = Monitoring(
             self,
             "Monitoring",
@@ -93,6 +125,7 @@ class EmmaStack(Stack):
             ],
             http_api=api.http_api,
             state_machines={construct_name(j): m for j, m in journeys.state_machines.items()},
+            thresholds=dispatch.alarms,
         )
 
         CfnOutput(self, "ApiUrl", value=api.url, description="Base URL of the Emma ingest API")
@@ -114,6 +147,12 @@ class EmmaStack(Stack):
             "MessagesQueueUrl",
             value=journeys.messages_queue.queue_url,
             description=f"SQS queue of the message requests journeys make ({MESSAGES_QUEUE.env_var})",
+        )
+        CfnOutput(
+            self,
+            "ConfigurationSetName",
+            value=dispatch.configuration_set.configuration_set_name,
+            description=f"SES configuration set dispatch sends with ({SES_CONFIGURATION_SET_ENV})",
         )
         CfnOutput(
             self,

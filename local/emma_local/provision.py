@@ -18,6 +18,8 @@ from emma.resources import (
     JOURNEY_MACHINES_ENV,
     QUEUES,
     REQUEST_QUEUES,
+    SES_CONFIGURATION_SET,
+    SES_CONFIGURATION_SET_ENV,
     SHOP_SECRET_PREFIX,
     TABLES,
     BusDef,
@@ -45,6 +47,7 @@ class Provisioned:
         env["EMMA_SHOP_SECRET_PREFIX"] = SHOP_SECRET_PREFIX
         env.update({q.env_var: self.queue_urls[q.logical_id] for q in REQUEST_QUEUES})
         env[JOURNEY_MACHINES_ENV] = json.dumps(self.state_machines)
+        env[SES_CONFIGURATION_SET_ENV] = SES_CONFIGURATION_SET
         return env
 
 
@@ -150,13 +153,16 @@ def provision(session: Any, shops: Iterable[ShopConfig] = ()) -> Provisioned:
     # moto 5.2.5 cuts bus names at the last "/" when matching rules, so locally the partner bus is
     # a plain bus; the rule matches on the event source, exactly as in AWS.
     events.create_event_bus(Name=SHOPIFY_PARTNER_BUS)
-    bus_names = {"emma": bus, "shopify-partner": SHOPIFY_PARTNER_BUS}
+    # SES publishes to the account's default bus (the only one its event destinations can target).
+    bus_names = {"emma": bus, "shopify-partner": SHOPIFY_PARTNER_BUS, "default": "default"}
     urls, dlqs = {}, {}
     for queue in QUEUES:
         urls[queue.logical_id], dlqs[queue.logical_id] = create_queue(sqs, events, queue, bus_names)
     for request_queue in REQUEST_QUEUES:
         urls[request_queue.logical_id], dlqs[request_queue.logical_id] = _queue_with_dlq(sqs, request_queue)
+    shops = list(shops)
     store_shops(session.client("secretsmanager"), shops)
+    provision_channels(session, shops)
     return Provisioned(
         tables={t.logical_id: t.name for t in TABLES},
         bus_name=bus,
@@ -164,6 +170,22 @@ def provision(session: Any, shops: Iterable[ShopConfig] = ()) -> Provisioned:
         queue_urls=urls,
         dlq_urls=dlqs,
     )
+
+
+def provision_channels(session: Any, shops: Iterable[ShopConfig]) -> None:
+    """What a deployment sets up once per account: the SES configuration set, each shop's sender
+    identity (verified here; DKIM in DNS in AWS) and each shop's push platform application."""
+    ses = session.client("ses")
+    ses.create_configuration_set(ConfigurationSet={"Name": SES_CONFIGURATION_SET})
+    sns = session.client("sns")
+    for shop in shops:
+        if shop.dispatch.sender:
+            ses.verify_domain_identity(Domain=shop.dispatch.sender.rpartition("@")[2])
+            ses.verify_email_identity(EmailAddress=shop.dispatch.sender)
+        arn = shop.dispatch.push_application_arn
+        if arn and ":app/" in arn:
+            platform, name = arn.split(":app/", 1)[1].split("/", 1)
+            sns.create_platform_application(Name=name, Platform=platform, Attributes={})
 
 
 def store_shops(secrets: Any, shops: Iterable[ShopConfig]) -> None:

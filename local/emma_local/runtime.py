@@ -21,8 +21,18 @@ from typing import Any
 
 from emma.clock import CLOCK_FILE_ENV, FileClock
 from emma.journeys.loader import load_journeys
-from emma.resources import EVENT_BUS, EVENT_SOURCE, JOURNEY_STEPS_FUNCTION, QUEUES, RULES_SOURCE, SCHEDULES
+from emma.resources import (
+    EVENT_BUS,
+    EVENT_SOURCE,
+    JOURNEY_STEPS_FUNCTION,
+    PUBLIC_API_URL_ENV,
+    QUEUES,
+    REQUEST_QUEUES,
+    RULES_SOURCE,
+    SCHEDULES,
+)
 from emma.rules.loader import load_definitions
+from emma.templates.loader import load_templates
 from emma_local import stepfunctions
 from emma_local.config import ROOT, LocalConfig
 from emma_local.emulator import Emulator, start_emulator
@@ -71,7 +81,8 @@ class LocalRuntime:
         FileClock.write(self.clock_file, speedup=self.speedup)
         os.environ[CLOCK_FILE_ENV] = str(self.clock_file)
         self.definitions = load_definitions(ROOT)  # invalid triggers or segments stop here, with file:line
-        self.journeys = load_journeys(ROOT, self.definitions)  # so do invalid journeys
+        self.templates = load_templates(ROOT)  # and invalid templates
+        self.journeys = load_journeys(ROOT, self.definitions, self.templates)  # and invalid journeys
         self.emulator = start_emulator()
         stepfunctions.configure(self.emulator.endpoint)
         stepfunctions.install(FileClock(self.clock_file))
@@ -90,7 +101,7 @@ class LocalRuntime:
         os.environ.setdefault("EMMA_DEFINITIONS", str(ROOT))  # the YAML in triggers/ and segments/
         self._tap_url = self._tap(session)
         sqs = session.client("sqs")
-        for queue in QUEUES:
+        for queue in (*QUEUES, *REQUEST_QUEUES):
             pump = QueuePump(
                 sqs,
                 self.resources.queue_urls[queue.logical_id],
@@ -104,6 +115,7 @@ class LocalRuntime:
         self._api = Environments("ingest", self.environments, os.environ)
         port = self.config.dev.port if self.port is None else self.port
         self._server = make_server(self._api.invoke, self.config.dev.host, port)
+        os.environ[PUBLIC_API_URL_ENV] = self.api_url  # where unsubscribe and tracked links point
         serve_in_thread(self._server)
         if self.schedule:
             self._scheduler = _Ticker(self.run_schedule, self._schedule_interval())
@@ -217,7 +229,8 @@ class LocalRuntime:
 
 def _reset_components() -> None:
     """Forget every handler's lazily built components (boto3 clients bound to an endpoint)."""
-    for function in ["ingest", JOURNEY_STEPS_FUNCTION, *(q.consumer for q in QUEUES), *(s.consumer for s in SCHEDULES)]:
+    consumers = [q.consumer for q in (*QUEUES, *REQUEST_QUEUES)]
+    for function in ["ingest", JOURNEY_STEPS_FUNCTION, *consumers, *(s.consumer for s in SCHEDULES)]:
         load_handler(function)
         module = sys.modules.get(f"{function}.deps") or sys.modules[f"{function}.handler"]
         components = getattr(module, "components", None)

@@ -1,7 +1,7 @@
 """Every `emma.resources.QueueDef` as rule -> queue (+ dead-letter queue) -> consumer function.
 
-Read from the partner synth, the one that has them all: the consumers of Emma's own bus and those of
-the Shopify partner bus.
+Read from the partner synth, the one that has them all: the consumers of Emma's own bus, of the
+account's default bus (SES feedback) and of the Shopify partner bus.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 from aws_cdk import App, Stack
 
-from emma.resources import EVENT_BUS, JOURNEY_STEPS_FUNCTION, QUEUES, SCHEDULES, QueueDef
+from emma.resources import EVENT_BUS, JOURNEY_STEPS_FUNCTION, QUEUES, REQUEST_QUEUES, SCHEDULES, QueueDef
 from emma_infra.constructs.consumers import QueueConsumer
 from emma_infra.constructs.functions import FunctionOptions
+from emma_infra.constructs.shopify_partner import PARTNER_BUS
 from emma_infra.runtime import LAMBDA_RUNTIME
 from emma_infra.sizing import FUNCTION_OPTIONS
-from emma_infra.stack import EMMA_BUS
+from emma_infra.stack import DEFAULT_BUS, EMMA_BUS
 from tests.infra.conftest import Synth
 
 pytestmark = pytest.mark.infra
@@ -25,19 +26,21 @@ FOURTEEN_DAYS = 14 * 24 * 3600
 
 
 def consumer(synth: Synth, definition: QueueDef) -> QueueConsumer:
-    parent = "" if definition.bus == EMMA_BUS else "ShopifyPartner/"
+    parent = "ShopifyPartner/" if definition.bus == PARTNER_BUS else ""
     return synth.construct(f"{parent}{definition.logical_id}")
 
 
-def test_every_emma_bus_queue_is_in_the_default_stack_too(default_synth):
-    queues = {definition.logical_id: definition for definition in QUEUES if definition.bus == EMMA_BUS}
-    assert queues, "the rules functions' triggers queue is fed by Emma's bus"
+def test_every_emma_and_default_bus_queue_is_in_the_default_stack_too(default_synth):
+    queues = {definition.logical_id: definition for definition in QUEUES if definition.bus != PARTNER_BUS}
+    assert {q.bus for q in queues.values()} == {EMMA_BUS, DEFAULT_BUS}  # rules and journeys; SES feedback
     for definition in queues.values():
         assert isinstance(consumer(default_synth, definition), QueueConsumer)
 
 
 def test_function_options_name_only_defined_functions():
-    functions = {q.consumer for q in QUEUES} | {s.consumer for s in SCHEDULES} | {JOURNEY_STEPS_FUNCTION}
+    functions = (
+        {q.consumer for q in (*QUEUES, *REQUEST_QUEUES)} | {s.consumer for s in SCHEDULES} | {JOURNEY_STEPS_FUNCTION}
+    )
     assert set(FUNCTION_OPTIONS) <= functions
 
 
@@ -75,6 +78,8 @@ def test_rule_uses_the_def_pattern_on_its_bus_and_only_it_may_send_to_the_queue(
     assert rule["State"] == "ENABLED"
     if definition.bus == EMMA_BUS:
         assert rule["EventBusName"] == {"Ref": EVENT_BUS.logical_id}
+    elif definition.bus == DEFAULT_BUS:
+        assert rule["EventBusName"] == "default"  # the account's, referenced by name
     else:
         partner_bus = partner_synth.construct("ShopifyPartner/PartnerBus")
         assert rule["EventBusName"] == {"Ref": partner_synth.logical_id(partner_bus)}

@@ -26,7 +26,11 @@ JOURNEY_IDS = sorted(p.stem for p in (DEFINITIONS_ROOT / "journeys").glob("*.yam
 EXPECTED_ACKNOWLEDGEMENTS = {
     "AwsSolutions-APIG4": "authentication happens in the ingest function",
     "AwsSolutions-IAM5[Resource::*]": "X-Ray tracing; ListSecrets/BatchGetSecretValue; Step Functions log "
-    "delivery and X-Ray",
+    "delivery and X-Ray; dispatch's sns:Publish (SMS to phone numbers, which have no ARN)",
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ses:<AWS::Region>:<AWS::AccountId>:identity/*]": "dispatch "
+    "sends from whichever SES identity verifies the From address, limited by ses:FromAddress to SenderDomains",
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sns:<AWS::Region>:<AWS::AccountId>:app/*]": "dispatch "
+    "registers devices with the push platform applications operators create per shop",
     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:"
     "secret:emma/shops/*]": "one secret per shop",
     "AwsSolutions-SQS3": "the EventBridge Scheduler target's dead-letter queue (cdk-nag only sees RedrivePolicy)",

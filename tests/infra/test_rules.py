@@ -241,14 +241,14 @@ def test_rules_functions_and_dead_letter_queues_are_alarmed(default_synth):
     alarms = [a["Properties"] for a in default_synth.resources("AWS::CloudWatch::Alarm").values()]
     for path, _, _ in RULES_FUNCTIONS:
         dimensions = [{"Name": "FunctionName", "Value": {"Ref": function_id(default_synth, path)}}]
-        found = sorted(a["MetricName"] for a in alarms if a["Dimensions"] == dimensions)
+        found = sorted(a["MetricName"] for a in alarms if a.get("Dimensions") == dimensions)
         assert found == ["Errors", "Throttles"], path
     for queue in (
         default_synth.construct(TRIGGERS_QUEUE.logical_id).dead_letter_queue,
         default_synth.construct(RULES_SCHEDULE.logical_id).dead_letter_queue,
     ):
         dimensions = [{"Name": "QueueName", "Value": {"Fn::GetAtt": [default_synth.logical_id(queue), "QueueName"]}}]
-        (alarm,) = [a for a in alarms if a["Dimensions"] == dimensions]
+        (alarm,) = [a for a in alarms if a.get("Dimensions") == dimensions]
         assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
         assert alarm["Statistic"] == "Maximum" and alarm["Threshold"] == 0
         assert alarm["AlarmActions"] == [{"Ref": topic_id}]

@@ -12,8 +12,8 @@ from aws_cdk.assertions import Match
 from emma.resources import EVENT_BUS, QUEUES, REQUEST_QUEUES, SCHEDULES, SHOP_SECRET_PREFIX, TABLES
 from emma_infra import STACK_NAME
 from emma_infra.constructs.ingest_api import api_routes
+from emma_infra.constructs.shopify_partner import PARTNER_BUS
 from emma_infra.runtime import LAMBDA_RUNTIME
-from emma_infra.stack import EMMA_BUS
 from tests.infra.conftest import Synth
 
 pytestmark = pytest.mark.infra
@@ -77,15 +77,20 @@ def test_event_bus_from_its_def_with_an_archive_of_every_event(default_synth):
     assert "EventPattern" not in archive["Properties"]  # all events
 
 
+# The QueueDefs of Emma's own bus and of the account's default bus: in every deployment.
+ALWAYS_QUEUES = [q for q in QUEUES if q.bus != PARTNER_BUS]
+
+
 def test_without_partner_context_there_is_no_partner_bus_queue_or_consumer(default_synth):
-    assert len(default_synth.resources("AWS::Events::EventBus")) == 1
-    emma_bus_queues = [q for q in QUEUES if q.bus == EMMA_BUS]
-    # a queue and a dead-letter queue per emma-bus QueueDef and per RequestQueueDef, a dead-letter
-    # queue per ScheduleDef
-    queues = 2 * len(emma_bus_queues) + 2 * len(REQUEST_QUEUES) + len(SCHEDULES)
+    assert len(default_synth.resources("AWS::Events::EventBus")) == 1  # the default bus is only referenced
+    # a queue and a dead-letter queue per QueueDef (but the partner ones) and per RequestQueueDef, a
+    # dead-letter queue per ScheduleDef
+    queues = 2 * len(ALWAYS_QUEUES) + 2 * len(REQUEST_QUEUES) + len(SCHEDULES)
     assert len(default_synth.resources("AWS::SQS::Queue")) == queues
-    assert len(default_synth.resources("AWS::Lambda::EventSourceMapping")) == len(emma_bus_queues)
-    assert len(default_synth.resources("AWS::Events::Rule")) == len(emma_bus_queues)
+    # every QueueDef's and every RequestQueueDef's consumer drains its queue
+    mappings = len(ALWAYS_QUEUES) + len(REQUEST_QUEUES)
+    assert len(default_synth.resources("AWS::Lambda::EventSourceMapping")) == mappings
+    assert len(default_synth.resources("AWS::Events::Rule")) == len(ALWAYS_QUEUES)
     assert "ShopifyPartnerBusName" not in default_synth.template_json["Outputs"]
 
 
@@ -310,17 +315,20 @@ def test_alarms_on_function_errors_throttles_dead_letters_failed_journeys_and_ap
     (topic_id,) = default_synth.resources("AWS::SNS::Topic")
     alarms = alarms_by_metric(default_synth)
     functions = len(default_synth.resources("AWS::Lambda::Function"))
-    dead_letter_queues = len([q for q in QUEUES if q.bus == EMMA_BUS]) + len(REQUEST_QUEUES) + len(SCHEDULES)
+    dead_letter_queues = len(ALWAYS_QUEUES) + len(REQUEST_QUEUES) + len(SCHEDULES)
     assert {metric: len(found) for metric, found in alarms.items()} == {
         "AWS/ApiGateway:5xx": 1,
         "AWS/Lambda:Errors": functions,
         "AWS/Lambda:Throttles": functions,
         "AWS/SQS:ApproximateNumberOfMessagesVisible": dead_letter_queues,
         "AWS/States:ExecutionsFailed": len(default_synth.resources("AWS::StepFunctions::StateMachine")),
+        "AWS/SES:Reputation.BounceRate": 1,  # thresholds of their own: test_dispatch.py
+        "AWS/SES:Reputation.ComplaintRate": 1,
     }
     for props in (a for group in alarms.values() for a in group):
         assert props["AlarmActions"] == [{"Ref": topic_id}]
-        assert props["Threshold"] == 0
+        if props["Namespace"] != "AWS/SES":
+            assert props["Threshold"] == 0
         assert props["ComparisonOperator"] == "GreaterThanThreshold"
         assert props["Period"] == 300
         assert props["TreatMissingData"] == "notBreaching"
@@ -328,7 +336,7 @@ def test_alarms_on_function_errors_throttles_dead_letters_failed_journeys_and_ap
 
 def test_outputs(default_synth):
     outputs = default_synth.template_json["Outputs"]
-    assert {"ApiUrl", "EventBusName", "MessagesQueueUrl", "AlarmTopicArn"} <= set(outputs)
+    assert {"ApiUrl", "EventBusName", "MessagesQueueUrl", "ConfigurationSetName", "AlarmTopicArn"} <= set(outputs)
     for table in TABLES:
         assert outputs[f"{table.logical_id}Name"]["Value"] == {"Ref": table.logical_id}
 

@@ -37,6 +37,11 @@ def get_profile(ref: str, history: Annotated[int, Query(ge=0, le=200)] = 20):
     body["predictions"] = derived.predictions if derived else None
     states = components.journeys.list(shop.shop, profile.profile_id) if components.journeys else []
     body["journeys"] = [s.view() for s in sorted(states, key=lambda s: s.entered_at, reverse=True)]
+    body["messages"] = (
+        [m.view() for m in components.messages.recent(shop.shop, profile.profile_id, 50)]
+        if (components.messages)
+        else []
+    )
     if history:
         body["history"] = components.service.history(profile, history)
     return json_response(200, body)

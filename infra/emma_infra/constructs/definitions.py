@@ -1,12 +1,13 @@
-"""The trigger, segment and journey definitions (triggers/*.yaml, segments/*.yaml, journeys/*.yaml at
-the repository root).
+"""The trigger, segment, journey and template definitions (triggers/*.yaml, segments/*.yaml,
+journeys/*.yaml and templates/ at the repository root).
 
 Loaded and validated at synth time with the same loaders `make test` and the local runtime use: an
 invalid definition fails `cdk synth` (and `cdk deploy`) with one file:line message per problem, so
 nothing invalid ever reaches AWS. The validated definitions ship as one JSON file in a small layer of
-their own, /opt/definitions/definitions.json, which only the functions that read them get (the rules
-and journeys functions): a change to a definition publishes a new layer version and updates those
-functions, nothing else. The journeys are also compiled to one state machine each (`Journeys`).
+their own, /opt/definitions/definitions.json, which only the functions that read them get (the rules,
+journeys and dispatch functions): a change to a definition publishes a new layer version and updates
+those functions, nothing else. The journeys are also compiled to one state machine each (`Journeys`);
+the templates are checked (schema, variables, sample renders) and the journeys against them.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from emma.journeys.loader import definitions_json, load_journeys
 from emma.resources import TABLES
 from emma.rules.loader import load_definitions
 from emma.rules.wiring import RulesSettings
+from emma.templates.loader import load_templates
 from emma_infra.bundling import DEFINITIONS_FILE, stage_definitions_layer
 from emma_infra.runtime import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME
 
@@ -40,8 +42,10 @@ class Definitions(Construct):
         # Raises emma.rules.loader.DefinitionError listing every problem as file:line; emma_infra.main
         # prints them and exits non-zero, so `cdk synth` fails before anything is built.
         self.definitions = load_definitions(root)
-        self.journeys = load_journeys(root, self.definitions)  # checked against those triggers and segments
-        layer_dir, digest = stage_definitions_layer(definitions_json(self.definitions, self.journeys))
+        self.templates = load_templates(root)
+        # checked against those triggers and segments, and the templates they send
+        self.journeys = load_journeys(root, self.definitions, self.templates)
+        layer_dir, digest = stage_definitions_layer(definitions_json(self.definitions, self.journeys, self.templates))
         self.layer = lambda_.LayerVersion(
             self,
             "Layer",
@@ -49,7 +53,8 @@ class Definitions(Construct):
             compatible_runtimes=[LAMBDA_RUNTIME],
             compatible_architectures=[LAMBDA_ARCHITECTURE],
             description=f"Emma definitions ({len(self.definitions.triggers)} triggers, "
-            f"{len(self.definitions.segments)} segments, {len(self.journeys)} journeys) as {DEFINITIONS_PATH}",
+            f"{len(self.definitions.segments)} segments, {len(self.journeys)} journeys, "
+            f"{len(self.templates.templates)} templates) as {DEFINITIONS_PATH}",
         )
 
     @property

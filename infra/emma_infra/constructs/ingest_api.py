@@ -117,5 +117,11 @@ class IngestApi(Construct):
 
     @property
     def url(self) -> str:
-        """The API's base URL (the $default stage)."""
+        """The API's base URL (the $default stage), with a trailing slash."""
         return self.stage.url
+
+    @property
+    def public_url(self) -> str:
+        """The same URL without the trailing slash (the $default stage is served at the API's endpoint),
+        for the links dispatch puts into messages (``<public_url>/v1/...``)."""
+        return self.http_api.api_endpoint

@@ -4,7 +4,8 @@
 * each dead-letter queue: any visible message (a record that failed all its retries);
 * each journey's state machine: any failed execution over 5 minutes (a step failed all its retries;
   the failure is recorded on the customer's journey state);
-* the HTTP API: any 5xx over 5 minutes.
+* the HTTP API: any 5xx over 5 minutes;
+* metrics with a threshold of their own (`ThresholdAlarm`), e.g. the SES reputation rates of `Dispatch`.
 
 Missing data (no traffic) is "not breaching": an idle deployment stays green and costs nothing.
 """
@@ -12,6 +13,7 @@ Missing data (no traffic) is "not breaching": an idle deployment stays green and
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigatewayv2 as apigwv2
@@ -29,6 +31,16 @@ from emma_infra.constructs.functions import EmmaFunction
 PERIOD = Duration.minutes(5)
 
 
+@dataclass(frozen=True)
+class ThresholdAlarm:
+    """An alarm when ``metric`` goes over ``threshold`` (the others: over 0)."""
+
+    name: str
+    metric: cloudwatch.IMetric
+    threshold: float
+    description: str
+
+
 class Monitoring(Construct):
     def __init__(
         self,
@@ -39,6 +51,7 @@ class Monitoring(Construct):
         dead_letter_queues: Sequence[tuple[str, sqs.IQueue]],
         http_api: apigwv2.HttpApi,
         state_machines: Mapping[str, sfn.IStateMachine] | None = None,
+        thresholds: Sequence[ThresholdAlarm] = (),
     ) -> None:
         super().__init__(scope, construct_id)
         key = kms.Key(
@@ -81,14 +94,16 @@ class Monitoring(Construct):
                 "history and the customer's journey state)",
             )
         self._alarm("Api5xx", http_api.metric_server_error(period=PERIOD), "Emma ingest API: 5xx responses")
+        for alarm in thresholds:
+            self._alarm(alarm.name, alarm.metric, alarm.description, threshold=alarm.threshold)
 
-    def _alarm(self, construct_id: str, metric: cloudwatch.IMetric, description: str) -> None:
+    def _alarm(self, construct_id: str, metric: cloudwatch.IMetric, description: str, threshold: float = 0) -> None:
         alarm = cloudwatch.Alarm(
             self,
             construct_id,
             metric=metric,
             alarm_description=description,
-            threshold=0,
+            threshold=threshold,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=1,
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,

@@ -121,6 +121,10 @@ class IngestService:
 
     # ---- write path ---------------------------------------------------------------------------
 
+    @property
+    def catalog(self) -> CatalogRepository:
+        return self._catalog
+
     def ingest(self, events: Sequence[CanonicalEvent]) -> IngestReport:
         report = IngestReport()
         to_publish: list[CanonicalEvent] = []

@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from emma.adapters.dispatch import DynamoLinks, DynamoMessageLog
 from emma.adapters.dynamodb import DynamoCatalog, DynamoProfileRepository
 from emma.adapters.eventbridge import EventBridgePublisher
 from emma.adapters.journeys import DynamoJourneyStore
@@ -19,6 +20,7 @@ from emma.adapters.rules_store import DynamoRulesStore
 from emma.adapters.shops import SecretsShopDirectory
 from emma.clock import clock_from_env
 from emma.config import IngestSettings
+from emma.dispatch.ports import Links, MessageLog
 from emma.ingest.service import IngestService
 from emma.journeys.state import JourneyStore
 from emma.ports import ShopDirectory
@@ -34,6 +36,8 @@ class Ingest:
     shops: ShopDirectory
     rules: RulesStore | None = None  # read-only: segment sizes and each profile's derived state
     journeys: JourneyStore | None = None  # read-only: where each profile stands in each journey
+    messages: MessageLog | None = None  # read-only: each profile's message log
+    links: Links | None = None  # tracked short links of SMS and push messages
 
 
 def build_ingest(settings: IngestSettings, session: Any | None = None) -> Ingest:
@@ -57,4 +61,7 @@ def build_ingest(settings: IngestSettings, session: Any | None = None) -> Ingest
     )
     rules = DynamoRulesStore(dynamodb, settings.profiles_table)
     journeys = DynamoJourneyStore(dynamodb, settings.profiles_table)
-    return Ingest(IngestService(profiles, catalog, publisher, clock_from_env()), shops, rules, journeys)
+    messages = DynamoMessageLog(dynamodb, settings.profiles_table)
+    links = DynamoLinks(dynamodb, settings.profiles_table)
+    service = IngestService(profiles, catalog, publisher, clock_from_env())
+    return Ingest(service, shops, rules, journeys, messages, links)

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from emma.journeys.definitions import MAX_WAIT, STEP_KEYS, Journey, WaitStep
 from emma.rules.loader import DefinitionError, Definitions, line_of_location, line_of_value, read_yaml_with_lines
+from emma.templates.library import TemplateSet
 
 _TAGS = {tag for _, tag, _ in STEP_KEYS}  # union tags in error locations, not keys of the file
 
@@ -95,8 +96,31 @@ def _reference_problems(journey: Journey, rules: Definitions) -> list[tuple[str,
     return problems
 
 
-def load_journeys(root: Path, rules: Definitions) -> list[Journey]:
-    """Every journeys/*.yaml under ``root``, validated against the triggers and segments it uses."""
+def _template_problems(journey: Journey, templates: TemplateSet) -> list[tuple[str, str]]:
+    known = templates.names()
+    problems = []
+    for step in journey.steps:
+        send = getattr(step, "send", None)
+        if send is None:
+            continue
+        if send.template not in known:
+            problems.append((send.template, f"template {send.template!r} is not defined in templates/"))
+            continue
+        template = templates.get("", send.template)
+        channel = getattr(send, "channel", "best")
+        if channel not in ("best", None) and channel not in template.channels:
+            problems.append(
+                (
+                    send.template,
+                    f"template {send.template!r} has no {channel} content (it has: {', '.join(template.channels)})",
+                )
+            )
+    return problems
+
+
+def load_journeys(root: Path, rules: Definitions, templates: TemplateSet | None = None) -> list[Journey]:
+    """Every journeys/*.yaml under ``root``, validated against the triggers and segments it uses and,
+    when given, the templates it sends."""
     problems: list[str] = []
     journeys: list[Journey] = []
     for path in sorted((root / "journeys").glob("*")):
@@ -125,7 +149,10 @@ def load_journeys(root: Path, rules: Definitions) -> list[Journey]:
                 f"{journey.id!r}; name the file after the id"
             )
         graph = graph_problems(journey)
-        for value, problem in graph + _reference_problems(journey, rules):
+        references = _reference_problems(journey, rules)
+        if templates is not None:
+            references += _template_problems(journey, templates)
+        for value, problem in graph + references:
             problems.append(f"{path}:{line_of_value(data, lines, value)}: {problem}")
         if not graph:
             total, route = _longest_wait(journey)
@@ -140,8 +167,10 @@ def load_journeys(root: Path, rules: Definitions) -> list[Journey]:
     return journeys
 
 
-def definitions_json(rules: Definitions, journeys: list[Journey]) -> str:
-    """What the definitions layer holds in AWS: triggers, segments and journeys, validated."""
+def definitions_json(rules: Definitions, journeys: list[Journey], templates: TemplateSet | None = None) -> str:
+    """What the definitions layer holds in AWS: triggers, segments, journeys and templates, validated."""
     data = json.loads(rules.to_json())
     data["journeys"] = [j.model_dump(mode="json", by_alias=True, exclude_none=True) for j in journeys]
+    if templates is not None:
+        data["templates"] = templates.to_json()
     return json.dumps(data, sort_keys=True)

@@ -26,7 +26,7 @@ from emma.rules.loader import DefinitionError, line_of_location, read_yaml_with_
 from emma.templates.context import ALLOWED_VARIABLES, sample_contexts
 from emma.templates.definitions import LOCALES, Template
 from emma.templates.library import ShopTemplates, TemplateSet
-from emma.templates.render import RenderError, Renderer
+from emma.templates.render import Renderer, RenderError
 
 TEMPLATES_DIR = "templates"
 SHOP_DIR = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")

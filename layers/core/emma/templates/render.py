@@ -131,7 +131,9 @@ class Renderer:
             except InlineError as exc:
                 raise RenderError(f"{name} ({locale}, html): {exc}") from exc
             text = part("text", content.text, ctx) + "\n" if content.text else html_to_text(html)
-            return Rendered(channel, locale, subject=" ".join(subject.split()), preheader=preheader, html=inlined, text=text)
+            return Rendered(
+                channel, locale, subject=" ".join(subject.split()), preheader=preheader, html=inlined, text=text
+            )
         if channel == Channel.SMS:
             if content.sms is None:
                 raise RenderError(f"{name} has no SMS content")

@@ -1,0 +1,354 @@
+"""DynamoDB stores of the dispatcher.
+
+Profiles table (beside ingest's items, never touching them):
+    pk = S#<shop>#P#<profile id>   sk = MSG#<key>     the message log: status, decisions, what went out
+                                                       (TTL 400 days)
+    pk = S#<shop>#P#<profile id>   sk = CAPS          marketing sends in the longest cap window, with a
+                                                       version: reserved by conditional write
+    pk = S#<shop>#L#<code>         sk = LINK          a tracked short link (TTL 180 days)
+Schedule table:
+    pk = MSGDUE#<0..3>             sk = <due>#<key>   a deferred message request (TTL 30 days after due)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from emma.adapters.dynamodb import _n, _s, _Table, _wrap, profile_pk
+from emma.dispatch.ports import Claimed, MessageRecord, Status
+from emma.dispatch.request import MessageRequest
+from emma.errors import ConcurrencyConflict
+from emma.ports import FrequencyCap
+from emma.rules.state import stamp
+
+MESSAGE_TTL = timedelta(days=400)
+LINK_TTL = timedelta(days=180)
+DEFERRAL_TTL = timedelta(days=30)
+DEFERRAL_SHARDS = 4
+CAP_ATTEMPTS = 10
+CAP_KEEP = timedelta(days=90)  # longest cap window a shop can configure
+
+
+def _conditional_failed(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def _dt(item: dict[str, Any], name: str) -> datetime | None:
+    return datetime.fromisoformat(item[name]["S"]) if name in item else None
+
+
+def _record(item: dict[str, Any]) -> MessageRecord:
+    opt = {
+        k: item[k]["S"]
+        for k in ("journey", "channel", "locale", "subject", "preview", "provider_id", "coupon")
+        if k in item
+    }
+    return MessageRecord(
+        shop=item["shop"]["S"],
+        profile_id=item["profile_id"]["S"],
+        key=item["key"]["S"],
+        status=item["status"]["S"],  # type: ignore[arg-type]
+        template=item["template"]["S"],
+        requested_at=datetime.fromisoformat(item["requested_at"]["S"]),
+        updated_at=datetime.fromisoformat(item["updated_at"]["S"]),
+        attempts=int(item.get("attempts", {}).get("N", "0")),
+        not_before=_dt(item, "not_before"),
+        lease_until=_dt(item, "lease_until"),
+        decisions=[json.loads(d["S"]) for d in item.get("decisions", {}).get("L", [])],
+        **opt,
+    )
+
+
+class DynamoMessageLog(_Table):
+    def _key(self, shop: str, profile_id: str, key: str) -> dict[str, Any]:
+        return {"pk": _s(profile_pk(shop, profile_id)), "sk": _s(f"MSG#{key}")}
+
+    def get(self, shop, profile_id, key):
+        try:
+            item = self._client.get_item(
+                TableName=self._table, ConsistentRead=True, Key=self._key(shop, profile_id, key)
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise _wrap(exc, "GetItem") from exc
+        return None if item is None else _record(item)
+
+    def claim(self, request: MessageRequest, now: datetime, lease_until: datetime) -> MessageRecord | None:
+        values = {
+            ":processing": _s("processing"),
+            ":failed": _s("failed"),
+            ":deferred": _s("deferred"),
+            ":now": _s(now.isoformat()),
+            ":lease": _s(lease_until.isoformat()),
+            ":one": _n(1),
+            ":zero": _n(0),
+            ":shop": _s(request.shop),
+            ":pid": _s(request.profile_id),
+            ":key": _s(request.key),
+            ":template": _s(request.template),
+            ":requested": _s(request.requested_at.isoformat()),
+            ":ttl": _n(int((now + MESSAGE_TTL).timestamp())),
+        }
+        sets = (
+            "#s = :processing, lease_until = :lease, updated_at = :now, attempts = if_not_exists(attempts, :zero) "
+            "+ :one, shop = :shop, profile_id = :pid, #k = :key, template = :template, requested_at = :requested, "
+            "expires_at = :ttl"
+        )
+        if request.journey:
+            sets += ", journey = :journey"
+            values[":journey"] = _s(request.journey)
+        try:
+            resp = self._client.update_item(
+                TableName=self._table,
+                Key=self._key(request.shop, request.profile_id, request.key),
+                UpdateExpression="SET " + sets,
+                ConditionExpression=(
+                    "attribute_not_exists(sk) OR #s = :failed OR (#s = :processing AND lease_until < :now) "
+                    "OR (#s = :deferred AND not_before <= :now)"
+                ),
+                ExpressionAttributeNames={"#s": "status", "#k": "key"},
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+            )
+            return _record(resp["Attributes"])
+        except ClientError as exc:
+            if not _conditional_failed(exc):
+                raise _wrap(exc, "UpdateItem") from exc
+        except BotoCoreError as exc:
+            raise _wrap(exc, "UpdateItem") from exc
+        existing = self.get(request.shop, request.profile_id, request.key)
+        if existing is None:  # removed meanwhile (TTL): treat as new next time
+            raise ConcurrencyConflict(f"message {request.key} changed while claiming it")
+        if existing.status == "sent":
+            return existing
+        if existing.status == "processing":
+            raise Claimed(f"message {request.key} is being processed by another worker")
+        if existing.status == "sending":
+            if existing.lease_until and existing.lease_until >= now:
+                raise Claimed(f"message {request.key} is being sent by another worker")
+            # The worker died during the provider call: it may have gone out. Never send twice.
+            self._set(
+                existing,
+                "unknown",
+                [
+                    {
+                        "stage": "send",
+                        "outcome": "fail",
+                        "reason": "the worker stopped during the provider call; not resent",
+                    }
+                ],
+                expect="sending",
+                now=now,
+            )
+        return None
+
+    def _set(
+        self,
+        record: MessageRecord,
+        status: Status,
+        decisions: Sequence[dict[str, Any]],
+        *,
+        expect: str,
+        now: datetime,
+        **fields: Any,
+    ) -> None:
+        names = {"#s": "status"}
+        values: dict[str, Any] = {
+            ":status": _s(status),
+            ":expect": _s(expect),
+            ":now": _s(now.isoformat()),
+            ":decisions": {"L": [_s(json.dumps(d, sort_keys=True)) for d in decisions]},
+            ":empty": {"L": []},
+        }
+        sets = [
+            "#s = :status",
+            "updated_at = :now",
+            "decisions = list_append(if_not_exists(decisions, :empty), :decisions)",
+        ]
+        removes = []
+        for name, value in fields.items():
+            if value is None:
+                removes.append(name)
+                continue
+            values[f":{name}"] = _s(value.isoformat() if isinstance(value, datetime) else str(value))
+            sets.append(f"{name} = :{name}")
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
+        try:
+            self._client.update_item(
+                TableName=self._table,
+                Key=self._key(record.shop, record.profile_id, record.key),
+                UpdateExpression=expression,
+                ConditionExpression="#s = :expect",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                raise ConcurrencyConflict(f"message {record.key} is no longer {expect}") from exc
+            raise _wrap(exc, "UpdateItem") from exc
+        except BotoCoreError as exc:
+            raise _wrap(exc, "UpdateItem") from exc
+
+    def update(self, record, status, decisions, **fields):
+        now = datetime.now(record.updated_at.tzinfo)
+        if status == "sending":
+            fields.setdefault("lease_until", now + timedelta(minutes=3))
+        self._set(
+            record,
+            status,
+            decisions[len(record.decisions) :] if False else decisions,
+            expect=record.status,
+            now=now,
+            **fields,
+        )
+        record.status = status
+        record.decisions = list(record.decisions) + list(decisions)
+
+    def recent(self, shop, profile_id, limit):
+        items = self._query_prefix(profile_pk(shop, profile_id), "MSG#")
+        records = sorted((_record(i) for i in items), key=lambda r: r.requested_at, reverse=True)
+        return records[:limit]
+
+
+class DynamoCapStore(_Table):
+    """Marketing sends per customer in one item; reserving a slot is a version-checked write, so two
+    workers racing for the last slot cannot both win (the loser re-reads and finds the cap full)."""
+
+    def _key(self, shop: str, profile_id: str) -> dict[str, Any]:
+        return {"pk": _s(profile_pk(shop, profile_id)), "sk": _s("CAPS")}
+
+    def _read(self, shop: str, profile_id: str) -> tuple[dict[str, datetime], int | None]:
+        try:
+            item = self._client.get_item(
+                TableName=self._table, ConsistentRead=True, Key=self._key(shop, profile_id)
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise _wrap(exc, "GetItem") from exc
+        if item is None:
+            return {}, None
+        sends = {k: datetime.fromisoformat(v["S"]) for k, v in item.get("sends", {}).get("M", {}).items()}
+        return sends, int(item["v"]["N"])
+
+    def recent_sends(self, shop, profile_id):
+        return self._read(shop, profile_id)[0]
+
+    def _write(self, shop: str, profile_id: str, sends: dict[str, datetime], version: int | None) -> bool:
+        condition = "attribute_not_exists(pk)" if version is None else "v = :v"
+        values: dict[str, Any] = {} if version is None else {":v": _n(version)}
+        item = {
+            **self._key(shop, profile_id),
+            "sends": {"M": {k: _s(v.isoformat()) for k, v in sends.items()}},
+            "v": _n((version or 0) + 1),
+        }
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item=item,
+                ConditionExpression=condition,
+                **({"ExpressionAttributeValues": values} if values else {}),
+            )
+            return True
+        except ClientError as exc:
+            if _conditional_failed(exc):
+                return False
+            raise _wrap(exc, "PutItem") from exc
+        except BotoCoreError as exc:
+            raise _wrap(exc, "PutItem") from exc
+
+    def reserve(self, shop, profile_id, key, now, caps: Sequence[FrequencyCap]):
+        for _ in range(CAP_ATTEMPTS):
+            sends, version = self._read(shop, profile_id)
+            if key in sends:
+                return True
+            sends = {k: t for k, t in sends.items() if now - t <= CAP_KEEP}
+            for cap in caps:
+                if sum(1 for t in sends.values() if now - t < timedelta(days=cap.days)) >= cap.messages:
+                    return False
+            sends[key] = now
+            if self._write(shop, profile_id, sends, version):
+                return True
+        raise ConcurrencyConflict(f"frequency cap of {profile_id} kept changing; try again")
+
+    def release(self, shop, profile_id, key):
+        for _ in range(CAP_ATTEMPTS):
+            sends, version = self._read(shop, profile_id)
+            if key not in sends:
+                return
+            del sends[key]
+            if self._write(shop, profile_id, sends, version):
+                return
+        raise ConcurrencyConflict(f"frequency cap of {profile_id} kept changing; try again")
+
+
+class DynamoDeferrals(_Table):
+    def _shard(self, key: str) -> int:
+        return int(hashlib.sha256(key.encode()).hexdigest(), 16) % DEFERRAL_SHARDS
+
+    def defer(self, request, due_at):
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    "pk": _s(f"MSGDUE#{self._shard(request.key)}"),
+                    "sk": _s(f"{stamp(due_at)}#{request.key}"),
+                    "request": _s(request.model_dump_json()),
+                    "expires_at": _n(int((due_at + DEFERRAL_TTL).timestamp())),
+                },
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise _wrap(exc, "PutItem") from exc
+
+    def due(self, now, limit):
+        found: list[tuple[str, str, MessageRequest]] = []
+        for shard in range(DEFERRAL_SHARDS):
+            items = self._query_all(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk AND sk <= :now",
+                ExpressionAttributeValues={":pk": _s(f"MSGDUE#{shard}"), ":now": _s(stamp(now) + "~")},
+            )
+            for item in items:
+                found.append(
+                    (
+                        item["sk"]["S"],
+                        f"{shard}|{item['sk']['S']}",
+                        MessageRequest.model_validate_json(item["request"]["S"]),
+                    )
+                )
+        found.sort(key=lambda f: f[0])
+        return [(timer_id, request) for _, timer_id, request in found[:limit]]
+
+    def remove(self, timer_ids):
+        requests = []
+        for timer_id in timer_ids:
+            shard, _, sk = timer_id.partition("|")
+            requests.append({"DeleteRequest": {"Key": {"pk": _s(f"MSGDUE#{shard}"), "sk": _s(sk)}}})
+        if requests:
+            self._batch_write(requests)
+
+
+class DynamoLinks(_Table):
+    def save(self, shop, code, link):
+        item = {
+            "pk": _s(f"S#{shop}#L#{code}"),
+            "sk": _s("LINK"),
+            "link": _s(json.dumps(link, sort_keys=True)),
+            "expires_at": _n(int((datetime.now().astimezone() + LINK_TTL).timestamp())),
+        }
+        try:
+            self._client.put_item(TableName=self._table, Item=item)
+        except (ClientError, BotoCoreError) as exc:
+            raise _wrap(exc, "PutItem") from exc
+
+    def get(self, shop, code):
+        try:
+            item = self._client.get_item(
+                TableName=self._table, Key={"pk": _s(f"S#{shop}#L#{code}"), "sk": _s("LINK")}
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise _wrap(exc, "GetItem") from exc
+        return None if item is None else json.loads(item["link"]["S"])

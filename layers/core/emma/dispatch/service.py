@@ -1,0 +1,404 @@
+"""The dispatcher: one message request in, at most one message out, every decision on the record.
+
+    claim the request (idempotency per key) -> plan (consent, suppression, address, cap, timing,
+    channel, relevance) -> render -> reserve a cap slot (atomic) -> mark sending -> send -> mark sent
+    -> record <channel>.sent on the profile through ingest.
+
+A duplicate delivery finds the request settled and sends nothing. A crash before the provider call
+leaves the claim to lapse and the retry starts over; a crash during the provider call leaves
+"sending", which a retry turns into "unknown" without sending again: at most once, never twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from emma.dispatch.formats import format_date, format_money
+from emma.dispatch.mime import build_email
+from emma.dispatch.policy import Plan, plan
+from emma.dispatch.ports import (
+    CapStore,
+    Deferrals,
+    Links,
+    MessageLog,
+    MessageRecord,
+    Outgoing,
+    Recommender,
+    Requeue,
+    Sender,
+    SendError,
+    SendRecorder,
+)
+from emma.dispatch.request import MessageRequest
+from emma.dispatch.tokens import UnsubscribeToken, coupon_code, link_code, message_ref, sign_unsubscribe
+from emma.errors import EmmaError, NotFound, TransientError
+from emma.events.model import Channel
+from emma.ports import CatalogRepository, Clock, ShopConfig, ShopDirectory
+from emma.profiles.model import Profile
+from emma.templates.definitions import Template
+from emma.templates.library import TemplateSet
+from emma.templates.render import Rendered, Renderer, RenderError
+
+log = logging.getLogger(__name__)
+LEASE = timedelta(minutes=3)  # longer than one dispatch takes; a crashed worker's claim lapses after it
+MAX_CART_LINES = 5
+PREVIEW_CHARS = 280
+
+
+class DispatchConfigError(EmmaError):
+    """The shop is not set up to send this message (no sender, no signing secret)."""
+
+    status = 422
+
+
+@dataclass
+class DispatchReport:
+    key: str
+    outcome: str  # sent, skipped, deferred, duplicate, failed
+    channel: str | None = None
+    reason: str = ""
+    provider_id: str | None = None
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+
+
+class _Attempt:
+    """This delivery's decisions, written to the message log as they are made (each one once)."""
+
+    def __init__(self, log_store: MessageLog, record: MessageRecord, now: datetime) -> None:
+        self.log, self.record, self.now = log_store, record, now
+        self.decisions: list[dict[str, Any]] = []
+        self._written = 0
+
+    def add(self, stage: str, outcome: str, reason: str, channel: Channel | None = None) -> None:
+        entry = {"stage": stage, "outcome": outcome, "reason": reason[:1000]}
+        if channel:
+            entry["channel"] = str(channel)
+        self.decisions.append(entry)
+
+    def update(self, status: Any, **fields: Any) -> None:
+        self.log.update(self.record, status, self.decisions[self._written :], self.now, **fields)
+        self._written = len(self.decisions)
+
+
+class DispatchService:
+    def __init__(
+        self,
+        *,
+        profiles: Callable[[str, str], Profile],
+        shops: ShopDirectory,
+        templates: TemplateSet,
+        log_store: MessageLog,
+        caps: CapStore,
+        deferrals: Deferrals,
+        links: Links,
+        senders: Callable[[ShopConfig, Channel], Sender],
+        recorder: SendRecorder,
+        catalog: CatalogRepository,
+        recommender: Recommender,
+        clock: Clock,
+        public_url: str,
+    ) -> None:
+        self._profiles = profiles
+        self._shops = shops
+        self._templates = templates
+        self._renderer = Renderer(templates)
+        self._log = log_store
+        self._caps = caps
+        self._deferrals = deferrals
+        self._links = links
+        self._senders = senders
+        self._recorder = recorder
+        self._catalog = catalog
+        self._recommender = recommender
+        self._clock = clock
+        self._public_url = public_url.rstrip("/")
+
+    # ---- the pipeline ---------------------------------------------------------------------------
+
+    def dispatch(self, request: MessageRequest) -> DispatchReport:
+        now = self._clock.now()
+        record = self._log.claim(request, now, now + LEASE)
+        if record is None:
+            return DispatchReport(request.key, "duplicate", reason="already settled, or deferred to later")
+        if record.status == "sent":  # a re-delivery after the send: make sure the profile counted it
+            self._recorder.record_sent(record, Channel(record.channel or "email"), record.provider_id or "", now)
+            return DispatchReport(request.key, "duplicate", record.channel, "already sent", record.provider_id)
+        attempt = _Attempt(self._log, record, now)
+        try:
+            shop = self._shops.get(request.shop)
+            template = self._templates.get(request.shop, request.template)
+            profile = self._profiles(request.shop, request.profile_id)
+        except NotFound as exc:  # nothing to send, and retrying will not change that
+            attempt.add("dispatch", "skip", str(exc))
+            attempt.update("skipped")
+            return DispatchReport(request.key, "skipped", reason=str(exc), decisions=attempt.decisions)
+        recent = list(self._caps.recent_sends(request.shop, profile.profile_id).values())
+        push_ready = bool(shop.dispatch.push_application_arn) or shop.dispatch.providers.get(Channel.PUSH) == "webhook"
+        decided = plan(request, profile, template, shop, now, recent, push_ready=push_ready)
+        attempt.decisions += [d.as_dict() for d in decided.decisions]
+        reason = decided.decisions[-1].reason
+        if decided.outcome == "skip":
+            attempt.update("skipped")
+            return DispatchReport(request.key, "skipped", reason=reason, decisions=attempt.decisions)
+        if decided.outcome == "defer":
+            assert decided.not_before is not None
+            self._deferrals.defer(request, decided.not_before)
+            attempt.update("deferred", not_before=decided.not_before)
+            return DispatchReport(request.key, "deferred", reason=reason, decisions=attempt.decisions)
+        return self._send(request, attempt, shop, template, profile, decided)
+
+    def _send(
+        self,
+        request: MessageRequest,
+        attempt: _Attempt,
+        shop: ShopConfig,
+        template: Template,
+        profile: Profile,
+        decided: Plan,
+    ) -> DispatchReport:
+        channel, address, now = decided.channel, decided.address, attempt.now
+        assert channel is not None and address is not None
+        links: dict[str, dict[str, Any]] = {}
+        try:
+            if not shop.signing_secret:
+                raise DispatchConfigError(
+                    f"shop {shop.shop!r} has no signing_secret: unsubscribe links cannot be signed"
+                )
+            if channel == Channel.EMAIL and not shop.dispatch.sender:
+                raise DispatchConfigError(f"shop {shop.shop!r} has no dispatch.sender email address")
+            token = UnsubscribeToken(shop.shop, profile.profile_id, str(channel), message_ref(request.key))
+            unsubscribe_url = f"{self._public_url}/v1/unsubscribe?t={sign_unsubscribe(shop.signing_secret, token)}"
+            context, coupon = self._context(request, shop, template, profile, decided, channel, links, unsubscribe_url)
+            rendered = self._renderer.render(request.shop, template.template, decided.locale, channel, context)
+        except (RenderError, DispatchConfigError) as exc:  # nothing sent; retried, then parked in the DLQ
+            attempt.add("render", "fail", str(exc), channel)
+            attempt.update("failed")
+            raise
+        attempt.add("render", "pass", f"{template.template} ({rendered.locale})", channel)
+        marketing = not request.transactional
+        if marketing and not self._caps.reserve(request.shop, profile.profile_id, request.key, now, shop.dispatch.caps):
+            attempt.add("frequency", "skip", "the cap filled up meanwhile (another message took the last slot)")
+            attempt.update("skipped")
+            return DispatchReport(request.key, "skipped", reason="frequency cap", decisions=attempt.decisions)
+        for code, link in links.items():
+            self._links.save(request.shop, code, link)
+        outgoing = self._outgoing(request, shop, profile, channel, address, rendered, unsubscribe_url)
+        attempt.update("sending", channel=str(channel), locale=rendered.locale, lease_until=now + LEASE)
+        try:
+            provider_id = self._senders(shop, channel).send(outgoing)
+        except (SendError, TransientError) as exc:
+            if marketing:
+                self._caps.release(request.shop, profile.profile_id, request.key)
+            attempt.add("send", "fail", str(exc), channel)
+            attempt.update("failed")
+            raise
+        attempt.add("send", "send", f"{channel} to {_masked(address)}", channel)
+        attempt.update(
+            "sent",
+            subject=rendered.subject or rendered.push_title or None,
+            preview=rendered.body[:PREVIEW_CHARS],
+            provider_id=provider_id,
+            coupon=coupon,
+        )
+        record = attempt.record
+        record.channel, record.provider_id = str(channel), provider_id
+        self._recorder.record_sent(record, channel, provider_id, now)
+        return DispatchReport(request.key, "sent", str(channel), provider_id=provider_id, decisions=attempt.decisions)
+
+    # ---- building the message -----------------------------------------------------------------
+
+    def _context(
+        self,
+        request: MessageRequest,
+        shop: ShopConfig,
+        template: Template,
+        profile: Profile,
+        decided: Plan,
+        channel: Channel,
+        links: dict[str, dict[str, Any]],
+        unsubscribe_url: str,
+    ) -> tuple[dict[str, Any], str | None]:
+        locale = decided.locale
+        secret = shop.signing_secret or ""
+        brand = shop.dispatch.brand
+
+        def link(url: str) -> str:
+            if channel == Channel.EMAIL:
+                return url  # SES rewrites links for click tracking
+            code = link_code(request.key, url)
+            links[code] = {
+                "url": url,
+                "profile_id": profile.profile_id,
+                "channel": str(channel),
+                "template": template.template,
+                "journey": request.journey,
+                "message": message_ref(request.key),
+            }
+            return f"{self._public_url}/v1/r/{shop.shop}/{code}"
+
+        coupon = None
+        if template.coupon is not None:
+            valid = request.requested_at + timedelta(days=template.coupon.valid_days)
+            coupon = {
+                "code": coupon_code(secret, shop.shop, request.key),
+                "percent": template.coupon.percent,
+                "valid_until": format_date(valid, locale),
+            }
+        recommendations: list[dict[str, Any]] = []
+        if template.recommendations is not None:
+            exclude = set(request.exclude_products) | set(profile.products_owned)
+            if profile.cart is not None:
+                exclude |= set(profile.cart.items)
+            recommendations = self._recommender.recommend(
+                shop.shop, profile, template.recommendations.slot, template.recommendations.limit, exclude, locale
+            )
+        first = _trait(profile, "first_name")
+        last = _trait(profile, "last_name")
+        context = {
+            "customer": {
+                "first_name": first,
+                "last_name": last,
+                "name": " ".join(p for p in (first, last) if p),
+                "email": profile.email,
+                "city": _trait(profile, "city"),
+                "country": _trait(profile, "country"),
+                "locale": locale,
+                "traits": {k: t.value for k, t in profile.traits.items()},
+                "orders_count": profile.orders.count,
+            },
+            "shop": {
+                "name": shop.name or shop.shop,
+                "url": brand.url.rstrip("/"),
+                "support_email": brand.support_email,
+                "address": brand.address,
+                "color": brand.color,
+                "logo_url": brand.logo_url,
+            },
+            "last_purchase": self._last_purchase(shop.shop, profile),
+            "recommendations": recommendations,
+            "coupon": coupon,
+            "cart": self._cart(shop.shop, profile, locale),
+            "message": {"channel": str(channel), "template": template.template, "journey": request.journey},
+            "unsubscribe_url": unsubscribe_url,
+            "link": link,
+        }
+        return context, coupon["code"] if coupon else None
+
+    def _product(self, shop: str, product_id: str) -> dict[str, Any]:
+        try:
+            return self._catalog.get_product(shop, product_id) or {}
+        except EmmaError:
+            log.warning("catalog lookup of %s failed; the message goes without its details", product_id)
+            return {}
+
+    def _last_purchase(self, shop: str, profile: Profile) -> dict[str, Any] | None:
+        if not profile.products_owned:
+            return None
+        product_id, owned = max(profile.products_owned.items(), key=lambda kv: kv[1].last_bought_at)
+        product = self._product(shop, product_id)
+        return {
+            "product_id": product_id,
+            "title": product.get("name") or product_id,
+            "category": owned.category or product.get("category"),
+            "brand": owned.brand or product.get("brand"),
+            "url": product.get("url"),
+        }
+
+    def _cart(self, shop: str, profile: Profile, locale: str) -> dict[str, Any] | None:
+        cart = profile.cart
+        if cart is None or not cart.items:
+            return None
+        lines = []
+        for product_id, quantity in list(cart.items.items())[:MAX_CART_LINES]:
+            product = self._product(shop, product_id)
+            lines.append(
+                {
+                    "product_id": product_id,
+                    "title": product.get("name") or product_id,
+                    "quantity": quantity,
+                    "price": format_money(product.get("price"), product.get("currency") or cart.currency, locale),
+                }
+            )
+        return {
+            "items": lines,
+            "value": format_money(cart.value, cart.currency, locale),
+            "recovery_url": cart.recovery_url,
+        }
+
+    def _outgoing(
+        self,
+        request: MessageRequest,
+        shop: ShopConfig,
+        profile: Profile,
+        channel: Channel,
+        address: str,
+        rendered: Rendered,
+        unsubscribe_url: str,
+    ) -> Outgoing:
+        tags = {
+            "emma-shop": shop.shop,
+            "emma-profile": profile.profile_id,
+            "emma-template": request.template,
+            "emma-message": message_ref(request.key),
+        }
+        if request.journey:
+            tags["emma-journey"] = request.journey
+        common = {
+            "shop": shop.shop,
+            "profile_id": profile.profile_id,
+            "key": request.key,
+            "channel": channel,
+            "to": address,
+            "template": request.template,
+            "journey": request.journey,
+            "transactional": request.transactional,
+            "tags": tags,
+        }
+        if channel == Channel.EMAIL:
+            sender = shop.dispatch.sender
+            if not sender:
+                raise DispatchConfigError(f"shop {shop.shop!r} has no dispatch.sender email address")
+            raw = build_email(
+                rendered=rendered,
+                sender=sender,
+                sender_name=shop.dispatch.sender_name or shop.name,
+                to=address,
+                reply_to=shop.dispatch.reply_to,
+                unsubscribe_url=unsubscribe_url,
+                tags=tags,
+                sent_at=self._clock.now(),
+            )
+            return Outgoing(
+                **common, subject=rendered.subject, text=rendered.text, html=rendered.html, raw_email=raw, sender=sender
+            )
+        if channel == Channel.SMS:
+            return Outgoing(**common, sms=rendered.sms)
+        return Outgoing(**common, push_title=rendered.push_title, push_body=rendered.push_body)
+
+
+def _trait(profile: Profile, name: str) -> str | None:
+    trait = profile.traits.get(name)
+    return str(trait.value) if trait is not None and trait.value not in (None, "") else None
+
+
+def _masked(address: str) -> str:
+    """Enough of an address to recognise it in the log, not enough to harvest it."""
+    if "@" in address:
+        local, _, domain = address.partition("@")
+        return f"{local[:2]}***@{domain}"
+    return f"{address[:4]}***{address[-2:]}" if len(address) > 8 else "***"
+
+
+def release_due(deferrals: Deferrals, queue: Requeue, now: datetime, limit: int = 500) -> int:
+    """Put deferred requests that are due back on the messages queue (the scheduled job calls this)."""
+    due = deferrals.due(now, limit)
+    done = []
+    for timer_id, request in due:
+        queue.request({**request.model_dump(mode="json"), "released": True})
+        done.append(timer_id)
+    deferrals.remove(done)
+    return len(done)

@@ -28,7 +28,8 @@ def build_app(
     stack = EmmaStack(
         app,
         STACK_NAME,
-        description="Emma: serverless marketing automation for online shops (ingest, profiles, rules, journeys)",
+        description="Emma: serverless marketing automation for online shops "
+        "(ingest, profiles, rules, journeys, dispatch)",
         definitions_root=definitions_root,
     )
     Tags.of(stack).add("project", "emma")
@@ -40,12 +41,12 @@ def build_app(
 
 
 def main(*, definitions_root: Path | None = None, stderr: TextIO = sys.stderr) -> int:
-    """`infra/app.py`: synthesize, or explain invalid trigger/segment/journey definitions and return 1 (which
+    """`infra/app.py`: synthesize, or explain invalid trigger/segment/journey/template definitions and return 1 (which
     fails `cdk synth` and `cdk deploy`)."""
     try:
         app = build_app(definitions_root=definitions_root)
     except DefinitionError as exc:
-        print(f"emma: {len(exc.problems)} problem(s) in the trigger/segment/journey definitions:", file=stderr)
+        print(f"emma: {len(exc.problems)} problem(s) in the trigger/segment/journey/template definitions:", file=stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=stderr)
         return 1

@@ -53,7 +53,7 @@ class EmmaStack(Stack):
         if unknown:
             raise ValueError(f"QueueDef.bus must be one of {list(known)}, not {sorted(unknown)}")
 
-        # First: invalid trigger/segment/journey definitions fail the synth before any layer is built.
+        # First: invalid trigger/segment/journey/template definitions fail the synth before any layer is built.
         definitions = Definitions(self, "Definitions", root=definitions_root or paths.DEFINITIONS_ROOT)
         data = Data(self, "Data")
         bus = Bus(self, "Bus")

@@ -35,9 +35,10 @@ from emma.rules.loader import load_definitions
 from emma.templates.loader import load_templates
 from emma_local import stepfunctions
 from emma_local.config import ROOT, LocalConfig
-from emma_local.emulator import Emulator, start_emulator
+from emma_local.emulator import ACCOUNT_ID, REGION, Emulator, start_emulator
 from emma_local.environments import Environments
 from emma_local.lambdas import LambdaContext, load_handler
+from emma_local.outbox import Outbox
 from emma_local.provision import Provisioned, provision, provision_journeys
 from emma_local.pump import QueuePump
 from emma_local.server import make_server, serve_in_thread
@@ -59,6 +60,8 @@ class LocalRuntime:
     environments: int = 0  # API execution environments (processes); 0: in-process, one request at a time
     speedup: float = 1.0  # local time runs this many times faster than real time (journeys, schedules)
     schedule: bool = True  # run the scheduled functions on the local clock
+    outbox_dir: Path | None = None  # where sent messages are written (a temporary folder if None)
+    outbox: Outbox | None = None
     emulator: Emulator | None = None
     resources: Provisioned | None = None
     pumps: dict[str, QueuePump] = field(default_factory=dict)
@@ -68,6 +71,7 @@ class LocalRuntime:
     _saved_env: dict[str, str] | None = None
     _clock_dir: Any = None
     _scheduler: Any = None
+    _collector: Any = None
 
     @property
     def api_url(self) -> str:
@@ -120,6 +124,11 @@ class LocalRuntime:
         if self.schedule:
             self._scheduler = _Ticker(self.run_schedule, self._schedule_interval())
             self._scheduler.start()
+        self.outbox = Outbox(
+            self.outbox_dir or Path(self._clock_dir.name) / "outbox", session.client("events"), ACCOUNT_ID, REGION
+        )
+        self._collector = _Ticker(self.outbox.collect, 0.3, name="emma-outbox")
+        self._collector.start()
         return self
 
     def _schedule_interval(self) -> float:
@@ -139,9 +148,13 @@ class LocalRuntime:
         FileClock.write(self.clock_file, **settings)
 
     def drain(self) -> None:
-        """Let every queue run dry (the rules function has seen everything published so far)."""
-        for pump in self.pumps.values():
-            pump.drain()
+        """Let every queue run dry (the rules function has seen everything published so far), and
+        the outbox show every message sent (its SES delivery events handled too)."""
+        for _ in range(2):
+            for pump in self.pumps.values():
+                pump.drain()
+            if self.outbox is None or not self.outbox.collect():
+                return
 
     def _tap(self, session: Any) -> str:
         sqs, events = session.client("sqs"), session.client("events")
@@ -204,6 +217,8 @@ class LocalRuntime:
             logging.getLogger("emma.local").warning("could not stop running journey executions")
         if self._scheduler is not None:
             self._scheduler.stop()
+        if self._collector is not None:
+            self._collector.stop()
         for pump in self.pumps.values():
             pump.stop()
         if self._server is not None:
@@ -241,11 +256,11 @@ def _reset_components() -> None:
 class _Ticker:
     """Calls ``fn`` every ``interval`` seconds in a daemon thread until stopped."""
 
-    def __init__(self, fn: Any, interval: float) -> None:
+    def __init__(self, fn: Any, interval: float, name: str = "emma-schedule") -> None:
         self._fn = fn
         self._interval = interval
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="emma-schedule", daemon=True)
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     def _loop(self) -> None:
         while not self._stop.wait(self._interval):

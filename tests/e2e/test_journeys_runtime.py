@@ -9,7 +9,7 @@ import uuid
 import pytest
 import requests
 
-from emma.resources import EVENT_BUS, EVENT_SOURCE, JOURNEYS_QUEUE, MESSAGES_QUEUE, RULES_SOURCE
+from emma.resources import EVENT_BUS, EVENT_SOURCE, JOURNEYS_QUEUE, RULES_SOURCE
 from emma_local.config import load_config
 from emma_local.runtime import LocalRuntime
 
@@ -57,16 +57,11 @@ def at(step, waiting=None):
     return lambda s: s["step"] == step and (waiting is None or s.get("waiting_for") == waiting)
 
 
-def requests_for(rt, execution):
-    sqs = rt.emulator.session().client("sqs")
-    url = rt.resources.queue_urls[MESSAGES_QUEUE.logical_id]
-    out = []
-    for _ in range(20):
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get("Messages", [])
-        out += [json.loads(m["Body"]) for m in messages]
-        if not messages:
-            break
-    return {m["key"]: m for m in out if m["execution"] == execution}.values()
+def requests_for(rt, user, execution):
+    """The message requests of one execution, as the dispatcher logged them on the profile."""
+    rt.drain()
+    profile = requests.get(f"{rt.api_url}/v1/profiles/cid:{user}", headers=ADMIN, timeout=10).json()
+    return [m for m in profile["messages"] if m["key"].startswith(f"{execution}:")]
 
 
 def test_smartphone_onboarding_follows_a_customer_who_watches_is_happy_and_refers_a_friend(rt):
@@ -105,7 +100,7 @@ def test_smartphone_onboarding_follows_a_customer_who_watches_is_happy_and_refer
     assert state["end_reason"] == "exit step" and "token" not in state
     (execution,) = rt.executions("smartphone-onboarding")
     assert execution["status"] == "SUCCEEDED" and execution["name"] == state["execution"]
-    assert len(list(requests_for(rt, state["execution"]))) == 9  # one request per message, retries or not
+    assert len(list(requests_for(rt, "sp-1", state["execution"]))) == 9  # one request per message, retries or not
 
 
 def test_an_unhappy_customer_who_ignores_the_tutorials_gets_basics_and_a_service_follow_up(rt):
@@ -205,7 +200,7 @@ def test_cross_sell_waits_for_the_morning_and_never_offers_what_was_just_bought(
     assert any(e["what"] == "waiting" and "09:30" in e["detail"] for e in state["log"])
     rt.advance(days=1)
     state = until(rt, "cs-1", "post-purchase-cross-sell", lambda s: s["status"] == "completed")
-    (request,) = requests_for(rt, state["execution"])
+    (request,) = requests_for(rt, "cs-1", state["execution"])
     assert request["template"] == "cross-sell" and request["exclude_products"] == ["earbuds-2"]
 
 

@@ -5,12 +5,14 @@ scheduler releasing deferred messages, and the alarms."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_cdk import App, Stack
 from aws_cdk import aws_ses as ses
 
+from emma.dispatch.wiring import DispatchSettings, ReleaseSettings
 from emma.resources import (
     CATALOG_TABLE,
     EVENT_BUS,
@@ -197,7 +199,16 @@ def test_dispatch_function(default_synth):
     assert sorted(p.name for p in default_synth.asset_dir(fn["Code"]["S3Key"]).iterdir()) == [MESSAGES_QUEUE.consumer]
 
 
-def test_dispatch_environment(default_synth):
+def deployed(value: Any) -> str:
+    """An environment value as deployed (see `resolve`; the API's endpoint as an https URL)."""
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        logical_id, attribute = value["Fn::GetAtt"]
+        assert attribute == "ApiEndpoint", value
+        return f"https://physical-{logical_id}.execute-api.eu-central-1.amazonaws.com"
+    return resolve(value)
+
+
+def test_dispatch_environment(default_synth, monkeypatch):
     env = dispatch_function(default_synth)[1]["Environment"]["Variables"]
     for table in (PROFILES_TABLE, CATALOG_TABLE, SCHEDULE_TABLE):
         assert env[table.env_var] == {"Ref": table.logical_id}
@@ -211,6 +222,14 @@ def test_dispatch_environment(default_synth):
     # The API's endpoint: the $default stage's URL without the trailing slash.
     assert env[PUBLIC_API_URL_ENV] == {"Fn::GetAtt": [default_synth.logical_id(http_api), "ApiEndpoint"]}
     assert env["POWERTOOLS_SERVICE_NAME"] == "emma-dispatch"
+    # The environment is everything the function's settings model needs.
+    for name, value in env.items():
+        monkeypatch.setenv(name, deployed(value))
+    settings = DispatchSettings()  # type: ignore[call-arg]
+    assert settings.ses_configuration_set == f"physical-{configuration_set_id(default_synth)}"
+    assert settings.public_api_url == deployed(env[PUBLIC_API_URL_ENV])
+    assert not settings.public_api_url.endswith("/")
+    assert settings.definitions == Path(DEFINITIONS_PATH)
 
 
 def test_dispatch_drains_the_messages_queue_reporting_batch_item_failures(default_synth):
@@ -280,13 +299,18 @@ def test_ses_events_on_the_default_bus_reach_the_ses_feedback_queue(default_synt
     assert env["EMMA_SHOP_SECRET_PREFIX"] == SHOP_SECRET_PREFIX
 
 
-def test_scheduler_releases_deferred_messages_to_the_messages_queue(default_synth):
+def test_scheduler_releases_deferred_messages_to_the_messages_queue(default_synth, monkeypatch):
     _, fn = function(default_synth, SCHEDULER)
     messages_queue = default_synth.logical_id(default_synth.construct("Journeys").messages_queue)
     assert fn["Environment"]["Variables"][MESSAGES_QUEUE.env_var] == {"Ref": messages_queue}
     statements = role_statements(default_synth, fn["Role"]["Fn::GetAtt"][0])
     assert allowed(statements, "sqs:SendMessage") == {messages_queue}
     assert not allowed(statements, "sqs:ReceiveMessage")
+    for name, value in fn["Environment"]["Variables"].items():
+        monkeypatch.setenv(name, resolve(value))
+    settings = ReleaseSettings()  # type: ignore[call-arg]
+    assert settings.messages_queue_url == f"physical-{messages_queue}"
+    assert settings.schedule_table == f"physical-{SCHEDULE_TABLE.logical_id}"
 
 
 # --- Alarms ---------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from emma.dispatch.wiring import read_templates
 from emma.journeys.loader import definitions_json, load_journeys
 from emma.journeys.wiring import read_journeys
 from emma.resources import (
@@ -24,6 +25,7 @@ from emma.resources import (
 )
 from emma.rules.loader import DefinitionError, Definitions, load_definitions
 from emma.rules.wiring import RulesSettings
+from emma.templates.loader import load_templates
 from emma_infra.constructs.definitions import DEFINITIONS_ENV_VAR, DEFINITIONS_PATH, RULES_TABLES
 from emma_infra.main import main
 from emma_infra.paths import DEFINITIONS_ROOT
@@ -72,20 +74,31 @@ def test_definitions_layer_holds_the_validated_definitions_as_json(default_synth
     ]
     text = (asset / "definitions" / "definitions.json").read_text()
     expected = load_definitions(DEFINITIONS_ROOT)
-    journeys = load_journeys(DEFINITIONS_ROOT, expected)
-    assert text == definitions_json(expected, journeys)
+    templates = load_templates(DEFINITIONS_ROOT)
+    journeys = load_journeys(DEFINITIONS_ROOT, expected, templates)
+    assert text == definitions_json(expected, journeys, templates)
     loaded = Definitions.from_json(text)  # what the rules functions read (they ignore the journeys)
     assert [t.id for t in loaded.triggers] == [t.id for t in expected.triggers] != []
     assert [s.id for s in loaded.segments] == [s.id for s in expected.segments] != []
     # what the journeys functions read (emma.journeys.wiring.read_journeys)
     assert [j.id for j in read_journeys(asset / "definitions" / "definitions.json")] == [j.id for j in journeys] != []
+    # what the dispatch function reads (emma.dispatch.wiring.read_templates)
+    assert sorted(read_templates(asset / "definitions" / "definitions.json").names()) == sorted(templates.names())
+    assert templates.names()
+
+
+DEFINITION_FOLDERS = ("triggers", "segments", "journeys", "templates")
+
+
+def copy_definitions(root: Path) -> None:
+    for folder in DEFINITION_FOLDERS:
+        shutil.copytree(DEFINITIONS_ROOT / folder, root / folder)
 
 
 def broken_copy(tmp_path: Path) -> tuple[Path, Path, int]:
-    """triggers/ and segments/ copied to tmp_path with one trigger's window made invalid:
+    """The definitions copied to tmp_path with one trigger's window made invalid:
     (root, the broken file, the broken line)."""
-    for folder in ("triggers", "segments"):
-        shutil.copytree(DEFINITIONS_ROOT / folder, tmp_path / folder)
+    copy_definitions(tmp_path)
     broken = tmp_path / "triggers" / "cart-abandoned.yaml"
     lines = broken.read_text().splitlines()
     (index,) = [i for i, line in enumerate(lines) if line.strip() == "within: 2h"]
@@ -101,13 +114,12 @@ def test_an_invalid_definition_fails_the_synth_naming_file_and_line(tmp_path):
     stderr = io.StringIO()
     assert main(definitions_root=root, stderr=stderr) == 1  # infra/app.py exits with it: cdk synth fails
     report = stderr.getvalue()
-    assert report.startswith("emma: 1 problem(s) in the trigger/segment/journey definitions:")
+    assert report.startswith("emma: 1 problem(s) in the trigger/segment/journey/template definitions:")
     assert f"{broken}:{line}: " in report and "2 fortnights" in report
 
 
 def test_an_invalid_journey_fails_the_synth_naming_file_and_line(tmp_path):
-    for folder in ("triggers", "segments", "journeys"):
-        shutil.copytree(DEFINITIONS_ROOT / folder, tmp_path / folder)
+    copy_definitions(tmp_path)
     broken = tmp_path / "journeys" / "smartphone-onboarding.yaml"
     lines = broken.read_text().splitlines()
     index = next(i for i, line in enumerate(lines) if line.strip().startswith("next: "))
@@ -116,8 +128,22 @@ def test_an_invalid_journey_fails_the_synth_naming_file_and_line(tmp_path):
     stderr = io.StringIO()
     assert main(definitions_root=tmp_path, stderr=stderr) == 1
     report = stderr.getvalue()
-    assert report.startswith("emma: 1 problem(s) in the trigger/segment/journey definitions:")
+    assert report.startswith("emma: 1 problem(s) in the trigger/segment/journey/template definitions:")
     assert f"{broken}:{index + 1}: no step 'nowhere' in this journey" in report
+
+
+def test_an_invalid_template_fails_the_synth_naming_file_and_line(tmp_path):
+    copy_definitions(tmp_path)
+    broken = tmp_path / "templates" / "cart-coupon.yaml"
+    lines = broken.read_text().splitlines()
+    (index,) = [i for i, line in enumerate(lines) if line == "purpose: marketing"]
+    lines[index] = "purpose: marketting"
+    broken.write_text("\n".join(lines) + "\n")
+    stderr = io.StringIO()
+    assert main(definitions_root=tmp_path, stderr=stderr) == 1
+    report = stderr.getvalue()
+    assert report.startswith("emma: 1 problem(s) in the trigger/segment/journey/template definitions:")
+    assert f"{broken}:{index + 1}: purpose: " in report and "marketting" in report
 
 
 # --- triggers: the triggers queue's consumer ------------------------------------------------------

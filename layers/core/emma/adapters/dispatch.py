@@ -61,6 +61,7 @@ def _record(item: dict[str, Any]) -> MessageRecord:
         not_before=_dt(item, "not_before"),
         lease_until=_dt(item, "lease_until"),
         decisions=[json.loads(d["S"]) for d in item.get("decisions", {}).get("L", [])],
+        request=json.loads(item["request"]["S"]) if "request" in item else {},
         **opt,
     )
 
@@ -93,11 +94,12 @@ class DynamoMessageLog(_Table):
             ":template": _s(request.template),
             ":requested": _s(request.requested_at.isoformat()),
             ":ttl": _n(int((now + MESSAGE_TTL).timestamp())),
+            ":request": _s(request.model_dump_json(exclude={"released"})),
         }
         sets = (
             "#s = :processing, lease_until = :lease, updated_at = :now, attempts = if_not_exists(attempts, :zero) "
             "+ :one, shop = :shop, profile_id = :pid, #k = :key, template = :template, requested_at = :requested, "
-            "expires_at = :ttl"
+            "expires_at = :ttl, #rq = if_not_exists(#rq, :request)"
         )
         if request.journey:
             sets += ", journey = :journey"
@@ -111,7 +113,7 @@ class DynamoMessageLog(_Table):
                     "attribute_not_exists(sk) OR #s = :failed OR (#s = :processing AND lease_until < :now) "
                     "OR (#s = :deferred AND not_before <= :now)"
                 ),
-                ExpressionAttributeNames={"#s": "status", "#k": "key"},
+                ExpressionAttributeNames={"#s": "status", "#k": "key", "#rq": "request"},
                 ExpressionAttributeValues=values,
                 ReturnValues="ALL_NEW",
             )

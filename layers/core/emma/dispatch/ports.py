@@ -37,9 +37,9 @@ class MessageRecord:
     provider_id: str | None = None
     not_before: datetime | None = None
     lease_until: datetime | None = None
-    recorded: bool = False  # the <channel>.sent event is in the profile
     coupon: str | None = None
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    request: dict[str, Any] = field(default_factory=dict)  # as the journey asked for it
 
     def view(self) -> dict[str, Any]:
         out = {
@@ -57,6 +57,8 @@ class MessageRecord:
             "updated_at": self.updated_at.isoformat(),
             "not_before": self.not_before.isoformat() if self.not_before else None,
             "attempts": self.attempts,
+            "requested_channel": self.request.get("channel"),
+            "exclude_products": self.request.get("exclude_products") or None,
             "decisions": self.decisions,
         }
         return {k: v for k, v in out.items() if v is not None}

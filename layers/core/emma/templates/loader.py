@@ -112,6 +112,8 @@ def _render_problems(
     for locale in LOCALES:
         for channel in template.channels:
             for sample, context in sample_contexts(locale, str(channel)):
+                if template.recommendations is None:
+                    context = {**context, "recommendations": []}
                 if template.coupon is None:
                     context = {**context, "coupon": None}
                 elif context["coupon"] is None:

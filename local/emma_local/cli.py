@@ -75,6 +75,34 @@ def _cmd_rules_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_templates_validate(args: argparse.Namespace) -> int:
+    from emma.journeys.loader import load_journeys
+    from emma.rules.loader import load_definitions
+    from emma.templates.loader import load_templates
+
+    templates = load_templates(args.root)
+    load_journeys(args.root, load_definitions(args.root), templates)  # every template a journey sends exists
+    for name in sorted(templates.names()):
+        t = templates.get("", name) if name in templates.templates else None
+        channels = ", ".join(t.channels) if t else "shop-specific"
+        print(f"{name}: {channels}: valid")
+    overrides = {s: sorted(o.templates) for s, o in templates.shops.items() if o.templates or o.layouts}
+    print(
+        f"{len(templates.names())} templates, {len(templates.layouts)} layouts, shop overrides: {overrides or 'none'}"
+    )
+    return 0
+
+
+def _cmd_templates_preview(args: argparse.Namespace) -> int:
+    from emma_local.preview import preview
+
+    for path in preview(
+        args.name, args.profile, shop=args.shop, locale=args.locale, channel=args.channel, out=args.out, root=args.root
+    ):
+        print(path)
+    return 0
+
+
 def _load_journeys(root: Path, name: str | None = None) -> list:
     from emma.journeys.loader import load_journeys
     from emma.rules.loader import load_definitions
@@ -216,6 +244,23 @@ def build_parser() -> argparse.ArgumentParser:
     jgraph.add_argument("--out", type=Path, help="write to this file (.md or .mmd)")
     jgraph.add_argument("--root", type=Path, default=ROOT)
     jgraph.set_defaults(func=_cmd_journeys_graph)
+
+    templates = sub.add_parser("templates", help="message templates: validate, preview")
+    templates_sub = templates.add_subparsers(dest="templates_command", required=True)
+    tvalidate = templates_sub.add_parser("validate", help="validate templates/ (and that journeys send known ones)")
+    tvalidate.add_argument("--root", type=Path, default=ROOT)
+    tvalidate.set_defaults(func=_cmd_templates_validate)
+    tpreview = templates_sub.add_parser("preview", help="render a template for a profile into files to open")
+    tpreview.add_argument("name", help="template name (templates/<name>.yaml)")
+    tpreview.add_argument(
+        "--profile", type=Path, required=True, help="profile JSON (as GET /v1/profiles/{ref} returns)"
+    )
+    tpreview.add_argument("--shop", default=None, help="shop id from the local config (default: the first)")
+    tpreview.add_argument("--locale", choices=["de", "en"], default=None, help="default: the profile's")
+    tpreview.add_argument("--channel", choices=["email", "sms", "push"], default="email")
+    tpreview.add_argument("--out", type=Path, default=ROOT / "outbox" / "previews")
+    tpreview.add_argument("--root", type=Path, default=ROOT)
+    tpreview.set_defaults(func=_cmd_templates_preview)
 
     predict = sub.add_parser("predict", help="predictive scores")
     predict_sub = predict.add_subparsers(dest="predict_command", required=True)

@@ -19,7 +19,7 @@ from typing import Any
 
 from emma.dispatch.formats import format_date, format_money
 from emma.dispatch.mime import build_email
-from emma.dispatch.policy import Plan, plan
+from emma.dispatch.policy import Plan, customer_locale, plan
 from emma.dispatch.ports import (
     CapStore,
     Deferrals,
@@ -208,6 +208,41 @@ class DispatchService:
         record.channel, record.provider_id = str(channel), provider_id
         self._recorder.record_sent(record, channel, provider_id, now)
         return DispatchReport(request.key, "sent", str(channel), provider_id=provider_id, decisions=attempt.decisions)
+
+    def preview(
+        self, shop_id: str, template_name: str, profile: Profile, channel: Channel, locale: str | None = None
+    ) -> tuple[Rendered, bytes]:
+        """Render a template for a profile exactly as a send would (no decisions, nothing stored or
+        sent): the rendered parts and, for email, the raw message."""
+        shop = self._shops.get(shop_id)
+        template = self._templates.get(shop_id, template_name)
+        now = self._clock.now()
+        request = MessageRequest(
+            key=f"preview:{template_name}",
+            shop=shop_id,
+            profile_id=profile.profile_id,
+            template=template_name,
+            channel=str(channel),
+            requested_at=now,
+            journey="preview",  # type: ignore[arg-type]
+        )
+        address = {Channel.EMAIL: profile.email, Channel.SMS: (profile.phones or [""])[0]}.get(channel, "token")
+        decided = Plan(
+            outcome="send",
+            channel=channel,
+            address=address or "preview@example.com",
+            locale=locale or customer_locale(profile, shop.dispatch),
+        )
+        token = UnsubscribeToken(shop.shop, profile.profile_id, str(channel), message_ref(request.key))
+        unsubscribe_url = f"{self._public_url}/v1/unsubscribe?t={sign_unsubscribe(shop.signing_secret or '', token)}"
+        context, _ = self._context(request, shop, template, profile, decided, channel, {}, unsubscribe_url)
+        rendered = self._renderer.render(shop_id, template_name, decided.locale, channel, context)
+        raw = b""
+        if channel == Channel.EMAIL:
+            raw = self._outgoing(
+                request, shop, profile, channel, decided.address or "", rendered, unsubscribe_url
+            ).raw_email
+        return rendered, raw
 
     # ---- building the message -----------------------------------------------------------------
 

@@ -16,7 +16,7 @@ import requests
 
 from emma.resources import PROFILES_TABLE
 from emma.sources.signatures import sign_base64, sign_hex
-from emma_local.config import LocalConfig
+from emma_local.config import ROOT, LocalConfig
 from emma_local.journey_demo import JourneyDemo
 from emma_local.runtime import LocalRuntime
 
@@ -325,7 +325,7 @@ def _woo_topic(stem: str) -> str:
 def run_demo(config: LocalConfig, events_dir: Path) -> int:
     started = time.monotonic()
     print("Starting the local runtime (moto server, tables/bus/queues from emma.resources, handlers in-process)")
-    with LocalRuntime(config, port=0, log_level="ERROR") as runtime:
+    with LocalRuntime(config, port=0, log_level="ERROR", outbox_dir=ROOT / "outbox") as runtime:
         print(f"API at {runtime.api_url}")
         demo = Demo(runtime, config, events_dir)
         demo.run()

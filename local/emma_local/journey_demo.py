@@ -11,11 +11,13 @@ the tracker API; progress is printed live and each customer's timeline at the en
 
 from __future__ import annotations
 
+import email
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from email import policy
 from typing import Any
 
 import requests
@@ -34,10 +36,12 @@ class Persona:
     name: str
     reacts: dict[str, dict[str, Any]]  # awaited event type -> the tracker call this customer makes
     friend: str | None = None  # a referred friend who buys before the referral is reported
+    consent: dict[str, Any] = field(default_factory=dict)  # the tracker's context.consent at sign-up
     seen: int = 0
     done: set[str] = field(default_factory=set)
 
 
+DOI = {"email": {"granted": True, "double_opt_in": True, "wording": "Ja, ich möchte Tipps und Angebote per E-Mail."}}
 WATCH = {"event": "Tutorial Watched", "properties": {"tutorial_id": "camera-101", "topic": "camera"}}
 PERSONAS = [
     Persona(
@@ -50,14 +54,17 @@ PERSONAS = [
             },
             "survey.answered": {"event": "Survey Answered", "properties": {"survey_id": "onboarding", "score": 9}},
         },
+        consent=DOI,
     ),
-    Persona("demo-ben", "Ben", {}),
+    # Ben ticked the box but never confirmed the double opt-in mail: Emma sends him nothing.
+    Persona("demo-ben", "Ben", {}, consent={"email": {"granted": True, "double_opt_in": False}}),
     Persona(
         "demo-clara",
         "Clara",
         {
             "survey.answered": {"event": "Survey Answered", "properties": {"survey_id": "onboarding", "score": 3}},
         },
+        consent={**DOI, "sms": {"granted": True, "wording": "SMS zu meiner Bestellung und Service"}},
     ),
     Persona(
         "demo-david",
@@ -74,6 +81,7 @@ PERSONAS = [
             },
         },
         friend="demo-eva",
+        consent=DOI,
     ),
 ]
 
@@ -106,7 +114,13 @@ class JourneyDemo:
         print("   executes it, its tasks run the journey-steps function, waits run on the compressed local clock)")
         for p in PERSONAS:
             traits = {"email": f"{p.user.removeprefix('demo-')}@example.com", "first_name": p.name}
-            self._call("/v1/identify", p.user, type="identify", traits={**traits, "timezone": "Europe/Berlin"})
+            self._call(
+                "/v1/identify",
+                p.user,
+                type="identify",
+                traits={**traits, "timezone": "Europe/Berlin", "phone": "+49 151 2345678"},
+                context={"consent": p.consent},
+            )
             self._track(
                 p.user,
                 "Order Completed",
@@ -199,9 +213,56 @@ class JourneyDemo:
                     print(f"    day {day:>3}  {_describe(entry)}")
             if state["status"] != "completed":
                 problems.append(f"{p.name}: journey {state['status']} at {state['step']}")
+        problems += self._messages()
         for problem in problems:
             print(f"PROBLEM: {problem}")
         return 1 if problems else 0
+
+    def _profile(self, user: str) -> dict[str, Any]:
+        return self.http.get(
+            f"{self.rt.api_url}/v1/profiles/cid:{user}", headers={"authorization": f"Bearer {ADMIN_KEY}"}, timeout=10
+        ).json()
+
+    def _messages(self) -> list[str]:
+        """What the dispatcher did with each message request, the outbox, and a one-click unsubscribe."""
+        self.rt.drain()
+        outbox = self.rt.outbox
+        assert outbox is not None
+        print("\n15. Messages: what the dispatcher decided (consent, cap, quiet hours, channel) and sent")
+        problems = []
+        for p in PERSONAS:
+            messages = self._profile(p.user).get("messages", [])
+            counts: dict[str, int] = {}
+            for m in messages:
+                counts[m["status"]] = counts.get(m["status"], 0) + 1
+            print(f"  {p.name}: {len(messages)} requests: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+            for m in sorted(messages, key=lambda m: m["requested_at"])[:40]:
+                last = m["decisions"][-1] if m["decisions"] else {"reason": ""}
+                what = f"{m['channel']}: {m.get('subject') or ''}" if m["status"] == "sent" else last["reason"]
+                print(f"    {m['requested_at'][:10]} {m['template']:<28} {m['status']:<8} {what[:90]}")
+            if p.consent.get("email", {}).get("double_opt_in") and not counts.get("sent"):
+                problems.append(f"{p.name} consented with double opt-in but got no message")
+            if not p.consent.get("email", {}).get("double_opt_in") and counts.get("sent"):
+                problems.append(f"{p.name} never confirmed the double opt-in but got a message")
+        emails = [m for m in outbox.messages if m.channel == "email"]
+        print(
+            f"\n  Outbox: {len(outbox.messages)} messages in {outbox.directory}"
+            " (open index.html in a browser; .eml files in a mail client)"
+        )
+        # Clara has had enough: the List-Unsubscribe one-click POST from her mail client.
+        clara = next((m for m in reversed(emails) if "clara@" in m.to), None)
+        if clara is None:
+            return [*problems, "no email to Clara in the outbox"]
+        url = email.message_from_bytes(clara.path.read_bytes(), policy=policy.default)["List-Unsubscribe"].strip("<>")
+        resp = self.http.post(url, data={"List-Unsubscribe": "One-Click"}, timeout=10)
+        consent = self._profile("demo-clara")["consent"].get("email", {})
+        print(
+            f"  Clara unsubscribes with one click (RFC 8058 POST): HTTP {resp.status_code}; email consent now "
+            f"{'granted' if consent.get('granted') else 'withdrawn'} ({consent.get('proof', {}).get('wording')})"
+        )
+        if resp.status_code != 200 or consent.get("granted"):
+            problems.append("the one-click unsubscribe did not withdraw Clara's consent")
+        return problems
 
 
 def _describe(entry: dict[str, Any]) -> str:

@@ -196,20 +196,10 @@ class DynamoMessageLog(_Table):
         except BotoCoreError as exc:
             raise _wrap(exc, "UpdateItem") from exc
 
-    def update(self, record, status, decisions, **fields):
-        now = datetime.now(record.updated_at.tzinfo)
-        if status == "sending":
-            fields.setdefault("lease_until", now + timedelta(minutes=3))
-        self._set(
-            record,
-            status,
-            decisions[len(record.decisions) :] if False else decisions,
-            expect=record.status,
-            now=now,
-            **fields,
-        )
-        record.status = status
-        record.decisions = list(record.decisions) + list(decisions)
+    def update(self, record, status, decisions, now, **fields):
+        self._set(record, status, decisions, expect=record.status, now=now, **fields)
+        record.status, record.updated_at = status, now
+        record.decisions = [*record.decisions, *decisions]
 
     def recent(self, shop, profile_id, limit):
         items = self._query_prefix(profile_pk(shop, profile_id), "MSG#")

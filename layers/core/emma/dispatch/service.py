@@ -129,6 +129,19 @@ class DispatchService:
             return DispatchReport(request.key, "duplicate", record.channel, "already sent", record.provider_id)
         attempt = _Attempt(self._log, record, now)
         try:
+            return self._dispatch(request, attempt)
+        except Exception as exc:
+            if attempt.record.status == "processing":  # let the retry start at once, not after the lease
+                attempt.add("dispatch", "fail", f"{type(exc).__name__}: {exc}")
+                try:
+                    attempt.update("failed")
+                except EmmaError:
+                    log.warning("could not record the failure of %s", request.key)
+            raise
+
+    def _dispatch(self, request: MessageRequest, attempt: _Attempt) -> DispatchReport:
+        now = attempt.now
+        try:
             shop = self._shops.get(request.shop)
             template = self._templates.get(request.shop, request.template)
             profile = self._profiles(request.shop, request.profile_id)

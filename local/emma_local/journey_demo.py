@@ -225,6 +225,7 @@ class JourneyDemo:
 
     def _messages(self) -> list[str]:
         """What the dispatcher did with each message request, the outbox, and a one-click unsubscribe."""
+        self.rt.run_schedule()  # deferred messages that came due go out (or wait for the morning again)
         self.rt.drain()
         outbox = self.rt.outbox
         assert outbox is not None

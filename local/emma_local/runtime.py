@@ -122,7 +122,7 @@ class LocalRuntime:
         os.environ[PUBLIC_API_URL_ENV] = self.api_url  # where unsubscribe and tracked links point
         serve_in_thread(self._server)
         if self.schedule:
-            self._scheduler = _Ticker(self.run_schedule, self._schedule_interval())
+            self._scheduler = _Ticker(self.run_schedule, self._schedule_interval)  # follows set_speedup
             self._scheduler.start()
         self.outbox = Outbox(
             self.outbox_dir or Path(self._clock_dir.name) / "outbox", session.client("events"), ACCOUNT_ID, REGION
@@ -263,7 +263,7 @@ class _Ticker:
         self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
 
     def _loop(self) -> None:
-        while not self._stop.wait(self._interval):
+        while not self._stop.wait(self._interval() if callable(self._interval) else self._interval):
             try:
                 self._fn()
             except Exception:

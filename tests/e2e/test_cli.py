@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -51,7 +52,7 @@ def test_curl_webhook_from_the_readme_shows_in_the_profile_within_a_second(free_
 
 
 def test_demo_replays_events_and_ends_with_a_summary():
-    result = subprocess.run([*EMMA, "demo"], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    result = subprocess.run([*EMMA, "demo"], cwd=ROOT, capture_output=True, text=True, timeout=420)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert "Profiles built" in result.stdout and "Events published on the bus" in result.stdout
     (summary,) = [line for line in result.stdout.splitlines() if line.startswith("Summary:")]
@@ -62,6 +63,15 @@ def test_demo_replays_events_and_ends_with_a_summary():
         assert f"  {name}: completed (exit step)" in timelines
     assert "message: tutorial-camera-pro" in timelines and "message: service-follow-up" in timelines
     assert "referral.made arrived" in timelines and "no survey.answered in time" in timelines
+    # what the dispatcher did: consent-first (Ben never confirmed), an outbox to open, one-click unsubscribe
+    messages = result.stdout.split("15. Messages", 1)[1]
+    ben = re.search(r"Ben: (\d+) requests: (\d+) skipped\n", messages)
+    assert ben and ben.group(1) == ben.group(2) and "PROBLEM" not in result.stdout
+    assert "email consent now withdrawn (one-click unsubscribe (List-Unsubscribe-Post))" in messages
+    outbox = ROOT / "outbox"
+    assert (outbox / "index.html").is_file() and len(list(outbox.glob("elektro-emma/*.eml"))) >= 5
+    first = sorted(outbox.glob("elektro-emma/*.eml"))[0].read_text(encoding="utf-8")
+    assert "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in first and "X-SES-MESSAGE-TAGS" not in first
 
 
 def test_bad_config_names_the_file_and_line(tmp_path):

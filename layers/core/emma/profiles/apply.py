@@ -346,6 +346,11 @@ def _cart(profile: Profile, event: CartEvent) -> None:
 def _message(profile: Profile, event: MessageEvent) -> None:
     at = event.occurred_at
     if event.type == EventType.EMAIL_UNSUBSCRIBED:
+        current = profile.consent.get(Channel.EMAIL)
+        if current is not None and not current.granted and current.proof.at >= at:
+            # the withdrawal is already recorded, with its proof (Emma's unsubscribe endpoint sends both)
+            profile.suppressions[Channel.EMAIL] = Suppression(reason="unsubscribe", at=at)
+            return
         _set_consent(
             profile,
             Channel.EMAIL,

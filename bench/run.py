@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import cold_import, cpu, journeys, rules, schedule  # noqa: E402
+from bench import cold_import, cpu, dispatch, journeys, rules, schedule  # noqa: E402
 from bench.aws_calls import AwsRun, CaseCalls  # noqa: E402
 from bench.capacity import (  # noqa: E402
     RequestUsage,
@@ -417,6 +417,7 @@ def report(results: dict[str, Any]) -> str:
     out.append(report_rules(results["rules"]))
     out.append(report_schedule(results["schedule"]))
     out.append(journeys.report(results["journeys"]))
+    out.append(dispatch.report(results["dispatch"]))
 
     out.append("\nFindings")
     out.extend(f"  - {f}" for f in results["findings"])
@@ -692,6 +693,10 @@ def main(argv: list[str] | None = None) -> int:
     phase_started = time.perf_counter()
     journeys_run = journeys.measure(prices)
     journeys_run["run_s"] = time.perf_counter() - phase_started
+    print("  dispatch: CPU per message in memory, AWS requests per message against the emulator ...", flush=True)
+    phase_started = time.perf_counter()
+    dispatch_run = dispatch.measure()
+    dispatch_run["run_s"] = time.perf_counter() - phase_started
     ddb = prices["services"]["dynamodb_on_demand"]
     rru_usd, wru_usd = ddb["usd_per_million_rru"] / 1e6, ddb["usd_per_million_wru"] / 1e6
     schedule_run["usd_dynamodb"] = {
@@ -737,6 +742,7 @@ def main(argv: list[str] | None = None) -> int:
         "rules": rules_run,
         "schedule": schedule_run,
         "journeys": journeys_run,
+        "dispatch": dispatch_run,
         "output": str(output.relative_to(ROOT) if output and output.is_relative_to(ROOT) else output),
     }
     results["findings"] = findings(results)

@@ -248,9 +248,10 @@ def _reset_components() -> None:
     for function in ["ingest", JOURNEY_STEPS_FUNCTION, *consumers, *(s.consumer for s in SCHEDULES)]:
         load_handler(function)
         module = sys.modules.get(f"{function}.deps") or sys.modules[f"{function}.handler"]
-        components = getattr(module, "components", None)
-        if components is not None and hasattr(components, "cache_clear"):
-            components.cache_clear()
+        for name in ("components", "release"):  # the handlers' lazily built, cached wiring
+            cached = getattr(module, name, None)
+            if cached is not None and hasattr(cached, "cache_clear"):
+                cached.cache_clear()
 
 
 class _Ticker:

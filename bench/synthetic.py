@@ -298,6 +298,7 @@ class Population:
                         signals.append((at, 2.0, None, None, None, f"newsletter-{int(slot // week)}"))
                 slot -= week
             channels["email"] = {
+                "sent": delivered,
                 "delivered": delivered,
                 "opened": opened,
                 "clicked": clicked,
@@ -305,6 +306,7 @@ class Population:
                 "complained": 0,
                 "last_open_at": iso(last_open) if last_open else None,
                 "last_click_at": iso(last_click) if last_click else None,
+                "hours": [],
             }
             consent["email"] = {
                 "granted": True,

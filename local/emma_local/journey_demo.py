@@ -101,8 +101,10 @@ class JourneyDemo:
         self._call("/v1/track", user, event=event, properties=properties)
 
     def _state(self, user: str) -> dict[str, Any] | None:
-        resp = self.http.get(
-            f"{self.rt.api_url}/v1/profiles/cid:{user}", headers={"authorization": f"Bearer {ADMIN_KEY}"}, timeout=10
+        resp = self.http.get(  # polled often: without the event history and the message log
+            f"{self.rt.api_url}/v1/profiles/cid:{user}?history=0&messages=0",
+            headers={"authorization": f"Bearer {ADMIN_KEY}"},
+            timeout=10,
         )
         if resp.status_code != 200:
             return None

@@ -283,7 +283,10 @@ def test_ses_events_on_the_default_bus_reach_the_ses_feedback_queue(default_synt
     found = default_synth.construct(SES_FEEDBACK_QUEUE.logical_id)
     rule = default_synth.properties(found.rule)
     assert rule["EventBusName"] == "default"
-    assert rule["EventPattern"] == {"source": [SES_EVENT_SOURCE]} == {"source": ["aws.ses"]}
+    assert rule["EventPattern"] == SES_FEEDBACK_QUEUE.event_pattern
+    assert rule["EventPattern"]["source"] == [SES_EVENT_SOURCE] == ["aws.ses"]
+    # only Emma's messages: other configuration sets in the account publish to the same bus
+    assert rule["EventPattern"]["detail"] == {"mail": {"tags": {"emma-shop": [{"exists": True}]}}}
     assert rule["Targets"] == [{"Arn": {"Fn::GetAtt": [default_synth.logical_id(found.queue), "Arn"]}, "Id": "Queue"}]
     queue = default_synth.properties(found.queue)
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {

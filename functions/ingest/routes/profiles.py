@@ -22,10 +22,13 @@ router = APIGatewayHttpRouter()
     tags=["profiles"],
     description="ref is Emma's profile id (p_...), an email address (or email:<address>), the shop's "
     "customer id (or cid:<id>) or a tracker anonymous id (anon:<id>). Authenticate with "
-    "the shop's admin key: Authorization: Bearer <key>.",
+    "the shop's admin key: Authorization: Bearer <key>. history: newest events from the log; messages: newest "
+    "entries of the message log (what the dispatcher decided and sent, with reasons).",
     responses=PROFILE_RESPONSES,
 )
-def get_profile(ref: str, history: Annotated[int, Query(ge=0, le=200)] = 20):
+def get_profile(
+    ref: str, history: Annotated[int, Query(ge=0, le=200)] = 20, messages: Annotated[int, Query(ge=0, le=200)] = 50
+):
     components = deps.components()
     shop = components.shops.by_admin_key(bearer_token(lower_headers(router.current_event)))
     profile = components.service.resolve(shop.shop, unquote(ref))

@@ -101,7 +101,8 @@ SES_FEEDBACK_QUEUE = QueueDef(
     logical_id="SesFeedbackQueue",
     name="emma-ses-feedback",
     consumer="ses_feedback",
-    event_pattern={"source": [SES_EVENT_SOURCE]},
+    # Only Emma's messages: other configuration sets in the account publish to the same default bus.
+    event_pattern={"source": [SES_EVENT_SOURCE], "detail": {"mail": {"tags": {"emma-shop": [{"exists": True}]}}}},
     bus="default",
 )
 QUEUES = (SHOPIFY_PARTNER_QUEUE, TRIGGERS_QUEUE, JOURNEYS_QUEUE, SES_FEEDBACK_QUEUE)

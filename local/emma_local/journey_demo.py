@@ -1,5 +1,5 @@
 """The smartphone onboarding for four customers who behave differently, end to end on the local
-runtime with time compressed (a week in about a second of wall time):
+runtime with time compressed (half a week per second while customers may react, two weeks per second after):
 
     Anna   watches the camera tutorial, is happy in the survey
     Ben    ignores everything (every wait for him times out)
@@ -26,6 +26,11 @@ from emma_local.runtime import LocalRuntime
 
 JOURNEY = "smartphone-onboarding"
 WEEK_PER_SECOND = 7 * 86400.0
+# While someone may still react (tutorials, survey, referral: the first ~7 weeks) the clock runs at
+# half a week per second, so a customer's reaction is never late under load; then two weeks per second
+# through the long wait for the upgrade offer.
+REACTING_SPEED = WEEK_PER_SECOND / 2
+TAIL_SPEED = WEEK_PER_SECOND * 2
 SHOP, WRITE_KEY, ADMIN_KEY = "elektro-emma", "wk_local_elektro_emma", "ak_local_elektro_emma"
 PHONE = {"product_id": "pixel-9-pro", "price": 999.0, "category": "smartphones", "brand": "Google"}
 
@@ -91,6 +96,7 @@ class JourneyDemo:
         self.rt, self.timeout = runtime, timeout
         self.http = requests.Session()
         self.states: dict[str, dict[str, Any]] = {}
+        self.speed = REACTING_SPEED
 
     def _call(self, path: str, user: str, **fields: Any) -> None:
         body = {"userId": user, "messageId": str(uuid.uuid4()), **fields}
@@ -111,7 +117,7 @@ class JourneyDemo:
         return next((j for j in resp.json().get("journeys", []) if j["journey"] == JOURNEY), None)
 
     def run(self) -> int:
-        print(f"\n13. Journeys: the smartphone onboarding for {len(PERSONAS)} customers, a week in about a second")
+        print(f"\n13. Journeys: the smartphone onboarding for {len(PERSONAS)} customers, days per second")
         print("  (journeys/smartphone-onboarding.yaml compiled to a Step Functions state machine; the emulator")
         print("   executes it, its tasks run the journey-steps function, waits run on the compressed local clock)")
         for p in PERSONAS:
@@ -129,7 +135,8 @@ class JourneyDemo:
                 {"order_id": f"{p.user}-order", "total": 999.0, "currency": "EUR", "products": [PHONE]},
             )
         self.rt.drain()
-        self.rt.set_speedup(WEEK_PER_SECOND)
+        self.speed = REACTING_SPEED
+        self.rt.set_speedup(self.speed)
         started = time.monotonic()
         pool = ThreadPoolExecutor(len(PERSONAS))
         while time.monotonic() - started < self.timeout:
@@ -144,6 +151,14 @@ class JourneyDemo:
                 active += state["status"] == "active"
             if not active:
                 break
+            pending = any(
+                len(p.done) < len(p.reacts) and self.states.get(p.user, {}).get("status", "active") == "active"
+                for p in PERSONAS
+            )
+            speed = REACTING_SPEED if pending else TAIL_SPEED
+            if speed != self.speed:
+                self.speed = speed
+                self.rt.set_speedup(speed)
             time.sleep(0.02)
         pool.shutdown()
         self.rt.set_speedup(1.0)
@@ -179,7 +194,7 @@ class JourneyDemo:
             if now is None or now.get("waiting_for") != wanted or now["step"] != state["step"]:
                 break
             time.sleep(0.05)
-        self.rt.set_speedup(WEEK_PER_SECOND)
+        self.rt.set_speedup(self.speed)
 
     def _show(self, p: Persona, state: dict[str, Any]) -> None:
         entries = state["log"]

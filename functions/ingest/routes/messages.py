@@ -20,7 +20,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from emma.dispatch.tokens import InvalidToken, token_shop, verify_unsubscribe
 from emma.errors import NotFound, ShopNotFound
-from emma.events.model import Channel, CustomerRefs, Source, SourceKind, parse_event
+from emma.events.model import Channel, Source, SourceKind, parse_event
 from ingest import deps
 from ingest.http import raw_body, received_at
 
@@ -109,9 +109,7 @@ def unsubscribe():
             locale,
         )
     at = received_at(router.current_event)
-    refs = CustomerRefs(customer_id=profile.customer_id, email=profile.email).model_dump(exclude_none=True)
-    if not refs:
-        refs = {"anonymous_id": next(iter(profile.anonymous_ids), None)}
+    refs = profile.references().model_dump(exclude_none=True)
     ip = ((router.current_event.raw_event.get("requestContext") or {}).get("http") or {}).get("sourceIp")
     source = Source(kind=SourceKind.EMMA, name="unsubscribe", delivery_id=token.message).model_dump()
     proof = {
@@ -166,7 +164,7 @@ def follow(shop: str, code: str):
     channel = link.get("channel", "sms")
     if profile is not None and channel in (Channel.SMS, Channel.PUSH):
         at = received_at(router.current_event)
-        refs = CustomerRefs(customer_id=profile.customer_id, email=profile.email).model_dump(exclude_none=True)
+        refs = profile.references().model_dump(exclude_none=True)
         request_id = (router.current_event.raw_event.get("requestContext") or {}).get("requestId", "")
         components.service.ingest(
             [
@@ -178,7 +176,7 @@ def follow(shop: str, code: str):
                         "occurred_at": at.isoformat(),
                         "received_at": at.isoformat(),
                         "source": Source(kind=SourceKind.EMMA, name="link", delivery_id=code).model_dump(),
-                        "customer": refs or {"anonymous_id": next(iter(profile.anonymous_ids), "unknown")},
+                        "customer": refs,
                         "properties": {
                             "message_id": link.get("message"),
                             "journey": link.get("journey"),

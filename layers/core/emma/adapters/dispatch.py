@@ -20,7 +20,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from emma.adapters.dynamodb import _n, _s, _Table, _wrap, profile_pk
+from emma.adapters.dynamodb import _n, _s, _Table, _wrap, conditional_failed, profile_pk
 from emma.dispatch.ports import Claimed, MessageRecord, Status
 from emma.dispatch.request import MessageRequest
 from emma.errors import ConcurrencyConflict
@@ -33,10 +33,6 @@ DEFERRAL_TTL = timedelta(days=30)
 DEFERRAL_SHARDS = 4
 CAP_ATTEMPTS = 10
 CAP_KEEP = timedelta(days=90)  # longest cap window a shop can configure
-
-
-def _conditional_failed(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
 
 def _dt(item: dict[str, Any], name: str) -> datetime | None:
@@ -71,12 +67,7 @@ class DynamoMessageLog(_Table):
         return {"pk": _s(profile_pk(shop, profile_id)), "sk": _s(f"MSG#{key}")}
 
     def get(self, shop, profile_id, key):
-        try:
-            item = self._client.get_item(
-                TableName=self._table, ConsistentRead=True, Key=self._key(shop, profile_id, key)
-            ).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise _wrap(exc, "GetItem") from exc
+        item = self._get(profile_pk(shop, profile_id), f"MSG#{key}")
         return None if item is None else _record(item)
 
     def claim(self, request: MessageRequest, now: datetime, lease_until: datetime) -> MessageRecord | None:
@@ -119,7 +110,7 @@ class DynamoMessageLog(_Table):
             )
             return _record(resp["Attributes"])
         except ClientError as exc:
-            if not _conditional_failed(exc):
+            if not conditional_failed(exc):
                 raise _wrap(exc, "UpdateItem") from exc
         except BotoCoreError as exc:
             raise _wrap(exc, "UpdateItem") from exc
@@ -190,7 +181,7 @@ class DynamoMessageLog(_Table):
                 ExpressionAttributeValues=values,
             )
         except ClientError as exc:
-            if _conditional_failed(exc):
+            if conditional_failed(exc):
                 raise ConcurrencyConflict(f"message {record.key} is no longer {expect}") from exc
             raise _wrap(exc, "UpdateItem") from exc
         except BotoCoreError as exc:
@@ -215,12 +206,7 @@ class DynamoCapStore(_Table):
         return {"pk": _s(profile_pk(shop, profile_id)), "sk": _s("CAPS")}
 
     def _read(self, shop: str, profile_id: str) -> tuple[dict[str, datetime], int | None]:
-        try:
-            item = self._client.get_item(
-                TableName=self._table, ConsistentRead=True, Key=self._key(shop, profile_id)
-            ).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise _wrap(exc, "GetItem") from exc
+        item = self._get(profile_pk(shop, profile_id), "CAPS")
         if item is None:
             return {}, None
         sends = {k: datetime.fromisoformat(v["S"]) for k, v in item.get("sends", {}).get("M", {}).items()}
@@ -246,7 +232,7 @@ class DynamoCapStore(_Table):
             )
             return True
         except ClientError as exc:
-            if _conditional_failed(exc):
+            if conditional_failed(exc):
                 return False
             raise _wrap(exc, "PutItem") from exc
         except BotoCoreError as exc:
@@ -337,10 +323,5 @@ class DynamoLinks(_Table):
             raise _wrap(exc, "PutItem") from exc
 
     def get(self, shop, code):
-        try:
-            item = self._client.get_item(
-                TableName=self._table, Key={"pk": _s(f"S#{shop}#L#{code}"), "sk": _s("LINK")}
-            ).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise _wrap(exc, "GetItem") from exc
+        item = self._get(f"S#{shop}#L#{code}", "LINK", consistent=False)
         return None if item is None else json.loads(item["link"]["S"])

@@ -71,6 +71,11 @@ def _wrap(exc: Exception, what: str) -> StoreError:
     return StoreError(f"DynamoDB {what} failed: {type(exc).__name__}")
 
 
+def conditional_failed(exc: ClientError) -> bool:
+    """A condition expression did not hold (as opposed to any other DynamoDB error)."""
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -81,6 +86,14 @@ class _Table:
         self._client = client
         self._table = table
         self._sleep = sleep
+
+    def _get(self, pk: str, sk: str, *, consistent: bool = True) -> dict[str, Any] | None:
+        try:
+            return self._client.get_item(
+                TableName=self._table, ConsistentRead=consistent, Key={"pk": _s(pk), "sk": _s(sk)}
+            ).get("Item")
+        except (ClientError, BotoCoreError) as exc:
+            raise _wrap(exc, "GetItem") from exc
 
     def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
@@ -353,7 +366,7 @@ class DynamoProfileRepository(_Table):
                 },
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if conditional_failed(exc):
                 return False
             raise _wrap(exc, "UpdateItem") from exc
         return True

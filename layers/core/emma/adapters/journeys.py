@@ -11,7 +11,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from emma.adapters.dynamodb import _n, _s, _Table, _wrap, profile_pk
+from emma.adapters.dynamodb import _n, _s, _Table, _wrap, conditional_failed, profile_pk
 from emma.errors import TransientError
 from emma.journeys.state import JourneyState, StaleJourneyState
 
@@ -55,7 +55,7 @@ class DynamoJourneyStore(_Table):
             )
         except ClientError as exc:
             state.version = expected
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            if conditional_failed(exc):
                 raise StaleJourneyState(f"journey state {state.journey} of {profile_id} changed meanwhile") from exc
             raise _wrap(exc, "PutItem") from exc
         except BotoCoreError as exc:

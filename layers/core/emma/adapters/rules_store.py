@@ -143,14 +143,6 @@ class DynamoRulesStore(_Table):
         except (ClientError, BotoCoreError) as exc:
             raise _wrap(exc, "PutItem") from exc
 
-    def _get(self, pk: str, sk: str) -> dict[str, Any] | None:
-        try:
-            return self._client.get_item(
-                TableName=self._table, ConsistentRead=True, Key={"pk": _s(pk), "sk": _s(sk)}
-            ).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise _wrap(exc, "GetItem") from exc
-
     def due_timers(self, now, since):
         """One query per shard, whatever the time since the last run: the sort key starts with the
         due time. Timers due before ``since`` that are still there (a failed run) are included."""

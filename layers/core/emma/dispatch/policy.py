@@ -65,7 +65,7 @@ class Plan:
 
 
 def customer_timezone(profile: Profile, shop: ShopConfig) -> str:
-    for candidate in (_trait(profile, "timezone"), shop.timezone):
+    for candidate in (trait(profile, "timezone"), shop.timezone):
         if candidate:
             try:
                 ZoneInfo(candidate)
@@ -76,11 +76,11 @@ def customer_timezone(profile: Profile, shop: ShopConfig) -> str:
 
 
 def customer_locale(profile: Profile, config: DispatchConfig) -> str:
-    raw = (_trait(profile, "locale") or "").replace("_", "-").split("-")[0].lower()
+    raw = (trait(profile, "locale") or "").replace("_", "-").split("-")[0].lower()
     return raw if raw in ("de", "en") else config.default_locale
 
 
-def _trait(profile: Profile, name: str) -> str | None:
+def trait(profile: Profile, name: str) -> str | None:
     trait = profile.traits.get(name)
     return str(trait.value) if trait is not None and trait.value not in (None, "") else None
 
@@ -91,12 +91,12 @@ def address_of(profile: Profile, channel: Channel) -> tuple[str | None, str | No
         problem = email_problem(profile.email)
         return (None, problem) if problem else (profile.email, None)
     if channel == Channel.SMS:
-        raw = (profile.phones[0] if profile.phones else None) or _trait(profile, "phone")
+        raw = (profile.phones[0] if profile.phones else None) or trait(profile, "phone")
         phone = normalise_phone(raw)
         if phone is None:
             return None, "no phone number" if not raw else f"{raw!r} is not a valid phone number (E.164)"
         return phone, None
-    token = _trait(profile, "push_token")
+    token = trait(profile, "push_token")
     return (token, None) if token else (None, "no push token (the app sends it as the push_token trait)")
 
 

@@ -164,6 +164,9 @@ class Recommender(Protocol):
 
 
 class SendRecorder(Protocol):
-    def record_sent(self, record: MessageRecord, channel: Channel, provider_id: str, at: datetime) -> None:
-        """The <channel>.sent event into the profile (through ingest: versioned, logged, published)."""
+    def record_sent(
+        self, record: MessageRecord, channel: Channel, provider_id: str, at: datetime, profile: Any = None
+    ) -> None:
+        """The <channel>.sent event into the profile (through ingest: versioned, logged, published);
+        ``profile``, when the caller has it, saves reading it again."""
         ...

@@ -8,21 +8,20 @@ from datetime import datetime
 
 from emma.dispatch.ports import MessageRecord
 from emma.dispatch.tokens import message_ref
-from emma.events.model import Channel, CustomerRefs, Source, SourceKind, parse_event
+from emma.events.model import Channel, Source, SourceKind, parse_event
 from emma.ingest.service import IngestService
+from emma.profiles.model import Profile
 
 
 class IngestRecorder:
     def __init__(self, ingest: IngestService) -> None:
         self._ingest = ingest
 
-    def record_sent(self, record: MessageRecord, channel: Channel, provider_id: str, at: datetime) -> None:
-        profile = self._ingest.resolve(record.shop, record.profile_id)
-        refs = CustomerRefs(
-            customer_id=profile.customer_id,
-            email=profile.email,
-            anonymous_id=None if (profile.customer_id or profile.email) else next(iter(profile.anonymous_ids), None),
-        )
+    def record_sent(
+        self, record: MessageRecord, channel: Channel, provider_id: str, at: datetime, profile: Profile | None = None
+    ) -> None:
+        profile = profile or self._ingest.resolve(record.shop, record.profile_id)
+        refs = profile.references()
         event = parse_event(
             {
                 "id": f"dispatch:{message_ref(record.key)}:sent",

@@ -19,7 +19,7 @@ from typing import Any
 
 from emma.dispatch.formats import format_date, format_money
 from emma.dispatch.mime import build_email
-from emma.dispatch.policy import Plan, customer_locale, plan
+from emma.dispatch.policy import Plan, customer_locale, plan, trait
 from emma.dispatch.ports import (
     CapStore,
     Deferrals,
@@ -183,8 +183,7 @@ class DispatchService:
                 )
             if channel == Channel.EMAIL and not shop.dispatch.sender:
                 raise DispatchConfigError(f"shop {shop.shop!r} has no dispatch.sender email address")
-            token = UnsubscribeToken(shop.shop, profile.profile_id, str(channel), message_ref(request.key))
-            unsubscribe_url = f"{self._public_url}/v1/unsubscribe?t={sign_unsubscribe(shop.signing_secret, token)}"
+            unsubscribe_url = self._unsubscribe_url(shop, profile, channel, request.key)
             context, coupon = self._context(request, shop, template, profile, decided, channel, links, unsubscribe_url)
             rendered = self._renderer.render(request.shop, template.template, decided.locale, channel, context)
         except (RenderError, DispatchConfigError) as exc:  # nothing sent; retried, then parked in the DLQ
@@ -219,7 +218,7 @@ class DispatchService:
         )
         record = attempt.record
         record.channel, record.provider_id = str(channel), provider_id
-        self._recorder.record_sent(record, channel, provider_id, now)
+        self._recorder.record_sent(record, channel, provider_id, now, profile)
         return DispatchReport(request.key, "sent", str(channel), provider_id=provider_id, decisions=attempt.decisions)
 
     def preview(
@@ -246,8 +245,7 @@ class DispatchService:
             address=address or "preview@example.com",
             locale=locale or customer_locale(profile, shop.dispatch),
         )
-        token = UnsubscribeToken(shop.shop, profile.profile_id, str(channel), message_ref(request.key))
-        unsubscribe_url = f"{self._public_url}/v1/unsubscribe?t={sign_unsubscribe(shop.signing_secret or '', token)}"
+        unsubscribe_url = self._unsubscribe_url(shop, profile, channel, request.key)
         context, _ = self._context(request, shop, template, profile, decided, channel, {}, unsubscribe_url)
         rendered = self._renderer.render(shop_id, template_name, decided.locale, channel, context)
         raw = b""
@@ -258,6 +256,10 @@ class DispatchService:
         return rendered, raw
 
     # ---- building the message -----------------------------------------------------------------
+
+    def _unsubscribe_url(self, shop: ShopConfig, profile: Profile, channel: Channel, key: str) -> str:
+        token = UnsubscribeToken(shop.shop, profile.profile_id, str(channel), message_ref(key))
+        return f"{self._public_url}/v1/unsubscribe?t={sign_unsubscribe(shop.signing_secret or '', token)}"
 
     def _context(
         self,
@@ -304,16 +306,16 @@ class DispatchService:
             recommendations = self._recommender.recommend(
                 shop.shop, profile, template.recommendations.slot, template.recommendations.limit, exclude, locale
             )
-        first = _trait(profile, "first_name")
-        last = _trait(profile, "last_name")
+        first = trait(profile, "first_name")
+        last = trait(profile, "last_name")
         context = {
             "customer": {
                 "first_name": first,
                 "last_name": last,
                 "name": " ".join(p for p in (first, last) if p),
                 "email": profile.email,
-                "city": _trait(profile, "city"),
-                "country": _trait(profile, "country"),
+                "city": trait(profile, "city"),
+                "country": trait(profile, "country"),
                 "locale": locale,
                 "traits": {k: t.value for k, t in profile.traits.items()},
                 "orders_count": profile.orders.count,
@@ -426,11 +428,6 @@ class DispatchService:
         if channel == Channel.SMS:
             return Outgoing(**common, sms=rendered.sms)
         return Outgoing(**common, push_title=rendered.push_title, push_body=rendered.push_body)
-
-
-def _trait(profile: Profile, name: str) -> str | None:
-    trait = profile.traits.get(name)
-    return str(trait.value) if trait is not None and trait.value not in (None, "") else None
 
 
 def _masked(address: str) -> str:

@@ -59,11 +59,12 @@ class Dispatch:
     queue: SqsMessageRequests
 
 
-def _senders(session: Any) -> Callable[[ShopConfig, Channel], Sender]:
+def _senders(session: Any, settings: DispatchSettings) -> Callable[[ShopConfig, Channel], Sender]:
+    """The provider adapter for a shop's channel (dispatch.providers)."""
     ses = session.client("ses", config=_CLIENT_CONFIG)
     sns = session.client("sns", config=_CLIENT_CONFIG)
 
-    def sender_for(settings: DispatchSettings, shop: ShopConfig, channel: Channel) -> Sender:
+    def sender_for(shop: ShopConfig, channel: Channel) -> Sender:
         provider = shop.dispatch.providers.get(channel, "ses" if channel == Channel.EMAIL else "sns")
         if provider == "webhook":
             if not shop.dispatch.webhook_url or not shop.signing_secret:
@@ -77,14 +78,13 @@ def _senders(session: Any) -> Callable[[ShopConfig, Channel], Sender]:
             raise DispatchConfigError(f"shop {shop.shop!r} has no push_application_arn")
         return SnsPush(sns, shop.dispatch.push_application_arn)
 
-    return sender_for  # type: ignore[return-value]
+    return sender_for
 
 
 def build_dispatch(settings: DispatchSettings, session: Any | None = None) -> Dispatch:
     session = session or boto3.session.Session()
     ingest = build_ingest(settings, session)
     dynamodb = session.client("dynamodb", config=_CLIENT_CONFIG)
-    sender_for = _senders(session)
     catalog = ingest.service.catalog
     deferrals = DynamoDeferrals(dynamodb, settings.schedule_table)
     queue = SqsMessageRequests(session.client("sqs", config=_CLIENT_CONFIG), settings.messages_queue_url)
@@ -96,7 +96,7 @@ def build_dispatch(settings: DispatchSettings, session: Any | None = None) -> Di
         caps=DynamoCapStore(dynamodb, settings.profiles_table),
         deferrals=deferrals,
         links=DynamoLinks(dynamodb, settings.profiles_table),
-        senders=lambda shop, channel: sender_for(settings, shop, channel),  # type: ignore[call-arg]
+        senders=_senders(session, settings),
         recorder=IngestRecorder(ingest.service),
         catalog=catalog,
         recommender=InterestRecommender(catalog),

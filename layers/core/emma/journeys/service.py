@@ -22,7 +22,6 @@ from pydantic import TypeAdapter
 from emma.errors import EmmaError
 from emma.events.model import (
     CanonicalEvent,
-    CustomerRefs,
     EventType,
     Source,
     SourceKind,
@@ -482,11 +481,7 @@ class JourneyService:
     def _record_event(self, p: dict[str, Any], key: str, type_: EventType, properties: dict[str, Any]) -> None:
         """Profile changes go through ingest like any other event: versioned, logged, published."""
         profile = self._profile(p)
-        refs = CustomerRefs(
-            customer_id=profile.customer_id,
-            email=profile.email,
-            anonymous_id=None if (profile.customer_id or profile.email) else next(iter(profile.anonymous_ids), None),
-        )
+        refs = profile.references()
         event = parse_event(
             {
                 "id": f"journey:{key}"[:256],

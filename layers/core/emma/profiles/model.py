@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from emma.events.model import Channel, ConsentProof
+from emma.events.model import Channel, ConsentProof, CustomerRefs
 
 # Bounds (documented in docs/profiles.md).
 MAX_IDS_PER_KIND = 50
@@ -162,6 +162,16 @@ class Profile(_Model):
     @property
     def customer_id(self) -> str | None:
         return self.customer_ids[0] if self.customer_ids else None
+
+    def references(self) -> CustomerRefs:
+        """What an event about this customer carries so ingest finds this profile: the shop customer
+        id and email, or for an anonymous visitor the first anonymous id."""
+        known = self.customer_id or self.email
+        return CustomerRefs(
+            customer_id=self.customer_id,
+            email=self.email,
+            anonymous_id=None if known else next(iter(self.anonymous_ids), None),
+        )
 
     @property
     def is_known(self) -> bool:

@@ -25,12 +25,12 @@ import requests
 from emma_local.runtime import LocalRuntime
 
 JOURNEY = "smartphone-onboarding"
-WEEK_PER_SECOND = 7 * 86400.0
-# While someone may still react (tutorials, survey, referral: the first ~7 weeks) the clock runs at
-# half a week per second, so a customer's reaction is never late under load; then two weeks per second
-# through the long wait for the upgrade offer.
-REACTING_SPEED = WEEK_PER_SECOND / 2
-TAIL_SPEED = WEEK_PER_SECOND * 2
+# While someone may still react (tutorials, survey, referral: the first ~8 weeks) a tick is a day, far
+# below the journey's 7-day reaction timeouts; then two weeks per tick through the wait for the upgrade.
+REACTING_TICK_DAYS = 1
+TAIL_TICK_DAYS = 28
+SCHEDULE_EVERY_DAYS = 3  # the scheduled functions (deferred messages, time triggers) run every third local day
+SETTLE_SECONDS = 0.4  # real time per tick for Wait states to notice the new time (they look every 0.25 s)
 SHOP, WRITE_KEY, ADMIN_KEY = "elektro-emma", "wk_local_elektro_emma", "ak_local_elektro_emma"
 PHONE = {"product_id": "pixel-9-pro", "price": 999.0, "category": "smartphones", "brand": "Google"}
 
@@ -92,11 +92,10 @@ PERSONAS = [
 
 
 class JourneyDemo:
-    def __init__(self, runtime: LocalRuntime, timeout: float = 100.0) -> None:
-        self.rt, self.timeout = runtime, timeout
+    def __init__(self, runtime: LocalRuntime, timeout: float = 300.0, max_ticks: int = 200) -> None:
+        self.rt, self.timeout, self.max_ticks = runtime, timeout, max_ticks
         self.http = requests.Session()
         self.states: dict[str, dict[str, Any]] = {}
-        self.speed = REACTING_SPEED
 
     def _call(self, path: str, user: str, **fields: Any) -> None:
         body = {"userId": user, "messageId": str(uuid.uuid4()), **fields}
@@ -117,9 +116,9 @@ class JourneyDemo:
         return next((j for j in resp.json().get("journeys", []) if j["journey"] == JOURNEY), None)
 
     def run(self) -> int:
-        print(f"\n13. Journeys: the smartphone onboarding for {len(PERSONAS)} customers, days per second")
+        print(f"\n13. Journeys: the smartphone onboarding for {len(PERSONAS)} customers, a day per tick")
         print("  (journeys/smartphone-onboarding.yaml compiled to a Step Functions state machine; the emulator")
-        print("   executes it, its tasks run the journey-steps function, waits run on the compressed local clock)")
+        print("   executes it, its tasks run the journey-steps function, waits run on the local clock, moved in ticks)")
         for p in PERSONAS:
             traits = {"email": f"{p.user.removeprefix('demo-')}@example.com", "first_name": p.name}
             self._call(
@@ -135,44 +134,44 @@ class JourneyDemo:
                 {"order_id": f"{p.user}-order", "total": 999.0, "currency": "EUR", "products": [PHONE]},
             )
         self.rt.drain()
-        self.speed = REACTING_SPEED
-        self.rt.set_speedup(self.speed)
+        self.rt.set_speedup(0.0)  # the local clock stands still; each tick below moves it
         started = time.monotonic()
         pool = ThreadPoolExecutor(len(PERSONAS))
-        while time.monotonic() - started < self.timeout:
-            active = 0
-            for p, state in zip(PERSONAS, pool.map(lambda q: self._state(q.user), PERSONAS), strict=True):
-                if state is None:
-                    active += 1
-                    continue
-                self.states[p.user] = state
-                self._show(p, state)
-                self._react(p, state)
-                active += state["status"] == "active"
-            if not active:
+        days = since_schedule = 0
+        for _ in range(self.max_ticks):
+            if time.monotonic() - started > self.timeout:
                 break
-            pending = any(
-                len(p.done) < len(p.reacts) and self.states.get(p.user, {}).get("status", "active") == "active"
-                for p in PERSONAS
-            )
-            speed = REACTING_SPEED if pending else TAIL_SPEED
-            if speed != self.speed:
-                self.speed = speed
-                self.rt.set_speedup(speed)
-            time.sleep(0.02)
+            time.sleep(SETTLE_SECONDS)  # Wait states notice the new time, the steps due run
+            if days - since_schedule >= SCHEDULE_EVERY_DAYS:
+                self.rt.run_schedule()  # deferred messages that came due go out, time triggers fire
+                since_schedule = days
+            live = [p for p in PERSONAS if self.states.get(p.user, {}).get("status", "active") == "active"]
+            if not live:
+                break
+            moved = reacted = 0
+            for p, state in zip(live, pool.map(lambda q: self._state(q.user), live), strict=True):
+                if state is not None:
+                    self.states[p.user] = state
+                    moved += self._show(p, state)
+                    reacted += self._react(p, state)
+            if reacted:  # let the journeys act on the reactions before the clock moves on
+                time.sleep(SETTLE_SECONDS)
+            if moved or reacted:  # the messages requested meanwhile are dispatched at this time
+                self.rt.drain()
+            pending = any(len(p.done) < len(p.reacts) for p in live)
+            tick = REACTING_TICK_DAYS if pending else TAIL_TICK_DAYS
+            self.rt.advance(days=tick)
+            days += tick
         pool.shutdown()
         self.rt.set_speedup(1.0)
         return self._timelines(time.monotonic() - started)
 
-    def _react(self, p: Persona, state: dict[str, Any]) -> None:
+    def _react(self, p: Persona, state: dict[str, Any]) -> bool:
         wanted = state.get("waiting_for")
         key = f"{state['step']}:{wanted}"
         if not wanted or key in p.done or wanted not in p.reacts:
-            return
-        p.done.add(key)
-        # The customer acts: local time runs at normal speed meanwhile, so a reaction a person would
-        # make within minutes does not cost days of journey time.
-        self.rt.set_speedup(1.0)
+            return False
+        p.done.add(key)  # the customer acts while the local clock stands still
         if wanted == "referral.made" and p.friend:
             self._track(
                 p.friend,
@@ -194,13 +193,15 @@ class JourneyDemo:
             if now is None or now.get("waiting_for") != wanted or now["step"] != state["step"]:
                 break
             time.sleep(0.05)
-        self.rt.set_speedup(self.speed)
+        return True
 
-    def _show(self, p: Persona, state: dict[str, Any]) -> None:
-        entries = state["log"]
-        for entry in entries[p.seen :]:
+    def _show(self, p: Persona, state: dict[str, Any]) -> int:
+        """Print the new entries of this customer's journey log; returns how many there were."""
+        entries = state["log"][p.seen :]
+        for entry in entries:
             print(f"  {entry['at'][:10]} {p.name:<7} {_describe(entry)}", flush=True)
-        p.seen = len(entries)
+        p.seen += len(entries)
+        return len(entries)
 
     def _timelines(self, seconds: float) -> int:
         print(f"\n14. Timelines (local clock; {seconds:.0f} s of wall time for the journey)")

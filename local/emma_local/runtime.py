@@ -132,6 +132,8 @@ class LocalRuntime:
         return self
 
     def _schedule_interval(self) -> float:
+        if self.speedup <= 0:  # a stopped clock: whoever moves it runs the schedule (run_schedule)
+            return 60.0
         return max(0.5, min(s.rate_minutes for s in SCHEDULES) * 60 / self.speedup)
 
     def run_schedule(self) -> dict[str, Any]:
@@ -194,7 +196,8 @@ class LocalRuntime:
         return sfn.list_executions(**kwargs)["executions"]
 
     def set_speedup(self, speedup: float) -> None:
-        """Let local time run ``speedup`` times faster from now on (without a jump)."""
+        """Let local time run ``speedup`` times faster from now on (without a jump); 0 stops it, and
+        only ``advance`` moves it then."""
         clock = FileClock(self.clock_file)
         now = clock.now().timestamp()
         real = time.time()

@@ -146,7 +146,11 @@ class ScheduleDef:
 
 
 RULES_SCHEDULE = ScheduleDef(logical_id="RulesSchedule", consumer="scheduler", rate_minutes=5)
-SCHEDULES = (RULES_SCHEDULE,)
+# The recommendation model (co-purchase counts, popularity) is rebuilt from the catalog and the profiles.
+RECOMMENDATIONS_SCHEDULE = ScheduleDef(
+    logical_id="RecommendationsSchedule", consumer="recommendations", rate_minutes=24 * 60
+)
+SCHEDULES = (RULES_SCHEDULE, RECOMMENDATIONS_SCHEDULE)
 
 # Dispatch: SES configuration set (its event destination feeds SES_FEEDBACK_QUEUE) and the public base
 # URL of the ingest API, where one-click unsubscribe and tracked links point.

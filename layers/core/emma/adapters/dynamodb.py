@@ -36,6 +36,10 @@ _DESERIALIZER = TypeDeserializer()
 _RETRYABLE_CONFLICTS = {"TransactionConflict", "TransactionInProgressException"}
 
 
+def product_pk(shop: str, product_id: str) -> str:
+    return f"S#{shop}#PRODUCT#{product_id}"
+
+
 def profile_pk(shop: str, profile_id: str) -> str:
     return f"S#{shop}#P#{profile_id}"
 
@@ -95,10 +99,10 @@ class _Table:
         except (ClientError, BotoCoreError) as exc:
             raise _wrap(exc, "GetItem") from exc
 
-    def _batch_get(self, keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _batch_get(self, keys: list[dict[str, Any]], *, consistent: bool = True) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         for chunk in _chunks(keys, 100):
-            request = {self._table: {"Keys": list(chunk), "ConsistentRead": True}}
+            request = {self._table: {"Keys": list(chunk), "ConsistentRead": consistent}}
             for attempt in range(6):
                 try:
                     resp = self._client.batch_get_item(RequestItems=request)
@@ -436,8 +440,10 @@ class DynamoCatalog(_Table):
         update = {
             "Update": {
                 "TableName": self._table,
-                "Key": {"pk": _s(f"S#{event.shop}#PRODUCT#{product.product_id}"), "sk": _s("PRODUCT")},
-                "UpdateExpression": "SET " + ", ".join(f"{n} = {v}" for n, v in zip(names, values, strict=True)),
+                "Key": {"pk": _s(product_pk(event.shop, product.product_id)), "sk": _s("PRODUCT")},
+                "UpdateExpression": "SET "
+                + ", ".join(f"{n} = {v}" for n, v in zip(names, values, strict=True))
+                + ", created_at = if_not_exists(created_at, :at)",
                 "ConditionExpression": "attribute_not_exists(updated_at) OR updated_at <= :at",
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": {**values, ":at": _s(at)},
@@ -463,12 +469,23 @@ class DynamoCatalog(_Table):
             raise _wrap(exc, "TransactWriteItems") from exc
         return True
 
+    def get_products(self, shop: str, product_ids) -> dict[str, dict[str, Any]]:
+        """Many products in one BatchGetItem (eventually consistent: recommendations may lag a
+        second behind a stock change); unknown ids are left out."""
+        keys = [{"pk": _s(product_pk(shop, pid)), "sk": _s("PRODUCT")} for pid in dict.fromkeys(product_ids)]
+        items = self._batch_get(keys, consistent=False) if keys else []
+        out = {}
+        for item in items:
+            product = {k: _plain(_DESERIALIZER.deserialize(v)) for k, v in item.items() if k not in ("pk", "sk")}
+            out[str(product["product_id"])] = product
+        return out
+
     def get_product(self, shop, product_id):
         try:
             resp = self._client.get_item(
                 TableName=self._table,
                 ConsistentRead=True,
-                Key={"pk": _s(f"S#{shop}#PRODUCT#{product_id}"), "sk": _s("PRODUCT")},
+                Key={"pk": _s(product_pk(shop, product_id)), "sk": _s("PRODUCT")},
             )
         except (ClientError, BotoCoreError) as exc:
             raise _wrap(exc, "GetItem") from exc

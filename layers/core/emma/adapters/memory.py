@@ -128,11 +128,43 @@ class InMemoryCatalog:
                 }
                 if event.properties.variants:
                     fields["variants"] = list(event.properties.variants)
-                self.products[key] = {**(current or {}), **fields, "shop": event.shop, "updated_at": at}
+                created = (current or {}).get("created_at", at)
+                self.products[key] = {
+                    **(current or {}),
+                    **fields,
+                    "shop": event.shop,
+                    "updated_at": at,
+                    "created_at": created,
+                }
             return True
 
     def get_product(self, shop, product_id):
         return self.products.get((shop, product_id))
+
+    def get_products(self, shop, product_ids):
+        self.batch_reads = getattr(self, "batch_reads", 0) + 1
+        return {pid: self.products[(shop, pid)] for pid in product_ids if (shop, pid) in self.products}
+
+    def put(self, shop: str, item: dict[str, Any]) -> None:
+        """Tests: a catalog item as the upsert would store it."""
+        self.products[(shop, item["product_id"])] = {"shop": shop, **item}
+
+
+class InMemoryModelStore:
+    """The recommendation model's lists by shop and key (emma.recommend.ports.ModelStore)."""
+
+    def __init__(self) -> None:
+        self.lists: dict[str, dict[str, list[tuple[str, float]]]] = {}
+        self.loads = 0
+
+    def load(self, shop, keys):
+        self.loads += 1
+        stored = self.lists.get(shop, {})
+        return {k: list(stored[k]) for k in keys if k in stored}
+
+    def save(self, model) -> int:
+        self.lists[model.shop] = {k: list(v) for k, v in model.lists.items()}
+        return len(model.lists)
 
 
 class InMemoryPublisher:

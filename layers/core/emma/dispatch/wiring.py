@@ -19,7 +19,6 @@ from emma.adapters.journeys import SqsMessageRequests
 from emma.clock import clock_from_env
 from emma.config import IngestSettings
 from emma.dispatch.ports import Sender
-from emma.dispatch.recommend import InterestRecommender
 from emma.dispatch.recorder import IngestRecorder
 from emma.dispatch.service import DispatchConfigError, DispatchService
 from emma.events.model import Channel
@@ -99,7 +98,7 @@ def build_dispatch(settings: DispatchSettings, session: Any | None = None) -> Di
         senders=_senders(session, settings),
         recorder=IngestRecorder(ingest.service),
         catalog=catalog,
-        recommender=InterestRecommender(catalog),
+        recommender=ingest.recommender,
         clock=clock_from_env(),
         public_url=settings.public_api_url,
     )

@@ -155,6 +155,10 @@ class ProductInfo(_Strict):
     url: Annotated[str, Field(max_length=2048)] | None = None
     in_stock: bool | None = None
     tags: tuple[ShortStr, ...] = ()
+    compatible_with: tuple[ShortStr, ...] = Field(
+        (), max_length=200, description="accessories: the device product ids it fits (tags 'fits:<id>' count too)"
+    )
+    partner: ShortStr | None = Field(None, description="a partner's offer sold through the shop (tag 'partner:<name>')")
 
 
 class ConsentProof(_Strict):
@@ -239,12 +243,20 @@ class CouponProps(_Strict):
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] | None = None
 
 
+class RecommendedRef(_Strict):
+    product_id: ShortStr
+    url: Annotated[str, Field(max_length=2048)] | None = None
+
+
 class MessageProps(_Strict):
     message_id: ShortStr | None = None
     journey: ShortStr | None = None
     template: ShortStr | None = None
     url: Annotated[str, Field(max_length=2048)] | None = None
     bounce_type: ShortStr | None = Field(None, description="Permanent / Transient for bounces")
+    recommended: tuple[RecommendedRef, ...] = Field(
+        (), max_length=12, description="sent events: the products the message recommended (and their links)"
+    )
 
 
 class TutorialProps(_Strict):

@@ -16,6 +16,7 @@ from emma.adapters.dispatch import DynamoLinks, DynamoMessageLog
 from emma.adapters.dynamodb import DynamoCatalog, DynamoProfileRepository
 from emma.adapters.eventbridge import EventBridgePublisher
 from emma.adapters.journeys import DynamoJourneyStore
+from emma.adapters.recommend import DynamoModelStore
 from emma.adapters.rules_store import DynamoRulesStore
 from emma.adapters.shops import SecretsShopDirectory
 from emma.clock import clock_from_env
@@ -24,6 +25,7 @@ from emma.dispatch.ports import Links, MessageLog
 from emma.ingest.service import IngestService
 from emma.journeys.state import JourneyStore
 from emma.ports import ShopDirectory
+from emma.recommend.service import RecommendationService
 from emma.rules.state import RulesStore
 
 # Webhook senders give up after a few seconds (Shopify: 5 s): fail fast, let them retry.
@@ -38,6 +40,7 @@ class Ingest:
     journeys: JourneyStore | None = None  # read-only: where each profile stands in each journey
     messages: MessageLog | None = None  # read-only: each profile's message log
     links: Links | None = None  # tracked short links of SMS and push messages
+    recommender: Any = None  # emma.recommend.service.RecommendationService
 
 
 def build_ingest(settings: IngestSettings, session: Any | None = None) -> Ingest:
@@ -63,5 +66,7 @@ def build_ingest(settings: IngestSettings, session: Any | None = None) -> Ingest
     journeys = DynamoJourneyStore(dynamodb, settings.profiles_table)
     messages = DynamoMessageLog(dynamodb, settings.profiles_table)
     links = DynamoLinks(dynamodb, settings.profiles_table)
-    service = IngestService(profiles, catalog, publisher, clock_from_env())
-    return Ingest(service, shops, rules, journeys, messages, links)
+    clock = clock_from_env()
+    service = IngestService(profiles, catalog, publisher, clock)
+    recommender = RecommendationService(DynamoModelStore(dynamodb, settings.catalog_table), catalog, clock)
+    return Ingest(service, shops, rules, journeys, messages, links, recommender)

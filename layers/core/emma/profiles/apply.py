@@ -44,6 +44,7 @@ from emma.profiles.model import (
     MAX_IDS_PER_KIND,
     MAX_PRODUCTS_OWNED,
     MAX_RECENT_ORDERS,
+    MAX_RECOMMENDED,
     MAX_TRAITS,
     MAX_TUTORIALS,
     Affinity,
@@ -53,9 +54,11 @@ from emma.profiles.model import (
     OrderRecord,
     OwnedProduct,
     Profile,
+    Recommended,
     Suppression,
     Trait,
 )
+from emma.profiles.upgrade import estimate_upgrade
 
 # Interest weights per signal: a purchase says more than a view.
 WEIGHT_VIEW = 1.0
@@ -117,19 +120,25 @@ def decayed(aff: Affinity, at: datetime) -> float:
     return aff.score * math.pow(0.5, days / AFFINITY_HALF_LIFE_DAYS)
 
 
-def _bump(table: dict[str, Affinity], key: str | None, weight: float, at: datetime) -> None:
+def _bump(
+    table: dict[str, Affinity], key: str | None, weight: float, at: datetime, via: str | None, *, fold: bool = True
+) -> None:
+    """Add ``weight`` to the interest in ``key``. Categories, brands and topics are compared without
+    case (``fold``); product ids are kept as the shop spells them, so they still name catalog items."""
     if not key:
         return
-    key = key.strip().lower()[:128]
+    key = key.strip()[:128]
+    key = key.lower() if fold else key
     if not key:
         return
     current = table.get(key)
     if current is None:
-        table[key] = Affinity(score=weight, at=at)
+        table[key] = Affinity(score=weight, at=at, via=via)
     elif at >= current.at:
-        table[key] = Affinity(score=decayed(current, at) + weight, at=at)
+        table[key] = Affinity(score=decayed(current, at) + weight, at=at, via=via or current.via)
     else:  # an older signal arriving late: decay it to the stored time before adding
-        table[key] = Affinity(score=current.score + decayed(Affinity(score=weight, at=at), current.at), at=current.at)
+        late = decayed(Affinity(score=weight, at=at), current.at)
+        table[key] = Affinity(score=current.score + late, at=current.at, via=current.via or via)
     if len(table) > MAX_AFFINITY_KEYS:
         weakest = min(table, key=lambda k: decayed(table[k], at))
         del table[weakest]
@@ -144,17 +153,18 @@ def _interest(
     brand: str | None = None,
     product_id: str | None = None,
     topic: str | None = None,
+    via: str | None = None,
 ) -> None:
     aff = profile.affinities
-    _bump(aff.categories, category, weight, at)
-    _bump(aff.brands, brand, weight, at)
-    _bump(aff.products, product_id, weight, at)
-    _bump(aff.topics, topic, weight, at)
+    _bump(aff.categories, category, weight, at, via)
+    _bump(aff.brands, brand, weight, at, via)
+    _bump(aff.products, product_id, weight, at, via, fold=False)
+    _bump(aff.topics, topic, weight, at, via)
 
 
-def _items_interest(profile: Profile, items: Iterable[LineItem], weight: float, at: datetime) -> None:
+def _items_interest(profile: Profile, items: Iterable[LineItem], weight: float, at: datetime, via: str) -> None:
     for item in items:
-        _interest(profile, weight, at, category=item.category, brand=item.brand, product_id=item.product_id)
+        _interest(profile, weight, at, category=item.category, brand=item.brand, product_id=item.product_id, via=via)
 
 
 def _set_trait(profile: Profile, name: str, value: object, at: datetime) -> None:
@@ -246,7 +256,7 @@ def _orders(profile: Profile, event: OrderEvent) -> None:
         stats.first_order_at = min(filter(None, (stats.first_order_at, at)))
         stats.last_order_at = max(filter(None, (stats.last_order_at, at)))
         _own(profile, props.items, at)
-        _items_interest(profile, props.items, WEIGHT_PURCHASE, at)
+        _items_interest(profile, props.items, WEIGHT_PURCHASE, at, "bought")
         return
     if record.status == "cancelled":
         return
@@ -340,7 +350,7 @@ def _cart(profile: Profile, event: CartEvent) -> None:
         recovery_url=props.recovery_url or (current.recovery_url if same_cart else None),
     )
     if props.action != "remove":
-        _items_interest(profile, props.items, WEIGHT_CART, at)
+        _items_interest(profile, props.items, WEIGHT_CART, at, "carted")
 
 
 def _message(profile: Profile, event: MessageEvent) -> None:
@@ -360,6 +370,7 @@ def _message(profile: Profile, event: MessageEvent) -> None:
         profile.suppressions[Channel.EMAIL] = Suppression(reason="unsubscribe", at=at)
         return
     channel, metric = _MESSAGE_CHANNEL[event.type]
+    _recommended(profile, event, metric)
     stats = profile.channels.setdefault(channel, ChannelStats())
     setattr(stats, metric, getattr(stats, metric) + 1)
     if metric in ("opened", "clicked"):
@@ -375,6 +386,29 @@ def _message(profile: Profile, event: MessageEvent) -> None:
     elif metric == "complained":
         profile.suppressions[channel] = Suppression(reason="complaint", at=at)
         _set_consent(profile, channel, False, ConsentProof(source=f"{event.source.kind}:{event.source.name}", at=at))
+
+
+def _link(url: str) -> str:
+    """A link without its query and fragment (tracking parameters), for matching a click."""
+    return url.split("#", 1)[0].split("?", 1)[0].rstrip("/")
+
+
+def _recommended(profile: Profile, event: MessageEvent, metric: str) -> None:
+    """Remember what a message recommended; a click on one of those links marks it clicked (and is
+    interest in the product)."""
+    at = event.occurred_at
+    if metric == "sent":
+        for ref in event.properties.recommended:
+            profile.recommended[ref.product_id] = Recommended(at=at, url=ref.url)
+        if len(profile.recommended) > MAX_RECOMMENDED:
+            newest = sorted(profile.recommended, key=lambda k: profile.recommended[k].at)[-MAX_RECOMMENDED:]
+            profile.recommended = {k: profile.recommended[k] for k in newest}
+    elif metric == "clicked" and event.properties.url:
+        clicked = _link(event.properties.url)
+        for product_id, item in profile.recommended.items():
+            if item.url and _link(item.url) == clicked:
+                item.clicked_at = max(filter(None, (item.clicked_at, at)))
+                _interest(profile, WEIGHT_CLICK, at, product_id=product_id, via="clicked")
 
 
 def apply_event(profile: Profile, event: CanonicalEvent) -> None:
@@ -400,11 +434,14 @@ def apply_event(profile: Profile, event: CanonicalEvent) -> None:
             _cart(profile, event)
         case ProductViewEvent():
             p = event.properties.product
-            _interest(profile, WEIGHT_VIEW, at, category=p.category, brand=p.brand, product_id=p.product_id)
+            _interest(
+                profile, WEIGHT_VIEW, at, category=p.category, brand=p.brand, product_id=p.product_id, via="viewed"
+            )
         case SearchEvent():
-            _interest(profile, WEIGHT_SEARCH, at, category=event.properties.category, topic=event.properties.query)
+            props = event.properties
+            _interest(profile, WEIGHT_SEARCH, at, category=props.category, topic=props.query, via="searched")
         case PageEvent():
-            _interest(profile, WEIGHT_VIEW, at, category=event.properties.category)
+            _interest(profile, WEIGHT_VIEW, at, category=event.properties.category, via="viewed")
         case CouponEvent():
             if event.properties.code not in profile.coupons_redeemed:
                 profile.coupons_redeemed.append(event.properties.code)
@@ -412,7 +449,7 @@ def apply_event(profile: Profile, event: CanonicalEvent) -> None:
         case MessageEvent():
             _message(profile, event)
             if event.type in (EventType.EMAIL_CLICKED, EventType.SMS_CLICKED, EventType.PUSH_CLICKED):
-                _interest(profile, WEIGHT_CLICK, at, topic=event.properties.template)
+                _interest(profile, WEIGHT_CLICK, at, topic=event.properties.template, via="clicked")
         case TutorialEvent():
             props = event.properties
             profile.tutorials_watched[props.tutorial_id] = max(
@@ -427,6 +464,7 @@ def apply_event(profile: Profile, event: CanonicalEvent) -> None:
                 category=props.category,
                 product_id=props.product_id,
                 topic=props.topic,
+                via="watched",
             )
         case SurveyEvent():
             if profile.last_survey is None or str(at.isoformat()) >= profile.last_survey.get("at", ""):
@@ -441,6 +479,7 @@ def apply_event(profile: Profile, event: CanonicalEvent) -> None:
             profile.referrals += 1
         case CustomEvent() | CatalogEvent():
             pass
+    profile.upgrade = estimate_upgrade(profile, max(at, profile.updated_at))
 
 
 def merge_profiles(winner: Profile, loser: Profile) -> Profile:
@@ -508,7 +547,7 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
     for dim in ("categories", "brands", "products", "topics"):
         table = getattr(merged.affinities, dim)
         for key, aff in getattr(loser.affinities, dim).items():
-            _bump(table, key, aff.score, aff.at)
+            _bump(table, key, aff.score, aff.at, aff.via, fold=dim != "products")
     for channel, stats in loser.channels.items():
         mine_stats = merged.channels.setdefault(channel, ChannelStats())
         for metric in ("sent", "delivered", "opened", "clicked", "bounced", "complained"):
@@ -521,6 +560,10 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
             setattr(mine_stats, attr, max(values) if values else None)
     if loser.cart is not None and (merged.cart is None or loser.cart.updated_at > merged.cart.updated_at):
         merged.cart = loser.cart.model_copy()
+    for product_id, item in loser.recommended.items():
+        mine_rec = merged.recommended.get(product_id)
+        if mine_rec is None or mine_rec.at < item.at:
+            merged.recommended[product_id] = item.model_copy()
     for code in loser.coupons_redeemed:
         if code not in merged.coupons_redeemed:
             merged.coupons_redeemed.append(code)
@@ -555,6 +598,7 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
     for pid in [*loser.merged_from, loser.profile_id]:
         if pid not in merged.merged_from:
             merged.merged_from.append(pid)
+    merged.upgrade = estimate_upgrade(merged, merged.updated_at)
     return merged
 
 

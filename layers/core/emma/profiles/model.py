@@ -23,6 +23,7 @@ MAX_AFFINITY_KEYS = 50
 MAX_TRAITS = 100
 MAX_COUPONS = 50
 MAX_TUTORIALS = 100
+MAX_RECOMMENDED = 100  # products recommended in messages, newest kept
 AFFINITY_HALF_LIFE_DAYS = 90.0
 MAX_EVENT_TIMES = 20  # per event type; count conditions may ask for at most this many
 
@@ -75,6 +76,7 @@ class Affinity(_Model):
 
     score: float
     at: datetime
+    via: str | None = None  # the last kind of signal: viewed, searched, watched, clicked, carted, bought
 
 
 class Affinities(_Model):
@@ -97,6 +99,28 @@ class ChannelStats(_Model):
         default_factory=list,
         description="opens and clicks per hour of the day (UTC, 24 counts): send-time optimisation reads it",
     )
+
+
+class Recommended(_Model):
+    """A product Emma recommended to this customer in a message, and whether they clicked it."""
+
+    at: datetime
+    url: str | None = None
+    clicked_at: datetime | None = None
+
+
+class UpgradeEstimate(_Model):
+    """When the owner of a device is likely open to a new one: its age against the typical
+    replacement cycle of its category, brought forward by interest in the category and by
+    engagement, pushed back when the customer does not respond at all."""
+
+    product_id: str
+    category: str
+    bought_at: datetime
+    cycle_days: int
+    factor: float = Field(description="applied to the cycle: below 1 = earlier (interest, engagement)")
+    due_at: datetime
+    signals: list[str] = Field(default_factory=list, description="what moved the estimate")
 
 
 class Cart(_Model):
@@ -138,6 +162,10 @@ class Profile(_Model):
     channels: dict[Channel, ChannelStats] = Field(default_factory=dict)
     cart: Cart | None = None
     coupons_redeemed: list[str] = Field(default_factory=list)
+    recommended: dict[str, Recommended] = Field(
+        default_factory=dict, description="product id -> last recommended in a message (newest MAX_RECOMMENDED)"
+    )
+    upgrade: UpgradeEstimate | None = Field(None, description="the device most likely due for an upgrade, and when")
     tutorials_watched: dict[str, datetime] = Field(default_factory=dict)
     last_survey: dict[str, Any] | None = None
     reviews: int = 0

@@ -1,0 +1,113 @@
+"""DynamoDB adapters of the recommender: the model's lists (in the catalog table, beside the
+products) and the scans the scheduled build reads (every product and profile of a shop)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from emma.adapters.dynamodb import _DESERIALIZER, PROFILE_SK, _plain, _s, _Table, _wrap
+from emma.recommend.model import ShopModel
+
+SCAN_SEGMENTS = 4  # the build's parallel scan (run one after another here; a Lambda has 2 vCPUs at most)
+
+
+def model_pk(shop: str) -> str:
+    return f"S#{shop}#RECO"
+
+
+class DynamoModelStore(_Table):
+    """Each list is one item: pk S#<shop>#RECO, sk <key>, v = JSON [[product, score], ...]."""
+
+    def load(self, shop: str, keys: Iterable[str]) -> dict[str, list[tuple[str, float]]]:
+        wanted = [{"pk": _s(model_pk(shop)), "sk": _s(k)} for k in dict.fromkeys(keys)]
+        if not wanted:
+            return {}
+        items = self._batch_get(wanted, consistent=False)
+        return {i["sk"]["S"]: [(str(p), float(v)) for p, v in json.loads(i["v"]["S"])] for i in items}
+
+    def save(self, model: ShopModel) -> int:
+        pk = model_pk(model.shop)
+        before = {
+            i["sk"]["S"]
+            for i in self._query_all(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": _s(pk)},
+                ProjectionExpression="sk",
+            )
+        }
+        built = model.built_at.isoformat()
+        puts = [
+            {
+                "PutRequest": {
+                    "Item": {
+                        "pk": _s(pk),
+                        "sk": _s(k),
+                        "v": _s(json.dumps(v, separators=(",", ":"))),
+                        "built_at": _s(built),
+                    }
+                }
+            }
+            for k, v in model.lists.items()
+        ]
+        gone = [{"DeleteRequest": {"Key": {"pk": _s(pk), "sk": _s(k)}}} for k in sorted(before - set(model.lists))]
+        self._batch_write(puts + gone)
+        return len(puts)
+
+
+class DynamoShopHistory:
+    """Scans for the model build: the catalog table's products and the profiles table's profiles."""
+
+    def __init__(self, client: Any, catalog_table: str, profiles_table: str) -> None:
+        self._client = client
+        self._catalog = catalog_table
+        self._profiles = profiles_table
+
+    def _scan(self, **kwargs: Any) -> Iterator[dict[str, Any]]:
+        for segment in range(SCAN_SEGMENTS):
+            start: dict[str, Any] | None = None
+            while True:
+                page_args = {**kwargs, "Segment": segment, "TotalSegments": SCAN_SEGMENTS}
+                if start:
+                    page_args["ExclusiveStartKey"] = start
+                try:
+                    page = self._client.scan(**page_args)
+                except (ClientError, BotoCoreError) as exc:
+                    raise _wrap(exc, "Scan") from exc
+                yield from page.get("Items", [])
+                start = page.get("LastEvaluatedKey")
+                if not start:
+                    break
+
+    def shops(self) -> list[str]:
+        found = set()
+        for item in self._scan(
+            TableName=self._catalog,
+            FilterExpression="sk = :sk",
+            ExpressionAttributeValues={":sk": _s("PRODUCT")},
+            ProjectionExpression="shop",
+        ):
+            if "shop" in item:
+                found.add(item["shop"]["S"])
+        return sorted(found)
+
+    def products(self, shop: str) -> Iterator[dict[str, Any]]:
+        for item in self._scan(
+            TableName=self._catalog,
+            FilterExpression="sk = :sk AND shop = :shop",
+            ExpressionAttributeValues={":sk": _s("PRODUCT"), ":shop": _s(shop)},
+        ):
+            yield {k: _plain(_DESERIALIZER.deserialize(v)) for k, v in item.items() if k not in ("pk", "sk")}
+
+    def profiles(self, shop: str) -> Iterator[dict[str, Any]]:
+        for item in self._scan(
+            TableName=self._profiles,
+            FilterExpression="sk = :sk AND shop = :shop AND attribute_not_exists(merged_into)",
+            ExpressionAttributeValues={":sk": _s(PROFILE_SK), ":shop": _s(shop)},
+            ProjectionExpression="doc",
+        ):
+            yield json.loads(item["doc"]["S"])

@@ -1,0 +1,313 @@
+"""Recommendations per request: the strategies a slot asks for, combined, filtered and explained.
+
+One request reads the model's lists it needs (one batch read) and the catalog items of the best
+candidates (a second batch read); the profile is passed in. Strategies and their weight per slot:
+
+    slot          accessory  co-purchase  affinity  upgrade  new  trending  popular
+    accessories      1.0        0.5         0.35       -      -      -        0.1
+    cross-sell       0.6        1.0         0.35       -      -      -        0.1
+    cart             0.6        1.0         0.2        -      -      -        0.1
+    interest         0.3        0.5         1.0        -      -     0.15      0.1
+    upgrade           -          -          0.3       1.0     -      -        0.05
+    new-arrivals      -          -          0.6        -     1.0     -         -
+
+Excluded: what the caller excludes (just bought, in the cart), what the customer owns, products out
+of stock or without a link, products unknown to the catalog, and products recommended in the last
+RECOMMENDED_COOLDOWN without a click. Accessory and upgrade slots keep to accessories and devices."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from emma.dispatch.formats import format_money
+from emma.ports import Clock
+from emma.profiles.apply import decayed
+from emma.profiles.model import Profile
+from emma.profiles.upgrade import REPLACEMENT_CYCLE_DAYS
+from emma.recommend.catalog import Product
+from emma.recommend.explain import reason
+from emma.recommend.ports import ModelStore, ProductReader
+
+SLOTS = ("accessories", "cross-sell", "upgrade", "interest", "cart", "new-arrivals")
+WEIGHTS: dict[str, dict[str, float]] = {
+    "accessories": {"accessory": 1.0, "co": 0.5, "affinity": 0.35, "popular": 0.1},
+    "cross-sell": {"co": 1.0, "accessory": 0.6, "affinity": 0.35, "popular": 0.1},
+    "cart": {"co": 1.0, "accessory": 0.6, "affinity": 0.2, "popular": 0.1},
+    "interest": {"affinity": 1.0, "co": 0.5, "accessory": 0.3, "trending": 0.15, "popular": 0.1},
+    "upgrade": {"upgrade": 1.0, "affinity": 0.3, "popular": 0.05},
+    "new-arrivals": {"new": 1.0, "affinity": 0.6},
+}
+RECOMMENDED_COOLDOWN = timedelta(days=30)
+RECENT_PURCHASE = timedelta(days=90)
+SETTLED_DEVICE = timedelta(days=180)  # no more devices of a category bought this recently (but upgrades)
+MAX_SEEDS = 5
+MAX_CATEGORIES, MAX_BRANDS, MAX_TOPICS = 4, 3, 4
+MAX_DETAILS = 80  # catalog items read per request at most
+MAX_LIMIT = 12
+
+
+class UnknownSlot(ValueError):
+    pass
+
+
+@dataclass
+class Candidate:
+    product_id: str
+    score: float = 0.0
+    why: dict[str, tuple[float, str, str | None]] = field(default_factory=dict)  # strategy -> (part, kind, arg)
+
+    def add(self, strategy: str, weight: float, value: float, kind: str, arg: str | None) -> None:
+        part = weight * value
+        if part > self.why.get(strategy, (0.0, "", None))[0]:
+            self.score += part - self.why.get(strategy, (0.0, "", None))[0]
+            self.why[strategy] = (part, kind, arg)
+
+    @property
+    def main(self) -> tuple[str, str, str | None]:
+        strategy, (_, kind, arg) = max(self.why.items(), key=lambda kv: kv[1][0])
+        return strategy, kind, arg
+
+
+@dataclass(frozen=True)
+class Recommendation:
+    product: Product
+    score: float
+    strategy: str
+    reason: str
+    strategies: dict[str, float]
+
+    def item(self, locale: str) -> dict[str, Any]:
+        p = self.product
+        price = format_money(p.price, p.currency, locale) if p.price is not None else None
+        return {
+            "product_id": p.product_id,
+            "title": p.title,
+            "url": p.url,
+            "price": price,
+            "reason": self.reason,
+            "strategy": self.strategy,
+            "partner": p.partner,
+        }
+
+
+@dataclass
+class Result:
+    items: list[Recommendation]
+    excluded: dict[str, int]
+    model_keys: int
+    products_read: int
+
+
+def _norm(entries: list[tuple[str, float]]) -> list[tuple[int, str, float]]:
+    """(rank, product, score / best score) of a ranked list."""
+    top = max((s for _, s in entries), default=0.0) or 1.0
+    return [(rank, pid, score / top) for rank, (pid, score) in enumerate(entries)]
+
+
+def _rank_value(rank: int, share: float) -> float:
+    """How good a list position is: the list's own score, with a gentle pull towards the top."""
+    return 0.5 * share + 0.5 / (1 + 0.15 * rank)
+
+
+class RecommendationService:
+    def __init__(self, models: ModelStore, products: ProductReader, clock: Clock) -> None:
+        self._models = models
+        self._products = products
+        self._clock = clock
+
+    # The dispatch port (emma.dispatch.ports.Recommender)
+    def recommend(
+        self, shop: str, profile: Profile, slot: str, limit: int, exclude: set[str], locale: str
+    ) -> list[dict[str, Any]]:
+        return [r.item(locale) for r in self.explain(shop, profile, slot, limit, exclude, locale).items]
+
+    def explain(
+        self, shop: str, profile: Profile, slot: str, limit: int, exclude: Iterable[str], locale: str
+    ) -> Result:
+        if slot not in WEIGHTS:
+            raise UnknownSlot(f"unknown slot {slot!r}; one of {', '.join(SLOTS)}")
+        limit = max(1, min(limit, MAX_LIMIT))
+        now = self._clock.now()
+        weights = WEIGHTS[slot]
+        signals = _Signals.of(profile, slot, now)
+        lists = self._models.load(shop, signals.keys(weights))
+        candidates: dict[str, Candidate] = {}
+
+        def offer(strategy: str, entries: list[tuple[str, float]], kind: str, arg: str | None, scale: float = 1.0):
+            for rank, pid, share in _norm(entries):
+                cand = candidates.setdefault(pid, Candidate(pid))
+                cand.add(strategy, weights[strategy], scale * _rank_value(rank, share), kind, arg)
+
+        if "accessory" in weights:
+            for device in signals.devices:
+                offer("accessory", lists.get(f"FITS#{device}", []), "accessory", device)
+        if "co" in weights:
+            for seed in signals.seeds:
+                partners = lists.get(f"CO#{seed}", [])
+                support = [(pid, n) for pid, n in partners if n >= 2] or partners[:3]
+                offer("co", support, "co", seed)
+        if "affinity" in weights:
+            for key, strength, kind, label in signals.interests:
+                offer("affinity", lists.get(key, []), kind, label, strength)
+        if "upgrade" in weights and signals.upgrade_category:
+            offer("upgrade", lists.get(f"CAT#{signals.upgrade_category}", []), "upgrade", signals.upgrade_device)
+        if "new" in weights:
+            offer("new", lists.get("NEW", [])[:40], "new", None)
+        if "trending" in weights:
+            offer("trending", lists.get("TRENDING", []), "trending", None)
+        if "popular" in weights:
+            offer("popular", lists.get("POPULAR", []), "popular", None)
+
+        excluded: dict[str, int] = {}
+        blocked = set(exclude) | set(profile.products_owned)
+        for pid in list(candidates):
+            why = self._blocked(pid, blocked, profile, now)
+            if why:
+                excluded[why] = excluded.get(why, 0) + 1
+                del candidates[pid]
+        ranked = sorted(candidates.values(), key=lambda c: (-c.score, c.product_id))[:MAX_DETAILS]
+        named = [*signals.devices, *signals.seeds] if slot != "new-arrivals" else []
+        items = self._products.get_products(shop, dict.fromkeys([*(c.product_id for c in ranked), *named]))
+        catalog = {pid: Product.from_item(item) for pid, item in items.items()}
+        out: list[Recommendation] = []
+        for cand in ranked:
+            product = catalog.get(cand.product_id)
+            why = self._unfit(product, slot, signals, catalog)
+            if why:
+                excluded[why] = excluded.get(why, 0) + 1
+                continue
+            assert product is not None
+            if slot == "new-arrivals" and "new" not in cand.why:
+                continue
+            strategy, kind, arg = cand.main
+            out.append(
+                Recommendation(
+                    product=product,
+                    score=round(cand.score, 4),
+                    strategy=strategy,
+                    reason=reason(kind, _label(kind, arg, catalog, product), locale, product.partner),
+                    strategies={s: round(v[0], 4) for s, v in cand.why.items()},
+                )
+            )
+            if len(out) >= limit:
+                break
+        return Result(out, excluded, len(lists), len(items))
+
+    @staticmethod
+    def _blocked(pid: str, blocked: set[str], profile: Profile, now: datetime) -> str | None:
+        if pid in profile.products_owned:
+            return "owned"
+        if pid in blocked:
+            return "excluded by the caller (just bought, in the cart)"
+        shown = profile.recommended.get(pid)
+        if shown and shown.clicked_at is None and now - shown.at < RECOMMENDED_COOLDOWN:
+            return "recommended recently without a click"
+        return None
+
+    @staticmethod
+    def _unfit(product: Product | None, slot: str, signals: _Signals, catalog: dict[str, Product]) -> str | None:
+        if product is None:
+            return "not in the catalog"
+        if not product.in_stock:
+            return "out of stock"
+        if not product.url:
+            return "no product link"
+        if slot == "accessories" and not product.is_accessory:
+            return "not an accessory"
+        if slot == "upgrade":
+            if product.category != signals.upgrade_category:
+                return "not a device of the upgraded kind"
+            owned = catalog.get(signals.upgrade_device or "")
+            if owned and owned.price and product.price and product.price < owned.price * Decimal("0.9"):
+                return "cheaper than the device owned"
+        if product.is_device and product.category in signals.settled and slot != "upgrade":
+            return "a device of a kind just bought"
+        return None
+
+
+def _label(kind: str, arg: str | None, catalog: dict[str, Product], product: Product) -> str | None:
+    if kind in ("accessory", "co", "upgrade"):
+        known = catalog.get(arg or "")
+        return known.title if known else arg
+    if kind == "new":
+        return product.category
+    return arg
+
+
+@dataclass
+class _Signals:
+    devices: list[str]
+    seeds: list[str]
+    interests: list[tuple[str, float, str, str]]  # (model key, strength 0..1, reason kind, label)
+    settled: set[str]
+    upgrade_category: str | None
+    upgrade_device: str | None
+
+    def keys(self, weights: dict[str, float]) -> list[str]:
+        keys = ["POPULAR", "TRENDING"]
+        if "new" in weights:
+            keys.append("NEW")
+        if "accessory" in weights:
+            keys += [f"FITS#{d}" for d in self.devices]
+        if "co" in weights:
+            keys += [f"CO#{s}" for s in self.seeds]
+        if "affinity" in weights:
+            keys += [key for key, *_ in self.interests]
+        if "upgrade" in weights and self.upgrade_category:
+            keys.append(f"CAT#{self.upgrade_category}")
+        return list(dict.fromkeys(keys))
+
+    @classmethod
+    def of(cls, profile: Profile, slot: str, now: datetime) -> _Signals:
+        owned = sorted(profile.products_owned.items(), key=lambda kv: kv[1].last_bought_at, reverse=True)
+        cart = list(profile.cart.items) if profile.cart else []
+        recent = [pid for pid, o in owned if now - o.last_bought_at <= RECENT_PURCHASE]
+        if slot == "cart":
+            seeds = cart or recent
+        elif slot == "interest":
+            viewed = sorted(profile.affinities.products.items(), key=lambda kv: decayed(kv[1], now), reverse=True)
+            seeds = [*recent, *(pid for pid, _ in viewed[:3])]
+        else:
+            seeds = recent or [pid for pid, _ in owned]
+        devices = [*(cart if slot == "cart" else []), *(pid for pid, _ in owned)]
+        settled = {
+            o.category.lower()
+            for _, o in owned
+            if o.category and o.category.lower() in REPLACEMENT_CYCLE_DAYS and now - o.last_bought_at < SETTLED_DEVICE
+        }
+        upgrade = profile.upgrade
+        return cls(
+            devices=list(dict.fromkeys(devices))[:MAX_SEEDS],
+            seeds=list(dict.fromkeys(seeds))[:MAX_SEEDS],
+            interests=_interests(profile, now),
+            settled=settled,
+            upgrade_category=upgrade.category if upgrade else None,
+            upgrade_device=upgrade.product_id if upgrade else None,
+        )
+
+
+def _interests(profile: Profile, now: datetime) -> list[tuple[str, float, str, str]]:
+    """The customer's strongest interests as model keys: categories, brands and topics (topics match
+    product tags, word by word), each with its strength relative to the strongest and how it was shown."""
+    aff = profile.affinities
+    scored: list[tuple[str, float, str, str]] = []
+    for table, prefix, n, fallback in (
+        (aff.categories, "CAT#", MAX_CATEGORIES, "interest"),
+        (aff.brands, "BRAND#", MAX_BRANDS, "bought"),
+        (aff.topics, "TAG#", MAX_TOPICS, "interest"),
+    ):
+        top = sorted(table.items(), key=lambda kv: decayed(kv[1], now), reverse=True)[:n]
+        for key, a in top:
+            kind = a.via if a.via in ("viewed", "searched", "watched", "carted") else fallback
+            label = key if prefix == "TAG#" else key.title()
+            scored.append((f"{prefix}{key}", decayed(a, now), kind, label))
+            if prefix == "TAG#":
+                scored += [
+                    (f"TAG#{w}", decayed(a, now) * 0.8, kind, key) for w in key.split() if len(w) >= 4 and w != key
+                ]
+    best = max((s for _, s, _, _ in scored), default=0.0) or 1.0
+    return [(k, s / best, kind, label) for k, s, kind, label in scored if s / best >= 0.05][:16]

@@ -13,7 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from emma.errors import EmmaError, InvalidPayload
 from ingest.http import error_response, json_response
 from ingest.openapi import openapi_document
-from ingest.routes import messages, profiles, tracker, webhooks
+from ingest.routes import catalog, messages, profiles, tracker, webhooks
 
 logger = Logger(service="emma-ingest")
 tracer = Tracer(service="emma-ingest")
@@ -27,6 +27,7 @@ app.include_router(tracker.router)
 app.include_router(webhooks.router)
 app.include_router(profiles.router)
 app.include_router(messages.router)
+app.include_router(catalog.router)
 
 
 @app.get("/v1/openapi.json", include_in_schema=False)

@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 from emma import __version__
-from ingest.schemas import REQUEST_BODIES
+from ingest.schemas import ADMIN_REQUEST_BODIES, REQUEST_BODIES
 
 SECURITY_SCHEMES = {
     "writeKey": {
@@ -27,7 +27,9 @@ def openapi_document(app: APIGatewayHttpResolver) -> dict[str, Any]:
     components = doc.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     components["securitySchemes"] = SECURITY_SCHEMES
-    for (path, method), model in REQUEST_BODIES.items():
+    bodies = [(key, model, "writeKey") for key, model in REQUEST_BODIES.items()]
+    bodies += [(key, model, "adminKey") for key, model in ADMIN_REQUEST_BODIES.items()]
+    for (path, method), model, scheme in bodies:
         operation = doc["paths"][path][method]
         schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
         for name, definition in schema.pop("$defs", {}).items():
@@ -37,7 +39,7 @@ def openapi_document(app: APIGatewayHttpResolver) -> dict[str, Any]:
             "required": True,
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}},
         }
-        operation["security"] = [{"writeKey": []}]
+        operation["security"] = [{scheme: []}]
     for path, item in doc["paths"].items():
         if path.startswith(("/v1/profiles", "/v1/segments")):
             item["get"]["security"] = [{"adminKey": []}]

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from emma.events.model import ProductInfo
 from emma.profiles.model import Profile
 
 
@@ -109,3 +110,58 @@ REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
     **{(f"/v1/{call}", "post"): SegmentCall for call in ("track", "identify", "page", "screen", "alias", "group")},
     ("/v1/batch", "post"): SegmentBatch,
 }
+
+
+class RecommendedItem(BaseModel):
+    product_id: str
+    title: str
+    url: str | None
+    price: str | None = Field(description="formatted in the customer's language, with currency")
+    reason: str = Field(description="why this product, in the customer's language")
+    strategy: str = Field(description="the strategy that contributed most: accessory, co, affinity, upgrade, ...")
+    partner: str | None = Field(description="set for a partner's offer")
+    score: float
+    strategies: dict[str, float] = Field(description="each contributing strategy's weighted score")
+
+
+class Recommendations(BaseModel):
+    profile_id: str
+    slot: str
+    locale: str
+    items: list[RecommendedItem]
+    excluded: dict[str, int] = Field(description="candidates left out, by reason (owned, out of stock, ...)")
+    upgrade: dict | None = Field(description="the profile's upgrade timing estimate")
+
+
+RECOMMENDATION_RESPONSES = {
+    200: _json(Recommendations, "Recommendations for this customer, best first, each with its reason"),
+    401: _json(Error, "Missing or wrong admin key"),
+    404: _json(Error, "No such profile in this shop"),
+    422: _json(Error, "Unknown slot or a limit out of range"),
+}
+
+
+class CatalogImport(BaseModel):
+    """PUT /v1/catalog/products. Validated by the route itself (after the admin key is checked)."""
+
+    products: list[ProductInfo] = Field(min_length=1, max_length=100, description="1 to 100 products")
+
+
+class CatalogImported(BaseModel):
+    received: int = Field(description="products in the request")
+    stored: int = Field(description="products stored now (new or changed)")
+    duplicates: int = Field(description="products imported before with exactly this content")
+
+
+CATALOG_RESPONSES = {
+    200: _json(CatalogImported, "Stored (or recognised as duplicates)"),
+    400: _json(Error, "Malformed JSON or not an object with products"),
+    401: _json(Error, "Missing or wrong admin key"),
+    403: _json(Error, "The admin key belongs to another shop than the one named"),
+    413: _json(Error, "Body over 256 KB"),
+    422: _json(Error, "An invalid product, named by index and field (products[3].price: ...); nothing stored"),
+    503: _json(Error, "A dependency is unavailable; retry (the import is idempotent)"),
+}
+
+# Bodies the admin routes parse themselves (documented with the admin key).
+ADMIN_REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {("/v1/catalog/products", "put"): CatalogImport}

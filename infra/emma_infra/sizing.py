@@ -8,10 +8,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 from emma.resources import (
+    CATALOG_TABLE,
     JOURNEY_STEPS_FUNCTION,
     JOURNEYS_QUEUE,
     MESSAGES_QUEUE,
     PROFILES_TABLE,
+    RECOMMENDATIONS_SCHEDULE,
     RULES_SCHEDULE,
     TRIGGERS_QUEUE,
 )
@@ -44,6 +46,23 @@ DISPATCH_FUNCTION = FunctionOptions(
     definitions=True,
 )
 
+# The daily recommendation model build (emma.recommend.wiring.RecommendSettings): Scans the catalog
+# table (products) and the profiles table (profile items, `doc` only), then replaces the model's lists
+# in the catalog table (a Query of S#<shop>#RECO, BatchWriteItem puts and deletes). Least privilege:
+# the profiles table read-only, the catalog table read/write (`FunctionOptions.read_tables`); no bus
+# (it publishes no events), no shop secrets, no definitions layer. 1769 MB is one full vCPU; the scan
+# of every profile dominates the run (the model itself builds in seconds of CPU for 100,000
+# customers), hence Lambda's longest timeout, 15 minutes.
+RECOMMENDATIONS_FUNCTION = FunctionOptions(
+    memory_size=1769,
+    timeout_seconds=15 * 60,
+    tables=(CATALOG_TABLE,),
+    read_tables=(PROFILES_TABLE,),
+    shop_secrets=False,
+    definitions=False,
+    bus=False,
+)
+
 FUNCTION_OPTIONS: dict[str, FunctionOptions] = {
     # A batch of up to QueueDef.batch_size events. The queue's visibility timeout (180 s) is six times
     # this, as Lambda recommends (checked at synth); a redelivery would be harmless anyway (the rules
@@ -58,4 +77,6 @@ FUNCTION_OPTIONS: dict[str, FunctionOptions] = {
     # One journey step per invocation (state machine tasks, retried with backoff by the state machine).
     JOURNEY_STEPS_FUNCTION: JOURNEY_FUNCTION,
     MESSAGES_QUEUE.consumer: DISPATCH_FUNCTION,
+    # Once a day (RECOMMENDATIONS_SCHEDULE.rate_minutes); a rerun is harmless (the lists are replaced).
+    RECOMMENDATIONS_SCHEDULE.consumer: RECOMMENDATIONS_FUNCTION,
 }

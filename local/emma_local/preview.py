@@ -18,14 +18,15 @@ from emma.adapters.memory import (
     InMemoryDeferrals,
     InMemoryLinks,
     InMemoryMessageLog,
+    InMemoryModelStore,
     InMemoryProfileRepository,
     RecordingSender,
     StaticShopDirectory,
 )
-from emma.dispatch.recommend import InterestRecommender
 from emma.dispatch.service import DispatchService
 from emma.events.model import Channel
 from emma.profiles.model import Profile
+from emma.recommend.service import RecommendationService
 from emma.templates.loader import load_templates
 from emma_local.config import ConfigError, load_config
 
@@ -80,7 +81,7 @@ def preview(
         senders=lambda s, c: RecordingSender(),
         recorder=None,  # type: ignore[arg-type]  # previews record nothing
         catalog=catalog,
-        recommender=InterestRecommender(catalog),
+        recommender=RecommendationService(InMemoryModelStore(), catalog, FixedClock()),
         clock=FixedClock(),
         public_url=f"http://{config.dev.host}:{config.dev.port}",
     )

@@ -1,16 +1,20 @@
-"""Reads for the shop's admins: GET /v1/profiles/{ref} and GET /v1/segments."""
+"""Reads for the shop's admins: GET /v1/profiles/{ref}, GET /v1/profiles/{ref}/recommendations and
+GET /v1/segments."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
+from emma.dispatch.policy import customer_locale
+from emma.errors import InvalidPayload
+from emma.recommend.service import MAX_LIMIT
 from ingest import deps
 from ingest.http import bearer_token, json_response, lower_headers
-from ingest.schemas import PROFILE_RESPONSES, SEGMENT_RESPONSES
+from ingest.schemas import PROFILE_RESPONSES, RECOMMENDATION_RESPONSES, SEGMENT_RESPONSES
 
 router = APIGatewayHttpRouter()
 
@@ -48,6 +52,47 @@ def get_profile(
     if history:
         body["history"] = components.service.history(profile, history)
     return json_response(200, body)
+
+
+@router.get(
+    "/v1/profiles/<ref>/recommendations",
+    cors=False,
+    summary="Recommendations for a customer",
+    tags=["profiles"],
+    description="What this customer would want next, from the same code the messages' recommendations slot "
+    "uses: co-purchase, content affinity (viewed, searched, watched, clicked), accessories compatible with "
+    "owned devices, upgrades, new arrivals, trending and popular products, combined per slot. Owned, "
+    "out-of-stock, in-cart and recently recommended but unclicked products are left out. locale: de or en "
+    "(default: the customer's, else the shop's). Bearer admin key.",
+    responses=RECOMMENDATION_RESPONSES,
+)
+def get_recommendations(
+    ref: str,
+    slot: Literal["accessories", "cross-sell", "upgrade", "interest", "cart", "new-arrivals"] = "interest",
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 4,
+    locale: Literal["de", "en"] | None = None,
+):
+    components = deps.components()
+    shop = components.shops.by_admin_key(bearer_token(lower_headers(router.current_event)))
+    profile = components.service.resolve(shop.shop, unquote(ref))
+    if components.recommender is None:
+        raise InvalidPayload("recommendations are not configured")
+    language = locale or customer_locale(profile, shop.dispatch)
+    exclude = set(profile.cart.items) if profile.cart is not None and slot != "cart" else set()
+    result = components.recommender.explain(shop.shop, profile, slot, limit, exclude, language)
+    items = [{**r.item(language), "score": r.score, "strategies": r.strategies} for r in result.items]
+    upgrade = profile.upgrade.model_dump(mode="json") if profile.upgrade else None
+    return json_response(
+        200,
+        {
+            "profile_id": profile.profile_id,
+            "slot": slot,
+            "locale": language,
+            "items": items,
+            "excluded": result.excluded,
+            "upgrade": upgrade,
+        },
+    )
 
 
 @router.get(

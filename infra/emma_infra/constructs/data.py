@@ -56,3 +56,7 @@ class Data(Construct):
     def grant_read_write(self, grantee: iam.IGrantable, definitions: Sequence[TableDef] = TABLES) -> None:
         for definition in definitions:
             self.tables[definition.logical_id].grant_read_write_data(grantee)
+
+    def grant_read(self, grantee: iam.IGrantable, definitions: Sequence[TableDef]) -> None:
+        for definition in definitions:
+            self.tables[definition.logical_id].grant_read_data(grantee)

@@ -3,9 +3,10 @@
 One folder of functions/ per function (its code asset holds only that folder), the core and
 dependency layers, arm64, the newest Python runtime, X-Ray tracing, an explicit log group with
 retention, a role of its own that can write to that log group only (no AWSLambdaBasicExecutionRole,
-whose logs:CreateLogGroup on "*" the function does not need), and `events:PutEvents` on the bus.
-`FunctionOptions` sizes it and says what else it may use: by default (the ingest path) every table
-and the shop secrets; the rules functions only their two tables plus the definitions layer.
+whose logs:CreateLogGroup on "*" the function does not need), and by default `events:PutEvents` on
+the bus. `FunctionOptions` sizes it and says what else it may use: by default (the ingest path) every
+table and the shop secrets; the rules functions only their two tables plus the definitions layer; the
+recommendations build one table read-only, one read/write, and not the bus.
 """
 
 from __future__ import annotations
@@ -55,8 +56,15 @@ class FunctionOptions:
     memory_size: int = 1024  # more memory = more CPU: faster cold starts and parsing on arm64
     timeout_seconds: int = 10
     tables: tuple[TableDef, ...] = TABLES  # read/write, and their names in the environment
+    read_tables: tuple[TableDef, ...] = ()  # read only, and their names in the environment
     shop_secrets: bool = True  # read emma/shops/* (the shop directory)
     definitions: bool = False  # the definitions layer and EMMA_DEFINITIONS (the rules functions)
+    bus: bool = True  # events:PutEvents on Emma's bus, and its name in the environment
+
+    def __post_init__(self) -> None:
+        both = sorted({t.logical_id for t in self.tables} & {t.logical_id for t in self.read_tables})
+        if both:
+            raise ValueError(f"FunctionOptions: {both} listed both in tables (read/write) and read_tables")
 
 
 class EmmaFunction(Construct):
@@ -97,8 +105,8 @@ class EmmaFunction(Construct):
             log_group=self.log_group,
             role=self.role,
             environment={
-                **platform.data.environment_for(options.tables),
-                **platform.bus.environment,
+                **platform.data.environment_for([*options.tables, *options.read_tables]),
+                **(platform.bus.environment if options.bus else {}),
                 **({"EMMA_SHOP_SECRET_PREFIX": SHOP_SECRET_PREFIX} if options.shop_secrets else {}),
                 **(platform.definitions.environment if options.definitions else {}),
                 "POWERTOOLS_SERVICE_NAME": f"emma-{folder.replace('_', '-')}",
@@ -115,7 +123,9 @@ class EmmaFunction(Construct):
             )
         )
         platform.data.grant_read_write(self.function, options.tables)
-        platform.bus.grant_put_events(self.function)
+        platform.data.grant_read(self.function, options.read_tables)
+        if options.bus:
+            platform.bus.grant_put_events(self.function)
         if options.shop_secrets:
             self._allow_shop_secrets()
 

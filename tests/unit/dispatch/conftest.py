@@ -15,17 +15,20 @@ from emma.adapters.memory import (
     InMemoryDeferrals,
     InMemoryLinks,
     InMemoryMessageLog,
+    InMemoryModelStore,
+    InMemoryShopHistory,
     InMemoryProfileRepository,
     InMemoryPublisher,
     RecordingSender,
     StaticShopDirectory,
 )
-from emma.dispatch.recommend import InterestRecommender
 from emma.dispatch.recorder import IngestRecorder
 from emma.dispatch.request import MessageRequest
 from emma.dispatch.service import DispatchService
 from emma.ingest.service import IngestService
 from emma.ports import Brand, DispatchConfig, ShopConfig
+from emma.recommend.build import rebuild
+from emma.recommend.service import RecommendationService
 from emma.templates.loader import load_templates
 from tests.factories import T0, event
 
@@ -55,6 +58,7 @@ class World:
         self.caps = InMemoryCapStore()
         self.deferrals = InMemoryDeferrals()
         self.links = InMemoryLinks()
+        self.models = InMemoryModelStore()
         self.senders = {"email": RecordingSender(), "sms": RecordingSender(), "push": RecordingSender()}
         self.shops = StaticShopDirectory([shop])
         self.service = DispatchService(
@@ -68,11 +72,15 @@ class World:
             senders=lambda shop, channel: self.senders[str(channel)],
             recorder=IngestRecorder(self.ingest),
             catalog=self.catalog,
-            recommender=InterestRecommender(self.catalog),
+            recommender=RecommendationService(self.models, self.catalog, self.clock),
             clock=self.clock,
             public_url="https://api.example/",
         )
         self._n = 0
+
+    def build_model(self) -> None:
+        """The scheduled recommendations build, over this world's profiles and catalog."""
+        rebuild(InMemoryShopHistory(self.repo, self.catalog), self.models, self.clock)
 
     def customer(
         self,

@@ -181,7 +181,7 @@ def test_an_offer_of_a_category_just_bought_is_skipped(world):
 
 def test_recommendations_never_include_what_was_just_bought(world):
     pid = world.customer()
-    for pid_, name in (("pixel-9", "Pixel 9"), ("case-1", "Case")):
+    for pid_, name in (("pixel-9", "Pixel 9"), ("case-1", "Case"), ("charger-1", "Charger")):
         world.catalog.upsert_product(
             event(
                 "catalog.product_upserted",
@@ -197,17 +197,20 @@ def test_recommendations_never_include_what_was_just_bought(world):
                 },
             )
         )
-    world.ingest.ingest(
-        [
-            event("product.viewed", customer={"customer_id": "c-1"}, product={"product_id": "pixel-9"}),
-            event("product.viewed", customer={"customer_id": "c-1"}, product={"product_id": "case-1"}),
-            order("o-2", "699.00", customer={"customer_id": "c-1"}, at=NOW_PLUS()),
-        ]
-    )
+    # Others bought the phone with a case (and the charger alone): the model learns "bought together".
+    phone, case = {"product_id": "pixel-9", "price": "699.00"}, {"product_id": "case-1", "price": "19.99"}
+    for n in range(3):
+        world.ingest.ingest([order(f"o-x{n}", "718.99", customer={"customer_id": f"x-{n}"}, items=[phone, case])])
+    world.ingest.ingest([order("o-y", "19.99", customer={"customer_id": "y-1"}, items=[{"product_id": "charger-1"}])])
+    world.ingest.ingest([order("o-2", "699.00", customer={"customer_id": "c-1"}, at=NOW_PLUS(), items=[phone])])
+    world.build_model()
     world.service.dispatch(world.request(pid, template="cross-sell", channel="email", exclude_products=["pixel-9"]))
     (message,) = world.sent("email")
     assert "https://shop.example/case-1" in message.html and "https://shop.example/pixel-9" not in message.html
-    assert "Weil du dir Case angesehen hast" in message.text
+    assert "Wird oft zusammen mit Pixel 9 gekauft" in message.text
+    # the message log and the profile remember what was recommended (a later click is matched to it)
+    assert world.log.recent("elektro-emma", pid, 1)[0].recommended[0]["product_id"] == "case-1"
+    assert "case-1" in world.ingest.resolve("elektro-emma", pid).recommended
 
 
 def test_invalid_addresses_are_rejected_before_any_send():

@@ -58,6 +58,7 @@ def _record(item: dict[str, Any]) -> MessageRecord:
         lease_until=_dt(item, "lease_until"),
         decisions=[json.loads(d["S"]) for d in item.get("decisions", {}).get("L", [])],
         request=json.loads(item["request"]["S"]) if "request" in item else {},
+        recommended=json.loads(item["recommended"]["S"]) if "recommended" in item else [],
         **opt,
     )
 
@@ -168,6 +169,8 @@ class DynamoMessageLog(_Table):
             if value is None:
                 removes.append(name)
                 continue
+            if isinstance(value, list | dict):
+                value = json.dumps(value, sort_keys=True)
             values[f":{name}"] = _s(value.isoformat() if isinstance(value, datetime) else str(value))
             sets.append(f"{name} = :{name}")
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")

@@ -150,6 +150,28 @@ class InMemoryCatalog:
         self.products[(shop, item["product_id"])] = {"shop": shop, **item}
 
 
+class InMemoryShopHistory:
+    """The model build's scans over the in-memory profiles and catalog (emma.recommend.ports.ShopHistory)."""
+
+    def __init__(self, profiles: InMemoryProfileRepository, catalog: InMemoryCatalog) -> None:
+        self._profiles = profiles
+        self._catalog = catalog
+
+    def shops(self):
+        return sorted({shop for shop, _ in self._catalog.products})
+
+    def products(self, shop):
+        return (dict(item) for (s, _), item in list(self._catalog.products.items()) if s == shop)
+
+    def profiles(self, shop):
+        from emma.profiles.model import Profile
+
+        for (s, _), doc in list(self._profiles.profiles.items()):
+            profile = Profile.model_validate(doc)
+            if s == shop and not profile.merged_into:
+                yield profile.model_dump(mode="json")
+
+
 class InMemoryModelStore:
     """The recommendation model's lists by shop and key (emma.recommend.ports.ModelStore)."""
 

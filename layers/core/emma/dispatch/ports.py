@@ -38,6 +38,7 @@ class MessageRecord:
     not_before: datetime | None = None
     lease_until: datetime | None = None
     coupon: str | None = None
+    recommended: list[dict[str, Any]] = field(default_factory=list)  # product_id, url of what the message showed
     decisions: list[dict[str, Any]] = field(default_factory=list)
     request: dict[str, Any] = field(default_factory=dict)  # as the journey asked for it
 
@@ -52,6 +53,7 @@ class MessageRecord:
             "subject": self.subject,
             "preview": self.preview,
             "coupon": self.coupon,
+            "recommended": self.recommended or [],
             "provider_id": self.provider_id,
             "requested_at": self.requested_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),

@@ -35,6 +35,7 @@ class IngestRecorder:
                     "message_id": provider_id or None,
                     "journey": record.journey,
                     "template": record.template,
+                    "recommended": record.recommended or [],
                 },
             }
         )

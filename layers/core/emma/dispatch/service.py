@@ -209,15 +209,17 @@ class DispatchService:
             attempt.update("failed")
             raise
         attempt.add("send", "send", f"{channel} to {_masked(address)}", channel)
+        recommended = [{"product_id": r["product_id"], "url": r["url"]} for r in context["recommendations"]]
         attempt.update(
             "sent",
             subject=rendered.subject or rendered.push_title or None,
             preview=rendered.body[:PREVIEW_CHARS],
             provider_id=provider_id,
             coupon=coupon,
+            recommended=recommended or None,
         )
         record = attempt.record
-        record.channel, record.provider_id = str(channel), provider_id
+        record.channel, record.provider_id, record.recommended = str(channel), provider_id, recommended
         self._recorder.record_sent(record, channel, provider_id, now, profile)
         return DispatchReport(request.key, "sent", str(channel), provider_id=provider_id, decisions=attempt.decisions)
 

@@ -122,6 +122,6 @@ def baskets_from_profiles(docs: Iterable[dict]) -> Iterator[Basket]:
         for pid, item in owned.items():
             at = item.get("last_bought_at")
             if at:
-                products[pid] = datetime.fromisoformat(at)
+                products[pid] = at if isinstance(at, datetime) else datetime.fromisoformat(at)
         if products:
             yield Basket(customer=str(doc.get("profile_id")), products=products)

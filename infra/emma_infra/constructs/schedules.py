@@ -5,8 +5,9 @@ An EventBridge Scheduler schedule invokes the def's function every `rate_minutes
 (throttling, a missing function or permission) it retries for at most one period, then parks the
 invocation in an encrypted dead-letter queue. A run that fails in the function raises the
 function's Errors alarm and is retried by Lambda (twice, as any asynchronous invocation); either way
-the next run catches up, since the scheduled job works from a cursor (everything due since the last
-successful run), not from what the invocation carries.
+the next run catches up, since no scheduled job works from what the invocation carries: the rules
+scheduler works from a cursor (everything due since the last successful run), the recommendations
+build rebuilds every model from scratch.
 """
 
 from __future__ import annotations

@@ -183,6 +183,14 @@ def _cmd_segments(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_catalog_import(args: argparse.Namespace) -> int:
+    from emma_local.catalog_import import run_import
+
+    return run_import(
+        args.file, shop=args.shop, api=args.api, admin_key=args.admin_key, batch=args.batch, dry_run=args.dry_run
+    )
+
+
 def _cmd_sign(args: argparse.Namespace) -> int:
     from emma.sources.signatures import sign_base64, sign_hex
 
@@ -280,6 +288,19 @@ def build_parser() -> argparse.ArgumentParser:
     segments.add_argument("--api", default="http://127.0.0.1:8787")
     segments.add_argument("--key", default="ak_local_elektro_emma", help="the shop's admin key")
     segments.set_defaults(func=_cmd_segments)
+
+    catalog = sub.add_parser("catalog", help="the product catalog: import")
+    catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True)
+    cimport = catalog_sub.add_parser(
+        "import", help="validate a CSV, JSON or JSON Lines file of products and send it to PUT /v1/catalog/products"
+    )
+    cimport.add_argument("file", type=Path, help="products: .csv (header row), .json or .jsonl")
+    cimport.add_argument("--shop", required=True, help="the shop id (must be the admin key's shop)")
+    cimport.add_argument("--api", default="http://127.0.0.1:8787", help="the ingest API's base URL")
+    cimport.add_argument("--admin-key", default=None, help="the shop's admin key (default: $EMMA_ADMIN_KEY)")
+    cimport.add_argument("--batch", type=int, default=100, help="products per request, 1 to 100")
+    cimport.add_argument("--dry-run", action="store_true", help="validate the file, send nothing")
+    cimport.set_defaults(func=_cmd_catalog_import)
 
     sign = sub.add_parser("sign", help="print the signature header value for a webhook body")
     sign.add_argument("platform", choices=["shopify", "woocommerce", "shopware"])

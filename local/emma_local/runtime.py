@@ -72,6 +72,8 @@ class LocalRuntime:
     _clock_dir: Any = None
     _scheduler: Any = None
     _collector: Any = None
+    clock_file: Path | None = None
+    _last_runs: dict[str, Any] = field(default_factory=dict)  # schedule consumer -> local time of its last run
 
     @property
     def api_url(self) -> str:
@@ -136,11 +138,20 @@ class LocalRuntime:
             return 60.0
         return max(0.5, min(s.rate_minutes for s in SCHEDULES) * 60 / self.speedup)
 
-    def run_schedule(self) -> dict[str, Any]:
-        """One run of every scheduled function, now (on the local clock)."""
+    def run_schedule(self, *, force: bool = False) -> dict[str, Any]:
+        """One run of the scheduled functions, now (on the local clock). A function with a rate of an hour
+        or more (the daily recommendations build) runs only when that much local time has passed since
+        its last run, unless ``force``."""
         result: dict[str, Any] = {}
+        now = FileClock(self.clock_file).now() if self.clock_file else None
         for schedule in SCHEDULES:
+            last = self._last_runs.get(schedule.consumer)
+            due = not last or now is None or now - last >= timedelta(minutes=schedule.rate_minutes)
+            if not force and schedule.rate_minutes >= 60 and not due:
+                continue
             result[schedule.consumer] = load_handler(schedule.consumer)({}, LambdaContext(schedule.consumer))
+            if now:
+                self._last_runs[schedule.consumer] = now
         return result
 
     def advance(self, **delta: float) -> None:

@@ -1,0 +1,68 @@
+"""The recommender's DynamoDB adapters against moto: the model's lists (save, load, stale lists
+removed), the build's scans of catalog and profiles, and the catalog's batch read."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from emma.adapters.dynamodb import DynamoCatalog, DynamoProfileRepository
+from emma.adapters.recommend import DynamoModelStore, DynamoShopHistory
+from emma.adapters.memory import FixedClock, InMemoryPublisher
+from emma.ingest.service import IngestService
+from emma.recommend.build import rebuild
+from emma.recommend.model import ShopModel
+from emma.resources import CATALOG_TABLE, PROFILES_TABLE
+from tests.factories import event, order
+
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+
+
+def _stores(aws):
+    session, resources = aws
+    ddb = session.client("dynamodb")
+    catalog_table, profiles_table = (
+        resources.tables[CATALOG_TABLE.logical_id],
+        resources.tables[PROFILES_TABLE.logical_id],
+    )
+    return ddb, catalog_table, profiles_table
+
+
+def test_model_lists_round_trip_and_stale_lists_are_removed(aws):
+    ddb, catalog_table, _ = _stores(aws)
+    store = DynamoModelStore(ddb, catalog_table)
+    first = ShopModel("elektro-emma", NOW, {"POPULAR": [("a", 3.0), ("b", 1.0)], "CO#a": [("b", 2.0)]})
+    assert store.save(first) == 2
+    assert store.load("elektro-emma", ["POPULAR", "CO#a", "CO#zzz"]) == {
+        "POPULAR": [("a", 3.0), ("b", 1.0)],
+        "CO#a": [("b", 2.0)],
+    }
+    store.save(ShopModel("elektro-emma", NOW, {"POPULAR": [("b", 4.0)]}))
+    assert store.load("elektro-emma", ["POPULAR", "CO#a"]) == {"POPULAR": [("b", 4.0)]}
+    assert store.load("other-shop", ["POPULAR"]) == {}
+
+
+def test_the_build_scans_catalog_and_profiles_and_recommends_from_dynamodb(aws):
+    ddb, catalog_table, profiles_table = _stores(aws)
+    catalog = DynamoCatalog(ddb, catalog_table, profiles_table)
+    profiles = DynamoProfileRepository(ddb, profiles_table)
+    ingest = IngestService(profiles, catalog, InMemoryPublisher(), FixedClock(NOW))
+    for pid in ("pixel-9", "case-1", "charger-1"):
+        product = {"product_id": pid, "name": pid.title(), "url": f"https://s.example/{pid}", "price": "9.00"}
+        ingest.ingest(
+            [event("catalog.product_upserted", customer={}, source="shopify", id=f"p-{pid}", product=product)]
+        )
+    items = [{"product_id": "pixel-9"}, {"product_id": "case-1"}, {"product_id": "ghost-7"}]
+    for n in range(3):
+        ingest.ingest(
+            [order(f"o-{n}", "9.00", customer={"customer_id": f"c-{n}"}, items=items, at=NOW - timedelta(days=n))]
+        )
+    history = DynamoShopHistory(ddb, catalog_table, profiles_table)
+    assert history.shops() == ["elektro-emma"]
+    assert {p["product_id"] for p in history.products("elektro-emma")} == {"pixel-9", "case-1", "charger-1"}
+    assert all(p["created_at"] for p in history.products("elektro-emma"))
+    store = DynamoModelStore(ddb, catalog_table)
+    report = rebuild(history, store, FixedClock(NOW))
+    assert report.shops["elektro-emma"]["customers"] == 3 and report.shops["elektro-emma"]["unknown_products"] == 1
+    assert store.load("elektro-emma", ["CO#pixel-9"])["CO#pixel-9"] == [("case-1", 3.0)]
+    got = catalog.get_products("elektro-emma", ["case-1", "nope"])
+    assert set(got) == {"case-1"} and got["case-1"]["url"] == "https://s.example/case-1"

@@ -63,7 +63,7 @@ def get_profile(
     "uses: co-purchase, content affinity (viewed, searched, watched, clicked), accessories compatible with "
     "owned devices, upgrades, new arrivals, trending and popular products, combined per slot. Owned, "
     "out-of-stock, in-cart and recently recommended but unclicked products are left out. locale: de or en "
-    "(default: the customer's, else the shop's). Bearer admin key.",
+    "(default: the customer's, else the shop's). Bearer admin key. 404: unknown profile; 400: unknown slot.",
     responses=RECOMMENDATION_RESPONSES,
 )
 def get_recommendations(

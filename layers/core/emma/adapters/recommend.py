@@ -12,7 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from emma.adapters.dynamodb import _DESERIALIZER, PROFILE_SK, _plain, _s, _Table, _wrap
 from emma.recommend.model import ShopModel
 
-SCAN_SEGMENTS = 4  # the build's parallel scan (run one after another here; a Lambda has 2 vCPUs at most)
+SCAN_SEGMENTS = 4  # segments of the parallel scan, read one after another here (a single reader keeps it simple)
 
 
 def model_pk(shop: str) -> str:

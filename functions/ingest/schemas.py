@@ -137,7 +137,7 @@ RECOMMENDATION_RESPONSES = {
     200: _json(Recommendations, "Recommendations for this customer, best first, each with its reason"),
     401: _json(Error, "Missing or wrong admin key"),
     404: _json(Error, "No such profile in this shop"),
-    422: _json(Error, "Unknown slot or a limit out of range"),
+    400: _json(Error, "Unknown slot, locale or a limit out of range"),
 }
 
 

@@ -8,8 +8,8 @@ same import again is safe: unchanged products count as duplicates.
 
 CSV: a header row naming the columns (any order, any subset as long as product_id is there):
 product_id, name, category, brand, price, currency, url, in_stock, tags, compatible_with, partner,
-sku. Lists (tags, compatible_with) are separated by ``|``; in_stock is true/false, yes/no, 1/0 or
-empty (unknown). A header with semicolons and no commas (a German spreadsheet export) is read with
+sku. Lists (tags, compatible_with) are separated by ``|``; in_stock is true/false, yes/no, 1/0,
+ja/nein or empty (unknown). A header with semicolons and no commas (a German spreadsheet export) is read with
 ``;``, and a price like ``49,90`` means 49.90.
 """
 
@@ -47,7 +47,7 @@ COLUMNS = (
 )
 LIST_COLUMNS = frozenset({"tags", "compatible_with"})
 LIST_SEPARATOR = "|"
-TRUE, FALSE = frozenset({"true", "yes", "1", "y", "ja", "wahr"}), frozenset({"false", "no", "0", "n", "nein", "falsch"})
+TRUE, FALSE = frozenset({"true", "yes", "1", "ja"}), frozenset({"false", "no", "0", "nein"})
 MAX_BATCH = 100  # the API's limit per request
 MAX_BATCH_BYTES = 200_000  # the API refuses bodies over 256 KB
 MAX_PRINTED_PROBLEMS = 50

@@ -1,5 +1,8 @@
 """The smartphone onboarding for four customers who behave differently, end to end on the local
-runtime with time compressed (half a week per second while customers may react, two weeks per second after):
+runtime. Time is stepped: the local clock stands still while Emma and the customers act, and moves a
+two days per tick while someone may still react (ten days per tick after that), so a reaction is never
+late however slow the machine is. First the shop's catalog is imported (events/catalog/) and the
+recommendation model built from earlier customers' orders, so the messages carry recommendations:
 
     Anna   watches the camera tutorial, is happy in the survey
     Ben    ignores everything (every wait for him times out)
@@ -12,27 +15,41 @@ the tracker API; progress is printed live and each customer's timeline at the en
 from __future__ import annotations
 
 import email
+import io
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
+from pathlib import Path
 from typing import Any
 
 import requests
 
+from emma_local.catalog_import import run_import
 from emma_local.runtime import LocalRuntime
 
 JOURNEY = "smartphone-onboarding"
-# While someone may still react (tutorials, survey, referral: the first ~8 weeks) a tick is a day, far
-# below the journey's 7-day reaction timeouts; then two weeks per tick through the wait for the upgrade.
-REACTING_TICK_DAYS = 1
-TAIL_TICK_DAYS = 28
+# While someone may still react (tutorials, survey, referral: the first ~8 weeks) a tick is two days, far
+# below the journey's 7-day reaction timeouts; then ten days per tick through the wait for the upgrade.
+REACTING_TICK_DAYS = 2
+TAIL_TICK_DAYS = 10
 SCHEDULE_EVERY_DAYS = 3  # the scheduled functions (deferred messages, time triggers) run every third local day
 SETTLE_SECONDS = 0.4  # real time per tick for Wait states to notice the new time (they look every 0.25 s)
 SHOP, WRITE_KEY, ADMIN_KEY = "elektro-emma", "wk_local_elektro_emma", "ak_local_elektro_emma"
 PHONE = {"product_id": "pixel-9-pro", "price": 999.0, "category": "smartphones", "brand": "Google"}
+CATALOG = Path(__file__).resolve().parents[2] / "events" / "catalog" / "elektro-emma.csv"
+# Earlier customers of the shop, whose purchases the recommendation model learns from.
+SHOPPERS = [
+    ["pixel-9-pro", "case-9", "glass-pixel-9-pro"],
+    ["pixel-9-pro", "case-9", "charger-45w"],
+    ["pixel-9-pro", "glass-pixel-9-pro", "wertgarantie-smartphone"],
+    ["pixel-9", "case-9-base", "pixel-stand-2"],
+    ["galaxy-s25", "case-s25", "glass-galaxy-s25"],
+    ["iphone-16", "case-iphone-16", "charger-magsafe"],
+    ["pixel-buds-pro-2", "charger-45w"],
+]
 
 
 @dataclass
@@ -116,9 +133,10 @@ class JourneyDemo:
         return next((j for j in resp.json().get("journeys", []) if j["journey"] == JOURNEY), None)
 
     def run(self) -> int:
-        print(f"\n13. Journeys: the smartphone onboarding for {len(PERSONAS)} customers, a day per tick")
+        print(f"\n13. Journeys: the smartphone onboarding for {len(PERSONAS)} customers, two days per tick")
         print("  (journeys/smartphone-onboarding.yaml compiled to a Step Functions state machine; the emulator")
         print("   executes it, its tasks run the journey-steps function, waits run on the local clock, moved in ticks)")
+        self._catalog()
         for p in PERSONAS:
             traits = {"email": f"{p.user.removeprefix('demo-')}@example.com", "first_name": p.name}
             self._call(
@@ -143,7 +161,7 @@ class JourneyDemo:
                 break
             time.sleep(SETTLE_SECONDS)  # Wait states notice the new time, the steps due run
             if days - since_schedule >= SCHEDULE_EVERY_DAYS:
-                self.rt.run_schedule()  # deferred messages that came due go out, time triggers fire
+                self.rt.run_schedule(only={"scheduler"})  # deferred messages go out, time triggers fire
                 since_schedule = days
             live = [p for p in PERSONAS if self.states.get(p.user, {}).get("status", "active") == "active"]
             if not live:
@@ -165,6 +183,27 @@ class JourneyDemo:
         pool.shutdown()
         self.rt.set_speedup(1.0)
         return self._timelines(time.monotonic() - started)
+
+    def _catalog(self) -> None:
+        """The shop's catalog (the import command), earlier customers' orders, the model build."""
+        out = io.StringIO()
+        status = run_import(
+            CATALOG, shop=SHOP, api=self.rt.api_url, admin_key=ADMIN_KEY, stdout=out, stderr=io.StringIO(), tty=False
+        )
+        print(f"  Catalog: {out.getvalue().strip() or f'import failed ({status})'}")
+        for n, basket in enumerate(SHOPPERS):
+            user = f"demo-shopper-{n}"
+            items = [{"product_id": pid, "price": 10.0} for pid in basket]
+            self._call("/v1/identify", user, type="identify", traits={"email": f"shopper{n}@example.com"})
+            self._track(
+                user, "Order Completed", {"order_id": f"{user}-o", "total": 10.0, "currency": "EUR", "products": items}
+            )
+        self.rt.drain()
+        built = self.rt.run_schedule(force=True).get("recommendations", {}).get("shops", {}).get(SHOP, {})
+        print(
+            f"  Recommendation model built from {built.get('customers', 0)} customers' purchases "
+            f"({built.get('lists', 0)} lists: co-purchase, popularity, compatible accessories, categories, tags)"
+        )
 
     def _react(self, p: Persona, state: dict[str, Any]) -> bool:
         wanted = state.get("waiting_for")
@@ -236,6 +275,20 @@ class JourneyDemo:
             print(f"PROBLEM: {problem}")
         return 1 if problems else 0
 
+    def _accessory_offer(self, emails: list[Any]) -> list[str]:
+        """The accessory offer's recommendations, with their explanations, as the customer sees them."""
+        offers = [m for m in emails if m.template == "accessory-offer"]
+        if not offers:
+            return ["no accessory-offer email in the outbox"]
+        shown = [(m, _recommendations(m.path)) for m in offers]
+        print("\n  The accessory offers' recommendations, as the outbox shows them (products recommended in the")
+        print("  cross-sell mail days before and not clicked are rested for 30 days):")
+        for m, items in shown:
+            print(f"    to {m.to}:")
+            for title, why in items or [("none", "")]:
+                print(f"      {title[:60]:<60} {why}")
+        return [] if any(items for _, items in shown) else ["the accessory offers recommend nothing"]
+
     def _profile(self, user: str) -> dict[str, Any]:
         return self.http.get(
             f"{self.rt.api_url}/v1/profiles/cid:{user}", headers={"authorization": f"Bearer {ADMIN_KEY}"}, timeout=10
@@ -264,6 +317,7 @@ class JourneyDemo:
             if not p.consent.get("email", {}).get("double_opt_in") and counts.get("sent"):
                 problems.append(f"{p.name} never confirmed the double opt-in but got a message")
         emails = [m for m in outbox.messages if m.channel == "email"]
+        problems += self._accessory_offer(emails)
         print(
             f"\n  Outbox: {len(outbox.messages)} messages in {outbox.directory}"
             " (open index.html in a browser; .eml files in a mail client)"
@@ -282,6 +336,23 @@ class JourneyDemo:
         if resp.status_code != 200 or consent.get("granted"):
             problems.append("the one-click unsubscribe did not withdraw Clara's consent")
         return problems
+
+
+def _recommendations(eml: Path) -> list[tuple[str, str]]:
+    """(title, reason) of the recommendations in a rendered email (its HTML part)."""
+    import re
+    from html import unescape
+
+    message = email.message_from_bytes(eml.read_bytes(), policy=policy.default)
+    body = message.get_body(preferencelist=("html",))
+    html = body.get_content() if body is not None else ""
+    out = []
+    for block in re.findall(r'<td class="product"[^>]*>(.*?)</td>', html, re.S):
+        title = re.search(r"<strong>(.*?)</strong>", block, re.S)
+        why = re.search(r'<span class="reason"[^>]*>(.*?)</span>', block, re.S)
+        if title and why:
+            out.append((unescape(title.group(1)), unescape(why.group(1))))
+    return out
 
 
 def _describe(entry: dict[str, Any]) -> str:

@@ -138,13 +138,15 @@ class LocalRuntime:
             return 60.0
         return max(0.5, min(s.rate_minutes for s in SCHEDULES) * 60 / self.speedup)
 
-    def run_schedule(self, *, force: bool = False) -> dict[str, Any]:
+    def run_schedule(self, *, force: bool = False, only: set[str] | None = None) -> dict[str, Any]:
         """One run of the scheduled functions, now (on the local clock). A function with a rate of an hour
         or more (the daily recommendations build) runs only when that much local time has passed since
-        its last run, unless ``force``."""
+        its last run, unless ``force``; ``only`` names the functions to consider (all by default)."""
         result: dict[str, Any] = {}
         now = FileClock(self.clock_file).now() if self.clock_file else None
         for schedule in SCHEDULES:
+            if only is not None and schedule.consumer not in only:
+                continue
             last = self._last_runs.get(schedule.consumer)
             due = not last or now is None or now - last >= timedelta(minutes=schedule.rate_minutes)
             if not force and schedule.rate_minutes >= 60 and not due:

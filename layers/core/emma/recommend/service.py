@@ -4,7 +4,7 @@ One request reads the model's lists it needs (one batch read) and the catalog it
 candidates (a second batch read); the profile is passed in. Strategies and their weight per slot:
 
     slot          accessory  co-purchase  affinity  upgrade  new  trending  popular
-    accessories      1.0        0.5         0.35       -      -      -        0.1
+    accessories      1.0        0.5         0.6        -      -      -        0.1
     cross-sell       0.6        1.0         0.35       -      -      -        0.1
     cart             0.6        1.0         0.2        -      -      -        0.1
     interest         0.3        0.5         1.0        -      -     0.15      0.1
@@ -34,7 +34,7 @@ from emma.recommend.ports import ModelStore, ProductReader
 
 SLOTS = ("accessories", "cross-sell", "upgrade", "interest", "cart", "new-arrivals")
 WEIGHTS: dict[str, dict[str, float]] = {
-    "accessories": {"accessory": 1.0, "co": 0.5, "affinity": 0.35, "popular": 0.1},
+    "accessories": {"accessory": 1.0, "co": 0.5, "affinity": 0.6, "popular": 0.1},
     "cross-sell": {"co": 1.0, "accessory": 0.6, "affinity": 0.35, "popular": 0.1},
     "cart": {"co": 1.0, "accessory": 0.6, "affinity": 0.2, "popular": 0.1},
     "interest": {"affinity": 1.0, "co": 0.5, "accessory": 0.3, "trending": 0.15, "popular": 0.1},
@@ -48,6 +48,8 @@ MAX_SEEDS = 5
 MAX_CATEGORIES, MAX_BRANDS, MAX_TOPICS = 4, 3, 4
 MAX_DETAILS = 80  # catalog items read per request at most
 MAX_LIMIT = 12
+STRONG_INTEREST = 4.0  # decayed interest points that count fully (two tutorials, four product views)
+AFFINITY_EXPLAINS = 0.5
 
 
 class UnknownSlot(ValueError):
@@ -68,7 +70,12 @@ class Candidate:
 
     @property
     def main(self) -> tuple[str, str, str | None]:
-        strategy, (_, kind, arg) = max(self.why.items(), key=lambda kv: kv[1][0])
+        """The explanation: the strongest strategy's, but the customer's own interest when it counts at
+        least half as much (it says more to the person than "fits your phone")."""
+        strategy, (part, kind, arg) = max(self.why.items(), key=lambda kv: kv[1][0])
+        interest = self.why.get("affinity")
+        if strategy != "affinity" and interest is not None and interest[0] >= AFFINITY_EXPLAINS * part:
+            return "affinity", interest[1], interest[2]
         return strategy, kind, arg
 
 
@@ -103,9 +110,10 @@ class Result:
 
 
 def _norm(entries: list[tuple[str, float]]) -> list[tuple[int, str, float]]:
-    """(rank, product, score / best score) of a ranked list."""
-    top = max((s for _, s in entries), default=0.0) or 1.0
-    return [(rank, pid, score / top) for rank, (pid, score) in enumerate(entries)]
+    """(rank, product, score / best score) of a ranked list; a list without scores (nothing of it sold
+    yet) ranks only by position."""
+    top = max((s for _, s in entries), default=0.0)
+    return [(rank, pid, score / top if top > 0 else 1.0) for rank, (pid, score) in enumerate(entries)]
 
 
 def _rank_value(rank: int, share: float) -> float:
@@ -292,7 +300,7 @@ class _Signals:
 
 def _interests(profile: Profile, now: datetime) -> list[tuple[str, float, str, str]]:
     """The customer's strongest interests as model keys: categories, brands and topics (topics match
-    product tags, word by word), each with its strength relative to the strongest and how it was shown."""
+    product tags, word by word), each with its strength (0..1, full at STRONG_INTEREST) and how it was shown."""
     aff = profile.affinities
     scored: list[tuple[str, float, str, str]] = []
     for table, prefix, n, fallback in (
@@ -309,5 +317,5 @@ def _interests(profile: Profile, now: datetime) -> list[tuple[str, float, str, s
                 scored += [
                     (f"TAG#{w}", decayed(a, now) * 0.8, kind, key) for w in key.split() if len(w) >= 4 and w != key
                 ]
-    best = max((s for _, s, _, _ in scored), default=0.0) or 1.0
-    return [(k, s / best, kind, label) for k, s, kind, label in scored if s / best >= 0.05][:16]
+    strengths = [(k, min(1.0, s / STRONG_INTEREST), kind, label) for k, s, kind, label in scored]
+    return sorted((i for i in strengths if i[1] >= 0.05), key=lambda i: -i[1])[:16]

@@ -19,7 +19,7 @@ test: $(STAMP)  ## lint, generated documents up to date, the whole test suite
 	$(BIN)/pytest
 
 bench: $(STAMP)  ## benchmarks; writes bench/results.json
-	$(BIN)/python bench/run.py
+	$(BIN)/python -m bench.run
 
 dev: $(STAMP)  ## serve the API on http://127.0.0.1:8787
 	$(BIN)/emma dev

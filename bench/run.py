@@ -6,7 +6,10 @@
 4. the cost per million canonical events at the list prices of bench/prices.json;
 5. the cold-import time of the ingest handler beside a floor handler;
 6. trigger and segment evaluation: CPU per event with 50 triggers and 20 segments (in memory);
-7. the rules' scheduled job over 100,000 synthetic profiles: due timers, CPU, DynamoDB units.
+7. the rules' scheduled job over 100,000 synthetic profiles: due timers, CPU, DynamoDB units;
+8. dispatch: CPU and AWS requests per message;
+9. recommendations: hit-rate@5 against popularity on a simulated shop, the model build over 100,000
+   customers' baskets, CPU and DynamoDB reads per request with 10,000 products.
 
 Prints a report and writes bench/results.json. bench/README.md explains every figure.
 Usage: python bench/run.py [--quick] [--output PATH]
@@ -29,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import cold_import, cpu, dispatch, journeys, rules, schedule  # noqa: E402
+from bench import cold_import, cpu, dispatch, journeys, recommend, rules, schedule  # noqa: E402
 from bench.aws_calls import AwsRun, CaseCalls  # noqa: E402
 from bench.capacity import (  # noqa: E402
     RequestUsage,
@@ -64,6 +67,8 @@ FULL = {
     "rules_reps": 5,
     "schedule_profiles": 100_000,
     "schedule_templates": 2000,
+    "recommend_products": 10_000,
+    "recommend_customers": 100_000,
 }
 QUICK = {
     "webhooks": 300,
@@ -78,6 +83,8 @@ QUICK = {
     "rules_reps": 2,
     "schedule_profiles": 10_000,
     "schedule_templates": 200,
+    "recommend_products": 2000,
+    "recommend_customers": 20_000,
 }
 
 SERVICE_LABELS = {
@@ -418,6 +425,7 @@ def report(results: dict[str, Any]) -> str:
     out.append(report_schedule(results["schedule"]))
     out.append(journeys.report(results["journeys"]))
     out.append(dispatch.report(results["dispatch"]))
+    out.append(recommend.report(results["recommend"]))
 
     out.append("\nFindings")
     out.extend(f"  - {f}" for f in results["findings"])
@@ -581,6 +589,7 @@ def findings(results: dict[str, Any]) -> list[str]:
             f"{log['wru']:g} of {batch['dynamodb']['wru']:g} WRU."
         )
     found += rules_findings(results["rules"], results["schedule"])
+    found += recommend.findings(results["recommend"])
     return found
 
 
@@ -697,8 +706,17 @@ def main(argv: list[str] | None = None) -> int:
     phase_started = time.perf_counter()
     dispatch_run = dispatch.measure()
     dispatch_run["run_s"] = time.perf_counter() - phase_started
+    print(
+        f"  recommendations: evaluation, model over {plan['recommend_customers']:,} baskets, CPU and DynamoDB reads"
+        " per request ...",
+        flush=True,
+    )
+    recommend_run = recommend.measure(products=plan["recommend_products"], customers=plan["recommend_customers"])
     ddb = prices["services"]["dynamodb_on_demand"]
     rru_usd, wru_usd = ddb["usd_per_million_rru"] / 1e6, ddb["usd_per_million_wru"] / 1e6
+    recommend_run["dynamodb"]["usd_reads_per_million_requests"] = (
+        recommend_run["dynamodb"]["rru_per_request_mean"] * ddb["usd_per_million_rru"]
+    )
     schedule_run["usd_dynamodb"] = {
         "reads": schedule_run["dynamodb"]["rru_total"] * rru_usd,
         "writes": schedule_run["dynamodb"]["wru_total"] * wru_usd,
@@ -743,6 +761,7 @@ def main(argv: list[str] | None = None) -> int:
         "schedule": schedule_run,
         "journeys": journeys_run,
         "dispatch": dispatch_run,
+        "recommend": recommend_run,
         "output": str(output.relative_to(ROOT) if output and output.is_relative_to(ROOT) else output),
     }
     results["findings"] = findings(results)

@@ -386,6 +386,8 @@ class Population:
             "channels": channels,
             "cart": cart,
             "coupons_redeemed": coupons,
+            "recommended": {},
+            "upgrade": None,  # computed when events are applied; a stored profile may not have it yet
             "tutorials_watched": {},
             "last_survey": last_survey,
             "reviews": reviews,
@@ -501,7 +503,7 @@ def _affinities(signals: list[tuple[float, float, str | None, str | None, str | 
                 weakest = min(table, key=lambda k: table[k][0] * 0.5 ** ((t - table[k][1]) / half_life))
                 del table[weakest]
     return {
-        name: {k: {"score": round(score, 6), "at": iso(at)} for k, (score, at) in table.items()}
+        name: {k: {"score": round(score, 6), "at": iso(at), "via": None} for k, (score, at) in table.items()}
         for name, table in tables.items()
     }
 

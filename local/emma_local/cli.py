@@ -167,6 +167,13 @@ def _cmd_predict_validate(args: argparse.Namespace) -> int:
     return validate_main(argv)
 
 
+def _cmd_recommend_evaluate(args: argparse.Namespace) -> int:
+    from emma.recommend.evaluate import main as evaluate_main
+
+    argv = ["--seed", str(args.seed), "--customers", str(args.customers), "--products", str(args.products)]
+    return evaluate_main(argv + (["--json"] if args.json else []))
+
+
 def _cmd_segments(args: argparse.Namespace) -> int:
     import requests
 
@@ -283,6 +290,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulate the real-world process (default) or the model's own",
     )
     pvalidate.set_defaults(func=_cmd_predict_validate)
+
+    recommend = sub.add_parser("recommend", help="recommendations")
+    recommend_sub = recommend.add_subparsers(dest="recommend_command", required=True)
+    revaluate = recommend_sub.add_parser(
+        "evaluate", help="hit-rate@5 against popularity on a simulated electronics shop (seeded)"
+    )
+    revaluate.add_argument("--seed", type=int, default=7)
+    revaluate.add_argument("--customers", type=int, default=3000)
+    revaluate.add_argument("--products", type=int, default=600)
+    revaluate.add_argument("--json", action="store_true", help="print the results as JSON")
+    revaluate.set_defaults(func=_cmd_recommend_evaluate)
 
     segments = sub.add_parser("segments", help="segment sizes of a shop, from a running API")
     segments.add_argument("--api", default="http://127.0.0.1:8787")

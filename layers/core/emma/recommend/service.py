@@ -46,7 +46,8 @@ RECENT_PURCHASE = timedelta(days=90)
 SETTLED_DEVICE = timedelta(days=180)  # no more devices of a category bought this recently (but upgrades)
 MAX_SEEDS = 5
 MAX_CATEGORIES, MAX_BRANDS, MAX_TOPICS = 4, 3, 4
-MAX_DETAILS = 80  # catalog items read per request at most
+MAX_DETAILS = 80  # catalog items read per request at most ...
+DETAILS_PER_ITEM = 4  # ... and four per item asked for, plus 8 (room for what stock and kind leave out)
 MAX_LIMIT = 12
 STRONG_INTEREST = 4.0  # decayed interest points that count fully (two tutorials, four product views)
 AFFINITY_EXPLAINS = 0.5
@@ -177,7 +178,9 @@ class RecommendationService:
             if why:
                 excluded[why] = excluded.get(why, 0) + 1
                 del candidates[pid]
-        ranked = sorted(candidates.values(), key=lambda c: (-c.score, c.product_id))[:MAX_DETAILS]
+        needed = {"new-arrivals": "new", "upgrade": "upgrade"}.get(slot)  # these slots show only their own kind
+        pool = [c for c in candidates.values() if needed is None or needed in c.why]
+        ranked = sorted(pool, key=lambda c: (-c.score, c.product_id))[: min(MAX_DETAILS, DETAILS_PER_ITEM * limit + 8)]
         named = [*signals.devices, *signals.seeds] if slot != "new-arrivals" else []
         items = self._products.get_products(shop, dict.fromkeys([*(c.product_id for c in ranked), *named]))
         catalog = {pid: Product.from_item(item) for pid, item in items.items()}
@@ -189,8 +192,6 @@ class RecommendationService:
                 excluded[why] = excluded.get(why, 0) + 1
                 continue
             assert product is not None
-            if slot == "new-arrivals" and "new" not in cand.why:
-                continue
             strategy, kind, arg = cand.main
             out.append(
                 Recommendation(
@@ -256,7 +257,7 @@ class _Signals:
     upgrade_device: str | None
 
     def keys(self, weights: dict[str, float]) -> list[str]:
-        keys = ["POPULAR", "TRENDING"]
+        keys = [key for strategy, key in (("popular", "POPULAR"), ("trending", "TRENDING")) if strategy in weights]
         if "new" in weights:
             keys.append("NEW")
         if "accessory" in weights:
@@ -281,7 +282,11 @@ class _Signals:
             seeds = [*recent, *(pid for pid, _ in viewed[:3])]
         else:
             seeds = recent or [pid for pid, _ in owned]
-        devices = [*(cart if slot == "cart" else []), *(pid for pid, _ in owned)]
+        # devices first (accessories name them), newest first; then other owned products, which may be
+        # devices of a category Emma has no replacement cycle for
+        is_device = {pid: bool(o.category and o.category.lower() in REPLACEMENT_CYCLE_DAYS) for pid, o in owned}
+        by_kind = sorted((pid for pid, _ in owned), key=lambda pid: not is_device[pid])  # stable: newest first
+        devices = [*(cart if slot == "cart" else []), *by_kind]
         settled = {
             o.category.lower()
             for _, o in owned
@@ -312,10 +317,10 @@ def _interests(profile: Profile, now: datetime) -> list[tuple[str, float, str, s
         for key, a in top:
             kind = a.via if a.via in ("viewed", "searched", "watched", "carted") else fallback
             label = key if prefix == "TAG#" else key.title()
-            scored.append((f"{prefix}{key}", decayed(a, now), kind, label))
-            if prefix == "TAG#":
-                scored += [
-                    (f"TAG#{w}", decayed(a, now) * 0.8, kind, key) for w in key.split() if len(w) >= 4 and w != key
-                ]
+            words = key.split()
+            if prefix != "TAG#" or len(words) == 1:  # tags are single words: a phrase is matched word by word
+                scored.append((f"{prefix}{key}", decayed(a, now), kind, label))
+            else:
+                scored += [(f"TAG#{w}", decayed(a, now) * 0.8, kind, key) for w in words if len(w) >= 4]
     strengths = [(k, min(1.0, s / STRONG_INTEREST), kind, label) for k, s, kind, label in scored]
     return sorted((i for i in strengths if i[1] >= 0.05), key=lambda i: -i[1])[:16]

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from emma.adapters.dynamodb import DynamoCatalog, DynamoProfileRepository
-from emma.adapters.recommend import DynamoModelStore, DynamoShopHistory
 from emma.adapters.memory import FixedClock, InMemoryPublisher
+from emma.adapters.recommend import DynamoModelStore, DynamoShopHistory
 from emma.ingest.service import IngestService
 from emma.recommend.build import rebuild
 from emma.recommend.model import ShopModel

@@ -16,9 +16,9 @@ from emma.adapters.memory import (
     InMemoryLinks,
     InMemoryMessageLog,
     InMemoryModelStore,
-    InMemoryShopHistory,
     InMemoryProfileRepository,
     InMemoryPublisher,
+    InMemoryShopHistory,
     RecordingSender,
     StaticShopDirectory,
 )

@@ -11,8 +11,8 @@ from emma.adapters.memory import FixedClock, InMemoryCatalog, InMemoryModelStore
 from emma.profiles.apply import apply_event
 from emma.profiles.model import Recommended, new_profile
 from emma.recommend.build import build_shop
-from emma.recommend.model import Basket, build_model
 from emma.recommend.catalog import Product
+from emma.recommend.model import Basket, build_model
 from emma.recommend.service import RecommendationService, UnknownSlot
 from tests.factories import T0, event, order
 

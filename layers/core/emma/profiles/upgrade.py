@@ -23,8 +23,8 @@ REPLACEMENT_CYCLE_DAYS: dict[str, int] = {
     "consoles": 1825,
     "tvs": 2555,
 }
-CATEGORY_INTEREST_PER_POINT = 0.08  # each point of decayed interest in the category: 8 % earlier
-MAX_INTEREST_PULL = 0.4  # at most 40 % earlier from interest
+CATEGORY_INTEREST_PER_POINT = 0.1  # each point of decayed interest in the category: 10 % earlier
+MAX_INTEREST_PULL = 0.6  # at most 60 % earlier: someone browsing new phones again is in the market now
 RECENT_CLICK = timedelta(days=90)
 ENGAGED_FACTOR = 0.85  # clicked a message in the last 90 days
 SILENT_AFTER_SENT = 5  # this many messages sent and none opened or clicked ...

@@ -495,15 +495,16 @@ def findings(r: dict[str, Any]) -> list[str]:
         share = db["rru_products_per_request_mean"] / db["rru_per_request_mean"]
         found.append(
             f"recommendations: reading catalog items is {share * 100:.0f}% of a request's reads:"
-            f" {db['products_requested_mean']:.0f} items (the best 80 candidates, MAX_DETAILS, plus the devices and"
-            " seeds named in reasons) to return 5, each 0.5 RRU whatever its size; the model's lists cost"
+            f" {db['products_requested_mean']:.0f} items (four candidates per item asked plus eight, at most"
+            " MAX_DETAILS, plus the devices and seeds named in reasons) to return 5, each 0.5 RRU whatever its"
+            " size; the model's lists cost"
             f" {db['rru_model_per_request_mean']:.1f} RRU."
         )
     if db["model_keys_missing_mean"] >= 1:
         found.append(
             f"recommendations: {db['model_keys_missing_mean']:.1f} of {db['model_keys_requested_mean']:.1f} model keys"
-            " asked per request do not exist (FITS# of owned products that are not devices, CO# of products"
-            " nobody else bought, TAG# of whole search phrases): 0.5 RRU each for nothing."
+            " asked per request do not exist (CO# of products nobody else bought, FITS# of owned products that"
+            " fit nothing): 0.5 RRU each for nothing."
         )
     return found
 

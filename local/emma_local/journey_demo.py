@@ -20,10 +20,11 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from email import policy
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import requests
 
@@ -36,7 +37,8 @@ JOURNEY = "smartphone-onboarding"
 REACTING_TICK_DAYS = 2
 TAIL_TICK_DAYS = 10
 SCHEDULE_EVERY_DAYS = 3  # the scheduled functions (deferred messages, time triggers) run every third local day
-SETTLE_SECONDS = 0.4  # real time per tick for Wait states to notice the new time (they look every 0.25 s)
+SETTLE_SECONDS = 0.3  # real time per tick for Wait states to notice the new time (they look every 0.25 s)
+TIMEZONE = "Europe/Berlin"  # the customers'
 SHOP, WRITE_KEY, ADMIN_KEY = "elektro-emma", "wk_local_elektro_emma", "ak_local_elektro_emma"
 PHONE = {"product_id": "pixel-9-pro", "price": 999.0, "category": "smartphones", "brand": "Google"}
 CATALOG = Path(__file__).resolve().parents[2] / "events" / "catalog" / "elektro-emma.csv"
@@ -137,13 +139,14 @@ class JourneyDemo:
         print("  (journeys/smartphone-onboarding.yaml compiled to a Step Functions state machine; the emulator")
         print("   executes it, its tasks run the journey-steps function, waits run on the local clock, moved in ticks)")
         self._catalog()
+        self._morning()
         for p in PERSONAS:
             traits = {"email": f"{p.user.removeprefix('demo-')}@example.com", "first_name": p.name}
             self._call(
                 "/v1/identify",
                 p.user,
                 type="identify",
-                traits={**traits, "timezone": "Europe/Berlin", "phone": "+49 151 2345678"},
+                traits={**traits, "timezone": TIMEZONE, "phone": "+49 151 2345678"},
                 context={"consent": p.consent},
             )
             self._track(
@@ -152,7 +155,6 @@ class JourneyDemo:
                 {"order_id": f"{p.user}-order", "total": 999.0, "currency": "EUR", "products": [PHONE]},
             )
         self.rt.drain()
-        self.rt.set_speedup(0.0)  # the local clock stands still; each tick below moves it
         started = time.monotonic()
         pool = ThreadPoolExecutor(len(PERSONAS))
         days = since_schedule = 0
@@ -183,6 +185,17 @@ class JourneyDemo:
         pool.shutdown()
         self.rt.set_speedup(1.0)
         return self._timelines(time.monotonic() - started)
+
+    def _morning(self) -> None:
+        """Stop the local clock at the next 10:00 in the customers' timezone: ticks move it by whole
+        days, so every tick lands at 10:00 (a clock stopped at 22:00 would keep every marketing
+        message in quiet hours)."""
+        self.rt.set_speedup(0.0)  # the local clock stands still from here; each tick below moves it
+        now = self.rt.now().astimezone(ZoneInfo(TIMEZONE))
+        morning = now.replace(hour=10, minute=0, second=0, microsecond=0)
+        if morning <= now:
+            morning += timedelta(days=1)
+        self.rt.advance(seconds=(morning - now).total_seconds())
 
     def _catalog(self) -> None:
         """The shop's catalog (the import command), earlier customers' orders, the model build."""

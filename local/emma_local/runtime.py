@@ -15,7 +15,7 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -155,6 +155,11 @@ class LocalRuntime:
             if now:
                 self._last_runs[schedule.consumer] = now
         return result
+
+    def now(self) -> datetime:
+        """The local clock's time (what every handler reads)."""
+        assert self.clock_file is not None, "the runtime is not started"
+        return FileClock(self.clock_file).now()
 
     def advance(self, **delta: float) -> None:
         """Move the local clock forward (every process reads it): what a week of waiting is for the demo."""

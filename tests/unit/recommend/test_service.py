@@ -127,9 +127,20 @@ def test_accessories_compatible_with_the_owned_device_with_an_explanation():
     result = world.ask("accessories")
     assert {"case-9", "glass-9", "grip-9", "insure-9"} <= set(ids(result))
     assert "case-s24" not in ids(result)  # fits another phone
+
     assert "charger-65" not in ids(result)  # popular, but not an accessory of anything
     case = next(r for r in result.items if r.product.product_id == "case-9")
     assert case.reason == "Fits your Pixel 9 Pro" and case.strategy == "accessory"
+
+
+def test_an_accessory_for_a_device_the_customer_does_not_own_is_never_offered():
+    world = World()
+    world.bought("pixel-9-pro")
+    for n in range(4):  # a strong interest in cases: both phones' cases match it
+        world.apply(event("product.viewed", product={"product_id": f"x-{n}", "category": "Cases"}, minutes=n))
+    result = world.ask("interest", limit=12)
+    assert "case-9" in ids(result) and "case-s24" not in ids(result)
+    assert result.excluded["fits none of the customer's devices"] == 1
 
 
 def test_partner_offers_say_so():

@@ -227,6 +227,8 @@ class RecommendationService:
             return "no product link"
         if slot == "accessories" and not product.is_accessory:
             return "not an accessory"
+        if product.is_accessory and signals.owned and not product.compatible_with & signals.owned:
+            return "fits none of the customer's devices"
         if slot == "upgrade":
             if product.category != signals.upgrade_category:
                 return "not a device of the upgraded kind"
@@ -255,6 +257,7 @@ class _Signals:
     settled: set[str]
     upgrade_category: str | None
     upgrade_device: str | None
+    owned: frozenset[str] = frozenset()  # owned and carted products: what an accessory must fit
 
     def keys(self, weights: dict[str, float]) -> list[str]:
         keys = [key for strategy, key in (("popular", "POPULAR"), ("trending", "TRENDING")) if strategy in weights]
@@ -300,6 +303,7 @@ class _Signals:
             settled=settled,
             upgrade_category=upgrade.category if upgrade else None,
             upgrade_device=upgrade.product_id if upgrade else None,
+            owned=frozenset([*profile.products_owned, *cart]),
         )
 
 

@@ -20,8 +20,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
 from pydantic import ValidationError
 
-from emma.clock import clock_from_env
-from emma.errors import EmmaError, InvalidPayload
+from emma.errors import Forbidden, InvalidPayload, InvalidProducts
 from emma.events.model import CatalogEvent, CatalogProps, EventType, ProductInfo, Source, SourceKind
 from ingest import deps
 from ingest.http import bearer_token, json_response, lower_headers, raw_body
@@ -33,16 +32,6 @@ metrics = Metrics()
 MAX_PRODUCTS = 100
 MAX_ERRORS = 10  # named in one response; the rest are counted
 SOURCE_NAME = "catalog-import"
-
-
-class Forbidden(EmmaError):
-    status = 403
-    code = "forbidden"
-
-
-class InvalidProducts(EmmaError):
-    status = 422
-    code = "invalid_products"
 
 
 def _canonical(product: ProductInfo) -> str:
@@ -131,7 +120,7 @@ def import_products(
     if shop is not None and shop != config.shop:
         raise Forbidden(f"this admin key belongs to shop {config.shop!r}, not {shop!r}")
     products = validate_products(_body()["products"])
-    now = clock_from_env().now()  # the clock the ingest service stamps with (the local runtime's may run fast)
+    now = components.service.clock.now()  # the clock the ingest service stamps with
     source = Source(kind=SourceKind.EMMA, name=SOURCE_NAME)
     events = [
         CatalogEvent(

@@ -49,6 +49,20 @@ class NotFound(EmmaError):
     code = "not_found"
 
 
+class Forbidden(EmmaError):
+    """Authenticated, but not for this: an admin key of another shop."""
+
+    status = 403
+    code = "forbidden"
+
+
+class InvalidProducts(EmmaError):
+    """A catalog import naming products that do not validate (nothing of the request is stored)."""
+
+    status = 422
+    code = "invalid_products"
+
+
 class ShopNotFound(NotFound):
     code = "shop_not_found"
 

@@ -476,7 +476,7 @@ class DynamoCatalog(_Table):
         items = self._batch_get(keys, consistent=False) if keys else []
         out = {}
         for item in items:
-            product = {k: _plain(_DESERIALIZER.deserialize(v)) for k, v in item.items() if k not in ("pk", "sk")}
+            product = plain_item(item)
             out[str(product["product_id"])] = product
         return out
 
@@ -492,7 +492,7 @@ class DynamoCatalog(_Table):
         item = resp.get("Item")
         if item is None:
             return None
-        return {k: _plain(_DESERIALIZER.deserialize(v)) for k, v in item.items() if k not in ("pk", "sk")}
+        return plain_item(item)
 
 
 def _dynamo_value(value: Any) -> Any:
@@ -510,3 +510,8 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list):
         return [_plain(v) for v in value]
     return value
+
+
+def plain_item(item: dict[str, Any]) -> dict[str, Any]:
+    """A stored item as plain Python values, without its keys (catalog products)."""
+    return {k: _plain(_DESERIALIZER.deserialize(v)) for k, v in item.items() if k not in ("pk", "sk")}

@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from emma.adapters.dynamodb import _DESERIALIZER, PROFILE_SK, _plain, _s, _Table, _wrap
+from emma.adapters.dynamodb import PROFILE_SK, _s, _Table, _wrap, plain_item
 from emma.recommend.model import ShopModel
 
 SCAN_SEGMENTS = 4  # segments of the parallel scan, read one after another here (a single reader keeps it simple)
@@ -101,7 +101,7 @@ class DynamoShopHistory:
             FilterExpression="sk = :sk AND shop = :shop",
             ExpressionAttributeValues={":sk": _s("PRODUCT"), ":shop": _s(shop)},
         ):
-            yield {k: _plain(_DESERIALIZER.deserialize(v)) for k, v in item.items() if k not in ("pk", "sk")}
+            yield plain_item(item)
 
     def profiles(self, shop: str) -> Iterator[dict[str, Any]]:
         for item in self._scan(

@@ -125,6 +125,10 @@ class IngestService:
     def catalog(self) -> CatalogRepository:
         return self._catalog
 
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
     def ingest(self, events: Sequence[CanonicalEvent]) -> IngestReport:
         report = IngestReport()
         to_publish: list[CanonicalEvent] = []

@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from emma.errors import EmmaError, InvalidPayload, PayloadTooLarge, Unauthorized
 from emma.events.model import now_utc
+from emma.ports import ShopConfig, ShopDirectory
 from emma.sources.common import MAX_BODY_BYTES
 
 JSON = "application/json"
@@ -52,6 +53,11 @@ def bearer_token(headers: dict[str, str]) -> str:
     if scheme.lower() != "bearer" or not value.strip():
         raise Unauthorized("send the shop's admin key as 'Authorization: Bearer <key>'")
     return value.strip()
+
+
+def admin_shop(shops: ShopDirectory, event: APIGatewayProxyEventV2) -> ShopConfig:
+    """The shop whose admin key the request carries (Authorization: Bearer <key>); 401 otherwise."""
+    return shops.by_admin_key(bearer_token(lower_headers(event)))
 
 
 def received_at(event: APIGatewayProxyEventV2) -> datetime:

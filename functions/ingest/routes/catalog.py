@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from emma.errors import Forbidden, InvalidPayload, InvalidProducts
 from emma.events.model import CatalogEvent, CatalogProps, EventType, ProductInfo, Source, SourceKind
 from ingest import deps
-from ingest.http import bearer_token, json_response, lower_headers, raw_body
+from ingest.http import admin_shop, json_response, raw_body
 from ingest.schemas import CATALOG_RESPONSES
 
 router = APIGatewayHttpRouter()
@@ -116,7 +116,7 @@ def import_products(
     shop: Annotated[str | None, Query(description="the shop the caller means; 403 if the key is another's")] = None,
 ):
     components = deps.components()
-    config = components.shops.by_admin_key(bearer_token(lower_headers(router.current_event)))
+    config = admin_shop(components.shops, router.current_event)
     if shop is not None and shop != config.shop:
         raise Forbidden(f"this admin key belongs to shop {config.shop!r}, not {shop!r}")
     products = validate_products(_body()["products"])

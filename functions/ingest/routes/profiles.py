@@ -13,7 +13,7 @@ from emma.dispatch.policy import customer_locale
 from emma.errors import InvalidPayload
 from emma.recommend.service import MAX_LIMIT
 from ingest import deps
-from ingest.http import bearer_token, json_response, lower_headers
+from ingest.http import admin_shop, json_response
 from ingest.schemas import PROFILE_RESPONSES, RECOMMENDATION_RESPONSES, SEGMENT_RESPONSES
 
 router = APIGatewayHttpRouter()
@@ -34,7 +34,7 @@ def get_profile(
     ref: str, history: Annotated[int, Query(ge=0, le=200)] = 20, messages: Annotated[int, Query(ge=0, le=200)] = 50
 ):
     components = deps.components()
-    shop = components.shops.by_admin_key(bearer_token(lower_headers(router.current_event)))
+    shop = admin_shop(components.shops, router.current_event)
     profile = components.service.resolve(shop.shop, unquote(ref))
     body = profile.view()
     derived = components.rules.derived(shop.shop, profile.profile_id) if components.rules else None
@@ -73,7 +73,7 @@ def get_recommendations(
     locale: Literal["de", "en"] | None = None,
 ):
     components = deps.components()
-    shop = components.shops.by_admin_key(bearer_token(lower_headers(router.current_event)))
+    shop = admin_shop(components.shops, router.current_event)
     profile = components.service.resolve(shop.shop, unquote(ref))
     if components.recommender is None:
         raise InvalidPayload("recommendations are not configured")
@@ -106,6 +106,6 @@ def get_recommendations(
 )
 def segment_sizes():
     components = deps.components()
-    shop = components.shops.by_admin_key(bearer_token(lower_headers(router.current_event)))
+    shop = admin_shop(components.shops, router.current_event)
     sizes = components.rules.segment_sizes(shop.shop) if components.rules else {}
     return json_response(200, {"shop": shop.shop, "segments": sizes})

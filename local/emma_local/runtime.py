@@ -143,7 +143,7 @@ class LocalRuntime:
         or more (the daily recommendations build) runs only when that much local time has passed since
         its last run, unless ``force``; ``only`` names the functions to consider (all by default)."""
         result: dict[str, Any] = {}
-        now = FileClock(self.clock_file).now() if self.clock_file else None
+        now = self.now() if self.clock_file else None
         for schedule in SCHEDULES:
             if only is not None and schedule.consumer not in only:
                 continue

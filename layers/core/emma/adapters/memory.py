@@ -113,6 +113,7 @@ class InMemoryCatalog:
     def __init__(self, profiles: InMemoryProfileRepository) -> None:
         self.products: dict[tuple[str, str], dict[str, Any]] = {}
         self._profiles = profiles
+        self.batch_reads = 0  # get_products calls (tests count reads per request)
 
     def upsert_product(self, event: CatalogEvent) -> bool:
         key = (event.shop, event.properties.product.product_id)
@@ -142,7 +143,7 @@ class InMemoryCatalog:
         return self.products.get((shop, product_id))
 
     def get_products(self, shop, product_ids):
-        self.batch_reads = getattr(self, "batch_reads", 0) + 1
+        self.batch_reads += 1
         return {pid: self.products[(shop, pid)] for pid in product_ids if (shop, pid) in self.products}
 
     def put(self, shop: str, item: dict[str, Any]) -> None:

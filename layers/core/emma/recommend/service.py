@@ -64,9 +64,10 @@ class Candidate:
     why: dict[str, tuple[float, str, str | None]] = field(default_factory=dict)  # strategy -> (part, kind, arg)
 
     def add(self, strategy: str, weight: float, value: float, kind: str, arg: str | None) -> None:
-        part = weight * value
-        if part > self.why.get(strategy, (0.0, "", None))[0]:
-            self.score += part - self.why.get(strategy, (0.0, "", None))[0]
+        """A strategy counts once per candidate: with its best part."""
+        part, before = weight * value, self.why.get(strategy, (0.0, "", None))[0]
+        if part > before:
+            self.score += part - before
             self.why[strategy] = (part, kind, arg)
 
     @property
@@ -172,7 +173,7 @@ class RecommendationService:
             offer("popular", lists.get("POPULAR", []), "popular", None)
 
         excluded: dict[str, int] = {}
-        blocked = set(exclude) | set(profile.products_owned)
+        blocked = set(exclude)
         for pid in list(candidates):
             why = self._blocked(pid, blocked, profile, now)
             if why:

@@ -302,7 +302,7 @@ class DispatchService:
             }
         recommendations: list[dict[str, Any]] = []
         if template.recommendations is not None:
-            exclude = set(request.exclude_products) | set(profile.products_owned)
+            exclude = set(request.exclude_products)  # the recommender leaves out what is owned itself
             if profile.cart is not None:
                 exclude |= set(profile.cart.items)
             recommendations = self._recommender.recommend(

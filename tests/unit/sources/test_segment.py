@@ -65,7 +65,7 @@ def test_identify_lena_identifies_her_and_records_email_consent_with_proof():
     identified, consent = call("identify", sample("identify_lena.json"))
 
     assert identified.type is EventType.CUSTOMER_IDENTIFIED
-    assert identified.id == "demo-lena-identify"
+    assert identified.id == "tracker:demo-lena-identify"
     assert identified.source.kind is SourceKind.TRACKER
     assert identified.source.name == "identify"
     assert identified.customer.customer_id == "7008001"
@@ -82,7 +82,7 @@ def test_identify_lena_identifies_her_and_records_email_consent_with_proof():
     assert set(props.traits) == {"address", "customerGroup", "createdAt"}
 
     assert consent.type is EventType.CONSENT_CHANGED
-    assert consent.id == "demo-lena-identify:consent:email"
+    assert consent.id == "tracker:demo-lena-identify:consent:email"
     assert consent.customer == identified.customer
     assert consent.properties.channel is Channel.EMAIL
     assert consent.properties.granted is True
@@ -428,7 +428,7 @@ def test_named_track_events(name, properties, expected_type, expected):
 
     assert event.type is expected_type
     assert event.source.name == name
-    assert event.id == f"m-{name}"
+    assert event.id == f"tracker:m-{name}"
     dumped = event.properties.model_dump(exclude_defaults=True)
     assert {key: dumped[key] for key in expected} == expected
 
@@ -565,11 +565,11 @@ def test_consent_from_traits():
     assert "email_opt_in" not in identified.properties.traits
     assert "sms_opt_in" not in identified.properties.traits
     assert (email.id, email.properties.channel, email.properties.granted) == (
-        "i-1:consent:email",
+        "tracker:i-1:consent:email",
         Channel.EMAIL,
         True,
     )
-    assert (sms.id, sms.properties.channel, sms.properties.granted) == ("i-1:consent:sms", Channel.SMS, False)
+    assert (sms.id, sms.properties.channel, sms.properties.granted) == ("tracker:i-1:consent:sms", Channel.SMS, False)
     assert email.properties.proof.wording is None
     assert email.properties.proof.double_opt_in is False
     assert email.properties.proof.ip == "203.0.113.9"
@@ -662,7 +662,7 @@ def test_message_without_message_id_gets_a_deterministic_id():
     retry = one("track", {**message, "sentAt": "2026-11-22T10:59:00Z", "writeKey": "wk"})
     other = one("track", {**message, "properties": {"product_id": "1041"}})
 
-    assert first.startswith("sha256:") and len(first) == len("sha256:") + 64
+    assert first.startswith("tracker:sha256:") and len(first) == len("tracker:sha256:") + 64
     assert retry.id == first  # sentAt changes on every retry and writeKey is not part of the event
     assert other.id != first
     assert one("track", dict(reversed(message.items()))).id == first  # key order does not matter
@@ -700,7 +700,7 @@ def test_batch_keeps_valid_items_and_rejects_invalid_ones():
     }
     result = map_batch(SHOP, body, RECEIVED)
 
-    assert [e.id for e in result.events] == ["b-0", "b-6"]
+    assert [e.id for e in result.events] == ["tracker:b-0", "tracker:b-6"]
     assert [(r.index, r.message_id) for r in result.rejected] == [
         (1, "b-1"),
         (2, None),

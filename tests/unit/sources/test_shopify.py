@@ -116,7 +116,7 @@ def test_every_topic_has_an_expectation() -> None:
 def test_sample_maps_to_the_expected_events(topic: str) -> None:
     events = run(topic)
     assert [e.type for e in events] == EXPECTED_TYPES[topic]
-    assert events[0].id == "wh-1"  # the primary event keeps the delivery id
+    assert events[0].id == "shopify:wh-1"  # the primary event keeps the delivery id, namespaced by source
     assert len({e.id for e in events}) == len(events)
     for event in events:
         assert event.shop == SHOP
@@ -173,7 +173,7 @@ def test_order_placed_redeems_each_discount_code() -> None:
     payload = sample("orders/create")
     payload["discount_codes"].append({"code": "VERSANDFREI", "amount": "4.90", "type": "shipping"})
     coupons = [e for e in run("orders/create", payload) if e.type is EventType.COUPON_REDEEMED]
-    assert [c.id for c in coupons] == ["wh-1:coupon:SUMMER10", "wh-1:coupon:VERSANDFREI"]
+    assert [c.id for c in coupons] == ["shopify:wh-1:coupon:SUMMER10", "shopify:wh-1:coupon:VERSANDFREI"]
     summer = coupons[0]
     assert summer.properties.code == "SUMMER10"
     assert summer.properties.order_id == "5501001"
@@ -302,7 +302,7 @@ def test_invalid_line_item_values_name_the_item() -> None:
 
 def test_order_with_confirmed_subscription_grants_email_consent() -> None:
     events = by_id(run("orders/create"))
-    email = events["wh-1:consent:email"]
+    email = events["shopify:wh-1:consent:email"]
     assert email.type is EventType.CONSENT_CHANGED
     assert email.customer.customer_id == "7008001"
     assert email.properties.channel is Channel.EMAIL
@@ -321,7 +321,7 @@ def test_not_subscribed_without_a_date_is_no_statement() -> None:
 
 def test_customer_unsubscribing_withdraws_email_consent() -> None:
     events = by_id(run("customers/update"))
-    email = events["wh-1:consent:email"]
+    email = events["shopify:wh-1:consent:email"]
     assert email.properties.granted is False
     assert email.properties.proof.double_opt_in is False  # a withdrawal is not opted into
     assert email.properties.proof.source == "shopify:customers/update"
@@ -349,7 +349,7 @@ def test_single_opt_in_subscription_is_a_grant_without_double_opt_in() -> None:
         "opt_in_level": "single_opt_in",
         "consent_updated_at": None,
     }
-    email = by_id(run("customers/update", payload))["wh-1:consent:email"]
+    email = by_id(run("customers/update", payload))["shopify:wh-1:consent:email"]
     assert email.properties.granted is True
     assert email.properties.proof.double_opt_in is False
     assert email.properties.proof.at == datetime(2025, 1, 10, 20, 7, 45, tzinfo=UTC)  # the update's time
@@ -375,7 +375,7 @@ def _legacy(accepts: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("accepts", [True, False])
 def test_legacy_accepts_marketing_is_email_consent(accepts: bool) -> None:
     _, consent = run("customers/update", _legacy(accepts))
-    assert consent.id == "wh-1:consent:email"
+    assert consent.id == "shopify:wh-1:consent:email"
     assert consent.properties.granted is accepts
     assert consent.properties.proof.double_opt_in is accepts
     assert consent.properties.proof.at == datetime(2020, 5, 4, 8, 0, tzinfo=UTC)
@@ -389,7 +389,7 @@ def test_legacy_accepts_marketing_must_be_a_boolean() -> None:
 def test_new_consent_field_wins_over_the_legacy_one() -> None:
     payload = sample("customers/update")
     payload["accepts_marketing"] = True
-    assert by_id(run("customers/update", payload))["wh-1:consent:email"].properties.granted is False
+    assert by_id(run("customers/update", payload))["shopify:wh-1:consent:email"].properties.granted is False
 
 
 # ---- customers --------------------------------------------------------------------------------

@@ -118,7 +118,7 @@ def test_sample_maps_to_the_expected_events(event: str) -> None:
     webhook = sample(event)
     events = run(webhook)
     assert [e.type for e in events] == EXPECTED_TYPES[event]
-    assert events[0].id == webhook["source"]["eventId"]
+    assert events[0].id == f"shopware:{webhook['source']['eventId']}"
     assert len({e.id for e in events}) == len(events)
     for mapped in events:
         assert mapped.shop == SHOP
@@ -163,7 +163,7 @@ def test_order_placed_carries_order_customer_and_items() -> None:
 
 def test_order_placed_redeems_the_promotion_code() -> None:
     coupon = run(sample("checkout.order.placed"))[1]
-    assert coupon.id == f"{PLACED_ID}:coupon:SUMMER10"
+    assert coupon.id == f"shopware:{PLACED_ID}:coupon:SUMMER10"
     props = coupon.properties
     assert (props.code, props.order_id) == ("SUMMER10", "0193412ab8c97e6f5d4c3b2a19087f6e")
     assert (props.amount, props.currency) == (Decimal("10.00"), "EUR")
@@ -300,7 +300,7 @@ def test_registration_carries_the_profile() -> None:
 
 def test_registration_with_newsletter_grants_email_consent() -> None:
     consent = run(sample("checkout.customer.register"))[1]
-    assert consent.id == "01929f1d3c5b4a6e8f7d9c0b1a2e3f41:consent:email"
+    assert consent.id == "shopware:01929f1d3c5b4a6e8f7d9c0b1a2e3f41:consent:email"
     assert consent.properties.channel is Channel.EMAIL
     assert consent.properties.granted is True
     assert consent.properties.proof.source == "shopware:checkout.customer.register"
@@ -334,7 +334,7 @@ def test_written_customers_become_one_update_each() -> None:
     webhook = sample("customer.written")
     first, second = run(webhook)
     event_id = webhook["source"]["eventId"]
-    assert (first.id, second.id) == (event_id, f"{event_id}:1")
+    assert (first.id, second.id) == (f"shopware:{event_id}", f"shopware:{event_id}:1")
     assert first.customer.model_dump(exclude_none=True) == {"customer_id": LENA}
     assert second.customer.customer_id == "01945289f0e1d2c3b4a5968778695a4b"
     assert first.occurred_at == datetime(2025, 1, 10, 20, 7, 45, tzinfo=UTC)
@@ -375,7 +375,8 @@ def test_invalid_writes_name_the_field(payload: Any, field: str) -> None:
 def test_written_products_name_the_product_only() -> None:
     webhook = sample("product.written")
     first, second = run(webhook)
-    assert (first.id, second.id) == (webhook["source"]["eventId"], f"{webhook['source']['eventId']}:1")
+    event_id = webhook["source"]["eventId"]
+    assert (first.id, second.id) == (f"shopware:{event_id}", f"shopware:{event_id}:1")
     assert first.customer.is_empty()
     assert first.properties.product.product_id == "01905e4d3c2b1a09f8e7d6c5b4a39281"
     assert first.properties.product.name is None

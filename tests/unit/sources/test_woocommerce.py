@@ -140,7 +140,7 @@ def test_sample_maps_to_the_expected_events(topic: str, name: str) -> None:
         assert (event.source.name, event.source.delivery_id) == (topic, "d-101")
         assert event.customer.is_empty() == (event.type is EventType.PRODUCT_UPSERTED)
     if events:
-        assert events[0].id == "d-101"
+        assert events[0].id == "woocommerce:d-101"
 
 
 def test_unknown_topic_names_the_topic_and_the_supported_ones() -> None:
@@ -199,7 +199,7 @@ def test_order_placed_redeems_each_coupon_line() -> None:
     payload = sample("order_created")
     payload["coupon_lines"].append({"id": 316, "code": "treue5", "discount": "4.20", "discount_tax": "0.80"})
     coupons = [e for e in run("order.created", payload) if e.type is EventType.COUPON_REDEEMED]
-    assert [c.id for c in coupons] == ["d-101:coupon:summer10", "d-101:coupon:treue5"]
+    assert [c.id for c in coupons] == ["woocommerce:d-101:coupon:summer10", "woocommerce:d-101:coupon:treue5"]
     first = coupons[0].properties
     assert (first.code, first.order_id, first.amount, first.currency) == (
         "summer10",
@@ -242,7 +242,7 @@ def test_order_updated_maps_the_status(status: str, type_: EventType, occurred_a
     (event,) = run("order.updated", payload)
     assert event.type is type_
     assert event.occurred_at == occurred_at
-    assert event.id == "d-101"
+    assert event.id == "woocommerce:d-101"
     assert event.context == {}
     assert event.properties.discount_codes == ("summer10",)
 
@@ -323,7 +323,7 @@ def test_invalid_line_item_names_the_item() -> None:
 
 
 def test_checkout_opt_in_grants_email_consent() -> None:
-    consent = by_id(run("order.created", sample("order_created")))["d-101:consent:email"]
+    consent = by_id(run("order.created", sample("order_created")))["woocommerce:d-101:consent:email"]
     assert consent.properties.channel is Channel.EMAIL
     assert consent.properties.granted is True
     assert consent.properties.proof.source == "woocommerce:order.created"
@@ -333,14 +333,14 @@ def test_checkout_opt_in_grants_email_consent() -> None:
 
 
 def test_registration_opt_in_grants_email_consent() -> None:
-    consent = by_id(run("customer.created", sample("customer_created")))["d-101:consent:email"]
+    consent = by_id(run("customer.created", sample("customer_created")))["woocommerce:d-101:consent:email"]
     assert consent.properties.granted is True
     assert consent.properties.proof.source == "woocommerce:customer.created"
     assert consent.occurred_at == datetime(2024, 11, 2, 17, 44, 10, tzinfo=UTC)
 
 
 def test_emma_consent_key_wins_and_withdraws() -> None:
-    consent = by_id(run("customer.updated", sample("customer_updated")))["d-101:consent:email"]
+    consent = by_id(run("customer.updated", sample("customer_updated")))["woocommerce:d-101:consent:email"]
     assert consent.properties.granted is False
     assert consent.properties.proof.at == datetime(2025, 1, 10, 20, 7, 45, tzinfo=UTC)
 
@@ -365,7 +365,7 @@ def _with_meta(*entries: tuple[str, Any]) -> dict[str, Any]:
     ],
 )
 def test_consent_meta_values(key: str, value: Any, granted: bool) -> None:
-    consent = by_id(run("customer.updated", _with_meta((key, value))))["d-101:consent:email"]
+    consent = by_id(run("customer.updated", _with_meta((key, value))))["woocommerce:d-101:consent:email"]
     assert consent.properties.granted is granted
 
 

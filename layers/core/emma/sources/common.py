@@ -48,9 +48,13 @@ def make_event(
     context: dict[str, Any] | None = None,
     suffix: str = "",
 ) -> CanonicalEvent:
-    """Build and validate one canonical event; a validation failure becomes InvalidPayload."""
+    """Build and validate one canonical event; a validation failure becomes InvalidPayload.
+
+    The id is namespaced by the source kind (``tracker:<messageId>``, ``woocommerce:<delivery id>``):
+    a tracker's messageId that happens to equal a webhook's delivery id in the same shop is another
+    event, not a duplicate."""
     data: dict[str, Any] = {
-        "id": f"{env.delivery_id}{suffix}",
+        "id": event_id(env, suffix),
         "shop": env.shop,
         "type": type_,
         "occurred_at": occurred_at or env.received_at,
@@ -67,6 +71,11 @@ def make_event(
         raise InvalidPayload(f"{env.kind} {env.name}: {describe_validation_error(exc)}") from exc
     ensure_publishable(event, f"{env.kind} {env.name}")
     return event
+
+
+def event_id(env: Envelope, suffix: str = "") -> str:
+    """The idempotency key of an event mapped from ``env``: unique per shop across sources."""
+    return f"{env.kind}:{env.delivery_id}{suffix}"
 
 
 MAX_EVENT_BYTES = 200 * 1024  # EventBridge takes 256 KB per PutEvents entry; keep room for the envelope

@@ -234,6 +234,7 @@ class OrderProps(_Strict):
     discount_total: Money | None = None
     items: tuple[LineItem, ...] = ()
     discount_codes: tuple[ShortStr, ...] = ()
+    test: bool = Field(False, description="a test order (Shopify's test: true): recorded, never counted as revenue")
 
 
 class CouponProps(_Strict):
@@ -291,6 +292,9 @@ class CatalogProps(_Strict):
 class CustomProps(_Strict):
     name: ShortStr
     properties: dict[str, Any] = Field(default_factory=dict)
+    reason: Annotated[str, Field(max_length=1000)] | None = Field(
+        None, description="why a call with a name Emma knows was kept as a custom event (the field its meaning lacks)"
+    )
 
 
 # ---- the events ------------------------------------------------------------------------------
@@ -327,6 +331,11 @@ class _EventBase(_Strict):
     source: Source
     customer: CustomerRefs = Field(default_factory=CustomerRefs)
     context: dict[str, Any] = Field(default_factory=dict, description="ip, user agent, locale, page...")
+    extra: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What the source sent that this event type does not model (a tracker call's other "
+        "properties, as sent): kept, not interpreted",
+    )
 
     @field_validator("occurred_at", "received_at")
     @classmethod

@@ -47,6 +47,7 @@ def make_event(
     properties: dict[str, Any] | None = None,
     context: dict[str, Any] | None = None,
     suffix: str = "",
+    extra: dict[str, Any] | None = None,
 ) -> CanonicalEvent:
     """Build and validate one canonical event; a validation failure becomes InvalidPayload.
 
@@ -65,6 +66,8 @@ def make_event(
     }
     if properties is not None:
         data["properties"] = properties
+    if extra:
+        data["extra"] = extra
     try:
         event = EVENT_ADAPTER.validate_python(data)
     except ValidationError as exc:

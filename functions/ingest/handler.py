@@ -11,7 +11,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from emma.errors import EmmaError, InvalidPayload
-from ingest.http import error_response, json_response
+from ingest.http import error_body, error_response, json_response
 from ingest.openapi import openapi_document
 from ingest.routes import catalog, messages, profiles, tracker, webhooks
 
@@ -20,8 +20,11 @@ tracer = Tracer(service="emma-ingest")
 metrics = Metrics(namespace="Emma", service="emma-ingest")
 
 # Browsers on the shops' own domains call the tracking API (analytics.js sends the write key in an
-# Authorization header, hence a preflight). Webhooks and profile reads opt out of CORS.
-CORS = CORSConfig(allow_origin="*", allow_headers=["Authorization", "Content-Type"], max_age=600)
+# Authorization header, hence a preflight; the resolver answers every OPTIONS preflight with 204).
+# Webhooks and profile reads opt out of CORS.
+CORS = CORSConfig(
+    allow_origin="*", allow_headers=["Authorization", "Content-Type", "Content-Encoding"], max_age=600
+)
 app = APIGatewayHttpResolver(enable_validation=True, cors=CORS)
 app.include_router(tracker.router)
 app.include_router(webhooks.router)
@@ -51,7 +54,7 @@ def handle_validation_error(exc: RequestValidationError):
 @app.not_found
 def handle_not_found(_: Exception):
     event = app.current_event
-    return json_response(404, {"error": "not_found", "message": f"no route for {event.http_method} {event.path}"})
+    return json_response(404, error_body(404, "not_found", f"no route for {event.http_method} {event.path}"))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

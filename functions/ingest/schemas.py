@@ -53,7 +53,8 @@ class Accepted(BaseModel):
 class Rejected(BaseModel):
     index: int
     messageId: str | None
-    error: str
+    error: str = Field(description="why this call was refused (nothing of it is stored)")
+    code: int = Field(400, description="the HTTP status it would have had alone: 400 invalid, 401 unknown write key")
 
 
 class BatchAccepted(Accepted):
@@ -67,6 +68,7 @@ class WebhookAccepted(Accepted):
 
 class Error(BaseModel):
     error: str = Field(description="machine-readable code, e.g. invalid_signature")
+    code: int = Field(description="the HTTP status, as Segment-compatible clients (RudderStack's) read it")
     message: str
 
 
@@ -77,7 +79,8 @@ def _json(model: type[BaseModel], description: str) -> dict[str, Any]:
 _ERRORS = {
     400: _json(Error, "Malformed JSON or a body the source does not allow"),
     401: _json(Error, "Missing or wrong credentials or signature"),
-    413: _json(Error, "Body over 256 KB"),
+    413: _json(Error, "Body over 1 MB once decompressed"),
+    415: _json(Error, "A Content-Encoding other than gzip or deflate"),
     503: _json(Error, "A dependency is unavailable; retry"),
 }
 CALL_RESPONSES = {200: _json(Accepted, "Stored (or recognised as a duplicate)"), **_ERRORS}
@@ -106,9 +109,20 @@ class SegmentSizes(BaseModel):
 
 SEGMENT_RESPONSES = {200: _json(SegmentSizes, "Current sizes"), 401: _json(Error, "Missing or wrong admin key")}
 
+# analytics.js posts each call to /v1/<first letter of the call type>, batches to /v1/b.
+TRACKER_PATHS: dict[str, tuple[str, ...]] = {
+    "track": ("/v1/track", "/v1/t"),
+    "identify": ("/v1/identify", "/v1/i"),
+    "page": ("/v1/page", "/v1/p"),
+    "screen": ("/v1/screen", "/v1/s"),
+    "alias": ("/v1/alias", "/v1/a"),
+    "group": ("/v1/group", "/v1/g"),
+    "batch": ("/v1/batch", "/v1/b", "/v1/import"),
+}
 REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
-    **{(f"/v1/{call}", "post"): SegmentCall for call in ("track", "identify", "page", "screen", "alias", "group")},
-    ("/v1/batch", "post"): SegmentBatch,
+    (path, "post"): SegmentBatch if call == "batch" else SegmentCall
+    for call, paths in TRACKER_PATHS.items()
+    for path in paths
 }
 
 
@@ -158,7 +172,7 @@ CATALOG_RESPONSES = {
     400: _json(Error, "Malformed JSON or not an object with products"),
     401: _json(Error, "Missing or wrong admin key"),
     403: _json(Error, "The admin key belongs to another shop than the one named"),
-    413: _json(Error, "Body over 256 KB"),
+    413: _json(Error, "Body over 1 MB once decompressed"),
     422: _json(Error, "An invalid product, named by index and field (products[3].price: ...); nothing stored"),
     503: _json(Error, "A dependency is unavailable; retry (the import is idempotent)"),
 }

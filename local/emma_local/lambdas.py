@@ -49,7 +49,8 @@ def api_event(
 ) -> dict[str, Any]:
     """An API Gateway HTTP API (payload format 2.0) event for one request."""
     content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
-    text = not body or content_type.startswith(TEXT_TYPES)
+    encoded_body = any(k.lower() == "content-encoding" and v.strip().lower() != "identity" for k, v in headers.items())
+    text = not body or (content_type.startswith(TEXT_TYPES) and not encoded_body)
     if text:
         try:
             encoded, is_b64 = body.decode("utf-8"), False

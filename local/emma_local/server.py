@@ -26,15 +26,11 @@ def make_server(handler: Handler, host: str, port: int) -> ThreadingHTTPServer:
             except ValueError:
                 length = -1
             if length < 0:
-                self._send(400, {"content-type": "application/json"}, b'{"message":"Bad Content-Length"}')
+                self._error(400, "bad_request", "Bad Content-Length")
                 self.close_connection = True
                 return
             if length > API_GATEWAY_MAX_BODY:
-                self._send(
-                    413,
-                    {"content-type": "application/json"},
-                    json.dumps({"message": "Request Entity Too Large"}).encode(),
-                )
+                self._error(413, "payload_too_large", "Request Entity Too Large")
                 self.close_connection = True
                 return
             body = self.rfile.read(length) if length else b""
@@ -46,10 +42,14 @@ def make_server(handler: Handler, host: str, port: int) -> ThreadingHTTPServer:
                 result = handler(event, LambdaContext("ingest"))
             except Exception:  # API Gateway answers 500 when the function itself crashes
                 log.exception("ingest handler crashed")
-                self._send(500, {"content-type": "application/json"}, b'{"message":"Internal Server Error"}')
+                self._error(500, "internal_error", "Internal Server Error")
                 return
             headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
             self._send(int(result.get("statusCode", 200)), headers, response_body(result), result.get("cookies"))
+
+        def _error(self, status: int, error: str, message: str) -> None:
+            body = json.dumps({"error": error, "code": status, "message": message}).encode()
+            self._send(status, {"content-type": "application/json"}, body)
 
         def _send(self, status: int, headers: dict[str, str], body: bytes, cookies: list[str] | None = None) -> None:
             self.send_response(status)
@@ -60,9 +60,12 @@ def make_server(handler: Handler, host: str, port: int) -> ThreadingHTTPServer:
                 self.send_header("set-cookie", cookie)
             self.send_header("content-length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":
+                self.wfile.write(body)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+        # Every method goes to the function, as API Gateway's routes do: OPTIONS carries the CORS
+        # preflights of browsers on the shops' sites; HEAD is answered like GET without the body.
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _handle
 
         def log_message(self, format: str, *args: object) -> None:
             log.info("%s %s", self.address_string(), format % args)

@@ -65,7 +65,7 @@ def test_one_delivery_sent_ten_times_concurrently_is_stored_and_published_once(r
     for t in threads:
         t.join()
     assert statuses == [200] * 10
-    published = [e for e in runtime.published() if e["detail"]["id"] == "same-delivery"]
+    published = [e for e in runtime.published() if e["detail"]["id"] == "shopify:same-delivery"]
     assert len(published) == 1
     profile = requests.get(f"{runtime.api_url}/v1/profiles/doppelt@example.de", headers=ADMIN, timeout=10).json()
     assert profile["orders"]["count"] == 1

@@ -49,7 +49,7 @@ def test_triggers_fire_segments_change_and_a_redelivery_changes_nothing(runtime)
     profile = requests.get(f"{runtime.api_url}/v1/profiles/cid:rt-1", headers=ADMIN, timeout=10).json()
     assert profile["lifecycle_stage"] == "stage-buy" and 0 <= profile["predictions"]["churn_risk"] <= 1
     # SQS delivers the same event again: nothing fires twice.
-    (order_event,) = [e for e in seen if e["source"] == "emma.ingest" and e["detail"]["id"] == "rt-1-order"]
+    (order_event,) = [e for e in seen if e["source"] == "emma.ingest" and e["detail"]["id"] == "tracker:rt-1-order"]
     sqs = runtime.emulator.session().client("sqs")
     sqs.send_message(
         QueueUrl=runtime.resources.queue_urls[TRIGGERS_QUEUE.logical_id], MessageBody=json.dumps(order_event)

@@ -232,6 +232,8 @@ def test_http_api_routes_all_go_to_the_ingest_function(default_synth):
         "POST /v1/page",
         "POST /v1/screen",
         "POST /v1/batch",
+        *(f"POST /v1/{short}" for short in "tipsagb"),  # analytics.js's short paths
+        "OPTIONS /v1/{proxy+}",  # its CORS preflights
         "POST /webhooks/{platform}/{shop}",
         "GET /v1/profiles/{ref}",
         "GET /v1/openapi.json",

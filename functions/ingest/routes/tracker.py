@@ -1,4 +1,9 @@
-"""Segment-compatible tracking API: /v1/track, identify, page, screen, alias, group and /v1/batch."""
+"""Segment-compatible tracking API: /v1/track, identify, page, screen, alias, group and /v1/batch,
+and the short paths analytics.js posts to (/v1/t, /v1/i, /v1/p, /v1/s, /v1/a, /v1/g, /v1/b).
+
+The write key is the HTTP Basic username (Segment's servers' clients), or ``writeKey`` in the body
+(analytics.js puts it into every call, batched or not: in a batch each item may carry its own).
+"""
 
 from __future__ import annotations
 
@@ -6,32 +11,26 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
-from emma.errors import InvalidPayload, Unauthorized
+from emma.errors import Unauthorized
 from emma.ingest.service import IngestReport
-from emma.ports import ShopConfig
+from emma.ports import ShopConfig, ShopDirectory
 from emma.sources import segment
 from emma.sources.common import load_json_object
 from ingest import deps
 from ingest.http import basic_username, json_response, lower_headers, raw_body, received_at
-from ingest.schemas import BATCH_RESPONSES, CALL_RESPONSES
+from ingest.schemas import BATCH_RESPONSES, CALL_RESPONSES, TRACKER_PATHS
 
 router = APIGatewayHttpRouter()
-SINGLE_CALLS = ("track", "identify", "page", "screen", "alias", "group")
 logger = Logger(child=True)
 metrics = Metrics()
+NO_KEY = "send the write key as the HTTP Basic username (as Segment does) or as writeKey"
 
 
-def _authenticate(body: dict) -> ShopConfig:
-    headers = lower_headers(router.current_event)
-    key = basic_username(headers) or segment.write_key_from_body(body)
-    if not key:
-        raise Unauthorized("send the write key as the HTTP Basic username (as Segment does) or as writeKey")
-    return deps.components().shops.by_write_key(key)
-
-
-def _read() -> tuple[dict, ShopConfig]:
+def _read() -> tuple[dict, str | None]:
+    """The JSON body (any Content-Type: analytics.js sends text/plain) and the request's write key."""
     body = load_json_object(raw_body(router.current_event), "tracker call")
-    return body, _authenticate(body)
+    key = basic_username(lower_headers(router.current_event)) or segment.write_key_from_body(body)
+    return body, key
 
 
 def _record(shop: str, report: IngestReport, rejected: int = 0) -> None:
@@ -41,63 +40,109 @@ def _record(shop: str, report: IngestReport, rejected: int = 0) -> None:
     metrics.add_metric("EventsRejected", MetricUnit.Count, rejected)
 
 
+def _source_ip() -> str | None:
+    return router.current_event.request_context.http.source_ip or None
+
+
 def _single(call_type: str):
-    body, shop = _read()
-    event = router.current_event
-    context = {"ip": event.request_context.http.source_ip} if event.request_context.http.source_ip else None
+    body, key = _read()
+    if not key:
+        raise Unauthorized(NO_KEY)
+    shop = deps.components().shops.by_write_key(key)
+    ip = _source_ip()
     events = segment.map_call(
-        shop.shop, call_type, {**body, "type": call_type}, received_at(event), batch_context=context
+        shop.shop,
+        call_type,
+        {**body, "type": call_type},
+        received_at(router.current_event),
+        batch_context={"ip": ip} if ip else None,
+        currency=shop.currency,
     )
     report = deps.components().service.ingest(events)
     _record(shop.shop, report)
     return json_response(200, {"success": True, **report.as_dict()})
 
 
-def _register(call_type: str) -> None:
-    def route():
-        return _single(call_type)
+class _ItemShops:
+    """Whose each batch item is: its own writeKey, else the request's (Basic or the body's writeKey)."""
 
-    route.__name__ = call_type
-    router.post(
-        f"/v1/{call_type}",
-        summary=f"Record a {call_type} call (Segment spec)",
-        tags=["tracking"],
-        operation_id=call_type,
-        responses=CALL_RESPONSES,
-    )(route)
+    def __init__(self, shops: ShopDirectory, request_key: str | None) -> None:
+        self._shops = shops
+        self._request_key = request_key
+        self._known: dict[str, ShopConfig | Unauthorized] = {}
+        self.request_shop = self._lookup(request_key) if request_key else None
+        self.seen: list[str] = [self.request_shop.shop] if self.request_shop else []  # shops with a valid key
+
+    def _lookup(self, key: str) -> ShopConfig:
+        if key not in self._known:
+            try:
+                self._known[key] = self._shops.by_write_key(key)
+            except Unauthorized as exc:
+                self._known[key] = exc
+        found = self._known[key]
+        if isinstance(found, Unauthorized):
+            raise found
+        return found
+
+    def __call__(self, item: dict) -> segment.TrackerShop:
+        key = segment.write_key_from_body(item)
+        shop = self._lookup(key) if key and key != self._request_key else self.request_shop
+        if shop is None:
+            raise Unauthorized(NO_KEY)
+        if shop.shop not in self.seen:
+            self.seen.append(shop.shop)
+        return segment.TrackerShop(shop.shop, shop.currency)
 
 
-for _call_type in SINGLE_CALLS:
-    _register(_call_type)
-
-
-@router.post(
-    "/v1/batch",
-    summary="Record a batch of calls (Segment spec)",
-    tags=["tracking"],
-    description="Valid calls are stored even when others are rejected; `rejected` says which and why. "
-    "If every call is rejected the answer is 400.",
-    responses=BATCH_RESPONSES,
-)
 def batch():
-    body, shop = _read()
-    event = router.current_event
-    ip = event.request_context.http.source_ip
-    if ip and isinstance(body.get("context", {}), dict) and "ip" not in body.get("context", {}):
-        body = {**body, "context": {**body.get("context", {}), "ip": ip}}
-    mapped = segment.map_batch(shop.shop, body, received_at(event))
-    rejected = [{"index": r.index, "messageId": r.message_id, "error": r.error} for r in mapped.rejected]
-    if not mapped.events:
-        return json_response(
-            400,
-            {
-                "error": InvalidPayload.code,
-                "rejected": rejected,
-                "message": f"all {len(rejected)} calls in the batch were rejected",
-            },
-        )
+    body, key = _read()
+    owners = _ItemShops(deps.components().shops, key)  # a wrong request-level key: 401 for all
+    ip = _source_ip()
+    context = body.get("context")
+    if ip and (context is None or isinstance(context, dict)) and "ip" not in (context or {}):
+        body = {**body, "context": {**(context or {}), "ip": ip}}
+    mapped = segment.map_batch(None, body, received_at(router.current_event), shop_of=owners)
+    if not owners.seen:  # neither the request nor any of its calls carries a valid write key
+        raise Unauthorized(f"no call carries a valid write key; {NO_KEY}" if mapped.rejected else NO_KEY)
+    rejected = [
+        {"index": r.index, "messageId": r.message_id, "error": r.error, "code": r.status} for r in mapped.rejected
+    ]
     report = deps.components().service.ingest(mapped.events)
-    _record(shop.shop, report, len(rejected))
+    shop = owners.seen[0]
+    _record(shop, report, len(rejected))
     if rejected:
-        logger.info("batch calls rejected", extra={"shop": shop.shop, "rejected": rejected[:20]})
+        logger.info("batch calls rejected", extra={"shop": shop, "rejected": rejected[:20]})
     return json_response(200, {"success": True, **report.as_dict(), "rejected": rejected})
+
+
+def _register(call_type: str) -> None:
+    long_path, *short = TRACKER_PATHS[call_type]
+    if call_type == "batch":
+        route, summary = batch, "Record a batch of calls (Segment spec)"
+        responses = BATCH_RESPONSES
+        description = (
+            "Answers 200 whenever the body is a well-formed batch: valid calls are stored, the others are "
+            "listed in `rejected` with their reason (nothing of them is stored). Each call may carry its "
+            "own `writeKey` (analytics.js does)."
+        )
+    else:
+
+        def route():
+            return _single(call_type)
+
+        route.__name__ = call_type
+        summary, responses, description = f"Record a {call_type} call (Segment spec)", CALL_RESPONSES, None
+    for path in (long_path, *short):
+        alias = path != long_path
+        router.post(
+            path,
+            summary=f"{summary}, analytics.js's short path" if alias else summary,
+            description=description,
+            tags=["tracking"],
+            operation_id=f"{call_type}_{path.rsplit('/', 1)[-1]}" if alias else call_type,
+            responses=responses,
+        )(route)
+
+
+for _call_type in TRACKER_PATHS:
+    _register(_call_type)

@@ -35,6 +35,13 @@ class PayloadTooLarge(EmmaError):
     code = "payload_too_large"
 
 
+class UnsupportedEncoding(EmmaError):
+    """A Content-Encoding Emma cannot decode (it decodes gzip, x-gzip, deflate and identity)."""
+
+    status = 415
+    code = "unsupported_content_encoding"
+
+
 class Unauthorized(EmmaError):
     status = 401
     code = "unauthorized"

@@ -113,6 +113,7 @@ def test_page_home_keeps_page_properties_and_a_small_flat_context():
         "utm_medium": "cpc",
         "utm_campaign": "pixel-9-pro-herbst",
         "utm_term": "pixel 9 pro kaufen",
+        "library": "analytics.js npm:next-1.72.0",
     }
 
 
@@ -448,9 +449,12 @@ def test_product_id_falls_back_to_id_then_sku(properties, product_id):
     assert one("track", track("Product Viewed", properties)).properties.product.product_id == product_id
 
 
-def test_product_viewed_without_any_product_id_is_invalid():
-    with pytest.raises(InvalidPayload, match="product_id"):
-        call("track", track("Product Viewed", {"name": "Pixel"}))
+def test_product_viewed_without_any_product_id_is_kept_as_a_custom_event_with_the_reason():
+    event = one("track", track("Product Viewed", {"name": "Pixel", "position": 2}))
+    assert event.type is EventType.CUSTOM
+    assert event.properties.name == "Product Viewed"
+    assert event.properties.properties == {"name": "Pixel", "position": 2}
+    assert "product.viewed" in event.properties.reason and "product_id" in event.properties.reason
 
 
 def test_cart_products_become_line_items():
@@ -466,13 +470,12 @@ def test_cart_products_become_line_items():
     )
 
 
-@pytest.mark.parametrize(
-    ("products", "error"),
-    [("1042", "products: expected a list"), (["1042"], r"products\[0\]: expected an object")],
-)
-def test_malformed_products_are_invalid(products, error):
-    with pytest.raises(InvalidPayload, match=error):
-        call("track", track("Cart Viewed", {"products": products}))
+@pytest.mark.parametrize("products", ["1042", ["1042"], [{"name": "no id"}]])
+def test_products_emma_cannot_read_are_kept_in_extra(products):
+    event = one("track", track("Cart Viewed", {"products": products}))
+    assert event.type is EventType.CART_UPDATED
+    assert event.properties.items == ()
+    assert event.extra["products"] == products
 
 
 def test_checkout_started_uses_checkout_id_when_there_is_no_order_id():
@@ -485,22 +488,30 @@ def test_order_total_falls_back_to_revenue_and_currency_to_the_shop_default():
     assert (props.total, props.currency) == (Decimal("49.5"), "EUR")
 
 
-def test_order_without_order_id_or_total_is_invalid():
-    with pytest.raises(InvalidPayload, match="order_id"):
-        call("track", track("Order Completed", {"total": 10}))
-    with pytest.raises(InvalidPayload, match="total"):
-        call("track", track("Order Completed", {"order_id": "EE-3"}))
+@pytest.mark.parametrize(
+    ("properties", "missing"), [({"total": 10}, "order_id"), ({"order_id": "EE-3", "total": "zehn"}, "total")]
+)
+def test_order_without_order_id_or_total_is_a_custom_event_saying_what_is_missing(properties, missing):
+    event = one("track", track("Order Completed", properties))
+    assert event.type is EventType.CUSTOM
+    assert event.properties.properties == properties
+    assert event.properties.reason == f"not stored as order.placed: properties.{missing} is required for order.placed"
 
 
 def test_coupon_code_falls_back_to_coupon_name():
     assert one("track", track("Coupon Applied", {"coupon_name": "HERBST"})).properties.code == "HERBST"
 
 
-def test_out_of_range_values_are_invalid():
-    with pytest.raises(InvalidPayload, match="rating"):
-        call("track", track("Product Reviewed", {"rating": 7}))
-    with pytest.raises(InvalidPayload, match="completion"):
-        call("track", track("Tutorial Watched", {"tutorial_id": "t", "completion": 85}))
+def test_out_of_range_values_are_left_out_and_kept_with_the_reason():
+    review = one("track", track("Product Reviewed", {"product_id": "1042", "rating": 7}))
+    assert review.type is EventType.REVIEW_SUBMITTED
+    assert review.properties.rating is None and review.properties.product_id == "1042"
+    assert review.extra["_ignored"]["properties.rating"]["value"] == Decimal("7.0000")
+    assert "less than or equal to 5" in review.extra["_ignored"]["properties.rating"]["reason"]
+    # a completion of 85 is a percentage; 850 is nothing Emma can read
+    assert one("track", track("Tutorial Watched", {"tutorial_id": "t", "completion": 85})).properties.completion == 0.85
+    watched = one("track", track("Tutorial Watched", {"tutorial_id": "t", "completion": 850}))
+    assert watched.properties.completion is None and "properties.completion" in watched.extra["_ignored"]
 
 
 def test_custom_event_keeps_its_properties_and_track_without_properties_is_fine():
@@ -551,9 +562,11 @@ def test_traits_email_wins_over_context_traits_and_properties():
     assert one("identify", message).customer.email == "a@example.de"
 
 
-def test_an_invalid_email_is_invalid():
-    with pytest.raises(InvalidPayload, match="not an email address"):
-        call("identify", identify({"email": "lena at example"}))
+def test_an_invalid_email_is_left_out_and_the_call_still_lands():
+    event = one("identify", identify({"email": "lena at example", "plan": "vip"}))
+    assert event.customer.email is None and event.customer.customer_id
+    assert event.properties.traits == {"plan": "vip"}
+    assert event.extra["_ignored"]["customer.email"]["value"] == "lena at example"
 
 
 def test_consent_from_traits():
@@ -601,9 +614,11 @@ def test_identify_without_consent_emits_only_the_identification():
         identify(context={"consent": {"sms": {"granted": True, "double_opt_in": 1}}}),
     ],
 )
-def test_consent_must_be_boolean(message):
-    with pytest.raises(InvalidPayload, match="must be true or false"):
-        call("identify", message)
+def test_consent_that_is_not_boolean_records_no_consent_and_says_why(message):
+    (event,) = call("identify", message)
+    assert event.type is EventType.CUSTOMER_IDENTIFIED
+    (note,) = event.extra["_ignored"].values()
+    assert "must be true or false" in note["reason"]
 
 
 def test_signed_up_records_consent_too():
@@ -796,3 +811,206 @@ def test_group_is_kept_as_a_custom_event():
 def test_cart_events_say_whether_they_add_remove_or_replace(name, action):
     (event,) = call("track", track(name, {"product_id": "1042", "price": 9.99}))
     assert event.properties.action == action
+
+
+# ---- never lose a well-formed call -----------------------------------------------------------
+
+
+def test_a_shops_own_property_names_still_map_tutorial_watched():
+    # what Segment's Python SDK sends for analytics.track("Tutorial Watched", {"tutorial": ...})
+    event = one("track", track("Tutorial Watched", {"tutorial": "camera-night-mode", "duration_s": 94}))
+    assert event.type is EventType.TUTORIAL_WATCHED
+    assert event.properties.tutorial_id == "camera-night-mode"
+    assert event.extra == {"duration_s": 94}
+
+
+def test_a_tutorial_naming_no_tutorial_is_kept_as_custom_with_the_reason():
+    event = one("track", track("Tutorial Watched", {"seconds": 30}))
+    assert event.type is EventType.CUSTOM and event.properties.properties == {"seconds": 30}
+    assert "tutorial_id is required" in event.properties.reason
+
+
+def test_properties_emma_does_not_model_are_kept_in_extra_item_by_item():
+    properties = {
+        "order_id": "50314b8e9bcf000000000000",
+        "affiliation": "Google Store",
+        "total": 27.50,
+        "revenue": 25.00,
+        "shipping": 3,
+        "tax": 2,
+        "discount": 2.5,
+        "coupon": "hasbros",
+        "currency": "USD",
+        "products": [
+            {
+                "product_id": "507f1f77bcf86cd799439011",
+                "sku": "45790-32",
+                "name": "Monopoly",
+                "price": 19,
+                "quantity": 1,
+                "category": "Games",
+                "url": "https://www.example.com/product/path",
+                "image_url": "https://www.example.com/product/path.jpg",
+            },
+            {
+                "product_id": "505bd76785ebb509fc183733",
+                "sku": "46493-32",
+                "name": "Uno Card Game",
+                "price": 3,
+                "quantity": 2,
+                "category": "Games",
+            },
+        ],
+    }
+    event = one("track", track("Order Completed", properties))  # the example of Segment's e-commerce spec
+    assert event.type is EventType.ORDER_PLACED
+    props = event.properties
+    assert (props.order_id, props.total, props.currency, props.discount_codes) == (
+        "50314b8e9bcf000000000000",
+        Decimal("27.5"),
+        "USD",
+        ("hasbros",),
+    )
+    assert [(i.product_id, i.quantity, i.price) for i in props.items] == [
+        ("507f1f77bcf86cd799439011", 1, Decimal("19")),
+        ("505bd76785ebb509fc183733", 2, Decimal("3")),
+    ]
+    assert event.extra == {
+        "affiliation": "Google Store",
+        "revenue": 25.00,
+        "shipping": 3,
+        "tax": 2,
+        "products": [
+            {"url": "https://www.example.com/product/path", "image_url": "https://www.example.com/product/path.jpg"},
+            {},
+        ],
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("Completed Order", EventType.ORDER_PLACED),  # Segment's e-commerce spec v1
+        ("orderCompleted", EventType.ORDER_PLACED),
+        ("purchase", EventType.ORDER_PLACED),  # GA4
+        ("Viewed Product", EventType.PRODUCT_VIEWED),
+        ("view_item", EventType.PRODUCT_VIEWED),
+        ("Added to Cart", EventType.CART_UPDATED),
+        ("begin_checkout", EventType.CHECKOUT_STARTED),
+        ("Order Canceled", EventType.ORDER_CANCELLED),
+        ("Push Notification Opened", EventType.PUSH_CLICKED),
+    ],
+)
+def test_spec_v1_names_and_common_aliases_map(name, expected):
+    properties = {"order_id": "o-1", "value": 10, "items": [{"item_id": "1042", "item_name": "Pixel", "quantity": "2"}]}
+    event = call("track", track(name, properties))[0]
+    assert event.type is expected
+
+
+def test_ga4_items_and_numbers_sent_as_strings():
+    properties = {
+        "transaction_id": "T-9",
+        "value": "1.049,00",
+        "currency": "eur",
+        "items": [{"item_id": 1042, "item_brand": "Google", "price": "999,00", "quantity": "2"}],
+    }
+    properties["value"] = "1049.00"
+    event = one("track", track("purchase", properties))
+    assert (event.properties.order_id, event.properties.total, event.properties.currency) == (
+        "T-9",
+        Decimal("1049.00"),
+        "EUR",
+    )
+    (item,) = event.properties.items
+    assert (item.product_id, item.brand, item.price, item.quantity) == ("1042", "Google", Decimal("999.00"), 2)
+
+
+def test_a_price_that_is_no_number_is_left_out_with_the_reason():
+    event = one("track", track("Product Viewed", {"product_id": "1042", "price": "auf Anfrage"}))
+    assert event.type is EventType.PRODUCT_VIEWED and event.properties.product.price is None
+    assert event.extra["price"] == "auf Anfrage"
+    assert "is not a number" in event.extra["_ignored"]["price"]
+
+
+def test_the_shop_currency_is_assumed_for_orders_without_one():
+    event = one("track", track("Order Completed", {"order_id": "o-1", "total": 5}), currency="CHF")
+    assert event.properties.currency == "CHF"
+
+
+def test_the_segment_spec_identify_example_keeps_every_trait_whole():
+    message = {
+        "anonymousId": "507f191e810c19729de860ea",
+        "channel": "browser",
+        "context": {"ip": "8.8.8.8", "userAgent": "Mozilla/5.0"},
+        "messageId": "022bb90c-bbac-11e4-8dfc-aa07a5b093db",
+        "receivedAt": "2015-02-23T22:28:55.387Z",
+        "sentAt": "2015-02-23T22:28:55.111Z",
+        "timestamp": "2015-02-23T22:28:55.111Z",
+        "traits": {
+            "name": "Peter Gibbons",
+            "email": "peter@example.com",
+            "plan": "premium",
+            "logins": 5,
+            "address": {
+                "street": "6th St",
+                "city": "San Francisco",
+                "state": "CA",
+                "postalCode": "94103",
+                "country": "USA",
+            },
+        },
+        "type": "identify",
+        "userId": "97980cfea0067",
+        "version": "1.1",
+    }
+    (event,) = call("identify", message)
+    assert event.customer.email == "peter@example.com"
+    assert (event.properties.city, event.properties.country) == ("San Francisco", "USA")
+    assert event.properties.traits == {
+        "name": "Peter Gibbons",
+        "plan": "premium",
+        "logins": 5,
+        "address": {
+            "street": "6th St",
+            "city": "San Francisco",
+            "state": "CA",
+            "postalCode": "94103",
+            "country": "USA",
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [
+        ({"messageId": "x", "userId": "1", "event": ["Order Completed"]}, "event must be a string"),
+        ({"messageId": "x", "userId": {"id": 1}, "event": "E"}, "userId: expected a string or an integer"),
+        ({"messageId": {"id": 1}, "userId": "1", "event": "E"}, "messageId: expected a string"),
+        ({"messageId": "x", "userId": "1", "event": "E", "properties": "a=b"}, "properties: expected an object"),
+        ({"messageId": "x", "userId": "1", "event": "E" * 513}, "longer than 512"),
+    ],
+)
+def test_calls_that_are_not_valid_segment_calls_are_refused(message, error):
+    with pytest.raises(InvalidPayload, match=error):
+        call("track", message)
+
+
+def test_batch_items_carry_their_own_write_key():
+    from emma.errors import Unauthorized
+    from emma.sources.segment import TrackerShop
+
+    def shop_of(item):
+        if item.get("writeKey") == "wk_1":
+            return TrackerShop("elektro-emma", "EUR")
+        raise Unauthorized("unknown write key")
+
+    body = {
+        "batch": [
+            {"type": "page", "messageId": "b-0", "anonymousId": "a", "writeKey": "wk_1"},
+            {"type": "page", "messageId": "b-1", "anonymousId": "a", "writeKey": "wrong"},
+        ]
+    }
+    result = map_batch(None, body, RECEIVED, shop_of=shop_of)
+    assert [e.id for e in result.events] == ["tracker:b-0"]
+    assert [(r.index, r.status, r.error) for r in result.rejected] == [(1, 401, "unknown write key")]
+    assert result.shops == {"elektro-emma": 1}

@@ -50,7 +50,18 @@ PROFILE_ROOTS = {
     "rfm",
     "predictions",
 }
-EVENT_ROOTS = {"id", "shop", "type", "occurred_at", "received_at", "source", "customer", "context", "properties", "extra"}
+EVENT_ROOTS = {
+    "id",
+    "shop",
+    "type",
+    "occurred_at",
+    "received_at",
+    "source",
+    "customer",
+    "context",
+    "properties",
+    "extra",
+}
 
 
 class DefinitionError(Exception):

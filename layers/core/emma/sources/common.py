@@ -13,7 +13,9 @@ from pydantic import ValidationError
 from emma.errors import InvalidPayload, UnknownTopic
 from emma.events.model import EVENT_ADAPTER, CanonicalEvent, EventType, SourceKind
 
-MAX_BODY_BYTES = 256 * 1024
+# Decoded (decompressed) body size. Segment's batch limit is 500 KB; a Shopify order with a few hundred
+# line items is larger than 256 KB. The compressed size on the wire may be anything up to this.
+MAX_BODY_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)

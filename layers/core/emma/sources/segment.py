@@ -1,8 +1,24 @@
-"""Segment-spec tracker calls (track, identify, page, screen and /v1/batch) to canonical events.
+"""Segment-spec tracker calls (track, identify, page, screen, alias, group and batches) to canonical events.
 
-A client written for Segment's HTTP Tracking API (analytics.js, analytics-python, analytics-node)
-works with Emma by changing only its host; this module is the pure part of that: dicts in,
-canonical events out, ``InvalidPayload`` for anything the Segment spec does not allow.
+A client written for Segment's HTTP Tracking API (analytics.js, analytics-python, analytics-node,
+RudderStack's SDKs) works with Emma by changing only its host; this module is the pure part of that:
+dicts in, canonical events out.
+
+What is refused, and what is kept
+    A call is refused (``InvalidPayload``, with the reason) only when it is not a valid Segment call:
+    no ``userId`` and no ``anonymousId``, an unknown ``type``, a ``track`` without an ``event`` name,
+    a spec field of the wrong type (``properties``, ``traits``, ``context`` not objects; ``timestamp``,
+    ``sentAt`` not ISO 8601; ids not strings or integers), over 32 KB, or text that is not valid
+    Unicode. Every other call is stored, whatever its event name and properties:
+    - a name Emma knows (below; Segment's e-commerce spec v2, its v1 names and common aliases) is
+      mapped to its canonical type, taking the properties it understands (under the spec's names
+      and common aliases); the properties it does not use are kept in the event's ``extra``, as sent;
+      a value it cannot use (a price that is not a number, a completion of 80 where 0..1 is meant) is
+      left out of the typed properties and kept in ``extra["_ignored"]`` with the reason;
+    - where a field that the canonical type needs is missing (an Order Completed without
+      ``order_id``, a Tutorial Watched naming no tutorial), the call is stored as a ``custom`` event
+      with all its properties and ``reason`` saying what was missing;
+    - any other name is a ``custom`` event, name and properties kept as sent.
 
 Call types
     ``identify``           -> customer.identified, plus one consent.changed per channel with consent
@@ -11,37 +27,40 @@ Call types
     ``alias``              -> customer.identified linking ``previousId`` (anonymous id) to ``userId``
     ``group``              -> custom (name "group", groupId and traits kept)
 
-Track events (names match case-insensitively; snake_case such as ``product_viewed`` works too)
-    Segment E-commerce spec v2:
-        Product Viewed                                  -> product.viewed
-        Products Searched                               -> search.performed
-        Product Added, Product Removed, Cart Viewed     -> cart.updated
-        Checkout Started                                -> checkout.started
-        Order Completed                                 -> order.placed
-        Order Cancelled, Order Refunded                 -> order.cancelled
-        Coupon Applied                                  -> coupon.redeemed
-        Product Reviewed                                -> review.submitted
-    Segment B2B / mobile specs:
-        Signed Up                                       -> customer.registered (+ consent.changed)
-        Push Notification Tapped, Push Opened           -> push.clicked
-        Push Notification Received                      -> push.delivered
+Track events (names match without regard to case, spaces, ``_``/``-`` or camelCase: ``Order Completed``,
+``order_completed``, ``orderCompleted`` are one name)
+    product.viewed     Product Viewed, Viewed Product, view_item
+    search.performed   Products Searched, Searched Products, Search, view_search_results
+    cart.updated       Product Added (add), Added Product, Add to Cart, Added to Cart,
+                       Wishlist Product Added to Cart; Product Removed (remove), Removed Product,
+                       Remove from Cart; Cart Viewed (replace), Viewed Cart, view_cart
+    checkout.started   Checkout Started, Started Checkout, begin_checkout, Initiate Checkout
+    order.placed       Order Completed, Completed Order, Order Placed, Placed Order, Purchase
+    order.cancelled    Order Cancelled, Order Canceled, Order Refunded, Refund
+    coupon.redeemed    Coupon Applied, Applied Coupon, Coupon Redeemed
+    review.submitted   Product Reviewed, Review Submitted
+    customer.registered  Signed Up, Sign Up, Account Created (+ consent.changed)
+    push.clicked       Push Notification Tapped, Push Notification Opened, Push Opened
+    push.delivered     Push Notification Received
     Emma's own events (not in any Segment spec):
-        Tutorial Watched  properties: tutorial_id, topic, product_id, category, completion (0..1)
-                                                        -> tutorial.watched
-        Survey Answered   properties: survey_id, score, answers (object)
-                                                        -> survey.answered
-        Referral Made     properties: referral_code, referred_email
-                                                        -> referral.made
-    Anything else                                       -> custom (name and properties kept as sent)
+    tutorial.watched   Tutorial Watched / Viewed / Completed: tutorial_id (or tutorial, tutorial_name,
+                       video_id), topic, product_id, category, completion (0..1; 1..100 read as percent)
+    survey.answered    Survey Answered / Submitted / Completed: survey_id (or survey), score (or
+                       rating, nps), answers (object)
+    referral.made      Referral Made / Sent, Friend Referred: referral_code (or code), referred_email
 
-Product Added / Removed carry the one product the call is about in ``items`` (Segment puts it at
-the top level of ``properties``) with ``action`` "add" / "remove"; Cart Viewed replaces the cart.
+Property aliases: product ``product_id`` / ``productId`` / ``id`` / ``sku`` / ``item_id``; products
+``products`` or ``items`` (GA4); ``name`` / ``item_name``; ``category`` / ``item_category``; ``brand`` /
+``item_brand``; order ``order_id`` / ``orderId`` / ``transaction_id``; order total ``total`` / ``revenue`` /
+``value``. Product Added / Removed carry the one product the call is about at the top level of
+``properties``; Cart Viewed replaces the cart.
 
 Ids
-    ``messageId`` is the idempotency key; derived events get a suffix (``:consent:email``). A message
-    without one gets ``"sha256:" + sha256(canonical JSON of the message)``, so exact retries from
-    such clients are still deduplicated. ``sentAt`` (reset by clients on every attempt) and
-    ``writeKey`` (a credential, not part of the event) are left out of that hash.
+    ``messageId`` is the idempotency key (``make_event`` namespaces it: ``tracker:<messageId>``);
+    derived events get a suffix (``:consent:email``). A message without one gets ``"sha256:" +
+    sha256(canonical JSON of the message)``, so exact retries from such clients are still
+    deduplicated. ``sentAt`` (reset by clients on every attempt) and ``writeKey`` (a credential, not
+    part of the event) are left out of that hash.
 
 Time
     Segment's clock-skew correction: with a client time (``timestamp``, else ``originalTimestamp``)
@@ -51,48 +70,60 @@ Time
 
 Customer
     ``userId`` -> ``customer_id``, ``anonymousId`` -> ``anonymous_id`` (one of them is required), email
-    from ``traits.email``, else ``context.traits.email``, else ``properties.email``.
+    from ``traits.email``, else ``context.traits.email``, else (buyer events only) ``properties.email``.
+    An email that is not an address is left out (kept in ``extra["_ignored"]``); the call still lands.
+
+Traits (identify, Signed Up)
+    First and last name, phone, locale and timezone are named fields; every other trait is kept whole
+    in ``traits``, nested objects included (Segment's ``address`` with street, city, state,
+    postalCode, country; ``company``; custom traits). ``address.city`` / ``address.country`` are
+    named fields too.
 
 Context kept on the event (flat; everything else in Segment's context is dropped)
-    ``ip``, ``user_agent``, ``locale``, ``timezone``, ``page_url`` (``context.page.url``) and
-    ``utm_source``, ``utm_medium``, ``utm_campaign``, ``utm_term``, ``utm_content`` (``context.campaign``).
-    A batch's ``context`` is merged under each message's context (the message wins).
+    ``ip``, ``user_agent``, ``locale``, ``timezone``, ``page_url`` (``context.page.url``), ``library``
+    (name/version) and ``utm_source``, ``utm_medium``, ``utm_campaign``, ``utm_term``, ``utm_content``
+    (``context.campaign``). A batch's ``context`` is merged under each message's context.
 
 Consent (identify and Signed Up)
     ``traits.email_opt_in`` / ``sms_opt_in`` / ``push_opt_in`` (booleans) or ``context.consent`` =
     ``{"email": {"granted": bool, "wording": str, "double_opt_in": bool}, "sms": {...}, "push": {...}}``;
-    ``context.consent`` wins per channel. Segment's own ``context.consent.categoryPreferences`` is about
-    cookie categories, not marketing channels, and is ignored.
+    ``context.consent`` wins per channel. A statement that is not a boolean records no consent (consent
+    is never guessed) and is noted in ``extra["_ignored"]``. Segment's own
+    ``context.consent.categoryPreferences`` is about cookie categories, not marketing channels.
 
 Currency
-    Orders need a currency; when ``currency`` is absent the shop's default currency is assumed, which
-    for now is ``DEFAULT_CURRENCY`` (EUR): this mapper does not know the shop's settings.
+    Orders need a currency; when ``currency`` is absent, the shop's currency (``currency=``) is assumed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from emma.errors import InvalidPayload
+from pydantic import ValidationError
+
+from emma.errors import EmmaError, InvalidPayload
 from emma.events.model import CanonicalEvent, Channel, EventType, SourceKind
-from emma.sources.common import Envelope, make_event, money, obj, text, timestamp
+from emma.sources.common import Envelope, make_event, obj, text, timestamp
 
 CALL_TYPES = frozenset({"track", "identify", "page", "screen", "alias", "group"})
 MAX_MESSAGE_BYTES = 32 * 1024
 MAX_BATCH_ITEMS = 2500
-MAX_MESSAGE_ID_CHARS = 200  # leaves room for suffixes within the canonical id's 256 characters
+MAX_MESSAGE_ID_CHARS = 200  # leaves room for the source prefix and suffixes within the id's 256 characters
+MAX_EVENT_NAME_CHARS = 512
 DEFAULT_CURRENCY = "EUR"
+IGNORED = "_ignored"  # extra[IGNORED]: values Emma could not use, with the reason
+_MAX_FIXES = 20
 
 _CONSENT_TRAITS = {channel: f"{channel}_opt_in" for channel in Channel}
-# Traits carried by the refs, the named customer fields or the consent events, not in ``traits``.
-_TRAITS_NOT_KEPT = frozenset(
-    {"email", "firstName", "first_name", "lastName", "last_name", "phone", "locale", "timezone"}
-) | frozenset(_CONSENT_TRAITS.values())
+# Traits carried by the refs or the named customer fields, not in ``traits``.
+_NAMED_TRAITS = frozenset({"email", "firstName", "first_name", "lastName", "last_name", "phone", "locale", "timezone"})
 _UTM_KEYS = {
     "utm_source": "source",
     "utm_medium": "medium",
@@ -109,22 +140,42 @@ class Rejection:
     index: int
     message_id: str | None
     error: str
+    status: int = 400
 
 
 @dataclass(frozen=True)
 class MappedBatch:
     events: list[CanonicalEvent]
     rejected: list[Rejection]
+    shops: dict[str, int] = field(default_factory=dict)  # shop -> calls accepted for it
+
+
+@dataclass(frozen=True)
+class TrackerShop:
+    """Whose call it is: the shop and its currency (assumed for orders that name none)."""
+
+    shop: str
+    currency: str = DEFAULT_CURRENCY
 
 
 def write_key_from_body(body: dict[str, Any]) -> str | None:
-    """Segment accepts the write key in the body as well as in Basic auth."""
+    """Segment accepts the write key in the body as well as in Basic auth (analytics.js puts it in
+    every call, batched or not)."""
     key = body.get("writeKey")
-    return key if isinstance(key, str) and key.strip() else None
+    return key.strip() if isinstance(key, str) and key.strip() else None
 
 
-def map_batch(shop: str, body: dict[str, Any], received_at: datetime) -> MappedBatch:
-    """Map a /v1/batch body; invalid items become rejections, valid ones are still mapped."""
+def map_batch(
+    shop: str | TrackerShop | None,
+    body: dict[str, Any],
+    received_at: datetime,
+    *,
+    shop_of: Callable[[dict[str, Any]], TrackerShop] | None = None,
+) -> MappedBatch:
+    """Map a /v1/batch body; invalid items become rejections, valid ones are still mapped.
+
+    ``shop_of(item)`` names the shop of an item (from its own ``writeKey``) and raises an EmmaError
+    (401 for an unknown key) to reject it; without it every item is ``shop``'s."""
     items = body.get("batch")
     if not isinstance(items, list):
         raise InvalidPayload('batch: body must have a "batch" list')
@@ -132,27 +183,42 @@ def map_batch(shop: str, body: dict[str, Any], received_at: datetime) -> MappedB
         raise InvalidPayload(f"batch: {len(items)} messages, the limit is {MAX_BATCH_ITEMS}")
     batch_context = obj(body.get("context"), "batch context")
     sent_at = timestamp(body.get("sentAt"), "sentAt")
+    default = _tracker_shop(shop)
     events: list[CanonicalEvent] = []
     rejected: list[Rejection] = []
+    shops: dict[str, int] = {}
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             rejected.append(Rejection(index, None, f"message must be an object, got {type(item).__name__}"))
             continue
         try:
-            events += map_call(shop, item.get("type"), item, received_at, batch_context=batch_context, sent_at=sent_at)
-        except InvalidPayload as exc:
-            rejected.append(Rejection(index, text(item.get("messageId")), exc.message))
-    return MappedBatch(events, rejected)
+            owner = shop_of(item) if shop_of is not None else default
+            if owner is None:
+                raise InvalidPayload("no write key for this message")
+            events += map_call(
+                owner.shop,
+                item.get("type"),
+                item,
+                received_at,
+                batch_context=batch_context,
+                sent_at=sent_at,
+                currency=owner.currency,
+            )
+            shops[owner.shop] = shops.get(owner.shop, 0) + 1
+        except EmmaError as exc:
+            rejected.append(Rejection(index, _message_id_of(item), exc.message, exc.status))
+    return MappedBatch(events, rejected, shops)
 
 
 def map_call(
     shop: str,
-    call_type: str,
+    call_type: Any,
     message: dict[str, Any],
     received_at: datetime,
     *,
     batch_context: dict[str, Any] | None = None,
     sent_at: datetime | None = None,
+    currency: str = DEFAULT_CURRENCY,
 ) -> list[CanonicalEvent]:
     """Map one call (the body of /v1/<type>, or one batch item) to its canonical events.
 
@@ -163,7 +229,7 @@ def map_call(
         raise InvalidPayload(f"unknown call type {call_type!r}, expected one of {sorted(CALL_TYPES)}")
     if len(_canonical_json(message)) > MAX_MESSAGE_BYTES:
         raise InvalidPayload("message exceeds 32 KB")
-    call = _read_call(shop, call_type, message, received_at, batch_context or {}, sent_at)
+    call = _read_call(shop, call_type, message, received_at, batch_context or {}, sent_at, currency)
     if call_type == "identify":
         return _identify(call)
     if call_type == "track":
@@ -172,8 +238,86 @@ def map_call(
         return [call.event(EventType.CUSTOMER_IDENTIFIED, {})]
     if call_type == "group":  # B2B accounts: kept as a custom event until Emma models accounts
         group = {"group_id": text(message.get("groupId")), "traits": obj(message.get("traits"), "traits")}
-        return [call.event(EventType.CUSTOM, {"name": "group", "properties": group})]
-    return [call.event(EventType.PAGE_VIEWED, _page_props(call, message))]
+        return [call.event(EventType.CUSTOM, {"name": "group", "properties": _without_none(group)})]
+    return [_page(call, message)]
+
+
+# ---- reading properties ----------------------------------------------------------------------
+
+
+class _Props:
+    """A call's properties (or one product of them) as read by a mapper: what it takes is marked,
+    the rest is kept (``rest()``) in the event's ``extra``. A value of the wrong kind is not taken."""
+
+    def __init__(self, data: dict[str, Any], ignored: dict[str, Any], where: str = "") -> None:
+        self.data = data
+        self.used: set[str] = set()
+        self.ignored = ignored  # the call's extra["_ignored"]
+        self.where = where
+        self.products_rest: list[Any] | None = None  # each product's unused fields (see _line_items)
+
+    def _candidates(self, keys: tuple[str, ...]):
+        for key in keys:
+            value = self.data.get(key)
+            if value is not None and value != "":
+                yield key, value
+
+    def text(self, *keys: str) -> str | None:
+        """The first of ``keys`` holding a string or a number (ids are sent as either)."""
+        for key, value in self._candidates(keys):
+            if _scalar(value) is not None:
+                self.used.add(key)
+                return str(value).strip()
+        return None
+
+    def number(self, *keys: str) -> Decimal | None:
+        """The first of ``keys`` holding a number, or a string that is one ("12.50", "12,50")."""
+        for key, value in self._candidates(keys):
+            found = _decimal(value)
+            if found is not None:
+                self.used.add(key)
+                return found
+            self.note(key, f"{_short(value)} is not a number")
+        return None
+
+    def raw(self, *keys: str, kind: type | tuple[type, ...] = object) -> Any:
+        for key, value in self._candidates(keys):
+            if isinstance(value, kind) and not (isinstance(value, bool) and kind is not bool):
+                self.used.add(key)
+                return value
+        return None
+
+    def flag(self, key: str) -> bool | None:
+        value = self.data.get(key)
+        if isinstance(value, bool):
+            self.used.add(key)
+            return value
+        return None
+
+    def note(self, key: str, reason: str) -> None:
+        self.ignored[f"{self.where}{key}"] = reason
+
+    def rest(self) -> dict[str, Any]:
+        rest = {k: v for k, v in self.data.items() if k not in self.used}
+        if self.products_rest is not None and any(self.products_rest):
+            key = "items" if "items" in self.used and "products" not in self.used else "products"
+            rest[key] = self.products_rest
+        return rest
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    raw = str(value).strip()
+    if isinstance(value, str) and "," in raw and "." not in raw:
+        raw = raw.replace(",", ".")  # "12,50" from a German shop's data layer
+    try:
+        number = Decimal(raw)
+    except InvalidOperation:
+        return None
+    if not number.is_finite():
+        return None
+    return number.quantize(Decimal("0.0001")) if abs(number) < Decimal(10) ** 10 else number
 
 
 # ---- one call --------------------------------------------------------------------------------
@@ -187,19 +331,93 @@ class _Call:
     occurred_at: datetime
     customer: dict[str, Any]
     context: dict[str, Any]  # the message's context over the batch's, as sent
-    properties: dict[str, Any]
+    props: _Props
     traits: dict[str, Any]  # identify: traits over context.traits; otherwise context.traits
+    currency: str
+    ignored: dict[str, Any] = field(default_factory=dict)
 
-    def event(self, type_: EventType, properties: dict[str, Any], suffix: str = "") -> CanonicalEvent:
+    @property
+    def properties(self) -> dict[str, Any]:
+        return self.props.data
+
+    def event(
+        self,
+        type_: EventType,
+        properties: dict[str, Any],
+        suffix: str = "",
+        extra: dict[str, Any] | None = None,
+        customer: dict[str, Any] | None = None,
+    ) -> CanonicalEvent:
         return make_event(
             self.env,
             type_,
             occurred_at=self.occurred_at,
-            customer=self.customer,
+            customer=self.customer if customer is None else customer,
             properties=_without_none(properties),
             context=_kept_context(self.context),
             suffix=suffix,
+            extra=extra,
         )
+
+    def lenient_event(
+        self, type_: EventType, properties: dict[str, Any], extra: dict[str, Any], suffix: str = ""
+    ) -> CanonicalEvent:
+        """The event, leaving out (into ``extra["_ignored"]``) each value the canonical model refuses.
+        A required field that is missing still raises: the caller keeps the call as a custom event."""
+        properties = _without_none(properties)
+        customer = dict(self.customer)
+        root = {"properties": properties, "customer": customer}
+        ignored = dict(self.ignored)
+        for _ in range(_MAX_FIXES):
+            try:
+                return self.event(type_, properties, suffix, _extra(extra, ignored), customer)
+            except InvalidPayload as exc:
+                cause = exc.__cause__
+                if not isinstance(cause, ValidationError):
+                    raise
+                for error in cause.errors():
+                    path = error["loc"][1:]  # the first part is the discriminator (the type)
+                    if error["type"] == "missing" or not _pop(root, path, ignored, error["msg"]):
+                        raise InvalidPayload(_describe(error)) from None
+        raise InvalidPayload("too many unusable values")
+
+
+def _pop(root: dict[str, Any], path: tuple[Any, ...], ignored: dict[str, Any], reason: str) -> bool:
+    """Remove the value at ``path`` (recorded in ``ignored``); False if there is nothing to remove."""
+    container: Any = root
+    for step in path[:-1]:
+        try:
+            container = container[step]
+        except (KeyError, IndexError, TypeError):
+            return False
+    last = path[-1] if path else None
+    in_dict = isinstance(container, dict) and last in container
+    in_list = isinstance(container, list) and isinstance(last, int) and 0 <= last < len(container)
+    if not (in_dict or in_list):
+        return False
+    value = container.pop(last)
+    ignored[".".join(str(p) for p in path)] = {"value": value, "reason": reason}
+    return True
+
+
+def _describe(error: dict[str, Any]) -> str:
+    where = ".".join(str(p) for p in error["loc"][1:])
+    if error["type"] == "missing":
+        return f"{where} is required for {error['loc'][0]}"
+    return f"{where}: {error['msg']}"
+
+
+def _extra(rest: dict[str, Any], ignored: dict[str, Any]) -> dict[str, Any]:
+    extra = {k: v for k, v in rest.items() if v not in (None, [], {})}
+    if ignored:
+        extra[IGNORED] = ignored
+    return extra
+
+
+def _tracker_shop(shop: str | TrackerShop | None) -> TrackerShop | None:
+    if shop is None or isinstance(shop, TrackerShop):
+        return shop
+    return TrackerShop(shop)
 
 
 def _read_call(
@@ -209,6 +427,7 @@ def _read_call(
     received_at: datetime,
     batch_context: dict[str, Any],
     batch_sent_at: datetime | None,
+    currency: str,
 ) -> _Call:
     user_id, anonymous_id = _identity(message, "userId"), _identity(message, "anonymousId")
     if call_type == "alias":
@@ -221,23 +440,37 @@ def _read_call(
     traits = obj(context.get("traits"), "context.traits")
     if call_type == "identify":
         traits = {**traits, **obj(message.get("traits"), "traits")}
-    properties = obj(message.get("properties"), "properties")
+    ignored: dict[str, Any] = {}
+    props = _Props(obj(message.get("properties"), "properties"), ignored)
     name = call_type
     if call_type == "track":
-        name = text(message.get("event")) or ""
-        if not name.strip():
+        event = message.get("event")
+        if event is None or event == "" or (isinstance(event, str) and not event.strip()):
             raise InvalidPayload("track: event is required")
+        if not isinstance(event, str):
+            raise InvalidPayload(f"track: event must be a string, got {type(event).__name__}")
+        name = event.strip()
+        if len(name) > MAX_EVENT_NAME_CHARS:
+            raise InvalidPayload(f"track: the event name is longer than {MAX_EVENT_NAME_CHARS} characters")
     env = Envelope(shop, SourceKind.TRACKER, name, _message_id(message), received_at)
-    customer = {
-        "customer_id": user_id,
-        "anonymous_id": anonymous_id,
+    email = text(traits.get("email")) if isinstance(traits.get("email"), str) else None
+    if email is None and call_type == "track" and _TRACK.get(_normal(name), (None,))[0] in _BUYER_TYPES:
         # A track call's properties.email is usually someone else's (a shared product, a referral);
         # only the e-commerce events where the caller is the buyer name the caller by it.
-        "email": text(traits.get("email"))
-        or (text(properties.get("email")) if _is_buyer_event(call_type, message) else None),
-    }
+        email = props.text("email")
+    customer = {"customer_id": user_id, "anonymous_id": anonymous_id, "email": _email(email, ignored)}
     occurred_at = _occurred_at(message, received_at, batch_sent_at)
-    return _Call(env, occurred_at, customer, context, properties, traits)
+    return _Call(env, occurred_at, customer, context, props, traits, currency, ignored)
+
+
+def _email(value: str | None, ignored: dict[str, Any]) -> str | None:
+    if value is None:
+        return None
+    local, at, domain = value.strip().partition("@")
+    if not at or not local or "." not in domain or " " in value.strip():
+        ignored["customer.email"] = {"value": value, "reason": f"not an email address: {value!r}"}
+        return None
+    return value
 
 
 def _identity(message: dict[str, Any], key: str) -> str | None:
@@ -247,26 +480,25 @@ def _identity(message: dict[str, Any], key: str) -> str | None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise InvalidPayload(f"{key}: expected a string or an integer, got {type(value).__name__}")
-    return str(value)
+    value = str(value).strip()
+    if len(value.encode("utf-8", "surrogatepass")) > 256:
+        raise InvalidPayload(f"{key}: at most 256 bytes")
+    return value or None
 
 
-_BUYER_EVENTS = frozenset({"order completed", "checkout started", "signed up", "order cancelled", "order refunded"})
-
-
-def _is_buyer_event(call_type: str, message: dict[str, Any]) -> bool:
-    name = message.get("event")
-    return (
-        call_type == "track"
-        and isinstance(name, str)
-        and " ".join(name.replace("_", " ").lower().split()) in (_BUYER_EVENTS)
-    )
+def _message_id_of(message: dict[str, Any]) -> str | None:
+    value = message.get("messageId")
+    return str(value) if isinstance(value, str | int) and not isinstance(value, bool) else None
 
 
 def _message_id(message: dict[str, Any]) -> str:
-    message_id = text(message.get("messageId"))
-    if message_id is None:
+    value = message.get("messageId")
+    if value is None or value == "":
         unsigned = {k: v for k, v in message.items() if k not in ("sentAt", "writeKey")}
         return "sha256:" + hashlib.sha256(_canonical_json(unsigned)).hexdigest()
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidPayload(f"messageId: expected a string, got {type(value).__name__}")
+    message_id = str(value)
     if len(message_id) > MAX_MESSAGE_ID_CHARS:
         raise InvalidPayload(f"messageId is longer than {MAX_MESSAGE_ID_CHARS} characters")
     return message_id
@@ -288,62 +520,79 @@ def _occurred_at(message: dict[str, Any], received_at: datetime, batch_sent_at: 
 
 
 def _kept_context(context: dict[str, Any]) -> dict[str, Any]:
-    page = obj(context.get("page"), "context.page")
-    campaign = obj(context.get("campaign"), "context.campaign")
+    page = context.get("page") if isinstance(context.get("page"), dict) else {}
+    campaign = context.get("campaign") if isinstance(context.get("campaign"), dict) else {}
+    library = context.get("library") if isinstance(context.get("library"), dict) else {}
     kept = {
-        "ip": text(context.get("ip")),
-        "user_agent": text(context.get("userAgent")),
-        "locale": text(context.get("locale")),
-        "timezone": text(context.get("timezone")),
-        "page_url": text(page.get("url")),
-        **{key: text(campaign.get(field)) for key, field in _UTM_KEYS.items()},
+        "ip": _scalar(context.get("ip")),
+        "user_agent": _scalar(context.get("userAgent")),
+        "locale": _scalar(context.get("locale")),
+        "timezone": _scalar(context.get("timezone")),
+        "page_url": _scalar(page.get("url")),
+        "library": " ".join(filter(None, (_scalar(library.get("name")), _scalar(library.get("version"))))) or None,
+        **{key: _scalar(campaign.get(field)) for key, field in _UTM_KEYS.items()},
     }
-    return {key: value for key, value in kept.items() if value is not None}
+    return {key: value[:2048] for key, value in kept.items() if value is not None}
+
+
+def _scalar(value: Any) -> str | None:
+    if isinstance(value, str) and value.strip():
+        return value.strip()
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
 
 
 # ---- identify and customers ------------------------------------------------------------------
 
 
 def _identify(call: _Call) -> list[CanonicalEvent]:
+    consents = _consent_events(call, call.traits, "tracker:identify")
     props = _customer_props(call.traits, call.context)
-    return [
-        call.event(EventType.CUSTOMER_IDENTIFIED, props),
-        *_consent_events(call, call.traits, "tracker:identify"),
-    ]
+    return [call.lenient_event(EventType.CUSTOMER_IDENTIFIED, props, {}), *consents]
 
 
 def _customer_props(traits: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
-    address = traits.get("address")
-    address = address if isinstance(address, dict) else {}
+    address = traits.get("address") if isinstance(traits.get("address"), dict) else {}
     return {
-        "first_name": text(_first(traits, "firstName", "first_name")),
-        "last_name": text(_first(traits, "lastName", "last_name")),
-        "phone": text(traits.get("phone")),
-        "locale": text(traits.get("locale") or context.get("locale")),
-        "timezone": text(traits.get("timezone") or context.get("timezone")),
-        "country": text(address.get("country")),
-        "city": text(address.get("city")),
-        "traits": {k: v for k, v in traits.items() if k not in _TRAITS_NOT_KEPT},
+        "first_name": _scalar(_first(traits, "firstName", "first_name")),
+        "last_name": _scalar(_first(traits, "lastName", "last_name")),
+        "phone": _scalar(traits.get("phone")),
+        "locale": _scalar(traits.get("locale")) or _scalar(context.get("locale")),
+        "timezone": _scalar(traits.get("timezone")) or _scalar(context.get("timezone")),
+        "country": _scalar(address.get("country")),
+        "city": _scalar(address.get("city")),
+        "traits": {k: v for k, v in traits.items() if k not in _NAMED_TRAITS and not _is_consent_trait(k, v)},
     }
 
 
+def _is_consent_trait(key: str, value: Any) -> bool:
+    """Boolean opt-in traits become consent events; anything else under those names stays a trait."""
+    return key in _CONSENT_TRAITS.values() and isinstance(value, bool)
+
+
 def _consent_events(call: _Call, traits: dict[str, Any], source: str) -> list[CanonicalEvent]:
-    given = obj(call.context.get("consent"), "context.consent")
+    given = call.context.get("consent") if isinstance(call.context.get("consent"), dict) else {}
     events = []
     for channel, trait in _CONSENT_TRAITS.items():
-        entry = obj(given.get(channel), f"context.consent.{channel}")
+        entry = given.get(channel) if isinstance(given.get(channel), dict) else {}
         granted = entry.get("granted", traits.get(trait))
         if granted is None:
             continue
         double_opt_in = entry.get("double_opt_in", False)
         if not isinstance(granted, bool) or not isinstance(double_opt_in, bool):
-            raise InvalidPayload(f"{channel} consent: granted and double_opt_in must be true or false")
+            call.ignored[f"consent.{channel}"] = {
+                "value": {"granted": granted, "double_opt_in": double_opt_in},
+                "reason": "granted and double_opt_in must be true or false: no consent was recorded",
+            }
+            continue
+        wording = entry.get("wording")
         proof = {
             "source": source,
             "at": call.occurred_at,
-            "wording": text(entry.get("wording")),
+            "wording": wording[:2000] if isinstance(wording, str) else None,
             "double_opt_in": double_opt_in,
-            "ip": text(call.context.get("ip")),
+            "ip": _scalar(call.context.get("ip")),
         }
         props = {"channel": channel, "granted": granted, "proof": proof}
         events.append(call.event(EventType.CONSENT_CHANGED, props, suffix=f":consent:{channel}"))
@@ -353,192 +602,309 @@ def _consent_events(call: _Call, traits: dict[str, Any], source: str) -> list[Ca
 # ---- page and screen -------------------------------------------------------------------------
 
 
-def _page_props(call: _Call, message: dict[str, Any]) -> dict[str, Any]:
-    page = obj(call.context.get("page"), "context.page")
-    props = call.properties
+def _page(call: _Call, message: dict[str, Any]) -> CanonicalEvent:
+    page = call.context.get("page") if isinstance(call.context.get("page"), dict) else {}
+    p = call.props
 
     def pick(key: str) -> str | None:
-        return text(props.get(key)) or text(page.get(key))
+        return p.text(key) or _scalar(page.get(key))
 
-    return {
+    props = {
         "url": pick("url"),
         "path": pick("path"),
         "title": pick("title"),
         "referrer": pick("referrer"),
-        "name": text(message.get("name") or props.get("name")),
-        "category": text(message.get("category") or props.get("category")),
+        "name": _scalar(message.get("name")) or p.text("name"),
+        "category": _scalar(message.get("category")) or p.text("category"),
     }
+    return call.lenient_event(EventType.PAGE_VIEWED, props, p.rest())
 
 
 # ---- track -----------------------------------------------------------------------------------
 
 
+def _normal(name: str) -> str:
+    """``Order Completed``, ``order_completed``, ``orderCompleted``, `` ORDER-COMPLETED `` -> ``order completed``."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name)
+    return " ".join(re.sub(r"[_\-.:/]+", " ", spaced).lower().split())
+
+
 def _track(call: _Call) -> list[CanonicalEvent]:
     name = call.env.name
-    known = _TRACK.get(" ".join(name.replace("_", " ").lower().split()))
+    known = _TRACK.get(_normal(name))
     if known is None:
         return [call.event(EventType.CUSTOM, {"name": name, "properties": call.properties})]
     type_, build = known
-    events = [call.event(type_, build(call))]
-    if type_ is EventType.CUSTOMER_REGISTERED:
-        events += _consent_events(call, {**call.traits, **call.properties}, f"tracker:{name}")
-    return events
+    try:
+        consents = (
+            _consent_events(call, {**call.traits, **call.properties}, f"tracker:{name}")
+            if type_ is EventType.CUSTOMER_REGISTERED
+            else []
+        )
+        props, rest = build(call)
+        return [call.lenient_event(type_, props, rest), *consents]
+    except InvalidPayload as exc:
+        reason = f"not stored as {type_}: {exc.message}"
+        return [call.event(EventType.CUSTOM, {"name": name, "properties": call.properties, "reason": reason[:1000]})]
 
 
-def _product_viewed(call: _Call) -> dict[str, Any]:
-    p = call.properties
-    product = {
-        "product_id": _product_id(p),
-        "sku": text(p.get("sku")),
-        "name": text(p.get("name")),
-        "category": text(p.get("category")),
-        "brand": text(p.get("brand")),
-        "price": money(p.get("price"), "price"),
-        "currency": _currency(p),
-        "url": text(p.get("url")),
-    }
-    return {"product": _without_none(product)}
+_Mapped = tuple[dict[str, Any], dict[str, Any]]  # (canonical properties, what is kept in extra)
 
 
-def _products_searched(call: _Call) -> dict[str, Any]:
-    return {"query": text(call.properties.get("query")), "category": text(call.properties.get("category"))}
+def _product_viewed(call: _Call) -> _Mapped:
+    """The product at the top level of ``properties`` (Segment), else the first of ``products`` /
+    ``items`` (GA4's view_item); the other fields come from wherever they are."""
+    p = call.props
+    product = {**_product_fields(p), "price": p.number("price"), "url": p.text("url")}
+    listed = p.raw("products", "items", kind=list) if not product["product_id"] else None
+    if listed and isinstance(listed[0], dict):
+        first = _Props(listed[0], p.ignored, "products.0.")
+        found = {**_product_fields(first), "price": first.number("price"), "url": first.text("url")}
+        product = {key: found.get(key) or value for key, value in product.items()}
+        p.products_rest = [first.rest(), *listed[1:]]
+    elif listed is not None:
+        p.used -= {"products", "items"}
+    product["currency"] = _currency(p)
+    return {"product": _without_none(product)}, p.rest()
 
 
-_CART_ACTIONS = {"product added": "add", "product removed": "remove"}
+def _products_searched(call: _Call) -> _Mapped:
+    p = call.props
+    return {"query": p.text("query", "search_term", "searchTerm", "keywords", "q"), "category": p.text("category")}, (
+        p.rest()
+    )
 
 
-def _cart(call: _Call) -> dict[str, Any]:
-    p = call.properties
-    return {
-        "action": _CART_ACTIONS.get(" ".join(call.env.name.replace("_", " ").lower().split()), "replace"),
-        "cart_id": text(p.get("cart_id")),
+_ADD = frozenset({"product added", "added product", "add to cart", "added to cart", "product added to cart"})
+_ADD |= {"wishlist product added to cart"}
+_REMOVE = frozenset({"product removed", "removed product", "remove from cart", "removed from cart"})
+_REMOVE |= {"product removed from cart"}
+
+
+def _cart(call: _Call) -> _Mapped:
+    p = call.props
+    normal = _normal(call.env.name)
+    action = "add" if normal in _ADD else "remove" if normal in _REMOVE else "replace"
+    props = {
+        "action": action,
+        "cart_id": p.text("cart_id", "cartId"),
         "items": _line_items(p),
-        "value": money(_first(p, "value", "revenue", "total"), "value"),
+        "value": p.number("value", "revenue", "total"),
         "currency": _currency(p),
     }
+    return props, p.rest()
 
 
-def _checkout_started(call: _Call) -> dict[str, Any]:
-    return {**_cart(call), "cart_id": text(_first(call.properties, "order_id", "checkout_id", "cart_id"))}
+def _checkout_started(call: _Call) -> _Mapped:
+    p = call.props
+    cart_id = p.text("checkout_id", "checkoutId", "order_id", "orderId", "cart_id", "cartId")
+    props, _ = _cart(call)
+    return {**props, "action": "replace", "cart_id": cart_id}, p.rest()
 
 
-def _order(call: _Call) -> dict[str, Any]:
-    p = call.properties
-    coupon = text(p.get("coupon"))
-    return {
-        "order_id": text(p.get("order_id")),
-        "total": money(_first(p, "total", "revenue", "value"), "total"),
-        "currency": _currency(p) or DEFAULT_CURRENCY,
-        "subtotal": money(p.get("subtotal"), "subtotal"),
-        "discount_total": money(p.get("discount"), "discount"),
+def _order(call: _Call) -> _Mapped:
+    p = call.props
+    coupon = p.text("coupon", "coupon_code", "coupon_id")
+    props = {
+        "order_id": p.text("order_id", "orderId", "transaction_id", "transactionId", "checkout_id"),
+        "order_number": p.text("order_number", "orderNumber"),
+        "total": p.number("total", "revenue", "value"),
+        "currency": _currency(p) or call.currency,
+        "subtotal": p.number("subtotal"),
+        "discount_total": p.number("discount"),
         "items": _line_items(p),
         "discount_codes": [coupon] if coupon else [],
     }
+    return props, p.rest()
 
 
-def _coupon_applied(call: _Call) -> dict[str, Any]:
-    p = call.properties
-    return {
-        "code": text(_first(p, "coupon_id", "coupon_name", "coupon")),
-        "order_id": text(p.get("order_id")),
-        "amount": money(p.get("discount"), "discount"),
+def _coupon_applied(call: _Call) -> _Mapped:
+    p = call.props
+    props = {
+        "code": p.text("coupon_id", "coupon_name", "coupon", "coupon_code", "code"),
+        "order_id": p.text("order_id", "orderId"),
+        "amount": p.number("discount"),
         "currency": _currency(p),
     }
+    return props, p.rest()
 
 
-def _signed_up(call: _Call) -> dict[str, Any]:
-    return _customer_props({**call.traits, **call.properties}, call.context)
+def _signed_up(call: _Call) -> _Mapped:
+    """Signed Up's properties describe the person who signed up: they are taken as traits."""
+    p = call.props
+    p.used |= set(p.data)
+    return _customer_props({**call.traits, **p.data}, call.context), {}
 
 
-def _product_reviewed(call: _Call) -> dict[str, Any]:
-    return {"product_id": text(call.properties.get("product_id")), "rating": call.properties.get("rating")}
+def _product_reviewed(call: _Call) -> _Mapped:
+    p = call.props
+    return {"product_id": p.text("product_id", "productId", "id", "sku"), "rating": p.number("rating")}, p.rest()
 
 
-def _push(call: _Call) -> dict[str, Any]:
-    p = call.properties
-    return {key: text(p.get(key)) for key in ("message_id", "journey", "template", "url")}
-
-
-def _tutorial_watched(call: _Call) -> dict[str, Any]:
-    p = call.properties
-    return {
-        "tutorial_id": text(p.get("tutorial_id")),
-        "topic": text(p.get("topic")),
-        "product_id": text(p.get("product_id")),
-        "category": text(p.get("category")),
-        "completion": p.get("completion"),
+def _push(call: _Call) -> _Mapped:
+    p = call.props
+    props = {
+        "message_id": p.text("message_id", "messageId", "campaign_id"),
+        "journey": p.text("journey"),
+        "template": p.text("template"),
+        "url": p.text("url", "deep_link", "link"),
     }
+    return props, p.rest()
 
 
-def _survey_answered(call: _Call) -> dict[str, Any]:
-    p = call.properties
-    return {"survey_id": text(p.get("survey_id")), "score": p.get("score"), "answers": p.get("answers")}
-
-
-def _referral_made(call: _Call) -> dict[str, Any]:
-    referred_email = text(call.properties.get("referred_email"))
-    return {
-        "referral_code": text(call.properties.get("referral_code")),
-        "referred_email": referred_email.strip().lower() if referred_email else None,
+def _tutorial(call: _Call) -> _Mapped:
+    p = call.props
+    completion = p.number("completion", "progress", "percent_complete")
+    if completion is not None and 1 < completion <= 100:
+        completion = completion / 100  # sent as a percentage
+    props = {
+        "tutorial_id": p.text("tutorial_id", "tutorialId", "tutorial", "tutorial_name", "video_id", "id", "name"),
+        "topic": p.text("topic"),
+        "product_id": p.text("product_id", "productId"),
+        "category": p.text("category"),
+        "completion": float(completion) if completion is not None else None,
     }
+    return props, p.rest()
 
 
-_Builder = Callable[[_Call], dict[str, Any]]
+def _survey_answered(call: _Call) -> _Mapped:
+    p = call.props
+    props = {
+        "survey_id": p.text("survey_id", "surveyId", "survey", "survey_name", "id", "name"),
+        "score": _float(p.number("score", "rating", "nps")),
+        "answers": p.raw("answers", "responses", kind=dict),
+    }
+    return props, p.rest()
+
+
+def _referral_made(call: _Call) -> _Mapped:
+    p = call.props
+    referred = p.text("referred_email", "referredEmail", "friend_email", "email")
+    props = {
+        "referral_code": p.text("referral_code", "referralCode", "code"),
+        "referred_email": referred.lower() if referred else None,
+    }
+    return props, p.rest()
+
+
+_Builder = Callable[[_Call], _Mapped]
+
+
+def _names(*names: str) -> tuple[str, ...]:
+    return tuple(_normal(n) for n in names)
+
+
+_EVENT_NAMES: list[tuple[tuple[str, ...], EventType, _Builder]] = [
+    (
+        _names("Product Viewed", "Viewed Product", "view_item"),
+        EventType.PRODUCT_VIEWED,
+        _product_viewed,
+    ),
+    (
+        _names("Products Searched", "Searched Products", "Product Searched", "Search", "view_search_results"),
+        EventType.SEARCH_PERFORMED,
+        _products_searched,
+    ),
+    (tuple(_ADD | _REMOVE) + _names("Cart Viewed", "Viewed Cart", "view_cart"), EventType.CART_UPDATED, _cart),
+    (
+        _names("Checkout Started", "Started Checkout", "begin_checkout", "Initiate Checkout", "Checkout Initiated"),
+        EventType.CHECKOUT_STARTED,
+        _checkout_started,
+    ),
+    (
+        _names("Order Completed", "Completed Order", "Order Placed", "Placed Order", "Purchase", "Purchased"),
+        EventType.ORDER_PLACED,
+        _order,
+    ),
+    (
+        _names("Order Cancelled", "Order Canceled", "Order Refunded", "Refund", "Refunded Order"),
+        EventType.ORDER_CANCELLED,
+        _order,
+    ),
+    (_names("Coupon Applied", "Applied Coupon", "Coupon Redeemed"), EventType.COUPON_REDEEMED, _coupon_applied),
+    (_names("Signed Up", "Sign Up", "Account Created"), EventType.CUSTOMER_REGISTERED, _signed_up),
+    (_names("Product Reviewed", "Review Submitted", "Reviewed Product"), EventType.REVIEW_SUBMITTED, _product_reviewed),
+    (
+        _names("Tutorial Watched", "Tutorial Viewed", "Tutorial Completed"),
+        EventType.TUTORIAL_WATCHED,
+        _tutorial,
+    ),
+    (_names("Survey Answered", "Survey Submitted", "Survey Completed"), EventType.SURVEY_ANSWERED, _survey_answered),
+    (_names("Referral Made", "Referral Sent", "Friend Referred"), EventType.REFERRAL_MADE, _referral_made),
+    (
+        _names("Push Notification Tapped", "Push Notification Opened", "Push Opened"),
+        EventType.PUSH_CLICKED,
+        _push,
+    ),
+    (_names("Push Notification Received"), EventType.PUSH_DELIVERED, _push),
+]
 _TRACK: dict[str, tuple[EventType, _Builder]] = {
-    "product viewed": (EventType.PRODUCT_VIEWED, _product_viewed),
-    "products searched": (EventType.SEARCH_PERFORMED, _products_searched),
-    "product added": (EventType.CART_UPDATED, _cart),
-    "product removed": (EventType.CART_UPDATED, _cart),
-    "cart viewed": (EventType.CART_UPDATED, _cart),
-    "checkout started": (EventType.CHECKOUT_STARTED, _checkout_started),
-    "order completed": (EventType.ORDER_PLACED, _order),
-    "order cancelled": (EventType.ORDER_CANCELLED, _order),
-    "order refunded": (EventType.ORDER_CANCELLED, _order),
-    "coupon applied": (EventType.COUPON_REDEEMED, _coupon_applied),
-    "signed up": (EventType.CUSTOMER_REGISTERED, _signed_up),
-    "product reviewed": (EventType.REVIEW_SUBMITTED, _product_reviewed),
-    "tutorial watched": (EventType.TUTORIAL_WATCHED, _tutorial_watched),
-    "survey answered": (EventType.SURVEY_ANSWERED, _survey_answered),
-    "referral made": (EventType.REFERRAL_MADE, _referral_made),
-    "push opened": (EventType.PUSH_CLICKED, _push),
-    "push notification tapped": (EventType.PUSH_CLICKED, _push),
-    "push notification received": (EventType.PUSH_DELIVERED, _push),
+    name: (type_, build) for names, type_, build in _EVENT_NAMES for name in names
 }
+_BUYER_TYPES = frozenset(
+    {EventType.ORDER_PLACED, EventType.CHECKOUT_STARTED, EventType.CUSTOMER_REGISTERED, EventType.ORDER_CANCELLED}
+)
 
 
 # ---- products --------------------------------------------------------------------------------
 
 
-def _line_items(properties: dict[str, Any]) -> list[dict[str, Any]]:
-    """``products[]``, or the single product at the top level (Product Added / Removed)."""
-    products = properties.get("products")
-    if products is None:
-        return [_line_item(properties, "properties")] if _product_id(properties) else []
-    if not isinstance(products, list):
-        raise InvalidPayload(f"properties.products: expected a list, got {type(products).__name__}")
-    return [_line_item(obj(product, f"products[{i}]"), f"products[{i}]") for i, product in enumerate(products)]
-
-
-def _line_item(product: dict[str, Any], where: str) -> dict[str, Any]:
-    item = {
-        "product_id": _product_id(product),
-        "sku": text(product.get("sku")),
-        "name": text(product.get("name")),
-        "category": text(product.get("category")),
-        "brand": text(product.get("brand")),
-        "quantity": product.get("quantity"),
-        "price": money(product.get("price"), f"{where}.price"),
+def _product_fields(p: _Props) -> dict[str, Any]:
+    return {
+        "product_id": p.text("product_id", "productId", "item_id", "id", "sku"),
+        "sku": p.text("sku"),
+        "name": p.text("name", "item_name", "product_name"),
+        "category": p.text("category", "item_category"),
+        "brand": p.text("brand", "item_brand"),
     }
+
+
+def _line_items(p: _Props) -> list[dict[str, Any]]:
+    """``products[]`` (or GA4's ``items[]``), else the single product at the top level (Product
+    Added / Removed). Each product's unused fields are kept (``p.rest()["products"]``, one entry per
+    product, in order); a product without any id is kept there whole."""
+    products = p.raw("products", "items", kind=list)
+    if products is None:
+        item = _line_item(p)
+        return [item] if item.get("product_id") else []
+    items: list[dict[str, Any]] = []
+    leftovers: list[Any] = []
+    for index, product in enumerate(products):
+        if not isinstance(product, dict):
+            leftovers.append(product)
+            continue
+        reader = _Props(product, p.ignored, f"products.{index}.")
+        item = _line_item(reader)
+        if item.get("product_id"):
+            items.append(item)
+            leftovers.append(reader.rest())
+        else:
+            leftovers.append(product)
+    p.products_rest = leftovers
+    return items
+
+
+def _line_item(p: _Props) -> dict[str, Any]:
+    quantity = p.number("quantity", "qty")
+    item = {
+        **_product_fields(p),
+        "variant_id": p.text("variant_id", "variantId"),
+        "quantity": int(quantity) if quantity is not None and quantity == quantity.to_integral_value() else None,
+        "price": p.number("price"),
+    }
+    if quantity is not None and item["quantity"] is None:
+        p.used.discard("quantity")
+        p.used.discard("qty")
     return _without_none(item)
 
 
-def _product_id(product: dict[str, Any]) -> str | None:
-    return text(_first(product, "product_id", "id", "sku"))
+def _currency(p: _Props) -> str | None:
+    currency = p.text("currency")
+    return currency.upper() if currency else None
 
 
-def _currency(properties: dict[str, Any]) -> str | None:
-    currency = text(properties.get("currency"))
-    return currency.strip().upper() if currency else None
+def _float(value: Decimal | None) -> float | None:
+    return float(value) if value is not None else None
 
 
 # ---- small helpers ---------------------------------------------------------------------------
@@ -560,6 +926,11 @@ def _first(values: dict[str, Any], *keys: str) -> Any:
 
 def _without_none(values: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if value is not None}
+
+
+def _short(value: Any) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 60 else shown[:57] + "..."
 
 
 def _canonical_json(value: Any) -> bytes:

@@ -8,6 +8,7 @@ min/max, consent and traits keep the newest statement, order accounting is keyed
 from __future__ import annotations
 
 import bisect
+import json
 import math
 from collections.abc import Iterable
 from datetime import datetime
@@ -70,6 +71,8 @@ WEIGHT_PURCHASE = 5.0
 
 _STATUS_ORDER = ("placed", "paid", "fulfilled", "cancelled")
 MAX_TRAIT_CHARS = 256
+# An address is about 150 bytes; 100 traits of 1 KB at most keep the profile far below DynamoDB's 400 KB.
+MAX_NESTED_TRAIT_BYTES = 1024
 MAX_CART_ITEMS = 100
 MAX_ORDER_ITEMS = 50
 
@@ -196,9 +199,19 @@ def _customer(profile: Profile, event: CustomerEvent) -> None:
     for name in ("first_name", "last_name", "phone", "locale", "timezone", "country", "city"):
         _set_trait(profile, name, getattr(props, name), at)
     for name, value in props.traits.items():
-        if isinstance(value, str | int | float | bool) or value is None:
-            _set_trait(profile, str(name)[:64], value, at)
+        if isinstance(value, str | int | float | bool) or value is None or _small_json(value):
+            _set_trait(profile, str(name)[:64], value, at)  # nested ones whole: address, company, ...
     _add_id(profile.phones, props.phone)
+
+
+def _small_json(value: object) -> bool:
+    """A nested trait (an object or a list) is kept whole when its JSON fits MAX_NESTED_TRAIT_BYTES."""
+    if not isinstance(value, dict | list):
+        return False
+    try:
+        return len(json.dumps(value, default=str, ensure_ascii=False).encode()) <= MAX_NESTED_TRAIT_BYTES
+    except (TypeError, ValueError, UnicodeEncodeError):
+        return False
 
 
 def _consent(profile: Profile, event: ConsentEvent) -> None:

@@ -8,6 +8,7 @@ parsed JSON), so the samples can change shape without breaking the benchmark.
 
 from __future__ import annotations
 
+import gzip
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,6 +117,12 @@ class TrackerBatches:
         body = json.dumps(_replace(self.sample, mapping), ensure_ascii=False).encode()
         headers = {"content-type": "application/json", "authorization": basic_auth(WRITE_KEY)}
         return Request("POST", BATCH_PATH, headers, body)
+
+    def gzipped(self, tag: str, n: int) -> Request:
+        """The same batch gzip-compressed, as RudderStack's SDKs send it (Content-Encoding: gzip)."""
+        plain = self.request(tag, n)
+        headers = {**plain.headers, "content-encoding": "gzip"}
+        return Request(plain.method, plain.path, headers, gzip.compress(plain.body, 6))
 
 
 def basic_auth(username: str) -> str:

@@ -158,6 +158,14 @@ def run_cpu(plan: dict[str, int]) -> dict[str, cpu.CaseResult]:
                 reps=plan["reps"],
                 warmup=plan["batch_warmup"],
             ),
+            "batch_gzip": cpu.measure(
+                ingest,
+                "batch-gzip",
+                tracker.gzipped,
+                requests=plan["batches"],
+                reps=plan["reps"],
+                warmup=plan["batch_warmup"],
+            ),
             # As deployed: metrics on, one EMF line flushed per invocation (to a null stdout here).
             "webhook_metrics_on": cpu.measure(
                 ingest,
@@ -290,6 +298,7 @@ CASE_LABELS = {
     "batch": "Tracker /v1/batch (20 calls)",
     "webhook_metrics_on": "  same, EMF metrics on",
     "batch_metrics_on": "  same, EMF metrics on",
+    "batch_gzip": "  same, gzip body (RudderStack)",
     "webhook_cold": "webhook, cold (1st request)",
     "webhook_new_customer": "webhook, new customer (warm)",
     "webhook_duplicate": "webhook, same delivery again",
@@ -309,7 +318,7 @@ def report(results: dict[str, Any]) -> str:
 
     out.append("\n1. Own CPU time per request (real handler + domain, in-memory ports, no AWS; time.process_time)")
     rows = []
-    for key in ("webhook", "webhook_metrics_on", "batch", "batch_metrics_on"):
+    for key in ("webhook", "webhook_metrics_on", "batch", "batch_metrics_on", "batch_gzip"):
         r = results["cpu"][key]
         req, ev = r["cpu_us_per_request"], r["cpu_us_per_event"]
         rows.append(

@@ -119,3 +119,39 @@ def test_shopify_eventbridge_path_processes_good_events_and_parks_bad_ones_in_th
     assert len(parked) == 1 and "unknown-shop" in parked[0]["Body"]
     profile = requests.get(f"{runtime.api_url}/v1/profiles/cid:7008001", headers=ADMIN, timeout=10).json()
     assert any(r["status"] in ("paid", "fulfilled") for r in profile["orders"]["recent"])
+
+
+def test_emma_dev_answers_preflights_gzip_and_short_paths_as_the_deployed_api_does(runtime):
+    import gzip
+
+    preflight = requests.options(
+        f"{runtime.api_url}/v1/t",
+        headers={
+            "origin": "http://localhost:3000",
+            "access-control-request-method": "POST",
+            "access-control-request-headers": "authorization,content-type",
+        },
+        timeout=10,
+    )
+    assert preflight.status_code == 204 and preflight.headers["access-control-allow-origin"] == "*"
+    assert "authorization" in preflight.headers["access-control-allow-headers"].lower()
+    call = {
+        "type": "track",
+        "event": "Product Viewed",
+        "anonymousId": "anon-gz",
+        "messageId": "gz-1",
+        "properties": {"product_id": "1042"},
+        "writeKey": "wk_local_elektro_emma",
+    }
+    resp = requests.post(
+        f"{runtime.api_url}/v1/b",
+        data=gzip.compress(json.dumps({"batch": [call]}).encode()),
+        headers={"content-type": "text/plain", "content-encoding": "gzip", "origin": "http://localhost:3000"},
+        timeout=10,
+    )
+    assert resp.status_code == 200 and resp.json()["accepted"] == 1
+    assert resp.headers["access-control-allow-origin"] == "*"
+    bad = requests.post(
+        f"{runtime.api_url}/v1/t", data=b"\x1f\x8bnope", headers={"content-encoding": "gzip"}, timeout=10
+    )
+    assert bad.status_code == 400 and bad.json()["code"] == 400

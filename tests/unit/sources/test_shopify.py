@@ -108,8 +108,13 @@ EXPECTED_TYPES = {
 }
 
 
+# Topics without a sample in events/: tested with inline payloads below.
+INLINE_TOPICS = {"customers_email_marketing_consent/update", "customers_marketing_consent/update"}
+
+
 def test_every_topic_has_an_expectation() -> None:
-    assert set(EXPECTED_TYPES) == shopify.TOPICS
+    assert set(EXPECTED_TYPES) | INLINE_TOPICS == shopify.TOPICS
+    assert not shopify.TOPICS & shopify.PRIVACY_TOPICS
 
 
 @pytest.mark.parametrize("topic", sorted(EXPECTED_TYPES))
@@ -261,7 +266,9 @@ def _with(topic: str, **changes: Any) -> dict[str, Any]:
         ("orders/create", {"total_price": "abc"}, "total_price"),
         ("orders/create", {"total_price": None}, "total_price"),
         ("orders/create", {"total_price": True}, "total_price"),
-        ("orders/create", {"id": None}, "id"),
+        ("orders/create", {"id": None, "admin_graphql_api_id": None}, "id"),
+        ("orders/create", {"id": 1.5, "admin_graphql_api_id": None}, "id"),
+        ("orders/create", {"id": True, "admin_graphql_api_id": None}, "id"),
         ("orders/create", {"currency": None}, "currency"),
         ("orders/create", {"currency": "euro"}, "currency"),
         ("orders/create", {"created_at": "gestern"}, "created_at"),
@@ -272,11 +279,11 @@ def _with(topic: str, **changes: Any) -> dict[str, Any]:
         ("orders/create", {"email": "keine-adresse"}, "email"),
         ("orders/paid", {"subtotal_price": "1.2.3"}, "subtotal_price"),
         ("carts/update", {"token": None, "id": None}, "token"),
-        ("checkouts/create", {"token": None}, "token"),
+        ("checkouts/create", {"token": None, "id": None}, "token"),
         ("checkouts/create", {"total_price": "abc"}, "total_price"),
-        ("customers/update", {"id": None}, "id"),
-        ("customers/update", {"default_address": []}, "default_address"),
-        ("products/update", {"id": None}, "id"),
+        ("customers/update", {"id": None, "admin_graphql_api_id": None}, "id"),
+        ("customers/update", {"default_address": "Berlin"}, "default_address"),
+        ("products/update", {"id": None, "admin_graphql_api_id": None}, "id"),
         ("products/update", {"tags": ["a"]}, "tags"),
     ],
 )
@@ -293,7 +300,7 @@ def test_invalid_line_item_values_name_the_item() -> None:
         run("orders/create", payload)
     payload = sample("orders/create")
     payload["line_items"][0]["quantity"] = "viele"
-    with pytest.raises(InvalidPayload, match=r"items\.0\.quantity"):
+    with pytest.raises(InvalidPayload, match=r"line_items\[0\]\.quantity: 'viele' is not a whole number"):
         run("orders/create", payload)
 
 
@@ -512,3 +519,220 @@ def test_product_stock(variants: tuple[dict[str, Any], ...], in_stock: bool | No
 def test_product_inventory_must_be_an_integer() -> None:
     with pytest.raises(InvalidPayload, match=r"variants\[0\]\.inventory_quantity"):
         run("products/create", _variants({"inventory_quantity": "viel"}))
+
+
+# ---- exact ids ----------------------------------------------------------------------------------
+# Shopify's ids exceed 2**53; its documentation examples were scraped through floats, so "id" lost
+# digits while admin_graphql_api_id kept them. The gid's number is the id.
+
+ORDER_GID = "gid://shopify/Order/820982911946154508"
+
+
+def test_order_and_customer_ids_come_from_the_graphql_ids() -> None:
+    payload = sample("orders/create")
+    payload.update(id=820982911946154500, admin_graphql_api_id=ORDER_GID)
+    payload["customer"].update(id=115310627314723950, admin_graphql_api_id="gid://shopify/Customer/115310627314723954")
+    events = run("orders/create", payload)
+    assert events[0].properties.order_id == "820982911946154508"
+    assert {e.customer.customer_id for e in events} == {"115310627314723954"}
+    coupon = next(e for e in events if e.type is EventType.COUPON_REDEEMED)
+    assert coupon.properties.order_id == "820982911946154508"
+
+
+@pytest.mark.parametrize(
+    "gid",
+    [None, "https://www.example.com/", "gid://shopify/LineItem/99", "gid://shopify/Order/", "example string", 123],
+)
+def test_an_unusable_graphql_id_falls_back_to_the_id(gid: Any) -> None:
+    payload = sample("orders/create")
+    payload.update(id=5501001, admin_graphql_api_id=gid)
+    assert run("orders/create", payload)[0].properties.order_id == "5501001"
+
+
+def test_ids_sent_as_strings_or_integers_are_the_same_exact_string() -> None:
+    payload = sample("orders/create")
+    payload.update(id="5501001", admin_graphql_api_id=None)
+    payload["line_items"][0].update(product_id="8100001", variant_id=4510001)
+    payload["line_items"][1].update(product_id=2**63 + 7, variant_id="9007199254740993")
+    order = run("orders/create", payload)[0]
+    assert order.properties.order_id == "5501001"
+    pixel, charger = order.properties.items
+    assert (pixel.product_id, pixel.variant_id) == ("8100001", "4510001")
+    assert (charger.product_id, charger.variant_id) == (str(2**63 + 7), "9007199254740993")  # never via float
+
+
+def test_product_and_variant_ids_come_from_the_graphql_ids() -> None:
+    payload = sample("products/create")
+    payload.update(id=632910392000000000, admin_graphql_api_id="gid://shopify/Product/632910392000000017")
+    payload["variants"][0].update(
+        id=808950810000000000, admin_graphql_api_id="gid://shopify/ProductVariant/808950810000000011"
+    )
+    event = run("products/create", payload)[0]
+    assert event.properties.product.product_id == "632910392000000017"
+    assert event.properties.variants[0] == "808950810000000011"
+
+
+def test_a_cart_lines_key_keeps_the_exact_variant_id() -> None:
+    payload = sample("carts/update")
+    line = payload["line_items"][0]
+    line.update(variant_id=704912205188288500, key="704912205188288575:3abdf474dce81d0025dd15b9a02ef6bf")
+    assert run("carts/update", payload)[0].properties.items[0].variant_id == "704912205188288575"
+    line.update(variant_id=4510001, key="4510002:3abd")  # a key that disagrees with an exact id: not used
+    assert run("carts/update", payload)[0].properties.items[0].variant_id == "4510001"
+
+
+def test_checkout_customer_id_comes_from_the_graphql_id() -> None:
+    payload = sample("checkouts/create")
+    payload["customer"].update(id=603851970716743400, admin_graphql_api_id="gid://shopify/Customer/603851970716743426")
+    assert run("checkouts/create", payload)[0].customer.customer_id == "603851970716743426"
+
+
+# ---- numbers as strings, strings as numbers -------------------------------------------------------
+
+
+def test_line_item_prices_and_quantities_in_either_form() -> None:
+    payload = sample("orders/create")
+    payload["line_items"][0].update(price=600, quantity="2")
+    payload["line_items"][1].update(price=0, original_price="29.90", quantity=1.0)
+    pixel, charger = run("orders/create", payload)[0].properties.items
+    assert (pixel.price, pixel.quantity) == (Decimal("600"), 2)
+    assert (charger.price, charger.quantity) == (Decimal("0"), 1)  # a free item costs 0, not its list price
+
+
+@pytest.mark.parametrize("value", ["2.5", -1, True, "viele"])
+def test_a_quantity_that_is_no_whole_number_is_refused(value: Any) -> None:
+    payload = sample("orders/create")
+    payload["line_items"][0]["quantity"] = value
+    with pytest.raises(InvalidPayload, match=r"line_items\[0\]\.quantity"):
+        run("orders/create", payload)
+
+
+def test_overlong_names_are_cut_not_refused() -> None:
+    payload = sample("orders/create")
+    payload["line_items"][0]["title"] = "Pixel " * 200
+    assert len(run("orders/create", payload)[0].properties.items[0].name) == 512
+
+
+def test_checkout_with_an_empty_list_for_an_address() -> None:
+    payload = sample("checkouts/create")
+    payload.update(shipping_address=[], billing_address=[], email=None)  # what Shopify sends when there is none
+    assert run("checkouts/create", payload)[0].customer.email == "lena.schmidt@example.de"  # the customer's
+
+
+# ---- test, cancelled and voided orders ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("value", "test"), [(True, True), ("true", True), (False, False), (None, False)])
+def test_the_test_flag_is_carried(value: Any, test: bool) -> None:
+    payload = sample("orders/create")
+    payload["test"] = value
+    assert run("orders/create", payload)[0].properties.test is test
+
+
+def test_a_test_order_redeems_no_coupon() -> None:
+    payload = sample("orders/create")
+    payload["test"] = True
+    events = run("orders/create", payload)
+    assert [e.type for e in events] == [EventType.ORDER_PLACED, EventType.CONSENT_CHANGED]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"cancelled_at": "2024-11-18T10:00:00+01:00", "cancel_reason": "customer"},
+        {"financial_status": "voided"},
+        {"financial_status": "VOIDED", "cancelled_at": None},
+    ],
+)
+def test_an_order_created_cancelled_or_voided_maps_to_a_cancellation(changes: dict[str, Any]) -> None:
+    payload = sample("orders/create")
+    payload.update(changes)
+    events = run("orders/create", payload)
+    assert [e.type for e in events] == [EventType.ORDER_CANCELLED, EventType.CONSENT_CHANGED]  # no coupon
+    order = events[0]
+    assert order.id == "shopify:wh-1" and order.properties.order_id == "5501001"
+    cancelled_at = datetime(2024, 11, 18, 9, 0, tzinfo=UTC)
+    created_at = datetime(2024, 11, 18, 9, 15, 32, tzinfo=UTC)
+    assert order.occurred_at == (cancelled_at if payload.get("cancelled_at") else created_at)
+    assert order.context == {"locale": "de-DE", "ip": "192.0.2.41"}
+
+
+def test_a_late_paid_delivery_of_a_cancelled_order_is_the_cancellation() -> None:
+    payload = sample("orders/paid")
+    payload["cancelled_at"] = "2024-11-18T10:00:00+01:00"
+    (event,) = run("orders/paid", payload)
+    assert event.type is EventType.ORDER_CANCELLED and event.occurred_at == datetime(2024, 11, 18, 9, tzinfo=UTC)
+
+
+def test_a_pending_or_paid_financial_status_does_not_cancel() -> None:
+    for status in ("pending", "paid", "authorized", None):
+        payload = sample("orders/create")
+        payload["financial_status"] = status
+        assert run("orders/create", payload)[0].type is EventType.ORDER_PLACED
+
+
+# ---- compliance topics ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("topic", sorted(shopify.PRIVACY_TOPICS))
+def test_privacy_topics_are_refused_with_422_until_handled(topic: str) -> None:
+    payload = {"shop_id": 954889, "shop_domain": "elektro-emma.myshopify.com", "customer": {"id": 191167}}
+    with pytest.raises(shopify.PrivacyRequestNotHandled) as err:
+        run(topic, payload)
+    assert err.value.status == 422 and err.value.code == "privacy_request_not_handled"
+    assert topic in err.value.message and "not yet handled" in err.value.message
+
+
+# ---- consent topics (API 2025-01 and later: customer payloads carry no consent) -----------------
+
+
+def test_email_consent_update_grants_or_withdraws() -> None:
+    payload = {
+        "customer_id": 706405506930370084,
+        "email_address": "Bob@Biller.com",
+        "email_marketing_consent": {
+            "state": "subscribed",
+            "opt_in_level": "confirmed_opt_in",
+            "consent_updated_at": "2025-01-10T08:00:00-05:00",
+        },
+    }
+    (event,) = run("customers_email_marketing_consent/update", payload)
+    assert event.type is EventType.CONSENT_CHANGED and event.id == "shopify:wh-1:consent:email"
+    assert (event.customer.customer_id, event.customer.email) == ("706405506930370084", "bob@biller.com")
+    props = event.properties
+    assert (props.channel, props.granted, props.proof.double_opt_in) == (Channel.EMAIL, True, True)
+    assert props.proof.at == datetime(2025, 1, 10, 13, 0, tzinfo=UTC)
+    assert props.proof.source == "shopify:customers_email_marketing_consent/update"
+    payload["email_marketing_consent"]["state"] = "unsubscribed"
+    assert run("customers_email_marketing_consent/update", payload)[0].properties.granted is False
+
+
+@pytest.mark.parametrize("state", [None, "pending", "redacted", "example string"])
+def test_a_consent_update_whose_state_says_nothing_records_nothing(state: str | None) -> None:
+    email = {"customer_id": 1, "email_marketing_consent": {"state": state, "consent_updated_at": None}}
+    assert run("customers_email_marketing_consent/update", email) == []
+    sms = {"id": 706405506930370000, "phone": None, "sms_marketing_consent": {"state": state}}
+    assert run("customers_marketing_consent/update", sms) == []
+
+
+def test_sms_consent_update_names_the_phone() -> None:
+    payload = {
+        "id": 7358220173425,
+        "phone": "+4915112345678",
+        "sms_marketing_consent": {
+            "state": "SUBSCRIBED",
+            "opt_in_level": "single_opt_in",
+            "consent_updated_at": "2025-02-01T10:00:00Z",
+            "consent_collected_from": "SHOPIFY",
+        },
+    }
+    (event,) = run("customers_marketing_consent/update", payload)
+    assert (event.customer.customer_id, event.customer.phone) == ("7358220173425", "+4915112345678")
+    assert (event.properties.channel, event.properties.granted) == (Channel.SMS, True)
+    assert event.id == "shopify:wh-1:consent:sms"
+
+
+def test_a_consent_update_naming_no_customer_is_refused() -> None:
+    payload = {"email_marketing_consent": {"state": "subscribed", "consent_updated_at": "2025-01-10T08:00:00Z"}}
+    with pytest.raises(InvalidPayload, match="names no customer"):
+        run("customers_email_marketing_consent/update", payload)

@@ -255,7 +255,7 @@ def test_state_change_without_order_is_invalid(payload: Any) -> None:
         ({"currency": None}, "currency.isoCode"),
         ({"currency": "EUR"}, "currency"),
         ({"orderDateTime": "gestern"}, "orderDateTime"),
-        ({"orderCustomer": []}, "orderCustomer"),
+        ({"orderCustomer": ["max"]}, "orderCustomer"),
         ({"lineItems": {}}, "lineItems"),
     ],
 )
@@ -386,3 +386,41 @@ def test_written_products_name_the_product_only() -> None:
 
 def test_empty_write_list_records_nothing() -> None:
     assert run(with_payload("product.written", [])) == []
+
+
+def test_a_deleted_product_is_marked_out_of_stock() -> None:
+    writes = [
+        {"entity": "product", "operation": "delete", "primaryKey": "7b04ebe416db4ebc93de4d791325e1d9"},
+        {"entity": "product", "operation": "update", "primaryKey": "0191d2c3b4a5968778695a4b3c2d1e10"},
+    ]
+    deleted, updated = run(with_payload("product.written", writes))
+    assert deleted.properties.product.in_stock is False  # never recommended again
+    assert updated.properties.product.in_stock is None  # a write names the product, not its stock
+
+
+# ---- what is not an app webhook, PHP's empty arrays, numbers as strings -------------------------
+
+
+def test_a_body_that_is_no_app_webhook_is_refused_naming_what_it_has() -> None:
+    pay_request = {
+        "source": {"url": "http://localhost:8000", "shopId": "hRCw2xo1EDZnLco4"},
+        "order": {},
+        "orderTransaction": {},
+    }
+    with pytest.raises(InvalidPayload) as err:
+        shopware.delivery_of({}, json.dumps(pay_request).encode())
+    assert "data.event: required field is missing" in err.value.message
+    assert "not an app webhook" in err.value.message and "orderTransaction" in err.value.message
+
+
+def test_php_empty_arrays_and_quantities_as_strings() -> None:
+    webhook = sample("checkout.order.placed")
+    order = webhook["data"]["payload"]["order"]
+    order["extensions"] = []
+    order["lineItems"][0]["payload"] = []  # PHP's empty array: no product number
+    for line in order["lineItems"]:
+        line["quantity"] = str(line["quantity"])
+    placed = run(webhook)[0]
+    assert placed.type is EventType.ORDER_PLACED
+    assert placed.properties.items[0].sku is None
+    assert all(isinstance(item.quantity, int) for item in placed.properties.items)

@@ -487,3 +487,39 @@ def test_invalid_product_names_the_field(changes: dict[str, Any], field: str) ->
     with pytest.raises(InvalidPayload) as err:
         run("product.updated", payload)
     assert field in err.value.message
+
+
+# ---- orders created in a final state, PHP's empty arrays, numbers as strings ------------------
+
+
+@pytest.mark.parametrize("status", ["cancelled", "refunded", "failed"])
+def test_an_order_created_cancelled_is_recorded_as_the_cancellation_it_is(status: str) -> None:
+    payload = sample("order_created")
+    payload["status"] = status
+    events = run("order.created", payload)
+    assert [e.type for e in events] == [EventType.ORDER_CANCELLED, EventType.CONSENT_CHANGED]  # no coupon
+    assert events[0].id == "woocommerce:d-101" and events[0].properties.order_id == "1001"
+
+
+@pytest.mark.parametrize("status", ["checkout-draft", "auto-draft"])
+def test_a_checkout_draft_records_nothing(status: str) -> None:
+    payload = sample("order_created")
+    payload["status"] = status
+    assert run("order.created", payload) == []
+
+
+def test_php_empty_arrays_stand_for_empty_objects() -> None:
+    payload = sample("order_created")
+    payload.update(shipping=[], meta_data=[])
+    assert run("order.created", payload)[0].type is EventType.ORDER_PLACED
+
+
+def test_ids_and_quantities_sent_as_strings() -> None:
+    payload = sample("order_created")
+    line = payload["line_items"][0]
+    line.update(product_id=str(line["product_id"]), quantity="2", subtotal="2198.00", subtotal_tax="0.00")
+    payload["customer_id"] = "7008001"
+    order = run("order.created", payload)[0]
+    assert order.customer.customer_id == "7008001"
+    first = order.properties.items[0]
+    assert (first.product_id, first.quantity, first.price) == (str(line["product_id"]), 2, Decimal("1099.00"))

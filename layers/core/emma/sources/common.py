@@ -136,9 +136,12 @@ def money(value: Any, field: str = "amount") -> Decimal | None:
     if isinstance(value, bool):
         raise InvalidPayload(f"{field}: expected a number, got a boolean")
     try:
-        return Decimal(str(value)).quantize(Decimal("0.0001"))
+        found = Decimal(str(value).strip())
+        if not found.is_finite():
+            raise InvalidOperation
+        return found.quantize(Decimal("0.0001"))
     except InvalidOperation as exc:
-        raise InvalidPayload(f"{field}: {value!r} is not a number") from exc
+        raise InvalidPayload(f"{field}: {str(value)[:40]!r} is not a number") from exc
 
 
 def timestamp(value: Any, field: str = "timestamp") -> datetime | None:
@@ -156,15 +159,78 @@ def timestamp(value: Any, field: str = "timestamp") -> datetime | None:
     raise InvalidPayload(f"{field}: expected an ISO 8601 timestamp, got {type(value).__name__}")
 
 
-def text(value: Any) -> str | None:
+def text(value: Any, limit: int | None = None) -> str | None:
+    """A string as sent (numbers as their digits); empty is None. ``limit`` cuts descriptive text
+    (names, labels) to what the event model keeps instead of refusing the whole delivery for it."""
     if value is None or value == "":
         return None
-    return str(value)
+    found = str(value)
+    return found[:limit] if limit is not None else found
+
+
+MAX_EXACT_FLOAT = 2**53  # beyond this a JSON number read as a float has lost digits
+
+
+def ident(value: Any, field: str) -> str | None:
+    """An id as an exact string: shops send ids as integers or strings (``7234590408817`` and
+    ``"7234590408817"`` are the same product). Python's JSON reader keeps integers exact; an id that
+    is a float, a boolean or a structure is refused rather than guessed (a float id beyond 2**53 has
+    already lost digits)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool | dict | list):
+        raise InvalidPayload(f"{field}: expected an id (a string or an integer), got {type(value).__name__}")
+    if isinstance(value, float):
+        if not value.is_integer() or abs(value) >= MAX_EXACT_FLOAT:
+            raise InvalidPayload(f"{field}: {value!r} is not an exact id (send it as a string or an integer)")
+        return str(int(value))
+    found = str(value).strip()
+    return found or None
+
+
+def quantity(value: Any, field: str, default: int = 1) -> int:
+    """A count of items: an integer, or a string or float holding one ("2", 2.0); absent is ``default``."""
+    if value is None or value == "":
+        return default
+    if isinstance(value, bool):
+        raise InvalidPayload(f"{field}: expected a whole number, got a boolean")
+    if isinstance(value, int):
+        found = value
+    else:
+        try:
+            number = Decimal(str(value).strip())
+        except InvalidOperation as exc:
+            raise InvalidPayload(f"{field}: {value!r} is not a whole number") from exc
+        if not number.is_finite() or number != number.to_integral_value():
+            raise InvalidPayload(f"{field}: {value!r} is not a whole number")
+        found = int(number)
+    if found < 0:
+        raise InvalidPayload(f"{field}: {value!r} is negative")
+    return found
+
+
+_FLAGS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def flag(value: Any, field: str) -> bool | None:
+    """A boolean sent as true/false, or as "true"/"false", 1/0 (PHP and form-encoded sources)."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    found = _FLAGS.get(str(value).strip().lower())
+    if found is None:
+        raise InvalidPayload(f"{field}: expected true or false, got {str(value)[:40]!r}")
+    return found
 
 
 def obj(value: Any, field: str) -> dict[str, Any]:
-    """An optional JSON object: absent or null is empty, anything else but an object is invalid."""
-    if value is None:
+    """An optional JSON object: absent or null is empty, anything else but an object is invalid.
+
+    An empty list is an empty object too: PHP serialises an empty associative array as ``[]``
+    (WooCommerce, Shopware: ``"extensions": []``), and Shopify's checkouts send
+    ``"shipping_address": []`` when there is none."""
+    if value is None or value == []:
         return {}
     if not isinstance(value, dict):
         raise InvalidPayload(f"{field}: expected an object, got {type(value).__name__}")

@@ -6,25 +6,46 @@ the delivery in headers; the body is the REST Admin API representation of the re
 Carts carry no customer at all: their token is the only reference, kept as the anonymous id
 ``shopify-cart:<token>``. Checkouts and orders repeat that token as ``cart_token``, so they carry the
 same anonymous id next to the customer's id and email, which links the cart to the customer's profile.
+
+Ids are exact strings. Shopify's ids exceed 2**53, so a JSON reader that goes through floats rounds
+them (Shopify's own documentation examples were scraped that way: ``"id": 820982911946154500`` next to
+``"admin_graphql_api_id": "gid://shopify/Order/820982911946154508"``). The GraphQL id keeps every
+digit, so where a resource has one, its trailing number is the id (orders, customers, products,
+variants); a cart line's ``key`` (``<variant id>:<hash>``) likewise keeps its variant id.
+
+Orders: the body is the order as it stands when the webhook fires. An order that already stands
+cancelled (``cancelled_at`` set) or voided (``financial_status: voided``) maps to ``order.cancelled``
+whatever the topic, never to ``order.placed``/``order.paid``: it never counts as revenue, and the
+journeys that follow a purchase do not start for it. A test order (``test: true``) maps as usual with
+``test`` set; profiles record it and never count it. Neither redeems its discount codes.
+
+The mandatory compliance topics (``customers/data_request``, ``customers/redact``, ``shop/redact``)
+are verified like any delivery and then refused with 422 (``privacy_request_not_handled``) until Emma
+handles privacy requests.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from emma.errors import InvalidPayload
+from emma.errors import InvalidPayload, UnknownTopic
 from emma.events.model import CanonicalEvent, Channel, EventType, SourceKind
 from emma.sources import signatures
 from emma.sources.common import (
+    MAX_EXACT_FLOAT,
     Envelope,
     coupon_events,
+    flag,
+    ident,
     make_event,
     money,
     obj,
     objects,
+    quantity,
     required,
     route_delivery,
     text,
@@ -44,6 +65,15 @@ _ORDER_TOPICS: dict[str, tuple[EventType, tuple[str, ...]]] = {
     "orders/fulfilled": (EventType.ORDER_FULFILLED, ("updated_at",)),
 }
 
+# The mandatory compliance webhooks every Shopify app receives (GDPR): not handled yet.
+PRIVACY_TOPICS = frozenset({"customers/data_request", "customers/redact", "shop/redact"})
+
+# The financial status of an order whose payment authorisation was voided: it will not be paid.
+_VOIDED = "voided"
+
+# gid://shopify/<Resource>/<number>, the GraphQL id Shopify puts in admin_graphql_api_id.
+_GID = re.compile(r"gid://shopify/(?P<kind>[A-Za-z]+)/(?P<id>[0-9]+)(?:[?#].*)?")
+
 # Marketing consent states that say something; "pending" (double opt-in not confirmed yet),
 # "redacted", "invalid" and states Shopify may add later are neither a grant nor a withdrawal.
 _CONSENT_STATES = {"subscribed": True, "not_subscribed": False, "unsubscribed": False}
@@ -58,6 +88,13 @@ class _Consent(NamedTuple):
 class _Code(NamedTuple):
     code: str
     amount: Decimal | None
+
+
+class PrivacyRequestNotHandled(UnknownTopic):
+    """A compliance webhook (customer data request, customer or shop redaction). Refused with 422
+    until the privacy issue lands: Shopify retries it, and nothing is stored meanwhile."""
+
+    code = "privacy_request_not_handled"
 
 
 # ---- the interface every source module exposes ----------------------------------------------
@@ -84,6 +121,11 @@ def map_delivery(
     shop: str, topic: str, delivery_id: str, payload: dict[str, Any], received_at: datetime
 ) -> list[CanonicalEvent]:
     """Map one webhook delivery; the first event is the primary one, the others carry id suffixes."""
+    if topic in PRIVACY_TOPICS:
+        raise PrivacyRequestNotHandled(
+            f"shopify {topic}: privacy requests ({', '.join(sorted(PRIVACY_TOPICS))}) are not yet handled "
+            "by Emma; nothing was stored"
+        )
     mapper, env = route_delivery(_MAPPERS, SourceKind.SHOPIFY, shop, topic, delivery_id, received_at, "topic")
     return mapper(env, payload)
 
@@ -113,22 +155,60 @@ def _cart_anonymous_id(token: Any) -> str | None:
     return f"shopify-cart:{found}" if found else None
 
 
+def _gid(value: Any, kind: str) -> str | None:
+    """The number of ``gid://shopify/<kind>/<number>``; None for anything else (another resource's
+    gid, a URL, an anonymised placeholder)."""
+    if not isinstance(value, str):
+        return None
+    found = _GID.fullmatch(value.strip())
+    return found["id"] if found and found["kind"] == kind else None
+
+
+def _resource_id(resource: dict[str, Any], kind: str, field: str = "id", path: str = "") -> str | None:
+    """A resource's exact id: the number of its admin_graphql_api_id when that names a ``kind``,
+    else its ``field`` as sent (an integer or a string)."""
+    return _gid(resource.get("admin_graphql_api_id"), kind) or ident(resource.get(field), f"{path}{field}")
+
+
+def _rounded_alike(exact: str, sent: str) -> bool:
+    """True when ``sent`` is ``exact`` after a trip through a 64-bit float (both digit strings)."""
+    return int(sent) >= MAX_EXACT_FLOAT and float(int(exact)) == float(int(sent))
+
+
+def _variant_id(line: dict[str, Any], field: str) -> str | None:
+    """A line's variant id; a cart or checkout line's ``key`` starts with the exact variant id
+    (``704912205188288575:3abd...``), which wins over a ``variant_id`` that lost digits."""
+    variant = ident(line.get("variant_id"), f"{field}.variant_id")
+    key = line.get("key")
+    if variant and variant.isdigit() and isinstance(key, str):
+        prefix = key.partition(":")[0]
+        if prefix.isdigit() and prefix != variant and _rounded_alike(prefix, variant):
+            return prefix
+    return variant
+
+
 def _line_items(value: Any) -> list[dict[str, Any]]:
-    """Line items with a product; custom items (gift wrap, fees) have none and stay out of the list
-    (their amounts are still in the order total)."""
+    """Line items with a product; custom items (gift wrap, fees, a protection plan) have none and stay
+    out of the list (their amounts are still in the order total). Product ids come as integers or
+    strings, prices as strings or numbers, quantities as integers or strings."""
     items = []
     for i, line in enumerate(objects(value, "line_items")):
-        if line.get("product_id") is None:
+        field = f"line_items[{i}]"
+        product_id = ident(line.get("product_id"), f"{field}.product_id")
+        if product_id is None:
             continue
+        price = line.get("price")
+        if price is None or price == "":
+            price = line.get("original_price")
         items.append(
             {
-                "product_id": text(line["product_id"]),
-                "variant_id": text(line.get("variant_id")),
-                "sku": text(line.get("sku")),
-                "name": text(line.get("title") or line.get("name")),
-                "brand": text(line.get("vendor")),
-                "quantity": line.get("quantity", 1),
-                "price": money(line.get("price") or line.get("original_price"), f"line_items[{i}].price"),
+                "product_id": product_id,
+                "variant_id": _variant_id(line, field),
+                "sku": text(line.get("sku"), limit=512),
+                "name": text(line.get("title") or line.get("name"), limit=512),
+                "brand": text(line.get("vendor"), limit=512),
+                "quantity": quantity(line.get("quantity"), f"{field}.quantity"),
+                "price": money(price, f"{field}.price"),
             }
         )
     return items
@@ -142,6 +222,7 @@ def _marketing_consent(value: Any, field: str) -> _Consent | None:
     state = consent.get("state")
     if state is not None and not isinstance(state, str):
         raise InvalidPayload(f"{field}.state: expected a string, got {type(state).__name__}")
+    state = state.strip().lower() if state else None  # REST sends "subscribed", GraphQL "SUBSCRIBED"
     granted = _CONSENT_STATES.get(state) if state else None
     if granted is None:
         return None
@@ -174,7 +255,8 @@ def _legacy_email_consent(customer: dict[str, Any]) -> _Consent | None:
 def _consents(
     env: Envelope, customer: dict[str, Any], refs: dict[str, Any], occurred_at: datetime | None
 ) -> list[CanonicalEvent]:
-    """One CONSENT_CHANGED per channel whose state says granted or withdrawn."""
+    """One CONSENT_CHANGED per channel whose state says granted or withdrawn. From API version
+    2025-01 customer payloads carry no consent: the consent topics below bring it."""
     by_channel = {
         Channel.EMAIL: (
             _marketing_consent(customer["email_marketing_consent"], "email_marketing_consent")
@@ -183,6 +265,12 @@ def _consents(
         ),
         Channel.SMS: _marketing_consent(customer.get("sms_marketing_consent"), "sms_marketing_consent"),
     }
+    return _consent_events(env, by_channel, refs, occurred_at)
+
+
+def _consent_events(
+    env: Envelope, by_channel: dict[Channel, _Consent | None], refs: dict[str, Any], occurred_at: datetime | None
+) -> list[CanonicalEvent]:
     events = []
     for channel, consent in by_channel.items():
         if consent is None:
@@ -209,12 +297,39 @@ def _consents(
     return events
 
 
+def _consent_update(
+    env: Envelope, refs: dict[str, Any], channel: Channel, consent: _Consent | None
+) -> list[CanonicalEvent]:
+    if not (refs.get("customer_id") or refs.get("email")):
+        raise InvalidPayload(f"shopify {env.name}: names no customer (no customer id and no address)")
+    return _consent_events(env, {channel: consent}, refs, None)
+
+
+def _email_consent_update(env: Envelope, payload: dict[str, Any]) -> list[CanonicalEvent]:
+    """customers_email_marketing_consent/update: ``{customer_id, email_address, email_marketing_consent}``.
+    A state that says neither granted nor withdrawn (pending, redacted, null) records nothing."""
+    refs = {
+        "customer_id": ident(payload.get("customer_id"), "customer_id"),
+        "email": payload.get("email_address"),
+    }
+    consent = _marketing_consent(payload.get("email_marketing_consent"), "email_marketing_consent")
+    return _consent_update(env, refs, Channel.EMAIL, consent)
+
+
+def _sms_consent_update(env: Envelope, payload: dict[str, Any]) -> list[CanonicalEvent]:
+    """customers_marketing_consent/update (SMS): ``{id, phone, sms_marketing_consent}``; the phone is
+    the number the consent is about. A state that says nothing (null, pending) records nothing."""
+    refs = {"customer_id": _resource_id(payload, "Customer"), "phone": text(payload.get("phone"))}
+    consent = _marketing_consent(payload.get("sms_marketing_consent"), "sms_marketing_consent")
+    return _consent_update(env, refs, Channel.SMS, consent)
+
+
 # ---- orders -----------------------------------------------------------------------------------
 
 
 def _order_refs(order: dict[str, Any], customer: dict[str, Any]) -> dict[str, Any]:
     return {
-        "customer_id": text(customer.get("id")),
+        "customer_id": _resource_id(customer, "Customer", path="customer."),
         "email": order.get("email") or order.get("contact_email") or customer.get("email"),
         "phone": order.get("phone") or customer.get("phone"),
         "anonymous_id": _cart_anonymous_id(order.get("cart_token")),
@@ -225,8 +340,11 @@ def _order_props(order: dict[str, Any], codes: list[_Code]) -> dict[str, Any]:
     total = money(order.get("total_price"), "total_price")
     if total is None:
         raise InvalidPayload("total_price: required field is missing")
+    order_id = _resource_id(order, "Order")
+    if order_id is None:
+        raise InvalidPayload("id: required field is missing")
     return {
-        "order_id": required(order.get("id"), "id"),
+        "order_id": order_id,
         "order_number": text(order.get("order_number") or order.get("name")),
         "total": total,
         "currency": order.get("currency"),
@@ -234,7 +352,16 @@ def _order_props(order: dict[str, Any], codes: list[_Code]) -> dict[str, Any]:
         "discount_total": money(order.get("total_discounts"), "total_discounts"),
         "items": _line_items(order.get("line_items")),
         "discount_codes": [c.code for c in codes],
+        "test": flag(order.get("test"), "test") or False,
     }
+
+
+def _stands_cancelled(order: dict[str, Any]) -> bool:
+    """The order is cancelled (``cancelled_at``) or its payment was voided: it will not be paid."""
+    if timestamp(order.get("cancelled_at"), "cancelled_at") is not None:
+        return True
+    status = order.get("financial_status")
+    return isinstance(status, str) and status.strip().lower() == _VOIDED
 
 
 def _discount_codes(order: dict[str, Any]) -> list[_Code]:
@@ -247,47 +374,41 @@ def _discount_codes(order: dict[str, Any]) -> list[_Code]:
     ]
 
 
-def _coupons(
-    env: Envelope,
-    order: dict[str, Any],
-    codes: list[_Code],
-    refs: dict[str, Any],
-    occurred_at: datetime | None,
-) -> list[CanonicalEvent]:
-    return coupon_events(
-        env,
-        [(c.code, c.amount) for c in codes],
-        order_id=text(order.get("id")),
-        currency=order.get("currency"),
-        customer=refs,
-        occurred_at=occurred_at,
-    )
-
-
 def _order(env: Envelope, order: dict[str, Any]) -> list[CanonicalEvent]:
     type_, time_fields = _ORDER_TOPICS[env.name]
     occurred_at = _first_time(order, time_fields)
+    if type_ is not EventType.ORDER_CANCELLED and _stands_cancelled(order):
+        # The body is the order as it stands: cancelled or voided already (orders/create of an order
+        # cancelled at once, a late orders/paid). Recorded as the cancellation it is, never as revenue.
+        type_ = EventType.ORDER_CANCELLED
+        occurred_at = _first_time(order, ("cancelled_at", *time_fields))
     customer = obj(order.get("customer"), "customer")
     refs = _order_refs(order, customer)
     codes = _discount_codes(order)
-    placed = type_ is EventType.ORDER_PLACED
+    properties = _order_props(order, codes)
+    created = env.name == "orders/create"
     # The buyer's browser at checkout: context of the order being placed, not of later changes.
-    context = {"locale": text(order.get("customer_locale")), "ip": text(order.get("browser_ip"))} if placed else {}
+    context = {"locale": text(order.get("customer_locale")), "ip": text(order.get("browser_ip"))} if created else {}
     primary = make_event(
         env,
         type_,
         occurred_at=occurred_at,
         customer=refs,
-        properties=_order_props(order, codes),
+        properties=properties,
         context={k: v for k, v in context.items() if v},
     )
-    if not placed:  # later topics repeat the codes and the consent: record them once
+    if not created:  # later topics repeat the codes and the consent: record them once
         return [primary]
-    return [
-        primary,
-        *_coupons(env, order, codes, refs, occurred_at),
-        *_consents(env, customer, refs, occurred_at),
-    ]
+    redeemed = type_ is EventType.ORDER_PLACED and not properties["test"]
+    coupons = coupon_events(
+        env,
+        [(c.code, c.amount) for c in codes] if redeemed else [],
+        order_id=properties["order_id"],
+        currency=order.get("currency"),
+        customer=refs,
+        occurred_at=occurred_at,
+    )
+    return [primary, *coupons, *_consents(env, customer, refs, occurred_at)]
 
 
 # ---- carts and checkouts ----------------------------------------------------------------------
@@ -337,13 +458,13 @@ def _cart(env: Envelope, cart: dict[str, Any]) -> list[CanonicalEvent]:
 def _checkout(env: Envelope, checkout: dict[str, Any]) -> list[CanonicalEvent]:
     customer = obj(checkout.get("customer"), "customer")
     refs = {
-        "customer_id": text(customer.get("id")),
+        "customer_id": _resource_id(customer, "Customer", path="customer."),
         "email": checkout.get("email") or customer.get("email"),
         "phone": checkout.get("phone") or customer.get("phone"),
         "anonymous_id": _cart_anonymous_id(checkout.get("cart_token")),
     }
     properties = {
-        "cart_id": required(checkout.get("token"), "token"),
+        "cart_id": required(checkout.get("token") or checkout.get("id"), "token"),
         "items": _line_items(checkout.get("line_items")),
         "value": money(checkout.get("total_price"), "total_price"),
         "currency": checkout.get("currency"),
@@ -366,8 +487,11 @@ def _checkout(env: Envelope, checkout: dict[str, Any]) -> list[CanonicalEvent]:
 def _customer(env: Envelope, customer: dict[str, Any]) -> list[CanonicalEvent]:
     registered = env.name == "customers/create"
     occurred_at = _first_time(customer, ("created_at",) if registered else ("updated_at", "created_at"))
+    customer_id = _resource_id(customer, "Customer")
+    if customer_id is None:
+        raise InvalidPayload("id: required field is missing")
     refs = {
-        "customer_id": required(customer.get("id"), "id"),
+        "customer_id": customer_id,
         "email": customer.get("email"),
         "phone": customer.get("phone"),
     }
@@ -400,12 +524,14 @@ def _variant_in_stock(variant: dict[str, Any], i: int) -> bool | None:
     """None when the variant says nothing about inventory; untracked inventory is always available."""
     if "inventory_management" in variant and variant["inventory_management"] is None:
         return True
-    quantity = variant.get("inventory_quantity")
-    if quantity is None:
+    stock = variant.get("inventory_quantity")
+    if stock is None:
         return None
-    if isinstance(quantity, bool) or not isinstance(quantity, int):
-        raise InvalidPayload(f"variants[{i}].inventory_quantity: expected an integer, got {quantity!r}")
-    return quantity > 0
+    if isinstance(stock, str) and stock.strip().lstrip("-").isdigit():
+        stock = int(stock)
+    if isinstance(stock, bool) or not isinstance(stock, int):
+        raise InvalidPayload(f"variants[{i}].inventory_quantity: expected an integer, got {str(stock)[:40]!r}")
+    return stock > 0
 
 
 def _in_stock(variants: list[dict[str, Any]]) -> bool | None:
@@ -416,17 +542,22 @@ def _in_stock(variants: list[dict[str, Any]]) -> bool | None:
 def _product(env: Envelope, product: dict[str, Any]) -> list[CanonicalEvent]:
     variants = objects(product.get("variants"), "variants")
     first = variants[0] if variants else {}
+    product_id = _resource_id(product, "Product")
+    if product_id is None:
+        raise InvalidPayload("id: required field is missing")
     info = {
-        "product_id": required(product.get("id"), "id"),
-        "sku": text(first.get("sku")),
-        "name": text(product.get("title")),
-        "category": text(product.get("product_type")),
-        "brand": text(product.get("vendor")),
+        "product_id": product_id,
+        "sku": text(first.get("sku"), limit=512),
+        "name": text(product.get("title"), limit=512),
+        "category": text(product.get("product_type"), limit=512),
+        "brand": text(product.get("vendor"), limit=512),
         "price": money(first.get("price"), "variants[0].price"),
         "in_stock": _in_stock(variants),
         "tags": _tags(product.get("tags")),
     }
-    variant_ids = [text(v.get("id")) for v in variants if v.get("id") is not None]
+    variant_ids = [
+        found for i, v in enumerate(variants) if (found := _resource_id(v, "ProductVariant", path=f"variants[{i}]."))
+    ]
     properties = {"product": info, "variants": variant_ids}
     return [
         make_event(
@@ -446,8 +577,10 @@ _MAPPERS: dict[str, Callable[[Envelope, dict[str, Any]], list[CanonicalEvent]]] 
     "checkouts/update": _checkout,
     "customers/create": _customer,
     "customers/update": _customer,
+    "customers_email_marketing_consent/update": _email_consent_update,
+    "customers_marketing_consent/update": _sms_consent_update,
     "products/create": _product,
     "products/update": _product,
 }
 
-TOPICS: frozenset[str] = frozenset(_MAPPERS)
+TOPICS: frozenset[str] = frozenset(_MAPPERS)  # the topics that map; PRIVACY_TOPICS are refused

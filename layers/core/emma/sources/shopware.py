@@ -10,6 +10,10 @@ Shopware signs the raw body with the app secret (lowercase hex HMAC-SHA256 in
 so ``map_delivery`` takes that whole body as its payload. ``data.payload`` holds the entities
 (``{"order": {...}}``, ``{"customer": {...}}``) or, for ``*.written`` events, a list of write results
 (``{"entity", "operation", "primaryKey", "updatedFields"}``) that name the record but carry no data.
+
+A body without ``data.event`` is not an app webhook (a payment app's pay request, say, which carries
+``source``, ``orderTransaction`` and ``order`` at the top): refused with 400 naming what it has.
+A ``product.written`` delete marks the product out of stock, so it is never recommended again.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from emma.sources.common import (
     money,
     obj,
     objects,
+    quantity,
     required,
     route_delivery,
     text,
@@ -68,6 +73,12 @@ def delivery_of(headers: Mapping[str, str], body: bytes) -> tuple[str, str]:
     webhook = load_json_object(body, "shopware webhook")
     event = obj(webhook.get("data"), "data").get("event")
     event_id = obj(webhook.get("source"), "source").get("eventId")
+    if text(event) is None:
+        keys = ", ".join(sorted(str(k)[:40] for k in webhook)[:8]) or "none"
+        raise InvalidPayload(
+            f"shopware webhook: data.event: required field is missing; this is not an app webhook "
+            f"(top-level keys: {keys})"
+        )
     return required(event, "data.event"), required(event_id, "source.eventId")
 
 
@@ -115,9 +126,9 @@ def _line_items(order: dict[str, Any]) -> tuple[list[dict[str, Any]], list[_Prom
         items.append(
             {
                 "product_id": product_id,
-                "sku": text(details.get("productNumber")),
-                "name": text(line.get("label")),
-                "quantity": line.get("quantity", 1),
+                "sku": text(details.get("productNumber"), limit=512),
+                "name": text(line.get("label"), limit=512),
+                "quantity": quantity(line.get("quantity"), f"{field}.quantity"),
                 "price": money(line.get("unitPrice"), f"{field}.unitPrice"),
             }
         )
@@ -275,13 +286,17 @@ def _customer_written(env: Envelope, payload: Any, sent_at: datetime | None) -> 
 
 
 def _product_written(env: Envelope, payload: Any, sent_at: datetime | None) -> list[CanonicalEvent]:
-    """One PRODUCT_UPSERTED per written product, naming the product only."""
+    """One PRODUCT_UPSERTED per written product, naming the product only; a deleted product is
+    marked out of stock (the catalog keeps what it knew, recommendations leave it out)."""
     return [
         make_event(
             env,
             EventType.PRODUCT_UPSERTED,
             occurred_at=sent_at,
-            properties={"product": {"product_id": write.primary_key}},
+            properties={
+                "product": {"product_id": write.primary_key}
+                | ({"in_stock": False} if write.entry.get("operation") == "delete" else {})
+            },
             suffix=write.suffix,
         )
         for write in _writes(payload, "product")

@@ -6,6 +6,12 @@ Dates ending in ``_gmt`` carry no offset: they are UTC (``common.timestamp`` rea
 
 WooCommerce has no standard marketing-consent field; newsletter plugins keep it in ``meta_data``
 under one of ``CONSENT_META_KEYS``.
+
+The webhook body of order.* and customer.* is exactly the REST representation of the resource (the
+API documentation's examples map as they are). An order.created whose status already says it will
+not be paid (cancelled, refunded, failed) maps to ``order.cancelled``, never to ``order.placed``; a
+checkout draft (``checkout-draft``, the block checkout's order before it is placed) records nothing:
+its later order.updated deliveries say what became of it.
 """
 
 from __future__ import annotations
@@ -23,10 +29,12 @@ from emma.sources import signatures
 from emma.sources.common import (
     Envelope,
     coupon_events,
+    ident,
     make_event,
     money,
     obj,
     objects,
+    quantity,
     required,
     route_delivery,
     text,
@@ -52,6 +60,10 @@ _STATUS_EVENTS: dict[str, tuple[EventType, str | None]] = {
     "refunded": (EventType.ORDER_CANCELLED, None),
     "failed": (EventType.ORDER_CANCELLED, None),  # payment failed: the order placed earlier does not count
 }
+
+# order.created: statuses of an order that will not be paid (recorded as cancelled), and of one not placed yet.
+_CANCELLED_AT_CREATION = frozenset({"cancelled", "refunded", "failed"})
+_NOT_PLACED = frozenset({"checkout-draft", "auto-draft", "draft"})
 
 _MONEY_PLACES = Decimal("0.0001")  # as common.money
 _BRAND_ATTRIBUTES = frozenset({"brand", "pa_brand", "marke", "pa_marke"})
@@ -109,9 +121,10 @@ def _header(headers: Mapping[str, str], name: str) -> str:
     return value
 
 
-def _id(value: Any) -> str | None:
+def _id(value: Any, field: str = "id") -> str | None:
     """WooCommerce uses 0 for "none" (guest customer, no variation, deleted product)."""
-    return None if value in (0, "0") else text(value)
+    found = ident(value, field)
+    return None if found == "0" else found
 
 
 def _first_time(payload: dict[str, Any], *fields: str | None) -> datetime | None:
@@ -167,28 +180,28 @@ def _unit_price(line: dict[str, Any], i: int, taxes_included: bool) -> Decimal |
     """The price of one unit as the shop lists it (before discounts, gross when the shop's prices
     include tax). WooCommerce's own ``price`` is net and after discounts, so it is only a fallback."""
     subtotal = money(line.get("subtotal"), f"line_items[{i}].subtotal")
-    quantity = line.get("quantity")
-    if subtotal is None or isinstance(quantity, bool) or not isinstance(quantity, int) or quantity <= 0:
+    count = quantity(line.get("quantity"), f"line_items[{i}].quantity")
+    if subtotal is None or count <= 0:
         return money(line.get("price"), f"line_items[{i}].price")
     if taxes_included:
         subtotal += money(line.get("subtotal_tax"), f"line_items[{i}].subtotal_tax") or 0
-    return (subtotal / quantity).quantize(_MONEY_PLACES)
+    return (subtotal / count).quantize(_MONEY_PLACES)
 
 
 def _line_items(value: Any, taxes_included: bool) -> list[dict[str, Any]]:
     """Line items of products that still exist (a deleted product leaves product_id 0)."""
     items = []
     for i, line in enumerate(objects(value, "line_items")):
-        product_id = _id(line.get("product_id"))
+        product_id = _id(line.get("product_id"), f"line_items[{i}].product_id")
         if product_id is None:
             continue
         items.append(
             {
                 "product_id": product_id,
-                "variant_id": _id(line.get("variation_id")),
-                "sku": text(line.get("sku")),
-                "name": text(line.get("name")),
-                "quantity": line.get("quantity", 1),
+                "variant_id": _id(line.get("variation_id"), f"line_items[{i}].variation_id"),
+                "sku": text(line.get("sku"), limit=512),
+                "name": text(line.get("name"), limit=512),
+                "quantity": quantity(line.get("quantity"), f"line_items[{i}].quantity"),
                 "price": _unit_price(line, i, taxes_included),
             }
         )
@@ -208,7 +221,7 @@ def _coupons_of(order: dict[str, Any]) -> list[_Coupon]:
 def _order_refs(order: dict[str, Any]) -> dict[str, Any]:
     billing = obj(order.get("billing"), "billing")
     return {
-        "customer_id": _id(order.get("customer_id")),
+        "customer_id": _id(order.get("customer_id"), "customer_id"),
         "email": billing.get("email"),
         "phone": billing.get("phone"),
     }
@@ -218,8 +231,11 @@ def _order_props(order: dict[str, Any], coupons: list[_Coupon]) -> dict[str, Any
     total = money(order.get("total"), "total")
     if total is None:
         raise InvalidPayload("total: required field is missing")
+    order_id = _id(order.get("id"))
+    if order_id is None:
+        raise InvalidPayload("id: required field is missing")
     return {
-        "order_id": required(order.get("id"), "id"),
+        "order_id": order_id,
         "order_number": text(order.get("number")),
         "total": total,
         "currency": order.get("currency"),
@@ -254,14 +270,22 @@ def _order_event(
 
 
 def _order_created(env: Envelope, order: dict[str, Any]) -> list[CanonicalEvent]:
-    """ORDER_PLACED, a COUPON_REDEEMED per coupon line and the checkout's newsletter opt-in, if any."""
+    """ORDER_PLACED, a COUPON_REDEEMED per coupon line and the checkout's newsletter opt-in, if any.
+    Created already cancelled, refunded or failed: ORDER_CANCELLED (no coupon redeemed); a checkout
+    draft: nothing."""
+    status = text(order.get("status"))
+    status = status.strip().lower() if status else None
+    if status in _NOT_PLACED:
+        return []
     occurred_at = _first_time(order, "date_created_gmt")
     refs = _order_refs(order)
     coupons = _coupons_of(order)
-    primary = _order_event(env, order, EventType.ORDER_PLACED, occurred_at, refs, coupons)
+    cancelled = status in _CANCELLED_AT_CREATION
+    type_ = EventType.ORDER_CANCELLED if cancelled else EventType.ORDER_PLACED
+    primary = _order_event(env, order, type_, occurred_at, refs, coupons)
     redeemed = coupon_events(
         env,
-        [(c.code, c.amount) for c in coupons],
+        [] if cancelled else [(c.code, c.amount) for c in coupons],
         order_id=text(order.get("id")),
         currency=order.get("currency"),
         customer=refs,
@@ -308,7 +332,7 @@ def _customer(env: Envelope, customer: dict[str, Any]) -> list[CanonicalEvent]:
     )
     billing = obj(customer.get("billing"), "billing")
     refs = {
-        "customer_id": required(customer.get("id"), "id"),
+        "customer_id": required(_id(customer.get("id")), "id"),
         "email": customer.get("email") or billing.get("email"),
         "phone": billing.get("phone"),
     }
@@ -358,9 +382,9 @@ def _product(env: Envelope, product: dict[str, Any]) -> list[CanonicalEvent]:
     if not isinstance(variations, list):
         raise InvalidPayload(f"variations: expected a list, got {type(variations).__name__}")
     info = {
-        "product_id": required(product.get("id"), "id"),
-        "sku": text(product.get("sku")),
-        "name": text(product.get("name")),
+        "product_id": required(_id(product.get("id")), "id"),
+        "sku": text(product.get("sku"), limit=512),
+        "name": text(product.get("name"), limit=512),
         "category": categories[0] if categories else None,
         "brand": _brand(product),
         "price": money(product.get("price"), "price"),

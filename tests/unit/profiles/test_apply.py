@@ -134,3 +134,60 @@ def test_profiles_stay_bounded_whatever_the_input():
     big = [{"product_id": f"p{i}", "quantity": 1, "price": "1.00"} for i in range(80)]
     apply_event(p, order("o1", "80.00", items=big))
     assert len(p.orders.recent[0].items) == 50
+
+
+# ---- test orders and orders that never stood -------------------------------------------------
+
+
+def test_a_test_order_is_recorded_but_never_counted():
+    p = fresh()
+    apply_event(p, order("t1", "404.95", test=True))
+    apply_event(p, order("t1", "404.95", type_="order.paid", test=True, minutes=5))
+    apply_event(p, order("t1", "404.95", type_="order.fulfilled", test=True, minutes=9))
+    stats = p.orders
+    assert (stats.count, stats.revenue, stats.cancelled) == (0, Decimal("0"), 0)
+    assert stats.first_order_at is None and stats.last_order_at is None and stats.currency is None
+    assert stats.average_basket is None
+    (record,) = stats.recent
+    assert (record.order_id, record.status, record.counted) == ("t1", "fulfilled", False)
+    assert p.products_owned == {} and p.affinities.products == {}
+
+
+def test_a_cancelled_test_order_is_no_cancellation_either():
+    p = fresh()
+    apply_event(p, order("t1", "404.95", test=True))
+    apply_event(p, order("t1", "404.95", type_="order.cancelled", test=True, minutes=5))
+    apply_event(p, order("t2", "19.99", type_="order.cancelled", test=True))  # cancelled before it was seen
+    assert (p.orders.count, p.orders.revenue, p.orders.cancelled) == (0, Decimal("0"), 0)
+    assert [(r.order_id, r.status, r.counted) for r in p.orders.recent] == [
+        ("t1", "cancelled", False),
+        ("t2", "cancelled", False),
+    ]
+
+
+def test_a_test_order_leaves_real_orders_alone():
+    p = fresh()
+    apply_event(p, order("o1", "100.00"))
+    apply_event(p, order("t1", "404.95", test=True, minutes=10))
+    apply_event(p, order("o2", "50.00", minutes=20))
+    assert (p.orders.count, p.orders.revenue) == (2, Decimal("150.00"))
+    assert p.orders.last_order_at == T0 + timedelta(minutes=20)
+    assert p.products_owned["pixel-9"].quantity == 2
+
+
+def test_an_order_cancelled_at_once_never_counts_and_a_late_placed_does_not_either():
+    p = fresh()
+    apply_event(p, order("o1", "404.95", type_="order.cancelled"))
+    apply_event(p, order("o1", "404.95"))
+    apply_event(p, order("o1", "404.95", type_="order.paid"))
+    assert (p.orders.count, p.orders.revenue, p.orders.cancelled) == (0, Decimal("0"), 1)
+    assert [(r.status, r.counted) for r in p.orders.recent] == [("cancelled", False)]
+    assert p.products_owned == {}
+
+
+def test_placed_then_paid_counts_one_order_once():
+    p = fresh()
+    apply_event(p, order("5778367414385", "600.00"))
+    apply_event(p, order("5778367414385", "600.00", type_="order.paid", minutes=1))
+    assert (p.orders.count, p.orders.revenue) == (1, Decimal("600.00"))
+    assert p.orders.recent[0].status == "paid"

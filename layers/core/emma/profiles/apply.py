@@ -224,45 +224,24 @@ def _consent(profile: Profile, event: ConsentEvent) -> None:
 
 
 def _orders(profile: Profile, event: OrderEvent) -> None:
+    """Order accounting, keyed by order id: the first event of an order counts it (whichever of
+    placed/paid/fulfilled arrives first), a cancellation uncounts it once, and a cancellation seen
+    first keeps a late "placed" from counting. A test order (``properties.test``) is recorded in the
+    recent orders with ``counted=False`` and touches no aggregate: not the count, the revenue, the
+    first/last order, the cancellations, the products owned or the interests."""
     props = event.properties
     stats = profile.orders
     at = event.occurred_at
     record = next((r for r in stats.recent if r.order_id == props.order_id), None)
-    items = _quantities(props.items)
     if event.type == EventType.ORDER_CANCELLED:
-        if record is None:
-            # Cancelled before we ever saw it: remember it so a late "placed" is not counted.
-            record = OrderRecord(
-                order_id=props.order_id,
-                status="cancelled",
-                total=props.total,
-                currency=props.currency,
-                placed_at=at,
-                items=items,
-                counted=False,
-            )
-            _remember_order(stats.recent, record)
-            stats.cancelled += 1
-        elif record.status != "cancelled":
-            if record.counted:
-                stats.count -= 1
-                stats.revenue -= record.total
-                _unown(profile, record.items)
-            record.status = "cancelled"
-            record.counted = False
-            stats.cancelled += 1
+        _cancel_order(profile, event, record)
         return
     if record is None:
         status = {EventType.ORDER_PAID: "paid", EventType.ORDER_FULFILLED: "fulfilled"}.get(event.type, "placed")
-        record = OrderRecord(
-            order_id=props.order_id,
-            status=status,
-            total=props.total,
-            currency=props.currency,
-            placed_at=at,
-            items=items,
-        )
+        record = _order_record(event, status, counted=not props.test)
         _remember_order(stats.recent, record)
+        if props.test:
+            return
         stats.count += 1
         stats.revenue += props.total
         stats.currency = stats.currency or props.currency
@@ -280,6 +259,43 @@ def _orders(profile: Profile, event: OrderEvent) -> None:
     new_status = {EventType.ORDER_PAID: "paid", EventType.ORDER_FULFILLED: "fulfilled"}.get(event.type)
     if new_status and _STATUS_ORDER.index(new_status) > _STATUS_ORDER.index(record.status):
         record.status = new_status  # type: ignore[assignment]
+
+
+def _order_record(event: OrderEvent, status: str, counted: bool) -> OrderRecord:
+    props = event.properties
+    return OrderRecord(
+        order_id=props.order_id,
+        status=status,  # type: ignore[arg-type]
+        total=props.total,
+        currency=props.currency,
+        placed_at=event.occurred_at,
+        items=_quantities(props.items),
+        counted=counted,
+    )
+
+
+def _cancel_order(profile: Profile, event: OrderEvent, record: OrderRecord | None) -> None:
+    """A cancellation: the order stops counting (once). A test order's cancellation is recorded too,
+    but is not counted among the cancellations either."""
+    stats = profile.orders
+    test = event.properties.test
+    if record is None:
+        # Cancelled before we ever saw it (or placed cancelled): remember it so a late "placed" is not counted.
+        _remember_order(stats.recent, _order_record(event, "cancelled", counted=False))
+        if not test:
+            stats.cancelled += 1
+        return
+    if record.status == "cancelled":
+        return
+    if record.counted:
+        stats.count -= 1
+        stats.revenue -= record.total
+        _unown(profile, record.items)
+        stats.cancelled += 1
+    elif not test:
+        stats.cancelled += 1
+    record.status = "cancelled"
+    record.counted = False
 
 
 def _quantities(items: Iterable[LineItem], limit: int = MAX_ORDER_ITEMS) -> dict[str, int]:

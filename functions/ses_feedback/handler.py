@@ -1,8 +1,20 @@
 """Drains the SES feedback queue: the events SES publishes for Emma's configuration set (on the
-account's default bus) become canonical message events, ingested like any other input. Event types
-Emma does not record map to nothing and are acknowledged. A record that fails is reported as a
-partial batch failure, retried by SQS and finally parked in the DLQ with its reason logged; the rest
-of the batch proceeds. A re-delivered SES event maps to the same event ids and counts once."""
+account's default bus) become canonical message events, ingested like any other input.
+
+What happens to a record
+    - mapped and ingested: acknowledged (a re-delivered SES event maps to the same event ids and
+      counts once);
+    - an event type Emma does not record (Send, Reject, DeliveryDelay, Rendering Failure,
+      Subscription, a not-spam complaint): acknowledged, metric ``SesEventsIgnored``;
+    - a message Emma did not send (no ``emma-shop`` tag; the rule forwards only tagged events, so this
+      is someone else's mail or a hand-sent test): acknowledged and logged, metric
+      ``SesEventsNotEmma``. Retrying could never change the answer, and parking someone else's mail
+      in the DLQ would raise Emma's alarm for nothing;
+    - anything else that fails (not JSON, a malformed record of an Emma message, a tag naming an
+      unknown shop, a store or bus outage): reported as a partial batch failure, so SQS redelivers it
+      (transient causes heal) at most ``max_receive_count`` (5) times, then parks it in the DLQ with
+      its reason logged, where the DLQ alarm shows it; it never loops. The rest of the batch proceeds,
+      and a batch whose records all fail is reported the same way, not as a function error."""
 
 from __future__ import annotations
 
@@ -22,11 +34,12 @@ from emma.events.model import now_utc
 from emma.ingest.wiring import Ingest, build_ingest
 from emma.sources import ses
 from emma.sources.common import timestamp
+from emma.sources.ses import NotEmmaMessage
 
 logger = Logger(service="emma-ses-feedback")
 tracer = Tracer(service="emma-ses-feedback")
 metrics = Metrics(namespace="Emma", service="emma-ses-feedback")
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 @functools.cache
@@ -56,6 +69,11 @@ def record_handler(record: SQSRecord) -> None:
         raise InvalidPayload(f"SQS message {record.message_id} is not JSON") from exc
     try:
         accepted = handle_ses_event(envelope, components())
+    except NotEmmaMessage as exc:
+        extra = {"message_id": record.message_id, "reason": exc.message[:500]}
+        logger.warning("not an Emma message, acknowledged", extra=extra)
+        metrics.add_metric("SesEventsNotEmma", MetricUnit.Count, 1)
+        return
     except InvalidPayload as exc:
         logger.error("not a usable SES event", extra={"message_id": record.message_id, "reason": str(exc)[:500]})
         raise

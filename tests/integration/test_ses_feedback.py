@@ -1,5 +1,6 @@
 """The ses_feedback function against moto: SES events, as SES publishes them to the default bus and the
-queue hands them over, become profile changes; a malformed record fails alone."""
+queue hands them over, become profile changes; a malformed record fails alone (SQS retries it, then
+parks it in the DLQ); a message Emma did not send is acknowledged, never retried."""
 
 from __future__ import annotations
 
@@ -81,7 +82,9 @@ def test_feedback_changes_profiles_and_a_malformed_record_fails_alone(feedback):
     for email in (LENA, MAX, JONAS):
         feedback.components().service.ingest([consent_granted(email)])
     malformed = sample("open")
-    del malformed["detail"]["mail"]["tags"]["emma-shop"]
+    del malformed["detail"]["mail"]["messageId"]
+    not_emmas = sample("click")
+    del not_emmas["detail"]["mail"]["tags"]["emma-shop"]
     sqs = batch(
         sample("send"),
         sample("delivery"),
@@ -91,10 +94,11 @@ def test_feedback_changes_profiles_and_a_malformed_record_fails_alone(feedback):
         sample("bounce_permanent"),
         sample("complaint"),
         "not json {",
+        not_emmas,
     )
     ids = [record["messageId"] for record in sqs["Records"]]
 
-    assert invoke(feedback, sqs) == [ids[4], ids[7]]
+    assert invoke(feedback, sqs) == [ids[4], ids[7]]  # not_emmas is acknowledged: a retry cannot change it
 
     lena = profile(feedback, LENA)
     stats = lena.channels["email"]
@@ -159,3 +163,17 @@ def test_ses_events_on_the_default_bus_reach_the_function(aws, feedback):
     assert invoke(feedback, sqs_event(messages, QUEUE_ARN)) == []
     stats = profile(feedback, LENA).channels["email"]
     assert (stats.delivered, stats.opened) == (1, 1)
+
+
+def test_a_batch_of_failures_only_is_reported_record_by_record(feedback):
+    """Not a function error: the records go back to the queue one by one, so the DLQ takes each after
+    its fifth receive, and a message Emma did not send never goes there."""
+    not_emmas = sample("delivery")
+    del not_emmas["detail"]["mail"]["tags"]["emma-shop"]
+    sqs = batch("not json {", not_emmas)
+    ids = [record["messageId"] for record in sqs["Records"]]
+    assert invoke(feedback, sqs) == [ids[0]]
+    stranger = sample("delivery")
+    stranger["detail"]["mail"]["tags"]["emma-shop"] = ["fahrrad-franz"]
+    sqs = batch(stranger, "{")
+    assert invoke(feedback, sqs) == [record["messageId"] for record in sqs["Records"]]

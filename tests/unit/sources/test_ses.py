@@ -17,7 +17,7 @@ from emma.errors import InvalidPayload
 from emma.events.model import EventType, SourceKind
 from emma.profiles.apply import apply_event
 from emma.profiles.model import new_profile
-from emma.sources.ses import map_ses_event
+from emma.sources.ses import NotEmmaMessage, map_ses_event
 
 SAMPLES = Path(__file__).parents[3] / "events" / "ses"
 RECEIVED = datetime(2024, 11, 20, 8, 0, tzinfo=UTC)
@@ -371,3 +371,21 @@ def test_damaged_samples_map_or_raise_invalid_payload(envelope: dict[str, Any]) 
         return
     for e in events:
         assert e.shop == "elektro-emma" and e.customer.email and e.id.startswith("ses:")
+
+
+# ---- messages Emma did not send, SNS-style records ---------------------------------------------
+
+
+def test_a_message_without_emmas_shop_tag_is_refused_as_not_emmas() -> None:
+    with pytest.raises(NotEmmaMessage, match="not an Emma message") as err:
+        run(without("delivery", "detail", "mail", "tags", "emma-shop"))
+    assert isinstance(err.value, InvalidPayload)  # still a refusal of the payload
+    with pytest.raises(InvalidPayload) as err:  # a tag naming no valid shop is Emma's, malformed: not this
+        run(replaced("delivery", "Elektro Emma", "detail", "mail", "tags", "emma-shop"))
+    assert not isinstance(err.value, NotEmmaMessage)
+
+
+def test_a_record_naming_its_type_in_notification_type_maps_the_same() -> None:
+    envelope = sample("bounce_permanent")
+    envelope["detail"]["notificationType"] = envelope["detail"].pop("eventType")
+    assert one(envelope).id == one(sample("bounce_permanent")).id

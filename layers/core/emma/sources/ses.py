@@ -13,9 +13,11 @@ What is recorded
     type is ``not-spam`` (a mailbox provider taking back a spam verdict) is not a complaint either.
 
 Whose event it is
-    Emma's dispatcher tags every message: ``emma-shop`` (required: a message without it was not
-    sent by Emma), ``emma-profile``, ``emma-template``, ``emma-journey`` (journeys only) and
-    ``emma-message``. The customer is found by the recipient's address: ``delivery.recipients``,
+    Emma's dispatcher tags every message: ``emma-shop`` (required), ``emma-profile``,
+    ``emma-template``, ``emma-journey`` (journeys only) and ``emma-message``. A message without
+    ``emma-shop`` was not sent by Emma: it is refused with ``NotEmmaMessage`` (the EventBridge rule
+    forwards only tagged events, so the feedback function acknowledges one arriving anyway and never
+    retries it). The customer is found by the recipient's address: ``delivery.recipients``,
     ``bounce.bouncedRecipients``, ``complaint.complainedRecipients``, else ``mail.destination``
     (opens and clicks name no recipient; Emma sends one recipient per message). The profile tag is
     kept in the context only: ingest resolves the profile from the references and sets
@@ -62,6 +64,13 @@ EVENT_TYPES = frozenset(_RECORDED) | IGNORED_TYPES
 MAX_ID_LENGTH = 256
 
 
+class NotEmmaMessage(InvalidPayload):
+    """An SES event of a message Emma did not send (no ``emma-shop`` tag): nothing of Emma's to record.
+    Retrying it cannot change that, so the feedback function acknowledges it instead of failing it."""
+
+    code = "not_an_emma_message"
+
+
 def map_ses_event(envelope: dict[str, Any], received_at: datetime) -> list[CanonicalEvent]:
     """Map one EventBridge event published by SES: one canonical event per recipient, or none for
     the event types Emma does not record. Anything malformed raises InvalidPayload."""
@@ -73,7 +82,9 @@ def map_ses_event(envelope: dict[str, Any], received_at: datetime) -> list[Canon
     detail = envelope.get("detail")
     if not isinstance(detail, dict):
         raise InvalidPayload("SES event: detail is missing or not an object")
-    event_type = detail.get("eventType")
+    # Event publishing records name the type in eventType; SES's older identity notifications (the
+    # same record, forwarded by hand) in notificationType.
+    event_type = detail.get("eventType") if "eventType" in detail else detail.get("notificationType")
     if not isinstance(event_type, str) or not event_type:
         raise InvalidPayload("SES event: detail.eventType is missing or not a string")
     if event_type in IGNORED_TYPES:
@@ -94,7 +105,7 @@ def map_ses_event(envelope: dict[str, Any], received_at: datetime) -> list[Canon
     tags = _tags(mail.get("tags"))
     shop = tags.get(TAG_SHOP)
     if shop is None:
-        raise InvalidPayload(f"SES {event_type} event: not an Emma message (detail.mail.tags has no {TAG_SHOP} tag)")
+        raise NotEmmaMessage(f"SES {event_type} event: not an Emma message (detail.mail.tags has no {TAG_SHOP} tag)")
     message_id = _string(mail.get("messageId"), "detail.mail.messageId")
     occurred_at = _occurred_at(section, section_name, mail)
     complaint_type = None

@@ -296,6 +296,11 @@ def test_a_cart_naming_no_customer_is_kept_under_its_cart_token(api, world):
     assert status == 200 and answer["accepted"] == 1 and answer["skipped"] == 0
     cart = profile(api, "anon:shopify-cart:exampleCartId")
     assert cart["known"] is False and cart["cart"]["items"] == {"788032119674292900": 3}
+    checkout = json.loads((REAL / "shopify/checkouts_create.docs-2026-04.json").read_bytes())
+    checkout["cart_token"] = "exampleCartId"  # the customer checks that cart out: the profiles merge
+    assert post(api, "shopify/checkouts_create.docs-2026-04.json", body=json.dumps(checkout).encode())[0] == 200
+    merged = profile(api, "anon:shopify-cart:exampleCartId")
+    assert merged["customer_id"] == "603851970716743426" and merged["known"] is True
     status, answer = post(api, "shopify/carts_create.captured-rudderstack.json")  # an empty cart
     assert status == 200 and answer["accepted"] == 1
     assert profile(api, "anon:shopify-cart:shopify_test3")["cart"]["items"] == {}

@@ -165,9 +165,14 @@ def _gid(value: Any, kind: str) -> str | None:
 
 
 def _resource_id(resource: dict[str, Any], kind: str, field: str = "id", path: str = "") -> str | None:
-    """A resource's exact id: the number of its admin_graphql_api_id when that names a ``kind``,
-    else its ``field`` as sent (an integer or a string)."""
-    return _gid(resource.get("admin_graphql_api_id"), kind) or ident(resource.get(field), f"{path}{field}")
+    """A resource's exact id: its ``field`` as sent (an integer or a string), unless that is the number
+    of its admin_graphql_api_id (naming a ``kind``) after a trip through a float: then the gid's
+    number. Without a ``field``, the gid's number."""
+    gid = _gid(resource.get("admin_graphql_api_id"), kind)
+    sent = ident(resource.get(field), f"{path}{field}")
+    if gid and sent and sent.isdigit() and _rounded_alike(gid, sent):
+        return gid
+    return sent or gid
 
 
 def _rounded_alike(exact: str, sent: str) -> bool:

@@ -165,6 +165,15 @@ def test_a_cancelled_test_order_is_no_cancellation_either():
     ]
 
 
+def test_a_merged_away_profiles_cancelled_test_order_is_no_cancellation_of_the_merged_one():
+    a, b = fresh("p_a"), fresh("p_b")
+    apply_event(a, order("o1", "100.00", customer={"customer_id": "1"}))
+    apply_event(b, order("t1", "404.95", type_="order.cancelled", test=True, customer={"anonymous_id": "x"}))
+    merged = merge_profiles(*sorted([b, a], key=merge_rank))
+    assert (merged.orders.count, merged.orders.revenue, merged.orders.cancelled) == (1, Decimal("100.0000"), 0)
+    assert {r.order_id: r.test for r in merged.orders.recent} == {"o1": False, "t1": True}
+
+
 def test_a_test_order_leaves_real_orders_alone():
     p = fresh()
     apply_event(p, order("o1", "100.00"))

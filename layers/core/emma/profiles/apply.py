@@ -271,6 +271,7 @@ def _order_record(event: OrderEvent, status: str, counted: bool) -> OrderRecord:
         placed_at=event.occurred_at,
         items=_quantities(props.items),
         counted=counted,
+        test=props.test,
     )
 
 
@@ -535,7 +536,7 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
             if record.counted:
                 merged.orders.count += 1
                 merged.orders.revenue += record.total
-            if record.status == "cancelled":
+            if record.status == "cancelled" and not record.test:
                 merged.orders.cancelled += 1
             continue
         if record.counted:
@@ -547,7 +548,8 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
                 merged.orders.revenue -= mine.total
                 _unown(merged, mine.items)
             mine.status, mine.counted = "cancelled", False
-            merged.orders.cancelled += 1
+            if not (mine.test or record.test):
+                merged.orders.cancelled += 1
         elif mine.status != "cancelled" and _STATUS_ORDER.index(record.status) > _STATUS_ORDER.index(mine.status):
             mine.status = record.status
     # Aggregates of orders older than the bounded list are added as they are.

@@ -45,6 +45,7 @@ class OrderRecord(_Model):
     placed_at: datetime
     items: dict[str, int] = Field(default_factory=dict, description="product id -> quantity")
     counted: bool = True  # counted in the aggregates (false once cancelled)
+    test: bool = False  # a test order: never counted, nor among the cancellations
 
 
 class OrderStats(_Model):

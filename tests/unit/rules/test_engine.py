@@ -239,3 +239,12 @@ def test_a_field_of_every_list_element_smartphone_purchased():
     case = order("o2", "19.00", customer=LENA, items=[{"product_id": "case", "category": "accessories"}])
     assert "smartphone-purchased" in fired(DEFS, profile_with(phone), phone)
     assert "smartphone-purchased" not in fired(DEFS, profile_with(case), case)
+
+
+def test_a_test_order_fires_none_of_the_order_triggers():
+    items = [{"product_id": "p9", "category": "smartphones"}]
+    real = order("o1", "999.00", customer=LENA, items=items)
+    test = order("t1", "999.00", customer=LENA, items=items, test=True)
+    order_triggers = {"order-placed", "first-order", "smartphone-purchased"}
+    assert order_triggers <= set(fired(DEFS, profile_with(real), real))
+    assert not order_triggers & set(fired(DEFS, profile_with(test), test))

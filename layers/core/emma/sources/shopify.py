@@ -10,8 +10,9 @@ same anonymous id next to the customer's id and email, which links the cart to t
 Ids are exact strings. Shopify's ids exceed 2**53, so a JSON reader that goes through floats rounds
 them (Shopify's own documentation examples were scraped that way: ``"id": 820982911946154500`` next to
 ``"admin_graphql_api_id": "gid://shopify/Order/820982911946154508"``). The GraphQL id keeps every
-digit, so where a resource has one, its trailing number is the id (orders, customers, products,
-variants); a cart line's ``key`` (``<variant id>:<hash>``) likewise keeps its variant id.
+digit, so where a resource's ``id`` is its gid's number rounded through a float, the gid's number is the
+id (orders, customers, products, variants); a cart line's ``key`` (``<variant id>:<hash>``) likewise
+keeps its variant id.
 
 Orders: the body is the order as it stands when the webhook fires. An order that already stands
 cancelled (``cancelled_at`` set) or voided (``financial_status: voided``) maps to ``order.cancelled``

@@ -7,13 +7,17 @@ STAMP := $(VENV)/.installed-$(shell cat requirements/dev.lock pyproject.toml | s
 UV_VERSION := 0.13.9
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export TZ := UTC
+# The browser end-to-end test (tests/e2e/test_real_clients.py) drives Debian's Chromium with Playwright
+# (Playwright's own browser downloads need the internet); apt-get runs through sudo unless we are root.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: demo test bench dev synth deploy lint format schema lock clean
 
 demo: $(STAMP)  ## replay events/ through the real handlers on the local stack
 	$(BIN)/emma demo
 
-test: $(STAMP)  ## lint, generated documents up to date, the whole test suite
+test: $(STAMP) node_modules/.installed $(CHROMIUM)  ## lint, generated documents up to date, the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/emma schema --check
 	$(BIN)/pytest
@@ -55,6 +59,10 @@ $(STAMP): requirements/dev.lock pyproject.toml
 node_modules/.installed: package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+$(CHROMIUM):  # only when missing: Debian's package, no prompts (CI has no stdin)
+	$(SUDO) apt-get update -q
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
 
 clean:
 	rm -rf $(VENV) node_modules cdk.out .cache .pytest_cache .ruff_cache

@@ -21,9 +21,13 @@ metrics = Metrics(namespace="Emma", service="emma-ingest")
 
 # Browsers on the shops' own domains call the tracking API (analytics.js sends the write key in an
 # Authorization header, hence a preflight; the resolver answers every OPTIONS preflight with 204).
-# Webhooks and profile reads opt out of CORS.
+# analytics.js adds X-Retry-Count to retries and reads Retry-After; RudderStack's browser SDK sends
+# AnonymousId. Webhooks and profile reads opt out of CORS.
 CORS = CORSConfig(
-    allow_origin="*", allow_headers=["Authorization", "Content-Type", "Content-Encoding"], max_age=600
+    allow_origin="*",
+    allow_headers=["Authorization", "Content-Type", "Content-Encoding", "X-Retry-Count", "AnonymousId"],
+    expose_headers=["Retry-After"],
+    max_age=600,
 )
 app = APIGatewayHttpResolver(enable_validation=True, cors=CORS)
 app.include_router(tracker.router)

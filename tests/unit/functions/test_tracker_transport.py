@@ -175,7 +175,8 @@ def test_short_paths_answer_cors_preflights_for_any_shop_origin(api, path):
     headers = {k.lower(): v for k, v in headers.items()}
     assert status == 204 and headers["access-control-allow-origin"] == "*"
     assert "POST" in headers["access-control-allow-methods"]
-    assert {"authorization", "content-type"} <= {h.lower() for h in headers["access-control-allow-headers"].split(",")}
+    allowed = {h.lower() for h in headers["access-control-allow-headers"].split(",")}
+    assert {"authorization", "content-type", "content-encoding", "x-retry-count"} <= allowed
 
 
 # ---- errors clients can read --------------------------------------------------------------------

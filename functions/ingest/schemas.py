@@ -79,7 +79,7 @@ def _json(model: type[BaseModel], description: str) -> dict[str, Any]:
 _ERRORS = {
     400: _json(Error, "Malformed JSON or a body the source does not allow"),
     401: _json(Error, "Missing or wrong credentials or signature"),
-    413: _json(Error, "Body over 1 MB once decompressed"),
+    413: _json(Error, "Body over 4 MB once decompressed"),
     415: _json(Error, "A Content-Encoding other than gzip or deflate"),
     503: _json(Error, "A dependency is unavailable; retry"),
 }
@@ -172,7 +172,7 @@ CATALOG_RESPONSES = {
     400: _json(Error, "Malformed JSON or not an object with products"),
     401: _json(Error, "Missing or wrong admin key"),
     403: _json(Error, "The admin key belongs to another shop than the one named"),
-    413: _json(Error, "Body over 1 MB once decompressed"),
+    413: _json(Error, "Body over 4 MB once decompressed"),
     422: _json(Error, "An invalid product, named by index and field (products[3].price: ...); nothing stored"),
     503: _json(Error, "A dependency is unavailable; retry (the import is idempotent)"),
 }

@@ -146,3 +146,15 @@ def _register(call_type: str) -> None:
 
 for _call_type in TRACKER_PATHS:
     _register(_call_type)
+
+
+@router.post(
+    "/v1/m",
+    summary="analytics.js's own delivery metrics (acknowledged, not stored)",
+    tags=["tracking"],
+    description='analytics.js posts counters about its own deliveries (`{"series": [...]}`, no write key) to '
+    "`<apiHost>/m`; they describe the library, not a customer, so Emma acknowledges them and keeps nothing.",
+    responses={200: CALL_RESPONSES[200]},
+)
+def library_metrics():
+    return json_response(200, {"success": True, "accepted": 0, "duplicates": 0, "skipped": 0, "published": 0})

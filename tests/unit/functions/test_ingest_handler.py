@@ -102,10 +102,10 @@ def test_wrong_types_are_400_naming_the_field(api, world):
     assert status == 400 and "total_price" in body["message"] and stored(world) == (0, 0)
 
 
-def test_body_over_1_mb_is_413(api, world):
-    big = json.dumps({**json.loads(ORDER), "note": "x" * 1_100_000}).encode()
+def test_body_over_4_mb_is_413(api, world):
+    big = json.dumps({**json.loads(ORDER), "note": "x" * 4_200_000}).encode()
     status, body = api.call("POST", "/webhooks/shopify/elektro-emma", big, shopify_headers(big))
-    assert status == 413 and "1024 KB" in body["message"] and stored(world) == (0, 0)
+    assert status == 413 and "4096 KB" in body["message"] and stored(world) == (0, 0)
     assert body["code"] == 413 and body["error"] == "payload_too_large"
 
 

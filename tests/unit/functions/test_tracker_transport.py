@@ -216,3 +216,9 @@ def test_a_tracker_message_id_equal_to_a_webhook_delivery_id_is_not_a_duplicate(
     assert (status, resp["accepted"], resp["duplicates"]) == (200, 1, 0)
     ids = [e.id for e in world["publisher"].published]
     assert "shopify:123" in ids and "tracker:123" in ids
+
+
+def test_analytics_js_library_metrics_are_acknowledged_and_not_stored(api, world):
+    series = {"series": [{"type": "Counter", "metric": "analytics_js.invoke", "value": 1, "tags": {}}]}
+    status, resp, _ = send(api, "POST", "/v1/m", json.dumps(series).encode(), {"content-type": "text/plain"})
+    assert status == 200 and resp["success"] is True and stored(world) == (0, 0)

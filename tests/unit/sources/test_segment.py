@@ -691,9 +691,9 @@ def test_a_too_long_message_id_is_invalid():
 # ---- limits ----------------------------------------------------------------------------------
 
 
-def test_a_message_over_32_kb_is_invalid():
-    message = track("Product Viewed", {"product_id": "1042", "description": "x" * (32 * 1024)})
-    with pytest.raises(InvalidPayload, match="message exceeds 32 KB"):
+def test_a_message_over_128_kb_is_invalid():
+    message = track("Product Viewed", {"product_id": "1042", "description": "x" * (128 * 1024)})
+    with pytest.raises(InvalidPayload, match="message exceeds 128 KB"):
         call("track", message)
 
 
@@ -701,7 +701,7 @@ def test_a_message_over_32_kb_is_invalid():
 
 
 def test_batch_keeps_valid_items_and_rejects_invalid_ones():
-    big = track("Product Viewed", {"product_id": "1042", "description": "x" * (32 * 1024)})
+    big = track("Product Viewed", {"product_id": "1042", "description": "x" * (128 * 1024)})
     body = {
         "batch": [
             {"type": "page", "messageId": "b-0", "anonymousId": "anon-1"},
@@ -728,7 +728,7 @@ def test_batch_keeps_valid_items_and_rejects_invalid_ones():
     assert errors[1] == "message must be an object, got str"
     assert errors[2] == "alias: previousId and userId are required"
     assert errors[3].startswith("unknown call type None")
-    assert errors[4] == "message exceeds 32 KB"
+    assert errors[4] == "message exceeds 128 KB"
 
 
 def test_batch_context_is_merged_under_each_message_context():

@@ -13,9 +13,10 @@ from pydantic import ValidationError
 from emma.errors import InvalidPayload, UnknownTopic
 from emma.events.model import EVENT_ADAPTER, CanonicalEvent, EventType, SourceKind
 
-# Decoded (decompressed) body size. Segment's batch limit is 500 KB; a Shopify order with a few hundred
-# line items is larger than 256 KB. The compressed size on the wire may be anything up to this.
-MAX_BODY_BYTES = 1024 * 1024
+# Decoded (decompressed) body size. Segment's clients send batches up to 500 KB, RudderStack's up to
+# 4 MB (a 413 makes them drop the whole batch); a Shopify order with a few hundred line items is over
+# 256 KB. Lambda takes 6 MB per request, so uncompressed bodies near this limit still arrive.
+MAX_BODY_BYTES = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ What is refused, and what is kept
     A call is refused (``InvalidPayload``, with the reason) only when it is not a valid Segment call:
     no ``userId`` and no ``anonymousId``, an unknown ``type``, a ``track`` without an ``event`` name,
     a spec field of the wrong type (``properties``, ``traits``, ``context`` not objects; ``timestamp``,
-    ``sentAt`` not ISO 8601; ids not strings or integers), over 32 KB, or text that is not valid
+    ``sentAt`` not ISO 8601; ids not strings or integers), over 128 KB, or text that is not valid
     Unicode. Every other call is stored, whatever its event name and properties:
     - a name Emma knows (below; Segment's e-commerce spec v2, its v1 names and common aliases) is
       mapped to its canonical type, taking the properties it understands (under the spec's names
@@ -113,7 +113,9 @@ from emma.events.model import CanonicalEvent, Channel, EventType, SourceKind
 from emma.sources.common import Envelope, make_event, obj, text, timestamp
 
 CALL_TYPES = frozenset({"track", "identify", "page", "screen", "alias", "group"})
-MAX_MESSAGE_BYTES = 32 * 1024
+# Segment's limit is 32 KB a call, RudderStack's 4 MB; 128 KB keeps every canonical event within
+# EventBridge's 256 KB while no call a real client sends is refused for its size.
+MAX_MESSAGE_BYTES = 128 * 1024
 MAX_BATCH_ITEMS = 2500
 MAX_MESSAGE_ID_CHARS = 200  # leaves room for the source prefix and suffixes within the id's 256 characters
 MAX_EVENT_NAME_CHARS = 512
@@ -228,7 +230,7 @@ def map_call(
     if not isinstance(call_type, str) or call_type not in CALL_TYPES:
         raise InvalidPayload(f"unknown call type {call_type!r}, expected one of {sorted(CALL_TYPES)}")
     if len(_canonical_json(message)) > MAX_MESSAGE_BYTES:
-        raise InvalidPayload("message exceeds 32 KB")
+        raise InvalidPayload(f"message exceeds {MAX_MESSAGE_BYTES // 1024} KB")
     call = _read_call(shop, call_type, message, received_at, batch_context or {}, sent_at, currency)
     if call_type == "identify":
         return _identify(call)

@@ -193,6 +193,7 @@ class Population:
                 "placed_at": iso(t),
                 "items": {p.product_id: 1 for p in lines},
                 "counted": counted,
+                "test": False,
             }
             recent.append(record)
             occurred("order.placed", t)

@@ -77,7 +77,7 @@ def test_a_gzip_bomb_is_413_without_being_inflated(api, world):
     "encoding, body, status, message",
     [
         ("gzip", b"not gzip at all", 400, "not valid gzip"),
-        ("gzip", gzip.compress(json.dumps(CALL).encode())[:-12], 400, "truncated"),
+        ("gzip", gzip.compress(json.dumps(CALL).encode(), mtime=0)[:-12], 400, "truncated"),
         ("br", b"\x00\x01", 415, "'br' is not supported"),
     ],
 )

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import cold_import, cpu, dispatch, journeys, recommend, rules, schedule  # noqa: E402
+from bench import cold_import, cpu, decode, dispatch, journeys, recommend, rules, schedule  # noqa: E402
 from bench.aws_calls import AwsRun, CaseCalls  # noqa: E402
 from bench.capacity import (  # noqa: E402
     RequestUsage,
@@ -334,6 +334,15 @@ def report(results: dict[str, Any]) -> str:
         _table(rows, ["case", "requests x reps", "events/req", "µs/request min / median", "µs/event min / median"])
     )
     out.append("  Each request is a new delivery by a new customer; warm-up requests are not timed.")
+    d = results["decode"]
+    out.append(
+        f"  Decompression alone (timeit, best of 5): the batch ({d['batch_bytes']:,} B, {d['batch_gzip_bytes']:,} B"
+        f" gzipped) {_n(d['gzip_us_per_request'], 1)} µs = {_n(d['gzip_us_per_call'], 2)} µs per call"
+        f" (uncompressed: {_n(d['identity_us_per_request'], 1)} µs); {d['large_batch']['calls']:,} calls"
+        f" ({d['large_batch']['bytes'] / 1e6:.1f} MB) {_n(d['large_batch']['gzip_ms'], 2)} ms; a gzip bomb of"
+        f" {d['bomb']['gzip_bytes'] / 1024:.0f} KB (64 MB inflated) refused after"
+        f" {_n(d['bomb']['refused_after_cpu_ms'], 1)} ms CPU at the {d['limit_bytes'] // (1024 * 1024)} MB limit."
+    )
 
     out.append("\n2. AWS requests per ingest request (counted in botocore against the local emulator)")
     rows = []
@@ -691,6 +700,8 @@ def main(argv: list[str] | None = None) -> int:
     imports = cold_import.measure(plan["import_runs"]).summary()
     print("  CPU time, in-process ...", flush=True)
     cpu_results = run_cpu(plan)
+    print("  the decompression path (gzip bodies) ...", flush=True)
+    decode_run = decode.measure()
     print("  AWS calls against the local emulator ...", flush=True)
     aws = run_aws()
     print("  rules: trigger and segment evaluation per event ...", flush=True)
@@ -755,6 +766,7 @@ def main(argv: list[str] | None = None) -> int:
         "assumptions": ASSUMPTIONS,
         "prices": {k: prices[k] for k in ("as_of", "region", "currency", "note")} | {"file": "bench/prices.json"},
         "cpu": cpu_summary,
+        "decode": decode_run,
         "aws": {
             "emulator_startup_s": aws.startup_s,
             "cases": {name: case.summary() for name, case in aws.cases.items()},

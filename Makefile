@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed-$(shell cat requirements/dev.lock pyproject.toml | s
 UV_VERSION := 0.13.9
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export TZ := UTC
+# Tests run on every core, at most 4 (each worker may synthesise the stack: about 1 GB).
+JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n > 4 ? 4 : n )))
 # The browser end-to-end test (tests/e2e/test_real_clients.py) drives Debian's Chromium with Playwright
 # (Playwright's own browser downloads need the internet); apt-get runs through sudo unless we are root.
 CHROMIUM := /usr/bin/chromium
@@ -20,7 +22,7 @@ demo: $(STAMP)  ## replay events/ through the real handlers on the local stack
 test: $(STAMP) node_modules/.installed $(CHROMIUM)  ## lint, generated documents up to date, the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/emma schema --check
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(JOBS)
 
 bench: $(STAMP)  ## benchmarks; writes bench/results.json
 	$(BIN)/python -m bench.run

@@ -24,7 +24,12 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     for noisy in ("botocore", "boto3", "urllib3", "werkzeug"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     runtime = LocalRuntime(
-        config, port=args.port, log_level=args.log_level, environments=args.environments, speedup=args.speedup
+        config,
+        port=args.port,
+        log_level=args.log_level,
+        environments=args.environments,
+        speedup=args.speedup,
+        tap=False,
     ).start()
     shop = config.shops[0]
     print(f"Emma is serving {runtime.api_url} (config: {config.path})")

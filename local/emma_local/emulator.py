@@ -77,6 +77,9 @@ def start_emulator(host: str = "127.0.0.1", port: int = 0) -> Emulator:
     from moto.server import DomainDispatcherApplication, create_backend_app
     from werkzeug.serving import make_server
 
+    from emma_local import moto_fixes
+
+    moto_fixes.install()  # flat memory and write latency however much the shop holds
     class QuietHandler(MotoRequestHandler):
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
             pass  # one line per emulator call drowns what the runtime prints

@@ -62,6 +62,9 @@ class LocalRuntime:
     schedule: bool = True  # run the scheduled functions on the local clock
     outbox_dir: Path | None = None  # where sent messages are written (a temporary folder if None)
     outbox: Outbox | None = None
+    # A queue that sees every canonical event published (``published()``), for the demo and tests.
+    # Nothing drains it unless they do: `emma dev` runs without it, or it would grow without bound.
+    tap: bool = True
     emulator: Emulator | None = None
     resources: Provisioned | None = None
     pumps: dict[str, QueuePump] = field(default_factory=dict)
@@ -105,7 +108,7 @@ class LocalRuntime:
         stepfunctions.register(steps, load_handler(JOURNEY_STEPS_FUNCTION))
         os.environ.update(self.resources.env())
         os.environ.setdefault("EMMA_DEFINITIONS", str(ROOT))  # the YAML in triggers/ and segments/
-        self._tap_url = self._tap(session)
+        self._tap_url = self._tap(session) if self.tap else None
         sqs = session.client("sqs")
         for queue in (*QUEUES, *REQUEST_QUEUES):
             pump = QueuePump(
@@ -191,7 +194,7 @@ class LocalRuntime:
 
     def published(self) -> list[dict[str, Any]]:
         """Drain the tap: every canonical event published on the bus since the last call."""
-        assert self.emulator is not None and self._tap_url is not None
+        assert self.emulator is not None and self._tap_url is not None, "the runtime was started without the tap"
         sqs = self.emulator.session().client("sqs")
         out: list[dict[str, Any]] = []
         while True:

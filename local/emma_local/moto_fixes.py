@@ -1,0 +1,289 @@
+"""Fixes to moto 5.2.5 that let the embedded emulator hold a shop: flat memory, flat write latency.
+
+What moto does, and what each fix changes (found with tracemalloc and a soak of 100,000 customers,
+`python -m bench.soak`):
+
+1. **Every model instance is kept forever.** ``moto.core.common_models.BaseModel.__new__`` appends
+   each instance to its class's ``instances_tracked`` list (for ``/moto-api/data.json``). A DynamoDB
+   ``Item`` is a model, and every put or update builds new ones, so every item ever written stays
+   in memory, overwritten or deleted (SQS messages, EventBridge events: the same). Emma never reads
+   ``/moto-api/data.json``; :func:`install` turns the tracking off.
+2. **TransactWriteItems deep-copies whole tables.** To roll back, moto copies every table the
+   transaction names, item by item, before it starts: O(table) time and memory per transaction,
+   so writes slow down with the data (800 ms per transaction at a few thousand customers) and the
+   copies (tracked, see 1) are never freed. The replacement keeps an undo record of only the items
+   the transaction touches, and restores exactly those when it is cancelled; otherwise it is
+   moto's code (same checks, same errors, same order).
+3. **Sending to a queue counts the queue.** ``SQSBackend.send_message`` reads ``queue.attributes``
+   three times to learn whether the queue deduplicates by content, and that property counts the
+   queue's messages (visible, delayed, in flight) each time: every send is O(backlog), so a
+   backlog (a consumer behind, a DLQ that fills) slows every PutEvents that feeds the queue, which
+   holds the emulator's lock and slows the consumer further. During a send the counts are not
+   computed (they are not used there); ``GetQueueAttributes`` still counts. And SQS asks the time
+   through naive datetimes, twice per message per ReceiveMessage (about 6 µs each): it gets
+   ``time.time()`` instead, the same number.
+4. **EventBridge compiles its input paths for every event.** A rule target's input transformer
+   parses each JSONPath of its ``InputPathsMap`` with jsonpath-ng (a yacc parser built per call)
+   for every event and rule: about 1 ms a path, 60-90 ms for a PutEvents of ten events. Parsed
+   paths are cached (they are immutable; Step Functions' JSONPath gains too).
+5. **Every request lists moto's package folder.** The server's dispatcher asks
+   ``moto.backends.list_of_moto_modules()`` (``os.listdir`` plus a ``stat`` per entry, about 5 ms)
+   for each request, to tell a service name from a host name. The list is read once.
+6. **A Query reads the whole table.** ``Table.query`` without an index collects and *sorts* every
+   item of the table (``all_items()``) to keep those of one partition. The fix hands it the
+   partition's items only; the sort, paging and filters are moto's.
+
+:func:`install` is idempotent and applied by :func:`emma_local.emulator.start_emulator`, so
+``emma dev``, ``emma demo``, the end-to-end tests and the benchmarks all run with it.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from typing import Any
+
+_installed = False
+_lock = threading.Lock()
+
+
+def install() -> None:
+    global _installed
+    with _lock:
+        if _installed:
+            return
+        _stop_instance_tracking()
+        _key_level_transactions()
+        _cheap_sends()
+        _cached_json_paths()
+        _cached_module_list()
+        _partition_queries()
+        _installed = True
+
+
+def _stop_instance_tracking() -> None:
+    from moto.core import common_models
+    from moto.core.model_instances import model_data
+
+    base = common_models.BaseModel
+
+    def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:
+        return super(base, cls).__new__(cls)
+
+    base.__new__ = staticmethod(__new__)  # type: ignore[method-assign]
+    for models in model_data.values():  # what was tracked before (imports at start-up)
+        for model in models.values():
+            model.instances_tracked = []
+
+
+def _key_level_transactions() -> None:
+    from moto.dynamodb.comparisons import get_filter_expression
+    from moto.dynamodb.exceptions import (
+        ConditionalCheckFailed,
+        MockValidationException,
+        MultipleTransactionsException,
+        TooManyTransactionsException,
+        TransactionCanceledException,
+        TransactWriteSingleOpException,
+    )
+    from moto.dynamodb.models import DynamoDBBackend
+
+    def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, Any]]) -> None:
+        if len(transact_items) > 100:
+            raise TooManyTransactionsException()
+        undo: list[tuple[Any, Any, Any, Any]] = []  # (table, hash, range, the item before) in order
+
+        def remember(table_name: str, key: dict[str, Any]) -> None:
+            table = self.get_table(table_name)
+            hash_value, range_value = self.get_keys_value(table, key)
+            before = table.get_item(hash_value, range_value)
+            undo.append((table, hash_value, range_value, copy.deepcopy(before)))
+
+        def rollback() -> None:
+            for table, hash_value, range_value, before in reversed(undo):
+                if range_value is not None:
+                    partition = table.items.get(hash_value)
+                    if before is not None:
+                        table.items[hash_value][range_value] = before
+                    elif partition is not None:
+                        partition.pop(range_value, None)
+                        if not partition:
+                            del table.items[hash_value]
+                elif before is not None:
+                    table.items[hash_value] = before
+                else:
+                    table.items.pop(hash_value, None)
+
+        target_items: set[tuple[str, str]] = set()
+
+        def check_unicity(table_name: str, key: dict[str, Any]) -> None:
+            item = (str(table_name), str(dict(sorted(key.items()))))
+            if item in target_items:
+                raise MultipleTransactionsException()
+            target_items.add(item)
+
+        errors: list[tuple[str, str, dict[str, Any]] | tuple[None, None, None]] = []
+        for item in transact_items:
+            original_item: dict[str, Any] | None = None
+            if len(list(item.keys())) > 1:
+                raise TransactWriteSingleOpException
+            try:
+                op_type, op = next(iter(item.items()))
+                if op_type not in {"ConditionCheck", "Put", "Delete", "Update"}:
+                    raise ValueError("Unsupported transaction operation")
+                table_name = op["TableName"]
+                condition_expression = op.get("ConditionExpression")
+                names = op.get("ExpressionAttributeNames")
+                values = op.get("ExpressionAttributeValues")
+                if op_type == "Put":
+                    attrs = op["Item"]
+                    table = self.get_table(table_name)
+                    key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+                    if table.range_key_attr is not None:
+                        key[table.range_key_attr] = attrs[table.range_key_attr]
+                else:
+                    key = op["Key"]
+                check_unicity(table_name, key)
+                current = self.get_item(table_name, key)
+                if condition_expression is not None:
+                    condition_op = get_filter_expression(condition_expression, names, values)
+                    if not condition_op.expr(current):
+                        if op.get("ReturnValuesOnConditionCheckFailure") == "ALL_OLD" and current:
+                            original_item = current.to_json()["Attributes"]
+                        raise ConditionalCheckFailed(item=original_item)
+                if op_type != "ConditionCheck":
+                    remember(table_name, key)
+                if op_type == "Put":
+                    self.put_item(
+                        table_name,
+                        op["Item"],
+                        condition_expression=condition_expression,
+                        expression_attribute_names=names,
+                        expression_attribute_values=values,
+                    )
+                elif op_type == "Delete":
+                    self.delete_item(
+                        table_name,
+                        key,
+                        condition_expression=condition_expression,
+                        expression_attribute_names=names,
+                        expression_attribute_values=values,
+                    )
+                elif op_type == "Update":
+                    self.update_item(
+                        table_name,
+                        key,
+                        update_expression=op["UpdateExpression"],
+                        condition_expression=condition_expression,
+                        expression_attribute_names=names,
+                        expression_attribute_values=values,
+                    )
+                errors.append((None, None, None))
+            except (MultipleTransactionsException, MockValidationException):
+                rollback()
+                raise
+            except ConditionalCheckFailed as e:
+                errors.append(("ConditionalCheckFailed", str(e.message), original_item))  # type: ignore[arg-type]
+            except Exception as e:
+                errors.append((type(e).__name__, str(e), original_item))  # type: ignore[arg-type]
+        if any(code is not None for code, _, _ in errors):
+            rollback()
+            raise TransactionCanceledException(errors)
+
+    DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _cheap_sends() -> None:
+    import time
+    from functools import wraps
+
+    from moto.sqs import models as sqs_models
+    from moto.sqs.models import Queue, SQSBackend
+
+    slow_unix_time = sqs_models.unix_time
+
+    def unix_time(dt: Any = None) -> float:
+        return time.time() if dt is None else slow_unix_time(dt)
+
+    def unix_time_millis(dt: Any = None) -> float:
+        return unix_time(dt) * 1000.0
+
+    sqs_models.unix_time = unix_time
+    sqs_models.unix_time_millis = unix_time_millis
+
+    sending = threading.local()
+    for name in (
+        "approximate_number_of_messages",
+        "approximate_number_of_messages_delayed",
+        "approximate_number_of_messages_not_visible",
+    ):
+        counted = getattr(Queue, name)
+
+        def count(self: Queue, _counted: Any = counted) -> int:
+            return 0 if getattr(sending, "active", False) else _counted.fget(self)
+
+        setattr(Queue, name, property(count))
+
+    def cheap(send: Any) -> Any:
+        @wraps(send)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            outer = getattr(sending, "active", False)
+            sending.active = True
+            try:
+                return send(*args, **kwargs)
+            finally:
+                sending.active = outer
+
+        return wrapper
+
+    SQSBackend.send_message = cheap(SQSBackend.send_message)  # type: ignore[method-assign]
+    SQSBackend.send_message_batch = cheap(SQSBackend.send_message_batch)  # type: ignore[method-assign]
+
+
+def _cached_json_paths() -> None:
+    from functools import lru_cache
+
+    import jsonpath_ng.ext
+
+    if not hasattr(jsonpath_ng.ext.parse, "cache_info"):
+        jsonpath_ng.ext.parse = lru_cache(maxsize=4096)(jsonpath_ng.ext.parse)
+
+
+def _cached_module_list() -> None:
+    from moto import backends
+
+    modules = tuple(backends.list_of_moto_modules())
+    backends.list_of_moto_modules = lambda: modules
+
+
+def _partition_queries() -> None:
+    import inspect
+
+    from moto.dynamodb.models.table import Table
+
+    original_query = Table.query
+    original_all_items = Table.all_items
+    signature = inspect.signature(original_query)
+    only = threading.local()  # the partition a query without an index reads
+
+    def query(self: Table, *args: Any, **kwargs: Any) -> Any:
+        bound = signature.bind(self, *args, **kwargs)
+        hash_key = bound.arguments.get("hash_key")
+        if bound.arguments.get("index_name") or hash_key is None:
+            return original_query(self, *args, **kwargs)
+        only.table, only.hash_key = self, hash_key
+        try:
+            return original_query(self, *args, **kwargs)
+        finally:
+            only.table = only.hash_key = None
+
+    def all_items(self: Table) -> list[Any]:
+        if getattr(only, "table", None) is not self:
+            return original_all_items(self)
+        partition = self.items.get(only.hash_key)
+        if partition is None:
+            return []
+        return list(partition.values()) if self.range_key_attr else [partition]
+
+    Table.query = query  # type: ignore[method-assign]
+    Table.all_items = all_items  # type: ignore[method-assign]

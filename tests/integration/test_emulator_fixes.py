@@ -1,0 +1,213 @@
+"""The emulator glue that lets `emma dev` hold a shop (emma_local.moto_fixes), against the real
+emulator over HTTP: the same answers as moto's own code, without its per-write copies and scans."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from botocore.exceptions import ClientError
+
+from emma_local.emulator import start_emulator
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    emu = start_emulator()
+    yield emu
+    emu.stop()
+
+
+@pytest.fixture
+def table(emulator, request):
+    ddb = emulator.client("dynamodb")
+    name = f"fixes-{request.node.name[:40]}"
+    ddb.create_table(
+        TableName=name,
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return ddb, name
+
+
+def _item(ddb, name, pk, sk):
+    return ddb.get_item(TableName=name, Key={"pk": {"S": pk}, "sk": {"S": sk}}, ConsistentRead=True).get("Item")
+
+
+def test_a_cancelled_transaction_restores_exactly_the_items_it_touched(table):
+    ddb, name = table
+    ddb.put_item(TableName=name, Item={"pk": {"S": "p1"}, "sk": {"S": "PROFILE"}, "v": {"N": "1"}, "x": {"S": "old"}})
+    ddb.put_item(TableName=name, Item={"pk": {"S": "p1"}, "sk": {"S": "GONE"}, "keep": {"S": "me"}})
+    ddb.put_item(TableName=name, Item={"pk": {"S": "p2"}, "sk": {"S": "OTHER"}, "n": {"N": "7"}})
+    with pytest.raises(ClientError) as caught:
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": name, "Item": {"pk": {"S": "p1"}, "sk": {"S": "NEW"}, "a": {"S": "b"}}}},
+                {
+                    "Update": {
+                        "TableName": name,
+                        "Key": {"pk": {"S": "p1"}, "sk": {"S": "PROFILE"}},
+                        "UpdateExpression": "SET v = v + :one, x = :new",
+                        "ExpressionAttributeValues": {":one": {"N": "1"}, ":new": {"S": "new"}},
+                    }
+                },
+                {"Delete": {"TableName": name, "Key": {"pk": {"S": "p1"}, "sk": {"S": "GONE"}}}},
+                {
+                    "ConditionCheck": {
+                        "TableName": name,
+                        "Key": {"pk": {"S": "p2"}, "sk": {"S": "OTHER"}},
+                        "ConditionExpression": "n = :eight",
+                        "ExpressionAttributeValues": {":eight": {"N": "8"}},
+                    }
+                },
+            ]
+        )
+    assert caught.value.response["Error"]["Code"] == "TransactionCanceledException"
+    reasons = [r["Code"] for r in caught.value.response["CancellationReasons"]]
+    assert reasons == ["None", "None", "None", "ConditionalCheckFailed"]
+    assert _item(ddb, name, "p1", "NEW") is None  # the put undone
+    assert _item(ddb, name, "p1", "PROFILE") == {
+        "pk": {"S": "p1"},
+        "sk": {"S": "PROFILE"},
+        "v": {"N": "1"},
+        "x": {"S": "old"},
+    }
+    assert _item(ddb, name, "p1", "GONE") == {"pk": {"S": "p1"}, "sk": {"S": "GONE"}, "keep": {"S": "me"}}
+    assert _item(ddb, name, "p2", "OTHER") == {"pk": {"S": "p2"}, "sk": {"S": "OTHER"}, "n": {"N": "7"}}
+    items = ddb.scan(TableName=name)["Items"]
+    assert len(items) == 3
+
+
+def test_a_committed_transaction_writes_everything_and_the_same_key_twice_is_refused(table):
+    ddb, name = table
+    ddb.transact_write_items(
+        TransactItems=[
+            {
+                "Put": {
+                    "TableName": name,
+                    "Item": {"pk": {"S": "p1"}, "sk": {"S": "A"}},
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {"Put": {"TableName": name, "Item": {"pk": {"S": "p1"}, "sk": {"S": "B"}}}},
+        ]
+    )
+    assert _item(ddb, name, "p1", "A") and _item(ddb, name, "p1", "B")
+    with pytest.raises(ClientError) as caught:
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": name, "Item": {"pk": {"S": "p1"}, "sk": {"S": "C"}}}},
+                {"Delete": {"TableName": name, "Key": {"pk": {"S": "p1"}, "sk": {"S": "C"}}}},
+            ]
+        )
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    assert _item(ddb, name, "p1", "C") is None
+
+
+def test_a_transaction_never_copies_a_table(table, monkeypatch):
+    """moto's own code deep-copies every table a transaction names (O(table) per write)."""
+    from moto.dynamodb.models.table import Table
+
+    ddb, name = table
+    for i in range(30):
+        ddb.put_item(TableName=name, Item={"pk": {"S": f"p{i}"}, "sk": {"S": "PROFILE"}})
+
+    def refuse(self, memo):
+        raise AssertionError("a whole table was copied")
+
+    monkeypatch.setattr(Table, "__deepcopy__", refuse, raising=False)
+    ddb.transact_write_items(
+        TransactItems=[{"Put": {"TableName": name, "Item": {"pk": {"S": "p1"}, "sk": {"S": "X"}}}}]
+    )
+    with pytest.raises(ClientError):
+        ddb.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": name, "Item": {"pk": {"S": "p2"}, "sk": {"S": "X"}}}},
+                {
+                    "ConditionCheck": {
+                        "TableName": name,
+                        "Key": {"pk": {"S": "p3"}, "sk": {"S": "PROFILE"}},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ]
+        )
+    assert _item(ddb, name, "p2", "X") is None
+
+
+def test_written_items_are_not_kept_by_moto_after_they_are_replaced(table):
+    """moto tracks every model instance it ever made (for /moto-api/data.json): every write leaked."""
+    from moto.dynamodb.models.dynamo_type import Item
+
+    ddb, name = table
+    for i in range(50):
+        ddb.put_item(TableName=name, Item={"pk": {"S": "p1"}, "sk": {"S": "PROFILE"}, "v": {"N": str(i)}})
+    assert Item.instances_tracked == []
+
+
+def test_a_query_reads_its_partition_in_order_with_paging(table):
+    ddb, name = table
+    for pk in ("a", "b", "c"):
+        for i in range(7):
+            ddb.put_item(TableName=name, Item={"pk": {"S": pk}, "sk": {"S": f"LOG#{i:03d}"}, "i": {"N": str(i)}})
+    pages, start = [], None
+    while True:
+        kwargs = {"ExclusiveStartKey": start} if start else {}
+        resp = ddb.query(
+            TableName=name,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :log)",
+            ExpressionAttributeValues={":pk": {"S": "b"}, ":log": {"S": "LOG#"}},
+            ScanIndexForward=False,
+            Limit=3,
+            **kwargs,
+        )
+        pages.append([int(item["i"]["N"]) for item in resp["Items"]])
+        start = resp.get("LastEvaluatedKey")
+        if not start:
+            break
+    assert pages == [[6, 5, 4], [3, 2, 1], [0]]
+    empty = ddb.query(TableName=name, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": "zz"}})
+    assert empty["Items"] == []
+    assert len(ddb.scan(TableName=name)["Items"]) == 21  # scans still see every partition
+
+
+def test_queues_count_their_messages_and_rules_still_transform_their_input(emulator):
+    sqs, events = emulator.client("sqs"), emulator.client("events")
+    url = sqs.create_queue(QueueName="fixes-target")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.create_event_bus(Name="fixes-bus")
+    events.put_rule(Name="fixes-rule", EventBusName="fixes-bus", EventPattern=json.dumps({"source": ["fixes"]}))
+    events.put_targets(
+        Rule="fixes-rule",
+        EventBusName="fixes-bus",
+        Targets=[
+            {
+                "Id": "q",
+                "Arn": arn,
+                "InputTransformer": {"InputPathsMap": {"id": "$.detail.id"}, "InputTemplate": '{"event_id": "<id>"}'},
+            }
+        ],
+    )
+    for chunk in range(3):
+        entries = [
+            {
+                "Source": "fixes",
+                "DetailType": "t",
+                "Detail": json.dumps({"id": f"e{chunk}-{i}"}),
+                "EventBusName": "fixes-bus",
+            }
+            for i in range(10)
+        ]
+        assert events.put_events(Entries=entries)["FailedEntryCount"] == 0
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessages"] == "30"
+    got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert {json.loads(m["Body"])["event_id"] for m in got} <= {f"e{c}-{i}" for c in range(3) for i in range(10)}
+    attrs = sqs.get_queue_attributes(
+        QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    )["Attributes"]
+    assert attrs == {"ApproximateNumberOfMessages": "20", "ApproximateNumberOfMessagesNotVisible": "10"}

@@ -82,6 +82,15 @@ class Channel(StrEnum):
     PUSH = "push"
 
 
+def to_utc(value: datetime) -> datetime:
+    """The time in UTC; a time whose UTC equivalent falls outside years 1-9999 (0001-01-01T00:00:00+01:00)
+    is a ValueError, which pydantic reports as a validation error (OverflowError would escape it)."""
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"{value.isoformat()} is out of range once converted to UTC (years 1-9999)") from None
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -173,7 +182,7 @@ class ConsentProof(_Strict):
     @field_validator("at")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        return to_utc(value)
 
 
 # ---- properties per event family -------------------------------------------------------------
@@ -340,7 +349,7 @@ class _EventBase(_Strict):
     @field_validator("occurred_at", "received_at")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        return to_utc(value)
 
     def detail_type(self) -> str:
         return str(self.type)  # type: ignore[attr-defined]

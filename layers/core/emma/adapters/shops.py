@@ -1,8 +1,14 @@
 """Shop directory over Secrets Manager: one JSON secret per shop, named <prefix><shop>.
 
-Secrets are read with a short cache (a new shop shows up within ``ttl_seconds``; an unknown key
-triggers at most one refresh per ``miss_refresh_seconds``). Keys are compared in constant time and
-never logged: ShopConfig's repr hides them.
+All shops are read at once (ListSecrets, then BatchGetSecretValue per 20) and cached: a new shop
+shows up within ``ttl_seconds``. A miss (an unknown shop name, write key, admin key or domain)
+triggers at most one earlier refresh per ``miss_refresh_seconds`` for all misses together, so a
+flood of requests naming unknown shops costs one read of the secrets per interval, never one per
+request. When a read fails (Secrets Manager throttling or unavailable) the shops already read stay
+in use and the next attempt waits ``failure_backoff_seconds``: a flood during an outage does not
+turn into one failing Secrets Manager call per request; without any shops read yet, requests fail
+(StoreError, 503) without a call until then. Keys are compared in constant time and never logged:
+ShopConfig's repr hides them.
 """
 
 from __future__ import annotations
@@ -42,15 +48,19 @@ class SecretsShopDirectory:
         *,
         ttl_seconds: float = 300,
         miss_refresh_seconds: float = 30,
+        failure_backoff_seconds: float = 10,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
         self._prefix = prefix
         self._ttl = ttl_seconds
         self._miss_refresh = miss_refresh_seconds
+        self._failure_backoff = failure_backoff_seconds
         self._clock = clock
         self._shops: dict[str, ShopConfig] = {}
         self._loaded_at = float("-inf")
+        self._retry_at = float("-inf")  # after a failed read: no new attempt before this
+        self._failure: StoreError | None = None  # the last failed read, while no shops were ever read
         self._lock = threading.Lock()
 
     def _load_all(self) -> None:
@@ -84,9 +94,20 @@ class SecretsShopDirectory:
 
     def _current(self, *, after_miss: bool = False) -> dict[str, ShopConfig]:
         with self._lock:
-            age = self._clock() - self._loaded_at
+            now = self._clock()
+            age = now - self._loaded_at
             if age > self._ttl or (after_miss and age > self._miss_refresh):
-                self._load_all()
+                if now >= self._retry_at:
+                    try:
+                        self._load_all()
+                        self._failure = None
+                    except StoreError as exc:
+                        self._retry_at = now + self._failure_backoff
+                        if self._loaded_at == float("-inf"):
+                            self._failure = exc
+                            raise
+                elif self._failure is not None:  # nothing read yet and backing off: fail without a call
+                    raise StoreError(f"{self._failure.message} (retrying within {self._failure_backoff:g} s)")
             return self._shops
 
     def _find(self, pick: Callable[[Iterable[ShopConfig]], ShopConfig | None]) -> ShopConfig | None:

@@ -29,6 +29,7 @@ def _cmd_dev(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         environments=args.environments,
         speedup=args.speedup,
+        timeout_seconds=args.timeout,
         tap=False,
     ).start()
     shop = config.shops[0]
@@ -224,6 +225,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=2,
         help="concurrent Lambda execution environments (processes) for the API; 0 runs in-process",
+    )
+    dev.add_argument(
+        "--timeout",
+        type=float,
+        default=30.0,
+        help="seconds an API request may run in its environment before it is stopped and answered 504 "
+        "(as Lambda stops a function at its timeout; 30 s is API Gateway's longest)",
     )
     dev.add_argument(
         "--speedup",

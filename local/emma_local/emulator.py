@@ -80,6 +80,7 @@ def start_emulator(host: str = "127.0.0.1", port: int = 0) -> Emulator:
     from emma_local import moto_fixes
 
     moto_fixes.install()  # flat memory and write latency however much the shop holds
+
     class QuietHandler(MotoRequestHandler):
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
             pass  # one line per emulator call drowns what the runtime prints

@@ -92,7 +92,11 @@ class QueuePump:
         self._thread = threading.Thread(target=self._loop, name=f"pump-{self._function}", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
+        """Stop polling after the batch in hand (does not wait)."""
+        self._stop.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            self._thread.join(timeout=timeout)

@@ -36,7 +36,7 @@ from emma.templates.loader import load_templates
 from emma_local import stepfunctions
 from emma_local.config import ROOT, LocalConfig
 from emma_local.emulator import ACCOUNT_ID, REGION, Emulator, start_emulator
-from emma_local.environments import Environments
+from emma_local.environments import DEFAULT_TIMEOUT_SECONDS, Environments
 from emma_local.lambdas import LambdaContext, load_handler
 from emma_local.outbox import Outbox
 from emma_local.provision import Provisioned, provision, provision_journeys
@@ -58,6 +58,7 @@ class LocalRuntime:
     port: int | None = None
     log_level: str = "INFO"
     environments: int = 0  # API execution environments (processes); 0: in-process, one request at a time
+    timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS  # per API request in an environment (not in-process)
     speedup: float = 1.0  # local time runs this many times faster than real time (journeys, schedules)
     schedule: bool = True  # run the scheduled functions on the local clock
     outbox_dir: Path | None = None  # where sent messages are written (a temporary folder if None)
@@ -121,7 +122,7 @@ class LocalRuntime:
             pump.start()
             self.pumps[queue.logical_id] = pump
         _reset_components()  # handlers cache their clients: a previous runtime's point at a dead emulator
-        self._api = Environments("ingest", self.environments, os.environ)
+        self._api = Environments("ingest", self.environments, os.environ, timeout_seconds=self.timeout_seconds)
         port = self.config.dev.port if self.port is None else self.port
         self._server = make_server(self._api.invoke, self.config.dev.host, port)
         os.environ[PUBLIC_API_URL_ENV] = self.api_url  # where unsubscribe and tracked links point
@@ -235,21 +236,28 @@ class LocalRuntime:
                 sfn.stop_execution(executionArn=execution["executionArn"], cause="local runtime stopped")
 
     def stop(self) -> None:
+        """Stop everything within seconds: nothing waits for work in progress (a request, a batch of a
+        queue, a journey step) beyond a short grace; the emulator goes last."""
+        deadline = time.monotonic() + 5.0
+        for ticker in (self._scheduler, self._collector):
+            if ticker is not None:
+                ticker.request_stop()
+        for pump in self.pumps.values():
+            pump.request_stop()
+        if self._api is not None:
+            self._api.shutdown()  # API requests in progress end here (their clients get an error)
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
         try:
             self._stop_executions()
         except Exception:
             logging.getLogger("emma.local").warning("could not stop running journey executions")
-        if self._scheduler is not None:
-            self._scheduler.stop()
-        if self._collector is not None:
-            self._collector.stop()
+        for ticker in (self._scheduler, self._collector):
+            if ticker is not None:
+                ticker.stop(timeout=max(0.1, deadline - time.monotonic()))
         for pump in self.pumps.values():
-            pump.stop()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._api is not None:
-            self._api.shutdown()
+            pump.stop(timeout=max(0.1, deadline - time.monotonic()))
         if self.emulator is not None:
             self.emulator.stop()
         if self._saved_env is not None:  # leave the process as we found it
@@ -297,6 +305,9 @@ class _Ticker:
     def start(self) -> None:
         self._thread.start()
 
-    def stop(self) -> None:
+    def request_stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=10)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout=timeout)

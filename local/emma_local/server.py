@@ -9,10 +9,17 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+from emma_local.environments import FunctionTimedOut
 from emma_local.lambdas import Handler, LambdaContext, api_event, response_body
 
 log = logging.getLogger("emma.local.api")
 API_GATEWAY_MAX_BODY = 10 * 1024 * 1024  # HTTP APIs refuse larger payloads before the function runs
+LISTEN_BACKLOG = 1024  # connections waiting to be accepted (socketserver's default, 5, resets a burst of clients)
+
+
+class _Server(ThreadingHTTPServer):
+    request_queue_size = LISTEN_BACKLOG
+    daemon_threads = True
 
 
 def make_server(handler: Handler, host: str, port: int) -> ThreadingHTTPServer:
@@ -40,6 +47,10 @@ def make_server(handler: Handler, host: str, port: int) -> ThreadingHTTPServer:
             )
             try:
                 result = handler(event, LambdaContext("ingest"))
+            except FunctionTimedOut as exc:  # the environment was stopped at its timeout: nothing runs on
+                log.warning("%s %s: %s", self.command, url.path, exc)
+                self._error(504, "function_timeout", str(exc), {"retry-after": "1"})
+                return
             except Exception:  # API Gateway answers 500 when the function itself crashes
                 log.exception("ingest handler crashed")
                 self._error(500, "internal_error", "Internal Server Error")
@@ -47,9 +58,9 @@ def make_server(handler: Handler, host: str, port: int) -> ThreadingHTTPServer:
             headers = {k.lower(): v for k, v in (result.get("headers") or {}).items()}
             self._send(int(result.get("statusCode", 200)), headers, response_body(result), result.get("cookies"))
 
-        def _error(self, status: int, error: str, message: str) -> None:
+        def _error(self, status: int, error: str, message: str, headers: dict[str, str] | None = None) -> None:
             body = json.dumps({"error": error, "code": status, "message": message}).encode()
-            self._send(status, {"content-type": "application/json"}, body)
+            self._send(status, {"content-type": "application/json", **(headers or {})}, body)
 
         def _send(self, status: int, headers: dict[str, str], body: bytes, cookies: list[str] | None = None) -> None:
             self.send_response(status)
@@ -70,9 +81,7 @@ def make_server(handler: Handler, host: str, port: int) -> ThreadingHTTPServer:
         def log_message(self, format: str, *args: object) -> None:
             log.info("%s %s", self.address_string(), format % args)
 
-    server = ThreadingHTTPServer((host, port), ApiGateway)
-    server.daemon_threads = True
-    return server
+    return _Server((host, port), ApiGateway)
 
 
 def serve_in_thread(server: ThreadingHTTPServer) -> threading.Thread:

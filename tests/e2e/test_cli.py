@@ -1,21 +1,46 @@
 """The two things a newcomer does first: `emma dev` + the README's curl, and `emma demo`."""
 
+import base64
 import json
 import os
 import re
+import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+import requests
 
 pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 EMMA = [sys.executable, "-m", "emma_local.cli"]
+BASIC = "Basic " + base64.b64encode(b"wk_local_elektro_emma:").decode()
 
 
-def test_curl_webhook_from_the_readme_shows_in_the_profile_within_a_second(free_port):
+def _batch(first: int, customers: int) -> bytes:
+    calls = [
+        {
+            "type": "track",
+            "event": "Product Viewed",
+            "userId": f"sigterm-{n}",
+            "messageId": f"sigterm-{n}-{i}",
+            "properties": {"product_id": f"p{i}"},
+        }
+        for n in range(first, first + customers)
+        for i in range(5)
+    ]
+    return json.dumps({"batch": calls}).encode()
+
+
+def test_emma_dev_serves_the_readme_curl_a_burst_of_clients_and_stops_on_sigterm(free_port):
+    """The README's first webhook shows in the profile within a second; 60 clients connecting at once
+    all get an HTTP answer (the listen backlog was 5); SIGTERM during a long request ends `emma dev`
+    within seconds (it used to wait for the request's environment forever)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     dev = subprocess.Popen(
         [*EMMA, "dev", "--port", str(free_port), "--log-level", "WARNING"],
@@ -25,6 +50,7 @@ def test_curl_webhook_from_the_readme_shows_in_the_profile_within_a_second(free_
         stderr=subprocess.STDOUT,
         text=True,
     )
+    base = f"http://127.0.0.1:{free_port}"
     try:
         deadline = time.monotonic() + 60
         line = ""
@@ -34,7 +60,7 @@ def test_curl_webhook_from_the_readme_shows_in_the_profile_within_a_second(free_
         assert "serving" in line, line
         started = time.monotonic()
         out = subprocess.run(
-            ["bash", "scripts/first-webhook.sh", f"http://127.0.0.1:{free_port}"],
+            ["bash", "scripts/first-webhook.sh", base],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -46,9 +72,49 @@ def test_curl_webhook_from_the_readme_shows_in_the_profile_within_a_second(free_
         assert webhook["success"] is True and webhook["accepted"] >= 1
         assert profile["email"] == "lena.schmidt@example.de" and profile["orders"]["count"] == 1
         assert elapsed < 1.0, f"webhook + profile read took {elapsed:.2f}s"
+
+        # A burst: every client connects before any is answered.
+        barrier = threading.Barrier(60)
+
+        def client(n: int) -> int:
+            with socket.create_connection(("127.0.0.1", free_port), timeout=60) as sock:
+                barrier.wait(timeout=30)
+                body = json.dumps({"userId": f"burst-{n}", "event": "Burst", "messageId": f"burst-{n}"}).encode()
+                sock.sendall(
+                    b"POST /v1/track HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    + f"Authorization: {BASIC}\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                    + body
+                )
+                answer = b""
+                while chunk := sock.recv(65536):
+                    answer += chunk
+                return int(answer.split(b" ", 2)[1])
+
+        with ThreadPoolExecutor(max_workers=60) as pool:
+            statuses = list(pool.map(client, range(60)))
+        assert statuses == [200] * 60
+
+        # SIGTERM while a long batch is being written.
+        long_request = ThreadPoolExecutor(max_workers=1).submit(
+            requests.post,
+            f"{base}/v1/batch",
+            data=_batch(0, 400),
+            headers={"authorization": BASIC, "content-type": "application/json"},
+            timeout=120,
+        )
+        time.sleep(1.0)
+        assert not long_request.done(), "the batch finished before SIGTERM: make it longer"
+        dev.send_signal(signal.SIGTERM)
+        stopping = time.monotonic()
+        assert dev.wait(timeout=20) == 0
+        assert time.monotonic() - stopping < 10, "emma dev took over 10 s to stop"
+        with pytest.raises(requests.RequestException):  # its connection ends with the server
+            answer = long_request.result(timeout=30)
+            answer.raise_for_status()
     finally:
-        dev.terminate()
-        dev.wait(timeout=10)
+        if dev.poll() is None:
+            dev.kill()
+            dev.wait(timeout=10)
 
 
 def test_demo_replays_events_and_ends_with_a_summary():

@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import cold_import, cpu, decode, dispatch, journeys, recommend, rules, schedule  # noqa: E402
+from bench import cold_import, cpu, decode, dispatch, journeys, recommend, rules, schedule, soak  # noqa: E402
 from bench.aws_calls import AwsRun, CaseCalls  # noqa: E402
 from bench.capacity import (  # noqa: E402
     RequestUsage,
@@ -69,6 +69,8 @@ FULL = {
     "schedule_templates": 2000,
     "recommend_products": 10_000,
     "recommend_customers": 100_000,
+    "soak_customers": 100_000,
+    "soak_checkpoint": 10_000,
 }
 QUICK = {
     "webhooks": 300,
@@ -85,6 +87,8 @@ QUICK = {
     "schedule_templates": 200,
     "recommend_products": 2000,
     "recommend_customers": 20_000,
+    "soak_customers": 5_000,
+    "soak_checkpoint": 1_000,
 }
 
 SERVICE_LABELS = {
@@ -444,6 +448,7 @@ def report(results: dict[str, Any]) -> str:
     out.append(journeys.report(results["journeys"]))
     out.append(dispatch.report(results["dispatch"]))
     out.append(recommend.report(results["recommend"]))
+    out.append(soak.report(results["soak"]))
 
     out.append("\nFindings")
     out.extend(f"  - {f}" for f in results["findings"])
@@ -732,6 +737,20 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     recommend_run = recommend.measure(products=plan["recommend_products"], customers=plan["recommend_customers"])
+    print(
+        f"  soak: emma dev's write path, {plan['soak_customers']:,} customers x 10 events "
+        f"(a line every {plan['soak_checkpoint']:,}) ...",
+        flush=True,
+    )
+    print(soak.HEADER, flush=True)
+    phase_started = time.perf_counter()
+    soak_result = soak.run(
+        plan["soak_customers"], plan["soak_checkpoint"], progress=lambda c: print(soak.row(c), flush=True)
+    )
+    soak_run = {**soak_result.as_dict(), "verdict": soak.verdict(soak_result)}
+    soak_run["run_s"] = time.perf_counter() - phase_started
+    if output is not None:
+        soak.svg(soak_result, output.with_name("soak.svg"))
     ddb = prices["services"]["dynamodb_on_demand"]
     rru_usd, wru_usd = ddb["usd_per_million_rru"] / 1e6, ddb["usd_per_million_wru"] / 1e6
     recommend_run["dynamodb"]["usd_reads_per_million_requests"] = (
@@ -783,6 +802,7 @@ def main(argv: list[str] | None = None) -> int:
         "journeys": journeys_run,
         "dispatch": dispatch_run,
         "recommend": recommend_run,
+        "soak": soak_run,
         "output": str(output.relative_to(ROOT) if output and output.is_relative_to(ROOT) else output),
     }
     results["findings"] = findings(results)

@@ -16,8 +16,9 @@ cart, a checkout, an order), all new message ids, over one keep-alive connection
 customer's write probed alone (median of 20 one-customer requests: the 100,000th customer's write
 against the first's), and the items in the profiles table.
 
-`python -m bench.soak [--customers N] [--checkpoint N]` prints the table and writes
-bench/soak.json and bench/soak.svg (the plot); `make bench` runs it at full size.
+`python -m bench.soak [--customers N] [--checkpoint N] [--output F.json]` prints the table (and writes
+the figures and F.svg, the plot); `make bench` runs it at full size as its section 10, with the
+figures in bench/results.json and the plot in bench/soak.svg.
 """
 
 from __future__ import annotations
@@ -372,12 +373,34 @@ def svg(result: SoakResult, path: Path) -> None:
     )
 
 
+def report(r: dict[str, Any]) -> str:
+    """The soak's section of `make bench`'s report (from its JSON form)."""
+    out = [
+        f"\n10. Soak: emma dev's write path at shop scale ({r['customers']:,} customers x "
+        f"{r['events_per_customer']} events, {r['customers_per_request']} customers per /v1/batch request)",
+        "  Server: the local runtime as `emma dev` runs it (emulator + 2 API environments), nothing consuming the "
+        "bus; RSS of the server's processes; '1 customer' = median of 20 single-customer requests.",
+        HEADER,
+    ]
+    out += [row(Checkpoint(**c)) for c in r["checkpoints"]]
+    v = r["verdict"]
+    if v.get("checked"):
+        out.append(
+            f"  RSS per customer between checkpoints: {min(v['rss_kb_per_customer']):.1f}-"
+            f"{max(v['rss_kb_per_customer']):.1f} KB (memory {'flat' if v['memory_flat'] else 'NOT flat'}); "
+            f"request p50 last/first {v['latency_p50_ratio_last_first']:.2f}, one customer last/first "
+            f"{v['single_write_ratio_last_first']:.2f} (latency {'flat' if v['latency_flat'] else 'NOT flat'})."
+        )
+    out.append(f"  Refused or short requests: {r['refused']}. Plot: bench/soak.svg. Took {r['run_s']:.0f} s.")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.splitlines()[0])
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--checkpoint", type=int, default=10_000)
-    parser.add_argument("--output", type=Path, default=ROOT / "bench" / "soak.json")
+    parser.add_argument("--output", type=Path, help="write the figures (JSON) there, and the plot beside it (.svg)")
     args = parser.parse_args(argv)
     if args.serve:
         return serve()
@@ -386,8 +409,9 @@ def main(argv: list[str] | None = None) -> int:
     result = run(args.customers, args.checkpoint, progress=lambda c: print(row(c), flush=True))
     check = verdict(result)
     print(f"  refused or short requests: {result.refused}; {json.dumps(check)}")
-    args.output.write_text(json.dumps({**result.as_dict(), "verdict": check}, indent=1) + "\n", encoding="utf-8")
-    svg(result, args.output.with_suffix(".svg"))
+    if args.output:
+        args.output.write_text(json.dumps({**result.as_dict(), "verdict": check}, indent=1) + "\n", encoding="utf-8")
+        svg(result, args.output.with_suffix(".svg"))
     return 0 if result.refused == 0 else 1
 
 

@@ -22,6 +22,9 @@ from emma.resources import (
     SCHEDULES,
     SES_CONFIGURATION_SET_ENV,
     TABLES,
+    dead_letter_queue_url_output,
+    queue_url_output,
+    rule_dead_letter_queue_url_output,
 )
 from emma_infra import paths
 from emma_infra.constructs.bus import Bus
@@ -123,6 +126,7 @@ class EmmaStack(Stack):
                 *((c.definition.logical_id, c.dead_letter_queue) for c in [*consumers, *schedules]),
                 (MESSAGES_QUEUE.logical_id, journeys.dead_letter_queue),
             ],
+            rule_dead_letter_queues=[(c.definition.logical_id, c.rule_dead_letter_queue) for c in consumers],
             http_api=api.http_api,
             state_machines={construct_name(j): m for j, m in journeys.state_machines.items()},
             thresholds=dispatch.alarms,
@@ -144,10 +148,29 @@ class EmmaStack(Stack):
         )
         CfnOutput(
             self,
-            "MessagesQueueUrl",
+            queue_url_output(MESSAGES_QUEUE.logical_id),
             value=journeys.messages_queue.queue_url,
             description=f"SQS queue of the message requests journeys make ({MESSAGES_QUEUE.env_var})",
         )
+        # Where `emma replay` finds the dead-letter queues and the queues their messages go back to.
+        CfnOutput(
+            self,
+            dead_letter_queue_url_output(MESSAGES_QUEUE.logical_id),
+            value=journeys.dead_letter_queue.queue_url,
+            description=f"Dead-letter queue of {MESSAGES_QUEUE.name}",
+        )
+        for consumer in consumers:
+            logical_id, name = consumer.definition.logical_id, consumer.definition.name
+            for output, queue, what in (
+                (queue_url_output(logical_id), consumer.queue, f"SQS queue {name}"),
+                (dead_letter_queue_url_output(logical_id), consumer.dead_letter_queue, f"Dead-letter queue of {name}"),
+                (
+                    rule_dead_letter_queue_url_output(logical_id),
+                    consumer.rule_dead_letter_queue,
+                    f"Dead-letter queue of the EventBridge rule feeding {name}",
+                ),
+            ):
+                CfnOutput(self, output, value=queue.queue_url, description=what)
         CfnOutput(
             self,
             "ConfigurationSetName",

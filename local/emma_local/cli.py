@@ -1,5 +1,6 @@
 """`emma`: the command line. dev (serve the API locally), demo (replay events/), schema (write the
-JSON Schema and OpenAPI documents to docs/), sign (sign a webhook body for curl)."""
+JSON Schema and OpenAPI documents to docs/), sign (sign a webhook body for curl), replay (dead-letter
+queues back to their queues)."""
 
 from __future__ import annotations
 
@@ -338,6 +339,10 @@ def build_parser() -> argparse.ArgumentParser:
     sign.add_argument("file", help="the exact body file you will send (curl --data-binary @FILE)")
     sign.add_argument("--secret", required=True, help="the shop's webhook secret for that platform")
     sign.set_defaults(func=_cmd_sign)
+
+    from emma_local import replay
+
+    replay.register(sub)  # emma replay: dead-letter queues back to their queues (emma_local/replay.py)
     return parser
 
 

@@ -40,6 +40,10 @@ class Provisioned:
     queue_urls: dict[str, str]  # logical id -> url
     dlq_urls: dict[str, str]
     state_machines: dict[str, str] = field(default_factory=dict)  # journey id -> ARN
+    # QueueDef logical id -> url of its rule target's dead-letter queue. The emulator delivers to SQS
+    # inside PutEvents and never parks an event there; it exists so that the local stack has every
+    # queue the deployed one has (and `emma replay` the same queues to work on).
+    rule_dlq_urls: dict[str, str] = field(default_factory=dict)
 
     def env(self) -> dict[str, str]:
         env = {t.env_var: self.tables[t.logical_id] for t in TABLES}
@@ -81,9 +85,13 @@ def create_table(ddb: Any, table: TableDef) -> None:
         )
 
 
+def _queue_arn(sqs: Any, url: str) -> str:
+    return str(sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"])
+
+
 def _queue_with_dlq(sqs: Any, queue: QueueDef | RequestQueueDef) -> tuple[str, str]:
-    dlq_url = sqs.create_queue(QueueName=f"{queue.name}-dlq")["QueueUrl"]
-    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    dlq_url = sqs.create_queue(QueueName=queue.dead_letter_queue_name)["QueueUrl"]
+    dlq_arn = _queue_arn(sqs, dlq_url)
     url = sqs.create_queue(
         QueueName=queue.name,
         Attributes={
@@ -94,18 +102,34 @@ def _queue_with_dlq(sqs: Any, queue: QueueDef | RequestQueueDef) -> tuple[str, s
     return url, dlq_url
 
 
-def create_queue(sqs: Any, events: Any, queue: QueueDef, bus_names: dict[str, str]) -> tuple[str, str]:
+def create_queue(sqs: Any, events: Any, queue: QueueDef, bus_names: dict[str, str]) -> tuple[str, str, str]:
+    """The queue, its dead-letter queue, the rule and the rule target's dead-letter queue; returns the
+    three queue URLs (queue, dead-letter queue, rule dead-letter queue)."""
     url, dlq_url = _queue_with_dlq(sqs, queue)
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    rule_dlq_url = sqs.create_queue(QueueName=queue.rule_dead_letter_queue_name)["QueueUrl"]
     bus = bus_names[queue.bus]
     events.put_rule(
-        Name=f"{queue.name}-rule",
+        Name=queue.rule_name,
         EventBusName=bus,
         EventPattern=json.dumps(queue.event_pattern),
         State="ENABLED",
     )
-    events.put_targets(Rule=f"{queue.name}-rule", EventBusName=bus, Targets=[{"Id": "queue", "Arn": arn}])
-    return url, dlq_url
+    events.put_targets(
+        Rule=queue.rule_name,
+        EventBusName=bus,
+        Targets=[
+            {
+                "Id": "queue",
+                "Arn": _queue_arn(sqs, url),
+                "DeadLetterConfig": {"Arn": _queue_arn(sqs, rule_dlq_url)},
+                "RetryPolicy": {
+                    "MaximumRetryAttempts": queue.rule_retry_attempts,
+                    "MaximumEventAgeInSeconds": queue.rule_max_event_age_seconds,
+                },
+            }
+        ],
+    )
+    return url, dlq_url, rule_dlq_url
 
 
 def provision_journeys(session: Any, journeys: Iterable[Journey], steps_function: str) -> dict[str, str]:
@@ -155,9 +179,11 @@ def provision(session: Any, shops: Iterable[ShopConfig] = ()) -> Provisioned:
     events.create_event_bus(Name=SHOPIFY_PARTNER_BUS)
     # SES publishes to the account's default bus (the only one its event destinations can target).
     bus_names = {"emma": bus, "shopify-partner": SHOPIFY_PARTNER_BUS, "default": "default"}
-    urls, dlqs = {}, {}
+    urls, dlqs, rule_dlqs = {}, {}, {}
     for queue in QUEUES:
-        urls[queue.logical_id], dlqs[queue.logical_id] = create_queue(sqs, events, queue, bus_names)
+        urls[queue.logical_id], dlqs[queue.logical_id], rule_dlqs[queue.logical_id] = create_queue(
+            sqs, events, queue, bus_names
+        )
     for request_queue in REQUEST_QUEUES:
         urls[request_queue.logical_id], dlqs[request_queue.logical_id] = _queue_with_dlq(sqs, request_queue)
     shops = list(shops)
@@ -169,6 +195,7 @@ def provision(session: Any, shops: Iterable[ShopConfig] = ()) -> Provisioned:
         partner_bus_name=SHOPIFY_PARTNER_BUS,
         queue_urls=urls,
         dlq_urls=dlqs,
+        rule_dlq_urls=rule_dlqs,
     )
 
 

@@ -1,4 +1,5 @@
-"""Every `emma.resources.QueueDef` as rule -> queue (+ dead-letter queue) -> consumer function.
+"""Every `emma.resources.QueueDef` as rule (+ target dead-letter queue) -> queue (+ dead-letter queue) ->
+consumer function.
 
 Read from the partner synth, the one that has them all: the consumers of Emma's own bus, of the
 account's default bus (SES feedback) and of the Shopify partner bus.
@@ -11,7 +12,18 @@ from typing import Any
 import pytest
 from aws_cdk import App, Stack
 
-from emma.resources import EVENT_BUS, JOURNEY_STEPS_FUNCTION, QUEUES, REQUEST_QUEUES, SCHEDULES, QueueDef
+from emma.resources import (
+    EVENT_BUS,
+    JOURNEY_STEPS_FUNCTION,
+    MESSAGES_QUEUE,
+    QUEUES,
+    REQUEST_QUEUES,
+    SCHEDULES,
+    QueueDef,
+    dead_letter_queue_url_output,
+    queue_url_output,
+    rule_dead_letter_queue_url_output,
+)
 from emma_infra.constructs.consumers import QueueConsumer
 from emma_infra.constructs.functions import FunctionOptions
 from emma_infra.constructs.shopify_partner import PARTNER_BUS
@@ -83,15 +95,66 @@ def test_rule_uses_the_def_pattern_on_its_bus_and_only_it_may_send_to_the_queue(
     else:
         partner_bus = partner_synth.construct("ShopifyPartner/PartnerBus")
         assert rule["EventBusName"] == {"Ref": partner_synth.logical_id(partner_bus)}
-    assert rule["Targets"] == [{"Arn": {"Fn::GetAtt": [queue_id, "Arn"]}, "Id": "Queue"}]
-    (policy,) = [
-        p["Properties"]
-        for p in partner_synth.resources("AWS::SQS::QueuePolicy").values()
-        if p["Properties"]["Queues"] == [{"Ref": queue_id}]
+    rule_dlq_id = partner_synth.logical_id(found.rule_dead_letter_queue)
+    assert rule["Targets"] == [
+        {
+            "Arn": {"Fn::GetAtt": [queue_id, "Arn"]},
+            "Id": "Queue",
+            "DeadLetterConfig": {"Arn": {"Fn::GetAtt": [rule_dlq_id, "Arn"]}},
+            "RetryPolicy": {
+                "MaximumRetryAttempts": definition.rule_retry_attempts,
+                "MaximumEventAgeInSeconds": definition.rule_max_event_age_seconds,
+            },
+        }
     ]
-    (send,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
-    assert send["Principal"] == {"Service": "events.amazonaws.com"}
-    assert send["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}
+    for queue_id_ in (queue_id, rule_dlq_id):  # only this rule may send to the queue and to its own DLQ
+        (policy,) = [
+            p["Properties"]
+            for p in partner_synth.resources("AWS::SQS::QueuePolicy").values()
+            if p["Properties"]["Queues"] == [{"Ref": queue_id_}]
+        ]
+        (send,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
+        assert send["Principal"] == {"Service": "events.amazonaws.com"}
+        assert "sqs:SendMessage" in send["Action"]
+        assert send["Condition"] == {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}}
+    rule_dlq = partner_synth.properties(found.rule_dead_letter_queue)
+    assert rule_dlq["SqsManagedSseEnabled"] is True and rule_dlq["MessageRetentionPeriod"] == FOURTEEN_DAYS
+
+
+def test_every_rule_target_has_a_dead_letter_queue_with_an_alarm_and_a_retry_policy(any_synth):
+    """Whatever rule the stack has (every QueueDef's, and any added later): no event EventBridge cannot
+    deliver is dropped, and someone hears of it."""
+    resources = any_synth.template_json["Resources"]
+    rules = any_synth.resources("AWS::Events::Rule")
+    assert len(rules) >= len([q for q in QUEUES if q.bus != PARTNER_BUS])  # at least the QueueDefs'
+    alarmed = {
+        a["Properties"]["Dimensions"][0]["Value"]["Fn::GetAtt"][0]
+        for a in any_synth.resources("AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == "ApproximateNumberOfMessagesVisible"
+    }
+    policies = any_synth.resources("AWS::SQS::QueuePolicy").values()
+    for rule_id, rule in rules.items():
+        for target in rule["Properties"]["Targets"]:
+            assert {"MaximumRetryAttempts", "MaximumEventAgeInSeconds"} <= set(target["RetryPolicy"]), rule_id
+            (dlq_id, attribute) = target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"]
+            assert (resources[dlq_id]["Type"], attribute) == ("AWS::SQS::Queue", "Arn")
+            assert dlq_id in alarmed, f"{rule_id}: its dead-letter queue {dlq_id} has no alarm"
+            statements = [
+                {**s, "Action": sorted(s["Action"])}
+                for p in policies
+                if p["Properties"]["Queues"] == [{"Ref": dlq_id}]
+                for s in p["Properties"]["PolicyDocument"]["Statement"]
+                if s["Effect"] == "Allow"
+            ]
+            assert statements == [
+                {
+                    "Action": ["sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:SendMessage"],
+                    "Condition": {"ArnEquals": {"aws:SourceArn": {"Fn::GetAtt": [rule_id, "Arn"]}}},
+                    "Effect": "Allow",
+                    "Principal": {"Service": "events.amazonaws.com"},
+                    "Resource": {"Fn::GetAtt": [dlq_id, "Arn"]},
+                }
+            ], f"{rule_id}: EventBridge may not send to {dlq_id} for this rule only"
 
 
 @pytest.mark.parametrize("definition", QUEUES, ids=lambda d: d.logical_id)
@@ -136,3 +199,26 @@ def test_a_function_timeout_over_the_visibility_timeout_is_refused_at_synth():
             platform=no_platform,
             options=too_long,
         )
+
+
+@pytest.mark.parametrize("definition", QUEUES, ids=lambda d: d.logical_id)
+def test_outputs_name_each_queue_and_both_dead_letter_queues_for_emma_replay(partner_synth, definition):
+    found = consumer(partner_synth, definition)
+    outputs = partner_synth.template_json["Outputs"]
+    for output, queue in (
+        (queue_url_output(definition.logical_id), found.queue),
+        (dead_letter_queue_url_output(definition.logical_id), found.dead_letter_queue),
+        (rule_dead_letter_queue_url_output(definition.logical_id), found.rule_dead_letter_queue),
+    ):
+        assert outputs[output]["Value"] == {"Ref": partner_synth.logical_id(queue)}, output
+
+
+def test_outputs_name_the_messages_queue_and_its_dead_letter_queue(default_synth):
+    outputs = default_synth.template_json["Outputs"]
+    journeys = default_synth.construct("Journeys")
+    assert outputs[queue_url_output(MESSAGES_QUEUE.logical_id)]["Value"] == {
+        "Ref": default_synth.logical_id(journeys.messages_queue)
+    }
+    assert outputs[dead_letter_queue_url_output(MESSAGES_QUEUE.logical_id)]["Value"] == {
+        "Ref": default_synth.logical_id(journeys.dead_letter_queue)
+    }

@@ -55,7 +55,7 @@ def test_partner_dead_letter_queue_and_consumer_are_alarmed(partner_synth, defau
     assert metrics == sorted(
         [
             *["AWS/Lambda:Errors", "AWS/Lambda:Throttles"] * len(PARTNER_QUEUES),
-            *["AWS/SQS:ApproximateNumberOfMessagesVisible"] * len(PARTNER_QUEUES),
+            *["AWS/SQS:ApproximateNumberOfMessagesVisible"] * 2 * len(PARTNER_QUEUES),  # both dead-letter queues
         ]
     )
     for definition in PARTNER_QUEUES:

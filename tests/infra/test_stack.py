@@ -83,9 +83,9 @@ ALWAYS_QUEUES = [q for q in QUEUES if q.bus != PARTNER_BUS]
 
 def test_without_partner_context_there_is_no_partner_bus_queue_or_consumer(default_synth):
     assert len(default_synth.resources("AWS::Events::EventBus")) == 1  # the default bus is only referenced
-    # a queue and a dead-letter queue per QueueDef (but the partner ones) and per RequestQueueDef, a
-    # dead-letter queue per ScheduleDef
-    queues = 2 * len(ALWAYS_QUEUES) + 2 * len(REQUEST_QUEUES) + len(SCHEDULES)
+    # a queue, its dead-letter queue and its rule target's dead-letter queue per QueueDef (but the
+    # partner ones), a queue and a dead-letter queue per RequestQueueDef, a dead-letter queue per ScheduleDef
+    queues = 3 * len(ALWAYS_QUEUES) + 2 * len(REQUEST_QUEUES) + len(SCHEDULES)
     assert len(default_synth.resources("AWS::SQS::Queue")) == queues
     # every QueueDef's and every RequestQueueDef's consumer drains its queue
     mappings = len(ALWAYS_QUEUES) + len(REQUEST_QUEUES)
@@ -317,7 +317,8 @@ def test_alarms_on_function_errors_throttles_dead_letters_failed_journeys_and_ap
     (topic_id,) = default_synth.resources("AWS::SNS::Topic")
     alarms = alarms_by_metric(default_synth)
     functions = len(default_synth.resources("AWS::Lambda::Function"))
-    dead_letter_queues = len(ALWAYS_QUEUES) + len(REQUEST_QUEUES) + len(SCHEDULES)
+    # each queue's own, the messages queue's, the schedules' and each rule target's (test_consumers.py)
+    dead_letter_queues = len(ALWAYS_QUEUES) + len(REQUEST_QUEUES) + len(SCHEDULES) + len(ALWAYS_QUEUES)
     assert {metric: len(found) for metric, found in alarms.items()} == {
         "AWS/ApiGateway:5xx": 1,
         "AWS/Lambda:Errors": functions,

@@ -2,6 +2,8 @@
 
 * each function: Errors > 0 and Throttles > 0 over 5 minutes;
 * each dead-letter queue: any visible message (a record that failed all its retries);
+* each EventBridge rule target's dead-letter queue: any visible message (an event EventBridge could
+  not deliver to its queue);
 * each journey's state machine: any failed execution over 5 minutes (a step failed all its retries;
   the failure is recorded on the customer's journey state);
 * the HTTP API: any 5xx over 5 minutes;
@@ -50,6 +52,7 @@ class Monitoring(Construct):
         functions: Sequence[EmmaFunction],
         dead_letter_queues: Sequence[tuple[str, sqs.IQueue]],
         http_api: apigwv2.HttpApi,
+        rule_dead_letter_queues: Sequence[tuple[str, sqs.IQueue]] = (),
         state_machines: Mapping[str, sfn.IStateMachine] | None = None,
         thresholds: Sequence[ThresholdAlarm] = (),
     ) -> None:
@@ -84,7 +87,15 @@ class Monitoring(Construct):
             self._alarm(
                 f"{name}DeadLetters",
                 queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
-                f"Emma {name}: messages in the dead-letter queue (failed all retries; inspect and redrive)",
+                f"Emma {name}: messages in the dead-letter queue (failed all retries; inspect, fix the cause, "
+                "then `emma replay`, docs/deploy.md)",
+            )
+        for name, queue in rule_dead_letter_queues:
+            self._alarm(
+                f"{name}RuleDeadLetters",
+                queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+                f"Emma {name}: events EventBridge could not deliver to the queue (ERROR_CODE/ERROR_MESSAGE "
+                "attributes say why); fix the cause, then `emma replay` (docs/deploy.md)",
             )
         for name, machine in (state_machines or {}).items():
             self._alarm(

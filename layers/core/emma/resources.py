@@ -38,7 +38,9 @@ class BusDef:
 
 @dataclass(frozen=True)
 class QueueDef:
-    """An SQS queue fed by an EventBridge rule and drained by one function (with a DLQ)."""
+    """An SQS queue fed by an EventBridge rule and drained by one function, with two dead-letter queues:
+    the queue's own (records the function failed ``max_receive_count`` times) and the rule target's
+    (events EventBridge could not deliver to the queue after its retry policy)."""
 
     logical_id: str
     name: str
@@ -49,6 +51,23 @@ class QueueDef:
     max_receive_count: int = 5
     batch_size: int = 10
     env: dict[str, str] = field(default_factory=dict)
+    # The rule target's retry policy: EventBridge's own maximum (185 attempts over 24 hours, with
+    # backoff), stated so that it is reviewed; errors that retrying cannot fix (a missing queue, a
+    # refused permission) go to the rule's dead-letter queue at once.
+    rule_retry_attempts: int = 185
+    rule_max_event_age_seconds: int = 24 * 3600
+
+    @property
+    def dead_letter_queue_name(self) -> str:
+        return f"{self.name}-dlq"
+
+    @property
+    def rule_name(self) -> str:
+        return f"{self.name}-rule"
+
+    @property
+    def rule_dead_letter_queue_name(self) -> str:
+        return f"{self.name}-rule-dlq"
 
 
 PROFILES_TABLE = TableDef(logical_id="ProfilesTable", name="emma-profiles", env_var="EMMA_PROFILES_TABLE")
@@ -120,6 +139,10 @@ class RequestQueueDef:
     max_receive_count: int = 5
     batch_size: int = 10
 
+    @property
+    def dead_letter_queue_name(self) -> str:
+        return f"{self.name}-dlq"
+
 
 # Message requests from journeys for the dispatcher; deferred ones come back here when due.
 MESSAGES_QUEUE = RequestQueueDef(
@@ -159,3 +182,18 @@ SES_CONFIGURATION_SET = "emma-messages"  # the local runtime's name; CDK lets Cl
 PUBLIC_API_URL_ENV = "EMMA_PUBLIC_API_URL"
 
 SHOP_SECRET_PREFIX = "emma/shops/"  # noqa: S105 - a name prefix, not a secret; one Secrets Manager secret per shop: <prefix><shop>
+
+
+# Stack outputs naming every queue and dead-letter queue by its def's logical id (CloudFormation names
+# the queues in AWS), so `emma replay` finds them in a deployed stack: the URL of the queue itself,
+# of its dead-letter queue, and (QueueDef only) of its rule target's dead-letter queue.
+def queue_url_output(logical_id: str) -> str:
+    return f"{logical_id}Url"
+
+
+def dead_letter_queue_url_output(logical_id: str) -> str:
+    return f"{logical_id}DeadLetterQueueUrl"
+
+
+def rule_dead_letter_queue_url_output(logical_id: str) -> str:
+    return f"{logical_id}RuleDeadLetterQueueUrl"

@@ -1,4 +1,5 @@
-"""Build the CDK app: the Emma stack plus the cdk-nag AwsSolutions checks over all of it."""
+"""Build the CDK app: the Emma stack (and, with the ``edgeApiDomain`` context value, the optional
+EmmaEdge stack in us-east-1) plus the cdk-nag AwsSolutions checks over all of it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from aws_cdk import App, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 
 from emma.rules.loader import DefinitionError
+from emma_infra.edge import EDGE_CONTEXT_KEY, EDGE_STACK_NAME, EmmaEdgeStack
 from emma_infra.stack import EmmaStack
 
 STACK_NAME = "Emma"
@@ -33,6 +35,15 @@ def build_app(
         definitions_root=definitions_root,
     )
     Tags.of(stack).add("project", "emma")
+    api_domain = app.node.try_get_context(EDGE_CONTEXT_KEY)
+    if api_domain:
+        edge = EmmaEdgeStack(
+            app,
+            EDGE_STACK_NAME,
+            api_domain=str(api_domain),
+            description="Emma edge: CloudFront and a WAF web ACL limiting webhooks per shop in front of the ingest API",
+        )
+        Tags.of(edge).add("project", "emma")
     # cdk-nag 3 is a CDK policy-validation plugin: it runs after synthesis, fails the synth on
     # unacknowledged errors, prints warnings, and writes everything to validation-report.json in
     # the cloud assembly. Acknowledgements sit next to the resources they are about.

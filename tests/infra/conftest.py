@@ -1,6 +1,7 @@
-"""Infra tests share two synths per session: the default app, and the app with the Shopify partner
-event source configured. A Python CDK synth takes seconds and a node process of its own, so every
-test reads these two cloud assemblies instead of synthesizing again."""
+"""Infra tests share two synths per session: the default app, and the app with every option
+configured (the Shopify partner event source, and the EmmaEdge stack in front of the API). A Python
+CDK synth takes seconds and a node process of its own, so every test reads these two cloud
+assemblies instead of synthesizing again."""
 
 from __future__ import annotations
 
@@ -25,9 +26,11 @@ from aws_cdk.assertions import Template  # noqa: E402
 from constructs import IConstruct  # noqa: E402
 
 from emma_infra import STACK_NAME, build_app  # noqa: E402
+from emma_infra.edge import EDGE_STACK_NAME  # noqa: E402
 from emma_infra.paths import CDK_JSON  # noqa: E402
 
 PARTNER_SOURCE = "aws.partner/shopify.com/123/emma"
+EDGE_API_DOMAIN = "abc123def4.execute-api.eu-central-1.amazonaws.com"
 # Keep synthesizing when a validation plugin reports errors, so the tests can read and name them
 # from validation-report.json (instead of one exception failing the whole session).
 REPORT_ONLY = {"@aws-cdk/core:failSynthOnValidationErrors": False}
@@ -47,6 +50,8 @@ class Synth:
     template_json: dict[str, Any]
     template: Template
     report: dict[str, Any]
+    edge_template_file: Path | None = None  # the EmmaEdge stack's, when the app has it
+    edge_template_json: dict[str, Any] | None = None
 
     def resources(self, type_: str) -> dict[str, dict[str, Any]]:
         return {k: r for k, r in self.template_json["Resources"].items() if r["Type"] == type_}
@@ -78,7 +83,19 @@ def synthesize(outdir: Path, **context: Any) -> Synth:
     template_file = outdir / f"{STACK_NAME}.template.json"
     template_json = json.loads(template_file.read_text())
     report = json.loads((outdir / "validation-report.json").read_text())
-    return Synth(app, stack, outdir, template_file, template_json, Template.from_json(template_json), report)
+    edge_file = outdir / f"{EDGE_STACK_NAME}.template.json"
+    edge = json.loads(edge_file.read_text()) if edge_file.exists() else None
+    return Synth(
+        app,
+        stack,
+        outdir,
+        template_file,
+        template_json,
+        Template.from_json(template_json),
+        report,
+        edge_file if edge is not None else None,
+        edge,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -88,7 +105,9 @@ def default_synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
 
 @pytest.fixture(scope="session")
 def partner_synth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synth]:
-    yield synthesize(tmp_path_factory.mktemp("cdk-partner"), shopifyEventSourceName=PARTNER_SOURCE)
+    yield synthesize(
+        tmp_path_factory.mktemp("cdk-partner"), shopifyEventSourceName=PARTNER_SOURCE, edgeApiDomain=EDGE_API_DOMAIN
+    )
 
 
 @pytest.fixture(scope="session", params=["default", "partner"])

@@ -15,6 +15,7 @@ from cfnlint.api import lint_file
 from cfnlint.config import ManualArgs
 
 from emma.resources import state_machine_name
+from emma_infra.edge import EDGE_REGION, EDGE_STACK_NAME
 from emma_infra.paths import DEFINITIONS_ROOT
 from tests.infra.conftest import REPORT_ONLY, Synth
 
@@ -33,13 +34,21 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "registers devices with the push platform applications operators create per shop",
     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:"
     "secret:emma/shops/*]": "one secret per shop",
-    "AwsSolutions-SQS3": "the EventBridge Scheduler target's dead-letter queue (cdk-nag only sees RedrivePolicy)",
+    "AwsSolutions-SQS3": "the dead-letter queues of the EventBridge Scheduler targets and of the EventBridge rule "
+    "targets (cdk-nag only sees RedrivePolicy)",
     **{
         "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
         f"{state_machine_name(journey_id)}:*]": "the journeys consumer stops (and describes) the executions of "
         "each journey: their names are only known at run time"
         for journey_id in JOURNEY_IDS
     },
+}
+
+# The optional EmmaEdge stack (CloudFront + WAF in us-east-1), in the partner synth.
+EXPECTED_EDGE_ACKNOWLEDGEMENTS = {
+    "AwsSolutions-CFR1": "no geo restriction: shops sell wherever they sell",
+    "AwsSolutions-CFR3": "the HTTP API's access log and the web ACL's metrics record the requests",
+    "AwsSolutions-CFR4": "the default cloudfront.net certificate has no settable minimum TLS version",
 }
 
 # cfn-lint findings CDK itself produces and we accept, with why.
@@ -78,10 +87,11 @@ def test_cdk_nag_findings_would_be_caught(tmp_path: Path):
     assert any("AwsSolutions-SQS4" in f for f in found)
 
 
-def acknowledgements(synth: Synth) -> dict[str, list[tuple[str, str]]]:
-    """rule id -> [(construct path, reason)]: every Validations.of(...).acknowledge(...) of the stack,
-    as recorded in the cloud assembly's metadata (the audit trail that ships with each synth)."""
-    metadata = json.loads((synth.outdir / f"{synth.stack.artifact_id}.metadata.json").read_text())
+def acknowledgements(synth: Synth, artifact_id: str | None = None) -> dict[str, list[tuple[str, str]]]:
+    """rule id -> [(construct path, reason)]: every Validations.of(...).acknowledge(...) of the stack
+    (Emma's, or ``artifact_id``'s), as recorded in the cloud assembly's metadata (the audit trail that
+    ships with each synth)."""
+    metadata = json.loads((synth.outdir / f"{artifact_id or synth.stack.artifact_id}.metadata.json").read_text())
     found: dict[str, list[tuple[str, str]]] = {}
     for path, entries in metadata.items():
         for entry in entries:
@@ -101,11 +111,26 @@ def test_every_acknowledgement_is_expected_and_explained(any_synth: Synth):
             assert len(reason) >= 60, f"{rule_id} at {path}: say precisely why, not {reason!r}"
 
 
-def test_cfn_lint_finds_no_errors_or_warnings(any_synth: Synth):
-    matches = lint_file(any_synth.template_file, config=ManualArgs(regions=CFN_LINT_REGIONS))
-    problems = [
+def test_every_edge_acknowledgement_is_expected_and_explained(partner_synth: Synth):
+    acks = acknowledgements(partner_synth, EDGE_STACK_NAME)
+    assert set(acks) == set(EXPECTED_EDGE_ACKNOWLEDGEMENTS)
+    for rule_id, places in acks.items():
+        for path, reason in places:
+            assert len(reason) >= 60, f"{rule_id} at {path}: say precisely why, not {reason!r}"
+
+
+def lint(template: Path, regions: list[str]) -> list[str]:
+    return [
         f"{m.rule.id} {m.message} ({m.linenumber}:{m.columnnumber})"
-        for m in matches
+        for m in lint_file(template, config=ManualArgs(regions=regions))
         if m.rule.id not in CFN_LINT_IGNORED
     ]
-    assert problems == []
+
+
+def test_cfn_lint_finds_no_errors_or_warnings(any_synth: Synth):
+    assert lint(any_synth.template_file, CFN_LINT_REGIONS) == []
+
+
+def test_cfn_lint_finds_no_errors_or_warnings_in_the_edge_stack(partner_synth: Synth):
+    assert partner_synth.edge_template_file is not None
+    assert lint(partner_synth.edge_template_file, [EDGE_REGION]) == []

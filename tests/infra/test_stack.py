@@ -254,6 +254,9 @@ def test_api_routes_are_every_operation_of_the_ingest_openapi_document(tmp_path)
     )
     assert api_routes(document) == (
         ("GET", "/v1/openapi.json"),
+        ("GET", "/v1/r/{shop}/{code}"),  # tracked short links in SMS and push
+        ("GET", "/v1/unsubscribe"),  # one-click unsubscribe: the page and its POST
+        ("POST", "/v1/unsubscribe"),
         ("POST", "/v1/x"),
         ("DELETE", "/v1/y/{id}"),
         ("GET", "/v1/y/{id}"),

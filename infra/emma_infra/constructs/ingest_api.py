@@ -3,11 +3,18 @@
 Authentication happens in the function, per route family: the tracker calls carry a shop's Segment
 write key (HTTP Basic), webhooks an HMAC signature of the platform, the profile read a Bearer admin
 key. API Gateway authorizers cannot check any of these, so the routes have none.
+
+Each route has a throttle of its own (API Gateway keeps one token bucket per route), set per route
+family in `ROUTE_FAMILIES`: a flood on one route, say unsigned webhooks, uses up that route's bucket
+and never the tracking or admin routes'. Every route must belong to a family (checked at synth).
+Limits per shop need a key API Gateway's HTTP APIs cannot throttle on; the optional `EdgeFirewall`
+stack (edge.py) adds them in front (docs/deploy.md, "Abuse resistance").
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import jsii
@@ -22,9 +29,16 @@ from emma_infra.constructs.functions import LOG_RETENTION, EmmaFunction, Functio
 from emma_infra.paths import OPENAPI_DOCUMENT
 
 _METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
-# Served by the function but kept out of its own OpenAPI document.
-# The OpenAPI document itself, and CORS preflights of the tracking API (answered by the function).
-EXTRA_ROUTES = (("GET", "/v1/openapi.json"), ("OPTIONS", "/v1/{proxy+}"))
+# Served by the function but kept out of its own OpenAPI document: the document itself, CORS
+# preflights of the tracking API (answered by the function), and the links in messages: one-click
+# unsubscribe (the page and its POST) and tracked short links of SMS and push.
+EXTRA_ROUTES = (
+    ("GET", "/v1/openapi.json"),
+    ("OPTIONS", "/v1/{proxy+}"),
+    ("GET", "/v1/unsubscribe"),
+    ("POST", "/v1/unsubscribe"),
+    ("GET", "/v1/r/{shop}/{code}"),
+)
 
 
 def api_routes(document: Path = OPENAPI_DOCUMENT) -> tuple[tuple[str, str], ...]:
@@ -39,7 +53,71 @@ def api_routes(document: Path = OPENAPI_DOCUMENT) -> tuple[tuple[str, str], ...]
     return tuple(sorted(operations | set(EXTRA_ROUTES), key=lambda route: (route[1], route[0])))
 
 
-THROTTLE = apigwv2.ThrottleSettings(burst_limit=200, rate_limit=100)
+THROTTLE = apigwv2.ThrottleSettings(burst_limit=200, rate_limit=100)  # the stage's default
+
+
+@dataclass(frozen=True)
+class RouteFamily:
+    """Routes throttled alike: each of them gets ``rate_limit`` requests/s and ``burst_limit``."""
+
+    name: str
+    rate_limit: int
+    burst_limit: int
+    paths: frozenset[str] = frozenset()  # exact paths
+    prefixes: tuple[str, ...] = ()  # or path prefixes
+
+    def matches(self, path: str) -> bool:
+        return path in self.paths or path.startswith(self.prefixes)
+
+
+TRACKING_PATHS = frozenset(
+    {
+        *(f"/v1/{call}" for call in ("track", "identify", "page", "screen", "alias", "group", "batch", "import")),
+        *(f"/v1/{short}" for short in "tipsagb"),  # analytics.js's short paths
+        "/v1/m",  # analytics.js's delivery metrics
+        "/v1/{proxy+}",  # CORS preflights
+    }
+)
+ROUTE_FAMILIES = (
+    # Browsers and servers of every shop; the busiest family.
+    RouteFamily("tracking", rate_limit=100, burst_limit=200, paths=TRACKING_PATHS),
+    # One route for every shop and platform. Unsigned requests are refused before any store read
+    # (tests/unit/functions/test_webhook_flood.py), so this bucket is what a flood costs the shops.
+    RouteFamily("webhooks", rate_limit=100, burst_limit=200, prefixes=("/webhooks/",)),
+    # Admin-keyed reads and the catalog import: each request reads (or writes) the store.
+    RouteFamily(
+        "admin",
+        rate_limit=20,
+        burst_limit=40,
+        paths=frozenset({"/v1/segments", "/v1/openapi.json"}),
+        prefixes=("/v1/profiles/", "/v1/catalog/"),
+    ),
+    # Links in messages (unsubscribe, tracked short links): customers clicking after a send.
+    RouteFamily("links", rate_limit=50, burst_limit=100, paths=frozenset({"/v1/unsubscribe"}), prefixes=("/v1/r/",)),
+)
+
+
+def route_family(path: str) -> RouteFamily:
+    found = [family for family in ROUTE_FAMILIES if family.matches(path)]
+    if len(found) != 1:
+        raise ValueError(
+            f"route {path}: in {len(found)} route families ({', '.join(f.name for f in found) or 'none'}); "
+            "add it to exactly one in ROUTE_FAMILIES (infra/emma_infra/constructs/ingest_api.py)"
+        )
+    return found[0]
+
+
+def route_settings(routes: tuple[tuple[str, str], ...]) -> dict[str, dict[str, int]]:
+    """The stage's RouteSettings: every route key with its family's throttle."""
+    settings = {}
+    for method, path in routes:
+        family = route_family(path)
+        settings[f"{method} {path}"] = {
+            "ThrottlingBurstLimit": family.burst_limit,
+            "ThrottlingRateLimit": family.rate_limit,
+        }
+    return settings
+
 
 # One JSON object per request (HTTP API $context variables).
 ACCESS_LOG_FORMAT = json.dumps(
@@ -104,8 +182,16 @@ class IngestApi(Construct):
             access_log_settings=_AccessLogSettings(self.access_logs),
         )
         integration = HttpLambdaIntegration("Ingest", self.handler.function)
-        for method, path in api_routes():
-            self.http_api.add_routes(path=path, methods=[apigwv2.HttpMethod[method]], integration=integration)
+        routes = api_routes()
+        settings = route_settings(routes)  # before any route exists: an unclassified route fails the synth
+        for method, path in routes:
+            for route in self.http_api.add_routes(
+                path=path, methods=[apigwv2.HttpMethod[method]], integration=integration
+            ):
+                # RouteSettings may only name routes that exist: the stage waits for them.
+                self.stage.node.add_dependency(route)
+        cfn_stage = self.stage.node.default_child
+        cfn_stage.add_property_override("RouteSettings", settings)  # type: ignore[union-attr]
         Validations.of(self.http_api).acknowledge(
             Acknowledgment(
                 id="AwsSolutions-APIG4",

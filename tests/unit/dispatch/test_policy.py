@@ -9,7 +9,7 @@ from datetime import UTC, datetime, time, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emma.dispatch.addresses import email_problem, normalise_phone
+from emma.addresses import email_problem, normalise_phone
 from emma.dispatch.policy import plan
 from emma.dispatch.request import MessageRequest
 from emma.events.model import Channel, ConsentProof

@@ -276,7 +276,6 @@ def _with(topic: str, **changes: Any) -> dict[str, Any]:
         ("orders/create", {"line_items": {"0": {}}}, "line_items"),
         ("orders/create", {"discount_codes": [{"amount": "10.00"}]}, "discount_codes[0].code"),
         ("orders/create", {"discount_codes": [{"code": "X", "amount": "zehn"}]}, "discount_codes[0].amount"),
-        ("orders/create", {"email": "keine-adresse"}, "email"),
         ("orders/paid", {"subtotal_price": "1.2.3"}, "subtotal_price"),
         ("carts/update", {"token": None, "id": None}, "token"),
         ("checkouts/create", {"token": None, "id": None}, "token"),
@@ -291,6 +290,15 @@ def test_invalid_payload_names_the_field(topic: str, changes: dict[str, Any], fi
     with pytest.raises(InvalidPayload) as err:
         run(topic, _with(topic, **changes))
     assert field in err.value.message
+
+
+@pytest.mark.parametrize("email", ["keine-adresse", "lena\n@example.de", "lena@schmidt@example.de", 42])
+def test_an_invalid_email_is_kept_with_the_reason_and_the_order_still_maps(email: Any) -> None:
+    order = run("orders/create", _with("orders/create", email=email, contact_email=None))[0]
+    assert order.type is EventType.ORDER_PLACED and order.customer.customer_id
+    assert order.customer.email is None  # the customer's own email is not taken in its place
+    (invalid,) = order.customer.invalid
+    assert invalid.kind == "email" and invalid.reason and "\n" not in invalid.value
 
 
 def test_invalid_line_item_values_name_the_item() -> None:

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from emma.dispatch.addresses import email_problem, normalise_phone
+from emma.addresses import ascii_email, check_phone, email_problem
 from emma.dispatch.request import MessageRequest
 from emma.events.model import Channel
 from emma.ports import DispatchConfig, FrequencyCap, ShopConfig
@@ -56,7 +56,7 @@ class Plan:
     decisions: list[Decision] = field(default_factory=list)
     channel: Channel | None = None
     not_before: datetime | None = None
-    address: str | None = None  # email address, E.164 phone number or push token
+    address: str | None = None  # email address (domain as A-label), E.164 phone number or push token
     timezone: str = "UTC"
     locale: str = "en"
 
@@ -87,15 +87,15 @@ def trait(profile: Profile, name: str) -> str | None:
 
 def address_of(profile: Profile, channel: Channel) -> tuple[str | None, str | None]:
     """(address, problem) of the profile on a channel."""
-    if channel == Channel.EMAIL:
+    if channel == Channel.EMAIL:  # checked again: profiles written before ingest checked addresses
         problem = email_problem(profile.email)
-        return (None, problem) if problem else (profile.email, None)
+        return (None, problem) if problem else (ascii_email(profile.email or ""), None)
     if channel == Channel.SMS:
         raw = (profile.phones[0] if profile.phones else None) or trait(profile, "phone")
-        phone = normalise_phone(raw)
-        if phone is None:
-            return None, "no phone number" if not raw else f"{raw!r} is not a valid phone number (E.164)"
-        return phone, None
+        if not raw:
+            return None, "no phone number"
+        checked = check_phone(raw)
+        return (checked.address, None) if checked.ok else (None, f"the phone number is not valid: {checked.problem}")
     token = trait(profile, "push_token")
     return (token, None) if token else (None, "no push token (the app sends it as the push_token trait)")
 

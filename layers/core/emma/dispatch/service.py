@@ -4,6 +4,9 @@
     channel, relevance) -> render -> reserve a cap slot (atomic) -> mark sending -> send -> mark sent
     -> record <channel>.sent on the profile through ingest.
 
+A marketing message reserves its frequency-cap slot before the provider call; any failure before the
+provider takes the message (saving links, building the MIME message, recording "sending", a refusal
+or a transient error from the provider) releases it, records the failure and raises it.
 A duplicate delivery finds the request settled and sends nothing. A crash before the provider call
 leaves the claim to lapse and the retry starts over; a crash during the provider call leaves
 "sending", which a retry turns into "unknown" without sending again: at most once, never twice.
@@ -19,7 +22,7 @@ from typing import Any
 
 from emma.dispatch.formats import format_date, format_money
 from emma.dispatch.mime import build_email
-from emma.dispatch.policy import Plan, customer_locale, plan, trait
+from emma.dispatch.policy import Plan, address_of, customer_locale, plan, trait
 from emma.dispatch.ports import (
     CapStore,
     Deferrals,
@@ -35,7 +38,7 @@ from emma.dispatch.ports import (
 )
 from emma.dispatch.request import MessageRequest
 from emma.dispatch.tokens import UnsubscribeToken, coupon_code, link_code, message_ref, sign_unsubscribe
-from emma.errors import EmmaError, NotFound, TransientError
+from emma.errors import ConcurrencyConflict, EmmaError, NotFound, TransientError
 from emma.events.model import Channel
 from emma.ports import CatalogRepository, Clock, ShopConfig, ShopDirectory
 from emma.profiles.model import Profile
@@ -196,17 +199,25 @@ class DispatchService:
             attempt.add("frequency", "skip", "the cap filled up meanwhile (another message took the last slot)")
             attempt.update("skipped")
             return DispatchReport(request.key, "skipped", reason="frequency cap", decisions=attempt.decisions)
-        for code, link in links.items():
-            self._links.save(request.shop, code, link)
-        outgoing = self._outgoing(request, shop, profile, channel, address, rendered, unsubscribe_url)
-        attempt.update("sending", channel=str(channel), locale=rendered.locale, lease_until=now + LEASE)
+        # From here a marketing message holds a cap slot. Every failure before the provider takes the
+        # message gives it back (and is recorded and raised); once the provider may have it (sent,
+        # or an unexpected error during the call), the slot stays taken: the customer may have it.
+        stage = "links"
         try:
+            for code, link in links.items():
+                self._links.save(request.shop, code, link)
+            stage = "message"
+            outgoing = self._outgoing(request, shop, profile, channel, address, rendered, unsubscribe_url)
+            stage = "record"
+            attempt.update("sending", channel=str(channel), locale=rendered.locale, lease_until=now + LEASE)
+            stage = "send"
             provider_id = self._senders(shop, channel).send(outgoing)
-        except (SendError, TransientError) as exc:
-            if marketing:
-                self._caps.release(request.shop, profile.profile_id, request.key)
-            attempt.add("send", "fail", str(exc), channel)
-            attempt.update("failed")
+        except Exception as exc:
+            if stage == "send" and not isinstance(exc, SendError | TransientError):
+                raise  # the provider may have taken it: "sending" stays, a retry marks it "unknown"
+            if stage == "record" and isinstance(exc, ConcurrencyConflict):
+                raise  # another worker holds the message now (a lapsed lease), and with it the slot
+            self._give_back(request, profile, marketing, attempt, stage, exc, channel)
             raise
         attempt.add("send", "send", f"{channel} to {_masked(address)}", channel)
         recommended = [{"product_id": r["product_id"], "url": r["url"]} for r in context["recommendations"]]
@@ -222,6 +233,31 @@ class DispatchService:
         record.channel, record.provider_id, record.recommended = str(channel), provider_id, recommended
         self._recorder.record_sent(record, channel, provider_id, now, profile)
         return DispatchReport(request.key, "sent", str(channel), provider_id=provider_id, decisions=attempt.decisions)
+
+    def _give_back(
+        self,
+        request: MessageRequest,
+        profile: Profile,
+        marketing: bool,
+        attempt: _Attempt,
+        stage: str,
+        exc: Exception,
+        channel: Channel,
+    ) -> None:
+        """A failure before the provider took the message: the cap slot is released, the failure
+        recorded (status failed: the retry starts over). The caller raises ``exc`` on."""
+        try:
+            if marketing:
+                self._caps.release(request.shop, profile.profile_id, request.key)
+        finally:
+            what = {"links": "saving its links", "message": "building the message", "record": "recording it"}
+            detail = f"{type(exc).__name__}: {exc}" if stage != "send" else str(exc)
+            attempt.add("send", "fail", f"{what[stage]}: {detail}" if stage in what else detail, channel)
+            if attempt.record.status in ("processing", "sending"):
+                try:
+                    attempt.update("failed")
+                except EmmaError:
+                    log.warning("could not record the failure of %s", request.key)
 
     def preview(
         self, shop_id: str, template_name: str, profile: Profile, channel: Channel, locale: str | None = None
@@ -240,11 +276,11 @@ class DispatchService:
             requested_at=now,
             journey="preview",  # type: ignore[arg-type]
         )
-        address = {Channel.EMAIL: profile.email, Channel.SMS: (profile.phones or [""])[0]}.get(channel, "token")
+        address, _ = address_of(profile, channel)  # a preview shows an invalid address's message too
         decided = Plan(
             outcome="send",
             channel=channel,
-            address=address or "preview@example.com",
+            address=address or ("preview@example.com" if channel == Channel.EMAIL else "preview"),
             locale=locale or customer_locale(profile, shop.dispatch),
         )
         unsubscribe_url = self._unsubscribe_url(shop, profile, channel, request.key)

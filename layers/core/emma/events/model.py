@@ -14,7 +14,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
+
+from emma.addresses import check_email, check_phone, shown
 
 SCHEMA_VERSION: Literal["1"] = "1"
 
@@ -101,29 +103,54 @@ class Source(_Strict):
     delivery_id: ShortStr | None = Field(None, description="The source's own delivery/message id")
 
 
+class InvalidAddress(_Strict):
+    """An email address or phone number a source sent that is not valid: kept with the reason, never
+    used to identify or reach the customer (``emma.addresses`` has the rules)."""
+
+    kind: Literal["email", "phone"]
+    value: ShortStr = Field(description="as sent, control and formatting characters escaped (\\n, \\u202e), cut")
+    reason: ShortStr
+
+
 class CustomerRefs(_Strict):
-    """The customer references an event carries; the profile store resolves them to one profile."""
+    """The customer references an event carries; the profile store resolves them to one profile.
+
+    ``email`` and ``phone`` are checked here (``emma.addresses``): a valid email is stored lower case
+    with its domain in Unicode, a valid phone in E.164. An invalid one does not refuse the event: it
+    moves to ``invalid`` with the reason, and is neither an identity nor an address to send to."""
 
     customer_id: ShortStr | None = Field(None, description="The shop's customer id (or tracker userId)")
     email: ShortStr | None = None
     anonymous_id: ShortStr | None = Field(None, description="Tracker anonymousId / device id")
-    phone: ShortStr | None = None
+    phone: ShortStr | None = Field(None, description="E.164 (+491511234567)")
     profile_id: ShortStr | None = Field(
         None, description="Emma's profile id, set by ingest once the references are resolved"
     )
+    invalid: tuple[InvalidAddress, ...] | None = Field(
+        None, max_length=4, description="addresses sent with the event that are not valid, with the reason"
+    )
 
-    @field_validator("email")
+    @model_validator(mode="before")
     @classmethod
-    def _normalise_email(cls, value: str | None) -> str | None:
-        if value is None or value == "":
-            return None
-        value = value.strip().lower()
-        local, at, domain = value.partition("@")
-        if not at or not local or "." not in domain or " " in value:
-            raise ValueError(f"not an email address: {value!r}")
-        return value
+    def _check_addresses(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        invalid = list(out.get("invalid") or ())
+        for kind, check in (("email", check_email), ("phone", check_phone)):
+            value = out.get(kind)
+            if value is None or value == "":
+                out[kind] = None
+                continue
+            checked = check(value)
+            out[kind] = checked.address
+            if not checked.ok:
+                invalid.append({"kind": kind, "value": shown(value), "reason": checked.problem})
+        if invalid:
+            out["invalid"] = invalid
+        return out
 
-    @field_validator("customer_id", "anonymous_id", "phone", mode="before")
+    @field_validator("customer_id", "anonymous_id", mode="before")
     @classmethod
     def _stringify(cls, value: Any) -> str | None:
         if value is None or value == "":

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from emma.addresses import check_email
 from emma.errors import ConcurrencyConflict, EmmaError, ProfileNotFound, StoreError, TransientError
 from emma.events.model import CUSTOMERLESS_TYPES, CanonicalEvent, CatalogEvent
 from emma.ports import (
@@ -53,6 +54,14 @@ class IngestReport:
     skipped: list[str] = field(default_factory=list)  # person events carrying no customer reference
     published: int = 0
     merges: list[tuple[str, str]] = field(default_factory=list)  # (loser, winner)
+
+    def add(self, other: IngestReport) -> None:
+        """Fold another request part's report into this one (a batch ingested shop by shop)."""
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.skipped += other.skipped
+        self.published += other.published
+        self.merges += other.merges
 
     def as_dict(self) -> dict[str, Any]:
         """What a sender is told: counts only. Profile ids stay internal (tracker callers are browsers)."""
@@ -354,9 +363,9 @@ class IngestService:
             ids = {ref}
         else:
             if kind in ("cid", "anon", "email") and value:
-                key = AliasKey(kind, value.strip().lower() if kind == "email" else value)  # type: ignore[arg-type]
+                key = AliasKey(kind, _email_key(value) if kind == "email" else value)  # type: ignore[arg-type]
             elif "@" in ref:
-                key = AliasKey("email", ref.strip().lower())
+                key = AliasKey("email", _email_key(ref))
             else:
                 key = AliasKey("cid", ref)
             pointed, _ = self._profiles.lookup(shop, [key], [])
@@ -376,6 +385,12 @@ class IngestService:
             entries += self._profiles.read_log(profile.shop, merged, limit)
         entries.sort(key=lambda e: e["occurred_at"], reverse=True)
         return entries[:limit]
+
+
+def _email_key(address: str) -> str:
+    """The alias of an email address as ingest stores it (any spelling of the domain finds it)."""
+    checked = check_email(address)
+    return checked.address if checked.address else address.strip().lower()
 
 
 def _with_profile(event: CanonicalEvent, profile_id: str | None) -> CanonicalEvent:

@@ -7,13 +7,16 @@ min/max, consent and traits keep the newest statement, order accounting is keyed
 
 from __future__ import annotations
 
+import base64
 import bisect
+import hashlib
 import json
 import math
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
 
+from emma.addresses import check_phone, shown
 from emma.events.model import (
     CanonicalEvent,
     CartEvent,
@@ -26,6 +29,7 @@ from emma.events.model import (
     CustomerRefs,
     CustomEvent,
     EventType,
+    InvalidAddress,
     LineItem,
     MessageEvent,
     OrderEvent,
@@ -40,9 +44,11 @@ from emma.events.model import (
 from emma.profiles.model import (
     AFFINITY_HALF_LIFE_DAYS,
     MAX_AFFINITY_KEYS,
+    MAX_COUNTED_IDS,
     MAX_COUPONS,
     MAX_EVENT_TIMES,
     MAX_IDS_PER_KIND,
+    MAX_INVALID_ADDRESSES,
     MAX_PRODUCTS_OWNED,
     MAX_RECENT_ORDERS,
     MAX_RECOMMENDED,
@@ -52,6 +58,7 @@ from emma.profiles.model import (
     Cart,
     ChannelStats,
     ConsentState,
+    InvalidAddressSeen,
     OrderRecord,
     OwnedProduct,
     Profile,
@@ -92,6 +99,33 @@ _MESSAGE_CHANNEL = {
 }
 
 
+# Counters count things, not deliveries: an event of these types counts once per business id (the
+# same Shopify order under 50 webhook ids is one order.placed). Kind of id and the letter that marks
+# the type counted for that id in ``profile.counted[kind][id]``.
+_COUNTED: dict[EventType, tuple[str, str]] = {
+    EventType.ORDER_PLACED: ("order", "p"),
+    EventType.ORDER_PAID: ("order", "a"),
+    EventType.ORDER_FULFILLED: ("order", "f"),
+    EventType.ORDER_CANCELLED: ("order", "c"),
+    EventType.COUPON_REDEEMED: ("coupon", "r"),
+    EventType.EMAIL_SENT: ("email", "s"),
+    EventType.EMAIL_DELIVERED: ("email", "d"),
+    EventType.EMAIL_OPENED: ("email", "o"),
+    EventType.EMAIL_CLICKED: ("email", "k"),
+    EventType.EMAIL_BOUNCED: ("email", "b"),
+    EventType.EMAIL_COMPLAINED: ("email", "c"),
+    EventType.EMAIL_UNSUBSCRIBED: ("email", "u"),
+    EventType.SMS_SENT: ("sms", "s"),
+    EventType.SMS_DELIVERED: ("sms", "d"),
+    EventType.SMS_CLICKED: ("sms", "k"),
+    EventType.PUSH_SENT: ("push", "s"),
+    EventType.PUSH_DELIVERED: ("push", "d"),
+    EventType.PUSH_CLICKED: ("push", "k"),
+}
+_COUNTED_TYPE = {kind_letter: type_ for type_, kind_letter in _COUNTED.items()}
+MAX_COUNTED_KEY_CHARS = 40
+
+
 # ---- small helpers --------------------------------------------------------------------------
 
 
@@ -112,10 +146,79 @@ def _remember_time(times: list[int], t: int) -> None:
 
 
 def add_identities(profile: Profile, refs: CustomerRefs) -> None:
+    """Valid references only: an invalid address never becomes an email or phone of the profile
+    (``refs.invalid`` is recorded by ``note_invalid``)."""
     _add_id(profile.customer_ids, refs.customer_id)
     _add_id(profile.emails, refs.email)
     _add_id(profile.anonymous_ids, refs.anonymous_id)
     _add_id(profile.phones, refs.phone)
+
+
+def note_invalid(profile: Profile, found: InvalidAddress, source: str, at: datetime) -> None:
+    """Remember an invalid address with its reason, where and when it was seen (once per value)."""
+    _remember_invalid(
+        profile.invalid_addresses,
+        InvalidAddressSeen(
+            kind=found.kind, value=found.value, reason=found.reason, source=source, first_seen_at=at, last_seen_at=at
+        ),
+    )
+
+
+def _remember_invalid(known: list[InvalidAddressSeen], found: InvalidAddressSeen) -> None:
+    mine = next((a for a in known if a.kind == found.kind and a.value == found.value), None)
+    if mine is None:
+        known.append(found.model_copy())
+    else:
+        if found.last_seen_at >= mine.last_seen_at:
+            mine.last_seen_at, mine.source, mine.reason = found.last_seen_at, found.source, found.reason
+        mine.first_seen_at = min(mine.first_seen_at, found.first_seen_at)
+    known.sort(key=lambda a: a.last_seen_at)
+    del known[: max(0, len(known) - MAX_INVALID_ADDRESSES)]
+
+
+def _counting_key(event: CanonicalEvent) -> tuple[str, str, str] | None:
+    """(kind, business id, letter) of an event that counts once per business id, else None."""
+    found = _COUNTED.get(event.type)
+    if found is None:
+        return None
+    kind, letter = found
+    business_id: str | None = None
+    match event:
+        case OrderEvent():
+            business_id = event.properties.order_id
+        case CouponEvent():  # once per order and code; a code redeemed without an order counts each time
+            if event.properties.order_id:
+                business_id = f"{event.properties.order_id}|{event.properties.code}"
+        case MessageEvent():
+            business_id = event.properties.message_id
+    if not business_id:
+        return None
+    return kind, _short_key(business_id), letter
+
+
+def _short_key(value: str) -> str:
+    """The id itself when short, else ``#`` and a 96-bit digest: bounded keys on the profile."""
+    if len(value) <= MAX_COUNTED_KEY_CHARS:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).digest()[:12]
+    return "#" + base64.urlsafe_b64encode(digest).decode("ascii")
+
+
+def _counts(profile: Profile, event: CanonicalEvent) -> bool:
+    """Whether ``event`` is the first of its type for its business id (so it changes the counters),
+    remembering that it was counted. Events without a business id always count."""
+    key = _counting_key(event)
+    if key is None:
+        return True
+    kind, business_id, letter = key
+    ids = profile.counted.setdefault(kind, {})
+    letters = ids.get(business_id, "")
+    if letter in letters:
+        return False
+    ids[business_id] = letters + letter
+    if len(ids) > MAX_COUNTED_IDS[kind]:  # the oldest ids go first (dicts keep insertion order)
+        del ids[next(iter(ids))]
+    return True
 
 
 def decayed(aff: Affinity, at: datetime) -> float:
@@ -201,7 +304,13 @@ def _customer(profile: Profile, event: CustomerEvent) -> None:
     for name, value in props.traits.items():
         if isinstance(value, str | int | float | bool) or value is None or _small_json(value):
             _set_trait(profile, str(name)[:64], value, at)  # nested ones whole: address, company, ...
-    _add_id(profile.phones, props.phone)
+    if props.phone:  # the trait keeps it as stated; the profile's phones only a valid E.164 number
+        checked = check_phone(props.phone)
+        if checked.ok:
+            _add_id(profile.phones, checked.address)
+        else:
+            found = InvalidAddress(kind="phone", value=shown(props.phone), reason=checked.problem or "")
+            note_invalid(profile, found, f"{event.source.kind}:{event.source.name}", at)
 
 
 def _small_json(value: object) -> bool:
@@ -383,7 +492,10 @@ def _cart(profile: Profile, event: CartEvent) -> None:
         _items_interest(profile, props.items, WEIGHT_CART, at, "carted")
 
 
-def _message(profile: Profile, event: MessageEvent) -> None:
+def _message(profile: Profile, event: MessageEvent, counts: bool) -> None:
+    """Channel statistics count each message once per kind of event (``counts``: one open of a
+    message however often it is opened, as providers report unique opens); the last open/click
+    time, suppressions and consent follow every event."""
     at = event.occurred_at
     if event.type == EventType.EMAIL_UNSUBSCRIBED:
         current = profile.consent.get(Channel.EMAIL)
@@ -402,8 +514,9 @@ def _message(profile: Profile, event: MessageEvent) -> None:
     channel, metric = _MESSAGE_CHANNEL[event.type]
     _recommended(profile, event, metric)
     stats = profile.channels.setdefault(channel, ChannelStats())
-    setattr(stats, metric, getattr(stats, metric) + 1)
-    if metric in ("opened", "clicked"):
+    if counts:
+        setattr(stats, metric, getattr(stats, metric) + 1)
+    if counts and metric in ("opened", "clicked"):
         if len(stats.hours) != 24:
             stats.hours = [0] * 24
         stats.hours[at.hour] += 1  # occurred_at is UTC
@@ -445,8 +558,12 @@ def apply_event(profile: Profile, event: CanonicalEvent) -> None:
     """Fold one canonical event into ``profile`` (in place)."""
     at = event.occurred_at
     add_identities(profile, event.customer)
-    profile.event_counts[event.type] = profile.event_counts.get(event.type, 0) + 1
-    _remember_time(profile.event_times.setdefault(str(event.type), []), int(at.timestamp()))
+    for found in event.customer.invalid or ():
+        note_invalid(profile, found, f"{event.source.kind}:{event.source.name}", at)
+    counts = _counts(profile, event)
+    if counts:  # a redelivery of a thing already counted changes no counter and no windowed count
+        profile.event_counts[event.type] = profile.event_counts.get(event.type, 0) + 1
+        _remember_time(profile.event_times.setdefault(str(event.type), []), int(at.timestamp()))
     profile.first_seen_at = min(filter(None, (profile.first_seen_at, at)))
     profile.last_seen_at = max(filter(None, (profile.last_seen_at, at)))
     kind = str(event.source.kind)
@@ -477,7 +594,7 @@ def apply_event(profile: Profile, event: CanonicalEvent) -> None:
                 profile.coupons_redeemed.append(event.properties.code)
                 del profile.coupons_redeemed[:-MAX_COUPONS]
         case MessageEvent():
-            _message(profile, event)
+            _message(profile, event, counts)
             if event.type in (EventType.EMAIL_CLICKED, EventType.SMS_CLICKED, EventType.PUSH_CLICKED):
                 _interest(profile, WEIGHT_CLICK, at, topic=event.properties.template, via="clicked")
         case TutorialEvent():
@@ -518,6 +635,11 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
     for ids_name in ("customer_ids", "emails", "anonymous_ids", "phones"):
         for value in getattr(loser, ids_name):
             _add_id(getattr(merged, ids_name), value)
+    for found in loser.invalid_addresses:
+        _remember_invalid(merged.invalid_addresses, found)
+    # Things both profiles counted (the same order seen as a guest and as the account, the same
+    # message) are counted once: ``shared`` says how often per event type, to take off the sums.
+    shared = _merge_counted(merged, loser)
     for name, trait in loser.traits.items():
         _set_trait(merged, name, trait.value, trait.at)
     for channel, state in loser.consent.items():
@@ -589,6 +711,12 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
         for attr in ("last_open_at", "last_click_at"):
             values = [v for v in (getattr(mine_stats, attr), getattr(stats, attr)) if v]
             setattr(mine_stats, attr, max(values) if values else None)
+    for type_, n in shared.items():  # a message both counted: once
+        if type_ in _MESSAGE_CHANNEL:
+            channel, metric = _MESSAGE_CHANNEL[EventType(type_)]
+            if channel in merged.channels:
+                twice = merged.channels[channel]
+                setattr(twice, metric, max(0, getattr(twice, metric) - n))
     if loser.cart is not None and (merged.cart is None or loser.cart.updated_at > merged.cart.updated_at):
         merged.cart = loser.cart.model_copy()
     for product_id, item in loser.recommended.items():
@@ -612,10 +740,17 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
     merged.reviews += loser.reviews
     merged.referrals += loser.referrals
     for type_, n in loser.event_counts.items():
-        merged.event_counts[type_] = merged.event_counts.get(type_, 0) + n
+        merged.event_counts[type_] = max(0, merged.event_counts.get(type_, 0) + n - shared.get(type_, 0))
     for type_, times in loser.event_times.items():
+        mine = merged.event_times.setdefault(type_, [])
+        known = list(mine)
+        twice = shared.get(type_, 0)
         for t in times:
-            _remember_time(merged.event_times.setdefault(type_, []), t)
+            if twice and t in known:  # a thing both counted: its time is here already
+                known.remove(t)
+                twice -= 1
+                continue
+            _remember_time(mine, t)
     for attr, pick in (
         ("first_seen_at", min),
         ("last_seen_at", max),
@@ -631,6 +766,23 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
             merged.merged_from.append(pid)
     merged.upgrade = estimate_upgrade(merged, merged.updated_at)
     return merged
+
+
+def _merge_counted(merged: Profile, loser: Profile) -> dict[str, int]:
+    """Add the loser's counted business ids to ``merged``; per event type, how many both had counted."""
+    shared: dict[str, int] = {}
+    for kind, ids in loser.counted.items():
+        mine = merged.counted.setdefault(kind, {})
+        for business_id, letters in ids.items():
+            have = mine.get(business_id, "")
+            for letter in letters:
+                type_ = _COUNTED_TYPE.get((kind, letter))
+                if letter in have and type_ is not None:
+                    shared[str(type_)] = shared.get(str(type_), 0) + 1
+            mine[business_id] = have + "".join(letter for letter in letters if letter not in have)
+        while len(mine) > MAX_COUNTED_IDS.get(kind, MAX_RECENT_ORDERS):
+            del mine[next(iter(mine))]
+    return shared
 
 
 def merge_rank(profile: Profile) -> tuple[int, datetime, str]:

@@ -26,6 +26,9 @@ MAX_TUTORIALS = 100
 MAX_RECOMMENDED = 100  # products recommended in messages, newest kept
 AFFINITY_HALF_LIFE_DAYS = 90.0
 MAX_EVENT_TIMES = 20  # per event type; count conditions may ask for at most this many
+MAX_INVALID_ADDRESSES = 10  # invalid addresses remembered, newest kept
+# Business ids remembered per kind so a redelivery under a new delivery id is not counted again.
+MAX_COUNTED_IDS = {"order": MAX_RECENT_ORDERS, "coupon": MAX_COUPONS, "email": 100, "sms": 100, "push": 100}
 
 
 class _Model(BaseModel):
@@ -144,6 +147,18 @@ class Trait(_Model):
     at: datetime
 
 
+class InvalidAddressSeen(_Model):
+    """An address a source sent for this customer that is not valid. It is never an identity alias,
+    never the profile's email or phone, and never reaches a provider."""
+
+    kind: Literal["email", "phone"]
+    value: str = Field(description="as sent, control and formatting characters escaped (\\n, \\u202e), cut")
+    reason: str
+    source: str = Field(description="where it was last seen: <source kind>:<topic or call>")
+    first_seen_at: datetime
+    last_seen_at: datetime
+
+
 class Profile(_Model):
     shop: str
     profile_id: str
@@ -154,6 +169,10 @@ class Profile(_Model):
     emails: list[str] = Field(default_factory=list)
     anonymous_ids: list[str] = Field(default_factory=list)
     phones: list[str] = Field(default_factory=list)
+    invalid_addresses: list[InvalidAddressSeen] = Field(
+        default_factory=list,
+        description="addresses sent for this customer that are not valid, with the reason (the newest 10)",
+    )
     traits: dict[str, Trait] = Field(default_factory=dict)
     consent: dict[Channel, ConsentState] = Field(default_factory=dict)
     suppressions: dict[Channel, Suppression] = Field(default_factory=dict)
@@ -171,7 +190,16 @@ class Profile(_Model):
     last_survey: dict[str, Any] | None = None
     reviews: int = 0
     referrals: int = 0
-    event_counts: dict[str, int] = Field(default_factory=dict)
+    event_counts: dict[str, int] = Field(
+        default_factory=dict,
+        description="per event type, how many: order events once per order id, coupon redemptions once per "
+        "order and code, message events once per message id; the rest once per event",
+    )
+    counted: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="the business ids already counted, per kind (order, coupon, email, sms, push): id -> "
+        "one letter per event type counted (emma.profiles.apply._COUNTED); newest MAX_COUNTED_IDS kept",
+    )
     event_times: dict[str, list[int]] = Field(
         default_factory=dict,
         description="per event type, the newest MAX_EVENT_TIMES occurrence times (epoch seconds, ascending): "

@@ -38,6 +38,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from emma.addresses import check_email, shown
 from emma.errors import InvalidPayload
 from emma.events.model import EVENT_ADAPTER, CanonicalEvent, EventType, SourceKind
 from emma.sources.common import describe_validation_error, ensure_publishable, obj, timestamp
@@ -208,6 +209,11 @@ def _address(value: Any, field: str) -> str:
     address = parseaddr(raw)[1] if "<" in raw else raw
     if not address:
         raise InvalidPayload(f"{field}: {_short(raw)} is not an email address")
+    # SES reports addresses Emma sent to, which dispatch checked: one that is not valid is a
+    # malformed record, refused (not a customer's typo to keep on the profile).
+    checked = check_email(address)
+    if not checked.ok:
+        raise InvalidPayload(f"{field}: {_short(shown(raw))} is not an email address ({checked.problem})")
     return address.lower()
 
 

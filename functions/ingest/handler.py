@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig
+from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -18,6 +20,7 @@ from ingest.routes import catalog, messages, profiles, tracker, webhooks
 logger = Logger(service="emma-ingest")
 tracer = Tracer(service="emma-ingest")
 metrics = Metrics(namespace="Emma", service="emma-ingest")
+_STATUSES = frozenset(status.value for status in HTTPStatus)
 
 # Browsers on the shops' own domains call the tracking API (analytics.js sends the write key in an
 # Authorization header, hence a preflight; the resolver answers every OPTIONS preflight with 204).
@@ -53,6 +56,19 @@ def handle_domain_error(exc: EmmaError):
 def handle_validation_error(exc: RequestValidationError):
     details = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors())
     return error_response(InvalidPayload(details or "invalid request"))
+
+
+@app.exception_handler(Exception)
+def handle_unexpected_error(exc: Exception):
+    """The safety net: a fault in Emma (bad input is answered 4xx long before this) is logged with its
+    stack and answered 500 in the usual error shape, naming the request for the logs."""
+    if isinstance(exc, ServiceError):  # raised by Powertools itself (e.g. a method not allowed)
+        code = HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_") if exc.status_code in _STATUSES else "error"
+        return json_response(exc.status_code, error_body(exc.status_code, code, exc.msg))
+    request_id = logger.get_correlation_id()
+    logger.exception("unexpected error", extra={"error": type(exc).__name__})
+    message = "an unexpected error in Emma; it is logged" + (f" under request id {request_id}" if request_id else "")
+    return json_response(500, error_body(500, "internal_error", message))
 
 
 @app.not_found

@@ -83,8 +83,21 @@ _ERRORS = {
     415: _json(Error, "A Content-Encoding other than gzip or deflate"),
     503: _json(Error, "A dependency is unavailable; retry"),
 }
-CALL_RESPONSES = {200: _json(Accepted, "Stored (or recognised as a duplicate)"), **_ERRORS}
-BATCH_RESPONSES = {200: _json(BatchAccepted, "Valid calls stored; rejected calls listed"), **_ERRORS}
+CALL_RESPONSES = {
+    200: _json(Accepted, "Stored (or recognised as a duplicate)"),
+    **_ERRORS,
+    413: _json(
+        Error, "Body over 4 MB once decompressed, or the call over 128 KB of JSON (the message names the limit)"
+    ),
+}
+BATCH_RESPONSES = {
+    200: _json(BatchAccepted, "Valid calls stored; rejected calls listed (a call over 128 KB with code 413)"),
+    **_ERRORS,
+    413: _json(Error, "Body over 4 MB once decompressed, or more than 2,500 calls (the message names the limit)"),
+    503: _json(
+        Error, "A dependency is unavailable (a write key could not be looked up, the store); retry the whole batch"
+    ),
+}
 WEBHOOK_RESPONSES = {
     200: _json(WebhookAccepted, "Stored (or recognised as a duplicate)"),
     404: _json(Error, "Unknown shop or platform"),

@@ -7,6 +7,8 @@ The write key is the HTTP Basic username (Segment's servers' clients), or ``writ
 
 from __future__ import annotations
 
+from collections import Counter
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
@@ -33,11 +35,15 @@ def _read() -> tuple[dict, str | None]:
     return body, key
 
 
-def _record(shop: str, report: IngestReport, rejected: int = 0) -> None:
+def _record(shop: str, report: IngestReport, rejected: int = 0, *, flush: bool = False) -> None:
+    """The request's counts under the shop's dimension. ``flush`` writes them out at once: a batch
+    may carry several shops' calls (per-call write keys), each shop gets its own record."""
     metrics.add_dimension("shop", shop)
     metrics.add_metric("EventsAccepted", MetricUnit.Count, len(report.accepted))
     metrics.add_metric("EventsDuplicate", MetricUnit.Count, len(report.duplicates))
     metrics.add_metric("EventsRejected", MetricUnit.Count, rejected)
+    if flush:
+        metrics.flush_metrics()
 
 
 def _source_ip() -> str | None:
@@ -107,11 +113,20 @@ def batch():
     rejected = [
         {"index": r.index, "messageId": r.message_id, "error": r.error, "code": r.status} for r in mapped.rejected
     ]
-    report = deps.components().service.ingest(mapped.events)
-    shop = owners.seen[0]
-    _record(shop, report, len(rejected))
+    # Each shop's calls are ingested and counted apart (ids are unique per shop, and so are metrics).
+    # A call refused before its shop was known counts for the request's shop, if it names one.
+    events = {shop: [] for shop in owners.seen}
+    for event in mapped.events:
+        events[event.shop].append(event)
+    fallback = owners.request_shop.shop if owners.request_shop else None
+    refused = Counter(r.shop or fallback for r in mapped.rejected)
+    report = IngestReport()
+    for position, shop in enumerate(owners.seen):
+        own = deps.components().service.ingest(events[shop])
+        report.add(own)
+        _record(shop, own, refused[shop], flush=position < len(owners.seen) - 1)
     if rejected:
-        logger.info("batch calls rejected", extra={"shop": shop, "rejected": rejected[:20]})
+        logger.info("batch calls rejected", extra={"shops": owners.seen, "rejected": rejected[:20]})
     return json_response(200, {"success": True, **report.as_dict(), "rejected": rejected})
 
 

@@ -148,6 +148,43 @@ def test_a_batch_call_keyed_for_another_shop_lands_in_that_shop(api, world):
     assert sorted(e.shop for e in world["publisher"].published) == ["elektro-emma", "fahrrad-franz"]
 
 
+def test_two_shops_calls_with_the_same_message_id_in_one_batch_are_both_stored(api, world):
+    call = {**CALL, "type": "track", "messageId": "m2"}
+    batch = {"batch": [{**call, "writeKey": "wk_1"}, {**call, "writeKey": "wk_2"}]}
+    status, resp, _ = send(api, "POST", "/v1/b", json.dumps(batch).encode(), {"content-type": "text/plain"})
+    assert status == 200 and (resp["accepted"], resp["duplicates"]) == (2, 0)
+    assert sorted((e.shop, e.id) for e in world["publisher"].published) == [
+        ("elektro-emma", "tracker:m2"),
+        ("fahrrad-franz", "tracker:m2"),
+    ]
+
+
+def test_identical_calls_without_message_id_for_two_shops_are_both_stored(api, world):
+    call = {k: v for k, v in CALL.items() if k != "messageId"} | {"type": "track"}
+    batch = {"batch": [{**call, "writeKey": "wk_1"}, {**call, "writeKey": "wk_2"}]}
+    status, resp, _ = send(api, "POST", "/v1/b", json.dumps(batch).encode(), {"content-type": "text/plain"})
+    assert status == 200 and (resp["accepted"], resp["duplicates"]) == (2, 0)
+    assert sorted(e.shop for e in world["publisher"].published) == ["elektro-emma", "fahrrad-franz"]
+
+
+def test_a_batch_for_two_shops_records_each_shops_metrics_under_its_own_name(api, world, capsys):
+    batch = {
+        "batch": [
+            {**CALL, "type": "track", "messageId": "a1"},
+            {**CALL, "type": "track", "messageId": "a2"},
+            {**CALL, "type": "track", "messageId": "b1", "writeKey": "wk_2"},
+            {"type": "track", "messageId": "b2", "writeKey": "wk_2"},  # no ids: rejected, fahrrad-franz's
+            {**CALL, "type": "track", "messageId": "x1", "writeKey": "nope"},  # unknown key: the request's shop
+        ]
+    }
+    headers = {"content-type": "text/plain", **basic("wk_1")}
+    status, resp, _ = send(api, "POST", "/v1/b", json.dumps(batch).encode(), headers)
+    assert status == 200 and resp["accepted"] == 3 and len(resp["rejected"]) == 2
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"CloudWatchMetrics"' in line]
+    counts = {r["shop"]: (r["EventsAccepted"], r["EventsRejected"]) for r in records}
+    assert counts == {"elektro-emma": ([2.0], [1.0]), "fahrrad-franz": ([1.0], [1.0])}
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -164,19 +201,45 @@ def test_no_valid_write_key_anywhere_is_401(api, world, body):
     assert stored(world) == (0, 0)
 
 
-@pytest.mark.parametrize("path", ["/v1/t", "/v1/b", "/v1/i", "/v1/batch"])
-def test_short_paths_answer_cors_preflights_for_any_shop_origin(api, path):
+def test_any_preflight_is_answered_with_emmas_cors_configuration(api):
+    """Powertools answers every OPTIONS request itself, whatever the path (so there is nothing
+    per route to test here): what Emma decides is the configuration the answer carries."""
     preflight = {
         "origin": "http://localhost:5173",
         "access-control-request-method": "POST",
-        "access-control-request-headers": "authorization,content-type",
+        "access-control-request-headers": "authorization,content-type,x-retry-count",
     }
-    status, _, headers = send(api, "OPTIONS", path, b"", preflight)
+    status, _, headers = send(api, "OPTIONS", "/v1/t", b"", preflight)
     headers = {k.lower(): v for k, v in headers.items()}
     assert status == 204 and headers["access-control-allow-origin"] == "*"
     assert "POST" in headers["access-control-allow-methods"]
     allowed = {h.lower() for h in headers["access-control-allow-headers"].split(",")}
-    assert {"authorization", "content-type", "content-encoding", "x-retry-count"} <= allowed
+    assert {"authorization", "content-type", "content-encoding", "x-retry-count", "anonymousid"} <= allowed
+    assert headers["access-control-expose-headers"] == "Retry-After" and headers["access-control-max-age"] == "600"
+
+
+SHORT_PATH_CALLS = [
+    ("/v1/t", {**CALL, "writeKey": "wk_1"}, 200, "tracker:m-1"),
+    ("/v1/i", {"messageId": "i-1", "userId": "u-1", "traits": {"plan": "vip"}, "writeKey": "wk_1"}, 200, "tracker:i-1"),
+    ("/v1/b", {"batch": [{**CALL, "type": "track", "messageId": "b-1"}], "writeKey": "wk_1"}, 200, "tracker:b-1"),
+    ("/v1/t", {**CALL, "writeKey": "nope"}, 401, None),
+    ("/v1/i", {"messageId": "i-2", "traits": {}, "writeKey": "wk_1"}, 400, None),
+]
+
+
+@pytest.mark.parametrize(("path", "body", "status", "stored_id"), SHORT_PATH_CALLS)
+def test_a_browser_on_a_shop_page_reads_every_short_paths_answer(api, world, path, body, status, stored_id):
+    """What the routing decides: the short path reaches its call's handler (stored under the call's id,
+    or refused by it with Emma's error), and the answer, errors included, carries the CORS headers a
+    browser needs to let analytics.js read it (code, message, Retry-After)."""
+    headers = {"content-type": "text/plain", "origin": "https://shop.example"}
+    got, resp, answer = send(api, "POST", path, json.dumps(body).encode(), headers)
+    assert got == status
+    assert answer["Access-Control-Allow-Origin"] == "*" and answer["Access-Control-Expose-Headers"] == "Retry-After"
+    if stored_id:
+        assert [e.id for e in world["publisher"].published] == [stored_id]
+    else:
+        assert resp["code"] == status and resp["message"] and stored(world) == (0, 0)
 
 
 # ---- errors clients can read --------------------------------------------------------------------

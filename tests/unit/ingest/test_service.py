@@ -193,6 +193,19 @@ def test_the_same_id_twice_in_one_request_is_stored_once(service, publisher):
     assert report.accepted == ["m-1"] and report.duplicates == ["m-1"] and len(publisher.published) == 1
 
 
+def test_the_same_id_in_two_shops_in_one_request_is_two_events(service, publisher, repo):
+    """Per-call write keys put two shops into one batch; their messageIds may coincide."""
+    mine = event("page.viewed", id="tracker:m-1", customer={"anonymous_id": "a"})
+    theirs = event("page.viewed", id="tracker:m-1", shop="fahrrad-franz", customer={"anonymous_id": "a"})
+    report = service.ingest([mine, theirs])
+    assert report.accepted == ["tracker:m-1", "tracker:m-1"] and report.duplicates == []
+    assert {(e.shop, e.id) for e in publisher.published} == {
+        ("elektro-emma", "tracker:m-1"),
+        ("fahrrad-franz", "tracker:m-1"),
+    }
+    assert ("fahrrad-franz", "tracker:m-1") in repo.seen
+
+
 def test_a_long_run_is_split_to_fit_a_transaction(service, repo):
     calls = [
         event("page.viewed", minutes=i, customer={"customer_id": "7008001", "anonymous_id": f"a-{i}"})

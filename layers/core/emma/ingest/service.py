@@ -143,12 +143,14 @@ class IngestService:
         to_publish: list[CanonicalEvent] = []
         person_events = []
         catalog_events = []
-        ids: set[str] = set()
+        ids: set[tuple[str, str]] = set()
         for event in events:
-            if event.id in ids:  # the same id twice in one request (a batch resent inside itself)
+            # The same event twice in one request (a batch resent inside itself). Ids are unique per
+            # shop: two shops' calls in one batch (per-call write keys) may share a messageId.
+            if (event.shop, event.id) in ids:
                 report.duplicates.append(event.id)
                 continue
-            ids.add(event.id)
+            ids.add((event.shop, event.id))
             if event.type in CUSTOMERLESS_TYPES:
                 catalog_events.append(event)
             elif event.customer.is_empty():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -145,17 +146,33 @@ def money(value: Any, field: str = "amount") -> Decimal | None:
         raise InvalidPayload(f"{field}: {str(value)[:40]!r} is not a number") from exc
 
 
+# RFC 3339 allows a lowercase "t" and "z" (section 5.6, note) and a leap second (second 60: 23:59:60Z,
+# or 00:59:60+01:00 for the same instant).
+_LEAP_SECOND = re.compile(r"(?<=[T ]\d\d:\d\d:)60(?:\.\d+)?(?=$|[Z+-])")
+
+
 def timestamp(value: Any, field: str = "timestamp") -> datetime | None:
-    """ISO 8601 strings (with Z or offset) or epoch seconds; naive times are taken as UTC."""
+    """ISO 8601 / RFC 3339 strings (with Z or an offset, ``t``/``z`` in either case) or epoch seconds,
+    returned in UTC; naive times are taken as UTC. A leap second (``23:59:60``) is read as
+    ``23:59:59.999999``: Python's datetime has no second 60, and the instant is the same to a
+    microsecond. A time whose UTC equivalent leaves years 1-9999 is refused, naming the field."""
     if value is None or value == "":
         return None
     try:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return datetime.fromtimestamp(float(value), UTC)
         if isinstance(value, str):
-            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    except (ValueError, OverflowError, OSError) as exc:
+            raw = value.strip()
+            if len(raw) > 10 and raw[10] == "t":
+                raw = raw[:10] + "T" + raw[11:]
+            if raw[-1:] in ("Z", "z"):
+                raw = raw[:-1] + "+00:00"
+            raw = _LEAP_SECOND.sub("59.999999", raw, count=1)
+            parsed = datetime.fromisoformat(raw)
+            return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except OverflowError as exc:
+        raise InvalidPayload(f"{field}: {value!r} is out of range (years 1-9999 in UTC)") from exc
+    except (ValueError, OSError) as exc:
         raise InvalidPayload(f"{field}: {value!r} is not an ISO 8601 timestamp") from exc
     raise InvalidPayload(f"{field}: expected an ISO 8601 timestamp, got {type(value).__name__}")
 

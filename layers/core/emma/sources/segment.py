@@ -13,11 +13,14 @@ What is refused, and what is kept
     - a name Emma knows (below; Segment's e-commerce spec v2, its v1 names and common aliases) is
       mapped to its canonical type, taking the properties it understands (under the spec's names
       and common aliases); the properties it does not use are kept in the event's ``extra``, as sent;
-      a value it cannot use (a price that is not a number, a completion of 80 where 0..1 is meant) is
-      left out of the typed properties and kept in ``extra["_ignored"]`` with the reason;
+      a value it cannot use (a price that is not a number, a rating of 7 where 0..5 is meant, a currency
+      that is no ISO 4217 code, an integer beyond 64 bits anywhere in the call, a named trait such as
+      ``email`` that is a list or an object) is left out of the typed properties and kept in
+      ``extra["_ignored"]`` with the reason;
     - where a field that the canonical type needs is missing (an Order Completed without
       ``order_id``, a Tutorial Watched naming no tutorial), the call is stored as a ``custom`` event
-      with all its properties and ``reason`` saying what was missing;
+      with all its properties and ``reason`` saying what was missing; a refund that may be partial
+      is a ``custom`` event too (below);
     - any other name is a ``custom`` event, name and properties kept as sent.
 
 Call types
@@ -25,7 +28,7 @@ Call types
     ``page`` / ``screen``  -> page.viewed
     ``track``              -> by event name, below
     ``alias``              -> customer.identified linking ``previousId`` (anonymous id) to ``userId``
-    ``group``              -> custom (name "group", groupId and traits kept)
+    ``group``              -> custom (name "group", groupId and traits kept; groupId a string or integer)
 
 Track events (names match without regard to case, spaces, ``_``/``-`` or camelCase: ``Order Completed``,
 ``order_completed``, ``orderCompleted`` are one name)
@@ -35,8 +38,13 @@ Track events (names match without regard to case, spaces, ``_``/``-`` or camelCa
                        Wishlist Product Added to Cart; Product Removed (remove), Removed Product,
                        Remove from Cart; Cart Viewed (replace), Viewed Cart, view_cart
     checkout.started   Checkout Started, Started Checkout, begin_checkout, Initiate Checkout
-    order.placed       Order Completed, Completed Order, Order Placed, Placed Order, Purchase
-    order.cancelled    Order Cancelled, Order Canceled, Order Refunded, Refund
+    order.placed       Order Completed, Completed Order, Order Placed, Placed Order, Purchase (the total:
+                       total / revenue / value, else the sum of the products' price x quantity)
+    order.cancelled    Order Cancelled, Order Canceled; Order Refunded, Refund, Refunded Order only for
+                       a refund of the whole order (order_id without total, revenue, value, amount,
+                       products or items); a refund naming those may be partial and is a custom event
+                       with the reason (it must not cancel the order). A cancellation without a total
+                       takes 0 and says so in ``extra["_assumed"]``
     coupon.redeemed    Coupon Applied, Applied Coupon, Coupon Redeemed
     review.submitted   Product Reviewed, Review Submitted
     customer.registered  Signed Up, Sign Up, Account Created (+ consent.changed)
@@ -63,6 +71,8 @@ Ids
     part of the event) are left out of that hash.
 
 Time
+    ISO 8601 / RFC 3339 (``T``/``Z`` in either case; a leap second ``:60`` is read as ``:59.999999``);
+    a time outside years 1-9999 once in UTC refuses the call, naming the field.
     Segment's clock-skew correction: with a client time (``timestamp``, else ``originalTimestamp``)
     and a ``sentAt`` (the message's, else the batch's), ``occurred_at = client time + (received_at -
     sentAt)``; with a client time only, that time; with neither, ``received_at``. ``occurred_at`` is
@@ -92,7 +102,8 @@ Consent (identify and Signed Up)
     ``context.consent.categoryPreferences`` is about cookie categories, not marketing channels.
 
 Currency
-    Orders need a currency; when ``currency`` is absent, the shop's currency (``currency=``) is assumed.
+    Orders need a currency; when ``currency`` is absent or no ISO 4217 code ("Euro"), the shop's currency
+    (``currency=``) is assumed (the unreadable one is kept in ``extra["_ignored"]``).
 """
 
 from __future__ import annotations
@@ -108,9 +119,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from emma.errors import EmmaError, InvalidPayload
+from emma.errors import EmmaError, InvalidPayload, PayloadTooLarge
 from emma.events.model import CanonicalEvent, Channel, EventType, SourceKind
-from emma.sources.common import Envelope, make_event, obj, text, timestamp
+from emma.sources.common import INT64, Envelope, make_event, obj, text, timestamp
 
 CALL_TYPES = frozenset({"track", "identify", "page", "screen", "alias", "group"})
 # Segment's limit is 32 KB a call, RudderStack's 4 MB; 128 KB keeps every canonical event within
@@ -121,6 +132,8 @@ MAX_MESSAGE_ID_CHARS = 200  # leaves room for the source prefix and suffixes wit
 MAX_EVENT_NAME_CHARS = 512
 DEFAULT_CURRENCY = "EUR"
 IGNORED = "_ignored"  # extra[IGNORED]: values Emma could not use, with the reason
+ASSUMED = "_assumed"  # extra[ASSUMED]: fields Emma filled in because the call did not send them, and how
+_ISO_CURRENCY = re.compile(r"^[A-Za-z]{3}$")
 _MAX_FIXES = 20
 
 _CONSENT_TRAITS = {channel: f"{channel}_opt_in" for channel in Channel}
@@ -143,6 +156,7 @@ class Rejection:
     message_id: str | None
     error: str
     status: int = 400
+    shop: str | None = None  # whose call it was, when its write key was known
 
 
 @dataclass(frozen=True)
@@ -177,12 +191,15 @@ def map_batch(
     """Map a /v1/batch body; invalid items become rejections, valid ones are still mapped.
 
     ``shop_of(item)`` names the shop of an item (from its own ``writeKey``) and raises an EmmaError
-    (401 for an unknown key) to reject it; without it every item is ``shop``'s."""
+    (401 for an unknown key) to reject it; without it every item is ``shop``'s. A failure that is not
+    the item's fault (a 5xx: the shop directory could not be read) is raised, not listed: the whole
+    request then fails with 503 and the sender retries it, instead of dropping a call it was told
+    was refused."""
     items = body.get("batch")
     if not isinstance(items, list):
         raise InvalidPayload('batch: body must have a "batch" list')
     if len(items) > MAX_BATCH_ITEMS:
-        raise InvalidPayload(f"batch: {len(items)} messages, the limit is {MAX_BATCH_ITEMS}")
+        raise PayloadTooLarge(f"batch: {len(items)} calls; the limit is {MAX_BATCH_ITEMS} calls a batch")
     batch_context = obj(body.get("context"), "batch context")
     sent_at = timestamp(body.get("sentAt"), "sentAt")
     default = _tracker_shop(shop)
@@ -193,6 +210,7 @@ def map_batch(
         if not isinstance(item, dict):
             rejected.append(Rejection(index, None, f"message must be an object, got {type(item).__name__}"))
             continue
+        owner = None
         try:
             owner = shop_of(item) if shop_of is not None else default
             if owner is None:
@@ -208,7 +226,10 @@ def map_batch(
             )
             shops[owner.shop] = shops.get(owner.shop, 0) + 1
         except EmmaError as exc:
-            rejected.append(Rejection(index, _message_id_of(item), exc.message, exc.status))
+            if exc.status >= 500:
+                raise
+            shop_name = owner.shop if owner is not None else None
+            rejected.append(Rejection(index, _message_id_of(item), exc.message, exc.status, shop_name))
     return MappedBatch(events, rejected, shops)
 
 
@@ -229,18 +250,21 @@ def map_call(
     """
     if not isinstance(call_type, str) or call_type not in CALL_TYPES:
         raise InvalidPayload(f"unknown call type {call_type!r}, expected one of {sorted(CALL_TYPES)}")
-    if len(_canonical_json(message)) > MAX_MESSAGE_BYTES:
-        raise InvalidPayload(f"message exceeds {MAX_MESSAGE_BYTES // 1024} KB")
+    size = len(_canonical_json(message))
+    if size > MAX_MESSAGE_BYTES:
+        limit = f"{MAX_MESSAGE_BYTES // 1024} KB ({MAX_MESSAGE_BYTES} bytes)"
+        raise PayloadTooLarge(f"the call is {size} bytes of JSON; the limit is {limit} a call")
     call = _read_call(shop, call_type, message, received_at, batch_context or {}, sent_at, currency)
     if call_type == "identify":
         return _identify(call)
     if call_type == "track":
         return _track(call)
     if call_type == "alias":  # links previousId to userId: an identity statement, nothing more
-        return [call.event(EventType.CUSTOMER_IDENTIFIED, {})]
+        return [call.event(EventType.CUSTOMER_IDENTIFIED, {}, extra=_extra({}, call.ignored))]
     if call_type == "group":  # B2B accounts: kept as a custom event until Emma models accounts
-        group = {"group_id": text(message.get("groupId")), "traits": obj(message.get("traits"), "traits")}
-        return [call.event(EventType.CUSTOM, {"name": "group", "properties": _without_none(group)})]
+        traits = _within_64_bits(obj(message.get("traits"), "traits"), "traits", call.ignored)
+        group = {"group_id": _identity(message, "groupId"), "traits": traits}
+        return [call.custom("group", _without_none(group))]
     return [_page(call, message)]
 
 
@@ -298,6 +322,11 @@ class _Props:
 
     def note(self, key: str, reason: str) -> None:
         self.ignored[f"{self.where}{key}"] = reason
+
+    def ignore(self, key: str, value: Any, reason: str) -> None:
+        """``value`` (taken from ``key``) is not used: recorded with the reason, kept out of ``extra``'s top level."""
+        self.used.add(key)
+        self.ignored[f"properties.{self.where}{key}"] = {"value": value, "reason": reason}
 
     def rest(self) -> dict[str, Any]:
         rest = {k: v for k, v in self.data.items() if k not in self.used}
@@ -360,6 +389,11 @@ class _Call:
             suffix=suffix,
             extra=extra,
         )
+
+    def custom(self, name: str, properties: dict[str, Any], reason: str | None = None) -> CanonicalEvent:
+        """A custom event: the call's name and properties as sent (less what ``_ignored`` records)."""
+        props = {"name": name, "properties": properties, "reason": reason[:1000] if reason else None}
+        return self.event(EventType.CUSTOM, props, extra=_extra({}, self.ignored))
 
     def lenient_event(
         self, type_: EventType, properties: dict[str, Any], extra: dict[str, Any], suffix: str = ""
@@ -438,12 +472,12 @@ def _read_call(
             raise InvalidPayload("alias: previousId and userId are required")
     if not (user_id or anonymous_id):
         raise InvalidPayload("anonymousId or userId is required")
-    context = _merge(batch_context, obj(message.get("context"), "context"))
-    traits = obj(context.get("traits"), "context.traits")
-    if call_type == "identify":
-        traits = {**traits, **obj(message.get("traits"), "traits")}
     ignored: dict[str, Any] = {}
-    props = _Props(obj(message.get("properties"), "properties"), ignored)
+    context = _merge(batch_context, obj(message.get("context"), "context"))
+    traits = _within_64_bits(obj(context.get("traits"), "context.traits"), "context.traits", ignored)
+    if call_type == "identify":
+        traits = {**traits, **_within_64_bits(obj(message.get("traits"), "traits"), "traits", ignored)}
+    props = _Props(_within_64_bits(obj(message.get("properties"), "properties"), "properties", ignored), ignored)
     name = call_type
     if call_type == "track":
         event = message.get("event")
@@ -456,6 +490,8 @@ def _read_call(
             raise InvalidPayload(f"track: the event name is longer than {MAX_EVENT_NAME_CHARS} characters")
     env = Envelope(shop, SourceKind.TRACKER, name, _message_id(message), received_at)
     email = text(traits.get("email")) if isinstance(traits.get("email"), str) else None
+    if email is None and traits.get("email") not in (None, ""):
+        ignored["traits.email"] = {"value": traits["email"], "reason": "an email address must be a string"}
     if email is None and call_type == "track" and _TRACK.get(_normal(name), (None,))[0] in _BUYER_TYPES:
         # A track call's properties.email is usually someone else's (a shared product, a referral);
         # only the e-commerce events where the caller is the buyer name the caller by it.
@@ -463,6 +499,36 @@ def _read_call(
     customer = {"customer_id": user_id, "anonymous_id": anonymous_id, "email": _email(email, ignored)}
     occurred_at = _occurred_at(message, received_at, batch_sent_at)
     return _Call(env, occurred_at, customer, context, props, traits, currency, ignored)
+
+
+def _within_64_bits(value: Any, path: str, ignored: dict[str, Any]) -> Any:
+    """``value`` without the integers that do not fit 64 bits (EventBridge and most JSON readers cannot
+    hold them): each is recorded in ``ignored`` under its path, as text, with the reason. In a list it
+    leaves a null, so the other entries keep their places. Unchanged values are returned as they are."""
+    if _huge(value):
+        ignored[path] = {"value": str(value), "reason": _HUGE_REASON}
+        return None
+    if isinstance(value, dict):
+        if not any(_huge(v) or isinstance(v, dict | list) for v in value.values()):
+            return value
+        kept = {}
+        for key, item in value.items():
+            tamed = _within_64_bits(item, f"{path}.{key}", ignored)
+            if tamed is not None or item is None:
+                kept[key] = tamed
+        return kept
+    if isinstance(value, list):
+        if not any(_huge(v) or isinstance(v, dict | list) for v in value):
+            return value
+        return [_within_64_bits(item, f"{path}.{index}", ignored) for index, item in enumerate(value)]
+    return value
+
+
+_HUGE_REASON = "an integer beyond 64 bits cannot be stored; send it as a string"
+
+
+def _huge(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and not -INT64 <= value < INT64
 
 
 def _email(value: str | None, ignored: dict[str, Any]) -> str | None:
@@ -550,11 +616,17 @@ def _scalar(value: Any) -> str | None:
 
 def _identify(call: _Call) -> list[CanonicalEvent]:
     consents = _consent_events(call, call.traits, "tracker:identify")
-    props = _customer_props(call.traits, call.context)
+    props = _customer_props(call.traits, call.context, call.ignored)
     return [call.lenient_event(EventType.CUSTOMER_IDENTIFIED, props, {}), *consents]
 
 
-def _customer_props(traits: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
+def _customer_props(traits: dict[str, Any], context: dict[str, Any], ignored: dict[str, Any]) -> dict[str, Any]:
+    """The named fields and the other traits. A named trait that is no string or number (a list, an
+    object, true/false) is recorded in ``ignored`` with the reason (email: see ``_read_call``)."""
+    for key in sorted(_NAMED_TRAITS - {"email"}):
+        value = traits.get(key)
+        if value not in (None, "") and not isinstance(value, str) and _scalar(value) is None:
+            ignored[f"traits.{key}"] = {"value": value, "reason": "expected a string"}
     address = traits.get("address") if isinstance(traits.get("address"), dict) else {}
     return {
         "first_name": _scalar(_first(traits, "firstName", "first_name")),
@@ -635,8 +707,9 @@ def _track(call: _Call) -> list[CanonicalEvent]:
     name = call.env.name
     known = _TRACK.get(_normal(name))
     if known is None:
-        return [call.event(EventType.CUSTOM, {"name": name, "properties": call.properties})]
+        return [call.custom(name, call.properties)]
     type_, build = known
+    noted = dict(call.ignored)  # what reading the call noted; the builder's notes go with its event
     try:
         consents = (
             _consent_events(call, {**call.traits, **call.properties}, f"tracker:{name}")
@@ -646,8 +719,9 @@ def _track(call: _Call) -> list[CanonicalEvent]:
         props, rest = build(call)
         return [call.lenient_event(type_, props, rest), *consents]
     except InvalidPayload as exc:
-        reason = f"not stored as {type_}: {exc.message}"
-        return [call.event(EventType.CUSTOM, {"name": name, "properties": call.properties, "reason": reason[:1000]})]
+        call.ignored.clear()  # the custom event keeps the properties as sent, the reason says why
+        call.ignored.update(noted)
+        return [call.custom(name, call.properties, f"not stored as {type_}: {exc.message}")]
 
 
 _Mapped = tuple[dict[str, Any], dict[str, Any]]  # (canonical properties, what is kept in extra)
@@ -698,26 +772,63 @@ def _cart(call: _Call) -> _Mapped:
 
 
 def _checkout_started(call: _Call) -> _Mapped:
+    """The checkout's id (``checkout_id``, else ``order_id``) is the event's ``cart_id``, as Shopify's
+    checkouts carry their own token; a ``cart_id`` sent beside it stays in ``extra`` (it links the
+    cart to this checkout). Without a checkout id, the cart's id is used."""
     p = call.props
-    cart_id = p.text("checkout_id", "checkoutId", "order_id", "orderId", "cart_id", "cartId")
     props, _ = _cart(call)
-    return {**props, "action": "replace", "cart_id": cart_id}, p.rest()
+    checkout_id = p.text("checkout_id", "checkoutId", "order_id", "orderId")
+    if checkout_id is not None:
+        p.used -= {"cart_id", "cartId"}
+        props["cart_id"] = checkout_id
+    return {**props, "action": "replace"}, p.rest()
 
 
 def _order(call: _Call) -> _Mapped:
+    """An order; without ``total`` / ``revenue`` / ``value``, the total is the sum of its products'
+    price x quantity (quantity 1 when absent), provided every product states a price."""
     p = call.props
     coupon = p.text("coupon", "coupon_code", "coupon_id")
+    total = p.number("total", "revenue", "value")
     props = {
         "order_id": p.text("order_id", "orderId", "transaction_id", "transactionId", "checkout_id"),
         "order_number": p.text("order_number", "orderNumber"),
-        "total": p.number("total", "revenue", "value"),
-        "currency": _currency(p) or call.currency,
+        "currency": _currency(p, call.currency),
         "subtotal": p.number("subtotal"),
         "discount_total": p.number("discount"),
         "items": _line_items(p),
         "discount_codes": [coupon] if coupon else [],
     }
+    props["total"] = total if total is not None else _products_total(p)
     return props, p.rest()
+
+
+def _cancellation(call: _Call) -> _Mapped:
+    """Order Cancelled, and a refund of the whole order: the order stops counting. Cancelling needs
+    the order's id only (the profile's record of the order knows its total): without a total, 0
+    stands in for it, said in ``extra["_assumed"]``."""
+    props, rest = _order(call)
+    if props["total"] is None and props["order_id"]:
+        props["total"] = Decimal(0)
+        rest[ASSUMED] = {"total": "no total was sent: 0 stands in; the order's own recorded total stops counting"}
+    return props, rest
+
+
+_REFUND_EXTENT = ("total", "revenue", "value", "amount", "products", "items")
+
+
+def _refund(call: _Call) -> _Mapped:
+    """Order Refunded: a refund of the whole order (the spec's order_id alone, GA4's refund without
+    items) cancels it. A refund naming an amount or products may be partial: Emma cannot tell from
+    the call whether it covers the whole order, so it is kept as a custom event with the reason and
+    the order keeps counting (a partial refund must not cancel an order)."""
+    named = [key for key in _REFUND_EXTENT if call.properties.get(key) not in (None, "", [], {})]
+    if named:
+        raise InvalidPayload(
+            f"a refund naming {', '.join(named)} may be partial, and a partial refund does not cancel the order; "
+            "a refund of the whole order sends its order_id alone"
+        )
+    return _cancellation(call)
 
 
 def _coupon_applied(call: _Call) -> _Mapped:
@@ -735,7 +846,7 @@ def _signed_up(call: _Call) -> _Mapped:
     """Signed Up's properties describe the person who signed up: they are taken as traits."""
     p = call.props
     p.used |= set(p.data)
-    return _customer_props({**call.traits, **p.data}, call.context), {}
+    return _customer_props({**call.traits, **p.data}, call.context, call.ignored), {}
 
 
 def _product_reviewed(call: _Call) -> _Mapped:
@@ -818,11 +929,8 @@ _EVENT_NAMES: list[tuple[tuple[str, ...], EventType, _Builder]] = [
         EventType.ORDER_PLACED,
         _order,
     ),
-    (
-        _names("Order Cancelled", "Order Canceled", "Order Refunded", "Refund", "Refunded Order"),
-        EventType.ORDER_CANCELLED,
-        _order,
-    ),
+    (_names("Order Cancelled", "Order Canceled"), EventType.ORDER_CANCELLED, _cancellation),
+    (_names("Order Refunded", "Refund", "Refunded Order"), EventType.ORDER_CANCELLED, _refund),
     (_names("Coupon Applied", "Applied Coupon", "Coupon Redeemed"), EventType.COUPON_REDEEMED, _coupon_applied),
     (_names("Signed Up", "Sign Up", "Account Created"), EventType.CUSTOMER_REGISTERED, _signed_up),
     (_names("Product Reviewed", "Review Submitted", "Reviewed Product"), EventType.REVIEW_SUBMITTED, _product_reviewed),
@@ -900,9 +1008,36 @@ def _line_item(p: _Props) -> dict[str, Any]:
     return _without_none(item)
 
 
-def _currency(p: _Props) -> str | None:
+def _currency(p: _Props, fallback: str | None = None) -> str | None:
+    """An ISO 4217 code (any case); anything else ("Euro", "€") is recorded in ``extra["_ignored"]``
+    and ``fallback`` (orders: the shop's currency) is used, as for a missing one."""
     currency = p.text("currency")
-    return currency.upper() if currency else None
+    if currency is None:
+        return fallback
+    if _ISO_CURRENCY.match(currency):
+        return currency.upper()
+    instead = f"the shop's currency {fallback} was assumed" if fallback else "left out"
+    p.ignore("currency", p.data.get("currency"), f"not an ISO 4217 currency code (three letters); {instead}")
+    return fallback
+
+
+def _products_total(p: _Props) -> Decimal | None:
+    """The sum of the products' price x quantity, or None unless every product states a price (and a
+    whole quantity, 1 when absent)."""
+    key = "products" if "products" in p.used else "items" if "items" in p.used else None
+    products = p.data.get(key) if key else None
+    if not products:
+        return None
+    total = Decimal(0)
+    for product in products:
+        if not isinstance(product, dict):
+            return None
+        price = _decimal(product.get("price"))
+        quantity = _decimal(_first(product, "quantity", "qty") or 1)
+        if price is None or quantity is None or quantity < 0 or quantity != quantity.to_integral_value():
+            return None
+        total += price * quantity
+    return total.quantize(Decimal("0.0001"))
 
 
 def _float(value: Decimal | None) -> float | None:

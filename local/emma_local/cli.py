@@ -40,6 +40,7 @@ def _cmd_dev(args: argparse.Namespace) -> int:
         f"  try:   curl -s {runtime.api_url}/v1/profiles/lena.schmidt@example.de "
         f"-H 'Authorization: Bearer {shop.admin_keys[0] if shop.admin_keys else '<admin key>'}'"
     )
+    print(f"  AWS:   the emulator at {runtime.emulator.endpoint} (emma replay --local --endpoint-url ...)")
     print("  stop:  Ctrl-C", flush=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -93,7 +93,11 @@ def test_synthetic_profiles_are_valid_profile_documents():
     customers = list(Population(seed=5).customers(60))
     for c in customers:
         profile = Profile.model_validate(c.doc)
-        assert profile.model_dump(mode="json") == c.doc  # stored exactly as the repository keeps profiles
+        stored = profile.model_dump(mode="json")
+        for added in ("counted", "invalid_addresses"):  # issue 12's fields, empty until synthetic.py has them
+            if added not in c.doc:
+                assert stored.pop(added) in ({}, [])
+        assert stored == c.doc  # stored exactly as the repository keeps profiles
         counted = [r for r in profile.orders.recent if r.counted]
         assert profile.orders.count == len(counted)
         assert float(profile.orders.revenue) == pytest.approx(sum(float(r.total) for r in counted), abs=0.05)

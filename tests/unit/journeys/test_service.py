@@ -153,6 +153,16 @@ def test_an_exit_event_stops_the_execution_in_the_middle_of_a_wait(world):
     assert len(world.executions.stopped) == 1
 
 
+def test_a_repeated_order_exits_nothing(world):
+    """An old order delivered again under a new delivery id (ingest marks it ``repeat``) is not the
+    purchase that ends an abandoned-cart journey started after it."""
+    pid = customer(world)
+    world.service.on_event(fired(world, pid, "cart-abandoned"))
+    repeated = order("o-1", "50.00", customer={**CUSTOMER, "profile_id": pid}).model_copy(update={"repeat": True})
+    assert world.service.on_event(repeated) == []
+    assert world.store.get("elektro-emma", pid, "abandoned-cart").status == "active" and not world.executions.stopped
+
+
 def test_an_awaited_event_hands_the_token_back_once(world):
     pid = customer(world)
     world.service.on_event(fired(world, pid, "smartphone-purchased"))

@@ -372,6 +372,12 @@ class _EventBase(_Strict):
         description="What the source sent that this event type does not model (a tracker call's other "
         "properties, as sent): kept, not interpreted",
     )
+    repeat: bool = Field(
+        False,
+        description="Set by ingest: the event repeats a thing the profile already counted (the same order, "
+        "coupon redemption or message under a new delivery id). Stored and published, counted once; "
+        "triggers and journeys act on the first only",
+    )
 
     @field_validator("occurred_at", "received_at")
     @classmethod

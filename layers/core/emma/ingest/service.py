@@ -242,7 +242,7 @@ class IngestService:
             if not fresh:
                 return republish
             try:
-                profile, merges = self._commit(shop, aliases, pointed, fresh)
+                profile, merges, stamped = self._commit(shop, aliases, pointed, fresh)
             except CommitConflict as conflict:
                 if conflict.duplicates and not (conflict.stale or conflict.alias_taken):
                     continue  # a duplicate raced in: the next lookup drops it, no need to wait
@@ -257,7 +257,6 @@ class IngestService:
                     # history() also reads merged-away partitions, and lookups follow tombstones:
                     # a failure here loses nothing and must not fail the (already stored) request.
                     log.warning("merge tidy-up failed for %s -> %s", loser.profile_id, profile.profile_id)
-            stamped = [_with_profile(e, profile.profile_id) for e in fresh]
             report.accepted += [e.id for e in stamped]
             return republish + stamped
         raise ConcurrencyConflict(f"profile for {aliases} kept changing; gave up after {MAX_ATTEMPTS} attempts")
@@ -268,7 +267,7 @@ class IngestService:
         aliases: list[AliasKey],
         pointed: dict[AliasKey, str],
         fresh: list[CanonicalEvent],
-    ) -> tuple[Profile, list[Profile]]:
+    ) -> tuple[Profile, list[Profile], list[CanonicalEvent]]:
         live = self._live_profiles(shop, set(pointed.values()))
         now = self._clock.now()
         tombstones: list[tuple[Profile, int]] = []
@@ -293,8 +292,8 @@ class IngestService:
                     }
                 )
                 tombstones.append((tomb, loser.version))
-        for event in fresh:
-            apply_event(profile, event)
+        repeats = {event.id for event in fresh if not apply_event(profile, event)}
+        stamped = [_with_profile(e, profile.profile_id, e.id in repeats) for e in fresh]
         first_seq = profile.log_seq + 1
         profile.log_seq += len(fresh)
         profile.version += 1
@@ -308,14 +307,14 @@ class IngestService:
                 shop=shop,
                 profile=profile,
                 expected_version=expected,
-                events=[_with_profile(e, profile.profile_id) for e in fresh],
+                events=stamped,
                 first_seq=first_seq,
                 claim_aliases=claim,
                 repoint_aliases=repoint,
                 tombstones=tombstones,
             )
         )
-        return profile, losers
+        return profile, losers, stamped
 
     def _live_profiles(self, shop: str, ids: set[str]) -> dict[str, Profile]:
         """Fetch profiles, following merged-away tombstones to their winners."""
@@ -395,10 +394,12 @@ def _email_key(address: str) -> str:
     return checked.address if checked.address else address.strip().lower()
 
 
-def _with_profile(event: CanonicalEvent, profile_id: str | None) -> CanonicalEvent:
-    if event.customer.profile_id == profile_id:
+def _with_profile(event: CanonicalEvent, profile_id: str | None, repeat: bool = False) -> CanonicalEvent:
+    """The event as stored and published: its profile, and whether it repeats a counted thing."""
+    if event.customer.profile_id == profile_id and event.repeat == repeat:
         return event
-    return event.model_copy(update={"customer": event.customer.model_copy(update={"profile_id": profile_id})})
+    customer = event.customer.model_copy(update={"profile_id": profile_id})
+    return event.model_copy(update={"customer": customer, "repeat": repeat})
 
 
 def _all_aliases(profile: Profile) -> list[AliasKey]:

@@ -111,7 +111,7 @@ class JourneyService:
         if not profile_id:
             return []
         done: list[str] = []
-        if event.type.value in self._watched:
+        if event.type.value in self._watched and not event.repeat:  # a repeated order exits nothing
             done += self._exits_and_arrivals(event, profile_id)
         for journey in self._entered_by(event):
             done.append(self.enter(journey, event.shop, profile_id, event.id, event.type.value))

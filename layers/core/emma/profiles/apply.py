@@ -554,8 +554,9 @@ def _recommended(profile: Profile, event: MessageEvent, metric: str) -> None:
                 _interest(profile, WEIGHT_CLICK, at, product_id=product_id, via="clicked")
 
 
-def apply_event(profile: Profile, event: CanonicalEvent) -> None:
-    """Fold one canonical event into ``profile`` (in place)."""
+def apply_event(profile: Profile, event: CanonicalEvent) -> bool:
+    """Fold one canonical event into ``profile`` (in place). False when it repeats a thing already
+    counted (an order, a coupon redemption or a message under a new delivery id)."""
     at = event.occurred_at
     add_identities(profile, event.customer)
     for found in event.customer.invalid or ():
@@ -627,6 +628,7 @@ def apply_event(profile: Profile, event: CanonicalEvent) -> None:
         case CustomEvent() | CatalogEvent():
             pass
     profile.upgrade = estimate_upgrade(profile, max(at, profile.updated_at))
+    return counts
 
 
 def merge_profiles(winner: Profile, loser: Profile) -> Profile:

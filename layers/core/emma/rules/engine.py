@@ -96,8 +96,12 @@ def evaluate_event(
     previous: set[str],
     predictions: dict[str, Any] | None = None,
 ) -> Outcome:
-    """Segments first (a trigger may ask for a segment), then the triggers listening to this event."""
+    """Segments first (a trigger may ask for a segment), then the triggers listening to this event.
+    An event that repeats a thing already counted (``event.repeat``: the same order under a new
+    delivery id) fires and arms nothing: the first one did."""
     out = evaluate_segments(defs, profile, now, previous, predictions)
+    if event.repeat:
+        return out
     derived = {"rfm": out.rfm or {}, "predictions": predictions or {}, "lifecycle_stage": out.lifecycle_stage}
     facts = Facts(profile, now, event=event, segments=out.segments, derived=derived)
     for trigger in defs.triggers:

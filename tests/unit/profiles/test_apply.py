@@ -200,3 +200,20 @@ def test_placed_then_paid_counts_one_order_once():
     apply_event(p, order("5778367414385", "600.00", type_="order.paid", minutes=1))
     assert (p.orders.count, p.orders.revenue) == (1, Decimal("600.00"))
     assert p.orders.recent[0].status == "paid"
+
+
+def test_merge_keeps_both_sides_invalid_addresses_once_with_the_widest_seen_times():
+    from emma.profiles.model import MAX_INVALID_ADDRESSES
+
+    a, b = new_profile("s", "p_a", T0), new_profile("s", "p_b", T0)
+    apply_event(a, event("customer.updated", customer={"customer_id": "1", "email": "a@b@c.de"}))
+    apply_event(b, event("customer.updated", customer={"customer_id": "2", "email": "a@b@c.de"}, minutes=9))
+    apply_event(b, event("customer.updated", customer={"customer_id": "2", "phone": "0151 1234567"}, minutes=5))
+    merged = merge_profiles(a, b)
+    by_value = {x.value: x for x in merged.invalid_addresses}
+    assert set(by_value) == {"a@b@c.de", "0151 1234567"} and merged.emails == [] and merged.phones == []
+    assert by_value["a@b@c.de"].first_seen_at == T0 and by_value["a@b@c.de"].last_seen_at == T0 + timedelta(minutes=9)
+    for n in range(MAX_INVALID_ADDRESSES + 3):
+        apply_event(merged, event("customer.updated", customer={"customer_id": "1", "email": f"x{n}"}, minutes=10 + n))
+    assert len(merged.invalid_addresses) == MAX_INVALID_ADDRESSES
+    assert merged.invalid_addresses[-1].value == f"x{MAX_INVALID_ADDRESSES + 2}"  # the newest are kept

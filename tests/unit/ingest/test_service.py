@@ -281,3 +281,69 @@ def test_a_batch_of_many_customers_is_handled_in_parallel_and_completely(service
     report = service.ingest(calls)
     assert len(report.accepted) == 120
     assert service.resolve("elektro-emma", "anon:visitor-77").event_counts["page.viewed"] == 1
+
+
+# ---- no size that breaks a write (issue 12) ------------------------------------------------------
+
+
+def _big(i: int, customer: dict, kilobytes: int) -> object:
+    """A custom event carrying ``kilobytes`` of barely compressible text (as a tracker call may)."""
+    import base64
+    import random as _random
+
+    blob = base64.b64encode(_random.Random(i).randbytes(kilobytes * 768)).decode()
+    return event("custom", id=f"big-{i}", minutes=i, customer=customer, name="Scan", properties={"blob": blob})
+
+
+def test_one_customers_large_events_are_committed_in_transactions_under_4_mb(service, repo, publisher):
+    """40 events of 160 KB each: today's run of 40 events is one 5 MB transaction, which DynamoDB (and
+    the in-memory twin, which checks the very items the DynamoDB adapter would send) refuses."""
+    events = [_big(i, LENA, 160) for i in range(40)]
+    report = service.ingest(events)
+    assert len(report.accepted) == 40 and report.duplicates == [] and len(publisher.published) == 40
+    assert repo.commits >= 2
+    profile = service.resolve("elektro-emma", "7008001")
+    assert profile.event_counts["custom"] == 40 and profile.log_seq == 40 and profile.version == repo.commits
+    assert sorted(e["id"] for e in service.history(profile, limit=100)) == sorted(e.id for e in events)
+
+
+def test_a_customer_whose_many_profiles_merge_at_once_is_committed_within_100_items(service, repo):
+    """30 visitors' profiles, then one batch naming the customer with each visitor id: the merge
+    writes 29 tombstones and repoints 30 aliases; today's run of 29 events is a 118-item transaction."""
+    service.ingest([event("page.viewed", id=f"v-{i}", customer={"anonymous_id": f"a-{i}"}) for i in range(30)])
+    batch = [
+        event("page.viewed", id=f"u-{i}", minutes=i, customer={"customer_id": "u1", "anonymous_id": f"a-{i}"})
+        for i in range(30)
+    ]
+    report = service.ingest(batch)
+    assert len(report.accepted) == 30 and len(report.merges) == 29
+    profile = service.resolve("elektro-emma", "u1")
+    assert profile.event_counts["page.viewed"] == 60
+    assert {service.resolve("elektro-emma", f"anon:a-{i}").profile_id for i in range(30)} == {profile.profile_id}
+
+
+def test_a_commit_the_grouping_misjudged_is_cut_to_what_fits(repo, publisher, monkeypatch):
+    """The second line of defence: whatever the run, a commit over the byte limit is cut to the events
+    that fit and the rest follow (the store is asked only for commits that fit)."""
+    import emma.ingest.service as ingest_service
+
+    monkeypatch.setattr(ingest_service, "STORE_MAX_BYTES", 560 * 1024)
+    svc = IngestService(repo, InMemoryCatalog(repo), publisher, FixedClock(T0), sleep=lambda s: None)
+    events = [_big(i, LENA, 100) for i in range(12)]  # about 104 KB each: 5 a commit
+    report = svc.ingest(events)
+    assert len(report.accepted) == 12 and repo.commits == 3
+    assert svc.resolve("elektro-emma", "7008001").event_counts["custom"] == 12
+
+
+def test_one_customer_with_1000_events_in_one_request(service, repo, publisher):
+    events = [
+        event("page.viewed", id=f"p-{i}", minutes=i, customer={"customer_id": "u1", "anonymous_id": "a1"}, path=f"/{i}")
+        for i in range(1000)
+    ]
+    report = service.ingest(events)
+    assert len(report.accepted) == 1000 and report.duplicates == [] and len(publisher.published) == 1000
+    profile = service.resolve("elektro-emma", "u1")
+    assert profile.event_counts["page.viewed"] == 1000 and profile.log_seq == 1000
+    assert profile.version == repo.commits and repo.commits >= 1000 // 49
+    again = service.ingest(events)
+    assert len(again.accepted) == 0 and len(again.duplicates) == 1000

@@ -25,6 +25,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
+from emma.adapters.limits import MAX_BATCH_GET_KEYS, MAX_BATCH_WRITE_ITEMS, check_batch_write, check_transaction
 from emma.errors import StoreError
 from emma.events.model import CanonicalEvent, CatalogEvent
 from emma.ports import AliasKey, Commit, CommitConflict, IdempotencyRecord
@@ -100,21 +101,26 @@ class _Table:
             raise _wrap(exc, "GetItem") from exc
 
     def _batch_get(self, keys: list[dict[str, Any]], *, consistent: bool = True) -> list[dict[str, Any]]:
+        """At most 100 keys a request; the keys DynamoDB leaves unprocessed (throttled, or beyond the
+        16 MB an answer holds) are asked again, for as long as each answer makes progress."""
         items: list[dict[str, Any]] = []
-        for chunk in _chunks(keys, 100):
+        for chunk in _chunks(keys, MAX_BATCH_GET_KEYS):
             request = {self._table: {"Keys": list(chunk), "ConsistentRead": consistent}}
-            for attempt in range(6):
+            stalled = 0
+            while request:
                 try:
                     resp = self._client.batch_get_item(RequestItems=request)
                 except (ClientError, BotoCoreError) as exc:
                     raise _wrap(exc, "BatchGetItem") from exc
-                items.extend(resp.get("Responses", {}).get(self._table, []))
+                found = resp.get("Responses", {}).get(self._table, [])
+                items.extend(found)
                 request = resp.get("UnprocessedKeys") or {}
                 if not request:
                     break
-                self._sleep(0.02 * 2**attempt)
-            else:
-                raise StoreError("DynamoDB BatchGetItem left keys unprocessed after retries")
+                stalled = 0 if found else stalled + 1
+                if stalled >= 6:
+                    raise StoreError("DynamoDB BatchGetItem left keys unprocessed after retries")
+                self._sleep(0.02 * 2**stalled)
         return items
 
     def _query_prefix(self, pk: str, prefix: str) -> list[dict[str, Any]]:
@@ -138,8 +144,10 @@ class _Table:
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
     def _batch_write(self, requests: list[dict[str, Any]], table: str | None = None) -> None:
+        """25 requests a BatchWriteItem (each item at most 400 KB, so a request stays under 16 MB)."""
         table = table or self._table
-        for chunk in _chunks(requests, 25):
+        for chunk in _chunks(requests, MAX_BATCH_WRITE_ITEMS):
+            check_batch_write(chunk)
             pending = {table: list(chunk)}
             for attempt in range(6):
                 try:
@@ -228,6 +236,23 @@ class DynamoProfileRepository(_Table):
         return {"ConditionExpression": "version = :v", "ExpressionAttributeValues": {":v": _n(expected)}}
 
     def commit(self, commit: Commit) -> None:
+        items, kinds = self.transaction(commit)
+        check_transaction(items)  # the service cuts commits to fit; a request that does not is a fault
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            if error.get("Code") == "TransactionCanceledException":
+                raise self._conflict(exc, kinds) from exc
+            if error.get("Code") in _RETRYABLE_CONFLICTS:
+                raise CommitConflict(stale=True) from exc
+            raise _wrap(exc, "TransactWriteItems") from exc
+        except BotoCoreError as exc:
+            raise _wrap(exc, "TransactWriteItems") from exc
+
+    def transaction(self, commit: Commit) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+        """The TransactWriteItems of a commit, and what each item is (to read cancellation reasons).
+        Pure: the in-memory twin checks these very items against DynamoDB's limits."""
         shop, profile = commit.shop, commit.profile
         pid = profile.profile_id
         items: list[dict[str, Any]] = []
@@ -290,17 +315,7 @@ class DynamoProfileRepository(_Table):
             kinds.append(("event", event.id))
             items.append({"Put": {"TableName": self._table, "Item": self._log_item(shop, pid, seq, event)}})
             kinds.append(("log", event.id))
-        try:
-            self._client.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            if error.get("Code") == "TransactionCanceledException":
-                raise self._conflict(exc, kinds) from exc
-            if error.get("Code") in _RETRYABLE_CONFLICTS:
-                raise CommitConflict(stale=True) from exc
-            raise _wrap(exc, "TransactWriteItems") from exc
-        except BotoCoreError as exc:
-            raise _wrap(exc, "TransactWriteItems") from exc
+        return items, kinds
 
     @staticmethod
     def _conflict(exc: ClientError, kinds: list[tuple[str, str]]) -> CommitConflict:

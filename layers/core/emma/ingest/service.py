@@ -8,6 +8,11 @@ The write path per run of consecutive events with the same customer references:
 4. the events are published to EventBridge (10 per PutEvents) and marked published.
 A conflict (a concurrent writer, a duplicate racing in, an alias claimed meanwhile) writes nothing
 and the run is retried from step 1, so concurrent updates of one profile never lose an increment.
+
+No commit exceeds the store's limits on one transaction (DynamoDB: 100 items, 4 MB, 400 KB an
+item), however many events of one customer a request carries: runs are cut so that their items
+always fit (``_groups``), and a commit whose bytes would not fit is cut to the events that do
+(``_Oversized``); the rest follow in the next commit, each commit atomic for its own events.
 """
 
 from __future__ import annotations
@@ -39,7 +44,11 @@ from emma.profiles.apply import apply_event, merge_profiles, merge_rank
 from emma.profiles.model import Profile, new_profile
 
 log = logging.getLogger(__name__)
-MAX_TRANSACTION_ITEMS = 90  # DynamoDB allows 100; 10 spare for tombstones of merged profiles
+# The store's limits on one commit (DynamoDB TransactWriteItems; emma.adapters.limits checks them).
+STORE_MAX_ITEMS = 100
+STORE_MAX_BYTES = 4 * 1024 * 1024
+STORE_MAX_ITEM_BYTES = 400 * 1024
+_ITEM_OVERHEAD = 512  # keys and the other attributes of a stored item, beyond its document (bytes, at most)
 MAX_MERGE_CHAIN = 20
 PARALLEL_CUSTOMERS = 8
 MAX_ATTEMPTS = 10
@@ -82,8 +91,11 @@ Run = tuple[list[CanonicalEvent], list[AliasKey]]
 
 def _groups(events: Sequence[CanonicalEvent]) -> list[list[Run]]:
     """Consecutive events of one shop whose references connect (share an identity, transitively),
-    with the union of their aliases: one group per customer, cut into runs that fit one transaction
-    (a profile, its aliases and two items per event).
+    with the union of their aliases: one group per customer, cut into runs whose items always fit
+    one transaction. A commit holds the profile, one item per alias (claimed or repointed), a
+    tombstone per merged profile (each alias points at one profile at most, the winner is not
+    tombstoned: fewer tombstones than aliases) and two items per event (idempotency record, log
+    entry): at most 2 x aliases + 2 x events.
 
     A tracker session (anonymous page views, then an identify naming the user, then the user's
     clicks) is one run: one lookup and one transaction, with the same end state as handling the
@@ -94,8 +106,8 @@ def _groups(events: Sequence[CanonicalEvent]) -> list[list[Run]]:
     for event in events:
         mine = alias_keys(event.customer)
         connected = bool(run) and run[0].shop == event.shop and any(k in keys for k in mine)
-        items = 1 + len(keys) + len([k for k in mine if k not in keys]) + 2 * (len(run) + 1)
-        if run and (not connected or items > MAX_TRANSACTION_ITEMS):
+        items = 2 * (len(keys) + len([k for k in mine if k not in keys])) + 2 * (len(run) + 1)
+        if run and (not connected or items > STORE_MAX_ITEMS):
             groups[-1].append((run, keys))
             if not connected:
                 groups.append([])
@@ -230,23 +242,33 @@ class IngestService:
     def _ingest_run(
         self, run: list[CanonicalEvent], aliases: list[AliasKey], report: IngestReport
     ) -> list[CanonicalEvent]:
+        """The run's new events, committed in order in as few commits as the store's limits allow."""
         shop = run[0].shop
         republish: list[CanonicalEvent] = []
-        for attempt in range(MAX_ATTEMPTS):
-            pointed, seen = self._profiles.lookup(shop, aliases, [e.id for e in run])
-            fresh = [e for e in run if e.id not in seen]
-            for event in run:
+        stored: list[CanonicalEvent] = []
+        pending = run
+        limit = len(run)  # events per commit; lowered when a commit would exceed the store's limits
+        attempt = 0
+        while attempt < MAX_ATTEMPTS:
+            pointed, seen = self._profiles.lookup(shop, aliases, [e.id for e in pending])
+            fresh = [e for e in pending if e.id not in seen]
+            for event in pending:
                 if event.id in seen and event.id not in report.duplicates:
                     report.duplicates.append(event.id)
                     republish.extend(self._maybe_republish(event, seen[event.id]))
             if not fresh:
-                return republish
+                return republish + stored
+            batch = fresh[:limit]
             try:
-                profile, merges, stamped = self._commit(shop, aliases, pointed, fresh)
+                profile, merges, stamped = self._commit(shop, aliases, pointed, batch)
+            except _Oversized as oversized:
+                limit = oversized.fit  # fewer events, nothing written: not a failed attempt
+                continue
             except CommitConflict as conflict:
-                if conflict.duplicates and not (conflict.stale or conflict.alias_taken):
-                    continue  # a duplicate raced in: the next lookup drops it, no need to wait
-                self._sleep(min(0.5, 0.01 * 2**attempt) * (0.5 + random.random()))
+                if not conflict.duplicates or conflict.stale or conflict.alias_taken:
+                    self._sleep(min(0.5, 0.01 * 2**attempt) * (0.5 + random.random()))
+                # else a duplicate raced in: the next lookup drops it, no need to wait
+                attempt += 1
                 continue
             for loser in merges:
                 report.merges.append((loser.profile_id, profile.profile_id))
@@ -258,7 +280,11 @@ class IngestService:
                     # a failure here loses nothing and must not fail the (already stored) request.
                     log.warning("merge tidy-up failed for %s -> %s", loser.profile_id, profile.profile_id)
             report.accepted += [e.id for e in stamped]
-            return republish + stamped
+            stored += stamped
+            pending = fresh[len(batch) :]
+            if not pending:
+                return republish + stored
+            attempt = 0  # progress: the attempts count again for the next commit
         raise ConcurrencyConflict(f"profile for {aliases} kept changing; gave up after {MAX_ATTEMPTS} attempts")
 
     def _commit(
@@ -302,18 +328,18 @@ class IngestService:
         # already fails the commit if a concurrent merge moved this profile away.
         claim = [a for a in aliases if a not in pointed]
         repoint = [a for a in aliases if a in pointed and pointed[a] != profile.profile_id]
-        self._profiles.commit(
-            Commit(
-                shop=shop,
-                profile=profile,
-                expected_version=expected,
-                events=stamped,
-                first_seq=first_seq,
-                claim_aliases=claim,
-                repoint_aliases=repoint,
-                tombstones=tombstones,
-            )
+        commit = Commit(
+            shop=shop,
+            profile=profile,
+            expected_version=expected,
+            events=stamped,
+            first_seq=first_seq,
+            claim_aliases=claim,
+            repoint_aliases=repoint,
+            tombstones=tombstones,
         )
+        _check_fits(commit)
+        self._profiles.commit(commit)
         return profile, losers, stamped
 
     def _live_profiles(self, shop: str, ids: set[str]) -> dict[str, Profile]:
@@ -392,6 +418,52 @@ def _email_key(address: str) -> str:
     """The alias of an email address as ingest stores it (any spelling of the domain finds it)."""
     checked = check_email(address)
     return checked.address if checked.address else address.strip().lower()
+
+
+class _Oversized(Exception):
+    """A commit would exceed the store's limits; its first ``fit`` events fit (nothing was written)."""
+
+    def __init__(self, fit: int) -> None:
+        super().__init__(f"only {fit} events fit one commit")
+        self.fit = fit
+
+
+def _check_fits(commit: Commit) -> None:
+    """Raise _Oversized unless the commit fits the store's limits on one transaction, counted as the
+    store will count it or more: a document's JSON plus its keys; an event's log entry (its JSON,
+    which the store compresses) plus its idempotency record. A profile or tombstone over the item
+    limit, or one too large to leave room for a single event, is a fault (500), not a retry."""
+    docs = [commit.profile, *(tomb for tomb, _ in commit.tombstones)]
+    doc_sizes = [len(doc.model_dump_json().encode()) + _ITEM_OVERHEAD for doc in docs]
+    for doc, size in zip(docs, doc_sizes, strict=True):
+        if size > STORE_MAX_ITEM_BYTES:
+            raise EmmaError(f"profile {doc.profile_id} is {size} bytes; the store holds {STORE_MAX_ITEM_BYTES} an item")
+    aliases = [*commit.claim_aliases, *commit.repoint_aliases]
+    items = len(docs) + len(aliases)
+    total = sum(doc_sizes) + sum(len(a.value.encode()) + _ITEM_OVERHEAD for a in aliases)
+    fit = 0
+    for event in commit.events:
+        if items + 2 > STORE_MAX_ITEMS:
+            break
+        size = _event_bytes(event)
+        if total + size > STORE_MAX_BYTES:
+            break
+        items, total, fit = items + 2, total + size, fit + 1
+    if fit == len(commit.events):
+        return
+    if fit == 0:
+        raise EmmaError(
+            f"profile {commit.profile.profile_id}: its commit cannot hold a single event within the store's "
+            f"limits ({STORE_MAX_ITEMS} items, {STORE_MAX_BYTES} bytes)"
+        )
+    raise _Oversized(fit)
+
+
+def _event_bytes(event: CanonicalEvent) -> int:
+    """An event's two items at most: the log entry (the event's JSON; compressed, it is never more than
+    a thousandth larger) and the idempotency record, each with its keys."""
+    data = len(event.model_dump_json().encode())
+    return data + data // 1000 + 2 * len(event.id.encode()) + 2 * _ITEM_OVERHEAD
 
 
 def _with_profile(event: CanonicalEvent, profile_id: str | None, repeat: bool = False) -> CanonicalEvent:

@@ -167,3 +167,31 @@ def test_an_unexpected_exception_is_a_logged_500_in_the_error_shape(api, world, 
     assert "unexpected error" in body["message"] and "a bug in Emma" not in body["message"]
     (record,) = [r for r in records if r.getMessage() == "unexpected error"]
     assert record.levelno == logging.ERROR and record.exc_info and record.exc_info[0] is RuntimeError
+
+
+# ---- limits: 413 naming the limit, never a 5xx --------------------------------------------------
+
+
+def test_a_call_over_128_kb_is_413_naming_the_limit(api, world):
+    call = {"type": "track", "anonymousId": "a", "event": "X", "writeKey": "wk_1", "properties": {"s": "x" * 131_072}}
+    status, body, _ = post(api, "/v1/t", call)
+    assert (status, body["code"], body["error"]) == (413, 413, "payload_too_large")
+    assert "the limit is 128 KB (131072 bytes) a call" in body["message"]
+    assert stored(world) == (0, 0)
+
+
+def test_a_batch_call_over_128_kb_is_rejected_alone_with_413(api, world):
+    big = {"type": "track", "anonymousId": "a", "event": "X", "messageId": "m1", "properties": {"s": "x" * 131_072}}
+    small = {"type": "track", "anonymousId": "a", "event": "Y", "messageId": "m2"}
+    status, body, _ = post(api, "/v1/b", {"writeKey": "wk_1", "batch": [big, small]})
+    assert status == 200 and body["accepted"] == 1
+    assert [(r["index"], r["code"]) for r in body["rejected"]] == [(0, 413)] and "128 KB" in body["rejected"][0][
+        "error"
+    ]
+
+
+def test_a_batch_of_more_than_2500_calls_is_413_naming_the_limit(api, world):
+    calls = [{"type": "page", "anonymousId": "a", "messageId": f"m{i}"} for i in range(2501)]
+    status, body, _ = post(api, "/v1/b", {"writeKey": "wk_1", "batch": calls})
+    assert (status, body["code"]) == (413, 413) and "the limit is 2500 calls a batch" in body["message"]
+    assert stored(world) == (0, 0)

@@ -123,7 +123,7 @@ class InProcessIngest:
         from emma.ingest.service import IngestService
         from emma.ingest.wiring import Ingest
 
-        profiles = InMemoryProfileRepository()
+        profiles = InMemoryProfileRepository(check_limits=False)  # the twin's size checks are not production CPU
         service = IngestService(
             profiles,
             InMemoryCatalog(profiles),

@@ -564,11 +564,58 @@ def test_traits_email_wins_over_context_traits_and_properties():
     assert one("identify", message).customer.email == "a@example.de"
 
 
-def test_an_invalid_email_is_left_out_and_the_call_still_lands():
+def test_an_invalid_email_is_kept_as_invalid_with_the_reason_and_the_call_still_lands():
     event = one("identify", identify({"email": "lena at example", "plan": "vip"}))
     assert event.customer.email is None and event.customer.customer_id
     assert event.properties.traits == {"plan": "vip"}
-    assert event.extra["_ignored"]["customer.email"]["value"] == "lena at example"
+    [invalid] = event.customer.invalid
+    assert (invalid.kind, invalid.value, invalid.reason) == ("email", "lena at example", "contains a space")
+    assert "_ignored" not in event.extra  # recorded where webhooks record it, not as an ignored value
+
+
+@pytest.mark.parametrize(
+    ("message", "value", "reason"),
+    [
+        (identify({"email": "lena.example.de"}), "lena.example.de", "it has no @"),
+        (identify({"email": "lena@localhost"}), "lena@localhost", "a dot is missing"),
+        (identify({"email": "a@@example.de"}), "a@@example.de", "has 2 @"),
+        (identify(context={"traits": {"email": "lena\n@example.de"}}), "lena\\n@example.de", "control character"),
+        (
+            track("Page Shared", context={"traits": {"email": "lena at example"}}),
+            "lena at example",
+            "contains a space",
+        ),
+        (
+            track("Order Completed", {"order_id": "EE-1", "total": 1, "email": "nobody"}),
+            "nobody",
+            "it has no @",
+        ),
+    ],
+)
+def test_tracker_calls_pass_invalid_emails_on_like_webhooks(message, value, reason):
+    """traits.email, context.traits.email (identify and track) and a buyer's properties.email: an
+    invalid address reaches the event model's check and is kept in customer.invalid with its reason."""
+    event = call("track" if "event" in message else "identify", message)[0]
+    assert event.customer.email is None
+    [invalid] = event.customer.invalid
+    assert invalid.kind == "email" and invalid.value == value and reason in invalid.reason
+    assert "customer.email" not in event.extra.get("_ignored", {})
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_a_blank_email_is_no_email(blank):
+    event = one("identify", identify({"email": blank}))
+    assert event.customer.email is None and event.customer.invalid is None
+
+
+def test_a_buyer_email_in_properties_that_is_no_text_is_ignored_with_the_reason():
+    event = one("track", track("Order Completed", {"order_id": "EE-1", "total": 1, "email": ["a@example.de"]}))
+    assert event.type is EventType.ORDER_PLACED and event.customer.email is None
+    assert event.extra["_ignored"]["properties.email"] == {
+        "value": ["a@example.de"],
+        "reason": "an email address must be a string",
+    }
+    assert "email" not in event.extra
 
 
 def test_consent_from_traits():

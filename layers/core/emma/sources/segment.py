@@ -81,7 +81,9 @@ Time
 Customer
     ``userId`` -> ``customer_id``, ``anonymousId`` -> ``anonymous_id`` (one of them is required), email
     from ``traits.email``, else ``context.traits.email``, else (buyer events only) ``properties.email``.
-    An email that is not an address is left out (kept in ``extra["_ignored"]``); the call still lands.
+    An email that is not a valid address is passed on as sent, as webhooks' are: the event model keeps
+    it in ``customer.invalid`` with the reason (``emma.addresses``) and the call still lands; one that
+    is not text at all (a list, an object, true) is kept in ``extra["_ignored"]`` with the reason.
 
 Traits (identify, Signed Up)
     First and last name, phone, locale and timezone are named fields; every other trait is kept whole
@@ -496,7 +498,9 @@ def _read_call(
         # A track call's properties.email is usually someone else's (a shared product, a referral);
         # only the e-commerce events where the caller is the buyer name the caller by it.
         email = props.text("email")
-    customer = {"customer_id": user_id, "anonymous_id": anonymous_id, "email": _email(email, ignored)}
+        if email is None and props.data.get("email") not in (None, ""):
+            props.ignore("email", props.data["email"], "an email address must be a string")
+    customer = {"customer_id": user_id, "anonymous_id": anonymous_id, "email": _email(email)}
     occurred_at = _occurred_at(message, received_at, batch_sent_at)
     return _Call(env, occurred_at, customer, context, props, traits, currency, ignored)
 
@@ -531,12 +535,12 @@ def _huge(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and not -INT64 <= value < INT64
 
 
-def _email(value: str | None, ignored: dict[str, Any]) -> str | None:
-    if value is None:
-        return None
-    local, at, domain = value.strip().partition("@")
-    if not at or not local or "." not in domain or " " in value.strip():
-        ignored["customer.email"] = {"value": value, "reason": f"not an email address: {value!r}"}
+def _email(value: str | None) -> str | None:
+    """The email as sent, for ``CustomerRefs`` to check (``emma.addresses``), as webhooks' are: an
+    invalid one ("lena at example", no ``@``, no dot in the domain, a line break) is kept in the
+    event's ``customer.invalid`` with the reason and lands on the profile's ``invalid_addresses``,
+    never as its email or an alias. Blank is no email at all."""
+    if value is None or not value.strip():
         return None
     return value
 

@@ -1175,22 +1175,37 @@ def test_rfc_3339_timestamps_in_lower_case_and_with_a_leap_second_are_read(sent,
 
 
 @pytest.mark.parametrize("sent", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
-def test_a_timestamp_outside_the_calendar_in_utc_refuses_the_call_naming_the_field(sent):
-    with pytest.raises(InvalidPayload, match=r"timestamp: .* is out of range"):
-        call("track", track("X", {}, timestamp=sent))
+def test_a_timestamp_outside_the_calendar_in_utc_keeps_the_call_at_the_time_received(sent):
+    """Well-formed RFC 3339 that Python cannot place in UTC: the call is not lost for it (the OpenAPI
+    document calls it valid); it keeps the time received and says why."""
+    event = one("track", track("X", {}, timestamp=sent))
+    assert event.occurred_at == RECEIVED
+    assert event.extra["_ignored"]["timestamp"]["value"] == sent
+    assert "out of range" in event.extra["_ignored"]["timestamp"]["reason"]
 
 
-def test_a_batch_item_with_a_timestamp_outside_the_calendar_is_rejected_alone():
+def test_a_clock_skew_that_cannot_be_corrected_keeps_the_call_at_the_time_received():
+    event = one("track", track("X", {}, timestamp="0762-05-30T09:24:07Z", sentAt=253402300798.0))
+    assert event.occurred_at == RECEIVED
+    assert "too far apart" in event.extra["_ignored"]["timestamp"]["reason"]
+
+
+def test_a_timestamp_that_is_no_time_at_all_still_refuses_the_call():
+    with pytest.raises(InvalidPayload, match=r"timestamp: .* is not an ISO 8601 timestamp"):
+        call("track", track("X", {}, timestamp="yesterday"))
+
+
+def test_a_batch_with_times_outside_the_calendar_stores_every_call():
     body = {
+        "sentAt": "0001-01-01T00:00:00+01:00",
         "batch": [
             {"type": "page", "messageId": "b-0", "anonymousId": "a", "timestamp": "9999-12-31T23:59:59-01:00"},
             {"type": "page", "messageId": "b-1", "anonymousId": "a"},
-        ]
+        ],
     }
     result = map_batch(SHOP, body, RECEIVED)
-    assert [e.id for e in result.events] == ["tracker:b-1"]
-    assert [(r.index, r.status) for r in result.rejected] == [(0, 400)]
-    assert "timestamp" in result.rejected[0].error
+    assert [e.id for e in result.events] == ["tracker:b-0", "tracker:b-1"] and result.rejected == []
+    assert all(e.occurred_at == RECEIVED for e in result.events)
 
 
 def test_named_traits_of_the_wrong_type_are_recorded_not_dropped():

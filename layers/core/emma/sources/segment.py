@@ -203,7 +203,7 @@ def map_batch(
     if len(items) > MAX_BATCH_ITEMS:
         raise PayloadTooLarge(f"batch: {len(items)} calls; the limit is {MAX_BATCH_ITEMS} calls a batch")
     batch_context = obj(body.get("context"), "batch context")
-    sent_at = timestamp(body.get("sentAt"), "sentAt")
+    sent_at = _batch_sent_at(body.get("sentAt"))
     default = _tracker_shop(shop)
     events: list[CanonicalEvent] = []
     rejected: list[Rejection] = []
@@ -501,7 +501,7 @@ def _read_call(
         if email is None and props.data.get("email") not in (None, ""):
             props.ignore("email", props.data["email"], "an email address must be a string")
     customer = {"customer_id": user_id, "anonymous_id": anonymous_id, "email": _email(email)}
-    occurred_at = _occurred_at(message, received_at, batch_sent_at)
+    occurred_at = _occurred_at(message, received_at, batch_sent_at, ignored)
     return _Call(env, occurred_at, customer, context, props, traits, currency, ignored)
 
 
@@ -576,19 +576,48 @@ def _message_id(message: dict[str, Any]) -> str:
     return message_id
 
 
-def _occurred_at(message: dict[str, Any], received_at: datetime, batch_sent_at: datetime | None) -> datetime:
-    client_time = timestamp(message.get("timestamp"), "timestamp") or timestamp(
-        message.get("originalTimestamp"), "originalTimestamp"
-    )
-    sent_at = timestamp(message.get("sentAt"), "sentAt") or batch_sent_at
+def _occurred_at(
+    message: dict[str, Any], received_at: datetime, batch_sent_at: datetime | None, ignored: dict[str, Any]
+) -> datetime:
+    """When the call happened: the client's ``timestamp`` (else ``originalTimestamp``), corrected by the
+    client's clock skew (``sentAt`` against our receipt), never later than its receipt. A time that is
+    well-formed but cannot be placed in years 1-9999 UTC, or a skew correction that would leave them,
+    is not a reason to lose the call: the call keeps the time it was received, and ``ignored`` says why.
+    A time that is not ISO 8601 at all still refuses the call (the field is of the wrong type)."""
+    client_time = _time(message, "timestamp", ignored) or _time(message, "originalTimestamp", ignored)
+    sent_at = _time(message, "sentAt", ignored) or batch_sent_at
     if client_time is None:
         return received_at
     if sent_at is not None:
         try:
             client_time += received_at - sent_at
         except OverflowError:
-            raise InvalidPayload("timestamp and sentAt are too far apart to correct the clock skew") from None
+            ignored["timestamp"] = {
+                "value": message.get("timestamp") or message.get("originalTimestamp"),
+                "reason": "timestamp and sentAt are too far apart to correct the clock skew; the time received is used",
+            }
+            return received_at
     return min(client_time, received_at)
+
+
+def _time(message: dict[str, Any], field: str, ignored: dict[str, Any]) -> datetime | None:
+    try:
+        return timestamp(message.get(field), field)
+    except InvalidPayload as exc:
+        if not isinstance(exc.__cause__, OverflowError):
+            raise
+        ignored[field] = {"value": message.get(field), "reason": f"{exc.message}; the time received is used"}
+        return None
+
+
+def _batch_sent_at(value: Any) -> datetime | None:
+    """A batch's ``sentAt``: out of years 1-9999 UTC it corrects no call's clock (nothing is refused for it)."""
+    try:
+        return timestamp(value, "sentAt")
+    except InvalidPayload as exc:
+        if isinstance(exc.__cause__, OverflowError):
+            return None
+        raise
 
 
 def _kept_context(context: dict[str, Any]) -> dict[str, Any]:

@@ -217,3 +217,176 @@ def test_merge_keeps_both_sides_invalid_addresses_once_with_the_widest_seen_time
         apply_event(merged, event("customer.updated", customer={"customer_id": "1", "email": f"x{n}"}, minutes=10 + n))
     assert len(merged.invalid_addresses) == MAX_INVALID_ADDRESSES
     assert merged.invalid_addresses[-1].value == f"x{MAX_INVALID_ADDRESSES + 2}"  # the newest are kept
+
+
+# ---- refunds ------------------------------------------------------------------------------------
+
+
+def refund(order_id, amount, *, refund_id=None, items=(), currency="EUR", **kw):
+    return event(
+        "order.refunded",
+        source=kw.pop("source", "shopify"),
+        order_id=order_id,
+        amount=amount,
+        currency=currency,
+        items=list(items),
+        **({"refund_id": refund_id} if refund_id else {}),
+        **kw,
+    )
+
+
+def phone_and_case(total="1000.00"):
+    return order(
+        "o1",
+        total,
+        items=[
+            {"product_id": "pixel-9", "quantity": 1, "price": "900.00", "category": "smartphones"},
+            {"product_id": "case", "quantity": 2, "price": "50.00", "category": "accessories"},
+        ],
+    )
+
+
+def test_a_partial_refund_takes_its_amount_off_the_revenue_and_the_order_keeps_counting():
+    p = fresh()
+    apply_event(p, phone_and_case())
+    assert apply_event(p, refund("o1", "50.00", items=[{"product_id": "case", "quantity": 1}], minutes=5))
+    stats = p.orders
+    assert (stats.count, stats.revenue, stats.cancelled) == (1, Decimal("950.00"), 0)
+    (record,) = stats.recent
+    assert (record.status, record.counted, record.refunded, record.net) == ("placed", True, 50, 950)
+    assert record.items == {"pixel-9": 1, "case": 1}
+    assert p.products_owned["case"].quantity == 1 and p.products_owned["pixel-9"].quantity == 1
+    assert p.event_counts["order.refunded"] == 1
+
+
+def test_a_product_refunded_in_its_full_quantity_is_no_longer_owned():
+    p = fresh()
+    apply_event(p, phone_and_case())
+    apply_event(p, refund("o1", "100.00", items=[{"product_id": "case", "quantity": 2}]))
+    assert "case" not in p.products_owned and p.products_owned["pixel-9"].quantity == 1
+    assert p.orders.recent[0].items == {"pixel-9": 1}
+
+
+def test_two_partial_refunds_add_up_and_once_they_reach_the_total_the_order_is_cancelled():
+    p = fresh()
+    apply_event(p, phone_and_case())
+    apply_event(p, order("o2", "200.00", minutes=1))
+    apply_event(p, refund("o1", "400.00", refund_id="r1", minutes=5))
+    assert (p.orders.count, p.orders.revenue) == (2, Decimal("800.00"))
+    apply_event(p, refund("o1", "600.00", refund_id="r2", minutes=6))
+    stats = p.orders
+    assert (stats.count, stats.revenue, stats.cancelled) == (1, Decimal("200.00"), 1)
+    record = stats.recent[0]
+    assert (record.status, record.counted, record.refunded) == ("cancelled", False, Decimal("1000.00"))
+    assert "case" not in p.products_owned and p.products_owned["pixel-9"].quantity == 1  # o2's phone
+    # a late cancellation of the same order changes nothing more
+    apply_event(p, order("o1", "1000.00", type_="order.cancelled", minutes=7))
+    assert (stats.count, stats.revenue, stats.cancelled) == (1, Decimal("200.00"), 1)
+
+
+def test_a_full_refund_with_an_amount_ends_the_profile_exactly_as_a_cancellation():
+    refunded, cancelled = fresh("p_r"), fresh("p_c")
+    for p in (refunded, cancelled):
+        apply_event(p, phone_and_case())
+        apply_event(p, order("o2", "200.00", minutes=1))
+    apply_event(refunded, refund("o1", "1000.00", minutes=5))
+    apply_event(cancelled, order("o1", "1000.00", type_="order.cancelled", minutes=5))
+    for field in ("count", "revenue", "cancelled", "first_order_at", "last_order_at"):
+        assert getattr(refunded.orders, field) == getattr(cancelled.orders, field), field
+    assert refunded.orders.average_basket == cancelled.orders.average_basket == Decimal("200.00")
+    assert refunded.products_owned == cancelled.products_owned
+    assert refunded.affinities == cancelled.affinities
+    assert [(r.order_id, r.status, r.counted) for r in refunded.orders.recent] == [
+        (r.order_id, r.status, r.counted) for r in cancelled.orders.recent
+    ]
+    # more than the total (shipping refunded on top, a rounding) is a full refund too, counted once
+    more = fresh()
+    apply_event(more, phone_and_case())
+    apply_event(more, refund("o1", "1004.90"))
+    assert (more.orders.count, more.orders.revenue, more.orders.cancelled) == (0, 0, 1)
+
+
+def test_the_same_refund_delivered_twice_is_applied_once():
+    p = fresh()
+    apply_event(p, phone_and_case())
+    first = refund("o1", "50.00", items=[{"product_id": "case", "quantity": 1}], id="tracker:m-1")
+    again = refund("o1", "50.00", items=[{"product_id": "case", "quantity": 1}], id="tracker:m-2")
+    assert apply_event(p, first) is True
+    assert apply_event(p, again) is False  # a repeat: stored, published marked repeat, counted once
+    assert p.orders.revenue == Decimal("950.00") and p.products_owned["case"].quantity == 1
+    assert p.event_counts["order.refunded"] == 1
+    # with the source's refund id: the same id twice is one refund, another id is another refund
+    apply_event(p, refund("o1", "20.00", refund_id="r9"))
+    assert apply_event(p, refund("o1", "20.00", refund_id="r9")) is False
+    apply_event(p, refund("o1", "20.00", refund_id="r10"))
+    assert p.orders.revenue == Decimal("910.00") and p.orders.recent[0].refunded == Decimal("90.00")
+    assert p.event_counts["order.refunded"] == 3
+
+
+def test_a_refund_of_an_order_the_profile_does_not_know_changes_no_aggregate():
+    p = fresh()
+    apply_event(p, order("o2", "200.00"))
+    before = p.orders.model_copy(deep=True), dict(p.products_owned)
+    assert apply_event(p, refund("unknown", "50.00", items=[{"product_id": "pixel-9", "quantity": 1}]))
+    assert (p.orders, dict(p.products_owned)) == before
+    assert p.event_counts["order.refunded"] == 1  # stored and counted as a refund that happened
+
+
+def test_a_refund_of_a_test_order_changes_no_aggregate_and_a_full_one_is_no_cancellation():
+    p = fresh()
+    apply_event(p, order("o1", "100.00"))
+    apply_event(p, order("t1", "404.95", test=True, minutes=1))
+    apply_event(p, refund("t1", "100.00", minutes=2))
+    assert (p.orders.count, p.orders.revenue, p.orders.cancelled) == (1, Decimal("100.00"), 0)
+    test = p.orders.recent[1]
+    assert (test.status, test.counted, test.refunded) == ("placed", False, Decimal("100.00"))
+    apply_event(p, refund("t1", "304.95", minutes=3))
+    assert (p.orders.count, p.orders.revenue, p.orders.cancelled) == (1, Decimal("100.00"), 0)
+    assert (test.status, test.counted) == ("cancelled", False)
+    assert p.products_owned["pixel-9"].quantity == 1  # o1's
+
+
+def test_a_refund_in_another_currency_takes_its_products_but_no_money():
+    p = fresh()
+    apply_event(p, phone_and_case())
+    apply_event(p, refund("o1", "1000.00", currency="USD", items=[{"product_id": "case", "quantity": 2}]))
+    assert (p.orders.count, p.orders.revenue) == (1, Decimal("1000.00"))
+    assert "case" not in p.products_owned
+
+
+def test_a_paid_total_below_the_refunds_ends_the_order():
+    p = fresh()
+    apply_event(p, order("o1", "100.00"))
+    apply_event(p, refund("o1", "60.00", minutes=1))
+    apply_event(p, order("o1", "50.00", type_="order.paid", minutes=2))  # corrected total
+    assert (p.orders.count, p.orders.revenue, p.orders.cancelled) == (0, Decimal("0"), 1)
+
+
+def test_merging_applies_each_refund_once_whichever_profile_saw_it():
+    a, b = fresh("p_a"), fresh("p_b")
+    for p in (a, b):
+        apply_event(p, phone_and_case())
+    apply_event(a, refund("o1", "50.00", refund_id="r1", items=[{"product_id": "case", "quantity": 1}]))
+    apply_event(b, refund("o1", "50.00", refund_id="r1", items=[{"product_id": "case", "quantity": 1}]))  # both saw it
+    apply_event(b, refund("o1", "100.00", refund_id="r2", items=[{"product_id": "pixel-9", "quantity": 1}]))  # only b
+    merged = merge_profiles(a, b)
+    assert (merged.orders.count, merged.orders.revenue) == (1, Decimal("850.00"))
+    record = merged.orders.recent[0]
+    assert record.refunded == Decimal("150.00") and set(record.refunds) == set(b.orders.recent[0].refunds)
+    assert record.items == {"case": 1} and merged.products_owned["case"].quantity == 1
+    assert "pixel-9" not in merged.products_owned
+    assert merged.event_counts["order.refunded"] == 2  # r1 once, r2 once
+    # refunds seen on different sides that together reach the total cancel the order
+    c, d = fresh("p_c"), fresh("p_d")
+    for p in (c, d):
+        apply_event(p, order("o1", "100.00"))
+    apply_event(c, refund("o1", "60.00", refund_id="r1"))
+    apply_event(d, refund("o1", "40.00", refund_id="r2"))
+    merged = merge_profiles(c, d)
+    assert (merged.orders.count, merged.orders.revenue, merged.orders.cancelled) == (0, Decimal("0"), 1)
+    # an order only the loser knew counts for what its refunds left of it
+    e, f = fresh("p_e"), fresh("p_f")
+    apply_event(f, order("o9", "100.00"))
+    apply_event(f, refund("o9", "30.00"))
+    merged = merge_profiles(e, f)
+    assert (merged.orders.count, merged.orders.revenue) == (1, Decimal("70.00"))

@@ -41,6 +41,7 @@ class EventType(StrEnum):
     ORDER_PLACED = "order.placed"
     ORDER_PAID = "order.paid"
     ORDER_CANCELLED = "order.cancelled"
+    ORDER_REFUNDED = "order.refunded"  # money given back for (part of) an order; the profile decides if it is all
     ORDER_FULFILLED = "order.fulfilled"
     COUPON_REDEEMED = "coupon.redeemed"
     EMAIL_SENT = "email.sent"  # Emma's dispatcher handed the message to the provider
@@ -273,6 +274,25 @@ class OrderProps(_Strict):
     test: bool = Field(False, description="a test order (Shopify's test: true): recorded, never counted as revenue")
 
 
+class RefundProps(_Strict):
+    """A refund of (part of) an order: the amount given back and, where the source names them, the
+    products. Whether it covers the whole order is for the profile to decide (it knows the order's
+    total): a refund reaching the total ends the order as ``order.cancelled`` does, a smaller one
+    takes its amount off the revenue and the order keeps counting."""
+
+    order_id: ShortStr
+    refund_id: ShortStr | None = Field(
+        None,
+        description="the source's id of this refund (Shopify's and WooCommerce's refund id); without one, "
+        "two refunds of an order are told apart by amount and products",
+    )
+    amount: Annotated[Decimal, Field(max_digits=14, decimal_places=4, ge=0)] = Field(
+        description="the amount refunded by this refund (not the order's total)"
+    )
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    items: tuple[LineItem, ...] = Field((), description="the products refunded, with the quantity refunded")
+
+
 class CouponProps(_Strict):
     code: ShortStr
     order_id: ShortStr | None = None
@@ -423,6 +443,11 @@ class OrderEvent(_EventBase):
     properties: OrderProps
 
 
+class RefundEvent(_EventBase):
+    type: Literal[EventType.ORDER_REFUNDED]
+    properties: RefundProps
+
+
 class CouponEvent(_EventBase):
     type: Literal[EventType.COUPON_REDEEMED]
     properties: CouponProps
@@ -500,6 +525,7 @@ CanonicalEvent = Annotated[
     | SearchEvent
     | CartEvent
     | OrderEvent
+    | RefundEvent
     | CouponEvent
     | MessageEvent
     | TutorialEvent

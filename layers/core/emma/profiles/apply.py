@@ -36,6 +36,8 @@ from emma.events.model import (
     PageEvent,
     ProductViewEvent,
     ReferralEvent,
+    RefundEvent,
+    RefundProps,
     ReviewEvent,
     SearchEvent,
     SurveyEvent,
@@ -52,6 +54,7 @@ from emma.profiles.model import (
     MAX_PRODUCTS_OWNED,
     MAX_RECENT_ORDERS,
     MAX_RECOMMENDED,
+    MAX_REFUNDS_PER_ORDER,
     MAX_TRAITS,
     MAX_TUTORIALS,
     Affinity,
@@ -107,6 +110,7 @@ _COUNTED: dict[EventType, tuple[str, str]] = {
     EventType.ORDER_PAID: ("order", "a"),
     EventType.ORDER_FULFILLED: ("order", "f"),
     EventType.ORDER_CANCELLED: ("order", "c"),
+    EventType.ORDER_REFUNDED: ("refund", "r"),  # once per refund of an order (see _refund_key)
     EventType.COUPON_REDEEMED: ("coupon", "r"),
     EventType.EMAIL_SENT: ("email", "s"),
     EventType.EMAIL_DELIVERED: ("email", "d"),
@@ -186,6 +190,8 @@ def _counting_key(event: CanonicalEvent) -> tuple[str, str, str] | None:
     match event:
         case OrderEvent():
             business_id = event.properties.order_id
+        case RefundEvent():
+            business_id = _refund_key(event.properties)
         case CouponEvent():  # once per order and code; a code redeemed without an order counts each time
             if event.properties.order_id:
                 business_id = f"{event.properties.order_id}|{event.properties.code}"
@@ -194,6 +200,18 @@ def _counting_key(event: CanonicalEvent) -> tuple[str, str, str] | None:
     if not business_id:
         return None
     return kind, _short_key(business_id), letter
+
+
+def _refund_key(props: RefundProps) -> str:
+    """What tells one refund of an order from another, so that each is applied once however often it
+    is delivered: the order id and the source's refund id (Shopify, WooCommerce); without a refund id
+    (tracker calls), the amount and the products refunded with their quantities. Two refunds of one
+    order for the same amount and the same products, neither with an id, are therefore one refund:
+    a tracker that refunds twice alike sends a ``refund_id``."""
+    if props.refund_id:
+        return f"{props.order_id}|id:{props.refund_id}"
+    items = ",".join(sorted(f"{i.product_id}:{max(i.quantity, 1)}" for i in props.items))
+    return f"{props.order_id}|{format(props.amount.normalize(), 'f')}|{items}"
 
 
 def _short_key(value: str) -> str:
@@ -365,6 +383,9 @@ def _orders(profile: Profile, event: OrderEvent) -> None:
     if event.type == EventType.ORDER_PAID and record.total != props.total and record.counted:
         stats.revenue += props.total - record.total
         record.total = props.total
+        if record.refunds and record.refunded >= record.total:  # the refunds now cover the corrected total
+            _uncount(profile, record, record.test)
+            return
     new_status = {EventType.ORDER_PAID: "paid", EventType.ORDER_FULFILLED: "fulfilled"}.get(event.type)
     if new_status and _STATUS_ORDER.index(new_status) > _STATUS_ORDER.index(record.status):
         record.status = new_status  # type: ignore[assignment]
@@ -397,15 +418,76 @@ def _cancel_order(profile: Profile, event: OrderEvent, record: OrderRecord | Non
         return
     if record.status == "cancelled":
         return
+    _uncount(profile, record, test)
+
+
+def _uncount(profile: Profile, record: OrderRecord, test: bool) -> None:
+    """The order stops counting: out of the count, its revenue (what partial refunds left of it) and
+    its products owned, and one more cancellation (a test order is no cancellation either)."""
+    stats = profile.orders
     if record.counted:
         stats.count -= 1
-        stats.revenue -= record.total
+        stats.revenue -= record.net
         _unown(profile, record.items)
         stats.cancelled += 1
     elif not test:
         stats.cancelled += 1
     record.status = "cancelled"
     record.counted = False
+
+
+def _refund(profile: Profile, event: RefundEvent, counts: bool) -> None:
+    """A refund of (part of) an order the profile knows, applied once (``counts``: the first delivery
+    of this refund; ``_refund_key`` says which refund it is, the order record remembers it too).
+
+    A refund reaching what is left of the order's total (in the order's currency) ends the order as
+    ``order.cancelled`` does: out of the count and the revenue, its products no longer owned, one
+    more cancellation (none for a test order). A smaller one takes its amount off the revenue (not
+    for a test order, which never counted) and the order keeps counting; partial refunds add up on
+    the record (``refunded``) until they reach the total. The products it names leave the order
+    and the products owned by the quantity refunded (all of it: the product is no longer owned).
+
+    Changes nothing: a refund of an order the profile does not know (not seen yet, or older than the
+    recent orders it keeps) or of one already cancelled, and the 11th and later refund of one order.
+    A refund in another currency than the order's cannot be compared with its total: its products
+    leave, its amount changes nothing."""
+    if not counts:
+        return  # this very refund was applied already (delivered again under a new delivery id)
+    props = event.properties
+    record = next((r for r in profile.orders.recent if r.order_id == props.order_id), None)
+    if record is None or record.status == "cancelled":
+        return
+    key = _short_key(_refund_key(props))
+    if key in record.refunds or len(record.refunds) >= MAX_REFUNDS_PER_ORDER:
+        return
+    remaining = max(Decimal("0"), record.total - record.refunded)
+    same_currency = props.currency == record.currency
+    applied = min(props.amount, remaining) if same_currency else Decimal("0")
+    record.refunds[key] = applied
+    _refund_items(profile, record, {i.product_id: max(i.quantity, 1) for i in props.items})
+    if same_currency and props.amount >= remaining:
+        _uncount(profile, record, record.test)
+        record.refunded = record.total
+        return
+    record.refunded += applied
+    if record.counted:
+        profile.orders.revenue -= applied
+
+
+def _refund_items(profile: Profile, record: OrderRecord, refunded: dict[str, int]) -> None:
+    """Take refunded quantities off the order's items (and, while it counts, off the products owned),
+    at most what the order holds of each."""
+    for product_id, quantity in refunded.items():
+        have = record.items.get(product_id, 0)
+        taken = min(quantity, have)
+        if taken <= 0:
+            continue
+        if have > taken:
+            record.items[product_id] = have - taken
+        else:
+            del record.items[product_id]
+        if record.counted:
+            _unown(profile, {product_id: taken})
 
 
 def _quantities(items: Iterable[LineItem], limit: int = MAX_ORDER_ITEMS) -> dict[str, int]:
@@ -578,6 +660,8 @@ def apply_event(profile: Profile, event: CanonicalEvent) -> bool:
             _consent(profile, event)
         case OrderEvent():
             _orders(profile, event)
+        case RefundEvent():
+            _refund(profile, event, counts)
         case CartEvent():
             _cart(profile, event)
         case ProductViewEvent():
@@ -650,16 +734,16 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
         if channel not in merged.suppressions or merged.suppressions[channel].at < sup.at:
             merged.suppressions[channel] = sup
     # Orders: the same order can be known to both (e.g. guest checkout, then account): count it once,
-    # keep the furthest status, and a cancellation known to either side wins.
+    # keep the furthest status, a cancellation known to either side wins, and so does each refund.
     mine_by_id = {r.order_id: r for r in merged.orders.recent}
     shared_items: dict[str, int] = {}  # what the loser owns through orders the winner already counts
     for record in loser.orders.recent:
         mine = mine_by_id.get(record.order_id)
         if mine is None:
-            _remember_order(merged.orders.recent, record.model_copy())
+            _remember_order(merged.orders.recent, record.model_copy(deep=True))
             if record.counted:
                 merged.orders.count += 1
-                merged.orders.revenue += record.total
+                merged.orders.revenue += record.net
             if record.status == "cancelled" and not record.test:
                 merged.orders.cancelled += 1
             continue
@@ -669,19 +753,22 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
         if record.status == "cancelled" and mine.status != "cancelled":
             if mine.counted:
                 merged.orders.count -= 1
-                merged.orders.revenue -= mine.total
+                merged.orders.revenue -= mine.net
                 _unown(merged, mine.items)
             mine.status, mine.counted = "cancelled", False
             if not (mine.test or record.test):
                 merged.orders.cancelled += 1
-        elif mine.status != "cancelled" and _STATUS_ORDER.index(record.status) > _STATUS_ORDER.index(mine.status):
+            continue
+        if mine.status != "cancelled":
+            _merge_refunds(merged, mine, record)
+        if mine.status != "cancelled" and _STATUS_ORDER.index(record.status) > _STATUS_ORDER.index(mine.status):
             mine.status = record.status
     # Aggregates of orders older than the bounded list are added as they are.
     overflow_count = loser.orders.count - sum(1 for r in loser.orders.recent if r.counted)
     if overflow_count > 0:
         merged.orders.count += overflow_count
         merged.orders.revenue += loser.orders.revenue - sum(
-            (r.total for r in loser.orders.recent if r.counted), Decimal("0")
+            (r.net for r in loser.orders.recent if r.counted), Decimal("0")
         )
     merged.orders.currency = merged.orders.currency or loser.orders.currency
     for attr, pick in (("first_order_at", min), ("last_order_at", max)):
@@ -768,6 +855,32 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
             merged.merged_from.append(pid)
     merged.upgrade = estimate_upgrade(merged, merged.updated_at)
     return merged
+
+
+def _merge_refunds(merged: Profile, mine: OrderRecord, theirs: OrderRecord) -> None:
+    """Refunds of an order both profiles know that only the loser saw: applied to the winner's record
+    as they were to the loser's (a refund both saw is applied once); the products they took off the
+    loser's record come off the winner's too."""
+    new = {key: amount for key, amount in theirs.refunds.items() if key not in mine.refunds}
+    if not new:
+        return
+    for product_id, quantity in list(mine.items.items()):
+        fewer = quantity - theirs.items.get(product_id, 0)
+        if fewer > 0:
+            _refund_items(merged, mine, {product_id: fewer})
+    for key, amount in new.items():
+        if len(mine.refunds) >= MAX_REFUNDS_PER_ORDER:
+            break
+        remaining = max(Decimal("0"), mine.total - mine.refunded)
+        applied = min(amount, remaining)
+        mine.refunds[key] = applied
+        if amount > 0 and amount >= remaining:
+            _uncount(merged, mine, mine.test or theirs.test)
+            mine.refunded = mine.total
+            return
+        mine.refunded += applied
+        if mine.counted:
+            merged.orders.revenue -= applied
 
 
 def _merge_counted(merged: Profile, loser: Profile) -> dict[str, int]:

@@ -27,8 +27,16 @@ MAX_RECOMMENDED = 100  # products recommended in messages, newest kept
 AFFINITY_HALF_LIFE_DAYS = 90.0
 MAX_EVENT_TIMES = 20  # per event type; count conditions may ask for at most this many
 MAX_INVALID_ADDRESSES = 10  # invalid addresses remembered, newest kept
+MAX_REFUNDS_PER_ORDER = 10  # refunds applied to one order; a further one is stored and changes nothing
 # Business ids remembered per kind so a redelivery under a new delivery id is not counted again.
-MAX_COUNTED_IDS = {"order": MAX_RECENT_ORDERS, "coupon": MAX_COUPONS, "email": 100, "sms": 100, "push": 100}
+MAX_COUNTED_IDS = {
+    "order": MAX_RECENT_ORDERS,
+    "refund": MAX_RECENT_ORDERS,
+    "coupon": MAX_COUPONS,
+    "email": 100,
+    "sms": 100,
+    "push": 100,
+}
 
 
 class _Model(BaseModel):
@@ -49,6 +57,19 @@ class OrderRecord(_Model):
     items: dict[str, int] = Field(default_factory=dict, description="product id -> quantity")
     counted: bool = True  # counted in the aggregates (false once cancelled)
     test: bool = False  # a test order: never counted, nor among the cancellations
+    refunded: Decimal = Field(
+        Decimal("0"), description="refunded so far (partial refunds add up); at the total the order is cancelled"
+    )
+    refunds: dict[str, Decimal] = Field(
+        default_factory=dict,
+        description="the refunds applied, each once: refund key (order id + refund id, else amount and "
+        "products; emma.profiles.apply._refund_key) -> the amount it took off",
+    )
+
+    @property
+    def net(self) -> Decimal:
+        """What the order counts for in the revenue: its total less what was refunded."""
+        return self.total - self.refunded
 
 
 class OrderStats(_Model):
@@ -197,7 +218,7 @@ class Profile(_Model):
     )
     counted: dict[str, dict[str, str]] = Field(
         default_factory=dict,
-        description="the business ids already counted, per kind (order, coupon, email, sms, push): id -> "
+        description="the business ids already counted, per kind (order, refund, coupon, email, sms, push): id -> "
         "one letter per event type counted (emma.profiles.apply._COUNTED); newest MAX_COUNTED_IDS kept",
     )
     event_times: dict[str, list[int]] = Field(

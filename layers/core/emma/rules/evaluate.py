@@ -169,7 +169,8 @@ def _event_times(facts: Facts, node: CountEvents) -> list[datetime]:
 
 
 def _counted_orders(facts: Facts) -> list[tuple[datetime, Decimal]]:
-    return [(r.placed_at, r.total) for r in facts.profile.orders.recent if r.counted]
+    """Counted orders with what each counts for in the revenue: its total less partial refunds."""
+    return [(r.placed_at, r.net) for r in facts.profile.orders.recent if r.counted]
 
 
 def _in_window(times: Iterable[datetime], within: timedelta | None, now: datetime) -> list[datetime]:

@@ -154,6 +154,15 @@ def test_windowed_counts_change_with_time():
     assert not holds(seg.when, Facts(p, exit_at))
 
 
+def test_windowed_revenue_counts_what_partial_refunds_left_of_an_order():
+    placed = order("o1", "600.00", customer=LENA)
+    refund = event("order.refunded", source="shopify", customer=LENA, order_id="o1", amount="200.00", currency="EUR")
+    seg = segment([{"revenue": {"within": "365d"}, "gt": 500}])
+    now = T0 + timedelta(days=1)
+    assert holds(seg.when, Facts(profile_with(placed), now))
+    assert not holds(seg.when, Facts(profile_with(placed, refund), now))  # 400 left of it
+
+
 def test_rfm_scores_and_segments_built_on_them():
     orders = [order(f"o{i}", "400.00", customer=LENA, minutes=i) for i in range(5)]
     p = profile_with(*orders)

@@ -1232,25 +1232,64 @@ def test_a_group_id_that_is_an_object_refuses_the_call():
 # ---- refunds -----------------------------------------------------------------------------------
 
 
+def test_a_refund_naming_its_amount_and_products_is_order_refunded():
+    properties = {
+        "order_id": "o1",
+        "total": 30,
+        "currency": "eur",
+        "products": [{"product_id": "p2", "price": 30, "quantity": 1, "name": "Hülle"}],
+        "reason": "damaged",
+    }
+    event = one("track", track("Order Refunded", properties, userId="7008001"))
+    assert event.type is EventType.ORDER_REFUNDED
+    props = event.properties
+    assert (props.order_id, props.amount, props.currency, props.refund_id) == ("o1", Decimal("30"), "EUR", None)
+    assert [(i.product_id, i.quantity, i.name) for i in props.items] == [("p2", 1, "Hülle")]
+    assert event.extra == {"reason": "damaged"}
+
+
+@pytest.mark.parametrize("key", ["total", "revenue", "value", "amount"])
+def test_a_refunds_amount_comes_from_total_revenue_value_or_amount(key):
+    event = one("track", track("Refund", {"orderId": "o1", key: "12,50"}), currency="CHF")
+    assert event.type is EventType.ORDER_REFUNDED
+    assert (event.properties.amount, event.properties.currency, event.properties.items) == (Decimal("12.5"), "CHF", ())
+
+
+def test_a_negative_refund_amount_is_read_as_its_size_and_a_refund_id_is_kept():
+    event = one("track", track("Refunded Order", {"order_id": "o1", "revenue": -20, "refund_id": "r-7"}))
+    assert (event.properties.amount, event.properties.refund_id) == (Decimal("20"), "r-7")
+
+
+def test_a_refund_without_an_amount_is_its_products_price_times_quantity():
+    products = [{"product_id": "p1", "price": 10, "quantity": 2}, {"product_id": "p2", "price": "5.5"}]
+    event = one("track", track("Order Refunded", {"order_id": "o1", "products": products}))
+    assert event.type is EventType.ORDER_REFUNDED and event.properties.amount == Decimal("25.5")
+    assert [(i.product_id, i.quantity) for i in event.properties.items] == [("p1", 2), ("p2", 1)]
+
+
+def test_a_ga4_refund_of_some_items_is_order_refunded():
+    items = [{"item_id": "p1", "quantity": 1, "price": 49.9}]
+    event = one("track", track("refund", {"transaction_id": "T1", "currency": "EUR", "items": items}))
+    assert event.type is EventType.ORDER_REFUNDED
+    assert (event.properties.order_id, event.properties.amount) == ("T1", Decimal("49.9"))
+
+
 @pytest.mark.parametrize(
-    "properties",
+    ("properties", "missing"),
     [
-        {"order_id": "o1", "total": 3, "currency": "EUR", "products": [{"product_id": "p2", "price": 3}]},
-        {"order_id": "o1", "total": 3},
-        {"order_id": "o1", "products": [{"product_id": "p2"}]},
+        ({"order_id": "o1", "products": [{"product_id": "p2"}]}, "properties.amount is required for order.refunded"),
+        ({"total": 3}, "properties.order_id is required for order.refunded"),
     ],
 )
-def test_a_refund_that_may_be_partial_does_not_cancel_the_order(properties):
+def test_a_refund_lacking_its_order_or_any_amount_is_a_custom_event_with_the_reason(properties, missing):
     event = one("track", track("Order Refunded", properties))
-    assert event.type is EventType.CUSTOM
-    assert event.properties.properties == properties
-    assert event.properties.reason.startswith("not stored as order.cancelled: a refund naming")
-    assert "partial refund does not cancel" in event.properties.reason
+    assert event.type is EventType.CUSTOM and event.properties.properties == properties
+    assert event.properties.reason == f"not stored as order.refunded: {missing}"
 
 
-def test_a_ga4_refund_of_some_items_does_not_cancel_the_order():
-    event = one("track", track("refund", {"transaction_id": "T1", "items": [{"item_id": "p1", "quantity": 1}]}))
-    assert event.type is EventType.CUSTOM and "items" in event.properties.reason
+def test_a_refund_names_its_buyer_by_properties_email():
+    event = one("track", track("Order Refunded", {"order_id": "o1", "total": 3, "email": "Lena@Example.de"}))
+    assert event.customer.email == "lena@example.de"
 
 
 @pytest.mark.parametrize("name", ["Order Refunded", "refund", "Refunded Order", "Order Cancelled"])

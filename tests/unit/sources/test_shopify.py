@@ -679,6 +679,85 @@ def test_a_pending_or_paid_financial_status_does_not_cancel() -> None:
         assert run("orders/create", payload)[0].type is EventType.ORDER_PLACED
 
 
+# ---- refunds ---------------------------------------------------------------------------------------
+
+
+def shopify_refund(refund_id: int, amount: str, *, quantity: int = 1, status: str = "success") -> dict[str, Any]:
+    """A refund as the REST Admin API puts it in an order's ``refunds`` (trimmed)."""
+    return {
+        "id": refund_id,
+        "admin_graphql_api_id": f"gid://shopify/Refund/{refund_id}",
+        "created_at": "2024-11-25T10:00:00+01:00",
+        "processed_at": "2024-11-25T10:00:05+01:00",
+        "note": "Display scratched",
+        "restock": True,
+        "order_adjustments": [],
+        "transactions": [
+            {"id": 1, "kind": "refund", "status": status, "amount": amount, "currency": "EUR", "gateway": "x"},
+            {"id": 2, "kind": "sale", "status": "success", "amount": "999.00", "currency": "EUR"},
+        ],
+        "refund_line_items": [
+            {
+                "id": 3,
+                "line_item_id": 13370001,
+                "quantity": quantity,
+                "subtotal": amount,
+                "line_item": {"id": 13370001, "product_id": 8100001, "quantity": 1},
+            },
+            {"id": 4, "line_item_id": 1, "quantity": 1, "line_item": {"id": 1, "product_id": None, "title": "Fee"}},
+        ],
+    }
+
+
+def test_a_partly_refunded_order_carries_each_refund_as_order_refunded() -> None:
+    payload = sample("orders/paid")
+    payload["financial_status"] = "partially_refunded"
+    payload["refunds"] = [shopify_refund(509562969, "100.00"), shopify_refund(509562970, "0.00", status="failure")]
+    paid, first, second = run("orders/paid", payload, delivery_id="wh-9")
+    assert paid.type is EventType.ORDER_PAID and paid.properties.total == Decimal("1118.90")
+    assert first.type is second.type is EventType.ORDER_REFUNDED
+    assert first.id == "shopify:wh-9:refund:509562969" and second.id == "shopify:wh-9:refund:509562970"
+    props = first.properties
+    assert (props.order_id, props.refund_id, props.amount, props.currency) == (
+        "5501001",
+        "509562969",
+        Decimal("100.00"),
+        "EUR",
+    )
+    assert [(i.product_id, i.quantity) for i in props.items] == [("8100001", 1)]  # the fee names no product
+    assert first.occurred_at == datetime(2024, 11, 25, 9, 0, 5, tzinfo=UTC)
+    assert first.customer == paid.customer
+    assert second.properties.amount == 0  # a failed refund transaction gave nothing back; its product came back
+
+
+def test_a_refund_that_gave_nothing_back_and_returned_nothing_is_no_event() -> None:
+    payload = sample("orders/fulfilled")
+    refund = shopify_refund(1, "5.00", status="failure")
+    refund["refund_line_items"] = []
+    payload["refunds"] = [refund]
+    assert [e.type for e in run("orders/fulfilled", payload)] == [EventType.ORDER_FULFILLED]
+
+
+@pytest.mark.parametrize("topic", ["orders/create", "orders/paid"])
+def test_an_order_refunded_in_full_is_its_cancellation(topic: str) -> None:
+    payload = sample(topic)
+    payload["financial_status"] = "refunded"
+    payload["refunds"] = [shopify_refund(509562969, "1118.90")]
+    events = run(topic, payload)
+    assert events[0].type is EventType.ORDER_CANCELLED
+    assert EventType.ORDER_REFUNDED not in {e.type for e in events}  # the cancellation covers its refunds
+    assert EventType.COUPON_REDEEMED not in {e.type for e in events}
+
+
+def test_a_refund_without_an_id_refuses_the_delivery_naming_it() -> None:
+    payload = sample("orders/paid")
+    refund = shopify_refund(1, "5.00")
+    del refund["id"], refund["admin_graphql_api_id"]
+    payload["refunds"] = [refund]
+    with pytest.raises(InvalidPayload, match=r"refunds\[0\]\.id"):
+        run("orders/paid", payload)
+
+
 # ---- compliance topics ----------------------------------------------------------------------------
 
 

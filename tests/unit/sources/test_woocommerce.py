@@ -508,6 +508,39 @@ def test_an_order_created_cancelled_is_recorded_as_the_cancellation_it_is(status
     assert events[0].id == "woocommerce:d-101" and events[0].properties.order_id == "1001"
 
 
+# ---- refunds ---------------------------------------------------------------------------------------
+
+
+def test_a_partial_refund_listed_on_the_order_is_order_refunded() -> None:
+    payload = sample("order_updated_completed")
+    payload["refunds"] = [
+        {"id": 726, "reason": "Kratzer", "total": "-49.90"},
+        {"id": 727, "reason": "", "total": "0.00"},
+    ]
+    fulfilled, refund = run("order.updated", payload, delivery_id="d-7")
+    assert fulfilled.type is EventType.ORDER_FULFILLED
+    assert refund.type is EventType.ORDER_REFUNDED and refund.id == "woocommerce:d-7:refund:726"
+    props = refund.properties
+    assert (props.order_id, props.refund_id, props.amount, props.currency, props.items) == (
+        "1001",
+        "726",
+        Decimal("49.90"),
+        "EUR",
+        (),
+    )
+    assert refund.customer == fulfilled.customer
+
+
+@pytest.mark.parametrize("status", ["refunded", "cancelled"])
+def test_a_refunded_or_cancelled_orders_refunds_are_covered_by_its_cancellation(status: str) -> None:
+    payload = sample("order_updated_completed")
+    payload.update(status=status, refunds=[{"id": 726, "reason": "", "total": "-1.00"}])
+    assert [e.type for e in run("order.updated", payload)] == [EventType.ORDER_CANCELLED]
+    created = sample("order_created")
+    created.update(status=status, refunds=[{"id": 726, "reason": "", "total": "-1.00"}])
+    assert EventType.ORDER_REFUNDED not in {e.type for e in run("order.created", created)}
+
+
 @pytest.mark.parametrize("status", ["checkout-draft", "auto-draft"])
 def test_a_checkout_draft_records_nothing(status: str) -> None:
     payload = sample("order_created")

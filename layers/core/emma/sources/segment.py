@@ -19,8 +19,7 @@ What is refused, and what is kept
       ``extra["_ignored"]`` with the reason;
     - where a field that the canonical type needs is missing (an Order Completed without
       ``order_id``, a Tutorial Watched naming no tutorial), the call is stored as a ``custom`` event
-      with all its properties and ``reason`` saying what was missing; a refund that may be partial
-      is a ``custom`` event too (below);
+      with all its properties and ``reason`` saying what was missing;
     - any other name is a ``custom`` event, name and properties kept as sent.
 
 Call types
@@ -40,11 +39,13 @@ Track events (names match without regard to case, spaces, ``_``/``-`` or camelCa
     checkout.started   Checkout Started, Started Checkout, begin_checkout, Initiate Checkout
     order.placed       Order Completed, Completed Order, Order Placed, Placed Order, Purchase (the total:
                        total / revenue / value, else the sum of the products' price x quantity)
-    order.cancelled    Order Cancelled, Order Canceled; Order Refunded, Refund, Refunded Order only for
-                       a refund of the whole order (order_id without total, revenue, value, amount,
-                       products or items); a refund naming those may be partial and is a custom event
-                       with the reason (it must not cancel the order). A cancellation without a total
-                       takes 0 and says so in ``extra["_assumed"]``
+    order.cancelled    Order Cancelled, Order Canceled; Order Refunded, Refund, Refunded Order for a
+                       refund of the whole order (order_id without total, revenue, value, amount,
+                       products or items). A cancellation without a total takes 0 and says so in
+                       ``extra["_assumed"]``
+    order.refunded     Order Refunded, Refund, Refunded Order naming an amount (total, revenue, value,
+                       amount; else the refunded products' price x quantity) or products: the profile
+                       takes the amount off the order (the whole of it: the order is cancelled)
     coupon.redeemed    Coupon Applied, Applied Coupon, Coupon Redeemed
     review.submitted   Product Reviewed, Review Submitted
     customer.registered  Signed Up, Sign Up, Account Created (+ consent.changed)
@@ -742,6 +743,8 @@ def _track(call: _Call) -> list[CanonicalEvent]:
     if known is None:
         return [call.custom(name, call.properties)]
     type_, build = known
+    if build is _refund and _whole_order_refund(call):
+        type_, build = EventType.ORDER_CANCELLED, _cancellation
     noted = dict(call.ignored)  # what reading the call noted; the builder's notes go with its event
     try:
         consents = (
@@ -850,18 +853,29 @@ def _cancellation(call: _Call) -> _Mapped:
 _REFUND_EXTENT = ("total", "revenue", "value", "amount", "products", "items")
 
 
+def _whole_order_refund(call: _Call) -> bool:
+    """A refund naming no amount and no products (the spec's order_id alone, GA4's refund without
+    items) refunds the whole order: it is the order's cancellation (``order.cancelled``), so whatever
+    listens for cancellations (journeys that exit on one) hears it."""
+    return not any(call.properties.get(key) not in (None, "", [], {}) for key in _REFUND_EXTENT)
+
+
 def _refund(call: _Call) -> _Mapped:
-    """Order Refunded: a refund of the whole order (the spec's order_id alone, GA4's refund without
-    items) cancels it. A refund naming an amount or products may be partial: Emma cannot tell from
-    the call whether it covers the whole order, so it is kept as a custom event with the reason and
-    the order keeps counting (a partial refund must not cancel an order)."""
-    named = [key for key in _REFUND_EXTENT if call.properties.get(key) not in (None, "", [], {})]
-    if named:
-        raise InvalidPayload(
-            f"a refund naming {', '.join(named)} may be partial, and a partial refund does not cancel the order; "
-            "a refund of the whole order sends its order_id alone"
-        )
-    return _cancellation(call)
+    """Order Refunded naming an amount or products: ``order.refunded``. The amount is ``total`` /
+    ``revenue`` / ``value`` / ``amount`` (a negative one, as data layers send refunds, read as its
+    size), else the sum of the refunded products' price x quantity. Whether it covers the whole order
+    is for the profile to decide (it knows the order's total). ``refund_id`` tells two refunds of one
+    order apart (without it, two refunds of equal amount and products are taken for one)."""
+    p = call.props
+    amount = p.number("total", "revenue", "value", "amount")
+    props = {
+        "order_id": p.text("order_id", "orderId", "transaction_id", "transactionId", "checkout_id"),
+        "refund_id": p.text("refund_id", "refundId"),
+        "currency": _currency(p, call.currency),
+        "items": _line_items(p),
+    }
+    props["amount"] = abs(amount) if amount is not None else _products_total(p)
+    return props, p.rest()
 
 
 def _coupon_applied(call: _Call) -> _Mapped:
@@ -963,7 +977,7 @@ _EVENT_NAMES: list[tuple[tuple[str, ...], EventType, _Builder]] = [
         _order,
     ),
     (_names("Order Cancelled", "Order Canceled"), EventType.ORDER_CANCELLED, _cancellation),
-    (_names("Order Refunded", "Refund", "Refunded Order"), EventType.ORDER_CANCELLED, _refund),
+    (_names("Order Refunded", "Refund", "Refunded Order"), EventType.ORDER_REFUNDED, _refund),
     (_names("Coupon Applied", "Applied Coupon", "Coupon Redeemed"), EventType.COUPON_REDEEMED, _coupon_applied),
     (_names("Signed Up", "Sign Up", "Account Created"), EventType.CUSTOMER_REGISTERED, _signed_up),
     (_names("Product Reviewed", "Review Submitted", "Reviewed Product"), EventType.REVIEW_SUBMITTED, _product_reviewed),
@@ -985,7 +999,13 @@ _TRACK: dict[str, tuple[EventType, _Builder]] = {
     name: (type_, build) for names, type_, build in _EVENT_NAMES for name in names
 }
 _BUYER_TYPES = frozenset(
-    {EventType.ORDER_PLACED, EventType.CHECKOUT_STARTED, EventType.CUSTOMER_REGISTERED, EventType.ORDER_CANCELLED}
+    {
+        EventType.ORDER_PLACED,
+        EventType.CHECKOUT_STARTED,
+        EventType.CUSTOMER_REGISTERED,
+        EventType.ORDER_CANCELLED,
+        EventType.ORDER_REFUNDED,
+    }
 )
 
 

@@ -15,10 +15,14 @@ id (orders, customers, products, variants); a cart line's ``key`` (``<variant id
 keeps its variant id.
 
 Orders: the body is the order as it stands when the webhook fires. An order that already stands
-cancelled (``cancelled_at`` set) or voided (``financial_status: voided``) maps to ``order.cancelled``
-whatever the topic, never to ``order.placed``/``order.paid``: it never counts as revenue, and the
-journeys that follow a purchase do not start for it. A test order (``test: true``) maps as usual with
-``test`` set; profiles record it and never count it. Neither redeems its discount codes.
+cancelled (``cancelled_at`` set), voided (``financial_status: voided``) or refunded in full
+(``financial_status: refunded``) maps to ``order.cancelled`` whatever the topic, never to
+``order.placed``/``order.paid``: it never counts as revenue, and the journeys that follow a purchase
+do not start for it. A test order (``test: true``) maps as usual with ``test`` set; profiles record it
+and never count it. Neither redeems its discount codes. An order that stands partly refunded carries
+its refunds (``refunds[]``): each becomes an ``order.refunded`` beside the order's event (id suffix
+``:refund:<refund id>``; the amount its successful refund transactions gave back, the products of its
+refund line items), and the profile applies each refund once however many topics repeat it.
 
 The mandatory compliance topics (``customers/data_request``, ``customers/redact``, ``shop/redact``)
 are verified like any delivery and then refused with 422 (``privacy_request_not_handled``) until Emma
@@ -69,8 +73,9 @@ _ORDER_TOPICS: dict[str, tuple[EventType, tuple[str, ...]]] = {
 # The mandatory compliance webhooks every Shopify app receives (GDPR): not handled yet.
 PRIVACY_TOPICS = frozenset({"customers/data_request", "customers/redact", "shop/redact"})
 
-# The financial status of an order whose payment authorisation was voided: it will not be paid.
-_VOIDED = "voided"
+# The financial statuses of an order that will not count: its payment authorisation was voided (it
+# will not be paid), or all of it was refunded.
+_NOT_COUNTING = frozenset({"voided", "refunded"})
 
 # gid://shopify/<Resource>/<number>, the GraphQL id Shopify puts in admin_graphql_api_id.
 _GID = re.compile(r"gid://shopify/(?P<kind>[A-Za-z]+)/(?P<id>[0-9]+)(?:[?#].*)?")
@@ -363,11 +368,59 @@ def _order_props(order: dict[str, Any], codes: list[_Code]) -> dict[str, Any]:
 
 
 def _stands_cancelled(order: dict[str, Any]) -> bool:
-    """The order is cancelled (``cancelled_at``) or its payment was voided: it will not be paid."""
+    """The order is cancelled (``cancelled_at``), its payment was voided (it will not be paid) or it
+    was refunded in full."""
     if timestamp(order.get("cancelled_at"), "cancelled_at") is not None:
         return True
     status = order.get("financial_status")
-    return isinstance(status, str) and status.strip().lower() == _VOIDED
+    return isinstance(status, str) and status.strip().lower() in _NOT_COUNTING
+
+
+def _refunds(env: Envelope, order: dict[str, Any], order_id: str, refs: dict[str, Any]) -> list[CanonicalEvent]:
+    """One ``order.refunded`` per refund of the order (``refunds[]``) that gave money back or named
+    products: the amount is the sum of its successful ``refund`` transactions (in their currency,
+    else the order's), the products those of its ``refund_line_items`` with the quantity refunded."""
+    events = []
+    for i, refund in enumerate(objects(order.get("refunds"), "refunds")):
+        path = f"refunds[{i}]."
+        refund_id = _resource_id(refund, "Refund", path=path)
+        if refund_id is None:
+            raise InvalidPayload(f"{path}id: required field is missing")
+        amount, currency = Decimal(0), None
+        for j, tx in enumerate(objects(refund.get("transactions"), f"{path}transactions")):
+            kind, status = text(tx.get("kind")), text(tx.get("status"))
+            if (kind or "").lower() != "refund" or (status or "success").lower() != "success":
+                continue
+            amount += money(tx.get("amount"), f"{path}transactions[{j}].amount") or Decimal(0)
+            currency = currency or (text(tx.get("currency")) or "").strip().upper() or None
+        items = []
+        for j, line in enumerate(objects(refund.get("refund_line_items"), f"{path}refund_line_items")):
+            field = f"{path}refund_line_items[{j}]"
+            item = obj(line.get("line_item"), f"{field}.line_item")
+            product_id = ident(item.get("product_id"), f"{field}.line_item.product_id")
+            if product_id is not None:  # a custom item (a fee, gift wrap) names no product
+                items.append(
+                    {"product_id": product_id, "quantity": quantity(line.get("quantity"), f"{field}.quantity")}
+                )
+        if amount == 0 and not items:
+            continue  # nothing given back, nothing returned (an adjustment of another kind)
+        events.append(
+            make_event(
+                env,
+                EventType.ORDER_REFUNDED,
+                occurred_at=_first_time(refund, ("processed_at", "created_at")),
+                customer=refs,
+                properties={
+                    "order_id": order_id,
+                    "refund_id": refund_id,
+                    "amount": amount,
+                    "currency": currency or order.get("currency"),
+                    "items": items,
+                },
+                suffix=f":refund:{refund_id}",
+            )
+        )
+    return events
 
 
 def _discount_codes(order: dict[str, Any]) -> list[_Code]:
@@ -403,8 +456,10 @@ def _order(env: Envelope, order: dict[str, Any]) -> list[CanonicalEvent]:
         properties=properties,
         context={k: v for k, v in context.items() if v},
     )
+    cancelled = type_ is EventType.ORDER_CANCELLED  # the cancellation covers its refunds
+    refunds = [] if cancelled else _refunds(env, order, properties["order_id"], refs)
     if not created:  # later topics repeat the codes and the consent: record them once
-        return [primary]
+        return [primary, *refunds]
     redeemed = type_ is EventType.ORDER_PLACED and not properties["test"]
     coupons = coupon_events(
         env,
@@ -414,7 +469,7 @@ def _order(env: Envelope, order: dict[str, Any]) -> list[CanonicalEvent]:
         customer=refs,
         occurred_at=occurred_at,
     )
-    return [primary, *coupons, *_consents(env, customer, refs, occurred_at)]
+    return [primary, *refunds, *coupons, *_consents(env, customer, refs, occurred_at)]
 
 
 # ---- carts and checkouts ----------------------------------------------------------------------

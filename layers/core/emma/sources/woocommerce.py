@@ -12,6 +12,12 @@ API documentation's examples map as they are). An order.created whose status alr
 not be paid (cancelled, refunded, failed) maps to ``order.cancelled``, never to ``order.placed``; a
 checkout draft (``checkout-draft``, the block checkout's order before it is placed) records nothing:
 its later order.updated deliveries say what became of it.
+
+Refunds: the status ``refunded`` means the whole order was refunded: ``order.cancelled``. A partial
+refund leaves the status as it was and is listed in the order's ``refunds`` (``{id, reason, total}``,
+the total negative): each becomes an ``order.refunded`` beside the order's event (id suffix
+``:refund:<id>``, no products: WooCommerce's order does not say which lines a refund took), and the
+profile applies each refund once however many deliveries repeat it.
 """
 
 from __future__ import annotations
@@ -291,14 +297,50 @@ def _order_created(env: Envelope, order: dict[str, Any]) -> list[CanonicalEvent]
         customer=refs,
         occurred_at=occurred_at,
     )
-    return [primary, *redeemed, *_consents(env, order, refs, occurred_at)]
+    refunds = [] if cancelled else _refunds(env, order, primary.properties.order_id, refs)
+    return [primary, *refunds, *redeemed, *_consents(env, order, refs, occurred_at)]
 
 
 def _order_changed(
     env: Envelope, order: dict[str, Any], type_: EventType, *time_fields: str | None
 ) -> list[CanonicalEvent]:
     occurred_at = _first_time(order, *time_fields, "date_modified_gmt")
-    return [_order_event(env, order, type_, occurred_at, _order_refs(order), _coupons_of(order))]
+    refs = _order_refs(order)
+    primary = _order_event(env, order, type_, occurred_at, refs, _coupons_of(order))
+    if type_ is EventType.ORDER_CANCELLED:  # the cancellation covers its refunds
+        return [primary]
+    return [primary, *_refunds(env, order, primary.properties.order_id, refs)]
+
+
+def _refunds(env: Envelope, order: dict[str, Any], order_id: str, refs: dict[str, Any]) -> list[CanonicalEvent]:
+    """One ``order.refunded`` per entry of ``refunds`` (WooCommerce lists a refund's total as a
+    negative amount; its size is refunded). The refund's own time is not in the order: the order's
+    last change stands in."""
+    occurred_at = _first_time(order, "date_modified_gmt", "date_created_gmt")
+    events = []
+    for i, refund in enumerate(objects(order.get("refunds"), "refunds")):
+        refund_id = _id(refund.get("id"), f"refunds[{i}].id")
+        if refund_id is None:
+            raise InvalidPayload(f"refunds[{i}].id: required field is missing")
+        amount = money(refund.get("total"), f"refunds[{i}].total")
+        if not amount:
+            continue  # nothing given back
+        events.append(
+            make_event(
+                env,
+                EventType.ORDER_REFUNDED,
+                occurred_at=occurred_at,
+                customer=refs,
+                properties={
+                    "order_id": order_id,
+                    "refund_id": refund_id,
+                    "amount": abs(amount),
+                    "currency": order.get("currency"),
+                },
+                suffix=f":refund:{refund_id}",
+            )
+        )
+    return events
 
 
 def _order_updated(env: Envelope, order: dict[str, Any]) -> list[CanonicalEvent]:

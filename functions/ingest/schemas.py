@@ -10,34 +10,140 @@ from pydantic import BaseModel, ConfigDict, Field
 from emma.events.model import ProductInfo
 from emma.profiles.model import Profile
 
+# ---- Tracking request bodies (JSON Schema, exactly what the tracker routes accept) -----------------
+# Written as JSON Schema rather than pydantic models: "userId or anonymousId" and the fields each call
+# type needs are conditions pydantic cannot state. tests/e2e/test_openapi_conformance.py holds the
+# routes to them (every body valid here is accepted, nothing answers 5xx, every answer is documented).
 
-class SegmentCall(BaseModel):
-    """A Segment-spec call. https://segment.com/docs/connections/spec/"""
-
-    model_config = ConfigDict(extra="allow")
-    messageId: str | None = Field(None, description="Idempotency key; retries with the same id are stored once")
-    anonymousId: str | None = None
-    userId: str | None = Field(None, description="The shop's customer id")
-    timestamp: str | None = None
-    sentAt: str | None = None
-    event: str | None = Field(None, description="track: the event name, e.g. 'Order Completed'")
-    previousId: str | None = Field(None, description="alias: the anonymous id being linked to userId")
-    groupId: str | None = None
-    name: str | None = Field(None, description="page/screen: the page name")
-    properties: dict[str, Any] = Field(default_factory=dict)
-    traits: dict[str, Any] = Field(default_factory=dict)
-    context: dict[str, Any] = Field(default_factory=dict)
+NON_BLANK = r"\S"  # at least one character that is not whitespace (Python's str.isspace)
+_ID_TEXT = {"type": "string", "maxLength": 256}
 
 
-class SegmentBatchCall(SegmentCall):
-    type: str = Field(description="track, identify, page, screen, alias or group")
+def _id(description: str) -> dict[str, Any]:
+    return {
+        "description": f"{description}. A string (at most 256 characters; blank is the same as absent) or an integer",
+        "anyOf": [_ID_TEXT, {"type": "integer"}, {"type": "null"}],
+    }
 
 
-class SegmentBatch(BaseModel):
-    batch: list[SegmentBatchCall]
-    context: dict[str, Any] = Field(default_factory=dict)
-    sentAt: str | None = None
-    writeKey: str | None = Field(None, description="Alternative to HTTP Basic auth")
+_GIVEN_ID = {"anyOf": [{**_ID_TEXT, "pattern": NON_BLANK}, {"type": "integer"}]}
+_TIME = {
+    "description": "ISO 8601 / RFC 3339 (Z or an offset; naive times are UTC), or seconds since the epoch. A time "
+    "that cannot be placed in years 1-9999 UTC is ignored (the call keeps the time it was received, and "
+    "`extra._ignored` says why)",
+    "anyOf": [
+        {"type": "string", "format": "date-time"},
+        {"type": "number", "minimum": -62135596800, "maximum": 253402300799},
+        {"type": "null"},
+        {"const": ""},
+    ],
+}
+_OBJECT = {"anyOf": [{"type": "object"}, {"type": "null"}]}
+COMMON_CALL_FIELDS: dict[str, Any] = {
+    "messageId": {
+        "description": "Idempotency key: calls with the same id are stored once (without one: a hash of the call)",
+        "anyOf": [{"type": "string", "maxLength": 200}, {"type": "integer"}, {"type": "null"}],
+    },
+    "userId": _id("The shop's customer id"),
+    "anonymousId": _id("The visitor's anonymous id"),
+    "timestamp": _TIME,
+    "originalTimestamp": _TIME,
+    "sentAt": _TIME,
+    "context": {**_OBJECT, "description": "Segment's context (page, campaign, library, ip, locale, traits, consent)"},
+    "integrations": {"description": "Ignored"},
+    "writeKey": {"type": "string", "description": "The shop's write key, as an alternative to HTTP Basic"},
+    "type": {"type": "string", "description": "Ignored on the single-call paths (the path names the call type)"},
+}
+_WHO = [{"required": ["userId"], "properties": {"userId": _GIVEN_ID}}]
+_WHO.append({"required": ["anonymousId"], "properties": {"anonymousId": _GIVEN_ID}})
+
+
+def _call(name: str, summary: str, fields: dict[str, Any], required: list[str], who: bool = True) -> dict[str, Any]:
+    schema: dict[str, Any] = {
+        "title": name,
+        "description": summary,
+        "type": "object",
+        "properties": {**COMMON_CALL_FIELDS, **fields},
+        "required": required,
+        "additionalProperties": True,
+    }
+    if who:
+        schema["anyOf"] = _WHO
+    return schema
+
+
+TRACKER_CALL_SCHEMAS: dict[str, dict[str, Any]] = {
+    "track": _call(
+        "TrackCall",
+        "A user action (https://segment.com/docs/connections/spec/track/): any event name, any properties. "
+        "Names Emma knows are mapped, the rest are stored as custom events (docs/tracking.md)",
+        {
+            "event": {"type": "string", "pattern": NON_BLANK, "maxLength": 512, "description": "The event name"},
+            "properties": _OBJECT,
+        },
+        ["event"],
+    ),
+    "identify": _call(
+        "IdentifyCall",
+        "Who the user is (https://segment.com/docs/connections/spec/identify/); traits are kept whole",
+        {"traits": _OBJECT},
+        [],
+    ),
+    "page": _call(
+        "PageCall",
+        "A page view (https://segment.com/docs/connections/spec/page/)",
+        {"name": {"description": "The page name"}, "category": {}, "properties": _OBJECT},
+        [],
+    ),
+    "screen": _call(
+        "ScreenCall",
+        "A screen view in an app (https://segment.com/docs/connections/spec/screen/)",
+        {"name": {"description": "The screen name"}, "properties": _OBJECT},
+        [],
+    ),
+    "alias": _call(
+        "AliasCall",
+        "Links a previous id to the user id (https://segment.com/docs/connections/spec/alias/)",
+        {"previousId": {**_GIVEN_ID, "description": "The earlier (anonymous) id"}, "userId": _GIVEN_ID},
+        ["previousId", "userId"],
+        who=False,
+    ),
+    "group": _call(
+        "GroupCall",
+        "Associates the user with a group (https://segment.com/docs/connections/spec/group/); stored as a "
+        "custom event 'group'",
+        {"groupId": _id("The group's id"), "traits": _OBJECT},
+        [],
+    ),
+}
+
+
+def _batch_item(call_type: str) -> dict[str, Any]:
+    schema = {k: v for k, v in TRACKER_CALL_SCHEMAS[call_type].items() if k not in ("title", "description")}
+    properties = {**schema["properties"], "type": {"const": call_type}}
+    return {**schema, "properties": properties, "required": ["type", *schema["required"]]}
+
+
+TRACKER_BATCH_SCHEMA: dict[str, Any] = {
+    "title": "Batch",
+    "description": "Up to 2,500 calls (https://segment.com/docs/connections/sources/catalog/libraries/server/"
+    "http-api/#batch). Calls that do not match their type's schema are listed in `rejected`, not stored; the "
+    "batch is still answered 200. Each call may carry its own `writeKey` (analytics.js does)",
+    "type": "object",
+    "properties": {
+        "batch": {
+            "type": "array",
+            "maxItems": 2500,
+            "items": {"oneOf": [_batch_item(t) for t in TRACKER_CALL_SCHEMAS]},
+        },
+        "context": {**_OBJECT, "description": "Context shared by every call (a call's own context wins)"},
+        "sentAt": _TIME,
+        "writeKey": COMMON_CALL_FIELDS["writeKey"],
+        "integrations": {"description": "Ignored"},
+    },
+    "required": ["batch"],
+    "additionalProperties": True,
+}
 
 
 class Accepted(BaseModel):
@@ -64,6 +170,34 @@ class BatchAccepted(Accepted):
 class WebhookAccepted(Accepted):
     topic: str
     delivery_id: str
+
+
+class WebhookPing(BaseModel):
+    """WooCommerce's test delivery when a webhook is created (``webhook_id=<id>``): acknowledged, nothing stored."""
+
+    success: bool = True
+    ping: bool = True
+
+
+WEBHOOK_HEADERS: list[dict[str, Any]] = [
+    {
+        "in": "header",
+        "name": name,
+        "required": False,
+        "description": description,
+        "schema": {"type": "string"},
+    }
+    for name, description in (
+        ("X-Shopify-Hmac-Sha256", "shopify: base64 HMAC-SHA256 of the body with the app's secret"),
+        ("X-Shopify-Topic", "shopify: the topic, e.g. orders/create (an unsupported one is 422)"),
+        ("X-Shopify-Webhook-Id", "shopify: the delivery id (idempotency key)"),
+        ("X-Shopify-Shop-Domain", "shopify: the store; must be the shop's configured domain"),
+        ("X-WC-Webhook-Signature", "woocommerce: base64 HMAC-SHA256 of the body with the webhook's secret"),
+        ("X-WC-Webhook-Topic", "woocommerce: the topic, e.g. order.created"),
+        ("X-WC-Webhook-Delivery-ID", "woocommerce: the delivery id"),
+        ("shopware-shop-signature", "shopware: hex HMAC-SHA256 of the body with the app secret"),
+    )
+]
 
 
 class Error(BaseModel):
@@ -132,8 +266,8 @@ TRACKER_PATHS: dict[str, tuple[str, ...]] = {
     "group": ("/v1/group", "/v1/g"),
     "batch": ("/v1/batch", "/v1/b", "/v1/import"),
 }
-REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
-    (path, "post"): SegmentBatch if call == "batch" else SegmentCall
+TRACKER_REQUEST_BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    (path, "post"): TRACKER_BATCH_SCHEMA if call == "batch" else TRACKER_CALL_SCHEMAS[call]
     for call, paths in TRACKER_PATHS.items()
     for path in paths
 }
@@ -171,6 +305,7 @@ RECOMMENDATION_RESPONSES = {
 class CatalogImport(BaseModel):
     """PUT /v1/catalog/products. Validated by the route itself (after the admin key is checked)."""
 
+    model_config = ConfigDict(extra="forbid")
     products: list[ProductInfo] = Field(min_length=1, max_length=100, description="1 to 100 products")
 
 

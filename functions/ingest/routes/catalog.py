@@ -73,6 +73,9 @@ def validate_products(items: Any) -> list[ProductInfo]:
                 where = _field(tuple(error.get("loc", ())))
                 problems.append(f"products[{i}]{'.' + where if where else ''}: {error.get('msg')}")
             continue
+        if not product.product_id:
+            problems.append(f"products[{i}].product_id: must not be blank")
+            continue
         if product.product_id in first_seen:
             problems.append(
                 f"products[{i}].product_id: {product.product_id!r} is also products[{first_seen[product.product_id]}]"

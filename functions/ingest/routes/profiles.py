@@ -45,8 +45,8 @@ def get_profile(
     states = components.journeys.list(shop.shop, profile.profile_id) if components.journeys else []
     body["journeys"] = [s.view() for s in sorted(states, key=lambda s: s.entered_at, reverse=True)]
     body["messages"] = (
-        [m.view() for m in components.messages.recent(shop.shop, profile.profile_id, 50)]
-        if (components.messages)
+        [m.view() for m in components.messages.recent(shop.shop, profile.profile_id, messages)]
+        if components.messages and messages
         else []
     )
     if history:

@@ -139,6 +139,6 @@ def test_openapi_documents_the_route_with_the_admin_key(api):
     assert status == 200
     operation = doc["paths"][PATH]["put"]
     assert operation["security"] == [{"adminKey": []}]
-    assert operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/CatalogImport")
+    assert operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/CatalogImportRequest")
     assert {"200", "401", "403", "422"} <= set(operation["responses"])
-    assert "ProductInfo" in doc["components"]["schemas"]
+    assert "ProductInfoInput" in doc["components"]["schemas"]

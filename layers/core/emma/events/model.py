@@ -25,7 +25,7 @@ SHOP_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 ShopId = Annotated[str, Field(pattern=SHOP_ID_PATTERN, description="Emma's id of the shop (tenant)")]
 Money = Annotated[Decimal, Field(max_digits=14, decimal_places=4)]
 ShortStr = Annotated[str, Field(max_length=512)]
-MAX_IDENTITY_BYTES = 256
+MAX_IDENTITY_CHARS = 256  # at most 1 KB of UTF-8: well within DynamoDB's 2 KB partition keys
 
 
 class EventType(StrEnum):
@@ -160,10 +160,10 @@ class CustomerRefs(_Strict):
 
     @field_validator("customer_id", "email", "anonymous_id", "phone")
     @classmethod
-    def _short_in_bytes(cls, value: str | None) -> str | None:
-        """Identities become DynamoDB keys (2 KB at most): 256 bytes of UTF-8 is plenty."""
-        if value is not None and len(value.encode("utf-8", "surrogatepass")) > MAX_IDENTITY_BYTES:
-            raise ValueError(f"at most {MAX_IDENTITY_BYTES} bytes")
+    def _short(cls, value: str | None) -> str | None:
+        """Identities become DynamoDB keys (2 KB at most): 256 characters are at most 1 KB of UTF-8."""
+        if value is not None and len(value) > MAX_IDENTITY_CHARS:
+            raise ValueError(f"at most {MAX_IDENTITY_CHARS} characters")
         return value
 
     def is_empty(self) -> bool:

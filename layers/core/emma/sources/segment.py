@@ -123,7 +123,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from emma.errors import EmmaError, InvalidPayload, PayloadTooLarge
-from emma.events.model import CanonicalEvent, Channel, EventType, SourceKind
+from emma.events.model import MAX_IDENTITY_CHARS, CanonicalEvent, Channel, EventType, SourceKind
 from emma.sources.common import INT64, Envelope, make_event, obj, text, timestamp
 
 CALL_TYPES = frozenset({"track", "identify", "page", "screen", "alias", "group"})
@@ -554,8 +554,8 @@ def _identity(message: dict[str, Any], key: str) -> str | None:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise InvalidPayload(f"{key}: expected a string or an integer, got {type(value).__name__}")
     value = str(value).strip()
-    if len(value.encode("utf-8", "surrogatepass")) > 256:
-        raise InvalidPayload(f"{key}: at most 256 bytes")
+    if len(value) > MAX_IDENTITY_CHARS:
+        raise InvalidPayload(f"{key}: at most {MAX_IDENTITY_CHARS} characters")
     return value or None
 
 

@@ -194,6 +194,8 @@ class Population:
                 "items": {p.product_id: 1 for p in lines},
                 "counted": counted,
                 "test": False,
+                "refunded": "0",
+                "refunds": {},
             }
             recent.append(record)
             occurred("order.placed", t)
@@ -227,6 +229,11 @@ class Population:
                     coupons.append(code)
             last_order = {"t": t, "record": record, "lines": lines}
         del recent[: max(0, len(recent) - MAX_RECENT_ORDERS)]
+        # what ingest counted once per order id (emma.profiles.apply._COUNTED: placed, paid, fulfilled, cancelled)
+        counted_ids = {
+            r["order_id"]: "pc" if r["status"] == "cancelled" else "paf" if r["status"] == "fulfilled" else "pa"
+            for r in recent
+        }
 
         # visits: one with every order, others at random while active
         visits = [(t - rng.uniform(300, 3600), True) for t in order_times]
@@ -395,6 +402,8 @@ class Population:
             "referrals": referrals,
             "event_counts": event_counts,
             "event_times": event_times,
+            "counted": {"order": counted_ids} if counted_ids else {},
+            "invalid_addresses": [],
             "first_seen_at": iso(first_at),
             "last_seen_at": iso(last_at),
             "last_seen": last_seen,

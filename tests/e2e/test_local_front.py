@@ -41,4 +41,3 @@ def test_a_crashed_function_is_500_in_emmas_error_shape(front):
     answer = requests.post(f"{front}/crash", json={}, timeout=10)
     assert answer.status_code == 500
     assert answer.json() == {"error": "internal_error", "code": 500, "message": "Internal Server Error"}
-

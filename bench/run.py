@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import cold_import, cpu, decode, dispatch, journeys, recommend, rules, schedule, soak  # noqa: E402
+from bench import cold_import, conformance, cpu, decode, dispatch, journeys, recommend, rules, schedule, soak  # noqa: E402
 from bench.aws_calls import AwsRun, CaseCalls  # noqa: E402
 from bench.capacity import (  # noqa: E402
     RequestUsage,
@@ -71,6 +71,7 @@ FULL = {
     "recommend_customers": 100_000,
     "soak_customers": 100_000,
     "soak_checkpoint": 10_000,
+    "conformance_cases": 10_000,
 }
 QUICK = {
     "webhooks": 300,
@@ -89,6 +90,7 @@ QUICK = {
     "recommend_customers": 20_000,
     "soak_customers": 5_000,
     "soak_checkpoint": 1_000,
+    "conformance_cases": 1_000,
 }
 
 SERVICE_LABELS = {
@@ -449,6 +451,7 @@ def report(results: dict[str, Any]) -> str:
     out.append(dispatch.report(results["dispatch"]))
     out.append(recommend.report(results["recommend"]))
     out.append(soak.report(results["soak"]))
+    out.append(conformance.report(results["conformance"]))
 
     out.append("\nFindings")
     out.extend(f"  - {f}" for f in results["findings"])
@@ -751,6 +754,10 @@ def main(argv: list[str] | None = None) -> int:
     soak_run["run_s"] = time.perf_counter() - phase_started
     if output is not None:
         soak.svg(soak_result, output.with_name("soak.svg"))
+    print(
+        f"  the OpenAPI document against the local API: {plan['conformance_cases']:,} generated cases ...", flush=True
+    )
+    conformance_run = conformance.measure(plan["conformance_cases"])
     ddb = prices["services"]["dynamodb_on_demand"]
     rru_usd, wru_usd = ddb["usd_per_million_rru"] / 1e6, ddb["usd_per_million_wru"] / 1e6
     recommend_run["dynamodb"]["usd_reads_per_million_requests"] = (
@@ -803,6 +810,7 @@ def main(argv: list[str] | None = None) -> int:
         "dispatch": dispatch_run,
         "recommend": recommend_run,
         "soak": soak_run,
+        "conformance": conformance_run,
         "output": str(output.relative_to(ROOT) if output and output.is_relative_to(ROOT) else output),
     }
     results["findings"] = findings(results)

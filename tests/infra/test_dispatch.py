@@ -287,7 +287,11 @@ def test_ses_events_on_the_default_bus_reach_the_ses_feedback_queue(default_synt
     assert rule["EventPattern"]["source"] == [SES_EVENT_SOURCE] == ["aws.ses"]
     # only Emma's messages: other configuration sets in the account publish to the same bus
     assert rule["EventPattern"]["detail"] == {"mail": {"tags": {"emma-shop": [{"exists": True}]}}}
-    assert rule["Targets"] == [{"Arn": {"Fn::GetAtt": [default_synth.logical_id(found.queue), "Arn"]}, "Id": "Queue"}]
+    (target,) = rule["Targets"]
+    assert target["Arn"] == {"Fn::GetAtt": [default_synth.logical_id(found.queue), "Arn"]}
+    # what EventBridge cannot deliver is parked, not dropped (issue 12): the rule target's own DLQ
+    assert target["DeadLetterConfig"]["Arn"]["Fn::GetAtt"][0].startswith("SesFeedbackQueueRuleDeadLetterQueue")
+    assert target["RetryPolicy"] == {"MaximumEventAgeInSeconds": 86400, "MaximumRetryAttempts": 185}
     queue = default_synth.properties(found.queue)
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
         "Fn::GetAtt": [default_synth.logical_id(found.dead_letter_queue), "Arn"]

@@ -11,7 +11,7 @@ from collections import Counter
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, SchemaValidationError
 
 from emma.errors import Unauthorized
 from emma.ingest.service import IngestReport
@@ -24,7 +24,7 @@ from ingest.schemas import BATCH_RESPONSES, CALL_RESPONSES, TRACKER_PATHS
 
 router = APIGatewayHttpRouter()
 logger = Logger(child=True)
-metrics = Metrics()
+metrics = Metrics(namespace="Emma", service="emma-ingest")  # the handler's namespace, not only the env's
 NO_KEY = "send the write key as the HTTP Basic username (as Segment does) or as writeKey"
 
 
@@ -43,7 +43,10 @@ def _record(shop: str, report: IngestReport, rejected: int = 0, *, flush: bool =
     metrics.add_metric("EventsDuplicate", MetricUnit.Count, len(report.duplicates))
     metrics.add_metric("EventsRejected", MetricUnit.Count, rejected)
     if flush:
-        metrics.flush_metrics()
+        try:
+            metrics.flush_metrics()
+        except SchemaValidationError as exc:  # a metric must never fail calls that are already stored
+            logger.warning("metrics not written", extra={"shop": shop, "reason": str(exc)})
 
 
 def _source_ip() -> str | None:

@@ -5,6 +5,7 @@ queues back to their queues)."""
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import logging
 import signal
@@ -49,6 +50,8 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+        # Stopping takes seconds; one that hangs prints every thread's stack and ends the process.
+        faulthandler.dump_traceback_later(12, exit=True)
         runtime.stop()
     return 0
 

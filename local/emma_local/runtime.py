@@ -230,9 +230,17 @@ class LocalRuntime:
         """Executions run in the emulator's threads: stop them before the emulator goes away."""
         if self.emulator is None or self.resources is None:
             return
-        sfn = self.emulator.session().client("stepfunctions")
-        for journey in self.resources.state_machines:
-            for execution in self.executions(journey, "RUNNING"):
+        from botocore.config import Config
+
+        # Short timeouts, no retries: stopping is best effort, and shutting down must not wait on it.
+        quick = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 1})
+        sfn = self.emulator.session().client("stepfunctions", endpoint_url=self.emulator.endpoint, config=quick)
+        deadline = time.monotonic() + 5.0
+        for arn in self.resources.state_machines.values():
+            running = sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING", maxResults=1000)
+            for execution in running["executions"]:
+                if time.monotonic() > deadline:
+                    return
                 sfn.stop_execution(executionArn=execution["executionArn"], cause="local runtime stopped")
 
     def stop(self) -> None:

@@ -339,3 +339,16 @@ def test_the_profile_route_returns_as_many_messages_as_asked(api, world, monkeyp
     _, none = api.call("GET", "/v1/profiles/cid:u-messages", headers=admin, query="messages=0")
     assert [len(default["messages"]), len(one["messages"]), len(none["messages"])] == [3, 1, 0]
     assert asked == [50, 1]
+
+
+@pytest.mark.parametrize("price", [1e30, "1e999999", 10**20])
+@pytest.mark.parametrize("event", ["Order Completed", "Order Refunded"])
+def test_an_absurd_product_price_is_no_amount_not_a_500(api, world, event, price):
+    """quantize() raised decimal.InvalidOperation for a total of 1e24 or more: a 500 from a public key."""
+    body = {
+        "userId": "u-price",
+        "event": event,
+        "properties": {"order_id": "o-price", "products": [{"product_id": "p", "price": price}]},
+    }
+    status, resp = api.call("POST", "/v1/track", body, basic("wk_1"))
+    assert status == 200 and resp["accepted"] == 1, resp

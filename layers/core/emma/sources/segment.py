@@ -1082,15 +1082,19 @@ def _products_total(p: _Props) -> Decimal | None:
     if not products:
         return None
     total = Decimal(0)
-    for product in products:
-        if not isinstance(product, dict):
-            return None
-        price = _decimal(product.get("price"))
-        quantity = _decimal(_first(product, "quantity", "qty") or 1)
-        if price is None or quantity is None or quantity < 0 or quantity != quantity.to_integral_value():
-            return None
-        total += price * quantity
-    return total.quantize(Decimal("0.0001"))
+    try:
+        for product in products:
+            if not isinstance(product, dict):
+                return None
+            price = _decimal(product.get("price"))
+            quantity = _decimal(_first(product, "quantity", "qty") or 1)
+            if price is None or quantity is None or quantity < 0 or quantity != quantity.to_integral_value():
+                return None
+            total += price * quantity
+        # An amount beyond what money holds is left to the event model, which refuses it as a value.
+        return total.quantize(Decimal("0.0001")) if abs(total) < Decimal(10) ** 10 else total
+    except ArithmeticError:  # decimal overflow (prices like 1e999999) is no amount at all
+        return None
 
 
 def _float(value: Decimal | None) -> float | None:

@@ -347,3 +347,31 @@ def test_one_customer_with_1000_events_in_one_request(service, repo, publisher):
     assert profile.version == repo.commits and repo.commits >= 1000 // 49
     again = service.ingest(events)
     assert len(again.accepted) == 0 and len(again.duplicates) == 1000
+
+
+def test_events_stored_by_an_earlier_commit_are_published_when_a_later_commit_of_the_run_fails(
+    service, repo, publisher, monkeypatch
+):
+    """A run split into several commits: the second fails (the store is down). The first commit's events
+    are stored; they must be published before the error travels up, or nothing would ever publish them
+    unless the sender retried."""
+    from emma.errors import StoreError
+
+    commit, calls = repo.commit, []
+
+    def second_fails(c):
+        calls.append(c)
+        if len(calls) == 2:
+            raise StoreError("the store is down")
+        return commit(c)
+
+    monkeypatch.setattr(repo, "commit", second_fails)
+    events = [
+        event("page.viewed", id=f"p-{i}", minutes=i, customer={"customer_id": "u1", "anonymous_id": "a1"}, path=f"/{i}")
+        for i in range(120)
+    ]
+    with pytest.raises(StoreError):
+        service.ingest(events)
+    first = calls[0].events
+    assert 0 < len(first) < 120
+    assert [e.id for e in publisher.published] == [e.id for e in first]

@@ -188,7 +188,7 @@ class IngestService:
             own, out = IngestReport(), []
             try:
                 for run, aliases in group:
-                    out += self._ingest_run(run, aliases, own)
+                    self._ingest_run(run, aliases, own, out)
             except Exception as exc:
                 return own, out, exc
             return own, out, None
@@ -240,12 +240,12 @@ class IngestService:
         return out
 
     def _ingest_run(
-        self, run: list[CanonicalEvent], aliases: list[AliasKey], report: IngestReport
-    ) -> list[CanonicalEvent]:
-        """The run's new events, committed in order in as few commits as the store's limits allow."""
+        self, run: list[CanonicalEvent], aliases: list[AliasKey], report: IngestReport, out: list[CanonicalEvent]
+    ) -> None:
+        """The run's new events, committed in order in as few commits as the store's limits allow. What
+        is stored (or found stored but unpublished) goes to ``out`` at once, so that a later commit of
+        the same run that fails does not keep the earlier ones from being published."""
         shop = run[0].shop
-        republish: list[CanonicalEvent] = []
-        stored: list[CanonicalEvent] = []
         pending = run
         limit = len(run)  # events per commit; lowered when a commit would exceed the store's limits
         attempt = 0
@@ -255,9 +255,9 @@ class IngestService:
             for event in pending:
                 if event.id in seen and event.id not in report.duplicates:
                     report.duplicates.append(event.id)
-                    republish.extend(self._maybe_republish(event, seen[event.id]))
+                    out.extend(self._maybe_republish(event, seen[event.id]))
             if not fresh:
-                return republish + stored
+                return
             batch = fresh[:limit]
             try:
                 profile, merges, stamped = self._commit(shop, aliases, pointed, batch)
@@ -280,10 +280,10 @@ class IngestService:
                     # a failure here loses nothing and must not fail the (already stored) request.
                     log.warning("merge tidy-up failed for %s -> %s", loser.profile_id, profile.profile_id)
             report.accepted += [e.id for e in stamped]
-            stored += stamped
+            out.extend(stamped)
             pending = fresh[len(batch) :]
             if not pending:
-                return republish + stored
+                return
             attempt = 0  # progress: the attempts count again for the next commit
         raise ConcurrencyConflict(f"profile for {aliases} kept changing; gave up after {MAX_ATTEMPTS} attempts")
 

@@ -44,6 +44,10 @@ class FunctionCrashed(Exception):
     """The handler raised, or its environment died: what Lambda reports as a function error."""
 
 
+class NoEnvironment(Exception):
+    """No execution environment became free within the function's timeout (Lambda would throttle)."""
+
+
 def _warm(function: str, handler: Handler) -> None:
     """One real request that builds the handler's clients and loads the shops (it answers 401),
     so a curl right after start-up is as fast as any other request."""
@@ -158,15 +162,20 @@ class Environments:
             return
 
         def start() -> None:
-            try:
-                fresh = self._ready(self._spawn())
-            except Exception:
-                log.exception("could not start a new %s environment", self.function)
+            pause = 1.0
+            while not self._closing.is_set():  # until one starts: a pool that only shrinks would hang
+                try:
+                    fresh = self._ready(self._spawn())
+                except Exception:
+                    log.exception("could not start a new %s environment; trying again in %.0f s", self.function, pause)
+                    self._closing.wait(pause)
+                    pause = min(30.0, pause * 2)
+                    continue
+                if self._closing.is_set():
+                    fresh.stop()
+                else:
+                    self._idle.put(fresh)
                 return
-            if self._closing.is_set():
-                fresh.stop()
-            else:
-                self._idle.put(fresh)
 
         threading.Thread(target=start, name=f"emma-{self.function}-respawn", daemon=True).start()
 
@@ -174,9 +183,15 @@ class Environments:
         if self.size <= 0:
             with self._lock:
                 return self._handler(event, context or LambdaContext(self.function))
+        waiting_until = time.monotonic() + self.timeout_seconds
         while True:  # wait for a free environment (Lambda would start one; here there are `size`)
             if self._closing.is_set():
                 raise FunctionCrashed("the local runtime is shutting down")
+            if time.monotonic() > waiting_until:
+                raise NoEnvironment(
+                    f"no {self.function} execution environment became free within {self.timeout_seconds:g} s "
+                    f"({self.size} in all, each serving one request at a time); retry"
+                )
             try:
                 worker = self._idle.get(timeout=0.5)
                 break

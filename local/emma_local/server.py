@@ -9,7 +9,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
-from emma_local.environments import FunctionTimedOut
+from emma_local.environments import FunctionTimedOut, NoEnvironment
 from emma_local.lambdas import Handler, LambdaContext, api_event, response_body
 
 log = logging.getLogger("emma.local.api")
@@ -53,6 +53,10 @@ def make_server(handler: Handler, host: str, port: int) -> ThreadingHTTPServer:
             except FunctionTimedOut as exc:  # the environment was stopped at its timeout: nothing runs on
                 log.warning("%s %s: %s", self.command, url.path, exc)
                 self._error(504, "function_timeout", str(exc), {"retry-after": "1"})
+                return
+            except NoEnvironment as exc:  # every environment busy for a whole timeout: as Lambda throttles
+                log.warning("%s %s: %s", self.command, url.path, exc)
+                self._error(503, "no_environment", str(exc), {"retry-after": "1"})
                 return
             except Exception:  # API Gateway answers 500 when the function itself crashes
                 log.exception("ingest handler crashed")

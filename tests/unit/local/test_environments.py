@@ -10,10 +10,16 @@ import time
 
 import pytest
 
-from emma_local.environments import Environments, FunctionCrashed, FunctionTimedOut
+from emma_local.environments import Environments, FunctionCrashed, FunctionTimedOut, NoEnvironment
 
 HANDLER = """
 import os, time
+
+_flags = os.environ.get("EMMA_TEST_FLAGS", "")
+if _flags and os.path.exists(os.path.join(_flags, "fail-start")):
+    raise RuntimeError("this environment cannot start")
+if _flags and os.path.exists(os.path.join(_flags, "slow-start")):
+    time.sleep(5)
 
 def lambda_handler(event, context):
     if event.get("crash"):
@@ -83,3 +89,58 @@ def test_shutdown_does_not_wait_for_a_request_in_progress(slow_function, tmp_pat
     worker.join(10)
     assert time.monotonic() - started < 5 and not worker.is_alive()
     assert outcome and isinstance(outcome[0], FunctionCrashed)
+
+
+def test_a_replacement_that_cannot_start_is_tried_again_until_one_starts(slow_function, tmp_path):
+    """The pool never shrinks for good: with one environment, a failed respawn would hang every request."""
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    envs = Environments(slow_function, 1, {"EMMA_TEST_FLAGS": str(flags)}, timeout_seconds=1.0)
+    try:
+        (flags / "fail-start").touch()
+        with pytest.raises(FunctionTimedOut):
+            envs.invoke({"sleep": 3, "marker": str(tmp_path / "m")})
+        time.sleep(2.0)  # the first attempt to replace it has failed by now
+        (flags / "fail-start").unlink()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                assert envs.invoke({})["statusCode"] == 200
+                break
+            except NoEnvironment:
+                continue
+        else:
+            raise AssertionError("no environment came back")
+    finally:
+        envs.shutdown()
+
+
+def test_a_request_that_finds_no_free_environment_within_the_timeout_is_refused_not_kept_waiting(
+    slow_function, tmp_path
+):
+    import threading
+
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    envs = Environments(slow_function, 1, {"EMMA_TEST_FLAGS": str(flags)}, timeout_seconds=2.0)
+    (flags / "slow-start").touch()  # the replacement of a timed-out environment takes 5 s to start
+    outcome: list[BaseException] = []
+
+    def occupy() -> None:
+        try:
+            envs.invoke({"sleep": 10, "marker": str(tmp_path / "x")})
+        except FunctionTimedOut as exc:
+            outcome.append(exc)
+
+    busy = threading.Thread(target=occupy)
+    try:
+        busy.start()
+        time.sleep(0.3)
+        started = time.monotonic()
+        with pytest.raises(NoEnvironment, match="became free within 2 s"):
+            envs.invoke({})
+        assert time.monotonic() - started < 4
+    finally:
+        busy.join(10)
+        envs.shutdown()
+    assert outcome  # the environment that was busy was stopped at its timeout

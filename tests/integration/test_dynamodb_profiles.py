@@ -166,3 +166,20 @@ def test_partial_product_updates_merge_instead_of_blanking(aws):
     product = catalog.get_product("elektro-emma", "pixel-9")
     assert product["name"] == "Pixel 9 Pro" and product["price"] == "999.00" and product["in_stock"] is False
     assert product["tags"] == ["5g"] and product["variants"] == ["v1"]
+
+
+def test_the_idempotency_record_remembers_a_repeat_through_publishing(repo):
+    """A republished repeat must stay a repeat: the record carries it, and marking published keeps it."""
+    from emma.ports import IdempotencyRecord
+
+    profile = new_profile("elektro-emma", "p_r", T0)
+    profile.version = 1
+    first = order("o1", "10.00", customer=LENA, id="shopify:first")
+    repeat = order("o1", "10.00", customer=LENA, id="shopify:again").model_copy(update={"repeat": True})
+    repo.commit(Commit("elektro-emma", profile, None, [first, repeat], 1))
+    _, seen = repo.lookup("elektro-emma", [], ["shopify:first", "shopify:again"])
+    assert (seen["shopify:first"].repeat, seen["shopify:again"].repeat) == (False, True)
+    record = seen["shopify:again"]
+    repo.mark_published("elektro-emma", [IdempotencyRecord(record.event_id, "p_r", record.stored_at, True, True)])
+    _, seen = repo.lookup("elektro-emma", [], ["shopify:again"])
+    assert seen["shopify:again"].published and seen["shopify:again"].repeat

@@ -41,6 +41,7 @@ class IdempotencyRecord:
     profile_id: str | None
     stored_at: datetime
     published: bool
+    repeat: bool = False  # the event repeated a thing already counted: a republish must say so again
 
 
 @dataclass

@@ -124,3 +124,23 @@ def test_merging_two_profiles_that_both_counted_an_order_counts_it_once(service)
     # and after the merge, a redelivery is still not counted
     service.ingest([order("o-1", "50.00", customer=account, id="shopify:third")])
     assert service.resolve("elektro-emma", "cid:c-1").event_counts["order.placed"] == 1
+
+
+def test_a_repeat_that_is_republished_after_a_crash_is_still_marked_repeat():
+    """The delivery stored a repeat but died before publishing it; when it is sent again after the
+    lease, the republished event must still say `repeat` (its trigger must not fire a second time)."""
+    from emma.errors import PublishError
+
+    repo, clock = InMemoryProfileRepository(), FixedClock(T0)
+    publisher = InMemoryPublisher()
+    service = IngestService(repo, InMemoryCatalog(repo), publisher, clock, sleep=lambda s: None)
+    service.ingest(_webhook("orders/create", "first"))
+    again = _webhook("orders/create", "second")
+    publisher.fail_ids = {e.id for e in again}
+    with pytest.raises(PublishError):
+        service.ingest(again)  # stored (a repeat of the order), not published
+    publisher.fail_ids = set()
+    clock.advance(seconds=60)  # past the republish lease
+    service.ingest(_webhook("orders/create", "second"))
+    republished = [e for e in publisher.published if e.id in {x.id for x in again}]
+    assert republished and all(e.repeat for e in republished if str(e.type) == "order.placed")

@@ -196,6 +196,7 @@ class DynamoProfileRepository(_Table):
                     profile_id=item.get("profile_id", {}).get("S"),
                     stored_at=datetime.fromisoformat(item["stored_at"]["S"]),
                     published=item.get("published", {}).get("BOOL", False),
+                    repeat=item.get("repeat", {}).get("BOOL", False),
                 )
         return pointed, seen
 
@@ -306,6 +307,7 @@ class DynamoProfileRepository(_Table):
                             "profile_id": _s(pid),
                             "stored_at": _s(now),
                             "published": {"BOOL": False},
+                            **({"repeat": {"BOOL": True}} if event.repeat else {}),
                             "expires_at": _n(_epoch(event.received_at + self.idempotency_ttl)),
                         },
                         "ConditionExpression": "attribute_not_exists(pk)",
@@ -364,6 +366,7 @@ class DynamoProfileRepository(_Table):
                         "profile_id": _s(r.profile_id or ""),
                         "stored_at": _s(r.stored_at.isoformat()),
                         "published": {"BOOL": True},
+                        **({"repeat": {"BOOL": True}} if r.repeat else {}),
                         "expires_at": _n(_epoch(r.stored_at + self.idempotency_ttl)),
                     }
                 }

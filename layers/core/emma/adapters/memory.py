@@ -76,7 +76,9 @@ class InMemoryProfileRepository:
             log = self.logs.setdefault((shop, pid), {})
             for offset, event in enumerate(commit.events):
                 seq = commit.first_seq + offset
-                self.seen[(shop, event.id)] = IdempotencyRecord(event.id, pid, commit.profile.updated_at, False)
+                self.seen[(shop, event.id)] = IdempotencyRecord(
+                    event.id, pid, commit.profile.updated_at, False, event.repeat
+                )
                 log[f"LOG#{seq % self.log_cap:06d}"] = {"seq": seq, "event": event.model_dump(mode="json")}
             self.commits += 1
 
@@ -97,7 +99,9 @@ class InMemoryProfileRepository:
             for r in records:
                 old = self.seen.get((shop, r.event_id))
                 if old is not None:
-                    self.seen[(shop, r.event_id)] = IdempotencyRecord(r.event_id, old.profile_id, old.stored_at, True)
+                    self.seen[(shop, r.event_id)] = IdempotencyRecord(
+                        r.event_id, old.profile_id, old.stored_at, True, old.repeat
+                    )
 
     def claim_republish(self, shop, event_id, now, lease_seconds):
         with self._lock:

@@ -220,7 +220,8 @@ class IngestService:
         now = self._clock.now()
         by_shop: dict[str, list[IdempotencyRecord]] = {}
         for event in events:
-            by_shop.setdefault(event.shop, []).append(IdempotencyRecord(event.id, event.customer.profile_id, now, True))
+            record = IdempotencyRecord(event.id, event.customer.profile_id, now, True, event.repeat)
+            by_shop.setdefault(event.shop, []).append(record)
         for shop, records in by_shop.items():
             self._profiles.mark_published(shop, records)
 
@@ -378,7 +379,8 @@ class IngestService:
             event.shop, event.id, now, REPUBLISH_LEASE_SECONDS
         ):
             raise TransientError(f"event {event.id} is stored and still being published; retry shortly")
-        return [_with_profile(event, record.profile_id)] if record.profile_id else [event]
+        # As it was stored: a repeat of a counted thing stays one (it fires no trigger when republished).
+        return [_with_profile(event, record.profile_id, record.repeat)] if record.profile_id else [event]
 
     # ---- read path ----------------------------------------------------------------------------
 

@@ -41,6 +41,7 @@ from emma.ports import (
     alias_keys,
 )
 from emma.profiles.apply import apply_event, merge_profiles, merge_rank
+from emma.profiles.fit import fit_profile
 from emma.profiles.model import Profile, new_profile
 
 log = logging.getLogger(__name__)
@@ -320,6 +321,9 @@ class IngestService:
                 )
                 tombstones.append((tomb, loser.version))
         repeats = {event.id for event in fresh if not apply_event(profile, event)}
+        trimmed = fit_profile(profile)  # within one store item, whatever the events held
+        if trimmed:
+            log.warning("profile %s trimmed to fit one store item: %s", profile.profile_id, trimmed)
         stamped = [_with_profile(e, profile.profile_id, e.id in repeats) for e in fresh]
         first_seq = profile.log_seq + 1
         profile.log_seq += len(fresh)

@@ -196,6 +196,7 @@ class Population:
                 "test": False,
                 "refunded": "0",
                 "refunds": {},
+                "refund_items": {},
             }
             recent.append(record)
             occurred("order.placed", t)

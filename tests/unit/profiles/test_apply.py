@@ -390,3 +390,21 @@ def test_merging_applies_each_refund_once_whichever_profile_saw_it():
     apply_event(f, refund("o9", "30.00"))
     merged = merge_profiles(e, f)
     assert (merged.orders.count, merged.orders.revenue) == (1, Decimal("70.00"))
+
+
+def test_a_merge_keeps_the_products_a_loser_that_never_named_them_did_not_refund():
+    """The winner knows order o1 with its products (Shopify); an anonymous loser saw the same order from
+    a tracker without products, then a partial refund of 10. Merging must not take the products off:
+    the loser's record never named them (it removed p1 and p2 from the order and products_owned)."""
+    winner = fresh("p_w")
+    apply_event(winner, phone_and_case())
+    loser = fresh("p_l")
+    bare = event("order.placed", order_id="o1", total="1000.00", currency="EUR", items=[], id="tracker:o1")
+    apply_event(loser, bare)  # no products named
+    assert next(r for r in loser.orders.recent if r.order_id == "o1").items == {}
+    apply_event(loser, refund("o1", "10.00", refund_id="r1", id="tracker:r1"))
+    merged = merge_profiles(winner, loser)
+    record = next(r for r in merged.orders.recent if r.order_id == "o1")
+    assert record.items == {"pixel-9": 1, "case": 2}
+    assert set(merged.products_owned) == {"pixel-9", "case"}
+    assert record.refunded == Decimal("10.00") and merged.orders.revenue == Decimal("990.00")

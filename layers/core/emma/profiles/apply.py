@@ -464,7 +464,10 @@ def _refund(profile: Profile, event: RefundEvent, counts: bool) -> None:
     same_currency = props.currency == record.currency
     applied = min(props.amount, remaining) if same_currency else Decimal("0")
     record.refunds[key] = applied
-    _refund_items(profile, record, {i.product_id: max(i.quantity, 1) for i in props.items})
+    items = _newest({i.product_id: max(i.quantity, 1) for i in props.items}, MAX_ORDER_ITEMS)
+    if items:
+        record.refund_items[key] = items  # which products this refund took off: a merge applies it exactly
+    _refund_items(profile, record, items)
     if same_currency and props.amount >= remaining:
         _uncount(profile, record, record.test)
         record.refunded = record.total
@@ -859,15 +862,17 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
 
 def _merge_refunds(merged: Profile, mine: OrderRecord, theirs: OrderRecord) -> None:
     """Refunds of an order both profiles know that only the loser saw: applied to the winner's record
-    as they were to the loser's (a refund both saw is applied once); the products they took off the
-    loser's record come off the winner's too."""
+    as they were to the loser's (a refund both saw is applied once), the products each named included
+    (``refund_items``). Products are never inferred from a difference between the two records: the
+    loser's may never have named them (a tracker's order without products)."""
     new = {key: amount for key, amount in theirs.refunds.items() if key not in mine.refunds}
     if not new:
         return
-    for product_id, quantity in list(mine.items.items()):
-        fewer = quantity - theirs.items.get(product_id, 0)
-        if fewer > 0:
-            _refund_items(merged, mine, {product_id: fewer})
+    for key in new:
+        items = theirs.refund_items.get(key)
+        if items:
+            mine.refund_items[key] = dict(items)
+            _refund_items(merged, mine, items)
     for key, amount in new.items():
         if len(mine.refunds) >= MAX_REFUNDS_PER_ORDER:
             break

@@ -65,6 +65,10 @@ class OrderRecord(_Model):
         description="the refunds applied, each once: refund key (order id + refund id, else amount and "
         "products; emma.profiles.apply._refund_key) -> the amount it took off",
     )
+    refund_items: dict[str, dict[str, int]] = Field(
+        default_factory=dict,
+        description="refund key -> the products it took off the order (product id -> quantity), for merges",
+    )
 
     @property
     def net(self) -> Decimal:

@@ -30,6 +30,7 @@ import os
 import statistics
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -207,6 +208,9 @@ def run(
         if not line:
             raise RuntimeError("the soak server did not start")
         info = json.loads(line)
+        # The server and its environments keep writing to this pipe (Powertools prints a metric set every
+        # 100 values, whatever POWERTOOLS_METRICS_DISABLED says): left unread, it fills and they block.
+        threading.Thread(target=lambda: [None for _ in child.stdout], name="soak-server-output", daemon=True).start()
         url = info["url"] + "/v1/batch"
         ddb = boto3.client(
             "dynamodb",

@@ -10,7 +10,7 @@ and the bus, as one shop sends its customers.
 
 The parent sends Segment /v1/batch requests of ``per_request`` customers, each customer
 ``events_per_customer`` calls (identify with traits, page views, product views, a search, an add to
-cart, a checkout, an order), all new message ids, over one keep-alive connection. After every
+cart, a checkout, an order), all new message ids, over two keep-alive connections at a time. After every
 ``checkpoint`` customers it records the server's RSS (the child and its worker processes, from
 /proc), the latency of the requests of that stretch (p50, p95, max), the latency of a single
 customer's write probed alone (median of 20 one-customer requests: the 100,000th customer's write

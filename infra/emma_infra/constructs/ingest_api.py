@@ -7,7 +7,7 @@ key. API Gateway authorizers cannot check any of these, so the routes have none.
 Each route has a throttle of its own (API Gateway keeps one token bucket per route), set per route
 family in `ROUTE_FAMILIES`: a flood on one route, say unsigned webhooks, uses up that route's bucket
 and never the tracking or admin routes'. Every route must belong to a family (checked at synth).
-Limits per shop need a key API Gateway's HTTP APIs cannot throttle on; the optional `EdgeFirewall`
+Limits per shop need a key API Gateway's HTTP APIs cannot throttle on; the optional `EmmaEdge` stack
 stack (edge.py) adds them in front (docs/deploy.md, "Abuse resistance").
 """
 

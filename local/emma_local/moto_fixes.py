@@ -24,8 +24,9 @@ What moto does, and what each fix changes (found with tracemalloc and a soak of 
    ``time.time()`` instead, the same number.
 4. **EventBridge compiles its input paths for every event.** moto runs every rule target through its
    input transformer (with default input paths when the target has none) and parses each JSONPath
-   with jsonpath-ng (a yacc parser built per call) for every event and target: about 1 ms a path, 60-90 ms for a PutEvents of ten events. Parsed
-   paths are cached (they are immutable; Step Functions' JSONPath gains too).
+   with jsonpath-ng (a yacc parser built per call) for every event and target: about 1 ms a path,
+   60-90 ms for a PutEvents of ten events. Parsed paths are cached (they are immutable; Step
+   Functions' JSONPath gains too).
 5. **Every request lists moto's package folder.** The server's dispatcher asks
    ``moto.backends.list_of_moto_modules()`` (``os.listdir`` plus a ``stat`` per entry, about 5 ms)
    for each request, to tell a service name from a host name. The list is read once.

@@ -57,11 +57,11 @@ def measure_aws(messages: int = 20) -> dict[str, Any]:
     """AWS requests per message through build_dispatch against the emulator."""
     import os
 
-    from emma.config import IngestSettings
-    from emma.dispatch.wiring import DispatchSettings, build_dispatch
+    from emma.config import DispatchSettings, IngestSettings
     from emma.events.model import parse_event
-    from emma.ingest.wiring import build_ingest
-    from emma.resources import PUBLIC_API_URL_ENV
+    from emma.resources import DEFINITIONS_ENV, PUBLIC_API_URL_ENV
+    from emma.wiring.dispatch import build_dispatch
+    from emma.wiring.ingest import build_intake
     from emma_local.config import ROOT, load_config
     from emma_local.emulator import start_emulator
     from emma_local.provision import provision
@@ -74,8 +74,8 @@ def measure_aws(messages: int = 20) -> dict[str, Any]:
         resources = provision(session, load_config().shops)
         os.environ.update(resources.env())
         os.environ[PUBLIC_API_URL_ENV] = "https://api.example"
-        os.environ["EMMA_DEFINITIONS"] = str(ROOT)
-        ingest = build_ingest(IngestSettings(), session)  # type: ignore[call-arg]
+        os.environ[DEFINITIONS_ENV] = str(ROOT)
+        ingest = build_intake(IngestSettings(), session)  # type: ignore[call-arg]
         now = ingest.service._clock.now()
         proof = {"source": "bench", "at": (now - timedelta(days=1)).isoformat(), "double_opt_in": True}
         base = {

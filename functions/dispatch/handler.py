@@ -16,9 +16,10 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from emma.config import DispatchSettings
 from emma.dispatch.request import MessageRequest
-from emma.dispatch.wiring import Dispatch, DispatchSettings, build_dispatch
 from emma.errors import InvalidPayload
+from emma.wiring.dispatch import Dispatch, build_dispatch
 
 logger = Logger(service="emma-dispatch")
 tracer = Tracer(service="emma-dispatch")

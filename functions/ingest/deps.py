@@ -1,18 +1,41 @@
-"""Lazily built components (never at import time). Tests and the local runtime configure the
-environment (table names, AWS_ENDPOINT_URL) and the real wiring does the rest."""
+"""The ingest function's parts, built lazily on first use (never at import time) from the environment.
+Tests and the local runtime configure the environment (table names, AWS_ENDPOINT_URL), or replace
+these functions with in-memory parts; the real wiring does the rest."""
 
 from __future__ import annotations
 
 import functools
 
 from emma.config import IngestSettings
-from emma.ingest.wiring import Ingest, build_ingest
+from emma.dispatch.ports import Links
+from emma.ingest.reads import ProfileReads
+from emma.recommend.service import RecommendationService
+from emma.wiring.ingest import IngestWiring, Intake
 
 
 @functools.cache
-def components() -> Ingest:
-    return build_ingest(IngestSettings())  # type: ignore[call-arg]  # read from the environment
+def wiring() -> IngestWiring:
+    return IngestWiring(IngestSettings())  # type: ignore[call-arg]  # read from the environment
+
+
+def intake() -> Intake:
+    """Every route: the shops (authentication) and the ingest service."""
+    return wiring().intake
+
+
+def reads() -> ProfileReads:
+    """The admin's reads: profiles with their segments, journeys and messages; segment sizes."""
+    return wiring().reads
+
+
+def links() -> Links:
+    """Short links of SMS and push messages."""
+    return wiring().links
+
+
+def recommender() -> RecommendationService:
+    return wiring().recommender
 
 
 def reset() -> None:
-    components.cache_clear()
+    wiring.cache_clear()

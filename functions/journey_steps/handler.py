@@ -13,7 +13,8 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from emma.journeys.wiring import Journeys, JourneySettings, build_journeys
+from emma.config import JourneySettings
+from emma.wiring.journeys import Journeys, build_journeys
 
 logger = Logger(service="emma-journey-steps")
 tracer = Tracer(service="emma-journey-steps")

@@ -15,8 +15,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from emma.adapters.eventbridge import from_queue_message
+from emma.config import JourneySettings
 from emma.errors import InvalidPayload
-from emma.journeys.wiring import Journeys, JourneySettings, build_journeys
+from emma.wiring.journeys import Journeys, build_journeys
 
 logger = Logger(service="emma-journeys")
 tracer = Tracer(service="emma-journeys")

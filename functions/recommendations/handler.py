@@ -12,8 +12,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from emma.clock import clock_from_env
+from emma.config import RecommendSettings
 from emma.recommend.build import rebuild
-from emma.recommend.wiring import ModelBuild, RecommendSettings, build_model_build
+from emma.wiring.recommend import ModelBuild, build_model_build
 
 logger = Logger(service="emma-recommendations")
 tracer = Tracer(service="emma-recommendations")

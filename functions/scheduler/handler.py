@@ -13,9 +13,10 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from emma.clock import clock_from_env
+from emma.config import ReleaseSettings, RulesSettings
 from emma.dispatch.service import release_due
-from emma.dispatch.wiring import ReleaseSettings, build_release
-from emma.rules.wiring import Rules, RulesSettings, build_rules
+from emma.wiring.dispatch import build_release
+from emma.wiring.rules import Rules, build_rules
 
 logger = Logger(service="emma-scheduler")
 tracer = Tracer(service="emma-scheduler")

@@ -31,10 +31,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from emma.config import IngestSettings
 from emma.errors import InvalidPayload
 from emma.events.model import now_utc
-from emma.ingest.wiring import Ingest, build_ingest
 from emma.sources import ses
 from emma.sources.common import timestamp
 from emma.sources.ses import NotEmmaMessage
+from emma.wiring.ingest import Intake, build_intake
 
 logger = Logger(service="emma-ses-feedback")
 tracer = Tracer(service="emma-ses-feedback")
@@ -43,11 +43,11 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 
 @functools.cache
-def components() -> Ingest:
-    return build_ingest(IngestSettings())  # type: ignore[call-arg]  # read from the environment
+def components() -> Intake:
+    return build_intake(IngestSettings())  # type: ignore[call-arg]  # read from the environment
 
 
-def handle_ses_event(envelope: Any, ingest: Ingest) -> int | None:
+def handle_ses_event(envelope: Any, ingest: Intake) -> int | None:
     """Map one EventBridge event from SES and ingest it. Returns the number of new events, or None
     when the event type is one Emma does not record."""
     if not isinstance(envelope, dict):

@@ -17,9 +17,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from emma.config import IngestSettings
 from emma.errors import InvalidPayload
 from emma.events.model import now_utc
-from emma.ingest.wiring import Ingest, build_ingest
 from emma.sources import shopify
 from emma.sources.common import timestamp
+from emma.wiring.ingest import Intake, build_intake
 
 logger = Logger(service="emma-shopify-events")
 tracer = Tracer(service="emma-shopify-events")
@@ -28,11 +28,11 @@ processor = BatchProcessor(event_type=EventType.SQS)
 
 
 @functools.cache
-def components() -> Ingest:
-    return build_ingest(IngestSettings())  # type: ignore[call-arg]  # read from the environment
+def components() -> Intake:
+    return build_intake(IngestSettings())  # type: ignore[call-arg]  # read from the environment
 
 
-def handle_partner_event(envelope: dict[str, Any], ingest: Ingest) -> int:
+def handle_partner_event(envelope: dict[str, Any], ingest: Intake) -> int:
     """Map one EventBridge event from Shopify and ingest it; returns the number of new events."""
     detail = envelope.get("detail")
     if not isinstance(detail, dict) or not isinstance(detail.get("payload"), dict):

@@ -14,8 +14,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from emma.adapters.eventbridge import from_queue_message
+from emma.config import RulesSettings
 from emma.errors import InvalidPayload
-from emma.rules.wiring import Rules, RulesSettings, build_rules
+from emma.wiring.rules import Rules, build_rules
 
 logger = Logger(service="emma-triggers")
 tracer = Tracer(service="emma-triggers")

@@ -20,11 +20,11 @@ from emma.resources import (
 from emma_infra.constructs.definitions import RULES_TABLES
 from emma_infra.constructs.functions import FunctionOptions
 
-# The rules functions (emma.rules.wiring): the profiles and schedule tables, the bus, the definitions
+# The rules functions (emma.wiring.rules): the profiles and schedule tables, the bus, the definitions
 # layer; no catalog table and no shop secrets.
 RULES_FUNCTION = FunctionOptions(memory_size=1024, tables=RULES_TABLES, shop_secrets=False, definitions=True)
 
-# The journeys functions (emma.journeys.wiring): the profiles table (journey state, and profile
+# The journeys functions (emma.wiring.journeys): the profiles table (journey state, and profile
 # changes through the ingest service, which only touches the catalog table for product events, never
 # sent by journeys), the bus, the definitions layer; no shop secrets (the shop directory that
 # build_ingest builds is never used by the journey service). `Journeys` adds the catalog table's
@@ -46,7 +46,7 @@ DISPATCH_FUNCTION = FunctionOptions(
     definitions=True,
 )
 
-# The daily recommendation model build (emma.recommend.wiring.RecommendSettings): Scans the catalog
+# The daily recommendation model build (emma.config.RecommendSettings): Scans the catalog
 # table (products) and the profiles table (profile items, `doc` only), then replaces the model's lists
 # in the catalog table (a Query of S#<shop>#RECO, BatchWriteItem puts and deletes). Least privilege:
 # the profiles table read-only, the catalog table read/write (`FunctionOptions.read_tables`); no bus

@@ -22,6 +22,7 @@ from typing import Any
 from emma.clock import CLOCK_FILE_ENV, FileClock
 from emma.journeys.loader import load_journeys
 from emma.resources import (
+    DEFINITIONS_ENV,
     EVENT_BUS,
     EVENT_SOURCE,
     JOURNEY_STEPS_FUNCTION,
@@ -108,7 +109,7 @@ class LocalRuntime:
         self.resources.state_machines = provision_journeys(session, self.journeys, steps)
         stepfunctions.register(steps, load_handler(JOURNEY_STEPS_FUNCTION))
         os.environ.update(self.resources.env())
-        os.environ.setdefault("EMMA_DEFINITIONS", str(ROOT))  # the YAML in triggers/ and segments/
+        os.environ.setdefault(DEFINITIONS_ENV, str(ROOT))  # the YAML in triggers/ and segments/
         self._tap_url = self._tap(session) if self.tap else None
         sqs = session.client("sqs")
         for queue in (*QUEUES, *REQUEST_QUEUES):
@@ -288,7 +289,7 @@ def _reset_components() -> None:
     for function in ["ingest", JOURNEY_STEPS_FUNCTION, *consumers, *(s.consumer for s in SCHEDULES)]:
         load_handler(function)
         module = sys.modules.get(f"{function}.deps") or sys.modules[f"{function}.handler"]
-        for name in ("components", "release"):  # the handlers' lazily built, cached wiring
+        for name in ("components", "release", "wiring"):  # the handlers' lazily built, cached wiring
             cached = getattr(module, name, None)
             if cached is not None and hasattr(cached, "cache_clear"):
                 cached.cache_clear()

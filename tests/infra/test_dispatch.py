@@ -12,7 +12,7 @@ import pytest
 from aws_cdk import App, Stack
 from aws_cdk import aws_ses as ses
 
-from emma.dispatch.wiring import DispatchSettings, ReleaseSettings
+from emma.config import DispatchSettings, ReleaseSettings
 from emma.resources import (
     CATALOG_TABLE,
     EVENT_BUS,

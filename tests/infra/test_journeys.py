@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from emma.config import JourneySettings
 from emma.journeys.compile import LAMBDA_CALLBACK, LAMBDA_INVOKE, STEPS_FUNCTION, compile_journey
 from emma.journeys.loader import load_journeys
-from emma.journeys.wiring import JourneySettings
 from emma.resources import (
     CATALOG_TABLE,
     EVENT_BUS,

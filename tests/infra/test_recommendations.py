@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from emma.recommend.wiring import RecommendSettings
+from emma.config import RecommendSettings
 from emma.resources import (
     CATALOG_TABLE,
     EVENT_BUS,

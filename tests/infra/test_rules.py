@@ -10,9 +10,8 @@ from typing import Any
 
 import pytest
 
-from emma.dispatch.wiring import read_templates
+from emma.config import RulesSettings
 from emma.journeys.loader import definitions_json, load_journeys
-from emma.journeys.wiring import read_journeys
 from emma.resources import (
     CATALOG_TABLE,
     EVENT_BUS,
@@ -24,8 +23,8 @@ from emma.resources import (
     TRIGGERS_QUEUE,
 )
 from emma.rules.loader import DefinitionError, Definitions, load_definitions
-from emma.rules.wiring import RulesSettings
 from emma.templates.loader import load_templates
+from emma.wiring.definitions import read_journeys, read_templates
 from emma_infra.constructs.definitions import DEFINITIONS_ENV_VAR, DEFINITIONS_PATH, RULES_TABLES
 from emma_infra.main import main
 from emma_infra.paths import DEFINITIONS_ROOT
@@ -80,9 +79,9 @@ def test_definitions_layer_holds_the_validated_definitions_as_json(default_synth
     loaded = Definitions.from_json(text)  # what the rules functions read (they ignore the journeys)
     assert [t.id for t in loaded.triggers] == [t.id for t in expected.triggers] != []
     assert [s.id for s in loaded.segments] == [s.id for s in expected.segments] != []
-    # what the journeys functions read (emma.journeys.wiring.read_journeys)
+    # what the journeys functions read (emma.wiring.definitions.read_journeys)
     assert [j.id for j in read_journeys(asset / "definitions" / "definitions.json")] == [j.id for j in journeys] != []
-    # what the dispatch function reads (emma.dispatch.wiring.read_templates)
+    # what the dispatch function reads (emma.wiring.definitions.read_templates)
     assert sorted(read_templates(asset / "definitions" / "definitions.json").names()) == sorted(templates.names())
     assert templates.names()
 

@@ -11,7 +11,7 @@ import pytest
 
 from emma.adapters.limits import MAX_BATCH_GET_KEYS, check_batch_write, check_transaction, item_bytes
 from emma.config import IngestSettings
-from emma.ingest.wiring import build_ingest
+from emma.wiring.ingest import build_intake
 from emma_local.lambdas import LambdaContext, api_event, response_body
 
 SHOP = "elektro-emma"
@@ -71,9 +71,9 @@ def ingest(aws, monkeypatch):
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Emma")
     limited = Session(session)
-    components = build_ingest(IngestSettings(), session=limited)  # type: ignore[call-arg]
+    components = build_intake(IngestSettings(), session=limited)  # type: ignore[call-arg]
     components.service._parallel = 1  # mock_aws in-process is not thread-safe
-    monkeypatch.setattr(deps, "components", lambda: components)
+    monkeypatch.setattr(deps, "intake", lambda: components)
 
     def post(path: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         headers = {

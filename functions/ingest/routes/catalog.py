@@ -118,7 +118,7 @@ def _body() -> dict[str, Any]:
 def import_products(
     shop: Annotated[str | None, Query(description="the shop the caller means; 403 if the key is another's")] = None,
 ):
-    components = deps.components()
+    components = deps.intake()
     config = admin_shop(components.shops, router.current_event)
     if shop is not None and shop != config.shop:
         raise Forbidden(f"this admin key belongs to shop {config.shop!r}, not {shop!r}")

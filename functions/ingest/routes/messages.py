@@ -65,7 +65,7 @@ def _token() -> str:
 
 
 def _verify(text: str):
-    components = deps.components()
+    components = deps.intake()
     shop = components.shops.get(token_shop(text))
     if not shop.signing_secret:
         raise InvalidToken("this shop does not sign unsubscribe links")
@@ -99,7 +99,7 @@ def unsubscribe():
         return _page(400, f"<p>{text['bad']}</p>", locale)
     form = parse_qs(raw_body(router.current_event).decode("utf-8", "replace"))
     one_click = form.get("List-Unsubscribe", [""])[0] == "One-Click"
-    components = deps.components()
+    components = deps.intake()
     try:
         profile = components.service.resolve(shop.shop, token.profile_id)
     except NotFound:
@@ -153,8 +153,8 @@ def unsubscribe():
 
 @router.get("/v1/r/<shop>/<code>", cors=False, include_in_schema=False)
 def follow(shop: str, code: str):
-    components = deps.components()
-    link = components.links.get(shop, code) if components.links else None
+    components = deps.intake()
+    link = deps.links().get(shop, code)
     if link is None:
         return _page(404, "<p>This link has expired or never existed.</p>", "en")
     try:

@@ -10,7 +10,6 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from emma.dispatch.policy import customer_locale
-from emma.errors import InvalidPayload
 from emma.recommend.service import MAX_LIMIT
 from ingest import deps
 from ingest.http import admin_shop, json_response
@@ -33,24 +32,10 @@ router = APIGatewayHttpRouter()
 def get_profile(
     ref: str, history: Annotated[int, Query(ge=0, le=200)] = 20, messages: Annotated[int, Query(ge=0, le=200)] = 50
 ):
-    components = deps.components()
-    shop = admin_shop(components.shops, router.current_event)
-    profile = components.service.resolve(shop.shop, unquote(ref))
-    body = profile.view()
-    derived = components.rules.derived(shop.shop, profile.profile_id) if components.rules else None
-    body["segments"] = derived.segments if derived else []
-    body["lifecycle_stage"] = derived.lifecycle_stage if derived else None
-    body["rfm"] = derived.rfm if derived else None
-    body["predictions"] = derived.predictions if derived else None
-    states = components.journeys.list(shop.shop, profile.profile_id) if components.journeys else []
-    body["journeys"] = [s.view() for s in sorted(states, key=lambda s: s.entered_at, reverse=True)]
-    body["messages"] = (
-        [m.view() for m in components.messages.recent(shop.shop, profile.profile_id, messages)]
-        if components.messages and messages
-        else []
-    )
-    if history:
-        body["history"] = components.service.history(profile, history)
+    intake = deps.intake()
+    shop = admin_shop(intake.shops, router.current_event)
+    profile = intake.service.resolve(shop.shop, unquote(ref))
+    body = deps.reads().view(profile, history=history, messages=messages)
     return json_response(200, body)
 
 
@@ -72,14 +57,12 @@ def get_recommendations(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 4,
     locale: Literal["de", "en"] | None = None,
 ):
-    components = deps.components()
-    shop = admin_shop(components.shops, router.current_event)
-    profile = components.service.resolve(shop.shop, unquote(ref))
-    if components.recommender is None:
-        raise InvalidPayload("recommendations are not configured")
+    intake = deps.intake()
+    shop = admin_shop(intake.shops, router.current_event)
+    profile = intake.service.resolve(shop.shop, unquote(ref))
     language = locale or customer_locale(profile, shop.dispatch)
     exclude = set(profile.cart.items) if profile.cart is not None and slot != "cart" else set()
-    result = components.recommender.explain(shop.shop, profile, slot, limit, exclude, language)
+    result = deps.recommender().explain(shop.shop, profile, slot, limit, exclude, language)
     items = [{**r.item(language), "score": r.score, "strategies": r.strategies} for r in result.items]
     upgrade = profile.upgrade.model_dump(mode="json") if profile.upgrade else None
     return json_response(
@@ -105,7 +88,6 @@ def get_recommendations(
     responses=SEGMENT_RESPONSES,
 )
 def segment_sizes():
-    components = deps.components()
-    shop = admin_shop(components.shops, router.current_event)
-    sizes = components.rules.segment_sizes(shop.shop) if components.rules else {}
+    shop = admin_shop(deps.intake().shops, router.current_event)
+    sizes = deps.reads().segment_sizes(shop.shop)
     return json_response(200, {"shop": shop.shop, "segments": sizes})

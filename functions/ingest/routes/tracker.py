@@ -57,7 +57,7 @@ def _single(call_type: str):
     body, key = _read()
     if not key:
         raise Unauthorized(NO_KEY)
-    shop = deps.components().shops.by_write_key(key)
+    shop = deps.intake().shops.by_write_key(key)
     ip = _source_ip()
     events = segment.map_call(
         shop.shop,
@@ -67,7 +67,7 @@ def _single(call_type: str):
         batch_context={"ip": ip} if ip else None,
         currency=shop.currency,
     )
-    report = deps.components().service.ingest(events)
+    report = deps.intake().service.ingest(events)
     _record(shop.shop, report)
     return json_response(200, {"success": True, **report.as_dict()})
 
@@ -105,7 +105,7 @@ class _ItemShops:
 
 def batch():
     body, key = _read()
-    owners = _ItemShops(deps.components().shops, key)  # a wrong request-level key: 401 for all
+    owners = _ItemShops(deps.intake().shops, key)  # a wrong request-level key: 401 for all
     ip = _source_ip()
     context = body.get("context")
     if ip and (context is None or isinstance(context, dict)) and "ip" not in (context or {}):
@@ -125,7 +125,7 @@ def batch():
     refused = Counter(r.shop or fallback for r in mapped.rejected)
     report = IngestReport()
     for position, shop in enumerate(owners.seen):
-        own = deps.components().service.ingest(events[shop])
+        own = deps.intake().service.ingest(events[shop])
         report.add(own)
         _record(shop, own, refused[shop], flush=position < len(owners.seen) - 1)
     if rejected:

@@ -39,7 +39,7 @@ def webhook(platform: str, shop: str):
     module = PLATFORMS.get(platform)
     if module is None:
         raise NotFound(f"unknown platform {platform!r}; use one of {sorted(PLATFORMS)}")
-    components = deps.components()
+    components = deps.intake()
     config = components.shops.get(shop)
     secret = config.webhook_secrets.get(platform)
     if not secret:

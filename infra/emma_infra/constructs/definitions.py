@@ -18,10 +18,10 @@ from aws_cdk import AssetHashType
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from emma.config import RulesSettings
 from emma.journeys.loader import definitions_json, load_journeys
 from emma.resources import TABLES
 from emma.rules.loader import load_definitions
-from emma.rules.wiring import RulesSettings
 from emma.templates.loader import load_templates
 from emma_infra.bundling import DEFINITIONS_FILE, stage_definitions_layer
 from emma_infra.runtime import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME

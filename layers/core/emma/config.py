@@ -1,15 +1,45 @@
-"""Configuration: validated once from the environment at the edge (handlers, CLI); logic gets values."""
+"""Every function's settings, in one place: validated once from the environment by the composition root
+(emma.wiring), never read by domain code. Environment variable names of resources come from
+emma.resources; the tunables below are spelled only here.
+
+Each function family reads what it uses and nothing more; the CDK app gives each function exactly the
+variables its settings name (infra/emma_infra/sizing.py, constructs/*).
+"""
 
 from __future__ import annotations
 
-from pydantic import Field
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from emma.resources import CATALOG_TABLE, EVENT_BUS, PROFILES_TABLE, SHOP_SECRET_PREFIX
+from emma.resources import (
+    CATALOG_TABLE,
+    DEFINITIONS_ENV,
+    EVENT_BUS,
+    JOURNEY_MACHINES_ENV,
+    MESSAGES_QUEUE,
+    PROFILES_TABLE,
+    PUBLIC_API_URL_ENV,
+    SCHEDULE_TABLE,
+    SES_CONFIGURATION_SET_ENV,
+    SHOP_SECRET_PREFIX,
+)
+
+_FROZEN = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+def _definitions(description: str) -> Any:
+    return Field(validation_alias=DEFINITIONS_ENV, description=description)
 
 
 class IngestSettings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    """The ingest path (the ingest API, SES feedback, Shopify partner events) and every function that
+    records events or reads profiles through the ingest service."""
+
+    model_config = _FROZEN
 
     profiles_table: str = Field(validation_alias=PROFILES_TABLE.env_var, min_length=3)
     catalog_table: str = Field(validation_alias=CATALOG_TABLE.env_var, min_length=3)
@@ -19,3 +49,66 @@ class IngestSettings(BaseSettings):
     event_log_ttl_days: int = Field(400, ge=1, validation_alias="EMMA_EVENT_LOG_TTL_DAYS")
     idempotency_ttl_days: int = Field(35, ge=1, validation_alias="EMMA_IDEMPOTENCY_TTL_DAYS")
     shop_cache_seconds: int = Field(300, ge=0, validation_alias="EMMA_SHOP_CACHE_SECONDS")
+
+
+class DispatchSettings(IngestSettings):
+    """The dispatch function: the ingest path (profiles, shops, recording what was sent) plus the
+    schedule table (deferred messages), the messages queue, SES and the templates."""
+
+    model_config = _FROZEN
+
+    schedule_table: str = Field(validation_alias=SCHEDULE_TABLE.env_var, min_length=3)
+    messages_queue_url: str = Field(validation_alias=MESSAGES_QUEUE.env_var, min_length=1)
+    ses_configuration_set: str = Field("", validation_alias=SES_CONFIGURATION_SET_ENV)
+    public_api_url: str = Field(validation_alias=PUBLIC_API_URL_ENV, pattern=r"^https?://")
+    definitions: Path = _definitions(
+        "definitions.json built by `cdk synth` (or the repository folder with templates/ locally)"
+    )
+
+
+class ReleaseSettings(BaseSettings):
+    """What the scheduled job needs to put deferred messages back on the messages queue."""
+
+    model_config = _FROZEN
+
+    schedule_table: str = Field(validation_alias=SCHEDULE_TABLE.env_var, min_length=3)
+    messages_queue_url: str = Field(validation_alias=MESSAGES_QUEUE.env_var, min_length=1)
+
+
+class RulesSettings(BaseSettings):
+    """The triggers function and the scheduled job's rules pass."""
+
+    model_config = _FROZEN
+
+    profiles_table: str = Field(validation_alias=PROFILES_TABLE.env_var, min_length=3)
+    schedule_table: str = Field(validation_alias=SCHEDULE_TABLE.env_var, min_length=3)
+    event_bus: str = Field(validation_alias=EVENT_BUS.env_var, min_length=1)
+    definitions: Path = _definitions(
+        "definitions.json built by `cdk synth` (or a folder with triggers/ and segments/ locally)"
+    )
+
+
+class JourneySettings(IngestSettings):
+    """The journeys function and the journey-steps function."""
+
+    model_config = _FROZEN
+
+    messages_queue_url: str = Field(validation_alias=MESSAGES_QUEUE.env_var, min_length=1)
+    state_machines: dict[str, str] = Field(validation_alias=JOURNEY_MACHINES_ENV)
+    definitions: Path = _definitions(
+        "definitions.json built by `cdk synth` (or a folder with journeys/, triggers/, segments/ locally)"
+    )
+
+    @field_validator("state_machines", mode="before")
+    @classmethod
+    def _json(cls, value: Any) -> Any:
+        return json.loads(value) if isinstance(value, str) else value
+
+
+class RecommendSettings(BaseSettings):
+    """The daily recommendation model build."""
+
+    model_config = _FROZEN
+
+    profiles_table: str = Field(validation_alias=PROFILES_TABLE.env_var, min_length=3)
+    catalog_table: str = Field(validation_alias=CATALOG_TABLE.env_var, min_length=3)

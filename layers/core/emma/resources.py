@@ -181,6 +181,10 @@ SES_CONFIGURATION_SET_ENV = "EMMA_SES_CONFIGURATION_SET"
 SES_CONFIGURATION_SET = "emma-messages"  # the local runtime's name; CDK lets CloudFormation name it
 PUBLIC_API_URL_ENV = "EMMA_PUBLIC_API_URL"
 
+# The validated trigger, segment, journey and template definitions: definitions.json in the definitions
+# layer (built by `cdk synth`), or the repository folder with the YAML files in the local runtime.
+DEFINITIONS_ENV = "EMMA_DEFINITIONS"
+
 SHOP_SECRET_PREFIX = "emma/shops/"  # noqa: S105 - a name prefix, not a secret; one Secrets Manager secret per shop: <prefix><shop>
 
 

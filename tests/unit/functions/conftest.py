@@ -3,17 +3,22 @@ from pathlib import Path
 
 import pytest
 
-from emma.adapters.memory import (
+from emma.ingest.reads import ProfileReads
+from emma.ingest.service import IngestService
+from emma.ports import ShopConfig
+from emma.recommend.service import RecommendationService
+from emma.wiring.ingest import Intake
+from emma_local.fakes import (
     FixedClock,
     InMemoryCatalog,
+    InMemoryJourneyStore,
+    InMemoryMessageLog,
+    InMemoryModelStore,
     InMemoryProfileRepository,
     InMemoryPublisher,
     InMemoryRulesStore,
     StaticShopDirectory,
 )
-from emma.ingest.service import IngestService
-from emma.ingest.wiring import Ingest
-from emma.ports import ShopConfig
 from emma_local.lambdas import LambdaContext, api_event, response_body
 from factories import T0
 
@@ -52,8 +57,12 @@ def world(monkeypatch):
     service = IngestService(repo, InMemoryCatalog(repo), publisher, FixedClock(T0), sleep=lambda s: None)
     rules = InMemoryRulesStore(repo)
     rules.counters["elektro-emma"] = {"first-time-buyers": 3, "lapsed": 1}
-    components = Ingest(service, StaticShopDirectory([SHOP, OTHER]), rules)
-    monkeypatch.setattr(deps, "components", lambda: components)
+    intake = Intake(service, StaticShopDirectory([SHOP, OTHER]))
+    reads = ProfileReads(service, rules, InMemoryJourneyStore(), InMemoryMessageLog())
+    recommender = RecommendationService(InMemoryModelStore(), service.catalog, service.clock)
+    monkeypatch.setattr(deps, "intake", lambda: intake)
+    monkeypatch.setattr(deps, "reads", lambda: reads)
+    monkeypatch.setattr(deps, "recommender", lambda: recommender)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Emma")
     return {"repo": repo, "publisher": publisher, "service": service}

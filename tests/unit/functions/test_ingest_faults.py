@@ -84,7 +84,7 @@ def _flaky(monkeypatch, failing: set[str]) -> set[str]:
     """Lookups of the keys in ``failing`` fail as a Secrets Manager throttle would (empty it to heal)."""
     from ingest import deps
 
-    shops = deps.components().shops
+    shops = deps.intake().shops
     real = shops.by_write_key
 
     def by_write_key(key):

@@ -330,8 +330,8 @@ def test_the_profile_route_returns_as_many_messages_as_asked(api, world, monkeyp
             asked.append(limit)
             return [Entry(n) for n in range(min(limit, 3))]
 
-    components = dataclasses.replace(deps.components(), messages=Log())
-    monkeypatch.setattr(deps, "components", lambda: components)
+    reads = dataclasses.replace(deps.reads(), messages=Log())
+    monkeypatch.setattr(deps, "reads", lambda: reads)
     api.call("POST", "/v1/identify", {"userId": "u-messages", "traits": {"email": "m@example.de"}}, basic("wk_1"))
     admin = {"authorization": "Bearer ak_1"}
     _, default = api.call("GET", "/v1/profiles/cid:u-messages", headers=admin)

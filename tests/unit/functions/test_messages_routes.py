@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from emma.adapters.memory import (
+from emma.dispatch.tokens import UnsubscribeToken, sign_unsubscribe
+from emma.ingest.service import IngestService
+from emma.ports import ShopConfig
+from emma.wiring.ingest import Intake
+from emma_local.fakes import (
     FixedClock,
     InMemoryCatalog,
     InMemoryLinks,
-    InMemoryMessageLog,
     InMemoryProfileRepository,
     InMemoryPublisher,
     StaticShopDirectory,
 )
-from emma.dispatch.tokens import UnsubscribeToken, sign_unsubscribe
-from emma.ingest.service import IngestService
-from emma.ingest.wiring import Ingest
-from emma.ports import ShopConfig
 from emma_local.lambdas import LambdaContext, api_event, response_body
 from factories import T0, event
 
@@ -31,8 +30,9 @@ def world(monkeypatch):
     repo = InMemoryProfileRepository()
     service = IngestService(repo, InMemoryCatalog(repo), InMemoryPublisher(), FixedClock(T0), sleep=lambda s: None)
     links = InMemoryLinks()
-    components = Ingest(service, StaticShopDirectory([SHOP]), None, None, InMemoryMessageLog(), links)
-    monkeypatch.setattr(deps, "components", lambda: components)
+    intake = Intake(service, StaticShopDirectory([SHOP]))
+    monkeypatch.setattr(deps, "intake", lambda: intake)
+    monkeypatch.setattr(deps, "links", lambda: links)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     refs = {"customer_id": "c-1", "email": "anna@example.com"}
     service.ingest(

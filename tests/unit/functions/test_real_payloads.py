@@ -508,8 +508,8 @@ def feedback(world, monkeypatch):
 
     from ingest import deps
 
-    components = deps.components()
-    monkeypatch.setattr(handler, "components", lambda: components)
+    intake = deps.intake()
+    monkeypatch.setattr(handler, "components", lambda: intake)
     return handler
 
 

@@ -6,7 +6,12 @@ import json
 
 import pytest
 
-from emma.adapters.memory import (
+from emma.ingest.service import IngestService
+from emma.ports import ShopConfig
+from emma.recommend.build import rebuild
+from emma.recommend.service import RecommendationService
+from emma.wiring.ingest import Intake
+from emma_local.fakes import (
     FixedClock,
     InMemoryCatalog,
     InMemoryModelStore,
@@ -15,11 +20,6 @@ from emma.adapters.memory import (
     InMemoryShopHistory,
     StaticShopDirectory,
 )
-from emma.ingest.service import IngestService
-from emma.ingest.wiring import Ingest
-from emma.ports import ShopConfig
-from emma.recommend.build import rebuild
-from emma.recommend.service import RecommendationService
 from emma_local.lambdas import LambdaContext, api_event, response_body
 from factories import T0, event, order
 
@@ -36,8 +36,10 @@ def world(monkeypatch):
     clock = FixedClock(T0)
     service = IngestService(repo, catalog, InMemoryPublisher(), clock, sleep=lambda s: None)
     models = InMemoryModelStore()
-    components = Ingest(service, StaticShopDirectory([SHOP]), recommender=RecommendationService(models, catalog, clock))
-    monkeypatch.setattr(deps, "components", lambda: components)
+    intake = Intake(service, StaticShopDirectory([SHOP]))
+    recommender = RecommendationService(models, catalog, clock)
+    monkeypatch.setattr(deps, "intake", lambda: intake)
+    monkeypatch.setattr(deps, "recommender", lambda: recommender)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     products = [
         {"product_id": "pixel-9-pro", "name": "Pixel 9 Pro", "category": "smartphones", "price": "999.00"},

@@ -9,11 +9,12 @@ from typing import Any
 
 import pytest
 
-from emma.adapters.memory import FixedClock, InMemoryCatalog, InMemoryProfileRepository, InMemoryPublisher
 from emma.adapters.shops import SecretsShopDirectory
+from emma.ingest.reads import ProfileReads
 from emma.ingest.service import IngestService
-from emma.ingest.wiring import Ingest
 from emma.sources.signatures import sign_base64, sign_hex
+from emma.wiring.ingest import Intake
+from emma_local.fakes import FixedClock, InMemoryCatalog, InMemoryProfileRepository, InMemoryPublisher
 from factories import T0
 from tests.unit.adapters.test_shops import PREFIX, Clock, FakeSecrets
 from tests.unit.functions.conftest import SHOP, Api
@@ -48,18 +49,22 @@ def flood(monkeypatch):
     service = IngestService(profiles, catalog, publisher, FixedClock(T0), sleep=lambda s: None)
     secrets, clock = FakeSecrets(SHOP), Clock()
     shops = SecretsShopDirectory(secrets, PREFIX, ttl_seconds=300, clock=clock)
-    components = Ingest(service, shops, Counting(object()), Counting(object()), Counting(object()), Counting(object()))
-    monkeypatch.setattr(deps, "components", lambda: components)
+    intake = Intake(service, shops)
+    reads = ProfileReads(service, Counting(object()), Counting(object()), Counting(object()))
+    links = Counting(object())
+    monkeypatch.setattr(deps, "intake", lambda: intake)
+    monkeypatch.setattr(deps, "reads", lambda: reads)
+    monkeypatch.setattr(deps, "links", lambda: links)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Emma")
     stores = [
         profiles,
         catalog,
         publisher,
-        components.rules,
-        components.journeys,
-        components.messages,
-        components.links,
+        reads.rules,
+        reads.journeys,
+        reads.messages,
+        links,
     ]
     return Api(lambda_handler, None), stores, secrets, clock
 

@@ -10,19 +10,19 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from emma.adapters.memory import (
+from emma.ingest.service import IngestService
+from emma.ports import ShopConfig
+from emma.wiring.ingest import Intake
+from emma_local import catalog_import as ci
+from emma_local.catalog_import import CatalogFileError, Progress, batches, read_products, run_import
+from emma_local.cli import build_parser
+from emma_local.fakes import (
     FixedClock,
     InMemoryCatalog,
     InMemoryProfileRepository,
     InMemoryPublisher,
     StaticShopDirectory,
 )
-from emma.ingest.service import IngestService
-from emma.ingest.wiring import Ingest
-from emma.ports import ShopConfig
-from emma_local import catalog_import as ci
-from emma_local.catalog_import import CatalogFileError, Progress, batches, read_products, run_import
-from emma_local.cli import build_parser
 from factories import T0
 
 SAMPLE = Path(__file__).resolve().parents[3] / "events" / "catalog" / "elektro-emma.csv"
@@ -261,7 +261,7 @@ def api_server(monkeypatch):
             ShopConfig(shop="fahrrad-franz", admin_keys=("ak_2",)),
         ]
     )
-    monkeypatch.setattr(deps, "components", lambda: Ingest(service, shops))
+    monkeypatch.setattr(deps, "intake", lambda: Intake(service, shops))
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Emma")
     session = HandlerSession()

@@ -1,0 +1,41 @@
+"""What the admin API reads about a customer: the profile with what the other functions keep about it
+(segments, lifecycle stage, RFM and predictions from the rules; where it stands in each journey; the
+message log), and the shop's segment sizes. Reads only; every store is a port."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from emma.dispatch.ports import MessageLog
+from emma.ingest.service import IngestService
+from emma.journeys.state import JourneyStore
+from emma.profiles.model import Profile
+from emma.rules.state import RulesStore
+
+
+@dataclass(frozen=True)
+class ProfileReads:
+    ingest: IngestService  # resolves references, reads the event log
+    rules: RulesStore
+    journeys: JourneyStore
+    messages: MessageLog
+
+    def view(self, profile: Profile, *, history: int, messages: int) -> dict[str, Any]:
+        """The profile as GET /v1/profiles/{ref} answers it (the ProfileView schema)."""
+        shop, profile_id = profile.shop, profile.profile_id
+        body = profile.view()
+        derived = self.rules.derived(shop, profile_id)
+        body["segments"] = derived.segments if derived else []
+        body["lifecycle_stage"] = derived.lifecycle_stage if derived else None
+        body["rfm"] = derived.rfm if derived else None
+        body["predictions"] = derived.predictions if derived else None
+        states = self.journeys.list(shop, profile_id)
+        body["journeys"] = [s.view() for s in sorted(states, key=lambda s: s.entered_at, reverse=True)]
+        body["messages"] = [m.view() for m in self.messages.recent(shop, profile_id, messages)] if messages else []
+        if history:
+            body["history"] = self.ingest.history(profile, history)
+        return body
+
+    def segment_sizes(self, shop: str) -> dict[str, int]:
+        return self.rules.segment_sizes(shop)

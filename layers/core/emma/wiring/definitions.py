@@ -1,0 +1,38 @@
+"""Reading the validated definitions: definitions.json from the definitions layer (built by `cdk synth`),
+or, in the local runtime, the repository folder with the YAML files (build-time loaders, never on Lambda)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from emma.journeys.definitions import Journey
+from emma.rules.loader import Definitions
+from emma.templates.library import TemplateSet
+
+
+def read_definitions(path: Path) -> Definitions:
+    """Triggers and segments."""
+    if path.is_dir():
+        from emma.rules.loader import load_definitions
+
+        return load_definitions(path)
+    return Definitions.from_json(path.read_text(encoding="utf-8"))
+
+
+def read_journeys(path: Path) -> list[Journey]:
+    if path.is_dir():
+        from emma.journeys.loader import load_journeys
+        from emma.rules.loader import load_definitions
+
+        return load_journeys(path, load_definitions(path))
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return [Journey.model_validate(j) for j in data.get("journeys", [])]
+
+
+def read_templates(path: Path) -> TemplateSet:
+    if path.is_dir():
+        from emma.templates.loader import load_templates  # build-time code (YAML): only off Lambda
+
+        return load_templates(path)
+    return TemplateSet.from_json(json.loads(path.read_text(encoding="utf-8")).get("templates", {}))

@@ -1,0 +1,101 @@
+"""Composition root of the ingest path: the ingest API, SES feedback and Shopify partner events, and the
+ingest service every other function records events through.
+
+Each part is built on first use and shares one session and one DynamoDB client, so a tracker request
+builds the intake only, never the recommender or the read side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from botocore.config import Config
+
+from emma.adapters.dispatch import DynamoLinks, DynamoMessageLog
+from emma.adapters.dynamodb import DynamoCatalog, DynamoProfileRepository
+from emma.adapters.eventbridge import EventBridgePublisher
+from emma.adapters.journeys import DynamoJourneyStore
+from emma.adapters.recommend import DynamoModelStore
+from emma.adapters.rules_store import DynamoRulesStore
+from emma.adapters.shops import SecretsShopDirectory
+from emma.clock import clock_from_env
+from emma.config import IngestSettings
+from emma.dispatch.ports import Links
+from emma.ingest.reads import ProfileReads
+from emma.ingest.service import IngestService
+from emma.ports import Clock, ShopDirectory
+from emma.recommend.service import RecommendationService
+from emma.wiring.aws import REQUEST_PATH, session_or_default
+
+
+@dataclass(frozen=True)
+class Intake:
+    """Accepting events: webhooks, tracker calls, catalog imports, SES feedback, partner events."""
+
+    service: IngestService
+    shops: ShopDirectory
+
+
+class IngestWiring:
+    """The ingest path's parts, each built on first use."""
+
+    def __init__(self, settings: IngestSettings, session: Any | None = None, config: Config = REQUEST_PATH) -> None:
+        self.settings = settings
+        self.session = session_or_default(session)
+        self._config = config
+
+    def client(self, service: str) -> Any:
+        return self.session.client(service, config=self._config)
+
+    @cached_property
+    def dynamodb(self) -> Any:
+        return self.client("dynamodb")
+
+    @cached_property
+    def clock(self) -> Clock:
+        return clock_from_env()
+
+    @cached_property
+    def intake(self) -> Intake:
+        s = self.settings
+        profiles = DynamoProfileRepository(
+            self.dynamodb,
+            s.profiles_table,
+            log_cap=s.event_log_cap,
+            log_ttl_days=s.event_log_ttl_days,
+            idempotency_ttl_days=s.idempotency_ttl_days,
+        )
+        catalog = DynamoCatalog(
+            self.dynamodb, s.catalog_table, s.profiles_table, idempotency_ttl_days=s.idempotency_ttl_days
+        )
+        publisher = EventBridgePublisher(self.client("events"), s.event_bus)
+        shops = SecretsShopDirectory(
+            self.client("secretsmanager"), s.shop_secret_prefix, ttl_seconds=s.shop_cache_seconds
+        )
+        return Intake(IngestService(profiles, catalog, publisher, self.clock), shops)
+
+    @cached_property
+    def reads(self) -> ProfileReads:
+        table = self.settings.profiles_table
+        return ProfileReads(
+            self.intake.service,
+            DynamoRulesStore(self.dynamodb, table),
+            DynamoJourneyStore(self.dynamodb, table),
+            DynamoMessageLog(self.dynamodb, table),
+        )
+
+    @cached_property
+    def links(self) -> Links:
+        """Tracked short links of SMS and push messages."""
+        return DynamoLinks(self.dynamodb, self.settings.profiles_table)
+
+    @cached_property
+    def recommender(self) -> RecommendationService:
+        models = DynamoModelStore(self.dynamodb, self.settings.catalog_table)
+        return RecommendationService(models, self.intake.service.catalog, self.clock)
+
+
+def build_intake(settings: IngestSettings, session: Any | None = None) -> Intake:
+    return IngestWiring(settings, session).intake

@@ -18,7 +18,9 @@ from datetime import timedelta
 from typing import Any
 
 from bench.capacity import batch_get_units, item_size
-from emma.recommend.evaluate import (
+from emma.recommend.model import Basket, ShopModel, build_model
+from emma.recommend.service import SLOTS
+from emma_local.lab.recommend import (
     DEFAULT_CUSTOMERS,
     DEFAULT_PRODUCTS,
     DEFAULT_SEED,
@@ -34,8 +36,6 @@ from emma.recommend.evaluate import (
     simulate_customers,
     simulate_world,
 )
-from emma.recommend.model import Basket, ShopModel, build_model
-from emma.recommend.service import SLOTS
 
 PRODUCTS = 10_000
 CUSTOMERS = 100_000
@@ -181,8 +181,8 @@ def _requests(profiles: list, n: int) -> list[tuple[Any, str]]:
 
 
 def measure_cpu(world: SimWorld, model: ShopModel, profiles: list, requests: int = REQUESTS) -> dict[str, Any]:
-    from emma.adapters.memory import FixedClock, InMemoryCatalog, InMemoryModelStore, InMemoryProfileRepository
     from emma.recommend.service import RecommendationService
+    from emma_local.fakes import FixedClock, InMemoryCatalog, InMemoryModelStore, InMemoryProfileRepository
 
     store = InMemoryModelStore()
     store.save(model)
@@ -240,11 +240,11 @@ def measure_dynamodb(
     """Save the model with DynamoModelStore and the catalog into the catalog table of the emulator,
     then make requests through the real adapters, counting calls, keys and the items' sizes."""
     from emma.adapters.dynamodb import DynamoCatalog
-    from emma.adapters.memory import FixedClock, InMemoryCatalog, InMemoryModelStore, InMemoryProfileRepository
     from emma.adapters.recommend import DynamoModelStore
     from emma.recommend.service import RecommendationService
     from emma.resources import CATALOG_TABLE
     from emma_local.emulator import start_emulator
+    from emma_local.fakes import FixedClock, InMemoryCatalog, InMemoryModelStore, InMemoryProfileRepository
     from emma_local.provision import create_table
 
     marks = {"start": time.perf_counter()}

@@ -105,17 +105,17 @@ class RulesRun:
 
 class _World:
     def __init__(self, defs: Any, customers: int) -> None:
-        from emma.adapters.memory import (
+        from emma.events.model import EVENT_ADAPTER
+        from emma.ingest.service import IngestService
+        from emma.ports import AliasKey
+        from emma.rules.service import RulesService
+        from emma_local.fakes import (
             FixedClock,
             InMemoryCatalog,
             InMemoryProfileRepository,
             InMemoryPublisher,
             InMemoryRulesStore,
         )
-        from emma.events.model import EVENT_ADAPTER
-        from emma.ingest.service import IngestService
-        from emma.ports import AliasKey
-        from emma.rules.service import RulesService
 
         self.clock = FixedClock(NOW)
         self.repo = InMemoryProfileRepository()

@@ -147,10 +147,10 @@ def _simulate(defs: Any, templates: int, seed: int) -> dict[str, Any]:
     """The templates' week before NOW, through RulesService; returns the world at NOW."""
     import random
 
-    from emma.adapters.memory import FixedClock, InMemoryProfileRepository, InMemoryPublisher, InMemoryRulesStore
     from emma.events.model import EVENT_ADAPTER
     from emma.rules.service import RulesService
     from emma.rules.state import Timer
+    from emma_local.fakes import FixedClock, InMemoryProfileRepository, InMemoryPublisher, InMemoryRulesStore
 
     rng = random.Random(seed)
     population = Population(seed=seed)
@@ -202,8 +202,8 @@ def _simulate(defs: Any, templates: int, seed: int) -> dict[str, Any]:
 def _clone_world(sim: dict[str, Any], profiles: int) -> tuple[Any, Any, dict[str, int]]:
     """``profiles`` profiles from the templates (the fast path): returns (repo, store, template of
     each profile id)."""
-    from emma.adapters.memory import InMemoryProfileRepository, InMemoryRulesStore
     from emma.rules.state import Timer
+    from emma_local.fakes import InMemoryProfileRepository, InMemoryRulesStore
 
     templates: list[Any] = sim["customers"]
     per = profiles // len(templates)
@@ -373,9 +373,9 @@ def _mean_profile_rru(customers: list[Any]) -> float:
 
 
 def measure(root: Path, *, profiles: int, templates: int, seed: int = 2026) -> dict[str, Any]:
-    from emma.adapters.memory import FixedClock, InMemoryPublisher
     from emma.predict.prior import ShopStats, fit_prior
     from emma.rules.service import RulesService
+    from emma_local.fakes import FixedClock, InMemoryPublisher
 
     defs = bench_definitions(root)
     started = time.perf_counter()

@@ -163,7 +163,7 @@ def _cmd_journeys_graph(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict_validate(args: argparse.Namespace) -> int:
-    from emma.predict.validate import main as validate_main
+    from emma_local.lab.predict.validate import main as validate_main
 
     argv = [
         "--seed",
@@ -179,7 +179,7 @@ def _cmd_predict_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_recommend_evaluate(args: argparse.Namespace) -> int:
-    from emma.recommend.evaluate import main as evaluate_main
+    from emma_local.lab.recommend import main as evaluate_main
 
     argv = ["--seed", str(args.seed), "--customers", str(args.customers), "--products", str(args.products)]
     return evaluate_main(argv + (["--json"] if args.json else []))

@@ -11,7 +11,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from emma.adapters.memory import (
+from emma.dispatch.service import DispatchService
+from emma.events.model import Channel
+from emma.profiles.model import Profile
+from emma.recommend.service import RecommendationService
+from emma.templates.loader import load_templates
+from emma_local.config import ConfigError, load_config
+from emma_local.fakes import (
     FixedClock,
     InMemoryCapStore,
     InMemoryCatalog,
@@ -23,12 +29,6 @@ from emma.adapters.memory import (
     RecordingSender,
     StaticShopDirectory,
 )
-from emma.dispatch.service import DispatchService
-from emma.events.model import Channel
-from emma.profiles.model import Profile
-from emma.recommend.service import RecommendationService
-from emma.templates.loader import load_templates
-from emma_local.config import ConfigError, load_config
 
 
 def read_profile(path: Path) -> Profile:

@@ -3,10 +3,10 @@ from decimal import Decimal
 import pytest
 
 from emma.adapters.dynamodb import DynamoCatalog, DynamoProfileRepository
-from emma.adapters.memory import FixedClock, InMemoryPublisher
 from emma.ingest.service import IngestService
 from emma.ports import AliasKey, Commit, CommitConflict
 from emma.profiles.model import new_profile
+from emma_local.fakes import FixedClock, InMemoryPublisher
 from factories import T0, event, order
 
 LENA = {"customer_id": "7008001", "email": "lena@example.de"}

@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from emma.adapters.dynamodb import DynamoCatalog, DynamoProfileRepository
-from emma.adapters.memory import FixedClock, InMemoryPublisher
 from emma.adapters.recommend import DynamoModelStore, DynamoShopHistory
 from emma.ingest.service import IngestService
 from emma.recommend.build import rebuild
 from emma.recommend.model import ShopModel
 from emma.resources import CATALOG_TABLE, PROFILES_TABLE
+from emma_local.fakes import FixedClock, InMemoryPublisher
 from tests.factories import event, order
 
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)

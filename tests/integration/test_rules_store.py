@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 
 from emma.adapters.dynamodb import DynamoCatalog, DynamoProfileRepository
-from emma.adapters.memory import FixedClock, InMemoryPublisher
 from emma.adapters.rules_store import DynamoRulesStore
 from emma.ingest.service import IngestService
 from emma.rules.loader import load_definitions
 from emma.rules.service import RulesService
+from emma_local.fakes import FixedClock, InMemoryPublisher
 from factories import T0, event, order
 
 DEFS = load_definitions(Path(__file__).resolve().parents[2])

@@ -13,9 +13,9 @@ from emma.adapters.limits import (
     check_transaction,
     item_bytes,
 )
-from emma.adapters.memory import InMemoryProfileRepository
 from emma.ports import AliasKey, Commit
 from emma.profiles.model import new_profile
+from emma_local.fakes import InMemoryProfileRepository
 from factories import T0, event
 
 

@@ -8,8 +8,8 @@ import pytest
 from bench import recommend
 from emma.adapters.dynamodb import DynamoCatalog
 from emma.recommend.catalog import Product
-from emma.recommend.evaluate import SHOP, simulate_world
 from emma.recommend.service import SLOTS
+from emma_local.lab.recommend import SHOP, simulate_world
 
 
 @pytest.fixture(scope="module")

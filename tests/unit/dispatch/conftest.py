@@ -8,7 +8,15 @@ from typing import Any
 
 import pytest
 
-from emma.adapters.memory import (
+from emma.dispatch.recorder import IngestRecorder
+from emma.dispatch.request import MessageRequest
+from emma.dispatch.service import DispatchService
+from emma.ingest.service import IngestService
+from emma.ports import Brand, DispatchConfig, ShopConfig
+from emma.recommend.build import rebuild
+from emma.recommend.service import RecommendationService
+from emma.templates.loader import load_templates
+from emma_local.fakes import (
     FixedClock,
     InMemoryCapStore,
     InMemoryCatalog,
@@ -22,14 +30,6 @@ from emma.adapters.memory import (
     RecordingSender,
     StaticShopDirectory,
 )
-from emma.dispatch.recorder import IngestRecorder
-from emma.dispatch.request import MessageRequest
-from emma.dispatch.service import DispatchService
-from emma.ingest.service import IngestService
-from emma.ports import Brand, DispatchConfig, ShopConfig
-from emma.recommend.build import rebuild
-from emma.recommend.service import RecommendationService
-from emma.templates.loader import load_templates
 from tests.factories import T0, event
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from emma.adapters.memory import FixedClock, InMemoryCatalog, InMemoryProfileRepository, InMemoryPublisher
 from emma.errors import ProfileNotFound
 from emma.ingest.service import IngestService
 from emma.ports import AliasKey
 from emma.sources import shopify
+from emma_local.fakes import FixedClock, InMemoryCatalog, InMemoryProfileRepository, InMemoryPublisher
 from factories import T0, event
 
 SHOPIFY = Path(__file__).parents[3] / "events" / "shopify"

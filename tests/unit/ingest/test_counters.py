@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from emma.adapters.memory import FixedClock, InMemoryCatalog, InMemoryProfileRepository, InMemoryPublisher
 from emma.ingest.service import IngestService
 from emma.profiles.model import MAX_COUNTED_IDS
 from emma.sources import shopify
+from emma_local.fakes import FixedClock, InMemoryCatalog, InMemoryProfileRepository, InMemoryPublisher
 from factories import T0, event, order
 
 SHOPIFY = Path(__file__).parents[3] / "events" / "shopify"

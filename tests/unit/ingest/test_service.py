@@ -3,9 +3,9 @@ from decimal import Decimal
 
 import pytest
 
-from emma.adapters.memory import FixedClock, InMemoryCatalog, InMemoryProfileRepository, InMemoryPublisher
 from emma.errors import ConcurrencyConflict, ProfileNotFound, PublishError, TransientError
 from emma.ingest.service import IngestService
+from emma_local.fakes import FixedClock, InMemoryCatalog, InMemoryProfileRepository, InMemoryPublisher
 from factories import T0, event, order
 
 

@@ -6,7 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from emma.adapters.memory import (
+from emma.ingest.service import IngestService
+from emma.journeys.definitions import Journey, Variant
+from emma.journeys.loader import load_journeys
+from emma.journeys.service import JourneyService, UnknownAction, execution_name, next_time_of_day, split_variant
+from emma.rules.loader import load_definitions
+from emma.rules.state import Derived
+from emma_local.fakes import (
     FixedClock,
     InMemoryCatalog,
     InMemoryJourneyStore,
@@ -14,12 +20,6 @@ from emma.adapters.memory import (
     InMemoryPublisher,
     InMemoryRulesStore,
 )
-from emma.ingest.service import IngestService
-from emma.journeys.definitions import Journey, Variant
-from emma.journeys.loader import load_journeys
-from emma.journeys.service import JourneyService, UnknownAction, execution_name, next_time_of_day, split_variant
-from emma.rules.loader import load_definitions
-from emma.rules.state import Derived
 from tests.factories import T0, event, order
 
 ROOT = Path(__file__).resolve().parents[3]

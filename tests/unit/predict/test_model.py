@@ -22,8 +22,8 @@ from emma.predict.prior import (
     stats_delta,
     to_days,
 )
-from emma.predict.simulate import SimParams, simulate_shop
 from emma.profiles.model import OrderRecord, new_profile
+from emma_local.lab.predict.simulate import SimParams, simulate_shop
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 PRIOR = Prior(alpha=2.0, beta=30.0, p_return=0.5, p_strength=2.0)  # a = b = 1

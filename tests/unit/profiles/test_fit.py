@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from emma.adapters.memory import FixedClock, InMemoryCatalog, InMemoryProfileRepository, InMemoryPublisher
 from emma.ingest.service import IngestService
 from emma.profiles.fit import PROFILE_BUDGET_BYTES, fit_profile, profile_bytes
+from emma_local.fakes import FixedClock, InMemoryCatalog, InMemoryProfileRepository, InMemoryPublisher
 from factories import T0, event, order
 
 LONG = "x" * 500

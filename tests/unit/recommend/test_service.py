@@ -7,13 +7,13 @@ from datetime import timedelta
 
 import pytest
 
-from emma.adapters.memory import FixedClock, InMemoryCatalog, InMemoryModelStore, InMemoryProfileRepository
 from emma.profiles.apply import apply_event
 from emma.profiles.model import Recommended, new_profile
 from emma.recommend.build import build_shop
 from emma.recommend.catalog import Product
 from emma.recommend.model import Basket, build_model
 from emma.recommend.service import RecommendationService, UnknownSlot
+from emma_local.fakes import FixedClock, InMemoryCatalog, InMemoryModelStore, InMemoryProfileRepository
 from tests.factories import T0, event, order
 
 SHOP = "elektro-emma"

@@ -5,16 +5,16 @@ from pathlib import Path
 
 import pytest
 
-from emma.adapters.memory import (
+from emma.ingest.service import IngestService
+from emma.rules.loader import load_definitions
+from emma.rules.service import RulesService
+from emma_local.fakes import (
     FixedClock,
     InMemoryCatalog,
     InMemoryProfileRepository,
     InMemoryPublisher,
     InMemoryRulesStore,
 )
-from emma.ingest.service import IngestService
-from emma.rules.loader import load_definitions
-from emma.rules.service import RulesService
 from factories import T0, event, order
 
 DEFS = load_definitions(Path(__file__).resolve().parents[3])

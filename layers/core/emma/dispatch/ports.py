@@ -1,5 +1,5 @@
 """What the dispatcher needs from the outside world. DynamoDB/SES/SNS adapters implement these in
-emma.adapters.dispatch and emma.adapters.channels; emma.adapters.memory has in-memory fakes."""
+emma.adapters.dispatch and emma.adapters.channels; emma_local.fakes has in-memory fakes."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """Predictive fields on profiles: churn risk, expected next order, purchase propensity.
 
 ``prior`` holds the shop counters and the shop-level prior fitted from them, ``model`` scores one
-customer, ``simulate`` and ``validate`` check the method on a seeded shop with known ground truth.
-See docs/predictions.md.
+customer; ``emma_local.lab.predict`` (not shipped to Lambda) checks the method on a seeded shop with
+known ground truth. See docs/predictions.md.
 """
 
 from emma.predict.model import Scores, counted_order_times, score, score_profile

@@ -1,5 +1,5 @@
 """What the recommender needs from storage (DynamoDB adapters in emma.adapters.recommend, in-memory
-fakes in emma.adapters.memory)."""
+fakes in emma_local.fakes.recommend)."""
 
 from __future__ import annotations
 

@@ -6,8 +6,8 @@ import json
 import pytest
 
 from emma.recommend.catalog import Product
-from emma.recommend.evaluate import evaluate, fold_profile, main, popular_baseline, simulate_world
 from emma.recommend.model import ShopModel
+from emma_local.lab.recommend import evaluate, fold_profile, main, popular_baseline, simulate_world
 
 SMALL = {"customers": 300, "products": 120}
 

@@ -1,7 +1,15 @@
 import pytest
 
-from emma.predict.simulate import SimParams, simulate_shop
-from emma.predict.validate import auc, brier, expected_calibration_error, format_report, main, reliability, validate
+from emma_local.lab.predict.simulate import SimParams, simulate_shop
+from emma_local.lab.predict.validate import (
+    auc,
+    brier,
+    expected_calibration_error,
+    format_report,
+    main,
+    reliability,
+    validate,
+)
 
 
 def test_auc_by_hand():

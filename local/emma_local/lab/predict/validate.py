@@ -4,7 +4,7 @@ The system's view is reproduced exactly: the shop counters are built by replayin
 order through ``stats_delta`` (what the profile trigger adds), the prior is fitted from those counters
 only, and every customer is scored at the end of the calibration window with ``score``. The truth
 (alive at the end of calibration, orders in the holdout) is then compared with the predictions and
-with naive baselines. Run: ``python -m emma.predict.validate`` (``--help`` for options).
+with naive baselines. Run: ``emma predict validate`` or ``python -m emma_local.lab.predict.validate`` (``--help``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any
 
 from emma.predict.model import DEFAULT_HORIZON_DAYS, Scores, score
 from emma.predict.prior import ShopStats, fit_prior, occasions, stats_delta, to_days
-from emma.predict.simulate import SimParams, simulate_shop
+from emma_local.lab.predict.simulate import SimParams, simulate_shop
 
 DEFAULT_SEED = 7
 DEFAULT_CUSTOMERS = 5000

@@ -1,0 +1,170 @@
+"""In-memory profiles, aliases, idempotency records and event logs, and the catalog whose idempotency
+records live with them (emma.ports: ProfileRepository, CatalogRepository), with the same conditions as the
+DynamoDB adapter. Thread-safe: a commit is atomic under one lock, exactly like a DynamoDB transaction.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+
+from emma.adapters.limits import check_transaction
+from emma.events.model import CatalogEvent
+from emma.ports import AliasKey, Commit, CommitConflict, IdempotencyRecord
+
+
+class InMemoryProfileRepository:
+    """Profiles, aliases, idempotency records and event logs in dicts. A commit is refused exactly
+    where DynamoDB would refuse it: its conditions (``CommitConflict``), and its size: the very
+    TransactWriteItems the DynamoDB adapter would send is built and checked against DynamoDB's
+    limits (100 items, 4 MB, 400 KB an item; ``emma.adapters.limits``). Building those items costs
+    what the DynamoDB adapter's building costs (about 40 us an event); ``check_limits=False`` leaves
+    the check out where only the domain's CPU is measured."""
+
+    def __init__(self, log_cap: int = 500, *, check_limits: bool = True) -> None:
+        self.log_cap = log_cap
+        self.check_limits = check_limits
+        self.profiles: dict[tuple[str, str], dict[str, Any]] = {}  # stored as JSON-ish dumps
+        self.aliases: dict[tuple[str, AliasKey], str] = {}
+        self.seen: dict[tuple[str, str], IdempotencyRecord] = {}
+        self.logs: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+        self.leases: dict[tuple[str, str], datetime] = {}
+        self.commits = 0
+        self._lock = threading.Lock()
+        self._dynamodb: Any = None
+
+    def lookup(self, shop, aliases, event_ids):
+        with self._lock:
+            pointed = {a: self.aliases[(shop, a)] for a in aliases if (shop, a) in self.aliases}
+            seen = {e: self.seen[(shop, e)] for e in event_ids if (shop, e) in self.seen}
+        return pointed, seen
+
+    def get_profiles(self, shop, profile_ids):
+        from emma.profiles.model import Profile
+
+        with self._lock:
+            return {
+                pid: Profile.model_validate(self.profiles[(shop, pid)])
+                for pid in profile_ids
+                if (shop, pid) in self.profiles
+            }
+
+    def commit(self, commit: Commit) -> None:
+        shop = commit.shop
+        pid = commit.profile.profile_id
+        if self.check_limits:
+            check_transaction(self._as_dynamodb().transaction(commit)[0])
+        with self._lock:
+            dups = [e.id for e in commit.events if (shop, e.id) in self.seen]
+            stale = self._version(shop, pid) != commit.expected_version or any(
+                self._version(shop, t.profile_id) != v for t, v in commit.tombstones
+            )
+            taken = any(self.aliases.get((shop, a), pid) != pid for a in commit.claim_aliases)
+            if dups or stale or taken:
+                raise CommitConflict(duplicates=dups, stale=stale, alias_taken=taken)
+            self.profiles[(shop, pid)] = commit.profile.model_dump(mode="json")
+            for tomb, _ in commit.tombstones:
+                self.profiles[(shop, tomb.profile_id)] = tomb.model_dump(mode="json")
+            for alias in [*commit.claim_aliases, *commit.repoint_aliases]:
+                self.aliases[(shop, alias)] = pid
+            log = self.logs.setdefault((shop, pid), {})
+            for offset, event in enumerate(commit.events):
+                seq = commit.first_seq + offset
+                self.seen[(shop, event.id)] = IdempotencyRecord(
+                    event.id, pid, commit.profile.updated_at, False, event.repeat
+                )
+                log[f"LOG#{seq % self.log_cap:06d}"] = {"seq": seq, "event": event.model_dump(mode="json")}
+            self.commits += 1
+
+    def _as_dynamodb(self) -> Any:
+        """The DynamoDB adapter's item builder (no client: it only builds the requests)."""
+        if self._dynamodb is None:
+            from emma.adapters.dynamodb import DynamoProfileRepository
+
+            self._dynamodb = DynamoProfileRepository(None, "profiles", log_cap=self.log_cap)
+        return self._dynamodb
+
+    def _version(self, shop: str, pid: str) -> int | None:
+        stored = self.profiles.get((shop, pid))
+        return None if stored is None else stored["version"]
+
+    def mark_published(self, shop, records):
+        with self._lock:
+            for r in records:
+                old = self.seen.get((shop, r.event_id))
+                if old is not None:
+                    self.seen[(shop, r.event_id)] = IdempotencyRecord(
+                        r.event_id, old.profile_id, old.stored_at, True, old.repeat
+                    )
+
+    def claim_republish(self, shop, event_id, now, lease_seconds):
+        with self._lock:
+            held = self.leases.get((shop, event_id))
+            if held is not None and held > now - timedelta(seconds=lease_seconds):
+                return False
+            self.leases[(shop, event_id)] = now
+            return True
+
+    def repoint_aliases(self, shop, aliases, profile_id):
+        with self._lock:
+            for alias in aliases:
+                self.aliases[(shop, alias)] = profile_id
+
+    def move_log(self, shop, from_profile, to_profile):
+        with self._lock:
+            moved = self.logs.pop((shop, from_profile), {})
+            target = self.logs.setdefault((shop, to_profile), {})
+            for key, entry in moved.items():
+                target[f"LOG#M#{from_profile}#{key}"] = entry
+            return len(moved)
+
+    def read_log(self, shop, profile_id, limit):
+        with self._lock:
+            entries = list(self.logs.get((shop, profile_id), {}).values())
+        entries.sort(key=lambda e: e["event"]["occurred_at"], reverse=True)
+        return [e["event"] for e in entries[:limit]]
+
+
+class InMemoryCatalog:
+    """Products; the idempotency records live with the profiles' ones, as in DynamoDB."""
+
+    def __init__(self, profiles: InMemoryProfileRepository) -> None:
+        self.products: dict[tuple[str, str], dict[str, Any]] = {}
+        self._profiles = profiles
+        self.batch_reads = 0  # get_products calls (tests count reads per request)
+
+    def upsert_product(self, event: CatalogEvent) -> bool:
+        key = (event.shop, event.properties.product.product_id)
+        with self._profiles._lock:
+            if (event.shop, event.id) in self._profiles.seen:
+                return False
+            self._profiles.seen[(event.shop, event.id)] = IdempotencyRecord(event.id, None, event.received_at, False)
+            current = self.products.get(key)
+            at = event.occurred_at.isoformat()
+            if current is None or current["updated_at"] <= at:
+                fields = {
+                    k: v for k, v in event.properties.product.model_dump(mode="json").items() if v not in (None, [], ())
+                }
+                if event.properties.variants:
+                    fields["variants"] = list(event.properties.variants)
+                created = (current or {}).get("created_at", at)
+                self.products[key] = {
+                    **(current or {}),
+                    **fields,
+                    "shop": event.shop,
+                    "updated_at": at,
+                    "created_at": created,
+                }
+            return True
+
+    def get_product(self, shop, product_id):
+        return self.products.get((shop, product_id))
+
+    def get_products(self, shop, product_ids):
+        self.batch_reads += 1
+        return {pid: self.products[(shop, pid)] for pid in product_ids if (shop, pid) in self.products}
+
+    def put(self, shop: str, item: dict[str, Any]) -> None:
+        """Tests: a catalog item as the upsert would store it."""
+        self.products[(shop, item["product_id"])] = {"shop": shop, **item}

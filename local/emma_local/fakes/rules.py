@@ -1,0 +1,115 @@
+"""The rules function's store in memory (emma.rules.state.RulesStore), over an InMemoryProfileRepository."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime
+from typing import Any
+
+from emma.ports import CommitConflict
+from emma_local.fakes.profiles import InMemoryProfileRepository
+
+
+class InMemoryRulesStore:
+    """The rules function's store, reading profiles from an InMemoryProfileRepository."""
+
+    def __init__(self, profiles: InMemoryProfileRepository) -> None:
+        from emma.rules.state import Derived
+
+        self._profiles = profiles
+        self.derived_states: dict[tuple[str, str], Derived] = {}
+        self.markers: dict[tuple[str, str], dict[str, Any]] = {}
+        self.counters: dict[str, dict[str, int]] = {}
+        self.timers: dict[str, Any] = {}
+        self.stats: dict[str, dict[str, float]] = {}
+        self.priors: dict[str, tuple[dict[str, Any], datetime]] = {}
+        self._cursor: datetime | None = None
+        self._lock = threading.Lock()
+
+    def load(self, shop, profile_id, marker_id):
+        from emma.rules.state import Derived, Loaded
+
+        with self._lock:
+            marker = self.markers.get((shop, marker_id))
+            pid = profile_id
+            for _ in range(5):  # follow merges to the live profile
+                stored = self._profiles.profiles.get((shop, pid))
+                if stored is None or not stored.get("merged_into"):
+                    break
+                pid = stored["merged_into"]
+        profile = self._profiles.get_profiles(shop, [pid]).get(pid)
+        with self._lock:
+            derived = self.derived_states.get((shop, pid), Derived(profile_id=pid)).model_copy(deep=True)
+            retired = []
+            for loser_id in profile.merged_from if profile else []:
+                loser = self.derived_states.get((shop, loser_id))
+                if loser_id not in derived.absorbed and loser is not None and not loser.retired:
+                    retired.append(loser.model_copy(deep=True))
+        return Loaded(profile, derived, None if marker is None else dict(marker), retired)
+
+    def commit(self, commit):
+        with self._lock:
+            if (commit.shop, commit.marker_id) in self.markers:
+                raise CommitConflict(duplicates=[commit.marker_id])
+            current = self.derived_states.get((commit.shop, commit.profile_id))
+            stale = (current.version if current else 0) != commit.expected_version or any(
+                self.derived_states.get((commit.shop, r.profile_id)) is None
+                or self.derived_states[(commit.shop, r.profile_id)].version != r.version
+                for r in commit.retire
+            )
+            if stale:
+                raise CommitConflict(stale=True)
+            self.derived_states[(commit.shop, commit.profile_id)] = commit.derived.model_copy(deep=True)
+            for r in commit.retire:
+                self.derived_states[(commit.shop, r.profile_id)] = r.model_copy(
+                    update={"retired": True, "version": r.version + 1}
+                )
+            self.markers[(commit.shop, commit.marker_id)] = {
+                "published": False,
+                "outbox": [e.model_dump(mode="json") for e in commit.outbox],
+            }
+            sizes = self.counters.setdefault(commit.shop, {})
+            for segment, delta in commit.counter_deltas.items():
+                sizes[segment] = sizes.get(segment, 0) + delta
+            for timer in commit.superseded:
+                self.timers.pop(timer.key, None)
+            for timer in commit.timers:
+                self.timers[timer.key] = timer
+            stats = self.stats.setdefault(commit.shop, {})
+            for key, value in commit.stats_delta.items():
+                stats[key] = stats.get(key, 0) + value
+
+    def mark_published(self, shop, marker_id):
+        with self._lock:
+            if (shop, marker_id) in self.markers:
+                self.markers[(shop, marker_id)]["published"] = True
+
+    def due_timers(self, now, since):
+        with self._lock:
+            return [t for t in self.timers.values() if t.due_at <= now]
+
+    def delete_timers(self, timers):
+        with self._lock:
+            for t in timers:
+                self.timers.pop(t.key, None)
+
+    def cursor(self):
+        return self._cursor
+
+    def set_cursor(self, at):
+        self._cursor = at
+
+    def segment_sizes(self, shop):
+        return dict(self.counters.get(shop, {}))
+
+    def shop_stats(self, shop):
+        return dict(self.stats.get(shop, {}))
+
+    def derived(self, shop, profile_id):
+        return self.derived_states.get((shop, profile_id))
+
+    def prior(self, shop):
+        return self.priors.get(shop)
+
+    def put_prior(self, shop, prior, fitted_at):
+        self.priors[shop] = (prior, fitted_at)

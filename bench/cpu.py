@@ -113,15 +113,15 @@ class InProcessIngest:
         self.fresh()
 
     def fresh(self) -> None:
-        from emma.adapters.memory import (
+        from emma.ingest.service import IngestService
+        from emma.ingest.wiring import Ingest
+        from emma_local.fakes import (
             FixedClock,
             InMemoryCatalog,
             InMemoryProfileRepository,
             InMemoryPublisher,
             StaticShopDirectory,
         )
-        from emma.ingest.service import IngestService
-        from emma.ingest.wiring import Ingest
 
         profiles = InMemoryProfileRepository(check_limits=False)  # the twin's size checks are not production CPU
         service = IngestService(

@@ -1,7 +1,7 @@
 from datetime import timedelta
 from decimal import Decimal
 
-from emma.profiles.apply import apply_event, decayed, merge_profiles, merge_rank
+from emma.profiles.apply import apply_event, merge_profiles, merge_rank
 from emma.profiles.model import new_profile
 from factories import T0, event, order
 
@@ -75,7 +75,7 @@ def test_affinities_decay_with_a_90_day_half_life():
     p = fresh()
     apply_event(p, event("product.viewed", product={"product_id": "x", "category": "Smartphones"}))
     aff = p.affinities.categories["smartphones"]
-    assert abs(decayed(aff, T0 + timedelta(days=90)) - 0.5) < 1e-9
+    assert abs(aff.decayed(T0 + timedelta(days=90)) - 0.5) < 1e-9
     apply_event(p, order("o1", "10.00", minutes=1))
     assert p.affinities.categories["smartphones"].score > 5  # purchase weighs 5, view 1
 

@@ -11,7 +11,6 @@ import base64
 import bisect
 import hashlib
 import json
-import math
 from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
@@ -44,7 +43,6 @@ from emma.events.model import (
     TutorialEvent,
 )
 from emma.profiles.model import (
-    AFFINITY_HALF_LIFE_DAYS,
     MAX_AFFINITY_KEYS,
     MAX_COUNTED_IDS,
     MAX_COUPONS,
@@ -239,11 +237,6 @@ def _counts(profile: Profile, event: CanonicalEvent) -> bool:
     return True
 
 
-def decayed(aff: Affinity, at: datetime) -> float:
-    days = max(0.0, (at - aff.at).total_seconds() / 86400.0)
-    return aff.score * math.pow(0.5, days / AFFINITY_HALF_LIFE_DAYS)
-
-
 def _bump(
     table: dict[str, Affinity], key: str | None, weight: float, at: datetime, via: str | None, *, fold: bool = True
 ) -> None:
@@ -259,12 +252,12 @@ def _bump(
     if current is None:
         table[key] = Affinity(score=weight, at=at, via=via)
     elif at >= current.at:
-        table[key] = Affinity(score=decayed(current, at) + weight, at=at, via=via or current.via)
+        table[key] = Affinity(score=current.decayed(at) + weight, at=at, via=via or current.via)
     else:  # an older signal arriving late: decay it to the stored time before adding
-        late = decayed(Affinity(score=weight, at=at), current.at)
+        late = Affinity(score=weight, at=at).decayed(current.at)
         table[key] = Affinity(score=current.score + late, at=current.at, via=current.via or via)
     if len(table) > MAX_AFFINITY_KEYS:
-        weakest = min(table, key=lambda k: decayed(table[k], at))
+        weakest = min(table, key=lambda k: table[k].decayed(at))
         del table[weakest]
 
 

@@ -7,6 +7,7 @@ lose an update. Every collection is bounded so a profile item stays far below Dy
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
@@ -106,6 +107,11 @@ class Affinity(_Model):
     score: float
     at: datetime
     via: str | None = None  # the last kind of signal: viewed, searched, watched, clicked, carted, bought
+
+    def decayed(self, at: datetime) -> float:
+        """The score as it stands at ``at`` (never more than the stored score: earlier times count as ``at``)."""
+        days = max(0.0, (at - self.at).total_seconds() / 86400.0)
+        return self.score * math.pow(0.5, days / AFFINITY_HALF_LIFE_DAYS)
 
 
 class Affinities(_Model):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from emma.profiles.model import Affinity, Profile, UpgradeEstimate
+from emma.profiles.model import Profile, UpgradeEstimate
 
 # Typical replacement cycles in days (German retail and carrier contract figures, rounded).
 REPLACEMENT_CYCLE_DAYS: dict[str, int] = {
@@ -31,18 +31,12 @@ SILENT_AFTER_SENT = 5  # this many messages sent and none opened or clicked ...
 SILENT_FACTOR = 1.15  # ... and the estimate moves later
 
 
-def _decayed(aff: Affinity, at: datetime) -> float:
-    from emma.profiles.apply import decayed  # apply imports this module
-
-    return decayed(aff, at)
-
-
 def _interest_since(profile: Profile, category: str, since: datetime, now: datetime) -> float:
     """Decayed interest in ``category`` shown after the purchase (the purchase itself not counted)."""
     aff = profile.affinities.categories.get(category.lower())
     if aff is None or aff.at <= since + timedelta(days=1) or aff.via == "bought":
         return 0.0
-    return _decayed(aff, now)
+    return aff.decayed(now)
 
 
 def estimate_upgrade(profile: Profile, now: datetime) -> UpgradeEstimate | None:

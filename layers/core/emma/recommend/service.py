@@ -25,7 +25,6 @@ from typing import Any
 
 from emma.dispatch.formats import format_money
 from emma.ports import Clock
-from emma.profiles.apply import decayed
 from emma.profiles.model import Profile
 from emma.profiles.upgrade import REPLACEMENT_CYCLE_DAYS
 from emma.recommend.catalog import Product
@@ -282,7 +281,7 @@ class _Signals:
         if slot == "cart":
             seeds = cart or recent
         elif slot == "interest":
-            viewed = sorted(profile.affinities.products.items(), key=lambda kv: decayed(kv[1], now), reverse=True)
+            viewed = sorted(profile.affinities.products.items(), key=lambda kv: kv[1].decayed(now), reverse=True)
             seeds = [*recent, *(pid for pid, _ in viewed[:3])]
         else:
             seeds = recent or [pid for pid, _ in owned]
@@ -318,14 +317,14 @@ def _interests(profile: Profile, now: datetime) -> list[tuple[str, float, str, s
         (aff.brands, "BRAND#", MAX_BRANDS, "bought"),
         (aff.topics, "TAG#", MAX_TOPICS, "interest"),
     ):
-        top = sorted(table.items(), key=lambda kv: decayed(kv[1], now), reverse=True)[:n]
+        top = sorted(table.items(), key=lambda kv: kv[1].decayed(now), reverse=True)[:n]
         for key, a in top:
             kind = a.via if a.via in ("viewed", "searched", "watched", "carted") else fallback
             label = key if prefix == "TAG#" else key.title()
             words = key.split()
             if prefix != "TAG#" or len(words) == 1:  # tags are single words: a phrase is matched word by word
-                scored.append((f"{prefix}{key}", decayed(a, now), kind, label))
+                scored.append((f"{prefix}{key}", a.decayed(now), kind, label))
             else:
-                scored += [(f"TAG#{w}", decayed(a, now) * 0.8, kind, key) for w in words if len(w) >= 4]
+                scored += [(f"TAG#{w}", a.decayed(now) * 0.8, kind, key) for w in words if len(w) >= 4]
     strengths = [(k, min(1.0, s / STRONG_INTEREST), kind, label) for k, s, kind, label in scored]
     return sorted((i for i in strengths if i[1] >= 0.05), key=lambda i: -i[1])[:16]

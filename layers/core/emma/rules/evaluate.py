@@ -14,7 +14,6 @@ from typing import Any
 from pydantic import BaseModel
 
 from emma.events.model import CanonicalEvent
-from emma.profiles.apply import decayed
 from emma.profiles.model import AFFINITY_HALF_LIFE_DAYS, Affinity, Profile, Trait
 from emma.rules.definitions import (
     All,
@@ -69,7 +68,7 @@ def _plain(value: Any, now: datetime) -> Any:
     if isinstance(value, Trait):
         return value.value
     if isinstance(value, Affinity):
-        return decayed(value, now)
+        return value.decayed(now)
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, Decimal):

@@ -149,7 +149,7 @@ def _cmd_journeys_compile(args: argparse.Namespace) -> int:
 
 
 def _cmd_journeys_graph(args: argparse.Namespace) -> int:
-    from emma.journeys.graph import mermaid
+    from emma_local.journey_graph import mermaid
 
     (journey,) = _load_journeys(args.root, args.name)
     text = mermaid(journey)

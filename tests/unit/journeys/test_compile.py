@@ -9,9 +9,9 @@ import pytest
 from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
 
 from emma.journeys.compile import FAILED, FINISH, STEPS_FUNCTION, compile_journey, substitute
-from emma.journeys.graph import mermaid
 from emma.journeys.loader import load_journeys
 from emma.rules.loader import load_definitions
+from emma_local.journey_graph import mermaid
 
 ROOT = Path(__file__).resolve().parents[3]
 GOLDEN = Path(__file__).parent / "golden"

@@ -146,5 +146,5 @@ class ListQueue:
     def __init__(self) -> None:
         self.messages: list[dict[str, Any]] = []
 
-    def request(self, message):
-        self.messages.append(message)
+    def request(self, message):  # a MessageRequest, kept as the queue carries it
+        self.messages.append(message.model_dump(mode="json"))

@@ -54,7 +54,7 @@ class FakeMessages:
         self.requests = []
 
     def request(self, message):
-        self.requests.append(message)
+        self.requests.append(message.model_dump(mode="json"))  # as the queue carries it
 
 
 @pytest.fixture

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from emma.journeys.service import _ARMS
+from pydantic import TypeAdapter
+
+from emma.journeys.definitions import BranchArm
 from emma.profiles.apply import apply_event
 from emma.profiles.model import ChannelStats, new_profile
 from emma.profiles.upgrade import estimate_upgrade
@@ -59,7 +61,7 @@ def test_the_smartphone_journey_offers_the_upgrade_only_when_due():
     import yaml
 
     steps = yaml.safe_load((ROOT / "journeys" / "smartphone-onboarding.yaml").read_text())["steps"]
-    arms = _ARMS.validate_python(next(s for s in steps if s["id"] == "upgrade-check")["branch"])
+    arms = TypeAdapter(list[BranchArm]).validate_python(next(s for s in steps if s["id"] == "upgrade-check")["branch"])
 
     def target(profile, at):
         facts = Facts(profile=profile, now=at)

@@ -12,6 +12,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from emma.adapters.dynamodb import _n, _s, _Table, _wrap, conditional_failed, profile_pk
+from emma.dispatch.request import MessageRequest
 from emma.errors import TransientError
 from emma.journeys.state import JourneyState, StaleJourneyState
 
@@ -125,9 +126,9 @@ class SqsMessageRequests:
     def __init__(self, client: Any, queue_url: str) -> None:
         self._client, self._url = client, queue_url
 
-    def request(self, message: dict[str, Any]) -> None:
+    def request(self, message: MessageRequest) -> None:
         try:
-            self._client.send_message(QueueUrl=self._url, MessageBody=json.dumps(message))
+            self._client.send_message(QueueUrl=self._url, MessageBody=json.dumps(message.model_dump(mode="json")))
         except (ClientError, BotoCoreError) as exc:
             code = exc.response.get("Error", {}).get("Code") if isinstance(exc, ClientError) else type(exc).__name__
             raise TransientError(f"SQS SendMessage failed: {code}") from exc

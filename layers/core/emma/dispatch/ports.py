@@ -110,7 +110,7 @@ class Deferrals(Protocol):
 
 
 class Requeue(Protocol):
-    def request(self, message: dict[str, Any]) -> None: ...
+    def request(self, message: MessageRequest) -> None: ...
 
 
 class Links(Protocol):

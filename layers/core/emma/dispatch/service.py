@@ -481,7 +481,7 @@ def release_due(deferrals: Deferrals, queue: Requeue, now: datetime, limit: int 
     due = deferrals.due(now, limit)
     done = []
     for timer_id, request in due:
-        queue.request({**request.model_dump(mode="json"), "released": True})
+        queue.request(request.model_copy(update={"released": True}))
         done.append(timer_id)
     deferrals.remove(done)
     return len(done)

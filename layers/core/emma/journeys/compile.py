@@ -12,7 +12,8 @@ One state per step, named after the step, plus a few of Emma's own (``journey.*`
     exit, or the end          Task "finish" (record completion), then the execution ends
 
 Every task retries with backoff, then catches into ``journey.failed``, which records the failure on
-the profile's journey state before the execution fails: no customer is dropped silently. The steps
+the profile's journey state before the execution fails: no customer is dropped silently. Each task's
+Payload is one of the typed payloads of emma.journeys.steps, which the steps function parses back. The steps
 function's ARN is the placeholder ``${StepsFunctionArn}`` (CDK DefinitionSubstitutions; the local
 runtime substitutes it the same way).
 """
@@ -32,6 +33,23 @@ from emma.journeys.definitions import (
     UpdateStep,
     WaitStep,
 )
+from emma.journeys.steps import (
+    AwaitPayload,
+    AwaitSpec,
+    BranchPayload,
+    EmitPayload,
+    EmitSpec,
+    FailedPayload,
+    FinishPayload,
+    FinishSpec,
+    SendPayload,
+    SendSpec,
+    SplitPayload,
+    UntilPayload,
+    UntilSpec,
+    UpdatePayload,
+    UpdateSpec,
+)
 
 STEPS_FUNCTION = "${StepsFunctionArn}"
 FAILED, FAILED_END, FINISH = "journey.failed", "journey.failed.end", "journey.finish"
@@ -50,25 +68,11 @@ RETRY = [
 CATCH_ALL = {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": FAILED}
 
 
-def _payload(journey: Journey, action: str, step: str, then: str | None, spec: Any) -> dict[str, Any]:
-    return {
-        "action": action,
-        "journey": journey.id,
-        "step": step,
-        "then": then,
-        "spec": spec,
-        "shop.$": "$.shop",
-        "profile_id.$": "$.profile_id",
-        "execution.$": "$$.Execution.Name",
-        "entered.$": "$$.State.EnteredTime",
-    }
-
-
-def _task(journey: Journey, action: str, step: str, then: str | None, spec: Any, nxt: str | None) -> dict[str, Any]:
+def _task(payload: dict[str, Any], nxt: str | None) -> dict[str, Any]:
     state: dict[str, Any] = {
         "Type": "Task",
         "Resource": LAMBDA_INVOKE,
-        "Parameters": {"FunctionName": STEPS_FUNCTION, "Payload": _payload(journey, action, step, then, spec)},
+        "Parameters": {"FunctionName": STEPS_FUNCTION, "Payload": payload},
         "ResultSelector": {"route.$": "$.Payload.route", "until.$": "$.Payload.until"},
         "ResultPath": "$.last",
         "Retry": RETRY,
@@ -97,40 +101,44 @@ def _spec(model: Any) -> Any:
 def compile_journey(journey: Journey) -> dict[str, Any]:
     """The journey as an ASL document (a dict; json.dumps it for CreateStateMachine)."""
     states: dict[str, Any] = {}
+    jid = journey.id
     for index, step in enumerate(journey.steps):
         successors = journey.successors(index)
         nxt = successors[0] if successors else FINISH
         sid = step.id
         if isinstance(step, SendStep):
-            spec = {**_spec(step.send), "max_messages": journey.max_messages}
-            states[sid] = _task(journey, "send", sid, nxt, spec, nxt)
+            spec = SendSpec.model_validate({**_spec(step.send), "max_messages": journey.max_messages})
+            states[sid] = _task(SendPayload.task(jid, sid, nxt, spec), nxt)
         elif isinstance(step, UpdateStep):
-            states[sid] = _task(journey, "update", sid, nxt, _spec(step.update), nxt)
+            states[sid] = _task(UpdatePayload.task(jid, sid, nxt, UpdateSpec.model_validate(_spec(step.update))), nxt)
         elif isinstance(step, EmitStep):
-            states[sid] = _task(journey, "emit", sid, nxt, _spec(step.emit), nxt)
+            states[sid] = _task(EmitPayload.task(jid, sid, nxt, EmitSpec.model_validate(_spec(step.emit))), nxt)
         elif isinstance(step, ExitStep):
-            states[sid] = _task(journey, "finish", sid, None, {"reason": "exit step"}, None)
-        elif isinstance(step, BranchStep | SplitStep):
-            action = "branch" if isinstance(step, BranchStep) else "split"
-            spec = [_spec(arm) for arm in (step.branch if isinstance(step, BranchStep) else step.split)]
-            states[sid] = _task(journey, action, sid, None, spec, f"{sid}.route")
+            states[sid] = _task(FinishPayload.task(jid, sid, None, FinishSpec(reason="exit step")), None)
+        elif isinstance(step, BranchStep):
+            states[sid] = _task(BranchPayload.task(jid, sid, None, step.branch), f"{sid}.route")
+            states[f"{sid}.route"] = _choice(successors)
+        elif isinstance(step, SplitStep):
+            states[sid] = _task(SplitPayload.task(jid, sid, None, step.split), f"{sid}.route")
             states[f"{sid}.route"] = _choice(successors)
         elif isinstance(step, WaitStep):
             wait = step.wait
             if wait.for_ is not None:
                 states[sid] = {"Type": "Wait", "Seconds": int(wait.for_.total_seconds()), "Next": nxt}
             elif wait.until_time is not None:
-                states[sid] = _task(journey, "until", sid, sid, {"until_time": wait.until_time}, f"{sid}.wait")
+                spec = UntilSpec(until_time=wait.until_time)
+                states[sid] = _task(UntilPayload.task(jid, sid, sid, spec), f"{sid}.wait")
                 states[f"{sid}.wait"] = {"Type": "Wait", "TimestampPath": "$.last.until", "Next": nxt}
             else:
                 assert wait.until_event is not None and wait.timeout is not None  # the model guarantees it
                 on_timeout = successors[-1]
-                payload = _payload(journey, "await", sid, nxt, {"event": wait.until_event.value})
-                payload["token.$"] = "$$.Task.Token"
                 states[sid] = {
                     "Type": "Task",
                     "Resource": LAMBDA_CALLBACK,
-                    "Parameters": {"FunctionName": STEPS_FUNCTION, "Payload": payload},
+                    "Parameters": {
+                        "FunctionName": STEPS_FUNCTION,
+                        "Payload": AwaitPayload.task(jid, sid, nxt, AwaitSpec(event=wait.until_event.value)),
+                    },
                     "TimeoutSeconds": int(wait.timeout.total_seconds()),
                     "ResultPath": "$.awaited",
                     "Retry": RETRY,
@@ -141,9 +149,8 @@ def compile_journey(journey: Journey) -> dict[str, Any]:
                     "Next": nxt,
                 }
     if any(s.get("Next") == FINISH or s.get("Default") == FINISH for s in states.values()):
-        states[FINISH] = _task(journey, "finish", FINISH, None, {"reason": "end of journey"}, None)
-    failed = _task(journey, "failed", FAILED, None, None, FAILED_END)
-    failed["Parameters"]["Payload"]["error.$"] = "$.error"
+        states[FINISH] = _task(FinishPayload.task(jid, FINISH, None, FinishSpec(reason="end of journey")), None)
+    failed = _task(FailedPayload.task(jid, FAILED, None, None), FAILED_END)
     del failed["Catch"]
     states[FAILED] = failed
     states[FAILED_END] = {"Type": "Fail", "Error": "JourneyStepFailed", "Cause": "recorded on the profile"}

@@ -14,12 +14,10 @@ import logging
 import random
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, assert_never
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import TypeAdapter
-
-from emma.errors import EmmaError
+from emma.dispatch.request import MessageRequest
 from emma.events.model import (
     CanonicalEvent,
     EventType,
@@ -28,8 +26,22 @@ from emma.events.model import (
     parse_event,
 )
 from emma.ingest.service import IngestService
-from emma.journeys.definitions import BranchArm, Journey, Variant
+from emma.journeys.definitions import Journey, Variant
 from emma.journeys.state import Executions, JourneyState, JourneyStore, LogEntry, MessageRequests, StaleJourneyState
+from emma.journeys.steps import (
+    AwaitPayload,
+    BranchPayload,
+    EmitPayload,
+    FailedPayload,
+    FinishPayload,
+    SendPayload,
+    SplitPayload,
+    StepPayloadBase,
+    UntilPayload,
+    UpdatePayload,
+    parse_step,
+)
+from emma.journeys.steps import UnknownAction as UnknownAction  # where callers have always found it
 from emma.ports import Clock
 from emma.profiles.model import Profile
 from emma.rules.evaluate import Facts, holds
@@ -40,13 +52,6 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 JUST_BOUGHT = timedelta(days=30)  # products bought this recently are never offered (dispatch honours the list)
 DEFAULT_TIMEZONE = "Europe/Berlin"
-_ARMS = TypeAdapter(list[BranchArm])
-_VARIANTS = TypeAdapter(list[Variant])
-
-
-class UnknownAction(EmmaError):
-    status = 400
-    code = "unknown_action"
 
 
 def execution_name(profile_id: str, cause_id: str) -> str:
@@ -254,79 +259,94 @@ class JourneyService:
     # ---- steps: the journey-steps function ----------------------------------------------------
 
     def step(self, payload: dict[str, Any]) -> dict[str, Any]:
-        action = payload.get("action")
-        handler = getattr(self, f"_do_{action}", None) if isinstance(action, str) and action.isidentifier() else None
-        if handler is None:
-            raise UnknownAction(f"unknown journey step action {action!r}")
-        route, until = handler(payload, f"{payload['execution']}:{payload['step']}:{payload['entered']}")
+        p = parse_step(payload)  # UnknownAction, InvalidStepPayload
+        match p:
+            case SendPayload():
+                route, until = self._send(p)
+            case UpdatePayload():
+                route, until = self._update(p)
+            case EmitPayload():
+                route, until = self._emit(p)
+            case BranchPayload():
+                route, until = self._branch(p)
+            case SplitPayload():
+                route, until = self._split(p)
+            case UntilPayload():
+                route, until = self._until(p)
+            case AwaitPayload():
+                route, until = self._await(p)
+            case FinishPayload():
+                route, until = self._finish(p)
+            case FailedPayload():
+                route, until = self._failed(p)
+            case _:
+                assert_never(p)
         return {"route": route, "until": until}
 
-    def _do_send(self, p: dict[str, Any], key: str) -> tuple[str | None, str | None]:
-        spec, now = p["spec"], self._clock.now()
+    def _send(self, p: SendPayload) -> tuple[str | None, str | None]:
+        spec, key, now = p.spec, p.key, self._clock.now()
         state = self._current(p)
         if state is None or state.done(key):
             return None, None
-        transactional = bool(spec.get("transactional"))
-        cap = spec.get("max_messages")
-        if not transactional and cap is not None and state.messages >= cap:
-            self._log(p, key, "capped", f"{spec['template']}: this journey may send {cap} messages", then=p["then"])
+        cap = spec.max_messages
+        if not spec.transactional and cap is not None and state.messages >= cap:
+            self._log(p, "capped", f"{spec.template}: this journey may send {cap} messages", then=p.then)
             return None, None
         profile = self._profile(p)
         recent = sorted(
             pid for pid, owned in profile.products_owned.items() if now - owned.last_bought_at <= JUST_BOUGHT
         )
         self._messages.request(
-            {
-                "key": key,
-                "shop": p["shop"],
-                "profile_id": profile.profile_id,
-                "journey": p["journey"],
-                "execution": p["execution"],
-                "step": p["step"],
-                "template": spec["template"],
-                "channel": spec.get("channel", "best"),
-                "transactional": transactional,
-                "requested_at": now.isoformat(),
-                "exclude_products": recent,
-                "variant": state.variant,
-            }
+            MessageRequest(
+                key=key,
+                shop=p.shop,
+                profile_id=profile.profile_id,
+                journey=p.journey,
+                execution=p.execution,
+                step=p.step,
+                template=spec.template,
+                channel=spec.channel,
+                transactional=spec.transactional,
+                requested_at=now,
+                exclude_products=tuple(recent),
+                variant=state.variant,
+            )
         )
 
         def sent(s: JourneyState) -> None:
-            self._moved_on(s, p["step"], now)
-            s.messages += 0 if transactional else 1
+            self._moved_on(s, p.step, now)
+            s.messages += 0 if spec.transactional else 1
             s.record(
                 LogEntry(
                     at=now,
                     execution=s.execution,
-                    step=p["step"],
+                    step=p.step,
                     what="sent",
-                    detail=f"{spec['template']} via {spec.get('channel', 'best')}",
+                    detail=f"{spec.template} via {spec.channel}",
                     key=key,
                 )
             )
-            s.step, s.step_since = p["then"], now
+            s.step, s.step_since = p.then, now
 
-        self._mutate(p["shop"], p["profile_id"], p["journey"], p["execution"], sent)
+        self._change(p, sent)
         return None, None
 
-    def _do_update(self, p: dict[str, Any], key: str) -> tuple[str | None, str | None]:
-        traits = p["spec"]["set"]
-        self._record_event(p, key, EventType.CUSTOMER_UPDATED, {"traits": traits})
-        self._log(p, key, "updated", ", ".join(f"{k} = {v}" for k, v in traits.items()), then=p["then"])
+    def _update(self, p: UpdatePayload) -> tuple[str | None, str | None]:
+        traits = p.spec.set
+        self._record_event(p, EventType.CUSTOMER_UPDATED, {"traits": traits})
+        self._log(p, "updated", ", ".join(f"{k} = {v}" for k, v in traits.items()), then=p.then)
         return None, None
 
-    def _do_emit(self, p: dict[str, Any], key: str) -> tuple[str | None, str | None]:
-        name = f"journey.{p['spec']['event']}"
-        props = {"name": name, "properties": {"journey": p["journey"], "execution": p["execution"], "step": p["step"]}}
-        self._record_event(p, key, EventType.CUSTOM, props)
-        self._log(p, key, "emitted", name, then=p["then"])
+    def _emit(self, p: EmitPayload) -> tuple[str | None, str | None]:
+        name = f"journey.{p.spec.event}"
+        props = {"name": name, "properties": {"journey": p.journey, "execution": p.execution, "step": p.step}}
+        self._record_event(p, EventType.CUSTOM, props)
+        self._log(p, "emitted", name, then=p.then)
         return None, None
 
-    def _do_branch(self, p: dict[str, Any], key: str) -> tuple[str | None, str | None]:
-        arms = _ARMS.validate_python(p["spec"])
+    def _branch(self, p: BranchPayload) -> tuple[str | None, str | None]:
         profile = self._profile(p)
-        derived = self._rules.derived(p["shop"], profile.profile_id)
+        derived = self._rules.derived(p.shop, profile.profile_id)
         now = self._clock.now()
         facts = Facts(
             profile=profile,
@@ -338,79 +358,70 @@ class JourneyService:
                 "predictions": derived.predictions if derived else None,
             },
         )
-        for n, arm in enumerate(arms):
+        for n, arm in enumerate(p.spec):
             if arm.when is None or holds(arm.when, facts, now):
                 why = "otherwise" if arm.when is None else f"condition {n + 1} holds"
-                self._log(p, key, "branched", f"-> {arm.target} ({why})", then=arm.target)
+                self._log(p, "branched", f"-> {arm.target} ({why})", then=arm.target)
                 return arm.target, None
         raise AssertionError("a branch ends with an otherwise arm")  # the model guarantees it
 
-    def _do_split(self, p: dict[str, Any], key: str) -> tuple[str | None, str | None]:
-        variants = _VARIANTS.validate_python(p["spec"])
-        chosen = split_variant(variants, p["profile_id"], f"{p['journey']}:{p['step']}")
+    def _split(self, p: SplitPayload) -> tuple[str | None, str | None]:
+        chosen = split_variant(p.spec, p.profile_id, f"{p.journey}:{p.step}")
 
         def split(s: JourneyState) -> None:
-            self._moved_on(s, p["step"])
+            self._moved_on(s, p.step)
             s.variant = chosen.name
             s.record(
                 LogEntry(
                     at=self._clock.now(),
                     execution=s.execution,
-                    step=p["step"],
+                    step=p.step,
                     what="split",
                     detail=f"variant {chosen.name}" + (" (holdout: no messages)" if chosen.holdout else ""),
-                    key=key,
+                    key=p.key,
                 )
             )
             s.step, s.step_since = chosen.goto, self._clock.now()
 
-        self._mutate(p["shop"], p["profile_id"], p["journey"], p["execution"], split)
+        self._change(p, split)
         return chosen.goto, None
 
-    def _do_until(self, p: dict[str, Any], key: str) -> tuple[str | None, str | None]:
+    def _until(self, p: UntilPayload) -> tuple[str | None, str | None]:
         profile = self._profile(p)
         zone = profile.traits.get("timezone")
-        at = next_time_of_day(self._clock.now(), p["spec"]["until_time"], str(zone.value) if zone else None)
+        at = next_time_of_day(self._clock.now(), p.spec.until_time, str(zone.value) if zone else None)
         until = at.strftime("%Y-%m-%dT%H:%M:%SZ")
-        self._log(p, key, "waiting", f"until {p['spec']['until_time']} ({until})", then=p["step"])
+        self._log(p, "waiting", f"until {p.spec.until_time} ({until})", then=p.step)
         return None, until
 
-    def _do_await(self, p: dict[str, Any], key: str) -> tuple[str | None, str | None]:
-        wanted, token = p["spec"]["event"], p["token"]
-        entered = datetime.fromisoformat(p["entered"].replace("Z", "+00:00"))
+    def _await(self, p: AwaitPayload) -> tuple[str | None, str | None]:
+        wanted, token, key = p.spec.event, p.token, p.key
+        entered = datetime.fromisoformat(p.entered.replace("Z", "+00:00"))
         now = self._clock.now()
 
         def park(s: JourneyState) -> None:
-            s.waiting_for, s.token, s.step, s.step_since = wanted, token, p["step"], now
+            s.waiting_for, s.token, s.step, s.step_since = wanted, token, p.step, now
             if not s.done(key):
-                s.record(
-                    LogEntry(at=now, execution=s.execution, step=p["step"], what="waiting", detail=wanted, key=key)
-                )
+                s.record(LogEntry(at=now, execution=s.execution, step=p.step, what="waiting", detail=wanted, key=key))
 
-        if self._mutate(p["shop"], p["profile_id"], p["journey"], p["execution"], park) is None:
+        if self._change(p, park) is None:
             return None, None
         # The event may have arrived between entering this step and parking the token.
         profile = self._profile(p)
         arrived = any(t >= int(entered.timestamp()) for t in profile.event_times.get(wanted, []))
         if arrived and self._executions.resume(token, {"event_id": None, "type": wanted, "seen_on_profile": True}):
-            self._mutate(
-                p["shop"],
-                p["profile_id"],
-                p["journey"],
-                p["execution"],
-                lambda s: self._arrived(s, wanted, f"{key}:profile"),
-            )
+            self._change(p, lambda s: self._arrived(s, wanted, f"{key}:profile"))
         return None, None
 
-    def _do_finish(self, p: dict[str, Any], key: str) -> tuple[str | None, str | None]:
-        self._end(p["shop"], p["profile_id"], p["journey"], p["execution"], "completed", p["spec"]["reason"], key)
+    def _finish(self, p: FinishPayload) -> tuple[str | None, str | None]:
+        self._end(p.shop, p.profile_id, p.journey, p.execution, "completed", p.spec.reason, p.key)
         return None, None
 
-    def _do_failed(self, p: dict[str, Any], key: str) -> tuple[str | None, str | None]:
-        error = p.get("error") or {}
+    def _failed(self, p: FailedPayload) -> tuple[str | None, str | None]:
+        error = p.error or {}
         reason = f"{error.get('Error', 'error')}: {str(error.get('Cause', ''))[:300]}"
-        log.error("journey step failed", extra={"journey": p["journey"], "execution": p["execution"], "reason": reason})
-        self._end(p["shop"], p["profile_id"], p["journey"], p["execution"], "failed", reason, key)
+        log.error("journey step failed", extra={"journey": p.journey, "execution": p.execution, "reason": reason})
+        self._end(p.shop, p.profile_id, p.journey, p.execution, "failed", reason, p.key)
         return None, None
 
     # ---- helpers ------------------------------------------------------------------------------
@@ -430,25 +441,29 @@ class JourneyService:
             )
             s.waiting_for, s.token = None, None
 
-    def _current(self, p: dict[str, Any]) -> JourneyState | None:
-        state = self._store.get(p["shop"], p["profile_id"], p["journey"])
-        if state is None or state.execution != p["execution"] or state.status != "active":
-            log.warning("no active journey state for this execution", extra={"execution": p["execution"]})
+    def _current(self, p: StepPayloadBase) -> JourneyState | None:
+        state = self._store.get(p.shop, p.profile_id, p.journey)
+        if state is None or state.execution != p.execution or state.status != "active":
+            log.warning("no active journey state for this execution", extra={"execution": p.execution})
             return None
         return state
 
-    def _log(self, p: dict[str, Any], key: str, what: str, detail: str, then: str | None = None) -> None:
+    def _log(self, p: StepPayloadBase, what: str, detail: str, then: str | None = None) -> None:
         def add(s: JourneyState) -> None:
-            if s.done(key):
+            if s.done(p.key):
                 return
-            self._moved_on(s, p["step"])
+            self._moved_on(s, p.step)
             s.record(
-                LogEntry(at=self._clock.now(), execution=s.execution, step=p["step"], what=what, detail=detail, key=key)
+                LogEntry(at=self._clock.now(), execution=s.execution, step=p.step, what=what, detail=detail, key=p.key)
             )
             if then:
                 s.step, s.step_since = then, self._clock.now()
 
-        self._mutate(p["shop"], p["profile_id"], p["journey"], p["execution"], add)
+        self._change(p, add)
+
+    def _change(self, p: StepPayloadBase, change: Callable[[JourneyState], None]) -> JourneyState | None:
+        """``_mutate`` the journey state of the step's execution."""
+        return self._mutate(p.shop, p.profile_id, p.journey, p.execution, change)
 
     def _mutate(
         self, shop: str, profile_id: str, journey: str, execution: str, change: Callable[[JourneyState], None]
@@ -475,21 +490,21 @@ class JourneyService:
         with contextlib.suppress(StaleJourneyState):  # only a log line about a refused entry would be lost
             self._store.put(shop, profile_id, state)
 
-    def _profile(self, p: dict[str, Any]) -> Profile:
-        return self._ingest.resolve(p["shop"], p["profile_id"])  # ProfileNotFound: the task fails, is caught
+    def _profile(self, p: StepPayloadBase) -> Profile:
+        return self._ingest.resolve(p.shop, p.profile_id)  # ProfileNotFound: the task fails, is caught
 
-    def _record_event(self, p: dict[str, Any], key: str, type_: EventType, properties: dict[str, Any]) -> None:
+    def _record_event(self, p: StepPayloadBase, type_: EventType, properties: dict[str, Any]) -> None:
         """Profile changes go through ingest like any other event: versioned, logged, published."""
         profile = self._profile(p)
         refs = profile.references()
         event = parse_event(
             {
-                "id": f"journey:{key}"[:256],
+                "id": f"journey:{p.key}"[:256],
                 "type": type_.value,
-                "shop": p["shop"],
+                "shop": p.shop,
                 "occurred_at": self._clock.now().isoformat(),
                 "received_at": self._clock.now().isoformat(),
-                "source": Source(kind=SourceKind.EMMA, name=f"journey:{p['journey']}").model_dump(),
+                "source": Source(kind=SourceKind.EMMA, name=f"journey:{p.journey}").model_dump(),
                 "customer": refs.model_dump(exclude_none=True),
                 "properties": properties,
             }

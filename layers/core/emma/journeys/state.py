@@ -8,6 +8,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from emma.dispatch.request import MessageRequest
 from emma.errors import EmmaError
 
 MAX_LOG = 60  # entries kept per (profile, journey), newest last
@@ -86,5 +87,5 @@ class Executions(Protocol):
 
 
 class MessageRequests(Protocol):
-    def request(self, message: dict[str, Any]) -> None:
-        """Queue a message request for the dispatcher (which dedupes on message['key'])."""
+    def request(self, message: MessageRequest) -> None:
+        """Queue a message request for the dispatcher (which dedupes on its key)."""

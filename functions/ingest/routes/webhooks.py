@@ -1,28 +1,26 @@
 """Shop webhooks: Shopify, WooCommerce and Shopware 6, each verified with the shop's own secret.
 
-Order of checks: known shop (404) -> signature over the raw body (401) -> topic and payload (4xx)
--> store and publish -> 200. Nothing is parsed before the signature is verified.
+Order of checks: known platform and shop (404) -> signature over the raw body, and the delivery meant
+for this shop (401) -> ping (200) -> topic and payload (4xx) -> store and publish -> 200. Nothing is
+parsed before the signature is verified. Everything platform-specific is the platform's
+``WebhookSource`` (emma.sources.webhooks).
 """
 
 from __future__ import annotations
-
-from types import ModuleType
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
 from emma.errors import InvalidSignature, NotFound
-from emma.sources import shopify, shopware, woocommerce
 from emma.sources.common import load_json_object
+from emma.sources.webhooks import WEBHOOK_SOURCES
 from ingest import deps
 from ingest.http import json_response, lower_headers, raw_body, received_at
 from ingest.schemas import WEBHOOK_RESPONSES
 
 router = APIGatewayHttpRouter()
 metrics = Metrics()
-
-PLATFORMS: dict[str, ModuleType] = {"shopify": shopify, "woocommerce": woocommerce, "shopware": shopware}
 
 
 @router.post(
@@ -36,28 +34,24 @@ PLATFORMS: dict[str, ModuleType] = {"shopify": shopify, "woocommerce": woocommer
     responses=WEBHOOK_RESPONSES,
 )
 def webhook(platform: str, shop: str):
-    module = PLATFORMS.get(platform)
-    if module is None:
-        raise NotFound(f"unknown platform {platform!r}; use one of {sorted(PLATFORMS)}")
+    source = WEBHOOK_SOURCES.get(platform)
+    if source is None:
+        raise NotFound(f"unknown platform {platform!r}; use one of {sorted(WEBHOOK_SOURCES)}")
     components = deps.intake()
     config = components.shops.get(shop)
-    secret = config.webhook_secrets.get(platform)
+    secret = config.webhook_secrets.get(source.name)
     if not secret:
-        raise InvalidSignature(f"shop {shop!r} has no {platform} webhook secret configured")
+        raise InvalidSignature(f"shop {shop!r} has no {source.name} webhook secret configured")
     event = router.current_event
     body = raw_body(event)
     headers = lower_headers(event)
-    module.verify(secret, body, headers)
-    domain = headers.get("x-shopify-shop-domain")
-    if platform == "shopify" and config.shopify_domain and domain and domain.lower() != config.shopify_domain.lower():
-        # One app secret may sign for several shops: a valid signature from another shop's store
-        # must not land in this one.
-        raise InvalidSignature(f"X-Shopify-Shop-Domain {domain!r} is not this shop's store")
-    if platform == "woocommerce" and woocommerce.is_ping(body):
+    source.verify(secret, body, headers)
+    source.check_shop(config, headers)
+    if source.is_ping(body):
         return json_response(200, {"success": True, "ping": True})
-    topic, delivery_id = module.delivery_of(headers, body)
-    payload = load_json_object(body, f"{platform} {topic}")
-    events = module.map_delivery(shop, topic, delivery_id, payload, received_at(event))
+    topic, delivery_id = source.delivery_of(headers, body)
+    payload = load_json_object(body, f"{source.name} {topic}")
+    events = source.map_delivery(shop, topic, delivery_id, payload, received_at(event))
     report = components.service.ingest(events)
     metrics.add_dimension("shop", shop)
     metrics.add_metric("WebhooksAccepted", MetricUnit.Count, 1)

@@ -29,8 +29,9 @@ from typing import Any
 import pytest
 
 from emma.events.model import CUSTOMERLESS_TYPES, EventType
-from emma.sources import shopify, shopware, woocommerce
+from emma.sources import shopify
 from emma.sources.signatures import sign_base64, sign_hex
+from emma.sources.webhooks import WEBHOOK_SOURCES
 from emma_local.lambdas import LambdaContext, sqs_event
 from factories import T0
 from tests.unit.functions.conftest import SHOP
@@ -152,9 +153,9 @@ def deliveries(path: Path) -> list[tuple[str, str, dict[str, str]]]:
 
 def expected_events(platform: str, topic: str, headers: dict[str, str], body: bytes) -> list[Any]:
     """What the mapper makes of the delivery (the handler must store and publish exactly these)."""
-    module = {"shopify": shopify, "woocommerce": woocommerce, "shopware": shopware}[platform]
-    topic, delivery_id = module.delivery_of(headers, body)
-    return module.map_delivery("elektro-emma", topic, delivery_id, json.loads(body), T0)
+    source = WEBHOOK_SOURCES[platform]
+    topic, delivery_id = source.delivery_of(headers, body)
+    return source.map_delivery("elektro-emma", topic, delivery_id, json.loads(body), T0)
 
 
 # The event types each resource may become, written down here rather than taken from the mappers: a

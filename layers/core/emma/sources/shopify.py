@@ -35,9 +35,9 @@ import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from emma.errors import InvalidPayload, UnknownTopic
+from emma.errors import InvalidPayload, InvalidSignature, UnknownTopic
 from emma.events.model import CanonicalEvent, Channel, EventType, SourceKind
 from emma.sources import signatures
 from emma.sources.common import (
@@ -57,8 +57,12 @@ from emma.sources.common import (
     timestamp,
 )
 
+if TYPE_CHECKING:
+    from emma.ports import ShopConfig
+
 HMAC_HEADER = "x-shopify-hmac-sha256"
 TOPIC_HEADER = "x-shopify-topic"
+SHOP_DOMAIN_HEADER = "x-shopify-shop-domain"
 # X-Shopify-Webhook-Id stays the same across retries of one delivery; older setups only send the event id.
 DELIVERY_HEADERS = ("x-shopify-webhook-id", "x-shopify-event-id")
 
@@ -109,6 +113,15 @@ class PrivacyRequestNotHandled(UnknownTopic):
 def verify(secret: str, body: bytes, headers: Mapping[str, str]) -> None:
     """Raise InvalidSignature unless the body was signed with the shop's webhook secret."""
     signatures.verify_base64(secret, body, headers.get(HMAC_HEADER), HMAC_HEADER)
+
+
+def check_shop(shop: ShopConfig, headers: Mapping[str, str]) -> None:
+    """One app secret may sign for several shops: a valid signature from another shop's store must not
+    land in this one. Raise InvalidSignature if ``X-Shopify-Shop-Domain`` names another store than the
+    shop's ``shopify_domain`` (either unset: nothing to compare)."""
+    domain = headers.get(SHOP_DOMAIN_HEADER)
+    if shop.shopify_domain and domain and domain.lower() != shop.shopify_domain.lower():
+        raise InvalidSignature(f"X-Shopify-Shop-Domain {domain!r} is not this shop's store")
 
 
 def delivery_of(headers: Mapping[str, str], body: bytes) -> tuple[str, str]:

@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from emma.dispatch.formats import format_date, format_money
+from emma.dispatch.context import ContextBuilder
 from emma.dispatch.mime import build_email
-from emma.dispatch.policy import Plan, address_of, customer_locale, plan, trait
+from emma.dispatch.policy import Plan, address_of, customer_locale, plan
 from emma.dispatch.ports import (
     CapStore,
     Deferrals,
@@ -37,7 +37,7 @@ from emma.dispatch.ports import (
     SendRecorder,
 )
 from emma.dispatch.request import MessageRequest
-from emma.dispatch.tokens import UnsubscribeToken, coupon_code, link_code, message_ref, sign_unsubscribe
+from emma.dispatch.tokens import UnsubscribeToken, message_ref, sign_unsubscribe
 from emma.errors import ConcurrencyConflict, EmmaError, NotFound, TransientError
 from emma.events.model import Channel
 from emma.ports import CatalogRepository, Clock, ShopConfig, ShopDirectory
@@ -48,7 +48,6 @@ from emma.templates.render import Rendered, Renderer, RenderError
 
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=3)  # longer than one dispatch takes; a crashed worker's claim lapses after it
-MAX_CART_LINES = 5
 PREVIEW_CHARS = 280
 
 
@@ -115,8 +114,7 @@ class DispatchService:
         self._links = links
         self._senders = senders
         self._recorder = recorder
-        self._catalog = catalog
-        self._recommender = recommender
+        self._contexts = ContextBuilder(catalog, recommender, public_url)
         self._clock = clock
         self._public_url = public_url.rstrip("/")
 
@@ -187,8 +185,12 @@ class DispatchService:
             if channel == Channel.EMAIL and not shop.dispatch.sender:
                 raise DispatchConfigError(f"shop {shop.shop!r} has no dispatch.sender email address")
             unsubscribe_url = self._unsubscribe_url(shop, profile, channel, request.key)
-            context, coupon = self._context(request, shop, template, profile, decided, channel, links, unsubscribe_url)
-            rendered = self._renderer.render(request.shop, template.template, decided.locale, channel, context)
+            context = self._contexts.build(
+                request, shop, template, profile, decided.locale, channel, links, unsubscribe_url
+            )
+            rendered = self._renderer.render(
+                request.shop, template.template, decided.locale, channel, context.variables()
+            )
         except (RenderError, DispatchConfigError) as exc:  # nothing sent; retried, then parked in the DLQ
             attempt.add("render", "fail", str(exc), channel)
             attempt.update("failed")
@@ -220,13 +222,13 @@ class DispatchService:
             self._give_back(request, profile, marketing, attempt, stage, exc, channel)
             raise
         attempt.add("send", "send", f"{channel} to {_masked(address)}", channel)
-        recommended = [{"product_id": r["product_id"], "url": r["url"]} for r in context["recommendations"]]
+        recommended = [{"product_id": r.product_id, "url": r.url} for r in context.recommendations]
         attempt.update(
             "sent",
             subject=rendered.subject or rendered.push_title or None,
             preview=rendered.body[:PREVIEW_CHARS],
             provider_id=provider_id,
-            coupon=coupon,
+            coupon=context.coupon.code if context.coupon else None,
             recommended=recommended or None,
         )
         record = attempt.record
@@ -284,8 +286,8 @@ class DispatchService:
             locale=locale or customer_locale(profile, shop.dispatch),
         )
         unsubscribe_url = self._unsubscribe_url(shop, profile, channel, request.key)
-        context, _ = self._context(request, shop, template, profile, decided, channel, {}, unsubscribe_url)
-        rendered = self._renderer.render(shop_id, template_name, decided.locale, channel, context)
+        context = self._contexts.build(request, shop, template, profile, decided.locale, channel, {}, unsubscribe_url)
+        rendered = self._renderer.render(shop_id, template_name, decided.locale, channel, context.variables())
         raw = b""
         if channel == Channel.EMAIL:
             raw = self._outgoing(
@@ -298,124 +300,6 @@ class DispatchService:
     def _unsubscribe_url(self, shop: ShopConfig, profile: Profile, channel: Channel, key: str) -> str:
         token = UnsubscribeToken(shop.shop, profile.profile_id, str(channel), message_ref(key))
         return f"{self._public_url}/v1/unsubscribe?t={sign_unsubscribe(shop.signing_secret or '', token)}"
-
-    def _context(
-        self,
-        request: MessageRequest,
-        shop: ShopConfig,
-        template: Template,
-        profile: Profile,
-        decided: Plan,
-        channel: Channel,
-        links: dict[str, dict[str, Any]],
-        unsubscribe_url: str,
-    ) -> tuple[dict[str, Any], str | None]:
-        locale = decided.locale
-        secret = shop.signing_secret or ""
-        brand = shop.dispatch.brand
-
-        def link(url: str) -> str:
-            if channel == Channel.EMAIL:
-                return url  # SES rewrites links for click tracking
-            code = link_code(request.key, url)
-            links[code] = {
-                "url": url,
-                "profile_id": profile.profile_id,
-                "channel": str(channel),
-                "template": template.template,
-                "journey": request.journey,
-                "message": message_ref(request.key),
-            }
-            return f"{self._public_url}/v1/r/{shop.shop}/{code}"
-
-        coupon = None
-        if template.coupon is not None:
-            valid = request.requested_at + timedelta(days=template.coupon.valid_days)
-            coupon = {
-                "code": coupon_code(secret, shop.shop, request.key),
-                "percent": template.coupon.percent,
-                "valid_until": format_date(valid, locale),
-            }
-        recommendations: list[dict[str, Any]] = []
-        if template.recommendations is not None:
-            exclude = set(request.exclude_products)  # the recommender leaves out what is owned itself
-            if profile.cart is not None:
-                exclude |= set(profile.cart.items)
-            recommendations = self._recommender.recommend(
-                shop.shop, profile, template.recommendations.slot, template.recommendations.limit, exclude, locale
-            )
-        first = trait(profile, "first_name")
-        last = trait(profile, "last_name")
-        context = {
-            "customer": {
-                "first_name": first,
-                "last_name": last,
-                "name": " ".join(p for p in (first, last) if p),
-                "email": profile.email,
-                "city": trait(profile, "city"),
-                "country": trait(profile, "country"),
-                "locale": locale,
-                "traits": {k: t.value for k, t in profile.traits.items()},
-                "orders_count": profile.orders.count,
-            },
-            "shop": {
-                "name": shop.name or shop.shop,
-                "url": brand.url.rstrip("/"),
-                "support_email": brand.support_email,
-                "address": brand.address,
-                "color": brand.color,
-                "logo_url": brand.logo_url,
-            },
-            "last_purchase": self._last_purchase(shop.shop, profile),
-            "recommendations": recommendations,
-            "coupon": coupon,
-            "cart": self._cart(shop.shop, profile, locale),
-            "message": {"channel": str(channel), "template": template.template, "journey": request.journey},
-            "unsubscribe_url": unsubscribe_url,
-            "link": link,
-        }
-        return context, coupon["code"] if coupon else None
-
-    def _product(self, shop: str, product_id: str) -> dict[str, Any]:
-        try:
-            return self._catalog.get_product(shop, product_id) or {}
-        except EmmaError:
-            log.warning("catalog lookup of %s failed; the message goes without its details", product_id)
-            return {}
-
-    def _last_purchase(self, shop: str, profile: Profile) -> dict[str, Any] | None:
-        if not profile.products_owned:
-            return None
-        product_id, owned = max(profile.products_owned.items(), key=lambda kv: kv[1].last_bought_at)
-        product = self._product(shop, product_id)
-        return {
-            "product_id": product_id,
-            "title": product.get("name") or product_id,
-            "category": owned.category or product.get("category"),
-            "brand": owned.brand or product.get("brand"),
-            "url": product.get("url"),
-        }
-
-    def _cart(self, shop: str, profile: Profile, locale: str) -> dict[str, Any] | None:
-        cart = profile.cart
-        if cart is None or not cart.items:
-            return None
-        lines = []
-        for product_id, quantity in list(cart.items.items())[:MAX_CART_LINES]:
-            product = self._product(shop, product_id)
-            lines.append(
-                {
-                    "product_id": product_id,
-                    "title": product.get("name") or product_id,
-                    "quantity": quantity,
-                    "price": format_money(product.get("price"), product.get("currency") or cart.currency, locale),
-                }
-            )
-        return {
-            "items": lines,
-            "value": format_money(cart.value, cart.currency, locale),
-            "recovery_url": cart.recovery_url,
-        }
 
     def _outgoing(
         self,

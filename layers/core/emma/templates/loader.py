@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from emma.events.model import Channel
 from emma.rules.loader import DefinitionError, line_of_location, read_yaml_with_lines
-from emma.templates.context import ALLOWED_VARIABLES, sample_contexts
+from emma.templates.context import ALLOWED_VARIABLES, samples
 from emma.templates.definitions import LOCALES, Template
 from emma.templates.library import ShopTemplates, TemplateSet
 from emma.templates.render import Renderer, RenderError
@@ -111,15 +111,17 @@ def _render_problems(
     problems: list[str] = []
     for locale in LOCALES:
         for channel in template.channels:
-            for sample, context in sample_contexts(locale, str(channel)):
+            contexts = samples(locale, str(channel))
+            known = contexts[0][1]  # a new customer has no coupon: a template with one gets the known one's
+            for sample, context in contexts:
                 if template.recommendations is None:
-                    context = {**context, "recommendations": []}
+                    context = context.model_copy(update={"recommendations": []})
                 if template.coupon is None:
-                    context = {**context, "coupon": None}
-                elif context["coupon"] is None:
-                    context = {**context, "coupon": sample_contexts(locale)[0][1]["coupon"]}
+                    context = context.model_copy(update={"coupon": None})
+                elif context.coupon is None:
+                    context = context.model_copy(update={"coupon": known.coupon})
                 try:
-                    renderer.render(shop, template.template, locale, channel, context)
+                    renderer.render(shop, template.template, locale, channel, context.variables())
                 except RenderError as exc:
                     part = "sms" if channel == Channel.SMS else "push" if channel == Channel.PUSH else "html"
                     line = lines.get(("locales", locale, part), lines.get(("locales", locale), 1))

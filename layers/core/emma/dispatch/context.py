@@ -1,0 +1,252 @@
+"""What a template sees: the context of one message, as pydantic models, and the one place it is built.
+
+A real send (emma.dispatch.service) and the validation of every template at load time
+(emma.templates.context.sample_contexts, with sample customers) both hand the renderer
+``TemplateContext.variables()``: the same names, so a template that renders for the samples renders
+for customers. Templates read fields as attributes (``customer.first_name``, ``cart.items``);
+``customer.traits`` stays a mapping (``customer.traits["plan"]``). The renderer adds ``preheader``
+(the rendered preheader, in the email HTML) and the final ``message.locale`` and ``message.channel``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from emma.dispatch.formats import format_date, format_money
+from emma.dispatch.policy import trait
+from emma.dispatch.ports import Recommender
+from emma.dispatch.request import MessageRequest
+from emma.dispatch.tokens import coupon_code, link_code, message_ref
+from emma.errors import EmmaError
+from emma.events.model import Channel
+from emma.ports import CatalogRepository, ShopConfig
+from emma.profiles.model import Profile
+from emma.templates.definitions import Template
+
+log = logging.getLogger(__name__)
+MAX_CART_LINES = 5
+
+Link = Callable[[str], str]
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class CustomerContext(_Part):
+    first_name: str | None
+    last_name: str | None
+    name: str = Field(description='first and last name, "" when neither is known')
+    email: str | None
+    city: str | None
+    country: str | None
+    locale: str = Field(description="the locale the message is rendered in")
+    traits: dict[str, Any] = Field(description="every trait's value by name")
+    orders_count: int
+
+
+class ShopContext(_Part):
+    name: str
+    url: str = Field(description="the shop's URL, without a trailing slash")
+    support_email: str | None
+    address: str
+    color: str
+    logo_url: str | None
+
+
+class ProductContext(_Part):
+    """The product the customer bought last."""
+
+    product_id: str
+    title: str
+    category: str | None
+    brand: str | None
+    url: str | None
+
+
+class RecommendationContext(_Part):
+    product_id: str
+    title: str
+    url: str | None
+    price: str | None = Field(description="formatted in the message's locale")
+    reason: str = Field(description="why it is offered, in the message's locale")
+    strategy: str | None = None
+    partner: str | None = None
+
+
+class CouponContext(_Part):
+    code: str
+    percent: int
+    valid_until: str = Field(description="formatted in the message's locale")
+
+
+class CartLineContext(_Part):
+    product_id: str
+    title: str
+    quantity: int
+    price: str | None
+
+
+class CartContext(_Part):
+    items: list[CartLineContext] = Field(description=f"the first {MAX_CART_LINES} lines")
+    value: str | None
+    recovery_url: str | None
+
+
+class MessageContext(_Part):
+    channel: str
+    template: str
+    journey: str | None
+
+
+class TemplateContext(_Part):
+    customer: CustomerContext
+    shop: ShopContext
+    last_purchase: ProductContext | None
+    recommendations: list[RecommendationContext]
+    coupon: CouponContext | None
+    cart: CartContext | None
+    message: MessageContext
+    unsubscribe_url: str
+    link: Link = Field(exclude=True, description="link(url): a tracked short link (SMS, push); the URL in email")
+
+    def variables(self) -> dict[str, Any]:
+        """The names a template renders with."""
+        return {**self.model_dump(), "link": self.link}
+
+
+def shop_context(shop: ShopConfig) -> ShopContext:
+    brand = shop.dispatch.brand
+    return ShopContext(
+        name=shop.name or shop.shop,
+        url=brand.url.rstrip("/"),
+        support_email=brand.support_email,
+        address=brand.address,
+        color=brand.color,
+        logo_url=brand.logo_url,
+    )
+
+
+class ContextBuilder:
+    """Builds the context of one message: the customer, the shop's brand, the last purchase and the
+    cart (with catalog details), recommendations and a coupon when the template asks for them."""
+
+    def __init__(self, catalog: CatalogRepository, recommender: Recommender, public_url: str) -> None:
+        self._catalog = catalog
+        self._recommender = recommender
+        self._public_url = public_url.rstrip("/")
+
+    def build(
+        self,
+        request: MessageRequest,
+        shop: ShopConfig,
+        template: Template,
+        profile: Profile,
+        locale: str,
+        channel: Channel,
+        links: dict[str, dict[str, Any]],
+        unsubscribe_url: str,
+    ) -> TemplateContext:
+        """The context of ``request``; the short links its template creates are added to ``links``
+        (the caller saves them before the message goes out)."""
+        secret = shop.signing_secret or ""
+
+        def link(url: str) -> str:
+            if channel == Channel.EMAIL:
+                return url  # SES rewrites links for click tracking
+            code = link_code(request.key, url)
+            links[code] = {
+                "url": url,
+                "profile_id": profile.profile_id,
+                "channel": str(channel),
+                "template": template.template,
+                "journey": request.journey,
+                "message": message_ref(request.key),
+            }
+            return f"{self._public_url}/v1/r/{shop.shop}/{code}"
+
+        coupon = None
+        if template.coupon is not None:
+            valid = request.requested_at + timedelta(days=template.coupon.valid_days)
+            coupon = CouponContext(
+                code=coupon_code(secret, shop.shop, request.key),
+                percent=template.coupon.percent,
+                valid_until=format_date(valid, locale),
+            )
+        recommendations: list[dict[str, Any]] = []
+        if template.recommendations is not None:
+            exclude = set(request.exclude_products)  # the recommender leaves out what is owned itself
+            if profile.cart is not None:
+                exclude |= set(profile.cart.items)
+            recommendations = self._recommender.recommend(
+                shop.shop, profile, template.recommendations.slot, template.recommendations.limit, exclude, locale
+            )
+        first = trait(profile, "first_name")
+        last = trait(profile, "last_name")
+        return TemplateContext(
+            customer=CustomerContext(
+                first_name=first,
+                last_name=last,
+                name=" ".join(p for p in (first, last) if p),
+                email=profile.email,
+                city=trait(profile, "city"),
+                country=trait(profile, "country"),
+                locale=locale,
+                traits={k: t.value for k, t in profile.traits.items()},
+                orders_count=profile.orders.count,
+            ),
+            shop=shop_context(shop),
+            last_purchase=self._last_purchase(shop.shop, profile),
+            recommendations=[RecommendationContext.model_validate(r) for r in recommendations],
+            coupon=coupon,
+            cart=self._cart(shop.shop, profile, locale),
+            message=MessageContext(channel=str(channel), template=template.template, journey=request.journey),
+            unsubscribe_url=unsubscribe_url,
+            link=link,
+        )
+
+    def _product(self, shop: str, product_id: str) -> dict[str, Any]:
+        try:
+            return self._catalog.get_product(shop, product_id) or {}
+        except EmmaError:
+            log.warning("catalog lookup of %s failed; the message goes without its details", product_id)
+            return {}
+
+    def _last_purchase(self, shop: str, profile: Profile) -> ProductContext | None:
+        if not profile.products_owned:
+            return None
+        product_id, owned = max(profile.products_owned.items(), key=lambda kv: kv[1].last_bought_at)
+        product = self._product(shop, product_id)
+        return ProductContext(
+            product_id=product_id,
+            title=product.get("name") or product_id,
+            category=owned.category or product.get("category"),
+            brand=owned.brand or product.get("brand"),
+            url=product.get("url"),
+        )
+
+    def _cart(self, shop: str, profile: Profile, locale: str) -> CartContext | None:
+        cart = profile.cart
+        if cart is None or not cart.items:
+            return None
+        lines = []
+        for product_id, quantity in list(cart.items.items())[:MAX_CART_LINES]:
+            product = self._product(shop, product_id)
+            lines.append(
+                CartLineContext(
+                    product_id=product_id,
+                    title=product.get("name") or product_id,
+                    quantity=quantity,
+                    price=format_money(product.get("price"), product.get("currency") or cart.currency, locale),
+                )
+            )
+        return CartContext(
+            items=lines,
+            value=format_money(cart.value, cart.currency, locale),
+            recovery_url=cart.recovery_url,
+        )

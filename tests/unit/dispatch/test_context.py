@@ -1,0 +1,134 @@
+"""The template context: the model a send builds has the names and shape of the samples every template
+is validated with, and carries the customer, shop, purchase, cart, coupon and links as before."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from emma.dispatch.context import ContextBuilder, TemplateContext
+from emma.dispatch.request import MessageRequest
+from emma.dispatch.tokens import coupon_code
+from emma.events.model import Channel
+from emma.recommend.service import RecommendationService
+from emma.templates.context import ALLOWED_VARIABLES, sample_contexts, samples
+from emma.templates.render import Renderer
+from tests.factories import event, order
+
+from .conftest import NOW, SHOP, TEMPLATES, World
+
+PRODUCTS = (("pixel-9", "Pixel 9", "699.00"), ("case-1", "Case", "19.99"), ("charger-1", "Charger", "24.50"))
+
+
+def shape(value: Any) -> Any:
+    """The names a template can reach: keys of mappings (traits' own keys aside), one list item's shape."""
+    if isinstance(value, dict):
+        return {k: None if k == "traits" else shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [shape(value[0])] if value else []
+    return None
+
+
+def customer_with_history(world: World) -> str:
+    for product_id, name, price in PRODUCTS:
+        world.catalog.upsert_product(
+            event(
+                "catalog.product_upserted",
+                customer={},
+                source="shopify",
+                id=f"p-{product_id}",
+                product={
+                    "product_id": product_id,
+                    "name": name,
+                    "price": price,
+                    "currency": "EUR",
+                    "url": f"https://shop.example/{product_id}",
+                    "brand": "Acme",
+                },
+            )
+        )
+    phone, case = {"product_id": "pixel-9", "price": "699.00"}, {"product_id": "case-1", "price": "19.99"}
+    for n in range(3):  # others bought the phone with a case: the model learns it
+        world.ingest.ingest([order(f"o-x{n}", "718.99", customer={"customer_id": f"x-{n}"}, items=[phone, case])])
+    pid = world.customer(plan="plus", last_name="Schmidt", city="Berlin")
+    world.ingest.ingest(
+        [
+            order("o-1", "699.00", customer={"customer_id": "c-1"}, at=NOW - timedelta(days=40), items=[phone]),
+            event(
+                "cart.updated",
+                customer={"customer_id": "c-1"},
+                at=NOW - timedelta(hours=3),
+                cart_id="k1",
+                value="44.49",
+                currency="EUR",
+                items=[{"product_id": "charger-1", "quantity": 2}],
+                recovery_url="https://shop.example/cart/k1",
+            ),
+        ]
+    )
+    world.build_model()
+    return pid
+
+
+def build(world: World, request: MessageRequest, channel: Channel, links: dict[str, Any]) -> TemplateContext:
+    builder = ContextBuilder(
+        world.catalog, RecommendationService(world.models, world.catalog, world.clock), "https://api.example/"
+    )
+    template = TEMPLATES.get("elektro-emma", request.template)
+    profile = world.ingest.resolve("elektro-emma", request.profile_id)
+    return builder.build(request, SHOP, template, profile, "de", channel, links, "https://u.example/x")
+
+
+def test_a_send_and_the_samples_give_templates_the_same_names(world):
+    pid = customer_with_history(world)
+    real = build(world, world.request(pid, template="cross-sell"), Channel.EMAIL, {}).variables()
+    (_, sample), *_ = sample_contexts("de")
+    assert set(real) == set(sample) == ALLOWED_VARIABLES - {"preheader"}  # the renderer adds the preheader
+    assert real["recommendations"] and real["last_purchase"] and real["cart"]  # every part is there to compare
+    coupon = build(world, world.request(pid, template="cart-coupon"), Channel.EMAIL, {}).variables()["coupon"]
+    assert shape({**real, "coupon": coupon}) == shape(sample)
+    assert callable(real["link"]) and callable(sample["link"])
+
+
+def test_the_context_of_a_send(world):
+    pid = customer_with_history(world)
+    links: dict[str, Any] = {}
+    request = world.request(pid, template="cart-coupon")
+    context = build(world, request, Channel.SMS, links)
+    assert context.customer.model_dump() == {
+        "first_name": "Anna",
+        "last_name": "Schmidt",
+        "name": "Anna Schmidt",
+        "email": "c-1@example.com",
+        "city": "Berlin",
+        "country": None,
+        "locale": "de",
+        "traits": context.customer.traits,
+        "orders_count": 1,
+    }
+    assert context.customer.traits["plan"] == "plus"
+    assert (context.shop.name, context.shop.url, context.shop.address) == (
+        "Elektro Emma",
+        "https://shop.example",
+        "Hauptstraße 1, Berlin",
+    )
+    assert context.last_purchase is not None and context.last_purchase.title == "Pixel 9"
+    assert context.cart is not None and [(line.title, line.quantity) for line in context.cart.items] == [("Charger", 2)]
+    assert context.cart.value == "44,49 €" and context.cart.items[0].price == "24,50 €"
+    assert context.coupon is not None and context.coupon.code == coupon_code("sig-test", "elektro-emma", request.key)
+    assert context.message.model_dump() == {"channel": "sms", "template": "cart-coupon", "journey": "abandoned-cart"}
+    assert context.recommendations == []  # the template asks for none
+    short = context.link("https://shop.example/cart")
+    assert short.startswith("https://api.example/v1/r/elektro-emma/")
+    assert links[short.rsplit("/", 1)[1]]["channel"] == "sms"
+    email = build(world, request, Channel.EMAIL, links)
+    assert email.link("https://shop.example/cart") == "https://shop.example/cart"  # SES tracks email clicks
+
+
+def test_every_sample_is_a_template_context_that_renders_as_its_variables():
+    renderer = Renderer(TEMPLATES)
+    for (name, context), (same, variables) in zip(samples("en", "sms"), sample_contexts("en", "sms"), strict=True):
+        assert name == same and isinstance(context, TemplateContext)
+        assert shape(context.variables()) == shape(variables)
+        rendered = renderer.render("elektro-emma", "cart-reminder", "en", Channel.SMS, context.variables())
+        assert rendered == renderer.render("elektro-emma", "cart-reminder", "en", Channel.SMS, variables)

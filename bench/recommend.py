@@ -225,12 +225,13 @@ def _p95(values: list[float]) -> float:
 
 def _product_item(item: dict[str, Any], now: str) -> dict[str, Any]:
     """The catalog item as DynamoCatalog.upsert_product stores it (empty fields left out)."""
-    from emma.adapters.dynamodb import _SERIALIZER, _dynamo_value, _s, product_pk
+    from emma.adapters import keys
+    from emma.adapters.ddb import key, serialize
 
     fields = {k: v for k, v in item.items() if v not in (None, [], ())}
     fields.update(shop=SHOP, updated_at=now)
-    out = {"pk": _s(product_pk(SHOP, item["product_id"])), "sk": _s("PRODUCT")}
-    out.update({k: _SERIALIZER.serialize(_dynamo_value(v)) for k, v in fields.items()})
+    out = key(keys.product_pk(SHOP, item["product_id"]), keys.PRODUCT_SK)
+    out.update({k: serialize(v) for k, v in fields.items()})
     return out
 
 
@@ -341,12 +342,12 @@ def measure_dynamodb(
 
 def _model_item_size(model: ShopModel, key: str) -> int:
     """The size of DynamoModelStore's item for one list (pk, sk, v = the JSON list, built_at)."""
-    from emma.adapters.recommend import model_pk
+    from emma.adapters import keys
 
     v = json.dumps(model.lists[key], separators=(",", ":"))
     item = {
-        "pk": {"S": model_pk(model.shop)},
-        "sk": {"S": key},
+        "pk": {"S": keys.model_pk(model.shop)},
+        "sk": {"S": keys.model_sk(key)},
         "v": {"S": v},
         "built_at": {"S": model.built_at.isoformat()},
     }

@@ -248,8 +248,10 @@ def _clone_world(sim: dict[str, Any], profiles: int) -> tuple[Any, Any, dict[str
 
 
 def _units(rec: RecordingStore, repo: Any, inner: Any, template_of: dict[str, int], now: datetime) -> dict[str, Any]:
-    from emma.adapters.dynamodb import DynamoProfileRepository, _s
-    from emma.adapters.rules_store import DynamoRulesStore, _counter_pk, _marker_pk
+    from emma.adapters import keys
+    from emma.adapters.ddb import key, string
+    from emma.adapters.dynamodb import DynamoProfileRepository
+    from emma.adapters.rules_store import DynamoRulesStore
     from emma.profiles.model import Profile
     from emma.rules.state import COUNTER_SHARDS, SHARDS
 
@@ -265,13 +267,12 @@ def _units(rec: RecordingStore, repo: Any, inner: Any, template_of: dict[str, in
     requests["GetItem"] += rec.calls["cursor"] + rec.calls["prior"] + rec.calls["shop_stats"]
     reads["cursor GetItem"] += rec.calls["cursor"] * read_units(60)
     prior_item = {
-        "pk": _s(f"S#{SHOP}#PRIOR"),
-        "sk": _s("PRIOR"),
-        "doc": _s(json.dumps(inner.prior(SHOP)[0])),
-        "fitted_at": _s(now.isoformat()),
+        **key(keys.prior_pk(SHOP), keys.PRIOR_SK),
+        "doc": string(json.dumps(inner.prior(SHOP)[0])),
+        "fitted_at": string(now.isoformat()),
     }
     reads["prior GetItem"] += rec.calls["prior"] * read_units(item_size(prior_item))
-    stats_item = {"pk": _s(f"S#{SHOP}#PSTATS"), "sk": _s("STATS")}
+    stats_item = key(keys.stats_pk(SHOP), keys.STATS_SK)
     stats_item |= {k: {"N": str(v)} for k, v in inner.stats.get(SHOP, {}).items()}
     reads["shop counters GetItem"] += rec.calls["shop_stats"] * read_units(item_size(stats_item))
     meter.units("GetItem", {"TableName": PROFILES_TABLE, "Key": {}}, {"Item": stats_item})
@@ -314,7 +315,7 @@ def _units(rec: RecordingStore, repo: Any, inner: Any, template_of: dict[str, in
 
     # commits, mark_published, delete_timers, set_cursor, put_prior
     for shard in range(COUNTER_SHARDS):  # each counter shard holds an attribute per segment
-        counters = {"pk": _s(_counter_pk(SHOP, shard)), "sk": _s("SIZES")}
+        counters = key(keys.counter_pk(SHOP, shard), keys.SIZES_SK)
         counters |= {f"seg_{k}": {"N": str(v // COUNTER_SHARDS)} for k, v in inner.counters.get(SHOP, {}).items()}
         meter.units("GetItem", {"TableName": PROFILES_TABLE, "Key": {}}, {"Item": counters})
     derived_written = []
@@ -328,12 +329,12 @@ def _units(rec: RecordingStore, repo: Any, inner: Any, template_of: dict[str, in
         writes["commit TransactWriteItems"] += units.wru
         derived_written.append(item_size(params["TransactItems"][0]["Put"]["Item"]))
         outbox_events += len(commit.outbox)
-        key = {"pk": _s(_marker_pk(SHOP, commit.marker_id)), "sk": _s("MARK")}
+        marker = key(keys.marker_pk(SHOP, commit.marker_id), keys.MARK_SK)
         writes["mark_published UpdateItem"] += meter.units(
-            "UpdateItem", {"TableName": PROFILES_TABLE, "Key": key}, {}
+            "UpdateItem", {"TableName": PROFILES_TABLE, "Key": marker}, {}
         ).wru
         requests["UpdateItem"] += 1
-    deletes = [{"DeleteRequest": {"Key": {"pk": _s(f"DUE#{t.shard}"), "sk": _s(t.key)}}} for t in rec.deleted]
+    deletes = [{"DeleteRequest": {"Key": key(keys.timer_pk(t.shard), keys.timer_sk(t))}} for t in rec.deleted]
     for start in range(0, len(deletes), 25):
         chunk = {SCHEDULE_TABLE: deletes[start : start + 25]}
         writes["delete_timers BatchWriteItem"] += meter.units("BatchWriteItem", {"RequestItems": chunk}, {}).wru

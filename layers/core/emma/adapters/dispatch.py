@@ -1,18 +1,10 @@
-"""DynamoDB stores of the dispatcher.
-
-Profiles table (beside ingest's items, never touching them):
-    pk = S#<shop>#P#<profile id>   sk = MSG#<key>     the message log: status, decisions, what went out
-                                                       (TTL 400 days)
-    pk = S#<shop>#P#<profile id>   sk = CAPS          marketing sends in the longest cap window, with a
-                                                       version: reserved by conditional write
-    pk = S#<shop>#L#<code>         sk = LINK          a tracked short link (TTL 180 days)
-Schedule table:
-    pk = MSGDUE#<0..3>             sk = <due>#<key>   a deferred message request (TTL 30 days after due)
+"""DynamoDB stores of the dispatcher: the message log, frequency caps and tracked links (profiles table,
+beside ingest's items, never touching them) and deferred message requests (schedule table). Every key
+comes from emma.adapters.keys; the items are described in docs/data-model.md.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -20,17 +12,13 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from emma.adapters.dynamodb import _n, _s, _Table, _wrap, conditional_failed, profile_pk
+from emma.adapters import keys
+from emma.adapters.ddb import Table, conditional_failed, key, number, string, wrap_error
 from emma.dispatch.ports import Claimed, MessageRecord, Status
 from emma.dispatch.request import MessageRequest
 from emma.errors import ConcurrencyConflict
 from emma.ports import FrequencyCap
-from emma.rules.state import stamp
 
-MESSAGE_TTL = timedelta(days=400)
-LINK_TTL = timedelta(days=180)
-DEFERRAL_TTL = timedelta(days=30)
-DEFERRAL_SHARDS = 4
 CAP_ATTEMPTS = 10
 CAP_KEEP = timedelta(days=90)  # longest cap window a shop can configure
 
@@ -63,30 +51,30 @@ def _record(item: dict[str, Any]) -> MessageRecord:
     )
 
 
-class DynamoMessageLog(_Table):
-    def _key(self, shop: str, profile_id: str, key: str) -> dict[str, Any]:
-        return {"pk": _s(profile_pk(shop, profile_id)), "sk": _s(f"MSG#{key}")}
+class DynamoMessageLog(Table):
+    def _key(self, shop: str, profile_id: str, message_key: str) -> dict[str, Any]:
+        return key(keys.profile_pk(shop, profile_id), keys.message_sk(message_key))
 
     def get(self, shop, profile_id, key):
-        item = self._get(profile_pk(shop, profile_id), f"MSG#{key}")
+        item = self._get(keys.profile_pk(shop, profile_id), keys.message_sk(key))
         return None if item is None else _record(item)
 
     def claim(self, request: MessageRequest, now: datetime, lease_until: datetime) -> MessageRecord | None:
         values = {
-            ":processing": _s("processing"),
-            ":failed": _s("failed"),
-            ":deferred": _s("deferred"),
-            ":now": _s(now.isoformat()),
-            ":lease": _s(lease_until.isoformat()),
-            ":one": _n(1),
-            ":zero": _n(0),
-            ":shop": _s(request.shop),
-            ":pid": _s(request.profile_id),
-            ":key": _s(request.key),
-            ":template": _s(request.template),
-            ":requested": _s(request.requested_at.isoformat()),
-            ":ttl": _n(int((now + MESSAGE_TTL).timestamp())),
-            ":request": _s(request.model_dump_json(exclude={"released"})),
+            ":processing": string("processing"),
+            ":failed": string("failed"),
+            ":deferred": string("deferred"),
+            ":now": string(now.isoformat()),
+            ":lease": string(lease_until.isoformat()),
+            ":one": number(1),
+            ":zero": number(0),
+            ":shop": string(request.shop),
+            ":pid": string(request.profile_id),
+            ":key": string(request.key),
+            ":template": string(request.template),
+            ":requested": string(request.requested_at.isoformat()),
+            ":ttl": number(int((now + keys.MESSAGE_TTL).timestamp())),
+            ":request": string(request.model_dump_json(exclude={"released"})),
         }
         sets = (
             "#s = :processing, lease_until = :lease, updated_at = :now, attempts = if_not_exists(attempts, :zero) "
@@ -95,7 +83,7 @@ class DynamoMessageLog(_Table):
         )
         if request.journey:
             sets += ", journey = :journey"
-            values[":journey"] = _s(request.journey)
+            values[":journey"] = string(request.journey)
         try:
             resp = self._client.update_item(
                 TableName=self._table,
@@ -112,9 +100,9 @@ class DynamoMessageLog(_Table):
             return _record(resp["Attributes"])
         except ClientError as exc:
             if not conditional_failed(exc):
-                raise _wrap(exc, "UpdateItem") from exc
+                raise wrap_error(exc, "UpdateItem") from exc
         except BotoCoreError as exc:
-            raise _wrap(exc, "UpdateItem") from exc
+            raise wrap_error(exc, "UpdateItem") from exc
         existing = self.get(request.shop, request.profile_id, request.key)
         if existing is None:  # removed meanwhile (TTL): treat as new next time
             raise ConcurrencyConflict(f"message {request.key} changed while claiming it")
@@ -153,10 +141,10 @@ class DynamoMessageLog(_Table):
     ) -> None:
         names = {"#s": "status"}
         values: dict[str, Any] = {
-            ":status": _s(status),
-            ":expect": _s(expect),
-            ":now": _s(now.isoformat()),
-            ":decisions": {"L": [_s(json.dumps(d, sort_keys=True)) for d in decisions]},
+            ":status": string(status),
+            ":expect": string(expect),
+            ":now": string(now.isoformat()),
+            ":decisions": {"L": [string(json.dumps(d, sort_keys=True)) for d in decisions]},
             ":empty": {"L": []},
         }
         sets = [
@@ -171,7 +159,7 @@ class DynamoMessageLog(_Table):
                 continue
             if isinstance(value, list | dict):
                 value = json.dumps(value, sort_keys=True)
-            values[f":{name}"] = _s(value.isoformat() if isinstance(value, datetime) else str(value))
+            values[f":{name}"] = string(value.isoformat() if isinstance(value, datetime) else str(value))
             sets.append(f"{name} = :{name}")
         expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         try:
@@ -186,9 +174,9 @@ class DynamoMessageLog(_Table):
         except ClientError as exc:
             if conditional_failed(exc):
                 raise ConcurrencyConflict(f"message {record.key} is no longer {expect}") from exc
-            raise _wrap(exc, "UpdateItem") from exc
+            raise wrap_error(exc, "UpdateItem") from exc
         except BotoCoreError as exc:
-            raise _wrap(exc, "UpdateItem") from exc
+            raise wrap_error(exc, "UpdateItem") from exc
 
     def update(self, record, status, decisions, now, **fields):
         self._set(record, status, decisions, expect=record.status, now=now, **fields)
@@ -196,20 +184,20 @@ class DynamoMessageLog(_Table):
         record.decisions = [*record.decisions, *decisions]
 
     def recent(self, shop, profile_id, limit):
-        items = self._query_prefix(profile_pk(shop, profile_id), "MSG#")
+        items = self._query_prefix(keys.profile_pk(shop, profile_id), keys.MESSAGE_PREFIX)
         records = sorted((_record(i) for i in items), key=lambda r: r.requested_at, reverse=True)
         return records[:limit]
 
 
-class DynamoCapStore(_Table):
+class DynamoCapStore(Table):
     """Marketing sends per customer in one item; reserving a slot is a version-checked write, so two
     workers racing for the last slot cannot both win (the loser re-reads and finds the cap full)."""
 
     def _key(self, shop: str, profile_id: str) -> dict[str, Any]:
-        return {"pk": _s(profile_pk(shop, profile_id)), "sk": _s("CAPS")}
+        return key(keys.profile_pk(shop, profile_id), keys.CAPS_SK)
 
     def _read(self, shop: str, profile_id: str) -> tuple[dict[str, datetime], int | None]:
-        item = self._get(profile_pk(shop, profile_id), "CAPS")
+        item = self._get(keys.profile_pk(shop, profile_id), keys.CAPS_SK)
         if item is None:
             return {}, None
         sends = {k: datetime.fromisoformat(v["S"]) for k, v in item.get("sends", {}).get("M", {}).items()}
@@ -220,11 +208,11 @@ class DynamoCapStore(_Table):
 
     def _write(self, shop: str, profile_id: str, sends: dict[str, datetime], version: int | None) -> bool:
         condition = "attribute_not_exists(pk)" if version is None else "v = :v"
-        values: dict[str, Any] = {} if version is None else {":v": _n(version)}
+        values: dict[str, Any] = {} if version is None else {":v": number(version)}
         item = {
             **self._key(shop, profile_id),
-            "sends": {"M": {k: _s(v.isoformat()) for k, v in sends.items()}},
-            "v": _n((version or 0) + 1),
+            "sends": {"M": {k: string(v.isoformat()) for k, v in sends.items()}},
+            "v": number((version or 0) + 1),
         }
         try:
             self._client.put_item(
@@ -237,9 +225,9 @@ class DynamoCapStore(_Table):
         except ClientError as exc:
             if conditional_failed(exc):
                 return False
-            raise _wrap(exc, "PutItem") from exc
+            raise wrap_error(exc, "PutItem") from exc
         except BotoCoreError as exc:
-            raise _wrap(exc, "PutItem") from exc
+            raise wrap_error(exc, "PutItem") from exc
 
     def reserve(self, shop, profile_id, key, now, caps: Sequence[FrequencyCap]):
         for _ in range(CAP_ATTEMPTS):
@@ -266,31 +254,27 @@ class DynamoCapStore(_Table):
         raise ConcurrencyConflict(f"frequency cap of {profile_id} kept changing; try again")
 
 
-class DynamoDeferrals(_Table):
-    def _shard(self, key: str) -> int:
-        return int(hashlib.sha256(key.encode()).hexdigest(), 16) % DEFERRAL_SHARDS
-
+class DynamoDeferrals(Table):
     def defer(self, request, due_at):
         try:
             self._client.put_item(
                 TableName=self._table,
                 Item={
-                    "pk": _s(f"MSGDUE#{self._shard(request.key)}"),
-                    "sk": _s(f"{stamp(due_at)}#{request.key}"),
-                    "request": _s(request.model_dump_json()),
-                    "expires_at": _n(int((due_at + DEFERRAL_TTL).timestamp())),
+                    **key(keys.deferral_pk(keys.deferral_shard(request.key)), keys.deferral_sk(due_at, request.key)),
+                    "request": string(request.model_dump_json()),
+                    "expires_at": number(int((due_at + keys.DEFERRAL_TTL).timestamp())),
                 },
             )
         except (ClientError, BotoCoreError) as exc:
-            raise _wrap(exc, "PutItem") from exc
+            raise wrap_error(exc, "PutItem") from exc
 
     def due(self, now, limit):
         found: list[tuple[str, str, MessageRequest]] = []
-        for shard in range(DEFERRAL_SHARDS):
+        for shard in range(keys.DEFERRAL_SHARDS):
             items = self._query_all(
                 TableName=self._table,
                 KeyConditionExpression="pk = :pk AND sk <= :now",
-                ExpressionAttributeValues={":pk": _s(f"MSGDUE#{shard}"), ":now": _s(stamp(now) + "~")},
+                ExpressionAttributeValues={":pk": string(keys.deferral_pk(shard)), ":now": string(keys.due_until(now))},
             )
             for item in items:
                 found.append(
@@ -307,24 +291,23 @@ class DynamoDeferrals(_Table):
         requests = []
         for timer_id in timer_ids:
             shard, _, sk = timer_id.partition("|")
-            requests.append({"DeleteRequest": {"Key": {"pk": _s(f"MSGDUE#{shard}"), "sk": _s(sk)}}})
+            requests.append({"DeleteRequest": {"Key": key(keys.deferral_pk(shard), sk)}})
         if requests:
             self._batch_write(requests)
 
 
-class DynamoLinks(_Table):
+class DynamoLinks(Table):
     def save(self, shop, code, link):
         item = {
-            "pk": _s(f"S#{shop}#L#{code}"),
-            "sk": _s("LINK"),
-            "link": _s(json.dumps(link, sort_keys=True)),
-            "expires_at": _n(int((datetime.now().astimezone() + LINK_TTL).timestamp())),
+            **key(keys.link_pk(shop, code), keys.LINK_SK),
+            "link": string(json.dumps(link, sort_keys=True)),
+            "expires_at": number(int((datetime.now().astimezone() + keys.LINK_TTL).timestamp())),
         }
         try:
             self._client.put_item(TableName=self._table, Item=item)
         except (ClientError, BotoCoreError) as exc:
-            raise _wrap(exc, "PutItem") from exc
+            raise wrap_error(exc, "PutItem") from exc
 
     def get(self, shop, code):
-        item = self._get(f"S#{shop}#L#{code}", "LINK", consistent=False)
+        item = self._get(keys.link_pk(shop, code), keys.LINK_SK, consistent=False)
         return None if item is None else json.loads(item["link"]["S"])

@@ -1,15 +1,7 @@
-"""DynamoDB adapters: the only code that touches the tables. Botocore errors become domain errors.
-
-Profiles table (one partition per customer, see docs/data-model.md):
-    pk = S#<shop>#P#<profile id>   sk = PROFILE            the profile (JSON in ``doc``), ``version``
-                                   sk = LOG#<slot>         event log ring (``seq % log_cap``), TTL'd,
-                                                           the event as zlib-compressed JSON
-                                   sk = LOG#M#<id>#<slot>  log entries moved in from a merged profile
-    pk = S#<shop>#A#<kind>#<value> sk = ALIAS              identity -> profile id
-    pk = S#<shop>#E#<event id>     sk = EVENT              idempotency record, TTL'd
-Catalog table:
-    pk = S#<shop>#PRODUCT#<id>     sk = PRODUCT            the product, newest update wins
-    pk = S#<shop>#E#<event id>     sk = EVENT              idempotency record, TTL'd
+"""DynamoDB adapters of ingest: profiles, their aliases, event log and idempotency records (profiles
+table) and products (catalog table). The only code that touches these items; botocore errors become
+domain errors. Every key comes from emma.adapters.keys; the items are described in docs/data-model.md
+(generated from it by `emma schema`).
 """
 
 from __future__ import annotations
@@ -17,152 +9,40 @@ from __future__ import annotations
 import json
 import time
 import zlib
-from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 
-from emma.adapters.limits import MAX_BATCH_GET_KEYS, MAX_BATCH_WRITE_ITEMS, check_batch_write, check_transaction
+from emma.adapters import keys
+from emma.adapters.ddb import (
+    RETRYABLE_CONFLICTS,
+    Table,
+    conditional_failed,
+    epoch,
+    key,
+    number,
+    plain_item,
+    serialize,
+    string,
+    wrap_error,
+)
+from emma.adapters.limits import check_transaction
 from emma.errors import StoreError
 from emma.events.model import CanonicalEvent, CatalogEvent
 from emma.ports import AliasKey, Commit, CommitConflict, IdempotencyRecord
 from emma.profiles.model import Profile
 
-PROFILE_SK = "PROFILE"
-_SERIALIZER = TypeSerializer()
-_DESERIALIZER = TypeDeserializer()
-_RETRYABLE_CONFLICTS = {"TransactionConflict", "TransactionInProgressException"}
 
-
-def product_pk(shop: str, product_id: str) -> str:
-    return f"S#{shop}#PRODUCT#{product_id}"
-
-
-def profile_pk(shop: str, profile_id: str) -> str:
-    return f"S#{shop}#P#{profile_id}"
-
-
-def alias_pk(shop: str, alias: AliasKey) -> str:
-    return f"S#{shop}#A#{alias.kind}#{alias.value}"
-
-
-def event_pk(shop: str, event_id: str) -> str:
-    return f"S#{shop}#E#{event_id}"
+def _alias_pk(shop: str, alias: AliasKey) -> str:
+    return keys.alias_pk(shop, alias.kind, alias.value)
 
 
 def _alias_item(shop: str, alias: AliasKey, profile_id: str, now: str) -> dict[str, Any]:
-    return {"pk": _s(alias_pk(shop, alias)), "sk": _s("ALIAS"), "profile_id": _s(profile_id), "updated_at": _s(now)}
+    return {**key(_alias_pk(shop, alias), keys.ALIAS_SK), "profile_id": string(profile_id), "updated_at": string(now)}
 
 
-def _s(value: str) -> dict[str, str]:
-    return {"S": value}
-
-
-def _n(value: int | float) -> dict[str, str]:
-    return {"N": str(value)}
-
-
-def _epoch(at: datetime) -> int:
-    return int(at.timestamp())
-
-
-def _wrap(exc: Exception, what: str) -> StoreError:
-    if isinstance(exc, ClientError):
-        code = exc.response.get("Error", {}).get("Code", "?")
-        return StoreError(f"DynamoDB {what} failed: {code}")
-    return StoreError(f"DynamoDB {what} failed: {type(exc).__name__}")
-
-
-def conditional_failed(exc: ClientError) -> bool:
-    """A condition expression did not hold (as opposed to any other DynamoDB error)."""
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-class _Table:
-    def __init__(self, client: Any, table: str, sleep=time.sleep) -> None:
-        self._client = client
-        self._table = table
-        self._sleep = sleep
-
-    def _get(self, pk: str, sk: str, *, consistent: bool = True) -> dict[str, Any] | None:
-        try:
-            return self._client.get_item(
-                TableName=self._table, ConsistentRead=consistent, Key={"pk": _s(pk), "sk": _s(sk)}
-            ).get("Item")
-        except (ClientError, BotoCoreError) as exc:
-            raise _wrap(exc, "GetItem") from exc
-
-    def _batch_get(self, keys: list[dict[str, Any]], *, consistent: bool = True) -> list[dict[str, Any]]:
-        """At most 100 keys a request; the keys DynamoDB leaves unprocessed (throttled, or beyond the
-        16 MB an answer holds) are asked again, for as long as each answer makes progress."""
-        items: list[dict[str, Any]] = []
-        for chunk in _chunks(keys, MAX_BATCH_GET_KEYS):
-            request = {self._table: {"Keys": list(chunk), "ConsistentRead": consistent}}
-            stalled = 0
-            while request:
-                try:
-                    resp = self._client.batch_get_item(RequestItems=request)
-                except (ClientError, BotoCoreError) as exc:
-                    raise _wrap(exc, "BatchGetItem") from exc
-                found = resp.get("Responses", {}).get(self._table, [])
-                items.extend(found)
-                request = resp.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                stalled = 0 if found else stalled + 1
-                if stalled >= 6:
-                    raise StoreError("DynamoDB BatchGetItem left keys unprocessed after retries")
-                self._sleep(0.02 * 2**stalled)
-        return items
-
-    def _query_prefix(self, pk: str, prefix: str) -> list[dict[str, Any]]:
-        return self._query_all(
-            TableName=self._table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-            ExpressionAttributeValues={":pk": _s(pk), ":prefix": _s(prefix)},
-        )
-
-    def _query_all(self, **kwargs: Any) -> list[dict[str, Any]]:
-        """Every page of a Query."""
-        items: list[dict[str, Any]] = []
-        while True:
-            try:
-                resp = self._client.query(**kwargs)
-            except (ClientError, BotoCoreError) as exc:
-                raise _wrap(exc, "Query") from exc
-            items.extend(resp.get("Items", []))
-            if "LastEvaluatedKey" not in resp:
-                return items
-            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-
-    def _batch_write(self, requests: list[dict[str, Any]], table: str | None = None) -> None:
-        """25 requests a BatchWriteItem (each item at most 400 KB, so a request stays under 16 MB)."""
-        table = table or self._table
-        for chunk in _chunks(requests, MAX_BATCH_WRITE_ITEMS):
-            check_batch_write(chunk)
-            pending = {table: list(chunk)}
-            for attempt in range(6):
-                try:
-                    resp = self._client.batch_write_item(RequestItems=pending)
-                except (ClientError, BotoCoreError) as exc:
-                    raise _wrap(exc, "BatchWriteItem") from exc
-                pending = resp.get("UnprocessedItems") or {}
-                if not pending:
-                    break
-                self._sleep(0.02 * 2**attempt)
-            else:
-                raise StoreError("DynamoDB BatchWriteItem left items unprocessed after retries")
-
-
-class DynamoProfileRepository(_Table):
+class DynamoProfileRepository(Table):
     def __init__(
         self,
         client: Any,
@@ -181,15 +61,15 @@ class DynamoProfileRepository(_Table):
     # ---- reads ----------------------------------------------------------------------------
 
     def lookup(self, shop, aliases, event_ids):
-        keys = [{"pk": _s(alias_pk(shop, a)), "sk": _s("ALIAS")} for a in aliases]
-        keys += [{"pk": _s(event_pk(shop, e)), "sk": _s("EVENT")} for e in dict.fromkeys(event_ids)]
-        if not keys:
+        wanted = [key(_alias_pk(shop, a), keys.ALIAS_SK) for a in aliases]
+        wanted += [key(keys.event_pk(shop, e), keys.EVENT_SK) for e in dict.fromkeys(event_ids)]
+        if not wanted:
             return {}, {}
-        by_pk = {item["pk"]["S"]: item for item in self._batch_get(keys)}
-        pointed = {a: by_pk[alias_pk(shop, a)]["profile_id"]["S"] for a in aliases if alias_pk(shop, a) in by_pk}
+        by_pk = {item["pk"]["S"]: item for item in self._batch_get(wanted)}
+        pointed = {a: by_pk[_alias_pk(shop, a)]["profile_id"]["S"] for a in aliases if _alias_pk(shop, a) in by_pk}
         seen = {}
         for event_id in event_ids:
-            item = by_pk.get(event_pk(shop, event_id))
+            item = by_pk.get(keys.event_pk(shop, event_id))
             if item is not None:
                 seen[event_id] = IdempotencyRecord(
                     event_id=event_id,
@@ -203,15 +83,15 @@ class DynamoProfileRepository(_Table):
     def get_profiles(self, shop, profile_ids):
         if not profile_ids:
             return {}
-        keys = [{"pk": _s(profile_pk(shop, pid)), "sk": _s(PROFILE_SK)} for pid in dict.fromkeys(profile_ids)]
+        wanted = [key(keys.profile_pk(shop, pid), keys.PROFILE_SK) for pid in dict.fromkeys(profile_ids)]
         found = {}
-        for item in self._batch_get(keys):
+        for item in self._batch_get(wanted):
             profile = Profile.model_validate_json(item["doc"]["S"])
             found[profile.profile_id] = profile
         return found
 
     def read_log(self, shop, profile_id, limit):
-        entries = self._query_prefix(profile_pk(shop, profile_id), "LOG#")
+        entries = self._query_prefix(keys.profile_pk(shop, profile_id), keys.LOG_PREFIX)
         entries.sort(key=lambda i: (i["occurred_at"]["S"], i["sk"]["S"]), reverse=True)
         return [json.loads(zlib.decompress(i["event"]["B"])) for i in entries[:limit]]
 
@@ -219,22 +99,21 @@ class DynamoProfileRepository(_Table):
 
     def _profile_item(self, shop: str, profile: Profile) -> dict[str, Any]:
         item = {
-            "pk": _s(profile_pk(shop, profile.profile_id)),
-            "sk": _s(PROFILE_SK),
-            "shop": _s(shop),
-            "profile_id": _s(profile.profile_id),
-            "version": _n(profile.version),
-            "updated_at": _s(profile.updated_at.isoformat()),
-            "doc": _s(profile.model_dump_json()),
+            **key(keys.profile_pk(shop, profile.profile_id), keys.PROFILE_SK),
+            "shop": string(shop),
+            "profile_id": string(profile.profile_id),
+            "version": number(profile.version),
+            "updated_at": string(profile.updated_at.isoformat()),
+            "doc": string(profile.model_dump_json()),
         }
         if profile.merged_into:
-            item["merged_into"] = _s(profile.merged_into)
+            item["merged_into"] = string(profile.merged_into)
         return item
 
     def _version_condition(self, expected: int | None) -> dict[str, Any]:
         if expected is None:
             return {"ConditionExpression": "attribute_not_exists(pk)"}
-        return {"ConditionExpression": "version = :v", "ExpressionAttributeValues": {":v": _n(expected)}}
+        return {"ConditionExpression": "version = :v", "ExpressionAttributeValues": {":v": number(expected)}}
 
     def commit(self, commit: Commit) -> None:
         items, kinds = self.transaction(commit)
@@ -245,11 +124,11 @@ class DynamoProfileRepository(_Table):
             error = exc.response.get("Error", {})
             if error.get("Code") == "TransactionCanceledException":
                 raise self._conflict(exc, kinds) from exc
-            if error.get("Code") in _RETRYABLE_CONFLICTS:
+            if error.get("Code") in RETRYABLE_CONFLICTS:
                 raise CommitConflict(stale=True) from exc
-            raise _wrap(exc, "TransactWriteItems") from exc
+            raise wrap_error(exc, "TransactWriteItems") from exc
         except BotoCoreError as exc:
-            raise _wrap(exc, "TransactWriteItems") from exc
+            raise wrap_error(exc, "TransactWriteItems") from exc
 
     def transaction(self, commit: Commit) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
         """The TransactWriteItems of a commit, and what each item is (to read cancellation reasons).
@@ -287,7 +166,7 @@ class DynamoProfileRepository(_Table):
                         "TableName": self._table,
                         "Item": _alias_item(shop, alias, pid, now),
                         "ConditionExpression": "attribute_not_exists(pk) OR profile_id = :pid",
-                        "ExpressionAttributeValues": {":pid": _s(pid)},
+                        "ExpressionAttributeValues": {":pid": string(pid)},
                     }
                 }
             )
@@ -302,13 +181,12 @@ class DynamoProfileRepository(_Table):
                     "Put": {
                         "TableName": self._table,
                         "Item": {
-                            "pk": _s(event_pk(shop, event.id)),
-                            "sk": _s("EVENT"),
-                            "profile_id": _s(pid),
-                            "stored_at": _s(now),
+                            **key(keys.event_pk(shop, event.id), keys.EVENT_SK),
+                            "profile_id": string(pid),
+                            "stored_at": string(now),
                             "published": {"BOOL": False},
                             **({"repeat": {"BOOL": True}} if event.repeat else {}),
-                            "expires_at": _n(_epoch(event.received_at + self.idempotency_ttl)),
+                            "expires_at": number(epoch(event.received_at + self.idempotency_ttl)),
                         },
                         "ConditionExpression": "attribute_not_exists(pk)",
                     }
@@ -344,16 +222,15 @@ class DynamoProfileRepository(_Table):
 
     def _log_item(self, shop: str, pid: str, seq: int, event: CanonicalEvent) -> dict[str, Any]:
         return {
-            "pk": _s(profile_pk(shop, pid)),
-            "sk": _s(f"LOG#{seq % self.log_cap:06d}"),
-            "seq": _n(seq),
-            "event_id": _s(event.id),
-            "type": _s(str(event.type)),
-            "occurred_at": _s(event.occurred_at.isoformat()),
+            **key(keys.profile_pk(shop, pid), keys.log_sk(seq % self.log_cap)),
+            "seq": number(seq),
+            "event_id": string(event.id),
+            "type": string(str(event.type)),
+            "occurred_at": string(event.occurred_at.isoformat()),
             # zlib: a typical event is 1-1.5 KB of JSON and ~0.5 KB compressed, which halves the
             # write units of the entry (1 KB units, doubled inside a transaction).
             "event": {"B": zlib.compress(event.model_dump_json().encode(), 6)},
-            "expires_at": _n(_epoch(event.received_at + self.log_ttl)),
+            "expires_at": number(epoch(event.received_at + self.log_ttl)),
         }
 
     def mark_published(self, shop, records):
@@ -361,13 +238,12 @@ class DynamoProfileRepository(_Table):
             {
                 "PutRequest": {
                     "Item": {
-                        "pk": _s(event_pk(shop, r.event_id)),
-                        "sk": _s("EVENT"),
-                        "profile_id": _s(r.profile_id or ""),
-                        "stored_at": _s(r.stored_at.isoformat()),
+                        **key(keys.event_pk(shop, r.event_id), keys.EVENT_SK),
+                        "profile_id": string(r.profile_id or ""),
+                        "stored_at": string(r.stored_at.isoformat()),
                         "published": {"BOOL": True},
                         **({"repeat": {"BOOL": True}} if r.repeat else {}),
-                        "expires_at": _n(_epoch(r.stored_at + self.idempotency_ttl)),
+                        "expires_at": number(epoch(r.stored_at + self.idempotency_ttl)),
                     }
                 }
             }
@@ -379,18 +255,18 @@ class DynamoProfileRepository(_Table):
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key={"pk": _s(event_pk(shop, event_id)), "sk": _s("EVENT")},
+                Key=key(keys.event_pk(shop, event_id), keys.EVENT_SK),
                 UpdateExpression="SET lease_at = :now",
                 ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(lease_at) OR lease_at < :cut)",
                 ExpressionAttributeValues={
-                    ":now": _s(now.isoformat()),
-                    ":cut": _s((now - timedelta(seconds=lease_seconds)).isoformat()),
+                    ":now": string(now.isoformat()),
+                    ":cut": string((now - timedelta(seconds=lease_seconds)).isoformat()),
                 },
             )
         except ClientError as exc:
             if conditional_failed(exc):
                 return False
-            raise _wrap(exc, "UpdateItem") from exc
+            raise wrap_error(exc, "UpdateItem") from exc
         return True
 
     def repoint_aliases(self, shop, aliases, profile_id):
@@ -398,15 +274,14 @@ class DynamoProfileRepository(_Table):
         self._batch_write([{"PutRequest": {"Item": _alias_item(shop, a, profile_id, now)}} for a in aliases])
 
     def move_log(self, shop, from_profile, to_profile):
-        source_pk = profile_pk(shop, from_profile)
-        items = self._query_prefix(source_pk, "LOG#")
+        source_pk = keys.profile_pk(shop, from_profile)
+        items = self._query_prefix(source_pk, keys.LOG_PREFIX)
         puts = [
             {
                 "PutRequest": {
                     "Item": {
                         **item,
-                        "pk": _s(profile_pk(shop, to_profile)),
-                        "sk": _s(f"LOG#M#{from_profile}#{item['sk']['S']}"),
+                        **key(keys.profile_pk(shop, to_profile), keys.merged_log_sk(from_profile, item["sk"]["S"])),
                     }
                 }
             }
@@ -417,7 +292,7 @@ class DynamoProfileRepository(_Table):
         return len(items)
 
 
-class DynamoCatalog(_Table):
+class DynamoCatalog(Table):
     """Products in the catalog table; their idempotency records go to the profiles table, beside
     every other event's, in the same transaction (so one lookup, publish flag and lease serve all)."""
 
@@ -433,11 +308,10 @@ class DynamoCatalog(_Table):
             "Put": {
                 "TableName": self._idempotency_table,
                 "Item": {
-                    "pk": _s(event_pk(event.shop, event.id)),
-                    "sk": _s("EVENT"),
-                    "stored_at": _s(event.received_at.isoformat()),
+                    **key(keys.event_pk(event.shop, event.id), keys.EVENT_SK),
+                    "stored_at": string(event.received_at.isoformat()),
                     "published": {"BOOL": False},
-                    "expires_at": _n(_epoch(event.received_at + self.idempotency_ttl)),
+                    "expires_at": number(epoch(event.received_at + self.idempotency_ttl)),
                 },
                 "ConditionExpression": "attribute_not_exists(pk)",
             }
@@ -454,17 +328,17 @@ class DynamoCatalog(_Table):
             fields["variants"] = list(event.properties.variants)
         fields.update(shop=event.shop, updated_at=at)
         names = {f"#f{i}": name for i, name in enumerate(fields)}
-        values = {f":f{i}": _SERIALIZER.serialize(_dynamo_value(v)) for i, v in enumerate(fields.values())}
+        values = {f":f{i}": serialize(v) for i, v in enumerate(fields.values())}
         update = {
             "Update": {
                 "TableName": self._table,
-                "Key": {"pk": _s(product_pk(event.shop, product.product_id)), "sk": _s("PRODUCT")},
+                "Key": key(keys.product_pk(event.shop, product.product_id), keys.PRODUCT_SK),
                 "UpdateExpression": "SET "
                 + ", ".join(f"{n} = {v}" for n, v in zip(names, values, strict=True))
                 + ", created_at = if_not_exists(created_at, :at)",
                 "ConditionExpression": "attribute_not_exists(updated_at) OR updated_at <= :at",
                 "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": {**values, ":at": _s(at)},
+                "ExpressionAttributeValues": {**values, ":at": string(at)},
             }
         }
         try:
@@ -472,7 +346,7 @@ class DynamoCatalog(_Table):
             return True
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise _wrap(exc, "TransactWriteItems") from exc
+                raise wrap_error(exc, "TransactWriteItems") from exc
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons") or []]
             if reasons and reasons[0] == "ConditionalCheckFailed":
                 return False  # seen this event before
@@ -484,14 +358,14 @@ class DynamoCatalog(_Table):
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
                 return False
-            raise _wrap(exc, "TransactWriteItems") from exc
+            raise wrap_error(exc, "TransactWriteItems") from exc
         return True
 
     def get_products(self, shop: str, product_ids) -> dict[str, dict[str, Any]]:
         """Many products in one BatchGetItem (eventually consistent: recommendations may lag a
         second behind a stock change); unknown ids are left out."""
-        keys = [{"pk": _s(product_pk(shop, pid)), "sk": _s("PRODUCT")} for pid in dict.fromkeys(product_ids)]
-        items = self._batch_get(keys, consistent=False) if keys else []
+        wanted = [key(keys.product_pk(shop, pid), keys.PRODUCT_SK) for pid in dict.fromkeys(product_ids)]
+        items = self._batch_get(wanted, consistent=False) if wanted else []
         out = {}
         for item in items:
             product = plain_item(item)
@@ -503,33 +377,11 @@ class DynamoCatalog(_Table):
             resp = self._client.get_item(
                 TableName=self._table,
                 ConsistentRead=True,
-                Key={"pk": _s(product_pk(shop, product_id)), "sk": _s("PRODUCT")},
+                Key=key(keys.product_pk(shop, product_id), keys.PRODUCT_SK),
             )
         except (ClientError, BotoCoreError) as exc:
-            raise _wrap(exc, "GetItem") from exc
+            raise wrap_error(exc, "GetItem") from exc
         item = resp.get("Item")
         if item is None:
             return None
         return plain_item(item)
-
-
-def _dynamo_value(value: Any) -> Any:
-    """JSON values as DynamoDB accepts them (numbers as Decimal)."""
-    if isinstance(value, float | int) and not isinstance(value, bool):
-        return Decimal(str(value))
-    if isinstance(value, list):
-        return [_dynamo_value(v) for v in value]
-    return value
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def plain_item(item: dict[str, Any]) -> dict[str, Any]:
-    """A stored item as plain Python values, without its keys (catalog products)."""
-    return {k: _plain(_DESERIALIZER.deserialize(v)) for k, v in item.items() if k not in ("pk", "sk")}

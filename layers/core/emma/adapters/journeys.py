@@ -1,7 +1,6 @@
 """Journey adapters: state items in the profiles table, executions in Step Functions, message
 requests on the messages queue. The only boto3 users of the journeys code; errors are wrapped.
-
-    pk = S#<shop>#P#<profile id>    sk = JOURNEY#<journey id>    state (JSON), v (version)
+The state item's key comes from emma.adapters.keys (see docs/data-model.md).
 """
 
 from __future__ import annotations
@@ -11,28 +10,27 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from emma.adapters.dynamodb import _n, _s, _Table, _wrap, conditional_failed, profile_pk
+from emma.adapters import keys
+from emma.adapters.ddb import Table, conditional_failed, key, number, string, wrap_error
 from emma.dispatch.request import MessageRequest
 from emma.errors import TransientError
 from emma.journeys.state import JourneyState, StaleJourneyState
 
-SK_PREFIX = "JOURNEY#"
 
-
-class DynamoJourneyStore(_Table):
+class DynamoJourneyStore(Table):
     def get(self, shop: str, profile_id: str, journey: str) -> JourneyState | None:
         try:
             item = self._client.get_item(
                 TableName=self._table,
                 ConsistentRead=True,
-                Key={"pk": _s(profile_pk(shop, profile_id)), "sk": _s(SK_PREFIX + journey)},
+                Key=key(keys.profile_pk(shop, profile_id), keys.journey_sk(journey)),
             ).get("Item")
         except (ClientError, BotoCoreError) as exc:
-            raise _wrap(exc, "GetItem") from exc
+            raise wrap_error(exc, "GetItem") from exc
         return self._state(item) if item else None
 
     def list(self, shop: str, profile_id: str) -> list[JourneyState]:
-        items = self._query_prefix(profile_pk(shop, profile_id), SK_PREFIX)
+        items = self._query_prefix(keys.profile_pk(shop, profile_id), keys.JOURNEY_PREFIX)
         return [self._state(i) for i in items]
 
     def put(self, shop: str, profile_id: str, state: JourneyState) -> None:
@@ -41,16 +39,15 @@ class DynamoJourneyStore(_Table):
         condition = (
             {"ConditionExpression": "attribute_not_exists(pk)"}
             if expected == 0
-            else {"ConditionExpression": "v = :v", "ExpressionAttributeValues": {":v": _n(expected)}}
+            else {"ConditionExpression": "v = :v", "ExpressionAttributeValues": {":v": number(expected)}}
         )
         try:
             self._client.put_item(
                 TableName=self._table,
                 Item={
-                    "pk": _s(profile_pk(shop, profile_id)),
-                    "sk": _s(SK_PREFIX + state.journey),
-                    "v": _n(state.version),
-                    "state": _s(state.model_dump_json(exclude={"version"})),
+                    **key(keys.profile_pk(shop, profile_id), keys.journey_sk(state.journey)),
+                    "v": number(state.version),
+                    "state": string(state.model_dump_json(exclude={"version"})),
                 },
                 **condition,
             )
@@ -58,10 +55,10 @@ class DynamoJourneyStore(_Table):
             state.version = expected
             if conditional_failed(exc):
                 raise StaleJourneyState(f"journey state {state.journey} of {profile_id} changed meanwhile") from exc
-            raise _wrap(exc, "PutItem") from exc
+            raise wrap_error(exc, "PutItem") from exc
         except BotoCoreError as exc:
             state.version = expected
-            raise _wrap(exc, "PutItem") from exc
+            raise wrap_error(exc, "PutItem") from exc
 
     @staticmethod
     def _state(item: dict[str, Any]) -> JourneyState:

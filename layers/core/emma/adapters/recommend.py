@@ -9,34 +9,31 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from emma.adapters.dynamodb import PROFILE_SK, _s, _Table, _wrap, plain_item
+from emma.adapters import keys
+from emma.adapters.ddb import Table, key, plain_item, string, wrap_error
 from emma.recommend.model import ShopModel
 
 SCAN_SEGMENTS = 4  # segments of the parallel scan, read one after another here (a single reader keeps it simple)
 
 
-def model_pk(shop: str) -> str:
-    return f"S#{shop}#RECO"
+class DynamoModelStore(Table):
+    """Each list is one item (keys.MODEL_LIST): v = JSON [[product, score], ...]."""
 
-
-class DynamoModelStore(_Table):
-    """Each list is one item: pk S#<shop>#RECO, sk <key>, v = JSON [[product, score], ...]."""
-
-    def load(self, shop: str, keys: Iterable[str]) -> dict[str, list[tuple[str, float]]]:
-        wanted = [{"pk": _s(model_pk(shop)), "sk": _s(k)} for k in dict.fromkeys(keys)]
+    def load(self, shop: str, list_keys: Iterable[str]) -> dict[str, list[tuple[str, float]]]:
+        wanted = [key(keys.model_pk(shop), keys.model_sk(k)) for k in dict.fromkeys(list_keys)]
         if not wanted:
             return {}
         items = self._batch_get(wanted, consistent=False)
         return {i["sk"]["S"]: [(str(p), float(v)) for p, v in json.loads(i["v"]["S"])] for i in items}
 
     def save(self, model: ShopModel) -> int:
-        pk = model_pk(model.shop)
+        pk = keys.model_pk(model.shop)
         before = {
             i["sk"]["S"]
             for i in self._query_all(
                 TableName=self._table,
                 KeyConditionExpression="pk = :pk",
-                ExpressionAttributeValues={":pk": _s(pk)},
+                ExpressionAttributeValues={":pk": string(pk)},
                 ProjectionExpression="sk",
             )
         }
@@ -45,16 +42,15 @@ class DynamoModelStore(_Table):
             {
                 "PutRequest": {
                     "Item": {
-                        "pk": _s(pk),
-                        "sk": _s(k),
-                        "v": _s(json.dumps(v, separators=(",", ":"))),
-                        "built_at": _s(built),
+                        **key(pk, keys.model_sk(k)),
+                        "v": string(json.dumps(v, separators=(",", ":"))),
+                        "built_at": string(built),
                     }
                 }
             }
             for k, v in model.lists.items()
         ]
-        gone = [{"DeleteRequest": {"Key": {"pk": _s(pk), "sk": _s(k)}}} for k in sorted(before - set(model.lists))]
+        gone = [{"DeleteRequest": {"Key": key(pk, keys.model_sk(k))}} for k in sorted(before - set(model.lists))]
         self._batch_write(puts + gone)
         return len(puts)
 
@@ -77,7 +73,7 @@ class DynamoShopHistory:
                 try:
                     page = self._client.scan(**page_args)
                 except (ClientError, BotoCoreError) as exc:
-                    raise _wrap(exc, "Scan") from exc
+                    raise wrap_error(exc, "Scan") from exc
                 yield from page.get("Items", [])
                 start = page.get("LastEvaluatedKey")
                 if not start:
@@ -88,7 +84,7 @@ class DynamoShopHistory:
         for item in self._scan(
             TableName=self._catalog,
             FilterExpression="sk = :sk",
-            ExpressionAttributeValues={":sk": _s("PRODUCT")},
+            ExpressionAttributeValues={":sk": string(keys.PRODUCT_SK)},
             ProjectionExpression="shop",
         ):
             if "shop" in item:
@@ -99,7 +95,7 @@ class DynamoShopHistory:
         for item in self._scan(
             TableName=self._catalog,
             FilterExpression="sk = :sk AND shop = :shop",
-            ExpressionAttributeValues={":sk": _s("PRODUCT"), ":shop": _s(shop)},
+            ExpressionAttributeValues={":sk": string(keys.PRODUCT_SK), ":shop": string(shop)},
         ):
             yield plain_item(item)
 
@@ -107,7 +103,7 @@ class DynamoShopHistory:
         for item in self._scan(
             TableName=self._profiles,
             FilterExpression="sk = :sk AND shop = :shop AND attribute_not_exists(merged_into)",
-            ExpressionAttributeValues={":sk": _s(PROFILE_SK), ":shop": _s(shop)},
+            ExpressionAttributeValues={":sk": string(keys.PROFILE_SK), ":shop": string(shop)},
             ProjectionExpression="doc",
         ):
             yield json.loads(item["doc"]["S"])

@@ -1,0 +1,542 @@
+"""Every DynamoDB item Emma stores, declared once: its table, how its partition and sort keys are built,
+its attributes, its TTL, and which adapter methods write and read it.
+
+The adapters build every key with the functions and constants here (tests/unit/adapters/test_keys.py
+refuses a key built anywhere else), and `emma schema` renders ``ITEM_TYPES`` into docs/data-model.md.
+Everything about one customer shares the partition ``S#<shop>#P#<profile id>``: a profile read is one
+query, and a GDPR erasure is one query plus deletes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from emma.resources import CATALOG_TABLE, PROFILES_TABLE, SCHEDULE_TABLE, TableDef
+from emma.rules.state import COUNTER_SHARDS, SHARDS, Timer, stamp
+
+# ---- how long items live (the tables' TTL attribute, expires_at) ------------------------------------
+
+MESSAGE_TTL = timedelta(days=400)
+LINK_TTL = timedelta(days=180)
+DEFERRAL_TTL = timedelta(days=30)
+MARKER_TTL = timedelta(days=14)  # SQS keeps a message at most 14 days: no re-delivery after that
+TIMER_TTL = timedelta(days=30)
+
+# ---- profiles table: the customer's partition ---------------------------------------------------------
+
+
+def profile_pk(shop: str, profile_id: str) -> str:
+    return f"S#{shop}#P#{profile_id}"
+
+
+def profile_id_of(pk: str) -> str:
+    """The profile id in a partition key made by ``profile_pk``."""
+    return pk.rsplit("#P#", 1)[1]
+
+
+PROFILE_SK = "PROFILE"
+DERIVED_SK = "DERIVED"
+CAPS_SK = "CAPS"
+LOG_PREFIX = "LOG#"  # the sort keys of the event log, its own entries and those moved in from merges
+
+
+def log_sk(slot: int) -> str:
+    return f"{LOG_PREFIX}{slot:06d}"
+
+
+def merged_log_sk(from_profile: str, moved_sk: str) -> str:
+    return f"{LOG_PREFIX}M#{from_profile}#{moved_sk}"
+
+
+def message_sk(message_key: str) -> str:
+    return f"MSG#{message_key}"
+
+
+MESSAGE_PREFIX = message_sk("")
+
+
+def journey_sk(journey_id: str) -> str:
+    return f"JOURNEY#{journey_id}"
+
+
+JOURNEY_PREFIX = journey_sk("")
+
+# ---- profiles table: per shop ----------------------------------------------------------------------
+
+
+def alias_pk(shop: str, kind: str, value: str) -> str:
+    return f"S#{shop}#A#{kind}#{value}"
+
+
+ALIAS_SK = "ALIAS"
+
+
+def event_pk(shop: str, event_id: str) -> str:
+    return f"S#{shop}#E#{event_id}"
+
+
+EVENT_SK = "EVENT"
+
+
+def link_pk(shop: str, code: str) -> str:
+    return f"S#{shop}#L#{code}"
+
+
+LINK_SK = "LINK"
+
+
+def marker_pk(shop: str, marker_id: str) -> str:
+    return f"S#{shop}#RM#{marker_id}"
+
+
+MARK_SK = "MARK"
+
+
+def counter_pk(shop: str, shard: int) -> str:
+    return f"S#{shop}#SEGSIZE#{shard}"
+
+
+SIZES_SK = "SIZES"
+
+
+def stats_pk(shop: str) -> str:
+    return f"S#{shop}#PSTATS"
+
+
+STATS_SK = "STATS"
+
+
+def prior_pk(shop: str) -> str:
+    return f"S#{shop}#PRIOR"
+
+
+PRIOR_SK = "PRIOR"
+
+# ---- catalog table ----------------------------------------------------------------------------------
+
+
+def product_pk(shop: str, product_id: str) -> str:
+    return f"S#{shop}#PRODUCT#{product_id}"
+
+
+PRODUCT_SK = "PRODUCT"
+
+
+def model_pk(shop: str) -> str:
+    return f"S#{shop}#RECO"
+
+
+def model_sk(list_key: str) -> str:
+    """A list of the recommendation model, by its key in ``ShopModel.lists`` (POPULAR, CO#<product>, ...)."""
+    return list_key
+
+
+# ---- schedule table ---------------------------------------------------------------------------------
+
+DEFERRAL_SHARDS = 4
+
+
+def deferral_shard(message_key: str) -> int:
+    return int(hashlib.sha256(message_key.encode()).hexdigest(), 16) % DEFERRAL_SHARDS
+
+
+def deferral_pk(shard: int | str) -> str:
+    return f"MSGDUE#{shard}"
+
+
+def deferral_sk(due_at: datetime, message_key: str) -> str:
+    return f"{stamp(due_at)}#{message_key}"
+
+
+def timer_pk(shard: int) -> str:
+    return f"DUE#{shard}"
+
+
+def timer_sk(timer: Timer) -> str:
+    """``Timer.key``: it starts with the due time, so a shard's due timers are one range query."""
+    return timer.key
+
+
+def due_until(now: datetime) -> str:
+    """The sort-key bound of ``sk <= :now`` over a shard of timers or deferrals: all due by ``now``."""
+    return stamp(now) + "~"
+
+
+CURSOR_PK = "CURSOR"
+CURSOR_SK = "CURSOR"
+
+# ---- the item types -----------------------------------------------------------------------------------
+
+KeyPart = Callable[..., str] | str
+
+
+@dataclass(frozen=True)
+class ItemType:
+    """One kind of item. ``pk`` and ``sk`` are the key builders above (or a constant); ``pk_pattern``
+    and ``sk_pattern`` replace the pattern drawn from a builder's parameters where that cannot show it.
+    ``written_by`` (writes, updates or deletes it) and ``read_by`` name adapter methods (Class.method of
+    a module in emma.adapters)."""
+
+    name: str
+    table: TableDef
+    pk: KeyPart
+    sk: KeyPart
+    description: str
+    attributes: Mapping[str, str]
+    written_by: tuple[str, ...]
+    read_by: tuple[str, ...]
+    ttl: str | None = None  # when the table's TTL attribute lets DynamoDB delete it
+    pk_pattern: str | None = None
+    sk_pattern: str | None = None
+
+
+PROFILE = ItemType(
+    name="profile",
+    table=PROFILES_TABLE,
+    pk=profile_pk,
+    sk=PROFILE_SK,
+    description="The unified profile. A profile merged into another stays as a tombstone naming the winner.",
+    attributes={
+        "shop": "the shop (scans filter on it)",
+        "profile_id": "the profile id",
+        "version": "optimistic lock: each commit writes version + 1 on condition of the version it read",
+        "updated_at": "ISO time of the last change",
+        "doc": "the profile as JSON (emma.profiles.model.Profile)",
+        "merged_into": "only on a tombstone: the profile it was merged into",
+    },
+    written_by=("DynamoProfileRepository.commit",),
+    read_by=("DynamoProfileRepository.get_profiles", "DynamoRulesStore.load", "DynamoShopHistory.profiles"),
+)
+EVENT_LOG = ItemType(
+    name="event log entry",
+    table=PROFILES_TABLE,
+    pk=profile_pk,
+    sk=log_sk,
+    description=(
+        "The profile's event log, a ring: slot = seq % EMMA_EVENT_LOG_CAP (500 by default), six digits, so a "
+        "new event overwrites the oldest."
+    ),
+    attributes={
+        "seq": "the profile's event sequence number",
+        "event_id": "the canonical event's id",
+        "type": "the event type",
+        "occurred_at": "ISO time of the event (the log is read newest first)",
+        "event": "the canonical event, JSON compressed with zlib (binary)",
+        "expires_at": "TTL, epoch seconds",
+    },
+    ttl="EMMA_EVENT_LOG_TTL_DAYS (400 by default) after the event was received",
+    written_by=("DynamoProfileRepository.commit", "DynamoProfileRepository.move_log"),
+    read_by=("DynamoProfileRepository.read_log", "DynamoProfileRepository.move_log"),
+)
+MERGED_LOG = ItemType(
+    name="merged event log entry",
+    table=PROFILES_TABLE,
+    pk=profile_pk,
+    sk=merged_log_sk,
+    description=(
+        "An entry of a merged-away profile's log, moved (copied, then deleted there) into the winner's "
+        "partition; moved_sk is its sort key in the loser's partition."
+    ),
+    attributes={
+        "seq": "as in the event log entry",
+        "event_id": "as in the event log entry",
+        "type": "as in the event log entry",
+        "occurred_at": "as in the event log entry",
+        "event": "as in the event log entry",
+        "expires_at": "TTL, epoch seconds (kept from the entry)",
+    },
+    ttl="kept from the moved entry",
+    written_by=("DynamoProfileRepository.move_log",),
+    read_by=("DynamoProfileRepository.read_log", "DynamoProfileRepository.move_log"),
+)
+ALIAS = ItemType(
+    name="alias",
+    table=PROFILES_TABLE,
+    pk=alias_pk,
+    sk=ALIAS_SK,
+    description=(
+        "An identity (kind: cid for the shop's customer id, email or anon) pointing at its profile. Claimed in the "
+        "profile's commit on condition that it is free or already this profile's."
+    ),
+    attributes={"profile_id": "the profile the identity belongs to", "updated_at": "ISO time of the claim"},
+    written_by=("DynamoProfileRepository.commit", "DynamoProfileRepository.repoint_aliases"),
+    read_by=("DynamoProfileRepository.lookup",),
+)
+IDEMPOTENCY = ItemType(
+    name="idempotency record",
+    table=PROFILES_TABLE,
+    pk=event_pk,
+    sk=EVENT_SK,
+    description=(
+        "An event seen: written on condition that it does not exist, in the same transaction as the profile "
+        "(or the product: catalog events keep theirs here too), so an event is applied once."
+    ),
+    attributes={
+        "profile_id": "the profile the event was applied to (catalog events: absent, or empty once published)",
+        "stored_at": "ISO time the event was stored",
+        "published": "true once the event is on the bus",
+        "repeat": "only when true: the event repeated something already counted",
+        "lease_at": "ISO time a republish claimed it (a lease against two republishers)",
+        "expires_at": "TTL, epoch seconds",
+    },
+    ttl="EMMA_IDEMPOTENCY_TTL_DAYS (35 by default) after the event was received",
+    written_by=(
+        "DynamoProfileRepository.commit",
+        "DynamoProfileRepository.mark_published",
+        "DynamoProfileRepository.claim_republish",
+        "DynamoCatalog.upsert_product",
+    ),
+    read_by=("DynamoProfileRepository.lookup",),
+)
+DERIVED = ItemType(
+    name="derived state",
+    table=PROFILES_TABLE,
+    pk=profile_pk,
+    sk=DERIVED_SK,
+    description=(
+        "The rules function's conclusions about the profile: segments, lifecycle stage, RFM, predictions, "
+        "trigger state and arms, next review."
+    ),
+    attributes={
+        "version": "optimistic lock, as on the profile",
+        "doc": "JSON (emma.rules.state.Derived)",
+    },
+    written_by=("DynamoRulesStore.commit",),
+    read_by=("DynamoRulesStore.load", "DynamoRulesStore.derived"),
+)
+MARKER = ItemType(
+    name="rules marker",
+    table=PROFILES_TABLE,
+    pk=marker_pk,
+    sk=MARK_SK,
+    description=(
+        "An input of the rules function (an event id or a timer key) evaluated, written with the derived "
+        "state; its outbox holds the events to publish, so a re-delivery only finishes publishing."
+    ),
+    attributes={
+        "published": "true once the outbox is on the bus",
+        "outbox": "JSON list of the events the evaluation emitted (emptied once published)",
+        "expires_at": "TTL, epoch seconds",
+    },
+    ttl=f"{MARKER_TTL.days} days after the evaluation",
+    written_by=("DynamoRulesStore.commit", "DynamoRulesStore.mark_published"),
+    read_by=("DynamoRulesStore.load",),
+)
+SEGMENT_SIZES = ItemType(
+    name="segment size counters",
+    table=PROFILES_TABLE,
+    pk=counter_pk,
+    sk=SIZES_SK,
+    description=(
+        f"Members per segment, spread over {COUNTER_SHARDS} shards (0..{COUNTER_SHARDS - 1}, by a hash of "
+        "the profile id) so that no counter item is hot; a size is the sum over the shards."
+    ),
+    attributes={"seg_<segment id>": "number: ADDed as profiles enter (+1) and leave (-1)"},
+    written_by=("DynamoRulesStore.commit",),
+    read_by=("DynamoRulesStore.segment_sizes",),
+)
+SHOP_STATS = ItemType(
+    name="shop prediction counters",
+    table=PROFILES_TABLE,
+    pk=stats_pk,
+    sk=STATS_SK,
+    description="The shop's counters the prediction prior is fitted from.",
+    attributes={"<counter>": "number: ADDed by each commit's stats delta"},
+    written_by=("DynamoRulesStore.commit",),
+    read_by=("DynamoRulesStore.shop_stats",),
+)
+PRIOR = ItemType(
+    name="prediction prior",
+    table=PROFILES_TABLE,
+    pk=prior_pk,
+    sk=PRIOR_SK,
+    description="The shop's fitted prediction prior.",
+    attributes={"doc": "the prior as JSON", "fitted_at": "ISO time of the fit"},
+    written_by=("DynamoRulesStore.put_prior",),
+    read_by=("DynamoRulesStore.prior",),
+)
+JOURNEY_STATE = ItemType(
+    name="journey state",
+    table=PROFILES_TABLE,
+    pk=profile_pk,
+    sk=journey_sk,
+    description="The customer in one journey: status, execution, current step, the awaited event and its task token.",
+    attributes={
+        "v": "optimistic lock: each put writes v + 1 on condition of the v it read",
+        "state": "JSON (emma.journeys.state.JourneyState, without its version)",
+    },
+    written_by=("DynamoJourneyStore.put",),
+    read_by=("DynamoJourneyStore.get", "DynamoJourneyStore.list"),
+)
+MESSAGE = ItemType(
+    name="message log entry",
+    table=PROFILES_TABLE,
+    pk=profile_pk,
+    sk=message_sk,
+    description=(
+        "One message request and what became of it: claimed by conditional update (status, lease), then "
+        "each stage's decisions appended; a message is never sent twice."
+    ),
+    attributes={
+        "shop": "the shop",
+        "profile_id": "the profile",
+        "key": "the message key (the request's idempotency key)",
+        "status": "processing, sending, sent, skipped, deferred, failed or unknown",
+        "template": "the template id",
+        "journey": "the journey that asked, if any",
+        "requested_at": "ISO time of the request",
+        "updated_at": "ISO time of the last change",
+        "attempts": "number of claims",
+        "lease_until": "ISO time the current worker's lease ends",
+        "not_before": "ISO time a deferred message is due",
+        "request": "the request as the journey asked for it (JSON)",
+        "decisions": "list of JSON decisions (stage, outcome, reason)",
+        "channel": "the channel chosen",
+        "locale": "the locale rendered",
+        "subject": "the subject (or push title) sent",
+        "preview": "the start of the body sent",
+        "provider_id": "the provider's message id",
+        "coupon": "the coupon code the message carried",
+        "recommended": "JSON list of the products the message showed (product_id, url)",
+        "expires_at": "TTL, epoch seconds",
+    },
+    ttl=f"{MESSAGE_TTL.days} days after the last claim",
+    written_by=("DynamoMessageLog.claim", "DynamoMessageLog.update"),
+    read_by=("DynamoMessageLog.get", "DynamoMessageLog.claim", "DynamoMessageLog.recent"),
+)
+CAPS = ItemType(
+    name="frequency cap",
+    table=PROFILES_TABLE,
+    pk=profile_pk,
+    sk=CAPS_SK,
+    description=(
+        "The marketing sends of the longest cap window, in one item: a slot is reserved by a version-checked "
+        "write, so two workers cannot both take the last one."
+    ),
+    attributes={"sends": "map: message key -> ISO time sent", "v": "version (conditional write)"},
+    written_by=("DynamoCapStore.reserve", "DynamoCapStore.release"),
+    read_by=("DynamoCapStore.recent_sends", "DynamoCapStore.reserve", "DynamoCapStore.release"),
+)
+LINK = ItemType(
+    name="tracked link",
+    table=PROFILES_TABLE,
+    pk=link_pk,
+    sk=LINK_SK,
+    description="A tracked short link of an SMS or push message.",
+    attributes={
+        "link": "the link as JSON (its target and what a click is attributed to)",
+        "expires_at": "TTL, epoch seconds",
+    },
+    ttl=f"{LINK_TTL.days} days after it was made",
+    written_by=("DynamoLinks.save",),
+    read_by=("DynamoLinks.get",),
+)
+PRODUCT = ItemType(
+    name="product",
+    table=CATALOG_TABLE,
+    pk=product_pk,
+    sk=PRODUCT_SK,
+    description=(
+        "A catalog product: each catalog event merges the fields it carries (a partial update never blanks "
+        "what is known); an update older than the stored one is not applied."
+    ),
+    attributes={
+        "<product field>": "every non-empty field of emma.events.model's product (product_id, title, price, ...)",
+        "variants": "the variants, when the event carries them",
+        "shop": "the shop (scans filter on it)",
+        "updated_at": "ISO time of the newest update applied (the condition for the next)",
+        "created_at": "ISO time of the first update",
+    },
+    written_by=("DynamoCatalog.upsert_product",),
+    read_by=(
+        "DynamoCatalog.get_product",
+        "DynamoCatalog.get_products",
+        "DynamoShopHistory.shops",
+        "DynamoShopHistory.products",
+    ),
+)
+MODEL_LIST = ItemType(
+    name="recommendation list",
+    table=CATALOG_TABLE,
+    pk=model_pk,
+    sk=model_sk,
+    description="One list of the shop's recommendation model, rebuilt daily; lists no longer built are deleted.",
+    attributes={"v": "JSON [[product id, score], ...]", "built_at": "ISO time of the build"},
+    written_by=("DynamoModelStore.save",),
+    read_by=("DynamoModelStore.load", "DynamoModelStore.save"),
+    sk_pattern="<list key: POPULAR, TRENDING, NEW, META, CO#<product>, CAT#<category>, BRAND#<brand>, TAG#<tag>, "
+    "FITS#<device>>",
+)
+DEFERRAL = ItemType(
+    name="deferred message",
+    table=SCHEDULE_TABLE,
+    pk=deferral_pk,
+    sk=deferral_sk,
+    description=(
+        f"A message request deferred (quiet hours, ...), back on the messages queue when due; {DEFERRAL_SHARDS} "
+        f"shards (0..{DEFERRAL_SHARDS - 1}, by a hash of the message key), each sorted by due time."
+    ),
+    attributes={"request": "the message request (JSON)", "expires_at": "TTL, epoch seconds"},
+    ttl=f"{DEFERRAL_TTL.days} days after due",
+    written_by=("DynamoDeferrals.defer", "DynamoDeferrals.remove"),
+    read_by=("DynamoDeferrals.due",),
+    sk_pattern="<due time, UTC>#<message key>",
+)
+TIMER = ItemType(
+    name="due timer",
+    table=SCHEDULE_TABLE,
+    pk=timer_pk,
+    sk=timer_sk,
+    description=(
+        f"A timer of the rules function (absence trigger, segment review); {SHARDS} shards (0..{SHARDS - 1}, "
+        "by a hash of the profile id), each sorted by due time; re-arming writes a new timer."
+    ),
+    attributes={
+        "shop": "the shop",
+        "profile_id": "the profile",
+        "kind": "absence or review",
+        "due_at": "ISO due time",
+        "trigger_id": "the trigger (absence timers)",
+        "armed_at": "ISO time it was armed, if any",
+        "expires_at": "TTL, epoch seconds",
+    },
+    ttl=f"{TIMER_TTL.days} days after due",
+    written_by=("DynamoRulesStore.commit", "DynamoRulesStore.delete_timers"),
+    read_by=("DynamoRulesStore.due_timers",),
+    sk_pattern="<due time, UTC>#<shop>#<profile id>#<kind>#<trigger id>#<armed at>",
+)
+CURSOR = ItemType(
+    name="scheduler cursor",
+    table=SCHEDULE_TABLE,
+    pk=CURSOR_PK,
+    sk=CURSOR_SK,
+    description="Up to when the scheduled job has looked for due timers.",
+    attributes={"at": "ISO time"},
+    written_by=("DynamoRulesStore.set_cursor",),
+    read_by=("DynamoRulesStore.cursor",),
+)
+
+ITEM_TYPES: tuple[ItemType, ...] = (
+    PROFILE,
+    EVENT_LOG,
+    MERGED_LOG,
+    ALIAS,
+    IDEMPOTENCY,
+    DERIVED,
+    MARKER,
+    SEGMENT_SIZES,
+    SHOP_STATS,
+    PRIOR,
+    JOURNEY_STATE,
+    MESSAGE,
+    CAPS,
+    LINK,
+    PRODUCT,
+    MODEL_LIST,
+    DEFERRAL,
+    TIMER,
+    CURSOR,
+)

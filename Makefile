@@ -43,7 +43,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-schema: $(STAMP)  ## regenerate docs/canonical-event.schema.json and docs/openapi.json
+schema: $(STAMP)  ## regenerate docs/canonical-event.schema.json, docs/openapi.json and docs/data-model.md
 	$(BIN)/emma schema
 
 lock: $(STAMP)  ## re-resolve the pinned dependencies

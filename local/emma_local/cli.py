@@ -1,5 +1,5 @@
 """`emma`: the command line. dev (serve the API locally), demo (replay events/), schema (write the
-JSON Schema and OpenAPI documents to docs/), sign (sign a webhook body for curl), replay (dead-letter
+JSON Schema, OpenAPI and data model documents to docs/), sign (sign a webhook body for curl), replay (dead-letter
 queues back to their queues)."""
 
 from __future__ import annotations
@@ -251,7 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--events", type=Path, default=ROOT / "events")
     demo.set_defaults(func=_cmd_demo)
 
-    schema = sub.add_parser("schema", help="write docs/canonical-event.schema.json and docs/openapi.json")
+    schema = sub.add_parser(
+        "schema", help="write docs/canonical-event.schema.json, docs/openapi.json and docs/data-model.md"
+    )
     schema.add_argument("--out", type=Path, default=ROOT / "docs")
     schema.add_argument("--check", action="store_true", help="fail if the committed documents are stale")
     schema.set_defaults(func=_cmd_schema)

@@ -1,4 +1,5 @@
-"""Generated documents committed in docs/: the canonical event JSON Schema and the OpenAPI document."""
+"""Generated documents committed in docs/: the canonical event JSON Schema, the OpenAPI document and the
+DynamoDB data model (docs/data-model.md, from emma.adapters.keys)."""
 
 from __future__ import annotations
 
@@ -26,11 +27,17 @@ def render(doc: dict[str, Any]) -> str:
     return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def texts() -> dict[str, str]:
+    """Every generated document by file name, as written."""
+    from emma_local import data_model
+
+    return {**{name: render(doc) for name, doc in documents().items()}, "data-model.md": data_model.render()}
+
+
 def write_documents(out: Path, *, check: bool = False) -> list[Path]:
     written = []
-    for name, doc in documents().items():
+    for name, text in texts().items():
         path = out / name
-        text = render(doc)
         if check:
             if not path.exists() or path.read_text(encoding="utf-8") != text:
                 raise StaleDocument(f"{path} is out of date: run `emma schema`")

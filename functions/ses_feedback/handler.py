@@ -19,27 +19,18 @@ What happens to a record
 from __future__ import annotations
 
 import functools
-import json
-from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from emma.config import IngestSettings
-from emma.errors import InvalidPayload
+from emma.edge.sqs import MAX_REASON, QueueConsumer, json_body
 from emma.events.model import now_utc
-from emma.sources import ses
-from emma.sources.common import timestamp
-from emma.sources.ses import NotEmmaMessage
+from emma.sources.ses import NotEmmaMessage, map_eventbridge_event
 from emma.wiring.ingest import Intake, build_intake
 
-logger = Logger(service="emma-ses-feedback")
-tracer = Tracer(service="emma-ses-feedback")
-metrics = Metrics(namespace="Emma", service="emma-ses-feedback")
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+consumer = QueueConsumer(raise_on_entire_batch_failure=False)
+logger, tracer, metrics = consumer.logger, consumer.tracer, consumer.metrics
 
 
 @functools.cache
@@ -47,49 +38,24 @@ def components() -> Intake:
     return build_intake(IngestSettings())  # type: ignore[call-arg]  # read from the environment
 
 
-def handle_ses_event(envelope: Any, ingest: Intake) -> int | None:
-    """Map one EventBridge event from SES and ingest it. Returns the number of new events, or None
-    when the event type is one Emma does not record."""
-    if not isinstance(envelope, dict):
-        raise InvalidPayload(f"SES event: expected an EventBridge event object, got {type(envelope).__name__}")
-    received = timestamp(envelope.get("time"), "time") or now_utc()
-    events = ses.map_ses_event(envelope, received)
-    if not events:
-        return None
-    ingest.shops.get(events[0].shop)  # ShopNotFound: a tag naming no shop is retried, then parked in the DLQ
-    return len(ingest.service.ingest(events).accepted)
-
-
-@tracer.capture_method
-def record_handler(record: SQSRecord) -> None:
+def handle(record: SQSRecord) -> None:
+    """Map one EventBridge event from SES and ingest it."""
+    envelope = json_body(record)
+    intake = components()
     try:
-        envelope = json.loads(record.body)
-    except (json.JSONDecodeError, RecursionError) as exc:
-        logger.error("not JSON", extra={"message_id": record.message_id, "reason": str(exc)[:500]})
-        raise InvalidPayload(f"SQS message {record.message_id} is not JSON") from exc
-    try:
-        accepted = handle_ses_event(envelope, components())
+        events = map_eventbridge_event(envelope, now_utc())
     except NotEmmaMessage as exc:
-        extra = {"message_id": record.message_id, "reason": exc.message[:500]}
-        logger.warning("not an Emma message, acknowledged", extra=extra)
+        logger.warning("not an Emma message, acknowledged", extra={"reason": exc.message[:MAX_REASON]})
         metrics.add_metric("SesEventsNotEmma", MetricUnit.Count, 1)
         return
-    except InvalidPayload as exc:
-        logger.error("not a usable SES event", extra={"message_id": record.message_id, "reason": str(exc)[:500]})
-        raise
-    except Exception as exc:
-        logger.exception("ingest failed", extra={"message_id": record.message_id, "reason": str(exc)[:500]})
-        raise
-    if accepted is None:
+    if not events:
         detail = envelope.get("detail") or {}
         logger.debug("SES event type not recorded", extra={"event_type": str(detail.get("eventType"))[:40]})
         metrics.add_metric("SesEventsIgnored", MetricUnit.Count, 1)
         return
-    metrics.add_metric("EventsAccepted", MetricUnit.Count, accepted)
+    intake.shops.get(events[0].shop)  # ShopNotFound: a tag naming no shop is retried, then parked in the DLQ
+    report = intake.service.ingest(events)
+    metrics.add_metric("EventsAccepted", MetricUnit.Count, len(report.accepted))
 
 
-@logger.inject_lambda_context
-@metrics.log_metrics
-@tracer.capture_lambda_handler
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+lambda_handler = consumer.handler(handle)

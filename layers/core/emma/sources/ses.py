@@ -72,6 +72,14 @@ class NotEmmaMessage(InvalidPayload):
     code = "not_an_emma_message"
 
 
+def map_eventbridge_event(envelope: Any, now: datetime) -> list[CanonicalEvent]:
+    """Map one SES event as the feedback queue delivers it (the EventBridge event, read from JSON):
+    received when EventBridge received it (its ``time``), else ``now``."""
+    if not isinstance(envelope, dict):
+        raise InvalidPayload(f"SES event: expected an EventBridge event object, got {type(envelope).__name__}")
+    return map_ses_event(envelope, timestamp(envelope.get("time"), "time") or now)
+
+
 def map_ses_event(envelope: dict[str, Any], received_at: datetime) -> list[CanonicalEvent]:
     """Map one EventBridge event published by SES: one canonical event per recipient, or none for
     the event types Emma does not record. Anything malformed raises InvalidPayload."""

@@ -17,9 +17,9 @@ from ingest.http import error_body, error_response, json_response
 from ingest.openapi import openapi_document
 from ingest.routes import catalog, messages, profiles, tracker, webhooks
 
-logger = Logger(service="emma-ingest")
-tracer = Tracer(service="emma-ingest")
-metrics = Metrics(namespace="Emma", service="emma-ingest")
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace="Emma")
 _STATUSES = frozenset(status.value for status in HTTPStatus)
 
 # Browsers on the shops' own domains call the tracking API (analytics.js sends the write key in an

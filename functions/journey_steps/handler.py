@@ -16,9 +16,9 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from emma.config import JourneySettings
 from emma.wiring.journeys import Journeys, build_journeys
 
-logger = Logger(service="emma-journey-steps")
-tracer = Tracer(service="emma-journey-steps")
-metrics = Metrics(namespace="Emma", service="emma-journey-steps")
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace="Emma")
 
 
 @functools.cache

@@ -16,9 +16,9 @@ from emma.config import RecommendSettings
 from emma.recommend.build import rebuild
 from emma.wiring.recommend import ModelBuild, build_model_build
 
-logger = Logger(service="emma-recommendations")
-tracer = Tracer(service="emma-recommendations")
-metrics = Metrics(namespace="Emma", service="emma-recommendations")
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace="Emma")
 
 
 @functools.cache

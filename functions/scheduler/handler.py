@@ -18,9 +18,9 @@ from emma.dispatch.service import release_due
 from emma.wiring.dispatch import build_release
 from emma.wiring.rules import Rules, build_rules
 
-logger = Logger(service="emma-scheduler")
-tracer = Tracer(service="emma-scheduler")
-metrics = Metrics(namespace="Emma", service="emma-scheduler")
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics(namespace="Emma")
 
 
 @functools.cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import importlib
+import os
 import sys
 import time
 import uuid
@@ -15,6 +16,7 @@ from emma.clock import clock_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS_DIR = ROOT / "functions"
+SERVICE_NAME_ENV = "POWERTOOLS_SERVICE_NAME"
 TEXT_TYPES = ("application/json", "text/", "application/x-www-form-urlencoded", "application/xml")
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
@@ -37,11 +39,28 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+def service_name(function: str) -> str:
+    """The function's Powertools service name, as the CDK app sets it (POWERTOOLS_SERVICE_NAME)."""
+    return f"emma-{function.replace('_', '-')}"
+
+
 def load_handler(function: str) -> Handler:
-    """Import functions/<function>/handler.py exactly as Lambda would (handler module on the path)."""
+    """Import functions/<function>/handler.py exactly as Lambda would (handler module on the path).
+
+    Lambda gives every function its own POWERTOOLS_SERVICE_NAME; here the functions share one process
+    and one environment, so the variable names this function while its modules are imported, when
+    Powertools' Logger, Tracer and Metrics read it."""
     if str(FUNCTIONS_DIR) not in sys.path:
         sys.path.insert(0, str(FUNCTIONS_DIR))
-    return importlib.import_module(f"{function}.handler").lambda_handler
+    saved = os.environ.get(SERVICE_NAME_ENV)
+    os.environ[SERVICE_NAME_ENV] = service_name(function)
+    try:
+        return importlib.import_module(f"{function}.handler").lambda_handler
+    finally:
+        if saved is None:
+            os.environ.pop(SERVICE_NAME_ENV, None)
+        else:
+            os.environ[SERVICE_NAME_ENV] = saved
 
 
 def api_event(

@@ -24,7 +24,7 @@ from ingest.schemas import BATCH_RESPONSES, CALL_RESPONSES, TRACKER_PATHS
 
 router = APIGatewayHttpRouter()
 logger = Logger(child=True)
-metrics = Metrics(namespace="Emma", service="emma-ingest")  # the handler's namespace, not only the env's
+metrics = Metrics(namespace="Emma")  # the handler's namespace, not only the env's
 NO_KEY = "send the write key as the HTTP Basic username (as Segment does) or as writeKey"
 
 

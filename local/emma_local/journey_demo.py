@@ -1,8 +1,10 @@
 """The smartphone onboarding for four customers who behave differently, end to end on the local
-runtime. Time is stepped: the local clock stands still while Emma and the customers act, and moves a
-two days per tick while someone may still react (ten days per tick after that), so a reaction is never
-late however slow the machine is. First the shop's catalog is imported (events/catalog/) and the
-recommendation model built from earlier customers' orders, so the messages carry recommendations:
+runtime. Time is stepped: the local clock stands still while Emma and the customers act, and moves
+two days per tick while someone may still react (ten days per tick after that); before the clock moves
+again the demo waits until the runtime has settled (every queue dry, every journey execution parked on
+a wait or an event), so nothing is late or early however slow or busy the machine is. First the shop's
+catalog is imported (events/catalog/) and the recommendation model built from earlier customers'
+orders, so the messages carry recommendations:
 
     Anna   watches the camera tutorial, is happy in the survey
     Ben    ignores everything (every wait for him times out)
@@ -18,7 +20,6 @@ import email
 import io
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email import policy
@@ -28,6 +29,8 @@ from zoneinfo import ZoneInfo
 
 import requests
 
+from emma.adapters.journeys import DynamoJourneyStore
+from emma.resources import PROFILES_TABLE
 from emma_local.catalog_import import run_import
 from emma_local.runtime import LocalRuntime
 
@@ -37,7 +40,6 @@ JOURNEY = "smartphone-onboarding"
 REACTING_TICK_DAYS = 2
 TAIL_TICK_DAYS = 10
 SCHEDULE_EVERY_DAYS = 3  # the scheduled functions (deferred messages, time triggers) run every third local day
-SETTLE_SECONDS = 0.3  # real time per tick for Wait states to notice the new time (they look every 0.25 s)
 TIMEZONE = "Europe/Berlin"  # the customers'
 SHOP, WRITE_KEY, ADMIN_KEY = "elektro-emma", "wk_local_elektro_emma", "ak_local_elektro_emma"
 PHONE = {"product_id": "pixel-9-pro", "price": 999.0, "category": "smartphones", "brand": "Google"}
@@ -115,6 +117,12 @@ class JourneyDemo:
         self.rt, self.timeout, self.max_ticks = runtime, timeout, max_ticks
         self.http = requests.Session()
         self.states: dict[str, dict[str, Any]] = {}
+        self.profile_ids: dict[str, str] = {}
+        assert runtime.emulator is not None
+        self.store = DynamoJourneyStore(
+            runtime.emulator.session().client("dynamodb", endpoint_url=runtime.emulator.endpoint),
+            PROFILES_TABLE.name,
+        )
 
     def _call(self, path: str, user: str, **fields: Any) -> None:
         body = {"userId": user, "messageId": str(uuid.uuid4()), **fields}
@@ -124,15 +132,30 @@ class JourneyDemo:
     def _track(self, user: str, event: str, properties: dict[str, Any]) -> None:
         self._call("/v1/track", user, event=event, properties=properties)
 
+    def _profile_id(self, user: str) -> str | None:
+        """Emma's id of the customer (over the admin API, once: the personas never merge)."""
+        if user not in self.profile_ids:
+            resp = self.http.get(
+                f"{self.rt.api_url}/v1/profiles/cid:{user}?history=0&messages=0",
+                headers={"authorization": f"Bearer {ADMIN_KEY}"},
+                timeout=10,
+            )
+            if resp.status_code != 200:
+                return None
+            self.profile_ids[user] = resp.json()["profile_id"]
+        return self.profile_ids[user]
+
     def _state(self, user: str) -> dict[str, Any] | None:
-        resp = self.http.get(  # polled often: without the event history and the message log
-            f"{self.rt.api_url}/v1/profiles/cid:{user}?history=0&messages=0",
-            headers={"authorization": f"Bearer {ADMIN_KEY}"},
-            timeout=10,
-        )
-        if resp.status_code != 200:
+        """Where the customer stands in the journey, read from the journey store (what the profile API
+        shows under "journeys")."""
+        profile_id = self._profile_id(user)
+        if profile_id is None:
             return None
-        return next((j for j in resp.json().get("journeys", []) if j["journey"] == JOURNEY), None)
+        return next((s.view() for s in self.store.list(SHOP, profile_id) if s.journey == JOURNEY), None)
+
+    def _settle(self) -> None:
+        if not self.rt.settle():
+            print("  (the local runtime did not settle within two minutes; going on)", flush=True)
 
     def run(self) -> int:
         print(f"\n13. Journeys: the smartphone onboarding for {len(PERSONAS)} customers, two days per tick")
@@ -156,33 +179,31 @@ class JourneyDemo:
             )
         self.rt.drain()
         started = time.monotonic()
-        pool = ThreadPoolExecutor(len(PERSONAS))
         days = since_schedule = 0
         for _ in range(self.max_ticks):
             if time.monotonic() - started > self.timeout:
                 break
-            time.sleep(SETTLE_SECONDS)  # Wait states notice the new time, the steps due run
+            self._settle()  # the waits the new time ended have ended, the steps due have run
             if days - since_schedule >= SCHEDULE_EVERY_DAYS:
                 self.rt.run_schedule(only={"scheduler"})  # deferred messages go out, time triggers fire
                 since_schedule = days
+                self._settle()
             live = [p for p in PERSONAS if self.states.get(p.user, {}).get("status", "active") == "active"]
             if not live:
                 break
-            moved = reacted = 0
-            for p, state in zip(live, pool.map(lambda q: self._state(q.user), live), strict=True):
+            reacted = 0
+            for p in live:
+                state = self._state(p.user)
                 if state is not None:
                     self.states[p.user] = state
-                    moved += self._show(p, state)
+                    self._show(p, state)
                     reacted += self._react(p, state)
-            if reacted:  # let the journeys act on the reactions before the clock moves on
-                time.sleep(SETTLE_SECONDS)
-            if moved or reacted:  # the messages requested meanwhile are dispatched at this time
-                self.rt.drain()
+            if reacted:  # the journeys act on the reactions before the clock moves on
+                self._settle()
             pending = any(len(p.done) < len(p.reacts) for p in live)
             tick = REACTING_TICK_DAYS if pending else TAIL_TICK_DAYS
             self.rt.advance(days=tick)
             days += tick
-        pool.shutdown()
         self.rt.set_speedup(1.0)
         return self._timelines(time.monotonic() - started)
 
@@ -239,12 +260,6 @@ class JourneyDemo:
             print(f"  {'':<10} {'':<7} Eva, referred by David, orders with his code", flush=True)
         call = p.reacts[wanted]
         self._track(p.user, call["event"], call["properties"])
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            now = self._state(p.user)
-            if now is None or now.get("waiting_for") != wanted or now["step"] != state["step"]:
-                break
-            time.sleep(0.05)
         return True
 
     def _show(self, p: Persona, state: dict[str, Any]) -> int:

@@ -63,6 +63,14 @@ class QueuePump:
         self.failed += len(failed)
         return len(messages)
 
+    def empty(self) -> bool:
+        """Nothing visible and nothing in flight."""
+        attrs = self._sqs.get_queue_attributes(
+            QueueUrl=self._url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return not any(int(v) for v in attrs.values())
+
     def drain(self, timeout: float = 30.0) -> None:
         """Process until the queue is empty: nothing visible and nothing in flight (also in the
         background thread), so everything sent before the call has been handled, retried or parked."""
@@ -70,11 +78,7 @@ class QueuePump:
         while time.monotonic() < deadline:
             if self.poll_once():
                 continue
-            attrs = self._sqs.get_queue_attributes(
-                QueueUrl=self._url,
-                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-            )["Attributes"]
-            if not any(int(v) for v in attrs.values()):
+            if self.empty():
                 return
             time.sleep(0.05)
 

@@ -6,6 +6,7 @@ so the code that runs here is the code that runs in Lambda.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -180,6 +181,37 @@ class LocalRuntime:
                 pump.drain()
             if self.outbox is None or not self.outbox.collect():
                 return
+
+    def settle(self, timeout: float = 120.0) -> bool:
+        """Wait until nothing moves without the clock: every queue dry (``drain``) and every running
+        journey execution parked on a wait the local clock has not reached or on an event that has
+        not come. What happens next needs the clock to move or a customer to act, so a demo or a test
+        that steps the clock waits exactly as long as the work takes, on a fast machine or a loaded one.
+        False if it did not settle within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.drain()
+            if self._running_executions() == stepfunctions.idle_executions() and self._queues_empty():
+                return True
+            time.sleep(0.02)
+        return False
+
+    def _running_executions(self) -> int:
+        if self.emulator is None or self.resources is None:
+            return 0
+        sfn = self._session.client("stepfunctions", endpoint_url=self.emulator.endpoint)
+        return sum(
+            len(sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING", maxResults=1000)["executions"])
+            for arn in self.resources.state_machines.values()
+        )
+
+    def _queues_empty(self) -> bool:
+        return all(pump.empty() for pump in self.pumps.values())
+
+    @functools.cached_property
+    def _session(self) -> Any:
+        assert self.emulator is not None
+        return self.emulator.session()
 
     def _tap(self, session: Any) -> str:
         sqs, events = session.client("sqs"), session.client("events")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -27,6 +28,11 @@ MAX_REAL_SLICE = 0.25  # seconds between looks at the clock (advance() may have 
 
 _handlers: dict[str, Callable[[dict[str, Any], Any], Any]] = {}  # function name -> handler
 _clock: FileClock | None = None
+# Executions parked on the local clock, by thread (one per execution: Emma's journeys have no Parallel
+# or Map states): a predicate that holds while the thread would go on waiting. An execution is idle
+# when it is parked on a wait the local clock has not reached, or on an event that has not come.
+_parked: dict[int, Callable[[], bool]] = {}
+_parked_lock = threading.Lock()
 
 
 def configure(endpoint: str) -> None:
@@ -71,6 +77,7 @@ def install(clock: FileClock) -> None:
             timedelta(seconds=timeout_seconds),
             env.is_running,
             lambda seconds: callback_endpoint.wait(timeout=seconds),
+            woken=callback_endpoint._notify_event.is_set,
         )
         return outcome or callback.CallbackOutcomeTimedOut(callback_id=callback_endpoint.callback_id)
 
@@ -101,18 +108,41 @@ def _speedup() -> float:
     return max(1.0, float(_clock._settings().get("speedup", 1.0)))
 
 
-def _wait_on_clock(duration: timedelta, running: Callable[[], bool], block: Callable[[float], Any]) -> Any:
+def _wait_on_clock(
+    duration: timedelta,
+    running: Callable[[], bool],
+    block: Callable[[float], Any],
+    woken: Callable[[], bool] = lambda: False,
+) -> Any:
     """Block in slices until ``duration`` has passed on the local clock; returns what ``block``
-    returned first that was not None (a callback outcome), else None."""
+    returned first that was not None (a callback outcome), else None. While it blocks the execution
+    counts as parked (``idle_executions``) as long as the local clock is short of the end, the
+    execution runs and nothing woke it (``woken``: a callback arrived)."""
     until = _now() + duration
-    while running():
-        remaining = (until - _now()).total_seconds()
-        if remaining <= 0:
-            return None
-        got = block(min(MAX_REAL_SLICE, max(0.001, remaining / _speedup())))
-        if got:
-            return got
-    return None
+    thread = threading.get_ident()
+    with _parked_lock:
+        _parked[thread] = lambda: running() and not woken() and _now() < until
+    try:
+        while running():
+            remaining = (until - _now()).total_seconds()
+            if remaining <= 0:
+                return None
+            got = block(min(MAX_REAL_SLICE, max(0.001, remaining / _speedup())))
+            if got:
+                return got
+        return None
+    finally:
+        with _parked_lock:
+            _parked.pop(thread, None)
+
+
+def idle_executions() -> int:
+    """How many executions are parked right now: waiting for a time the local clock has not reached,
+    or for a task token nobody has sent. Every other running execution is at work (a task, a choice,
+    a thread about to wake)."""
+    with _parked_lock:
+        waits = list(_parked.values())
+    return sum(1 for still in waits if still())
 
 
 def _wait_body(self: Any, env: Any) -> None:

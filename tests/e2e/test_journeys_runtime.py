@@ -280,3 +280,24 @@ def test_newsletter_interest_moves_clickers_to_weekly_and_splits_them(rt):
     assert [e["what"] for e in state["log"]][:4] == ["entered", "waiting", "arrived", "updated"]
     profile = requests.get(f"{rt.api_url}/v1/profiles/cid:nl-1", headers=ADMIN, timeout=10).json()
     assert profile["traits"]["newsletter_cadence"] == "weekly"
+
+
+def test_settle_returns_once_every_execution_is_parked_so_no_polling_is_needed(rt):
+    """rt.settle(): queues dry and every running execution parked on a wait the clock has not reached
+    or on an event that has not come; right after it, the journey state is final (no polling)."""
+    from emma_local import stepfunctions
+
+    body = {"userId": "st-1", "messageId": str(uuid.uuid4()), "event": "Order Completed"}
+    body["properties"] = {"order_id": "st-1-o", "total": 700.0, "currency": "EUR", "products": [PHONE]}
+    assert requests.post(f"{rt.api_url}/v1/track", json=body, auth=KEY, timeout=10).status_code == 200
+    assert rt.settle(timeout=60)
+    assert at("first-week")(journey(rt, "st-1", "smartphone-onboarding"))  # parked on its 7-day wait
+    assert stepfunctions.idle_executions() == rt._running_executions() >= 1
+    rt.advance(days=7)
+    assert rt.settle(timeout=60)  # the wait ended, the tutorial went out, the execution waits for the event
+    assert at("watched-camera", "tutorial.watched")(journey(rt, "st-1", "smartphone-onboarding"))
+    body = {"userId": "st-1", "messageId": str(uuid.uuid4()), "event": "Tutorial Watched"}
+    body["properties"] = {"tutorial_id": "camera-101", "topic": "camera"}
+    assert requests.post(f"{rt.api_url}/v1/track", json=body, auth=KEY, timeout=10).status_code == 200
+    assert rt.settle(timeout=60)  # the event reached the execution, which moved on to its next wait
+    assert at("third-week")(journey(rt, "st-1", "smartphone-onboarding"))

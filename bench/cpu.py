@@ -2,7 +2,7 @@
 routes, mapping, domain) with the in-memory ports, in this process, no AWS, no network.
 
 The handler is driven with API Gateway HTTP API events (emma_local.lambdas.api_event) exactly as
-the handler unit tests do it: ``ingest.deps.components`` is replaced by in-memory components.
+the handler unit tests do it: ``ingest.deps.intake`` is replaced by in-memory parts.
 CPU time is ``time.process_time()`` around the loop; payloads and events are built before it.
 """
 
@@ -104,7 +104,7 @@ class InProcessIngest:
         from ingest.handler import lambda_handler
 
         self._deps = deps
-        self._original_components = deps.components
+        self._original_intake = deps.intake
         self._shops = load_config().shops
         self._api_event = api_event
         self._response_body = response_body
@@ -114,7 +114,7 @@ class InProcessIngest:
 
     def fresh(self) -> None:
         from emma.ingest.service import IngestService
-        from emma.ingest.wiring import Ingest
+        from emma.wiring.ingest import Intake
         from emma_local.fakes import (
             FixedClock,
             InMemoryCatalog,
@@ -131,11 +131,11 @@ class InProcessIngest:
             FixedClock(),
             sleep=lambda s: None,
         )
-        components = Ingest(service, StaticShopDirectory(self._shops))
-        self._deps.components = lambda: components
+        intake = Intake(service, StaticShopDirectory(self._shops))
+        self._deps.intake = lambda: intake
 
     def restore(self) -> None:
-        self._deps.components = self._original_components
+        self._deps.intake = self._original_intake
 
     def event(self, request: Request) -> dict[str, Any]:
         return self._api_event(request.method, request.path, "", request.headers, request.body)

@@ -106,8 +106,8 @@ class RulesRun:
 class _World:
     def __init__(self, defs: Any, customers: int) -> None:
         from emma.events.model import EVENT_ADAPTER
+        from emma.ingest.ports import AliasKey
         from emma.ingest.service import IngestService
-        from emma.ports import AliasKey
         from emma.rules.service import RulesService
         from emma_local.fakes import (
             FixedClock,

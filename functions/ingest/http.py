@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from emma.errors import EmmaError, InvalidPayload, PayloadTooLarge, Unauthorized, UnsupportedEncoding
 from emma.events.model import now_utc
-from emma.ports import ShopConfig, ShopDirectory
+from emma.shops import ShopConfig, ShopDirectory
 from emma.sources.common import MAX_BODY_BYTES
 
 JSON = "application/json"

@@ -12,7 +12,6 @@ from typing import Any
 
 from emma.journeys.compile import compile_journey, substitute
 from emma.journeys.definitions import Journey
-from emma.ports import ShopConfig
 from emma.resources import (
     EVENT_BUS,
     JOURNEY_MACHINES_ENV,
@@ -28,6 +27,7 @@ from emma.resources import (
     TableDef,
     state_machine_name,
 )
+from emma.shops import ShopConfig
 
 SHOPIFY_PARTNER_BUS = "emma-local-shopify-partner"
 

@@ -4,7 +4,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from emma.ports import ShopConfig
+from emma.shops import ShopConfig
 from emma_local.provision import provision
 
 SHOP = ShopConfig(

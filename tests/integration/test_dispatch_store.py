@@ -11,8 +11,8 @@ import pytest
 from emma.adapters.dispatch import DynamoCapStore, DynamoDeferrals, DynamoLinks, DynamoMessageLog
 from emma.dispatch.ports import Claimed
 from emma.dispatch.request import MessageRequest
-from emma.ports import FrequencyCap
 from emma.resources import PROFILES_TABLE, SCHEDULE_TABLE
+from emma.shops import FrequencyCap
 from emma_local.emulator import start_emulator
 from emma_local.provision import provision
 

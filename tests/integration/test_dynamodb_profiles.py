@@ -3,8 +3,8 @@ from decimal import Decimal
 import pytest
 
 from emma.adapters.dynamodb import DynamoCatalog, DynamoProfileRepository
+from emma.ingest.ports import AliasKey, Commit, CommitConflict
 from emma.ingest.service import IngestService
-from emma.ports import AliasKey, Commit, CommitConflict
 from emma.profiles.model import new_profile
 from emma_local.fakes import FixedClock, InMemoryPublisher
 from factories import T0, event, order
@@ -170,7 +170,7 @@ def test_partial_product_updates_merge_instead_of_blanking(aws):
 
 def test_the_idempotency_record_remembers_a_repeat_through_publishing(repo):
     """A republished repeat must stay a repeat: the record carries it, and marking published keeps it."""
-    from emma.ports import IdempotencyRecord
+    from emma.ingest.ports import IdempotencyRecord
 
     profile = new_profile("elektro-emma", "p_r", T0)
     profile.version = 1

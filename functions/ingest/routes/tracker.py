@@ -15,7 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit, SchemaValidationError
 
 from emma.errors import Unauthorized
 from emma.ingest.service import IngestReport
-from emma.ports import ShopConfig, ShopDirectory
+from emma.shops import ShopConfig, ShopDirectory
 from emma.sources import segment
 from emma.sources.common import load_json_object
 from ingest import deps

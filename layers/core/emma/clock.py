@@ -9,8 +9,13 @@ import os
 import time
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Protocol
 
 CLOCK_FILE_ENV = "EMMA_CLOCK_FILE"
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
 
 
 class SystemClock:

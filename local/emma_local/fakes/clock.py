@@ -1,4 +1,4 @@
-"""A clock (emma.ports.Clock) that stands still until a test moves it."""
+"""A clock (emma.clock.Clock) that stands still until a test moves it."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """In-memory profiles, aliases, idempotency records and event logs, and the catalog whose idempotency
-records live with them (emma.ports: ProfileRepository, CatalogRepository), with the same conditions as the
+records live with them (emma.ingest.ports: ProfileRepository, CatalogRepository), with the same conditions as the
 DynamoDB adapter. Thread-safe: a commit is atomic under one lock, exactly like a DynamoDB transaction.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 from emma.adapters.limits import check_transaction
 from emma.events.model import CatalogEvent
-from emma.ports import AliasKey, Commit, CommitConflict, IdempotencyRecord
+from emma.ingest.ports import AliasKey, Commit, CommitConflict, IdempotencyRecord
 
 
 class InMemoryProfileRepository:

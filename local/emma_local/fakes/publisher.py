@@ -1,4 +1,4 @@
-"""The event publisher in memory (emma.ports.EventPublisher): keeps what it published, fails given ids."""
+"""The event publisher in memory (emma.ingest.ports.EventPublisher): keeps what it published, fails given ids."""
 
 from __future__ import annotations
 

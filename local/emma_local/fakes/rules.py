@@ -6,7 +6,7 @@ import threading
 from datetime import datetime
 from typing import Any
 
-from emma.ports import CommitConflict
+from emma.ingest.ports import CommitConflict
 from emma_local.fakes.profiles import InMemoryProfileRepository
 
 

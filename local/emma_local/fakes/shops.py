@@ -1,4 +1,4 @@
-"""The shop directory from a fixed list of shop configurations (emma.ports.ShopDirectory)."""
+"""The shop directory from a fixed list of shop configurations (emma.shops.ShopDirectory)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from emma.adapters.shops import match_domain, match_key
 from emma.errors import ShopNotFound, Unauthorized
-from emma.ports import ShopConfig
+from emma.shops import ShopConfig
 
 
 class StaticShopDirectory:

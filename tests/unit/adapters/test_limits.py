@@ -13,7 +13,7 @@ from emma.adapters.limits import (
     check_transaction,
     item_bytes,
 )
-from emma.ports import AliasKey, Commit
+from emma.ingest.ports import AliasKey, Commit
 from emma.profiles.model import new_profile
 from emma_local.fakes import InMemoryProfileRepository
 from factories import T0, event

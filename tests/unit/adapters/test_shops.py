@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 
 from emma.adapters.shops import SecretsShopDirectory
 from emma.errors import ShopNotFound, StoreError, Unauthorized
-from emma.ports import ShopConfig
+from emma.shops import ShopConfig
 
 PREFIX = "emma/shops/"
 SHOP = ShopConfig(shop="elektro-emma", write_keys=("wk_1",), webhook_secrets={"shopify": "s-shopify"})

@@ -12,9 +12,9 @@ from emma.dispatch.recorder import IngestRecorder
 from emma.dispatch.request import MessageRequest
 from emma.dispatch.service import DispatchService
 from emma.ingest.service import IngestService
-from emma.ports import Brand, DispatchConfig, ShopConfig
 from emma.recommend.build import rebuild
 from emma.recommend.service import RecommendationService
+from emma.shops import Brand, DispatchConfig, ShopConfig
 from emma.templates.loader import load_templates
 from emma_local.fakes import (
     FixedClock,

@@ -13,8 +13,8 @@ from emma.addresses import email_problem, normalise_phone
 from emma.dispatch.policy import plan
 from emma.dispatch.request import MessageRequest
 from emma.events.model import Channel, ConsentProof
-from emma.ports import DispatchConfig, QuietHours, ShopConfig
 from emma.profiles.model import ChannelStats, ConsentState, Profile, Suppression, Trait
+from emma.shops import DispatchConfig, QuietHours, ShopConfig
 from tests.unit.dispatch.conftest import TEMPLATES
 
 NOW = datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
@@ -116,7 +116,7 @@ def test_addresses():
 
 def test_the_cap_reason_says_when_the_next_message_is_possible():
     from emma.dispatch.policy import recent_sends_problem
-    from emma.ports import FrequencyCap
+    from emma.shops import FrequencyCap
 
     sends = [NOW - timedelta(days=d) for d in (1, 2, 3)]
     reason = recent_sends_problem((FrequencyCap(messages=3, days=7),), sends, NOW)

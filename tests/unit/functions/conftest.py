@@ -5,8 +5,8 @@ import pytest
 
 from emma.ingest.reads import ProfileReads
 from emma.ingest.service import IngestService
-from emma.ports import ShopConfig
 from emma.recommend.service import RecommendationService
+from emma.shops import ShopConfig
 from emma.wiring.ingest import Intake
 from emma_local.fakes import (
     FixedClock,

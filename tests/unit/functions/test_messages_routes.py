@@ -6,7 +6,7 @@ import pytest
 
 from emma.dispatch.tokens import UnsubscribeToken, sign_unsubscribe
 from emma.ingest.service import IngestService
-from emma.ports import ShopConfig
+from emma.shops import ShopConfig
 from emma.wiring.ingest import Intake
 from emma_local.fakes import (
     FixedClock,

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from emma.ingest.service import IngestService
-from emma.ports import ShopConfig
 from emma.recommend.build import rebuild
 from emma.recommend.service import RecommendationService
+from emma.shops import ShopConfig
 from emma.wiring.ingest import Intake
 from emma_local.fakes import (
     FixedClock,

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from emma.errors import ProfileNotFound
+from emma.ingest.ports import AliasKey
 from emma.ingest.service import IngestService
-from emma.ports import AliasKey
 from emma.sources import shopify
 from emma_local.fakes import FixedClock, InMemoryCatalog, InMemoryProfileRepository, InMemoryPublisher
 from factories import T0, event

@@ -140,7 +140,7 @@ def test_concurrent_updates_of_one_profile_lose_nothing(repo, publisher):
 def test_conflict_that_never_clears_is_reported(repo):
     class AlwaysStale(InMemoryProfileRepository):
         def commit(self, commit):
-            from emma.ports import CommitConflict
+            from emma.ingest.ports import CommitConflict
 
             raise CommitConflict(stale=True)
 

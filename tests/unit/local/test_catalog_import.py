@@ -11,7 +11,7 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 
 from emma.ingest.service import IngestService
-from emma.ports import ShopConfig
+from emma.shops import ShopConfig
 from emma.wiring.ingest import Intake
 from emma_local import catalog_import as ci
 from emma_local.catalog_import import CatalogFileError, Progress, batches, read_products, run_import

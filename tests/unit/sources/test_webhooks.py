@@ -7,7 +7,7 @@ import inspect
 import pytest
 
 from emma.errors import InvalidSignature
-from emma.ports import ShopConfig
+from emma.shops import ShopConfig
 from emma.sources.signatures import sign_base64
 from emma.sources.webhooks import WEBHOOK_SOURCES, WebhookSource
 

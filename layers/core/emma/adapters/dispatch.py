@@ -17,7 +17,7 @@ from emma.adapters.ddb import Table, conditional_failed, key, number, string, wr
 from emma.dispatch.ports import Claimed, MessageRecord, Status
 from emma.dispatch.request import MessageRequest
 from emma.errors import ConcurrencyConflict
-from emma.ports import FrequencyCap
+from emma.shops import FrequencyCap
 
 CAP_ATTEMPTS = 10
 CAP_KEEP = timedelta(days=90)  # longest cap window a shop can configure

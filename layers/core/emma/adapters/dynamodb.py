@@ -30,7 +30,7 @@ from emma.adapters.ddb import (
 from emma.adapters.limits import check_transaction
 from emma.errors import StoreError
 from emma.events.model import CanonicalEvent, CatalogEvent
-from emma.ports import AliasKey, Commit, CommitConflict, IdempotencyRecord
+from emma.ingest.ports import AliasKey, Commit, CommitConflict, IdempotencyRecord
 from emma.profiles.model import Profile
 
 

@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from emma.adapters import keys
 from emma.adapters.ddb import RETRYABLE_CONFLICTS, Table, key, number, string, wrap_error
-from emma.ports import CommitConflict
+from emma.ingest.ports import CommitConflict
 from emma.profiles.model import Profile
 from emma.rules.state import COUNTER_SHARDS, SHARDS, Derived, Loaded, RulesCommit, Timer, counter_shard
 

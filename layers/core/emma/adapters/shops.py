@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from emma.errors import ShopNotFound, StoreError, Unauthorized
-from emma.ports import ShopConfig
+from emma.shops import ShopConfig
 
 
 def match_key(shops: Iterable[ShopConfig], key: str, attr: str) -> ShopConfig | None:

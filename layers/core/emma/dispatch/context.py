@@ -24,8 +24,9 @@ from emma.dispatch.request import MessageRequest
 from emma.dispatch.tokens import coupon_code, link_code, message_ref
 from emma.errors import EmmaError
 from emma.events.model import Channel
-from emma.ports import CatalogRepository, ShopConfig
+from emma.ingest.ports import CatalogRepository
 from emma.profiles.model import Profile
+from emma.shops import ShopConfig
 from emma.templates.definitions import Template
 
 log = logging.getLogger(__name__)

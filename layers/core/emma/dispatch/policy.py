@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from emma.addresses import ascii_email, check_phone, email_problem
 from emma.dispatch.request import MessageRequest
 from emma.events.model import Channel
-from emma.ports import DispatchConfig, FrequencyCap, ShopConfig
 from emma.profiles.model import Profile
+from emma.shops import DispatchConfig, FrequencyCap, ShopConfig
 from emma.templates.definitions import Template
 
 JUST_BOUGHT = timedelta(days=30)

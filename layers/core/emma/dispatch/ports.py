@@ -11,7 +11,7 @@ from typing import Any, Literal, Protocol
 from emma.dispatch.request import MessageRequest
 from emma.errors import EmmaError
 from emma.events.model import Channel
-from emma.ports import FrequencyCap
+from emma.shops import FrequencyCap
 
 Status = Literal["processing", "sending", "sent", "skipped", "deferred", "failed", "unknown"]
 FINAL: frozenset[str] = frozenset({"sent", "skipped", "unknown"})

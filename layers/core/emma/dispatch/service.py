@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from emma.clock import Clock
 from emma.dispatch.context import ContextBuilder
 from emma.dispatch.mime import build_email
 from emma.dispatch.policy import Plan, address_of, customer_locale, plan
@@ -40,8 +41,9 @@ from emma.dispatch.request import MessageRequest
 from emma.dispatch.tokens import UnsubscribeToken, message_ref, sign_unsubscribe
 from emma.errors import ConcurrencyConflict, EmmaError, NotFound, TransientError
 from emma.events.model import Channel
-from emma.ports import CatalogRepository, Clock, ShopConfig, ShopDirectory
+from emma.ingest.ports import CatalogRepository
 from emma.profiles.model import Profile
+from emma.shops import ShopConfig, ShopDirectory
 from emma.templates.definitions import Template
 from emma.templates.library import TemplateSet
 from emma.templates.render import Rendered, Renderer, RenderError

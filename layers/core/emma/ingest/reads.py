@@ -9,9 +9,9 @@ from typing import Any
 
 from emma.dispatch.ports import MessageLog
 from emma.ingest.service import IngestService
-from emma.journeys.state import JourneyStore
+from emma.journeys.ports import JourneyStore
 from emma.profiles.model import Profile
-from emma.rules.state import RulesStore
+from emma.rules.ports import RulesStore
 
 
 @dataclass(frozen=True)

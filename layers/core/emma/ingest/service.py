@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emma.addresses import check_email
+from emma.clock import Clock
 from emma.errors import ConcurrencyConflict, EmmaError, ProfileNotFound, StoreError, TransientError
 from emma.events.model import CUSTOMERLESS_TYPES, CanonicalEvent, CatalogEvent
-from emma.ports import (
+from emma.ingest.ports import (
     AliasKey,
     CatalogRepository,
-    Clock,
     Commit,
     CommitConflict,
     EventPublisher,

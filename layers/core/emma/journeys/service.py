@@ -17,6 +17,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any, assert_never
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from emma.clock import Clock
 from emma.dispatch.request import MessageRequest
 from emma.events.model import (
     CanonicalEvent,
@@ -27,7 +28,8 @@ from emma.events.model import (
 )
 from emma.ingest.service import IngestService
 from emma.journeys.definitions import Journey, Variant
-from emma.journeys.state import Executions, JourneyState, JourneyStore, LogEntry, MessageRequests, StaleJourneyState
+from emma.journeys.ports import Executions, JourneyStore, MessageRequests
+from emma.journeys.state import JourneyState, LogEntry, StaleJourneyState
 from emma.journeys.steps import (
     AwaitPayload,
     BranchPayload,
@@ -42,10 +44,9 @@ from emma.journeys.steps import (
     parse_step,
 )
 from emma.journeys.steps import UnknownAction as UnknownAction  # where callers have always found it
-from emma.ports import Clock
 from emma.profiles.model import Profile
 from emma.rules.evaluate import Facts, holds
-from emma.rules.state import RulesStore
+from emma.rules.ports import RulesStore
 
 log = logging.getLogger(__name__)
 

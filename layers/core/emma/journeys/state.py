@@ -4,11 +4,10 @@ of what Emma did and decided there. The profile API shows it; the demo prints it
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from emma.dispatch.request import MessageRequest
 from emma.errors import EmmaError
 
 MAX_LOG = 60  # entries kept per (profile, journey), newest last
@@ -61,31 +60,3 @@ class StaleJourneyState(EmmaError):
 
     status = 409
     code = "stale_journey_state"
-
-
-class JourneyStore(Protocol):
-    def get(self, shop: str, profile_id: str, journey: str) -> JourneyState | None: ...
-
-    def list(self, shop: str, profile_id: str) -> list[JourneyState]: ...
-
-    def put(self, shop: str, profile_id: str, state: JourneyState) -> None:
-        """Write ``state`` if the stored version is still ``state.version`` (then bump it), else raise
-        StaleJourneyState."""
-
-
-class Executions(Protocol):
-    def arn(self, journey: str, name: str) -> str: ...
-
-    def start(self, journey: str, name: str, payload: dict[str, Any]) -> None:
-        """Start the journey's execution ``name``; starting the same name with the same input again is a no-op."""
-
-    def stop(self, arn: str, cause: str) -> None:
-        """Stop a running execution (one that has already ended is left alone)."""
-
-    def resume(self, token: str, output: dict[str, Any]) -> bool:
-        """Hand a parked task token back; False when it is no longer valid (timed out, stopped)."""
-
-
-class MessageRequests(Protocol):
-    def request(self, message: MessageRequest) -> None:
-        """Queue a message request for the dispatcher (which dedupes on its key)."""

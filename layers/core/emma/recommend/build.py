@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from emma.ports import Clock
+from emma.clock import Clock
 from emma.recommend.catalog import Product
 from emma.recommend.model import ShopModel, baskets_from_profiles, build_model
 from emma.recommend.ports import ModelStore, ShopHistory

@@ -23,8 +23,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from emma.clock import Clock
 from emma.dispatch.formats import format_money
-from emma.ports import Clock
 from emma.profiles.model import Profile
 from emma.profiles.upgrade import REPLACEMENT_CYCLE_DAYS
 from emma.recommend.catalog import Product

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from emma.clock import Clock
 from emma.errors import ConcurrencyConflict
 from emma.events.model import (
     CUSTOMERLESS_TYPES,
@@ -26,13 +27,14 @@ from emma.events.model import (
     EventType,
     SourceKind,
 )
-from emma.ports import Clock, CommitConflict, EventPublisher
+from emma.ingest.ports import CommitConflict, EventPublisher
 from emma.predict.model import counted_order_times, score_profile
 from emma.predict.prior import Prior, ShopStats, default_prior, fit_prior, stats_delta
 from emma.profiles.model import Profile
 from emma.rules.engine import Outcome, absence_holds, evaluate_event, evaluate_segments, may_fire
 from emma.rules.loader import Definitions
-from emma.rules.state import ArmState, Derived, Loaded, RulesCommit, RulesStore, Timer, TriggerState
+from emma.rules.ports import RulesStore
+from emma.rules.state import ArmState, Derived, Loaded, RulesCommit, Timer, TriggerState
 
 MAX_ATTEMPTS = 8
 FIRST_RUN_LOOKBACK = timedelta(days=1)  # the very first scheduled run picks up a day of timers

@@ -4,10 +4,9 @@ sets, and the port to the store. The profile itself stays ingest's: two writers,
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -101,37 +100,3 @@ class RulesCommit:
     retire: list[Derived] = field(default_factory=list)  # written back with retired=True (version-checked)
     stats_delta: dict[str, int | float] = field(default_factory=dict)  # ADD to the shop's prediction counters
     superseded: list[Timer] = field(default_factory=list)  # timers this commit replaces: deleted with it
-
-
-class RulesStore(Protocol):
-    def load(self, shop: str, profile_id: str, marker_id: str) -> Loaded: ...
-
-    def commit(self, commit: RulesCommit) -> None:
-        """Atomically, or raise emma.ports.CommitConflict (stale derived state, or marker exists)."""
-        ...
-
-    def mark_published(self, shop: str, marker_id: str) -> None: ...
-
-    def due_timers(self, now: datetime, since: datetime) -> list[Timer]:
-        """Timers due in (since, now], read bucket by bucket and shard by shard."""
-        ...
-
-    def delete_timers(self, timers: Sequence[Timer]) -> None: ...
-
-    def cursor(self) -> datetime | None: ...
-
-    def set_cursor(self, at: datetime) -> None: ...
-
-    def segment_sizes(self, shop: str) -> dict[str, int]: ...
-
-    def derived(self, shop: str, profile_id: str) -> Derived | None: ...
-
-    def shop_stats(self, shop: str) -> dict[str, Any]:
-        """The shop's prediction counters (flat attributes, see emma.predict.prior.ShopStats)."""
-        ...
-
-    def prior(self, shop: str) -> tuple[dict[str, Any], datetime] | None:
-        """The shop's fitted prior and when it was fitted."""
-        ...
-
-    def put_prior(self, shop: str, prior: dict[str, Any], fitted_at: datetime) -> None: ...

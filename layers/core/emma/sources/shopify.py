@@ -58,7 +58,7 @@ from emma.sources.common import (
 )
 
 if TYPE_CHECKING:
-    from emma.ports import ShopConfig
+    from emma.shops import ShopConfig
 
 HMAC_HEADER = "x-shopify-hmac-sha256"
 TOPIC_HEADER = "x-shopify-topic"

@@ -19,7 +19,7 @@ from emma.events.model import CanonicalEvent
 from emma.sources import shopify, shopware, woocommerce
 
 if TYPE_CHECKING:
-    from emma.ports import ShopConfig
+    from emma.shops import ShopConfig
 
 
 class WebhookSource(Protocol):

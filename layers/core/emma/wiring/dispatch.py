@@ -15,7 +15,7 @@ from emma.dispatch.ports import Sender
 from emma.dispatch.recorder import IngestRecorder
 from emma.dispatch.service import DispatchConfigError, DispatchService
 from emma.events.model import Channel
-from emma.ports import ShopConfig
+from emma.shops import ShopConfig
 from emma.wiring.aws import CONSUMER, session_or_default
 from emma.wiring.definitions import read_templates
 from emma.wiring.ingest import IngestWiring

@@ -20,13 +20,13 @@ from emma.adapters.journeys import DynamoJourneyStore
 from emma.adapters.recommend import DynamoModelStore
 from emma.adapters.rules_store import DynamoRulesStore
 from emma.adapters.shops import SecretsShopDirectory
-from emma.clock import clock_from_env
+from emma.clock import Clock, clock_from_env
 from emma.config import IngestSettings
 from emma.dispatch.ports import Links
 from emma.ingest.reads import ProfileReads
 from emma.ingest.service import IngestService
-from emma.ports import Clock, ShopDirectory
 from emma.recommend.service import RecommendationService
+from emma.shops import ShopDirectory
 from emma.wiring.aws import REQUEST_PATH, session_or_default
 
 

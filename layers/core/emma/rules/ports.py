@@ -1,0 +1,45 @@
+"""What the rules service needs from storage: derived state, markers, counters, timers and the shop's
+prediction counters, committed atomically. Adapter in emma.adapters.rules_store; in-memory twin in
+emma_local.fakes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Protocol
+
+from emma.rules.state import Derived, Loaded, RulesCommit, Timer
+
+
+class RulesStore(Protocol):
+    def load(self, shop: str, profile_id: str, marker_id: str) -> Loaded: ...
+
+    def commit(self, commit: RulesCommit) -> None:
+        """Atomically, or raise emma.ingest.ports.CommitConflict (stale derived state, or marker exists)."""
+        ...
+
+    def mark_published(self, shop: str, marker_id: str) -> None: ...
+
+    def due_timers(self, now: datetime, since: datetime) -> list[Timer]:
+        """Timers due in (since, now], read bucket by bucket and shard by shard."""
+        ...
+
+    def delete_timers(self, timers: Sequence[Timer]) -> None: ...
+
+    def cursor(self) -> datetime | None: ...
+
+    def set_cursor(self, at: datetime) -> None: ...
+
+    def segment_sizes(self, shop: str) -> dict[str, int]: ...
+
+    def derived(self, shop: str, profile_id: str) -> Derived | None: ...
+
+    def shop_stats(self, shop: str) -> dict[str, Any]:
+        """The shop's prediction counters (flat attributes, see emma.predict.prior.ShopStats)."""
+        ...
+
+    def prior(self, shop: str) -> tuple[dict[str, Any], datetime] | None:
+        """The shop's fitted prior and when it was fitted."""
+        ...
+
+    def put_prior(self, shop: str, prior: dict[str, Any], fitted_at: datetime) -> None: ...

@@ -1,7 +1,8 @@
 """The rule of the house, checked on the source: handlers -> wiring -> domain -> ports <- adapters.
 
-* no domain module imports an adapter (emma.adapters) or the composition root (emma.wiring);
-* adapters never import the composition root;
+* no domain module imports an adapter (emma.adapters), the composition root (emma.wiring) or the
+  handlers' shared plumbing (emma.edge);
+* adapters import neither the composition root nor the edge;
 * no import cycle between modules of layers/core/emma (imports inside functions count too: a cycle
   hidden in a function is still a cycle).
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 import pytest
 
 CORE = Path(__file__).resolve().parents[2] / "layers" / "core"
-OUTER = ("emma.adapters", "emma.wiring")
+OUTER = ("emma.adapters", "emma.wiring", "emma.edge")
 
 
 def module_name(path: Path, root: Path = CORE) -> str:
@@ -83,15 +84,15 @@ def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 
 
 def outward(edges: dict[str, set[str]]) -> list[str]:
-    """Imports that run the wrong way: from a domain module into adapters or wiring, from adapters into
-    wiring."""
+    """Imports that run the wrong way: from a domain module into adapters, wiring or the edge, from
+    adapters into wiring or the edge."""
     wrong = []
     for source, targets in sorted(edges.items()):
         for target in sorted(targets):
-            if source.startswith("emma.wiring"):
+            if source.startswith(("emma.wiring", "emma.edge")):
                 continue
             if source.startswith("emma.adapters"):
-                if target.startswith("emma.wiring"):
+                if target.startswith(("emma.wiring", "emma.edge")):
                     wrong.append(f"{source} -> {target}")
             elif target.startswith(OUTER):
                 wrong.append(f"{source} -> {target}")

@@ -1,5 +1,5 @@
 """The dispatch stores in memory (emma.dispatch.ports: message log, frequency caps, deferrals, links), a
-recording sender, and a list as the queue of message requests (emma.journeys.state.MessageRequests).
+recording sender, and a list as the queue of message requests (emma.journeys.ports.MessageRequests).
 """
 
 from __future__ import annotations

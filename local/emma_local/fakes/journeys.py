@@ -1,4 +1,4 @@
-"""Journey states in memory (emma.journeys.state.JourneyStore), with DynamoJourneyStore's versioned writes."""
+"""Journey states in memory (emma.journeys.ports.JourneyStore), with DynamoJourneyStore's versioned writes."""
 
 from __future__ import annotations
 

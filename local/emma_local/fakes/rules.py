@@ -1,4 +1,4 @@
-"""The rules function's store in memory (emma.rules.state.RulesStore), over an InMemoryProfileRepository."""
+"""The rules function's store in memory (emma.rules.ports.RulesStore), over an InMemoryProfileRepository."""
 
 from __future__ import annotations
 

@@ -10,9 +10,8 @@ import functools
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from emma.adapters.eventbridge import from_queue_message
 from emma.config import JourneySettings
-from emma.edge.sqs import QueueConsumer
+from emma.edge.sqs import QueueConsumer, canonical_event
 from emma.wiring.journeys import Journeys, build_journeys
 
 consumer = QueueConsumer()
@@ -25,7 +24,7 @@ def components() -> Journeys:
 
 
 def handle(record: SQSRecord) -> None:
-    event = from_queue_message(record.body, record.message_id)
+    event = canonical_event(record)
     consumer.note(event_id=event.id)
     done = components().service.on_event(event)
     if done:

@@ -9,9 +9,8 @@ import functools
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from emma.adapters.eventbridge import from_queue_message
 from emma.config import RulesSettings
-from emma.edge.sqs import QueueConsumer
+from emma.edge.sqs import QueueConsumer, canonical_event
 from emma.wiring.rules import Rules, build_rules
 
 consumer = QueueConsumer()
@@ -24,7 +23,7 @@ def components() -> Rules:
 
 
 def handle(record: SQSRecord) -> None:
-    event = from_queue_message(record.body, record.message_id)
+    event = canonical_event(record)
     consumer.note(event_id=event.id)
     report = components().service.on_event(event)
     metrics.add_metric("TriggersFired", MetricUnit.Count, len(report.fired))

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from emma.errors import InvalidPayload, PublishError
-from emma.events.model import CanonicalEvent, parse_event
+from emma.errors import PublishError
+from emma.events.model import CanonicalEvent
 from emma.resources import EVENT_SOURCE
 
 MAX_ENTRIES_PER_CALL = 10  # the PutEvents limit
@@ -29,14 +28,6 @@ def to_entry(event: CanonicalEvent, bus_name: str, source: str = EVENT_SOURCE) -
         "EventBusName": bus_name,
         "Time": event.occurred_at,
     }
-
-
-def from_queue_message(body: str, message_id: str) -> CanonicalEvent:
-    """The canonical event in an SQS message that an EventBridge rule delivered (the reverse of to_entry)."""
-    try:
-        return parse_event(json.loads(body)["detail"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise InvalidPayload(f"SQS message {message_id} is not a canonical event: {exc}") from exc
 
 
 class EventBridgePublisher:

@@ -29,6 +29,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from emma.errors import InvalidPayload
+from emma.events.model import CanonicalEvent, parse_event
 
 # The CDK app's POWERTOOLS_METRICS_NAMESPACE too; named here so that a handler run without that
 # variable (tests, scripts) still writes its metrics.
@@ -44,6 +45,15 @@ def json_body(record: SQSRecord) -> Any:
         return json.loads(record.body)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise InvalidPayload(f"SQS message {record.message_id} is not JSON") from exc
+
+
+def canonical_event(record: SQSRecord) -> CanonicalEvent:
+    """The canonical event in a message an EventBridge rule delivered to the queue (the envelope's
+    ``detail``; the reverse of emma.adapters.eventbridge.to_entry); InvalidPayload if it is none."""
+    try:
+        return parse_event(json.loads(record.body)["detail"])
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise InvalidPayload(f"SQS message {record.message_id} is not a canonical event: {exc}") from exc
 
 
 class QueueConsumer:

@@ -247,13 +247,16 @@ class Demo:
             f"  {'shop':<14}{'profile':<14}{'known as':<30}{'orders':>7}{'revenue':>11}  "
             f"{'email consent':<14}{'top interest':<14}{'events':>6}"
         )
+        rows = []
         for p in profiles:
             view = self._get_profile(p)
-            consent = view["consent"].get("email")
-            top = max(view["affinities"]["categories"].items(), key=lambda kv: kv[1]["score"], default=(None, None))[0]
             known = view.get("email") or (
                 f"cid:{view['customer_id']}" if view.get("customer_id") else f"anon:{view['anonymous_ids'][0]}"
             )
+            rows.append((p["shop"], known, p, view))
+        for _, known, p, view in sorted(rows, key=lambda r: (r[0], r[1], r[2]["profile_id"])):  # ids are random
+            consent = view["consent"].get("email")
+            top = max(view["affinities"]["categories"].items(), key=lambda kv: kv[1]["score"], default=(None, None))[0]
             print(
                 f"  {p['shop']:<14}{p['profile_id'][:12]:<14}{known[:29]:<30}{view['orders']['count']:>7}"
                 f"{Decimal(view['orders']['revenue']):>11.2f}  "

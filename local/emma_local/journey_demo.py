@@ -305,7 +305,7 @@ class JourneyDemo:
 
     def _accessory_offer(self, emails: list[Any]) -> list[str]:
         """The accessory offer's recommendations, with their explanations, as the customer sees them."""
-        offers = [m for m in emails if m.template == "accessory-offer"]
+        offers = sorted((m for m in emails if m.template == "accessory-offer"), key=lambda m: m.to)
         if not offers:
             return ["no accessory-offer email in the outbox"]
         shown = [(m, _recommendations(m.path)) for m in offers]

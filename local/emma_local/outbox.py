@@ -77,6 +77,7 @@ class Outbox:
         self._seen_sms: set[str] = set()
         self._seen_push: set[tuple[str, str]] = set()
         self.messages: list[OutboxMessage] = []
+        self._numbered = 0  # messages given a number (and a file) so far
         self._lock = threading.Lock()
         directory.mkdir(parents=True, exist_ok=True)
         for old in directory.glob("**/*"):  # a fresh outbox per run
@@ -118,7 +119,11 @@ class Outbox:
         return new
 
     def _next(self) -> int:
-        return len(self.messages) + 1
+        """The next message's number: every message its own file, also when one call collects several
+        (numbering by ``len(self.messages)`` gave them all the same number, and the last one's file
+        replaced the others': an email to one customer showed another's content and unsubscribe link)."""
+        self._numbered += 1
+        return self._numbered
 
     def _email(self, raw: Any) -> OutboxMessage:
         parsed = email.message_from_string(raw.raw_data, policy=policy.default)

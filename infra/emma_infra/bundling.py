@@ -22,11 +22,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from emma_infra.paths import CORE_PACKAGE_DIR, LAMBDA_LOCK_FILE, LAYER_CACHE_DIR
 from emma_infra.runtime import PIP_PLATFORMS, PYTHON_VERSION
 
 _IGNORED = ("__pycache__", "*.pyc", "*.pyo")
+# Modules of the core package that only the CDK app and the local runtime run (at synth or provisioning
+# time), never a Lambda function: left out of the layer (tests/infra/test_layer_contents.py checks that
+# the layer holds exactly what the functions import).
+BUILD_TIME_ONLY = ("journeys/compile.py",)  # the journeys' compiler to Step Functions ASL
 _STALE_SECONDS = 3600
 
 
@@ -67,14 +72,24 @@ def _publish(staging: Path, target: Path) -> Path:
     return target
 
 
+def _layer_ignore(source: Path) -> Any:
+    skip = {(source / relative).resolve() for relative in BUILD_TIME_ONLY}
+    by_pattern = shutil.ignore_patterns(*_IGNORED)
+
+    def ignore(directory: str, names: list[str]) -> set[str]:
+        return set(by_pattern(directory, names)) | {n for n in names if (Path(directory) / n).resolve() in skip}
+
+    return ignore
+
+
 def stage_core_layer(source: Path = CORE_PACKAGE_DIR, cache_dir: Path = LAYER_CACHE_DIR) -> tuple[Path, str]:
-    """The core layer directory (containing python/emma) and its content digest."""
-    digest = tree_digest(source)
+    """The core layer directory (containing python/emma, without BUILD_TIME_ONLY) and its content digest."""
+    digest = hashlib.sha256(f"{tree_digest(source)} without {sorted(BUILD_TIME_ONLY)}".encode()).hexdigest()
     target = cache_dir / f"core-{digest[:24]}"
     if not target.is_dir():
         cache_dir.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=".core-", dir=cache_dir))
-        shutil.copytree(source, staging / "python" / source.name, ignore=shutil.ignore_patterns(*_IGNORED))
+        shutil.copytree(source, staging / "python" / source.name, ignore=_layer_ignore(source))
         _publish(staging, target)
         _sweep(cache_dir, "core-*", keep=target)  # earlier versions of the core package
         _sweep(cache_dir, ".core-*")  # temporary directories of killed builds

@@ -131,3 +131,15 @@ def test_definitions_layer_is_the_json_at_definitions_slash_definitions_json(tmp
     assert bundling.stage_definitions_layer('{"segments": [], "triggers": []}', tmp_path / "cache") == (layer, digest)
     other, other_digest = bundling.stage_definitions_layer('{"segments": [], "triggers": [1]}', tmp_path / "cache")
     assert other_digest != digest and other != layer
+
+
+def test_build_time_modules_stay_out_of_the_core_layer(tmp_path):
+    """The journeys' compiler runs at synth and provisioning time only (the CDK app, the local runtime)."""
+    pkg = make_package(tmp_path)
+    (pkg / "journeys").mkdir()
+    (pkg / "journeys" / "compile.py").write_text("ASL = 1\n")
+    (pkg / "journeys" / "steps.py").write_text("STEP = 1\n")
+    layer, _ = bundling.stage_core_layer(pkg, tmp_path / "cache")
+    assert (layer / "python" / "emma" / "journeys" / "steps.py").is_file()
+    assert not (layer / "python" / "emma" / "journeys" / "compile.py").exists()
+    assert bundling.BUILD_TIME_ONLY == ("journeys/compile.py",)

@@ -21,13 +21,7 @@ from emma_infra.paths import CORE_PACKAGE_DIR, FUNCTIONS_DIR
 pytestmark = pytest.mark.infra
 
 # In the layer although no function imports them, and why.
-NOT_IMPORTED_BY_FUNCTIONS = {
-    "emma.journeys.compile": (
-        "the journeys' compiler to Step Functions ASL: the CDK app (emma_infra.constructs.journeys) and the local"
-        " runtime's provisioning import it from the emma package at synth/provision time; it stays beside the"
-        " journey definitions it compiles"
-    ),
-}
+NOT_IMPORTED_BY_FUNCTIONS: dict[str, str] = {}  # none: build-time modules stay out (bundling.BUILD_TIME_ONLY)
 
 
 def module_name(path: Path, root: Path) -> str:

@@ -13,6 +13,9 @@ pytestmark = pytest.mark.e2e
 CASES = int(os.environ.get("EMMA_CONFORMANCE_CASES", "2000"))
 
 
+# Coverage's tracer would slow the generator, the server and the emulator, all in this process, by half
+# again: this test is about the document, not about which lines run (the other tests measure those).
+@pytest.mark.no_cover
 def test_the_served_document_tells_the_truth(runtime_url):
     outcome = run(runtime_url, CASES)
     assert outcome.cases >= CASES, f"only {outcome.cases} cases were generated"

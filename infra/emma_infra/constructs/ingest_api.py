@@ -14,8 +14,10 @@ stack (edge.py) adds them in front (docs/deploy.md, "Abuse resistance").
 from __future__ import annotations
 
 import json
+import re
+import sys
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import jsii
 from aws_cdk import Acknowledgment, RemovalPolicy, Validations
@@ -26,31 +28,32 @@ from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
 from constructs import Construct
 
 from emma_infra.constructs.functions import LOG_RETENTION, EmmaFunction, FunctionOptions, Platform
-from emma_infra.paths import OPENAPI_DOCUMENT
+from emma_infra.paths import FUNCTIONS_DIR
 
-_METHODS = {"get", "put", "post", "delete", "patch", "head", "options"}
-# Served by the function but kept out of its own OpenAPI document: the document itself, CORS
-# preflights of the tracking API (answered by the function), and the links in messages: one-click
-# unsubscribe (the page and its POST) and tracked short links of SMS and push.
-EXTRA_ROUTES = (
-    ("GET", "/v1/openapi.json"),
-    ("OPTIONS", "/v1/{proxy+}"),
-    ("GET", "/v1/unsubscribe"),
-    ("POST", "/v1/unsubscribe"),
-    ("GET", "/v1/r/{shop}/{code}"),
-)
+# CORS preflights of the tracking API: the resolver answers OPTIONS for any path itself (it has no route
+# for them), so API Gateway needs one catch-all route to hand them over.
+PREFLIGHT_ROUTE = ("OPTIONS", "/v1/{proxy+}")
+_PARAMETER = re.compile(r"<(\w+)>")  # Powertools' <name> is API Gateway's {name}
 
 
-def api_routes(document: Path = OPENAPI_DOCUMENT) -> tuple[tuple[str, str], ...]:
-    """(method, path) of every operation the ingest function serves.
+def served_routes(app: Any | None = None) -> set[tuple[str, str]]:
+    """(method, path) of every route the ingest function's resolver serves, read from its route table
+    (``ingest.handler.app`` unless given): the documented operations and those the public document
+    leaves out (the document itself, one-click unsubscribe, tracked short links)."""
+    if app is None:
+        if str(FUNCTIONS_DIR) not in sys.path:
+            sys.path.insert(0, str(FUNCTIONS_DIR))
+        from ingest.handler import app
+    routes = (*app._static_routes, *app._dynamic_routes)  # Powertools has no public listing
+    return {(route.method.upper(), _PARAMETER.sub(r"{\1}", route.path)) for route in routes}
 
-    Read from docs/openapi.json, which `emma schema` generates from the function's own routes and
-    `make test` keeps current: a route added to the function reaches the API without a second,
-    hand-kept list here. Unknown paths are answered by API Gateway and never invoke the function.
-    """
-    paths = json.loads(document.read_text())["paths"]
-    operations = {(method.upper(), path) for path, item in paths.items() for method in item if method in _METHODS}
-    return tuple(sorted(operations | set(EXTRA_ROUTES), key=lambda route: (route[1], route[0])))
+
+def api_routes(app: Any | None = None) -> tuple[tuple[str, str], ...]:
+    """The HTTP API's routes: exactly what the function serves, and the preflight catch-all. A route
+    added to the function reaches the API with no second, hand-kept list; unknown paths are answered by
+    API Gateway and never invoke the function."""
+    routes = served_routes(app) | {PREFLIGHT_ROUTE}
+    return tuple(sorted(routes, key=lambda route: (route[1], route[0])))
 
 
 THROTTLE = apigwv2.ThrottleSettings(burst_limit=200, rate_limit=100)  # the stage's default

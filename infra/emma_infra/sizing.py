@@ -27,7 +27,7 @@ RULES_FUNCTION = FunctionOptions(memory_size=1024, tables=RULES_TABLES, shop_sec
 # The journeys functions (emma.wiring.journeys): the profiles table (journey state, and profile
 # changes through the ingest service, which only touches the catalog table for product events, never
 # sent by journeys), the bus, the definitions layer; no shop secrets (the shop directory that
-# build_ingest builds is never used by the journey service). `Journeys` adds the catalog table's
+# IngestWiring.intake builds is never used by the journey service). `Journeys` adds the catalog table's
 # *name* (the settings require it), the messages queue and the state machines.
 JOURNEY_FUNCTION = FunctionOptions(
     memory_size=1024, timeout_seconds=30, tables=(PROFILES_TABLE,), shop_secrets=False, definitions=True

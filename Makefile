@@ -22,7 +22,7 @@ demo: $(STAMP)  ## replay events/ through the real handlers on the local stack
 test: $(STAMP) node_modules/.installed $(CHROMIUM)  ## lint, generated documents up to date, the whole test suite
 	$(BIN)/ruff check .
 	$(BIN)/emma schema --check
-	$(BIN)/pytest -n $(JOBS)
+	$(BIN)/pytest -n $(JOBS) --dist worksteal
 
 bench: $(STAMP)  ## benchmarks; writes bench/results.json
 	$(BIN)/python -m bench.run

@@ -6,7 +6,6 @@ so the code that runs here is the code that runs in Lambda.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import os
@@ -188,30 +187,24 @@ class LocalRuntime:
         not come. What happens next needs the clock to move or a customer to act, so a demo or a test
         that steps the clock waits exactly as long as the work takes, on a fast machine or a loaded one.
         False if it did not settle within ``timeout`` seconds."""
+        assert self.emulator is not None, "the runtime is not started"
+        sfn = self.emulator.session().client("stepfunctions")  # one client for every look below
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self.drain()
-            if self._running_executions() == stepfunctions.idle_executions() and self._queues_empty():
+            if self.running_executions(sfn) == stepfunctions.idle_executions() and self._queues_empty():
                 return True
             time.sleep(0.02)
         return False
 
-    def _running_executions(self) -> int:
-        if self.emulator is None or self.resources is None:
+    def running_executions(self, client: Any | None = None) -> int:
+        """How many executions of all journeys are running in the emulator."""
+        if self.resources is None:
             return 0
-        sfn = self._session.client("stepfunctions", endpoint_url=self.emulator.endpoint)
-        return sum(
-            len(sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING", maxResults=1000)["executions"])
-            for arn in self.resources.state_machines.values()
-        )
+        return sum(len(self.executions(journey, "RUNNING", client)) for journey in self.resources.state_machines)
 
     def _queues_empty(self) -> bool:
         return all(pump.empty() for pump in self.pumps.values())
-
-    @functools.cached_property
-    def _session(self) -> Any:
-        assert self.emulator is not None
-        return self.emulator.session()
 
     def _tap(self, session: Any) -> str:
         sqs, events = session.client("sqs"), session.client("events")
@@ -241,10 +234,11 @@ class LocalRuntime:
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
             )
 
-    def executions(self, journey: str, status: str | None = None) -> list[dict[str, Any]]:
-        """The journey's executions in the emulator (newest first)."""
+    def executions(self, journey: str, status: str | None = None, client: Any | None = None) -> list[dict[str, Any]]:
+        """The journey's executions in the emulator (newest first); ``client``: a Step Functions client
+        to use instead of a new one."""
         assert self.emulator is not None and self.resources is not None
-        sfn = self.emulator.session().client("stepfunctions")
+        sfn = client or self.emulator.session().client("stepfunctions")
         kwargs: dict[str, Any] = {"stateMachineArn": self.resources.state_machines[journey], "maxResults": 1000}
         if status:
             kwargs["statusFilter"] = status

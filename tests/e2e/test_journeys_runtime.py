@@ -292,7 +292,7 @@ def test_settle_returns_once_every_execution_is_parked_so_no_polling_is_needed(r
     assert requests.post(f"{rt.api_url}/v1/track", json=body, auth=KEY, timeout=10).status_code == 200
     assert rt.settle(timeout=60)
     assert at("first-week")(journey(rt, "st-1", "smartphone-onboarding"))  # parked on its 7-day wait
-    assert stepfunctions.idle_executions() == rt._running_executions() >= 1
+    assert stepfunctions.idle_executions() == rt.running_executions() >= 1
     rt.advance(days=7)
     assert rt.settle(timeout=60)  # the wait ended, the tutorial went out, the execution waits for the event
     assert at("watched-camera", "tutorial.watched")(journey(rt, "st-1", "smartphone-onboarding"))

@@ -26,6 +26,12 @@ router = APIGatewayHttpRouter()
 logger = Logger(child=True)
 metrics = Metrics(namespace="Emma")  # the handler's namespace, not only the env's
 NO_KEY = "send the write key as the HTTP Basic username (as Segment does) or as writeKey"
+CONSENT_NOTE = (
+    "A call carrying the visitor's cookie-consent choices (`context.consent.categoryPreferences`, "
+    "`context.consentManagement`) is held to them with the shop's categories: the events they deny "
+    "(browsing behaviour without analytics consent; interest, cart and opt-ins without marketing "
+    "consent) are not stored, count as `skipped` and are listed in `withheld` with the reason."
+)
 
 
 def _read() -> tuple[dict, str | None]:
@@ -35,13 +41,14 @@ def _read() -> tuple[dict, str | None]:
     return body, key
 
 
-def _record(shop: str, report: IngestReport, rejected: int = 0, *, flush: bool = False) -> None:
+def _record(shop: str, report: IngestReport, rejected: int = 0, *, withheld: int = 0, flush: bool = False) -> None:
     """The request's counts under the shop's dimension. ``flush`` writes them out at once: a batch
     may carry several shops' calls (per-call write keys), each shop gets its own record."""
     metrics.add_dimension("shop", shop)
     metrics.add_metric("EventsAccepted", MetricUnit.Count, len(report.accepted))
     metrics.add_metric("EventsDuplicate", MetricUnit.Count, len(report.duplicates))
     metrics.add_metric("EventsRejected", MetricUnit.Count, rejected)
+    metrics.add_metric("EventsWithheldForConsent", MetricUnit.Count, withheld)
     if flush:
         try:
             metrics.flush_metrics()
@@ -59,17 +66,31 @@ def _single(call_type: str):
         raise Unauthorized(NO_KEY)
     shop = deps.intake().shops.by_write_key(key)
     ip = _source_ip()
-    events = segment.map_call(
-        shop.shop,
+    mapped = segment.map_consented_call(
+        _tracker_shop(shop),
         call_type,
         {**body, "type": call_type},
         received_at(router.current_event),
         batch_context={"ip": ip} if ip else None,
-        currency=shop.currency,
     )
-    report = deps.intake().service.ingest(events)
-    _record(shop.shop, report)
-    return json_response(200, {"success": True, **report.as_dict()})
+    report = deps.intake().service.ingest(mapped.events)
+    _withhold(report, mapped.withheld)
+    _record(shop.shop, report, withheld=len(mapped.withheld))
+    return json_response(200, {"success": True, **report.as_dict(), "withheld": _shown(mapped.withheld)})
+
+
+def _tracker_shop(shop: ShopConfig) -> segment.TrackerShop:
+    return segment.TrackerShop(shop.shop, shop.currency, shop.tracker_consent)
+
+
+def _withhold(report: IngestReport, withheld: list[segment.Withheld]) -> None:
+    """Events a call's consent object kept out count as skipped: stored nothing, answered 200 (a
+    client must not retry them), listed with the reason in ``withheld``."""
+    report.skipped += [w.event_id for w in withheld]
+
+
+def _shown(withheld: list[segment.Withheld]) -> list[dict]:
+    return [w.as_dict() for w in withheld]
 
 
 class _ItemShops:
@@ -100,7 +121,7 @@ class _ItemShops:
             raise Unauthorized(NO_KEY)
         if shop.shop not in self.seen:
             self.seen.append(shop.shop)
-        return segment.TrackerShop(shop.shop, shop.currency)
+        return _tracker_shop(shop)
 
 
 def batch():
@@ -123,14 +144,17 @@ def batch():
         events[event.shop].append(event)
     fallback = owners.request_shop.shop if owners.request_shop else None
     refused = Counter(r.shop or fallback for r in mapped.rejected)
+    withheld = {shop: [w for w in mapped.withheld if w.shop == shop] for shop in owners.seen}
     report = IngestReport()
     for position, shop in enumerate(owners.seen):
         own = deps.intake().service.ingest(events[shop])
+        _withhold(own, withheld[shop])
         report.add(own)
-        _record(shop, own, refused[shop], flush=position < len(owners.seen) - 1)
+        _record(shop, own, refused[shop], withheld=len(withheld[shop]), flush=position < len(owners.seen) - 1)
     if rejected:
         logger.info("batch calls rejected", extra={"shops": owners.seen, "rejected": rejected[:20]})
-    return json_response(200, {"success": True, **report.as_dict(), "rejected": rejected})
+    answer = {"success": True, **report.as_dict(), "rejected": rejected, "withheld": _shown(mapped.withheld)}
+    return json_response(200, answer)
 
 
 def _register(call_type: str) -> None:
@@ -141,7 +165,7 @@ def _register(call_type: str) -> None:
         description = (
             "Answers 200 whenever the body is a well-formed batch: valid calls are stored, the others are "
             "listed in `rejected` with their reason (nothing of them is stored). Each call may carry its "
-            "own `writeKey` (analytics.js does)."
+            "own `writeKey` (analytics.js does). " + CONSENT_NOTE
         )
     else:
 
@@ -149,7 +173,7 @@ def _register(call_type: str) -> None:
             return _single(call_type)
 
         route.__name__ = call_type
-        summary, responses, description = f"Record a {call_type} call (Segment spec)", CALL_RESPONSES, None
+        summary, responses, description = f"Record a {call_type} call (Segment spec)", CALL_RESPONSES, CONSENT_NOTE
     for path in (long_path, *short):
         alias = path != long_path
         router.post(

@@ -4,9 +4,9 @@ brand, providers) and the directory that finds it (Secrets Manager in AWS: emma.
 from __future__ import annotations
 
 from datetime import time
-from typing import Literal, Protocol
+from typing import Annotated, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from emma.events.model import Channel
 
@@ -39,6 +39,59 @@ class Brand(BaseModel):
     color: str = Field("#0f766e", pattern=r"^#[0-9a-fA-F]{6}$")
     logo_url: str | None = None
     support_email: str | None = None
+
+
+# Consent categories as real clients name them (docs/tracking.md#consent-categories): Segment's own
+# examples (Analytics, Advertising), OneTrust's default group ids (C0002 performance, C0004 targeting)
+# and names, Cookiebot's (statistics, marketing), Shopify's Customer Privacy API (analytics,
+# marketing), Segment's retired consent-manager (marketingAndAnalytics, advertising).
+DEFAULT_ANALYTICS_CATEGORIES = ("Analytics", "Performance", "Statistics", "C0002", "marketingAndAnalytics")
+DEFAULT_MARKETING_CATEGORIES = (
+    "Advertising",
+    "Marketing",
+    "Targeting",
+    "Personalization",
+    "C0004",
+    "marketingAndAnalytics",
+)
+_CategoryName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+_EventName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=512)]
+
+
+class TrackerConsent(BaseModel):
+    """Which of the visitor's cookie-consent categories gate what the tracker builds on a profile.
+
+    A tracker call may carry the visitor's choices: Segment's ``context.consent.categoryPreferences``
+    (category -> true/false, as @segment/analytics-consent-tools stamps it on every call) or
+    RudderStack's ``context.consentManagement`` (allowed / denied category ids). Names are compared
+    without regard to case. Without analytics consent, browsing behaviour builds nothing; without
+    marketing consent, nothing that drives marketing (interest scores, the cart and checkout behind
+    abandonment journeys, a channel opt-in) is taken from the call. A call without such an object is
+    processed on the shop's own legal basis, as before (docs/tracking.md#consent-categories)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    analytics: tuple[_CategoryName, ...] = Field(
+        DEFAULT_ANALYTICS_CATEGORIES,
+        max_length=50,
+        description="categories whose denial stops behavioural profile building (page views, product views, "
+        "searches, carts, tutorials, custom events)",
+    )
+    marketing: tuple[_CategoryName, ...] = Field(
+        DEFAULT_MARKETING_CATEGORIES,
+        max_length=50,
+        description="categories whose denial stops marketing signals (interest scores, cart and checkout, "
+        "channel opt-ins taken from the call)",
+    )
+    unlisted_denies: bool = Field(
+        False,
+        description="a category of the lists that the call's consent object does not name counts as denied "
+        "(as Segment's enforcement reads it); set it when the CMP sends only the categories granted",
+    )
+    marketing_events: tuple[_EventName, ...] = Field(
+        (),
+        max_length=100,
+        description="custom track event names that are marketing signals too (a trigger of a marketing journey)",
+    )
 
 
 class DispatchConfig(BaseModel):
@@ -75,6 +128,9 @@ class ShopConfig(BaseModel):
     shopify_domain: str | None = None
     timezone: str = "Europe/Berlin"
     currency: str = "EUR"
+    tracker_consent: TrackerConsent = Field(
+        default_factory=TrackerConsent, description="which consent categories gate tracker profile building"
+    )
     signing_secret: str | None = Field(
         None, description="signs unsubscribe tokens, webhook deliveries and coupon codes (dispatch needs it)"
     )

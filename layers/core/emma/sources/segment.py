@@ -102,7 +102,15 @@ Consent (identify and Signed Up)
     ``{"email": {"granted": bool, "wording": str, "double_opt_in": bool}, "sms": {...}, "push": {...}}``;
     ``context.consent`` wins per channel. A statement that is not a boolean records no consent (consent
     is never guessed) and is noted in ``extra["_ignored"]``. Segment's own
-    ``context.consent.categoryPreferences`` is about cookie categories, not marketing channels.
+    ``context.consent.categoryPreferences`` is about cookie categories, not marketing channels: it
+    records no channel consent, but a call whose categories deny marketing gives no opt-in (below).
+
+Consent categories (``map_consented_call``; docs/tracking.md#consent-categories)
+    A call carrying the visitor's cookie-consent choices (Segment's ``context.consent.categoryPreferences``,
+    RudderStack's ``context.consentManagement``) is held to them with the shop's categories
+    (``ShopConfig.tracker_consent``): analytics denied, no browsing behaviour is kept; marketing
+    denied, no marketing signal (interest, cart, checkout, an opt-in). Withheld events are reported,
+    never refused. A call without such an object is mapped as before.
 
 Currency
     Orders need a currency; when ``currency`` is absent or no ISO 4217 code ("Euro"), the shop's currency
@@ -124,6 +132,7 @@ from pydantic import ValidationError
 
 from emma.errors import EmmaError, InvalidPayload, PayloadTooLarge
 from emma.events.model import MAX_IDENTITY_CHARS, CanonicalEvent, Channel, EventType, SourceKind
+from emma.shops import TrackerConsent
 from emma.sources.common import INT64, Envelope, make_event, obj, text, timestamp
 
 CALL_TYPES = frozenset({"track", "identify", "page", "screen", "alias", "group"})
@@ -163,18 +172,45 @@ class Rejection:
 
 
 @dataclass(frozen=True)
+class Withheld:
+    """An event a call would have given, not stored because the call's consent object denies its use."""
+
+    event_id: str
+    message_id: str
+    type: str  # the canonical type it would have had
+    call: str  # the call as sent: "page", "track Product Viewed"
+    reason: str
+    shop: str
+    index: int | None = None  # its call's position in a batch
+
+    def as_dict(self) -> dict[str, Any]:
+        """What the sender is told (its own call's id and name, the canonical type and why)."""
+        shown = {"messageId": self.message_id, "call": self.call, "type": self.type, "reason": self.reason}
+        return shown if self.index is None else {"index": self.index, **shown}
+
+
+@dataclass(frozen=True)
+class MappedCall:
+    events: list[CanonicalEvent]
+    withheld: list[Withheld] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
 class MappedBatch:
     events: list[CanonicalEvent]
     rejected: list[Rejection]
     shops: dict[str, int] = field(default_factory=dict)  # shop -> calls accepted for it
+    withheld: list[Withheld] = field(default_factory=list)  # events the calls' consent objects kept out
 
 
 @dataclass(frozen=True)
 class TrackerShop:
-    """Whose call it is: the shop and its currency (assumed for orders that name none)."""
+    """Whose call it is: the shop, its currency (assumed for orders that name none) and which consent
+    categories gate what its tracker calls build (``ShopConfig.tracker_consent``)."""
 
     shop: str
     currency: str = DEFAULT_CURRENCY
+    consent: TrackerConsent = field(default_factory=TrackerConsent)
 
 
 def write_key_from_body(body: dict[str, Any]) -> str | None:
@@ -208,6 +244,7 @@ def map_batch(
     default = _tracker_shop(shop)
     events: list[CanonicalEvent] = []
     rejected: list[Rejection] = []
+    withheld: list[Withheld] = []
     shops: dict[str, int] = {}
     for index, item in enumerate(items):
         if not isinstance(item, dict):
@@ -218,22 +255,18 @@ def map_batch(
             owner = shop_of(item) if shop_of is not None else default
             if owner is None:
                 raise InvalidPayload("no write key for this message")
-            events += map_call(
-                owner.shop,
-                item.get("type"),
-                item,
-                received_at,
-                batch_context=batch_context,
-                sent_at=sent_at,
-                currency=owner.currency,
+            mapped = map_consented_call(
+                owner, item.get("type"), item, received_at, batch_context=batch_context, sent_at=sent_at, index=index
             )
+            events += mapped.events
+            withheld += mapped.withheld
             shops[owner.shop] = shops.get(owner.shop, 0) + 1
         except EmmaError as exc:
             if exc.status >= 500:
                 raise
             shop_name = owner.shop if owner is not None else None
             rejected.append(Rejection(index, _message_id_of(item), exc.message, exc.status, shop_name))
-    return MappedBatch(events, rejected, shops)
+    return MappedBatch(events, rejected, shops, withheld)
 
 
 def map_call(
@@ -269,6 +302,214 @@ def map_call(
         group = {"group_id": _identity(message, "groupId"), "traits": traits}
         return [call.custom("group", _without_none(group))]
     return [_page(call, message)]
+
+
+def map_consented_call(
+    shop: TrackerShop,
+    call_type: Any,
+    message: dict[str, Any],
+    received_at: datetime,
+    *,
+    batch_context: dict[str, Any] | None = None,
+    sent_at: datetime | None = None,
+    index: int | None = None,
+) -> MappedCall:
+    """``map_call``, then the call's consent object (``read_consent``) applied with the shop's
+    categories (``apply_consent``): the events its consent allows, and those it withholds."""
+    events = map_call(
+        shop.shop,
+        call_type,
+        message,
+        received_at,
+        batch_context=batch_context,
+        sent_at=sent_at,
+        currency=shop.currency,
+    )
+    verdict = read_consent(message, batch_context, shop.consent)
+    return apply_consent(verdict, call_type, events, shop.consent, index=index)
+
+
+# ---- consent categories ----------------------------------------------------------------------
+#
+# Segment's consent object, as @segment/analytics-consent-tools stamps it on every call (a source
+# middleware: ``payload.obj.context.consent = {...context.consent, categoryPreferences}``) and the
+# OneTrust wrapper fills it (every OneTrust group id, true if active, else false):
+#     "context": {"consent": {"categoryPreferences": {"C0001": true, "C0002": false, "C0004": true}}}
+# Segment's retired consent-manager stamps ``{defaultDestinationBehavior, categoryPreferences,
+# destinationPreferences}`` there (categoryPreferences null until the visitor chose). RudderStack's
+# SDKs send ``context.consentManagement = {allowedConsentIds, deniedConsentIds, provider, ...}``.
+
+GRANTED, DENIED, NOT_STATED = "granted", "denied", "not stated"
+CONSENT_NOTE = "_consent"  # extra[CONSENT_NOTE]: the purposes' states a call's consent object gave
+# A consent choice itself (consent-tools sends one whenever the visitor changes it) is the record of
+# that choice, not behaviour: it is kept whatever it says.
+_CONSENT_CHOICE_EVENTS = frozenset({"segment consent preference updated", "segment consent preference"})
+_BEHAVIOUR = frozenset(
+    {
+        EventType.PAGE_VIEWED,
+        EventType.PRODUCT_VIEWED,
+        EventType.SEARCH_PERFORMED,
+        EventType.CART_UPDATED,
+        EventType.CHECKOUT_STARTED,
+        EventType.TUTORIAL_WATCHED,
+        EventType.PUSH_DELIVERED,
+        EventType.PUSH_CLICKED,
+    }
+)  # and custom track events (below)
+# Behaviour whose use is marketing: interest scores (views, searches, tutorials, carts), the cart and
+# checkout behind abandonment journeys, what the onboarding journey follows (tutorials watched).
+_MARKETING_SIGNALS = frozenset(
+    {
+        EventType.PRODUCT_VIEWED,
+        EventType.SEARCH_PERFORMED,
+        EventType.CART_UPDATED,
+        EventType.CHECKOUT_STARTED,
+        EventType.TUTORIAL_WATCHED,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Purpose:
+    state: str  # GRANTED, DENIED or NOT_STATED
+    evidence: str = ""  # what said so: "context.consent.categoryPreferences.C0002 is false"
+
+
+@dataclass(frozen=True)
+class ConsentVerdict:
+    """What a call's consent object says about the shop's analytics and marketing categories."""
+
+    stated: bool  # the call carries a consent object at all
+    analytics: Purpose = Purpose(NOT_STATED)
+    marketing: Purpose = Purpose(NOT_STATED)
+
+    def note(self) -> dict[str, str]:
+        return {"analytics": self.analytics.state, "marketing": self.marketing.state}
+
+
+def read_consent(
+    message: dict[str, Any], batch_context: dict[str, Any] | None, policy: TrackerConsent
+) -> ConsentVerdict:
+    """The call's consent, for the shop's categories (``policy``). The message's own
+    ``context.consent`` / ``context.consentManagement`` counts; the batch's only where the message
+    has none. A category is denied when named with ``false`` (or in ``deniedConsentIds``) and granted
+    when named with ``true`` (or in ``allowedConsentIds``); one of a purpose's categories denied
+    denies the purpose, as Segment requires every category of a destination to be consented. An
+    empty ``categoryPreferences`` object denies every category (Segment: "consent is considered to
+    be false for all categories"). A category not named is not stated (the shop's own legal basis
+    applies), unless ``policy.unlisted_denies``. A value that is not true or false states nothing."""
+    own = message.get("context") if isinstance(message.get("context"), dict) else {}
+    batch = batch_context or {}
+    consent = own["consent"] if "consent" in own else batch.get("consent")
+    managed = own["consentManagement"] if "consentManagement" in own else batch.get("consentManagement")
+    said: dict[str, tuple[bool, str]] = {}  # casefolded category -> (its value, where it was said)
+    empty = False
+    preferences = consent.get("categoryPreferences") if isinstance(consent, dict) else None
+    if isinstance(preferences, dict):
+        empty = not preferences
+        for key, value in preferences.items():
+            if isinstance(key, str) and isinstance(value, bool):
+                _say(said, key, value, f"context.consent.categoryPreferences.{key} is {str(value).lower()}")
+    if isinstance(managed, dict):
+        allowed, denied = managed.get("allowedConsentIds"), managed.get("deniedConsentIds")
+        names = [*allowed, *allowed.values()] if isinstance(allowed, dict) else allowed
+        for key in names if isinstance(names, list) else ():
+            if isinstance(key, str) and key.strip():
+                _say(said, key, True, f"context.consentManagement.allowedConsentIds has {key}")
+        for key in denied if isinstance(denied, list) else ():
+            if isinstance(key, str) and key.strip():
+                _say(said, key, False, f"context.consentManagement.deniedConsentIds has {key}")
+    if not said and not empty:
+        return ConsentVerdict(stated=False)
+    return ConsentVerdict(
+        stated=True,
+        analytics=_purpose(said, empty, policy.analytics, policy.unlisted_denies),
+        marketing=_purpose(said, empty, policy.marketing, policy.unlisted_denies),
+    )
+
+
+def _say(said: dict[str, tuple[bool, str]], key: str, value: bool, where: str) -> None:
+    folded = key.strip().casefold()
+    if said.get(folded, (True, ""))[0]:  # a denial is never overruled by a grant of the same name
+        said[folded] = (value, where)
+
+
+def _purpose(said: dict[str, tuple[bool, str]], empty: bool, names: tuple[str, ...], unlisted: bool) -> Purpose:
+    if not names:
+        return Purpose(NOT_STATED)
+    folded = [name.casefold() for name in names]
+    if empty:
+        return Purpose(DENIED, "context.consent.categoryPreferences is empty: no category is consented")
+    found = [said[name] for name in folded if name in said]
+    denied = next((where for value, where in found if not value), None)
+    if denied:
+        return Purpose(DENIED, denied)
+    if found:
+        return Purpose(GRANTED, found[0][1])
+    if unlisted:
+        return Purpose(DENIED, f"none of {', '.join(names)} is named (unlisted categories count as denied)")
+    return Purpose(NOT_STATED)
+
+
+def apply_consent(
+    verdict: ConsentVerdict,
+    call_type: Any,
+    events: list[CanonicalEvent],
+    policy: TrackerConsent,
+    *,
+    index: int | None = None,
+) -> MappedCall:
+    """Keep the events the verdict allows (docs/tracking.md#consent-categories):
+
+    - analytics denied: no browsing behaviour (page/screen views, product views, searches, carts,
+      checkouts, tutorials, push receipts and taps, custom track events);
+    - marketing denied: no marketing signal (product views, searches, carts, checkouts, tutorials,
+      the shop's ``marketing_events``), no channel opt-in (a ``consent.changed`` granting), and a
+      page view without its ``category`` (it would add to interest scores);
+    - never withheld: identities (identify, alias, group, Signed Up), orders, cancellations, refunds,
+      coupons, reviews, surveys, referrals, withdrawals of consent, the visitor's consent choice.
+
+    A kept event of a call that stated consent notes the states in ``extra["_consent"]``."""
+    if not verdict.stated:
+        return MappedCall(events)
+    kept: list[CanonicalEvent] = []
+    withheld: list[Withheld] = []
+    note = verdict.note()
+    marketing_events = {_normal(name) for name in policy.marketing_events}
+    for event in events:
+        reason = _withheld_because(verdict, call_type, event, marketing_events)
+        if reason:
+            call = f"track {event.source.name}" if call_type == "track" else str(call_type)
+            message_id = event.source.delivery_id or event.id.split(":", 1)[-1]
+            withheld.append(Withheld(event.id, message_id, str(event.type), call, reason, event.shop, index))
+            continue
+        extra = {**event.extra, CONSENT_NOTE: note}
+        update: dict[str, Any] = {"extra": extra}
+        if event.type is EventType.PAGE_VIEWED and verdict.marketing.state == DENIED and event.properties.category:
+            update["properties"] = event.properties.model_copy(update={"category": None})
+            extra[CONSENT_NOTE] = {**note, "left_out": ["properties.category: interest in it is a marketing signal"]}
+        kept.append(event.model_copy(update=update))
+    return MappedCall(kept, withheld)
+
+
+def _withheld_because(
+    verdict: ConsentVerdict, call_type: Any, event: CanonicalEvent, marketing_events: set[str]
+) -> str | None:
+    analytics, marketing = verdict.analytics, verdict.marketing
+    if event.type is EventType.CONSENT_CHANGED:
+        if event.properties.granted and marketing.state == DENIED:
+            return f"marketing consent denied ({marketing.evidence}): no opt-in is taken from this call"
+        return None
+    custom_name = _normal(event.properties.name) if event.type is EventType.CUSTOM else None
+    behaviour = event.type in _BEHAVIOUR or (
+        call_type == "track" and custom_name is not None and custom_name not in _CONSENT_CHOICE_EVENTS
+    )
+    if behaviour and analytics.state == DENIED:
+        return f"analytics consent denied ({analytics.evidence}): {event.type} is browsing behaviour"
+    signal = event.type in _MARKETING_SIGNALS or (call_type == "track" and custom_name in marketing_events)
+    if signal and marketing.state == DENIED:
+        return f"marketing consent denied ({marketing.evidence}): {event.type} is a marketing signal"
+    return None
 
 
 # ---- reading properties ----------------------------------------------------------------------

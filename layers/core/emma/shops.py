@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import time
 from typing import Annotated, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from emma.events.model import Channel
 
@@ -94,6 +94,51 @@ class TrackerConsent(BaseModel):
     )
 
 
+class Topic(BaseModel):
+    """A kind of marketing message a customer may choose in the preference centre; every marketing
+    template declares one (``topic:``), and dispatch skips a message whose topic the customer declined."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{1,62}$")
+    label: dict[Literal["de", "en"], str] = Field(description="what the preference centre calls it, per locale")
+    description: dict[Literal["de", "en"], str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _both_locales(self) -> Topic:
+        missing = [loc for loc in ("de", "en") if not self.label.get(loc)]
+        if missing:
+            raise ValueError(f"topic {self.id!r} needs a label in every locale; missing: {', '.join(missing)}")
+        return self
+
+
+DEFAULT_TOPICS: tuple[Topic, ...] = (
+    Topic(
+        id="newsletter",
+        label={"de": "Newsletter und Neuigkeiten", "en": "Newsletter and news"},
+        description={
+            "de": "Was es Neues gibt, persönliche Empfehlungen, Umfragen",
+            "en": "What is new, personal picks, surveys",
+        },
+    ),
+    Topic(
+        id="tutorials",
+        label={"de": "Anleitungen und Tipps", "en": "Tutorials and tips"},
+        description={
+            "de": "Wie du mehr aus deinen Geräten herausholst",
+            "en": "How to get more out of your devices",
+        },
+    ),
+    Topic(
+        id="offers",
+        label={"de": "Angebote", "en": "Offers"},
+        description={
+            "de": "Gutscheine, Zubehör, Erinnerungen an deinen Warenkorb",
+            "en": "Coupons, accessories, reminders of your cart",
+        },
+    ),
+)
+
+
 class DispatchConfig(BaseModel):
     """How a shop's messages go out: sender, consent policy, caps, quiet hours, channels and providers."""
 
@@ -113,6 +158,16 @@ class DispatchConfig(BaseModel):
     push_application_arn: str | None = Field(None, description="SNS platform application for push tokens")
     sms_sender_id: str | None = Field(None, pattern=r"^[A-Za-z0-9]{1,11}$")
     brand: Brand = Field(default_factory=Brand)
+    topics: tuple[Topic, ...] = Field(
+        DEFAULT_TOPICS, description="marketing topics customers choose in the preference centre"
+    )
+    confirm_link_days: int = Field(7, ge=1, le=90, description="how long a double opt-in confirmation link works")
+    preference_link_days: int = Field(
+        180, ge=1, le=730, description="how long the preference-centre link of a message works"
+    )
+
+    def topic(self, topic_id: str) -> Topic | None:
+        return next((t for t in self.topics if t.id == topic_id), None)
 
 
 class ShopConfig(BaseModel):

@@ -36,7 +36,16 @@ def test_a_consented_customer_gets_one_email_with_one_click_unsubscribe_headers(
     record = world.log.get("elektro-emma", pid, report.key)
     assert record.status == "sent" and record.provider_id == "provider-1"
     order_of_stages = [d["stage"] for d in record.decisions if d["outcome"] in ("pass", "send")]
-    assert order_of_stages == ["consent", "frequency", "timing", "channel", "relevance", "render", "send"]
+    assert order_of_stages == [
+        "consent",
+        "preferences",
+        "frequency",
+        "timing",
+        "channel",
+        "relevance",
+        "render",
+        "send",
+    ]
     assert ("consent", "skip") in stages(report)  # no sms or push consent: recorded with the reason
     profile = world.ingest.resolve("elektro-emma", pid)
     assert profile.channels["email"].sent == 1  # recorded through ingest

@@ -89,7 +89,7 @@ def test_the_sandbox_refuses_python_internals():
     from emma.templates.library import TemplateSet
 
     content = {"subject": "{{ customer.__class__.__mro__ }}", "html": "x"}
-    template = Template(template="evil", locales={"de": content, "en": content})
+    template = Template(template="evil", topic="newsletter", locales={"de": content, "en": content})
     renderer = Renderer(TemplateSet({"evil": template}, TEMPLATES.layouts))
     with pytest.raises(RenderError):
         renderer.render("s", "evil", "de", Channel.EMAIL, sample_contexts("de")[0][1])

@@ -114,6 +114,10 @@ class TemplateContext(_Part):
     cart: CartContext | None
     message: MessageContext
     unsubscribe_url: str
+    preferences_url: str = Field(description="the customer's preference centre (signed link; expires)")
+    confirm_url: str | None = Field(
+        None, description="confirmation templates only: the double opt-in link that confirms the email grant"
+    )
     link: Link = Field(exclude=True, description="link(url): a tracked short link (SMS, push); the URL in email")
 
     def variables(self) -> dict[str, Any]:
@@ -152,6 +156,8 @@ class ContextBuilder:
         channel: Channel,
         links: dict[str, dict[str, Any]],
         unsubscribe_url: str,
+        preferences_url: str = "",
+        confirm_url: str | None = None,
     ) -> TemplateContext:
         """The context of ``request``; the short links its template creates are added to ``links``
         (the caller saves them before the message goes out)."""
@@ -208,6 +214,8 @@ class ContextBuilder:
             cart=self._cart(shop.shop, profile, locale),
             message=MessageContext(channel=str(channel), template=template.template, journey=request.journey),
             unsubscribe_url=unsubscribe_url,
+            preferences_url=preferences_url,
+            confirm_url=confirm_url,
             link=link,
         )
 

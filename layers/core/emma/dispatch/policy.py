@@ -1,8 +1,11 @@
 """The dispatcher's decisions, in order, as a pure function of the request, the profile, the template,
 the shop's settings, the recent sends and the time:
 
-consent -> suppression -> address -> frequency cap -> timing (quiet hours, send-time optimisation)
--> channel -> relevance.
+consent -> suppression -> address -> preferences (pause, topic) -> frequency cap -> timing (quiet
+hours, send-time optimisation) -> channel -> relevance.
+
+A confirmation (the double opt-in mail, ``purpose: confirmation``) has its own short plan: it goes by
+email only while an email grant awaits confirmation in a shop that requires it (plan_confirmation).
 
 Every step records a Decision with its reason (the profile's message log shows them). Consent and
 suppression are per channel, so a "best" request narrows its candidates step by step; a request for
@@ -21,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from emma.addresses import ascii_email, check_phone, email_problem
 from emma.dispatch.request import MessageRequest
 from emma.events.model import Channel
-from emma.profiles.model import Profile
+from emma.profiles.model import ConsentState, Profile
 from emma.shops import DispatchConfig, FrequencyCap, ShopConfig
 from emma.templates.definitions import Template
 
@@ -145,6 +148,89 @@ def _next_end_of_quiet(local: datetime, config: DispatchConfig) -> datetime:
     return end
 
 
+def preferences_problem(profile: Profile, template: Template, config: DispatchConfig, now: datetime) -> str | None:
+    """Why the customer's own choices in the preference centre hold this marketing message back: a
+    pause that has not ended, or the template's topic declined. None: nothing holds it back."""
+    pause = profile.pause
+    if pause is not None and pause.until > now:
+        return (
+            f"marketing paused by the customer until {pause.until.isoformat()} "
+            f"(since {pause.proof.at.isoformat()} via {pause.proof.source})"
+        )
+    if template.topic is not None:
+        state = profile.topic_consent.get(template.topic)
+        if state is not None and not state.granted:
+            known = config.topic(template.topic)
+            label = f" ({known.label['en']})" if known else ""
+            return (
+                f"topic {template.topic!r}{label} declined by the customer "
+                f"{state.proof.at.isoformat()} via {state.proof.source}"
+            )
+    return None
+
+
+def pending_email_grant(profile: Profile, config: DispatchConfig) -> ConsentState | None:
+    """The email grant awaiting confirmation by double opt-in (the shop requires it, the customer
+    granted email consent without such proof), or None."""
+    state = profile.consent.get(Channel.EMAIL)
+    if not config.double_opt_in or state is None or not state.granted or state.proof.double_opt_in:
+        return None
+    return state
+
+
+def plan_confirmation(request: MessageRequest, profile: Profile, template: Template, shop: ShopConfig) -> Plan:
+    """The double opt-in mail: by email, only while the grant awaits confirmation; not capped, never
+    deferred (it answers the customer's own sign-up); suppressions (bounce, complaint) and the address
+    are checked as for every message."""
+    config = shop.dispatch
+    result = Plan(outcome="skip", timezone=customer_timezone(profile, shop), locale=customer_locale(profile, config))
+    email = Channel.EMAIL
+    state = profile.consent.get(email)
+    if request.channel not in ("best", "email"):
+        result.add(
+            "channel", "skip", f"a confirmation ({template.template}) goes by email only", Channel(request.channel)
+        )
+        return result
+    if not config.double_opt_in:
+        result.add("consent", "skip", "the shop does not require double opt-in: nothing to confirm", email)
+        return result
+    if state is None:
+        result.add("consent", "skip", "no email consent on record: nothing to confirm", email)
+        return result
+    if not state.granted:
+        result.add(
+            "consent",
+            "skip",
+            f"email consent withdrawn {state.proof.at.isoformat()} ({state.proof.source}): nothing to confirm",
+            email,
+        )
+        return result
+    if state.proof.double_opt_in:
+        result.add(
+            "consent", "skip", f"email consent already confirmed by double opt-in {state.proof.at.isoformat()}", email
+        )
+        return result
+    result.add(
+        "consent",
+        "pass",
+        f"email grant of {state.started.isoformat()} via {state.proof.source} awaits confirmation",
+        email,
+    )
+    sup = profile.suppressions.get(email)
+    if sup is not None:
+        result.add("suppression", "skip", f"suppressed since {sup.at.isoformat()}: {sup.reason}", email)
+        return result
+    address, problem = address_of(profile, email)
+    if problem:
+        result.add("address", "skip", problem, email)
+        return result
+    result.add("frequency", "pass", "a confirmation: not capped")
+    result.add("timing", "pass", "a confirmation: now")
+    result.add("channel", "pass", "email: a confirmation goes to the address it confirms", email)
+    result.outcome, result.channel, result.address = "send", email, address
+    return result
+
+
 def plan(
     request: MessageRequest,
     profile: Profile,
@@ -155,6 +241,8 @@ def plan(
     *,
     push_ready: bool = False,
 ) -> Plan:
+    if template.confirmation:
+        return plan_confirmation(request, profile, template, shop)
     config = shop.dispatch
     result = Plan(outcome="skip", timezone=customer_timezone(profile, shop), locale=customer_locale(profile, config))
     requested = [Channel(request.channel)] if request.channel != "best" else list(config.channel_order)
@@ -200,7 +288,18 @@ def plan(
     if not reachable:
         result.add("dispatch", "skip", "no channel left this customer may be reached on")
         return result
-    # 4. frequency cap (marketing only)
+    # 4. preferences (marketing only): a pause, a declined topic (the preference centre)
+    if not request.transactional:
+        problem = preferences_problem(profile, template, config, now)
+        if problem:
+            result.add("preferences", "skip", problem)
+            return result
+        result.add(
+            "preferences",
+            "pass",
+            f"topic {template.topic!r} wanted, no pause" if template.topic else "no topic, no pause",
+        )
+    # 5. frequency cap (marketing only)
     if not request.transactional:
         problem = recent_sends_problem(config.caps, recent_sends, now)
         if problem:
@@ -214,7 +313,7 @@ def plan(
         )
     else:
         result.add("frequency", "pass", "transactional: not capped")
-    # 5. timing: quiet hours in the customer's timezone, then the customer's own best hour
+    # 6. timing: quiet hours in the customer's timezone, then the customer's own best hour
     zone = ZoneInfo(result.timezone)
     local = now.astimezone(zone)
     if not request.transactional and config.quiet_hours is not None and config.quiet_hours.contains(local.time()):
@@ -249,7 +348,7 @@ def plan(
                 return result
     else:
         result.add("timing", "pass", "now")
-    # 6. channel: the requested one, or the one this customer responds to most
+    # 7. channel: the requested one, or the one this customer responds to most
     if request.channel != "best":
         channel = Channel(request.channel)
         result.add("channel", "pass", f"{channel} as requested", channel)
@@ -262,7 +361,7 @@ def plan(
         channel = scored[0][2]
         detail = "; ".join(f"{c}: {score[1]}" for score, _, c in scored)
         result.add("channel", "pass", f"best responding channel {channel} ({detail})", channel)
-    # 7. relevance: never offer what the customer just bought
+    # 8. relevance: never offer what the customer just bought
     just_bought = {
         (owned.category or "").lower(): (pid, owned.last_bought_at)
         for pid, owned in profile.products_owned.items()

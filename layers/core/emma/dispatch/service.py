@@ -14,16 +14,17 @@ leaves the claim to lapse and the retry starts over; a crash during the provider
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from emma.clock import Clock
 from emma.dispatch.context import ContextBuilder
 from emma.dispatch.mime import build_email
-from emma.dispatch.policy import Plan, address_of, customer_locale, plan
+from emma.dispatch.policy import Plan, address_of, customer_locale, pending_email_grant, plan
 from emma.dispatch.ports import (
     CapStore,
     Deferrals,
@@ -38,7 +39,15 @@ from emma.dispatch.ports import (
     SendRecorder,
 )
 from emma.dispatch.request import MessageRequest
-from emma.dispatch.tokens import UnsubscribeToken, message_ref, sign_unsubscribe
+from emma.dispatch.tokens import (
+    ConfirmToken,
+    PreferenceToken,
+    UnsubscribeToken,
+    message_ref,
+    sign_confirmation,
+    sign_preferences,
+    sign_unsubscribe,
+)
 from emma.errors import ConcurrencyConflict, EmmaError, NotFound, TransientError
 from emma.events.model import Channel
 from emma.ingest.ports import CatalogRepository
@@ -152,6 +161,11 @@ class DispatchService:
             attempt.add("dispatch", "skip", str(exc))
             attempt.update("skipped")
             return DispatchReport(request.key, "skipped", reason=str(exc), decisions=attempt.decisions)
+        if template.confirmation:
+            handed_on = self._confirmation_once(request, attempt, shop, profile)
+            if handed_on is not None:
+                return handed_on
+            request = request.model_copy(update={"transactional": True})
         recent = list(self._caps.recent_sends(request.shop, profile.profile_id).values())
         push_ready = bool(shop.dispatch.push_application_arn) or shop.dispatch.providers.get(Channel.PUSH) == "webhook"
         decided = plan(request, profile, template, shop, now, recent, push_ready=push_ready)
@@ -166,6 +180,31 @@ class DispatchService:
             attempt.update("deferred", not_before=decided.not_before)
             return DispatchReport(request.key, "deferred", reason=reason, decisions=attempt.decisions)
         return self._send(request, attempt, shop, template, profile, decided)
+
+    def _confirmation_once(
+        self, request: MessageRequest, attempt: _Attempt, shop: ShopConfig, profile: Profile
+    ) -> DispatchReport | None:
+        """A confirmation is sent once per grant: a request under any other key (a journey's step, the
+        same grant restated by a source) is handed on under the grant's own key, whose message-log
+        claim lets exactly one through. None: this request is that one (or nothing awaits confirmation,
+        which its plan says)."""
+        pending = pending_email_grant(profile, shop.dispatch)
+        if pending is None:
+            return None
+        key = confirmation_key(profile.profile_id, pending.started)
+        if request.key == key:
+            return None
+        report = self.dispatch(request.model_copy(update={"key": key, "transactional": True}))
+        attempt.add(
+            "dispatch",
+            "skip",
+            f"a confirmation goes once per grant: handed on as {key} ({report.outcome}"
+            + (f": {report.reason}" if report.reason else "")
+            + ")",
+        )
+        attempt.update("skipped")
+        report.decisions = attempt.decisions + report.decisions
+        return report
 
     def _send(
         self,
@@ -188,7 +227,16 @@ class DispatchService:
                 raise DispatchConfigError(f"shop {shop.shop!r} has no dispatch.sender email address")
             unsubscribe_url = self._unsubscribe_url(shop, profile, channel, request.key)
             context = self._contexts.build(
-                request, shop, template, profile, decided.locale, channel, links, unsubscribe_url
+                request,
+                shop,
+                template,
+                profile,
+                decided.locale,
+                channel,
+                links,
+                unsubscribe_url,
+                self._preferences_url(shop, profile, request.key, now),
+                self._confirm_url(shop, template, profile, decided.locale, now),
             )
             rendered = self._renderer.render(
                 request.shop, template.template, decided.locale, channel, context.variables()
@@ -232,6 +280,7 @@ class DispatchService:
             provider_id=provider_id,
             coupon=context.coupon.code if context.coupon else None,
             recommended=recommended or None,
+            links=sorted(links) or None,  # the short links' codes: an erasure deletes them with the message
         )
         record = attempt.record
         record.channel, record.provider_id, record.recommended = str(channel), provider_id, recommended
@@ -288,7 +337,18 @@ class DispatchService:
             locale=locale or customer_locale(profile, shop.dispatch),
         )
         unsubscribe_url = self._unsubscribe_url(shop, profile, channel, request.key)
-        context = self._contexts.build(request, shop, template, profile, decided.locale, channel, {}, unsubscribe_url)
+        context = self._contexts.build(
+            request,
+            shop,
+            template,
+            profile,
+            decided.locale,
+            channel,
+            {},
+            unsubscribe_url,
+            self._preferences_url(shop, profile, request.key, now),
+            self._confirm_url(shop, template, profile, decided.locale, now, preview=True),
+        )
         rendered = self._renderer.render(shop_id, template_name, decided.locale, channel, context.variables())
         raw = b""
         if channel == Channel.EMAIL:
@@ -302,6 +362,30 @@ class DispatchService:
     def _unsubscribe_url(self, shop: ShopConfig, profile: Profile, channel: Channel, key: str) -> str:
         token = UnsubscribeToken(shop.shop, profile.profile_id, str(channel), message_ref(key))
         return f"{self._public_url}/v1/unsubscribe?t={sign_unsubscribe(shop.signing_secret or '', token)}"
+
+    def _preferences_url(self, shop: ShopConfig, profile: Profile, key: str, now: datetime) -> str:
+        expires = now + timedelta(days=shop.dispatch.preference_link_days)
+        token = PreferenceToken(shop.shop, profile.profile_id, message_ref(key), expires)
+        return f"{self._public_url}/v1/preferences?t={sign_preferences(shop.signing_secret or '', token)}"
+
+    def _confirm_url(
+        self, shop: ShopConfig, template: Template, profile: Profile, locale: str, now: datetime, preview: bool = False
+    ) -> str | None:
+        """The double opt-in link of a confirmation: names the grant it confirms and the version of the
+        wording the customer reads (the template, a hash of its content in this locale, the locale)."""
+        if not template.confirmation:
+            return None
+        grant = pending_email_grant(profile, shop.dispatch)
+        if grant is None and not preview:
+            raise DispatchConfigError("nothing awaits confirmation")  # the plan skips before this
+        token = ConfirmToken(
+            shop.shop,
+            profile.profile_id,
+            grant.started if grant else now,
+            wording_version(template, locale),
+            now + timedelta(days=shop.dispatch.confirm_link_days),
+        )
+        return f"{self._public_url}/v1/confirm?t={sign_confirmation(shop.signing_secret or '', token)}"
 
     def _outgoing(
         self,
@@ -352,6 +436,18 @@ class DispatchService:
         if channel == Channel.SMS:
             return Outgoing(**common, sms=rendered.sms)
         return Outgoing(**common, push_title=rendered.push_title, push_body=rendered.push_body)
+
+
+def confirmation_key(profile_id: str, grant: datetime) -> str:
+    """The message key of the confirmation of one email grant: the same however often it is requested."""
+    return f"doi:{profile_id}:{grant.astimezone(UTC).isoformat()}"
+
+
+def wording_version(template: Template, locale: str) -> str:
+    """``<template>@<hash of its subject and HTML in the locale>/<locale>``: changes with the wording."""
+    content = template.locales.get(locale) or next(iter(template.locales.values()))  # type: ignore[call-overload]
+    digest = hashlib.sha256(f"{content.subject}\n{content.html}".encode()).hexdigest()[:10]
+    return f"{template.template}@{digest}/{locale}"
 
 
 def _masked(address: str) -> str:

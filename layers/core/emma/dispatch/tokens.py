@@ -4,6 +4,10 @@ Unsubscribe tokens go into the List-Unsubscribe header and the footer link: they
 profile, the channel and the message, are signed with HMAC-SHA256 (truncated to 128 bits) and never
 expire (an unsubscribe link must keep working for as long as the email sits in an inbox). Coupon
 codes are derived from the message key, so a retried send carries the same code.
+
+Preference-centre and double opt-in confirmation tokens are signed the same way, over their kind as
+well (one kind of token never passes for another), name their shop (a token of one shop fails
+against another shop's secret and is refused for another shop) and expire.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import hashlib
 import hmac
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from emma.errors import EmmaError
 
@@ -22,6 +28,11 @@ _ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are typed b
 class InvalidToken(EmmaError):
     status = 400
     code = "invalid_token"
+
+
+class ExpiredToken(InvalidToken):
+    status = 410
+    code = "expired_token"
 
 
 @dataclass(frozen=True)
@@ -57,9 +68,10 @@ def sign_unsubscribe(secret: str, token: UnsubscribeToken) -> str:
 def token_shop(text: str) -> str:
     """The shop a token claims to be from (unverified: to find the secret to verify it with)."""
     try:
-        return str(json.loads(_unb64(text.split(".", 1)[0]))[0])
-    except (ValueError, IndexError, TypeError) as exc:
-        raise InvalidToken("the unsubscribe link is damaged: copy the whole link from the email") from exc
+        payload = json.loads(_unb64(text.split(".", 1)[0]))
+        return str(payload["s"] if isinstance(payload, dict) else payload[0])
+    except (ValueError, IndexError, TypeError, KeyError) as exc:
+        raise InvalidToken("the link is damaged: copy the whole link from the email") from exc
 
 
 def verify_unsubscribe(secret: str, text: str) -> UnsubscribeToken:
@@ -71,6 +83,82 @@ def verify_unsubscribe(secret: str, text: str) -> UnsubscribeToken:
     except (ValueError, TypeError) as exc:
         raise InvalidToken("the unsubscribe link is damaged") from exc
     return UnsubscribeToken(str(shop), str(profile_id), str(channel), str(message))
+
+
+@dataclass(frozen=True)
+class PreferenceToken:
+    """Opens the customer's preference centre (every marketing message carries one)."""
+
+    shop: str
+    profile_id: str
+    message: str  # message_ref of the message it came with
+    expires: datetime
+
+
+@dataclass(frozen=True)
+class ConfirmToken:
+    """Confirms an email grant by double opt-in (the confirmation mail carries one)."""
+
+    shop: str
+    profile_id: str
+    grant: datetime  # when the grant it confirms began (ConsentState.started): one mail per grant
+    wording: str  # the version of the confirmation mail's wording (template, content hash, locale)
+    expires: datetime
+
+
+def _sign(secret: str, kind: str, fields: dict[str, Any]) -> str:
+    payload = _b64(json.dumps({"k": kind, **fields}, separators=(",", ":")).encode())
+    return f"{payload}.{_mac(secret, f'{kind}:{payload}')}"
+
+
+def _verify(secret: str, text: str, kind: str, shop: str, now: datetime) -> dict[str, Any]:
+    payload, _, mac = (text or "").partition(".")
+    if not mac or not hmac.compare_digest(mac, _mac(secret, f"{kind}:{payload}")):
+        raise InvalidToken("the link is not valid: copy the whole link from the email")
+    try:
+        fields = json.loads(_unb64(payload))
+        if not isinstance(fields, dict) or fields.get("k") != kind:
+            raise ValueError(kind)
+        expires = datetime.fromtimestamp(int(fields["e"]), UTC)
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+        raise InvalidToken("the link is damaged") from exc
+    if fields.get("s") != shop:
+        raise InvalidToken("the link belongs to another shop")
+    if now >= expires:
+        raise ExpiredToken(f"the link expired on {expires.date().isoformat()}")
+    return fields
+
+
+def sign_preferences(secret: str, token: PreferenceToken) -> str:
+    fields = {"s": token.shop, "p": token.profile_id, "m": token.message, "e": int(token.expires.timestamp())}
+    return _sign(secret, "pref", fields)
+
+
+def verify_preferences(secret: str, text: str, shop: str, now: datetime) -> PreferenceToken:
+    """The token, if ``secret`` signed it for ``shop`` and it has not expired; else InvalidToken
+    (ExpiredToken when only the time is up)."""
+    f = _verify(secret, text, "pref", shop, now)
+    return PreferenceToken(shop, str(f["p"]), str(f.get("m", "")), datetime.fromtimestamp(int(f["e"]), UTC))
+
+
+def sign_confirmation(secret: str, token: ConfirmToken) -> str:
+    fields = {
+        "s": token.shop,
+        "p": token.profile_id,
+        "g": token.grant.timestamp(),
+        "w": token.wording,
+        "e": int(token.expires.timestamp()),
+    }
+    return _sign(secret, "doi", fields)
+
+
+def verify_confirmation(secret: str, text: str, shop: str, now: datetime) -> ConfirmToken:
+    f = _verify(secret, text, "doi", shop, now)
+    try:
+        grant = datetime.fromtimestamp(float(f["g"]), UTC)
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+        raise InvalidToken("the link is damaged") from exc
+    return ConfirmToken(shop, str(f["p"]), grant, str(f.get("w", "")), datetime.fromtimestamp(int(f["e"]), UTC))
 
 
 def coupon_code(secret: str, shop: str, key: str) -> str:

@@ -204,8 +204,16 @@ class ConsentProof(_Strict):
     source: ShortStr = Field(description="Which system recorded it, e.g. shopify:customers/update")
     at: AwareDatetime
     wording: Annotated[str, Field(max_length=2000)] | None = None
-    double_opt_in: bool = False
+    wording_version: ShortStr | None = Field(
+        None, description="Which version of the wording the customer saw, e.g. doi-confirmation@1/de"
+    )
+    double_opt_in: bool = Field(
+        False,
+        description="Confirmed by double opt-in (the customer clicked a confirmation sent to the address): "
+        "an explicit (re-)subscription",
+    )
     ip: ShortStr | None = None
+    user_agent: Annotated[str, Field(max_length=1000)] | None = None
 
     @field_validator("at")
     @classmethod
@@ -227,10 +235,39 @@ class CustomerProps(_Strict):
     traits: dict[str, Any] = Field(default_factory=dict, description="Other traits, kept as given")
 
 
+TOPIC_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
+
+
 class ConsentProps(_Strict):
-    channel: Channel
+    """One consent statement with its proof, about exactly one of:
+
+    - a channel (``channel``): may Emma send on it at all (``granted``);
+    - a topic of marketing messages (``topic``, every channel): does the customer want it (``granted``);
+    - a pause of marketing messages (``paused_until``): ``granted`` false pauses them until then,
+      ``granted`` true ends a pause early (``paused_until`` is then the moment it ended).
+
+    Topics and pauses come from Emma's preference centre; sources state channels."""
+
+    channel: Channel | None = None
+    topic: Annotated[str, Field(pattern=TOPIC_PATTERN)] | None = None
+    paused_until: AwareDatetime | None = None
     granted: bool
     proof: ConsentProof
+
+    @field_validator("paused_until")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return to_utc(value) if value is not None else None
+
+    @model_validator(mode="after")
+    def _one_subject(self) -> ConsentProps:
+        given = [name for name in ("channel", "topic", "paused_until") if getattr(self, name) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "a consent statement is about exactly one of channel, topic or paused_until"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        return self
 
 
 class PageProps(_Strict):

@@ -53,6 +53,7 @@ from emma.profiles.model import (
     MAX_RECENT_ORDERS,
     MAX_RECOMMENDED,
     MAX_REFUNDS_PER_ORDER,
+    MAX_TOPICS,
     MAX_TRAITS,
     MAX_TUTORIALS,
     Affinity,
@@ -62,6 +63,7 @@ from emma.profiles.model import (
     InvalidAddressSeen,
     OrderRecord,
     OwnedProduct,
+    PauseState,
     Profile,
     Recommended,
     Suppression,
@@ -297,11 +299,41 @@ def _set_trait(profile: Profile, name: str, value: object, at: datetime) -> None
     profile.traits[name] = Trait(value=value, at=at)
 
 
-def _set_consent(profile: Profile, channel: Channel, granted: bool, proof: ConsentProof) -> None:
-    current = profile.consent.get(channel)
+def _next_consent(current: ConsentState | None, granted: bool, proof: ConsentProof) -> ConsentState | None:
+    """The state after a statement, or None when it changes nothing: an older statement than the one
+    recorded, or a grant without double opt-in repeating a grant confirmed by it (a shop restating
+    "subscribed" does not undo the customer's confirmation). ``since`` carries over while the state
+    (granted or not) stays the same."""
     if current is not None and current.proof.at > proof.at:
-        return  # a newer statement is already recorded
-    profile.consent[channel] = ConsentState(granted=granted, proof=proof)
+        return None  # a newer statement is already recorded
+    if current is not None and current.granted and granted:
+        if current.proof.double_opt_in and not proof.double_opt_in:
+            return None
+        return ConsentState(granted=True, proof=proof, since=current.started)
+    if current is not None and not current.granted and not granted:
+        return ConsentState(granted=False, proof=proof, since=current.started)
+    return ConsentState(granted=granted, proof=proof, since=proof.at)
+
+
+def _set_consent(profile: Profile, channel: Channel, granted: bool, proof: ConsentProof) -> None:
+    state = _next_consent(profile.consent.get(channel), granted, proof)
+    if state is not None:
+        profile.consent[channel] = state
+
+
+def _set_topic(profile: Profile, topic: str, granted: bool, proof: ConsentProof) -> None:
+    current = profile.topic_consent.get(topic)
+    if current is None and len(profile.topic_consent) >= MAX_TOPICS:
+        return
+    state = _next_consent(current, granted, proof)
+    if state is not None:
+        profile.topic_consent[topic] = state
+
+
+def _set_pause(profile: Profile, until: datetime, proof: ConsentProof) -> None:
+    if profile.pause is not None and profile.pause.proof.at > proof.at:
+        return
+    profile.pause = PauseState(until=until, proof=proof)
 
 
 # ---- per event family -----------------------------------------------------------------------
@@ -336,6 +368,14 @@ def _small_json(value: object) -> bool:
 
 def _consent(profile: Profile, event: ConsentEvent) -> None:
     props = event.properties
+    if props.topic is not None:
+        _set_topic(profile, props.topic, props.granted, props.proof)
+        return
+    if props.paused_until is not None:  # granted: the pause ended (at paused_until)
+        _set_pause(profile, props.paused_until, props.proof)
+        return
+    if props.channel is None:  # the model allows no such statement
+        return
     _set_consent(profile, props.channel, props.granted, props.proof)
     if props.granted:
         sup = profile.suppressions.get(props.channel)
@@ -729,6 +769,10 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
     for channel, sup in loser.suppressions.items():
         if channel not in merged.suppressions or merged.suppressions[channel].at < sup.at:
             merged.suppressions[channel] = sup
+    for topic, state in loser.topic_consent.items():
+        _set_topic(merged, topic, state.granted, state.proof)
+    if loser.pause is not None:
+        _set_pause(merged, loser.pause.until, loser.pause.proof)
     # Orders: the same order can be known to both (e.g. guest checkout, then account): count it once,
     # keep the furthest status, a cancellation known to either side wins, and so does each refund.
     mine_by_id = {r.order_id: r for r in merged.orders.recent}

@@ -28,6 +28,7 @@ MAX_RECOMMENDED = 100  # products recommended in messages, newest kept
 AFFINITY_HALF_LIFE_DAYS = 90.0
 MAX_EVENT_TIMES = 20  # per event type; count conditions may ask for at most this many
 MAX_INVALID_ADDRESSES = 10  # invalid addresses remembered, newest kept
+MAX_TOPICS = 50  # marketing topics a customer chose in the preference centre
 MAX_REFUNDS_PER_ORDER = 10  # refunds applied to one order; a further one is stored and changes nothing
 # Business ids remembered per kind so a redelivery under a new delivery id is not counted again.
 MAX_COUNTED_IDS = {
@@ -46,6 +47,22 @@ class _Model(BaseModel):
 
 class ConsentState(_Model):
     granted: bool
+    proof: ConsentProof
+    since: datetime | None = Field(
+        None,
+        description="when this state began: the first statement of it in a row (an unconfirmed email grant's "
+        "confirmation mail is keyed by it, so restating the grant sends no second one)",
+    )
+
+    @property
+    def started(self) -> datetime:
+        return self.since or self.proof.at
+
+
+class PauseState(_Model):
+    """Marketing messages paused by the customer (preference centre) until ``until``."""
+
+    until: datetime
     proof: ConsentProof
 
 
@@ -207,6 +224,11 @@ class Profile(_Model):
     traits: dict[str, Trait] = Field(default_factory=dict)
     consent: dict[Channel, ConsentState] = Field(default_factory=dict)
     suppressions: dict[Channel, Suppression] = Field(default_factory=dict)
+    topic_consent: dict[str, ConsentState] = Field(
+        default_factory=dict,
+        description="marketing topics the customer chose in the preference centre (absent: wanted), with proof",
+    )
+    pause: PauseState | None = Field(None, description="marketing messages paused until, with proof")
     orders: OrderStats = Field(default_factory=OrderStats)
     products_owned: dict[str, OwnedProduct] = Field(default_factory=dict)
     affinities: Affinities = Field(default_factory=Affinities)

@@ -18,8 +18,8 @@ from emma.dispatch.context import (
     TemplateContext,
 )
 
-# customer, shop, last_purchase, recommendations, coupon, cart, message, unsubscribe_url, link (see
-# TemplateContext), and the rendered preheader, which the renderer adds for the email layout
+# customer, shop, last_purchase, recommendations, coupon, cart, message, unsubscribe_url, preferences_url,
+# confirm_url, link (see TemplateContext), and the rendered preheader, which the renderer adds for the email layout
 ALLOWED_VARIABLES = frozenset(TemplateContext.model_fields) | {"preheader"}
 
 
@@ -82,6 +82,8 @@ def samples(locale: str, channel: str = "email") -> list[tuple[str, TemplateCont
         ),
         message=MessageContext(channel=channel, template="sample", journey="sample-journey"),
         unsubscribe_url="https://abcdef1234.execute-api.eu-central-1.amazonaws.com/v1/unsubscribe?t=x",
+        preferences_url="https://abcdef1234.execute-api.eu-central-1.amazonaws.com/v1/preferences?t=x",
+        confirm_url="https://abcdef1234.execute-api.eu-central-1.amazonaws.com/v1/confirm?t=x",
         link=sample_link,
     )
     new = full.model_copy(

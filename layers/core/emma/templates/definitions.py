@@ -51,7 +51,16 @@ class CouponSpec(_Strict):
 class Template(_Strict):
     template: Annotated[str, Field(pattern=TEMPLATE_ID)]
     description: str = ""
-    purpose: Literal["marketing", "transactional"] = "marketing"
+    purpose: Literal["marketing", "transactional", "confirmation"] = Field(
+        "marketing",
+        description="confirmation: the double opt-in mail Emma sends while an email grant awaits confirmation "
+        "(transactional, with confirm_url)",
+    )
+    topic: Annotated[str, Field(pattern=TEMPLATE_ID)] | None = Field(
+        None,
+        description="marketing only, required there: the shop's topic (dispatch.topics) this message belongs "
+        "to; customers choose topics in the preference centre",
+    )
     send_time: Literal["now", "optimise"] = Field(
         "now", description="optimise: at the hour this customer usually opens or clicks (within a day)"
     )
@@ -70,6 +79,15 @@ class Template(_Strict):
         shapes = {loc: (c.sms is not None, c.push is not None) for loc, c in self.locales.items()}
         if len(set(shapes.values())) > 1:
             raise ValueError(f"every locale must have the same channels (sms, push): {shapes}")
+        if self.purpose == "marketing" and self.topic is None:
+            raise ValueError(
+                "a marketing template declares its topic (topic: newsletter, tutorials, offers or one of the "
+                "shop's own dispatch.topics): customers choose topics in the preference centre"
+            )
+        if self.purpose != "marketing" and self.topic is not None:
+            raise ValueError(f"only marketing templates have a topic ({self.purpose} messages go to everyone)")
+        if self.purpose == "confirmation" and shapes[next(iter(shapes))] != (False, False):
+            raise ValueError("a confirmation template is an email only (no sms, no push)")
         return self
 
     @property
@@ -85,4 +103,8 @@ class Template(_Strict):
 
     @property
     def transactional(self) -> bool:
-        return self.purpose == "transactional"
+        return self.purpose != "marketing"
+
+    @property
+    def confirmation(self) -> bool:
+        return self.purpose == "confirmation"

@@ -88,6 +88,7 @@ def _sources(template: Template) -> list[tuple[tuple[Any, ...], str]]:
 
 def _static_problems(path: Path, template: Template, lines: dict[tuple[Any, ...], int], env: Any) -> list[str]:
     problems = []
+    confirms: set[str] = set()  # the locales whose HTML has the confirmation link
     for loc, source in _sources(template):
         where = ".".join(map(str, loc))
         try:
@@ -95,13 +96,29 @@ def _static_problems(path: Path, template: Template, lines: dict[tuple[Any, ...]
         except TemplateSyntaxError as exc:
             problems.append(f"{path}:{_part_line(lines, loc, source, exc.lineno)}: {where}: {exc.message}")
             continue
-        unknown = sorted(meta.find_undeclared_variables(ast) - ALLOWED_VARIABLES)
+        used = meta.find_undeclared_variables(ast)
+        if "confirm_url" in used:
+            if template.confirmation:
+                confirms.add(str(loc[1]))
+            else:
+                problems.append(
+                    f"{path}:{_part_line(lines, loc, source, None)}: {where}: confirm_url is only set in "
+                    "confirmation templates (purpose: confirmation)"
+                )
+        unknown = sorted(used - ALLOWED_VARIABLES)
         if unknown:
             problems.append(
                 f"{path}:{_part_line(lines, loc, source, None)}: {where}: unknown variable"
                 f"{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} (templates may use: "
                 f"{', '.join(sorted(ALLOWED_VARIABLES))})"
             )
+    if template.confirmation:
+        for locale in LOCALES:
+            if locale not in confirms:
+                problems.append(
+                    f"{path}:{lines.get(('locales', locale), lines.get(('purpose',), 1))}: locales.{locale}: "
+                    "a confirmation template must show the confirmation link ({{ confirm_url }})"
+                )
     return problems
 
 

@@ -257,6 +257,16 @@ def test_identities_transactions_and_declarations_are_kept_whatever_the_visitor_
     assert result.events[0].extra["_consent"] == {"analytics": "denied", "marketing": "denied"}
 
 
+def test_a_known_call_kept_as_custom_for_a_missing_field_is_judged_as_what_it_is():
+    order = ajs("track", ONETRUST_REJECT_ALL, event="Order Completed", properties={"total": 1099})  # no order_id
+    (event,) = mapped(order).events
+    assert event.type is EventType.CUSTOM and "order_id" in event.properties.reason
+    view = ajs("track", ONETRUST_STATS_ONLY, event="Product Viewed", properties={"category": "smartphones"})
+    result = mapped(view)  # no product id: a custom event, still a marketing signal
+    assert result.events == [] and result.withheld[0].type == "custom"
+    assert "is a marketing signal" in result.withheld[0].reason
+
+
 # ---- reading the consent object --------------------------------------------------------------
 
 

@@ -500,13 +500,18 @@ def _withheld_because(
         if event.properties.granted and marketing.state == DENIED:
             return f"marketing consent denied ({marketing.evidence}): no opt-in is taken from this call"
         return None
-    custom_name = _normal(event.properties.name) if event.type is EventType.CUSTOM else None
-    behaviour = event.type in _BEHAVIOUR or (
-        call_type == "track" and custom_name is not None and custom_name not in _CONSENT_CHOICE_EVENTS
+    kind, custom_name = event.type, None
+    if kind is EventType.CUSTOM and call_type == "track":
+        custom_name = _normal(event.properties.name)
+        # a known name kept as custom for a missing field (an Order Completed without order_id) is
+        # judged as what it is; any other custom track event is behaviour
+        kind = _TRACK.get(custom_name, (EventType.CUSTOM,))[0]
+    behaviour = kind in _BEHAVIOUR or (
+        kind is EventType.CUSTOM and custom_name is not None and custom_name not in _CONSENT_CHOICE_EVENTS
     )
     if behaviour and analytics.state == DENIED:
         return f"analytics consent denied ({analytics.evidence}): {event.type} is browsing behaviour"
-    signal = event.type in _MARKETING_SIGNALS or (call_type == "track" and custom_name in marketing_events)
+    signal = kind in _MARKETING_SIGNALS or custom_name in marketing_events
     if signal and marketing.state == DENIED:
         return f"marketing consent denied ({marketing.evidence}): {event.type} is a marketing signal"
     return None

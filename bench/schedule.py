@@ -84,10 +84,10 @@ class RecordingStore:
         self.inner.commit(commit)
         self.commits.append(commit)
 
-    def mark_published(self, shop, marker_id):
+    def mark_published(self, shop, profile_id, marker_id):
         self.calls["mark_published"] += 1
         self.published += 1
-        return self.inner.mark_published(shop, marker_id)
+        return self.inner.mark_published(shop, profile_id, marker_id)
 
     def due_timers(self, now, since):
         self.calls["due_timers"] += 1
@@ -329,7 +329,7 @@ def _units(rec: RecordingStore, repo: Any, inner: Any, template_of: dict[str, in
         writes["commit TransactWriteItems"] += units.wru
         derived_written.append(item_size(params["TransactItems"][0]["Put"]["Item"]))
         outbox_events += len(commit.outbox)
-        marker = key(keys.marker_pk(SHOP, commit.marker_id), keys.MARK_SK)
+        marker = key(keys.profile_pk(SHOP, commit.marker_profile), keys.marker_sk(commit.marker_id))
         writes["mark_published UpdateItem"] += meter.units(
             "UpdateItem", {"TableName": PROFILES_TABLE, "Key": marker}, {}
         ).wru

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import functools
 
-from emma.config import IngestSettings
+from emma.config import IngestSettings, PrivacySettings
 from emma.dispatch.ports import Links
 from emma.ingest.reads import ProfileReads
+from emma.privacy.service import PrivacyService
 from emma.recommend.service import RecommendationService
 from emma.wiring.ingest import IngestWiring, Intake
+from emma.wiring.privacy import PrivacyWiring
 
 
 @functools.cache
@@ -37,5 +39,22 @@ def recommender() -> RecommendationService:
     return wiring().recommender
 
 
+@functools.cache
+def privacy_settings() -> PrivacySettings:
+    return PrivacySettings()  # type: ignore[call-arg]  # read from the environment
+
+
+@functools.cache
+def _privacy() -> PrivacyWiring:
+    return PrivacyWiring(privacy_settings(), wiring())
+
+
+def privacy() -> PrivacyService:
+    """Export and erasure (the admin's privacy routes, Shopify's compliance webhooks)."""
+    return _privacy().service
+
+
 def reset() -> None:
     wiring.cache_clear()
+    privacy_settings.cache_clear()
+    _privacy.cache_clear()

@@ -302,6 +302,94 @@ RECOMMENDATION_RESPONSES = {
 }
 
 
+class ExportSummary(BaseModel):
+    profile_ids: list[str]
+    emails: list[str] = []
+    phones: list[str] = []
+    items: dict[str, int] = Field(description="items exported, by item type")
+
+
+class ProfileExport(BaseModel):
+    format: str = Field(description="emma.export/1")
+    shop: str
+    exported_at: str
+    profile_id: str | None
+    summary: ExportSummary
+    profiles: list[dict] = Field(default_factory=list, description="the profile and those merged into it")
+    consent: dict = Field(default_factory=dict, description="profile id -> channel -> consent with its proof")
+    items: dict[str, list[dict]] = Field(
+        default_factory=dict, description="item type -> the stored items, decoded (docs/data-model.md)"
+    )
+
+
+class PrivacyJobView(BaseModel):
+    job_id: str
+    shop: str
+    kind: str = Field(description="export, erase or erase_shop")
+    status: str = Field(description="pending, running, done or failed")
+    actor: str
+    subject: str = Field(description="salted hash of the reference")
+    created_at: str
+    updated_at: str
+    finished_at: str | None
+    steps: list[str]
+    counts: dict[str, int] = Field(description="items exported or erased, by item type")
+    stopped_executions: int
+    suppressed: int = Field(description="addresses kept as salted hashes")
+    note: str | None
+    export_location: str | None
+    notify: bool
+
+
+class PrivacyJobAnswer(BaseModel):
+    job: PrivacyJobView
+    status_url: str | None = None
+
+
+class AuditEntryView(BaseModel):
+    entry_id: str
+    shop: str
+    at: str
+    action: str
+    actor: str
+    subject: str
+    detail: dict
+
+
+class AuditTrail(BaseModel):
+    shop: str
+    entries: list[AuditEntryView]
+
+
+_ADMIN_ERRORS = {
+    401: _json(Error, "Missing or wrong admin key"),
+    403: _json(Error, "The admin key belongs to another shop than the one named"),
+}
+EXPORT_RESPONSES = {
+    200: _json(ProfileExport, "Everything Emma holds about the customer"),
+    **_ADMIN_ERRORS,
+    404: _json(Error, "No such profile in this shop"),
+}
+ERASURE_RESPONSES = {
+    200: _json(PrivacyJobAnswer, "Erased (or erased before by the same ref): the job with its counts"),
+    202: _json(PrivacyJobAnswer, "Erasure under way; it finishes on the privacy schedule (Location: the job)"),
+    **_ADMIN_ERRORS,
+    404: _json(Error, "No such profile in this shop"),
+    503: _json(Error, "A dependency is unavailable; retry (the erasure resumes where it stopped)"),
+}
+PRIVACY_JOB_RESPONSES = {
+    200: _json(PrivacyJobAnswer, "The job"),
+    **_ADMIN_ERRORS,
+    404: _json(Error, "No such job in this shop"),
+}
+PRIVACY_EXPORT_RESPONSES = {
+    200: _json(ProfileExport, "The export"),
+    **_ADMIN_ERRORS,
+    404: _json(Error, "No such job, or its export is not ready"),
+}
+AUDIT_RESPONSES = {200: _json(AuditTrail, "The month's entries, newest first"), **_ADMIN_ERRORS}
+
+
 class CatalogImport(BaseModel):
     """PUT /v1/catalog/products. Validated by the route itself (after the admin key is checked)."""
 

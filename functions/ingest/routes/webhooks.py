@@ -1,7 +1,8 @@
 """Shop webhooks: Shopify, WooCommerce and Shopware 6, each verified with the shop's own secret.
 
 Order of checks: known platform and shop (404) -> signature over the raw body, and the delivery meant
-for this shop (401) -> ping (200) -> topic and payload (4xx) -> store and publish -> 200. Nothing is
+for this shop (401) -> ping (200) -> topic and payload (4xx) -> store and publish -> 200. Shopify's
+compliance topics (customers/data_request, customers/redact, shop/redact) queue a privacy job instead. Nothing is
 parsed before the signature is verified. Everything platform-specific is the platform's
 ``WebhookSource`` (emma.sources.webhooks).
 """
@@ -13,6 +14,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
 from emma.errors import InvalidSignature, NotFound
+from emma.sources import shopify
 from emma.sources.common import load_json_object
 from emma.sources.webhooks import WEBHOOK_SOURCES
 from ingest import deps
@@ -51,6 +53,22 @@ def webhook(platform: str, shop: str):
         return json_response(200, {"success": True, "ping": True})
     topic, delivery_id = source.delivery_of(headers, body)
     payload = load_json_object(body, f"{source.name} {topic}")
+    if source.name == "shopify" and topic in shopify.PRIVACY_TOPICS:
+        # Shopify's mandatory compliance webhooks: queued (answered well within Shopify's 5 s), done by
+        # the privacy schedule within minutes; a re-delivery finds the same job.
+        request = shopify.compliance_request(topic, delivery_id, payload)
+        job = deps.privacy().request(
+            config,
+            request.kind,
+            list(request.refs),
+            f"shopify:{topic}",
+            request_id=request.request_id,
+            orders=list(request.orders),
+            notify=request.kind == "export",
+        )
+        metrics.add_dimension("shop", shop)
+        metrics.add_metric("ComplianceRequests", MetricUnit.Count, 1)
+        return json_response(200, {"success": True, "topic": topic, "delivery_id": delivery_id, "job_id": job.job_id})
     events = source.map_delivery(shop, topic, delivery_id, payload, received_at(event))
     report = components.service.ingest(events)
     metrics.add_dimension("shop", shop)

@@ -19,6 +19,7 @@ from emma.resources import (
     CATALOG_TABLE,
     DEFINITIONS_ENV,
     EVENT_BUS,
+    EXPORTS_BUCKET,
     JOURNEY_MACHINES_ENV,
     MESSAGES_QUEUE,
     PROFILES_TABLE,
@@ -63,6 +64,23 @@ class DispatchSettings(IngestSettings):
     public_api_url: str = Field(validation_alias=PUBLIC_API_URL_ENV, pattern=r"^https?://")
     definitions: Path = _definitions(
         "definitions.json built by `cdk synth` (or the repository folder with templates/ locally)"
+    )
+
+
+class PrivacySettings(IngestSettings):
+    """Export and erasure (the ingest API's privacy routes and the privacy schedule): the ingest path plus
+    the schedule table (deferred messages, timers, the privacy queue) and the exports bucket."""
+
+    model_config = _FROZEN
+
+    schedule_table: str = Field(validation_alias=SCHEDULE_TABLE.env_var, min_length=3)
+    exports_bucket: str = Field(validation_alias=EXPORTS_BUCKET.env_var, min_length=3)
+    request_budget_seconds: float = Field(
+        8.0,
+        gt=0,
+        le=25,
+        validation_alias="EMMA_ERASURE_BUDGET_SECONDS",
+        description="an erasure asked through the API runs this long, then answers 202 and finishes on schedule",
     )
 
 

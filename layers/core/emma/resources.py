@@ -79,6 +79,20 @@ CATALOG_TABLE = TableDef(
 SCHEDULE_TABLE = TableDef(logical_id="ScheduleTable", name="emma-schedule", env_var="EMMA_SCHEDULE_TABLE")
 TABLES = (PROFILES_TABLE, CATALOG_TABLE, SCHEDULE_TABLE)
 
+
+@dataclass(frozen=True)
+class BucketDef:
+    logical_id: str
+    name: str  # physical name in the local runtime; CDK lets CloudFormation name it
+    env_var: str
+    expire_days: int  # objects are deleted this many days after they were written
+
+
+# Customers' data exports for Shopify's customers/data_request (emma.privacy): kept 30 days, then gone.
+EXPORTS_BUCKET = BucketDef(
+    logical_id="ExportsBucket", name="emma-exports", env_var="EMMA_EXPORTS_BUCKET", expire_days=30
+)
+
 EVENT_BUS = BusDef(logical_id="EventBus", name="emma-events", env_var="EMMA_EVENT_BUS")
 EVENT_SOURCE = "emma.ingest"  # the Source of every canonical event ingest publishes
 RULES_SOURCE = "emma.rules"  # trigger.fired, segment.entered/left, lifecycle.changed
@@ -173,7 +187,9 @@ RULES_SCHEDULE = ScheduleDef(logical_id="RulesSchedule", consumer="scheduler", r
 RECOMMENDATIONS_SCHEDULE = ScheduleDef(
     logical_id="RecommendationsSchedule", consumer="recommendations", rate_minutes=24 * 60
 )
-SCHEDULES = (RULES_SCHEDULE, RECOMMENDATIONS_SCHEDULE)
+# Queued privacy jobs (Shopify's compliance webhooks, erasures that outran a request) and retention.
+PRIVACY_SCHEDULE = ScheduleDef(logical_id="PrivacySchedule", consumer="privacy", rate_minutes=5)
+SCHEDULES = (RULES_SCHEDULE, RECOMMENDATIONS_SCHEDULE, PRIVACY_SCHEDULE)
 
 # Dispatch: SES configuration set (its event destination feeds SES_FEEDBACK_QUEUE) and the public base
 # URL of the ingest API, where one-click unsubscribe and tracked links point.

@@ -170,6 +170,30 @@ class DispatchConfig(BaseModel):
         return next((t for t in self.topics if t.id == topic_id), None)
 
 
+class PrivacyConfig(BaseModel):
+    """Export, erasure and retention (docs/privacy.md)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    salt: str | None = Field(
+        None,
+        min_length=16,
+        description="salts the hashes an erasure keeps (suppressed addresses, audit subjects); default: derived "
+        "from signing_secret. Set it once and never change it: a new salt forgets every suppression",
+    )
+    notify_url: str | None = Field(
+        None,
+        pattern=r"^https://",
+        description="where Emma POSTs (signed like its webhook deliveries) that a Shopify data request's export is "
+        "ready; without it the export waits in GET /v1/privacy/jobs",
+    )
+    inactive_months: int | None = Field(
+        None, ge=1, le=240, description="erase profiles with no activity for this many months (default: never)"
+    )
+    event_log_days: int | None = Field(
+        None, ge=1, le=3650, description="keep event log entries this many days (default: EMMA_EVENT_LOG_TTL_DAYS)"
+    )
+
+
 class ShopConfig(BaseModel):
     """One shop (tenant). Stored as a JSON secret (Secrets Manager) named <prefix><shop>."""
 
@@ -190,6 +214,7 @@ class ShopConfig(BaseModel):
         None, description="signs unsubscribe tokens, webhook deliveries and coupon codes (dispatch needs it)"
     )
     dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
 
     def __repr__(self) -> str:  # never print secrets
         return f"ShopConfig(shop={self.shop!r}, name={self.name!r})"

@@ -79,7 +79,7 @@ class InMemoryRulesStore:
             for key, value in commit.stats_delta.items():
                 stats[key] = stats.get(key, 0) + value
 
-    def mark_published(self, shop, marker_id):
+    def mark_published(self, shop, profile_id, marker_id):
         with self._lock:
             if (shop, marker_id) in self.markers:
                 self.markers[(shop, marker_id)]["published"] = True

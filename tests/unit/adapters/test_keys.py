@@ -36,7 +36,12 @@ def test_key_builders_produce_the_stored_strings():
     assert keys.alias_pk("shop1", "email", "a@b.c") == "S#shop1#A#email#a@b.c"
     assert keys.event_pk("shop1", "e1") == "S#shop1#E#e1"
     assert keys.link_pk("shop1", "abc") == "S#shop1#L#abc"
-    assert keys.marker_pk("shop1", "m1") == "S#shop1#RM#m1"
+    assert keys.marker_sk("m1") == "RM#m1"
+    assert keys.suppression_pk("shop1", "ab12") == "S#shop1#SUP#ab12" and keys.SUPPRESSION_SK == "SUPPRESS"
+    assert keys.privacy_job_pk("shop1", "j1") == "S#shop1#PRIV#j1" and keys.PRIVACY_JOB_SK == "JOB"
+    assert keys.audit_pk("shop1", "2026-03") == "S#shop1#AUDIT#2026-03"
+    assert keys.audit_sk(AT, "x") == "2026-03-01T12:30:00.000000Z#x"
+    assert keys.privacy_queue_sk(AT, "shop1", "j1") == "2026-03-01T12:30:00.000000Z#shop1#j1"
     assert keys.counter_pk("shop1", 3) == "S#shop1#SEGSIZE#3"
     assert keys.stats_pk("shop1") == "S#shop1#PSTATS"
     assert keys.prior_pk("shop1") == "S#shop1#PRIOR"
@@ -50,8 +55,8 @@ def test_key_builders_produce_the_stored_strings():
     assert (keys.CURSOR_PK, keys.CURSOR_SK) == ("CURSOR", "CURSOR")
     constants = (keys.PROFILE_SK, keys.DERIVED_SK, keys.CAPS_SK, keys.ALIAS_SK, keys.EVENT_SK, keys.LINK_SK)
     assert constants == ("PROFILE", "DERIVED", "CAPS", "ALIAS", "EVENT", "LINK")
-    constants = (keys.MARK_SK, keys.SIZES_SK, keys.STATS_SK, keys.PRIOR_SK, keys.PRODUCT_SK)
-    assert constants == ("MARK", "SIZES", "STATS", "PRIOR", "PRODUCT")
+    constants = (keys.SIZES_SK, keys.STATS_SK, keys.PRIOR_SK, keys.PRODUCT_SK)
+    assert constants == ("SIZES", "STATS", "PRIOR", "PRODUCT")
     # the deferral shard: sha256 of the message key, mod 4, as before
     assert [keys.deferral_shard(k) for k in ("a", "b", "c", "d", "e")] == [
         int(__import__("hashlib").sha256(k.encode()).hexdigest(), 16) % 4 for k in "abcde"
@@ -66,7 +71,7 @@ EXAMPLES: dict[str, tuple[tuple, tuple]] = {
     "alias": (("shop1", "email", "a@b.c"), ()),
     "idempotency record": (("shop1", "e1"), ()),
     "derived state": (("shop1", "p1"), ()),
-    "rules marker": (("shop1", "m1"), ()),
+    "rules marker": (("shop1", "p1"), ("m1",)),
     "segment size counters": (("shop1", 5), ()),
     "shop prediction counters": (("shop1",), ()),
     "prediction prior": (("shop1",), ()),
@@ -79,6 +84,10 @@ EXAMPLES: dict[str, tuple[tuple, tuple]] = {
     "deferred message": ((1,), (AT, "k1")),
     "due timer": ((TIMER.shard,), (TIMER,)),
     "scheduler cursor": ((), ()),
+    "erasure suppression": (("shop1", "ab12"), ()),
+    "privacy job": (("shop1", "j1"), ()),
+    "audit entry": (("shop1", "2026-03"), (AT, "x")),
+    "queued privacy job": ((), (AT, "shop1", "j1")),
 }
 
 

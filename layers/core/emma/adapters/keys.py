@@ -64,6 +64,12 @@ def journey_sk(journey_id: str) -> str:
 
 JOURNEY_PREFIX = journey_sk("")
 
+
+def marker_sk(marker_id: str) -> str:
+    """A rules marker lives in the partition of the profile its input named (an erasure finds it there)."""
+    return f"RM#{marker_id}"
+
+
 # ---- profiles table: per shop ----------------------------------------------------------------------
 
 
@@ -88,13 +94,6 @@ def link_pk(shop: str, code: str) -> str:
 LINK_SK = "LINK"
 
 
-def marker_pk(shop: str, marker_id: str) -> str:
-    return f"S#{shop}#RM#{marker_id}"
-
-
-MARK_SK = "MARK"
-
-
 def counter_pk(shop: str, shard: int) -> str:
     return f"S#{shop}#SEGSIZE#{shard}"
 
@@ -114,6 +113,30 @@ def prior_pk(shop: str) -> str:
 
 
 PRIOR_SK = "PRIOR"
+
+
+def suppression_pk(shop: str, address_hash: str) -> str:
+    return f"S#{shop}#SUP#{address_hash}"
+
+
+SUPPRESSION_SK = "SUPPRESS"
+
+
+def privacy_job_pk(shop: str, job_id: str) -> str:
+    return f"S#{shop}#PRIV#{job_id}"
+
+
+PRIVACY_JOB_SK = "JOB"
+
+
+def audit_pk(shop: str, month: str) -> str:
+    """The shop's audit trail, one partition per month (YYYY-MM)."""
+    return f"S#{shop}#AUDIT#{month}"
+
+
+def audit_sk(at: datetime, entry_id: str) -> str:
+    return f"{stamp(at)}#{entry_id}"
+
 
 # ---- catalog table ----------------------------------------------------------------------------------
 
@@ -168,9 +191,26 @@ def due_until(now: datetime) -> str:
 CURSOR_PK = "CURSOR"
 CURSOR_SK = "CURSOR"
 
+PRIVACY_QUEUE_PK = "PRIVACY"
+
+
+def privacy_queue_sk(queued_at: datetime, shop: str, job_id: str) -> str:
+    return f"{stamp(queued_at)}#{shop}#{job_id}"
+
+
 # ---- the item types -----------------------------------------------------------------------------------
 
 KeyPart = Callable[..., str] | str
+
+# What an item means for a customer's privacy (export and erasure: emma.privacy; adapters/privacy.py).
+PRIVACY_CLASSES: Mapping[str, str] = {
+    "customer": "one customer's data: exported, and deleted by an erasure",
+    "scrubbed": "names one customer's profile: exported; an erasure removes the profile id and keeps the bare "
+    "record (a retried delivery of the event stays a duplicate instead of re-creating the customer)",
+    "aggregate": "counts over many customers, no personal data",
+    "shop": "the shop's own data or Emma's bookkeeping, no personal data",
+    "hashed": "kept after an erasure: salted hashes, times and counts, nothing readable",
+}
 
 
 @dataclass(frozen=True)
@@ -178,7 +218,11 @@ class ItemType:
     """One kind of item. ``pk`` and ``sk`` are the key builders above (or a constant); ``pk_pattern``
     and ``sk_pattern`` replace the pattern drawn from a builder's parameters where that cannot show it.
     ``written_by`` (writes, updates or deletes it) and ``read_by`` name adapter methods (Class.method of
-    a module in emma.adapters)."""
+    a module in emma.adapters). ``privacy`` says what an export and an erasure do with it (PRIVACY_CLASSES)."""
+
+    def __post_init__(self) -> None:
+        if self.privacy not in PRIVACY_CLASSES:
+            raise ValueError(f"item type {self.name!r}: privacy {self.privacy!r} is not one of {list(PRIVACY_CLASSES)}")
 
     name: str
     table: TableDef
@@ -188,6 +232,7 @@ class ItemType:
     attributes: Mapping[str, str]
     written_by: tuple[str, ...]
     read_by: tuple[str, ...]
+    privacy: str  # a key of PRIVACY_CLASSES
     ttl: str | None = None  # when the table's TTL attribute lets DynamoDB delete it
     pk_pattern: str | None = None
     sk_pattern: str | None = None
@@ -196,6 +241,7 @@ class ItemType:
 PROFILE = ItemType(
     name="profile",
     table=PROFILES_TABLE,
+    privacy="customer",
     pk=profile_pk,
     sk=PROFILE_SK,
     description="The unified profile. A profile merged into another stays as a tombstone naming the winner.",
@@ -213,6 +259,7 @@ PROFILE = ItemType(
 EVENT_LOG = ItemType(
     name="event log entry",
     table=PROFILES_TABLE,
+    privacy="customer",
     pk=profile_pk,
     sk=log_sk,
     description=(
@@ -234,6 +281,7 @@ EVENT_LOG = ItemType(
 MERGED_LOG = ItemType(
     name="merged event log entry",
     table=PROFILES_TABLE,
+    privacy="customer",
     pk=profile_pk,
     sk=merged_log_sk,
     description=(
@@ -255,6 +303,7 @@ MERGED_LOG = ItemType(
 ALIAS = ItemType(
     name="alias",
     table=PROFILES_TABLE,
+    privacy="customer",
     pk=alias_pk,
     sk=ALIAS_SK,
     description=(
@@ -268,6 +317,7 @@ ALIAS = ItemType(
 IDEMPOTENCY = ItemType(
     name="idempotency record",
     table=PROFILES_TABLE,
+    privacy="scrubbed",
     pk=event_pk,
     sk=EVENT_SK,
     description=(
@@ -294,6 +344,7 @@ IDEMPOTENCY = ItemType(
 DERIVED = ItemType(
     name="derived state",
     table=PROFILES_TABLE,
+    privacy="customer",
     pk=profile_pk,
     sk=DERIVED_SK,
     description=(
@@ -310,11 +361,13 @@ DERIVED = ItemType(
 MARKER = ItemType(
     name="rules marker",
     table=PROFILES_TABLE,
-    pk=marker_pk,
-    sk=MARK_SK,
+    privacy="customer",
+    pk=profile_pk,
+    sk=marker_sk,
     description=(
         "An input of the rules function (an event id or a timer key) evaluated, written with the derived "
-        "state; its outbox holds the events to publish, so a re-delivery only finishes publishing."
+        "state; its outbox holds the events to publish, so a re-delivery only finishes publishing. It lives in "
+        "the partition of the profile the input named (after a merge, possibly a merged-away one)."
     ),
     attributes={
         "published": "true once the outbox is on the bus",
@@ -328,6 +381,7 @@ MARKER = ItemType(
 SEGMENT_SIZES = ItemType(
     name="segment size counters",
     table=PROFILES_TABLE,
+    privacy="aggregate",
     pk=counter_pk,
     sk=SIZES_SK,
     description=(
@@ -341,6 +395,7 @@ SEGMENT_SIZES = ItemType(
 SHOP_STATS = ItemType(
     name="shop prediction counters",
     table=PROFILES_TABLE,
+    privacy="aggregate",
     pk=stats_pk,
     sk=STATS_SK,
     description="The shop's counters the prediction prior is fitted from.",
@@ -351,6 +406,7 @@ SHOP_STATS = ItemType(
 PRIOR = ItemType(
     name="prediction prior",
     table=PROFILES_TABLE,
+    privacy="shop",
     pk=prior_pk,
     sk=PRIOR_SK,
     description="The shop's fitted prediction prior.",
@@ -361,6 +417,7 @@ PRIOR = ItemType(
 JOURNEY_STATE = ItemType(
     name="journey state",
     table=PROFILES_TABLE,
+    privacy="customer",
     pk=profile_pk,
     sk=journey_sk,
     description="The customer in one journey: status, execution, current step, the awaited event and its task token.",
@@ -374,6 +431,7 @@ JOURNEY_STATE = ItemType(
 MESSAGE = ItemType(
     name="message log entry",
     table=PROFILES_TABLE,
+    privacy="customer",
     pk=profile_pk,
     sk=message_sk,
     description=(
@@ -400,6 +458,7 @@ MESSAGE = ItemType(
         "preview": "the start of the body sent",
         "provider_id": "the provider's message id",
         "coupon": "the coupon code the message carried",
+        "links": "JSON list of the codes of the tracked short links the message carried (an erasure deletes them)",
         "recommended": "JSON list of the products the message showed (product_id, url)",
         "expires_at": "TTL, epoch seconds",
     },
@@ -410,6 +469,7 @@ MESSAGE = ItemType(
 CAPS = ItemType(
     name="frequency cap",
     table=PROFILES_TABLE,
+    privacy="customer",
     pk=profile_pk,
     sk=CAPS_SK,
     description=(
@@ -423,6 +483,7 @@ CAPS = ItemType(
 LINK = ItemType(
     name="tracked link",
     table=PROFILES_TABLE,
+    privacy="customer",
     pk=link_pk,
     sk=LINK_SK,
     description="A tracked short link of an SMS or push message.",
@@ -437,6 +498,7 @@ LINK = ItemType(
 PRODUCT = ItemType(
     name="product",
     table=CATALOG_TABLE,
+    privacy="shop",
     pk=product_pk,
     sk=PRODUCT_SK,
     description=(
@@ -461,6 +523,7 @@ PRODUCT = ItemType(
 MODEL_LIST = ItemType(
     name="recommendation list",
     table=CATALOG_TABLE,
+    privacy="shop",
     pk=model_pk,
     sk=model_sk,
     description="One list of the shop's recommendation model, rebuilt daily; lists no longer built are deleted.",
@@ -473,6 +536,7 @@ MODEL_LIST = ItemType(
 DEFERRAL = ItemType(
     name="deferred message",
     table=SCHEDULE_TABLE,
+    privacy="customer",
     pk=deferral_pk,
     sk=deferral_sk,
     description=(
@@ -488,6 +552,7 @@ DEFERRAL = ItemType(
 TIMER = ItemType(
     name="due timer",
     table=SCHEDULE_TABLE,
+    privacy="customer",
     pk=timer_pk,
     sk=timer_sk,
     description=(
@@ -508,9 +573,79 @@ TIMER = ItemType(
     read_by=("DynamoRulesStore.due_timers",),
     sk_pattern="<due time, UTC>#<shop>#<profile id>#<kind>#<trigger id>#<armed at>",
 )
+SUPPRESSION = ItemType(
+    name="erasure suppression",
+    table=PROFILES_TABLE,
+    privacy="hashed",
+    pk=suppression_pk,
+    sk=SUPPRESSION_SK,
+    description=(
+        "An email address or phone number of an erased customer, as a salted hash (HMAC-SHA256 with the shop's "
+        "privacy salt): a later event with the same address does not re-create marketing consent unless the "
+        "customer confirms it again by double opt-in."
+    ),
+    attributes={"kind": "email or phone", "at": "ISO time of the erasure"},
+    written_by=("DynamoPrivacyStore.suppress", "DynamoPrivacyStore.lift"),
+    read_by=("DynamoPrivacyStore.suppressed", "DynamoPrivacyStore.holdings"),
+)
+PRIVACY_JOB = ItemType(
+    name="privacy job",
+    table=PROFILES_TABLE,
+    privacy="hashed",
+    pk=privacy_job_pk,
+    sk=PRIVACY_JOB_SK,
+    description=(
+        "An export or erasure (one customer, or a whole shop). The job id is a salted hash of the shop and the "
+        "reference asked for, so a retried request finds its job. While an erasure runs, its plan names the "
+        "customer (profile ids, identities); a finished job keeps only counts."
+    ),
+    attributes={
+        "kind": "export, erase or erase_shop",
+        "status": "pending, running, done or failed",
+        "doc": "the job as JSON (emma.privacy.model.PrivacyJob): plan while running, counts when done",
+        "updated_at": "ISO time of the last change",
+    },
+    written_by=("DynamoPrivacyStore.put_job",),
+    read_by=("DynamoPrivacyStore.get_job",),
+)
+AUDIT = ItemType(
+    name="audit entry",
+    table=PROFILES_TABLE,
+    privacy="hashed",
+    pk=audit_pk,
+    sk=audit_sk,
+    description=(
+        "One export, erasure or consent change made through the admin API or a compliance webhook: who (the "
+        "admin key's id or the platform), when, what, and the subject as a salted hash. Not erased with the "
+        "customer."
+    ),
+    attributes={
+        "action": "export, erase, erase_shop, data_request, consent",
+        "actor": "admin key id (the first 12 hex digits of its SHA-256), shopify:<topic>, cli or retention",
+        "subject": "salted hash of the profile reference",
+        "detail": "JSON: counts, status, job id",
+        "at": "ISO time",
+    },
+    written_by=("DynamoPrivacyStore.audit",),
+    read_by=("DynamoPrivacyStore.audit_log",),
+    sk_pattern="<time, UTC>#<entry id>",
+)
+PRIVACY_QUEUE = ItemType(
+    name="queued privacy job",
+    table=SCHEDULE_TABLE,
+    privacy="shop",
+    pk=PRIVACY_QUEUE_PK,
+    sk=privacy_queue_sk,
+    description="A privacy job left for the scheduled job to finish (compliance webhooks, long erasures).",
+    attributes={"shop": "the shop", "job_id": "the job"},
+    written_by=("DynamoPrivacyStore.enqueue", "DynamoPrivacyStore.dequeue"),
+    read_by=("DynamoPrivacyStore.queued",),
+    sk_pattern="<queued at, UTC>#<shop>#<job id>",
+)
 CURSOR = ItemType(
     name="scheduler cursor",
     table=SCHEDULE_TABLE,
+    privacy="shop",
     pk=CURSOR_PK,
     sk=CURSOR_SK,
     description="Up to when the scheduled job has looked for due timers.",
@@ -539,4 +674,8 @@ ITEM_TYPES: tuple[ItemType, ...] = (
     DEFERRAL,
     TIMER,
     CURSOR,
+    SUPPRESSION,
+    PRIVACY_JOB,
+    AUDIT,
+    PRIVACY_QUEUE,
 )

@@ -33,10 +33,10 @@ class DynamoRulesStore(Table):
         wanted = [
             key(keys.profile_pk(shop, profile_id), keys.PROFILE_SK),
             key(keys.profile_pk(shop, profile_id), keys.DERIVED_SK),
-            key(keys.marker_pk(shop, marker_id), keys.MARK_SK),
+            key(keys.profile_pk(shop, profile_id), keys.marker_sk(marker_id)),
         ]
         items = {(i["pk"]["S"], i["sk"]["S"]): i for i in self._batch_get(wanted)}
-        mark = items.get((keys.marker_pk(shop, marker_id), keys.MARK_SK))
+        mark = items.get((keys.profile_pk(shop, profile_id), keys.marker_sk(marker_id)))
         marker = (
             None
             if mark is None
@@ -168,7 +168,7 @@ class DynamoRulesStore(Table):
                     "TableName": self._table,
                     "ConditionExpression": "attribute_not_exists(pk)",
                     "Item": {
-                        **key(keys.marker_pk(shop, commit.marker_id), keys.MARK_SK),
+                        **key(keys.profile_pk(shop, commit.marker_profile), keys.marker_sk(commit.marker_id)),
                         "published": {"BOOL": False},
                         "outbox": string(json.dumps([e.model_dump(mode="json") for e in commit.outbox])),
                         "expires_at": number(
@@ -277,11 +277,11 @@ class DynamoRulesStore(Table):
             item["armed_at"] = string(timer.armed_at.isoformat())
         return item
 
-    def mark_published(self, shop, marker_id):
+    def mark_published(self, shop, profile_id, marker_id):
         try:
             self._client.update_item(
                 TableName=self._table,
-                Key=key(keys.marker_pk(shop, marker_id), keys.MARK_SK),
+                Key=key(keys.profile_pk(shop, profile_id), keys.marker_sk(marker_id)),
                 UpdateExpression="SET published = :t, outbox = :e",
                 ExpressionAttributeValues={":t": {"BOOL": True}, ":e": string("[]")},
             )

@@ -18,7 +18,9 @@ class RulesStore(Protocol):
         """Atomically, or raise emma.ingest.ports.CommitConflict (stale derived state, or marker exists)."""
         ...
 
-    def mark_published(self, shop: str, marker_id: str) -> None: ...
+    def mark_published(self, shop: str, profile_id: str, marker_id: str) -> None:
+        """``profile_id``: the profile the input named, as given to ``load``."""
+        ...
 
     def due_timers(self, now: datetime, since: datetime) -> list[Timer]:
         """Timers due in (since, now], read bucket by bucket and shard by shard."""

@@ -194,7 +194,7 @@ class RulesService:
                 report.duplicates += 1
                 if not loaded.marker.get("published"):
                     outbox = [EVENT_ADAPTER.validate_python(e) for e in loaded.marker.get("outbox", [])]
-                    self._publish(shop, marker_id, outbox, report)
+                    self._publish(shop, profile_id, marker_id, outbox, report)
                 return
             if loaded.profile is None:
                 return  # nothing known about this customer (yet): nothing to conclude
@@ -227,6 +227,7 @@ class RulesService:
                         loaded.retired,
                         stats,
                         superseded,
+                        marker_profile_id=profile_id,
                     )
                 )
             except CommitConflict as conflict:
@@ -238,15 +239,17 @@ class RulesService:
             report.fired += [f"{t}:{loaded.profile.profile_id}" for t in outcome.fired]
             report.entered += sorted(outcome.entered)
             report.left += sorted(outcome.left)
-            self._publish(shop, marker_id, outbox, report)
+            self._publish(shop, profile_id, marker_id, outbox, report)
             return
         raise ConcurrencyConflict(f"derived state of {profile_id} kept changing; gave up after {MAX_ATTEMPTS}")
 
-    def _publish(self, shop: str, marker_id: str, outbox: list[CanonicalEvent], report: RulesReport) -> None:
+    def _publish(
+        self, shop: str, profile_id: str, marker_id: str, outbox: list[CanonicalEvent], report: RulesReport
+    ) -> None:
         if outbox:
             self._publisher.publish(outbox)
             report.published += len(outbox)
-        self._store.mark_published(shop, marker_id)
+        self._store.mark_published(shop, profile_id, marker_id)
 
     # ---- decisions ---------------------------------------------------------------------------
 

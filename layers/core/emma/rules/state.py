@@ -100,3 +100,8 @@ class RulesCommit:
     retire: list[Derived] = field(default_factory=list)  # written back with retired=True (version-checked)
     stats_delta: dict[str, int | float] = field(default_factory=dict)  # ADD to the shop's prediction counters
     superseded: list[Timer] = field(default_factory=list)  # timers this commit replaces: deleted with it
+    marker_profile_id: str = ""  # the profile the input named (its partition holds the marker); default: profile_id
+
+    @property
+    def marker_profile(self) -> str:
+        return self.marker_profile_id or self.profile_id

@@ -25,17 +25,18 @@ its refunds (``refunds[]``): each becomes an ``order.refunded`` beside the order
 refund line items), and the profile applies each refund once however many topics repeat it.
 
 The mandatory compliance topics (``customers/data_request``, ``customers/redact``, ``shop/redact``)
-are verified like any delivery and then refused with 422 (``privacy_request_not_handled``) until Emma
-handles privacy requests.
+are verified like any delivery and handed to emma.privacy (``compliance_request``), never mapped into
+events; see docs/privacy.md.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from emma.errors import InvalidPayload, InvalidSignature, UnknownTopic
 from emma.events.model import CanonicalEvent, Channel, EventType, SourceKind
@@ -101,10 +102,46 @@ class _Code(NamedTuple):
 
 
 class PrivacyRequestNotHandled(UnknownTopic):
-    """A compliance webhook (customer data request, customer or shop redaction). Refused with 422
-    until the privacy issue lands: Shopify retries it, and nothing is stored meanwhile."""
+    """A compliance webhook reached the event mapping: the route hands them to emma.privacy first
+    (``compliance_request``); this only guards against mapping one into events."""
 
     code = "privacy_request_not_handled"
+
+
+@dataclass(frozen=True)
+class ComplianceRequest:
+    """One of Shopify's mandatory compliance webhooks, as the privacy service takes it."""
+
+    topic: str
+    kind: Literal["export", "erase", "erase_shop"]
+    refs: tuple[str, ...]  # profile references: cid:<customer id>, email:<address>
+    orders: tuple[str, ...]  # orders_to_redact / orders_requested
+    request_id: str  # a re-delivery finds the same job
+
+
+def compliance_request(topic: str, delivery_id: str, payload: dict[str, Any]) -> ComplianceRequest:
+    """customers/data_request -> export, customers/redact -> erase, shop/redact -> erase the shop. The
+    customer is named by id and email (either may be missing: a guest); InvalidPayload when neither."""
+    if topic == "shop/redact":
+        return ComplianceRequest(topic, "erase_shop", (), (), "shop")
+    customer = payload.get("customer")
+    customer = customer if isinstance(customer, dict) else {}
+    refs: list[str] = []
+    cid = customer.get("id")
+    if isinstance(cid, int | str) and not isinstance(cid, bool) and str(cid).strip():
+        refs.append(f"cid:{str(cid).strip()}")
+    email = customer.get("email")
+    if isinstance(email, str) and "@" in email:
+        refs.append(f"email:{email.strip().lower()}")
+    if not refs:
+        raise InvalidPayload(f"shopify {topic}: customer.id or customer.email is required")
+    field = "orders_requested" if topic == "customers/data_request" else "orders_to_redact"
+    orders = tuple(str(o) for o in (payload.get(field) or []) if isinstance(o, int | str) and not isinstance(o, bool))
+    if topic == "customers/data_request":
+        request = payload.get("data_request")
+        request_id = str(request.get("id")) if isinstance(request, dict) and request.get("id") is not None else ""
+        return ComplianceRequest(topic, "export", tuple(refs), orders, f"data_request:{request_id or delivery_id}")
+    return ComplianceRequest(topic, "erase", tuple(refs), orders, f"redact:{delivery_id}")
 
 
 # ---- the interface every source module exposes ----------------------------------------------

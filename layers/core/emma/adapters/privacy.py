@@ -1,0 +1,524 @@
+"""The privacy store: finds every item about a customer in every table (by the keys in
+emma.adapters.keys, never by a scan), deletes them, and keeps suppressions, privacy jobs and the audit
+trail. A whole shop's items are found by a paginated scan (shop erasure only)."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import time
+import urllib.error
+import urllib.request
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.types import Binary, TypeDeserializer
+from botocore.exceptions import BotoCoreError, ClientError
+
+from emma.adapters import keys
+from emma.adapters.ddb import Table, conditional_failed, key, number, string, wrap_error
+from emma.errors import TransientError
+from emma.privacy.model import AuditEntry, HeldItem, Identity, PrivacyJob
+from emma.privacy.ports import StaleJob
+from emma.rules.state import Timer, counter_shard
+from emma.shops import ShopConfig
+
+_DESERIALIZER = TypeDeserializer()
+_JSON_ATTRIBUTES = ("doc", "state", "request", "link", "outbox", "recommended", "links")
+
+# Sort keys of a customer's partition -> item type (the longest prefix first: merged log before log).
+_PARTITION_KINDS: tuple[tuple[str, str, bool], ...] = (
+    (keys.PROFILE_SK, keys.PROFILE.name, True),
+    (keys.DERIVED_SK, keys.DERIVED.name, True),
+    (keys.CAPS_SK, keys.CAPS.name, True),
+    (keys.merged_log_sk("", ""), keys.MERGED_LOG.name, False),
+    (keys.LOG_PREFIX, keys.EVENT_LOG.name, False),
+    (keys.marker_sk(""), keys.MARKER.name, False),
+    (keys.JOURNEY_PREFIX, keys.JOURNEY_STATE.name, False),
+    (keys.MESSAGE_PREFIX, keys.MESSAGE.name, False),
+)
+
+
+def _partition_kind(sk: str) -> str:
+    for prefix, kind, exact in _PARTITION_KINDS:
+        if (sk == prefix) if exact else sk.startswith(prefix):
+            return kind
+    return "unknown item in a customer's partition"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Binary):
+        return bytes(value.value)
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, set):
+        return sorted(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def decode(item: dict[str, Any]) -> dict[str, Any]:
+    """A stored item as an export shows it: plain values, JSON documents parsed, the compressed event
+    of a log entry inflated; without its keys."""
+    out: dict[str, Any] = {}
+    for name, value in item.items():
+        if name in ("pk", "sk"):
+            continue
+        plain = _plain(_DESERIALIZER.deserialize(value))
+        if name in _JSON_ATTRIBUTES and isinstance(plain, str):
+            with contextlib.suppress(ValueError):
+                plain = json.loads(plain)
+        elif name == "decisions" and isinstance(plain, list):
+            plain = [json.loads(d) if isinstance(d, str) and d.startswith("{") else d for d in plain]
+        elif name == "event" and isinstance(plain, bytes):
+            plain = json.loads(zlib.decompress(plain))
+        out[name] = plain
+    return out
+
+
+def _held(kind: str, table: str, item: dict[str, Any]) -> HeldItem:
+    return HeldItem(kind, table, item["pk"]["S"], item["sk"]["S"], decode(item), item)
+
+
+def _iso(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+
+
+class DynamoPrivacyStore(Table):
+    def __init__(self, client: Any, profiles_table: str, catalog_table: str, schedule_table: str, sleep=time.sleep):
+        super().__init__(client, profiles_table, sleep)
+        self._catalog = catalog_table
+        self._schedule = schedule_table
+
+    # ---- what is held about a customer ---------------------------------------------------------
+
+    def _get_many(self, table: str, wanted: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        if not wanted:
+            return []
+        reader = Table(self._client, table, self._sleep)
+        unique = list({(k["pk"]["S"], k["sk"]["S"]): k for k in wanted}.values())
+        return reader._batch_get(unique)
+
+    def holdings(self, shop: str, profile_ids: Sequence[str], identities: Sequence[Identity]) -> list[HeldItem]:
+        ids = set(profile_ids)
+        held: list[HeldItem] = []
+        for pid in profile_ids:
+            partition = self._query_all(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": string(keys.profile_pk(shop, pid))},
+            )
+            for item in partition:
+                held.append(_held(_partition_kind(item["sk"]["S"]), self._table, item))
+        wanted = [key(keys.alias_pk(shop, i.kind, i.value), keys.ALIAS_SK) for i in identities]
+        for item in self._get_many(self._table, wanted):
+            if item.get("profile_id", {}).get("S") in ids:
+                held.append(_held(keys.ALIAS.name, self._table, item))
+        event_ids = {
+            h.data["event_id"]
+            for h in held
+            if h.kind in (keys.EVENT_LOG.name, keys.MERGED_LOG.name) and h.data.get("event_id")
+        }
+        wanted = [key(keys.event_pk(shop, e), keys.EVENT_SK) for e in sorted(event_ids)]
+        for item in self._get_many(self._table, wanted):
+            if item.get("profile_id", {}).get("S") in ids:
+                held.append(_held(keys.IDEMPOTENCY.name, self._table, item))
+        links: list[dict[str, Any]] = []
+        deferrals: list[dict[str, Any]] = []
+        timers: list[dict[str, Any]] = []
+        for h in held:
+            if h.kind == keys.MESSAGE.name:
+                for code in h.data.get("links") or []:
+                    links.append(key(keys.link_pk(shop, str(code)), keys.LINK_SK))
+                due = _iso(h.data.get("not_before"))
+                message_key = h.data.get("key")
+                if due is not None and message_key:
+                    shard = keys.deferral_shard(message_key)
+                    deferrals.append(key(keys.deferral_pk(shard), keys.deferral_sk(due, message_key)))
+            elif h.kind == keys.DERIVED.name and isinstance(h.data.get("doc"), dict):
+                timers += [key(keys.timer_pk(t.shard), keys.timer_sk(t)) for t in _timers(shop, h)]
+        held += [_held(keys.LINK.name, self._table, i) for i in self._get_many(self._table, links)]
+        held += [_held(keys.DEFERRAL.name, self._schedule, i) for i in self._get_many(self._schedule, deferrals)]
+        held += [_held(keys.TIMER.name, self._schedule, i) for i in self._get_many(self._schedule, timers)]
+        return held
+
+    # ---- deleting ----------------------------------------------------------------------------------
+
+    def erase(
+        self, items: Sequence[HeldItem], profile_ids: Sequence[str] | None, identifiers: Sequence[str] = ()
+    ) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        ids = None if profile_ids is None else set(profile_ids)
+        named = [i for i in {*identifiers, *(ids or ())} if i]
+        deletes: dict[str, list[dict[str, Any]]] = {}
+        scrubbed: list[dict[str, Any]] = []
+        last: list[HeldItem] = []
+        for item in items:
+            if item.kind == keys.IDEMPOTENCY.name and ids is not None and not any(n in item.pk for n in named):
+                # The bare event id stays (a retried delivery remains a duplicate); an id that names the
+                # customer (an SES event's address, a journey's execution) goes with the rest.
+                raw = {k: v for k, v in (item.raw or {}).items() if k != "profile_id"}
+                if raw:
+                    scrubbed.append({"PutRequest": {"Item": raw}})
+            elif item.kind == keys.ALIAS.name and ids is not None:
+                if not self._delete_alias(item, ids):
+                    continue
+            elif item.kind == keys.PROFILE.name:
+                last.append(item)
+                continue
+            else:
+                deletes.setdefault(item.table, []).append({"DeleteRequest": {"Key": key(item.pk, item.sk)}})
+            counts[item.kind] = counts.get(item.kind, 0) + 1
+        if scrubbed:
+            self._batch_write(scrubbed)
+        for table, requests in deletes.items():
+            self._batch_write(requests, table)
+        if last:  # the profiles last: until then every reference still finds the customer
+            self._batch_write([{"DeleteRequest": {"Key": key(i.pk, i.sk)}} for i in last])
+            counts[keys.PROFILE.name] = counts.get(keys.PROFILE.name, 0) + len(last)
+        return counts
+
+    def _delete_alias(self, item: HeldItem, ids: set[str]) -> bool:
+        """Only while it still points at one of the erased profiles (not one claimed meanwhile)."""
+        try:
+            self._client.delete_item(
+                TableName=self._table,
+                Key=key(item.pk, item.sk),
+                ConditionExpression="profile_id = :pid",
+                ExpressionAttributeValues={":pid": string(str(item.data.get("profile_id", "")))},
+            )
+        except ClientError as exc:
+            if conditional_failed(exc):
+                return False
+            raise wrap_error(exc, "DeleteItem") from exc
+        except BotoCoreError as exc:
+            raise wrap_error(exc, "DeleteItem") from exc
+        return str(item.data.get("profile_id", "")) in ids
+
+    def shop_items(self, shop: str, cursor: dict[str, Any] | None, limit: int) -> tuple[list[HeldItem], Any]:
+        phases = [self._table, self._catalog, self._schedule]
+        cursor = cursor or {"table": 0}
+        phase = int(cursor.get("table", 0))
+        if phase >= len(phases):
+            return [], None
+        table = phases[phase]
+        prefix = f"S#{shop}#"
+        if phase == 0:
+            scan = {
+                "FilterExpression": "begins_with(pk, :p) AND NOT begins_with(pk, :audit) AND NOT begins_with(pk, :job)",
+                "ExpressionAttributeValues": {
+                    ":p": string(prefix),
+                    ":audit": string(keys.audit_pk(shop, "")),
+                    ":job": string(keys.privacy_job_pk(shop, "")),
+                },
+            }
+        elif phase == 1:
+            scan = {"FilterExpression": "begins_with(pk, :p)", "ExpressionAttributeValues": {":p": string(prefix)}}
+        else:
+            scan = {
+                "FilterExpression": "(begins_with(pk, :due) AND contains(sk, :shop)) OR "
+                "(begins_with(pk, :msg) AND contains(#r, :req))",
+                "ExpressionAttributeNames": {"#r": "request"},
+                "ExpressionAttributeValues": {
+                    ":due": string(keys.timer_pk(0)[:-1]),
+                    ":msg": string(keys.deferral_pk("")),
+                    ":shop": string(f"#{shop}#"),
+                    ":req": string(f'"shop":"{shop}"'),
+                },
+            }
+        kwargs: dict[str, Any] = {"TableName": table, "Limit": limit, **scan}
+        if cursor.get("start"):
+            kwargs["ExclusiveStartKey"] = cursor["start"]
+        try:
+            resp = self._client.scan(**kwargs)
+        except (ClientError, BotoCoreError) as exc:
+            raise wrap_error(exc, "Scan") from exc
+        items = [_held(_classify(shop, i), table, i) for i in resp.get("Items", [])]
+        start = resp.get("LastEvaluatedKey")
+        following: dict[str, Any] = {"table": phase, "start": start} if start else {"table": phase + 1}
+        return items, (None if not start and phase + 1 >= len(phases) else following)
+
+    # ---- suppressions --------------------------------------------------------------------------------
+
+    def suppress(self, shop: str, hashes: Mapping[str, str], at: datetime) -> None:
+        self._batch_write(
+            [
+                {
+                    "PutRequest": {
+                        "Item": {
+                            **key(keys.suppression_pk(shop, h), keys.SUPPRESSION_SK),
+                            "kind": string(kind),
+                            "at": string(at.isoformat()),
+                        }
+                    }
+                }
+                for h, kind in sorted(hashes.items())
+            ]
+        )
+
+    def suppressed(self, shop: str, hashes: Sequence[str]) -> set[str]:
+        wanted = [key(keys.suppression_pk(shop, h), keys.SUPPRESSION_SK) for h in dict.fromkeys(hashes)]
+        found = self._get_many(self._table, wanted)
+        return {i["pk"]["S"].rsplit("#SUP#", 1)[1] for i in found}
+
+    def lift(self, shop: str, hashes: Sequence[str]) -> None:
+        self._batch_write(
+            [
+                {"DeleteRequest": {"Key": key(keys.suppression_pk(shop, h), keys.SUPPRESSION_SK)}}
+                for h in dict.fromkeys(hashes)
+            ]
+        )
+
+    # ---- jobs ----------------------------------------------------------------------------------------
+
+    def get_job(self, shop: str, job_id: str) -> PrivacyJob | None:
+        item = self._get(keys.privacy_job_pk(shop, job_id), keys.PRIVACY_JOB_SK)
+        if item is None:
+            return None
+        return PrivacyJob.model_validate({**json.loads(item["doc"]["S"]), "version": int(item["version"]["N"])})
+
+    def put_job(self, job: PrivacyJob, counter_deltas: Mapping[str, Mapping[str, int]] | None = None) -> None:
+        expected = job.version
+        put: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": {
+                **key(keys.privacy_job_pk(job.shop, job.job_id), keys.PRIVACY_JOB_SK),
+                "kind": string(job.kind),
+                "status": string(job.status),
+                "version": number(expected + 1),
+                "updated_at": string(job.updated_at.isoformat()),
+                "doc": string(job.model_dump_json(exclude={"version"})),
+            },
+        }
+        if expected == 0:
+            put["ConditionExpression"] = "attribute_not_exists(pk)"
+        else:
+            put["ConditionExpression"] = "version = :v"
+            put["ExpressionAttributeValues"] = {":v": number(expected)}
+        items: list[dict[str, Any]] = [{"Put": put}]
+        for update in _counter_updates(self._table, job.shop, counter_deltas or {}):
+            items.append({"Update": update})
+        try:
+            if len(items) == 1:
+                self._client.put_item(**put)
+            else:
+                self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code")
+            if conditional_failed(exc) or code == "TransactionCanceledException":
+                raise StaleJob(f"privacy job {job.job_id} changed meanwhile") from exc
+            raise wrap_error(exc, "PutItem") from exc
+        except BotoCoreError as exc:
+            raise wrap_error(exc, "PutItem") from exc
+
+    def enqueue(self, job: PrivacyJob) -> None:
+        try:
+            self._client.put_item(
+                TableName=self._schedule,
+                Item={
+                    **key(keys.PRIVACY_QUEUE_PK, keys.privacy_queue_sk(job.created_at, job.shop, job.job_id)),
+                    "shop": string(job.shop),
+                    "job_id": string(job.job_id),
+                },
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise wrap_error(exc, "PutItem") from exc
+
+    def dequeue(self, job: PrivacyJob) -> None:
+        try:
+            self._client.delete_item(
+                TableName=self._schedule,
+                Key=key(keys.PRIVACY_QUEUE_PK, keys.privacy_queue_sk(job.created_at, job.shop, job.job_id)),
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise wrap_error(exc, "DeleteItem") from exc
+
+    def queued(self, limit: int) -> list[tuple[str, str]]:
+        try:
+            resp = self._client.query(
+                TableName=self._schedule,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": string(keys.PRIVACY_QUEUE_PK)},
+                Limit=limit,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise wrap_error(exc, "Query") from exc
+        return [(i["shop"]["S"], i["job_id"]["S"]) for i in resp.get("Items", [])]
+
+    # ---- audit ---------------------------------------------------------------------------------------
+
+    def audit(self, entry: AuditEntry) -> None:
+        try:
+            self._client.put_item(
+                TableName=self._table,
+                Item={
+                    **key(
+                        keys.audit_pk(entry.shop, entry.at.strftime("%Y-%m")), keys.audit_sk(entry.at, entry.entry_id)
+                    ),
+                    "action": string(entry.action),
+                    "actor": string(entry.actor),
+                    "subject": string(entry.subject),
+                    "detail": string(json.dumps(entry.detail, sort_keys=True)),
+                    "at": string(entry.at.isoformat()),
+                },
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise wrap_error(exc, "PutItem") from exc
+
+    def audit_log(self, shop: str, month: str, limit: int) -> list[AuditEntry]:
+        try:
+            resp = self._client.query(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": string(keys.audit_pk(shop, month))},
+                ScanIndexForward=False,
+                Limit=limit,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise wrap_error(exc, "Query") from exc
+        return [
+            AuditEntry(
+                entry_id=i["sk"]["S"].rsplit("#", 1)[1],
+                shop=shop,
+                at=datetime.fromisoformat(i["at"]["S"]),
+                action=i["action"]["S"],
+                actor=i["actor"]["S"],
+                subject=i["subject"]["S"],
+                detail=json.loads(i["detail"]["S"]),
+            )
+            for i in resp.get("Items", [])
+        ]
+
+
+def _timers(shop: str, derived: HeldItem) -> Iterable[Timer]:
+    """The live timers of a profile, from its derived state: absence arms and the next review."""
+    doc = derived.data["doc"]
+    pid = str(doc.get("profile_id") or keys.profile_id_of(derived.pk))
+    for trigger_id, arm in (doc.get("arms") or {}).items():
+        due, armed = _iso(arm.get("due_at")), _iso(arm.get("armed_at"))
+        if due is not None:
+            yield Timer(shop, pid, "absence", due, trigger_id, armed)
+    review = _iso(doc.get("next_review_at"))
+    if review is not None:
+        yield Timer(shop, pid, "review", review)
+
+
+def _counter_updates(table: str, shop: str, deltas: Mapping[str, Mapping[str, int]]) -> list[dict[str, Any]]:
+    by_shard: dict[int, dict[str, int]] = {}
+    for profile_id, segments in deltas.items():
+        shard = by_shard.setdefault(counter_shard(profile_id), {})
+        for segment, delta in segments.items():
+            shard[segment] = shard.get(segment, 0) + delta
+    updates = []
+    for shard, segments in sorted(by_shard.items()):
+        names = {f"#s{i}": f"seg_{seg}" for i, seg in enumerate(segments)}
+        values = {f":d{i}": number(d) for i, d in enumerate(segments.values())}
+        updates.append(
+            {
+                "TableName": table,
+                "Key": key(keys.counter_pk(shop, shard), keys.SIZES_SK),
+                "UpdateExpression": "ADD " + ", ".join(f"{n} {v}" for n, v in zip(names, values, strict=True)),
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        )
+    return updates
+
+
+def _classify(shop: str, item: dict[str, Any]) -> str:
+    """The item type of an item a shop scan found."""
+    pk, sk = item["pk"]["S"], item["sk"]["S"]
+    if pk.startswith(keys.profile_pk(shop, "")):
+        return _partition_kind(sk)
+    if pk.startswith(keys.deferral_pk("")):
+        return keys.DEFERRAL.name
+    if pk.startswith(keys.timer_pk(0)[:-1]):
+        return keys.TIMER.name
+    for builder, item_type in (
+        (keys.alias_pk(shop, "", "")[:-1], keys.ALIAS),
+        (keys.event_pk(shop, ""), keys.IDEMPOTENCY),
+        (keys.link_pk(shop, ""), keys.LINK),
+        (keys.counter_pk(shop, 0)[:-1], keys.SEGMENT_SIZES),
+        (keys.suppression_pk(shop, ""), keys.SUPPRESSION),
+        (keys.product_pk(shop, ""), keys.PRODUCT),
+        (keys.model_pk(shop), keys.MODEL_LIST),
+        (keys.stats_pk(shop), keys.SHOP_STATS),
+        (keys.prior_pk(shop), keys.PRIOR),
+    ):
+        if pk.startswith(builder):
+            return item_type.name
+    return "other"
+
+
+class S3Exports:
+    """Exports kept in the exports bucket (objects expire after EXPORTS_BUCKET.expire_days)."""
+
+    def __init__(self, client: Any, bucket: str) -> None:
+        self._client = client
+        self._bucket = bucket
+
+    @staticmethod
+    def _key(shop: str, job_id: str) -> str:
+        return f"{shop}/{job_id}.json"
+
+    def put(self, shop: str, job_id: str, document: dict[str, Any]) -> str:
+        try:
+            self._client.put_object(
+                Bucket=self._bucket,
+                Key=self._key(shop, job_id),
+                Body=json.dumps(document, sort_keys=True, default=str).encode(),
+                ContentType="application/json",
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise TransientError(f"S3 PutObject failed: {type(exc).__name__}") from exc
+        return f"s3://{self._bucket}/{self._key(shop, job_id)}"
+
+    def get(self, shop: str, job_id: str) -> dict[str, Any] | None:
+        try:
+            body = self._client.get_object(Bucket=self._bucket, Key=self._key(shop, job_id))["Body"].read()
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise TransientError(f"S3 GetObject failed: {type(exc).__name__}") from exc
+        except BotoCoreError as exc:
+            raise TransientError(f"S3 GetObject failed: {type(exc).__name__}") from exc
+        return json.loads(body)
+
+
+class WebhookNotifier:
+    """POSTs a notification to the shop's privacy.notify_url, signed like Emma's webhook deliveries
+    (X-Emma-Signature: sha256=HMAC(signing secret, "<timestamp>.<body>"), X-Emma-Timestamp)."""
+
+    def __init__(self, timeout: float = 5.0, opener: Any = None) -> None:
+        self._timeout = timeout
+        self._open = opener or urllib.request.urlopen
+
+    def notify(self, shop: ShopConfig, payload: dict[str, Any]) -> None:
+        url = shop.privacy.notify_url
+        if not url:
+            return
+        body = json.dumps(payload, sort_keys=True).encode()
+        stamp = str(int(time.time()))
+        headers = {"Content-Type": "application/json", "X-Emma-Timestamp": stamp}
+        if shop.signing_secret:
+            digest = hmac.new(shop.signing_secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+            headers["X-Emma-Signature"] = f"sha256={digest}"
+        request = urllib.request.Request(url, data=body, method="POST", headers=headers)  # noqa: S310 - https only
+        try:
+            with self._open(request, timeout=self._timeout):
+                return
+        except urllib.error.HTTPError as exc:
+            raise TransientError(f"the shop's privacy notify_url answered {exc.code}") from exc
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            raise TransientError(f"the shop's privacy notify_url is unreachable: {type(exc).__name__}") from exc

@@ -1,0 +1,457 @@
+"""Export and erasure of a customer's data, erasure of a whole shop, and the audit trail.
+
+An erasure is a job (PrivacyJob) whose plan (the profile ids, identities and addresses) is written
+before anything is deleted; each step records itself in the job, so a retry after a crash half-way
+finishes the same work, whatever the references it started from resolve to by then:
+1. stop the customer's running journey executions;
+2. take the customer out of the segment size counters (in the same transaction as the job's step,
+   so exactly once);
+3. keep a suppression of each email address and phone number, as a salted hash;
+4. delete every item about the customer in every table (idempotency records keep only the bare
+   event id), repeated until a look finds nothing left (a message being dispatched meanwhile);
+5. drop the plan from the job (what stays: counts) and write the audit entry.
+
+Requests that must answer fast (Shopify's compliance webhooks, within 5 s) queue the job; the
+scheduled job runs queued jobs (``run_queued``), and finishes any that ran out of time.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from emma.clock import Clock
+from emma.errors import EmmaError, ProfileNotFound
+from emma.privacy.model import (
+    AuditEntry,
+    ErasurePlan,
+    Identity,
+    JobKind,
+    PrivacyJob,
+    privacy_salt,
+    salted_hash,
+)
+from emma.privacy.ports import Executions, ExportStore, Notifier, PrivacyStore, StaleJob
+from emma.profiles.model import Profile
+from emma.shops import ShopConfig, ShopDirectory
+
+log = logging.getLogger(__name__)
+
+# Item types the service reads (names as in docs/data-model.md; tests/unit/privacy checks they exist).
+PROFILE = "profile"
+DERIVED = "derived state"
+JOURNEY = "journey state"
+IDEMPOTENCY = "idempotency record"
+
+EXPORT_FORMAT = "emma.export/1"
+MAX_SWEEPS = 4  # look again after deleting, for items written meanwhile
+SHOP_PAGE = 400
+RUNNING = ("active", "waiting")
+_UNSALTED = b"emma-privacy-unsalted/v1"  # a shop with neither privacy.salt nor signing_secret
+
+
+class PrivacyError(EmmaError):
+    status = 409
+    code = "privacy_job_conflict"
+
+
+@dataclass
+class ErasureOutcome:
+    job: PrivacyJob
+    finished: bool
+
+
+def _ref_key(ref: str) -> str:
+    """A reference as resolving sees it: emails in lower case, the rest as given."""
+    ref = ref.strip()
+    kind, _, value = ref.partition(":")
+    if kind == "email" and value:
+        return "email:" + value.strip().lower()
+    if "@" in ref and kind not in ("cid", "anon"):
+        return "email:" + ref.lower()
+    return ref
+
+
+class PrivacyService:
+    def __init__(
+        self,
+        store: PrivacyStore,
+        resolve: Callable[[str, str], Profile],
+        shops: ShopDirectory,
+        executions: Executions,
+        exports: ExportStore,
+        notifier: Notifier,
+        clock: Clock,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._resolve = resolve
+        self._shops = shops
+        self._executions = executions
+        self._exports = exports
+        self._notifier = notifier
+        self._clock = clock
+        self._monotonic = monotonic
+
+    # ---- hashing -----------------------------------------------------------------------------
+
+    @staticmethod
+    def _salt(shop: ShopConfig) -> bytes:
+        return privacy_salt(shop) or _UNSALTED
+
+    def subject(self, shop: ShopConfig, ref: str) -> str:
+        """The salted hash that names a reference in jobs and the audit trail."""
+        return salted_hash(self._salt(shop), "ref", _ref_key(ref))
+
+    def address_hashes(self, shop: ShopConfig, emails: Sequence[str], phones: Sequence[str]) -> dict[str, str]:
+        salt = privacy_salt(shop)
+        if salt is None:
+            return {}
+        out = {salted_hash(salt, "email", e.strip().lower()): "email" for e in emails if e}
+        out.update({salted_hash(salt, "phone", p.strip()): "phone" for p in phones if p})
+        return out
+
+    def suppressed(self, shop: ShopConfig, emails: Sequence[str], phones: Sequence[str]) -> bool:
+        """Whether any of these addresses belongs to an erased customer."""
+        hashes = self.address_hashes(shop, emails, phones)
+        return bool(hashes) and bool(self._store.suppressed(shop.shop, sorted(hashes)))
+
+    # ---- export ------------------------------------------------------------------------------
+
+    def export(self, shop: ShopConfig, ref: str, actor: str) -> dict[str, Any]:
+        """Everything Emma holds about the customer ``ref`` names, in every table, as one document."""
+        profile = self._resolve(shop.shop, ref)
+        document = self._export_profiles(shop, [profile])
+        self._audit(shop, "export", actor, self.subject(shop, ref), {"items": document["summary"]["items"]})
+        return document
+
+    def _export_profiles(self, shop: ShopConfig, profiles: Sequence[Profile]) -> dict[str, Any]:
+        plan = _plan(profiles)
+        held = self._store.holdings(shop.shop, plan.profile_ids, _identities(plan))
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for item in held:
+            grouped.setdefault(item.kind, []).append({"table": item.table, "pk": item.pk, "sk": item.sk, **item.data})
+        main = profiles[0]
+        return {
+            "format": EXPORT_FORMAT,
+            "shop": shop.shop,
+            "exported_at": self._clock.now().isoformat(),
+            "profile_id": main.profile_id,
+            "summary": {
+                "profile_ids": plan.profile_ids,
+                "emails": plan.emails,
+                "phones": plan.phones,
+                "items": {kind: len(items) for kind, items in sorted(grouped.items())},
+            },
+            "profiles": [p.view() for p in profiles],
+            "consent": {
+                p.profile_id: {str(ch): state.model_dump(mode="json") for ch, state in p.consent.items()}
+                for p in profiles
+            },
+            "items": dict(sorted(grouped.items())),
+        }
+
+    # ---- erasure of one customer ----------------------------------------------------------------
+
+    def job_id(self, shop: ShopConfig, kind: JobKind, ref: str) -> str:
+        return kind[0] + self.subject(shop, f"{kind}|{ref}")[:31]
+
+    def erase(self, shop: ShopConfig, ref: str, actor: str, budget_seconds: float | None = None) -> ErasureOutcome:
+        """Erase the customer ``ref`` names (ProfileNotFound if none). Idempotent: the same reference again
+        answers with the same job. Within ``budget_seconds`` or queued for the scheduled job."""
+        job_id = self.job_id(shop, "erase", _ref_key(ref))
+        job = self._store.get_job(shop.shop, job_id)
+        if job is None:
+            profile = self._resolve(shop.shop, ref)
+            now = self._clock.now()
+            job = PrivacyJob(
+                job_id=job_id,
+                shop=shop.shop,
+                kind="erase",
+                status="running",
+                actor=actor,
+                subject=self.subject(shop, ref),
+                created_at=now,
+                updated_at=now,
+                plan=_plan([profile]),
+            )
+            self._put(job)
+        return ErasureOutcome(job, self._run(shop, job, self._deadline(budget_seconds)))
+
+    def request(
+        self,
+        shop: ShopConfig,
+        kind: JobKind,
+        refs: Sequence[str],
+        actor: str,
+        *,
+        request_id: str,
+        orders: Sequence[str] = (),
+        notify: bool = False,
+    ) -> PrivacyJob:
+        """Queue a job for the scheduled job (Shopify's compliance webhooks): nothing is resolved now.
+        ``request_id`` makes a re-delivered request find its job."""
+        job_id = self.job_id(shop, kind, request_id)
+        job = self._store.get_job(shop.shop, job_id)
+        if job is not None:
+            return job
+        now = self._clock.now()
+        job = PrivacyJob(
+            job_id=job_id,
+            shop=shop.shop,
+            kind=kind,
+            actor=actor,
+            subject=self.subject(shop, refs[0] if refs else kind),
+            created_at=now,
+            updated_at=now,
+            refs=list(refs),
+            orders=list(orders),
+            notify=notify,
+        )
+        self._put(job)
+        self._store.enqueue(job)
+        return job
+
+    def job(self, shop: ShopConfig, job_id: str) -> PrivacyJob:
+        job = self._store.get_job(shop.shop, job_id)
+        if job is None:
+            raise PrivacyJobNotFound(f"no privacy job {job_id!r} in shop {shop.shop!r}")
+        return job
+
+    def exported(self, shop: ShopConfig, job_id: str) -> dict[str, Any]:
+        job = self.job(shop, job_id)
+        document = self._exports.get(shop.shop, job_id) if job.kind == "export" and job.status == "done" else None
+        if document is None:
+            raise PrivacyJobNotFound(f"privacy job {job_id!r} has no export (yet)")
+        return document
+
+    # ---- the queue ---------------------------------------------------------------------------------
+
+    def run_queued(self, budget_seconds: float = 60.0, limit: int = 50) -> dict[str, int]:
+        """Run queued jobs, oldest first, within the budget; what is left waits for the next run."""
+        deadline = self._deadline(budget_seconds)
+        done = failed = waiting = 0
+        for shop_id, job_id in self._store.queued(limit):
+            if self._monotonic() >= deadline:
+                waiting += 1
+                continue
+            try:
+                shop = self._shops.get(shop_id)
+                job = self._store.get_job(shop_id, job_id)
+                if job is None or job.status == "done":
+                    if job is not None:
+                        self._store.dequeue(job)
+                    continue
+                if self._run(shop, job, deadline):
+                    done += 1
+                else:
+                    waiting += 1
+            except EmmaError as exc:  # stays queued: the next run tries again
+                failed += 1
+                log.warning("privacy job %s of %s failed: %s", job_id, shop_id, type(exc).__name__)
+        return {"done": done, "failed": failed, "waiting": waiting}
+
+    # ---- running a job -------------------------------------------------------------------------------
+
+    def _deadline(self, budget_seconds: float | None) -> float:
+        return float("inf") if budget_seconds is None else self._monotonic() + budget_seconds
+
+    def _put(self, job: PrivacyJob, counter_deltas: dict[str, dict[str, int]] | None = None) -> None:
+        job.updated_at = self._clock.now()
+        self._store.put_job(job, counter_deltas)
+        job.version += 1
+
+    def _run(self, shop: ShopConfig, job: PrivacyJob, deadline: float) -> bool:
+        """Run ``job`` until done (True) or the deadline (False: queued, to be finished later)."""
+        if job.status == "done":
+            return True
+        try:
+            if job.kind == "erase_shop":
+                finished = self._erase_shop(shop, job, deadline)
+            elif job.plan is None and job.status == "pending":
+                finished = self._start_queued(shop, job, deadline)
+            else:
+                finished = self._erase(shop, job, deadline)
+        except StaleJob:
+            finished = False  # another worker has it; it stays queued until done
+        if not finished:
+            self._store.enqueue(job)
+        return finished
+
+    def _start_queued(self, shop: ShopConfig, job: PrivacyJob, deadline: float) -> bool:
+        profiles: dict[str, Profile] = {}
+        for ref in job.refs:
+            try:
+                found = self._resolve(shop.shop, ref)
+            except ProfileNotFound:
+                continue
+            profiles.setdefault(found.profile_id, found)
+        if job.kind == "export":
+            return self._queued_export(shop, job, list(profiles.values()))
+        job.refs = []
+        if not profiles:
+            job.note = "no customer data found for the references given"
+            self._finish(shop, job, "erase")
+            return True
+        job.plan = _plan(list(profiles.values()))
+        job.status = "running"
+        self._put(job)
+        return self._erase(shop, job, deadline)
+
+    def _queued_export(self, shop: ShopConfig, job: PrivacyJob, profiles: list[Profile]) -> bool:
+        if profiles:
+            document = self._export_profiles(shop, profiles)
+            job.counts = dict(document["summary"]["items"])
+        else:
+            document = {
+                "format": EXPORT_FORMAT,
+                "shop": shop.shop,
+                "exported_at": self._clock.now().isoformat(),
+                "profile_id": None,
+                "summary": {"profile_ids": [], "items": {}},
+                "note": "Emma holds no data about this customer",
+            }
+        job.export_location = self._exports.put(shop.shop, job.job_id, document)
+        if job.notify and shop.privacy.notify_url:
+            self._notifier.notify(
+                shop,
+                {
+                    "type": "privacy.export_ready",
+                    "shop": shop.shop,
+                    "job_id": job.job_id,
+                    "items": job.counts,
+                    "fetch": f"/v1/privacy/jobs/{job.job_id}/export",
+                },
+            )
+        job.refs = []
+        self._finish(shop, job, "data_request")
+        return True
+
+    def _erase(self, shop: ShopConfig, job: PrivacyJob, deadline: float) -> bool:
+        plan = job.plan
+        if plan is None:
+            raise PrivacyError(f"privacy job {job.job_id} has no plan")
+        identities = _identities(plan)
+        held = self._store.holdings(shop.shop, plan.profile_ids, identities)
+        if "stopped" not in job.steps:
+            for item in held:
+                state = item.data.get("state") if item.kind == JOURNEY else None
+                if isinstance(state, dict) and state.get("status") in RUNNING and state.get("execution_arn"):
+                    self._executions.stop(state["execution_arn"], "customer data erased")
+                    job.stopped_executions += 1
+            job.steps.append("stopped")
+            self._put(job)
+        if "counted" not in job.steps:
+            deltas: dict[str, dict[str, int]] = {}
+            for item in held:
+                doc = item.data.get("doc") if item.kind == DERIVED else None
+                if isinstance(doc, dict) and not doc.get("retired") and doc.get("segments"):
+                    deltas[str(doc.get("profile_id") or item.pk.rsplit("#P#", 1)[-1])] = {
+                        s: -1 for s in doc["segments"]
+                    }
+            job.steps.append("counted")
+            self._put(job, deltas)
+        if "suppressed" not in job.steps:
+            hashes = self.address_hashes(shop, plan.emails, plan.phones)
+            if hashes:
+                self._store.suppress(shop.shop, hashes, self._clock.now())
+            else:
+                job.note = "no suppression kept: the shop has neither privacy.salt nor signing_secret"
+            job.suppressed = len(hashes)
+            job.steps.append("suppressed")
+            self._put(job)
+        for _ in range(MAX_SWEEPS):
+            if self._monotonic() >= deadline:
+                return False
+            if not held:
+                break
+            named = [*plan.emails, *plan.phones, *(value for _, value in plan.identities)]
+            for kind, n in self._store.erase(held, plan.profile_ids, named).items():
+                job.counts[kind] = job.counts.get(kind, 0) + n
+            held = self._store.holdings(shop.shop, plan.profile_ids, identities)
+        if held:
+            raise PrivacyError(f"privacy job {job.job_id}: items kept appearing; it will be run again")
+        job.plan = None
+        self._finish(shop, job, "erase")
+        return True
+
+    def _erase_shop(self, shop: ShopConfig, job: PrivacyJob, deadline: float) -> bool:
+        job.status = "running"
+        while self._monotonic() < deadline:
+            items, cursor = self._store.shop_items(shop.shop, job.cursor, SHOP_PAGE)
+            for item in items:
+                state = item.data.get("state") if item.kind == JOURNEY else None
+                if isinstance(state, dict) and state.get("status") in RUNNING and state.get("execution_arn"):
+                    self._executions.stop(state["execution_arn"], "shop data erased")
+                    job.stopped_executions += 1
+            for kind, n in self._store.erase(items, None).items():
+                job.counts[kind] = job.counts.get(kind, 0) + n
+            job.cursor = cursor
+            if cursor is None:
+                self._finish(shop, job, "erase_shop")
+                return True
+            self._put(job)
+        return False
+
+    def _finish(self, shop: ShopConfig, job: PrivacyJob, action: str) -> None:
+        job.status = "done"
+        job.finished_at = self._clock.now()
+        self._put(job)
+        self._store.dequeue(job)
+        detail = {
+            "job_id": job.job_id,
+            "items": job.counts,
+            "stopped_executions": job.stopped_executions,
+            "suppressed": job.suppressed,
+        }
+        self._audit(shop, action, job.actor, job.subject, detail)
+
+    # ---- audit -------------------------------------------------------------------------------------
+
+    def _audit(self, shop: ShopConfig, action: str, actor: str, subject: str, detail: dict[str, Any]) -> None:
+        entry = AuditEntry(
+            entry_id=uuid.uuid4().hex[:12],
+            shop=shop.shop,
+            at=self._clock.now(),
+            action=action,  # type: ignore[arg-type]
+            actor=actor,
+            subject=subject,
+            detail=detail,
+        )
+        self._store.audit(entry)
+
+    def record_consent_change(self, shop: ShopConfig, ref: str, actor: str, detail: dict[str, Any]) -> None:
+        self._audit(shop, "consent", actor, self.subject(shop, ref), detail)
+
+    def audit_log(self, shop: ShopConfig, month: str | None = None, limit: int = 200) -> list[AuditEntry]:
+        month = month or self._clock.now().strftime("%Y-%m")
+        return self._store.audit_log(shop.shop, month, limit)
+
+
+class PrivacyJobNotFound(EmmaError):
+    status = 404
+    code = "privacy_job_not_found"
+
+
+def _plan(profiles: Sequence[Profile]) -> ErasurePlan:
+    ids: list[str] = []
+    identities: list[tuple[str, str]] = []
+    emails: list[str] = []
+    phones: list[str] = []
+    for profile in profiles:
+        for pid in [profile.profile_id, *profile.merged_from]:
+            if pid not in ids:
+                ids.append(pid)
+        for kind, values in (("cid", profile.customer_ids), ("email", profile.emails), ("anon", profile.anonymous_ids)):
+            identities += [(kind, v) for v in values if (kind, v) not in identities]
+        emails += [e for e in profile.emails if e not in emails]
+        phones += [p for p in profile.phones if p not in phones]
+    return ErasurePlan(profile_ids=ids, identities=identities, emails=emails, phones=phones)
+
+
+def _identities(plan: ErasurePlan) -> list[Identity]:
+    return [Identity(kind, value) for kind, value in plan.identities]  # type: ignore[arg-type]

@@ -12,9 +12,11 @@ from emma.resources import (
     JOURNEY_STEPS_FUNCTION,
     JOURNEYS_QUEUE,
     MESSAGES_QUEUE,
+    PRIVACY_SCHEDULE,
     PROFILES_TABLE,
     RECOMMENDATIONS_SCHEDULE,
     RULES_SCHEDULE,
+    TABLES,
     TRIGGERS_QUEUE,
 )
 from emma_infra.constructs.definitions import RULES_TABLES
@@ -63,6 +65,37 @@ RECOMMENDATIONS_FUNCTION = FunctionOptions(
     bus=False,
 )
 
+# The ingest API (functions/ingest; not a queue or schedule consumer, so not in FUNCTION_OPTIONS): the
+# ingest path (every table read/write, the shop secrets, the bus), plus export and erasure
+# (emma.config.PrivacySettings, emma.wiring.privacy): the schedule table (the privacy queue, a customer's
+# timers and deferred messages: Get/BatchGet/Query, Put/Delete/BatchWrite), the profiles table
+# (transactions: Put/Update/ConditionCheck, which is all TransactWriteItems needs), the exports bucket
+# (an export written and served; EMMA_EXPORTS_BUCKET) and stopping the customer's journey executions.
+# Never Scan: a request reads what it names (a whole-shop erasure is the privacy schedule's). An erasure
+# that outruns EMMA_ERASURE_BUDGET_SECONDS (default 8 s, within this 10 s timeout) answers 202 and is
+# finished by the privacy schedule.
+INGEST_API_FUNCTION = FunctionOptions(
+    memory_size=1024, timeout_seconds=10, tables=TABLES, scan=False, exports=True, stop_executions=True
+)
+
+# The privacy schedule (functions/privacy, emma.config.PrivacySettings): queued privacy jobs (Shopify's
+# compliance webhooks, erasures that outran their request, whole-shop erasures) and retention, oldest
+# first, until 30 s before the 5 minute timeout; the rest waits for the next run (every
+# PRIVACY_SCHEDULE.rate_minutes). Every table read/write *with* Scan: a shop's erasure scans the
+# profiles, catalog and schedule tables for the shop's items. The shop secrets (ShopConfig: the shop's
+# privacy settings and notify_url), the exports bucket (customers/data_request exports), stopping journey
+# executions (the customer's or the whole shop's). The bus's name only: IngestSettings requires it, the
+# privacy service publishes nothing (no events:PutEvents). 1024 MB: exports are assembled in memory.
+PRIVACY_FUNCTION = FunctionOptions(
+    memory_size=1024,
+    timeout_seconds=5 * 60,
+    tables=TABLES,
+    shop_secrets=True,
+    publish=False,
+    exports=True,
+    stop_executions=True,
+)
+
 FUNCTION_OPTIONS: dict[str, FunctionOptions] = {
     # A batch of up to QueueDef.batch_size events. The queue's visibility timeout (180 s) is six times
     # this, as Lambda recommends (checked at synth); a redelivery would be harmless anyway (the rules
@@ -79,4 +112,6 @@ FUNCTION_OPTIONS: dict[str, FunctionOptions] = {
     MESSAGES_QUEUE.consumer: DISPATCH_FUNCTION,
     # Once a day (RECOMMENDATIONS_SCHEDULE.rate_minutes); a rerun is harmless (the lists are replaced).
     RECOMMENDATIONS_SCHEDULE.consumer: RECOMMENDATIONS_FUNCTION,
+    # Every PRIVACY_SCHEDULE.rate_minutes; a job records each finished step, so a rerun continues it.
+    PRIVACY_SCHEDULE.consumer: PRIVACY_FUNCTION,
 }

@@ -15,6 +15,7 @@ from constructs import Construct
 
 from emma.resources import (
     EVENT_BUS,
+    EXPORTS_BUCKET,
     JOURNEYS_QUEUE,
     MESSAGES_QUEUE,
     QUEUES,
@@ -118,6 +119,11 @@ class EmmaStack(Stack):
             dispatch.function,
             *(c.consumer for c in [*consumers, *schedules]),
         ]
+        # Erasure ends a customer's (or a shop's) journeys: the ingest API and the privacy schedule
+        # (FunctionOptions.stop_executions), once the journeys' state machines are known.
+        for function in functions:
+            if function.options.stop_executions:
+                journeys.allow_stopping(function)
         monitoring = Monitoring(
             self,
             "Monitoring",
@@ -140,6 +146,13 @@ class EmmaStack(Stack):
                 value=data.tables[definition.logical_id].table_name,
                 description=f"DynamoDB table ({definition.env_var})",
             )
+        CfnOutput(
+            self,
+            f"{EXPORTS_BUCKET.logical_id}Name",
+            value=data.exports_bucket.bucket_name,
+            description=f"S3 bucket of customers' data exports, kept {EXPORTS_BUCKET.expire_days} days "
+            f"({EXPORTS_BUCKET.env_var})",
+        )
         CfnOutput(
             self,
             "EventBusName",

@@ -14,7 +14,7 @@ from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import lint_file
 from cfnlint.config import ManualArgs
 
-from emma.resources import state_machine_name
+from emma.resources import EXPORTS_BUCKET, state_machine_name
 from emma_infra.edge import EDGE_REGION, EDGE_STACK_NAME
 from emma_infra.paths import DEFINITIONS_ROOT
 from tests.infra.conftest import REPORT_ONLY, Synth
@@ -34,12 +34,16 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "registers devices with the push platform applications operators create per shop",
     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:"
     "secret:emma/shops/*]": "one secret per shop",
+    "AwsSolutions-S1": "the exports bucket: no server access logs; Emma's privacy audit log records each export "
+    "written and fetched, CloudTrail data events audit object access account-wide",
+    f"AwsSolutions-IAM5[Resource::<{EXPORTS_BUCKET.logical_id}.Arn>/*]": "the ingest and privacy functions write "
+    "and read one export object per privacy job, named at run time",
     "AwsSolutions-SQS3": "the dead-letter queues of the EventBridge Scheduler targets and of the EventBridge rule "
     "targets (cdk-nag only sees RedrivePolicy)",
     **{
         "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
         f"{state_machine_name(journey_id)}:*]": "the journeys consumer stops (and describes) the executions of "
-        "each journey: their names are only known at run time"
+        "each journey, the ingest and privacy functions stop them (erasure): their names are only known at run time"
         for journey_id in JOURNEY_IDS
     },
 }

@@ -1,15 +1,34 @@
-"""DynamoDB: one table per `emma.resources.TABLES` definition."""
+"""DynamoDB: one table per `emma.resources.TABLES` definition; S3: the exports bucket (`EXPORTS_BUCKET`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Acknowledgment, Duration, RemovalPolicy, Validations
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from emma.resources import TABLES, TableDef
+from emma.resources import EXPORTS_BUCKET, TABLES, BucketDef, TableDef
+
+# What the read/write grant of a table allows except dynamodb:Scan, for functions that answer requests
+# and must never read a whole table (the ingest API). Transactions (TransactWriteItems) need no action of
+# their own: IAM checks each item's PutItem, UpdateItem, DeleteItem or ConditionCheckItem.
+READ_WITHOUT_SCAN = (
+    "dynamodb:BatchGetItem",
+    "dynamodb:GetItem",
+    "dynamodb:Query",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DescribeTable",
+)
+READ_WRITE_WITHOUT_SCAN = (
+    *READ_WITHOUT_SCAN,
+    "dynamodb:BatchWriteItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
+    "dynamodb:DeleteItem",
+)
 
 
 def _string_key(name: str | None) -> dynamodb.Attribute | None:
@@ -17,11 +36,13 @@ def _string_key(name: str | None) -> dynamodb.Attribute | None:
 
 
 class Data(Construct):
-    """On-demand, point-in-time-recoverable, encrypted tables that outlive the stack."""
+    """On-demand, point-in-time-recoverable, encrypted tables that outlive the stack, and the private,
+    encrypted, TLS-only exports bucket whose objects expire after `BucketDef.expire_days`."""
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
         self.tables: dict[str, dynamodb.Table] = {d.logical_id: self._table(d) for d in TABLES}
+        self.exports_bucket = self._bucket(EXPORTS_BUCKET)
 
     def _table(self, definition: TableDef) -> dynamodb.Table:
         table = dynamodb.Table(
@@ -49,14 +70,76 @@ class Data(Construct):
         table.node.default_child.override_logical_id(definition.logical_id)  # type: ignore[union-attr]
         return table
 
+    def _bucket(self, definition: BucketDef) -> s3.Bucket:
+        bucket = s3.Bucket(
+            self,
+            definition.logical_id,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,  # no ACLs
+            versioned=False,  # an expired or replaced export must be gone, not kept as an old version
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="ExpireExports",
+                    expiration=Duration.days(definition.expire_days),
+                    abort_incomplete_multipart_upload_after=Duration.days(1),
+                )
+            ],
+            # Like the tables: a stack deletion never deletes customers' exports before the shop fetched
+            # them; the lifecycle rule stays on the retained bucket and still expires every object.
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        bucket.node.default_child.override_logical_id(definition.logical_id)  # type: ignore[union-attr]
+        Validations.of(bucket).acknowledge(
+            Acknowledgment(
+                id="AwsSolutions-S1",
+                reason="Only Emma's ingest and privacy functions read and write this bucket, through their own "
+                "roles, and Emma's privacy audit log (GET /v1/privacy/audit) records each export written and "
+                "fetched with the admin who asked. Server access logs would copy every request into a second "
+                f"bucket kept longer than the exports themselves ({definition.expire_days} days); "
+                "account-wide object auditing belongs to CloudTrail S3 data events.",
+            )
+        )
+        return bucket
+
+    @property
+    def exports_environment(self) -> dict[str, str]:
+        return {EXPORTS_BUCKET.env_var: self.exports_bucket.bucket_name}
+
+    def export_statements(self) -> list[iam.PolicyStatement]:
+        """Write and read exports (s3:PutObject, s3:GetObject on the objects), and s3:ListBucket on the
+        bucket: without it S3 answers a GetObject of a missing (expired) export with AccessDenied instead
+        of NoSuchKey, and the API could not tell an expired export from a refusal."""
+        return [
+            iam.PolicyStatement(
+                sid="ReadAndWriteExports",
+                actions=["s3:GetObject", "s3:PutObject"],
+                resources=[self.exports_bucket.arn_for_objects("*")],
+            ),
+            iam.PolicyStatement(
+                sid="TellMissingExports", actions=["s3:ListBucket"], resources=[self.exports_bucket.bucket_arn]
+            ),
+        ]
+
     def environment_for(self, definitions: Sequence[TableDef] = TABLES) -> dict[str, str]:
         """The env var a function reads each table's name from (TableDef.env_var -> physical name)."""
         return {d.env_var: self.tables[d.logical_id].table_name for d in definitions}
 
-    def grant_read_write(self, grantee: iam.IGrantable, definitions: Sequence[TableDef] = TABLES) -> None:
+    def grant_read_write(
+        self, grantee: iam.IGrantable, definitions: Sequence[TableDef] = TABLES, *, scan: bool = True
+    ) -> None:
         for definition in definitions:
-            self.tables[definition.logical_id].grant_read_write_data(grantee)
+            table = self.tables[definition.logical_id]
+            if scan:
+                table.grant_read_write_data(grantee)
+            else:
+                table.grant(grantee, *READ_WRITE_WITHOUT_SCAN)
 
-    def grant_read(self, grantee: iam.IGrantable, definitions: Sequence[TableDef]) -> None:
+    def grant_read(self, grantee: iam.IGrantable, definitions: Sequence[TableDef], *, scan: bool = True) -> None:
         for definition in definitions:
-            self.tables[definition.logical_id].grant_read_data(grantee)
+            table = self.tables[definition.logical_id]
+            if scan:
+                table.grant_read_data(grantee)
+            else:
+                table.grant(grantee, *READ_WITHOUT_SCAN)

@@ -6,7 +6,9 @@ retention, a role of its own that can write to that log group only (no AWSLambda
 whose logs:CreateLogGroup on "*" the function does not need), and by default `events:PutEvents` on
 the bus. `FunctionOptions` sizes it and says what else it may use: by default (the ingest path) every
 table and the shop secrets; the rules functions only their two tables plus the definitions layer; the
-recommendations build one table read-only, one read/write, and not the bus.
+recommendations build one table read-only, one read/write, and not the bus; the ingest API and the
+privacy schedule the exports bucket too, and stopping the journeys' executions (granted by `Journeys`,
+built after the functions: see `EmmaStack`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from emma.resources import SHOP_SECRET_PREFIX, TABLES, TableDef
+from emma.resources import EXPORTS_BUCKET, SHOP_SECRET_PREFIX, TABLES, TableDef
 from emma_infra.constructs.bus import Bus
 from emma_infra.constructs.data import Data
 from emma_infra.constructs.definitions import Definitions
@@ -60,6 +62,10 @@ class FunctionOptions:
     shop_secrets: bool = True  # read emma/shops/* (the shop directory)
     definitions: bool = False  # the definitions layer and EMMA_DEFINITIONS (the rules functions)
     bus: bool = True  # events:PutEvents on Emma's bus, and its name in the environment
+    publish: bool = True  # with bus: events:PutEvents (False: the bus's name only, which the settings require)
+    scan: bool = True  # dynamodb:Scan on `tables` and `read_tables` (False: every other read and write)
+    exports: bool = False  # s3:GetObject/PutObject on the exports bucket, and its name in the environment
+    stop_executions: bool = False  # states:StopExecution on the journeys' executions (granted by `Journeys`)
 
     def __post_init__(self) -> None:
         both = sorted({t.logical_id for t in self.tables} & {t.logical_id for t in self.read_tables})
@@ -82,6 +88,7 @@ class EmmaFunction(Construct):
         super().__init__(scope, construct_id)
         options = options or FunctionOptions()
         self.folder = folder
+        self.options = options
         self.log_group = logs.LogGroup(self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY)
         self.role = iam.Role(
             self,
@@ -108,6 +115,7 @@ class EmmaFunction(Construct):
                 **platform.data.environment_for([*options.tables, *options.read_tables]),
                 **(platform.bus.environment if options.bus else {}),
                 **({"EMMA_SHOP_SECRET_PREFIX": SHOP_SECRET_PREFIX} if options.shop_secrets else {}),
+                **(platform.data.exports_environment if options.exports else {}),
                 **(platform.definitions.environment if options.definitions else {}),
                 "POWERTOOLS_SERVICE_NAME": f"emma-{folder.replace('_', '-')}",
                 "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
@@ -122,12 +130,26 @@ class EmmaFunction(Construct):
                 "which support no resource-level permissions (resource must be '*').",
             )
         )
-        platform.data.grant_read_write(self.function, options.tables)
-        platform.data.grant_read(self.function, options.read_tables)
-        if options.bus:
+        platform.data.grant_read_write(self.function, options.tables, scan=options.scan)
+        platform.data.grant_read(self.function, options.read_tables, scan=options.scan)
+        if options.bus and options.publish:
             platform.bus.grant_put_events(self.function)
         if options.shop_secrets:
             self._allow_shop_secrets()
+        if options.exports:
+            self._allow_exports(platform.data)
+
+    def _allow_exports(self, data: Data) -> None:
+        """Write and read the exports bucket's objects (emma.adapters.privacy.S3Exports)."""
+        policy = iam.Policy(self, "Exports", roles=[self.role], statements=data.export_statements())
+        self.function.node.add_dependency(policy)
+        Validations.of(policy).acknowledge(
+            Acknowledgment(
+                id=f"AwsSolutions-IAM5[Resource::<{EXPORTS_BUCKET.logical_id}.Arn>/*]",  # its fixed logical id
+                reason="One export object per privacy job (<shop>/<job id>.json), named at run time; the "
+                "bucket holds nothing but exports, which this function writes and serves.",
+            )
+        )
 
     def _allow_shop_secrets(self) -> None:
         """Read the per-shop secrets (emma/shops/<shop>): the shop directory lists and batch-reads them."""

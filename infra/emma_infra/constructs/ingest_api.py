@@ -27,8 +27,9 @@ from aws_cdk import aws_logs as logs
 from aws_cdk.aws_apigatewayv2_integrations import HttpLambdaIntegration
 from constructs import Construct
 
-from emma_infra.constructs.functions import LOG_RETENTION, EmmaFunction, FunctionOptions, Platform
+from emma_infra.constructs.functions import LOG_RETENTION, EmmaFunction, Platform
 from emma_infra.paths import FUNCTIONS_DIR
+from emma_infra.sizing import INGEST_API_FUNCTION
 
 # CORS preflights of the tracking API: the resolver answers OPTIONS for any path itself (it has no route
 # for them), so API Gateway needs one catch-all route to hand them over.
@@ -87,16 +88,23 @@ ROUTE_FAMILIES = (
     # One route for every shop and platform. Unsigned requests are refused before any store read
     # (tests/unit/functions/test_webhook_flood.py), so this bucket is what a flood costs the shops.
     RouteFamily("webhooks", rate_limit=100, burst_limit=200, prefixes=("/webhooks/",)),
-    # Admin-keyed reads and the catalog import: each request reads (or writes) the store.
+    # Admin-keyed reads, the catalog import, export and erasure: each request reads (or writes) the store.
     RouteFamily(
         "admin",
         rate_limit=20,
         burst_limit=40,
         paths=frozenset({"/v1/segments", "/v1/openapi.json"}),
-        prefixes=("/v1/profiles/", "/v1/catalog/"),
+        prefixes=("/v1/profiles/", "/v1/catalog/", "/v1/privacy/"),
     ),
-    # Links in messages (unsubscribe, tracked short links): customers clicking after a send.
-    RouteFamily("links", rate_limit=50, burst_limit=100, paths=frozenset({"/v1/unsubscribe"}), prefixes=("/v1/r/",)),
+    # Links in messages (unsubscribe, the preference centre, the double opt-in confirmation, tracked short
+    # links): customers clicking after a send.
+    RouteFamily(
+        "links",
+        rate_limit=50,
+        burst_limit=100,
+        paths=frozenset({"/v1/unsubscribe", "/v1/preferences", "/v1/confirm"}),
+        prefixes=("/v1/r/",),
+    ),
 )
 
 
@@ -164,8 +172,8 @@ class IngestApi(Construct):
             "Ingest",
             folder="ingest",
             platform=platform,
-            description="Emma ingest: tracker calls, shop webhooks, profile reads",
-            options=FunctionOptions(memory_size=1024, timeout_seconds=10),  # every table, the secrets
+            description="Emma ingest: tracker calls, shop webhooks, profile reads, export and erasure",
+            options=INGEST_API_FUNCTION,  # every table (no Scan), the secrets, the exports bucket
         )
         self.http_api = apigwv2.HttpApi(
             self,

@@ -176,16 +176,7 @@ class Journeys(Construct):
             consumer.function.add_environment(key, value)
         if not self.machine_arns:
             return
-        stack = Stack.of(self)
-        executions = [
-            stack.format_arn(
-                service="states",
-                resource="execution",
-                resource_name=f"{name}:*",
-                arn_format=ArnFormat.COLON_RESOURCE_NAME,
-            )
-            for name in self.names.values()
-        ]
+        executions = self.execution_arns()
         policy = iam.Policy(
             self,
             "ControlExecutions",
@@ -205,6 +196,41 @@ class Journeys(Construct):
         )
         # The first event after a deploy may already start an execution: the machines and this policy first.
         consumer.function.node.add_dependency(policy, *self.state_machines.values())
+        self._acknowledge_executions(policy)
+
+    def execution_arns(self) -> list[str]:
+        """arn:<partition>:states:<region>:<account>:execution:<state machine name>:* of every journey."""
+        stack = Stack.of(self)
+        return [
+            stack.format_arn(
+                service="states",
+                resource="execution",
+                resource_name=f"{name}:*",
+                arn_format=ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for name in self.names.values()
+        ]
+
+    def allow_stopping(self, function: EmmaFunction) -> None:
+        """states:StopExecution on every journey's executions, for a function that ends a customer's
+        journeys (the privacy erasure: the ingest API and the privacy schedule). No StartExecution and
+        no DescribeExecution: an execution that already ended is told by StopExecution's error."""
+        if not self.machine_arns:
+            return
+        policy = iam.Policy(
+            function,
+            "StopJourneyExecutions",
+            roles=[function.role],
+            statements=[
+                iam.PolicyStatement(
+                    sid="StopExecutions", actions=["states:StopExecution"], resources=self.execution_arns()
+                )
+            ],
+        )
+        function.function.node.add_dependency(policy)
+        self._acknowledge_executions(policy)
+
+    def _acknowledge_executions(self, policy: iam.Policy) -> None:
         Validations.of(policy).acknowledge(
             *(
                 Acknowledgment(

@@ -1,5 +1,5 @@
-"""Create Emma's tables, bus, queues and rules in the emulator from emma.resources, the same
-definitions the CDK app builds from, and store the local shops as Secrets Manager secrets."""
+"""Create Emma's tables, exports bucket, bus, queues and rules in the emulator from emma.resources, the
+same definitions the CDK app builds from, and store the local shops as Secrets Manager secrets."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from emma.journeys.compile import compile_journey, substitute
 from emma.journeys.definitions import Journey
 from emma.resources import (
     EVENT_BUS,
+    EXPORTS_BUCKET,
     JOURNEY_MACHINES_ENV,
     QUEUES,
     REQUEST_QUEUES,
@@ -21,6 +22,7 @@ from emma.resources import (
     SES_CONFIGURATION_SET_ENV,
     SHOP_SECRET_PREFIX,
     TABLES,
+    BucketDef,
     BusDef,
     QueueDef,
     RequestQueueDef,
@@ -44,9 +46,11 @@ class Provisioned:
     # inside PutEvents and never parks an event there; it exists so that the local stack has every
     # queue the deployed one has (and `emma replay` the same queues to work on).
     rule_dlq_urls: dict[str, str] = field(default_factory=dict)
+    exports_bucket: str = EXPORTS_BUCKET.name
 
     def env(self) -> dict[str, str]:
         env = {t.env_var: self.tables[t.logical_id] for t in TABLES}
+        env[EXPORTS_BUCKET.env_var] = self.exports_bucket
         env[EVENT_BUS.env_var] = self.bus_name
         env["EMMA_SHOP_SECRET_PREFIX"] = SHOP_SECRET_PREFIX
         env.update({q.env_var: self.queue_urls[q.logical_id] for q in REQUEST_QUEUES})
@@ -83,6 +87,29 @@ def create_table(ddb: Any, table: TableDef) -> None:
             TableName=table.name,
             TimeToLiveSpecification={"Enabled": True, "AttributeName": table.ttl_attribute},
         )
+
+
+def create_bucket(s3: Any, bucket: BucketDef, region: str) -> str:
+    """The bucket, with the deployed bucket's expiry rule (the emulator keeps the rule; it expires nothing)."""
+    kwargs: dict[str, Any] = {"Bucket": bucket.name}
+    if region != "us-east-1":  # S3 refuses a LocationConstraint of us-east-1 and requires it elsewhere
+        kwargs["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(**kwargs)
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=bucket.name,
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "ExpireExports",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": ""},
+                    "Expiration": {"Days": bucket.expire_days},
+                    "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+                }
+            ]
+        },
+    )
+    return bucket.name
 
 
 def _queue_arn(sqs: Any, url: str) -> str:
@@ -172,6 +199,7 @@ def provision(session: Any, shops: Iterable[ShopConfig] = ()) -> Provisioned:
     sqs = session.client("sqs")
     for table in TABLES:
         create_table(ddb, table)
+    exports_bucket = create_bucket(session.client("s3"), EXPORTS_BUCKET, session.region_name)
     bus = create_bus(events, EVENT_BUS)
     # In AWS the partner bus is named after Shopify's event source (aws.partner/shopify.com/...).
     # moto 5.2.5 cuts bus names at the last "/" when matching rules, so locally the partner bus is
@@ -196,6 +224,7 @@ def provision(session: Any, shops: Iterable[ShopConfig] = ()) -> Provisioned:
         queue_urls=urls,
         dlq_urls=dlqs,
         rule_dlq_urls=rule_dlqs,
+        exports_bucket=exports_bucket,
     )
 
 

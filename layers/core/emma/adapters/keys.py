@@ -585,7 +585,7 @@ SUPPRESSION = ItemType(
         "customer confirms it again by double opt-in."
     ),
     attributes={"kind": "email or phone", "at": "ISO time of the erasure"},
-    written_by=("DynamoPrivacyStore.suppress", "DynamoPrivacyStore.lift"),
+    written_by=("DynamoPrivacyStore.suppress", "DynamoPrivacyStore.erase"),
     read_by=("DynamoPrivacyStore.suppressed", "DynamoPrivacyStore.holdings"),
 )
 PRIVACY_JOB = ItemType(

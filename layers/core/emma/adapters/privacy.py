@@ -23,10 +23,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from emma.adapters import keys
 from emma.adapters.ddb import Table, conditional_failed, key, number, string, wrap_error
 from emma.errors import TransientError
-from emma.privacy.model import AuditEntry, HeldItem, Identity, PrivacyJob
+from emma.privacy.model import AuditEntry, HeldItem, Identity, PrivacyJob, address_hashes, privacy_salt
 from emma.privacy.ports import StaleJob
 from emma.rules.state import Timer, counter_shard
-from emma.shops import ShopConfig
+from emma.shops import ShopConfig, ShopDirectory
 
 _DESERIALIZER = TypeDeserializer()
 _JSON_ATTRIBUTES = ("doc", "state", "request", "link", "outbox", "recommended", "links")
@@ -36,7 +36,7 @@ _PARTITION_KINDS: tuple[tuple[str, str, bool], ...] = (
     (keys.PROFILE_SK, keys.PROFILE.name, True),
     (keys.DERIVED_SK, keys.DERIVED.name, True),
     (keys.CAPS_SK, keys.CAPS.name, True),
-    (keys.merged_log_sk("", ""), keys.MERGED_LOG.name, False),
+    (keys.merged_log_sk("", "")[:-1], keys.MERGED_LOG.name, False),  # LOG#M#
     (keys.LOG_PREFIX, keys.EVENT_LOG.name, False),
     (keys.marker_sk(""), keys.MARKER.name, False),
     (keys.JOURNEY_PREFIX, keys.JOURNEY_STATE.name, False),
@@ -271,14 +271,6 @@ class DynamoPrivacyStore(Table):
         wanted = [key(keys.suppression_pk(shop, h), keys.SUPPRESSION_SK) for h in dict.fromkeys(hashes)]
         found = self._get_many(self._table, wanted)
         return {i["pk"]["S"].rsplit("#SUP#", 1)[1] for i in found}
-
-    def lift(self, shop: str, hashes: Sequence[str]) -> None:
-        self._batch_write(
-            [
-                {"DeleteRequest": {"Key": key(keys.suppression_pk(shop, h), keys.SUPPRESSION_SK)}}
-                for h in dict.fromkeys(hashes)
-            ]
-        )
 
     # ---- jobs ----------------------------------------------------------------------------------------
 
@@ -522,3 +514,18 @@ class WebhookNotifier:
             raise TransientError(f"the shop's privacy notify_url answered {exc.code}") from exc
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             raise TransientError(f"the shop's privacy notify_url is unreachable: {type(exc).__name__}") from exc
+
+
+class SuppressionCheck:
+    """Ingest's question: does an address belong to an erased customer? (emma.ingest.ports.Suppressions)"""
+
+    def __init__(self, store: DynamoPrivacyStore, shops: ShopDirectory) -> None:
+        self._store = store
+        self._shops = shops
+
+    def suppressed(self, shop: str, emails: Sequence[str], phones: Sequence[str]) -> bool:
+        salt = privacy_salt(self._shops.get(shop))
+        if salt is None:
+            return False
+        hashes = address_hashes(salt, emails, phones)
+        return bool(hashes) and bool(self._store.suppressed(shop, sorted(hashes)))

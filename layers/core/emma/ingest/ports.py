@@ -117,3 +117,10 @@ class EventPublisher(Protocol):
     def publish(self, events: Sequence[CanonicalEvent]) -> None:
         """Publish all or raise PublishError naming what failed after retries."""
         ...
+
+
+class Suppressions(Protocol):
+    def suppressed(self, shop: str, emails: Sequence[str], phones: Sequence[str]) -> bool:
+        """Whether any of these addresses belonged to an erased customer (emma.privacy keeps them as
+        salted hashes): a consent grant without double opt-in for such an address is not applied."""
+        ...

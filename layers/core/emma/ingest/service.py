@@ -29,7 +29,7 @@ from typing import Any
 from emma.addresses import check_email
 from emma.clock import Clock
 from emma.errors import ConcurrencyConflict, EmmaError, ProfileNotFound, StoreError, TransientError
-from emma.events.model import CUSTOMERLESS_TYPES, CanonicalEvent, CatalogEvent
+from emma.events.model import CUSTOMERLESS_TYPES, CanonicalEvent, CatalogEvent, ConsentProps, EventType
 from emma.ingest.ports import (
     AliasKey,
     CatalogRepository,
@@ -38,6 +38,7 @@ from emma.ingest.ports import (
     EventPublisher,
     IdempotencyRecord,
     ProfileRepository,
+    Suppressions,
     alias_keys,
 )
 from emma.profiles.apply import apply_event, merge_profiles, merge_rank
@@ -132,7 +133,9 @@ class IngestService:
         new_id: Callable[[], str] = _new_profile_id,
         sleep: Callable[[float], None] = time.sleep,
         parallel_customers: int = PARALLEL_CUSTOMERS,
+        suppressions: Suppressions | None = None,
     ) -> None:
+        self._suppressions = suppressions
         self._profiles = profiles
         self._catalog = catalog
         self._publisher = publisher
@@ -320,7 +323,8 @@ class IngestService:
                     }
                 )
                 tombstones.append((tomb, loser.version))
-        repeats = {event.id for event in fresh if not apply_event(profile, event)}
+        refused = self._refused_grants(shop, profile, fresh)
+        repeats = {event.id for event in fresh if event.id in refused or not apply_event(profile, event)}
         trimmed = fit_profile(profile)  # within one store item, whatever the events held
         if trimmed:
             log.warning("profile %s trimmed to fit one store item: %s", profile.profile_id, trimmed)
@@ -346,6 +350,21 @@ class IngestService:
         _check_fits(commit)
         self._profiles.commit(commit)
         return profile, losers, stamped
+
+    def _refused_grants(self, shop: str, profile: Profile, fresh: list[CanonicalEvent]) -> set[str]:
+        """Consent grants without double opt-in for an address of an erased customer: stored (the log
+        shows them) but not applied, so an erasure is not undone by the shop re-sending an old opt-in.
+        Only a run carrying such a grant pays for the look-up."""
+        grants = [e.id for e in fresh if _plain_grant(e)]
+        if not grants or self._suppressions is None:
+            return set()
+        probe = profile.model_copy(deep=True)
+        for event in fresh:
+            apply_event(probe, event)
+        if not self._suppressions.suppressed(shop, probe.emails, probe.phones):
+            return set()
+        log.warning("consent grants refused for %s: an address of an erased customer", profile.profile_id)
+        return set(grants)
 
     def _live_profiles(self, shop: str, ids: set[str]) -> dict[str, Profile]:
         """Fetch profiles, following merged-away tombstones to their winners."""
@@ -478,6 +497,16 @@ def _with_profile(event: CanonicalEvent, profile_id: str | None, repeat: bool = 
         return event
     customer = event.customer.model_copy(update={"profile_id": profile_id})
     return event.model_copy(update={"customer": customer, "repeat": repeat})
+
+
+def _plain_grant(event: CanonicalEvent) -> bool:
+    props = event.properties
+    return (
+        event.type == EventType.CONSENT_CHANGED
+        and isinstance(props, ConsentProps)
+        and props.granted
+        and not props.proof.double_opt_in
+    )
 
 
 def _all_aliases(profile: Profile) -> list[AliasKey]:

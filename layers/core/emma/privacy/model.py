@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
@@ -35,6 +36,13 @@ def salted_hash(salt: bytes, kind: str, value: str) -> str:
     """HMAC-SHA256 of ``kind:value`` under the shop's salt, hex: the same address always gives the same
     hash in one shop, and nobody without the salt can test an address against it."""
     return hmac.new(salt, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+
+
+def address_hashes(salt: bytes, emails: Sequence[str], phones: Sequence[str]) -> dict[str, AddressKind]:
+    """hash -> email|phone for each address, normalised as profiles store them (emails in lower case)."""
+    out: dict[str, AddressKind] = {salted_hash(salt, "email", e.strip().lower()): "email" for e in emails if e}
+    out.update({salted_hash(salt, "phone", p.strip()): "phone" for p in phones if p})
+    return out
 
 
 def key_id(admin_key: str) -> str:

@@ -32,6 +32,7 @@ from emma.privacy.model import (
     Identity,
     JobKind,
     PrivacyJob,
+    address_hashes,
     privacy_salt,
     salted_hash,
 )
@@ -106,19 +107,6 @@ class PrivacyService:
     def subject(self, shop: ShopConfig, ref: str) -> str:
         """The salted hash that names a reference in jobs and the audit trail."""
         return salted_hash(self._salt(shop), "ref", _ref_key(ref))
-
-    def address_hashes(self, shop: ShopConfig, emails: Sequence[str], phones: Sequence[str]) -> dict[str, str]:
-        salt = privacy_salt(shop)
-        if salt is None:
-            return {}
-        out = {salted_hash(salt, "email", e.strip().lower()): "email" for e in emails if e}
-        out.update({salted_hash(salt, "phone", p.strip()): "phone" for p in phones if p})
-        return out
-
-    def suppressed(self, shop: ShopConfig, emails: Sequence[str], phones: Sequence[str]) -> bool:
-        """Whether any of these addresses belongs to an erased customer."""
-        hashes = self.address_hashes(shop, emails, phones)
-        return bool(hashes) and bool(self._store.suppressed(shop.shop, sorted(hashes)))
 
     # ---- export ------------------------------------------------------------------------------
 
@@ -356,7 +344,8 @@ class PrivacyService:
             job.steps.append("counted")
             self._put(job, deltas)
         if "suppressed" not in job.steps:
-            hashes = self.address_hashes(shop, plan.emails, plan.phones)
+            salt = privacy_salt(shop)
+            hashes = address_hashes(salt, plan.emails, plan.phones) if salt is not None else {}
             if hashes:
                 self._store.suppress(shop.shop, hashes, self._clock.now())
             else:

@@ -17,6 +17,7 @@ from emma.adapters.dispatch import DynamoLinks, DynamoMessageLog
 from emma.adapters.dynamodb import DynamoCatalog, DynamoProfileRepository
 from emma.adapters.eventbridge import EventBridgePublisher
 from emma.adapters.journeys import DynamoJourneyStore
+from emma.adapters.privacy import DynamoPrivacyStore, SuppressionCheck
 from emma.adapters.recommend import DynamoModelStore
 from emma.adapters.rules_store import DynamoRulesStore
 from emma.adapters.shops import SecretsShopDirectory
@@ -74,7 +75,8 @@ class IngestWiring:
         shops = SecretsShopDirectory(
             self.client("secretsmanager"), s.shop_secret_prefix, ttl_seconds=s.shop_cache_seconds
         )
-        return Intake(IngestService(profiles, catalog, publisher, self.clock), shops)
+        suppressions = SuppressionCheck(DynamoPrivacyStore(self.dynamodb, s.profiles_table, s.catalog_table, ""), shops)
+        return Intake(IngestService(profiles, catalog, publisher, self.clock, suppressions=suppressions), shops)
 
     @cached_property
     def reads(self) -> ProfileReads:

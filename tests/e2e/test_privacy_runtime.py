@@ -1,0 +1,262 @@
+"""Export and erasure end to end on the local runtime, over real HTTP: a customer built from tracker
+calls and a journey (a message sent by SMS with a short link, one deferred by quiet hours, timers,
+a merged-away anonymous profile), exported with every item type, erased, and then a scan of every
+table of the emulator finds nothing that names them; Shopify's compliance webhooks do the same."""
+
+import json
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+
+from emma.adapters.keys import ITEM_TYPES
+from emma.resources import TABLES
+from emma.sources.signatures import sign_base64
+from emma_local.config import load_config
+from emma_local.runtime import LocalRuntime
+
+pytestmark = pytest.mark.e2e
+ADMIN = {"authorization": "Bearer ak_local_elektro_emma"}
+OTHER_ADMIN = {"authorization": "Bearer ak_local_fahrrad_franz"}
+KEY = ("wk_local_elektro_emma", "")
+SECRET = "shpss_local_elektro_emma"
+REAL = Path(__file__).resolve().parents[3] / "shared" / "real-payloads" / "shopify"
+BERLIN = ZoneInfo("Europe/Berlin")
+PHONE = {"product_id": "pixel-9", "price": 700.0, "category": "smartphones"}
+EXPORTED = {i.name for i in ITEM_TYPES if i.privacy in ("customer", "scrubbed")}
+
+
+@pytest.fixture(scope="module")
+def rt():
+    runtime = LocalRuntime(load_config(), port=0, log_level="ERROR", environments=0, schedule=False).start()
+    yield runtime
+    runtime.stop()
+
+
+def call(rt, kind, body):
+    body.setdefault("messageId", str(uuid.uuid4()))
+    resp = requests.post(f"{rt.api_url}/v1/{kind}", json=body, auth=KEY, timeout=10)
+    assert resp.status_code == 200, resp.text
+    rt.drain()
+
+
+def profile(rt, ref, headers=ADMIN):
+    return requests.get(f"{rt.api_url}/v1/profiles/{ref}", headers=headers, timeout=10)
+
+
+def to_berlin(rt, hour, minute=0, min_hours=0.0):
+    """Move the local clock to the next hour:minute in Berlin at least ``min_hours`` from now."""
+    now = rt.now()
+    target = (now + timedelta(hours=min_hours)).astimezone(BERLIN).replace(hour=hour, minute=minute, second=0)
+    while target < now + timedelta(hours=min_hours):
+        target += timedelta(days=1)
+    rt.advance(seconds=(target - now).total_seconds())
+
+
+def leftovers(rt, needles):
+    """Every item in every table of the emulator whose text holds one of ``needles``."""
+    ddb = rt.emulator.session().client("dynamodb")
+    found = []
+    for table in TABLES:
+        for page in ddb.get_paginator("scan").paginate(TableName=table.name):
+            for item in page["Items"]:
+                text = json.dumps(item, default=str)
+                hits = [n for n in needles if n in text]
+                if hits:
+                    found.append((table.name, item["pk"]["S"], item["sk"]["S"], hits))
+    return found
+
+
+def build_customer(rt, user, anon, email, phone):
+    call(rt, "page", {"anonymousId": anon, "name": "Home", "properties": {"url": "https://shop.example/"}})
+    to_berlin(rt, 11)
+    call(
+        rt,
+        "track",
+        {
+            "userId": user,
+            "event": "Order Completed",
+            "properties": {"order_id": f"{user}-o", "total": 700.0, "currency": "EUR", "products": [PHONE]},
+        },
+    )
+    call(
+        rt,
+        "identify",
+        {
+            "userId": user,
+            "anonymousId": anon,
+            "traits": {"email": email, "phone": phone, "first_name": "Erika"},
+            "context": {"consent": {"sms": {"granted": True, "wording": "SMS: ja"}}},
+        },
+    )
+    call(
+        rt,
+        "track",
+        {
+            "userId": user,
+            "event": "Product Added",
+            "properties": {"product_id": "case-1", "price": 19.0, "currency": "EUR"},
+        },
+    )
+    rt.settle()
+    rt.advance(hours=3)  # the cart is abandoned: the reminder goes out by SMS, with a short link
+    rt.run_schedule(only={"scheduler"})
+    rt.settle()
+    to_berlin(rt, 23, 30, min_hours=24)  # the next message of the journey comes at night: deferred
+    rt.run_schedule(only={"scheduler"})
+    rt.settle()
+
+
+def test_export_holds_every_item_type_and_erasure_leaves_nothing_that_names_the_customer(rt):
+    user, anon, email, phone = "pv-1", "anon-pv-1", "erase.me@example.de", "+4915199999901"
+    build_customer(rt, user, anon, email, phone)
+    before = profile(rt, f"cid:{user}").json()
+    assert before["merged_from"], "the anonymous visitor's profile was merged into the customer's"
+    statuses = {m["status"] for m in before["messages"]}
+    assert {"sent", "deferred"} <= statuses, before["messages"]
+
+    # Another shop's admin key: 403 when it names this shop, 404 for the customer otherwise; nothing deleted.
+    assert (
+        requests.delete(
+            f"{rt.api_url}/v1/profiles/cid:{user}?shop=elektro-emma", headers=OTHER_ADMIN, timeout=10
+        ).status_code
+        == 403
+    )
+    assert requests.delete(f"{rt.api_url}/v1/profiles/cid:{user}", headers=OTHER_ADMIN, timeout=10).status_code == 404
+    assert (
+        requests.get(f"{rt.api_url}/v1/profiles/cid:{user}/export", headers=OTHER_ADMIN, timeout=10).status_code == 404
+    )
+    assert profile(rt, f"cid:{user}").status_code == 200
+
+    exported = requests.get(f"{rt.api_url}/v1/profiles/{email}/export", headers=ADMIN, timeout=10)
+    assert exported.status_code == 200, exported.text
+    document = exported.json()
+    assert EXPORTED <= set(document["items"]), sorted(EXPORTED - set(document["items"]))
+    assert set(document["summary"]["profile_ids"]) == {before["profile_id"], *before["merged_from"]}
+    messages = document["items"]["message log entry"]
+    assert any(m.get("preview") and m.get("links") for m in messages)  # what the SMS said, its short links
+    assert any(m["status"] == "deferred" for m in messages)
+    assert document["consent"][before["profile_id"]]["sms"]["proof"]["wording"] == "SMS: ja"
+
+    erased = requests.delete(f"{rt.api_url}/v1/profiles/cid:{user}", headers=ADMIN, timeout=30)
+    assert erased.status_code == 200, erased.text
+    job = erased.json()["job"]
+    assert job["status"] == "done" and job["suppressed"] == 2 and job["stopped_executions"] >= 1
+    assert job["counts"]["profile"] == 1 + len(before["merged_from"])
+    for ref in (f"cid:{user}", email, f"anon:{anon}", before["profile_id"], *before["merged_from"]):
+        assert profile(rt, ref).status_code == 404, ref
+    needles = [user, anon, email, phone.lstrip("+"), before["profile_id"], *before["merged_from"]]
+    assert leftovers(rt, needles) == []
+    journeys = {j["journey"] for j in before["journeys"]}
+    assert journeys, "the customer was in journeys"
+    running = [e for j in journeys for e in rt.executions(j, status="RUNNING") if before["profile_id"] in e["name"]]
+    assert running == []
+
+    again = requests.delete(f"{rt.api_url}/v1/profiles/cid:{user}", headers=ADMIN, timeout=30)
+    assert again.status_code == 200 and again.json()["job"]["job_id"] == job["job_id"]
+    trail = requests.get(f"{rt.api_url}/v1/privacy/audit", headers=ADMIN, timeout=10).json()["entries"]
+    assert [e["action"] for e in trail if e["subject"] == job["subject"]] == ["erase"]  # once, however often asked
+    assert [e["actor"] for e in trail if e["action"] == "export"] == [job["actor"]]  # the admin key's id
+    assert all(email not in json.dumps(e) and user not in json.dumps(e) for e in trail)
+
+    # The same address comes back with an opt-in that was not confirmed: no marketing consent is re-created.
+    call(
+        rt,
+        "identify",
+        {
+            "userId": user,
+            "traits": {"email": email},
+            "context": {"consent": {"email": {"granted": True, "wording": "Newsletter"}}},
+        },
+    )
+    assert "email" not in profile(rt, f"cid:{user}").json()["consent"]
+    call(
+        rt,
+        "identify",
+        {
+            "userId": user,
+            "traits": {"email": email},
+            "context": {"consent": {"email": {"granted": True, "double_opt_in": True}}},
+        },
+    )
+    assert profile(rt, f"cid:{user}").json()["consent"]["email"]["granted"] is True
+
+
+def shopify(rt, topic, body, delivery, secret=SECRET):
+    data = json.dumps(body).encode()
+    return requests.post(
+        f"{rt.api_url}/webhooks/shopify/elektro-emma",
+        data=data,
+        timeout=10,
+        headers={
+            "content-type": "application/json",
+            "x-shopify-topic": topic,
+            "x-shopify-webhook-id": delivery,
+            "x-shopify-shop-domain": "elektro-emma.myshopify.com",
+            "x-shopify-hmac-sha256": sign_base64(secret, data),
+        },
+    )
+
+
+def real(name):
+    return json.loads((REAL / f"{name}.docs-2026-04.json").read_text())
+
+
+def test_shopify_customers_redact_and_data_request_as_shopify_sends_them(rt):
+    customer = {**real("customers_create"), "id": 555001, "email": "redact.me@example.de", "phone": "+4915199999902"}
+    assert shopify(rt, "customers/create", customer, "c-555001").status_code == 200
+    rt.settle()
+    before = profile(rt, "cid:555001").json()
+
+    request = real("customers_data_request")
+    request["customer"] = {"id": 555001, "email": "redact.me@example.de", "phone": "+4915199999902"}
+    request["shop_domain"] = "elektro-emma.myshopify.com"
+    assert shopify(rt, "customers/data_request", request, "dr-1", secret="wrong").status_code == 401
+    answer = shopify(rt, "customers/data_request", request, "dr-1")
+    assert answer.status_code == 200, answer.text
+    job_id = answer.json()["job_id"]
+    assert shopify(rt, "customers/data_request", request, "dr-1").json()["job_id"] == job_id  # a retry
+    rt.run_schedule(only={"privacy"}, force=True)
+    job = requests.get(f"{rt.api_url}/v1/privacy/jobs/{job_id}", headers=ADMIN, timeout=10).json()["job"]
+    assert job["status"] == "done" and job["counts"]["profile"] == 1
+    document = requests.get(f"{rt.api_url}/v1/privacy/jobs/{job_id}/export", headers=ADMIN, timeout=10).json()
+    assert document["profile_id"] == before["profile_id"]
+
+    redact = real("customers_redact")
+    redact["customer"] = request["customer"]
+    redact["shop_domain"] = "elektro-emma.myshopify.com"
+    assert shopify(rt, "customers/redact", redact, "rd-1", secret="wrong").status_code == 401
+    assert profile(rt, "cid:555001").status_code == 200  # a bad signature erased nothing
+    answer = shopify(rt, "customers/redact", redact, "rd-1")
+    assert answer.status_code == 200, answer.text
+    rt.run_schedule(only={"privacy"}, force=True)
+    job = requests.get(f"{rt.api_url}/v1/privacy/jobs/{answer.json()['job_id']}", headers=ADMIN, timeout=10).json()
+    assert job["job"]["status"] == "done" and job["job"]["actor"] == "shopify:customers/redact"
+    assert profile(rt, "cid:555001").status_code == 404
+    assert profile(rt, "redact.me@example.de").status_code == 404
+    assert leftovers(rt, ["redact.me", "555001", "4915199999902", before["profile_id"]]) == []
+
+
+def test_shopify_shop_redact_erases_every_customer_of_the_shop():
+    runtime = LocalRuntime(load_config(), port=0, log_level="ERROR", environments=0, schedule=False).start()
+    try:
+        for n in range(3):
+            customer = {**real("customers_create"), "id": 556000 + n, "email": f"kunde{n}@example.de"}
+            assert shopify(runtime, "customers/create", customer, f"c-{n}").status_code == 200
+        call(runtime, "page", {"anonymousId": "anon-shop-redact", "name": "Home"})
+        runtime.settle()
+        body = {**real("shop_redact"), "shop_domain": "elektro-emma.myshopify.com"}
+        answer = shopify(runtime, "shop/redact", body, "sr-1")
+        assert answer.status_code == 200, answer.text
+        runtime.run_schedule(only={"privacy"}, force=True)
+        job = requests.get(f"{runtime.api_url}/v1/privacy/jobs/{answer.json()['job_id']}", headers=ADMIN, timeout=10)
+        assert job.json()["job"]["status"] == "done"
+        assert leftovers(runtime, ["kunde0", "kunde1", "kunde2", "anon-shop-redact", "S#elektro-emma#P#"]) == []
+        # the other shop is untouched, the audit trail stays
+        trail = requests.get(f"{runtime.api_url}/v1/privacy/audit", headers=ADMIN, timeout=10).json()["entries"]
+        assert [e["action"] for e in trail] == ["erase_shop"]
+    finally:
+        runtime.stop()

@@ -5,7 +5,7 @@ table of the emulator finds nothing that names them; Shopify's compliance webhoo
 
 import json
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -134,7 +134,7 @@ def test_export_holds_every_item_type_and_erasure_leaves_nothing_that_names_the_
     exported = requests.get(f"{rt.api_url}/v1/profiles/{email}/export", headers=ADMIN, timeout=10)
     assert exported.status_code == 200, exported.text
     document = exported.json()
-    assert EXPORTED <= set(document["items"]), sorted(EXPORTED - set(document["items"]))
+    assert set(document["items"]) >= EXPORTED, sorted(EXPORTED - set(document["items"]))
     assert set(document["summary"]["profile_ids"]) == {before["profile_id"], *before["merged_from"]}
     messages = document["items"]["message log entry"]
     assert any(m.get("preview") and m.get("links") for m in messages)  # what the SMS said, its short links

@@ -34,8 +34,8 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "registers devices with the push platform applications operators create per shop",
     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:"
     "secret:emma/shops/*]": "one secret per shop",
-    "AwsSolutions-S1": "the exports bucket: no server access logs; Emma's privacy audit log records each export "
-    "written and fetched, CloudTrail data events audit object access account-wide",
+    "AwsSolutions-S1": "the exports bucket: no server access logs; Emma's privacy audit log records the job of "
+    "each export, CloudTrail data events audit object access account-wide",
     f"AwsSolutions-IAM5[Resource::<{EXPORTS_BUCKET.logical_id}.Arn>/*]": "the ingest and privacy functions write "
     "and read one export object per privacy job, named at run time",
     "AwsSolutions-SQS3": "the dead-letter queues of the EventBridge Scheduler targets and of the EventBridge rule "

@@ -95,10 +95,11 @@ class Data(Construct):
             Acknowledgment(
                 id="AwsSolutions-S1",
                 reason="Only Emma's ingest and privacy functions read and write this bucket, through their own "
-                "roles, and Emma's privacy audit log (GET /v1/privacy/audit) records each export written and "
-                "fetched with the admin who asked. Server access logs would copy every request into a second "
-                f"bucket kept longer than the exports themselves ({definition.expire_days} days); "
-                "account-wide object auditing belongs to CloudTrail S3 data events.",
+                "roles. Each object is the export of one privacy job (Shopify's customers/data_request), which "
+                "Emma's privacy audit log (GET /v1/privacy/audit) records, and is served only for the shop's "
+                "admin key. Server access logs would copy every request into a second bucket kept longer than "
+                f"the exports themselves ({definition.expire_days} days); account-wide auditing of object "
+                "access belongs to CloudTrail S3 data events.",
             )
         )
         return bucket

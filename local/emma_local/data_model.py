@@ -9,7 +9,7 @@ from pathlib import Path
 
 import emma.adapters
 from emma.adapters import keys
-from emma.adapters.keys import ITEM_TYPES, ItemType, KeyPart
+from emma.adapters.keys import ITEM_TYPES, PRIVACY_CLASSES, ItemType, KeyPart
 from emma.resources import TABLES, TableDef
 
 KEYS_SOURCE = "layers/core/emma/adapters/keys.py"
@@ -83,13 +83,13 @@ def _table_section(table: TableDef, items: list[ItemType], classes: dict[str, ty
         + (", ".join(f"`{g.name}` ({g.partition_key}, {g.sort_key})" for g in table.gsis) or "none")
         + f". The functions find it in `{table.env_var}`.",
         "",
-        f"| item | {table.partition_key} | {table.sort_key} | TTL |",
-        "|---|---|---|---|",
+        f"| item | {table.partition_key} | {table.sort_key} | TTL | privacy |",
+        "|---|---|---|---|---|",
     ]
     for item in items:
         out.append(
             f"| [{item.name}](#{item.name.replace(' ', '-')}) | `{_cell(key_pattern(item.pk, item.pk_pattern))}` "
-            f"| `{_cell(key_pattern(item.sk, item.sk_pattern))}` | {_cell(item.ttl or '')} |"
+            f"| `{_cell(key_pattern(item.sk, item.sk_pattern))}` | {_cell(item.ttl or '')} | {item.privacy} |"
         )
     for item in items:
         out += [
@@ -101,6 +101,7 @@ def _table_section(table: TableDef, items: list[ItemType], classes: dict[str, ty
             f"- {table.partition_key}: `{key_pattern(item.pk, item.pk_pattern)}` ({builder_name(item.pk, 'pk')})",
             f"- {table.sort_key}: `{key_pattern(item.sk, item.sk_pattern)}` ({builder_name(item.sk, 'sk')})",
             f"- TTL: {item.ttl or 'none (kept until deleted)'}",
+            f"- privacy: {item.privacy}, {PRIVACY_CLASSES[item.privacy]}",
             f"- written by: {_who(item.written_by, classes)}",
             f"- read by: {_who(item.read_by, classes)}",
             "",
@@ -125,6 +126,10 @@ def render() -> str:
         "everything about one customer shares the partition `S#<shop>#P#<profile id>`: a profile read is "
         "one query, a GDPR erasure is one query plus deletes. Times in attributes are ISO 8601 strings; "
         "`written by` counts updates and deletes as writes.",
+        "",
+        "Each item type says what an export and an erasure do with it (`privacy`, docs/privacy.md): "
+        + "; ".join(f"**{name}**: {what}" for name, what in PRIVACY_CLASSES.items())
+        + ".",
         "",
         "| table | local name | env var | item types |",
         "|---|---|---|---|",

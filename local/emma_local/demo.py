@@ -18,6 +18,7 @@ from emma.resources import PROFILES_TABLE
 from emma.sources.signatures import sign_base64, sign_hex
 from emma_local.config import ROOT, LocalConfig
 from emma_local.journey_demo import JourneyDemo
+from emma_local.privacy_demo import run_privacy_demo
 from emma_local.runtime import LocalRuntime
 
 # The story: Lena browses anonymously, logs in, buys on Shopify; Max browses and identifies in one
@@ -338,5 +339,6 @@ def run_demo(config: LocalConfig, events_dir: Path) -> int:
         demo.run()
         status = demo.summary(started)
         status |= JourneyDemo(runtime).run()
+        status |= run_privacy_demo(runtime, config)
         print(f"\nDemo finished in {time.monotonic() - started:.0f} s")
         return status

@@ -171,7 +171,7 @@ class DispatchConfig(BaseModel):
 
 
 class PrivacyConfig(BaseModel):
-    """Export, erasure and retention (docs/privacy.md)."""
+    """Export and erasure (docs/privacy.md)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     salt: str | None = Field(
@@ -185,12 +185,6 @@ class PrivacyConfig(BaseModel):
         pattern=r"^https://",
         description="where Emma POSTs (signed like its webhook deliveries) that a Shopify data request's export is "
         "ready; without it the export waits in GET /v1/privacy/jobs",
-    )
-    inactive_months: int | None = Field(
-        None, ge=1, le=240, description="erase profiles with no activity for this many months (default: never)"
-    )
-    event_log_days: int | None = Field(
-        None, ge=1, le=3650, description="keep event log entries this many days (default: EMMA_EVENT_LOG_TTL_DAYS)"
     )
 
 

@@ -33,6 +33,37 @@ SHOP = ShopConfig(
 OTHER = ShopConfig(shop="fahrrad-franz", write_keys=("wk_2",), admin_keys=("ak_2",))
 
 
+class QueuedPrivacy:
+    """The privacy service as the webhook route uses it: requests queued, recorded here."""
+
+    def __init__(self) -> None:
+        self.requests: list[dict] = []
+
+    def request(self, shop, kind, refs, actor, *, request_id, orders=(), notify=False):
+        from emma.privacy.model import PrivacyJob
+
+        self.requests.append(
+            {
+                "shop": shop.shop,
+                "kind": kind,
+                "refs": list(refs),
+                "actor": actor,
+                "orders": list(orders),
+                "request_id": request_id,
+                "notify": notify,
+            }
+        )
+        return PrivacyJob(
+            job_id=f"job-{len(self.requests)}",
+            shop=shop.shop,
+            kind=kind,
+            actor=actor,
+            subject="h",
+            created_at=T0,
+            updated_at=T0,
+        )
+
+
 class Api:
     def __init__(self, handler, world):
         self.handler = handler
@@ -63,9 +94,11 @@ def world(monkeypatch):
     monkeypatch.setattr(deps, "intake", lambda: intake)
     monkeypatch.setattr(deps, "reads", lambda: reads)
     monkeypatch.setattr(deps, "recommender", lambda: recommender)
+    privacy = QueuedPrivacy()
+    monkeypatch.setattr(deps, "privacy", lambda: privacy)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "Emma")
-    return {"repo": repo, "publisher": publisher, "service": service}
+    return {"repo": repo, "publisher": publisher, "service": service, "privacy": privacy}
 
 
 @pytest.fixture

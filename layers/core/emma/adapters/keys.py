@@ -25,6 +25,12 @@ DEFERRAL_TTL = timedelta(days=30)
 MARKER_TTL = timedelta(days=14)  # SQS keeps a message at most 14 days: no re-delivery after that
 TIMER_TTL = timedelta(days=30)
 
+
+def shop_prefix(shop: str) -> str:
+    """What every key of a shop starts with (a whole-shop erasure scans for it)."""
+    return f"S#{shop}#"
+
+
 # ---- profiles table: the customer's partition ---------------------------------------------------------
 
 

@@ -213,7 +213,7 @@ class DynamoPrivacyStore(Table):
         if phase >= len(phases):
             return [], None
         table = phases[phase]
-        prefix = f"S#{shop}#"
+        prefix = keys.shop_prefix(shop)
         if phase == 0:
             scan = {
                 "FilterExpression": "begins_with(pk, :p) AND NOT begins_with(pk, :audit) AND NOT begins_with(pk, :job)",
@@ -268,9 +268,9 @@ class DynamoPrivacyStore(Table):
         )
 
     def suppressed(self, shop: str, hashes: Sequence[str]) -> set[str]:
-        wanted = [key(keys.suppression_pk(shop, h), keys.SUPPRESSION_SK) for h in dict.fromkeys(hashes)]
-        found = self._get_many(self._table, wanted)
-        return {i["pk"]["S"].rsplit("#SUP#", 1)[1] for i in found}
+        by_pk = {keys.suppression_pk(shop, h): h for h in hashes}
+        found = self._get_many(self._table, [key(pk, keys.SUPPRESSION_SK) for pk in by_pk])
+        return {by_pk[i["pk"]["S"]] for i in found}
 
     # ---- jobs ----------------------------------------------------------------------------------------
 

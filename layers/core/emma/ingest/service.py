@@ -422,11 +422,11 @@ class IngestService:
                 key = AliasKey("cid", ref)
             pointed, _ = self._profiles.lookup(shop, [key], [])
             if key not in pointed:
-                raise ProfileNotFound(f"no profile in shop {shop!r} for {ref!r}")
+                raise ProfileNotFound(f"no profile in shop {shop!r} for this reference")  # the ref stays out of logs
             ids = {pointed[key]}
         live = self._live_profiles(shop, ids)
         if not live:
-            raise ProfileNotFound(f"no profile in shop {shop!r} for {ref!r}")
+            raise ProfileNotFound(f"no profile in shop {shop!r} for this reference")  # the ref stays out of logs
         return next(iter(live.values()))
 
     def history(self, profile: Profile, limit: int = 50) -> list[dict[str, Any]]:

@@ -82,7 +82,7 @@ PERSONAS = [
         },
         consent=DOI,
     ),
-    # Ben ticked the box but never confirmed the double opt-in mail: Emma sends him nothing.
+    # Ben ticked the box but never confirmed the double opt-in mail: Emma sends him that mail, once, and nothing else.
     Persona("demo-ben", "Ben", {}, consent={"email": {"granted": True, "double_opt_in": False}}),
     Persona(
         "demo-clara",
@@ -342,8 +342,12 @@ class JourneyDemo:
                 print(f"    {m['requested_at'][:10]} {m['template']:<28} {m['status']:<8} {what[:90]}")
             if p.consent.get("email", {}).get("double_opt_in") and not counts.get("sent"):
                 problems.append(f"{p.name} consented with double opt-in but got no message")
-            if not p.consent.get("email", {}).get("double_opt_in") and counts.get("sent"):
-                problems.append(f"{p.name} never confirmed the double opt-in but got a message")
+            if not p.consent.get("email", {}).get("double_opt_in"):
+                sent = [m["template"] for m in messages if m["status"] == "sent"]
+                if any(t != "doi-confirmation" for t in sent):
+                    problems.append(f"{p.name} never confirmed the double opt-in but got a message")
+                if sent.count("doi-confirmation") != 1:
+                    problems.append(f"{p.name} should get one double opt-in mail, got {sent.count('doi-confirmation')}")
         emails = [m for m in outbox.messages if m.channel == "email"]
         problems += self._accessory_offer(emails)
         print(

@@ -323,9 +323,12 @@ class Population:
                     "source": "shopify:customers/create",
                     "at": iso(first_seen),
                     "wording": "Ja, ich möchte den Newsletter erhalten.",
+                    "wording_version": None,
                     "double_opt_in": True,
                     "ip": None,
+                    "user_agent": None,
                 },
+                "since": None,
             }
 
         reviews = sum(1 for _ in order_times if rng.random() < 0.1)
@@ -380,6 +383,8 @@ class Population:
             "phones": [],
             "traits": traits,
             "consent": consent,
+            "topic_consent": {},
+            "pause": None,
             "suppressions": {},
             "orders": {
                 "count": order_count,

@@ -315,6 +315,9 @@ def _reset_components() -> None:
     for function in ["ingest", JOURNEY_STEPS_FUNCTION, *consumers, *(s.consumer for s in SCHEDULES)]:
         load_handler(function)
         module = sys.modules.get(f"{function}.deps") or sys.modules[f"{function}.handler"]
+        if callable(getattr(module, "reset", None)):  # a deps module forgets everything it built
+            module.reset()
+            continue
         for name in ("components", "release", "wiring"):  # the handlers' lazily built, cached wiring
             cached = getattr(module, name, None)
             if cached is not None and hasattr(cached, "cache_clear"):

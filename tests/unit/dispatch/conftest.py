@@ -49,11 +49,11 @@ NOW = T0 + timedelta(hours=1)
 
 
 class World:
-    def __init__(self, shop: ShopConfig = SHOP) -> None:
+    def __init__(self, shop: ShopConfig = SHOP, suppressions: Any = None) -> None:
         self.clock = FixedClock(NOW)
         self.repo = InMemoryProfileRepository()
         self.catalog = InMemoryCatalog(self.repo)
-        self.ingest = IngestService(self.repo, self.catalog, InMemoryPublisher(), self.clock)
+        self.ingest = IngestService(self.repo, self.catalog, InMemoryPublisher(), self.clock, suppressions=suppressions)
         self.log = InMemoryMessageLog()
         self.caps = InMemoryCapStore()
         self.deferrals = InMemoryDeferrals()

@@ -172,3 +172,44 @@ def test_a_confirmed_grant_is_not_undone_by_a_source_restating_it_without_proof(
     email_state = world.ingest.resolve("elektro-emma", pid).consent["email"]
     assert email_state.proof.double_opt_in and email_state.proof.at == T0  # the confirmed proof stays
     assert world.service.dispatch(world.request(pid, "newsletter-digest")).outcome == "sent"
+
+
+class ErasedAddresses:
+    """emma.ingest.ports.Suppressions: the addresses of customers erased before (emma.privacy)."""
+
+    def __init__(self, *emails: str) -> None:
+        self.emails = set(emails)
+        self.asked: list[tuple[str, ...]] = []
+
+    def suppressed(self, shop, emails, phones):
+        self.asked.append(tuple(emails))
+        return bool(self.emails & set(emails))
+
+
+def test_an_erased_customers_address_needs_double_opt_in_even_where_the_shop_does_not_require_it():
+    single_opt_in = ShopConfig(
+        **{**SHOP.model_dump(), "dispatch": DispatchConfig(**{**SHOP.dispatch.model_dump(), "double_opt_in": False})}
+    )
+    erased = ErasedAddresses("c-1@example.com")
+    shop = World(single_opt_in, suppressions=erased)
+    pid = shop.customer(doi=False)  # the shop re-sends the old "subscribed"
+    email_state = shop.ingest.resolve("elektro-emma", pid).consent["email"]
+    assert email_state.granted and email_state.confirm_required
+    report = shop.service.dispatch(shop.request(pid, "newsletter-digest"))
+    assert report.outcome == "skipped" and ("consent", "skip") in stages(report)
+    assert any("belonged to an erased customer" in d["reason"] for d in report.decisions)
+    assert shop.service.dispatch(doi_request(shop, pid, 1)).outcome == "sent"  # Emma asks for the confirmation
+    state(shop, at=NOW - timedelta(minutes=10))  # restated without proof: still needs it
+    assert shop.ingest.resolve("elektro-emma", pid).consent["email"].confirm_required
+    state(shop, at=NOW - timedelta(minutes=5), doi=True)  # confirmed: marketing may go
+    assert shop.service.dispatch(shop.request(pid, "newsletter-digest")).outcome == "sent"
+    other = shop.customer("c-2", doi=False)  # an address never erased: single opt-in as the shop wants
+    assert not shop.ingest.resolve("elektro-emma", other).consent["email"].confirm_required
+    assert shop.service.dispatch(shop.request(other, "newsletter-digest")).outcome == "sent"
+
+
+def test_runs_without_a_grant_never_ask_about_suppressions():
+    erased = ErasedAddresses("c-1@example.com")
+    shop = World(suppressions=erased)
+    shop.customer(email=False)  # a registration without any consent statement
+    assert erased.asked == []

@@ -173,9 +173,9 @@ def pending_email_grant(profile: Profile, config: DispatchConfig) -> ConsentStat
     """The email grant awaiting confirmation by double opt-in (the shop requires it, the customer
     granted email consent without such proof), or None."""
     state = profile.consent.get(Channel.EMAIL)
-    if not config.double_opt_in or state is None or not state.granted or state.proof.double_opt_in:
+    if state is None or not state.granted or state.proof.double_opt_in:
         return None
-    return state
+    return state if config.double_opt_in or state.confirm_required else None
 
 
 def plan_confirmation(request: MessageRequest, profile: Profile, template: Template, shop: ShopConfig) -> Plan:
@@ -191,7 +191,7 @@ def plan_confirmation(request: MessageRequest, profile: Profile, template: Templ
             "channel", "skip", f"a confirmation ({template.template}) goes by email only", Channel(request.channel)
         )
         return result
-    if not config.double_opt_in:
+    if not config.double_opt_in and not (state is not None and state.confirm_required):
         result.add("consent", "skip", "the shop does not require double opt-in: nothing to confirm", email)
         return result
     if state is None:
@@ -259,6 +259,13 @@ def plan(
         elif not state.granted:
             result.add(
                 "consent", "skip", f"consent withdrawn {state.proof.at.isoformat()} ({state.proof.source})", channel
+            )
+        elif state.confirm_required and not state.proof.double_opt_in:
+            result.add(
+                "consent",
+                "skip",
+                f"{channel} consent is not confirmed by double opt-in (the address belonged to an erased customer)",
+                channel,
             )
         elif channel == Channel.EMAIL and config.double_opt_in and not state.proof.double_opt_in:
             result.add(

@@ -29,7 +29,7 @@ from typing import Any
 from emma.addresses import check_email
 from emma.clock import Clock
 from emma.errors import ConcurrencyConflict, EmmaError, ProfileNotFound, StoreError, TransientError
-from emma.events.model import CUSTOMERLESS_TYPES, CanonicalEvent, CatalogEvent, ConsentProps, EventType
+from emma.events.model import CUSTOMERLESS_TYPES, CanonicalEvent, CatalogEvent, Channel, ConsentProps, EventType
 from emma.ingest.ports import (
     AliasKey,
     CatalogRepository,
@@ -323,8 +323,12 @@ class IngestService:
                     }
                 )
                 tombstones.append((tomb, loser.version))
-        refused = self._refused_grants(shop, profile, fresh)
-        repeats = {event.id for event in fresh if event.id in refused or not apply_event(profile, event)}
+        guarded = self._suppressed_grants(shop, profile, fresh)
+        repeats = {event.id for event in fresh if not apply_event(profile, event)}
+        for channel in guarded:
+            state = profile.consent.get(channel)
+            if state is not None and state.granted and not state.proof.double_opt_in:
+                profile.consent[channel] = state.model_copy(update={"confirm_required": True})
         trimmed = fit_profile(profile)  # within one store item, whatever the events held
         if trimmed:
             log.warning("profile %s trimmed to fit one store item: %s", profile.profile_id, trimmed)
@@ -351,11 +355,12 @@ class IngestService:
         self._profiles.commit(commit)
         return profile, losers, stamped
 
-    def _refused_grants(self, shop: str, profile: Profile, fresh: list[CanonicalEvent]) -> set[str]:
-        """Consent grants without double opt-in for an address of an erased customer: stored (the log
-        shows them) but not applied, so an erasure is not undone by the shop re-sending an old opt-in.
+    def _suppressed_grants(self, shop: str, profile: Profile, fresh: list[CanonicalEvent]) -> set[Channel]:
+        """The channels of consent grants without double opt-in for an address of an erased customer:
+        applied, but marked to count only once confirmed by double opt-in (emma.privacy), so an erasure
+        is not undone by the shop re-sending an old opt-in, while the customer can still come back.
         Only a run carrying such a grant pays for the look-up."""
-        grants = [e.id for e in fresh if _plain_grant(e)]
+        grants = {e.properties.channel for e in fresh if _plain_grant(e)}  # type: ignore[union-attr]
         if not grants or self._suppressions is None:
             return set()
         probe = profile.model_copy(deep=True)
@@ -363,8 +368,8 @@ class IngestService:
             apply_event(probe, event)
         if not self._suppressions.suppressed(shop, probe.emails, probe.phones):
             return set()
-        log.warning("consent grants refused for %s: an address of an erased customer", profile.profile_id)
-        return set(grants)
+        log.warning("consent grants of %s need double opt-in: an address of an erased customer", profile.profile_id)
+        return {g for g in grants if g is not None}
 
     def _live_profiles(self, shop: str, ids: set[str]) -> dict[str, Profile]:
         """Fetch profiles, following merged-away tombstones to their winners."""
@@ -500,10 +505,12 @@ def _with_profile(event: CanonicalEvent, profile_id: str | None, repeat: bool = 
 
 
 def _plain_grant(event: CanonicalEvent) -> bool:
+    """A channel consent grant without proof of double opt-in."""
     props = event.properties
     return (
         event.type == EventType.CONSENT_CHANGED
         and isinstance(props, ConsentProps)
+        and props.channel is not None
         and props.granted
         and not props.proof.double_opt_in
     )

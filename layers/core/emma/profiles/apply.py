@@ -309,7 +309,7 @@ def _next_consent(current: ConsentState | None, granted: bool, proof: ConsentPro
     if current is not None and current.granted and granted:
         if current.proof.double_opt_in and not proof.double_opt_in:
             return None
-        return ConsentState(granted=True, proof=proof, since=current.started)
+        return ConsentState(granted=True, proof=proof, since=current.started, confirm_required=current.confirm_required)
     if current is not None and not current.granted and not granted:
         return ConsentState(granted=False, proof=proof, since=current.started)
     return ConsentState(granted=granted, proof=proof, since=proof.at)

@@ -53,6 +53,11 @@ class ConsentState(_Model):
         description="when this state began: the first statement of it in a row (an unconfirmed email grant's "
         "confirmation mail is keyed by it, so restating the grant sends no second one)",
     )
+    confirm_required: bool = Field(
+        False,
+        description="the address belonged to an erased customer (emma.privacy): this grant counts only once "
+        "confirmed by double opt-in, whatever the shop requires",
+    )
 
     @property
     def started(self) -> datetime:

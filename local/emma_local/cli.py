@@ -209,6 +209,21 @@ def _cmd_catalog_import(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_privacy(args: argparse.Namespace) -> int:
+    from emma_local.privacy_cli import run_privacy
+
+    return run_privacy(
+        args.privacy_command,
+        getattr(args, "ref", None) or getattr(args, "job_id", None),
+        api=args.api,
+        admin_key=args.admin_key,
+        shop=args.shop,
+        out=getattr(args, "out", None),
+        yes=getattr(args, "yes", False),
+        month=getattr(args, "month", None),
+    )
+
+
 def _cmd_sign(args: argparse.Namespace) -> int:
     from emma.sources.signatures import sign_base64, sign_hex
 
@@ -339,6 +354,25 @@ def build_parser() -> argparse.ArgumentParser:
     cimport.add_argument("--batch", type=int, default=100, help="products per request, 1 to 100")
     cimport.add_argument("--dry-run", action="store_true", help="validate the file, send nothing")
     cimport.set_defaults(func=_cmd_catalog_import)
+
+    privacy = sub.add_parser("privacy", help="a customer's data: export, erase; privacy jobs and the audit trail")
+    privacy_sub = privacy.add_subparsers(dest="privacy_command", required=True)
+    ref_help = "the customer: p_<id>, an email address, cid:<shop customer id> or anon:<anonymous id>"
+    pexport = privacy_sub.add_parser("export", help="everything Emma holds about a customer, as JSON")
+    pexport.add_argument("ref", help=ref_help)
+    pexport.add_argument("--out", type=Path, help="write the document here (default: print it)")
+    perase = privacy_sub.add_parser("erase", help="erase a customer (asks to confirm unless --yes)")
+    perase.add_argument("ref", help=ref_help)
+    perase.add_argument("--yes", action="store_true", help="do not ask (scripts; required without a terminal)")
+    pjob = privacy_sub.add_parser("job", help="a privacy job (erasure or data request)")
+    pjob.add_argument("job_id")
+    paudit = privacy_sub.add_parser("audit", help="the shop's privacy audit trail")
+    paudit.add_argument("--month", help="YYYY-MM (default: this month)")
+    for p in (pexport, perase, pjob, paudit):
+        p.add_argument("--api", default="http://127.0.0.1:8787", help="the ingest API's base URL")
+        p.add_argument("--admin-key", default=None, help="the shop's admin key (default: $EMMA_ADMIN_KEY)")
+        p.add_argument("--shop", default=None, help="the shop you mean (refused if the key is another's)")
+        p.set_defaults(func=_cmd_privacy)
 
     sign = sub.add_parser("sign", help="print the signature header value for a webhook body")
     sign.add_argument("platform", choices=["shopify", "woocommerce", "shopware"])

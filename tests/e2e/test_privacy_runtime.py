@@ -244,3 +244,44 @@ def test_shopify_customers_redact_and_data_request_as_shopify_sends_them(rt):
     assert profile(rt, "cid:555001").status_code == 404
     assert profile(rt, "redact.me@example.de").status_code == 404
     assert leftovers(rt, ["redact.me", "555001", "4915199999902", before["profile_id"]]) == []
+
+
+def test_the_privacy_cli_exports_and_erases_through_the_admin_api(rt, tmp_path):
+    import io
+
+    from emma_local.privacy_cli import run_privacy
+
+    call(rt, "identify", {"userId": "cli-1", "traits": {"email": "cli.kunde@example.de", "first_name": "Cli"}})
+
+    def run(command, target=None, **kw):
+        out, err = io.StringIO(), io.StringIO()
+        code = run_privacy(
+            command,
+            target,
+            api=rt.api_url,
+            admin_key="ak_local_elektro_emma",
+            stdout=out,
+            stderr=err,
+            stdin=io.StringIO(""),
+            sleep=lambda s: None,
+            **kw,
+        )
+        return code, out.getvalue(), err.getvalue()
+
+    code, out, _ = run("export", "cli.kunde@example.de", out=tmp_path / "export.json")
+    assert code == 0 and "export.json" in out
+    assert json.loads((tmp_path / "export.json").read_text())["profiles"][0]["customer_ids"] == ["cli-1"]
+    code, _, err = run("erase", "cid:cli-1")  # no terminal to confirm on, no --yes
+    assert code == 2 and "--yes" in err and profile(rt, "cid:cli-1").status_code == 200
+    code, _, err = run("erase", "cid:cli-1", shop="fahrrad-franz", yes=True)
+    assert code == 2 and "403" in err and profile(rt, "cid:cli-1").status_code == 200
+    code, out, _ = run("erase", "cid:cli-1", yes=True)
+    assert code == 0 and "erased" in out and "profile 1" in out
+    assert profile(rt, "cid:cli-1").status_code == 404
+    job_id = out.rsplit("job ", 1)[1].strip()
+    code, out, _ = run("job", job_id)
+    assert code == 0 and json.loads(out)["status"] == "done"
+    code, out, _ = run("audit")
+    assert code == 0 and "erase" in out and "export" in out
+    code, _, err = run("export", "nobody@example.de")
+    assert code == 2 and "404" in err

@@ -3,7 +3,7 @@ needed for signatures and partial batch acceptance), so these describe, they do 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -361,6 +361,23 @@ class AuditTrail(BaseModel):
     entries: list[AuditEntryView]
 
 
+class ConsentChange(BaseModel):
+    """PUT /v1/profiles/{ref}/consent. Validated by the route itself (after the admin key is checked)."""
+
+    model_config = ConfigDict(extra="forbid")
+    channel: Literal["email", "sms", "push"]
+    granted: bool
+    wording: str | None = Field(None, min_length=1, max_length=2000, description="required for a grant")
+    double_opt_in: bool = Field(False, description="the customer confirmed the address elsewhere (grants only)")
+    note: str | None = Field(None, max_length=500, description="why, for the audit (kept as the proof's wording)")
+
+
+class ConsentRecorded(BaseModel):
+    profile_id: str
+    channel: str
+    consent: dict | None = Field(description="the channel's consent state now, with its proof")
+
+
 _ADMIN_ERRORS = {
     401: _json(Error, "Missing or wrong admin key"),
     403: _json(Error, "The admin key belongs to another shop than the one named"),
@@ -386,6 +403,13 @@ PRIVACY_EXPORT_RESPONSES = {
     200: _json(ProfileExport, "The export"),
     **_ADMIN_ERRORS,
     404: _json(Error, "No such job, or its export is not ready"),
+}
+CONSENT_RESPONSES = {
+    200: _json(ConsentRecorded, "Recorded (and in the audit trail)"),
+    400: _json(Error, "Malformed JSON"),
+    **_ADMIN_ERRORS,
+    404: _json(Error, "No such profile in this shop"),
+    422: _json(Error, "An invalid change, named by field (a grant without wording, an unknown channel)"),
 }
 AUDIT_RESPONSES = {200: _json(AuditTrail, "The month's entries, newest first"), **_ADMIN_ERRORS}
 
@@ -414,4 +438,7 @@ CATALOG_RESPONSES = {
 }
 
 # Bodies the admin routes parse themselves (documented with the admin key).
-ADMIN_REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {("/v1/catalog/products", "put"): CatalogImport}
+ADMIN_REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
+    ("/v1/catalog/products", "put"): CatalogImport,
+    ("/v1/profiles/{ref}/consent", "put"): ConsentChange,
+}

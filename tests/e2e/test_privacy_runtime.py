@@ -285,3 +285,30 @@ def test_the_privacy_cli_exports_and_erases_through_the_admin_api(rt, tmp_path):
     assert code == 0 and "erase" in out and "export" in out
     code, _, err = run("export", "nobody@example.de")
     assert code == 2 and "404" in err
+
+
+def test_an_admin_consent_change_is_recorded_with_proof_and_audited(rt):
+    call(rt, "identify", {"userId": "adm-1", "traits": {"email": "adm.kunde@example.de"}})
+    url = f"{rt.api_url}/v1/profiles/cid:adm-1/consent"
+    bad = requests.put(url, json={"channel": "fax", "granted": False}, headers=ADMIN, timeout=10)
+    assert bad.status_code == 422 and bad.json()["message"].startswith("channel")
+    bad = requests.put(url, json={"channel": "sms", "granted": True}, headers=ADMIN, timeout=10)
+    assert bad.status_code == 422 and "wording" in bad.json()["message"]
+    assert requests.put(url, data=b"{", headers=ADMIN, timeout=10).status_code == 400
+    assert (
+        requests.put(url, json={"channel": "sms", "granted": False}, headers=OTHER_ADMIN, timeout=10).status_code == 404
+    )
+    ok = requests.put(
+        url,
+        json={"channel": "sms", "granted": True, "wording": "SMS-Angebote: ja (Telefon)"},
+        headers=ADMIN,
+        timeout=10,
+    )
+    assert ok.status_code == 200, ok.text
+    state = ok.json()["consent"]
+    assert state["granted"] is True and state["proof"]["source"].startswith("admin:key:")
+    assert profile(rt, "cid:adm-1").json()["consent"]["sms"]["proof"]["wording"] == "SMS-Angebote: ja (Telefon)"
+    trail = requests.get(f"{rt.api_url}/v1/privacy/audit", headers=ADMIN, timeout=10).json()["entries"]
+    (entry,) = [e for e in trail if e["action"] == "consent"]
+    assert entry["detail"] == {"channel": "sms", "granted": True, "double_opt_in": False}
+    assert "adm" not in json.dumps(entry)

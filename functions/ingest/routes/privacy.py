@@ -5,6 +5,7 @@ finish them, and the audit trail of both.
     DELETE /v1/profiles/{ref}               erase it: 200 when done, 202 + Location when it finishes on schedule
     GET    /v1/privacy/jobs/{id}            an erasure's or data request's job (never the customer's data)
     GET    /v1/privacy/jobs/{id}/export     a data request's export (Shopify customers/data_request)
+    PUT    /v1/profiles/{ref}/consent       a consent change the shop records (support, a signed form)
     GET    /v1/privacy/audit?month=YYYY-MM  who exported, erased or changed consent, and when
 
 All take the shop's admin key (Authorization: Bearer <key>); ``shop`` (optional) must name the key's
@@ -13,23 +14,29 @@ shop (403 otherwise, and nothing is revealed or deleted).
 
 from __future__ import annotations
 
+import json
+import uuid
 from typing import Annotated
 from urllib.parse import unquote
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
+from pydantic import ValidationError
 
-from emma.errors import Forbidden
+from emma.errors import Forbidden, InvalidConsentChange, InvalidPayload
+from emma.events.model import Source, SourceKind, parse_event
 from emma.privacy.model import key_id
 from emma.shops import ShopConfig
 from ingest import deps
-from ingest.http import admin_shop, bearer_token, json_response, lower_headers
+from ingest.http import admin_shop, bearer_token, json_response, lower_headers, raw_body, received_at
 from ingest.schemas import (
     AUDIT_RESPONSES,
+    CONSENT_RESPONSES,
     ERASURE_RESPONSES,
     EXPORT_RESPONSES,
     PRIVACY_EXPORT_RESPONSES,
     PRIVACY_JOB_RESPONSES,
+    ConsentChange,
 )
 
 router = APIGatewayHttpRouter()
@@ -132,3 +139,68 @@ def audit_log(
     config, _ = _admin(shop)
     entries = deps.privacy().audit_log(config, month, limit)
     return json_response(200, {"shop": config.shop, "entries": [e.model_dump(mode="json") for e in entries]})
+
+
+@router.put(
+    "/v1/profiles/<ref>/consent",
+    cors=False,
+    summary="Record a consent change for a customer",
+    tags=["privacy"],
+    description="What the shop's staff record for a customer (a withdrawal by phone, a signed paper form): a "
+    "consent change with proof (source admin:<admin key id>, the time, the wording, the request's IP), stored "
+    "like every other consent statement (the next message request sees it) and recorded in the audit trail. A "
+    "grant needs the wording the customer agreed to; a grant for an email address counts where the shop requires "
+    "double opt-in only with double_opt_in true (the customer confirmed elsewhere).",
+    responses=CONSENT_RESPONSES,
+)
+def change_consent(ref: str, shop: Annotated[str | None, _SHOP] = None):
+    config, actor = _admin(shop)
+    event = router.current_event
+    try:
+        body = json.loads(raw_body(event) or b"null")
+    except ValueError:
+        raise InvalidPayload("the body is not JSON") from None
+    try:
+        change = ConsentChange.model_validate(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "body"
+        raise InvalidConsentChange(f"{where}: {first.get('msg')}") from None
+    if change.granted and not change.wording:
+        raise InvalidConsentChange("wording: a grant needs the wording the customer agreed to")
+    intake = deps.intake()
+    profile = intake.service.resolve(config.shop, unquote(ref))
+    at = received_at(event)
+    ip = ((event.raw_event.get("requestContext") or {}).get("http") or {}).get("sourceIp")
+    change_id = uuid.uuid4().hex
+    proof = {
+        "source": f"admin:{actor}",
+        "at": at.isoformat(),
+        "wording": change.wording or change.note,
+        "double_opt_in": change.double_opt_in and change.granted,
+        "ip": ip,
+    }
+    consent = parse_event(
+        {
+            "id": f"admin:{change_id}:consent:{change.channel}",
+            "type": "consent.changed",
+            "shop": config.shop,
+            "occurred_at": at.isoformat(),
+            "received_at": at.isoformat(),
+            "source": Source(kind=SourceKind.EMMA, name="admin", delivery_id=change_id).model_dump(),
+            "customer": profile.references().model_dump(exclude_none=True),
+            "properties": {"channel": change.channel, "granted": change.granted, "proof": proof},
+        }
+    )
+    intake.service.ingest([consent])
+    detail = {"channel": change.channel, "granted": change.granted, "double_opt_in": proof["double_opt_in"]}
+    deps.privacy().record_consent_change(config, unquote(ref), actor, detail)
+    state = intake.service.resolve(config.shop, profile.profile_id).consent.get(change.channel)
+    return json_response(
+        200,
+        {
+            "profile_id": profile.profile_id,
+            "channel": change.channel,
+            "consent": state.model_dump(mode="json") if state else None,
+        },
+    )

@@ -63,6 +63,13 @@ class Forbidden(EmmaError):
     code = "forbidden"
 
 
+class InvalidConsentChange(EmmaError):
+    """An admin's consent change that does not validate (nothing is recorded)."""
+
+    status = 422
+    code = "invalid_consent_change"
+
+
 class InvalidProducts(EmmaError):
     """A catalog import naming products that do not validate (nothing of the request is stored)."""
 

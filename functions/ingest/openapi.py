@@ -49,8 +49,9 @@ def openapi_document(app: APIGatewayHttpResolver) -> dict[str, Any]:
         }
         operation["security"] = [{"adminKey": []}]
     for path, item in doc["paths"].items():
-        if path.startswith(("/v1/profiles", "/v1/segments")):
-            item["get"]["security"] = [{"adminKey": []}]
+        if path.startswith(("/v1/profiles", "/v1/segments", "/v1/privacy")):
+            for operation in item.values():
+                operation["security"] = [{"adminKey": []}]
         if path.startswith("/webhooks"):
             _webhook(item["post"], schemas)
         for operation in item.values():

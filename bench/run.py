@@ -9,7 +9,8 @@
 7. the rules' scheduled job over 100,000 synthetic profiles: due timers, CPU, DynamoDB units;
 8. dispatch: CPU and AWS requests per message;
 9. recommendations: hit-rate@5 against popularity on a simulated shop, the model build over 100,000
-   customers' baskets, CPU and DynamoDB reads per request with 10,000 products.
+   customers' baskets, CPU and DynamoDB reads per request with 10,000 products;
+12. privacy: DynamoDB requests and units of one GDPR export and one erasure (bench/privacy.py).
 
 Prints a report and writes bench/results.json. bench/README.md explains every figure.
 Usage: python bench/run.py [--quick] [--output PATH]
@@ -32,7 +33,19 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import cold_import, conformance, cpu, decode, dispatch, journeys, recommend, rules, schedule, soak  # noqa: E402
+from bench import (  # noqa: E402
+    cold_import,
+    conformance,
+    cpu,
+    decode,
+    dispatch,
+    journeys,
+    privacy,
+    recommend,
+    rules,
+    schedule,
+    soak,
+)
 from bench.aws_calls import AwsRun, CaseCalls  # noqa: E402
 from bench.capacity import (  # noqa: E402
     RequestUsage,
@@ -452,6 +465,7 @@ def report(results: dict[str, Any]) -> str:
     out.append(recommend.report(results["recommend"]))
     out.append(soak.report(results["soak"]))
     out.append(conformance.report(results["conformance"]))
+    out.append(privacy.report(results["privacy"]))
 
     out.append("\nFindings")
     out.extend(f"  - {f}" for f in results["findings"])
@@ -616,6 +630,7 @@ def findings(results: dict[str, Any]) -> list[str]:
         )
     found += rules_findings(results["rules"], results["schedule"])
     found += recommend.findings(results["recommend"])
+    found += privacy.findings(results["privacy"])
     return found
 
 
@@ -758,6 +773,10 @@ def main(argv: list[str] | None = None) -> int:
         f"  the OpenAPI document against the local API: {plan['conformance_cases']:,} generated cases ...", flush=True
     )
     conformance_run = conformance.measure(plan["conformance_cases"])
+    print("  privacy: one GDPR export and one erasure of two customers against the emulator ...", flush=True)
+    phase_started = time.perf_counter()
+    privacy_run = privacy.measure(prices)
+    privacy_run["run_s"] = time.perf_counter() - phase_started
     ddb = prices["services"]["dynamodb_on_demand"]
     rru_usd, wru_usd = ddb["usd_per_million_rru"] / 1e6, ddb["usd_per_million_wru"] / 1e6
     recommend_run["dynamodb"]["usd_reads_per_million_requests"] = (
@@ -811,6 +830,7 @@ def main(argv: list[str] | None = None) -> int:
         "recommend": recommend_run,
         "soak": soak_run,
         "conformance": conformance_run,
+        "privacy": privacy_run,
         "output": str(output.relative_to(ROOT) if output and output.is_relative_to(ROOT) else output),
     }
     results["findings"] = findings(results)

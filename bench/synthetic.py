@@ -329,6 +329,7 @@ class Population:
                     "user_agent": None,
                 },
                 "since": None,
+                "confirm_required": False,
             }
 
         reviews = sum(1 for _ in order_times if rng.random() < 0.1)
@@ -412,6 +413,7 @@ class Population:
             "invalid_addresses": [],
             "first_seen_at": iso(first_at),
             "last_seen_at": iso(last_at),
+            "last_active_at": iso(last_at),
             "last_seen": last_seen,
             "log_seq": sum(counts.values()),
             "merged_from": [],

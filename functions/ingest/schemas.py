@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from emma.events.model import ProductInfo
 from emma.profiles.model import Profile
@@ -364,12 +364,25 @@ class AuditTrail(BaseModel):
 class ConsentChange(BaseModel):
     """PUT /v1/profiles/{ref}/consent. Validated by the route itself (after the admin key is checked)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        # a grant names the wording the customer agreed to (the document says so, the route checks it)
+        json_schema_extra={
+            "if": {"properties": {"granted": {"const": True}}},
+            "then": {"required": ["wording"], "properties": {"wording": {"type": "string"}}},
+        },
+    )
     channel: Literal["email", "sms", "push"]
     granted: bool
     wording: str | None = Field(None, min_length=1, max_length=2000, description="required for a grant")
     double_opt_in: bool = Field(False, description="the customer confirmed the address elsewhere (grants only)")
     note: str | None = Field(None, max_length=500, description="why, for the audit (kept as the proof's wording)")
+
+    @model_validator(mode="after")
+    def _a_grant_has_wording(self) -> ConsentChange:
+        if self.granted and not self.wording:
+            raise ValueError("a grant needs the wording the customer agreed to")
+        return self
 
 
 class ConsentRecorded(BaseModel):

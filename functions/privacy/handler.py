@@ -1,4 +1,5 @@
-"""Runs on a schedule (every 5 minutes in AWS; on the local runtime's clock locally): finishes queued
+"""Runs on a schedule (every 5 minutes in AWS; on the local runtime's clock locally): queues the erasure of
+profiles inactive longer than their shop's retention (privacy.inactive_months), then finishes queued
 privacy jobs (Shopify's compliance webhooks, erasures that outran their request, whole-shop erasures)
 within the run's time, oldest first; what is left waits for the next run."""
 
@@ -34,7 +35,11 @@ def wiring() -> PrivacyWiring:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     remaining = context.get_remaining_time_in_millis() / 1000 if context else 300
     budget = max(5.0, remaining - SAFETY_SECONDS)
-    report = wiring().service.run_queued(budget_seconds=budget)
+    service = wiring().service
+    retention = service.run_retention()
+    report: dict[str, Any] = service.run_queued(budget_seconds=budget)
+    report["retention_queued"] = retention
+    metrics.add_metric("RetentionErasuresQueued", MetricUnit.Count, sum(retention.values()))
     metrics.add_metric("PrivacyJobsDone", MetricUnit.Count, report["done"])
     metrics.add_metric("PrivacyJobsFailed", MetricUnit.Count, report["failed"])
     logger.info("privacy run", extra=report)

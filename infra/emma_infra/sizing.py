@@ -28,11 +28,12 @@ RULES_FUNCTION = FunctionOptions(memory_size=1024, tables=RULES_TABLES, shop_sec
 
 # The journeys functions (emma.wiring.journeys): the profiles table (journey state, and profile
 # changes through the ingest service, which only touches the catalog table for product events, never
-# sent by journeys), the bus, the definitions layer; no shop secrets (the shop directory that
-# IngestWiring.intake builds is never used by the journey service). `Journeys` adds the catalog table's
-# *name* (the settings require it), the messages queue and the state machines.
+# sent by journeys), the bus, the definitions layer, and the shop secrets: the journey events they record
+# go into the event log with the shop's own retention (ShopConfig.privacy.event_log_days, read through
+# the cached shop directory). `Journeys` adds the catalog table's *name* (the settings require it), the
+# messages queue and the state machines.
 JOURNEY_FUNCTION = FunctionOptions(
-    memory_size=1024, timeout_seconds=30, tables=(PROFILES_TABLE,), shop_secrets=False, definitions=True
+    memory_size=1024, timeout_seconds=30, tables=(PROFILES_TABLE,), shop_secrets=True, definitions=True
 )
 
 # The dispatcher (a batch of up to MESSAGES_QUEUE.batch_size message requests): reads and writes the
@@ -94,6 +95,7 @@ PRIVACY_FUNCTION = FunctionOptions(
     publish=False,
     exports=True,
     stop_executions=True,
+    activity_index=True,  # retention: the profiles inactive for a shop's privacy.inactive_months, no scan
 )
 
 FUNCTION_OPTIONS: dict[str, FunctionOptions] = {

@@ -72,7 +72,7 @@ def create_table(ddb: Any, table: TableDef) -> None:
         if gsi.sort_key:
             attrs[gsi.sort_key] = "S"
             schema.append({"AttributeName": gsi.sort_key, "KeyType": "RANGE"})
-        gsis.append({"IndexName": gsi.name, "KeySchema": schema, "Projection": {"ProjectionType": "ALL"}})
+        gsis.append({"IndexName": gsi.name, "KeySchema": schema, "Projection": {"ProjectionType": gsi.projection}})
     kwargs: dict[str, Any] = {
         "TableName": table.name,
         "KeySchema": keys,

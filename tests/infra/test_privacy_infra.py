@@ -3,12 +3,14 @@ and what the ingest API's function needs for the privacy routes."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from emma.config import PrivacySettings
 from emma.resources import (
+    ACTIVITY_INDEX,
     CATALOG_TABLE,
     EVENT_BUS,
     EXPORTS_BUCKET,
@@ -171,7 +173,19 @@ def test_the_privacy_function_environment_is_what_its_settings_need(default_synt
 def test_the_privacy_function_scans_reads_and_writes_the_three_tables(default_synth):
     found = function_statements(default_synth, PRIVACY)
     for action in ("dynamodb:Scan", *READS, *WRITES, *TRANSACTION):  # a shop's erasure scans every table
-        assert allowed(found, action) == TABLE_IDS, action
+        expected = TABLE_IDS | ({ACTIVITY} if action == "dynamodb:Query" else set())
+        assert allowed(found, action) == expected, action
+
+
+ACTIVITY = f"<{PROFILES_TABLE.logical_id}.Arn>/index/{ACTIVITY_INDEX.name}"
+
+
+def test_only_the_privacy_function_queries_the_activity_index_and_no_function_gets_every_index(default_synth):
+    """Retention reads the activity index by its name; no grant names ``<table>/index/*``."""
+    template = json.dumps(default_synth.template_json)
+    assert "/index/*" not in template
+    assert allowed(function_statements(default_synth, PRIVACY), "dynamodb:Query") >= {ACTIVITY}
+    assert ACTIVITY not in allowed(function_statements(default_synth, INGEST), "dynamodb:Query")
 
 
 def test_the_privacy_function_reads_the_shop_secrets_and_puts_no_events(default_synth):

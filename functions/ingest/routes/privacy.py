@@ -164,10 +164,8 @@ def change_consent(ref: str, shop: Annotated[str | None, _SHOP] = None):
         change = ConsentChange.model_validate(body)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "body"
+        where = ".".join(str(p) for p in first.get("loc", ())) or ("wording" if body and "granted" in body else "body")
         raise InvalidConsentChange(f"{where}: {first.get('msg')}") from None
-    if change.granted and not change.wording:
-        raise InvalidConsentChange("wording: a grant needs the wording the customer agreed to")
     intake = deps.intake()
     profile = intake.service.resolve(config.shop, unquote(ref))
     at = received_at(event)

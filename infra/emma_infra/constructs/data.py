@@ -10,7 +10,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from emma.resources import EXPORTS_BUCKET, TABLES, BucketDef, TableDef
+from emma.resources import ACTIVITY_INDEX, EXPORTS_BUCKET, PROFILES_TABLE, TABLES, BucketDef, TableDef
 
 # What the read/write grant of a table allows except dynamodb:Scan, for functions that answer requests
 # and must never read a whole table (the ingest API). Transactions (TransactWriteItems) need no action of
@@ -64,6 +64,7 @@ class Data(Construct):
                 index_name=gsi.name,
                 partition_key=_string_key(gsi.partition_key),  # type: ignore[arg-type]
                 sort_key=_string_key(gsi.sort_key),
+                projection_type=dynamodb.ProjectionType(gsi.projection),
             )
         # Customer data: keep the logical id stable whatever the construct tree looks like, so a
         # refactor can never make CloudFormation replace (and orphan) a table.
@@ -127,20 +128,28 @@ class Data(Construct):
         """The env var a function reads each table's name from (TableDef.env_var -> physical name)."""
         return {d.env_var: self.tables[d.logical_id].table_name for d in definitions}
 
+    def _grant(self, grantee: iam.IGrantable, definition: TableDef, actions: Sequence[str]) -> None:
+        """On the table itself, never on its indexes (CDK's table grants add ``<table>/index/*``): an index
+        is granted by name to the function that queries it (``grant_activity_index``)."""
+        iam.Grant.add_to_principal(
+            grantee=grantee, actions=list(actions), resource_arns=[self.tables[definition.logical_id].table_arn]
+        )
+
     def grant_read_write(
         self, grantee: iam.IGrantable, definitions: Sequence[TableDef] = TABLES, *, scan: bool = True
     ) -> None:
         for definition in definitions:
-            table = self.tables[definition.logical_id]
-            if scan:
-                table.grant_read_write_data(grantee)
-            else:
-                table.grant(grantee, *READ_WRITE_WITHOUT_SCAN)
+            self._grant(grantee, definition, (*READ_WRITE_WITHOUT_SCAN, *(["dynamodb:Scan"] if scan else [])))
 
     def grant_read(self, grantee: iam.IGrantable, definitions: Sequence[TableDef], *, scan: bool = True) -> None:
         for definition in definitions:
-            table = self.tables[definition.logical_id]
-            if scan:
-                table.grant_read_data(grantee)
-            else:
-                table.grant(grantee, *READ_WITHOUT_SCAN)
+            self._grant(grantee, definition, (*READ_WITHOUT_SCAN, *(["dynamodb:Scan"] if scan else [])))
+
+    def grant_activity_index(self, grantee: iam.IGrantable) -> None:
+        """Query the profiles' activity index (the privacy schedule's retention), by its name."""
+        table = self.tables[PROFILES_TABLE.logical_id]
+        iam.Grant.add_to_principal(
+            grantee=grantee,
+            actions=["dynamodb:Query"],
+            resource_arns=[f"{table.table_arn}/index/{ACTIVITY_INDEX.name}"],
+        )

@@ -66,6 +66,7 @@ class FunctionOptions:
     scan: bool = True  # dynamodb:Scan on `tables` and `read_tables` (False: every other read and write)
     exports: bool = False  # s3:GetObject/PutObject on the exports bucket, and its name in the environment
     stop_executions: bool = False  # states:StopExecution on the journeys' executions (granted by `Journeys`)
+    activity_index: bool = False  # dynamodb:Query on the profiles' activity index (retention), by its name
 
     def __post_init__(self) -> None:
         both = sorted({t.logical_id for t in self.tables} & {t.logical_id for t in self.read_tables})
@@ -138,6 +139,8 @@ class EmmaFunction(Construct):
             self._allow_shop_secrets()
         if options.exports:
             self._allow_exports(platform.data)
+        if options.activity_index:
+            platform.data.grant_activity_index(self.function)
 
     def _allow_exports(self, data: Data) -> None:
         """Write and read the exports bucket's objects (emma.adapters.privacy.S3Exports)."""

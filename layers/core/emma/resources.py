@@ -16,6 +16,7 @@ class GsiDef:
     name: str
     partition_key: str
     sort_key: str | None = None
+    projection: str = "ALL"  # ALL or KEYS_ONLY
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,12 @@ class QueueDef:
         return f"{self.name}-rule-dlq"
 
 
-PROFILES_TABLE = TableDef(logical_id="ProfilesTable", name="emma-profiles", env_var="EMMA_PROFILES_TABLE")
+# Profiles by the day of their customer's newest activity, per shop (keys only, sparse: profile items
+# only): the privacy schedule finds the profiles a shop's retention erases without a scan.
+ACTIVITY_INDEX = GsiDef(name="activity", partition_key="activity_shop", sort_key="active_day", projection="KEYS_ONLY")
+PROFILES_TABLE = TableDef(
+    logical_id="ProfilesTable", name="emma-profiles", env_var="EMMA_PROFILES_TABLE", gsis=(ACTIVITY_INDEX,)
+)
 CATALOG_TABLE = TableDef(
     logical_id="CatalogTable", name="emma-catalog", env_var="EMMA_CATALOG_TABLE", ttl_attribute=None
 )

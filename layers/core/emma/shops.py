@@ -180,6 +180,16 @@ class PrivacyConfig(BaseModel):
         description="salts the hashes an erasure keeps (suppressed addresses, audit subjects); default: derived "
         "from signing_secret. Set it once and never change it: a new salt forgets every suppression",
     )
+    inactive_months: int | None = Field(
+        None,
+        ge=1,
+        le=240,
+        description="erase profiles whose customer did nothing for this many months (the privacy schedule; default: "
+        "never). Activity: the customer's own events, not Emma's sends, deliveries or journey steps",
+    )
+    event_log_days: int | None = Field(
+        None, ge=1, le=3650, description="keep the event log this many days (default: EMMA_EVENT_LOG_TTL_DAYS, 400)"
+    )
     notify_url: str | None = Field(
         None,
         pattern=r"^https://",
@@ -228,3 +238,7 @@ class ShopDirectory(Protocol):
     def by_admin_key(self, key: str) -> ShopConfig: ...
 
     def by_shopify_domain(self, domain: str) -> ShopConfig: ...
+
+    def all(self) -> list[ShopConfig]:
+        """Every shop configured (the privacy schedule's retention goes through them)."""
+        ...

@@ -31,6 +31,9 @@ class StaticShopDirectory:
             raise Unauthorized("unknown admin key")
         return found
 
+    def all(self) -> list[ShopConfig]:
+        return list(self._shops.values())
+
     def by_shopify_domain(self, domain: str) -> ShopConfig:
         found = match_domain(self._shops.values(), domain)
         if found is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import time
 import zlib
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,11 +52,14 @@ class DynamoProfileRepository(Table):
         log_cap: int = 500,
         log_ttl_days: int = 400,
         idempotency_ttl_days: int = 35,
+        log_days: Callable[[str], int | None] | None = None,
         sleep=time.sleep,
     ) -> None:
+        """``log_days``: a shop's own event log retention (ShopConfig.privacy.event_log_days), when it has one."""
         super().__init__(client, table, sleep)
         self.log_cap = log_cap
         self.log_ttl = timedelta(days=log_ttl_days)
+        self._log_days = log_days
         self.idempotency_ttl = timedelta(days=idempotency_ttl_days)
 
     # ---- reads ----------------------------------------------------------------------------
@@ -108,6 +112,10 @@ class DynamoProfileRepository(Table):
         }
         if profile.merged_into:
             item["merged_into"] = string(profile.merged_into)
+        else:
+            active = profile.last_active_at or profile.last_seen_at or profile.created_at
+            item["activity_shop"] = string(keys.activity_shop(shop))
+            item["active_day"] = string(keys.active_day(active))
         return item
 
     def _version_condition(self, expected: int | None) -> dict[str, Any]:
@@ -230,8 +238,12 @@ class DynamoProfileRepository(Table):
             # zlib: a typical event is 1-1.5 KB of JSON and ~0.5 KB compressed, which halves the
             # write units of the entry (1 KB units, doubled inside a transaction).
             "event": {"B": zlib.compress(event.model_dump_json().encode(), 6)},
-            "expires_at": number(epoch(event.received_at + self.log_ttl)),
+            "expires_at": number(epoch(event.received_at + self._shop_log_ttl(shop))),
         }
+
+    def _shop_log_ttl(self, shop: str) -> timedelta:
+        days = self._log_days(shop) if self._log_days is not None else None
+        return timedelta(days=days) if days else self.log_ttl
 
     def mark_published(self, shop, records):
         requests = [

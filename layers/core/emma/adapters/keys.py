@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from emma.resources import CATALOG_TABLE, PROFILES_TABLE, SCHEDULE_TABLE, TableDef
 from emma.rules.state import COUNTER_SHARDS, SHARDS, Timer, stamp
@@ -44,6 +44,19 @@ def profile_id_of(pk: str) -> str:
 
 
 PROFILE_SK = "PROFILE"
+
+
+def activity_shop(shop: str) -> str:
+    """The activity index's partition key on a profile item (resources.ACTIVITY_INDEX)."""
+    return f"S#{shop}"
+
+
+def active_day(at: datetime) -> str:
+    """The activity index's sort key: the UTC day of the customer's newest activity (a profile's index entry
+    changes at most once a day, so the index costs a write a day per active customer, not one per event)."""
+    return at.astimezone(UTC).strftime("%Y-%m-%d")
+
+
 DERIVED_SK = "DERIVED"
 CAPS_SK = "CAPS"
 LOG_PREFIX = "LOG#"  # the sort keys of the event log, its own entries and those moved in from merges
@@ -258,9 +271,16 @@ PROFILE = ItemType(
         "updated_at": "ISO time of the last change",
         "doc": "the profile as JSON (emma.profiles.model.Profile)",
         "merged_into": "only on a tombstone: the profile it was merged into",
+        "activity_shop": "the activity index's partition key, S#<shop> (keys.activity_shop); not on tombstones",
+        "active_day": "the activity index's sort key: UTC day of the customer's newest activity (keys.active_day)",
     },
     written_by=("DynamoProfileRepository.commit",),
-    read_by=("DynamoProfileRepository.get_profiles", "DynamoRulesStore.load", "DynamoShopHistory.profiles"),
+    read_by=(
+        "DynamoProfileRepository.get_profiles",
+        "DynamoRulesStore.load",
+        "DynamoShopHistory.profiles",
+        "DynamoPrivacyStore.inactive",
+    ),
 )
 EVENT_LOG = ItemType(
     name="event log entry",

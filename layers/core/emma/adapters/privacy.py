@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -22,13 +22,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from emma.adapters import keys
 from emma.adapters.ddb import Table, conditional_failed, key, number, string, wrap_error
+from emma.clock import Clock
 from emma.errors import TransientError
 from emma.privacy.model import AuditEntry, HeldItem, Identity, PrivacyJob, address_hashes, privacy_salt
 from emma.privacy.ports import StaleJob
+from emma.resources import ACTIVITY_INDEX
 from emma.rules.state import Timer, counter_shard
 from emma.shops import ShopConfig, ShopDirectory
 
 _DESERIALIZER = TypeDeserializer()
+IDEMPOTENCY_EXPIRY_SLACK_DAYS = 7  # DynamoDB deletes expired items within days, not at once
 _JSON_ATTRIBUTES = ("doc", "state", "request", "link", "outbox", "recommended", "links")
 
 # Sort keys of a customer's partition -> item type (the longest prefix first: merged log before log).
@@ -96,8 +99,20 @@ def _iso(value: Any) -> datetime | None:
 
 
 class DynamoPrivacyStore(Table):
-    def __init__(self, client: Any, profiles_table: str, catalog_table: str, schedule_table: str, sleep=time.sleep):
+    def __init__(
+        self,
+        client: Any,
+        profiles_table: str,
+        catalog_table: str,
+        schedule_table: str,
+        *,
+        idempotency_ttl_days: int = 35,
+        clock: Clock | None = None,
+        sleep=time.sleep,
+    ):
         super().__init__(client, profiles_table, sleep)
+        self._idempotency_window = timedelta(days=idempotency_ttl_days + IDEMPOTENCY_EXPIRY_SLACK_DAYS)
+        self._now = clock.now if clock is not None else lambda: datetime.now(UTC)
         self._catalog = catalog_table
         self._schedule = schedule_table
 
@@ -116,6 +131,7 @@ class DynamoPrivacyStore(Table):
         for pid in profile_ids:
             partition = self._query_all(
                 TableName=self._table,
+                ConsistentRead=True,  # the last look of an erasure must see what was written just before
                 KeyConditionExpression="pk = :pk",
                 ExpressionAttributeValues={":pk": string(keys.profile_pk(shop, pid))},
             )
@@ -125,10 +141,15 @@ class DynamoPrivacyStore(Table):
         for item in self._get_many(self._table, wanted):
             if item.get("profile_id", {}).get("S") in ids:
                 held.append(_held(keys.ALIAS.name, self._table, item))
+        # Idempotency records live EMMA_IDEMPOTENCY_TTL_DAYS after their event was received (and DynamoDB
+        # may take days to delete one that expired): older events are not looked up, they have none left.
+        oldest = self._now() - self._idempotency_window
         event_ids = {
             h.data["event_id"]
             for h in held
-            if h.kind in (keys.EVENT_LOG.name, keys.MERGED_LOG.name) and h.data.get("event_id")
+            if h.kind in (keys.EVENT_LOG.name, keys.MERGED_LOG.name)
+            and h.data.get("event_id")
+            and (_iso((h.data.get("event") or {}).get("received_at")) or oldest) >= oldest
         }
         wanted = [key(keys.event_pk(shop, e), keys.EVENT_SK) for e in sorted(event_ids)]
         for item in self._get_many(self._table, wanted):
@@ -248,6 +269,24 @@ class DynamoPrivacyStore(Table):
         start = resp.get("LastEvaluatedKey")
         following: dict[str, Any] = {"table": phase, "start": start} if start else {"table": phase + 1}
         return items, (None if not start and phase + 1 >= len(phases) else following)
+
+    def inactive(self, shop: str, before: datetime, limit: int) -> list[str]:
+        """Profile ids whose customer's newest activity is on a UTC day before ``before`` (the activity index)."""
+        try:
+            resp = self._client.query(
+                TableName=self._table,
+                IndexName=ACTIVITY_INDEX.name,
+                KeyConditionExpression="#s = :s AND #d < :d",
+                ExpressionAttributeNames={"#s": ACTIVITY_INDEX.partition_key, "#d": str(ACTIVITY_INDEX.sort_key)},
+                ExpressionAttributeValues={
+                    ":s": string(keys.activity_shop(shop)),
+                    ":d": string(keys.active_day(before)),
+                },
+                Limit=limit,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise wrap_error(exc, "Query") from exc
+        return [keys.profile_id_of(i["pk"]["S"]) for i in resp.get("Items", [])]
 
     # ---- suppressions --------------------------------------------------------------------------------
 

@@ -114,6 +114,9 @@ class SecretsShopDirectory:
         found = pick(self._current().values())
         return found if found is not None else pick(self._current(after_miss=True).values())
 
+    def all(self) -> list[ShopConfig]:
+        return sorted(self._current().values(), key=lambda s: s.shop)
+
     def get(self, shop: str) -> ShopConfig:
         found = self._find(lambda shops: next((s for s in shops if s.shop == shop), None))
         if found is None:

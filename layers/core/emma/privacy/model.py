@@ -103,6 +103,7 @@ class PrivacyJob(BaseModel):
     note: str | None = None
     export_location: str | None = None
     notify: bool = Field(False, description="tell the shop when the export is ready (Shopify data requests)")
+    queued: bool = Field(False, description="left to the privacy schedule (its queue entry is removed when done)")
     refs: list[str] = Field(
         default_factory=list, description="queued jobs only: the references to resolve (dropped once resolved)"
     )
@@ -111,7 +112,7 @@ class PrivacyJob(BaseModel):
 
     def view(self) -> dict[str, Any]:
         """What the admin API shows: never the plan (it names the customer)."""
-        return self.model_dump(mode="json", exclude={"plan", "refs", "orders", "cursor", "version"})
+        return self.model_dump(mode="json", exclude={"plan", "refs", "orders", "cursor", "version", "queued"})
 
 
 class AuditEntry(BaseModel):

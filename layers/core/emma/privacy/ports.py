@@ -35,6 +35,11 @@ class PrivacyStore(Protocol):
         """One page of every item of a shop, in every table, except its audit trail; the next cursor or None."""
         ...
 
+    def inactive(self, shop: str, before: datetime, limit: int) -> list[str]:
+        """Profile ids of the shop whose customer was last active before ``before`` (by UTC day), at most
+        ``limit``, without a scan."""
+        ...
+
     def suppress(self, shop: str, hashes: Mapping[str, str], at: datetime) -> None:
         """Keep these salted address hashes (hash -> email|phone)."""
         ...

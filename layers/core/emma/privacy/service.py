@@ -22,6 +22,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from emma.clock import Clock
@@ -51,7 +52,9 @@ IDEMPOTENCY = "idempotency record"
 EXPORT_FORMAT = "emma.export/1"
 MAX_SWEEPS = 4  # look again after deleting, for items written meanwhile
 SHOP_PAGE = 400
-RUNNING = ("active", "waiting")
+RETENTION_BATCH = 200  # profiles a shop's retention queues per run (every 5 minutes: 57,600 a day)
+DAYS_PER_MONTH = 30.4375
+RUNNING = ("active",)  # emma.journeys.state: active executions run or wait; the rest have ended
 _UNSALTED = b"emma-privacy-unsalted/v1"  # a shop with neither privacy.salt nor signing_secret
 
 
@@ -199,6 +202,7 @@ class PrivacyService:
             refs=list(refs),
             orders=list(orders),
             notify=notify,
+            queued=True,
         )
         self._put(job)
         self._store.enqueue(job)
@@ -216,6 +220,27 @@ class PrivacyService:
         if document is None:
             raise PrivacyJobNotFound(f"privacy job {job_id!r} has no export (yet)")
         return document
+
+    # ---- retention -----------------------------------------------------------------------------------
+
+    def run_retention(self, limit: int = RETENTION_BATCH) -> dict[str, int]:
+        """Queue an erasure for each profile whose customer was inactive longer than their shop's
+        ``privacy.inactive_months`` (shops without it: never), at most ``limit`` a shop a run; the queue
+        does the erasing. Profiles per shop queued now."""
+        queued: dict[str, int] = {}
+        now = self._clock.now()
+        for shop in self._shops.all():
+            months = shop.privacy.inactive_months
+            if not months:
+                continue
+            cutoff = now - timedelta(days=round(months * DAYS_PER_MONTH))
+            found = self._store.inactive(shop.shop, cutoff, limit)
+            for profile_id in found:
+                self.request(shop, "erase", [profile_id], "retention", request_id=f"retention:{profile_id}")
+            if found:
+                queued[shop.shop] = len(found)
+                log.info("retention: %d profiles of %s inactive for %d months queued", len(found), shop.shop, months)
+        return queued
 
     # ---- the queue ---------------------------------------------------------------------------------
 
@@ -248,6 +273,13 @@ class PrivacyService:
     def _deadline(self, budget_seconds: float | None) -> float:
         return float("inf") if budget_seconds is None else self._monotonic() + budget_seconds
 
+    def _enqueue(self, job: PrivacyJob) -> None:
+        """Leave the job to the privacy schedule (remembered on the job, so that finishing it dequeues it)."""
+        if not job.queued:
+            job.queued = True
+            self._put(job)
+        self._store.enqueue(job)
+
     def _put(self, job: PrivacyJob, counter_deltas: dict[str, dict[str, int]] | None = None) -> None:
         job.updated_at = self._clock.now()
         self._store.put_job(job, counter_deltas)
@@ -265,9 +297,9 @@ class PrivacyService:
             else:
                 finished = self._erase(shop, job, deadline)
         except StaleJob:
-            finished = False  # another worker has it; it stays queued until done
+            return False  # another worker has it: it finishes it, or leaves it queued
         if not finished:
-            self._store.enqueue(job)
+            self._enqueue(job)
         return finished
 
     def _start_queued(self, shop: ShopConfig, job: PrivacyJob, deadline: float) -> bool:
@@ -389,15 +421,18 @@ class PrivacyService:
     def _finish(self, shop: ShopConfig, job: PrivacyJob, action: str) -> None:
         job.status = "done"
         job.finished_at = self._clock.now()
+        was_queued = job.queued
+        job.queued = False
         self._put(job)
-        self._store.dequeue(job)
+        if was_queued:
+            self._store.dequeue(job)
         detail = {
             "job_id": job.job_id,
             "items": job.counts,
             "stopped_executions": job.stopped_executions,
             "suppressed": job.suppressed,
         }
-        self._audit(shop, action, job.actor, job.subject, detail)
+        self._audit(shop, "retention" if job.actor == "retention" else action, job.actor, job.subject, detail)
 
     # ---- audit -------------------------------------------------------------------------------------
 

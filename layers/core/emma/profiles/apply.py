@@ -39,6 +39,7 @@ from emma.events.model import (
     RefundProps,
     ReviewEvent,
     SearchEvent,
+    SourceKind,
     SurveyEvent,
     TutorialEvent,
 )
@@ -672,6 +673,29 @@ def _recommended(profile: Profile, event: MessageEvent, metric: str) -> None:
                 _interest(profile, WEIGHT_CLICK, at, product_id=product_id, via="clicked")
 
 
+# What Emma and the providers do to a customer, not what the customer does: no activity for retention.
+_NOT_ACTIVITY = frozenset(
+    {
+        EventType.EMAIL_SENT,
+        EventType.EMAIL_DELIVERED,
+        EventType.EMAIL_BOUNCED,
+        EventType.SMS_SENT,
+        EventType.SMS_DELIVERED,
+        EventType.PUSH_SENT,
+        EventType.PUSH_DELIVERED,
+    }
+)
+# Emma's own sources that carry the customer's actions: a short link followed, a double opt-in confirmed,
+# the preference centre, an unsubscribe. Journeys, dispatch, rules and the shop's admins are not the customer.
+_CUSTOMER_ACTIONS = frozenset({"link", "doi", "preferences", "unsubscribe"})
+
+
+def is_customer_activity(event: CanonicalEvent) -> bool:
+    if event.type in _NOT_ACTIVITY:
+        return False
+    return event.source.kind != SourceKind.EMMA or event.source.name in _CUSTOMER_ACTIONS
+
+
 def apply_event(profile: Profile, event: CanonicalEvent) -> bool:
     """Fold one canonical event into ``profile`` (in place). False when it repeats a thing already
     counted (an order, a coupon redemption or a message under a new delivery id)."""
@@ -685,6 +709,8 @@ def apply_event(profile: Profile, event: CanonicalEvent) -> bool:
         _remember_time(profile.event_times.setdefault(str(event.type), []), int(at.timestamp()))
     profile.first_seen_at = min(filter(None, (profile.first_seen_at, at)))
     profile.last_seen_at = max(filter(None, (profile.last_seen_at, at)))
+    if is_customer_activity(event):
+        profile.last_active_at = max(filter(None, (profile.last_active_at, at)))
     kind = str(event.source.kind)
     profile.last_seen[kind] = max(filter(None, (profile.last_seen.get(kind), at)))
     profile.updated_at = max(profile.updated_at, event.received_at)
@@ -883,6 +909,7 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
     for attr, pick in (
         ("first_seen_at", min),
         ("last_seen_at", max),
+        ("last_active_at", max),
         ("created_at", min),
         ("updated_at", max),
     ):

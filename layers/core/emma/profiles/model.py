@@ -265,6 +265,11 @@ class Profile(_Model):
     )
     first_seen_at: datetime | None = None
     last_seen_at: datetime | None = None
+    last_active_at: datetime | None = Field(
+        None,
+        description="the customer's own newest activity (not Emma's sends, deliveries or journey steps): what a "
+        "shop's retention (privacy.inactive_months) measures",
+    )
     last_seen: dict[str, datetime] = Field(default_factory=dict, description="per source kind")
     log_seq: int = 0
     merged_from: list[str] = Field(default_factory=list)

@@ -61,20 +61,22 @@ class IngestWiring:
     @cached_property
     def intake(self) -> Intake:
         s = self.settings
+        shops = SecretsShopDirectory(
+            self.client("secretsmanager"), s.shop_secret_prefix, ttl_seconds=s.shop_cache_seconds
+        )
         profiles = DynamoProfileRepository(
             self.dynamodb,
             s.profiles_table,
             log_cap=s.event_log_cap,
             log_ttl_days=s.event_log_ttl_days,
             idempotency_ttl_days=s.idempotency_ttl_days,
+            # a shop's own retention of its event log (read from the cached shop directory)
+            log_days=lambda shop: shops.get(shop).privacy.event_log_days,
         )
         catalog = DynamoCatalog(
             self.dynamodb, s.catalog_table, s.profiles_table, idempotency_ttl_days=s.idempotency_ttl_days
         )
         publisher = EventBridgePublisher(self.client("events"), s.event_bus)
-        shops = SecretsShopDirectory(
-            self.client("secretsmanager"), s.shop_secret_prefix, ttl_seconds=s.shop_cache_seconds
-        )
         suppressions = SuppressionCheck(DynamoPrivacyStore(self.dynamodb, s.profiles_table, s.catalog_table, ""), shops)
         return Intake(IngestService(profiles, catalog, publisher, self.clock, suppressions=suppressions), shops)
 

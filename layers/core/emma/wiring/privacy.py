@@ -22,7 +22,14 @@ class PrivacyWiring:
     @cached_property
     def store(self) -> DynamoPrivacyStore:
         s = self.settings
-        return DynamoPrivacyStore(self.ingest.dynamodb, s.profiles_table, s.catalog_table, s.schedule_table)
+        return DynamoPrivacyStore(
+            self.ingest.dynamodb,
+            s.profiles_table,
+            s.catalog_table,
+            s.schedule_table,
+            idempotency_ttl_days=s.idempotency_ttl_days,
+            clock=self.ingest.clock,
+        )
 
     @cached_property
     def service(self) -> PrivacyService:

@@ -1,0 +1,249 @@
+"""The privacy store and service against moto: what an erasure finds and deletes, a crash half-way and the
+retry, the counters taken out once, suppressions, the audit trail, retention by the activity index, and
+a shop's own event log retention."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from emma.adapters import keys
+from emma.adapters.dynamodb import DynamoCatalog, DynamoProfileRepository
+from emma.adapters.privacy import DynamoPrivacyStore, SuppressionCheck
+from emma.ingest.service import IngestService
+from emma.privacy.ports import StaleJob
+from emma.privacy.service import PrivacyService
+from emma.resources import CATALOG_TABLE, PROFILES_TABLE, SCHEDULE_TABLE
+from emma.rules.state import counter_shard
+from emma.shops import PrivacyConfig
+from emma_local.fakes import FixedClock, InMemoryPublisher, StaticShopDirectory
+from factories import event
+
+from .conftest import SHOP
+
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+SALTED = SHOP.model_copy(update={"privacy": PrivacyConfig(salt="a-salt-of-sixteen-or-more")})
+
+
+class Stops:
+    def __init__(self):
+        self.stopped = []
+
+    def stop(self, arn, cause):
+        self.stopped.append(arn)
+
+
+class Exports:
+    def __init__(self):
+        self.docs = {}
+
+    def put(self, shop, job_id, document):
+        self.docs[(shop, job_id)] = document
+        return f"mem://{shop}/{job_id}"
+
+    def get(self, shop, job_id):
+        return self.docs.get((shop, job_id))
+
+
+class NoNotifier:
+    def notify(self, shop, payload):
+        raise AssertionError("no notify_url configured")
+
+
+class World:
+    def __init__(self, session, shop=SALTED):
+        self.ddb = session.client("dynamodb")
+        self.clock = FixedClock(NOW)
+        self.shops = StaticShopDirectory([shop])
+        self.store = DynamoPrivacyStore(
+            self.ddb, PROFILES_TABLE.name, CATALOG_TABLE.name, SCHEDULE_TABLE.name, clock=self.clock
+        )
+        self.repo = DynamoProfileRepository(
+            self.ddb, PROFILES_TABLE.name, log_days=lambda s: self.shops.get(s).privacy.event_log_days
+        )
+        catalog = DynamoCatalog(self.ddb, CATALOG_TABLE.name, PROFILES_TABLE.name)
+        self.ingest = IngestService(
+            self.repo, catalog, InMemoryPublisher(), self.clock, suppressions=SuppressionCheck(self.store, self.shops)
+        )
+        self.stops = Stops()
+        self.service = PrivacyService(
+            self.store, self.ingest.resolve, self.shops, self.stops, Exports(), NoNotifier(), self.clock
+        )
+
+    def customer(self, cid, at=NOW - timedelta(days=1), n=3):
+        refs = {"customer_id": cid, "email": f"{cid}@example.de", "anonymous_id": f"anon-{cid}"}
+        events = [event("page.viewed", customer=refs, at=at + timedelta(minutes=i), url=f"/p/{i}") for i in range(n)]
+        now, self.clock.at = self.clock.at, at  # received and stored then, as live
+        try:
+            self.ingest.ingest(events)
+        finally:
+            self.clock.at = now
+        return self.ingest.resolve(SHOP.shop, f"cid:{cid}")
+
+    def items(self):
+        """Every item, as DynamoDB would hold it now: moto keeps items past their TTL, DynamoDB deletes them."""
+        out = []
+        now = self.clock.now().timestamp()
+        for table in (PROFILES_TABLE.name, CATALOG_TABLE.name, SCHEDULE_TABLE.name):
+            for page in self.ddb.get_paginator("scan").paginate(TableName=table):
+                live = [i for i in page["Items"] if float(i.get("expires_at", {}).get("N", "inf")) > now]
+                out += [(table, i["pk"]["S"], i["sk"]["S"], str(i)) for i in live]
+        return out
+
+
+@pytest.fixture
+def world(aws):
+    session, _ = aws
+    return World(session)
+
+
+def test_an_erasure_deletes_every_item_of_the_customer_and_only_theirs(world):
+    erased = world.customer("c-1")
+    kept = world.customer("c-2")
+    outcome = world.service.erase(SALTED, "c-1@example.de", "key:test")
+    assert outcome.finished and outcome.job.status == "done" and outcome.job.plan is None
+    counts = outcome.job.counts
+    assert counts["profile"] == 1 and counts["alias"] == 3 and counts["event log entry"] == 3
+    assert counts["idempotency record"] == 3 and outcome.job.suppressed == 1
+    left = [i for i in world.items() if "c-1" in i[3] or erased.profile_id in i[3]]
+    assert left == []
+    assert world.ingest.resolve(SHOP.shop, "cid:c-2").profile_id == kept.profile_id
+    # the same ref again: the same job, nothing more
+    again = world.service.erase(SALTED, "c-1@example.de", "key:test")
+    assert again.job.job_id == outcome.job.job_id and again.job.counts == counts
+
+
+def test_bare_event_ids_stay_as_duplicates_without_the_profile_id(world):
+    customer = world.customer("c-1")
+    ids = [e["id"] for e in world.repo.read_log(SHOP.shop, customer.profile_id, 10)]
+    world.service.erase(SALTED, "cid:c-1", "key:test")
+    for event_id in ids:
+        item = world.ddb.get_item(
+            TableName=PROFILES_TABLE.name, Key={"pk": {"S": keys.event_pk(SHOP.shop, event_id)}, "sk": {"S": "EVENT"}}
+        )["Item"]
+        assert "profile_id" not in item  # a retried delivery is still a duplicate, and names nobody
+
+
+def test_a_crash_half_way_is_finished_by_the_retry(world, monkeypatch):
+    customer = world.customer("c-1")
+    real_erase = world.store.erase
+    calls = {"n": 0}
+
+    def crash_once(items, profile_ids, identifiers=()):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            real_erase([i for i in items if i.kind == "alias"], profile_ids, identifiers)  # the aliases went
+            raise RuntimeError("the function timed out")
+        return real_erase(items, profile_ids, identifiers)
+
+    monkeypatch.setattr(world.store, "erase", crash_once)
+    with pytest.raises(RuntimeError):
+        world.service.erase(SALTED, "c-1@example.de", "key:test")
+    # The email no longer resolves (its alias is gone), yet the retry with the same ref finishes the job.
+    outcome = world.service.erase(SALTED, "c-1@example.de", "key:test")
+    assert outcome.finished and outcome.job.steps == ["stopped", "counted", "suppressed"]
+    assert [i for i in world.items() if customer.profile_id in i[3]] == []
+
+
+def test_the_segment_counters_lose_the_customer_once_however_often_the_step_is_retried(world):
+    customer = world.customer("c-1")
+    shard = keys.counter_pk(SHOP.shop, counter_shard(customer.profile_id))
+    world.ddb.put_item(
+        TableName=PROFILES_TABLE.name,
+        Item={"pk": {"S": shard}, "sk": {"S": keys.SIZES_SK}, "seg_vip": {"N": "5"}},
+    )
+    world.ddb.put_item(
+        TableName=PROFILES_TABLE.name,
+        Item={
+            "pk": {"S": keys.profile_pk(SHOP.shop, customer.profile_id)},
+            "sk": {"S": keys.DERIVED_SK},
+            "version": {"N": "1"},
+            "doc": {"S": f'{{"profile_id": "{customer.profile_id}", "segments": ["vip"]}}'},
+        },
+    )
+    job = world.service.erase(SALTED, "cid:c-1", "key:test").job
+    assert job.status == "done"
+    size = world.ddb.get_item(TableName=PROFILES_TABLE.name, Key={"pk": {"S": shard}, "sk": {"S": keys.SIZES_SK}})
+    assert size["Item"]["seg_vip"]["N"] == "4"
+    # A stale writer of the job (another worker) cannot apply the counters again.
+    job.steps.remove("counted")
+    job.version -= 1
+    with pytest.raises(StaleJob):
+        world.store.put_job(job, {customer.profile_id: {"vip": -1}})
+    size = world.ddb.get_item(TableName=PROFILES_TABLE.name, Key={"pk": {"S": shard}, "sk": {"S": keys.SIZES_SK}})
+    assert size["Item"]["seg_vip"]["N"] == "4"
+
+
+def test_suppressions_are_salted_hashes_and_guard_a_later_grant(world):
+    world.customer("c-1")
+    world.service.erase(SALTED, "cid:c-1", "key:test")
+    suppressions = [i for i in world.items() if "#SUP#" in i[1]]
+    assert len(suppressions) == 1 and "c-1" not in suppressions[0][3]
+    proof = {"source": "shop:signup", "at": NOW.isoformat(), "wording": "Newsletter"}
+    refs = {"customer_id": "c-1", "email": "C-1@Example.de"}
+    world.ingest.ingest([event("consent.changed", customer=refs, at=NOW, channel="email", granted=True, proof=proof)])
+    state = world.ingest.resolve(SHOP.shop, "cid:c-1").consent["email"]
+    assert state.granted and state.confirm_required
+
+
+def test_the_audit_trail_names_nobody_and_is_read_newest_first(world):
+    world.customer("c-1")
+    world.service.export(SALTED, "cid:c-1", "key:aaa")
+    world.clock.advance(minutes=1)
+    world.service.erase(SALTED, "cid:c-1", "key:bbb")
+    trail = world.service.audit_log(SALTED)
+    assert [(e.action, e.actor) for e in trail] == [("erase", "key:bbb"), ("export", "key:aaa")]
+    assert all("c-1" not in e.model_dump_json() for e in trail)
+    assert world.service.audit_log(SALTED, "2026-05") == []
+
+
+def test_retention_queues_the_inactive_and_the_queue_erases_them(aws):
+    session, _ = aws
+    shop = SALTED.model_copy(update={"privacy": PrivacyConfig(inactive_months=6)})
+    world = World(session, shop)
+    old = world.customer("old", at=NOW - timedelta(days=200))
+    recent = world.customer("recent", at=NOW - timedelta(days=20))
+    queued = world.service.run_retention()
+    assert queued == {SHOP.shop: 1}
+    assert world.service.run_retention() == {SHOP.shop: 1}  # still there: the same job, not a second
+    report = world.service.run_queued(budget_seconds=30)
+    assert report == {"done": 1, "failed": 0, "waiting": 0}
+    assert [i for i in world.items() if old.profile_id in i[3]] == []
+    assert world.ingest.resolve(SHOP.shop, "cid:recent").profile_id == recent.profile_id
+    assert world.service.run_retention() == {}
+    assert [e.action for e in world.service.audit_log(shop)] == ["retention"]
+
+
+def test_emmas_own_sends_are_no_activity(aws):
+    session, _ = aws
+    shop = SALTED.model_copy(update={"privacy": PrivacyConfig(inactive_months=6)})
+    world = World(session, shop)
+    world.customer("quiet", at=NOW - timedelta(days=200))
+    refs = {"customer_id": "quiet"}
+    world.ingest.ingest([event("email.delivered", customer=refs, at=NOW - timedelta(days=1), message_id="m-1")])
+    assert world.service.run_retention() == {SHOP.shop: 1}
+
+
+def test_a_shops_event_log_retention_sets_the_log_entries_ttl(aws):
+    session, _ = aws
+    shop = SALTED.model_copy(update={"privacy": PrivacyConfig(event_log_days=30)})
+    world = World(session, shop)
+    customer = world.customer("c-1")
+    entries = world.ddb.query(
+        TableName=PROFILES_TABLE.name,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :l)",
+        ExpressionAttributeValues={":pk": {"S": keys.profile_pk(SHOP.shop, customer.profile_id)}, ":l": {"S": "LOG#"}},
+    )["Items"]
+    assert entries
+    for entry in entries:
+        days = (int(entry["expires_at"]["N"]) - NOW.timestamp()) / 86400
+        assert 28 < days <= 30  # received a day ago, kept 30 days instead of 400
+
+
+def test_events_older_than_their_idempotency_records_are_not_looked_up(world):
+    pid = world.customer("c-1").profile_id  # received a day ago
+    held = world.store.holdings(SALTED.shop, [pid], [])
+    assert len([h for h in held if h.kind == "idempotency record"]) == 3
+    world.clock.advance(days=41)  # 42 days after: the records may still linger (TTL deletion takes days)
+    assert len([h for h in world.store.holdings(SALTED.shop, [pid], []) if h.kind == "idempotency record"]) == 3
+    world.clock.advance(days=2)  # 43 days after: beyond the 35 days of EMMA_IDEMPOTENCY_TTL_DAYS + 7
+    assert [h for h in world.store.holdings(SALTED.shop, [pid], []) if h.kind == "idempotency record"] == []

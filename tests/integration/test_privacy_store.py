@@ -247,3 +247,62 @@ def test_events_older_than_their_idempotency_records_are_not_looked_up(world):
     assert len([h for h in world.store.holdings(SALTED.shop, [pid], []) if h.kind == "idempotency record"]) == 3
     world.clock.advance(days=2)  # 43 days after: beyond the 35 days of EMMA_IDEMPOTENCY_TTL_DAYS + 7
     assert [h for h in world.store.holdings(SALTED.shop, [pid], []) if h.kind == "idempotency record"] == []
+
+
+def test_an_erasure_out_of_time_is_queued_and_the_schedule_finishes_it(world):
+    customer = world.customer("c-1")
+    outcome = world.service.erase(SALTED, "cid:c-1", "key:test", budget_seconds=0)
+    assert not outcome.finished and outcome.job.status == "running" and outcome.job.queued
+    assert world.store.queued(10) == [(SALTED.shop, outcome.job.job_id)]
+    assert world.service.erase(SALTED, "cid:c-1", "key:test", budget_seconds=0).job.job_id == outcome.job.job_id
+    assert world.service.run_queued(budget_seconds=30) == {"done": 1, "failed": 0, "waiting": 0}
+    assert world.store.queued(10) == []
+    assert world.service.job(SALTED, outcome.job.job_id).status == "done"
+    assert [i for i in world.items() if customer.profile_id in i[3]] == []
+
+
+def test_a_data_request_is_exported_kept_and_the_shop_notified_with_a_signature(aws):
+    import hashlib
+    import hmac
+    import json as jsonlib
+
+    from emma.adapters.privacy import WebhookNotifier
+
+    session, _ = aws
+    sent = []
+
+    class Response:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    def opener(request, timeout):
+        sent.append(request)
+        return Response()
+
+    shop = SALTED.model_copy(
+        update={
+            "signing_secret": "sig-secret",
+            "privacy": PrivacyConfig(salt="a-salt-of-sixteen-or-more", notify_url="https://shop.example/privacy"),
+        }
+    )
+    world = World(session, shop)
+    world.service._notifier = WebhookNotifier(opener=opener)  # the real adapter, without the network
+    world.customer("c-1")
+    refs = ["cid:c-1", "email:c-1@example.de"]
+    job = world.service.request(shop, "export", refs, "shopify:x", request_id="dr-1", notify=True)
+    assert world.service.request(shop, "export", ["cid:c-1"], "shopify:x", request_id="dr-1").job_id == job.job_id
+    world.service.run_queued(budget_seconds=30)
+    document = world.service.exported(shop, job.job_id, "key:admin")
+    assert document["summary"]["items"]["profile"] == 1
+    (request,) = sent
+    body = request.data
+    stamp = request.get_header("X-emma-timestamp")
+    expected = hmac.new(b"sig-secret", stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    assert request.get_header("X-emma-signature") == f"sha256={expected}"
+    assert jsonlib.loads(body)["fetch"] == f"/v1/privacy/jobs/{job.job_id}/export"
+    assert "c-1" not in body.decode()  # the notification names nobody
+    actions = [e.action for e in world.service.audit_log(shop)]
+    assert actions == ["export", "data_request"]  # the fetch, then the request's job

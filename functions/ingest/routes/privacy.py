@@ -115,8 +115,8 @@ def privacy_job(job_id: str, shop: Annotated[str | None, _SHOP] = None):
     responses=PRIVACY_EXPORT_RESPONSES,
 )
 def privacy_job_export(job_id: str, shop: Annotated[str | None, _SHOP] = None):
-    config, _ = _admin(shop)
-    return json_response(200, deps.privacy().exported(config, job_id))
+    config, actor = _admin(shop)
+    return json_response(200, deps.privacy().exported(config, job_id, actor))
 
 
 @router.get(

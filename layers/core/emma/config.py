@@ -76,7 +76,7 @@ class PrivacySettings(IngestSettings):
     schedule_table: str = Field(validation_alias=SCHEDULE_TABLE.env_var, min_length=3)
     exports_bucket: str = Field(validation_alias=EXPORTS_BUCKET.env_var, min_length=3)
     request_budget_seconds: float = Field(
-        8.0,
+        5.0,
         gt=0,
         le=25,
         validation_alias="EMMA_ERASURE_BUDGET_SECONDS",

@@ -214,11 +214,13 @@ class PrivacyService:
             raise PrivacyJobNotFound(f"no privacy job {job_id!r} in shop {shop.shop!r}")
         return job
 
-    def exported(self, shop: ShopConfig, job_id: str) -> dict[str, Any]:
+    def exported(self, shop: ShopConfig, job_id: str, actor: str) -> dict[str, Any]:
+        """A data request's stored export; each fetch is in the audit trail."""
         job = self.job(shop, job_id)
         document = self._exports.get(shop.shop, job_id) if job.kind == "export" and job.status == "done" else None
         if document is None:
             raise PrivacyJobNotFound(f"privacy job {job_id!r} has no export (yet)")
+        self._audit(shop, "export", actor, job.subject, {"job_id": job_id, "fetched": True})
         return document
 
     # ---- retention -----------------------------------------------------------------------------------

@@ -132,10 +132,16 @@ def test_demo_replays_events_and_ends_with_a_summary():
         assert f"  {name}: completed (exit step)" in timelines
     assert "message: tutorial-camera-pro" in timelines and "message: service-follow-up" in timelines
     assert "referral.made arrived" in timelines and "no survey.answered in time" in timelines
-    # what the dispatcher did: consent-first (Ben never confirmed), an outbox to open, one-click unsubscribe
+    # what the dispatcher did: consent-first (Ben never confirmed: Emma's double opt-in mail is all he gets), an
+    # outbox to open, one-click unsubscribe
     messages = result.stdout.split("15. Messages", 1)[1]
-    ben = re.search(r"Ben: (\d+) requests: (\d+) skipped\n", messages)
-    assert ben and ben.group(1) == ben.group(2) and "PROBLEM" not in result.stdout
+    ben = re.search(r"Ben: (\d+) requests: 1 sent, (\d+) skipped\n\s+\S+ doi-confirmation +sent", messages)
+    assert ben and int(ben.group(1)) == int(ben.group(2)) + 1 and "PROBLEM" not in result.stdout
+    # privacy: one customer exports their data, another is erased (and is gone afterwards)
+    privacy = result.stdout.split("16. Privacy", 1)[1]
+    assert re.search(r"200  GET /v1/profiles/\S+/export: \d+ items in \d+ item types", privacy)
+    assert re.search(r"200  DELETE /v1/profiles/\S+: \d+ items deleted", privacy)
+    assert re.search(r"404  GET /v1/profiles/\S+ afterwards", privacy)
     assert "email consent now withdrawn (one-click unsubscribe (List-Unsubscribe-Post))" in messages
     outbox = ROOT / "outbox"
     assert (outbox / "index.html").is_file() and len(list(outbox.glob("elektro-emma/*.eml"))) >= 5

@@ -295,6 +295,7 @@ def test_a_data_request_is_exported_kept_and_the_shop_notified_with_a_signature(
     job = world.service.request(shop, "export", refs, "shopify:x", request_id="dr-1", notify=True)
     assert world.service.request(shop, "export", ["cid:c-1"], "shopify:x", request_id="dr-1").job_id == job.job_id
     world.service.run_queued(budget_seconds=30)
+    world.clock.advance(minutes=1)
     document = world.service.exported(shop, job.job_id, "key:admin")
     assert document["summary"]["items"]["profile"] == 1
     (request,) = sent

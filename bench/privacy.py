@@ -215,19 +215,30 @@ class Executions:
 
 
 class Exports:
-    """S3, a fake: a direct export returns its document; only queued exports are kept (counted)."""
+    """S3, a fake: a direct export returns its document; only queued exports are kept (counted), and an
+    erasure lists and deletes the customer's (counted as S3 requests)."""
 
     def __init__(self) -> None:
         self.puts = 0
-        self.docs: dict[tuple[str, str], dict[str, Any]] = {}
+        self.deletes = 0
+        self.docs: dict[str, dict[str, Any]] = {}
 
-    def put(self, shop: str, job_id: str, document: dict[str, Any]) -> str:
+    def put(self, shop: str, job_id: str, document: dict[str, Any], profile_id: str | None) -> str:
         self.puts += 1
-        self.docs[(shop, job_id)] = document
-        return f"fake://{shop}/{job_id}.json"
+        location = f"fake://{shop}/{profile_id or '_'}/{job_id}.json"
+        self.docs[location] = document
+        return location
 
-    def get(self, shop: str, job_id: str) -> dict[str, Any] | None:
-        return self.docs.get((shop, job_id))
+    def get(self, location: str) -> dict[str, Any] | None:
+        return self.docs.get(location)
+
+    def delete(self, shop: str, profile_ids: Any) -> int:
+        self.deletes += 1
+        prefixes = [f"fake://{shop}/"] if profile_ids is None else [f"fake://{shop}/{p}/" for p in profile_ids]
+        gone = [loc for loc in self.docs if loc.startswith(tuple(prefixes))]
+        for loc in gone:
+            del self.docs[loc]
+        return len(gone)
 
 
 class Notifier:

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from emma.adapters.keys import ITEM_TYPES
-from emma.resources import TABLES
+from emma.resources import EXPORTS_BUCKET, TABLES
 from emma.sources.signatures import sign_base64
 from emma_local.config import load_config
 from emma_local.runtime import LocalRuntime
@@ -243,6 +243,13 @@ def test_shopify_customers_redact_and_data_request_as_shopify_sends_them(rt):
     assert job["job"]["status"] == "done" and job["job"]["actor"] == "shopify:customers/redact"
     assert profile(rt, "cid:555001").status_code == 404
     assert profile(rt, "redact.me@example.de").status_code == 404
+    # the data request's export went with the customer: not in the bucket, not served any more
+    assert job["job"]["counts"]["data request export"] == 1
+    s3 = rt.emulator.session().client("s3")
+    stored = [o["Key"] for o in s3.list_objects_v2(Bucket=EXPORTS_BUCKET.name).get("Contents", [])]
+    assert not [k for k in stored if k.startswith("elektro-emma/") and not k.startswith("elektro-emma/_/")]
+    gone = requests.get(f"{rt.api_url}/v1/privacy/jobs/{job_id}/export", headers=ADMIN, timeout=10)
+    assert gone.status_code == 404
     assert leftovers(rt, ["redact.me", "555001", "4915199999902", before["profile_id"]]) == []
 
 

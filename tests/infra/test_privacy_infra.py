@@ -200,11 +200,12 @@ def test_the_privacy_function_reads_the_shop_secrets_and_puts_no_events(default_
 def test_reads_and_writes_exports_and_nothing_else_of_s3(default_synth, path):
     found = function_statements(default_synth, path)
     assert allowed(found, "s3:GetObject") == allowed(found, "s3:PutObject") == {EXPORT_OBJECTS}
+    assert allowed(found, "s3:DeleteObject") == {EXPORT_OBJECTS}  # an erasure deletes the customer's exports
     assert allowed(found, "s3:ListBucket") == {
         EXPORTS_BUCKET.logical_id
     }  # NoSuchKey (not AccessDenied) for an expired export
     actions = {a for s in found for a in _listed(s["Action"]) if a.startswith("s3:")}
-    assert actions == {"s3:GetObject", "s3:PutObject", "s3:ListBucket"}
+    assert actions == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"}
 
 
 @pytest.mark.parametrize("path", [INGEST, PRIVACY], ids=["ingest", "privacy"])

@@ -81,6 +81,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "confirm.withdrawn": "Diese Anmeldung wurde inzwischen zurückgezogen. Es wurde nichts geändert; "
         "in deinen Einstellungen kannst du dich wieder anmelden.",
         "confirm.none": "Es gibt nichts zu bestätigen: Dieser Shop verlangt keine Bestätigung.",
+        "confirm.stale": "Dieser Link gehört zu einer früheren Anmeldung. Es wurde nichts geändert; bitte nutze den "
+        "Link aus der neuesten Bestätigungs-E-Mail.",
         "manage": "Einstellungen ändern",
     },
     "en": {
@@ -115,6 +117,8 @@ _TEXT: dict[str, dict[str, str]] = {
         "confirm.withdrawn": "This subscription was withdrawn since. Nothing was changed; you can subscribe "
         "again in your preferences.",
         "confirm.none": "There is nothing to confirm: this shop does not ask for a confirmation.",
+        "confirm.stale": "This link belongs to an earlier subscription. Nothing was changed; please use the link in "
+        "the newest confirmation email.",
         "manage": "Change your preferences",
     },
 }
@@ -357,13 +361,13 @@ def save_preferences():
 @router.get("/v1/confirm", cors=False, include_in_schema=False)
 def confirmation_page():
     try:
-        shop, _, profile, _ = _open(verify_confirmation)
+        shop, token, profile, _ = _open(verify_confirmation)
     except _Refused as refused:
         return refused.response
     locale = customer_locale(profile, shop.dispatch)
     text = _TEXT[locale]
     name = escape(shop.name or shop.shop)
-    answer = _confirmation_state(shop, profile, text)
+    answer = _confirmation_state(shop, profile, text, token.grant)
     if answer is not None:
         return _page(200 if answer[0] == "already" else 409, locale, text["confirm.title"], f"<p>{answer[1]}</p>")
     form = (
@@ -376,14 +380,20 @@ def confirmation_page():
     return _page(200, locale, text["confirm.title"], body)
 
 
-def _confirmation_state(shop: ShopConfig, profile: Profile, text: dict[str, str]) -> tuple[str, str] | None:
-    """Why there is nothing to confirm (already confirmed, withdrawn, not required), or None."""
+def _confirmation_state(
+    shop: ShopConfig, profile: Profile, text: dict[str, str], grant: datetime
+) -> tuple[str, str] | None:
+    """Why there is nothing to confirm (already confirmed, withdrawn, a link of an earlier grant, not
+    required), or None. A grant of an address that belonged to an erased customer needs the confirmation
+    whatever the shop requires (ConsentState.confirm_required)."""
     state = profile.consent.get(Channel.EMAIL)
     if state is not None and state.granted and state.proof.double_opt_in:
         return "already", text["confirm.already"]
     if state is None or not state.granted:
         return "withdrawn", text["confirm.withdrawn"]
-    if not shop.dispatch.double_opt_in:
+    if abs((state.started - grant).total_seconds()) >= 1:  # the link of a grant withdrawn since
+        return "stale", text["confirm.stale"]
+    if not shop.dispatch.double_opt_in and not state.confirm_required:
         return "already", text["confirm.none"]
     return None
 
@@ -396,7 +406,7 @@ def confirm():
         return refused.response
     locale = customer_locale(profile, shop.dispatch)
     text = _TEXT[locale]
-    answer = _confirmation_state(shop, profile, text)
+    answer = _confirmation_state(shop, profile, text, token.grant)
     if answer is not None:  # a second click, or a withdrawal since: nothing changes
         return _page(200 if answer[0] == "already" else 409, locale, text["confirm.title"], f"<p>{answer[1]}</p>")
     ip, agent = _client()

@@ -110,13 +110,14 @@ class Data(Construct):
         return {EXPORTS_BUCKET.env_var: self.exports_bucket.bucket_name}
 
     def export_statements(self) -> list[iam.PolicyStatement]:
-        """Write and read exports (s3:PutObject, s3:GetObject on the objects), and s3:ListBucket on the
-        bucket: without it S3 answers a GetObject of a missing (expired) export with AccessDenied instead
-        of NoSuchKey, and the API could not tell an expired export from a refusal."""
+        """Write, read and delete exports (s3:PutObject, s3:GetObject, s3:DeleteObject on the objects: an
+        erasure deletes the customer's), and s3:ListBucket on the bucket: an erasure lists the customer's
+        exports by prefix, and without it S3 answers a GetObject of a missing (expired) export with
+        AccessDenied instead of NoSuchKey."""
         return [
             iam.PolicyStatement(
                 sid="ReadAndWriteExports",
-                actions=["s3:GetObject", "s3:PutObject"],
+                actions=["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
                 resources=[self.exports_bucket.arn_for_objects("*")],
             ),
             iam.PolicyStatement(

@@ -188,7 +188,12 @@ class PrivacyConfig(BaseModel):
         "never). Activity: the customer's own events, not Emma's sends, deliveries or journey steps",
     )
     event_log_days: int | None = Field(
-        None, ge=1, le=3650, description="keep the event log this many days (default: EMMA_EVENT_LOG_TTL_DAYS, 400)"
+        None,
+        ge=42,
+        le=3650,
+        description="keep the event log this many days (default: EMMA_EVENT_LOG_TTL_DAYS, 400). At least 42: an "
+        "erasure finds the idempotency records of a customer's events through the log, and they live 35 days (and "
+        "DynamoDB may take days to delete them)",
     )
     notify_url: str | None = Field(
         None,

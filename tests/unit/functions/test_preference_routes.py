@@ -217,3 +217,31 @@ def test_a_confirmation_after_the_customer_withdrew_changes_nothing(world):
     status, body = call("POST", "/v1/confirm", token, {"form": "confirm"})
     assert status == 409 and "zurückgezogen" in body
     assert not profile(world).consent["email"].granted
+
+
+def test_the_link_of_an_earlier_grant_does_not_confirm_a_later_one(world):
+    regrant_without_doi(world)
+    old_link = confirm_token(world)
+    regrant_without_doi(world, at=T0 + timedelta(days=2))  # withdrawn and granted again: a new grant
+    pending = profile(world).consent["email"]
+    status, body = call("POST", "/v1/confirm", old_link, {"form": "confirm"})
+    assert status == 409 and "früheren Anmeldung" in body
+    assert profile(world).consent["email"] == pending
+    status, _ = call("POST", "/v1/confirm", confirm_token(world), {"form": "confirm"})  # the newest mail's link
+    assert status == 200 and profile(world).consent["email"].proof.double_opt_in
+
+
+def test_an_erased_customers_grant_is_confirmed_even_where_the_shop_does_not_require_it(world, monkeypatch):
+    from ingest import deps
+
+    single = SHOP.model_copy(update={"dispatch": SHOP.dispatch.model_copy(update={"double_opt_in": False})})
+    intake = deps.intake()
+    monkeypatch.setattr(deps, "intake", lambda: Intake(intake.service, StaticShopDirectory([single, OTHER])))
+    regrant_without_doi(world)
+    current = profile(world)
+    current.consent["email"] = current.consent["email"].model_copy(update={"confirm_required": True})
+    monkeypatch.setattr(world, "resolve", lambda shop, ref: current)  # as ingest marks an erased address's grant
+    status, body = call("POST", "/v1/confirm", confirm_token(world), {"form": "confirm"})
+    assert status == 200 and "bestätigt" in body
+    monkeypatch.undo()
+    assert profile(world).consent["email"].proof.double_opt_in

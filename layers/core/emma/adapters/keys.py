@@ -380,8 +380,9 @@ DERIVED = ItemType(
     attributes={
         "version": "optimistic lock, as on the profile",
         "doc": "JSON (emma.rules.state.Derived)",
+        "erased_by": "only while an erasure runs: the privacy job that took the customer out of the segment counts",
     },
-    written_by=("DynamoRulesStore.commit",),
+    written_by=("DynamoRulesStore.commit", "DynamoPrivacyStore.put_job"),
     read_by=("DynamoRulesStore.load", "DynamoRulesStore.derived"),
 )
 MARKER = ItemType(
@@ -664,7 +665,7 @@ PRIVACY_QUEUE = ItemType(
     sk=privacy_queue_sk,
     description="A privacy job left for the scheduled job to finish (compliance webhooks, long erasures).",
     attributes={"shop": "the shop", "job_id": "the job"},
-    written_by=("DynamoPrivacyStore.enqueue", "DynamoPrivacyStore.dequeue"),
+    written_by=("DynamoPrivacyStore.enqueue", "DynamoPrivacyStore.dequeue", "DynamoPrivacyStore.drop"),
     read_by=("DynamoPrivacyStore.queued",),
     sk_pattern="<queued at, UTC>#<shop>#<job id>",
 )

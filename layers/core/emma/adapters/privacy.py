@@ -176,38 +176,42 @@ class DynamoPrivacyStore(Table):
 
     # ---- deleting ----------------------------------------------------------------------------------
 
+    # What other items lead to (the message log: links, deferrals; the derived state: timers; the event log:
+    # idempotency records) goes first, so that a crash half-way never leaves an item nothing leads to any more.
+    _LED_TO = (keys.LINK.name, keys.DEFERRAL.name, keys.TIMER.name, keys.IDEMPOTENCY.name)
+
     def erase(
         self, items: Sequence[HeldItem], profile_ids: Sequence[str] | None, identifiers: Sequence[str] = ()
     ) -> dict[str, int]:
         counts: dict[str, int] = {}
         ids = None if profile_ids is None else set(profile_ids)
         named = [i for i in {*identifiers, *(ids or ())} if i]
-        deletes: dict[str, list[dict[str, Any]]] = {}
-        scrubbed: list[dict[str, Any]] = []
-        last: list[HeldItem] = []
-        for item in items:
-            if item.kind == keys.IDEMPOTENCY.name and ids is not None and not any(n in item.pk for n in named):
-                # The bare event id stays (a retried delivery remains a duplicate); an id that names the
-                # customer (an SES event's address, a journey's execution) goes with the rest.
-                raw = {k: v for k, v in (item.raw or {}).items() if k != "profile_id"}
-                if raw:
-                    scrubbed.append({"PutRequest": {"Item": raw}})
-            elif item.kind == keys.ALIAS.name and ids is not None:
-                if not self._delete_alias(item, ids):
-                    continue
-            elif item.kind == keys.PROFILE.name:
-                last.append(item)
-                continue
-            else:
-                deletes.setdefault(item.table, []).append({"DeleteRequest": {"Key": key(item.pk, item.sk)}})
-            counts[item.kind] = counts.get(item.kind, 0) + 1
-        if scrubbed:
-            self._batch_write(scrubbed)
-        for table, requests in deletes.items():
-            self._batch_write(requests, table)
-        if last:  # the profiles last: until then every reference still finds the customer
-            self._batch_write([{"DeleteRequest": {"Key": key(i.pk, i.sk)}} for i in last])
-            counts[keys.PROFILE.name] = counts.get(keys.PROFILE.name, 0) + len(last)
+
+        def phase(selected: list[HeldItem]) -> None:
+            deletes: dict[str, list[dict[str, Any]]] = {}
+            scrubbed: list[dict[str, Any]] = []
+            for item in selected:
+                if item.kind == keys.IDEMPOTENCY.name and ids is not None and not any(n in item.pk for n in named):
+                    # The bare event id stays (a retried delivery remains a duplicate); an id that names the
+                    # customer (a journey's execution, an address) goes with the rest.
+                    raw = {k: v for k, v in (item.raw or {}).items() if k != "profile_id"}
+                    if raw:
+                        scrubbed.append({"PutRequest": {"Item": raw}})
+                elif item.kind == keys.ALIAS.name and ids is not None:
+                    if not self._delete_alias(item, ids):
+                        continue
+                else:
+                    deletes.setdefault(item.table, []).append({"DeleteRequest": {"Key": key(item.pk, item.sk)}})
+                counts[item.kind] = counts.get(item.kind, 0) + 1
+            if scrubbed:
+                self._batch_write(scrubbed)
+            for table, requests in deletes.items():
+                self._batch_write(requests, table)
+
+        phase([i for i in items if i.kind in self._LED_TO])
+        phase([i for i in items if i.kind not in (*self._LED_TO, keys.ALIAS.name, keys.PROFILE.name)])
+        phase([i for i in items if i.kind == keys.ALIAS.name])
+        phase([i for i in items if i.kind == keys.PROFILE.name])  # last: until then every reference finds them
         return counts
 
     def _delete_alias(self, item: HeldItem, ids: set[str]) -> bool:
@@ -337,21 +341,49 @@ class DynamoPrivacyStore(Table):
         else:
             put["ConditionExpression"] = "version = :v"
             put["ExpressionAttributeValues"] = {":v": number(expected)}
-        items: list[dict[str, Any]] = [{"Put": put}]
-        for update in _counter_updates(self._table, job.shop, counter_deltas or {}):
-            items.append({"Update": update})
-        try:
-            if len(items) == 1:
-                self._client.put_item(**put)
-            else:
-                self._client.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            if conditional_failed(exc) or code == "TransactionCanceledException":
-                raise StaleJob(f"privacy job {job.job_id} changed meanwhile") from exc
-            raise wrap_error(exc, "PutItem") from exc
-        except BotoCoreError as exc:
-            raise wrap_error(exc, "PutItem") from exc
+        deltas = {pid: dict(segments) for pid, segments in (counter_deltas or {}).items() if segments}
+        for _ in range(len(deltas) + 1):
+            claims = [
+                {
+                    "Update": {
+                        "TableName": self._table,
+                        "Key": key(keys.profile_pk(job.shop, pid), keys.DERIVED_SK),
+                        "UpdateExpression": "SET erased_by = :job",
+                        "ConditionExpression": "attribute_exists(pk) AND "
+                        "(attribute_not_exists(erased_by) OR erased_by = :job)",
+                        "ExpressionAttributeValues": {":job": string(job.job_id)},
+                    }
+                }
+                for pid in deltas
+            ]
+            updates = [{"Update": u} for u in _counter_updates(self._table, job.shop, deltas)]
+            try:
+                if not deltas:
+                    self._client.put_item(**put)
+                else:
+                    self._client.transact_write_items(TransactItems=[{"Put": put}, *claims, *updates])
+                return
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if conditional_failed(exc):
+                    raise StaleJob(f"privacy job {job.job_id} changed meanwhile") from exc
+                if code != "TransactionCanceledException":
+                    raise wrap_error(exc, "TransactWriteItems" if deltas else "PutItem") from exc
+                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons") or []]
+                if not reasons or reasons[0] == "ConditionalCheckFailed":
+                    raise StaleJob(f"privacy job {job.job_id} changed meanwhile") from exc
+                # Another job took these customers out of the counts already (or their derived state is
+                # gone): leave them out, once, and try again with the others.
+                taken = [
+                    pid for pid, r in zip(deltas, reasons[1 : 1 + len(deltas)], strict=False) if r not in (None, "None")
+                ]
+                if not taken:
+                    raise StaleJob(f"privacy job {job.job_id}: the transaction was cancelled ({reasons})") from exc
+                for pid in taken:
+                    deltas.pop(pid)
+            except BotoCoreError as exc:
+                raise wrap_error(exc, "PutItem") from exc
+        raise StaleJob(f"privacy job {job.job_id}: could not take its customers out of the counts")
 
     def enqueue(self, job: PrivacyJob) -> None:
         try:
@@ -375,7 +407,7 @@ class DynamoPrivacyStore(Table):
         except (ClientError, BotoCoreError) as exc:
             raise wrap_error(exc, "DeleteItem") from exc
 
-    def queued(self, limit: int) -> list[tuple[str, str]]:
+    def queued(self, limit: int) -> list[tuple[str, str, str]]:
         try:
             resp = self._client.query(
                 TableName=self._schedule,
@@ -385,7 +417,13 @@ class DynamoPrivacyStore(Table):
             )
         except (ClientError, BotoCoreError) as exc:
             raise wrap_error(exc, "Query") from exc
-        return [(i["shop"]["S"], i["job_id"]["S"]) for i in resp.get("Items", [])]
+        return [(i["shop"]["S"], i["job_id"]["S"], i["sk"]["S"]) for i in resp.get("Items", [])]
+
+    def drop(self, entry: str) -> None:
+        try:
+            self._client.delete_item(TableName=self._schedule, Key=key(keys.PRIVACY_QUEUE_PK, entry))
+        except (ClientError, BotoCoreError) as exc:
+            raise wrap_error(exc, "DeleteItem") from exc
 
     # ---- audit ---------------------------------------------------------------------------------------
 
@@ -493,31 +531,35 @@ def _classify(shop: str, item: dict[str, Any]) -> str:
 
 
 class S3Exports:
-    """Exports kept in the exports bucket (objects expire after EXPORTS_BUCKET.expire_days)."""
+    """Data requests' exports in the exports bucket, as ``<shop>/<owner>/<job id>.json``: the owner is a
+    hash standing for the customer (``_`` for a request that found nobody), so that an erasure deletes a
+    customer's exports by prefix and no name names them; objects expire after EXPORTS_BUCKET.expire_days."""
+
+    NOBODY = "_"
 
     def __init__(self, client: Any, bucket: str) -> None:
         self._client = client
         self._bucket = bucket
 
-    @staticmethod
-    def _key(shop: str, job_id: str) -> str:
-        return f"{shop}/{job_id}.json"
-
-    def put(self, shop: str, job_id: str, document: dict[str, Any]) -> str:
+    def put(self, shop: str, job_id: str, document: dict[str, Any], owner: str | None) -> str:
+        key_ = f"{shop}/{owner or self.NOBODY}/{job_id}.json"
         try:
             self._client.put_object(
                 Bucket=self._bucket,
-                Key=self._key(shop, job_id),
+                Key=key_,
                 Body=json.dumps(document, sort_keys=True, default=str).encode(),
                 ContentType="application/json",
             )
         except (ClientError, BotoCoreError) as exc:
             raise TransientError(f"S3 PutObject failed: {type(exc).__name__}") from exc
-        return f"s3://{self._bucket}/{self._key(shop, job_id)}"
+        return f"s3://{self._bucket}/{key_}"
 
-    def get(self, shop: str, job_id: str) -> dict[str, Any] | None:
+    def get(self, location: str) -> dict[str, Any] | None:
+        bucket, _, key_ = location.removeprefix("s3://").partition("/")
+        if bucket != self._bucket or not key_:
+            return None
         try:
-            body = self._client.get_object(Bucket=self._bucket, Key=self._key(shop, job_id))["Body"].read()
+            body = self._client.get_object(Bucket=bucket, Key=key_)["Body"].read()
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
                 return None
@@ -525,6 +567,20 @@ class S3Exports:
         except BotoCoreError as exc:
             raise TransientError(f"S3 GetObject failed: {type(exc).__name__}") from exc
         return json.loads(body)
+
+    def delete(self, shop: str, owners: Sequence[str] | None) -> int:
+        prefixes = [f"{shop}/"] if owners is None else [f"{shop}/{owner}/" for owner in owners]
+        deleted = 0
+        try:
+            for prefix in prefixes:
+                for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self._bucket, Prefix=prefix):
+                    objects = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+                    if objects:
+                        self._client.delete_objects(Bucket=self._bucket, Delete={"Objects": objects, "Quiet": True})
+                        deleted += len(objects)
+        except (ClientError, BotoCoreError) as exc:
+            raise TransientError(f"S3 delete of exports failed: {type(exc).__name__}") from exc
+        return deleted
 
 
 class WebhookNotifier:

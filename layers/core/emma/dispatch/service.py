@@ -256,6 +256,8 @@ class DispatchService:
         # or an unexpected error during the call), the slot stays taken: the customer may have it.
         stage = "links"
         try:
+            if links:  # named on the message log before they exist: an erasure finds them, whatever fails next
+                attempt.update(attempt.record.status, links=sorted(links))
             for code, link in links.items():
                 self._links.save(request.shop, code, link)
             stage = "message"
@@ -280,7 +282,6 @@ class DispatchService:
             provider_id=provider_id,
             coupon=context.coupon.code if context.coupon else None,
             recommended=recommended or None,
-            links=sorted(links) or None,  # the short links' codes: an erasure deletes them with the message
         )
         record = attempt.record
         record.channel, record.provider_id, record.recommended = str(channel), provider_id, recommended

@@ -95,6 +95,8 @@ class PrivacyJob(BaseModel):
     updated_at: datetime
     finished_at: datetime | None = None
     version: int = 0
+    generation: int = Field(0, description="erasures of the same reference before this one (the customer came back)")
+    attempts: int = Field(0, description="failed runs on the privacy schedule (failed after 12)")
     plan: ErasurePlan | None = None
     steps: list[str] = Field(default_factory=list, description="the steps of an erasure already done")
     counts: dict[str, int] = Field(default_factory=dict, description="items exported or erased, per item type")
@@ -112,7 +114,9 @@ class PrivacyJob(BaseModel):
 
     def view(self) -> dict[str, Any]:
         """What the admin API shows: never the plan (it names the customer)."""
-        return self.model_dump(mode="json", exclude={"plan", "refs", "orders", "cursor", "version", "queued"})
+        return self.model_dump(
+            mode="json", exclude={"plan", "refs", "orders", "cursor", "version", "queued", "export_location"}
+        )
 
 
 class AuditEntry(BaseModel):

@@ -58,8 +58,12 @@ class PrivacyStore(Protocol):
 
     def dequeue(self, job: PrivacyJob) -> None: ...
 
-    def queued(self, limit: int) -> list[tuple[str, str]]:
-        """(shop, job id) of queued jobs, oldest first."""
+    def queued(self, limit: int) -> list[tuple[str, str, str]]:
+        """(shop, job id, queue entry) of queued jobs, oldest first."""
+        ...
+
+    def drop(self, entry: str) -> None:
+        """Remove a queue entry (of a job finished, failed or gone)."""
         ...
 
     def audit(self, entry: AuditEntry) -> None: ...
@@ -74,11 +78,18 @@ class Executions(Protocol):
 
 
 class ExportStore(Protocol):
-    def put(self, shop: str, job_id: str, document: dict[str, Any]) -> str:
-        """Keep an export; returns where it is."""
+    def put(self, shop: str, job_id: str, document: dict[str, Any], owner: str | None) -> str:
+        """Keep a data request's export, filed under ``owner`` (a hash standing for the customer, None when
+        the request found nobody); returns where it is."""
         ...
 
-    def get(self, shop: str, job_id: str) -> dict[str, Any] | None: ...
+    def get(self, location: str) -> dict[str, Any] | None:
+        """An export kept by ``put`` (None once it expired)."""
+        ...
+
+    def delete(self, shop: str, owners: Sequence[str] | None) -> int:
+        """Delete the exports filed under these owners (None: every export of the shop); how many."""
+        ...
 
 
 class Notifier(Protocol):

@@ -30,6 +30,7 @@ from emma.errors import EmmaError, ProfileNotFound
 from emma.privacy.model import (
     AuditEntry,
     ErasurePlan,
+    HeldItem,
     Identity,
     JobKind,
     PrivacyJob,
@@ -48,6 +49,7 @@ PROFILE = "profile"
 DERIVED = "derived state"
 JOURNEY = "journey state"
 IDEMPOTENCY = "idempotency record"
+EXPORT = "data request export"  # an object in the exports bucket, not a DynamoDB item
 
 EXPORT_FORMAT = "emma.export/1"
 MAX_SWEEPS = 4  # look again after deleting, for items written meanwhile
@@ -55,7 +57,9 @@ SHOP_PAGE = 400
 RETENTION_BATCH = 200  # profiles a shop's retention queues per run (every 5 minutes: 57,600 a day)
 DAYS_PER_MONTH = 30.4375
 RUNNING = ("active",)  # emma.journeys.state: active executions run or wait; the rest have ended
-_UNSALTED = b"emma-privacy-unsalted/v1"  # a shop with neither privacy.salt nor signing_secret
+MAX_JOB_ATTEMPTS = 12  # runs of the privacy schedule (an hour) before a failing job is marked failed
+_UNSALTED = b"emma-privacy-request-ids/v1"  # request ids name nobody: a public key is enough for them
+JOB_SLICE_SECONDS = 20.0  # a queued job's share of a run, so a long shop erasure cannot starve the others
 
 
 class PrivacyError(EmmaError):
@@ -103,13 +107,11 @@ class PrivacyService:
 
     # ---- hashing -----------------------------------------------------------------------------
 
-    @staticmethod
-    def _salt(shop: ShopConfig) -> bytes:
-        return privacy_salt(shop) or _UNSALTED
-
     def subject(self, shop: ShopConfig, ref: str) -> str:
-        """The salted hash that names a reference in jobs and the audit trail."""
-        return salted_hash(self._salt(shop), "ref", _ref_key(ref))
+        """The salted hash that names a reference in jobs and the audit trail ("unsalted" for a shop without
+        a salt: a hash anyone could recompute would name the customer)."""
+        salt = privacy_salt(shop)
+        return "unsalted" if salt is None else salted_hash(salt, "ref", _ref_key(ref))
 
     # ---- export ------------------------------------------------------------------------------
 
@@ -148,30 +150,65 @@ class PrivacyService:
 
     # ---- erasure of one customer ----------------------------------------------------------------
 
-    def job_id(self, shop: ShopConfig, kind: JobKind, ref: str) -> str:
-        return kind[0] + self.subject(shop, f"{kind}|{ref}")[:31]
+    def job_id(self, shop: ShopConfig, kind: JobKind, ref: str, *, personal: bool = True) -> str:
+        """Derived from the shop's salt and the reference (or request id), so that the same request finds its
+        job again. A shop without a salt: a request id that names nobody (a webhook delivery, a profile id)
+        still gives a fixed id; a customer's reference (an email) a random one, nothing derived from it."""
+        salt = privacy_salt(shop)
+        if salt is None:
+            if personal:
+                return kind[0] + uuid.uuid4().hex[:31]
+            salt = _UNSALTED
+        return kind[0] + salted_hash(salt, "job", f"{kind}|{ref}")[:31]
 
     def erase(self, shop: ShopConfig, ref: str, actor: str, budget_seconds: float | None = None) -> ErasureOutcome:
         """Erase the customer ``ref`` names (ProfileNotFound if none). Idempotent: the same reference again
         answers with the same job. Within ``budget_seconds`` or queued for the scheduled job."""
         job_id = self.job_id(shop, "erase", _ref_key(ref))
         job = self._store.get_job(shop.shop, job_id)
-        if job is None:
-            profile = self._resolve(shop.shop, ref)
-            now = self._clock.now()
-            job = PrivacyJob(
-                job_id=job_id,
-                shop=shop.shop,
-                kind="erase",
-                status="running",
-                actor=actor,
-                subject=self.subject(shop, ref),
-                created_at=now,
-                updated_at=now,
-                plan=_plan([profile]),
-            )
+        if job is not None and job.status == "failed":  # asked again after it failed: another go
+            job.status, job.attempts, job.queued = "running", 0, True
             self._put(job)
+            self._store.enqueue(job)
+        if job is not None and job.status == "done":
+            try:
+                profile = self._resolve(shop.shop, ref)
+            except ProfileNotFound:
+                return ErasureOutcome(job, True)  # erased before: the same answer
+            job = self._new_erasure(shop, job_id, ref, actor, profile, after=job)  # the customer came back
+        elif job is None:
+            job = self._new_erasure(shop, job_id, ref, actor, self._resolve(shop.shop, ref))
         return ErasureOutcome(job, self._run(shop, job, self._deadline(budget_seconds)))
+
+    def _new_erasure(
+        self, shop: ShopConfig, job_id: str, ref: str, actor: str, profile: Profile, after: PrivacyJob | None = None
+    ) -> PrivacyJob:
+        """A running erasure with its plan, queued from the start: if the function dies half-way, the
+        privacy schedule finishes it. ``after``: the finished job of the same reference it replaces."""
+        now = self._clock.now()
+        job = PrivacyJob(
+            job_id=job_id,
+            shop=shop.shop,
+            kind="erase",
+            status="running",
+            actor=actor,
+            subject=self.subject(shop, ref),
+            created_at=now,
+            updated_at=now,
+            plan=_plan([profile]),
+            queued=True,
+            version=after.version if after is not None else 0,
+            generation=after.generation + 1 if after is not None else 0,
+        )
+        try:
+            self._put(job)
+        except StaleJob:  # the same request, at the same moment: its job is the answer
+            found = self._store.get_job(shop.shop, job_id)
+            if found is None:
+                raise
+            return found
+        self._store.enqueue(job)
+        return job
 
     def request(
         self,
@@ -186,7 +223,7 @@ class PrivacyService:
     ) -> PrivacyJob:
         """Queue a job for the scheduled job (Shopify's compliance webhooks): nothing is resolved now.
         ``request_id`` makes a re-delivered request find its job."""
-        job_id = self.job_id(shop, kind, request_id)
+        job_id = self.job_id(shop, kind, request_id, personal=False)
         job = self._store.get_job(shop.shop, job_id)
         if job is not None:
             return job
@@ -204,7 +241,13 @@ class PrivacyService:
             notify=notify,
             queued=True,
         )
-        self._put(job)
+        try:
+            self._put(job)
+        except StaleJob:  # a re-delivery at the same moment: its job is the answer
+            found = self._store.get_job(shop.shop, job_id)
+            if found is None:
+                raise
+            return found
         self._store.enqueue(job)
         return job
 
@@ -217,7 +260,8 @@ class PrivacyService:
     def exported(self, shop: ShopConfig, job_id: str, actor: str) -> dict[str, Any]:
         """A data request's stored export; each fetch is in the audit trail."""
         job = self.job(shop, job_id)
-        document = self._exports.get(shop.shop, job_id) if job.kind == "export" and job.status == "done" else None
+        ready = job.kind == "export" and job.status == "done" and job.export_location
+        document = self._exports.get(job.export_location) if ready and job.export_location else None
         if document is None:
             raise PrivacyJobNotFound(f"privacy job {job_id!r} has no export (yet)")
         self._audit(shop, "export", actor, job.subject, {"job_id": job_id, "fetched": True})
@@ -250,25 +294,44 @@ class PrivacyService:
         """Run queued jobs, oldest first, within the budget; what is left waits for the next run."""
         deadline = self._deadline(budget_seconds)
         done = failed = waiting = 0
-        for shop_id, job_id in self._store.queued(limit):
+        for shop_id, job_id, entry in self._store.queued(limit):
             if self._monotonic() >= deadline:
                 waiting += 1
                 continue
+            job = None
             try:
-                shop = self._shops.get(shop_id)
                 job = self._store.get_job(shop_id, job_id)
-                if job is None or job.status == "done":
-                    if job is not None:
-                        self._store.dequeue(job)
+                if job is None or job.status in ("done", "failed"):
+                    self._store.drop(entry)  # finished meanwhile, or its shop was erased
                     continue
-                if self._run(shop, job, deadline):
+                shop = self._shops.get(shop_id)
+                job_deadline = min(deadline, self._monotonic() + JOB_SLICE_SECONDS)
+                if self._run(shop, job, job_deadline):
                     done += 1
                 else:
                     waiting += 1
-            except EmmaError as exc:  # stays queued: the next run tries again
+            except (EmmaError, StaleJob) as exc:  # stays queued: the next run tries again, up to a point
                 failed += 1
                 log.warning("privacy job %s of %s failed: %s", job_id, shop_id, type(exc).__name__)
+                if job is not None:
+                    self._count_failure(job, exc, entry)
         return {"done": done, "failed": failed, "waiting": waiting}
+
+    def _count_failure(self, job: PrivacyJob, exc: Exception, entry: str) -> None:
+        """After MAX_JOB_ATTEMPTS failed runs a job is marked failed (GET /v1/privacy/jobs shows why, the
+        PrivacyJobsFailed metric alarms) and leaves the queue, so that it stops blocking newer ones."""
+        try:
+            current = self._store.get_job(job.shop, job.job_id) or job
+            current.attempts += 1
+            current.note = f"run {current.attempts} failed: {type(exc).__name__}: {getattr(exc, 'message', exc)}"[:500]
+            if current.attempts >= MAX_JOB_ATTEMPTS:
+                current.status = "failed"
+                current.queued = False
+            self._put(current)
+            if current.status == "failed":
+                self._store.drop(entry)
+        except (EmmaError, StaleJob):
+            log.warning("privacy job %s: could not record the failure", job.job_id)
 
     # ---- running a job -------------------------------------------------------------------------------
 
@@ -337,7 +400,8 @@ class PrivacyService:
                 "summary": {"profile_ids": [], "items": {}},
                 "note": "Emma holds no data about this customer",
             }
-        job.export_location = self._exports.put(shop.shop, job.job_id, document)
+        owner = self._export_owner(shop, profiles[0].profile_id) if profiles else None
+        job.export_location = self._exports.put(shop.shop, job.job_id, document, owner)
         if job.notify and shop.privacy.notify_url:
             self._notifier.notify(
                 shop,
@@ -357,8 +421,9 @@ class PrivacyService:
         plan = job.plan
         if plan is None:
             raise PrivacyError(f"privacy job {job.job_id} has no plan")
-        identities = _identities(plan)
-        held = self._store.holdings(shop.shop, plan.profile_ids, identities)
+        held = self._store.holdings(shop.shop, plan.profile_ids, _identities(plan))
+        if _extend(plan, held):  # an identity claimed since the plan was made (an ingest racing the erasure)
+            self._put(job)
         if "stopped" not in job.steps:
             for item in held:
                 state = item.data.get("state") if item.kind == JOURNEY else None
@@ -387,6 +452,12 @@ class PrivacyService:
             job.suppressed = len(hashes)
             job.steps.append("suppressed")
             self._put(job)
+        if "exports" not in job.steps:  # data requests' exports of this customer, kept in the exports bucket
+            deleted = self._exports.delete(shop.shop, [self._export_owner(shop, pid) for pid in plan.profile_ids])
+            if deleted:
+                job.counts[EXPORT] = job.counts.get(EXPORT, 0) + deleted
+            job.steps.append("exports")
+            self._put(job)
         for _ in range(MAX_SWEEPS):
             if self._monotonic() >= deadline:
                 return False
@@ -395,12 +466,30 @@ class PrivacyService:
             named = [*plan.emails, *plan.phones, *(value for _, value in plan.identities)]
             for kind, n in self._store.erase(held, plan.profile_ids, named).items():
                 job.counts[kind] = job.counts.get(kind, 0) + n
-            held = self._store.holdings(shop.shop, plan.profile_ids, identities)
+            held = self._store.holdings(shop.shop, plan.profile_ids, _identities(plan))
+            if _extend(plan, held):
+                self._suppress_more(shop, job)
         if held:
             raise PrivacyError(f"privacy job {job.job_id}: items kept appearing; it will be run again")
         job.plan = None
         self._finish(shop, job, "erase")
         return True
+
+    @staticmethod
+    def _export_owner(shop: ShopConfig, profile_id: str) -> str:
+        """What a data request's export is filed under: a salted hash of the customer's profile id, so that
+        the job (kept after an erasure) and the object's name never name them, and an erasure finds it."""
+        return salted_hash(privacy_salt(shop) or _UNSALTED, "export", profile_id)[:32]
+
+    def _suppress_more(self, shop: ShopConfig, job: PrivacyJob) -> None:
+        """Addresses found after the suppression step (an ingest racing the erasure) are suppressed too."""
+        plan = job.plan
+        salt = privacy_salt(shop)
+        if plan is not None and salt is not None:
+            hashes = address_hashes(salt, plan.emails, plan.phones)
+            self._store.suppress(shop.shop, hashes, self._clock.now())
+            job.suppressed = len(hashes)
+        self._put(job)
 
     def _erase_shop(self, shop: ShopConfig, job: PrivacyJob, deadline: float) -> bool:
         job.status = "running"
@@ -415,6 +504,9 @@ class PrivacyService:
                 job.counts[kind] = job.counts.get(kind, 0) + n
             job.cursor = cursor
             if cursor is None:
+                deleted = self._exports.delete(shop.shop, None)
+                if deleted:
+                    job.counts[EXPORT] = job.counts.get(EXPORT, 0) + deleted
                 self._finish(shop, job, "erase_shop")
                 return True
             self._put(job)
@@ -477,6 +569,26 @@ def _plan(profiles: Sequence[Profile]) -> ErasurePlan:
         emails += [e for e in profile.emails if e not in emails]
         phones += [p for p in profile.phones if p not in phones]
     return ErasurePlan(profile_ids=ids, identities=identities, emails=emails, phones=phones)
+
+
+def _extend(plan: ErasurePlan, held: Sequence[HeldItem]) -> bool:
+    """Add to the plan the identities and addresses the held profiles carry now; True if any was new."""
+    changed = False
+    for item in held:
+        doc = item.data.get("doc") if item.kind == PROFILE else None
+        if not isinstance(doc, dict):
+            continue
+        for kind, field in (("cid", "customer_ids"), ("email", "emails"), ("anon", "anonymous_ids")):
+            for value in doc.get(field) or []:
+                if (kind, value) not in plan.identities:
+                    plan.identities.append((kind, value))
+                    changed = True
+        for field, known in (("emails", plan.emails), ("phones", plan.phones)):
+            for value in doc.get(field) or []:
+                if value not in known:
+                    known.append(value)
+                    changed = True
+    return changed
 
 
 def _identities(plan: ErasurePlan) -> list[Identity]:

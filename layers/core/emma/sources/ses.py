@@ -24,14 +24,15 @@ Whose event it is
     ``customer.profile_id`` itself.
 
 Idempotency
-    ``ses:<messageId>:<eventType>:<recipient>:<timestamp>``: an EventBridge or SQS re-delivery maps
-    to the same id, while two clicks on the same message at different times stay two events. The
+    ``ses:<messageId>:<eventType>:<n>:<timestamp>``: an EventBridge or SQS re-delivery maps to the
+    same id, while two clicks on the same message at different times stay two events. ``n`` is the
+    recipient's place among the event's recipients (0 for Emma's one-recipient messages): never the
+    address, so that the id, kept as an idempotency record after an erasure, names nobody. The
     timestamp is the type's own (``click.timestamp``...), else ``mail.timestamp`` (the send time).
 """
 
 from __future__ import annotations
 
-import hashlib
 from datetime import UTC, datetime
 from email.utils import parseaddr
 from typing import Any
@@ -61,8 +62,6 @@ _RECORDED: dict[str, tuple[EventType, str]] = {
 }
 IGNORED_TYPES = frozenset({"Send", "DeliveryDelay", "Reject", "Rendering Failure", "RenderingFailure", "Subscription"})
 EVENT_TYPES = frozenset(_RECORDED) | IGNORED_TYPES
-
-MAX_ID_LENGTH = 256
 
 
 class NotEmmaMessage(InvalidPayload):
@@ -154,8 +153,8 @@ def map_ses_event(envelope: dict[str, Any], received_at: datetime) -> list[Canon
     }
     stamp = occurred_at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     return [
-        _event(base, f"SES {event_type} event", _event_id(message_id, event_type, recipient, stamp), recipient)
-        for recipient in _recipients(type_, section, mail)
+        _event(base, f"SES {event_type} event", _event_id(message_id, event_type, n, stamp), recipient)
+        for n, recipient in enumerate(_recipients(type_, section, mail))
     ]
 
 
@@ -261,12 +260,8 @@ def _recipients(type_: EventType, section: dict[str, Any], mail: dict[str, Any])
 # ---- the events -------------------------------------------------------------------------------
 
 
-def _event_id(message_id: str, event_type: str, recipient: str, stamp: str) -> str:
-    event_id = f"ses:{message_id}:{event_type}:{recipient}:{stamp}"
-    if len(event_id) > MAX_ID_LENGTH:  # very long addresses: a digest keeps the id unique and short enough
-        digest = hashlib.sha256(recipient.encode("utf-8", "surrogatepass")).hexdigest()[:32]
-        event_id = f"ses:{message_id}:{event_type}:{digest}:{stamp}"
-    return event_id
+def _event_id(message_id: str, event_type: str, n: int, stamp: str) -> str:
+    return f"ses:{message_id}:{event_type}:{n}:{stamp}"
 
 
 def _event(base: dict[str, Any], what: str, event_id: str, recipient: str) -> CanonicalEvent:

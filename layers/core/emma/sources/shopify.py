@@ -123,7 +123,7 @@ def compliance_request(topic: str, delivery_id: str, payload: dict[str, Any]) ->
     """customers/data_request -> export, customers/redact -> erase, shop/redact -> erase the shop. The
     customer is named by id and email (either may be missing: a guest); InvalidPayload when neither."""
     if topic == "shop/redact":
-        return ComplianceRequest(topic, "erase_shop", (), (), "shop")
+        return ComplianceRequest(topic, "erase_shop", (), (), f"shop_redact:{delivery_id}")  # a reinstalled shop again
     customer = payload.get("customer")
     customer = customer if isinstance(customer, dict) else {}
     refs: list[str] = []

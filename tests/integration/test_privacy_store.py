@@ -398,3 +398,30 @@ def test_a_crash_after_the_derived_state_went_still_finds_the_timers_and_links(w
     assert not [i for i in world.items() if i[1].startswith("DUE#")]  # the timer went first
     assert world.service.run_queued(budget_seconds=30)["done"] == 1  # queued from the start: the schedule finishes
     assert [i for i in world.items() if customer.profile_id in i[3]] == []
+
+
+def test_a_job_that_keeps_failing_is_marked_failed_and_leaves_the_queue(aws):
+    from emma.errors import TransientError
+
+    session, _ = aws
+    shop = SALTED.model_copy(
+        update={"privacy": SALTED.privacy.model_copy(update={"notify_url": "https://shop.example/down"})}
+    )
+    world = World(session, shop)
+
+    class Down:
+        def notify(self, shop, payload):
+            raise TransientError("the shop's privacy notify_url answered 503")
+
+    world.service._notifier = Down()
+    world.customer("c-1")
+    job = world.service.request(shop, "export", ["cid:c-1"], "shopify:x", request_id="dr-1", notify=True)
+    newer = world.service.request(shop, "erase", ["cid:c-1"], "shopify:y", request_id="rd-1")
+    for run in range(12):
+        report = world.service.run_queued(budget_seconds=30)
+        if run == 0:
+            assert report["failed"] == 1 and report["done"] == 1  # the failing one does not block the newer one
+    failed = world.service.job(shop, job.job_id)
+    assert failed.status == "failed" and failed.attempts == 12 and "503" in (failed.note or "")
+    assert world.store.queued(10) == []
+    assert world.service.job(shop, newer.job_id).status == "done"

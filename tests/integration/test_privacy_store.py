@@ -98,6 +98,24 @@ class World:
         return out
 
 
+def in_vip_of_five(world, profile_id):
+    """The customer in segment vip (derived state), and vip's counter at 5 in their shard; the shard's key."""
+    shard = keys.counter_pk(SHOP.shop, counter_shard(profile_id))
+    world.ddb.put_item(
+        TableName=PROFILES_TABLE.name, Item={"pk": {"S": shard}, "sk": {"S": keys.SIZES_SK}, "seg_vip": {"N": "5"}}
+    )
+    world.ddb.put_item(
+        TableName=PROFILES_TABLE.name,
+        Item={
+            "pk": {"S": keys.profile_pk(SHOP.shop, profile_id)},
+            "sk": {"S": keys.DERIVED_SK},
+            "version": {"N": "1"},
+            "doc": {"S": f'{{"profile_id": "{profile_id}", "segments": ["vip"]}}'},
+        },
+    )
+    return shard
+
+
 @pytest.fixture
 def world(aws):
     session, _ = aws
@@ -154,20 +172,7 @@ def test_a_crash_half_way_is_finished_by_the_retry(world, monkeypatch):
 
 def test_the_segment_counters_lose_the_customer_once_however_often_the_step_is_retried(world):
     customer = world.customer("c-1")
-    shard = keys.counter_pk(SHOP.shop, counter_shard(customer.profile_id))
-    world.ddb.put_item(
-        TableName=PROFILES_TABLE.name,
-        Item={"pk": {"S": shard}, "sk": {"S": keys.SIZES_SK}, "seg_vip": {"N": "5"}},
-    )
-    world.ddb.put_item(
-        TableName=PROFILES_TABLE.name,
-        Item={
-            "pk": {"S": keys.profile_pk(SHOP.shop, customer.profile_id)},
-            "sk": {"S": keys.DERIVED_SK},
-            "version": {"N": "1"},
-            "doc": {"S": f'{{"profile_id": "{customer.profile_id}", "segments": ["vip"]}}'},
-        },
-    )
+    shard = in_vip_of_five(world, customer.profile_id)
     job = world.service.erase(SALTED, "cid:c-1", "key:test").job
     assert job.status == "done"
     size = world.ddb.get_item(TableName=PROFILES_TABLE.name, Key={"pk": {"S": shard}, "sk": {"S": keys.SIZES_SK}})
@@ -342,19 +347,7 @@ def test_a_customer_who_came_back_is_erased_again_by_the_same_reference(world):
 
 def test_two_erasures_of_one_customer_take_them_out_of_the_counts_once(world):
     customer = world.customer("c-1")
-    shard = keys.counter_pk(SHOP.shop, counter_shard(customer.profile_id))
-    world.ddb.put_item(
-        TableName=PROFILES_TABLE.name, Item={"pk": {"S": shard}, "sk": {"S": "SIZES"}, "seg_vip": {"N": "5"}}
-    )
-    world.ddb.put_item(
-        TableName=PROFILES_TABLE.name,
-        Item={
-            "pk": {"S": keys.profile_pk(SHOP.shop, customer.profile_id)},
-            "sk": {"S": keys.DERIVED_SK},
-            "version": {"N": "1"},
-            "doc": {"S": f'{{"profile_id": "{customer.profile_id}", "segments": ["vip"]}}'},
-        },
-    )
+    shard = in_vip_of_five(world, customer.profile_id)
     # DELETE by email runs out of time after counting; DELETE by customer id (or a redact) starts meanwhile.
     first = world.service.erase(SALTED, "c-1@example.de", "key:a", budget_seconds=0)
     assert not first.finished and "counted" in first.job.steps

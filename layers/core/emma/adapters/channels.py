@@ -13,6 +13,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -104,6 +105,14 @@ class SnsPush:
             raise _classify("SNS Publish (push)", exc) from exc
 
 
+def signed_headers(secret: str, body: bytes, now: Callable[[], float] = time.time) -> dict[str, str]:
+    """How Emma signs what it POSTs to a shop (message webhooks, privacy notifications): X-Emma-Timestamp,
+    and X-Emma-Signature: sha256=HMAC(secret, "<timestamp>.<body>")."""
+    stamp = str(int(now()))
+    signature = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return {"X-Emma-Timestamp": stamp, "X-Emma-Signature": f"sha256={signature}"}
+
+
 class Webhook:
     """Any other provider: the rendered message POSTed as JSON, signed like Emma's own webhooks
     (X-Emma-Signature: sha256=HMAC(secret, "<timestamp>.<body>"), X-Emma-Timestamp)."""
@@ -129,16 +138,13 @@ class Webhook:
             },
             sort_keys=True,
         ).encode()
-        stamp = str(int(time.time()))
-        signature = hmac.new(self._secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
         request = urllib.request.Request(  # noqa: S310 - the shop's configured https URL
             self._url,
             data=body,
             method="POST",
             headers={
                 "Content-Type": "application/json",
-                "X-Emma-Timestamp": stamp,
-                "X-Emma-Signature": f"sha256={signature}",
+                **signed_headers(self._secret, body),
                 "Idempotency-Key": message.tags.get("emma-message", ""),
             },
         )

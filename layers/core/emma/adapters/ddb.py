@@ -112,19 +112,23 @@ class Table:
         except (ClientError, BotoCoreError) as exc:
             raise wrap_error(exc, "GetItem") from exc
 
-    def _batch_get(self, keys: list[dict[str, Any]], *, consistent: bool = True) -> list[dict[str, Any]]:
+    def _batch_get(
+        self, keys: list[dict[str, Any]], *, consistent: bool = True, table: str | None = None
+    ) -> list[dict[str, Any]]:
         """At most 100 keys a request; the keys DynamoDB leaves unprocessed (throttled, or beyond the
-        16 MB an answer holds) are asked again, for as long as each answer makes progress."""
+        16 MB an answer holds) are asked again, for as long as each answer makes progress. ``table``:
+        another table than this adapter's own (as for ``_batch_write``)."""
+        table = table or self._table
         items: list[dict[str, Any]] = []
         for chunk in _chunks(keys, MAX_BATCH_GET_KEYS):
-            request = {self._table: {"Keys": list(chunk), "ConsistentRead": consistent}}
+            request = {table: {"Keys": list(chunk), "ConsistentRead": consistent}}
             stalled = 0
             while request:
                 try:
                     resp = self._client.batch_get_item(RequestItems=request)
                 except (ClientError, BotoCoreError) as exc:
                     raise wrap_error(exc, "BatchGetItem") from exc
-                found = resp.get("Responses", {}).get(self._table, [])
+                found = resp.get("Responses", {}).get(table, [])
                 items.extend(found)
                 request = resp.get("UnprocessedKeys") or {}
                 if not request:

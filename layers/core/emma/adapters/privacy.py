@@ -5,8 +5,6 @@ trail. A whole shop's items are found by a paginated scan (shop erasure only).""
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import json
 import time
 import urllib.error
@@ -21,6 +19,7 @@ from boto3.dynamodb.types import Binary, TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from emma.adapters import keys
+from emma.adapters.channels import signed_headers
 from emma.adapters.ddb import Table, conditional_failed, key, number, string, wrap_error
 from emma.clock import Clock
 from emma.errors import TransientError
@@ -121,9 +120,8 @@ class DynamoPrivacyStore(Table):
     def _get_many(self, table: str, wanted: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if not wanted:
             return []
-        reader = Table(self._client, table, self._sleep)
         unique = list({(k["pk"]["S"], k["sk"]["S"]): k for k in wanted}.values())
-        return reader._batch_get(unique)
+        return self._batch_get(unique, table=table)
 
     def holdings(self, shop: str, profile_ids: Sequence[str], identities: Sequence[Identity]) -> list[HeldItem]:
         ids = set(profile_ids)
@@ -596,11 +594,11 @@ class WebhookNotifier:
         if not url:
             return
         body = json.dumps(payload, sort_keys=True).encode()
-        stamp = str(int(time.time()))
-        headers = {"Content-Type": "application/json", "X-Emma-Timestamp": stamp}
+        headers = {"Content-Type": "application/json"}
         if shop.signing_secret:
-            digest = hmac.new(shop.signing_secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-            headers["X-Emma-Signature"] = f"sha256={digest}"
+            headers.update(signed_headers(shop.signing_secret, body))
+        else:
+            headers["X-Emma-Timestamp"] = str(int(time.time()))
         request = urllib.request.Request(url, data=body, method="POST", headers=headers)  # noqa: S310 - https only
         try:
             with self._open(request, timeout=self._timeout):

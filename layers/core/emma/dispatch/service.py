@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from emma.clock import Clock
-from emma.dispatch.context import ContextBuilder
+from emma.dispatch.context import ContextBuilder, TemplateContext
 from emma.dispatch.mime import build_email
 from emma.dispatch.policy import Plan, address_of, customer_locale, pending_email_grant, plan
 from emma.dispatch.ports import (
@@ -226,17 +226,8 @@ class DispatchService:
             if channel == Channel.EMAIL and not shop.dispatch.sender:
                 raise DispatchConfigError(f"shop {shop.shop!r} has no dispatch.sender email address")
             unsubscribe_url = self._unsubscribe_url(shop, profile, channel, request.key)
-            context = self._contexts.build(
-                request,
-                shop,
-                template,
-                profile,
-                decided.locale,
-                channel,
-                links,
-                unsubscribe_url,
-                self._preferences_url(shop, profile, request.key, now),
-                self._confirm_url(shop, template, profile, decided.locale, now),
+            context = self._context(
+                request, shop, template, profile, decided.locale, channel, links, unsubscribe_url, now
             )
             rendered = self._renderer.render(
                 request.shop, template.template, decided.locale, channel, context.variables()
@@ -338,17 +329,8 @@ class DispatchService:
             locale=locale or customer_locale(profile, shop.dispatch),
         )
         unsubscribe_url = self._unsubscribe_url(shop, profile, channel, request.key)
-        context = self._contexts.build(
-            request,
-            shop,
-            template,
-            profile,
-            decided.locale,
-            channel,
-            {},
-            unsubscribe_url,
-            self._preferences_url(shop, profile, request.key, now),
-            self._confirm_url(shop, template, profile, decided.locale, now, preview=True),
+        context = self._context(
+            request, shop, template, profile, decided.locale, channel, {}, unsubscribe_url, now, preview=True
         )
         rendered = self._renderer.render(shop_id, template_name, decided.locale, channel, context.variables())
         raw = b""
@@ -359,6 +341,34 @@ class DispatchService:
         return rendered, raw
 
     # ---- building the message -----------------------------------------------------------------
+
+    def _context(
+        self,
+        request: MessageRequest,
+        shop: ShopConfig,
+        template: Template,
+        profile: Profile,
+        locale: str,
+        channel: Channel,
+        links: dict[str, dict[str, Any]],
+        unsubscribe_url: str,
+        now: datetime,
+        *,
+        preview: bool = False,
+    ) -> TemplateContext:
+        """The template's variables, with the message's signed links (preference centre, confirmation)."""
+        return self._contexts.build(
+            request,
+            shop,
+            template,
+            profile,
+            locale,
+            channel,
+            links,
+            unsubscribe_url,
+            self._preferences_url(shop, profile, request.key, now),
+            self._confirm_url(shop, template, profile, locale, now, preview=preview),
+        )
 
     def _unsubscribe_url(self, shop: ShopConfig, profile: Profile, channel: Channel, key: str) -> str:
         token = UnsubscribeToken(shop.shop, profile.profile_id, str(channel), message_ref(key))

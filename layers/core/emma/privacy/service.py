@@ -425,11 +425,7 @@ class PrivacyService:
         if _extend(plan, held):  # an identity claimed since the plan was made (an ingest racing the erasure)
             self._put(job)
         if "stopped" not in job.steps:
-            for item in held:
-                state = item.data.get("state") if item.kind == JOURNEY else None
-                if isinstance(state, dict) and state.get("status") in RUNNING and state.get("execution_arn"):
-                    self._executions.stop(state["execution_arn"], "customer data erased")
-                    job.stopped_executions += 1
+            self._stop_journeys(job, held, "customer data erased")
             job.steps.append("stopped")
             self._put(job)
         if "counted" not in job.steps:
@@ -453,9 +449,8 @@ class PrivacyService:
             job.steps.append("suppressed")
             self._put(job)
         if "exports" not in job.steps:  # data requests' exports of this customer, kept in the exports bucket
-            deleted = self._exports.delete(shop.shop, [self._export_owner(shop, pid) for pid in plan.profile_ids])
-            if deleted:
-                job.counts[EXPORT] = job.counts.get(EXPORT, 0) + deleted
+            owners = [self._export_owner(shop, pid) for pid in plan.profile_ids]
+            _add_counts(job, {EXPORT: self._exports.delete(shop.shop, owners)})
             job.steps.append("exports")
             self._put(job)
         for _ in range(MAX_SWEEPS):
@@ -464,8 +459,7 @@ class PrivacyService:
             if not held:
                 break
             named = [*plan.emails, *plan.phones, *(value for _, value in plan.identities)]
-            for kind, n in self._store.erase(held, plan.profile_ids, named).items():
-                job.counts[kind] = job.counts.get(kind, 0) + n
+            _add_counts(job, self._store.erase(held, plan.profile_ids, named))
             held = self._store.holdings(shop.shop, plan.profile_ids, _identities(plan))
             if _extend(plan, held):
                 self._suppress_more(shop, job)
@@ -491,22 +485,23 @@ class PrivacyService:
             job.suppressed = len(hashes)
         self._put(job)
 
+    def _stop_journeys(self, job: PrivacyJob, items: Sequence[HeldItem], cause: str) -> None:
+        """Stop the running executions of the journey states among ``items``."""
+        for item in items:
+            state = item.data.get("state") if item.kind == JOURNEY else None
+            if isinstance(state, dict) and state.get("status") in RUNNING and state.get("execution_arn"):
+                self._executions.stop(state["execution_arn"], cause)
+                job.stopped_executions += 1
+
     def _erase_shop(self, shop: ShopConfig, job: PrivacyJob, deadline: float) -> bool:
         job.status = "running"
         while self._monotonic() < deadline:
             items, cursor = self._store.shop_items(shop.shop, job.cursor, SHOP_PAGE)
-            for item in items:
-                state = item.data.get("state") if item.kind == JOURNEY else None
-                if isinstance(state, dict) and state.get("status") in RUNNING and state.get("execution_arn"):
-                    self._executions.stop(state["execution_arn"], "shop data erased")
-                    job.stopped_executions += 1
-            for kind, n in self._store.erase(items, None).items():
-                job.counts[kind] = job.counts.get(kind, 0) + n
+            self._stop_journeys(job, items, "shop data erased")
+            _add_counts(job, self._store.erase(items, None))
             job.cursor = cursor
             if cursor is None:
-                deleted = self._exports.delete(shop.shop, None)
-                if deleted:
-                    job.counts[EXPORT] = job.counts.get(EXPORT, 0) + deleted
+                _add_counts(job, {EXPORT: self._exports.delete(shop.shop, None)})
                 self._finish(shop, job, "erase_shop")
                 return True
             self._put(job)
@@ -569,6 +564,13 @@ def _plan(profiles: Sequence[Profile]) -> ErasurePlan:
         emails += [e for e in profile.emails if e not in emails]
         phones += [p for p in profile.phones if p not in phones]
     return ErasurePlan(profile_ids=ids, identities=identities, emails=emails, phones=phones)
+
+
+def _add_counts(job: PrivacyJob, counts: dict[str, int]) -> None:
+    """Add items exported or erased, per kind, to the job's counts (kinds with none stay out)."""
+    for kind, n in counts.items():
+        if n:
+            job.counts[kind] = job.counts.get(kind, 0) + n
 
 
 def _extend(plan: ErasurePlan, held: Sequence[HeldItem]) -> bool:

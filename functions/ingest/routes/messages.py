@@ -142,7 +142,7 @@ def unsubscribe():
                     **base,
                     "id": f"unsub:{token.message}:email",
                     "type": "email.unsubscribed",
-                    "properties": {"message_id": token.message},
+                    "properties": {"message_id": token.message, "message": token.message},
                 }
             )
         )
@@ -179,7 +179,10 @@ def follow(shop: str, code: str):
                         "customer": refs,
                         "properties": {
                             "message_id": link.get("message"),
+                            "message": link.get("message"),
                             "journey": link.get("journey"),
+                            "step": link.get("step"),
+                            "variant": link.get("variant"),
                             "template": link.get("template"),
                             "url": link["url"],
                         },

@@ -102,6 +102,8 @@ EXPORTS_BUCKET = BucketDef(
 EVENT_BUS = BusDef(logical_id="EventBus", name="emma-events", env_var="EMMA_EVENT_BUS")
 EVENT_SOURCE = "emma.ingest"  # the Source of every canonical event ingest publishes
 RULES_SOURCE = "emma.rules"  # trigger.fired, segment.entered/left, lifecycle.changed
+DISPATCH_SOURCE = "emma.dispatch"  # message.skipped (analytics only)
+JOURNEYS_SOURCE = "emma.journeys"  # journey.entered/step/waiting/split/ended (analytics only)
 
 # Shopify's EventBridge partner source: events arrive on a partner bus, a rule forwards them to a
 # queue, and the shopify_events function maps them exactly like HTTPS webhooks (minus the HMAC).

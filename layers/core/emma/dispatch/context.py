@@ -173,6 +173,8 @@ class ContextBuilder:
                 "channel": str(channel),
                 "template": template.template,
                 "journey": request.journey,
+                "step": request.step,
+                "variant": request.variant,
                 "message": message_ref(request.key),
             }
             return f"{self._public_url}/v1/r/{shop.shop}/{code}"

@@ -172,3 +172,7 @@ class SendRecorder(Protocol):
         """The <channel>.sent event into the profile (through ingest: versioned, logged, published);
         ``profile``, when the caller has it, saves reading it again."""
         ...
+
+    def record_skipped(self, record: MessageRecord, stage: str, reason: str, channel: str | None, at: datetime) -> None:
+        """The message.skipped event for analytics (``stage``: the dispatch stage that skipped it)."""
+        ...

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -60,6 +61,7 @@ from emma.templates.render import Rendered, Renderer, RenderError
 log = logging.getLogger(__name__)
 LEASE = timedelta(minutes=3)  # longer than one dispatch takes; a crashed worker's claim lapses after it
 PREVIEW_CHARS = 280
+_TAG_VALUE = re.compile(r"[A-Za-z0-9_.@-]{1,256}")
 
 
 class DispatchConfigError(EmmaError):
@@ -76,6 +78,18 @@ class DispatchReport:
     reason: str = ""
     provider_id: str | None = None
     decisions: list[dict[str, Any]] = field(default_factory=list)
+
+
+def skip_reason(decisions: list[dict[str, Any]]) -> tuple[str, str, str | None]:
+    """(stage, reason, channel) of what skipped a message: the last skip decision, except that "no
+    channel left" names the first channel's own reason (no consent, suppressed...)."""
+    skips = [d for d in decisions if d.get("outcome") == "skip"]
+    if not skips:
+        return "other", "", None
+    last = skips[-1]
+    if last.get("stage") == "dispatch" and len(skips) > 1:
+        last = skips[0]
+    return str(last.get("stage") or "other"), str(last.get("reason") or ""), last.get("channel")
 
 
 class _Attempt:
@@ -159,7 +173,7 @@ class DispatchService:
             profile = self._profiles(request.shop, request.profile_id)
         except NotFound as exc:  # nothing to send, and retrying will not change that
             attempt.add("dispatch", "skip", str(exc))
-            attempt.update("skipped")
+            self._skipped(attempt)
             return DispatchReport(request.key, "skipped", reason=str(exc), decisions=attempt.decisions)
         if template.confirmation:
             handed_on = self._confirmation_once(request, attempt, shop, profile)
@@ -172,7 +186,7 @@ class DispatchService:
         attempt.decisions += [d.as_dict() for d in decided.decisions]
         reason = decided.decisions[-1].reason
         if decided.outcome == "skip":
-            attempt.update("skipped")
+            self._skipped(attempt)
             return DispatchReport(request.key, "skipped", reason=reason, decisions=attempt.decisions)
         if decided.outcome == "defer":
             assert decided.not_before is not None
@@ -202,7 +216,7 @@ class DispatchService:
             + (f": {report.reason}" if report.reason else "")
             + ")",
         )
-        attempt.update("skipped")
+        self._skipped(attempt)
         report.decisions = attempt.decisions + report.decisions
         return report
 
@@ -240,7 +254,7 @@ class DispatchService:
         marketing = not request.transactional
         if marketing and not self._caps.reserve(request.shop, profile.profile_id, request.key, now, shop.dispatch.caps):
             attempt.add("frequency", "skip", "the cap filled up meanwhile (another message took the last slot)")
-            attempt.update("skipped")
+            self._skipped(attempt)
             return DispatchReport(request.key, "skipped", reason="frequency cap", decisions=attempt.decisions)
         # From here a marketing message holds a cap slot. Every failure before the provider takes the
         # message gives it back (and is recorded and raised); once the provider may have it (sent,
@@ -278,6 +292,13 @@ class DispatchService:
         record.channel, record.provider_id, record.recommended = str(channel), provider_id, recommended
         self._recorder.record_sent(record, channel, provider_id, now, profile)
         return DispatchReport(request.key, "sent", str(channel), provider_id=provider_id, decisions=attempt.decisions)
+
+    def _skipped(self, attempt: _Attempt) -> None:
+        """Publish message.skipped for analytics, then settle the record as skipped: a crash between the
+        two publishes again on the retry (analytics counts a message once), never not at all."""
+        stage, reason, channel = skip_reason(attempt.decisions)
+        self._recorder.record_skipped(attempt.record, stage, reason, channel, attempt.now)
+        attempt.update("skipped")
 
     def _give_back(
         self,
@@ -416,6 +437,9 @@ class DispatchService:
         }
         if request.journey:
             tags["emma-journey"] = request.journey
+        for tag, value in (("emma-step", request.step), ("emma-variant", request.variant)):
+            if value and _TAG_VALUE.fullmatch(value):  # SES tag values: [A-Za-z0-9_.@-], 256 characters
+                tags[tag] = value
         common = {
             "shop": shop.shop,
             "profile_id": profile.profile_id,

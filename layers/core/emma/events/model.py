@@ -68,6 +68,14 @@ class EventType(StrEnum):
     SEGMENT_ENTERED = "segment.entered"
     SEGMENT_LEFT = "segment.left"
     LIFECYCLE_CHANGED = "lifecycle.changed"
+    # Emma's own activity, published for analytics and never stored on the profile: the dispatcher's
+    # skipped messages (source emma.dispatch), journey progress (source emma.journeys)
+    MESSAGE_SKIPPED = "message.skipped"
+    JOURNEY_ENTERED = "journey.entered"
+    JOURNEY_STEP = "journey.step"  # the customer reached a step
+    JOURNEY_WAITING = "journey.waiting"  # ... and waits there for an event or a time
+    JOURNEY_SPLIT = "journey.split"  # ... and was assigned a variant of an experiment
+    JOURNEY_ENDED = "journey.ended"  # completed, exited or failed
 
 
 class SourceKind(StrEnum):
@@ -344,8 +352,17 @@ class RecommendedRef(_Strict):
 
 class MessageProps(_Strict):
     message_id: ShortStr | None = None
+    message: ShortStr | None = Field(
+        None, description="Emma's reference of the message (a hash of its request key): what analytics counts it by"
+    )
     journey: ShortStr | None = None
+    step: ShortStr | None = Field(None, description="the journey step that asked for the message")
+    variant: ShortStr | None = Field(None, description="the experiment variant the customer was in")
     template: ShortStr | None = None
+    channel: Channel | None = Field(None, description="message.skipped: the channel asked for, or decided on")
+    coupon: ShortStr | None = Field(None, description="sent events: the coupon code the message carried")
+    reason: ShortStr | None = Field(None, description="message.skipped: the dispatch stage that skipped it")
+    detail: Annotated[str, Field(max_length=1000)] | None = Field(None, description="message.skipped: why")
     url: Annotated[str, Field(max_length=2048)] | None = None
     bounce_type: ShortStr | None = Field(None, description="Permanent / Transient for bounces")
     recommended: tuple[RecommendedRef, ...] = Field(
@@ -411,6 +428,16 @@ class LifecycleProps(_Strict):
     stage: ShortStr | None
     previous: ShortStr | None = None
     cause_event_id: ShortStr | None = None
+
+
+class JourneyProps(_Strict):
+    journey: ShortStr
+    execution: ShortStr
+    step: ShortStr | None = None
+    variant: ShortStr | None = Field(None, description="journey.split: the variant assigned")
+    holdout: bool = Field(False, description="journey.split: the variant is a holdout (gets no messages)")
+    status: Literal["completed", "exited", "failed"] | None = Field(None, description="journey.ended")
+    reason: Annotated[str, Field(max_length=1000)] | None = None
 
 
 class _EventBase(_Strict):
@@ -505,6 +532,7 @@ class MessageEvent(_EventBase):
         EventType.PUSH_SENT,
         EventType.PUSH_DELIVERED,
         EventType.PUSH_CLICKED,
+        EventType.MESSAGE_SKIPPED,
     ]
     properties: MessageProps = Field(default_factory=MessageProps)
 
@@ -554,6 +582,17 @@ class LifecycleEvent(_EventBase):
     properties: LifecycleProps
 
 
+class JourneyEvent(_EventBase):
+    type: Literal[
+        EventType.JOURNEY_ENTERED,
+        EventType.JOURNEY_STEP,
+        EventType.JOURNEY_WAITING,
+        EventType.JOURNEY_SPLIT,
+        EventType.JOURNEY_ENDED,
+    ]
+    properties: JourneyProps
+
+
 CanonicalEvent = Annotated[
     CustomerEvent
     | ConsentEvent
@@ -573,7 +612,8 @@ CanonicalEvent = Annotated[
     | CustomEvent
     | TriggerFiredEvent
     | SegmentEvent
-    | LifecycleEvent,
+    | LifecycleEvent
+    | JourneyEvent,
     Field(discriminator="type"),
 ]
 

@@ -26,6 +26,7 @@ from emma.events.model import (
     SourceKind,
     parse_event,
 )
+from emma.ingest.ports import EventPublisher
 from emma.ingest.service import IngestService
 from emma.journeys.definitions import Journey, Variant
 from emma.journeys.ports import Executions, JourneyStore, MessageRequests
@@ -97,8 +98,12 @@ class JourneyService:
         rules: RulesStore,
         clock: Clock,
         sleep: Callable[[float], None] | None = None,
+        publisher: EventPublisher | None = None,
     ) -> None:
+        """``publisher`` (source emma.journeys) announces journey progress for analytics: entries, steps
+        reached, waits, split assignments and ends; nothing of it is stored on the profile."""
         self._journeys = {j.id: j for j in journeys}
+        self._publisher = publisher
         self._store, self._executions, self._messages = store, executions, messages
         self._ingest, self._rules, self._clock = ingest, rules, clock
         self._sleep = sleep or (lambda s: None)
@@ -177,6 +182,16 @@ class JourneyService:
             "cause": {"event_id": cause_id, "event_type": cause_type},
         }
         self._executions.start(journey.id, name, payload)
+        self._announce(
+            EventType.JOURNEY_ENTERED,
+            shop,
+            profile_id,
+            journey.id,
+            name,
+            f"{name}:entered",
+            step=journey.steps[0].id,
+            reason=cause_type,
+        )
         return f"{journey.id}: started {name}"
 
     @staticmethod
@@ -255,12 +270,28 @@ class JourneyService:
                 )
             )
 
-        self._mutate(shop, profile_id, journey, execution, end)
+        ended = self._mutate(shop, profile_id, journey, execution, end)
+        if ended is not None and ended.status == status:
+            self._announce(
+                EventType.JOURNEY_ENDED,
+                shop,
+                profile_id,
+                journey,
+                execution,
+                f"{execution}:ended",
+                ended.step,
+                status=status,
+                reason=reason[:1000],
+            )
 
     # ---- steps: the journey-steps function ----------------------------------------------------
 
     def step(self, payload: dict[str, Any]) -> dict[str, Any]:
         p = parse_step(payload)  # UnknownAction, InvalidStepPayload
+        if not isinstance(p, FinishPayload | FailedPayload):
+            self._announce(
+                EventType.JOURNEY_STEP, p.shop, p.profile_id, p.journey, p.execution, f"{p.key}:step", p.step
+            )
         match p:
             case SendPayload():
                 route, until = self._send(p)
@@ -384,7 +415,18 @@ class JourneyService:
             )
             s.step, s.step_since = chosen.goto, self._clock.now()
 
-        self._change(p, split)
+        if self._change(p, split) is not None:
+            self._announce(
+                EventType.JOURNEY_SPLIT,
+                p.shop,
+                p.profile_id,
+                p.journey,
+                p.execution,
+                f"{p.key}:split",
+                p.step,
+                variant=chosen.name,
+                holdout=chosen.holdout,
+            )
         return chosen.goto, None
 
     def _until(self, p: UntilPayload) -> tuple[str | None, str | None]:
@@ -393,6 +435,16 @@ class JourneyService:
         at = next_time_of_day(self._clock.now(), p.spec.until_time, str(zone.value) if zone else None)
         until = at.strftime("%Y-%m-%dT%H:%M:%SZ")
         self._log(p, "waiting", f"until {p.spec.until_time} ({until})", then=p.step)
+        self._announce(
+            EventType.JOURNEY_WAITING,
+            p.shop,
+            p.profile_id,
+            p.journey,
+            p.execution,
+            f"{p.key}:waiting",
+            p.step,
+            reason=f"until {p.spec.until_time}",
+        )
         return None, until
 
     def _await(self, p: AwaitPayload) -> tuple[str | None, str | None]:
@@ -407,6 +459,16 @@ class JourneyService:
 
         if self._change(p, park) is None:
             return None, None
+        self._announce(
+            EventType.JOURNEY_WAITING,
+            p.shop,
+            p.profile_id,
+            p.journey,
+            p.execution,
+            f"{key}:waiting",
+            p.step,
+            reason=f"for {wanted}",
+        )
         # The event may have arrived between entering this step and parking the token.
         profile = self._profile(p)
         arrived = any(t >= int(entered.timestamp()) for t in profile.event_times.get(wanted, []))
@@ -493,6 +555,37 @@ class JourneyService:
 
     def _profile(self, p: StepPayloadBase) -> Profile:
         return self._ingest.resolve(p.shop, p.profile_id)  # ProfileNotFound: the task fails, is caught
+
+    def _announce(
+        self,
+        type_: EventType,
+        shop: str,
+        profile_id: str,
+        journey: str,
+        execution: str,
+        key: str,
+        step: str | None,
+        **properties: Any,
+    ) -> None:
+        """Publish journey progress for analytics (under an id made from ``key``: a retried step publishes
+        the same event again, which analytics counts once)."""
+        if self._publisher is None:
+            return
+        now = self._clock.now().isoformat()
+        digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+        event = parse_event(
+            {
+                "id": f"journey:{digest}:{type_.value.split('.')[1]}",
+                "type": type_.value,
+                "shop": shop,
+                "occurred_at": now,
+                "received_at": now,
+                "source": Source(kind=SourceKind.EMMA, name=f"journey:{journey}").model_dump(),
+                "customer": {"profile_id": profile_id},
+                "properties": {"journey": journey, "execution": execution, "step": step, **properties},
+            }
+        )
+        self._publisher.publish([event])
 
     def _record_event(self, p: StepPayloadBase, type_: EventType, properties: dict[str, Any]) -> None:
         """Profile changes go through ingest like any other event: versioned, logged, published."""

@@ -14,7 +14,8 @@ What is recorded
 
 Whose event it is
     Emma's dispatcher tags every message: ``emma-shop`` (required), ``emma-profile``,
-    ``emma-template``, ``emma-journey`` (journeys only) and ``emma-message``. A message without
+    ``emma-template``, ``emma-journey``, ``emma-step`` and ``emma-variant`` (journeys only) and
+    ``emma-message`` (the message's reference, which analytics counts it by: ``properties.message``). A message without
     ``emma-shop`` was not sent by Emma: it is refused with ``NotEmmaMessage`` (the EventBridge rule
     forwards only tagged events, so the feedback function acknowledges one arriving anyway and never
     retries it). The customer is found by the recipient's address: ``delivery.recipients``,
@@ -51,6 +52,8 @@ TAG_PROFILE = "emma-profile"
 TAG_TEMPLATE = "emma-template"
 TAG_JOURNEY = "emma-journey"
 TAG_MESSAGE = "emma-message"
+TAG_STEP = "emma-step"
+TAG_VARIANT = "emma-variant"
 
 # eventType -> (canonical type, the record's object describing it)
 _RECORDED: dict[str, tuple[EventType, str]] = {
@@ -126,8 +129,11 @@ def map_ses_event(envelope: dict[str, Any], received_at: datetime) -> list[Canon
 
     properties: dict[str, Any] = {
         "message_id": message_id,
+        "message": tags.get(TAG_MESSAGE),
         "template": tags.get(TAG_TEMPLATE),
         "journey": tags.get(TAG_JOURNEY),
+        "step": tags.get(TAG_STEP),
+        "variant": tags.get(TAG_VARIANT),
     }
     context: dict[str, Any] = {"emma_profile": tags.get(TAG_PROFILE), "emma_message": tags.get(TAG_MESSAGE)}
     if type_ in (EventType.EMAIL_OPENED, EventType.EMAIL_CLICKED):

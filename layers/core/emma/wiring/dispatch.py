@@ -8,6 +8,7 @@ from typing import Any
 
 from emma.adapters.channels import SesEmail, SnsPush, SnsSms, Webhook
 from emma.adapters.dispatch import DynamoCapStore, DynamoDeferrals, DynamoLinks, DynamoMessageLog
+from emma.adapters.eventbridge import EventBridgePublisher
 from emma.adapters.journeys import SqsMessageRequests
 from emma.clock import clock_from_env
 from emma.config import DispatchSettings, ReleaseSettings
@@ -15,6 +16,7 @@ from emma.dispatch.ports import Sender
 from emma.dispatch.recorder import IngestRecorder
 from emma.dispatch.service import DispatchConfigError, DispatchService
 from emma.events.model import Channel
+from emma.resources import DISPATCH_SOURCE
 from emma.shops import ShopConfig
 from emma.wiring.aws import CONSUMER, session_or_default
 from emma.wiring.definitions import read_templates
@@ -65,7 +67,10 @@ def build_dispatch(settings: DispatchSettings, session: Any | None = None) -> Di
         deferrals=deferrals,
         links=DynamoLinks(dynamodb, settings.profiles_table),
         senders=_senders(session, settings),
-        recorder=IngestRecorder(ingest.intake.service),
+        recorder=IngestRecorder(
+            ingest.intake.service,
+            EventBridgePublisher(session.client("events", config=CONSUMER), settings.event_bus, source=DISPATCH_SOURCE),
+        ),
         catalog=ingest.intake.service.catalog,
         recommender=ingest.recommender,
         clock=clock_from_env(),

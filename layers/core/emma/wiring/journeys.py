@@ -5,11 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from emma.adapters.eventbridge import EventBridgePublisher
 from emma.adapters.journeys import DynamoJourneyStore, SqsMessageRequests, StepFunctionsExecutions
 from emma.adapters.rules_store import DynamoRulesStore
 from emma.clock import clock_from_env
 from emma.config import JourneySettings
 from emma.journeys.service import JourneyService
+from emma.resources import JOURNEYS_SOURCE
 from emma.wiring.aws import CONSUMER, session_or_default
 from emma.wiring.definitions import read_journeys
 from emma.wiring.ingest import IngestWiring
@@ -32,5 +34,8 @@ def build_journeys(settings: JourneySettings, session: Any | None = None) -> Jou
         ingest.intake.service,
         DynamoRulesStore(dynamodb, settings.profiles_table),
         clock_from_env(),
+        publisher=EventBridgePublisher(
+            session.client("events", config=CONSUMER), settings.event_bus, source=JOURNEYS_SOURCE
+        ),
     )
     return Journeys(service)

@@ -1,0 +1,209 @@
+"""What analytics counts and remembers, as typed data.
+
+Three things are kept (emma.adapters.analytics stores them; docs/analytics.md explains them):
+
+- **Counters** per shop, UTC day and message dimensions (journey, step, template, variant, channel):
+  ``MessageCounts``, ADDed atomically by the consumer, summed over days and shards by the reports.
+- **Per customer**, in the customer's own partition: one ``MessageTouch`` per message Emma sent or
+  skipped (what it was, when it was opened and clicked: the touches attribution reads), one
+  ``Assignment`` per experiment (split step) the customer was put in, and one ``OrderCredit`` per
+  attributed order (what it credited, so that a cancellation takes exactly that back).
+- **Per experiment** (journey, split step, variant): ``ArmCounts``, cumulative since the first assignment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal
+
+NONE = "-"  # a dimension a message does not have (no journey, no variant)
+
+
+@dataclass(frozen=True, order=True)
+class Dims:
+    """What a message was: the counters' grouping. ``NONE`` where it has no such thing."""
+
+    journey: str = NONE
+    step: str = NONE
+    template: str = NONE
+    variant: str = NONE
+    channel: str = NONE
+
+    def encode(self) -> str:
+        return "|".join(getattr(self, f.name).replace("|", "/") for f in fields(self))
+
+    @classmethod
+    def decode(cls, text: str) -> Dims:
+        parts = text.split("|")
+        if len(parts) != 5:
+            raise ValueError(f"not encoded dimensions: {text!r}")
+        return cls(*parts)
+
+    def value(self, name: str) -> str:
+        return getattr(self, name)
+
+
+DIMENSIONS = tuple(f.name for f in fields(Dims))
+
+# Counter names (DynamoDB attributes c_<name>). Revenue counters hold money in the shop's currency.
+MESSAGE_COUNTERS = (
+    "requested",  # the dispatcher settled a request: sent + skipped
+    "sent",
+    "skipped",  # also skipped_<reason> per reason (SKIP_REASONS)
+    "delivered",
+    "opened",  # unique: messages opened by a person at least once
+    "opens",  # total opens by people
+    "opened_machine",  # messages whose only opens were machine opens (Apple Mail Privacy Protection, scanners)
+    "machine_opens",  # total machine opens
+    "clicked",  # unique: messages clicked at least once
+    "clicks",  # total clicks
+    "bounced",
+    "bounced_permanent",
+    "complained",
+    "unsubscribed",
+    # attribution: conversions (orders, fractional in the multi-touch models) and revenue per model
+    "conversions_last_touch",
+    "revenue_last_touch",
+    "conversions_linear",
+    "revenue_linear",
+    "conversions_position",
+    "revenue_position",
+    "conversions_coupon",  # orders that redeemed the coupon this message carried (any time)
+    "revenue_coupon",
+    "discount_coupon",  # the discount those orders got
+)
+# The dispatch stage that skipped a message (emma.dispatch.policy decisions): skipped_<stage>.
+SKIP_REASONS = (
+    "consent",  # no consent, withdrawn, or not confirmed by double opt-in
+    "preferences",  # a declined topic or a pause (the preference centre)
+    "suppression",  # a bounced or complained address
+    "address",  # no valid address
+    "frequency",  # a frequency cap
+    "channel",  # the template has no content for the channel
+    "relevance",  # it offers what the customer just bought
+    "dispatch",  # nothing to send (no such template or profile, a confirmation handed on)
+    "other",
+)
+ALL_MESSAGE_COUNTERS = MESSAGE_COUNTERS + tuple(f"skipped_{r}" for r in SKIP_REASONS)
+
+JOURNEY_COUNTERS = (
+    "entered",  # customers who reached the step (the first step: entered the journey)
+    "waiting",  # customers who began waiting there (an await or a wait for an event)
+    "completed",
+    "exited",  # left early (an exit event, a stop)
+    "failed",
+)
+
+ARM_COUNTERS = (
+    "customers",  # assigned to the arm
+    "converted",  # customers with at least one counted order within the window after assignment
+    "orders",
+    "revenue",
+    "revenue_sq",  # sum over customers of (their revenue within the window)^2: the variance of revenue per customer
+    "unsubscribed",  # customers who unsubscribed (any channel) within the window after assignment
+    "discount",  # coupon discounts granted to the arm's orders (what the incentive cost)
+)
+
+Model = Literal["last_touch", "linear", "position"]
+MODELS: tuple[Model, ...] = ("last_touch", "linear", "position")
+
+
+@dataclass(frozen=True)
+class Windows:
+    """How long after a touch an order is credited to it, per channel and kind of touch (hours).
+    Defaults as Klaviyo's: an email opened or clicked 5 days, an SMS clicked 5 days, a push opened
+    (clicked) 1 day. A delivery alone is no touch."""
+
+    email_open: int = 120
+    email_click: int = 120
+    sms_click: int = 120
+    push_click: int = 24
+
+    def hours(self, channel: str, kind: str) -> int | None:
+        return getattr(self, f"{channel}_{kind}", None)
+
+
+@dataclass
+class MessageTouch:
+    """A message as analytics remembers it for one customer (item AM#<message ref>)."""
+
+    ref: str
+    dims: Dims
+    status: Literal["sent", "skipped", "unknown"] = "unknown"  # unknown: feedback came before the send record
+    sent_at: datetime | None = None
+    coupon: str | None = None
+    delivered_at: datetime | None = None
+    opened_at: datetime | None = None  # first human open
+    machine_opened_at: datetime | None = None
+    clicked_at: datetime | None = None  # first click
+    last_open_at: datetime | None = None  # newest human open
+    last_click_at: datetime | None = None
+    bounced: bool = False
+    complained: bool = False
+    unsubscribed: bool = False
+    seen: tuple[str, ...] = ()  # the event ids already counted (exactly once)
+    version: int = 0
+
+    def touches(self) -> list[tuple[datetime, str]]:
+        """(time, kind) of what counts as a touch: the newest human open and click."""
+        out: list[tuple[datetime, str]] = []
+        if self.last_open_at:
+            out.append((self.last_open_at, "open"))
+        if self.last_click_at:
+            out.append((self.last_click_at, "click"))
+        return out
+
+
+@dataclass
+class Assignment:
+    """The customer in one experiment: the variant they got and what they did since (item AX#...)."""
+
+    journey: str
+    step: str
+    variant: str
+    holdout: bool
+    assigned_at: datetime
+    orders: int = 0
+    revenue: Decimal = Decimal(0)
+    discount: Decimal = Decimal(0)
+    unsubscribed: bool = False
+    seen: tuple[str, ...] = ()
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class Credit:
+    """One share of an order's revenue credited to a message (or a journey's experiment arm)."""
+
+    model: Model | Literal["coupon"]
+    dims: Dims
+    ref: str
+    conversions: Decimal
+    revenue: Decimal
+    discount: Decimal = Decimal(0)
+
+
+@dataclass
+class OrderCredit:
+    """What an order credited (item AO#<order id>): kept so that a cancellation reverses exactly it."""
+
+    order_id: str
+    placed_at: datetime
+    revenue: Decimal
+    credits: list[Credit] = field(default_factory=list)
+    arms: list[dict[str, Any]] = field(default_factory=list)  # journey, step, variant, revenue, discount, first
+    reversed_at: datetime | None = None
+    seen: tuple[str, ...] = ()
+    version: int = 0
+
+
+@dataclass(frozen=True)
+class CounterDelta:
+    """ADD these amounts to one counter item."""
+
+    kind: Literal["message", "journey", "arm", "shop"]
+    day: str  # YYYY-MM-DD (UTC); "" for cumulative counters (arms)
+    key: str  # encoded Dims, "journey|step", "journey|step|variant", or "" for shop-wide
+    amounts: dict[str, Decimal]

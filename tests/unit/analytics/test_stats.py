@@ -281,6 +281,8 @@ def test_control_is_named_else_the_holdout_else_the_first_arm():
     result = readout([a, b, h])
     assert [x.is_control for x in result.arms] == [False, False, True]
     assert result.arm("holdout").lift_abs is None and result.arm("holdout").p_value is None
+    with pytest.raises(KeyError):
+        result.arm("c")
 
 
 def test_winner_is_the_best_arm_significantly_better_than_control():

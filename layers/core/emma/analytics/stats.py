@@ -116,7 +116,10 @@ class ExperimentReadout:
     note: str
 
     def arm(self, name: str) -> ArmReadout:
-        return next(a for a in self.arms if a.name == name)
+        for arm in self.arms:
+            if arm.name == name:
+                return arm
+        raise KeyError(name)
 
 
 # --- special functions ------------------------------------------------------------------------

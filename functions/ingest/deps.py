@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import functools
 
-from emma.config import IngestSettings, PrivacySettings
+from emma.analytics.reports import Reports
+from emma.config import IngestSettings, PrivacySettings, ReportSettings
 from emma.dispatch.ports import Links
 from emma.ingest.reads import ProfileReads
 from emma.privacy.service import PrivacyService
 from emma.recommend.service import RecommendationService
+from emma.templates.library import TemplateSet
+from emma.wiring.analytics import build_reports
+from emma.wiring.definitions import read_templates
 from emma.wiring.ingest import IngestWiring, Intake
 from emma.wiring.privacy import PrivacyWiring
 
@@ -54,7 +58,31 @@ def privacy() -> PrivacyService:
     return _privacy().service
 
 
+@functools.cache
+def report_settings() -> ReportSettings:
+    return ReportSettings()  # type: ignore[call-arg]  # read from the environment
+
+
+@functools.cache
+def analytics() -> Reports:
+    """The analytics reports (the admin's analytics routes, the console)."""
+    return build_reports(report_settings(), wiring().dynamodb)
+
+
+@functools.cache
+def templates() -> TemplateSet:
+    """The message templates (the console's previews, checking a template named in a report)."""
+    return read_templates(report_settings().definitions)
+
+
+def has_template(template: str) -> bool:
+    return template in templates().names()
+
+
 def reset() -> None:
     wiring.cache_clear()
     privacy_settings.cache_clear()
     _privacy.cache_clear()
+    report_settings.cache_clear()
+    analytics.cache_clear()
+    templates.cache_clear()

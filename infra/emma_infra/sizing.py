@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from emma.resources import (
+    ANALYTICS_QUEUE,
     CATALOG_TABLE,
     JOURNEY_STEPS_FUNCTION,
     JOURNEYS_QUEUE,
@@ -75,8 +76,29 @@ RECOMMENDATIONS_FUNCTION = FunctionOptions(
 # Never Scan: a request reads what it names (a whole-shop erasure is the privacy schedule's). An erasure
 # that outruns EMMA_ERASURE_BUDGET_SECONDS (default 8 s, within this 10 s timeout) answers 202 and is
 # finished by the privacy schedule.
+# The analytics reports and the console (emma.config.ReportSettings) read counter items by key range and
+# need the journeys (funnels, experiments) and templates (previews): the definitions layer.
 INGEST_API_FUNCTION = FunctionOptions(
-    memory_size=1024, timeout_seconds=10, tables=TABLES, scan=False, exports=True, stop_executions=True
+    memory_size=1024,
+    timeout_seconds=10,
+    tables=TABLES,
+    scan=False,
+    exports=True,
+    stop_executions=True,
+    definitions=True,
+)
+
+# The analytics consumer (emma.config.AnalyticsSettings): a batch of up to QueueDef.batch_size events, each
+# one GetItem or Query in the customer's partition and one transaction (the customer's analytics item and
+# the counters it moves). The profiles table only, no Scan; the shop secrets (timezone, attribution windows);
+# no bus, no definitions. The queue's visibility timeout (180 s) is six times the 30 s timeout.
+ANALYTICS_FUNCTION = FunctionOptions(
+    memory_size=512,
+    timeout_seconds=ANALYTICS_QUEUE.visibility_timeout_seconds // 6,
+    tables=(PROFILES_TABLE,),
+    shop_secrets=True,
+    bus=False,
+    scan=False,
 )
 
 # The privacy schedule (functions/privacy, emma.config.PrivacySettings): queued privacy jobs (Shopify's
@@ -116,4 +138,6 @@ FUNCTION_OPTIONS: dict[str, FunctionOptions] = {
     RECOMMENDATIONS_SCHEDULE.consumer: RECOMMENDATIONS_FUNCTION,
     # Every PRIVACY_SCHEDULE.rate_minutes; a job records each finished step, so a rerun continues it.
     PRIVACY_SCHEDULE.consumer: PRIVACY_FUNCTION,
+    # Counts each event once (a redelivery finds its id on the customer's analytics item).
+    ANALYTICS_QUEUE.consumer: ANALYTICS_FUNCTION,
 }

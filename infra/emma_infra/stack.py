@@ -14,6 +14,7 @@ from aws_cdk import aws_events as events
 from constructs import Construct
 
 from emma.resources import (
+    ANALYTICS_QUEUE,
     EVENT_BUS,
     EXPORTS_BUCKET,
     JOURNEYS_QUEUE,
@@ -37,7 +38,7 @@ from emma_infra.constructs.functions import EmmaFunction, Platform
 from emma_infra.constructs.ingest_api import IngestApi
 from emma_infra.constructs.journeys import Journeys, construct_name
 from emma_infra.constructs.layers import Layers
-from emma_infra.constructs.monitoring import Monitoring
+from emma_infra.constructs.monitoring import Monitoring, complaint_rate_alarm
 from emma_infra.constructs.schedules import ScheduledFunction
 from emma_infra.constructs.shopify_partner import CONTEXT_KEY, PARTNER_BUS, ShopifyPartnerSource
 from emma_infra.sizing import FUNCTION_OPTIONS
@@ -135,7 +136,7 @@ class EmmaStack(Stack):
             rule_dead_letter_queues=[(c.definition.logical_id, c.rule_dead_letter_queue) for c in consumers],
             http_api=api.http_api,
             state_machines={construct_name(j): m for j, m in journeys.state_machines.items()},
-            thresholds=dispatch.alarms,
+            thresholds=[*dispatch.alarms, complaint_rate_alarm(f"emma-{ANALYTICS_QUEUE.consumer}")],
         )
 
         CfnOutput(self, "ApiUrl", value=api.url, description="Base URL of the Emma ingest API")

@@ -43,6 +43,40 @@ class ThresholdAlarm:
     description: str
 
 
+# Google's bulk sender rules: keep the spam rate under 0.1 %, never reach 0.3 %. Emma warns at 0.1 %.
+GMAIL_COMPLAINT_TARGET = 0.001
+COMPLAINT_MIN_DELIVERED = 200  # below this many deliveries a day, one complaint is noise, not a rate
+
+
+def complaint_rate_alarm(service_name: str) -> ThresholdAlarm:
+    """Complaints per delivered email over the last 24 hours, from the analytics consumer's metrics
+    (counted once per message), so that the shop acts before Gmail's 0.3 % limit."""
+    day = Duration.hours(24)
+
+    def metric(name: str) -> cloudwatch.Metric:
+        return cloudwatch.Metric(
+            namespace="Emma",
+            metric_name=name,
+            dimensions_map={"service": service_name},
+            period=day,
+            statistic="Sum",
+        )
+
+    rate = cloudwatch.MathExpression(
+        expression=f"IF(delivered >= {COMPLAINT_MIN_DELIVERED}, complained / delivered, 0)",
+        using_metrics={"delivered": metric("EmailDelivered"), "complained": metric("EmailComplained")},
+        period=day,
+        label="complaint rate",
+    )
+    return ThresholdAlarm(
+        name="EmailComplaintRate",
+        metric=rate,
+        threshold=GMAIL_COMPLAINT_TARGET,
+        description=f"Emma analytics: over {GMAIL_COMPLAINT_TARGET:.1%} of the emails delivered in the last 24 hours "
+        "were marked as spam (Gmail rejects bulk senders at 0.3 %): see GET /v1/analytics/deliverability per shop",
+    )
+
+
 class Monitoring(Construct):
     def __init__(
         self,

@@ -84,6 +84,25 @@ class PrivacySettings(IngestSettings):
     )
 
 
+class ReportSettings(IngestSettings):
+    """The ingest API's analytics reports and console: the ingest path plus the journey and template
+    definitions (funnels, experiments, previews)."""
+
+    model_config = _FROZEN
+
+    definitions: Path = _definitions("definitions.json built by `cdk synth` (or the repository folder locally)")
+
+
+class AnalyticsSettings(BaseSettings):
+    """The analytics consumer (emma.analytics): its items and counters in the profiles table, the shops'
+    attribution windows and timezones from their secrets."""
+
+    model_config = _FROZEN
+
+    profiles_table: str = Field(validation_alias=PROFILES_TABLE.env_var, min_length=3)
+    shop_secret_prefix: str = Field(SHOP_SECRET_PREFIX, validation_alias="EMMA_SHOP_SECRET_PREFIX")
+
+
 class ReleaseSettings(BaseSettings):
     """What the scheduled job needs to put deferred messages back on the messages queue."""
 

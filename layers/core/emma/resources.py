@@ -146,7 +146,45 @@ SES_FEEDBACK_QUEUE = QueueDef(
     event_pattern={"source": [SES_EVENT_SOURCE], "detail": {"mail": {"tags": {"emma-shop": [{"exists": True}]}}}},
     bus="default",
 )
-QUEUES = (SHOPIFY_PARTNER_QUEUE, TRIGGERS_QUEUE, JOURNEYS_QUEUE, SES_FEEDBACK_QUEUE)
+# Analytics counts message events, orders, consent withdrawals, the dispatcher's skips and the journeys'
+# progress (emma.analytics.service.COUNTED_TYPES; a test keeps the two lists equal): nothing else reaches it.
+ANALYTICS_EVENT_TYPES = (
+    "consent.changed",
+    "email.bounced",
+    "email.clicked",
+    "email.complained",
+    "email.delivered",
+    "email.opened",
+    "email.sent",
+    "email.unsubscribed",
+    "journey.ended",
+    "journey.entered",
+    "journey.split",
+    "journey.step",
+    "journey.waiting",
+    "message.skipped",
+    "order.cancelled",
+    "order.placed",
+    "order.refunded",
+    "push.clicked",
+    "push.delivered",
+    "push.sent",
+    "sms.clicked",
+    "sms.delivered",
+    "sms.sent",
+)
+ANALYTICS_QUEUE = QueueDef(
+    logical_id="AnalyticsQueue",
+    name="emma-analytics",
+    consumer="analytics",
+    event_pattern={
+        "source": [EVENT_SOURCE, DISPATCH_SOURCE, JOURNEYS_SOURCE],
+        "detail-type": list(ANALYTICS_EVENT_TYPES),
+    },
+    bus="emma",
+    visibility_timeout_seconds=180,
+)
+QUEUES = (SHOPIFY_PARTNER_QUEUE, TRIGGERS_QUEUE, JOURNEYS_QUEUE, SES_FEEDBACK_QUEUE, ANALYTICS_QUEUE)
 
 
 @dataclass(frozen=True)

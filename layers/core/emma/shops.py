@@ -203,6 +203,22 @@ class PrivacyConfig(BaseModel):
     )
 
 
+class AnalyticsConfig(BaseModel):
+    """Measurement (docs/analytics.md): attribution windows per channel and touch, experiment windows."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    email_open_hours: int = Field(120, ge=0, le=90 * 24, description="an order within this long of an email open")
+    email_click_hours: int = Field(120, ge=0, le=90 * 24, description="... of a click in an email")
+    sms_click_hours: int = Field(120, ge=0, le=90 * 24, description="... of a click on an SMS link")
+    push_click_hours: int = Field(24, ge=0, le=90 * 24, description="... of a push notification opened")
+    experiment_days: int = Field(
+        30,
+        ge=1,
+        le=365,
+        description="an experiment counts a customer's orders and unsubscribes this long after assignment",
+    )
+
+
 class ShopConfig(BaseModel):
     """One shop (tenant). Stored as a JSON secret (Secrets Manager) named <prefix><shop>."""
 
@@ -224,6 +240,7 @@ class ShopConfig(BaseModel):
     )
     dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    analytics: AnalyticsConfig = Field(default_factory=AnalyticsConfig)
 
     def __repr__(self) -> str:  # never print secrets
         return f"ShopConfig(shop={self.shop!r}, name={self.name!r})"

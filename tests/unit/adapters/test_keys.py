@@ -88,6 +88,12 @@ EXAMPLES: dict[str, tuple[tuple, tuple]] = {
     "privacy job": (("shop1", "j1"), ()),
     "audit entry": (("shop1", "2026-03"), (AT, "x")),
     "queued privacy job": ((), (AT, "shop1", "j1")),
+    "analytics: message touch": (("shop1", "p1"), ("0123456789abcdef01234567",)),
+    "analytics: experiment assignment": (("shop1", "p1"), ("winback", "ab")),
+    "analytics: order credit": (("shop1", "p1"), ("1001",)),
+    "analytics: journey progress": (("shop1", "p1"), ("winback",)),
+    "analytics counters": (("shop1", "message", 3), ("2026-11-02", "winback|ab|winback-coupon|a|email")),
+    "analytics: daily shop snapshot": (("shop1",), ("2026-11-02",)),
 }
 
 

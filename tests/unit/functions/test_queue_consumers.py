@@ -1,4 +1,4 @@
-"""The five queue consumers: each a thin handler over emma.edge.sqs, loaded as Lambda loads it, with
+"""The six queue consumers: each a thin handler over emma.edge.sqs, loaded as Lambda loads it, with
 its service name from the environment; the Shopify partner-event consumer through its Lambda handler."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from emma.resources import QUEUES, REQUEST_QUEUES
 from emma_local.lambdas import FUNCTIONS_DIR, LambdaContext, load_handler, service_name, sqs_event
 from tests.unit.functions.conftest import EVENTS
 
-CONSUMERS = ["triggers", "journeys", "dispatch", "ses_feedback", "shopify_events"]
+CONSUMERS = ["triggers", "journeys", "dispatch", "ses_feedback", "shopify_events", "analytics"]
 PAID = json.loads((EVENTS / "shopify" / "orders_paid.json").read_text(encoding="utf-8"))
 
 

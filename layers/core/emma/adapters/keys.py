@@ -89,6 +89,25 @@ def marker_sk(marker_id: str) -> str:
     return f"RM#{marker_id}"
 
 
+ANALYTICS_PREFIX = "AN#"  # analytics' items in the customer's partition (emma.analytics)
+
+
+def touch_sk(message_ref: str) -> str:
+    return f"{ANALYTICS_PREFIX}M#{message_ref}"
+
+
+def assignment_sk(journey: str, step: str) -> str:
+    return f"{ANALYTICS_PREFIX}X#{journey}|{step}"
+
+
+def order_credit_sk(order_id: str) -> str:
+    return f"{ANALYTICS_PREFIX}O#{order_id}"
+
+
+def progress_sk(journey: str) -> str:
+    return f"{ANALYTICS_PREFIX}J#{journey}"
+
+
 # ---- profiles table: per shop ----------------------------------------------------------------------
 
 
@@ -132,6 +151,37 @@ def prior_pk(shop: str) -> str:
 
 
 PRIOR_SK = "PRIOR"
+
+
+ANALYTICS_SHARDS = 4  # counter items per (kind, day, key), by a hash of the profile id: none runs hot
+ANALYTICS_COUNTER_TTL = timedelta(days=800)  # two years of daily counters: a 400-day report a year back
+
+
+def analytics_shard(profile_id: str) -> int:
+    return int(hashlib.sha256(profile_id.encode()).hexdigest(), 16) % ANALYTICS_SHARDS
+
+
+def analytics_pk(shop: str, kind: str, shard: int | str) -> str:
+    """Counters of one kind (message, journey, shop, arm) of a shop, one partition per shard."""
+    return f"S#{shop}#AN#{kind}#{shard}"
+
+
+def analytics_counter_sk(day: str, counter_key: str) -> str:
+    """Daily counters sort by day: a date range is one key range. Arms (no day) sort by their key."""
+    return f"{day}#{counter_key}" if day else counter_key
+
+
+def arms_prefix(journey: str) -> str:
+    """The sort-key prefix of one journey's experiment arms."""
+    return f"{journey}|"
+
+
+def snapshot_pk(shop: str) -> str:
+    return f"S#{shop}#AN#snapshot"
+
+
+def snapshot_sk(day: str) -> str:
+    return day
 
 
 def suppression_pk(shop: str, address_hash: str) -> str:
@@ -681,6 +731,96 @@ CURSOR = ItemType(
     read_by=("DynamoRulesStore.cursor",),
 )
 
+_ANALYTICS_DOC = {
+    "doc": "the item as JSON (emma.analytics.model), with the ids of the events it counted (hashed, newest 64)",
+    "v": "version: each write is conditioned on the version read",
+    "expires_at": "TTL, epoch seconds",
+}
+_ANALYTICS_WRITER = ("DynamoAnalyticsStore.commit",)
+ANALYTICS_TOUCH = ItemType(
+    name="analytics: message touch",
+    table=PROFILES_TABLE,
+    privacy="customer",
+    pk=profile_pk,
+    sk=touch_sk,
+    description="A message as analytics counts it for its customer: what it was (journey, step, template, variant, "
+    "channel), its send, delivery, first and newest opens and clicks (the touches attribution reads).",
+    attributes=_ANALYTICS_DOC,
+    ttl=f"{MESSAGE_TTL.days} days after the last change",
+    written_by=_ANALYTICS_WRITER,
+    read_by=("DynamoAnalyticsStore.touch", "DynamoAnalyticsStore.customer"),
+)
+ANALYTICS_ASSIGNMENT = ItemType(
+    name="analytics: experiment assignment",
+    table=PROFILES_TABLE,
+    privacy="customer",
+    pk=profile_pk,
+    sk=assignment_sk,
+    description="The variant of a journey's split the customer was given, when, and their orders, revenue and "
+    "unsubscribe since (within the shop's experiment window).",
+    attributes=_ANALYTICS_DOC,
+    ttl=f"{MESSAGE_TTL.days} days after the last change",
+    written_by=_ANALYTICS_WRITER,
+    read_by=("DynamoAnalyticsStore.assignment", "DynamoAnalyticsStore.customer"),
+    sk_pattern="AN#X#<journey>|<split step>",
+)
+ANALYTICS_ORDER = ItemType(
+    name="analytics: order credit",
+    table=PROFILES_TABLE,
+    privacy="customer",
+    pk=profile_pk,
+    sk=order_credit_sk,
+    description="What an order credited to messages and experiments (the counter deltas), so that a cancellation "
+    "or refund takes back exactly that.",
+    attributes=_ANALYTICS_DOC,
+    ttl=f"{MESSAGE_TTL.days} days after the last change",
+    written_by=_ANALYTICS_WRITER,
+    read_by=("DynamoAnalyticsStore.customer",),
+)
+ANALYTICS_PROGRESS = ItemType(
+    name="analytics: journey progress",
+    table=PROFILES_TABLE,
+    privacy="customer",
+    pk=profile_pk,
+    sk=progress_sk,
+    description="The journey events already counted for the customer in one journey (exactly once).",
+    attributes=_ANALYTICS_DOC,
+    ttl=f"{MESSAGE_TTL.days} days after the last change",
+    written_by=_ANALYTICS_WRITER,
+    read_by=("DynamoAnalyticsStore.progress", "DynamoAnalyticsStore.customer"),
+)
+ANALYTICS_COUNTERS = ItemType(
+    name="analytics counters",
+    table=PROFILES_TABLE,
+    privacy="aggregate",
+    pk=analytics_pk,
+    sk=analytics_counter_sk,
+    description=(
+        f"Counters per shop, kind (message, journey, shop, arm), day and key, spread over {ANALYTICS_SHARDS} "
+        "shards by a hash of the profile id; a report sums the shards. Keys: message = journey|step|template|"
+        "variant|channel, journey = journey|step, shop = ''; arms are cumulative, their sort key is the key alone: "
+        "journey|step|variant."
+    ),
+    attributes={"c_<counter>": "number, ADDed (emma.analytics.model: the counters of each kind)", "expires_at": "TTL"},
+    ttl=f"{ANALYTICS_COUNTER_TTL.days} days after the day (arms: never)",
+    written_by=_ANALYTICS_WRITER,
+    read_by=("DynamoAnalyticsStore.counters", "DynamoAnalyticsStore.arms"),
+    pk_pattern="S#<shop>#AN#<kind>#<shard>",
+    sk_pattern="<day>#<key>",
+)
+ANALYTICS_SNAPSHOT = ItemType(
+    name="analytics: daily shop snapshot",
+    table=PROFILES_TABLE,
+    privacy="aggregate",
+    pk=snapshot_pk,
+    sk=snapshot_sk,
+    description="The shop's KPIs of one day (customers known, reachable per channel, segment sizes), taken once "
+    "a day so that trends are read, not computed from the customers.",
+    attributes={"c_<kpi>": "number", "taken_at": "ISO time"},
+    written_by=("DynamoAnalyticsStore.put_snapshot",),
+    read_by=("DynamoAnalyticsStore.snapshots",),
+)
+
 ITEM_TYPES: tuple[ItemType, ...] = (
     PROFILE,
     EVENT_LOG,
@@ -705,4 +845,10 @@ ITEM_TYPES: tuple[ItemType, ...] = (
     PRIVACY_JOB,
     AUDIT,
     PRIVACY_QUEUE,
+    ANALYTICS_TOUCH,
+    ANALYTICS_ASSIGNMENT,
+    ANALYTICS_ORDER,
+    ANALYTICS_PROGRESS,
+    ANALYTICS_COUNTERS,
+    ANALYTICS_SNAPSHOT,
 )

@@ -43,6 +43,10 @@ _PARTITION_KINDS: tuple[tuple[str, str, bool], ...] = (
     (keys.marker_sk(""), keys.MARKER.name, False),
     (keys.JOURNEY_PREFIX, keys.JOURNEY_STATE.name, False),
     (keys.MESSAGE_PREFIX, keys.MESSAGE.name, False),
+    (keys.touch_sk(""), keys.ANALYTICS_TOUCH.name, False),
+    (keys.assignment_sk("", "")[:-1], keys.ANALYTICS_ASSIGNMENT.name, False),
+    (keys.order_credit_sk(""), keys.ANALYTICS_ORDER.name, False),
+    (keys.progress_sk(""), keys.ANALYTICS_PROGRESS.name, False),
 )
 
 
@@ -522,6 +526,8 @@ def _classify(shop: str, item: dict[str, Any]) -> str:
         (keys.model_pk(shop), keys.MODEL_LIST),
         (keys.stats_pk(shop), keys.SHOP_STATS),
         (keys.prior_pk(shop), keys.PRIOR),
+        (keys.snapshot_pk(shop), keys.ANALYTICS_SNAPSHOT),
+        (keys.analytics_pk(shop, "", "")[:-2], keys.ANALYTICS_COUNTERS),
     ):
         if pk.startswith(builder):
             return item_type.name

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 NONE = "-"  # a dimension a message does not have (no journey, no variant)
 
@@ -94,6 +94,8 @@ JOURNEY_COUNTERS = (
     "completed",
     "exited",  # left early (an exit event, a stop)
     "failed",
+    "converted",  # orders attributed (last touch) to the step's messages, on the order's day
+    "revenue",  # their revenue
 )
 
 ARM_COUNTERS = (
@@ -131,7 +133,9 @@ class MessageTouch:
 
     ref: str
     dims: Dims
+    day: str  # the shop's day its counters are on: that of the first event counted (its send, almost always)
     status: Literal["sent", "skipped", "unknown"] = "unknown"  # unknown: feedback came before the send record
+    skip_reason: str | None = None
     sent_at: datetime | None = None
     coupon: str | None = None
     delivered_at: datetime | None = None
@@ -187,14 +191,36 @@ class Credit:
 
 @dataclass
 class OrderCredit:
-    """What an order credited (item AO#<order id>): kept so that a cancellation reverses exactly it."""
+    """What an order credited (item AN#O#<order id>): the counter deltas it applied and the experiment
+    arms it counted in, kept so that a cancellation or refund takes back exactly that."""
 
     order_id: str
     placed_at: datetime
     revenue: Decimal
-    credits: list[Credit] = field(default_factory=list)
-    arms: list[dict[str, Any]] = field(default_factory=list)  # journey, step, variant, revenue, discount, first
-    reversed_at: datetime | None = None
+    discount: Decimal = Decimal(0)
+    applied: list[CounterDelta] = field(default_factory=list)
+    arms: list[str] = field(default_factory=list)  # the assignments (journey|step) the order counted in
+    refunded: Decimal = Decimal(0)  # revenue taken back so far
+    reversed_at: datetime | None = None  # cancelled (or refunded in full): everything taken back
+    seen: tuple[str, ...] = ()
+    version: int = 0
+
+
+@dataclass
+class CustomerItems:
+    """Every analytics item in one customer's partition."""
+
+    touches: dict[str, MessageTouch] = field(default_factory=dict)  # by message reference
+    assignments: dict[str, Assignment] = field(default_factory=dict)  # by journey|step
+    orders: dict[str, OrderCredit] = field(default_factory=dict)  # by order id
+    journeys: dict[str, JourneyProgress] = field(default_factory=dict)  # by journey
+
+
+@dataclass
+class JourneyProgress:
+    """The journey events already counted for this customer in one journey (item AN#J#<journey>)."""
+
+    journey: str
     seen: tuple[str, ...] = ()
     version: int = 0
 

@@ -224,6 +224,24 @@ def _cmd_privacy(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from emma_local.report_cli import run_report
+
+    return run_report(
+        args.report,
+        api=args.api,
+        admin_key=args.admin_key,
+        shop=args.shop,
+        journey=args.journey,
+        since=args.since,
+        until=args.until,
+        group_by=args.group_by,
+        template=args.template,
+        channel=args.channel,
+        csv=args.csv,
+    )
+
+
 def _cmd_sign(args: argparse.Namespace) -> int:
     from emma.sources.signatures import sign_base64, sign_hex
 
@@ -373,6 +391,22 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--admin-key", default=None, help="the shop's admin key (default: $EMMA_ADMIN_KEY)")
         p.add_argument("--shop", default=None, help="the shop you mean (refused if the key is another's)")
         p.set_defaults(func=_cmd_privacy)
+
+    report = sub.add_parser(
+        "report", help="analytics of a running API as tables (or CSV): messages, attribution, journeys, experiments"
+    )
+    report.add_argument("report", choices=["messages", "attribution", "journeys", "journey", "experiments", "kpis"])
+    report.add_argument("journey", nargs="?", help="journey: its id; experiments: only this journey's")
+    report.add_argument("--since", help="first day, YYYY-MM-DD (default: 29 days before --until)")
+    report.add_argument("--until", help="last day, inclusive (default: today in the shop's timezone)")
+    report.add_argument("--group-by", help="messages, attribution: journey,step,template,variant,channel[,day]")
+    report.add_argument("--template", help="messages: only this template")
+    report.add_argument("--channel", choices=["email", "sms", "push"], help="messages: only this channel")
+    report.add_argument("--csv", metavar="FILE", help="write the report as CSV to FILE (- for stdout)")
+    report.add_argument("--api", default="http://127.0.0.1:8787", help="the ingest API's base URL")
+    report.add_argument("--admin-key", default=None, help="the shop's admin key (default: $EMMA_ADMIN_KEY)")
+    report.add_argument("--shop", default=None, help="the shop you mean (refused if the key is another's)")
+    report.set_defaults(func=_cmd_report)
 
     sign = sub.add_parser("sign", help="print the signature header value for a webhook body")
     sign.add_argument("platform", choices=["shopify", "woocommerce", "shopware"])

@@ -59,7 +59,7 @@ def _cmd_dev(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from emma_local.demo import run_demo
 
-    return run_demo(load_config(args.config), events_dir=args.events)
+    return run_demo(load_config(args.config), events_dir=args.events, serve=args.serve, port=args.port)
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
@@ -282,6 +282,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="replay events/ through the real handlers over HTTP and report")
     demo.add_argument("--config", type=Path)
     demo.add_argument("--events", type=Path, default=ROOT / "events")
+    demo.add_argument(
+        "--serve",
+        action="store_true",
+        help="afterwards, keep the local stack serving (the console at /console/) until Ctrl-C",
+    )
+    demo.add_argument("--port", type=int, default=0, help="with --serve: the API's port (default: any free one)")
     demo.set_defaults(func=_cmd_demo)
 
     schema = sub.add_parser(

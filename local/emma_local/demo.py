@@ -4,7 +4,10 @@ bad input being refused, and finish with the profiles built and the events publi
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -18,6 +21,7 @@ from emma.resources import PROFILES_TABLE
 from emma.sources.signatures import sign_base64, sign_hex
 from emma_local.config import ROOT, LocalConfig
 from emma_local.journey_demo import JourneyDemo
+from emma_local.measure_demo import run_measure_demo
 from emma_local.privacy_demo import run_privacy_demo
 from emma_local.runtime import LocalRuntime
 
@@ -330,15 +334,30 @@ def _woo_topic(stem: str) -> str:
     return f"{resource}.{action.split('_')[0]}"
 
 
-def run_demo(config: LocalConfig, events_dir: Path) -> int:
+def run_demo(config: LocalConfig, events_dir: Path, serve: bool = False, port: int = 0) -> int:
     started = time.monotonic()
     print("Starting the local runtime (moto server, tables/bus/queues from emma.resources, handlers in-process)")
-    with LocalRuntime(config, port=0, log_level="ERROR", outbox_dir=ROOT / "outbox") as runtime:
+    with LocalRuntime(config, port=port, log_level="ERROR", outbox_dir=ROOT / "outbox") as runtime:
         print(f"API at {runtime.api_url}")
         demo = Demo(runtime, config, events_dir)
         demo.run()
         status = demo.summary(started)
         status |= JourneyDemo(runtime).run()
         status |= run_privacy_demo(runtime, config)
+        status |= run_measure_demo(runtime, config)
         print(f"\nDemo finished in {time.monotonic() - started:.0f} s")
+        if serve:
+            _serve(runtime, config)
         return status
+
+
+def _serve(runtime: LocalRuntime, config: LocalConfig) -> None:
+    """Keep the demo's stack serving until Ctrl-C (or SIGTERM), for a person to look at the console."""
+    shop = config.shop("elektro-emma")
+    print(f"\nThe console: {runtime.api_url}/console/  (shop elektro-emma, admin key {shop.admin_keys[0]})")
+    print(f"  the reports: emma report attribution --api {runtime.api_url} --admin-key {shop.admin_keys[0]}")
+    print("  stop: Ctrl-C", flush=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()

@@ -197,7 +197,14 @@ class Outbox:
     # ---- SES events ---------------------------------------------------------------------------
 
     def ses_event(
-        self, message: OutboxMessage, kind: str, *, link: str | None = None, bounce: str = "Permanent"
+        self,
+        message: OutboxMessage,
+        kind: str,
+        *,
+        link: str | None = None,
+        bounce: str = "Permanent",
+        user_agent: str = "emma-local",
+        ip: str = "127.0.0.1",
     ) -> None:
         """Publish what SES would: an EventBridge event of this email on the default bus."""
         at = clock_from_env().now().astimezone(UTC)
@@ -216,9 +223,9 @@ class Outbox:
         if kind == "Delivery":
             detail["delivery"] = {"timestamp": stamp, "recipients": [recipient], "smtpResponse": "250 OK"}
         elif kind == "Open":
-            detail["open"] = {"timestamp": stamp, "ipAddress": "127.0.0.1", "userAgent": "emma-local"}
+            detail["open"] = {"timestamp": stamp, "ipAddress": ip, "userAgent": user_agent}
         elif kind == "Click":
-            detail["click"] = {"timestamp": stamp, "ipAddress": "127.0.0.1", "userAgent": "emma-local", "link": link}
+            detail["click"] = {"timestamp": stamp, "ipAddress": ip, "userAgent": user_agent, "link": link}
         elif kind == "Bounce":
             detail["bounce"] = {
                 "timestamp": stamp,

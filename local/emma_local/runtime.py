@@ -97,6 +97,9 @@ class LocalRuntime:
         self.emulator = start_emulator()
         stepfunctions.configure(self.emulator.endpoint)
         stepfunctions.install(FileClock(self.clock_file))
+        # moto's interpreter logs every state error at ERROR, a wait's timeout that the journey catches
+        # (its on_timeout branch) included; what matters reaches the journey state (failed) and the logs.
+        logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component").setLevel(logging.CRITICAL)
         os.environ.update(self.emulator.env())
         os.environ.update(HANDLER_ENV)
         os.environ["POWERTOOLS_LOG_LEVEL"] = self.log_level

@@ -381,7 +381,6 @@ def test_journey_progress_counts_each_step_once(service, store):
     rows = {key: row for (_s, kind, _d, key), row in store.counts.items() if kind == "journey"}
     assert rows == {
         "winback|-": {"entered": 1, "exited": 1},
-        "winback|welcome": {"entered": 1},
         "winback|tips": {"entered": 1, "waiting": 1, "exited": 1},
     }
 

@@ -353,9 +353,8 @@ class AnalyticsService:
             deltas.append(CounterDelta("journey", day, f"{journey}|{step_id}", {name: ONE}))
 
         match event.type:
-            case EventType.JOURNEY_ENTERED:
+            case EventType.JOURNEY_ENTERED:  # the first step counts when its task has run (journey.step)
                 count(NONE, "entered")
-                count(step, "entered")
             case EventType.JOURNEY_STEP:
                 count(step, "entered")
             case EventType.JOURNEY_WAITING:

@@ -288,10 +288,6 @@ class JourneyService:
 
     def step(self, payload: dict[str, Any]) -> dict[str, Any]:
         p = parse_step(payload)  # UnknownAction, InvalidStepPayload
-        if not isinstance(p, FinishPayload | FailedPayload):
-            self._announce(
-                EventType.JOURNEY_STEP, p.shop, p.profile_id, p.journey, p.execution, f"{p.key}:step", p.step
-            )
         match p:
             case SendPayload():
                 route, until = self._send(p)
@@ -313,6 +309,10 @@ class JourneyService:
                 route, until = self._failed(p)
             case _:
                 assert_never(p)
+        if not isinstance(p, FinishPayload | FailedPayload):  # the step's effect is recorded: it was reached
+            self._announce(
+                EventType.JOURNEY_STEP, p.shop, p.profile_id, p.journey, p.execution, f"{p.key}:step", p.step
+            )
         return {"route": route, "until": until}
 
     def _send(self, p: SendPayload) -> tuple[str | None, str | None]:

@@ -143,6 +143,13 @@ def test_demo_replays_events_and_ends_with_a_summary():
     assert re.search(r"200  DELETE /v1/profiles/\S+: \d+ items deleted", privacy)
     assert re.search(r"404  GET /v1/profiles/\S+ afterwards", privacy)
     assert "email consent now withdrawn (one-click unsubscribe (List-Unsubscribe-Post))" in messages
+    # measurement: the message metrics, Anna's order attributed to the accessory offer she clicked, the simulated
+    # shop's true lifts recovered by the experiment readout
+    measured = result.stdout.split("17. Measurement", 1)[1]
+    assert re.search(r"accessory-offer / email +\d+ +\d+ +\d+ +\d+ \(\d+ %\) +\d+ \(\d+ %\) +\d+ +1 ", measured)
+    assert "attributed to Emma's messages: last touch 79.00" in measured
+    assert re.search(r"interests .* customers: true lift \+3\.00 pts, measured .*: recovered", measured)
+    assert re.search(r"digest .* customers: true lift \+1\.50 pts, measured .*: recovered", measured)
     outbox = ROOT / "outbox"
     assert (outbox / "index.html").is_file() and len(list(outbox.glob("elektro-emma/*.eml"))) >= 5
     first = sorted(outbox.glob("elektro-emma/*.eml"))[0].read_text(encoding="utf-8")

@@ -21,7 +21,7 @@ import re
 import threading
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, datetime
 from email import policy
 from html import escape
 from pathlib import Path
@@ -205,9 +205,11 @@ class Outbox:
         bounce: str = "Permanent",
         user_agent: str = "emma-local",
         ip: str = "127.0.0.1",
+        at: datetime | None = None,
     ) -> None:
-        """Publish what SES would: an EventBridge event of this email on the default bus."""
-        at = clock_from_env().now().astimezone(UTC)
+        """Publish what SES would: an EventBridge event of this email on the default bus (at ``at``, by
+        default now on the local clock; the same message, kind and time is the same SES event)."""
+        at = (at or clock_from_env().now()).astimezone(UTC)
         stamp = at.strftime("%Y-%m-%dT%H:%M:%S.") + f"{at.microsecond // 1000:03d}Z"
         recipient = email.utils.parseaddr(message.to)[1]
         detail: dict[str, Any] = {

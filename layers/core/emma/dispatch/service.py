@@ -216,7 +216,7 @@ class DispatchService:
             + (f": {report.reason}" if report.reason else "")
             + ")",
         )
-        self._skipped(attempt)
+        attempt.update("skipped")  # no message.skipped: the request lives on under the grant's key, counted there
         report.decisions = attempt.decisions + report.decisions
         return report
 

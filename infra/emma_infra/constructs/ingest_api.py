@@ -88,14 +88,17 @@ ROUTE_FAMILIES = (
     # One route for every shop and platform. Unsigned requests are refused before any store read
     # (tests/unit/functions/test_webhook_flood.py), so this bucket is what a flood costs the shops.
     RouteFamily("webhooks", rate_limit=100, burst_limit=200, prefixes=("/webhooks/",)),
-    # Admin-keyed reads, the catalog import, export and erasure: each request reads (or writes) the store.
+    # Admin-keyed reads, the catalog import, export and erasure, the analytics reports: each request reads
+    # (or writes) the store.
     RouteFamily(
         "admin",
         rate_limit=20,
         burst_limit=40,
         paths=frozenset({"/v1/segments", "/v1/openapi.json"}),
-        prefixes=("/v1/profiles/", "/v1/catalog/", "/v1/privacy/"),
+        prefixes=("/v1/profiles/", "/v1/catalog/", "/v1/privacy/", "/v1/analytics/", "/v1/segments/"),
     ),
+    # The console's pages and its sign-in (a person at a browser; each page reads the reports).
+    RouteFamily("console", rate_limit=10, burst_limit=30, paths=frozenset({"/console"}), prefixes=("/console/",)),
     # Links in messages (unsubscribe, the preference centre, the double opt-in confirmation, tracked short
     # links): customers clicking after a send.
     RouteFamily(

@@ -3,7 +3,7 @@ computed), coupon credit, cancellations and refunds, experiments' arms, journey 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -410,3 +410,5 @@ def test_report_ranges_are_checked():
     with pytest.raises(Exception, match="at most 400 days"):
         date_range(today - timedelta(days=400), today, today)
     assert date_range(today - timedelta(days=399), today, today).days == 400
+    with pytest.raises(Exception, match="give since"):
+        date_range(None, date.min, today)

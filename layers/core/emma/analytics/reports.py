@@ -36,7 +36,10 @@ class DateRange(BaseModel):
 def date_range(since: date | None, until: date | None, today: date, default_days: int = 30) -> DateRange:
     """The report's days (inclusive); 400 at most, never reversed (BadRequest)."""
     until = until or today
-    since = since or until - timedelta(days=default_days - 1)
+    try:
+        since = since or until - timedelta(days=default_days - 1)
+    except OverflowError:
+        raise BadRequest(f"until ({until}) leaves no room for a {default_days}-day range; give since") from None
     if since > until:
         raise BadRequest(f"since ({since}) is after until ({until})")
     if (until - since).days + 1 > MAX_DAYS:

@@ -39,7 +39,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from markupsafe import Markup
 
-from emma.analytics.reports import ATTRIBUTION_MODELS, DateRange, Experiment, date_range
+from emma.analytics.reports import ATTRIBUTION_MODELS, DateRange, Experiment, Reports, date_range
 from emma.analytics.service import shop_day, windows_of
 from emma.errors import EmmaError, NotFound, Unauthorized
 from emma.events.model import Channel
@@ -277,17 +277,19 @@ def _signed_in(req: Request) -> ShopConfig:
 
 
 def _same_site(req: Request) -> bool:
-    """CSRF defence for the POSTs, besides SameSite=Strict: a browser's Origin (sent with every form POST)
-    must be this API's own host, and Sec-Fetch-Site, when sent, same-origin. A request without either
-    header is no browser's cross-site form (and carries no SameSite=Strict cookie from one)."""
-    site = req.headers.get("sec-fetch-site")
+    """CSRF defence for the POSTs, besides SameSite=Strict. Sec-Fetch-Site, which browsers set and pages
+    cannot, must say same-origin; an Origin must be this API's own host. Our pages' Referrer-Policy
+    (no-referrer) makes browsers send ``Origin: null`` even on our own forms, so a null Origin passes only
+    with Sec-Fetch-Site: same-origin. A request with neither header is no browser's cross-site form (and
+    would carry no SameSite=Strict cookie from one)."""
+    site = req.headers.get("sec-fetch-site", "").strip().lower()
     if site and site not in ("same-origin", "none"):
         return False
     origin = req.headers.get("origin", "").strip()
     if not origin:
         return True
     if origin.lower() == "null":
-        return False
+        return site == "same-origin"
     context = router.current_event.raw_event.get("requestContext") or {}
     ours = {h.strip().lower() for h in (req.headers.get("host"), req.headers.get("x-forwarded-host")) if h}
     if context.get("domainName"):
@@ -331,6 +333,7 @@ def console_root():
 @_guard
 def sign_in():
     req = _request()
+    req.path = "/console/"  # the language switch of the page answered here links to the form itself
     form = _form(req)
     if form.get("lang") in LANGUAGES and "lang" not in req.query:
         req.lang, req.words, req.fmt = form["lang"], Words(form["lang"]), Formats(form["lang"])
@@ -358,6 +361,7 @@ def sign_in():
 @_guard
 def sign_out():
     req = _request()
+    req.path = "/console/"
     form = _form(req)
     lang = form.get("lang") if form.get("lang") in LANGUAGES else req.lang
     if not _same_site(req):
@@ -367,6 +371,43 @@ def sign_out():
 
 
 # ---- shared page parts ------------------------------------------------------------------------
+
+
+class _OncePerRequest:
+    """The analytics store, each of its reads done once per page: the overview's KPIs and attribution read
+    the same counters, and the journeys page reads every journey's funnel from the same items."""
+
+    def __init__(self, store: Any) -> None:
+        self._store = store
+        self._seen: dict[tuple[Any, ...], Any] = {}
+
+    def _once(self, *key: Any) -> Any:
+        if key not in self._seen:
+            self._seen[key] = getattr(self._store, key[0])(*key[1:])
+        return self._seen[key]
+
+    def counters(self, shop: str, kind: str, since: str, until: str) -> Any:
+        return self._once("counters", shop, kind, since, until)
+
+    def arms(self, shop: str, journey: str | None = None) -> Any:
+        return self._once("arms", shop, journey)
+
+    def snapshots(self, shop: str, since: str, until: str) -> Any:
+        return self._once("snapshots", shop, since, until)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+def _reports() -> Reports:
+    """deps.analytics() reading each counter range once per request. Reports has no public hook for a
+    store of the caller's choosing, so this looks at its store and journeys; should they be named
+    otherwise one day, the reports are used as they are (correct, only slower)."""
+    reports = deps.analytics()
+    store, journeys = getattr(reports, "_store", None), getattr(reports, "_journeys", None)
+    if store is None or not isinstance(journeys, dict):
+        return reports
+    return Reports(_OncePerRequest(store), list(journeys.values()))
 
 
 def _range(req: Request, config: ShopConfig) -> tuple[int, DateRange]:
@@ -434,7 +475,7 @@ def overview():
         return _sign_in_page(req, 200, notice=notice or expired)
     n, days = _range(req, config)
     model = _model(req)
-    reports = deps.analytics()
+    reports = _reports()
     kpis = reports.kpis(config.shop, days, config.currency)
     windows = windows_of(config)
     attribution = reports.attribution(
@@ -570,8 +611,11 @@ def _journeys_at(path: Any) -> dict[str, Journey]:
 
 
 def _journey_definition(journey_id: str) -> Journey | None:
-    """The journey as defined (templates, waits, split arms) for the graph's labels; the funnel alone
-    when the definitions cannot be read."""
+    """The journey as defined (templates, waits, split arms) for the graph's labels: the reports' own
+    definitions, else read once; the funnel alone when the definitions cannot be read."""
+    known = getattr(deps.analytics(), "_journeys", None)
+    if isinstance(known, dict) and isinstance(known.get(journey_id), Journey):
+        return known[journey_id]
     try:
         return _journeys_at(deps.report_settings().definitions).get(journey_id)
     except Exception:  # the graph keeps its shape from the report without them
@@ -671,7 +715,7 @@ def journeys():
     req = _request()
     config = _signed_in(req)
     n, days = _range(req, config)
-    reports = deps.analytics()
+    reports = _reports()
     rows = []
     for journey_id in reports.journey_ids():
         funnel = reports.journey(config.shop, journey_id, days)
@@ -703,7 +747,7 @@ def journey(journey: str):
     req = _request()
     config = _signed_in(req)
     n, days = _range(req, config)
-    reports = deps.analytics()
+    reports = _reports()
     t = req.words
     if journey not in reports.journey_ids():
         raise _Answer(_error(req, 404, t("journey.unknown", journey=journey)))
@@ -765,7 +809,7 @@ def messages():
     req = _request()
     config = _signed_in(req)
     n, days = _range(req, config)
-    report = deps.analytics().messages(config.shop, days, ["template", "channel"])
+    report = _reports().messages(config.shop, days, ["template", "channel"])
     names = sorted(deps.templates().names())
     return _render(
         req,
@@ -904,7 +948,7 @@ def segments():
         value_format=fmt.num,
         empty=t("segments.none"),
     )
-    kpis = deps.analytics().kpis(config.shop, days, config.currency)
+    kpis = _reports().kpis(config.shop, days, config.currency)
     by_day = {d.day.isoformat(): d.snapshot for d in kpis.days}
     trend_keys = sorted({k for snap in by_day.values() for k in snap if k.startswith("segment:")})
     if segment:
@@ -953,6 +997,21 @@ def segments():
 # ---- a customer ------------------------------------------------------------------------------------
 
 
+def _shower(req: Request) -> Callable[[Any], str]:
+    """A prediction's value as the reader's language writes it: yes/no, numbers, moments, else the text."""
+
+    def show(value: Any) -> str:
+        if isinstance(value, bool):
+            return req.words("yes" if value else "no")
+        if isinstance(value, int | float):
+            return req.fmt.num(value, None if float(value).is_integer() else 2)
+        if isinstance(value, str) and re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}", value):
+            return req.fmt.datetime(value)
+        return scalar(value)
+
+    return show
+
+
 def _name(view: dict[str, Any]) -> str:
     traits = view.get("traits") or {}
     return " ".join(str(traits[k]) for k in ("first_name", "last_name") if traits.get(k))
@@ -990,7 +1049,7 @@ def customer():
         view=view,
         name=_name(view),
         entries=entries,
-        scalar=scalar,
+        show=_shower(req),
         channels=[str(c) for c in Channel],
         topics=[(topic.id, topic.label.get(req.lang, topic.id)) for topic in config.dispatch.topics],
     )

@@ -366,6 +366,12 @@ def test_cross_site_posts_are_refused(browser, headers):
     assert out.status == 403 and signed.cookie is not None  # still signed in
 
 
+def test_our_own_form_passes_with_the_null_origin_no_referrer_makes_browsers_send(browser):
+    page = browser.sign_in(headers={"origin": "null", "sec-fetch-site": "same-origin"})
+    assert page.status == 303 and browser.cookie
+    assert 'href="/console/?lang=de"' in Browser().sign_in(key="wrong").body  # the switch leads to the form
+
+
 def test_requests_without_an_origin_are_no_cross_site_form_and_pass(browser):
     assert browser.sign_in(headers={"origin": ""}).status == 303
     plain = Browser()
@@ -654,6 +660,15 @@ def test_without_a_member_list_the_segments_page_still_works(world, signed_in, m
 
 
 def test_the_customer_page_merges_a_timeline_and_shows_consent_segments_predictions(world, signed_in):
+    from emma.rules.state import Derived
+
+    pid = world.profile.profile_id
+    world.rules.derived_states[("elektro-emma", pid)] = Derived(
+        profile_id=pid,
+        segments=["lapsed", "champions"],
+        lifecycle_stage="buy",
+        predictions={"churn_risk": 0.5512, "would_buy_without_incentive": False, "next_at": "2027-03-05T17:46:19Z"},
+    )
     page = signed_in.get("/console/customers", "ref=anna@example.com")
     assert page.status == 200 and page.text("profile-id") == world.profile.profile_id
     kinds = re.findall(r'<li class="entry (\w+)" data-kind="\w+">\s*<time datetime="([^"]+)"', page.body)
@@ -664,6 +679,13 @@ def test_the_customer_page_merges_a_timeline_and_shows_consent_segments_predicti
     assert "frequency: 3 marketing messages in 7 days" in page.body
     assert "Email: granted" in unescape(page.body) and "confirmed (double opt-in)" in page.body
     assert "&lt;img src=x onerror=" in page.body and "<img src=x" not in page.body  # the name, escaped
+    assert page.text("stage") == "buy" and 'href="/console/segments?segment=champions&amp;lang=en"' in page.body
+    predictions = re.search(r'data-test="predictions">(.*?)</dl>', page.body, re.S).group(1)
+    assert "<dd>0.55</dd>" in predictions and "<dd>no</dd>" in predictions
+    assert "<dd>5 Mar 2027 18:46</dd>" in predictions  # the shop's time
+    german = signed_in.get("/console/customers", "ref=anna@example.com", lang="de")
+    assert "<dd>0,55</dd>" in german.body and "<dd>nein</dd>" in german.body
+    assert "winback · miss-you: eingetreten" in german.body
     only = signed_in.get("/console/customers", "ref=cid:c-1&kind=consent")
     assert re.findall(r'data-kind="(\w+)"', only.body) == ["consent"]
     assert signed_in.get("/console/customers", "ref=cid:c-1&kind=bogus").status == 400

@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from emma.resources import (
     ANALYTICS_QUEUE,
+    ANALYTICS_SNAPSHOT_SCHEDULE,
     CATALOG_TABLE,
     JOURNEY_STEPS_FUNCTION,
     JOURNEYS_QUEUE,
@@ -120,6 +121,21 @@ PRIVACY_FUNCTION = FunctionOptions(
     activity_index=True,  # retention: the profiles inactive for a shop's privacy.inactive_months, no scan
 )
 
+# The hourly KPI snapshot (functions/analytics_snapshot, emma.config.SnapshotSettings): per shop one
+# BatchGetItem of the segment size counters and one PutItem of the snapshot, both in the profiles table
+# (read/write, no Scan: it never reads a customer); the shop secrets (the shops, their timezones and double
+# opt-in policy); the definitions layer (which segments a shop has, which are lifecycle stages); no bus
+# (it publishes nothing). Seconds of work for hundreds of shops; a minute is ample.
+ANALYTICS_SNAPSHOT_FUNCTION = FunctionOptions(
+    memory_size=512,
+    timeout_seconds=60,
+    tables=(PROFILES_TABLE,),
+    shop_secrets=True,
+    definitions=True,
+    bus=False,
+    scan=False,
+)
+
 FUNCTION_OPTIONS: dict[str, FunctionOptions] = {
     # A batch of up to QueueDef.batch_size events. The queue's visibility timeout (180 s) is six times
     # this, as Lambda recommends (checked at synth); a redelivery would be harmless anyway (the rules
@@ -140,4 +156,6 @@ FUNCTION_OPTIONS: dict[str, FunctionOptions] = {
     PRIVACY_SCHEDULE.consumer: PRIVACY_FUNCTION,
     # Counts each event once (a redelivery finds its id on the customer's analytics item).
     ANALYTICS_QUEUE.consumer: ANALYTICS_FUNCTION,
+    # Every ANALYTICS_SNAPSHOT_SCHEDULE.rate_minutes; a rerun overwrites the shop's day with current figures.
+    ANALYTICS_SNAPSHOT_SCHEDULE.consumer: ANALYTICS_SNAPSHOT_FUNCTION,
 }

@@ -149,3 +149,17 @@ class RecommendSettings(BaseSettings):
 
     profiles_table: str = Field(validation_alias=PROFILES_TABLE.env_var, min_length=3)
     catalog_table: str = Field(validation_alias=CATALOG_TABLE.env_var, min_length=3)
+
+
+class SnapshotSettings(BaseSettings):
+    """The hourly KPI snapshot (emma.analytics.snapshot): the segment size counters and the snapshot items
+    in the profiles table, the shops (timezone, double opt-in policy) from their secrets, the segment
+    definitions (which segments exist for a shop, which are lifecycle stages)."""
+
+    model_config = _FROZEN
+
+    profiles_table: str = Field(validation_alias=PROFILES_TABLE.env_var, min_length=3)
+    shop_secret_prefix: str = Field(SHOP_SECRET_PREFIX, validation_alias="EMMA_SHOP_SECRET_PREFIX")
+    definitions: Path = _definitions(
+        "definitions.json built by `cdk synth` (or a folder with triggers/ and segments/ locally)"
+    )

@@ -235,7 +235,12 @@ RECOMMENDATIONS_SCHEDULE = ScheduleDef(
 )
 # Queued privacy jobs (Shopify's compliance webhooks, erasures that outran a request) and retention.
 PRIVACY_SCHEDULE = ScheduleDef(logical_id="PrivacySchedule", consumer="privacy", rate_minutes=5)
-SCHEDULES = (RULES_SCHEDULE, RECOMMENDATIONS_SCHEDULE, PRIVACY_SCHEDULE)
+# The shops' KPI snapshots (emma.analytics.snapshot): each shop's figures of its current day, overwritten
+# every hour, so today's stay current and yesterday's are those of its last run.
+ANALYTICS_SNAPSHOT_SCHEDULE = ScheduleDef(
+    logical_id="AnalyticsSnapshotSchedule", consumer="analytics_snapshot", rate_minutes=60
+)
+SCHEDULES = (RULES_SCHEDULE, RECOMMENDATIONS_SCHEDULE, PRIVACY_SCHEDULE, ANALYTICS_SNAPSHOT_SCHEDULE)
 
 # Dispatch: SES configuration set (its event destination feeds SES_FEEDBACK_QUEUE) and the public base
 # URL of the ingest API, where one-click unsubscribe and tracked links point.

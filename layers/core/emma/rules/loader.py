@@ -41,6 +41,7 @@ PROFILE_ROOTS = {
     "event_times",
     "first_seen_at",
     "last_seen_at",
+    "last_active_at",
     "last_seen",
     "email",
     "customer_id",

@@ -336,7 +336,7 @@ def test_dispatch_and_ses_feedback_are_alarmed(default_synth):
     dimensions = [{"Name": "QueueName", "Value": {"Fn::GetAtt": [default_synth.logical_id(dlq), "QueueName"]}}]
     (dlq_alarm,) = [a for a in alarms if a.get("Dimensions") == dimensions]
     assert dlq_alarm["MetricName"] == "ApproximateNumberOfMessagesVisible" and dlq_alarm["Threshold"] == 0
-    reputation = {a["MetricName"]: a for a in alarms if a["Namespace"] == "AWS/SES"}
+    reputation = {a["MetricName"]: a for a in alarms if a.get("Namespace") == "AWS/SES"}
     assert (
         {name: a["Threshold"] for name, a in reputation.items()}
         == {

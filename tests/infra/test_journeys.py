@@ -281,7 +281,7 @@ def test_each_journey_alarms_on_failed_executions(default_synth):
     failed = [
         a["Properties"]
         for a in default_synth.resources("AWS::CloudWatch::Alarm").values()
-        if a["Properties"]["Namespace"] == "AWS/States"
+        if a["Properties"].get("Namespace") == "AWS/States"
     ]
     assert {a["MetricName"] for a in failed} == {"ExecutionsFailed"}
     assert sorted(a["Dimensions"][0]["Value"]["Ref"] for a in failed) == sorted(

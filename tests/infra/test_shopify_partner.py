@@ -51,7 +51,7 @@ def test_partner_dead_letter_queue_and_consumer_are_alarmed(partner_synth, defau
         return {k: a["Properties"] for k, a in synth.resources("AWS::CloudWatch::Alarm").items()}
 
     added = {k: a for k, a in alarms(partner_synth).items() if k not in alarms(default_synth)}
-    metrics = sorted(f"{a['Namespace']}:{a['MetricName']}" for a in added.values())
+    metrics = sorted(f"{a.get('Namespace')}:{a.get('MetricName')}" for a in added.values())
     assert metrics == sorted(
         [
             *["AWS/Lambda:Errors", "AWS/Lambda:Throttles"] * len(PARTNER_QUEUES),

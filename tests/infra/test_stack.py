@@ -310,11 +310,15 @@ def test_alarm_topic_is_kms_encrypted_and_ssl_only(default_synth):
 
 
 def alarms_by_metric(synth: Synth) -> dict[str, list[dict[str, Any]]]:
+    """Alarms by namespace:metric; an alarm on metric math by its metrics' ids (math:<id>,<id>)."""
     found: dict[str, list[dict[str, Any]]] = {}
     for alarm in synth.resources("AWS::CloudWatch::Alarm").values():
-        found.setdefault(f"{alarm['Properties']['Namespace']}:{alarm['Properties']['MetricName']}", []).append(
-            alarm["Properties"]
-        )
+        props = alarm["Properties"]
+        if "Metrics" in props:
+            name = "math:" + ",".join(sorted(m["Id"] for m in props["Metrics"] if "MetricStat" in m))
+        else:
+            name = f"{props['Namespace']}:{props['MetricName']}"
+        found.setdefault(name, []).append(props)
     return found
 
 
@@ -334,14 +338,26 @@ def test_alarms_on_function_errors_throttles_dead_letters_failed_journeys_and_ap
         "AWS/States:ExecutionsFailed": len(default_synth.resources("AWS::StepFunctions::StateMachine")),
         "AWS/SES:Reputation.BounceRate": 1,  # thresholds of their own: test_dispatch.py
         "AWS/SES:Reputation.ComplaintRate": 1,
+        "math:complained,delivered": 1,  # the analytics complaint rate, below
     }
     for props in (a for group in alarms.values() for a in group):
         assert props["AlarmActions"] == [{"Ref": topic_id}]
+        if "Metrics" in props:
+            continue
         if props["Namespace"] != "AWS/SES":
             assert props["Threshold"] == 0
         assert props["ComparisonOperator"] == "GreaterThanThreshold"
         assert props["Period"] == 300
         assert props["TreatMissingData"] == "notBreaching"
+    # complaints per delivered email over 24 hours, from the analytics consumer's metrics, at Google's 0.1 %
+    (rate,) = alarms["math:complained,delivered"]
+    (expression,) = [m for m in rate["Metrics"] if "Expression" in m]
+    assert expression["Expression"] == "IF(delivered >= 200, complained / delivered, 0)"
+    assert rate["Threshold"] == 0.001 and rate["TreatMissingData"] == "notBreaching"
+    for metric in (m for m in rate["Metrics"] if "MetricStat" in m):
+        stat = metric["MetricStat"]
+        assert stat["Metric"]["Namespace"] == "Emma" and stat["Period"] == 86400 and stat["Stat"] == "Sum"
+        assert stat["Metric"]["Dimensions"] == [{"Name": "service", "Value": "emma-analytics"}]
 
 
 def test_outputs(default_synth):

@@ -79,7 +79,7 @@ def test_bench_definitions_are_50_triggers_and_20_valid_segments():
 
     defs = bench_definitions(ROOT)
     info = describe(defs)
-    assert (info["triggers"], info["segments"]) == (50, 20)
+    assert (info["triggers"], info["segments"]) == (50, 29)
     assert info["absence_triggers"] >= 5 and info["lifecycle_stages"] == 6
     ids = [s.id for s in defs.segments]
     assert ids.index("vip") > max(ids.index("champions"), ids.index("loyal"), ids.index("lapsed"))  # after its refs

@@ -106,10 +106,12 @@ def line_chart(
     test_id: str | None = None,
     points: int = 45,
     zero: bool = True,
+    legend: bool | None = None,
 ) -> str:
     """A line chart of one or more series over categorical x positions (days). Points are marked (each
     with a <title> naming its day and value) when there are at most ``points`` of them. The y axis starts
-    at zero unless ``zero`` is False (then it fits the values)."""
+    at zero unless ``zero`` is False (then it fits the values). A legend names the series when there are
+    several, or when ``legend`` asks for one."""
     n = len(x_labels)
     values = [v for s in series for v in s.values if v is not None and math.isfinite(v)]
     if zero:
@@ -117,7 +119,7 @@ def line_chart(
     ticks = nice_ticks(min(values, default=0.0), max(values, default=0.0))
     low, high = ticks[0], ticks[-1]
     tick_labels = [y_format(t) for t in ticks]
-    legend = len(series) > 1
+    legend = len(series) > 1 if legend is None else legend and bool(series)
     left = 8 + CHAR_WIDTH * max((len(t) for t in tick_labels), default=1)
     top, right, bottom = (26 if legend else 10), 14, 24
     plot_w, plot_h = max(10.0, width - left - right), max(10.0, height - top - bottom)

@@ -963,6 +963,7 @@ def segments():
             chart_id="segment-trend",
             title=t("segments.trend"),
             y_format=fmt.num,
+            legend=True,
         )
         if trend_keys
         else ""

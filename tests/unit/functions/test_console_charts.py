@@ -116,6 +116,12 @@ def test_the_line_goes_up_where_the_values_go_up():
     assert xs == sorted(xs) and ys[1] < ys[2] < ys[0]  # SVG y grows downwards
 
 
+def test_one_series_gets_a_legend_when_asked():
+    plain = parse(line_chart(["a", "b"], [Series("lapsed", [1, 2])], chart_id="c", title="t"))
+    named = parse(line_chart(["a", "b"], [Series("lapsed", [1, 2])], chart_id="c", title="t", legend=True))
+    assert "lapsed" not in texts(plain) and "lapsed" in texts(named)
+
+
 def test_without_zero_the_axis_fits_the_values():
     svg = line_chart(["a", "b"], [Series("s", [100, 110])], chart_id="c", title="t", zero=False)
     assert "0" not in texts(parse(svg))[:6]

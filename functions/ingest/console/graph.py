@@ -85,7 +85,7 @@ def journey_graph(
     for node in nodes:
         by_row.setdefault(row[node.id], []).append(node)
     index = {n.id: i for i, n in enumerate(nodes)}
-    known = [(a, b) for a, b in edges if a in index and b in index]
+    known = list(dict.fromkeys((a, b) for a, b in edges if a in index and b in index))  # two arms, one edge
     long_edges = [(a, b) for a, b in known if row[b] > row[a] + 1]
     back_edges = [(a, b) for a, b in known if row[b] <= row[a]]
     widest = max(len(r) for r in by_row.values())

@@ -662,9 +662,14 @@ def _edge_labels(req: Request, journey: Journey | None) -> dict[tuple[str, str],
             for v in step.split:
                 labels[(step.id, v.goto)] = f"{v.name} {v.weight / total:.0%}"
         elif isinstance(step, BranchStep):
+            conditions: dict[str, list[str]] = {}
             for n, arm in enumerate(step.branch, 1):
-                text = req.words("journey.otherwise") if arm.when is None else req.words("journey.when", n=n)
-                labels.setdefault((step.id, arm.target), text)
+                conditions.setdefault(arm.target, []).append(str(n) if arm.when is not None else "")
+            for target, numbers in conditions.items():
+                texts = [req.words("journey.when", n=", ".join(n for n in numbers if n))] if any(numbers) else []
+                if "" in numbers:
+                    texts.append(req.words("journey.otherwise"))
+                labels[(step.id, target)] = " / ".join(texts)
         elif isinstance(step, WaitStep) and step.wait.until_event is not None:
             successors = journey.successors(index)
             if successors and step.wait.until_event is not None:

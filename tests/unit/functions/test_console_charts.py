@@ -278,6 +278,14 @@ def test_the_graph_draws_every_step_with_its_counts_and_every_edge():
     assert bar_widths["miss-you"] == max(bar_widths.values()) and bar_widths["new-arrivals"] < bar_widths["coupon"]
 
 
+def test_two_arms_to_the_same_step_are_one_edge():
+    nodes = [Node(n, "send", "send") for n in ("a", "b", "c")]
+    svg = journey_graph(
+        nodes, [("a", "b"), ("a", "c"), ("a", "c")], chart_id="g", title="t", counts=COUNTS, count_format=str
+    )
+    assert len([p for p in all_of(parse(svg), "path") if p.get("marker-end")]) == 2
+
+
 def test_edges_that_skip_rows_or_go_back_run_in_lanes_beside_the_boxes():
     nodes = [Node(n, "send", "send") for n in ("a", "b", "c", "d")]
     edges = [("a", "b"), ("b", "c"), ("c", "d"), ("a", "d"), ("d", "b")]

@@ -562,6 +562,9 @@ def test_journeys_list_their_totals_and_a_journey_its_graph_funnel_and_experimen
     assert float(page.test("step-interested-waiting")) == 40
     assert "winback-miss-you" in page.body and "Zeit abgelaufen" not in page.body and ">timeout<" in page.body
     assert "This journey has no split step." in page.body
+    onboarding = signed_in.get("/console/journeys/smartphone-onboarding")
+    assert ">condition 2, 3<" in onboarding.body and ">condition 1<" in onboarding.body  # arms 2 and 3: one edge
+    assert ">otherwise<" in onboarding.body
     split = signed_in.get("/console/journeys/newsletter-interest")
     readout = world.reports.experiments("elektro-emma", 30, "newsletter-interest").experiments[0]
     interests = next(a for a in readout.arms if a.name == "interests")

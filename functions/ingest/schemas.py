@@ -256,6 +256,32 @@ class SegmentSizes(BaseModel):
 
 SEGMENT_RESPONSES = {200: _json(SegmentSizes, "Current sizes"), 401: _json(Error, "Missing or wrong admin key")}
 
+
+class SegmentMember(BaseModel):
+    profile_id: str
+    email: str | None = Field(description="the customer's primary email when they entered (or it last changed)")
+    customer_id: str | None = Field(description="the shop's customer id, if known")
+    since: str | None = Field(
+        description="ISO 8601 time the customer entered the segment; null for members who entered before "
+        "member lists were kept"
+    )
+
+
+class SegmentMembers(BaseModel):
+    shop: str
+    segment: str
+    query: str | None = Field(description="the search, as asked")
+    members: list[SegmentMember] = Field(description="sorted by email (else customer id, else profile id)")
+    next_cursor: str | None = Field(description="pass as cursor for the next page; null after the last page")
+
+
+SEGMENT_MEMBER_RESPONSES = {
+    200: _json(SegmentMembers, "A page of the segment's members"),
+    400: _json(Error, "A limit out of range, or a malformed cursor or search"),
+    401: _json(Error, "Missing or wrong admin key"),
+    404: _json(Error, "No such segment in this shop"),
+}
+
 # analytics.js posts each call to /v1/<first letter of the call type>, batches to /v1/b.
 TRACKER_PATHS: dict[str, tuple[str, ...]] = {
     "track": ("/v1/track", "/v1/t"),

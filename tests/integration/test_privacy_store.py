@@ -2,18 +2,23 @@
 retry, the counters taken out once, suppressions, the audit trail, retention by the activity index, and
 a shop's own event log retention."""
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
 from emma.adapters import keys
 from emma.adapters.dynamodb import DynamoCatalog, DynamoProfileRepository
 from emma.adapters.privacy import DynamoPrivacyStore, SuppressionCheck
+from emma.adapters.rules_store import DynamoRulesStore
 from emma.ingest.service import IngestService
 from emma.privacy.ports import StaleJob
 from emma.privacy.service import PrivacyService
 from emma.resources import CATALOG_TABLE, PROFILES_TABLE, SCHEDULE_TABLE
-from emma.rules.state import counter_shard
+from emma.rules.loader import load_definitions
+from emma.rules.service import RulesService
+from emma.rules.state import counter_shard, member_key, member_shard
 from emma.shops import PrivacyConfig
 from emma_local.fakes import FixedClock, InMemoryPublisher, StaticShopDirectory
 from factories import event
@@ -69,8 +74,9 @@ class World:
             self.ddb, PROFILES_TABLE.name, log_days=lambda s: self.shops.get(s).privacy.event_log_days
         )
         catalog = DynamoCatalog(self.ddb, CATALOG_TABLE.name, PROFILES_TABLE.name)
+        self.bus = InMemoryPublisher()
         self.ingest = IngestService(
-            self.repo, catalog, InMemoryPublisher(), self.clock, suppressions=SuppressionCheck(self.store, self.shops)
+            self.repo, catalog, self.bus, self.clock, suppressions=SuppressionCheck(self.store, self.shops)
         )
         self.stops = Stops()
         self.service = PrivacyService(
@@ -418,3 +424,93 @@ def test_a_job_that_keeps_failing_is_marked_failed_and_leaves_the_queue(aws):
     assert failed.status == "failed" and failed.attempts == 12 and "503" in (failed.note or "")
     assert world.store.queued(10) == []
     assert world.service.job(shop, newer.job_id).status == "done"
+
+
+def with_rules(world):
+    """Everything ingested so far through the rules function too: segments, with member list entries."""
+    store = DynamoRulesStore(world.ddb, PROFILES_TABLE.name, SCHEDULE_TABLE.name)
+    rules = RulesService(store, InMemoryPublisher(), load_definitions(Path(__file__).resolve().parents[2]), world.clock)
+    for published in world.bus.published:
+        rules.on_event(published)
+
+
+def member_items(world):
+    return [i for i in world.items() if i[1].startswith(keys.members_prefix(SHOP.shop))]
+
+
+def test_segment_member_entries_are_exported_and_erased_first(world, monkeypatch):
+    customer = world.customer("c-1")
+    kept = world.customer("c-2")
+    with_rules(world)
+    theirs = [i for i in member_items(world) if customer.profile_id in i[2]]
+    assert theirs and all(i[2].startswith("c-1@example.de#") for i in theirs)  # the email in the key
+    document = world.service.export(SALTED, "cid:c-1", "key:test")
+    exported = document["items"]["segment member"]
+    assert sorted((m["pk"], m["sk"]) for m in exported) == sorted(i[1:3] for i in theirs)
+    derived = world.ddb.get_item(
+        TableName=PROFILES_TABLE.name,
+        Key={"pk": {"S": keys.profile_pk(SHOP.shop, customer.profile_id)}, "sk": {"S": keys.DERIVED_SK}},
+    )["Item"]
+    assert {m["segment"] for m in exported} == set(json.loads(derived["doc"]["S"])["segments"])
+    real_erase = world.store.erase
+    calls = {"n": 0}
+
+    def crash_after_the_first_phase(items, profile_ids, identifiers=()):
+        calls["n"] += 1
+        if calls["n"] == 1:  # what the derived state leads to goes first: the member list entries
+            real_erase([i for i in items if i.kind in world.store._LED_TO], profile_ids, identifiers)
+            raise RuntimeError("killed")
+        return real_erase(items, profile_ids, identifiers)
+
+    monkeypatch.setattr(world.store, "erase", crash_after_the_first_phase)
+    with pytest.raises(RuntimeError):
+        world.service.erase(SALTED, "cid:c-1", "key:test")
+    assert not [i for i in member_items(world) if customer.profile_id in i[2]]
+    assert world.service.run_queued(budget_seconds=30)["done"] == 1
+    assert [i for i in world.items() if "c-1" in i[3] or customer.profile_id in i[3]] == []
+    assert [i for i in member_items(world) if kept.profile_id in i[2]]  # the other customer's stay
+
+
+def test_an_erasure_finds_the_entries_a_merged_away_profile_left_to_delete(world):
+    customer = world.customer("c-1")
+    loser = "p_merged"
+    stale_sk = member_key("old@example.de", None, loser)
+    world.ddb.put_item(
+        TableName=PROFILES_TABLE.name,
+        Item={
+            "pk": {"S": keys.member_pk(SHOP.shop, "vip", member_shard(loser))},
+            "sk": {"S": stale_sk},
+            "segment": {"S": "vip"},
+            "profile_id": {"S": loser},
+            "email": {"S": "old@example.de"},
+        },
+    )
+    doc = {
+        "profile_id": customer.profile_id,
+        "stale_member_keys": [{"segment": "vip", "profile_id": loser, "sk": stale_sk}],
+    }
+    world.ddb.put_item(
+        TableName=PROFILES_TABLE.name,
+        Item={
+            "pk": {"S": keys.profile_pk(SHOP.shop, customer.profile_id)},
+            "sk": {"S": keys.DERIVED_SK},
+            "version": {"N": "1"},
+            "doc": {"S": json.dumps(doc)},
+        },
+    )
+    held = world.store.holdings(SHOP.shop, [customer.profile_id], [])
+    assert [(h.kind, h.sk) for h in held if h.kind == "segment member"] == [("segment member", stale_sk)]
+    assert world.service.erase(SALTED, "cid:c-1", "key:test").job.counts["segment member"] == 1
+    assert member_items(world) == []
+
+
+def test_a_shop_erasure_knows_member_list_entries(world):
+    world.customer("c-1")
+    with_rules(world)
+    kinds, cursor = [], None
+    while True:
+        items, cursor = world.store.shop_items(SHOP.shop, cursor, 100)
+        kinds += [i.kind for i in items]
+        if cursor is None:
+            break
+    assert "segment member" in kinds and "other" not in kinds

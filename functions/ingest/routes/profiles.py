@@ -1,8 +1,10 @@
-"""Reads for the shop's admins: GET /v1/profiles/{ref}, GET /v1/profiles/{ref}/recommendations and
-GET /v1/segments."""
+"""Reads for the shop's admins: GET /v1/profiles/{ref}, GET /v1/profiles/{ref}/recommendations,
+GET /v1/segments and GET /v1/segments/{segment}/members."""
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import unquote
 
@@ -10,10 +12,16 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 
 from emma.dispatch.policy import customer_locale
+from emma.errors import NotFound
 from emma.recommend.service import MAX_LIMIT
+from emma.rules.loader import Definitions
+from emma.rules.state import MAX_MEMBERS_PAGE
+from emma.wiring.definitions import read_definitions
 from ingest import deps
 from ingest.http import admin_shop, json_response
-from ingest.schemas import PROFILE_RESPONSES, RECOMMENDATION_RESPONSES, SEGMENT_RESPONSES
+from ingest.schemas import PROFILE_RESPONSES, RECOMMENDATION_RESPONSES, SEGMENT_MEMBER_RESPONSES, SEGMENT_RESPONSES
+
+CURSOR_PATTERN = r"^([A-Za-z0-9_-]{4})*([A-Za-z0-9_-]{2,3})?$"  # base64url without padding (members_cursor)
 
 router = APIGatewayHttpRouter()
 
@@ -91,3 +99,41 @@ def segment_sizes():
     shop = admin_shop(deps.intake().shops, router.current_event)
     sizes = deps.reads().segment_sizes(shop.shop)
     return json_response(200, {"shop": shop.shop, "segments": sizes})
+
+
+@functools.cache
+def _definitions(path: Path) -> Definitions:
+    return read_definitions(path)
+
+
+def _segment_ids(shop: str) -> set[str]:
+    """The segments (and lifecycle stages) defined for the shop: definitions.json of the definitions layer."""
+    return {s.id for s in _definitions(deps.report_settings().definitions).for_shop(shop).segments}
+
+
+@router.get(
+    "/v1/segments/<segment>/members",
+    cors=False,
+    summary="Members of a segment, searchable",
+    tags=["segments"],
+    description="Who is in the segment (or lifecycle stage) now, sorted by email (else the shop's customer id, "
+    "else the profile id), kept by the triggers function as customers enter and leave; never a scan. q: only "
+    "members whose email (else customer id, else profile id) starts with it, case-insensitively (q=anna finds "
+    "anna@example.de). limit: members per page (1-200). cursor: next_cursor of the previous page (with the same "
+    "q). Members who entered before member lists were kept appear once the triggers function next evaluates "
+    "them (docs/segments.md). Bearer admin key. 404: no such segment in this shop.",
+    responses=SEGMENT_MEMBER_RESPONSES,
+)
+def segment_members(
+    segment: str,
+    q: Annotated[str | None, Query(max_length=254)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_MEMBERS_PAGE)] = 50,
+    cursor: Annotated[str | None, Query(max_length=1400, pattern=CURSOR_PATTERN)] = None,
+):
+    shop = admin_shop(deps.intake().shops, router.current_event)
+    segment = unquote(segment)
+    if segment not in _segment_ids(shop.shop):
+        raise NotFound(f"no segment {segment!r} in shop {shop.shop!r}")
+    members, next_cursor = deps.reads().segment_members(shop.shop, segment, q, limit, cursor)
+    body = {"shop": shop.shop, "segment": segment, "query": q, "members": members, "next_cursor": next_cursor}
+    return json_response(200, body)

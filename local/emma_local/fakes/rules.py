@@ -6,17 +6,23 @@ import threading
 from datetime import datetime
 from typing import Any
 
+from emma.adapters.limits import check_transaction
 from emma.ingest.ports import CommitConflict
 from emma_local.fakes.profiles import InMemoryProfileRepository
 
 
 class InMemoryRulesStore:
-    """The rules function's store, reading profiles from an InMemoryProfileRepository."""
+    """The rules function's store, reading profiles from an InMemoryProfileRepository. A commit is refused
+    where DynamoDB would refuse it for its size: the TransactWriteItems the DynamoDB adapter would send is
+    built and checked (``check_limits=False`` leaves that out where only the domain's CPU is measured)."""
 
-    def __init__(self, profiles: InMemoryProfileRepository) -> None:
+    def __init__(self, profiles: InMemoryProfileRepository, *, check_limits: bool = True) -> None:
         from emma.rules.state import Derived
 
         self._profiles = profiles
+        self.check_limits = check_limits
+        # (shop, segment) -> sort key -> the entry (profile_id, email, customer_id, since), all shards in one
+        self.members: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self.derived_states: dict[tuple[str, str], Derived] = {}
         self.markers: dict[tuple[str, str], dict[str, Any]] = {}
         self.counters: dict[str, dict[str, int]] = {}
@@ -48,6 +54,12 @@ class InMemoryRulesStore:
         return Loaded(profile, derived, None if marker is None else dict(marker), retired)
 
     def commit(self, commit):
+        if self.check_limits:
+            from emma.adapters.rules_store import DynamoRulesStore
+
+            items = DynamoRulesStore(None, "profiles", "schedule").transaction(commit)
+            assert len(items) == commit.items(), "RulesCommit.items() counts what the store writes"
+            check_transaction(items)
         with self._lock:
             if (commit.shop, commit.marker_id) in self.markers:
                 raise CommitConflict(duplicates=[commit.marker_id])
@@ -78,6 +90,15 @@ class InMemoryRulesStore:
             stats = self.stats.setdefault(commit.shop, {})
             for key, value in commit.stats_delta.items():
                 stats[key] = stats.get(key, 0) + value
+            for entry in commit.unlisted:
+                self.members.get((entry.shop, entry.segment), {}).pop(entry.key, None)
+            for entry in commit.listed:
+                self.members.setdefault((entry.shop, entry.segment), {})[entry.key] = {
+                    "profile_id": entry.profile_id,
+                    "email": entry.email or None,
+                    "customer_id": entry.customer_id or None,
+                    "since": entry.since.isoformat() if entry.since is not None else None,
+                }
 
     def mark_published(self, shop, profile_id, marker_id):
         with self._lock:
@@ -101,6 +122,21 @@ class InMemoryRulesStore:
 
     def segment_sizes(self, shop):
         return dict(self.counters.get(shop, {}))
+
+    def segment_members(self, shop, segment, query, limit, cursor):
+        from emma.rules.state import MAX_MEMBERS_PAGE, member_search, members_after, members_cursor
+
+        limit = max(1, min(limit, MAX_MEMBERS_PAGE))
+        prefix = member_search(query)
+        after = members_after(cursor) if cursor else None
+        with self._lock:
+            entries = sorted(
+                (sk, dict(entry))
+                for sk, entry in self.members.get((shop, segment), {}).items()
+                if sk.startswith(prefix) and (after is None or sk > after)
+            )
+        page = entries[:limit]
+        return [entry for _, entry in page], (members_cursor(page[-1][0]) if len(entries) > limit else None)
 
     def shop_stats(self, shop):
         return dict(self.stats.get(shop, {}))

@@ -13,7 +13,7 @@ import pytest
 from emma.adapters import keys
 from emma.adapters.keys import ITEM_TYPES
 from emma.resources import TABLES
-from emma.rules.state import Timer
+from emma.rules.state import Listing, Timer, member_key
 from emma_local import data_model
 from emma_local.data_model import adapter_classes, key_pattern, method_source
 
@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[3]
 ADAPTERS = ROOT / "layers" / "core" / "emma" / "adapters"
 AT = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
 TIMER = Timer("shop1", "p1", "absence", AT, "t1", AT)
+MEMBER = Listing("shop1", "vip", "p_1", member_key("Anna@Example.de", "c1", "p_1"))
 
 # ---- the builders produce today's strings (the items in DynamoDB stay byte for byte what they were) ----
 
@@ -43,6 +44,11 @@ def test_key_builders_produce_the_stored_strings():
     assert keys.audit_sk(AT, "x") == "2026-03-01T12:30:00.000000Z#x"
     assert keys.privacy_queue_sk(AT, "shop1", "j1") == "2026-03-01T12:30:00.000000Z#shop1#j1"
     assert keys.counter_pk("shop1", 3) == "S#shop1#SEGSIZE#3"
+    assert (
+        keys.member_pk("shop1", "vip", 3) == "S#shop1#SEGMEM#vip#3"
+        and keys.members_prefix("shop1") == "S#shop1#SEGMEM#"
+    )
+    assert keys.member_sk(MEMBER) == "anna@example.de#p_1"
     assert keys.stats_pk("shop1") == "S#shop1#PSTATS"
     assert keys.prior_pk("shop1") == "S#shop1#PRIOR"
     assert keys.product_pk("shop1", "x1") == "S#shop1#PRODUCT#x1"
@@ -73,6 +79,7 @@ EXAMPLES: dict[str, tuple[tuple, tuple]] = {
     "derived state": (("shop1", "p1"), ()),
     "rules marker": (("shop1", "p1"), ("m1",)),
     "segment size counters": (("shop1", 5), ()),
+    "segment member": (("shop1", "vip", MEMBER.shard), (MEMBER,)),
     "shop prediction counters": (("shop1",), ()),
     "prediction prior": (("shop1",), ()),
     "journey state": (("shop1", "p1"), ("welcome",)),

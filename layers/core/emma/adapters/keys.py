@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from emma.resources import CATALOG_TABLE, PROFILES_TABLE, SCHEDULE_TABLE, TableDef
-from emma.rules.state import COUNTER_SHARDS, SHARDS, Timer, stamp
+from emma.rules.state import COUNTER_SHARDS, MEMBER_SHARDS, SHARDS, Listing, Timer, stamp
 
 # ---- how long items live (the tables' TTL attribute, expires_at) ------------------------------------
 
@@ -137,6 +137,22 @@ def counter_pk(shop: str, shard: int) -> str:
 
 
 SIZES_SK = "SIZES"
+
+
+def members_prefix(shop: str) -> str:
+    """What the partition keys of every segment's member list of a shop start with."""
+    return f"S#{shop}#SEGMEM#"
+
+
+def member_pk(shop: str, segment: str, shard: int) -> str:
+    """One shard of a segment's member list (emma.rules.state.member_shard of the profile id)."""
+    return f"{members_prefix(shop)}{segment}#{shard}"
+
+
+def member_sk(listing: Listing) -> str:
+    """``Listing.key``: the searchable text (email, else customer id, else profile id; lower-cased), then the
+    profile id (emma.rules.state.member_key), so that a prefix of it is a search and a shard sorts by it."""
+    return listing.key
 
 
 def stats_pk(shop: str) -> str:
@@ -468,6 +484,30 @@ SEGMENT_SIZES = ItemType(
     attributes={"seg_<segment id>": "number: ADDed as profiles enter (+1) and leave (-1)"},
     written_by=("DynamoRulesStore.commit",),
     read_by=("DynamoRulesStore.segment_sizes",),
+)
+SEGMENT_MEMBER = ItemType(
+    name="segment member",
+    table=PROFILES_TABLE,
+    privacy="customer",
+    pk=member_pk,
+    sk=member_sk,
+    description=(
+        f"A customer's entry in a segment's member list, spread over {MEMBER_SHARDS} shards (0..{MEMBER_SHARDS - 1}, "
+        "by a hash of the profile id), each sorted by the customer's email: written when they enter the segment, "
+        "deleted when they leave, in the rules commit that records it. The derived state names the sort key "
+        "written (member_keys), so a leave deletes what the entry wrote and an erasure finds it although it "
+        "holds the email in its key."
+    ),
+    attributes={
+        "segment": "the segment id",
+        "profile_id": "the profile",
+        "email": "the customer's primary email when the entry was written, if any",
+        "customer_id": "the shop's customer id when the entry was written, if any",
+        "since": "ISO time the customer entered (absent: entered before member lists were kept)",
+    },
+    written_by=("DynamoRulesStore.commit",),
+    read_by=("DynamoRulesStore.segment_members", "DynamoPrivacyStore.holdings"),
+    sk_pattern="<email, else customer id, else profile id; lower-cased>#<profile id>",
 )
 SHOP_STATS = ItemType(
     name="shop prediction counters",
@@ -814,8 +854,8 @@ ANALYTICS_SNAPSHOT = ItemType(
     privacy="aggregate",
     pk=snapshot_pk,
     sk=snapshot_sk,
-    description="The shop's KPIs of one day (customers known, reachable per channel, segment sizes), taken once "
-    "a day so that trends are read, not computed from the customers.",
+    description="The shop's KPIs of one day (customers known, reachable per channel, segment sizes), rewritten "
+    "every hour for the shop's current day, so that trends are read, not computed from the customers.",
     attributes={"c_<kpi>": "number", "taken_at": "ISO time"},
     written_by=("DynamoAnalyticsStore.put_snapshot",),
     read_by=("DynamoAnalyticsStore.snapshots",),
@@ -830,6 +870,7 @@ ITEM_TYPES: tuple[ItemType, ...] = (
     DERIVED,
     MARKER,
     SEGMENT_SIZES,
+    SEGMENT_MEMBER,
     SHOP_STATS,
     PRIOR,
     JOURNEY_STATE,

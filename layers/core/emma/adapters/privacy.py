@@ -26,7 +26,7 @@ from emma.errors import TransientError
 from emma.privacy.model import AuditEntry, HeldItem, Identity, PrivacyJob, address_hashes, privacy_salt
 from emma.privacy.ports import StaleJob
 from emma.resources import ACTIVITY_INDEX
-from emma.rules.state import Timer, counter_shard
+from emma.rules.state import Listing, Timer, counter_shard
 from emma.shops import ShopConfig, ShopDirectory
 
 _DESERIALIZER = TypeDeserializer()
@@ -160,6 +160,7 @@ class DynamoPrivacyStore(Table):
         links: list[dict[str, Any]] = []
         deferrals: list[dict[str, Any]] = []
         timers: list[dict[str, Any]] = []
+        members: list[dict[str, Any]] = []
         for h in held:
             if h.kind == keys.MESSAGE.name:
                 for code in h.data.get("links") or []:
@@ -171,16 +172,21 @@ class DynamoPrivacyStore(Table):
                     deferrals.append(key(keys.deferral_pk(shard), keys.deferral_sk(due, message_key)))
             elif h.kind == keys.DERIVED.name and isinstance(h.data.get("doc"), dict):
                 timers += [key(keys.timer_pk(t.shard), keys.timer_sk(t)) for t in _timers(shop, h)]
+                members += [
+                    key(keys.member_pk(shop, m.segment, m.shard), keys.member_sk(m)) for m in _listings(shop, h)
+                ]
         held += [_held(keys.LINK.name, self._table, i) for i in self._get_many(self._table, links)]
+        held += [_held(keys.SEGMENT_MEMBER.name, self._table, i) for i in self._get_many(self._table, members)]
         held += [_held(keys.DEFERRAL.name, self._schedule, i) for i in self._get_many(self._schedule, deferrals)]
         held += [_held(keys.TIMER.name, self._schedule, i) for i in self._get_many(self._schedule, timers)]
         return held
 
     # ---- deleting ----------------------------------------------------------------------------------
 
-    # What other items lead to (the message log: links, deferrals; the derived state: timers; the event log:
-    # idempotency records) goes first, so that a crash half-way never leaves an item nothing leads to any more.
-    _LED_TO = (keys.LINK.name, keys.DEFERRAL.name, keys.TIMER.name, keys.IDEMPOTENCY.name)
+    # What other items lead to (the message log: links, deferrals; the derived state: timers, member list
+    # entries; the event log: idempotency records) goes first, so that a crash half-way never leaves an item
+    # nothing leads to any more.
+    _LED_TO = (keys.LINK.name, keys.DEFERRAL.name, keys.TIMER.name, keys.SEGMENT_MEMBER.name, keys.IDEMPOTENCY.name)
 
     def erase(
         self, items: Sequence[HeldItem], profile_ids: Sequence[str] | None, identifiers: Sequence[str] = ()
@@ -485,6 +491,20 @@ def _timers(shop: str, derived: HeldItem) -> Iterable[Timer]:
         yield Timer(shop, pid, "review", review)
 
 
+def _listings(shop: str, derived: HeldItem) -> Iterable[Listing]:
+    """The member list entries of a profile (they hold its email in their key), from its derived state: the
+    sort key written per segment, and entries of merged-away profiles the survivor has still to delete."""
+    doc = derived.data["doc"]
+    pid = str(doc.get("profile_id") or keys.profile_id_of(derived.pk))
+    for sk, segments in (doc.get("member_keys") or {}).items():
+        if sk and isinstance(segments, dict):  # under '': entries not written yet
+            for segment in segments:
+                yield Listing(shop, str(segment), pid, str(sk))
+    for stale in doc.get("stale_member_keys") or []:
+        if isinstance(stale, dict) and stale.get("sk") and stale.get("segment") and stale.get("profile_id"):
+            yield Listing(shop, str(stale["segment"]), str(stale["profile_id"]), str(stale["sk"]))
+
+
 def _counter_updates(table: str, shop: str, deltas: Mapping[str, Mapping[str, int]]) -> list[dict[str, Any]]:
     by_shard: dict[int, dict[str, int]] = {}
     for profile_id, segments in deltas.items():
@@ -521,6 +541,7 @@ def _classify(shop: str, item: dict[str, Any]) -> str:
         (keys.event_pk(shop, ""), keys.IDEMPOTENCY),
         (keys.link_pk(shop, ""), keys.LINK),
         (keys.counter_pk(shop, 0)[:-1], keys.SEGMENT_SIZES),
+        (keys.members_prefix(shop), keys.SEGMENT_MEMBER),
         (keys.suppression_pk(shop, ""), keys.SUPPRESSION),
         (keys.product_pk(shop, ""), keys.PRODUCT),
         (keys.model_pk(shop), keys.MODEL_LIST),

@@ -1,11 +1,12 @@
-"""DynamoDB store of the rules function: derived state, input markers, segment size counters, the shop's
-prediction counters and prior (profiles table, beside ingest's items, never touching them), and due
-timers and the scheduler's cursor (schedule table). Every key comes from emma.adapters.keys; the items
-are described in docs/data-model.md.
+"""DynamoDB store of the rules function: derived state, input markers, segment size counters and member
+lists, the shop's prediction counters and prior (profiles table, beside ingest's items, never touching
+them), and due timers and the scheduler's cursor (schedule table). Every key comes from
+emma.adapters.keys; the items are described in docs/data-model.md.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections.abc import Sequence
 from datetime import datetime
@@ -16,9 +17,26 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from emma.adapters import keys
 from emma.adapters.ddb import RETRYABLE_CONFLICTS, Table, key, number, string, wrap_error
+from emma.adapters.limits import check_transaction
 from emma.ingest.ports import CommitConflict
 from emma.profiles.model import Profile
-from emma.rules.state import COUNTER_SHARDS, SHARDS, Derived, Loaded, RulesCommit, Timer, counter_shard
+from emma.rules.state import (
+    COUNTER_SHARDS,
+    MAX_MEMBERS_PAGE,
+    MEMBER_SHARDS,
+    SHARDS,
+    Derived,
+    Listing,
+    Loaded,
+    RulesCommit,
+    Timer,
+    counter_shard,
+    member_search,
+    members_after,
+    members_cursor,
+)
+
+_LAST_CHARACTER = "\U0010ffff"  # sorts after every character: the upper bound of a prefix range
 
 
 class DynamoRulesStore(Table):
@@ -90,6 +108,67 @@ class DynamoRulesStore(Table):
                     sizes[name[4:]] = sizes.get(name[4:], 0) + int(value["N"])
         return {k: max(0, v) for k, v in sorted(sizes.items())}
 
+    def segment_members(
+        self, shop: str, segment: str, query: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of a segment's member list, sorted by the entries' sort key (email, else customer id, else
+        profile id): one Query per shard, each for at most ``limit`` entries after the cursor (with ``query``:
+        whose sort key starts with it, lower-cased), merged. Eventually consistent reads."""
+        limit = max(1, min(limit, MAX_MEMBERS_PAGE))
+        prefix = member_search(query)
+        after = members_after(cursor) if cursor else None
+        found: list[list[dict[str, Any]]] = []
+        more = False
+        for shard in range(MEMBER_SHARDS):
+            items, truncated = self._members_shard(keys.member_pk(shop, segment, shard), prefix, after, limit)
+            found.append(items)
+            more = more or truncated
+        merged = list(heapq.merge(*found, key=lambda i: i["sk"]["S"]))
+        page = merged[:limit]
+        more = more or len(merged) > limit
+        members = [
+            {
+                "profile_id": i["profile_id"]["S"],
+                "email": i["email"]["S"] if "email" in i else None,
+                "customer_id": i["customer_id"]["S"] if "customer_id" in i else None,
+                "since": i["since"]["S"] if "since" in i else None,
+            }
+            for i in page
+        ]
+        return members, (members_cursor(page[-1]["sk"]["S"]) if more and page else None)
+
+    def _members_shard(self, pk: str, prefix: str, after: str | None, limit: int) -> tuple[list[dict[str, Any]], bool]:
+        """Up to ``limit`` entries of one shard after ``after`` and starting with ``prefix``; True if the
+        shard may hold more."""
+        values: dict[str, Any] = {":pk": string(pk)}
+        condition = "pk = :pk"
+        inclusive = False
+        if prefix and after is not None:
+            if after >= prefix + _LAST_CHARACTER:
+                return [], False
+            condition += " AND sk BETWEEN :lo AND :hi"  # BETWEEN is inclusive: the cursor's own entry is dropped
+            values[":lo"], values[":hi"] = string(max(prefix, after)), string(prefix + _LAST_CHARACTER)
+            inclusive = after >= prefix
+        elif prefix:
+            condition += " AND begins_with(sk, :prefix)"
+            values[":prefix"] = string(prefix)
+        elif after is not None:
+            condition += " AND sk > :after"
+            values[":after"] = string(after)
+        try:
+            resp = self._client.query(
+                TableName=self._table,
+                KeyConditionExpression=condition,
+                ExpressionAttributeValues=values,
+                Limit=limit + inclusive,
+            )
+        except (ClientError, BotoCoreError) as exc:
+            raise wrap_error(exc, "Query") from exc
+        items = resp.get("Items", [])
+        if inclusive:
+            items = [i for i in items if i["sk"]["S"] != after][:limit]
+        return items, "LastEvaluatedKey" in resp
+
     def derived(self, shop: str, profile_id: str) -> Derived | None:
         item = self._get(keys.profile_pk(shop, profile_id), keys.DERIVED_SK)
         return None if item is None else Derived.model_validate_json(item["doc"]["S"])
@@ -154,6 +233,24 @@ class DynamoRulesStore(Table):
     # ---- writes ----------------------------------------------------------------------------
 
     def commit(self, commit: RulesCommit) -> None:
+        items = self.transaction(commit)
+        check_transaction(items)  # the service cuts member list changes to fit; a commit that does not is a fault
+        try:
+            self._client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
+                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons") or []]
+                if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+                    raise CommitConflict(duplicates=[commit.marker_id]) from exc
+                raise CommitConflict(stale=True) from exc
+            if exc.response.get("Error", {}).get("Code") in RETRYABLE_CONFLICTS:
+                raise CommitConflict(stale=True) from exc
+            raise wrap_error(exc, "TransactWriteItems") from exc
+        except BotoCoreError as exc:
+            raise wrap_error(exc, "TransactWriteItems") from exc
+
+    def transaction(self, commit: RulesCommit) -> list[dict[str, Any]]:
+        """The TransactWriteItems of a commit, ``commit.items()`` of them (the in-memory twin checks them too)."""
         shop = commit.shop
         items: list[dict[str, Any]] = [
             {
@@ -235,19 +332,26 @@ class DynamoRulesStore(Table):
                         }
                     }
                 )
-        try:
-            self._client.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "TransactionCanceledException":
-                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons") or []]
-                if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-                    raise CommitConflict(duplicates=[commit.marker_id]) from exc
-                raise CommitConflict(stale=True) from exc
-            if exc.response.get("Error", {}).get("Code") in RETRYABLE_CONFLICTS:
-                raise CommitConflict(stale=True) from exc
-            raise wrap_error(exc, "TransactWriteItems") from exc
-        except BotoCoreError as exc:
-            raise wrap_error(exc, "TransactWriteItems") from exc
+        for entry in commit.unlisted:  # never an entry written by the same commit (emma.rules.service)
+            items.append({"Delete": {"TableName": self._table, "Key": self._member_key(entry)}})
+        for entry in commit.listed:
+            items.append({"Put": {"TableName": self._table, "Item": self._member_item(entry)}})
+        return items
+
+    @staticmethod
+    def _member_key(entry: Listing) -> dict[str, Any]:
+        return key(keys.member_pk(entry.shop, entry.segment, entry.shard), keys.member_sk(entry))
+
+    @classmethod
+    def _member_item(cls, entry: Listing) -> dict[str, Any]:
+        item = {**cls._member_key(entry), "segment": string(entry.segment), "profile_id": string(entry.profile_id)}
+        if entry.email:
+            item["email"] = string(entry.email)
+        if entry.customer_id:
+            item["customer_id"] = string(entry.customer_id)
+        if entry.since is not None:
+            item["since"] = string(entry.since.isoformat())
+        return item
 
     def _derived_item(self, shop: str, profile_id: str, derived: Derived) -> dict[str, Any]:
         return {

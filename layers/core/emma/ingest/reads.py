@@ -1,6 +1,6 @@
 """What the admin API reads about a customer: the profile with what the other functions keep about it
 (segments, lifecycle stage, RFM and predictions from the rules; where it stands in each journey; the
-message log), and the shop's segment sizes. Reads only; every store is a port."""
+message log), and the shop's segment sizes and member lists. Reads only; every store is a port."""
 
 from __future__ import annotations
 
@@ -39,3 +39,9 @@ class ProfileReads:
 
     def segment_sizes(self, shop: str) -> dict[str, int]:
         return self.rules.segment_sizes(shop)
+
+    def segment_members(
+        self, shop: str, segment: str, query: str | None = None, limit: int = 50, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of the segment's member list and the next page's cursor (emma.rules.ports.RulesStore)."""
+        return self.rules.segment_members(shop, segment, query or None, limit, cursor or None)

@@ -34,6 +34,15 @@ class RulesStore(Protocol):
 
     def segment_sizes(self, shop: str) -> dict[str, int]: ...
 
+    def segment_members(
+        self, shop: str, segment: str, query: str | None, limit: int, cursor: str | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of the segment's member list (at most ``limit``, up to MAX_MEMBERS_PAGE), sorted by email
+        (else customer id, else profile id), each ``{profile_id, email, customer_id, since}``; with ``query``,
+        only those whose email (or id) starts with it, case-insensitively. The second value is the cursor of
+        the next page, None after the last (raises emma.errors.BadRequest for a cursor it did not make)."""
+        ...
+
     def derived(self, shop: str, profile_id: str) -> Derived | None: ...
 
     def shop_stats(self, shop: str) -> dict[str, Any]:

@@ -13,9 +13,9 @@ import hashlib
 import logging
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from emma.clock import Clock
@@ -34,7 +34,18 @@ from emma.profiles.model import Profile
 from emma.rules.engine import Outcome, absence_holds, evaluate_event, evaluate_segments, may_fire
 from emma.rules.loader import Definitions
 from emma.rules.ports import RulesStore
-from emma.rules.state import ArmState, Derived, Loaded, RulesCommit, Timer, TriggerState
+from emma.rules.state import (
+    COMMIT_ITEMS,
+    ArmState,
+    Derived,
+    Listing,
+    Loaded,
+    RulesCommit,
+    StaleMemberKey,
+    Timer,
+    TriggerState,
+    member_key,
+)
 
 MAX_ATTEMPTS = 8
 FIRST_RUN_LOOKBACK = timedelta(days=1)  # the very first scheduled run picks up a day of timers
@@ -64,8 +75,16 @@ def _id(*parts: str) -> str:
 
 def _absorb(derived: Derived, retired: Sequence[Derived]) -> None:
     """A merged-away profile's armed timers and trigger history carry over to the survivor: its
-    abandoned cart still fires, its cooldowns still hold."""
+    abandoned cart still fires, its cooldowns still hold. Its member list entries become the survivor's
+    to delete (they are written back retired without them)."""
     for loser in retired:
+        derived.stale_member_keys += loser.stale_member_keys
+        derived.stale_member_keys += [
+            StaleMemberKey(segment=segment, profile_id=loser.profile_id, sk=sk)
+            for segment, (sk, _) in sorted(loser.memberships().items())
+            if sk
+        ]
+        loser.member_keys, loser.stale_member_keys = {}, []
         for tid, arm in loser.arms.items():
             mine = derived.arms.get(tid)
             if mine is None or arm.armed_at > mine.armed_at:
@@ -75,6 +94,56 @@ def _absorb(derived: Derived, retired: Sequence[Derived]) -> None:
             mine.count += state.count
             if state.last_fired_at and (mine.last_fired_at is None or state.last_fired_at > mine.last_fired_at):
                 mine.last_fired_at = state.last_fired_at
+
+
+def _list_members(commit: RulesCommit, profile: Profile, entered: Collection[str], now: datetime) -> None:
+    """Bring the segments' member lists in line with the commit's derived state, in the same transaction,
+    as far as it has room (COMMIT_ITEMS): entries of merged-away profiles and of segments left are deleted
+    first, then entries not written yet are (segments entered now first, then those entered before member
+    lists were kept), then entries whose key changed (a new email) are moved. What finds no room stays in
+    ``member_keys`` / ``stale_member_keys`` as it is (an entry not written yet under the key '', with the
+    time it entered) and is done by the profile's next evaluation."""
+    derived, shop, pid = commit.derived, commit.shop, profile.profile_id
+    room = COMMIT_ITEMS - commit.items()
+
+    def fits(n: int) -> bool:
+        return len(commit.listed) + len(commit.unlisted) + n <= room
+
+    kept: list[StaleMemberKey] = []
+    for stale in derived.stale_member_keys:
+        if fits(1):
+            commit.unlisted.append(Listing(shop, stale.segment, stale.profile_id, stale.sk))
+        else:
+            kept.append(stale)
+    derived.stale_member_keys = kept
+    members = derived.memberships()
+    wanted = set(derived.segments)
+    for segment in sorted(set(members) - wanted):
+        written = members[segment][0]
+        if not written:
+            del members[segment]
+        elif fits(1):
+            commit.unlisted.append(Listing(shop, segment, pid, written))
+            del members[segment]
+    entered_at = int(now.timestamp())
+    for segment in wanted - set(members):  # entered now, or before member lists were kept
+        members[segment] = ("", entered_at if segment in entered else None)
+    key = member_key(profile.email, profile.customer_id, pid)
+
+    def urgency(segment: str) -> tuple[bool, bool, str]:
+        sk, since = members[segment]
+        return bool(sk), since is None, segment
+
+    for segment in sorted((s for s in wanted if members[s][0] != key), key=urgency):
+        old, since = members[segment]
+        if not fits(2 if old else 1):
+            continue
+        if old:
+            commit.unlisted.append(Listing(shop, segment, pid, old))
+        at = None if since is None else datetime.fromtimestamp(since, UTC)
+        commit.listed.append(Listing(shop, segment, pid, key, profile.email, profile.customer_id, at))
+        members[segment] = (key, since)
+    derived.set_memberships(members)
 
 
 def _add(delta: dict[str, int | float], into: dict[str, int | float]) -> dict[str, int | float]:
@@ -213,23 +282,23 @@ class RulesService:
                     deltas[s] = deltas.get(s, 0) - 1
                 stats = _add(stats_delta(retired.order_times, []), stats)
                 derived.absorbed.append(retired.profile_id)
+            commit = RulesCommit(
+                shop,
+                loaded.profile.profile_id,
+                derived,
+                loaded.derived.version,
+                marker_id,
+                outbox,
+                deltas,
+                timers,
+                loaded.retired,
+                stats,
+                superseded,
+                marker_profile_id=profile_id,
+            )
+            _list_members(commit, loaded.profile, outcome.entered, now)
             try:
-                self._store.commit(
-                    RulesCommit(
-                        shop,
-                        loaded.profile.profile_id,
-                        derived,
-                        loaded.derived.version,
-                        marker_id,
-                        outbox,
-                        deltas,
-                        timers,
-                        loaded.retired,
-                        stats,
-                        superseded,
-                        marker_profile_id=profile_id,
-                    )
-                )
+                self._store.commit(commit)
             except CommitConflict as conflict:
                 if conflict.duplicates:
                     continue  # another delivery got there first; the next load sees its marker

@@ -3,6 +3,8 @@ sets, and the port to the store. The profile itself stays ingest's: two writers,
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -10,11 +12,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from emma.errors import BadRequest
 from emma.events.model import CanonicalEvent
 from emma.profiles.model import Profile
 
 SHARDS = 16  # timers are spread over 16 partitions sorted by due time: no hot key, 16 queries per run
 COUNTER_SHARDS = 8  # segment size counters per shop
+MEMBER_SHARDS = 8  # partitions of a segment's member list: ~4,000 entries or leaves a second before one runs hot
+MEMBER_TEXT_BYTES = 256  # the searchable text of a member list entry's sort key, at most (UTF-8)
+MAX_MEMBERS_PAGE = 200  # members a read of a segment's member list returns at most
+COMMIT_ITEMS = 100  # DynamoDB's TransactWriteItems limit (emma.adapters.limits.MAX_TRANSACTION_ITEMS)
 
 
 class TriggerState(BaseModel):
@@ -26,6 +33,14 @@ class ArmState(BaseModel):
     armed_at: datetime
     due_at: datetime
     event_id: str
+
+
+class StaleMemberKey(BaseModel):
+    """An entry of a merged-away profile still to delete (the survivor's next commits delete it)."""
+
+    segment: str
+    profile_id: str
+    sk: str
 
 
 class Derived(BaseModel):
@@ -47,6 +62,26 @@ class Derived(BaseModel):
     order_times: list[datetime] = Field(
         default_factory=list, description="counted order times as last added to the shop's prediction counters"
     )
+    member_keys: dict[str, dict[str, int | None]] = Field(
+        default_factory=dict,
+        description="the profile's entries in segments' member lists: the sort key written -> {segment: when the "
+        "profile entered, epoch seconds (None: before member lists were kept)}; usually one key for all (the "
+        "email is in it once). Under '' the segments whose entry is not written yet (no room in the commit)",
+    )
+    stale_member_keys: list[StaleMemberKey] = Field(
+        default_factory=list, description="member list entries of merged-away profiles not deleted yet"
+    )
+
+    def memberships(self) -> dict[str, tuple[str, int | None]]:
+        """segment -> (the sort key of its entry, '' if not written yet; when the profile entered)."""
+        return {
+            segment: (sk, since) for sk, segments in self.member_keys.items() for segment, since in segments.items()
+        }
+
+    def set_memberships(self, memberships: dict[str, tuple[str, int | None]]) -> None:
+        self.member_keys = {}
+        for segment, (sk, since) in sorted(memberships.items()):
+            self.member_keys.setdefault(sk, {})[segment] = since
 
 
 @dataclass(frozen=True)
@@ -79,6 +114,55 @@ def counter_shard(profile_id: str) -> int:
     return int(hashlib.sha256(profile_id.encode()).hexdigest(), 16) % COUNTER_SHARDS
 
 
+def member_shard(profile_id: str) -> int:
+    return int(hashlib.sha256(profile_id.encode()).hexdigest(), 16) % MEMBER_SHARDS
+
+
+def member_key(email: str | None, customer_id: str | None, profile_id: str) -> str:
+    """The sort key of a profile's entry in a segment's member list: what an admin searches for, lower-cased
+    (the primary email, else the shop's customer id, else the profile id, at most MEMBER_TEXT_BYTES), then
+    the profile id, which makes it unique (profile ids hold no ``#``). A prefix of it is a search."""
+    text = (email or customer_id or profile_id).lower().encode()[:MEMBER_TEXT_BYTES].decode("utf-8", "ignore")
+    return f"{text}#{profile_id}"
+
+
+def member_search(query: str | None) -> str:
+    """A search as the sort keys' prefix: trimmed and lower-cased like their text."""
+    return (query or "").strip().lower()
+
+
+@dataclass(frozen=True)
+class Listing:
+    """One entry of a segment's member list, as a rules commit writes (or deletes) it."""
+
+    shop: str
+    segment: str
+    profile_id: str
+    key: str  # member_key(...) when written; the sort key in Derived.member_keys when deleted
+    email: str | None = None
+    customer_id: str | None = None
+    since: datetime | None = None
+
+    @property
+    def shard(self) -> int:
+        return member_shard(self.profile_id)
+
+
+def members_cursor(after: str) -> str:
+    """The opaque cursor of a member list page: the last sort key returned, base64url without padding."""
+    return base64.urlsafe_b64encode(after.encode()).rstrip(b"=").decode()
+
+
+def members_after(cursor: str) -> str:
+    """The sort key a cursor made by ``members_cursor`` continues after. Any base64url text is a position
+    (undecodable bytes become U+FFFD): a cursor that was tampered with only starts the page elsewhere."""
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise BadRequest("invalid cursor: pass next_cursor of the previous page") from exc
+    return raw.decode("utf-8", "replace")
+
+
 @dataclass
 class Loaded:
     profile: Profile | None  # the live profile (merges followed), None if unknown
@@ -101,7 +185,25 @@ class RulesCommit:
     stats_delta: dict[str, int | float] = field(default_factory=dict)  # ADD to the shop's prediction counters
     superseded: list[Timer] = field(default_factory=list)  # timers this commit replaces: deleted with it
     marker_profile_id: str = ""  # the profile the input named (its partition holds the marker); default: profile_id
+    listed: list[Listing] = field(default_factory=list)  # member list entries written
+    unlisted: list[Listing] = field(default_factory=list)  # member list entries deleted
 
     @property
     def marker_profile(self) -> str:
         return self.marker_profile_id or self.profile_id
+
+    def items(self) -> int:
+        """The writes of the store's transaction (at most COMMIT_ITEMS): the derived state, the marker, each
+        retired derived state, the counters and the prediction counters if they move, each timer written or
+        deleted, each member list entry written or deleted."""
+        new = {t.key for t in self.timers}
+        return (
+            2
+            + len(self.retire)
+            + any(self.counter_deltas.values())
+            + any(self.stats_delta.values())
+            + len(self.timers)
+            + sum(t.key not in new for t in self.superseded)
+            + len(self.listed)
+            + len(self.unlisted)
+        )

@@ -238,7 +238,7 @@ def test_the_console_in_a_browser(rt, chromium):
         page.fill("#key", KEY)
         with page.expect_navigation():
             page.click("button[type=submit]")
-        assert urlsplit(page.url).path == "/console/", page.content()[-1500:]
+        assert urlsplit(page.url).path == "/console", page.content()[-1500:]
         assert page.locator("[data-test=kpi-orders]").count() == 1
         (cookie,) = [c for c in context.cookies() if c["name"] == "emma_console"]
         assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["path"] == "/console"

@@ -127,8 +127,11 @@ def test_ingest_function(default_synth):
     assert fn["MemorySize"] == 1024
     assert fn["Timeout"] == 10
     assert fn["TracingConfig"] == {"Mode": "Active"}
-    core_and_deps = [default_synth.construct(f"Layers/{name}") for name in ("Core", "Dependencies")]
-    assert sorted(ref["Ref"] for ref in fn["Layers"]) == sorted(default_synth.logical_id(c) for c in core_and_deps)
+    # the core and dependencies layers, and the definitions (the analytics reports' journeys, the console's
+    # template previews)
+    layers = [default_synth.construct(f"Layers/{name}") for name in ("Core", "Dependencies")]
+    layers.append(default_synth.construct("Definitions/Layer"))
+    assert sorted(ref["Ref"] for ref in fn["Layers"]) == sorted(default_synth.logical_id(c) for c in layers)
     env = fn["Environment"]["Variables"]
     for table in TABLES:
         assert env[table.env_var] == {"Ref": table.logical_id}
@@ -137,7 +140,7 @@ def test_ingest_function(default_synth):
     assert env["POWERTOOLS_SERVICE_NAME"] == "emma-ingest"
     assert env["POWERTOOLS_METRICS_NAMESPACE"] == "Emma"
     assert env["LOG_LEVEL"] == "INFO"
-    assert "EMMA_DEFINITIONS" not in env  # the rules functions' business
+    assert env["EMMA_DEFINITIONS"].startswith("/opt/")
     log_group = default_synth.template_json["Resources"][fn["LoggingConfig"]["LogGroup"]["Ref"]]
     assert log_group["Type"] == "AWS::Logs::LogGroup"
     assert log_group["Properties"]["RetentionInDays"] == 30

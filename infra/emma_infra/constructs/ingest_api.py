@@ -53,7 +53,8 @@ def api_routes(app: Any | None = None) -> tuple[tuple[str, str], ...]:
     """The HTTP API's routes: exactly what the function serves, and the preflight catch-all. A route
     added to the function reaches the API with no second, hand-kept list; unknown paths are answered by
     API Gateway and never invoke the function."""
-    routes = served_routes(app) | {PREFLIGHT_ROUTE}
+    # A route key cannot end in "/": a path served with and without one (the console's /console/) is one route.
+    routes = {(method, path.rstrip("/") or "/") for method, path in served_routes(app)} | {PREFLIGHT_ROUTE}
     return tuple(sorted(routes, key=lambda route: (route[1], route[0])))
 
 

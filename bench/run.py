@@ -10,7 +10,9 @@
 8. dispatch: CPU and AWS requests per message;
 9. recommendations: hit-rate@5 against popularity on a simulated shop, the model build over 100,000
    customers' baskets, CPU and DynamoDB reads per request with 10,000 products;
-12. privacy: DynamoDB requests and units of one GDPR export and one erasure (bench/privacy.py).
+12. privacy: DynamoDB requests and units of one GDPR export and one erasure (bench/privacy.py);
+13. analytics: the analytics consumer's DynamoDB requests, units and cost per event and per message, and the
+    reports' reads (bench/analytics.py).
 
 Prints a report and writes bench/results.json. bench/README.md explains every figure.
 Usage: python bench/run.py [--quick] [--output PATH]
@@ -34,6 +36,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench import (  # noqa: E402
+    analytics,
     cold_import,
     conformance,
     cpu,
@@ -85,6 +88,7 @@ FULL = {
     "soak_customers": 100_000,
     "soak_checkpoint": 10_000,
     "conformance_cases": 10_000,
+    "analytics_customers": 1000,
 }
 QUICK = {
     "webhooks": 300,
@@ -104,6 +108,7 @@ QUICK = {
     "soak_customers": 5_000,
     "soak_checkpoint": 1_000,
     "conformance_cases": 1_000,
+    "analytics_customers": 200,
 }
 
 SERVICE_LABELS = {
@@ -466,6 +471,8 @@ def report(results: dict[str, Any]) -> str:
     out.append(soak.report(results["soak"]))
     out.append(conformance.report(results["conformance"]))
     out.append(privacy.report(results["privacy"]))
+    if "analytics" in results:
+        out.append(analytics.report(results["analytics"]))
 
     out.append("\nFindings")
     out.extend(f"  - {f}" for f in results["findings"])
@@ -631,6 +638,8 @@ def findings(results: dict[str, Any]) -> list[str]:
     found += rules_findings(results["rules"], results["schedule"])
     found += recommend.findings(results["recommend"])
     found += privacy.findings(results["privacy"])
+    if "analytics" in results:
+        found += analytics.findings(results["analytics"])
     return found
 
 
@@ -777,6 +786,10 @@ def main(argv: list[str] | None = None) -> int:
     phase_started = time.perf_counter()
     privacy_run = privacy.measure(prices)
     privacy_run["run_s"] = time.perf_counter() - phase_started
+    print("  analytics: the consumer's DynamoDB cost per event and per message, the reports' reads ...", flush=True)
+    phase_started = time.perf_counter()
+    analytics_run = analytics.measure(prices, analytics.Plan(customers=plan["analytics_customers"]))
+    analytics_run["run_s"] = time.perf_counter() - phase_started
     ddb = prices["services"]["dynamodb_on_demand"]
     rru_usd, wru_usd = ddb["usd_per_million_rru"] / 1e6, ddb["usd_per_million_wru"] / 1e6
     recommend_run["dynamodb"]["usd_reads_per_million_requests"] = (
@@ -831,6 +844,7 @@ def main(argv: list[str] | None = None) -> int:
         "soak": soak_run,
         "conformance": conformance_run,
         "privacy": privacy_run,
+        "analytics": analytics_run,
         "output": str(output.relative_to(ROOT) if output and output.is_relative_to(ROOT) else output),
     }
     results["findings"] = findings(results)

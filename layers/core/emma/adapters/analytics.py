@@ -118,7 +118,16 @@ class DynamoAnalyticsStore(Table):
 
     def customer(self, shop: str, profile_id: str) -> CustomerItems:
         out = CustomerItems()
-        for raw in self._query_prefix(keys.profile_pk(shop, profile_id), keys.ANALYTICS_PREFIX):
+        found = self._query_all(  # strongly consistent: a touch written a moment before an order is a touch
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={
+                ":pk": string(keys.profile_pk(shop, profile_id)),
+                ":prefix": string(keys.ANALYTICS_PREFIX),
+            },
+            ConsistentRead=True,
+        )
+        for raw in found:
             item = _load(raw["sk"]["S"], raw["doc"]["S"], int(raw["v"]["N"]))
             if isinstance(item, MessageTouch):
                 out.touches[item.ref] = item

@@ -121,7 +121,7 @@ class _World:
         self.repo = InMemoryProfileRepository()
         self.bus = InMemoryPublisher()
         self.ingest = IngestService(self.repo, InMemoryCatalog(self.repo), self.bus, self.clock, sleep=lambda s: None)
-        self.store = InMemoryRulesStore(self.repo)
+        self.store = InMemoryRulesStore(self.repo, check_limits=False)  # CPU: no limit checks DynamoDB makes itself
         self.out = InMemoryPublisher()
         self.rules = RulesService(self.store, self.out, defs, self.clock, sleep=lambda s: None)
         self.customers = list(Population().customers(customers))

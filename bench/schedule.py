@@ -157,7 +157,7 @@ def _simulate(defs: Any, templates: int, seed: int) -> dict[str, Any]:
     start = NOW - WEEK
     clock = FixedClock(start)
     repo = InMemoryProfileRepository()
-    store = InMemoryRulesStore(repo)
+    store = InMemoryRulesStore(repo, check_limits=False)
     rules = RulesService(store, InMemoryPublisher(), defs, clock, sleep=lambda s: None)
     store.set_cursor(start)
     customers, actions = [], []  # actions: (time, order, kind, customer index)
@@ -214,7 +214,7 @@ def _clone_world(sim: dict[str, Any], profiles: int) -> tuple[Any, Any, dict[str
     for key, timer in source.timers.items():
         timers_of.setdefault(timer.profile_id, []).append((timer, key))
     repo = InMemoryProfileRepository()
-    store = InMemoryRulesStore(repo)
+    store = InMemoryRulesStore(repo, check_limits=False)
     template_of: dict[str, int] = {}
     population = Population()
     for k, c in enumerate(templates):

@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from emma.adapters.keys import ITEM_TYPES
-from emma.resources import EXPORTS_BUCKET, TABLES
+from emma.resources import EXPORTS_BUCKET, JOURNEYS_SOURCE, TABLES
 from emma.sources.signatures import sign_base64
 from emma_local.config import load_config
 from emma_local.runtime import LocalRuntime
@@ -70,6 +70,32 @@ def leftovers(rt, needles):
     return found
 
 
+def split_into_experiment(rt, user):
+    """The journeys' announcement that a split put the customer in a variant (what newsletter-interest's split
+    publishes after an opened and clicked newsletter): analytics keeps the customer's assignment."""
+    profile_id = profile(rt, f"cid:{user}").json()["profile_id"]
+    now = rt.now().isoformat()
+    event = {
+        "id": f"journey:{user}:split",
+        "type": "journey.split",
+        "shop": "elektro-emma",
+        "occurred_at": now,
+        "received_at": now,
+        "source": {"kind": "emma", "name": "journey:newsletter-interest"},
+        "customer": {"profile_id": profile_id},
+        "properties": {"journey": "newsletter-interest", "execution": f"x-{user}", "step": "which-content"}
+        | {"variant": "digest"},
+    }
+    entry = {
+        "Source": JOURNEYS_SOURCE,
+        "DetailType": "journey.split",
+        "Detail": json.dumps(event),
+        "EventBusName": rt.resources.bus_name,
+    }
+    assert not rt.emulator.session().client("events").put_events(Entries=[entry])["FailedEntryCount"]
+    rt.drain()
+
+
 def build_customer(rt, user, anon, email, phone):
     call(rt, "page", {"anonymousId": anon, "name": "Home", "properties": {"url": "https://shop.example/"}})
     to_berlin(rt, 11)
@@ -103,6 +129,7 @@ def build_customer(rt, user, anon, email, phone):
         },
     )
     rt.settle()
+    split_into_experiment(rt, user)
     rt.advance(hours=3)  # the cart is abandoned: the reminder goes out by SMS, with a short link
     rt.run_schedule(only={"scheduler"})
     rt.settle()

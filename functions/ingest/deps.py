@@ -75,8 +75,15 @@ def templates() -> TemplateSet:
     return read_templates(report_settings().definitions)
 
 
-def has_template(template: str) -> bool:
-    return template in templates().names()
+def template_names(shop: str) -> list[str]:
+    """The templates a shop sends: the shared ones and its own."""
+    found = templates()
+    own = found.shops.get(shop)
+    return sorted(set(found.templates) | (set(own.templates) if own is not None else set()))
+
+
+def has_template(shop: str, template: str) -> bool:
+    return template in template_names(shop)
 
 
 def reset() -> None:

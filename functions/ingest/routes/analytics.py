@@ -130,7 +130,7 @@ def get_message_metrics(
 ):
     config = _admin(shop)
     reports = deps.analytics()
-    if template is not None and not deps.has_template(template):
+    if template is not None and not deps.has_template(config.shop, template):
         raise NotFound(f"no template {template!r}")
     report = reports.messages(
         config.shop,
@@ -208,7 +208,7 @@ def get_journeys(
     config = _admin(shop)
     days = _days(config, since, until)
     reports = deps.analytics()
-    rows = [{"journey": j, **reports.journey(config.shop, j, days).totals} for j in reports.journey_ids()]
+    rows = [{"journey": j, **reports.journey(config.shop, j, days).totals} for j in reports.journey_ids(config.shop)]
     report = JourneyList(shop=config.shop, since=days.since, until=days.until, journeys=rows)
     return _answer(report, format, rows, "journeys")
 

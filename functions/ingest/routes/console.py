@@ -718,7 +718,7 @@ def journeys():
     n, days = _range(req, config)
     reports = _reports()
     rows = []
-    for journey_id in reports.journey_ids():
+    for journey_id in reports.journey_ids(config.shop):
         funnel = reports.journey(config.shop, journey_id, days)
         definition = _journey_definition(journey_id)
         rows.append(
@@ -750,7 +750,7 @@ def journey(journey: str):
     n, days = _range(req, config)
     reports = _reports()
     t = req.words
-    if journey not in reports.journey_ids():
+    if journey not in reports.journey_ids(config.shop):
         raise _Answer(_error(req, 404, t("journey.unknown", journey=journey)))
     funnel = reports.journey(config.shop, journey, days)
     definition = _journey_definition(journey)
@@ -811,7 +811,7 @@ def messages():
     config = _signed_in(req)
     n, days = _range(req, config)
     report = _reports().messages(config.shop, days, ["template", "channel"])
-    names = sorted(deps.templates().names())
+    names = deps.template_names(config.shop)
     return _render(
         req,
         200,

@@ -412,3 +412,73 @@ def test_report_ranges_are_checked():
     assert date_range(today - timedelta(days=399), today, today).days == 400
     with pytest.raises(Exception, match="give since"):
         date_range(None, date.min, today)
+
+
+# ---- what the review found --------------------------------------------------------------------------
+
+
+def _refund(at, refund_id, amount, id_, repeat=False):
+    props = {"order_id": "1001", "refund_id": refund_id, "amount": amount, "currency": "EUR"}
+    return ev("order.refunded", at, props, id_=id_, repeat=repeat)
+
+
+def test_a_refund_restated_under_new_delivery_ids_is_taken_back_once(service, store):
+    order_at = _touched(service)
+    service.on_event(_order(order_at))
+    service.on_event(_refund(order_at + timedelta(days=1), "r1", "10.00", "refund-r1"))
+    for n in range(5):  # orders/updated restates every refund: ingest marks them repeats
+        service.on_event(_refund(order_at + timedelta(days=2), "r1", "10.00", f"refund-r1-again-{n}", repeat=True))
+    service.on_event(_refund(order_at + timedelta(days=2), "r1", "10.00", "refund-r1-new-id"))  # not marked
+    assert counts(store, "shop")["revenue"] == Decimal("90.00")
+    assert _by_template(store, "conversions_last_touch") == {"cart-last-call": 1}
+
+
+def test_a_cancellation_after_partial_refunds_leaves_no_rounding_residue(service, store):
+    order_at = _touched(service)
+    service.on_event(_order(order_at))  # three touchpoints: linear thirds of 100.00
+    service.on_event(_refund(order_at + timedelta(days=1), "r1", "1.00", "refund-1"))
+    service.on_event(_refund(order_at + timedelta(days=1), "r2", "1.00", "refund-2"))
+    service.on_event(_order(order_at + timedelta(days=2), type_="order.cancelled"))
+    for name in ("revenue_linear", "revenue_position", "revenue_last_touch", "conversions_linear"):
+        assert _by_template(store, name) == {}, (name, _by_template(store, name))
+    assert counts(store, "shop") == {}
+
+
+def test_a_cancellation_that_overtakes_its_order_leaves_the_late_order_uncredited(service, store):
+    order_at = _touched(service)
+    service.on_event(_order(order_at + timedelta(minutes=5), type_="order.cancelled"))
+    service.on_event(_order(order_at))
+    assert counts(store, "shop") == {} and _by_template(store, "revenue_last_touch") == {}
+
+
+def test_an_open_after_the_order_counted_first_does_not_hide_the_one_before(service, store):
+    sent(service, ref(1), T0)
+    service.on_event(ev("email.opened", T0 + timedelta(hours=1), msg(ref(1)), id_="o1", context={"user_agent": IPHONE}))
+    service.on_event(ev("email.opened", T0 + timedelta(hours=5), msg(ref(1)), id_="o2", context={"user_agent": IPHONE}))
+    service.on_event(_order(T0 + timedelta(hours=3)))  # its event arrives after the later open's
+    assert _by_template(store, "revenue_last_touch") == {"cart-reminder": Decimal("100.00")}
+
+
+def test_a_coupon_sent_after_the_order_is_not_what_brought_it(service, store):
+    sent(service, ref(1), T0 + timedelta(hours=2), template="welcome", coupon="WELCOME10")
+    service.on_event(_order(T0, codes=["WELCOME10"], discount="10.00"))
+    assert _by_template(store, "revenue_coupon") == {}
+
+
+def test_only_withdrawals_made_with_emma_count_as_an_experiments_unsubscribes(service, store):
+    split = _journey_event("journey.split", "p_anna", T0, variant="a")
+    service.on_event(split, source=JOURNEYS_SOURCE)
+    restated = parse_event(
+        {
+            "id": "tracker:identify-1",
+            "type": "consent.changed",
+            "shop": SHOP,
+            "occurred_at": (T0 + timedelta(days=1)).isoformat(),
+            "received_at": (T0 + timedelta(days=1)).isoformat(),
+            "source": {"kind": "tracker", "name": "identify"},
+            "customer": CUSTOMER,
+            "properties": {"channel": "sms", "granted": False, "proof": {"source": "tracker", "at": T0.isoformat()}},
+        }
+    )
+    assert service.on_event(restated).startswith("ignored")
+    assert "unsubscribed" not in {key: row for _d, key, row in store.arms(SHOP)}["winback|ab|a"]

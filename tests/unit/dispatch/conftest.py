@@ -53,7 +53,8 @@ class World:
         self.clock = FixedClock(NOW)
         self.repo = InMemoryProfileRepository()
         self.catalog = InMemoryCatalog(self.repo)
-        self.ingest = IngestService(self.repo, self.catalog, InMemoryPublisher(), self.clock, suppressions=suppressions)
+        self.publisher = InMemoryPublisher()  # what ingest publishes, and the dispatcher's skips
+        self.ingest = IngestService(self.repo, self.catalog, self.publisher, self.clock, suppressions=suppressions)
         self.log = InMemoryMessageLog()
         self.caps = InMemoryCapStore()
         self.deferrals = InMemoryDeferrals()
@@ -70,7 +71,7 @@ class World:
             deferrals=self.deferrals,
             links=self.links,
             senders=lambda shop, channel: self.senders[str(channel)],
-            recorder=IngestRecorder(self.ingest),
+            recorder=IngestRecorder(self.ingest, self.publisher),
             catalog=self.catalog,
             recommender=RecommendationService(self.models, self.catalog, self.clock),
             clock=self.clock,

@@ -9,6 +9,8 @@ from email import policy
 
 import pytest
 
+from emma.dispatch.tokens import message_ref
+
 from emma.dispatch.ports import SendError
 from emma.dispatch.service import release_due
 from emma.errors import TransientError
@@ -303,6 +305,33 @@ def test_a_coupon_is_the_same_on_a_retry_and_rendered(world):
     world.service.dispatch(request)
     record = world.log.get("elektro-emma", pid, request.key)
     assert record.coupon and record.coupon.startswith("EMMA-") and record.coupon in world.sent("email")[0].html
+
+
+def test_the_sent_event_tells_analytics_the_message_its_step_variant_and_coupon(world):
+    pid = world.customer()
+    request = world.request(pid, template="cart-coupon", channel="email").model_copy(
+        update={"step": "coupon", "variant": "b"}
+    )
+    world.service.dispatch(request)
+    record = world.log.get("elektro-emma", pid, request.key)
+    (sent,) = [e for e in world.publisher.published if e.type == "email.sent"]
+    assert sent.properties.coupon == record.coupon and record.coupon.startswith("EMMA-")
+    assert (sent.properties.message, sent.properties.step, sent.properties.variant) == (
+        message_ref(request.key),
+        "coupon",
+        "b",
+    )
+    assert world.sent("email")[0].tags["emma-step"] == "coupon" and world.sent("email")[0].tags["emma-variant"] == "b"
+
+
+def test_a_skipped_message_is_published_for_analytics_with_the_stage_that_skipped_it(world):
+    pid = world.customer(email=False)  # no email consent on record
+    request = world.request(pid, channel="email")
+    assert world.service.dispatch(request).outcome == "skipped"
+    world.service.dispatch(request)  # a redelivery: settled, nothing published again
+    skipped = [e for e in world.publisher.published if e.type == "message.skipped"]
+    assert len(skipped) == 1 and skipped[0].properties.reason == "consent"
+    assert skipped[0].properties.message == message_ref(request.key)
 
 
 def test_english_customers_get_english(world):

@@ -65,7 +65,10 @@ def world():
     ingest = IngestService(profiles, InMemoryCatalog(profiles), publisher, clock, parallel_customers=1)
     rules = InMemoryRulesStore(profiles)
     store, executions, messages = InMemoryJourneyStore(), FakeExecutions(), FakeMessages()
-    service = JourneyService(list(JOURNEYS.values()), store, executions, messages, ingest, rules, clock)
+    announced = InMemoryPublisher()  # the journeys' progress for analytics (source emma.journeys)
+    service = JourneyService(
+        list(JOURNEYS.values()), store, executions, messages, ingest, rules, clock, publisher=announced
+    )
 
     class World:
         pass
@@ -81,6 +84,7 @@ def world():
         service,
         publisher,
     )
+    w.announced = announced
     return w
 
 
@@ -335,3 +339,38 @@ def test_a_wait_that_timed_out_is_recorded_and_a_late_event_resumes_nothing(worl
     assert [e.what for e in state.log][-2:] == ["timed_out", "sent"] and state.waiting_for is None
     late = event("tutorial.watched", customer={**CUSTOMER, "profile_id": pid}, tutorial_id="t", at=world.clock.now())
     assert world.service.on_event(late) == [] and world.executions.resumed == []
+
+
+def test_progress_is_announced_for_analytics_under_ids_a_retry_repeats(world):
+    pid = customer(world)
+    world.service.on_event(fired(world, pid, "cart-abandoned"))
+    spec = [{"otherwise": "coupon"}]
+    p = payload(world, pid, "abandoned-cart", "needs-incentive", "branch", spec)
+    world.service.step(p)
+    world.service.step(p)  # Step Functions retried the task
+    world.service.step({**payload(world, pid, "abandoned-cart", "done", "finish", {"reason": "exit step"})})
+    types = [(e.type.value, e.properties.step) for e in world.announced.published]
+    # entered at the first step; the branch reached (twice: the retry); ended where the branch sent it
+    assert types == [
+        ("journey.entered", "reminder"),
+        ("journey.step", "needs-incentive"),
+        ("journey.step", "needs-incentive"),
+        ("journey.ended", "coupon"),
+    ]
+    steps = [e for e in world.announced.published if e.type.value == "journey.step"]
+    assert len({e.id for e in steps}) == 1  # the retry repeats the id: analytics counts it once
+    (ended,) = [e for e in world.announced.published if e.type.value == "journey.ended"]
+    assert ended.properties.status == "completed" and ended.customer.profile_id == pid
+
+
+def test_a_journey_never_fails_for_its_measurement(world):
+    from emma.errors import PublishError
+
+    def broken(events):
+        raise PublishError("EventBridge is down")
+
+    world.announced.publish = broken
+    pid = customer(world)
+    assert "started" in world.service.on_event(fired(world, pid, "cart-abandoned"))[0]
+    p = payload(world, pid, "abandoned-cart", "needs-incentive", "branch", [{"otherwise": "coupon"}])
+    assert world.service.step(p)["route"] == "coupon"

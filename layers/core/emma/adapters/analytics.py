@@ -45,7 +45,10 @@ def _dump(item: Item) -> str:
     if isinstance(item, MessageTouch):
         data["dims"] = item.dims.encode()
     if isinstance(item, OrderCredit):
-        data["applied"] = [{"kind": d.kind, "day": d.day, "key": d.key, "amounts": d.amounts} for d in item.applied]
+        for name in ("applied", "taken"):
+            data[name] = [
+                {"kind": d.kind, "day": d.day, "key": d.key, "amounts": d.amounts} for d in getattr(item, name)
+            ]
     return json.dumps(data, default=_json_default, separators=(",", ":"))
 
 
@@ -80,10 +83,11 @@ def _load(sk: str, doc: str, version: int) -> Item | None:
         data["reversed_at"] = _time(data.get("reversed_at"))
         for name in ("revenue", "discount", "refunded"):
             data[name] = Decimal(data.get(name) or 0)
-        data["applied"] = [
-            CounterDelta(d["kind"], d["day"], d["key"], {k: Decimal(v) for k, v in d["amounts"].items()})
-            for d in data.get("applied") or []
-        ]
+        for name in ("applied", "taken"):
+            data[name] = [
+                CounterDelta(d["kind"], d["day"], d["key"], {k: Decimal(v) for k, v in d["amounts"].items()})
+                for d in data.get(name) or []
+            ]
         return OrderCredit(**_known(OrderCredit, data))
     if sk.startswith(keys.progress_sk("")):
         return JourneyProgress(**_known(JourneyProgress, data))

@@ -12,8 +12,8 @@ both opened and clicked is one touchpoint, at its newest touch in the window.
 
 Each model's shares add up to exactly one conversion and exactly the order's revenue (shares are
 rounded to 1/10,000 and the rounding remainder goes to the newest touchpoint). Independently of the
-windows, an order that redeems the coupon code a message carried is credited to that message
-(``coupon``): a code is the strongest evidence there is, whenever it is used.
+windows, an order that redeems the coupon code a message carried (and sent before the order) is
+credited to that message (``coupon``): a code is the strongest evidence there is, whenever it is used.
 """
 
 from __future__ import annotations
@@ -28,9 +28,12 @@ QUANTUM = Decimal("0.0001")
 ONE = Decimal(1)
 
 
+MAX_TOUCHPOINTS = 40  # the newest; an order's credits stay well inside one DynamoDB transaction (100 items)
+
+
 def touchpoints(messages: Sequence[MessageTouch], placed_at: datetime, windows: Windows) -> list[MessageTouch]:
     """The messages that touched the customer within their window before ``placed_at``, oldest first
-    (by their newest touch in the window)."""
+    (by their newest touch in the window); the newest MAX_TOUCHPOINTS of them."""
     found: list[tuple[datetime, str, MessageTouch]] = []
     for message in messages:
         if message.status != "sent":
@@ -44,7 +47,7 @@ def touchpoints(messages: Sequence[MessageTouch], placed_at: datetime, windows: 
         if best is not None:
             found.append((best, message.ref, message))
     found.sort(key=lambda t: (t[0], t[1]))
-    return [m for _, _, m in found]
+    return [m for _, _, m in found][-MAX_TOUCHPOINTS:]
 
 
 def weights(model: Model, n: int) -> list[Decimal]:
@@ -89,10 +92,18 @@ def attribute(
             if share:
                 credits.append(Credit(model, message.dims, message.ref, conv, amount))  # type: ignore[arg-type]
     codes = {c.strip().casefold() for c in discount_codes if c and c.strip()}
-    redeemed = sorted(
-        (m for m in messages if m.status == "sent" and m.coupon and m.coupon.strip().casefold() in codes),
+    redeemed = sorted(  # a code sent after the order cannot have brought it
+        (
+            m
+            for m in messages
+            if m.status == "sent"
+            and m.coupon
+            and m.coupon.strip().casefold() in codes
+            and m.sent_at is not None
+            and m.sent_at <= placed_at
+        ),
         key=lambda m: (m.sent_at or placed_at, m.ref),
-    )
+    )[-MAX_TOUCHPOINTS:]
     if redeemed:
         equal = [ONE / len(redeemed)] * len(redeemed)
         for message, conv, amount, off in zip(

@@ -151,12 +151,17 @@ class MessageTouch:
     version: int = 0
 
     def touches(self) -> list[tuple[datetime, str]]:
-        """(time, kind) of what counts as a touch: the newest human open and click."""
+        """(time, kind) of what counts as a touch: the first and the newest human open and click (an open
+        counted after an order, its event processed first, does not hide the one before it)."""
         out: list[tuple[datetime, str]] = []
-        if self.last_open_at:
-            out.append((self.last_open_at, "open"))
-        if self.last_click_at:
-            out.append((self.last_click_at, "click"))
+        for at, kind in (
+            (self.opened_at, "open"),
+            (self.last_open_at, "open"),
+            (self.clicked_at, "click"),
+            (self.last_click_at, "click"),
+        ):
+            if at is not None and (at, kind) not in out:
+                out.append((at, kind))
         return out
 
 
@@ -201,6 +206,8 @@ class OrderCredit:
     applied: list[CounterDelta] = field(default_factory=list)
     arms: list[str] = field(default_factory=list)  # the assignments (journey|step) the order counted in
     refunded: Decimal = Decimal(0)  # revenue taken back so far
+    taken: list[CounterDelta] = field(default_factory=list)  # what partial refunds took back (negative amounts)
+    refunds: list[str] = field(default_factory=list)  # the refund ids taken back (a refund restated counts once)
     reversed_at: datetime | None = None  # cancelled (or refunded in full): everything taken back
     seen: tuple[str, ...] = ()
     version: int = 0

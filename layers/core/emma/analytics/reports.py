@@ -225,7 +225,7 @@ class Reports:
             if name not in (*DIMENSIONS, "day"):
                 raise BadRequest(f"group_by: unknown dimension {name!r}; one of {', '.join((*DIMENSIONS, 'day'))}")
         where = {k: v for k, v in (where or {}).items() if v}
-        self._check(where)
+        self._check(shop, where)
         grouped: dict[tuple[str, ...], list[dict[str, Decimal]]] = {}
         for day, key, counts in self._store.counters(shop, "message", days.since.isoformat(), days.until.isoformat()):
             dims = Dims.decode(key)
@@ -255,10 +255,10 @@ class Reports:
             ),
         )
 
-    def _check(self, where: dict[str, str]) -> None:
+    def _check(self, shop: str, where: dict[str, str]) -> None:
         journey = where.get("journey")
-        if journey and journey != NONE and journey not in self._journeys:
-            raise NotFound(f"no journey {journey!r}")
+        if journey and journey != NONE:
+            self._journey(shop, journey)
 
     # ---- attribution --------------------------------------------------------------------------
 
@@ -372,10 +372,15 @@ class Reports:
 
     # ---- journeys -----------------------------------------------------------------------------
 
-    def journey(self, shop: str, journey_id: str, days: DateRange) -> JourneyFunnel:
+    def _journey(self, shop: str, journey_id: str) -> Journey:
+        """The journey, if it runs for this shop (``shops``: the shop or "*"); NotFound otherwise."""
         journey = self._journeys.get(journey_id)
-        if journey is None:
-            raise NotFound(f"no journey {journey_id!r}")
+        if journey is None or ("*" not in journey.shops and shop not in journey.shops):
+            raise NotFound(f"no journey {journey_id!r} for shop {shop!r}")
+        return journey
+
+    def journey(self, shop: str, journey_id: str, days: DateRange) -> JourneyFunnel:
+        journey = self._journey(shop, journey_id)
         per_step: dict[str, list[dict[str, Decimal]]] = {}
         for _day, key, counts in self._store.counters(shop, "journey", days.since.isoformat(), days.until.isoformat()):
             jid, _, step = key.partition("|")
@@ -395,21 +400,23 @@ class Reports:
             shop=shop, journey=journey_id, since=days.since, until=days.until, totals=totals, steps=steps, edges=edges
         )
 
-    def journey_ids(self) -> list[str]:
-        return sorted(self._journeys)
+    def journey_ids(self, shop: str | None = None) -> list[str]:
+        """The journeys (that run for ``shop``, when given)."""
+        return sorted(j.id for j in self._journeys.values() if shop is None or "*" in j.shops or shop in j.shops)
 
     # ---- experiments --------------------------------------------------------------------------
 
     def experiments(self, shop: str, window_days: int, journey_id: str | None = None) -> ExperimentReport:
-        if journey_id is not None and journey_id not in self._journeys:
-            raise NotFound(f"no journey {journey_id!r}")
+        if journey_id is not None:
+            self._journey(shop, journey_id)
+        mine = set(self.journey_ids(shop))
         counted: dict[tuple[str, str], dict[str, dict[str, Decimal]]] = {}
         for _day, key, counts in self._store.arms(shop, journey_id):
             jid, step, variant = key.split("|", 2)
             counted.setdefault((jid, step), {})[variant] = counts
         experiments = []
         for journey in sorted(self._journeys.values(), key=lambda j: j.id):
-            if journey_id is not None and journey.id != journey_id:
+            if (journey_id is not None and journey.id != journey_id) or journey.id not in mine:
                 continue
             for step in journey.steps:
                 if not isinstance(step, SplitStep):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import re
 from collections.abc import Callable
 from dataclasses import replace
@@ -45,7 +46,7 @@ from emma.analytics.model import (
 )
 from emma.analytics.opens import is_machine_open
 from emma.analytics.ports import AnalyticsStore, StaleAnalytics
-from emma.events.model import CanonicalEvent, EventType
+from emma.events.model import CanonicalEvent, EventType, SourceKind
 from emma.resources import DISPATCH_SOURCE, JOURNEYS_SOURCE
 from emma.shops import ShopConfig, ShopDirectory
 
@@ -192,7 +193,7 @@ class AnalyticsService:
             try:
                 return handler(shop, profile_id, event)
             except StaleAnalytics:
-                self._sleep(0.01 * 2**attempt)
+                self._sleep(0.01 * 2**attempt * (0.5 + random.random()))  # jittered: racing workers part
         raise StaleAnalytics(f"analytics items of {profile_id} kept changing while counting {event.id}")
 
     # ---- messages -----------------------------------------------------------------------------
@@ -274,23 +275,44 @@ class AnalyticsService:
 
     def _reverse(self, shop: ShopConfig, profile_id: str, event: CanonicalEvent) -> str:
         props = event.properties
+        if event.repeat:  # a refund restated under a new delivery id (orders/updated): taken back once
+            return "ignored: a repeated refund or cancellation"
         order_id: str = props.order_id  # type: ignore[union-attr]
         items = self._store.customer(shop.shop, profile_id)
         credit = items.orders.get(order_id)
+        cancelled = event.type == EventType.ORDER_CANCELLED
         if credit is None:
-            return f"ignored: order {order_id} was never attributed"
+            if not cancelled:
+                return f"ignored: order {order_id} was never attributed"
+            # Cancelled before its placement arrived: remember it, so the late order.placed credits nothing.
+            marker = OrderCredit(
+                order_id=order_id,
+                placed_at=event.occurred_at,
+                revenue=Decimal(0),
+                reversed_at=event.occurred_at,
+                seen=_seen((), event.id),
+            )
+            self._store.commit(shop.shop, profile_id, [marker], [])
+            return f"order {order_id}: cancelled before it was attributed"
         if _counted(credit.seen, event.id):
             return "duplicate"
         if credit.reversed_at is not None:
             return f"ignored: order {order_id} already reversed"
+        refund_id = getattr(props, "refund_id", None)
+        if refund_id and refund_id in credit.refunds:
+            return f"ignored: refund {refund_id} already taken back"
         left = credit.revenue - credit.refunded
-        if event.type == EventType.ORDER_CANCELLED:
+        if cancelled:
             amount, full = left, True
         else:
             amount = min(Decimal(props.amount), left)  # type: ignore[union-attr]
             full = amount >= left
-        share = amount / credit.revenue if credit.revenue else Decimal(0)
-        deltas = [_reversed(d, share, full) for d in credit.applied]
+        if full:  # everything the order credited, less what refunds took back already: exactly to zero
+            deltas = [_rest(d, credit.taken) for d in credit.applied]
+        else:
+            share = amount / credit.revenue if credit.revenue else Decimal(0)
+            deltas = [_reversed(d, share) for d in credit.applied]
+            credit.taken = _merged_deltas([*credit.taken, *deltas])
         changed: list[Assignment] = []
         arm_deltas: list[CounterDelta] = []
         for key in credit.arms:
@@ -310,6 +332,8 @@ class AnalyticsService:
             arm_deltas.append(CounterDelta("arm", "", f"{key}|{a.variant}", amounts))
         credit.refunded += amount
         credit.seen = _seen(credit.seen, event.id)
+        if refund_id:
+            credit.refunds = [*credit.refunds, refund_id][-MAX_SEEN:]
         if full:
             credit.reversed_at = event.occurred_at
         self._store.commit(shop.shop, profile_id, [credit, *changed], [d for d in deltas if d.amounts] + arm_deltas)
@@ -321,6 +345,10 @@ class AnalyticsService:
         props = event.properties
         if getattr(props, "granted", True) or not getattr(props, "channel", None):
             return "ignored: not a channel withdrawn"
+        if event.source.kind != SourceKind.EMMA:
+            # Only what the customer did with Emma (one-click unsubscribe, the preference centre): shops and
+            # trackers restate a standing "no" with every update, which would count as a new unsubscribe.
+            return "ignored: a withdrawal restated by a source"
         items = self._store.customer(shop.shop, profile_id)
         window = timedelta(days=shop.analytics.experiment_days)
         changed, deltas = [], []
@@ -484,12 +512,31 @@ def _credit_deltas(
     return out
 
 
-def _reversed(delta: CounterDelta, share: Decimal, full: bool) -> CounterDelta:
-    """The negation of an applied delta: money by ``share`` of the order, counts only when ``full``."""
-    amounts: dict[str, Decimal] = {}
-    for name, value in delta.amounts.items():
-        if name.startswith(("revenue", "discount")):
-            amounts[name] = -(value * share).quantize(Decimal("0.0001"))
-        elif full:
-            amounts[name] = -value
+def _reversed(delta: CounterDelta, share: Decimal) -> CounterDelta:
+    """What a partial refund takes back of an applied delta: ``share`` of its money; counts stay."""
+    amounts = {
+        name: -(value * share).quantize(Decimal("0.0001"))
+        for name, value in delta.amounts.items()
+        if name.startswith(("revenue", "discount"))
+    }
     return replace(delta, amounts={k: v for k, v in amounts.items() if v})
+
+
+def _rest(delta: CounterDelta, taken: list[CounterDelta]) -> CounterDelta:
+    """The negation of an applied delta less what was taken back of it already: the counter ends where it
+    was before the order, to the last 1/10,000."""
+    before = next((t for t in taken if (t.kind, t.day, t.key) == (delta.kind, delta.day, delta.key)), None)
+    amounts = {
+        name: -value - (before.amounts.get(name, Decimal(0)) if before else Decimal(0))
+        for name, value in delta.amounts.items()
+    }
+    return replace(delta, amounts={k: v for k, v in amounts.items() if v})
+
+
+def _merged_deltas(deltas: list[CounterDelta]) -> list[CounterDelta]:
+    merged: dict[tuple[str, str, str], dict[str, Decimal]] = {}
+    for d in deltas:
+        row = merged.setdefault((d.kind, d.day, d.key), {})
+        for name, value in d.amounts.items():
+            row[name] = row.get(name, Decimal(0)) + value
+    return [CounterDelta(kind, day, key, amounts) for (kind, day, key), amounts in merged.items()]  # type: ignore[arg-type]

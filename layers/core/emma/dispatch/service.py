@@ -290,6 +290,7 @@ class DispatchService:
         )
         record = attempt.record
         record.channel, record.provider_id, record.recommended = str(channel), provider_id, recommended
+        record.coupon = context.coupon.code if context.coupon else None  # the sent event carries it to analytics
         self._recorder.record_sent(record, channel, provider_id, now, profile)
         return DispatchReport(request.key, "sent", str(channel), provider_id=provider_id, decisions=attempt.decisions)
 

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from emma.clock import Clock
 from emma.dispatch.request import MessageRequest
+from emma.errors import EmmaError
 from emma.events.model import (
     CanonicalEvent,
     EventType,
@@ -568,7 +569,8 @@ class JourneyService:
         **properties: Any,
     ) -> None:
         """Publish journey progress for analytics (under an id made from ``key``: a retried step publishes
-        the same event again, which analytics counts once)."""
+        the same event again, which analytics counts once). Best effort: the customer's journey never fails
+        for its measurement; a lost announcement is logged (and undercounts the funnel by one)."""
         if self._publisher is None:
             return
         now = self._clock.now().isoformat()
@@ -585,7 +587,12 @@ class JourneyService:
                 "properties": {"journey": journey, "execution": execution, "step": step, **properties},
             }
         )
-        self._publisher.publish([event])
+        try:
+            self._publisher.publish([event])
+        except EmmaError as exc:
+            log.warning(
+                "journey progress not announced", extra={"event_id": event.id, "type": type_.value, "error": str(exc)}
+            )
 
     def _record_event(self, p: StepPayloadBase, type_: EventType, properties: dict[str, Any]) -> None:
         """Profile changes go through ingest like any other event: versioned, logged, published."""

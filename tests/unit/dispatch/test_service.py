@@ -9,10 +9,9 @@ from email import policy
 
 import pytest
 
-from emma.dispatch.tokens import message_ref
-
 from emma.dispatch.ports import SendError
 from emma.dispatch.service import release_due
+from emma.dispatch.tokens import message_ref
 from emma.errors import TransientError
 from emma.templates.render import RenderError
 from tests.factories import T0, event, order

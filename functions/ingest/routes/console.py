@@ -850,7 +850,7 @@ def template_preview(template: str):
     req = _request()
     config = _signed_in(req)
     t = req.words
-    if not deps.has_template(template):
+    if not deps.has_template(config.shop, template):
         raise _Answer(_error(req, 404, t("template.unknown", template=template)))
     definition = deps.templates().get(config.shop, template)
     channels = [str(c) for c in definition.channels]

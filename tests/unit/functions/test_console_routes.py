@@ -191,7 +191,6 @@ def world(monkeypatch, definitions):
     monkeypatch.setattr(deps, "reads", lambda: reads)
     monkeypatch.setattr(deps, "analytics", lambda: reports)
     monkeypatch.setattr(deps, "templates", lambda: templates)
-    monkeypatch.setattr(deps, "has_template", lambda name: name in templates.names())
     monkeypatch.setattr(deps, "recommender", lambda: recommender)
     monkeypatch.setattr(deps, "wiring", lambda: SimpleNamespace(clock=clock))
     monkeypatch.setattr(deps, "report_settings", lambda: SimpleNamespace(definitions=ROOT))

@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed-$(shell cat requirements/dev.lock pyproject.toml | s
 UV_VERSION := 0.13.9
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export TZ := UTC
-# Tests run on every core, at most 4 (each worker may synthesise the stack: about 1 GB).
-JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n > 4 ? 4 : n )))
+# Tests run on one worker more than there are cores, at most 4 (each worker may synthesise the stack: about
+# 1 GB): the end-to-end tests spend much of their time waiting on the local runtime and the demo's process.
+JOBS ?= $(shell n=$$(nproc 2>/dev/null || echo 2); echo $$(( n + 1 > 4 ? 4 : n + 1 )))
 # The browser end-to-end test (tests/e2e/test_real_clients.py) drives Debian's Chromium with Playwright
 # (Playwright's own browser downloads need the internet); apt-get runs through sudo unless we are root.
 CHROMIUM := /usr/bin/chromium

@@ -38,7 +38,7 @@ def journey(rt, user, journey_id):
     return next((j for j in profile.get("journeys", []) if j["journey"] == journey_id), None)
 
 
-def until(rt, user, journey_id, check, timeout=30.0):
+def until(rt, user, journey_id, check, timeout=90.0):
     deadline = time.monotonic() + timeout
     while True:
         state = journey(rt, user, journey_id)

@@ -22,7 +22,7 @@ def test_the_demos_simulated_shop_recovers_the_true_lift_of_every_arm():
 def test_over_many_shops_the_intervals_cover_the_truth_about_as_often_as_they_claim():
     covered = total = 0
     for seed in range(8):
-        result = run_lab(ROOT, customers=3_000, seed=100 + seed)
+        result = run_lab(ROOT, customers=1_500, seed=100 + seed)
         covered += sum(result.recovered().values())
         total += len(result.recovered())
     assert total == 16

@@ -482,3 +482,14 @@ def test_only_withdrawals_made_with_emma_count_as_an_experiments_unsubscribes(se
     )
     assert service.on_event(restated).startswith("ignored")
     assert "unsubscribed" not in {key: row for _d, key, row in store.arms(SHOP)}["winback|ab|a"]
+
+
+def test_the_analytics_queue_rule_forwards_exactly_the_types_the_consumer_counts():
+    from emma.analytics.service import COUNTED_TYPES
+    from emma.resources import ANALYTICS_EVENT_TYPES, ANALYTICS_QUEUE, DISPATCH_SOURCE, EVENT_SOURCE, JOURNEYS_SOURCE
+
+    assert set(ANALYTICS_EVENT_TYPES) == {t.value for t in COUNTED_TYPES}
+    assert ANALYTICS_QUEUE.event_pattern == {
+        "source": [EVENT_SOURCE, DISPATCH_SOURCE, JOURNEYS_SOURCE],
+        "detail-type": list(ANALYTICS_EVENT_TYPES),
+    }

@@ -46,7 +46,10 @@ def _cmd_dev(args: argparse.Namespace) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        stop.wait()
+        # Wake up twice a second: a signal the kernel hands to another thread (the runtime has dozens) does not
+        # interrupt a wait without a timeout, and Python runs its handler only when the main thread wakes.
+        while not stop.wait(0.5):
+            pass
     except KeyboardInterrupt:
         pass
     finally:

@@ -360,4 +360,5 @@ def _serve(runtime: LocalRuntime, config: LocalConfig) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with contextlib.suppress(KeyboardInterrupt):
-        stop.wait()
+        while not stop.wait(0.5):  # woken twice a second: a signal may reach another thread (see emma dev)
+            pass

@@ -493,3 +493,9 @@ def test_the_analytics_queue_rule_forwards_exactly_the_types_the_consumer_counts
         "source": [EVENT_SOURCE, DISPATCH_SOURCE, JOURNEYS_SOURCE],
         "detail-type": list(ANALYTICS_EVENT_TYPES),
     }
+
+
+def test_events_of_a_shop_that_is_gone_are_acknowledged_not_retried(store):
+    service = AnalyticsService(store, StaticShopDirectory([]))
+    assert service.on_event(ev("email.sent", T0, msg(ref(1)), id_="x")).startswith("ignored: no shop")
+    assert store.commits == 0

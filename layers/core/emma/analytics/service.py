@@ -46,6 +46,7 @@ from emma.analytics.model import (
 )
 from emma.analytics.opens import is_machine_open
 from emma.analytics.ports import AnalyticsStore, StaleAnalytics
+from emma.errors import ShopNotFound
 from emma.events.model import CanonicalEvent, EventType, SourceKind
 from emma.resources import DISPATCH_SOURCE, JOURNEYS_SOURCE
 from emma.shops import ShopConfig, ShopDirectory
@@ -177,7 +178,10 @@ class AnalyticsService:
         profile_id = event.customer.profile_id
         if not profile_id or event.type not in COUNTED_TYPES:
             return "ignored"
-        shop = self._shops.get(event.shop)
+        try:
+            shop = self._shops.get(event.shop)
+        except ShopNotFound:  # a shop removed (or erased) while its events were on the way: nothing to count
+            return f"ignored: no shop {event.shop!r}"
         handler = (
             self._message
             if event.type in MESSAGE_TYPES

@@ -38,6 +38,14 @@ def journey(rt, user, journey_id):
     return next((j for j in profile.get("journeys", []) if j["journey"] == journey_id), None)
 
 
+def advance(rt, **delta):
+    """Move the local clock once the runtime has settled: a step's journey state is written before its task
+    returns and the state machine enters the next Wait; moved before that, the clock would leave the Wait to
+    start afterwards and wait a whole period on a clock that stands still."""
+    rt.settle(timeout=60)
+    rt.advance(**delta)
+
+
 def until(rt, user, journey_id, check, timeout=90.0):
     deadline = time.monotonic() + timeout
     while True:
@@ -74,13 +82,13 @@ def test_smartphone_onboarding_follows_a_customer_who_watches_is_happy_and_refer
     assert sent(state) == ["warranty-extension"]
     profile = requests.get(f"{rt.api_url}/v1/profiles/cid:sp-1", headers=ADMIN, timeout=10).json()
     assert profile["traits"]["warranty_extension"] is True
-    rt.advance(days=7)
+    advance(rt, days=7)
     until(rt, "sp-1", "smartphone-onboarding", at("watched-camera", "tutorial.watched"))
     track(rt, "sp-1", "Tutorial Watched", tutorial_id="camera-101", topic="camera")
     until(rt, "sp-1", "smartphone-onboarding", at("third-week"))
-    rt.advance(days=7)
+    advance(rt, days=7)
     until(rt, "sp-1", "smartphone-onboarding", at("settle-in"))
-    rt.advance(days=14)
+    advance(rt, days=14)
     until(rt, "sp-1", "smartphone-onboarding", at("survey-answer", "survey.answered"))
     track(rt, "sp-1", "Survey Answered", survey_id="onboarding", score=9)
     until(rt, "sp-1", "smartphone-onboarding", at("friend-buys", "referral.made"))
@@ -88,7 +96,7 @@ def test_smartphone_onboarding_follows_a_customer_who_watches_is_happy_and_refer
     early = until(rt, "sp-1", "smartphone-onboarding", at("device-ageing"))
     whats = [e["what"] for e in early["log"]]
     assert whats.count("arrived") == 3 and "branched" in whats and "emitted" in whats
-    rt.advance(days=180)
+    advance(rt, days=180)
     # Not due yet (a smartphone lasts about two years): the journey checks again a month later.
     until(rt, "sp-1", "smartphone-onboarding", at("a-month-later"))
     # The customer browses new phones again: profile.upgrade moves forward, a later check finds them due.
@@ -96,7 +104,7 @@ def test_smartphone_onboarding_follows_a_customer_who_watches_is_happy_and_refer
         track(rt, "sp-1", "Product Viewed", product_id=f"phone-{n}", category="smartphones")
     checks = 1
     for _ in range(4):
-        rt.advance(days=30)
+        advance(rt, days=30)
         state = until(
             rt,
             "sp-1",
@@ -129,13 +137,13 @@ def test_smartphone_onboarding_follows_a_customer_who_watches_is_happy_and_refer
 def test_an_unhappy_customer_who_ignores_the_tutorials_gets_basics_and_a_service_follow_up(rt):
     track(rt, "sp-2", "Order Completed", order_id="sp-2-o", total=650.0, currency="EUR", products=[PHONE])
     until(rt, "sp-2", "smartphone-onboarding", at("first-week"))
-    rt.advance(days=7)
+    advance(rt, days=7)
     until(rt, "sp-2", "smartphone-onboarding", at("watched-camera", "tutorial.watched"))
-    rt.advance(days=7)  # the tutorial wait times out
+    advance(rt, days=7)  # the tutorial wait times out
     until(rt, "sp-2", "smartphone-onboarding", at("third-week"))
-    rt.advance(days=7)
+    advance(rt, days=7)
     until(rt, "sp-2", "smartphone-onboarding", at("settle-in"))
-    rt.advance(days=14)
+    advance(rt, days=14)
     until(rt, "sp-2", "smartphone-onboarding", at("survey-answer", "survey.answered"))
     track(rt, "sp-2", "Survey Answered", survey_id="onboarding", score=3)
     state = until(rt, "sp-2", "smartphone-onboarding", at("device-ageing"))
@@ -163,7 +171,7 @@ def test_an_unhappy_customer_who_ignores_the_tutorials_gets_basics_and_a_service
 def test_abandoned_cart_exits_mid_wait_on_an_order_and_a_duplicate_trigger_starts_nothing(rt):
     rt.published()
     track(rt, "ac-1", "Product Added", product_id="case-1", price=19.0, currency="EUR")
-    rt.advance(hours=3)
+    advance(rt, hours=3)
     rt.run_schedule()  # the absence trigger fires on the local clock
     rt.drain()
     state = until(rt, "ac-1", "abandoned-cart", at("give-it-a-day"))
@@ -195,11 +203,11 @@ def test_abandoned_cart_exits_mid_wait_on_an_order_and_a_duplicate_trigger_start
 
 def test_abandoned_cart_offers_a_coupon_to_a_customer_predicted_not_to_buy_without_one(rt):
     track(rt, "ac-2", "Product Added", product_id="case-2", price=29.0, currency="EUR")
-    rt.advance(hours=3)
+    advance(rt, hours=3)
     rt.run_schedule()
     rt.drain()
     until(rt, "ac-2", "abandoned-cart", at("give-it-a-day"))
-    rt.advance(days=1)
+    advance(rt, days=1)
     state = until(rt, "ac-2", "abandoned-cart", lambda s: s["status"] == "completed")
     assert sent(state) == ["cart-reminder", "cart-coupon"]
     assert any(e["what"] == "branched" and e["detail"] == "-> coupon (otherwise)" for e in state["log"])
@@ -218,10 +226,10 @@ def test_cross_sell_waits_for_the_morning_and_never_offers_what_was_just_bought(
         products=[{"product_id": "earbuds-2", "price": 89.0, "category": "audio"}],
     )
     until(rt, "cs-1", "post-purchase-cross-sell", at("let-it-arrive"))
-    rt.advance(days=3)
+    advance(rt, days=3)
     state = until(rt, "cs-1", "post-purchase-cross-sell", at("morning"))
     assert any(e["what"] == "waiting" and "09:30" in e["detail"] for e in state["log"])
-    rt.advance(days=1)
+    advance(rt, days=1)
     state = until(rt, "cs-1", "post-purchase-cross-sell", lambda s: s["status"] == "completed")
     (request,) = requests_for(rt, "cs-1", state["execution"])
     assert request["template"] == "cross-sell" and request["exclude_products"] == ["earbuds-2"]
@@ -237,11 +245,11 @@ def test_winback_starts_when_a_customer_lapses_and_sends_a_coupon_after_two_sile
         currency="EUR",
         products=[{"product_id": "cable-1", "price": 40.0}],
     )
-    rt.advance(days=181)
+    advance(rt, days=181)
     rt.run_schedule()  # the segment review moves the customer into `lapsed`
     rt.drain()
     until(rt, "wb-1", "winback", at("interested", "email.clicked"))
-    rt.advance(days=14)
+    advance(rt, days=14)
     state = until(rt, "wb-1", "winback", lambda s: s["status"] == "completed")
     assert sent(state) == ["winback-miss-you", "winback-coupon"]
 
@@ -293,7 +301,7 @@ def test_settle_returns_once_every_execution_is_parked_so_no_polling_is_needed(r
     assert rt.settle(timeout=60)
     assert at("first-week")(journey(rt, "st-1", "smartphone-onboarding"))  # parked on its 7-day wait
     assert stepfunctions.idle_executions() == rt.running_executions() >= 1
-    rt.advance(days=7)
+    advance(rt, days=7)
     assert rt.settle(timeout=60)  # the wait ended, the tutorial went out, the execution waits for the event
     assert at("watched-camera", "tutorial.watched")(journey(rt, "st-1", "smartphone-onboarding"))
     body = {"userId": "st-1", "messageId": str(uuid.uuid4()), "event": "Tutorial Watched"}

@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from emma.errors import EmmaError, InvalidPayload, PayloadTooLarge, Unauthorized, UnsupportedEncoding
+from emma.errors import EmmaError, Forbidden, InvalidPayload, PayloadTooLarge, Unauthorized, UnsupportedEncoding
 from emma.events.model import now_utc
 from emma.shops import ShopConfig, ShopDirectory
 from emma.sources.common import MAX_BODY_BYTES
@@ -113,9 +113,13 @@ def bearer_token(headers: dict[str, str]) -> str:
     return value.strip()
 
 
-def admin_shop(shops: ShopDirectory, event: APIGatewayProxyEventV2) -> ShopConfig:
-    """The shop whose admin key the request carries (Authorization: Bearer <key>); 401 otherwise."""
-    return shops.by_admin_key(bearer_token(lower_headers(event)))
+def admin_shop(shops: ShopDirectory, event: APIGatewayProxyEventV2, shop: str | None = None) -> ShopConfig:
+    """The shop whose admin key the request carries (Authorization: Bearer <key>); 401 otherwise, and 403
+    when the caller names a ``shop`` the key is not for."""
+    config = shops.by_admin_key(bearer_token(lower_headers(event)))
+    if shop is not None and shop != config.shop:
+        raise Forbidden(f"this admin key belongs to another shop than {shop!r}")
+    return config
 
 
 def received_at(event: APIGatewayProxyEventV2) -> datetime:

@@ -32,7 +32,7 @@ from emma.analytics.reports import (
     date_range,
 )
 from emma.analytics.service import shop_day, windows_of
-from emma.errors import BadRequest, Forbidden, NotFound
+from emma.errors import BadRequest, NotFound
 from emma.shops import ShopConfig
 from ingest import deps
 from ingest.http import admin_shop, json_response
@@ -62,10 +62,7 @@ def _responses(model: type[BaseModel], description: str) -> dict[int, Any]:
 
 
 def _admin(shop: str | None) -> ShopConfig:
-    config = admin_shop(deps.intake().shops, router.current_event)
-    if shop is not None and shop != config.shop:
-        raise Forbidden(f"this admin key belongs to another shop than {shop!r}")
-    return config
+    return admin_shop(deps.intake().shops, router.current_event, shop)
 
 
 def _days(config: ShopConfig, since: date | None, until: date | None) -> DateRange:
@@ -207,8 +204,7 @@ def get_journeys(
 ):
     config = _admin(shop)
     days = _days(config, since, until)
-    reports = deps.analytics()
-    rows = [{"journey": j, **reports.journey(config.shop, j, days).totals} for j in reports.journey_ids(config.shop)]
+    rows = deps.analytics().journey_totals(config.shop, days)
     report = JourneyList(shop=config.shop, since=days.since, until=days.until, journeys=rows)
     return _answer(report, format, rows, "journeys")
 

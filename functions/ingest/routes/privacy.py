@@ -23,7 +23,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import ValidationError
 
-from emma.errors import Forbidden, InvalidConsentChange, InvalidPayload
+from emma.errors import InvalidConsentChange, InvalidPayload
 from emma.events.model import Source, SourceKind, parse_event
 from emma.privacy.model import key_id
 from emma.shops import ShopConfig
@@ -45,9 +45,7 @@ _SHOP = Query(description="the shop the caller means; 403 if the admin key is an
 
 def _admin(shop: str | None) -> tuple[ShopConfig, str]:
     event = router.current_event
-    config = admin_shop(deps.intake().shops, event)
-    if shop is not None and shop != config.shop:
-        raise Forbidden(f"this admin key belongs to another shop than {shop!r}")
+    config = admin_shop(deps.intake().shops, event, shop)
     return config, key_id(bearer_token(lower_headers(event)))
 
 

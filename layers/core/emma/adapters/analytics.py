@@ -22,6 +22,7 @@ from emma.analytics.model import (
     JourneyProgress,
     MessageTouch,
     OrderCredit,
+    merge_deltas,
 )
 from emma.analytics.ports import Item, Rows, StaleAnalytics
 from emma.clock import Clock, SystemClock
@@ -174,7 +175,7 @@ class DynamoAnalyticsStore(Table):
                 put["ExpressionAttributeValues"] = {":v": number(item.version)}
             writes.append({"Put": put})
         shard = keys.analytics_shard(profile_id)
-        for delta in _merged(deltas):
+        for delta in merge_deltas(list(deltas)):
             amounts = {n: v for n, v in delta.amounts.items() if v}
             if not amounts:
                 continue
@@ -277,13 +278,3 @@ class DynamoAnalyticsStore(Table):
             },
         )
         return [(raw["sk"]["S"], _counts(raw)) for raw in found]
-
-
-def _merged(deltas: Sequence[CounterDelta]) -> list[CounterDelta]:
-    """Deltas of the same counter item added up (a transaction may name an item once)."""
-    merged: dict[tuple[str, str, str], dict[str, Decimal]] = {}
-    for d in deltas:
-        row = merged.setdefault((d.kind, d.day, d.key), {})
-        for name, value in d.amounts.items():
-            row[name] = row.get(name, Decimal(0)) + value
-    return [CounterDelta(kind, day, k, amounts) for (kind, day, k), amounts in merged.items()]  # type: ignore[arg-type]

@@ -240,3 +240,13 @@ class CounterDelta:
     day: str  # YYYY-MM-DD (UTC); "" for cumulative counters (arms)
     key: str  # encoded Dims, "journey|step", "journey|step|variant", or "" for shop-wide
     amounts: dict[str, Decimal]
+
+
+def merge_deltas(deltas: list[CounterDelta]) -> list[CounterDelta]:
+    """Deltas of the same counter item added up, in first-seen order (a transaction names an item once)."""
+    merged: dict[tuple[str, str, str], dict[str, Decimal]] = {}
+    for d in deltas:
+        row = merged.setdefault((d.kind, d.day, d.key), {})
+        for name, value in d.amounts.items():
+            row[name] = row.get(name, Decimal(0)) + value
+    return [CounterDelta(kind, day, key, amounts) for (kind, day, key), amounts in merged.items()]  # type: ignore[arg-type]

@@ -379,13 +379,25 @@ class Reports:
             raise NotFound(f"no journey {journey_id!r} for shop {shop!r}")
         return journey
 
-    def journey(self, shop: str, journey_id: str, days: DateRange) -> JourneyFunnel:
-        journey = self._journey(shop, journey_id)
-        per_step: dict[str, list[dict[str, Decimal]]] = {}
+    def _journey_counts(self, shop: str, days: DateRange) -> dict[str, dict[str, list[dict[str, Decimal]]]]:
+        """The journey counters of the range, journey -> step ("-": the journey's own) -> the days' counts."""
+        found: dict[str, dict[str, list[dict[str, Decimal]]]] = {}
         for _day, key, counts in self._store.counters(shop, "journey", days.since.isoformat(), days.until.isoformat()):
             jid, _, step = key.partition("|")
-            if jid == journey_id:
-                per_step.setdefault(step, []).append(counts)
+            found.setdefault(jid, {}).setdefault(step, []).append(counts)
+        return found
+
+    def journey_totals(self, shop: str, days: DateRange) -> list[dict[str, Any]]:
+        """Every journey of the shop with its totals over the range, from one read of the counters."""
+        counted = self._journey_counts(shop, days)
+        return [
+            {"journey": j, **{k: float(v) for k, v in _sum(counted.get(j, {}).get(NONE, []), JOURNEY_COUNTERS).items()}}
+            for j in self.journey_ids(shop)
+        ]
+
+    def journey(self, shop: str, journey_id: str, days: DateRange) -> JourneyFunnel:
+        journey = self._journey(shop, journey_id)
+        per_step = self._journey_counts(shop, days).get(journey_id, {})
         steps = [
             FunnelStep(
                 step=s.id,

@@ -43,6 +43,7 @@ from emma.analytics.model import (
     MessageTouch,
     OrderCredit,
     Windows,
+    merge_deltas,
 )
 from emma.analytics.opens import is_machine_open
 from emma.analytics.ports import AnalyticsStore, StaleAnalytics
@@ -316,7 +317,7 @@ class AnalyticsService:
         else:
             share = amount / credit.revenue if credit.revenue else Decimal(0)
             deltas = [_reversed(d, share) for d in credit.applied]
-            credit.taken = _merged_deltas([*credit.taken, *deltas])
+            credit.taken = merge_deltas([*credit.taken, *deltas])
         changed: list[Assignment] = []
         arm_deltas: list[CounterDelta] = []
         for key in credit.arms:
@@ -535,12 +536,3 @@ def _rest(delta: CounterDelta, taken: list[CounterDelta]) -> CounterDelta:
         for name, value in delta.amounts.items()
     }
     return replace(delta, amounts={k: v for k, v in amounts.items() if v})
-
-
-def _merged_deltas(deltas: list[CounterDelta]) -> list[CounterDelta]:
-    merged: dict[tuple[str, str, str], dict[str, Decimal]] = {}
-    for d in deltas:
-        row = merged.setdefault((d.kind, d.day, d.key), {})
-        for name, value in d.amounts.items():
-            row[name] = row.get(name, Decimal(0)) + value
-    return [CounterDelta(kind, day, key, amounts) for (kind, day, key), amounts in merged.items()]  # type: ignore[arg-type]

@@ -7,14 +7,16 @@ from __future__ import annotations
 import functools
 
 from emma.analytics.reports import Reports
-from emma.config import IngestSettings, PrivacySettings, ReportSettings
+from emma.config import ImportSettings, IngestSettings, PrivacySettings, ReportSettings
 from emma.dispatch.ports import Links
+from emma.imports.service import ImportWorker
 from emma.ingest.reads import ProfileReads
 from emma.privacy.service import PrivacyService
 from emma.recommend.service import RecommendationService
 from emma.templates.library import TemplateSet
 from emma.wiring.analytics import build_reports
 from emma.wiring.definitions import read_templates
+from emma.wiring.imports import build_importer
 from emma.wiring.ingest import IngestWiring, Intake
 from emma.wiring.privacy import PrivacyWiring
 
@@ -82,6 +84,12 @@ def template_names(shop: str) -> list[str]:
     return sorted(set(found.templates) | (set(own.templates) if own is not None else set()))
 
 
+@functools.cache
+def importer() -> ImportWorker:
+    """Imports of a shop's history (the admin's import routes)."""
+    return build_importer(ImportSettings(), wiring())  # type: ignore[call-arg]  # read from the environment
+
+
 def has_template(shop: str, template: str) -> bool:
     return template in template_names(shop)
 
@@ -93,3 +101,4 @@ def reset() -> None:
     report_settings.cache_clear()
     analytics.cache_clear()
     templates.cache_clear()
+    importer.cache_clear()

@@ -15,7 +15,18 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from emma.errors import EmmaError, InvalidPayload
 from ingest.http import error_body, error_response, json_response
 from ingest.openapi import openapi_document
-from ingest.routes import analytics, catalog, console, messages, preferences, privacy, profiles, tracker, webhooks
+from ingest.routes import (
+    analytics,
+    catalog,
+    console,
+    imports,
+    messages,
+    preferences,
+    privacy,
+    profiles,
+    tracker,
+    webhooks,
+)
 
 logger = Logger()
 tracer = Tracer()
@@ -42,6 +53,7 @@ app.include_router(preferences.router)
 app.include_router(privacy.router)
 app.include_router(analytics.router)
 app.include_router(console.router)
+app.include_router(imports.router)
 
 
 @app.get("/v1/openapi.json", include_in_schema=False)

@@ -3,11 +3,12 @@ needed for signatures and partial batch acceptance), so these describe, they do 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from emma.events.model import ProductInfo
+from emma.imports.model import CustomerRecord, OrderRecord
 from emma.profiles.model import Profile
 
 # ---- Tracking request bodies (JSON Schema, exactly what the tracker routes accept) -----------------
@@ -476,8 +477,78 @@ CATALOG_RESPONSES = {
     503: _json(Error, "A dependency is unavailable; retry (the import is idempotent)"),
 }
 
+
+class CustomerBatch(BaseModel):
+    """POST /v1/imports/customers/batches: records as `emma import customers` reads them from a shop's export."""
+
+    model_config = ConfigDict(extra="forbid")
+    format: str = Field(
+        pattern=r"^[a-z][a-z0-9-]{1,30}$", description="the export's format: shopify, woocommerce, emma"
+    )
+    records: list[CustomerRecord] = Field(min_length=1, max_length=1000, description="1 to 1,000 customers")
+
+
+class OrderBatch(BaseModel):
+    """POST /v1/imports/orders/batches: records as `emma import orders` reads them from a shop's export."""
+
+    model_config = ConfigDict(extra="forbid")
+    format: str = Field(
+        pattern=r"^[a-z][a-z0-9-]{1,30}$", description="the export's format: shopify, woocommerce, emma"
+    )
+    records: list[OrderRecord] = Field(min_length=1, max_length=1000, description="1 to 1,000 orders")
+
+
+class BatchStored(BaseModel):
+    accepted: int = Field(description="events stored now")
+    duplicates: int = Field(description="events stored before (the batch, or part of it, was imported already)")
+    skipped: int = Field(description="events naming no customer")
+    merges: int = Field(description="profiles merged because the records connected them")
+    profiles: list[str] = Field(
+        description="the profiles the batch's events are on: conclude them after the last batch"
+    )
+
+
+class Conclusion(BaseModel):
+    """POST /v1/imports/conclusions: evaluate imported profiles silently (segments, lifecycle, predictions)."""
+
+    model_config = ConfigDict(extra="forbid")
+    batch: str = Field(
+        pattern=r"^[A-Za-z0-9:_-]{1,120}$", description="names this unit of work: the same batch again is a no-op"
+    )
+    profiles: list[Annotated[str, Field(pattern=r"^p_[0-9a-f]{32}$")]] = Field(
+        min_length=1, max_length=500, description="1 to 500 profile ids, as the batches answered them"
+    )
+    refit: bool = Field(False, description="refit the shop's prediction prior first (once all profiles are concluded)")
+
+
+class Concluded(BaseModel):
+    evaluated: int = Field(description="profiles evaluated (or found evaluated by this batch before)")
+
+
+IMPORT_BATCH_RESPONSES = {
+    200: _json(BatchStored, "Stored in backfill mode (nothing published, no trigger, no journey, no message)"),
+    400: _json(Error, "Malformed JSON, or not an object with format and records"),
+    401: _json(Error, "Missing or wrong admin key"),
+    403: _json(Error, "The admin key belongs to another shop than the one named"),
+    413: _json(Error, "Body over 4 MB once decompressed"),
+    422: _json(Error, "An invalid record, named by index and field (records[3].total: ...); nothing stored"),
+    503: _json(Error, "A dependency is unavailable; retry (the batch is idempotent)"),
+}
+CONCLUSION_RESPONSES = {
+    200: _json(Concluded, "Evaluated silently: segments, member lists, lifecycle, predictions; nothing published"),
+    400: _json(Error, "Malformed JSON, or not an object with batch and profiles"),
+    401: _json(Error, "Missing or wrong admin key"),
+    403: _json(Error, "The admin key belongs to another shop than the one named"),
+    413: _json(Error, "Body over 4 MB once decompressed"),
+    422: _json(Error, "An invalid field, named (profiles[2]: ...); nothing evaluated"),
+    503: _json(Error, "A dependency is unavailable; retry (the batch is idempotent)"),
+}
+
 # Bodies the admin routes parse themselves (documented with the admin key).
 ADMIN_REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("/v1/catalog/products", "put"): CatalogImport,
     ("/v1/profiles/{ref}/consent", "put"): ConsentChange,
+    ("/v1/imports/customers/batches", "post"): CustomerBatch,
+    ("/v1/imports/orders/batches", "post"): OrderBatch,
+    ("/v1/imports/conclusions", "post"): Conclusion,
 }

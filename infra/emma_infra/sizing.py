@@ -79,6 +79,9 @@ RECOMMENDATIONS_FUNCTION = FunctionOptions(
 # finished by the privacy schedule.
 # The analytics reports and the console (emma.config.ReportSettings) read counter items by key range and
 # need the journeys (funnels, experiments) and templates (previews): the definitions layer.
+# Imports (emma.config.ImportSettings, POST /v1/imports/...): a batch of records is an ingest request in
+# backfill mode; a conclusion evaluates up to 100 profiles as the rules function does (the profiles table,
+# review timers in the schedule table, the trigger and segment definitions), well within the timeout.
 INGEST_API_FUNCTION = FunctionOptions(
     memory_size=1024,
     timeout_seconds=10,

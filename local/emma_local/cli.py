@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 import threading
+from datetime import UTC, datetime
 from pathlib import Path
 
 from emma.rules.loader import DefinitionError
@@ -212,6 +213,33 @@ def _cmd_catalog_import(args: argparse.Namespace) -> int:
     )
 
 
+def _cmd_import(args: argparse.Namespace) -> int:
+    from emma_local.imports import run_import
+
+    return run_import(
+        args.kind,
+        args.file,
+        shop=args.shop,
+        api=args.api,
+        admin_key=args.admin_key,
+        fmt=args.format,
+        consent_as_of=args.consent_as_of,
+        currency=args.currency,
+        timezone=args.timezone,
+        dry_run=args.dry_run,
+        restart=args.restart,
+    )
+
+
+def _date(value: str) -> datetime:
+    """YYYY-MM-DD (midnight UTC) or an ISO 8601 time with offset."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r}: expected YYYY-MM-DD or an ISO 8601 time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
 def _cmd_privacy(args: argparse.Namespace) -> int:
     from emma_local.privacy_cli import run_privacy
 
@@ -381,6 +409,27 @@ def build_parser() -> argparse.ArgumentParser:
     cimport.add_argument("--batch", type=int, default=100, help="products per request, 1 to 100")
     cimport.add_argument("--dry-run", action="store_true", help="validate the file, send nothing")
     cimport.set_defaults(func=_cmd_catalog_import)
+
+    imp = sub.add_parser(
+        "import", help="a shop's history (customers, orders) from its export, in backfill mode: nothing is sent"
+    )
+    imp.add_argument("kind", choices=["customers", "orders"])
+    imp.add_argument("file", type=Path, help="a Shopify or WooCommerce CSV export, or Emma's format (csv/json/jsonl)")
+    imp.add_argument("--shop", required=True, help="the shop id (must be the admin key's shop)")
+    imp.add_argument("--format", choices=["shopify", "woocommerce", "emma"], help="default: detected from the header")
+    imp.add_argument(
+        "--consent-as-of",
+        type=_date,
+        help="the export's date, for formats whose marketing-consent column has no date (Shopify's exports): with it "
+        "'accepts marketing' becomes consent with that date and the export as proof; without it, none is created",
+    )
+    imp.add_argument("--currency", help="the shop's currency, for exports without a currency column (EUR)")
+    imp.add_argument("--timezone", default="UTC", help="the shop's timezone, for times without an offset")
+    imp.add_argument("--api", default="http://127.0.0.1:8787", help="the ingest API's base URL")
+    imp.add_argument("--admin-key", default=None, help="the shop's admin key (default: $EMMA_ADMIN_KEY)")
+    imp.add_argument("--dry-run", action="store_true", help="check the file, send nothing")
+    imp.add_argument("--restart", action="store_true", help="start from the first line even if a run stopped half way")
+    imp.set_defaults(func=_cmd_import)
 
     privacy = sub.add_parser("privacy", help="a customer's data: export, erase; privacy jobs and the audit trail")
     privacy_sub = privacy.add_subparsers(dest="privacy_command", required=True)

@@ -93,6 +93,16 @@ class ReportSettings(IngestSettings):
     definitions: Path = _definitions("definitions.json built by `cdk synth` (or the repository folder locally)")
 
 
+class ImportSettings(IngestSettings):
+    """The ingest API's import routes (emma.imports): the ingest path plus what the rules need to conclude
+    imported profiles silently (the schedule table for review timers, the trigger and segment definitions)."""
+
+    model_config = _FROZEN
+
+    schedule_table: str = Field(validation_alias=SCHEDULE_TABLE.env_var, min_length=3)
+    definitions: Path = _definitions("definitions.json built by `cdk synth` (or the repository folder locally)")
+
+
 class AnalyticsSettings(BaseSettings):
     """The analytics consumer (emma.analytics): its items and counters in the profiles table, the shops'
     attribution windows and timezones from their secrets."""

@@ -104,3 +104,10 @@ class ConcurrencyConflict(TransientError):
     """Optimistic-concurrency retries were exhausted for one profile."""
 
     code = "concurrent_update_conflict"
+
+
+class InvalidRecords(EmmaError):
+    """An import batch naming records that do not validate (nothing of the request is stored)."""
+
+    status = 422
+    code = "invalid_records"

@@ -72,7 +72,7 @@ class InMemoryProfileRepository:
             for offset, event in enumerate(commit.events):
                 seq = commit.first_seq + offset
                 self.seen[(shop, event.id)] = IdempotencyRecord(
-                    event.id, pid, commit.profile.updated_at, False, event.repeat
+                    event.id, pid, commit.profile.updated_at, commit.published, event.repeat
                 )
                 log[f"LOG#{seq % self.log_cap:06d}"] = {"seq": seq, "event": event.model_dump(mode="json")}
             self.commits += 1

@@ -192,7 +192,7 @@ class DynamoProfileRepository(Table):
                             **key(keys.event_pk(shop, event.id), keys.EVENT_SK),
                             "profile_id": string(pid),
                             "stored_at": string(now),
-                            "published": {"BOOL": False},
+                            "published": {"BOOL": commit.published},
                             **({"repeat": {"BOOL": True}} if event.repeat else {}),
                             "expires_at": number(epoch(event.received_at + self.idempotency_ttl)),
                         },

@@ -85,6 +85,7 @@ class SourceKind(StrEnum):
     TRACKER = "tracker"
     SES = "ses"
     EMMA = "emma"
+    IMPORT = "import"  # a shop's history brought in by `emma import` (backfill: stored, never published)
 
 
 class Channel(StrEnum):

@@ -61,6 +61,9 @@ class Commit:
     claim_aliases: list[AliasKey] = field(default_factory=list)
     repoint_aliases: list[AliasKey] = field(default_factory=list)
     tombstones: list[tuple[Profile, int]] = field(default_factory=list)  # (loser, its expected version)
+    # Backfill (an import of history): the events are never published; their idempotency records are
+    # written as published, so a re-run finds plain duplicates and nothing is ever republished.
+    published: bool = False
 
 
 class CommitConflict(EmmaError):

@@ -65,6 +65,7 @@ class IngestReport:
     skipped: list[str] = field(default_factory=list)  # person events carrying no customer reference
     published: int = 0
     merges: list[tuple[str, str]] = field(default_factory=list)  # (loser, winner)
+    profiles: set[str] = field(default_factory=set)  # the profiles the events were stored on (now or before)
 
     def add(self, other: IngestReport) -> None:
         """Fold another request part's report into this one (a batch ingested shop by shop)."""
@@ -73,6 +74,7 @@ class IngestReport:
         self.skipped += other.skipped
         self.published += other.published
         self.merges += other.merges
+        self.profiles |= other.profiles
 
     def as_dict(self) -> dict[str, Any]:
         """What a sender is told: counts only. Profile ids stay internal (tracker callers are browsers)."""
@@ -154,7 +156,11 @@ class IngestService:
     def clock(self) -> Clock:
         return self._clock
 
-    def ingest(self, events: Sequence[CanonicalEvent]) -> IngestReport:
+    def ingest(self, events: Sequence[CanonicalEvent], *, backfill: bool = False) -> IngestReport:
+        """Store the events on their customers' profiles and publish them. With ``backfill`` (an import of
+        the shop's history, emma.imports) the events build the profiles exactly as live events do but are
+        never published: no trigger fires, no journey starts, nothing is sent; their idempotency records
+        are written as published, so importing them again finds duplicates and publishes nothing."""
         report = IngestReport()
         to_publish: list[CanonicalEvent] = []
         person_events = []
@@ -176,15 +182,20 @@ class IngestService:
             else:
                 person_events.append(event)
         try:
+            if backfill and catalog_events:
+                raise EmmaError("a backfill carries customers' events only; products come in through the catalog")
             to_publish += self._ingest_catalog(catalog_events, report)
-            to_publish += self._ingest_groups(_groups(person_events), report)
+            to_publish += self._ingest_groups(_groups(person_events), report, backfill)
         finally:
             # Whatever was stored is published before an error travels up: a retry then finds
             # duplicates that are already published instead of stored-but-unpublished ones.
-            self._publish(to_publish, report)
+            if not backfill:
+                self._publish(to_publish, report)
         return report
 
-    def _ingest_groups(self, groups: list[list[Run]], report: IngestReport) -> list[CanonicalEvent]:
+    def _ingest_groups(
+        self, groups: list[list[Run]], report: IngestReport, backfill: bool = False
+    ) -> list[CanonicalEvent]:
         """Customers in parallel (a batch from a server-side tracker names hundreds), each customer's
         runs in order. Every stored event is returned for publishing, even when another group fails."""
 
@@ -192,7 +203,7 @@ class IngestService:
             own, out = IngestReport(), []
             try:
                 for run, aliases in group:
-                    self._ingest_run(run, aliases, own, out)
+                    self._ingest_run(run, aliases, own, out, backfill)
             except Exception as exc:
                 return own, out, exc
             return own, out, None
@@ -208,11 +219,13 @@ class IngestService:
             report.accepted += own.accepted
             report.duplicates += own.duplicates
             report.merges += own.merges
+            report.profiles |= own.profiles
             stored += out
             if error is not None:
                 errors.append(error)
         if errors:
-            self._publish(stored, report)
+            if not backfill:
+                self._publish(stored, report)
             raise errors[0]
         return stored
 
@@ -245,7 +258,12 @@ class IngestService:
         return out
 
     def _ingest_run(
-        self, run: list[CanonicalEvent], aliases: list[AliasKey], report: IngestReport, out: list[CanonicalEvent]
+        self,
+        run: list[CanonicalEvent],
+        aliases: list[AliasKey],
+        report: IngestReport,
+        out: list[CanonicalEvent],
+        backfill: bool = False,
     ) -> None:
         """The run's new events, committed in order in as few commits as the store's limits allow. What
         is stored (or found stored but unpublished) goes to ``out`` at once, so that a later commit of
@@ -260,12 +278,14 @@ class IngestService:
             for event in pending:
                 if event.id in seen and event.id not in report.duplicates:
                     report.duplicates.append(event.id)
+                    if seen[event.id].profile_id:
+                        report.profiles.add(seen[event.id].profile_id)  # type: ignore[arg-type]
                     out.extend(self._maybe_republish(event, seen[event.id]))
             if not fresh:
                 return
             batch = fresh[:limit]
             try:
-                profile, merges, stamped = self._commit(shop, aliases, pointed, batch)
+                profile, merges, stamped = self._commit(shop, aliases, pointed, batch, backfill)
             except _Oversized as oversized:
                 limit = oversized.fit  # fewer events, nothing written: not a failed attempt
                 continue
@@ -285,6 +305,7 @@ class IngestService:
                     # a failure here loses nothing and must not fail the (already stored) request.
                     log.warning("merge tidy-up failed for %s -> %s", loser.profile_id, profile.profile_id)
             report.accepted += [e.id for e in stamped]
+            report.profiles.add(profile.profile_id)
             out.extend(stamped)
             pending = fresh[len(batch) :]
             if not pending:
@@ -298,13 +319,17 @@ class IngestService:
         aliases: list[AliasKey],
         pointed: dict[AliasKey, str],
         fresh: list[CanonicalEvent],
+        backfill: bool = False,
     ) -> tuple[Profile, list[Profile], list[CanonicalEvent]]:
         live = self._live_profiles(shop, set(pointed.values()))
         now = self._clock.now()
         tombstones: list[tuple[Profile, int]] = []
         losers: list[Profile] = []
         if not live:
-            profile = new_profile(shop, self._new_id(), now)
+            # A profile built from history was "created" when the history began, as it would have been live.
+            created = min([now, *(e.occurred_at for e in fresh)]) if backfill else now
+            profile = new_profile(shop, self._new_id(), created)
+            profile.updated_at = now
             expected: int | None = None
         else:
             winner, *others = sorted(live.values(), key=merge_rank)  # one winner, by the documented rank
@@ -350,6 +375,7 @@ class IngestService:
             claim_aliases=claim,
             repoint_aliases=repoint,
             tombstones=tombstones,
+            published=backfill,
         )
         _check_fits(commit)
         self._profiles.commit(commit)

@@ -691,9 +691,17 @@ _CUSTOMER_ACTIONS = frozenset({"link", "doi", "preferences", "unsubscribe"})
 
 
 def is_customer_activity(event: CanonicalEvent) -> bool:
-    if event.type in _NOT_ACTIVITY:
+    if event.type in _NOT_ACTIVITY or not is_sighting(event):
         return False
     return event.source.kind != SourceKind.EMMA or event.source.name in _CUSTOMER_ACTIONS
+
+
+def is_sighting(event: CanonicalEvent) -> bool:
+    """Whether the event shows the customer at its time. An imported customer record (emma.imports) is
+    what the shop knew at the export, stamped with the import's time unless the export dated it as a
+    registration: it moves no first/last-seen time and is no activity (an old customer base imported
+    today is not "new" and not "active")."""
+    return not (event.source.kind == SourceKind.IMPORT and event.type == EventType.CUSTOMER_UPDATED)
 
 
 def apply_event(profile: Profile, event: CanonicalEvent) -> bool:
@@ -707,12 +715,13 @@ def apply_event(profile: Profile, event: CanonicalEvent) -> bool:
     if counts:  # a redelivery of a thing already counted changes no counter and no windowed count
         profile.event_counts[event.type] = profile.event_counts.get(event.type, 0) + 1
         _remember_time(profile.event_times.setdefault(str(event.type), []), int(at.timestamp()))
-    profile.first_seen_at = min(filter(None, (profile.first_seen_at, at)))
-    profile.last_seen_at = max(filter(None, (profile.last_seen_at, at)))
+    if is_sighting(event):
+        profile.first_seen_at = min(filter(None, (profile.first_seen_at, at)))
+        profile.last_seen_at = max(filter(None, (profile.last_seen_at, at)))
+        kind = str(event.source.kind)
+        profile.last_seen[kind] = max(filter(None, (profile.last_seen.get(kind), at)))
     if is_customer_activity(event):
         profile.last_active_at = max(filter(None, (profile.last_active_at, at)))
-    kind = str(event.source.kind)
-    profile.last_seen[kind] = max(filter(None, (profile.last_seen.get(kind), at)))
     profile.updated_at = max(profile.updated_at, event.received_at)
 
     match event:

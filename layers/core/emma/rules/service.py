@@ -146,6 +146,24 @@ def _list_members(commit: RulesCommit, profile: Profile, entered: Collection[str
     derived.set_memberships(members)
 
 
+_BOOKKEEPING = {"version", "updated_at"}
+
+
+def _changes_nothing(commit: RulesCommit, before: Derived) -> bool:
+    """The commit would only restamp the derived state: no membership, counter, list, timer or outbox moves."""
+    return (
+        not commit.outbox
+        and not any(commit.counter_deltas.values())
+        and not any(commit.stats_delta.values())
+        and not commit.timers
+        and not commit.superseded
+        and not commit.retire
+        and not commit.listed
+        and not commit.unlisted
+        and commit.derived.model_dump(exclude=_BOOKKEEPING) == before.model_dump(exclude=_BOOKKEEPING)
+    )
+
+
 def _add(delta: dict[str, int | float], into: dict[str, int | float]) -> dict[str, int | float]:
     for key, value in delta.items():
         into[key] = into.get(key, 0) + value
@@ -184,13 +202,14 @@ class RulesService:
     def _score(self, profile: Profile, now: datetime) -> dict[str, Any]:
         return score_profile(profile, now, self._prior(profile.shop)).model_dump(mode="json")
 
-    def refit_priors(self, shops: Sequence[str]) -> dict[str, dict[str, Any]]:
-        """Refit each shop's prior from its counters when older than PRIOR_MAX_AGE (scheduled job)."""
+    def refit_priors(self, shops: Sequence[str], force: bool = False) -> dict[str, dict[str, Any]]:
+        """Refit each shop's prior from its counters when older than PRIOR_MAX_AGE (scheduled job), or now
+        (``force``: an import brought in the shop's history)."""
         now = self._clock.now()
         fitted = {}
         for shop in shops:
             stored = self._store.prior(shop)
-            if stored is not None and now - stored[1] < PRIOR_MAX_AGE:
+            if not force and stored is not None and now - stored[1] < PRIOR_MAX_AGE:
                 continue
             prior = fit_prior(ShopStats.from_item(self._store.shop_stats(shop)), now)
             self._store.put_prior(shop, prior.model_dump(mode="json"), now)
@@ -211,6 +230,28 @@ class RulesService:
             report,
             lambda loaded, now: self._decide_event(event, loaded, now),
         )
+        return report
+
+    def on_backfill(self, shop: str, profile_ids: Sequence[str], batch: str) -> RulesReport:
+        """Conclude what an import of the shop's history (emma.imports) means for these profiles, silently:
+        segments, member lists and sizes, lifecycle stage, RFM, predictions, the prior's counters and the
+        next review timer are brought up to date as if the history had been seen live, but nothing is
+        published: no trigger fires, no segment entry starts a journey, nothing is sent. Time-based
+        changes after the import (a customer lapsing next month) come from the review timer, live.
+
+        ``batch`` names the import's unit of work; the marker (``BF#<batch>#<profile>``) makes a repeated
+        batch a no-op. Re-evaluating a profile that did not change concludes nothing new, so a resumed
+        import may simply run its batches again."""
+        report = RulesReport()
+        for profile_id in profile_ids:
+            self._run(
+                shop,
+                profile_id,
+                f"BF#{batch}#{profile_id}",
+                report,
+                lambda loaded, now: self._decide_backfill(loaded, now),
+                unchanged_is_done=True,
+            )
         return report
 
     def on_schedule(self, shops: Sequence[str] = ()) -> RulesReport:
@@ -256,7 +297,11 @@ class RulesService:
         marker_id: str,
         report: RulesReport,
         decide: Callable[[Loaded, datetime], tuple[Derived, Outcome, list[CanonicalEvent], list[Timer], list[Timer]]],
+        unchanged_is_done: bool = False,
     ) -> None:
+        """Load, decide, commit (retrying a conflict), publish. With ``unchanged_is_done`` (a backfill's
+        conclusion, which publishes nothing and so needs no marker to publish once) a decision that changes
+        nothing writes nothing."""
         for attempt in range(MAX_ATTEMPTS):
             loaded = self._store.load(shop, profile_id, marker_id)
             if loaded.marker is not None:
@@ -297,6 +342,9 @@ class RulesService:
                 marker_profile_id=profile_id,
             )
             _list_members(commit, loaded.profile, outcome.entered, now)
+            if unchanged_is_done and _changes_nothing(commit, loaded.derived):
+                report.evaluated += 1
+                return
             try:
                 self._store.commit(commit)
             except CommitConflict as conflict:
@@ -315,9 +363,10 @@ class RulesService:
     def _publish(
         self, shop: str, profile_id: str, marker_id: str, outbox: list[CanonicalEvent], report: RulesReport
     ) -> None:
-        if outbox:
-            self._publisher.publish(outbox)
-            report.published += len(outbox)
+        if not outbox:
+            return  # nothing to publish: marking the marker would be a write for nothing
+        self._publisher.publish(outbox)
+        report.published += len(outbox)
         self._store.mark_published(shop, profile_id, marker_id)
 
     # ---- decisions ---------------------------------------------------------------------------
@@ -369,6 +418,20 @@ class RulesService:
         superseded: list[Timer] = []
         outbox += self._conclude(timer.shop, profile, derived, outcome, predictions, None, now, timers, superseded)
         return derived, outcome, outbox, timers, superseded
+
+    def _decide_backfill(self, loaded: Loaded, now: datetime):
+        """A timer's evaluation without the timer: segments and lifecycle as they stand now, armed absence
+        triggers left as they are, every conclusion recorded and none published."""
+        profile = loaded.profile
+        assert profile is not None
+        defs = self._defs.for_shop(profile.shop)
+        derived = loaded.derived.model_copy(deep=True, update={"profile_id": profile.profile_id})
+        predictions = self._score(profile, now)
+        outcome = evaluate_segments(defs, profile, now, set(derived.segments), predictions)
+        timers: list[Timer] = []
+        superseded: list[Timer] = []
+        self._conclude(profile.shop, profile, derived, outcome, predictions, None, now, timers, superseded)
+        return derived, outcome, [], timers, superseded
 
     def _gate(self, defs: Definitions, derived: Derived, trigger_ids: Sequence[str], now: datetime) -> list[str]:
         """Cooldown and once-per-customer, recorded in the derived state."""

@@ -1,0 +1,209 @@
+"""Importing a shop's history: its customers and orders from an export file, in backfill mode.
+
+An import runs in three steps, each resumable:
+1. **check**: the whole file is read and every record turned into its canonical events; any problem is
+   reported as FILE:LINE with the reason, and a file with problems writes nothing. The file's digest
+   names the job: the same file imported again is the same job.
+2. **ingest**: batches of records are stored through ingest in backfill mode (profiles, aliases, consent
+   with its proof, orders, aggregates, owned products, affinities), never published: no trigger fires,
+   no journey starts, nothing is sent. After each batch the journal records the next line, so an
+   interrupted import resumes after the last stored batch (a batch stored twice is a set of duplicates).
+3. **conclude**: every profile touched is evaluated silently (``RulesService.on_backfill``): segments
+   and their member lists and sizes, lifecycle stage, RFM, predictions and the next review timer, and its
+   orders join the counters the shop's prediction prior is fitted from; then the prior is refitted on
+   them and every profile scored again with it (**rescore**), as if Emma had seen the history live.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, BinaryIO
+
+from pydantic import ValidationError
+
+from emma.clock import Clock
+from emma.errors import BadRequest
+from emma.events.model import CanonicalEvent
+from emma.imports.model import CustomerRecord, ImportKind, LineError, OrderRecord, events_of
+from emma.ingest.service import IngestService
+from emma.rules.service import RulesService
+
+if TYPE_CHECKING:
+    from emma.imports.formats import ReadOptions
+
+log = logging.getLogger(__name__)
+SHOWN_ERRORS = 20  # problems listed in the error; all are counted
+HEAD_BYTES = 64 * 1024
+
+
+class ImportInvalid(BadRequest):
+    """The file has problems; nothing was written. ``errors`` lists the first ones, ``count`` all."""
+
+    code = "invalid_import"
+
+    def __init__(self, file: str, errors: Sequence[LineError], count: int) -> None:
+        shown = "\n".join(str(e) for e in errors)
+        more = f"\n... and {count - len(errors)} more" if count > len(errors) else ""
+        super().__init__(f"{file}: {count} problem(s), nothing imported:\n{shown}{more}")
+        self.errors = list(errors)
+        self.count = count
+
+
+@dataclass
+class Checked:
+    """What the check step found: the format, the digest, the records and what they carry."""
+
+    format: str
+    digest: str
+    records: int = 0
+    consents: int = 0
+    unproven: dict[str, int] = field(default_factory=dict)
+    errors: list[LineError] = field(default_factory=list)
+    error_count: int = 0
+
+
+class _Digesting:
+    """A binary stream that hashes what is read through it."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self.sha = hashlib.sha256()
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        self.sha.update(data)
+        return data
+
+    def readline(self, size: int = -1) -> bytes:
+        data = self._stream.readline(size)
+        self.sha.update(data)
+        return data
+
+    def __iter__(self) -> Iterator[bytes]:
+        while line := self.readline():
+            yield line
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:  # the caller closes the underlying stream
+        pass
+
+
+def check(
+    shop: str,
+    kind: ImportKind,
+    file: str,
+    open_file: Callable[[], BinaryIO],
+    options: ReadOptions,
+    fmt: str | None = None,
+    received_at: datetime | None = None,
+) -> Checked:
+    """Step 1: read the whole file and turn every record into its events. Nothing is written; the
+    problems are collected (the first SHOWN_ERRORS kept, all counted) with their FILE:LINE."""
+    from emma.imports.formats import detect, read  # the readers: only where files are read, not in the API
+
+    with open_file() as raw:
+        head = raw.read(HEAD_BYTES)
+    fmt = fmt or detect(kind, file, head)
+    now = received_at or datetime.now(UTC)
+    checked = Checked(format=fmt, digest="")
+    with open_file() as raw:
+        stream = _Digesting(raw)
+        for item in read(kind, file, stream, options, fmt):  # type: ignore[arg-type]
+            if isinstance(item, LineError):
+                _problem(checked, item)
+                continue
+            try:
+                events_of(shop, fmt, item, now)
+            except ValidationError as exc:
+                _problem(checked, LineError(file=file, line=item.line, message=_readable(exc)))
+                continue
+            checked.records += 1
+            checked.consents += len(item.consents)
+            for channel in item.unproven:
+                checked.unproven[str(channel)] = checked.unproven.get(str(channel), 0) + 1
+        while stream.read(1 << 20):  # the digest covers the whole file, also what follows the last record
+            pass
+        checked.digest = stream.sha.hexdigest()
+    return checked
+
+
+def _problem(checked: Checked, error: LineError) -> None:
+    checked.error_count += 1
+    if len(checked.errors) < SHOWN_ERRORS:
+        checked.errors.append(error)
+
+
+def job_id(shop: str, kind: ImportKind, checked: Checked) -> str:
+    """The same file imported into the same shop is the same job."""
+    return hashlib.sha256(f"{shop}|{kind}|{checked.format}|{checked.digest}".encode()).hexdigest()[:24]
+
+
+def _customer_key(event: CanonicalEvent) -> str:
+    refs = event.customer
+    return refs.email or refs.customer_id or refs.phone or ""
+
+
+@dataclass
+class BatchReport:
+    """What storing one batch did; ``profiles`` are the profiles its events are on (to conclude later)."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    merges: int = 0
+    profiles: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "skipped": self.skipped,
+            "merges": self.merges,
+            "profiles": self.profiles,
+        }
+
+
+class ImportWorker:
+    """The server side of an import, one batch at a time (the admin API, the import state machine's
+    tasks): store a batch of records in backfill mode, conclude a batch of profiles."""
+
+    def __init__(self, ingest: IngestService, rules: RulesService, clock: Clock) -> None:
+        self._ingest = ingest
+        self._rules = rules
+        self._clock = clock
+
+    def store(self, shop: str, fmt: str, records: Sequence[CustomerRecord | OrderRecord]) -> BatchReport:
+        now = self._clock.now()
+        events = [e for record in records for e in events_of(shop, fmt, record, now)]
+        # One customer's events together and in time order: one lookup and one commit per customer.
+        events.sort(key=lambda e: (_customer_key(e), e.occurred_at))
+        report = self._ingest.ingest(events, backfill=True)
+        return BatchReport(
+            accepted=len(report.accepted),
+            duplicates=len(report.duplicates),
+            skipped=len(report.skipped),
+            merges=len(report.merges),
+            profiles=sorted(report.profiles),
+        )
+
+    def conclude(self, shop: str, profile_ids: Sequence[str], batch: str, refit: bool = False) -> int:
+        """Evaluate the profiles silently (RulesService.on_backfill); ``refit`` first refits the shop's
+        prediction prior on the counters (the rescore after the history is in). Returns profiles evaluated."""
+        if refit:
+            self._rules.refit_priors([shop], force=True)
+        report = self._rules.on_backfill(shop, profile_ids, batch)
+        return report.evaluated + report.duplicates
+
+
+def _readable(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:3]:
+        where = ".".join(str(p) for p in error["loc"])
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)

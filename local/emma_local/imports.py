@@ -1,0 +1,418 @@
+"""`emma import customers|orders FILE`: a shop's history into Emma, in backfill mode (emma.imports).
+
+1. The whole file is checked first (emma.imports.service.check): every problem is printed as
+   ``emma: FILE:LINE: reason`` (the first 20, all counted), exit code 2, and nothing is sent.
+2. Batches of records go to the admin API (POST /v1/imports/{kind}/batches), with a progress bar on stderr
+   (rate and ETA). A journal beside the file's job (``$EMMA_STATE_DIR/imports/<api>/<job>/``, default
+   ``.emma/``) records the next line after every batch, so an interrupted import run again resumes there.
+3. The profiles the batches answered are concluded twice (POST /v1/imports/conclusions): once to record
+   their segments, lifecycle stages and the orders the shop's prediction prior is fitted from, then with
+   the prior refitted on the history to score them again.
+
+Running the same file again once it finished changes nothing: every batch answers duplicates and every
+conclusion finds its marker (the journal is kept, the run reports what it found).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO, Protocol, TextIO
+
+from emma.imports.formats import ReadOptions, read
+from emma.imports.model import CustomerRecord, ImportKind, LineError, OrderRecord
+from emma.imports.ports import ImportJournal, ImportState
+from emma.imports.service import BatchReport, Checked, ImportInvalid, check, job_id
+
+BATCH_RECORDS = 250  # records per request: well within the API's 30 s and 4 MB
+MAX_BATCH_BYTES = 3_000_000
+CONCLUDE_BATCH = 100  # profiles per conclusion request: a few seconds of the API's 10 s
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
+
+Progress = Callable[[str, int, int], None]  # (phase, done, total)
+Record = CustomerRecord | OrderRecord
+
+
+class ImportTarget(Protocol):
+    """Where batches go: the admin API (ApiTarget), or an ImportWorker in-process (tests)."""
+
+    def store(self, kind: ImportKind, fmt: str, records: list[Record]) -> BatchReport: ...
+
+    def conclude(self, profile_ids: list[str], batch: str, refit: bool) -> int: ...
+
+
+# ---- the journal --------------------------------------------------------------------------------
+
+
+class FileJournal:
+    """ImportJournal in a folder: ``<job>/state.json`` and ``<job>/profiles.jsonl`` (one line per batch)."""
+
+    def __init__(self, root: Path) -> None:
+        self._root = root
+
+    def _dir(self, job: str) -> Path:
+        return self._root / job
+
+    def state(self, job: str) -> ImportState | None:
+        path = self._dir(job) / "state.json"
+        if not path.exists():
+            return None
+        return ImportState.model_validate_json(path.read_text())
+
+    def save(self, state: ImportState) -> None:
+        folder = self._dir(state.job)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / "state.json.tmp"
+        tmp.write_text(state.model_dump_json(indent=1))
+        tmp.replace(folder / "state.json")  # atomic: an interruption leaves the old state or the new
+
+    def add_profiles(self, job: str, batch: int, profile_ids: Collection[str]) -> None:
+        folder = self._dir(job)
+        folder.mkdir(parents=True, exist_ok=True)
+        with open(folder / "profiles.jsonl", "a") as out:
+            out.write(json.dumps({"batch": batch, "profiles": sorted(profile_ids)}) + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+
+    def profiles(self, job: str) -> list[str]:
+        path = self._dir(job) / "profiles.jsonl"
+        found: set[str] = set()
+        if path.exists():
+            for line in path.read_text().splitlines():
+                try:
+                    found.update(json.loads(line)["profiles"])
+                except (ValueError, KeyError):
+                    continue  # a line cut by an interruption: its batch is stored again on resumption
+        return sorted(found)
+
+
+class MemoryJournal:
+    """ImportJournal in memory (tests)."""
+
+    def __init__(self) -> None:
+        self.states: dict[str, ImportState] = {}
+        self.touched: dict[str, dict[int, set[str]]] = {}
+
+    def state(self, job: str) -> ImportState | None:
+        state = self.states.get(job)
+        return None if state is None else state.model_copy(deep=True)
+
+    def save(self, state: ImportState) -> None:
+        self.states[state.job] = state.model_copy(deep=True)
+
+    def add_profiles(self, job: str, batch: int, profile_ids: Collection[str]) -> None:
+        self.touched.setdefault(job, {}).setdefault(batch, set()).update(profile_ids)
+
+    def profiles(self, job: str) -> list[str]:
+        return sorted(set().union(*self.touched.get(job, {}).values()))
+
+
+# ---- the run ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Importer:
+    target: ImportTarget
+    journal: ImportJournal
+    batch_records: int = BATCH_RECORDS
+    conclude_batch: int = CONCLUDE_BATCH
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    def run(
+        self,
+        shop: str,
+        kind: ImportKind,
+        file: str,
+        open_file: Callable[[], BinaryIO],
+        options: ReadOptions,
+        fmt: str | None = None,
+        progress: Progress | None = None,
+        checked: Checked | None = None,
+    ) -> ImportState:
+        """Check (unless ``checked`` is given), then store and conclude, resuming an unfinished job. A job
+        that finished runs again from the start (every batch then answers duplicates: nothing changes)."""
+        checked = checked or check(shop, kind, file, open_file, options, fmt)
+        if checked.error_count:
+            raise ImportInvalid(file, checked.errors, checked.error_count)
+        job = job_id(shop, kind, checked)
+        state = self.journal.state(job)
+        if state is None or state.phase == "done":
+            state = ImportState(
+                job=job,
+                shop=shop,
+                kind=kind,
+                format=checked.format,
+                file=file,
+                digest=checked.digest,
+                records=checked.records,
+                started_at=self.now(),
+                consents=checked.consents,
+                unproven=checked.unproven,
+            )
+            self.journal.save(state)
+        if state.phase == "ingest":
+            self._ingest(state, open_file, options, progress)
+        if state.phase == "conclude":
+            self._each(state, "profiles_done", "conclude", False, progress)
+            state.phase = "rescore"
+            self.journal.save(state)
+        if state.phase == "rescore":
+            self._each(state, "rescored", "rescore", True, progress)
+            state.phase = "done"
+            state.finished_at = self.now()
+            self.journal.save(state)
+        return state
+
+    def _ingest(
+        self, state: ImportState, open_file: Callable[[], BinaryIO], options: ReadOptions, progress: Progress | None
+    ) -> None:
+        with open_file() as raw:
+            for batch in self._batches(state, read(ImportKind(state.kind), state.file, raw, options, state.format)):
+                report = self.target.store(ImportKind(state.kind), state.format, batch)
+                self.journal.add_profiles(state.job, state.batches_done, report.profiles)
+                state.accepted += report.accepted
+                state.duplicates += report.duplicates
+                state.skipped += report.skipped
+                state.merges += report.merges
+                state.records_done += len(batch)
+                state.batches_done += 1
+                state.next_line = batch[-1].line + 1
+                self.journal.save(state)
+                if progress:
+                    progress("ingest", state.records_done, state.records)
+        state.phase = "conclude"
+        state.profiles = len(self.journal.profiles(state.job))
+        self.journal.save(state)
+
+    def _batches(self, state: ImportState, items: Iterator[Record | LineError]) -> Iterator[list[Record]]:
+        batch: list[Record] = []
+        size = 0
+        for item in items:
+            if isinstance(item, LineError):  # the file changed since it was checked
+                raise ImportInvalid(state.file, [item], 1)
+            if item.line < state.next_line:
+                continue  # stored by an earlier run of this job
+            weight = len(item.model_dump_json())
+            if batch and (len(batch) >= self.batch_records or size + weight > MAX_BATCH_BYTES):
+                yield batch
+                batch, size = [], 0
+            batch.append(item)
+            size += weight
+        if batch:
+            yield batch
+
+    def _each(self, state: ImportState, counter: str, phase: str, refit: bool, progress: Progress | None) -> None:
+        profiles = self.journal.profiles(state.job)
+        state.profiles = len(profiles)
+        done = getattr(state, counter)
+        while done < len(profiles):
+            chunk = profiles[done : done + self.conclude_batch]
+            # The prior is refitted with the first batch of the second pass (the counters hold the history).
+            self.target.conclude(chunk, f"{state.job}:{phase}:{done}", refit and done == 0)
+            done += len(chunk)
+            setattr(state, counter, done)
+            self.journal.save(state)
+            if progress:
+                progress(phase, done, len(profiles))
+
+
+# ---- targets ------------------------------------------------------------------------------------
+
+
+class ApiTarget:
+    """The admin API of a running stack (emma dev, or deployed)."""
+
+    def __init__(self, api: str, admin_key: str, shop: str, session: Any, sleep: Callable[[float], None] = time.sleep):
+        self.base = api.rstrip("/")
+        self.headers = {"authorization": f"Bearer {admin_key}", "content-type": "application/json"}
+        self.params = {"shop": shop}
+        self.session = session
+        self.sleep = sleep
+
+    def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        import requests
+
+        data = json.dumps(body, default=str).encode()
+        for delay in (*RETRY_DELAYS, None):
+            try:
+                resp = self.session.post(
+                    f"{self.base}{path}", data=data, headers=self.headers, params=self.params, timeout=120
+                )
+            except requests.RequestException as exc:
+                if delay is None:
+                    raise ApiError(f"{self.base}: {type(exc).__name__}: is the API running (emma dev)?") from None
+                self.sleep(delay)
+                continue
+            if resp.status_code in RETRY_STATUSES and delay is not None:
+                self.sleep(delay)
+                continue
+            try:
+                answer = resp.json()
+            except ValueError:
+                answer = {"message": resp.text[:300]}
+            if resp.status_code != 200:
+                raise ApiError(f"{path}: {resp.status_code} {answer.get('message', answer)}", resp.status_code)
+            return answer
+        raise AssertionError("unreachable")
+
+    def store(self, kind: ImportKind, fmt: str, records: list[Record]) -> BatchReport:
+        body = {"format": fmt, "records": [r.model_dump(mode="json", exclude_defaults=True) for r in records]}
+        answer = self._post(f"/v1/imports/{kind}/batches", body)
+        return BatchReport(
+            accepted=answer["accepted"],
+            duplicates=answer["duplicates"],
+            skipped=answer["skipped"],
+            merges=answer["merges"],
+            profiles=answer["profiles"],
+        )
+
+    def conclude(self, profile_ids: list[str], batch: str, refit: bool) -> int:
+        answer = self._post("/v1/imports/conclusions", {"batch": batch, "profiles": profile_ids, "refit": refit})
+        return int(answer["evaluated"])
+
+
+class ApiError(Exception):
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# ---- the command --------------------------------------------------------------------------------
+
+
+class ProgressBar:
+    """``ingest  [#####.....] 12,500/40,000 records  830/s  ETA 0:33`` on stderr; a line per phase when
+    stderr is not a terminal (CI logs), at most every few seconds."""
+
+    def __init__(self, out: TextIO, clock: Callable[[], float] = time.monotonic) -> None:
+        self.out = out
+        self.clock = clock
+        self.tty = out.isatty()
+        self.phase = ""
+        self.started = 0.0
+        self.shown = 0.0
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        now = self.clock()
+        if phase != self.phase:
+            if self.phase and self.tty:
+                self.out.write("\n")
+            self.phase, self.started, self.shown = phase, now, 0.0
+        if not (done >= total or now - self.shown >= (0.2 if self.tty else 5.0)):
+            return
+        self.shown = now
+        elapsed = max(now - self.started, 1e-6)
+        rate = done / elapsed
+        eta = (total - done) / rate if rate > 0 else 0.0
+        unit = "records" if phase == "ingest" else "profiles"
+        width = 30
+        filled = int(width * done / total) if total else width
+        line = (
+            f"{phase:<9}[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} {unit}  "
+            f"{rate:,.0f}/s  ETA {int(eta) // 60}:{int(eta) % 60:02d}"
+        )
+        self.out.write(("\r" + line) if self.tty else (line + "\n"))
+        if self.tty and done >= total:
+            self.out.write("\n")
+        self.out.flush()
+
+
+def state_dir() -> Path:
+    return Path(os.environ.get("EMMA_STATE_DIR") or ".emma")
+
+
+def run_import(
+    kind: str,
+    file: Path,
+    *,
+    shop: str,
+    api: str,
+    admin_key: str | None,
+    fmt: str | None = None,
+    consent_as_of: datetime | None = None,
+    currency: str | None = None,
+    timezone: str = "UTC",
+    dry_run: bool = False,
+    restart: bool = False,
+    session: Any | None = None,
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
+) -> int:
+    key = admin_key or os.environ.get("EMMA_ADMIN_KEY")
+    if not key:
+        print("emma: an admin key is needed: --admin-key or $EMMA_ADMIN_KEY", file=err)
+        return 2
+    if not file.is_file():
+        print(f"emma: {file}: no such file", file=err)
+        return 2
+    options = ReadOptions(consent_as_of=consent_as_of, currency=currency, timezone=timezone)
+    import_kind = ImportKind(kind)
+    started = time.monotonic()
+    opener = functools.partial(Path.open, file, "rb")
+    try:
+        checked = check(shop, import_kind, str(file), opener, options, fmt)
+    except ImportInvalid as exc:
+        print(f"emma: {exc.message}", file=err)
+        return 2
+    except Exception as exc:  # an unknown format, an unreadable file: named, never a traceback
+        message = getattr(exc, "message", None) or str(exc)
+        print(f"emma: {file}: {message}", file=err)
+        return 2
+    if checked.error_count:
+        for problem in checked.errors:
+            print(f"emma: {problem}", file=err)
+        if checked.error_count > len(checked.errors):
+            print(f"emma: ... and {checked.error_count - len(checked.errors)} more problems", file=err)
+        print(f"emma: {file}: {checked.error_count} problem(s); nothing imported", file=err)
+        return 2
+    print(
+        f"{file}: {checked.records:,} {kind} ({checked.format} format), {checked.consents:,} consent statements "
+        f"with proof" + _unproven(checked.unproven),
+        file=out,
+    )
+    if dry_run:
+        return 0
+    if session is None:
+        import requests
+
+        session = requests.Session()
+    root = state_dir() / "imports" / hashlib.sha256(api.rstrip("/").encode()).hexdigest()[:8]
+    journal = FileJournal(root)
+    if restart:
+        state = journal.state(job_id(shop, import_kind, checked))
+        if state is not None:
+            journal.save(state.model_copy(update={"phase": "done"}))  # the next run starts from the beginning
+    importer = Importer(ApiTarget(api, key, shop, session), journal)
+    try:
+        state = importer.run(shop, import_kind, str(file), opener, options, checked.format, ProgressBar(err), checked)
+    except ApiError as exc:
+        print(f"emma: {exc}", file=err)
+        print("emma: run the same command again to resume where it stopped", file=err)
+        return 2 if exc.status in (400, 401, 403, 404, 413, 422) else 1
+    elapsed = time.monotonic() - started
+    print(
+        f"imported {state.records:,} {kind} in {elapsed:,.1f} s ({state.records / max(elapsed, 1e-6):,.0f}/s): "
+        f"{state.accepted:,} events stored, {state.duplicates:,} already there, {state.merges:,} profiles merged, "
+        f"{state.profiles:,} profiles concluded; nothing was sent",
+        file=out,
+    )
+    return 0
+
+
+def _unproven(unproven: dict[str, int]) -> str:
+    if not unproven:
+        return ""
+    parts = ", ".join(f"{n:,} {channel}" for channel, n in sorted(unproven.items()))
+    return (
+        f"; marketing accepted without proof ({parts}): no consent created "
+        "(state the export's date with --consent-as-of if it is your proof)"
+    )

@@ -1,0 +1,1 @@
+"""Importing a shop's history (customers and orders) from its export files."""

@@ -300,27 +300,31 @@ class ProgressBar:
         self.phase = ""
         self.started = 0.0
         self.shown = 0.0
+        self.first_seen = ""
+        self.first_done = 0
 
     def __call__(self, phase: str, done: int, total: int) -> None:
         now = self.clock()
         if phase != self.phase:
             if self.phase and self.tty:
                 self.out.write("\n")
-            self.phase, self.started, self.shown = phase, now, 0.0
+            self.phase, self.started, self.shown = phase, now, float("-inf")
         if not (done >= total or now - self.shown >= (0.2 if self.tty else 5.0)):
             return
         self.shown = now
-        elapsed = max(now - self.started, 1e-6)
-        rate = done / elapsed
+        elapsed = now - self.started
+        if phase != self.first_seen:  # the phase's first step ran before the bar saw it: time it from here on
+            self.first_seen, self.first_done = phase, done
+        rate = (done - self.first_done) / elapsed if elapsed > 0.5 else 0.0
         eta = (total - done) / rate if rate > 0 else 0.0
         unit = "records" if phase == "ingest" else "profiles"
         width = 30
         filled = int(width * done / total) if total else width
         line = (
             f"{phase:<9}[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} {unit}  "
-            f"{rate:,.0f}/s  ETA {int(eta) // 60}:{int(eta) % 60:02d}"
+            + (f"{rate:,.0f}/s  ETA {int(eta) // 60}:{int(eta) % 60:02d}" if rate else "")
         )
-        self.out.write(("\r" + line) if self.tty else (line + "\n"))
+        self.out.write(("\r" + line.ljust(100)) if self.tty else (line + "\n"))
         if self.tty and done >= total:
             self.out.write("\n")
         self.out.flush()

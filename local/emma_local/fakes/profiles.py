@@ -22,8 +22,9 @@ class InMemoryProfileRepository:
     what the DynamoDB adapter's building costs (about 40 us an event); ``check_limits=False`` leaves
     the check out where only the domain's CPU is measured."""
 
-    def __init__(self, log_cap: int = 500, *, check_limits: bool = True) -> None:
+    def __init__(self, log_cap: int = 500, *, check_limits: bool = True, log_ttl_days: int = 400) -> None:
         self.log_cap = log_cap
+        self.log_ttl_days = log_ttl_days
         self.check_limits = check_limits
         self.profiles: dict[tuple[str, str], dict[str, Any]] = {}  # stored as JSON-ish dumps
         self.aliases: dict[tuple[str, AliasKey], str] = {}
@@ -74,6 +75,9 @@ class InMemoryProfileRepository:
                 self.seen[(shop, event.id)] = IdempotencyRecord(
                     event.id, pid, commit.profile.updated_at, commit.published, event.repeat
                 )
+                since = event.occurred_at if commit.published else event.received_at
+                if commit.published and since + timedelta(days=self.log_ttl_days) <= commit.profile.updated_at:
+                    continue  # as the DynamoDB adapter: a backfill's history older than the log keeps is not logged
                 log[f"LOG#{seq % self.log_cap:06d}"] = {"seq": seq, "event": event.model_dump(mode="json")}
             self.commits += 1
 
@@ -160,6 +164,10 @@ class InMemoryCatalog:
 
     def get_product(self, shop, product_id):
         return self.products.get((shop, product_id))
+
+    def product_ids_by_sku(self, shop, skus):
+        wanted = set(skus)
+        return {str(p["sku"]): pid for (s, pid), p in self.products.items() if s == shop and p.get("sku") in wanted}
 
     def get_products(self, shop, product_ids):
         self.batch_reads += 1

@@ -201,7 +201,12 @@ class DynamoProfileRepository(Table):
                 }
             )
             kinds.append(("event", event.id))
-            items.append({"Put": {"TableName": self._table, "Item": self._log_item(shop, pid, seq, event)}})
+            # A backfill's history is kept in the log as if it had been received when it happened: what is
+            # older than the shop keeps its event log is not logged at all.
+            since = event.occurred_at if commit.published else event.received_at
+            if commit.published and since + self._shop_log_ttl(shop) <= profile.updated_at:
+                continue
+            items.append({"Put": {"TableName": self._table, "Item": self._log_item(shop, pid, seq, event, since)}})
             kinds.append(("log", event.id))
         return items, kinds
 
@@ -228,7 +233,9 @@ class DynamoProfileRepository(Table):
                 raise StoreError(f"DynamoDB transaction cancelled: {code} on {kind}")
         return CommitConflict(duplicates=duplicates, stale=stale, alias_taken=taken)
 
-    def _log_item(self, shop: str, pid: str, seq: int, event: CanonicalEvent) -> dict[str, Any]:
+    def _log_item(
+        self, shop: str, pid: str, seq: int, event: CanonicalEvent, since: datetime | None = None
+    ) -> dict[str, Any]:
         return {
             **key(keys.profile_pk(shop, pid), keys.log_sk(seq % self.log_cap)),
             "seq": number(seq),
@@ -238,7 +245,7 @@ class DynamoProfileRepository(Table):
             # zlib: a typical event is 1-1.5 KB of JSON and ~0.5 KB compressed, which halves the
             # write units of the entry (1 KB units, doubled inside a transaction).
             "event": {"B": zlib.compress(event.model_dump_json().encode(), 6)},
-            "expires_at": number(epoch(event.received_at + self._shop_log_ttl(shop))),
+            "expires_at": number(epoch((since or event.received_at) + self._shop_log_ttl(shop))),
         }
 
     def _shop_log_ttl(self, shop: str) -> timedelta:
@@ -353,8 +360,12 @@ class DynamoCatalog(Table):
                 "ExpressionAttributeValues": {**values, ":at": string(at)},
             }
         }
+        sku = []
+        if product.sku:  # an export that names line items by SKU finds the product through it
+            item = {**key(keys.sku_pk(event.shop, product.sku), keys.SKU_SK), "product_id": string(product.product_id)}
+            sku = [{"Put": {"TableName": self._table, "Item": item}}]
         try:
-            self._client.transact_write_items(TransactItems=[self._idempotency_put(event), update])
+            self._client.transact_write_items(TransactItems=[self._idempotency_put(event), update, *sku])
             return True
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
@@ -383,6 +394,12 @@ class DynamoCatalog(Table):
             product = plain_item(item)
             out[str(product["product_id"])] = product
         return out
+
+    def product_ids_by_sku(self, shop: str, skus) -> dict[str, str]:
+        """The catalog's product of each SKU it knows (one BatchGetItem per 100 SKUs)."""
+        wanted = [key(keys.sku_pk(shop, sku), keys.SKU_SK) for sku in dict.fromkeys(skus)]
+        items = self._batch_get(wanted, consistent=False) if wanted else []
+        return {keys.sku_of(item["pk"]["S"]): item["product_id"]["S"] for item in items}
 
     def get_product(self, shop, product_id):
         try:

@@ -233,6 +233,18 @@ def product_pk(shop: str, product_id: str) -> str:
 PRODUCT_SK = "PRODUCT"
 
 
+def sku_pk(shop: str, sku: str) -> str:
+    return f"S#{shop}#SKU#{sku}"
+
+
+SKU_SK = "SKU"
+
+
+def sku_of(pk: str) -> str:
+    """The SKU of a product sku item's partition key (S#<shop>#SKU#<sku>; shop ids have no '#')."""
+    return pk.split("#SKU#", 1)[1]
+
+
 def model_pk(shop: str) -> str:
     return f"S#{shop}#RECO"
 
@@ -637,6 +649,20 @@ PRODUCT = ItemType(
         "DynamoShopHistory.products",
     ),
 )
+PRODUCT_SKU = ItemType(
+    name="product sku",
+    table=CATALOG_TABLE,
+    privacy="shop",
+    pk=sku_pk,
+    sk=SKU_SK,
+    description=(
+        "The product a SKU belongs to, written with the product: exports without product ids (Shopify's orders "
+        "CSV) name their line items by SKU, and an import finds the catalog's product through it."
+    ),
+    attributes={"product_id": "the catalog product with this SKU (the newest product written with it)"},
+    written_by=("DynamoCatalog.upsert_product",),
+    read_by=("DynamoCatalog.product_ids_by_sku",),
+)
 MODEL_LIST = ItemType(
     name="recommendation list",
     table=CATALOG_TABLE,
@@ -878,6 +904,7 @@ ITEM_TYPES: tuple[ItemType, ...] = (
     CAPS,
     LINK,
     PRODUCT,
+    PRODUCT_SKU,
     MODEL_LIST,
     DEFERRAL,
     TIMER,

@@ -27,7 +27,7 @@ from pydantic import ValidationError
 
 from emma.clock import Clock
 from emma.errors import BadRequest
-from emma.events.model import CanonicalEvent
+from emma.events.model import CanonicalEvent, LineItem
 from emma.imports.model import CustomerRecord, ImportKind, LineError, OrderRecord, events_of
 from emma.ingest.service import IngestService
 from emma.rules.service import RulesService
@@ -180,6 +180,7 @@ class ImportWorker:
 
     def store(self, shop: str, fmt: str, records: Sequence[CustomerRecord | OrderRecord]) -> BatchReport:
         now = self._clock.now()
+        records = self._with_catalog(shop, records)
         events = [e for record in records for e in events_of(shop, fmt, record, now)]
         # One customer's events together and in time order: one lookup and one commit per customer.
         events.sort(key=lambda e: (_customer_key(e), e.occurred_at))
@@ -191,6 +192,43 @@ class ImportWorker:
             merges=len(report.merges),
             profiles=sorted(report.profiles),
         )
+
+    def _with_catalog(
+        self, shop: str, records: Sequence[CustomerRecord | OrderRecord]
+    ) -> list[CustomerRecord | OrderRecord]:
+        """Line items matched to the catalog: by product id, else by SKU (Shopify's orders export names no
+        product, only the variant's SKU), and completed from the catalog's product (category, brand, name),
+        so that imported orders build owned products and affinities as live orders do. An item the catalog
+        does not know stays as the export has it."""
+        items = [item for record in records if isinstance(record, OrderRecord) for item in record.items]
+        if not items:
+            return list(records)
+        catalog = self._ingest.catalog
+        known = catalog.get_products(shop, sorted({i.product_id for i in items}))
+        skus = sorted({i.sku for i in items if i.product_id not in known and i.sku})
+        by_sku = catalog.product_ids_by_sku(shop, skus) if skus else {}
+        missing = sorted(set(by_sku.values()) - set(known))
+        if missing:
+            known |= catalog.get_products(shop, missing)
+
+        def matched(item: LineItem) -> LineItem:
+            pid = item.product_id if item.product_id in known else by_sku.get(item.sku or "")
+            product = known.get(pid or "")
+            if product is None:
+                return item
+            return item.model_copy(
+                update={
+                    "product_id": pid,
+                    "category": item.category or product.get("category"),
+                    "brand": item.brand or product.get("brand"),
+                    "name": item.name or product.get("name"),
+                }
+            )
+
+        return [
+            r.model_copy(update={"items": tuple(matched(i) for i in r.items)}) if isinstance(r, OrderRecord) else r
+            for r in records
+        ]
 
     def conclude(self, shop: str, profile_ids: Sequence[str], batch: str, refit: bool = False) -> int:
         """Evaluate the profiles silently (RulesService.on_backfill); ``refit`` first refits the shop's

@@ -115,6 +115,14 @@ class CatalogRepository(Protocol):
 
     def get_product(self, shop: str, product_id: str) -> dict[str, Any] | None: ...
 
+    def get_products(self, shop: str, product_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Many products at once; unknown ids are left out."""
+        ...
+
+    def product_ids_by_sku(self, shop: str, skus: Sequence[str]) -> dict[str, str]:
+        """The product of each SKU the catalog knows (exports that name line items by SKU)."""
+        ...
+
 
 class EventPublisher(Protocol):
     def publish(self, events: Sequence[CanonicalEvent]) -> None:

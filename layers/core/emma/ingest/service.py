@@ -199,11 +199,14 @@ class IngestService:
         """Customers in parallel (a batch from a server-side tracker names hundreds), each customer's
         runs in order. Every stored event is returned for publishing, even when another group fails."""
 
+        known = self._prefetch(groups)
+
         def one(group: list[Run]) -> tuple[IngestReport, list[CanonicalEvent], Exception | None]:
             own, out = IngestReport(), []
             try:
-                for run, aliases in group:
-                    self._ingest_run(run, aliases, own, out, backfill)
+                for n, (run, aliases) in enumerate(group):
+                    # Only a group's first run can use what was read before any of them was written.
+                    self._ingest_run(run, aliases, own, out, backfill, known if n == 0 else None)
             except Exception as exc:
                 return own, out, exc
             return own, out, None
@@ -228,6 +231,24 @@ class IngestService:
                 self._publish(stored, report)
             raise errors[0]
         return stored
+
+    def _prefetch(self, groups: list[list[Run]]) -> _Known | None:
+        """One read of the aliases, idempotency records and profiles of every customer of the request
+        (DynamoDB reads up to 100 keys per request), instead of two per customer: a backfill batch or a
+        server-side tracker batch names hundreds. A customer's first attempt uses it; a conflict (someone
+        wrote in between) re-reads just that customer, as always."""
+        if len(groups) <= 1:
+            return None
+        shops = {run[0].shop for group in groups for run, _ in group}
+        if len(shops) != 1:
+            return None
+        (shop,) = shops
+        firsts = [group[0] for group in groups]
+        aliases = list(dict.fromkeys(a for _, keys in firsts for a in keys))
+        event_ids = [e.id for run, _ in firsts for e in run]
+        pointed, seen = self._profiles.lookup(shop, aliases, event_ids)
+        profiles = self._profiles.get_profiles(shop, sorted(set(pointed.values()))) if pointed else {}
+        return _Known(pointed, seen, profiles)
 
     def _publish(self, events: list[CanonicalEvent], report: IngestReport) -> None:
         if not events:
@@ -264,6 +285,7 @@ class IngestService:
         report: IngestReport,
         out: list[CanonicalEvent],
         backfill: bool = False,
+        known: _Known | None = None,
     ) -> None:
         """The run's new events, committed in order in as few commits as the store's limits allow. What
         is stored (or found stored but unpublished) goes to ``out`` at once, so that a later commit of
@@ -273,7 +295,11 @@ class IngestService:
         limit = len(run)  # events per commit; lowered when a commit would exceed the store's limits
         attempt = 0
         while attempt < MAX_ATTEMPTS:
-            pointed, seen = self._profiles.lookup(shop, aliases, [e.id for e in pending])
+            if known is not None:
+                pointed = {a: known.pointed[a] for a in aliases if a in known.pointed}
+                seen = {e.id: known.seen[e.id] for e in pending if e.id in known.seen}
+            else:
+                pointed, seen = self._profiles.lookup(shop, aliases, [e.id for e in pending])
             fresh = [e for e in pending if e.id not in seen]
             for event in pending:
                 if event.id in seen and event.id not in report.duplicates:
@@ -285,11 +311,14 @@ class IngestService:
                 return
             batch = fresh[:limit]
             try:
-                profile, merges, stamped = self._commit(shop, aliases, pointed, batch, backfill)
+                profile, merges, stamped = self._commit(
+                    shop, aliases, pointed, batch, backfill, known.profiles if known else None
+                )
             except _Oversized as oversized:
                 limit = oversized.fit  # fewer events, nothing written: not a failed attempt
                 continue
             except CommitConflict as conflict:
+                known = None  # someone wrote in between: read again
                 if not conflict.duplicates or conflict.stale or conflict.alias_taken:
                     self._sleep(min(0.5, 0.01 * 2**attempt) * (0.5 + random.random()))
                 # else a duplicate raced in: the next lookup drops it, no need to wait
@@ -304,6 +333,7 @@ class IngestService:
                     # history() also reads merged-away partitions, and lookups follow tombstones:
                     # a failure here loses nothing and must not fail the (already stored) request.
                     log.warning("merge tidy-up failed for %s -> %s", loser.profile_id, profile.profile_id)
+            known = None  # written: what was read before is stale now
             report.accepted += [e.id for e in stamped]
             report.profiles.add(profile.profile_id)
             out.extend(stamped)
@@ -320,8 +350,9 @@ class IngestService:
         pointed: dict[AliasKey, str],
         fresh: list[CanonicalEvent],
         backfill: bool = False,
+        known: dict[str, Profile] | None = None,
     ) -> tuple[Profile, list[Profile], list[CanonicalEvent]]:
-        live = self._live_profiles(shop, set(pointed.values()))
+        live = self._live_profiles(shop, set(pointed.values()), known)
         now = self._clock.now()
         tombstones: list[tuple[Profile, int]] = []
         losers: list[Profile] = []
@@ -397,14 +428,18 @@ class IngestService:
         log.warning("consent grants of %s need double opt-in: an address of an erased customer", profile.profile_id)
         return {g for g in grants if g is not None}
 
-    def _live_profiles(self, shop: str, ids: set[str]) -> dict[str, Profile]:
-        """Fetch profiles, following merged-away tombstones to their winners."""
+    def _live_profiles(self, shop: str, ids: set[str], known: dict[str, Profile] | None = None) -> dict[str, Profile]:
+        """Fetch profiles, following merged-away tombstones to their winners (the first step from ``known``,
+        profiles read before, where it has them)."""
         live: dict[str, Profile] = {}
         pending = set(ids)
-        for _ in range(MAX_MERGE_CHAIN):
+        for step in range(MAX_MERGE_CHAIN):
             if not pending:
                 return live
-            found = self._profiles.get_profiles(shop, sorted(pending))
+            if step == 0 and known is not None and pending <= known.keys():
+                found = {pid: known[pid] for pid in pending}
+            else:
+                found = self._profiles.get_profiles(shop, sorted(pending))
             pending = set()
             for pid, profile in found.items():
                 if profile.merged_into:
@@ -474,6 +509,15 @@ def _email_key(address: str) -> str:
     """The alias of an email address as ingest stores it (any spelling of the domain finds it)."""
     checked = check_email(address)
     return checked.address if checked.address else address.strip().lower()
+
+
+@dataclass(frozen=True)
+class _Known:
+    """What one read found for every customer of a request (IngestService._prefetch)."""
+
+    pointed: dict[AliasKey, str]
+    seen: dict[str, IdempotencyRecord]
+    profiles: dict[str, Profile]
 
 
 class _Oversized(Exception):

@@ -12,7 +12,9 @@
    customers' baskets, CPU and DynamoDB reads per request with 10,000 products;
 12. privacy: DynamoDB requests and units of one GDPR export and one erasure (bench/privacy.py);
 13. analytics: the analytics consumer's DynamoDB requests, units and cost per event and per message, and the
-    reports' reads (bench/analytics.py).
+    reports' reads (bench/analytics.py);
+14. imports: what importing a shop's history (customers, orders, the conclusion passes) costs in AWS per 100,000
+    customers (bench/imports.py).
 
 Prints a report and writes bench/results.json. bench/README.md explains every figure.
 Usage: python bench/run.py [--quick] [--output PATH]
@@ -49,6 +51,7 @@ from bench import (  # noqa: E402
     schedule,
     soak,
 )
+from bench import imports as imports_bench  # noqa: E402  (main()'s `imports` is the cold-import summary)
 from bench.aws_calls import AwsRun, CaseCalls  # noqa: E402
 from bench.capacity import (  # noqa: E402
     RequestUsage,
@@ -89,6 +92,7 @@ FULL = {
     "soak_checkpoint": 10_000,
     "conformance_cases": 10_000,
     "analytics_customers": 1000,
+    "imports_customers": 2000,
 }
 QUICK = {
     "webhooks": 300,
@@ -109,6 +113,7 @@ QUICK = {
     "soak_checkpoint": 1_000,
     "conformance_cases": 1_000,
     "analytics_customers": 200,
+    "imports_customers": 300,
 }
 
 SERVICE_LABELS = {
@@ -473,6 +478,8 @@ def report(results: dict[str, Any]) -> str:
     out.append(privacy.report(results["privacy"]))
     if "analytics" in results:
         out.append(analytics.report(results["analytics"]))
+    if "imports" in results:
+        out.append(imports_bench.report(results["imports"]))
 
     out.append("\nFindings")
     out.extend(f"  - {f}" for f in results["findings"])
@@ -640,6 +647,8 @@ def findings(results: dict[str, Any]) -> list[str]:
     found += privacy.findings(results["privacy"])
     if "analytics" in results:
         found += analytics.findings(results["analytics"])
+    if "imports" in results:
+        found += imports_bench.findings(results["imports"])
     return found
 
 
@@ -790,6 +799,12 @@ def main(argv: list[str] | None = None) -> int:
     phase_started = time.perf_counter()
     analytics_run = analytics.measure(prices, analytics.Plan(customers=plan["analytics_customers"]))
     analytics_run["run_s"] = time.perf_counter() - phase_started
+    print(
+        f"  imports: a history of {plan['imports_customers']:,} customers imported, scaled to 100,000 ...", flush=True
+    )
+    phase_started = time.perf_counter()
+    imports_run = imports_bench.measure(prices, imports_bench.Plan(customers=plan["imports_customers"]))
+    imports_run["run_s"] = time.perf_counter() - phase_started
     ddb = prices["services"]["dynamodb_on_demand"]
     rru_usd, wru_usd = ddb["usd_per_million_rru"] / 1e6, ddb["usd_per_million_wru"] / 1e6
     recommend_run["dynamodb"]["usd_reads_per_million_requests"] = (
@@ -845,6 +860,7 @@ def main(argv: list[str] | None = None) -> int:
         "conformance": conformance_run,
         "privacy": privacy_run,
         "analytics": analytics_run,
+        "imports": imports_run,
         "output": str(output.relative_to(ROOT) if output and output.is_relative_to(ROOT) else output),
     }
     results["findings"] = findings(results)

@@ -1,0 +1,180 @@
+"""The imports benchmark (bench/imports.py) with a tiny history, on in-process moto: nothing is published, the
+shadow the bill is computed from agrees with the tables, the figures add up (per unit, per step, scaled to
+100,000 customers at list prices), and the billing rules hold on hand-computed calls (the activity index
+included)."""
+
+import json
+import math
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from bench import imports
+from bench.aws_calls import Call
+
+PRICES = json.loads(imports.PRICES.read_text())
+TINY = imports.Plan(customers=30)
+PROFILES = "emma-profiles"
+
+
+@pytest.fixture(scope="module")
+def result():
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AWS_DEFAULT_REGION", "eu-central-1")
+        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
+        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+        mp.delenv("AWS_ENDPOINT_URL", raising=False)
+        with mock_aws():
+            session = boto3.Session(region_name="eu-central-1")
+            # patched moto (emma_local.moto_fixes, as `emma dev`): ingest stores a batch's customers on threads,
+            # and moto's own TransactWriteItems deep-copies whole tables while other threads write to them
+            return imports.measure(PRICES, TINY, session=session, patch_moto=True)
+
+
+def test_a_backfill_publishes_nothing_and_the_shadow_agrees_with_the_tables(result):
+    assert result["eventbridge_calls"] == 0
+    assert not any(k.startswith("events:") for k in result["other_aws_requests"])
+    assert result["scaled"]["usd_by_service"]["eventbridge"] == 0
+    check = result["check"]
+    assert check["items"] > 0
+    assert {k: v for k, v in check.items() if k != "items"} == {
+        "missing_in_shadow": 0,
+        "missing_in_table": 0,
+        "sizes_differing": 0,
+        "reads_differing": 0,
+    }
+    assert set(result["cold_start_requests"]) <= {"secretsmanager:ListSecrets", "secretsmanager:BatchGetSecretValue"}
+
+
+def test_every_step_is_measured(result):
+    steps, history = result["steps"], result["history"]
+    assert list(steps) == [f"{file} {phase}" for file, phase in imports.STEPS]
+    assert steps["customers store"]["units"] == history["customers"] == TINY.customers
+    assert steps["orders store"]["units"] == history["orders"] >= TINY.customers
+    assert result["profiles"]["customers"] == TINY.customers  # every customer has an email: one profile each
+    for name, f in steps.items():
+        assert f["units"] > 0 and f["api_requests"] >= 1, name
+        assert f["rru"] > 0 and not f["errors"], name
+        assert f["lambda"]["billed_ms"] > 0 and f["lambda"]["cpu_ms"] >= 0, name
+        if f["stopped_after_refit"]:  # a rescore whose refit changed nothing ends after its first request
+            assert f["phase"] == "rescore" and f["api_requests"] == 1 and f["units"] == f["evaluated"], name
+        elif f["phase"] != "store":
+            assert f["units"] == result["profiles"][f["file"]] == f["evaluated"], name
+    for name in ("customers store", "orders store", "customers conclude", "orders conclude"):
+        assert steps[name]["wru"] > 0, name
+    store = steps["customers store"]
+    # every event stored has its idempotency record; the log keeps what is within the shop's log retention
+    assert store["accepted_events"] == store["items_written"]["idempotency record"] > 0
+    assert 0 < sum(store["events_logged"].values()) <= store["accepted_events"]
+    assert store["index_writes"] == TINY.customers  # each new profile enters the activity index once
+    assert store["items_written"]["profile"] == store["transactions"] == TINY.customers
+
+
+def test_the_figures_add_up(result):
+    ddb = PRICES["services"]["dynamodb_on_demand"]
+    lam = PRICES["services"]["lambda_arm64"]
+    for name, f in result["steps"].items():
+        n, p = f["units"], f["per_unit"]
+        assert f["wru"] == pytest.approx(sum(f["wru_by_item"].values())), name
+        assert f["rru"] == pytest.approx(sum(f["rru_by_item"].values())), name
+        assert p["wru"] * n == pytest.approx(f["wru"]) and p["rru"] * n == pytest.approx(f["rru"]), name
+        assert sum(p["wru_by_item"].values()) == pytest.approx(p["wru"]), name
+        assert f["usd_measured"]["dynamodb_writes"] == pytest.approx(
+            (f["wru"] + f["index_wru"]) * ddb["usd_per_million_wru"] / 1e6
+        ), name
+        assert f["usd_measured"]["dynamodb_reads"] == pytest.approx(f["rru"] * ddb["usd_per_million_rru"] / 1e6), name
+        assert f["lambda"]["billed_ms"] >= f["requests"] * imports.AWS_CALL_MS / f["lambda"]["parallel_calls"], name
+        assert f["usd_measured"]["lambda_duration"] == pytest.approx(
+            f["lambda"]["gb_seconds"] * lam["usd_per_gb_second"]
+        ), name
+        s = f["scaled"]
+        factor = s["units"] / n
+        assert s["wru"] == pytest.approx(f["wru"] * factor) and s["rru"] == pytest.approx(f["rru"] * factor), name
+        assert s["usd"]["dynamodb_writes"] == pytest.approx(f["usd_measured"]["dynamodb_writes"] * factor), name
+        batch = 250 if f["phase"] == "store" else 100
+        assert s["api_requests"] == math.ceil(s["units"] / batch), name
+        assert s["usd"]["lambda_requests"] == pytest.approx(s["api_requests"] * lam["usd_per_million_requests"] / 1e6)
+        assert s["usd_total"] == pytest.approx(sum(s["usd"].values())), name
+    steps = result["steps"]
+    assert steps["customers store"]["scaled"]["units"] == imports.SCALE_CUSTOMERS
+    assert steps["orders store"]["scaled"]["units"] == imports.SCALE_ORDERS
+    total = result["scaled"]
+    assert total["usd_total"] == pytest.approx(sum(f["scaled"]["usd_total"] for f in steps.values()))
+    assert total["usd_total"] == pytest.approx(sum(total["usd_by_service"].values()))
+    assert total["wru"] == pytest.approx(sum(f["scaled"]["wru"] for f in steps.values()))
+    assert steps["customers store"]["scaled"]["api_requests"] == 400  # 250 records a request
+    assert steps["orders store"]["scaled"]["api_requests"] == 1200
+    assert steps["orders conclude"]["scaled"]["api_requests"] == math.ceil(
+        steps["orders conclude"]["scaled"]["units"] / 100
+    )
+    assert total["api_requests"] == sum(f["scaled"]["api_requests"] for f in steps.values())
+
+
+def test_report_and_findings(result):
+    json.dumps(result)  # bench.run writes it into results.json as it is
+    text = imports.report(result)
+    assert "14. Imports" in text and "every item and size agree" in text and "in-process moto" in text
+    found = imports.findings(result)
+    assert found and all(f.startswith("imports: ") for f in found)
+
+
+def test_the_assumptions_are_the_benchmarks():
+    from bench import run
+
+    assert run.ASSUMPTIONS["lambda_memory_mb"] == imports.LAMBDA_MEMORY_MB
+    assert run.ASSUMPTIONS["aws_call_latency_ms"] == imports.AWS_CALL_MS
+    assert run.FULL["imports_customers"] > run.QUICK["imports_customers"] > 0
+
+
+def _put(table, pk, sk, **attrs):
+    return {"Put": {"TableName": table, "Item": {"pk": {"S": pk}, "sk": {"S": sk}, **attrs}}}
+
+
+def test_billing_rules_on_hand_computed_calls():
+    index = imports.Index("activity", "activity_shop", "active_day", "KEYS_ONLY")
+    meter = imports.Meter("s", {PROFILES: [index]})
+    day = {"activity_shop": {"S": "S#s"}, "active_day": {"S": "2026-01-01"}}
+    profile = _put(PROFILES, "S#s#P#p_1", "PROFILE", doc={"S": "x" * 1500}, **day)  # 2 KB
+    record = _put(PROFILES, "S#s#E#e1", "EVENT", profile_id={"S": "p_1"})
+    calls = [
+        Call("dynamodb", "TransactWriteItems", {"TransactItems": [profile, record]}, {}, None, "t"),
+        Call("dynamodb", "TransactWriteItems", {"TransactItems": [profile]}, {}, None, "t"),  # same day: no index
+    ]
+    bill = meter.bill(calls)
+    assert bill.wru == 2 * 2 + 2 * 1 + 2 * 2  # in a transaction: doubled
+    assert bill.index_writes == 1 and bill.index_wru == 1  # the entry appears once, as a standard write
+    moved = _put(PROFILES, "S#s#P#p_1", "PROFILE", doc={"S": "x"}, **{**day, "active_day": {"S": "2026-02-01"}})
+    bill = meter.bill([Call("dynamodb", "TransactWriteItems", {"TransactItems": [moved]}, {}, None, "t")])
+    assert bill.wru == 2 * 2  # the larger of the item before (2 KB) and after
+    assert bill.index_writes == 2  # the index key moved: delete and put
+    failed = Call(
+        "dynamodb", "TransactWriteItems", {"TransactItems": [profile]}, {}, "TransactionCanceledException", "t"
+    )
+    bill = meter.bill([failed])
+    assert bill.wru == 2 * 2 and bill.index_writes == 0 and bill.errors  # charged, nothing stored, no index write
+    keys = [{"pk": {"S": "S#s#P#p_1"}, "sk": {"S": "PROFILE"}}, {"pk": {"S": "S#s#A#email#a"}, "sk": {"S": "ALIAS"}}]
+    found = meter.items[(PROFILES, "S#s#P#p_1", "PROFILE")]
+    get = Call(
+        "dynamodb",
+        "BatchGetItem",
+        {"RequestItems": {PROFILES: {"Keys": keys, "ConsistentRead": True}}},
+        {"Responses": {PROFILES: [found]}},
+        None,
+        "t",
+    )
+    bill = meter.bill([get])
+    assert bill.rru == 1 + 1  # the profile (< 4 KB) and the missing alias, both strongly consistent
+    assert bill.keys_missing == {"alias": 1, "profile": 0} and meter.read_mismatches == 0
+    counter = {"pk": {"S": "S#s#PSTATS"}, "sk": {"S": "STATS"}}
+    add = {
+        "TableName": PROFILES,
+        "Key": counter,
+        "UpdateExpression": "ADD #p0 :p0",
+        "ExpressionAttributeNames": {"#p0": "orders"},
+        "ExpressionAttributeValues": {":p0": {"N": "2"}},
+    }
+    meter.bill([Call("dynamodb", "TransactWriteItems", {"TransactItems": [{"Update": add}]}, {}, None, "t")] * 2)
+    assert meter.items[(PROFILES, "S#s#PSTATS", "STATS")]["orders"] == {"N": "4"}
+    with pytest.raises(ValueError, match="does not bill"):
+        meter.bill([Call("dynamodb", "ExecuteStatement", {}, {}, None, "t")])

@@ -523,6 +523,9 @@ class Conclusion(BaseModel):
 
 class Concluded(BaseModel):
     evaluated: int = Field(description="profiles evaluated (or found evaluated by this batch before)")
+    prior_changed: bool | None = Field(
+        description="with refit: whether the refitted prior differs (if not, scoring again changes nothing)"
+    )
 
 
 IMPORT_BATCH_RESPONSES = {

@@ -228,6 +228,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
         timezone=args.timezone,
         dry_run=args.dry_run,
         restart=args.restart,
+        conclude_later=args.conclude_later,
     )
 
 
@@ -429,6 +430,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--admin-key", default=None, help="the shop's admin key (default: $EMMA_ADMIN_KEY)")
     imp.add_argument("--dry-run", action="store_true", help="check the file, send nothing")
     imp.add_argument("--restart", action="store_true", help="start from the first line even if a run stopped half way")
+    imp.add_argument(
+        "--conclude-later",
+        action="store_true",
+        help="store only; the next import of the shop concludes these profiles with its own (customers, then orders: "
+        "each profile's segments and predictions are worked out once)",
+    )
     imp.set_defaults(func=_cmd_import)
 
     privacy = sub.add_parser("privacy", help="a customer's data: export, erase; privacy jobs and the audit trail")

@@ -30,7 +30,7 @@ from typing import Any, BinaryIO, Protocol, TextIO
 from emma.imports.formats import ReadOptions, read
 from emma.imports.model import CustomerRecord, ImportKind, LineError, OrderRecord
 from emma.imports.ports import ImportJournal, ImportState
-from emma.imports.service import BatchReport, Checked, ImportInvalid, check, job_id
+from emma.imports.service import BatchReport, Checked, Concluded, ImportInvalid, check, job_id
 
 BATCH_RECORDS = 250  # records per request: well within the API's 30 s and 4 MB
 MAX_BATCH_BYTES = 3_000_000
@@ -47,7 +47,7 @@ class ImportTarget(Protocol):
 
     def store(self, kind: ImportKind, fmt: str, records: list[Record]) -> BatchReport: ...
 
-    def conclude(self, profile_ids: list[str], batch: str, refit: bool) -> int: ...
+    def conclude(self, profile_ids: list[str], batch: str, refit: bool) -> Concluded: ...
 
 
 # ---- the journal --------------------------------------------------------------------------------
@@ -83,6 +83,16 @@ class FileJournal:
             out.flush()
             os.fsync(out.fileno())
 
+    def pending(self, shop: str) -> list[str]:
+        path = self._root / f"pending-{shop}.json"
+        return json.loads(path.read_text()) if path.exists() else []
+
+    def set_pending(self, shop: str, jobs: list[str]) -> None:
+        self._root.mkdir(parents=True, exist_ok=True)
+        tmp = self._root / f"pending-{shop}.json.tmp"
+        tmp.write_text(json.dumps(jobs))
+        tmp.replace(self._root / f"pending-{shop}.json")
+
     def profiles(self, job: str) -> list[str]:
         path = self._dir(job) / "profiles.jsonl"
         found: set[str] = set()
@@ -101,6 +111,13 @@ class MemoryJournal:
     def __init__(self) -> None:
         self.states: dict[str, ImportState] = {}
         self.touched: dict[str, dict[int, set[str]]] = {}
+        self.pending_jobs: dict[str, list[str]] = {}
+
+    def pending(self, shop: str) -> list[str]:
+        return list(self.pending_jobs.get(shop, []))
+
+    def set_pending(self, shop: str, jobs: list[str]) -> None:
+        self.pending_jobs[shop] = list(jobs)
 
     def state(self, job: str) -> ImportState | None:
         state = self.states.get(job)
@@ -137,15 +154,18 @@ class Importer:
         fmt: str | None = None,
         progress: Progress | None = None,
         checked: Checked | None = None,
+        conclude: bool = True,
     ) -> ImportState:
         """Check (unless ``checked`` is given), then store and conclude, resuming an unfinished job. A job
-        that finished runs again from the start (every batch then answers duplicates: nothing changes)."""
+        that finished runs again from the start (every batch then answers duplicates: nothing changes).
+        With ``conclude`` False the profiles are only stored, and concluded by the shop's next import (a
+        customers file followed by its orders file: each profile is concluded once, not twice)."""
         checked = checked or check(shop, kind, file, open_file, options, fmt)
         if checked.error_count:
             raise ImportInvalid(file, checked.errors, checked.error_count)
         job = job_id(shop, kind, checked)
         state = self.journal.state(job)
-        if state is None or state.phase == "done":
+        if state is None or state.phase in ("done", "stored"):
             state = ImportState(
                 job=job,
                 shop=shop,
@@ -161,6 +181,16 @@ class Importer:
             self.journal.save(state)
         if state.phase == "ingest":
             self._ingest(state, open_file, options, progress)
+        if state.phase == "conclude" and not conclude:
+            self.journal.set_pending(shop, [*(j for j in self.journal.pending(shop) if j != job), job])
+            state.phase = "stored"
+            state.finished_at = self.now()
+            self.journal.save(state)
+            return state
+        if state.phase == "conclude" and state.profiles_done == 0 and not state.with_jobs:
+            state.with_jobs = [j for j in self.journal.pending(shop) if j != job]
+            state.profiles = len(self._profiles(state))
+            self.journal.save(state)
         if state.phase == "conclude":
             self._each(state, "profiles_done", "conclude", False, progress)
             state.phase = "rescore"
@@ -170,7 +200,15 @@ class Importer:
             state.phase = "done"
             state.finished_at = self.now()
             self.journal.save(state)
+            self.journal.set_pending(shop, [j for j in self.journal.pending(shop) if j not in state.with_jobs])
         return state
+
+    def _profiles(self, state: ImportState) -> list[str]:
+        """The profiles to conclude: this job's and those of earlier jobs stored to be concluded with it."""
+        found = set(self.journal.profiles(state.job))
+        for job in state.with_jobs:
+            found.update(self.journal.profiles(job))
+        return sorted(found)
 
     def _ingest(
         self, state: ImportState, open_file: Callable[[], BinaryIO], options: ReadOptions, progress: Progress | None
@@ -211,14 +249,17 @@ class Importer:
             yield batch
 
     def _each(self, state: ImportState, counter: str, phase: str, refit: bool, progress: Progress | None) -> None:
-        profiles = self.journal.profiles(state.job)
+        profiles = self._profiles(state)
         state.profiles = len(profiles)
         done = getattr(state, counter)
         while done < len(profiles):
             chunk = profiles[done : done + self.conclude_batch]
-            # The prior is refitted with the first batch of the second pass (the counters hold the history).
-            self.target.conclude(chunk, f"{state.job}:{phase}:{done}", refit and done == 0)
+            # The prior is refitted with the first batch of the second pass (the counters hold the history);
+            # if that changed nothing (a file without orders), scoring the others again would change nothing.
+            answer = self.target.conclude(chunk, f"{state.job}:{phase}:{done}", refit and done == 0)
             done += len(chunk)
+            if answer.prior_changed is False:
+                done = len(profiles)
             setattr(state, counter, done)
             self.journal.save(state)
             if progress:
@@ -277,7 +318,7 @@ class ApiTarget:
 
     def conclude(self, profile_ids: list[str], batch: str, refit: bool) -> int:
         answer = self._post("/v1/imports/conclusions", {"batch": batch, "profiles": profile_ids, "refit": refit})
-        return int(answer["evaluated"])
+        return Concluded(int(answer["evaluated"]), answer.get("prior_changed"))
 
 
 class ApiError(Exception):
@@ -320,9 +361,8 @@ class ProgressBar:
         unit = "records" if phase == "ingest" else "profiles"
         width = 30
         filled = int(width * done / total) if total else width
-        line = (
-            f"{phase:<9}[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} {unit}  "
-            + (f"{rate:,.0f}/s  ETA {int(eta) // 60}:{int(eta) % 60:02d}" if rate else "")
+        line = f"{phase:<9}[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} {unit}  " + (
+            f"{rate:,.0f}/s  ETA {int(eta) // 60}:{int(eta) % 60:02d}" if rate else ""
         )
         self.out.write(("\r" + line.ljust(100)) if self.tty else (line + "\n"))
         if self.tty and done >= total:
@@ -347,6 +387,7 @@ def run_import(
     timezone: str = "UTC",
     dry_run: bool = False,
     restart: bool = False,
+    conclude_later: bool = False,
     session: Any | None = None,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
@@ -397,12 +438,30 @@ def run_import(
             journal.save(state.model_copy(update={"phase": "done"}))  # the next run starts from the beginning
     importer = Importer(ApiTarget(api, key, shop, session), journal)
     try:
-        state = importer.run(shop, import_kind, str(file), opener, options, checked.format, ProgressBar(err), checked)
+        state = importer.run(
+            shop,
+            import_kind,
+            str(file),
+            opener,
+            options,
+            checked.format,
+            ProgressBar(err),
+            checked,
+            conclude=not conclude_later,
+        )
     except ApiError as exc:
         print(f"emma: {exc}", file=err)
         print("emma: run the same command again to resume where it stopped", file=err)
         return 2 if exc.status in (400, 401, 403, 404, 413, 422) else 1
     elapsed = time.monotonic() - started
+    if state.phase == "stored":
+        print(
+            f"stored {state.records:,} {kind} in {elapsed:,.1f} s ({state.records / max(elapsed, 1e-6):,.0f}/s): "
+            f"{state.accepted:,} events stored, {state.duplicates:,} already there; their {state.profiles:,} profiles "
+            "are concluded by the next import (without --conclude-later); nothing was sent",
+            file=out,
+        )
+        return 0
     print(
         f"imported {state.records:,} {kind} in {elapsed:,.1f} s ({state.records / max(elapsed, 1e-6):,.0f}/s): "
         f"{state.accepted:,} events stored, {state.duplicates:,} already there, {state.merges:,} profiles merged, "

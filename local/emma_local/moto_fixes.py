@@ -42,6 +42,13 @@ What moto does, and what each fix changes (found with tracemalloc and a soak of 
    what was made since, and frozen objects are still freed by reference counting when dropped
    (only a reference cycle among them would stay, and the emulator's items and messages do not
    form cycles).
+8. **Every DynamoDB answer walks botocore's service model.** moto serializes each response through a
+   generic serializer that visits every attribute of every item against the operation's output shape:
+   a third of the emulator's time for a batch of imported profiles. The data-plane answers (items,
+   keys, counts, capacity) are already DynamoDB JSON, whose wire form is that JSON with binary values in
+   base64: they are written with ``json.dumps`` (tests/unit/local/test_moto_fixes.py holds the two equal
+   for every data-plane operation and every attribute type). Control-plane answers (tables, TTL, tags:
+   timestamps and enums) keep moto's serializer.
 
 :func:`install` is idempotent and applied by :func:`emma_local.emulator.start_emulator`, so
 ``emma dev``, ``emma demo``, the end-to-end tests and the benchmarks all run with it.
@@ -49,8 +56,10 @@ What moto does, and what each fix changes (found with tracemalloc and a soak of 
 
 from __future__ import annotations
 
+import base64
 import copy
 import gc
+import json
 import threading
 from typing import Any
 
@@ -69,6 +78,7 @@ def install() -> None:
         _cached_json_paths()
         _cached_module_list()
         _partition_queries()
+        _plain_dynamodb_responses()
         gc.callbacks.append(_freeze_after_full_collections)
         _installed = True
 
@@ -305,3 +315,44 @@ def _partition_queries() -> None:
 
     Table.query = query  # type: ignore[method-assign]
     Table.all_items = all_items  # type: ignore[method-assign]
+
+
+# Operations whose answers (DynamoResult) hold only DynamoDB JSON items, keys, counts and capacity (no timestamps,
+# no enums). BatchWriteItem and TransactWriteItems answer through moto's plain ActionResult: left as they are.
+PLAIN_DYNAMODB_OPERATIONS = frozenset(
+    {
+        "GetItem",
+        "BatchGetItem",
+        "Query",
+        "Scan",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "TransactGetItems",
+    }
+)
+
+
+def _wire(value: Any) -> Any:
+    """json.dumps' fallback: binary attribute values travel in base64, as the JSON protocol has them."""
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"{type(value).__name__} in a DynamoDB answer")
+
+
+def _plain_dynamodb_responses() -> None:
+    import uuid
+
+    from moto.dynamodb.responses import DynamoResult
+
+    original = DynamoResult.execute_result
+
+    def execute_result(self: Any, context: Any) -> Any:
+        if context.operation_model.name not in PLAIN_DYNAMODB_OPERATIONS:
+            return original(self, context)
+        members = context.operation_model.output_shape.members  # moto's legacy extras are not on the wire
+        result = {k: v for k, v in self.result.items() if v is not None and k in members}
+        headers = {"Content-Type": "application/x-amz-json-1.0", "x-amzn-requestid": uuid.uuid4().hex}
+        return 200, headers, json.dumps(result, default=_wire)
+
+    DynamoResult.execute_result = execute_result  # type: ignore[method-assign]

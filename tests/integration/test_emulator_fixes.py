@@ -239,3 +239,66 @@ def test_a_full_collection_freezes_what_survived_and_replaced_items_are_still_fr
         assert stored() is None
     finally:
         gc.enable()
+
+
+def test_data_plane_answers_are_what_moto_s_serializer_writes(table, monkeypatch):
+    """Fix 8: each data-plane operation's answer, written plainly, decodes to the same JSON as moto's own
+    serializer writes it, for every attribute type (binary in base64, sets, nested maps and lists, NULL,
+    BOOL, numbers) and the keys and counts around the items; boto3 reads the same values."""
+    from moto.core.responses import ActionResult
+    from moto.dynamodb.responses import DynamoResult
+
+    from emma_local.moto_fixes import PLAIN_DYNAMODB_OPERATIONS
+
+    ddb, name = table
+    bodies: list[tuple[str, str, str]] = []
+    plain = DynamoResult.execute_result
+
+    def both(self, context):
+        status, headers, body = plain(self, context)
+        _, _, reference = ActionResult.execute_result(self, context)  # moto's serializer
+        bodies.append((context.operation_model.name, body, reference))
+        return status, headers, body
+
+    monkeypatch.setattr(DynamoResult, "execute_result", both)
+    item = {
+        "pk": {"S": "p"},
+        "sk": {"S": "s1"},
+        "bin": {"B": b"\x00\xff binary"},
+        "bins": {"BS": [b"a", b"\x01"]},
+        "n": {"N": "12.50"},
+        "ns": {"NS": ["1", "2.5"]},
+        "ss": {"SS": ["x", "y"]},
+        "m": {"M": {"l": {"L": [{"S": "q"}, {"NULL": True}, {"BOOL": False}, {"N": "-3"}]}, "e": {"M": {}}}},
+    }
+    key = {"pk": {"S": "p"}, "sk": {"S": "s1"}}
+    ddb.put_item(TableName=name, Item=item, ReturnValues="NONE")
+    ddb.put_item(TableName=name, Item={**item, "sk": {"S": "s2"}}, ReturnConsumedCapacity="TOTAL")
+    got = ddb.get_item(TableName=name, Key=key, ConsistentRead=True)["Item"]
+    assert got["bin"] == {"B": b"\x00\xff binary"} and set(got["bins"]["BS"]) == {b"a", b"\x01"}
+    ddb.batch_get_item(RequestItems={name: {"Keys": [key, {"pk": {"S": "p"}, "sk": {"S": "none"}}]}})
+    ddb.query(TableName=name, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "p"}}, Limit=1)
+    ddb.scan(TableName=name, Select="COUNT")
+    ddb.update_item(
+        TableName=name,
+        Key=key,
+        UpdateExpression="SET n = n + :one",
+        ExpressionAttributeValues={":one": {"N": "1"}},
+        ReturnValues="ALL_NEW",
+    )
+    ddb.delete_item(TableName=name, Key={"pk": {"S": "p"}, "sk": {"S": "s2"}}, ReturnValues="ALL_OLD")
+    ddb.batch_write_item(RequestItems={name: [{"PutRequest": {"Item": {"pk": {"S": "b"}, "sk": {"S": "1"}}}}]})
+    ddb.transact_write_items(TransactItems=[{"Put": {"TableName": name, "Item": {"pk": {"S": "t"}, "sk": {"S": "1"}}}}])
+    ddb.transact_get_items(TransactItems=[{"Get": {"TableName": name, "Key": key}}])
+    seen = {op for op, _, _ in bodies}
+    assert seen == PLAIN_DYNAMODB_OPERATIONS, PLAIN_DYNAMODB_OPERATIONS - seen
+
+    def same(a, b):  # the serializer writes doubles as floats (CapacityUnits 1.0); JSON numbers are equal
+        if isinstance(a, dict) and isinstance(b, dict):
+            return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+        if isinstance(a, list) and isinstance(b, list):
+            return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+        return a == b
+
+    for op, body, reference in bodies:
+        assert same(json.loads(body), json.loads(reference)), (op, body, reference)

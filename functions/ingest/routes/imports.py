@@ -103,5 +103,5 @@ def import_orders(shop: Annotated[str | None, _SHOP] = None):
 def conclude(shop: Annotated[str | None, _SHOP] = None):
     config = admin_shop(deps.intake().shops, router.current_event, shop)
     body = _body(Conclusion)
-    evaluated = deps.importer().conclude(config.shop, body.profiles, body.batch, refit=body.refit)
-    return json_response(200, {"evaluated": evaluated})
+    done = deps.importer().conclude(config.shop, body.profiles, body.batch, refit=body.refit)
+    return json_response(200, {"evaluated": done.evaluated, "prior_changed": done.prior_changed})

@@ -53,6 +53,10 @@ class InMemoryRulesStore:
                     retired.append(loser.model_copy(deep=True))
         return Loaded(profile, derived, None if marker is None else dict(marker), retired)
 
+    def load_many(self, shop, inputs):
+        self.loads_many = getattr(self, "loads_many", 0) + 1
+        return {pid: self.load(shop, pid, marker_id) for pid, marker_id in inputs}
+
     def commit(self, commit):
         if self.check_limits:
             from emma.adapters.rules_store import DynamoRulesStore

@@ -55,7 +55,7 @@ class Worker:
         self.stored += 1
         return self.worker.store(SHOP, fmt, records)
 
-    def conclude(self, profile_ids, batch, refit) -> int:
+    def conclude(self, profile_ids, batch, refit):
         self.conclusions.append((len(profile_ids), batch, refit))
         return self.worker.conclude(SHOP, profile_ids, batch, refit)
 
@@ -187,3 +187,32 @@ def test_the_generated_orders_read_back_as_written(tmp_path):
     write_shopify_orders(orders, tmp_path / "orders.csv")
     checked = check(SHOP, ImportKind.ORDERS, "orders.csv", opener(tmp_path / "orders.csv"), ReadOptions())
     assert checked.format == "shopify" and checked.records == len(orders) and checked.error_count == 0
+
+
+def test_customers_stored_to_be_concluded_with_their_orders_are_concluded_once(tmp_path):
+    people, orders = generate(30, seed=4)
+    write_emma_customers(people, tmp_path / "customers.csv")
+    write_shopify_orders(orders, tmp_path / "orders.csv")
+    target, journal = Worker(), FileJournal(tmp_path / "j")
+    importer = Importer(target, journal, batch_records=10)
+    stored = importer.run(
+        SHOP, ImportKind.CUSTOMERS, "c.csv", opener(tmp_path / "customers.csv"), ReadOptions(), conclude=False
+    )
+    assert stored.phase == "stored" and target.conclusions == [] and journal.pending(SHOP) == [stored.job]
+    done = importer.run(SHOP, ImportKind.ORDERS, "o.csv", opener(tmp_path / "orders.csv"), ReadOptions())
+    assert done.phase == "done" and done.with_jobs == [stored.job] and journal.pending(SHOP) == []
+    assert done.profiles == 30  # customers without orders too, each once
+    concluded = sum(n for n, batch, _ in target.conclusions if ":conclude:" in batch)
+    assert concluded == 30
+    with_segments = [d for d in target.rules_store.derived_states.values() if d.segments]
+    assert len(with_segments) == 30
+
+
+def test_a_file_without_orders_is_not_scored_twice(customers):
+    path, _ = customers
+    target = Worker()
+    Importer(target, MemoryJournal(), batch_records=10).run(
+        SHOP, ImportKind.CUSTOMERS, "customers.csv", opener(path), ReadOptions()
+    )
+    rescored = [c for c in target.conclusions if ":rescore:" in c[1]]
+    assert len(rescored) == 1 and rescored[0][2]  # the refit said the prior stayed the default: no more batches

@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 
 from emma.imports.model import ImportKind
 
-Phase = Literal["ingest", "conclude", "rescore", "done"]
+Phase = Literal["ingest", "conclude", "rescore", "done", "stored"]  # stored: concluded by a later import
 
 
 class ImportState(BaseModel):
@@ -40,6 +40,9 @@ class ImportState(BaseModel):
     consents: int = Field(0, description="consent statements carried over, with their proof")
     unproven: dict[str, int] = Field(default_factory=dict, description="per channel: accepted, but without proof")
     finished_at: datetime | None = None
+    with_jobs: list[str] = Field(
+        default_factory=list, description="earlier jobs stored with conclude-later, concluded with this one"
+    )
 
 
 class ImportJournal(Protocol):
@@ -54,3 +57,9 @@ class ImportJournal(Protocol):
     def profiles(self, job: str) -> list[str]:
         """Every profile the job's batches touched, each once, in a stable order."""
         ...
+
+    def pending(self, shop: str) -> list[str]:
+        """Jobs of the shop stored to be concluded by the next import (``conclude=False``)."""
+        ...
+
+    def set_pending(self, shop: str, jobs: list[str]) -> None: ...

@@ -30,6 +30,7 @@ from emma.errors import BadRequest
 from emma.events.model import CanonicalEvent, LineItem
 from emma.imports.model import CustomerRecord, ImportKind, LineError, OrderRecord, events_of
 from emma.ingest.service import IngestService
+from emma.predict.prior import default_prior
 from emma.rules.service import RulesService
 
 if TYPE_CHECKING:
@@ -230,13 +231,27 @@ class ImportWorker:
             for r in records
         ]
 
-    def conclude(self, shop: str, profile_ids: Sequence[str], batch: str, refit: bool = False) -> int:
-        """Evaluate the profiles silently (RulesService.on_backfill); ``refit`` first refits the shop's
-        prediction prior on the counters (the rescore after the history is in). Returns profiles evaluated."""
+    def conclude(self, shop: str, profile_ids: Sequence[str], batch: str, refit: bool = False) -> Concluded:
+        """Evaluate the profiles silently (RulesService.on_backfill). ``refit`` first refits the shop's
+        prediction prior on the counters (the rescore after the history is in) and says whether it changed:
+        when it did not (a customers file brings no orders), scoring the profiles again would change nothing."""
+        changed = None
         if refit:
-            self._rules.refit_priors([shop], force=True)
+            before = self._rules.prior_of(shop) or default_prior().model_dump(mode="json")  # what scored them
+            after = self._rules.refit_priors([shop], force=True)[shop]
+            changed = _without_time(before) != _without_time(after)
         report = self._rules.on_backfill(shop, profile_ids, batch)
-        return report.evaluated + report.duplicates
+        return Concluded(report.evaluated + report.duplicates, changed)
+
+
+@dataclass(frozen=True)
+class Concluded:
+    evaluated: int
+    prior_changed: bool | None = None  # asked to refit: whether the prior changed
+
+
+def _without_time(prior: dict[str, object] | None) -> dict[str, object] | None:
+    return None if prior is None else {k: v for k, v in prior.items() if k != "fitted_at"}
 
 
 def _readable(exc: ValidationError) -> str:

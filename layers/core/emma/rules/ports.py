@@ -14,6 +14,11 @@ from emma.rules.state import Derived, Loaded, RulesCommit, Timer
 class RulesStore(Protocol):
     def load(self, shop: str, profile_id: str, marker_id: str) -> Loaded: ...
 
+    def load_many(self, shop: str, inputs: Sequence[tuple[str, str]]) -> dict[str, Loaded]:
+        """``load`` for many (profile id, marker id) pairs in as few reads as the store allows, by profile id.
+        A profile whose load needs more (merges to follow, retired states) may be left out: load it alone."""
+        ...
+
     def commit(self, commit: RulesCommit) -> None:
         """Atomically, or raise emma.ingest.ports.CommitConflict (stale derived state, or marker exists)."""
         ...

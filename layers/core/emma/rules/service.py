@@ -202,6 +202,11 @@ class RulesService:
     def _score(self, profile: Profile, now: datetime) -> dict[str, Any]:
         return score_profile(profile, now, self._prior(profile.shop)).model_dump(mode="json")
 
+    def prior_of(self, shop: str) -> dict[str, Any] | None:
+        """The shop's stored prior, if it has one (not the default)."""
+        stored = self._store.prior(shop)
+        return stored[0] if stored else None
+
     def refit_priors(self, shops: Sequence[str], force: bool = False) -> dict[str, dict[str, Any]]:
         """Refit each shop's prior from its counters when older than PRIOR_MAX_AGE (scheduled job), or now
         (``force``: an import brought in the shop's history)."""
@@ -243,14 +248,18 @@ class RulesService:
         batch a no-op. Re-evaluating a profile that did not change concludes nothing new, so a resumed
         import may simply run its batches again."""
         report = RulesReport()
-        for profile_id in profile_ids:
+        self._priors.pop(shop, None)  # the prior as stored now: an import's refit may have come from elsewhere
+        markers = {pid: f"BF#{batch}#{pid}" for pid in profile_ids}
+        preloaded = self._store.load_many(shop, list(markers.items()))  # one read for the batch, not one each
+        for profile_id, marker_id in markers.items():
             self._run(
                 shop,
                 profile_id,
-                f"BF#{batch}#{profile_id}",
+                marker_id,
                 report,
                 lambda loaded, now: self._decide_backfill(loaded, now),
                 unchanged_is_done=True,
+                preloaded=preloaded.get(profile_id),
             )
         return report
 
@@ -298,12 +307,16 @@ class RulesService:
         report: RulesReport,
         decide: Callable[[Loaded, datetime], tuple[Derived, Outcome, list[CanonicalEvent], list[Timer], list[Timer]]],
         unchanged_is_done: bool = False,
+        preloaded: Loaded | None = None,
     ) -> None:
         """Load, decide, commit (retrying a conflict), publish. With ``unchanged_is_done`` (a backfill's
         conclusion, which publishes nothing and so needs no marker to publish once) a decision that changes
         nothing writes nothing."""
         for attempt in range(MAX_ATTEMPTS):
-            loaded = self._store.load(shop, profile_id, marker_id)
+            if attempt == 0 and preloaded is not None:
+                loaded = preloaded
+            else:
+                loaded = self._store.load(shop, profile_id, marker_id)
             if loaded.marker is not None:
                 report.duplicates += 1
                 if not loaded.marker.get("published"):

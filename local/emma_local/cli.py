@@ -229,6 +229,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         restart=args.restart,
         conclude_later=args.conclude_later,
+        parallel=args.parallel,
     )
 
 
@@ -430,6 +431,12 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--admin-key", default=None, help="the shop's admin key (default: $EMMA_ADMIN_KEY)")
     imp.add_argument("--dry-run", action="store_true", help="check the file, send nothing")
     imp.add_argument("--restart", action="store_true", help="start from the first line even if a run stopped half way")
+    imp.add_argument(
+        "--parallel",
+        type=int,
+        default=2,
+        help="requests in flight at once (default 2; `emma dev --environments N` serves N at a time)",
+    )
     imp.add_argument(
         "--conclude-later",
         action="store_true",

@@ -20,6 +20,7 @@ import requests
 from emma.resources import PROFILES_TABLE
 from emma.sources.signatures import sign_base64, sign_hex
 from emma_local.config import ROOT, LocalConfig
+from emma_local.import_demo import run_import_demo
 from emma_local.journey_demo import JourneyDemo
 from emma_local.measure_demo import run_measure_demo
 from emma_local.privacy_demo import run_privacy_demo
@@ -345,6 +346,7 @@ def run_demo(config: LocalConfig, events_dir: Path, serve: bool = False, port: i
         status |= JourneyDemo(runtime).run()
         status |= run_privacy_demo(runtime, config)
         status |= run_measure_demo(runtime, config)
+        status |= run_import_demo(runtime, config)
         print(f"\nDemo finished in {time.monotonic() - started:.0f} s")
         if serve:
             _serve(runtime, config)

@@ -24,6 +24,7 @@ import signal
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -62,6 +63,8 @@ def _serve(conn: Connection, function: str, env: Mapping[str, str], timeout: flo
     """A worker process: load the handler once, then answer one event at a time until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops us
     os.environ.update(env)
+    # The warm-up request (and any request that records no metric) flushes nothing: Powertools says so each time.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     try:
         handler = load_handler(function)
         _warm(function, handler)

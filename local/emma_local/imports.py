@@ -20,12 +20,15 @@ import hashlib
 import json
 import os
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol, TextIO
+from typing import Any, BinaryIO, Protocol, TextIO, TypeVar
 
 from emma.imports.formats import ReadOptions, read
 from emma.imports.model import CustomerRecord, ImportKind, LineError, OrderRecord
@@ -39,6 +42,8 @@ RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
+T = TypeVar("T")
+R = TypeVar("R")
 Record = CustomerRecord | OrderRecord
 
 
@@ -142,6 +147,7 @@ class Importer:
     journal: ImportJournal
     batch_records: int = BATCH_RECORDS
     conclude_batch: int = CONCLUDE_BATCH
+    parallel: int = 1  # requests in flight at once (their results are taken in order: the journal stays exact)
     now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def run(
@@ -213,9 +219,10 @@ class Importer:
     def _ingest(
         self, state: ImportState, open_file: Callable[[], BinaryIO], options: ReadOptions, progress: Progress | None
     ) -> None:
+        kind = ImportKind(state.kind)
         with open_file() as raw:
-            for batch in self._batches(state, read(ImportKind(state.kind), state.file, raw, options, state.format)):
-                report = self.target.store(ImportKind(state.kind), state.format, batch)
+            batches = self._batches(state, read(kind, state.file, raw, options, state.format))
+            for batch, report in _in_order(batches, lambda b: self.target.store(kind, state.format, b), self.parallel):
                 self.journal.add_profiles(state.job, state.batches_done, report.profiles)
                 state.accepted += report.accepted
                 state.duplicates += report.duplicates
@@ -252,18 +259,52 @@ class Importer:
         profiles = self._profiles(state)
         state.profiles = len(profiles)
         done = getattr(state, counter)
-        while done < len(profiles):
-            chunk = profiles[done : done + self.conclude_batch]
-            # The prior is refitted with the first batch of the second pass (the counters hold the history);
-            # if that changed nothing (a file without orders), scoring the others again would change nothing.
-            answer = self.target.conclude(chunk, f"{state.job}:{phase}:{done}", refit and done == 0)
-            done += len(chunk)
-            if answer.prior_changed is False:
-                done = len(profiles)
-            setattr(state, counter, done)
-            self.journal.save(state)
-            if progress:
-                progress(phase, done, len(profiles))
+        if refit and done == 0 and profiles:
+            # The prior is refitted with the first batch of the second pass (the counters hold the history),
+            # before any other; if that changed nothing (a file without orders), scoring the others again
+            # would change nothing.
+            chunk = profiles[: self.conclude_batch]
+            answer = self.target.conclude(chunk, f"{state.job}:{phase}:0", True)
+            done = len(profiles) if answer.prior_changed is False else len(chunk)
+            self._concluded(state, counter, done, phase, len(profiles), progress)
+        starts = range(done, len(profiles), self.conclude_batch)
+
+        def one(start: int) -> Concluded:
+            return self.target.conclude(
+                profiles[start : start + self.conclude_batch], f"{state.job}:{phase}:{start}", False
+            )
+
+        for start, _ in _in_order(iter(starts), one, self.parallel):
+            self._concluded(
+                state, counter, min(start + self.conclude_batch, len(profiles)), phase, len(profiles), progress
+            )
+
+    def _concluded(
+        self, state: ImportState, counter: str, done: int, phase: str, total: int, progress: Progress | None
+    ) -> None:
+        setattr(state, counter, done)
+        self.journal.save(state)
+        if progress:
+            progress(phase, done, total)
+
+
+def _in_order(items: Iterator[T], call: Callable[[T], R], parallel: int) -> Iterator[tuple[T, R]]:
+    """``(item, call(item))`` in the items' order, with up to ``parallel`` calls running at once. The first
+    failure is raised when its turn comes; nothing after it is yielded (calls still running finish)."""
+    if parallel <= 1:
+        for item in items:
+            yield item, call(item)
+        return
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        window: deque[tuple[T, Future[R]]] = deque()
+        for item in items:
+            window.append((item, pool.submit(call, item)))
+            if len(window) >= parallel:
+                first, future = window.popleft()
+                yield first, future.result()
+        while window:
+            first, future = window.popleft()
+            yield first, future.result()
 
 
 # ---- targets ------------------------------------------------------------------------------------
@@ -278,6 +319,19 @@ class ApiTarget:
         self.params = {"shop": shop}
         self.session = session
         self.sleep = sleep
+        self._local = threading.local()
+        self._owner = threading.get_ident()
+
+    def _session(self) -> Any:
+        """The given session in the thread that made this target; a session of its own in each other (a
+        requests.Session is not shared between threads)."""
+        if threading.get_ident() == self._owner:
+            return self.session
+        if getattr(self._local, "session", None) is None:
+            import requests
+
+            self._local.session = requests.Session()
+        return self._local.session
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         import requests
@@ -285,7 +339,7 @@ class ApiTarget:
         data = json.dumps(body, default=str).encode()
         for delay in (*RETRY_DELAYS, None):
             try:
-                resp = self.session.post(
+                resp = self._session().post(
                     f"{self.base}{path}", data=data, headers=self.headers, params=self.params, timeout=120
                 )
             except requests.RequestException as exc:
@@ -388,6 +442,7 @@ def run_import(
     dry_run: bool = False,
     restart: bool = False,
     conclude_later: bool = False,
+    parallel: int = 2,
     session: Any | None = None,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
@@ -436,7 +491,7 @@ def run_import(
         state = journal.state(job_id(shop, import_kind, checked))
         if state is not None:
             journal.save(state.model_copy(update={"phase": "done"}))  # the next run starts from the beginning
-    importer = Importer(ApiTarget(api, key, shop, session), journal)
+    importer = Importer(ApiTarget(api, key, shop, session), journal, parallel=max(1, parallel))
     try:
         state = importer.run(
             shop,

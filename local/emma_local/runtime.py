@@ -6,6 +6,7 @@ so the code that runs here is the code that runs in Lambda.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -14,6 +15,7 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -80,6 +82,23 @@ class LocalRuntime:
     clock_file: Path | None = None
     _last_runs: dict[str, Any] = field(default_factory=dict)  # schedule consumer -> local time of its last run
 
+    def _invoke(self, *args: Any, **kwargs: Any) -> Any:
+        assert self._api is not None
+        return self._api.invoke(*args, **kwargs)
+
+    @contextlib.contextmanager
+    def api_environments(self, size: int) -> Iterator[None]:
+        """Serve the API from ``size`` execution environments (processes) for a while, as Lambda scales out
+        under concurrent requests (an import sending batches in parallel); then back to what it was."""
+        assert self._api is not None
+        before = self._api
+        self._api = Environments("ingest", size, os.environ, timeout_seconds=self.timeout_seconds)
+        try:
+            yield
+        finally:
+            scaled, self._api = self._api, before
+            scaled.shutdown()
+
     @property
     def api_url(self) -> str:
         host, port = self._server.server_address[:2]
@@ -128,7 +147,7 @@ class LocalRuntime:
         _reset_components()  # handlers cache their clients: a previous runtime's point at a dead emulator
         self._api = Environments("ingest", self.environments, os.environ, timeout_seconds=self.timeout_seconds)
         port = self.config.dev.port if self.port is None else self.port
-        self._server = make_server(self._api.invoke, self.config.dev.host, port)
+        self._server = make_server(self._invoke, self.config.dev.host, port)
         os.environ[PUBLIC_API_URL_ENV] = self.api_url  # where unsubscribe and tracked links point
         serve_in_thread(self._server)
         if self.schedule:

@@ -11,7 +11,7 @@ are guest checkouts (email only), a few are cancelled or partly refunded, some c
 Written as Emma's generic customers CSV (emma.imports.formats.generic) and Shopify's orders CSV export (one
 row per line item, the order's fields on its first row), the two formats the demo shows.
 
-    python -m emma_local.lab.shop_history --customers 2000 --out events/imports
+    python -m emma_local.lab.shop_history --customers 1000 --out events/imports
 """
 
 from __future__ import annotations
@@ -396,9 +396,45 @@ def write_shopify_orders(orders: Sequence[OrderRecord], path: Path) -> None:
                 out.writerow(row)
 
 
+EMMA_TIME_COLUMNS = ("created_at", "email_consent_at")
+SHOPIFY_TIME_COLUMNS = ("Paid at", "Created at", "Cancelled at", "Fulfilled at")
+
+
+def shift(source: Path, target: Path, by: timedelta) -> None:
+    """The sample files (events/imports) with every time moved by ``by``: the same history, exported later
+    (the demo moves it so that the export was made on the local clock's day, whenever it runs)."""
+    target.mkdir(parents=True, exist_ok=True)
+    with open(source / "customers.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    with open(target / "customers.csv", "w", newline="") as f:
+        out = csv.DictWriter(f, EMMA_CUSTOMER_COLUMNS, lineterminator="\n")
+        out.writeheader()
+        for row in rows:
+            out.writerow(
+                {
+                    k: (datetime.fromisoformat(v) + by).isoformat() if k in EMMA_TIME_COLUMNS and v else v
+                    for k, v in row.items()
+                }
+            )
+    with open(source / "orders.csv", newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    with open(target / "orders.csv", "w", newline="", encoding="utf-8-sig") as f:
+        out = csv.DictWriter(f, SHOPIFY_ORDER_COLUMNS, lineterminator="\n")
+        out.writeheader()
+        for row in rows:
+            out.writerow(
+                {
+                    k: _shopify_time(datetime.strptime(v, "%Y-%m-%d %H:%M:%S %z") + by)
+                    if k in SHOPIFY_TIME_COLUMNS and v
+                    else v
+                    for k, v in row.items()
+                }
+            )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--customers", type=int, default=2000)
+    parser.add_argument("--customers", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--out", type=Path, default=ROOT / "events" / "imports")
     args = parser.parse_args(argv)

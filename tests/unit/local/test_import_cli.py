@@ -177,7 +177,7 @@ def test_the_progress_bar_shows_rate_and_eta():
 
 
 def test_the_sample_history_in_events_is_what_the_generator_makes(tmp_path):
-    main(["--customers", "2000", "--out", str(tmp_path)])
+    main(["--customers", "1000", "--out", str(tmp_path)])
     for name in ("customers.csv", "orders.csv"):
         assert (tmp_path / name).read_bytes() == (ROOT / "events" / "imports" / name).read_bytes(), name
 
@@ -216,3 +216,25 @@ def test_a_file_without_orders_is_not_scored_twice(customers):
     )
     rescored = [c for c in target.conclusions if ":rescore:" in c[1]]
     assert len(rescored) == 1 and rescored[0][2]  # the refit said the prior stayed the default: no more batches
+
+
+def test_the_sample_moved_in_time_is_the_same_history_exported_later(tmp_path):
+    from datetime import timedelta
+
+    from emma_local.lab.shop_history import shift
+
+    sample = ROOT / "events" / "imports"
+    shift(sample, tmp_path, timedelta(days=10, hours=1))
+    for kind, name in ((ImportKind.CUSTOMERS, "customers.csv"), (ImportKind.ORDERS, "orders.csv")):
+        with open(sample / name, "rb") as a, open(tmp_path / name, "rb") as b:
+            from emma.imports.formats import read
+
+            before = list(read(kind, name, a, ReadOptions()))
+            after = list(read(kind, name, b, ReadOptions()))
+        assert len(before) == len(after) > 100
+        by = timedelta(days=10, hours=1)
+        for x, y in zip(before, after, strict=True):
+            for name in ("created_at", "placed_at", "cancelled_at"):
+                was = getattr(x, name, None)
+                assert getattr(y, name, None) == (was and was + by), name
+            assert [c.at - by for c in y.consents] == [c.at for c in x.consents]

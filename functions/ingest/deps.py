@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import functools
 
+from emma.adapters.imports import S3ImportFiles
 from emma.analytics.reports import Reports
 from emma.config import ImportSettings, IngestSettings, PrivacySettings, ReportSettings
 from emma.dispatch.ports import Links
+from emma.imports.files import FileImports
 from emma.imports.service import ImportWorker
 from emma.ingest.reads import ProfileReads
 from emma.privacy.service import PrivacyService
@@ -16,7 +18,7 @@ from emma.recommend.service import RecommendationService
 from emma.templates.library import TemplateSet
 from emma.wiring.analytics import build_reports
 from emma.wiring.definitions import read_templates
-from emma.wiring.imports import build_importer
+from emma.wiring.imports import FileImportWiring, build_importer
 from emma.wiring.ingest import IngestWiring, Intake
 from emma.wiring.privacy import PrivacyWiring
 
@@ -85,9 +87,28 @@ def template_names(shop: str) -> list[str]:
 
 
 @functools.cache
+def import_settings() -> ImportSettings:
+    return ImportSettings()  # type: ignore[call-arg]  # read from the environment
+
+
+@functools.cache
 def importer() -> ImportWorker:
     """Imports of a shop's history (the admin's import routes)."""
-    return build_importer(ImportSettings(), wiring())  # type: ignore[call-arg]  # read from the environment
+    return build_importer(import_settings(), wiring())
+
+
+@functools.cache
+def _file_import_wiring() -> FileImportWiring | None:
+    settings = import_settings()
+    if not settings.imports_bucket or not settings.import_machine:
+        return None
+    return FileImportWiring(settings, wiring())
+
+
+def file_imports() -> tuple[FileImports, S3ImportFiles] | None:
+    """Imports of files in the imports bucket (started on the import state machine); None where not set up."""
+    found = _file_import_wiring()
+    return None if found is None else (found.imports, found.files)
 
 
 def has_template(shop: str, template: str) -> bool:
@@ -102,3 +123,5 @@ def reset() -> None:
     analytics.cache_clear()
     templates.cache_clear()
     importer.cache_clear()
+    import_settings.cache_clear()
+    _file_import_wiring.cache_clear()

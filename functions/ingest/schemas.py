@@ -528,6 +528,81 @@ class Concluded(BaseModel):
     )
 
 
+class UploadRequest(BaseModel):
+    """POST /v1/imports/uploads: where to put a file to import."""
+
+    model_config = ConfigDict(extra="forbid")
+    file: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._ -]{0,120}$", description="the file's name (kept in the key, for people)"
+    )
+
+
+class Upload(BaseModel):
+    key: str = Field(description="the object's key in the imports bucket: name it in POST /v1/imports")
+    url: str = Field(description="a presigned URL: PUT the file's bytes to it (curl -T FILE URL)")
+    expires_in: int = Field(description="seconds the URL is valid")
+
+
+class ImportRequest(BaseModel):
+    """POST /v1/imports: import a file uploaded to the imports bucket, on the import state machine."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["customers", "orders"]
+    key: str = Field(min_length=3, max_length=1024, description="the key POST /v1/imports/uploads answered")
+    format: Literal["shopify", "woocommerce", "emma"] | None = Field(None, description="default: from the header")
+    consent_as_of: str | None = Field(
+        None,
+        pattern=r"^\d{4}-\d{2}-\d{2}",
+        description="the export's date, for exports whose consent column has no date (Shopify): the proof's time",
+    )
+    currency: str | None = Field(None, pattern=r"^[A-Z]{3}$", description="for exports without a currency column")
+    timezone: str = Field("UTC", max_length=64, description="for times without an offset (the shop's)")
+
+
+class ImportJobView(BaseModel):
+    job: str
+    shop: str
+    kind: str
+    key: str
+    status: str = Field(description="checking, invalid, storing, concluding, rescoring, done (or failed: execution)")
+    execution: dict | None = Field(description="the state machine's execution: status, error, cause")
+    records: int
+    records_done: int
+    parts: int
+    parts_done: int
+    accepted: int
+    duplicates: int
+    profiles: int
+    concluded: int
+    rescored: int
+    errors: list[str] = Field(description="FILE:LINE: reason, the first problems of a file that was refused")
+    error_count: int
+
+
+IMPORT_START_RESPONSES = {
+    202: _json(ImportJobView, "Started (or started before: the same file is the same job); follow Location"),
+    400: _json(Error, "Malformed JSON or fields"),
+    401: _json(Error, "Missing or wrong admin key"),
+    403: _json(Error, "The admin key belongs to another shop, or the key is not under the shop's uploads"),
+    404: _json(Error, "No such file in the imports bucket"),
+    422: _json(Error, "A field that is not valid, named"),
+    503: _json(Error, "A dependency is unavailable, or imports of files are not set up in this deployment"),
+}
+IMPORT_JOB_RESPONSES = {
+    200: _json(ImportJobView, "Where the import stands"),
+    401: _json(Error, "Missing or wrong admin key"),
+    403: _json(Error, "The admin key belongs to another shop than the one named"),
+    404: _json(Error, "No such import job in this shop"),
+}
+UPLOAD_RESPONSES = {
+    200: _json(Upload, "Where to PUT the file (valid for expires_in seconds)"),
+    400: _json(Error, "Malformed JSON or file name"),
+    401: _json(Error, "Missing or wrong admin key"),
+    403: _json(Error, "The admin key belongs to another shop than the one named"),
+    422: _json(Error, "A file name that is not valid"),
+    503: _json(Error, "Imports of files are not set up in this deployment"),
+}
+
 IMPORT_BATCH_RESPONSES = {
     200: _json(BatchStored, "Stored in backfill mode (nothing published, no trigger, no journey, no message)"),
     400: _json(Error, "Malformed JSON, or not an object with format and records"),
@@ -554,4 +629,6 @@ ADMIN_REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("/v1/imports/customers/batches", "post"): CustomerBatch,
     ("/v1/imports/orders/batches", "post"): OrderBatch,
     ("/v1/imports/conclusions", "post"): Conclusion,
+    ("/v1/imports/uploads", "post"): UploadRequest,
+    ("/v1/imports", "post"): ImportRequest,
 }

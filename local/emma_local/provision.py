@@ -10,11 +10,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from emma.imports.machine import import_machine
+from emma.imports.machine import substitute as substitute_import_machine
 from emma.journeys.compile import compile_journey, substitute
 from emma.journeys.definitions import Journey
 from emma.resources import (
     EVENT_BUS,
     EXPORTS_BUCKET,
+    IMPORT_MACHINE_ENV,
+    IMPORT_MACHINE_NAME,
+    IMPORTS_BUCKET,
     JOURNEY_MACHINES_ENV,
     QUEUES,
     REQUEST_QUEUES,
@@ -47,10 +52,14 @@ class Provisioned:
     # queue the deployed one has (and `emma replay` the same queues to work on).
     rule_dlq_urls: dict[str, str] = field(default_factory=dict)
     exports_bucket: str = EXPORTS_BUCKET.name
+    imports_bucket: str = IMPORTS_BUCKET.name
+    import_machine: str = ""  # the import state machine's ARN (provision_imports)
 
     def env(self) -> dict[str, str]:
         env = {t.env_var: self.tables[t.logical_id] for t in TABLES}
         env[EXPORTS_BUCKET.env_var] = self.exports_bucket
+        env[IMPORTS_BUCKET.env_var] = self.imports_bucket
+        env[IMPORT_MACHINE_ENV] = self.import_machine
         env[EVENT_BUS.env_var] = self.bus_name
         env["EMMA_SHOP_SECRET_PREFIX"] = SHOP_SECRET_PREFIX
         env.update({q.env_var: self.queue_urls[q.logical_id] for q in REQUEST_QUEUES})
@@ -159,6 +168,38 @@ def create_queue(sqs: Any, events: Any, queue: QueueDef, bus_names: dict[str, st
     return url, dlq_url, rule_dlq_url
 
 
+def _local_function(session: Any, name: str, role: str) -> str:
+    """A Lambda function whose code runs in-process (see emma_local.stepfunctions); its ARN."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("handler.py", "# runs in-process in the local runtime\n")
+    return str(
+        session.client("lambda").create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=role,
+            Handler="handler.lambda_handler",
+            Code={"ZipFile": buffer.getvalue()},
+        )["FunctionArn"]
+    )
+
+
+def provision_imports(session: Any, function: str) -> str:
+    """The imports function (in-process) and the import state machine, built exactly as the CDK app builds it;
+    the machine's ARN."""
+    role = session.client("iam").create_role(
+        RoleName="emma-local-imports",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    arn = _local_function(session, function, role)
+    definition = substitute_import_machine(import_machine(), arn, IMPORTS_BUCKET.name)
+    return str(
+        session.client("stepfunctions").create_state_machine(
+            name=IMPORT_MACHINE_NAME, definition=definition, roleArn=role, type="STANDARD"
+        )["stateMachineArn"]
+    )
+
+
 def provision_journeys(session: Any, journeys: Iterable[Journey], steps_function: str) -> dict[str, str]:
     """The journey-steps function (its code runs in-process, see emma_local.stepfunctions) and one
     state machine per journey, compiled exactly as the CDK app compiles it."""
@@ -200,6 +241,7 @@ def provision(session: Any, shops: Iterable[ShopConfig] = ()) -> Provisioned:
     for table in TABLES:
         create_table(ddb, table)
     exports_bucket = create_bucket(session.client("s3"), EXPORTS_BUCKET, session.region_name)
+    imports_bucket = create_bucket(session.client("s3"), IMPORTS_BUCKET, session.region_name)
     bus = create_bus(events, EVENT_BUS)
     # In AWS the partner bus is named after Shopify's event source (aws.partner/shopify.com/...).
     # moto 5.2.5 cuts bus names at the last "/" when matching rules, so locally the partner bus is
@@ -225,6 +267,7 @@ def provision(session: Any, shops: Iterable[ShopConfig] = ()) -> Provisioned:
         dlq_urls=dlqs,
         rule_dlq_urls=rule_dlqs,
         exports_bucket=exports_bucket,
+        imports_bucket=imports_bucket,
     )
 
 

@@ -27,6 +27,7 @@ from emma.resources import (
     DEFINITIONS_ENV,
     EVENT_BUS,
     EVENT_SOURCE,
+    IMPORTS_FUNCTION,
     JOURNEY_STEPS_FUNCTION,
     PUBLIC_API_URL_ENV,
     QUEUES,
@@ -42,7 +43,7 @@ from emma_local.emulator import ACCOUNT_ID, REGION, Emulator, start_emulator
 from emma_local.environments import DEFAULT_TIMEOUT_SECONDS, Environments
 from emma_local.lambdas import LambdaContext, load_handler
 from emma_local.outbox import Outbox
-from emma_local.provision import Provisioned, provision, provision_journeys
+from emma_local.provision import Provisioned, provision, provision_imports, provision_journeys
 from emma_local.pump import QueuePump
 from emma_local.server import make_server, serve_in_thread
 
@@ -130,6 +131,9 @@ class LocalRuntime:
         steps = f"emma-local-{JOURNEY_STEPS_FUNCTION.replace('_', '-')}"
         self.resources.state_machines = provision_journeys(session, self.journeys, steps)
         stepfunctions.register(steps, load_handler(JOURNEY_STEPS_FUNCTION))
+        imports = f"emma-local-{IMPORTS_FUNCTION}"
+        self.resources.import_machine = provision_imports(session, imports)
+        stepfunctions.register(imports, load_handler(IMPORTS_FUNCTION))
         os.environ.update(self.resources.env())
         os.environ.setdefault(DEFINITIONS_ENV, str(ROOT))  # the YAML in triggers/ and segments/
         self._tap_url = self._tap(session) if self.tap else None
@@ -334,7 +338,7 @@ class LocalRuntime:
 def _reset_components() -> None:
     """Forget every handler's lazily built components (boto3 clients bound to an endpoint)."""
     consumers = [q.consumer for q in (*QUEUES, *REQUEST_QUEUES)]
-    for function in ["ingest", JOURNEY_STEPS_FUNCTION, *consumers, *(s.consumer for s in SCHEDULES)]:
+    for function in ["ingest", JOURNEY_STEPS_FUNCTION, IMPORTS_FUNCTION, *consumers, *(s.consumer for s in SCHEDULES)]:
         load_handler(function)
         module = sys.modules.get(f"{function}.deps") or sys.modules[f"{function}.handler"]
         if callable(getattr(module, "reset", None)):  # a deps module forgets everything it built

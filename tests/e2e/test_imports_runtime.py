@@ -183,3 +183,101 @@ def test_the_admin_routes_refuse_what_they_must(rt):
         f"{rt.api_url}/v1/imports/conclusions", headers=ADMIN, json={"batch": "b", "profiles": ["nope"]}, timeout=10
     )
     assert resp.status_code == 422
+
+
+# ---- a file uploaded to the imports bucket, imported on the import state machine --------------------------------
+
+
+def _upload(rt, path: Path, name: str) -> str:
+    resp = requests.post(f"{rt.api_url}/v1/imports/uploads", headers=ADMIN, json={"file": name}, timeout=10)
+    assert resp.status_code == 200, resp.text
+    answer = resp.json()
+    assert answer["key"].startswith(f"{SHOP}/uploads/") and answer["expires_in"] > 0
+    put = requests.put(answer["url"], data=path.read_bytes(), timeout=30)
+    assert put.status_code == 200, put.text
+    return answer["key"]
+
+
+def _wait(rt, job: str, timeout: float = 120.0) -> dict:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        view = requests.get(f"{rt.api_url}/v1/imports/{job}", headers=ADMIN, timeout=10).json()
+        if view["status"] in ("done", "invalid", "failed"):
+            return view
+        time.sleep(0.5)
+    raise AssertionError(f"import {job} still {view['status']} after {timeout} s: {view}")
+
+
+def test_a_file_uploaded_to_the_bucket_is_imported_on_the_state_machine(rt, tmp_path):
+    people, orders = generate(60, seed=21)
+    people = [
+        p.model_copy(update={"email": p.email.replace("@", "+s3@"), "customer_id": "s3" + p.customer_id})
+        for p in people
+    ]
+    orders = [
+        o.model_copy(update={"email": o.email.replace("@", "+s3@"), "customer_id": None, "order_id": "s3" + o.order_id})
+        for o in orders
+    ]
+    write_emma_customers(people, tmp_path / "customers.csv")
+    write_shopify_orders(orders, tmp_path / "orders.csv")
+    for kind in ("customers", "orders"):
+        key = _upload(rt, tmp_path / f"{kind}.csv", f"{kind}.csv")
+        resp = requests.post(f"{rt.api_url}/v1/imports", headers=ADMIN, json={"kind": kind, "key": key}, timeout=10)
+        assert resp.status_code == 202, resp.text
+        job = resp.json()["job"]
+        assert resp.headers["Location"] == f"/v1/imports/{job}"
+        again = requests.post(f"{rt.api_url}/v1/imports", headers=ADMIN, json={"kind": kind, "key": key}, timeout=10)
+        assert again.status_code == 202 and again.json()["job"] == job  # the same file is the same job, run once
+        view = _wait(rt, job)
+        assert view["status"] == "done", view
+        expected = len(people) if kind == "customers" else len(orders)
+        assert view["records"] == view["records_done"] == expected and view["parts_done"] == view["parts"] >= 1
+        assert view["concluded"] == view["profiles"] > 0 and view["accepted"] > 0
+        late = requests.post(f"{rt.api_url}/v1/imports", headers=ADMIN, json={"kind": kind, "key": key}, timeout=10)
+        assert late.status_code == 404  # a finished import deleted its file
+    rt.drain()
+    buyer = next(p for p in people if any(o.email == p.email and not o.cancelled_at for o in orders))
+    doc = profile(rt, buyer.email)
+    assert doc["orders"]["count"] == sum(1 for o in orders if o.email == buyer.email and not o.cancelled_at)
+    assert doc["segments"] and doc["predictions"]["p_alive"] is not None
+    assert rt.published() == []
+
+
+def test_a_bad_file_in_the_bucket_is_refused_with_its_lines_and_nothing_is_written(rt, tmp_path):
+    bad = tmp_path / "orders.csv"
+    text = (ROOT / "tests" / "fixtures" / "imports" / "emma-orders.csv").read_text()
+    bad.write_text(text + "o-s3-bad,,,s3bad@example.com,someday,EUR,12.00" + "," * 21 + "\n")
+    key = _upload(rt, bad, "orders.csv")
+    resp = requests.post(f"{rt.api_url}/v1/imports", headers=ADMIN, json={"kind": "orders", "key": key}, timeout=10)
+    view = _wait(rt, resp.json()["job"])
+    assert view["status"] == "invalid" and view["error_count"] >= 1
+    lines = len(bad.read_text().splitlines())
+    assert any(e.startswith(f"{key}:{lines}:") and "placed_at" in e for e in view["errors"]), view["errors"]
+    assert requests.get(f"{rt.api_url}/v1/profiles/s3bad@example.com", headers=ADMIN, timeout=10).status_code == 404
+
+
+def test_file_imports_refuse_what_they_must(rt):
+    url = f"{rt.api_url}/v1/imports"
+    assert requests.post(url, json={"kind": "orders", "key": f"{SHOP}/x"}, timeout=10).status_code == 401
+    other = {"authorization": "Bearer ak_local_fahrrad_franz"}
+    resp = requests.post(url, headers=other, json={"kind": "orders", "key": f"{SHOP}/uploads/x/orders.csv"}, timeout=10)
+    assert resp.status_code == 403  # another shop's upload
+    resp = requests.post(url, headers=ADMIN, json={"kind": "orders", "key": f"{SHOP}/uploads/none.csv"}, timeout=10)
+    assert resp.status_code == 404
+    assert requests.post(url, headers=ADMIN, json={"kind": "nope", "key": f"{SHOP}/a"}, timeout=10).status_code == 422
+    assert requests.get(f"{url}/unknown-job", headers=ADMIN, timeout=10).status_code == 404
+
+
+def test_a_finished_import_leaves_no_customer_data_in_the_bucket(rt, tmp_path):
+    people, _ = generate(5, seed=33)
+    people = [p.model_copy(update={"email": p.email.replace("@", "+gone@"), "customer_id": None}) for p in people]
+    write_emma_customers(people, tmp_path / "customers.csv")
+    key = _upload(rt, tmp_path / "customers.csv", "customers.csv")
+    resp = requests.post(f"{rt.api_url}/v1/imports", headers=ADMIN, json={"kind": "customers", "key": key}, timeout=10)
+    assert _wait(rt, resp.json()["job"])["status"] == "done"
+    s3 = rt.emulator.session().client("s3")
+    left = [o["Key"] for o in s3.list_objects_v2(Bucket="emma-imports").get("Contents", [])]
+    job = resp.json()["job"]
+    assert key not in left and not [k for k in left if f"/{job}/" in k]

@@ -3,6 +3,9 @@
     POST /v1/imports/customers/batches   store customer records in backfill mode
     POST /v1/imports/orders/batches      store order records in backfill mode
     POST /v1/imports/conclusions         evaluate the imported profiles, silently
+    POST /v1/imports/uploads             a presigned URL to upload a file to the imports bucket
+    POST /v1/imports                     import a file of the bucket on the import state machine (202)
+    GET  /v1/imports/{job}               where that import stands
 
 Backfill mode (emma.imports): the records build profiles, aggregates, owned products, affinities and
 consent with its proof exactly as live events would, but nothing is published: no trigger fires, no
@@ -17,16 +20,29 @@ All take the shop's admin key (Authorization: Bearer <key>); ``shop`` (optional)
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Annotated, Any, TypeVar
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ValidationError
 
-from emma.errors import InvalidPayload, InvalidRecords
+from emma.errors import Forbidden, InvalidPayload, InvalidRecords, NotFound, TransientError
+from emma.imports.model import ImportKind
 from ingest import deps
 from ingest.http import admin_shop, json_response, raw_body
-from ingest.schemas import CONCLUSION_RESPONSES, IMPORT_BATCH_RESPONSES, Conclusion, CustomerBatch, OrderBatch
+from ingest.schemas import (
+    CONCLUSION_RESPONSES,
+    IMPORT_BATCH_RESPONSES,
+    IMPORT_JOB_RESPONSES,
+    IMPORT_START_RESPONSES,
+    UPLOAD_RESPONSES,
+    Conclusion,
+    CustomerBatch,
+    ImportRequest,
+    OrderBatch,
+    UploadRequest,
+)
 
 router = APIGatewayHttpRouter()
 _SHOP = Query(description="the shop the caller means; 403 if the admin key is another shop's")
@@ -105,3 +121,106 @@ def conclude(shop: Annotated[str | None, _SHOP] = None):
     body = _body(Conclusion)
     done = deps.importer().conclude(config.shop, body.profiles, body.batch, refit=body.refit)
     return json_response(200, {"evaluated": done.evaluated, "prior_changed": done.prior_changed})
+
+
+UPLOAD_SECONDS = 3600
+
+
+def _file_imports():
+    found = deps.file_imports()
+    if found is None:
+        raise TransientError("imports of files are not set up in this deployment (no imports bucket or state machine)")
+    return found
+
+
+def _job_view(job, execution) -> dict[str, Any]:
+    view = job.model_dump(mode="json", include=set(IMPORT_VIEW_FIELDS))
+    failed = execution is not None and execution.get("status") in ("FAILED", "TIMED_OUT", "ABORTED")
+    if failed and view["status"] != "invalid":
+        view["status"] = "failed"
+    view["execution"] = execution
+    return view
+
+
+IMPORT_VIEW_FIELDS = (
+    "job",
+    "shop",
+    "kind",
+    "key",
+    "status",
+    "records",
+    "records_done",
+    "parts",
+    "parts_done",
+    "accepted",
+    "duplicates",
+    "profiles",
+    "concluded",
+    "rescored",
+    "errors",
+    "error_count",
+)
+
+
+@router.post(
+    "/v1/imports/uploads",
+    cors=False,
+    summary="Where to upload a file to import",
+    tags=["imports"],
+    description="A presigned URL to PUT the file to the imports bucket, under the shop's uploads (the file never "
+    "passes through the API: any size). Then POST /v1/imports with the key. Uploads expire after 7 days.",
+    responses=UPLOAD_RESPONSES,
+)
+def upload(shop: Annotated[str | None, _SHOP] = None):
+    config = admin_shop(deps.intake().shops, router.current_event, shop)
+    body = _body(UploadRequest)
+    _, files = _file_imports()
+    key = f"{config.shop}/uploads/{uuid.uuid4().hex}/{body.file}"
+    url = files.upload_url(key, UPLOAD_SECONDS)
+    return json_response(200, {"key": key, "url": url, "expires_in": UPLOAD_SECONDS})
+
+
+@router.post(
+    "/v1/imports",
+    cors=False,
+    summary="Import a file uploaded to the imports bucket",
+    tags=["imports"],
+    description="Starts the import state machine on the file: the whole file is checked first (a file with "
+    "problems imports nothing and the job lists them as FILE:LINE), then stored in parts by a Distributed Map in "
+    "backfill mode (nothing published, no trigger, no journey, no message), then every profile concluded "
+    "(segments, lifecycle, predictions). 202 with Location; the same file again answers the same job.",
+    responses=IMPORT_START_RESPONSES,
+)
+def start_import(shop: Annotated[str | None, _SHOP] = None):
+    config = admin_shop(deps.intake().shops, router.current_event, shop)
+    body = _body(ImportRequest)
+    if not body.key.startswith(f"{config.shop}/"):
+        raise Forbidden(f"the key must be one of shop {config.shop!r}'s uploads ({config.shop}/...)")
+    imports, _ = _file_imports()
+    options = {"consent_as_of": body.consent_as_of, "currency": body.currency, "timezone": body.timezone}
+    job = imports.start(config.shop, ImportKind(body.kind), body.key, body.format, options)
+    if job is None:
+        raise NotFound(f"no file {body.key!r} in the imports bucket (upload it first: POST /v1/imports/uploads)")
+    found = imports.get(config.shop, job.job)
+    assert found is not None
+    location = f"/v1/imports/{job.job}"
+    return json_response(202, _job_view(*found), headers={"Location": location})
+
+
+@router.get(
+    "/v1/imports/<job>",
+    cors=False,
+    summary="Where an import of a file stands",
+    tags=["imports"],
+    description="The job's status (checking, invalid, storing, concluding, rescoring, done; failed when its "
+    "execution failed), the records and parts stored, the profiles concluded, and for a file that was refused "
+    "the first problems as FILE:LINE: reason.",
+    responses=IMPORT_JOB_RESPONSES,
+)
+def get_import(job: str, shop: Annotated[str | None, _SHOP] = None):
+    config = admin_shop(deps.intake().shops, router.current_event, shop)
+    imports, _ = _file_imports()
+    found = imports.get(config.shop, job)
+    if found is None:
+        raise NotFound(f"no import job {job!r} in shop {config.shop!r}")
+    return json_response(200, _job_view(*found))

@@ -20,6 +20,8 @@ from emma.resources import (
     DEFINITIONS_ENV,
     EVENT_BUS,
     EXPORTS_BUCKET,
+    IMPORT_MACHINE_ENV,
+    IMPORTS_BUCKET,
     JOURNEY_MACHINES_ENV,
     MESSAGES_QUEUE,
     PROFILES_TABLE,
@@ -101,6 +103,8 @@ class ImportSettings(IngestSettings):
 
     schedule_table: str = Field(validation_alias=SCHEDULE_TABLE.env_var, min_length=3)
     definitions: Path = _definitions("definitions.json built by `cdk synth` (or the repository folder locally)")
+    imports_bucket: str = Field("", validation_alias=IMPORTS_BUCKET.env_var)
+    import_machine: str = Field("", validation_alias=IMPORT_MACHINE_ENV, description="the import state machine's ARN")
 
 
 class AnalyticsSettings(BaseSettings):

@@ -99,6 +99,14 @@ EXPORTS_BUCKET = BucketDef(
     logical_id="ExportsBucket", name="emma-exports", env_var="EMMA_EXPORTS_BUCKET", expire_days=30
 )
 
+# Files a shop uploads to import (emma.imports.files) and the parts, plans and results of their jobs beside them.
+IMPORTS_BUCKET = BucketDef(
+    logical_id="ImportsBucket", name="emma-imports", env_var="EMMA_IMPORTS_BUCKET", expire_days=7
+)
+IMPORTS_FUNCTION = "imports"  # functions/imports: the import state machine's tasks
+IMPORT_MACHINE_ENV = "EMMA_IMPORT_STATE_MACHINE"  # the import state machine's ARN (the ingest API starts it)
+IMPORT_MACHINE_NAME = "emma-imports"
+
 EVENT_BUS = BusDef(logical_id="EventBus", name="emma-events", env_var="EMMA_EVENT_BUS")
 EVENT_SOURCE = "emma.ingest"  # the Source of every canonical event ingest publishes
 RULES_SOURCE = "emma.rules"  # trigger.fired, segment.entered/left, lifecycle.changed

@@ -88,6 +88,7 @@ EXAMPLES: dict[str, tuple[tuple, tuple]] = {
     "tracked link": (("shop1", "abc"), ()),
     "product": (("shop1", "x1"), ()),
     "product sku": (("shop1", "SKU-1"), ()),
+    "import job": (("shop1",), ("j1",)),
     "recommendation list": (("shop1",), ("POPULAR",)),
     "deferred message": ((1,), (AT, "k1")),
     "due timer": ((TIMER.shard,), (TIMER,)),

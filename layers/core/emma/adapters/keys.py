@@ -233,6 +233,14 @@ def product_pk(shop: str, product_id: str) -> str:
 PRODUCT_SK = "PRODUCT"
 
 
+def import_job_pk(shop: str) -> str:
+    return f"S#{shop}#IMPORT"
+
+
+def import_job_sk(job: str) -> str:
+    return f"JOB#{job}"
+
+
 def sku_pk(shop: str, sku: str) -> str:
     return f"S#{shop}#SKU#{sku}"
 
@@ -649,6 +657,25 @@ PRODUCT = ItemType(
         "DynamoShopHistory.products",
     ),
 )
+IMPORT_JOB = ItemType(
+    name="import job",
+    table=PROFILES_TABLE,
+    privacy="shop",
+    pk=import_job_pk,
+    sk=import_job_sk,
+    description=(
+        "An import of a file from the imports bucket (the import state machine): where it stands, what it stored, "
+        "the first problems of a file that could not be imported (FILE:LINE: reason; lines, never their content)."
+    ),
+    attributes={
+        "<field>": "every field of emma.imports.ports.ImportJob: counters as numbers (added to while it runs), "
+        "the rest as strings (lists and maps as JSON)",
+        "expires_at": "TTL, epoch seconds",
+    },
+    ttl="90 days after it started",
+    written_by=("DynamoImportJobs.start", "DynamoImportJobs.update"),
+    read_by=("DynamoImportJobs.get",),
+)
 PRODUCT_SKU = ItemType(
     name="product sku",
     table=CATALOG_TABLE,
@@ -905,6 +932,7 @@ ITEM_TYPES: tuple[ItemType, ...] = (
     LINK,
     PRODUCT,
     PRODUCT_SKU,
+    IMPORT_JOB,
     MODEL_LIST,
     DEFERRAL,
     TIMER,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import BinaryIO, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
@@ -63,3 +63,73 @@ class ImportJournal(Protocol):
         ...
 
     def set_pending(self, shop: str, jobs: list[str]) -> None: ...
+
+
+class ImportJob(BaseModel):
+    """An import of a file from the imports bucket (the import state machine), as GET /v1/imports/{job} shows it.
+    The counters move while it runs (a retried part may count twice there); Plan sets the stored ones exactly."""
+
+    job: str
+    shop: str
+    kind: ImportKind
+    key: str = Field(description="the file's key in the imports bucket")
+    status: Literal["checking", "invalid", "storing", "concluding", "rescoring", "done"] = "checking"
+    format: str | None = None
+    records: int = 0
+    parts: int = 0
+    parts_done: int = 0
+    records_done: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    merges: int = 0
+    profiles: int = 0
+    concluded: int = 0
+    rescored: int = 0
+    consents: int = 0
+    unproven: dict[str, int] = Field(default_factory=dict)
+    errors: list[str] = Field(default_factory=list, description="FILE:LINE: reason, the first ones")
+    error_count: int = 0
+    started_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+
+
+class ImportJobs(Protocol):
+    """The import jobs' records (DynamoDB in AWS and locally: emma.adapters.imports)."""
+
+    def start(self, job: ImportJob) -> None:
+        """Write the job unless it exists (a second start of the same file is the same job)."""
+        ...
+
+    def update(self, shop: str, job: str, fields: dict[str, object], add: dict[str, int] | None = None) -> None: ...
+
+    def get(self, shop: str, job: str) -> ImportJob | None: ...
+
+
+class ImportFiles(Protocol):
+    """The imports bucket: the uploaded file, the parts and plans written beside it (emma.adapters.imports)."""
+
+    def open(self, key: str) -> BinaryIO: ...
+
+    def put(self, key: str, body: bytes) -> None: ...
+
+    def read(self, key: str) -> bytes: ...
+
+    def keys(self, prefix: str) -> list[str]: ...
+
+    def etag(self, key: str) -> str | None:
+        """The object's ETag (None: there is no such object)."""
+        ...
+
+    def delete(self, keys: list[str]) -> None: ...
+
+
+class ImportRuns(Protocol):
+    """The import state machine's executions, one per job (named after it: a second start is the first run)."""
+
+    def start(self, job: str, payload: dict[str, object]) -> None: ...
+
+    def status(self, job: str) -> dict[str, object] | None:
+        """``{"status": RUNNING|SUCCEEDED|FAILED|TIMED_OUT|ABORTED, "error", "cause"}``; None if never started."""
+        ...

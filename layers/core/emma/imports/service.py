@@ -231,15 +231,18 @@ class ImportWorker:
             for r in records
         ]
 
+    def refit(self, shop: str) -> bool:
+        """Refit the shop's prediction prior on its counters now; whether it changed what profiles are scored
+        with (the stored prior, or the default one where none is stored)."""
+        before = self._rules.prior_of(shop) or default_prior().model_dump(mode="json")
+        after = self._rules.refit_priors([shop], force=True)[shop]
+        return _without_time(before) != _without_time(after)
+
     def conclude(self, shop: str, profile_ids: Sequence[str], batch: str, refit: bool = False) -> Concluded:
         """Evaluate the profiles silently (RulesService.on_backfill). ``refit`` first refits the shop's
         prediction prior on the counters (the rescore after the history is in) and says whether it changed:
         when it did not (a customers file brings no orders), scoring the profiles again would change nothing."""
-        changed = None
-        if refit:
-            before = self._rules.prior_of(shop) or default_prior().model_dump(mode="json")  # what scored them
-            after = self._rules.refit_priors([shop], force=True)[shop]
-            changed = _without_time(before) != _without_time(after)
+        changed = self.refit(shop) if refit else None
         report = self._rules.on_backfill(shop, profile_ids, batch)
         return Concluded(report.evaluated + report.duplicates, changed)
 

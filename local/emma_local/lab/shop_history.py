@@ -192,7 +192,7 @@ def _orders(
         n += 1
         if rng.random() < dropout:
             return
-        at += timedelta(days=rng.expovariate(rate_per_day) + 1)
+        at += timedelta(days=min(rng.expovariate(rate_per_day), 36_500) + 1)  # a rate near 0: never again
 
 
 def _basket(

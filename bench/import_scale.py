@@ -1,5 +1,5 @@
-"""The import at shop scale on the local stack: 100,000 customers and their orders (about 267,000, three years of
-a generated shop: emma_local.lab.shop_history) through `emma import` against the local runtime, as a shop would
+"""The import at shop scale on the local stack: 100,000 customers and their orders (about 300,000, three years of
+a generated shop with about three orders per customer: emma_local.lab.shop_history) through `emma import` against the local runtime, as a shop would
 run it against `emma dev`: the customers file stored (--conclude-later), then the orders file stored and every
 profile concluded and rescored. Prints and writes the time of each step, the rates, and the state of the shop
 afterwards (segment sizes, a profile). Not part of `make bench` (it takes most of an hour on 2 cores):
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="emma-import-scale-"))
     os.environ["EMMA_STATE_DIR"] = str(work / "state")
     started = time.monotonic()
-    people, orders = generate(args.customers)
+    people, orders = generate(args.customers, dropout=(1.0, 4.6))  # about 3 orders per customer
     write_emma_customers(people, work / "generated-customers.csv")
     write_shopify_orders(orders, work / "generated-orders.csv")
     result["orders"] = len(orders)

@@ -68,8 +68,12 @@ def catalog(path: Path = CATALOG) -> list[Product]:
         ]
 
 
-def generate(customers: int, seed: int = 16, end: datetime = END) -> tuple[list[CustomerRecord], list[OrderRecord]]:
-    """Customers in registration order, orders in time order (as the shops export them: oldest first)."""
+def generate(
+    customers: int, seed: int = 16, end: datetime = END, dropout: tuple[float, float] = (1.2, 3.0)
+) -> tuple[list[CustomerRecord], list[OrderRecord]]:
+    """Customers in registration order, orders in time order (as the shops export them: oldest first).
+    ``dropout``: the Beta distribution of each customer's chance to stop buying after a purchase (the default
+    gives about 2.5 orders per customer; (1.0, 4.6) about 3)."""
     rng = random.Random(seed)
     products = catalog()
     devices = [p for p in products if p.category in DEVICES]
@@ -97,7 +101,7 @@ def generate(customers: int, seed: int = 16, end: datetime = END) -> tuple[list[
                 tags=("b2b",) if rng.random() < 0.03 else (),
             )
         )
-        orders += _orders(rng, i, people[-1], devices, others, end)
+        orders += _orders(rng, i, people[-1], devices, others, end, dropout)
     orders.sort(key=lambda o: o.placed_at)
     return people, orders
 
@@ -139,11 +143,12 @@ def _orders(
     devices: Sequence[Product],
     others: Sequence[Product],
     end: datetime,
+    dropout_beta: tuple[float, float] = (1.2, 3.0),
 ) -> Iterator[OrderRecord]:
     """Pareto/NBD-like: a personal purchase rate (gamma) and a chance to drop out after each purchase."""
     assert person.created_at is not None
     rate_per_day = rng.gammavariate(0.8, 1 / 0.8) / 140  # mean one purchase in 140 days while alive
-    dropout = rng.betavariate(1.2, 3.0)
+    dropout = rng.betavariate(*dropout_beta)
     at = person.created_at + timedelta(days=rng.expovariate(1 / 6))  # most buy soon after registering
     owned: list[Product] = []
     n = 0

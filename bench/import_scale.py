@@ -1,8 +1,9 @@
-"""The import at shop scale on the local stack: 100,000 customers and their orders (about 300,000, three years of
-a generated shop with about three orders per customer: emma_local.lab.shop_history) through `emma import` against the local runtime, as a shop would
-run it against `emma dev`: the customers file stored (--conclude-later), then the orders file stored and every
-profile concluded and rescored. Prints and writes the time of each step, the rates, and the state of the shop
-afterwards (segment sizes, a profile). Not part of `make bench` (it takes most of an hour on 2 cores):
+"""The import at shop scale on the local stack: 100,000 customers and their orders (about 300,000: three years
+of a generated shop with about three orders per customer, emma_local.lab.shop_history) through `emma import`
+against the local runtime, as a shop would run it against `emma dev`: the customers file stored
+(--conclude-later), then the orders file stored and every profile concluded and rescored. Prints and writes the
+time of each step, the rates, and the state of the shop afterwards (segment sizes). Not part of `make bench`
+(it takes most of an hour on 2 cores):
 
     python -m bench.import_scale [--customers 100000] [--environments 2] [--parallel 2] [--output FILE.json]
 """

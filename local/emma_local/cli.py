@@ -75,17 +75,21 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _cmd_rules_validate(args: argparse.Namespace) -> int:
+    from emma.campaigns.loader import load_campaigns
     from emma.journeys.loader import load_journeys
     from emma.rules.loader import load_definitions
+    from emma.templates.loader import load_templates
 
     defs = load_definitions(args.root)
     journeys = load_journeys(args.root, defs)
+    campaigns = load_campaigns(args.root, defs, journeys, load_templates(args.root))
     kinds: dict[str, int] = {}
     for segment in defs.segments:
         kinds[segment.kind] = kinds.get(segment.kind, 0) + 1
     print(
         f"{len(defs.triggers)} triggers, {len(defs.segments)} segments "
-        f"({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}), {len(journeys)} journeys: all valid"
+        f"({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}), {len(journeys)} journeys, "
+        f"{len(campaigns)} campaigns: all valid"
     )
     return 0
 
@@ -332,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rules = sub.add_parser("rules", help="triggers and segments")
     rules_sub = rules.add_subparsers(dest="rules_command", required=True)
-    validate = rules_sub.add_parser("validate", help="validate triggers/, segments/ and journeys/")
+    validate = rules_sub.add_parser("validate", help="validate triggers/, segments/, journeys/ and campaigns/")
     validate.add_argument("--root", type=Path, default=ROOT)
     validate.set_defaults(func=_cmd_rules_validate)
 

@@ -31,7 +31,10 @@ _IGNORED = ("__pycache__", "*.pyc", "*.pyo")
 # Modules of the core package that only the CDK app and the local runtime run (at synth or provisioning
 # time), never a Lambda function: left out of the layer (tests/infra/test_layer_contents.py checks that
 # the layer holds exactly what the functions import).
-BUILD_TIME_ONLY = ("journeys/compile.py",)  # the journeys' compiler to Step Functions ASL
+BUILD_TIME_ONLY = (
+    "journeys/compile.py",  # the journeys' compiler to Step Functions ASL
+    "imports/machine.py",  # the import state machine's ASL (the CDK app's `Imports`, the local runtime)
+)
 _STALE_SECONDS = 3600
 
 

@@ -18,6 +18,7 @@ from emma.resources import (
     PROFILES_TABLE,
     RECOMMENDATIONS_SCHEDULE,
     RULES_SCHEDULE,
+    SCHEDULE_TABLE,
     TABLES,
     TRIGGERS_QUEUE,
 )
@@ -136,6 +137,29 @@ ANALYTICS_SNAPSHOT_FUNCTION = FunctionOptions(
     shop_secrets=True,
     definitions=True,
     bus=False,
+    scan=False,
+)
+
+# The imports function (functions/imports, emma.config.ImportSettings): the import state machine's tasks, not a
+# queue or schedule consumer (built by `Imports`, like the ingest API outside FUNCTION_OPTIONS). It stores records
+# through the ingest service in backfill mode and concludes profiles as the rules function does: the profiles table
+# (profiles, aliases, idempotency records, the event log, derived state, markers, counters, member lists, the
+# import job record; transactions) and the schedule table (review timers) read/write, the catalog table read-only
+# (BatchGetItem of products and product SKU items: an import never writes the catalog), no Scan anywhere; the shop
+# secrets; the definitions layer (triggers, segments). The bus's name only: IngestSettings requires it, an import
+# publishes nothing (no events:PutEvents). `Imports` adds the imports bucket.
+# 1769 MB is one full vCPU: the Check task parses a whole file (up to about 100 MB, 300,000 orders: about a minute
+# of CPU) and holds a part of 250 records at a time; the other tasks (a part, a chunk of 100 profiles, the refit)
+# take seconds. 15 minutes, Lambda's longest timeout, so that the biggest file's Check never times out (a timeout
+# is not retried by the state machine and would fail the import); the tasks are billed for what they use.
+IMPORTS_FUNCTION_OPTIONS = FunctionOptions(
+    memory_size=1769,
+    timeout_seconds=15 * 60,
+    tables=(PROFILES_TABLE, SCHEDULE_TABLE),
+    read_tables=(CATALOG_TABLE,),
+    shop_secrets=True,
+    definitions=True,
+    publish=False,
     scan=False,
 )
 

@@ -17,6 +17,7 @@ from emma.resources import (
     ANALYTICS_QUEUE,
     EVENT_BUS,
     EXPORTS_BUCKET,
+    IMPORTS_BUCKET,
     JOURNEYS_QUEUE,
     MESSAGES_QUEUE,
     QUEUES,
@@ -35,10 +36,11 @@ from emma_infra.constructs.data import Data
 from emma_infra.constructs.definitions import Definitions
 from emma_infra.constructs.dispatch import Dispatch
 from emma_infra.constructs.functions import EmmaFunction, Platform
+from emma_infra.constructs.imports import Imports
 from emma_infra.constructs.ingest_api import IngestApi
 from emma_infra.constructs.journeys import Journeys, construct_name
 from emma_infra.constructs.layers import Layers
-from emma_infra.constructs.monitoring import Monitoring, complaint_rate_alarm
+from emma_infra.constructs.monitoring import IMPORT_MACHINE_ALARM, Monitoring, complaint_rate_alarm
 from emma_infra.constructs.schedules import ScheduledFunction
 from emma_infra.constructs.shopify_partner import CONTEXT_KEY, PARTNER_BUS, ShopifyPartnerSource
 from emma_infra.sizing import FUNCTION_OPTIONS
@@ -66,6 +68,8 @@ class EmmaStack(Stack):
         platform = Platform(layers=layers.all, data=data, bus=bus, definitions=definitions)
 
         api = IngestApi(self, "IngestApi", platform=platform)
+        # The import state machine and its function; the ingest API starts and reports its executions.
+        imports = Imports(self, "Imports", platform=platform, api=api.handler)
         # The account's default bus exists in every account and region: referenced, never created.
         default_bus = events.EventBus.from_event_bus_name(self, "DefaultBus", DEFAULT_BUS)
         buses = {EMMA_BUS: bus.event_bus, DEFAULT_BUS: default_bus}
@@ -117,6 +121,7 @@ class EmmaStack(Stack):
         functions: list[EmmaFunction] = [
             api.handler,
             journeys.steps,
+            imports.function,
             dispatch.function,
             *(c.consumer for c in [*consumers, *schedules]),
         ]
@@ -135,7 +140,10 @@ class EmmaStack(Stack):
             ],
             rule_dead_letter_queues=[(c.definition.logical_id, c.rule_dead_letter_queue) for c in consumers],
             http_api=api.http_api,
-            state_machines={construct_name(j): m for j, m in journeys.state_machines.items()},
+            state_machines={
+                **{construct_name(j): m for j, m in journeys.state_machines.items()},
+                IMPORT_MACHINE_ALARM: imports.state_machine,
+            },
             thresholds=[*dispatch.alarms, complaint_rate_alarm(f"emma-{ANALYTICS_QUEUE.consumer}")],
         )
 
@@ -153,6 +161,13 @@ class EmmaStack(Stack):
             value=data.exports_bucket.bucket_name,
             description=f"S3 bucket of customers' data exports, kept {EXPORTS_BUCKET.expire_days} days "
             f"({EXPORTS_BUCKET.env_var})",
+        )
+        CfnOutput(
+            self,
+            f"{IMPORTS_BUCKET.logical_id}Name",
+            value=data.imports_bucket.bucket_name,
+            description="S3 bucket of the files shops import (<shop>/uploads/...) and their jobs' parts, kept "
+            f"{IMPORTS_BUCKET.expire_days} days at most ({IMPORTS_BUCKET.env_var})",
         )
         CfnOutput(
             self,

@@ -134,7 +134,8 @@ def test_definitions_layer_is_the_json_at_definitions_slash_definitions_json(tmp
 
 
 def test_build_time_modules_stay_out_of_the_core_layer(tmp_path):
-    """The journeys' compiler runs at synth and provisioning time only (the CDK app, the local runtime)."""
+    """The journeys' compiler and the import machine's ASL run at synth and provisioning time only (the CDK app,
+    the local runtime)."""
     pkg = make_package(tmp_path)
     (pkg / "journeys").mkdir()
     (pkg / "journeys" / "compile.py").write_text("ASL = 1\n")
@@ -142,4 +143,4 @@ def test_build_time_modules_stay_out_of_the_core_layer(tmp_path):
     layer, _ = bundling.stage_core_layer(pkg, tmp_path / "cache")
     assert (layer / "python" / "emma" / "journeys" / "steps.py").is_file()
     assert not (layer / "python" / "emma" / "journeys" / "compile.py").exists()
-    assert bundling.BUILD_TIME_ONLY == ("journeys/compile.py",)
+    assert bundling.BUILD_TIME_ONLY == ("journeys/compile.py", "imports/machine.py")

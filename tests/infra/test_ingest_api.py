@@ -65,7 +65,9 @@ def test_webhooks_tracking_and_admin_reads_are_separate_families(default_synth):
     _, found = stage(default_synth)
     settings = found["Properties"]["RouteSettings"]
     families = {route_family(key.split(" ", 1)[1]).name for key in settings}
-    assert families == {f.name for f in ROUTE_FAMILIES} == {"tracking", "webhooks", "admin", "links", "console"}
+    assert (
+        families == {f.name for f in ROUTE_FAMILIES} == {"tracking", "webhooks", "admin", "imports", "links", "console"}
+    )
     assert route_family("/webhooks/{platform}/{shop}").name == "webhooks"
     assert {route_family(p).name for p in ("/v1/track", "/v1/batch", "/v1/t", "/v1/{proxy+}")} == {"tracking"}
     assert {route_family(p).name for p in ("/v1/profiles/{ref}", "/v1/segments", "/v1/catalog/products")} == {"admin"}

@@ -15,6 +15,7 @@ from emma.journeys.loader import load_journeys
 from emma.resources import (
     CATALOG_TABLE,
     EVENT_BUS,
+    IMPORT_MACHINE_NAME,
     JOURNEY_MACHINES_ENV,
     JOURNEY_STEPS_FUNCTION,
     JOURNEYS_QUEUE,
@@ -56,6 +57,8 @@ def machines(synth: Synth) -> dict[str, tuple[str, dict[str, Any]]]:
     found = {}
     for logical_id, resource in synth.resources("AWS::StepFunctions::StateMachine").items():
         name = resource["Properties"]["StateMachineName"]
+        if name == IMPORT_MACHINE_NAME:
+            continue  # the import state machine: tests/infra/test_imports_infra.py
         (journey_id,) = [j for j in JOURNEYS if state_machine_name(j) == name]
         found[journey_id] = (logical_id, resource["Properties"])
     return found
@@ -282,6 +285,7 @@ def test_each_journey_alarms_on_failed_executions(default_synth):
         a["Properties"]
         for a in default_synth.resources("AWS::CloudWatch::Alarm").values()
         if a["Properties"].get("Namespace") == "AWS/States"
+        and "journey" in a["Properties"]["AlarmDescription"]  # the import machine's: test_imports_infra.py
     ]
     assert {a["MetricName"] for a in failed} == {"ExecutionsFailed"}
     assert sorted(a["Dimensions"][0]["Value"]["Ref"] for a in failed) == sorted(

@@ -14,7 +14,7 @@ from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import lint_file
 from cfnlint.config import ManualArgs
 
-from emma.resources import EXPORTS_BUCKET, state_machine_name
+from emma.resources import EXPORTS_BUCKET, IMPORT_MACHINE_NAME, IMPORTS_BUCKET, state_machine_name
 from emma_infra.edge import EDGE_REGION, EDGE_STACK_NAME
 from emma_infra.paths import DEFINITIONS_ROOT
 from tests.infra.conftest import REPORT_ONLY, Synth
@@ -34,10 +34,24 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "registers devices with the push platform applications operators create per shop",
     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:"
     "secret:emma/shops/*]": "one secret per shop",
-    "AwsSolutions-S1": "the exports bucket: no server access logs; Emma's privacy audit log records the job of "
-    "each export, CloudTrail data events audit object access account-wide",
+    "AwsSolutions-S1": "the exports and imports buckets: no server access logs; Emma's privacy audit log records "
+    "the job of each export, the import job record each import, CloudTrail data events audit object access "
+    "account-wide",
     f"AwsSolutions-IAM5[Resource::<{EXPORTS_BUCKET.logical_id}.Arn>/*]": "the ingest and privacy functions write "
     "and read one export object per privacy job, named at run time",
+    f"AwsSolutions-IAM5[Resource::<{IMPORTS_BUCKET.logical_id}.Arn>/*]": "the imports function reads the uploads "
+    "and the parts of each import and deletes them when the import finishes, named at run time",
+    f"AwsSolutions-IAM5[Resource::<{IMPORTS_BUCKET.logical_id}.Arn>/jobs/*]": "the imports function writes, and "
+    "the import state machine's ItemReaders read, the parts and chunks of each import (jobs/<shop>/<job>/...)",
+    f"AwsSolutions-IAM5[Resource::<{IMPORTS_BUCKET.logical_id}.Arn>/*/uploads/*]": "the ingest API presigns the "
+    "uploads of a shop (<shop>/uploads/<uuid>/<file>) and checks that they exist",
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+    f"{IMPORT_MACHINE_NAME}:*]": "Distributed Map: Step Functions describes and stops the import machine's executions",
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+    f"{IMPORT_MACHINE_NAME}/*]": "Distributed Map: the child workflow executions of the import machine's map runs, "
+    "described, stopped and redriven",
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+    f"{IMPORT_MACHINE_NAME}:import-*]": "the ingest API describes the execution of an import job (import-<job>)",
     "AwsSolutions-SQS3": "the dead-letter queues of the EventBridge Scheduler targets and of the EventBridge rule "
     "targets (cdk-nag only sees RedrivePolicy)",
     **{

@@ -14,12 +14,15 @@ from emma.resources import (
     CATALOG_TABLE,
     EVENT_BUS,
     EXPORTS_BUCKET,
+    IMPORT_MACHINE_NAME,
+    IMPORTS_BUCKET,
     PRIVACY_SCHEDULE,
     PROFILES_TABLE,
     SCHEDULE_TABLE,
     SCHEDULES,
     SHOP_SECRET_PREFIX,
     TABLES,
+    state_machine_name,
 )
 from emma_infra.constructs.ingest_api import route_family
 from emma_infra.sizing import FUNCTION_OPTIONS, INGEST_API_FUNCTION, PRIVACY_FUNCTION
@@ -80,9 +83,11 @@ def allowed(statements: list[dict[str, Any]], action: str) -> set[str]:
 
 def executions(synth: Synth) -> set[str]:
     """arn:aws:states:...:execution:<state machine name>:* of every journey state machine in the template."""
+    journey_prefix = state_machine_name("")
     return {
         f"arn:aws:states:eu-central-1:123456789012:execution:{m['Properties']['StateMachineName']}:*"
         for m in synth.resources("AWS::StepFunctions::StateMachine").values()
+        if m["Properties"]["StateMachineName"].startswith(journey_prefix)  # not the import machine
     }
 
 
@@ -132,8 +137,10 @@ def test_the_exports_bucket_refuses_requests_without_tls(default_synth):
     assert {arn(r) for r in deny["Resource"]} == {EXPORTS_ARN, EXPORT_OBJECTS}
 
 
-def test_the_exports_bucket_is_the_only_bucket_and_an_output(default_synth):
-    assert list(default_synth.resources("AWS::S3::Bucket")) == [EXPORTS_BUCKET.logical_id]
+def test_the_exports_bucket_is_an_output_and_the_only_bucket_besides_the_imports(default_synth):
+    assert sorted(default_synth.resources("AWS::S3::Bucket")) == sorted(
+        [EXPORTS_BUCKET.logical_id, IMPORTS_BUCKET.logical_id]
+    )
     output = default_synth.template_json["Outputs"][f"{EXPORTS_BUCKET.logical_id}Name"]
     assert output["Value"] == {"Ref": EXPORTS_BUCKET.logical_id}
     assert EXPORTS_BUCKET.env_var in output["Description"]
@@ -198,7 +205,16 @@ def test_the_privacy_function_reads_the_shop_secrets_and_puts_no_events(default_
 
 @pytest.mark.parametrize("path", [INGEST, PRIVACY], ids=["ingest", "privacy"])
 def test_reads_and_writes_exports_and_nothing_else_of_s3(default_synth, path):
-    found = function_statements(default_synth, path)
+    # The ingest API's presigned uploads to the imports bucket: tests/infra/test_imports_infra.py.
+    imports = f"<{IMPORTS_BUCKET.logical_id}.Arn>"
+    found = [
+        s
+        for s in function_statements(default_synth, path)
+        if not any(
+            arn(r).startswith(imports) or r == {"Fn::GetAtt": [IMPORTS_BUCKET.logical_id, "Arn"]}
+            for r in _listed(s["Resource"])
+        )
+    ]
     assert allowed(found, "s3:GetObject") == allowed(found, "s3:PutObject") == {EXPORT_OBJECTS}
     assert allowed(found, "s3:DeleteObject") == {EXPORT_OBJECTS}  # an erasure deletes the customer's exports
     assert allowed(found, "s3:ListBucket") == {
@@ -213,7 +229,9 @@ def test_stops_every_journeys_executions_and_nothing_more_of_step_functions(any_
     found = function_statements(any_synth, path)
     assert executions(any_synth)
     assert allowed(found, "states:StopExecution") == executions(any_synth)
-    actions = {a for s in found for a in _listed(s["Action"]) if a.startswith("states:")}
+    # The ingest API starts and describes imports (tests/infra/test_imports_infra.py), nothing else.
+    journeys = [s for s in found if not any(IMPORT_MACHINE_NAME in arn(r) for r in _listed(s["Resource"]))]
+    actions = {a for s in journeys for a in _listed(s["Action"]) if a.startswith("states:")}
     assert actions == {"states:StopExecution"}
 
 

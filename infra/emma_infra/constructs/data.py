@@ -1,4 +1,5 @@
-"""DynamoDB: one table per `emma.resources.TABLES` definition; S3: the exports bucket (`EXPORTS_BUCKET`)."""
+"""DynamoDB: one table per `emma.resources.TABLES` definition; S3: the exports bucket (`EXPORTS_BUCKET`) and the
+imports bucket (`IMPORTS_BUCKET`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from emma.resources import ACTIVITY_INDEX, EXPORTS_BUCKET, PROFILES_TABLE, TABLES, BucketDef, TableDef
+from emma.resources import (
+    ACTIVITY_INDEX,
+    EXPORTS_BUCKET,
+    IMPORTS_BUCKET,
+    PROFILES_TABLE,
+    TABLES,
+    BucketDef,
+    TableDef,
+)
 
 # What the read/write grant of a table allows except dynamodb:Scan, for functions that answer requests
 # and must never read a whole table (the ingest API). Transactions (TransactWriteItems) need no action of
@@ -36,13 +45,34 @@ def _string_key(name: str | None) -> dynamodb.Attribute | None:
 
 
 class Data(Construct):
-    """On-demand, point-in-time-recoverable, encrypted tables that outlive the stack, and the private,
-    encrypted, TLS-only exports bucket whose objects expire after `BucketDef.expire_days`."""
+    """On-demand, point-in-time-recoverable, encrypted tables that outlive the stack, and two private,
+    encrypted, TLS-only buckets whose objects expire after `BucketDef.expire_days`: the exports bucket
+    (customers' data exports) and the imports bucket (files a shop imports, and the parts of their jobs)."""
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
         super().__init__(scope, construct_id)
         self.tables: dict[str, dynamodb.Table] = {d.logical_id: self._table(d) for d in TABLES}
-        self.exports_bucket = self._bucket(EXPORTS_BUCKET)
+        self.exports_bucket = self._bucket(
+            EXPORTS_BUCKET,
+            rule_id="ExpireExports",
+            access_logs_reason="Only Emma's ingest and privacy functions read and write this bucket, through their "
+            "own roles. Each object is the export of one privacy job (Shopify's customers/data_request), which "
+            "Emma's privacy audit log (GET /v1/privacy/audit) records, and is served only for the shop's admin key. "
+            "Server access logs would copy every request into a second bucket kept longer than the exports "
+            f"themselves ({EXPORTS_BUCKET.expire_days} days); account-wide auditing of object access belongs to "
+            "CloudTrail S3 data events.",
+        )
+        self.imports_bucket = self._bucket(
+            IMPORTS_BUCKET,
+            rule_id="ExpireImports",
+            access_logs_reason="Only Emma's ingest API (presigned uploads under <shop>/uploads/, the admin key's "
+            "shop only), the imports function and the import state machine read and write this bucket, through "
+            "their own roles; every import is recorded as an import job in the profiles table (GET "
+            "/v1/imports/{job}). The objects are a shop's uploaded files and the parts of their imports: the import "
+            "deletes them when it finishes, the rest (refused files, failed runs) expires after "
+            f"{IMPORTS_BUCKET.expire_days} days. Server access logs would keep a record of customers' files longer "
+            "than the files themselves; account-wide auditing of object access belongs to CloudTrail S3 data events.",
+        )
 
     def _table(self, definition: TableDef) -> dynamodb.Table:
         table = dynamodb.Table(
@@ -71,7 +101,7 @@ class Data(Construct):
         table.node.default_child.override_logical_id(definition.logical_id)  # type: ignore[union-attr]
         return table
 
-    def _bucket(self, definition: BucketDef) -> s3.Bucket:
+    def _bucket(self, definition: BucketDef, *, rule_id: str, access_logs_reason: str) -> s3.Bucket:
         bucket = s3.Bucket(
             self,
             definition.logical_id,
@@ -79,35 +109,30 @@ class Data(Construct):
             enforce_ssl=True,
             encryption=s3.BucketEncryption.S3_MANAGED,
             object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,  # no ACLs
-            versioned=False,  # an expired or replaced export must be gone, not kept as an old version
+            versioned=False,  # an expired, replaced or deleted object must be gone, not kept as an old version
             lifecycle_rules=[
                 s3.LifecycleRule(
-                    id="ExpireExports",
+                    id=rule_id,
                     expiration=Duration.days(definition.expire_days),
                     abort_incomplete_multipart_upload_after=Duration.days(1),
                 )
             ],
-            # Like the tables: a stack deletion never deletes customers' exports before the shop fetched
-            # them; the lifecycle rule stays on the retained bucket and still expires every object.
+            # Like the tables: a stack deletion never deletes customers' files (an export the shop has not
+            # fetched yet, an import under way); the lifecycle rule stays on the retained bucket and still
+            # expires every object.
             removal_policy=RemovalPolicy.RETAIN,
         )
         bucket.node.default_child.override_logical_id(definition.logical_id)  # type: ignore[union-attr]
-        Validations.of(bucket).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-S1",
-                reason="Only Emma's ingest and privacy functions read and write this bucket, through their own "
-                "roles. Each object is the export of one privacy job (Shopify's customers/data_request), which "
-                "Emma's privacy audit log (GET /v1/privacy/audit) records, and is served only for the shop's "
-                "admin key. Server access logs would copy every request into a second bucket kept longer than "
-                f"the exports themselves ({definition.expire_days} days); account-wide auditing of object "
-                "access belongs to CloudTrail S3 data events.",
-            )
-        )
+        Validations.of(bucket).acknowledge(Acknowledgment(id="AwsSolutions-S1", reason=access_logs_reason))
         return bucket
 
     @property
     def exports_environment(self) -> dict[str, str]:
         return {EXPORTS_BUCKET.env_var: self.exports_bucket.bucket_name}
+
+    @property
+    def imports_environment(self) -> dict[str, str]:
+        return {IMPORTS_BUCKET.env_var: self.imports_bucket.bucket_name}
 
     def export_statements(self) -> list[iam.PolicyStatement]:
         """Write, read and delete exports (s3:PutObject, s3:GetObject, s3:DeleteObject on the objects: an

@@ -99,8 +99,9 @@ ROUTE_FAMILIES = (
         prefixes=("/v1/profiles/", "/v1/catalog/", "/v1/privacy/", "/v1/analytics/", "/v1/segments/"),
     ),
     # Imports of a shop's history (emma import): each request stores a batch of records or concludes a batch
-    # of profiles; its own bucket, so that an import running flat out never slows the admin reads.
-    RouteFamily("imports", rate_limit=10, burst_limit=20, prefixes=("/v1/imports/",)),
+    # of profiles, or uploads, starts or reports an import of a file (POST /v1/imports/uploads, POST /v1/imports,
+    # GET /v1/imports/{job}); its own bucket, so that an import running flat out never slows the admin reads.
+    RouteFamily("imports", rate_limit=10, burst_limit=20, paths=frozenset({"/v1/imports"}), prefixes=("/v1/imports/",)),
     # The console's pages and its sign-in (a person at a browser; each page reads the reports).
     RouteFamily("console", rate_limit=10, burst_limit=30, paths=frozenset({"/console"}), prefixes=("/console/",)),
     # Links in messages (unsubscribe, the preference centre, the double opt-in confirmation, tracked short

@@ -6,6 +6,7 @@
   not deliver to its queue);
 * each journey's state machine: any failed execution over 5 minutes (a step failed all its retries;
   the failure is recorded on the customer's journey state);
+* the import state machine (`IMPORT_MACHINE_ALARM`): any failed import over 5 minutes;
 * the HTTP API: any 5xx over 5 minutes;
 * metrics with a threshold of their own (`ThresholdAlarm`), e.g. the SES reputation rates of `Dispatch`.
 
@@ -31,6 +32,8 @@ from constructs import Construct
 from emma_infra.constructs.functions import EmmaFunction
 
 PERIOD = Duration.minutes(5)
+# The import state machine's name among `Monitoring`'s state machines (the journeys': their construct names).
+IMPORT_MACHINE_ALARM = "ImportMachine"
 
 
 @dataclass(frozen=True)
@@ -135,7 +138,10 @@ class Monitoring(Construct):
             self._alarm(
                 f"{name}ExecutionsFailed",
                 machine.metric_failed(period=PERIOD),
-                f"Emma journey {name}: executions failed (a step failed all its retries; see the execution "
+                "Emma imports: an import failed (a refused file, or a task that failed all its retries; see "
+                "GET /v1/imports/{job} and the execution history, fix the cause, then redrive the execution)"
+                if name == IMPORT_MACHINE_ALARM
+                else f"Emma journey {name}: executions failed (a step failed all its retries; see the execution "
                 "history and the customer's journey state)",
             )
         self._alarm("Api5xx", http_api.metric_server_error(period=PERIOD), "Emma ingest API: 5xx responses")

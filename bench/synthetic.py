@@ -415,6 +415,7 @@ class Population:
             "last_seen_at": iso(last_at),
             "last_active_at": iso(last_at),
             "last_seen": last_seen,
+            "imported_at": None,
             "log_seq": sum(counts.values()),
             "merged_from": [],
             "merged_into": None,

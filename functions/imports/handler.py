@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 from emma.config import ImportSettings
 from emma.imports.files import FileImports, Options
 from emma.imports.model import ImportKind
+from emma.wiring.aws import BATCH_JOB
 from emma.wiring.imports import FileImportWiring
 from emma.wiring.ingest import IngestWiring
 
@@ -60,18 +61,23 @@ class Refit(_Task):
     action: Literal["refit"]
 
 
+class ScoredWith(_Task):
+    action: Literal["scored_with"]
+
+
 class Finish(_Task):
     action: Literal["finish"]
 
 
-Task = Annotated[Check | Store | Plan | Conclude | Refit | Finish, Field(discriminator="action")]
+Task = Annotated[Check | Store | Plan | ScoredWith | Conclude | Refit | Finish, Field(discriminator="action")]
 TASK: TypeAdapter[Task] = TypeAdapter(Task)
 
 
 @functools.cache
 def components() -> FileImports:
     settings = ImportSettings()  # type: ignore[call-arg]  # read from the environment
-    return FileImportWiring(settings, IngestWiring(settings)).imports
+    # A task of the state machine, not a request somebody waits for: patient clients (a whole file is streamed).
+    return FileImportWiring(settings, IngestWiring(settings, config=BATCH_JOB)).imports
 
 
 @logger.inject_lambda_context
@@ -92,6 +98,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
             return imports.plan(task.shop, task.job)
         case Conclude():
             return imports.conclude(task.shop, task.job, task.phase, task.index, task.profiles)
+        case ScoredWith():
+            return imports.scored_with(task.shop, task.job)
         case Refit():
             return imports.refit(task.shop, task.job)
         case Finish():

@@ -503,6 +503,7 @@ class BatchStored(BaseModel):
     duplicates: int = Field(description="events stored before (the batch, or part of it, was imported already)")
     skipped: int = Field(description="events naming no customer")
     merges: int = Field(description="profiles merged because the records connected them")
+    erased: int = Field(0, description="customers left out: an address of theirs belongs to a customer erased in Emma")
     profiles: list[str] = Field(
         description="the profiles the batch's events are on: conclude them after the last batch"
     )
@@ -519,6 +520,9 @@ class Conclusion(BaseModel):
         min_length=1, max_length=500, description="1 to 500 profile ids, as the batches answered them"
     )
     refit: bool = Field(False, description="refit the shop's prediction prior first (once all profiles are concluded)")
+    scored_with: dict[str, Any] | None = Field(
+        None, description="with refit: the prior the first pass answered (`prior`); the refit is compared with it"
+    )
 
 
 class Concluded(BaseModel):
@@ -526,6 +530,7 @@ class Concluded(BaseModel):
     prior_changed: bool | None = Field(
         description="with refit: whether the refitted prior differs (if not, scoring again changes nothing)"
     )
+    prior: dict | None = Field(description="the prediction prior the profiles were scored with")
 
 
 class UploadRequest(BaseModel):
@@ -552,8 +557,9 @@ class ImportRequest(BaseModel):
     format: Literal["shopify", "woocommerce", "emma"] | None = Field(None, description="default: from the header")
     consent_as_of: str | None = Field(
         None,
-        pattern=r"^\d{4}-\d{2}-\d{2}",
-        description="the export's date, for exports whose consent column has no date (Shopify): the proof's time",
+        max_length=40,
+        description="the export's date (YYYY-MM-DD or an ISO 8601 time), for exports whose consent column has no "
+        "date (Shopify): the proof's time",
     )
     currency: str | None = Field(None, pattern=r"^[A-Z]{3}$", description="for exports without a currency column")
     timezone: str = Field("UTC", max_length=64, description="for times without an offset (the shop's)")
@@ -586,7 +592,8 @@ IMPORT_START_RESPONSES = {
     403: _json(Error, "The admin key belongs to another shop, or the key is not under the shop's uploads"),
     404: _json(Error, "No such file in the imports bucket"),
     422: _json(Error, "A field that is not valid, named"),
-    503: _json(Error, "A dependency is unavailable, or imports of files are not set up in this deployment"),
+    501: _json(Error, "Imports of files are not set up in this deployment (no imports bucket or state machine)"),
+    503: _json(Error, "A dependency is unavailable; retry"),
 }
 IMPORT_JOB_RESPONSES = {
     200: _json(ImportJobView, "Where the import stands"),
@@ -600,7 +607,7 @@ UPLOAD_RESPONSES = {
     401: _json(Error, "Missing or wrong admin key"),
     403: _json(Error, "The admin key belongs to another shop than the one named"),
     422: _json(Error, "A file name that is not valid"),
-    503: _json(Error, "Imports of files are not set up in this deployment"),
+    501: _json(Error, "Imports of files are not set up in this deployment (no imports bucket or state machine)"),
 }
 
 IMPORT_BATCH_RESPONSES = {

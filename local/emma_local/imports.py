@@ -52,14 +52,17 @@ class ImportTarget(Protocol):
 
     def store(self, kind: ImportKind, fmt: str, records: list[Record]) -> BatchReport: ...
 
-    def conclude(self, profile_ids: list[str], batch: str, refit: bool) -> Concluded: ...
+    def conclude(
+        self, profile_ids: list[str], batch: str, refit: bool, scored_with: dict[str, Any] | None
+    ) -> Concluded: ...
 
 
 # ---- the journal --------------------------------------------------------------------------------
 
 
 class FileJournal:
-    """ImportJournal in a folder: ``<job>/state.json`` and ``<job>/profiles.jsonl`` (one line per batch)."""
+    """ImportJournal in a folder: ``<job>/state.json`` and ``<job>/touched/<batch>.json``, each written whole
+    (to a temporary name, then renamed): an interruption leaves a file as it was or as it is, never cut."""
 
     def __init__(self, root: Path) -> None:
         self._root = root
@@ -81,12 +84,14 @@ class FileJournal:
         tmp.replace(folder / "state.json")  # atomic: an interruption leaves the old state or the new
 
     def add_profiles(self, job: str, batch: int, profile_ids: Collection[str]) -> None:
-        folder = self._dir(job)
+        folder = self._dir(job) / "touched"
         folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / "profiles.jsonl", "a") as out:
-            out.write(json.dumps({"batch": batch, "profiles": sorted(profile_ids)}) + "\n")
+        tmp = folder / f"{batch:08d}.json.tmp"
+        with open(tmp, "w") as out:
+            out.write(json.dumps(sorted(profile_ids)))
             out.flush()
             os.fsync(out.fileno())
+        tmp.replace(folder / f"{batch:08d}.json")
 
     def pending(self, shop: str) -> list[str]:
         path = self._root / f"pending-{shop}.json"
@@ -99,14 +104,9 @@ class FileJournal:
         tmp.replace(self._root / f"pending-{shop}.json")
 
     def profiles(self, job: str) -> list[str]:
-        path = self._dir(job) / "profiles.jsonl"
         found: set[str] = set()
-        if path.exists():
-            for line in path.read_text().splitlines():
-                try:
-                    found.update(json.loads(line)["profiles"])
-                except (ValueError, KeyError):
-                    continue  # a line cut by an interruption: its batch is stored again on resumption
+        for path in sorted((self._dir(job) / "touched").glob("*.json")):
+            found.update(json.loads(path.read_text()))
         return sorted(found)
 
 
@@ -206,7 +206,8 @@ class Importer:
             state.phase = "done"
             state.finished_at = self.now()
             self.journal.save(state)
-            self.journal.set_pending(shop, [j for j in self.journal.pending(shop) if j not in state.with_jobs])
+            concluded = {*state.with_jobs, job}
+            self.journal.set_pending(shop, [j for j in self.journal.pending(shop) if j not in concluded])
         return state
 
     def _profiles(self, state: ImportState) -> list[str]:
@@ -259,19 +260,22 @@ class Importer:
         profiles = self._profiles(state)
         state.profiles = len(profiles)
         done = getattr(state, counter)
-        if refit and done == 0 and profiles:
-            # The prior is refitted with the first batch of the second pass (the counters hold the history),
-            # before any other; if that changed nothing (a file without orders), scoring the others again
-            # would change nothing.
+        if done == 0 and profiles:
+            # The first batch of each pass alone, before the others. Concluding, it says which prior it scored
+            # with (kept in the journal); rescoring, it refits the prior (the counters hold the history now) and
+            # compares the new one with that: if it did not change (a file without orders), scoring the others
+            # again would change nothing. The same answer however often the first batch is sent again.
             chunk = profiles[: self.conclude_batch]
-            answer = self.target.conclude(chunk, f"{state.job}:{phase}:0", True)
-            done = len(profiles) if answer.prior_changed is False else len(chunk)
+            answer = self.target.conclude(chunk, f"{state.job}:{phase}:0", refit, state.scored_with if refit else None)
+            if not refit:
+                state.scored_with = answer.prior
+            done = len(profiles) if refit and answer.prior_changed is False else len(chunk)
             self._concluded(state, counter, done, phase, len(profiles), progress)
         starts = range(done, len(profiles), self.conclude_batch)
 
         def one(start: int) -> Concluded:
             return self.target.conclude(
-                profiles[start : start + self.conclude_batch], f"{state.job}:{phase}:{start}", False
+                profiles[start : start + self.conclude_batch], f"{state.job}:{phase}:{start}", False, None
             )
 
         for start, _ in _in_order(iter(starts), one, self.parallel):
@@ -370,9 +374,14 @@ class ApiTarget:
             profiles=answer["profiles"],
         )
 
-    def conclude(self, profile_ids: list[str], batch: str, refit: bool) -> int:
-        answer = self._post("/v1/imports/conclusions", {"batch": batch, "profiles": profile_ids, "refit": refit})
-        return Concluded(int(answer["evaluated"]), answer.get("prior_changed"))
+    def conclude(
+        self, profile_ids: list[str], batch: str, refit: bool, scored_with: dict[str, Any] | None
+    ) -> Concluded:
+        body: dict[str, Any] = {"batch": batch, "profiles": profile_ids, "refit": refit}
+        if scored_with is not None:
+            body["scored_with"] = scored_with
+        answer = self._post("/v1/imports/conclusions", body)
+        return Concluded(int(answer["evaluated"]), answer.get("prior_changed"), answer.get("prior"))
 
 
 class ApiError(Exception):

@@ -253,6 +253,7 @@ def test_a_bad_file_in_the_bucket_is_refused_with_its_lines_and_nothing_is_writt
     resp = requests.post(f"{rt.api_url}/v1/imports", headers=ADMIN, json={"kind": "orders", "key": key}, timeout=10)
     view = _wait(rt, resp.json()["job"])
     assert view["status"] == "invalid" and view["error_count"] >= 1
+    assert view["execution"]["status"] == "SUCCEEDED"  # a refused file is the shop's to fix: no failure, no alarm
     lines = len(bad.read_text().splitlines())
     assert any(e.startswith(f"{key}:{lines}:") and "placed_at" in e for e in view["errors"]), view["errors"]
     assert requests.get(f"{rt.api_url}/v1/profiles/s3bad@example.com", headers=ADMIN, timeout=10).status_code == 404
@@ -268,6 +269,13 @@ def test_file_imports_refuse_what_they_must(rt):
     assert resp.status_code == 404
     assert requests.post(url, headers=ADMIN, json={"kind": "nope", "key": f"{SHOP}/a"}, timeout=10).status_code == 422
     assert requests.get(f"{url}/unknown-job", headers=ADMIN, timeout=10).status_code == 404
+    outside = {"kind": "orders", "key": f"{SHOP}/jobs/x/parts/000000.jsonl"}  # not an upload
+    assert requests.post(url, headers=ADMIN, json=outside, timeout=10).status_code == 403
+    bad = {"kind": "orders", "key": f"{SHOP}/uploads/x/o.csv", "timezone": "Mars/Olympus"}
+    resp = requests.post(url, headers=ADMIN, json=bad, timeout=10)
+    assert resp.status_code == 422 and "timezone" in resp.json()["message"]
+    bad = {"kind": "orders", "key": f"{SHOP}/uploads/x/o.csv", "consent_as_of": "2026-13-45x"}
+    assert requests.post(url, headers=ADMIN, json=bad, timeout=10).status_code == 422
 
 
 def test_a_finished_import_leaves_no_customer_data_in_the_bucket(rt, tmp_path):

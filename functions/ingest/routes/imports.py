@@ -22,12 +22,14 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Annotated, Any, TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from pydantic import BaseModel, ValidationError
 
-from emma.errors import Forbidden, InvalidPayload, InvalidRecords, NotFound, TransientError
+from emma.errors import Forbidden, InvalidPayload, InvalidRecords, NotConfigured, NotFound
+from emma.imports.files import Options
 from emma.imports.model import ImportKind
 from ingest import deps
 from ingest.http import admin_shop, json_response, raw_body
@@ -119,17 +121,18 @@ def import_orders(shop: Annotated[str | None, _SHOP] = None):
 def conclude(shop: Annotated[str | None, _SHOP] = None):
     config = admin_shop(deps.intake().shops, router.current_event, shop)
     body = _body(Conclusion)
-    done = deps.importer().conclude(config.shop, body.profiles, body.batch, refit=body.refit)
-    return json_response(200, {"evaluated": done.evaluated, "prior_changed": done.prior_changed})
+    done = deps.importer().conclude(config.shop, body.profiles, body.batch, body.refit, body.scored_with)
+    return json_response(200, {"evaluated": done.evaluated, "prior_changed": done.prior_changed, "prior": done.prior})
 
 
-UPLOAD_SECONDS = 3600
+# Presigned with the function's temporary credentials, which may expire sooner than a long URL would.
+UPLOAD_SECONDS = 900
 
 
 def _file_imports():
     found = deps.file_imports()
     if found is None:
-        raise TransientError("imports of files are not set up in this deployment (no imports bucket or state machine)")
+        raise NotConfigured("imports of files are not set up in this deployment (no imports bucket or state machine)")
     return found
 
 
@@ -194,10 +197,11 @@ def upload(shop: Annotated[str | None, _SHOP] = None):
 def start_import(shop: Annotated[str | None, _SHOP] = None):
     config = admin_shop(deps.intake().shops, router.current_event, shop)
     body = _body(ImportRequest)
-    if not body.key.startswith(f"{config.shop}/"):
-        raise Forbidden(f"the key must be one of shop {config.shop!r}'s uploads ({config.shop}/...)")
+    uploads = f"{config.shop}/uploads/"
+    if not body.key.startswith(uploads) or ".." in body.key.split("/"):
+        raise Forbidden(f"the key must be one of shop {config.shop!r}'s uploads ({uploads}...)")
+    options = _options(body)
     imports, _ = _file_imports()
-    options = {"consent_as_of": body.consent_as_of, "currency": body.currency, "timezone": body.timezone}
     job = imports.start(config.shop, ImportKind(body.kind), body.key, body.format, options)
     if job is None:
         raise NotFound(f"no file {body.key!r} in the imports bucket (upload it first: POST /v1/imports/uploads)")
@@ -205,6 +209,21 @@ def start_import(shop: Annotated[str | None, _SHOP] = None):
     assert found is not None
     location = f"/v1/imports/{job.job}"
     return json_response(202, _job_view(*found), headers={"Location": location})
+
+
+def _options(body: ImportRequest) -> dict[str, Any]:
+    """The file's options as the import will read them: a timezone or date that would fail the import later is
+    refused now (422)."""
+    try:
+        ZoneInfo(body.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidRecords(f"timezone: {body.timezone!r} is not an IANA time zone (Europe/Berlin)") from None
+    if body.consent_as_of is not None:
+        try:
+            Options.of({"consent_as_of": body.consent_as_of})
+        except ValueError:
+            raise InvalidRecords(f"consent_as_of: {body.consent_as_of!r} is not a date (YYYY-MM-DD)") from None
+    return {"consent_as_of": body.consent_as_of, "currency": body.currency, "timezone": body.timezone}
 
 
 @router.get(

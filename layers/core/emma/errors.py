@@ -106,6 +106,13 @@ class ConcurrencyConflict(TransientError):
     code = "concurrent_update_conflict"
 
 
+class NotConfigured(EmmaError):
+    """A feature this deployment is not set up for (its resources are missing): asking again will not help."""
+
+    status = 501
+    code = "not_configured"
+
+
 class InvalidRecords(EmmaError):
     """An import batch naming records that do not validate (nothing of the request is stored)."""
 

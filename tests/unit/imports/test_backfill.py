@@ -182,7 +182,15 @@ def close(a, b) -> bool:
     return a == b
 
 
-PROFILE_FIELDS_NOT_COMPARED = {"profile_id", "version", "updated_at", "log_seq", "merged_from", "created_at"}
+PROFILE_FIELDS_NOT_COMPARED = {
+    "profile_id",
+    "version",
+    "updated_at",
+    "log_seq",
+    "merged_from",
+    "created_at",
+    "imported_at",
+}
 
 
 def test_the_history_is_a_real_one(shops):
@@ -251,6 +259,7 @@ def test_the_same_batches_again_change_nothing(shops):
     before = {k: v for k, v in shop.repo.profiles.items()}
     derived = {k: v.model_dump() for k, v in shop.store.derived_states.items()}
     worker = ImportWorker(shop.ingest, shop.rules, shop.clock)
+    shop.clock.at += timedelta(minutes=1)  # a real clock has moved on meanwhile
     again = worker.store(SHOP, "emma", people[:40])
     assert again.accepted == 0 and again.duplicates > 0 and again.profiles
     worker.conclude(SHOP, again.profiles, "job:conclude:0")
@@ -275,3 +284,25 @@ def test_after_the_import_life_goes_on_live(shops):
         shop.rules.on_event(event)
     fired = {e.properties.trigger for e in shop.conclusions.published[before:] if e.type == "trigger.fired"}
     assert {"order-placed", "repeat-purchase"} <= fired
+
+
+def test_a_live_event_before_the_conclusion_announces_no_history(shops):
+    """An imported customer who comes back before their history was concluded (emma import --conclude-later,
+    or during a long import): the segments the history earned are recorded silently, the event's triggers fire."""
+    people, orders, _, _ = shops
+    shop = Shop(END)
+    worker = ImportWorker(shop.ingest, shop.rules, shop.clock)
+    buyer = next(o for o in reversed(orders) if o.customer_id and not o.cancelled_at)
+    mine = [o for o in orders if o.email == buyer.email]
+    worker.store(SHOP, "emma", [p for p in people if p.email == buyer.email])
+    worker.store(SHOP, "emma", mine)  # stored, not concluded
+    fresh = buyer.model_copy(update={"order_id": "live-2", "placed_at": END, "discount_codes": ()})
+    shop.ingest.ingest(events_of(SHOP, "emma", fresh, END))
+    for event in shop.bus.published:
+        shop.rules.on_event(event)
+    published = {e.type for e in shop.conclusions.published}
+    assert "trigger.fired" in published
+    assert not published & {"segment.entered", "lifecycle.changed"}, published
+    profile = shop.profile_of(buyer.customer_id)
+    derived = shop.store.derived_states[(SHOP, profile.profile_id)]
+    assert derived.segments and shop.rules.segment_sizes(SHOP)["known-customers"] == 1

@@ -55,9 +55,9 @@ class Worker:
         self.stored += 1
         return self.worker.store(SHOP, fmt, records)
 
-    def conclude(self, profile_ids, batch, refit):
+    def conclude(self, profile_ids, batch, refit, scored_with=None):
         self.conclusions.append((len(profile_ids), batch, refit))
-        return self.worker.conclude(SHOP, profile_ids, batch, refit)
+        return self.worker.conclude(SHOP, profile_ids, batch, refit, scored_with)
 
 
 def opener(path: Path):
@@ -238,3 +238,41 @@ def test_the_sample_moved_in_time_is_the_same_history_exported_later(tmp_path):
                 was = getattr(x, name, None)
                 assert getattr(y, name, None) == (was and was + by), name
             assert [c.at - by for c in y.consents] == [c.at for c in x.consents]
+
+
+def test_a_refit_whose_answer_was_lost_still_rescores_everyone(tmp_path):
+    """The first rescore batch refits the prior; if its answer is lost (a timeout, a crash) the batch is sent
+    again, and the refit, compared with the prior the conclusion scored with (kept in the journal), still says
+    the prior changed: every profile is scored again."""
+    people, orders = generate(300, seed=8)
+    write_emma_customers(people, tmp_path / "customers.csv")
+    write_shopify_orders(orders, tmp_path / "orders.csv")
+
+    class LosesTheRefitAnswer(Worker):
+        lost = False
+
+        def conclude(self, profile_ids, batch, refit, scored_with=None):
+            answer = super().conclude(profile_ids, batch, refit, scored_with)
+            if refit and not LosesTheRefitAnswer.lost:
+                LosesTheRefitAnswer.lost = True
+                raise ConnectionError("the answer never came")
+            return answer
+
+    target, journal = LosesTheRefitAnswer(), MemoryJournal()
+    importer = Importer(target, journal, batch_records=100, conclude_batch=50)
+    importer.run(SHOP, ImportKind.CUSTOMERS, "c.csv", opener(tmp_path / "customers.csv"), ReadOptions(), conclude=False)
+    with pytest.raises(ConnectionError):
+        importer.run(SHOP, ImportKind.ORDERS, "o.csv", opener(tmp_path / "orders.csv"), ReadOptions())
+    done = importer.run(SHOP, ImportKind.ORDERS, "o.csv", opener(tmp_path / "orders.csv"), ReadOptions())
+    assert done.phase == "done" and done.scored_with and done.scored_with["method"] == "default"
+    rescored = [n for n, batch, _ in target.conclusions if ":rescore:" in batch]
+    assert sum(rescored) - rescored[0] == done.profiles == 300  # the lost first batch was sent again, then all
+    from emma.predict.model import score_profile
+    from emma.predict.prior import Prior
+    from emma.profiles.model import Profile
+
+    fitted = Prior.model_validate(target.rules_store.priors[SHOP][0])
+    assert fitted.method == "fitted"  # the history changed the prior: the rescore was needed
+    for (shop, pid), derived in target.rules_store.derived_states.items():
+        profile = Profile.model_validate(target.repo.profiles[(shop, pid)])
+        assert derived.predictions == score_profile(profile, NOW, fitted).model_dump(mode="json"), pid

@@ -10,11 +10,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from emma.adapters import keys
 from emma.adapters.ddb import Table, conditional_failed, epoch, key, number, string, wrap_error
-from emma.imports.ports import ImportJob
+from emma.imports.ports import FileChanged, ImportJob
 
 JOB_TTL = timedelta(days=90)
 _COUNTERS = frozenset(name for name, field in ImportJob.model_fields.items() if field.annotation in (int, "int"))
-_JSON = frozenset({"unproven", "errors"})
+_JSON = frozenset({"unproven", "errors", "scored_with"})
 
 
 def _value(name: str, value: Any) -> dict[str, Any]:
@@ -27,6 +27,31 @@ def _value(name: str, value: Any) -> dict[str, Any]:
     if value is None:
         return {"NULL": True}
     return string(str(value))
+
+
+class _Stream:
+    """An object's body whose read errors (a connection lost mid-file) are StoreError: retried as transient."""
+
+    def __init__(self, body: Any) -> None:
+        self._body = body
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            return self._body.read(size if size >= 0 else None)  # type: ignore[no-any-return]
+        except (ClientError, BotoCoreError, OSError) as exc:
+            raise wrap_error(exc, "GetObject (reading)") from exc
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self._body.close()
+
+    def __enter__(self) -> _Stream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 class DynamoImportJobs(Table):
@@ -97,15 +122,20 @@ class S3ImportFiles:
         self._client = client
         self._bucket = bucket
 
-    def open(self, key: str) -> BinaryIO:
+    def open(self, key: str, etag: str | None = None) -> BinaryIO:
         try:
-            return self._client.get_object(Bucket=self._bucket, Key=key)["Body"]  # type: ignore[no-any-return]
-        except (ClientError, BotoCoreError) as exc:
+            found = self._client.get_object(Bucket=self._bucket, Key=key, **({"IfMatch": etag} if etag else {}))
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "PreconditionFailed":
+                raise FileChanged("the file was uploaded again since the import started: start it again") from exc
             raise wrap_error(exc, "GetObject") from exc
+        except BotoCoreError as exc:
+            raise wrap_error(exc, "GetObject") from exc
+        return _Stream(found["Body"])  # type: ignore[return-value]
 
     def read(self, key: str) -> bytes:
         with self.open(key) as body:
-            return body.read()  # type: ignore[no-any-return]
+            return body.read()
 
     def put(self, key: str, body: bytes) -> None:
         try:

@@ -15,14 +15,14 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import TypeAdapter
 
 from emma.clock import Clock
 from emma.imports.model import CustomerRecord, ImportKind, LineError, OrderRecord
-from emma.imports.ports import ImportFiles, ImportJob, ImportJobs, ImportRuns
+from emma.imports.ports import FileChanged, ImportFiles, ImportJob, ImportJobs, ImportRuns
 from emma.imports.service import ImportInvalid, ImportWorker, check
 
 PART_RECORDS = 250
@@ -32,9 +32,10 @@ _CUSTOMERS = TypeAdapter(list[CustomerRecord])
 _ORDERS = TypeAdapter(list[OrderRecord])
 
 
-def job_id(shop: str, kind: ImportKind, key: str, etag: str) -> str:
-    """The same object (key and content) imported into the same shop as the same kind is the same job."""
-    return hashlib.sha256(f"{shop}|{kind}|{key}|{etag}".encode()).hexdigest()[:24]
+def job_id(shop: str, kind: ImportKind, key: str, etag: str, settings: str = "") -> str:
+    """The same object (key and content) imported into the same shop as the same kind, read the same way (format
+    and options), is the same job; other options are another job."""
+    return hashlib.sha256(f"{shop}|{kind}|{key}|{etag}|{settings}".encode()).hexdigest()[:24]
 
 
 def prefix(shop: str, job: str) -> str:
@@ -51,10 +52,14 @@ class Options:
 
     @classmethod
     def of(cls, data: dict[str, Any] | None) -> Options:
+        """From JSON; a date without a time is midnight UTC (ValueError: not a date)."""
         data = data or {}
         at = data.get("consent_as_of")
+        when = datetime.fromisoformat(at) if isinstance(at, str) and at else None
+        if when is not None and when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
         return cls(
-            consent_as_of=datetime.fromisoformat(at) if isinstance(at, str) and at else None,
+            consent_as_of=when,
             currency=data.get("currency") or None,
             timezone=data.get("timezone") or "UTC",
         )
@@ -74,26 +79,22 @@ class FileImports:
         self, shop: str, job: str, kind: ImportKind, key: str, fmt: str | None, options: Options
     ) -> dict[str, Any]:
         """Read the whole file; with problems, record them and fail (ImportInvalid); else write the parts."""
-        from emma.imports.formats import ReadOptions, read  # the readers: only here, not in the API's cold start
+        # the readers: only here, not in the API's cold start
+        from emma.imports.formats import ImportFormatError, ReadOptions, read
 
         read_options = ReadOptions(options.consent_as_of, options.currency, options.timezone)
-        found = check(shop, kind, key, lambda: self._files.open(key), read_options, fmt, self._clock.now())
+        etag = (self._jobs.get(shop, job) or ImportJob.model_construct(etag=None)).etag
+        try:
+            found = check(shop, kind, key, lambda: self._files.open(key, etag), read_options, fmt, self._clock.now())
+        except ImportFormatError as exc:  # not a file of this kind: a problem with the file, like a bad line
+            return self._refused(shop, job, None, [exc.message], 1)
+        except FileChanged as exc:
+            return self._refused(shop, job, None, [f"{key}: {exc.message}"], 1)
         if found.error_count:
-            self._jobs.update(
-                shop,
-                job,
-                {
-                    "status": "invalid",
-                    "format": found.format,
-                    "errors": [str(e) for e in found.errors[:SHOWN_ERRORS]],
-                    "error_count": found.error_count,
-                    "finished_at": self._clock.now(),
-                },
-            )
-            raise ImportInvalid(key, found.errors, found.error_count)
+            return self._refused(shop, job, found.format, [str(e) for e in found.errors], found.error_count)
         part: list[str] = []
         parts = 0
-        with self._files.open(key) as stream:
+        with self._files.open(key, etag) as stream:
             for record in read(kind, key, stream, read_options, found.format):
                 if isinstance(record, LineError):  # the object changed since it was checked
                     raise ImportInvalid(key, [record], 1)
@@ -116,7 +117,23 @@ class FileImports:
                 "unproven": found.unproven,
             },
         )
-        return {"parts_prefix": prefix(shop, job) + "parts/", "format": found.format, "parts": parts}
+        return {"invalid": False, "parts_prefix": prefix(shop, job) + "parts/", "format": found.format, "parts": parts}
+
+    def _refused(self, shop: str, job: str, fmt: str | None, errors: list[str], count: int) -> dict[str, Any]:
+        """A file with problems: the job says so with the first of them (FILE:LINE: reason), nothing is written,
+        and the execution ends there (a refused file is the shop's to fix: no failure, no alarm)."""
+        self._jobs.update(
+            shop,
+            job,
+            {
+                "status": "invalid",
+                "format": fmt,
+                "errors": errors[:SHOWN_ERRORS],
+                "error_count": count,
+                "finished_at": self._clock.now(),
+            },
+        )
+        return {"invalid": True, "error_count": count}
 
     def _put_part(self, shop: str, job: str, n: int, lines: list[str]) -> None:
         self._files.put(f"{prefix(shop, job)}parts/{n:06d}.jsonl", ("\n".join(lines) + "\n").encode())
@@ -159,9 +176,22 @@ class FileImports:
         self._jobs.update(shop, job, {}, {"concluded" if phase == "conclude" else "rescored": len(profiles)})
         return {"done": len(profiles)}
 
+    def scored_with(self, shop: str, job: str) -> dict[str, Any]:
+        """Before the conclusion: the prior it will score with, on the job's record (Refit compares with it)."""
+        found = self._jobs.get(shop, job)
+        if found is None or found.scored_with is None:
+            self._jobs.update(shop, job, {"scored_with": self._worker.prior(shop)})
+        return {"done": True}
+
     def refit(self, shop: str, job: str) -> dict[str, Any]:
-        changed = self._worker.refit(shop)
-        self._jobs.update(shop, job, {"status": "rescoring" if changed else "concluding"})
+        """The prior refitted on the history; changed from what the conclusion scored with? (The same answer
+        however often the task is retried: a refit of the same counters is the same prior.)"""
+        found = self._jobs.get(shop, job)
+        changed = self._worker.refit(shop, found.scored_with if found else None)
+        if not changed and found is not None:
+            self._jobs.update(shop, job, {"status": "concluding", "rescored": found.profiles})
+        else:
+            self._jobs.update(shop, job, {"status": "rescoring"})
         return {"changed": changed}
 
     def finish(self, shop: str, job: str) -> dict[str, Any]:
@@ -184,9 +214,10 @@ class FileImports:
         etag = self._files.etag(key)
         if etag is None:
             return None
-        job = job_id(shop, kind, key, etag)
+        settings = json.dumps({"format": fmt, "options": options or {}}, sort_keys=True)
+        job = job_id(shop, kind, key, etag, settings)
         now = self._clock.now()
-        self._jobs.start(ImportJob(job=job, shop=shop, kind=kind, key=key, started_at=now, updated_at=now))
+        self._jobs.start(ImportJob(job=job, shop=shop, kind=kind, key=key, etag=etag, started_at=now, updated_at=now))
         payload = {"shop": shop, "job": job, "kind": str(kind), "key": key, "format": fmt, "options": options or {}}
         self._runs.start(job, payload)
         found = self._jobs.get(shop, job)

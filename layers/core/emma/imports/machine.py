@@ -5,7 +5,8 @@ managed services, never in one long function.
               nothing written); otherwise the records are written as parts of 250 (JSON Lines) beside it
     Store     a Distributed Map over the parts (S3 ListObjectsV2): each part stored in backfill mode by one
               invocation, MAX_STORE_CONCURRENCY at once; the profiles each part touched are written beside it
-    Plan      the touched profiles, each once, in chunks of 100 (one JSON array)
+    Plan      the touched profiles, each once, in chunks of 100 (one JSON array); the prior the conclusion will
+              score with, on the job's record
     Conclude  a Distributed Map over the chunks: segments, lifecycle, predictions, the prior's counters
     Refit     the shop's prediction prior refitted on the history; unchanged (a customers file): done
     Rescore   a Distributed Map over the chunks again, with the refitted prior
@@ -118,8 +119,14 @@ def import_machine() -> dict[str, Any]:
                 "check",
                 {**CONTEXT, "kind.$": "$.kind", "key.$": "$.key", "format.$": "$.format", "options.$": "$.options"},
                 "$.check",
-                "Store",
+                "Valid",
             ),
+            "Valid": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.check.result.invalid", "BooleanEquals": True, "Next": "Refused"}],
+                "Default": "Store",
+            },
+            "Refused": {"Type": "Succeed", "Comment": "the file has problems: the job lists them, nothing written"},
             "Store": _map(
                 {
                     "Resource": "arn:aws:states:::s3:listObjectsV2",
@@ -139,8 +146,9 @@ def import_machine() -> dict[str, Any]:
             "AnyProfiles": {
                 "Type": "Choice",
                 "Choices": [{"Variable": "$.plan.result.chunks", "NumericEquals": 0, "Next": "Finish"}],
-                "Default": "Conclude",
+                "Default": "ScoredWith",
             },
+            "ScoredWith": _task("scored_with", CONTEXT, None, "Conclude"),
             "Conclude": _chunks("conclude", "Refit"),
             "Refit": _task("refit", CONTEXT, "$.refit", "PriorChanged"),
             "PriorChanged": {

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from typing import BinaryIO, Literal, Protocol
+from typing import Any, BinaryIO, Literal, Protocol
 
 from pydantic import BaseModel, Field
 
+from emma.errors import EmmaError
 from emma.imports.model import ImportKind
 
 Phase = Literal["ingest", "conclude", "rescore", "done", "stored"]  # stored: concluded by a later import
@@ -40,6 +41,7 @@ class ImportState(BaseModel):
     consents: int = Field(0, description="consent statements carried over, with their proof")
     unproven: dict[str, int] = Field(default_factory=dict, description="per channel: accepted, but without proof")
     finished_at: datetime | None = None
+    scored_with: dict[str, Any] | None = Field(None, description="the prediction prior the conclusion scored with")
     with_jobs: list[str] = Field(
         default_factory=list, description="earlier jobs stored with conclude-later, concluded with this one"
     )
@@ -90,6 +92,9 @@ class ImportJob(BaseModel):
     unproven: dict[str, int] = Field(default_factory=dict)
     errors: list[str] = Field(default_factory=list, description="FILE:LINE: reason, the first ones")
     error_count: int = 0
+    etag: str | None = Field(None, description="the file's ETag when the job started (its content, read as it was)")
+    scored_with: dict[str, Any] | None = Field(None, description="the prior the conclusion scored with")
+    options_digest: str | None = None
     started_at: datetime
     updated_at: datetime
     finished_at: datetime | None = None
@@ -107,10 +112,20 @@ class ImportJobs(Protocol):
     def get(self, shop: str, job: str) -> ImportJob | None: ...
 
 
+class FileChanged(EmmaError):
+    """The uploaded object is not the one the import was started on (uploaded again to the same key)."""
+
+    status = 409
+    code = "file_changed"
+
+
 class ImportFiles(Protocol):
     """The imports bucket: the uploaded file, the parts and plans written beside it (emma.adapters.imports)."""
 
-    def open(self, key: str) -> BinaryIO: ...
+    def open(self, key: str, etag: str | None = None) -> BinaryIO:
+        """The object as a stream (only if its ETag is still ``etag``: else FileChanged); read errors are
+        StoreError, which the state machine retries."""
+        ...
 
     def put(self, key: str, body: bytes) -> None: ...
 

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from pydantic import ValidationError
 
@@ -159,6 +159,7 @@ class BatchReport:
     skipped: int = 0
     merges: int = 0
     profiles: list[str] = field(default_factory=list)
+    erased: int = 0  # customers left out: an address of theirs belongs to a customer erased in Emma
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -166,6 +167,7 @@ class BatchReport:
             "duplicates": self.duplicates,
             "skipped": self.skipped,
             "merges": self.merges,
+            "erased": self.erased,
             "profiles": self.profiles,
         }
 
@@ -192,6 +194,7 @@ class ImportWorker:
             skipped=len(report.skipped),
             merges=len(report.merges),
             profiles=sorted(report.profiles),
+            erased=report.erased,
         )
 
     def _with_catalog(
@@ -231,26 +234,38 @@ class ImportWorker:
             for r in records
         ]
 
-    def refit(self, shop: str) -> bool:
-        """Refit the shop's prediction prior on its counters now; whether it changed what profiles are scored
-        with (the stored prior, or the default one where none is stored)."""
-        before = self._rules.prior_of(shop) or default_prior().model_dump(mode="json")
-        after = self._rules.refit_priors([shop], force=True)[shop]
-        return _without_time(before) != _without_time(after)
+    def prior(self, shop: str) -> dict[str, Any]:
+        """The prior profiles of the shop are scored with now (the stored one, else the default)."""
+        return self._rules.prior_of(shop) or default_prior().model_dump(mode="json")
 
-    def conclude(self, shop: str, profile_ids: Sequence[str], batch: str, refit: bool = False) -> Concluded:
-        """Evaluate the profiles silently (RulesService.on_backfill). ``refit`` first refits the shop's
-        prediction prior on the counters (the rescore after the history is in) and says whether it changed:
-        when it did not (a customers file brings no orders), scoring the profiles again would change nothing."""
-        changed = self.refit(shop) if refit else None
+    def refit(self, shop: str, scored_with: dict[str, Any] | None) -> bool:
+        """Refit the shop's prediction prior on its counters now; whether it differs from ``scored_with``, the
+        prior the conclusion scored with (the same answer however often it is asked: a retried refit refits to
+        the same prior)."""
+        after = self._rules.refit_priors([shop], force=True)[shop]
+        return scored_with is None or _without_time(scored_with) != _without_time(after)
+
+    def conclude(
+        self,
+        shop: str,
+        profile_ids: Sequence[str],
+        batch: str,
+        refit: bool = False,
+        scored_with: dict[str, Any] | None = None,
+    ) -> Concluded:
+        """Evaluate the profiles silently (RulesService.on_backfill). ``refit`` first refits the shop's prediction
+        prior (the rescore after the history is in) and says whether it changed from ``scored_with``; the answer
+        names the prior the profiles were scored with."""
+        changed = self.refit(shop, scored_with) if refit else None
         report = self._rules.on_backfill(shop, profile_ids, batch)
-        return Concluded(report.evaluated + report.duplicates, changed)
+        return Concluded(report.evaluated + report.duplicates, changed, self.prior(shop))
 
 
 @dataclass(frozen=True)
 class Concluded:
     evaluated: int
     prior_changed: bool | None = None  # asked to refit: whether the prior changed
+    prior: dict[str, Any] | None = None  # the prior the profiles were scored with
 
 
 def _without_time(prior: dict[str, object] | None) -> dict[str, object] | None:

@@ -66,6 +66,7 @@ class IngestReport:
     published: int = 0
     merges: list[tuple[str, str]] = field(default_factory=list)  # (loser, winner)
     profiles: set[str] = field(default_factory=set)  # the profiles the events were stored on (now or before)
+    erased: int = 0  # backfill: customers left out because an address of theirs belongs to an erased customer
 
     def add(self, other: IngestReport) -> None:
         """Fold another request part's report into this one (a batch ingested shop by shop)."""
@@ -75,6 +76,7 @@ class IngestReport:
         self.published += other.published
         self.merges += other.merges
         self.profiles |= other.profiles
+        self.erased += other.erased
 
     def as_dict(self) -> dict[str, Any]:
         """What a sender is told: counts only. Profile ids stay internal (tracker callers are browsers)."""
@@ -204,6 +206,11 @@ class IngestService:
         def one(group: list[Run]) -> tuple[IngestReport, list[CanonicalEvent], Exception | None]:
             own, out = IngestReport(), []
             try:
+                if backfill and self._erased(group):
+                    # History of a customer erased in Emma (an old export): not brought back.
+                    own.skipped += [e.id for run, _ in group for e in run]
+                    own.erased += 1
+                    return own, out, None
                 for n, (run, aliases) in enumerate(group):
                     # Only a group's first run can use what was read before any of them was written.
                     self._ingest_run(run, aliases, own, out, backfill, known if n == 0 else None)
@@ -223,6 +230,8 @@ class IngestService:
             report.duplicates += own.duplicates
             report.merges += own.merges
             report.profiles |= own.profiles
+            report.skipped += own.skipped
+            report.erased += own.erased
             stored += out
             if error is not None:
                 errors.append(error)
@@ -231,6 +240,17 @@ class IngestService:
                 self._publish(stored, report)
             raise errors[0]
         return stored
+
+    def _erased(self, group: list[Run]) -> bool:
+        """Whether an address the group's events carry belongs to a customer erased in Emma (emma.privacy keeps
+        them as salted hashes). Live, such an address may come back (the customer returned; their consent then
+        needs a new double opt-in); an import of old history would only bring back what the erasure removed."""
+        if self._suppressions is None:
+            return False
+        refs = [e.customer for run, _ in group for e in run]
+        emails = sorted({r.email for r in refs if r.email})
+        phones = sorted({r.phone for r in refs if r.phone})
+        return bool((emails or phones) and self._suppressions.suppressed(group[0][0][0].shop, emails, phones))
 
     def _prefetch(self, groups: list[list[Run]]) -> _Known | None:
         """One read of the aliases, idempotency records and profiles of every customer of the request

@@ -722,6 +722,8 @@ def apply_event(profile: Profile, event: CanonicalEvent) -> bool:
         profile.last_seen[kind] = max(filter(None, (profile.last_seen.get(kind), at)))
     if is_customer_activity(event):
         profile.last_active_at = max(filter(None, (profile.last_active_at, at)))
+    if event.source.kind == SourceKind.IMPORT:
+        profile.imported_at = max(filter(None, (profile.imported_at, event.received_at)))
     profile.updated_at = max(profile.updated_at, event.received_at)
 
     match event:
@@ -926,6 +928,7 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
         setattr(merged, attr, pick(values))
     for kind, at in loser.last_seen.items():
         merged.last_seen[kind] = max(at, merged.last_seen.get(kind, at))
+    merged.imported_at = max(filter(None, (merged.imported_at, loser.imported_at)), default=None)
     for pid in [*loser.merged_from, loser.profile_id]:
         if pid not in merged.merged_from:
             merged.merged_from.append(pid)

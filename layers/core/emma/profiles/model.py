@@ -271,6 +271,9 @@ class Profile(_Model):
         "shop's retention (privacy.inactive_months) measures",
     )
     last_seen: dict[str, datetime] = Field(default_factory=dict, description="per source kind")
+    imported_at: datetime | None = Field(
+        None, description="when history was last imported into the profile (emma import): the time Emma received it"
+    )
     log_seq: int = 0
     merged_from: list[str] = Field(default_factory=list)
     merged_into: str | None = None

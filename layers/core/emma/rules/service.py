@@ -150,18 +150,50 @@ _BOOKKEEPING = {"version", "updated_at"}
 
 
 def _changes_nothing(commit: RulesCommit, before: Derived) -> bool:
-    """The commit would only restamp the derived state: no membership, counter, list, timer or outbox moves."""
+    """The commit would only restamp the derived state: no membership, counter, list or outbox moves, and no
+    timer but the review moved later (the review already set still comes, and concludes then)."""
+    later_review = (
+        before.next_review_at is not None
+        and commit.derived.next_review_at is not None
+        and commit.derived.next_review_at >= before.next_review_at
+        and all(t.kind == "review" for t in [*commit.timers, *commit.superseded])
+    )
     return (
         not commit.outbox
         and not any(commit.counter_deltas.values())
         and not any(commit.stats_delta.values())
-        and not commit.timers
-        and not commit.superseded
+        and (not (commit.timers or commit.superseded) or later_review)
         and not commit.retire
         and not commit.listed
         and not commit.unlisted
-        and commit.derived.model_dump(exclude=_BOOKKEEPING) == before.model_dump(exclude=_BOOKKEEPING)
+        and _close(_stable(commit.derived), _stable(before))
     )
+
+
+def _close(a: Any, b: Any) -> bool:
+    """Equal, but for probabilities that drifted by less than a thousandth."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and isinstance(b, float):
+        return abs(a - b) < 1e-3
+    return bool(a == b)
+
+
+def _stable(derived: Derived) -> dict[str, Any]:
+    """The derived state without what only says when it was worked out (its version and time, the predictions'
+    scoring time, the next review, which only moves later: the timer already set still comes) and predicted
+    times to the day (they drift with every second since the last order; probabilities too: ``_close``): two
+    evaluations of an unchanged profile on the same day are the same."""
+    data = derived.model_dump(mode="json", exclude={*_BOOKKEEPING, "next_review_at"})
+    if data.get("predictions"):
+        data["predictions"] = {
+            k: v[:10] if isinstance(v, str) and k.endswith("_at") else v
+            for k, v in data["predictions"].items()
+            if k not in ("scored_at", "days_since_last_order")  # the clock, not the customer
+        }
+    return data
 
 
 def _add(delta: dict[str, int | float], into: dict[str, int | float]) -> dict[str, int | float]:
@@ -406,7 +438,15 @@ class RulesService:
                 )
             derived.arms[arm.trigger_id] = ArmState(armed_at=arm.armed_at, due_at=arm.due_at, event_id=arm.event_id)
             timers.append(Timer(event.shop, profile.profile_id, "absence", arm.due_at, arm.trigger_id, arm.armed_at))
-        outbox += self._conclude(event.shop, profile, derived, outcome, predictions, event.id, now, timers, superseded)
+        concluded = self._conclude(
+            event.shop, profile, derived, outcome, predictions, event.id, now, timers, superseded
+        )
+        if loaded.derived.version == 0 and profile.imported_at is not None:
+            # History imported and not concluded yet (emma import --conclude-later, or a live event during the
+            # import): the segments and stage it earned are recorded (sizes, member lists) but not announced,
+            # as the import's conclusion would have; the event's own triggers still fire.
+            concluded = []
+        outbox += concluded
         return derived, outcome, outbox, timers, superseded
 
     def _decide_timer(self, timer: Timer, loaded: Loaded, now: datetime):

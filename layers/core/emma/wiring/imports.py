@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+from botocore.config import Config
+
 from emma.adapters.eventbridge import EventBridgePublisher
 from emma.adapters.imports import DynamoImportJobs, S3ImportFiles, StepFunctionsImportRuns
 from emma.adapters.rules_store import DynamoRulesStore
@@ -35,7 +37,9 @@ class FileImportWiring:
 
     @cached_property
     def files(self) -> S3ImportFiles:
-        return S3ImportFiles(self.ingest.client("s3"), self.settings.imports_bucket)
+        # SigV4 for the presigned uploads (the only signature S3 accepts in newer regions).
+        s3 = self.ingest.session.client("s3", config=self.ingest.config.merge(Config(signature_version="s3v4")))
+        return S3ImportFiles(s3, self.settings.imports_bucket)
 
     @cached_property
     def imports(self) -> FileImports:

@@ -45,10 +45,10 @@ class IngestWiring:
     def __init__(self, settings: IngestSettings, session: Any | None = None, config: Config = REQUEST_PATH) -> None:
         self.settings = settings
         self.session = session_or_default(session)
-        self._config = config
+        self.config = config
 
     def client(self, service: str) -> Any:
-        return self.session.client(service, config=self._config)
+        return self.session.client(service, config=self.config)
 
     @cached_property
     def dynamodb(self) -> Any:

@@ -24,6 +24,7 @@ from ingest.routes import (
     preferences,
     privacy,
     profiles,
+    survey,
     tracker,
     webhooks,
 )
@@ -50,6 +51,7 @@ app.include_router(profiles.router)
 app.include_router(messages.router)
 app.include_router(catalog.router)
 app.include_router(preferences.router)
+app.include_router(survey.router)
 app.include_router(privacy.router)
 app.include_router(analytics.router)
 app.include_router(console.router)

@@ -110,7 +110,7 @@ ROUTE_FAMILIES = (
         "links",
         rate_limit=50,
         burst_limit=100,
-        paths=frozenset({"/v1/unsubscribe", "/v1/preferences", "/v1/confirm"}),
+        paths=frozenset({"/v1/unsubscribe", "/v1/preferences", "/v1/confirm", "/v1/survey"}),
         prefixes=("/v1/r/",),
     ),
 )

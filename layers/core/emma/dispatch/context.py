@@ -6,13 +6,17 @@ A real send (emma.dispatch.service) and the validation of every template at load
 for customers. Templates read fields as attributes (``customer.first_name``, ``cart.items``);
 ``customer.traits`` stays a mapping (``customer.traits["plan"]``). The renderer adds ``preheader``
 (the rendered preheader, in the email HTML) and the final ``message.locale`` and ``message.channel``.
+
+Every message carries ``survey_links``: the satisfaction survey's eleven score links (0-10), signed
+(emma.dispatch.tokens.SurveyToken) and built here from the message, so a template shows them with a
+loop and a send and the samples have the same shape (docs/dispatch.md#the-survey).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,7 +25,7 @@ from emma.dispatch.formats import format_date, format_money
 from emma.dispatch.policy import trait
 from emma.dispatch.ports import Recommender
 from emma.dispatch.request import MessageRequest
-from emma.dispatch.tokens import coupon_code, link_code, message_ref
+from emma.dispatch.tokens import SurveyToken, coupon_code, link_code, message_ref, sign_survey
 from emma.errors import EmmaError
 from emma.events.model import Channel
 from emma.ingest.ports import CatalogRepository
@@ -31,6 +35,9 @@ from emma.templates.definitions import Template
 
 log = logging.getLogger(__name__)
 MAX_CART_LINES = 5
+SURVEY_ID = "satisfaction"  # the survey Emma hosts (/v1/survey); survey.answered carries it as survey_id
+SURVEY_SCORES = range(11)  # 0 = not at all likely ... 10 = extremely likely (the NPS question)
+SURVEY_LINK_DAYS = 30  # how long a survey mail's links take an answer
 
 Link = Callable[[str], str]
 
@@ -99,6 +106,11 @@ class CartContext(_Part):
     recovery_url: str | None
 
 
+class SurveyLinkContext(_Part):
+    score: int = Field(description="0 (not at all likely) to 10 (extremely likely)")
+    url: str = Field(description="the signed link that opens the survey page with this score chosen")
+
+
 class MessageContext(_Part):
     channel: str
     template: str
@@ -117,6 +129,10 @@ class TemplateContext(_Part):
     preferences_url: str = Field(description="the customer's preference centre (signed link; expires)")
     confirm_url: str | None = Field(
         None, description="confirmation templates only: the double opt-in link that confirms the email grant"
+    )
+    survey_links: list[SurveyLinkContext] = Field(
+        default_factory=list,
+        description="the satisfaction survey's score links, 0 to 10 (signed, for this customer and message; expire)",
     )
     link: Link = Field(exclude=True, description="link(url): a tracked short link (SMS, push); the URL in email")
 
@@ -158,9 +174,11 @@ class ContextBuilder:
         unsubscribe_url: str,
         preferences_url: str = "",
         confirm_url: str | None = None,
+        now: datetime | None = None,
     ) -> TemplateContext:
         """The context of ``request``; the short links its template creates are added to ``links``
-        (the caller saves them before the message goes out)."""
+        (the caller saves them before the message goes out). ``now``: when the message is built (the
+        survey links expire ``SURVEY_LINK_DAYS`` after it; the request's time if not given)."""
         secret = shop.signing_secret or ""
 
         def link(url: str) -> str:
@@ -218,8 +236,25 @@ class ContextBuilder:
             unsubscribe_url=unsubscribe_url,
             preferences_url=preferences_url,
             confirm_url=confirm_url,
+            survey_links=self._survey_links(request, shop, profile, locale, now or request.requested_at),
             link=link,
         )
+
+    def _survey_links(
+        self, request: MessageRequest, shop: ShopConfig, profile: Profile, locale: str, now: datetime
+    ) -> list[SurveyLinkContext]:
+        """One token for the message, the score in the query: /v1/survey?t=<token>&score=N."""
+        token = SurveyToken(
+            shop.shop,
+            profile.profile_id,
+            message_ref(request.key),
+            SURVEY_ID,
+            locale,
+            now,
+            now + timedelta(days=SURVEY_LINK_DAYS),
+        )
+        base = f"{self._public_url}/v1/survey?t={sign_survey(shop.signing_secret or '', token)}"
+        return [SurveyLinkContext(score=n, url=f"{base}&score={n}") for n in SURVEY_SCORES]
 
     def _product(self, shop: str, product_id: str) -> dict[str, Any]:
         try:

@@ -378,7 +378,8 @@ class DispatchService:
         *,
         preview: bool = False,
     ) -> TemplateContext:
-        """The template's variables, with the message's signed links (preference centre, confirmation)."""
+        """The template's variables, with the message's signed links (preference centre, confirmation;
+        the survey's score links are built with the context, valid from ``now``)."""
         return self._contexts.build(
             request,
             shop,
@@ -390,6 +391,7 @@ class DispatchService:
             unsubscribe_url,
             self._preferences_url(shop, profile, request.key, now),
             self._confirm_url(shop, template, profile, locale, now, preview=preview),
+            now=now,
         )
 
     def _unsubscribe_url(self, shop: ShopConfig, profile: Profile, channel: Channel, key: str) -> str:

@@ -5,8 +5,8 @@ profile, the channel and the message, are signed with HMAC-SHA256 (truncated to 
 expire (an unsubscribe link must keep working for as long as the email sits in an inbox). Coupon
 codes are derived from the message key, so a retried send carries the same code.
 
-Preference-centre and double opt-in confirmation tokens are signed the same way, over their kind as
-well (one kind of token never passes for another), name their shop (a token of one shop fails
+Preference-centre, double opt-in confirmation and survey tokens are signed the same way, over their
+kind as well (one kind of token never passes for another), name their shop (a token of one shop fails
 against another shop's secret and is refused for another shop) and expire.
 """
 
@@ -106,6 +106,19 @@ class ConfirmToken:
     expires: datetime
 
 
+@dataclass(frozen=True)
+class SurveyToken:
+    """Answers a survey Emma hosts (/v1/survey): the eleven score links of a survey mail share one."""
+
+    shop: str
+    profile_id: str
+    message: str  # message_ref of the message it came with
+    survey: str  # the survey's id, e.g. "satisfaction"
+    locale: str  # the language of the mail, and so of the page
+    issued: datetime  # when the message was built: answers since then are answers to this mail
+    expires: datetime
+
+
 def _sign(secret: str, kind: str, fields: dict[str, Any]) -> str:
     payload = _b64(json.dumps({"k": kind, **fields}, separators=(",", ":")).encode())
     return f"{payload}.{_mac(secret, f'{kind}:{payload}')}"
@@ -159,6 +172,41 @@ def verify_confirmation(secret: str, text: str, shop: str, now: datetime) -> Con
     except (ValueError, TypeError, KeyError, OverflowError) as exc:
         raise InvalidToken("the link is damaged") from exc
     return ConfirmToken(shop, str(f["p"]), grant, str(f.get("w", "")), datetime.fromtimestamp(int(f["e"]), UTC))
+
+
+def sign_survey(secret: str, token: SurveyToken) -> str:
+    fields = {
+        "s": token.shop,
+        "p": token.profile_id,
+        "m": token.message,
+        "v": token.survey,
+        "l": token.locale,
+        "i": int(token.issued.timestamp()),
+        "e": int(token.expires.timestamp()),
+    }
+    return _sign(secret, "survey", fields)
+
+
+def verify_survey(secret: str, text: str, shop: str, now: datetime) -> SurveyToken:
+    f = _verify(secret, text, "survey", shop, now)
+    try:
+        issued = datetime.fromtimestamp(int(f["i"]), UTC)
+        survey, locale = str(f["v"]), str(f["l"])
+    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+        raise InvalidToken("the link is damaged") from exc
+    expires = datetime.fromtimestamp(int(f["e"]), UTC)
+    return SurveyToken(shop, str(f["p"]), str(f.get("m", "")), survey, locale, issued, expires)
+
+
+def token_locale(text: str) -> str | None:
+    """The locale a token claims, if it names one (unverified: only to choose the language of a page
+    that says the link is not valid)."""
+    try:
+        payload = json.loads(_unb64((text or "").split(".", 1)[0]))
+    except ValueError:
+        return None
+    locale = payload.get("l") if isinstance(payload, dict) else None
+    return locale if isinstance(locale, str) else None
 
 
 def coupon_code(secret: str, shop: str, key: str) -> str:

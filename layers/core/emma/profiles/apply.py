@@ -687,7 +687,7 @@ _NOT_ACTIVITY = frozenset(
 )
 # Emma's own sources that carry the customer's actions: a short link followed, a double opt-in confirmed,
 # the preference centre, an unsubscribe. Journeys, dispatch, rules and the shop's admins are not the customer.
-_CUSTOMER_ACTIONS = frozenset({"link", "doi", "preferences", "unsubscribe"})
+_CUSTOMER_ACTIONS = frozenset({"link", "doi", "preferences", "unsubscribe", "survey"})
 
 
 def is_customer_activity(event: CanonicalEvent) -> bool:

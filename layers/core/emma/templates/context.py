@@ -15,11 +15,13 @@ from emma.dispatch.context import (
     ProductContext,
     RecommendationContext,
     ShopContext,
+    SurveyLinkContext,
     TemplateContext,
 )
 
 # customer, shop, last_purchase, recommendations, coupon, cart, message, unsubscribe_url, preferences_url,
-# confirm_url, link (see TemplateContext), and the rendered preheader, which the renderer adds for the email layout
+# confirm_url, survey_links, link (see TemplateContext), and the rendered preheader, which the renderer adds for
+# the email layout
 ALLOWED_VARIABLES = frozenset(TemplateContext.model_fields) | {"preheader"}
 
 
@@ -84,6 +86,12 @@ def samples(locale: str, channel: str = "email") -> list[tuple[str, TemplateCont
         unsubscribe_url="https://abcdef1234.execute-api.eu-central-1.amazonaws.com/v1/unsubscribe?t=x",
         preferences_url="https://abcdef1234.execute-api.eu-central-1.amazonaws.com/v1/preferences?t=x",
         confirm_url="https://abcdef1234.execute-api.eu-central-1.amazonaws.com/v1/confirm?t=x",
+        survey_links=[
+            SurveyLinkContext(
+                score=n, url=f"https://abcdef1234.execute-api.eu-central-1.amazonaws.com/v1/survey?t=x&score={n}"
+            )
+            for n in range(11)
+        ],
         link=sample_link,
     )
     new = full.model_copy(

@@ -686,7 +686,8 @@ _NOT_ACTIVITY = frozenset(
     }
 )
 # Emma's own sources that carry the customer's actions: a short link followed, a double opt-in confirmed,
-# the preference centre, an unsubscribe. Journeys, dispatch, rules and the shop's admins are not the customer.
+# the preference centre, an unsubscribe, a survey answered on Emma's page. Journeys, dispatch, rules and the
+# shop's admins are not the customer.
 _CUSTOMER_ACTIONS = frozenset({"link", "doi", "preferences", "unsubscribe", "survey"})
 
 

@@ -374,3 +374,13 @@ def test_a_journey_never_fails_for_its_measurement(world):
     assert "started" in world.service.on_event(fired(world, pid, "cart-abandoned"))[0]
     p = payload(world, pid, "abandoned-cart", "needs-incentive", "branch", [{"otherwise": "coupon"}])
     assert world.service.step(p)["route"] == "coupon"
+
+
+def test_a_smartphone_owner_registering_enters_once_whichever_came_first(world):
+    """The flagship's second way in (seed 000): registering after a guest purchase starts the onboarding; the
+    purchase's own trigger after that (or the registration after the purchase) starts nothing more."""
+    pid = customer(world)
+    done = world.service.on_event(fired(world, pid, "smartphone-owner-registered", id_="reg-1"))
+    assert done[0].startswith("smartphone-onboarding: started") and len(world.executions.started) == 1
+    done = world.service.on_event(fired(world, pid, "smartphone-purchased", id_="fire-9"))
+    assert "not entered (already in this journey" in done[0] and len(world.executions.started) == 1

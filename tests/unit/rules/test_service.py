@@ -234,3 +234,14 @@ def test_a_late_older_event_does_not_move_the_deadline_earlier(world):
     world.at(hours=3, minutes=5)
     world.rules.on_schedule()
     assert len(world.fired("cart-abandoned")) == 1
+
+
+def test_a_smartphone_owner_registering_fires_the_registration_entry(world):
+    guest = {"email": "gast@example.de"}
+    world.send(event("customer.registered", customer={"customer_id": "c-77", "email": "nobody@example.de"}))
+    assert world.fired("smartphone-owner-registered") == []  # no smartphone: no onboarding
+    world.send(order("o-77", "649.00", customer=guest, id="shopify:o-77"))
+    assert len(world.fired("smartphone-purchased")) == 1
+    world.send(event("customer.registered", customer={"customer_id": "c-78", **guest}, minutes=60))
+    (fired,) = world.fired("smartphone-owner-registered")
+    assert fired.customer.profile_id == world.fired("smartphone-purchased")[0].customer.profile_id

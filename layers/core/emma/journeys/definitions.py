@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -190,12 +190,22 @@ Step = keyed_union(STEP_KEYS, "a step", "unknown_step")
 class Entry(_Node):
     trigger: str | None = Field(None, pattern=SLUG)
     segment: str | None = Field(None, pattern=SLUG, description="entering this segment starts the journey")
+    also: tuple[Annotated[str, Field(pattern=SLUG)], ...] = Field(
+        (),
+        description="further triggers that start it (the flagship: a smartphone owner registering an account); "
+        "a customer already in the journey is not started again, whichever came first",
+    )
 
     @model_validator(mode="after")
     def _one(self) -> Entry:
         if (self.trigger is None) == (self.segment is None):
             raise ValueError("an entry is either trigger: <id> or segment: <id>")
+        if self.also and self.trigger is None:
+            raise ValueError("also: names further triggers of a trigger entry")
         return self
+
+    def starts_on(self, trigger: str | None) -> bool:
+        return trigger is not None and (trigger == self.trigger or trigger in self.also)
 
 
 class Reentry(_Node):

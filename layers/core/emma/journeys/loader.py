@@ -89,8 +89,9 @@ def _longest_wait(journey: Journey) -> tuple[timedelta, list[str]]:
 def _reference_problems(journey: Journey, rules: Definitions) -> list[tuple[str, str]]:
     problems = []
     triggers, segments = {t.id for t in rules.triggers}, {s.id for s in rules.segments}
-    if journey.entry.trigger and journey.entry.trigger not in triggers:
-        problems.append((journey.entry.trigger, f"entry trigger {journey.entry.trigger!r} is not defined in triggers/"))
+    for trigger in (journey.entry.trigger, *journey.entry.also):
+        if trigger and trigger not in triggers:
+            problems.append((trigger, f"entry trigger {trigger!r} is not defined in triggers/"))
     if journey.entry.segment and journey.entry.segment not in segments:
         problems.append((journey.entry.segment, f"entry segment {journey.entry.segment!r} is not defined in segments/"))
     return problems

@@ -136,7 +136,7 @@ class JourneyService:
             if "*" not in journey.shops and event.shop not in journey.shops:
                 continue
             trigger, segment = getattr(props, "trigger", None), getattr(props, "segment", None)
-            if (event.type == EventType.TRIGGER_FIRED and journey.entry.trigger == trigger) or (
+            if (event.type == EventType.TRIGGER_FIRED and journey.entry.starts_on(trigger)) or (
                 event.type == EventType.SEGMENT_ENTERED and journey.entry.segment == segment
             ):
                 out.append(journey)

@@ -301,6 +301,11 @@ class Profile(_Model):
         """Known customers have an email or a shop customer id; the rest are anonymous visitors."""
         return bool(self.customer_ids or self.emails)
 
+    @property
+    def categories_owned(self) -> list[str]:
+        """The categories of the products the customer owns (conditions: profile.categories_owned)."""
+        return sorted({p.category for p in self.products_owned.values() if p.category})
+
     def view(self) -> dict[str, Any]:
         """The API's representation: stored fields plus derived ones."""
         data = self.model_dump(mode="json", exclude={"log_seq"})

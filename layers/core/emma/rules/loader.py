@@ -29,6 +29,7 @@ PROFILE_ROOTS = {
     "suppressions",
     "orders",
     "products_owned",
+    "categories_owned",
     "affinities",
     "channels",
     "cart",

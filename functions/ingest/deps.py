@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import functools
 
+from emma.adapters.campaigns import DynamoAudienceReader
 from emma.adapters.imports import S3ImportFiles
 from emma.analytics.reports import Reports
+from emma.campaigns.definitions import Campaign
 from emma.config import ImportSettings, IngestSettings, PrivacySettings, ReportSettings
 from emma.dispatch.ports import Links
 from emma.imports.files import FileImports
@@ -17,7 +19,7 @@ from emma.privacy.service import PrivacyService
 from emma.recommend.service import RecommendationService
 from emma.templates.library import TemplateSet
 from emma.wiring.analytics import build_reports
-from emma.wiring.definitions import read_templates
+from emma.wiring.definitions import read_campaigns, read_templates
 from emma.wiring.imports import FileImportWiring, build_importer
 from emma.wiring.ingest import IngestWiring, Intake
 from emma.wiring.privacy import PrivacyWiring
@@ -87,6 +89,17 @@ def template_names(shop: str) -> list[str]:
 
 
 @functools.cache
+def campaigns() -> list[Campaign]:
+    """The campaigns of campaigns/ (the definitions layer in AWS, the repository folder locally)."""
+    return read_campaigns(report_settings().definitions)
+
+
+@functools.cache
+def audience_reader() -> DynamoAudienceReader:
+    return DynamoAudienceReader(wiring().dynamodb, wiring().settings.profiles_table)
+
+
+@functools.cache
 def import_settings() -> ImportSettings:
     return ImportSettings()  # type: ignore[call-arg]  # read from the environment
 
@@ -123,5 +136,7 @@ def reset() -> None:
     analytics.cache_clear()
     templates.cache_clear()
     importer.cache_clear()
+    campaigns.cache_clear()
+    audience_reader.cache_clear()
     import_settings.cache_clear()
     _file_import_wiring.cache_clear()

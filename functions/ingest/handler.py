@@ -17,6 +17,7 @@ from ingest.http import error_body, error_response, json_response
 from ingest.openapi import openapi_document
 from ingest.routes import (
     analytics,
+    campaigns,
     catalog,
     console,
     imports,
@@ -56,6 +57,7 @@ app.include_router(privacy.router)
 app.include_router(analytics.router)
 app.include_router(console.router)
 app.include_router(imports.router)
+app.include_router(campaigns.router)
 
 
 @app.get("/v1/openapi.json", include_in_schema=False)

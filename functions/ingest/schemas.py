@@ -610,6 +610,34 @@ UPLOAD_RESPONSES = {
     501: _json(Error, "Imports of files are not set up in this deployment (no imports bucket or state machine)"),
 }
 
+
+class CampaignList(BaseModel):
+    shop: str
+    campaigns: list[dict] = Field(description="each campaign as defined in campaigns/ (docs/campaigns.md)")
+
+
+class CampaignEstimate(BaseModel):
+    shop: str
+    campaign: str
+    at: str = Field(description="when the audience was decided (ISO 8601)")
+    candidates: int = Field(description="customers considered: the audience segments' members")
+    included: int = Field(description="customers the campaign would ask for")
+    left_out: dict[str, int] = Field(description="reason -> customers left out for it")
+
+
+CAMPAIGNS_RESPONSES = {
+    200: _json(CampaignList, "The campaigns that apply to the shop"),
+    401: _json(Error, "Missing or wrong admin key"),
+    403: _json(Error, "The admin key belongs to another shop than the one named"),
+}
+CAMPAIGN_ESTIMATE_RESPONSES = {
+    200: _json(CampaignEstimate, "The audience as it stands now"),
+    401: _json(Error, "Missing or wrong admin key"),
+    403: _json(Error, "The admin key belongs to another shop than the one named"),
+    404: _json(Error, "No such campaign for this shop"),
+    503: _json(Error, "A dependency is unavailable; retry"),
+}
+
 IMPORT_BATCH_RESPONSES = {
     200: _json(BatchStored, "Stored in backfill mode (nothing published, no trigger, no journey, no message)"),
     400: _json(Error, "Malformed JSON, or not an object with format and records"),

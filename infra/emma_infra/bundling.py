@@ -34,7 +34,7 @@ _IGNORED = ("__pycache__", "*.pyc", "*.pyo")
 BUILD_TIME_ONLY = (
     "journeys/compile.py",  # the journeys' compiler to Step Functions ASL
     "imports/machine.py",  # the import state machine's ASL (the CDK app's `Imports`, the local runtime)
-    "campaigns",  # campaign definitions: validated by `emma rules validate`; no function sends them yet
+    "campaigns/loader.py",  # campaigns/*.yaml read and checked at synth (the layer reads definitions.json)
 )
 _STALE_SECONDS = 3600
 

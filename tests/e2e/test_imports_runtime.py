@@ -102,6 +102,21 @@ def test_the_history_builds_profiles_segments_and_predictions(rt, files, importe
     assert found["lapsed"] > 0 and found["reachable-email"] > 0
 
 
+def test_the_weekly_newsletter_s_audience_is_estimated_from_the_imported_shop(rt, imported):
+    listed = requests.get(f"{rt.api_url}/v1/campaigns", headers=ADMIN, timeout=10).json()
+    assert "weekly-newsletter" in [c["id"] for c in listed["campaigns"]]
+    resp = requests.get(f"{rt.api_url}/v1/campaigns/weekly-newsletter/estimate", headers=ADMIN, timeout=30)
+    assert resp.status_code == 200, resp.text
+    found = resp.json()
+    assert found["candidates"] == sizes(rt)["reachable-email"] > 0
+    assert found["included"] + sum(found["left_out"].values()) == found["candidates"] and found["included"] > 0
+    other = {"authorization": "Bearer ak_local_fahrrad_franz"}
+    url = f"{rt.api_url}/v1/campaigns/nope/estimate"
+    assert requests.get(url, headers=ADMIN, timeout=10).status_code == 404
+    assert requests.get(url, timeout=10).status_code == 401
+    assert requests.get(url, params={"shop": SHOP}, headers=other, timeout=10).status_code == 403
+
+
 def test_nothing_was_published_started_or_sent(rt, imported):
     assert [e for e in rt.published() if e["detail"]["source"]["kind"] == "import"] == []
     assert rt.published() == []

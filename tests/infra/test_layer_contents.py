@@ -21,7 +21,10 @@ from emma_infra.paths import CORE_PACKAGE_DIR, FUNCTIONS_DIR
 pytestmark = pytest.mark.infra
 
 # In the layer although no function imports them, and why.
-NOT_IMPORTED_BY_FUNCTIONS: dict[str, str] = {}  # none: build-time modules stay out (bundling.BUILD_TIME_ONLY)
+# Build-time modules stay out (bundling.BUILD_TIME_ONLY); these ship although no function imports them yet:
+NOT_IMPORTED_BY_FUNCTIONS: dict[str, str] = {
+    "emma.campaigns.schedule": "when campaign runs happen: the functions that send campaigns (issue 16's next part)",
+}
 
 
 def module_name(path: Path, root: Path) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from emma.campaigns.loader import load_campaigns
 from emma.config import RulesSettings
 from emma.journeys.loader import definitions_json, load_journeys
 from emma.resources import (
@@ -75,7 +76,8 @@ def test_definitions_layer_holds_the_validated_definitions_as_json(default_synth
     expected = load_definitions(DEFINITIONS_ROOT)
     templates = load_templates(DEFINITIONS_ROOT)
     journeys = load_journeys(DEFINITIONS_ROOT, expected, templates)
-    assert text == definitions_json(expected, journeys, templates)
+    campaigns = load_campaigns(DEFINITIONS_ROOT, expected, journeys, templates)
+    assert campaigns and text == definitions_json(expected, journeys, templates, campaigns)
     loaded = Definitions.from_json(text)  # what the rules functions read (they ignore the journeys)
     assert [t.id for t in loaded.triggers] == [t.id for t in expected.triggers] != []
     assert [s.id for s in loaded.segments] == [s.id for s in expected.segments] != []

@@ -18,6 +18,7 @@ from aws_cdk import AssetHashType
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from emma.campaigns.loader import load_campaigns
 from emma.config import RulesSettings
 from emma.journeys.loader import definitions_json, load_journeys
 from emma.resources import TABLES
@@ -45,7 +46,10 @@ class Definitions(Construct):
         self.templates = load_templates(root)
         # checked against those triggers and segments, and the templates they send
         self.journeys = load_journeys(root, self.definitions, self.templates)
-        layer_dir, digest = stage_definitions_layer(definitions_json(self.definitions, self.journeys, self.templates))
+        self.campaigns = load_campaigns(root, self.definitions, self.journeys, self.templates)
+        layer_dir, digest = stage_definitions_layer(
+            definitions_json(self.definitions, self.journeys, self.templates, self.campaigns)
+        )
         self.layer = lambda_.LayerVersion(
             self,
             "Layer",
@@ -54,7 +58,7 @@ class Definitions(Construct):
             compatible_architectures=[LAMBDA_ARCHITECTURE],
             description=f"Emma definitions ({len(self.definitions.triggers)} triggers, "
             f"{len(self.definitions.segments)} segments, {len(self.journeys)} journeys, "
-            f"{len(self.templates.templates)} templates) as {DEFINITIONS_PATH}",
+            f"{len(self.templates.templates)} templates, {len(self.campaigns)} campaigns) as {DEFINITIONS_PATH}",
         )
 
     @property

@@ -95,8 +95,8 @@ ROUTE_FAMILIES = (
         "admin",
         rate_limit=20,
         burst_limit=40,
-        paths=frozenset({"/v1/segments", "/v1/openapi.json"}),
-        prefixes=("/v1/profiles/", "/v1/catalog/", "/v1/privacy/", "/v1/analytics/", "/v1/segments/"),
+        paths=frozenset({"/v1/segments", "/v1/openapi.json", "/v1/campaigns"}),
+        prefixes=("/v1/profiles/", "/v1/catalog/", "/v1/privacy/", "/v1/analytics/", "/v1/segments/", "/v1/campaigns/"),
     ),
     # Imports of a shop's history (emma import): each request stores a batch of records or concludes a batch
     # of profiles, or uploads, starts or reports an import of a file (POST /v1/imports/uploads, POST /v1/imports,

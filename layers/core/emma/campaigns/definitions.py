@@ -59,7 +59,9 @@ class Exclusions(_Node):
 
 class Audience(_Node):
     segments: tuple[str, ...] = Field((), description="members of any of these segments")
-    topic: str | None = Field(None, pattern=TOPIC_PATTERN, description="or: the customers who want this topic")
+    topic: str | None = Field(
+        None, pattern=TOPIC_PATTERN, description="the customers who want this topic (with segments: members who do)"
+    )
     exclude: Exclusions = Field(default_factory=Exclusions)
 
     @model_validator(mode="after")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+from emma.campaigns.definitions import Campaign
 from emma.journeys.definitions import MAX_WAIT, STEP_KEYS, Journey, WaitStep
 from emma.rules.loader import DefinitionError, Definitions, line_of_location, line_of_value, read_yaml_with_lines
 from emma.templates.library import TemplateSet
@@ -168,10 +169,16 @@ def load_journeys(root: Path, rules: Definitions, templates: TemplateSet | None 
     return journeys
 
 
-def definitions_json(rules: Definitions, journeys: list[Journey], templates: TemplateSet | None = None) -> str:
-    """What the definitions layer holds in AWS: triggers, segments, journeys and templates, validated."""
+def definitions_json(
+    rules: Definitions,
+    journeys: list[Journey],
+    templates: TemplateSet | None = None,
+    campaigns: list[Campaign] | None = None,
+) -> str:
+    """What the definitions layer holds in AWS: triggers, segments, journeys, templates and campaigns, validated."""
     data = json.loads(rules.to_json())
     data["journeys"] = [j.model_dump(mode="json", by_alias=True, exclude_none=True) for j in journeys]
+    data["campaigns"] = [c.model_dump(mode="json", exclude_none=True) for c in campaigns or []]
     if templates is not None:
         data["templates"] = templates.to_json()
     return json.dumps(data, sort_keys=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from emma.campaigns.definitions import Campaign
 from emma.journeys.definitions import Journey
 from emma.rules.loader import Definitions
 from emma.templates.library import TemplateSet
@@ -28,6 +29,19 @@ def read_journeys(path: Path) -> list[Journey]:
         return load_journeys(path, load_definitions(path))
     data = json.loads(path.read_text(encoding="utf-8"))
     return [Journey.model_validate(j) for j in data.get("journeys", [])]
+
+
+def read_campaigns(path: Path) -> list[Campaign]:
+    if path.is_dir():
+        from emma.campaigns.loader import load_campaigns  # build-time code (YAML): only off Lambda
+        from emma.journeys.loader import load_journeys
+        from emma.rules.loader import load_definitions
+        from emma.templates.loader import load_templates
+
+        rules, templates = load_definitions(path), load_templates(path)
+        return load_campaigns(path, rules, load_journeys(path, rules, templates), templates)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return [Campaign.model_validate(c) for c in data.get("campaigns", [])]
 
 
 def read_templates(path: Path) -> TemplateSet:

@@ -1,20 +1,29 @@
 """Imports (issue 16): what importing a shop's history costs in AWS, per 100,000 customers.
 
-A generated three-year history (``emma_local.lab.shop_history.generate``: customers with an email and a
-customer id, about 60 % with email consent and its proof, orders of one to three line items from the sample
-catalog, guest checkouts by email only, some cancelled or partly refunded, some with a coupon) is imported the
-way ``emma import customers`` and ``emma import orders`` (``emma_local.imports.Importer``) import it: each file
-is a job; its records go in batches of ``BATCH_RECORDS`` to ``ImportWorker.store`` (one API request each),
-then every profile the job touched is concluded twice in batches of ``CONCLUDE_BATCH`` (``conclude``, then
-``rescore`` with the prior refitted on the first batch; a worker that answers that the prior did not change
-ends the pass there, as the CLI does): four conclusion passes in all, two per file. The sample catalog is
-imported first (not measured), as a shop would before its history.
+A generated three-year history (``emma_local.lab.shop_history.generate`` with ``DROPOUT``: about three orders a
+customer; customers with an email and a customer id, about 60 % with email consent and its proof, orders of one
+to three line items from the sample catalog, guest checkouts by email only, some cancelled or partly refunded,
+some with a coupon) is imported by the CLI's own runner (``emma_local.imports.Importer``: its batches, journal
+and conclusion passes; only the file reader is replaced by the generated records), sending to the API's own
+worker in-process, each call one measured API request. Two ways, each on fresh tables:
+
+- **together** (the recommended flow, the headline): ``emma import customers FILE --conclude-later`` stores the
+  customers file only; ``emma import orders FILE`` stores the orders, then concludes its profiles and the
+  customers file's together, each once: a conclude pass, then a rescore pass.
+- **separately** (the comparison): each file concluded on its own, two passes each, four in all.
+
+Records go in batches of ``BATCH_RECORDS`` to ``ImportWorker.store``; profiles in batches of ``CONCLUDE_BATCH``
+to ``ImportWorker.conclude``, the first batch of each pass alone: concluding, its answer names the prior it
+scored with; rescoring, it refits the prior and compares (``scored_with``), and a prior that did not change
+ends the pass there (a customers file without orders). The sample catalog is imported first (not measured),
+as a shop would before its history.
 
 The worker is the API's own (``emma.wiring.imports.build_importer`` over ``emma.wiring.ingest.IngestWiring``:
 the DynamoDB profile repository, catalog and rules store, the EventBridge publishers, the shop directory read
-from Secrets Manager, the suppression check), against in-process moto (``mock_aws``) with the tables created
-as `emma dev` creates them (``emma_local.provision.create_table``), the shops of the example config stored as
-secrets, and a fixed clock (the import's time: the figures do not move with the day of the run).
+from Secrets Manager, the suppression check: backfill leaves out customers erased in Emma, one lookup per
+customer), against in-process moto (``mock_aws``) with the tables created as `emma dev` creates them
+(``emma_local.provision.create_table``), the shops of the example config stored as secrets, and a fixed clock
+(the import's time: the figures do not move with the day of the run).
 
 Every AWS call is recorded at botocore (bench.aws_calls.CallRecorder) and billed by DynamoDB's sizing rules
 (bench.capacity, README section 3) against a shadow of every item the recorded calls wrote (writes at the
@@ -28,12 +37,13 @@ Lambda (the ingest API function, ``LAMBDA_MEMORY_MB``): one invocation and one A
 request; billed duration = the request's own CPU time (process CPU time of the call minus the CPU time spent
 inside botocore and the emulator, per thread) stretched by the CPU share at that memory, plus an assumed
 ``AWS_CALL_MS`` per AWS call (a store request's customers run on ``PARALLEL_CUSTOMERS`` threads: its calls
-are divided among them; a conclusion's run one after another), rounded up to the millisecond.
+are divided among them; a conclusion's run one after another), rounded up to the millisecond. CPU time is
+this machine's: other work running on it at the same time inflates it (the DynamoDB figures do not move).
 
 Scaled linearly to ``SCALE_CUSTOMERS`` customers and ``SCALE_ORDERS`` orders: the customers file per
 customer, the orders file per order, each conclusion pass per profile concluded.
 
-    python -m bench.imports [--customers N] [--seed S] [--output F.json]   (about 2.5 minutes for 2,000)
+    python -m bench.imports [--customers N] [--seed S] [--no-compare] [--output F.json]   (about 4.5 minutes for 2,000)
 """
 
 from __future__ import annotations
@@ -83,14 +93,27 @@ SCALE_ORDERS = 300_000
 LAMBDA_MEMORY_MB = 1024  # infra/emma_infra/sizing.py INGEST_API_FUNCTION (the import routes' function)
 LAMBDA_TIMEOUT_S = 10  # the same function's timeout
 AWS_CALL_MS = 8.0  # bench/run.py ASSUMPTIONS["aws_call_latency_ms"]: a same-region call on a warm connection
-STEPS = (
-    ("customers", "store"),
-    ("customers", "conclude"),
-    ("customers", "rescore"),
-    ("orders", "store"),
-    ("orders", "conclude"),
-    ("orders", "rescore"),
-)
+DROPOUT = (1.0, 4.6)  # the generator's chance to stop buying: about 3 orders a customer (the issue's 100k / 300k)
+TOGETHER, SEPARATELY = "together", "separately"
+FLOWS = {
+    # emma import customers FILE --conclude-later; emma import orders FILE (each profile concluded once)
+    TOGETHER: (("customers", "store"), ("orders", "store"), ("both", "conclude"), ("both", "rescore")),
+    # each file concluded on its own (without --conclude-later): four conclusion passes
+    SEPARATELY: (
+        ("customers", "store"),
+        ("customers", "conclude"),
+        ("customers", "rescore"),
+        ("orders", "store"),
+        ("orders", "conclude"),
+        ("orders", "rescore"),
+    ),
+}
+STEPS = FLOWS[TOGETHER]
+
+
+def step_name(file: str, phase: str) -> str:
+    """``customers store``; the conclusion passes over both files' profiles are just ``conclude``, ``rescore``."""
+    return phase if file == "both" else f"{file} {phase}"
 
 
 # ---- billing: every call, item by item ---------------------------------------------------------------
@@ -446,9 +469,15 @@ class Step:
     profiles: set[str] = field(default_factory=set)  # the store step: the profiles its batches answered
     duplicates: int = 0
     accepted: int = 0
+    skipped: int = 0
+    erased: int = 0  # customers left out: erased in Emma
     merges: int = 0
     evaluated: int = 0
     stopped: bool = False  # a rescore that ended after its first request: the refitted prior was the same
+
+    @property
+    def name(self) -> str:
+        return step_name(self.file, self.phase)
 
     @property
     def units(self) -> int:
@@ -543,72 +572,110 @@ class World:
         return self.meter.check(self.ddb, self.tables)
 
 
-def _batches(records: Sequence[Any]) -> Iterator[list[Any]]:
-    """Records in the batches ``emma import`` sends (emma_local.imports.Importer._batches)."""
-    from emma_local.imports import BATCH_RECORDS, MAX_BATCH_BYTES
-
-    batch: list[Any] = []
-    size = 0
-    for item in records:
-        weight = len(item.model_dump_json())
-        if batch and (len(batch) >= BATCH_RECORDS or size + weight > MAX_BATCH_BYTES):
-            yield batch
-            batch, size = [], 0
-        batch.append(item)
-        size += weight
-    if batch:
-        yield batch
-
-
 def _body_bytes(body: Mapping[str, Any]) -> int:
     """The request body as emma_local.imports.ApiTarget sends it."""
     return len(json.dumps(body, default=str).encode())
 
 
-def import_file(w: World, kind: str, records: Sequence[Any]) -> list[Step]:
-    """One ``emma import KIND FILE`` job: its batches stored, then its profiles concluded and rescored."""
-    from emma.ingest.service import PARALLEL_CUSTOMERS
-    from emma_local.imports import CONCLUDE_BATCH
+class MeasuredTarget:
+    """The ImportTarget `emma import` sends to (emma_local.imports.ApiTarget: the admin API), here the API's
+    worker in-process: each call one API request, measured, with the body ApiTarget would send."""
 
-    job = hashlib.sha256(f"{SHOP}|{kind}|{FORMAT}|bench-{len(records)}".encode()).hexdigest()[:24]
-    store = Step(kind, "store")
-    for batch in _batches(records):
-        body = {"format": FORMAT, "records": [r.model_dump(mode="json", exclude_defaults=True) for r in batch]}
-        customers = len({r.email or r.customer_id for r in batch})  # one group of the ingest per customer
-        report, req = w.request(
-            lambda batch=batch: w.worker.store(SHOP, FORMAT, batch),
-            len(batch),
+    def __init__(self, w: World) -> None:
+        self.w = w
+        self.steps: dict[tuple[str, str], Step] = {}
+        self.concluding = ""  # the file whose job concludes ("both": its profiles and those stored before)
+
+    def _step(self, file: str, phase: str) -> Step:
+        return self.steps.setdefault((file, phase), Step(file, phase))
+
+    def store(self, kind: Any, fmt: str, records: list[Any]) -> Any:
+        from emma.ingest.service import PARALLEL_CUSTOMERS
+
+        body = {"format": fmt, "records": [r.model_dump(mode="json", exclude_defaults=True) for r in records]}
+        customers = len({r.email or r.customer_id for r in records})  # one group of the ingest per customer
+        report, req = self.w.request(
+            lambda: self.w.worker.store(SHOP, fmt, records),
+            len(records),
             _body_bytes(body),
             min(PARALLEL_CUSTOMERS, customers),
         )
-        store.requests.append(req)
-        store.profiles.update(report.profiles)
-        store.accepted += report.accepted
-        store.duplicates += report.duplicates
-        store.merges += report.merges
-    steps = [store]
-    profiles = sorted(store.profiles)
-    for phase, refit in (("conclude", False), ("rescore", True)):
-        step = Step(kind, phase)
-        for done in range(0, len(profiles), CONCLUDE_BATCH):
-            chunk = profiles[done : done + CONCLUDE_BATCH]
-            batch_id = f"{job}:{phase}:{done}"
-            body = {"batch": batch_id, "profiles": chunk, "refit": refit and done == 0}
-            evaluated, req = w.request(
-                lambda chunk=chunk, batch_id=batch_id, first=refit and done == 0: w.worker.conclude(
-                    SHOP, chunk, batch_id, refit=first
-                ),
-                len(chunk),
-                _body_bytes(body),
-            )
-            step.requests.append(req)
-            # the worker answers the profiles evaluated, and (when it refitted) whether the prior changed: if not,
-            # the CLI skips the rest of the pass (scoring again would change nothing)
-            step.evaluated += int(getattr(evaluated, "evaluated", evaluated))
-            if getattr(evaluated, "prior_changed", None) is False:
-                step.stopped = True
-                break
-        steps.append(step)
+        step = self._step(str(kind), "store")
+        step.requests.append(req)
+        step.profiles.update(report.profiles)
+        step.accepted += report.accepted
+        step.duplicates += report.duplicates
+        step.skipped += report.skipped
+        step.erased += report.erased
+        step.merges += report.merges
+        return report
+
+    def conclude(self, profile_ids: list[str], batch: str, refit: bool, scored_with: dict[str, Any] | None) -> Any:
+        phase = batch.split(":")[1]  # Importer._each: f"{job}:{phase}:{start}"
+        body: dict[str, Any] = {"batch": batch, "profiles": profile_ids, "refit": refit}
+        if scored_with is not None:
+            body["scored_with"] = scored_with
+        answer, req = self.w.request(
+            lambda: self.w.worker.conclude(SHOP, profile_ids, batch, refit=refit, scored_with=scored_with),
+            len(profile_ids),
+            _body_bytes(body),
+        )
+        step = self._step(self.concluding, phase)
+        step.requests.append(req)
+        step.evaluated += answer.evaluated
+        if refit and answer.prior_changed is False:  # the runner skips the rest of the pass
+            step.stopped = True
+        return answer
+
+
+def _importer(target: MeasuredTarget, records: Mapping[str, Sequence[Any]]) -> Any:
+    """emma_local.imports.Importer as `emma import` runs it (one request at a time), reading the generated
+    records instead of a file: its batches, journal (in memory), conclude-later and conclusion passes as they are."""
+    from unittest import mock
+
+    import emma_local.imports as cli
+
+    class BenchImporter(cli.Importer):
+        def _ingest(self, state: Any, open_file: Any, options: Any, progress: Any) -> None:
+            def read(kind: Any, *_: Any) -> Iterator[Any]:  # the file reader (emma.imports.formats.read)
+                return iter(records[str(kind)])
+
+            with mock.patch.object(cli, "read", read):
+                super()._ingest(state, open_file, options, progress)
+
+    return BenchImporter(target, cli.MemoryJournal())
+
+
+def run_flow(w: World, flow: str, records: Mapping[str, Sequence[Any]], seed: int) -> list[Step]:
+    """The history imported one way (FLOWS): the customers file, then the orders file, each a job of the runner;
+    ``together``: the customers file stored with --conclude-later, concluded by the orders file's job."""
+    import io
+
+    from emma.imports.formats import ReadOptions
+    from emma.imports.model import ImportKind
+    from emma.imports.service import Checked
+
+    target = MeasuredTarget(w)
+    importer = _importer(target, records)
+    phases = {}
+    for kind in ("customers", "orders"):
+        later = flow == TOGETHER and kind == "customers"
+        target.concluding = "both" if flow == TOGETHER else kind
+        items = records[kind]
+        digest = hashlib.sha256(f"{SHOP}|{kind}|{FORMAT}|bench-{seed}-{len(items)}".encode()).hexdigest()
+        checked = Checked(format=FORMAT, digest=digest, records=len(items))
+        state = importer.run(
+            SHOP, ImportKind(kind), f"{kind}.jsonl", io.BytesIO, ReadOptions(), FORMAT, None, checked, not later
+        )
+        phases[kind] = state.phase
+        if state.records_done != len(items):
+            raise RuntimeError(f"the runner stored {state.records_done:,} of {len(items):,} {kind}")
+    expected = {"customers": "stored" if flow == TOGETHER else "done", "orders": "done"}
+    if phases != expected or importer.journal.pending(SHOP):
+        raise RuntimeError(f"the runner did not finish the {flow} import: {phases}")
+    steps = [target.steps[k] for k in FLOWS[flow] if k in target.steps]
+    if [(s.file, s.phase) for s in steps] != list(FLOWS[flow]):
+        raise RuntimeError(f"the {flow} import ran other steps: {sorted(target.steps)}")
     return steps
 
 
@@ -646,6 +713,7 @@ def step_figures(step: Step, prices: Mapping[str, Any], scale_units: int, batch_
     view = bill.view()
     committed = bill.requests.get("TransactWriteItems", 0)
     return {
+        "name": step.name,
         "file": step.file,
         "phase": step.phase,
         "unit": "profile" if step.phase != "store" else step.file.removesuffix("s"),
@@ -654,6 +722,8 @@ def step_figures(step: Step, prices: Mapping[str, Any], scale_units: int, batch_
         "profiles": len(step.profiles) if step.phase == "store" else n,
         "accepted_events": step.accepted,
         "duplicates": step.duplicates,
+        "skipped": step.skipped,
+        "erased": step.erased,
         "merges": step.merges,
         "evaluated": step.evaluated,
         "stopped_after_refit": step.stopped,
@@ -703,57 +773,109 @@ def step_figures(step: Step, prices: Mapping[str, Any], scale_units: int, batch_
 class Plan:
     customers: int = CUSTOMERS
     seed: int = SEED
+    dropout: tuple[float, float] = DROPOUT
+    compare: bool = True  # also import the other way (each file concluded on its own), on fresh tables
 
 
-def _run(session: Any, plan: Plan, prices: Mapping[str, Any]) -> dict[str, Any]:
+def _flow(
+    session: Any,
+    flow: str,
+    records: Mapping[str, Sequence[Any]],
+    plan: Plan,
+    prices: Mapping[str, Any],
+    at: Any,
+    recorder: CallRecorder,
+    cpu: AwsCpu,
+) -> dict[str, Any]:
+    """One way of importing the history (FLOWS) on fresh tables: its steps' figures, totals and checks."""
     from emma_local.imports import BATCH_RECORDS, CONCLUDE_BATCH
-    from emma_local.lab.shop_history import END, generate
 
+    w = World(session, recorder, cpu, at)
     started = time.perf_counter()
-    people, orders = generate(plan.customers, plan.seed)
-    generated_s = time.perf_counter() - started
-    at = END + timedelta(hours=1)  # the import runs an hour after the export
-    recorder, cpu = CallRecorder(), AwsCpu()
-    recorder.install()
-    cpu.install()  # inside the recorder's wrap: its bookkeeping is subtracted too
-    try:
-        w = World(session, recorder, cpu, at)
-        started = time.perf_counter()
-        steps = import_file(w, "customers", people) + import_file(w, "orders", orders)
-        import_s = time.perf_counter() - started
-        check = w.check()
-    finally:
-        cpu.uninstall()
-        recorder.uninstall()
-    events = sum(s.bill().other_aws.get("events:PutEvents", 0) for s in steps)
+    steps = run_flow(w, flow, records, plan.seed)
+    import_s = time.perf_counter() - started
+    check = w.check()
     other = Counter[str]()
     for s in steps:
         other.update(s.bill().other_aws)
     if any(k.startswith("events:") for k in other):
         raise RuntimeError(f"a backfill published to EventBridge: {dict(other)}")
-    touched = {s.file: len(s.profiles) for s in steps if s.phase == "store"}
-    scale = {
-        ("customers", "store"): SCALE_CUSTOMERS,
-        ("orders", "store"): SCALE_ORDERS,
-        ("customers", "conclude"): round(SCALE_CUSTOMERS * touched["customers"] / plan.customers),
-        ("customers", "rescore"): round(SCALE_CUSTOMERS * touched["customers"] / plan.customers),
-        ("orders", "conclude"): round(SCALE_CUSTOMERS * touched["orders"] / plan.customers),
-        ("orders", "rescore"): round(SCALE_CUSTOMERS * touched["orders"] / plan.customers),
-    }
+    touched = {s.file: s.profiles for s in steps if s.phase == "store"}
+    stores = {"customers": SCALE_CUSTOMERS, "orders": SCALE_ORDERS}
     figures = {
-        f"{s.file} {s.phase}": step_figures(
-            s, prices, scale[(s.file, s.phase)], BATCH_RECORDS if s.phase == "store" else CONCLUDE_BATCH
+        s.name: step_figures(
+            s,
+            prices,
+            # a conclusion pass per profile it concluded (all its job's: the test checks)
+            stores[s.file] if s.phase == "store" else round(SCALE_CUSTOMERS * s.units / plan.customers),
+            BATCH_RECORDS if s.phase == "store" else CONCLUDE_BATCH,
         )
         for s in steps
     }
     total_usd = Counter[str]()
     for f in figures.values():
         total_usd.update(f["scaled"]["usd"])
-    total = sum(total_usd.values())
-    records = len(people) + len(orders)
+    records_n = sum(len(r) for r in records.values())
+    passes = [f for f in figures.values() if f["phase"] != "store"]
     return {
+        "flow": flow,
+        "steps": figures,
+        "profiles": {
+            **{k: len(v) for k, v in touched.items()},
+            "both": len(set().union(*touched.values())),
+        },
+        "eventbridge_calls": sum(s.bill().other_aws.get("events:PutEvents", 0) for s in steps),
+        "other_aws_requests": dict(other),
+        "cold_start_requests": dict(w.cold_start),
+        "check": check,
+        "stored": w.meter.stored(),
+        "scaled": {
+            "customers": SCALE_CUSTOMERS,
+            "orders": SCALE_ORDERS,
+            "usd_by_service": dict(total_usd),
+            "usd_total": sum(total_usd.values()),
+            "usd_by_step": {k: f["scaled"]["usd_total"] for k, f in figures.items()},
+            "usd_conclusions": sum(f["scaled"]["usd_total"] for f in passes),
+            "api_requests": sum(f["scaled"]["api_requests"] for f in figures.values()),
+            "wru": sum(f["scaled"]["wru"] for f in figures.values()),
+            "index_wru": sum(f["scaled"]["index_wru"] for f in figures.values()),
+            "rru": sum(f["scaled"]["rru"] for f in figures.values()),
+            "lambda_gb_seconds": sum(f["scaled"]["lambda_gb_seconds"] for f in figures.values()),
+        },
+        "in_process": {
+            "note": "in-process moto (mock_aws), one process, not the local stack (emma dev) and not AWS",
+            "import_s": import_s,
+            "records": records_n,
+            "records_per_s": records_n / import_s if import_s else 0.0,
+            "store_records_per_s": _per(records_n, sum(f["wall_s"] for f in figures.values() if f["phase"] == "store")),
+            "conclusions_per_s": _per(sum(f["units"] for f in passes), sum(f["wall_s"] for f in passes)),
+        },
+    }
+
+
+def _run(session: Any, plan: Plan, prices: Mapping[str, Any]) -> dict[str, Any]:
+    from emma_local.lab.shop_history import END, generate
+
+    started = time.perf_counter()
+    people, orders = generate(plan.customers, plan.seed, dropout=plan.dropout)
+    # numbered as the file's lines (the runner resumes after the last stored line); the generator numbers orders
+    # only when it writes them
+    orders = [o.model_copy(update={"line": n + 2}) for n, o in enumerate(orders)]
+    generated_s = time.perf_counter() - started
+    records = {"customers": people, "orders": orders}
+    at = END + timedelta(hours=1)  # the import runs an hour after the export
+    recorder, cpu = CallRecorder(), AwsCpu()
+    recorder.install()
+    cpu.install()  # inside the recorder's wrap: its bookkeeping is subtracted too
+    try:
+        together = _flow(session, TOGETHER, records, plan, prices, at, recorder, cpu)
+        separately = _flow(session, SEPARATELY, records, plan, prices, at, recorder, cpu) if plan.compare else None
+    finally:
+        cpu.uninstall()
+        recorder.uninstall()
+    result: dict[str, Any] = {
         "shop": SHOP,
-        "plan": plan.__dict__,
+        "plan": {**plan.__dict__, "dropout": list(plan.dropout)},
         "history": {
             "customers": len(people),
             "orders": len(orders),
@@ -764,48 +886,19 @@ def _run(session: Any, plan: Plan, prices: Mapping[str, Any]) -> dict[str, Any]:
             "refunded": sum(1 for o in orders if o.refunded),
             "with_coupon": sum(1 for o in orders if o.discount_codes),
             "line_items_per_order": statistics.mean(len(o.items) for o in orders),
-            "generator": "emma_local.lab.shop_history.generate",
+            "generator": f"emma_local.lab.shop_history.generate(dropout={plan.dropout})",
             "format": FORMAT,
             "imported_at": at.isoformat(),
         },
-        "profiles": touched,
-        "steps": figures,
-        "eventbridge_calls": events,
-        "other_aws_requests": dict(other),
-        "cold_start_requests": dict(w.cold_start),
-        "check": check,
-        "stored": w.meter.stored(),
-        "scaled": {
-            "customers": SCALE_CUSTOMERS,
-            "orders": SCALE_ORDERS,
-            "usd_by_service": dict(total_usd),
-            "usd_total": total,
-            "usd_by_step": {k: f["scaled"]["usd_total"] for k, f in figures.items()},
-            "api_requests": sum(f["scaled"]["api_requests"] for f in figures.values()),
-            "wru": sum(f["scaled"]["wru"] for f in figures.values()),
-            "index_wru": sum(f["scaled"]["index_wru"] for f in figures.values()),
-            "rru": sum(f["scaled"]["rru"] for f in figures.values()),
-            "lambda_gb_seconds": sum(f["scaled"]["lambda_gb_seconds"] for f in figures.values()),
-        },
-        "in_process": {
-            "note": "in-process moto (mock_aws), one process, not the local stack (emma dev) and not AWS",
-            "generate_s": generated_s,
-            "import_s": import_s,
-            "records": records,
-            "records_per_s": records / import_s if import_s else 0.0,
-            "store_records_per_s": _per(records, sum(f["wall_s"] for f in figures.values() if f["phase"] == "store")),
-            "conclusions_per_s": _per(
-                sum(f["units"] for f in figures.values() if f["phase"] != "store"),
-                sum(f["wall_s"] for f in figures.values() if f["phase"] != "store"),
-            ),
-        },
+        **together,
         "assumptions": {
             "lambda_memory_mb": LAMBDA_MEMORY_MB,
             "lambda_cpu_share": lambda_cpu_share(LAMBDA_MEMORY_MB),
             "lambda_timeout_s": LAMBDA_TIMEOUT_S,
             "aws_call_latency_ms": AWS_CALL_MS,
             "cpu": "own CPU = process CPU time of the request minus the CPU time inside botocore calls (the emulator "
-            "and botocore's (de)serialisation, not counted); one core of this machine taken as one Lambda vCPU",
+            "and botocore's (de)serialisation, not counted); one core of this machine taken as one Lambda vCPU; "
+            "other work on the machine at the same time inflates it",
             "index_writes": "activity index (GSI, keys only): 1 write when an entry appears or goes, 2 when its key "
             "moves, 1 WRU per started KB, not doubled in transactions",
             "scaling": f"linear: the customers file per customer ({SCALE_CUSTOMERS:,}), the orders file per order "
@@ -813,9 +906,28 @@ def _run(session: Any, plan: Plan, prices: Mapping[str, Any]) -> dict[str, Any]:
         },
         "prices_as_of": prices["as_of"],
         "git_commit": _commit(),
-        "method": "emma.wiring.imports.build_importer on in-process moto (mock_aws); every call recorded at "
-        "botocore, units from item sizes (bench/capacity.py rules) against a shadow checked with a scan",
+        "method": "emma_local.imports.Importer sending to emma.wiring.imports.build_importer's worker on in-process "
+        "moto (mock_aws); every call recorded at botocore, units from item sizes (bench/capacity.py rules) against a "
+        "shadow checked with a scan",
     }
+    result["in_process"]["generate_s"] = generated_s
+    if separately is not None:
+        result[SEPARATELY] = separately
+        usd, before = together["scaled"]["usd_total"], separately["scaled"]["usd_total"]
+        result["comparison"] = {
+            "usd_together": usd,
+            "usd_separately": before,
+            "usd_saved": before - usd,
+            "share_saved": (before - usd) / before if before else 0.0,
+            "conclusions_together": together["scaled"]["usd_conclusions"],
+            "conclusions_separately": separately["scaled"]["usd_conclusions"],
+            "wru_saved": separately["scaled"]["wru"]
+            + separately["scaled"]["index_wru"]
+            - together["scaled"]["wru"]
+            - together["scaled"]["index_wru"],
+            "rru_saved": separately["scaled"]["rru"] - together["scaled"]["rru"],
+        }
+    return result
 
 
 def _git(*args: str) -> str:
@@ -918,21 +1030,9 @@ def _items(per: Mapping[str, float], top: int = 6) -> str:
     return ", ".join(shown) or "-"
 
 
-def report(r: dict[str, Any]) -> str:
-    h, s = r["history"], r["scaled"]
-    out = [
-        "\n14. Imports: what importing a shop's history costs in AWS, per 100,000 customers"
-        "\n  (emma import customers, then orders: each file stored in batches of 250, then its profiles concluded"
-        " twice in batches of 100;\n  build_importer on in-process moto, units by the rules of section 3, Lambda"
-        f" at {r['assumptions']['lambda_memory_mb']} MB with {r['assumptions']['aws_call_latency_ms']:g} ms per AWS"
-        " call, list prices)",
-        f"  history: {h['customers']:,} customers ({h['customers_with_consent']:,} with email consent), {h['orders']:,}"
-        f" orders ({h['orders_per_customer']:.2f} a customer, {h['line_items_per_order']:.2f} items each;"
-        f" {h['guest_orders']:,} guest, {h['cancelled']} cancelled, {h['refunded']} refunded, {h['with_coupon']}"
-        f" with a coupon); scaled to {s['customers']:,} customers and {s['orders']:,} orders",
-    ]
+def _step_rows(steps: Mapping[str, Any]) -> list[list[str]]:
     rows = []
-    for name, f in r["steps"].items():
+    for name, f in steps.items():
         p = f["per_unit"]
         rows.append(
             [
@@ -948,24 +1048,44 @@ def report(r: dict[str, Any]) -> str:
                 _usd(f["scaled"]["usd_total"]),
             ]
         )
-    out += _table(
-        rows,
-        [
-            "step",
-            "measured",
-            "API req",
-            "calls/unit",
-            "RRU/unit",
-            "WRU/unit",
-            "GSI WRU",
-            "Lambda ms",
-            "req@100k",
-            "USD",
-        ],
-    )
-    for name, f in r["steps"].items():
-        if f["stopped_after_refit"]:
-            out.append(f"    ({name}: the refitted prior was the same, the pass ended after its first request)")
+    return rows
+
+
+HEADER = [
+    "step",
+    "measured",
+    "API req",
+    "calls/unit",
+    "RRU/unit",
+    "WRU/unit",
+    "GSI WRU",
+    "Lambda ms",
+    "req@100k",
+    "USD",
+]
+
+
+def _check_text(c: Mapping[str, int]) -> str:
+    bad = {k: v for k, v in c.items() if k != "items" and v}
+    return f"every item and size agree ({c['items']:,} items)" if not bad else f"DISAGREE: {bad}"
+
+
+def report(r: dict[str, Any]) -> str:
+    h, s = r["history"], r["scaled"]
+    out = [
+        "\n14. Imports: what importing a shop's history costs in AWS, per 100,000 customers"
+        "\n  (emma import customers --conclude-later, then emma import orders: each file stored in batches of 250,"
+        " then both files' profiles concluded once,\n  in batches of 100: conclude, then rescore with the prior"
+        " refitted; the CLI's runner sending to build_importer's worker on in-process moto,\n  units by the rules"
+        f" of section 3, Lambda at {r['assumptions']['lambda_memory_mb']} MB with"
+        f" {r['assumptions']['aws_call_latency_ms']:g} ms per AWS call, list prices)",
+        f"  history: {h['customers']:,} customers ({h['customers_with_consent']:,} with email consent), {h['orders']:,}"
+        f" orders ({h['orders_per_customer']:.2f} a customer, {h['line_items_per_order']:.2f} items each;"
+        f" {h['guest_orders']:,} guest, {h['cancelled']} cancelled, {h['refunded']} refunded, {h['with_coupon']}"
+        f" with a coupon); {r['profiles']['both']:,} profiles concluded; scaled to {s['customers']:,} customers and"
+        f" {s['orders']:,} orders",
+    ]
+    out += _table(_step_rows(r["steps"]), HEADER)
     by = s["usd_by_service"]
     out.append(
         f"  per {s['customers']:,} customers: {_usd(s['usd_total'])} (DynamoDB writes {_usd(by['dynamodb_writes'])},"
@@ -974,13 +1094,27 @@ def report(r: dict[str, Any]) -> str:
         f"{r['eventbridge_calls']} calls); {s['wru']:,.0f} WRU + {s['index_wru']:,.0f} index WRU, {s['rru']:,.0f} RRU,"
         f" {s['api_requests']:,} API requests, {s['lambda_gb_seconds']:,.0f} GB-s"
     )
+    sep, cmp = r.get(SEPARATELY), r.get("comparison")
+    if sep and cmp:
+        parts = ", ".join(f"{k} {_usd(f['scaled']['usd_total'])}" for k, f in sep["steps"].items())
+        stopped = [k for k, f in sep["steps"].items() if f["stopped_after_refit"]]
+        out.append(
+            f"  each file concluded on its own (without --conclude-later: four passes): {_usd(cmp['usd_separately'])}"
+            f" ({parts}{'; ' + ', '.join(stopped) + ': one request, the prior unchanged' if stopped else ''});"
+            f" together saves {_usd(cmp['usd_saved'])} ({cmp['share_saved']:.0%}): conclusions"
+            f" {_usd(cmp['conclusions_together'])} instead of {_usd(cmp['conclusions_separately'])},"
+            f" {cmp['wru_saved']:,.0f} WRU and {cmp['rru_saved']:,.0f} RRU fewer"
+        )
     for name, f in r["steps"].items():
+        if f["stopped_after_refit"]:
+            out.append(f"    ({name}: the refitted prior was the same, the pass ended after its first request)")
         if f["phase"] == "store":
             events = f["per_unit"]["events_logged"]
             out.append(
                 f"  {name}: {f['accepted_events'] / f['units']:.2f} events stored per {f['unit']}, each with its"
                 f" idempotency record; {sum(events.values()):.2f} of them logged ({_items(events)});"
-                f" {f['transactions']:,} commits for {f['units']:,} {f['unit']}s"
+                f" {f['transactions']:,} commits for {f['units']:,} {f['unit']}s; {f['erased']} customers left out"
+                " as erased"
             )
     out.append("  WRU by item, per unit (items deleted among the writes):")
     for name, f in r["steps"].items():
@@ -992,9 +1126,10 @@ def report(r: dict[str, Any]) -> str:
         out.append(f"    {name:<19} {_items(f['per_unit']['rru_by_item'])}")
     worst = max(r["steps"].values(), key=lambda f: f["lambda"]["billed_ms_per_request_max"])
     out.append(
-        f"  Lambda: longest request {worst['lambda']['billed_ms_per_request_max']:,} ms billed ({worst['file']}"
-        f" {worst['phase']}, {worst['lambda']['aws_calls_per_request_max']} AWS calls) of the function's"
-        f" {r['assumptions']['lambda_timeout_s']} s timeout"
+        f"  Lambda: longest request {worst['lambda']['billed_ms_per_request_max']:,} ms billed ({worst['name']},"
+        f" {worst['lambda']['aws_calls_per_request_max']} AWS calls) of the function's"
+        f" {r['assumptions']['lambda_timeout_s']} s timeout (own CPU time of this machine: inflated while other work"
+        " runs on it)"
     )
     stored = ", ".join(f"{k} {v['items']:,} ({v['mean_bytes']:.0f} B)" for k, v in list(r["stored"].items())[:6])
     out.append(f"  stored after the import: {stored}")
@@ -1003,6 +1138,7 @@ def report(r: dict[str, Any]) -> str:
         f"  in-process moto (not emma dev, not AWS): {ip['records']:,} records imported in {ip['import_s']:.0f} s,"
         f" {ip['records_per_s']:,.0f} records/s overall (store {ip['store_records_per_s']:,.0f} records/s,"
         f" conclusions {ip['conclusions_per_s']:,.0f} profiles/s); run {r.get('run_s', 0):.0f} s"
+        + (" with the comparison" if sep else "")
     )
     changed = r.get("uncommitted_code") or []
     out.append(
@@ -1010,11 +1146,9 @@ def report(r: dict[str, Any]) -> str:
         + (f" with uncommitted changes to {', '.join(changed)}" if changed else "")
         + f"; prices {r['prices_as_of']}"
     )
-    c = r["check"]
-    bad = {k: v for k, v in c.items() if k != "items" and v}
     out.append(
-        "  shadow vs tables: "
-        + (f"every item and size agree ({c['items']:,} items)" if not bad else f"DISAGREE: {bad}")
+        f"  shadow vs tables: {_check_text(r['check'])}"
+        + (f"; each on its own: {_check_text(sep['check'])}" if sep else "")
     )
     return "\n".join(out)
 
@@ -1023,11 +1157,18 @@ def findings(r: dict[str, Any]) -> list[str]:
     s, steps = r["scaled"], r["steps"]
     by = s["usd_by_service"]
     found = [
-        f"imports: {s['customers']:,} customers with {s['orders']:,} orders cost {_usd(s['usd_total'])} to import,"
-        f" {(by['dynamodb_writes']) / s['usd_total']:.0%} of it DynamoDB writes ({s['wru'] + s['index_wru']:,.0f} WRU);"
-        f" Lambda {_usd(by['lambda_duration'] + by['lambda_requests'])}, API Gateway {_usd(by['api_gateway'])},"
-        f" EventBridge {r['eventbridge_calls']} calls.",
+        f"imports: {s['customers']:,} customers with {s['orders']:,} orders cost {_usd(s['usd_total'])} to import"
+        f" (customers --conclude-later, then orders), {(by['dynamodb_writes']) / s['usd_total']:.0%} of it DynamoDB"
+        f" writes ({s['wru'] + s['index_wru']:,.0f} WRU); Lambda {_usd(by['lambda_duration'] + by['lambda_requests'])},"
+        f" API Gateway {_usd(by['api_gateway'])}, EventBridge {r['eventbridge_calls']} calls.",
     ]
+    cmp = r.get("comparison")
+    if cmp:
+        found.append(
+            f"imports: concluding both files once saves {_usd(cmp['usd_saved'])} ({cmp['share_saved']:.0%}) against"
+            f" concluding each file on its own ({_usd(cmp['usd_separately'])}): conclusions"
+            f" {_usd(cmp['conclusions_together'])} instead of {_usd(cmp['conclusions_separately'])}."
+        )
     store = steps["orders store"]["per_unit"]
     items = store["wru_by_item"]
     found.append(
@@ -1037,24 +1178,32 @@ def findings(r: dict[str, Any]) -> list[str]:
         f" entries {items.get('event log entry', 0):.1f}; +{store['index_wru']:.1f} WRU on the activity index (GSI),"
         " which the other sections do not count."
     )
-    passes = {k: f["scaled"]["usd_total"] for k, f in steps.items() if f["phase"] != "store"}
-    if passes:
-        first = passes.get("customers conclude", 0) + passes.get("customers rescore", 0)
+    suppression = sum(
+        f["rru_by_item"].get("erasure suppression", 0) * f["scaled"]["units"] / f["units"]
+        for f in steps.values()
+        if f["phase"] == "store"
+    )
+    if suppression:
         found.append(
-            f"imports: the four conclusion passes cost {_usd(sum(passes.values()))} of the total; the customers"
-            f" file's two ({_usd(first)}) are redone once the orders are in (`emma import orders` concludes the same"
-            f" profiles again), and the rescore after the refit rewrites"
-            f" {steps['orders rescore']['transactions'] / max(1, steps['orders rescore']['units']):.0%} of the derived"
-            f" states ({_usd(passes.get('orders rescore', 0))})."
+            f"imports: leaving out customers erased in Emma costs {suppression:,.0f} RRU per {s['customers']:,}"
+            f" customers (a suppression lookup per customer of each batch, the keys missing unless erased)."
         )
-    conclude = steps["orders conclude"]["per_unit"]["wru_by_item"]
-    stats = conclude.get("shop prediction counters", 0)
-    if stats:
+    rescore = steps.get("rescore")
+    if rescore and not rescore["stopped_after_refit"]:
+        found.append(
+            f"imports: the rescore after the refit rewrites"
+            f" {rescore['transactions'] / max(1, rescore['units']):.0%} of the derived states"
+            f" ({_usd(rescore['scaled']['usd_total'])}): those whose predictions the refitted prior moved (by a"
+            " thousandth or more); a conclusion that changes nothing writes nothing."
+        )
+    conclude = steps.get("conclude")
+    stats = conclude["per_unit"]["wru_by_item"].get("shop prediction counters", 0) if conclude else 0
+    if conclude and stats:
         size = r["stored"].get("shop prediction counters", {}).get("mean_bytes", 0)
         found.append(
             f"imports: every conclusion of a customer with orders ADDs to the shop's one prediction counter item"
-            f" ({size:,.0f} bytes): {stats:.1f} of the {steps['orders conclude']['per_unit']['wru']:.1f} WRU a"
-            " profile costs in that pass, all on one item."
+            f" ({size:,.0f} bytes): {stats:.1f} of the {conclude['per_unit']['wru']:.1f} WRU a profile costs in"
+            " the conclude pass, all on one item."
         )
     return found
 
@@ -1063,9 +1212,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Imports: what importing a shop's history costs in AWS")
     parser.add_argument("--customers", type=int, default=CUSTOMERS, help="customers in the generated history")
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--no-compare", action="store_true", help="only the recommended flow (half the time)")
     parser.add_argument("--output", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args(argv)
-    result = measure(plan=Plan(customers=args.customers, seed=args.seed))
+    result = measure(plan=Plan(customers=args.customers, seed=args.seed, compare=not args.no_compare))
     print(report(result))
     print("\nFindings")
     print("\n".join(f"  - {f}" for f in findings(result)))

@@ -185,6 +185,9 @@ class ErasedAddresses:
         self.asked.append(tuple(emails))
         return bool(self.emails & set(emails))
 
+    def erased_addresses(self, shop, emails, phones):
+        return self.emails & set(emails)
+
 
 def test_an_erased_customers_address_needs_double_opt_in_even_where_the_shop_does_not_require_it():
     single_opt_in = ShopConfig(

@@ -306,3 +306,35 @@ def test_a_live_event_before_the_conclusion_announces_no_history(shops):
     profile = shop.profile_of(buyer.customer_id)
     derived = shop.store.derived_states[(SHOP, profile.profile_id)]
     assert derived.segments and shop.rules.segment_sizes(SHOP)["known-customers"] == 1
+
+
+def test_customers_erased_in_emma_are_left_out_of_an_import(shops):
+    """An old export must not bring back what an erasure removed: a customer with an address of an erased
+    customer is skipped and counted, the others are stored; one look-up for the whole batch."""
+    people, orders, _, _ = shops
+
+    class Erased:
+        def __init__(self, *addresses):
+            self.addresses, self.asked = set(addresses), 0
+
+        def suppressed(self, shop, emails, phones):
+            return bool(self.addresses & {*emails, *phones})
+
+        def erased_addresses(self, shop, emails, phones):
+            self.asked += 1
+            return self.addresses & {*emails, *phones}
+
+    gone = people[3].email
+    shop = Shop(END)
+    erased = Erased(gone)
+    shop.ingest = IngestService(
+        shop.repo, InMemoryCatalog(shop.repo), shop.bus, shop.clock, sleep=lambda s: None, suppressions=erased
+    )
+    worker = ImportWorker(shop.ingest, shop.rules, shop.clock)
+    report = worker.store(SHOP, "emma", people[:10])
+    assert report.erased == 1 and erased.asked == 1 and report.skipped >= 1
+    with pytest.raises(Exception, match="no profile"):
+        shop.ingest.resolve(SHOP, gone)
+    assert shop.profile_of(people[4].customer_id).emails == [people[4].email]
+    report = worker.store(SHOP, "emma", [o for o in orders if o.email == gone][:3] or people[3:4])
+    assert report.accepted == 0 and report.erased == 1

@@ -649,3 +649,11 @@ class SuppressionCheck:
             return False
         hashes = address_hashes(salt, emails, phones)
         return bool(hashes) and bool(self._store.suppressed(shop, sorted(hashes)))
+
+    def erased_addresses(self, shop: str, emails: Sequence[str], phones: Sequence[str]) -> set[str]:
+        salt = privacy_salt(self._shops.get(shop))
+        if salt is None:
+            return set()
+        by_hash = {next(iter(address_hashes(salt, [e], []))): e for e in emails if e}
+        by_hash |= {next(iter(address_hashes(salt, [], [p]))): p for p in phones if p}
+        return {by_hash[h] for h in self._store.suppressed(shop, sorted(by_hash))} if by_hash else set()

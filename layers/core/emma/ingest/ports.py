@@ -135,3 +135,7 @@ class Suppressions(Protocol):
         """Whether any of these addresses belonged to an erased customer (emma.privacy keeps them as
         salted hashes): a consent grant without double opt-in for such an address is not applied."""
         ...
+
+    def erased_addresses(self, shop: str, emails: Sequence[str], phones: Sequence[str]) -> set[str]:
+        """Which of these addresses belonged to an erased customer (one read for all of them)."""
+        ...

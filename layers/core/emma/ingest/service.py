@@ -202,11 +202,12 @@ class IngestService:
         runs in order. Every stored event is returned for publishing, even when another group fails."""
 
         known = self._prefetch(groups)
+        erased = self._erased_addresses(groups) if backfill else set()
 
         def one(group: list[Run]) -> tuple[IngestReport, list[CanonicalEvent], Exception | None]:
             own, out = IngestReport(), []
             try:
-                if backfill and self._erased(group):
+                if erased and _addresses(group) & erased:
                     # History of a customer erased in Emma (an old export): not brought back.
                     own.skipped += [e.id for run, _ in group for e in run]
                     own.erased += 1
@@ -241,16 +242,23 @@ class IngestService:
             raise errors[0]
         return stored
 
-    def _erased(self, group: list[Run]) -> bool:
-        """Whether an address the group's events carry belongs to a customer erased in Emma (emma.privacy keeps
-        them as salted hashes). Live, such an address may come back (the customer returned; their consent then
-        needs a new double opt-in); an import of old history would only bring back what the erasure removed."""
-        if self._suppressions is None:
-            return False
-        refs = [e.customer for run, _ in group for e in run]
-        emails = sorted({r.email for r in refs if r.email})
-        phones = sorted({r.phone for r in refs if r.phone})
-        return bool((emails or phones) and self._suppressions.suppressed(group[0][0][0].shop, emails, phones))
+    def _erased_addresses(self, groups: list[list[Run]]) -> set[str]:
+        """The addresses of the request's customers that belonged to a customer erased in Emma (emma.privacy keeps
+        them as salted hashes), in one read. Live, such an address may come back (the customer returned; their
+        consent then needs a new double opt-in); a backfill of old history would only bring back what the erasure
+        removed, so its customers are left out."""
+        if self._suppressions is None or not groups:
+            return set()
+        found: set[str] = set()
+        by_shop: dict[str, set[str]] = {}
+        for group in groups:
+            by_shop.setdefault(group[0][0][0].shop, set()).update(_addresses(group))
+        for shop, addresses in by_shop.items():
+            emails = sorted(a for a in addresses if "@" in a)
+            phones = sorted(a for a in addresses if "@" not in a)
+            if emails or phones:
+                found |= self._suppressions.erased_addresses(shop, emails, phones)
+        return found
 
     def _prefetch(self, groups: list[list[Run]]) -> _Known | None:
         """One read of the aliases, idempotency records and profiles of every customer of the request
@@ -604,6 +612,12 @@ def _plain_grant(event: CanonicalEvent) -> bool:
         and props.granted
         and not props.proof.double_opt_in
     )
+
+
+def _addresses(group: list[Run]) -> set[str]:
+    """The email addresses and phone numbers the group's events carry."""
+    refs = [e.customer for run, _ in group for e in run]
+    return {r.email for r in refs if r.email} | {r.phone for r in refs if r.phone}
 
 
 def _all_aliases(profile: Profile) -> list[AliasKey]:

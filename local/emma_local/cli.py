@@ -246,6 +246,18 @@ def _date(value: str) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _cmd_campaigns(args: argparse.Namespace) -> int:
+    from emma_local.campaigns_cli import run_campaigns
+
+    return run_campaigns(
+        args.campaigns_command,
+        getattr(args, "campaign", None),
+        api=args.api,
+        admin_key=args.admin_key,
+        shop=args.shop,
+    )
+
+
 def _cmd_privacy(args: argparse.Namespace) -> int:
     from emma_local.privacy_cli import run_privacy
 
@@ -448,6 +460,17 @@ def build_parser() -> argparse.ArgumentParser:
         "each profile's segments and predictions are worked out once)",
     )
     imp.set_defaults(func=_cmd_import)
+
+    campaigns = sub.add_parser("campaigns", help="the shop's campaigns (campaigns/*.yaml) and their audiences")
+    campaigns_sub = campaigns.add_subparsers(dest="campaigns_command", required=True)
+    clist = campaigns_sub.add_parser("list", help="the campaigns that apply to the shop")
+    cestimate = campaigns_sub.add_parser("estimate", help="who a campaign would ask for now, and why not the others")
+    cestimate.add_argument("campaign", help="the campaign's id")
+    for p in (clist, cestimate):
+        p.add_argument("--api", default="http://127.0.0.1:8787", help="the ingest API's base URL")
+        p.add_argument("--admin-key", default=None, help="the shop's admin key (default: $EMMA_ADMIN_KEY)")
+        p.add_argument("--shop", default=None, help="the shop you mean (refused if the key is another's)")
+        p.set_defaults(func=_cmd_campaigns)
 
     privacy = sub.add_parser("privacy", help="a customer's data: export, erase; privacy jobs and the audit trail")
     privacy_sub = privacy.add_subparsers(dest="privacy_command", required=True)

@@ -110,6 +110,16 @@ def test_the_weekly_newsletter_s_audience_is_estimated_from_the_imported_shop(rt
     found = resp.json()
     assert found["candidates"] == sizes(rt)["reachable-email"] > 0
     assert found["included"] + sum(found["left_out"].values()) == found["candidates"] and found["included"] > 0
+    from emma_local.campaigns_cli import run_campaigns
+
+    out = io.StringIO()
+    assert run_campaigns("estimate", "weekly-newsletter", api=rt.api_url, admin_key=KEY, stdout=out) == 0
+    assert f"{found['included']:,} of {found['candidates']:,} candidates would be asked for" in out.getvalue()
+    out = io.StringIO()
+    assert run_campaigns("list", None, api=rt.api_url, admin_key=KEY, stdout=out) == 0
+    assert out.getvalue().startswith("weekly-newsletter")
+    err = io.StringIO()
+    assert run_campaigns("estimate", "nope", api=rt.api_url, admin_key=KEY, stderr=err) == 2 and "404" in err.getvalue()
     other = {"authorization": "Bearer ak_local_fahrrad_franz"}
     url = f"{rt.api_url}/v1/campaigns/nope/estimate"
     assert requests.get(url, headers=ADMIN, timeout=10).status_code == 404

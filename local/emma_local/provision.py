@@ -207,16 +207,7 @@ def provision_journeys(session: Any, journeys: Iterable[Journey], steps_function
         RoleName="emma-local-journeys",
         AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
     )["Role"]["Arn"]
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("handler.py", "# runs in-process in the local runtime\n")
-    arn = session.client("lambda").create_function(
-        FunctionName=steps_function,
-        Runtime="python3.12",
-        Role=role,
-        Handler="handler.lambda_handler",
-        Code={"ZipFile": buffer.getvalue()},
-    )["FunctionArn"]
+    arn = _local_function(session, steps_function, role)
     sfn = session.client("stepfunctions")
     return {
         journey.id: sfn.create_state_machine(

@@ -85,9 +85,7 @@ def _where(loc: Any) -> str:
     responses=IMPORT_BATCH_RESPONSES,
 )
 def import_customers(shop: Annotated[str | None, _SHOP] = None):
-    config = admin_shop(deps.intake().shops, router.current_event, shop)
-    batch = _body(CustomerBatch)
-    return json_response(200, deps.importer().store(config.shop, batch.format, batch.records).as_dict())
+    return _store(shop, CustomerBatch)
 
 
 @router.post(
@@ -102,8 +100,13 @@ def import_customers(shop: Annotated[str | None, _SHOP] = None):
     responses=IMPORT_BATCH_RESPONSES,
 )
 def import_orders(shop: Annotated[str | None, _SHOP] = None):
+    return _store(shop, OrderBatch)
+
+
+def _store(shop: str | None, model: type[CustomerBatch] | type[OrderBatch]):
+    """A batch of records stored in backfill mode (the admin key checked before the body is read)."""
     config = admin_shop(deps.intake().shops, router.current_event, shop)
-    batch = _body(OrderBatch)
+    batch = _body(model)
     return json_response(200, deps.importer().store(config.shop, batch.format, batch.records).as_dict())
 
 

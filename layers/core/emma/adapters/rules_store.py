@@ -54,15 +54,7 @@ class DynamoRulesStore(Table):
             key(keys.profile_pk(shop, profile_id), keys.marker_sk(marker_id)),
         ]
         items = {(i["pk"]["S"], i["sk"]["S"]): i for i in self._batch_get(wanted)}
-        mark = items.get((keys.profile_pk(shop, profile_id), keys.marker_sk(marker_id)))
-        marker = (
-            None
-            if mark is None
-            else {
-                "published": mark.get("published", {}).get("BOOL", False),
-                "outbox": json.loads(mark.get("outbox", {}).get("S", "[]")),
-            }
-        )
+        marker = self._marker(items.get((keys.profile_pk(shop, profile_id), keys.marker_sk(marker_id))))
         pid = profile_id
         for _ in range(5):  # follow merges to the live profile
             item = items.get((keys.profile_pk(shop, pid), keys.PROFILE_SK))
@@ -110,17 +102,18 @@ class DynamoRulesStore(Table):
             derived = self._derived(items.get((pk, keys.DERIVED_SK)), pid)
             if [p for p in profile.merged_from if p not in derived.absorbed]:
                 continue
-            mark = items.get((pk, keys.marker_sk(marker_id)))
-            marker = (
-                None
-                if mark is None
-                else {
-                    "published": mark.get("published", {}).get("BOOL", False),
-                    "outbox": json.loads(mark.get("outbox", {}).get("S", "[]")),
-                }
-            )
-            out[pid] = Loaded(profile, derived, marker, [])
+            out[pid] = Loaded(profile, derived, self._marker(items.get((pk, keys.marker_sk(marker_id)))), [])
         return out
+
+    @staticmethod
+    def _marker(item: dict[str, Any] | None) -> dict[str, Any] | None:
+        """A rules marker as ``Loaded.marker`` holds it (None: the input was not evaluated yet)."""
+        if item is None:
+            return None
+        return {
+            "published": item.get("published", {}).get("BOOL", False),
+            "outbox": json.loads(item.get("outbox", {}).get("S", "[]")),
+        }
 
     @staticmethod
     def _derived(item: dict[str, Any] | None, profile_id: str) -> Derived:

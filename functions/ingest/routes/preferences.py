@@ -152,18 +152,21 @@ def _client() -> tuple[str | None, str | None]:
     return http.get("sourceIp"), (agent[:1000] if agent else None)
 
 
-def _page(status: int, locale: str, title: str, body: str) -> Response:
+def _page(
+    status: int, locale: str, title: str, body: str, *, style: str = _STYLE, headers: dict[str, str] | None = None
+) -> Response:
+    """A page of Emma's own (this centre, the confirmation, the survey): never cached, no referrer."""
     html = (
         f'<!DOCTYPE html><html lang="{locale}"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<meta name="robots" content="noindex"><title>{escape(title)}</title><style>{_STYLE}</style></head>'
+        f'<meta name="robots" content="noindex"><title>{escape(title)}</title><style>{style}</style></head>'
         f"<body><h1>{escape(title)}</h1>{body}</body></html>"
     )
     return Response(
         status_code=status,
         content_type="text/html; charset=utf-8",
         body=html,
-        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", **(headers or {})},
     )
 
 

@@ -49,6 +49,7 @@ from emma.shops import ShopConfig
 from ingest import deps
 from ingest.http import raw_body, received_at
 from ingest.routes.preferences import _STYLE as _PREFERENCES_STYLE  # the preference centre's look
+from ingest.routes.preferences import _page as _preferences_page
 
 router = APIGatewayHttpRouter()
 MAX_COMMENT = 1000  # characters
@@ -131,18 +132,7 @@ def _form() -> dict[str, list[str]]:
 
 
 def _page(status: int, locale: str, title: str, body: str) -> Response:
-    html = (
-        f'<!DOCTYPE html><html lang="{locale}"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<meta name="robots" content="noindex"><title>{escape(title)}</title><style>{_STYLE}</style></head>'
-        f"<body><h1>{escape(title)}</h1>{body}</body></html>"
-    )
-    return Response(
-        status_code=status,
-        content_type="text/html; charset=utf-8",
-        body=html,
-        headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "Content-Security-Policy": CSP},
-    )
+    return _preferences_page(status, locale, title, body, style=_STYLE, headers={"Content-Security-Policy": CSP})
 
 
 class _Refused(Exception):

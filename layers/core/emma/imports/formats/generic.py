@@ -18,6 +18,7 @@ from emma.imports.formats.values import (
     listed,
     quantity,
     quoted,
+    records,
     required_amount,
     required_time,
     timestamp,
@@ -86,16 +87,7 @@ def is_customers(header: frozenset[str]) -> bool:
 
 
 def read_customers(entries: Iterator[Entry | LineError], ctx: ReadContext) -> Iterator[Item]:
-    for entry in entries:
-        yield entry if isinstance(entry, LineError) else _customer(entry, ctx)
-
-
-def _customer(entry: Entry, ctx: ReadContext) -> CustomerRecord | LineError:
-    try:
-        fields = _customer_fields(entry, ctx)
-    except CellError as exc:
-        return ctx.error(exc.line or entry.line, exc.message)
-    return build(CustomerRecord, fields, ctx, entry.line, COLUMNS)
+    return records(entries, ctx, CustomerRecord, _customer_fields, COLUMNS)
 
 
 def _customer_fields(entry: Entry, ctx: ReadContext) -> dict[str, Any]:

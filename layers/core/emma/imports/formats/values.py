@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from emma.addresses import shown
 from emma.events.model import Channel
-from emma.imports.formats.base import CellError, ReadContext
+from emma.imports.formats.base import CellError, Entry, ReadContext
 from emma.imports.model import ImportedConsent, LineError
 
 M = TypeVar("M", bound=BaseModel)
@@ -284,6 +284,30 @@ def build(
         return model.model_validate({"line": line, **fields})
     except ValidationError as exc:
         return ctx.error(line, readable(exc, columns))
+
+
+FieldsOf = Callable[[Entry, ReadContext], dict[str, Any]]
+
+
+def records(
+    entries: Iterator[Entry | LineError],
+    ctx: ReadContext,
+    model: type[M],
+    fields_of: FieldsOf,
+    columns: Mapping[str, str],
+) -> Iterator[M | LineError]:
+    """One record per entry (a row, or a JSON object): its fields, built into ``model``; a cell that cannot be
+    read (CellError) or a record pydantic refuses is a LineError in its place, as is an entry that already was."""
+    for entry in entries:
+        if isinstance(entry, LineError):
+            yield entry
+            continue
+        try:
+            fields = fields_of(entry, ctx)
+        except CellError as exc:
+            yield ctx.error(exc.line or entry.line, exc.message)
+            continue
+        yield build(model, fields, ctx, entry.line, columns)
 
 
 def compact(fields: dict[str, Any]) -> dict[str, Any]:

@@ -6,7 +6,7 @@ Columns and sources: docs/import-formats.md."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -19,6 +19,7 @@ from emma.imports.formats.values import (
     excel_text,
     ident,
     quantity,
+    records,
     required_amount,
     required_time,
     slug,
@@ -26,8 +27,6 @@ from emma.imports.formats.values import (
     timestamp,
 )
 from emma.imports.model import CustomerRecord, ImportKind, LineError, OrderRecord
-
-FieldsOf = Callable[[Entry, ReadContext], dict[str, Any]]
 
 # ---- customers (the extension's default customer format) --------------------------------------
 
@@ -48,16 +47,7 @@ def is_customers(header: frozenset[str]) -> bool:
 
 
 def read_customers(entries: Iterator[Entry | LineError], ctx: ReadContext) -> Iterator[Item]:
-    for entry in entries:
-        yield entry if isinstance(entry, LineError) else _record(_customer_fields, entry, ctx)
-
-
-def _record(fields_of: FieldsOf, entry: Entry, ctx: ReadContext) -> CustomerRecord | LineError:
-    try:
-        fields = fields_of(entry, ctx)
-    except CellError as exc:
-        return ctx.error(exc.line or entry.line, exc.message)
-    return build(CustomerRecord, fields, ctx, entry.line, CUSTOMER_COLUMNS)
+    return records(entries, ctx, CustomerRecord, _customer_fields, CUSTOMER_COLUMNS)
 
 
 def _customer_fields(entry: Entry, ctx: ReadContext) -> dict[str, Any]:
@@ -99,8 +89,7 @@ def is_analytics_customers(header: frozenset[str]) -> bool:
 
 
 def read_analytics_customers(entries: Iterator[Entry | LineError], ctx: ReadContext) -> Iterator[Item]:
-    for entry in entries:
-        yield entry if isinstance(entry, LineError) else _record(_analytics_fields, entry, ctx)
+    return records(entries, ctx, CustomerRecord, _analytics_fields, CUSTOMER_COLUMNS)
 
 
 def _analytics_fields(entry: Entry, ctx: ReadContext) -> dict[str, Any]:

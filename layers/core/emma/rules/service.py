@@ -473,17 +473,12 @@ class RulesService:
         return derived, outcome, outbox, timers, superseded
 
     def _decide_backfill(self, loaded: Loaded, now: datetime):
-        """A timer's evaluation without the timer: segments and lifecycle as they stand now, armed absence
-        triggers left as they are, every conclusion recorded and none published."""
+        """A review's evaluation (segments and lifecycle as they stand now, armed absence triggers left as they
+        are), every conclusion recorded and none published."""
         profile = loaded.profile
         assert profile is not None
-        defs = self._defs.for_shop(profile.shop)
-        derived = loaded.derived.model_copy(deep=True, update={"profile_id": profile.profile_id})
-        predictions = self._score(profile, now)
-        outcome = evaluate_segments(defs, profile, now, set(derived.segments), predictions)
-        timers: list[Timer] = []
-        superseded: list[Timer] = []
-        self._conclude(profile.shop, profile, derived, outcome, predictions, None, now, timers, superseded)
+        review = Timer(profile.shop, profile.profile_id, "review", now)
+        derived, outcome, _, timers, superseded = self._decide_timer(review, loaded, now)
         return derived, outcome, [], timers, superseded
 
     def _gate(self, defs: Definitions, derived: Derived, trigger_ids: Sequence[str], now: datetime) -> list[str]:

@@ -10,7 +10,8 @@ from emma.adapters.campaigns import DynamoAudienceReader
 from emma.adapters.imports import S3ImportFiles
 from emma.analytics.reports import Reports
 from emma.campaigns.definitions import Campaign
-from emma.config import ImportSettings, IngestSettings, PrivacySettings, ReportSettings
+from emma.campaigns.service import CampaignService
+from emma.config import CampaignSettings, ImportSettings, IngestSettings, PrivacySettings, ReportSettings
 from emma.dispatch.ports import Links
 from emma.imports.files import FileImports
 from emma.imports.service import ImportWorker
@@ -19,6 +20,7 @@ from emma.privacy.service import PrivacyService
 from emma.recommend.service import RecommendationService
 from emma.templates.library import TemplateSet
 from emma.wiring.analytics import build_reports
+from emma.wiring.campaigns import CampaignWiring
 from emma.wiring.definitions import read_campaigns, read_templates
 from emma.wiring.imports import FileImportWiring, build_importer
 from emma.wiring.ingest import IngestWiring, Intake
@@ -100,6 +102,17 @@ def audience_reader() -> DynamoAudienceReader:
 
 
 @functools.cache
+def campaign_settings() -> CampaignSettings:
+    return CampaignSettings()  # type: ignore[call-arg]  # read from the environment
+
+
+@functools.cache
+def campaign_service() -> CampaignService:
+    """Starting, pausing, cancelling and following campaigns (the admin's campaign routes)."""
+    return CampaignWiring(campaign_settings(), wiring()).service
+
+
+@functools.cache
 def import_settings() -> ImportSettings:
     return ImportSettings()  # type: ignore[call-arg]  # read from the environment
 
@@ -140,3 +153,5 @@ def reset() -> None:
     audience_reader.cache_clear()
     import_settings.cache_clear()
     _file_import_wiring.cache_clear()
+    campaign_settings.cache_clear()
+    campaign_service.cache_clear()

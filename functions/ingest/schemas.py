@@ -625,6 +625,89 @@ class CampaignEstimate(BaseModel):
     left_out: dict[str, int] = Field(description="reason -> customers left out for it")
 
 
+class CampaignRun(BaseModel):
+    shop: str
+    campaign: str
+    run: str = Field(description="the run's day on the shop's clock (YYYY-MM-DD): one run per day and campaign")
+    status: str = Field(description="scheduled, selecting, sending, testing, paused, done, cancelled")
+    created_at: str
+    start: str = Field(description="when the run begins (each recipient may have a later time)")
+    rate: float = Field(description="messages per second at most")
+    candidates: int = Field(description="customers considered (the audience segments' members)")
+    included: int = Field(description="customers asked for")
+    left_out: dict[str, int] = Field(description="reason -> customers left out for it when the run began")
+    queued: int = Field(description="handed to the dispatcher so far")
+    winner: str | None = Field(None, description="the A/B test's winning variant, once decided")
+    decision: dict[str, dict[str, float]] = Field(default_factory=dict, description="the A/B figures it won on")
+
+
+class CampaignStarted(BaseModel):
+    started: bool = Field(description="false: the run existed already (a second start), nothing changed")
+    run: CampaignRun
+
+
+class CampaignProgress(CampaignRun):
+    settled: int = Field(description="requests the dispatcher has settled (sent + skipped)")
+    sent: int
+    skipped: int
+    skipped_by: dict[str, int] = Field(description="the dispatcher's stage that skipped them -> how many")
+    delivered: int
+    opened: int
+    clicked: int
+    orders: float = Field(description="orders attributed to the run's messages (last touch)")
+    variants: dict[str, dict[str, int]] = Field(description="variant (a, b, ..., rest, -) -> its counters")
+    eta_seconds: int | None = Field(description="how long the rest takes at the rate, while sending")
+    subjects: dict[str, str] | None = Field(description="the A/B test's subject per variant")
+
+
+class CampaignRuns(BaseModel):
+    shop: str
+    campaign: str
+    runs: list[CampaignRun] = Field(description="newest first")
+
+
+class CampaignTestBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    profile_id: str | None = Field(None, description="personalise for this customer (default: the audience's first)")
+
+
+class CampaignTestSends(BaseModel):
+    profile_id: str = Field(description="the customer the test is personalised for")
+    sends: list[dict] = Field(description="to, subject (A/B), key: one per seed and subject")
+
+
+_CAMPAIGN_COMMON = {
+    401: _json(Error, "Missing or wrong admin key"),
+    403: _json(Error, "The admin key belongs to another shop than the one named"),
+    404: _json(Error, "No such campaign (or run) for this shop"),
+    503: _json(Error, "A dependency is unavailable; retry"),
+}
+CAMPAIGN_START_RESPONSES = {
+    200: _json(CampaignStarted, "The run existed already (a second start): nothing changed"),
+    202: _json(CampaignStarted, "Started: the run is created and its state machine execution running"),
+    409: _json(Error, "A one-off campaign whose time has passed"),
+    501: _json(Error, "Campaign sending is not set up in this deployment (no state machine)"),
+    **_CAMPAIGN_COMMON,
+}
+CAMPAIGN_COMMAND_RESPONSES = {
+    200: _json(CampaignRun, "The run as it stands after the command (the same command twice changes nothing)"),
+    409: _json(Error, "No run in progress to act on"),
+    501: _json(Error, "Campaign sending is not set up in this deployment (no state machine)"),
+    **_CAMPAIGN_COMMON,
+}
+CAMPAIGN_TEST_RESPONSES = {
+    202: _json(CampaignTestSends, "Queued for the dispatcher: one email per seed (and per A/B subject)"),
+    400: _json(Error, "Malformed JSON"),
+    409: _json(Error, "No seed list, not an email campaign, or nobody in the audience to personalise for"),
+    422: _json(Error, "A field that is not valid, named"),
+    501: _json(Error, "Campaign sending is not set up in this deployment (no messages queue)"),
+    **_CAMPAIGN_COMMON,
+}
+CAMPAIGN_RUNS_RESPONSES = {200: _json(CampaignRuns, "The campaign's runs, newest first"), **_CAMPAIGN_COMMON}
+CAMPAIGN_PROGRESS_RESPONSES = {
+    200: _json(CampaignProgress, "Where the run stands, live (the dispatcher's counts lag by seconds)"),
+    **_CAMPAIGN_COMMON,
+}
 CAMPAIGNS_RESPONSES = {
     200: _json(CampaignList, "The campaigns that apply to the shop"),
     401: _json(Error, "Missing or wrong admin key"),

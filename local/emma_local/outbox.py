@@ -129,7 +129,8 @@ class Outbox:
         parsed = email.message_from_string(raw.raw_data, policy=policy.default)
         tags = _tags(parsed.get("X-SES-MESSAGE-TAGS"))
         del parsed["X-SES-MESSAGE-TAGS"]
-        shop, template = tags.get("emma-shop", "unknown"), tags.get("emma-template", "message")
+        shop = tags.get("emma-shop") or (f"{tags['emma-test']}-tests" if "emma-test" in tags else "unknown")
+        template = tags.get("emma-template", "message")
         n = self._next()
         folder = self.directory / _safe(shop)
         folder.mkdir(exist_ok=True)

@@ -10,11 +10,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from emma.campaigns.machine import campaign_machine
+from emma.campaigns.machine import substitute as substitute_campaign_machine
 from emma.imports.machine import import_machine
 from emma.imports.machine import substitute as substitute_import_machine
 from emma.journeys.compile import compile_journey, substitute
 from emma.journeys.definitions import Journey
 from emma.resources import (
+    CAMPAIGN_MACHINE_ENV,
+    CAMPAIGN_MACHINE_NAME,
     EVENT_BUS,
     EXPORTS_BUCKET,
     IMPORT_MACHINE_ENV,
@@ -54,12 +58,14 @@ class Provisioned:
     exports_bucket: str = EXPORTS_BUCKET.name
     imports_bucket: str = IMPORTS_BUCKET.name
     import_machine: str = ""  # the import state machine's ARN (provision_imports)
+    campaign_machine: str = ""  # the campaign state machine's ARN (provision_campaigns)
 
     def env(self) -> dict[str, str]:
         env = {t.env_var: self.tables[t.logical_id] for t in TABLES}
         env[EXPORTS_BUCKET.env_var] = self.exports_bucket
         env[IMPORTS_BUCKET.env_var] = self.imports_bucket
         env[IMPORT_MACHINE_ENV] = self.import_machine
+        env[CAMPAIGN_MACHINE_ENV] = self.campaign_machine
         env[EVENT_BUS.env_var] = self.bus_name
         env["EMMA_SHOP_SECRET_PREFIX"] = SHOP_SECRET_PREFIX
         env.update({q.env_var: self.queue_urls[q.logical_id] for q in REQUEST_QUEUES})
@@ -196,6 +202,20 @@ def provision_imports(session: Any, function: str) -> str:
     return str(
         session.client("stepfunctions").create_state_machine(
             name=IMPORT_MACHINE_NAME, definition=definition, roleArn=role, type="STANDARD"
+        )["stateMachineArn"]
+    )
+
+
+def provision_campaigns(session: Any, function: str) -> str:
+    """The campaigns function (in-process) and the campaign state machine, built as the CDK app builds it; its ARN."""
+    role = session.client("iam").create_role(
+        RoleName="emma-local-campaigns",
+        AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+    )["Role"]["Arn"]
+    arn = _local_function(session, function, role)
+    return str(
+        session.client("stepfunctions").create_state_machine(
+            name=CAMPAIGN_MACHINE_NAME, definition=substitute_campaign_machine(campaign_machine(), arn), roleArn=role
         )["stateMachineArn"]
     )
 

@@ -24,6 +24,8 @@ from typing import Any
 from emma.clock import CLOCK_FILE_ENV, FileClock
 from emma.journeys.loader import load_journeys
 from emma.resources import (
+    CAMPAIGN_SPREAD_ENV,
+    CAMPAIGNS_FUNCTION,
     DEFINITIONS_ENV,
     EVENT_BUS,
     EVENT_SOURCE,
@@ -43,7 +45,7 @@ from emma_local.emulator import ACCOUNT_ID, REGION, Emulator, start_emulator
 from emma_local.environments import DEFAULT_TIMEOUT_SECONDS, Environments
 from emma_local.lambdas import LambdaContext, load_handler
 from emma_local.outbox import Outbox
-from emma_local.provision import Provisioned, provision, provision_imports, provision_journeys
+from emma_local.provision import Provisioned, provision, provision_campaigns, provision_imports, provision_journeys
 from emma_local.pump import QueuePump
 from emma_local.server import make_server, serve_in_thread
 
@@ -53,6 +55,8 @@ HANDLER_ENV = {
     "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
     "POWERTOOLS_METRICS_NAMESPACE": "Emma",
     "POWERTOOLS_SERVICE_NAME": "emma-local",
+    # A campaign's waves wait on the local clock; SQS delays would spread each wave over real seconds.
+    CAMPAIGN_SPREAD_ENV: "false",
 }
 
 
@@ -134,6 +138,9 @@ class LocalRuntime:
         imports = f"emma-local-{IMPORTS_FUNCTION}"
         self.resources.import_machine = provision_imports(session, imports)
         stepfunctions.register(imports, load_handler(IMPORTS_FUNCTION))
+        campaigns = f"emma-local-{CAMPAIGNS_FUNCTION}"
+        self.resources.campaign_machine = provision_campaigns(session, campaigns)
+        stepfunctions.register(campaigns, load_handler(CAMPAIGNS_FUNCTION))
         os.environ.update(self.resources.env())
         os.environ.setdefault(DEFINITIONS_ENV, str(ROOT))  # the YAML in triggers/ and segments/
         self._tap_url = self._tap(session) if self.tap else None
@@ -338,7 +345,8 @@ class LocalRuntime:
 def _reset_components() -> None:
     """Forget every handler's lazily built components (boto3 clients bound to an endpoint)."""
     consumers = [q.consumer for q in (*QUEUES, *REQUEST_QUEUES)]
-    for function in ["ingest", JOURNEY_STEPS_FUNCTION, IMPORTS_FUNCTION, *consumers, *(s.consumer for s in SCHEDULES)]:
+    functions = ["ingest", JOURNEY_STEPS_FUNCTION, IMPORTS_FUNCTION, CAMPAIGNS_FUNCTION, *consumers]
+    for function in [*functions, *(s.consumer for s in SCHEDULES)]:
         load_handler(function)
         module = sys.modules.get(f"{function}.deps") or sys.modules[f"{function}.handler"]
         if callable(getattr(module, "reset", None)):  # a deps module forgets everything it built

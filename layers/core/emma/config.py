@@ -16,6 +16,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from emma.resources import (
+    CAMPAIGN_MACHINE_ENV,
+    CAMPAIGN_SPREAD_ENV,
     CATALOG_TABLE,
     DEFINITIONS_ENV,
     EVENT_BUS,
@@ -105,6 +107,18 @@ class ImportSettings(IngestSettings):
     definitions: Path = _definitions("definitions.json built by `cdk synth` (or the repository folder locally)")
     imports_bucket: str = Field("", validation_alias=IMPORTS_BUCKET.env_var)
     import_machine: str = Field("", validation_alias=IMPORT_MACHINE_ENV, description="the import state machine's ARN")
+
+
+class CampaignSettings(IngestSettings):
+    """Campaigns (emma.campaigns): the admin API's commands and the campaign state machine's tasks. Both read the
+    audience and the runs in the profiles table and put message requests on the messages queue (test sends, waves)."""
+
+    model_config = _FROZEN
+
+    definitions: Path = _definitions("definitions.json built by `cdk synth` (or the repository folder locally)")
+    messages_queue_url: str = Field("", validation_alias=MESSAGES_QUEUE.env_var)
+    campaign_machine: str = Field("", validation_alias=CAMPAIGN_MACHINE_ENV, description="the campaign machine's ARN")
+    spread: bool = Field(True, validation_alias=CAMPAIGN_SPREAD_ENV, description="spread each wave with SQS delays")
 
 
 class AnalyticsSettings(BaseSettings):

@@ -106,6 +106,10 @@ IMPORTS_BUCKET = BucketDef(
 IMPORTS_FUNCTION = "imports"  # functions/imports: the import state machine's tasks
 IMPORT_MACHINE_ENV = "EMMA_IMPORT_STATE_MACHINE"  # the import state machine's ARN (the ingest API starts it)
 IMPORT_MACHINE_NAME = "emma-imports"
+CAMPAIGNS_FUNCTION = "campaigns"  # functions/campaigns: the campaign state machine's tasks
+CAMPAIGN_MACHINE_ENV = "EMMA_CAMPAIGN_STATE_MACHINE"  # the campaign state machine's ARN (the ingest API starts it)
+CAMPAIGN_MACHINE_NAME = "emma-campaigns"
+CAMPAIGN_SPREAD_ENV = "EMMA_CAMPAIGN_SPREAD"  # "false": no per-message SQS delay within a wave (the local runtime)
 
 EVENT_BUS = BusDef(logical_id="EventBus", name="emma-events", env_var="EMMA_EVENT_BUS")
 EVENT_SOURCE = "emma.ingest"  # the Source of every canonical event ingest publishes

@@ -6,6 +6,7 @@ preview; never by the Lambda functions (so they are not in the Lambda layer). Th
 is atomic under one lock, exactly like a DynamoDB transaction.
 """
 
+from emma_local.fakes.campaigns import InMemoryCampaignRuns, ListRequestQueue, RecordingExecutions
 from emma_local.fakes.clock import FixedClock
 from emma_local.fakes.dispatch import (
     InMemoryCapStore,
@@ -24,6 +25,7 @@ from emma_local.fakes.shops import StaticShopDirectory
 
 __all__ = [
     "FixedClock",
+    "InMemoryCampaignRuns",
     "InMemoryCapStore",
     "InMemoryCatalog",
     "InMemoryDeferrals",
@@ -36,6 +38,8 @@ __all__ = [
     "InMemoryRulesStore",
     "InMemoryShopHistory",
     "ListQueue",
+    "ListRequestQueue",
+    "RecordingExecutions",
     "RecordingSender",
     "StaticShopDirectory",
 ]

@@ -241,6 +241,32 @@ def import_job_sk(job: str) -> str:
     return f"JOB#{job}"
 
 
+def campaign_pk(shop: str, campaign: str) -> str:
+    return f"S#{shop}#CAMPAIGN#{campaign}"
+
+
+def campaign_run_sk(run: str) -> str:
+    return f"RUN#{run}"
+
+
+CAMPAIGN_STATE_SK = "CAMPAIGN"
+CAMPAIGN_RUN_TTL = timedelta(days=400)
+CAMPAIGN_CHUNK_TTL = timedelta(days=30)  # a run's recipients: long enough for any run, paused ones too
+
+
+def campaign_run_pk(shop: str, campaign: str, run: str) -> str:
+    return f"S#{shop}#CAMPAIGN#{campaign}#RUN#{run}"
+
+
+def chunk_sk(position: str) -> str:
+    """A run's recipient chunk at its position (emma.campaigns.runs.Chunk.position: phase#send at#shard#seq)."""
+    return f"C#{position}"
+
+
+def selection_sk(shard: int | None) -> str:
+    return "SEL#" if shard is None else f"SEL#{shard:02d}"
+
+
 def sku_pk(shop: str, sku: str) -> str:
     return f"S#{shop}#SKU#{sku}"
 
@@ -315,6 +341,8 @@ PRIVACY_CLASSES: Mapping[str, str] = {
     "aggregate": "counts over many customers, no personal data",
     "shop": "the shop's own data or Emma's bookkeeping, no personal data",
     "hashed": "kept after an erasure: salted hashes, times and counts, nothing readable",
+    "pseudonymous": "profile ids among many, nothing else about them, deleted by the table's TTL within 30 days; an "
+    "erasure leaves it (once the profile is gone its id names nobody, and the dispatcher skips it)",
 }
 
 
@@ -632,6 +660,66 @@ LINK = ItemType(
     written_by=("DynamoLinks.save",),
     read_by=("DynamoLinks.get",),
 )
+CAMPAIGN_STATE = ItemType(
+    name="campaign state",
+    table=PROFILES_TABLE,
+    privacy="shop",
+    pk=campaign_pk,
+    sk=CAMPAIGN_STATE_SK,
+    description="Whether a campaign's recurrence goes on for the shop (a start turns it on, a cancel off).",
+    attributes={"doc": "emma.campaigns.runs.CampaignState as JSON"},
+    written_by=("DynamoCampaignRuns.put_campaign_state",),
+    read_by=("DynamoCampaignRuns.campaign_state",),
+)
+CAMPAIGN_RUN = ItemType(
+    name="campaign run",
+    table=PROFILES_TABLE,
+    privacy="aggregate",
+    pk=campaign_pk,
+    sk=campaign_run_sk,
+    description=(
+        "One run of a campaign (its day): status, the audience's counts, how far the waves got (the chunk and "
+        "offset), the A/B decision. Written on condition of its version (a pause during a wave is not lost)."
+    ),
+    attributes={
+        "doc": "emma.campaigns.runs.RunState as JSON",
+        "status": "the run's status (what the dispatcher reads before each of its messages)",
+        "version": "incremented by every write, the condition of the next",
+        "expires_at": "TTL, epoch seconds",
+    },
+    ttl=f"{CAMPAIGN_RUN_TTL.days} days after it was created",
+    written_by=("DynamoCampaignRuns.create", "DynamoCampaignRuns.save"),
+    read_by=("DynamoCampaignRuns.get", "DynamoCampaignRuns.runs", "DynamoCampaignRuns.status"),
+)
+CAMPAIGN_CHUNK = ItemType(
+    name="campaign recipients",
+    table=PROFILES_TABLE,
+    privacy="pseudonymous",
+    pk=campaign_run_pk,
+    sk=chunk_sk,
+    sk_pattern="C#<phase>#<send at, YYYYmmddTHHMMSS UTC>#<shard>#<seq>",
+    description=(
+        "Up to 400 recipients of a run due at one time (one phase: the A/B sample first), decided when the run "
+        "began; the waves hand them to the dispatcher in sort-key order."
+    ),
+    attributes={"doc": "emma.campaigns.runs.Chunk as JSON: (profile id, variant) pairs", "expires_at": "TTL"},
+    ttl=f"{CAMPAIGN_CHUNK_TTL.days} days after it was written",
+    written_by=("DynamoCampaignRuns.put_chunks",),
+    read_by=("DynamoCampaignRuns.chunks_from",),
+)
+CAMPAIGN_SELECTION = ItemType(
+    name="campaign shard selection",
+    table=PROFILES_TABLE,
+    privacy="aggregate",
+    pk=campaign_run_pk,
+    sk=selection_sk,
+    sk_pattern="SEL#<shard, two digits>",
+    description="What deciding one member-list shard of a run's audience counted (summed on the run).",
+    attributes={"doc": "emma.campaigns.runs.Selection as JSON", "expires_at": "TTL"},
+    ttl=f"{CAMPAIGN_CHUNK_TTL.days} days after it was written",
+    written_by=("DynamoCampaignRuns.put_selection",),
+    read_by=("DynamoCampaignRuns.selections",),
+)
 PRODUCT = ItemType(
     name="product",
     table=CATALOG_TABLE,
@@ -933,6 +1021,10 @@ ITEM_TYPES: tuple[ItemType, ...] = (
     PRODUCT,
     PRODUCT_SKU,
     IMPORT_JOB,
+    CAMPAIGN_STATE,
+    CAMPAIGN_RUN,
+    CAMPAIGN_CHUNK,
+    CAMPAIGN_SELECTION,
     MODEL_LIST,
     DEFERRAL,
     TIMER,

@@ -39,6 +39,10 @@ class AudienceReader(Protocol):
         """The profile ids in a segment's member list (every shard, each id once)."""
         ...
 
+    def members_in_shard(self, shop: str, segment: str, shard: int) -> Iterator[str]:
+        """The profile ids in one shard of a segment's member list (emma.rules.state.member_shard)."""
+        ...
+
     def candidates(self, shop: str, profile_ids: Sequence[str], journeys: Sequence[str]) -> list[Candidate]:
         """The profiles (merged-away and unknown ones left out) with their segments and, of ``journeys``, the
         ones each is active in."""
@@ -85,21 +89,25 @@ class Estimate:
         }
 
 
+def segments_of(campaign: Campaign) -> list[str]:
+    """Whose members are the candidates: the audience's segments, else the channel's reachable segment."""
+    if campaign.audience.segments:
+        return list(campaign.audience.segments)
+    channel = "email" if campaign.channel == "best" else str(campaign.channel)
+    return [REACHABLE[channel]]
+
+
 def candidate_ids(campaign: Campaign, shop: str, reader: AudienceReader) -> Iterator[str]:
     """Every candidate's profile id once: the audience's segments' members, else the channel's reachable one."""
-    segments = list(campaign.audience.segments)
-    if not segments:
-        channel = "email" if campaign.channel == "best" else str(campaign.channel)
-        segments = [REACHABLE[channel]]
     seen: set[str] = set()
-    for segment in segments:
+    for segment in segments_of(campaign):
         for pid in reader.members(shop, segment):
             if pid not in seen:
                 seen.add(pid)
                 yield pid
 
 
-def _pages(ids: Iterable[str], size: int = PAGE) -> Iterator[list[str]]:
+def pages(ids: Iterable[str], size: int = PAGE) -> Iterator[list[str]]:
     page: list[str] = []
     for pid in ids:
         page.append(pid)
@@ -115,7 +123,7 @@ def recipients(
 ) -> Iterator[Profile]:
     """The audience, a page of candidates at a time, each decided once (counted in ``estimate`` if given)."""
     journeys = list(campaign.audience.exclude.journeys)
-    for page in _pages(candidate_ids(campaign, shop, reader)):
+    for page in pages(candidate_ids(campaign, shop, reader)):
         for candidate in reader.candidates(shop, page, journeys):
             reason = decide(campaign, candidate, now)
             if estimate is not None:

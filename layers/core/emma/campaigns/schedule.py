@@ -43,7 +43,8 @@ def _recurs_on(schedule: Schedule, day: date) -> bool:
 
 def run_day(schedule: Schedule, now: datetime, shop_zone: str) -> date | None:
     """The run a start at ``now`` belongs to: for ``now``/``best_hour`` one-offs today's (the shop's day), for
-    ``on`` the day of that moment, for ``at`` the next day whose ``at`` has not passed, for a recurring schedule
+    ``on`` the day of that moment, for ``at`` the next day whose ``at`` has not passed on the shop's clock (also with
+    ``timezone: recipient``), for a recurring schedule
     the next day it recurs on whose time has not passed (``best_hour``: today, if it recurs today). None: ``on``
     lies in the past."""
     today = _local(now, shop_zone).date()
@@ -57,8 +58,9 @@ def run_day(schedule: Schedule, now: datetime, shop_zone: str) -> date | None:
             continue
         if schedule.best_hour:
             return day
-        if schedule.timezone == "recipient" or _on_day(day, _at(schedule), shop_zone) >= now:
-            # recipient-local: the run's day begins when the earliest timezone reaches ``at`` (see send_at)
+        if _on_day(day, _at(schedule), shop_zone) >= now:
+            # recipient-local too: the day whose ``at`` has not passed on the shop's clock (started in the evening,
+            # tomorrow's); each recipient then gets it at ``at`` on their own clock (see send_at)
             return day
     raise AssertionError("a recurrence within two months")  # pragma: no cover - every weekday/day 1-28 recurs
 

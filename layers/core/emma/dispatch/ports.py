@@ -109,6 +109,12 @@ class Deferrals(Protocol):
     def remove(self, timer_ids: Sequence[str]) -> None: ...
 
 
+class CampaignGate(Protocol):
+    """A campaign run's status (emma.campaigns.runs.RunStatus), read before each of its messages."""
+
+    def status(self, shop: str, campaign: str, run: str) -> str | None: ...
+
+
 class Requeue(Protocol):
     def request(self, message: MessageRequest) -> None: ...
 

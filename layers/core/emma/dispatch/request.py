@@ -1,4 +1,4 @@
-"""A message request: what a journey step asks the dispatcher to send (the messages queue's body)."""
+"""A message request: what a journey step or a campaign asks the dispatcher to send (the messages queue's body)."""
 
 from __future__ import annotations
 
@@ -27,3 +27,11 @@ class MessageRequest(BaseModel):
     variant: str | None = None
     exclude_products: tuple[str, ...] = Field((), description="bought within the last 30 days: never offered")
     released: bool = Field(False, description="set when a deferred request comes back: timing is settled")
+    campaign: str | None = Field(None, description="the campaign (campaigns/*.yaml) this message is part of")
+    run: str | None = Field(None, description="the campaign's run (its day): dispatch honours its pause and cancel")
+    subject: Annotated[str, Field(max_length=200)] | None = Field(
+        None, description="the subject line instead of the template's (a campaign's A/B test)"
+    )
+    test_to: Annotated[str, Field(max_length=320)] | None = Field(
+        None, description="a test send: rendered for the profile, sent to this seed address only, nothing decided"
+    )

@@ -18,7 +18,7 @@ import hashlib
 import logging
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,6 +27,7 @@ from emma.dispatch.context import ContextBuilder, TemplateContext
 from emma.dispatch.mime import build_email
 from emma.dispatch.policy import Plan, address_of, customer_locale, pending_email_grant, plan
 from emma.dispatch.ports import (
+    CampaignGate,
     CapStore,
     Deferrals,
     Links,
@@ -59,6 +60,8 @@ from emma.templates.library import TemplateSet
 from emma.templates.render import Rendered, Renderer, RenderError
 
 log = logging.getLogger(__name__)
+CAMPAIGN_PAUSE_RECHECK = timedelta(minutes=5)  # a paused campaign's queued message is looked at again after
+TEST_PROFILE = "test-send"  # the profile id a test send's links name: no customer
 LEASE = timedelta(minutes=3)  # longer than one dispatch takes; a crashed worker's claim lapses after it
 PREVIEW_CHARS = 280
 _TAG_VALUE = re.compile(r"[A-Za-z0-9_.@-]{1,256}")
@@ -128,8 +131,10 @@ class DispatchService:
         recommender: Recommender,
         clock: Clock,
         public_url: str,
+        campaigns: CampaignGate | None = None,
     ) -> None:
         self._profiles = profiles
+        self._campaigns = campaigns
         self._shops = shops
         self._templates = templates
         self._renderer = Renderer(templates)
@@ -146,6 +151,8 @@ class DispatchService:
     # ---- the pipeline ---------------------------------------------------------------------------
 
     def dispatch(self, request: MessageRequest) -> DispatchReport:
+        if request.test_to is not None:
+            return self._test_send(request)
         now = self._clock.now()
         record = self._log.claim(request, now, now + LEASE)
         if record is None:
@@ -175,6 +182,10 @@ class DispatchService:
             attempt.add("dispatch", "skip", str(exc))
             self._skipped(attempt)
             return DispatchReport(request.key, "skipped", reason=str(exc), decisions=attempt.decisions)
+        if request.campaign is not None and request.run is not None and self._campaigns is not None:
+            held = self._campaign_holds(request, attempt)
+            if held is not None:
+                return held
         if template.confirmation:
             handed_on = self._confirmation_once(request, attempt, shop, profile)
             if handed_on is not None:
@@ -194,6 +205,54 @@ class DispatchService:
             attempt.update("deferred", not_before=decided.not_before)
             return DispatchReport(request.key, "deferred", reason=reason, decisions=attempt.decisions)
         return self._send(request, attempt, shop, template, profile, decided)
+
+    def _campaign_holds(self, request: MessageRequest, attempt: _Attempt) -> DispatchReport | None:
+        """A campaign's message while its run is cancelled (skipped) or paused (deferred: looked at again)."""
+        assert self._campaigns is not None and request.campaign is not None and request.run is not None
+        status = self._campaigns.status(request.shop, request.campaign, request.run)
+        name = f"campaign {request.campaign} run {request.run}"
+        if status is None or status == "cancelled":
+            reason = f"{name} was cancelled" if status else f"{name} does not exist"
+            attempt.add("dispatch", "skip", reason)
+            self._skipped(attempt)
+            return DispatchReport(request.key, "skipped", reason=reason, decisions=attempt.decisions)
+        if status == "paused":
+            until = attempt.now + CAMPAIGN_PAUSE_RECHECK
+            reason = f"{name} is paused; looked at again at {until.isoformat()}"
+            attempt.add("timing", "defer", reason)
+            self._deferrals.defer(request, until)
+            attempt.update("deferred", not_before=until)
+            return DispatchReport(request.key, "deferred", reason=reason, decisions=attempt.decisions)
+        attempt.add("dispatch", "pass", f"{name} is {status}")
+        return None
+
+    def _test_send(self, request: MessageRequest) -> DispatchReport:
+        """A campaign's test send: the template rendered for the profile as it would be sent, to the seed address
+        only. No decision, nothing on the customer's record; its links name no customer (TEST_PROFILE) and its
+        SES tags no shop, so nothing a seed does with it reaches a profile or the analytics."""
+        assert request.test_to is not None
+        now = self._clock.now()
+        try:
+            shop = self._shops.get(request.shop)
+            template = self._templates.get(request.shop, request.template)
+            customer = self._profiles(request.shop, request.profile_id)
+        except NotFound as exc:
+            return DispatchReport(request.key, "skipped", reason=str(exc))
+        profile = customer.model_copy(update={"profile_id": TEST_PROFILE})
+        if not shop.signing_secret or not shop.dispatch.sender:
+            raise DispatchConfigError(f"shop {shop.shop!r} needs a signing_secret and a dispatch.sender to send tests")
+        locale = customer_locale(customer, shop.dispatch)
+        unsubscribe_url = self._unsubscribe_url(shop, profile, Channel.EMAIL, request.key)
+        context = self._context(
+            request, shop, template, profile, locale, Channel.EMAIL, {}, unsubscribe_url, now, preview=True
+        )
+        rendered = self._renderer.render(request.shop, template.template, locale, Channel.EMAIL, context.variables())
+        rendered = replace(rendered, subject=f"[Test] {request.subject or rendered.subject}")
+        outgoing = self._outgoing(
+            request, shop, profile, Channel.EMAIL, request.test_to, rendered, unsubscribe_url, test=True
+        )
+        provider_id = self._senders(shop, Channel.EMAIL).send(outgoing)
+        return DispatchReport(request.key, "sent", "email", provider_id=provider_id, reason="test send")
 
     def _confirmation_once(
         self, request: MessageRequest, attempt: _Attempt, shop: ShopConfig, profile: Profile
@@ -250,6 +309,8 @@ class DispatchService:
             attempt.add("render", "fail", str(exc), channel)
             attempt.update("failed")
             raise
+        if request.subject and channel == Channel.EMAIL:  # a campaign's A/B subject line
+            rendered = replace(rendered, subject=request.subject)
         attempt.add("render", "pass", f"{template.template} ({rendered.locale})", channel)
         marketing = not request.transactional
         if marketing and not self._caps.reserve(request.shop, profile.profile_id, request.key, now, shop.dispatch.caps):
@@ -431,6 +492,8 @@ class DispatchService:
         address: str,
         rendered: Rendered,
         unsubscribe_url: str,
+        *,
+        test: bool = False,
     ) -> Outgoing:
         tags = {
             "emma-shop": shop.shop,
@@ -438,11 +501,15 @@ class DispatchService:
             "emma-template": request.template,
             "emma-message": message_ref(request.key),
         }
-        if request.journey:
-            tags["emma-journey"] = request.journey
-        for tag, value in (("emma-step", request.step), ("emma-variant", request.variant)):
+        for tag, value in (
+            ("emma-journey", request.journey),
+            ("emma-step", request.step),
+            ("emma-variant", request.variant),
+        ):
             if value and _TAG_VALUE.fullmatch(value):  # SES tag values: [A-Za-z0-9_.@-], 256 characters
                 tags[tag] = value
+        if test:  # a test send: SES's events about it name no shop, so they reach no profile
+            tags = {"emma-test": shop.shop, "emma-template": request.template}
         common = {
             "shop": shop.shop,
             "profile_id": profile.profile_id,

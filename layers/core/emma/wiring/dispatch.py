@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from emma.adapters.campaigns import CachedGate, DynamoCampaignRuns
 from emma.adapters.channels import SesEmail, SnsPush, SnsSms, Webhook
 from emma.adapters.dispatch import DynamoCapStore, DynamoDeferrals, DynamoLinks, DynamoMessageLog
 from emma.adapters.eventbridge import EventBridgePublisher
@@ -75,6 +76,7 @@ def build_dispatch(settings: DispatchSettings, session: Any | None = None) -> Di
         recommender=ingest.recommender,
         clock=clock_from_env(),
         public_url=settings.public_api_url,
+        campaigns=CachedGate(DynamoCampaignRuns(dynamodb, settings.profiles_table)),
     )
     return Dispatch(service, deferrals, queue)
 

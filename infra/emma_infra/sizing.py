@@ -163,6 +163,28 @@ IMPORTS_FUNCTION_OPTIONS = FunctionOptions(
     scan=False,
 )
 
+# The campaigns function (functions/campaigns, emma.config.CampaignSettings): the campaign state machine's tasks, not a
+# queue or schedule consumer (built by `Campaigns`, like the imports function outside FUNCTION_OPTIONS). The profiles
+# table read/write without Scan (the runs, their recipient chunks and the shards' selections: GetItem, Query,
+# PutItem, BatchWriteItem; the audience: the member lists by Query, the candidates by BatchGetItem; analytics'
+# message counters for the A/B decision); the shop secrets (timezone, send hours); the definitions layer (the
+# campaigns). The bus's and the catalog table's names only: IngestSettings requires them, a task publishes nothing
+# and never reads the catalog (no access to either). `Campaigns` adds the messages queue and starting the machine.
+# 1024 MB and 5 minutes: a Select task decides one member-list shard of the audience (an eighth of the segment:
+# about 12,500 profiles of a 100,000-member segment, fetched by BatchGetItem and grouped in memory, tens of
+# seconds); a wave puts at most rate x wave seconds requests (up to about 10,000) on the queue, SendMessageBatch of
+# ten on 8 threads, seconds. A task that times out is not retried by the machine: the run's execution fails
+# (alarmed) and is redriven where it stopped, the run's cursor being on its item.
+CAMPAIGNS_FUNCTION_OPTIONS = FunctionOptions(
+    memory_size=1024,
+    timeout_seconds=5 * 60,
+    tables=(PROFILES_TABLE,),
+    shop_secrets=True,
+    definitions=True,
+    publish=False,
+    scan=False,
+)
+
 FUNCTION_OPTIONS: dict[str, FunctionOptions] = {
     # A batch of up to QueueDef.batch_size events. The queue's visibility timeout (180 s) is six times
     # this, as Lambda recommends (checked at synth); a redelivery would be harmless anyway (the rules

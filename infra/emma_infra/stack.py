@@ -31,6 +31,7 @@ from emma.resources import (
 )
 from emma_infra import paths
 from emma_infra.constructs.bus import Bus
+from emma_infra.constructs.campaigns import Campaigns
 from emma_infra.constructs.consumers import QueueConsumer
 from emma_infra.constructs.data import Data
 from emma_infra.constructs.definitions import Definitions
@@ -40,7 +41,12 @@ from emma_infra.constructs.imports import Imports
 from emma_infra.constructs.ingest_api import IngestApi
 from emma_infra.constructs.journeys import Journeys, construct_name
 from emma_infra.constructs.layers import Layers
-from emma_infra.constructs.monitoring import IMPORT_MACHINE_ALARM, Monitoring, complaint_rate_alarm
+from emma_infra.constructs.monitoring import (
+    CAMPAIGN_MACHINE_ALARM,
+    IMPORT_MACHINE_ALARM,
+    Monitoring,
+    complaint_rate_alarm,
+)
 from emma_infra.constructs.schedules import ScheduledFunction
 from emma_infra.constructs.shopify_partner import CONTEXT_KEY, PARTNER_BUS, ShopifyPartnerSource
 from emma_infra.sizing import FUNCTION_OPTIONS
@@ -89,6 +95,11 @@ class EmmaStack(Stack):
         journeys = Journeys(
             self, "Journeys", journeys=definitions.journeys, platform=platform, consumer=journeys_consumer.consumer
         )
+        # The campaign state machine and its function, sending onto the journeys' messages queue; the ingest API
+        # starts, cancels and follows campaign runs and queues test sends.
+        campaigns = Campaigns(
+            self, "Campaigns", platform=platform, messages_queue=journeys.messages_queue, api=api.handler
+        )
         schedules = [
             ScheduledFunction(
                 self, s.logical_id, definition=s, platform=platform, options=FUNCTION_OPTIONS.get(s.consumer)
@@ -122,6 +133,7 @@ class EmmaStack(Stack):
             api.handler,
             journeys.steps,
             imports.function,
+            campaigns.function,
             dispatch.function,
             *(c.consumer for c in [*consumers, *schedules]),
         ]
@@ -143,6 +155,7 @@ class EmmaStack(Stack):
             state_machines={
                 **{construct_name(j): m for j, m in journeys.state_machines.items()},
                 IMPORT_MACHINE_ALARM: imports.state_machine,
+                CAMPAIGN_MACHINE_ALARM: campaigns.state_machine,
             },
             thresholds=[*dispatch.alarms, complaint_rate_alarm(f"emma-{ANALYTICS_QUEUE.consumer}")],
         )

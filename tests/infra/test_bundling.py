@@ -143,4 +143,9 @@ def test_build_time_modules_stay_out_of_the_core_layer(tmp_path):
     layer, _ = bundling.stage_core_layer(pkg, tmp_path / "cache")
     assert (layer / "python" / "emma" / "journeys" / "steps.py").is_file()
     assert not (layer / "python" / "emma" / "journeys" / "compile.py").exists()
-    assert bundling.BUILD_TIME_ONLY == ("journeys/compile.py", "imports/machine.py", "campaigns/loader.py")
+    assert bundling.BUILD_TIME_ONLY == (
+        "journeys/compile.py",
+        "imports/machine.py",
+        "campaigns/machine.py",
+        "campaigns/loader.py",
+    )

@@ -16,6 +16,7 @@ from emma.config import ImportSettings
 from emma.imports.files import prefix
 from emma.imports.machine import BUCKET, FUNCTION, LAMBDA_INVOKE, import_machine
 from emma.resources import (
+    CAMPAIGN_MACHINE_NAME,
     CATALOG_TABLE,
     EVENT_BUS,
     IMPORT_MACHINE_ENV,
@@ -282,7 +283,8 @@ def test_the_ingest_api_knows_the_bucket_and_the_machine(default_synth, monkeypa
 
 def test_the_ingest_api_uploads_starts_and_describes_imports(default_synth):
     found = function_statements(default_synth, INGEST)
-    assert allowed(found, "states:StartExecution") == {MACHINE_ARN}
+    campaigns = f"{ARN_PREFIX}:stateMachine:{CAMPAIGN_MACHINE_NAME}"  # its runs: tests/infra/test_campaigns_infra.py
+    assert allowed(found, "states:StartExecution") == {MACHINE_ARN, campaigns}
     assert allowed(found, "states:DescribeExecution") == {f"{ARN_PREFIX}:execution:{IMPORT_MACHINE_NAME}:import-*"}
     imports = [s for s in found if any(arn(r).startswith(BUCKET_ARN) for r in _listed(s["Resource"]))]
     imports += [s for s in found if {"Fn::GetAtt": [IMPORTS_BUCKET.logical_id, "Arn"]} in _listed(s["Resource"])]

@@ -13,6 +13,7 @@ from emma.config import JourneySettings
 from emma.journeys.compile import LAMBDA_CALLBACK, LAMBDA_INVOKE, STEPS_FUNCTION, compile_journey
 from emma.journeys.loader import load_journeys
 from emma.resources import (
+    CAMPAIGN_MACHINE_NAME,
     CATALOG_TABLE,
     EVENT_BUS,
     IMPORT_MACHINE_NAME,
@@ -57,8 +58,8 @@ def machines(synth: Synth) -> dict[str, tuple[str, dict[str, Any]]]:
     found = {}
     for logical_id, resource in synth.resources("AWS::StepFunctions::StateMachine").items():
         name = resource["Properties"]["StateMachineName"]
-        if name == IMPORT_MACHINE_NAME:
-            continue  # the import state machine: tests/infra/test_imports_infra.py
+        if name in (IMPORT_MACHINE_NAME, CAMPAIGN_MACHINE_NAME):
+            continue  # the import and campaign machines: tests/infra/test_imports_infra.py, test_campaigns_infra.py
         (journey_id,) = [j for j in JOURNEYS if state_machine_name(j) == name]
         found[journey_id] = (logical_id, resource["Properties"])
     return found

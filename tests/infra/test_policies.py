@@ -14,7 +14,13 @@ from cdk_nag import AwsSolutionsChecks
 from cfnlint.api import lint_file
 from cfnlint.config import ManualArgs
 
-from emma.resources import EXPORTS_BUCKET, IMPORT_MACHINE_NAME, IMPORTS_BUCKET, state_machine_name
+from emma.resources import (
+    CAMPAIGN_MACHINE_NAME,
+    EXPORTS_BUCKET,
+    IMPORT_MACHINE_NAME,
+    IMPORTS_BUCKET,
+    state_machine_name,
+)
 from emma_infra.edge import EDGE_REGION, EDGE_STACK_NAME
 from emma_infra.paths import DEFINITIONS_ROOT
 from tests.infra.conftest import REPORT_ONLY, Synth
@@ -52,6 +58,9 @@ EXPECTED_ACKNOWLEDGEMENTS = {
     "described, stopped and redriven",
     "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
     f"{IMPORT_MACHINE_NAME}:import-*]": "the ingest API describes the execution of an import job (import-<job>)",
+    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:"
+    f"{CAMPAIGN_MACHINE_NAME}:*]": "the ingest API cancels a campaign run by stopping its execution, named after the "
+    "shop, the campaign and the run",
     "AwsSolutions-SQS3": "the dead-letter queues of the EventBridge Scheduler targets and of the EventBridge rule "
     "targets (cdk-nag only sees RedrivePolicy)",
     **{

@@ -11,6 +11,7 @@ import pytest
 from emma.config import PrivacySettings
 from emma.resources import (
     ACTIVITY_INDEX,
+    CAMPAIGN_MACHINE_NAME,
     CATALOG_TABLE,
     EVENT_BUS,
     EXPORTS_BUCKET,
@@ -228,9 +229,11 @@ def test_reads_and_writes_exports_and_nothing_else_of_s3(default_synth, path):
 def test_stops_every_journeys_executions_and_nothing_more_of_step_functions(any_synth, path):
     found = function_statements(any_synth, path)
     assert executions(any_synth)
-    assert allowed(found, "states:StopExecution") == executions(any_synth)
-    # The ingest API starts and describes imports (tests/infra/test_imports_infra.py), nothing else.
-    journeys = [s for s in found if not any(IMPORT_MACHINE_NAME in arn(r) for r in _listed(s["Resource"]))]
+    # The ingest API starts and describes imports (tests/infra/test_imports_infra.py), starts and cancels campaign
+    # runs (tests/infra/test_campaigns_infra.py), nothing else.
+    others = (IMPORT_MACHINE_NAME, CAMPAIGN_MACHINE_NAME)
+    journeys = [s for s in found if not any(name in arn(r) for name in others for r in _listed(s["Resource"]))]
+    assert allowed(journeys, "states:StopExecution") == executions(any_synth)
     actions = {a for s in journeys for a in _listed(s["Action"]) if a.startswith("states:")}
     assert actions == {"states:StopExecution"}
 

@@ -7,6 +7,7 @@
 * each journey's state machine: any failed execution over 5 minutes (a step failed all its retries;
   the failure is recorded on the customer's journey state);
 * the import state machine (`IMPORT_MACHINE_ALARM`): any failed import over 5 minutes;
+* the campaign state machine (`CAMPAIGN_MACHINE_ALARM`): any failed campaign run over 5 minutes;
 * the HTTP API: any 5xx over 5 minutes;
 * metrics with a threshold of their own (`ThresholdAlarm`), e.g. the SES reputation rates of `Dispatch`.
 
@@ -32,8 +33,17 @@ from constructs import Construct
 from emma_infra.constructs.functions import EmmaFunction
 
 PERIOD = Duration.minutes(5)
-# The import state machine's name among `Monitoring`'s state machines (the journeys': their construct names).
+# The import and campaign state machines' names among `Monitoring`'s state machines (the journeys': their
+# construct names), and what their alarms say.
 IMPORT_MACHINE_ALARM = "ImportMachine"
+CAMPAIGN_MACHINE_ALARM = "CampaignMachine"
+MACHINE_ALARM_DESCRIPTIONS = {
+    IMPORT_MACHINE_ALARM: "Emma imports: an import failed (a refused file, or a task that failed all its retries; "
+    "see GET /v1/imports/{job} and the execution history, fix the cause, then redrive the execution)",
+    CAMPAIGN_MACHINE_ALARM: "Emma campaigns: a campaign run failed (a task failed all its retries or timed out; see "
+    "GET /v1/campaigns/{campaign}/runs/{run} and the execution history, fix the cause, then redrive the execution: "
+    "the run goes on where it stopped, and nothing already handed to the dispatcher is sent twice)",
+}
 
 
 @dataclass(frozen=True)
@@ -138,11 +148,11 @@ class Monitoring(Construct):
             self._alarm(
                 f"{name}ExecutionsFailed",
                 machine.metric_failed(period=PERIOD),
-                "Emma imports: an import failed (a refused file, or a task that failed all its retries; see "
-                "GET /v1/imports/{job} and the execution history, fix the cause, then redrive the execution)"
-                if name == IMPORT_MACHINE_ALARM
-                else f"Emma journey {name}: executions failed (a step failed all its retries; see the execution "
-                "history and the customer's journey state)",
+                MACHINE_ALARM_DESCRIPTIONS.get(
+                    name,
+                    f"Emma journey {name}: executions failed (a step failed all its retries; see the execution "
+                    "history and the customer's journey state)",
+                ),
             )
         self._alarm("Api5xx", http_api.metric_server_error(period=PERIOD), "Emma ingest API: 5xx responses")
         for alarm in thresholds:

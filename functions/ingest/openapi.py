@@ -49,7 +49,9 @@ def openapi_document(app: APIGatewayHttpResolver) -> dict[str, Any]:
         }
         operation["security"] = [{"adminKey": []}]
     for path, item in doc["paths"].items():
-        if path.startswith(("/v1/profiles", "/v1/segments", "/v1/privacy")):
+        if path.startswith(
+            ("/v1/profiles", "/v1/segments", "/v1/privacy", "/v1/imports", "/v1/campaigns", "/v1/analytics")
+        ):
             for operation in item.values():
                 operation["security"] = [{"adminKey": []}]
         if path.startswith("/webhooks"):
@@ -108,12 +110,24 @@ MONEY_INPUT = {
 }
 
 
+NULL = {"type": "null"}
+_KEPT = ("default", "title")  # what an amount's generated schema says that its money schema keeps
+
+
 def _request_schemas(model: type, name: str) -> dict[str, Any]:
     """A request body's schema under names of its own (``<Model>Request``, ``<Def>Input``): what a request
     may send is narrower than what a response shows (amounts), and the two must not share a name."""
     schema = model.model_json_schema(ref_template="#/components/schemas/{model}Input")
     out = {f"{def_name}Input": definition for def_name, definition in schema.pop("$defs", {}).items()}
     out[name] = schema
+    for definition in out.values():  # amounts (emma.events.model.Money): what the request may send, exactly
+        for prop, value in definition.get("properties", {}).items():
+            kinds = [k.get("type") for k in value.get("anyOf", [])]
+            if {"number", "string"} <= set(kinds):
+                money = {**MONEY_INPUT, "anyOf": [k for k in MONEY_INPUT["anyOf"] if "null" in kinds or k != NULL]}
+                if value.get("description"):
+                    money["description"] = f"{value['description']}; {MONEY_INPUT['description'].lower()}"
+                definition["properties"][prop] = {**money, **{k: v for k, v in value.items() if k in _KEPT}}
     product = out.get("ProductInfoInput")
     if product is not None:
         product["properties"]["price"] = MONEY_INPUT

@@ -657,7 +657,9 @@ class CampaignProgress(CampaignRun):
     orders: float = Field(description="orders attributed to the run's messages (last touch)")
     variants: dict[str, dict[str, int]] = Field(description="variant (a, b, ..., rest, -) -> its counters")
     eta_seconds: int | None = Field(description="how long the rest takes at the rate, while sending")
-    subjects: dict[str, str] | None = Field(description="the A/B test's subject per variant")
+    subjects: dict[str, str | dict[str, str]] | None = Field(
+        description="the A/B test's subject per variant (one text, or one per locale)"
+    )
 
 
 class CampaignRuns(BaseModel):
@@ -697,9 +699,8 @@ CAMPAIGN_COMMAND_RESPONSES = {
 }
 CAMPAIGN_TEST_RESPONSES = {
     202: _json(CampaignTestSends, "Queued for the dispatcher: one email per seed (and per A/B subject)"),
-    400: _json(Error, "Malformed JSON"),
+    400: _json(Error, "Malformed JSON, or a field that is not valid (named)"),
     409: _json(Error, "No seed list, not an email campaign, or nobody in the audience to personalise for"),
-    422: _json(Error, "A field that is not valid, named"),
     501: _json(Error, "Campaign sending is not set up in this deployment (no messages queue)"),
     **_CAMPAIGN_COMMON,
 }
@@ -749,4 +750,5 @@ ADMIN_REQUEST_BODIES: dict[tuple[str, str], type[BaseModel]] = {
     ("/v1/imports/conclusions", "post"): Conclusion,
     ("/v1/imports/uploads", "post"): UploadRequest,
     ("/v1/imports", "post"): ImportRequest,
+    ("/v1/campaigns/{campaign}/test", "post"): CampaignTestBody,
 }

@@ -452,3 +452,21 @@ def test_a_concurrent_pause_during_a_wave_is_not_lost():
     assert state.status == "paused" and state.queued == WAVE_SECONDS and state.cursor is not None
     with pytest.raises(ConcurrencyConflict):
         real_save(state.model_copy(update={"version": 1}))
+
+
+def test_an_ab_subject_given_per_locale_goes_out_in_each_recipients_language():
+    campaign = definition(
+        ab={"subjects": [{"de": "Hallo A", "en": "Hello A"}, {"de": "Hallo B", "en": "Hello B"}], "sample": 0.5},
+        rate=100,
+    )
+    s = Setup(campaign, customers=0)
+    for i in range(24):
+        s.reader.add(s.world.customer(f"de-{i}", locale="de-DE"), "reachable-email")
+        s.reader.add(s.world.customer(f"en-{i}", locale="en-GB"), "reachable-email")
+    s.service.start(SHOP, "news")
+    run = s.runs.runs(SHOP, "news")[0].run
+    s.select(run)
+    s.service.wave(SHOP, "news", run)
+    s.dispatch()
+    by_language = {(m.to.startswith("de-"), m.subject) for m in s.world.sent("email")}
+    assert by_language and all(subject.startswith("Hallo" if german else "Hello") for german, subject in by_language)

@@ -19,7 +19,7 @@
     test:
       seeds: [marketing@elektro-emma.example]  # test sends go here first, never to customers
     ab:                                        # a subject-line test on a sample; the winner goes to the rest
-      subjects: ["Neu: dein Wochen-Update", "Drei Tipps für dein Pixel"]
+      subjects: ["Neu: dein Wochen-Update", {de: "Drei Tipps für dein Pixel", en: "Three tips for your Pixel"}]
       sample: 0.2                              # share of the audience in the test (split evenly)
       decide_after: 4h
       by: clicks                               # clicks or orders (the measurement's attribution)
@@ -33,9 +33,10 @@ nothing, an A/B test without two subjects.
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
@@ -118,16 +119,27 @@ class SeedList(_Node):
     seeds: tuple[str, ...] = Field(min_length=1, max_length=50, description="addresses test sends go to")
 
 
+Subject = Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class AbTest(_Node):
-    subjects: tuple[str, ...] = Field(min_length=2, max_length=5, description="subject lines to compare")
+    subjects: tuple[Subject | dict[Literal["de", "en"], Subject], ...] = Field(
+        min_length=2,
+        max_length=5,
+        description="subject lines to compare: one text for every locale, or one per locale ({de: ..., en: ...})",
+    )
     sample: float = Field(0.2, gt=0, le=0.5, description="share of the audience in the test, split evenly")
     decide_after: Duration = Field(default_factory=lambda: timedelta(hours=4))
     by: Literal["clicks", "orders"] = "clicks"
 
     @model_validator(mode="after")
     def _distinct(self) -> AbTest:
-        if len(set(self.subjects)) != len(self.subjects):
+        seen = [json.dumps(s, sort_keys=True) for s in self.subjects]
+        if len(set(seen)) != len(seen):
             raise ValueError("the subjects to compare must differ")
+        for subject in self.subjects:
+            if isinstance(subject, dict) and set(subject) != {"de", "en"}:
+                raise ValueError("a subject given per locale names both de and en")
         if not timedelta(minutes=30) <= self.decide_after <= timedelta(days=3):
             raise ValueError("decide_after between 30m and 3d (the rest of the audience waits that long)")
         return self

@@ -243,7 +243,7 @@ class CampaignService:
             profile_id = found.profile_id
         elif not self._reader.candidates(shop_id, [profile_id], []):
             raise NotFound(f"no profile {profile_id!r} in shop {shop_id!r}")
-        subjects: list[str | None] = list(campaign.ab.subjects) if campaign.ab else [None]
+        subjects: list[Any] = list(campaign.ab.subjects) if campaign.ab else [None]
         stamp = now.strftime("%Y%m%dT%H%M%S%f")
         requests = [
             MessageRequest(
@@ -525,7 +525,7 @@ class CampaignService:
     def _request(
         self, campaign: Campaign, run: RunState, profile_id: str, variant: str | None, winner: str | None, now: datetime
     ) -> MessageRequest:
-        subject = None
+        subject: str | dict[str, str] | None = None
         if campaign.ab is not None and variant is not None:
             chosen = winner if variant == REST else variant
             if chosen is not None:

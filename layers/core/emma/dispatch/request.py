@@ -29,8 +29,8 @@ class MessageRequest(BaseModel):
     released: bool = Field(False, description="set when a deferred request comes back: timing is settled")
     campaign: str | None = Field(None, description="the campaign (campaigns/*.yaml) this message is part of")
     run: str | None = Field(None, description="the campaign's run (its day): dispatch honours its pause and cancel")
-    subject: Annotated[str, Field(max_length=200)] | None = Field(
-        None, description="the subject line instead of the template's (a campaign's A/B test)"
+    subject: Annotated[str, Field(max_length=200)] | dict[str, Annotated[str, Field(max_length=200)]] | None = Field(
+        None, description="the subject line instead of the template's (a campaign's A/B test): one, or one per locale"
     )
     test_to: Annotated[str, Field(max_length=320)] | None = Field(
         None, description="a test send: rendered for the profile, sent to this seed address only, nothing decided"

@@ -247,7 +247,7 @@ class DispatchService:
             request, shop, template, profile, locale, Channel.EMAIL, {}, unsubscribe_url, now, preview=True
         )
         rendered = self._renderer.render(request.shop, template.template, locale, Channel.EMAIL, context.variables())
-        rendered = replace(rendered, subject=f"[Test] {request.subject or rendered.subject}")
+        rendered = replace(rendered, subject=f"[Test] {subject_for(request, locale) or rendered.subject}")
         outgoing = self._outgoing(
             request, shop, profile, Channel.EMAIL, request.test_to, rendered, unsubscribe_url, test=True
         )
@@ -309,8 +309,9 @@ class DispatchService:
             attempt.add("render", "fail", str(exc), channel)
             attempt.update("failed")
             raise
-        if request.subject and channel == Channel.EMAIL:  # a campaign's A/B subject line
-            rendered = replace(rendered, subject=request.subject)
+        subject = subject_for(request, rendered.locale)
+        if subject and channel == Channel.EMAIL:  # a campaign's A/B subject line
+            rendered = replace(rendered, subject=subject)
         attempt.add("render", "pass", f"{template.template} ({rendered.locale})", channel)
         marketing = not request.transactional
         if marketing and not self._caps.reserve(request.shop, profile.profile_id, request.key, now, shop.dispatch.caps):
@@ -541,6 +542,13 @@ class DispatchService:
         if channel == Channel.SMS:
             return Outgoing(**common, sms=rendered.sms)
         return Outgoing(**common, push_title=rendered.push_title, push_body=rendered.push_body)
+
+
+def subject_for(request: MessageRequest, locale: str) -> str | None:
+    """The subject line a request asks for instead of the template's, in the message's locale."""
+    if isinstance(request.subject, dict):
+        return request.subject.get(locale)
+    return request.subject
 
 
 def confirmation_key(profile_id: str, grant: datetime) -> str:

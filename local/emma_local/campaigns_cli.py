@@ -1,5 +1,5 @@
-"""`emma campaigns list|estimate`: the shop's campaigns and who one would ask for now, through the admin API
-(GET /v1/campaigns, GET /v1/campaigns/{id}/estimate)."""
+"""`emma campaigns list|estimate|start|pause|resume|cancel|status|runs|test`: the shop's campaigns, who one would
+ask for now, and sending them, through the admin API (/v1/campaigns...)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ def run_campaigns(
     api: str,
     admin_key: str | None,
     shop: str | None = None,
+    run_id: str | None = None,
+    profile: str | None = None,
     session: Any = None,
     stdout: TextIO | None = None,
     stderr: TextIO | None = None,
@@ -42,9 +44,45 @@ def run_campaigns(
             print(f"{c['id']:<28} {c['template']:<28} {c.get('channel', 'email'):<6} {whom}", file=out)
         return 0
     if not campaign:
-        print("emma: name the campaign: emma campaigns estimate <id>", file=err)
+        print(f"emma: name the campaign: emma campaigns {command} <id>", file=err)
         return 2
-    path = f"/v1/campaigns/{quote(campaign, safe='')}/estimate"
+    base = f"/v1/campaigns/{quote(campaign, safe='')}"
+    if command in ("start", "pause", "resume", "cancel"):
+        status, body = client.call("POST", f"{base}/{command}")
+        if status not in (200, 202):
+            return client.fail(f"POST {base}/{command}", status, body)
+        run = body["run"] if command == "start" else body
+        if command == "start" and not body["started"]:
+            print(f"{campaign}: run {run['run']} exists already ({run['status']}): nothing changed", file=out)
+        else:
+            print(f"{campaign}: run {run['run']} {run['status']} (begins {run['start']})", file=out)
+        return 0
+    if command == "test":
+        status, body = client.call("POST", f"{base}/test", body={"profile_id": profile} if profile else {})
+        if status != 202:
+            return client.fail(f"POST {base}/test", status, body)
+        for send in body["sends"]:
+            subject = send.get("subject")
+            shown = f" (subject {subject})" if subject else ""
+            print(f"test send to {send['to']}{shown}, personalised for {body['profile_id']}", file=out)
+        return 0
+    if command == "runs":
+        status, body = client.call("GET", f"{base}/runs")
+        if status != 200:
+            return client.fail(f"GET {base}/runs", status, body)
+        for run in body["runs"]:
+            print(
+                f"{run['run']}  {run['status']:<10} {run['queued']:>8,} of {run['included']:>8,} handed over", file=out
+            )
+        return 0
+    if command == "status":
+        path = f"{base}/runs/{quote(run_id or 'latest', safe='')}"
+        status, body = client.call("GET", path)
+        if status != 200:
+            return client.fail(f"GET {path}", status, body)
+        _print_progress(body, out)
+        return 0
+    path = f"{base}/estimate"
     status, body = client.call("GET", path)
     if status != 200:
         return client.fail(f"GET {path}", status, body)
@@ -53,3 +91,27 @@ def run_campaigns(
     for reason, n in body["left_out"].items():
         print(f"  {n:>8,}  left out: {reason}", file=out)
     return 0
+
+
+def _print_progress(body: dict[str, Any], out: TextIO) -> None:
+    print(
+        f"{body['campaign']} run {body['run']}: {body['status']} (began {body['start']}, {body['rate']:g}/s)", file=out
+    )
+    print(f"  audience   {body['included']:>8,} of {body['candidates']:,} candidates", file=out)
+    for reason, n in body["left_out"].items():
+        print(f"  {n:>17,}  left out: {reason}", file=out)
+    print(f"  handed to dispatch {body['queued']:>8,}", file=out)
+    print(f"  sent       {body['sent']:>8,}   skipped {body['skipped']:,}", file=out)
+    for stage, n in body["skipped_by"].items():
+        print(f"  {n:>17,}  skipped at {stage}", file=out)
+    print(f"  delivered  {body['delivered']:>8,}   opened {body['opened']:,}   clicked {body['clicked']:,}", file=out)
+    if body.get("eta_seconds") is not None:
+        print(f"  the rest takes about {body['eta_seconds'] // 60} min {body['eta_seconds'] % 60} s", file=out)
+    if body.get("subjects"):
+        for variant, subject in body["subjects"].items():
+            counts = body["variants"].get(variant, {})
+            mark = "  <- winner" if body.get("winner") == variant else ""
+            print(
+                f"  {variant}: {subject}: sent {counts.get('sent', 0)}, clicked {counts.get('clicked', 0)}{mark}",
+                file=out,
+            )

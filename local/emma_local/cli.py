@@ -255,6 +255,8 @@ def _cmd_campaigns(args: argparse.Namespace) -> int:
         api=args.api,
         admin_key=args.admin_key,
         shop=args.shop,
+        run_id=getattr(args, "run", None),
+        profile=getattr(args, "profile", None),
     )
 
 
@@ -466,7 +468,27 @@ def build_parser() -> argparse.ArgumentParser:
     clist = campaigns_sub.add_parser("list", help="the campaigns that apply to the shop")
     cestimate = campaigns_sub.add_parser("estimate", help="who a campaign would ask for now, and why not the others")
     cestimate.add_argument("campaign", help="the campaign's id")
-    for p in (clist, cestimate):
+    commands = [clist, cestimate]
+    for name, text in (
+        ("start", "start the run of its schedule's day (a second start changes nothing)"),
+        ("pause", "pause the run in progress (queued messages wait)"),
+        ("resume", "resume the paused run where it stopped"),
+        ("cancel", "cancel the run in progress and the campaign's recurrence"),
+        ("runs", "the campaign's runs, newest first"),
+    ):
+        command = campaigns_sub.add_parser(name, help=text)
+        command.add_argument("campaign", help="the campaign's id")
+        commands.append(command)
+    cstatus = campaigns_sub.add_parser("status", help="where a run stands: audience, sent, skipped, clicks, A/B")
+    cstatus.add_argument("campaign", help="the campaign's id")
+    cstatus.add_argument("--run", default=None, help="the run's day (default: the newest run)")
+    ctest = campaigns_sub.add_parser("test", help="test sends to the campaign's seed list")
+    ctest.add_argument("campaign", help="the campaign's id")
+    ctest.add_argument(
+        "--profile", default=None, help="personalise for this profile id (default: the audience's first)"
+    )
+    commands += [cstatus, ctest]
+    for p in commands:
         p.add_argument("--api", default="http://127.0.0.1:8787", help="the ingest API's base URL")
         p.add_argument("--admin-key", default=None, help="the shop's admin key (default: $EMMA_ADMIN_KEY)")
         p.add_argument("--shop", default=None, help="the shop you mean (refused if the key is another's)")

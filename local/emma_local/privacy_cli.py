@@ -24,12 +24,17 @@ class _Api:
         self.session = session
         self.err = err
 
-    def call(self, method: str, path: str, **params: Any) -> tuple[int, dict[str, Any]]:
+    def call(self, method: str, path: str, *, body: Any = None, **params: Any) -> tuple[int, dict[str, Any]]:
         import requests
 
         try:
             resp = self.session.request(
-                method, f"{self.base}{path}", headers=self.headers, params={**self.params, **params}, timeout=60
+                method,
+                f"{self.base}{path}",
+                headers=self.headers,
+                params={**self.params, **params},
+                json=body,
+                timeout=60,
             )
         except requests.RequestException as exc:
             print(f"emma: {self.base}: {type(exc).__name__}: is the API running (emma dev)?", file=self.err)

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
+from emma_local.campaigns_cli import run_campaigns
 from emma_local.catalog_import import run_import as import_catalog
 from emma_local.config import load_config
 from emma_local.imports import run_import
@@ -89,8 +90,12 @@ def test_a_test_send_goes_to_the_seeds_only(rt):
     assert resp.status_code == 202, resp.text
     body = resp.json()
     assert len(body["sends"]) == 2 and {s["to"] for s in body["sends"]} == {"marketing@elektro-emma.example"}
-    new = emails(rt)[before:]
-    assert {m.to for m in new} == {"marketing@elektro-emma.example"} and len(new) == 2
+    out = io.StringIO()
+    assert run_campaigns("test", "advent-newsletter", api=rt.api_url, admin_key=KEY, stdout=out) == 0
+    assert out.getvalue().count("test send to marketing@elektro-emma.example") == 2
+    before += 2
+    new = emails(rt)[before - 2 :]
+    assert {m.to for m in new} == {"marketing@elektro-emma.example"} and len(new) == 4
     assert all(m.subject.startswith("[Test] ") for m in new)
     assert call(rt, "POST", "/v1/campaigns/advent-newsletter/test", json={"profile_id": 7}).status_code == 400
     assert call(rt, "POST", "/v1/campaigns/no-such/test", json={}).status_code == 404
@@ -132,14 +137,25 @@ def test_the_advent_newsletter_reaches_each_recipient_once_with_the_winning_subj
     assert view["settled"] == done["included"] and view["sent"] == len(everyone)
     assert view["sent"] + view["skipped"] == view["settled"]
     assert set(view["variants"]) == {"a", "b", "rest"}
+    out = io.StringIO()
+    assert run_campaigns("status", "advent-newsletter", api=rt.api_url, admin_key=KEY, stdout=out) == 0
+    shown = out.getvalue()
+    assert f"run {done['run']}: done" in shown and f"sent       {view['sent']:>8,}" in shown
+    assert "<- winner" in shown
+    out = io.StringIO()
+    assert run_campaigns("runs", "advent-newsletter", api=rt.api_url, admin_key=KEY, stdout=out) == 0
+    assert out.getvalue().startswith(f"{done['run']}  done")
     runs = call(rt, "GET", "/v1/campaigns/advent-newsletter/runs").json()["runs"]
     assert [r["run"] for r in runs] == [done["run"]]
     assert call(rt, "POST", "/v1/campaigns/advent-newsletter/cancel").status_code == 409  # nothing in progress
 
 
 def test_a_scheduled_run_is_paused_resumed_and_cancelled(rt):
+    out = io.StringIO()
+    assert run_campaigns("start", "weekly-newsletter", api=rt.api_url, admin_key=KEY, stdout=out) == 0
+    assert "scheduled" in out.getvalue()
     started = call(rt, "POST", "/v1/campaigns/weekly-newsletter/start")
-    assert started.status_code == 202, started.text
+    assert started.status_code == 200 and not started.json()["started"], started.text
     run = started.json()["run"]
     assert run["status"] == "scheduled"
     paused = call(rt, "POST", "/v1/campaigns/weekly-newsletter/pause")

@@ -404,6 +404,7 @@ class Population:
             "recommended": {},
             "upgrade": None,  # computed when events are applied; a stored profile may not have it yet
             "tutorials_watched": {},
+            "content_sent": {},
             "last_survey": last_survey,
             "reviews": reviews,
             "referrals": referrals,

@@ -76,7 +76,9 @@ def build(world: World, request: MessageRequest, channel: Channel, links: dict[s
     )
     template = TEMPLATES.get("elektro-emma", request.template)
     profile = world.ingest.resolve("elektro-emma", request.profile_id)
-    return builder.build(request, SHOP, template, profile, "de", channel, links, "https://u.example/x")
+    return builder.build(
+        request, SHOP, template, profile, "de", channel, links, "https://u.example/x", library=TEMPLATES.content
+    )
 
 
 def test_a_send_and_the_samples_give_templates_the_same_names(world):
@@ -86,7 +88,9 @@ def test_a_send_and_the_samples_give_templates_the_same_names(world):
     assert set(real) == set(sample) == ALLOWED_VARIABLES - {"preheader"}  # the renderer adds the preheader
     assert real["recommendations"] and real["last_purchase"] and real["cart"]  # every part is there to compare
     coupon = build(world, world.request(pid, template="cart-coupon"), Channel.EMAIL, {}).variables()["coupon"]
-    assert shape({**real, "coupon": coupon}) == shape(sample)
+    newsletter = build(world, world.request(pid, template="personalised-newsletter"), Channel.EMAIL, {}).variables()
+    assert newsletter["blocks"]  # the content library's blocks for this reader
+    assert shape({**real, "coupon": coupon, "blocks": newsletter["blocks"]}) == shape(sample)
     assert callable(real["link"]) and callable(sample["link"])
 
 

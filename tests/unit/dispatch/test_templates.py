@@ -20,6 +20,7 @@ from .conftest import ROOT, TEMPLATES
 
 def copy_templates(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "templates", tmp_path / "templates")
+    shutil.copytree(ROOT / "content", tmp_path / "content")
     return tmp_path
 
 

@@ -47,6 +47,7 @@ def _record(item: dict[str, Any]) -> MessageRecord:
         decisions=[json.loads(d["S"]) for d in item.get("decisions", {}).get("L", [])],
         request=json.loads(item["request"]["S"]) if "request" in item else {},
         recommended=json.loads(item["recommended"]["S"]) if "recommended" in item else [],
+        content=json.loads(item["content"]["S"]) if "content" in item else [],
         **opt,
     )
 

@@ -625,6 +625,7 @@ MESSAGE = ItemType(
         "coupon": "the coupon code the message carried",
         "links": "JSON list of the codes of the tracked short links the message carried (an erasure deletes them)",
         "recommended": "JSON list of the products the message showed (product_id, url)",
+        "content": "JSON list of the content blocks the message carried (block_id, url, topics)",
         "expires_at": "TTL, epoch seconds",
     },
     ttl=f"{MESSAGE_TTL.days} days after the last claim",

@@ -15,12 +15,15 @@ loop and a send and the samples have the same shape (docs/dispatch.md#the-survey
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from emma.content.model import ContentBlock
+from emma.content.select import length as content_length
+from emma.content.select import pick
 from emma.dispatch.formats import format_date, format_money
 from emma.dispatch.policy import trait
 from emma.dispatch.ports import Recommender
@@ -87,6 +90,19 @@ class RecommendationContext(_Part):
     partner: str | None = None
 
 
+class BlockContext(_Part):
+    """A content block (content/*.yaml) chosen for this reader, in the message's locale."""
+
+    id: str
+    kind: str = Field(description="story, sponsorship, product-news, partnership, technology or tutorial")
+    title: str
+    summary: str
+    cta: str = Field(description="the link's words")
+    url: str = Field(description="the block's link (tracked: SES in email, a short link in SMS and push)")
+    image_url: str | None = None
+    topics: list[str]
+
+
 class CouponContext(_Part):
     code: str
     percent: int
@@ -134,6 +150,13 @@ class TemplateContext(_Part):
         default_factory=list,
         description="the satisfaction survey's score links, 0 to 10 (signed, for this customer and message; expire)",
     )
+    blocks: list[BlockContext] = Field(
+        default_factory=list,
+        description="the template's content blocks chosen for this reader (content:), best first (emma.content)",
+    )
+    length: Literal["short", "full"] = Field(
+        "full", description="short for an occasional reader, full for an engaged one (emma.content.select.length)"
+    )
     link: Link = Field(exclude=True, description="link(url): a tracked short link (SMS, push); the URL in email")
 
     def variables(self) -> dict[str, Any]:
@@ -175,6 +198,7 @@ class ContextBuilder:
         preferences_url: str = "",
         confirm_url: str | None = None,
         now: datetime | None = None,
+        library: Mapping[str, ContentBlock] | None = None,
     ) -> TemplateContext:
         """The context of ``request``; the short links its template creates are added to ``links``
         (the caller saves them before the message goes out). ``now``: when the message is built (the
@@ -205,14 +229,35 @@ class ContextBuilder:
                 percent=template.coupon.percent,
                 valid_until=format_date(valid, locale),
             )
+        at = now or request.requested_at
+        reading = content_length(profile, at)
         recommendations: list[dict[str, Any]] = []
         if template.recommendations is not None:
             exclude = set(request.exclude_products)  # the recommender leaves out what is owned itself
             if profile.cart is not None:
                 exclude |= set(profile.cart.items)
+            limit = template.recommendations.limit
+            if template.content is not None and reading == "short":  # a short issue: half the products too
+                limit = max(1, limit // 2)
             recommendations = self._recommender.recommend(
-                shop.shop, profile, template.recommendations.slot, template.recommendations.limit, exclude, locale
+                shop.shop, profile, template.recommendations.slot, limit, exclude, locale
             )
+        blocks = []
+        if template.content is not None and library:
+            for block in pick(library.values(), template.content, profile, at):
+                text = block.locales.get(locale) or block.locales["en"]  # type: ignore[index]
+                blocks.append(
+                    BlockContext(
+                        id=block.id,
+                        kind=block.kind,
+                        title=text.title,
+                        summary=text.summary,
+                        cta=text.cta,
+                        url=link(block.url),
+                        image_url=block.image_url,
+                        topics=list(block.topics),
+                    )
+                )
         first = trait(profile, "first_name")
         last = trait(profile, "last_name")
         return TemplateContext(
@@ -236,7 +281,9 @@ class ContextBuilder:
             unsubscribe_url=unsubscribe_url,
             preferences_url=preferences_url,
             confirm_url=confirm_url,
-            survey_links=self._survey_links(request, shop, profile, locale, now or request.requested_at),
+            survey_links=self._survey_links(request, shop, profile, locale, at),
+            blocks=blocks,
+            length=reading,
             link=link,
         )
 

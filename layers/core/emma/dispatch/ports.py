@@ -39,6 +39,7 @@ class MessageRecord:
     lease_until: datetime | None = None
     coupon: str | None = None
     recommended: list[dict[str, Any]] = field(default_factory=list)  # product_id, url of what the message showed
+    content: list[dict[str, Any]] = field(default_factory=list)  # block_id, url, topics of its content blocks
     decisions: list[dict[str, Any]] = field(default_factory=list)
     request: dict[str, Any] = field(default_factory=dict)  # as the journey asked for it
 
@@ -54,6 +55,7 @@ class MessageRecord:
             "preview": self.preview,
             "coupon": self.coupon,
             "recommended": self.recommended or [],
+            "content": self.content or [],
             "provider_id": self.provider_id,
             "requested_at": self.requested_at.isoformat(),
             "updated_at": self.updated_at.isoformat(),

@@ -55,6 +55,7 @@ class IngestRecorder:
                     "message_id": provider_id or None,
                     "coupon": record.coupon,
                     "recommended": record.recommended or [],
+                    "content": record.content or [],
                 },
             }
         )

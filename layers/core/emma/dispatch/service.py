@@ -342,6 +342,7 @@ class DispatchService:
             raise
         attempt.add("send", "send", f"{channel} to {_masked(address)}", channel)
         recommended = [{"product_id": r.product_id, "url": r.url} for r in context.recommendations]
+        content = [{"block_id": b.id, "url": b.url, "topics": b.topics} for b in context.blocks]
         attempt.update(
             "sent",
             subject=rendered.subject or rendered.push_title or None,
@@ -349,9 +350,11 @@ class DispatchService:
             provider_id=provider_id,
             coupon=context.coupon.code if context.coupon else None,
             recommended=recommended or None,
+            content=content or None,
         )
         record = attempt.record
         record.channel, record.provider_id, record.recommended = str(channel), provider_id, recommended
+        record.content = content
         record.coupon = context.coupon.code if context.coupon else None  # the sent event carries it to analytics
         self._recorder.record_sent(record, channel, provider_id, now, profile)
         return DispatchReport(request.key, "sent", str(channel), provider_id=provider_id, decisions=attempt.decisions)
@@ -454,6 +457,7 @@ class DispatchService:
             self._preferences_url(shop, profile, request.key, now),
             self._confirm_url(shop, template, profile, locale, now, preview=preview),
             now=now,
+            library=self._templates.content,
         )
 
     def _unsubscribe_url(self, shop: ShopConfig, profile: Profile, channel: Channel, key: str) -> str:

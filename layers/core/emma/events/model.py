@@ -351,6 +351,12 @@ class RecommendedRef(_Strict):
     url: Annotated[str, Field(max_length=2048)] | None = None
 
 
+class ContentRef(_Strict):
+    block_id: ShortStr
+    url: Annotated[str, Field(max_length=2048)]
+    topics: tuple[ShortStr, ...] = Field((), max_length=8)
+
+
 class MessageProps(_Strict):
     message_id: ShortStr | None = None
     message: ShortStr | None = Field(
@@ -368,6 +374,9 @@ class MessageProps(_Strict):
     bounce_type: ShortStr | None = Field(None, description="Permanent / Transient for bounces")
     recommended: tuple[RecommendedRef, ...] = Field(
         (), max_length=12, description="sent events: the products the message recommended (and their links)"
+    )
+    content: tuple[ContentRef, ...] = Field(
+        (), max_length=12, description="sent events: the content blocks the message carried (links and topics)"
     )
 
 

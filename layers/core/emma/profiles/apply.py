@@ -45,6 +45,7 @@ from emma.events.model import (
 )
 from emma.profiles.model import (
     MAX_AFFINITY_KEYS,
+    MAX_CONTENT_SENT,
     MAX_COUNTED_IDS,
     MAX_COUPONS,
     MAX_EVENT_TIMES,
@@ -61,6 +62,7 @@ from emma.profiles.model import (
     Cart,
     ChannelStats,
     ConsentState,
+    ContentSent,
     InvalidAddressSeen,
     OrderRecord,
     OwnedProduct,
@@ -76,6 +78,7 @@ from emma.profiles.upgrade import estimate_upgrade
 WEIGHT_VIEW = 1.0
 WEIGHT_SEARCH = 1.0
 WEIGHT_CLICK = 2.0
+WEIGHT_READ = 3.0  # a content block read on the shop's site (its page viewed after Emma sent it)
 WEIGHT_TUTORIAL = 2.0
 WEIGHT_CART = 3.0
 WEIGHT_PURCHASE = 5.0
@@ -632,6 +635,7 @@ def _message(profile: Profile, event: MessageEvent, counts: bool) -> None:
         return
     channel, metric = _MESSAGE_CHANNEL[event.type]
     _recommended(profile, event, metric)
+    _content(profile, event, metric)
     stats = profile.channels.setdefault(channel, ChannelStats())
     if counts:
         setattr(stats, metric, getattr(stats, metric) + 1)
@@ -671,6 +675,34 @@ def _recommended(profile: Profile, event: MessageEvent, metric: str) -> None:
             if item.url and _link(item.url) == clicked:
                 item.clicked_at = max(filter(None, (item.clicked_at, at)))
                 _interest(profile, WEIGHT_CLICK, at, product_id=product_id, via="clicked")
+
+
+def _content(profile: Profile, event: MessageEvent, metric: str) -> None:
+    """Remember the content blocks a message carried; a click on one of their links is interest in each of the
+    block's topics (what the next newsletter and tutorial are chosen by: emma.content.select)."""
+    at = event.occurred_at
+    if metric == "sent":
+        for ref in event.properties.content:
+            profile.content_sent[ref.block_id] = ContentSent(at=at, url=ref.url, topics=list(ref.topics))
+        if len(profile.content_sent) > MAX_CONTENT_SENT:
+            newest = sorted(profile.content_sent, key=lambda k: profile.content_sent[k].at)[-MAX_CONTENT_SENT:]
+            profile.content_sent = {k: profile.content_sent[k] for k in newest}
+    elif metric == "clicked" and event.properties.url:
+        _content_used(profile, _link(event.properties.url), at, "clicked", WEIGHT_CLICK)
+
+
+def _content_used(profile: Profile, link: str, at: datetime, via: str, weight: float) -> None:
+    for block in profile.content_sent.values():
+        if _link(block.url) != link:
+            continue
+        first = (block.clicked_at if via == "clicked" else block.read_at) is None
+        if via == "clicked":
+            block.clicked_at = max(filter(None, (block.clicked_at, at)))
+        else:
+            block.read_at = max(filter(None, (block.read_at, at)))
+        if first:  # interest once per block and way (a second click on the same block adds nothing)
+            for topic in block.topics:
+                _interest(profile, weight, at, topic=topic, via=via)
 
 
 # What Emma and the providers do to a customer, not what the customer does: no activity for retention.
@@ -748,6 +780,8 @@ def apply_event(profile: Profile, event: CanonicalEvent) -> bool:
             _interest(profile, WEIGHT_SEARCH, at, category=props.category, topic=props.query, via="searched")
         case PageEvent():
             _interest(profile, WEIGHT_VIEW, at, category=event.properties.category, via="viewed")
+            if event.properties.url and profile.content_sent:  # read on the shop: a block Emma sent
+                _content_used(profile, _link(event.properties.url), at, "read", WEIGHT_READ)
         case CouponEvent():
             if event.properties.code not in profile.coupons_redeemed:
                 profile.coupons_redeemed.append(event.properties.code)
@@ -890,6 +924,10 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
         mine_rec = merged.recommended.get(product_id)
         if mine_rec is None or mine_rec.at < item.at:
             merged.recommended[product_id] = item.model_copy()
+    for block_id, block in loser.content_sent.items():
+        mine_block = merged.content_sent.get(block_id)
+        if mine_block is None or mine_block.at < block.at:
+            merged.content_sent[block_id] = block.model_copy()
     for code in loser.coupons_redeemed:
         if code not in merged.coupons_redeemed:
             merged.coupons_redeemed.append(code)

@@ -49,6 +49,7 @@ def _steps(profile: Profile) -> list[tuple[str, Callable[[], int]]]:
     steps: list[tuple[str, Callable[[], int]]] = [
         ("event_times", lambda: sum(_halve_list(v, floor=2) for v in profile.event_times.values())),
         ("recommended", lambda: _halve_dict(profile.recommended, key=lambda kv: kv[1].at)),
+        ("content_sent", lambda: _halve_dict(profile.content_sent, key=lambda kv: kv[1].at)),
         ("counted", lambda: sum(_halve_dict(v, key=lambda kv: 0, floor=10) for v in profile.counted.values())),
         ("affinities.products", lambda: _halve_dict(aff.products, key=lambda kv: kv[1].score)),
         ("affinities.topics", lambda: _halve_dict(aff.topics, key=lambda kv: kv[1].score)),

@@ -25,6 +25,7 @@ MAX_TRAITS = 100
 MAX_COUPONS = 50
 MAX_TUTORIALS = 100
 MAX_RECOMMENDED = 100  # products recommended in messages, newest kept
+MAX_CONTENT_SENT = 100  # content blocks sent in messages, newest kept
 AFFINITY_HALF_LIFE_DAYS = 90.0
 MAX_EVENT_TIMES = 20  # per event type; count conditions may ask for at most this many
 MAX_INVALID_ADDRESSES = 10  # invalid addresses remembered, newest kept
@@ -158,6 +159,16 @@ class ChannelStats(_Model):
     )
 
 
+class ContentSent(_Model):
+    """A content block (emma.content) Emma sent this customer in a message, and whether they clicked or read it."""
+
+    at: datetime
+    url: str
+    topics: list[str] = Field(default_factory=list)
+    clicked_at: datetime | None = None
+    read_at: datetime | None = None
+
+
 class Recommended(_Model):
     """A product Emma recommended to this customer in a message, and whether they clicked it."""
 
@@ -245,6 +256,9 @@ class Profile(_Model):
     )
     upgrade: UpgradeEstimate | None = Field(None, description="the device most likely due for an upgrade, and when")
     tutorials_watched: dict[str, datetime] = Field(default_factory=dict)
+    content_sent: dict[str, ContentSent] = Field(
+        default_factory=dict, description="content block id -> sent in a message (newest MAX_CONTENT_SENT)"
+    )
     last_survey: dict[str, Any] | None = None
     reviews: int = 0
     referrals: int = 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from emma.dispatch.context import (
+    BlockContext,
     CartContext,
     CartLineContext,
     CouponContext,
@@ -20,8 +21,8 @@ from emma.dispatch.context import (
 )
 
 # customer, shop, last_purchase, recommendations, coupon, cart, message, unsubscribe_url, preferences_url,
-# confirm_url, survey_links, link (see TemplateContext), and the rendered preheader, which the renderer adds for
-# the email layout
+# confirm_url, survey_links, blocks, length, link (see TemplateContext), and the rendered preheader, which the
+# renderer adds for the email layout
 ALLOWED_VARIABLES = frozenset(TemplateContext.model_fields) | {"preheader"}
 
 
@@ -92,6 +93,19 @@ def samples(locale: str, channel: str = "email") -> list[tuple[str, TemplateCont
             )
             for n in range(11)
         ],
+        blocks=[
+            BlockContext(
+                id=f"block-{n}",
+                kind=kind,
+                title=f"Ein Beitrag über {kind} mit einem etwas längeren Titel ({n})",
+                summary="Worum es geht, in zwei Sätzen. Und warum es dich interessieren könnte.",
+                cta="Weiterlesen",
+                url=f"https://www.elektro-emma.example/magazin/block-{n}",
+                topics=["smartphones"],
+            )
+            for n, kind in enumerate(("story", "technology", "tutorial"))
+        ],
+        length="full",
         link=sample_link,
     )
     new = full.model_copy(
@@ -111,6 +125,8 @@ def samples(locale: str, channel: str = "email") -> list[tuple[str, TemplateCont
             "recommendations": [],
             "coupon": None,
             "cart": None,
+            "blocks": [],
+            "length": "short",
         }
     )
     long = full.model_copy(

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from emma.content.model import ContentSlot
 from emma.events.model import Channel
 
 TEMPLATE_ID = r"^[a-z0-9][a-z0-9-]{1,62}$"
@@ -68,6 +69,9 @@ class Template(_Strict):
         (), description="categories this message offers: skipped for a customer who bought one recently"
     )
     recommendations: RecommendationsSpec | None = None
+    content: ContentSlot | None = Field(
+        None, description="content blocks from the library, chosen per reader (emma.content.select): `blocks`"
+    )
     coupon: CouponSpec | None = None
     locales: dict[Locale, LocaleContent]
 

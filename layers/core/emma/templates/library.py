@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from emma.content.model import ContentBlock
 from emma.errors import NotFound
 from emma.templates.definitions import Template
 
@@ -26,6 +27,7 @@ class TemplateSet:
     templates: dict[str, Template]
     layouts: dict[str, str]  # "layouts/email.html" -> Jinja source
     shops: dict[str, ShopTemplates] = field(default_factory=dict)
+    content: dict[str, ContentBlock] = field(default_factory=dict)  # the content library (content/*.yaml)
 
     def get(self, shop: str, name: str) -> Template:
         own = self.shops.get(shop)
@@ -54,6 +56,7 @@ class TemplateSet:
                 shop: {"templates": dump(s.templates), "layouts": dict(sorted(s.layouts.items()))}
                 for shop, s in sorted(self.shops.items())
             },
+            "content": {i: b.model_dump(mode="json", exclude_none=True) for i, b in sorted(self.content.items())},
         }
 
     @classmethod
@@ -68,4 +71,5 @@ class TemplateSet:
                 shop: ShopTemplates(load(s.get("templates", {})), dict(s.get("layouts", {})))
                 for shop, s in data.get("shops", {}).items()
             },
+            content={i: ContentBlock.model_validate(b) for i, b in data.get("content", {}).items()},
         )

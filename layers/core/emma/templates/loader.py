@@ -21,6 +21,7 @@ from jinja2 import TemplateSyntaxError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 from pydantic import ValidationError
 
+from emma.content.loader import load_content
 from emma.events.model import Channel
 from emma.rules.loader import DefinitionError, line_of_location, read_yaml_with_lines
 from emma.templates.context import ALLOWED_VARIABLES, samples
@@ -187,7 +188,19 @@ def load_templates(root: Path) -> TemplateSet:
             except TemplateSyntaxError as exc:
                 problems.append(f"{folder / name}:{exc.lineno}: {exc.message}")
         shops[folder.name] = ShopTemplates(own, shop_layouts)
-    library = TemplateSet(templates, layouts, shops)
+    try:
+        content = load_content(root)
+    except DefinitionError as exc:
+        problems += exc.problems
+        content = {}
+    kinds = {b.kind for b in content.values()}
+    for _, path, template, lines in read:
+        if template.content is not None:
+            for kind in template.content.kinds:
+                if kind not in kinds:
+                    line = lines.get(("content", "kinds"), lines.get(("content",), 1))
+                    problems.append(f"{path}:{line}: content.kinds: no block of kind {kind!r} in content/")
+    library = TemplateSet(templates, layouts, shops, content)
     if problems:  # syntax first: rendering broken layouts would only repeat the same problems
         raise DefinitionError(problems)
     renderer = Renderer(library)

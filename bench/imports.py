@@ -127,6 +127,10 @@ def item_kind(shop: str, key: Mapping[str, Any]) -> str:
     pk, sk = key.get("pk", {}).get("S", ""), key.get("sk", {}).get("S", "")
     if pk == keys.CURSOR_PK:
         return keys.CURSOR.name
+    if pk.startswith(keys.campaign_pk(shop, "")):  # a campaign's items (bench/campaigns.py)
+        if "#RUN#" in pk:
+            return keys.CAMPAIGN_SELECTION.name if sk.startswith(keys.selection_sk(None)) else keys.CAMPAIGN_CHUNK.name
+        return keys.CAMPAIGN_STATE.name if sk == keys.CAMPAIGN_STATE_SK else keys.CAMPAIGN_RUN.name
     if pk.startswith(f"S#{shop}#SKU#"):
         return "product sku"
     return _classify(shop, {"pk": {"S": pk}, "sk": {"S": sk}})

@@ -14,7 +14,9 @@
 13. analytics: the analytics consumer's DynamoDB requests, units and cost per event and per message, and the
     reports' reads (bench/analytics.py);
 14. imports: what importing a shop's history (customers, orders, the conclusion passes) costs in AWS per 100,000
-    customers (bench/imports.py).
+    customers (bench/imports.py);
+15. campaigns: how fast a campaign's fan-out hands its recipients to the messages queue, and what sending costs in
+    AWS per 100,000 recipients: the fan-out, the dispatcher per message, SES (bench/campaigns.py).
 
 Prints a report and writes bench/results.json. bench/README.md explains every figure.
 Usage: python bench/run.py [--quick] [--output PATH]
@@ -51,6 +53,7 @@ from bench import (  # noqa: E402
     schedule,
     soak,
 )
+from bench import campaigns as campaigns_bench  # noqa: E402
 from bench import imports as imports_bench  # noqa: E402  (main()'s `imports` is the cold-import summary)
 from bench.aws_calls import AwsRun, CaseCalls  # noqa: E402
 from bench.capacity import (  # noqa: E402
@@ -93,6 +96,8 @@ FULL = {
     "conformance_cases": 10_000,
     "analytics_customers": 1000,
     "imports_customers": 2000,
+    "campaign_recipients": 8000,
+    "campaign_dispatch_sample": 100,
 }
 QUICK = {
     "webhooks": 300,
@@ -114,6 +119,8 @@ QUICK = {
     "conformance_cases": 1_000,
     "analytics_customers": 200,
     "imports_customers": 300,
+    "campaign_recipients": 1000,
+    "campaign_dispatch_sample": 30,
 }
 
 SERVICE_LABELS = {
@@ -480,6 +487,8 @@ def report(results: dict[str, Any]) -> str:
         out.append(analytics.report(results["analytics"]))
     if "imports" in results:
         out.append(imports_bench.report(results["imports"]))
+    if "campaigns" in results:
+        out.append(campaigns_bench.report(results["campaigns"]))
 
     out.append("\nFindings")
     out.extend(f"  - {f}" for f in results["findings"])
@@ -649,6 +658,8 @@ def findings(results: dict[str, Any]) -> list[str]:
         found += analytics.findings(results["analytics"])
     if "imports" in results:
         found += imports_bench.findings(results["imports"])
+    if "campaigns" in results:
+        found += campaigns_bench.findings(results["campaigns"])
     return found
 
 
@@ -805,6 +816,15 @@ def main(argv: list[str] | None = None) -> int:
     phase_started = time.perf_counter()
     imports_run = imports_bench.measure(prices, imports_bench.Plan(customers=plan["imports_customers"]))
     imports_run["run_s"] = time.perf_counter() - phase_started
+    print(
+        f"  campaigns: the weekly newsletter's fan-out to {plan['campaign_recipients']:,} recipients and"
+        f" {plan['campaign_dispatch_sample']} of its messages dispatched, scaled to 100,000 ...",
+        flush=True,
+    )
+    campaigns_run = campaigns_bench.measure(
+        prices,
+        campaigns_bench.Plan(recipients=plan["campaign_recipients"], dispatch_sample=plan["campaign_dispatch_sample"]),
+    )
     ddb = prices["services"]["dynamodb_on_demand"]
     rru_usd, wru_usd = ddb["usd_per_million_rru"] / 1e6, ddb["usd_per_million_wru"] / 1e6
     recommend_run["dynamodb"]["usd_reads_per_million_requests"] = (
@@ -861,6 +881,7 @@ def main(argv: list[str] | None = None) -> int:
         "privacy": privacy_run,
         "analytics": analytics_run,
         "imports": imports_run,
+        "campaigns": campaigns_run,
         "output": str(output.relative_to(ROOT) if output and output.is_relative_to(ROOT) else output),
     }
     results["findings"] = findings(results)

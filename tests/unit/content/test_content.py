@@ -210,3 +210,11 @@ def test_templates_carry_the_library_into_the_definitions_file():
     from emma.templates.library import TemplateSet
 
     assert TemplateSet.from_json(data).content == LIBRARY
+
+
+def test_a_tutorial_with_nothing_left_for_the_customer_is_skipped_with_the_reason():
+    world = World()
+    pid = world.customer("no-device")  # owns nothing: no tutorial is for them
+    report = world.service.dispatch(world.request(pid, template="tutorial-next"))
+    assert report.outcome == "skipped" and report.reason.startswith("no content block left for this customer")
+    assert world.sent("email") == []

@@ -58,15 +58,15 @@ def test_every_task_retries_with_backoff_then_records_the_failure():
 
 
 def test_an_event_wait_parks_a_task_token_with_the_timeout_leading_to_on_timeout():
-    state = compile_journey(JOURNEYS["smartphone-onboarding"])["States"]["watched-camera"]
+    state = compile_journey(JOURNEYS["smartphone-onboarding"])["States"]["survey-answer"]
     assert state["Resource"].endswith("lambda:invoke.waitForTaskToken")
     assert state["TimeoutSeconds"] == 7 * 86400 and state["Parameters"]["Payload"]["token.$"] == "$$.Task.Token"
     assert state["Catch"][0] == {
         "ErrorEquals": ["States.Timeout"],
         "ResultPath": "$.timeout",
-        "Next": "tutorial-basics",
+        "Next": "newsletter",
     }
-    assert state["Next"] == "tutorial-camera-pro"
+    assert state["Next"] == "satisfied"
 
 
 def test_a_duration_wait_is_one_wait_state_and_a_time_of_day_wait_asks_for_the_timestamp():
@@ -89,5 +89,5 @@ def test_the_graph_shows_every_step_and_every_edge():
     for step in JOURNEYS["smartphone-onboarding"].steps:
         assert f"s_{step.id.replace('-', '_')}" in text
     assert '-->|"profile.last_survey.score ≥ 8.0"| s_invite_review_and_referral' in text
-    assert '-.->|"timeout"| s_tutorial_basics' in text
+    assert '-.->|"timeout"| s_newsletter' in text
     assert "exits at once on: order.cancelled" in text

@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from emma.journeys.definitions import BranchStep, WaitStep
+from emma.journeys.definitions import BranchStep, SendStep, WaitStep
 from emma.journeys.loader import load_journeys
 from emma.rules.loader import DefinitionError, load_definitions
 
@@ -24,8 +24,10 @@ def test_the_smartphone_onboarding_journey_is_valid_and_shaped_as_the_seed_descr
     assert journey.entry.trigger == "smartphone-purchased" and journey.exit_on == ["order.cancelled"]
     kinds = [type(s).__name__ for s in journey.steps]
     assert kinds.count("SendStep") == 11 and "BranchStep" in kinds
-    watched = journey.step("watched-camera")
-    assert isinstance(watched, WaitStep) and watched.wait.until_event == "tutorial.watched"
+    tutorials = [s for s in journey.steps if isinstance(s, SendStep) and s.send.template == "tutorial-next"]
+    assert [s.id for s in tutorials] == ["tutorial-1", "tutorial-2", "tutorial-3"]  # the weekly series
+    answer = journey.step("survey-answer")
+    assert isinstance(answer, WaitStep) and answer.wait.until_event == "survey.answered"
     assert isinstance(journey.step("satisfied"), BranchStep)
 
 

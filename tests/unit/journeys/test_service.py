@@ -174,21 +174,25 @@ def test_an_awaited_event_hands_the_token_back_once(world):
         world,
         pid,
         "smartphone-onboarding",
-        "watched-camera",
+        "survey-answer",
         "await",
-        {"event": "tutorial.watched"},
-        then="tutorial-camera-pro",
+        {"event": "survey.answered"},
+        then="satisfied",
         token="tok-1",
     )
     world.service.step(p)
     state = world.store.get("elektro-emma", pid, "smartphone-onboarding")
-    assert state.waiting_for == "tutorial.watched" and state.step == "watched-camera"
+    assert state.waiting_for == "survey.answered" and state.step == "survey-answer"
     assert "token" not in state.view()
     watched = event(
-        "tutorial.watched", customer={**CUSTOMER, "profile_id": pid}, tutorial_id="camera-101", at=world.clock.now()
+        "survey.answered",
+        customer={**CUSTOMER, "profile_id": pid},
+        survey_id="satisfaction",
+        score=9,
+        at=world.clock.now(),
     )
-    assert world.service.on_event(watched) == ["smartphone-onboarding: tutorial.watched arrived"]
-    assert world.executions.resumed == [("tok-1", {"event_id": watched.id, "type": "tutorial.watched"})]
+    assert world.service.on_event(watched) == ["smartphone-onboarding: survey.answered arrived"]
+    assert world.executions.resumed == [("tok-1", {"event_id": watched.id, "type": "survey.answered"})]
     assert world.store.get("elektro-emma", pid, "smartphone-onboarding").waiting_for is None
     world.service.on_event(watched)
     assert len(world.executions.resumed) == 1
@@ -198,21 +202,25 @@ def test_an_event_that_arrived_before_the_token_was_parked_still_counts(world):
     pid = customer(world)
     world.service.on_event(fired(world, pid, "smartphone-purchased"))
     p = payload(
-        world, pid, "smartphone-onboarding", "watched-camera", "await", {"event": "tutorial.watched"}, token="tok-2"
+        world, pid, "smartphone-onboarding", "survey-answer", "await", {"event": "survey.answered"}, token="tok-2"
     )
     world.clock.advance(seconds=2)
-    world.ingest.ingest([event("tutorial.watched", customer=CUSTOMER, tutorial_id="t", at=world.clock.now())])
+    world.ingest.ingest(
+        [event("survey.answered", customer=CUSTOMER, survey_id="satisfaction", score=9, at=world.clock.now())]
+    )
     world.service.step(p)
     assert world.executions.resumed[0][0] == "tok-2"
     assert world.store.get("elektro-emma", pid, "smartphone-onboarding").log[-1].what == "arrived"
 
 
 def test_an_event_from_before_the_wait_does_not_count(world):
-    pid = customer(world, event("tutorial.watched", customer=CUSTOMER, tutorial_id="t", at=T0 - timedelta(days=3)))
+    pid = customer(
+        world, event("survey.answered", customer=CUSTOMER, survey_id="satisfaction", score=9, at=T0 - timedelta(days=3))
+    )
     world.service.on_event(fired(world, pid, "smartphone-purchased"))
     world.service.step(
         payload(
-            world, pid, "smartphone-onboarding", "watched-camera", "await", {"event": "tutorial.watched"}, token="tok-3"
+            world, pid, "smartphone-onboarding", "survey-answer", "await", {"event": "survey.answered"}, token="tok-3"
         )
     )
     assert world.executions.resumed == []
@@ -329,15 +337,21 @@ def test_a_wait_that_timed_out_is_recorded_and_a_late_event_resumes_nothing(worl
     world.service.on_event(fired(world, pid, "smartphone-purchased"))
     world.service.step(
         payload(
-            world, pid, "smartphone-onboarding", "watched-camera", "await", {"event": "tutorial.watched"}, token="tok-4"
+            world, pid, "smartphone-onboarding", "survey-answer", "await", {"event": "survey.answered"}, token="tok-4"
         )
     )
-    world.clock.advance(days=7)  # States.Timeout: the execution goes on to tutorial-basics
-    spec = {"template": "tutorial-basics", "channel": "best", "transactional": False, "max_messages": 12}
-    world.service.step(payload(world, pid, "smartphone-onboarding", "tutorial-basics", "send", spec, then="third-week"))
+    world.clock.advance(days=7)  # States.Timeout: the execution goes on to the newsletter
+    spec = {"template": "personalised-newsletter", "channel": "best", "transactional": False, "max_messages": 12}
+    world.service.step(payload(world, pid, "smartphone-onboarding", "newsletter", "send", spec, then="device-ageing"))
     state = world.store.get("elektro-emma", pid, "smartphone-onboarding")
     assert [e.what for e in state.log][-2:] == ["timed_out", "sent"] and state.waiting_for is None
-    late = event("tutorial.watched", customer={**CUSTOMER, "profile_id": pid}, tutorial_id="t", at=world.clock.now())
+    late = event(
+        "survey.answered",
+        customer={**CUSTOMER, "profile_id": pid},
+        survey_id="satisfaction",
+        score=9,
+        at=world.clock.now(),
+    )
     assert world.service.on_event(late) == [] and world.executions.resumed == []
 
 

@@ -56,7 +56,7 @@ from emma.shops import ShopConfig, ShopDirectory
 
 WAVE_SECONDS = 10  # a wave hands over this many seconds' worth of messages at least, spread over them
 MAX_WAVES = 1000  # waves per run at most (an execution's history holds 25,000 events): longer runs, longer waves
-CHUNK = 400  # recipients per chunk item (about 25 KB)
+CHUNK = 400  # recipients per chunk item (about 14 KB)
 MAX_DELAY = 900  # SQS's longest per-message delay
 MAX_WAIT = 86_400 * 7  # a wave never waits longer than this in one go (it looks again after)
 

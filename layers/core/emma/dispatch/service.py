@@ -309,6 +309,11 @@ class DispatchService:
             attempt.add("render", "fail", str(exc), channel)
             attempt.update("failed")
             raise
+        if template.content is not None and not context.blocks:  # nothing new to tell this reader
+            reason = "no content block left for this customer (all sent before, or none for their devices)"
+            attempt.add("relevance", "skip", reason, channel)
+            self._skipped(attempt)
+            return DispatchReport(request.key, "skipped", reason=reason, decisions=attempt.decisions)
         subject = subject_for(request, rendered.locale)
         if subject and channel == Channel.EMAIL:  # a campaign's A/B subject line
             rendered = replace(rendered, subject=subject)

@@ -19,6 +19,7 @@ import requests
 
 from emma.resources import PROFILES_TABLE
 from emma.sources.signatures import sign_base64, sign_hex
+from emma_local.campaign_demo import run_campaign_demo
 from emma_local.config import ROOT, LocalConfig
 from emma_local.import_demo import run_import_demo
 from emma_local.journey_demo import JourneyDemo
@@ -347,6 +348,7 @@ def run_demo(config: LocalConfig, events_dir: Path, serve: bool = False, port: i
         status |= run_privacy_demo(runtime, config)
         status |= run_measure_demo(runtime, config)
         status |= run_import_demo(runtime, config)
+        status |= run_campaign_demo(runtime, config)
         print(f"\nDemo finished in {time.monotonic() - started:.0f} s")
         if serve:
             _serve(runtime, config)

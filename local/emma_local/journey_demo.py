@@ -6,10 +6,14 @@ a wait or an event), so nothing is late or early however slow or busy the machin
 catalog is imported (events/catalog/) and the recommendation model built from earlier customers'
 orders, so the messages carry recommendations:
 
-    Anna   watches the camera tutorial, is happy in the survey
+    Anna   watches every tutorial she gets, is happy in the survey
     Ben    ignores everything (every wait for him times out)
-    Clara  skips the tutorial and is unhappy in the survey
-    David  watches, is happy, and refers a friend who then buys
+    Clara  watches no tutorial and is unhappy in the survey
+    David  watches the camera tutorial on the shop's site and the tutorials he gets, is happy, and refers a
+           friend who then buys
+
+The tutorials come from the library (content/*.yaml): each week the next one, picked by what the customer
+watched so far, so Anna's, Clara's and David's series differ.
 
 Each persona reacts to what the journey waits for (as a person would react to the message), over
 the tracker API; progress is printed live and each customer's timeline at the end."""
@@ -62,25 +66,22 @@ class Persona:
     name: str
     reacts: dict[str, dict[str, Any]]  # awaited event type -> the tracker call this customer makes
     friend: str | None = None  # a referred friend who buys before the referral is reported
+    watches: bool = False  # watches each tutorial the series sends
+    first_watch: dict[str, Any] | None = None  # a tutorial watched on the shop's site before the series starts
     consent: dict[str, Any] = field(default_factory=dict)  # the tracker's context.consent at sign-up
     seen: int = 0
     done: set[str] = field(default_factory=set)
+    watched: list[str] = field(default_factory=list)  # the tutorials this customer watched, in order
 
 
 DOI = {"email": {"granted": True, "double_opt_in": True, "wording": "Ja, ich möchte Tipps und Angebote per E-Mail."}}
-WATCH = {"event": "Tutorial Watched", "properties": {"tutorial_id": "camera-101", "topic": "camera"}}
 PERSONAS = [
     Persona(
         "demo-anna",
         "Anna",
-        {
-            "tutorial.watched": {
-                "event": "Tutorial Watched",
-                "properties": {"tutorial_id": "camera-101", "topic": "camera"},
-            },
-            "survey.answered": {"event": "Survey Answered", "properties": {"survey_id": "onboarding", "score": 9}},
-        },
+        {"survey.answered": {"event": "Survey Answered", "properties": {"survey_id": "onboarding", "score": 9}}},
         consent=DOI,
+        watches=True,
     ),
     # Ben ticked the box but never confirmed the double opt-in mail: Emma sends him that mail, once, and nothing else.
     Persona("demo-ben", "Ben", {}, consent={"email": {"granted": True, "double_opt_in": False}}),
@@ -96,10 +97,6 @@ PERSONAS = [
         "demo-david",
         "David",
         {
-            "tutorial.watched": {
-                "event": "Tutorial Watched",
-                "properties": {"tutorial_id": "camera-101", "topic": "camera"},
-            },
             "survey.answered": {"event": "Survey Answered", "properties": {"survey_id": "onboarding", "score": 10}},
             "referral.made": {
                 "event": "Referral Made",
@@ -108,6 +105,8 @@ PERSONAS = [
         },
         friend="demo-eva",
         consent=DOI,
+        watches=True,
+        first_watch={"tutorial_id": "smartphone-camera", "topic": "camera"},
     ),
 ]
 
@@ -177,6 +176,9 @@ class JourneyDemo:
                 "Order Completed",
                 {"order_id": f"{p.user}-order", "total": 999.0, "currency": "EUR", "products": [PHONE]},
             )
+            if p.first_watch:
+                self._track(p.user, "Tutorial Watched", p.first_watch)
+                p.watched.append(p.first_watch["tutorial_id"])
         self.rt.drain()
         started = time.monotonic()
         days = since_schedule = 0
@@ -198,6 +200,7 @@ class JourneyDemo:
                     self.states[p.user] = state
                     self._show(p, state)
                     reacted += self._react(p, state)
+                    reacted += self._watch(p)
             if reacted:  # the journeys act on the reactions before the clock moves on
                 self._settle()
             pending = any(len(p.done) < len(p.reacts) for p in live)
@@ -262,6 +265,25 @@ class JourneyDemo:
         self._track(p.user, call["event"], call["properties"])
         return True
 
+    def _watch(self, p: Persona) -> int:
+        """A customer who watches tutorials watches each one the series sent them (as its mail's link would
+        take them there): the next one is picked by what they watched."""
+        if not p.watches:
+            return 0
+        messages = self._profile(p.user).get("messages", [])
+        watched = 0
+        for m in sorted(messages, key=lambda m: m["requested_at"]):
+            if m["template"] != "tutorial-next" or m["status"] != "sent" or not m.get("content"):
+                continue
+            block = m["content"][0]
+            if block["block_id"] in p.watched:
+                continue
+            self._track(p.user, "Tutorial Watched", {"tutorial_id": block["block_id"], "topic": block["topics"][0]})
+            p.watched.append(block["block_id"])
+            print(f"  {'':<10} {p.name:<7} watches the tutorial {block['block_id']}", flush=True)
+            watched += 1
+        return watched
+
     def _show(self, p: Persona, state: dict[str, Any]) -> int:
         """Print the new entries of this customer's journey log; returns how many there were."""
         entries = state["log"][p.seen :]
@@ -302,6 +324,22 @@ class JourneyDemo:
         for problem in problems:
             print(f"PROBLEM: {problem}")
         return 1 if problems else 0
+
+    def _tutorials(self) -> list[str]:
+        """The tutorial series each customer got: the next one each week, picked by what they watched."""
+        print("\n  The tutorial series (content/*.yaml), each week the next one by what the customer watched:")
+        series: dict[str, list[str]] = {}
+        for p in PERSONAS:
+            messages = sorted(self._profile(p.user).get("messages", []), key=lambda m: m["requested_at"])
+            got = [
+                m["content"][0]["block_id"] for m in messages if m["template"] == "tutorial-next" and m.get("content")
+            ]
+            series[p.name] = got
+            watched = f" (watched: {', '.join(p.watched)})" if p.watched else ""
+            print(f"    {p.name:<6} {', '.join(got) or 'none (no confirmed email consent)'}{watched}")
+        if series["Anna"] and series["Anna"] == series["David"]:
+            return ["Anna's and David's tutorial series are the same although David watched the camera tutorial"]
+        return []
 
     def _accessory_offer(self, emails: list[Any]) -> list[str]:
         """The accessory offer's recommendations, with their explanations, as the customer sees them."""
@@ -349,6 +387,7 @@ class JourneyDemo:
                 if sent.count("doi-confirmation") != 1:
                     problems.append(f"{p.name} should get one double opt-in mail, got {sent.count('doi-confirmation')}")
         emails = [m for m in outbox.messages if m.channel == "email"]
+        problems += self._tutorials()
         problems += self._accessory_offer(emails)
         print(
             f"\n  Outbox: {len(outbox.messages)} messages in {outbox.directory}"

@@ -128,6 +128,8 @@ class LocalRuntime:
         os.environ.update(HANDLER_ENV)
         os.environ["POWERTOOLS_LOG_LEVEL"] = self.log_level
         os.environ["POWERTOOLS_METRICS_DISABLED"] = "true" if self.log_level != "DEBUG" else "false"
+        if self.log_level != "DEBUG":
+            _mute_metrics(True)
         # With metrics disabled nothing flushes, so per-request dimensions pile up and warn.
         warnings.filterwarnings("ignore", message="Dimension .* has already been added")
         session = self.emulator.session()
@@ -328,6 +330,7 @@ class LocalRuntime:
             pump.stop(timeout=max(0.1, deadline - time.monotonic()))
         if self.emulator is not None:
             self.emulator.stop()
+        _mute_metrics(False)
         if self._saved_env is not None:  # leave the process as we found it
             os.environ.clear()
             os.environ.update(self._saved_env)
@@ -340,6 +343,21 @@ class LocalRuntime:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+_ADD_METRIC: dict[str, Any] = {}
+
+
+def _mute_metrics(mute: bool) -> None:
+    """Metrics disabled means kept nowhere: Powertools still collects them while disabled and prints a metric
+    set once a metric holds 100 values, which in a long-lived local process is every hundredth message."""
+    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+
+    if mute and "add_metric" not in _ADD_METRIC:
+        _ADD_METRIC["add_metric"] = AmazonCloudWatchEMFProvider.add_metric
+        AmazonCloudWatchEMFProvider.add_metric = lambda self, *args, **kwargs: None  # type: ignore[method-assign]
+    elif not mute and "add_metric" in _ADD_METRIC:
+        AmazonCloudWatchEMFProvider.add_metric = _ADD_METRIC.pop("add_metric")  # type: ignore[method-assign]
 
 
 def _reset_components() -> None:

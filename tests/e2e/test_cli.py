@@ -136,7 +136,14 @@ def test_demo_replays_events_and_ends_with_a_summary():
     timelines = result.stdout.split("Timelines", 1)[1]
     for name in ("Anna", "Ben", "Clara", "David"):
         assert f"  {name}: completed (exit step)" in timelines
-    assert "message: tutorial-camera-pro" in timelines and "message: service-follow-up" in timelines
+    assert "message: tutorial-next" in timelines and "message: service-follow-up" in timelines
+    # the tutorial series follows what each customer watched: David watched the camera tutorial first
+    series = dict(re.findall(r"^    (Anna|Clara|David) +(\S+),", timelines, re.M))
+    assert series == {"Anna": "smartphone-setup", "Clara": "smartphone-setup", "David": "smartphone-night-photos"}
+    # the campaign: the personalised newsletter to two segments, each reader once, two different issues
+    campaign = result.stdout.split("19. A campaign", 1)[1]
+    assert "started again: HTTP 200, started False" in campaign and "a full issue" in campaign
+    assert "a short issue" in campaign and "PROBLEM" not in campaign
     assert "referral.made arrived" in timelines and "no survey.answered in time" in timelines
     # what the dispatcher did: consent-first (Ben never confirmed: Emma's double opt-in mail is all he gets), an
     # outbox to open, one-click unsubscribe

@@ -41,7 +41,8 @@ def problems(tmp_path: Path, text: str, name: str = "cm") -> list[str]:
 
 
 def test_the_repository_campaigns_load():
-    advent, weekly = sorted(load_campaigns(ROOT, RULES, JOURNEYS, TEMPLATES), key=lambda c: c.id)
+    advent, weekly, winter = sorted(load_campaigns(ROOT, RULES, JOURNEYS, TEMPLATES), key=lambda c: c.id)
+    assert winter.audience.segments == ("champions", "new-30d")
     assert advent.schedule.now and advent.ab is not None and advent.ab.subjects[0]["en"].startswith("Your Advent")
     assert weekly.id == "weekly-newsletter" and weekly.schedule.recurring
     assert weekly.schedule.every.weekday == "monday" and weekly.schedule.timezone == "recipient"

@@ -117,7 +117,11 @@ def test_the_weekly_newsletter_s_audience_is_estimated_from_the_imported_shop(rt
     assert f"{found['included']:,} of {found['candidates']:,} candidates would be asked for" in out.getvalue()
     out = io.StringIO()
     assert run_campaigns("list", None, api=rt.api_url, admin_key=KEY, stdout=out) == 0
-    assert [line.split()[0] for line in out.getvalue().splitlines()] == ["advent-newsletter", "weekly-newsletter", "winter-greeting"]
+    assert [line.split()[0] for line in out.getvalue().splitlines()] == [
+        "advent-newsletter",
+        "weekly-newsletter",
+        "winter-greeting",
+    ]
     err = io.StringIO()
     assert run_campaigns("estimate", "nope", api=rt.api_url, admin_key=KEY, stderr=err) == 2 and "404" in err.getvalue()
     other = {"authorization": "Bearer ak_local_fahrrad_franz"}

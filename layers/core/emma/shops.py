@@ -165,6 +165,9 @@ class DispatchConfig(BaseModel):
     preference_link_days: int = Field(
         180, ge=1, le=730, description="how long the preference-centre link of a message works"
     )
+    send_rate: float | None = Field(
+        None, gt=0, le=1000, description="the shop's SES sending quota, messages per second: caps every campaign's rate"
+    )
 
     def topic(self, topic_id: str) -> Topic | None:
         return next((t for t in self.topics if t.id == topic_id), None)

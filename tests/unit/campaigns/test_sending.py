@@ -469,3 +469,12 @@ def test_an_ab_subject_given_per_locale_goes_out_in_each_recipients_language():
     s.dispatch()
     by_language = {(m.to.startswith("de-"), m.subject) for m in s.world.sent("email")}
     assert by_language and all(subject.startswith("Hallo" if german else "Hello") for german, subject in by_language)
+
+
+def test_the_shops_sending_quota_caps_the_campaigns_rate():
+    s = Setup(definition(rate=100), customers=0)
+    quota = s.world.shops.get(SHOP).model_copy(
+        update={"dispatch": s.world.shops.get(SHOP).dispatch.model_copy(update={"send_rate": 7})}
+    )
+    s.service._shops = type(s.world.shops)([quota])
+    assert s.service.start(SHOP, "news").run.rate == 7

@@ -148,7 +148,7 @@ class CampaignService:
             status="scheduled",
             created_at=now,
             start=run_start(campaign.schedule, date.fromisoformat(day), shop.timezone),
-            rate=campaign.rate,
+            rate=min(campaign.rate, shop.dispatch.send_rate or campaign.rate),  # the shop's SES quota caps it
             updated_at=now,
         )
         if not self._runs.create(run):  # a start racing this one created it first

@@ -670,7 +670,9 @@ class CampaignRuns(BaseModel):
 
 class CampaignTestBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    profile_id: str | None = Field(None, description="personalise for this customer (default: the audience's first)")
+    profile_id: str | None = Field(
+        None, min_length=1, max_length=256, description="personalise for this customer (default: the audience's first)"
+    )
 
 
 class CampaignTestSends(BaseModel):

@@ -177,6 +177,9 @@ def test_a_scheduled_run_is_paused_resumed_and_cancelled(rt):
 def test_bad_requests_get_clear_answers(rt):
     assert call(rt, "POST", "/v1/campaigns/no-such/start").status_code == 404
     assert call(rt, "GET", "/v1/campaigns/advent-newsletter/runs/2020-01-01").status_code == 404
+    assert call(rt, "GET", "/v1/campaigns/advent-newsletter/runs/" + "x" * 1500).status_code == 404
+    too_long = call(rt, "POST", "/v1/campaigns/advent-newsletter/test", json={"profile_id": "p" * 300})
+    assert too_long.status_code == 400 and "profile_id" in too_long.text
     resp = call(rt, "POST", "/v1/campaigns/advent-newsletter/test", data=b"{not json")
     assert resp.status_code == 400
     other = requests.post(

@@ -157,7 +157,9 @@ def test_smartphone_onboarding_follows_a_customer_who_watches_is_happy_and_refer
         checks = upgrade_checks(state)
         if state["status"] != "active":
             break
-    assert state["status"] == "completed", state
+    if state["status"] != "completed":
+        upgrade = requests.get(f"{rt.api_url}/v1/profiles/cid:sp-1", headers=ADMIN, timeout=10).json().get("upgrade")
+        pytest.fail(f"not completed: {json.dumps(state['log'][-8:], indent=0)}\nupgrade: {upgrade}\nnow {rt.now()}")
     assert sent(state)[-2:] == ["personalised-newsletter", "upgrade-offer"]  # the state keeps its newest entries
     messages = sorted(requests_for(rt, "sp-1", state["execution"]), key=lambda m: m["requested_at"])
     assert [m["template"] for m in messages] == [

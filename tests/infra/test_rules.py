@@ -88,7 +88,7 @@ def test_definitions_layer_holds_the_validated_definitions_as_json(default_synth
     assert templates.names()
 
 
-DEFINITION_FOLDERS = ("triggers", "segments", "journeys", "templates")
+DEFINITION_FOLDERS = ("triggers", "segments", "journeys", "templates", "content")
 
 
 def copy_definitions(root: Path) -> None:

@@ -15,6 +15,7 @@ Each takes the shop's admin key; ``shop`` (optional) must name the key's shop (d
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -77,6 +78,7 @@ def estimate_campaign(campaign: str, shop: Annotated[str | None, _SHOP] = None):
     return json_response(200, {"shop": config.shop, "campaign": found.id, "at": now.isoformat(), **result.view()})
 
 
+RUN_ID = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _RUN_FIELDS = {"version", "cursor", "offset", "held", "shards_selected", "sample_done_at", "updated_at"}
 
 
@@ -203,5 +205,7 @@ def campaign_runs(campaign: str, shop: Annotated[str | None, _SHOP] = None):
 )
 def campaign_progress(campaign: str, run: str, shop: Annotated[str | None, _SHOP] = None):
     config = admin_shop(deps.intake().shops, router.current_event, shop)
+    if run != "latest" and not RUN_ID.match(run):
+        raise NotFound(f"campaign {campaign!r} has no run {run[:40]!r} (runs are named YYYY-MM-DD)")
     view = deps.campaign_service().progress(config.shop, campaign, None if run == "latest" else run)
     return json_response(200, {k: v for k, v in view.items() if k not in _RUN_FIELDS})

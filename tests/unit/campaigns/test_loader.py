@@ -107,3 +107,14 @@ def test_a_file_not_named_after_its_id_a_list_and_broken_yaml(tmp_path):
 
 def test_no_campaigns_folder_is_no_campaigns(tmp_path):
     assert load_campaigns(tmp_path, RULES, JOURNEYS, TEMPLATES) == []
+
+
+def test_an_ab_test_needs_one_send_time(tmp_path):
+    local = GOOD.format(id="cm").replace("{now: true}", "{at: '09:00', timezone: recipient}")
+    found = problems(tmp_path, local + "ab: {subjects: [A, B]}\n")
+    assert any("sends its sample at one time" in p for p in found), found
+
+
+def test_seeds_are_email_addresses(tmp_path):
+    found = problems(tmp_path, GOOD.format(id="cm") + "test: {seeds: [not-an-address]}\n")
+    assert any("test.seeds.0" in p for p in found), found

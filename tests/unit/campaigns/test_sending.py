@@ -478,3 +478,124 @@ def test_the_shops_sending_quota_caps_the_campaigns_rate():
     )
     s.service._shops = type(s.world.shops)([quota])
     assert s.service.start(SHOP, "news").run.rate == 7
+
+
+def test_a_one_off_started_again_on_a_later_day_sends_nothing_again():
+    s = Setup(customers=3)
+    run = s.run_through()
+    s.world.clock.advance(days=1)
+    again = s.service.start(SHOP, "news")
+    assert not again.started and again.run.run == run and len(s.executions.started) == 1
+    assert len(s.sent_to()) == 3
+
+
+def test_a_start_that_failed_half_way_is_repaired_by_the_next_start_and_by_finish():
+    campaign = definition(schedule={"at": "09:00", "timezone": "shop", "every": {"weekday": "monday"}})
+    s = Setup(campaign, customers=1)
+    real_start = s.executions.start
+    s.executions.start = lambda name, payload: (_ for _ in ()).throw(RuntimeError("StartExecution failed"))
+    with pytest.raises(RuntimeError):
+        s.service.start(SHOP, "news")
+    assert s.runs.get(SHOP, "news", "2026-03-09").execution is None
+    s.executions.start = real_start
+    assert s.service.start(SHOP, "news").started  # the run's execution is started now
+    # finish creates the next run; its start fails; the retried finish starts it
+    s.world.clock.at = s.runs.get(SHOP, "news", "2026-03-09").start
+    s.select("2026-03-09")
+    s.waves("2026-03-09")
+    s.executions.start = lambda name, payload: (_ for _ in ()).throw(RuntimeError("StartExecution failed"))
+    with pytest.raises(RuntimeError):
+        s.service.finish(SHOP, "news", "2026-03-09")
+    s.executions.start = real_start
+    assert s.service.finish(SHOP, "news", "2026-03-09") == {"next": "2026-03-16"}
+    assert s.runs.get(SHOP, "news", "2026-03-16").execution is not None
+
+
+def test_a_cancel_while_finish_creates_the_next_run_cancels_that_run():
+    campaign = definition(schedule={"at": "09:00", "timezone": "shop", "every": {"weekday": "monday"}})
+    s = Setup(campaign, customers=1)
+    s.service.start(SHOP, "news")
+    s.world.clock.at = s.runs.get(SHOP, "news", "2026-03-09").start
+    s.select("2026-03-09")
+    s.waves("2026-03-09")
+    real_create = s.runs.create
+
+    def cancel_meanwhile(run):  # the admin cancels between finish's look at the recurrence and the new run
+        from emma.campaigns.runs import CampaignState
+
+        s.runs.put_campaign_state(
+            CampaignState(shop=SHOP, campaign="news", status="stopped", since=s.world.clock.now())
+        )
+        return real_create(run)
+
+    s.runs.create = cancel_meanwhile
+    assert s.service.finish(SHOP, "news", "2026-03-09") == {"next": None}
+    assert s.runs.get(SHOP, "news", "2026-03-16").status == "cancelled" and s.executions.stopped
+
+
+def test_a_resume_whose_new_execution_did_not_start_is_started_by_the_next_resume():
+    s = Setup(definition(rate=1))
+    s.service.start(SHOP, "news")
+    run = s.runs.runs(SHOP, "news")[0].run
+    s.select(run)
+    s.service.pause(SHOP, "news")
+    assert s.service.wave(SHOP, "news", run)["state"] == "paused"
+    real_start = s.executions.start
+    s.executions.start = lambda name, payload: (_ for _ in ()).throw(RuntimeError("StartExecution failed"))
+    with pytest.raises(RuntimeError):
+        s.service.resume(SHOP, "news")
+    s.executions.start = real_start
+    resumed = s.service.resume(SHOP, "news")
+    assert resumed.execution.endswith("-r1") and execution_name(SHOP, "news", run, 1) in s.executions.started
+
+
+def test_a_pause_after_the_last_wave_keeps_the_run_paused_until_resumed():
+    s = Setup(definition(rate=100), customers=3)
+    s.service.start(SHOP, "news")
+    run = s.runs.runs(SHOP, "news")[0].run
+    s.select(run)
+    assert s.service.wave(SHOP, "news", run)["state"] == "done"
+    s.service.pause(SHOP, "news")
+    s.service.finish(SHOP, "news", run)
+    state = s.runs.get(SHOP, "news", run)
+    assert state.status == "paused" and state.held
+    assert s.service.resume(SHOP, "news").resumes == 1  # a new execution finds nothing left and finishes
+
+
+def test_progress_of_a_run_that_has_not_begun_reads_no_counters():
+    campaign = definition(schedule={"at": "09:00", "timezone": "shop", "every": {"weekday": "monday"}})
+    s = Setup(campaign, customers=0)
+    s.service.start(SHOP, "news")
+    s.counts.by_variant = lambda *a: (_ for _ in ()).throw(AssertionError("a reversed day range"))
+    view = s.service.progress(SHOP, "news")
+    assert view["status"] == "scheduled" and view["sent"] == 0
+
+
+def test_a_campaign_removed_while_it_runs_ends_cancelled():
+    s = Setup(definition(rate=1))
+    s.service.start(SHOP, "news")
+    run = s.runs.runs(SHOP, "news")[0].run
+    s.select(run)
+    s.service._campaigns = []
+    assert s.service.wave(SHOP, "news", run) == {"state": "done", "wait": 0}
+    assert s.runs.get(SHOP, "news", run).status == "cancelled"
+    assert s.service.finish(SHOP, "news", run) == {"next": None}
+
+
+def test_a_recipient_merged_into_another_after_the_selection_gets_the_campaign_once():
+    s = Setup(customers=0)
+    first = s.world.customer("m-1")
+    second = s.world.customer("m-2")
+    for pid in (first, second):
+        s.reader.add(pid, "reachable-email")
+    s.service.start(SHOP, "news")
+    run = s.runs.runs(SHOP, "news")[0].run
+    s.select(run)
+    # m-2 turns out to be m-1 (the same email, say): the profiles merge after the run chose both
+    from tests.factories import event
+
+    s.world.ingest.ingest([event("customer.updated", customer={"customer_id": "m-2", "email": "m-1@example.com"})])
+    s.waves(run)
+    sent = s.sent_to()
+    assert sum(sent.values()) == 1, sent
+    assert any("handed on" in r.reason or r.outcome == "duplicate" for r in s.dispatched)

@@ -195,7 +195,15 @@ class DynamoCampaignRuns(Table):
         self._put(item)
 
     def selections(self, shop: str, campaign: str, run: str) -> list[Selection]:
-        found = self._query_prefix(keys.campaign_run_pk(shop, campaign, run), keys.selection_sk(None))
+        found = self._query_all(  # strongly consistent: read right after the Map wrote them
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+            ExpressionAttributeValues={
+                ":pk": string(keys.campaign_run_pk(shop, campaign, run)),
+                ":prefix": string(keys.selection_sk(None)),
+            },
+            ConsistentRead=True,
+        )
         return [Selection.model_validate(_doc(i)) for i in found]
 
     def campaign_state(self, shop: str, campaign: str) -> CampaignState | None:

@@ -115,8 +115,11 @@ class Schedule(_Node):
         return self.every is not None
 
 
+Seed = Annotated[str, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+
 class SeedList(_Node):
-    seeds: tuple[str, ...] = Field(min_length=1, max_length=50, description="addresses test sends go to")
+    seeds: tuple[Seed, ...] = Field(min_length=1, max_length=50, description="email addresses test sends go to")
 
 
 Subject = Annotated[str, Field(min_length=1, max_length=200)]
@@ -163,6 +166,10 @@ class Campaign(_Node):
             raise ValueError("a subject-line test needs email (the channel has no subject)")
         if self.ab is not None and self.schedule.recurring:
             raise ValueError("a subject-line test is for a one-off send (each recurrence would test again)")
+        if self.ab is not None and (self.schedule.best_hour or self.schedule.timezone == "recipient"):
+            raise ValueError(
+                "a subject-line test sends its sample at one time: not with each recipient's own time or best hour"
+            )
         return self
 
     def applies_to(self, shop: str) -> bool:

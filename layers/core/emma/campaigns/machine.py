@@ -11,7 +11,7 @@
               delay spreading it over the wave); ``more``: Pause, then the next wave; ``done``: Finish
     Pause     waits what the wave said: the wave's length, the next recipient's send time, the A/B decision
     Held      the run is paused: the execution ends; a resume starts a new one (input ``resume: true``) at Wave
-              once the audience is decided, at Begin before
+              (a run paused before its audience was decided is still on its first execution, which goes on)
     Finish    the run is done; a recurring campaign's next run is created and started
 
 The tasks keep no state in the execution: where the run stands (its cursor) is on the run's item, so a task

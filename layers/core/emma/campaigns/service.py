@@ -107,10 +107,13 @@ class CampaignService:
     # ---- the admin's commands -------------------------------------------------------------------
 
     def campaign(self, shop: str, campaign_id: str) -> Campaign:
-        found = next((c for c in self._campaigns if c.id == campaign_id and c.applies_to(shop)), None)
+        found = self._defined(shop, campaign_id)
         if found is None:
             raise NotFound(f"no campaign {campaign_id!r} for shop {shop!r}")
         return found
+
+    def _defined(self, shop: str, campaign_id: str) -> Campaign | None:
+        return next((c for c in self._campaigns if c.id == campaign_id and c.applies_to(shop)), None)
 
     def start(self, shop_id: str, campaign_id: str) -> Started:
         """Start the campaign: the run of its schedule's day, created once and started on the state machine. A
@@ -125,6 +128,10 @@ class CampaignService:
             self._runs.put_campaign_state(
                 CampaignState(shop=shop_id, campaign=campaign_id, status="active", since=now, version=0)
             )
+        if not campaign.schedule.recurring:  # a one-off runs once, whenever it is started again
+            earlier = self._runs.runs(shop_id, campaign_id, limit=1)
+            if earlier:
+                return self._repaired(earlier[0])
         day = run_day(campaign.schedule, now, shop.timezone)
         if day is None:
             raise CampaignError(f"campaign {campaign_id!r} was due on {campaign.schedule.on}: that has passed")
@@ -135,10 +142,15 @@ class CampaignService:
             day = following
             existing = self._runs.get(shop_id, campaign_id, day.isoformat())
         if existing is not None:
-            if existing.execution is None and not existing.finished:  # created, but its start failed: start it
-                return Started(self._launch(existing), True)
-            return Started(existing, False)
+            return self._repaired(existing)
         return self._create(campaign, shop, day.isoformat(), now)
+
+    def _repaired(self, run: RunState) -> Started:
+        """A start of a run that exists: nothing changes, unless its execution never started (a start that
+        failed half way): then it is started now."""
+        if run.execution is None and not run.finished:
+            return Started(self._launch(run), True)
+        return Started(run, False)
 
     def _create(self, campaign: Campaign, shop: ShopConfig, day: str, now: datetime) -> Started:
         run = RunState(
@@ -155,7 +167,7 @@ class CampaignService:
             found = self._runs.get(shop.shop, campaign.id, day)
             assert found is not None
             return Started(found, False)
-        return Started(self._launch(run), True)
+        return Started(self._launch(run.model_copy(update={"version": 1})), True)  # create stored version 1
 
     def _launch(self, run: RunState) -> RunState:
         arn = self._executions.start(
@@ -184,6 +196,8 @@ class CampaignService:
         """The run goes on where it stopped, on a new execution (a paused run's execution has ended)."""
         run = self.current(shop, campaign_id)
         if run.status != "paused":
+            if run.resumes and not (run.execution or "").endswith(f"-r{run.resumes}"):
+                return self._relaunch(run)  # resumed before, but its new execution never started
             return run
         now = self._clock.now()
 
@@ -201,6 +215,10 @@ class CampaignService:
         run = self._update(run, resumed)
         if not restart[0]:
             return run  # its execution is still running: it finds the run going again at its next wave
+        return self._relaunch(run)
+
+    def _relaunch(self, run: RunState) -> RunState:
+        """The resumed run's new execution, at the waves (its name numbered: started once however often asked)."""
         payload: dict[str, object] = {"shop": run.shop, "campaign": run.campaign, "run": run.run, "resume": True}
         arn = self._executions.start(execution_name(run.shop, run.campaign, run.run, run.resumes), payload)
         return self._update(run, lambda r: r.model_copy(update={"execution": arn}))
@@ -401,8 +419,15 @@ class CampaignService:
     def wave(self, shop: str, campaign_id: str, run_id: str) -> dict[str, Any]:
         """Hand the next wave of recipients to the dispatcher. ``state``: ``more`` (wait ``wait`` seconds, then
         the next wave) or ``done``."""
-        campaign = self.campaign(shop, campaign_id)
+        defined = self._defined(shop, campaign_id)
         run = self._run(shop, campaign_id, run_id)
+        if defined is None:  # the campaign was removed from campaigns/ while it ran: it ends here
+            now = self._clock.now()
+            self._update(
+                run, lambda r: r if r.finished else r.model_copy(update={"status": "cancelled", "cancelled_at": now})
+            )
+            return {"state": "done", "wait": 0}
+        campaign = defined
         if run.status == "cancelled":
             return {"state": "done", "wait": 0}
         if run.status == "paused":  # the execution ends (held); a resume starts another
@@ -456,19 +481,36 @@ class CampaignService:
 
     def finish(self, shop: str, campaign_id: str, run_id: str) -> dict[str, Any]:
         """The run is done; a recurring campaign whose recurrence is on gets its next run started."""
-        campaign = self.campaign(shop, campaign_id)
+        campaign = self._defined(shop, campaign_id)
         now = self._clock.now()
-        run = self._update(
-            self._run(shop, campaign_id, run_id),
-            lambda r: r if r.finished else r.model_copy(update={"status": "done", "finished_at": now}),
-        )
+
+        def finished(r: RunState) -> RunState:
+            if r.finished:
+                return r
+            if r.status == "paused":  # paused as the last wave went out: a resume starts the waves again
+                return r.model_copy(update={"held": True})
+            return r.model_copy(update={"status": "done", "finished_at": now})
+
+        run = self._update(self._run(shop, campaign_id, run_id), finished)
+        if campaign is None or run.status != "done":
+            return {"next": None}
         following = next_run_day(campaign.schedule, datetime.fromisoformat(run_id).date())
         state = self._runs.campaign_state(shop, campaign_id)
-        if following is None or state is None or state.status != "active" or run.status == "cancelled":
+        if following is None or state is None or state.status != "active":
             return {"next": None}
         existing = self._runs.get(shop, campaign_id, following.isoformat())
         if existing is None:
             existing = self._create(campaign, self._shops.get(shop), following.isoformat(), now).run
+        elif existing.execution is None and not existing.finished:  # created before, its start failed
+            existing = self._launch(existing)
+        state = self._runs.campaign_state(shop, campaign_id)
+        if state is not None and state.status == "stopped" and not existing.finished:  # cancelled meanwhile
+            existing = self._update(
+                existing, lambda r: r.model_copy(update={"status": "cancelled", "cancelled_at": now})
+            )
+            if existing.execution:
+                self._executions.stop(existing.execution, "the campaign was cancelled")
+            return {"next": None}
         return {"next": existing.run}
 
     # ---- helpers ------------------------------------------------------------------------------------
@@ -547,9 +589,13 @@ class CampaignService:
         )
 
     def _variant_counts(self, run: RunState, now: datetime) -> dict[str, dict[str, Decimal]]:
-        since = (run.start - timedelta(days=1)).date().isoformat()
-        until = (now + timedelta(days=1)).date().isoformat()
-        return self._counts.by_variant(run.shop, run.campaign, run.run, since, until)
+        since = run.start - timedelta(days=1)
+        until = now + timedelta(days=1)
+        if since > until:  # a run that has not begun: nothing counted yet (DynamoDB refuses a reversed range)
+            return {}
+        return self._counts.by_variant(
+            run.shop, run.campaign, run.run, since.date().isoformat(), until.date().isoformat()
+        )
 
     def _decide(self, campaign: Campaign, run: RunState, now: datetime, updates: dict[str, Any]) -> int | None:
         """The A/B test's winner once ``decide_after`` has passed since the sample went out (into ``updates``);

@@ -101,6 +101,7 @@ class BlockContext(_Part):
     url: str = Field(description="the block's link (tracked: SES in email, a short link in SMS and push)")
     image_url: str | None = None
     topics: list[str]
+    target: str = Field(exclude=True, description="where the link leads (what a click event names)")
 
 
 class CouponContext(_Part):
@@ -256,6 +257,7 @@ class ContextBuilder:
                         url=link(block.url),
                         image_url=block.image_url,
                         topics=list(block.topics),
+                        target=block.url,
                     )
                 )
         first = trait(profile, "first_name")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from emma.campaigns.runs import message_key
 from emma.clock import Clock
 from emma.dispatch.context import ContextBuilder, TemplateContext
 from emma.dispatch.mime import build_email
@@ -61,7 +62,7 @@ from emma.templates.render import Rendered, Renderer, RenderError
 
 log = logging.getLogger(__name__)
 CAMPAIGN_PAUSE_RECHECK = timedelta(minutes=5)  # a paused campaign's queued message is looked at again after
-TEST_PROFILE = "test-send"  # the profile id a test send's links name: no customer
+TEST_PROFILE = "p_test-send"  # the profile id a test send's links name: never a profile (ids are p_ + hex)
 LEASE = timedelta(minutes=3)  # longer than one dispatch takes; a crashed worker's claim lapses after it
 PREVIEW_CHARS = 280
 _TAG_VALUE = re.compile(r"[A-Za-z0-9_.@-]{1,256}")
@@ -182,8 +183,10 @@ class DispatchService:
             attempt.add("dispatch", "skip", str(exc))
             self._skipped(attempt)
             return DispatchReport(request.key, "skipped", reason=str(exc), decisions=attempt.decisions)
-        if request.campaign is not None and request.run is not None and self._campaigns is not None:
-            held = self._campaign_holds(request, attempt)
+        if request.campaign is not None and request.run is not None:
+            if profile.profile_id != request.profile_id:  # merged since the run chose it: the merged profile's key
+                return self._handed_on(request, attempt, profile)
+            held = self._campaign_holds(request, attempt) if self._campaigns is not None else None
             if held is not None:
                 return held
         if template.confirmation:
@@ -205,6 +208,21 @@ class DispatchService:
             attempt.update("deferred", not_before=decided.not_before)
             return DispatchReport(request.key, "deferred", reason=reason, decisions=attempt.decisions)
         return self._send(request, attempt, shop, template, profile, decided)
+
+    def _handed_on(self, request: MessageRequest, attempt: _Attempt, profile: Profile) -> DispatchReport:
+        """A campaign's recipient merged into another profile after the run chose them: the message goes under the
+        merged profile's own key, so a customer chosen twice (once per profile merged) gets it once."""
+        assert request.campaign is not None and request.run is not None
+        reason = f"merged into {profile.profile_id}: handed on under its key"
+        attempt.add("dispatch", "skip", reason)
+        self._skipped(attempt)
+        merged = request.model_copy(
+            update={
+                "profile_id": profile.profile_id,
+                "key": message_key(request.campaign, request.run, profile.profile_id),
+            }
+        )
+        return self.dispatch(merged)
 
     def _campaign_holds(self, request: MessageRequest, attempt: _Attempt) -> DispatchReport | None:
         """A campaign's message while its run is cancelled (skipped) or paused (deferred: looked at again)."""
@@ -347,7 +365,7 @@ class DispatchService:
             raise
         attempt.add("send", "send", f"{channel} to {_masked(address)}", channel)
         recommended = [{"product_id": r.product_id, "url": r.url} for r in context.recommendations]
-        content = [{"block_id": b.id, "url": b.url, "topics": b.topics} for b in context.blocks]
+        content = [{"block_id": b.id, "url": b.target, "topics": b.topics} for b in context.blocks]
         attempt.update(
             "sent",
             subject=rendered.subject or rendered.push_title or None,

@@ -102,6 +102,7 @@ def samples(locale: str, channel: str = "email") -> list[tuple[str, TemplateCont
                 cta="Weiterlesen",
                 url=f"https://www.elektro-emma.example/magazin/block-{n}",
                 topics=["smartphones"],
+                target=f"https://www.elektro-emma.example/magazin/block-{n}",
             )
             for n, kind in enumerate(("story", "technology", "tutorial"))
         ],

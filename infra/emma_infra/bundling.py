@@ -33,6 +33,7 @@ _IGNORED = ("__pycache__", "*.pyc", "*.pyo")
 # the layer holds exactly what the functions import).
 BUILD_TIME_ONLY = (
     "journeys/compile.py",  # the journeys' compiler to Step Functions ASL
+    "asl.py",  # what the import and campaign state machines' ASL share
     "imports/machine.py",  # the import state machine's ASL (the CDK app's `Imports`, the local runtime)
     "campaigns/machine.py",  # the campaign state machine's ASL (the CDK app's `Campaigns`, the local runtime)
     "campaigns/loader.py",  # campaigns/*.yaml read and checked at synth (the layer reads definitions.json)

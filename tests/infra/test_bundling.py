@@ -145,6 +145,7 @@ def test_build_time_modules_stay_out_of_the_core_layer(tmp_path):
     assert not (layer / "python" / "emma" / "journeys" / "compile.py").exists()
     assert bundling.BUILD_TIME_ONLY == (
         "journeys/compile.py",
+        "asl.py",
         "imports/machine.py",
         "campaigns/machine.py",
         "campaigns/loader.py",

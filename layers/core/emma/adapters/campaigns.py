@@ -16,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from emma.adapters import keys
 from emma.adapters.ddb import Table, conditional_failed, epoch, key, number, string, wrap_error
 from emma.adapters.journeys import DynamoJourneyStore
+from emma.adapters.stepfunctions import execution_arn, settle
 from emma.campaigns.audience import Candidate
 from emma.campaigns.runs import CampaignState, Chunk, RunState, Selection
 from emma.dispatch.request import MessageRequest
@@ -246,28 +247,19 @@ class StepFunctionsCampaignExecutions:
         self._machine = machine_arn
 
     def start(self, name: str, payload: dict[str, object]) -> str:
-        try:
-            return str(
-                self._client.start_execution(stateMachineArn=self._machine, name=name, input=json.dumps(payload))[
-                    "executionArn"
-                ]
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
-                return self._machine.replace(":stateMachine:", ":execution:", 1) + f":{name}"
-            raise wrap_error(exc, "StartExecution") from exc
-        except BotoCoreError as exc:
-            raise wrap_error(exc, "StartExecution") from exc
+        started = settle(
+            "StartExecution",
+            self._client.start_execution,
+            ("ExecutionAlreadyExists",),  # this run's execution exists: the same name, the same run
+            stateMachineArn=self._machine,
+            name=name,
+            input=json.dumps(payload),
+        )
+        return str(started["executionArn"]) if started else execution_arn(self._machine, name)
 
     def stop(self, arn: str, cause: str) -> None:
-        try:
-            self._client.stop_execution(executionArn=arn, cause=cause[:32000])
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("ExecutionDoesNotExist", "ExecutionNotRunning"):
-                return
-            raise wrap_error(exc, "StopExecution") from exc
-        except BotoCoreError as exc:
-            raise wrap_error(exc, "StopExecution") from exc
+        settled = ("ExecutionDoesNotExist", "ExecutionNotRunning", "ValidationException")  # already ended
+        settle("StopExecution", self._client.stop_execution, settled, executionArn=arn, cause=cause[:32000])
 
 
 class SqsRequestQueue:

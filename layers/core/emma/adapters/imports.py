@@ -10,6 +10,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from emma.adapters import keys
 from emma.adapters.ddb import Table, conditional_failed, epoch, key, number, string, wrap_error
+from emma.adapters.stepfunctions import execution_arn, settle
 from emma.imports.ports import FileChanged, ImportJob
 
 JOB_TTL = timedelta(days=90)
@@ -187,20 +188,18 @@ class StepFunctionsImportRuns:
         self._machine = machine_arn
 
     def _execution_arn(self, job: str) -> str:
-        # arn:aws:states:<region>:<account>:stateMachine:<name> -> ...:execution:<name>:<execution>
-        return self._machine.replace(":stateMachine:", ":execution:", 1) + f":import-{job}"
+        return execution_arn(self._machine, f"import-{job}")
 
     def start(self, job: str, payload: dict[str, object]) -> None:
-        try:
-            self._client.start_execution(
-                stateMachineArn=self._machine, name=f"import-{job}", input=json.dumps(payload, default=str)
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
-                return  # started before (with this or another input): the job runs once
-            raise wrap_error(exc, "StartExecution") from exc
-        except BotoCoreError as exc:
-            raise wrap_error(exc, "StartExecution") from exc
+        # ExecutionAlreadyExists: started before (with this or another input): the job runs once
+        settle(
+            "StartExecution",
+            self._client.start_execution,
+            ("ExecutionAlreadyExists",),
+            stateMachineArn=self._machine,
+            name=f"import-{job}",
+            input=json.dumps(payload, default=str),
+        )
 
     def status(self, job: str) -> dict[str, object] | None:
         try:

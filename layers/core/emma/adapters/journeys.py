@@ -12,6 +12,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from emma.adapters import keys
 from emma.adapters.ddb import Table, conditional_failed, key, number, string, wrap_error
+from emma.adapters.stepfunctions import execution_arn, settle
 from emma.dispatch.request import MessageRequest
 from emma.errors import TransientError
 from emma.journeys.state import JourneyState, StaleJourneyState
@@ -74,21 +75,13 @@ class StepFunctionsExecutions:
         machine = self._machines.get(journey)
         if machine is None:
             raise TransientError(f"no state machine for journey {journey!r} (EMMA_JOURNEY_STATE_MACHINES)")
-        return machine.replace(":stateMachine:", ":execution:") + ":" + name
+        return execution_arn(machine, name)
 
-    def _call(self, operation: str, method: Any, settled: tuple[str, ...], **kwargs: Any) -> bool:
+    @staticmethod
+    def _call(operation: str, method: Any, settled: tuple[str, ...], **kwargs: Any) -> bool:
         """Call ``method``; True when it went through, False when AWS answered with one of the
         ``settled`` error codes (nothing left to do), TransientError otherwise."""
-        try:
-            method(**kwargs)
-            return True
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            if code in settled:
-                return False
-            raise TransientError(f"{operation} failed: {code}") from exc
-        except BotoCoreError as exc:
-            raise TransientError(f"{operation} failed: {type(exc).__name__}") from exc
+        return settle(operation, method, settled, **kwargs) is not None
 
     def start(self, journey: str, name: str, payload: dict[str, Any]) -> None:
         # ExecutionAlreadyExists: this entry already has its execution (a re-delivery after it closed)

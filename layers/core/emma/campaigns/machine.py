@@ -25,26 +25,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from emma.asl import LAMBDA_INVOKE, RETRY
+
 FUNCTION = "${CampaignsFunctionArn}"
 MAX_SELECT_CONCURRENCY = 8  # every member-list shard at once (emma.rules.state.MEMBER_SHARDS)
-LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
-RETRY = [
-    {
-        "ErrorEquals": [
-            "Lambda.ServiceException",
-            "Lambda.AWSLambdaException",
-            "Lambda.SdkClientException",
-            "Lambda.TooManyRequestsException",
-            "TransientError",
-            "StoreError",
-            "ConcurrencyConflict",
-        ],
-        "IntervalSeconds": 2,
-        "MaxAttempts": 6,
-        "BackoffRate": 2.0,
-        "JitterStrategy": "FULL",
-    }
-]
 RUN = {"shop.$": "$.shop", "campaign.$": "$.campaign", "run.$": "$.run"}
 
 

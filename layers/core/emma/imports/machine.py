@@ -23,28 +23,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from emma.asl import LAMBDA_INVOKE, RETRY
+
 FUNCTION = "${ImportsFunctionArn}"
 BUCKET = "${ImportsBucket}"
 MAX_STORE_CONCURRENCY = 8  # parts stored at once (DynamoDB on demand takes it; the profile commits are small)
 MAX_CONCLUDE_CONCURRENCY = 4  # chunks concluded at once (the shop's counter items are shared by all)
-LAMBDA_INVOKE = "arn:aws:states:::lambda:invoke"
-RETRY = [
-    {
-        "ErrorEquals": [
-            "Lambda.ServiceException",
-            "Lambda.AWSLambdaException",
-            "Lambda.SdkClientException",
-            "Lambda.TooManyRequestsException",
-            "TransientError",
-            "StoreError",
-            "ConcurrencyConflict",
-        ],
-        "IntervalSeconds": 2,
-        "MaxAttempts": 6,
-        "BackoffRate": 2.0,
-        "JitterStrategy": "FULL",
-    }
-]
 CONTEXT = {"shop.$": "$.shop", "job.$": "$.job"}
 
 

@@ -7,11 +7,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from emma.campaigns.definitions import Campaign
 from emma.journeys.definitions import Journey
-from emma.rules.loader import DefinitionError, Definitions, line_of_location, line_of_value, read_yaml_with_lines
+from emma.rules.loader import (
+    DefinitionError,
+    Definitions,
+    line_of_value,
+    load_document,
+)
 from emma.shops import DEFAULT_TOPICS
 from emma.templates.library import TemplateSet
 
@@ -80,24 +83,11 @@ def load_campaigns(
     for path in sorted((root / "campaigns").glob("*")):
         if path.suffix not in (".yaml", ".yml", ".json"):
             continue
-        try:
-            data, lines = read_yaml_with_lines(path.read_text(encoding="utf-8"), path)
-        except DefinitionError as exc:
-            problems += exc.problems
-            continue
-        if not isinstance(data, dict):
-            got = type(data).__name__
-            problems.append(f"{path}:1: expected a mapping (id, template, audience, schedule), got {got}")
-            continue
-        try:
-            campaign = Campaign.model_validate(data)
-        except ValidationError as exc:
-            for err in exc.errors():
-                loc = tuple(err["loc"])
-                where = ".".join(str(p) for p in loc)
-                got = f" (got {err['input']!r})" if isinstance(err.get("input"), str | int | float) else ""
-                message = err["msg"].removeprefix("Value error, ")
-                problems.append(f"{path}:{line_of_location(data, lines, loc)}: {where or 'campaign'}: {message}{got}")
+        campaign, errors, data, lines = load_document(
+            path, Campaign, expected="id, template, audience, schedule", fallback="campaign", clean=True
+        )
+        problems += errors
+        if campaign is None:
             continue
         if path.stem != campaign.id:
             problems.append(

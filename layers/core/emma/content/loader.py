@@ -6,10 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from emma.content.model import ContentBlock
-from emma.rules.loader import DefinitionError, line_of_location, read_yaml_with_lines
+from emma.rules.loader import DefinitionError, load_document
 
 CONTENT_DIR = "content"
 
@@ -20,22 +18,9 @@ def load_content(root: Path) -> dict[str, ContentBlock]:
     blocks: dict[str, ContentBlock] = {}
     where: dict[str, Path] = {}
     for path in sorted((root / CONTENT_DIR).glob("*.yaml")):
-        try:
-            data, lines = read_yaml_with_lines(path.read_text(encoding="utf-8"), path)
-        except DefinitionError as exc:
-            problems += exc.problems
-            continue
-        if not isinstance(data, dict):
-            problems.append(f"{path}:1: expected a mapping (id, kind, topics, ...), got {type(data).__name__}")
-            continue
-        try:
-            block = ContentBlock.model_validate(data)
-        except ValidationError as exc:
-            for err in exc.errors():
-                loc = tuple(err["loc"])
-                got = f" (got {err['input']!r})" if isinstance(err.get("input"), str | int | float) else ""
-                line = line_of_location(data, lines, loc)
-                problems.append(f"{path}:{line}: {'.'.join(map(str, loc)) or 'block'}: {err['msg']}{got}")
+        block, errors, _, lines = load_document(path, ContentBlock, expected="id, kind, topics, ...", fallback="block")
+        problems += errors
+        if block is None:
             continue
         if path.stem != block.id:
             problems.append(f"{path}:{lines.get(('id',), 1)}: the file is named {path.stem!r} but defines {block.id!r}")

@@ -7,14 +7,17 @@ import json
 from datetime import timedelta
 from pathlib import Path
 
-from pydantic import ValidationError
-
 from emma.campaigns.definitions import Campaign
 from emma.journeys.definitions import MAX_WAIT, STEP_KEYS, Journey, WaitStep
-from emma.rules.loader import DefinitionError, Definitions, line_of_location, line_of_value, read_yaml_with_lines
+from emma.rules.loader import (
+    DefinitionError,
+    Definitions,
+    line_of_value,
+    load_document,
+)
 from emma.templates.library import TemplateSet
 
-_TAGS = {tag for _, tag, _ in STEP_KEYS}  # union tags in error locations, not keys of the file
+_TAGS = frozenset(tag for _, tag, _ in STEP_KEYS)  # union tags in error locations, not keys of the file
 
 
 def _targets(journey: Journey) -> list[str]:
@@ -128,22 +131,9 @@ def load_journeys(root: Path, rules: Definitions, templates: TemplateSet | None 
     for path in sorted((root / "journeys").glob("*")):
         if path.suffix not in (".yaml", ".yml", ".json"):
             continue
-        try:
-            data, lines = read_yaml_with_lines(path.read_text(encoding="utf-8"), path)
-        except DefinitionError as exc:
-            problems += exc.problems
-            continue
-        if not isinstance(data, dict):
-            problems.append(f"{path}:1: expected a mapping (id, entry, steps), got {type(data).__name__}")
-            continue
-        try:
-            journey = Journey.model_validate(data)
-        except ValidationError as exc:
-            for err in exc.errors():
-                loc = tuple(err["loc"])
-                where = ".".join(str(p) for p in loc if p not in _TAGS or p in data)
-                got = f" (got {err['input']!r})" if isinstance(err.get("input"), str | int | float) else ""
-                problems.append(f"{path}:{line_of_location(data, lines, loc)}: {where}: {err['msg']}{got}")
+        journey, errors, data, lines = load_document(path, Journey, expected="id, entry, steps", skip=_TAGS)
+        problems += errors
+        if journey is None:
             continue
         if path.stem != journey.id:
             problems.append(

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
 from emma.rules.definitions import All, Any_, Compare, Condition, DaysSince, InSegment, Not, Segment, Trigger
 
+M = TypeVar("M", bound=BaseModel)
 PROFILE_ROOTS = {
     "shop",
     "profile_id",
@@ -289,27 +290,39 @@ def topological(segments: list[Segment]) -> list[Segment]:
 # ---- loading ----------------------------------------------------------------------------------
 
 
-def _load_file(path: Path, model: type[BaseModel]) -> tuple[BaseModel | None, list[str], Any, dict]:
+_CONDITION_TAGS = frozenset({"compare", "days_since", "count", "orders", "revenue", "segment"})
+
+
+def load_document(
+    path: Path,
+    model: type[M],
+    *,
+    expected: str,
+    skip: frozenset[str] = frozenset(),
+    fallback: str = "",
+    clean: bool = False,
+) -> tuple[M | None, list[str], Any, dict[tuple[Any, ...], int]]:
+    """One definition file read and validated as ``model``: (the model or None, its problems as FILE:LINE, the
+    data, the line of each location). ``expected``: what a mapping holds, for a file that is none; ``skip``: union
+    tags in error locations that are not keys of the file; ``fallback``: the location's name when it is empty;
+    ``clean``: without pydantic's "Value error, " prefix. Every definition loader reads its files with it."""
     text = path.read_text(encoding="utf-8")
     try:
         data, lines = _yaml_with_lines(text, path)
     except DefinitionError as exc:
         return None, exc.problems, None, {}
     if not isinstance(data, dict):
-        return None, [f"{path}:1: expected a mapping (id, ..., when), got {type(data).__name__}"], data, lines
+        return None, [f"{path}:1: expected a mapping ({expected}), got {type(data).__name__}"], data, lines
     try:
         return model.model_validate(data), [], data, lines
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             loc = tuple(err["loc"])
-            where = ".".join(
-                str(p)
-                for p in loc
-                if p not in ("compare", "days_since", "count", "orders", "revenue", "segment") or p in data
-            )
+            where = ".".join(str(p) for p in loc if p not in skip or p in data) or fallback
             got = f" (got {err['input']!r})" if isinstance(err.get("input"), str | int | float) else ""
-            problems.append(f"{path}:{_line(data, lines, loc)}: {where or 'definition'}: {err['msg']}{got}")
+            message = err["msg"].removeprefix("Value error, ") if clean else err["msg"]
+            problems.append(f"{path}:{_line(data, lines, loc)}: {where}: {message}{got}")
         return None, problems, data, lines
 
 
@@ -322,7 +335,9 @@ def load_definitions(root: Path) -> Definitions:
         for path in sorted((root / folder).glob("*")):
             if path.suffix not in (".yaml", ".yml", ".json"):
                 continue
-            item, errors, data, lines = _load_file(path, model)
+            item, errors, data, lines = load_document(
+                path, model, expected="id, ..., when", skip=_CONDITION_TAGS, fallback="definition"
+            )
             problems += errors
             if item is not None:
                 loaded[folder].append((item, path, data, lines))

@@ -19,11 +19,10 @@ from typing import Any
 
 from jinja2 import TemplateSyntaxError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment
-from pydantic import ValidationError
 
 from emma.content.loader import load_content
 from emma.events.model import Channel
-from emma.rules.loader import DefinitionError, line_of_location, read_yaml_with_lines
+from emma.rules.loader import DefinitionError, load_document
 from emma.templates.context import ALLOWED_VARIABLES, samples
 from emma.templates.definitions import LOCALES, Template
 from emma.templates.library import ShopTemplates, TemplateSet
@@ -48,25 +47,9 @@ def _layouts(folder: Path) -> dict[str, str]:
 
 
 def _read(path: Path, problems: list[str]) -> tuple[Template | None, Any, dict[tuple[Any, ...], int]]:
-    try:
-        data, lines = read_yaml_with_lines(path.read_text(encoding="utf-8"), path)
-    except DefinitionError as exc:
-        problems += exc.problems
-        return None, None, {}
-    if not isinstance(data, dict):
-        problems.append(f"{path}:1: expected a mapping (template, purpose, locales), got {type(data).__name__}")
-        return None, None, {}
-    try:
-        template = Template.model_validate(data)
-    except ValidationError as exc:
-        for err in exc.errors():
-            loc = tuple(err["loc"])
-            got = f" (got {err['input']!r})" if isinstance(err.get("input"), str | int | float) else ""
-            problems.append(
-                f"{path}:{line_of_location(data, lines, loc)}: {'.'.join(map(str, loc))}: {err['msg']}{got}"
-            )
-        return None, data, lines
-    if path.stem != template.template:
+    template, errors, data, lines = load_document(path, Template, expected="template, purpose, locales")
+    problems += errors
+    if template is not None and path.stem != template.template:
         problems.append(
             f"{path}:{lines.get(('template',), 1)}: the file is named {path.stem!r} but defines "
             f"{template.template!r}; name the file after the template"

@@ -25,30 +25,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from emma.asl import LAMBDA_INVOKE, RETRY
+from emma.asl import LAMBDA_INVOKE, RETRY, lambda_task
 
 FUNCTION = "${CampaignsFunctionArn}"
 MAX_SELECT_CONCURRENCY = 8  # every member-list shard at once (emma.rules.state.MEMBER_SHARDS)
 RUN = {"shop.$": "$.shop", "campaign.$": "$.campaign", "run.$": "$.run"}
 
 
-def _task(action: str, result_path: str | None, nxt: str, parameters: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {
-        "Type": "Task",
-        "Resource": LAMBDA_INVOKE,
-        "Parameters": {"FunctionName": FUNCTION, "Payload": {"action": action, **(parameters or RUN)}},
-        "ResultSelector": {"result.$": "$.Payload"},
-        "ResultPath": result_path,
-        "Retry": RETRY,
-        "Next": nxt,
-    }
+def _task(action: str, result_path: str | None, nxt: str | None) -> dict[str, Any]:
+    return lambda_task(FUNCTION, {"action": action, **RUN}, result_path, nxt)
 
 
 def campaign_machine() -> dict[str, Any]:
     """The ASL. Its input: ``{"shop", "campaign", "run"}`` (emma.campaigns.service.CampaignService.start)."""
-    finish = _task("finish", None, "Done")
-    del finish["Next"]
-    finish["End"] = True
     return {
         "Comment": "Emma: one run of a campaign, its audience decided and handed to the dispatcher at its rate",
         "StartAt": "Entry",
@@ -108,7 +97,7 @@ def campaign_machine() -> dict[str, Any]:
             },
             "Held": {"Type": "Succeed", "Comment": "paused: a resume starts a new execution at Wave"},
             "Pause": {"Type": "Wait", "SecondsPath": "$.wave.result.wait", "Next": "Wave"},
-            "Finish": finish,
+            "Finish": _task("finish", None, None),
         },
     }
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from emma.asl import LAMBDA_INVOKE, RETRY
+from emma.asl import LAMBDA_INVOKE, RETRY, lambda_task
 
 FUNCTION = "${ImportsFunctionArn}"
 BUCKET = "${ImportsBucket}"
@@ -33,19 +33,7 @@ CONTEXT = {"shop.$": "$.shop", "job.$": "$.job"}
 
 
 def _task(action: str, parameters: dict[str, Any], result_path: str | None, nxt: str | None) -> dict[str, Any]:
-    state: dict[str, Any] = {
-        "Type": "Task",
-        "Resource": LAMBDA_INVOKE,
-        "Parameters": {"FunctionName": FUNCTION, "Payload": {"action": action, **parameters}},
-        "ResultSelector": {"result.$": "$.Payload"},
-        "ResultPath": result_path,
-        "Retry": RETRY,
-    }
-    if nxt is None:
-        state["End"] = True
-    else:
-        state["Next"] = nxt
-    return state
+    return lambda_task(FUNCTION, {"action": action, **parameters}, result_path, nxt)
 
 
 def _map(reader: dict[str, Any], selector: dict[str, Any], concurrency: int, nxt: str) -> dict[str, Any]:

@@ -82,7 +82,7 @@ from bench.capacity import (  # noqa: E402
     query_read_units,
     read_units,
 )
-from bench.imports import AwsCpu, Bill, Index, Meter, item_kind  # noqa: E402
+from bench.imports import AwsCpu, Bill, Index, Meter, item_kind, on_moto  # noqa: E402
 from emma.rules.state import MEMBER_SHARDS  # noqa: E402
 
 SHOP = "elektro-emma"
@@ -437,21 +437,6 @@ def _env() -> dict[str, str]:
         "POWERTOOLS_TRACE_DISABLED": "true",
         "POWERTOOLS_METRICS_DISABLED": "true",
     }
-
-
-class _Environ:
-    def __init__(self, values: Mapping[str, str], drop: tuple[str, ...] = ()) -> None:
-        self.values, self.drop = values, drop
-
-    def __enter__(self) -> None:
-        self.saved = dict(os.environ)
-        for name in self.drop:
-            os.environ.pop(name, None)
-        os.environ.update(self.values)
-
-    def __exit__(self, *exc: object) -> None:
-        os.environ.clear()
-        os.environ.update(self.saved)
 
 
 def _campaign(rate: float) -> Any:
@@ -1116,8 +1101,6 @@ def _run(session: Any, plan: Plan, prices: Mapping[str, Any]) -> dict[str, Any]:
 def measure(prices: Mapping[str, Any] | None = None, plan: Plan = Plan(), session: Any = None) -> dict[str, Any]:
     """The fan-out of ``plan.recipients`` and a dispatch sample against in-process moto (its own ``mock_aws``,
     unless a ``session`` inside one is given)."""
-    import boto3
-    from moto import mock_aws
 
     from bench.imports import _changed_code, _commit
 
@@ -1127,13 +1110,7 @@ def measure(prices: Mapping[str, Any] | None = None, plan: Plan = Plan(), sessio
 
     moto_fixes.install()
     started = time.perf_counter()
-    if session is not None:
-        with _Environ(_env()):
-            result = _run(session, plan, prices)
-    else:
-        env = {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-        with _Environ(env | _env(), drop=("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN")), mock_aws():
-            result = _run(boto3.Session(region_name=REGION), plan, prices)
+    result = on_moto(session, _env(), lambda s: _run(s, plan, prices))
     result["run_s"] = time.perf_counter() - started
     result["git_commit"] = _commit()
     result["uncommitted_code"] = changed

@@ -969,6 +969,20 @@ def _env() -> dict[str, str]:
     }
 
 
+def on_moto(session: Any, env: Mapping[str, str], run: Any) -> dict[str, Any]:
+    """``run(session)`` with ``env`` set: on ``session`` if given (a test's), else on in-process moto with test
+    credentials and nothing of a real account's configuration in the environment."""
+    import boto3
+    from moto import mock_aws
+
+    if session is not None:
+        with _Environ(env):
+            return dict(run(session))
+    fake = {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+    with _Environ(fake | dict(env), drop=("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN")), mock_aws():
+        return dict(run(boto3.Session(region_name=REGION)))
+
+
 class _Environ:
     def __init__(self, values: Mapping[str, str], drop: tuple[str, ...] = ()) -> None:
         self.values, self.drop = values, drop
@@ -991,8 +1005,6 @@ def measure(
     session already inside ``mock_aws`` (a unit test's); without one, this starts its own with fake credentials.
     ``patch_moto``: apply emma_local.moto_fixes (key-level transaction rollback: moto otherwise copies the whole
     table on every transaction)."""
-    import boto3
-    from moto import mock_aws
 
     changed = _changed_code()  # before the code under measurement is imported (a unit test may have done so)
     prices = prices or json.loads(PRICES.read_text())
@@ -1001,13 +1013,7 @@ def measure(
 
         moto_fixes.install()
     started = time.perf_counter()
-    if session is not None:
-        with _Environ(_env()):
-            result = _run(session, plan, prices)
-    else:
-        env = {"AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-        with _Environ(env | _env(), drop=("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN")), mock_aws():
-            result = _run(boto3.Session(region_name=REGION), plan, prices)
+    result = on_moto(session, _env(), lambda s: _run(s, plan, prices))
     result["run_s"] = time.perf_counter() - started
     result["uncommitted_code"] = changed
     return result

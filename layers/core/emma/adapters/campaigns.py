@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from emma.adapters import keys
-from emma.adapters.ddb import Table, conditional_failed, epoch, key, number, string, wrap_error
+from emma.adapters.ddb import Table, epoch, key, number, string, wrap_error
 from emma.adapters.journeys import DynamoJourneyStore
 from emma.adapters.stepfunctions import execution_arn, settle
 from emma.campaigns.audience import Candidate
@@ -84,22 +84,6 @@ class DynamoCampaignRuns(Table):
     """Campaign runs (emma.campaigns.runs.CampaignRuns): the campaign's partition holds its state and its runs
     (one item each, a version for conditional writes); each run's partition its recipient chunks and the
     selection counts of its shards."""
-
-    def _put(self, item: dict[str, Any], condition: str | None = None, values: dict[str, Any] | None = None) -> bool:
-        params: dict[str, Any] = {"TableName": self._table, "Item": item}
-        if condition:
-            params["ConditionExpression"] = condition
-        if values:
-            params["ExpressionAttributeValues"] = values
-        try:
-            self._client.put_item(**params)
-        except ClientError as exc:
-            if conditional_failed(exc):
-                return False
-            raise wrap_error(exc, "PutItem") from exc
-        except BotoCoreError as exc:
-            raise wrap_error(exc, "PutItem") from exc
-        return True
 
     def _run_item(self, run: RunState) -> dict[str, Any]:
         return {

@@ -139,6 +139,23 @@ class Table:
                 self._sleep(0.02 * 2**stalled)
         return items
 
+    def _put(self, item: dict[str, Any], condition: str | None = None, values: dict[str, Any] | None = None) -> bool:
+        """PutItem, on ``condition`` if given: False when the condition does not hold (nothing written)."""
+        params: dict[str, Any] = {"TableName": self._table, "Item": item}
+        if condition:
+            params["ConditionExpression"] = condition
+        if values:
+            params["ExpressionAttributeValues"] = values
+        try:
+            self._client.put_item(**params)
+        except ClientError as exc:
+            if conditional_failed(exc):
+                return False
+            raise wrap_error(exc, "PutItem") from exc
+        except BotoCoreError as exc:
+            raise wrap_error(exc, "PutItem") from exc
+        return True
+
     def _query_prefix(self, pk: str, prefix: str) -> list[dict[str, Any]]:
         return self._query_all(
             TableName=self._table,

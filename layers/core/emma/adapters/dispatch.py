@@ -215,20 +215,7 @@ class DynamoCapStore(Table):
             "sends": {"M": {k: string(v.isoformat()) for k, v in sends.items()}},
             "v": number((version or 0) + 1),
         }
-        try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=item,
-                ConditionExpression=condition,
-                **({"ExpressionAttributeValues": values} if values else {}),
-            )
-            return True
-        except ClientError as exc:
-            if conditional_failed(exc):
-                return False
-            raise wrap_error(exc, "PutItem") from exc
-        except BotoCoreError as exc:
-            raise wrap_error(exc, "PutItem") from exc
+        return self._put(item, condition, values)
 
     def reserve(self, shop, profile_id, key, now, caps: Sequence[FrequencyCap]):
         for _ in range(CAP_ATTEMPTS):

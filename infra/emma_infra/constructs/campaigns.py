@@ -21,11 +21,8 @@ machine's definition names) and the ingest API need are built from it instead of
 
 from __future__ import annotations
 
-import json
-
-from aws_cdk import Acknowledgment, ArnFormat, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, ArnFormat, Stack, Validations
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
@@ -38,8 +35,8 @@ from emma.resources import (
     CATALOG_TABLE,
     MESSAGES_QUEUE,
 )
-from emma_infra.constructs.functions import LOG_RETENTION, EmmaFunction, Platform
-from emma_infra.constructs.journeys import LOG_GROUP_PREFIX
+from emma_infra.constructs.functions import EmmaFunction, Platform
+from emma_infra.constructs.journeys import logged_machine
 from emma_infra.sizing import CAMPAIGNS_FUNCTION_OPTIONS
 
 # The DefinitionSubstitutions key of the machine's placeholder: "${CampaignsFunctionArn}" -> "CampaignsFunctionArn".
@@ -109,23 +106,12 @@ class Campaigns(Construct):
         function.function.node.add_dependency(policy)
 
     def _state_machine(self) -> sfn.StateMachine:
-        log_group = logs.LogGroup(
-            self,
-            "MachineLogs",
-            log_group_name=f"{LOG_GROUP_PREFIX}{CAMPAIGN_MACHINE_NAME}",
-            retention=LOG_RETENTION,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        machine = sfn.StateMachine(
+        machine = logged_machine(
             self,
             "Machine",
-            state_machine_name=CAMPAIGN_MACHINE_NAME,
-            state_machine_type=sfn.StateMachineType.STANDARD,  # a run waits days for its start, hours between waves
-            definition_body=sfn.DefinitionBody.from_string(json.dumps(campaign_machine(), sort_keys=True)),
-            definition_substitutions={FUNCTION_KEY: self.function.function.function_arn},
-            # Every state transition, without the data they carry (shop, campaign, run ids), as the journeys log.
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
-            tracing_enabled=True,
+            CAMPAIGN_MACHINE_NAME,
+            campaign_machine(),
+            {FUNCTION_KEY: self.function.function.function_arn},
         )
         # Exactly the (unqualified) function the tasks name: no grant_invoke, which adds "<arn>:*". In the role's
         # default policy, which the machine waits for.
@@ -134,16 +120,6 @@ class Campaigns(Construct):
                 sid="InvokeCampaignsFunction",
                 actions=["lambda:InvokeFunction"],
                 resources=[self.function.function.function_arn],
-            )
-        )
-        Validations.of(machine.role).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-IAM5[Resource::*]",
-                reason="Step Functions logging to CloudWatch Logs needs logs:CreateLogDelivery, GetLogDelivery, "
-                "UpdateLogDelivery, DeleteLogDelivery, ListLogDeliveries, PutResourcePolicy, "
-                "DescribeResourcePolicies and DescribeLogGroups, and X-Ray tracing xray:PutTraceSegments, "
-                "PutTelemetryRecords, GetSamplingRules and GetSamplingTargets: none supports resource-level "
-                "permissions (resource must be '*').",
             )
         )
         return machine

@@ -18,18 +18,15 @@ machine's own role need are built from it instead of referencing the machine.
 
 from __future__ import annotations
 
-import json
-
-from aws_cdk import Acknowledgment, ArnFormat, RemovalPolicy, Stack, Validations
+from aws_cdk import Acknowledgment, ArnFormat, Stack, Validations
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_logs as logs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from emma.imports.machine import BUCKET, FUNCTION, import_machine
 from emma.resources import IMPORT_MACHINE_ENV, IMPORT_MACHINE_NAME, IMPORTS_BUCKET, IMPORTS_FUNCTION
-from emma_infra.constructs.functions import LOG_RETENTION, EmmaFunction, Platform
-from emma_infra.constructs.journeys import LOG_GROUP_PREFIX
+from emma_infra.constructs.functions import EmmaFunction, Platform
+from emma_infra.constructs.journeys import logged_machine
 from emma_infra.sizing import IMPORTS_FUNCTION_OPTIONS
 
 # The DefinitionSubstitutions keys of the machine's placeholders: "${ImportsFunctionArn}" -> "ImportsFunctionArn".
@@ -116,39 +113,17 @@ class Imports(Construct):
         )
 
     def _state_machine(self) -> sfn.StateMachine:
-        log_group = logs.LogGroup(
-            self,
-            "MachineLogs",
-            log_group_name=f"{LOG_GROUP_PREFIX}{IMPORT_MACHINE_NAME}",
-            retention=LOG_RETENTION,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        machine = sfn.StateMachine(
+        machine = logged_machine(
             self,
             "Machine",
-            state_machine_name=IMPORT_MACHINE_NAME,
-            state_machine_type=sfn.StateMachineType.STANDARD,  # Distributed Maps; runs of minutes to hours
-            definition_body=sfn.DefinitionBody.from_string(json.dumps(import_machine(), sort_keys=True)),
-            definition_substitutions={
-                FUNCTION_KEY: self.function.function.function_arn,
-                BUCKET_KEY: self.bucket.bucket_name,
-            },
-            # Every state transition, without the data they carry (keys, profile ids), as the journeys log.
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
-            tracing_enabled=True,
+            IMPORT_MACHINE_NAME,
+            import_machine(),
+            {FUNCTION_KEY: self.function.function.function_arn, BUCKET_KEY: self.bucket.bucket_name},
         )
         # In the role's default policy, which the machine waits for: its first execution has all of them.
         for statement in self._machine_statements():
             machine.add_to_role_policy(statement)
         Validations.of(machine.role).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-IAM5[Resource::*]",
-                reason="Step Functions logging to CloudWatch Logs needs logs:CreateLogDelivery, GetLogDelivery, "
-                "UpdateLogDelivery, DeleteLogDelivery, ListLogDeliveries, PutResourcePolicy, "
-                "DescribeResourcePolicies and DescribeLogGroups, and X-Ray tracing xray:PutTraceSegments, "
-                "PutTelemetryRecords, GetSamplingRules and GetSamplingTargets: none supports resource-level "
-                "permissions (resource must be '*').",
-            ),
             Acknowledgment(
                 id=f"AwsSolutions-IAM5[Resource::<{IMPORTS_BUCKET.logical_id}.Arn>/{JOBS_PREFIX}*]",
                 reason="The Conclude and Rescore Distributed Maps read their items from the chunks file of the job "

@@ -46,6 +46,42 @@ STEPS_FUNCTION_KEY = STEPS_FUNCTION.removeprefix("${").removesuffix("}")
 # CloudWatch Logs keeps its resource policy small for log groups under this prefix (Step Functions
 # delivers its logs as "vended logs"); see the Step Functions developer guide on logging.
 LOG_GROUP_PREFIX = "/aws/vendedlogs/states/"
+LOGGING_AND_TRACING = Acknowledgment(
+    id="AwsSolutions-IAM5[Resource::*]",
+    reason="Step Functions logging to CloudWatch Logs needs logs:CreateLogDelivery, GetLogDelivery, "
+    "UpdateLogDelivery, DeleteLogDelivery, ListLogDeliveries, PutResourcePolicy, "
+    "DescribeResourcePolicies and DescribeLogGroups, and X-Ray tracing xray:PutTraceSegments, "
+    "PutTelemetryRecords, GetSamplingRules and GetSamplingTargets: none supports resource-level "
+    "permissions (resource must be '*').",
+)
+
+
+def logged_machine(
+    scope: Construct, construct_id: str, name: str, definition: dict, substitutions: dict[str, str]
+) -> sfn.StateMachine:
+    """A Standard state machine (journeys wait weeks, imports run Distributed Maps, campaign runs wait for their
+    start and between waves) logging every state transition without the data it carries (ids, profile fields,
+    keys) to its own log group, traced; its role's wildcard for logging and tracing acknowledged."""
+    log_group = logs.LogGroup(
+        scope,
+        f"{construct_id}Logs",
+        log_group_name=f"{LOG_GROUP_PREFIX}{name}",
+        retention=LOG_RETENTION,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    machine = sfn.StateMachine(
+        scope,
+        construct_id,
+        state_machine_name=name,
+        state_machine_type=sfn.StateMachineType.STANDARD,
+        definition_body=sfn.DefinitionBody.from_string(json.dumps(definition, sort_keys=True)),
+        definition_substitutions=substitutions,
+        logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
+        tracing_enabled=True,
+    )
+    Validations.of(machine.role).acknowledge(LOGGING_AND_TRACING)
+    return machine
+
 
 # Lambda allows 4 KB of environment variables per function, keys and values together; the journeys
 # functions' other variables take well under 1 KB (table names, bus name, queue URL, paths).
@@ -134,39 +170,16 @@ class Journeys(Construct):
         self._control(consumer)
 
     def _state_machine(self, journey: Journey, steps: EmmaFunction) -> sfn.StateMachine:
-        name = self.names[journey.id]
-        construct_id = construct_name(journey.id)
-        log_group = logs.LogGroup(
+        machine = logged_machine(
             self,
-            f"{construct_id}Logs",
-            log_group_name=f"{LOG_GROUP_PREFIX}{name}",
-            retention=LOG_RETENTION,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        machine = sfn.StateMachine(
-            self,
-            construct_id,
-            state_machine_name=name,
-            state_machine_type=sfn.StateMachineType.STANDARD,  # waits of weeks, one transition each
-            definition_body=sfn.DefinitionBody.from_string(json.dumps(compile_journey(journey), sort_keys=True)),
-            definition_substitutions={STEPS_FUNCTION_KEY: steps.function.function_arn},
-            # Every state transition, without the customer data they carry (ids, profile fields).
-            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=False),
-            tracing_enabled=True,
+            construct_name(journey.id),
+            self.names[journey.id],
+            compile_journey(journey),
+            {STEPS_FUNCTION_KEY: steps.function.function_arn},
         )
         # Exactly the (unqualified) function the tasks name: no grant_invoke, which adds "<arn>:*".
         machine.add_to_role_policy(
             iam.PolicyStatement(actions=["lambda:InvokeFunction"], resources=[steps.function.function_arn])
-        )
-        Validations.of(machine.role).acknowledge(
-            Acknowledgment(
-                id="AwsSolutions-IAM5[Resource::*]",
-                reason="Step Functions logging to CloudWatch Logs needs logs:CreateLogDelivery, GetLogDelivery, "
-                "UpdateLogDelivery, DeleteLogDelivery, ListLogDeliveries, PutResourcePolicy, "
-                "DescribeResourcePolicies and DescribeLogGroups, and X-Ray tracing xray:PutTraceSegments, "
-                "PutTelemetryRecords, GetSamplingRules and GetSamplingTargets: none supports resource-level "
-                "permissions (resource must be '*').",
-            )
         )
         return machine
 

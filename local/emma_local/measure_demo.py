@@ -12,6 +12,7 @@ from typing import Any
 
 import requests
 
+from emma.analytics.service import shop_day
 from emma_local.config import LocalConfig
 from emma_local.lab.experiments import describe, run_lab
 from emma_local.report_cli import render_attribution, render_experiments, render_funnel, render_messages
@@ -80,7 +81,7 @@ def run_measure_demo(rt: LocalRuntime, config: LocalConfig, http: Any = None) ->
     rt.drain()
 
     admin = {"authorization": f"Bearer {shop.admin_keys[0]}"}
-    today = date.fromisoformat(rt.now().date().isoformat())
+    today = date.fromisoformat(shop_day(shop, rt.now()))  # the shop's day: its reports are by its timezone
     params = {"since": (today - timedelta(days=399)).isoformat(), "until": today.isoformat()}  # the longest range
 
     def get(path: str, **more: str) -> dict[str, Any] | None:

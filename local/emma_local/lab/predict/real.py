@@ -425,7 +425,7 @@ def evaluate(
 
     def ranking_block(task: str) -> dict[str, Any]:
         y, rankers = tasks[task]
-        point = {r: auc(list(scores), list(y)) for r, scores in rankers.items()}
+        point = {r: auc(scores.tolist(), y.tolist()) for r, scores in rankers.items()}
         return {
             "positives": int(y.sum()),
             "share": float(y.mean()),
@@ -441,7 +441,7 @@ def evaluate(
         y = labels[h]
         p = emma.p_buy[h]
         count_rows = equal_count_bins(p, y)
-        width_rows = reliability(list(p), list(y))
+        width_rows = reliability(p.tolist(), y.tolist())
         actual = float(purchase_days_within(s, h).sum())
         aggregate: dict[str, Any] = {"actual": actual}
         totals = {k: float(v.sum()) for k, v in lifetimes_expected[h].items()}
@@ -459,8 +459,8 @@ def evaluate(
                 "label": HORIZON_LABELS.get(h, f"{h} days"),
                 **ranking_block(f"buy_{h}"),
                 "calibration": {
-                    "brier": brier(list(p), list(y)),
-                    "brier_base_rate": brier([float(y.mean())] * len(y), list(y)),
+                    "brier": brier(p.tolist(), y.tolist()),
+                    "brier_base_rate": brier([float(y.mean())] * len(y), y.tolist()),
                     "ece": ece_from(count_rows),
                     "ece_bins": f"{ECE_BINS} equal-count bins",
                     "ece_equal_width": expected_calibration_error(width_rows),

@@ -171,6 +171,10 @@ def _cmd_journeys_graph(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict_validate(args: argparse.Namespace) -> int:
+    if args.data:  # real customers (CDNOW from the lifetimes dev extra) instead of the simulated shop
+        from emma_local.lab.predict.real import main as real_main
+
+        return real_main(["--data", args.data])
     from emma_local.lab.predict.validate import main as validate_main
 
     argv = [
@@ -398,6 +402,11 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("pareto_nbd", "model"),
         default="pareto_nbd",
         help="simulate the real-world process (default) or the model's own",
+    )
+    pvalidate.add_argument(
+        "--data",
+        choices=("cdnow", "cdnow-sample"),
+        help="validate on real customers instead (CDNOW from the lifetimes dev extra: 23,570 or the 2,357 sample)",
     )
     pvalidate.set_defaults(func=_cmd_predict_validate)
 

@@ -263,3 +263,14 @@ def test_report_and_main(results, capsys, monkeypatch):
     assert capsys.readouterr().out.strip() == (
         "Emma predictions on CDNOW (cdnow-sample): skipped: install the dev extra (lifetimes)"
     )
+
+
+def test_the_cli_dispatches_on_data(monkeypatch):
+    from emma_local import cli
+
+    called = []
+    monkeypatch.setattr(real, "main", lambda argv: called.append(argv) or 0)
+    assert cli.main(["predict", "validate", "--data", "cdnow-sample"]) == 0
+    assert called == [["--data", "cdnow-sample"]]
+    args = cli.build_parser().parse_args(["predict", "validate"])
+    assert args.data is None and args.process == "pareto_nbd"  # the simulated shop stays the default

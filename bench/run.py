@@ -16,7 +16,9 @@
 14. imports: what importing a shop's history (customers, orders, the conclusion passes) costs in AWS per 100,000
     customers (bench/imports.py);
 15. campaigns: how fast a campaign's fan-out hands its recipients to the messages queue, and what sending costs in
-    AWS per 100,000 recipients: the fan-out, the dispatcher per message, SES (bench/campaigns.py).
+    AWS per 100,000 recipients: the fan-out, the dispatcher per message, SES (bench/campaigns.py);
+16. predictions on real customers: CDNOW (from the lifetimes dev extra), Emma against recency and lifetimes' BG/NBD
+    and MBG/NBD, issue 17's targets met or not (bench/predict.py; the 1/10 sample with --quick).
 
 Prints a report and writes bench/results.json. bench/README.md explains every figure.
 Usage: python bench/run.py [--quick] [--output PATH]
@@ -55,6 +57,7 @@ from bench import (  # noqa: E402
 )
 from bench import campaigns as campaigns_bench  # noqa: E402
 from bench import imports as imports_bench  # noqa: E402  (main()'s `imports` is the cold-import summary)
+from bench import predict as predict_bench  # noqa: E402
 from bench.aws_calls import AwsRun, CaseCalls  # noqa: E402
 from bench.capacity import (  # noqa: E402
     RequestUsage,
@@ -98,6 +101,7 @@ FULL = {
     "imports_customers": 2000,
     "campaign_recipients": 8000,
     "campaign_dispatch_sample": 100,
+    "predict_data": "cdnow",
 }
 QUICK = {
     "webhooks": 300,
@@ -121,6 +125,7 @@ QUICK = {
     "imports_customers": 300,
     "campaign_recipients": 1000,
     "campaign_dispatch_sample": 30,
+    "predict_data": "cdnow-sample",
 }
 
 SERVICE_LABELS = {
@@ -489,6 +494,8 @@ def report(results: dict[str, Any]) -> str:
         out.append(imports_bench.report(results["imports"]))
     if "campaigns" in results:
         out.append(campaigns_bench.report(results["campaigns"]))
+    if "predict" in results:
+        out.append(predict_bench.report(results["predict"]))
 
     out.append("\nFindings")
     out.extend(f"  - {f}" for f in results["findings"])
@@ -660,6 +667,8 @@ def findings(results: dict[str, Any]) -> list[str]:
         found += imports_bench.findings(results["imports"])
     if "campaigns" in results:
         found += campaigns_bench.findings(results["campaigns"])
+    if "predict" in results:
+        found += predict_bench.findings(results["predict"])
     return found
 
 
@@ -825,6 +834,8 @@ def main(argv: list[str] | None = None) -> int:
         prices,
         campaigns_bench.Plan(recipients=plan["campaign_recipients"], dispatch_sample=plan["campaign_dispatch_sample"]),
     )
+    print(f"  predictions on real customers: CDNOW ({plan['predict_data']}) against BG/NBD and recency ...", flush=True)
+    predict_run = predict_bench.measure(plan["predict_data"])
     ddb = prices["services"]["dynamodb_on_demand"]
     rru_usd, wru_usd = ddb["usd_per_million_rru"] / 1e6, ddb["usd_per_million_wru"] / 1e6
     recommend_run["dynamodb"]["usd_reads_per_million_requests"] = (
@@ -882,6 +893,7 @@ def main(argv: list[str] | None = None) -> int:
         "analytics": analytics_run,
         "imports": imports_run,
         "campaigns": campaigns_run,
+        "predict": predict_run,
         "output": str(output.relative_to(ROOT) if output and output.is_relative_to(ROOT) else output),
     }
     results["findings"] = findings(results)

@@ -81,6 +81,7 @@ EXAMPLES: dict[str, tuple[tuple, tuple]] = {
     "segment size counters": (("shop1", 5), ()),
     "segment member": (("shop1", "vip", MEMBER.shard), (MEMBER,)),
     "shop prediction counters": (("shop1",), ()),
+    "shop prediction histogram cell": (("shop1",), (1434, 1437)),
     "prediction prior": (("shop1",), ()),
     "journey state": (("shop1", "p1"), ("welcome",)),
     "message log entry": (("shop1", "p1"), ("k1",)),

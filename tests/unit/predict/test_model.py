@@ -152,7 +152,13 @@ def test_score_profile_uses_counted_orders_of_live_profiles():
         )
     now = T0 + timedelta(days=60)
     assert counted_order_times(profile) == days(0, 40)
-    assert score_profile(profile, now, PRIOR) == score(days(0, 40), now, PRIOR)
+    scored, bare = score_profile(profile, now, PRIOR), score(days(0, 40), now, PRIOR)
+    assert scored.model_dump(exclude={"expected_order_value", "clv_12m"}) == bare.model_dump(
+        exclude={"expected_order_value", "clv_12m"}
+    )
+    # the orders' values are known from the profile (no spend model: the customer's own mean occasion value)
+    assert bare.expected_order_value is None and scored.expected_order_value == 10.0
+    assert scored.clv_12m == pytest.approx(10.0 * scored.expected_purchases_12m, rel=1e-2)
     profile.merged_into = "p2"
     assert counted_order_times(profile) == [] and score_profile(profile, now, PRIOR).insufficient_data
 
@@ -168,6 +174,7 @@ def test_contribution_of_a_customer():
         "intervals_count": 2,
         "intervals_sum_days": pytest.approx(30),
         "cohort_2025_01_2": 1,
+        "H#1434#1437|k2": 1,  # first and last occasion's fortnights since the epoch (2025-01-01 is in 1434)
     }
     assert contribution([]) == {}
 
@@ -198,7 +205,14 @@ def test_a_cancellation_and_a_merge_reverse_exactly():
 
 def test_delta_is_only_the_changes_and_first_order_moves_the_cohort():
     delta = add_order(days(0, 10), T0 + timedelta(days=20))
-    assert delta == {"intervals_count": 1, "intervals_sum_days": 10.0, "cohort_2025_01_1": -1, "cohort_2025_01_2": 1}
+    assert delta == {
+        "intervals_count": 1,
+        "intervals_sum_days": 10.0,
+        "cohort_2025_01_1": -1,
+        "cohort_2025_01_2": 1,
+        "H#1434#1435|k1": -1,  # the customer leaves the histogram cell of (first, last) = (day 0, day 10)
+        "H#1434#1436|k2": 1,  # for that of (day 0, day 20), one more repeat
+    }
     late_first = stats_delta(days(40), days(40, -10))  # an older order arrives late
     assert late_first["cohort_2025_02_0"] == -1 and late_first["cohort_2024_12_1"] == 1
 

@@ -157,7 +157,8 @@ def test_every_evaluated_profile_gets_predictions_and_the_shop_counters_follow_o
     world.at(days=30)
     world.send(order("o2", "50.00", customer=LENA, minutes=60 * 24 * 30))
     (derived,) = world.store.derived_states.values()
-    assert derived.predictions["model"].startswith("bg-gamma-beta") and 0 <= derived.predictions["churn_risk"] <= 1
+    assert derived.predictions["model"].startswith("mbg-nbd-gamma-gamma")
+    assert 0 <= derived.predictions["churn_risk"] <= 1
     stats = world.store.shop_stats("elektro-emma")
     assert stats["customers_with_orders"] == 1 and stats["customers_with_repeat"] == 1
     assert stats["intervals_count"] == 1 and abs(stats["intervals_sum_days"] - 30) < 0.01

@@ -160,6 +160,24 @@ def stats_pk(shop: str) -> str:
 
 
 STATS_SK = "STATS"
+STATS_CELL = "|"  # a histogram counter's name: <cell item's sk>|<attribute> (emma.predict.prior.contribution)
+
+
+def stats_cell_sk(first: int, last: int) -> str:
+    """A histogram cell's item (emma.predict.prior.cell_key builds the same in the counters' names)."""
+    return f"H#{first}#{last}"
+
+
+def stats_attribute(name: str) -> tuple[str, str]:
+    """Where a prediction counter lives: (sort key, attribute). Histogram cells (``H#<first>#<last>|k3``) have
+    an item each, so that an update writes a few hundred bytes, not the whole histogram; the rest is STATS."""
+    sk, sep, attr = name.partition(STATS_CELL)
+    return (sk, attr) if sep else (STATS_SK, name)
+
+
+def stats_name(sk: str, attr: str) -> str:
+    """The counter's name back from its item and attribute (``stats_attribute``'s inverse)."""
+    return attr if sk == STATS_SK else f"{sk}{STATS_CELL}{attr}"
 
 
 def prior_pk(shop: str) -> str:
@@ -563,8 +581,29 @@ SHOP_STATS = ItemType(
     privacy="aggregate",
     pk=stats_pk,
     sk=STATS_SK,
-    description="The shop's counters the prediction prior is fitted from.",
+    description="The shop's counters the prediction prior is fitted from: customers with an order, repeat "
+    "intervals and first-order month cohorts (the histogram's cells have items of their own, under the same "
+    "partition key).",
     attributes={"<counter>": "number: ADDed by each commit's stats delta"},
+    written_by=("DynamoRulesStore.commit",),
+    read_by=("DynamoRulesStore.shop_stats",),
+)
+SHOP_STATS_CELL = ItemType(
+    name="shop prediction histogram cell",
+    table=PROFILES_TABLE,
+    privacy="aggregate",
+    pk=stats_pk,
+    sk=stats_cell_sk,
+    description="One cell of the histogram the purchase and spend models are fitted from: the shop's customers "
+    "whose first and last purchase occasions fall in these two fortnights (since the epoch), by repeat "
+    "occasions and mean repeat value. A cell per item, so that an order's update writes a few hundred bytes.",
+    attributes={
+        "k<repeats>": "number: customers by repeat occasions (12: 12 or more)",
+        "xs": "number: the repeats of the customers with 12 or more, summed",
+        "v<repeats>_<value bucket>": "number: customers with a paid repeat by repeats and mean repeat occasion "
+        "value (10 buckets per unit of ln(value); 200: 1.00)",
+        "vx_<value bucket>": "number: the repeats of those with 12 or more, summed",
+    },
     written_by=("DynamoRulesStore.commit",),
     read_by=("DynamoRulesStore.shop_stats",),
 )
@@ -1014,6 +1053,7 @@ ITEM_TYPES: tuple[ItemType, ...] = (
     SEGMENT_SIZES,
     SEGMENT_MEMBER,
     SHOP_STATS,
+    SHOP_STATS_CELL,
     PRIOR,
     JOURNEY_STATE,
     MESSAGE,

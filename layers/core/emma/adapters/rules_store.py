@@ -197,8 +197,21 @@ class DynamoRulesStore(Table):
         return None if item is None else Derived.model_validate_json(item["doc"]["S"])
 
     def shop_stats(self, shop):
-        item = self._get(keys.stats_pk(shop), keys.STATS_SK) or {}
-        return {k: Decimal(v["N"]) for k, v in item.items() if "N" in v}
+        """The counters item and the histogram cells' items (one Query), flattened back into the names of
+        ``emma.predict.prior.contribution``."""
+        out: dict[str, Decimal] = {}
+        items = self._query_all(
+            TableName=self._table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": string(keys.stats_pk(shop))},
+            ConsistentRead=True,
+        )
+        for item in items:
+            sk = item["sk"]["S"]
+            for attr, value in item.items():
+                if "N" in value:
+                    out[keys.stats_name(sk, attr)] = Decimal(value["N"])
+        return out
 
     def prior(self, shop):
         item = self._get(keys.prior_pk(shop), keys.PRIOR_SK)
@@ -327,15 +340,19 @@ class DynamoRulesStore(Table):
                     }
                 }
             )
-        stats = {k: v for k, v in commit.stats_delta.items() if v}
-        if stats:
+        by_item: dict[str, dict[str, int | float]] = {}
+        for name, value in commit.stats_delta.items():
+            if value:
+                sk, attr = keys.stats_attribute(name)
+                by_item.setdefault(sk, {})[attr] = value
+        for sk, stats in sorted(by_item.items()):  # the counters item, and each histogram cell's own small item
             names = {f"#p{i}": stat for i, stat in enumerate(stats)}
             values = {f":p{i}": number(value) for i, value in enumerate(stats.values())}
             items.append(
                 {
                     "Update": {
                         "TableName": self._table,
-                        "Key": key(keys.stats_pk(shop), keys.STATS_SK),
+                        "Key": key(keys.stats_pk(shop), sk),
                         "UpdateExpression": "ADD " + ", ".join(f"{n} {v}" for n, v in zip(names, values, strict=True)),
                         "ExpressionAttributeNames": names,
                         "ExpressionAttributeValues": values,

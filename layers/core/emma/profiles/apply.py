@@ -43,6 +43,7 @@ from emma.events.model import (
     SurveyEvent,
     TutorialEvent,
 )
+from emma.predict.history import combine, summarise
 from emma.profiles.model import (
     MAX_AFFINITY_KEYS,
     MAX_CONTENT_SENT,
@@ -65,6 +66,7 @@ from emma.profiles.model import (
     ContentSent,
     InvalidAddressSeen,
     OrderRecord,
+    OrderStats,
     OwnedProduct,
     PauseState,
     Profile,
@@ -403,7 +405,7 @@ def _orders(profile: Profile, event: OrderEvent) -> None:
     if record is None:
         status = {EventType.ORDER_PAID: "paid", EventType.ORDER_FULFILLED: "fulfilled"}.get(event.type, "placed")
         record = _order_record(event, status, counted=not props.test)
-        _remember_order(stats.recent, record)
+        _remember_order(stats, record)
         if props.test:
             return
         stats.count += 1
@@ -449,7 +451,7 @@ def _cancel_order(profile: Profile, event: OrderEvent, record: OrderRecord | Non
     test = event.properties.test
     if record is None:
         # Cancelled before we ever saw it (or placed cancelled): remember it so a late "placed" is not counted.
-        _remember_order(stats.recent, _order_record(event, "cancelled", counted=False))
+        _remember_order(stats, _order_record(event, "cancelled", counted=False))
         if not test:
             stats.cancelled += 1
         return
@@ -542,10 +544,14 @@ def _newest(items: dict[str, int], limit: int) -> dict[str, int]:
     return items if len(items) <= limit else dict(list(items.items())[-limit:])
 
 
-def _remember_order(recent: list[OrderRecord], record: OrderRecord) -> None:
-    recent.append(record)
-    if len(recent) > MAX_RECENT_ORDERS:
-        del recent[0]
+def _remember_order(stats: OrderStats, record: OrderRecord) -> None:
+    """Keep ``record`` among the recent orders; a counted order that no longer fits joins the summary of the
+    orders no longer kept (``OrderStats.dropped``: the predictions' inputs do not depend on the bound)."""
+    stats.recent.append(record)
+    if len(stats.recent) > MAX_RECENT_ORDERS:
+        gone = stats.recent.pop(0)
+        if gone.counted:
+            stats.dropped = combine(stats.dropped, summarise([(gone.placed_at, float(gone.net))]))
 
 
 def _own(profile: Profile, items: Iterable[LineItem], at: datetime) -> None:
@@ -852,7 +858,7 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
     for record in loser.orders.recent:
         mine = mine_by_id.get(record.order_id)
         if mine is None:
-            _remember_order(merged.orders.recent, record.model_copy(deep=True))
+            _remember_order(merged.orders, record.model_copy(deep=True))
             if record.counted:
                 merged.orders.count += 1
                 merged.orders.revenue += record.net
@@ -875,7 +881,11 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
             _merge_refunds(merged, mine, record)
         if mine.status != "cancelled" and _STATUS_ORDER.index(record.status) > _STATUS_ORDER.index(mine.status):
             mine.status = record.status
-    # Aggregates of orders older than the bounded list are added as they are.
+    # Aggregates of orders older than the bounded list are added as they are (their purchase summaries joined:
+    # exact when one customer's dropped orders all came before the other's, else an approximation).
+    if loser.orders.dropped is not None:
+        both = sorted((d for d in (merged.orders.dropped, loser.orders.dropped) if d), key=lambda d: d.first)
+        merged.orders.dropped = combine(both[0], both[1] if len(both) > 1 else None)
     overflow_count = loser.orders.count - sum(1 for r in loser.orders.recent if r.counted)
     if overflow_count > 0:
         merged.orders.count += overflow_count

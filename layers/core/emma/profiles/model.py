@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from emma.events.model import Channel, ConsentProof, CustomerRefs
+from emma.predict.history import Purchases, combine, summarise
 
 # Bounds (documented in docs/profiles.md).
 MAX_IDS_PER_KIND = 50
@@ -108,6 +109,17 @@ class OrderStats(_Model):
     last_order_at: datetime | None = None
     cancelled: int = 0
     recent: list[OrderRecord] = Field(default_factory=list)
+    dropped: Purchases | None = Field(
+        None,
+        description="the purchase summary of counted orders no longer kept in ``recent`` (the oldest go first), "
+        "so that the models' inputs do not depend on how many orders a profile keeps",
+    )
+
+    def purchases(self) -> Purchases | None:
+        """The customer's purchase summary (emma.predict.history): the orders no longer kept, then the kept
+        counted orders at their net value."""
+        kept = summarise((r.placed_at, float(r.net)) for r in self.recent if r.counted)
+        return combine(self.dropped, kept)
 
     @property
     def average_basket(self) -> Decimal | None:

@@ -28,8 +28,16 @@ from emma.events.model import (
     SourceKind,
 )
 from emma.ingest.ports import CommitConflict, EventPublisher
-from emma.predict.model import counted_order_times, score_profile
-from emma.predict.prior import Prior, ShopStats, default_prior, fit_prior, stats_delta
+from emma.predict.model import profile_purchases, score_profile
+from emma.predict.prior import (
+    Prior,
+    ShopStats,
+    contribution,
+    default_prior,
+    diff,
+    fit_prior,
+    legacy_contribution,
+)
 from emma.profiles.model import Profile
 from emma.rules.engine import Outcome, absence_holds, evaluate_event, evaluate_segments, may_fire
 from emma.rules.loader import Definitions
@@ -194,6 +202,15 @@ def _stable(derived: Derived) -> dict[str, Any]:
             if k not in ("scored_at", "days_since_last_order")  # the clock, not the customer
         }
     return data
+
+
+def _counted(derived: Derived) -> dict[str, float]:
+    """What the profile's purchases last added to the shop's prediction counters: the contribution of the
+    summary stored with its derived state, or, stored by a version before the histogram, of its order times
+    (the counters it added then: no histogram entries)."""
+    if derived.purchases is not None:
+        return contribution(derived.purchases)
+    return legacy_contribution(derived.order_times)
 
 
 def _add(delta: dict[str, int | float], into: dict[str, int | float]) -> dict[str, int | float]:
@@ -364,13 +381,13 @@ class RulesService:
             deltas = {s: 1 for s in outcome.entered} | {s: -1 for s in outcome.left}
             # The shop's prediction counters follow each customer's counted orders (new, cancelled,
             # merged); the marker makes every addition happen exactly once.
-            current = counted_order_times(loaded.profile)
-            stats = _add(stats_delta(loaded.derived.order_times, current), {})
-            derived.order_times = current
+            current = profile_purchases(loaded.profile)
+            stats = _add(diff(_counted(loaded.derived), contribution(current)), {})
+            derived.purchases, derived.order_times = current, []
             for retired in loaded.retired:  # a merged-away profile's memberships and orders stop counting
                 for s in retired.segments:
                     deltas[s] = deltas.get(s, 0) - 1
-                stats = _add(stats_delta(retired.order_times, []), stats)
+                stats = _add(diff(_counted(retired), {}), stats)
                 derived.absorbed.append(retired.profile_id)
             commit = RulesCommit(
                 shop,

@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from emma.errors import BadRequest
 from emma.events.model import CanonicalEvent
+from emma.predict.history import Purchases
+from emma.predict.prior import counter_items
 from emma.profiles.model import Profile
 
 SHARDS = 16  # timers are spread over 16 partitions sorted by due time: no hot key, 16 queries per run
@@ -59,8 +61,13 @@ class Derived(BaseModel):
     arms: dict[str, ArmState] = Field(default_factory=dict)
     next_review_at: datetime | None = None
     updated_at: datetime | None = None
+    purchases: Purchases | None = Field(
+        None, description="the purchase summary as last added to the shop's prediction counters"
+    )
     order_times: list[datetime] = Field(
-        default_factory=list, description="counted order times as last added to the shop's prediction counters"
+        default_factory=list,
+        description="counted order times as last added to the shop's prediction counters, by versions before the "
+        "purchase summary (read once, then replaced by ``purchases``)",
     )
     member_keys: dict[str, dict[str, int | None]] = Field(
         default_factory=dict,
@@ -194,14 +201,15 @@ class RulesCommit:
 
     def items(self) -> int:
         """The writes of the store's transaction (at most COMMIT_ITEMS): the derived state, the marker, each
-        retired derived state, the counters and the prediction counters if they move, each timer written or
-        deleted, each member list entry written or deleted."""
+        retired derived state, the counters if they move, the prediction counters' items that move (the counters
+        item and each histogram cell's), each timer written or deleted, each member list entry written or
+        deleted."""
         new = {t.key for t in self.timers}
         return (
             2
             + len(self.retire)
             + any(self.counter_deltas.values())
-            + any(self.stats_delta.values())
+            + counter_items(self.stats_delta)
             + len(self.timers)
             + sum(t.key not in new for t in self.superseded)
             + len(self.listed)

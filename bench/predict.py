@@ -7,13 +7,17 @@ calibration error of the probabilities, the holdout's total of repeat purchases.
 CDNOW_master.txt (23,570 customers), ``--quick`` the 1/10 sample; both come from the ``lifetimes``
 wheel (the dev extra): without it the section says so and is skipped.
 
-    python -m bench.run    (make bench) runs it with the rest; alone: python -m bench.predict [--quick]
+    python -m bench.run    (make bench) runs it with the rest
+    python -m bench.predict [--quick] [--output F.json] [--merge]    alone (about 10 s; 4 s with --quick)
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 DATASET = "cdnow"
@@ -159,7 +163,41 @@ def _target_auc_over_recency() -> float:
     return TARGET_AUC_OVER_RECENCY
 
 
-if __name__ == "__main__":
-    result = measure(QUICK_DATASET if "--quick" in sys.argv[1:] else DATASET)
+RESULTS = Path(__file__).with_name("results.json")
+FINDING_PREFIXES = ("predictions (CDNOW", "predictions on real customers (CDNOW)")
+
+
+def merge(result: dict[str, Any], path: Path = RESULTS) -> None:
+    """This section measured alone, put into a full run's results (``predict`` and its findings); the rest
+    of the file stays as that run left it."""
+    from bench.run import _rounded
+
+    data = json.loads(path.read_text())
+    data["predict"] = _rounded(result)
+    data["findings"] = [f for f in data.get("findings", []) if not f.startswith(FINDING_PREFIXES)] + findings(result)
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.predict", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="the 1/10 sample (2,357 customers) instead of all")
+    parser.add_argument("--resamples", type=int, default=RESAMPLES)
+    parser.add_argument("--output", type=Path, help="write the section's figures as JSON")
+    parser.add_argument(
+        "--merge", action="store_true", help="put the figures and findings into bench/results.json (section 16)"
+    )
+    args = parser.parse_args(argv)
+    result = measure(QUICK_DATASET if args.quick else DATASET, resamples=args.resamples)
     print(report(result))
+    print("\nFindings")
     print("\n".join(f"  - {f}" for f in findings(result)))
+    if args.output:
+        args.output.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    if args.merge:
+        merge(result)
+        print(f"Merged into {RESULTS.name}.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

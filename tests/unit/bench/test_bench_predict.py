@@ -90,3 +90,14 @@ def test_skipped_without_the_dev_extra(monkeypatch):
     assert predict.findings(result) == [
         "predictions on real customers (CDNOW): skipped: install the dev extra (lifetimes)."
     ]
+
+
+def test_merge_replaces_only_this_section(quick, tmp_path):
+    path = tmp_path / "results.json"
+    old = ["rules: something", "predictions (CDNOW full): an old figure", "campaigns: other"]
+    path.write_text(json.dumps({"rules": {"x": 1}, "predict": {"old": True}, "findings": old}))
+    predict.merge(quick, path)
+    data = json.loads(path.read_text())
+    assert data["rules"] == {"x": 1} and data["predict"]["dataset"]["customers"] == 2357
+    assert data["findings"][:2] == ["rules: something", "campaigns: other"]
+    assert data["findings"][2:] == predict.findings(quick)

@@ -84,3 +84,24 @@ def test_merge_retires_the_merged_profiles_memberships(world):
     world.send(event("customer.identified", minutes=1, customer={"anonymous_id": "anon-1", **LENA}))
     sizes = world.rules.segment_sizes("elektro-emma")
     assert sizes["stage-explore"] == 0 and sizes["stage-buy"] == 1
+
+
+def test_the_prediction_counters_histogram_cells_are_small_items_read_back_whole(world):
+    from emma.predict.history import summarise
+    from emma.predict.prior import ShopStats, contribution
+
+    world.send(order("o1", "100.00", customer=LENA))
+    world.clock.advance(days=20)
+    world.send(order("o2", "40.00", customer=LENA, minutes=20 * 24 * 60))
+    stats = world.store.shop_stats("elektro-emma")
+    purchases = summarise([(T0, 100.0), (T0 + timedelta(days=20), 40.0)])
+    expected = {k: v for k, v in contribution(purchases).items() if v}
+    assert {k: float(v) for k, v in stats.items() if v} == pytest.approx(expected)
+    # the first order's cell was taken back when the second moved the customer to another cell; each cell an item
+    items = world.store._client.query(
+        TableName=world.store._table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "S#elektro-emma#PSTATS"}},
+    )["Items"]
+    assert sorted(i["sk"]["S"] for i in items)[-1] == "STATS" and len(items) == 3
+    assert ShopStats.from_item(stats).histogram_customers == 1

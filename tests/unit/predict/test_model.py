@@ -1,10 +1,12 @@
 import math
 import random
+import statistics
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
 
+from emma.predict.history import summarise
 from emma.predict.model import MODEL, counted_order_times, score, score_profile
 from emma.predict.prior import (
     DEFAULT_ALPHA,
@@ -17,12 +19,13 @@ from emma.predict.prior import (
     add_order,
     contribution,
     fit_prior,
+    legacy_contribution,
     occasions,
     repeat_distribution,
     stats_delta,
     to_days,
 )
-from emma.profiles.model import OrderRecord, new_profile
+from emma.profiles.model import MAX_RECENT_ORDERS, OrderRecord, new_profile
 from emma_local.lab.predict.simulate import SimParams, simulate_shop
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -271,3 +274,65 @@ def test_fit_recovers_the_parameters_of_a_large_simulated_shop():
     assert prior.beta == pytest.approx(60, rel=0.4)
     assert prior.p_return == pytest.approx(0.6, abs=0.06)
     assert math.isfinite(prior.p_strength) and 1.0 < prior.p_strength < 6.0
+
+
+def test_an_incomplete_histogram_falls_back_to_the_cohorts_and_says_so():
+    params = SimParams(process="model", rate_shape=0.9, rate_rate=60.0, return_a=1.5, return_b=1.0)
+    shop = simulate_shop(2000, seed=3, params=params)
+    stats = ShopStats()
+    for i, c in enumerate(shop.customers):
+        # half the customers were counted by a version before the histogram
+        stats.apply(legacy_contribution(c.calibration_orders) if i % 2 else contribution(c.calibration_orders))
+    prior = fit_prior(stats, shop.calibration_end)
+    assert prior.method == "cohorts" and "1000 of 2000 customers" in prior.reason
+    full = ShopStats()
+    for c in shop.customers:
+        full.apply(contribution(c.calibration_orders))
+    fitted = fit_prior(full, shop.calibration_end)
+    assert fitted.method == "fitted" and fitted.reason.startswith("maximum likelihood on the histogram of 2000")
+    assert "fewer than the 100" in fit_prior(ShopStats().apply(contribution(days(0))), T0).reason
+
+
+def test_the_spend_model_is_fitted_from_the_histograms_values():
+    rng = random.Random(5)
+    stats, truth = ShopStats(), []
+    for i in range(3000):
+        rate = rng.gammavariate(4.0, 1.0) / rng.gammavariate(3.0, 1.0) * 15.0  # the customer's mean value
+        truth.append(rate)
+        orders = [(T0 + timedelta(days=20 * j + i % 7), rng.gammavariate(4.0, rate / 4.0)) for j in range(1 + i % 4)]
+        stats.apply(contribution(summarise(orders)))
+    prior = fit_prior(stats, T0 + timedelta(days=200))
+    assert prior.has_spend and prior.spend_customers == 2250  # three in four have a repeat
+    # E[mean value] = p v / (q - 1) against the simulated customers' means (log-bucketed values: a few %)
+    assert prior.mean_occasion_value == pytest.approx(statistics.mean(truth), rel=0.1)
+    few = ShopStats().apply(contribution(summarise([(T0, 10.0), (T0 + timedelta(days=9), 12.0)])))
+    assert not fit_prior(few, T0 + timedelta(days=30)).has_spend
+
+
+def test_values_and_lifetime_value_follow_the_spend_model():
+    prior = PRIOR.model_copy(update={"spend_p": 6.25, "spend_q": 3.74, "spend_v": 15.44})
+    now = T0 + timedelta(days=60)
+    big = score(summarise([(T0, 50.0), (T0 + timedelta(days=20), 80.0), (T0 + timedelta(days=40), 80.0)]), now, prior)
+    small = score(summarise([(T0, 50.0), (T0 + timedelta(days=20), 8.0), (T0 + timedelta(days=40), 8.0)]), now, prior)
+    one = score(summarise([(T0, 50.0)]), now, prior)
+    assert big.expected_order_value > one.expected_order_value > small.expected_order_value  # shrunk to the shop's
+    assert one.expected_order_value == pytest.approx(6.25 * 15.44 / 2.74, rel=1e-2)
+    assert big.clv_12m == pytest.approx(big.expected_purchases_12m * big.expected_order_value, rel=1e-2)
+    assert 0 < big.p_buy_30d < big.p_buy_90d <= big.p_alive
+
+
+def test_a_customer_with_more_orders_than_the_profile_keeps_is_scored_on_all_of_them():
+    from emma.profiles.apply import apply_event
+    from factories import T0 as F0
+    from factories import order
+
+    profile = new_profile("shop", "p1", F0)
+    minutes = [3 * 24 * 60 * i for i in range(150)]  # every third day
+    for i, m in enumerate(minutes):
+        apply_event(profile, order(f"o{i}", "10.00", minutes=m))
+    orders = [(F0 + timedelta(minutes=m), 10.0) for m in minutes]
+    assert len(profile.orders.recent) == MAX_RECENT_ORDERS and profile.orders.count == 150
+    assert profile.orders.purchases() == summarise(orders)
+    now = orders[-1][0] + timedelta(days=10)
+    assert score_profile(profile, now, PRIOR) == score(summarise(orders), now, PRIOR)
+    assert score_profile(profile, now, PRIOR).intervals_used == 149

@@ -95,11 +95,8 @@ def score(
     r, alpha, a, b = prior.mbg
 
     def p_buy(days: float) -> float:
-        """P(an order within ``days``): 1 - exp(-E[occasions]), the Poisson probability of the expected count.
-        The model's own P(N >= 1) = P(alive) (1 - (scale / (scale + days)) ** k) ranks and calibrates worse
-        on real customers (docs/predictions.md: CDNOW)."""
-        expected = mbg.expected_purchases(r, alpha, a, b, n, span, span + t, max(days, 0.0))
-        return -math.expm1(-expected)
+        """P(an order within ``days``) = P(alive) P(a purchase within ``days`` | alive): never above P(alive)."""
+        return p_alive * (1.0 - (scale / (scale + max(days, 0.0))) ** k)
 
     purchases_12m = mbg.expected_purchases(r, alpha, a, b, n, span, span + t, YEAR_DAYS)
     value = _order_value(history, prior)

@@ -179,13 +179,15 @@ def _changes_nothing(commit: RulesCommit, before: Derived) -> bool:
 
 
 def _close(a: Any, b: Any) -> bool:
-    """Equal, but for probabilities that drifted by less than a thousandth."""
+    """Equal, but for probabilities that drifted by less than a thousandth and expected counts and values
+    (above 1) by less than a hundredth of themselves."""
     if isinstance(a, dict) and isinstance(b, dict):
         return a.keys() == b.keys() and all(_close(a[k], b[k]) for k in a)
     if isinstance(a, list) and isinstance(b, list):
         return len(a) == len(b) and all(_close(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, float) and isinstance(b, float):
-        return abs(a - b) < 1e-3
+        size = max(abs(a), abs(b))
+        return abs(a - b) < (1e-2 * size if size > 1 else 1e-3)
     return bool(a == b)
 
 

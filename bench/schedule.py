@@ -44,6 +44,7 @@ from bench.capacity import (
     item_size,
     paged_query_units,
     paged_query_units_for_bytes,
+    query_read_units,
     read_units,
     scale,
 )
@@ -264,7 +265,8 @@ def _units(rec: RecordingStore, repo: Any, inner: Any, template_of: dict[str, in
     writes: dict[str, float] = Counter()
 
     # the cursor, the prior (read by the event path's cache and by the refit), the shop's counters
-    requests["GetItem"] += rec.calls["cursor"] + rec.calls["prior"] + rec.calls["shop_stats"]
+    requests["GetItem"] += rec.calls["cursor"] + rec.calls["prior"]
+    requests["Query"] += rec.calls["shop_stats"]
     reads["cursor GetItem"] += rec.calls["cursor"] * read_units(60)
     prior_item = {
         **key(keys.prior_pk(SHOP), keys.PRIOR_SK),
@@ -272,10 +274,14 @@ def _units(rec: RecordingStore, repo: Any, inner: Any, template_of: dict[str, in
         "fitted_at": string(now.isoformat()),
     }
     reads["prior GetItem"] += rec.calls["prior"] * read_units(item_size(prior_item))
-    stats_item = key(keys.stats_pk(SHOP), keys.STATS_SK)
-    stats_item |= {k: {"N": str(v)} for k, v in inner.stats.get(SHOP, {}).items()}
-    reads["shop counters GetItem"] += rec.calls["shop_stats"] * read_units(item_size(stats_item))
-    meter.units("GetItem", {"TableName": PROFILES_TABLE, "Key": {}}, {"Item": stats_item})
+    # the counters item and the histogram cells' items: one Query (billed on the items' total size)
+    stats_items: dict[str, dict[str, Any]] = {}
+    for name, value in inner.stats.get(SHOP, {}).items():
+        sk, attr = keys.stats_attribute(name)
+        stats_items.setdefault(sk, key(keys.stats_pk(SHOP), sk))[attr] = {"N": str(value)}
+    sizes = [item_size(item) for item in stats_items.values()]
+    reads["shop counters Query"] += rec.calls["shop_stats"] * query_read_units(sizes, consistent=True)
+    meter.units("Query", {"TableName": PROFILES_TABLE}, {"Items": list(stats_items.values())})
 
     # due_timers: one Query per shard, the due items of that shard
     by_shard: dict[int, list[int]] = {n: [] for n in range(SHARDS)}

@@ -395,6 +395,7 @@ class Population:
                 "last_order_at": iso(order_times[-1]) if order_times else None,
                 "cancelled": cancelled,
                 "recent": recent,
+                "dropped": None,  # fewer orders than the profile keeps
             },
             "products_owned": owned,
             "affinities": _affinities(signals),

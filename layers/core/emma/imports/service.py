@@ -269,7 +269,7 @@ class Concluded:
 
 
 def _without_time(prior: dict[str, object] | None) -> dict[str, object] | None:
-    return None if prior is None else {k: v for k, v in prior.items() if k != "fitted_at"}
+    return None if prior is None else {k: v for k, v in prior.items() if k not in ("fitted_at", "reason")}
 
 
 def _readable(exc: ValidationError) -> str:

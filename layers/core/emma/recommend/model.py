@@ -5,7 +5,11 @@ It is a set of ranked lists, each stored as one item and read by key (one BatchG
     POPULAR           products by distinct buyers (all time)
     TRENDING          products by buyers, each purchase weighted by recency (half-life 14 days)
     NEW               the newest catalog items
-    CO#<product>      products bought by the same customers ("bought together"), with counts
+    CO#<product>      products bought by the same customers ("bought together"), with a similarity:
+                      co / (n_a^(1-CO_ALPHA) n_b^CO_ALPHA) x co / (co + CO_SHRINK), where co counts the
+                      customers who bought both and n_a, n_b those who bought each (a conditional
+                      probability leaning a little against bestsellers, shrunk where few bought both), so
+                      the lists of several products can be summed
     FITS#<device>     accessories compatible with a device, most bought first
     CAT#<category>    the category's products, most bought first (then newest)
     BRAND#<brand>     the brand's products, likewise
@@ -25,7 +29,9 @@ from datetime import datetime
 from emma.recommend.catalog import Product
 
 LIST_LENGTH = 60  # entries per ranked list
-NEIGHBOURS = 30  # co-purchase partners kept per product
+NEIGHBOURS = 50  # co-purchase partners kept per product (50 short ids: about 1.2 KB, one read unit)
+CO_ALPHA = 0.3  # 0: P(b | a), ranks like raw counts; 0.5: cosine (chosen on validation data, docs/recommendations.md)
+CO_SHRINK = 1.0  # pairs bought together by few customers count less: co / (co + CO_SHRINK)
 NEW_ARRIVALS = 100
 TRENDING_HALF_LIFE_DAYS = 14.0
 MAX_BASKET = 40  # distinct products per customer counted for co-purchase (bounds the pairs)
@@ -52,20 +58,45 @@ class ShopModel:
         return self.lists.get(key, [])
 
 
-def _top(counter: dict[str, float], n: int, added: dict[str, str] | None = None) -> list[tuple[str, float]]:
-    """The ``n`` highest scores; among equal scores the newest product (``added``), then by id."""
+def _top(
+    counter: dict[str, float], n: int, added: dict[str, str] | None = None, significant: bool = False
+) -> list[tuple[str, float]]:
+    """The ``n`` highest scores; among equal scores the newest product (``added``), then by id. Scores
+    are kept to 4 decimals, or to 4 significant digits (similarities, which can be small)."""
     added = added or {}
     ranked = sorted(counter.items(), key=lambda kv: (added.get(kv[0], ""), kv[0]), reverse=True)
     ranked.sort(key=lambda kv: -kv[1])  # stable: ties keep newest first
+    if significant:
+        return [(pid, float(f"{score:.4g}")) for pid, score in ranked[:n]]
     return [(pid, round(score, 4)) for pid, score in ranked[:n]]
 
 
-def build_model(shop: str, products: Iterable[Product], baskets: Iterable[Basket], now: datetime) -> ShopModel:
+def co_similarity(
+    co: float, n_a: float, n_b: float, alpha: float = CO_ALPHA, shrink: float = CO_SHRINK, beta: float | None = None
+) -> float:
+    """How strongly buying ``a`` points to ``b`` (the CO# lists' score); ``beta`` (default 1 - alpha) the
+    exponent of n_a (0 and alpha 0: raw counts, for comparison)."""
+    beta = 1 - alpha if beta is None else beta
+    return co / (n_a**beta * n_b**alpha) * co / (co + shrink)
+
+
+def build_model(
+    shop: str,
+    products: Iterable[Product],
+    baskets: Iterable[Basket],
+    now: datetime,
+    *,
+    alpha: float = CO_ALPHA,
+    shrink: float = CO_SHRINK,
+    beta: float | None = None,
+    neighbours: int = NEIGHBOURS,
+) -> ShopModel:
     catalog = {p.product_id: p for p in products}
     model = ShopModel(shop=shop, built_at=now)
     buyers: Counter[str] = Counter()
     trending: dict[str, float] = defaultdict(float)
     pairs: dict[str, Counter[str]] = defaultdict(Counter)
+    counted: Counter[str] = Counter()  # buyers among the products counted for co-purchase
     unknown: Counter[str] = Counter()
     for basket in baskets:
         known = {}
@@ -83,6 +114,7 @@ def build_model(shop: str, products: Iterable[Product], baskets: Iterable[Basket
             age = max(0.0, (now - at).total_seconds() / 86400.0)
             trending[pid] += math.pow(0.5, age / TRENDING_HALF_LIFE_DAYS)
         ids = sorted(known, key=lambda k: known[k], reverse=True)[:MAX_BASKET]
+        counted.update(ids)
         for a in ids:
             partners = pairs[a]
             for b in ids:
@@ -96,7 +128,9 @@ def build_model(shop: str, products: Iterable[Product], baskets: Iterable[Basket
         :NEW_ARRIVALS
     ]
     for pid, partners in pairs.items():
-        model.lists[f"CO#{pid}"] = _top(dict(partners), NEIGHBOURS)
+        n_a = counted[pid]
+        scores = {b: co_similarity(co, n_a, counted[b], alpha, shrink, beta) for b, co in partners.items()}
+        model.lists[f"CO#{pid}"] = _top(scores, neighbours, significant=True)
     groups: dict[str, dict[str, float]] = defaultdict(dict)
     for pid, product in catalog.items():
         score = float(buyers.get(pid, 0))

@@ -17,6 +17,7 @@ RECOMMENDED_COOLDOWN without a click. Accessory and upgrade slots keep to access
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -41,9 +42,13 @@ WEIGHTS: dict[str, dict[str, float]] = {
     "new-arrivals": {"new": 1.0, "affinity": 0.6},
 }
 RECOMMENDED_COOLDOWN = timedelta(days=30)
-RECENT_PURCHASE = timedelta(days=90)
 SETTLED_DEVICE = timedelta(days=180)  # no more devices of a category bought this recently (but upgrades)
-MAX_SEEDS = 5
+MAX_DEVICES = 5  # owned devices whose accessories are read (FITS#)
+MAX_SEEDS = 12  # products whose co-purchase lists are read (CO#), newest first: one read unit each
+CO_CANDIDATES = 60  # the best summed co-purchase candidates ranked
+SEED_HALF_LIFE_DAYS = 60.0  # a seed bought 60 days ago counts half
+SEED_CART, SEED_BOUGHT, SEED_VIEWED = 1.0, 0.8, 0.4  # a seed's weight by source (then recency)
+SEED_FLOOR = 0.05  # long-owned products still count a little
 MAX_CATEGORIES, MAX_BRANDS, MAX_TOPICS = 4, 3, 4
 MAX_DETAILS = 80  # catalog items read per request at most ...
 DETAILS_PER_ITEM = 4  # ... and four per item asked for, plus 8 (room for what stock and kind leave out)
@@ -123,10 +128,17 @@ def _rank_value(rank: int, share: float) -> float:
 
 
 class RecommendationService:
-    def __init__(self, models: ModelStore, products: ProductReader, clock: Clock) -> None:
+    def __init__(
+        self,
+        models: ModelStore,
+        products: ProductReader,
+        clock: Clock,
+        weights: dict[str, dict[str, float]] | None = None,
+    ) -> None:
         self._models = models
         self._products = products
         self._clock = clock
+        self._weights = weights or WEIGHTS  # another table: the evaluation's weight search
 
     # The dispatch port (emma.dispatch.ports.Recommender)
     def recommend(
@@ -137,11 +149,11 @@ class RecommendationService:
     def explain(
         self, shop: str, profile: Profile, slot: str, limit: int, exclude: Iterable[str], locale: str
     ) -> Result:
-        if slot not in WEIGHTS:
+        if slot not in self._weights:
             raise UnknownSlot(f"unknown slot {slot!r}; one of {', '.join(SLOTS)}")
         limit = max(1, min(limit, MAX_LIMIT))
         now = self._clock.now()
-        weights = WEIGHTS[slot]
+        weights = self._weights[slot]
         signals = _Signals.of(profile, slot, now)
         lists = self._models.load(shop, signals.keys(weights))
         candidates: dict[str, Candidate] = {}
@@ -155,10 +167,19 @@ class RecommendationService:
             for device in signals.devices:
                 offer("accessory", lists.get(f"FITS#{device}", []), "accessory", device)
         if "co" in weights:
-            for seed in signals.seeds:
-                partners = lists.get(f"CO#{seed}", [])
-                support = [(pid, n) for pid, n in partners if n >= 2] or partners[:3]
-                offer("co", support, "co", seed)
+            # every seed's evidence, summed: sum of weight(seed) x similarity(seed, product); the reason
+            # names the seed that contributes most
+            summed: dict[str, float] = {}
+            strongest: dict[str, tuple[float, str]] = {}
+            for seed, seed_weight in signals.seeds:
+                for pid, similarity in lists.get(f"CO#{seed}", []):
+                    part = seed_weight * similarity
+                    summed[pid] = summed.get(pid, 0.0) + part
+                    if part > strongest.get(pid, (0.0, ""))[0]:
+                        strongest[pid] = (part, seed)
+            for rank, pid, share in _norm(sorted(summed.items(), key=lambda kv: (-kv[1], kv[0]))[:CO_CANDIDATES]):
+                cand = candidates.setdefault(pid, Candidate(pid))
+                cand.add("co", weights["co"], _rank_value(rank, share), "co", strongest[pid][1])
         if "affinity" in weights:
             for key, strength, kind, label in signals.interests:
                 offer("affinity", lists.get(key, []), kind, label, strength)
@@ -181,7 +202,10 @@ class RecommendationService:
         needed = {"new-arrivals": "new", "upgrade": "upgrade"}.get(slot)  # these slots show only their own kind
         pool = [c for c in candidates.values() if needed is None or needed in c.why]
         ranked = sorted(pool, key=lambda c: (-c.score, c.product_id))[: min(MAX_DETAILS, DETAILS_PER_ITEM * limit + 8)]
-        named = [*signals.devices, *signals.seeds] if slot != "new-arrivals" else []
+        # the products the reasons of these candidates may name (devices, seeds), not every seed
+        named = [arg for c in ranked for _, kind, arg in c.why.values() if kind in ("accessory", "co") and arg]
+        if slot == "upgrade" and signals.upgrade_device:
+            named.append(signals.upgrade_device)
         items = self._products.get_products(shop, dict.fromkeys([*(c.product_id for c in ranked), *named]))
         catalog = {pid: Product.from_item(item) for pid, item in items.items()}
         out: list[Recommendation] = []
@@ -252,7 +276,7 @@ def _label(kind: str, arg: str | None, catalog: dict[str, Product], product: Pro
 @dataclass
 class _Signals:
     devices: list[str]
-    seeds: list[str]
+    seeds: list[tuple[str, float]]  # (product, weight): its source and how recent
     interests: list[tuple[str, float, str, str]]  # (model key, strength 0..1, reason kind, label)
     settled: set[str]
     upgrade_category: str | None
@@ -266,7 +290,7 @@ class _Signals:
         if "accessory" in weights:
             keys += [f"FITS#{d}" for d in self.devices]
         if "co" in weights:
-            keys += [f"CO#{s}" for s in self.seeds]
+            keys += [f"CO#{s}" for s, _ in self.seeds]
         if "affinity" in weights:
             keys += [key for key, *_ in self.interests]
         if "upgrade" in weights and self.upgrade_category:
@@ -277,14 +301,14 @@ class _Signals:
     def of(cls, profile: Profile, slot: str, now: datetime) -> _Signals:
         owned = sorted(profile.products_owned.items(), key=lambda kv: kv[1].last_bought_at, reverse=True)
         cart = list(profile.cart.items) if profile.cart else []
-        recent = [pid for pid, o in owned if now - o.last_bought_at <= RECENT_PURCHASE]
+        bought = [(pid, _seed_weight(SEED_BOUGHT, now - o.last_bought_at)) for pid, o in owned]
         if slot == "cart":
-            seeds = cart or recent
+            seeds = [(pid, SEED_CART) for pid in cart] or bought
         elif slot == "interest":
             viewed = sorted(profile.affinities.products.items(), key=lambda kv: kv[1].decayed(now), reverse=True)
-            seeds = [*recent, *(pid for pid, _ in viewed[:3])]
+            seeds = [*bought, *((pid, _seed_weight(SEED_VIEWED, now - a.at)) for pid, a in viewed[:3])]
         else:
-            seeds = recent or [pid for pid, _ in owned]
+            seeds = [*((pid, SEED_CART) for pid in cart), *bought]
         # devices first (accessories name them), newest first; then other owned products, which may be
         # devices of a category Emma has no replacement cycle for
         is_device = {pid: bool(o.category and o.category.lower() in REPLACEMENT_CYCLE_DAYS) for pid, o in owned}
@@ -297,14 +321,27 @@ class _Signals:
         }
         upgrade = profile.upgrade
         return cls(
-            devices=list(dict.fromkeys(devices))[:MAX_SEEDS],
-            seeds=list(dict.fromkeys(seeds))[:MAX_SEEDS],
+            devices=list(dict.fromkeys(devices))[:MAX_DEVICES],
+            seeds=_first(seeds, MAX_SEEDS),
             interests=_interests(profile, now),
             settled=settled,
             upgrade_category=upgrade.category if upgrade else None,
             upgrade_device=upgrade.product_id if upgrade else None,
             owned=frozenset([*profile.products_owned, *cart]),
         )
+
+
+def _seed_weight(source: float, age: timedelta) -> float:
+    days = max(0.0, age.total_seconds() / 86400.0)
+    return source * max(SEED_FLOOR, math.pow(0.5, days / SEED_HALF_LIFE_DAYS))
+
+
+def _first(seeds: list[tuple[str, float]], n: int) -> list[tuple[str, float]]:
+    """The first ``n`` distinct products, each with its first (strongest source) weight."""
+    out: dict[str, float] = {}
+    for pid, weight in seeds:
+        out.setdefault(pid, weight)
+    return list(out.items())[:n]
 
 
 def _interests(profile: Profile, now: datetime) -> list[tuple[str, float, str, str]]:

@@ -6,15 +6,8 @@ command line (``emma recommend evaluate``, or ``python -m emma_local.lab.recomme
 names of all three are importable from here.
 """
 
-from emma_local.lab.recommend.protocol import (
-    DEFAULT_K,
-    HEADLINE_SLOT,
-    Evaluation,
-    MethodScore,
-    evaluate,
-    fold_profile,
-    popular_baseline,
-)
+from emma_local.lab.recommend.metrics import CoOccurrence, MethodScore, Paired, Tally, paired, popular_baseline
+from emma_local.lab.recommend.protocol import BASELINES, DEFAULT_K, HEADLINE_SLOT, Evaluation, evaluate, fold_profile
 from emma_local.lab.recommend.report import format_report, main
 from emma_local.lab.recommend.world import (
     DEFAULT_CUSTOMERS,
@@ -38,6 +31,7 @@ from emma_local.lab.recommend.world import (
 )
 
 __all__ = [
+    "BASELINES",
     "DEFAULT_CUSTOMERS",
     "DEFAULT_K",
     "DEFAULT_PRODUCTS",
@@ -48,20 +42,24 @@ __all__ = [
     "SHOP",
     "TOPICS",
     "Browsing",
+    "CoOccurrence",
     "Evaluation",
     "Kind",
     "MethodScore",
     "Mixture",
+    "Paired",
     "Pools",
     "SimCustomer",
     "SimProduct",
     "SimWorld",
+    "Tally",
     "WorldParams",
     "evaluate",
     "fold_profile",
     "format_report",
     "main",
     "order_event",
+    "paired",
     "popular_baseline",
     "simulate_customers",
     "simulate_world",

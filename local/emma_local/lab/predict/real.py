@@ -214,19 +214,36 @@ def _emma(
     """Every call into Emma goes through here. ``orders_by_customer``: each customer's calibration
     orders (time, value) in time order. The shop counters are replayed order by order as the profile
     triggers maintain them, the prior fitted from them (or the default prior), every customer scored
-    as of ``now``. Uses ``emma.predict.model.expected_purchases`` when the model has it."""
+    as of ``now``. A customer's history is what a profile carries: the purchase summary with the
+    orders' values (``emma.predict.history.summarise``) where the model has one, else the order
+    times. Uses ``emma.predict.model.expected_purchases`` when the model has it."""
     from emma.predict import model
     from emma.predict.prior import Prior, ShopStats, fit_prior, stats_delta
 
+    try:
+        from emma.predict.history import summarise
+    except ImportError:  # the model before purchase summaries: order times only
+
+        def history(orders: Sequence[tuple[datetime, float]]) -> Any:
+            return [at for at, _ in orders]
+
+        inputs = "order times"
+    else:
+
+        def history(orders: Sequence[tuple[datetime, float]]) -> Any:
+            return summarise(orders)
+
+        inputs = "purchase summaries with order values"
+
     started = time.perf_counter()
-    times = [[at for at, _ in orders] for orders in orders_by_customer]
     if fitted:
         stats = ShopStats()
-        for customer in times:
-            seen: list[datetime] = []
-            for at in customer:
-                stats.apply(stats_delta(seen, [*seen, at]))
-                seen.append(at)
+        for orders in orders_by_customer:
+            before = history([])
+            for i in range(1, len(orders) + 1):
+                after = history(orders[:i])
+                stats.apply(stats_delta(before, after))
+                before = after
         prior = fit_prior(stats, now)
     else:
         prior = Prior()
@@ -237,7 +254,8 @@ def _emma(
     p_buy: dict[int, list[float]] = {h: [] for h in horizons}
     expected: dict[int, list[float]] = {h: [] for h in horizons}
     p_alive: list[float] = []
-    for customer in times:
+    for orders in orders_by_customer:
+        customer = history(orders)
         scores = None
         for h in horizons:
             scores = model.score(customer, now, prior, horizon_days=float(h))
@@ -252,6 +270,7 @@ def _emma(
         expected={h: np.array(v) for h, v in expected.items()} if expected_purchases is not None else None,
         fit_s=fit_s,
         score_s=time.perf_counter() - started,
+        extra={"inputs": inputs},
     )
 
 
@@ -311,9 +330,10 @@ class Ranking:
 
     def auc(self, labels: np.ndarray, weights: np.ndarray | None = None) -> float:
         """P(score of a positive > score of a negative), ties half; customers weighted (bootstrap counts)."""
-        w = np.ones(len(labels)) if weights is None else weights
-        pos = np.bincount(self.groups, weights=w * labels, minlength=self.size)
-        neg = np.bincount(self.groups, weights=w * ~labels, minlength=self.size)
+        y = np.asarray(labels, dtype=bool)
+        w = np.ones(len(y)) if weights is None else weights
+        pos = np.bincount(self.groups, weights=w * y, minlength=self.size)
+        neg = np.bincount(self.groups, weights=w * ~y, minlength=self.size)
         below = np.cumsum(neg) - neg
         total = pos.sum() * neg.sum()
         if total == 0:
@@ -490,6 +510,7 @@ def evaluate(
             "prior": emma.prior,
             "default_prior": default.prior,
             "expected_purchases": emma.expected is not None,
+            "inputs": emma.extra["inputs"],
         },
         "lifetimes": {
             "version": _lifetimes().__version__,
@@ -588,7 +609,9 @@ def format_report(r: dict[str, Any]) -> str:
         f"  calibration before {d['calibration_end']}, holdout to {d['holdout_end']}; repeat customers in calibration"
         f" {d['repeat_customers_share']:.1%}; {d['holdout_purchase_days']:,.0f} purchase days in the holdout",
         f"  Emma's fitted prior: alpha {prior['alpha']:.3f}, beta {prior['beta']:.1f} days, p_return"
-        f" {prior['p_return']:.3f}, p_strength {prior['p_strength']:.2f} ({prior['method']})",
+        f" {prior['p_return']:.3f}, p_strength {prior['p_strength']:.2f} ({prior['method']}"
+        + (f": {prior['reason']}" if prior.get("reason") else "")
+        + f"); Emma reads {r['emma'].get('inputs', 'order times')}",
         "  lifetimes "
         + lt["version"]
         + ": BG/NBD "

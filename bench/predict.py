@@ -8,7 +8,7 @@ CDNOW_master.txt (23,570 customers), ``--quick`` the 1/10 sample; both come from
 wheel (the dev extra): without it the section says so and is skipped.
 
     python -m bench.run    (make bench) runs it with the rest
-    python -m bench.predict [--quick] [--output F.json] [--merge]    alone (about 17 s; 6 s with --quick)
+    python -m bench.predict [--quick] [--output F.json] [--merge]    alone (about 20 s; 6 s with --quick)
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from emma.predict.history import summarise
-from emma.predict.model import MODEL, counted_order_times, score, score_profile
+from emma.predict.model import MODEL, counted_order_times, expected_purchases, score, score_profile
 from emma.predict.prior import (
     DEFAULT_ALPHA,
     DEFAULT_BETA,
@@ -47,7 +47,11 @@ def test_posterior_matches_hand_computed_values():
     p_alive = 3 * r / (3 * r + 1)  # (a + n) R / ((a + n) R + b)
     assert s.p_alive == pytest.approx(p_alive) and s.p_alive == pytest.approx(0.486974, abs=1e-6)
     assert s.churn_risk == pytest.approx(1 - p_alive)
-    assert s.p_buy_within_horizon == pytest.approx(p_alive * (1 - (80 / 110) ** 4))
+    expected = expected_purchases(days(0, 10, 30), T0 + timedelta(days=50), PRIOR, 30)
+    assert s.p_buy_within_horizon == pytest.approx(min(1 - math.exp(-expected), p_alive))
+    assert s.p_buy_30d == s.p_buy_within_horizon
+    # the model's own P(N >= 1) is lower (the expected count is Poisson here, overdispersed in the model)
+    assert p_alive * (1 - (80 / 110) ** 4) < s.p_buy_within_horizon
     median = scale * (2 ** (1 / k) - 1)  # 15.1366 days
     assert median == pytest.approx(15.1366, abs=1e-4)
     assert s.expected_next_order_at == T0 + timedelta(days=50 + median)
@@ -95,11 +99,14 @@ def test_frequent_buyers_are_flagged_sooner():
     assert weekly.churn_risk > 0.9 > bimonthly.churn_risk
 
 
-def test_purchase_probability_grows_with_the_horizon_and_never_exceeds_p_alive():
+def test_purchase_probability_grows_with_the_horizon_and_the_expected_count_up_to_p_alive():
     history, now = days(0, 20, 40), T0 + timedelta(days=45)
     probs = [score(history, now, PRIOR, horizon_days=h).p_buy_within_horizon for h in (0, 7, 30, 90, 3650)]
-    assert probs[0] == 0 and probs == sorted(probs)
-    assert probs[-1] <= score(history, now, PRIOR).p_alive
+    assert probs[0] == 0 and probs == sorted(probs) and probs[-1] < 1
+    counts = [expected_purchases(history, now, PRIOR, h) for h in (0, 7, 30, 90, 3650)]
+    alive = score(history, now, PRIOR).p_alive
+    assert counts == sorted(counts) and probs == [pytest.approx(min(1 - math.exp(-c), alive)) for c in counts]
+    assert probs[-1] == pytest.approx(alive)  # never above P(alive): a lost customer does not buy
 
 
 def test_would_buy_follows_the_threshold():

@@ -58,9 +58,10 @@ TARGET_AUC_OVER_RECENCY = 0.02
 TARGET_ECE_30D = 0.02
 TARGET_AGGREGATE_ERROR = 0.10
 
-RANKERS = ("emma", "emma_default_prior", "recency", "bgnbd", "mbgnbd")
+RANKERS = ("emma", "emma_expected", "emma_default_prior", "recency", "bgnbd", "mbgnbd")
 RANKER_LABELS = {
     "emma": "Emma (fitted prior)",
+    "emma_expected": "Emma, expected count",
     "emma_default_prior": "Emma (default prior)",
     "recency": "recency",
     "bgnbd": "BG/NBD (lifetimes)",
@@ -425,6 +426,8 @@ def evaluate(
             labels[h],
             {
                 "emma": emma.p_buy[h],
+                # the same model ranked by its expected purchases in the horizon (as lifetimes' are)
+                "emma_expected": emma.expected[h] if emma.expected is not None else emma.p_buy[h],
                 "emma_default_prior": default.p_buy[h],
                 "recency": -recency,
                 **lifetimes_expected[h],
@@ -434,6 +437,7 @@ def evaluate(
         churned,
         {
             "emma": 1.0 - emma.p_alive,
+            "emma_expected": -emma.expected[holdout_days] if emma.expected is not None else 1.0 - emma.p_alive,
             "emma_default_prior": 1.0 - default.p_alive,
             "recency": recency,
             **{k: 1.0 - _reference_p_alive(ref["fitter"], x, t_x, age) for k, ref in reference.items()},
@@ -635,7 +639,8 @@ def format_report(r: dict[str, Any]) -> str:
     c = r["churn"]
     lines += [
         "",
-        f"AUC: churn ({c['label']}: {c['share']:.1%}), ranked by 1 - p_alive (recency: days since the last purchase)",
+        f"AUC: churn ({c['label']}: {c['share']:.1%}), ranked by 1 - p_alive (recency: days since the last purchase;"
+        " Emma's expected count: fewest expected purchases in the holdout first)",
         *(f"  {RANKER_LABELS[k]:<22}{_auc_cell(c['auc'][k]):>24}" for k in RANKERS),
         *(f"  {'Emma - ' + k:<22}{_diff_cell(c['emma_minus'][k]):>24}" for k in COMPARED),
         "  (BG/NBD gives P(alive) = 1 to every customer without a repeat purchase, hence its low churn AUC)",

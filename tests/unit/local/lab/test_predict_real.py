@@ -226,20 +226,22 @@ def test_quick_run_reference_figures_are_pinned(results):
 
 
 def test_quick_run_emma_figures_are_pinned(results):
-    """Emma's figures on the sample for the model as committed at 510c042 (the Modified BG/NBD fitted by
-    maximum likelihood on the shop's histogram; P(buy within H) = P(alive) P(a purchase within H | alive)).
-    Earlier models, fitted prior at 30 days / 90 days / 39 weeks: c52f50a (P = 1 - exp(-E[occasions]))
-    0.8044 / 0.7905 / 0.7729, ECE 0.0082; 6f2438f (the prior fitted on cohort repeat counts) 0.8023 /
-    0.7833 / 0.7560, churn 0.7145. Tolerances are tight: the run is deterministic."""
-    emma = {30: (0.8040, 0.8071), 90: (0.7889, 0.7909), 273: (0.7603, 0.7691)}
-    for days, (fitted, default) in emma.items():
+    """Emma's figures on the sample for the model of issue 17 (the Modified BG/NBD fitted by maximum likelihood on
+    the shop's histogram; P(buy within H) = 1 - exp(-E[occasions within H]), never above P(alive)). Earlier
+    models, fitted prior at 30 days / 90 days / 39 weeks: P = P(alive) P(a purchase within H | alive) 0.8040 /
+    0.7889 / 0.7603, ECE 0.0115; 6f2438f (the prior fitted on cohort repeat counts) 0.8023 / 0.7833 / 0.7560,
+    churn 0.7145. Tolerances are tight: the run is deterministic."""
+    emma = {30: (0.8044, 0.8079, 0.8044), 90: (0.7907, 0.7925, 0.7905), 273: (0.7565, 0.7644, 0.7729)}
+    for days, (fitted, default, expected) in emma.items():
         a = by_days(results, days)["auc"]
         assert a["emma"]["auc"] == pytest.approx(fitted, abs=0.0005)
         assert a["emma_default_prior"]["auc"] == pytest.approx(default, abs=0.0005)
+        assert a["emma_expected"]["auc"] == pytest.approx(expected, abs=0.0005)
     cal = by_days(results, 30)["calibration"]
-    assert cal["ece"] == pytest.approx(0.0115, abs=0.0005) and cal["ece_bins"] == "10 equal-count bins"
-    assert cal["brier"] == pytest.approx(0.0560, abs=0.0005) and cal["brier"] < cal["brier_base_rate"]
+    assert cal["ece"] == pytest.approx(0.0083, abs=0.0005) and cal["ece_bins"] == "10 equal-count bins"
+    assert cal["brier"] == pytest.approx(0.0559, abs=0.0005) and cal["brier"] < cal["brier_base_rate"]
     assert results["churn"]["auc"]["emma"]["auc"] == pytest.approx(0.6911, abs=0.0005)
+    assert results["churn"]["auc"]["emma_expected"]["auc"] == pytest.approx(0.7729, abs=0.0005)
     assert results["emma"]["prior"]["method"] == "fitted"
     assert results["emma"]["expected_purchases"] and results["emma"]["inputs"] == "purchase summaries with order values"
     assert by_days(results, 273)["aggregate"]["emma"]["predicted"] == pytest.approx(1571, abs=2)

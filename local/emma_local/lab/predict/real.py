@@ -187,6 +187,26 @@ def rfm_weeks(s: Split) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.array(x, dtype=float), np.array(t_x), np.array(age)
 
 
+def repeat_spend(s: Split) -> tuple[np.ndarray, np.ndarray]:
+    """Per customer: repeat purchase days in calibration and the mean dollar value of those days (lifetimes'
+    Gamma-Gamma input: the first purchase day is left out; 0 where there is no repeat)."""
+    x, mean = [], []
+    for rows in s.calibration:
+        by_day: dict[date, float] = {}
+        for o in rows:
+            by_day[o[0]] = by_day.get(o[0], 0.0) + o[2]
+        repeat = [v for d, v in sorted(by_day.items())][1:]
+        x.append(len(repeat))
+        mean.append(sum(repeat) / len(repeat) if repeat else 0.0)
+    return np.array(x, dtype=float), np.array(mean)
+
+
+def holdout_spend(s: Split, days: int) -> np.ndarray:
+    """Dollars spent within ``days`` days after the end of calibration."""
+    end = s.calibration_end + timedelta(days=days)
+    return np.array([sum(o[2] for o in rows if o[0] < end) for rows in s.holdout])
+
+
 def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
@@ -204,6 +224,7 @@ class EmmaRun:
     fit_s: float
     score_s: float
     extra: dict[str, Any] = field(default_factory=dict)
+    order_value: np.ndarray | None = None  # expected value of a purchase occasion (the spend model)
 
 
 def _emma(
@@ -255,6 +276,7 @@ def _emma(
     p_buy: dict[int, list[float]] = {h: [] for h in horizons}
     expected: dict[int, list[float]] = {h: [] for h in horizons}
     p_alive: list[float] = []
+    values: list[float] = []
     for orders in orders_by_customer:
         customer = history(orders)
         scores = None
@@ -264,6 +286,7 @@ def _emma(
             if expected_purchases is not None:
                 expected[h].append(expected_purchases(customer, now, prior, float(h)))
         p_alive.append(scores.p_alive)
+        values.append(getattr(scores, "expected_order_value", None) or 0.0)
     return EmmaRun(
         prior=prior.model_dump(mode="json"),
         p_buy={h: np.array(v) for h, v in p_buy.items()},
@@ -272,6 +295,7 @@ def _emma(
         fit_s=fit_s,
         score_s=time.perf_counter() - started,
         extra={"inputs": inputs},
+        order_value=np.array(values) if any(values) else None,
     )
 
 
@@ -495,6 +519,7 @@ def evaluate(
                 "aggregate": aggregate,
             }
         )
+    spend = _spend(s, emma, reference, lifetimes_expected, holdout_days)
     results: dict[str, Any] = {
         "status": "ok",
         "dataset": {
@@ -522,6 +547,7 @@ def evaluate(
             **{k: {"params": ref["params"]} for k, ref in reference.items()},
         },
         "horizons": by_horizon,
+        "spend": spend,
         "churn": {"label": f"no purchase in the {HORIZON_LABELS.get(holdout_days, holdout_days)} holdout"}
         | ranking_block("churn"),
         "bootstrap": {
@@ -543,6 +569,56 @@ def evaluate(
     }
     results["targets"] = targets(results)
     return results
+
+
+def _spend(
+    s: Split,
+    emma: EmmaRun,
+    reference: dict[str, dict[str, Any]],
+    lifetimes_expected: dict[int, dict[str, np.ndarray]],
+    days: int,
+) -> dict[str, Any] | None:
+    """The spend model: Emma's Gamma-Gamma parameters against lifetimes' GammaGammaFitter on the same repeat
+    purchase days, and the holdout's dollars predicted (expected purchases x expected value of one) against
+    actual, in total and as a ranking of the holdout's top 10 % spenders. None where Emma has no spend model."""
+    if emma.order_value is None or emma.expected is None:
+        return None
+    lifetimes = _lifetimes()
+    started = time.perf_counter()
+    x, mean = repeat_spend(s)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        paid = (x > 0) & (mean > 0)  # a few repeat days cost nothing: not in a Gamma-Gamma fit
+        gg = lifetimes.GammaGammaFitter(penalizer_coef=0.0).fit(x[paid], mean[paid])
+        lt_value = np.asarray(gg.conditional_expected_average_profit(x, mean), dtype=float)
+    fit_s = time.perf_counter() - started
+    actual = holdout_spend(s, days)
+    top = actual > np.quantile(actual, 0.9)
+    predicted = {
+        "emma": emma.expected[days] * emma.order_value,
+        "mbgnbd_gamma_gamma": lifetimes_expected[days]["mbgnbd"] * lt_value,
+        "recency": -recency_days(s),
+    }
+    prior = emma.prior
+    return {
+        "customers_with_repeat": int(paid.sum()),
+        "emma_params": {k: prior.get(f"spend_{k}") for k in ("p", "q", "v")},
+        "lifetimes_params": {k: float(v) for k, v in gg.params_.items()},
+        "lifetimes_fit_s": fit_s,
+        "mean_value": {
+            "emma": float(emma.order_value[paid].mean()),
+            "lifetimes": float(lt_value[paid].mean()),
+            "observed_repeat": float(mean[paid].mean()),
+        },
+        "actual": float(actual.sum()),
+        "predicted": {
+            k: {"total": float(v.sum()), "error": float(v.sum() / actual.sum() - 1.0)}
+            for k, v in predicted.items()
+            if k != "recency"
+        },
+        "top_decile_share": float(top.mean()),
+        "top_decile_auc": {k: auc(v.tolist(), top.tolist()) for k, v in predicted.items()},
+    }
 
 
 def skipped(name: str = "cdnow") -> dict[str, Any]:
@@ -662,6 +738,20 @@ def format_report(r: dict[str, Any]) -> str:
             v = agg.get(k)
             cells.append(f"{k} n/a" if v is None else f"{k} {v['predicted']:,.0f} ({v['error']:+.1%})")
         lines.append(f"  {h['label']:<9} actual {agg['actual']:,.0f}: " + ", ".join(cells))
+    sp = r.get("spend")
+    if sp:
+        e, lt = sp["emma_params"], sp["lifetimes_params"]
+        lines += [
+            "",
+            f"Spend (Gamma-Gamma on the {sp['customers_with_repeat']:,} customers with a paid repeat purchase day)",
+            f"  Emma p {e['p']:.2f}, q {e['q']:.2f}, v {e['v']:.2f}; lifetimes p {lt['p']:.2f}, q {lt['q']:.2f},"
+            f" v {lt['v']:.2f}; mean expected value {sp['mean_value']['emma']:.2f} (lifetimes"
+            f" {sp['mean_value']['lifetimes']:.2f}, observed repeat mean {sp['mean_value']['observed_repeat']:.2f})",
+            f"  holdout dollars: actual {sp['actual']:,.0f}; "
+            + ", ".join(f"{k} {v['total']:,.0f} ({v['error']:+.1%})" for k, v in sp["predicted"].items()),
+            "  AUC for the holdout's top 10 % spenders: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in sp["top_decile_auc"].items()),
+        ]
     lines += ["", "Targets (issue 17)"]
     for t in r["targets"]:
         mark = "n/a" if t["met"] is None else "MET" if t["met"] else "NOT MET"

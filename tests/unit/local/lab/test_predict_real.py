@@ -295,3 +295,14 @@ def test_the_cli_dispatches_on_data(monkeypatch):
     assert called == [["--data", "cdnow-sample"]]
     args = cli.build_parser().parse_args(["predict", "validate"])
     assert args.data is None and args.process == "pareto_nbd"  # the simulated shop stays the default
+
+
+def test_the_spend_model_matches_lifetimes_gamma_gamma_on_the_sample(results):
+    sp = results["spend"]
+    emma, lt = sp["emma_params"], sp["lifetimes_params"]
+    # the histogram's log-value buckets (10 % steps) cost little against the per-customer fit
+    assert emma["p"] == pytest.approx(lt["p"], rel=0.1) and emma["q"] == pytest.approx(lt["q"], rel=0.1)
+    assert sp["mean_value"]["emma"] == pytest.approx(sp["mean_value"]["lifetimes"], rel=0.02)
+    assert sp["predicted"]["emma"]["error"] == pytest.approx(sp["predicted"]["mbgnbd_gamma_gamma"]["error"], abs=0.03)
+    assert sp["top_decile_auc"]["emma"] > sp["top_decile_auc"]["recency"]
+    assert "Spend (Gamma-Gamma" in real.format_report(results)

@@ -30,7 +30,7 @@ from emma.recommend.catalog import Product
 
 LIST_LENGTH = 60  # entries per ranked list
 NEIGHBOURS = 50  # co-purchase partners kept per product (50 short ids: about 1.2 KB, one read unit)
-CO_ALPHA = 0.3  # 0: P(b | a), ranks like raw counts; 0.5: cosine (chosen on validation data, docs/recommendations.md)
+CO_ALPHA = 0.5  # 0: P(b | a), ranks like raw counts; 0.5: cosine (chosen on validation data, docs/recommendations.md)
 CO_SHRINK = 1.0  # pairs bought together by few customers count less: co / (co + CO_SHRINK)
 NEW_ARRIVALS = 100
 TRENDING_HALF_LIFE_DAYS = 14.0

@@ -49,6 +49,10 @@ CO_CANDIDATES = 60  # the best summed co-purchase candidates ranked
 SEED_HALF_LIFE_DAYS = 60.0  # a seed bought 60 days ago counts half
 SEED_CART, SEED_BOUGHT, SEED_VIEWED = 1.0, 0.8, 0.4  # a seed's weight by source (then recency)
 SEED_FLOOR = 0.05  # long-owned products still count a little
+# places kept for the best-selling devices the customer may want next (of a kind not just bought): the
+# co-purchase and accessory evidence points to accessories, while a second device is most often a best seller
+RESERVED_FAVOURITE: dict[str, int] = {"cross-sell": 1}
+FAVOURITES_READ = 4  # best sellers read among the candidates' details (instead of the lowest candidates)
 MAX_CATEGORIES, MAX_BRANDS, MAX_TOPICS = 4, 3, 4
 MAX_DETAILS = 80  # catalog items read per request at most ...
 DETAILS_PER_ITEM = 4  # ... and four per item asked for, plus 8 (room for what stock and kind leave out)
@@ -201,21 +205,47 @@ class RecommendationService:
                 del candidates[pid]
         needed = {"new-arrivals": "new", "upgrade": "upgrade"}.get(slot)  # these slots show only their own kind
         pool = [c for c in candidates.values() if needed is None or needed in c.why]
-        ranked = sorted(pool, key=lambda c: (-c.score, c.product_id))[: min(MAX_DETAILS, DETAILS_PER_ITEM * limit + 8)]
+        reads = min(MAX_DETAILS, DETAILS_PER_ITEM * limit + 8)
+        ranked = sorted(pool, key=lambda c: (-c.score, c.product_id))[:reads]
+        reserve = RESERVED_FAVOURITE.get(slot, 0) if limit > 1 else 0
+        favourites: list[Candidate] = []
+        if reserve:  # the best sellers compete for the last places, read instead of the lowest candidates
+            sellers = sorted(
+                (c for c in pool if "popular" in c.why), key=lambda c: (-c.why["popular"][0], c.product_id)
+            )
+            favourites = sellers[:FAVOURITES_READ]
+            top = {c.product_id for c in ranked}
+            extra = [c for c in favourites if c.product_id not in top]
+            ranked = [*ranked[: reads - len(extra)], *extra]
         # the products the reasons of these candidates may name (devices, seeds), not every seed
         named = [arg for c in ranked for _, kind, arg in c.why.values() if kind in ("accessory", "co") and arg]
         if slot == "upgrade" and signals.upgrade_device:
             named.append(signals.upgrade_device)
         items = self._products.get_products(shop, dict.fromkeys([*(c.product_id for c in ranked), *named]))
         catalog = {pid: Product.from_item(item) for pid, item in items.items()}
-        out: list[Recommendation] = []
-        for cand in ranked:
+        fit: list[tuple[Candidate, Product]] = []
+        for cand in sorted(ranked, key=lambda c: (-c.score, c.product_id)):
             product = catalog.get(cand.product_id)
             why = self._unfit(product, slot, signals, catalog)
             if why:
                 excluded[why] = excluded.get(why, 0) + 1
                 continue
             assert product is not None
+            fit.append((cand, product))
+        chosen = fit[: limit - reserve]
+        if reserve:  # the last places: the best-selling devices among the rest, unless they are there already
+            shown = {c.product_id for c, _ in chosen}
+            rest = [(c, p) for c, p in fit if c.product_id not in shown]
+            liked = {c.product_id for c in favourites}
+            best = sorted(
+                (x for x in rest if x[0].product_id in liked and x[1].is_device), key=lambda x: -x[0].why["popular"][0]
+            )
+            best = best[:reserve]
+            picked = {c.product_id for c, _ in best}
+            chosen += best
+            chosen += [x for x in rest if x[0].product_id not in picked][: limit - len(chosen)]
+        out: list[Recommendation] = []
+        for cand, product in chosen:
             strategy, kind, arg = cand.main
             out.append(
                 Recommendation(
@@ -226,8 +256,6 @@ class RecommendationService:
                     strategies={s: round(v[0], 4) for s, v in cand.why.items()},
                 )
             )
-            if len(out) >= limit:
-                break
         return Result(out, excluded, len(lists), len(items))
 
     @staticmethod

@@ -1,15 +1,26 @@
 """The recommendations' evaluation on a simulated shop: seeded, fair (held-out purchases stay out of
-the profile and the model), and the combined recommender beats popularity."""
+the profile and the model), the baselines (popularity, co-occurrence) and paired intervals; the
+combined recommender beats popularity and ties co-occurrence on a small world (pinned)."""
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
 from emma.recommend.catalog import Product
-from emma.recommend.model import ShopModel
-from emma_local.lab.recommend import evaluate, fold_profile, main, popular_baseline, simulate_world
+from emma.recommend.model import Basket, ShopModel
+from emma_local.lab.recommend import (
+    CoOccurrence,
+    evaluate,
+    fold_profile,
+    main,
+    paired,
+    popular_baseline,
+    simulate_world,
+)
 
 SMALL = {"customers": 300, "products": 120}
+T = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -83,13 +94,38 @@ def test_evaluation_is_deterministic_for_a_seed(small):
     assert _without_times(evaluate(seed=4, slots=("cross-sell",), **SMALL).as_dict()) != _without_times(again.as_dict())
 
 
-def test_combined_beats_popularity_on_a_small_world(small):
-    assert small.test_customers > 80
-    assert small.combined.customers == small.popularity.customers == small.test_customers
-    assert small.combined.hit_rate > small.popularity.hit_rate
-    assert small.combined.hit_rate > small.popularity_in_stock.hit_rate
-    assert small.combined_beats_popularity
+def test_combined_beats_popularity_and_ties_cooccurrence_on_a_small_world(small):
+    assert small.test_customers == 122
+    assert small.combined.customers == small.popularity.customers == small.cooccurrence.customers == 122
+    assert small.combined_beats_popularity and small.paired["popularity"]["above_zero"]
+    assert small.paired["popularity_in_stock"]["above_zero"]
+    # pinned (seed 3): 0.303 against popularity 0.148 and co-occurrence 0.295
+    assert small.combined.hit_rate == pytest.approx(0.303, abs=0.03)
+    assert small.popularity.hit_rate == pytest.approx(0.148, abs=0.03)
+    assert small.cooccurrence.hit_rate == pytest.approx(0.295, abs=0.03)
+    co = small.paired["cooccurrence"]
+    assert co["low"] < 0 < co["high"] and not small.combined_beats_baselines  # a tie, as on the full run
     assert small.combined.coverage > small.popularity.coverage  # popularity shows the same few products
+
+
+def test_paired_interval_is_the_mean_difference_with_its_standard_error():
+    p = paired([True, True, False, True], [False, True, False, False])
+    assert p.diff == 0.5 and p.customers == 4
+    assert p.ci95 == pytest.approx(1.96 * (1 / 3) ** 0.5 / 2, abs=1e-4)  # sd of (1, 0, 0, 1) is sqrt(1/3)
+    assert p.low == pytest.approx(0.5 - p.ci95, abs=1e-4) and not p.excludes_zero
+    assert paired([True] * 50, [False] * 50).as_dict()["above_zero"]
+    with pytest.raises(ValueError):
+        paired([True], [])
+
+
+def test_cooccurrence_baseline_sums_raw_counts_over_everything_owned():
+    baskets = [Basket("a", {"x": T, "y": T}), Basket("b", {"x": T, "y": T}), Basket("c", {"z": T, "w": T})]
+    baskets += [Basket("d", {"v": T, "z": T}), Basket("e", {"v": T, "w": T}), Basket("f", {"q": T})]
+    cooc = CoOccurrence(baskets)
+    model = ShopModel("s", None, lists={"POPULAR": [("q", 9.0), ("x", 5.0)]})
+    assert cooc.recommend({"x"}, 1, model) == ["y"]  # two customers bought both
+    assert cooc.recommend({"z", "w"}, 1, model) == ["v"]  # one count from each owned product: 2 in all
+    assert cooc.recommend({"x"}, 3, model) == ["y", "q"]  # then popularity, minus owned (3 asked, 2 known)
 
 
 def test_rates_and_coverage_are_shares(small):
@@ -105,4 +141,5 @@ def test_cli_prints_json(capsys):
     assert main(["--customers", "60", "--products", "60", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["customers"] == 60 and set(out["slots"]) >= {"cross-sell", "interest", "accessories"}
-    assert "combined_beats_popularity" in out
+    assert "combined_beats_popularity" in out and "combined_beats_baselines" in out
+    assert set(out["paired"]) >= {"popularity", "cooccurrence"} and "cooccurrence" in out

@@ -194,6 +194,7 @@ def _cmd_recommend_evaluate(args: argparse.Namespace) -> int:
     from emma_local.lab.recommend import main as evaluate_main
 
     argv = ["--seed", str(args.seed), "--customers", str(args.customers), "--products", str(args.products)]
+    argv += ["--data", args.data] + (["--households", str(args.households)] if args.households else [])
     return evaluate_main(argv + (["--json"] if args.json else []))
 
 
@@ -419,6 +420,10 @@ def build_parser() -> argparse.ArgumentParser:
     revaluate.add_argument("--customers", type=int, default=3000)
     revaluate.add_argument("--products", type=int, default=600)
     revaluate.add_argument("--json", action="store_true", help="print the results as JSON")
+    revaluate.add_argument(
+        "--data", choices=("simulated", "completejourney"), default="simulated", help="or real baskets (dev extra)"
+    )
+    revaluate.add_argument("--households", type=int, help="real baskets: a seeded sample of households")
     revaluate.set_defaults(func=_cmd_recommend_evaluate)
 
     segments = sub.add_parser("segments", help="segment sizes of a shop, from a running API")

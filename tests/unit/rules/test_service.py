@@ -179,6 +179,21 @@ def test_a_lost_customer_drifts_into_likely_to_churn_and_the_prior_is_refit_dail
     assert prior["alpha"] > 0 and fitted_at >= T0 + timedelta(days=390)
 
 
+def test_a_big_regular_buyer_enters_valuable_next_year_and_leaves_it_when_predictions_fall(world):
+    for i in range(3):  # 400 EUR a month: a 12-month value far above 300 with the default prior
+        world.at(days=30 * i)
+        world.send(order(f"o{i}", "400.00", customer=LENA, minutes=60 * 24 * 30 * i))
+    (derived,) = world.store.derived_states.values()
+    p = derived.predictions
+    assert p["expected_order_value"] == 400.0 and p["clv_12m"] >= 300 and p["p_buy_90d"] >= 0.3
+    assert p["clv_12m"] == pytest.approx(p["expected_purchases_12m"] * 400.0, rel=0.01)
+    assert "valuable-next-year" in [e.properties.segment for e in world.types("segment.entered")]
+    for day in range(60, 800, 7):  # silence: the weekly review sees the predictions fall
+        world.at(days=day)
+        world.rules.on_schedule(shops=["elektro-emma"])
+    assert "valuable-next-year" in [e.properties.segment for e in world.types("segment.left")]
+
+
 def test_a_rearmed_or_rescheduled_timer_replaces_the_old_one(world):
     cart = {"value": "30.00", "items": [{"product_id": "case"}]}
     world.send(event("cart.updated", customer=LENA, **cart))

@@ -54,14 +54,14 @@ def results():
 
 def test_the_model_beats_recency_on_a_fixed_seed(results):
     churn, buy = results["churn"], results["buy"]
-    # Measured: churn AUC 0.833 (recency 0.823), buy AUC 0.855 (recency 0.845, frequency lower).
+    # Measured: churn AUC 0.832 (recency 0.823), buy AUC 0.854 (recency 0.845, frequency lower).
     assert churn["auc"] >= 0.82 and churn["auc"] > churn["auc_baseline_recency"]
     assert buy["auc"] >= 0.84 and buy["auc"] > buy["auc_baseline_recency"] > buy["auc_baseline_frequency"]
 
 
 def test_purchase_probabilities_are_calibrated(results):
     buy = results["buy"]
-    # Measured: Brier 0.080 vs 0.107 for the base rate; expected calibration error 0.015.
+    # Measured: Brier 0.080 vs 0.107 for the base rate; expected calibration error 0.019 (mean 0.138 vs 0.121).
     assert buy["brier"] < 0.85 * buy["brier_base_rate"]
     assert buy["ece"] < 0.03
     assert buy["mean_predicted"] == pytest.approx(buy["observed"], abs=0.02)
@@ -69,7 +69,7 @@ def test_purchase_probabilities_are_calibrated(results):
 
 def test_the_prior_is_fitted_from_the_counters_and_scoring_is_fast(results):
     assert results["prior"]["method"] == "fitted" and results["prior"]["customers"] == 1500
-    assert results["timing"]["score_us_per_call"] < 200  # ~16 us measured; generous for slow CI
+    assert results["timing"]["score_us_per_call"] < 200  # ~31 us measured; generous for slow CI
 
 
 def test_model_process_validation_runs():

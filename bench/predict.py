@@ -55,6 +55,7 @@ def _total(v: dict[str, Any] | None) -> str:
 
 ROWS = (
     ("emma", "Emma, fitted prior"),
+    ("emma_expected", "Emma, expected count"),
     ("emma_default_prior", "Emma, default prior"),
     ("recency", "recency"),
     ("bgnbd", "BG/NBD (lifetimes)"),
@@ -92,6 +93,16 @@ def report(r: dict[str, Any]) -> str:
             f" ({cal['ece_bins']}), mean p {cal['mean_predicted']:.3f} vs {cal['observed']:.3f};"
             f" purchases {agg['actual']:,.0f}: Emma {_total(agg['emma'])}, BG/NBD {_total(agg['bgnbd'])},"
             f" MBG/NBD {_total(agg['mbgnbd'])}"
+        )
+    sp = r.get("spend")
+    if sp:
+        e, lt = sp["emma_params"], sp["lifetimes_params"]
+        lines.append(
+            f"  spend (Gamma-Gamma, {sp['customers_with_repeat']:,} customers): Emma p {e['p']:.2f} q {e['q']:.2f} v"
+            f" {e['v']:.2f}, lifetimes p {lt['p']:.2f} q {lt['q']:.2f} v {lt['v']:.2f}; holdout dollars"
+            f" {sp['actual']:,.0f}: Emma {sp['predicted']['emma']['error']:+.1%}, lifetimes"
+            f" {sp['predicted']['mbgnbd_gamma_gamma']['error']:+.1%}; top 10 % spenders AUC Emma"
+            f" {sp['top_decile_auc']['emma']:.3f}, recency {sp['top_decile_auc']['recency']:.3f}"
         )
     for target in r["targets"]:
         lines.append(f"  target {target['target']}: {_mark(target['met'])}: {target['detail']}")

@@ -30,7 +30,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from emma.predict import mbg
 from emma.predict.history import DAY_SECONDS, Purchases, as_purchases, summarise
@@ -68,6 +68,11 @@ class Scores(BaseModel):
     expected_order_value: float | None = None
     clv_12m: float | None = None
     would_buy_without_incentive: bool = False
+    incentive_method: str = Field(
+        "propensity",
+        description="how would_buy_without_incentive was decided: propensity (p_buy_within_horizon against the "
+        "threshold; no coupon experiment measured yet) or uplift",
+    )
     intervals_used: int = 0
     days_since_last_order: float | None = None
 

@@ -18,6 +18,7 @@ from emma.predict.prior import (
     ShopStats,
     add_order,
     contribution,
+    diff,
     fit_prior,
     legacy_contribution,
     occasions,
@@ -183,7 +184,6 @@ def test_contribution_of_a_customer():
         "customers_with_repeat": 1,
         "intervals_count": 2,
         "intervals_sum_days": pytest.approx(30),
-        "cohort_2025_01_2": 1,
         "H#1434#1437|k2": 1,  # first and last occasion's fortnights since the epoch (2025-01-01 is in 1434)
     }
     assert contribution([]) == {}
@@ -196,7 +196,8 @@ def test_deltas_add_up_to_the_contribution_whatever_the_arrival_order():
         stats.apply(add_order(seen, at))
         seen.append(at)
     assert stats == ShopStats().apply(contribution(history))
-    assert stats.cohorts == {"2025-01": [0, 0, 0, 1] + [0] * (REPEAT_CAP - 3)}
+    (cell,) = stats.cells.values()
+    assert cell.counts == [0, 0, 0, 1] + [0] * (REPEAT_CAP - 3) and not stats.cohorts
 
 
 def test_a_cancellation_and_a_merge_reverse_exactly():
@@ -213,18 +214,24 @@ def test_a_cancellation_and_a_merge_reverse_exactly():
     }
 
 
-def test_delta_is_only_the_changes_and_first_order_moves_the_cohort():
+def test_delta_is_only_the_changes_and_a_late_first_order_moves_the_cell():
     delta = add_order(days(0, 10), T0 + timedelta(days=20))
     assert delta == {
         "intervals_count": 1,
         "intervals_sum_days": 10.0,
-        "cohort_2025_01_1": -1,
-        "cohort_2025_01_2": 1,
         "H#1434#1435|k1": -1,  # the customer leaves the histogram cell of (first, last) = (day 0, day 10)
         "H#1434#1436|k2": 1,  # for that of (day 0, day 20), one more repeat
     }
     late_first = stats_delta(days(40), days(40, -10))  # an older order arrives late
-    assert late_first["cohort_2025_02_0"] == -1 and late_first["cohort_2024_12_1"] == 1
+    assert late_first["H#1437#1437|k0"] == -1 and late_first["H#1434#1437|k1"] == 1
+
+
+def test_a_customer_counted_before_the_histogram_moves_from_the_cohorts_to_it():
+    old = days(0, 10)
+    stats = ShopStats().apply(legacy_contribution(old))  # what the version before the histogram added
+    assert stats.cohorts == {"2025-01": [0, 1] + [0] * (REPEAT_CAP - 1)} and not stats.cells
+    stats.apply(diff(legacy_contribution(old), contribution(days(0, 10, 20))))  # the next order
+    assert stats == ShopStats().apply(contribution(days(0, 10, 20))) and not stats.cohorts
 
 
 def test_stored_item_round_trip_with_decimals():
@@ -283,20 +290,28 @@ def test_fit_recovers_the_parameters_of_a_large_simulated_shop():
     assert math.isfinite(prior.p_strength) and 1.0 < prior.p_strength < 6.0
 
 
-def test_an_incomplete_histogram_falls_back_to_the_cohorts_and_says_so():
+def test_customers_counted_before_the_histogram_join_the_fit_through_their_cohorts():
     params = SimParams(process="model", rate_shape=0.9, rate_rate=60.0, return_a=1.5, return_b=1.0)
     shop = simulate_shop(2000, seed=3, params=params)
     stats = ShopStats()
     for i, c in enumerate(shop.customers):
         # half the customers were counted by a version before the histogram
         stats.apply(legacy_contribution(c.calibration_orders) if i % 2 else contribution(c.calibration_orders))
-    prior = fit_prior(stats, shop.calibration_end)
-    assert prior.method == "cohorts" and "1000 of 2000 customers" in prior.reason
+    mixed = fit_prior(stats, shop.calibration_end)
+    assert mixed.method == "fitted" and "histogram of 1000 customers and" in mixed.reason
+    assert "repeat counts of 1000 counted before it" in mixed.reason
     full = ShopStats()
     for c in shop.customers:
         full.apply(contribution(c.calibration_orders))
     fitted = fit_prior(full, shop.calibration_end)
-    assert fitted.method == "fitted" and fitted.reason.startswith("maximum likelihood on the histogram of 2000")
+    assert fitted.reason == "maximum likelihood on the histogram of 2000 customers"
+    # half the evidence through the coarser cohorts: close to the histogram's own fit
+    assert mixed.alpha / mixed.beta == pytest.approx(fitted.alpha / fitted.beta, rel=0.15)
+    assert mixed.p_return == pytest.approx(fitted.p_return, abs=0.05)
+    legacy = ShopStats()
+    for c in shop.customers:
+        legacy.apply(legacy_contribution(c.calibration_orders))
+    assert fit_prior(legacy, shop.calibration_end).method == "cohorts"
     assert "fewer than the 100" in fit_prior(ShopStats().apply(contribution(days(0))), T0).reason
 
 

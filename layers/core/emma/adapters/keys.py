@@ -581,9 +581,10 @@ SHOP_STATS = ItemType(
     privacy="aggregate",
     pk=stats_pk,
     sk=STATS_SK,
-    description="The shop's counters the prediction prior is fitted from: customers with an order, repeat "
-    "intervals and first-order month cohorts (the histogram's cells have items of their own, under the same "
-    "partition key).",
+    description="The shop's counters the prediction prior is fitted from: customers with an order and repeat "
+    "intervals (the histogram's cells have items of their own, under the same partition key), and, from versions "
+    "before the histogram, customers by first-order month cohort and repeat count (cohort_YYYY_MM_k, taken "
+    "back as each customer moves to the histogram).",
     attributes={"<counter>": "number: ADDed by each commit's stats delta"},
     written_by=("DynamoRulesStore.commit",),
     read_by=("DynamoRulesStore.shop_stats",),

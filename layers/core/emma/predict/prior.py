@@ -16,9 +16,9 @@ The counters are a histogram of customers by (first-occasion fortnight, last-occ
 occasions capped at 12, with the sum of the repeats of the capped cell) and, within each cell, by the mean
 value of their repeat occasions on a log scale: enough to compute both models' likelihoods to within a few per
 cent of the exact per-customer fit (docs/predictions.md). The fit is maximum likelihood (with a weak prior
-towards the defaults, which matters only for small shops). The first-order month cohorts of repeat counts
-are still counted; shops whose histogram is incomplete (counters from before it existed) are fitted on them
-("cohorts"), as before.
+towards the defaults, which matters only for small shops). Counters from before the histogram existed
+counted customers by first-order month cohort and repeat count; a customer counted there moves to the
+histogram at their next change, and until then the cohorts' likelihood joins the histogram's.
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ EXPOSURE_POINTS = 4  # quadrature points across a cohort month (customers joined
 BUCKET_DAYS = 14  # the histogram's time buckets: fortnights since the epoch
 VALUE_STEPS = 10  # value buckets per unit of ln(value): steps of about 10 %
 VALUE_OFFSET = 200  # value bucket of 1.00 (buckets below 0 are clamped: values under e^-20)
-HISTOGRAM_SHARE = 0.9  # the histogram is complete enough to fit on when it counts this share of customers
 
 # Default prior (documented in docs/predictions.md): one purchase every ~90 days for the typical
 # repeat customer, with wide heterogeneity, and a 45 % chance of returning after a first order.
@@ -113,7 +112,6 @@ def contribution(history: Purchases | Iterable[datetime] | None) -> dict[str, fl
         "customers_with_repeat": 1 if repeats else 0,
         "intervals_count": repeats,
         "intervals_sum_days": last - first,
-        cohort_attr(first, repeats): 1,
         f"{cell}|k{capped}": 1,
     }
     if capped == REPEAT_CAP:
@@ -128,9 +126,15 @@ def contribution(history: Purchases | Iterable[datetime] | None) -> dict[str, fl
 
 
 def legacy_contribution(order_times: Iterable[datetime]) -> dict[str, float]:
-    """What a customer contributed before the histogram existed (scalars and cohorts only): the ``before`` of a
-    customer whose counters were added by an older version."""
-    return {k: v for k, v in contribution(order_times).items() if not k.startswith(HISTOGRAM_PREFIX)}
+    """What a customer contributed before the histogram existed (the scalars and a first-order month cohort's
+    repeat count): the ``before`` of a customer whose counters were added by an older version. Taking it back
+    moves the customer from the cohorts to the histogram."""
+    purchases = as_purchases(order_times)
+    if purchases is None:
+        return {}
+    out = {k: v for k, v in contribution(purchases).items() if not k.startswith(HISTOGRAM_PREFIX)}
+    out[cohort_attr(to_days(purchases.first), purchases.repeats)] = 1
+    return out
 
 
 def diff(old: Mapping[str, float], new: Mapping[str, float]) -> dict[str, int | float]:
@@ -159,8 +163,8 @@ def stats_delta(
 
 
 def counter_items(delta: Mapping[str, float]) -> int:
-    """How many stored items an ADD of ``delta`` touches: the counters item if a scalar or cohort moves, and
-    each histogram cell's own item."""
+    """How many stored items an ADD of ``delta`` touches: the counters item if a scalar (or a cohort counted
+    before the histogram) moves, and each histogram cell's own item."""
     moved = {key.partition("|")[0] if key.startswith(HISTOGRAM_PREFIX) else "" for key, v in delta.items() if v}
     return len(moved)
 
@@ -311,8 +315,8 @@ class Prior(_Model):
     p_strength: float = Field(DEFAULT_P_STRENGTH, gt=0, description="Beta concentration a + b")
     method: Literal["default", "fitted", "cohorts"] = Field(
         "default",
-        description="default: too little history; fitted: maximum likelihood on the customer histogram; cohorts: "
-        "the first-order month cohorts' repeat counts (the histogram is incomplete)",
+        description="default: too little history; fitted: maximum likelihood on the customer histogram (and on "
+        "the cohorts of customers counted before it); cohorts: only customers counted before the histogram",
     )
     reason: str = ""
     customers: int = 0
@@ -410,9 +414,17 @@ def _clamp(x: float, lo: float, hi: float) -> float:
 
 
 def log_posterior(theta: list[float], data: list[tuple[list[float], list[int]]]) -> float:
-    """The cohorts fit's objective: cohort multinomial log-likelihood plus the weak prior towards the defaults."""
+    """The cohorts' multinomial log-likelihood plus the weak prior towards the defaults."""
     alpha, beta, p, strength = _unpack(theta)
-    a, b = p * strength, (1.0 - p) * strength
+    total = cohort_log_likelihood(alpha, beta, p * strength, (1.0 - p) * strength, data)
+    centre = _pack(DEFAULT_ALPHA, DEFAULT_BETA, DEFAULT_P_RETURN, DEFAULT_P_STRENGTH)
+    return total - 0.5 * sum(((x - c) / PRIOR_SD) ** 2 for x, c in zip(theta, centre, strict=True))
+
+
+def cohort_log_likelihood(
+    alpha: float, beta: float, a: float, b: float, data: list[tuple[list[float], list[int]]]
+) -> float:
+    """The first-order month cohorts' repeat counts, each cohort a multinomial over 0..11, 12+ repeats."""
     total = 0.0
     for exposures, counts in data:
         probs = [0.0] * (REPEAT_CAP + 1)
@@ -423,8 +435,6 @@ def log_posterior(theta: list[float], data: list[tuple[list[float], list[int]]])
         for k, count in enumerate(counts):
             if count:
                 total += count * math.log(max(probs[k] / n, 1e-300))
-    centre = _pack(DEFAULT_ALPHA, DEFAULT_BETA, DEFAULT_P_RETURN, DEFAULT_P_STRENGTH)
-    total -= 0.5 * sum(((x - c) / PRIOR_SD) ** 2 for x, c in zip(theta, centre, strict=True))
     return total
 
 
@@ -450,10 +460,19 @@ def histogram_cells(stats: ShopStats, as_of_day: float) -> list[tuple[float, flo
     return out
 
 
-def ml_log_posterior(theta: list[float], cells: list[tuple[float, float, float, float]]) -> float:
-    """MBG/NBD log-likelihood of the histogram plus the weak prior towards the defaults."""
+def ml_log_posterior(
+    theta: list[float],
+    cells: list[tuple[float, float, float, float]],
+    cohorts: list[tuple[list[float], list[int]]] | None = None,
+) -> float:
+    """MBG/NBD log-likelihood of the histogram, plus that of the first-order month cohorts' repeat counts of the
+    customers counted before the histogram existed (disjoint customers: the likelihoods add), plus the weak
+    prior towards the defaults."""
     alpha, beta, p, strength = _unpack(theta)
-    total = mbg.total_log_likelihood(alpha, beta, (1.0 - p) * strength, p * strength, cells)
+    a, b = p * strength, (1.0 - p) * strength
+    total = mbg.total_log_likelihood(alpha, beta, b, a, cells) if cells else 0.0
+    if cohorts:
+        total += cohort_log_likelihood(alpha, beta, a, b, cohorts)
     centre = _pack(DEFAULT_ALPHA, DEFAULT_BETA, DEFAULT_P_RETURN, DEFAULT_P_STRENGTH)
     return total - 0.5 * sum(((x - c) / PRIOR_SD) ** 2 for x, c in zip(theta, centre, strict=True))
 
@@ -499,9 +518,10 @@ def fit_spend(cells: list[tuple[float, float, float]]) -> tuple[float, float, fl
 def fit_prior(stats: ShopStats, as_of: datetime) -> Prior:
     """Fit the shop prior from its counters as of ``as_of``.
 
-    The purchase model by maximum likelihood on the histogram (with the weak prior towards the defaults), or,
-    where the histogram counts too few of the shop's customers (counters from before it existed), on the first-
-    order month cohorts; with fewer than MIN_CUSTOMERS customers with an order, the documented default prior.
+    The purchase model by maximum likelihood on the histogram (with the weak prior towards the defaults) and,
+    for customers counted before the histogram existed, their first-order month cohorts' repeat counts (they
+    move to the histogram at their next change); with fewer than MIN_CUSTOMERS customers with an order, the
+    documented default prior.
     The spend model by maximum likelihood on the customers with a paid repeat occasion, when there are
     MIN_SPEND_CUSTOMERS of them.
     """
@@ -516,24 +536,21 @@ def fit_prior(stats: ShopStats, as_of: datetime) -> Prior:
         # Start the rate scale at the shop's observed mean repeat interval.
         mean_gap = stats.intervals_sum_days / stats.intervals_count
         start[1] = math.log(_clamp(DEFAULT_ALPHA * mean_gap, *BETA_RANGE))
-    if counted >= HISTOGRAM_SHARE * customers:
-        cells = histogram_cells(stats, as_of_day)
-        best = nelder_mead(lambda th: -ml_log_posterior(th, cells), start)
-        best = nelder_mead(lambda th: -ml_log_posterior(th, cells), best)  # restart: escapes a collapsed simplex
-        method: Literal["fitted", "cohorts"] = "fitted"
-        reason = f"maximum likelihood on the histogram of {counted} customers"
-    else:
-        data = [
-            (_cohort_exposures(month, as_of_day), [max(c, 0) for c in row])
-            for month, row in sorted(stats.cohorts.items())
-            if sum(max(c, 0) for c in row) > 0
-        ]
-        best = nelder_mead(lambda th: -log_posterior(th, data), start)
-        best = nelder_mead(lambda th: -log_posterior(th, data), best)
-        method = "cohorts"
+    cells = histogram_cells(stats, as_of_day)
+    cohorts = [
+        (_cohort_exposures(month, as_of_day), [max(c, 0) for c in row])
+        for month, row in sorted(stats.cohorts.items())
+        if sum(max(c, 0) for c in row) > 0
+    ]
+    legacy = sum(sum(counts) for _, counts in cohorts)
+    best = nelder_mead(lambda th: -ml_log_posterior(th, cells, cohorts), start)
+    best = nelder_mead(lambda th: -ml_log_posterior(th, cells, cohorts), best)  # restart: escapes a collapse
+    method: Literal["fitted", "cohorts"] = "fitted" if counted else "cohorts"
+    reason = f"maximum likelihood on the histogram of {counted} customers"
+    if legacy:
         reason = (
-            f"the histogram counts {counted} of {customers} customers (counters from before it existed): "
-            "fitted on the first-order month cohorts' repeat counts"
+            f"maximum likelihood on the histogram of {counted} customers and the first-order month cohorts' "
+            f"repeat counts of {legacy} counted before it existed"
         )
     alpha, beta, p, strength = _unpack(best)
     spend_data = spend_cells(stats)

@@ -526,8 +526,8 @@ def _paired(d: dict[str, Any]) -> str:
 
 def _kinds(by_kind: dict[str, dict[str, Any]]) -> list[str]:
     return [
-        f"    held out a {kind} ({t['customers']}): combined {t['combined']:.3f}, popularity {t['popularity']:.3f},"
-        f" co-occurrence {t['cooccurrence']:.3f}"
+        f"    held-out {kind} ({t['customers']} customers): combined {t['combined']:.3f}, popularity"
+        f" {t['popularity']:.3f}, co-occurrence {t['cooccurrence']:.3f}"
         for kind, t in by_kind.items()
         if kind in ("device", "accessory")
     ]

@@ -63,6 +63,7 @@ def test_the_build_scans_catalog_and_profiles_and_recommends_from_dynamodb(aws):
     store = DynamoModelStore(ddb, catalog_table)
     report = rebuild(history, store, FixedClock(NOW))
     assert report.shops["elektro-emma"]["customers"] == 3 and report.shops["elektro-emma"]["unknown_products"] == 1
-    assert store.load("elektro-emma", ["CO#pixel-9"])["CO#pixel-9"] == [("case-1", 3.0)]
+    # all three bought both: cosine 3 / sqrt(3 x 3), shrunk by 3 / (3 + 1) (emma.recommend.model.co_similarity)
+    assert store.load("elektro-emma", ["CO#pixel-9"])["CO#pixel-9"] == [("case-1", 0.75)]
     got = catalog.get_products("elektro-emma", ["case-1", "nope"])
     assert set(got) == {"case-1"} and got["case-1"]["url"] == "https://s.example/case-1"

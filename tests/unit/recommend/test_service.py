@@ -11,7 +11,7 @@ from emma.profiles.apply import apply_event
 from emma.profiles.model import Recommended, new_profile
 from emma.recommend.build import build_shop
 from emma.recommend.catalog import Product
-from emma.recommend.model import Basket, build_model
+from emma.recommend.model import Basket, build_model, co_similarity
 from emma.recommend.service import RecommendationService, UnknownSlot
 from emma_local.fakes import FixedClock, InMemoryCatalog, InMemoryModelStore, InMemoryProfileRepository
 from tests.factories import T0, event, order
@@ -303,3 +303,74 @@ def test_the_build_skips_unknown_products_and_logs_each_once(caplog):
     assert model.unknown_products == {"mystery-1": 3}
     assert [r.product_id for r in caplog.records] == ["mystery-1"]
     assert "CO#mystery-1" not in model.lists and model.get("POPULAR")[0] == ("case-9", 3.0)
+
+
+# ---- co-purchase over the whole basket and history (issue 17) -----------------------------------
+
+PLAIN = [  # products without category or brand: only co-purchase and popularity speak for them
+    {"product_id": pid, "name": name, "price": 10}
+    for pid, name in (("a", "Alpha"), ("b", "Bravo"), ("x", "X-Ray"), ("y", "Yankee"), ("z", "Zulu"))
+]
+
+
+def _plain(baskets: list[dict[str, int]], bought: dict[str, int]):
+    world = World()
+    for item in PLAIN:
+        world.catalog.put(SHOP, {**_url(item), "created_at": "2026-01-01T00:00:00+00:00"})
+    products = [Product.from_item(i) for i in world.catalog.products.values()]
+    rows = [
+        Basket(f"c{n}", {pid: NOW - timedelta(days=days) for pid, days in basket.items()})
+        for n, basket in enumerate(baskets)
+    ]
+    world.models.save(build_model(SHOP, products, rows, NOW))
+    for pid, days in bought.items():
+        world.apply(order(f"o-{pid}", "10.00", items=[{"product_id": pid}], at=NOW - timedelta(days=days)))
+    return world
+
+
+def test_co_purchase_similarity_is_a_shrunk_cosine():
+    assert co_similarity(3, 3, 3) == pytest.approx(0.75)  # 3 / sqrt(3 x 3) x 3 / (3 + 1)
+    assert co_similarity(2, 4, 100) < co_similarity(2, 4, 4)  # a best seller needs more evidence
+    assert co_similarity(1, 1, 1) == pytest.approx(0.5)  # one customer: shrunk by half
+
+
+def test_co_purchase_sums_the_evidence_of_every_seed_and_names_the_strongest():
+    # x goes with both a and b; y only with a, but more strongly than x with either of them
+    baskets = [{"a": 5, "x": 5}] * 2 + [{"b": 5, "x": 5}] * 2 + [{"a": 5, "y": 5}] * 3
+    world = _plain(baskets, {"a": 2, "b": 2})
+    result = world.ask("cross-sell", limit=2)
+    assert ids(result) == ["x", "y"]  # the best single seed would rank y first
+    assert result.items[0].reason == "Often bought together with Bravo"  # b contributes most to x
+
+
+def test_a_recent_purchase_counts_more_than_an_old_one():
+    baskets = [{"a": 5, "x": 5}] * 4 + [{"b": 5, "y": 5}] * 3  # x: the stronger evidence, and more popular
+    world = _plain(baskets, {"a": 300, "b": 1})  # but a was bought long ago, b yesterday
+    result = world.ask("cross-sell", limit=2)
+    assert ids(result) == ["y", "x"]
+    assert [r.reason for r in result.items] == [
+        "Often bought together with Bravo",
+        "Often bought together with Alpha",
+    ]
+
+
+def test_only_the_products_the_reasons_name_are_read():
+    baskets = [{"a": 5, "x": 5}] * 3
+    world = _plain(baskets, {"a": 2, "b": 3, "z": 4})  # b and z explain nothing
+    world.catalog.batch_reads = 0
+    result = world.ask("cross-sell", limit=1)
+    assert ids(result) == ["x"] and result.items[0].reason == "Often bought together with Alpha"
+    assert result.products_read == 2  # x and a; not b or z
+
+
+def test_cross_sell_keeps_a_place_for_a_best_selling_device_of_another_kind():
+    evidence = [{"pixel-9-pro": 9, "case-9": 9, "glass-9": 9, "grip-9": 9, "insure-9": 9, "charger-65": 9}] * 3
+    sellers = [{"tab-s10": 30}] * 8 + [{"galaxy-a16": 30}] * 9  # galaxy-a16: the best seller, but a phone
+    world = World(evidence + sellers)
+    world.bought("pixel-9-pro", days_ago=3)
+    five = world.ask("cross-sell", limit=5)
+    assert ids(five)[-1] == "tab-s10" and five.items[-1].reason == "A customer favourite"
+    assert "galaxy-a16" not in ids(five)  # a smartphone was just bought
+    assert len(set(ids(five)[:4]) & {"case-9", "glass-9", "grip-9", "insure-9", "charger-65"}) == 4
+    three = world.ask("cross-sell", limit=3)  # a message's three picks: the evidence alone
+    assert "tab-s10" not in ids(three)

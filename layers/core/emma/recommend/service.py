@@ -11,6 +11,11 @@ candidates (a second batch read); the profile is passed in. Strategies and their
     upgrade           -          -          0.3       1.0     -      -        0.05
     new-arrivals      -          -          0.6        -     1.0     -         -
 
+Co-purchase sums the evidence of up to MAX_SEEDS seeds (the cart, then the products bought, newest first),
+each weighted by its source and age (half-life SEED_HALF_LIFE_DAYS); the reason names the seed that
+contributes most. In cross-sell lists of RESERVE_FROM items or more the last place goes to a best-selling
+device (of a kind not just bought), which the evidence rarely points to.
+
 Excluded: what the caller excludes (just bought, in the cart), what the customer owns, products out
 of stock or without a link, products unknown to the catalog, and products recommended in the last
 RECOMMENDED_COOLDOWN without a click. Accessory and upgrade slots keep to accessories and devices."""
@@ -52,6 +57,7 @@ SEED_FLOOR = 0.05  # long-owned products still count a little
 # places kept for the best-selling devices the customer may want next (of a kind not just bought): the
 # co-purchase and accessory evidence points to accessories, while a second device is most often a best seller
 RESERVED_FAVOURITE: dict[str, int] = {"cross-sell": 1}
+RESERVE_FROM = 5  # only in lists of five or more (a message's three picks follow the evidence alone)
 FAVOURITES_READ = 4  # best sellers read among the candidates' details (instead of the lowest candidates)
 MAX_CATEGORIES, MAX_BRANDS, MAX_TOPICS = 4, 3, 4
 MAX_DETAILS = 80  # catalog items read per request at most ...
@@ -207,7 +213,7 @@ class RecommendationService:
         pool = [c for c in candidates.values() if needed is None or needed in c.why]
         reads = min(MAX_DETAILS, DETAILS_PER_ITEM * limit + 8)
         ranked = sorted(pool, key=lambda c: (-c.score, c.product_id))[:reads]
-        reserve = RESERVED_FAVOURITE.get(slot, 0) if limit > 1 else 0
+        reserve = RESERVED_FAVOURITE.get(slot, 0) if limit >= RESERVE_FROM else 0
         favourites: list[Candidate] = []
         if reserve:  # the best sellers compete for the last places, read instead of the lowest candidates
             sellers = sorted(

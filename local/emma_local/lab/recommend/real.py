@@ -111,20 +111,23 @@ def load(households: int | None = None, seed: int = DEFAULT_SEED) -> Journey:
         if households < len(everyone):
             sample = random.Random(seed).sample(everyone, households)
             table = table.filter(pc.is_in(table.column("household_id"), value_set=pa_array(sample)))
-    t = table.to_pydict()
-    by_basket: dict[int, tuple[int, datetime, dict[int, float]]] = {}
-    for hh, basket, product, value, at in zip(
-        t["household_id"], t["basket_id"], t["product_id"], t["sales_value"], t["transaction_timestamp"], strict=True
-    ):
+    # plain ints per column (timestamps as microseconds): a third of the memory of Python datetimes per row
+    stamps = pc.cast(table.column("transaction_timestamp"), pa_type("timestamp[us]")).cast(pa_type("int64"))
+    columns_ = [table.column(c).to_pylist() for c in ("household_id", "basket_id", "product_id", "sales_value")]
+    del table
+    by_basket: dict[int, tuple[int, int, dict[int, float]]] = {}
+    for hh, basket, product, value, at in zip(*columns_, stamps.to_pylist(), strict=True):
         entry = by_basket.get(basket)
         if entry is None:
             entry = by_basket[basket] = (hh, at, {})
         elif at < entry[1]:
             by_basket[basket] = entry = (hh, at, entry[2])
         entry[2][product] = entry[2].get(product, 0.0) + float(value or 0.0)
+    del columns_, stamps
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
     baskets: dict[int, list[tuple[datetime, dict[int, float]]]] = defaultdict(list)
     for _, (hh, at, items) in sorted(by_basket.items()):
-        baskets[hh].append((at.replace(tzinfo=UTC), items))
+        baskets[hh].append((epoch + timedelta(microseconds=at), items))
     for series in baskets.values():
         series.sort(key=lambda b: b[0])
     p = pq.read_table(path / "products.parquet").to_pydict()
@@ -147,6 +150,12 @@ def pa_array(values: list[int]) -> Any:
     import pyarrow as pa
 
     return pa.array(values, type=pa.int64())
+
+
+def pa_type(name: str) -> Any:
+    import pyarrow as pa
+
+    return {"timestamp[us]": pa.timestamp("us"), "int64": pa.int64()}[name]
 
 
 @dataclass

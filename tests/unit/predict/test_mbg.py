@@ -99,3 +99,41 @@ def test_combining_older_and_newer_orders_equals_the_summary_of_all(split):
     orders = [(_at(0), 20.0), (_at(0.2), 10.0), (_at(10), 5.0), (_at(10.3), 1.0), (_at(30), 7.5)]
     assert combine(summarise(orders[:split]), summarise(orders[split:])) == summarise(orders)
     assert combine(None, summarise(orders)) == summarise(orders) == combine(summarise(orders), None)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (0.5, 1.0, 30.0, 2.0, 0, 0, 0.5, 365),  # a large MBG a and z near 1: Euler's series would grow
+        (0.5, 1.0, 400.0, 10.0, 0, 0, 0.5, 365),
+        (0.6, 50.0, 3.0, 2.0, 2, 30, 200, 365),
+        (0.6, 50.0, 0.8, 2.0, 20, 300, 320, 365),
+        (0.6, 50.0, 5.0, 2.0, 40, 300, 320, 365),
+    ],
+)
+def test_expected_purchases_match_arbitrary_precision_where_a_series_would_struggle(args):
+    mpmath = pytest.importorskip("mpmath")
+    r, alpha, a, b, x, t_x, big_t, t = args
+    z = mpmath.mpf(t) / (alpha + big_t + t)
+    hyp = mpmath.hyp2f1(r + x, b + x + 1, a + b + x, z)
+    numerator = (a + b + x) / (a - 1) * (1 - hyp * ((alpha + big_t) / (alpha + big_t + t)) ** (r + x))
+    reference = numerator / (1 + a / (b + x) * ((alpha + big_t) / (alpha + t_x)) ** (r + x))
+    assert mbg.expected_purchases(*args) == pytest.approx(float(reference), rel=1e-9)
+
+
+def test_a_series_that_does_not_converge_is_nan_not_a_number_that_looks_right():
+    assert math.isnan(mbg.hyp2f1(30.0, 29.0, 32.0, 0.9999999))
+
+
+@pytest.mark.parametrize("shift", [-400, -40, -10, -0.3, 0, 0.3, 10, 400])
+def test_combining_is_symmetric_and_overlapping_histories_keep_every_occasion(shift):
+    a = summarise([(_at(d), 10.0) for d in (0, 30, 60, 90)])
+    b = summarise([(_at(d + shift), 5.0) for d in (0, 30)])
+    both = combine(a, b)
+    assert both == combine(b, a)
+    assert both.first == min(a.first, b.first) and both.last == max(a.last, b.last)
+    assert both.first_value + both.repeat_value == pytest.approx(50.0)  # no value lost or counted twice
+    # 6 occasions; those that start less than 12 h apart are one where the summaries can tell (first, or the
+    # one set's last and the other's first)
+    expected = {-400: 5, -40: 5, -10: 5, -0.3: 4, 0: 4, 0.3: 4, 10: 5, 400: 5}[shift]
+    assert both.repeats == expected

@@ -23,6 +23,7 @@ from emma.predict.prior import (
     legacy_contribution,
     occasions,
     repeat_distribution,
+    spend_cells,
     stats_delta,
     to_days,
 )
@@ -358,3 +359,36 @@ def test_a_customer_with_more_orders_than_the_profile_keeps_is_scored_on_all_of_
     now = orders[-1][0] + timedelta(days=10)
     assert score_profile(profile, now, PRIOR) == score(summarise(orders), now, PRIOR)
     assert score_profile(profile, now, PRIOR).intervals_used == 149
+
+
+def test_an_imported_history_older_than_the_live_orders_is_summarised_whole():
+    from emma.profiles.apply import apply_event
+    from factories import T0 as F0
+    from factories import order
+
+    profile = new_profile("shop", "p1", F0)
+    live = [60 * 24 * 2 * i for i in range(100)]  # 100 live orders, every other day
+    imported = [-60 * 24 * (7 * i + 800) for i in range(300)]  # then 300 weekly orders from years before
+    for i, m in enumerate(live):
+        apply_event(profile, order(f"live{i}", "10.00", minutes=m))
+    for i, m in enumerate(imported):
+        apply_event(profile, order(f"old{i}", "10.00", minutes=m))
+    everything = [(F0 + timedelta(minutes=m), 10.0) for m in live + imported]
+    assert profile.orders.purchases() == summarise(everything)
+    assert profile.orders.purchases().repeats == 399
+    # the recent orders are the latest placed, not the latest to arrive
+    assert min(r.placed_at for r in profile.orders.recent) == F0
+
+
+def test_a_histogram_cell_keeps_its_capped_values_whatever_order_its_attributes_come_in():
+    entries = {"H#100#120|vx_240": 40, "H#100#120|k12": 1, "H#100#120|xs": 40, "H#100#120|v12_240": 1}
+    forward = ShopStats().apply(entries)
+    backward = ShopStats().apply(dict(reversed(list(entries.items()))))
+    assert forward == backward and forward.cells[(100, 120)].capped_value_repeats == {240: 40}
+    assert spend_cells(forward) == spend_cells(backward) and spend_cells(forward)[0][0] == 40.0
+
+
+def test_a_rate_prior_so_low_the_next_order_is_beyond_a_century_gives_no_date():
+    prior = Prior(alpha=0.06, beta=90.0)
+    s = score(days(0), T0 + timedelta(days=1), prior)
+    assert s.expected_next_order_at is None and 0 <= s.p_buy_90d <= s.p_alive

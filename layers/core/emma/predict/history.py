@@ -89,26 +89,29 @@ def _utc(at: datetime) -> datetime:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
-def combine(older: Purchases | None, newer: Purchases | None) -> Purchases | None:
-    """The summary of two sets of orders, ``older`` all placed before ``newer`` (a profile's orders no longer kept
-    and those it keeps): ``newer``'s first occasion joins ``older``'s last when it started less than
-    OCCASION_GAP_DAYS after it. Orders out of that order make it an approximation (docs/predictions.md)."""
-    if older is None or newer is None:
-        return older or newer
+def combine(one: Purchases | None, other: Purchases | None) -> Purchases | None:
+    """The summary of two sets of a customer's orders (a profile's orders no longer kept and those it keeps;
+    two merged profiles' dropped orders). Exact when one set ends before the other begins (the later set's
+    first occasion joins the earlier's last when it starts less than OCCASION_GAP_DAYS after it); where the
+    two overlap in time their occasions are counted as distinct, except first occasions less than
+    OCCASION_GAP_DAYS apart, which are one (docs/predictions.md)."""
+    if one is None or other is None:
+        return one or other
+    older, newer = sorted((one, other), key=lambda s: (s.first, s.last))
     gap = (newer.first - older.last).total_seconds() / DAY_SECONDS
-    if gap >= OCCASION_GAP_DAYS:
-        return Purchases(
-            first=min(older.first, newer.first),
-            last=max(older.last, newer.last),
-            repeats=older.repeats + newer.repeats + 1,
-            first_value=older.first_value,
-            repeat_value=round(older.repeat_value + newer.first_value + newer.repeat_value, 6),
-        )
-    joined = older.repeats == 0  # newer's first occasion is older's first (and only) one
+    same_start = (newer.first - older.first).total_seconds() / DAY_SECONDS < OCCASION_GAP_DAYS
+    first_value = older.first_value
+    if same_start or 0 <= gap < OCCASION_GAP_DAYS:
+        # newer's first occasion is one of older's: its first if they start together, else its last
+        joined_first = same_start or older.repeats == 0
+        repeats = older.repeats + newer.repeats
+        first_value += newer.first_value if joined_first else 0.0
+        repeat_value = older.repeat_value + newer.repeat_value + (0.0 if joined_first else newer.first_value)
+        last = max(older.last, newer.last) if newer.repeats or same_start else older.last
+    else:  # newer starts after older's last occasion, or their histories interleave: distinct occasions
+        repeats = older.repeats + newer.repeats + 1
+        repeat_value = older.repeat_value + newer.first_value + newer.repeat_value
+        last = max(older.last, newer.last)
     return Purchases(
-        first=min(older.first, newer.first),
-        last=max(older.last, newer.last) if newer.repeats else older.last,
-        repeats=older.repeats + newer.repeats,
-        first_value=older.first_value + (newer.first_value if joined else 0.0),
-        repeat_value=round(older.repeat_value + newer.repeat_value + (0.0 if joined else newer.first_value), 6),
+        first=older.first, last=last, repeats=repeats, first_value=first_value, repeat_value=round(repeat_value, 6)
     )

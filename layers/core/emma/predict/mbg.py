@@ -72,14 +72,15 @@ def p_alive(r: float, alpha: float, a: float, b: float, x: float, t_x: float, bi
 
 
 def hyp2f1(a: float, b: float, c: float, z: float) -> float:
-    """Gauss' hypergeometric function 2F1(a, b; c; z) for 0 <= z < 1, by its series."""
+    """Gauss' hypergeometric function 2F1(a, b; c; z) for 0 <= z < 1, by its series (positive terms here: a, b,
+    c > 0); NaN when it has not converged within HYP2F1_MAX_TERMS terms or overflows."""
     term = total = 1.0
     for n in range(HYP2F1_MAX_TERMS):
         term *= (a + n) * (b + n) / ((c + n) * (n + 1)) * z
         total += term
         if abs(term) <= 1e-15 * abs(total):
-            break
-    return total
+            return total if math.isfinite(total) else math.nan
+    return math.nan
 
 
 def expected_purchases(
@@ -90,7 +91,8 @@ def expected_purchases(
     The published closed form, (a+b+x)/(a-1) [1 - 2F1(r+x, b+x+1; a+b+x; z) ((alpha+T)/(alpha+T+t))^(r+x)]
     / [1 + a/(b+x) ((alpha+T)/(alpha+t_x))^(r+x)] with z = t/(alpha+T+t), evaluated through Euler's transform
     2F1(A, B; C; z) = (1-z)^(C-A-B) 2F1(C-A, C-B; C; z), which cancels the large powers and converges fast for
-    long histories; near a = 1 (a removable singularity) the mean of the two sides is used.
+    long histories (where Euler's series would grow, the direct one is summed instead); near a = 1 (a removable
+    singularity) the mean of the two sides is used.
     """
     if t <= 0:
         return 0.0
@@ -101,9 +103,15 @@ def expected_purchases(
         )
     z = t / (alpha + big_t + t)
     c = a + b + x
-    rest = math.exp((a - 1.0) * math.log1p(-z)) * hyp2f1(a + b - r, a - 1.0, c, z)
-    first = c / (a - 1.0) * (1.0 - rest)
-    return max(first * p_alive(r, alpha, a, b, x, t_x, big_t), 0.0)
+    if a - r - x - 2.0 > 0:
+        # Euler's series would grow like n^(a - r - x - 2) z^n: the direct one shrinks like n^(r + x - a) z^n
+        rest = math.exp((r + x) * math.log1p(-z)) * hyp2f1(r + x, b + x + 1.0, c, z)
+    else:
+        rest = math.exp((a - 1.0) * math.log1p(-z)) * hyp2f1(a + b - r, a - 1.0, c, z)
+    alive = p_alive(r, alpha, a, b, x, t_x, big_t)
+    if not math.isfinite(rest):  # not converged (z very near 1): the posterior mean rate over t, an upper bound
+        return alive * (r + x) / (alpha + big_t) * t
+    return max(c / (a - 1.0) * (1.0 - rest) * alive, 0.0)
 
 
 # ---- Gamma-Gamma ------------------------------------------------------------------------------------

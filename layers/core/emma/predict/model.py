@@ -45,6 +45,7 @@ DEFAULT_THRESHOLD = 0.5  # would_buy_without_incentive when P(order within the h
 FUTURE_TOLERANCE_DAYS = 1.0  # orders up to a day "in the future" (clock skew) count as now; later ones are ignored
 _FUTURE_TOLERANCE = timedelta(days=FUTURE_TOLERANCE_DAYS)
 YEAR_DAYS = 365.0
+MAX_NEXT_ORDER_DAYS = 36500.0  # a median next order further away than a century is no date (None)
 
 
 class Scores(BaseModel):
@@ -112,14 +113,15 @@ def score(
 
     purchases_12m = mbg.expected_purchases(r, alpha, a, b, n, span, span + t, YEAR_DAYS)
     value = _order_value(history, prior)
-    remaining = scale * (2.0 ** (1.0 / k) - 1.0)
+    remaining = scale * math.expm1(math.log(2.0) / k) if 1.0 / k < 10 else math.inf
+    next_order = now + timedelta(days=remaining) if remaining <= MAX_NEXT_ORDER_DAYS else None
     p_horizon = p_buy(horizon_days)
     return Scores(
         scored_at=now,
         insufficient_data=False,
         churn_risk=1.0 - p_alive,
         p_alive=p_alive,
-        expected_next_order_at=now + timedelta(days=remaining),
+        expected_next_order_at=next_order,
         p_buy_within_horizon=p_horizon,
         horizon_days=horizon_days,
         p_buy_30d=p_buy(30.0),

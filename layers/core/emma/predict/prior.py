@@ -188,7 +188,12 @@ class Cell(_Model):
     capped_value_repeats: dict[int, int] = Field(default_factory=dict, description="value bucket -> repeats summed")
 
     def empty(self) -> bool:
-        return not any(self.counts) and not self.capped_repeats and not any(self.values.values())
+        return (
+            not any(self.counts)
+            and not self.capped_repeats
+            and not any(self.values.values())
+            and not any(self.capped_value_repeats.values())
+        )
 
 
 class ShopStats(_Model):

@@ -545,11 +545,13 @@ def _newest(items: dict[str, int], limit: int) -> dict[str, int]:
 
 
 def _remember_order(stats: OrderStats, record: OrderRecord) -> None:
-    """Keep ``record`` among the recent orders; a counted order that no longer fits joins the summary of the
-    orders no longer kept (``OrderStats.dropped``: the predictions' inputs do not depend on the bound)."""
+    """Keep ``record`` among the recent orders; beyond MAX_RECENT_ORDERS the earliest placed one goes (an
+    imported history arrives after the live orders it precedes). A counted order that goes joins the summary
+    of the orders no longer kept (``OrderStats.dropped``: the predictions' inputs do not depend on the bound)."""
     stats.recent.append(record)
     if len(stats.recent) > MAX_RECENT_ORDERS:
-        gone = stats.recent.pop(0)
+        oldest = min(range(len(stats.recent)), key=lambda i: stats.recent[i].placed_at)
+        gone = stats.recent.pop(oldest)
         if gone.counted:
             stats.dropped = combine(stats.dropped, summarise([(gone.placed_at, float(gone.net))]))
 
@@ -882,10 +884,9 @@ def merge_profiles(winner: Profile, loser: Profile) -> Profile:
         if mine.status != "cancelled" and _STATUS_ORDER.index(record.status) > _STATUS_ORDER.index(mine.status):
             mine.status = record.status
     # Aggregates of orders older than the bounded list are added as they are (their purchase summaries joined:
-    # exact when one customer's dropped orders all came before the other's, else an approximation).
+    # exact when one's dropped orders all came before the other's, else an approximation: emma.predict.history).
     if loser.orders.dropped is not None:
-        both = sorted((d for d in (merged.orders.dropped, loser.orders.dropped) if d), key=lambda d: d.first)
-        merged.orders.dropped = combine(both[0], both[1] if len(both) > 1 else None)
+        merged.orders.dropped = combine(merged.orders.dropped, loser.orders.dropped)
     overflow_count = loser.orders.count - sum(1 for r in loser.orders.recent if r.counted)
     if overflow_count > 0:
         merged.orders.count += overflow_count

@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from bench.capacity import batch_get_units, item_size
@@ -603,7 +604,28 @@ def findings(r: dict[str, Any]) -> list[str]:
     return found
 
 
+def merge(result: dict[str, Any], path: Path | None = None) -> None:
+    """This section measured alone, put into a full run's results (``recommend`` and its findings, priced as
+    the full run prices it); the rest of the file stays as that run left it."""
+    from bench.run import PRICES, RESULTS, _rounded
+
+    path = path or RESULTS
+    data = json.loads(path.read_text())
+    ddb = json.loads(PRICES.read_text())["services"]["dynamodb_on_demand"]
+    result["dynamodb"]["usd_reads_per_million_requests"] = (
+        result["dynamodb"]["rru_per_request_mean"] * ddb["usd_per_million_rru"]
+    )
+    data["recommend"] = _rounded(result)
+    data["findings"] = [f for f in data.get("findings", []) if not f.startswith("recommendations")] + findings(result)
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
 if __name__ == "__main__":
+    import sys
+
     result = measure()
     print(report(result))
     print("\n".join(f"  - {f}" for f in findings(result)))
+    if "--merge" in sys.argv[1:]:  # into bench/results.json (the full run's section, measured alone)
+        merge(result)
+        print("Merged into results.json.")

@@ -16,8 +16,9 @@ For a customer with ``n`` repeat intervals summing ``S`` days and ``t`` days sin
 
 The expected number of purchase occasions in the next H days is the model's conditional expectation
 (``emma.predict.mbg.expected_purchases``), and the probability of an order within H days that of a Poisson
-count with that mean, 1 - exp(-E[N(H)]), never above P(alive) (on real customers it ranks and calibrates
-better than the model's own P(alive) (1 - (scale / (scale + H)) ** k); docs/predictions.md).
+count with that mean, 1 - exp(-E[N(H)]), never above P(alive) (on real customers it is better calibrated
+than the model's own P(alive) (1 - (scale / (scale + H)) ** k) and ranks as well at 30 and 90 days;
+docs/predictions.md).
 The spend model (Gamma-Gamma) gives the expected value of an occasion, a weighted mean of the shop's and the
 customer's own mean repeat value; the 12-month lifetime value is the product of the two (undiscounted).
 ``score`` is pure and runs on every profile change (microseconds).
@@ -178,9 +179,10 @@ def _order_value(history: Purchases, prior: Prior) -> float | None:
 
 
 def _significant(x: float, digits: int = 3) -> float:
-    """``x`` to a few significant digits: a stored estimate, not a measurement (and stable from day to day)."""
-    if x == 0 or not math.isfinite(x):
-        return 0.0 if not math.isfinite(x) else x
+    """``x`` to a few significant digits: a stored estimate, not a measurement (and stable from day to day).
+    The expected counts are finite (emma.predict.mbg falls back to a bound where a series does not converge)."""
+    if x == 0:
+        return 0.0
     return round(x, digits - 1 - math.floor(math.log10(abs(x))))
 
 

@@ -28,8 +28,9 @@ from emma_infra.constructs.definitions import DEFINITIONS_ENV_VAR, DEFINITIONS_P
 from emma_infra.constructs.ingest_api import route_family, served_routes
 from emma_infra.sizing import CAMPAIGNS_FUNCTION_OPTIONS
 from tests.infra.conftest import Synth
-from tests.infra.test_journeys import function, function_statements, role_statements
+from tests.infra.test_journeys import _listed, function, function_statements, role_statements
 from tests.infra.test_privacy_infra import allowed, arn
+from tests.infra.test_state_machines import state_machine
 
 pytestmark = pytest.mark.infra
 
@@ -56,17 +57,8 @@ CAMPAIGN_ROUTES = {
 }
 
 
-def _listed(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
 def machine(synth: Synth) -> tuple[str, dict[str, Any]]:
-    ((logical_id, resource),) = [
-        (logical_id, resource)
-        for logical_id, resource in synth.resources("AWS::StepFunctions::StateMachine").items()
-        if resource["Properties"]["StateMachineName"] == CAMPAIGN_MACHINE_NAME
-    ]
-    return logical_id, resource
+    return state_machine(synth, CAMPAIGN_MACHINE_NAME)
 
 
 def machine_statements(synth: Synth) -> list[dict[str, Any]]:
@@ -118,20 +110,6 @@ def test_every_state_of_the_machine_that_works_is_a_task_of_the_campaigns_functi
         assert task["Parameters"]["FunctionName"] == FUNCTION
 
 
-def test_the_machine_logs_every_transition_without_data_and_is_traced(default_synth):
-    _, resource = machine(default_synth)
-    props = resource["Properties"]
-    logging = props["LoggingConfiguration"]
-    assert logging["Level"] == "ALL"
-    assert logging["IncludeExecutionData"] is False
-    (destination,) = logging["Destinations"]
-    log_group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
-    log_group = default_synth.template_json["Resources"][log_group_id]
-    assert log_group["Properties"]["LogGroupName"] == f"/aws/vendedlogs/states/{CAMPAIGN_MACHINE_NAME}"
-    assert log_group["Properties"]["RetentionInDays"] == 30
-    assert props["TracingConfiguration"] == {"Enabled": True}
-
-
 def test_the_machine_invokes_exactly_the_campaigns_function_and_nothing_else(default_synth):
     fn_id, _ = function(default_synth, FUNCTION_PATH)
     found = machine_statements(default_synth)
@@ -149,17 +127,6 @@ def test_the_machine_invokes_exactly_the_campaigns_function_and_nothing_else(def
     assert not {a for a in actions if a.split(":")[0] in {"lambda", "states", "s3", "dynamodb", "sqs"}} - {
         "lambda:InvokeFunction"
     }
-
-
-def test_the_machine_waits_for_its_permissions(default_synth):
-    _, resource = machine(default_synth)
-    role_id = resource["Properties"]["RoleArn"]["Fn::GetAtt"][0]
-    (policy_id,) = [
-        policy_id
-        for policy_id, policy in default_synth.resources("AWS::IAM::Policy").items()
-        if {"Ref": role_id} in policy["Properties"]["Roles"]
-    ]
-    assert policy_id in resource["DependsOn"]
 
 
 def test_a_failed_campaign_run_alarms(default_synth):

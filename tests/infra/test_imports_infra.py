@@ -31,8 +31,9 @@ from emma_infra.constructs.imports import BUCKET_KEY, FUNCTION_KEY, JOBS_PREFIX
 from emma_infra.constructs.ingest_api import route_family, served_routes
 from emma_infra.sizing import IMPORTS_FUNCTION_OPTIONS
 from tests.infra.conftest import Synth
-from tests.infra.test_journeys import function, function_statements, role_statements
+from tests.infra.test_journeys import _listed, function, function_statements, role_statements
 from tests.infra.test_privacy_infra import allowed, arn
+from tests.infra.test_state_machines import state_machine
 
 pytestmark = pytest.mark.infra
 
@@ -58,17 +59,8 @@ IMPORT_ROUTES = {
 }
 
 
-def _listed(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else [value]
-
-
 def machine(synth: Synth) -> tuple[str, dict[str, Any]]:
-    ((logical_id, resource),) = [
-        (logical_id, resource)
-        for logical_id, resource in synth.resources("AWS::StepFunctions::StateMachine").items()
-        if resource["Properties"]["StateMachineName"] == IMPORT_MACHINE_NAME
-    ]
-    return logical_id, resource
+    return state_machine(synth, IMPORT_MACHINE_NAME)
 
 
 def machine_statements(synth: Synth) -> list[dict[str, Any]]:
@@ -113,20 +105,6 @@ def test_the_machine_is_tasks_of_the_imports_function_and_distributed_maps_over_
         assert found["ItemReader"]["Parameters"]["Bucket"] == BUCKET
 
 
-def test_the_machine_logs_every_transition_without_data_and_is_traced(default_synth):
-    _, resource = machine(default_synth)
-    props = resource["Properties"]
-    logging = props["LoggingConfiguration"]
-    assert logging["Level"] == "ALL"
-    assert logging["IncludeExecutionData"] is False  # keys and profile ids stay out of the logs
-    (destination,) = logging["Destinations"]
-    log_group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
-    log_group = default_synth.template_json["Resources"][log_group_id]
-    assert log_group["Properties"]["LogGroupName"] == f"/aws/vendedlogs/states/{IMPORT_MACHINE_NAME}"
-    assert log_group["Properties"]["RetentionInDays"] == 30
-    assert props["TracingConfiguration"] == {"Enabled": True}
-
-
 def test_the_machine_invokes_exactly_the_imports_function(default_synth):
     fn_id, _ = function(default_synth, FUNCTION_PATH)
     invoke = [s for s in machine_statements(default_synth) if "lambda:InvokeFunction" in _listed(s["Action"])]
@@ -168,17 +146,6 @@ def test_the_machine_runs_its_distributed_maps_as_child_workflows_of_itself(defa
         "states:StopExecution",
         "states:RedriveExecution",
     }
-
-
-def test_the_machine_waits_for_its_permissions(default_synth):
-    _, resource = machine(default_synth)
-    role_id = resource["Properties"]["RoleArn"]["Fn::GetAtt"][0]
-    (policy_id,) = [
-        policy_id
-        for policy_id, policy in default_synth.resources("AWS::IAM::Policy").items()
-        if {"Ref": role_id} in policy["Properties"]["Roles"]
-    ]
-    assert policy_id in resource["DependsOn"]
 
 
 def test_a_failed_import_alarms(default_synth):

@@ -127,21 +127,6 @@ def test_definition_is_the_compiled_journey_with_the_steps_function_substituted(
 
 
 @pytest.mark.parametrize("journey_id", JOURNEY_FILES)
-def test_state_machine_logs_every_transition_without_data_and_is_traced(default_synth, journey_id):
-    _, props = machines(default_synth)[journey_id]
-    logging = props["LoggingConfiguration"]
-    assert logging["Level"] == "ALL"
-    assert logging["IncludeExecutionData"] is False  # customer data stays out of the logs
-    (destination,) = logging["Destinations"]
-    log_group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
-    log_group = default_synth.template_json["Resources"][log_group_id]
-    assert log_group["Properties"]["LogGroupName"] == f"/aws/vendedlogs/states/{state_machine_name(journey_id)}"
-    assert log_group["Properties"]["RetentionInDays"] == 30
-    assert log_group["DeletionPolicy"] == "Delete"
-    assert props["TracingConfiguration"] == {"Enabled": True}
-
-
-@pytest.mark.parametrize("journey_id", JOURNEY_FILES)
 def test_state_machine_may_invoke_exactly_the_steps_function(default_synth, journey_id):
     _, props = machines(default_synth)[journey_id]
     steps_id, _ = function(default_synth, STEPS)

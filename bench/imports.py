@@ -1207,13 +1207,15 @@ def findings(r: dict[str, Any]) -> list[str]:
             " thousandth or more); a conclusion that changes nothing writes nothing."
         )
     conclude = steps.get("conclude")
-    stats = conclude["per_unit"]["wru_by_item"].get("shop prediction counters", 0) if conclude else 0
+    counters, cells = "shop prediction counters", "shop prediction histogram cell"
+    stats = sum(conclude["per_unit"]["wru_by_item"].get(k, 0) for k in (counters, cells)) if conclude else 0
     if conclude and stats:
-        size = r["stored"].get("shop prediction counters", {}).get("mean_bytes", 0)
+        size = r["stored"].get(counters, {}).get("mean_bytes", 0)
+        cell = r["stored"].get(cells, {}).get("mean_bytes", 0)
         found.append(
-            f"imports: every conclusion of a customer with orders ADDs to the shop's one prediction counter item"
-            f" ({size:,.0f} bytes): {stats:.1f} of the {conclude['per_unit']['wru']:.1f} WRU a profile costs in"
-            " the conclude pass, all on one item."
+            f"imports: every conclusion of a customer with orders ADDs to the shop's prediction counters item"
+            f" ({size:,.0f} bytes) and to the histogram cells it leaves and joins ({cell:,.0f} bytes on average):"
+            f" {stats:.1f} of the {conclude['per_unit']['wru']:.1f} WRU a profile costs in the conclude pass."
         )
     return found
 

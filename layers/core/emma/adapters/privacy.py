@@ -536,6 +536,8 @@ def _classify(shop: str, item: dict[str, Any]) -> str:
         return keys.DEFERRAL.name
     if pk.startswith(keys.timer_pk(0)[:-1]):
         return keys.TIMER.name
+    if pk == keys.stats_pk(shop):  # the counters item and, under the same key, the histogram's cells
+        return (keys.SHOP_STATS if sk == keys.STATS_SK else keys.SHOP_STATS_CELL).name
     for builder, item_type in (
         (keys.alias_pk(shop, "", "")[:-1], keys.ALIAS),
         (keys.event_pk(shop, ""), keys.IDEMPOTENCY),
@@ -545,7 +547,6 @@ def _classify(shop: str, item: dict[str, Any]) -> str:
         (keys.suppression_pk(shop, ""), keys.SUPPRESSION),
         (keys.product_pk(shop, ""), keys.PRODUCT),
         (keys.model_pk(shop), keys.MODEL_LIST),
-        (keys.stats_pk(shop), keys.SHOP_STATS),
         (keys.prior_pk(shop), keys.PRIOR),
         (keys.snapshot_pk(shop), keys.ANALYTICS_SNAPSHOT),
         (keys.analytics_pk(shop, "", "")[:-2], keys.ANALYTICS_COUNTERS),

@@ -1301,12 +1301,9 @@ RESULTS = Path(__file__).with_name("results.json")
 def merge(result: dict[str, Any], path: Path = RESULTS) -> None:
     """This section measured alone, put into a full run's results (``campaigns`` and its findings), as section 13
     was added (the rest of the file stays as that run left it)."""
-    from bench.run import _rounded
+    from bench.run import merge_section
 
-    data = json.loads(path.read_text())
-    data["campaigns"] = _rounded(result)
-    data["findings"] = [f for f in data.get("findings", []) if not f.startswith("campaigns:")] + findings(result)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    merge_section("campaigns", result, findings(result), "campaigns:", path)
 
 
 if __name__ == "__main__":

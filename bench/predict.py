@@ -181,12 +181,9 @@ FINDING_PREFIXES = ("predictions (CDNOW", "predictions on real customers (CDNOW)
 def merge(result: dict[str, Any], path: Path = RESULTS) -> None:
     """This section measured alone, put into a full run's results (``predict`` and its findings); the rest
     of the file stays as that run left it."""
-    from bench.run import _rounded
+    from bench.run import merge_section
 
-    data = json.loads(path.read_text())
-    data["predict"] = _rounded(result)
-    data["findings"] = [f for f in data.get("findings", []) if not f.startswith(FINDING_PREFIXES)] + findings(result)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    merge_section("predict", result, findings(result), FINDING_PREFIXES, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -607,17 +607,13 @@ def findings(r: dict[str, Any]) -> list[str]:
 def merge(result: dict[str, Any], path: Path | None = None) -> None:
     """This section measured alone, put into a full run's results (``recommend`` and its findings, priced as
     the full run prices it); the rest of the file stays as that run left it."""
-    from bench.run import PRICES, RESULTS, _rounded
+    from bench.run import PRICES, RESULTS, merge_section
 
-    path = path or RESULTS
-    data = json.loads(path.read_text())
     ddb = json.loads(PRICES.read_text())["services"]["dynamodb_on_demand"]
     result["dynamodb"]["usd_reads_per_million_requests"] = (
         result["dynamodb"]["rru_per_request_mean"] * ddb["usd_per_million_rru"]
     )
-    data["recommend"] = _rounded(result)
-    data["findings"] = [f for f in data.get("findings", []) if not f.startswith("recommendations")] + findings(result)
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+    merge_section("recommend", result, findings(result), "recommendations", path or RESULTS)
 
 
 if __name__ == "__main__":

@@ -741,6 +741,18 @@ def _rounded(value: Any) -> Any:
     return value
 
 
+def merge_section(
+    section: str, result: dict[str, Any], found: list[str], prefixes: str | tuple[str, ...], path: Path = RESULTS
+) -> None:
+    """One section measured alone (``python -m bench.<section> --merge``), put into a full run's results: the
+    section's figures, and its findings (those starting with ``prefixes``) replaced; the rest of the file stays
+    as that run left it."""
+    data = json.loads(path.read_text())
+    data[section] = _rounded(result)
+    data["findings"] = [f for f in data.get("findings", []) if not f.startswith(prefixes)] + found
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations, to try the benchmark out")

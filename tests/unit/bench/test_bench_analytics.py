@@ -5,12 +5,11 @@ on hand-computed calls."""
 
 import json
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from bench import analytics
 from bench.aws_calls import Call
+from tests.unit.bench.conftest import moto_session
 
 PRICES = json.loads(analytics.PRICES.read_text())
 TINY = analytics.Plan(customers=10, history_weeks=2)
@@ -19,14 +18,8 @@ TABLE = "emma-profiles"
 
 @pytest.fixture(scope="module")
 def result():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_DEFAULT_REGION", "eu-central-1")
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.delenv("AWS_ENDPOINT_URL", raising=False)
-        with mock_aws():
-            session = boto3.Session(region_name="eu-central-1")
-            return analytics.measure(PRICES, TINY, session=session, patch_moto=False)
+    with moto_session() as session:
+        return analytics.measure(PRICES, TINY, session=session, patch_moto=False)
 
 
 def _sum(rows, name):

@@ -7,14 +7,13 @@ of prices.json, and the walker and the billing rules hold on hand-made input."""
 import json
 import math
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from bench import campaigns
 from bench.aws_calls import Call
 from bench.capacity import item_size
 from emma.rules.state import MEMBER_SHARDS
+from tests.unit.bench.conftest import moto_session
 
 PRICES = json.loads(campaigns.PRICES.read_text())
 TINY = campaigns.Plan(recipients=60, templates=120, dispatch_sample=6, rate=1000.0, replay_rate=1.0)
@@ -22,13 +21,8 @@ TINY = campaigns.Plan(recipients=60, templates=120, dispatch_sample=6, rate=1000
 
 @pytest.fixture(scope="module")
 def result():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_DEFAULT_REGION", "eu-central-1")
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.delenv("AWS_ENDPOINT_URL", raising=False)
-        with mock_aws():
-            return campaigns.measure(PRICES, TINY, session=boto3.Session(region_name="eu-central-1"))
+    with moto_session() as session:
+        return campaigns.measure(PRICES, TINY, session=session)
 
 
 def test_the_fan_out_hands_every_recipient_over(result):

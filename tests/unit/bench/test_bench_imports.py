@@ -7,12 +7,11 @@ billing rules hold on hand-computed calls (the activity index included)."""
 import json
 import math
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from bench import imports
 from bench.aws_calls import Call
+from tests.unit.bench.conftest import moto_session
 
 PRICES = json.loads(imports.PRICES.read_text())
 TINY = imports.Plan(customers=30)
@@ -21,16 +20,10 @@ PROFILES = "emma-profiles"
 
 @pytest.fixture(scope="module")
 def result():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_DEFAULT_REGION", "eu-central-1")
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.delenv("AWS_ENDPOINT_URL", raising=False)
-        with mock_aws():
-            session = boto3.Session(region_name="eu-central-1")
-            # patched moto (emma_local.moto_fixes, as `emma dev`): ingest stores a batch's customers on threads,
-            # and moto's own TransactWriteItems deep-copies whole tables while other threads write to them
-            return imports.measure(PRICES, TINY, session=session, patch_moto=True)
+    with moto_session() as session:
+        # patched moto (emma_local.moto_fixes, as `emma dev`): ingest stores a batch's customers on threads,
+        # and moto's own TransactWriteItems deep-copies whole tables while other threads write to them
+        return imports.measure(PRICES, TINY, session=session, patch_moto=True)
 
 
 def _flows(result):

@@ -6,15 +6,14 @@ import itertools
 import json
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from bench import privacy
 from bench.aws_calls import Call
 from bench.capacity import CapacityMeter
 from emma_local.config import load_config
 from emma_local.provision import provision
+from tests.unit.bench.conftest import moto_session
 
 TINY = privacy.Size("tiny", events=14, messages=2, journeys=2, history_days=20)
 PRICES = json.loads(privacy.PRICES.read_text())
@@ -22,15 +21,9 @@ PRICES = json.loads(privacy.PRICES.read_text())
 
 @pytest.fixture(scope="module")
 def result():
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("AWS_DEFAULT_REGION", "eu-central-1")
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.delenv("AWS_ENDPOINT_URL", raising=False)
-        with mock_aws():
-            session = boto3.Session(region_name="eu-central-1")
-            resources = provision(session, load_config().shops)
-            return privacy.measure(PRICES, sizes=(TINY,), session=session, resources=resources)
+    with moto_session() as session:
+        resources = provision(session, load_config().shops)
+        return privacy.measure(PRICES, sizes=(TINY,), session=session, resources=resources)
 
 
 def test_history_has_the_events_asked_for_in_time_order():

@@ -72,6 +72,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.analytics import _table  # noqa: E402
 from bench.aws_calls import Call, CallRecorder  # noqa: E402
 from bench.capacity import (  # noqa: E402
     eventbridge_billed_events,
@@ -1122,15 +1123,6 @@ def measure(prices: Mapping[str, Any] | None = None, plan: Plan = Plan(), sessio
 
 def _usd_text(x: float) -> str:
     return f"${x:,.2f}" if x >= 0.995 else f"${x:.4f}" if x >= 0.0001 else f"${x:.6f}"
-
-
-def _table(rows: list[list[str]], header: list[str], indent: str = "    ") -> list[str]:
-    widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=True)]
-    return [
-        indent
-        + "  ".join(x.ljust(w) if i == 0 else x.rjust(w) for i, (x, w) in enumerate(zip(row, widths, strict=True)))
-        for row in (header, *rows)
-    ]
 
 
 PART_LABELS = {

@@ -102,6 +102,14 @@ def score(
     p_alive = weight / (weight + prior.b)
 
     r, alpha, a, b = prior.mbg
+    counts: dict[float, float] = {}
+
+    def expected(days: float) -> float:
+        """E[occasions within ``days``], once per horizon (the default horizon is the 30 days')."""
+        days = max(days, 0.0)
+        if days not in counts:
+            counts[days] = mbg.expected_purchases(r, alpha, a, b, n, span, span + t, days)
+        return counts[days]
 
     def p_buy(days: float) -> float:
         """P(an order within ``days``): 1 - exp(-E[occasions within ``days``]), the Poisson probability of the
@@ -109,10 +117,9 @@ def score(
         + days)) ** k) is better calibrated on its own simulated world, but on real customers (CDNOW,
         docs/predictions.md) it ranks below the expected count and under-predicts, more so the longer the
         horizon."""
-        expected = mbg.expected_purchases(r, alpha, a, b, n, span, span + t, max(days, 0.0))
-        return min(-math.expm1(-expected), p_alive)
+        return min(-math.expm1(-expected(days)), p_alive)
 
-    purchases_12m = mbg.expected_purchases(r, alpha, a, b, n, span, span + t, YEAR_DAYS)
+    purchases_12m = expected(YEAR_DAYS)
     value = _order_value(history, prior)
     remaining = scale * math.expm1(math.log(2.0) / k) if 1.0 / k < 10 else math.inf
     next_order = now + timedelta(days=remaining) if remaining <= MAX_NEXT_ORDER_DAYS else None

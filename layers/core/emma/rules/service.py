@@ -28,7 +28,7 @@ from emma.events.model import (
     SourceKind,
 )
 from emma.ingest.ports import CommitConflict, EventPublisher
-from emma.predict.model import profile_purchases, score_profile
+from emma.predict.model import score
 from emma.predict.prior import (
     Prior,
     ShopStats,
@@ -250,8 +250,9 @@ class RulesService:
         self._priors[shop] = (prior, self._monotonic())
         return prior
 
-    def _score(self, profile: Profile, now: datetime) -> dict[str, Any]:
-        return score_profile(profile, now, self._prior(profile.shop)).model_dump(mode="json")
+    def _score(self, loaded: Loaded, now: datetime) -> dict[str, Any]:
+        assert loaded.profile is not None
+        return score(loaded.purchases, now, self._prior(loaded.profile.shop)).model_dump(mode="json")
 
     def prior_of(self, shop: str) -> dict[str, Any] | None:
         """The shop's stored prior, if it has one (not the default)."""
@@ -383,7 +384,7 @@ class RulesService:
             deltas = {s: 1 for s in outcome.entered} | {s: -1 for s in outcome.left}
             # The shop's prediction counters follow each customer's counted orders (new, cancelled,
             # merged); the marker makes every addition happen exactly once.
-            current = profile_purchases(loaded.profile)
+            current = loaded.purchases
             stats = _add(diff(_counted(loaded.derived), contribution(current)), {})
             derived.purchases, derived.order_times = current, []
             for retired in loaded.retired:  # a merged-away profile's memberships and orders stop counting
@@ -440,7 +441,7 @@ class RulesService:
         assert profile is not None
         defs = self._defs.for_shop(event.shop)
         derived = loaded.derived.model_copy(deep=True, update={"profile_id": profile.profile_id})
-        predictions = self._score(profile, now)
+        predictions = self._score(loaded, now)
         outcome = evaluate_event(defs, profile, event, now, set(derived.segments), predictions)
         fired = self._gate(defs, derived, outcome.fired, now)
         outcome.fired = fired
@@ -473,7 +474,7 @@ class RulesService:
         assert profile is not None
         defs = self._defs.for_shop(timer.shop)
         derived = loaded.derived.model_copy(deep=True, update={"profile_id": profile.profile_id})
-        predictions = self._score(profile, now)
+        predictions = self._score(loaded, now)
         outcome = evaluate_segments(defs, profile, now, set(derived.segments), predictions)
         outbox: list[CanonicalEvent] = []
         arm = derived.arms.get(timer.trigger_id) if timer.kind == "absence" else None

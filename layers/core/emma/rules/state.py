@@ -8,6 +8,7 @@ import binascii
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from emma.errors import BadRequest
 from emma.events.model import CanonicalEvent
 from emma.predict.history import Purchases
+from emma.predict.model import profile_purchases
 from emma.predict.prior import counter_items
 from emma.profiles.model import Profile
 
@@ -176,6 +178,11 @@ class Loaded:
     derived: Derived  # version 0 when there is none yet
     marker: dict[str, Any] | None  # set when this event/timer was evaluated before
     retired: list[Derived] = field(default_factory=list)  # derived states of profiles merged into this one
+
+    @cached_property
+    def purchases(self) -> Purchases | None:
+        """The profile's purchase summary, worked out once: the predictions and the shop counters read it."""
+        return None if self.profile is None else profile_purchases(self.profile)
 
 
 @dataclass

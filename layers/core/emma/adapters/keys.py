@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from emma.predict.prior import CELL_SEPARATOR, cell_key
 from emma.resources import CATALOG_TABLE, PROFILES_TABLE, SCHEDULE_TABLE, TableDef
 from emma.rules.state import COUNTER_SHARDS, MEMBER_SHARDS, SHARDS, Listing, Timer, stamp
 
@@ -160,12 +161,8 @@ def stats_pk(shop: str) -> str:
 
 
 STATS_SK = "STATS"
-STATS_CELL = "|"  # a histogram counter's name: <cell item's sk>|<attribute> (emma.predict.prior.contribution)
-
-
-def stats_cell_sk(first: int, last: int) -> str:
-    """A histogram cell's item (emma.predict.prior.cell_key builds the same in the counters' names)."""
-    return f"H#{first}#{last}"
+STATS_CELL = CELL_SEPARATOR  # a histogram counter's name: <cell item's sk>|<attribute>
+stats_cell_sk = cell_key  # a histogram cell's item: H#<first fortnight>#<last fortnight>
 
 
 def stats_attribute(name: str) -> tuple[str, str]:

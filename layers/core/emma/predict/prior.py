@@ -63,6 +63,7 @@ _COHORT_ATTR = re.compile(r"^cohort_(\d{4})_(\d{2})_(\d+)$")
 _CELL_ATTR = re.compile(r"^H#(\d+)#(\d+)\|(k(\d+)|xs|v(\d+)_(\d+)|vx_(\d+))$")
 SCALAR_COUNTERS = ("customers_with_orders", "customers_with_repeat", "intervals_count", "intervals_sum_days")
 HISTOGRAM_PREFIX = "H#"
+CELL_SEPARATOR = "|"  # a histogram counter's name: <cell key>|<counter> (the store keeps a cell per item)
 
 
 class _Model(BaseModel):
@@ -112,16 +113,16 @@ def contribution(history: Purchases | Iterable[datetime] | None) -> dict[str, fl
         "customers_with_repeat": 1 if repeats else 0,
         "intervals_count": repeats,
         "intervals_sum_days": last - first,
-        f"{cell}|k{capped}": 1,
+        f"{cell}{CELL_SEPARATOR}k{capped}": 1,
     }
     if capped == REPEAT_CAP:
-        out[f"{cell}|xs"] = repeats
+        out[f"{cell}{CELL_SEPARATOR}xs"] = repeats
     mean = purchases.mean_repeat_value
     if mean is not None:
         vb = value_bucket(mean)
-        out[f"{cell}|v{capped}_{vb}"] = 1
+        out[f"{cell}{CELL_SEPARATOR}v{capped}_{vb}"] = 1
         if capped == REPEAT_CAP:
-            out[f"{cell}|vx_{vb}"] = repeats
+            out[f"{cell}{CELL_SEPARATOR}vx_{vb}"] = repeats
     return out
 
 
@@ -165,7 +166,9 @@ def stats_delta(
 def counter_items(delta: Mapping[str, float]) -> int:
     """How many stored items an ADD of ``delta`` touches: the counters item if a scalar (or a cohort counted
     before the histogram) moves, and each histogram cell's own item."""
-    moved = {key.partition("|")[0] if key.startswith(HISTOGRAM_PREFIX) else "" for key, v in delta.items() if v}
+    moved = {
+        key.partition(CELL_SEPARATOR)[0] if key.startswith(HISTOGRAM_PREFIX) else "" for key, v in delta.items() if v
+    }
     return len(moved)
 
 
@@ -279,13 +282,13 @@ class ShopStats(_Model):
             name = cell_key(first, last)
             for repeats, count in enumerate(cell.counts):
                 if count:
-                    out[f"{name}|k{repeats}"] = count
+                    out[f"{name}{CELL_SEPARATOR}k{repeats}"] = count
             if cell.capped_repeats:
-                out[f"{name}|xs"] = cell.capped_repeats
+                out[f"{name}{CELL_SEPARATOR}xs"] = cell.capped_repeats
             for (repeats, vb), count in cell.values.items():
-                out[f"{name}|v{repeats}_{vb}"] = count
+                out[f"{name}{CELL_SEPARATOR}v{repeats}_{vb}"] = count
             for vb, count in cell.capped_value_repeats.items():
-                out[f"{name}|vx_{vb}"] = count
+                out[f"{name}{CELL_SEPARATOR}vx_{vb}"] = count
         return out
 
     @property

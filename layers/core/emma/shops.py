@@ -6,9 +6,10 @@ from __future__ import annotations
 from datetime import time
 from typing import Annotated, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from emma.events.model import Channel
+from emma.offers.config import AnyCoupons, IncentiveConfig, parse_coupons
 
 
 class FrequencyCap(BaseModel):
@@ -244,6 +245,18 @@ class ShopConfig(BaseModel):
     dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
     analytics: AnalyticsConfig = Field(default_factory=AnalyticsConfig)
+    coupons: AnyCoupons | None = Field(
+        None,
+        description="the coupon provider that creates the codes Emma sends (docs/offers.md): shopify, woocommerce, "
+        "shopware or pool; none: messages with a coupon go out without one, the reason on the message log",
+    )
+    incentives: IncentiveConfig = Field(default_factory=IncentiveConfig)
+
+    @field_validator("coupons", mode="before")
+    @classmethod
+    def _coupons_never_disable_the_shop(cls, value: object) -> object:
+        """A coupons entry that does not validate becomes BrokenCoupons: its messages wait, with the reason."""
+        return None if value is None else parse_coupons(value)
 
     def __repr__(self) -> str:  # never print secrets
         return f"ShopConfig(shop={self.shop!r}, name={self.name!r})"

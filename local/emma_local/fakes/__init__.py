@@ -17,6 +17,7 @@ from emma_local.fakes.dispatch import (
     RecordingSender,
 )
 from emma_local.fakes.journeys import InMemoryJourneyStore
+from emma_local.fakes.offers import InMemoryCodePool, InMemoryCoupons, RecordingCouponProvider
 from emma_local.fakes.profiles import InMemoryCatalog, InMemoryProfileRepository
 from emma_local.fakes.publisher import InMemoryPublisher
 from emma_local.fakes.recommend import InMemoryModelStore, InMemoryShopHistory
@@ -28,6 +29,8 @@ __all__ = [
     "InMemoryCampaignRuns",
     "InMemoryCapStore",
     "InMemoryCatalog",
+    "InMemoryCodePool",
+    "InMemoryCoupons",
     "InMemoryDeferrals",
     "InMemoryJourneyStore",
     "InMemoryLinks",
@@ -39,6 +42,7 @@ __all__ = [
     "InMemoryShopHistory",
     "ListQueue",
     "ListRequestQueue",
+    "RecordingCouponProvider",
     "RecordingExecutions",
     "RecordingSender",
     "StaticShopDirectory",

@@ -12,6 +12,8 @@ from emma.dispatch.recorder import IngestRecorder
 from emma.dispatch.request import MessageRequest
 from emma.dispatch.service import DispatchService
 from emma.ingest.service import IngestService
+from emma.offers.config import IncentiveConfig, ShopifyCoupons
+from emma.offers.service import CouponIssuer
 from emma.recommend.build import rebuild
 from emma.recommend.service import RecommendationService
 from emma.shops import Brand, DispatchConfig, ShopConfig
@@ -20,6 +22,7 @@ from emma_local.fakes import (
     FixedClock,
     InMemoryCapStore,
     InMemoryCatalog,
+    InMemoryCoupons,
     InMemoryDeferrals,
     InMemoryLinks,
     InMemoryMessageLog,
@@ -27,6 +30,7 @@ from emma_local.fakes import (
     InMemoryProfileRepository,
     InMemoryPublisher,
     InMemoryShopHistory,
+    RecordingCouponProvider,
     RecordingSender,
     StaticShopDirectory,
 )
@@ -43,6 +47,8 @@ SHOP = ShopConfig(
         push_application_arn="arn:aws:sns:eu-central-1:1:app/GCM/test",
         brand=Brand(url="https://shop.example", address="Hauptstraße 1, Berlin"),
     ),
+    coupons=ShopifyCoupons(provider="shopify", access_token="shpat_test"),  # the tests' recording provider
+    incentives=IncentiveConfig(control_share=0.0, explore_share=0.0),  # no random arms unless a test sets them
 )
 # 10:00 in Berlin on a Monday: outside quiet hours
 NOW = T0 + timedelta(hours=1)
@@ -62,6 +68,8 @@ class World:
         self.models = InMemoryModelStore()
         self.senders = {"email": RecordingSender(), "sms": RecordingSender(), "push": RecordingSender()}
         self.shops = StaticShopDirectory([shop])
+        self.coupons = InMemoryCoupons()
+        self.provider = RecordingCouponProvider()
         self.service = DispatchService(
             profiles=self.ingest.resolve,
             shops=self.shops,
@@ -76,6 +84,7 @@ class World:
             recommender=RecommendationService(self.models, self.catalog, self.clock),
             clock=self.clock,
             public_url="https://api.example/",
+            coupons=CouponIssuer(self.coupons, lambda shop: self.provider),
         )
         self._n = 0
 

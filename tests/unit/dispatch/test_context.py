@@ -8,8 +8,8 @@ from typing import Any
 
 from emma.dispatch.context import ContextBuilder, TemplateContext
 from emma.dispatch.request import MessageRequest
-from emma.dispatch.tokens import coupon_code
 from emma.events.model import Channel
+from emma.offers.model import IssuedCoupon
 from emma.recommend.service import RecommendationService
 from emma.templates.context import ALLOWED_VARIABLES, sample_contexts, samples
 from emma.templates.render import Renderer
@@ -70,15 +70,29 @@ def customer_with_history(world: World) -> str:
     return pid
 
 
-def build(world: World, request: MessageRequest, channel: Channel, links: dict[str, Any]) -> TemplateContext:
+def build(
+    world: World, request: MessageRequest, channel: Channel, links: dict[str, Any], coupon: IssuedCoupon | None = None
+) -> TemplateContext:
     builder = ContextBuilder(
         world.catalog, RecommendationService(world.models, world.catalog, world.clock), "https://api.example/"
     )
     template = TEMPLATES.get("elektro-emma", request.template)
     profile = world.ingest.resolve("elektro-emma", request.profile_id)
     return builder.build(
-        request, SHOP, template, profile, "de", channel, links, "https://u.example/x", library=TEMPLATES.content
+        request,
+        SHOP,
+        template,
+        profile,
+        "de",
+        channel,
+        links,
+        "https://u.example/x",
+        library=TEMPLATES.content,
+        coupon=coupon,
     )
+
+
+ISSUED = IssuedCoupon("EMMA-7K2P-Q9XD", "shopify", "gid://shopify/DiscountCodeNode/1", NOW + timedelta(days=7))
 
 
 def test_a_send_and_the_samples_give_templates_the_same_names(world):
@@ -87,7 +101,7 @@ def test_a_send_and_the_samples_give_templates_the_same_names(world):
     (_, sample), *_ = sample_contexts("de")
     assert set(real) == set(sample) == ALLOWED_VARIABLES - {"preheader"}  # the renderer adds the preheader
     assert real["recommendations"] and real["last_purchase"] and real["cart"]  # every part is there to compare
-    coupon = build(world, world.request(pid, template="cart-coupon"), Channel.EMAIL, {}).variables()["coupon"]
+    coupon = build(world, world.request(pid, template="cart-coupon"), Channel.EMAIL, {}, ISSUED).variables()["coupon"]
     newsletter = build(world, world.request(pid, template="personalised-newsletter"), Channel.EMAIL, {}).variables()
     assert newsletter["blocks"]  # the content library's blocks for this reader
     assert shape({**real, "coupon": coupon, "blocks": newsletter["blocks"]}) == shape(sample)
@@ -98,7 +112,7 @@ def test_the_context_of_a_send(world):
     pid = customer_with_history(world)
     links: dict[str, Any] = {}
     request = world.request(pid, template="cart-coupon")
-    context = build(world, request, Channel.SMS, links)
+    context = build(world, request, Channel.SMS, links, ISSUED)
     assert context.customer.model_dump() == {
         "first_name": "Anna",
         "last_name": "Schmidt",
@@ -119,7 +133,10 @@ def test_the_context_of_a_send(world):
     assert context.last_purchase is not None and context.last_purchase.title == "Pixel 9"
     assert context.cart is not None and [(line.title, line.quantity) for line in context.cart.items] == [("Charger", 2)]
     assert context.cart.value == "44,49 €" and context.cart.items[0].price == "24,50 €"
-    assert context.coupon is not None and context.coupon.code == coupon_code("sig-test", "elektro-emma", request.key)
+    assert context.coupon is not None and context.coupon.code == "EMMA-7K2P-Q9XD"  # the code the shop created
+    assert context.coupon.valid_until == (NOW + timedelta(days=7)).strftime("%d.%m.%Y")  # when the shop's code ends
+    without = build(world, request, Channel.EMAIL, {})
+    assert without.coupon is None  # withheld by the incentive policy: the template's branch without a code
     assert context.message.model_dump() == {"channel": "sms", "template": "cart-coupon", "journey": "abandoned-cart"}
     assert context.recommendations == []  # the template asks for none
     short = context.link("https://shop.example/cart")

@@ -48,6 +48,7 @@ def _record(item: dict[str, Any]) -> MessageRecord:
         request=json.loads(item["request"]["S"]) if "request" in item else {},
         recommended=json.loads(item["recommended"]["S"]) if "recommended" in item else [],
         content=json.loads(item["content"]["S"]) if "content" in item else [],
+        incentive=json.loads(item["incentive"]["S"]) if "incentive" in item else None,
         **opt,
     )
 

@@ -133,6 +133,31 @@ def link_pk(shop: str, code: str) -> str:
 LINK_SK = "LINK"
 
 
+def coupon_pk(shop: str, code: str) -> str:
+    """A coupon code's record: the code case-folded (WooCommerce stores codes in lower case)."""
+    return f"S#{shop}#C#{code.casefold()}"
+
+
+COUPON_SK = "COUPON"
+
+
+def pool_pk(shop: str, pool: str) -> str:
+    return f"S#{shop}#POOL#{pool}"
+
+
+POOL_CODE_PREFIX = "CODE#"
+POOL_CLAIM_PREFIX = "CLAIM#"
+POOL_META_SK = "META"
+
+
+def pool_code_sk(code: str) -> str:
+    return f"{POOL_CODE_PREFIX}{code.casefold()}"
+
+
+def pool_claim_sk(reference: str) -> str:
+    return f"{POOL_CLAIM_PREFIX}{reference}"
+
+
 def counter_pk(shop: str, shard: int) -> str:
     return f"S#{shop}#SEGSIZE#{shard}"
 
@@ -659,7 +684,8 @@ MESSAGE = ItemType(
         "subject": "the subject (or push title) sent",
         "preview": "the start of the body sent",
         "provider_id": "the provider's message id",
-        "coupon": "the coupon code the message carried",
+        "coupon": "the coupon code the message carried (named before it is sent: an erasure finds its record)",
+        "incentive": "JSON: the incentive decision (policy, arm, p, band) of a template with a coupon",
         "links": "JSON list of the codes of the tracked short links the message carried (an erasure deletes them)",
         "recommended": "JSON list of the products the message showed (product_id, url)",
         "content": "JSON list of the content blocks the message carried (block_id, url, topics)",
@@ -697,6 +723,58 @@ LINK = ItemType(
     ttl=f"{LINK_TTL.days} days after it was made",
     written_by=("DynamoLinks.save",),
     read_by=("DynamoLinks.get",),
+)
+COUPON = ItemType(
+    name="coupon",
+    table=PROFILES_TABLE,
+    privacy="customer",
+    pk=coupon_pk,
+    sk=COUPON_SK,
+    description=(
+        "A coupon code Emma had the shop create (or took from a pool) for one message: a redemption names the "
+        "code, this item names the message and the customer. The message log names the code, so an erasure finds it."
+    ),
+    attributes={
+        "shop": "the shop",
+        "profile_id": "the customer the code was made for",
+        "doc": "JSON: code, message_key, template, kind, provider, provider_id, issued_at, ends_at, redemption",
+    },
+    written_by=("DynamoCoupons.save",),
+    read_by=("DynamoCoupons.get", "DynamoCodePool.add"),
+)
+POOL_CODE = ItemType(
+    name="pool code",
+    table=PROFILES_TABLE,
+    privacy="shop",
+    pk=pool_pk,
+    sk=pool_code_sk,
+    description="A code of a pool the shop uploaded, not handed out yet (a claim deletes it).",
+    attributes={"code": "the code as uploaded", "ends_at": "ISO time the shop's code stops working, if known"},
+    written_by=("DynamoCodePool.add", "DynamoCodePool.claim"),
+    read_by=("DynamoCodePool.claim", "DynamoCodePool.add"),
+)
+POOL_CLAIM = ItemType(
+    name="pool claim",
+    table=PROFILES_TABLE,
+    privacy="shop",
+    pk=pool_pk,
+    sk=pool_claim_sk,
+    description="Which code of a pool one message got (reference: template and message ref, a hash): a retry gets "
+    "the same code.",
+    attributes={"code": "the code", "claimed_at": "ISO time", "ends_at": "ISO time the code stops working, if known"},
+    written_by=("DynamoCodePool.claim",),
+    read_by=("DynamoCodePool.claim",),
+)
+POOL_META = ItemType(
+    name="pool counter",
+    table=PROFILES_TABLE,
+    privacy="shop",
+    pk=pool_pk,
+    sk=POOL_META_SK,
+    description="How many codes a pool has left: set by a count at each upload, decremented by each claim.",
+    attributes={"remaining": "number of codes left"},
+    written_by=("DynamoCodePool.add", "DynamoCodePool.claim"),
+    read_by=("DynamoCodePool.remaining",),
 )
 CAMPAIGN_STATE = ItemType(
     name="campaign state",
@@ -1041,6 +1119,10 @@ ANALYTICS_SNAPSHOT = ItemType(
 )
 
 ITEM_TYPES: tuple[ItemType, ...] = (
+    COUPON,
+    POOL_CODE,
+    POOL_CLAIM,
+    POOL_META,
     PROFILE,
     EVENT_LOG,
     MERGED_LOG,

@@ -28,10 +28,11 @@ from emma.dispatch.formats import format_date, format_money
 from emma.dispatch.policy import trait
 from emma.dispatch.ports import Recommender
 from emma.dispatch.request import MessageRequest
-from emma.dispatch.tokens import SurveyToken, coupon_code, link_code, message_ref, sign_survey
+from emma.dispatch.tokens import SurveyToken, link_code, message_ref, sign_survey
 from emma.errors import EmmaError
 from emma.events.model import Channel
 from emma.ingest.ports import CatalogRepository
+from emma.offers.model import IssuedCoupon
 from emma.profiles.model import Profile
 from emma.shops import ShopConfig
 from emma.templates.definitions import Template
@@ -105,9 +106,10 @@ class BlockContext(_Part):
 
 
 class CouponContext(_Part):
-    code: str
+    code: str = Field(description="a code the shop created for this message (emma.offers), or a sample's")
     percent: int
     valid_until: str = Field(description="formatted in the message's locale")
+    minimum_order: str | None = Field(None, description="the order value the code needs, formatted; None: any")
 
 
 class CartLineContext(_Part):
@@ -200,11 +202,12 @@ class ContextBuilder:
         confirm_url: str | None = None,
         now: datetime | None = None,
         library: Mapping[str, ContentBlock] | None = None,
+        coupon: IssuedCoupon | None = None,
     ) -> TemplateContext:
         """The context of ``request``; the short links its template creates are added to ``links``
         (the caller saves them before the message goes out). ``now``: when the message is built (the
-        survey links expire ``SURVEY_LINK_DAYS`` after it; the request's time if not given)."""
-        secret = shop.signing_secret or ""
+        survey links expire ``SURVEY_LINK_DAYS`` after it; the request's time if not given). ``coupon``: the
+        code the shop created for the message (emma.offers); None: the template renders without one."""
 
         def link(url: str) -> str:
             if channel == Channel.EMAIL:
@@ -222,13 +225,15 @@ class ContextBuilder:
             }
             return f"{self._public_url}/v1/r/{shop.shop}/{code}"
 
-        coupon = None
-        if template.coupon is not None:
-            valid = request.requested_at + timedelta(days=template.coupon.valid_days)
-            coupon = CouponContext(
-                code=coupon_code(secret, shop.shop, request.key),
+        offered = None
+        if template.coupon is not None and coupon is not None:
+            valid = coupon.ends_at or request.requested_at + timedelta(days=template.coupon.valid_days)
+            minimum = template.coupon.minimum_order
+            offered = CouponContext(
+                code=coupon.code,
                 percent=template.coupon.percent,
                 valid_until=format_date(valid, locale),
+                minimum_order=None if minimum is None else format_money(minimum, shop.currency, locale),
             )
         at = now or request.requested_at
         reading = content_length(profile, at)
@@ -277,7 +282,7 @@ class ContextBuilder:
             shop=shop_context(shop),
             last_purchase=self._last_purchase(shop.shop, profile),
             recommendations=[RecommendationContext.model_validate(r) for r in recommendations],
-            coupon=coupon,
+            coupon=offered,
             cart=self._cart(shop.shop, profile, locale),
             message=MessageContext(channel=str(channel), template=template.template, journey=request.journey),
             unsubscribe_url=unsubscribe_url,

@@ -38,6 +38,7 @@ class MessageRecord:
     not_before: datetime | None = None
     lease_until: datetime | None = None
     coupon: str | None = None
+    incentive: dict[str, Any] | None = None  # the incentive decision: policy, arm, p, band (emma.offers.policy)
     recommended: list[dict[str, Any]] = field(default_factory=list)  # product_id, url of what the message showed
     content: list[dict[str, Any]] = field(default_factory=list)  # block_id, url, topics of its content blocks
     decisions: list[dict[str, Any]] = field(default_factory=list)
@@ -54,6 +55,7 @@ class MessageRecord:
             "subject": self.subject,
             "preview": self.preview,
             "coupon": self.coupon,
+            "incentive": self.incentive,
             "recommended": self.recommended or [],
             "content": self.content or [],
             "provider_id": self.provider_id,

@@ -46,6 +46,7 @@ from emma.dispatch.tokens import (
     ConfirmToken,
     PreferenceToken,
     UnsubscribeToken,
+    coupon_code,
     message_ref,
     sign_confirmation,
     sign_preferences,
@@ -54,6 +55,12 @@ from emma.dispatch.tokens import (
 from emma.errors import ConcurrencyConflict, EmmaError, NotFound, TransientError
 from emma.events.model import Channel
 from emma.ingest.ports import CatalogRepository
+from emma.offers.model import IssuedCoupon
+from emma.offers.policy import IncentiveDecision, decide
+from emma.offers.ports import CouponUnavailable, ProviderMisconfigured, ProviderTransient
+from emma.offers.service import CouponIssuer, make_offer
+from emma.predict.model import score_profile
+from emma.predict.prior import Prior, default_prior
 from emma.profiles.model import Profile
 from emma.shops import ShopConfig, ShopDirectory
 from emma.templates.definitions import Template
@@ -65,6 +72,8 @@ CAMPAIGN_PAUSE_RECHECK = timedelta(minutes=5)  # a paused campaign's queued mess
 TEST_PROFILE = "p_test-send"  # the profile id a test send's links name: never a profile (ids are p_ + hex)
 LEASE = timedelta(minutes=3)  # longer than one dispatch takes; a crashed worker's claim lapses after it
 PREVIEW_CHARS = 280
+COUPON_PATIENCE = timedelta(hours=48)  # a message whose code the shop cannot create this long after it was asked
+MISCONFIGURED_RETRY = timedelta(hours=1)  # for is skipped; until then it waits (a misconfigured provider: hourly)
 _TAG_VALUE = re.compile(r"[A-Za-z0-9_.@-]{1,256}")
 
 
@@ -82,6 +91,7 @@ class DispatchReport:
     reason: str = ""
     provider_id: str | None = None
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)  # what the handler reports besides the outcome
 
 
 def skip_reason(decisions: list[dict[str, Any]]) -> tuple[str, str, str | None]:
@@ -133,8 +143,12 @@ class DispatchService:
         clock: Clock,
         public_url: str,
         campaigns: CampaignGate | None = None,
+        coupons: CouponIssuer | None = None,
+        priors: Callable[[str], Prior] | None = None,
     ) -> None:
         self._profiles = profiles
+        self._coupons = coupons
+        self._priors = priors
         self._campaigns = campaigns
         self._shops = shops
         self._templates = templates
@@ -309,6 +323,10 @@ class DispatchService:
         channel, address, now = decided.channel, decided.address, attempt.now
         assert channel is not None and address is not None
         links: dict[str, dict[str, Any]] = {}
+        incentive = self._incentive(request, attempt, shop, template, profile)
+        if isinstance(incentive, DispatchReport):
+            return incentive
+        decision, coupon = incentive
         try:
             if not shop.signing_secret:
                 raise DispatchConfigError(
@@ -318,7 +336,7 @@ class DispatchService:
                 raise DispatchConfigError(f"shop {shop.shop!r} has no dispatch.sender email address")
             unsubscribe_url = self._unsubscribe_url(shop, profile, channel, request.key)
             context = self._context(
-                request, shop, template, profile, decided.locale, channel, links, unsubscribe_url, now
+                request, shop, template, profile, decided.locale, channel, links, unsubscribe_url, now, coupon=coupon
             )
             rendered = self._renderer.render(
                 request.shop, template.template, decided.locale, channel, context.variables()
@@ -372,6 +390,7 @@ class DispatchService:
             preview=rendered.body[:PREVIEW_CHARS],
             provider_id=provider_id,
             coupon=context.coupon.code if context.coupon else None,
+            incentive=decision.as_dict() if decision else None,
             recommended=recommended or None,
             content=content or None,
         )
@@ -379,8 +398,101 @@ class DispatchService:
         record.channel, record.provider_id, record.recommended = str(channel), provider_id, recommended
         record.content = content
         record.coupon = context.coupon.code if context.coupon else None  # the sent event carries it to analytics
+        record.incentive = decision.as_dict() if decision else None  # and the incentive arm
         self._recorder.record_sent(record, channel, provider_id, now, profile)
-        return DispatchReport(request.key, "sent", str(channel), provider_id=provider_id, decisions=attempt.decisions)
+        report = DispatchReport(request.key, "sent", str(channel), provider_id=provider_id, decisions=attempt.decisions)
+        if coupon is not None and coupon.remaining is not None:
+            report.metrics["CouponPoolLow"] = 1.0 if coupon.low else 0.0
+        return report
+
+    # ---- the incentive ------------------------------------------------------------------------
+
+    def _scores(
+        self, shop: ShopConfig, profile: Profile, now: datetime
+    ) -> tuple[bool | None, float | None, str | None]:
+        """(would buy without an incentive, P(order within the horizon), method), scored now with the shop's
+        prior: the same numbers the rules store, as of this moment."""
+        prior = self._priors(shop.shop) if self._priors is not None else default_prior()
+        scores = score_profile(profile, now, prior)
+        if scores.insufficient_data:  # no order yet: nothing says they would buy without one
+            return None, None, None
+        return scores.would_buy_without_incentive, scores.p_buy_within_horizon, scores.incentive_method
+
+    def _incentive(
+        self, request: MessageRequest, attempt: _Attempt, shop: ShopConfig, template: Template, profile: Profile
+    ) -> tuple[IncentiveDecision | None, IssuedCoupon | None] | DispatchReport:
+        """Whether this message carries its template's coupon (emma.offers.policy), and the code, created in
+        the shop before the message names it. A code the shop cannot create now defers the message (skips it
+        once COUPON_PATIENCE is over, or at once when refused for good): never a message with a dead code."""
+        spec = template.coupon
+        if spec is None:
+            return None, None
+        now = attempt.now
+        if shop.coupons is None:
+            decision = IncentiveDecision(
+                template.incentive or "always", "unavailable", "the shop has no coupon provider"
+            )
+            attempt.add("incentive", "pass", "unavailable: the shop has no coupon provider; sent without a code")
+            return decision, None
+        would_buy, p, method = self._scores(shop, profile, now)
+        decision = decide(
+            template.incentive or "always",
+            shop=shop.shop,
+            template=template.template,
+            profile_id=profile.profile_id,
+            would_buy=would_buy,
+            p=p,
+            method=method,
+            config=shop.incentives,
+            promised=spec.kind == "reward",
+        )
+        attempt.add("incentive", "pass", f"{decision.arm}: {decision.reason}")
+        if not decision.coupon:
+            return decision, None
+        if self._coupons is None:
+            raise DispatchConfigError("the dispatcher has no coupon issuer")
+        offer = make_offer(
+            shop=shop.shop,
+            code=coupon_code(shop.signing_secret or "", shop.shop, request.key),
+            template=template.template,
+            reference=f"{template.template}:{message_ref(request.key)}",
+            kind=spec.kind,
+            percent=spec.percent,
+            valid_days=spec.valid_days,
+            minimum_order=spec.minimum_order,
+            now=now,
+            customer_email=profile.email,
+            customer_id=profile.customer_id,
+        )
+        try:
+            coupon = self._coupons.issue(shop, offer, profile.profile_id, request.key, now, attempt.record.coupon)
+        except (ProviderTransient, CouponUnavailable) as exc:
+            return self._no_coupon(request, attempt, shop, exc)
+        attempt.add("incentive", "pass", f"code {coupon.code} created by {coupon.provider} ({coupon.provider_id})")
+        attempt.update(attempt.record.status, coupon=coupon.code)  # named on the log before it is sent
+        attempt.record.coupon = coupon.code
+        return decision, coupon
+
+    def _no_coupon(
+        self, request: MessageRequest, attempt: _Attempt, shop: ShopConfig, exc: Exception
+    ) -> DispatchReport:
+        """The shop could not create the code: wait for it (a busy or misconfigured provider) within
+        COUPON_PATIENCE of the request, else skip; a refusal for good skips at once."""
+        now = attempt.now
+        metrics = {"CouponProviderFailures": 1.0} if isinstance(exc, ProviderMisconfigured) else {}
+        waiting = isinstance(exc, ProviderTransient | ProviderMisconfigured)
+        if waiting and now - request.requested_at < COUPON_PATIENCE:
+            delay = timedelta(seconds=exc.retry_after) if isinstance(exc, ProviderTransient) else MISCONFIGURED_RETRY
+            until = now + delay
+            reason = f"no working code yet: {exc}; tried again at {until.isoformat()}"
+            attempt.add("incentive", "defer", reason)
+            self._deferrals.defer(request, until)
+            attempt.update("deferred", not_before=until)
+            return DispatchReport(request.key, "deferred", reason=reason, decisions=attempt.decisions, metrics=metrics)
+        reason = f"no working code: {exc}" + (f" (waited since {request.requested_at.isoformat()})" if waiting else "")
+        attempt.add("incentive", "skip", reason)
+        self._skipped(attempt)
+        return DispatchReport(request.key, "skipped", reason=reason, decisions=attempt.decisions, metrics=metrics)
 
     def _skipped(self, attempt: _Attempt) -> None:
         """Publish message.skipped for analytics, then settle the record as skipped: a crash between the
@@ -465,9 +577,13 @@ class DispatchService:
         now: datetime,
         *,
         preview: bool = False,
+        coupon: IssuedCoupon | None = None,
     ) -> TemplateContext:
         """The template's variables, with the message's signed links (preference centre, confirmation;
-        the survey's score links are built with the context, valid from ``now``)."""
+        the survey's score links are built with the context, valid from ``now``). A preview (and a test send)
+        shows a sample code: it is not created in the shop."""
+        if preview and template.coupon is not None and coupon is None:
+            coupon = IssuedCoupon(coupon_code(shop.signing_secret or "", shop.shop, request.key), "preview", "")
         return self._contexts.build(
             request,
             shop,
@@ -481,6 +597,7 @@ class DispatchService:
             self._confirm_url(shop, template, profile, locale, now, preview=preview),
             now=now,
             library=self._templates.content,
+            coupon=coupon,
         )
 
     def _unsubscribe_url(self, shop: ShopConfig, profile: Profile, channel: Channel, key: str) -> str:

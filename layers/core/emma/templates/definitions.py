@@ -8,6 +8,7 @@ a sandbox; the email HTML extends a layout (templates/layouts/, per shop under t
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -47,6 +48,13 @@ class RecommendationsSpec(_Strict):
 class CouponSpec(_Strict):
     percent: Annotated[int, Field(ge=1, le=90)]
     valid_days: Annotated[int, Field(ge=1, le=365)] = 14
+    minimum_order: Annotated[Decimal, Field(ge=0, le=1_000_000, decimal_places=2)] | None = Field(
+        None, description="the order subtotal the code needs, in the shop's currency (where the platform has one)"
+    )
+    kind: Literal["offer", "reward"] = Field(
+        "offer",
+        description="offer: the incentive policy decides who gets it; reward: promised (a referral's), never withheld",
+    )
 
 
 class Template(_Strict):
@@ -73,6 +81,11 @@ class Template(_Strict):
         None, description="content blocks from the library, chosen per reader (emma.content.select): `blocks`"
     )
     coupon: CouponSpec | None = None
+    incentive: Literal["always", "predicted"] | None = Field(
+        None,
+        description="with a coupon, required: who gets it (emma.offers.policy): always, or predicted (only customers "
+        "predicted not to buy without one); the others get the same message without the coupon",
+    )
     locales: dict[Locale, LocaleContent]
 
     @model_validator(mode="after")
@@ -90,6 +103,13 @@ class Template(_Strict):
             )
         if self.purpose != "marketing" and self.topic is not None:
             raise ValueError(f"only marketing templates have a topic ({self.purpose} messages go to everyone)")
+        if self.coupon is not None and self.incentive is None:
+            raise ValueError(
+                "a template with a coupon declares its incentive policy: incentive: always, or incentive: predicted "
+                "(only customers predicted not to buy without one get it)"
+            )
+        if self.coupon is None and self.incentive is not None:
+            raise ValueError("incentive is the policy of a coupon: this template has none")
         if self.purpose == "confirmation" and shapes[next(iter(shapes))] != (False, False):
             raise ValueError("a confirmation template is an email only (no sms, no push)")
         return self

@@ -114,12 +114,15 @@ def _render_problems(
         for channel in template.channels:
             contexts = samples(locale, str(channel))
             known = contexts[0][1]  # a new customer has no coupon: a template with one gets the known one's
+            if template.coupon is not None:  # and the policy may withhold it: the known customer without it too
+                withheld = known.model_copy(update={"coupon": None})
+                contexts = [*contexts, (f"{contexts[0][0]} without the coupon", withheld)]
             for sample, context in contexts:
                 if template.recommendations is None:
                     context = context.model_copy(update={"recommendations": []})
                 if template.coupon is None:
                     context = context.model_copy(update={"coupon": None})
-                elif context.coupon is None:
+                elif context.coupon is None and not sample.endswith("without the coupon"):
                     context = context.model_copy(update={"coupon": known.coupon})
                 try:
                     renderer.render(shop, template.template, locale, channel, context.variables())

@@ -1,0 +1,72 @@
+"""DynamoCoupons and DynamoCodePool against moto: a code's record found without case, a pool's code handed out
+once (the same one on a retry, another to a concurrent claim), expired codes passed over, uploads idempotent."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from emma.adapters.offers import DynamoCodePool, DynamoCoupons
+from emma.offers.ports import CouponRecord, PoolCode, PoolEmpty
+
+T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def tables(aws):
+    session, provisioned = aws
+    client, table = session.client("dynamodb"), provisioned.tables["ProfilesTable"]
+    return DynamoCoupons(client, table), DynamoCodePool(client, table)
+
+
+def test_a_coupon_record_round_trips_and_is_found_without_case(tables):
+    coupons, _ = tables
+    record = CouponRecord(
+        shop="elektro-emma",
+        code="EMMA-7K2P-Q9XD",
+        profile_id="p_1",
+        message_key="exec-1:coupon:1",
+        template="cart-coupon",
+        kind="offer",
+        provider="woocommerce",
+        provider_id="719",
+        issued_at=T0,
+        ends_at=T0 + timedelta(days=7),
+    )
+    coupons.save(record)
+    assert coupons.get("elektro-emma", "emma-7k2p-q9xd") == record
+    assert coupons.get("fahrrad-franz", "EMMA-7K2P-Q9XD") is None
+
+
+def test_a_pool_hands_out_each_code_once_and_the_same_one_on_a_retry(tables):
+    coupons, pool = tables
+    codes = [PoolCode(f"POS-{n:03d}") for n in range(6)] + [PoolCode("POS-OLD", ends_at=T0 - timedelta(days=1))]
+    assert pool.add("elektro-emma", "default", codes) == 7
+    assert pool.add("elektro-emma", "default", codes[:3]) == 0 and pool.remaining("elektro-emma", "default") == 7
+    first = pool.claim("elektro-emma", "default", "cart-coupon:aaa", T0)
+    assert pool.claim("elektro-emma", "default", "cart-coupon:aaa", T0) == first  # a retry: the same code
+    got: list[str] = []
+    lock = threading.Lock()
+
+    def claim(n: int) -> None:
+        code = pool.claim("elektro-emma", "default", f"cart-coupon:{n}", T0)
+        with lock:
+            got.append(code.code)
+
+    workers = [threading.Thread(target=claim, args=(n,)) for n in range(5)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    handed = sorted([first.code, *got])
+    assert handed == [f"POS-{n:03d}" for n in range(6)]  # six claims, six different codes, the expired one never
+    with pytest.raises(PoolEmpty):
+        pool.claim("elektro-emma", "default", "cart-coupon:late", T0)
+    assert pool.remaining("elektro-emma", "default") == 0
+    coupons.save(
+        CouponRecord("elektro-emma", first.code, "p_1", "k", "cart-coupon", "offer", "pool", "pool:default", T0)
+    )
+    assert pool.add("elektro-emma", "default", [PoolCode(first.code.lower()), PoolCode("POS-NEW")]) == 1  # once
+    assert pool.remaining("elektro-emma", "default") == 1

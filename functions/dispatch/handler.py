@@ -40,6 +40,8 @@ def handle(record: SQSRecord) -> None:
     report = components().service.dispatch(request)
     logger.info("dispatched", extra={"outcome": report.outcome, "channel": report.channel, "reason": report.reason})
     metrics.add_metric(f"Messages{report.outcome.capitalize()}", MetricUnit.Count, 1)
+    for name, value in report.metrics.items():  # CouponProviderFailures, CouponPoolLow: alarms (infra dispatch)
+        metrics.add_metric(name, MetricUnit.Count, value)
 
 
 lambda_handler = consumer.handler(handle)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from emma.offers.config import BrokenCoupons
 from emma.shops import ShopConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -71,6 +72,10 @@ def load_config(path: Path | None = None) -> LocalConfig:
         loc = tuple(first["loc"])
         where = ".".join(str(p) for p in loc)
         raise ConfigError(f"{path}:{_line_of(text, loc)}: {where}: {first['msg']}") from exc
+    for index, shop in enumerate(config.shops):  # in AWS a broken coupons entry only holds its messages back
+        if isinstance(shop.coupons, BrokenCoupons):
+            line = _line_of(text, ("shops", index, "coupons", "provider"))
+            raise ConfigError(f"{path}:{line}: shops.{index}.{shop.coupons.problem}")
     ids = [s.shop for s in config.shops]
     if len(ids) != len(set(ids)):
         raise ConfigError(f"{path}: shop ids must be unique, got {ids}")

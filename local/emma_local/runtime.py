@@ -48,6 +48,7 @@ from emma_local.outbox import Outbox
 from emma_local.provision import Provisioned, provision, provision_campaigns, provision_imports, provision_journeys
 from emma_local.pump import QueuePump
 from emma_local.server import make_server, serve_in_thread
+from emma_local.shop_apis.server import ShopApis
 
 TAP_QUEUE = "emma-local-tap"  # local only: sees every canonical event published on the bus
 
@@ -77,6 +78,8 @@ class LocalRuntime:
     emulator: Emulator | None = None
     resources: Provisioned | None = None
     pumps: dict[str, QueuePump] = field(default_factory=dict)
+    shop_apis: ShopApis | None = None  # the stand-ins of the shops' coupon APIs (emma_local.shop_apis)
+    shops: list[Any] = field(default_factory=list)  # the shops as provisioned (coupon URLs of the stand-ins)
     _server: Any = None
     _api: Environments | None = None
     _tap_url: str | None = None
@@ -133,7 +136,11 @@ class LocalRuntime:
         # With metrics disabled nothing flushes, so per-request dimensions pile up and warn.
         warnings.filterwarnings("ignore", message="Dimension .* has already been added")
         session = self.emulator.session()
-        self.resources = provision(session, self.config.shops)
+        # the shops' coupon APIs: a platform entry without a URL of its own gets a local stand-in (shop_apis)
+        self.shop_apis = ShopApis(FileClock(self.clock_file)).start()
+        percents = {t.template: t.coupon.percent for t in self.templates.templates.values() if t.coupon}
+        self.shops = [self.shop_apis.adopt(shop, percents) for shop in self.config.shops]
+        self.resources = provision(session, self.shops)
         steps = f"emma-local-{JOURNEY_STEPS_FUNCTION.replace('_', '-')}"
         self.resources.state_machines = provision_journeys(session, self.journeys, steps)
         stepfunctions.register(steps, load_handler(JOURNEY_STEPS_FUNCTION))
@@ -328,6 +335,8 @@ class LocalRuntime:
                 ticker.stop(timeout=max(0.1, deadline - time.monotonic()))
         for pump in self.pumps.values():
             pump.stop(timeout=max(0.1, deadline - time.monotonic()))
+        if self.shop_apis is not None:
+            self.shop_apis.stop()
         if self.emulator is not None:
             self.emulator.stop()
         _mute_metrics(False)

@@ -351,3 +351,13 @@ def test_dispatch_and_ses_feedback_are_alarmed(default_synth):
         assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
         assert alarm["TreatMissingData"] == "notBreaching"
         assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+
+
+def test_coupon_providers_that_fail_and_pools_that_run_low_are_alarmed(default_synth):
+    alarms = [a["Properties"] for a in default_synth.resources("AWS::CloudWatch::Alarm").values()]
+    coupons = {a["MetricName"]: a for a in alarms if a.get("MetricName", "").startswith("Coupon")}
+    assert sorted(coupons) == ["CouponPoolLow", "CouponProviderFailures"]
+    for alarm in coupons.values():
+        assert alarm["Namespace"] == "Emma" and alarm["Threshold"] == 0
+        assert alarm["Dimensions"] == [{"Name": "service", "Value": "emma-dispatch"}]
+        assert alarm["AlarmActions"]  # to the operators' topic

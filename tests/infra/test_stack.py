@@ -342,6 +342,8 @@ def test_alarms_on_function_errors_throttles_dead_letters_failed_journeys_and_ap
         "AWS/SES:Reputation.BounceRate": 1,  # thresholds of their own: test_dispatch.py
         "AWS/SES:Reputation.ComplaintRate": 1,
         "math:complained,delivered": 1,  # the analytics complaint rate, below
+        "Emma:CouponProviderFailures": 1,  # dispatch's coupons: test_dispatch.py
+        "Emma:CouponPoolLow": 1,
     }
     for props in (a for group in alarms.values() for a in group):
         assert props["AlarmActions"] == [{"Ref": topic_id}]

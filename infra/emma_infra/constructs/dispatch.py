@@ -202,8 +202,33 @@ class Dispatch(Construct):
 
     @property
     def alarms(self) -> list[ThresholdAlarm]:
-        """SES reputation (account-wide, which is what SES reviews and pauses on)."""
+        """SES reputation (account-wide, which is what SES reviews and pauses on), and coupons: a shop's
+        provider that cannot create codes (its messages wait), a pool running low."""
+
+        def dispatch_metric(name: str) -> cloudwatch.Metric:
+            return cloudwatch.Metric(
+                namespace="Emma",
+                metric_name=name,
+                dimensions_map={"service": f"emma-{MESSAGES_QUEUE.consumer}"},
+                period=PERIOD,
+                statistic="Sum",
+            )
+
         return [
+            ThresholdAlarm(
+                name="CouponProviderFailures",
+                metric=dispatch_metric("CouponProviderFailures"),
+                threshold=0,
+                description="Emma dispatch: a shop's coupon provider refused Emma's credentials or set-up; its "
+                "messages with a coupon wait (hourly, 48 h at most). The message log says which shop and why",
+            ),
+            ThresholdAlarm(
+                name="CouponPoolLow",
+                metric=dispatch_metric("CouponPoolLow"),
+                threshold=0,
+                description="Emma dispatch: a shop's coupon pool has fewer codes left than its low_alarm; upload "
+                "more (emma coupons upload, POST /v1/coupons/pools/{pool}) before messages are skipped",
+            ),
             ThresholdAlarm(
                 name="SesBounceRate",
                 metric=cloudwatch.Metric(

@@ -8,15 +8,25 @@ from typing import Any
 
 from emma.adapters.campaigns import CachedGate, DynamoCampaignRuns
 from emma.adapters.channels import SesEmail, SnsPush, SnsSms, Webhook
+from emma.adapters.coupons.shopify import ShopifyCoupons
+from emma.adapters.coupons.shopware import ShopwareCoupons
+from emma.adapters.coupons.woocommerce import WooCommerceCoupons
 from emma.adapters.dispatch import DynamoCapStore, DynamoDeferrals, DynamoLinks, DynamoMessageLog
 from emma.adapters.eventbridge import EventBridgePublisher
 from emma.adapters.journeys import SqsMessageRequests
-from emma.clock import clock_from_env
+from emma.adapters.offers import DynamoCodePool, DynamoCoupons
+from emma.adapters.rules_store import DynamoRulesStore
+from emma.clock import Clock, clock_from_env
 from emma.config import DispatchSettings, ReleaseSettings
 from emma.dispatch.ports import Sender
 from emma.dispatch.recorder import IngestRecorder
 from emma.dispatch.service import DispatchConfigError, DispatchService
 from emma.events.model import Channel
+from emma.offers import config as offers
+from emma.offers.pool import PoolProvider
+from emma.offers.ports import CouponProvider, ProviderMisconfigured
+from emma.offers.service import CouponIssuer
+from emma.predict.prior import Prior, default_prior
 from emma.resources import DISPATCH_SOURCE
 from emma.shops import ShopConfig
 from emma.wiring.aws import CONSUMER, session_or_default
@@ -53,11 +63,84 @@ def _senders(session: Any, settings: DispatchSettings) -> Callable[[ShopConfig, 
     return sender_for
 
 
+def _missing(shop: ShopConfig, provider: str, fields: dict[str, str | None]) -> None:
+    absent = [name for name, value in fields.items() if not value]
+    if absent:
+        raise ProviderMisconfigured(
+            f"shop {shop.shop!r}: the {provider} coupon provider needs {', '.join(absent)} in the shop's coupons entry"
+        )
+
+
+def coupon_providers(pool: DynamoCodePool, clock: Clock) -> Callable[[ShopConfig], CouponProvider]:
+    """The coupon provider of a shop (its coupons entry): one adapter per platform, or its pool. Adapters are
+    kept per shop and entry while the Lambda is warm (their rate-limit bookkeeping and tokens with them)."""
+    made: dict[tuple[str, str], CouponProvider] = {}
+
+    def provider_for(shop: ShopConfig) -> CouponProvider:
+        entry = shop.coupons
+        if entry is None:
+            raise ProviderMisconfigured(f"shop {shop.shop!r} has no coupon provider")
+        if isinstance(entry, offers.BrokenCoupons):
+            raise ProviderMisconfigured(f"shop {shop.shop!r}: {entry.problem}")
+        cache_key = (shop.shop, entry.model_dump_json())
+        if cache_key in made:
+            return made[cache_key]
+        provider: CouponProvider
+        if isinstance(entry, offers.ShopifyCoupons):
+            domain = entry.domain or shop.shopify_domain
+            _missing(shop, "shopify", {"access_token": entry.access_token, "domain (or shopify_domain)": domain})
+            provider = ShopifyCoupons(domain or "", entry.access_token or "", entry.api_version, entry.api_url)
+        elif isinstance(entry, offers.WooCommerceCoupons):
+            _missing(
+                shop,
+                "woocommerce",
+                {"url": entry.url, "consumer_key": entry.consumer_key, "consumer_secret": entry.consumer_secret},
+            )
+            provider = WooCommerceCoupons(entry.url or "", entry.consumer_key or "", entry.consumer_secret or "")
+        elif isinstance(entry, offers.ShopwareCoupons):
+            _missing(
+                shop,
+                "shopware",
+                {"url": entry.url, "client_id": entry.client_id, "client_secret": entry.client_secret},
+            )
+            provider = ShopwareCoupons(
+                entry.url or "",
+                entry.client_id or "",
+                entry.client_secret or "",
+                dict(entry.promotions),
+                wall_clock=clock.now,
+            )
+        else:
+            provider = PoolProvider(pool, entry, clock.now)
+        made[cache_key] = provider
+        return provider
+
+    return provider_for
+
+
+def cached_priors(rules: DynamoRulesStore, clock: Clock, keep_seconds: float = 3600.0) -> Callable[[str], Prior]:
+    """The shop's fitted prior (refitted daily by the rules), kept for an hour in a warm Lambda."""
+    cache: dict[str, tuple[float, Prior]] = {}
+
+    def prior_of(shop: str) -> Prior:
+        now = clock.now().timestamp()
+        held = cache.get(shop)
+        if held is not None and now - held[0] < keep_seconds:
+            return held[1]
+        found = rules.prior(shop)
+        prior = Prior.model_validate(found[0]) if found else default_prior()
+        cache[shop] = (now, prior)
+        return prior
+
+    return prior_of
+
+
 def build_dispatch(settings: DispatchSettings, session: Any | None = None) -> Dispatch:
     session = session_or_default(session)
     ingest = IngestWiring(settings, session)
     dynamodb = session.client("dynamodb", config=CONSUMER)
     deferrals = DynamoDeferrals(dynamodb, settings.schedule_table)
+    clock = clock_from_env()
     queue = SqsMessageRequests(session.client("sqs", config=CONSUMER), settings.messages_queue_url)
     service = DispatchService(
         profiles=ingest.intake.service.resolve,
@@ -74,9 +157,14 @@ def build_dispatch(settings: DispatchSettings, session: Any | None = None) -> Di
         ),
         catalog=ingest.intake.service.catalog,
         recommender=ingest.recommender,
-        clock=clock_from_env(),
+        clock=clock,
         public_url=settings.public_api_url,
         campaigns=CachedGate(DynamoCampaignRuns(dynamodb, settings.profiles_table)),
+        coupons=CouponIssuer(
+            DynamoCoupons(dynamodb, settings.profiles_table),
+            coupon_providers(DynamoCodePool(dynamodb, settings.profiles_table), clock),
+        ),
+        priors=cached_priors(DynamoRulesStore(dynamodb, settings.profiles_table), clock),
     )
     return Dispatch(service, deferrals, queue)
 

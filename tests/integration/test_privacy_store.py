@@ -514,3 +514,33 @@ def test_a_shop_erasure_knows_member_list_entries(world):
         if cursor is None:
             break
     assert "segment member" in kinds and "other" not in kinds
+
+
+def test_an_erasure_deletes_the_record_of_each_coupon_code_made_for_the_customer(world):
+    from emma.adapters.dispatch import DynamoMessageLog
+    from emma.adapters.offers import DynamoCoupons
+    from emma.dispatch.request import MessageRequest
+    from emma.offers.ports import CouponRecord
+
+    customer = world.customer("c-1")
+    other = world.customer("c-2")
+    log = DynamoMessageLog(world.ddb, PROFILES_TABLE.name)
+    coupons = DynamoCoupons(world.ddb, PROFILES_TABLE.name)
+    for who, code in ((customer, "EMMA-AAAA-BBBB"), (other, "EMMA-CCCC-DDDD")):
+        request = MessageRequest(
+            key=f"exec-{who.profile_id}:coupon:1",
+            shop=SHOP.shop,
+            profile_id=who.profile_id,
+            template="cart-coupon",
+            channel="email",
+            requested_at=NOW,
+        )
+        record = log.claim(request, NOW, NOW + timedelta(minutes=3))
+        log.update(record, "processing", [], NOW, coupon=code)  # named before the send, as dispatch does
+        coupons.save(
+            CouponRecord(SHOP.shop, code, who.profile_id, request.key, "cart-coupon", "offer", "shopify", "gid:1", NOW)
+        )
+    job = world.service.erase(SALTED, "cid:c-1", "key:test").job
+    assert job.counts.get(keys.COUPON.name) == 1
+    assert coupons.get(SHOP.shop, "EMMA-AAAA-BBBB") is None  # the customer's code record went with them
+    assert coupons.get(SHOP.shop, "EMMA-CCCC-DDDD") is not None  # another customer's stays

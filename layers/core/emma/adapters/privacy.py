@@ -158,6 +158,7 @@ class DynamoPrivacyStore(Table):
             if item.get("profile_id", {}).get("S") in ids:
                 held.append(_held(keys.IDEMPOTENCY.name, self._table, item))
         links: list[dict[str, Any]] = []
+        coupons: list[dict[str, Any]] = []
         deferrals: list[dict[str, Any]] = []
         timers: list[dict[str, Any]] = []
         members: list[dict[str, Any]] = []
@@ -165,6 +166,8 @@ class DynamoPrivacyStore(Table):
             if h.kind == keys.MESSAGE.name:
                 for code in h.data.get("links") or []:
                     links.append(key(keys.link_pk(shop, str(code)), keys.LINK_SK))
+                if h.data.get("coupon"):  # the record of the code made for this message (emma.offers)
+                    coupons.append(key(keys.coupon_pk(shop, str(h.data["coupon"])), keys.COUPON_SK))
                 due = _iso(h.data.get("not_before"))
                 message_key = h.data.get("key")
                 if due is not None and message_key:
@@ -176,6 +179,11 @@ class DynamoPrivacyStore(Table):
                     key(keys.member_pk(shop, m.segment, m.shard), keys.member_sk(m)) for m in _listings(shop, h)
                 ]
         held += [_held(keys.LINK.name, self._table, i) for i in self._get_many(self._table, links)]
+        held += [
+            _held(keys.COUPON.name, self._table, i)
+            for i in self._get_many(self._table, coupons)
+            if i.get("profile_id", {}).get("S") in ids  # a code is only ever the one customer's
+        ]
         held += [_held(keys.SEGMENT_MEMBER.name, self._table, i) for i in self._get_many(self._table, members)]
         held += [_held(keys.DEFERRAL.name, self._schedule, i) for i in self._get_many(self._schedule, deferrals)]
         held += [_held(keys.TIMER.name, self._schedule, i) for i in self._get_many(self._schedule, timers)]
@@ -186,7 +194,14 @@ class DynamoPrivacyStore(Table):
     # What other items lead to (the message log: links, deferrals; the derived state: timers, member list
     # entries; the event log: idempotency records) goes first, so that a crash half-way never leaves an item
     # nothing leads to any more.
-    _LED_TO = (keys.LINK.name, keys.DEFERRAL.name, keys.TIMER.name, keys.SEGMENT_MEMBER.name, keys.IDEMPOTENCY.name)
+    _LED_TO = (
+        keys.LINK.name,
+        keys.COUPON.name,
+        keys.DEFERRAL.name,
+        keys.TIMER.name,
+        keys.SEGMENT_MEMBER.name,
+        keys.IDEMPOTENCY.name,
+    )
 
     def erase(
         self, items: Sequence[HeldItem], profile_ids: Sequence[str] | None, identifiers: Sequence[str] = ()
@@ -536,12 +551,17 @@ def _classify(shop: str, item: dict[str, Any]) -> str:
         return keys.DEFERRAL.name
     if pk.startswith(keys.timer_pk(0)[:-1]):
         return keys.TIMER.name
+    if pk.startswith(keys.pool_pk(shop, "")):  # a pool's codes, its claims and its counter
+        if sk.startswith(keys.POOL_CODE_PREFIX):
+            return keys.POOL_CODE.name
+        return (keys.POOL_CLAIM if sk.startswith(keys.POOL_CLAIM_PREFIX) else keys.POOL_META).name
     if pk == keys.stats_pk(shop):  # the counters item and, under the same key, the histogram's cells
         return (keys.SHOP_STATS if sk == keys.STATS_SK else keys.SHOP_STATS_CELL).name
     for builder, item_type in (
         (keys.alias_pk(shop, "", "")[:-1], keys.ALIAS),
         (keys.event_pk(shop, ""), keys.IDEMPOTENCY),
         (keys.link_pk(shop, ""), keys.LINK),
+        (keys.coupon_pk(shop, ""), keys.COUPON),
         (keys.counter_pk(shop, 0)[:-1], keys.SEGMENT_SIZES),
         (keys.members_prefix(shop), keys.SEGMENT_MEMBER),
         (keys.suppression_pk(shop, ""), keys.SUPPRESSION),

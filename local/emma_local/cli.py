@@ -136,9 +136,23 @@ def _load_journeys(root: Path, name: str | None = None) -> list:
 
 
 def _cmd_journeys_validate(args: argparse.Namespace) -> int:
-    for journey in _load_journeys(args.root):
+    from emma.journeys.loader import collisions
+
+    journeys = _load_journeys(args.root)
+    for journey in journeys:
         entry = f"trigger {journey.entry.trigger}" if journey.entry.trigger else f"segment {journey.entry.segment}"
         print(f"{journey.id}: {len(journey.steps)} steps, entry {entry}: valid")
+    found = collisions(journeys)
+    for collision in found:
+        print(f"collision: {collision}")
+    if found:
+        print(
+            f"{len(found)} pair(s) of journeys can message the same customer at once: give them an exclusive group "
+            "(journeys/_groups.yaml), an exclusion (excludes:) or an allowance (allows:)"
+            + ("" if args.strict else "; --strict fails on this")
+        )
+        return 1 if args.strict else 0
+    print("no collisions: every pair of marketing journeys has a group, an exclusion or an allowance between them")
     return 0
 
 
@@ -363,6 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
     journeys_sub = journeys.add_subparsers(dest="journeys_command", required=True)
     jvalidate = journeys_sub.add_parser("validate", help="validate journeys/ (with the triggers and segments they use)")
     jvalidate.add_argument("--root", type=Path, default=ROOT)
+    jvalidate.add_argument(
+        "--strict", action="store_true", help="exit 1 when journeys can message the same customer at once"
+    )
     jvalidate.set_defaults(func=_cmd_journeys_validate)
     jcompile = journeys_sub.add_parser("compile", help="print (or write) the Step Functions ASL of journeys")
     jcompile.add_argument("name", nargs="?", help="one journey id (default: all)")

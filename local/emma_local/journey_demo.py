@@ -320,6 +320,11 @@ class JourneyDemo:
                     print(f"    day {day:>3}  {_describe(entry)}")
             if state["status"] != "completed":
                 problems.append(f"{p.name}: journey {state['status']} at {state['step']}")
+            # Journeys that know each other: lapsed after 180 days, but winback excludes the onboarding.
+            for other in self._profile(p.user).get("journeys", []):
+                refusals = [e for e in other["log"] if e["what"] == "refused"]
+                if other["status"] == "never" and refusals:
+                    print(f"    {other['journey']}: never entered ({refusals[-1]['detail']})")
         problems += self._messages()
         for problem in problems:
             print(f"PROBLEM: {problem}")
@@ -378,6 +383,9 @@ class JourneyDemo:
                 last = m["decisions"][-1] if m["decisions"] else {"reason": ""}
                 what = f"{m['channel']}: {m.get('subject') or ''}" if m["status"] == "sent" else last["reason"]
                 print(f"    {m['requested_at'][:10]} {m['template']:<28} {m['status']:<8} {what[:90]}")
+            winback = sorted({m["template"] for m in messages if m["template"].startswith("winback-")})
+            if winback:  # issue 18: "wir vermissen dich" and a coupon to a customer still in the onboarding
+                problems.append(f"{p.name} got winback messages during the onboarding: {', '.join(winback)}")
             if p.consent.get("email", {}).get("double_opt_in") and not counts.get("sent"):
                 problems.append(f"{p.name} consented with double opt-in but got no message")
             if not p.consent.get("email", {}).get("double_opt_in"):

@@ -142,6 +142,14 @@ def test_smartphone_onboarding_follows_a_customer_who_watches_is_happy_and_refer
     advance(rt, days=180)
     # Not due yet (a smartphone lasts about two years): the journey checks again a month later.
     until(rt, "sp-1", "smartphone-onboarding", at("a-month-later"))
+    # Over 180 days since the phone: the segment review finds the customer lapsed, but winback excludes the
+    # onboarding they are still in. No "wir vermissen dich", no coupon; the refusal is on the profile.
+    rt.run_schedule()
+    rt.drain()
+    winback = until(rt, "sp-1", "winback", lambda s: s["status"] == "never")
+    refused = [e for e in winback["log"] if e["what"] == "refused"]
+    assert refused and refused[0]["detail"].startswith("smartphone-onboarding active since ")
+    assert winback["entered_at"] is None and winback["entries"] == 0
     # The customer browses new phones again: profile.upgrade moves forward, a later check finds them due.
     for n in range(6):
         track(rt, "sp-1", "Product Viewed", product_id=f"phone-{n}", category="smartphones")
@@ -181,6 +189,9 @@ def test_smartphone_onboarding_follows_a_customer_who_watches_is_happy_and_refer
     (execution,) = rt.executions("smartphone-onboarding")
     assert execution["status"] == "SUCCEEDED" and execution["name"] == state["execution"]
     assert len(messages) == 10  # one request per message, retries or not
+    profile = requests.get(f"{rt.api_url}/v1/profiles/cid:sp-1", headers=ADMIN, timeout=10).json()
+    assert not [m for m in profile["messages"] if m["template"].startswith("winback-")]  # no winback mail at all
+    assert journey(rt, "sp-1", "winback")["status"] == "never"
 
 
 def test_an_unhappy_customer_who_ignores_the_tutorials_gets_the_series_in_order_and_a_service_follow_up(rt):
@@ -295,7 +306,14 @@ def test_winback_starts_when_a_customer_lapses_and_sends_a_coupon_after_two_sile
         currency="EUR",
         products=[{"product_id": "cable-1", "price": 40.0}],
     )
-    advance(rt, days=181)
+    # The order's cross-sell (group marketing, above winback) ends first, as it would long before anyone lapses:
+    # jumped over at once, its morning wait would still hold the customer when the segment review runs.
+    until(rt, "wb-1", "post-purchase-cross-sell", at("let-it-arrive"))
+    advance(rt, days=3)
+    until(rt, "wb-1", "post-purchase-cross-sell", at("morning"))
+    advance(rt, days=1)
+    until(rt, "wb-1", "post-purchase-cross-sell", lambda s: s["status"] == "completed")
+    advance(rt, days=177)
     rt.run_schedule()  # the segment review moves the customer into `lapsed`
     rt.drain()
     until(rt, "wb-1", "winback", at("interested", "email.clicked"))

@@ -34,7 +34,7 @@ from tests.infra.conftest import Synth
 pytestmark = pytest.mark.infra
 
 JOURNEYS = {j.id: j for j in load_journeys(DEFINITIONS_ROOT, load_definitions(DEFINITIONS_ROOT))}
-JOURNEY_FILES = sorted(p.stem for p in (DEFINITIONS_ROOT / "journeys").glob("*.yaml"))
+JOURNEY_FILES = sorted(p.stem for p in (DEFINITIONS_ROOT / "journeys").glob("*.yaml") if not p.name.startswith("_"))
 PSEUDO = {"AWS::Partition": "aws", "AWS::Region": "eu-central-1", "AWS::AccountId": "123456789012"}
 ARN_PREFIX = "arn:aws:states:eu-central-1:123456789012"
 STEPS = "Journeys/Steps"

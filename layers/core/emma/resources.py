@@ -115,7 +115,7 @@ EVENT_BUS = BusDef(logical_id="EventBus", name="emma-events", env_var="EMMA_EVEN
 EVENT_SOURCE = "emma.ingest"  # the Source of every canonical event ingest publishes
 RULES_SOURCE = "emma.rules"  # trigger.fired, segment.entered/left, lifecycle.changed
 DISPATCH_SOURCE = "emma.dispatch"  # message.skipped (analytics only)
-JOURNEYS_SOURCE = "emma.journeys"  # journey.entered/step/waiting/split/ended (analytics only)
+JOURNEYS_SOURCE = "emma.journeys"  # journey.entered/refused/step/waiting/split/ended (analytics only)
 
 # Shopify's EventBridge partner source: events arrive on a partner bus, a rule forwards them to a
 # queue, and the shopify_events function maps them exactly like HTTPS webhooks (minus the HMAC).
@@ -171,6 +171,7 @@ ANALYTICS_EVENT_TYPES = (
     "email.unsubscribed",
     "journey.ended",
     "journey.entered",
+    "journey.refused",
     "journey.split",
     "journey.step",
     "journey.waiting",

@@ -385,6 +385,14 @@ def test_journey_progress_counts_each_step_once(service, store):
     }
 
 
+def test_a_refused_entry_counts_once_on_the_journey(service, store):
+    reason = "smartphone-onboarding active since 2026-01-01"
+    for _ in range(2):  # announced again by a redelivered entry event: the same id
+        service.on_event(_journey_event("journey.refused", "p2", T0, step=None, reason=reason), source=JOURNEYS_SOURCE)
+    rows = {key: row for (_s, kind, _d, key), row in store.counts.items() if kind == "journey"}
+    assert rows == {"winback|-": {"refused": 1}}
+
+
 # ---- the reports read what the consumer counted -----------------------------------------------------
 
 

@@ -23,7 +23,8 @@ from emma_local.fakes import (
 from tests.factories import T0, event, order
 
 ROOT = Path(__file__).resolve().parents[3]
-JOURNEYS = {j.id: j for j in load_journeys(ROOT, load_definitions(ROOT))}
+SHIPPED = load_journeys(ROOT, load_definitions(ROOT))  # with their groups (journeys/_groups.yaml)
+JOURNEYS = {j.id: j for j in SHIPPED}
 CUSTOMER = {"customer_id": "c-1", "email": "anna@example.com"}
 
 
@@ -66,9 +67,7 @@ def world():
     rules = InMemoryRulesStore(profiles)
     store, executions, messages = InMemoryJourneyStore(), FakeExecutions(), FakeMessages()
     announced = InMemoryPublisher()  # the journeys' progress for analytics (source emma.journeys)
-    service = JourneyService(
-        list(JOURNEYS.values()), store, executions, messages, ingest, rules, clock, publisher=announced
-    )
+    service = JourneyService(SHIPPED, store, executions, messages, ingest, rules, clock, publisher=announced)
 
     class World:
         pass
@@ -324,7 +323,9 @@ def test_failure_and_finish_are_recorded_and_unknown_actions_refused(world):
 
 def test_journeys_only_enter_in_their_shops(world):
     pid = customer(world)
-    only_other = Journey.model_validate({**JOURNEYS["winback"].model_dump(by_alias=True), "shops": ["fahrrad-franz"]})
+    only_other = Journey.model_validate(
+        {**JOURNEYS["winback"].model_dump(by_alias=True, exclude_none=True), "shops": ["fahrrad-franz"]}
+    )
     service = JourneyService(
         [only_other], world.store, world.executions, world.messages, world.ingest, world.rules, world.clock
     )

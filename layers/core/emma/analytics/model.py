@@ -94,6 +94,7 @@ JOURNEY_COUNTERS = (
     "completed",
     "exited",  # left early (an exit event, a stop)
     "failed",
+    "refused",  # entries refused (another journey or an exclusion stood in the way; the re-entry rules)
     "converted",  # orders attributed (last touch) to the step's messages, on the order's day
     "revenue",  # their revenue
 )

@@ -76,6 +76,7 @@ MESSAGE_TYPES = (
 JOURNEY_TYPES = frozenset(
     {
         EventType.JOURNEY_ENTERED,
+        EventType.JOURNEY_REFUSED,
         EventType.JOURNEY_STEP,
         EventType.JOURNEY_WAITING,
         EventType.JOURNEY_SPLIT,
@@ -388,6 +389,8 @@ class AnalyticsService:
         match event.type:
             case EventType.JOURNEY_ENTERED:  # the first step counts when its task has run (journey.step)
                 count(NONE, "entered")
+            case EventType.JOURNEY_REFUSED:
+                count(NONE, "refused")
             case EventType.JOURNEY_STEP:
                 count(step, "entered")
             case EventType.JOURNEY_WAITING:

@@ -72,6 +72,7 @@ class EventType(StrEnum):
     # skipped messages (source emma.dispatch), journey progress (source emma.journeys)
     MESSAGE_SKIPPED = "message.skipped"
     JOURNEY_ENTERED = "journey.entered"
+    JOURNEY_REFUSED = "journey.refused"  # an entry refused: another journey or an exclusion stood in the way
     JOURNEY_STEP = "journey.step"  # the customer reached a step
     JOURNEY_WAITING = "journey.waiting"  # ... and waits there for an event or a time
     JOURNEY_SPLIT = "journey.split"  # ... and was assigned a variant of an experiment
@@ -447,7 +448,9 @@ class JourneyProps(_Strict):
     variant: ShortStr | None = Field(None, description="journey.split: the variant assigned")
     holdout: bool = Field(False, description="journey.split: the variant is a holdout (gets no messages)")
     status: Literal["completed", "exited", "failed"] | None = Field(None, description="journey.ended")
-    reason: Annotated[str, Field(max_length=1000)] | None = None
+    reason: Annotated[str, Field(max_length=1000)] | None = Field(
+        None, description="journey.entered: the entry event's type; journey.ended and journey.refused: why"
+    )
 
 
 class _EventBase(_Strict):
@@ -595,6 +598,7 @@ class LifecycleEvent(_EventBase):
 class JourneyEvent(_EventBase):
     type: Literal[
         EventType.JOURNEY_ENTERED,
+        EventType.JOURNEY_REFUSED,
         EventType.JOURNEY_STEP,
         EventType.JOURNEY_WAITING,
         EventType.JOURNEY_SPLIT,

@@ -29,11 +29,30 @@ A step continues with ``next`` (default: the step after it in the file); branch,
 timeout of an event wait name their targets. Validation (emma.journeys.loader) refuses unknown
 targets, unreachable steps, cycles without a wait, waits beyond Step Functions' one-year limit, and
 unknown events or segments, naming the file and line.
+
+Journeys that know each other (docs/journeys.md#journeys-that-know-each-other): a journey may belong to
+a ``group`` declared in ``journeys/_groups.yaml``; in an exclusive group a customer is in at most one of
+its journeys at a time, the higher ``priority`` winning (on equal priority the one already running
+keeps the customer). ``excludes`` names journeys it never runs beside and conditions under which it
+does not run; ``allows`` names journeys it explicitly runs beside (over a shared exclusive group);
+``on_conflict`` says what a send does when a conflict arose after the entry (``skip``: hold this
+message and go on; ``exit``: end the journey).
+
+    group: marketing
+    priority: 20
+    excludes:
+      journeys: [smartphone-onboarding]
+      when:                                   # each entry on its own excludes the customer
+        - days_since: profile.orders.last_order_at
+          lt: 30
+    allows: [post-purchase-cross-sell]
+    on_conflict: skip
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
@@ -212,6 +231,33 @@ class Reentry(_Node):
     after: Duration
 
 
+JourneySlug = Annotated[str, Field(pattern=SLUG)]
+
+
+class Excludes(_Node):
+    journeys: list[JourneySlug] = Field(
+        default_factory=list, description="journeys this one never runs beside: not entered, and holds its sends"
+    )
+    when: list[Conditions] = Field(
+        default_factory=list,
+        description="conditions on the customer (profile, segments, predictions), each on its own excluding them",
+    )
+
+
+class JourneyGroup(_Node):
+    """A group of journeys (journeys/_groups.yaml)."""
+
+    id: str = Field(pattern=SLUG)
+    exclusive: bool = Field(False, description="a customer is in at most one journey of the group at a time")
+    description: str = ""
+
+
+class JourneyGroups(_Node):
+    """The file journeys/_groups.yaml."""
+
+    groups: list[JourneyGroup] = Field(default_factory=list)
+
+
 class Journey(_Node):
     id: str = Field(pattern=SLUG)
     description: str = ""
@@ -220,7 +266,30 @@ class Journey(_Node):
     exit_on: list[EventType] = Field(default_factory=list, description="events that end an execution at once")
     reentry: Literal["never"] | Reentry = "never"
     max_messages: int | None = Field(None, ge=1, description="messages one execution may send at most")
+    group: str | None = Field(None, pattern=SLUG, description="a group declared in journeys/_groups.yaml")
+    priority: int | None = Field(None, description="in an exclusive group the higher wins (default 0)")
+    excludes: Excludes = Field(default_factory=Excludes)
+    allows: list[JourneySlug] = Field(default_factory=list, description="journeys this one may run beside")
+    on_conflict: Literal["skip", "exit"] = Field(
+        "skip", description="a conflict found before a send: skip this message (held) or exit the journey"
+    )
     steps: list[Step] = Field(min_length=1)
+
+    @property
+    def rank(self) -> int:
+        return self.priority or 0
+
+    def coexists_with(self, other: Journey) -> bool:
+        """Explicitly allowed to run beside ``other`` (either side may say so)."""
+        return other.id in self.allows or self.id in other.allows
+
+    def in_shop_scope_of(self, other: Journey) -> bool:
+        """Whether the two journeys can run in a shop in common."""
+        return "*" in self.shops or "*" in other.shops or bool(set(self.shops) & set(other.shops))
+
+    def markets(self) -> bool:
+        """Whether the journey can send a message that is not transactional."""
+        return any(isinstance(s, SendStep) and not s.send.transactional for s in self.steps)
 
     @field_validator("exit_on", mode="before")
     @classmethod
@@ -245,3 +314,19 @@ class Journey(_Node):
         if isinstance(step, WaitStep) and step.wait.until_event is not None:
             out.append(step.wait.on_timeout or default or "")
         return [s for s in dict.fromkeys(out) if s]
+
+
+class JourneySet(list[Journey]):
+    """The journeys with the groups they belong to (what load_journeys returns and definitions.json holds)."""
+
+    def __init__(self, journeys: Iterable[Journey] = (), groups: Iterable[JourneyGroup] = ()) -> None:
+        super().__init__(journeys)
+        self.groups: dict[str, JourneyGroup] = {g.id: g for g in groups}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> JourneySet:
+        """From definitions.json: its ``journeys`` and ``journey_groups``."""
+        return cls(
+            [Journey.model_validate(j) for j in data.get("journeys", [])],
+            [JourneyGroup.model_validate(g) for g in data.get("journey_groups", [])],
+        )

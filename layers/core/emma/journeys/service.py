@@ -1,25 +1,28 @@
 """Journey control and journey steps.
 
 ``on_event`` (the journeys function, fed by the bus) starts executions on entry events, stops them
-on exit events and hands parked task tokens back when an awaited event arrives. ``step`` (the
-journey-steps function, invoked by the state machines) does what a step says and records it on the
-customer's journey state. Every external effect is keyed, so retries and re-deliveries act once.
+on exit events and hands parked task tokens back when an awaited event arrives. An entry is first
+weighed against the other journeys the customer is in and the journey's exclusions
+(emma.journeys.conflicts); a refusal is recorded on the customer's journey state (status ``never`` if
+they were never in it) and announced as ``journey.refused``. ``step`` (the journey-steps function,
+invoked by the state machines) does what a step says and records it on the customer's journey state;
+before a marketing send it weighs the other journeys and the exclusions again (held, or exit).
+Every external effect is keyed, so retries and re-deliveries act once.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, assert_never
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from emma.clock import Clock
 from emma.dispatch.request import MessageRequest
-from emma.errors import EmmaError
+from emma.errors import EmmaError, ProfileNotFound
 from emma.events.model import (
     CanonicalEvent,
     EventType,
@@ -29,7 +32,8 @@ from emma.events.model import (
 )
 from emma.ingest.ports import EventPublisher
 from emma.ingest.service import IngestService
-from emma.journeys.definitions import Journey, Variant
+from emma.journeys.conflicts import conflict
+from emma.journeys.definitions import Journey, JourneyGroup, Variant
 from emma.journeys.ports import Executions, JourneyStore, MessageRequests
 from emma.journeys.state import JourneyState, LogEntry, StaleJourneyState
 from emma.journeys.steps import (
@@ -100,10 +104,17 @@ class JourneyService:
         clock: Clock,
         sleep: Callable[[float], None] | None = None,
         publisher: EventPublisher | None = None,
+        groups: Mapping[str, JourneyGroup] | None = None,
     ) -> None:
-        """``publisher`` (source emma.journeys) announces journey progress for analytics: entries, steps
-        reached, waits, split assignments and ends; nothing of it is stored on the profile."""
+        """``publisher`` (source emma.journeys) announces journey progress for analytics: entries, refusals,
+        steps reached, waits, split assignments and ends; nothing of it is stored on the profile. ``groups``:
+        the journey groups (default: those of ``journeys`` when it is a JourneySet, as load_journeys and
+        definitions.json give them); a group not among them counts as exclusive."""
         self._journeys = {j.id: j for j in journeys}
+        self._groups: dict[str, JourneyGroup] = dict(groups if groups is not None else getattr(journeys, "groups", {}))
+        unknown = sorted({j.group for j in journeys if j.group is not None and j.group not in self._groups})
+        if unknown:  # the loader refuses such journeys; given them anyway, the stricter reading: exclusive
+            log.warning("journey groups not declared, taken as exclusive", extra={"groups": unknown})
         self._publisher = publisher
         self._store, self._executions, self._messages = store, executions, messages
         self._ingest, self._rules, self._clock = ingest, rules, clock
@@ -147,14 +158,23 @@ class JourneyService:
         name = execution_name(profile_id, f"{journey.id}:{cause_id}")
         arn = self._executions.arn(journey.id, name)
         for attempt in range(MAX_ATTEMPTS):
-            state = self._store.get(shop, profile_id, journey.id)
-            refusal = self._refusal(journey, state, name, now)
-            if refusal == "":  # this very entry, already recorded: (re)start below, idempotently
+            states = self._store.list(shop, profile_id)  # every journey of the customer: one query
+            state = next((s for s in states if s.journey == journey.id), None)
+            if state is not None and state.execution == name and state.status == "active":
+                break  # this very entry, already recorded: (re)start below, idempotently
+            # The other journeys and the exclusions first, then this journey's own re-entry rules.
+            try:
+                refusal = self._conflict(journey, shop, profile_id, states) or self._refusal(journey, state, name, now)
+            except ProfileNotFound:  # erased meanwhile: nobody to weigh the exclusions for, nobody to message
+                return f"{journey.id}: not entered (no such profile)"
+            if refusal == "":  # this very entry (found above already; kept for the contract of _refusal)
                 break
             if refusal:
-                if state is not None and not any(e.what == "refused" and e.detail == refusal for e in state.log[-3:]):
-                    state.record(LogEntry(at=now, execution=name, step="-", what="refused", detail=refusal))
-                    self._put_quietly(shop, profile_id, state)
+                try:
+                    self._refused(journey, shop, profile_id, state, name, refusal, now)
+                except StaleJourneyState:
+                    self._sleep(0.01 * 2**attempt)
+                    continue
                 return f"{journey.id}: not entered ({refusal})"
             fresh = JourneyState(
                 journey=journey.id,
@@ -195,10 +215,63 @@ class JourneyService:
         )
         return f"{journey.id}: started {name}"
 
+    def _refused(
+        self,
+        journey: Journey,
+        shop: str,
+        profile_id: str,
+        state: JourneyState | None,
+        name: str,
+        refusal: str,
+        now: datetime,
+    ) -> None:
+        """Record a refusal on the customer's journey state (a state with status ``never`` when they were never
+        in the journey) and announce it; StaleJourneyState when the state changed meanwhile."""
+        key = f"refused:{name}"
+        if state is None:
+            state = JourneyState(
+                journey=journey.id, status="never", execution="", entered_at=now, entries=0, step_since=now
+            )
+        if state.done(key):  # this entry event was refused before (a redelivery)
+            return
+        if not any(e.what == "refused" and e.detail == refusal for e in state.log[-3:]):
+            state.record(LogEntry(at=now, execution=name, step="-", what="refused", detail=refusal, key=key))
+            self._store.put(shop, profile_id, state)
+        self._announce(
+            EventType.JOURNEY_REFUSED,
+            shop,
+            profile_id,
+            journey.id,
+            name,
+            f"{name}:refused",
+            step=None,
+            reason=refusal[:1000],
+        )
+
+    def _conflict(
+        self,
+        journey: Journey,
+        shop: str,
+        profile_id: str,
+        states: Sequence[JourneyState],
+        running_since: datetime | None = None,
+        profile: Profile | None = None,
+    ) -> str | None:
+        """Why the other journeys or the journey's exclusions keep it from the customer now, or None."""
+        return conflict(
+            journey,
+            states,
+            self._journeys,
+            self._groups,
+            lambda: self._facts(shop, profile or self._ingest.resolve(shop, profile_id)),
+            running_since,
+        )
+
     @staticmethod
     def _refusal(journey: Journey, state: JourneyState | None, name: str, now: datetime) -> str | None:
-        """None: may enter; "": this entry is already recorded; else why not."""
-        if state is None:
+        """None: may enter; "": this entry is already recorded; else why not. A journey the customer was
+        only ever refused (status never) counts as never entered."""
+        if state is None or state.status == "never":
             return None
         if state.execution == name:
             return "" if state.status == "active" else "this entry has already run"
@@ -326,6 +399,19 @@ class JourneyService:
             self._log(p, "capped", f"{spec.template}: this journey may send {cap} messages", then=p.then)
             return None, None
         profile = self._profile(p)
+        journey = self._journeys.get(p.journey)
+        if not spec.transactional and journey is not None and self._may_conflict(journey):
+            # Transactional messages are never held; marketing ones wait for no journey that came since.
+            states = self._store.list(p.shop, p.profile_id)
+            reason = self._conflict(journey, p.shop, p.profile_id, states, state.entered_at, profile)
+            if reason and journey.on_conflict == "exit":
+                if state.execution_arn:
+                    self._executions.stop(state.execution_arn, f"conflict: {reason}")
+                self._end(p.shop, p.profile_id, p.journey, p.execution, "exited", f"conflict: {reason}", p.key)
+                return None, None
+            if reason:
+                self._log(p, "held", f"{spec.template}: {reason}", then=p.then)
+                return None, None
         recent = sorted(
             pid for pid, owned in profile.products_owned.items() if now - owned.last_bought_at <= JUST_BOUGHT
         )
@@ -378,19 +464,8 @@ class JourneyService:
         return None, None
 
     def _branch(self, p: BranchPayload) -> tuple[str | None, str | None]:
-        profile = self._profile(p)
-        derived = self._rules.derived(p.shop, profile.profile_id)
-        now = self._clock.now()
-        facts = Facts(
-            profile=profile,
-            now=now,
-            segments=set(derived.segments) if derived else set(),
-            derived={
-                "lifecycle_stage": derived.lifecycle_stage if derived else None,
-                "rfm": derived.rfm if derived else None,
-                "predictions": derived.predictions if derived else None,
-            },
-        )
+        facts = self._facts(p.shop, self._profile(p))
+        now = facts.now
         for n, arm in enumerate(p.spec):
             if arm.when is None or holds(arm.when, facts, now):
                 why = "otherwise" if arm.when is None else f"condition {n + 1} holds"
@@ -490,6 +565,27 @@ class JourneyService:
 
     # ---- helpers ------------------------------------------------------------------------------
 
+    def _facts(self, shop: str, profile: Profile) -> Facts:
+        """What conditions see (branches, exclusions): the profile and what the rules derived about it."""
+        derived = self._rules.derived(shop, profile.profile_id)
+        return Facts(
+            profile=profile,
+            now=self._clock.now(),
+            segments=set(derived.segments) if derived else set(),
+            derived={
+                "lifecycle_stage": derived.lifecycle_stage if derived else None,
+                "rfm": derived.rfm if derived else None,
+                "predictions": derived.predictions if derived else None,
+            },
+        )
+
+    def _may_conflict(self, journey: Journey) -> bool:
+        """Whether anything can hold this journey's sends (else the check before a send reads nothing)."""
+        if journey.excludes.journeys or journey.excludes.when:
+            return True
+        group = self._groups.get(journey.group) if journey.group is not None else None
+        return journey.group is not None and (group is None or group.exclusive)  # undeclared: exclusive
+
     def _moved_on(self, s: JourneyState, step: str, at: datetime | None = None) -> None:
         """A later step runs: a wait still on record ended by its timeout (arrivals clear it)."""
         if s.waiting_for:
@@ -549,10 +645,6 @@ class JourneyService:
             except StaleJourneyState:
                 self._sleep(min(0.5, 0.01 * 2**attempt) * (0.5 + random.random()))
         raise StaleJourneyState(f"journey state of {profile_id} in {journey} kept changing")
-
-    def _put_quietly(self, shop: str, profile_id: str, state: JourneyState) -> None:
-        with contextlib.suppress(StaleJourneyState):  # only a log line about a refused entry would be lost
-            self._store.put(shop, profile_id, state)
 
     def _profile(self, p: StepPayloadBase) -> Profile:
         return self._ingest.resolve(p.shop, p.profile_id)  # ProfileNotFound: the task fails, is caught

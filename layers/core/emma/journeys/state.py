@@ -12,14 +12,16 @@ from emma.errors import EmmaError
 
 MAX_LOG = 60  # entries kept per (profile, journey), newest last
 
-Status = Literal["active", "completed", "exited", "failed"]
+# never: the journey was refused (another journey or an exclusion stood in the way) before the customer
+# ever entered it; the item holds the refusals' log. Re-entry rules read it as "never entered".
+Status = Literal["active", "completed", "exited", "failed", "never"]
 
 
 class LogEntry(BaseModel):
     at: datetime
     execution: str
     step: str
-    what: str  # entered, sent, capped, waiting, arrived, timed_out, branched, split, updated, emitted, ...
+    what: str  # entered, refused, sent, held, capped, waiting, arrived, timed_out, branched, split, updated, ...
     detail: str = ""
     key: str | None = None  # execution:step:entered-time of the task that wrote it (retries write once)
 
@@ -27,9 +29,9 @@ class LogEntry(BaseModel):
 class JourneyState(BaseModel):
     journey: str
     status: Status = "active"
-    execution: str
+    execution: str  # "" for a journey never entered (status never)
     execution_arn: str | None = None
-    entered_at: datetime
+    entered_at: datetime  # status never: when it was first refused
     entries: int = 1
     step: str | None = None
     step_since: datetime
@@ -52,6 +54,8 @@ class JourneyState(BaseModel):
         """What the profile API shows: where the customer is and since when, not the task token."""
         data = self.model_dump(mode="json", exclude={"token", "version", "log"})
         data["log"] = [e.model_dump(mode="json", exclude={"key"}) for e in self.log[-20:]]
+        if self.status == "never":
+            data["entered_at"] = None
         return data
 
 

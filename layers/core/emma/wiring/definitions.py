@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from emma.campaigns.definitions import Campaign
-from emma.journeys.definitions import Journey
+from emma.journeys.definitions import JourneySet
 from emma.rules.loader import Definitions
 from emma.templates.library import TemplateSet
 
@@ -21,14 +21,14 @@ def read_definitions(path: Path) -> Definitions:
     return Definitions.from_json(path.read_text(encoding="utf-8"))
 
 
-def read_journeys(path: Path) -> list[Journey]:
+def read_journeys(path: Path) -> JourneySet:
+    """The journeys with their groups (journeys/_groups.yaml)."""
     if path.is_dir():
         from emma.journeys.loader import load_journeys
         from emma.rules.loader import load_definitions
 
         return load_journeys(path, load_definitions(path))
-    data = json.loads(path.read_text(encoding="utf-8"))
-    return [Journey.model_validate(j) for j in data.get("journeys", [])]
+    return JourneySet.from_json(json.loads(path.read_text(encoding="utf-8")))
 
 
 def read_campaigns(path: Path) -> list[Campaign]:

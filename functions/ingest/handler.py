@@ -20,6 +20,7 @@ from ingest.routes import (
     campaigns,
     catalog,
     console,
+    coupons,
     imports,
     messages,
     preferences,
@@ -58,6 +59,7 @@ app.include_router(analytics.router)
 app.include_router(console.router)
 app.include_router(imports.router)
 app.include_router(campaigns.router)
+app.include_router(coupons.router)
 
 
 @app.get("/v1/openapi.json", include_in_schema=False)

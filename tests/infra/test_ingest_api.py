@@ -72,6 +72,8 @@ def test_webhooks_tracking_and_admin_reads_are_separate_families(default_synth):
     assert {route_family(p).name for p in ("/v1/track", "/v1/batch", "/v1/t", "/v1/{proxy+}")} == {"tracking"}
     assert {route_family(p).name for p in ("/v1/profiles/{ref}", "/v1/segments", "/v1/catalog/products")} == {"admin"}
     assert {route_family(p).name for p in ("/v1/analytics/messages", "/v1/segments/{segment}/members")} == {"admin"}
+    assert route_family("/v1/coupons/pools/{pool}").name == "admin"
+    assert {"GET /v1/coupons/pools/{pool}", "POST /v1/coupons/pools/{pool}"} <= set(settings)
     assert {route_family(p).name for p in ("/console", "/console/journeys/{journey}")} == {"console"}
     assert settings["GET /v1/profiles/{ref}"]["ThrottlingRateLimit"] < settings[WEBHOOK_ROUTE]["ThrottlingRateLimit"]
 

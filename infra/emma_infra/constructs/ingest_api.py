@@ -89,14 +89,22 @@ ROUTE_FAMILIES = (
     # One route for every shop and platform. Unsigned requests are refused before any store read
     # (tests/unit/functions/test_webhook_flood.py), so this bucket is what a flood costs the shops.
     RouteFamily("webhooks", rate_limit=100, burst_limit=200, prefixes=("/webhooks/",)),
-    # Admin-keyed reads, the catalog import, export and erasure, the analytics reports: each request reads
-    # (or writes) the store.
+    # Admin-keyed reads, the catalog import, export and erasure, the analytics reports, uploads of coupon codes:
+    # each request reads (or writes) the store.
     RouteFamily(
         "admin",
         rate_limit=20,
         burst_limit=40,
         paths=frozenset({"/v1/segments", "/v1/openapi.json", "/v1/campaigns"}),
-        prefixes=("/v1/profiles/", "/v1/catalog/", "/v1/privacy/", "/v1/analytics/", "/v1/segments/", "/v1/campaigns/"),
+        prefixes=(
+            "/v1/profiles/",
+            "/v1/catalog/",
+            "/v1/privacy/",
+            "/v1/analytics/",
+            "/v1/segments/",
+            "/v1/campaigns/",
+            "/v1/coupons/",
+        ),
     ),
     # Imports of a shop's history (emma import): each request stores a batch of records or concludes a batch
     # of profiles, or uploads, starts or reports an import of a file (POST /v1/imports/uploads, POST /v1/imports,

@@ -17,6 +17,7 @@ from emma.adapters.dispatch import DynamoLinks, DynamoMessageLog
 from emma.adapters.dynamodb import DynamoCatalog, DynamoProfileRepository
 from emma.adapters.eventbridge import EventBridgePublisher
 from emma.adapters.journeys import DynamoJourneyStore
+from emma.adapters.offers import DynamoCodePool
 from emma.adapters.privacy import DynamoPrivacyStore, SuppressionCheck
 from emma.adapters.recommend import DynamoModelStore
 from emma.adapters.rules_store import DynamoRulesStore
@@ -26,6 +27,7 @@ from emma.config import IngestSettings
 from emma.dispatch.ports import Links
 from emma.ingest.reads import ProfileReads
 from emma.ingest.service import IngestService
+from emma.offers.ports import CodePool
 from emma.recommend.service import RecommendationService
 from emma.shops import ShopDirectory
 from emma.wiring.aws import REQUEST_PATH, session_or_default
@@ -94,6 +96,11 @@ class IngestWiring:
     def links(self) -> Links:
         """Tracked short links of SMS and push messages."""
         return DynamoLinks(self.dynamodb, self.settings.profiles_table)
+
+    @cached_property
+    def pools(self) -> CodePool:
+        """The pools of coupon codes shops upload (POST /v1/coupons/pools/{pool})."""
+        return DynamoCodePool(self.dynamodb, self.settings.profiles_table)
 
     @cached_property
     def recommender(self) -> RecommendationService:

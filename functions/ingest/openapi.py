@@ -50,7 +50,15 @@ def openapi_document(app: APIGatewayHttpResolver) -> dict[str, Any]:
         operation["security"] = [{"adminKey": []}]
     for path, item in doc["paths"].items():
         if path.startswith(
-            ("/v1/profiles", "/v1/segments", "/v1/privacy", "/v1/imports", "/v1/campaigns", "/v1/analytics")
+            (
+                "/v1/profiles",
+                "/v1/segments",
+                "/v1/privacy",
+                "/v1/imports",
+                "/v1/campaigns",
+                "/v1/analytics",
+                "/v1/coupons",
+            )
         ):
             for operation in item.values():
                 operation["security"] = [{"adminKey": []}]

@@ -126,7 +126,8 @@ PRIVACY_FUNCTION = FunctionOptions(
 )
 
 # The hourly KPI snapshot (functions/analytics_snapshot, emma.config.SnapshotSettings): per shop one
-# BatchGetItem of the segment size counters and one PutItem of the snapshot, both in the profiles table
+# BatchGetItem of the segment size counters and one PutItem of the snapshot, and the uplift estimate (a Query per
+# shard of the experiment arms' counters, one PutItem of the estimate: emma.offers.uplift), all in the profiles table
 # (read/write, no Scan: it never reads a customer); the shop secrets (the shops, their timezones and double
 # opt-in policy); the definitions layer (which segments a shop has, which are lifecycle stages); no bus
 # (it publishes nothing). Seconds of work for hundreds of shops; a minute is ample.

@@ -566,9 +566,10 @@ def build_parser() -> argparse.ArgumentParser:
     sign.add_argument("--secret", required=True, help="the shop's webhook secret for that platform")
     sign.set_defaults(func=_cmd_sign)
 
-    from emma_local import replay
+    from emma_local import coupons_cli, replay
 
     replay.register(sub)  # emma replay: dead-letter queues back to their queues (emma_local/replay.py)
+    coupons_cli.register(sub)  # emma coupons upload|remaining: pools of coupon codes (emma_local/coupons_cli.py)
     return parser
 
 

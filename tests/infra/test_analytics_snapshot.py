@@ -18,7 +18,7 @@ from tests.infra.test_journeys import allowed, function, function_statements, re
 pytestmark = pytest.mark.infra
 
 FUNCTION = f"{ANALYTICS_SNAPSHOT_SCHEDULE.logical_id}/Function"
-CALLS = ("dynamodb:BatchGetItem", "dynamodb:PutItem")  # segment_sizes, put_snapshot
+CALLS = ("dynamodb:BatchGetItem", "dynamodb:PutItem", "dynamodb:Query")  # segment_sizes, put_snapshot, arms
 
 
 def _listed(value: Any) -> list[Any]:

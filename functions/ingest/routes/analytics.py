@@ -26,6 +26,7 @@ from emma.analytics.reports import (
     AttributionReport,
     DateRange,
     ExperimentReport,
+    IncentiveReport,
     JourneyFunnel,
     KpiReport,
     MessageReport,
@@ -258,6 +259,34 @@ def get_experiments(
         for arm in e.arms
     ]
     return _answer(report, format, rows, "experiments")
+
+
+@router.get(
+    "/v1/analytics/incentives",
+    cors=False,
+    summary="The incentive policy's readout",
+    tags=["analytics"],
+    description="Per template with a coupon and per band of the customers' purchase probability: the coupon "
+    "against the control group that got the message without it, and the exploration group against those the "
+    "`predicted` policy withheld it from (conversions with their intervals, incremental revenue against the "
+    "discounts, docs/offers.md); and per band the uplift estimate: the conversions the coupon adds, its value per "
+    "customer at the shop's margin, and whether it pays (the dispatcher follows it once both arms have "
+    "incentives.min_per_arm customers). Bearer admin key.",
+    responses=_responses(IncentiveReport, "The incentive arms and the uplift per band"),
+)
+def get_incentives(
+    shop: Annotated[str | None, _SHOP] = None,
+    format: Annotated[Format, _FORMAT] = "json",
+):
+    config = _admin(shop)
+    report = deps.analytics().incentives(config.shop, config.incentives, deps.wiring().clock.now())
+    rows = [
+        {"template": t.template, "band": e.step, "control": e.control, **arm.model_dump(mode="json")}
+        for t in report.templates
+        for e in t.comparisons
+        for arm in e.arms
+    ]
+    return _answer(report, format, rows, "incentives")
 
 
 @router.get(

@@ -507,3 +507,84 @@ def test_events_of_a_shop_that_is_gone_are_acknowledged_not_retried(store):
     service = AnalyticsService(store, StaticShopDirectory([]))
     assert service.on_event(ev("email.sent", T0, msg(ref(1)), id_="x")).startswith("ignored: no shop")
     assert store.commits == 0
+
+
+def test_a_message_with_a_coupon_puts_the_customer_into_its_incentive_arm_which_counts_orders_and_discount(
+    service, store
+):
+    coupon = {"policy": "predicted", "arm": "coupon", "p": 0.12, "band": 2, "method": "propensity"}
+    withheld = {"policy": "predicted", "arm": "withheld", "p": 0.71, "band": 6, "method": "propensity"}
+    anna = {"profile_id": "p_anna", "email": "anna@example.com"}
+    ben = {"profile_id": "p_ben", "email": "ben@example.com"}
+    for who, ref_, incentive, code in ((anna, ref(1), coupon, "EMMA-AAAA-BBBB"), (ben, ref(2), withheld, None)):
+        props = msg(ref_, template="cart-coupon", incentive=incentive, coupon=code)
+        event = ev("email.sent", T0, props, id_=f"dispatch:{ref_}:sent", customer=who)
+        service.on_event(event)
+        service.on_event(event)  # a redelivery: counted once
+    later = msg(ref(3), template="cart-coupon", incentive=coupon, coupon="EMMA-CCCC-DDDD")
+    service.on_event(ev("email.sent", T0 + timedelta(days=8), later, id_="dispatch:3:sent", customer=anna))
+    service.on_event(  # Anna orders with her code within the 14 days of the incentive window
+        ev(
+            "order.placed",
+            T0 + timedelta(days=2),
+            {
+                "order_id": "7",
+                "total": "90.00",
+                "currency": "EUR",
+                "discount_codes": ["emma-aaaa-bbbb"],
+                "discount_total": "10.00",
+            },
+            customer=anna,
+        )
+    )
+    service.on_event(  # Ben orders after the incentive window (14 days), inside the experiments' 30: not counted
+        ev("order.placed", T0 + timedelta(days=20), {"order_id": "8", "total": "50", "currency": "EUR"}, customer=ben)
+    )
+    arms = {key: row for _d, key, row in store.arms(SHOP)}
+    assert arms["incentive:cart-coupon|band-2|coupon"] == {
+        "customers": 1,  # the second message of the template and band did not count her again
+        "orders": 1,
+        "revenue": 90,
+        "revenue_sq": 8100,
+        "converted": 1,
+        "discount": 10,
+    }
+    assert arms["incentive:cart-coupon|band-6|withheld"] == {"customers": 1}
+
+
+def test_a_message_sent_without_a_provider_joins_no_arm(service, store):
+    unavailable = {"policy": "predicted", "arm": "unavailable"}
+    service.on_event(
+        ev("email.sent", T0, msg(ref(4), template="cart-coupon", incentive=unavailable), id_="dispatch:4:sent")
+    )
+    assert not [key for _d, key, _row in store.arms(SHOP)]
+
+
+def test_the_incentive_readout_compares_each_bands_arms_and_estimates_whether_the_coupon_pays(service, store):
+    from emma.offers.config import IncentiveConfig
+
+    def customer(n, arm, band, converts):
+        who = {"profile_id": f"p_{arm}_{n}", "email": f"{arm}{n}@example.com"}
+        incentive = {"policy": "predicted", "arm": arm, "p": 0.15, "band": band}
+        code = f"EMMA-{arm[:2].upper()}{n:02d}-0000" if arm in ("coupon", "explore") else None
+        props = msg(ref(1000 + n + 100 * band), template="winback-coupon", incentive=incentive, coupon=code)
+        service.on_event(ev("email.sent", T0, props, id_=f"dispatch:{arm}{n}:{band}:sent", customer=who))
+        if converts:
+            order = {"order_id": f"o-{arm}-{n}-{band}", "total": "90.00", "currency": "EUR"}
+            if code:
+                order |= {"discount_codes": [code], "discount_total": "10.00"}
+            service.on_event(ev("order.placed", T0 + timedelta(days=3), order, customer=who))
+
+    for n in range(30):  # band 2: 30 with the coupon, 12 convert; 30 without, 3 convert
+        customer(n, "coupon", 2, n < 12)
+        customer(n, "control", 2, n < 3)
+    report = Reports(store, []).incentives(SHOP, IncentiveConfig(min_per_arm=20), T0 + timedelta(days=20))
+    (template,) = report.templates
+    (comparison,) = template.comparisons
+    assert template.template == "winback-coupon" and comparison.step == "band-2" and comparison.control == "control"
+    coupon = next(a for a in comparison.arms if a.name == "coupon")
+    assert (coupon.customers, coupon.converted, coupon.discount) == (30, 12, 120.0)  # 10 off each order
+    assert coupon.lift_abs == pytest.approx(0.3)  # 40 % against 10 %
+    (band,) = [b for b in template.uplift.bands if b.band == 2]
+    assert band.status == "measured" and band.needed is True  # 0.3 x (40 - 9) gross a customer > 4 of discount
+    assert all(b.status == "no_data" for b in template.uplift.bands if b.band != 2)

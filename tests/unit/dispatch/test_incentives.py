@@ -156,3 +156,24 @@ def test_a_pool_hands_each_code_out_once_and_reports_when_it_runs_low(world):
     assert sorted(codes) == ["POOL-1", "POOL-3"]  # POOL-2 had expired: never handed out
     assert one.metrics == {"CouponPoolLow": 1.0} and three.outcome == "skipped" and "no code left" in three.reason
     assert pool.add("elektro-emma", "default", [PoolCode("pool-1")]) == 0  # handed out once: never again
+
+
+def test_where_the_measured_uplift_says_the_coupon_pays_a_likely_buyer_gets_it_too():
+    from emma.offers.uplift import ArmCounts, estimate
+
+    world = World()
+    counts = {  # above 0.5: the coupon turned 10 % into 40 % in the exploration group
+        band: {
+            "explore": ArmCounts(customers=300, converted=120, orders=120, revenue=9600.0, discount=1200.0),
+            "withheld": ArmCounts(customers=300, converted=30, orders=30, revenue=2700.0),
+        }
+        for band in (5, 6)
+    }
+    table = estimate(counts, NOW)
+    world.service._uplift = lambda shop: {"cart-coupon": table}
+    pid = loyal_customer(world)
+    report = world.service.dispatch(world.request(pid, template="cart-coupon", channel="email"))
+    record = world.log.get("elektro-emma", pid, report.key)
+    assert record.incentive["arm"] == "coupon" and record.incentive["method"] == "uplift" and record.coupon
+    other = world.service.dispatch(world.request(pid, template="winback-coupon", channel="email"))
+    assert world.log.get("elektro-emma", pid, other.key).incentive["method"] == "propensity"  # no table of its own

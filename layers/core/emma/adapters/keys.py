@@ -150,6 +150,13 @@ POOL_CLAIM_PREFIX = "CLAIM#"
 POOL_META_SK = "META"
 
 
+def uplift_pk(shop: str) -> str:
+    return f"S#{shop}#UPLIFT"
+
+
+UPLIFT_SK = "UPLIFT"
+
+
 def pool_code_sk(code: str) -> str:
     return f"{POOL_CODE_PREFIX}{code.casefold()}"
 
@@ -776,6 +783,18 @@ POOL_META = ItemType(
     written_by=("DynamoCodePool.add", "DynamoCodePool.claim"),
     read_by=("DynamoCodePool.remaining",),
 )
+UPLIFT = ItemType(
+    name="uplift estimate",
+    table=PROFILES_TABLE,
+    privacy="aggregate",
+    pk=uplift_pk,
+    sk=UPLIFT_SK,
+    description="Per template with a coupon and per band of P(buy): the conversions the coupon adds and whether it "
+    "pays (emma.offers.uplift), from the incentive arms' counters; written by the hourly snapshot job.",
+    attributes={"doc": "JSON: template -> UpliftTable", "computed_at": "ISO time of the estimate"},
+    written_by=("DynamoUpliftTables.save",),
+    read_by=("DynamoUpliftTables.get",),
+)
 CAMPAIGN_STATE = ItemType(
     name="campaign state",
     table=PROFILES_TABLE,
@@ -1123,6 +1142,7 @@ ITEM_TYPES: tuple[ItemType, ...] = (
     POOL_CODE,
     POOL_CLAIM,
     POOL_META,
+    UPLIFT,
     PROFILE,
     EVENT_LOG,
     MERGED_LOG,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -15,6 +15,7 @@ from emma.adapters import keys
 from emma.adapters.ddb import Table, key, number, string, wrap_error
 from emma.errors import ConcurrencyConflict
 from emma.offers.ports import CouponRecord, PoolCode, PoolEmpty
+from emma.offers.uplift import UpliftTable
 
 CANDIDATES = 10  # codes read per claim attempt; a claim picks one at random, so concurrent claims rarely collide
 CLAIM_ATTEMPTS = 8
@@ -214,5 +215,27 @@ class DynamoCodePool(Table):
             params["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
     def remaining(self, shop: str, pool: str) -> int:
-        item = self._get(keys.pool_pk(shop, pool), keys.POOL_META_SK, consistent=False)
+        item = self._get(keys.pool_pk(shop, pool), keys.POOL_META_SK)
         return max(0, int(item["remaining"]["N"])) if item and "remaining" in item else 0
+
+
+class DynamoUpliftTables(Table):
+    """UpliftTables: one item per shop (keys.UPLIFT)."""
+
+    def save(self, shop: str, tables: Mapping[str, UpliftTable], at: datetime) -> None:
+        doc = {template: table.model_dump(mode="json") for template, table in sorted(tables.items())}
+        item = {
+            **key(keys.uplift_pk(shop), keys.UPLIFT_SK),
+            "doc": string(json.dumps(doc, sort_keys=True)),
+            "computed_at": string(at.isoformat()),
+        }
+        try:
+            self._client.put_item(TableName=self._table, Item=item)
+        except (ClientError, BotoCoreError) as exc:
+            raise wrap_error(exc, "PutItem") from exc
+
+    def get(self, shop: str) -> dict[str, UpliftTable]:
+        item = self._get(keys.uplift_pk(shop), keys.UPLIFT_SK, consistent=False)
+        if item is None:
+            return {}
+        return {t: UpliftTable.model_validate(v) for t, v in json.loads(item["doc"]["S"]).items()}

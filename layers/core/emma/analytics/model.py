@@ -251,3 +251,17 @@ def merge_deltas(deltas: list[CounterDelta]) -> list[CounterDelta]:
         for name, value in d.amounts.items():
             row[name] = row.get(name, Decimal(0)) + value
     return [CounterDelta(kind, day, key, amounts) for (kind, day, key), amounts in merged.items()]  # type: ignore[arg-type]
+
+
+INCENTIVE_PREFIX = "incentive:"  # the incentive arms' "journey": incentive:<template>, step band-<i> (or band-none)
+
+
+def incentive_key(template: str, band: int | None) -> tuple[str, str]:
+    """(journey, step) under which a template's incentive arms are counted, per band of P(buy)."""
+    return f"{INCENTIVE_PREFIX}{template}", f"band-{'none' if band is None else band}"
+
+
+def band_of_step(step: str) -> int:
+    """The band index of an incentive arm's step (band-<i>); -1 for band-none."""
+    tail = step.removeprefix("band-")
+    return int(tail) if tail.isdigit() else -1

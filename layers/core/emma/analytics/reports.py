@@ -7,17 +7,28 @@ The same reports serve the API (GET /v1/analytics/...), `emma report` and the co
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from emma.analytics.model import ALL_MESSAGE_COUNTERS, ARM_COUNTERS, DIMENSIONS, JOURNEY_COUNTERS, NONE, Dims
+from emma.analytics.model import (
+    ALL_MESSAGE_COUNTERS,
+    ARM_COUNTERS,
+    DIMENSIONS,
+    INCENTIVE_PREFIX,
+    JOURNEY_COUNTERS,
+    NONE,
+    Dims,
+    band_of_step,
+)
 from emma.analytics.ports import AnalyticsStore
 from emma.analytics.stats import ArmStats, readout
 from emma.errors import BadRequest, NotFound
 from emma.journeys.definitions import Journey, SplitStep
+from emma.offers.config import IncentiveConfig
+from emma.offers.uplift import ArmCounts, UpliftTable, estimate
 
 MAX_DAYS = 400
 Dimension = Literal["journey", "step", "template", "variant", "channel", "day"]
@@ -174,6 +185,21 @@ class Experiment(BaseModel):
 class ExperimentReport(BaseModel):
     shop: str
     experiments: list[Experiment]
+
+
+class IncentiveTemplate(BaseModel):
+    template: str
+    comparisons: list[Experiment] = Field(
+        description="per band of P(buy) (step band-<i>; band-none: no prediction yet): the coupon against the "
+        "control group, and the exploration group against those it was withheld from"
+    )
+    uplift: UpliftTable = Field(description="per band: the conversions the coupon adds and whether it pays")
+
+
+class IncentiveReport(BaseModel):
+    shop: str
+    window_days: int = Field(description="orders this long after the message count for its arm")
+    templates: list[IncentiveTemplate]
 
 
 def _interval(value: Any) -> tuple[float, float] | None:
@@ -441,12 +467,67 @@ class Reports:
     def _experiment(
         journey: str, step: SplitStep, counted: dict[str, dict[str, Decimal]], window_days: int
     ) -> Experiment:
+        variants = [(v.name, v.holdout) for v in step.split]
+        return Reports._readout(journey, step.id, variants, counted, window_days)
+
+    # ---- incentives ---------------------------------------------------------------------------
+
+    def incentives(self, shop: str, config: IncentiveConfig, now: datetime) -> IncentiveReport:
+        """The incentive policy's arms per template and band of P(buy) (emma.offers.policy): coupon against
+        control and explore against withheld, read out like an experiment (incremental revenue against the
+        discount), and per band the uplift estimate that decides whether the coupon pays there."""
+        counted: dict[str, dict[str, dict[str, dict[str, Decimal]]]] = {}
+        for _day, key, counts in self._store.arms(shop, None):
+            if not key.startswith(INCENTIVE_PREFIX):
+                continue
+            journey, step, arm = key.split("|", 2)
+            counted.setdefault(journey.removeprefix(INCENTIVE_PREFIX), {}).setdefault(step, {})[arm] = counts
+        templates = []
+        for template, steps in sorted(counted.items()):
+            comparisons = []
+            bands: dict[int, dict[str, ArmCounts]] = {}
+            for step, arms in sorted(steps.items(), key=lambda kv: band_of_step(kv[0])):
+                for treated, untreated in (("coupon", "control"), ("explore", "withheld")):
+                    if treated in arms or untreated in arms:
+                        comparisons.append(
+                            self._readout(
+                                f"{INCENTIVE_PREFIX}{template}",
+                                step,
+                                [(untreated, True), (treated, False)],
+                                arms,
+                                config.window_days,
+                            )
+                        )
+                band = band_of_step(step)
+                if band >= 0:
+                    bands[band] = {
+                        arm: ArmCounts(
+                            customers=int(c.get("customers", 0)),
+                            converted=max(0, min(int(c.get("converted", 0)), int(c.get("customers", 0)))),
+                            orders=int(c.get("orders", 0)),
+                            revenue=float(c.get("revenue", 0)),
+                            discount=float(c.get("discount", 0)),
+                        )
+                        for arm, c in arms.items()
+                    }
+            table = estimate(bands, now, margin=config.margin, min_per_arm=config.min_per_arm)
+            templates.append(IncentiveTemplate(template=template, comparisons=comparisons, uplift=table))
+        return IncentiveReport(shop=shop, window_days=config.window_days, templates=templates)
+
+    @staticmethod
+    def _readout(
+        journey: str,
+        step_id: str,
+        variants: list[tuple[str, bool]],
+        counted: dict[str, dict[str, Decimal]],
+        window_days: int,
+    ) -> Experiment:
         arms = []
-        for variant in step.split:
-            c = _sum([counted.get(variant.name, {})], ARM_COUNTERS)
+        for name, holdout in variants:
+            c = _sum([counted.get(name, {})], ARM_COUNTERS)
             arms.append(
                 ArmStats(
-                    name=variant.name,
+                    name=name,
                     customers=int(c["customers"]),
                     converted=max(0, min(int(c["converted"]), int(c["customers"]))),
                     orders=int(c["orders"]),
@@ -454,7 +535,7 @@ class Reports:
                     revenue_sq=float(c["revenue_sq"]),
                     unsubscribed=max(0, min(int(c["unsubscribed"]), int(c["customers"]))),
                     discount=float(c["discount"]),
-                    holdout=variant.holdout,
+                    holdout=holdout,
                 )
             )
         result = readout(arms)
@@ -493,7 +574,7 @@ class Reports:
             )
         return Experiment(
             journey=journey,
-            step=step.id,
+            step=step_id,
             control=result.control,
             window_days=window_days,
             arms=views,

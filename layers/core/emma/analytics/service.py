@@ -33,6 +33,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from emma.analytics.attribution import attribute
 from emma.analytics.model import (
+    INCENTIVE_PREFIX,
     NONE,
     SKIP_REASONS,
     Assignment,
@@ -43,6 +44,7 @@ from emma.analytics.model import (
     MessageTouch,
     OrderCredit,
     Windows,
+    incentive_key,
     merge_deltas,
 )
 from emma.analytics.opens import is_machine_open
@@ -87,6 +89,14 @@ ORDER_TYPES = frozenset({EventType.ORDER_PLACED, EventType.ORDER_CANCELLED, Even
 # What the analytics queue's rule forwards (resources.ANALYTICS_QUEUE)
 COUNTED_TYPES = MESSAGE_TYPES | JOURNEY_TYPES | ORDER_TYPES | {EventType.CONSENT_CHANGED}
 ONE = Decimal(1)
+
+
+def _window(shop: ShopConfig, assignment: Assignment) -> timedelta:
+    """How long after assignment an arm counts orders and unsubscribes: incentive arms by the shop's
+    incentives.window_days, journeys' experiments by analytics.experiment_days."""
+    if assignment.journey.startswith(INCENTIVE_PREFIX):
+        return timedelta(days=shop.incentives.window_days)
+    return timedelta(days=shop.analytics.experiment_days)
 
 
 class Outcome(str):
@@ -216,10 +226,39 @@ class AnalyticsService:
         amounts = _apply_message(touch, event)
         touch.seen = _seen(touch.seen, event.id)
         deltas = [CounterDelta("message", touch.day, touch.dims.encode(), amounts)] if amounts else []
-        self._store.commit(shop.shop, profile_id, [touch], deltas)
+        items: list[object] = [touch]
+        if amounts.get("sent") and event.type in SENT:  # sent now, not before: an incentive arm joins once
+            items += self._incentive_arm(shop, profile_id, event, deltas)
+        self._store.commit(shop.shop, profile_id, items, deltas)  # type: ignore[arg-type]
         return Outcome(
             f"{event.type}: " + (", ".join(f"{k} {v:+}" for k, v in amounts.items()) or "nothing new"), amounts
         )
+
+    def _incentive_arm(
+        self, shop: ShopConfig, profile_id: str, event: CanonicalEvent, deltas: list[CounterDelta]
+    ) -> list[Assignment]:
+        """A message of a template with a coupon puts the customer into its incentive arm (coupon, control,
+        withheld, explore: emma.offers.policy), per template and band of the purchase probability, as a
+        journey's split does: orders within the shop's incentives.window_days count for the arm, with the
+        discount they used. The first message of a template and band decides; a later one does not move them."""
+        incentive = getattr(event.properties, "incentive", None)
+        template = getattr(event.properties, "template", None)
+        if incentive is None or template is None or incentive.arm == "unavailable":
+            return []
+        journey, step = incentive_key(template, incentive.band)
+        if self._store.assignment(shop.shop, profile_id, journey, step) is not None:
+            return []
+        deltas.append(CounterDelta("arm", "", f"{journey}|{step}|{incentive.arm}", {"customers": ONE}))
+        return [
+            Assignment(
+                journey=journey,
+                step=step,
+                variant=incentive.arm,
+                holdout=incentive.arm in ("control", "withheld"),
+                assigned_at=event.occurred_at,
+                seen=_seen((), event.id),
+            )
+        ]
 
     # ---- orders -------------------------------------------------------------------------------
 
@@ -248,9 +287,8 @@ class AnalyticsService:
         coupon_discount = sum((c.discount for c in credits if c.model == "coupon"), Decimal(0))
         changed: list[Assignment] = []
         arm_deltas: list[CounterDelta] = []
-        window = timedelta(days=shop.analytics.experiment_days)
         for key, a in sorted(items.assignments.items()):
-            if not (a.assigned_at <= placed <= a.assigned_at + window):
+            if not (a.assigned_at <= placed <= a.assigned_at + _window(shop, a)):
                 continue
             amounts = {
                 "orders": ONE,
@@ -356,12 +394,11 @@ class AnalyticsService:
             # trackers restate a standing "no" with every update, which would count as a new unsubscribe.
             return "ignored: a withdrawal restated by a source"
         items = self._store.customer(shop.shop, profile_id)
-        window = timedelta(days=shop.analytics.experiment_days)
         changed, deltas = [], []
         for key, a in sorted(items.assignments.items()):
             if a.unsubscribed or _counted(a.seen, event.id):
                 continue
-            if not (a.assigned_at <= event.occurred_at <= a.assigned_at + window):
+            if not (a.assigned_at <= event.occurred_at <= a.assigned_at + _window(shop, a)):
                 continue
             a.unsubscribed, a.seen = True, _seen(a.seen, event.id)
             changed.append(a)

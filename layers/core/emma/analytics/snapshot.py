@@ -21,9 +21,11 @@ from decimal import Decimal
 from typing import Protocol
 
 from emma.analytics.ports import AnalyticsStore
+from emma.analytics.reports import Reports
 from emma.analytics.service import shop_day
 from emma.clock import Clock
 from emma.events.model import Channel
+from emma.offers.ports import UpliftTables
 from emma.rules.definitions import Segment
 from emma.rules.loader import Definitions
 from emma.shops import ShopConfig, ShopDirectory
@@ -116,18 +118,25 @@ class KpiSnapshots:
         shops: ShopDirectory,
         definitions: Definitions,
         clock: Clock,
+        uplift: UpliftTables | None = None,
     ) -> None:
         self._store = store
         self._sizes = sizes
         self._shops = shops
         self._definitions = definitions
         self._clock = clock
+        self._uplift = uplift
 
     def take(self, shop: ShopConfig) -> tuple[str, dict[str, Decimal]]:
-        """Write one shop's snapshot now; (day, values)."""
-        day = shop_day(shop, self._clock.now())
+        """Write one shop's snapshot now, and its uplift estimate per template (emma.offers.uplift, from the
+        incentive arms' counters: a few queries, no customer read); (day, values)."""
+        now = self._clock.now()
+        day = shop_day(shop, now)
         values = snapshot_values(shop, self._definitions.segments, self._sizes.segment_sizes(shop.shop))
         self._store.put_snapshot(shop.shop, day, values)
+        if self._uplift is not None:
+            report = Reports(self._store, []).incentives(shop.shop, shop.incentives, now)
+            self._uplift.save(shop.shop, {t.template: t.uplift for t in report.templates}, now)
         return day, values
 
     def run(self) -> SnapshotReport:

@@ -54,6 +54,7 @@ class IngestRecorder:
                     **message_properties(record),
                     "message_id": provider_id or None,
                     "coupon": record.coupon,
+                    "incentive": record.incentive,
                     "recommended": record.recommended or [],
                     "content": record.content or [],
                 },

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -59,6 +59,7 @@ from emma.offers.model import IssuedCoupon
 from emma.offers.policy import IncentiveDecision, decide
 from emma.offers.ports import CouponUnavailable, ProviderMisconfigured, ProviderTransient
 from emma.offers.service import CouponIssuer, make_offer
+from emma.offers.uplift import UpliftTable, incentive_need
 from emma.predict.model import score_profile
 from emma.predict.prior import Prior, default_prior
 from emma.profiles.model import Profile
@@ -145,10 +146,12 @@ class DispatchService:
         campaigns: CampaignGate | None = None,
         coupons: CouponIssuer | None = None,
         priors: Callable[[str], Prior] | None = None,
+        uplift: Callable[[str], Mapping[str, UpliftTable]] | None = None,
     ) -> None:
         self._profiles = profiles
         self._coupons = coupons
         self._priors = priors
+        self._uplift = uplift
         self._campaigns = campaigns
         self._shops = shops
         self._templates = templates
@@ -408,15 +411,18 @@ class DispatchService:
     # ---- the incentive ------------------------------------------------------------------------
 
     def _scores(
-        self, shop: ShopConfig, profile: Profile, now: datetime
+        self, shop: ShopConfig, profile: Profile, now: datetime, template: str
     ) -> tuple[bool | None, float | None, str | None]:
         """(would buy without an incentive, P(order within the horizon), method), scored now with the shop's
-        prior: the same numbers the rules store, as of this moment."""
+        prior (the numbers the rules store, as of this moment); where the template's measured uplift covers the
+        customer's band (emma.offers.uplift), the uplift decides, else the propensity."""
         prior = self._priors(shop.shop) if self._priors is not None else default_prior()
         scores = score_profile(profile, now, prior)
         if scores.insufficient_data:  # no order yet: nothing says they would buy without one
             return None, None, None
-        return scores.would_buy_without_incentive, scores.p_buy_within_horizon, scores.incentive_method
+        table = self._uplift(shop.shop).get(template) if self._uplift is not None else None
+        would_buy, method = incentive_need(scores.p_buy_within_horizon, table)
+        return would_buy, scores.p_buy_within_horizon, method
 
     def _incentive(
         self, request: MessageRequest, attempt: _Attempt, shop: ShopConfig, template: Template, profile: Profile
@@ -434,7 +440,7 @@ class DispatchService:
             )
             attempt.add("incentive", "pass", "unavailable: the shop has no coupon provider; sent without a code")
             return decision, None
-        would_buy, p, method = self._scores(shop, profile, now)
+        would_buy, p, method = self._scores(shop, profile, now, template.template)
         decision = decide(
             template.incentive or "always",
             shop=shop.shop,

@@ -358,6 +358,16 @@ class ContentRef(_Strict):
     topics: tuple[ShortStr, ...] = Field((), max_length=8)
 
 
+class IncentiveRef(_Strict):
+    """The incentive policy's decision for a message whose template carries a coupon (emma.offers.policy)."""
+
+    policy: Literal["always", "predicted"]
+    arm: Literal["coupon", "control", "withheld", "explore", "unavailable"]
+    p: Annotated[float, Field(ge=0, le=1)] | None = Field(None, description="P(order within the horizon) it saw")
+    band: Annotated[int, Field(ge=0, le=20)] | None = Field(None, description="index of p's band (BAND_EDGES)")
+    method: ShortStr | None = Field(None, description="how the prediction was decided: propensity or uplift")
+
+
 class MessageProps(_Strict):
     message_id: ShortStr | None = None
     message: ShortStr | None = Field(
@@ -369,6 +379,9 @@ class MessageProps(_Strict):
     template: ShortStr | None = None
     channel: Channel | None = Field(None, description="message.skipped: the channel asked for, or decided on")
     coupon: ShortStr | None = Field(None, description="sent events: the coupon code the message carried")
+    incentive: IncentiveRef | None = Field(
+        None, description="sent events of a template with a coupon: who got it and why (docs/offers.md)"
+    )
     reason: ShortStr | None = Field(None, description="message.skipped: the dispatch stage that skipped it")
     detail: Annotated[str, Field(max_length=1000)] | None = Field(None, description="message.skipped: why")
     url: Annotated[str, Field(max_length=2048)] | None = None

@@ -126,3 +126,13 @@ class IncentiveConfig(_Config):
         "(measures whether they would have needed it)",
     )
     window_days: int = Field(14, ge=1, le=90, description="orders this long after the message count for its arm")
+    margin: float = Field(
+        0.30,
+        ge=0.0,
+        le=1.0,
+        description="the shop's gross margin on an order's value before the discount: what a coupon's added "
+        "orders earn, against the discount it gives (emma.offers.uplift)",
+    )
+    min_per_arm: int = Field(
+        200, ge=10, le=1_000_000, description="customers each arm of a band needs before its uplift decides"
+    )

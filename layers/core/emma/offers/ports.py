@@ -3,13 +3,14 @@ emma.adapters.coupons) and the store of issued codes (emma.adapters.offers). emm
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
 from emma.errors import EmmaError, TransientError
 from emma.offers.model import CouponKind, CouponOffer, IssuedCoupon
+from emma.offers.uplift import UpliftTable
 
 
 class CouponUnavailable(EmmaError):
@@ -110,3 +111,14 @@ class CodePool(Protocol):
         ...
 
     def remaining(self, shop: str, pool: str) -> int: ...
+
+
+class UpliftTables(Protocol):
+    """The uplift estimate per template (emma.offers.uplift), written hourly by the KPI snapshot job and read by
+    the dispatcher (cached)."""
+
+    def save(self, shop: str, tables: Mapping[str, UpliftTable], at: datetime) -> None: ...
+
+    def get(self, shop: str) -> dict[str, UpliftTable]:
+        """Template -> its table; {} before the first estimate."""
+        ...

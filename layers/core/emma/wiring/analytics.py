@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from emma.adapters.analytics import DynamoAnalyticsStore
+from emma.adapters.offers import DynamoUpliftTables
 from emma.adapters.rules_store import DynamoRulesStore
 from emma.adapters.shops import SecretsShopDirectory
 from emma.analytics.reports import Reports
@@ -48,4 +49,5 @@ def build_snapshot(settings: SnapshotSettings, session: Any | None = None) -> Kp
         SecretsShopDirectory(session.client("secretsmanager", config=BATCH_JOB), settings.shop_secret_prefix),
         read_definitions(settings.definitions),
         clock,
+        DynamoUpliftTables(dynamodb, settings.profiles_table),
     )

@@ -14,7 +14,7 @@ from emma.adapters.coupons.woocommerce import WooCommerceCoupons
 from emma.adapters.dispatch import DynamoCapStore, DynamoDeferrals, DynamoLinks, DynamoMessageLog
 from emma.adapters.eventbridge import EventBridgePublisher
 from emma.adapters.journeys import SqsMessageRequests
-from emma.adapters.offers import DynamoCodePool, DynamoCoupons
+from emma.adapters.offers import DynamoCodePool, DynamoCoupons, DynamoUpliftTables
 from emma.adapters.rules_store import DynamoRulesStore
 from emma.clock import Clock, clock_from_env
 from emma.config import DispatchSettings, ReleaseSettings
@@ -26,6 +26,7 @@ from emma.offers import config as offers
 from emma.offers.pool import PoolProvider
 from emma.offers.ports import CouponProvider, ProviderMisconfigured
 from emma.offers.service import CouponIssuer
+from emma.offers.uplift import UpliftTable
 from emma.predict.prior import Prior, default_prior
 from emma.resources import DISPATCH_SOURCE
 from emma.shops import ShopConfig
@@ -135,6 +136,23 @@ def cached_priors(rules: DynamoRulesStore, clock: Clock, keep_seconds: float = 3
     return prior_of
 
 
+def cached_uplift(
+    tables: DynamoUpliftTables, clock: Clock, keep_seconds: float = 3600.0
+) -> Callable[[str], dict[str, UpliftTable]]:
+    """The shop's uplift estimate per template (the hourly snapshot job writes it), kept for an hour."""
+    cache: dict[str, tuple[float, dict[str, UpliftTable]]] = {}
+
+    def uplift_of(shop: str) -> dict[str, UpliftTable]:
+        now = clock.now().timestamp()
+        held = cache.get(shop)
+        if held is None or now - held[0] >= keep_seconds:
+            held = (now, tables.get(shop))
+            cache[shop] = held
+        return held[1]
+
+    return uplift_of
+
+
 def build_dispatch(settings: DispatchSettings, session: Any | None = None) -> Dispatch:
     session = session_or_default(session)
     ingest = IngestWiring(settings, session)
@@ -165,6 +183,7 @@ def build_dispatch(settings: DispatchSettings, session: Any | None = None) -> Di
             coupon_providers(DynamoCodePool(dynamodb, settings.profiles_table), clock),
         ),
         priors=cached_priors(DynamoRulesStore(dynamodb, settings.profiles_table), clock),
+        uplift=cached_uplift(DynamoUpliftTables(dynamodb, settings.profiles_table), clock),
     )
     return Dispatch(service, deferrals, queue)
 

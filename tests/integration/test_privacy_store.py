@@ -540,7 +540,14 @@ def test_an_erasure_deletes_the_record_of_each_coupon_code_made_for_the_customer
         coupons.save(
             CouponRecord(SHOP.shop, code, who.profile_id, request.key, "cart-coupon", "offer", "shopify", "gid:1", NOW)
         )
+    referral = CouponRecord(
+        SHOP.shop, "EMMA-REFE-RRAL", customer.profile_id, "referral:x", "invite", "referral", "x", "1", NOW
+    )
+    coupons.save(referral)
+    world.ingest.ingest(
+        [event("customer.updated", customer={"customer_id": "c-1"}, at=NOW, traits={"referral_code": "EMMA-REFE-RRAL"})]
+    )
     job = world.service.erase(SALTED, "cid:c-1", "key:test").job
-    assert job.counts.get(keys.COUPON.name) == 1
+    assert job.counts.get(keys.COUPON.name) == 2 and coupons.get(SHOP.shop, "EMMA-REFE-RRAL") is None
     assert coupons.get(SHOP.shop, "EMMA-AAAA-BBBB") is None  # the customer's code record went with them
     assert coupons.get(SHOP.shop, "EMMA-CCCC-DDDD") is not None  # another customer's stays

@@ -177,3 +177,27 @@ def test_where_the_measured_uplift_says_the_coupon_pays_a_likely_buyer_gets_it_t
     assert record.incentive["arm"] == "coupon" and record.incentive["method"] == "uplift" and record.coupon
     other = world.service.dispatch(world.request(pid, template="winback-coupon", channel="email"))
     assert world.log.get("elektro-emma", pid, other.key).incentive["method"] == "propensity"  # no table of its own
+
+
+def test_an_invite_creates_the_customers_referral_code_once_and_keeps_it_on_the_profile(world):
+    pid = world.customer()
+    first = world.service.dispatch(world.request(pid, template="review-and-referral-invite", channel="email"))
+    assert first.outcome == "sent"
+    profile = world.ingest.resolve("elektro-emma", pid)
+    code = profile.traits["referral_code"].value
+    offer = world.provider.offer(code)
+    assert offer.kind == "referral" and offer.usage_limit is None and offer.once_per_customer
+    assert offer.ends_at is None and offer.customer_email is None and offer.percent == 10  # for any friend
+    assert code in world.sent("email")[0].html
+    record = world.coupons.get("elektro-emma", code)
+    assert record.kind == "referral" and record.profile_id == pid
+    again = world.service.dispatch(world.request(pid, template="review-and-referral-invite", channel="email"))
+    assert again.outcome == "sent" and world.provider.calls == 1 and code in world.sent("email")[1].html
+
+
+def test_a_provider_that_cannot_make_referral_codes_lets_the_invite_go_without_one(world):
+    pid = world.customer()
+    world.provider.fail = ProviderRefused("Shopware individual codes are single-use")
+    report = world.service.dispatch(world.request(pid, template="review-and-referral-invite", channel="email"))
+    assert report.outcome == "sent" and "referral_code" not in world.ingest.resolve("elektro-emma", pid).traits
+    assert "/referral" in world.sent("email")[0].html  # the shop's referral page instead

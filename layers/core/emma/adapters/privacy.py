@@ -173,6 +173,10 @@ class DynamoPrivacyStore(Table):
                 if due is not None and message_key:
                     shard = keys.deferral_shard(message_key)
                     deferrals.append(key(keys.deferral_pk(shard), keys.deferral_sk(due, message_key)))
+            elif h.kind == keys.PROFILE.name and isinstance(h.data.get("doc"), dict):
+                referral = ((h.data["doc"].get("traits") or {}).get("referral_code") or {}).get("value")
+                if referral:  # the customer's referral code's record (emma.offers), if Emma had it made
+                    coupons.append(key(keys.coupon_pk(shop, str(referral)), keys.COUPON_SK))
             elif h.kind == keys.DERIVED.name and isinstance(h.data.get("doc"), dict):
                 timers += [key(keys.timer_pk(t.shard), keys.timer_sk(t)) for t in _timers(shop, h)]
                 members += [

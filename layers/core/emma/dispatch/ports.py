@@ -183,6 +183,11 @@ class SendRecorder(Protocol):
         ``profile``, when the caller has it, saves reading it again."""
         ...
 
+    def record_traits(self, profile: Any, traits: dict[str, Any], at: datetime, event_id: str) -> None:
+        """Traits Emma set on the profile (a referral code it had created), through ingest: versioned, logged,
+        published; ``event_id`` makes a retry a duplicate."""
+        ...
+
     def record_skipped(self, record: MessageRecord, stage: str, reason: str, channel: str | None, at: datetime) -> None:
         """The message.skipped event for analytics (``stage``: the dispatch stage that skipped it)."""
         ...

@@ -62,6 +62,21 @@ class IngestRecorder:
         )
         self._ingest.ingest([event])
 
+    def record_traits(self, profile: Profile, traits: dict[str, Any], at: datetime, event_id: str) -> None:
+        event = parse_event(
+            {
+                "id": event_id,
+                "type": EventType.CUSTOMER_UPDATED,
+                "shop": profile.shop,
+                "occurred_at": at.isoformat(),
+                "received_at": at.isoformat(),
+                "source": Source(kind=SourceKind.EMMA, name="dispatch").model_dump(),
+                "customer": profile.references().model_dump(exclude_none=True),
+                "properties": {"traits": traits},
+            }
+        )
+        self._ingest.ingest([event])
+
     def record_skipped(self, record: MessageRecord, stage: str, reason: str, channel: str | None, at: datetime) -> None:
         """Publish ``message.skipped`` (nothing on the profile); ``stage`` is the dispatch stage that
         skipped it (consent, frequency...)."""

@@ -26,7 +26,7 @@ from emma.campaigns.runs import message_key
 from emma.clock import Clock
 from emma.dispatch.context import ContextBuilder, TemplateContext
 from emma.dispatch.mime import build_email
-from emma.dispatch.policy import Plan, address_of, customer_locale, pending_email_grant, plan
+from emma.dispatch.policy import Plan, address_of, customer_locale, pending_email_grant, plan, trait
 from emma.dispatch.ports import (
     CampaignGate,
     CapStore,
@@ -57,7 +57,7 @@ from emma.events.model import Channel
 from emma.ingest.ports import CatalogRepository
 from emma.offers.model import IssuedCoupon
 from emma.offers.policy import IncentiveDecision, decide
-from emma.offers.ports import CouponUnavailable, ProviderMisconfigured, ProviderTransient
+from emma.offers.ports import CouponUnavailable, ProviderMisconfigured, ProviderRefused, ProviderTransient
 from emma.offers.service import CouponIssuer, make_offer
 from emma.offers.uplift import UpliftTable, incentive_need
 from emma.predict.model import score_profile
@@ -330,6 +330,10 @@ class DispatchService:
         if isinstance(incentive, DispatchReport):
             return incentive
         decision, coupon = incentive
+        referred = self._referral_code(request, attempt, shop, template, profile)
+        if isinstance(referred, DispatchReport):
+            return referred
+        profile = referred
         try:
             if not shop.signing_secret:
                 raise DispatchConfigError(
@@ -478,6 +482,49 @@ class DispatchService:
         attempt.update(attempt.record.status, coupon=coupon.code)  # named on the log before it is sent
         attempt.record.coupon = coupon.code
         return decision, coupon
+
+    def _referral_code(
+        self, request: MessageRequest, attempt: _Attempt, shop: ShopConfig, template: Template, profile: Profile
+    ) -> Profile | DispatchReport:
+        """For a template showing the customer's referral code (template.referral): the code, created through the
+        shop's coupon provider once per customer (many uses, once per friend) and kept as the trait
+        referral_code, before the message names it. A code the customer already has (Emma's, or the shop's own
+        programme's) is used as it is; a provider that refuses referral codes (Shopware's single-use individual
+        codes) lets the message go without one (the template links to the shop's referral page instead)."""
+        spec = template.referral
+        if spec is None:
+            return profile
+        held = trait(profile, "referral_code")
+        if held:
+            attempt.add("incentive", "pass", f"referral code {held} (the customer's)")
+            return profile
+        if shop.coupons is None or self._coupons is None:
+            attempt.add("incentive", "pass", "no coupon provider: the message goes without a referral code")
+            return profile
+        now, owner = attempt.now, referral_key(profile.profile_id)
+        offer = make_offer(
+            shop=shop.shop,
+            code=coupon_code(shop.signing_secret or "", shop.shop, owner),
+            template=template.template,
+            reference=f"referral:{message_ref(owner)}",
+            kind="referral",
+            percent=spec.percent,
+            valid_days=365,
+            minimum_order=spec.minimum_order,
+            now=now,
+            customer_email=None,
+            customer_id=None,
+        )
+        try:
+            issued = self._coupons.issue(shop, offer, profile.profile_id, owner, now, None)
+        except ProviderRefused as exc:
+            attempt.add("incentive", "pass", f"no referral code ({exc}): the message goes without one")
+            return profile
+        except (ProviderTransient, CouponUnavailable) as exc:
+            return self._no_coupon(request, attempt, shop, exc)
+        self._recorder.record_traits(profile, {"referral_code": issued.code}, now, f"dispatch:{owner}:code")
+        attempt.add("incentive", "pass", f"referral code {issued.code} created by {issued.provider}")
+        return self._profiles(shop.shop, profile.profile_id)  # with the trait the template reads
 
     def _no_coupon(
         self, request: MessageRequest, attempt: _Attempt, shop: ShopConfig, exc: Exception
@@ -692,6 +739,11 @@ class DispatchService:
         if channel == Channel.SMS:
             return Outgoing(**common, sms=rendered.sms)
         return Outgoing(**common, push_title=rendered.push_title, push_body=rendered.push_body)
+
+
+def referral_key(profile_id: str) -> str:
+    """What a customer's referral code is issued (and its record kept) under: one per customer."""
+    return f"referral:{profile_id}"
 
 
 def subject_for(request: MessageRequest, locale: str) -> str | None:

@@ -57,6 +57,14 @@ class CouponSpec(_Strict):
     )
 
 
+class ReferralSpec(_Strict):
+    """The customer's own referral code, for friends: created through the shop's coupon provider before the
+    message goes out (once per customer, then kept as the trait referral_code), many uses, once per friend."""
+
+    percent: Annotated[int, Field(ge=1, le=90)] = Field(description="the friend's discount")
+    minimum_order: Annotated[Decimal, Field(ge=0, le=1_000_000, decimal_places=2)] | None = None
+
+
 class Template(_Strict):
     template: Annotated[str, Field(pattern=TEMPLATE_ID)]
     description: str = ""
@@ -85,6 +93,11 @@ class Template(_Strict):
         None,
         description="with a coupon, required: who gets it (emma.offers.policy): always, or predicted (only customers "
         "predicted not to buy without one); the others get the same message without the coupon",
+    )
+    referral: ReferralSpec | None = Field(
+        None,
+        description="the message shows the customer's referral code (customer.traits['referral_code']); Emma has "
+        "the shop's coupon provider create it first where the customer has none",
     )
     locales: dict[Locale, LocaleContent]
 

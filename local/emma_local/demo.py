@@ -24,6 +24,7 @@ from emma_local.config import ROOT, LocalConfig
 from emma_local.import_demo import run_import_demo
 from emma_local.journey_demo import JourneyDemo
 from emma_local.measure_demo import run_measure_demo
+from emma_local.offers_demo import run_offers_demo
 from emma_local.privacy_demo import run_privacy_demo
 from emma_local.runtime import LocalRuntime
 
@@ -349,6 +350,7 @@ def run_demo(config: LocalConfig, events_dir: Path, serve: bool = False, port: i
         status |= run_measure_demo(runtime, config)
         status |= run_import_demo(runtime, config)
         status |= run_campaign_demo(runtime, config)
+        status |= run_offers_demo(runtime, config)
         print(f"\nDemo finished in {time.monotonic() - started:.0f} s")
         if serve:
             _serve(runtime, config)

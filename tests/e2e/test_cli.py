@@ -144,6 +144,10 @@ def test_demo_replays_events_and_ends_with_a_summary():
     campaign = result.stdout.split("19. A campaign", 1)[1]
     assert "started again: HTTP 200, started False" in campaign and "a full issue" in campaign
     assert "a short issue" in campaign and "PROBLEM" not in campaign
+    # offers: the abandoned cart's code created in the Shopify stand-in before the mail, then redeemed at its checkout
+    offers = result.stdout.split("20. Offers", 1)[1]
+    assert re.search(r"EMMA-\S+ created in Shopify .* before the mail was rendered", offers)
+    assert "the code used 1 of 1 time(s)" in offers and "1 converted" in offers and "PROBLEM" not in offers
     assert "referral.made arrived" in timelines and "no survey.answered in time" in timelines
     # what the dispatcher did: consent-first (Ben never confirmed: Emma's double opt-in mail is all he gets), an
     # outbox to open, one-click unsubscribe

@@ -84,6 +84,7 @@ SKIP_REASONS = (
     "channel",  # the template has no content for the channel
     "relevance",  # it offers what the customer just bought
     "dispatch",  # nothing to send (no such template or profile, a confirmation handed on)
+    "incentive",  # no working coupon code (the shop refused it, an empty pool, a provider down for 48 h)
     "other",
 )
 ALL_MESSAGE_COUNTERS = MESSAGE_COUNTERS + tuple(f"skipped_{r}" for r in SKIP_REASONS)

@@ -19,6 +19,9 @@
     AWS per 100,000 recipients: the fan-out, the dispatcher per message, SES (bench/campaigns.py);
 16. predictions on real customers: CDNOW (from the lifetimes dev extra), Emma against recency and lifetimes' BG/NBD
     and MBG/NBD, issue 17's targets met or not (bench/predict.py; the 1/10 sample with --quick).
+17. incentives: the coupon policies (always, predicted by propensity, by measured uplift, an oracle) on a simulated
+    shop under four stated response models: coupons withheld, discount spend saved, conversions kept
+    (bench/incentives.py).
 
 Prints a report and writes bench/results.json. bench/README.md explains every figure.
 Usage: python bench/run.py [--quick] [--output PATH]
@@ -57,6 +60,7 @@ from bench import (  # noqa: E402
 )
 from bench import campaigns as campaigns_bench  # noqa: E402
 from bench import imports as imports_bench  # noqa: E402  (main()'s `imports` is the cold-import summary)
+from bench import incentives as incentives_bench  # noqa: E402
 from bench import predict as predict_bench  # noqa: E402
 from bench.aws_calls import AwsRun, CaseCalls  # noqa: E402
 from bench.capacity import (  # noqa: E402
@@ -102,6 +106,7 @@ FULL = {
     "campaign_recipients": 8000,
     "campaign_dispatch_sample": 100,
     "predict_data": "cdnow",
+    "incentives": "full",
 }
 QUICK = {
     "webhooks": 300,
@@ -126,6 +131,7 @@ QUICK = {
     "campaign_recipients": 1000,
     "campaign_dispatch_sample": 30,
     "predict_data": "cdnow-sample",
+    "incentives": "quick",
 }
 
 SERVICE_LABELS = {
@@ -496,6 +502,8 @@ def report(results: dict[str, Any]) -> str:
         out.append(campaigns_bench.report(results["campaigns"]))
     if "predict" in results:
         out.append(predict_bench.report(results["predict"]))
+    if "incentives" in results:
+        out.append(incentives_bench.report(results["incentives"]))
 
     out.append("\nFindings")
     out.extend(f"  - {f}" for f in results["findings"])
@@ -669,6 +677,8 @@ def findings(results: dict[str, Any]) -> list[str]:
         found += campaigns_bench.findings(results["campaigns"])
     if "predict" in results:
         found += predict_bench.findings(results["predict"])
+    if "incentives" in results:
+        found += incentives_bench.findings(results["incentives"])
     return found
 
 
@@ -848,6 +858,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"  predictions on real customers: CDNOW ({plan['predict_data']}) against BG/NBD and recency ...", flush=True)
     predict_run = predict_bench.measure(plan["predict_data"])
+    print("  incentives: the coupon policies on a simulated shop with known response models ...", flush=True)
+    incentives_run = incentives_bench.measure(
+        **(incentives_bench.FULL if plan["incentives"] == "full" else incentives_bench.QUICK)
+    )
     ddb = prices["services"]["dynamodb_on_demand"]
     rru_usd, wru_usd = ddb["usd_per_million_rru"] / 1e6, ddb["usd_per_million_wru"] / 1e6
     recommend_run["dynamodb"]["usd_reads_per_million_requests"] = (
@@ -906,6 +920,7 @@ def main(argv: list[str] | None = None) -> int:
         "imports": imports_run,
         "campaigns": campaigns_run,
         "predict": predict_run,
+        "incentives": incentives_run,
         "output": str(output.relative_to(ROOT) if output and output.is_relative_to(ROOT) else output),
     }
     results["findings"] = findings(results)

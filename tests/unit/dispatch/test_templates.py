@@ -128,3 +128,28 @@ def test_sms_segments():
     assert sms_segments("€" * 80) == (1, "GSM-7")  # extension characters count twice
     assert sms_segments("ü" * 70) == (1, "GSM-7")
     assert sms_segments("ł" * 71) == (2, "UCS-2")
+
+
+def test_an_unknown_incentive_policy_or_a_coupon_without_one_fails_with_file_and_line(tmp_path):
+    root = copy_templates(tmp_path)
+    path = root / "templates" / "winback-coupon.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("incentive: predicted", "incentive: sometimes"))
+    (problem,) = problems(root)
+    line = text.splitlines().index("incentive: predicted") + 1
+    assert problem.startswith(f"{path}:{line}:") and "incentive" in problem and "'always' or 'predicted'" in problem
+    path.write_text(text.replace("incentive: predicted\n", ""))
+    (problem,) = problems(root)
+    assert problem.startswith(f"{path}:") and "declares its incentive policy" in problem
+
+
+def test_a_coupon_template_must_render_without_the_coupon_too(tmp_path):
+    root = copy_templates(tmp_path)
+    path = root / "templates" / "cart-coupon.yaml"
+    path.write_text(
+        path.read_text().replace(
+            "{% if coupon %}{{ coupon.percent }} % Rabatt", "{{ coupon.percent }} % Rabatt{% if coupon %}"
+        )
+    )
+    (problem,) = problems(root)
+    assert "without the coupon" in problem

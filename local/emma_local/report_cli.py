@@ -1,4 +1,4 @@
-"""`emma report messages|attribution|journeys|journey|experiments|kpis`: the analytics reports of a running
+"""`emma report messages|attribution|journeys|journey|experiments|incentives|kpis`: the analytics reports of a running
 API (GET /v1/analytics/...) as readable tables, or as CSV (``--csv FILE``, ``-`` for stdout).
 
 The renderers (``render_*``) take the API's JSON and return lines; the demo prints its summaries with them."""
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 from urllib.parse import quote
 
-REPORTS = ("messages", "attribution", "journeys", "journey", "experiments", "kpis")
+REPORTS = ("messages", "attribution", "journeys", "journey", "experiments", "incentives", "kpis")
 MODELS = ("last_touch", "linear", "position", "coupon")
 
 
@@ -188,6 +188,49 @@ def render_experiments(body: dict[str, Any]) -> list[str]:
     return lines
 
 
+def render_incentives(body: dict[str, Any]) -> list[str]:
+    """Per template with a coupon: each band's arms (the coupon against its control) and the uplift per band."""
+    lines = [f"Incentives of {body['shop']} (orders within {body['window_days']} days of the message)"]
+    for t in body["templates"]:
+        lines.append(f"  {t['template']}")
+        rows = []
+        for e in t["comparisons"]:
+            for a in e["arms"]:
+                ci = a.get("lift_abs_ci")
+                rows.append(
+                    [
+                        e["step"],
+                        a["name"] + (" *" if a["is_control"] else ""),
+                        _num(a["customers"]),
+                        _pct(a["conversion_rate"], 1),
+                        "-" if a.get("lift_abs") is None else f"{100 * a['lift_abs']:+.1f} pts",
+                        "-" if not ci else f"{100 * ci[0]:+.1f} to {100 * ci[1]:+.1f}",
+                        _num(a["discount"], 2),
+                        _num(a.get("net_incremental"), 2),
+                    ]
+                )
+        lines += table(
+            ["band", "arm", "customers", "conversion", "lift", "95 % interval", "discount", "net incremental"],
+            rows,
+            indent="    ",
+        )
+        measured = [b for b in t["uplift"]["bands"] if b["status"] == "measured"]
+        for b in measured:
+            verdict = "pays" if b["needed"] else "does not pay"
+            lines.append(
+                f"    P(buy) {b['low']:.2f}-{b['high']:.2f}: the coupon adds {100 * b['lift']:+.1f} pts, "
+                f"{b['value']:+.2f} a customer at the shop's margin: it {verdict} there"
+            )
+        if not measured:
+            lines.append(
+                f"    no band measured yet (each arm of a band needs {t['uplift']['min_per_arm']} customers): "
+                "the policy decides by the purchase probability"
+            )
+    if not body["templates"]:
+        lines.append("  (no message with a coupon sent yet)")
+    return lines
+
+
 def render_kpis(body: dict[str, Any]) -> list[str]:
     cur = body["currency"]
     t = body["totals"]
@@ -224,6 +267,7 @@ RENDER = {
     "journeys": render_journeys,
     "journey": render_funnel,
     "experiments": render_experiments,
+    "incentives": render_incentives,
     "kpis": render_kpis,
 }
 

@@ -547,7 +547,9 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser(
         "report", help="analytics of a running API as tables (or CSV): messages, attribution, journeys, experiments"
     )
-    report.add_argument("report", choices=["messages", "attribution", "journeys", "journey", "experiments", "kpis"])
+    report.add_argument(
+        "report", choices=["messages", "attribution", "journeys", "journey", "experiments", "incentives", "kpis"]
+    )
     report.add_argument("journey", nargs="?", help="journey: its id; experiments: only this journey's")
     report.add_argument("--since", help="first day, YYYY-MM-DD (default: 29 days before --until)")
     report.add_argument("--until", help="last day, inclusive (default: today in the shop's timezone)")

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -19,6 +18,7 @@ from emma.offers.ports import ProviderMisconfigured, ProviderRefused, ProviderTr
 from emma.sources import shopify as shopify_source
 from emma_local.fakes.clock import FixedClock
 from emma_local.shop_apis.shopify import INVALID_TOKEN, RedeemRefused, ShopifyStandIn
+from emma_local.shop_apis.transport import in_process
 
 DOMAIN = "elektro-emma.myshopify.com"
 TOKEN = "shpat_0123456789abcdef"
@@ -52,16 +52,6 @@ class Timeline:
     def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
         self.clock.advance(seconds=seconds)
-
-
-def in_process(stand_in: ShopifyStandIn):
-    def send(request: HttpRequest) -> HttpResponse:
-        status, headers, body = stand_in.handle(
-            request.method, urlsplit(request.url).path, request.headers, request.body
-        )
-        return HttpResponse(status, {k.lower(): v for k, v in headers.items()}, body)
-
-    return send
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,6 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -18,6 +17,7 @@ from emma.offers.model import CouponOffer
 from emma.offers.ports import ProviderMisconfigured, ProviderRefused, ProviderTransient
 from emma.sources import shopware as shopware_source
 from emma_local.shop_apis.shopware import CouponRejected, ShopwareStandIn, promotion
+from emma_local.shop_apis.transport import in_process
 
 URL = "http://127.0.0.1:8000"
 CLIENT_ID, CLIENT_SECRET = "SWIATESTCLIENT0000000000000", "integration-secret"
@@ -39,16 +39,6 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.moment += timedelta(seconds=seconds)
-
-
-def transport_to(standin: ShopwareStandIn):
-    def send(request: HttpRequest) -> HttpResponse:
-        parts = urlsplit(request.url)
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        status, headers, body = standin.handle(request.method, path, dict(request.headers), request.body)
-        return HttpResponse(status, {k.lower(): v for k, v in headers.items()}, body)
-
-    return send
 
 
 def offer(code: str = "EMMA-7K2P-Q9XD", reference: str = "cart-coupon:3f9a0c1d2e", **changes) -> CouponOffer:
@@ -100,7 +90,7 @@ def adapter(shop: ShopwareStandIn, clock: Clock, secret: str = CLIENT_SECRET, **
         CLIENT_ID,
         secret,
         mapping,
-        transport=transport_to(shop),
+        transport=in_process(shop),
         monotonic=clock.monotonic,
         wall_clock=clock.now,
     )
@@ -121,7 +111,7 @@ def test_issue_writes_emmas_code_as_an_individual_code(shop: ShopwareStandIn, cl
 
 def test_sync_body_is_the_documented_list_of_operations(shop: ShopwareStandIn, clock: Clock) -> None:
     sent: list[HttpRequest] = []
-    inner = transport_to(shop)
+    inner = in_process(shop)
 
     def spy(request: HttpRequest) -> HttpResponse:
         sent.append(request)

@@ -6,7 +6,6 @@ import base64
 import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -16,6 +15,7 @@ from emma.events.model import EventType
 from emma.offers.model import CouponOffer
 from emma.offers.ports import ProviderMisconfigured, ProviderRefused, ProviderTransient
 from emma.sources import woocommerce as woo_source
+from emma_local.shop_apis.transport import in_process
 from emma_local.shop_apis.woocommerce import CouponRejected, WooCommerceStandIn
 
 URL = "http://127.0.0.1"
@@ -32,18 +32,6 @@ class Clock:
 
     def advance(self, seconds: float) -> None:
         self.moment += timedelta(seconds=seconds)
-
-
-def transport_to(standin: WooCommerceStandIn):
-    """The adapter's transport, calling the stand-in's handler in-process (no socket)."""
-
-    def send(request: HttpRequest) -> HttpResponse:
-        parts = urlsplit(request.url)
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        status, headers, body = standin.handle(request.method, path, dict(request.headers), request.body)
-        return HttpResponse(status, {k.lower(): v for k, v in headers.items()}, body)
-
-    return send
 
 
 def offer(code: str = "EMMA-7K2P-Q9XD", reference: str = "cart-coupon:3f9a0c1d2e", **changes) -> CouponOffer:
@@ -74,7 +62,7 @@ def shop(clock: Clock) -> WooCommerceStandIn:
 
 
 def adapter(shop: WooCommerceStandIn, url: str = URL, key: str = KEY, secret: str = SECRET) -> WooCommerceCoupons:
-    return WooCommerceCoupons(url, key, secret, transport=transport_to(shop))
+    return WooCommerceCoupons(url, key, secret, transport=in_process(shop))
 
 
 # ---- create and retry -------------------------------------------------------------------------

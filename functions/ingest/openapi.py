@@ -93,6 +93,10 @@ def _profile_view(doc: dict[str, Any], schemas: dict[str, Any]) -> None:
         "known": {"type": "boolean", "description": "an email or a shop customer id (not only a visitor)"},
         "segments": {"type": "array", "items": {"type": "string"}},
         "lifecycle_stage": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        "loyalty_tier": {
+            "anyOf": [{"type": "string"}, {"type": "null"}],
+            "description": "the loyalty tier (a segment of kind loyalty, e.g. tier-gold), null without one",
+        },
         "rfm": {"anyOf": [{"type": "object", "additionalProperties": {"type": "integer"}}, {"type": "null"}]},
         "predictions": {"anyOf": [anything, {"type": "null"}]},
         "journeys": {"type": "array", "items": anything, "description": "newest first"},

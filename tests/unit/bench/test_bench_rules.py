@@ -79,7 +79,7 @@ def test_bench_definitions_are_50_triggers_and_20_valid_segments():
 
     defs = bench_definitions(ROOT)
     info = describe(defs)
-    assert (info["triggers"], info["segments"]) == (50, 29)
+    assert (info["triggers"], info["segments"]) == (50, 32)
     assert info["absence_triggers"] >= 5 and info["lifecycle_stages"] == 6
     ids = [s.id for s in defs.segments]
 

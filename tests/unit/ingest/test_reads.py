@@ -3,7 +3,9 @@ read, with the shop's prior (nothing written); fresh ones are shown as stored.""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +63,19 @@ def test_a_dormant_customers_predictions_are_scored_as_of_the_read():
     assert shown["stored_scored_at"] == stored["scored_at"]
     assert shown["p_alive"] < stored["p_alive"] and shown["days_since_last_order"] == pytest.approx(200, abs=0.01)
     assert rules.prior_reads == 1
+
+
+def test_the_view_shows_the_loyalty_tier_and_the_document_names_it():
+    world, profile, *_ = _reads()
+    rules = Rules(Derived(profile_id=profile.profile_id, segments=["tier-silver"], loyalty_tier="tier-silver"))
+    view = ProfileReads(world.ingest, rules, Nothing(), Nothing()).view(profile, history=0, messages=0)
+    assert view["loyalty_tier"] == "tier-silver" and "tier-silver" in view["segments"]
+    assert (
+        ProfileReads(world.ingest, Rules(Derived()), Nothing(), Nothing()).view(profile, history=0, messages=0)[
+            "loyalty_tier"
+        ]
+        is None
+    )
+    document = json.loads((Path(__file__).resolve().parents[3] / "docs" / "openapi.json").read_text())  # emma schema
+    schema = document["components"]["schemas"]["ProfileView"]["properties"]
+    assert {"type": "null"} in schema["loyalty_tier"]["anyOf"]

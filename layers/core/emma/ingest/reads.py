@@ -1,5 +1,5 @@
 """What the admin API reads about a customer: the profile with what the other functions keep about it
-(segments, lifecycle stage, RFM and predictions from the rules; where it stands in each journey; the
+(segments, lifecycle stage, loyalty tier, RFM and predictions from the rules; where it stands in each journey; the
 message log), and the shop's segment sizes and member lists. Reads only; every store is a port."""
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ class ProfileReads:
         derived = self.rules.derived(shop, profile_id)
         body["segments"] = derived.segments if derived else []
         body["lifecycle_stage"] = derived.lifecycle_stage if derived else None
+        body["loyalty_tier"] = derived.loyalty_tier if derived else None
         body["rfm"] = derived.rfm if derived else None
         body["predictions"] = self._current(profile, derived.predictions) if derived else None
         states = self.journeys.list(shop, profile_id)

@@ -574,6 +574,7 @@ class JourneyService:
             segments=set(derived.segments) if derived else set(),
             derived={
                 "lifecycle_stage": derived.lifecycle_stage if derived else None,
+                "loyalty_tier": derived.loyalty_tier if derived else None,
                 "rfm": derived.rfm if derived else None,
                 "predictions": derived.predictions if derived else None,
             },

@@ -257,8 +257,12 @@ class Trigger(_Node):
 class Segment(_Node):
     id: str = Field(pattern=SLUG)
     description: str = ""
-    kind: Literal["engagement", "tier", "lifecycle", "rfm", "custom"] = "custom"
-    priority: int = Field(100, description="lifecycle stages: a profile is in the first matching stage, lowest first")
+    kind: Literal["engagement", "tier", "lifecycle", "loyalty", "rfm", "custom"] = "custom"
+    priority: int = Field(
+        100,
+        description="lifecycle stages and loyalty tiers: a profile is in the first matching stage (and the first "
+        "matching tier), lowest first",
+    )
     shops: list[str] = Field(default_factory=lambda: ["*"])
     when: Conditions
 

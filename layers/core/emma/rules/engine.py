@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from emma.events.model import CanonicalEvent
+from emma.events.model import EVENT_ADAPTER, CanonicalEvent, EventType, SourceKind
 from emma.profiles.model import Profile
 from emma.rules.definitions import Segment, Trigger
 from emma.rules.evaluate import Facts, holds, next_change
@@ -18,6 +18,11 @@ from emma.rules.loader import Definitions
 RECENCY_DAYS = (30, 90, 180, 365)  # last order within 30 days -> R=5 ... older than 365 -> R=1
 FREQUENCY_ORDERS = (2, 3, 5, 10)  # 1 order -> F=1, 2 -> 2, 3-4 -> 3, 5-9 -> 4, 10+ -> 5
 MONETARY = (100.0, 300.0, 700.0, 1500.0)  # revenue in the shop's currency
+# Segment kinds that are ladders: a profile is in one rung at most, the first matching by priority; the
+# Outcome (and Derived) field that names it.
+LADDERS = {"lifecycle": "lifecycle_stage", "loyalty": "loyalty_tier"}
+# The rules' own conclusions that triggers may listen to (decided in the same evaluation, see _conclusions).
+CONCLUSION_TYPES = (EventType.SEGMENT_ENTERED, EventType.SEGMENT_LEFT)
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,7 @@ class Outcome:
     entered: set[str] = field(default_factory=set)
     left: set[str] = field(default_factory=set)
     lifecycle_stage: str | None = None
+    loyalty_tier: str | None = None
     rfm: dict[str, int] | None = None
     next_review_at: datetime | None = None
 
@@ -64,23 +70,31 @@ def _rfm_next_change(profile: Profile, now: datetime) -> datetime | None:
 def evaluate_segments(
     defs: Definitions, profile: Profile, now: datetime, previous: set[str], predictions: dict[str, Any] | None = None
 ) -> Outcome:
-    """Membership of every segment (in dependency order), the lifecycle stage, RFM, next review."""
+    """Membership of every segment (in dependency order), the lifecycle stage, the loyalty tier, RFM, next
+    review. Stages and tiers are ladders (LADDERS): of the matching segments of such a kind a profile is in the
+    first by ``priority`` (lowest first; ties by id), so in exactly one when any matches."""
     out = Outcome(rfm=rfm_scores(profile, now))
-    derived: dict[str, Any] = {"rfm": out.rfm or {}, "predictions": predictions or {}, "lifecycle_stage": None}
+    derived: dict[str, Any] = {
+        "rfm": out.rfm or {},
+        "predictions": predictions or {},
+        "lifecycle_stage": None,
+        "loyalty_tier": None,
+    }
     facts = Facts(profile, now, segments=set(), derived=derived)
-    stages: list[Segment] = []
+    rungs: dict[str, list[Segment]] = {kind: [] for kind in LADDERS}
     reviews = [_rfm_next_change(profile, now)]
     for segment in defs.segments:
         if holds(segment.when, facts):
-            if segment.kind == "lifecycle":
-                stages.append(segment)
+            if segment.kind in rungs:
+                rungs[segment.kind].append(segment)
             else:
                 facts.segments.add(segment.id)
         reviews.append(next_change(segment.when, facts))
-    if stages:
-        stage = min(stages, key=lambda s: (s.priority, s.id))
-        out.lifecycle_stage = stage.id
-        facts.segments.add(stage.id)
+    for kind, matching in rungs.items():
+        if matching:
+            chosen = min(matching, key=lambda s: (s.priority, s.id))
+            setattr(out, LADDERS[kind], chosen.id)
+            facts.segments.add(chosen.id)
     out.segments = facts.segments
     out.entered = out.segments - previous
     out.left = previous - out.segments
@@ -102,16 +116,57 @@ def evaluate_event(
     out = evaluate_segments(defs, profile, now, previous, predictions)
     if event.repeat:
         return out
-    derived = {"rfm": out.rfm or {}, "predictions": predictions or {}, "lifecycle_stage": out.lifecycle_stage}
-    facts = Facts(profile, now, event=event, segments=out.segments, derived=derived)
+    derived = {
+        "rfm": out.rfm or {},
+        "predictions": predictions or {},
+        "lifecycle_stage": out.lifecycle_stage,
+        "loyalty_tier": out.loyalty_tier,
+    }
+    candidates = [event, *_conclusions(defs, profile, event, out, now)]
     for trigger in defs.triggers:
-        if event.type not in trigger.on or not holds(trigger.when, facts):
-            continue
-        if trigger.absent is None:
-            out.fired.append(trigger.id)
-        else:
-            out.armed.append(Arm(trigger.id, event.occurred_at, event.occurred_at + trigger.absent.within, event.id))
+        for candidate in candidates:
+            if candidate.type not in trigger.on:
+                continue
+            if not holds(trigger.when, Facts(profile, now, event=candidate, segments=out.segments, derived=derived)):
+                continue
+            if trigger.absent is None:
+                out.fired.append(trigger.id)
+            else:
+                at = candidate.occurred_at
+                out.armed.append(Arm(trigger.id, at, at + trigger.absent.within, event.id))
+            break  # a trigger fires (or is armed) at most once per input
     return out
+
+
+def _conclusions(
+    defs: Definitions, profile: Profile, event: CanonicalEvent, out: Outcome, now: datetime
+) -> list[CanonicalEvent]:
+    """The segment.entered / segment.left events this evaluation concludes, as the rules service publishes
+    them (type, profile, ``properties.segment`` and ``kind``), for the triggers that listen to them: the
+    triggers function never receives its own conclusions from the bus (no loops), so a trigger on
+    ``segment.entered`` (e.g. a loyalty tier reached) is decided here, in the evaluation of the event that
+    caused the change. Built only when a trigger listens to them."""
+    if not any(t in CONCLUSION_TYPES for trigger in defs.triggers for t in trigger.on):
+        return []
+    kinds = {s.id: s.kind for s in defs.segments}
+    made = []
+    for type_, ids in ((EventType.SEGMENT_ENTERED, out.entered), (EventType.SEGMENT_LEFT, out.left)):
+        for segment in sorted(ids):
+            made.append(
+                EVENT_ADAPTER.validate_python(
+                    {
+                        "id": f"{event.id}#{type_}#{segment}"[-256:],
+                        "shop": event.shop,
+                        "type": type_,
+                        "occurred_at": now,
+                        "received_at": now,
+                        "source": {"kind": SourceKind.EMMA, "name": "rules"},
+                        "customer": {"profile_id": profile.profile_id},
+                        "properties": {"segment": segment, "kind": kinds.get(segment), "cause_event_id": event.id},
+                    }
+                )
+            )
+    return made
 
 
 def absence_holds(trigger: Trigger, profile: Profile, armed_at: datetime, now: datetime) -> bool:

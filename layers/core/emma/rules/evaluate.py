@@ -30,7 +30,7 @@ from emma.rules.definitions import (
 
 DAY = timedelta(days=1)
 PREDICTION_REVIEW = timedelta(days=7)  # profiles in prediction-based segments are re-scored weekly
-DERIVED_ROOTS = ("segments", "lifecycle_stage", "rfm", "predictions")
+DERIVED_ROOTS = ("segments", "lifecycle_stage", "loyalty_tier", "rfm", "predictions")
 
 
 @dataclass
@@ -41,7 +41,7 @@ class Facts:
     now: datetime
     event: CanonicalEvent | None = None
     segments: set[str] = field(default_factory=set)
-    derived: dict[str, Any] = field(default_factory=dict)  # lifecycle_stage, rfm, predictions
+    derived: dict[str, Any] = field(default_factory=dict)  # lifecycle_stage, loyalty_tier, rfm, predictions
 
 
 # ---- field access -----------------------------------------------------------------------------

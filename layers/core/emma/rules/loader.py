@@ -50,6 +50,7 @@ PROFILE_ROOTS = {
     "known",
     "segments",
     "lifecycle_stage",
+    "loyalty_tier",
     "rfm",
     "predictions",
 }
@@ -196,8 +197,11 @@ def _field_problem(path: str, has_event: bool) -> str | None:
     return None
 
 
+LADDER_NAMES = {"lifecycle": "a lifecycle stage", "loyalty": "a loyalty tier"}
+
+
 def _references(
-    model: BaseModel, has_event: bool, segment_ids: set[str], lifecycle_ids: set[str]
+    model: BaseModel, has_event: bool, segment_ids: set[str], ladder_ids: dict[str, str]
 ) -> list[tuple[str, str]]:
     """(offending value, problem) for fields and segments the schema alone cannot check."""
     problems = []
@@ -208,11 +212,13 @@ def _references(
             problem = _field_problem(path, has_event)
             if problem:
                 problems.append((path, problem))
-            elif in_segment and path.startswith(("profile.lifecycle_stage", "profile.segments")):
+            elif in_segment and path.startswith(
+                ("profile.lifecycle_stage", "profile.loyalty_tier", "profile.segments")
+            ):
                 problems.append(
                     (
                         path,
-                        f"{path}: a segment cannot read this (stages and memberships are decided "
+                        f"{path}: a segment cannot read this (stages, tiers and memberships are decided "
                         "together); use {segment: <id>} for other segments, or a trigger",
                     )
                 )
@@ -221,12 +227,12 @@ def _references(
                 problems.append(
                     (node.segment, f"segment {node.segment!r} is not defined (known: {sorted(segment_ids)})")
                 )
-            elif in_segment and node.segment in lifecycle_ids:
+            elif in_segment and node.segment in ladder_ids:
                 problems.append(
                     (
                         node.segment,
-                        f"segment {node.segment!r} is a lifecycle stage, decided after the "
-                        "other segments: use it in triggers, not in segments",
+                        f"segment {node.segment!r} is {LADDER_NAMES[ladder_ids[node.segment]]}, decided after "
+                        "the other segments: use it in triggers, not in segments",
                     )
                 )
     return problems
@@ -342,7 +348,11 @@ def load_definitions(root: Path) -> Definitions:
             if item is not None:
                 loaded[folder].append((item, path, data, lines))
     segment_ids = {s.id for s, *_ in loaded["segments"]}
-    lifecycle_ids = {s.id for s, *_ in loaded["segments"] if s.kind == "lifecycle"}  # type: ignore[attr-defined]
+    ladder_ids = {
+        s.id: s.kind  # type: ignore[attr-defined]
+        for s, *_ in loaded["segments"]
+        if s.kind in LADDER_NAMES  # type: ignore[attr-defined]
+    }
     for folder in ("triggers", "segments"):
         seen: dict[str, Path] = {}
         for item, path, data, lines in loaded[folder]:
@@ -357,7 +367,7 @@ def load_definitions(root: Path) -> Definitions:
                     f"{path}:{lines.get(('id',), 1)}: the file is named {path.stem!r} but defines "
                     f"{item.id!r}; name the file after the id"
                 )  # type: ignore[attr-defined]
-            for value, problem in _references(item, folder == "triggers", segment_ids, lifecycle_ids):
+            for value, problem in _references(item, folder == "triggers", segment_ids, ladder_ids):
                 problems.append(f"{path}:{_line_of_value(data, lines, value)}: {problem}")
     segments = [s for s, *_ in loaded["segments"]]
     problems += [f"{root / 'segments'}: {p}" for p in _segment_cycles(segments)]  # type: ignore[arg-type]

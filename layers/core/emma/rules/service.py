@@ -555,6 +555,7 @@ class RulesService:
                 superseded.append(Timer(shop, profile.profile_id, "review", derived.next_review_at))
         derived.segments = sorted(outcome.segments)
         derived.lifecycle_stage = outcome.lifecycle_stage
+        derived.loyalty_tier = outcome.loyalty_tier
         derived.rfm = outcome.rfm
         derived.predictions = predictions
         derived.next_review_at = outcome.next_review_at

@@ -57,6 +57,7 @@ class Derived(BaseModel):
     absorbed: list[str] = Field(default_factory=list)  # merged-away profiles whose derived state was retired
     segments: list[str] = Field(default_factory=list)
     lifecycle_stage: str | None = None
+    loyalty_tier: str | None = Field(None, description="the loyalty tier (a segment of kind loyalty), if any")
     rfm: dict[str, int] | None = None
     predictions: dict[str, Any] | None = None
     triggers: dict[str, TriggerState] = Field(default_factory=dict)

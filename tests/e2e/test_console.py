@@ -1,11 +1,11 @@
 """The Emma console in a real browser (Debian's Chromium driven by Playwright) on the local runtime over
-real HTTP. The shop gets a customer and an order through the tracking API, a message through dispatch,
-and three weeks of analytics counters written straight into the analytics store (as the analytics
-consumer would have counted them). Then a person signs in through the form and opens every page: no
-console error and no CSP violation anywhere, the figures shown are the API's, the admin key is in no
-URL, cookie or storage, German with ?lang=de, a wrong key gets 401 and signing out works. Every page
-is saved as a screenshot under .cache/console-screenshots/ (git-ignored) and its load time measured
-(navigation timing) and printed."""
+real HTTP. The shop gets a customer and an order through the tracking API, two messages through dispatch
+(one of them the abandoned cart's coupon mail), and three weeks of analytics counters written straight into
+the analytics store (as the analytics consumer would have counted them). Then a person signs in through the
+form and opens every page: no console error and no CSP violation anywhere, the figures shown are the API's,
+the admin key is in no URL, cookie or storage, German with ?lang=de, a wrong key gets 401 and signing out
+works. Every page is saved as a screenshot under .cache/console-screenshots/ (git-ignored) and its load time
+measured (navigation timing) and printed."""
 
 from __future__ import annotations
 
@@ -100,8 +100,16 @@ def seed(rt):
         requested_at=now,
         journey="console-e2e",
     )
+    # and the abandoned cart's coupon mail (a template with a coupon: the incentive policy puts the customer
+    # into an arm, the shop's Shopify stand-in creates the code, analytics counts the arm)
+    coupon = message.model_copy(
+        update={"key": f"console-{uuid.uuid4().hex[:8]}:cart-coupon", "template": "cart-coupon"}
+    )
     sqs = rt.emulator.session().client("sqs")
-    sqs.send_message(QueueUrl=rt.resources.queue_urls[MESSAGES_QUEUE.logical_id], MessageBody=message.model_dump_json())
+    for request in (message, coupon):
+        sqs.send_message(
+            QueueUrl=rt.resources.queue_urls[MESSAGES_QUEUE.logical_id], MessageBody=request.model_dump_json()
+        )
     rt.drain()
 
     store = DynamoAnalyticsStore(
@@ -320,6 +328,30 @@ def test_the_console_in_a_browser(rt, chromium):
         assert page.locator("main h1 i").count() == 0
         kinds = set(page.locator("[data-test=timeline] li").evaluate_all("els => els.map(e => e.dataset.kind)"))
         assert {"event", "message", "consent"} <= kinds
+
+        # ---- offers: reached through the navigation; the coupon mail's arm is on the page -------------
+        with page.expect_navigation():
+            page.click("[data-test=nav-offers]")
+        assert urlsplit(page.url).path == "/console/offers"
+        assert page.locator("nav.main a[aria-current=page]").inner_text() == "Offers"
+        visit("offers", "/console/offers")
+        sent = next(
+            m for m in api(rt, f"/v1/profiles/{profile['profile_id']}")["messages"] if m["template"] == "cart-coupon"
+        )
+        assert sent["status"] == "sent", sent
+        arm = sent["incentive"]["arm"]
+        step = f"band-{'none' if sent['incentive'].get('band') is None else sent['incentive']['band']}"
+        assert page.locator("[data-test=offer-cart-coupon] h2").inner_text() == "cart-coupon"
+        assert page.locator(f"[data-test=band-cart-coupon-{step}] tr[data-arm={arm}]").count() == 1
+        incentives = {t["template"]: t for t in api(rt, "/v1/analytics/incentives")["templates"]}
+        for comparison in incentives["cart-coupon"]["comparisons"]:
+            for shown in comparison["arms"]:
+                key = f"offer-cart-coupon-{comparison['step']}-{shown['name']}"
+                assert value(page, f"{key}-customers") == shown["customers"]
+        assert value(page, f"offer-cart-coupon-{step}-{arm}-customers") >= 1
+        assert page.locator(f"[data-test=verdict-cart-coupon-{step}]").count() == 1
+        assert page.locator("[data-test=setting-provider]").inner_text() == "Shopify"
+        assert "shpat_" not in page.content()
 
         # ---- German -------------------------------------------------------------------------------
         visit("overview-de", "/console/?days=30", lang="de")

@@ -9,6 +9,7 @@
     GET  /console/templates/<template>   a template rendered for a sample (or a real) customer
     GET  /console/segments               segment sizes now and over time, a searchable member list
     GET  /console/customers              find a customer; ?ref=: their timeline, consent, segments, predictions
+    GET  /console/offers                 the coupons' incentive readout per template and band, the uplift verdict
     GET  /console/static/<name>          the stylesheet and the icon
     GET  /console                        303 to /console/
 
@@ -39,7 +40,8 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.shared.cookies import Cookie, SameSite
 from markupsafe import Markup
 
-from emma.analytics.reports import ATTRIBUTION_MODELS, DateRange, Experiment, Reports, date_range
+from emma.analytics.model import band_of_step
+from emma.analytics.reports import ATTRIBUTION_MODELS, DateRange, Experiment, IncentiveTemplate, Reports, date_range
 from emma.analytics.service import shop_day, windows_of
 from emma.errors import EmmaError, NotFound, Unauthorized
 from emma.events.model import Channel
@@ -52,6 +54,7 @@ from emma.journeys.definitions import (
     UpdateStep,
     WaitStep,
 )
+from emma.offers.uplift import BandUplift
 from emma.shops import ShopConfig
 from emma.wiring.definitions import read_definitions, read_journeys
 from ingest import deps
@@ -1056,6 +1059,159 @@ def customer():
         topics=[(topic.id, topic.label.get(req.lang, topic.id)) for topic in config.dispatch.topics],
     )
     return _render(req, 200, "customer.html", **context)
+
+
+# ---- offers ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    """The uplift's word on one band: pays, does_not_pay, not_measured (no_band: before a first order)."""
+
+    status: str
+    text: str
+
+
+def _band_label(req: Request, low: float, high: float) -> str:
+    return req.words("offers.band", low=req.fmt.pct(low, 0), high=req.fmt.pct(high, 0))
+
+
+def _more_per_arm(band: BandUplift, min_per_arm: int) -> int:
+    """Customers each arm of the band's closest pair still needs before the band is measured."""
+    short = [max(0, min_per_arm - min(p.treated, p.untreated)) for p in band.pairs]
+    return min(short, default=min_per_arm)
+
+
+def _verdict(req: Request, band: BandUplift | None, min_per_arm: int, margin: float) -> _Verdict:
+    t, fmt = req.words, req.fmt
+    if band is None:
+        return _Verdict("no_band", t("offers.verdict.no_band"))
+    if band.status != "measured" or band.needed is None:
+        more = _more_per_arm(band, min_per_arm)
+        return _Verdict(
+            "not_measured",
+            t(
+                "offers.verdict.not_measured",
+                more=fmt.num(more),
+                min=fmt.num(min_per_arm),
+                treated=fmt.num(band.treated),
+                untreated=fmt.num(band.untreated),
+            ),
+        )
+    values = {
+        "lift": fmt.pct(band.lift),
+        "ci": fmt.interval((band.lift_low, band.lift_high) if band.lift_low is not None else None),
+        "value": fmt.money(band.value),
+        "margin": fmt.pct(margin, 0),
+    }
+    if band.needed:
+        return _Verdict("pays", t("offers.verdict.pays", **values))
+    return _Verdict("does_not_pay", t("offers.verdict.does_not_pay", **values))
+
+
+def _coupon_terms(req: Request, shop: str, template: str) -> str:
+    """What the template gives, as defined: "10 % off, valid for 7 days · minimum order … · policy: …"."""
+    t, fmt = req.words, req.fmt
+    if not deps.has_template(shop, template):  # a template no longer defined keeps its readout
+        return ""
+    definition = deps.templates().get(shop, template)
+    coupon = definition.coupon
+    if coupon is None:
+        return ""
+    parts = [t("offers.coupon", percent=coupon.percent, days=coupon.valid_days)]
+    if coupon.minimum_order is not None:
+        parts.append(t("offers.minimum", amount=fmt.money(float(coupon.minimum_order))))
+    if coupon.kind == "reward":
+        parts.append(t("offers.kind.reward"))
+    elif definition.incentive:
+        parts.append(t("offers.policy", policy=t(f"offers.policy.{definition.incentive}")))
+    return " · ".join(parts)
+
+
+def _coupon_templates(shop: str) -> list[str]:
+    found = []
+    try:
+        library = deps.templates()
+        for name in deps.template_names(shop):
+            if library.get(shop, name).coupon is not None:
+                found.append(name)
+    except Exception:  # the empty state without the list
+        logger.warning("template definitions unreadable", exc_info=True)
+    return found
+
+
+def _offer(req: Request, shop: ShopConfig, entry: IncentiveTemplate) -> dict[str, Any]:
+    """One template's readout: its bands with arms (in the report's order), each with its verdict."""
+    table = entry.uplift
+    by_index = {b.band: b for b in table.bands}
+    steps: dict[str, list[Experiment]] = {}
+    for comparison in entry.comparisons:
+        steps.setdefault(comparison.step, []).append(comparison)
+    bands = []
+    for step, comparisons in steps.items():
+        index = band_of_step(step)
+        uplift = by_index.get(index) if index >= 0 else None
+        bands.append(
+            {
+                "step": step,
+                "label": _band_label(req, uplift.low, uplift.high) if uplift else req.words("offers.band.none"),
+                "comparisons": comparisons,
+                "notes": [_note(req, c) for c in comparisons],
+                "verdict": _verdict(req, uplift, table.min_per_arm, table.margin),
+            }
+        )
+    seen = {band_of_step(step) for step in steps}
+    untouched = [_band_label(req, b.low, b.high) for b in table.bands if b.band not in seen]
+    return {
+        "template": entry.template,
+        "terms": _coupon_terms(req, shop.shop, entry.template),
+        "previewable": deps.has_template(shop.shop, entry.template),
+        "bands": bands,
+        "untouched": untouched,
+        "measured": len(table.measured),
+        "band_count": len(table.bands),
+    }
+
+
+def _provider(req: Request, shop: ShopConfig) -> str:
+    """The coupon provider's name (never its credentials)."""
+    coupons = shop.coupons
+    if coupons is None:
+        return req.words("offers.provider.none")
+    name = str(getattr(coupons, "provider", ""))
+    if name == "broken":
+        return req.words("offers.provider.broken", problem=getattr(coupons, "problem", ""))
+    key = f"offers.provider.{name}"
+    return req.words(key) if req.words.has(key) else name
+
+
+@router.get("/console/offers", cors=False, include_in_schema=False)
+@_guard
+def offers():
+    req = _request()
+    config = _signed_in(req)
+    t, fmt = req.words, req.fmt
+    settings = config.incentives
+    report = _reports().incentives(config.shop, settings, deps.wiring().clock.now())
+    facts = [
+        ("provider", t("offers.provider"), _provider(req, config)),
+        ("control-share", t("offers.control_share"), fmt.pct(settings.control_share)),
+        ("explore-share", t("offers.explore_share"), fmt.pct(settings.explore_share)),
+        ("window", t("offers.window"), t("offers.window.days", days=settings.window_days)),
+        ("margin", t("offers.margin"), fmt.pct(settings.margin)),
+        ("min-per-arm", t("offers.min_per_arm"), fmt.num(settings.min_per_arm)),
+    ]
+    return _render(
+        req,
+        200,
+        "offers.html",
+        section="offers",
+        title=t("offers.title"),
+        facts=facts,
+        window_days=report.window_days,
+        offers=[_offer(req, config, entry) for entry in report.templates],
+        coupon_templates=[] if report.templates else _coupon_templates(config.shop),
+    )
 
 
 # ---- static files ----------------------------------------------------------------------------------

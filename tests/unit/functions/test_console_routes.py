@@ -391,6 +391,14 @@ def test_signing_out_clears_the_cookie(signed_in):
     assert "Du bist abgemeldet." in after.body and 'action="/console/sign-in"' in after.body
 
 
+def test_the_offers_page_needs_a_session_too(browser):
+    page = browser.get("/console/offers")
+    assert page.status == 303 and 'action="/console/sign-in"' not in page.body
+    location = urlsplit(page.headers["location"])
+    assert location.path == "/console" and parse_qs(location.query)["next"] == ["/console/offers"]
+    assert page.headers["cache-control"] == "no-store" and page.headers["content-security-policy"] == CSP
+
+
 def test_pages_need_a_session_and_come_back_after_signing_in(browser):
     page = browser.get("/console/journeys", "days=7")
     assert page.status == 303
@@ -447,6 +455,7 @@ PAGES = [
     ("/console/journeys/winback", ""),
     ("/console/journeys/newsletter-interest", "days=90"),
     ("/console/messages", "days=7"),
+    ("/console/offers", ""),
     ("/console/templates/winback-miss-you", ""),
     ("/console/templates/cart-reminder", "channel=sms"),
     ("/console/templates/cart-reminder", "channel=push&locale=en"),
@@ -574,6 +583,127 @@ def test_journeys_list_their_totals_and_a_journey_its_graph_funnel_and_experimen
     note = re.search(r'data-test="experiment-note">(.*?)</p>', german.body, re.S).group(1)
     assert "Hinweis" in note and "Prozentpunkte besser als holdout" in note and "95-%-KI" in note
     assert readout.note not in unescape(german.body)
+
+
+def seed_incentives(store: InMemoryAnalyticsStore) -> None:
+    """The incentive arms of cart-coupon as the analytics consumer counts them: a band where the coupon pays,
+    one where it does not, one too small to say, and customers without a prediction."""
+    arms = {
+        ("band-2", "coupon"): (300, 60, "3000", "300"),
+        ("band-2", "control"): (250, 30, "1500", "0"),
+        ("band-4", "coupon"): (250, 30, "1200", "150"),
+        ("band-4", "control"): (220, 26, "1300", "0"),
+        ("band-6", "explore"): (20, 5, "400", "40"),
+        ("band-6", "withheld"): (380, 150, "9000", "0"),
+        ("band-none", "coupon"): (10, 1, "50", "5"),
+    }
+    store.commit(
+        "elektro-emma",
+        "p_incentives",
+        [],
+        [
+            CounterDelta(
+                "arm",
+                "",
+                f"incentive:cart-coupon|{band}|{arm}",
+                {
+                    "customers": Decimal(n),
+                    "converted": Decimal(k),
+                    "orders": Decimal(k),
+                    "revenue": Decimal(revenue),
+                    "discount": Decimal(discount),
+                },
+            )
+            for (band, arm), (n, k, revenue, discount) in arms.items()
+        ],
+    )
+
+
+def test_the_offers_page_shows_each_bands_arms_and_whether_the_coupon_pays(world, signed_in):
+    seed_incentives(world.store)
+    page = signed_in.get("/console/offers")
+    assert page.status == 200 and page.headers["content-security-policy"] == CSP
+    assert page.headers["cache-control"] == "no-store" and "<script" not in page.body
+    assert 'data-test="nav-offers"' in page.body and 'aria-current="page" data-test="nav-offers"' in page.body
+    assert 'data-test="offers-none"' not in page.body and 'data-test="offer-cart-coupon"' in page.body
+    assert 'href="/console/templates/cart-coupon?lang=en"' in page.body
+    assert "10% off, valid for 7 days · policy: predicted" in unescape(page.body)
+    report = world.reports.incentives("elektro-emma", SHOP.incentives, NOW)
+    (entry,) = report.templates
+    for comparison in entry.comparisons:
+        for arm in comparison.arms:
+            key = f"offer-cart-coupon-{comparison.step}-{arm.name}"
+            assert float(page.test(f"{key}-customers")) == arm.customers
+            assert float(page.test(f"{key}-conversion")) == pytest.approx(arm.conversion_rate)
+            assert float(page.test(f"{key}-discount")) == pytest.approx(arm.discount)
+            if arm.net_incremental is not None:
+                assert float(page.test(f"{key}-net")) == pytest.approx(arm.net_incremental)
+                assert float(page.test(f"{key}-lift")) == pytest.approx(arm.lift_abs)
+    band2 = re.search(r'data-test="band-cart-coupon-band-2">(.*?)</article>', page.body, re.S).group(1)
+    assert "<h3>P(buy) 10% \u2013 20%</h3>" in band2
+    assert band2.index('data-arm="control"') < band2.index('data-arm="coupon"')
+    assert 'without the coupon <span class="chip">control</span>' in band2 and "Discount given" in band2
+    assert "Net incremental revenue (after the discount)" in band2
+    coupon = next(a for a in entry.comparisons[1].arms if a.name == "coupon")
+    assert f'{Formats("en").pct(coupon.lift_abs)}<br><span class="muted">' in band2
+    assert "€300.00" in band2  # the discount given
+    verdicts = dict(re.findall(r'data-test="verdict-cart-coupon-([\w-]+)" data-value="(\w+)"', page.body))
+    assert verdicts == {
+        "band-none": "no_band",
+        "band-2": "pays",
+        "band-4": "does_not_pay",
+        "band-6": "not_measured",
+    }
+    text = unescape(page.body)
+    assert "the coupon pays here. Conversion with it minus without: 8.0% (95 % CI" in text
+    assert "the coupon does not pay here." in text
+    # band 6: explore has 20 of the 200 customers each arm needs
+    assert "not measured yet: 180 more customers per arm needed (each arm needs 200; so far 20 with the" in text
+    assert "No customer yet in P(buy) 0% \u2013 5%, P(buy) 5% \u2013 10%, P(buy) 20% \u2013 30%, P(buy) 50%" in text
+    assert float(page.test("offer-cart-coupon-measured")) == 2
+    # the settings, and the provider by name only
+    assert page.text("setting-provider") == "none: coupon messages go without a code"
+    assert page.text("setting-control-share") == "10.0%" and page.text("setting-explore-share") == "5.0%"
+    assert page.text("setting-window") == "14 days after the message" and page.text("setting-margin") == "30.0%"
+    assert page.text("setting-min-per-arm") == "200"
+    german = signed_in.get("/console/offers", lang="de")
+    assert "<h3>P(Kauf) 10 % \u2013 20 %</h3>" in german.body and "Der Gutschein lohnt sich hier." in german.body
+    assert "Noch nicht gemessen: 180 weitere Kunden je Gruppe" in german.body and "Gewährter Rabatt" in german.body
+    assert "Hinweis" in german.body and "Prozentpunkte" in german.body
+
+
+def test_the_offers_page_names_the_coupon_provider_never_its_credentials(world, signed_in, monkeypatch):
+    from ingest import deps
+
+    seed_incentives(world.store)
+    shopify = ShopConfig(
+        **{
+            **SHOP.model_dump(),
+            "coupons": {"provider": "shopify", "access_token": "shpat_secret_1"},
+            "incentives": {"margin": 0.4, "min_per_arm": 300, "window_days": 7},
+        }
+    )
+    monkeypatch.setattr(deps, "intake", lambda: Intake(world.service, StaticShopDirectory([shopify, OTHER])))
+    page = signed_in.get("/console/offers")
+    assert page.status == 200 and page.text("setting-provider") == "Shopify"
+    assert "shpat_secret_1" not in page.body and "access_token" not in page.body
+    assert page.text("setting-margin") == "40.0%" and page.text("setting-window") == "7 days after the message"
+    verdicts = dict(re.findall(r'data-test="verdict-cart-coupon-([\w-]+)" data-value="(\w+)"', page.body))
+    assert verdicts["band-2"] == "not_measured"  # 250 in control: 50 short of this shop's 300 per arm
+    assert "50 more customers per arm needed (each arm needs 300" in unescape(page.body)
+    broken = ShopConfig(**{**SHOP.model_dump(), "coupons": {"provider": "shopify", "token": "shpat_secret_2"}})
+    monkeypatch.setattr(deps, "intake", lambda: Intake(world.service, StaticShopDirectory([broken, OTHER])))
+    page = signed_in.get("/console/offers")
+    assert page.text("setting-provider").startswith("not valid, coupon messages wait: coupons.")
+    assert "shpat_secret_2" not in page.body
+
+
+def test_without_a_coupon_message_the_offers_page_says_so(signed_in):
+    page = signed_in.get("/console/offers", lang="de")
+    assert page.status == 200 and page.text("offers-none").startswith("Noch keine Nachricht mit Gutschein verschickt.")
+    chips = re.findall(r'data-test="coupon-template">([^<]+)<', page.body)
+    assert {"cart-coupon", "winback-coupon"} <= set(chips)
+    assert 'data-test="offer-cart-coupon"' not in page.body and page.text("setting-provider").startswith("keiner:")
 
 
 def test_an_unknown_journey_template_or_customer_is_a_404_page(signed_in):

@@ -34,6 +34,7 @@ from emma.events.model import Channel
 from emma.ingest.ports import CatalogRepository
 from emma.offers.model import IssuedCoupon
 from emma.profiles.model import Profile
+from emma.rules.state import Derived
 from emma.shops import ShopConfig
 from emma.templates.definitions import Template
 
@@ -44,6 +45,8 @@ SURVEY_SCORES = range(11)  # 0 = not at all likely ... 10 = extremely likely (th
 SURVEY_LINK_DAYS = 30  # how long a survey mail's links take an answer
 
 Link = Callable[[str], str]
+# What the rules derived about a profile (emma.rules.ports.RulesStore.derived): (shop, profile id) -> the state.
+DerivedState = Callable[[str, str], Derived | None]
 
 
 class _Part(BaseModel):
@@ -60,6 +63,9 @@ class CustomerContext(_Part):
     locale: str = Field(description="the locale the message is rendered in")
     traits: dict[str, Any] = Field(description="every trait's value by name")
     orders_count: int
+    tier: str | None = Field(description="the loyalty tier (a segment of kind loyalty, e.g. tier-gold), None without")
+    lifecycle_stage: str | None = Field(description="the lifecycle stage (e.g. stage-buy), None when not known")
+    segments: list[str] = Field(description="the ids of the segments the customer is in, sorted")
 
 
 class ShopContext(_Part):
@@ -180,13 +186,22 @@ def shop_context(shop: ShopConfig) -> ShopContext:
 
 
 class ContextBuilder:
-    """Builds the context of one message: the customer, the shop's brand, the last purchase and the
-    cart (with catalog details), recommendations and a coupon when the template asks for them."""
+    """Builds the context of one message: the customer (with the loyalty tier, lifecycle stage and segments the
+    rules derived), the shop's brand, the last purchase and the cart (with catalog details), recommendations and a
+    coupon when the template asks for them. Without ``derived`` (a preview without the rules' store) the
+    customer has no tier, no stage and no segments."""
 
-    def __init__(self, catalog: CatalogRepository, recommender: Recommender, public_url: str) -> None:
+    def __init__(
+        self,
+        catalog: CatalogRepository,
+        recommender: Recommender,
+        public_url: str,
+        derived: DerivedState | None = None,
+    ) -> None:
         self._catalog = catalog
         self._recommender = recommender
         self._public_url = public_url.rstrip("/")
+        self._derived = derived
 
     def build(
         self,
@@ -267,6 +282,7 @@ class ContextBuilder:
                 )
         first = trait(profile, "first_name")
         last = trait(profile, "last_name")
+        derived = self._derived_state(shop.shop, profile)
         return TemplateContext(
             customer=CustomerContext(
                 first_name=first,
@@ -278,6 +294,9 @@ class ContextBuilder:
                 locale=locale,
                 traits={k: t.value for k, t in profile.traits.items()},
                 orders_count=profile.orders.count,
+                tier=derived.loyalty_tier if derived else None,
+                lifecycle_stage=derived.lifecycle_stage if derived else None,
+                segments=sorted(derived.segments) if derived else [],
             ),
             shop=shop_context(shop),
             last_purchase=self._last_purchase(shop.shop, profile),
@@ -293,6 +312,19 @@ class ContextBuilder:
             length=reading,
             link=link,
         )
+
+    def _derived_state(self, shop: str, profile: Profile) -> Derived | None:
+        """The rules' conclusions about the customer; a failed read sends the message without them (logged)."""
+        if self._derived is None:
+            return None
+        try:
+            return self._derived(shop, profile.profile_id)
+        except EmmaError:
+            log.warning(
+                "the derived state of %s could not be read; the message goes without tier and segments",
+                profile.profile_id,
+            )
+            return None
 
     def _survey_links(
         self, request: MessageRequest, shop: ShopConfig, profile: Profile, locale: str, now: datetime

@@ -24,7 +24,7 @@ from typing import Any
 
 from emma.campaigns.runs import message_key
 from emma.clock import Clock
-from emma.dispatch.context import ContextBuilder, TemplateContext
+from emma.dispatch.context import ContextBuilder, DerivedState, TemplateContext
 from emma.dispatch.mime import build_email
 from emma.dispatch.policy import Plan, address_of, customer_locale, pending_email_grant, plan, trait
 from emma.dispatch.ports import (
@@ -147,6 +147,7 @@ class DispatchService:
         coupons: CouponIssuer | None = None,
         priors: Callable[[str], Prior] | None = None,
         uplift: Callable[[str], Mapping[str, UpliftTable]] | None = None,
+        derived: DerivedState | None = None,
     ) -> None:
         self._profiles = profiles
         self._coupons = coupons
@@ -162,7 +163,8 @@ class DispatchService:
         self._links = links
         self._senders = senders
         self._recorder = recorder
-        self._contexts = ContextBuilder(catalog, recommender, public_url)
+        # derived: the rules' conclusions (loyalty tier, lifecycle stage, segments) for the template context
+        self._contexts = ContextBuilder(catalog, recommender, public_url, derived)
         self._clock = clock
         self._public_url = public_url.rstrip("/")
 

@@ -160,6 +160,7 @@ def build_dispatch(settings: DispatchSettings, session: Any | None = None) -> Di
     deferrals = DynamoDeferrals(dynamodb, settings.schedule_table)
     clock = clock_from_env()
     queue = SqsMessageRequests(session.client("sqs", config=CONSUMER), settings.messages_queue_url)
+    rules = DynamoRulesStore(dynamodb, settings.profiles_table)
     service = DispatchService(
         profiles=ingest.intake.service.resolve,
         shops=ingest.intake.shops,
@@ -182,8 +183,9 @@ def build_dispatch(settings: DispatchSettings, session: Any | None = None) -> Di
             DynamoCoupons(dynamodb, settings.profiles_table),
             coupon_providers(DynamoCodePool(dynamodb, settings.profiles_table), clock),
         ),
-        priors=cached_priors(DynamoRulesStore(dynamodb, settings.profiles_table), clock),
+        priors=cached_priors(rules, clock),
         uplift=cached_uplift(DynamoUpliftTables(dynamodb, settings.profiles_table), clock),
+        derived=rules.derived,  # the customer's loyalty tier, lifecycle stage and segments for templates
     )
     return Dispatch(service, deferrals, queue)
 

@@ -1,7 +1,8 @@
 """Journey control, fed by the bus through its queue: entry events (trigger.fired, segment.entered)
 start one execution per customer and entry (named deterministically, so a re-delivery cannot start a
 customer twice), exit events stop running executions, awaited events hand parked task tokens back.
-Failed records are partial batch failures, retried by SQS and parked in the DLQ."""
+A friend's first order with another customer's referral code is recorded as a referral on both profiles
+(emma.offers.referrals). Failed records are partial batch failures, retried by SQS and parked in the DLQ."""
 
 from __future__ import annotations
 
@@ -26,7 +27,9 @@ def components() -> Journeys:
 def handle(record: SQSRecord) -> None:
     event = canonical_event(record)
     consumer.note(event_id=event.id)
-    done = components().service.on_event(event)
+    parts = components()
+    done = parts.service.on_event(event)
+    done += parts.referrals.on_event(event)  # idempotent by order: a redelivery records nothing twice
     if done:
         logger.info("journeys", extra={"done": done})
     metrics.add_metric("JourneyActions", MetricUnit.Count, len(done))

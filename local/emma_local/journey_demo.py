@@ -10,18 +10,21 @@ orders, so the messages carry recommendations:
     Ben    ignores everything (every wait for him times out)
     Clara  watches no tutorial and is unhappy in the survey
     David  watches the camera tutorial on the shop's site and the tutorials he gets, is happy, and refers a
-           friend who then buys
+           friend: Eva orders with the referral code his invitation gave him, at the shop's checkout (the
+           Shopify stand-in); Emma sees the code in her order, rewards David and welcomes Eva with a coupon
 
 The tutorials come from the library (content/*.yaml): each week the next one, picked by what the customer
 watched so far, so Anna's, Clara's and David's series differ.
 
 Each persona reacts to what the journey waits for (as a person would react to the message), over
-the tracker API; progress is printed live and each customer's timeline at the end."""
+the tracker API (David's friend over the shop's order webhook); progress is printed live and each customer's
+timeline at the end."""
 
 from __future__ import annotations
 
 import email
 import io
+import json
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -35,6 +38,7 @@ import requests
 
 from emma.adapters.journeys import DynamoJourneyStore
 from emma.resources import PROFILES_TABLE
+from emma.sources.signatures import sign_base64
 from emma_local.catalog_import import run_import
 from emma_local.runtime import LocalRuntime
 
@@ -65,7 +69,7 @@ class Persona:
     user: str
     name: str
     reacts: dict[str, dict[str, Any]]  # awaited event type -> the tracker call this customer makes
-    friend: str | None = None  # a referred friend who buys before the referral is reported
+    friend: str | None = None  # a friend who orders with this customer's referral code once it is issued
     watches: bool = False  # watches each tutorial the series sends
     first_watch: dict[str, Any] | None = None  # a tutorial watched on the shop's site before the series starts
     consent: dict[str, Any] = field(default_factory=dict)  # the tracker's context.consent at sign-up
@@ -98,11 +102,7 @@ PERSONAS = [
         "David",
         {
             "survey.answered": {"event": "Survey Answered", "properties": {"survey_id": "onboarding", "score": 10}},
-            "referral.made": {
-                "event": "Referral Made",
-                "properties": {"referral_code": "DAVID10", "referred_email": "eva@example.com"},
-            },
-        },
+        },  # referral.made: nobody reports it; Emma sees the code in Eva's order
         friend="demo-eva",
         consent=DOI,
         watches=True,
@@ -117,6 +117,7 @@ class JourneyDemo:
         self.http = requests.Session()
         self.states: dict[str, dict[str, Any]] = {}
         self.profile_ids: dict[str, str] = {}
+        self.friends: dict[str, tuple[Persona, str]] = {}  # friend -> (the referrer, the code used)
         assert runtime.emulator is not None
         self.store = DynamoJourneyStore(
             runtime.emulator.session().client("dynamodb", endpoint_url=runtime.emulator.endpoint),
@@ -203,7 +204,7 @@ class JourneyDemo:
                     reacted += self._watch(p)
             if reacted:  # the journeys act on the reactions before the clock moves on
                 self._settle()
-            pending = any(len(p.done) < len(p.reacts) for p in live)
+            pending = any(len(p.done) < len(p.reacts) + bool(p.friend) for p in live)
             tick = REACTING_TICK_DAYS if pending else TAIL_TICK_DAYS
             self.rt.advance(days=tick)
             days += tick
@@ -245,25 +246,102 @@ class JourneyDemo:
     def _react(self, p: Persona, state: dict[str, Any]) -> bool:
         wanted = state.get("waiting_for")
         key = f"{state['step']}:{wanted}"
-        if not wanted or key in p.done or wanted not in p.reacts:
+        if not wanted or key in p.done:
+            return False
+        if wanted == "referral.made" and p.friend:
+            p.done.add(key)
+            self._friend_orders(p, p.friend)
+            return True
+        if wanted not in p.reacts:
             return False
         p.done.add(key)  # the customer acts while the local clock stands still
-        if wanted == "referral.made" and p.friend:
-            self._track(
-                p.friend,
-                "Order Completed",
-                {
-                    "order_id": f"{p.friend}-order",
-                    "total": 49.0,
-                    "currency": "EUR",
-                    "coupon": "DAVID10",
-                    "products": [{"product_id": "case-9", "price": 49.0}],
-                },
-            )
-            print(f"  {'':<10} {'':<7} Eva, referred by David, orders with his code", flush=True)
         call = p.reacts[wanted]
         self._track(p.user, call["event"], call["properties"])
         return True
+
+    def _friend_orders(self, p: Persona, friend: str) -> None:
+        """The friend signs up (double opt-in) and orders with the referral code the invitation gave ``p``, as a
+        guest at the shop's checkout: the Shopify stand-in's order, signed and delivered as orders/create. Nobody
+        reports the referral: Emma finds the code in the order (docs/offers.md#referrals)."""
+        name = friend.removeprefix("demo-").title()
+        code = self._profile(p.user).get("traits", {}).get("referral_code")
+        stand_in = self.rt.shop_apis.stand_ins.get(SHOP) if self.rt.shop_apis else None
+        if not code or stand_in is None:
+            print(f"  {'':<10} {'':<7} {p.name} has no referral code in the shop: {name} does not order", flush=True)
+            return
+        address = f"{name.lower()}@example.com"
+        self._call(
+            "/v1/identify",
+            friend,
+            type="identify",
+            traits={"email": address, "first_name": name, "timezone": TIMEZONE},
+            context={"consent": DOI},
+        )
+        line = {
+            "id": 13379001,
+            "product_id": "case-9",
+            "title": "Pixel 9 Case",
+            "vendor": "Google",
+            "price": "49.00",
+            "quantity": 1,
+        }
+        order = stand_in.redeem(code, 820982911946159001, address, "49.00", line_items=[line])
+        body = json.dumps(order).encode()
+        secret = next(s for s in self.rt.config.shops if s.shop == SHOP).webhook_secrets["shopify"]
+        resp = self.http.post(
+            f"{self.rt.api_url}/webhooks/shopify/{SHOP}",
+            data=body,
+            headers={
+                "content-type": "application/json",
+                "x-shopify-topic": "orders/create",
+                "x-shopify-webhook-id": f"demo-referral-{uuid.uuid4()}",
+                "x-shopify-hmac-sha256": sign_base64(secret, body),
+            },
+            timeout=10,
+        )
+        self.friends[friend] = (p, code)
+        deadline = time.monotonic() + 30  # the order reaches Eva's profile before the clock moves on
+        while time.monotonic() < deadline and code not in (self._profile(friend).get("coupons_redeemed") or []):
+            self.rt.drain()
+            time.sleep(0.1)
+        print(
+            f"  {'':<10} {name:<7} referred by {p.name}, orders at the shop's checkout with his code {code} "
+            f"({order['total_discounts']} EUR off): orders/create -> HTTP {resp.status_code}",
+            flush=True,
+        )
+
+    def _referrals(self) -> list[str]:
+        """Both sides of each referral got a real code: the referrer's reward and the friend's welcome coupon,
+        each created in the shop (the stand-in) before its mail named it."""
+        stand_in = self.rt.shop_apis.stand_ins.get(SHOP) if self.rt.shop_apis else None
+        problems = []
+        for friend, (p, code) in self.friends.items():
+            name = friend.removeprefix("demo-").title()
+            print(f"\n  The referral ({p.name}'s code {code}, {name}'s first order; docs/offers.md#referrals):")
+            made = [
+                e
+                for e in self._profile(p.user, history=100).get("history", [])
+                if e["type"] == "referral.made" and e["source"]["kind"] == "emma"
+            ]
+            print(f"    referral.made on {p.name}'s profile, recorded by Emma from the order: {len(made)}")
+            if len(made) != 1:
+                problems.append(f"{p.name}: {len(made)} referral.made events from Emma, expected 1")
+            for who, user, template in ((p.name, p.user, "referral-reward"), (name, friend, "referral-friend-reward")):
+                sent = [
+                    m
+                    for m in self._profile(user).get("messages", [])
+                    if m["template"] == template and m["status"] == "sent"
+                ]
+                coupon = sent[0].get("coupon") if sent else None
+                found = stand_in.codes.get(coupon) if stand_in is not None and coupon else None
+                if found is None:
+                    problems.append(f"{who} got no {template} with a code that exists in the shop")
+                    continue
+                print(
+                    f"    {who:<6} {template:<24} code {coupon}: in the shop, {found.percent:g} %, "
+                    f"{found.usage_limit} use, until {found.ends_at:%Y-%m-%d}"
+                )
+        return problems
 
     def _watch(self, p: Persona) -> int:
         """A customer who watches tutorials watches each one the series sent them (as its mail's link would
@@ -360,9 +438,12 @@ class JourneyDemo:
                 print(f"      {title[:60]:<60} {why}")
         return [] if any(items for _, items in shown) else ["the accessory offers recommend nothing"]
 
-    def _profile(self, user: str) -> dict[str, Any]:
+    def _profile(self, user: str, **params: Any) -> dict[str, Any]:
         return self.http.get(
-            f"{self.rt.api_url}/v1/profiles/cid:{user}", headers={"authorization": f"Bearer {ADMIN_KEY}"}, timeout=10
+            f"{self.rt.api_url}/v1/profiles/cid:{user}",
+            headers={"authorization": f"Bearer {ADMIN_KEY}"},
+            params=params,
+            timeout=10,
         ).json()
 
     def _messages(self) -> list[str]:
@@ -397,6 +478,7 @@ class JourneyDemo:
         emails = [m for m in outbox.messages if m.channel == "email"]
         problems += self._tutorials()
         problems += self._accessory_offer(emails)
+        problems += self._referrals()
         print(
             f"\n  Outbox: {len(outbox.messages)} messages in {outbox.directory}"
             " (open index.html in a browser; .eml files in a mail client)"

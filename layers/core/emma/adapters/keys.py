@@ -744,7 +744,7 @@ COUPON = ItemType(
     attributes={
         "shop": "the shop",
         "profile_id": "the customer the code was made for",
-        "doc": "JSON: code, message_key, template, kind, provider, provider_id, issued_at, ends_at, redemption",
+        "doc": "JSON: code, message_key, template, kind, provider, provider_id, issued_at, ends_at",
     },
     written_by=("DynamoCoupons.save",),
     read_by=("DynamoCoupons.get", "DynamoCodePool.add"),

@@ -43,9 +43,6 @@ class DynamoCoupons(Table):
             "provider_id": record.provider_id,
             "issued_at": _iso(record.issued_at),
             "ends_at": _iso(record.ends_at),
-            "redeemed_by": record.redeemed_by,
-            "order_id": record.order_id,
-            "redeemed_at": _iso(record.redeemed_at),
         }
         item = {
             **key(keys.coupon_pk(record.shop, record.code), keys.COUPON_SK),
@@ -74,9 +71,6 @@ class DynamoCoupons(Table):
             provider_id=doc["provider_id"],
             issued_at=datetime.fromisoformat(doc["issued_at"]),
             ends_at=_when(doc.get("ends_at")),
-            redeemed_by=doc.get("redeemed_by"),
-            order_id=doc.get("order_id"),
-            redeemed_at=_when(doc.get("redeemed_at")),
         )
 
 

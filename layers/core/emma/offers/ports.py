@@ -64,7 +64,8 @@ class CouponProvider(Protocol):
 @dataclass(frozen=True)
 class CouponRecord:
     """Emma's record of one code it had created (or claimed from a pool): which message and customer it is for.
-    A redemption names the code; this record links it back to its message (and a referral code to its owner)."""
+    A redemption names the code; this record links it back to its message and customer (a referral code to its
+    owner: emma.offers.referrals)."""
 
     shop: str
     code: str
@@ -76,9 +77,6 @@ class CouponRecord:
     provider_id: str
     issued_at: datetime
     ends_at: datetime | None = None
-    redeemed_by: str | None = None  # the profile whose order used it
-    order_id: str | None = None
-    redeemed_at: datetime | None = None
 
 
 class CouponStore(Protocol):

@@ -13,9 +13,9 @@ discount codes name such a code, ``Referrals.on_event`` decides whether it is a 
 
 Then it ingests two events (source ``emma``, name ``referral``):
 
-* on the referrer's profile ``referral.made`` (id ``referral:<order id>:<code>``; properties referral_code,
-  referred_email): a journey waiting for it (the smartphone onboarding's ``friend-buys``) moves on, the
-  referrer is rewarded;
+* on the referrer's profile ``referral.made`` (id ``referral:<order id>:<code>``; property referral_code, not the
+  friend's address, which would outlive the friend's erasure in the referrer's history): a journey waiting for
+  it (the smartphone onboarding's ``friend-buys``) moves on, the referrer is rewarded;
 * on the friend's profile the custom event ``referral.converted`` (id ``referral:<order id>:converted``;
   properties referral_code, order_id, referrer: the referrer's profile id): the trigger ``referral-converted``
   enters the friend into ``referral-friend-reward``.
@@ -160,7 +160,8 @@ class Referrals:
                 "id": event_id(referral.order_id, referral.code),
                 "type": EventType.REFERRAL_MADE.value,
                 "customer": referral.referrer.references().model_dump(exclude_none=True),
-                "properties": {"referral_code": referral.code, "referred_email": referral.friend.email},
+                # not the friend's address: it would stay in the referrer's history after the friend's erasure
+                "properties": {"referral_code": referral.code},
             }
         )
         converted = parse_event(

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from emma.offers.config import BrokenCoupons
+from emma.offers.config import BrokenCoupons, IncentiveConfig
 from emma.shops import ShopConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +45,14 @@ def _line_of(text: str, loc: tuple[int | str, ...]) -> int:
         headers = [i for i, line in enumerate(lines) if re.match(r"\s*\[\[shops\]\]", line)]
         if loc[1] < len(headers):
             start = headers[loc[1]]
-        key = next((str(p) for p in loc[2:] if isinstance(p, str)), None)
+        names = [str(p) for p in loc[2:] if isinstance(p, str)]
+        key = names[0] if names else None
+        if len(names) >= 2:  # a key of a sub-table ([shops.coupons] provider = ...): from the sub-table's header
+            end = next((h for h in headers if h > start), len(lines))
+            table = rf"\s*\[shops\.{re.escape(names[0])}\]"
+            sub = next((i for i in range(start, end) if re.match(table, lines[i])), None)
+            if sub is not None:
+                start, key = sub, names[-1]
     else:
         key = next((str(p) for p in reversed(loc) if isinstance(p, str)), None)
     if key:
@@ -72,6 +79,15 @@ def load_config(path: Path | None = None) -> LocalConfig:
         loc = tuple(first["loc"])
         where = ".".join(str(p) for p in loc)
         raise ConfigError(f"{path}:{_line_of(text, loc)}: {where}: {first['msg']}") from exc
+    for index, raw in enumerate(data.get("shops") or []):  # in AWS a bad incentives entry falls back to defaults
+        if isinstance(raw, dict) and "incentives" in raw:
+            try:
+                IncentiveConfig.model_validate(raw["incentives"])
+            except ValidationError as exc:
+                first = exc.errors()[0]
+                loc = ("shops", index, "incentives", *first["loc"])
+                where = ".".join(str(p) for p in loc)
+                raise ConfigError(f"{path}:{_line_of(text, loc)}: {where}: {first['msg']}") from exc
     for index, shop in enumerate(config.shops):  # in AWS a broken coupons entry only holds its messages back
         if isinstance(shop.coupons, BrokenCoupons):
             line = _line_of(text, ("shops", index, "coupons", "provider"))

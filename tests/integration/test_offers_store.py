@@ -70,3 +70,17 @@ def test_a_pool_hands_out_each_code_once_and_the_same_one_on_a_retry(tables):
     )
     assert pool.add("elektro-emma", "default", [PoolCode(first.code.lower()), PoolCode("POS-NEW")]) == 1  # once
     assert pool.remaining("elektro-emma", "default") == 1
+
+
+def test_ended_or_nearly_ended_codes_are_passed_over_however_many_and_a_used_code_never_returns(tables):
+    coupons, pool = tables
+    ended = [PoolCode(f"OLD-{n:03d}", ends_at=T0 - timedelta(days=1)) for n in range(14)]
+    soon = [PoolCode(f"SOON-{n}", ends_at=T0 + timedelta(hours=6)) for n in range(3)]  # too late to use
+    assert pool.add("elektro-emma", "winter", [*ended, *soon, PoolCode("ZZ-VALID")]) == 18
+    assert pool.claim("elektro-emma", "winter", "winback-coupon:1", T0).code == "ZZ-VALID"
+    with pytest.raises(PoolEmpty):
+        pool.claim("elektro-emma", "winter", "winback-coupon:2", T0)
+    assert pool.remaining("elektro-emma", "winter") == 0
+    # the customer's code record goes with an erasure: the same file uploaded again still does not bring it back
+    assert coupons.get("elektro-emma", "ZZ-VALID") is None
+    assert pool.add("elektro-emma", "winter", [PoolCode("zz-valid"), PoolCode("NEW-1")]) == 1

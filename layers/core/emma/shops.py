@@ -3,13 +3,16 @@ brand, providers) and the directory that finds it (Secrets Manager in AWS: emma.
 
 from __future__ import annotations
 
+import logging
 from datetime import time
-from typing import Annotated, Literal, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
 from emma.events.model import Channel
 from emma.offers.config import AnyCoupons, IncentiveConfig, parse_coupons
+
+log = logging.getLogger(__name__)
 
 
 class FrequencyCap(BaseModel):
@@ -251,6 +254,19 @@ class ShopConfig(BaseModel):
         "shopware or pool; none: messages with a coupon go out without one, the reason on the message log",
     )
     incentives: IncentiveConfig = Field(default_factory=IncentiveConfig)
+
+    @field_validator("incentives", mode="wrap")
+    @classmethod
+    def _incentives_never_disable_the_shop(cls, value: object, handler: Any) -> IncentiveConfig:
+        """An incentives entry that does not validate falls back to the defaults (logged): a typo in a share must
+        not take the shop's webhooks and messages down with it. The local config refuses it with file:line."""
+        try:
+            return handler(value)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "incentives"
+            log.warning("incentives.%s: %s; the defaults apply", where, first["msg"])
+            return IncentiveConfig()
 
     @field_validator("coupons", mode="before")
     @classmethod

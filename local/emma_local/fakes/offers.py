@@ -7,6 +7,7 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime
 
+from emma.adapters.offers import MIN_LEFT
 from emma.offers.model import CouponOffer, IssuedCoupon
 from emma.offers.ports import CouponRecord, PoolCode, PoolEmpty, ProviderRefused
 
@@ -40,7 +41,7 @@ class InMemoryCodePool:
             codes = self.codes.setdefault((shop, pool), {})
             for folded, code in sorted(codes.items()):
                 del codes[folded]
-                if code.ends_at is not None and code.ends_at <= now:
+                if code.ends_at is not None and code.ends_at <= now + MIN_LEFT:
                     continue
                 self.claims[(shop, pool, reference)] = code
                 self.issued.add((shop, folded))

@@ -91,6 +91,7 @@ EXAMPLES: dict[str, tuple[tuple, tuple]] = {
     "pool code": (("shop1", "default"), ("POS-001",)),
     "pool claim": (("shop1", "default"), ("cart-coupon:3f9a0c1d2e4b5a6978c0d1e2",)),
     "pool counter": (("shop1", "default"), ()),
+    "pool used code": (("shop1", "default"), ("POS-001",)),
     "uplift estimate": (("shop1",), ()),
     "product": (("shop1", "x1"), ()),
     "product sku": (("shop1", "SKU-1"), ()),

@@ -588,3 +588,23 @@ def test_the_incentive_readout_compares_each_bands_arms_and_estimates_whether_th
     (band,) = [b for b in template.uplift.bands if b.band == 2]
     assert band.status == "measured" and band.needed is True  # 0.3 x (40 - 9) gross a customer > 4 of discount
     assert all(b.status == "no_data" for b in template.uplift.bands if b.band != 2)
+
+
+def test_an_incentive_arm_counts_only_its_own_templates_coupon_discount(service, store):
+    anna = {"profile_id": "p_anna", "email": "anna@example.com"}
+    for n, template, code in ((1, "cart-coupon", "EMMA-CART-0001"), (2, "winback-coupon", None)):
+        incentive = {"policy": "predicted", "arm": "coupon" if code else "control", "p": 0.1, "band": 2}
+        props = msg(ref(n), template=template, incentive=incentive, coupon=code)
+        service.on_event(ev("email.sent", T0, props, id_=f"dispatch:{n}:sent", customer=anna))
+    order = {
+        "order_id": "9",
+        "total": "90.00",
+        "currency": "EUR",
+        "discount_codes": ["EMMA-CART-0001"],
+        "discount_total": "10.00",
+    }
+    service.on_event(ev("order.placed", T0 + timedelta(days=1), order, customer=anna))
+    arms = {key: row for _d, key, row in store.arms(SHOP)}
+    assert arms["incentive:cart-coupon|band-2|coupon"]["discount"] == 10
+    assert not arms["incentive:winback-coupon|band-2|control"].get("discount")  # the cart's code is not winback's
+    assert arms["incentive:winback-coupon|band-2|control"]["converted"] == 1

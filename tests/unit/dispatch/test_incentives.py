@@ -201,3 +201,34 @@ def test_a_provider_that_cannot_make_referral_codes_lets_the_invite_go_without_o
     report = world.service.dispatch(world.request(pid, template="review-and-referral-invite", channel="email"))
     assert report.outcome == "sent" and "referral_code" not in world.ingest.resolve("elektro-emma", pid).traits
     assert "/referral" in world.sent("email")[0].html  # the shop's referral page instead
+
+
+def test_a_retry_keeps_the_first_decision_and_its_code_whatever_changed_meanwhile(world):
+    from emma_local.fakes import StaticShopDirectory
+
+    pid = world.customer()
+    request = world.request(pid, template="cart-coupon", channel="email")
+    world.senders["email"].fail = TransientError("ses busy")
+    with pytest.raises(TransientError):
+        world.service.dispatch(request)
+    first = world.log.get("elektro-emma", pid, request.key)
+    assert first.incentive["arm"] == "coupon" and first.coupon  # decided and created before the send failed
+    world.service._shops = StaticShopDirectory([SHOP.model_copy(update={"coupons": None})])  # the provider is gone
+    world.senders["email"].fail = None
+    assert world.service.dispatch(request).outcome == "sent"
+    record = world.log.get("elektro-emma", pid, request.key)
+    assert record.incentive["arm"] == "coupon" and record.coupon == first.coupon  # not "unavailable", code kept
+    assert first.coupon in world.sent("email")[0].html and world.provider.calls == 1
+
+
+def test_the_patience_counts_from_the_first_failure_not_from_the_request(world):
+    pid = world.customer()
+    request = world.request(pid, template="cart-coupon", channel="email")
+    world.clock.advance(hours=72)  # the request waited (a paused campaign, say) before its code was first asked for
+    world.provider.fail = ProviderTransient("Shopify throttled the request", retry_after=30)
+    assert world.service.dispatch(request).outcome == "deferred"  # not skipped: the shop failed only just now
+    world.clock.advance(hours=47)
+    assert world.service.dispatch(request.model_copy(update={"released": True})).outcome == "deferred"
+    world.clock.advance(hours=2)
+    late = world.service.dispatch(request.model_copy(update={"released": True}))
+    assert late.outcome == "skipped" and "waited since" in late.reason

@@ -101,7 +101,8 @@ def test_bad_lines_are_422_each_named_and_nothing_is_stored(api, pool):
         'body:3: code "AB" is shorter than 3 characters',
         'body:4: code "GOOD-001" is already on line 2',
         'body:5: code "OLD-001" ended at 2026-03-02T00:00:00+00:00, before now',  # the clock says T0
-        'body:6: expires_at "soon" is not an ISO date (2025-12-31) or time (2025-12-31T18:00:00+01:00)',
+        'body:6: expires_at "soon" is not an ISO date (2025-12-31) or time (2025-12-31T18:00:00+01:00) '
+        "between the years 2000 and 2199",
     ]
     assert answer["message"].startswith('body:3: code "AB" is shorter') and answer["message"].endswith("nothing stored")
     assert pool.codes == {}

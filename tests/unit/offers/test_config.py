@@ -52,3 +52,44 @@ def test_missing_credentials_are_not_a_validation_error():
     shop = ShopConfig.model_validate({"shop": "elektro-emma", "coupons": {"provider": "woocommerce"}})
     assert isinstance(shop.coupons, WooCommerceCoupons) and shop.coupons.consumer_key is None  # the factory says why
     assert shop.incentives.control_share == 0.1 and shop.incentives.explore_share == 0.05
+
+
+def test_an_incentives_entry_that_does_not_validate_falls_back_to_the_defaults_and_keeps_the_shop(caplog):
+    shop = ShopConfig.model_validate(
+        {"shop": "elektro-emma", "write_keys": ["wk"], "incentives": {"control_share": 0.6, "explor_share": 0.1}}
+    )
+    assert shop.write_keys == ("wk",) and shop.incentives.control_share == 0.1
+    assert "incentives.control_share" in caplog.text and "the defaults apply" in caplog.text
+
+
+def test_a_pool_makes_referral_codes_only_from_a_pool_of_their_own():
+    from datetime import UTC, datetime
+
+    from emma.offers.pool import PoolProvider
+    from emma.offers.ports import PoolCode, ProviderRefused
+    from emma.offers.service import make_offer
+    from emma_local.fakes import InMemoryCodePool
+
+    now = datetime(2026, 11, 2, tzinfo=UTC)
+    pool = InMemoryCodePool()
+    pool.add("s1", "default", [PoolCode("ONE-USE-1")])
+    pool.add("s1", "friends", [PoolCode("FRIENDS-1")])
+    referral = make_offer(
+        shop="s1",
+        code="EMMA-AAAA-BBBB",
+        template="review-and-referral-invite",
+        reference="referral:x",
+        kind="referral",
+        percent=10,
+        valid_days=365,
+        minimum_order=None,
+        now=now,
+        customer_email=None,
+        customer_id=None,
+    )
+    with pytest.raises(ProviderRefused, match="a pool of their own"):
+        PoolProvider(pool, PoolCoupons(provider="pool"), lambda: now).issue(referral)
+    issued = PoolProvider(pool, PoolCoupons(provider="pool", pools={"referral": "friends"}), lambda: now).issue(
+        referral
+    )
+    assert issued.code == "FRIENDS-1"

@@ -94,7 +94,8 @@ def test_every_bad_line_is_named_with_file_and_line():
         'codes.csv:6: code "BELL\\u0007X" has a character that is not printable',
         "codes.csv:7: no code",
         'codes.csv:8: code "good-001" is already on line 2',
-        'codes.csv:9: expires_at "31.12.2026" is not an ISO date (2025-12-31) or time (2025-12-31T18:00:00+01:00)',
+        'codes.csv:9: expires_at "31.12.2026" is not an ISO date (2025-12-31) or time (2025-12-31T18:00:00+01:00) '
+        "between the years 2000 and 2199",
         'codes.csv:10: code "OLD-001" ended at 2026-03-02T00:00:00+00:00, before now',
         "codes.csv:11: 3 fields, the header has 2 (a code holding ',' must be in double quotes)",
     ]
@@ -171,3 +172,11 @@ def test_pool_names_that_are_not(name):
     with pytest.raises(InvalidPoolName, match="is not valid") as caught:
         check_pool_name(name)
     assert caught.value.status == 400
+
+
+@pytest.mark.parametrize("raw", ["9999-12-31", "0001-01-01T00:00+01:00", "9999-12-31T23:59-01:00", "2499-01-01"])
+def test_an_expiry_out_of_range_is_a_problem_on_its_line_not_a_crash(raw):
+    with pytest.raises(InvalidCodes) as caught:
+        parse_codes(f"code,expires_at\nGOOD-1,2030-01-01\nBAD-1,{raw}\n", "codes.csv")
+    (problem,) = caught.value.problems
+    assert problem.startswith("codes.csv:3: expires_at") and "between the years 2000 and 2199" in problem

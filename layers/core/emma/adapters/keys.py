@@ -147,6 +147,7 @@ def pool_pk(shop: str, pool: str) -> str:
 
 POOL_CODE_PREFIX = "CODE#"
 POOL_CLAIM_PREFIX = "CLAIM#"
+POOL_USED_PREFIX = "USED#"
 POOL_META_SK = "META"
 
 
@@ -159,6 +160,10 @@ UPLIFT_SK = "UPLIFT"
 
 def pool_code_sk(code: str) -> str:
     return f"{POOL_CODE_PREFIX}{code.casefold()}"
+
+
+def pool_used_sk(code: str) -> str:
+    return f"{POOL_USED_PREFIX}{code.casefold()}"
 
 
 def pool_claim_sk(reference: str) -> str:
@@ -772,6 +777,18 @@ POOL_CLAIM = ItemType(
     written_by=("DynamoCodePool.claim",),
     read_by=("DynamoCodePool.claim",),
 )
+POOL_USED = ItemType(
+    name="pool used code",
+    table=PROFILES_TABLE,
+    privacy="shop",
+    pk=pool_pk,
+    sk=pool_used_sk,
+    description="A code of a pool that was handed out: an upload never adds it again (the code's own record, "
+    "which names the customer, goes with an erasure; this one names nobody).",
+    attributes={"used_at": "ISO time it was handed out"},
+    written_by=("DynamoCodePool.claim",),
+    read_by=("DynamoCodePool.add",),
+)
 POOL_META = ItemType(
     name="pool counter",
     table=PROFILES_TABLE,
@@ -1141,6 +1158,7 @@ ITEM_TYPES: tuple[ItemType, ...] = (
     COUPON,
     POOL_CODE,
     POOL_CLAIM,
+    POOL_USED,
     POOL_META,
     UPLIFT,
     PROFILE,

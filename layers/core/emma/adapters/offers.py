@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -18,7 +18,8 @@ from emma.offers.ports import CouponRecord, PoolCode, PoolEmpty
 from emma.offers.uplift import UpliftTable
 
 CANDIDATES = 10  # codes read per claim attempt; a claim picks one at random, so concurrent claims rarely collide
-CLAIM_ATTEMPTS = 8
+CLAIM_ATTEMPTS = 8  # claims lost to another claim of the same code before giving up (a transient error)
+MIN_LEFT = timedelta(days=1)  # a code ending sooner is passed over (and leaves the pool): too late to use
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -93,23 +94,14 @@ class DynamoCodePool(Table):
         found = self._claimed(pk, reference)
         if found is not None:
             return found
-        for _ in range(CLAIM_ATTEMPTS):
-            try:
-                resp = self._client.query(
-                    TableName=self._table,
-                    KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
-                    ExpressionAttributeValues={":pk": string(pk), ":prefix": string(keys.POOL_CODE_PREFIX)},
-                    Limit=CANDIDATES,
-                    ConsistentRead=True,
-                )
-            except (ClientError, BotoCoreError) as exc:
-                raise wrap_error(exc, "Query") from exc
-            candidates = resp.get("Items", [])
+        collisions = 0
+        while collisions < CLAIM_ATTEMPTS:  # an ended code passed over is not a collision: it leaves the pool
+            candidates = self._candidates(pk)
             if not candidates:
                 raise PoolEmpty(f"the coupon pool {pool!r} of shop {shop!r} has no code left")
             item = self._rng.choice(candidates)
             code = PoolCode(item["code"]["S"], _when(item.get("ends_at", {}).get("S")))
-            expired = code.ends_at is not None and code.ends_at <= now
+            expired = code.ends_at is not None and code.ends_at <= now + MIN_LEFT
             writes: list[dict[str, Any]] = [
                 {
                     "Delete": {
@@ -137,6 +129,8 @@ class DynamoCodePool(Table):
                     claim["ends_at"] = string(code.ends_at.isoformat())
                 put = {"TableName": self._table, "Item": claim, "ConditionExpression": "attribute_not_exists(sk)"}
                 writes.append({"Put": put})
+                used = {**key(pk, keys.pool_used_sk(code.code)), "used_at": string(now.isoformat())}
+                writes.append({"Put": {"TableName": self._table, "Item": used}})  # never uploaded again
             try:
                 self._client.transact_write_items(TransactItems=writes)
             except ClientError as exc:
@@ -147,12 +141,38 @@ class DynamoCodePool(Table):
                     found = self._claimed(pk, reference)
                     if found is not None:
                         return found
+                collisions += 1
                 continue  # another claim took this code first: pick again
             except BotoCoreError as exc:
                 raise wrap_error(exc, "TransactWriteItems") from exc
             if not expired:
                 return code
         raise ConcurrencyConflict(f"could not claim a code of pool {pool!r} in {CLAIM_ATTEMPTS} attempts")
+
+    def _candidates(self, pk: str) -> list[dict[str, Any]]:
+        """Up to CANDIDATES codes from a random place in the pool (concurrent claims rarely read the same ones),
+        else from its start."""
+        start = keys.pool_code_sk(self._rng.choice("0123456789abcdefghijklmnopqrstuvwxyz"))
+        for condition, values in (
+            (
+                "pk = :pk AND sk BETWEEN :a AND :b",
+                {":a": string(start), ":b": string(keys.POOL_CODE_PREFIX + "\uffff")},
+            ),
+            ("pk = :pk AND begins_with(sk, :a)", {":a": string(keys.POOL_CODE_PREFIX)}),
+        ):
+            try:
+                resp = self._client.query(
+                    TableName=self._table,
+                    KeyConditionExpression=condition,
+                    ExpressionAttributeValues={":pk": string(pk), **values},
+                    Limit=CANDIDATES,
+                    ConsistentRead=True,
+                )
+            except (ClientError, BotoCoreError) as exc:
+                raise wrap_error(exc, "Query") from exc
+            if resp.get("Items"):
+                return list(resp["Items"])
+        return []
 
     def add(self, shop: str, pool: str, codes: Sequence[PoolCode]) -> int:
         """Codes not in the pool and never issued (keys.COUPON) are written; the counter is then set to a count
@@ -164,12 +184,17 @@ class DynamoCodePool(Table):
             for i in self._batch_get([key(keys.coupon_pk(shop, c), keys.COUPON_SK) for c in unique], consistent=False)
         }
         present = {
-            i["sk"]["S"] for i in self._batch_get([key(pk, keys.pool_code_sk(c)) for c in unique], consistent=True)
+            i["sk"]["S"]
+            for i in self._batch_get(
+                [key(pk, sk) for c in unique for sk in (keys.pool_code_sk(c), keys.pool_used_sk(c))], consistent=True
+            )
         }
         new = [
             c
             for folded, c in unique.items()
-            if keys.coupon_pk(shop, folded) not in issued and keys.pool_code_sk(folded) not in present
+            if keys.coupon_pk(shop, folded) not in issued
+            and keys.pool_code_sk(folded) not in present
+            and keys.pool_used_sk(folded) not in present  # handed out before, its record erased since
         ]
         requests = []
         for code in new:

@@ -558,6 +558,8 @@ def _classify(shop: str, item: dict[str, Any]) -> str:
     if pk.startswith(keys.pool_pk(shop, "")):  # a pool's codes, its claims and its counter
         if sk.startswith(keys.POOL_CODE_PREFIX):
             return keys.POOL_CODE.name
+        if sk.startswith(keys.POOL_USED_PREFIX):
+            return keys.POOL_USED.name
         return (keys.POOL_CLAIM if sk.startswith(keys.POOL_CLAIM_PREFIX) else keys.POOL_META).name
     if pk == keys.stats_pk(shop):  # the counters item and, under the same key, the histogram's cells
         return (keys.SHOP_STATS if sk == keys.STATS_SK else keys.SHOP_STATS_CELL).name

@@ -287,17 +287,26 @@ class AnalyticsService:
         coupon_discount = sum((c.discount for c in credits if c.model == "coupon"), Decimal(0))
         changed: list[Assignment] = []
         arm_deltas: list[CounterDelta] = []
+        by_template: dict[str, Decimal] = {}
+        for c in credits:
+            if c.model == "coupon":
+                by_template[c.dims.template] = by_template.get(c.dims.template, Decimal(0)) + c.discount
         for key, a in sorted(items.assignments.items()):
             if not (a.assigned_at <= placed <= a.assigned_at + _window(shop, a)):
                 continue
+            # a template's incentive arm counts its own coupons' discount; a journey's experiment every coupon's
+            incentive = a.journey.startswith(INCENTIVE_PREFIX)
+            given = (
+                by_template.get(a.journey.removeprefix(INCENTIVE_PREFIX), Decimal(0)) if incentive else coupon_discount
+            )
             amounts = {
                 "orders": ONE,
                 "revenue": revenue,
                 "revenue_sq": _square_change(a.revenue, a.revenue + revenue),
                 "converted": ONE if a.orders == 0 else Decimal(0),
-                "discount": coupon_discount,
+                "discount": given,
             }
-            a.orders, a.revenue, a.discount = a.orders + 1, a.revenue + revenue, a.discount + coupon_discount
+            a.orders, a.revenue, a.discount = a.orders + 1, a.revenue + revenue, a.discount + given
             changed.append(a)
             arm_deltas.append(CounterDelta("arm", "", f"{key}|{a.variant}", amounts))
         credit = OrderCredit(

@@ -73,8 +73,8 @@ CAMPAIGN_PAUSE_RECHECK = timedelta(minutes=5)  # a paused campaign's queued mess
 TEST_PROFILE = "p_test-send"  # the profile id a test send's links name: never a profile (ids are p_ + hex)
 LEASE = timedelta(minutes=3)  # longer than one dispatch takes; a crashed worker's claim lapses after it
 PREVIEW_CHARS = 280
-COUPON_PATIENCE = timedelta(hours=48)  # a message whose code the shop cannot create this long after it was asked
-MISCONFIGURED_RETRY = timedelta(hours=1)  # for is skipped; until then it waits (a misconfigured provider: hourly)
+COUPON_PATIENCE = timedelta(hours=48)  # a message whose code the shop has failed to create this long is skipped;
+MISCONFIGURED_RETRY = timedelta(hours=1)  # until then it waits (a misconfigured provider: hourly)
 _TAG_VALUE = re.compile(r"[A-Za-z0-9_.@-]{1,256}")
 
 
@@ -398,7 +398,7 @@ class DispatchService:
             subject=rendered.subject or rendered.push_title or None,
             preview=rendered.body[:PREVIEW_CHARS],
             provider_id=provider_id,
-            coupon=context.coupon.code if context.coupon else None,
+            coupon=context.coupon.code if context.coupon else attempt.record.coupon,
             incentive=decision.as_dict() if decision else None,
             recommended=recommended or None,
             content=content or None,
@@ -440,29 +440,45 @@ class DispatchService:
         if spec is None:
             return None, None
         now = attempt.now
-        if shop.coupons is None:
+        earlier = attempt.record.incentive
+        if earlier:  # a retry keeps the first attempt's decision (and its code): P(buy) and the table may have moved
+            decision = IncentiveDecision(
+                policy=str(earlier.get("policy")),
+                arm=earlier.get("arm"),  # type: ignore[arg-type]
+                reason="decided at an earlier attempt",
+                p=earlier.get("p"),
+                band=earlier.get("band"),
+                method=earlier.get("method"),
+            )
+            attempt.add("incentive", "pass", f"{decision.arm}: as decided at an earlier attempt")
+        elif shop.coupons is None:
             decision = IncentiveDecision(
                 template.incentive or "always", "unavailable", "the shop has no coupon provider"
             )
             attempt.add("incentive", "pass", "unavailable: the shop has no coupon provider; sent without a code")
-            return decision, None
-        would_buy, p, method = self._scores(shop, profile, now, template.template)
-        decision = decide(
-            template.incentive or "always",
-            shop=shop.shop,
-            template=template.template,
-            profile_id=profile.profile_id,
-            would_buy=would_buy,
-            p=p,
-            method=method,
-            config=shop.incentives,
-            promised=spec.kind == "reward",
-        )
-        attempt.add("incentive", "pass", f"{decision.arm}: {decision.reason}")
+        else:
+            would_buy, p, method = self._scores(shop, profile, now, template.template)
+            decision = decide(
+                template.incentive or "always",
+                shop=shop.shop,
+                template=template.template,
+                profile_id=profile.profile_id,
+                would_buy=would_buy,
+                p=p,
+                method=method,
+                config=shop.incentives,
+                promised=spec.kind == "reward",
+            )
+            attempt.add("incentive", "pass", f"{decision.arm}: {decision.reason}")
+        if not earlier:  # on the log before anything is created: every retry finds it
+            attempt.update(attempt.record.status, incentive=decision.as_dict())
+            attempt.record.incentive = decision.as_dict()
         if not decision.coupon:
             return decision, None
         if self._coupons is None:
             raise DispatchConfigError("the dispatcher has no coupon issuer")
+        if not shop.signing_secret:  # before the shop is asked for a code the send would then fail without
+            raise DispatchConfigError(f"shop {shop.shop!r} has no signing_secret: coupon codes cannot be derived")
         offer = make_offer(
             shop=shop.shop,
             code=coupon_code(shop.signing_secret or "", shop.shop, request.key),
@@ -536,15 +552,17 @@ class DispatchService:
         now = attempt.now
         metrics = {"CouponProviderFailures": 1.0} if isinstance(exc, ProviderMisconfigured) else {}
         waiting = isinstance(exc, ProviderTransient | ProviderMisconfigured)
-        if waiting and now - request.requested_at < COUPON_PATIENCE:
+        since = _waiting_since(attempt.record.decisions) or now  # the first time this message's code failed
+        if waiting and now - since < COUPON_PATIENCE:
             delay = timedelta(seconds=exc.retry_after) if isinstance(exc, ProviderTransient) else MISCONFIGURED_RETRY
             until = now + delay
             reason = f"no working code yet: {exc}; tried again at {until.isoformat()}"
             attempt.add("incentive", "defer", reason)
+            attempt.decisions[-1]["since"] = since.isoformat()
             self._deferrals.defer(request, until)
             attempt.update("deferred", not_before=until)
             return DispatchReport(request.key, "deferred", reason=reason, decisions=attempt.decisions, metrics=metrics)
-        reason = f"no working code: {exc}" + (f" (waited since {request.requested_at.isoformat()})" if waiting else "")
+        reason = f"no working code: {exc}" + (f" (waited since {since.isoformat()})" if waiting else "")
         attempt.add("incentive", "skip", reason)
         self._skipped(attempt)
         return DispatchReport(request.key, "skipped", reason=reason, decisions=attempt.decisions, metrics=metrics)
@@ -741,6 +759,18 @@ class DispatchService:
         if channel == Channel.SMS:
             return Outgoing(**common, sms=rendered.sms)
         return Outgoing(**common, push_title=rendered.push_title, push_body=rendered.push_body)
+
+
+def _waiting_since(decisions: list[dict[str, Any]]) -> datetime | None:
+    """When an earlier attempt of the message first deferred it for want of a code (COUPON_PATIENCE counts from
+    then: a message paused or deferred for long before is not skipped at its first failure)."""
+    for d in decisions:
+        if d.get("stage") == "incentive" and d.get("outcome") == "defer" and d.get("since"):
+            try:
+                return datetime.fromisoformat(str(d["since"]))
+            except ValueError:
+                return None
+    return None
 
 
 def referral_key(profile_id: str) -> str:

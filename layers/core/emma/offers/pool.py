@@ -7,7 +7,7 @@ from datetime import datetime
 
 from emma.offers.config import PoolCoupons
 from emma.offers.model import CouponOffer, IssuedCoupon
-from emma.offers.ports import CodePool
+from emma.offers.ports import CodePool, ProviderRefused
 
 DEFAULT_POOL = "default"
 
@@ -26,6 +26,9 @@ class PoolProvider:
     def issue(self, offer: CouponOffer) -> IssuedCoupon:
         """A code claimed for the offer's message (PoolEmpty when none is left). It ends when the shop's code
         does, or when the offer does, whichever is first; ``remaining`` says how many the pool has left."""
+        if offer.kind == "referral" and not (offer.template in self._config.pools or "referral" in self._config.pools):
+            # the default pool holds one-use offer codes: a referral code is shared with many friends
+            raise ProviderRefused("referral codes need a pool of their own (coupons.pools: referral)")
         name = pool_name(self._config, offer.template, offer.kind)
         code = self._pool.claim(offer.shop, name, offer.reference, self._now())
         ends = [e for e in (code.ends_at, offer.ends_at) if e is not None]

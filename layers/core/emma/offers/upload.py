@@ -141,7 +141,7 @@ def read_codes(
                 except ValueError:
                     problems.append(
                         f"{source}:{line}: {names[expiry_at]} {_q(raw)} is not an ISO date (2025-12-31) or time "
-                        "(2025-12-31T18:00:00+01:00)"
+                        f"(2025-12-31T18:00:00+01:00) between the years 2000 and {LATEST_YEAR}"
                     )
                     continue
                 if ends_at is not None and now is not None and ends_at <= now:
@@ -201,15 +201,25 @@ def _shown(delimiter: str) -> str:
     return "a tab" if delimiter == "\t" else f"'{delimiter}'"
 
 
+LATEST_YEAR = 2199  # an end further off is a typo, not a coupon
+
+
 def parse_expiry(value: str) -> datetime:
     """When a code stops working: a date is the end of that day in UTC (the next midnight), a time without an
     offset is UTC. ValueError if it is neither."""
-    if _DATE.fullmatch(value):
-        return datetime.combine(date.fromisoformat(value) + timedelta(days=1), time(), UTC)
-    if not _DATETIME.match(value):
+    try:
+        if _DATE.fullmatch(value):
+            ends = datetime.combine(date.fromisoformat(value) + timedelta(days=1), time(), UTC)
+        elif _DATETIME.match(value):
+            parsed = datetime.fromisoformat(value)
+            ends = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+        else:
+            raise ValueError(value)
+    except OverflowError as exc:  # 9999-12-31 (its next day), 0001-01-01T00:00+01:00 (before year 1 in UTC)
+        raise ValueError(value) from exc
+    if not 2000 <= ends.year <= LATEST_YEAR:
         raise ValueError(value)
-    parsed = datetime.fromisoformat(value)
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    return ends
 
 
 def to_csv(codes: list[PoolCode]) -> str:

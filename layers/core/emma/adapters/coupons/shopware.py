@@ -25,9 +25,8 @@ configuration (``promotions``; a kind, e.g. ``referral``, may stand for every te
 Limits, by Shopware's model: the code expires with the promotion (``ends_at`` = the earlier of the template's
 end and ``validUntil``; the template's own expiry is not enforced when the promotion runs longer), the minimum
 order and customer restriction are the promotion's, and an individual code is single-use. So a referral code
-(many friends, once each) cannot be an individual code: for ``kind == "referral"`` the adapter refuses, unless
-the referral promotion is a fixed-code one (``useCodes`` without individual codes), whose shared code is then
-handed out as is (it cannot tell referrers apart).
+(many friends, once each) cannot be an individual code, and a fixed-code promotion's one code cannot tell
+referrers apart: for ``kind == "referral"`` the adapter refuses.
 """
 
 from __future__ import annotations
@@ -49,7 +48,10 @@ from emma.offers.ports import ProviderMisconfigured, ProviderRefused, ProviderTr
 TOKEN_MARGIN = 30.0  # seconds before expires_in that a cached token is renewed
 PROMOTION_TTL = 300.0  # seconds a validated promotion is trusted before it is read again
 ENTITY = "promotion_individual_code"
-REFERRAL_REFUSED = "Shopware individual codes are single-use: referral codes need the pool or the shop's own programme"
+REFERRAL_REFUSED = (
+    "Shopware's individual codes are single-use and a fixed code is everybody's: referral codes need a pool "
+    "or the shop's own programme"
+)
 _ID_NAMESPACE = uuid.UUID("6f1c2a4e-3b5d-5e7f-8a9b-0c1d2e3f4a5b")
 
 _lock = threading.Lock()
@@ -156,16 +158,10 @@ class ShopwareCoupons:
     # ---- steps ---------------------------------------------------------------------------------
 
     def _referral(self, offer: CouponOffer, promotion_id: str | None) -> IssuedCoupon:
-        """Many uses, once per friend: only a fixed-code promotion can do that in Shopware."""
-        if not promotion_id:
-            raise ProviderRefused(REFERRAL_REFUSED)
-        promotion = self._promotion(promotion_id, offer)
-        code = promotion.get("code")
-        if promotion.get("useIndividualCodes") or not promotion.get("useCodes") or not code:
-            raise ProviderRefused(REFERRAL_REFUSED)
-        return IssuedCoupon(
-            str(code), self.name, promotion_id, _earlier(offer.ends_at, _when(promotion.get("validUntil")))
-        )
+        """Many uses, once per friend: Shopware's individual codes are single-use, and a fixed-code promotion's code
+        is one code for everybody (Emma could not tell whose friend used it: the referrer would be whoever was
+        given it last). Refused: the invite goes without a code (a pool, or the shop's own programme, does them)."""
+        raise ProviderRefused(REFERRAL_REFUSED)
 
     def _promotion(self, promotion_id: str, offer: CouponOffer) -> dict[str, Any]:
         """The promotion, read once per PROMOTION_TTL, checked against the offer every time."""

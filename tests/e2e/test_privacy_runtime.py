@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from emma.adapters.keys import ITEM_TYPES
-from emma.resources import EXPORTS_BUCKET, JOURNEYS_SOURCE, TABLES
+from emma.resources import EXPORTS_BUCKET, JOURNEYS_SOURCE, MESSAGES_QUEUE, TABLES
 from emma.sources.signatures import sign_base64
 from emma_local.config import load_config
 from emma_local.runtime import LocalRuntime
@@ -96,6 +96,24 @@ def split_into_experiment(rt, user):
     rt.drain()
 
 
+def coupon_by_sms(rt, user):
+    """A message with a coupon, by day (the cart-coupon template by SMS, as the abandoned cart's second step sends
+    it): the shop (its Shopify stand-in) creates the code and Emma keeps the code's record, naming the customer."""
+    profile_id = profile(rt, f"cid:{user}").json()["profile_id"]
+    request = {
+        "key": f"privacy-test:{user}:coupon",
+        "shop": "elektro-emma",
+        "profile_id": profile_id,
+        "template": "cart-coupon",
+        "channel": "sms",
+        "requested_at": rt.now().isoformat(),
+        "journey": "abandoned-cart",
+    }
+    sqs = rt.emulator.session().client("sqs")
+    sqs.send_message(QueueUrl=rt.resources.queue_urls[MESSAGES_QUEUE.logical_id], MessageBody=json.dumps(request))
+    rt.drain()
+
+
 def build_customer(rt, user, anon, email, phone):
     call(rt, "page", {"anonymousId": anon, "name": "Home", "properties": {"url": "https://shop.example/"}})
     to_berlin(rt, 11)
@@ -133,6 +151,7 @@ def build_customer(rt, user, anon, email, phone):
     rt.advance(hours=3)  # the cart is abandoned: the reminder goes out by SMS, with a short link
     rt.run_schedule(only={"scheduler"})
     rt.settle()
+    coupon_by_sms(rt, user)  # a code made in the shop for the customer: its record names them
     to_berlin(rt, 23, 30, min_hours=24)  # the next message of the journey comes at night: deferred
     rt.run_schedule(only={"scheduler"})
     rt.settle()
@@ -167,6 +186,7 @@ def test_export_holds_every_item_type_and_erasure_leaves_nothing_that_names_the_
     messages = document["items"]["message log entry"]
     assert any(m.get("preview") and m.get("links") for m in messages)  # what the SMS said, its short links
     assert any(m["status"] == "deferred" for m in messages)
+    assert [c["doc"]["code"] for c in document["items"]["coupon"]] == [m["coupon"] for m in messages if m.get("coupon")]
     assert document["consent"][before["profile_id"]]["sms"]["proof"]["wording"] == "SMS: ja"
 
     erased = requests.delete(f"{rt.api_url}/v1/profiles/cid:{user}", headers=ADMIN, timeout=30)

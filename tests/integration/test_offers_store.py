@@ -55,6 +55,17 @@ def test_a_pool_hands_out_each_code_once_and_the_same_one_on_a_retry(tables):
         with lock:
             got.append(code.code)
 
+    # DynamoDB runs transactions serializably; moto applies them without a lock (and restores a snapshot of the
+    # table when one fails, undoing another thread's writes), so the test serialises the transaction calls only:
+    # the claims still race between reading the candidates and claiming one.
+    client, real = pool._client, pool._client.transact_write_items
+    one_at_a_time = threading.Lock()
+
+    def serializable(**kwargs):
+        with one_at_a_time:
+            return real(**kwargs)
+
+    client.transact_write_items = serializable
     workers = [threading.Thread(target=claim, args=(n,)) for n in range(5)]
     for w in workers:
         w.start()

@@ -519,6 +519,8 @@ class DispatchService:
         if shop.coupons is None or self._coupons is None:
             attempt.add("incentive", "pass", "no coupon provider: the message goes without a referral code")
             return profile
+        if not shop.signing_secret:  # the code is derived with it: never an unkeyed, guessable one
+            raise DispatchConfigError(f"shop {shop.shop!r} has no signing_secret: referral codes cannot be derived")
         now, owner = attempt.now, referral_key(profile.profile_id)
         offer = make_offer(
             shop=shop.shop,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -19,43 +19,17 @@ from emma.sources import shopware as shopware_source
 from emma_local.shop_apis.shopware import CouponRejected, ShopwareStandIn, promotion
 from emma_local.shop_apis.transport import in_process
 
+from .coupon_fixtures import NOW, Clock, make_offer
+
 URL = "http://127.0.0.1:8000"
 CLIENT_ID, CLIENT_SECRET = "SWIATESTCLIENT0000000000000", "integration-secret"
 CART_PROMO = "0192bbccddeeff00112233445566aa01"
 WINBACK_PROMO = "0192bbccddeeff00112233445566aa02"
 REFERRAL_PROMO = "0192bbccddeeff00112233445566aa03"
-NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime = NOW) -> None:
-        self.moment = now
-
-    def now(self) -> datetime:
-        return self.moment
-
-    def monotonic(self) -> float:
-        return self.moment.timestamp()
-
-    def advance(self, seconds: float) -> None:
-        self.moment += timedelta(seconds=seconds)
 
 
 def offer(code: str = "EMMA-7K2P-Q9XD", reference: str = "cart-coupon:3f9a0c1d2e", **changes) -> CouponOffer:
-    values = {
-        "shop": "elektro-emma",
-        "code": code,
-        "kind": "offer",
-        "percent": 10,
-        "starts_at": NOW,
-        "ends_at": NOW + timedelta(days=7),
-        "reference": reference,
-        "title": "Emma cart-coupon 3f9a0c1d2e",
-        "template": "cart-coupon",
-        "customer_email": "lena.schmidt@example.de",
-        **changes,
-    }
-    return CouponOffer(**values)
+    return make_offer("elektro-emma", code, reference, **changes)
 
 
 @pytest.fixture(autouse=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -18,37 +18,14 @@ from emma.sources import woocommerce as woo_source
 from emma_local.shop_apis.transport import in_process
 from emma_local.shop_apis.woocommerce import CouponRejected, WooCommerceStandIn
 
+from .coupon_fixtures import NOW, Clock, make_offer
+
 URL = "http://127.0.0.1"
 KEY, SECRET = "ck_live_key", "cs_live_secret"
-NOW = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime = NOW) -> None:
-        self.moment = now
-
-    def now(self) -> datetime:
-        return self.moment
-
-    def advance(self, seconds: float) -> None:
-        self.moment += timedelta(seconds=seconds)
 
 
 def offer(code: str = "EMMA-7K2P-Q9XD", reference: str = "cart-coupon:3f9a0c1d2e", **changes) -> CouponOffer:
-    values = {
-        "shop": "fahrrad-franz",
-        "code": code,
-        "kind": "offer",
-        "percent": 10,
-        "starts_at": NOW,
-        "ends_at": NOW + timedelta(days=7),
-        "reference": reference,
-        "title": "Emma cart-coupon 3f9a0c1d2e",
-        "template": "cart-coupon",
-        "customer_email": "lena.schmidt@example.de",
-        **changes,
-    }
-    return CouponOffer(**values)
+    return make_offer("fahrrad-franz", code, reference, **changes)
 
 
 @pytest.fixture

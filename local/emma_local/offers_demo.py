@@ -60,7 +60,7 @@ def run_offers_demo(rt: LocalRuntime, config: LocalConfig, http: Any = None, tim
     print("  Lena (no order yet) leaves a phone case in her cart; two hours later the cart reminder, a day later")
     rt.settle(timeout=60)
     rt.advance(hours=3)
-    rt.run_schedule()  # the cart-abandoned trigger fires on the local clock
+    rt.run_schedule(only={"scheduler"})  # the cart-abandoned trigger fires on the local clock
     if not _wait(lambda: any(j["journey"] == "abandoned-cart" for j in profile().get("journeys", [])), timeout, rt):
         problems.append("Lena never entered the abandoned-cart journey")
     rt.settle(timeout=60)
@@ -69,7 +69,7 @@ def run_offers_demo(rt: LocalRuntime, config: LocalConfig, http: Any = None, tim
     rt.advance(seconds=((morning if morning > local else morning + timedelta(days=1)) - local).total_seconds())
     rt.settle(timeout=60)
     rt.advance(days=1)
-    rt.run_schedule()  # a mail deferred by the quiet hours goes out
+    rt.run_schedule(only={"scheduler"})  # a mail deferred by the quiet hours goes out
     message = _wait(
         lambda: next(
             (m for m in profile().get("messages", []) if m["template"] == "cart-coupon" and m["status"] == "sent"),

@@ -96,18 +96,27 @@ def split_into_experiment(rt, user):
     rt.drain()
 
 
-def coupon_by_sms(rt, user):
-    """A message with a coupon, by day (the cart-coupon template by SMS, as the abandoned cart's second step sends
-    it): the shop (its Shopify stand-in) creates the code and Emma keeps the code's record, naming the customer."""
+def reward_with_a_coupon(rt, user):
+    """A promised reward with a coupon (referral-reward: never withheld, so no control group can leave it out):
+    the shop (its Shopify stand-in) creates the code and Emma keeps the code's record, naming the customer."""
+    call(
+        rt,
+        "identify",
+        {
+            "userId": user,
+            "context": {"consent": {"email": {"granted": True, "double_opt_in": True, "wording": "Belohnung"}}},
+        },
+    )
     profile_id = profile(rt, f"cid:{user}").json()["profile_id"]
     request = {
-        "key": f"privacy-test:{user}:coupon",
+        "key": f"privacy-test:{user}:reward",
         "shop": "elektro-emma",
         "profile_id": profile_id,
-        "template": "cart-coupon",
-        "channel": "sms",
+        "template": "referral-reward",
+        "channel": "email",
+        "transactional": True,
         "requested_at": rt.now().isoformat(),
-        "journey": "abandoned-cart",
+        "journey": "smartphone-onboarding",
     }
     sqs = rt.emulator.session().client("sqs")
     sqs.send_message(QueueUrl=rt.resources.queue_urls[MESSAGES_QUEUE.logical_id], MessageBody=json.dumps(request))
@@ -151,7 +160,7 @@ def build_customer(rt, user, anon, email, phone):
     rt.advance(hours=3)  # the cart is abandoned: the reminder goes out by SMS, with a short link
     rt.run_schedule(only={"scheduler"})
     rt.settle()
-    coupon_by_sms(rt, user)  # a code made in the shop for the customer: its record names them
+    reward_with_a_coupon(rt, user)  # a code made in the shop for the customer: its record names them
     to_berlin(rt, 23, 30, min_hours=24)  # the next message of the journey comes at night: deferred
     rt.run_schedule(only={"scheduler"})
     rt.settle()

@@ -60,7 +60,7 @@ def next_morning(rt):
 
 
 def test_the_abandoned_carts_coupon_exists_in_the_shop_before_the_mail_and_the_next_order_redeems_it(rt):
-    user = f"cp-{uuid.uuid4().hex[:6]}"
+    user = "cp-1"  # the arm hashes the customer id: cp-1 is not in the 10 % control group of cart-coupon
     call(
         rt,
         "identify",

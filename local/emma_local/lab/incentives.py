@@ -167,7 +167,7 @@ def _arm(policy: str, c: Customer, config: IncentiveConfig, would_buy: bool | No
         policy,
         shop=SHOP,
         template=TEMPLATE,
-        profile_id=c.customer_id,
+        customer=c.customer_id,
         would_buy=would_buy,
         p=c.p_hat,
         method=method,

@@ -232,3 +232,16 @@ def test_the_patience_counts_from_the_first_failure_not_from_the_request(world):
     world.clock.advance(hours=2)
     late = world.service.dispatch(request.model_copy(update={"released": True}))
     assert late.outcome == "skipped" and "waited since" in late.reason
+
+
+def test_the_arm_follows_the_customer_not_the_profile_id():
+    shop = SHOP.model_copy(update={"incentives": IncentiveConfig(control_share=0.5, explore_share=0.5)})
+    arms = []
+    for _ in range(2):  # two stores, two random profile ids for the same shop customer
+        world = World(shop)
+        arms.append([])
+        for n in range(12):
+            pid = world.customer(f"same-{n}")
+            report = world.service.dispatch(world.request(pid, template="cart-coupon", channel="email"))
+            arms[-1].append(world.log.get("elektro-emma", pid, report.key).incentive["arm"])
+    assert arms[0] == arms[1] and set(arms[0]) == {"coupon", "control"}

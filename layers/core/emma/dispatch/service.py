@@ -462,7 +462,7 @@ class DispatchService:
                 template.incentive or "always",
                 shop=shop.shop,
                 template=template.template,
-                profile_id=profile.profile_id,
+                customer=profile.customer_id or profile.email or profile.profile_id,
                 would_buy=would_buy,
                 p=p,
                 method=method,

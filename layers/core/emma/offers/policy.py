@@ -1,8 +1,9 @@
 """The incentive policy: who gets the coupon a template carries (docs/offers.md#the-incentive-policy). Pure.
 
 A template with a coupon declares ``incentive: always`` or ``incentive: predicted``. Per message the policy
-puts the customer into one arm, by a stable hash of shop, template and customer (the same customer lands in
-the same arm on every retry and every later message of that template):
+puts the customer into one arm, by a stable hash of shop, template and customer (the shop's customer id, else the
+email, else the profile id: the same customer lands in the same arm on every retry and every later message of that
+template, also after their profiles merged):
 
     policy     customer                                  arm (share)                    coupon
     always     anyone                                    control (control_share)        no
@@ -75,20 +76,22 @@ def decide(
     *,
     shop: str,
     template: str,
-    profile_id: str,
+    customer: str,
     would_buy: bool | None,
     p: float | None,
     method: str | None,
     config: IncentiveConfig,
     promised: bool = False,
 ) -> IncentiveDecision:
-    """The arm of one customer for one template's coupon. ``would_buy``: the prediction that the customer buys
+    """The arm of one customer for one template's coupon. ``customer``: who they are, as stably as known (the shop's
+    customer id, else the email, else the profile id: a profile id changes when profiles merge). ``would_buy``: the
+    prediction that the customer buys
     within the horizon without an incentive (None: no prediction, which counts as not: nothing says they would).
     ``promised``: a reward the customer was told they earned, never withheld."""
     band = band_of(p)
     if promised:
         return IncentiveDecision(policy, "coupon", "a promised reward is never withheld", p, band, method)
-    point = unit_point(shop, template, profile_id)
+    point = unit_point(shop, template, customer)
     if policy == "always" or not would_buy:
         why = "policy always" if policy == "always" else "predicted not to buy without an incentive"
         if point < config.control_share:

@@ -30,6 +30,7 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 from emma.events.model import ProductInfo
+from emma_local.http_retry import with_retries
 
 COLUMNS = (
     "product_id",
@@ -51,7 +52,6 @@ TRUE, FALSE = frozenset({"true", "yes", "1", "ja"}), frozenset({"false", "no", "
 MAX_BATCH = 100  # the API's limit per request
 MAX_BATCH_BYTES = 200_000  # the API refuses bodies over 256 KB
 MAX_PRINTED_PROBLEMS = 50
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
 RETRY_DELAYS = (0.5, 1.0, 2.0)
 ROUTE = "/v1/catalog/products"
 _COMMA_DECIMAL = re.compile(r"^-?\d+,\d{1,4}$")
@@ -343,30 +343,21 @@ def send_batch(
     timeout: float = 30.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
-    import requests
-
     body = json.dumps({"products": [row.product for row in batch]}, ensure_ascii=False).encode("utf-8")
     headers = {"authorization": f"Bearer {admin_key}", "content-type": "application/json"}
-    for attempt in range(len(RETRY_DELAYS) + 1):
-        last = attempt == len(RETRY_DELAYS)
-        try:
-            resp = session.put(url, params={"shop": shop}, data=body, headers=headers, timeout=timeout)
-        except requests.RequestException as exc:
-            if last:
-                raise ImportFailed(f"PUT {url}: {type(exc).__name__}: {exc}") from None
-            sleep(RETRY_DELAYS[attempt])
-            continue
-        if resp.status_code in RETRY_STATUSES and not last:
-            sleep(RETRY_DELAYS[attempt])
-            continue
-        if resp.status_code != 200:
-            raise ImportFailed(f"PUT {url}: {resp.status_code} {_locate(_message(resp), batch, path)}")
-        try:
-            answer = resp.json()
-        except ValueError:
-            raise ImportFailed(f"PUT {url}: 200 but the answer is not JSON: {resp.text[:200]!r}") from None
-        return answer
-    raise AssertionError("unreachable")  # pragma: no cover
+    resp = with_retries(
+        lambda: session.put(url, params={"shop": shop}, data=body, headers=headers, timeout=timeout),
+        delays=RETRY_DELAYS,
+        sleep=sleep,
+        unreachable=lambda exc: ImportFailed(f"PUT {url}: {type(exc).__name__}: {exc}"),
+    )
+    if resp.status_code != 200:
+        raise ImportFailed(f"PUT {url}: {resp.status_code} {_locate(_message(resp), batch, path)}")
+    try:
+        answer = resp.json()
+    except ValueError:
+        raise ImportFailed(f"PUT {url}: 200 but the answer is not JSON: {resp.text[:200]!r}") from None
+    return answer
 
 
 def run_import(

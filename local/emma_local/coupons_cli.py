@@ -26,11 +26,11 @@ from urllib.parse import quote
 
 from emma.offers.ports import PoolCode
 from emma.offers.upload import InvalidCodes, InvalidPoolName, TooManyCodes, check_pool_name, decode, read_codes, to_csv
+from emma_local.http_retry import with_retries
 
 DEFAULT_API = "http://127.0.0.1:8787"
 PART = 2_000  # codes per request: the API's MAX_REQUEST_CODES (functions/ingest/routes/coupons.py)
 MAX_PRINTED_PROBLEMS = 50
-RETRY_STATUSES = frozenset({429, 502, 503, 504})
 RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)
 _BODY_LINE = re.compile(r"\bbody:(\d+):")
 
@@ -186,32 +186,23 @@ def _send(
     file: Path,
     sleep: Callable[[float], None],
 ) -> dict[str, Any]:
-    import requests
-
     body = to_csv([code for _, code in chunk]).encode("utf-8")
     headers = {"authorization": f"Bearer {key}", "content-type": "text/csv; charset=utf-8"}
-    for attempt in range(len(RETRY_DELAYS) + 1):
-        last = attempt == len(RETRY_DELAYS)
-        try:
-            resp = session.post(url, params={"shop": shop}, data=body, headers=headers, timeout=60)
-        except requests.RequestException as exc:
-            if last:
-                raise _Failed(f"POST {url}: {type(exc).__name__}: is the API running (emma dev)?") from None
-            sleep(RETRY_DELAYS[attempt])
-            continue
-        if resp.status_code in RETRY_STATUSES and not last:
-            sleep(RETRY_DELAYS[attempt])
-            continue
-        answer = _json(resp)
-        if resp.status_code == 200:
-            return answer
-        problems = answer.get("problems")
-        if resp.status_code == 422 and isinstance(problems, list) and problems:
-            located = [_locate(str(p), chunk, file) for p in problems]
-            raise _Failed("\nemma: ".join(located), code=2)
-        message = _locate(str(answer.get("message", answer)), chunk, file)
-        raise _Failed(f"POST {url}: {resp.status_code} {message}", code=2 if resp.status_code in (400, 401, 403) else 1)
-    raise AssertionError("unreachable")  # pragma: no cover
+    resp = with_retries(
+        lambda: session.post(url, params={"shop": shop}, data=body, headers=headers, timeout=60),
+        delays=RETRY_DELAYS,
+        sleep=sleep,
+        unreachable=lambda exc: _Failed(f"POST {url}: {type(exc).__name__}: is the API running (emma dev)?"),
+    )
+    answer = _json(resp)
+    if resp.status_code == 200:
+        return answer
+    problems = answer.get("problems")
+    if resp.status_code == 422 and isinstance(problems, list) and problems:
+        located = [_locate(str(p), chunk, file) for p in problems]
+        raise _Failed("\nemma: ".join(located), code=2)
+    message = _locate(str(answer.get("message", answer)), chunk, file)
+    raise _Failed(f"POST {url}: {resp.status_code} {message}", code=2 if resp.status_code in (400, 401, 403) else 1)
 
 
 def _locate(message: str, chunk: list[tuple[int, PoolCode]], file: Path) -> str:

@@ -34,6 +34,7 @@ from emma.imports.formats import ReadOptions, read
 from emma.imports.model import CustomerRecord, ImportKind, LineError, OrderRecord
 from emma.imports.ports import ImportJournal, ImportState
 from emma.imports.service import BatchReport, Checked, Concluded, ImportInvalid, check, job_id
+from emma_local.http_retry import with_retries
 
 BATCH_RECORDS = 250  # records per request: well within the API's 30 s and 4 MB
 MAX_BATCH_BYTES = 3_000_000
@@ -338,30 +339,23 @@ class ApiTarget:
         return self._local.session
 
     def _post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        import requests
-
         data = json.dumps(body, default=str).encode()
-        for delay in (*RETRY_DELAYS, None):
-            try:
-                resp = self._session().post(
-                    f"{self.base}{path}", data=data, headers=self.headers, params=self.params, timeout=120
-                )
-            except requests.RequestException as exc:
-                if delay is None:
-                    raise ApiError(f"{self.base}: {type(exc).__name__}: is the API running (emma dev)?") from None
-                self.sleep(delay)
-                continue
-            if resp.status_code in RETRY_STATUSES and delay is not None:
-                self.sleep(delay)
-                continue
-            try:
-                answer = resp.json()
-            except ValueError:
-                answer = {"message": resp.text[:300]}
-            if resp.status_code != 200:
-                raise ApiError(f"{path}: {resp.status_code} {answer.get('message', answer)}", resp.status_code)
-            return answer
-        raise AssertionError("unreachable")
+        resp = with_retries(
+            lambda: self._session().post(
+                f"{self.base}{path}", data=data, headers=self.headers, params=self.params, timeout=120
+            ),
+            delays=RETRY_DELAYS,
+            sleep=self.sleep,
+            unreachable=lambda exc: ApiError(f"{self.base}: {type(exc).__name__}: is the API running (emma dev)?"),
+            statuses=RETRY_STATUSES,
+        )
+        try:
+            answer = resp.json()
+        except ValueError:
+            answer = {"message": resp.text[:300]}
+        if resp.status_code != 200:
+            raise ApiError(f"{path}: {resp.status_code} {answer.get('message', answer)}", resp.status_code)
+        return answer
 
     def store(self, kind: ImportKind, fmt: str, records: list[Record]) -> BatchReport:
         body = {"format": fmt, "records": [r.model_dump(mode="json", exclude_defaults=True) for r in records]}

@@ -14,7 +14,6 @@ of the compass: at least half the coupon spend saved while keeping at least 90 %
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -126,16 +125,7 @@ def findings(r: dict[str, Any]) -> list[str]:
     return found
 
 
-RESULTS = Path(__file__).with_name("results.json")
 FINDING_PREFIXES = ("incentives (",)
-
-
-def merge(result: dict[str, Any], path: Path = RESULTS) -> None:
-    """This section measured alone, put into a full run's results (``incentives`` and its findings); the rest of
-    the file stays as that run left it."""
-    from bench.run import merge_section
-
-    merge_section("incentives", result, findings(result), FINDING_PREFIXES, path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,14 +135,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--merge", action="store_true", help="put the figures and findings into bench/results.json")
     args = parser.parse_args(argv)
     result = measure(**(QUICK if args.quick else FULL))
-    print(report(result))
-    print("\nFindings")
-    print("\n".join(f"  - {f}" for f in findings(result)))
-    if args.output:
-        args.output.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    if args.merge:
-        merge(result)
-        print(f"Merged into {RESULTS.name}.")
+    from bench.run import show_section
+
+    show_section(
+        "incentives", result, report(result), findings(result), FINDING_PREFIXES, output=args.output, merge=args.merge
+    )
     return 0
 
 

@@ -14,7 +14,6 @@ wheel (the dev extra): without it the section says so and is skipped.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -196,14 +195,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     result = measure(QUICK_DATASET if args.quick else DATASET, resamples=args.resamples)
-    print(report(result))
-    print("\nFindings")
-    print("\n".join(f"  - {f}" for f in findings(result)))
-    if args.output:
-        args.output.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    if args.merge:
-        merge(result)
-        print(f"Merged into {RESULTS.name}.")
+    from bench.run import show_section
+
+    show_section(
+        "predict", result, report(result), findings(result), FINDING_PREFIXES, output=args.output, merge=args.merge
+    )
     return 0
 
 

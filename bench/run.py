@@ -751,6 +751,28 @@ def _rounded(value: Any) -> Any:
     return value
 
 
+def show_section(
+    section: str,
+    result: dict[str, Any],
+    text: str,
+    found: list[str],
+    prefixes: str | tuple[str, ...],
+    *,
+    output: Path | None,
+    merge: bool,
+) -> None:
+    """What ``python -m bench.<section>`` does with its figures: prints the report and the findings, writes the
+    figures as JSON to ``output`` if given, and with ``merge`` puts them into bench/results.json (merge_section)."""
+    print(text)
+    print("\nFindings")
+    print("\n".join(f"  - {f}" for f in found))
+    if output:
+        output.write_text(json.dumps(result, indent=2, default=str) + "\n")
+    if merge:
+        merge_section(section, result, found, prefixes)
+        print(f"Merged into {RESULTS.name}.")
+
+
 def merge_section(
     section: str, result: dict[str, Any], found: list[str], prefixes: str | tuple[str, ...], path: Path = RESULTS
 ) -> None:

@@ -24,7 +24,7 @@
     (bench/incentives.py).
 
 Prints a report and writes bench/results.json. bench/README.md explains every figure.
-Usage: python bench/run.py [--quick] [--output PATH]
+Usage: python bench/run.py [--quick] [--output PATH] [--sections ingest,schedule,...]
 """
 
 from __future__ import annotations
@@ -362,6 +362,9 @@ def report(results: dict[str, Any]) -> str:
         + (" (+ uncommitted changes)" if env["git_worktree_dirty"] else "")
         + f"  Python {env['python']}  {env['cpu_model']} x{env['cpu_count']} CPUs"
     )
+    at = results.get("measured_at", {})
+    if len(set(at.values())) > 1:
+        out.append("  sections measured at: " + ", ".join(f"{k} {v}" for k, v in at.items()))
 
     out.append("\n1. Own CPU time per request (real handler + domain, in-memory ports, no AWS; time.process_time)")
     rows = []
@@ -785,6 +788,172 @@ def merge_section(
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
 
+# Each section: what it measures, as (the keys it puts into results.json, the function measuring them). `ingest`
+# measures sections 1-4 of the report together (CPU, decompression, AWS calls, cost); cost and the cold start are
+# derived from them and the cold import wherever those were measured.
+SECTIONS = (
+    "cold_import",
+    "ingest",
+    "rules",
+    "schedule",
+    "journeys",
+    "dispatch",
+    "recommend",
+    "soak",
+    "conformance",
+    "privacy",
+    "analytics",
+    "imports",
+    "campaigns",
+    "predict",
+    "incentives",
+)
+
+
+def _phase(label: str) -> float:
+    print(f"  {label} ...", flush=True)
+    return time.perf_counter()
+
+
+def measure_section(name: str, plan: dict[str, Any], prices: dict[str, Any], output: Path | None) -> dict[str, Any]:
+    """Measures one section; returns the keys it sets in results.json."""
+    if name == "cold_import":
+        _phase("cold imports")
+        return {"cold_import": cold_import.measure(plan["import_runs"]).summary()}
+    if name == "ingest":
+        _phase("CPU time, in-process")
+        cpu_results = run_cpu(plan)
+        _phase("the decompression path (gzip bodies)")
+        decode_run = decode.measure()
+        _phase("AWS calls against the local emulator")
+        aws = run_aws()
+        cpu_summary = {k: v.summary() for k, v in cpu_results.items()}
+        cost = {
+            "webhook": cost_case(
+                aws.cases["webhook_new_customer"], cpu_summary["webhook"]["cpu_us_per_request"]["median"], prices
+            ),
+            "batch": cost_case(aws.cases["batch"], cpu_summary["batch"]["cpu_us_per_request"]["median"], prices),
+        }
+        for key in ("webhook", "batch"):
+            if cost[key]["canonical_events_per_request"] != cpu_results[key].events_per_request:
+                raise RuntimeError(f"{key}: the emulator run and the CPU run disagree on events per request")
+        emf_bytes = statistics.mean(
+            [
+                cpu_results["webhook_metrics_on"].stdout_bytes_per_request,
+                cpu_results["batch_metrics_on"].stdout_bytes_per_request,
+            ]
+        )
+        logs_price = prices["not_in_the_total"]["cloudwatch_logs"]["usd_per_gb_ingested"]
+        return {
+            "cpu": cpu_summary,
+            "decode": decode_run,
+            "aws": {
+                "emulator_startup_s": aws.startup_s,
+                "cases": {name: case.summary() for name, case in aws.cases.items()},
+                "_run": aws,  # for the cold start below; not written
+            },
+            "cost": cost,
+            "not_in_total": {
+                "emf_bytes_per_request": emf_bytes,
+                "cloudwatch_logs_usd_per_million_requests": emf_bytes / 1024**3 * logs_price * 1e6,
+            },
+        }
+    started = time.perf_counter()
+    if name == "rules":
+        _phase("rules: trigger and segment evaluation per event")
+        run = rules.measure(
+            ROOT,
+            customers=plan["rules_customers"],
+            events=plan["rules_events"],
+            reps=plan["rules_reps"],
+            warmup=plan["rules_warmup"],
+        ).summary()
+    elif name == "schedule":
+        _phase(f"rules: the scheduled job over {plan['schedule_profiles']:,} profiles")
+        run = schedule.measure(ROOT, profiles=plan["schedule_profiles"], templates=plan["schedule_templates"])
+        ddb = prices["services"]["dynamodb_on_demand"]
+        rru_usd, wru_usd = ddb["usd_per_million_rru"] / 1e6, ddb["usd_per_million_wru"] / 1e6
+        run["usd_dynamodb"] = {
+            "reads": run["dynamodb"]["rru_total"] * rru_usd,
+            "writes": run["dynamodb"]["wru_total"] * wru_usd,
+            "reads_1m": run["extrapolated_1m"]["rru_total"] * rru_usd,
+            "writes_1m": run["extrapolated_1m"]["wru_total"] * wru_usd,
+        }
+    elif name == "journeys":
+        _phase("journeys: the smartphone onboarding for four customers on the local runtime")
+        run = journeys.measure(prices)
+    elif name == "dispatch":
+        _phase("dispatch: CPU per message in memory, AWS requests per message against the emulator")
+        run = dispatch.measure()
+    elif name == "recommend":
+        _phase(
+            f"recommendations: evaluation, model over {plan['recommend_customers']:,} baskets, CPU and DynamoDB"
+            " reads per request"
+        )
+        run = recommend.measure(products=plan["recommend_products"], customers=plan["recommend_customers"])
+        run["dynamodb"]["usd_reads_per_million_requests"] = (
+            run["dynamodb"]["rru_per_request_mean"] * prices["services"]["dynamodb_on_demand"]["usd_per_million_rru"]
+        )
+    elif name == "soak":
+        _phase(
+            f"soak: emma dev's write path, {plan['soak_customers']:,} customers x 10 events"
+            f" (a line every {plan['soak_checkpoint']:,})"
+        )
+        print(soak.HEADER, flush=True)
+        result = soak.run(
+            plan["soak_customers"], plan["soak_checkpoint"], progress=lambda c: print(soak.row(c), flush=True)
+        )
+        run = {**result.as_dict(), "verdict": soak.verdict(result)}
+        if output is not None:
+            soak.svg(result, output.with_name("soak.svg"))
+    elif name == "conformance":
+        _phase(f"the OpenAPI document against the local API: {plan['conformance_cases']:,} generated cases")
+        run = conformance.measure(plan["conformance_cases"])
+    elif name == "privacy":
+        _phase("privacy: one GDPR export and one erasure of two customers against the emulator")
+        run = privacy.measure(prices)
+    elif name == "analytics":
+        _phase("analytics: the consumer's DynamoDB cost per event and per message, the reports' reads")
+        run = analytics.measure(prices, analytics.Plan(customers=plan["analytics_customers"]))
+    elif name == "imports":
+        _phase(f"imports: a history of {plan['imports_customers']:,} customers imported, scaled to 100,000")
+        run = imports_bench.measure(prices, imports_bench.Plan(customers=plan["imports_customers"]))
+    elif name == "campaigns":
+        _phase(
+            f"campaigns: the weekly newsletter's fan-out to {plan['campaign_recipients']:,} recipients and"
+            f" {plan['campaign_dispatch_sample']} of its messages dispatched, scaled to 100,000"
+        )
+        run = campaigns_bench.measure(
+            prices,
+            campaigns_bench.Plan(
+                recipients=plan["campaign_recipients"], dispatch_sample=plan["campaign_dispatch_sample"]
+            ),
+        )
+    elif name == "predict":
+        _phase(f"predictions on real customers: CDNOW ({plan['predict_data']}) against BG/NBD and recency")
+        run = predict_bench.measure(plan["predict_data"])
+    elif name == "incentives":
+        _phase("incentives: the coupon policies on a simulated shop with known response models")
+        run = incentives_bench.measure(
+            **(incentives_bench.FULL if plan["incentives"] == "full" else incentives_bench.QUICK)
+        )
+    else:
+        raise ValueError(f"unknown section {name!r}; the sections are {', '.join(SECTIONS)}")
+    if name in {"rules", "schedule", "journeys", "dispatch", "soak", "privacy", "analytics", "imports"}:
+        run["run_s"] = time.perf_counter() - started
+    return {name: run}
+
+
+def _sections(text: str | None) -> list[str]:
+    if not text:
+        return list(SECTIONS)
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SECTIONS]
+    if unknown:
+        raise SystemExit(f"bench: unknown section(s) {', '.join(unknown)}; the sections are {', '.join(SECTIONS)}")
+    return [n for n in SECTIONS if n in names]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer iterations, to try the benchmark out")
@@ -793,158 +962,53 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="where to write the results (default bench/results.json; --quick writes nothing unless given)",
     )
+    parser.add_argument(
+        "--sections",
+        help="comma-separated sections to measure (" + ", ".join(SECTIONS) + "); the others are kept as the"
+        " results file has them, and each section records the commit it was measured at (measured_at)",
+    )
     args = parser.parse_args(argv)
+    names = _sections(args.sections)
     output = args.output or (None if args.quick else RESULTS)
     plan = QUICK if args.quick else FULL
     started = time.perf_counter()
     prices = json.loads(PRICES.read_text())
     ASSUMPTIONS["lambda_cpu_share"] = lambda_cpu_share(ASSUMPTIONS["lambda_memory_mb"])
 
+    partial = len(names) < len(SECTIONS)
+    results: dict[str, Any] = {}
+    if partial:  # the sections not measured now: as the output file has them, else as bench/results.json has them
+        for path in (output, RESULTS):
+            if path is not None and path.exists():
+                results = json.loads(path.read_text())
+                if "environment" in results:
+                    break
     env = environment()
-    print(f"Emma benchmark ({'quick' if args.quick else 'full'} run): cold imports ...", flush=True)
-    imports = cold_import.measure(plan["import_runs"]).summary()
-    print("  CPU time, in-process ...", flush=True)
-    cpu_results = run_cpu(plan)
-    print("  the decompression path (gzip bodies) ...", flush=True)
-    decode_run = decode.measure()
-    print("  AWS calls against the local emulator ...", flush=True)
-    aws = run_aws()
-    print("  rules: trigger and segment evaluation per event ...", flush=True)
-    phase_started = time.perf_counter()
-    rules_run = rules.measure(
-        ROOT,
-        customers=plan["rules_customers"],
-        events=plan["rules_events"],
-        reps=plan["rules_reps"],
-        warmup=plan["rules_warmup"],
-    ).summary()
-    rules_run["run_s"] = time.perf_counter() - phase_started
-    print(f"  rules: the scheduled job over {plan['schedule_profiles']:,} profiles ...", flush=True)
-    phase_started = time.perf_counter()
-    schedule_run = schedule.measure(ROOT, profiles=plan["schedule_profiles"], templates=plan["schedule_templates"])
-    schedule_run["run_s"] = time.perf_counter() - phase_started
-    print("  journeys: the smartphone onboarding for four customers on the local runtime ...", flush=True)
-    phase_started = time.perf_counter()
-    journeys_run = journeys.measure(prices)
-    journeys_run["run_s"] = time.perf_counter() - phase_started
-    print("  dispatch: CPU per message in memory, AWS requests per message against the emulator ...", flush=True)
-    phase_started = time.perf_counter()
-    dispatch_run = dispatch.measure()
-    dispatch_run["run_s"] = time.perf_counter() - phase_started
     print(
-        f"  recommendations: evaluation, model over {plan['recommend_customers']:,} baskets, CPU and DynamoDB reads"
-        " per request ...",
+        f"Emma benchmark ({'quick' if args.quick else 'full'} run" + (f"; {', '.join(names)}" if partial else "") + ")",
         flush=True,
     )
-    recommend_run = recommend.measure(products=plan["recommend_products"], customers=plan["recommend_customers"])
-    print(
-        f"  soak: emma dev's write path, {plan['soak_customers']:,} customers x 10 events "
-        f"(a line every {plan['soak_checkpoint']:,}) ...",
-        flush=True,
+    measured_at = dict(results.get("measured_at", {}))
+    aws_run: AwsRun | None = None
+    for name in names:
+        got = measure_section(name, plan, prices, output)
+        if "aws" in got:
+            aws_run = got["aws"].pop("_run")
+        results.update(got)
+        measured_at[name] = env["git_commit"] + (" (dirty)" if env["git_worktree_dirty"] else "")
+    if aws_run is not None and "cold_import" in results:
+        results["cold_start"] = cold_start(
+            aws_run, results["cold_import"], prices, results["cpu"]["webhook"]["cpu_us_per_request"]["median"]
+        )
+    results.update(
+        {
+            "environment": env,
+            "measured_at": {n: measured_at[n] for n in SECTIONS if n in measured_at},
+            "assumptions": ASSUMPTIONS,
+            "prices": {k: prices[k] for k in ("as_of", "region", "currency", "note")} | {"file": "bench/prices.json"},
+            "output": str(output.relative_to(ROOT) if output and output.is_relative_to(ROOT) else output),
+        }
     )
-    print(soak.HEADER, flush=True)
-    phase_started = time.perf_counter()
-    soak_result = soak.run(
-        plan["soak_customers"], plan["soak_checkpoint"], progress=lambda c: print(soak.row(c), flush=True)
-    )
-    soak_run = {**soak_result.as_dict(), "verdict": soak.verdict(soak_result)}
-    soak_run["run_s"] = time.perf_counter() - phase_started
-    if output is not None:
-        soak.svg(soak_result, output.with_name("soak.svg"))
-    print(
-        f"  the OpenAPI document against the local API: {plan['conformance_cases']:,} generated cases ...", flush=True
-    )
-    conformance_run = conformance.measure(plan["conformance_cases"])
-    print("  privacy: one GDPR export and one erasure of two customers against the emulator ...", flush=True)
-    phase_started = time.perf_counter()
-    privacy_run = privacy.measure(prices)
-    privacy_run["run_s"] = time.perf_counter() - phase_started
-    print("  analytics: the consumer's DynamoDB cost per event and per message, the reports' reads ...", flush=True)
-    phase_started = time.perf_counter()
-    analytics_run = analytics.measure(prices, analytics.Plan(customers=plan["analytics_customers"]))
-    analytics_run["run_s"] = time.perf_counter() - phase_started
-    print(
-        f"  imports: a history of {plan['imports_customers']:,} customers imported, scaled to 100,000 ...", flush=True
-    )
-    phase_started = time.perf_counter()
-    imports_run = imports_bench.measure(prices, imports_bench.Plan(customers=plan["imports_customers"]))
-    imports_run["run_s"] = time.perf_counter() - phase_started
-    print(
-        f"  campaigns: the weekly newsletter's fan-out to {plan['campaign_recipients']:,} recipients and"
-        f" {plan['campaign_dispatch_sample']} of its messages dispatched, scaled to 100,000 ...",
-        flush=True,
-    )
-    campaigns_run = campaigns_bench.measure(
-        prices,
-        campaigns_bench.Plan(recipients=plan["campaign_recipients"], dispatch_sample=plan["campaign_dispatch_sample"]),
-    )
-    print(f"  predictions on real customers: CDNOW ({plan['predict_data']}) against BG/NBD and recency ...", flush=True)
-    predict_run = predict_bench.measure(plan["predict_data"])
-    print("  incentives: the coupon policies on a simulated shop with known response models ...", flush=True)
-    incentives_run = incentives_bench.measure(
-        **(incentives_bench.FULL if plan["incentives"] == "full" else incentives_bench.QUICK)
-    )
-    ddb = prices["services"]["dynamodb_on_demand"]
-    rru_usd, wru_usd = ddb["usd_per_million_rru"] / 1e6, ddb["usd_per_million_wru"] / 1e6
-    recommend_run["dynamodb"]["usd_reads_per_million_requests"] = (
-        recommend_run["dynamodb"]["rru_per_request_mean"] * ddb["usd_per_million_rru"]
-    )
-    schedule_run["usd_dynamodb"] = {
-        "reads": schedule_run["dynamodb"]["rru_total"] * rru_usd,
-        "writes": schedule_run["dynamodb"]["wru_total"] * wru_usd,
-        "reads_1m": schedule_run["extrapolated_1m"]["rru_total"] * rru_usd,
-        "writes_1m": schedule_run["extrapolated_1m"]["wru_total"] * wru_usd,
-    }
-
-    cpu_summary = {k: v.summary() for k, v in cpu_results.items()}
-    cost = {
-        "webhook": cost_case(
-            aws.cases["webhook_new_customer"], cpu_summary["webhook"]["cpu_us_per_request"]["median"], prices
-        ),
-        "batch": cost_case(aws.cases["batch"], cpu_summary["batch"]["cpu_us_per_request"]["median"], prices),
-    }
-    for key in ("webhook", "batch"):
-        if cost[key]["canonical_events_per_request"] != cpu_results[key].events_per_request:
-            raise RuntimeError(f"{key}: the emulator run and the CPU run disagree on events per request")
-    emf_bytes = statistics.mean(
-        [
-            cpu_results["webhook_metrics_on"].stdout_bytes_per_request,
-            cpu_results["batch_metrics_on"].stdout_bytes_per_request,
-        ]
-    )
-    logs_price = prices["not_in_the_total"]["cloudwatch_logs"]["usd_per_gb_ingested"]
-    results: dict[str, Any] = {
-        "environment": env,
-        "assumptions": ASSUMPTIONS,
-        "prices": {k: prices[k] for k in ("as_of", "region", "currency", "note")} | {"file": "bench/prices.json"},
-        "cpu": cpu_summary,
-        "decode": decode_run,
-        "aws": {
-            "emulator_startup_s": aws.startup_s,
-            "cases": {name: case.summary() for name, case in aws.cases.items()},
-        },
-        "cost": cost,
-        "cold_start": cold_start(aws, imports, prices, cpu_summary["webhook"]["cpu_us_per_request"]["median"]),
-        "not_in_total": {
-            "emf_bytes_per_request": emf_bytes,
-            "cloudwatch_logs_usd_per_million_requests": emf_bytes / 1024**3 * logs_price * 1e6,
-        },
-        "cold_import": imports,
-        "rules": rules_run,
-        "schedule": schedule_run,
-        "journeys": journeys_run,
-        "dispatch": dispatch_run,
-        "recommend": recommend_run,
-        "soak": soak_run,
-        "conformance": conformance_run,
-        "privacy": privacy_run,
-        "analytics": analytics_run,
-        "imports": imports_run,
-        "campaigns": campaigns_run,
-        "predict": predict_run,
-        "incentives": incentives_run,
-        "output": str(output.relative_to(ROOT) if output and output.is_relative_to(ROOT) else output),
-    }
     results["findings"] = findings(results)
     results["run_seconds"] = time.perf_counter() - started
     text = report(results)

@@ -284,3 +284,12 @@ def test_payloads_get_fresh_identities():
     assert not ids(one, "messageId") & ids(two, "messageId")
     assert not ids(one, "anonymousId") & ids(two, "anonymousId")
     assert "anon-9b1c" not in json.dumps(one)
+
+
+def test_bench_sections_are_checked_and_kept_in_order():
+    from bench import run as bench_run
+
+    assert bench_run._sections(None) == list(bench_run.SECTIONS)
+    assert bench_run._sections("schedule, ingest") == ["ingest", "schedule"]
+    with pytest.raises(SystemExit, match=r"unknown section.*nope"):
+        bench_run._sections("ingest,nope")

@@ -8,19 +8,20 @@ from __future__ import annotations
 import functools
 from typing import Annotated, Any, Literal
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from emma.campaigns.service import CampaignService
 from emma.config import CampaignSettings
+from emma.edge import tracing
 from emma.wiring.aws import BATCH_JOB
 from emma.wiring.campaigns import CampaignWiring
 from emma.wiring.ingest import IngestWiring
 
 logger = Logger()
-tracer = Tracer()
+tracer = tracing.tracer()
 metrics = Metrics(namespace="Emma")
 
 

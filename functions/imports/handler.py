@@ -8,12 +8,13 @@ from __future__ import annotations
 import functools
 from typing import Annotated, Any, Literal
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from emma.config import ImportSettings
+from emma.edge import tracing
 from emma.imports.files import FileImports, Options
 from emma.imports.model import ImportKind
 from emma.wiring.aws import BATCH_JOB
@@ -21,7 +22,7 @@ from emma.wiring.imports import FileImportWiring
 from emma.wiring.ingest import IngestWiring
 
 logger = Logger()
-tracer = Tracer()
+tracer = tracing.tracer()
 metrics = Metrics(namespace="Emma")
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig
 from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from emma.edge import tracing
 from emma.errors import EmmaError, InvalidPayload
 from ingest.http import error_body, error_response, json_response
 from ingest.openapi import openapi_document
@@ -32,7 +33,7 @@ from ingest.routes import (
 )
 
 logger = Logger()
-tracer = Tracer()
+tracer = tracing.tracer()
 metrics = Metrics(namespace="Emma")
 _STATUSES = frozenset(status.value for status in HTTPStatus)
 

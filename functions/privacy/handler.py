@@ -8,17 +8,18 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from emma.config import PrivacySettings
+from emma.edge import tracing
 from emma.wiring.aws import BATCH_JOB
 from emma.wiring.ingest import IngestWiring
 from emma.wiring.privacy import PrivacyWiring
 
 logger = Logger()
-tracer = Tracer()
+tracer = tracing.tracer()
 metrics = Metrics(namespace="Emma")
 SAFETY_SECONDS = 30  # left of the function's time when the run stops taking up work
 

@@ -7,17 +7,18 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from emma.clock import clock_from_env
 from emma.config import RecommendSettings
+from emma.edge import tracing
 from emma.recommend.build import rebuild
 from emma.wiring.recommend import ModelBuild, build_model_build
 
 logger = Logger()
-tracer = Tracer()
+tracer = tracing.tracer()
 metrics = Metrics(namespace="Emma")
 
 

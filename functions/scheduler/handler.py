@@ -8,18 +8,19 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from emma.clock import clock_from_env
 from emma.config import ReleaseSettings, RulesSettings
 from emma.dispatch.service import release_due
+from emma.edge import tracing
 from emma.wiring.dispatch import build_release
 from emma.wiring.rules import Rules, build_rules
 
 logger = Logger()
-tracer = Tracer()
+tracer = tracing.tracer()
 metrics = Metrics(namespace="Emma")
 
 

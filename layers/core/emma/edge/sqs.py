@@ -22,12 +22,13 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from emma.edge import tracing
 from emma.errors import InvalidPayload
 from emma.events.model import CanonicalEvent, parse_event
 
@@ -61,7 +62,7 @@ class QueueConsumer:
 
     def __init__(self, *, raise_on_entire_batch_failure: bool = True) -> None:
         self.logger = Logger()
-        self.tracer = Tracer()
+        self.tracer = tracing.tracer()
         self.metrics = Metrics(namespace=NAMESPACE)
         self.processor = BatchProcessor(
             event_type=EventType.SQS, raise_on_entire_batch_failure=raise_on_entire_batch_failure

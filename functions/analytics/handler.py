@@ -11,7 +11,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from emma.config import AnalyticsSettings
-from emma.edge.sqs import QueueConsumer, canonical_event
+from emma.edge.sqs import QueueConsumer, canonical_events
+from emma.events.model import CanonicalEvent
+from emma.resources import ANALYTICS_EVENT_TYPES
 from emma.wiring.analytics import Analytics, build_analytics
 
 consumer = QueueConsumer()
@@ -24,9 +26,15 @@ def components() -> Analytics:
 
 
 def handle(record: SQSRecord) -> None:
-    event = canonical_event(record)
-    consumer.note(event_id=event.id, event_type=str(event.type))
     source = json.loads(record.body).get("source")
+    for event in canonical_events(record):
+        if str(event.type) not in ANALYTICS_EVENT_TYPES:
+            continue  # a bundle's other events: its rule matched on one of the counted types
+        consumer.note(event_id=event.id, event_type=str(event.type))
+        count(event, source)
+
+
+def count(event: CanonicalEvent, source: str | None) -> None:
     outcome = components().service.on_event(event, source=source)
     if outcome == "duplicate":
         metrics.add_metric("AnalyticsDuplicates", MetricUnit.Count, 1)

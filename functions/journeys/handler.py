@@ -12,7 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from emma.config import JourneySettings
-from emma.edge.sqs import QueueConsumer, canonical_event
+from emma.edge.sqs import QueueConsumer, canonical_events
 from emma.wiring.journeys import Journeys, build_journeys
 
 consumer = QueueConsumer()
@@ -25,14 +25,14 @@ def components() -> Journeys:
 
 
 def handle(record: SQSRecord) -> None:
-    event = canonical_event(record)
-    consumer.note(event_id=event.id)
     parts = components()
-    done = parts.service.on_event(event)
-    done += parts.referrals.on_event(event)  # idempotent by order: a redelivery records nothing twice
-    if done:
-        logger.info("journeys", extra={"done": done})
-    metrics.add_metric("JourneyActions", MetricUnit.Count, len(done))
+    for event in canonical_events(record):
+        consumer.note(event_id=event.id)
+        done = parts.service.on_event(event)
+        done += parts.referrals.on_event(event)  # idempotent by order: a redelivery records nothing twice
+        if done:
+            logger.info("journeys", extra={"done": done})
+        metrics.add_metric("JourneyActions", MetricUnit.Count, len(done))
 
 
 lambda_handler = consumer.handler(handle)

@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from emma.config import RulesSettings
-from emma.edge.sqs import QueueConsumer, canonical_event
+from emma.edge.sqs import QueueConsumer, canonical_events
 from emma.wiring.rules import Rules, build_rules
 
 consumer = QueueConsumer()
@@ -23,11 +23,11 @@ def components() -> Rules:
 
 
 def handle(record: SQSRecord) -> None:
-    event = canonical_event(record)
-    consumer.note(event_id=event.id)
-    report = components().service.on_event(event)
-    metrics.add_metric("TriggersFired", MetricUnit.Count, len(report.fired))
-    metrics.add_metric("SegmentChanges", MetricUnit.Count, len(report.entered) + len(report.left))
+    for event in canonical_events(record):
+        consumer.note(event_id=event.id)
+        report = components().service.on_event(event)
+        metrics.add_metric("TriggersFired", MetricUnit.Count, len(report.fired))
+        metrics.add_metric("SegmentChanges", MetricUnit.Count, len(report.entered) + len(report.left))
 
 
 lambda_handler = consumer.handler(handle)

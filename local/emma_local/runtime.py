@@ -262,7 +262,8 @@ class LocalRuntime:
         return url
 
     def published(self) -> list[dict[str, Any]]:
-        """Drain the tap: every canonical event published on the bus since the last call."""
+        """Drain the tap: every canonical event published on the bus since the last call, one envelope
+        per event (``unbundle``)."""
         assert self.emulator is not None and self._tap_url is not None, "the runtime was started without the tap"
         sqs = self.emulator.session().client("sqs")
         out: list[dict[str, Any]] = []
@@ -270,7 +271,7 @@ class LocalRuntime:
             messages = sqs.receive_message(QueueUrl=self._tap_url, MaxNumberOfMessages=10).get("Messages", [])
             if not messages:
                 return out
-            out += [json.loads(m["Body"]) for m in messages]
+            out += [event for m in messages for event in unbundle(json.loads(m["Body"]))]
             sqs.delete_message_batch(
                 QueueUrl=self._tap_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
@@ -352,6 +353,15 @@ class LocalRuntime:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def unbundle(envelope: dict[str, Any]) -> list[dict[str, Any]]:
+    """An EventBridge event as delivered, one per canonical event it carries: a bundle's events
+    (emma.adapters.eventbridge) each in a copy of the envelope, with its own detail-type and detail."""
+    detail = envelope.get("detail")
+    if not isinstance(detail, dict) or not isinstance(detail.get("events"), list):
+        return [envelope]
+    return [{**envelope, "detail-type": e.get("type"), "detail": e} for e in detail["events"]]
 
 
 _ADD_METRIC: dict[str, Any] = {}

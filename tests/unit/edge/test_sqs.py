@@ -105,3 +105,25 @@ def test_a_body_that_is_not_json_is_an_invalid_payload_naming_the_message():
     record = type("Record", (), {"body": "{nope", "message_id": "m-9"})()
     with pytest.raises(InvalidPayload, match="SQS message m-9 is not JSON"):
         json_body(record)
+
+
+def test_canonical_events_reads_a_bundle_in_order_and_a_single_event_as_published_before():
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+    from emma.adapters.eventbridge import to_entries
+    from emma.edge.sqs import canonical_events
+    from factories import event
+
+    sent = [event("page.viewed", id="a"), event("customer.updated", id="b", traits={"plan": "x"})]
+    ((_, entry),) = to_entries(sent, "bus")
+    body = json.dumps(
+        {"source": entry["Source"], "detail-type": entry["DetailType"], "detail": json.loads(entry["Detail"])}
+    )
+    (record,) = (SQSRecord(r) for r in batch(body)["Records"])
+    assert [(e.id, str(e.type)) for e in canonical_events(record)] == [("a", "page.viewed"), ("b", "customer.updated")]
+    legacy = json.dumps({"source": "emma.ingest", "detail": json.loads(sent[0].model_dump_json())})
+    (record,) = (SQSRecord(r) for r in batch(legacy)["Records"])
+    assert [e.id for e in canonical_events(record)] == ["a"]
+    (record,) = (SQSRecord(r) for r in batch(json.dumps({"detail": {"events": [{"id": "x"}]}}))["Records"])
+    with pytest.raises(InvalidPayload, match="m-0 is not a canonical event"):
+        canonical_events(record)

@@ -48,11 +48,16 @@ def json_body(record: SQSRecord) -> Any:
         raise InvalidPayload(f"SQS message {record.message_id} is not JSON") from exc
 
 
-def canonical_event(record: SQSRecord) -> CanonicalEvent:
-    """The canonical event in a message an EventBridge rule delivered to the queue (the envelope's
-    ``detail``; the reverse of emma.adapters.eventbridge.to_entry); InvalidPayload if it is none."""
+def canonical_events(record: SQSRecord) -> list[CanonicalEvent]:
+    """The canonical events in a message an EventBridge rule delivered to the queue: the envelope's
+    ``detail`` is a bundle ``{"events": [...]}`` (emma.adapters.eventbridge.to_entries), or one event as
+    published before bundles; InvalidPayload if it is neither. A record's events are handled in order and
+    retried together: every consumer is idempotent per event."""
     try:
-        return parse_event(json.loads(record.body)["detail"])
+        detail = json.loads(record.body)["detail"]
+        if isinstance(detail, dict) and isinstance(detail.get("events"), list):
+            return [parse_event(item) for item in detail["events"]]
+        return [parse_event(detail)]
     except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise InvalidPayload(f"SQS message {record.message_id} is not a canonical event: {exc}") from exc
 

@@ -72,7 +72,7 @@ class RecordingStore:
         self.commits: list[Any] = []
         self.due: list[Any] = []
         self.deleted: list[Any] = []
-        self.published = 0
+        self.marked: list[tuple[str, str, str]] = []  # (shop, profile id, marker id) of each mark_published
 
     def load(self, shop, profile_id, marker_id):
         self.calls["load"] += 1
@@ -87,7 +87,7 @@ class RecordingStore:
 
     def mark_published(self, shop, profile_id, marker_id):
         self.calls["mark_published"] += 1
-        self.published += 1
+        self.marked.append((shop, profile_id, marker_id))
         return self.inner.mark_published(shop, profile_id, marker_id)
 
     def due_timers(self, now, since):
@@ -200,6 +200,23 @@ def _simulate(defs: Any, templates: int, seed: int) -> dict[str, Any]:
 # ---- 2. clones ---------------------------------------------------------------------------------
 
 
+def _clone_derived(derived: Any, template: Any, pid: str, cid: str | None, email: str | None) -> Any:
+    """The template's derived state as the clone's own: its profile id, and its segments' member list
+    entries under the clone's key (the template's own key would make every clone's next evaluation move
+    all its entries, a delete and a put per segment, which RulesService does for no real profile)."""
+    from emma.rules.state import member_key
+
+    doc = template.doc
+    mine = member_key(
+        doc["emails"][0] if doc.get("emails") else None,
+        doc["customer_ids"][0] if doc.get("customer_ids") else None,
+        template.profile_id,
+    )
+    clone_key = member_key(email, cid, pid)
+    members = {(clone_key if sk == mine else sk): dict(segments) for sk, segments in derived.member_keys.items()}
+    return derived.model_copy(update={"profile_id": pid, "member_keys": members})
+
+
 def _clone_world(sim: dict[str, Any], profiles: int) -> tuple[Any, Any, dict[str, int]]:
     """``profiles`` profiles from the templates (the fast path): returns (repo, store, template of
     each profile id)."""
@@ -233,7 +250,7 @@ def _clone_world(sim: dict[str, Any], profiles: int) -> tuple[Any, Any, dict[str
             )
             repo.profiles[(SHOP, pid)] = doc
             if derived is not None:
-                store.derived_states[(SHOP, pid)] = derived.model_copy(update={"profile_id": pid})
+                store.derived_states[(SHOP, pid)] = _clone_derived(derived, c, pid, cid, email)
             for timer, key in timers_of.get(c.profile_id, []):
                 store.timers[key.replace(f"#{c.profile_id}#", f"#{pid}#")] = Timer(
                     timer.shop, pid, timer.kind, timer.due_at, timer.trigger_id, timer.armed_at
@@ -259,7 +276,16 @@ def _units(rec: RecordingStore, repo: Any, inner: Any, template_of: dict[str, in
     profiles = DynamoProfileRepository(None, PROFILES_TABLE)
     fake = _FakeDynamo()
     rules = DynamoRulesStore(fake, PROFILES_TABLE, SCHEDULE_TABLE)
-    meter = CapacityMeter({})
+    by_item: dict[str, dict[str, float]] = {}  # "<call>: <item kind> <Put|Update|Delete>" -> items, WRU
+    call = [""]
+
+    def on_item(op: str, table: str, item: Any, units: Any) -> None:
+        if units.wru and call[0]:
+            entry = by_item.setdefault(f"{call[0]}: {_item_kind(table, item)}", {"items": 0, "wru": 0.0})
+            entry["items"] += 1
+            entry["wru"] += units.wru
+
+    meter = CapacityMeter({}, on_item=on_item)
     reads: dict[str, float] = Counter()
     requests: dict[str, int] = Counter()
     writes: dict[str, float] = Counter()
@@ -326,6 +352,7 @@ def _units(rec: RecordingStore, repo: Any, inner: Any, template_of: dict[str, in
         meter.units("GetItem", {"TableName": PROFILES_TABLE, "Key": {}}, {"Item": counters})
     derived_written = []
     outbox_events = 0
+    call[0] = "commit"
     for commit in rec.commits:
         rules.commit(commit)
         assert fake.last is not None
@@ -335,16 +362,20 @@ def _units(rec: RecordingStore, repo: Any, inner: Any, template_of: dict[str, in
         writes["commit TransactWriteItems"] += units.wru
         derived_written.append(item_size(params["TransactItems"][0]["Put"]["Item"]))
         outbox_events += len(commit.outbox)
-        marker = key(keys.profile_pk(SHOP, commit.marker_profile), keys.marker_sk(commit.marker_id))
+    call[0] = "mark_published"
+    for shop, pid, marker_id in rec.marked:  # RulesService marks only what it published: a non-empty outbox
+        marker = key(keys.profile_pk(shop, pid), keys.marker_sk(marker_id))
         writes["mark_published UpdateItem"] += meter.units(
             "UpdateItem", {"TableName": PROFILES_TABLE, "Key": marker}, {}
         ).wru
         requests["UpdateItem"] += 1
+    call[0] = "delete_timers"
     deletes = [{"DeleteRequest": {"Key": key(keys.timer_pk(t.shard), keys.timer_sk(t))}} for t in rec.deleted]
     for start in range(0, len(deletes), 25):
         chunk = {SCHEDULE_TABLE: deletes[start : start + 25]}
         writes["delete_timers BatchWriteItem"] += meter.units("BatchWriteItem", {"RequestItems": chunk}, {}).wru
         requests["BatchWriteItem"] += 1
+    call[0] = ""
     writes["set_cursor PutItem"] += rec.calls["set_cursor"]
     writes["put_prior PutItem"] += rec.calls["put_prior"] * max(1, -(-item_size(prior_item) // 1024))
     requests["PutItem"] += rec.calls["set_cursor"] + rec.calls["put_prior"]
@@ -355,6 +386,7 @@ def _units(rec: RecordingStore, repo: Any, inner: Any, template_of: dict[str, in
         "rru_total": sum(reads.values()),
         "wru": dict(writes),
         "wru_total": sum(writes.values()),
+        "wru_by_item": dict(sorted(by_item.items())),
         "bytes": {
             "profile_item_mean": statistics.mean(profile_sizes) if profile_sizes else 0,
             "derived_item_read_mean": statistics.mean(d for d in derived_sizes if d) if any(derived_sizes) else 0,
@@ -364,6 +396,27 @@ def _units(rec: RecordingStore, repo: Any, inner: Any, template_of: dict[str, in
         },
         "outbox_events": outbox_events,
     }
+
+
+def _item_kind(table: str, item: Any) -> str:
+    """What a written item is, by its key (emma.adapters.keys)."""
+    from emma.adapters import keys
+
+    pk, sk = item.get("pk", {}).get("S", ""), item.get("sk", {}).get("S", "")
+    written = "put" if set(item) - {"pk", "sk"} else "delete"  # a Put carries attributes, a Delete only the key
+    if table == SCHEDULE_TABLE:
+        return f"timer ({written})"
+    if sk == keys.DERIVED_SK:
+        return "DERIVED"
+    if sk.startswith(keys.marker_sk("")):
+        return "marker"
+    if sk == keys.SIZES_SK:
+        return "segment counter shard"
+    if pk == keys.stats_pk(SHOP):
+        return "prediction counters"
+    if pk.startswith(keys.members_prefix(SHOP)):
+        return f"member list entry ({written})"
+    return "other"
 
 
 def _mean_profile_rru(customers: list[Any]) -> float:

@@ -136,3 +136,34 @@ def sqs_event(messages: list[dict[str, Any]], queue_arn: str) -> dict[str, Any]:
             for m in messages
         ]
     }
+
+
+def _lambda_attribute(value: Any) -> Any:
+    """An attribute value as Lambda's DynamoDB stream event carries it: binary values base64, the rest as is."""
+    if isinstance(value, dict):
+        return {k: _lambda_attribute(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_lambda_attribute(v) for v in value]
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(bytes(value)).decode()
+    return value
+
+
+def stream_record(record: dict[str, Any], stream_arn: str) -> dict[str, Any]:
+    """A record of boto3's ``GetRecords`` as a record of the event Lambda hands a DynamoDB stream's function."""
+    data = dict(record["dynamodb"])
+    created = data.get("ApproximateCreationDateTime")
+    if hasattr(created, "timestamp"):
+        data["ApproximateCreationDateTime"] = created.timestamp()
+    for image in ("Keys", "NewImage", "OldImage"):
+        if image in data:
+            data[image] = _lambda_attribute(data[image])
+    return {
+        "eventID": record.get("eventID"),
+        "eventName": record.get("eventName"),
+        "eventVersion": record.get("eventVersion", "1.1"),
+        "eventSource": "aws:dynamodb",
+        "awsRegion": record.get("awsRegion", "eu-central-1"),
+        "dynamodb": data,
+        "eventSourceARN": stream_arn,
+    }

@@ -49,6 +49,14 @@ What moto does, and what each fix changes (found with tracemalloc and a soak of 
    base64: they are written with ``json.dumps`` (tests/unit/local/test_moto_fixes.py holds the two equal
    for every data-plane operation and every attribute type). Control-plane answers (tables, TTL, tags:
    timestamps and enums) keep moto's serializer.
+9. **A DynamoDB stream keeps every record forever, and a cancelled transaction's too.** moto appends a
+   record per write to the table's one shard and drops them only for its own Lambda event source mappings
+   (which would run the function inside the write, under the emulator's lock). DynamoDB keeps records 24
+   hours. Here a shard drops the records before the position a reader asks for (``GetRecords``: the
+   local runtime's one reader per stream, emma_local.pump.StreamPump, asks only for what follows what it
+   handled), sequence numbers stay as they were, and each shard iterator is forgotten once used (boto3
+   follows ``NextShardIterator``). A cancelled TransactWriteItems removes the records its writes added:
+   DynamoDB streams only what a transaction committed.
 
 :func:`install` is idempotent and applied by :func:`emma_local.emulator.start_emulator`, so
 ``emma dev``, ``emma demo``, the end-to-end tests and the benchmarks all run with it.
@@ -79,6 +87,7 @@ def install() -> None:
         _cached_module_list()
         _partition_queries()
         _plain_dynamodb_responses()
+        _bounded_streams()
         gc.callbacks.append(_freeze_after_full_collections)
         _installed = True
 
@@ -120,14 +129,20 @@ def _key_level_transactions() -> None:
         if len(transact_items) > 100:
             raise TooManyTransactionsException()
         undo: list[tuple[Any, Any, Any, Any]] = []  # (table, hash, range, the item before) in order
+        streamed: dict[int, tuple[Any, int]] = {}  # id(shard) -> (shard, its records before the transaction)
 
         def remember(table_name: str, key: dict[str, Any]) -> None:
             table = self.get_table(table_name)
             hash_value, range_value = self.get_keys_value(table, key)
             before = table.get_item(hash_value, range_value)
             undo.append((table, hash_value, range_value, copy.deepcopy(before)))
+            shard = table.stream_shard
+            if shard is not None and id(shard) not in streamed:
+                streamed[id(shard)] = (shard, len(shard.items))
 
         def rollback() -> None:
+            for shard, length in streamed.values():  # DynamoDB streams only what a transaction committed
+                del shard.items[length:]
             for table, hash_value, range_value, before in reversed(undo):
                 if range_value is not None:
                     partition = table.items.get(hash_value)
@@ -219,6 +234,44 @@ def _key_level_transactions() -> None:
             raise TransactionCanceledException(errors)
 
     DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def _bounded_streams() -> None:
+    """Fix 9: a shard drops what its reader has passed; sequence numbers keep counting from the start."""
+    from moto.dynamodb.models.table import StreamRecord, StreamShard
+    from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
+
+    def offset(shard: StreamShard) -> int:
+        return shard.starting_sequence_number + getattr(shard, "dropped", 0)
+
+    def add(self: StreamShard, old: Any, new: Any) -> None:
+        view = self.table.stream_specification["StreamViewType"]  # type: ignore[index]
+        event_name = "INSERT" if old is None else "REMOVE" if new is None else "MODIFY"
+        self.items.append(StreamRecord(self.table, view, event_name, old, new, offset(self) + len(self.items)))
+
+    def get(self: StreamShard, start: int, quantity: int) -> list[dict[str, Any]]:
+        first = max(0, start - offset(self))
+        if first:  # the reader has passed these: drop them
+            del self.items[:first]
+            self.dropped = getattr(self, "dropped", 0) + first
+        return [i.to_json() for i in self.items[:quantity]]
+
+    init = ShardIterator.__init__
+
+    def iterator_init(self: ShardIterator, backend: Any, shard: StreamShard, kind: str, sequence: Any = None) -> None:
+        init(self, backend, shard, kind, sequence)
+        if kind == "TRIM_HORIZON":
+            self.sequence_number = offset(shard)
+        elif kind == "LATEST":
+            self.sequence_number = offset(shard) + len(shard.items)
+
+    def get_records(self: DynamoDBStreamsBackend, iterator_arn: str, limit: int) -> dict[str, Any]:
+        return self.shard_iterators.pop(iterator_arn).get(limit)
+
+    StreamShard.add = add  # type: ignore[method-assign]
+    StreamShard.get = get  # type: ignore[method-assign]
+    ShardIterator.__init__ = iterator_init  # type: ignore[method-assign]
+    DynamoDBStreamsBackend.get_records = get_records  # type: ignore[method-assign]
 
 
 def _cheap_sends() -> None:

@@ -96,6 +96,8 @@ def create_table(ddb: Any, table: TableDef) -> None:
     }
     if gsis:
         kwargs["GlobalSecondaryIndexes"] = gsis
+    if table.stream:
+        kwargs["StreamSpecification"] = {"StreamEnabled": True, "StreamViewType": table.stream}
     ddb.create_table(**kwargs)
     if table.ttl_attribute:
         ddb.update_time_to_live(

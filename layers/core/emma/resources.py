@@ -28,6 +28,7 @@ class TableDef:
     sort_key: str | None = "sk"
     ttl_attribute: str | None = "expires_at"
     gsis: tuple[GsiDef, ...] = ()
+    stream: str | None = None  # a DynamoDB stream's view type (NEW_IMAGE), if the table has one
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.capacity import batch_get_units, item_size
+from emma.recommend.layout import HEAD, compress, pack
 from emma.recommend.model import Basket, ShopModel, build_model
 from emma.recommend.service import SLOTS
 from emma_local.lab.recommend import (
@@ -208,6 +209,7 @@ def large_shop(products: int = PRODUCTS, customers: int = CUSTOMERS, profiles: i
             "customers": customers,
             "purchases": model.purchases,
             "lists": len(model.lists),
+            "items": len(pack(model)),
             "lists_by_kind": dict(Counter(k.split("#", 1)[0] for k in model.lists).most_common()),
             "build_cpu_s": build_cpu_s,
             "build_wall_s": build_wall_s,
@@ -343,7 +345,8 @@ def measure_dynamodb(
         marks["done"] = time.perf_counter()
     finally:
         emulator.stop()
-    model_sizes = [_model_item_size(model, key) for key in model.lists]
+    packed = pack(model)
+    model_sizes = {key: _model_item_size(model, key, value) for key, value in packed.items()}
 
     def mean(key: str) -> float:
         return statistics.mean(r[key] for r in per_request)
@@ -370,8 +373,10 @@ def measure_dynamodb(
         "results_differ_from_in_memory": mismatches,
         "setup": {
             "model_items_written": written,
-            "model_item_bytes_mean": statistics.mean(model_sizes),
-            "model_item_bytes_max": max(model_sizes),
+            "model_item_bytes_mean": statistics.mean(model_sizes.values()),
+            "model_item_bytes_max": max(model_sizes.values()),
+            "model_head_bytes": model_sizes[HEAD],
+            "model_group_shards": packed[HEAD].get("gs", 0),
             "product_items": len(items),
             "product_item_bytes_mean": statistics.mean(product_sizes),
             "product_item_bytes_max": max(product_sizes),
@@ -383,15 +388,15 @@ def measure_dynamodb(
     }
 
 
-def _model_item_size(model: ShopModel, key: str) -> int:
-    """The size of DynamoModelStore's item for one list (pk, sk, v = the JSON list, built_at)."""
+def _model_item_size(model: ShopModel, key: str, value: Any) -> int:
+    """The size of DynamoModelStore's item (emma.recommend.layout: pk, sk, z = the compressed JSON,
+    built_at)."""
     from emma.adapters import keys
 
-    v = json.dumps(model.lists[key], separators=(",", ":"))
     item = {
         "pk": {"S": keys.model_pk(model.shop)},
         "sk": {"S": keys.model_sk(key)},
-        "v": {"S": v},
+        "z": {"B": compress(value)},
         "built_at": {"S": model.built_at.isoformat()},
     }
     return item_size(item)
@@ -493,7 +498,7 @@ def report(r: dict[str, Any]) -> str:
         *_real_lines(r.get("real")),
         f"  Large shop: {shop['products']:,} products ({shop['devices']:,} devices), model from"
         f" {shop['customers']:,} customers' baskets ({shop['purchases']:,} purchases): {shop['lists']:,} lists"
-        f" built in {shop['build_cpu_s']:.1f} s CPU",
+        f" built in {shop['build_cpu_s']:.1f} s CPU, stored as {shop.get('items', 0):,} items",
         f"  CPU per request (in-memory ports, {cpu['requests']} requests, {shop['profiles']} profiles x every slot):"
         f" median {cpu['cpu_ms_median']:.2f} ms, p95 {cpu['cpu_ms_p95']:.2f} ms",
         "    by slot (median ms): " + ", ".join(f"{s} {v:.2f}" for s, v in cpu["cpu_ms_median_by_slot"].items()),
@@ -515,8 +520,11 @@ def report(r: dict[str, Any]) -> str:
             if "usd_reads_per_million_requests" in db
             else []
         ),
+        f"    model items: HEAD {db['setup'].get('model_head_bytes', 0):,} bytes"
+        f" ({db['setup'].get('model_group_shards', 0)} group shards), largest"
+        f" {db['setup'].get('model_item_bytes_max', 0):,} bytes (DynamoDB allows 400 KB)",
         f"  Section took {r['run_s']:.0f} s (evaluation {q['run_s']:.0f} s, model save"
-        f" {db['setup']['save_model_s']:.0f} s for {db['setup']['model_items_written']:,} lists).",
+        f" {db['setup']['save_model_s']:.0f} s for {db['setup']['model_items_written']:,} items).",
     ]
     return "\n".join(lines)
 
@@ -590,16 +598,16 @@ def findings(r: dict[str, Any]) -> list[str]:
         share = db["rru_products_per_request_mean"] / db["rru_per_request_mean"]
         found.append(
             f"recommendations: reading catalog items is {share * 100:.0f}% of a request's reads:"
-            f" {db['products_requested_mean']:.0f} items (four candidates per item asked plus eight, at most"
-            " MAX_DETAILS, plus the devices and seeds named in reasons) to return 5, each 0.5 RRU whatever its"
-            " size; the model's lists cost"
+            f" {db['products_requested_mean']:.0f} items (the candidates the model's filters leave, as many as"
+            " asked plus two spare, a second round when stock or link leave too few) to return 5, each 0.5 RRU"
+            " whatever its size; the model's items cost"
             f" {db['rru_model_per_request_mean']:.1f} RRU."
         )
     if db["model_keys_missing_mean"] >= 1:
         found.append(
             f"recommendations: {db['model_keys_missing_mean']:.1f} of {db['model_keys_requested_mean']:.1f} model keys"
-            " asked per request do not exist (CO# of products nobody else bought, FITS# of owned products that"
-            " fit nothing): 0.5 RRU each for nothing."
+            " asked per request do not exist (neighbourhoods of products nobody else bought and nothing fits):"
+            " 0.5 RRU each for nothing."
         )
     return found
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from emma.adapters import keys
 from emma.adapters.dynamodb import DynamoCatalog, DynamoProfileRepository
 from emma.adapters.recommend import DynamoModelStore, DynamoShopHistory
 from emma.ingest.service import IngestService
+from emma.recommend import layout
 from emma.recommend.build import rebuild
 from emma.recommend.model import ShopModel
 from emma.resources import CATALOG_TABLE, PROFILES_TABLE
@@ -27,18 +29,23 @@ def _stores(aws):
     return ddb, catalog_table, profiles_table
 
 
-def test_model_lists_round_trip_and_stale_lists_are_removed(aws):
+def test_model_items_round_trip_and_items_of_the_old_format_are_removed(aws):
     ddb, catalog_table, _ = _stores(aws)
     store = DynamoModelStore(ddb, catalog_table)
+    pk = {"S": keys.model_pk("elektro-emma")}
+    # a model stored before the packed format: one item per list, v = JSON (still read)
+    ddb.put_item(TableName=catalog_table, Item={"pk": pk, "sk": {"S": "CO#a"}, "v": {"S": '[["b",2.0]]'}})
+    assert store.load("elektro-emma", ["CO#a", "CO#zzz"]) == {"CO#a": [["b", 2.0]]}
     first = ShopModel("elektro-emma", NOW, {"POPULAR": [("a", 3.0), ("b", 1.0)], "CO#a": [("b", 2.0)]})
-    assert store.save(first) == 2
-    assert store.load("elektro-emma", ["POPULAR", "CO#a", "CO#zzz"]) == {
-        "POPULAR": [("a", 3.0), ("b", 1.0)],
-        "CO#a": [("b", 2.0)],
-    }
+    assert store.save(first) == 2  # HEAD and a's neighbourhood
+    got = store.load("elektro-emma", [layout.HEAD, "N#a", "N#zzz", "CO#a"])
+    assert set(got) == {layout.HEAD, "N#a"}  # the old item is gone
+    assert got[layout.HEAD]["popular"] == [["a", 3.0], ["b", 1.0]] and got["N#a"] == {"co": [["b", 2.0]]}
+    raw = ddb.get_item(TableName=catalog_table, Key={"pk": pk, "sk": {"S": "N#a"}})["Item"]
+    assert set(raw) == {"pk", "sk", "z", "built_at"}  # compressed JSON
     store.save(ShopModel("elektro-emma", NOW, {"POPULAR": [("b", 4.0)]}))
-    assert store.load("elektro-emma", ["POPULAR", "CO#a"]) == {"POPULAR": [("b", 4.0)]}
-    assert store.load("other-shop", ["POPULAR"]) == {}
+    assert set(store.load("elektro-emma", [layout.HEAD, "N#a"])) == {layout.HEAD}
+    assert store.load("other-shop", [layout.HEAD]) == {}
 
 
 def test_the_build_scans_catalog_and_profiles_and_recommends_from_dynamodb(aws):
@@ -64,6 +71,7 @@ def test_the_build_scans_catalog_and_profiles_and_recommends_from_dynamodb(aws):
     report = rebuild(history, store, FixedClock(NOW))
     assert report.shops["elektro-emma"]["customers"] == 3 and report.shops["elektro-emma"]["unknown_products"] == 1
     # all three bought both: cosine 3 / sqrt(3 x 3), shrunk by 3 / (3 + 1) (emma.recommend.model.co_similarity)
-    assert store.load("elektro-emma", ["CO#pixel-9"])["CO#pixel-9"] == [("case-1", 0.75)]
+    neighbourhood = store.load("elektro-emma", ["N#pixel-9"])["N#pixel-9"]
+    assert neighbourhood == {"t": "Pixel-9", "p": 9.0, "co": [["case-1", 0.75]]}
     got = catalog.get_products("elektro-emma", ["case-1", "nope"])
     assert set(got) == {"case-1"} and got["case-1"]["url"] == "https://s.example/case-1"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from emma_local.fakes.profiles import InMemoryCatalog, InMemoryProfileRepository
 
 
@@ -28,17 +30,20 @@ class InMemoryShopHistory:
 
 
 class InMemoryModelStore:
-    """The recommendation model's lists by shop and key (emma.recommend.ports.ModelStore)."""
+    """The recommendation model's items by shop and key, as DynamoDB stores them (emma.recommend.layout;
+    emma.recommend.ports.ModelStore)."""
 
     def __init__(self) -> None:
-        self.lists: dict[str, dict[str, list[tuple[str, float]]]] = {}
+        self.lists: dict[str, dict[str, Any]] = {}
         self.loads = 0
 
     def load(self, shop, keys):
         self.loads += 1
         stored = self.lists.get(shop, {})
-        return {k: list(stored[k]) for k in keys if k in stored}
+        return {k: stored[k] for k in keys if k in stored}
 
     def save(self, model) -> int:
-        self.lists[model.shop] = {k: list(v) for k, v in model.lists.items()}
-        return len(model.lists)
+        from emma.recommend.layout import pack
+
+        self.lists[model.shop] = pack(model)
+        return len(self.lists[model.shop])

@@ -8,6 +8,7 @@ import pytest
 from bench import recommend
 from emma.adapters.dynamodb import DynamoCatalog
 from emma.recommend.catalog import Product
+from emma.recommend.layout import compress, pack
 from emma.recommend.service import SLOTS
 from emma_local.lab.recommend import SHOP, simulate_world
 
@@ -39,6 +40,9 @@ def test_the_large_shop_builds_a_model_and_profiles(shop):
     assert info["products"] == len(world.products) == 400 and info["customers"] == 2000
     assert model.customers == 2000 and info["purchases"] == model.purchases
     assert info["lists"] == len(model.lists) and info["lists_by_kind"]["CO"] > 100
+    packed = pack(model)
+    assert info["items"] == len(packed) < info["lists"]  # neighbourhoods hold CO# and FITS#, HEAD the rest
+    assert max(len(compress(v)) for v in packed.values()) < 400_000
     assert info["build_cpu_s"] > 0 and len(profiles) == info["profiles"] == 6
     assert all(p.orders.count >= 2 and p.products_owned for p in profiles)
 
@@ -115,7 +119,13 @@ def test_report_and_findings_flag_the_target():
         "rru_per_request_mean": 49.0,
         "rru_per_request_max": 50.0,
         "results_differ_from_in_memory": 0,
-        "setup": {"save_model_s": 1.0, "model_items_written": 900},
+        "setup": {
+            "save_model_s": 1.0,
+            "model_items_written": 900,
+            "model_head_bytes": 15_000,
+            "model_group_shards": 0,
+            "model_item_bytes_max": 15_000,
+        },
     }
     shop = {"products": 400, "devices": 40, "customers": 2000, "purchases": 5000, "lists": 500, "build_cpu_s": 0.1,
             "profiles": 6}  # fmt: skip
@@ -125,6 +135,7 @@ def test_report_and_findings_flag_the_target():
     text = recommend.report(result)
     assert "hit-rate@5" in text and "NOT MET" in text and "49.0 RRU per request" in text
     assert "co-occurrence" in text and "Real baskets: skipped" in text
+    assert "model items: HEAD 15,000 bytes (0 group shards), largest 15,000 bytes" in text
     found = recommend.findings(result)
     assert found[0].startswith("recommendations: target (hit-rate@5 above popularity and co-occurrence")
     assert "NOT MET" in found[0]

@@ -11,20 +11,23 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from emma.adapters import keys
 from emma.adapters.ddb import Table, key, plain_item, string, wrap_error
+from emma.recommend import layout
 from emma.recommend.model import ShopModel
 
 SCAN_SEGMENTS = 4  # segments of the parallel scan, read one after another here (a single reader keeps it simple)
 
 
 class DynamoModelStore(Table):
-    """Each list is one item (keys.MODEL_LIST): v = JSON [[product, score], ...]."""
+    """The model's items (emma.recommend.layout: HEAD, G#<n>, N#<product>; keys.MODEL_LIST), each
+    z = zlib-compressed JSON. Items of the old format (one list per item, v = JSON [[product, score],
+    ...]) are still read, until the next build deletes them."""
 
-    def load(self, shop: str, list_keys: Iterable[str]) -> dict[str, list[tuple[str, float]]]:
+    def load(self, shop: str, list_keys: Iterable[str]) -> dict[str, Any]:
         wanted = [key(keys.model_pk(shop), keys.model_sk(k)) for k in dict.fromkeys(list_keys)]
         if not wanted:
             return {}
         items = self._batch_get(wanted, consistent=False)
-        return {i["sk"]["S"]: [(str(p), float(v)) for p, v in json.loads(i["v"]["S"])] for i in items}
+        return {i["sk"]["S"]: _value(i) for i in items}
 
     def save(self, model: ShopModel) -> int:
         pk = keys.model_pk(model.shop)
@@ -38,21 +41,30 @@ class DynamoModelStore(Table):
             )
         }
         built = model.built_at.isoformat()
+        packed = layout.pack(model)
+        # the neighbourhoods and shards first, HEAD last: a request that finds the new HEAD finds its lists
+        order = sorted(packed, key=lambda k: k == layout.HEAD)
         puts = [
             {
                 "PutRequest": {
                     "Item": {
                         **key(pk, keys.model_sk(k)),
-                        "v": string(json.dumps(v, separators=(",", ":"))),
+                        "z": {"B": layout.compress(packed[k])},
                         "built_at": string(built),
                     }
                 }
             }
-            for k, v in model.lists.items()
+            for k in order
         ]
-        gone = [{"DeleteRequest": {"Key": key(pk, keys.model_sk(k))}} for k in sorted(before - set(model.lists))]
+        gone = [{"DeleteRequest": {"Key": key(pk, keys.model_sk(k))}} for k in sorted(before - set(packed))]
         self._batch_write(puts + gone)
         return len(puts)
+
+
+def _value(item: dict[str, Any]) -> Any:
+    if "z" in item:
+        return layout.decompress(item["z"]["B"])
+    return json.loads(item["v"]["S"])  # the old format: one list
 
 
 class DynamoShopHistory:

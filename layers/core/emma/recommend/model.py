@@ -1,6 +1,6 @@
 """The recommendation model of a shop, built on a schedule from the catalog and order history.
 
-It is a set of ranked lists, each stored as one item and read by key (one BatchGetItem per request):
+It is a set of ranked lists (stored packed into a few items: emma.recommend.layout):
 
     POPULAR           products by distinct buyers (all time)
     TRENDING          products by buyers, each purchase weighted by recency (half-life 14 days)
@@ -53,6 +53,7 @@ class ShopModel:
     customers: int = 0
     purchases: int = 0
     unknown_products: dict[str, int] = field(default_factory=dict)  # product id -> purchases skipped
+    catalog: dict[str, Product] = field(default_factory=dict, repr=False)  # what the stored lists say of products
 
     def get(self, key: str) -> list[tuple[str, float]]:
         return self.lists.get(key, [])
@@ -92,7 +93,7 @@ def build_model(
     neighbours: int = NEIGHBOURS,
 ) -> ShopModel:
     catalog = {p.product_id: p for p in products}
-    model = ShopModel(shop=shop, built_at=now)
+    model = ShopModel(shop=shop, built_at=now, catalog=catalog)
     buyers: Counter[str] = Counter()
     trending: dict[str, float] = defaultdict(float)
     pairs: dict[str, Counter[str]] = defaultdict(Counter)

@@ -10,13 +10,14 @@ from emma.recommend.model import ShopModel
 
 
 class ModelStore(Protocol):
-    def load(self, shop: str, keys: Iterable[str]) -> dict[str, list[tuple[str, float]]]:
-        """The model's lists stored under ``keys`` (missing keys are left out): one read."""
+    def load(self, shop: str, keys: Iterable[str]) -> dict[str, Any]:
+        """The model's items stored under ``keys`` (missing keys are left out), as JSON values: one read.
+        Their layout: emma.recommend.layout."""
         ...
 
     def save(self, model: ShopModel) -> int:
-        """Store every list of the model, remove the lists the previous build had and this one has
-        not; returns how many items were written."""
+        """Store the model's items (emma.recommend.layout.pack), remove the items the previous build had
+        and this one has not; returns how many items were written."""
         ...
 
 

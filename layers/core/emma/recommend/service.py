@@ -33,6 +33,7 @@ from emma.clock import Clock
 from emma.dispatch.formats import format_money
 from emma.profiles.model import Profile
 from emma.profiles.upgrade import REPLACEMENT_CYCLE_DAYS
+from emma.recommend import layout
 from emma.recommend.catalog import Product
 from emma.recommend.explain import reason
 from emma.recommend.ports import ModelStore, ProductReader
@@ -60,8 +61,9 @@ RESERVED_FAVOURITE: dict[str, int] = {"cross-sell": 1}
 RESERVE_FROM = 5  # only in lists of five or more (a message's three picks follow the evidence alone)
 FAVOURITES_READ = 4  # best sellers read among the candidates' details (instead of the lowest candidates)
 MAX_CATEGORIES, MAX_BRANDS, MAX_TOPICS = 4, 3, 4
-MAX_DETAILS = 80  # catalog items read per request at most ...
-DETAILS_PER_ITEM = 4  # ... and four per item asked for, plus 8 (room for what stock and kind leave out)
+MAX_DETAILS = 80  # catalog items read per request at most
+SPARE_DETAILS = 2  # catalog items read beside those needed (for what stock or link leave out)
+DETAILS_PER_ITEM = 4  # a model of the old format: four per item asked for, plus 8 (it filters nothing ahead)
 MAX_LIMIT = 12
 STRONG_INTEREST = 4.0  # decayed interest points that count fully (two tutorials, four product views)
 AFFINITY_EXPLAINS = 0.5
@@ -165,7 +167,15 @@ class RecommendationService:
         now = self._clock.now()
         weights = self._weights[slot]
         signals = _Signals.of(profile, slot, now)
-        lists = self._models.load(shop, signals.keys(weights))
+        view = layout.load(
+            self._models,
+            shop,
+            signals.lookups(weights),
+            signals.owned,
+            signals.groups(weights),
+            signals.keys(weights),
+        )
+        lists = view.lists
         candidates: dict[str, Candidate] = {}
 
         def offer(strategy: str, entries: list[tuple[str, float]], kind: str, arg: str | None, scale: float = 1.0):
@@ -203,53 +213,96 @@ class RecommendationService:
             offer("popular", lists.get("POPULAR", []), "popular", None)
 
         excluded: dict[str, int] = {}
+
+        def exclude_as(why: str) -> None:
+            excluded[why] = excluded.get(why, 0) + 1
+
         blocked = set(exclude)
         for pid in list(candidates):
             why = self._blocked(pid, blocked, profile, now)
             if why:
-                excluded[why] = excluded.get(why, 0) + 1
+                exclude_as(why)
                 del candidates[pid]
         needed = {"new-arrivals": "new", "upgrade": "upgrade"}.get(slot)  # these slots show only their own kind
-        pool = [c for c in candidates.values() if needed is None or needed in c.why]
-        reads = min(MAX_DETAILS, DETAILS_PER_ITEM * limit + 8)
-        ranked = sorted(pool, key=lambda c: (-c.score, c.product_id))[:reads]
+        pool = sorted(
+            (c for c in candidates.values() if needed is None or needed in c.why),
+            key=lambda c: (-c.score, c.product_id),
+        )
+        # what the model says rules out, before any catalog read (all but stock, link and today's price)
+        ahead: list[Candidate] = []
+        for cand in pool:
+            why = _unfit_by_model(cand.product_id, slot, signals, view)
+            if why:
+                exclude_as(why)
+            else:
+                ahead.append(cand)
         reserve = RESERVED_FAVOURITE.get(slot, 0) if limit >= RESERVE_FROM else 0
         favourites: list[Candidate] = []
-        if reserve:  # the best sellers compete for the last places, read instead of the lowest candidates
+        if reserve:  # the best sellers compete for the last places
             sellers = sorted(
                 (c for c in pool if "popular" in c.why), key=lambda c: (-c.why["popular"][0], c.product_id)
             )
-            favourites = sellers[:FAVOURITES_READ]
-            top = {c.product_id for c in ranked}
-            extra = [c for c in favourites if c.product_id not in top]
-            ranked = [*ranked[: reads - len(extra)], *extra]
-        # the products the reasons of these candidates may name (devices, seeds), not every seed
-        named = [arg for c in ranked for _, kind, arg in c.why.values() if kind in ("accessory", "co") and arg]
-        if slot == "upgrade" and signals.upgrade_device:
-            named.append(signals.upgrade_device)
-        items = self._products.get_products(shop, dict.fromkeys([*(c.product_id for c in ranked), *named]))
-        catalog = {pid: Product.from_item(item) for pid, item in items.items()}
+            passed = {c.product_id for c in ahead}
+            favourites = [c for c in sellers[:FAVOURITES_READ] if c.product_id in passed]
+            if view.meta is not None:  # only devices take the reserved places
+                favourites = [c for c in favourites if view.meta[c.product_id].device]
+        catalog = _Details(self._products, shop, view, self._batch(view, limit))
+        if slot == "upgrade" and signals.upgrade_device and signals.upgrade_device not in view.prices:
+            catalog.named.append(signals.upgrade_device)  # its price and title: read with the candidates
         fit: list[tuple[Candidate, Product]] = []
-        for cand in sorted(ranked, key=lambda c: (-c.score, c.product_id)):
-            product = catalog.get(cand.product_id)
-            why = self._unfit(product, slot, signals, catalog)
-            if why:
-                excluded[why] = excluded.get(why, 0) + 1
-                continue
-            assert product is not None
-            fit.append((cand, product))
+        checked: set[str] = set()  # found unfit (counted once)
+        position = 0
+
+        def more(n: int, also: Iterable[Candidate] = ()) -> None:
+            """Check candidates in order until ``n`` are fit, reading what the catalog says of them: the
+            next ones needed and a few spare, in one read per round."""
+            nonlocal position
+            while len(fit) < n and position < len(ahead):
+                batch = ahead[position : position + n - len(fit) + catalog.spare]
+                catalog.read([*batch, *also])
+                also = ()
+                for cand in batch:
+                    if cand.product_id not in catalog.items:  # MAX_DETAILS read: no more
+                        position = len(ahead)
+                        break
+                    position += 1
+                    if cand.product_id in checked:
+                        continue
+                    product, why = catalog.check(cand.product_id, slot, signals)
+                    if why:
+                        checked.add(cand.product_id)
+                        exclude_as(why)
+                    else:
+                        assert product is not None
+                        fit.append((cand, product))
+                        if len(fit) >= n:
+                            break
+
+        more(limit - reserve, favourites)
         chosen = fit[: limit - reserve]
         if reserve:  # the last places: the best-selling devices among the rest, unless they are there already
             shown = {c.product_id for c, _ in chosen}
-            rest = [(c, p) for c, p in fit if c.product_id not in shown]
-            liked = {c.product_id for c in favourites}
-            best = sorted(
-                (x for x in rest if x[0].product_id in liked and x[1].is_device), key=lambda x: -x[0].why["popular"][0]
-            )
-            best = best[:reserve]
+            best: list[tuple[Candidate, Product]] = []
+            for cand in favourites:
+                if cand.product_id in shown or cand.product_id not in catalog.items:
+                    continue
+                product, why = catalog.check(cand.product_id, slot, signals)
+                if why and cand.product_id not in checked:
+                    checked.add(cand.product_id)
+                    exclude_as(why)
+                if not why and product is not None and product.is_device:
+                    best.append((cand, product))
+            best = sorted(best, key=lambda x: -x[0].why["popular"][0])[:reserve]
             picked = {c.product_id for c, _ in best}
             chosen += best
-            chosen += [x for x in rest if x[0].product_id not in picked][: limit - len(chosen)]
+            while True:  # enough fit candidates to fill the places left (the picked ones do not count)
+                need = limit - len(best) + sum(1 for c, _ in fit if c.product_id in picked)
+                if len(fit) >= need or position >= len(ahead):
+                    break
+                more(need)
+            chosen += [x for x in fit if x[0].product_id not in picked and x[0].product_id not in shown][
+                : limit - len(chosen)
+            ]
         out: list[Recommendation] = []
         for cand, product in chosen:
             strategy, kind, arg = cand.main
@@ -258,11 +311,19 @@ class RecommendationService:
                     product=product,
                     score=round(cand.score, 4),
                     strategy=strategy,
-                    reason=reason(kind, _label(kind, arg, catalog, product), locale, product.partner),
+                    reason=reason(kind, _label(kind, arg, catalog.titles, product), locale, product.partner),
                     strategies={s: round(v[0], 4) for s, v in cand.why.items()},
                 )
             )
-        return Result(out, excluded, len(lists), len(items))
+        return Result(out, excluded, view.items, catalog.reads)
+
+    @staticmethod
+    def _batch(view: layout.View, limit: int) -> int:
+        """Spare candidates read beside those needed: a few when the model has filtered them already,
+        as many as before when it could not (a model of the old format)."""
+        if view.meta is None:
+            return min(MAX_DETAILS, DETAILS_PER_ITEM * limit + 8) - limit
+        return SPARE_DETAILS
 
     @staticmethod
     def _blocked(pid: str, blocked: set[str], profile: Profile, now: datetime) -> str | None:
@@ -275,33 +336,104 @@ class RecommendationService:
             return "recommended recently without a click"
         return None
 
-    @staticmethod
-    def _unfit(product: Product | None, slot: str, signals: _Signals, catalog: dict[str, Product]) -> str | None:
-        if product is None:
-            return "not in the catalog"
-        if not product.in_stock:
-            return "out of stock"
-        if not product.url:
-            return "no product link"
-        if slot == "accessories" and not product.is_accessory:
-            return "not an accessory"
-        if product.is_accessory and signals.owned and not product.compatible_with & signals.owned:
-            return "fits none of the customer's devices"
-        if slot == "upgrade":
-            if product.category != signals.upgrade_category:
-                return "not a device of the upgraded kind"
-            owned = catalog.get(signals.upgrade_device or "")
-            if owned and owned.price and product.price and product.price < owned.price * Decimal("0.9"):
-                return "cheaper than the device owned"
-        if product.is_device and product.category in signals.settled and slot != "upgrade":
-            return "a device of a kind just bought"
+
+def _unfit(product: Product | None, slot: str, signals: _Signals, owned_price: Decimal | None) -> str | None:
+    """Why a candidate may not be shown, by its catalog item (read fresh)."""
+    if product is None:
+        return "not in the catalog"
+    if not product.in_stock:
+        return "out of stock"
+    if not product.url:
+        return "no product link"
+    if slot == "accessories" and not product.is_accessory:
+        return "not an accessory"
+    if product.is_accessory and signals.owned and not product.compatible_with & signals.owned:
+        return "fits none of the customer's devices"
+    if slot == "upgrade":
+        if product.category != signals.upgrade_category:
+            return "not a device of the upgraded kind"
+        if owned_price and product.price and product.price < owned_price * Decimal("0.9"):
+            return "cheaper than the device owned"
+    if product.is_device and product.category in signals.settled and slot != "upgrade":
+        return "a device of a kind just bought"
+    return None
+
+
+def _unfit_by_model(pid: str, slot: str, signals: _Signals, view: layout.View) -> str | None:
+    """Why a candidate may not be shown, by what the model says of it (as ``_unfit``, without stock,
+    link and today's price; a model of the old format says nothing)."""
+    if view.meta is None:
         return None
+    meta = view.meta.get(pid)
+    if meta is None:
+        return None
+    if slot == "accessories" and not meta.accessory:
+        return "not an accessory"
+    if meta.accessory and signals.owned:
+        if meta.compatible is not None:
+            if not meta.compatible & signals.owned:
+                return "fits none of the customer's devices"
+        elif view.fits_complete and pid not in view.fits:
+            return "fits none of the customer's devices"
+    if slot == "upgrade":
+        if meta.category != signals.upgrade_category:
+            return "not a device of the upgraded kind"
+        owned = view.prices.get(signals.upgrade_device or "")
+        if owned and meta.price and meta.price < owned * 0.9:
+            return "cheaper than the device owned"
+    if meta.device and meta.category in signals.settled and slot != "upgrade":
+        return "a device of a kind just bought"
+    return None
 
 
-def _label(kind: str, arg: str | None, catalog: dict[str, Product], product: Product) -> str | None:
+class _Details:
+    """The catalog items of the candidates a request may show, read as needed (fresh price, stock, link)."""
+
+    def __init__(self, products: ProductReader, shop: str, view: layout.View, spare: int) -> None:
+        self._products = products
+        self._shop = shop
+        self._view = view
+        self.spare = spare
+        self.items: dict[str, Product | None] = {}
+        self.titles = dict(view.titles)  # of the products reasons name (devices, seeds)
+        self.named: list[str] = []  # read with the next candidates
+        self.reads = 0
+
+    def read(self, candidates: Iterable[Candidate]) -> None:
+        cands = list(candidates)
+        # the products the reasons of these candidates may name, when the model has no title for them
+        named = [a for c in cands for _, kind, a in c.why.values() if kind in ("accessory", "co") and a]
+        wanted = [c.product_id for c in cands if c.product_id not in self.items]
+        wanted = wanted[: max(0, MAX_DETAILS - self.reads)]
+        extra = [p for p in [*self.named, *named] if p not in self.titles and p not in self.items]
+        self.named = []
+        wanted = list(dict.fromkeys([*wanted, *extra]))
+        if not wanted:
+            return
+        got = self._products.get_products(self._shop, wanted)
+        self.reads += len(wanted)
+        for pid in wanted:
+            item = got.get(pid)
+            product = Product.from_item(item) if item is not None else None
+            self.items[pid] = product
+            if product is not None:
+                self.titles.setdefault(pid, product.title)
+
+    def check(self, pid: str, slot: str, signals: _Signals) -> tuple[Product | None, str | None]:
+        product = self.items.get(pid)
+        owned_price = None
+        if slot == "upgrade" and signals.upgrade_device:
+            if signals.upgrade_device in self._view.prices:
+                owned_price = Decimal(str(self._view.prices[signals.upgrade_device]))
+            else:
+                owned = self.items.get(signals.upgrade_device)
+                owned_price = owned.price if owned else None
+        return product, _unfit(product, slot, signals, owned_price)
+
+
+def _label(kind: str, arg: str | None, titles: dict[str, str], product: Product) -> str | None:
     if kind in ("accessory", "co", "upgrade"):
-        known = catalog.get(arg or "")
-        return known.title if known else arg
+        return titles.get(arg or "", arg)
     if kind == "new":
         return product.category
     return arg
@@ -317,7 +449,26 @@ class _Signals:
     upgrade_device: str | None
     owned: frozenset[str] = frozenset()  # owned and carted products: what an accessory must fit
 
+    def lookups(self, weights: dict[str, float]) -> list[str]:
+        """The products whose neighbourhoods (emma.recommend.layout) the slot reads."""
+        found = []
+        if "accessory" in weights:
+            found += self.devices
+        if "co" in weights:
+            found += [s for s, _ in self.seeds]
+        if "upgrade" in weights and self.upgrade_category and self.upgrade_device:
+            found.append(self.upgrade_device)
+        return list(dict.fromkeys(found))
+
+    def groups(self, weights: dict[str, float]) -> list[str]:
+        """The CAT#, BRAND#, TAG# lists the slot reads."""
+        found = [key for key, *_ in self.interests] if "affinity" in weights else []
+        if "upgrade" in weights and self.upgrade_category:
+            found.append(f"CAT#{self.upgrade_category}")
+        return list(dict.fromkeys(found))
+
     def keys(self, weights: dict[str, float]) -> list[str]:
+        """The lists of a model of the old format (one item per list)."""
         keys = [key for strategy, key in (("popular", "POPULAR"), ("trending", "TRENDING")) if strategy in weights]
         if "new" in weights:
             keys.append("NEW")

@@ -1,34 +1,37 @@
-"""The ingest function's parts, built lazily on first use (never at import time) from the environment.
+"""The ingest function's parts, built lazily on first use (never at import time) from the environment,
+and imported then too: a cold start imports none of them, a webhook never the admin's parts.
 Tests and the local runtime configure the environment (table names, AWS_ENDPOINT_URL), or replace
 these functions with in-memory parts; the real wiring does the rest."""
 
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
-from emma.adapters.campaigns import DynamoAudienceReader
-from emma.adapters.imports import S3ImportFiles
-from emma.analytics.reports import Reports
-from emma.campaigns.definitions import Campaign
-from emma.campaigns.service import CampaignService
-from emma.config import CampaignSettings, ImportSettings, IngestSettings, PrivacySettings, ReportSettings
-from emma.dispatch.ports import Links
-from emma.imports.files import FileImports
-from emma.imports.service import ImportWorker
-from emma.ingest.reads import ProfileReads
-from emma.privacy.service import PrivacyService
-from emma.recommend.service import RecommendationService
-from emma.templates.library import TemplateSet
-from emma.wiring.analytics import build_reports
-from emma.wiring.campaigns import CampaignWiring
-from emma.wiring.definitions import read_campaigns, read_templates
-from emma.wiring.imports import FileImportWiring, build_importer
-from emma.wiring.ingest import IngestWiring, Intake
-from emma.wiring.privacy import PrivacyWiring
+if TYPE_CHECKING:  # each part imports what it is built from when first asked for (a cold start imports none)
+    from emma.adapters.campaigns import DynamoAudienceReader
+    from emma.adapters.imports import S3ImportFiles
+    from emma.analytics.reports import Reports
+    from emma.campaigns.definitions import Campaign
+    from emma.campaigns.service import CampaignService
+    from emma.config import CampaignSettings, ImportSettings, PrivacySettings, ReportSettings
+    from emma.dispatch.ports import Links
+    from emma.imports.files import FileImports
+    from emma.imports.service import ImportWorker
+    from emma.ingest.reads import ProfileReads
+    from emma.privacy.service import PrivacyService
+    from emma.recommend.service import RecommendationService
+    from emma.templates.library import TemplateSet
+    from emma.wiring.imports import FileImportWiring
+    from emma.wiring.ingest import IngestWiring, Intake
+    from emma.wiring.privacy import PrivacyWiring
 
 
 @functools.cache
 def wiring() -> IngestWiring:
+    from emma.config import IngestSettings
+    from emma.wiring.ingest import IngestWiring
+
     return IngestWiring(IngestSettings())  # type: ignore[call-arg]  # read from the environment
 
 
@@ -53,11 +56,15 @@ def recommender() -> RecommendationService:
 
 @functools.cache
 def privacy_settings() -> PrivacySettings:
+    from emma.config import PrivacySettings
+
     return PrivacySettings()  # type: ignore[call-arg]  # read from the environment
 
 
 @functools.cache
 def _privacy() -> PrivacyWiring:
+    from emma.wiring.privacy import PrivacyWiring
+
     return PrivacyWiring(privacy_settings(), wiring())
 
 
@@ -68,18 +75,24 @@ def privacy() -> PrivacyService:
 
 @functools.cache
 def report_settings() -> ReportSettings:
+    from emma.config import ReportSettings
+
     return ReportSettings()  # type: ignore[call-arg]  # read from the environment
 
 
 @functools.cache
 def analytics() -> Reports:
     """The analytics reports (the admin's analytics routes, the console)."""
+    from emma.wiring.analytics import build_reports
+
     return build_reports(report_settings(), wiring().dynamodb)
 
 
 @functools.cache
 def templates() -> TemplateSet:
     """The message templates (the console's previews, checking a template named in a report)."""
+    from emma.wiring.definitions import read_templates
+
     return read_templates(report_settings().definitions)
 
 
@@ -93,38 +106,52 @@ def template_names(shop: str) -> list[str]:
 @functools.cache
 def campaigns() -> list[Campaign]:
     """The campaigns of campaigns/ (the definitions layer in AWS, the repository folder locally)."""
+    from emma.wiring.definitions import read_campaigns
+
     return read_campaigns(report_settings().definitions)
 
 
 @functools.cache
 def audience_reader() -> DynamoAudienceReader:
+    from emma.adapters.campaigns import DynamoAudienceReader
+
     return DynamoAudienceReader(wiring().dynamodb, wiring().settings.profiles_table)
 
 
 @functools.cache
 def campaign_settings() -> CampaignSettings:
+    from emma.config import CampaignSettings
+
     return CampaignSettings()  # type: ignore[call-arg]  # read from the environment
 
 
 @functools.cache
 def campaign_service() -> CampaignService:
     """Starting, pausing, cancelling and following campaigns (the admin's campaign routes)."""
+    from emma.wiring.campaigns import CampaignWiring
+
     return CampaignWiring(campaign_settings(), wiring()).service
 
 
 @functools.cache
 def import_settings() -> ImportSettings:
+    from emma.config import ImportSettings
+
     return ImportSettings()  # type: ignore[call-arg]  # read from the environment
 
 
 @functools.cache
 def importer() -> ImportWorker:
     """Imports of a shop's history (the admin's import routes)."""
+    from emma.wiring.imports import build_importer
+
     return build_importer(import_settings(), wiring())
 
 
 @functools.cache
 def _file_import_wiring() -> FileImportWiring | None:
+    from emma.wiring.imports import FileImportWiring
+
     settings = import_settings()
     if not settings.imports_bucket or not settings.import_machine:
         return None

@@ -1,7 +1,22 @@
-"""Ingest Lambda entry point: Powertools resolver, routers, error mapping, OpenAPI document."""
+"""Ingest Lambda entry point: Powertools resolver, routers, error mapping, OpenAPI document.
+
+A cold start imports what the tracking API and the shop webhooks need to be routed, nothing more: their
+routers (ingest.routes.tracker, ingest.routes.webhooks) are registered here and import Emma's models,
+mappings and wiring on their first request. They read and check their bodies themselves (emma.sources),
+so the resolver's request validation is off for them. Every other router (the admin API, the console,
+unsubscribe and short links, preferences, surveys, ...) is imported and registered, with the resolver's
+validation, by the first request for one of them (``routed_app()``): a webhook or tracker request never
+imports the console's templates, analytics or campaigns.
+
+``ingest.handler.app`` is the resolver with every route registered: the CDK app reads its route table
+(emma_infra.constructs.ingest_api.served_routes) and ``emma schema`` its OpenAPI document. The route
+table, its order and the document are the same as with every router imported up front.
+"""
 
 from __future__ import annotations
 
+import importlib
+import threading
 from http import HTTPStatus
 from typing import Any
 
@@ -10,27 +25,13 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConf
 from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from emma.edge import tracing
 from emma.errors import EmmaError, InvalidPayload
 from ingest.http import error_body, error_response, json_response
-from ingest.openapi import openapi_document
-from ingest.routes import (
-    analytics,
-    campaigns,
-    catalog,
-    console,
-    coupons,
-    imports,
-    messages,
-    preferences,
-    privacy,
-    profiles,
-    survey,
-    tracker,
-    webhooks,
-)
+from ingest.routes import tracker, webhooks
 
 logger = Logger()
 tracer = tracing.tracer()
@@ -47,41 +48,84 @@ CORS = CORSConfig(
     expose_headers=["Retry-After"],
     max_age=600,
 )
-app = APIGatewayHttpResolver(enable_validation=True, cors=CORS)
-app.include_router(tracker.router)
-app.include_router(webhooks.router)
-app.include_router(profiles.router)
-app.include_router(messages.router)
-app.include_router(catalog.router)
-app.include_router(preferences.router)
-app.include_router(survey.router)
-app.include_router(privacy.router)
-app.include_router(analytics.router)
-app.include_router(console.router)
-app.include_router(imports.router)
-app.include_router(campaigns.router)
-app.include_router(coupons.router)
+# Request validation (query and path parameters of the admin routes) is switched on with those routes.
+_app = APIGatewayHttpResolver(cors=CORS)
+_app.include_router(tracker.router)
+_app.include_router(webhooks.router)
+
+# ingest.routes.<name>, registered in this order after the two above on the first request for any of
+# them (the order is the route table's and the OpenAPI document's).
+ROUTERS = (
+    "profiles",
+    "messages",
+    "catalog",
+    "preferences",
+    "survey",
+    "privacy",
+    "analytics",
+    "console",
+    "imports",
+    "campaigns",
+    "coupons",
+)
+_routing = threading.Lock()  # the local runtime may route from several threads
+_routed = False
 
 
-@app.get("/v1/openapi.json", include_in_schema=False)
+def routed_app() -> APIGatewayHttpResolver:
+    """The resolver with every route registered (the other routers imported the first time)."""
+    global _routed
+    with _routing:
+        if not _routed:
+            for name in ROUTERS:
+                _app.include_router(importlib.import_module(f"ingest.routes.{name}").router)
+            # Powertools' own switch (what APIGatewayHttpResolver(enable_validation=True) sets): the routes
+            # registered without a setting of their own are validated (their validation middlewares are
+            # built on their first call) and the document describes it (ingest.openapi makes it 400).
+            _app._enable_validation = True
+            _routed = True
+    return _app
+
+
+def __getattr__(name: str) -> Any:
+    """``ingest.handler.app``: the resolver with every route (for the CDK app and the OpenAPI document)."""
+    if name == "app":
+        return routed_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _serves_as_imported(event: dict[str, Any]) -> bool:
+    """Whether the request is for a route registered at import (or is a CORS preflight, which the resolver
+    answers alike for every path: the routes with CORS are all registered at import)."""
+    request = APIGatewayProxyEventV2(event)
+    method = request.http_method.upper()
+    if method == "OPTIONS":
+        return True
+    path = request.path
+    return any(r.method == method and r.rule.match(path) for r in (*_app._static_routes, *_app._dynamic_routes))
+
+
+@_app.get("/v1/openapi.json", include_in_schema=False)
 def openapi():
-    return json_response(200, openapi_document(app))
+    from ingest.openapi import openapi_document
+
+    return json_response(200, openapi_document(routed_app()))
 
 
-@app.exception_handler(EmmaError)
+@_app.exception_handler(EmmaError)
 def handle_domain_error(exc: EmmaError):
     log = logger.error if exc.status >= 500 else logger.info
     log("request refused", extra={"error": exc.code, "status": exc.status, "reason": exc.message})
     return error_response(exc)
 
 
-@app.exception_handler(RequestValidationError)
+@_app.exception_handler(RequestValidationError)
 def handle_validation_error(exc: RequestValidationError):
     details = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in exc.errors())
     return error_response(InvalidPayload(details or "invalid request"))
 
 
-@app.exception_handler(Exception)
+@_app.exception_handler(Exception)
 def handle_unexpected_error(exc: Exception):
     """The safety net: a fault in Emma (bad input is answered 4xx long before this) is logged with its
     stack and answered 500 in the usual error shape, naming the request for the logs."""
@@ -94,9 +138,9 @@ def handle_unexpected_error(exc: Exception):
     return json_response(500, error_body(500, "internal_error", message))
 
 
-@app.not_found
+@_app.not_found
 def handle_not_found(_: Exception):
-    event = app.current_event
+    event = _app.current_event
     return json_response(404, error_body(404, "not_found", f"no route for {event.http_method} {event.path}"))
 
 
@@ -104,4 +148,5 @@ def handle_not_found(_: Exception):
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return app.resolve(event, context)
+    resolver = _app if _routed or _serves_as_imported(event) else routed_app()
+    return resolver.resolve(event, context)

@@ -7,15 +7,16 @@ import binascii
 import json
 import zlib
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.event_handler import Response
-from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from emma.errors import EmmaError, Forbidden, InvalidPayload, PayloadTooLarge, Unauthorized, UnsupportedEncoding
-from emma.events.model import now_utc
-from emma.shops import ShopConfig, ShopDirectory
-from emma.sources.common import MAX_BODY_BYTES
+
+if TYPE_CHECKING:  # the handler imports this module on a cold start: nothing of Emma's models here
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
+    from emma.shops import ShopConfig, ShopDirectory
 
 JSON = "application/json"
 
@@ -38,11 +39,15 @@ _ZLIB = zlib.MAX_WBITS  # RFC 1950, what "deflate" means in HTTP
 _RAW_DEFLATE = -zlib.MAX_WBITS  # what some clients send as "deflate" anyway
 
 
-def decode_body(data: bytes, content_encoding: str, limit: int = MAX_BODY_BYTES) -> bytes:
+def decode_body(data: bytes, content_encoding: str, limit: int | None = None) -> bytes:
     """Undo a ``Content-Encoding`` list (applied in the order listed, so undone from the last).
 
-    Each step inflates at most ``limit`` + 1 bytes: a small gzip bomb is refused with 413 after
-    ``limit`` bytes of output, never inflated whole."""
+    Each step inflates at most ``limit`` (MAX_BODY_BYTES unless given) + 1 bytes: a small gzip bomb is
+    refused with 413 after ``limit`` bytes of output, never inflated whole."""
+    if limit is None:
+        from emma.sources.common import MAX_BODY_BYTES
+
+        limit = MAX_BODY_BYTES
     codings = [c.strip().lower() for c in content_encoding.split(",") if c.strip()]
     for coding in reversed(codings):
         if coding == "identity":
@@ -127,6 +132,8 @@ def received_at(event: APIGatewayProxyEventV2) -> datetime:
     epoch_ms = (event.raw_event.get("requestContext") or {}).get("timeEpoch")
     if isinstance(epoch_ms, int | float) and epoch_ms > 0:
         return datetime.fromtimestamp(epoch_ms / 1000, UTC)
+    from emma.events.model import now_utc
+
     return now_utc()
 
 

@@ -9,8 +9,11 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver
 
 from emma import __version__
+from ingest import schemas as models
 from ingest.schemas import ADMIN_REQUEST_BODIES, TRACKER_REQUEST_BODIES, WEBHOOK_HEADERS, WebhookPing
+from ingest.tracking import RESPONSE_MODELS
 
+REF = "#/components/schemas/{model}"
 SECURITY_SCHEMES = {
     "writeKey": {
         "type": "http",
@@ -28,6 +31,10 @@ def openapi_document(app: APIGatewayHttpResolver) -> dict[str, Any]:
     components = doc.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     components["securitySchemes"] = SECURITY_SCHEMES
+    for name in RESPONSE_MODELS:  # named by the tracking and webhook routes' answers (ingest.tracking)
+        schema = getattr(models, name).model_json_schema(mode="serialization", ref_template=REF)
+        schemas.update(schema.pop("$defs", {}))
+        schemas[name] = schema
     for (path, method), body in TRACKER_REQUEST_BODIES.items():
         operation = doc["paths"][path][method]
         name = body["title"]

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from emma.events.model import ProductInfo
 from emma.imports.model import CustomerRecord, OrderRecord
 from emma.profiles.model import Profile
+from ingest.tracking import TRACKER_PATHS
 
 # ---- Tracking request bodies (JSON Schema, exactly what the tracker routes accept) -----------------
 # Written as JSON Schema rather than pydantic models: "userId or anonymousId" and the fields each call
@@ -211,34 +212,6 @@ def _json(model: type[BaseModel], description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"model": model}}}
 
 
-_ERRORS = {
-    400: _json(Error, "Malformed JSON or a body the source does not allow"),
-    401: _json(Error, "Missing or wrong credentials or signature"),
-    413: _json(Error, "Body over 4 MB once decompressed"),
-    415: _json(Error, "A Content-Encoding other than gzip or deflate"),
-    503: _json(Error, "A dependency is unavailable; retry"),
-}
-CALL_RESPONSES = {
-    200: _json(Accepted, "Stored (or recognised as a duplicate)"),
-    **_ERRORS,
-    413: _json(
-        Error, "Body over 4 MB once decompressed, or the call over 128 KB of JSON (the message names the limit)"
-    ),
-}
-BATCH_RESPONSES = {
-    200: _json(BatchAccepted, "Valid calls stored; rejected calls listed (a call over 128 KB with code 413)"),
-    **_ERRORS,
-    413: _json(Error, "Body over 4 MB once decompressed, or more than 2,500 calls (the message names the limit)"),
-    503: _json(
-        Error, "A dependency is unavailable (a write key could not be looked up, the store); retry the whole batch"
-    ),
-}
-WEBHOOK_RESPONSES = {
-    200: _json(WebhookAccepted, "Stored (or recognised as a duplicate)"),
-    404: _json(Error, "Unknown shop or platform"),
-    422: _json(Error, "Unknown topic"),
-    **_ERRORS,
-}
 PROFILE_RESPONSES = {
     200: _json(
         Profile,
@@ -283,16 +256,6 @@ SEGMENT_MEMBER_RESPONSES = {
     404: _json(Error, "No such segment in this shop"),
 }
 
-# analytics.js posts each call to /v1/<first letter of the call type>, batches to /v1/b.
-TRACKER_PATHS: dict[str, tuple[str, ...]] = {
-    "track": ("/v1/track", "/v1/t"),
-    "identify": ("/v1/identify", "/v1/i"),
-    "page": ("/v1/page", "/v1/p"),
-    "screen": ("/v1/screen", "/v1/s"),
-    "alias": ("/v1/alias", "/v1/a"),
-    "group": ("/v1/group", "/v1/g"),
-    "batch": ("/v1/batch", "/v1/b", "/v1/import"),
-}
 TRACKER_REQUEST_BODIES: dict[tuple[str, str], dict[str, Any]] = {
     (path, "post"): TRACKER_BATCH_SCHEMA if call == "batch" else TRACKER_CALL_SCHEMAS[call]
     for call, paths in TRACKER_PATHS.items()

@@ -8,19 +8,25 @@ The write key is the HTTP Basic username (Segment's servers' clients), or ``writ
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit, SchemaValidationError
 
 from emma.errors import Unauthorized
-from emma.ingest.service import IngestReport
-from emma.shops import ShopConfig, ShopDirectory
-from emma.sources import segment
-from emma.sources.common import load_json_object
 from ingest import deps
 from ingest.http import basic_username, json_response, lower_headers, raw_body, received_at
-from ingest.schemas import BATCH_RESPONSES, CALL_RESPONSES, TRACKER_PATHS
+from ingest.tracking import BATCH_RESPONSES, CALL_RESPONSES, TRACKER_PATHS
+
+if TYPE_CHECKING:
+    from emma.ingest.service import IngestReport
+    from emma.shops import ShopConfig, ShopDirectory
+    from emma.sources import segment
+
+# The routes are registered when the handler is imported (a cold start); what they use of Emma (the
+# Segment mapping, the canonical event models) is imported by the first request that needs it.
+# Their bodies are read and checked by emma.sources.segment, not by the resolver's validation.
 
 router = APIGatewayHttpRouter()
 logger = Logger(child=True)
@@ -36,6 +42,9 @@ CONSENT_NOTE = (
 
 def _read() -> tuple[dict, str | None]:
     """The JSON body (any Content-Type: analytics.js sends text/plain) and the request's write key."""
+    from emma.sources import segment
+    from emma.sources.common import load_json_object
+
     body = load_json_object(raw_body(router.current_event), "tracker call")
     key = basic_username(lower_headers(router.current_event)) or segment.write_key_from_body(body)
     return body, key
@@ -61,6 +70,8 @@ def _source_ip() -> str | None:
 
 
 def _single(call_type: str):
+    from emma.sources import segment
+
     body, key = _read()
     if not key:
         raise Unauthorized(NO_KEY)
@@ -80,6 +91,8 @@ def _single(call_type: str):
 
 
 def _tracker_shop(shop: ShopConfig) -> segment.TrackerShop:
+    from emma.sources import segment
+
     return segment.TrackerShop(shop.shop, shop.currency, shop.tracker_consent)
 
 
@@ -115,6 +128,8 @@ class _ItemShops:
         return found
 
     def __call__(self, item: dict) -> segment.TrackerShop:
+        from emma.sources import segment
+
         key = segment.write_key_from_body(item)
         shop = self._lookup(key) if key and key != self._request_key else self.request_shop
         if shop is None:
@@ -125,6 +140,9 @@ class _ItemShops:
 
 
 def batch():
+    from emma.ingest.service import IngestReport
+    from emma.sources import segment
+
     body, key = _read()
     owners = _ItemShops(deps.intake().shops, key)  # a wrong request-level key: 401 for all
     ip = _source_ip()
@@ -183,6 +201,7 @@ def _register(call_type: str) -> None:
             tags=["tracking"],
             operation_id=f"{call_type}_{path.rsplit('/', 1)[-1]}" if alias else call_type,
             responses=responses,
+            enable_validation=False,
         )(route)
 
 
@@ -197,6 +216,7 @@ for _call_type in TRACKER_PATHS:
     description='analytics.js posts counters about its own deliveries (`{"series": [...]}`, no write key) to '
     "`<apiHost>/m`; they describe the library, not a customer, so Emma acknowledges them and keeps nothing.",
     responses={200: CALL_RESPONSES[200]},
+    enable_validation=False,
 )
 def library_metrics():
     return json_response(200, {"success": True, "accepted": 0, "duplicates": 0, "skipped": 0, "published": 0})

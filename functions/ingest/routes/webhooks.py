@@ -14,12 +14,9 @@ from aws_lambda_powertools.event_handler.router import APIGatewayHttpRouter
 from aws_lambda_powertools.metrics import MetricUnit
 
 from emma.errors import InvalidSignature, NotFound
-from emma.sources import shopify
-from emma.sources.common import load_json_object
-from emma.sources.webhooks import WEBHOOK_SOURCES
 from ingest import deps
 from ingest.http import json_response, lower_headers, raw_body, received_at
-from ingest.schemas import WEBHOOK_RESPONSES
+from ingest.tracking import WEBHOOK_RESPONSES
 
 router = APIGatewayHttpRouter()
 metrics = Metrics()
@@ -34,8 +31,15 @@ metrics = Metrics()
     "or shopware (shopware-shop-signature); the body is verified with the shop's secret "
     "for that platform before anything is read.",
     responses=WEBHOOK_RESPONSES,
+    enable_validation=False,  # two path segments, any text: nothing for the resolver to check
 )
 def webhook(platform: str, shop: str):
+    # Registered when the handler is imported (a cold start); the platforms' mappings and the canonical
+    # event models are imported by the first delivery.
+    from emma.sources import shopify
+    from emma.sources.common import load_json_object
+    from emma.sources.webhooks import WEBHOOK_SOURCES
+
     source = WEBHOOK_SOURCES.get(platform)
     if source is None:
         raise NotFound(f"unknown platform {platform!r}; use one of {sorted(WEBHOOK_SOURCES)}")

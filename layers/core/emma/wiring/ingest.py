@@ -9,28 +9,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
 
-from emma.adapters.dispatch import DynamoLinks, DynamoMessageLog
 from emma.adapters.dynamodb import DynamoCatalog, DynamoProfileRepository
 from emma.adapters.eventbridge import EventBridgePublisher
-from emma.adapters.journeys import DynamoJourneyStore
-from emma.adapters.offers import DynamoCodePool
 from emma.adapters.privacy import DynamoPrivacyStore, SuppressionCheck
-from emma.adapters.recommend import DynamoModelStore
-from emma.adapters.rules_store import DynamoRulesStore
 from emma.adapters.shops import SecretsShopDirectory
 from emma.clock import Clock, clock_from_env
 from emma.config import IngestSettings
-from emma.dispatch.ports import Links
-from emma.ingest.reads import ProfileReads
 from emma.ingest.service import IngestService
-from emma.offers.ports import CodePool
-from emma.recommend.service import RecommendationService
 from emma.shops import ShopDirectory
 from emma.wiring.aws import REQUEST_PATH, session_or_default
+
+if TYPE_CHECKING:  # the other parts import theirs when built: a webhook's cold start imports the intake's only
+    from emma.dispatch.ports import Links
+    from emma.ingest.reads import ProfileReads
+    from emma.offers.ports import CodePool
+    from emma.recommend.service import RecommendationService
 
 
 @dataclass(frozen=True)
@@ -84,6 +81,11 @@ class IngestWiring:
 
     @cached_property
     def reads(self) -> ProfileReads:
+        from emma.adapters.dispatch import DynamoMessageLog
+        from emma.adapters.journeys import DynamoJourneyStore
+        from emma.adapters.rules_store import DynamoRulesStore
+        from emma.ingest.reads import ProfileReads
+
         table = self.settings.profiles_table
         return ProfileReads(
             self.intake.service,
@@ -95,15 +97,22 @@ class IngestWiring:
     @cached_property
     def links(self) -> Links:
         """Tracked short links of SMS and push messages."""
+        from emma.adapters.dispatch import DynamoLinks
+
         return DynamoLinks(self.dynamodb, self.settings.profiles_table)
 
     @cached_property
     def pools(self) -> CodePool:
         """The pools of coupon codes shops upload (POST /v1/coupons/pools/{pool})."""
+        from emma.adapters.offers import DynamoCodePool
+
         return DynamoCodePool(self.dynamodb, self.settings.profiles_table)
 
     @cached_property
     def recommender(self) -> RecommendationService:
+        from emma.adapters.recommend import DynamoModelStore
+        from emma.recommend.service import RecommendationService
+
         models = DynamoModelStore(self.dynamodb, self.settings.catalog_table)
         return RecommendationService(models, self.intake.service.catalog, self.clock)
 

@@ -39,13 +39,22 @@ def count(events: list[dict[str, Any]]) -> dict[str, int]:
 def measure(prices: dict[str, Any]) -> dict[str, Any]:
     runtime = LocalRuntime(load_config(), port=0, log_level="ERROR", schedule=False).start()
     try:
+        demo = JourneyDemo(runtime)
         with contextlib.redirect_stdout(io.StringIO()):
-            status = JourneyDemo(runtime).run()
+            status = demo.run()
+        personas = {pid[:60]: user.removeprefix("demo-").title() for user, pid in demo.profile_ids.items()}
         sfn = runtime.emulator.session().client("stepfunctions")  # type: ignore[union-attr]
         per_customer = {}
         for execution in runtime.executions(JOURNEY):
-            counts = count(_history(sfn, execution["executionArn"]))
-            per_customer[execution["name"]] = {**counts, "status": execution["status"]}
+            events = _history(sfn, execution["executionArn"])
+            persona = personas.get(execution["name"].rsplit("-", 1)[0], "")
+            path = [e["stateEnteredEventDetails"]["name"] for e in events if e["type"].endswith("StateEntered")]
+            per_customer[execution["name"]] = {
+                **count(events),
+                "status": execution["status"],
+                "persona": persona,
+                "states": path,
+            }
     finally:
         runtime.stop()
     sfn_price = prices["services"]["stepfunctions_standard"]["usd_per_1000_transitions"]
@@ -67,8 +76,9 @@ def measure(prices: dict[str, Any]) -> dict[str, Any]:
 def report(r: dict[str, Any]) -> str:
     lines = [f"\n7. Journeys: state transitions per customer, {r['journey']} (from execution histories)"]
     for name, c in r["customers"].items():
+        who = f"{c['persona']} ({name[:24]}...)" if c.get("persona") else name[:40]
         lines.append(
-            f"  {name[:40]:<41}{c['status']:<10}{c['transitions']:>4} transitions ({c['states_entered']} states, "
+            f"  {who:<41}{c['status']:<10}{c['transitions']:>4} transitions ({c['states_entered']} states, "
             f"{c['retries']} retries), {c['lambda_invocations']} Lambda invocations"
         )
     lines.append(

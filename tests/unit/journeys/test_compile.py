@@ -58,15 +58,72 @@ def test_every_task_retries_with_backoff_then_records_the_failure():
 
 
 def test_an_event_wait_parks_a_task_token_with_the_timeout_leading_to_on_timeout():
-    state = compile_journey(JOURNEYS["smartphone-onboarding"])["States"]["survey-answer"]
+    states = compile_journey(JOURNEYS["smartphone-onboarding"])["States"]
+    state = states["survey"]  # the survey's send and the wait for its answer: one task
     assert state["Resource"].endswith("lambda:invoke.waitForTaskToken")
-    assert state["TimeoutSeconds"] == 7 * 86400 and state["Parameters"]["Payload"]["token.$"] == "$$.Task.Token"
+    payload = state["Parameters"]["Payload"]
+    assert state["TimeoutSeconds"] == 7 * 86400 and payload["token.$"] == "$$.Task.Token"
+    assert [(a["action"], a["step"]) for a in payload["spec"]] == [("send", "survey"), ("await", "survey-answer")]
     assert state["Catch"][0] == {
         "ErrorEquals": ["States.Timeout"],
         "ResultPath": "$.timeout",
         "Next": "newsletter",
     }
-    assert state["Next"] == "satisfied"
+    # The branch after it (satisfied) is decided by whoever hands the token back: only its Choice runs.
+    assert state["Next"] == "satisfied.route" and state["ResultPath"] == "$.last"
+    assert "satisfied" not in states and "survey-answer" not in states
+    # A wait with no branch after it: the event goes to $.awaited, the next step's task follows.
+    friend = states["invite-review-and-referral"]
+    assert friend["Next"] == "reward-referrer" and friend["ResultPath"] == "$.awaited"
+    assert friend["Catch"][0]["Next"] == "newsletter"
+
+
+def test_consecutive_tasks_fold_into_one_and_the_last_task_finishes_the_journey():
+    states = compile_journey(JOURNEYS["smartphone-onboarding"])["States"]
+    grant = states["grant-warranty"]["Parameters"]["Payload"]
+    assert grant["action"] == "sequence" and grant["then"] == "first-week"
+    assert [(a["action"], a["step"], a["then"]) for a in grant["spec"]] == [
+        ("update", "grant-warranty", "warranty-mail"),
+        ("send", "warranty-mail", "first-week"),
+    ]
+    assert states["grant-warranty"]["Next"] == "first-week" and "warranty-mail" not in states
+    # A step reached from several places keeps its own task and is folded into each task that leads to it.
+    reward = states["reward-referrer"]["Parameters"]["Payload"]["spec"]
+    assert [a["step"] for a in reward] == ["reward-referrer", "reward-mail", "newsletter"]
+    assert [a["step"] for a in states["service-follow-up"]["Parameters"]["Payload"]["spec"]] == [
+        "service-follow-up",
+        "newsletter",
+    ]
+    assert states["newsletter"]["Parameters"]["Payload"]["action"] == "send"  # after a timed-out wait
+    # The last task records the end: no journey.finish task after it (an exit step reached by a Choice stays).
+    offer = states["upgrade-offer"]
+    assert [a["action"] for a in offer["Parameters"]["Payload"]["spec"]] == ["send", "finish"] and offer["End"]
+    assert offer["Parameters"]["Payload"]["spec"][-1] == {
+        "action": "finish",
+        "step": "done",
+        "then": None,
+        "spec": {"reason": "exit step"},
+    }
+    assert states["done"]["Parameters"]["Payload"]["action"] == "finish" and FINISH not in states
+    cart = compile_journey(JOURNEYS["abandoned-cart"])["States"]
+    assert cart["coupon"]["Parameters"]["Payload"]["spec"][-1]["step"] == FINISH and cart["coupon"]["End"]
+
+
+def test_a_branch_that_checks_again_later_is_one_callback_task_whose_timeout_is_the_wait():
+    states = compile_journey(JOURNEYS["smartphone-onboarding"])["States"]
+    check, again = states["upgrade-check"], states["upgrade-check.again"]
+    assert "a-month-later" not in states  # the wait is the task's timeout
+    for state, other in ((check, "upgrade-check.again"), (again, "upgrade-check")):
+        assert state["Resource"].endswith("lambda:invoke.waitForTaskToken") and state["TimeoutSeconds"] == 30 * 86400
+        assert state["Catch"][0] == {"ErrorEquals": ["States.Timeout"], "ResultPath": "$.timeout", "Next": other}
+        assert state["Next"] == "upgrade-check.route" and state["ResultPath"] == "$.last"
+        payload = state["Parameters"]["Payload"]
+        assert payload["action"] == "poll" and payload["step"] == "upgrade-check"
+        assert payload["spec"]["wait"] == "a-month-later" and payload["token.$"] == "$$.Task.Token"
+    assert check["Parameters"] == again["Parameters"]
+    route = states["upgrade-check.route"]
+    assert [c["Next"] for c in route["Choices"]] == ["upgrade-offer"] and route["Default"] == "done"
+    assert states["device-ageing"]["Next"] == "upgrade-check"
 
 
 def test_a_duration_wait_is_one_wait_state_and_a_time_of_day_wait_asks_for_the_timestamp():

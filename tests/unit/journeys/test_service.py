@@ -190,11 +190,39 @@ def test_an_awaited_event_hands_the_token_back_once(world):
         score=9,
         at=world.clock.now(),
     )
+    world.ingest.ingest([watched])  # on the profile before the bus delivers it
     assert world.service.on_event(watched) == ["smartphone-onboarding: survey.answered arrived"]
-    assert world.executions.resumed == [("tok-1", {"event_id": watched.id, "type": "survey.answered"})]
-    assert world.store.get("elektro-emma", pid, "smartphone-onboarding").waiting_for is None
+    # The branch right after the wait (satisfied) is decided here: the output carries the route for its Choice.
+    route = {"route": "invite-review-and-referral", "until": None}
+    assert world.executions.resumed == [("tok-1", {"event_id": watched.id, "type": "survey.answered", **route})]
+    state = world.store.get("elektro-emma", pid, "smartphone-onboarding")
+    assert state.waiting_for is None and state.step == "invite-review-and-referral"
+    assert [(e.what, e.step, e.detail) for e in state.log[-2:]] == [
+        ("arrived", "survey-answer", "survey.answered"),
+        ("branched", "satisfied", "-> invite-review-and-referral (condition 1 holds)"),
+    ]
+    steps = [e for e in world.announced.published if e.type.value == "journey.step"]
+    assert [e.properties.step for e in steps] == ["survey-answer", "satisfied"]  # the branch was reached
     world.service.on_event(watched)
-    assert len(world.executions.resumed) == 1
+    assert len(world.executions.resumed) == 1 and len(
+        world.store.get("elektro-emma", pid, "smartphone-onboarding").log
+    ) == len(state.log)
+    # A wait with no branch after it hands the bare event back.
+    world.service.step(
+        payload(
+            world,
+            pid,
+            "smartphone-onboarding",
+            "friend-buys",
+            "await",
+            {"event": "referral.made"},
+            then="reward-referrer",
+            token="tok-2",
+        )
+    )
+    made = event("referral.made", customer={**CUSTOMER, "profile_id": pid}, referral_code="ABC", at=world.clock.now())
+    world.service.on_event(made)
+    assert world.executions.resumed[-1] == ("tok-2", {"event_id": made.id, "type": "referral.made"})
 
 
 def test_an_event_that_arrived_before_the_token_was_parked_still_counts(world):
@@ -209,7 +237,9 @@ def test_an_event_that_arrived_before_the_token_was_parked_still_counts(world):
     )
     world.service.step(p)
     assert world.executions.resumed[0][0] == "tok-2"
-    assert world.store.get("elektro-emma", pid, "smartphone-onboarding").log[-1].what == "arrived"
+    assert world.executions.resumed[0][1]["route"] == "invite-review-and-referral"  # score 9: the branch after it
+    log = world.store.get("elektro-emma", pid, "smartphone-onboarding").log
+    assert [e.what for e in log[-2:]] == ["arrived", "branched"]
 
 
 def test_an_event_from_before_the_wait_does_not_count(world):
@@ -399,3 +429,88 @@ def test_a_smartphone_owner_registering_enters_once_whichever_came_first(world):
     assert done[0].startswith("smartphone-onboarding: started") and len(world.executions.started) == 1
     done = world.service.on_event(fired(world, pid, "smartphone-purchased", id_="fire-9"))
     assert "not entered (already in this journey" in done[0] and len(world.executions.started) == 1
+
+
+def compiled(w, pid, journey, state_name, token=None):
+    """The Payload of a compiled task state as the steps function receives it (Step Functions fills in the
+    JSONPath fields)."""
+    from emma.journeys.compile import compile_journey
+
+    task = compile_journey(JOURNEYS[journey])["States"][state_name]["Parameters"]["Payload"]
+    state = w.store.get("elektro-emma", pid, journey)
+    runtime = {
+        "$.shop": "elektro-emma",
+        "$.profile_id": pid,
+        "$$.Execution.Name": state.execution,
+        "$$.State.EnteredTime": w.clock.now().isoformat(),
+        "$$.Task.Token": token,
+    }
+    return {k.removesuffix(".$"): runtime[v] if k.endswith(".$") else v for k, v in task.items()}
+
+
+def test_a_sequence_does_each_action_once_in_order_and_a_retry_repeats_none(world):
+    pid = customer(world)
+    world.service.on_event(fired(world, pid, "smartphone-purchased"))
+    p = compiled(world, pid, "smartphone-onboarding", "reward-referrer")  # reward, its mail, the newsletter
+    assert [a["step"] for a in p["spec"]] == ["reward-referrer", "reward-mail", "newsletter"]
+    assert world.service.step(p) == {"route": None, "until": None}
+    world.service.step(p)  # Step Functions retried the task (a timeout after the work was done): nothing twice
+    assert [m["template"] for m in world.messages.requests] == ["referral-reward", "personalised-newsletter"]
+    keys = [m["key"] for m in world.messages.requests]
+    assert keys == [f"{p['execution']}:{s}:{p['entered']}" for s in ("reward-mail", "newsletter")]  # one per action
+    updated = [e for e in world.publisher.published if e.type.value == "customer.updated" and e.source.kind == "emma"]
+    assert len(updated) == 1 and world.ingest.resolve("elektro-emma", pid).traits["referral_reward"].value == "granted"
+    state = world.store.get("elektro-emma", pid, "smartphone-onboarding")
+    assert [(e.step, e.what) for e in state.log[1:]] == [
+        ("reward-referrer", "updated"),
+        ("reward-mail", "sent"),
+        ("newsletter", "sent"),
+    ]
+    assert state.step == "device-ageing" and state.messages == 1  # the reward mail is transactional
+    steps = {e.id: e.properties.step for e in world.announced.published if e.type.value == "journey.step"}
+    assert list(steps.values()) == ["reward-referrer", "reward-mail", "newsletter"]  # the retry: the same ids
+
+
+def test_a_sequence_ending_the_journey_records_completion_in_the_same_task(world):
+    pid = customer(world)
+    world.service.on_event(fired(world, pid, "smartphone-purchased"))
+    p = compiled(world, pid, "smartphone-onboarding", "upgrade-offer")
+    assert [a["action"] for a in p["spec"]] == ["send", "finish"]
+    world.service.step(p)
+    state = world.store.get("elektro-emma", pid, "smartphone-onboarding")
+    assert state.status == "completed" and state.end_reason == "exit step"
+    assert [m["template"] for m in world.messages.requests] == ["upgrade-offer"]
+
+
+def test_a_sequence_stops_where_the_journey_ended(world):
+    pid = customer(world)
+    world.service.on_event(fired(world, pid, "smartphone-purchased"))
+    p = compiled(world, pid, "smartphone-onboarding", "service-follow-up")  # two sends
+    cancelled = event(
+        "order.cancelled",
+        customer={**CUSTOMER, "profile_id": pid},
+        order_id="o-1",
+        total=50.0,
+        currency="EUR",
+        at=world.clock.now(),
+    )
+    assert world.service.on_event(cancelled) == ["smartphone-onboarding: exited (exit event order.cancelled)"]
+    world.service.step(p)  # the task had started before the stop reached it
+    assert world.messages.requests == []
+
+
+def test_a_branch_that_checks_again_later_waits_on_its_own_token_or_hands_it_back_with_the_route(world):
+    pid = customer(world, order("o-1", "700.00", customer=CUSTOMER, at=T0))  # a smartphone: not due for long
+    world.service.on_event(fired(world, pid, "smartphone-purchased"))
+    p = compiled(world, pid, "smartphone-onboarding", "upgrade-check", token="tok-1")
+    assert p["action"] == "poll" and p["spec"]["wait"] == "a-month-later"
+    assert world.service.step(p)["route"] == "a-month-later"
+    assert world.executions.resumed == []  # the token stays parked: the task's timeout is the month's wait
+    state = world.store.get("elektro-emma", pid, "smartphone-onboarding")
+    assert state.step == "a-month-later" and state.log[-1].detail == "-> a-month-later (otherwise)"
+    world.clock.advance(days=331)  # the journey's year is nearly over
+    p = compiled(world, pid, "smartphone-onboarding", "upgrade-check", token="tok-2")
+    assert world.service.step(p)["route"] == "done"
+    assert world.executions.resumed == [("tok-2", {"route": "done", "until": None})]
+    checks = [e for e in world.store.get("elektro-emma", pid, "smartphone-onboarding").log if e.what == "branched"]
+    assert len(checks) == 2

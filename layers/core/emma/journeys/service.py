@@ -7,6 +7,9 @@ weighed against the other journeys the customer is in and the journey's exclusio
 they were never in it) and announced as ``journey.refused``. ``step`` (the journey-steps function,
 invoked by the state machines) does what a step says and records it on the customer's journey state;
 before a marketing send it weighs the other journeys and the exclusions again (held, or exit).
+A task may run several steps in order (a sequence: emma.journeys.compile folds consecutive steps), each
+as its own task would; a branch that checks again later (poll) and the branch right after an event wait
+are decided by whoever hands the task token back, with the route in the callback's output.
 Every external effect is keyed, so retries and re-deliveries act once.
 """
 
@@ -17,7 +20,7 @@ import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, time, timedelta
-from typing import Any, assert_never
+from typing import Any, NamedTuple, assert_never
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from emma.clock import Clock
@@ -32,8 +35,9 @@ from emma.events.model import (
 )
 from emma.ingest.ports import EventPublisher
 from emma.ingest.service import IngestService
+from emma.journeys.compile import decided_on_arrival
 from emma.journeys.conflicts import conflict
-from emma.journeys.definitions import Journey, JourneyGroup, Variant
+from emma.journeys.definitions import BranchArm, Journey, JourneyGroup, Variant
 from emma.journeys.ports import Executions, JourneyStore, MessageRequests
 from emma.journeys.state import JourneyState, LogEntry, StaleJourneyState
 from emma.journeys.steps import (
@@ -42,8 +46,12 @@ from emma.journeys.steps import (
     EmitPayload,
     FailedPayload,
     FinishPayload,
+    InvalidStepPayload,
+    PollPayload,
     SendPayload,
+    SequencePayload,
     SplitPayload,
+    StepPayload,
     StepPayloadBase,
     UntilPayload,
     UpdatePayload,
@@ -90,6 +98,24 @@ def next_time_of_day(now: datetime, hhmm: str, timezone: str | None) -> datetime
     if candidate <= local:
         candidate = datetime.combine(local.date() + timedelta(days=1), time(hour, minute), tzinfo=zone)
     return candidate.astimezone(UTC)
+
+
+class _Decision(NamedTuple):
+    """A branch decided when the event its wait awaited arrived: the branch step, where it leads, why, and
+    the key of its log entry (the step is reached once per arrival)."""
+
+    step: str
+    target: str
+    why: str
+    key: str
+
+
+def _decide(arms: Sequence[BranchArm], facts: Facts) -> tuple[str, str]:
+    """The first arm whose conditions hold (the last is ``otherwise``): its target, and why."""
+    for n, arm in enumerate(arms):
+        if arm.when is None or holds(arm.when, facts, facts.now):
+            return arm.target, "otherwise" if arm.when is None else f"condition {n + 1} holds"
+    raise AssertionError("a branch ends with an otherwise arm")  # the model guarantees it
 
 
 class JourneyService:
@@ -296,18 +322,40 @@ class JourneyService:
                 self._end(event.shop, profile_id, journey.id, state.execution, "exited", reason, event.id)
                 done.append(f"{journey.id}: exited ({reason})")
             elif state.waiting_for == event.type.value and state.token:
-                arrived = self._executions.resume(state.token, {"event_id": event.id, "type": event.type.value})
+                output: dict[str, Any] = {"event_id": event.id, "type": event.type.value}
+                decided = self._decided_on_arrival(journey, state, event.shop, profile_id, f"arrived:{event.id}")
+                if decided is not None:
+                    output |= {"route": decided.target, "until": None}
+                arrived = self._executions.resume(state.token, output)
                 self._mutate(
                     event.shop,
                     profile_id,
                     journey.id,
                     state.execution,
-                    lambda s, _e=event: self._arrived(s, _e.type.value, _e.id),
+                    lambda s, _e=event, _d=decided if arrived else None: self._arrived(s, _e.type.value, _e.id, _d),
                 )
+                if arrived and decided is not None:
+                    self._announce_step(event.shop, profile_id, journey.id, state.execution, decided.key, decided.step)
                 done.append(f"{journey.id}: {event.type.value} arrived" + ("" if arrived else " (too late)"))
         return done
 
-    def _arrived(self, state: JourneyState, event_type: str, event_id: str) -> None:
+    def _decided_on_arrival(
+        self, journey: Journey, state: JourneyState, shop: str, profile_id: str, cause: str
+    ) -> _Decision | None:
+        """The branch right after the event wait the customer is in, decided now that the event has arrived
+        (emma.journeys.compile.decided_on_arrival: the callback's output carries the route, the Choice reads
+        it). None when no branch follows the wait, or the profile is gone."""
+        branch = decided_on_arrival(journey, state.step or "")
+        if branch is None:
+            return None
+        try:
+            facts = self._facts(shop, self._ingest.resolve(shop, profile_id))
+        except ProfileNotFound:
+            return None
+        target, why = _decide(branch.branch, facts)
+        return _Decision(branch.id, target, why, f"{state.execution}:{branch.id}:{cause}")
+
+    def _arrived(self, state: JourneyState, event_type: str, event_id: str, decided: _Decision | None = None) -> None:
         if state.waiting_for != event_type:
             return
         state.record(
@@ -321,6 +369,19 @@ class JourneyService:
             )
         )
         state.waiting_for, state.token = None, None
+        if decided is not None:  # the branch after the wait, decided by whoever handed the token back
+            now = self._clock.now()
+            state.record(
+                LogEntry(
+                    at=now,
+                    execution=state.execution,
+                    step=decided.step,
+                    what="branched",
+                    detail=f"-> {decided.target} ({decided.why})",
+                    key=decided.key,
+                )
+            )
+            state.step, state.step_since = decided.target, now
 
     def _end(
         self, shop: str, profile_id: str, journey: str, execution: str, status: str, reason: str, key: str
@@ -362,9 +423,21 @@ class JourneyService:
 
     def step(self, payload: dict[str, Any]) -> dict[str, Any]:
         p = parse_step(payload)  # UnknownAction, InvalidStepPayload
+        route = until = None
+        # A sequence runs its actions in order, each as its own task would (keyed on its own step: a retry
+        # repeats nothing done), and stops where the journey ended (an exit on a conflict before a send).
+        for action in p.actions() if isinstance(p, SequencePayload) else [p]:
+            route, until, live = self._act(action)
+            if not live:
+                break
+        return {"route": route, "until": until}
+
+    def _act(self, p: StepPayload) -> tuple[str | None, str | None, bool]:
+        """Do one action; returns its route, its until, and whether the journey goes on."""
+        live = True
         match p:
             case SendPayload():
-                route, until = self._send(p)
+                route, until, live = self._send(p)
             case UpdatePayload():
                 route, until = self._update(p)
             case EmitPayload():
@@ -381,23 +454,31 @@ class JourneyService:
                 route, until = self._finish(p)
             case FailedPayload():
                 route, until = self._failed(p)
+            case PollPayload():
+                route, until = self._poll(p)
+            case SequencePayload():
+                raise InvalidStepPayload("journey step 'sequence': a sequence inside a sequence")
             case _:
                 assert_never(p)
         if not isinstance(p, FinishPayload | FailedPayload):  # the step's effect is recorded: it was reached
-            self._announce(
-                EventType.JOURNEY_STEP, p.shop, p.profile_id, p.journey, p.execution, f"{p.key}:step", p.step
-            )
-        return {"route": route, "until": until}
+            self._announce_step(p.shop, p.profile_id, p.journey, p.execution, p.key, p.step)
+        return route, until, live
 
-    def _send(self, p: SendPayload) -> tuple[str | None, str | None]:
+    def _announce_step(self, shop: str, profile_id: str, journey: str, execution: str, key: str, step: str) -> None:
+        self._announce(EventType.JOURNEY_STEP, shop, profile_id, journey, execution, f"{key}:step", step)
+
+    def _send(self, p: SendPayload) -> tuple[str | None, str | None, bool]:
+        """Returns route, until, and False when the journey is over (not active, or exited on a conflict)."""
         spec, key, now = p.spec, p.key, self._clock.now()
         state = self._current(p)
-        if state is None or state.done(key):
-            return None, None
+        if state is None:
+            return None, None, False
+        if state.done(key):
+            return None, None, True
         cap = spec.max_messages
         if not spec.transactional and cap is not None and state.messages >= cap:
             self._log(p, "capped", f"{spec.template}: this journey may send {cap} messages", then=p.then)
-            return None, None
+            return None, None, True
         profile = self._profile(p)
         journey = self._journeys.get(p.journey)
         if not spec.transactional and journey is not None and self._may_conflict(journey):
@@ -408,10 +489,10 @@ class JourneyService:
                 if state.execution_arn:
                     self._executions.stop(state.execution_arn, f"conflict: {reason}")
                 self._end(p.shop, p.profile_id, p.journey, p.execution, "exited", f"conflict: {reason}", p.key)
-                return None, None
+                return None, None, False
             if reason:
                 self._log(p, "held", f"{spec.template}: {reason}", then=p.then)
-                return None, None
+                return None, None, True
         recent = sorted(
             pid for pid, owned in profile.products_owned.items() if now - owned.last_bought_at <= JUST_BOUGHT
         )
@@ -448,7 +529,7 @@ class JourneyService:
             s.step, s.step_since = p.then, now
 
         self._change(p, sent)
-        return None, None
+        return None, None, True
 
     def _update(self, p: UpdatePayload) -> tuple[str | None, str | None]:
         traits = p.spec.set
@@ -463,15 +544,20 @@ class JourneyService:
         self._log(p, "emitted", name, then=p.then)
         return None, None
 
-    def _branch(self, p: BranchPayload) -> tuple[str | None, str | None]:
-        facts = self._facts(p.shop, self._profile(p))
-        now = facts.now
-        for n, arm in enumerate(p.spec):
-            if arm.when is None or holds(arm.when, facts, now):
-                why = "otherwise" if arm.when is None else f"condition {n + 1} holds"
-                self._log(p, "branched", f"-> {arm.target} ({why})", then=arm.target)
-                return arm.target, None
-        raise AssertionError("a branch ends with an otherwise arm")  # the model guarantees it
+    def _branch(self, p: BranchPayload | PollPayload) -> tuple[str | None, str | None]:
+        arms = p.spec.branch if isinstance(p, PollPayload) else p.spec
+        target, why = _decide(arms, self._facts(p.shop, self._profile(p)))
+        self._log(p, "branched", f"-> {target} ({why})", then=target)
+        return target, None
+
+    def _poll(self, p: PollPayload) -> tuple[str | None, str | None]:
+        """A branch that checks again later, run as a callback task: the arm that waits leaves the token
+        parked (the task's timeout is the wait, and leads back to this step); any other hands it back at
+        once with the route."""
+        route, _ = self._branch(p)
+        if route != p.spec.wait:
+            self._executions.resume(p.token, {"route": route, "until": None})
+        return route, None
 
     def _split(self, p: SplitPayload) -> tuple[str | None, str | None]:
         chosen = split_variant(p.spec, p.profile_id, f"{p.journey}:{p.step}")
@@ -548,8 +634,19 @@ class JourneyService:
         # The event may have arrived between entering this step and parking the token.
         profile = self._profile(p)
         arrived = any(t >= int(entered.timestamp()) for t in profile.event_times.get(wanted, []))
-        if arrived and self._executions.resume(token, {"event_id": None, "type": wanted, "seen_on_profile": True}):
-            self._change(p, lambda s: self._arrived(s, wanted, f"{key}:profile"))
+        if not arrived:
+            return None, None
+        output: dict[str, Any] = {"event_id": None, "type": wanted, "seen_on_profile": True}
+        journey = self._journeys.get(p.journey)
+        decided = None
+        if journey is not None and (branch := decided_on_arrival(journey, p.step)) is not None:
+            target, why = _decide(branch.branch, self._facts(p.shop, profile))
+            decided = _Decision(branch.id, target, why, f"{p.execution}:{branch.id}:{key}:profile")
+            output |= {"route": target, "until": None}
+        if self._executions.resume(token, output):
+            self._change(p, lambda s: self._arrived(s, wanted, f"{key}:profile", decided))
+            if decided is not None:
+                self._announce_step(p.shop, p.profile_id, p.journey, p.execution, decided.key, decided.step)
         return None, None
 
     def _finish(self, p: FinishPayload) -> tuple[str | None, str | None]:

@@ -75,6 +75,11 @@ Arms = Annotated[list[BranchArm], PlainSerializer(_as_written)]
 Variants = Annotated[list[Variant], PlainSerializer(_as_written)]
 
 
+class PollSpec(_Spec):
+    branch: Arms
+    wait: str = Field(description="the arm's target that waits and checks again (its wait is the task's timeout)")
+
+
 # ---- the payloads ----------------------------------------------------------------------------------
 
 
@@ -171,6 +176,80 @@ class FinishPayload(StepPayloadBase):
     spec: FinishSpec
 
 
+class PollPayload(StepPayloadBase):
+    """A branch that loops back to itself through a fixed wait (``otherwise`` -> wait for 30d -> the branch),
+    run as one lambda:invoke.waitForTaskToken task whose TimeoutSeconds is the wait: the function decides;
+    the wait arm leaves the token parked (the timeout is the wait, and leads back to this task), any other
+    arm hands the token back at once with the route for the Choice after it. One transition per check
+    instead of three (task, choice, wait)."""
+
+    BOUND: ClassVar[dict[str, str]] = {**StepPayloadBase.BOUND, "token": "$$.Task.Token"}
+    action: Literal["poll"] = "poll"
+    spec: PollSpec
+    token: str
+
+
+class SequenceAction(BaseModel):
+    """One action of a sequence: what a task of its own would pass, less what Step Functions fills in."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    action: str
+    step: str
+    then: str | None
+    spec: Any = None
+
+
+class SequencePayload(StepPayloadBase):
+    """Consecutive steps run by one task, in order (the compiler folds a send, update or emit with the
+    steps after it: another send, update or emit, the end or an exit step, a branch, split or time-of-day
+    wait, an event wait). Each action is the payload its step's own task would pass, with this task's
+    execution and entered time: its key (execution:step:entered) is its own and a retry of the task
+    repeats none of the actions already done. ``token``: the task token when the last action parks it."""
+
+    BOUND: ClassVar[dict[str, str]] = {**StepPayloadBase.BOUND, "token": "$$.Task.Token"}
+    action: Literal["sequence"] = "sequence"
+    spec: list[SequenceAction] = Field(min_length=2)
+    token: str | None = Field(None, exclude_if=lambda v: v is None)  # only when the last action parks it
+
+    CALLBACK: ClassVar[frozenset[str]] = frozenset({"await", "poll"})  # actions that park the task token
+
+    @classmethod
+    def task(cls, journey: str, step: str, then: str | None, spec: Any) -> dict[str, Any]:
+        """The ``Payload`` of a task running the actions ``spec`` (each a compiled step payload, or a
+        SequenceAction); ``step`` and ``then`` are the first action's step and the last one's then. When the
+        last action parks the task token (the task is lambda:invoke.waitForTaskToken) the token too."""
+        actions = [
+            a.model_dump() if isinstance(a, BaseModel) else {k: a[k] for k in ("action", "step", "then", "spec")}
+            for a in spec
+        ]
+        if len(actions) < 2 or any(a["action"] in ("sequence", "failed") for a in actions):
+            raise ValueError("a sequence holds two or more actions, none of them a sequence or failed")
+        if any(a["action"] in cls.CALLBACK for a in actions[:-1]):
+            raise ValueError("only the last action of a sequence may park the task token")
+        if (step, then) != (actions[0]["step"], actions[-1]["then"]):
+            raise ValueError("a sequence's step is its first action's, its then its last action's")
+        bound = cls.BOUND if actions[-1]["action"] in cls.CALLBACK else StepPayloadBase.BOUND
+        return {
+            "action": "sequence",
+            "journey": journey,
+            "step": step,
+            "then": then,
+            "spec": [SequenceAction.model_validate(a).model_dump(mode="json") for a in actions],
+            **{f"{name}.$": path for name, path in bound.items()},
+        }
+
+    def actions(self) -> list[StepPayload]:
+        """The actions as the typed payloads of their own tasks (UnknownAction, InvalidStepPayload)."""
+        bound = {"journey": self.journey, "shop": self.shop, "profile_id": self.profile_id}
+        bound |= {"execution": self.execution, "entered": self.entered, "token": self.token}
+        out = []
+        for action in self.spec:
+            if action.action in ("sequence", "failed"):
+                raise InvalidStepPayload(f"journey step 'sequence': cannot hold {action.action!r}")
+            out.append(parse_step({**bound, **action.model_dump()}))
+        return out
+
+
 class FailedPayload(StepPayloadBase):
     """Records a failure caught by the state machine (``error``: Step Functions' Error and Cause)."""
 
@@ -189,7 +268,9 @@ StepPayload = Annotated[
     | UntilPayload
     | AwaitPayload
     | FinishPayload
-    | FailedPayload,
+    | FailedPayload
+    | PollPayload
+    | SequencePayload,
     Field(discriminator="action"),
 ]
 STEP_PAYLOAD: TypeAdapter[StepPayload] = TypeAdapter(StepPayload)

@@ -14,6 +14,7 @@ from emma.adapters.ddb import Table, key, plain_item, string, wrap_error
 from emma.recommend import layout
 from emma.recommend.model import ShopModel
 
+DECODED_ITEMS = 256  # shop-wide model items kept decoded per container (the oldest go first)
 SCAN_SEGMENTS = 4  # segments of the parallel scan, read one after another here (a single reader keeps it simple)
 
 
@@ -22,12 +23,31 @@ class DynamoModelStore(Table):
     z = zlib-compressed JSON. Items of the old format (one list per item, v = JSON [[product, score],
     ...]) are still read, until the next build deletes them."""
 
+    def __init__(self, client: Any, table: str, **kwargs: Any) -> None:
+        super().__init__(client, table, **kwargs)
+        # the shop-wide items every request reads (HEAD, group shards), decoded once per build and container
+        self._decoded: dict[tuple[str, str], tuple[bytes, Any]] = {}
+
     def load(self, shop: str, list_keys: Iterable[str]) -> dict[str, Any]:
         wanted = [key(keys.model_pk(shop), keys.model_sk(k)) for k in dict.fromkeys(list_keys)]
         if not wanted:
             return {}
         items = self._batch_get(wanted, consistent=False)
-        return {i["sk"]["S"]: _value(i) for i in items}
+        return {i["sk"]["S"]: self._value(shop, i) for i in items}
+
+    def _value(self, shop: str, item: dict[str, Any]) -> Any:
+        if "z" not in item:
+            return json.loads(item["v"]["S"])  # the old format: one list
+        sk, data = item["sk"]["S"], item["z"]["B"]
+        if not sk.startswith((layout.HEAD, layout.GROUP_SHARD)):
+            return layout.decompress(data)
+        cached = self._decoded.get((shop, sk))
+        if cached is None or cached[0] != data:
+            if len(self._decoded) >= DECODED_ITEMS:
+                self._decoded.pop(next(iter(self._decoded)))
+            cached = (data, layout.decompress(data))
+            self._decoded[(shop, sk)] = cached
+        return cached[1]
 
     def save(self, model: ShopModel) -> int:
         pk = keys.model_pk(model.shop)
@@ -59,12 +79,6 @@ class DynamoModelStore(Table):
         gone = [{"DeleteRequest": {"Key": key(pk, keys.model_sk(k))}} for k in sorted(before - set(packed))]
         self._batch_write(puts + gone)
         return len(puts)
-
-
-def _value(item: dict[str, Any]) -> Any:
-    if "z" in item:
-        return layout.decompress(item["z"]["B"])
-    return json.loads(item["v"]["S"])  # the old format: one list
 
 
 class DynamoShopHistory:

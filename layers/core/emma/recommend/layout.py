@@ -171,10 +171,10 @@ class Meta:
 @dataclass
 class View:
     """The lists a request asked for, by their logical key (POPULAR, CO#<product>, ...), and what the
-    model says of the products in them. ``meta`` is None for a model of the old format."""
+    model says of the products in them (nothing for a model of the old format)."""
 
     lists: dict[str, list[tuple[str, float]]] = field(default_factory=dict)
-    meta: dict[str, Meta] | None = None
+    tails: dict[str, list[Any]] | None = None  # what the entries say of each product, parsed when asked
     titles: dict[str, str] = field(default_factory=dict)
     prices: dict[str, float] = field(default_factory=dict)
     fits: set[str] = field(default_factory=set)  # accessories that fit a product the customer owns
@@ -182,14 +182,20 @@ class View:
     items: int = 0  # model items found
     reads: int = 0  # model read requests
 
+    @property
+    def filters(self) -> bool:
+        """Whether the model says what the filters need (not a model of the old format)."""
+        return self.tails is not None
+
+    def meta(self, pid: str) -> Meta | None:
+        tail = self.tails.get(pid) if self.tails is not None else None
+        return None if tail is None else Meta.of(tail)
+
     def decode(self, entries: list[list[Any]]) -> list[tuple[str, float]]:
-        out = []
-        meta = self.meta if self.meta is not None else {}
+        tails = self.tails if self.tails is not None else {}
         for e in entries:
-            pid = str(e[0])
-            meta[pid] = Meta.of(e[2:])
-            out.append((pid, float(e[1])))
-        return out
+            tails[e[0]] = e[2:]
+        return [(e[0], e[1]) for e in entries]
 
 
 def load(
@@ -213,7 +219,7 @@ def load(
         view.items = len(got) + len(old)
         view.lists = {k: [(str(e[0]), float(e[1])) for e in v] for k, v in old.items() if isinstance(v, list)}
         return view
-    view.meta = {}
+    view.tails = {}
     view.items = len(got)
     view.lists["POPULAR"] = view.decode(head.get("popular", []))
     view.lists["TRENDING"] = view.decode(head.get("trending", []))

@@ -244,8 +244,8 @@ class RecommendationService:
             )
             passed = {c.product_id for c in ahead}
             favourites = [c for c in sellers[:FAVOURITES_READ] if c.product_id in passed]
-            if view.meta is not None:  # only devices take the reserved places
-                favourites = [c for c in favourites if view.meta[c.product_id].device]
+            if view.filters:  # only devices take the reserved places
+                favourites = [c for c in favourites if (m := view.meta(c.product_id)) is None or m.device]
         catalog = _Details(self._products, shop, view, self._batch(view, limit))
         if slot == "upgrade" and signals.upgrade_device and signals.upgrade_device not in view.prices:
             catalog.named.append(signals.upgrade_device)  # its price and title: read with the candidates
@@ -321,7 +321,7 @@ class RecommendationService:
     def _batch(view: layout.View, limit: int) -> int:
         """Spare candidates read beside those needed: a few when the model has filtered them already,
         as many as before when it could not (a model of the old format)."""
-        if view.meta is None:
+        if not view.filters:
             return min(MAX_DETAILS, DETAILS_PER_ITEM * limit + 8) - limit
         return SPARE_DETAILS
 
@@ -362,9 +362,7 @@ def _unfit(product: Product | None, slot: str, signals: _Signals, owned_price: D
 def _unfit_by_model(pid: str, slot: str, signals: _Signals, view: layout.View) -> str | None:
     """Why a candidate may not be shown, by what the model says of it (as ``_unfit``, without stock,
     link and today's price; a model of the old format says nothing)."""
-    if view.meta is None:
-        return None
-    meta = view.meta.get(pid)
+    meta = view.meta(pid)
     if meta is None:
         return None
     if slot == "accessories" and not meta.accessory:

@@ -3,15 +3,18 @@ removed), the build's scans of catalog and profiles, and the catalog's batch rea
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 from emma.adapters import keys
 from emma.adapters.dynamodb import DynamoCatalog, DynamoProfileRepository
 from emma.adapters.recommend import DynamoModelStore, DynamoShopHistory
 from emma.ingest.service import IngestService
+from emma.profiles.model import OwnedProduct, new_profile
 from emma.recommend import layout
-from emma.recommend.build import rebuild
+from emma.recommend.build import build_shop, rebuild
 from emma.recommend.model import ShopModel
+from emma.recommend.service import RecommendationService
 from emma.resources import CATALOG_TABLE, PROFILES_TABLE
 from emma_local.fakes import FixedClock, InMemoryPublisher
 from tests.factories import event, order
@@ -77,3 +80,42 @@ def test_the_build_scans_catalog_and_profiles_and_recommends_from_dynamodb(aws):
     assert neighbourhood == {"t": "Pixel-9", "p": 9.0, "co": [["case-1", 0.75]]}
     got = catalog.get_products("elektro-emma", ["case-1", "nope"])
     assert set(got) == {"case-1"} and got["case-1"]["url"] == "https://s.example/case-1"
+
+
+def test_a_model_of_the_old_format_answers_until_the_next_build_replaces_it(aws):
+    ddb, catalog_table, profiles_table = _stores(aws)
+    catalog = DynamoCatalog(ddb, catalog_table, profiles_table)
+    profiles = DynamoProfileRepository(ddb, profiles_table)
+    ingest = IngestService(profiles, catalog, InMemoryPublisher(), FixedClock(NOW))
+    for pid in ("pixel-9", "case-1", "charger-1"):
+        product = {"product_id": pid, "name": pid.title(), "url": f"https://s.example/{pid}", "price": "9.00"}
+        ingest.ingest(
+            [event("catalog.product_upserted", customer={}, source="shopify", id=f"p-{pid}", product=product)]
+        )
+    for n in range(3):
+        items = [{"product_id": "pixel-9"}, {"product_id": "case-1"}] + [{"product_id": "charger-1"}] * (n == 0)
+        ingest.ingest(
+            [order(f"o-{n}", "9.00", customer={"customer_id": f"c-{n}"}, items=items, at=NOW - timedelta(days=n))]
+        )
+    history = DynamoShopHistory(ddb, catalog_table, profiles_table)
+    model = build_shop(history, "elektro-emma", FixedClock(NOW))
+    pk = keys.model_pk("elektro-emma")
+    for k, v in model.lists.items():  # as the build stored it before issue 19: one item per list
+        item = {"pk": {"S": pk}, "sk": {"S": k}, "v": {"S": json.dumps(v)}, "built_at": {"S": NOW.isoformat()}}
+        ddb.put_item(TableName=catalog_table, Item=item)
+    store = DynamoModelStore(ddb, catalog_table)
+    service = RecommendationService(store, catalog, FixedClock(NOW))
+    customer = new_profile("elektro-emma", "p-new", NOW)
+    customer.products_owned["pixel-9"] = OwnedProduct(quantity=1, first_bought_at=NOW, last_bought_at=NOW)
+    before = service.explain("elektro-emma", customer, "cross-sell", 3, (), "en")
+    assert [r.product.product_id for r in before.items] == ["case-1", "charger-1"]
+    assert before.items[0].reason == "Often bought together with Pixel-9"
+    rebuild(history, store, FixedClock(NOW))
+    stored = {i["sk"]["S"] for i in ddb.query(
+        TableName=catalog_table, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": pk}}
+    )["Items"]}  # fmt: skip
+    assert stored == {layout.HEAD, "N#pixel-9", "N#case-1", "N#charger-1"}  # the old lists are gone
+    after = service.explain("elektro-emma", customer, "cross-sell", 3, (), "en")
+    assert [(r.product.product_id, r.reason) for r in after.items] == [
+        (r.product.product_id, r.reason) for r in before.items
+    ]

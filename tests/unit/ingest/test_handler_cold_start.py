@@ -94,6 +94,7 @@ def test_the_route_table_preflight_and_validation_once_every_router_is_registere
         assert ranks == sorted(ranks)
     assert set(order) == {module.rsplit(".", 1)[-1] for module in found["static"] + found["dynamic"]} - {"handler"}
     assert len(found["routes"]) == len(set((m, p) for m, p, _ in found["routes"]))  # each route once
+    assert "OPTIONS" not in {method for method, _, _ in found["routes"]}  # preflights: the resolver's own answer
 
 
 WEBHOOK = """

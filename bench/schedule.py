@@ -71,8 +71,7 @@ class RecordingStore:
         self.loads: list[tuple[str, str, Any]] = []  # (profile id, marker id, derived as loaded)
         self.commits: list[Any] = []
         self.due: list[Any] = []
-        self.deleted: list[Any] = []
-        self.marked: list[tuple[str, str, str]] = []  # (shop, profile id, marker id) of each mark_published
+        self.writes: list[tuple[str, Any]] = []  # (call, what it was given), in the order the service made them
 
     def load(self, shop, profile_id, marker_id):
         self.calls["load"] += 1
@@ -84,22 +83,30 @@ class RecordingStore:
         self.calls["commit"] += 1
         self.inner.commit(commit)
         self.commits.append(commit)
+        self.writes.append(("commit", commit))
 
     def mark_published(self, shop, profile_id, marker_id):
         self.calls["mark_published"] += 1
-        self.marked.append((shop, profile_id, marker_id))
+        self.writes.append(("mark_published", (shop, profile_id, marker_id)))
         return self.inner.mark_published(shop, profile_id, marker_id)
+
+    def published(self, shop, profile_id, version):
+        self.calls["published"] += 1
+        self.writes.append(("published", (shop, profile_id, version)))
+        return self.inner.published(shop, profile_id, version)
+
+    def put_timers(self, timers):
+        timers = list(timers)
+        if timers:  # the store makes no call for none
+            self.calls["put_timers"] += 1
+            self.writes.append(("put_timers", timers))
+        return self.inner.put_timers(timers)
 
     def due_timers(self, now, since):
         self.calls["due_timers"] += 1
         timers = self.inner.due_timers(now, since)
         self.due += timers
         return timers
-
-    def delete_timers(self, timers):
-        self.calls["delete_timers"] += 1
-        self.deleted += list(timers)
-        return self.inner.delete_timers(timers)
 
     def cursor(self):
         self.calls["cursor"] += 1
@@ -128,17 +135,6 @@ class RecordingStore:
     def put_prior(self, shop, prior, fitted_at):
         self.calls["put_prior"] += 1
         return self.inner.put_prior(shop, prior, fitted_at)
-
-
-class _FakeDynamo:
-    """Stands in for the boto3 client of DynamoRulesStore: keeps the last request's parameters."""
-
-    def __init__(self) -> None:
-        self.last: tuple[str, dict[str, Any]] | None = None
-
-    def transact_write_items(self, **params):
-        self.last = ("TransactWriteItems", params)
-        return {}
 
 
 # ---- 1. steady state of the templates ------------------------------------------------------------
@@ -274,8 +270,7 @@ def _units(rec: RecordingStore, repo: Any, inner: Any, template_of: dict[str, in
     from emma.rules.state import COUNTER_SHARDS, SHARDS
 
     profiles = DynamoProfileRepository(None, PROFILES_TABLE)
-    fake = _FakeDynamo()
-    rules = DynamoRulesStore(fake, PROFILES_TABLE, SCHEDULE_TABLE)
+    rules = DynamoRulesStore(None, PROFILES_TABLE, SCHEDULE_TABLE)
     by_item: dict[str, dict[str, float]] = {}  # "<call>: <item kind> <Put|Update|Delete>" -> items, WRU
     call = [""]
 
@@ -343,7 +338,9 @@ def _units(rec: RecordingStore, repo: Any, inner: Any, template_of: dict[str, in
     requests["BatchGetItem"] += len(rec.loads)
     reads["load: PROFILE"] += batch_get_units(profile_sizes)
     reads["load: DERIVED"] += batch_get_units(derived_sizes)
-    reads["load: marker (missing)"] += batch_get_units([0] * len(rec.loads))
+    markers = sum(1 for _, marker, _ in rec.loads if marker)  # a timer's evaluation reads none
+    if markers:
+        reads["load: marker (missing)"] += batch_get_units([0] * markers)
 
     # commits, mark_published, delete_timers, set_cursor, put_prior
     for shard in range(COUNTER_SHARDS):  # each counter shard holds an attribute per segment
@@ -352,29 +349,40 @@ def _units(rec: RecordingStore, repo: Any, inner: Any, template_of: dict[str, in
         meter.units("GetItem", {"TableName": PROFILES_TABLE, "Key": {}}, {"Item": counters})
     derived_written = []
     outbox_events = 0
-    call[0] = "commit"
-    for commit in rec.commits:
-        rules.commit(commit)
-        assert fake.last is not None
-        op, params = fake.last
-        units = meter.units(op, params, {})
-        requests["TransactWriteItems"] += 1
-        writes["commit TransactWriteItems"] += units.wru
-        derived_written.append(item_size(params["TransactItems"][0]["Put"]["Item"]))
-        outbox_events += len(commit.outbox)
-    call[0] = "mark_published"
-    for shop, pid, marker_id in rec.marked:  # RulesService marks only what it published: a non-empty outbox
-        marker = key(keys.profile_pk(shop, pid), keys.marker_sk(marker_id))
-        writes["mark_published UpdateItem"] += meter.units(
-            "UpdateItem", {"TableName": PROFILES_TABLE, "Key": marker}, {}
-        ).wru
-        requests["UpdateItem"] += 1
-    call[0] = "delete_timers"
-    deletes = [{"DeleteRequest": {"Key": key(keys.timer_pk(t.shard), keys.timer_sk(t))}} for t in rec.deleted]
-    for start in range(0, len(deletes), 25):
-        chunk = {SCHEDULE_TABLE: deletes[start : start + 25]}
-        writes["delete_timers BatchWriteItem"] += meter.units("BatchWriteItem", {"RequestItems": chunk}, {}).wru
-        requests["BatchWriteItem"] += 1
+    for op, given in rec.writes:  # in the order made: an overwrite is billed on the larger of old and new
+        call[0] = op
+        if op == "put_timers":
+            puts = [{"PutRequest": {"Item": rules._timer_item(t)}} for t in {t.key: t for t in given}.values()]
+            for start in range(0, len(puts), 25):
+                chunk = {SCHEDULE_TABLE: puts[start : start + 25]}
+                writes["put_timers BatchWriteItem"] += meter.units("BatchWriteItem", {"RequestItems": chunk}, {}).wru
+                requests["BatchWriteItem"] += 1
+        elif op == "commit":
+            items = rules.transaction(given)
+            if len(items) == 1:  # the derived state alone: a conditional PutItem
+                units = meter.units("PutItem", items[0]["Put"], {})
+                requests["PutItem"] += 1
+                writes["commit PutItem (derived state alone)"] += units.wru
+            else:
+                units = meter.units("TransactWriteItems", {"TransactItems": items}, {})
+                requests["TransactWriteItems"] += 1
+                writes["commit TransactWriteItems"] += units.wru
+            derived_written.append(item_size(items[0]["Put"]["Item"]))
+            outbox_events += len(given.outbox)
+        elif op == "published":  # UpdateItem REMOVE outbox of the derived state
+            shop, pid, _version = given
+            derived = key(keys.profile_pk(shop, pid), keys.DERIVED_SK)
+            writes["published UpdateItem"] += meter.units(
+                "UpdateItem", {"TableName": PROFILES_TABLE, "Key": derived}, {}
+            ).wru
+            requests["UpdateItem"] += 1
+        elif op == "mark_published":
+            shop, pid, marker_id = given
+            marker = key(keys.profile_pk(shop, pid), keys.marker_sk(marker_id))
+            writes["mark_published UpdateItem"] += meter.units(
+                "UpdateItem", {"TableName": PROFILES_TABLE, "Key": marker}, {}
+            ).wru
+            requests["UpdateItem"] += 1
     call[0] = ""
     writes["set_cursor PutItem"] += rec.calls["set_cursor"]
     writes["put_prior PutItem"] += rec.calls["put_prior"] * max(1, -(-item_size(prior_item) // 1024))
@@ -449,7 +457,7 @@ def measure(root: Path, *, profiles: int, templates: int, seed: int = 2026) -> d
         due = [t for t in inner.timers.values() if NOW + timedelta(days=d - 1) < t.due_at <= NOW + timedelta(days=d)]
         day = (NOW + timedelta(days=d)).strftime("%a")
         horizon[f"day {d} (to {day})"] = {"timers": len(due), "profiles": len({t.profile_id for t in due})}
-    timers_before = len(inner.timers)
+    timers_before = sum(1 for t in inner.timers.values() if t.due_at > NOW)  # due ones stay until they expire
 
     rec = RecordingStore(inner)
     clock = FixedClock(NOW + timedelta(days=1))
@@ -467,11 +475,12 @@ def measure(root: Path, *, profiles: int, templates: int, seed: int = 2026) -> d
     units = _units(rec, repo, inner, template_of, clock.now())
     metered_s = time.perf_counter() - started
 
-    # Stale timers: superseded (the review moved, the trigger was re-armed) but read and evaluated all the same.
-    by_marker = {f"TM#{t.key}": t for t in rec.due}
+    # Stale timers: superseded (the review moved, the trigger was re-armed) but read all the same. Each due timer
+    # is loaded once, in the order of their due times (no conflicts in memory).
+    processed = sorted(rec.due, key=lambda t: t.due_at)
+    assert len(processed) == len(rec.loads)
     stale = Counter()
-    for _pid, marker, derived in rec.loads:
-        timer = by_marker[marker]
+    for timer, (_pid, _marker, derived) in zip(processed, rec.loads, strict=True):
         if timer.kind == "review":
             current = derived.next_review_at == timer.due_at
         else:
@@ -516,6 +525,7 @@ def measure(root: Path, *, profiles: int, templates: int, seed: int = 2026) -> d
             "profiles_distinct": distinct,
             "fraction_of_profiles_touched": distinct / profiles,
             "evaluated": report.evaluated,
+            "superseded": report.superseded,
             "events_published": report.published,
             "triggers_fired": len(report.fired),
             "segments_entered": len(report.entered),

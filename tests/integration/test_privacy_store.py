@@ -11,7 +11,7 @@ import pytest
 from emma.adapters import keys
 from emma.adapters.dynamodb import DynamoCatalog, DynamoProfileRepository
 from emma.adapters.privacy import DynamoPrivacyStore, SuppressionCheck
-from emma.adapters.rules_store import DynamoRulesStore
+from emma.adapters.rules_store import DynamoRulesStore, derived_of
 from emma.ingest.service import IngestService
 from emma.privacy.ports import StaleJob
 from emma.privacy.service import PrivacyService
@@ -451,7 +451,7 @@ def test_segment_member_entries_are_exported_and_erased_first(world, monkeypatch
         TableName=PROFILES_TABLE.name,
         Key={"pk": {"S": keys.profile_pk(SHOP.shop, customer.profile_id)}, "sk": {"S": keys.DERIVED_SK}},
     )["Item"]
-    assert {m["segment"] for m in exported} == set(json.loads(derived["doc"]["S"])["segments"])
+    assert {m["segment"] for m in exported} == set(derived_of(derived).segments)
     real_erase = world.store.erase
     calls = {"n": 0}
 

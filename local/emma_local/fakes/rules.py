@@ -25,6 +25,7 @@ class InMemoryRulesStore:
         self.members: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self.derived_states: dict[tuple[str, str], Derived] = {}
         self.markers: dict[tuple[str, str], dict[str, Any]] = {}
+        self.pending: dict[tuple[str, str], list[dict[str, Any]]] = {}  # outboxes kept on derived states
         self.counters: dict[str, dict[str, int]] = {}
         self.timers: dict[str, Any] = {}
         self.stats: dict[str, dict[str, float]] = {}
@@ -36,7 +37,7 @@ class InMemoryRulesStore:
         from emma.rules.state import Derived, Loaded
 
         with self._lock:
-            marker = self.markers.get((shop, marker_id))
+            marker = self.markers.get((shop, marker_id)) if marker_id else None
             pid = profile_id
             for _ in range(5):  # follow merges to the live profile
                 stored = self._profiles.profiles.get((shop, pid))
@@ -46,12 +47,14 @@ class InMemoryRulesStore:
         profile = self._profiles.get_profiles(shop, [pid]).get(pid)
         with self._lock:
             derived = self.derived_states.get((shop, pid), Derived(profile_id=pid)).model_copy(deep=True)
+            pending = list(self.pending.get((shop, pid), []))
             retired = []
             for loser_id in profile.merged_from if profile else []:
                 loser = self.derived_states.get((shop, loser_id))
                 if loser_id not in derived.absorbed and loser is not None and not loser.retired:
                     retired.append(loser.model_copy(deep=True))
-        return Loaded(profile, derived, None if marker is None else dict(marker), retired)
+                    pending += self.pending.get((shop, loser_id), [])
+        return Loaded(profile, derived, None if marker is None else dict(marker), retired, pending)
 
     def load_many(self, shop, inputs):
         self.loads_many = getattr(self, "loads_many", 0) + 1
@@ -65,7 +68,7 @@ class InMemoryRulesStore:
             assert len(items) == commit.items(), "RulesCommit.items() counts what the store writes"
             check_transaction(items)
         with self._lock:
-            if (commit.shop, commit.marker_id) in self.markers:
+            if commit.marker_id and (commit.shop, commit.marker_id) in self.markers:
                 raise CommitConflict(duplicates=[commit.marker_id])
             current = self.derived_states.get((commit.shop, commit.profile_id))
             stale = (current.version if current else 0) != commit.expected_version or any(
@@ -76,21 +79,24 @@ class InMemoryRulesStore:
             if stale:
                 raise CommitConflict(stale=True)
             self.derived_states[(commit.shop, commit.profile_id)] = commit.derived.model_copy(deep=True)
+            self.pending.pop((commit.shop, commit.profile_id), None)
             for r in commit.retire:
                 self.derived_states[(commit.shop, r.profile_id)] = r.model_copy(
                     update={"retired": True, "version": r.version + 1}
                 )
-            self.markers[(commit.shop, commit.marker_id)] = {
-                "published": False,
-                "outbox": [e.model_dump(mode="json") for e in commit.outbox],
-            }
+                self.pending.pop((commit.shop, r.profile_id), None)
+            outbox = [e.model_dump(mode="json") for e in commit.outbox]
+            if commit.marker_id:
+                self.markers[(commit.shop, commit.marker_id)] = {"published": False, "outbox": outbox}
+            elif outbox:  # kept on the derived state until published
+                self.pending[(commit.shop, commit.profile_id)] = outbox
             sizes = self.counters.setdefault(commit.shop, {})
             for segment, delta in commit.counter_deltas.items():
                 sizes[segment] = sizes.get(segment, 0) + delta
+            new = {t.key for t in commit.timers}  # written before the commit (put_timers)
             for timer in commit.superseded:
-                self.timers.pop(timer.key, None)
-            for timer in commit.timers:
-                self.timers[timer.key] = timer
+                if timer.key not in new:
+                    self.timers.pop(timer.key, None)
             stats = self.stats.setdefault(commit.shop, {})
             for key, value in commit.stats_delta.items():
                 stats[key] = stats.get(key, 0) + value
@@ -109,14 +115,21 @@ class InMemoryRulesStore:
             if (shop, marker_id) in self.markers:
                 self.markers[(shop, marker_id)]["published"] = True
 
-    def due_timers(self, now, since):
+    def published(self, shop, profile_id, version):
         with self._lock:
-            return [t for t in self.timers.values() if t.due_at <= now]
+            current = self.derived_states.get((shop, profile_id))
+            if current is not None and current.version == version:
+                self.pending.pop((shop, profile_id), None)
 
-    def delete_timers(self, timers):
+    def put_timers(self, timers):
         with self._lock:
-            for t in timers:
-                self.timers.pop(t.key, None)
+            for timer in timers:
+                self.timers[timer.key] = timer
+
+    def due_timers(self, now, since):
+        """Those due in (since, now]; timers are never deleted once due (in DynamoDB they expire)."""
+        with self._lock:
+            return [t for t in self.timers.values() if since < t.due_at <= now]
 
     def cursor(self):
         return self._cursor

@@ -132,8 +132,11 @@ def test_lapse_by_time_alone():
     out = evaluate_segments(DEFS, p, now, set())
     assert "lapsed" not in out.segments
     # The next review is when something can change with time: the weekly re-scoring of predictions
-    # (likely-to-churn) comes first, then the buy stage ending after 14 days, then the lapse.
-    assert out.next_review_at == now + timedelta(days=7)
+    # (likely-to-churn) comes first, then the buy stage ending after 14 days, then the lapse. Weekly counts from
+    # the last order (T0): any evaluation that week asks for the same review, so a second one adds no timer.
+    assert out.next_review_at == T0 + timedelta(days=7)
+    assert evaluate_segments(DEFS, p, now + timedelta(days=3), set()).next_review_at == T0 + timedelta(days=7)
+    assert evaluate_segments(DEFS, p, T0 + timedelta(days=7), set()).next_review_at == T0 + timedelta(days=14)
     at, members, reviews = now, out.segments, 0
     while "lapsed" not in members and reviews < 40:  # what the scheduled job does, review by review
         at = out.next_review_at

@@ -219,7 +219,144 @@ def test_one_failing_timer_does_not_hold_up_the_others(world, monkeypatch):
     world.at(hours=3)
     report = world.rules.on_schedule()
     assert report.failed >= 1 and len(world.fired("cart-abandoned")) == 1
-    assert any(t.profile_id != "" for t in world.store.timers.values())  # the failed one stays for the next run
+    # the failed one is put again 5 minutes on (one more attempt, its first due time kept), past the cursor
+    (retry,) = [t for t in world.store.timers.values() if t.attempt == 1]
+    assert retry.due_at == T0 + timedelta(hours=3, minutes=5) and retry.first_due_at == T0 + timedelta(hours=2)
+    assert retry.kind == "absence" and world.store.cursor() < retry.due_at
+    monkeypatch.setattr(world.rules, "_decide_timer", real)  # it works again
+    world.at(hours=3, minutes=6)
+    report = world.rules.on_schedule()
+    assert report.failed == 0 and report.timers == 1 and len(world.fired("cart-abandoned")) == 2
+
+
+def test_a_timer_failing_for_two_days_is_given_up_and_one_not_put_again_holds_the_cursor(world, monkeypatch):
+    world.send(event("cart.updated", customer=LENA, value="30.00", items=[{"product_id": "case"}]))
+
+    def broken(timer, loaded, now):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(world.rules, "_decide_timer", broken)
+    world.at(hours=3)
+    world.rules.on_schedule()
+    (retry,) = [t for t in world.store.timers.values() if t.attempt == 1]
+    puts = world.store.put_timers
+
+    def unreachable(timers):
+        raise RuntimeError("DynamoDB down")
+
+    monkeypatch.setattr(world.store, "put_timers", unreachable)
+    world.at(hours=3, minutes=10)
+    report = world.rules.on_schedule()  # the retry fails and cannot be put again: the cursor stays before it
+    assert report.failed == 1 and world.store.cursor() < retry.due_at
+    monkeypatch.setattr(world.store, "put_timers", puts)
+    world.at(hours=3, minutes=20)
+    assert world.rules.on_schedule().timers == 1  # read again
+    (again,) = [t for t in world.store.timers.values() if t.attempt == 2]  # failed again: 10 minutes on
+    assert again.due_at == T0 + timedelta(hours=3, minutes=30) and again.first_due_at == T0 + timedelta(hours=2)
+    retries = len(world.store.timers)
+    world.at(days=3)  # more than two days after it first came due: failing once more, it is given up
+    report = world.rules.on_schedule()
+    assert report.failed == 1 and len(world.store.timers) == retries
+    world.at(days=4)
+    assert world.rules.on_schedule().timers == 0
+
+
+def test_a_timer_evaluated_again_concludes_nothing_new_and_leaves_no_marker(world):
+    world.send(event("cart.updated", customer=LENA, value="30.00", items=[{"product_id": "case"}]))
+    world.at(hours=2, minutes=5)
+    cursor = world.store.cursor()
+    world.rules.on_schedule()
+    assert len(world.fired("cart-abandoned")) == 1
+    (derived,) = world.store.derived_states.values()
+    sizes, published = world.rules.segment_sizes("elektro-emma"), len(world.out.published)
+    assert not [m for _, m in world.store.markers if m.startswith("TM#")]  # timers leave no marker
+    world.store.set_cursor(cursor)  # the run is repeated (it stopped before moving its cursor)
+    report = world.rules.on_schedule()
+    assert report.timers >= 1 and not report.fired and len(world.out.published) == published
+    assert world.rules.segment_sizes("elektro-emma") == sizes
+    assert world.store.derived_states[("elektro-emma", derived.profile_id)].version == derived.version  # no write
+
+
+def test_a_crash_before_publishing_a_timers_conclusions_is_finished_by_the_next_run(world):
+    class Failing(InMemoryPublisher):
+        def publish(self, events):
+            raise RuntimeError("bus down")
+
+    world.send(event("cart.updated", customer=LENA, value="30.00", items=[{"product_id": "case"}]))
+    world.at(hours=2, minutes=5)
+    report = RulesService(world.store, Failing(), DEFS, world.clock).on_schedule()
+    assert report.failed == 1 and not world.fired("cart-abandoned")
+    assert world.store.pending  # the outbox is kept on the derived state
+    world.at(hours=2, minutes=11)  # the timer was put again 5 minutes on
+    world.rules.on_schedule()
+    assert len(world.fired("cart-abandoned")) == 1 and not world.store.pending
+    world.at(hours=3)
+    world.rules.on_schedule()
+    assert len(world.fired("cart-abandoned")) == 1
+
+
+def test_a_run_that_dies_after_committing_is_finished_by_the_next_run_and_by_the_next_event(world):
+    class Died(BaseException):  # the process ends (a timeout): not an error the run catches
+        pass
+
+    class Dying(InMemoryPublisher):
+        def publish(self, events):
+            raise Died
+
+    world.send(event("cart.updated", customer=LENA, value="30.00", items=[{"product_id": "case"}]))
+    world.at(hours=2, minutes=5)
+    cursor = world.store.cursor()
+    with pytest.raises(Died):
+        RulesService(world.store, Dying(), DEFS, world.clock).on_schedule()
+    assert world.store.cursor() == cursor and world.store.pending
+    world.rules.on_schedule()  # reads the same timers again
+    assert len(world.fired("cart-abandoned")) == 1 and not world.store.pending
+    # an event of the customer finishes it just as well, before its own evaluation
+    ben = {"customer_id": "7008002", "email": "ben@example.de"}
+    world.send(event("cart.updated", customer=ben, minutes=130, value="30.00", items=[{"product_id": "case"}]))
+    world.at(hours=4, minutes=15)
+    with pytest.raises(Died):
+        RulesService(world.store, Dying(), DEFS, world.clock).on_schedule()
+    assert world.store.pending and len(world.fired("cart-abandoned")) == 1
+    world.send(event("page.viewed", customer=ben, minutes=256))
+    assert len(world.fired("cart-abandoned")) == 2 and not world.store.pending
+    world.rules.on_schedule()  # and the run, repeated, finds it done
+    assert len(world.fired("cart-abandoned")) == 2
+
+
+def test_a_review_replaced_by_a_later_one_is_superseded_and_writes_nothing(world):
+    from emma.rules.state import Timer
+
+    world.send(order("o1", "50.00", customer=LENA))
+    (derived,) = world.store.derived_states.values()
+    named = derived.next_review_at
+    surplus = Timer("elektro-emma", derived.profile_id, "review", named - timedelta(hours=1))
+    world.store.put_timers([surplus])  # as a commit that did not happen leaves one
+    world.clock.at = named - timedelta(minutes=30)
+    timers = len(world.store.timers)
+    report = world.rules.on_schedule()
+    assert report.superseded == 1 and report.evaluated == 0 and len(world.store.timers) == timers
+    assert world.store.derived_states[("elektro-emma", derived.profile_id)].version == derived.version
+    world.clock.at = named + timedelta(minutes=1)
+    assert world.rules.on_schedule().evaluated == 1  # the named one comes
+
+
+def test_a_backlog_larger_than_a_run_is_worked_off_by_the_next_runs(world, monkeypatch):
+    from emma.rules import service
+
+    monkeypatch.setattr(service, "MAX_TIMERS_PER_RUN", 1)
+    ben = {"customer_id": "7008002", "email": "ben@example.de"}
+    eva = {"customer_id": "7008003", "email": "eva@example.de"}
+    for minutes, customer in ((0, LENA), (1, ben), (1, eva)):
+        world.send(
+            event("cart.updated", customer=customer, minutes=minutes, value="30.00", items=[{"product_id": "a"}])
+        )
+    world.at(hours=3)
+    due = world.store.due_timers(world.clock.now(), T0 - timedelta(days=1))
+    assert len(due) == 3
+    runs = [world.rules.on_schedule().timers for _ in range(3)]
+    assert runs == [1, 2, 0]  # one a run (those due at the same moment together), each once, none left out
+    assert len(world.fired("cart-abandoned")) == 3
 
 
 def test_an_order_in_the_arming_second_disarms(world):

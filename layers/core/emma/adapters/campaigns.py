@@ -16,13 +16,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from emma.adapters import keys
 from emma.adapters.ddb import Table, epoch, key, number, string, wrap_error
 from emma.adapters.journeys import DynamoJourneyStore
+from emma.adapters.rules_store import derived_of
 from emma.adapters.stepfunctions import execution_arn, settle
 from emma.campaigns.audience import Candidate
 from emma.campaigns.runs import CampaignState, Chunk, RunState, Selection
 from emma.dispatch.request import MessageRequest
 from emma.errors import ConcurrencyConflict, TransientError
 from emma.profiles.model import Profile
-from emma.rules.state import MEMBER_SHARDS, Derived
+from emma.rules.state import MEMBER_SHARDS
 
 
 class DynamoAudienceReader(Table):
@@ -66,7 +67,7 @@ class DynamoAudienceReader(Table):
             if doc is None or "merged_into" in doc:
                 continue  # gone (erased) or merged away: its winner is listed under its own id
             derived = items.get((pk, keys.DERIVED_SK))
-            segments = Derived.model_validate_json(derived["doc"]["S"]).segments if derived else []
+            segments = derived_of(derived).segments if derived else []
             active = []
             for journey in journeys:
                 state = items.get((pk, keys.journey_sk(journey)))

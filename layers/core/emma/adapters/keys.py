@@ -371,6 +371,12 @@ def due_until(now: datetime) -> str:
     return stamp(now) + "~"
 
 
+def due_after(since: datetime) -> str:
+    """The lower sort-key bound of a range over a shard of timers: only those due after ``since`` (every key
+    due at ``since`` sorts below it: ``#`` follows the time)."""
+    return stamp(since) + "~"
+
+
 CURSOR_PK = "CURSOR"
 CURSOR_SK = "CURSOR"
 
@@ -545,10 +551,12 @@ DERIVED = ItemType(
     ),
     attributes={
         "version": "optimistic lock, as on the profile",
-        "doc": "JSON (emma.rules.state.Derived)",
+        "doc": "JSON (emma.rules.state.Derived), deflated with a preset dictionary (binary; emma.adapters.rules_store."
+        "derived_of reads it, and the JSON text written before)",
+        "outbox": "the events a timer's evaluation concluded, until published (JSON deflated as doc, binary)",
         "erased_by": "only while an erasure runs: the privacy job that took the customer out of the segment counts",
     },
-    written_by=("DynamoRulesStore.commit", "DynamoPrivacyStore.put_job"),
+    written_by=("DynamoRulesStore.commit", "DynamoRulesStore.published", "DynamoPrivacyStore.put_job"),
     read_by=("DynamoRulesStore.load", "DynamoRulesStore.derived"),
 )
 MARKER = ItemType(
@@ -558,7 +566,7 @@ MARKER = ItemType(
     pk=profile_pk,
     sk=marker_sk,
     description=(
-        "An input of the rules function (an event id or a timer key) evaluated, written with the derived "
+        "An event evaluated by the rules function (a timer leaves none), written with the derived "
         "state; its outbox holds the events to publish, so a re-delivery only finishes publishing. It lives in "
         "the partition of the profile the input named (after a merge, possibly a merged-away one)."
     ),
@@ -967,7 +975,9 @@ TIMER = ItemType(
     sk=timer_sk,
     description=(
         f"A timer of the rules function (absence trigger, segment review); {SHARDS} shards (0..{SHARDS - 1}, "
-        "by a hash of the profile id), each sorted by due time; re-arming writes a new timer."
+        "by a hash of the profile id), each sorted by due time; re-arming writes a new timer. Written before the "
+        "rules commit that names it; never deleted once due: the scheduled job reads a range from its cursor, and "
+        "a timer expires."
     ),
     attributes={
         "shop": "the shop",
@@ -976,10 +986,12 @@ TIMER = ItemType(
         "due_at": "ISO due time",
         "trigger_id": "the trigger (absence timers)",
         "armed_at": "ISO time it was armed, if any",
+        "first_due_at": "put again after its evaluation failed: when it first came due",
+        "attempt": "put again after its evaluation failed: the failed evaluations before",
         "expires_at": "TTL, epoch seconds",
     },
     ttl=f"{TIMER_TTL.days} days after due",
-    written_by=("DynamoRulesStore.commit", "DynamoRulesStore.delete_timers"),
+    written_by=("DynamoRulesStore.put_timers", "DynamoRulesStore.commit"),
     read_by=("DynamoRulesStore.due_timers",),
     sk_pattern="<due time, UTC>#<shop>#<profile id>#<kind>#<trigger id>#<armed at>",
 )

@@ -9,7 +9,6 @@ import json
 import time
 import urllib.error
 import urllib.request
-import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -21,6 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from emma.adapters import keys
 from emma.adapters.channels import signed_headers
 from emma.adapters.ddb import Table, conditional_failed, key, number, string, wrap_error
+from emma.adapters.rules_store import inflate
 from emma.clock import Clock
 from emma.errors import TransientError
 from emma.privacy.model import AuditEntry, HeldItem, Identity, PrivacyJob, address_hashes, privacy_salt
@@ -84,8 +84,8 @@ def decode(item: dict[str, Any]) -> dict[str, Any]:
                 plain = json.loads(plain)
         elif name == "decisions" and isinstance(plain, list):
             plain = [json.loads(d) if isinstance(d, str) and d.startswith("{") else d for d in plain]
-        elif name == "event" and isinstance(plain, bytes):
-            plain = json.loads(zlib.decompress(plain))
+        elif name in ("event", "doc", "outbox") and isinstance(plain, bytes):  # compressed JSON
+            plain = json.loads(inflate(plain))
         out[name] = plain
     return out
 

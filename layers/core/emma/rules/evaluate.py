@@ -242,8 +242,12 @@ def next_change(cond: Condition | None, facts: Facts) -> datetime | None:
         case Compare() if isinstance(raw := _resolve_raw(facts, cond.field), Affinity):
             return _affinity_crossing(raw, cond, now)
         case Compare() if cond.field.startswith("profile.predictions."):
-            # Scores drift as time passes without orders; a profile without orders has none.
-            return now + PREDICTION_REVIEW if facts.profile.orders.count > 0 else None
+            # Scores drift as time passes without orders; a profile without orders has none. Weekly, counted from
+            # the last order: two evaluations of the same profile that week ask for the same review (one timer).
+            last = facts.profile.orders.last_order_at
+            if facts.profile.orders.count <= 0 or last is None:
+                return None
+            return last + PREDICTION_REVIEW * ((now - last) // PREDICTION_REVIEW + 1)
         case All() | Any_():
             return _earliest(next_change(c, facts) for c in (cond.all if isinstance(cond, All) else cond.any))
         case Not():

@@ -12,7 +12,10 @@ from emma.rules.state import Derived, Loaded, RulesCommit, Timer
 
 
 class RulesStore(Protocol):
-    def load(self, shop: str, profile_id: str, marker_id: str) -> Loaded: ...
+    def load(self, shop: str, profile_id: str, marker_id: str) -> Loaded:
+        """The profile (merges followed), its derived state with the outbox pending on it, and the input's
+        marker (``marker_id`` empty: none looked for, a timer's evaluation)."""
+        ...
 
     def load_many(self, shop: str, inputs: Sequence[tuple[str, str]]) -> dict[str, Loaded]:
         """``load`` for many (profile id, marker id) pairs in as few reads as the store allows, by profile id.
@@ -20,18 +23,26 @@ class RulesStore(Protocol):
         ...
 
     def commit(self, commit: RulesCommit) -> None:
-        """Atomically, or raise emma.ingest.ports.CommitConflict (stale derived state, or marker exists)."""
+        """Atomically, or raise emma.ingest.ports.CommitConflict (stale derived state, or marker exists). Without
+        a marker the outbox is kept on the derived state until ``published``. Not the timers: ``put_timers``."""
         ...
 
     def mark_published(self, shop: str, profile_id: str, marker_id: str) -> None:
         """``profile_id``: the profile the input named, as given to ``load``."""
         ...
 
-    def due_timers(self, now: datetime, since: datetime) -> list[Timer]:
-        """Timers due in (since, now], read bucket by bucket and shard by shard."""
+    def published(self, shop: str, profile_id: str, version: int) -> None:
+        """The outbox kept on the derived state of this version is on the bus: drop it (nothing if the derived
+        state moved on: whoever wrote it published the outbox first)."""
         ...
 
-    def delete_timers(self, timers: Sequence[Timer]) -> None: ...
+    def put_timers(self, timers: Sequence[Timer]) -> None:
+        """Written as they are (the same timer twice is one item); never deleted once due: they expire (TTL)."""
+        ...
+
+    def due_timers(self, now: datetime, since: datetime) -> list[Timer]:
+        """Timers due in (since, now], read shard by shard (a range of each shard's sort keys)."""
+        ...
 
     def cursor(self) -> datetime | None: ...
 

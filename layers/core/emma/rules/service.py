@@ -2,9 +2,16 @@
 triggers and segments against the updated profile, record the conclusions atomically, and
 publish them (trigger.fired, segment.entered/left, lifecycle.changed) exactly once.
 
-Exactly-once per input: a marker keyed by the input (event id, or timer key) is written in the same
-transaction as the new derived state; a re-delivered input finds the marker and does nothing but
-finish publishing what the first delivery recorded in the marker's outbox.
+Exactly-once per input:
+- an event: a marker keyed by the event id is written in the same transaction as the new derived state; a
+  re-delivered event finds the marker and does nothing but finish publishing what the first delivery recorded in
+  the marker's outbox;
+- a due timer leaves no marker: what its evaluation concludes is in the derived state it writes (the arm spent,
+  the segments, stage and counters as they now stand), so evaluating it again concludes nothing new. Its outbox
+  is kept on the derived state until published; whoever loads a derived state with an outbox still on it
+  publishes that first. An evaluation that changes nothing writes only the next review timer, when one is due.
+Timers are written before the commit, outside it (a surplus timer, from a commit that did not happen, finds
+nothing to do), and never deleted: the scheduled job reads those due since its cursor, and they expire (TTL).
 """
 
 from __future__ import annotations
@@ -56,9 +63,15 @@ from emma.rules.state import (
 )
 
 MAX_ATTEMPTS = 8
-FIRST_RUN_LOOKBACK = timedelta(days=1)  # the very first scheduled run picks up a day of timers
+FIRST_RUN_SINCE = datetime(2000, 1, 1, tzinfo=UTC)  # the very first scheduled run reads every timer due by then
 MAX_TIMERS_PER_RUN = 20_000  # a backlog larger than one run is worked off over the next runs
 GIVE_UP_AFTER = timedelta(days=2)  # a timer failing this long after its due time is dropped (and logged)
+RETRY_FIRST = timedelta(minutes=5)  # a timer whose evaluation failed is put again this much later, doubling
+RETRY_MAX = timedelta(hours=6)
+# The cursor stays this far behind the run's clock: a timer written (by another function) just after the run read
+# its shard, due before the run's time, is read by the next run; those the next run reads again find nothing to do.
+CURSOR_LAG = timedelta(seconds=10)
+_TICK = timedelta(microseconds=1)  # timer keys hold microseconds: the cursor just before a timer reads it again
 MAX_RETIRE_PER_COMMIT = 20  # merged-away profiles retired per transaction; the rest by the next inputs
 log = logging.getLogger(__name__)
 PRIOR_MAX_AGE = timedelta(hours=24)  # the scheduled job refits a shop's prior once a day
@@ -75,6 +88,7 @@ class RulesReport:
     published: int = 0
     timers: int = 0
     failed: int = 0
+    superseded: int = 0  # review timers found replaced by a later review (nothing to do: that one comes)
 
 
 def _id(*parts: str) -> str:
@@ -155,6 +169,13 @@ def _list_members(commit: RulesCommit, profile: Profile, entered: Collection[str
 
 
 _BOOKKEEPING = {"version", "updated_at"}
+
+
+def _superseded_review(timer: Timer, derived: Derived, now: datetime) -> bool:
+    """A review timer the derived state no longer names, while it names one still to come: replaced (the review
+    moved, or a commit that did not happen wrote it); the review named comes and concludes then."""
+    named = derived.next_review_at
+    return timer.kind == "review" and named is not None and named > now and named != timer.due_at
 
 
 def _changes_nothing(commit: RulesCommit, before: Derived) -> bool:
@@ -316,32 +337,45 @@ class RulesService:
         return report
 
     def on_schedule(self, shops: Sequence[str] = ()) -> RulesReport:
-        """Everything due since the last run (the cursor), each timer exactly once; then the shops'
-        prediction priors, when a day old."""
+        """Everything due since the last run (the cursor), each timer's conclusions exactly once; then the shops'
+        prediction priors, when a day old. A timer whose evaluation fails is put again a little later (its
+        evaluation is retried until GIVE_UP_AFTER past its first due time); one that cannot even be put again
+        holds the cursor before it, so the next run reads it again: no timer is lost."""
         report = RulesReport()
         now = self._clock.now()
-        since = self._store.cursor() or now - FIRST_RUN_LOOKBACK
-        timers = sorted(self._store.due_timers(now, since), key=lambda t: t.due_at)[:MAX_TIMERS_PER_RUN]
-        done: list[Timer] = []
+        since = self._store.cursor() or FIRST_RUN_SINCE
+        due = sorted(self._store.due_timers(now, since), key=lambda t: t.due_at)
+        cut = min(len(due), MAX_TIMERS_PER_RUN)
+        while 0 < cut < len(due) and due[cut].due_at == due[cut - 1].due_at:
+            cut += 1  # timers due at the same moment go together: the cursor is a time
+        timers = due[:cut]
+        until = now - CURSOR_LAG
+        if cut < len(due):  # the rest, from the first left over, by the next runs
+            until = min(until, due[cut].due_at - _TICK)
         for timer in timers:  # each on its own: one profile that fails must not hold up the others
             try:
                 self._run(
                     timer.shop,
                     timer.profile_id,
-                    f"TM#{timer.key}",
+                    "",
                     report,
                     lambda loaded, now, timer=timer: self._decide_timer(timer, loaded, now),
+                    timer=timer,
                 )
             except Exception:
                 report.failed += 1
-                if now - timer.due_at < GIVE_UP_AFTER:
-                    log.exception("timer %s failed; it stays for the next run", timer.key)
+                if now - (timer.first_due_at or timer.due_at) >= GIVE_UP_AFTER:
+                    log.exception("timer %s kept failing for %s; dropped", timer.key, GIVE_UP_AFTER)
                     continue
-                log.exception("timer %s kept failing for %s; dropped", timer.key, GIVE_UP_AFTER)
-            done.append(timer)
-        self._store.delete_timers(done)
-        self._store.set_cursor(now)
-        report.timers = len(done)
+                retry = timer.retry(now + min(RETRY_MAX, RETRY_FIRST * 2**timer.attempt))
+                log.exception("timer %s failed; put again for %s", timer.key, retry.due_at.isoformat())
+                try:
+                    self._store.put_timers([retry])
+                except Exception:
+                    log.exception("timer %s could not be put again: the next run reads it again", timer.key)
+                    until = min(until, timer.due_at - _TICK)
+        self._store.set_cursor(max(since, until))
+        report.timers = len(timers)
         self.refit_priors(sorted(set(shops) | {t.shop for t in timers}))
         return report
 
@@ -360,10 +394,13 @@ class RulesService:
         decide: Callable[[Loaded, datetime], tuple[Derived, Outcome, list[CanonicalEvent], list[Timer], list[Timer]]],
         unchanged_is_done: bool = False,
         preloaded: Loaded | None = None,
+        timer: Timer | None = None,
     ) -> None:
         """Load, decide, commit (retrying a conflict), publish. With ``unchanged_is_done`` (a backfill's
         conclusion, which publishes nothing and so needs no marker to publish once) a decision that changes
-        nothing writes nothing."""
+        nothing writes nothing. A ``timer`` (``marker_id`` empty) leaves no marker: a decision that changes
+        nothing writes only the next review timer, when the derived state's own review has come; a review timer
+        the derived state no longer names, while it names a later one, is superseded: nothing to do."""
         for attempt in range(MAX_ATTEMPTS):
             if attempt == 0 and preloaded is not None:
                 loaded = preloaded
@@ -377,13 +414,20 @@ class RulesService:
                 return
             if loaded.profile is None:
                 return  # nothing known about this customer (yet): nothing to conclude
+            if loaded.pending:  # an earlier evaluation's outbox, not published yet (it stopped after its commit)
+                self._finish(shop, loaded, report)
             loaded.retired = loaded.retired[:MAX_RETIRE_PER_COMMIT]
             _absorb(loaded.derived, loaded.retired)
             now = self._clock.now()
+            if timer is not None and _superseded_review(timer, loaded.derived, now):
+                report.superseded += 1
+                return
             derived, outcome, outbox, timers, superseded = decide(loaded, now)
+            if timer is not None:
+                superseded = []  # a review replaced stays: when due, it finds a later one named (_superseded_review)
             deltas = {s: 1 for s in outcome.entered} | {s: -1 for s in outcome.left}
             # The shop's prediction counters follow each customer's counted orders (new, cancelled,
-            # merged); the marker makes every addition happen exactly once.
+            # merged); the derived state's version (and an event's marker) makes every addition happen once.
             current = loaded.purchases
             stats = _add(diff(_counted(loaded.derived), contribution(current)), {})
             derived.purchases, derived.order_times = current, []
@@ -407,9 +451,13 @@ class RulesService:
                 marker_profile_id=profile_id,
             )
             _list_members(commit, loaded.profile, outcome.entered, now)
-            if unchanged_is_done and _changes_nothing(commit, loaded.derived):
+            if (unchanged_is_done or timer is not None) and _changes_nothing(commit, loaded.derived):
+                before = loaded.derived.next_review_at
+                if timer is not None and (before is None or before <= now):
+                    self._store.put_timers(commit.timers)  # the derived state's review has come: the next one
                 report.evaluated += 1
                 return
+            self._store.put_timers(commit.timers)  # before the commit: it never names a timer not written
             try:
                 self._store.commit(commit)
             except CommitConflict as conflict:
@@ -421,9 +469,23 @@ class RulesService:
             report.fired += [f"{t}:{loaded.profile.profile_id}" for t in outcome.fired]
             report.entered += sorted(outcome.entered)
             report.left += sorted(outcome.left)
-            self._publish(shop, profile_id, marker_id, outbox, report)
+            if marker_id:
+                self._publish(shop, profile_id, marker_id, outbox, report)
+            elif outbox:
+                self._publisher.publish(outbox)
+                report.published += len(outbox)
+                self._store.published(shop, commit.profile_id, derived.version)
             return
         raise ConcurrencyConflict(f"derived state of {profile_id} kept changing; gave up after {MAX_ATTEMPTS}")
+
+    def _finish(self, shop: str, loaded: Loaded, report: RulesReport) -> None:
+        """Publish the outbox an earlier evaluation left on the derived state (and on those of profiles merged into
+        this one), then drop it from the live one (the merged-away ones' go when they are retired)."""
+        assert loaded.profile is not None
+        self._publisher.publish([EVENT_ADAPTER.validate_python(e) for e in loaded.pending])
+        report.published += len(loaded.pending)
+        self._store.published(shop, loaded.profile.profile_id, loaded.derived.version)
+        loaded.pending = []
 
     def _publish(
         self, shop: str, profile_id: str, marker_id: str, outbox: list[CanonicalEvent], report: RulesReport

@@ -102,6 +102,22 @@ class Timer:
     due_at: datetime
     trigger_id: str = ""
     armed_at: datetime | None = None
+    first_due_at: datetime | None = None  # a timer put again after its evaluation failed: when it first came due
+    attempt: int = 0  # evaluations of it that failed before
+
+    def retry(self, at: datetime) -> Timer:
+        """The timer put again at ``at`` after its evaluation failed: the same arm, review or trigger, one more
+        attempt, its first due time kept (the scheduled job gives a timer up some time after that)."""
+        return Timer(
+            self.shop,
+            self.profile_id,
+            self.kind,
+            at,
+            self.trigger_id,
+            self.armed_at,
+            self.first_due_at or self.due_at,
+            self.attempt + 1,
+        )
 
     @property
     def key(self) -> str:
@@ -177,8 +193,9 @@ def members_after(cursor: str) -> str:
 class Loaded:
     profile: Profile | None  # the live profile (merges followed), None if unknown
     derived: Derived  # version 0 when there is none yet
-    marker: dict[str, Any] | None  # set when this event/timer was evaluated before
+    marker: dict[str, Any] | None  # set when this event was evaluated before (timers leave no marker)
     retired: list[Derived] = field(default_factory=list)  # derived states of profiles merged into this one
+    pending: list[dict[str, Any]] = field(default_factory=list)  # the derived state's outbox, not published yet
 
     @cached_property
     def purchases(self) -> Purchases | None:
@@ -188,6 +205,13 @@ class Loaded:
 
 @dataclass
 class RulesCommit:
+    """What one evaluation writes. With a ``marker_id`` (an event: "EV#<event id>") the marker, holding the outbox,
+    makes a re-delivered input a duplicate; without one (a timer) the outbox is kept on the derived state until
+    published (``RulesStore.published``): a timer evaluated again finds nothing left to do (its conclusions are
+    in the derived state it reads), so only the outbox needs keeping. ``timers`` are written before the commit,
+    outside it (``RulesStore.put_timers``): a commit that does not happen leaves at most a surplus timer, whose
+    evaluation finds nothing to do."""
+
     shop: str
     profile_id: str
     derived: Derived
@@ -208,17 +232,17 @@ class RulesCommit:
         return self.marker_profile_id or self.profile_id
 
     def items(self) -> int:
-        """The writes of the store's transaction (at most COMMIT_ITEMS): the derived state, the marker, each
-        retired derived state, the counters if they move, the prediction counters' items that move (the counters
-        item and each histogram cell's), each timer written or deleted, each member list entry written or
-        deleted."""
+        """The writes of the store's transaction (at most COMMIT_ITEMS): the derived state, the marker (an event's),
+        each retired derived state, the counters if they move, the prediction counters' items that move (the
+        counters item and each histogram cell's), each timer deleted, each member list entry written or deleted.
+        One item (the derived state alone) is a single conditional write, not a transaction."""
         new = {t.key for t in self.timers}
         return (
-            2
+            1
+            + bool(self.marker_id)
             + len(self.retire)
             + any(self.counter_deltas.values())
             + counter_items(self.stats_delta)
-            + len(self.timers)
             + sum(t.key not in new for t in self.superseded)
             + len(self.listed)
             + len(self.unlisted)

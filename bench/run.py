@@ -734,16 +734,17 @@ def rules_findings(rules_run: dict[str, Any], sched: dict[str, Any]) -> list[str
     if stale:
         found.append(
             f"schedule: {_n(stale)} of {_n(run['timers_due'])} due timers were stale (superseded by a later review time"
-            " or arm) and still cost a full load, evaluation and transaction each: timers are never deleted when"
-            " they are superseded."
+            f" or arm): each still costs a load; {_n(run.get('superseded', 0))} reviews the derived state no longer"
+            " named were skipped without an evaluation or a write (timers are not deleted when superseded)."
         )
     usd = sched["usd_dynamodb"]
     write_share = usd["writes"] / (usd["reads"] + usd["writes"])
+    items = sorted(db.get("wru_by_item", {}).items(), key=lambda kv: -kv[1]["wru"])[:4]
+    parts = ", ".join(f"{name} {v['wru'] / max(1, run['timers_due']):.2f}" for name, v in items)
     found.append(
-        f"schedule: writes, not reads, dominate the job's DynamoDB cost: {sched['per_timer']['wru']:.1f} WRU per due"
-        f" timer (transactional derived state + marker + next timer, then mark published and delete the timer)"
-        f" against {sched['per_timer']['rru_load']:.1f} RRU to load it; {write_share * 100:.0f}% of the run's"
-        " DynamoDB cost."
+        f"schedule: writes dominate the job's DynamoDB cost: {sched['per_timer']['wru']:.2f} WRU per due timer"
+        f" ({parts}) against {sched['per_timer']['rru_load']:.1f} RRU to load it; {write_share * 100:.0f}% of the"
+        " run's DynamoDB cost."
     )
     return found
 

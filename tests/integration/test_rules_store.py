@@ -105,3 +105,69 @@ def test_the_prediction_counters_histogram_cells_are_small_items_read_back_whole
     )["Items"]
     assert sorted(i["sk"]["S"] for i in items)[-1] == "STATS" and len(items) == 3
     assert ShopStats.from_item(stats).histogram_customers == 1
+
+
+def _items(world, table, pk):
+    return world.store._client.query(
+        TableName=table, KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": pk}}
+    )["Items"]
+
+
+def test_due_timers_are_read_once_and_left_to_expire(world):
+    from emma.adapters import keys
+    from emma.rules.state import SHARDS
+
+    world.send(event("cart.updated", customer=LENA, value="30.00", items=[{"product_id": "case"}]))
+    world.clock.at = T0 + timedelta(hours=2, minutes=6)
+    assert world.rules.on_schedule().timers == 1 and len(world.fired("cart-abandoned")) == 1
+    schedule = world.store._schedule
+    timers = [i for n in range(SHARDS) for i in _items(world, schedule, keys.timer_pk(n))]
+    (done,) = [i for i in timers if i["kind"]["S"] == "absence"]  # not deleted: it expires 30 days after due
+    assert int(done["expires_at"]["N"]) == int((T0 + timedelta(hours=2) + keys.TIMER_TTL).timestamp())
+    world.clock.at = T0 + timedelta(hours=3)
+    assert world.rules.on_schedule().timers == 0  # the range starts at the cursor: read once
+    pid = world.fired("cart-abandoned")[0].customer.profile_id
+    partition = _items(world, world.store._table, keys.profile_pk("elektro-emma", pid))
+    assert not [i for i in partition if i["sk"]["S"].startswith(keys.marker_sk("TM#"))]  # timers leave no marker
+
+
+def test_a_timers_outbox_stays_on_the_derived_state_until_published(world):
+    from emma.adapters import keys
+    from emma.adapters.rules_store import pending_of
+
+    class Failing(InMemoryPublisher):
+        def publish(self, events):
+            raise RuntimeError("bus down")
+
+    world.send(event("cart.updated", customer=LENA, value="30.00", items=[{"product_id": "case"}]))
+    pid = world.bus.published[0].customer.profile_id
+    world.clock.at = T0 + timedelta(hours=2, minutes=6)
+    assert RulesService(world.store, Failing(), DEFS, world.clock).on_schedule().failed == 1
+    item = world.store._get(keys.profile_pk("elektro-emma", pid), keys.DERIVED_SK)
+    assert [e["type"] for e in pending_of(item)] == ["trigger.fired"] and "B" in item["doc"]  # compressed
+    world.clock.at = T0 + timedelta(hours=2, minutes=12)  # the timer was put again 5 minutes on
+    world.rules.on_schedule()
+    assert len(world.fired("cart-abandoned")) == 1
+    assert "outbox" not in world.store._get(keys.profile_pk("elektro-emma", pid), keys.DERIVED_SK)
+
+
+def test_a_derived_state_stored_as_json_text_is_read_and_written_back_compressed(world):
+    from emma.adapters import keys
+    from emma.rules.state import Derived
+
+    world.send(order("o1", "50.00", customer=LENA))
+    pid = world.bus.published[0].customer.profile_id
+    derived = world.store.derived("elektro-emma", pid)
+    old = {  # as versions before the compression wrote it
+        "pk": {"S": keys.profile_pk("elektro-emma", pid)},
+        "sk": {"S": keys.DERIVED_SK},
+        "version": {"N": str(derived.version)},
+        "doc": {"S": derived.model_dump_json()},
+    }
+    world.store._client.put_item(TableName=world.store._table, Item=old)
+    assert world.store.derived("elektro-emma", pid) == derived
+    assert Derived.model_validate(world.store.load("elektro-emma", pid, "").derived) == derived
+    world.clock.advance(days=1)
+    world.send(order("o2", "20.00", customer=LENA, minutes=24 * 60))
+    item = world.store._get(keys.profile_pk("elektro-emma", pid), keys.DERIVED_SK)
+    assert "B" in item["doc"] and world.store.derived("elektro-emma", pid).version == derived.version + 1

@@ -551,3 +551,25 @@ def test_an_erasure_deletes_the_record_of_each_coupon_code_made_for_the_customer
     assert job.counts.get(keys.COUPON.name) == 2 and coupons.get(SHOP.shop, "EMMA-REFE-RRAL") is None
     assert coupons.get(SHOP.shop, "EMMA-AAAA-BBBB") is None  # the customer's code record went with them
     assert coupons.get(SHOP.shop, "EMMA-CCCC-DDDD") is not None  # another customer's stays
+
+
+def test_timers_already_due_are_erased_too_and_another_profiles_in_the_shard_stay(world):
+    from emma.adapters.rules_store import DynamoRulesStore
+    from emma.rules.state import Timer, timer_shard
+
+    customer = world.customer("c-1")
+    other = world.customer("c-2")
+    mine = [  # due timers are not deleted when done: they expire; the derived state names none of these
+        Timer(SHOP.shop, customer.profile_id, "absence", NOW - timedelta(days=2), "cart-abandoned", NOW - timedelta(2)),
+        Timer(SHOP.shop, customer.profile_id, "review", NOW - timedelta(hours=1)),
+        Timer(SHOP.shop, customer.profile_id, "review", NOW + timedelta(days=5)),
+    ]
+    theirs = Timer(SHOP.shop, other.profile_id, "review", NOW - timedelta(hours=1))
+    for timer in [*mine, theirs]:
+        world.ddb.put_item(TableName=SCHEDULE_TABLE.name, Item=DynamoRulesStore._timer_item(timer))
+    document = world.service.export(SALTED, "cid:c-1", "key:test")
+    assert len(document["items"][keys.TIMER.name]) == 3
+    assert world.service.erase(SALTED, "cid:c-1", "key:test").finished
+    left = [i for i in world.items() if i[1].startswith("DUE#")]
+    assert [i[1] for i in left] == [keys.timer_pk(timer_shard(other.profile_id))]
+    assert [i for i in world.items() if customer.profile_id in i[3]] == []

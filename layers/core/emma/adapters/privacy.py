@@ -26,7 +26,7 @@ from emma.errors import TransientError
 from emma.privacy.model import AuditEntry, HeldItem, Identity, PrivacyJob, address_hashes, privacy_salt
 from emma.privacy.ports import StaleJob
 from emma.resources import ACTIVITY_INDEX
-from emma.rules.state import Listing, Timer, counter_shard
+from emma.rules.state import Listing, counter_shard, timer_shard
 from emma.shops import ShopConfig, ShopDirectory
 
 _DESERIALIZER = TypeDeserializer()
@@ -160,7 +160,6 @@ class DynamoPrivacyStore(Table):
         links: list[dict[str, Any]] = []
         coupons: list[dict[str, Any]] = []
         deferrals: list[dict[str, Any]] = []
-        timers: list[dict[str, Any]] = []
         members: list[dict[str, Any]] = []
         for h in held:
             if h.kind == keys.MESSAGE.name:
@@ -178,7 +177,6 @@ class DynamoPrivacyStore(Table):
                 if referral:  # the customer's referral code's record (emma.offers), if Emma had it made
                     coupons.append(key(keys.coupon_pk(shop, str(referral)), keys.COUPON_SK))
             elif h.kind == keys.DERIVED.name and isinstance(h.data.get("doc"), dict):
-                timers += [key(keys.timer_pk(t.shard), keys.timer_sk(t)) for t in _timers(shop, h)]
                 members += [
                     key(keys.member_pk(shop, m.segment, m.shard), keys.member_sk(m)) for m in _listings(shop, h)
                 ]
@@ -190,8 +188,28 @@ class DynamoPrivacyStore(Table):
         ]
         held += [_held(keys.SEGMENT_MEMBER.name, self._table, i) for i in self._get_many(self._table, members)]
         held += [_held(keys.DEFERRAL.name, self._schedule, i) for i in self._get_many(self._schedule, deferrals)]
-        held += [_held(keys.TIMER.name, self._schedule, i) for i in self._get_many(self._schedule, timers)]
+        held += [_held(keys.TIMER.name, self._schedule, i) for i in self._timers(shop, profile_ids)]
         return held
+
+    def _timers(self, shop: str, profile_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Every timer of the profiles: live ones and those already due, which are not deleted but expire (their
+        derived state names only the live ones). A profile's timers share one shard, sorted by due time: one
+        Query from the oldest that can still be there, filtered by the profile."""
+        since = self._now() - keys.TIMER_TTL - timedelta(days=IDEMPOTENCY_EXPIRY_SLACK_DAYS)
+        found: list[dict[str, Any]] = []
+        for pid in sorted(set(profile_ids)):
+            found += self._query_all(
+                TableName=self._schedule,
+                KeyConditionExpression="pk = :pk AND sk > :since",
+                FilterExpression="profile_id = :pid AND shop = :shop",
+                ExpressionAttributeValues={
+                    ":pk": string(keys.timer_pk(timer_shard(pid))),
+                    ":since": string(keys.due_after(since)),
+                    ":pid": string(pid),
+                    ":shop": string(shop),
+                },
+            )
+        return found
 
     # ---- deleting ----------------------------------------------------------------------------------
 
@@ -495,19 +513,6 @@ class DynamoPrivacyStore(Table):
             )
             for i in resp.get("Items", [])
         ]
-
-
-def _timers(shop: str, derived: HeldItem) -> Iterable[Timer]:
-    """The live timers of a profile, from its derived state: absence arms and the next review."""
-    doc = derived.data["doc"]
-    pid = str(doc.get("profile_id") or keys.profile_id_of(derived.pk))
-    for trigger_id, arm in (doc.get("arms") or {}).items():
-        due, armed = _iso(arm.get("due_at")), _iso(arm.get("armed_at"))
-        if due is not None:
-            yield Timer(shop, pid, "absence", due, trigger_id, armed)
-    review = _iso(doc.get("next_review_at"))
-    if review is not None:
-        yield Timer(shop, pid, "review", review)
 
 
 def _listings(shop: str, derived: HeldItem) -> Iterable[Listing]:

@@ -200,6 +200,7 @@ class DynamoPrivacyStore(Table):
         for pid in sorted(set(profile_ids)):
             found += self._query_all(
                 TableName=self._schedule,
+                ConsistentRead=True,  # as the partitions: the last look of an erasure sees a timer just written
                 KeyConditionExpression="pk = :pk AND sk > :since",
                 FilterExpression="profile_id = :pid AND shop = :shop",
                 ExpressionAttributeValues={

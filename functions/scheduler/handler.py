@@ -48,6 +48,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         "schedule run",
         extra={
             "timers": report.timers,
+            "superseded": report.superseded,
+            "failed": report.failed,
             "fired": len(report.fired),
             "entered": len(report.entered),
             "left": len(report.left),
@@ -55,6 +57,8 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     )
     return {
         "timers": report.timers,
+        "superseded": report.superseded,
+        "failed": report.failed,
         "fired": len(report.fired),
         "entered": len(report.entered),
         "left": len(report.left),

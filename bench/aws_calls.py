@@ -1,7 +1,9 @@
 """AWS requests per ingest request, counted in botocore against the local emulator.
 
 The local runtime (moto server + the real ingest handler behind an HTTP server) is started, its
-queue pumps are stopped (they poll SQS all the time), and BaseClient._make_api_call is wrapped at
+queue pumps are stopped (they poll SQS all the time), its stream reader is driven by hand after each
+request (so the publisher function's calls for that request's outbox count with it), and
+BaseClient._make_api_call is wrapped at
 class level: the handler builds its own boto3 session and clients on its first request, so only a
 class-level hook sees them. Each call is recorded with its service, operation, parameters and
 response (or error); DynamoDB calls are turned into request units by bench.capacity.CapacityMeter,
@@ -40,6 +42,7 @@ class Call:
     response: dict[str, Any] | None
     error: str | None
     thread: str
+    origin: str = "request"  # "publisher": made by the publisher function for this request's outbox
 
 
 class CallRecorder:
@@ -58,9 +61,10 @@ class CallRecorder:
         recorder = self
 
         def _make_api_call(client: Any, operation_name: str, api_params: dict[str, Any]) -> Any:
-            if not recorder._active:
-                return original(client, operation_name, api_params)
             service = client.meta.service_model.service_name
+            if not recorder._active or service == "dynamodbstreams":
+                # Lambda's own stream poller reads the stream in AWS, at no charge (emma_local.pump.StreamPump here)
+                return original(client, operation_name, api_params)
             try:
                 response = original(client, operation_name, api_params)
             except Exception as exc:
@@ -148,6 +152,15 @@ class CaseCalls:
     def count(self, service: str) -> int:
         return self.by_service().get(service, 0)
 
+    @property
+    def request_calls(self) -> list[Call]:
+        """The calls the ingest function made (the rest: the publisher function, for this request's outbox)."""
+        return [c for c in self.calls if c.origin == "request"]
+
+    @property
+    def publisher_calls(self) -> list[Call]:
+        return [c for c in self.calls if c.origin == "publisher"]
+
     def summary(self) -> dict[str, Any]:
         events = self.events
 
@@ -161,6 +174,10 @@ class CaseCalls:
             "request_bytes": self.request_bytes,
             "calls": len(self.calls),
             "calls_per_event": per_event(len(self.calls)),
+            "publisher_calls": len(self.publisher_calls),
+            "publisher_calls_by_operation": dict(
+                sorted(Counter(f"{c.service}:{c.operation}" for c in self.publisher_calls).items())
+            ),
             "calls_by_service": dict(sorted(self.by_service().items())),
             "calls_by_operation": dict(sorted(self.by_operation().items())),
             "calls_by_operation_per_event": {k: per_event(v) for k, v in sorted(self.by_operation().items())},
@@ -239,13 +256,21 @@ class _Analysis:
             self.aliases[pk] = pid
 
 
-def _send(recorder: CallRecorder, http: Any, api_url: str, name: str, request: Request) -> CaseCalls:
+def _send(recorder: CallRecorder, http: Any, api_url: str, name: str, request: Request, relay: Any = None) -> CaseCalls:
+    """The request's calls, then (``relay``: the runtime's stream readers, drained) the publisher function's calls
+    for what the request stored: in AWS the table's stream hands each profile write's outbox to it."""
     with recorder.recording() as calls:
         resp = http.request(
             request.method, api_url + request.path, data=request.body, headers=request.headers, timeout=30
         )
+    published: list[Call] = []
+    if relay is not None:
+        with recorder.recording() as published:
+            relay()
+        for call in published:
+            call.origin = "publisher"
     body = resp.json() if resp.headers.get("content-type", "").startswith("application/json") else {}
-    return CaseCalls(name, resp.status_code, body, calls, request_bytes=len(request.body))
+    return CaseCalls(name, resp.status_code, body, [*calls, *published], request_bytes=len(request.body))
 
 
 @dataclass
@@ -273,6 +298,14 @@ def run(requests: dict[str, Request]) -> AwsRun:
     try:
         for pump in rt.pumps.values():
             pump.stop()
+        for reader in rt.streams.values():  # read by hand after each request (_send), so its calls count there
+            reader.stop()
+
+        def relay() -> None:
+            for reader in rt.streams.values():
+                reader.drain(timeout=10)
+
+        relay()  # whatever the start-up stored
         assert rt.resources is not None
         schema = {
             rt.resources.tables[t.logical_id]: tuple(k for k in (t.partition_key, t.sort_key) if k) for t in TABLES
@@ -285,7 +318,7 @@ def run(requests: dict[str, Request]) -> AwsRun:
         http = http_client.Session()
         cases: dict[str, CaseCalls] = {}
         for name, request in requests.items():
-            case = _send(recorder, http, rt.api_url, name, request)
+            case = _send(recorder, http, rt.api_url, name, request, relay)
             analysis.add(case)
             cases[name] = case
         return AwsRun(cases, startup)

@@ -590,6 +590,14 @@ class World:
             with mock.patch.object(dispatch_wiring, "clock_from_env", lambda: self.clock):
                 self.dispatch = dispatch_wiring.build_dispatch(DispatchSettings(), session)  # type: ignore[call-arg]
             measured.unbilled(lambda: self.dispatch.service._shops.get(SHOP))
+            # What a message records (email.sent) goes out through the profiles table's stream: the publisher
+            # function's work for it counts with the message.
+            from emma.adapters.eventbridge import EventBridgePublisher
+            from emma_local.streams import relayed
+
+            recorder = self.dispatch.service._recorder
+            bus = EventBridgePublisher(session.client("events", region_name=REGION), os.environ["EMMA_EVENT_BUS"])
+            relayed(recorder._ingest, session, self.table, bus)
 
     def advance(self, seconds: int) -> None:
         from datetime import timedelta

@@ -316,12 +316,17 @@ class RequestUsage:
     rru: float
     eventbridge_events: int  # billed 64 KB chunks
     secrets_calls: int
+    # The publisher function (the profiles table's stream): invocations for this request's outbox, billed ms each.
+    publisher_invocations: float = 0
+    publisher_billed_ms: int = 0
+    publisher_memory_mb: int = 512
 
 
 def request_cost(usage: RequestUsage, prices: Mapping[str, Any]) -> dict[str, float]:
     """USD per request by service, at the list prices of bench/prices.json (its "services")."""
     p = prices["services"]
     gb_seconds = usage.memory_mb / 1024 * usage.lambda_billed_ms / 1000
+    publisher_gb_s = usage.publisher_memory_mb / 1024 * usage.publisher_billed_ms / 1000
     return {
         "api_gateway": api_gateway_billed_requests(usage.request_bytes)
         * p["apigateway_http"]["usd_per_million_requests"]
@@ -332,6 +337,11 @@ def request_cost(usage: RequestUsage, prices: Mapping[str, Any]) -> dict[str, fl
         "dynamodb_reads": usage.rru * p["dynamodb_on_demand"]["usd_per_million_rru"] / 1e6,
         "eventbridge": usage.eventbridge_events * p["eventbridge"]["usd_per_million_custom_events"] / 1e6,
         "secrets_manager": usage.secrets_calls * p["secrets_manager"]["usd_per_10k_api_calls"] / 1e4,
+        "publisher_lambda": usage.publisher_invocations
+        * (
+            p["lambda_arm64"]["usd_per_million_requests"] / 1e6
+            + publisher_gb_s * p["lambda_arm64"]["usd_per_gb_second"]
+        ),
     }
 
 

@@ -17,7 +17,8 @@ from bench.payloads import TrackerBatches
 
 def measure(repeat: int = 5, number: int = 5000) -> dict[str, Any]:
     from emma.errors import PayloadTooLarge
-    from ingest.http import MAX_BODY_BYTES, decode_body
+    from emma.sources.common import MAX_BODY_BYTES
+    from ingest.http import decode_body
 
     batches = TrackerBatches()
     plain = batches.request("decode", 0).body

@@ -283,6 +283,11 @@ class World:
         self.intake = ingest.intake
         self.tee = _Tee(self.intake.service._publisher)
         self.intake.service._publisher = self.tee  # see _Tee
+        from emma.resources import PROFILES_TABLE as _PROFILES
+        from emma_local.streams import relayed
+
+        # the profiles table's stream: each ingest's outbox goes to the bus (through the tee) as in AWS
+        relayed(self.intake.service, session, os.environ[_PROFILES.env_var], self.tee)
         self.rules = build_rules(RulesSettings(), session).service  # type: ignore[call-arg]
         self.ddb = ingest.dynamodb
         profiles = os.environ[PROFILES_TABLE.env_var]

@@ -81,6 +81,11 @@ ASSUMPTIONS = {
     "lambda_cpu_share": None,  # filled in: vCPU fraction at that memory (1,769 MB = 1 vCPU)
     "cpu_equivalence": "one core of this machine is taken as one Lambda arm64 (Graviton) vCPU: not measured",
     "cpu_time_used": "median CPU µs per request with metrics off (the brief's setting)",
+    # The publisher function reads the profiles table's stream in batches (up to 100 records, 1 s window): one
+    # invocation per ingest request is the worst case (a quiet shop); its CPU is not measured.
+    "publisher_invocations_per_request": 1,
+    "publisher_memory_mb": 512,  # infra/emma_infra/sizing.py PUBLISHER_FUNCTION_OPTIONS
+    "publisher_cpu_ms_assumed": 2.0,
 }
 
 FULL = {
@@ -142,6 +147,7 @@ SERVICE_LABELS = {
     "dynamodb_reads": "DynamoDB reads (RRU)",
     "eventbridge": "EventBridge PutEvents",
     "secrets_manager": "Secrets Manager",
+    "publisher_lambda": "Publisher Lambda (stream)",
 }
 
 
@@ -271,7 +277,8 @@ def lambda_time(cpu_us: float, calls: int) -> dict[str, Any]:
 
 
 def cost_case(case: CaseCalls, cpu_us: float, prices: dict[str, Any]) -> dict[str, Any]:
-    timing = lambda_time(cpu_us, len(case.calls))
+    timing = lambda_time(cpu_us, len(case.request_calls))
+    publisher_calls = len(case.publisher_calls)
     usage = RequestUsage(
         request_bytes=case.request_bytes,
         lambda_billed_ms=timing["billed_ms"],
@@ -280,6 +287,14 @@ def cost_case(case: CaseCalls, cpu_us: float, prices: dict[str, Any]) -> dict[st
         rru=case.units.rru,
         eventbridge_events=case.eventbridge_billed,
         secrets_calls=case.count("secretsmanager"),
+        publisher_invocations=ASSUMPTIONS["publisher_invocations_per_request"] if publisher_calls else 0,
+        publisher_billed_ms=lambda_billed_ms(
+            ASSUMPTIONS["publisher_cpu_ms_assumed"] * 1000 * lambda_cpu_share(ASSUMPTIONS["publisher_memory_mb"]),
+            publisher_calls,
+            per_call_ms=ASSUMPTIONS["aws_call_latency_ms"],
+            memory_mb=ASSUMPTIONS["publisher_memory_mb"],
+        ),
+        publisher_memory_mb=ASSUMPTIONS["publisher_memory_mb"],
     )
     per_request = request_cost(usage, prices)
     per_million = per_million_events(per_request, case.events)
@@ -449,7 +464,8 @@ def report(results: dict[str, Any]) -> str:
         rows.append(
             [SERVICE_LABELS[key]]
             + [
-                f"{_usd(cost[c]['usd_per_million_events'][key])} {cost[c]['share'][key] * 100:4.0f}%"
+                # .get: a results file measured before a service was counted (the publisher) has no line for it
+                f"{_usd(cost[c]['usd_per_million_events'].get(key, 0.0))} {cost[c]['share'].get(key, 0.0) * 100:4.0f}%"
                 for c in ("webhook", "batch")
             ]
         )

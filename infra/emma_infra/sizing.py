@@ -14,6 +14,7 @@ from emma.resources import (
     JOURNEY_STEPS_FUNCTION,
     JOURNEYS_QUEUE,
     MESSAGES_QUEUE,
+    OUTBOX_STREAM,
     PRIVACY_SCHEDULE,
     PROFILES_TABLE,
     RECOMMENDATIONS_SCHEDULE,
@@ -186,6 +187,13 @@ CAMPAIGNS_FUNCTION_OPTIONS = FunctionOptions(
     scan=False,
 )
 
+# The publisher (emma.config.PublisherSettings): a batch of up to OUTBOX_STREAM.batch_size stream records; writes
+# the events' log entries into the profiles table (BatchWriteItem; no Scan) and publishes to the bus. No shop
+# secrets: each outbox carries its shop's log retention.
+PUBLISHER_FUNCTION_OPTIONS = FunctionOptions(
+    memory_size=512, timeout_seconds=60, tables=(PROFILES_TABLE,), shop_secrets=False, scan=False
+)
+
 FUNCTION_OPTIONS: dict[str, FunctionOptions] = {
     # A batch of up to QueueDef.batch_size events. The queue's visibility timeout (180 s) is six times
     # this, as Lambda recommends (checked at synth); a redelivery would be harmless anyway (the rules
@@ -208,4 +216,5 @@ FUNCTION_OPTIONS: dict[str, FunctionOptions] = {
     ANALYTICS_QUEUE.consumer: ANALYTICS_FUNCTION,
     # Every ANALYTICS_SNAPSHOT_SCHEDULE.rate_minutes; a rerun overwrites the shop's day with current figures.
     ANALYTICS_SNAPSHOT_SCHEDULE.consumer: ANALYTICS_SNAPSHOT_FUNCTION,
+    OUTBOX_STREAM.consumer: PUBLISHER_FUNCTION_OPTIONS,
 }

@@ -24,6 +24,7 @@ from emma.resources import (
     RULES_SCHEDULE,
     SCHEDULES,
     SES_CONFIGURATION_SET_ENV,
+    STREAM_CONSUMERS,
     TABLES,
     dead_letter_queue_url_output,
     queue_url_output,
@@ -49,6 +50,7 @@ from emma_infra.constructs.monitoring import (
 )
 from emma_infra.constructs.schedules import ScheduledFunction
 from emma_infra.constructs.shopify_partner import CONTEXT_KEY, PARTNER_BUS, ShopifyPartnerSource
+from emma_infra.constructs.streams import StreamConsumer
 from emma_infra.sizing import FUNCTION_OPTIONS
 
 EMMA_BUS = "emma"  # QueueDef.bus of queues fed by Emma's own bus
@@ -116,6 +118,18 @@ class EmmaStack(Stack):
             # The rules schedule's job also releases deferred messages when they are due.
             releasers=[s.consumer for s in schedules if s.definition == RULES_SCHEDULE],
         )
+        # The profiles table's stream: the outbox of every profile write that stored events, to the bus.
+        streams = [
+            StreamConsumer(
+                self,
+                d.logical_id,
+                definition=d,
+                table=data.tables[d.table.logical_id],
+                platform=platform,
+                options=FUNCTION_OPTIONS.get(d.consumer),
+            )
+            for d in STREAM_CONSUMERS
+        ]
         event_source_name = self.node.try_get_context(CONTEXT_KEY)
         if event_source_name:
             shopify = ShopifyPartnerSource(
@@ -135,7 +149,7 @@ class EmmaStack(Stack):
             imports.function,
             campaigns.function,
             dispatch.function,
-            *(c.consumer for c in [*consumers, *schedules]),
+            *(c.consumer for c in [*consumers, *schedules, *streams]),
         ]
         # Erasure ends a customer's (or a shop's) journeys: the ingest API and the privacy schedule
         # (FunctionOptions.stop_executions), once the journeys' state machines are known.
@@ -147,7 +161,7 @@ class EmmaStack(Stack):
             "Monitoring",
             functions=functions,
             dead_letter_queues=[
-                *((c.definition.logical_id, c.dead_letter_queue) for c in [*consumers, *schedules]),
+                *((c.definition.logical_id, c.dead_letter_queue) for c in [*consumers, *schedules, *streams]),
                 (MESSAGES_QUEUE.logical_id, journeys.dead_letter_queue),
             ],
             rule_dead_letter_queues=[(c.definition.logical_id, c.rule_dead_letter_queue) for c in consumers],
@@ -157,7 +171,11 @@ class EmmaStack(Stack):
                 IMPORT_MACHINE_ALARM: imports.state_machine,
                 CAMPAIGN_MACHINE_ALARM: campaigns.state_machine,
             },
-            thresholds=[*dispatch.alarms, complaint_rate_alarm(f"emma-{ANALYTICS_QUEUE.consumer}")],
+            thresholds=[
+                *dispatch.alarms,
+                complaint_rate_alarm(f"emma-{ANALYTICS_QUEUE.consumer}"),
+                *(alarm for s in streams for alarm in s.alarms),
+            ],
         )
 
         CfnOutput(self, "ApiUrl", value=api.url, description="Base URL of the Emma ingest API")

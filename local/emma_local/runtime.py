@@ -36,6 +36,7 @@ from emma.resources import (
     REQUEST_QUEUES,
     RULES_SOURCE,
     SCHEDULES,
+    STREAM_CONSUMERS,
 )
 from emma.rules.loader import load_definitions
 from emma.templates.loader import load_templates
@@ -46,7 +47,7 @@ from emma_local.environments import DEFAULT_TIMEOUT_SECONDS, Environments
 from emma_local.lambdas import LambdaContext, load_handler
 from emma_local.outbox import Outbox
 from emma_local.provision import Provisioned, provision, provision_campaigns, provision_imports, provision_journeys
-from emma_local.pump import QueuePump
+from emma_local.pump import QueuePump, StreamPump
 from emma_local.server import make_server, serve_in_thread
 from emma_local.shop_apis.server import ShopApis
 
@@ -78,6 +79,7 @@ class LocalRuntime:
     emulator: Emulator | None = None
     resources: Provisioned | None = None
     pumps: dict[str, QueuePump] = field(default_factory=dict)
+    streams: dict[str, StreamPump] = field(default_factory=dict)  # StreamConsumerDef logical id -> its pump
     shop_apis: ShopApis | None = None  # the stand-ins of the shops' coupon APIs (emma_local.shop_apis)
     shops: list[Any] = field(default_factory=list)  # the shops as provisioned (coupon URLs of the stand-ins)
     _server: Any = None
@@ -164,6 +166,18 @@ class LocalRuntime:
             )
             pump.start()
             self.pumps[queue.logical_id] = pump
+        for stream in STREAM_CONSUMERS:  # the outbox: profile writes -> the publisher -> the bus
+            reader = StreamPump(
+                session.client("dynamodb"),
+                session.client("dynamodbstreams"),
+                self.resources.tables[stream.table.logical_id],
+                load_handler(stream.consumer),
+                stream.consumer,
+                stream.filter_pattern,
+                stream.batch_size,
+            )
+            reader.start()
+            self.streams[stream.logical_id] = reader
         _reset_components()  # handlers cache their clients: a previous runtime's point at a dead emulator
         self._api = Environments("ingest", self.environments, os.environ, timeout_seconds=self.timeout_seconds)
         port = self.config.dev.port if self.port is None else self.port
@@ -217,11 +231,19 @@ class LocalRuntime:
     def drain(self) -> None:
         """Let every queue run dry (the rules function has seen everything published so far), and
         the outbox show every message sent (its SES delivery events handled too)."""
-        for _ in range(2):
+        for _ in range(20):  # until a round moves nothing (a consumer's work may feed another's)
+            before = self._moved()
+            for reader in self.streams.values():  # first: what was stored reaches the bus, then the queues
+                reader.drain()
             for pump in self.pumps.values():
                 pump.drain()
-            if self.outbox is None or not self.outbox.collect():
+            collected = self.outbox.collect() if self.outbox is not None else 0
+            if not collected and self._moved() == before:
                 return
+
+    def _moved(self) -> int:
+        """Records the pumps and stream readers have handled or failed so far."""
+        return sum(p.processed + p.failed for p in [*self.pumps.values(), *self.streams.values()])
 
     def settle(self, timeout: float = 120.0) -> bool:
         """Wait until nothing moves without the clock: every queue dry (``drain``) and every running
@@ -320,7 +342,7 @@ class LocalRuntime:
         for ticker in (self._scheduler, self._collector):
             if ticker is not None:
                 ticker.request_stop()
-        for pump in self.pumps.values():
+        for pump in [*self.pumps.values(), *self.streams.values()]:
             pump.request_stop()
         if self._api is not None:
             self._api.shutdown()  # API requests in progress end here (their clients get an error)
@@ -334,7 +356,7 @@ class LocalRuntime:
         for ticker in (self._scheduler, self._collector):
             if ticker is not None:
                 ticker.stop(timeout=max(0.1, deadline - time.monotonic()))
-        for pump in self.pumps.values():
+        for pump in [*self.pumps.values(), *self.streams.values()]:
             pump.stop(timeout=max(0.1, deadline - time.monotonic()))
         if self.shop_apis is not None:
             self.shop_apis.stop()
@@ -381,7 +403,7 @@ def _mute_metrics(mute: bool) -> None:
 
 def _reset_components() -> None:
     """Forget every handler's lazily built components (boto3 clients bound to an endpoint)."""
-    consumers = [q.consumer for q in (*QUEUES, *REQUEST_QUEUES)]
+    consumers = [q.consumer for q in (*QUEUES, *REQUEST_QUEUES, *STREAM_CONSUMERS)]
     functions = ["ingest", JOURNEY_STEPS_FUNCTION, IMPORTS_FUNCTION, CAMPAIGNS_FUNCTION, *consumers]
     for function in [*functions, *(s.consumer for s in SCHEDULES)]:
         load_handler(function)

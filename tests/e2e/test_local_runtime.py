@@ -65,10 +65,35 @@ def test_one_delivery_sent_ten_times_concurrently_is_stored_and_published_once(r
     for t in threads:
         t.join()
     assert statuses == [200] * 10
+    runtime.drain()  # the stored outbox reaches the bus through the profiles table's stream
     published = [e for e in runtime.published() if e["detail"]["id"] == "shopify:same-delivery"]
     assert len(published) == 1
     profile = requests.get(f"{runtime.api_url}/v1/profiles/doppelt@example.de", headers=ADMIN, timeout=10).json()
     assert profile["orders"]["count"] == 1
+
+
+def test_events_stored_while_the_publisher_is_down_go_out_once_it_is_back(runtime):
+    """The publisher function dies (its stream reader stops) between the write and the publish: the order is
+    accepted and stored, retries of the delivery change nothing, and once the publisher is back the event is
+    published exactly once."""
+    runtime.drain()
+    runtime.published()  # drain the tap
+    publisher = runtime.streams["OutboxStream"]
+    publisher.paused = True
+    try:
+        body = order_body(770002, email="ausfall@example.de", customer_id=9900003)
+        assert post_order(runtime, body, "while-down").status_code == 200
+        for _ in range(3):  # the shop retries (a timeout on its side): duplicates, nothing more is stored
+            assert post_order(runtime, body, "while-down").json()["accepted"] == 0
+        time.sleep(0.5)  # the stream reader's poll interval, twice: still nothing goes out
+        assert not [e for e in runtime.published() if e["detail"]["id"] == "shopify:while-down"]
+        profile = requests.get(f"{runtime.api_url}/v1/profiles/ausfall@example.de", headers=ADMIN, timeout=10).json()
+        assert profile["orders"]["count"] == 1
+    finally:
+        publisher.paused = False
+    runtime.drain()
+    published = [e for e in runtime.published() if e["detail"]["id"] == "shopify:while-down"]
+    assert len(published) == 1 and published[0]["detail"]["customer"]["profile_id"] == profile["profile_id"]
 
 
 def test_tracker_batch_links_anonymous_visitor_to_the_customer(runtime):

@@ -19,6 +19,7 @@ from emma.resources import (
     QUEUES,
     REQUEST_QUEUES,
     SCHEDULES,
+    STREAM_CONSUMERS,
     QueueDef,
     dead_letter_queue_url_output,
     queue_url_output,
@@ -51,7 +52,10 @@ def test_every_emma_and_default_bus_queue_is_in_the_default_stack_too(default_sy
 
 def test_function_options_name_only_defined_functions():
     functions = (
-        {q.consumer for q in (*QUEUES, *REQUEST_QUEUES)} | {s.consumer for s in SCHEDULES} | {JOURNEY_STEPS_FUNCTION}
+        {q.consumer for q in (*QUEUES, *REQUEST_QUEUES)}
+        | {s.consumer for s in SCHEDULES}
+        | {s.consumer for s in STREAM_CONSUMERS}
+        | {JOURNEY_STEPS_FUNCTION}
     )
     assert set(FUNCTION_OPTIONS) <= functions
 

@@ -9,7 +9,15 @@ import pytest
 from aws_cdk import Token
 from aws_cdk.assertions import Match
 
-from emma.resources import EVENT_BUS, QUEUES, REQUEST_QUEUES, SCHEDULES, SHOP_SECRET_PREFIX, TABLES
+from emma.resources import (
+    EVENT_BUS,
+    QUEUES,
+    REQUEST_QUEUES,
+    SCHEDULES,
+    SHOP_SECRET_PREFIX,
+    STREAM_CONSUMERS,
+    TABLES,
+)
 from emma_infra import STACK_NAME
 from emma_infra.constructs.ingest_api import api_routes
 from emma_infra.constructs.shopify_partner import PARTNER_BUS
@@ -84,11 +92,12 @@ ALWAYS_QUEUES = [q for q in QUEUES if q.bus != PARTNER_BUS]
 def test_without_partner_context_there_is_no_partner_bus_queue_or_consumer(default_synth):
     assert len(default_synth.resources("AWS::Events::EventBus")) == 1  # the default bus is only referenced
     # a queue, its dead-letter queue and its rule target's dead-letter queue per QueueDef (but the
-    # partner ones), a queue and a dead-letter queue per RequestQueueDef, a dead-letter queue per ScheduleDef
-    queues = 3 * len(ALWAYS_QUEUES) + 2 * len(REQUEST_QUEUES) + len(SCHEDULES)
+    # partner ones), a queue and a dead-letter queue per RequestQueueDef, a dead-letter queue per ScheduleDef and
+    # per StreamConsumerDef
+    queues = 3 * len(ALWAYS_QUEUES) + 2 * len(REQUEST_QUEUES) + len(SCHEDULES) + len(STREAM_CONSUMERS)
     assert len(default_synth.resources("AWS::SQS::Queue")) == queues
-    # every QueueDef's and every RequestQueueDef's consumer drains its queue
-    mappings = len(ALWAYS_QUEUES) + len(REQUEST_QUEUES)
+    # every QueueDef's and every RequestQueueDef's consumer drains its queue; every StreamConsumerDef's its stream
+    mappings = len(ALWAYS_QUEUES) + len(REQUEST_QUEUES) + len(STREAM_CONSUMERS)
     assert len(default_synth.resources("AWS::Lambda::EventSourceMapping")) == mappings
     assert len(default_synth.resources("AWS::Events::Rule")) == len(ALWAYS_QUEUES)
     assert "ShopifyPartnerBusName" not in default_synth.template_json["Outputs"]
@@ -331,8 +340,10 @@ def test_alarms_on_function_errors_throttles_dead_letters_failed_journeys_and_ap
     (topic_id,) = default_synth.resources("AWS::SNS::Topic")
     alarms = alarms_by_metric(default_synth)
     functions = len(default_synth.resources("AWS::Lambda::Function"))
-    # each queue's own, the messages queue's, the schedules' and each rule target's (test_consumers.py)
-    dead_letter_queues = len(ALWAYS_QUEUES) + len(REQUEST_QUEUES) + len(SCHEDULES) + len(ALWAYS_QUEUES)
+    # each queue's own, the messages queue's, the schedules', each rule target's (test_consumers.py), the streams'
+    dead_letter_queues = (
+        len(ALWAYS_QUEUES) + len(REQUEST_QUEUES) + len(SCHEDULES) + len(ALWAYS_QUEUES) + len(STREAM_CONSUMERS)
+    )
     assert {metric: len(found) for metric, found in alarms.items()} == {
         "AWS/ApiGateway:5xx": 1,
         "AWS/Lambda:Errors": functions,
@@ -344,12 +355,13 @@ def test_alarms_on_function_errors_throttles_dead_letters_failed_journeys_and_ap
         "math:complained,delivered": 1,  # the analytics complaint rate, below
         "Emma:CouponProviderFailures": 1,  # dispatch's coupons: test_dispatch.py
         "Emma:CouponPoolLow": 1,
+        "AWS/Lambda:IteratorAge": len(STREAM_CONSUMERS),  # five minutes behind: test_streams.py
     }
     for props in (a for group in alarms.values() for a in group):
         assert props["AlarmActions"] == [{"Ref": topic_id}]
         if "Metrics" in props:
             continue
-        if props["Namespace"] != "AWS/SES":
+        if props["Namespace"] != "AWS/SES" and props["MetricName"] != "IteratorAge":
             assert props["Threshold"] == 0
         assert props["ComparisonOperator"] == "GreaterThanThreshold"
         assert props["Period"] == 300

@@ -7,6 +7,7 @@ from emma.ingest.ports import AliasKey, Commit, CommitConflict
 from emma.ingest.service import IngestService
 from emma.profiles.model import new_profile
 from emma_local.fakes import FixedClock, InMemoryPublisher
+from emma_local.streams import relayed
 from factories import T0, event, order
 
 LENA = {"customer_id": "7008001", "email": "lena@example.de"}
@@ -23,7 +24,9 @@ def service(aws, repo):
     session, res = aws
     catalog = DynamoCatalog(session.client("dynamodb"), res.tables["CatalogTable"], res.tables["ProfilesTable"])
     # mock_aws is not thread-safe in-process: customers one at a time (the e2e tests run them in parallel)
-    return IngestService(repo, catalog, InMemoryPublisher(), FixedClock(T0), parallel_customers=1)
+    bus = InMemoryPublisher()
+    service = IngestService(repo, catalog, bus, FixedClock(T0), parallel_customers=1)
+    return relayed(service, session, res.tables["ProfilesTable"], bus, log_cap=repo.log_cap)
 
 
 def test_duplicates_are_detected_by_the_transaction(repo):

@@ -21,6 +21,7 @@ from emma.rules.service import RulesService
 from emma.rules.state import counter_shard, member_key, member_shard
 from emma.shops import PrivacyConfig
 from emma_local.fakes import FixedClock, InMemoryPublisher, StaticShopDirectory
+from emma_local.streams import relayed
 from factories import event
 
 from .conftest import SHOP
@@ -75,8 +76,13 @@ class World:
         )
         catalog = DynamoCatalog(self.ddb, CATALOG_TABLE.name, PROFILES_TABLE.name)
         self.bus = InMemoryPublisher()
-        self.ingest = IngestService(
-            self.repo, catalog, self.bus, self.clock, suppressions=SuppressionCheck(self.store, self.shops)
+        self.ingest = relayed(
+            IngestService(
+                self.repo, catalog, self.bus, self.clock, suppressions=SuppressionCheck(self.store, self.shops)
+            ),
+            session,
+            PROFILES_TABLE.name,
+            self.bus,
         )
         self.stops = Stops()
         self.service = PrivacyService(

@@ -11,6 +11,7 @@ from emma.ingest.service import IngestService
 from emma.rules.loader import load_definitions
 from emma.rules.service import RulesService
 from emma_local.fakes import FixedClock, InMemoryPublisher
+from emma_local.streams import relayed
 from factories import T0, event, order
 
 DEFS = load_definitions(Path(__file__).resolve().parents[2])
@@ -26,12 +27,17 @@ def world(aws):
         clock = FixedClock(T0)
         bus, out = InMemoryPublisher(), InMemoryPublisher()
         repo = DynamoProfileRepository(ddb, res.tables["ProfilesTable"])
-        ingest = IngestService(
-            repo,
-            DynamoCatalog(ddb, res.tables["CatalogTable"], res.tables["ProfilesTable"]),
+        ingest = relayed(
+            IngestService(
+                repo,
+                DynamoCatalog(ddb, res.tables["CatalogTable"], res.tables["ProfilesTable"]),
+                bus,
+                clock,
+                parallel_customers=1,  # mock_aws is not thread-safe in-process
+            ),
+            session,
+            res.tables["ProfilesTable"],
             bus,
-            clock,
-            parallel_customers=1,  # mock_aws is not thread-safe in-process
         )
         store = DynamoRulesStore(ddb, res.tables["ProfilesTable"], res.tables["ScheduleTable"])
         rules = RulesService(store, out, DEFS, clock)

@@ -17,6 +17,7 @@ from emma.rules.loader import Definitions, load_definitions
 from emma.rules.service import RulesService
 from emma.rules.state import MEMBER_SHARDS, member_shard
 from emma_local.fakes import FixedClock, InMemoryPublisher
+from emma_local.streams import relayed
 from factories import T0, event, order
 
 DEFS = load_definitions(Path(__file__).resolve().parents[2])
@@ -30,12 +31,17 @@ class World:
         self.table = tables["ProfilesTable"]
         self.clock = FixedClock(T0)
         self.bus = InMemoryPublisher()
-        self.ingest = IngestService(
-            DynamoProfileRepository(self.ddb, self.table),
-            DynamoCatalog(self.ddb, tables["CatalogTable"], self.table),
+        self.ingest = relayed(
+            IngestService(
+                DynamoProfileRepository(self.ddb, self.table),
+                DynamoCatalog(self.ddb, tables["CatalogTable"], self.table),
+                self.bus,
+                self.clock,
+                parallel_customers=1,  # mock_aws is not thread-safe in-process
+            ),
+            session,
+            self.table,
             self.bus,
-            self.clock,
-            parallel_customers=1,  # mock_aws is not thread-safe in-process
         )
         self.store = DynamoRulesStore(self.ddb, self.table, tables["ScheduleTable"])
         self.rules = RulesService(self.store, InMemoryPublisher(), definitions, self.clock)

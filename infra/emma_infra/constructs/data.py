@@ -88,6 +88,7 @@ class Data(Construct):
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             deletion_protection=True,
             removal_policy=RemovalPolicy.RETAIN,
+            stream=dynamodb.StreamViewType(definition.stream) if definition.stream else None,
         )
         for gsi in definition.gsis:
             table.add_global_secondary_index(

@@ -131,6 +131,17 @@ class AnalyticsSettings(BaseSettings):
     shop_secret_prefix: str = Field(SHOP_SECRET_PREFIX, validation_alias="EMMA_SHOP_SECRET_PREFIX")
 
 
+class PublisherSettings(BaseSettings):
+    """The publisher function: the profiles table's stream to the bus, the events' log entries into the table."""
+
+    model_config = _FROZEN
+
+    profiles_table: str = Field(validation_alias=PROFILES_TABLE.env_var, min_length=3)
+    event_bus: str = Field(validation_alias=EVENT_BUS.env_var, min_length=1)
+    event_log_cap: int = Field(500, ge=10, le=5000, validation_alias="EMMA_EVENT_LOG_CAP")
+    event_log_ttl_days: int = Field(400, ge=1, validation_alias="EMMA_EVENT_LOG_TTL_DAYS")
+
+
 class ReleaseSettings(BaseSettings):
     """What the scheduled job needs to put deferred messages back on the messages queue."""
 

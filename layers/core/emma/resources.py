@@ -75,8 +75,14 @@ class QueueDef:
 # Profiles by the day of their customer's newest activity, per shop (keys only, sparse: profile items
 # only): the privacy schedule finds the profiles a shop's retention erases without a scan.
 ACTIVITY_INDEX = GsiDef(name="activity", partition_key="activity_shop", sort_key="active_day", projection="KEYS_ONLY")
+# Its stream carries ingest's outbox to the bus: a profile write that stored events holds them (the item's
+# ``outbox``), and the publisher function logs and publishes them from the stream (OUTBOX_STREAM).
 PROFILES_TABLE = TableDef(
-    logical_id="ProfilesTable", name="emma-profiles", env_var="EMMA_PROFILES_TABLE", gsis=(ACTIVITY_INDEX,)
+    logical_id="ProfilesTable",
+    name="emma-profiles",
+    env_var="EMMA_PROFILES_TABLE",
+    gsis=(ACTIVITY_INDEX,),
+    stream="NEW_IMAGE",
 )
 CATALOG_TABLE = TableDef(
     logical_id="CatalogTable", name="emma-catalog", env_var="EMMA_CATALOG_TABLE", ttl_attribute=None
@@ -85,6 +91,36 @@ CATALOG_TABLE = TableDef(
 # and shard, so the scheduled job reads what is due and nothing else.
 SCHEDULE_TABLE = TableDef(logical_id="ScheduleTable", name="emma-schedule", env_var="EMMA_SCHEDULE_TABLE")
 TABLES = (PROFILES_TABLE, CATALOG_TABLE, SCHEDULE_TABLE)
+
+
+@dataclass(frozen=True)
+class StreamConsumerDef:
+    """A function fed by a table's DynamoDB stream: only the records ``filter_pattern`` matches (Lambda's event
+    filtering; the local runtime filters the same way), in order per item; a failed record is retried with
+    what follows it on its shard (partial batch responses)."""
+
+    logical_id: str
+    table: TableDef
+    consumer: str  # the function folder in functions/
+    filter_pattern: dict[str, Any]
+    batch_size: int = 100
+    batching_window_seconds: int = 1  # Lambda waits up to this long to fill a batch
+    # Then the batch's position goes to the consumer's dead-letter queue; the stream keeps records 24 hours.
+    retry_attempts: int = 10_000
+
+
+PUBLISHER_FUNCTION = "publisher"
+OUTBOX_ATTRIBUTE = "outbox"  # a profile item's events to publish (zlib JSON; emma.adapters.dynamodb)
+OUTBOX_STREAM = StreamConsumerDef(
+    logical_id="OutboxStream",
+    table=PROFILES_TABLE,
+    consumer=PUBLISHER_FUNCTION,
+    filter_pattern={
+        "eventName": ["INSERT", "MODIFY"],
+        "dynamodb": {"NewImage": {OUTBOX_ATTRIBUTE: {"B": [{"exists": True}]}}},
+    },
+)
+STREAM_CONSUMERS = (OUTBOX_STREAM,)
 
 
 @dataclass(frozen=True)

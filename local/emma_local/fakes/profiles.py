@@ -11,6 +11,7 @@ from typing import Any
 
 from emma.adapters.limits import check_transaction
 from emma.events.model import CatalogEvent
+from emma.ingest.outbox import Outbox
 from emma.ingest.ports import AliasKey, Commit, CommitConflict, IdempotencyRecord
 
 
@@ -22,7 +23,14 @@ class InMemoryProfileRepository:
     what the DynamoDB adapter's building costs (about 40 us an event); ``check_limits=False`` leaves
     the check out where only the domain's CPU is measured."""
 
-    def __init__(self, log_cap: int = 500, *, check_limits: bool = True, log_ttl_days: int = 400) -> None:
+    def __init__(
+        self, log_cap: int = 500, *, check_limits: bool = True, log_ttl_days: int = 400, outbox: bool = False
+    ) -> None:
+        """``outbox``: behave as the DynamoDB adapter does, whose table's stream publishes each commit's events
+        (``publishes_outbox``): a commit keeps its events in ``stream`` (the stream), and an OutboxRelay over
+        this repository (``write_log``) logs and publishes them; otherwise the service publishes them itself."""
+        self.publishes_outbox = outbox
+        self.stream: list[Outbox] = []
         self.log_cap = log_cap
         self.log_ttl_days = log_ttl_days
         self.check_limits = check_limits
@@ -70,16 +78,36 @@ class InMemoryProfileRepository:
             for alias in [*commit.claim_aliases, *commit.repoint_aliases]:
                 self.aliases[(shop, alias)] = pid
             log = self.logs.setdefault((shop, pid), {})
+            if commit.outbox and commit.events:
+                self.stream.append(
+                    Outbox(shop, pid, commit.profile.version, commit.first_seq, tuple(commit.events), self.log_ttl_days)
+                )
             for offset, event in enumerate(commit.events):
                 seq = commit.first_seq + offset
                 self.seen[(shop, event.id)] = IdempotencyRecord(
-                    event.id, pid, commit.profile.updated_at, commit.published, event.repeat
+                    event.id, pid, commit.profile.updated_at, commit.published or commit.outbox, event.repeat
                 )
+                if commit.outbox:
+                    continue  # logged by the relay (write_log)
                 since = event.occurred_at if commit.published else event.received_at
                 if commit.published and since + timedelta(days=self.log_ttl_days) <= commit.profile.updated_at:
                     continue  # as the DynamoDB adapter: a backfill's history older than the log keeps is not logged
                 log[f"LOG#{seq % self.log_cap:06d}"] = {"seq": seq, "event": event.model_dump(mode="json")}
             self.commits += 1
+
+    def take_stream(self) -> list[Outbox]:
+        """The outboxes committed since the last call (what the table's stream would hand the publisher)."""
+        with self._lock:
+            taken, self.stream = self.stream, []
+        return taken
+
+    def write_log(self, outboxes) -> None:
+        with self._lock:
+            for outbox in outboxes:
+                log = self.logs.setdefault((outbox.shop, outbox.profile_id), {})
+                for offset, event in enumerate(outbox.events):
+                    seq = outbox.first_seq + offset
+                    log[f"LOG#{seq % self.log_cap:06d}"] = {"seq": seq, "event": event.model_dump(mode="json")}
 
     def _as_dynamodb(self) -> Any:
         """The DynamoDB adapter's item builder (no client: it only builds the requests)."""

@@ -242,8 +242,23 @@ def test_request_cost_by_service():
             "dynamodb_reads": 5e-7,
             "eventbridge": 3e-6,
             "secrets_manager": 1e-5,
+            "publisher_lambda": 0.0,  # no outbox: no publisher invocation
         }
     )
+    with_publisher = RequestUsage(
+        request_bytes=1000,
+        lambda_billed_ms=100,
+        memory_mb=1024,
+        wru=10,
+        rru=4,
+        eventbridge_events=1,
+        secrets_calls=0,
+        publisher_invocations=1,
+        publisher_billed_ms=20,
+        publisher_memory_mb=512,
+    )
+    # one invocation (2e-7) and 0.5 GB x 0.02 s
+    assert request_cost(with_publisher, PRICE_TABLE)["publisher_lambda"] == pytest.approx(2e-7 + 0.01 * 0.0000133334)
 
 
 def test_per_million_events():

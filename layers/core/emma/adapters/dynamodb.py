@@ -6,10 +6,12 @@ domain errors. Every key comes from emma.adapters.keys; the items are described 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -29,10 +31,12 @@ from emma.adapters.ddb import (
     wrap_error,
 )
 from emma.adapters.limits import check_transaction
-from emma.errors import StoreError
-from emma.events.model import CanonicalEvent, CatalogEvent
+from emma.errors import InvalidPayload, StoreError
+from emma.events.model import CanonicalEvent, CatalogEvent, parse_event
+from emma.ingest.outbox import Outbox
 from emma.ingest.ports import AliasKey, Commit, CommitConflict, IdempotencyRecord
 from emma.profiles.model import Profile
+from emma.resources import OUTBOX_ATTRIBUTE
 
 
 def _alias_pk(shop: str, alias: AliasKey) -> str:
@@ -44,6 +48,10 @@ def _alias_item(shop: str, alias: AliasKey, profile_id: str, now: str) -> dict[s
 
 
 class DynamoProfileRepository(Table):
+    # The profile item carries the commit's events (``outbox``); the table's stream hands it to the publisher
+    # function (emma.ingest.outbox.OutboxRelay), which writes their log entries and publishes them.
+    publishes_outbox = True
+
     def __init__(
         self,
         client: Any,
@@ -101,7 +109,7 @@ class DynamoProfileRepository(Table):
 
     # ---- writes ---------------------------------------------------------------------------
 
-    def _profile_item(self, shop: str, profile: Profile) -> dict[str, Any]:
+    def _profile_item(self, shop: str, profile: Profile, outbox: Commit | None = None) -> dict[str, Any]:
         item = {
             **key(keys.profile_pk(shop, profile.profile_id), keys.PROFILE_SK),
             "shop": string(shop),
@@ -116,6 +124,13 @@ class DynamoProfileRepository(Table):
             active = profile.last_active_at or profile.last_seen_at or profile.created_at
             item["activity_shop"] = string(keys.activity_shop(shop))
             item["active_day"] = string(keys.active_day(active))
+        if outbox is not None and outbox.events:
+            # The events this write stored, for the publisher (outbox_from_image): zlib JSON, as the log's.
+            events = "[" + ",".join(e.model_dump_json() for e in outbox.events) + "]"
+            item[OUTBOX_ATTRIBUTE] = {"B": zlib.compress(events.encode(), 6)}
+            item["outbox_v"] = number(profile.version)
+            item["outbox_seq"] = number(outbox.first_seq)
+            item["outbox_log_days"] = number(self._shop_log_ttl(shop).days)
         return item
 
     def _version_condition(self, expected: int | None) -> dict[str, Any]:
@@ -149,7 +164,7 @@ class DynamoProfileRepository(Table):
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": self._profile_item(shop, profile),
+                    "Item": self._profile_item(shop, profile, commit if commit.outbox else None),
                     **self._version_condition(commit.expected_version),
                 }
             }
@@ -192,7 +207,8 @@ class DynamoProfileRepository(Table):
                             **key(keys.event_pk(shop, event.id), keys.EVENT_SK),
                             "profile_id": string(pid),
                             "stored_at": string(now),
-                            "published": {"BOOL": commit.published},
+                            # published: a backfill's never are; an outbox's are, by the stream
+                            "published": {"BOOL": commit.published or commit.outbox},
                             **({"repeat": {"BOOL": True}} if event.repeat else {}),
                             "expires_at": number(epoch(event.received_at + self.idempotency_ttl)),
                         },
@@ -201,6 +217,8 @@ class DynamoProfileRepository(Table):
                 }
             )
             kinds.append(("event", event.id))
+            if commit.outbox:
+                continue  # the publisher logs the outbox's events (write_log)
             # A backfill's history is kept in the log as if it had been received when it happened: what is
             # older than the shop keeps its event log is not logged at all.
             since = event.occurred_at if commit.published else event.received_at
@@ -251,6 +269,23 @@ class DynamoProfileRepository(Table):
     def _shop_log_ttl(self, shop: str) -> timedelta:
         days = self._log_days(shop) if self._log_days is not None else None
         return timedelta(days=days) if days else self.log_ttl
+
+    @staticmethod
+    def outbox_from_image(image: dict[str, Any]) -> Outbox | None:
+        """The outbox of a profile item's stream image (the module's outbox_from_image)."""
+        return outbox_from_image(image)
+
+    def write_log(self, outboxes: Sequence[Outbox]) -> None:
+        """The log entries of stored outboxes (the publisher function), one item per event as the commit
+        would have written it; the same outbox again writes the same items."""
+        items: dict[tuple[str, str], dict[str, Any]] = {}
+        for outbox in outboxes:
+            ttl = timedelta(days=outbox.log_days) if outbox.log_days else self.log_ttl
+            for offset, event in enumerate(outbox.events):
+                item = self._log_item(outbox.shop, outbox.profile_id, outbox.first_seq + offset, event)
+                item["expires_at"] = number(epoch(event.received_at + ttl))
+                items[(item["pk"]["S"], item["sk"]["S"])] = item  # a later event in the same ring slot wins
+        self._batch_write([{"PutRequest": {"Item": item}} for item in items.values()])
 
     def mark_published(self, shop, records):
         requests = [
@@ -309,6 +344,36 @@ class DynamoProfileRepository(Table):
         self._batch_write(puts)  # copy first: a crash in between leaves a copy, never a loss
         self._batch_write([{"DeleteRequest": {"Key": {"pk": item["pk"], "sk": item["sk"]}}} for item in items])
         return len(items)
+
+
+def _binary(value: Any) -> bytes:
+    """A binary attribute's bytes: base64 text in a Lambda event, bytes from boto3."""
+    return base64.b64decode(value) if isinstance(value, str) else bytes(value)
+
+
+def outbox_from_image(image: dict[str, Any]) -> Outbox | None:
+    """The outbox a profile item's stream image carries (DynamoDB JSON, as Lambda or boto3 hands it), or None
+    when this write stored no events: another item of the partition, a tombstone, a write without events, or
+    an image whose outbox is an earlier write's (``outbox_v`` not the item's version). An outbox that cannot
+    be read raises InvalidPayload."""
+    if image.get("sk", {}).get("S") != keys.PROFILE_SK or OUTBOX_ATTRIBUTE not in image:
+        return None
+    if image.get("outbox_v", {}).get("N") != image.get("version", {}).get("N"):
+        return None
+    try:
+        raw = json.loads(zlib.decompress(_binary(image[OUTBOX_ATTRIBUTE]["B"])))
+        events = tuple(parse_event(e) for e in raw)
+        days = image.get("outbox_log_days", {}).get("N")
+        return Outbox(
+            shop=image["shop"]["S"],
+            profile_id=image["profile_id"]["S"],
+            version=int(image["version"]["N"]),
+            first_seq=int(image["outbox_seq"]["N"]),
+            events=events,
+            log_days=int(days) if days else None,
+        )
+    except (KeyError, TypeError, ValueError, zlib.error, binascii.Error) as exc:
+        raise InvalidPayload(f"profile item {image.get('pk', {}).get('S')}: unreadable outbox ({exc})") from exc
 
 
 class DynamoCatalog(Table):

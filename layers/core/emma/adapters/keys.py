@@ -445,9 +445,16 @@ PROFILE = ItemType(
         "merged_into": "only on a tombstone: the profile it was merged into",
         "activity_shop": "the activity index's partition key, S#<shop> (keys.activity_shop); not on tombstones",
         "active_day": "the activity index's sort key: UTC day of the customer's newest activity (keys.active_day)",
+        "outbox": "only when this write stored events: them, stamped, as a JSON array compressed with zlib "
+        "(binary); the table's stream hands it to the publisher function, which logs and publishes them",
+        "outbox_v": "with outbox: the version that wrote it (an image whose outbox_v is not its version holds an "
+        "earlier write's outbox)",
+        "outbox_seq": "with outbox: the log sequence number of its first event",
+        "outbox_log_days": "with outbox: how long the shop keeps its event log (the log entries' TTL)",
     },
     written_by=("DynamoProfileRepository.commit",),
     read_by=(
+        "DynamoProfileRepository.outbox_from_image",
         "DynamoProfileRepository.get_profiles",
         "DynamoRulesStore.load",
         "DynamoShopHistory.profiles",
@@ -473,7 +480,11 @@ EVENT_LOG = ItemType(
         "expires_at": "TTL, epoch seconds",
     },
     ttl="EMMA_EVENT_LOG_TTL_DAYS (400 by default) after the event was received",
-    written_by=("DynamoProfileRepository.commit", "DynamoProfileRepository.move_log"),
+    written_by=(
+        "DynamoProfileRepository.write_log",
+        "DynamoProfileRepository.commit",
+        "DynamoProfileRepository.move_log",
+    ),
     read_by=("DynamoProfileRepository.read_log", "DynamoProfileRepository.move_log"),
 )
 MERGED_LOG = ItemType(
@@ -525,7 +536,8 @@ IDEMPOTENCY = ItemType(
     attributes={
         "profile_id": "the profile the event was applied to (catalog events: absent, or empty once published)",
         "stored_at": "ISO time the event was stored",
-        "published": "true once the event is on the bus",
+        "published": "true once the event is on the bus; true at once when the profile's write carries the event "
+        "in its outbox (the table's stream publishes it) and for a backfill (never published)",
         "repeat": "only when true: the event repeated something already counted",
         "lease_at": "ISO time a republish claimed it (a lease against two republishers)",
         "expires_at": "TTL, epoch seconds",
@@ -944,12 +956,17 @@ MODEL_LIST = ItemType(
     privacy="shop",
     pk=model_pk,
     sk=model_sk,
-    description="One list of the shop's recommendation model, rebuilt daily; lists no longer built are deleted.",
-    attributes={"v": "JSON [[product id, score], ...]", "built_at": "ISO time of the build"},
+    description=(
+        "A packed item of the shop's recommendation model (emma.recommend.layout, format 2), rebuilt daily: HEAD "
+        "(the shop-wide lists and the tops of every category, brand and tag list, or the number of group shards), "
+        "G#<n> (a group shard), N#<product> (a product's title, price, co-purchase and fits lists); every entry "
+        "carries what the request's filters need. Items no longer built are deleted, the one-item-per-list format "
+        "of before included (read until the next build replaces it: POPULAR, CO#<product>, ... with attribute v)."
+    ),
+    attributes={"z": "the item's lists, JSON compressed with zlib (binary)", "built_at": "ISO time of the build"},
     written_by=("DynamoModelStore.save",),
     read_by=("DynamoModelStore.load", "DynamoModelStore.save"),
-    sk_pattern="<list key: POPULAR, TRENDING, NEW, META, CO#<product>, CAT#<category>, BRAND#<brand>, TAG#<tag>, "
-    "FITS#<device>>",
+    sk_pattern="<HEAD, G#<n> or N#<product>; before format 2: a list key such as POPULAR or CO#<product>>",
 )
 DEFERRAL = ItemType(
     name="deferred message",

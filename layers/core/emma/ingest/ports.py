@@ -64,6 +64,10 @@ class Commit:
     # Backfill (an import of history): the events are never published; their idempotency records are
     # written as published, so a re-run finds plain duplicates and nothing is ever republished.
     published: bool = False
+    # The events travel with the profile's new state as its outbox (a store that publishes outboxes:
+    # ProfileRepository.publishes_outbox): their idempotency records are written as published, and the
+    # store publishes them and writes their log entries once the commit is stored.
+    outbox: bool = False
 
 
 class CommitConflict(EmmaError):
@@ -81,6 +85,11 @@ class CommitConflict(EmmaError):
 
 
 class ProfileRepository(Protocol):
+    # True: the store publishes what a commit's outbox holds once it is stored, whatever happens to the
+    # request (the DynamoDB adapter: the table's stream feeds the publisher function). False: the service
+    # publishes after the commit and marks the events published (mark_published, claim_republish).
+    publishes_outbox: bool
+
     def lookup(
         self, shop: str, aliases: Sequence[AliasKey], event_ids: Sequence[str]
     ) -> tuple[dict[AliasKey, str], dict[str, IdempotencyRecord]]:

@@ -3,9 +3,12 @@
 The write path per run of consecutive events with the same customer references:
 1. one consistent read of the aliases and idempotency records (duplicates drop out here),
 2. one read of the profiles the aliases point at (two or more: they are merged),
-3. one transaction: the new profile state (version-checked), an idempotency record and a log entry
-   per event, the aliases claimed, tombstones of merged-away profiles,
-4. the events are published to EventBridge (10 per PutEvents) and marked published.
+3. one transaction: the new profile state (version-checked), an idempotency record per event, the
+   aliases claimed, tombstones of merged-away profiles, and
+4. with a store that publishes outboxes (DynamoDB: the table's stream, emma.ingest.outbox), the events
+   themselves on the profile item: the publisher function logs and publishes them once the write is
+   stored, whatever becomes of the request. With a store that does not (the in-memory one), a log entry
+   per event in the transaction, then the events are published and marked published.
 A conflict (a concurrent writer, a duplicate racing in, an alias claimed meanwhile) writes nothing
 and the run is retried from step 1, so concurrent updates of one profile never lose an increment.
 
@@ -147,6 +150,9 @@ class IngestService:
         self._new_id = new_id
         self._sleep = sleep
         self._parallel = parallel_customers
+        # A store that publishes its commits' outboxes (the DynamoDB adapter, through the table's stream): the
+        # service hands person events to it and publishes only catalog events itself (emma.ingest.outbox).
+        self._outbox = bool(getattr(profiles, "publishes_outbox", False))
 
     # ---- write path ---------------------------------------------------------------------------
 
@@ -233,6 +239,7 @@ class IngestService:
             report.profiles |= own.profiles
             report.skipped += own.skipped
             report.erased += own.erased
+            report.published += own.published  # handed to the store's outbox
             stored += out
             if error is not None:
                 errors.append(error)
@@ -364,7 +371,10 @@ class IngestService:
             known = None  # written: what was read before is stale now
             report.accepted += [e.id for e in stamped]
             report.profiles.add(profile.profile_id)
-            out.extend(stamped)
+            if self._outbox and not backfill:
+                report.published += len(stamped)  # stored with the profile: the store publishes them
+            else:
+                out.extend(stamped)
             pending = fresh[len(batch) :]
             if not pending:
                 return
@@ -435,6 +445,7 @@ class IngestService:
             repoint_aliases=repoint,
             tombstones=tombstones,
             published=backfill,
+            outbox=self._outbox and not backfill,
         )
         _check_fits(commit)
         self._profiles.commit(commit)
@@ -559,7 +570,8 @@ class _Oversized(Exception):
 def _check_fits(commit: Commit) -> None:
     """Raise _Oversized unless the commit fits the store's limits on one transaction, counted as the
     store will count it or more: a document's JSON plus its keys; an event's log entry (its JSON,
-    which the store compresses) plus its idempotency record. A profile or tombstone over the item
+    which the store compresses) plus its idempotency record; with an outbox, the profile's item holds the
+    events' JSON too (compressed), within the item limit. A profile or tombstone over the item
     limit, or one too large to leave room for a single event, is a fault (500), not a retry."""
     docs = [commit.profile, *(tomb for tomb, _ in commit.tombstones)]
     doc_sizes = [len(doc.model_dump_json().encode()) + _ITEM_OVERHEAD for doc in docs]
@@ -570,12 +582,17 @@ def _check_fits(commit: Commit) -> None:
     items = len(docs) + len(aliases)
     total = sum(doc_sizes) + sum(len(a.value.encode()) + _ITEM_OVERHEAD for a in aliases)
     fit = 0
+    profile_item = doc_sizes[0]  # with an outbox, the events travel in the profile's item too
     for event in commit.events:
         if items + 2 > STORE_MAX_ITEMS:
             break
         size = _event_bytes(event)
         if total + size > STORE_MAX_BYTES:
             break
+        if commit.outbox:
+            profile_item += size
+            if profile_item > STORE_MAX_ITEM_BYTES:
+                break
         items, total, fit = items + 2, total + size, fit + 1
     if fit == len(commit.events):
         return

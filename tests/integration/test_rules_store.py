@@ -177,3 +177,15 @@ def test_a_derived_state_stored_as_json_text_is_read_and_written_back_compressed
     world.send(order("o2", "20.00", customer=LENA, minutes=24 * 60))
     item = world.store._get(keys.profile_pk("elektro-emma", pid), keys.DERIVED_SK)
     assert "B" in item["doc"] and world.store.derived("elektro-emma", pid).version == derived.version + 1
+
+
+def test_a_cursor_written_before_timers_were_read_by_range_reads_the_kept_ones_again(world):
+    from emma.adapters import keys
+
+    world.send(event("cart.updated", customer=LENA, value="30.00", items=[{"product_id": "case"}]))
+    # an older version's run at 3 h: it deleted what it did and kept this timer, whose evaluation failed
+    old = {"pk": {"S": keys.CURSOR_PK}, "sk": {"S": keys.CURSOR_SK}, "at": {"S": (T0 + timedelta(hours=3)).isoformat()}}
+    world.store._client.put_item(TableName=world.store._schedule, Item=old)
+    world.clock.at = T0 + timedelta(hours=3, minutes=5)
+    assert world.rules.on_schedule().timers == 1 and len(world.fired("cart-abandoned")) == 1
+    assert world.store.cursor() == T0 + timedelta(hours=3, minutes=5) - timedelta(seconds=10)

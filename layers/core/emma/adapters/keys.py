@@ -1088,7 +1088,10 @@ CURSOR = ItemType(
     pk=CURSOR_PK,
     sk=CURSOR_SK,
     description="Up to when the scheduled job has looked for due timers.",
-    attributes={"at": "ISO time"},
+    attributes={
+        "at": "ISO time",
+        "range": "true: due timers are read by range from it (without: written by a version that deleted them)",
+    },
     written_by=("DynamoRulesStore.set_cursor",),
     read_by=("DynamoRulesStore.cursor",),
 )

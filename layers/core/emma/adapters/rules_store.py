@@ -10,7 +10,7 @@ import heapq
 import json
 import zlib
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -38,6 +38,7 @@ from emma.rules.state import (
 )
 
 _LAST_CHARACTER = "\U0010ffff"  # sorts after every character: the upper bound of a prefix range
+_OLD_CURSOR_LOOKBACK = timedelta(days=2)  # emma.rules.service.GIVE_UP_AFTER, the longest a failing timer was kept
 # DERIVED items hold their JSON deflated with this preset dictionary (the field names and the shape of a derived
 # state and of the rules' events; no data): about 1.4 KB of JSON becomes about 330 bytes, where zlib alone makes
 # about 630. Stored items depend on it: never change it (a new one would be chosen by the dictionary id zlib
@@ -346,7 +347,15 @@ class DynamoRulesStore(Table):
             ).get("Item")
         except (ClientError, BotoCoreError) as exc:
             raise wrap_error(exc, "GetItem") from exc
-        return None if item is None else datetime.fromisoformat(item["at"]["S"])
+        if item is None:
+            return None
+        at = datetime.fromisoformat(item["at"]["S"])
+        if "range" not in item:
+            # Written by a version that deleted each timer once done and read every timer due, whatever the
+            # cursor: those still there (their evaluation failed, kept for a later run, at most for
+            # _OLD_CURSOR_LOOKBACK) are due before it. The first run of this version reads them too.
+            return at - _OLD_CURSOR_LOOKBACK
+        return at
 
     # ---- writes ----------------------------------------------------------------------------
 
@@ -554,7 +563,8 @@ class DynamoRulesStore(Table):
     def set_cursor(self, at):
         try:
             self._client.put_item(
-                TableName=self._schedule, Item={**key(keys.CURSOR_PK, keys.CURSOR_SK), "at": string(at.isoformat())}
+                TableName=self._schedule,
+                Item={**key(keys.CURSOR_PK, keys.CURSOR_SK), "at": string(at.isoformat()), "range": {"BOOL": True}},
             )
         except (ClientError, BotoCoreError) as exc:
             raise wrap_error(exc, "PutItem") from exc

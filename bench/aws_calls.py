@@ -116,6 +116,8 @@ def item_kind(key: Mapping[str, Any]) -> str:
     sk = (key.get("sk") or {}).get("S", "")
     if sk.startswith("LOG#"):
         return "event log entry"
+    if sk.startswith("SEEN#"):
+        return "event id archive"
     return {"PROFILE": "profile", "ALIAS": "alias", "EVENT": "idempotency record", "PRODUCT": "product"}.get(
         sk, sk or "?"
     )

@@ -6,13 +6,14 @@ DynamoDB adapter. Thread-safe: a commit is atomic under one lock, exactly like a
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from emma.adapters.limits import check_transaction
 from emma.events.model import CatalogEvent
 from emma.ingest.outbox import Outbox
 from emma.ingest.ports import AliasKey, Commit, CommitConflict, IdempotencyRecord
+from emma.ingest.seen import SeenIds
 
 
 class InMemoryProfileRepository:
@@ -39,6 +40,10 @@ class InMemoryProfileRepository:
         self.seen: dict[tuple[str, str], IdempotencyRecord] = {}
         self.logs: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self.leases: dict[tuple[str, str], datetime] = {}
+        # outbox mode: each profile's absorbed event ids (emma.ingest.seen) and its archive, by day of receipt
+        self.seen_ids: dict[tuple[str, str], SeenIds] = {}
+        self.archive: dict[tuple[str, str, date], set[bytes]] = {}
+        self.erased: dict[str, set[bytes]] = {}  # shop -> ids of erased profiles (the privacy store keeps them)
         self.commits = 0
         self._lock = threading.Lock()
         self._dynamodb: Any = None
@@ -59,13 +64,46 @@ class InMemoryProfileRepository:
                 if (shop, pid) in self.profiles
             }
 
+    def load_profiles(self, shop, profile_ids):
+        from emma.profiles.model import Profile
+
+        with self._lock:
+            return {
+                pid: (
+                    Profile.model_validate(self.profiles[(shop, pid)]),
+                    self.seen_ids.get((shop, pid), SeenIds()).copy(),
+                )
+                for pid in profile_ids
+                if (shop, pid) in self.profiles
+            }
+
+    def seen_in_archive(self, shop, profile_ids, digests, since):
+        wanted = set(digests)
+        with self._lock:
+            return {
+                d
+                for (s, pid, day), ids in self.archive.items()
+                if s == shop and pid in profile_ids and day >= since.date()
+                for d in ids & wanted
+            }
+
+    def erased_ids(self, shop, digests):
+        with self._lock:
+            return self.erased.get(shop, set()) & set(digests)
+
+    def archive_seen(self, shop, profile_id, by_day):
+        with self._lock:
+            for day, digests in by_day.items():
+                self.archive.setdefault((shop, profile_id, day), set()).update(digests)
+
     def commit(self, commit: Commit) -> None:
         shop = commit.shop
         pid = commit.profile.profile_id
         if self.check_limits:
             check_transaction(self._as_dynamodb().transaction(commit)[0])
         with self._lock:
-            dups = [e.id for e in commit.events if (shop, e.id) in self.seen]
+            # with seen ids the profile's version guards against duplicates, as in DynamoDB
+            dups = [] if commit.outbox else [e.id for e in commit.events if (shop, e.id) in self.seen]
             stale = self._version(shop, pid) != commit.expected_version or any(
                 self._version(shop, t.profile_id) != v for t, v in commit.tombstones
             )
@@ -82,11 +120,14 @@ class InMemoryProfileRepository:
                 self.stream.append(
                     Outbox(shop, pid, commit.profile.version, commit.first_seq, tuple(commit.events), self.log_ttl_days)
                 )
+            if commit.seen is not None:
+                self.seen_ids[(shop, pid)] = commit.seen.copy()
             for offset, event in enumerate(commit.events):
                 seq = commit.first_seq + offset
-                self.seen[(shop, event.id)] = IdempotencyRecord(
-                    event.id, pid, commit.profile.updated_at, commit.published or commit.outbox, event.repeat
-                )
+                if not commit.outbox:
+                    self.seen[(shop, event.id)] = IdempotencyRecord(
+                        event.id, pid, commit.profile.updated_at, commit.published or commit.outbox, event.repeat
+                    )
                 if commit.outbox:
                     continue  # logged by the relay (write_log)
                 since = event.occurred_at if commit.published else event.received_at
@@ -102,12 +143,14 @@ class InMemoryProfileRepository:
         return taken
 
     def write_log(self, outboxes) -> None:
+        """As the DynamoDB adapter: one entry per commit, in a ring slot by the version it wrote."""
         with self._lock:
             for outbox in outboxes:
                 log = self.logs.setdefault((outbox.shop, outbox.profile_id), {})
-                for offset, event in enumerate(outbox.events):
-                    seq = outbox.first_seq + offset
-                    log[f"LOG#{seq % self.log_cap:06d}"] = {"seq": seq, "event": event.model_dump(mode="json")}
+                log[f"LOG#C{outbox.version % self.log_cap:06d}"] = {
+                    "seq": outbox.first_seq,
+                    "events": [event.model_dump(mode="json") for event in outbox.events],
+                }
 
     def _as_dynamodb(self) -> Any:
         """The DynamoDB adapter's item builder (no client: it only builds the requests)."""
@@ -154,8 +197,13 @@ class InMemoryProfileRepository:
     def read_log(self, shop, profile_id, limit):
         with self._lock:
             entries = list(self.logs.get((shop, profile_id), {}).values())
-        entries.sort(key=lambda e: e["event"]["occurred_at"], reverse=True)
-        return [e["event"] for e in entries[:limit]]
+        events = [
+            (event["occurred_at"], entry["seq"] + offset, event)
+            for entry in entries
+            for offset, event in enumerate(entry["events"] if "events" in entry else [entry["event"]])
+        ]
+        events.sort(key=lambda e: (e[0], e[1]), reverse=True)
+        return [event for _, _, event in events[:limit]]
 
 
 class InMemoryCatalog:

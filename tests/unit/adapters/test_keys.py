@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import ast
 import re
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -74,6 +74,8 @@ EXAMPLES: dict[str, tuple[tuple, tuple]] = {
     "profile": (("shop1", "p1"), ()),
     "event log entry": (("shop1", "p1"), (7,)),
     "merged event log entry": (("shop1", "p1"), ("p2", "LOG#000007")),
+    "event id archive": (("shop1", "p1"), (date(2026, 12, 6),)),
+    "erased event ids": (("shop1", 171), ()),
     "alias": (("shop1", "email", "a@b.c"), ()),
     "idempotency record": (("shop1", "e1"), ()),
     "derived state": (("shop1", "p1"), ()),

@@ -112,10 +112,8 @@ def test_the_profile_item_carries_the_outbox_and_the_log_is_left_to_the_publishe
     repo = DynamoProfileRepository(None, "profiles", log_days=lambda shop: 30)
     events = [order("o1", "10.00", customer=LENA, id="a"), event("page.viewed", customer=LENA, id="b")]
     items, kinds = repo.transaction(_commit(events))
-    assert [k for k, _ in kinds] == ["profile", "alias", "event", "event"]  # no log entries in the transaction
-    assert all(
-        i["Put"]["Item"]["published"] == {"BOOL": True} for i, (k, _) in zip(items, kinds, strict=True) if k == "event"
-    )
+    # no log entries and no idempotency records in the transaction: the publisher logs, the profile remembers
+    assert [k for k, _ in kinds] == ["profile", "alias"]
     profile_item = items[0]["Put"]["Item"]
     for form in (True, False):  # as Lambda hands it, and as boto3 does
         outbox = outbox_from_image(_image(profile_item, form))
@@ -140,7 +138,7 @@ def test_images_without_this_writes_events_are_passed_over_and_garbage_is_refuse
     assert json.dumps(_image(item))  # the Lambda form is plain JSON
 
 
-def test_the_log_entries_the_publisher_writes_are_the_ones_the_commit_wrote_before():
+def test_the_publisher_logs_a_commit_s_events_in_one_item_read_back_as_events():
     writes = []
 
     class Client:
@@ -148,13 +146,66 @@ def test_the_log_entries_the_publisher_writes_are_the_ones_the_commit_wrote_befo
             writes.extend(r["PutRequest"]["Item"] for r in RequestItems["profiles"])
             return {}
 
+        def query(self, **kwargs):
+            return {"Items": writes}
+
     repo = DynamoProfileRepository(Client(), "profiles", log_cap=500)
-    events = [order("o1", "10.00", customer=LENA, id="a")]
+    events = [order("o1", "10.00", customer=LENA, id="a"), event("page.viewed", customer=LENA, id="b", minutes=1)]
     item = repo.transaction(_commit(events))[0][0]["Put"]["Item"]
     outbox = outbox_from_image(_image(item))
-    repo.write_log([outbox, outbox])  # a retried batch: the same items, once each
+    repo.write_log([outbox, outbox])  # a retried batch: the same item, once
     (entry,) = writes
-    expected = repo._log_item("elektro-emma", "p_1", 1, outbox.events[0])
-    assert {k: v for k, v in entry.items() if k != "expires_at"} == {
-        k: v for k, v in expected.items() if k != "expires_at"
-    }
+    assert entry["sk"] == {"S": "LOG#C000001"} and entry["count"] == {"N": "2"}  # ring slot: the version
+    assert [e["id"] for e in repo.read_log("elektro-emma", "p_1", 10)] == ["b", "a"]  # newest first
+
+
+# ---- the event ids a profile absorbed (emma.ingest.seen), instead of idempotency records ----------
+
+
+def test_no_idempotency_record_is_kept_the_profile_remembers_the_ids(service, repo):
+    service.ingest([order("o1", "10.00", customer=LENA, id="a")])
+    assert repo.seen == {}  # no record per event
+    profile = service.resolve("elektro-emma", "cid:7008001")
+    assert len(repo.seen_ids[("elektro-emma", profile.profile_id)]) == 1
+
+
+def test_a_delivery_resent_days_later_is_found_in_the_archive(repo, bus):
+    from datetime import timedelta
+
+    from emma.ingest.seen import KEEP_NEWEST, SPILL_AT
+
+    clock = FixedClock(T0)
+    service = IngestService(repo, InMemoryCatalog(repo), bus, clock, sleep=lambda s: None)
+    early = [event("page.viewed", customer=LENA, id=f"early-{i}", at=T0) for i in range(SPILL_AT)]
+    service.ingest(early)
+    clock.at = T0 + timedelta(days=4)
+    later = [event("page.viewed", customer=LENA, id=f"later-{i}", at=clock.at) for i in range(KEEP_NEWEST)]
+    service.ingest(later)
+    profile = service.resolve("elektro-emma", "cid:7008001")
+    assert repo.archive and len(repo.seen_ids[("elektro-emma", profile.profile_id)]) == KEEP_NEWEST
+    version = profile.version
+    report = service.ingest([early[3]])  # a sender retrying four days later
+    assert report.duplicates == ["early-3"] and not report.accepted
+    assert service.resolve("elektro-emma", "cid:7008001").version == version  # nothing written
+
+
+def test_an_import_run_twice_stores_its_history_once(service, repo):
+    from datetime import timedelta
+
+    history = [
+        order(f"o{i}", "10.00", customer=LENA, id=f"import:o{i}", at=T0 - timedelta(days=30 + i)) for i in range(20)
+    ]
+    first = service.ingest(history, backfill=True)
+    again = service.ingest(history, backfill=True)
+    assert len(first.accepted) == 20 and len(again.duplicates) == 20 and not again.accepted
+    assert service.resolve("elektro-emma", "cid:7008001").orders.count == 20
+    assert len(repo.seen) == 20  # a backfill's events keep their records (the profile's ids are the live ones)
+
+
+def test_a_merged_away_profiles_events_stay_duplicates(service, repo):
+    anon = {"anonymous_id": "anon-5"}
+    viewed = event("page.viewed", customer=anon, id="v1")
+    service.ingest([viewed])
+    service.ingest([event("customer.identified", customer={**anon, **LENA}, id="i1")])
+    report = service.ingest([viewed])  # the tracker retries the anonymous page view
+    assert report.duplicates == ["v1"]

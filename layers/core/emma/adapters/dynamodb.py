@@ -35,6 +35,7 @@ from emma.errors import InvalidPayload, StoreError
 from emma.events.model import CanonicalEvent, CatalogEvent, parse_event
 from emma.ingest.outbox import Outbox
 from emma.ingest.ports import AliasKey, Commit, CommitConflict, IdempotencyRecord
+from emma.ingest.seen import SeenIds
 from emma.profiles.model import Profile
 from emma.resources import OUTBOX_ATTRIBUTE
 
@@ -102,10 +103,72 @@ class DynamoProfileRepository(Table):
             found[profile.profile_id] = profile
         return found
 
+    def load_profiles(self, shop, profile_ids):
+        if not profile_ids:
+            return {}
+        wanted = [key(keys.profile_pk(shop, pid), keys.PROFILE_SK) for pid in dict.fromkeys(profile_ids)]
+        found = {}
+        for item in self._batch_get(wanted):
+            profile = Profile.model_validate_json(item["doc"]["S"])
+            until = item.get("seen_until", {}).get("S")
+            seen = SeenIds.from_bytes(
+                _binary(item["seen"]["B"]) if "seen" in item else None,
+                datetime.fromisoformat(until) if until else None,
+            )
+            found[profile.profile_id] = (profile, seen)
+        return found
+
+    def seen_in_archive(self, shop, profile_ids, digests, since):
+        wanted = set(digests)
+        found: set[bytes] = set()
+        for pid in dict.fromkeys(profile_ids):
+            items = self._query_all(
+                TableName=self._table,
+                KeyConditionExpression="pk = :pk AND sk BETWEEN :from AND :to",
+                ExpressionAttributeValues={
+                    ":pk": string(keys.profile_pk(shop, pid)),
+                    ":from": string(keys.seen_sk(since.date())),
+                    ":to": string(keys.SEEN_PREFIX + "~"),
+                },
+            )
+            for item in items:
+                found |= {_binary(v) for v in item.get("ids", {}).get("BS", [])} & wanted
+        return found
+
+    def erased_ids(self, shop, digests):
+        wanted = set(digests)
+        shards = sorted({d[0] for d in wanted})
+        if not shards:
+            return set()
+        items = self._batch_get(
+            [key(keys.erased_ids_pk(shop, shard), keys.ERASED_IDS_SK) for shard in shards], consistent=False
+        )
+        return {_binary(v) for item in items for v in item.get("ids", {}).get("BS", [])} & wanted
+
+    def archive_seen(self, shop, profile_id, by_day):
+        for day, digests in sorted(by_day.items()):
+            expires = datetime.combine(day, datetime.min.time(), UTC) + self.idempotency_ttl + timedelta(days=1)
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=key(keys.profile_pk(shop, profile_id), keys.seen_sk(day)),
+                    UpdateExpression="ADD ids :ids SET expires_at = :exp",
+                    ExpressionAttributeValues={":ids": {"BS": list(digests)}, ":exp": number(epoch(expires))},
+                )
+            except (ClientError, BotoCoreError) as exc:
+                raise wrap_error(exc, "UpdateItem") from exc
+
     def read_log(self, shop, profile_id, limit):
-        entries = self._query_prefix(keys.profile_pk(shop, profile_id), keys.LOG_PREFIX)
-        entries.sort(key=lambda i: (i["occurred_at"]["S"], i["sk"]["S"]), reverse=True)
-        return [json.loads(zlib.decompress(i["event"]["B"])) for i in entries[:limit]]
+        events: list[tuple[str, int, dict[str, Any]]] = []
+        for item in self._query_prefix(keys.profile_pk(shop, profile_id), keys.LOG_PREFIX):
+            seq = int(item.get("seq", {}).get("N", "0"))
+            if "events" in item:  # one commit's events
+                for offset, event in enumerate(json.loads(zlib.decompress(_binary(item["events"]["B"])))):
+                    events.append((str(event.get("occurred_at", "")), seq + offset, event))
+            else:
+                events.append((item["occurred_at"]["S"], seq, json.loads(zlib.decompress(_binary(item["event"]["B"])))))
+        events.sort(key=lambda e: (e[0], e[1]), reverse=True)
+        return [event for _, _, event in events[:limit]]
 
     # ---- writes ---------------------------------------------------------------------------
 
@@ -124,6 +187,11 @@ class DynamoProfileRepository(Table):
             active = profile.last_active_at or profile.last_seen_at or profile.created_at
             item["activity_shop"] = string(keys.activity_shop(shop))
             item["active_day"] = string(keys.active_day(active))
+        if outbox is not None and outbox.seen is not None:
+            if outbox.seen.recent:
+                item["seen"] = {"B": outbox.seen.to_bytes()}
+            if outbox.seen.spilled_until is not None:
+                item["seen_until"] = string(outbox.seen.spilled_until.isoformat())
         if outbox is not None and outbox.events:
             # The events this write stored, for the publisher (outbox_from_image): zlib JSON, as the log's.
             events = "[" + ",".join(e.model_dump_json() for e in outbox.events) + "]"
@@ -141,6 +209,18 @@ class DynamoProfileRepository(Table):
     def commit(self, commit: Commit) -> None:
         items, kinds = self.transaction(commit)
         check_transaction(items)  # the service cuts commits to fit; a request that does not is a fault
+        if len(items) == 1:
+            # The profile's write is the whole commit (its events remembered on it, no alias claimed, no merge): one
+            # conditional PutItem, billed once, where a transaction bills every item twice.
+            try:
+                self._client.put_item(**items[0]["Put"])
+            except ClientError as exc:
+                if conditional_failed(exc) or exc.response.get("Error", {}).get("Code") in RETRYABLE_CONFLICTS:
+                    raise CommitConflict(stale=True) from exc
+                raise wrap_error(exc, "PutItem") from exc
+            except BotoCoreError as exc:
+                raise wrap_error(exc, "PutItem") from exc
+            return
         try:
             self._client.transact_write_items(TransactItems=items)
         except ClientError as exc:
@@ -199,6 +279,8 @@ class DynamoProfileRepository(Table):
             kinds.append(("repoint", alias.value))
         for offset, event in enumerate(commit.events):
             seq = commit.first_seq + offset
+            if commit.outbox:
+                continue  # the profile item remembers the event (seen); the publisher logs it
             items.append(
                 {
                     "Put": {
@@ -276,15 +358,27 @@ class DynamoProfileRepository(Table):
         return outbox_from_image(image)
 
     def write_log(self, outboxes: Sequence[Outbox]) -> None:
-        """The log entries of stored outboxes (the publisher function), one item per event as the commit
-        would have written it; the same outbox again writes the same items."""
+        """The log entries of stored outboxes (the publisher function): one item per commit holding its events
+        (a request's 20 tracker calls are one write, not 20), in a ring slot by the version the commit wrote; the
+        same outbox again writes the same item."""
         items: dict[tuple[str, str], dict[str, Any]] = {}
         for outbox in outboxes:
+            if not outbox.events:
+                continue
             ttl = timedelta(days=outbox.log_days) if outbox.log_days else self.log_ttl
-            for offset, event in enumerate(outbox.events):
-                item = self._log_item(outbox.shop, outbox.profile_id, outbox.first_seq + offset, event)
-                item["expires_at"] = number(epoch(event.received_at + ttl))
-                items[(item["pk"]["S"], item["sk"]["S"])] = item  # a later event in the same ring slot wins
+            events = "[" + ",".join(e.model_dump_json() for e in outbox.events) + "]"
+            item = {
+                **key(
+                    keys.profile_pk(outbox.shop, outbox.profile_id), keys.log_commit_sk(outbox.version % self.log_cap)
+                ),
+                "seq": number(outbox.first_seq),
+                "count": number(len(outbox.events)),
+                "version": number(outbox.version),
+                "occurred_at": string(max(e.occurred_at for e in outbox.events).isoformat()),
+                "events": {"B": zlib.compress(events.encode(), 6)},
+                "expires_at": number(epoch(max(e.received_at for e in outbox.events) + ttl)),
+            }
+            items[(item["pk"]["S"], item["sk"]["S"])] = item  # a later commit in the same ring slot wins
         self._batch_write([{"PutRequest": {"Item": item}} for item in items.values()])
 
     def mark_published(self, shop, records):

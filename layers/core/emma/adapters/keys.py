@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from emma.predict.prior import CELL_SEPARATOR, cell_key
 from emma.resources import CATALOG_TABLE, PROFILES_TABLE, SCHEDULE_TABLE, TableDef
@@ -60,11 +60,23 @@ def active_day(at: datetime) -> str:
 
 DERIVED_SK = "DERIVED"
 CAPS_SK = "CAPS"
+SEEN_PREFIX = "SEEN#"  # a profile's archive of event ids, one item per day of receipt (emma.ingest.seen)
+
+
+def seen_sk(day: date) -> str:
+    return f"{SEEN_PREFIX}{day.isoformat()}"
+
+
 LOG_PREFIX = "LOG#"  # the sort keys of the event log, its own entries and those moved in from merges
 
 
 def log_sk(slot: int) -> str:
     return f"{LOG_PREFIX}{slot:06d}"
+
+
+def log_commit_sk(slot: int) -> str:
+    """The log entry of one commit's events (written by the publisher from the commit's outbox)."""
+    return f"{LOG_PREFIX}C{slot:06d}"
 
 
 def merged_log_sk(from_profile: str, moved_sk: str) -> str:
@@ -254,6 +266,14 @@ def snapshot_sk(day: str) -> str:
 
 def suppression_pk(shop: str, address_hash: str) -> str:
     return f"S#{shop}#SUP#{address_hash}"
+
+
+ERASED_IDS_SK = "IDS"
+
+
+def erased_ids_pk(shop: str, shard: int) -> str:
+    """The event ids of erased customers whose hash starts with the byte ``shard`` (0-255)."""
+    return f"S#{shop}#XID#{shard:02x}"
 
 
 SUPPRESSION_SK = "SUPPRESS"
@@ -451,6 +471,9 @@ PROFILE = ItemType(
         "earlier write's outbox)",
         "outbox_seq": "with outbox: the log sequence number of its first event",
         "outbox_log_days": "with outbox: how long the shop keeps its event log (the log entries' TTL)",
+        "seen": "the ids of the events it absorbed in the last 72 hours (and the newest 16): 8 bytes each, a 6-byte "
+        "hash of shop and event id and the hour of receipt (emma.ingest.seen); older ones are in its archive",
+        "seen_until": "ISO time: events that occurred up to then may be in the archive (event id archive)",
     },
     written_by=("DynamoProfileRepository.commit",),
     read_by=(
@@ -468,15 +491,20 @@ EVENT_LOG = ItemType(
     pk=profile_pk,
     sk=log_sk,
     description=(
-        "The profile's event log, a ring: slot = seq % EMMA_EVENT_LOG_CAP (500 by default), six digits, so a "
-        "new event overwrites the oldest."
+        "The profile's event log, two rings of EMMA_EVENT_LOG_CAP (500 by default) slots, six digits, a new entry "
+        "overwriting the oldest: LOG#<seq % cap> an event (a backfill's, or the events of a store without a "
+        "stream), LOG#C<version % cap> the events one commit stored (written by the publisher from the outbox: one "
+        "write for a whole request's events)."
     ),
     attributes={
-        "seq": "the profile's event sequence number",
-        "event_id": "the canonical event's id",
-        "type": "the event type",
-        "occurred_at": "ISO time of the event (the log is read newest first)",
-        "event": "the canonical event, JSON compressed with zlib (binary)",
+        "seq": "the profile's event sequence number (of a commit's entry: its first event's)",
+        "event_id": "an event's entry: the canonical event's id",
+        "type": "an event's entry: the event type",
+        "occurred_at": "ISO time of the event (a commit's entry: of its latest); the log is read newest first",
+        "event": "an event's entry: the canonical event, JSON compressed with zlib (binary)",
+        "events": "a commit's entry: its canonical events, a JSON array compressed with zlib (binary)",
+        "count": "a commit's entry: how many events it holds",
+        "version": "a commit's entry: the profile version the commit wrote",
         "expires_at": "TTL, epoch seconds",
     },
     ttl="EMMA_EVENT_LOG_TTL_DAYS (400 by default) after the event was received",
@@ -486,6 +514,22 @@ EVENT_LOG = ItemType(
         "DynamoProfileRepository.move_log",
     ),
     read_by=("DynamoProfileRepository.read_log", "DynamoProfileRepository.move_log"),
+)
+SEEN_ARCHIVE = ItemType(
+    name="event id archive",
+    table=PROFILES_TABLE,
+    privacy="scrubbed",
+    pk=profile_pk,
+    sk=seen_sk,
+    description=(
+        "Event ids the profile absorbed and received on that day, moved off the profile item once older than 72 "
+        "hours (emma.ingest.seen): read only for an event that occurred before the profile's seen_until."
+    ),
+    attributes={"ids": "a binary set of 6-byte hashes of shop and event id", "expires_at": "TTL, epoch seconds"},
+    ttl="EMMA_IDEMPOTENCY_TTL_DAYS (35 by default) after the day",
+    written_by=("DynamoProfileRepository.archive_seen",),
+    read_by=("DynamoProfileRepository.seen_in_archive",),
+    sk_pattern="SEEN#<day of receipt, YYYY-MM-DD>",
 )
 MERGED_LOG = ItemType(
     name="merged event log entry",
@@ -1027,6 +1071,22 @@ SUPPRESSION = ItemType(
     written_by=("DynamoPrivacyStore.suppress", "DynamoPrivacyStore.erase"),
     read_by=("DynamoPrivacyStore.suppressed", "DynamoPrivacyStore.holdings"),
 )
+ERASED_IDS = ItemType(
+    name="erased event ids",
+    table=PROFILES_TABLE,
+    privacy="scrubbed",
+    pk=erased_ids_pk,
+    sk=ERASED_IDS_SK,
+    description=(
+        "The event ids erased customers' profiles had absorbed (emma.ingest.seen), 256 shards by the hash's first "
+        "byte: a delivery retried after the erasure is still a duplicate (it does not re-create the customer), "
+        "and names nobody."
+    ),
+    attributes={"ids": "a binary set of 6-byte hashes of shop and event id", "expires_at": "TTL, epoch seconds"},
+    ttl="EMMA_IDEMPOTENCY_TTL_DAYS (35 by default) after the last erasure that added to it",
+    written_by=("DynamoPrivacyStore.erase",),
+    read_by=("DynamoProfileRepository.erased_ids",),
+)
 PRIVACY_JOB = ItemType(
     name="privacy job",
     table=PROFILES_TABLE,
@@ -1196,6 +1256,8 @@ ITEM_TYPES: tuple[ItemType, ...] = (
     PROFILE,
     EVENT_LOG,
     MERGED_LOG,
+    SEEN_ARCHIVE,
+    ERASED_IDS,
     ALIAS,
     IDEMPOTENCY,
     DERIVED,

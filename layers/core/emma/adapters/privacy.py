@@ -19,10 +19,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from emma.adapters import keys
 from emma.adapters.channels import signed_headers
-from emma.adapters.ddb import Table, conditional_failed, key, number, string, wrap_error
+from emma.adapters.ddb import Table, conditional_failed, epoch, key, number, string, wrap_error
 from emma.adapters.rules_store import inflate
 from emma.clock import Clock
 from emma.errors import TransientError
+from emma.ingest.seen import ENTRY_BYTES, HASH_BYTES
 from emma.privacy.model import AuditEntry, HeldItem, Identity, PrivacyJob, address_hashes, privacy_salt
 from emma.privacy.ports import StaleJob
 from emma.resources import ACTIVITY_INDEX
@@ -40,6 +41,7 @@ _PARTITION_KINDS: tuple[tuple[str, str, bool], ...] = (
     (keys.CAPS_SK, keys.CAPS.name, True),
     (keys.merged_log_sk("", "")[:-1], keys.MERGED_LOG.name, False),  # LOG#M#
     (keys.LOG_PREFIX, keys.EVENT_LOG.name, False),
+    (keys.SEEN_PREFIX, keys.SEEN_ARCHIVE.name, False),
     (keys.marker_sk(""), keys.MARKER.name, False),
     (keys.JOURNEY_PREFIX, keys.JOURNEY_STATE.name, False),
     (keys.MESSAGE_PREFIX, keys.MESSAGE.name, False),
@@ -84,8 +86,12 @@ def decode(item: dict[str, Any]) -> dict[str, Any]:
                 plain = json.loads(plain)
         elif name == "decisions" and isinstance(plain, list):
             plain = [json.loads(d) if isinstance(d, str) and d.startswith("{") else d for d in plain]
-        elif name in ("event", "doc", "outbox") and isinstance(plain, bytes):  # compressed JSON
+        elif name in ("event", "events", "doc", "outbox") and isinstance(plain, bytes):  # compressed JSON
             plain = json.loads(inflate(plain))
+        elif isinstance(plain, bytes):  # hashes (a profile's seen ids, its archive's): hex, as JSON can hold
+            plain = plain.hex()
+        elif isinstance(plain, list) and plain and all(isinstance(v, bytes) for v in plain):
+            plain = [v.hex() for v in plain]
         out[name] = plain
     return out
 
@@ -254,11 +260,41 @@ class DynamoPrivacyStore(Table):
             for table, requests in deletes.items():
                 self._batch_write(requests, table)
 
+        if ids is not None:
+            self._keep_erased_ids(items)
         phase([i for i in items if i.kind in self._LED_TO])
         phase([i for i in items if i.kind not in (*self._LED_TO, keys.ALIAS.name, keys.PROFILE.name)])
         phase([i for i in items if i.kind == keys.ALIAS.name])
         phase([i for i in items if i.kind == keys.PROFILE.name])  # last: until then every reference finds them
         return counts
+
+    def _keep_erased_ids(self, items: Sequence[HeldItem]) -> None:
+        """The event ids the erased profiles absorbed (their seen ids and archives, emma.ingest.seen), kept by
+        shop as bare hashes before the profiles go: a delivery retried after the erasure stays a duplicate, as
+        the idempotency records' bare ids do. Idempotent (a set); first, so a crash half way keeps them."""
+        by_shard: dict[tuple[str, int], set[bytes]] = {}
+        for item in items:
+            raw = item.raw or {}
+            digests: list[bytes] = []
+            if item.kind == keys.PROFILE.name and "seen" in raw:
+                data = bytes(raw["seen"]["B"])
+                digests = [data[i : i + HASH_BYTES] for i in range(0, len(data), ENTRY_BYTES)]
+            elif item.kind == keys.SEEN_ARCHIVE.name and "ids" in raw:
+                digests = [bytes(v) for v in raw["ids"]["BS"]]
+            shop = item.pk.split("#", 2)[1]  # S#<shop>#P#<profile>
+            for digest in digests:
+                by_shard.setdefault((shop, digest[0]), set()).add(digest)
+        expires = number(epoch(self._now() + self._idempotency_window))
+        for (shop, shard), digests in sorted(by_shard.items()):
+            try:
+                self._client.update_item(
+                    TableName=self._table,
+                    Key=key(keys.erased_ids_pk(shop, shard), keys.ERASED_IDS_SK),
+                    UpdateExpression="ADD ids :ids SET expires_at = :exp",
+                    ExpressionAttributeValues={":ids": {"BS": sorted(digests)}, ":exp": expires},
+                )
+            except (ClientError, BotoCoreError) as exc:
+                raise wrap_error(exc, "UpdateItem") from exc
 
     def _delete_alias(self, item: HeldItem, ids: set[str]) -> bool:
         """Only while it still points at one of the erased profiles (not one claimed meanwhile)."""
@@ -577,6 +613,7 @@ def _classify(shop: str, item: dict[str, Any]) -> str:
         (keys.counter_pk(shop, 0)[:-1], keys.SEGMENT_SIZES),
         (keys.members_prefix(shop), keys.SEGMENT_MEMBER),
         (keys.suppression_pk(shop, ""), keys.SUPPRESSION),
+        (keys.erased_ids_pk(shop, 0)[:-2], keys.ERASED_IDS),
         (keys.product_pk(shop, ""), keys.PRODUCT),
         (keys.model_pk(shop), keys.MODEL_LIST),
         (keys.prior_pk(shop), keys.PRIOR),

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal, NamedTuple, Protocol
 
 from emma.errors import EmmaError
 from emma.events.model import CanonicalEvent, CatalogEvent, CustomerRefs
+from emma.ingest.seen import SeenIds
 from emma.profiles.model import Profile
 
 AliasKind = Literal["cid", "email", "anon"]
@@ -65,9 +66,13 @@ class Commit:
     # written as published, so a re-run finds plain duplicates and nothing is ever republished.
     published: bool = False
     # The events travel with the profile's new state as its outbox (a store that publishes outboxes:
-    # ProfileRepository.publishes_outbox): their idempotency records are written as published, and the
-    # store publishes them and writes their log entries once the commit is stored.
+    # ProfileRepository.publishes_outbox): the store publishes them and writes their log entries once the
+    # commit is stored.
     outbox: bool = False
+    # Stores that publish outboxes: the event ids the profile has absorbed (emma.ingest.seen), a live commit's
+    # included; they replace a live commit's idempotency records, so the profile's own write is the whole commit
+    # unless aliases are claimed or profiles merged. A backfill's events keep their records, its profile its ids.
+    seen: SeenIds | None = None
 
 
 class CommitConflict(EmmaError):
@@ -97,6 +102,24 @@ class ProfileRepository(Protocol):
         ...
 
     def get_profiles(self, shop: str, profile_ids: Sequence[str]) -> dict[str, Profile]: ...
+
+    def load_profiles(self, shop: str, profile_ids: Sequence[str]) -> dict[str, tuple[Profile, SeenIds]]:
+        """Profiles with the event ids each has absorbed (stores that publish outboxes)."""
+        ...
+
+    def seen_in_archive(
+        self, shop: str, profile_ids: Sequence[str], digests: Sequence[bytes], since: datetime
+    ) -> set[bytes]:
+        """Which of ``digests`` the profiles' archives of event ids hold, received since ``since``'s day."""
+        ...
+
+    def erased_ids(self, shop: str, digests: Sequence[bytes]) -> set[bytes]:
+        """Which of ``digests`` erased customers' profiles had absorbed (kept by the erasure)."""
+        ...
+
+    def archive_seen(self, shop: str, profile_id: str, by_day: dict[date, list[bytes]]) -> None:
+        """Add event ids to the profile's archive, by day of receipt (idempotent)."""
+        ...
 
     def commit(self, commit: Commit) -> None:
         """Write atomically or raise CommitConflict."""

@@ -44,6 +44,7 @@ from emma.ingest.ports import (
     Suppressions,
     alias_keys,
 )
+from emma.ingest.seen import SeenIds, id_hash
 from emma.profiles.apply import apply_event, merge_profiles, merge_rank
 from emma.profiles.fit import fit_profile
 from emma.profiles.model import Profile, new_profile
@@ -207,7 +208,7 @@ class IngestService:
         """Customers in parallel (a batch from a server-side tracker names hundreds), each customer's
         runs in order. Every stored event is returned for publishing, even when another group fails."""
 
-        known = self._prefetch(groups)
+        known = self._prefetch(groups, backfill)
         erased = self._erased_addresses(groups) if backfill else set()
 
         def one(group: list[Run]) -> tuple[IngestReport, list[CanonicalEvent], Exception | None]:
@@ -267,7 +268,7 @@ class IngestService:
                 found |= self._suppressions.erased_addresses(shop, emails, phones)
         return found
 
-    def _prefetch(self, groups: list[list[Run]]) -> _Known | None:
+    def _prefetch(self, groups: list[list[Run]], backfill: bool = False) -> _Known | None:
         """One read of the aliases, idempotency records and profiles of every customer of the request
         (DynamoDB reads up to 100 keys per request), instead of two per customer: a backfill batch or a
         server-side tracker batch names hundreds. A customer's first attempt uses it; a conflict (someone
@@ -280,8 +281,12 @@ class IngestService:
         (shop,) = shops
         firsts = [group[0] for group in groups]
         aliases = list(dict.fromkeys(a for _, keys in firsts for a in keys))
-        event_ids = [e.id for run, _ in firsts for e in run]
+        event_ids = [] if self._outbox and not backfill else [e.id for run, _ in firsts for e in run]
         pointed, seen = self._profiles.lookup(shop, aliases, event_ids)
+        if self._outbox:  # with the event ids each profile absorbed (emma.ingest.seen)
+            loaded = self._profiles.load_profiles(shop, sorted(set(pointed.values()))) if pointed else {}
+            profiles = {pid: profile for pid, (profile, _) in loaded.items()}
+            return _Known(pointed, seen, profiles, {pid: ids for pid, (_, ids) in loaded.items()})
         profiles = self._profiles.get_profiles(shop, sorted(set(pointed.values()))) if pointed else {}
         return _Known(pointed, seen, profiles)
 
@@ -334,7 +339,10 @@ class IngestService:
                 pointed = {a: known.pointed[a] for a in aliases if a in known.pointed}
                 seen = {e.id: known.seen[e.id] for e in pending if e.id in known.seen}
             else:
-                pointed, seen = self._profiles.lookup(shop, aliases, [e.id for e in pending])
+                # outbox stores remember live event ids on the profile (read in _commit), not in records of their
+                # own; a backfill's events keep their records (an import run again finds them)
+                ids = [] if self._outbox and not backfill else [e.id for e in pending]
+                pointed, seen = self._profiles.lookup(shop, aliases, ids)
             fresh = [e for e in pending if e.id not in seen]
             for event in pending:
                 if event.id in seen and event.id not in report.duplicates:
@@ -346,9 +354,7 @@ class IngestService:
                 return
             batch = fresh[:limit]
             try:
-                profile, merges, stamped = self._commit(
-                    shop, aliases, pointed, batch, backfill, known.profiles if known else None
-                )
+                profile, merges, stamped, absorbed = self._commit(shop, aliases, pointed, batch, backfill, known)
             except _Oversized as oversized:
                 limit = oversized.fit  # fewer events, nothing written: not a failed attempt
                 continue
@@ -369,8 +375,12 @@ class IngestService:
                     # a failure here loses nothing and must not fail the (already stored) request.
                     log.warning("merge tidy-up failed for %s -> %s", loser.profile_id, profile.profile_id)
             known = None  # written: what was read before is stale now
+            for event in absorbed:  # the profile had absorbed them before (its seen ids): duplicates
+                if event.id not in report.duplicates:
+                    report.duplicates.append(event.id)
             report.accepted += [e.id for e in stamped]
-            report.profiles.add(profile.profile_id)
+            if profile is not None:  # None: all duplicates of an erased customer's events
+                report.profiles.add(profile.profile_id)
             if self._outbox and not backfill:
                 report.published += len(stamped)  # stored with the profile: the store publishes them
             else:
@@ -388,10 +398,24 @@ class IngestService:
         pointed: dict[AliasKey, str],
         fresh: list[CanonicalEvent],
         backfill: bool = False,
-        known: dict[str, Profile] | None = None,
-    ) -> tuple[Profile, list[Profile], list[CanonicalEvent]]:
-        live = self._live_profiles(shop, set(pointed.values()), known)
+        known: _Known | None = None,
+    ) -> tuple[Profile | None, list[Profile], list[CanonicalEvent], list[CanonicalEvent]]:
+        """Fold ``fresh`` into the customer's profile and commit it; returns the profile, the profiles merged
+        into it, the events stored (stamped) and, with an outbox store, those the profile had absorbed before
+        (duplicates: nothing is written for them, and nothing at all if they are all)."""
+        seen_ids: dict[str, SeenIds] = {}
+        live = self._live_profiles(shop, set(pointed.values()), known, seen_ids if self._outbox else None)
         now = self._clock.now()
+        absorbed: list[CanonicalEvent] = []
+        seen = SeenIds()
+        if self._outbox:
+            for ids in seen_ids.values():  # the winner's and the merged-away profiles' alike
+                seen.merge(ids)
+            absorbed = [] if backfill else self._absorbed(shop, live, seen, fresh)
+            if absorbed:
+                fresh = [e for e in fresh if e not in absorbed]
+            if not fresh:  # nothing to write
+                return (sorted(live.values(), key=merge_rank)[0] if live else None), [], [], absorbed
         tombstones: list[tuple[Profile, int]] = []
         losers: list[Profile] = []
         if not live:
@@ -435,6 +459,9 @@ class IngestService:
         # already fails the commit if a concurrent merge moved this profile away.
         claim = [a for a in aliases if a not in pointed]
         repoint = [a for a in aliases if a in pointed and pointed[a] != profile.profile_id]
+        if self._outbox and not backfill:  # a backfill's events keep their records; the profile keeps its ids
+            seen.add([id_hash(shop, event.id) for event in fresh], now)
+        aged = seen.take_aged(now) if self._outbox and not backfill else {}
         commit = Commit(
             shop=shop,
             profile=profile,
@@ -446,10 +473,31 @@ class IngestService:
             tombstones=tombstones,
             published=backfill,
             outbox=self._outbox and not backfill,
+            seen=seen if self._outbox else None,
         )
         _check_fits(commit)
+        if aged:  # first the archive, then the profile without them: a crash in between loses no id
+            self._profiles.archive_seen(shop, profile.profile_id, aged)
         self._profiles.commit(commit)
-        return profile, losers, stamped
+        return profile, losers, stamped, absorbed
+
+    def _absorbed(
+        self, shop: str, live: dict[str, Profile], seen: SeenIds, fresh: list[CanonicalEvent]
+    ) -> list[CanonicalEvent]:
+        """The events of ``fresh`` the customer's profiles absorbed before: by the ids they carry, and for an
+        event older than their watermark, by their archives (and those of the profiles merged into them)."""
+        if not live:  # a new customer, or one erased: a delivery retried after an erasure stays a duplicate
+            erased = self._profiles.erased_ids(shop, [id_hash(shop, e.id) for e in fresh])
+            return [e for e in fresh if id_hash(shop, e.id) in erased]
+        absorbed = [e for e in fresh if id_hash(shop, e.id) in seen]
+        older = [e for e in fresh if e not in absorbed and seen.needs_archive(e.occurred_at)]
+        if older:
+            partitions = [pid for p in live.values() for pid in (p.profile_id, *p.merged_from[-MAX_MERGE_CHAIN:])]
+            found = self._profiles.seen_in_archive(
+                shop, partitions, [id_hash(shop, e.id) for e in older], min(e.occurred_at for e in older)
+            )
+            absorbed += [e for e in older if id_hash(shop, e.id) in found]
+        return absorbed
 
     def _suppressed_grants(self, shop: str, profile: Profile, fresh: list[CanonicalEvent]) -> set[Channel]:
         """The channels of consent grants without double opt-in for an address of an erased customer:
@@ -467,16 +515,24 @@ class IngestService:
         log.warning("consent grants of %s need double opt-in: an address of an erased customer", profile.profile_id)
         return {g for g in grants if g is not None}
 
-    def _live_profiles(self, shop: str, ids: set[str], known: dict[str, Profile] | None = None) -> dict[str, Profile]:
+    def _live_profiles(
+        self, shop: str, ids: set[str], known: _Known | None = None, seen: dict[str, SeenIds] | None = None
+    ) -> dict[str, Profile]:
         """Fetch profiles, following merged-away tombstones to their winners (the first step from ``known``,
-        profiles read before, where it has them)."""
+        profiles read before, where it has them); with ``seen``, also the event ids each live one absorbed."""
         live: dict[str, Profile] = {}
         pending = set(ids)
         for step in range(MAX_MERGE_CHAIN):
             if not pending:
                 return live
-            if step == 0 and known is not None and pending <= known.keys():
-                found = {pid: known[pid] for pid in pending}
+            if step == 0 and known is not None and pending <= known.profiles.keys():
+                found = {pid: known.profiles[pid] for pid in pending}
+                if seen is not None:
+                    seen.update({pid: known.seen_ids[pid] for pid in pending if pid in known.seen_ids})
+            elif seen is not None:
+                loaded = self._profiles.load_profiles(shop, sorted(pending))
+                found = {pid: profile for pid, (profile, _) in loaded.items()}
+                seen.update({pid: ids for pid, (_, ids) in loaded.items()})
             else:
                 found = self._profiles.get_profiles(shop, sorted(pending))
             pending = set()
@@ -557,6 +613,7 @@ class _Known:
     pointed: dict[AliasKey, str]
     seen: dict[str, IdempotencyRecord]
     profiles: dict[str, Profile]
+    seen_ids: dict[str, SeenIds] = field(default_factory=dict)  # outbox stores: the ids each profile absorbed
 
 
 class _Oversized(Exception):
@@ -582,7 +639,8 @@ def _check_fits(commit: Commit) -> None:
     items = len(docs) + len(aliases)
     total = sum(doc_sizes) + sum(len(a.value.encode()) + _ITEM_OVERHEAD for a in aliases)
     fit = 0
-    profile_item = doc_sizes[0]  # with an outbox, the events travel in the profile's item too
+    # with an outbox, the events travel in the profile's item too, and the ids it absorbed
+    profile_item = doc_sizes[0] + (len(commit.seen) * 8 if commit.seen is not None else 0)
     for event in commit.events:
         if items + 2 > STORE_MAX_ITEMS:
             break

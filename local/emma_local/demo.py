@@ -9,6 +9,7 @@ import json
 import signal
 import threading
 import time
+import zlib
 from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
@@ -298,15 +299,25 @@ class Demo:
         return 1 if problems else 0
 
     def _stored_event_ids(self) -> list[str]:
-        """Every idempotency record in both tables: one per event stored, whatever the path."""
+        """Every event stored, whatever the path: the customers' event logs (a commit's entry holds its events; the
+        publisher writes it from the profile's outbox) and the idempotency records of the events without a customer
+        (products) and of backfills."""
         assert self.rt.emulator is not None
         ddb = self.rt.emulator.session().client("dynamodb")
         ids = []
-        for table in (PROFILES_TABLE.name,):  # catalog events' records live there too
-            for page in ddb.get_paginator("scan").paginate(
-                TableName=table, FilterExpression="sk = :e", ExpressionAttributeValues={":e": {"S": "EVENT"}}
-            ):
-                ids += [i["pk"]["S"].split("#E#", 1)[1] for i in page["Items"]]
+        for page in ddb.get_paginator("scan").paginate(
+            TableName=PROFILES_TABLE.name,
+            FilterExpression="sk = :e OR begins_with(sk, :log)",
+            ExpressionAttributeValues={":e": {"S": "EVENT"}, ":log": {"S": "LOG#"}},
+        ):
+            for item in page["Items"]:
+                if item["sk"]["S"] == "EVENT":
+                    if not item.get("profile_id", {}).get("S"):  # a product's (a customer's are in their log)
+                        ids.append(item["pk"]["S"].split("#E#", 1)[1])
+                elif "events" in item:
+                    ids += [e["id"] for e in json.loads(zlib.decompress(item["events"]["B"]))]
+                else:
+                    ids.append(json.loads(zlib.decompress(item["event"]["B"]))["id"])
         return ids
 
     def _profiles(self) -> list[dict[str, str]]:

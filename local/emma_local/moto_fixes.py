@@ -56,7 +56,8 @@ What moto does, and what each fix changes (found with tracemalloc and a soak of 
    local runtime's one reader per stream, emma_local.pump.StreamPump, asks only for what follows what it
    handled), sequence numbers stay as they were, and each shard iterator is forgotten once used (boto3
    follows ``NextShardIterator``). A cancelled TransactWriteItems removes the records its writes added:
-   DynamoDB streams only what a transaction committed.
+   DynamoDB streams only what a transaction committed. And a record is built without moto's size estimate
+   (a JSON dump of the whole image on every write to the table, under the emulator's lock).
 
 :func:`install` is idempotent and applied by :func:`emma_local.emulator.start_emulator`, so
 ``emma dev``, ``emma demo``, the end-to-end tests and the benchmarks all run with it.
@@ -238,16 +239,53 @@ def _key_level_transactions() -> None:
 
 def _bounded_streams() -> None:
     """Fix 9: a shard drops what its reader has passed; sequence numbers keep counting from the start."""
-    from moto.dynamodb.models.table import StreamRecord, StreamShard
+    import time
+    import uuid
+
+    from moto.dynamodb.models.table import StreamShard
     from moto.dynamodbstreams.models import DynamoDBStreamsBackend, ShardIterator
 
     def offset(shard: StreamShard) -> int:
         return shard.starting_sequence_number + getattr(shard, "dropped", 0)
 
+    class _Record:
+        """moto's StreamRecord without its size estimate (a JSON dump of the whole image on every write, under the
+        emulator's lock); the images are taken at write time, as moto takes them."""
+
+        __slots__ = ("record",)
+
+        def __init__(self, table: Any, view: str, event_name: str, old: Any, new: Any, seq: int) -> None:
+            rec = old if old is not None else new
+            keys = {table.hash_key_attr: rec.hash_key.to_json()}
+            if table.range_key_attr is not None:
+                keys[table.range_key_attr] = rec.range_key.to_json()
+            data: dict[str, Any] = {
+                "StreamViewType": view,
+                "ApproximateCreationDateTime": time.time(),
+                "SequenceNumber": str(seq),
+                "SizeBytes": 1,
+                "Keys": keys,
+            }
+            if view in ("NEW_IMAGE", "NEW_AND_OLD_IMAGES") and new is not None:
+                data["NewImage"] = new.to_json()["Attributes"]
+            if view in ("OLD_IMAGE", "NEW_AND_OLD_IMAGES") and old is not None:
+                data["OldImage"] = old.to_json()["Attributes"]
+            self.record = {
+                "eventID": uuid.uuid4().hex,
+                "eventName": event_name,
+                "eventSource": "aws:dynamodb",
+                "eventVersion": "1.0",
+                "awsRegion": table.region_name,
+                "dynamodb": data,
+            }
+
+        def to_json(self) -> dict[str, Any]:
+            return self.record
+
     def add(self: StreamShard, old: Any, new: Any) -> None:
         view = self.table.stream_specification["StreamViewType"]  # type: ignore[index]
         event_name = "INSERT" if old is None else "REMOVE" if new is None else "MODIFY"
-        self.items.append(StreamRecord(self.table, view, event_name, old, new, offset(self) + len(self.items)))
+        self.items.append(_Record(self.table, view, event_name, old, new, offset(self) + len(self.items)))
 
     def get(self: StreamShard, start: int, quantity: int) -> list[dict[str, Any]]:
         first = max(0, start - offset(self))

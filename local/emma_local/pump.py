@@ -107,6 +107,24 @@ class QueuePump:
             self._thread.join(timeout=timeout)
 
 
+def _skeleton(record: dict[str, Any]) -> dict[str, Any]:
+    """A stream record as a filter sees it, without its binary and nested values (each becomes true): enough for
+    patterns on event names, keys, scalar values and ``exists``."""
+
+    def image(attrs: dict[str, Any]) -> dict[str, Any]:
+        return {
+            name: {t: (v if isinstance(v, str | int | float | bool) else True) for t, v in value.items()}
+            for name, value in attrs.items()
+        }
+
+    data = record.get("dynamodb", {})
+    return {
+        "eventName": record.get("eventName"),
+        "eventSource": "aws:dynamodb",
+        "dynamodb": {k: image(data[k]) for k in ("Keys", "NewImage", "OldImage") if k in data},
+    }
+
+
 class StreamPump:
     """A DynamoDB stream's event source mapping: reads the table's stream from its start, hands the records
     ``filter_pattern`` matches (Lambda's event filtering: EventBridge pattern syntax over the record) to the
@@ -160,8 +178,10 @@ class StreamPump:
             if self.paused or time.monotonic() < self._retry_at:
                 return 0
             resp = self._streams.get_records(ShardIterator=self._iterator, Limit=self._batch_size)
-            records = [stream_record(r, self._arn) for r in resp.get("Records", [])]
-            matching = [r for r in records if self._matches(r)]
+            records = resp.get("Records", [])
+            # filtered on a skeleton (attribute types, scalar values), converted whole only when it matches: the
+            # stream carries every write of the table, and a full image is costly to convert
+            matching = [stream_record(r, self._arn) for r in records if self._matches(_skeleton(r))]
             failed: str | None = None
             if matching:
                 try:

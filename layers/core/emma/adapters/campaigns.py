@@ -15,6 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from emma.adapters import keys
 from emma.adapters.ddb import Table, epoch, key, number, string, wrap_error
+from emma.adapters.dynamodb import profile_of
 from emma.adapters.journeys import DynamoJourneyStore
 from emma.adapters.rules_store import derived_of
 from emma.adapters.stepfunctions import execution_arn, settle
@@ -22,7 +23,6 @@ from emma.campaigns.audience import Candidate
 from emma.campaigns.runs import CampaignState, Chunk, RunState, Selection
 from emma.dispatch.request import MessageRequest
 from emma.errors import ConcurrencyConflict, TransientError
-from emma.profiles.model import Profile
 from emma.rules.state import MEMBER_SHARDS
 
 
@@ -73,7 +73,7 @@ class DynamoAudienceReader(Table):
                 state = items.get((pk, keys.journey_sk(journey)))
                 if state is not None and DynamoJourneyStore._state(state).status == "active":
                     active.append(journey)
-            out.append(Candidate(Profile.model_validate_json(doc["doc"]["S"]), frozenset(segments), frozenset(active)))
+            out.append(Candidate(profile_of(doc), frozenset(segments), frozenset(active)))
         return out
 
 

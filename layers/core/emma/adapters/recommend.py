@@ -11,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from emma.adapters import keys
 from emma.adapters.ddb import Table, key, plain_item, string, wrap_error
+from emma.adapters.dynamodb import profile_json
 from emma.recommend import layout
 from emma.recommend.model import ShopModel
 
@@ -132,4 +133,4 @@ class DynamoShopHistory:
             ExpressionAttributeValues={":sk": string(keys.PROFILE_SK), ":shop": string(shop)},
             ProjectionExpression="doc",
         ):
-            yield json.loads(item["doc"]["S"])
+            yield profile_json(item)

@@ -18,9 +18,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from emma.adapters import keys
 from emma.adapters.ddb import RETRYABLE_CONFLICTS, Table, conditional_failed, key, number, string, wrap_error
+from emma.adapters.dynamodb import profile_of
 from emma.adapters.limits import check_transaction
 from emma.ingest.ports import CommitConflict
-from emma.profiles.model import Profile
 from emma.rules.state import (
     COUNTER_SHARDS,
     MAX_MEMBERS_PAGE,
@@ -149,7 +149,7 @@ class DynamoRulesStore(Table):
                 }
             )
         item = items.get((keys.profile_pk(shop, pid), keys.PROFILE_SK))
-        profile = None if item is None else Profile.model_validate_json(item["doc"]["S"])
+        profile = None if item is None else profile_of(item)
         derived_item = items.get((keys.profile_pk(shop, pid), keys.DERIVED_SK))
         derived = derived_of(derived_item, pid)
         retired: list[Derived] = []
@@ -178,7 +178,7 @@ class DynamoRulesStore(Table):
             item = items.get((pk, keys.PROFILE_SK))
             if item is None or "merged_into" in item:
                 continue
-            profile = Profile.model_validate_json(item["doc"]["S"])
+            profile = profile_of(item)
             derived_item = items.get((pk, keys.DERIVED_SK))
             derived = derived_of(derived_item, pid)
             if [p for p in profile.merged_from if p not in derived.absorbed]:

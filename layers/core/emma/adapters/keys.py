@@ -461,7 +461,8 @@ PROFILE = ItemType(
         "profile_id": "the profile id",
         "version": "optimistic lock: each commit writes version + 1 on condition of the version it read",
         "updated_at": "ISO time of the last change",
-        "doc": "the profile as JSON (emma.profiles.model.Profile)",
+        "doc": "the profile (emma.profiles.model.Profile) as JSON compressed with zlib (binary); written before: "
+        "a JSON string (dynamodb.profile_of reads both)",
         "merged_into": "only on a tombstone: the profile it was merged into",
         "activity_shop": "the activity index's partition key, S#<shop> (keys.activity_shop); not on tombstones",
         "active_day": "the activity index's sort key: UTC day of the customer's newest activity (keys.active_day)",

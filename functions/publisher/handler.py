@@ -10,6 +10,7 @@ logged whole, counted (OutboxUnreadable) and passed over, so it cannot hold up t
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
@@ -19,7 +20,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from emma.adapters.dynamodb import outbox_from_image
 from emma.config import PublisherSettings
 from emma.edge import tracing
-from emma.errors import EmmaError, InvalidPayload
+from emma.errors import EmmaError, EventTooLarge, InvalidPayload
 from emma.ingest.outbox import Outbox
 from emma.wiring.publisher import Publisher, build_publisher
 
@@ -52,10 +53,22 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     if not outboxes:
         return {"batchItemFailures": []}
     try:
-        published = components().relay.relay(outboxes)
+        published = _relay(outboxes)
     except EmmaError as exc:  # the bus or the table failed: the whole batch again, in order
         logger.warning("outboxes not relayed; retrying", extra={"error": type(exc).__name__, "reason": str(exc)})
         metrics.add_metric("OutboxRetries", MetricUnit.Count, 1)
         return {"batchItemFailures": [{"itemIdentifier": records[0]["dynamodb"]["SequenceNumber"]}]}
     metrics.add_metric("EventsPublished", MetricUnit.Count, published)
     return {"batchItemFailures": []}
+
+
+def _relay(outboxes: list[Outbox]) -> int:
+    """Relay the outboxes; an event no entry can carry (which ingest never stores: this would be a bug) is logged
+    whole, counted and left out, so it cannot hold up the stream."""
+    while True:
+        try:
+            return components().relay.relay(outboxes)
+        except EventTooLarge as exc:
+            logger.error("event too large to publish, passed over", extra={"event_id": exc.event_id})
+            metrics.add_metric("OutboxUnpublishable", MetricUnit.Count, 1)
+            outboxes = [replace(o, events=tuple(e for e in o.events if e.id != exc.event_id)) for o in outboxes]

@@ -186,3 +186,15 @@ def test_the_idempotency_record_remembers_a_repeat_through_publishing(repo):
     repo.mark_published("elektro-emma", [IdempotencyRecord(record.event_id, "p_r", record.stored_at, True, True)])
     _, seen = repo.lookup("elektro-emma", [], ["shopify:again"])
     assert seen["shopify:again"].published and seen["shopify:again"].repeat
+
+
+def test_an_import_into_a_live_profile_keeps_its_memory_of_event_ids(service):
+    from datetime import timedelta
+
+    live = order("o1", "10.00", customer=LENA, id="webhook-1")
+    service.ingest([live])
+    history = order("o0", "5.00", customer=LENA, id="import:o0", at=T0 - timedelta(days=40))
+    service.ingest([history], backfill=True)  # the profile's item is written whole: the ids it absorbed stay
+    again = service.ingest([live])  # Shopify retries the webhook
+    assert again.duplicates == ["webhook-1"] and not again.accepted
+    assert service.resolve("elektro-emma", "cid:7008001").orders.count == 2

@@ -100,6 +100,15 @@ class PublishError(TransientError):
     code = "publish_failed"
 
 
+class EventTooLarge(PublishError):
+    """An event no EventBridge entry can carry: retrying cannot help (ingest refuses such events before storing
+    them; emma.sources.common.MAX_EVENT_BYTES stays below what an entry carries)."""
+
+    def __init__(self, event_id: str, size: int) -> None:
+        super().__init__(f"event {event_id} is {size} bytes, over what an EventBridge entry may carry to a queue")
+        self.event_id = event_id
+
+
 class ConcurrencyConflict(TransientError):
     """Optimistic-concurrency retries were exhausted for one profile."""
 

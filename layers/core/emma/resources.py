@@ -229,8 +229,9 @@ ANALYTICS_QUEUE = QueueDef(
     consumer="analytics",
     event_pattern={
         "source": [EVENT_SOURCE, DISPATCH_SOURCE, JOURNEYS_SOURCE],
-        # A bundle's types (emma.adapters.eventbridge): the rule matches when any of them is counted.
-        "detail": {"types": list(ANALYTICS_EVENT_TYPES)},
+        # A bundle's types (emma.adapters.eventbridge): the rule matches when any of them is counted; or, for a
+        # single event as published before bundles (a replay from the bus's archive), its detail-type.
+        "$or": [{"detail": {"types": list(ANALYTICS_EVENT_TYPES)}}, {"detail-type": list(ANALYTICS_EVENT_TYPES)}],
     },
     bus="emma",
     visibility_timeout_seconds=180,

@@ -142,6 +142,10 @@ class InMemoryProfileRepository:
             taken, self.stream = self.stream, []
         return taken
 
+    def profiles_present(self, outboxes) -> set[tuple[str, str]]:
+        with self._lock:
+            return {(o.shop, o.profile_id) for o in outboxes if (o.shop, o.profile_id) in self.profiles}
+
     def write_log(self, outboxes) -> None:
         """As the DynamoDB adapter: one entry per commit, in a ring slot by the version it wrote."""
         with self._lock:

@@ -64,8 +64,8 @@ def test_bundles_stay_under_the_size_a_queue_message_holds_and_keep_the_order():
     fake = FakeEvents()
     EventBridgePublisher(fake, "bus", sleep=lambda s: None).publish(events(9, "custom", blob=50_000))
     entries = [entry for call in fake.calls for entry in call]
-    assert len(entries) == 3  # 3 events of ~50 KB an entry, not 9 entries
-    assert all(len(e["Detail"].encode()) <= 192 * 1024 for e in entries)
+    assert len(entries) == 3  # 4 events of ~50 KB an entry, not 9 entries
+    assert all(len(e["Detail"].encode()) <= 224 * 1024 for e in entries)
     assert [i for call in fake.calls for ids in bundled(call) for i in ids] == [f"e{i}" for i in range(9)]
 
 
@@ -112,3 +112,26 @@ def test_calls_also_stay_under_the_request_size_limit():
     EventBridgePublisher(fake, "bus", sleep=lambda s: None).publish(events(7, "custom", blob=150_000))
     assert all(sum(len(e["Detail"]) for e in call) < 256 * 1024 for call in fake.calls)
     assert sum(len(ids) for call in fake.calls for ids in bundled(call)) == 7
+
+
+def test_the_largest_event_ingest_accepts_travels_and_a_larger_one_is_refused_by_name():
+    from emma.errors import EventTooLarge
+    from emma.sources.common import MAX_EVENT_BYTES
+
+    largest = event("custom", id="big", name="x", properties={"blob": "x" * (MAX_EVENT_BYTES - 1000)})
+    largest = largest.model_copy(
+        update={"customer": largest.customer.model_copy(update={"profile_id": "p_" + "0" * 32})}
+    )
+    fake = FakeEvents()
+    EventBridgePublisher(fake, "bus", sleep=lambda s: None).publish([largest])  # stamped with its profile: still fits
+    (entry,) = fake.calls[0]
+    assert len(entry["Detail"].encode()) < 256 * 1024 - 1024  # its queue message fits SQS with the envelope
+    too_big = event("custom", id="huge", name="x", properties={"blob": "x" * 240_000})
+    with pytest.raises(EventTooLarge, match="huge"):
+        EventBridgePublisher(FakeEvents(), "bus").publish([too_big])
+
+
+def test_an_entry_carries_at_most_25_events():
+    fake = FakeEvents()
+    EventBridgePublisher(fake, "bus", sleep=lambda s: None).publish(events(60))
+    assert [len(ids) for call in fake.calls for ids in bundled(call)] == [25, 25, 10]

@@ -499,7 +499,7 @@ def test_the_analytics_queue_rule_forwards_exactly_the_types_the_consumer_counts
     assert set(ANALYTICS_EVENT_TYPES) == {t.value for t in COUNTED_TYPES}
     assert ANALYTICS_QUEUE.event_pattern == {
         "source": [EVENT_SOURCE, DISPATCH_SOURCE, JOURNEYS_SOURCE],
-        "detail": {"types": list(ANALYTICS_EVENT_TYPES)},
+        "$or": [{"detail": {"types": list(ANALYTICS_EVENT_TYPES)}}, {"detail-type": list(ANALYTICS_EVENT_TYPES)}],
     }
 
 

@@ -38,6 +38,7 @@ def wired(monkeypatch):
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     module = __import__("publisher.handler", fromlist=["handler"])
     bus, log = InMemoryPublisher(), InMemoryProfileRepository()
+    log.profiles_present = lambda outboxes: {(o.shop, o.profile_id) for o in outboxes}  # the profiles exist
     monkeypatch.setattr(module, "components", lambda: Publisher(OutboxRelay(bus, log)))
     return load_handler("publisher"), bus, log
 
@@ -71,3 +72,21 @@ def test_an_unreadable_outbox_is_passed_over_and_the_rest_go_out(wired, capsys):
     assert handler({"Records": [broken, good]}, LambdaContext("publisher")) == {"batchItemFailures": []}
     assert [e.id for e in bus.published] == ["b"]
     assert '"OutboxUnreadable":[1.0]' in capsys.readouterr().out  # counted (and logged with the record)
+
+
+def test_an_event_no_entry_can_carry_is_passed_over_and_the_rest_go_out(wired, capsys, monkeypatch):
+    from emma.errors import EventTooLarge
+
+    handler, bus, _ = wired
+    real = bus.publish
+
+    def publish(events):
+        if any(e.id == "huge" for e in events):
+            raise EventTooLarge("huge", 300_000)
+        real(events)
+
+    monkeypatch.setattr(bus, "publish", publish)
+    records = [record(1, [order("o1", "10.00", customer=LENA, id="a"), event("page.viewed", customer=LENA, id="huge")])]
+    assert handler({"Records": records}, LambdaContext("publisher")) == {"batchItemFailures": []}
+    assert [e.id for e in bus.published] == ["a"]
+    assert '"OutboxUnpublishable":[1.0]' in capsys.readouterr().out

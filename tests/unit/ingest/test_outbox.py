@@ -209,3 +209,12 @@ def test_a_merged_away_profiles_events_stay_duplicates(service, repo):
     service.ingest([event("customer.identified", customer={**anon, **LENA}, id="i1")])
     report = service.ingest([viewed])  # the tracker retries the anonymous page view
     assert report.duplicates == ["v1"]
+
+
+def test_a_profile_erased_before_its_outbox_is_relayed_leaves_nothing_behind(service, repo, bus):
+    service.ingest([order("o1", "10.00", customer=LENA, id="a")])
+    pending = repo.take_stream()
+    profile = service.resolve("elektro-emma", "cid:7008001")
+    del repo.profiles[("elektro-emma", profile.profile_id)]  # the erasure got there first (the publisher is behind)
+    assert OutboxRelay(bus, repo).relay(pending) == 0
+    assert bus.published == [] and not repo.logs.get(("elektro-emma", profile.profile_id))

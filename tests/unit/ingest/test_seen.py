@@ -69,3 +69,10 @@ def test_a_flood_keeps_the_profile_item_small_and_moves_the_watermark():
     moved = seen.take_aged(NOW)
     assert sum(len(v) for v in moved.values()) == 40 and len(seen) == MAX_RECENT
     assert seen.needs_archive(NOW - timedelta(hours=1)) and hashes(1)[0] not in seen  # the oldest went
+
+
+def test_the_ids_received_since_a_time():
+    seen = SeenIds()
+    seen.add(hashes(2, "old"), NOW - timedelta(days=40))
+    seen.add(hashes(2, "new"), NOW - timedelta(days=3))
+    assert set(seen.received_since(NOW - timedelta(days=35), NOW)) == set(hashes(2, "new"))

@@ -124,6 +124,7 @@ class DynamoProfileRepository(Table):
         for pid in dict.fromkeys(profile_ids):
             items = self._query_all(
                 TableName=self._table,
+                ConsistentRead=True,  # an id moved there by the request just before must be found
                 KeyConditionExpression="pk = :pk AND sk BETWEEN :from AND :to",
                 ExpressionAttributeValues={
                     ":pk": string(keys.profile_pk(shop, pid)),
@@ -172,7 +173,9 @@ class DynamoProfileRepository(Table):
 
     # ---- writes ---------------------------------------------------------------------------
 
-    def _profile_item(self, shop: str, profile: Profile, outbox: Commit | None = None) -> dict[str, Any]:
+    def _profile_item(self, shop: str, profile: Profile, commit: Commit | None = None) -> dict[str, Any]:
+        """The PROFILE item; with ``commit``, the ids the profile absorbed (every commit that carries them, a
+        backfill's too: the item is replaced whole) and, for a live commit, its outbox."""
         item = {
             **key(keys.profile_pk(shop, profile.profile_id), keys.PROFILE_SK),
             "shop": string(shop),
@@ -188,11 +191,12 @@ class DynamoProfileRepository(Table):
             active = profile.last_active_at or profile.last_seen_at or profile.created_at
             item["activity_shop"] = string(keys.activity_shop(shop))
             item["active_day"] = string(keys.active_day(active))
-        if outbox is not None and outbox.seen is not None:
-            if outbox.seen.recent:
-                item["seen"] = {"B": outbox.seen.to_bytes()}
-            if outbox.seen.spilled_until is not None:
-                item["seen_until"] = string(outbox.seen.spilled_until.isoformat())
+        if commit is not None and commit.seen is not None:
+            if commit.seen.recent:
+                item["seen"] = {"B": commit.seen.to_bytes()}
+            if commit.seen.spilled_until is not None:
+                item["seen_until"] = string(commit.seen.spilled_until.isoformat())
+        outbox = commit if commit is not None and commit.outbox else None
         if outbox is not None and outbox.events:
             # The events this write stored, for the publisher (outbox_from_image): zlib JSON, as the log's.
             events = "[" + ",".join(e.model_dump_json() for e in outbox.events) + "]"
@@ -245,7 +249,7 @@ class DynamoProfileRepository(Table):
             {
                 "Put": {
                     "TableName": self._table,
-                    "Item": self._profile_item(shop, profile, commit if commit.outbox else None),
+                    "Item": self._profile_item(shop, profile, commit),
                     **self._version_condition(commit.expected_version),
                 }
             }
@@ -357,6 +361,12 @@ class DynamoProfileRepository(Table):
     def outbox_from_image(image: dict[str, Any]) -> Outbox | None:
         """The outbox of a profile item's stream image (the module's outbox_from_image)."""
         return outbox_from_image(image)
+
+    def profiles_present(self, outboxes: Sequence[Outbox]) -> set[tuple[str, str]]:
+        wanted = list(dict.fromkeys((o.shop, o.profile_id) for o in outboxes))
+        keys_wanted = [key(keys.profile_pk(shop, pid), keys.PROFILE_SK) for shop, pid in wanted]
+        found = {i["pk"]["S"] for i in self._batch_get(keys_wanted)} if keys_wanted else set()  # consistent
+        return {(shop, pid) for shop, pid in wanted if keys.profile_pk(shop, pid) in found}
 
     def write_log(self, outboxes: Sequence[Outbox]) -> None:
         """The log entries of stored outboxes (the publisher function): one item per commit holding its events

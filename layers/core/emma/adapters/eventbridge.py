@@ -2,7 +2,7 @@
 
 EventBridge bills every entry (each started 64 KB of it), not every canonical event, so the events of
 one publish (a request's, a stream batch's, a rules run's) travel together: an entry's ``Detail`` is a
-bundle ``{"events": [...], "types": [...]}``, at most MAX_BUNDLE_BYTES, its ``DetailType`` the events'
+bundle ``{"events": [...], "types": [...]}``, at most MAX_BUNDLE_BYTES (224 KB), its ``DetailType`` the events'
 type when they share one, else ``emma.bundle``. Rules match the bundle by ``source`` or by
 ``detail.types`` (an array: a pattern matches when any element does); the queue consumers read every
 event of it (emma.edge.sqs.canonical_events).
@@ -17,16 +17,20 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from emma.errors import PublishError
+from emma.errors import EventTooLarge, PublishError
 from emma.events.model import CanonicalEvent
 from emma.resources import EVENT_SOURCE
 
 MAX_ENTRIES_PER_CALL = 10  # the PutEvents limit
 MAX_ENTRY_BYTES = 256 * 1024
 MAX_CALL_BYTES = 240 * 1024  # a whole PutEvents request must stay under 256 KB too
-# A bundle's Detail at most: its queue message (the envelope around the Detail) must fit SQS's 256 KB.
-MAX_BUNDLE_BYTES = 192 * 1024
+# A bundle's Detail at most: its queue message (the envelope around the Detail, under 1 KB) must fit SQS's 256 KB,
+# and one event as large as ingest accepts (emma.sources.common.MAX_EVENT_BYTES, 200 KB) must fit it, stamped.
+MAX_BUNDLE_BYTES = 224 * 1024
 BUNDLE_DETAIL_TYPE = "emma.bundle"
+# Events an entry carries at most: a queue consumer takes 10 messages a batch within its 30 s, whatever they hold
+# (25 events of 1 KB are still one billed 64 KB chunk).
+MAX_EVENTS_PER_BUNDLE = 25
 
 
 def bundle_detail(details: Sequence[str], types: Sequence[str]) -> str:
@@ -65,11 +69,9 @@ def to_entries(
         detail = event.model_dump_json()
         length = len(detail.encode()) + 1
         if length > MAX_BUNDLE_BYTES - 1024:
-            raise PublishError(
-                f"event {event.id} is {length} bytes, over the {MAX_BUNDLE_BYTES // 1024} KB an EventBridge entry"
-                " may carry to a queue"
-            )
-        if ids and size + length + 32 * (len(set(types)) + 1) > MAX_BUNDLE_BYTES - 1024:
+            raise EventTooLarge(event.id, length)
+        full = len(ids) >= MAX_EVENTS_PER_BUNDLE
+        if ids and (full or size + length + 32 * (len(set(types)) + 1) > MAX_BUNDLE_BYTES - 1024):
             close()
             ids, details, types, times, size = [], [], [], [], 0
         ids.append(event.id)

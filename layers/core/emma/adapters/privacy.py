@@ -23,7 +23,7 @@ from emma.adapters.ddb import Table, conditional_failed, epoch, key, number, str
 from emma.adapters.rules_store import inflate
 from emma.clock import Clock
 from emma.errors import TransientError
-from emma.ingest.seen import ENTRY_BYTES, HASH_BYTES
+from emma.ingest.seen import SeenIds
 from emma.privacy.model import AuditEntry, HeldItem, Identity, PrivacyJob, address_hashes, privacy_salt
 from emma.privacy.ports import StaleJob
 from emma.resources import ACTIVITY_INDEX
@@ -269,22 +269,24 @@ class DynamoPrivacyStore(Table):
         return counts
 
     def _keep_erased_ids(self, items: Sequence[HeldItem]) -> None:
-        """The event ids the erased profiles absorbed (their seen ids and archives, emma.ingest.seen), kept by
-        shop as bare hashes before the profiles go: a delivery retried after the erasure stays a duplicate, as
-        the idempotency records' bare ids do. Idempotent (a set); first, so a crash half way keeps them."""
+        """The event ids the erased profiles absorbed within the idempotency window (their seen ids and archives,
+        emma.ingest.seen), kept by shop as bare hashes before the profiles go: a delivery retried after the erasure
+        stays a duplicate, as the idempotency records' bare ids did. Older ids are not kept (no sender retries
+        them), so the shards grow with recent erasures only. Idempotent (a set); first, so a crash keeps them."""
         by_shard: dict[tuple[str, int], set[bytes]] = {}
+        now = self._now()
+        since = now - self._idempotency_window  # older ids can no longer come back as a sender's retry
         for item in items:
             raw = item.raw or {}
             digests: list[bytes] = []
             if item.kind == keys.PROFILE.name and "seen" in raw:
-                data = bytes(raw["seen"]["B"])
-                digests = [data[i : i + HASH_BYTES] for i in range(0, len(data), ENTRY_BYTES)]
-            elif item.kind == keys.SEEN_ARCHIVE.name and "ids" in raw:
+                digests = SeenIds.from_bytes(bytes(raw["seen"]["B"])).received_since(since, now)
+            elif item.kind == keys.SEEN_ARCHIVE.name and "ids" in raw and item.sk >= keys.seen_sk(since.date()):
                 digests = [bytes(v) for v in raw["ids"]["BS"]]
             shop = item.pk.split("#", 2)[1]  # S#<shop>#P#<profile>
             for digest in digests:
                 by_shard.setdefault((shop, digest[0]), set()).add(digest)
-        expires = number(epoch(self._now() + self._idempotency_window))
+        expires = number(epoch(now + self._idempotency_window))
         for (shop, shard), digests in sorted(by_shard.items()):
             try:
                 self._client.update_item(

@@ -36,6 +36,10 @@ class OutboxLog(Protocol):
         """Write the events' log entries (idempotent: the same outbox twice writes the same entries)."""
         ...
 
+    def profiles_present(self, outboxes: Sequence[Outbox]) -> set[tuple[str, str]]:
+        """Which of the outboxes' profiles (shop, profile id) are still stored (one consistent read)."""
+        ...
+
 
 class OutboxRelay:
     """Publishes stored outboxes and logs their events: the publisher function's job."""
@@ -48,6 +52,11 @@ class OutboxRelay:
         """Log, then publish every event of ``outboxes`` (in order; EventBridge entries carry several); returns
         how many events went out. Raises (StoreError, PublishError) if either fails: the caller retries these
         outboxes, and logging or publishing them again changes nothing."""
+        if not outboxes:
+            return 0
+        # A profile erased since its write (GDPR) takes its events with it: nothing of it is logged or published.
+        present = self._log.profiles_present(outboxes)
+        outboxes = [o for o in outboxes if (o.shop, o.profile_id) in present]
         if not outboxes:
             return 0
         self._log.write_log(outboxes)

@@ -88,6 +88,11 @@ class SeenIds:
         if other.spilled_until is not None:
             self.spilled_until = max(filter(None, (self.spilled_until, other.spilled_until)))
 
+    def received_since(self, since: datetime, now: datetime) -> list[bytes]:
+        """The ids received at ``since`` or later (to the hour)."""
+        window = max(0, int((now - since).total_seconds() // 3600)) + 1
+        return [d for d, h in self.recent.items() if _age_hours(h, now) <= window]
+
     def needs_archive(self, occurred_at: datetime) -> bool:
         """Whether an event that occurred then may have been received before the watermark (so its id, if
         seen, may be in the archive rather than here)."""

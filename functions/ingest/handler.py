@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 import threading
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, CORSConfig
@@ -31,6 +31,21 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from emma.edge import tracing
 from emma.errors import EmmaError, InvalidPayload
 from ingest.http import error_body, error_response, json_response
+
+if TYPE_CHECKING:  # the routers of ROUTERS, imported on first use: named here for readers and static import checks
+    from ingest.routes import (  # noqa: F401
+        analytics,
+        campaigns,
+        catalog,
+        console,
+        coupons,
+        imports,
+        messages,
+        preferences,
+        privacy,
+        profiles,
+        survey,
+    )
 from ingest.routes import tracker, webhooks
 
 logger = Logger()

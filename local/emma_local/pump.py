@@ -18,7 +18,43 @@ RETRY_DELAY_SECONDS = 1
 POLL_INTERVAL_SECONDS = 0.2  # AWS waits the visibility timeout; locally a failed message is retried after 1 s
 
 
-class QueuePump:
+class _Poller:
+    """A background thread calling ``poll_once`` until stopped: again at once while it finds work, after
+    POLL_INTERVAL_SECONDS when it finds none, after a second when it fails."""
+
+    _stop: threading.Event
+    _thread: threading.Thread | None
+    _function: str
+    _thread_prefix = "pump"
+
+    def poll_once(self) -> int:
+        raise NotImplementedError
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                if not self.poll_once():
+                    self._stop.wait(POLL_INTERVAL_SECONDS)
+            except Exception:  # keep pumping: the emulator may be shutting down
+                if not self._stop.is_set():
+                    log.exception("%s %s failed", self._thread_prefix, self._function)
+                    self._stop.wait(1)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name=f"{self._thread_prefix}-{self._function}", daemon=True)
+        self._thread.start()
+
+    def request_stop(self) -> None:
+        """Stop polling after the batch in hand (does not wait)."""
+        self._stop.set()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=timeout)
+
+
+class QueuePump(_Poller):
     def __init__(self, sqs: Any, queue_url: str, handler: Handler, function: str, batch_size: int = 10) -> None:
         self._sqs = sqs
         self._url = queue_url
@@ -83,29 +119,6 @@ class QueuePump:
                 return
             time.sleep(0.05)
 
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if not self.poll_once():
-                    self._stop.wait(POLL_INTERVAL_SECONDS)
-            except Exception:  # keep pumping: the emulator may be shutting down
-                if not self._stop.is_set():
-                    log.exception("polling %s failed", self._url)
-                    self._stop.wait(1)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name=f"pump-{self._function}", daemon=True)
-        self._thread.start()
-
-    def request_stop(self) -> None:
-        """Stop polling after the batch in hand (does not wait)."""
-        self._stop.set()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=timeout)
-
 
 def _skeleton(record: dict[str, Any]) -> dict[str, Any]:
     """A stream record as a filter sees it, without its binary and nested values (each becomes true): enough for
@@ -125,13 +138,15 @@ def _skeleton(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class StreamPump:
+class StreamPump(_Poller):
     """A DynamoDB stream's event source mapping: reads the table's stream from its start, hands the records
     ``filter_pattern`` matches (Lambda's event filtering: EventBridge pattern syntax over the record) to the
     handler in order, ``batch_size`` records at most, as Lambda's DynamoDB event. What the handler reports
     failed (partial batch response: the first failed record's sequence number) or a handler that raises is
     retried, with everything after it, after RETRY_DELAY_SECONDS; the stream's order is kept. The emulator
     drops the records the pump has passed (emma_local.moto_fixes, fix 9)."""
+
+    _thread_prefix = "stream"
 
     def __init__(
         self,
@@ -213,25 +228,3 @@ class StreamPump:
                 return True
             time.sleep(0.05)
         return False
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                if not self.poll_once():
-                    self._stop.wait(POLL_INTERVAL_SECONDS)
-            except Exception:  # keep pumping: the emulator may be shutting down
-                if not self._stop.is_set():
-                    log.exception("reading the stream of %s failed", self._function)
-                    self._stop.wait(1)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._loop, name=f"stream-{self._function}", daemon=True)
-        self._thread.start()
-
-    def request_stop(self) -> None:
-        self._stop.set()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=timeout)

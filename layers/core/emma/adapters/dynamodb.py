@@ -164,10 +164,10 @@ class DynamoProfileRepository(Table):
         for item in self._query_prefix(keys.profile_pk(shop, profile_id), keys.LOG_PREFIX):
             seq = int(item.get("seq", {}).get("N", "0"))
             if "events" in item:  # one commit's events
-                for offset, event in enumerate(json.loads(zlib.decompress(_binary(item["events"]["B"])))):
+                for offset, event in enumerate(_unpack(item["events"])):
                     events.append((str(event.get("occurred_at", "")), seq + offset, event))
             else:
-                events.append((item["occurred_at"]["S"], seq, json.loads(zlib.decompress(_binary(item["event"]["B"])))))
+                events.append((item["occurred_at"]["S"], seq, _unpack(item["event"])))
         events.sort(key=lambda e: (e[0], e[1]), reverse=True)
         return [event for _, _, event in events[:limit]]
 
@@ -198,9 +198,8 @@ class DynamoProfileRepository(Table):
                 item["seen_until"] = string(commit.seen.spilled_until.isoformat())
         outbox = commit if commit is not None and commit.outbox else None
         if outbox is not None and outbox.events:
-            # The events this write stored, for the publisher (outbox_from_image): zlib JSON, as the log's.
-            events = "[" + ",".join(e.model_dump_json() for e in outbox.events) + "]"
-            item[OUTBOX_ATTRIBUTE] = {"B": zlib.compress(events.encode(), 6)}
+            # The events this write stored, for the publisher (outbox_from_image), packed as the log's.
+            item[OUTBOX_ATTRIBUTE] = {"B": _pack_events(outbox.events)}
             item["outbox_v"] = number(profile.version)
             item["outbox_seq"] = number(outbox.first_seq)
             item["outbox_log_days"] = number(self._shop_log_ttl(shop).days)
@@ -377,7 +376,6 @@ class DynamoProfileRepository(Table):
             if not outbox.events:
                 continue
             ttl = timedelta(days=outbox.log_days) if outbox.log_days else self.log_ttl
-            events = "[" + ",".join(e.model_dump_json() for e in outbox.events) + "]"
             item = {
                 **key(
                     keys.profile_pk(outbox.shop, outbox.profile_id), keys.log_commit_sk(outbox.version % self.log_cap)
@@ -386,7 +384,7 @@ class DynamoProfileRepository(Table):
                 "count": number(len(outbox.events)),
                 "version": number(outbox.version),
                 "occurred_at": string(max(e.occurred_at for e in outbox.events).isoformat()),
-                "events": {"B": zlib.compress(events.encode(), 6)},
+                "events": {"B": _pack_events(outbox.events)},
                 "expires_at": number(epoch(max(e.received_at for e in outbox.events) + ttl)),
             }
             items[(item["pk"]["S"], item["sk"]["S"])] = item  # a later commit in the same ring slot wins
@@ -461,7 +459,17 @@ def profile_of(item: dict[str, Any]) -> Profile:
 def profile_json(item: dict[str, Any]) -> dict[str, Any]:
     """A PROFILE item's document as plain JSON (no validation: scans that read one field)."""
     doc = item["doc"]
-    return json.loads(zlib.decompress(_binary(doc["B"])) if "B" in doc else doc["S"])
+    return _unpack(doc) if "B" in doc else json.loads(doc["S"])
+
+
+def _pack_events(events: Sequence[CanonicalEvent]) -> bytes:
+    """Events as one zlib'd JSON array: a profile item's outbox, a commit's log entry."""
+    return zlib.compress(("[" + ",".join(e.model_dump_json() for e in events) + "]").encode(), 6)
+
+
+def _unpack(attribute: dict[str, Any]) -> Any:
+    """The JSON in a zlib'd binary attribute (an outbox, a log entry's event or events, a profile document)."""
+    return json.loads(zlib.decompress(_binary(attribute["B"])))
 
 
 def _binary(value: Any) -> bytes:
@@ -479,7 +487,7 @@ def outbox_from_image(image: dict[str, Any]) -> Outbox | None:
     if image.get("outbox_v", {}).get("N") != image.get("version", {}).get("N"):
         return None
     try:
-        raw = json.loads(zlib.decompress(_binary(image[OUTBOX_ATTRIBUTE]["B"])))
+        raw = _unpack(image[OUTBOX_ATTRIBUTE])
         events = tuple(parse_event(e) for e in raw)
         days = image.get("outbox_log_days", {}).get("N")
         return Outbox(

@@ -389,3 +389,15 @@ def test_stack_is_environment_agnostic(default_synth):
     assert Token.is_unresolved(default_synth.stack.region)
     manifest = json.loads((default_synth.outdir / "manifest.json").read_text())
     assert manifest["artifacts"][STACK_NAME]["environment"] == "aws://unknown-account/unknown-region"
+
+
+def test_no_function_runs_longer_than_a_new_customers_reservation_is_waited_for(default_synth):
+    """A new customer's aliases are claimed before its profile (emma.ingest.service): a reservation older than
+    RESERVATION_GRACE is taken as left by a request that died, so no function may still be running then."""
+    from emma.ingest.service import RESERVATION_GRACE
+
+    functions = default_synth.resources("AWS::Lambda::Function")
+    assert functions
+    for name, function in functions.items():
+        timeout = function["Properties"].get("Timeout", 3)
+        assert timeout < RESERVATION_GRACE.total_seconds(), name

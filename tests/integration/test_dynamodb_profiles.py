@@ -198,3 +198,84 @@ def test_an_import_into_a_live_profile_keeps_its_memory_of_event_ids(service):
     again = service.ingest([live])  # Shopify retries the webhook
     assert again.duplicates == ["webhook-1"] and not again.accepted
     assert service.resolve("elektro-emma", "cid:7008001").orders.count == 2
+
+
+def _calls(client):
+    """The DynamoDB operations a client sends, in order."""
+    sent: list[str] = []
+    client.meta.events.register("before-call.dynamodb", lambda model, **_: sent.append(model.name))
+    return sent
+
+
+def test_a_new_customer_is_one_write_per_alias_and_one_for_the_profile_without_a_transaction(aws):
+    session, res = aws
+    client = session.client("dynamodb")
+    repo = DynamoProfileRepository(client, res.tables["ProfilesTable"])
+    sent = _calls(client)
+    profile = new_profile("elektro-emma", "p_1", T0)
+    profile.version = 1
+    aliases = [AliasKey("cid", "7008001"), AliasKey("email", "lena@example.de")]
+    repo.commit(Commit("elektro-emma", profile, None, [], 1, claim_aliases=aliases, outbox=True))
+    assert sent == ["PutItem", "PutItem", "PutItem"]
+    held = repo.reservations("elektro-emma", [*aliases, AliasKey("anon", "nobody")])
+    assert {a: r.profile_id for a, r in held.items()} == dict.fromkeys(aliases, "p_1")
+    assert held[aliases[0]].since == T0
+
+
+def test_an_alias_taken_half_way_leaves_the_aliases_claimed_before_it_as_reservations(aws):
+    session, res = aws
+    repo = DynamoProfileRepository(session.client("dynamodb"), res.tables["ProfilesTable"])
+    cid, email = AliasKey("cid", "7008001"), AliasKey("email", "lena@example.de")
+    other = new_profile("elektro-emma", "p_other", T0)
+    other.version = 1
+    repo.commit(Commit("elektro-emma", other, None, [], 1, claim_aliases=[email]))
+    mine = new_profile("elektro-emma", "p_mine", T0)
+    mine.version = 1
+    with pytest.raises(CommitConflict) as info:
+        repo.commit(Commit("elektro-emma", mine, None, [], 1, claim_aliases=[cid, email]))
+    assert info.value.alias_taken
+    assert repo.get_profiles("elektro-emma", ["p_mine"]) == {}
+    assert repo.reservations("elektro-emma", [cid])[cid].profile_id == "p_mine"  # claimed, its profile not stored
+
+
+def test_a_take_over_checks_the_reservation_and_that_its_profile_is_still_not_stored(aws):
+    session, res = aws
+    client = session.client("dynamodb")
+    repo = DynamoProfileRepository(client, res.tables["ProfilesTable"])
+    anon = AliasKey("anon", "a-1")
+    dead = new_profile("elektro-emma", "p_dead", T0)
+    dead.version = 1
+    repo.commit(Commit("elektro-emma", dead, None, [], 1, claim_aliases=[anon]))
+    client.delete_item(  # as a request that died between its alias and its profile leaves it
+        TableName=res.tables["ProfilesTable"], Key={"pk": {"S": "S#elektro-emma#P#p_dead"}, "sk": {"S": "PROFILE"}}
+    )
+    new = new_profile("elektro-emma", "p_new", T0)
+    new.version = 1
+    wrong = Commit("elektro-emma", new, None, [], 1, take_over=[(anon, "p_someone")])
+    with pytest.raises(CommitConflict):
+        repo.commit(wrong)
+    sent = _calls(client)
+    repo.commit(Commit("elektro-emma", new, None, [], 1, take_over=[(anon, "p_dead")]))
+    assert sent == ["TransactWriteItems"]
+    assert repo.reservations("elektro-emma", [anon])[anon].profile_id == "p_new"
+    # adopting: the aliases must still point at the id adopted, and the profile must not be stored yet
+    again = new_profile("elektro-emma", "p_new", T0)
+    again.version = 1
+    with pytest.raises(CommitConflict) as info:
+        repo.commit(Commit("elektro-emma", again, None, [], 1, reserved=[anon]))
+    assert info.value.stale
+
+
+def test_a_new_customers_request_that_died_after_its_aliases_is_adopted_by_the_retry(aws, service, repo):
+    session, res = aws
+    cid = AliasKey("cid", "7008001")
+    dead = new_profile("elektro-emma", "p_dead", T0)
+    dead.version = 1
+    repo.commit(Commit("elektro-emma", dead, None, [], 1, claim_aliases=[cid]))
+    session.client("dynamodb").delete_item(  # its cid claimed, then it died before its email and profile
+        TableName=res.tables["ProfilesTable"], Key={"pk": {"S": "S#elektro-emma#P#p_dead"}, "sk": {"S": "PROFILE"}}
+    )
+    report = service.ingest([order("o1", "10.00", customer=LENA)])
+    assert len(report.accepted) == 1
+    profile = service.resolve("elektro-emma", "lena@example.de")
+    assert profile.profile_id == "p_dead" and profile.orders.count == 1

@@ -13,9 +13,11 @@ from emma.adapters.dynamodb import DynamoCatalog, DynamoProfileRepository
 from emma.adapters.privacy import DynamoPrivacyStore, SuppressionCheck
 from emma.adapters.rules_store import DynamoRulesStore, derived_of
 from emma.errors import ProfileNotFound
+from emma.ingest.ports import AliasKey, Commit, CommitConflict
 from emma.ingest.service import IngestService
 from emma.privacy.ports import StaleJob
 from emma.privacy.service import PrivacyService
+from emma.profiles.model import new_profile
 from emma.resources import CATALOG_TABLE, PROFILES_TABLE, SCHEDULE_TABLE
 from emma.rules.loader import load_definitions
 from emma.rules.service import RulesService
@@ -87,7 +89,14 @@ class World:
         )
         self.stops = Stops()
         self.service = PrivacyService(
-            self.store, self.ingest.resolve, self.shops, self.stops, Exports(), NoNotifier(), self.clock
+            self.store,
+            self.ingest.resolve,
+            self.shops,
+            self.stops,
+            Exports(),
+            NoNotifier(),
+            self.clock,
+            release=self.ingest.release,
         )
 
     def customer(self, cid, at=NOW - timedelta(days=1), n=3, backfill=False):
@@ -154,6 +163,27 @@ def test_an_erasure_deletes_every_item_of_the_customer_and_only_theirs(world):
     # the same ref again: the same job, nothing more
     again = world.service.erase(SALTED, "c-1@example.de", "key:test")
     assert again.job.job_id == outcome.job.job_id and again.job.counts == counts
+
+
+def test_an_erasure_of_an_identity_claimed_for_a_profile_never_stored_deletes_it(world):
+    """A new customer's request claims the aliases first; one that died before writing the profile leaves them
+    pointing at nothing (reservations). Erasing the reference finds no customer and leaves nothing of it."""
+    kept = world.customer("c-2")
+    profile = new_profile(SHOP.shop, "p_dead", NOW)
+    profile.version = 1
+    aliases = [AliasKey("email", "c-1@example.de"), AliasKey("cid", "c-1")]
+    with pytest.raises(CommitConflict):  # its email claimed, then its customer id taken: it died
+        world.repo.commit(Commit(SHOP.shop, profile, None, [], 1, claim_aliases=[*aliases, AliasKey("cid", "c-2")]))
+    assert world.repo.reservations(SHOP.shop, aliases)
+    with pytest.raises(ProfileNotFound):
+        world.service.erase(SALTED, "c-1@example.de", "key:test")
+    with pytest.raises(ProfileNotFound):
+        world.service.erase(SALTED, "cid:c-1", "key:test")
+    assert world.repo.reservations(SHOP.shop, aliases) == {}
+    assert [i for i in world.items() if "c-1" in i[3]] == []
+    assert world.ingest.resolve(SHOP.shop, "cid:c-2").profile_id == kept.profile_id
+    # a stored customer's identity is never released
+    assert not world.ingest.release(SHOP.shop, "cid:c-2")
 
 
 def test_bare_event_ids_stay_as_duplicates_without_the_profile_id(world):

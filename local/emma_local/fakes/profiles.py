@@ -1,18 +1,20 @@
 """In-memory profiles, aliases, idempotency records and event logs, and the catalog whose idempotency
 records live with them (emma.ingest.ports: ProfileRepository, CatalogRepository), with the same conditions as the
-DynamoDB adapter. Thread-safe: a commit is atomic under one lock, exactly like a DynamoDB transaction.
+DynamoDB adapter. Thread-safe: a commit is atomic under one lock, exactly like a DynamoDB transaction; a new
+customer's commit claims its aliases first, each under the lock on its own, as the adapter's PutItems do.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from emma.adapters.limits import check_transaction
 from emma.events.model import CatalogEvent
 from emma.ingest.outbox import Outbox
-from emma.ingest.ports import AliasKey, Commit, CommitConflict, IdempotencyRecord
+from emma.ingest.ports import AliasKey, Commit, CommitConflict, IdempotencyRecord, Reservation, claims_first
 from emma.ingest.seen import SeenIds
 
 
@@ -37,6 +39,7 @@ class InMemoryProfileRepository:
         self.check_limits = check_limits
         self.profiles: dict[tuple[str, str], dict[str, Any]] = {}  # stored as JSON-ish dumps
         self.aliases: dict[tuple[str, AliasKey], str] = {}
+        self.alias_since: dict[tuple[str, AliasKey], datetime] = {}  # when each was claimed (the item's updated_at)
         self.seen: dict[tuple[str, str], IdempotencyRecord] = {}
         self.logs: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
         self.leases: dict[tuple[str, str], datetime] = {}
@@ -45,36 +48,65 @@ class InMemoryProfileRepository:
         self.archive: dict[tuple[str, str, date], set[bytes]] = {}
         self.erased: dict[str, set[bytes]] = {}  # shop -> ids of erased profiles (the privacy store keeps them)
         self.commits = 0
+        self._lagging: tuple[dict, dict, dict] | None = None  # what eventually consistent reads see (lag)
+        self.eventual_reads = 0
+        # called before each alias a new customer's commit claims on its own (tests interleave requests there)
+        self.before_claim: Callable[[AliasKey], None] | None = None
         self._lock = threading.Lock()
         self._dynamodb: Any = None
 
-    def lookup(self, shop, aliases, event_ids):
+    def lag(self) -> None:
+        """From now on, reads that need not be consistent see the store as it is now (DynamoDB's eventually
+        consistent reads, before the writes since have reached every replica), until ``catch_up``."""
         with self._lock:
-            pointed = {a: self.aliases[(shop, a)] for a in aliases if (shop, a) in self.aliases}
+            self._lagging = (dict(self.aliases), dict(self.profiles), {k: v.copy() for k, v in self.seen_ids.items()})
+
+    def catch_up(self) -> None:
+        self._lagging = None
+
+    def _view(self, consistent: bool) -> tuple[dict, dict, dict]:
+        if not consistent:
+            self.eventual_reads += 1
+        if consistent or self._lagging is None:
+            return self.aliases, self.profiles, self.seen_ids
+        return self._lagging
+
+    def lookup(self, shop, aliases, event_ids, *, consistent=True):
+        with self._lock:
+            pointing, _, _ = self._view(consistent)
+            pointed = {a: pointing[(shop, a)] for a in aliases if (shop, a) in pointing}
             seen = {e: self.seen[(shop, e)] for e in event_ids if (shop, e) in self.seen}
         return pointed, seen
 
-    def get_profiles(self, shop, profile_ids):
-        from emma.profiles.model import Profile
-
+    def reservations(self, shop, aliases):
         with self._lock:
             return {
-                pid: Profile.model_validate(self.profiles[(shop, pid)])
-                for pid in profile_ids
-                if (shop, pid) in self.profiles
+                a: Reservation(self.aliases[(shop, a)], self.alias_since[(shop, a)])
+                for a in aliases
+                if (shop, a) in self.aliases
             }
 
-    def load_profiles(self, shop, profile_ids):
+    def get_profiles(self, shop, profile_ids, *, consistent=True):
         from emma.profiles.model import Profile
 
         with self._lock:
+            _, profiles, _ = self._view(consistent)
+            return {
+                pid: Profile.model_validate(profiles[(shop, pid)]) for pid in profile_ids if (shop, pid) in profiles
+            }
+
+    def load_profiles(self, shop, profile_ids, *, consistent=True):
+        from emma.profiles.model import Profile
+
+        with self._lock:
+            _, profiles, seen_ids = self._view(consistent)
             return {
                 pid: (
-                    Profile.model_validate(self.profiles[(shop, pid)]),
-                    self.seen_ids.get((shop, pid), SeenIds()).copy(),
+                    Profile.model_validate(profiles[(shop, pid)]),
+                    seen_ids.get((shop, pid), SeenIds()).copy(),
                 )
                 for pid in profile_ids
-                if (shop, pid) in self.profiles
+                if (shop, pid) in profiles
             }
 
     def seen_in_archive(self, shop, profile_ids, digests, since):
@@ -101,20 +133,39 @@ class InMemoryProfileRepository:
         pid = commit.profile.profile_id
         if self.check_limits:
             check_transaction(self._as_dynamodb().transaction(commit)[0])
+        now = commit.profile.updated_at
+        claims = commit.claim_aliases
+        if claims_first(commit):  # as the adapter: one conditional write per alias, then the rest
+            for alias in claims:
+                if self.before_claim is not None:
+                    self.before_claim(alias)
+                with self._lock:
+                    if self.aliases.get((shop, alias), pid) != pid:
+                        raise CommitConflict(alias_taken=True)
+                    self.aliases[(shop, alias)] = pid
+                    self.alias_since[(shop, alias)] = now
+            claims = []
         with self._lock:
             # with seen ids the profile's version guards against duplicates, as in DynamoDB
             dups = [] if commit.outbox else [e.id for e in commit.events if (shop, e.id) in self.seen]
-            stale = self._version(shop, pid) != commit.expected_version or any(
-                self._version(shop, t.profile_id) != v for t, v in commit.tombstones
+            stale = (
+                self._version(shop, pid) != commit.expected_version
+                or any(self._version(shop, t.profile_id) != v for t, v in commit.tombstones)
+                or any((shop, held) in self.profiles for _, held in commit.take_over)
             )
-            taken = any(self.aliases.get((shop, a), pid) != pid for a in commit.claim_aliases)
+            taken = (
+                any(self.aliases.get((shop, a), pid) != pid for a in claims)
+                or any(self.aliases.get((shop, a)) != pid for a in commit.reserved)
+                or any(self.aliases.get((shop, a)) != held for a, held in commit.take_over)
+            )
             if dups or stale or taken:
                 raise CommitConflict(duplicates=dups, stale=stale, alias_taken=taken)
             self.profiles[(shop, pid)] = commit.profile.model_dump(mode="json")
             for tomb, _ in commit.tombstones:
                 self.profiles[(shop, tomb.profile_id)] = tomb.model_dump(mode="json")
-            for alias in [*commit.claim_aliases, *commit.repoint_aliases]:
+            for alias in [*claims, *commit.repoint_aliases, *(a for a, _ in commit.take_over)]:
                 self.aliases[(shop, alias)] = pid
+                self.alias_since[(shop, alias)] = now
             log = self.logs.setdefault((shop, pid), {})
             if commit.outbox and commit.events:
                 self.stream.append(
@@ -185,10 +236,19 @@ class InMemoryProfileRepository:
             self.leases[(shop, event_id)] = now
             return True
 
+    def release(self, shop, alias, profile_id):
+        with self._lock:
+            if self.aliases.get((shop, alias)) != profile_id or (shop, profile_id) in self.profiles:
+                return False
+            del self.aliases[(shop, alias)]
+            self.alias_since.pop((shop, alias), None)
+            return True
+
     def repoint_aliases(self, shop, aliases, profile_id):
         with self._lock:
             for alias in aliases:
                 self.aliases[(shop, alias)] = profile_id
+                self.alias_since.setdefault((shop, alias), datetime.now().astimezone())
 
     def move_log(self, shop, from_profile, to_profile):
         with self._lock:

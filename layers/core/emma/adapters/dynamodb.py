@@ -34,7 +34,7 @@ from emma.adapters.limits import check_transaction
 from emma.errors import InvalidPayload, StoreError
 from emma.events.model import CanonicalEvent, CatalogEvent, parse_event
 from emma.ingest.outbox import Outbox
-from emma.ingest.ports import AliasKey, Commit, CommitConflict, IdempotencyRecord
+from emma.ingest.ports import AliasKey, Commit, CommitConflict, IdempotencyRecord, Reservation, claims_first
 from emma.ingest.seen import SeenIds
 from emma.profiles.model import Profile
 from emma.resources import OUTBOX_ATTRIBUTE
@@ -73,12 +73,12 @@ class DynamoProfileRepository(Table):
 
     # ---- reads ----------------------------------------------------------------------------
 
-    def lookup(self, shop, aliases, event_ids):
+    def lookup(self, shop, aliases, event_ids, *, consistent=True):
         wanted = [key(_alias_pk(shop, a), keys.ALIAS_SK) for a in aliases]
         wanted += [key(keys.event_pk(shop, e), keys.EVENT_SK) for e in dict.fromkeys(event_ids)]
         if not wanted:
             return {}, {}
-        by_pk = {item["pk"]["S"]: item for item in self._batch_get(wanted)}
+        by_pk = {item["pk"]["S"]: item for item in self._batch_get(wanted, consistent=consistent)}
         pointed = {a: by_pk[_alias_pk(shop, a)]["profile_id"]["S"] for a in aliases if _alias_pk(shop, a) in by_pk}
         seen = {}
         for event_id in event_ids:
@@ -93,22 +93,34 @@ class DynamoProfileRepository(Table):
                 )
         return pointed, seen
 
-    def get_profiles(self, shop, profile_ids):
+    def reservations(self, shop, aliases):
+        if not aliases:
+            return {}
+        items = self._batch_get([key(_alias_pk(shop, a), keys.ALIAS_SK) for a in aliases])
+        by_pk = {item["pk"]["S"]: item for item in items}
+        found = {}
+        for alias in aliases:
+            item = by_pk.get(_alias_pk(shop, alias))
+            if item is not None:
+                found[alias] = Reservation(item["profile_id"]["S"], datetime.fromisoformat(item["updated_at"]["S"]))
+        return found
+
+    def get_profiles(self, shop, profile_ids, *, consistent=True):
         if not profile_ids:
             return {}
         wanted = [key(keys.profile_pk(shop, pid), keys.PROFILE_SK) for pid in dict.fromkeys(profile_ids)]
         found = {}
-        for item in self._batch_get(wanted):
+        for item in self._batch_get(wanted, consistent=consistent):
             profile = profile_of(item)
             found[profile.profile_id] = profile
         return found
 
-    def load_profiles(self, shop, profile_ids):
+    def load_profiles(self, shop, profile_ids, *, consistent=True):
         if not profile_ids:
             return {}
         wanted = [key(keys.profile_pk(shop, pid), keys.PROFILE_SK) for pid in dict.fromkeys(profile_ids)]
         found = {}
-        for item in self._batch_get(wanted):
+        for item in self._batch_get(wanted, consistent=consistent):
             profile = profile_of(item)
             until = item.get("seen_until", {}).get("S")
             seen = SeenIds.from_bytes(
@@ -213,17 +225,20 @@ class DynamoProfileRepository(Table):
     def commit(self, commit: Commit) -> None:
         items, kinds = self.transaction(commit)
         check_transaction(items)  # the service cuts commits to fit; a request that does not is a fault
+        if claims_first(commit):
+            # A new customer: each alias claimed with a conditional PutItem of its own, then the profile (whose
+            # attribute_not_exists condition decides between requests creating it at once), instead of one
+            # transaction, which bills every item twice. A failure in between leaves the aliases claimed so far
+            # pointing at a profile not stored: reservations (the service adopts them or takes them over).
+            rest = [(item, kind) for item, kind in zip(items, kinds, strict=True) if kind[0] != "alias"]
+            for item, kind in zip(items, kinds, strict=True):
+                if kind[0] == "alias":
+                    self._put_or_conflict(item["Put"], CommitConflict(alias_taken=True))
+            items, kinds = [item for item, _ in rest], [kind for _, kind in rest]
         if len(items) == 1:
             # The profile's write is the whole commit (its events remembered on it, no alias claimed, no merge): one
             # conditional PutItem, billed once, where a transaction bills every item twice.
-            try:
-                self._client.put_item(**items[0]["Put"])
-            except ClientError as exc:
-                if conditional_failed(exc) or exc.response.get("Error", {}).get("Code") in RETRYABLE_CONFLICTS:
-                    raise CommitConflict(stale=True) from exc
-                raise wrap_error(exc, "PutItem") from exc
-            except BotoCoreError as exc:
-                raise wrap_error(exc, "PutItem") from exc
+            self._put_or_conflict(items[0]["Put"], CommitConflict(stale=True))
             return
         try:
             self._client.transact_write_items(TransactItems=items)
@@ -236,6 +251,17 @@ class DynamoProfileRepository(Table):
             raise wrap_error(exc, "TransactWriteItems") from exc
         except BotoCoreError as exc:
             raise wrap_error(exc, "TransactWriteItems") from exc
+
+    def _put_or_conflict(self, request: dict[str, Any], conflict: CommitConflict) -> None:
+        """A conditional PutItem of a commit; ``conflict`` when its condition fails (or it lost a race)."""
+        try:
+            self._client.put_item(**request)
+        except ClientError as exc:
+            if conditional_failed(exc) or exc.response.get("Error", {}).get("Code") in RETRYABLE_CONFLICTS:
+                raise conflict from exc
+            raise wrap_error(exc, "PutItem") from exc
+        except BotoCoreError as exc:
+            raise wrap_error(exc, "PutItem") from exc
 
     def transaction(self, commit: Commit) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
         """The TransactWriteItems of a commit, and what each item is (to read cancellation reasons).
@@ -281,6 +307,41 @@ class DynamoProfileRepository(Table):
         for alias in commit.repoint_aliases:
             items.append({"Put": {"TableName": self._table, "Item": _alias_item(shop, alias, pid, now)}})
             kinds.append(("repoint", alias.value))
+        for alias in commit.reserved:  # adopted: they must still point at the new profile's id
+            items.append(
+                {
+                    "ConditionCheck": {
+                        "TableName": self._table,
+                        "Key": key(_alias_pk(shop, alias), keys.ALIAS_SK),
+                        "ConditionExpression": "profile_id = :pid",
+                        "ExpressionAttributeValues": {":pid": string(pid)},
+                    }
+                }
+            )
+            kinds.append(("alias", alias.value))
+        for alias, reserved_for in commit.take_over:  # from a reservation, while its profile is still not stored
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": _alias_item(shop, alias, pid, now),
+                        "ConditionExpression": "profile_id = :held",
+                        "ExpressionAttributeValues": {":held": string(reserved_for)},
+                    }
+                }
+            )
+            kinds.append(("alias", alias.value))
+        for reserved_for in dict.fromkeys(held for _, held in commit.take_over):
+            items.append(
+                {
+                    "ConditionCheck": {
+                        "TableName": self._table,
+                        "Key": key(keys.profile_pk(shop, reserved_for), keys.PROFILE_SK),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                }
+            )
+            kinds.append(("profile", reserved_for))
         for offset, event in enumerate(commit.events):
             seq = commit.first_seq + offset
             if commit.outbox:
@@ -389,6 +450,35 @@ class DynamoProfileRepository(Table):
             }
             items[(item["pk"]["S"], item["sk"]["S"])] = item  # a later commit in the same ring slot wins
         self._batch_write([{"PutRequest": {"Item": item}} for item in items.values()])
+
+    def release(self, shop, alias, profile_id):
+        try:
+            self._client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Delete": {
+                            "TableName": self._table,
+                            "Key": key(_alias_pk(shop, alias), keys.ALIAS_SK),
+                            "ConditionExpression": "profile_id = :pid",
+                            "ExpressionAttributeValues": {":pid": string(profile_id)},
+                        }
+                    },
+                    {
+                        "ConditionCheck": {
+                            "TableName": self._table,
+                            "Key": key(keys.profile_pk(shop, profile_id), keys.PROFILE_SK),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("TransactionCanceledException", *RETRYABLE_CONFLICTS):
+                return False
+            raise wrap_error(exc, "TransactWriteItems") from exc
+        except BotoCoreError as exc:
+            raise wrap_error(exc, "TransactWriteItems") from exc
+        return True
 
     def mark_published(self, shop, records):
         requests = [

@@ -45,13 +45,26 @@ class IdempotencyRecord:
     repeat: bool = False  # the event repeated a thing already counted: a republish must say so again
 
 
+@dataclass(frozen=True)
+class Reservation:
+    """An alias pointing at a profile that is not stored: claimed by a new customer's first write, which claims
+    the aliases before it writes the profile (ProfileRepository.commit), and read before that write stored it
+    (a request in flight) or after it failed (a request that gave up or died in between)."""
+
+    profile_id: str
+    since: datetime  # when it was claimed
+
+
 @dataclass
 class Commit:
-    """One atomic write: a profile's new state, the events it absorbed, the aliases it claims.
+    """One write: a profile's new state, the events it absorbed, the aliases it claims.
 
     ``expected_version`` None means the profile must not exist yet. Every event id must be new
     (its idempotency record is written in the same transaction). ``claim_aliases`` must be absent or
-    already point at this profile; ``repoint_aliases`` are moved from merged-away profiles.
+    already point at this profile; ``repoint_aliases`` are moved from merged-away profiles;
+    ``reserved`` (a new profile only) point at its id already, though it is not stored, and must still do;
+    ``take_over`` are moved from reservations (alias, the profile id it must still point at, which must still
+    not be stored).
     """
 
     shop: str
@@ -62,6 +75,8 @@ class Commit:
     claim_aliases: list[AliasKey] = field(default_factory=list)
     repoint_aliases: list[AliasKey] = field(default_factory=list)
     tombstones: list[tuple[Profile, int]] = field(default_factory=list)  # (loser, its expected version)
+    reserved: list[AliasKey] = field(default_factory=list)
+    take_over: list[tuple[AliasKey, str]] = field(default_factory=list)
     # Backfill (an import of history): the events are never published; their idempotency records are
     # written as published, so a re-run finds plain duplicates and nothing is ever republished.
     published: bool = False
@@ -73,6 +88,16 @@ class Commit:
     # included; they replace a live commit's idempotency records, so the profile's own write is the whole commit
     # unless aliases are claimed or profiles merged. A backfill's events keep their records, its profile its ids.
     seen: SeenIds | None = None
+
+
+def claims_first(commit: Commit) -> bool:
+    """Whether a store may claim the commit's aliases before the rest of it (ProfileRepository.commit): a new
+    profile that only claims aliases (none reserved, taken over or repointed, no profile merged)."""
+    return (
+        commit.expected_version is None
+        and bool(commit.claim_aliases)
+        and not (commit.tombstones or commit.repoint_aliases or commit.reserved or commit.take_over)
+    )
 
 
 class CommitConflict(EmmaError):
@@ -95,15 +120,19 @@ class ProfileRepository(Protocol):
     # publishes after the commit and marks the events published (mark_published, claim_republish).
     publishes_outbox: bool
 
+    # Reads are strongly consistent unless ``consistent`` is False (DynamoDB: half the price): ingest's first read
+    # of a request, whose writes are conditional on what it read, so that a stale read fails them and is read again.
     def lookup(
-        self, shop: str, aliases: Sequence[AliasKey], event_ids: Sequence[str]
+        self, shop: str, aliases: Sequence[AliasKey], event_ids: Sequence[str], *, consistent: bool = True
     ) -> tuple[dict[AliasKey, str], dict[str, IdempotencyRecord]]:
         """Which profile each alias points at, and which events were already stored (one read)."""
         ...
 
-    def get_profiles(self, shop: str, profile_ids: Sequence[str]) -> dict[str, Profile]: ...
+    def get_profiles(self, shop: str, profile_ids: Sequence[str], *, consistent: bool = True) -> dict[str, Profile]: ...
 
-    def load_profiles(self, shop: str, profile_ids: Sequence[str]) -> dict[str, tuple[Profile, SeenIds]]:
+    def load_profiles(
+        self, shop: str, profile_ids: Sequence[str], *, consistent: bool = True
+    ) -> dict[str, tuple[Profile, SeenIds]]:
         """Profiles with the event ids each has absorbed (stores that publish outboxes)."""
         ...
 
@@ -121,8 +150,20 @@ class ProfileRepository(Protocol):
         """Add event ids to the profile's archive, by day of receipt (idempotent)."""
         ...
 
+    def reservations(self, shop: str, aliases: Sequence[AliasKey]) -> dict[AliasKey, Reservation]:
+        """What these aliases point at, and since when (a consistent read): for aliases whose profile is missing."""
+        ...
+
+    def release(self, shop: str, alias: AliasKey, profile_id: str) -> bool:
+        """Delete a reservation: the alias, while it points at ``profile_id`` and that profile is not stored (an
+        erasure of the identity it names). False, and nothing deleted, if either changed."""
+        ...
+
     def commit(self, commit: Commit) -> None:
-        """Write atomically or raise CommitConflict."""
+        """Write atomically or raise CommitConflict, with one exception: a commit that creates a profile and
+        only claims aliases (no reserved, no take-over, no merge) may claim them first, each with a write of its
+        own, and then write the rest. A conflict can then leave some of them claimed for a profile that is not
+        stored: reservations, which the next request of the customer adopts or takes over."""
         ...
 
     def mark_published(self, shop: str, records: Sequence[IdempotencyRecord]) -> None: ...

@@ -29,6 +29,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 from emma.addresses import check_email
@@ -43,6 +44,7 @@ from emma.ingest.ports import (
     EventPublisher,
     IdempotencyRecord,
     ProfileRepository,
+    Reservation,
     Suppressions,
     alias_keys,
 )
@@ -62,6 +64,11 @@ PARALLEL_CUSTOMERS = 8
 MAX_ATTEMPTS = 10
 REPUBLISH_LEASE_SECONDS = 15  # longer than the function's time to publish; shorter than a sender's retry
 DUPLICATE_WAIT_SECONDS = (0.2, 0.4, 0.8)  # a duplicate racing the first delivery waits for its publish
+# A new customer's aliases are claimed before its profile is written (ProfileRepository.commit). Another request's
+# reservation (an alias claimed for a profile not stored) younger than this may still become a profile and is never
+# taken over, only adopted; an older one was left by a request that died. Longer than any function that ingests
+# may run (Lambda's 15 minutes; infra/tests check every function's timeout against it).
+RESERVATION_GRACE = timedelta(minutes=20)
 
 
 @dataclass
@@ -284,12 +291,14 @@ class IngestService:
         firsts = [group[0] for group in groups]
         aliases = list(dict.fromkeys(a for _, keys in firsts for a in keys))
         event_ids = [] if self._outbox and not backfill else [e.id for run, _ in firsts for e in run]
-        pointed, seen = self._profiles.lookup(shop, aliases, event_ids)
+        # eventually consistent, as each customer's first read (_ingest_run): its writes are conditional on it
+        pointed, seen = self._profiles.lookup(shop, aliases, event_ids, consistent=False)
+        ids = sorted(set(pointed.values()))
         if self._outbox:  # with the event ids each profile absorbed (emma.ingest.seen)
-            loaded = self._profiles.load_profiles(shop, sorted(set(pointed.values()))) if pointed else {}
+            loaded = self._profiles.load_profiles(shop, ids, consistent=False) if pointed else {}
             profiles = {pid: profile for pid, (profile, _) in loaded.items()}
             return _Known(pointed, seen, profiles, {pid: ids for pid, (_, ids) in loaded.items()})
-        profiles = self._profiles.get_profiles(shop, sorted(set(pointed.values()))) if pointed else {}
+        profiles = self._profiles.get_profiles(shop, ids, consistent=False) if pointed else {}
         return _Known(pointed, seen, profiles)
 
     def _publish(self, events: list[CanonicalEvent], report: IngestReport) -> None:
@@ -335,6 +344,11 @@ class IngestService:
         shop = run[0].shop
         pending = run
         limit = len(run)  # events per commit; lowered when a commit would exceed the store's limits
+        new_id = _NewId(self._new_id)  # one for all attempts: what an attempt claimed for it is the run's own
+        # The first read may be stale (eventually consistent, half the price): every write is conditional on what
+        # was read, so a stale read makes it fail, and from then on (as after any write of the run) reads are
+        # strongly consistent.
+        consistent = False
         attempt = 0
         while attempt < MAX_ATTEMPTS:
             if known is not None:
@@ -344,7 +358,7 @@ class IngestService:
                 # outbox stores remember live event ids on the profile (read in _commit), not in records of their
                 # own; a backfill's events keep their records (an import run again finds them)
                 ids = [] if self._outbox and not backfill else [e.id for e in pending]
-                pointed, seen = self._profiles.lookup(shop, aliases, ids)
+                pointed, seen = self._profiles.lookup(shop, aliases, ids, consistent=consistent)
             fresh = [e for e in pending if e.id not in seen]
             for event in pending:
                 if event.id in seen and event.id not in report.duplicates:
@@ -356,12 +370,14 @@ class IngestService:
                 return
             batch = fresh[:limit]
             try:
-                profile, merges, stamped, absorbed = self._commit(shop, aliases, pointed, batch, backfill, known)
+                profile, merges, stamped, absorbed = self._commit(
+                    shop, aliases, pointed, batch, new_id, backfill, known, consistent
+                )
             except _Oversized as oversized:
                 limit = oversized.fit  # fewer events, nothing written: not a failed attempt
                 continue
             except CommitConflict as conflict:
-                known = None  # someone wrote in between: read again
+                known, consistent = None, True  # someone wrote in between (or the read was stale): read again
                 if not conflict.duplicates or conflict.stale or conflict.alias_taken:
                     self._sleep(min(0.5, 0.01 * 2**attempt) * (0.5 + random.random()))
                 # else a duplicate raced in: the next lookup drops it, no need to wait
@@ -376,7 +392,7 @@ class IngestService:
                     # history() also reads merged-away partitions, and lookups follow tombstones:
                     # a failure here loses nothing and must not fail the (already stored) request.
                     log.warning("merge tidy-up failed for %s -> %s", loser.profile_id, profile.profile_id)
-            known = None  # written: what was read before is stale now
+            known, consistent = None, True  # written: what was read before is stale now
             for event in absorbed:  # the profile had absorbed them before (its seen ids): duplicates
                 if event.id not in report.duplicates:
                     report.duplicates.append(event.id)
@@ -399,14 +415,19 @@ class IngestService:
         aliases: list[AliasKey],
         pointed: dict[AliasKey, str],
         fresh: list[CanonicalEvent],
+        new_id: _NewId,
         backfill: bool = False,
         known: _Known | None = None,
+        consistent: bool = True,
     ) -> tuple[Profile | None, list[Profile], list[CanonicalEvent], list[CanonicalEvent]]:
         """Fold ``fresh`` into the customer's profile and commit it; returns the profile, the profiles merged
         into it, the events stored (stamped) and, with an outbox store, those the profile had absorbed before
         (duplicates: nothing is written for them, and nothing at all if they are all)."""
         seen_ids: dict[str, SeenIds] = {}
-        live = self._live_profiles(shop, set(pointed.values()), known, seen_ids if self._outbox else None)
+        missing: set[str] = set()  # profiles aliases point at that are not stored: reservations
+        live = self._live_profiles(
+            shop, set(pointed.values()), known, seen_ids if self._outbox else None, missing, consistent
+        )
         now = self._clock.now()
         absorbed: list[CanonicalEvent] = []
         seen = SeenIds()
@@ -420,10 +441,11 @@ class IngestService:
                 return (sorted(live.values(), key=merge_rank)[0] if live else None), [], [], absorbed
         tombstones: list[tuple[Profile, int]] = []
         losers: list[Profile] = []
+        reserved, take_over, adopted = self._reservations(shop, pointed, missing, bool(live), new_id, now)
         if not live:
             # A profile built from history was "created" when the history began, as it would have been live.
             created = min([now, *(e.occurred_at for e in fresh)]) if backfill else now
-            profile = new_profile(shop, self._new_id(), created)
+            profile = new_profile(shop, adopted or new_id(), created)
             profile.updated_at = now
             expected: int | None = None
         else:
@@ -459,8 +481,10 @@ class IngestService:
         profile.updated_at = max(profile.updated_at, now)
         # Aliases already pointing here are not rewritten: the version condition on the profile
         # already fails the commit if a concurrent merge moved this profile away.
-        claim = [a for a in aliases if a not in pointed]
-        repoint = [a for a in aliases if a in pointed and pointed[a] != profile.profile_id]
+        # In one order for every request (a store may claim them one by one: two requests creating one customer
+        # meet on the first alias they share).
+        claim = sorted(a for a in aliases if a not in pointed)
+        repoint = [a for a in aliases if pointed.get(a, profile.profile_id) not in (profile.profile_id, *missing)]
         if self._outbox and not backfill:  # a backfill's events keep their records; the profile keeps its ids
             seen.add([id_hash(shop, event.id) for event in fresh], now)
         aged = seen.take_aged(now) if self._outbox and not backfill else {}
@@ -473,6 +497,8 @@ class IngestService:
             claim_aliases=claim,
             repoint_aliases=repoint,
             tombstones=tombstones,
+            reserved=reserved,
+            take_over=take_over,
             published=backfill,
             outbox=self._outbox and not backfill,
             seen=seen if self._outbox else None,
@@ -482,6 +508,30 @@ class IngestService:
             self._profiles.archive_seen(shop, profile.profile_id, aged)
         self._profiles.commit(commit)
         return profile, losers, stamped, absorbed
+
+    def _reservations(
+        self, shop: str, pointed: dict[AliasKey, str], missing: set[str], live: bool, new_id: _NewId, now: datetime
+    ) -> tuple[list[AliasKey], list[tuple[AliasKey, str]], str | None]:
+        """What the commit does with aliases pointing at a profile not stored (reservations, ``missing``): for a new
+        customer, the id to create the profile with (another request's fresh reservation is adopted, so the two
+        requests write the same profile) and the aliases already pointing at it (they must still do); the
+        reservations it takes over (the run's own, from an attempt before, and any older than RESERVATION_GRACE).
+        Another request's fresh reservation is never taken over (that request may still store its profile): with
+        a stored profile or a second one, the commit waits for them (a conflict: read again, retried)."""
+        if not missing:
+            return [], [], None
+        wanted = [a for a, pid in pointed.items() if pid in missing]
+        held: dict[AliasKey, Reservation] = self._profiles.reservations(shop, wanted)
+        if any(a not in held or held[a].profile_id != pointed[a] for a in wanted):
+            raise CommitConflict(stale=True)  # changed since the read: read again
+        fresh = {r.profile_id for r in held.values() if now - r.since < RESERVATION_GRACE} - {new_id.value}
+        if fresh and (live or len(fresh) > 1):
+            log.info("waiting for %d profile(s) another request is creating", len(fresh))
+            raise CommitConflict(stale=True)
+        adopted = None if live else (next(iter(fresh)) if fresh else new_id())
+        reserved = sorted(a for a, r in held.items() if r.profile_id == adopted)
+        take_over = sorted((a, r.profile_id) for a, r in held.items() if r.profile_id != adopted)
+        return reserved, take_over, adopted
 
     def _absorbed(
         self, shop: str, live: dict[str, Profile], seen: SeenIds, fresh: list[CanonicalEvent]
@@ -518,10 +568,17 @@ class IngestService:
         return {g for g in grants if g is not None}
 
     def _live_profiles(
-        self, shop: str, ids: set[str], known: _Known | None = None, seen: dict[str, SeenIds] | None = None
+        self,
+        shop: str,
+        ids: set[str],
+        known: _Known | None = None,
+        seen: dict[str, SeenIds] | None = None,
+        missing: set[str] | None = None,
+        consistent: bool = True,
     ) -> dict[str, Profile]:
         """Fetch profiles, following merged-away tombstones to their winners (the first step from ``known``,
-        profiles read before, where it has them); with ``seen``, also the event ids each live one absorbed."""
+        profiles read before, where it has them); with ``seen``, also the event ids each live one absorbed; with
+        ``missing``, adds those of ``ids`` that are not stored."""
         live: dict[str, Profile] = {}
         pending = set(ids)
         for step in range(MAX_MERGE_CHAIN):
@@ -532,11 +589,13 @@ class IngestService:
                 if seen is not None:
                     seen.update({pid: known.seen_ids[pid] for pid in pending if pid in known.seen_ids})
             elif seen is not None:
-                loaded = self._profiles.load_profiles(shop, sorted(pending))
+                loaded = self._profiles.load_profiles(shop, sorted(pending), consistent=consistent)
                 found = {pid: profile for pid, (profile, _) in loaded.items()}
                 seen.update({pid: ids for pid, (_, ids) in loaded.items()})
             else:
-                found = self._profiles.get_profiles(shop, sorted(pending))
+                found = self._profiles.get_profiles(shop, sorted(pending), consistent=consistent)
+            if step == 0 and missing is not None:
+                missing |= pending - found.keys()
             pending = set()
             for pid, profile in found.items():
                 if profile.merged_into:
@@ -573,16 +632,10 @@ class IngestService:
     def resolve(self, shop: str, ref: str) -> Profile:
         """Find a profile by Emma id (p_...), email (contains @), ``cid:<shop customer id>``,
         ``anon:<anonymous id>`` or ``email:<address>``."""
-        kind, _, value = ref.partition(":")
-        if ref.startswith("p_") and "@" not in ref:
+        key = _ref_alias(ref)
+        if key is None:
             ids = {ref}
         else:
-            if kind in ("cid", "anon", "email") and value:
-                key = AliasKey(kind, _email_key(value) if kind == "email" else value)  # type: ignore[arg-type]
-            elif "@" in ref:
-                key = AliasKey("email", _email_key(ref))
-            else:
-                key = AliasKey("cid", ref)
             pointed, _ = self._profiles.lookup(shop, [key], [])
             if key not in pointed:
                 raise ProfileNotFound(f"no profile in shop {shop!r} for this reference")  # the ref stays out of logs
@@ -592,6 +645,18 @@ class IngestService:
             raise ProfileNotFound(f"no profile in shop {shop!r} for this reference")  # the ref stays out of logs
         return next(iter(live.values()))
 
+    def release(self, shop: str, ref: str) -> bool:
+        """Delete the identity ``ref`` names where it is only a reservation (an alias a new customer's request
+        claimed before it died, its profile never stored; ProfileRepository.commit): an erasure of a reference that
+        finds no profile still leaves nothing of it behind. False if there is none."""
+        key = _ref_alias(ref)
+        if key is None:
+            return False
+        pointed, _ = self._profiles.lookup(shop, [key], [])
+        if key not in pointed or self._profiles.get_profiles(shop, [pointed[key]]):
+            return False
+        return self._profiles.release(shop, key, pointed[key])
+
     def history(self, profile: Profile, limit: int = 50) -> list[dict[str, Any]]:
         """The newest events of a profile, including those still in the partitions of profiles merged
         into it (their log is moved after the merge; if that tidy-up failed, nothing is lost)."""
@@ -600,6 +665,18 @@ class IngestService:
             entries += self._profiles.read_log(profile.shop, merged, limit)
         entries.sort(key=lambda e: e["occurred_at"], reverse=True)
         return entries[:limit]
+
+
+def _ref_alias(ref: str) -> AliasKey | None:
+    """The identity a reference names (None: an Emma profile id, p_...)."""
+    kind, _, value = ref.partition(":")
+    if ref.startswith("p_") and "@" not in ref:
+        return None
+    if kind in ("cid", "anon", "email") and value:
+        return AliasKey(kind, _email_key(value) if kind == "email" else value)  # type: ignore[arg-type]
+    if "@" in ref:
+        return AliasKey("email", _email_key(ref))
+    return AliasKey("cid", ref)
 
 
 def _email_key(address: str) -> str:
@@ -616,6 +693,19 @@ class _Known:
     seen: dict[str, IdempotencyRecord]
     profiles: dict[str, Profile]
     seen_ids: dict[str, SeenIds] = field(default_factory=dict)  # outbox stores: the ids each profile absorbed
+
+
+class _NewId:
+    """The id a run gives the profile it creates: made once, on first use, for all the run's attempts."""
+
+    def __init__(self, make: Callable[[], str]) -> None:
+        self._make = make
+        self.value: str | None = None
+
+    def __call__(self) -> str:
+        if self.value is None:
+            self.value = self._make()
+        return self.value
 
 
 class _Oversized(Exception):
@@ -637,8 +727,9 @@ def _check_fits(commit: Commit) -> None:
     for doc, size in zip(docs, doc_sizes, strict=True):
         if size > STORE_MAX_ITEM_BYTES:
             raise EmmaError(f"profile {doc.profile_id} is {size} bytes; the store holds {STORE_MAX_ITEM_BYTES} an item")
-    aliases = [*commit.claim_aliases, *commit.repoint_aliases]
-    items = len(docs) + len(aliases)
+    aliases = [*commit.claim_aliases, *commit.repoint_aliases, *commit.reserved, *(a for a, _ in commit.take_over)]
+    # and a check that each profile a reservation taken over was held for is still not stored
+    items = len(docs) + len(aliases) + len({held for _, held in commit.take_over})
     total = sum(doc_sizes) + sum(len(a.value.encode()) + _ITEM_OVERHEAD for a in aliases)
     fit = 0
     # with an outbox, the events travel in the profile's item too, and the ids it absorbed

@@ -95,9 +95,13 @@ class PrivacyService:
         notifier: Notifier,
         clock: Clock,
         monotonic: Callable[[], float] = time.monotonic,
+        release: Callable[[str, str], bool] | None = None,
     ) -> None:
+        """``release``: delete what a reference names when it resolves to no profile (IngestService.release: an
+        identity a new customer's request claimed before it died, no profile stored)."""
         self._store = store
         self._resolve = resolve
+        self._release = release
         self._shops = shops
         self._executions = executions
         self._exports = exports
@@ -172,13 +176,23 @@ class PrivacyService:
             self._store.enqueue(job)
         if job is not None and job.status == "done":
             try:
-                profile = self._resolve(shop.shop, ref)
+                profile = self._erasure_subject(shop, ref)
             except ProfileNotFound:
                 return ErasureOutcome(job, True)  # erased before: the same answer
             job = self._new_erasure(shop, job_id, ref, actor, profile, after=job)  # the customer came back
         elif job is None:
-            job = self._new_erasure(shop, job_id, ref, actor, self._resolve(shop.shop, ref))
+            job = self._new_erasure(shop, job_id, ref, actor, self._erasure_subject(shop, ref))
         return ErasureOutcome(job, self._run(shop, job, self._deadline(budget_seconds)))
+
+    def _erasure_subject(self, shop: ShopConfig, ref: str) -> Profile:
+        """The profile ``ref`` names; where there is none, the identity is deleted if it is only a reservation
+        (ProfileNotFound all the same: no customer's data was held)."""
+        try:
+            return self._resolve(shop.shop, ref)
+        except ProfileNotFound:
+            if self._release is not None and self._release(shop.shop, ref):
+                log.info("erasure of shop %s: an identity claimed for a profile never stored was deleted", shop.shop)
+            raise
 
     def _new_erasure(
         self, shop: ShopConfig, job_id: str, ref: str, actor: str, profile: Profile, after: PrivacyJob | None = None
@@ -371,7 +385,7 @@ class PrivacyService:
         profiles: dict[str, Profile] = {}
         for ref in job.refs:
             try:
-                found = self._resolve(shop.shop, ref)
+                found = self._erasure_subject(shop, ref) if job.kind == "erase" else self._resolve(shop.shop, ref)
             except ProfileNotFound:
                 continue
             profiles.setdefault(found.profile_id, found)

@@ -42,4 +42,5 @@ class PrivacyWiring:
             S3Exports(self.ingest.client("s3"), self.settings.exports_bucket),
             WebhookNotifier(),
             self.ingest.clock,
+            release=intake.service.release,
         )

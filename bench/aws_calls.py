@@ -43,6 +43,8 @@ class Call:
     error: str | None
     thread: str
     origin: str = "request"  # "publisher": made by the publisher function for this request's outbox
+    started: float = 0.0  # time.perf_counter() when it was sent and when its answer was back
+    ended: float = 0.0
 
 
 class CallRecorder:
@@ -65,6 +67,7 @@ class CallRecorder:
             if not recorder._active or service == "dynamodbstreams":
                 # Lambda's own stream poller reads the stream in AWS, at no charge (emma_local.pump.StreamPump here)
                 return original(client, operation_name, api_params)
+            started = time.perf_counter()
             try:
                 response = original(client, operation_name, api_params)
             except Exception as exc:
@@ -77,10 +80,15 @@ class CallRecorder:
                         getattr(exc, "response", None),
                         error,
                         threading.current_thread().name,
+                        started=started,
+                        ended=time.perf_counter(),
                     )
                 )
                 raise
-            recorder._add(Call(service, operation_name, api_params, response, None, threading.current_thread().name))
+            ended, thread = time.perf_counter(), threading.current_thread().name
+            call = Call(service, operation_name, api_params, response, None, thread)
+            call.started, call.ended = started, ended
+            recorder._add(call)
             return response
 
         self._original = original
@@ -160,6 +168,12 @@ class CaseCalls:
         return [c for c in self.calls if c.origin == "request"]
 
     @property
+    def request_waits(self) -> int:
+        """How many calls the ingest function waited for one after the other: calls in flight at the same time (a
+        new customer's aliases claimed at once) are one wait."""
+        return sequential_waits(self.request_calls)
+
+    @property
     def publisher_calls(self) -> list[Call]:
         return [c for c in self.calls if c.origin == "publisher"]
 
@@ -176,6 +190,8 @@ class CaseCalls:
             "request_bytes": self.request_bytes,
             "calls": len(self.calls),
             "calls_per_event": per_event(len(self.calls)),
+            "request_calls": len(self.request_calls),
+            "request_sequential_waits": self.request_waits,
             "publisher_calls": len(self.publisher_calls),
             "publisher_calls_by_operation": dict(
                 sorted(Counter(f"{c.service}:{c.operation}" for c in self.publisher_calls).items())
@@ -199,6 +215,18 @@ class CaseCalls:
                 "entry_bytes": self.eventbridge_bytes,
             },
         }
+
+
+def sequential_waits(calls: list[Call]) -> int:
+    """The number of waits in a row: calls whose time in flight overlaps are merged into one."""
+    waits, end = 0, float("-inf")
+    for call in sorted(calls, key=lambda c: c.started):
+        if call.started >= end:
+            waits += 1
+            end = call.ended
+        else:
+            end = max(end, call.ended)
+    return waits
 
 
 class _Analysis:

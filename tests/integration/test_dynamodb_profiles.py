@@ -279,3 +279,38 @@ def test_a_new_customers_request_that_died_after_its_aliases_is_adopted_by_the_r
     assert len(report.accepted) == 1
     profile = service.resolve("elektro-emma", "lena@example.de")
     assert profile.profile_id == "p_dead" and profile.orders.count == 1
+
+
+def test_after_the_first_alias_the_others_are_claimed_at_once_and_one_taken_is_a_conflict(aws):
+    import threading
+
+    session, res = aws
+    client = session.client("dynamodb")
+    repo = DynamoProfileRepository(client, res.tables["ProfilesTable"])
+    threads: list[tuple[str, str]] = []
+    client.meta.events.register(
+        "before-parameter-build.dynamodb.PutItem",
+        lambda params, **_: threads.append((params["Item"]["pk"]["S"], threading.current_thread().name)),
+    )
+    cid, email, anon = AliasKey("cid", "7008001"), AliasKey("email", "lena@example.de"), AliasKey("anon", "a-1")
+    other = new_profile("elektro-emma", "p_other", T0)
+    other.version = 1
+    repo.commit(Commit("elektro-emma", other, None, [], 1, claim_aliases=[anon]))
+    mine = new_profile("elektro-emma", "p_mine", T0)
+    mine.version = 1
+    threads.clear()
+    with pytest.raises(CommitConflict) as info:
+        repo.commit(Commit("elektro-emma", mine, None, [], 1, claim_aliases=[cid, email, anon]))
+    assert info.value.alias_taken
+    first, *others = threads
+    assert "#A#cid#" in first[0] and not first[1].startswith("claim")
+    assert len(others) == 2 and all(name.startswith("claim") for _, name in others)  # no profile write
+    held = repo.reservations("elektro-emma", [cid, email, anon])
+    assert {a: r.profile_id for a, r in held.items()} == {cid: "p_mine", email: "p_mine", anon: "p_other"}
+
+
+def test_the_claim_order_puts_the_shops_customer_id_first_and_an_anonymous_id_last():
+    from emma.ingest.ports import claim_order
+
+    aliases = [AliasKey("anon", "a"), AliasKey("email", "b@example.de"), AliasKey("cid", "z")]
+    assert sorted(aliases, key=claim_order) == [aliases[2], aliases[1], aliases[0]]

@@ -308,3 +308,17 @@ def test_bench_sections_are_checked_and_kept_in_order():
     assert bench_run._sections("schedule, ingest") == ["ingest", "schedule"]
     with pytest.raises(SystemExit, match=r"unknown section.*nope"):
         bench_run._sections("ingest,nope")
+
+
+def test_calls_in_flight_together_are_one_wait():
+    from bench.aws_calls import Call, sequential_waits
+
+    def call(start, end):
+        c = Call("dynamodb", "PutItem", {}, {}, None, "t")
+        c.started, c.ended = start, end
+        return c
+
+    # lookup, the first alias, two aliases at once (overlapping), the profile
+    calls = [call(0, 1), call(1, 2), call(2, 3), call(2.1, 3.2), call(3.2, 4)]
+    assert sequential_waits(calls) == 4
+    assert sequential_waits([call(0, 1), call(1, 2)]) == 2 and sequential_waits([]) == 0

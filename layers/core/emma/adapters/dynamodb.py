@@ -12,6 +12,7 @@ import json
 import time
 import zlib
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -70,6 +71,7 @@ class DynamoProfileRepository(Table):
         self.log_ttl = timedelta(days=log_ttl_days)
         self._log_days = log_days
         self.idempotency_ttl = timedelta(days=idempotency_ttl_days)
+        self._claims_pool: ThreadPoolExecutor | None = None  # a new customer's aliases claimed at once (_claim)
 
     # ---- reads ----------------------------------------------------------------------------
 
@@ -230,10 +232,9 @@ class DynamoProfileRepository(Table):
             # attribute_not_exists condition decides between requests creating it at once), instead of one
             # transaction, which bills every item twice. A failure in between leaves the aliases claimed so far
             # pointing at a profile not stored: reservations (the service adopts them or takes them over).
+            claims = [item["Put"] for item, kind in zip(items, kinds, strict=True) if kind[0] == "alias"]
             rest = [(item, kind) for item, kind in zip(items, kinds, strict=True) if kind[0] != "alias"]
-            for item, kind in zip(items, kinds, strict=True):
-                if kind[0] == "alias":
-                    self._put_or_conflict(item["Put"], CommitConflict(alias_taken=True))
+            self._claim(claims)
             items, kinds = [item for item, _ in rest], [kind for _, kind in rest]
         if len(items) == 1:
             # The profile's write is the whole commit (its events remembered on it, no alias claimed, no merge): one
@@ -251,6 +252,22 @@ class DynamoProfileRepository(Table):
             raise wrap_error(exc, "TransactWriteItems") from exc
         except BotoCoreError as exc:
             raise wrap_error(exc, "TransactWriteItems") from exc
+
+    def _claim(self, claims: list[dict[str, Any]]) -> None:
+        """The first alias alone (in the service's claim order: two requests creating one customer meet there, and
+        the one that loses has claimed nothing else), then the others at once, one PutItem each."""
+        first, *others = claims
+        self._put_or_conflict(first, CommitConflict(alias_taken=True))
+        if len(others) < 2:
+            for request in others:
+                self._put_or_conflict(request, CommitConflict(alias_taken=True))
+            return
+        if self._claims_pool is None:
+            self._claims_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="claim")
+        futures = [self._claims_pool.submit(self._put_or_conflict, r, CommitConflict(alias_taken=True)) for r in others]
+        failed = [e for e in (f.exception() for f in futures) if e is not None]
+        if failed:  # a store error first: it says more than a taken alias
+            raise next((e for e in failed if not isinstance(e, CommitConflict)), failed[0])
 
     def _put_or_conflict(self, request: dict[str, Any], conflict: CommitConflict) -> None:
         """A conditional PutItem of a commit; ``conflict`` when its condition fails (or it lost a race)."""

@@ -90,6 +90,16 @@ class Commit:
     seen: SeenIds | None = None
 
 
+_CLAIM_RANK = {"cid": 0, "email": 1, "anon": 2}
+
+
+def claim_order(alias: AliasKey) -> tuple[int, str]:
+    """The order in which every request claims aliases: the shop's customer id first, an anonymous id last (the
+    identities two requests of one new customer, say orders/create and customers/create, most likely share first),
+    so that they meet on the first alias they share."""
+    return _CLAIM_RANK.get(alias.kind, 3), alias.value
+
+
 def claims_first(commit: Commit) -> bool:
     """Whether a store may claim the commit's aliases before the rest of it (ProfileRepository.commit): a new
     profile that only claims aliases (none reserved, taken over or repointed, no profile merged)."""

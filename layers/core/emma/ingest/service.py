@@ -47,6 +47,7 @@ from emma.ingest.ports import (
     Reservation,
     Suppressions,
     alias_keys,
+    claim_order,
 )
 from emma.ingest.seen import SeenIds, id_hash
 from emma.profiles.apply import apply_event, merge_profiles, merge_rank
@@ -483,7 +484,7 @@ class IngestService:
         # already fails the commit if a concurrent merge moved this profile away.
         # In one order for every request (a store may claim them one by one: two requests creating one customer
         # meet on the first alias they share).
-        claim = sorted(a for a in aliases if a not in pointed)
+        claim = sorted((a for a in aliases if a not in pointed), key=claim_order)
         repoint = [a for a in aliases if pointed.get(a, profile.profile_id) not in (profile.profile_id, *missing)]
         if self._outbox and not backfill:  # a backfill's events keep their records; the profile keeps its ids
             seen.add([id_hash(shop, event.id) for event in fresh], now)

@@ -29,10 +29,11 @@ if TYPE_CHECKING:  # each part imports what it is built from when first asked fo
 
 @functools.cache
 def wiring() -> IngestWiring:
-    from emma.config import IngestSettings
     from emma.wiring.ingest import IngestWiring
+    from emma.wiring.settings import read_ingest_settings
 
-    return IngestWiring(IngestSettings())  # type: ignore[call-arg]  # read from the environment
+    # emma.config.IngestSettings' fields and checks, read from the environment without pydantic_settings
+    return IngestWiring(read_ingest_settings())
 
 
 def intake() -> Intake:

@@ -9,10 +9,11 @@ The JSON Schema in docs/canonical-event.schema.json is generated from this modul
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
@@ -105,7 +106,9 @@ def to_utc(value: datetime) -> datetime:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    # defer_build: each model's validator and serializer are built on its first use, not at import. A
+    # webhook's first request builds the few event types it maps (``event_adapter``), not all of them.
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True)
 
 
 class Source(_Strict):
@@ -644,7 +647,29 @@ CanonicalEvent = Annotated[
     Field(discriminator="type"),
 ]
 
-EVENT_ADAPTER: TypeAdapter[CanonicalEvent] = TypeAdapter(CanonicalEvent)
+# Built on its first use (the whole union: every event model), not at import.
+EVENT_ADAPTER: TypeAdapter[CanonicalEvent] = TypeAdapter(CanonicalEvent, config=ConfigDict(defer_build=True))
+
+_MODEL_OF_TYPE: dict[str, type[_EventBase]] = {
+    str(tag): member
+    for member in get_args(get_args(CanonicalEvent)[0])
+    for tag in get_args(member.model_fields["type"].annotation)
+}
+
+
+@functools.cache
+def _one_model_adapter(model: type[_EventBase]) -> TypeAdapter[CanonicalEvent]:
+    return TypeAdapter(Annotated[model, Field(discriminator="type")])  # type: ignore[arg-type]
+
+
+def event_adapter(type_: str) -> TypeAdapter[CanonicalEvent]:
+    """EVENT_ADAPTER for events of one type: the union cut down to that type's model, so that validating
+    one kind of event builds one model, not all of them. Results and errors are EVENT_ADAPTER's (a
+    discriminated union of one member: an error's location starts with the type, a wrong type is refused
+    the same way); an unknown type gets EVENT_ADAPTER itself."""
+    model = _MODEL_OF_TYPE.get(str(type_))
+    return EVENT_ADAPTER if model is None else _one_model_adapter(model)
+
 
 # Events about a person (everything but catalog updates) must carry at least one customer reference.
 CUSTOMERLESS_TYPES = frozenset({EventType.PRODUCT_UPSERTED})

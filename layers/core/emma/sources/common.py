@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from emma.errors import InvalidPayload, UnknownTopic
-from emma.events.model import EVENT_ADAPTER, CanonicalEvent, EventType, SourceKind
+from emma.events.model import CanonicalEvent, EventType, SourceKind, event_adapter
 
 # Decoded (decompressed) body size. Segment's clients send batches up to 500 KB, RudderStack's up to
 # 4 MB (a 413 makes them drop the whole batch); a Shopify order with a few hundred line items is over
@@ -73,7 +73,8 @@ def make_event(
     if extra:
         data["extra"] = extra
     try:
-        event = EVENT_ADAPTER.validate_python(data)
+        # the canonical union's validation for this type alone: a mapper's first event builds its own model only
+        event = event_adapter(type_).validate_python(data)
     except ValidationError as exc:
         raise InvalidPayload(f"{env.kind} {env.name}: {describe_validation_error(exc)}") from exc
     ensure_publishable(event, f"{env.kind} {env.name}")

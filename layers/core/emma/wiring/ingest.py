@@ -18,16 +18,17 @@ from emma.adapters.eventbridge import EventBridgePublisher
 from emma.adapters.privacy import DynamoPrivacyStore, SuppressionCheck
 from emma.adapters.shops import SecretsShopDirectory
 from emma.clock import Clock, clock_from_env
-from emma.config import IngestSettings
 from emma.ingest.service import IngestService
 from emma.shops import ShopDirectory
-from emma.wiring.aws import REQUEST_PATH, session_or_default
+from emma.wiring.aws import REQUEST_PATH, LazyClient, session_or_default
 
 if TYPE_CHECKING:  # the other parts import theirs when built: a webhook's cold start imports the intake's only
+    from emma.config import IngestSettings  # or its subclasses; the ingest API reads emma.wiring.settings' twin
     from emma.dispatch.ports import Links
     from emma.ingest.reads import ProfileReads
     from emma.offers.ports import CodePool
     from emma.recommend.service import RecommendationService
+    from emma.wiring.settings import IngestEnvSettings
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,9 @@ class Intake:
 class IngestWiring:
     """The ingest path's parts, each built on first use."""
 
-    def __init__(self, settings: IngestSettings, session: Any | None = None, config: Config = REQUEST_PATH) -> None:
+    def __init__(
+        self, settings: IngestSettings | IngestEnvSettings, session: Any | None = None, config: Config = REQUEST_PATH
+    ) -> None:
         self.settings = settings
         self.session = session_or_default(session)
         self.config = config
@@ -75,7 +78,7 @@ class IngestWiring:
         catalog = DynamoCatalog(
             self.dynamodb, s.catalog_table, s.profiles_table, idempotency_ttl_days=s.idempotency_ttl_days
         )
-        publisher = EventBridgePublisher(self.client("events"), s.event_bus)
+        publisher = EventBridgePublisher(LazyClient(lambda: self.client("events")), s.event_bus)
         suppressions = SuppressionCheck(DynamoPrivacyStore(self.dynamodb, s.profiles_table, s.catalog_table, ""), shops)
         return Intake(IngestService(profiles, catalog, publisher, self.clock, suppressions=suppressions), shops)
 
@@ -117,5 +120,5 @@ class IngestWiring:
         return RecommendationService(models, self.intake.service.catalog, self.clock)
 
 
-def build_intake(settings: IngestSettings, session: Any | None = None) -> Intake:
+def build_intake(settings: IngestSettings | IngestEnvSettings, session: Any | None = None) -> Intake:
     return IngestWiring(settings, session).intake

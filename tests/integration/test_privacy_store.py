@@ -198,6 +198,29 @@ def test_bare_event_ids_stay_as_duplicates_without_the_profile_id(world):
         world.ingest.resolve(SHOP.shop, "cid:c-1")
 
 
+def test_a_retried_call_carrying_only_one_identity_of_the_erased_customer_is_still_a_duplicate(world):
+    """The erasure keeps the ids in the shard of every identity of the customer; a retried call is looked for in
+    the shard of the first identity it carries (here a visitor's anonymous id alone, sent before they identified),
+    and a new customer's request reads one shard for all its events, not one per event."""
+    refs = {"customer_id": "c-1", "email": "c-1@example.de", "anonymous_id": "anon-c-1"}
+    anonymous = [
+        event("page.viewed", customer={"anonymous_id": "anon-c-1"}, at=NOW - timedelta(hours=2, minutes=i))
+        for i in range(3)
+    ]
+    world.ingest.ingest([*anonymous, event("customer.identified", customer=refs, at=NOW - timedelta(hours=1))])
+    world.service.erase(SALTED, "cid:c-1", "key:test")
+    reads = []
+    world.ddb.meta.events.register(
+        "before-parameter-build.dynamodb.BatchGetItem",
+        lambda params, **_: reads.extend(k["pk"]["S"] for t in params["RequestItems"].values() for k in t["Keys"]),
+    )
+    report = world.ingest.ingest(anonymous)
+    assert len(report.duplicates) == 3 and not report.accepted
+    assert len([pk for pk in reads if "#XID#" in pk]) == 1
+    with pytest.raises(ProfileNotFound):
+        world.ingest.resolve(SHOP.shop, "anon:anon-c-1")
+
+
 def test_a_crash_half_way_is_finished_by_the_retry(world, monkeypatch):
     customer = world.customer("c-1")
     real_erase = world.store.erase

@@ -46,7 +46,8 @@ class InMemoryProfileRepository:
         # outbox mode: each profile's absorbed event ids (emma.ingest.seen) and its archive, by day of receipt
         self.seen_ids: dict[tuple[str, str], SeenIds] = {}
         self.archive: dict[tuple[str, str, date], set[bytes]] = {}
-        self.erased: dict[str, set[bytes]] = {}  # shop -> ids of erased profiles (the privacy store keeps them)
+        # (shop, shard) -> ids of erased profiles (the privacy store keeps them, emma.ingest.seen.erased_shard)
+        self.erased: dict[tuple[str, int], set[bytes]] = {}
         self.commits = 0
         self._lagging: tuple[dict, dict, dict] | None = None  # what eventually consistent reads see (lag)
         self.eventual_reads = 0
@@ -119,9 +120,9 @@ class InMemoryProfileRepository:
                 for d in ids & wanted
             }
 
-    def erased_ids(self, shop, digests):
+    def erased_ids(self, shop, wanted):
         with self._lock:
-            return self.erased.get(shop, set()) & set(digests)
+            return {d for shard, d in wanted if d in self.erased.get((shop, shard), set())}
 
     def archive_seen(self, shop, profile_id, by_day):
         with self._lock:

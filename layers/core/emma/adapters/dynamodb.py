@@ -150,15 +150,15 @@ class DynamoProfileRepository(Table):
                 found |= {_binary(v) for v in item.get("ids", {}).get("BS", [])} & wanted
         return found
 
-    def erased_ids(self, shop, digests):
-        wanted = set(digests)
-        shards = sorted({d[0] for d in wanted})
+    def erased_ids(self, shop, wanted):
+        shards = sorted({shard for shard, _ in wanted})
         if not shards:
             return set()
         items = self._batch_get(
             [key(keys.erased_ids_pk(shop, shard), keys.ERASED_IDS_SK) for shard in shards], consistent=False
         )
-        return {_binary(v) for item in items for v in item.get("ids", {}).get("BS", [])} & wanted
+        held = {item["pk"]["S"]: {_binary(v) for v in item.get("ids", {}).get("BS", [])} for item in items}
+        return {d for shard, d in wanted if d in held.get(keys.erased_ids_pk(shop, shard), ())}
 
     def archive_seen(self, shop, profile_id, by_day):
         for day, digests in sorted(by_day.items()):

@@ -272,7 +272,7 @@ ERASED_IDS_SK = "IDS"
 
 
 def erased_ids_pk(shop: str, shard: int) -> str:
-    """The event ids of erased customers whose hash starts with the byte ``shard`` (0-255)."""
+    """The event ids of erased customers one of whose identities falls in ``shard`` (0-255; erased_shard)."""
     return f"S#{shop}#XID#{shard:02x}"
 
 
@@ -1079,9 +1079,10 @@ ERASED_IDS = ItemType(
     pk=erased_ids_pk,
     sk=ERASED_IDS_SK,
     description=(
-        "The event ids erased customers' profiles had absorbed (emma.ingest.seen), 256 shards by the hash's first "
-        "byte: a delivery retried after the erasure is still a duplicate (it does not re-create the customer), "
-        "and names nobody."
+        "The event ids erased customers' profiles had absorbed (emma.ingest.seen), in 256 shards, each id in the "
+        "shard of every identity of its customer (a byte of the identity's hash: emma.ingest.seen.erased_shard): a "
+        "delivery retried after the erasure is still a duplicate (it does not re-create the customer), a new "
+        "customer's request reads one shard, and the item names nobody."
     ),
     attributes={"ids": "a binary set of 6-byte hashes of shop and event id", "expires_at": "TTL, epoch seconds"},
     ttl="EMMA_IDEMPOTENCY_TTL_DAYS (35 by default) after the last erasure that added to it",

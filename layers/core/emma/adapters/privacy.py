@@ -23,7 +23,7 @@ from emma.adapters.ddb import Table, conditional_failed, epoch, key, number, str
 from emma.adapters.rules_store import inflate
 from emma.clock import Clock
 from emma.errors import TransientError
-from emma.ingest.seen import SeenIds
+from emma.ingest.seen import SeenIds, erased_shard
 from emma.privacy.model import AuditEntry, HeldItem, Identity, PrivacyJob, address_hashes, privacy_salt
 from emma.privacy.ports import StaleJob
 from emma.resources import ACTIVITY_INDEX
@@ -270,22 +270,40 @@ class DynamoPrivacyStore(Table):
 
     def _keep_erased_ids(self, items: Sequence[HeldItem]) -> None:
         """The event ids the erased profiles absorbed within the idempotency window (their seen ids and archives,
-        emma.ingest.seen), kept by shop as bare hashes before the profiles go: a delivery retried after the erasure
-        stays a duplicate, as the idempotency records' bare ids did. Older ids are not kept (no sender retries
-        them), so the shards grow with recent erasures only. Idempotent (a set); first, so a crash keeps them."""
-        by_shard: dict[tuple[str, int], set[bytes]] = {}
+        emma.ingest.seen), kept by shop as bare hashes before the profiles go, in the shard of each identity of
+        the profile (erased_shard): a delivery retried after the erasure stays a duplicate, as the idempotency
+        records' bare ids did. Older ids are not kept (no sender retries them), so the shards grow with recent
+        erasures only. Idempotent (a set); first, so a crash keeps them."""
+        ids: dict[tuple[str, str], set[bytes]] = {}  # (shop, profile partition) -> ids it absorbed
+        identities: dict[tuple[str, str], set[tuple[str, str]]] = {}  # ... -> (kind, value) of its identities
         now = self._now()
         since = now - self._idempotency_window  # older ids can no longer come back as a sender's retry
         for item in items:
             raw = item.raw or {}
+            parts = item.pk.split("#", 4)  # S#<shop>#P#<profile>, S#<shop>#A#<kind>#<value>
+            shop = parts[1]
+            if item.kind == keys.ALIAS.name and len(parts) == 5:
+                pid = str(item.data.get("profile_id", ""))
+                identities.setdefault((shop, keys.profile_pk(shop, pid)), set()).add((parts[3], parts[4]))
+                continue
             digests: list[bytes] = []
-            if item.kind == keys.PROFILE.name and "seen" in raw:
-                digests = SeenIds.from_bytes(bytes(raw["seen"]["B"])).received_since(since, now)
+            if item.kind == keys.PROFILE.name:
+                doc = item.data.get("doc") if isinstance(item.data.get("doc"), dict) else {}
+                identities.setdefault((shop, item.pk), set()).update(
+                    (kind, str(value))
+                    for kind, field in (("cid", "customer_ids"), ("email", "emails"), ("anon", "anonymous_ids"))
+                    for value in doc.get(field) or ()
+                )
+                if "seen" in raw:
+                    digests = SeenIds.from_bytes(bytes(raw["seen"]["B"])).received_since(since, now)
             elif item.kind == keys.SEEN_ARCHIVE.name and "ids" in raw and item.sk >= keys.seen_sk(since.date()):
                 digests = [bytes(v) for v in raw["ids"]["BS"]]
-            shop = item.pk.split("#", 2)[1]  # S#<shop>#P#<profile>
-            for digest in digests:
-                by_shard.setdefault((shop, digest[0]), set()).add(digest)
+            if digests:
+                ids.setdefault((shop, item.pk), set()).update(digests)
+        by_shard: dict[tuple[str, int], set[bytes]] = {}
+        for (shop, partition), digests in ids.items():
+            for kind, value in identities.get((shop, partition), ()):
+                by_shard.setdefault((shop, erased_shard(shop, kind, value)), set()).update(digests)
         expires = number(epoch(now + self._idempotency_window))
         for (shop, shard), digests in sorted(by_shard.items()):
             try:

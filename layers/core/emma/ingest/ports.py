@@ -152,8 +152,9 @@ class ProfileRepository(Protocol):
         """Which of ``digests`` the profiles' archives of event ids hold, received since ``since``'s day."""
         ...
 
-    def erased_ids(self, shop: str, digests: Sequence[bytes]) -> set[bytes]:
-        """Which of ``digests`` erased customers' profiles had absorbed (kept by the erasure)."""
+    def erased_ids(self, shop: str, wanted: Sequence[tuple[int, bytes]]) -> set[bytes]:
+        """Which of these event id hashes erased customers' profiles had absorbed, each looked for in its shard
+        (emma.ingest.seen.erased_shard: the erasure keeps them under the shard of every identity of the customer)."""
         ...
 
     def archive_seen(self, shop: str, profile_id: str, by_day: dict[date, list[bytes]]) -> None:

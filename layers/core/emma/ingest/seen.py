@@ -37,6 +37,16 @@ def id_hash(shop: str, event_id: str) -> bytes:
     return hashlib.blake2b(f"{shop}\x00{event_id}".encode(), digest_size=HASH_BYTES).digest()
 
 
+def erased_shard(shop: str, kind: str, value: str) -> int:
+    """Where an erasure keeps the event ids an erased customer's profile absorbed, for each identity of theirs
+    (a customer id, an email, an anonymous id: kind and value as aliases have them): one of 256 shards per shop,
+    by a byte of the identity's hash, which names nobody. A retried delivery is looked for in the shard of the
+    first identity it carries (emma.ingest.ports.claim_order), which the profile that absorbed it had: all the
+    events of one delivery or one visitor's batch share it, so a new customer's request reads one shard, not one
+    per event."""
+    return hashlib.blake2b(f"{shop}\x00{kind}\x00{value}".encode(), digest_size=1).digest()[0]
+
+
 def _hour(at: datetime) -> int:
     return int((at - _EPOCH).total_seconds() // 3600) % _WRAP
 

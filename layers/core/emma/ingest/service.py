@@ -49,7 +49,7 @@ from emma.ingest.ports import (
     alias_keys,
     claim_order,
 )
-from emma.ingest.seen import SeenIds, id_hash
+from emma.ingest.seen import SeenIds, erased_shard, id_hash
 from emma.profiles.apply import apply_event, merge_profiles, merge_rank
 from emma.profiles.fit import fit_profile
 from emma.profiles.model import Profile, new_profile
@@ -540,8 +540,12 @@ class IngestService:
         """The events of ``fresh`` the customer's profiles absorbed before: by the ids they carry, and for an
         event older than their watermark, by their archives (and those of the profiles merged into them)."""
         if not live:  # a new customer, or one erased: a delivery retried after an erasure stays a duplicate
-            erased = self._profiles.erased_ids(shop, [id_hash(shop, e.id) for e in fresh])
-            return [e for e in fresh if id_hash(shop, e.id) in erased]
+            wanted = {
+                e.id: (erased_shard(shop, *min(alias_keys(e.customer), key=claim_order)), id_hash(shop, e.id))
+                for e in fresh
+            }
+            erased = self._profiles.erased_ids(shop, list(wanted.values()))
+            return [e for e in fresh if wanted[e.id][1] in erased]
         absorbed = [e for e in fresh if id_hash(shop, e.id) in seen]
         older = [e for e in fresh if e not in absorbed and seen.needs_archive(e.occurred_at)]
         if older:

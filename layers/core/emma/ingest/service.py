@@ -1,12 +1,14 @@
 """Ingest: resolve each event's customer to one profile, fold it in atomically, publish it once.
 
 The write path per run of consecutive events with the same customer references:
-1. one consistent read of the aliases and idempotency records (duplicates drop out here; with a store
-   that publishes outboxes, at step 2 instead, by the event ids the profile absorbed: emma.ingest.seen),
-2. one read of the profiles the aliases point at (two or more: they are merged),
+1. one read of the aliases and idempotency records (duplicates drop out here; with a store that
+   publishes outboxes, at step 2 instead, by the event ids the profile absorbed: emma.ingest.seen),
+2. one read of the profiles the aliases point at (two or more: they are merged); both reads eventually
+   consistent the first time, strongly consistent after a conflict or a write of the run,
 3. one write: the new profile state (version-checked), an idempotency record per event (not with an
    outbox store: the profile item carries the ids), the aliases claimed, tombstones of merged-away
-   profiles (a transaction, or one conditional PutItem when the profile is all there is), and
+   profiles (a transaction, or one conditional PutItem when the profile is all there is; a new
+   customer's aliases may be claimed first, one write each: reservations, ``_reservations``), and
 4. with a store that publishes outboxes (DynamoDB: the table's stream, emma.ingest.outbox), the events
    themselves on the profile item: the publisher function logs and publishes them once the write is
    stored, whatever becomes of the request. With a store that does not (the in-memory one), a log entry

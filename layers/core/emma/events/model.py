@@ -659,6 +659,9 @@ _MODEL_OF_TYPE: dict[str, type[_EventBase]] = {
 
 @functools.cache
 def _one_model_adapter(model: type[_EventBase]) -> TypeAdapter[CanonicalEvent]:
+    # The model's own validator and serializer first (its events' model_dump_json needs them anyway): the
+    # adapter then reuses its schema instead of generating it a second time.
+    model.model_rebuild()
     return TypeAdapter(Annotated[model, Field(discriminator="type")])  # type: ignore[arg-type]
 
 

@@ -82,14 +82,18 @@ ENVIRONMENTS = [
     {"EMMA_PROFILES_TABLE": "ab", "EMMA_CATALOG_TABLE": "", "EMMA_EVENT_BUS": ""},
     REQUIRED | {"EMMA_EVENT_LOG_CAP": "5", "EMMA_EVENT_LOG_TTL_DAYS": "0", "EMMA_SHOP_CACHE_SECONDS": "soon"},
     REQUIRED | {"EMMA_EVENT_LOG_CAP": "5001", "EMMA_IDEMPOTENCY_TTL_DAYS": "1.5"},
+    # populate_by_name: a variable named like the field, used where the field's own variable is not set
+    {"profiles_table": "by-name", "CATALOG_TABLE": "by-name-too", "EMMA_EVENT_BUS": "bus", "event_log_cap": "20"},
+    REQUIRED | {"profiles_table": "loses", "Event_Log_Cap": "7", "EMMA_SHOP_CACHE_SECONDS": "1"},
+    {"profiles_table": "ab", "catalog_table": "", "event_bus": "b", "shop_secret_prefix": "p/"},
 ]
 
 
 def _settings(read, environ, monkeypatch):
-    for name in [*REQUIRED, "EMMA_SHOP_SECRET_PREFIX", "EMMA_EVENT_LOG_CAP", "EMMA_EVENT_LOG_TTL_DAYS"]:
-        monkeypatch.delenv(name, raising=False)
-    for name in ["EMMA_IDEMPOTENCY_TTL_DAYS", "EMMA_SHOP_CACHE_SECONDS"]:
-        monkeypatch.delenv(name, raising=False)
+    for name, field in IngestSettings.model_fields.items():
+        for variable in (str(field.validation_alias), name):  # in any case
+            for spelling in {variable, variable.lower(), variable.upper()}:
+                monkeypatch.delenv(spelling, raising=False)
     for name, value in environ.items():
         monkeypatch.setenv(name, value)
     try:

@@ -2,7 +2,8 @@
 request, which builds nothing else from emma.config (importing pydantic_settings costs a cold start tens of ms).
 
 The fields are IngestSettings' (names, environment variables, defaults, constraints) and are read the way
-pydantic_settings reads them for IngestSettings (variable names in any case, values as given, no .env file):
+pydantic_settings reads them for IngestSettings (the variable, else the field's name, in any case; values as
+given; no .env file):
 the same values, and the same validation errors with the same messages ("... validation error(s) for
 IngestSettings"). A unit test compares the two, field by field and error by error
 (tests/unit/functions/test_ingest_first_request.py); a field added to IngestSettings is added here too.
@@ -44,11 +45,13 @@ class IngestEnvSettings(BaseModel):
 
 def read_ingest_settings(environ: Mapping[str, str] | None = None) -> IngestEnvSettings:
     """The settings from ``environ`` (default: the process's environment), as IngestSettings() reads them:
-    each field's variable looked up in any case (the last of several spellings wins), its text validated."""
+    each field from its variable (EMMA_PROFILES_TABLE), else from one named like the field (profiles_table:
+    populate_by_name), either in any case (the last of several spellings wins); the text is validated."""
     found = {name.lower(): value for name, value in (os.environ if environ is None else environ).items()}
     data: dict[str, str] = {}
-    for field in IngestEnvSettings.model_fields.values():
-        variable = str(field.validation_alias)
-        if variable.lower() in found:
-            data[variable] = found[variable.lower()]
+    for name, field in IngestEnvSettings.model_fields.items():
+        for key in (str(field.validation_alias), name):
+            if key.lower() in found:
+                data[key] = found[key.lower()]
+                break
     return IngestEnvSettings.model_validate(data)

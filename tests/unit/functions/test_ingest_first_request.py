@@ -5,6 +5,9 @@ boto3 client is created on its first use only, once."""
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -149,3 +152,40 @@ def test_a_lazy_client_is_created_on_first_use_once():
     assert len(made) == 1
     with pytest.raises(AttributeError):
         lazy.no_such_operation  # noqa: B018
+
+
+CONCURRENT_FIRST_USE = """
+import json, sys, threading
+from emma.events.model import EVENT_ADAPTER, event_adapter
+cases = json.loads(sys.argv[1])
+start = threading.Barrier(16)
+results, failures = [], []
+
+def work(n):
+    start.wait()
+    try:
+        for data in cases[n % 2 :] + cases:
+            adapter = event_adapter(data["type"]) if n % 2 else EVENT_ADAPTER
+            results.append(adapter.validate_python(data).model_dump_json())
+    except Exception as exc:  # noqa: BLE001
+        failures.append(repr(exc))
+
+threads = [threading.Thread(target=work, args=(n,)) for n in range(16)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(json.dumps({"failures": failures, "distinct": len(set(results)), "count": len(results)}))
+"""
+
+
+def test_event_models_built_on_first_use_by_many_threads_at_once():
+    """The models are built on first use: threads of the local runtime (or the ingest service's pool) may
+    all be first at once, through the union or one type's adapter."""
+    cases = [_event("order.placed", properties=ORDER), _event("customer.registered"), _event("page.viewed")]
+    done = subprocess.run(
+        [sys.executable, "-c", CONCURRENT_FIRST_USE, json.dumps(cases)], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    assert found["failures"] == [] and found["distinct"] == len(cases) and found["count"] == 16 * 5 + 8

@@ -187,3 +187,75 @@ def measure(
     if result.duplicates:
         raise RuntimeError(f"{name}: {result.duplicates} duplicates where every event should be new")
     return result
+
+
+def measure_publisher(
+    ingest: InProcessIngest, name: str, make: Callable[[str, int], Request], *, requests: int, reps: int
+) -> CaseResult:
+    """The publisher function's own CPU per invocation that carries one stream record (the cost model charges one
+    invocation per request, the worst case): the outboxes of ``requests`` distinct requests, stored by the real
+    ingest handler on an in-memory store that keeps outboxes, each handed to the real publisher handler
+    (functions/publisher) as a DynamoDB stream record (the profile item's new image, binary attributes in base64,
+    as Lambda delivers them), relayed to the in-memory event log and bus."""
+    import base64
+
+    from publisher import handler as publisher
+
+    from emma.adapters.dynamodb import DynamoProfileRepository
+    from emma.ingest.outbox import OutboxRelay
+    from emma.ingest.service import IngestService
+    from emma.wiring.ingest import Intake
+    from emma.wiring.publisher import Publisher
+    from emma_local.fakes import (
+        FixedClock,
+        InMemoryCatalog,
+        InMemoryProfileRepository,
+        InMemoryPublisher,
+        StaticShopDirectory,
+    )
+    from emma_local.lambdas import LambdaContext
+
+    images = DynamoProfileRepository(None, "profiles")  # builds items only (no client)
+    result = CaseResult(name, requests, reps)
+    original = publisher.components
+    try:
+        for rep in range(reps + 1):  # the first, untimed: the handler's and the relay's first use
+            store = InMemoryProfileRepository(outbox=True, check_limits=False)
+            commits: list[Any] = []
+            commit = store.commit
+            store.commit = lambda c, commit=commit, commits=commits: (commit(c), commits.append(c))[0]  # type: ignore[method-assign]
+            service = IngestService(
+                store, InMemoryCatalog(store), InMemoryPublisher(), FixedClock(), sleep=lambda s: None
+            )
+            intake = Intake(service, StaticShopDirectory(ingest._shops))
+            ingest._deps.intake = lambda intake=intake: intake
+            with contextlib.redirect_stdout(_CountingSink()):
+                for n in range(requests):
+                    ingest.handler(ingest.event(make(f"{name}-p{rep}", n)), ingest.context)
+            records = []
+            for seq, c in enumerate(commits):
+                item = images._profile_item(c.shop, c.profile, c)
+                image = {k: ({"B": base64.b64encode(v["B"]).decode()} if "B" in v else v) for k, v in item.items()}
+                keys = {"pk": item["pk"], "sk": item["sk"]}
+                records.append(
+                    {"eventName": "MODIFY", "dynamodb": {"Keys": keys, "NewImage": image, "SequenceNumber": str(seq)}}
+                )
+            bus = InMemoryPublisher()
+            publisher.components = lambda bus=bus, store=store: Publisher(OutboxRelay(bus, store))
+            context = LambdaContext("publisher")
+            sink = _CountingSink()
+            with contextlib.redirect_stdout(sink):
+                start = time.process_time()
+                for record in records:
+                    publisher.lambda_handler({"Records": [record]}, context)
+                spent = time.process_time() - start
+            if len(bus.published) != sum(len(c.events) for c in commits) or len(records) != requests:
+                raise RuntimeError(f"{name}: {len(bus.published)} events published from {len(records)} outboxes")
+            if rep:
+                result.cpu_s.append(spent)
+                result.events_per_request = len(bus.published) / requests
+                result.stdout_bytes_per_request = sink.chars / requests
+    finally:
+        publisher.components = original
+        ingest.fresh()
+    return result

@@ -62,7 +62,7 @@ from bench import campaigns as campaigns_bench  # noqa: E402
 from bench import imports as imports_bench  # noqa: E402  (main()'s `imports` is the cold-import summary)
 from bench import incentives as incentives_bench  # noqa: E402
 from bench import predict as predict_bench  # noqa: E402
-from bench.aws_calls import AwsRun, CaseCalls  # noqa: E402
+from bench.aws_calls import AwsRun, CaseCalls, sequential_waits  # noqa: E402
 from bench.capacity import (  # noqa: E402
     RequestUsage,
     lambda_billed_ms,
@@ -87,7 +87,7 @@ ASSUMPTIONS = {
     # invocation per ingest request is the worst case (a quiet shop); its CPU is not measured.
     "publisher_invocations_per_request": 1,
     "publisher_memory_mb": 512,  # infra/emma_infra/sizing.py PUBLISHER_FUNCTION_OPTIONS
-    "publisher_cpu_ms_assumed": 2.0,
+    "publisher_cpu_ms_assumed": 2.0,  # only where not measured (section 1 measures it: publisher_webhook, _batch)
 }
 
 FULL = {
@@ -240,6 +240,13 @@ def run_cpu(plan: dict[str, int]) -> dict[str, cpu.CaseResult]:
                 warmup=plan["batch_warmup"] // 4,
                 metrics=True,
             ),
+            # The publisher function's CPU per invocation of one stream record (the outbox of one such request).
+            "publisher_webhook": cpu.measure_publisher(
+                ingest, "publisher-webhook", shopify.request, requests=plan["webhooks"] // 4, reps=plan["reps"]
+            ),
+            "publisher_batch": cpu.measure_publisher(
+                ingest, "publisher-batch", tracker.request, requests=plan["batches"], reps=plan["reps"]
+            ),
         }
     finally:
         ingest.restore()
@@ -279,9 +286,17 @@ def lambda_time(cpu_us: float, waits: int) -> dict[str, Any]:
     }
 
 
-def cost_case(case: CaseCalls, cpu_us: float, prices: dict[str, Any]) -> dict[str, Any]:
+def cost_case(
+    case: CaseCalls, cpu_us: float, prices: dict[str, Any], publisher_cpu_us: float | None = None
+) -> dict[str, Any]:
+    """``publisher_cpu_us``: the publisher function's measured CPU for this request's outbox (else the assumption's
+    2 ms at its memory)."""
     timing = lambda_time(cpu_us, case.request_waits)  # calls in flight together are waited for once
     publisher_calls = len(case.publisher_calls)
+    if publisher_cpu_us is None:
+        publisher_cpu_us = (
+            ASSUMPTIONS["publisher_cpu_ms_assumed"] * 1000 * lambda_cpu_share(ASSUMPTIONS["publisher_memory_mb"])
+        )
     usage = RequestUsage(
         request_bytes=case.request_bytes,
         lambda_billed_ms=timing["billed_ms"],
@@ -292,8 +307,8 @@ def cost_case(case: CaseCalls, cpu_us: float, prices: dict[str, Any]) -> dict[st
         secrets_calls=case.count("secretsmanager"),
         publisher_invocations=ASSUMPTIONS["publisher_invocations_per_request"] if publisher_calls else 0,
         publisher_billed_ms=lambda_billed_ms(
-            ASSUMPTIONS["publisher_cpu_ms_assumed"] * 1000 * lambda_cpu_share(ASSUMPTIONS["publisher_memory_mb"]),
-            publisher_calls,
+            publisher_cpu_us,
+            sequential_waits(case.publisher_calls),
             per_call_ms=ASSUMPTIONS["aws_call_latency_ms"],
             memory_mb=ASSUMPTIONS["publisher_memory_mb"],
         ),
@@ -305,6 +320,7 @@ def cost_case(case: CaseCalls, cpu_us: float, prices: dict[str, Any]) -> dict[st
     return {
         "canonical_events_per_request": case.events,
         "lambda": timing,
+        "publisher_cpu_us_measured": publisher_cpu_us,
         "usd_per_request": per_request,
         "usd_per_request_total": sum(per_request.values()),
         "usd_per_million_events": per_million,
@@ -869,9 +885,17 @@ def measure_section(name: str, plan: dict[str, Any], prices: dict[str, Any], out
         cpu_summary = {k: v.summary() for k, v in cpu_results.items()}
         cost = {
             "webhook": cost_case(
-                aws.cases["webhook_new_customer"], cpu_summary["webhook"]["cpu_us_per_request"]["median"], prices
+                aws.cases["webhook_new_customer"],
+                cpu_summary["webhook"]["cpu_us_per_request"]["median"],
+                prices,
+                cpu_summary["publisher_webhook"]["cpu_us_per_request"]["median"],
             ),
-            "batch": cost_case(aws.cases["batch"], cpu_summary["batch"]["cpu_us_per_request"]["median"], prices),
+            "batch": cost_case(
+                aws.cases["batch"],
+                cpu_summary["batch"]["cpu_us_per_request"]["median"],
+                prices,
+                cpu_summary["publisher_batch"]["cpu_us_per_request"]["median"],
+            ),
         }
         for key in ("webhook", "batch"):
             if cost[key]["canonical_events_per_request"] != cpu_results[key].events_per_request:

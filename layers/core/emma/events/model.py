@@ -108,6 +108,7 @@ def to_utc(value: datetime) -> datetime:
 class _Strict(BaseModel):
     # defer_build: each model's validator and serializer are built on its first use, not at import. A
     # webhook's first request builds the few event types it maps (``event_adapter``), not all of them.
+    # Threads may be first at once: pydantic (2.14, requirements/lambda.lock) rebuilds a model under a lock.
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True, defer_build=True)
 
 

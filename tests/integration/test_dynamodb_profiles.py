@@ -238,7 +238,7 @@ def test_an_alias_taken_half_way_leaves_the_aliases_claimed_before_it_as_reserva
     assert repo.reservations("elektro-emma", [cid])[cid].profile_id == "p_mine"  # claimed, its profile not stored
 
 
-def test_a_take_over_checks_the_reservation_and_that_its_profile_is_still_not_stored(aws):
+def test_a_take_over_checks_the_reservation_and_stores_its_id_as_a_tombstone(aws):
     session, res = aws
     client = session.client("dynamodb")
     repo = DynamoProfileRepository(client, res.tables["ProfilesTable"])
@@ -246,18 +246,30 @@ def test_a_take_over_checks_the_reservation_and_that_its_profile_is_still_not_st
     dead = new_profile("elektro-emma", "p_dead", T0)
     dead.version = 1
     repo.commit(Commit("elektro-emma", dead, None, [], 1, claim_aliases=[anon]))
-    client.delete_item(  # as a request that died between its alias and its profile leaves it
-        TableName=res.tables["ProfilesTable"], Key={"pk": {"S": "S#elektro-emma#P#p_dead"}, "sk": {"S": "PROFILE"}}
-    )
-    new = new_profile("elektro-emma", "p_new", T0)
-    new.version = 1
-    wrong = Commit("elektro-emma", new, None, [], 1, take_over=[(anon, "p_someone")])
-    with pytest.raises(CommitConflict):
-        repo.commit(wrong)
+    profiles = res.tables["ProfilesTable"]
+    dead_key = {"pk": {"S": "S#elektro-emma#P#p_dead"}, "sk": {"S": "PROFILE"}}
+    client.delete_item(TableName=profiles, Key=dead_key)  # as a request that died between alias and profile leaves it
+
+    def taking_over(held):
+        new = new_profile("elektro-emma", "p_new", T0)
+        new.version = 1
+        tomb = new_profile("elektro-emma", held, T0)
+        tomb.merged_into, tomb.version = "p_new", 1
+        return Commit("elektro-emma", new, None, [], 1, take_over=[(anon, held)], tombstones=[(tomb, None)])
+
+    with pytest.raises(CommitConflict):  # the alias no longer points at that reservation
+        repo.commit(taking_over("p_someone"))
     sent = _calls(client)
-    repo.commit(Commit("elektro-emma", new, None, [], 1, take_over=[(anon, "p_dead")]))
+    repo.commit(taking_over("p_dead"))
     assert sent == ["TransactWriteItems"]
     assert repo.reservations("elektro-emma", [anon])[anon].profile_id == "p_new"
+    assert repo.get_profiles("elektro-emma", ["p_dead"])["p_dead"].merged_into == "p_new"
+    # the request that reserved p_dead can no longer store it
+    late = new_profile("elektro-emma", "p_dead", T0)
+    late.version = 1
+    with pytest.raises(CommitConflict) as info:
+        repo.commit(Commit("elektro-emma", late, None, [], 1))
+    assert info.value.stale
     # adopting: the aliases must still point at the id adopted, and the profile must not be stored yet
     again = new_profile("elektro-emma", "p_new", T0)
     again.version = 1

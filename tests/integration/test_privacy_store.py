@@ -12,9 +12,9 @@ from emma.adapters import keys
 from emma.adapters.dynamodb import DynamoCatalog, DynamoProfileRepository
 from emma.adapters.privacy import DynamoPrivacyStore, SuppressionCheck
 from emma.adapters.rules_store import DynamoRulesStore, derived_of
-from emma.errors import ProfileNotFound
+from emma.errors import ProfileNotFound, TransientError
 from emma.ingest.ports import AliasKey, Commit, CommitConflict
-from emma.ingest.service import IngestService
+from emma.ingest.service import RESERVATION_GRACE, IngestService
 from emma.privacy.ports import StaleJob
 from emma.privacy.service import PrivacyService
 from emma.profiles.model import new_profile
@@ -175,6 +175,9 @@ def test_an_erasure_of_an_identity_claimed_for_a_profile_never_stored_deletes_it
     with pytest.raises(CommitConflict):  # its email claimed, then its customer id taken: it died
         world.repo.commit(Commit(SHOP.shop, profile, None, [], 1, claim_aliases=[*aliases, AliasKey("cid", "c-2")]))
     assert world.repo.reservations(SHOP.shop, aliases)
+    with pytest.raises(TransientError):  # its request may still be storing the profile: asked again later
+        world.service.erase(SALTED, "c-1@example.de", "key:test")
+    world.clock.at += RESERVATION_GRACE + timedelta(seconds=1)
     with pytest.raises(ProfileNotFound):
         world.service.erase(SALTED, "c-1@example.de", "key:test")
     with pytest.raises(ProfileNotFound):

@@ -49,7 +49,7 @@ class InMemoryProfileRepository:
         # (shop, shard) -> ids of erased profiles (the privacy store keeps them, emma.ingest.seen.erased_shard)
         self.erased: dict[tuple[str, int], set[bytes]] = {}
         self.commits = 0
-        self._lagging: tuple[dict, dict, dict] | None = None  # what eventually consistent reads see (lag)
+        self._lagging: tuple[dict, dict, dict, dict] | None = None  # what eventually consistent reads see (lag)
         self.eventual_reads = 0
         # called before each alias a new customer's commit claims on its own (tests interleave requests there)
         self.before_claim: Callable[[AliasKey], None] | None = None
@@ -60,23 +60,28 @@ class InMemoryProfileRepository:
         """From now on, reads that need not be consistent see the store as it is now (DynamoDB's eventually
         consistent reads, before the writes since have reached every replica), until ``catch_up``."""
         with self._lock:
-            self._lagging = (dict(self.aliases), dict(self.profiles), {k: v.copy() for k, v in self.seen_ids.items()})
+            self._lagging = (
+                dict(self.aliases),
+                dict(self.profiles),
+                {k: v.copy() for k, v in self.seen_ids.items()},
+                dict(self.seen),
+            )
 
     def catch_up(self) -> None:
         self._lagging = None
 
-    def _view(self, consistent: bool) -> tuple[dict, dict, dict]:
+    def _view(self, consistent: bool) -> tuple[dict, dict, dict, dict]:
         if not consistent:
             self.eventual_reads += 1
         if consistent or self._lagging is None:
-            return self.aliases, self.profiles, self.seen_ids
+            return self.aliases, self.profiles, self.seen_ids, self.seen
         return self._lagging
 
     def lookup(self, shop, aliases, event_ids, *, consistent=True):
         with self._lock:
-            pointing, _, _ = self._view(consistent)
+            pointing, _, _, records = self._view(consistent)
             pointed = {a: pointing[(shop, a)] for a in aliases if (shop, a) in pointing}
-            seen = {e: self.seen[(shop, e)] for e in event_ids if (shop, e) in self.seen}
+            seen = {e: records[(shop, e)] for e in event_ids if (shop, e) in records}
         return pointed, seen
 
     def reservations(self, shop, aliases):
@@ -91,7 +96,7 @@ class InMemoryProfileRepository:
         from emma.profiles.model import Profile
 
         with self._lock:
-            _, profiles, _ = self._view(consistent)
+            _, profiles, _, _ = self._view(consistent)
             return {
                 pid: Profile.model_validate(profiles[(shop, pid)]) for pid in profile_ids if (shop, pid) in profiles
             }
@@ -100,7 +105,7 @@ class InMemoryProfileRepository:
         from emma.profiles.model import Profile
 
         with self._lock:
-            _, profiles, seen_ids = self._view(consistent)
+            _, profiles, seen_ids, _ = self._view(consistent)
             return {
                 pid: (
                     Profile.model_validate(profiles[(shop, pid)]),
@@ -149,10 +154,8 @@ class InMemoryProfileRepository:
         with self._lock:
             # with seen ids the profile's version guards against duplicates, as in DynamoDB
             dups = [] if commit.outbox else [e.id for e in commit.events if (shop, e.id) in self.seen]
-            stale = (
-                self._version(shop, pid) != commit.expected_version
-                or any(self._version(shop, t.profile_id) != v for t, v in commit.tombstones)
-                or any((shop, held) in self.profiles for _, held in commit.take_over)
+            stale = self._version(shop, pid) != commit.expected_version or any(
+                self._version(shop, t.profile_id) != v for t, v in commit.tombstones
             )
             taken = (
                 any(self.aliases.get((shop, a), pid) != pid for a in claims)

@@ -8,7 +8,6 @@ import time
 
 import pytest
 
-from emma.errors import ConcurrencyConflict
 from emma.ingest.ports import AliasKey, Commit, CommitConflict
 from emma.ingest.service import RESERVATION_GRACE, IngestService
 from emma.profiles.model import new_profile
@@ -73,40 +72,77 @@ def test_the_retry_of_a_request_that_died_after_claiming_adopts_what_it_claimed(
     assert repo.aliases[(SHOP, CID)] == repo.aliases[(SHOP, EMAIL)] == "p_dead"
 
 
-def test_another_requests_fresh_reservation_is_never_taken_over_only_waited_for(repo, clock):
+def test_two_fresh_reservations_one_is_adopted_the_other_tombstoned_and_its_request_folds_in(repo, clock):
+    """Two requests in flight (or given up) each hold an alias of the customer: the next request does not wait for
+    them. It adopts the lowest id and stores the other as a tombstone merged into it, so the request that reserved
+    that one can never store it: its write fails, it reads again and adds its order to the same profile."""
     reserve(repo, CID, "p_other", clock.now())
-    reserve(repo, EMAIL, "p_third", clock.now())  # two requests in flight: which one wins is theirs to settle
-    svc = service(repo, clock)
-    with pytest.raises(ConcurrencyConflict):
-        svc.ingest([order("o1", "10.00", customer=LENA, id="d-1")])
-    assert not live_profiles(repo)
-    assert repo.aliases[(SHOP, CID)] == "p_other" and repo.aliases[(SHOP, EMAIL)] == "p_third"
-    clock.advance(seconds=RESERVATION_GRACE.total_seconds() + 1)  # both died: the sender's retry takes them over
-    report = svc.ingest([order("o1", "10.00", customer=LENA, id="d-1")])
+    reserve(repo, EMAIL, "p_third", clock.now())
+    report = service(repo, clock).ingest([order("o1", "10.00", customer=LENA, id="d-1")])
     assert len(report.accepted) == 1
     (profile,) = live_profiles(repo)
-    assert profile["orders"]["count"] == 1
-    assert repo.aliases[(SHOP, CID)] == repo.aliases[(SHOP, EMAIL)] == profile["profile_id"]
+    assert profile["profile_id"] == "p_other" and profile["orders"]["count"] == 1
+    assert repo.aliases[(SHOP, CID)] == repo.aliases[(SHOP, EMAIL)] == "p_other"
+    assert repo.profiles[(SHOP, "p_third")]["merged_into"] == "p_other"
+    # p_third's own request, still running, now tries to store its profile: refused
+    third = new_profile(SHOP, "p_third", T0)
+    third.version = 1
+    with pytest.raises(CommitConflict):
+        repo.commit(Commit(SHOP, third, None, [], 1, claim_aliases=[EMAIL]))
+    # ... and its retry (the run keeps its id) finds the customer's profile
+    own = service(repo, clock, new_id=lambda: "p_third")
+    own.ingest([order("o2", "20.00", customer={"email": "lena@example.de"}, id="d-2", minutes=1)])
+    (profile,) = live_profiles(repo)
+    assert profile["profile_id"] == "p_other" and profile["orders"]["count"] == 2
 
 
-def test_a_stored_customer_waits_for_a_fresh_reservation_of_its_new_alias_then_takes_it_over(repo, clock):
+def test_a_stored_customer_takes_over_a_fresh_reservation_of_its_new_alias_at_once(repo, clock):
+    """Another request (in flight, or given up) holds the visitor id the customer now carries: no waiting; the
+    reservation's id becomes a tombstone merged into the customer, the alias points at the customer."""
     svc = service(repo, clock)
     svc.ingest([order("o1", "10.00", customer=LENA)])
-    reserve(repo, ANON, "p_other", clock.now())  # another request is creating a profile for this visitor
-    with pytest.raises(ConcurrencyConflict):
-        svc.ingest([event("page.viewed", customer={**LENA, "anonymous_id": "a-1"}, id="v-1")])
-    clock.advance(minutes=RESERVATION_GRACE.total_seconds() / 60 + 1)
-    svc.ingest([event("page.viewed", customer={**LENA, "anonymous_id": "a-1"}, id="v-1")])
+    reserve(repo, ANON, "p_other", clock.now())
+    report = svc.ingest([event("page.viewed", customer={**LENA, "anonymous_id": "a-1"}, id="v-1")])
+    assert report.accepted == ["v-1"]
     (profile,) = live_profiles(repo)
     assert repo.aliases[(SHOP, ANON)] == profile["profile_id"]
+    assert repo.profiles[(SHOP, "p_other")]["merged_into"] == profile["profile_id"]
+    # the request that reserved it, running on: its profile write fails, its retry lands on the customer
+    own = service(repo, clock, new_id=lambda: "p_other")
+    own.ingest([event("page.viewed", customer={"anonymous_id": "a-1"}, id="v-2", minutes=1)])
+    assert [p["profile_id"] for p in live_profiles(repo)] == [profile["profile_id"]]
+    assert svc.resolve(SHOP, "anon:a-1").event_counts["page.viewed"] == 2
 
 
-def test_a_reservation_whose_profile_appears_meanwhile_is_not_taken_over(repo, clock):
-    """A take-over checks that the reservation's profile is still not stored: a request that adopted it and stored
-    the profile just before makes the take-over fail (read again: the customer's profiles then merge)."""
+def test_crossed_reservations_and_a_stored_profile_resolve_without_waiting(repo, clock):
+    """Two requests each hold one identity of a customer who also has a stored profile (claims made at once can
+    cross): the next request of that customer takes both over (no deadlock), and so do their retries."""
+    svc = service(repo, clock)
+    svc.ingest([event("page.viewed", customer={"email": "lena@example.de"}, id="v-0")])
+    reserve(repo, CID, "p_1", clock.now())
+    reserve(repo, ANON, "p_2", clock.now())
+    report = svc.ingest([order("o1", "10.00", customer={**LENA, "anonymous_id": "a-1"}, id="d-1")])
+    assert report.accepted == ["d-1"]
+    (profile,) = live_profiles(repo)
+    assert {repo.aliases[(SHOP, a)] for a in (CID, EMAIL, ANON)} == {profile["profile_id"]}
+    for held in ("p_1", "p_2"):
+        assert repo.profiles[(SHOP, held)]["merged_into"] == profile["profile_id"]
+        retry = service(repo, clock, new_id=lambda held=held: held)
+        retry.ingest([order(f"o-{held}", "5.00", customer={**LENA, "anonymous_id": "a-1"}, id=f"d-{held}")])
+    assert [p["profile_id"] for p in live_profiles(repo)] == [profile["profile_id"]]
+    assert svc.resolve(SHOP, "cid:7008001").orders.count == 3
+
+
+def test_a_take_over_fails_when_the_reservation_was_stored_meanwhile(repo, clock):
+    """A take-over stores the reservation's id as a tombstone on condition that it is not stored: a request that
+    adopted it and stored the profile just before makes the take-over fail (read again: the profiles then merge)."""
     reserve(repo, ANON, "p_mine", clock.now())
     service(repo, clock).ingest([event("page.viewed", customer={"anonymous_id": "a-1"})])  # adopts p_mine
-    commit = Commit(SHOP, new_profile(SHOP, "p_new", T0), None, [], 1, take_over=[(ANON, "p_mine")])
+    tomb = new_profile(SHOP, "p_mine", T0)
+    tomb.merged_into, tomb.version = "p_new", 1
+    commit = Commit(
+        SHOP, new_profile(SHOP, "p_new", T0), None, [], 1, take_over=[(ANON, "p_mine")], tombstones=[(tomb, None)]
+    )
     with pytest.raises(CommitConflict):
         repo.commit(commit)
     assert repo.aliases[(SHOP, ANON)] == "p_mine" and (SHOP, "p_new") not in repo.profiles
@@ -196,3 +232,27 @@ def test_the_first_read_is_eventually_consistent_and_a_stale_one_is_read_again(r
     assert profile["orders"]["count"] == 3 and profile["version"] == 3
     if repo.publishes_outbox:
         assert sorted(e.id for o in repo.take_stream() for e in o.events) == ["d-1", "d-2", "d-3"]
+
+
+def test_a_reservation_left_longer_than_the_grace_is_not_adopted_but_taken_over(repo, clock):
+    reserve(repo, CID, "p_dead", clock.now())
+    clock.advance(seconds=RESERVATION_GRACE.total_seconds() + 1)  # its request ended long ago, without a profile
+    service(repo, clock, new_id=lambda: "p_new").ingest([order("o1", "10.00", customer=LENA)])
+    (profile,) = live_profiles(repo)
+    assert profile["profile_id"] == "p_new" and repo.aliases[(SHOP, CID)] == "p_new"
+    assert repo.profiles[(SHOP, "p_dead")]["merged_into"] == "p_new"
+
+
+def test_an_erasure_releases_a_reservation_only_once_its_request_cannot_be_running(repo, clock):
+    from emma.errors import TransientError
+
+    reserve(repo, CID, "p_dead", clock.now())
+    svc = service(repo, clock)
+    with pytest.raises(TransientError):  # its request may still store the profile: the erasure asks again later
+        svc.release(SHOP, "cid:7008001")
+    assert repo.aliases[(SHOP, CID)] == "p_dead"
+    clock.advance(seconds=RESERVATION_GRACE.total_seconds() + 1)
+    assert svc.release(SHOP, "cid:7008001") and (SHOP, CID) not in repo.aliases
+    assert not svc.release(SHOP, "cid:7008001")
+    svc.ingest([order("o1", "10.00", customer=LENA)])
+    assert not svc.release(SHOP, "cid:7008001")  # a stored customer's identity is never released

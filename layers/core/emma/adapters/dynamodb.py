@@ -71,7 +71,8 @@ class DynamoProfileRepository(Table):
         self.log_ttl = timedelta(days=log_ttl_days)
         self._log_days = log_days
         self.idempotency_ttl = timedelta(days=idempotency_ttl_days)
-        self._claims_pool: ThreadPoolExecutor | None = None  # a new customer's aliases claimed at once (_claim)
+        # a new customer's aliases claimed at once (_claim); threads start on first use
+        self._claims_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="claim")
 
     # ---- reads ----------------------------------------------------------------------------
 
@@ -262,8 +263,6 @@ class DynamoProfileRepository(Table):
             for request in others:
                 self._put_or_conflict(request, CommitConflict(alias_taken=True))
             return
-        if self._claims_pool is None:
-            self._claims_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="claim")
         futures = [self._claims_pool.submit(self._put_or_conflict, r, CommitConflict(alias_taken=True)) for r in others]
         failed = [e for e in (f.exception() for f in futures) if e is not None]
         if failed:  # a store error first: it says more than a taken alias
@@ -336,7 +335,7 @@ class DynamoProfileRepository(Table):
                 }
             )
             kinds.append(("alias", alias.value))
-        for alias, reserved_for in commit.take_over:  # from a reservation, while its profile is still not stored
+        for alias, reserved_for in commit.take_over:  # from a reservation (its id comes as a tombstone, above)
             items.append(
                 {
                     "Put": {
@@ -348,17 +347,6 @@ class DynamoProfileRepository(Table):
                 }
             )
             kinds.append(("alias", alias.value))
-        for reserved_for in dict.fromkeys(held for _, held in commit.take_over):
-            items.append(
-                {
-                    "ConditionCheck": {
-                        "TableName": self._table,
-                        "Key": key(keys.profile_pk(shop, reserved_for), keys.PROFILE_SK),
-                        "ConditionExpression": "attribute_not_exists(pk)",
-                    }
-                }
-            )
-            kinds.append(("profile", reserved_for))
         for offset, event in enumerate(commit.events):
             seq = commit.first_seq + offset
             if commit.outbox:

@@ -63,8 +63,9 @@ class Commit:
     (its idempotency record is written in the same transaction). ``claim_aliases`` must be absent or
     already point at this profile; ``repoint_aliases`` are moved from merged-away profiles;
     ``reserved`` (a new profile only) point at its id already, though it is not stored, and must still do;
-    ``take_over`` are moved from reservations (alias, the profile id it must still point at, which must still
-    not be stored).
+    ``take_over`` are moved from reservations (alias, the profile id it must still point at), whose profile ids
+    come as tombstones that must not be stored yet (expected version None): stored merged into this profile, so
+    that the request that reserved them can never store them (it reads again and finds this profile).
     """
 
     shop: str
@@ -74,7 +75,7 @@ class Commit:
     first_seq: int
     claim_aliases: list[AliasKey] = field(default_factory=list)
     repoint_aliases: list[AliasKey] = field(default_factory=list)
-    tombstones: list[tuple[Profile, int]] = field(default_factory=list)  # (loser, its expected version)
+    tombstones: list[tuple[Profile, int | None]] = field(default_factory=list)  # (loser, its expected version)
     reserved: list[AliasKey] = field(default_factory=list)
     take_over: list[tuple[AliasKey, str]] = field(default_factory=list)
     # Backfill (an import of history): the events are never published; their idempotency records are
@@ -111,7 +112,8 @@ def claims_first(commit: Commit) -> bool:
 
 
 class CommitConflict(EmmaError):
-    """The commit's conditions failed; nothing was written."""
+    """The commit's conditions failed; nothing was written, but for aliases a new profile's commit may have claimed
+    before it (ProfileRepository.commit: reservations)."""
 
     status = 409
 

@@ -14,7 +14,8 @@ The write path per run of consecutive events with the same customer references:
    stored, whatever becomes of the request. With a store that does not (the in-memory one), a log entry
    per event in the transaction, then the events are published and marked published.
 A conflict (a concurrent writer, a duplicate racing in, an alias claimed meanwhile) writes nothing
-and the run is retried from step 1, so concurrent updates of one profile never lose an increment.
+(but the aliases a new customer's write claimed before it: reservations, which the retry adopts or takes
+over) and the run is retried from step 1, so concurrent updates of one profile never lose an increment.
 
 No commit exceeds the store's limits on one transaction (DynamoDB: 100 items, 4 MB, 400 KB an
 item), however many events of one customer a request carries: runs are cut so that their items
@@ -68,9 +69,10 @@ MAX_ATTEMPTS = 10
 REPUBLISH_LEASE_SECONDS = 15  # longer than the function's time to publish; shorter than a sender's retry
 DUPLICATE_WAIT_SECONDS = (0.2, 0.4, 0.8)  # a duplicate racing the first delivery waits for its publish
 # A new customer's aliases are claimed before its profile is written (ProfileRepository.commit). Another request's
-# reservation (an alias claimed for a profile not stored) younger than this may still become a profile and is never
-# taken over, only adopted; an older one was left by a request that died. Longer than any function that ingests
-# may run (Lambda's 15 minutes; infra/tests check every function's timeout against it).
+# reservation (an alias claimed for a profile not stored) younger than this may still become a profile: a new
+# customer adopts it (writes that profile), and an erasure does not delete it (it asks to be retried); an older
+# one was left by a request that died. Longer than any function that ingests may run (Lambda's 15 minutes;
+# infra/tests check every function's timeout against it).
 RESERVATION_GRACE = timedelta(minutes=20)
 
 
@@ -442,7 +444,7 @@ class IngestService:
                 fresh = [e for e in fresh if e not in absorbed]
             if not fresh:  # nothing to write
                 return (sorted(live.values(), key=merge_rank)[0] if live else None), [], [], absorbed
-        tombstones: list[tuple[Profile, int]] = []
+        tombstones: list[tuple[Profile, int | None]] = []
         losers: list[Profile] = []
         reserved, take_over, adopted = self._reservations(shop, pointed, missing, bool(live), new_id, now)
         if not live:
@@ -468,6 +470,12 @@ class IngestService:
                     }
                 )
                 tombstones.append((tomb, loser.version))
+        for held in dict.fromkeys(pid for _, pid in take_over):  # reservations taken over: tombstones, never stored
+            tomb = new_profile(shop, held, now)
+            tomb.merged_into, tomb.version, tomb.updated_at = profile.profile_id, 1, now
+            tombstones.append((tomb, None))
+            if held not in profile.merged_from:
+                profile.merged_from.append(held)
         guarded = self._suppressed_grants(shop, profile, fresh)
         repeats = {event.id for event in fresh if not apply_event(profile, event)}
         for channel in guarded:
@@ -516,11 +524,13 @@ class IngestService:
         self, shop: str, pointed: dict[AliasKey, str], missing: set[str], live: bool, new_id: _NewId, now: datetime
     ) -> tuple[list[AliasKey], list[tuple[AliasKey, str]], str | None]:
         """What the commit does with aliases pointing at a profile not stored (reservations, ``missing``): for a new
-        customer, the id to create the profile with (another request's fresh reservation is adopted, so the two
-        requests write the same profile) and the aliases already pointing at it (they must still do); the
-        reservations it takes over (the run's own, from an attempt before, and any older than RESERVATION_GRACE).
-        Another request's fresh reservation is never taken over (that request may still store its profile): with
-        a stored profile or a second one, the commit waits for them (a conflict: read again, retried)."""
+        customer, the id to create the profile with (another request's fresh reservation is adopted, the lowest
+        id of them, so requests creating one customer write the same profile) and the aliases already pointing at
+        it (they must still do); the reservations it takes over, all the others (the run's own from an attempt
+        before, another request's fresh or left one): their ids are stored as tombstones merged into the profile
+        (``_commit``), so a request still creating one can no longer store it: its write fails, it reads again
+        and finds this profile. Nobody waits for a reservation, and none is taken from under a request that may
+        still store its profile."""
         if not missing:
             return [], [], None
         wanted = [a for a, pid in pointed.items() if pid in missing]
@@ -528,10 +538,7 @@ class IngestService:
         if any(a not in held or held[a].profile_id != pointed[a] for a in wanted):
             raise CommitConflict(stale=True)  # changed since the read: read again
         fresh = {r.profile_id for r in held.values() if now - r.since < RESERVATION_GRACE} - {new_id.value}
-        if fresh and (live or len(fresh) > 1):
-            log.info("waiting for %d profile(s) another request is creating", len(fresh))
-            raise CommitConflict(stale=True)
-        adopted = None if live else (next(iter(fresh)) if fresh else new_id())
+        adopted = None if live else (min(fresh) if fresh else new_id())
         reserved = sorted(a for a, r in held.items() if r.profile_id == adopted)
         take_over = sorted((a, r.profile_id) for a, r in held.items() if r.profile_id != adopted)
         return reserved, take_over, adopted
@@ -659,10 +666,12 @@ class IngestService:
         key = _ref_alias(ref)
         if key is None:
             return False
-        pointed, _ = self._profiles.lookup(shop, [key], [])
-        if key not in pointed or self._profiles.get_profiles(shop, [pointed[key]]):
+        held = self._profiles.reservations(shop, [key]).get(key)
+        if held is None or self._profiles.get_profiles(shop, [held.profile_id]):
             return False
-        return self._profiles.release(shop, key, pointed[key])
+        if self._clock.now() - held.since < RESERVATION_GRACE:  # its request may still store the profile
+            raise TransientError("a request is creating this customer's profile right now; ask again shortly")
+        return self._profiles.release(shop, key, held.profile_id)
 
     def history(self, profile: Profile, limit: int = 50) -> list[dict[str, Any]]:
         """The newest events of a profile, including those still in the partitions of profiles merged

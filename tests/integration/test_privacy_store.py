@@ -224,6 +224,21 @@ def test_a_retried_call_carrying_only_one_identity_of_the_erased_customer_is_sti
         world.ingest.resolve(SHOP.shop, "anon:anon-c-1")
 
 
+def test_an_erasure_keeps_at_most_the_newest_ids_of_a_profile_in_each_shard(world, monkeypatch):
+    """A flood (a bot, a shared point-of-sale customer) must not pass the 400 KB a shard's item holds."""
+    import emma.adapters.privacy as privacy_adapter
+
+    monkeypatch.setattr(privacy_adapter, "MAX_ERASED_IDS", 2)
+    world.customer("c-1", n=5)
+    world.service.erase(SALTED, "cid:c-1", "key:test")
+    shards = [(pk, sk) for _, pk, sk, _ in world.items() if "#XID#" in pk]
+    assert len(shards) == 3  # the customer id, the email, the anonymous id (distinct shards here)
+    raw = world.ddb.batch_get_item(
+        RequestItems={PROFILES_TABLE.name: {"Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in shards]}}
+    )["Responses"][PROFILES_TABLE.name]
+    assert [len(item["ids"]["BS"]) for item in raw] == [2, 2, 2]
+
+
 def test_a_crash_half_way_is_finished_by_the_retry(world, monkeypatch):
     customer = world.customer("c-1")
     real_erase = world.store.erase

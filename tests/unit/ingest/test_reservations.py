@@ -256,3 +256,20 @@ def test_an_erasure_releases_a_reservation_only_once_its_request_cannot_be_runni
     assert not svc.release(SHOP, "cid:7008001")
     svc.ingest([order("o1", "10.00", customer=LENA)])
     assert not svc.release(SHOP, "cid:7008001")  # a stored customer's identity is never released
+
+
+def test_a_stale_read_of_an_idempotency_record_does_not_republish_what_was_published(clock):
+    """Stores without an outbox keep a record per event, marked published once published: a duplicate whose first
+    (eventually consistent) read still shows it unpublished reads it again before taking the lease to republish."""
+    from dataclasses import replace
+
+    repo, bus = InMemoryProfileRepository(), InMemoryPublisher()
+    svc = IngestService(repo, InMemoryCatalog(repo), bus, clock, sleep=lambda s: None)
+    svc.ingest([order("o1", "10.00", customer=LENA, id="d-1")])
+    assert len(bus.published) == 1
+    repo.lag()
+    stale = repo._lagging[3][(SHOP, "d-1")]
+    repo._lagging[3][(SHOP, "d-1")] = replace(stale, published=False)  # as a replica not yet told
+    clock.advance(minutes=5)  # past the lease: a record still unpublished then is one whose delivery died
+    report = svc.ingest([order("o1", "10.00", customer=LENA, id="d-1")])
+    assert report.duplicates == ["d-1"] and len(bus.published) == 1

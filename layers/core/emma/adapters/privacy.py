@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import time
 import urllib.error
 import urllib.request
@@ -32,6 +33,10 @@ from emma.shops import ShopConfig, ShopDirectory
 
 _DESERIALIZER = TypeDeserializer()
 IDEMPOTENCY_EXPIRY_SLACK_DAYS = 7  # DynamoDB deletes expired items within days, not at once
+# An erasure keeps at most this many of a profile's event ids (the newest) in each of its identities' shards: 24 KB,
+# against the 400 KB a shard's item holds (emma.ingest.seen.erased_shard); a customer's own events are far fewer.
+MAX_ERASED_IDS = 4096
+log = logging.getLogger(__name__)
 _JSON_ATTRIBUTES = ("doc", "state", "request", "link", "outbox", "recommended", "links")
 
 # Sort keys of a customer's partition -> item type (the longest prefix first: merged log before log).
@@ -273,8 +278,10 @@ class DynamoPrivacyStore(Table):
         emma.ingest.seen), kept by shop as bare hashes before the profiles go, in the shard of each identity of
         the profile (erased_shard): a delivery retried after the erasure stays a duplicate, as the idempotency
         records' bare ids did. Older ids are not kept (no sender retries them), so the shards grow with recent
-        erasures only. Idempotent (a set); first, so a crash keeps them."""
-        ids: dict[tuple[str, str], set[bytes]] = {}  # (shop, profile partition) -> ids it absorbed
+        erasures only, and at most MAX_ERASED_IDS of a profile, the newest (a bot's flood of ids would otherwise
+        pass the 400 KB a shard's item holds, and the erasure would never finish). Idempotent (a set); first, so a
+        crash keeps them."""
+        ids: dict[tuple[str, str], list[tuple[str, list[bytes]]]] = {}  # (shop, partition) -> (when, ids) absorbed
         identities: dict[tuple[str, str], set[tuple[str, str]]] = {}  # ... -> (kind, value) of its identities
         now = self._now()
         since = now - self._idempotency_window  # older ids can no longer come back as a sender's retry
@@ -296,14 +303,18 @@ class DynamoPrivacyStore(Table):
                 )
                 if "seen" in raw:
                     digests = SeenIds.from_bytes(bytes(raw["seen"]["B"])).received_since(since, now)
+                when = "~"  # the newest: they are still on the profile
             elif item.kind == keys.SEEN_ARCHIVE.name and "ids" in raw and item.sk >= keys.seen_sk(since.date()):
-                digests = [bytes(v) for v in raw["ids"]["BS"]]
+                digests, when = [bytes(v) for v in raw["ids"]["BS"]], item.sk
             if digests:
-                ids.setdefault((shop, item.pk), set()).update(digests)
+                ids.setdefault((shop, item.pk), []).append((when, digests))
         by_shard: dict[tuple[str, int], set[bytes]] = {}
-        for (shop, partition), digests in ids.items():
+        for (shop, partition), parts in ids.items():
+            newest = list(dict.fromkeys(d for _, digests in sorted(parts, reverse=True) for d in digests))
+            if len(newest) > MAX_ERASED_IDS:
+                log.warning("erasure keeps the newest %d of a profile's %d event ids", MAX_ERASED_IDS, len(newest))
             for kind, value in identities.get((shop, partition), ()):
-                by_shard.setdefault((shop, erased_shard(shop, kind, value)), set()).update(digests)
+                by_shard.setdefault((shop, erased_shard(shop, kind, value)), set()).update(newest[:MAX_ERASED_IDS])
         expires = number(epoch(now + self._idempotency_window))
         for (shop, shard), digests in sorted(by_shard.items()):
             try:

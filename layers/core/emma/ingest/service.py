@@ -624,6 +624,8 @@ class IngestService:
         """A duplicate of an event stored but not yet published: either the first delivery is still
         publishing it (wait a moment; if it is still unpublished, ask the sender to retry), or that
         delivery died between storing and publishing (whoever claims the lease publishes it)."""
+        if not record.published:  # read again, strongly consistent: the first read of a request may be stale
+            record = self._profiles.lookup(event.shop, [], [event.id])[1].get(event.id, record)
         for pause in DUPLICATE_WAIT_SECONDS:
             if record.published:
                 return []

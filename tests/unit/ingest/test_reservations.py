@@ -273,3 +273,16 @@ def test_a_stale_read_of_an_idempotency_record_does_not_republish_what_was_publi
     clock.advance(minutes=5)  # past the lease: a record still unpublished then is one whose delivery died
     report = svc.ingest([order("o1", "10.00", customer=LENA, id="d-1")])
     assert report.duplicates == ["d-1"] and len(bus.published) == 1
+
+
+def test_two_requests_whose_claims_crossed_both_pick_the_lowest_id(repo, clock):
+    """A holds the customer id, B the email (claims made at once crossed); both retry. Each picks the lowest id of
+    the fresh reservations, its own included, so they write the same profile instead of tombstoning each other's."""
+    reserve(repo, CID, "p_a", clock.now())
+    reserve(repo, EMAIL, "p_b", clock.now())
+    service(repo, clock, new_id=lambda: "p_b").ingest([order("o-b", "5.00", customer=LENA, id="d-b")])
+    assert [p["profile_id"] for p in live_profiles(repo)] == ["p_a"]
+    service(repo, clock, new_id=lambda: "p_a").ingest([order("o-a", "7.00", customer=LENA, id="d-a")])
+    assert [p["profile_id"] for p in live_profiles(repo)] == ["p_a"]
+    assert repo.profiles[(SHOP, "p_b")]["merged_into"] == "p_a"
+    assert service(repo, clock).resolve(SHOP, "lena@example.de").orders.count == 2

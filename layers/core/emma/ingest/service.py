@@ -524,8 +524,8 @@ class IngestService:
         self, shop: str, pointed: dict[AliasKey, str], missing: set[str], live: bool, new_id: _NewId, now: datetime
     ) -> tuple[list[AliasKey], list[tuple[AliasKey, str]], str | None]:
         """What the commit does with aliases pointing at a profile not stored (reservations, ``missing``): for a new
-        customer, the id to create the profile with (another request's fresh reservation is adopted, the lowest
-        id of them, so requests creating one customer write the same profile) and the aliases already pointing at
+        customer, the id to create the profile with (the lowest id of the fresh reservations, the run's own
+        included, so requests creating one customer write the same profile) and the aliases already pointing at
         it (they must still do); the reservations it takes over, all the others (the run's own from an attempt
         before, another request's fresh or left one): their ids are stored as tombstones merged into the profile
         (``_commit``), so a request still creating one can no longer store it: its write fails, it reads again
@@ -537,7 +537,11 @@ class IngestService:
         held: dict[AliasKey, Reservation] = self._profiles.reservations(shop, wanted)
         if any(a not in held or held[a].profile_id != pointed[a] for a in wanted):
             raise CommitConflict(stale=True)  # changed since the read: read again
-        fresh = {r.profile_id for r in held.values() if now - r.since < RESERVATION_GRACE} - {new_id.value}
+        # Candidates: fresh reservations, the run's own among them: every request of the customer picks the lowest,
+        # so two whose claims crossed write the same profile and do not tombstone each other's.
+        fresh = {
+            r.profile_id for r in held.values() if now - r.since < RESERVATION_GRACE or r.profile_id == new_id.value
+        }
         adopted = None if live else (min(fresh) if fresh else new_id())
         reserved = sorted(a for a, r in held.items() if r.profile_id == adopted)
         take_over = sorted((a, r.profile_id) for a, r in held.items() if r.profile_id != adopted)

@@ -85,10 +85,12 @@ def _two_readers(rt: LocalRuntime, http: Any, headers: dict[str, str], issues: l
         )
         if record is not None:
             readers.append((mail, record))
+            if _full_and_short(readers):  # the pair below is found: the other readers need not be looked up
+                break
     if len(readers) < 2:
         return ["fewer than two readers got the newsletter"]
-    full = [r for r in readers if len(r[1].get("content") or []) >= 5]
-    short = [r for r in readers if 0 < len(r[1].get("content") or []) <= 2]
+    full = [r for r in readers if _is_full(r[1])]
+    short = [r for r in readers if _is_short(r[1])]
     if full and short:
         pair = [full[0], short[0]]
     else:
@@ -106,3 +108,15 @@ def _two_readers(rt: LocalRuntime, http: Any, headers: dict[str, str], issues: l
     if pair[0][1].get("content") == pair[1][1].get("content"):
         return ["the two readers got the same content blocks"]
     return []
+
+
+def _is_full(record: dict[str, Any]) -> bool:
+    return len(record.get("content") or []) >= 5
+
+
+def _is_short(record: dict[str, Any]) -> bool:
+    return 0 < len(record.get("content") or []) <= 2
+
+
+def _full_and_short(readers: list[tuple[Any, dict[str, Any]]]) -> bool:
+    return any(_is_full(r) for _, r in readers) and any(_is_short(r) for _, r in readers)

@@ -7,17 +7,14 @@ SendError (the request is parked in the DLQ after its retries, for a person to l
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from emma.adapters.signing import signed_headers
 from emma.dispatch.ports import Outgoing, SendError
 from emma.errors import TransientError
 
@@ -103,14 +100,6 @@ class SnsPush:
             )["MessageId"]
         except (ClientError, BotoCoreError) as exc:
             raise _classify("SNS Publish (push)", exc) from exc
-
-
-def signed_headers(secret: str, body: bytes, now: Callable[[], float] = time.time) -> dict[str, str]:
-    """How Emma signs what it POSTs to a shop (message webhooks, privacy notifications): X-Emma-Timestamp,
-    and X-Emma-Signature: sha256=HMAC(secret, "<timestamp>.<body>")."""
-    stamp = str(int(now()))
-    signature = hmac.new(secret.encode(), stamp.encode() + b"." + body, hashlib.sha256).hexdigest()
-    return {"X-Emma-Timestamp": stamp, "X-Emma-Signature": f"sha256={signature}"}
 
 
 class Webhook:

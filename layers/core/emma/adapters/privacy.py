@@ -19,9 +19,9 @@ from boto3.dynamodb.types import Binary, TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError
 
 from emma.adapters import keys
-from emma.adapters.channels import signed_headers
 from emma.adapters.ddb import Table, conditional_failed, epoch, key, number, string, wrap_error
 from emma.adapters.rules_store import inflate
+from emma.adapters.signing import signed_headers
 from emma.clock import Clock
 from emma.errors import TransientError
 from emma.ingest.seen import SeenIds, erased_shard

@@ -1,4 +1,4 @@
-"""The demo's import part: a shop that starts with Emma brings its history (events/imports: 400
+"""The demo's import part: a shop that starts with Emma brings its history (events/imports: 300
 customers in Emma's CSV with their newsletter consent and its proof, their orders in Shopify's orders export)
 through `emma import`, as a shop would run it against the API, and Emma works out segments, lifecycle
 stages and predictions from it without publishing an event, starting a journey or sending a message."""

@@ -167,11 +167,11 @@ def test_demo_replays_events_and_ends_with_a_summary():
     assert "attributed to Emma's messages: last touch 79.00" in measured
     assert re.search(r"interests .* customers: true lift \+3\.00 pts, measured .*: recovered", measured)
     assert re.search(r"digest .* customers: true lift \+1\.50 pts, measured .*: recovered", measured)
-    # going live with a shop's history: 400 customers and their orders imported, segments and predictions
+    # going live with a shop's history: 300 customers and their orders imported, segments and predictions
     # worked out, and nothing set off
     imported = result.stdout.split("18. Going live", 1)[1]
-    assert re.search(r"stored 400 customers .* nothing was sent", imported)
-    assert re.search(r"imported 1,009 orders .* 400 profiles concluded; nothing was sent", imported)
+    assert re.search(r"stored 300 customers .* nothing was sent", imported)
+    assert re.search(r"imported 781 orders .* 300 profiles concluded; nothing was sent", imported)
     assert re.search(r"known-customers +\d+ -> +\d+", imported) and "P(alive)" in imported
     assert "What the import set off: 0 events on the bus, 0 journeys started, 0 messages sent" in imported
     outbox = ROOT / "outbox"

@@ -11,7 +11,7 @@ are guest checkouts (email only), a few are cancelled or partly refunded, some c
 Written as Emma's generic customers CSV (emma.imports.formats.generic) and Shopify's orders CSV export (one
 row per line item, the order's fields on its first row), the two formats the demo shows.
 
-    python -m emma_local.lab.shop_history --customers 400 --out events/imports
+    python -m emma_local.lab.shop_history --customers 300 --out events/imports
 """
 
 from __future__ import annotations
@@ -439,7 +439,7 @@ def shift(source: Path, target: Path, by: timedelta) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--customers", type=int, default=400)  # the demo's sample
+    parser.add_argument("--customers", type=int, default=300)  # the demo's sample
     parser.add_argument("--seed", type=int, default=16)
     parser.add_argument("--out", type=Path, default=ROOT / "events" / "imports")
     args = parser.parse_args(argv)

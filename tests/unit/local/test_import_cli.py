@@ -177,7 +177,7 @@ def test_the_progress_bar_shows_rate_and_eta():
 
 
 def test_the_sample_history_in_events_is_what_the_generator_makes(tmp_path):
-    main(["--customers", "400", "--out", str(tmp_path)])
+    main(["--customers", "300", "--out", str(tmp_path)])
     for name in ("customers.csv", "orders.csv"):
         assert (tmp_path / name).read_bytes() == (ROOT / "events" / "imports" / name).read_bytes(), name
 

@@ -585,5 +585,13 @@ def test_analytics_js_delivers_what_a_visitor_did_while_offline(runtime, chromiu
     # library; either way the call made offline arrives once, and every retry was answered 2xx.
     assert all(r.ok and int(r.header("x-retry-count")) >= 1 for r in retried), [r.describe() for r in retried]
     assert {c["event"] for r in retried for c in r.calls()} <= {"Product Added"}
-    visitor = profile(runtime, f"anon:{anonymous_id}", history=20)
-    assert {c["messageId"] for c in calls} <= {e["source"].get("delivery_id") for e in visitor["history"]}
+    # the profile is stored before each call is answered; its history (the event log) is written by the publisher
+    # from the table's stream, a moment later
+    deadline = time.monotonic() + 10
+    while True:
+        visitor = profile(runtime, f"anon:{anonymous_id}", history=20)
+        logged = {e["source"].get("delivery_id") for e in visitor["history"]}
+        if {c["messageId"] for c in calls} <= logged or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert {c["messageId"] for c in calls} <= logged

@@ -338,3 +338,22 @@ def test_customers_erased_in_emma_are_left_out_of_an_import(shops):
     assert shop.profile_of(people[4].customer_id).emails == [people[4].email]
     report = worker.store(SHOP, "emma", [o for o in orders if o.email == gone][:3] or people[3:4])
     assert report.accepted == 0 and report.erased == 1
+
+
+def test_a_record_whose_time_no_event_can_hold_is_a_clear_400_not_a_server_error():
+    """Found by the OpenAPI conformance run: a consent given at 0001-01-01T00:04+01:00 is a valid aware time for the
+    record, but out of range once converted to UTC, which every canonical event is."""
+    from datetime import timezone
+
+    from emma.errors import InvalidPayload
+
+    early = datetime(1, 1, 1, 0, 4, tzinfo=timezone(timedelta(hours=1)))
+    record = CustomerRecord(
+        line=2,
+        customer_id="c1",
+        email="kunde1@example.de",
+        consents=(ImportedConsent(channel=Channel.EMAIL, granted=True, at=early, source="shop:form"),),
+    )
+    with pytest.raises(InvalidPayload) as info:
+        events_of("elektro-emma", "emma", record, datetime(2026, 12, 6, tzinfo=UTC))
+    assert info.value.status == 400 and "out of range" in str(info.value)

@@ -16,8 +16,9 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
+from emma.errors import InvalidPayload
 from emma.events.model import (
     EVENT_ADAPTER,
     CanonicalEvent,
@@ -278,9 +279,15 @@ def order_events(shop: str, fmt: str, record: OrderRecord, received_at: datetime
 
 
 def events_of(shop: str, fmt: str, record: Record, received_at: datetime) -> list[CanonicalEvent]:
-    if isinstance(record, CustomerRecord):
-        return customer_events(shop, fmt, record, received_at)
-    return order_events(shop, fmt, record, received_at)
+    """The record's canonical events; InvalidPayload (400) for a record whose values a canonical event refuses
+    (a time that is out of range once converted to UTC, say), never a server error."""
+    try:
+        if isinstance(record, CustomerRecord):
+            return customer_events(shop, fmt, record, received_at)
+        return order_events(shop, fmt, record, received_at)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:3])
+        raise InvalidPayload(f"an imported record makes no valid event: {problems}") from exc
 
 
 FormatName = Literal["shopify", "woocommerce", "emma"]

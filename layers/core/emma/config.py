@@ -32,6 +32,7 @@ from emma.resources import (
     SES_CONFIGURATION_SET_ENV,
     SHOP_SECRET_PREFIX,
 )
+from emma.settings_fields import IngestFields
 
 _FROZEN = SettingsConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
@@ -40,20 +41,12 @@ def _definitions(description: str) -> Any:
     return Field(validation_alias=DEFINITIONS_ENV, description=description)
 
 
-class IngestSettings(BaseSettings):
+class IngestSettings(BaseSettings, IngestFields):
     """The ingest path (the ingest API, SES feedback, Shopify partner events) and every function that
-    records events or reads profiles through the ingest service."""
+    records events or reads profiles through the ingest service. Its fields: emma.settings_fields (also read
+    without pydantic_settings by emma.wiring.settings)."""
 
     model_config = _FROZEN
-
-    profiles_table: str = Field(validation_alias=PROFILES_TABLE.env_var, min_length=3)
-    catalog_table: str = Field(validation_alias=CATALOG_TABLE.env_var, min_length=3)
-    event_bus: str = Field(validation_alias=EVENT_BUS.env_var, min_length=1)
-    shop_secret_prefix: str = Field(SHOP_SECRET_PREFIX, validation_alias="EMMA_SHOP_SECRET_PREFIX")
-    event_log_cap: int = Field(500, ge=10, le=5000, validation_alias="EMMA_EVENT_LOG_CAP")
-    event_log_ttl_days: int = Field(400, ge=1, validation_alias="EMMA_EVENT_LOG_TTL_DAYS")
-    idempotency_ttl_days: int = Field(35, ge=1, validation_alias="EMMA_IDEMPOTENCY_TTL_DAYS")
-    shop_cache_seconds: int = Field(300, ge=0, validation_alias="EMMA_SHOP_CACHE_SECONDS")
 
 
 class DispatchSettings(IngestSettings):

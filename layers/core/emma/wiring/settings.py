@@ -1,12 +1,12 @@
 """emma.config.IngestSettings read from the environment without pydantic_settings: for the ingest API's first
 request, which builds nothing else from emma.config (importing pydantic_settings costs a cold start tens of ms).
 
-The fields are IngestSettings' (names, environment variables, defaults, constraints) and are read the way
+The fields are IngestSettings' own (emma.settings_fields, declared once for both) and are read the way
 pydantic_settings reads them for IngestSettings (the variable, else the field's name, in any case; values as
 given; no .env file):
 the same values, and the same validation errors with the same messages ("... validation error(s) for
 IngestSettings"). A unit test compares the two, field by field and error by error
-(tests/unit/functions/test_ingest_first_request.py); a field added to IngestSettings is added here too.
+(tests/unit/functions/test_ingest_first_request.py).
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict
 
-from emma.resources import CATALOG_TABLE, EVENT_BUS, PROFILES_TABLE, SHOP_SECRET_PREFIX
+from emma.settings_fields import IngestFields
 
 
-class IngestEnvSettings(BaseModel):
+class IngestEnvSettings(IngestFields):
     """IngestSettings' fields and checks, validated from a mapping (``read_ingest_settings``)."""
 
     # BaseSettings' own defaults that apply (validate_default, arbitrary_types_allowed) with IngestSettings'
@@ -32,15 +32,6 @@ class IngestEnvSettings(BaseModel):
         arbitrary_types_allowed=True,
         title="IngestSettings",
     )
-
-    profiles_table: str = Field(validation_alias=PROFILES_TABLE.env_var, min_length=3)
-    catalog_table: str = Field(validation_alias=CATALOG_TABLE.env_var, min_length=3)
-    event_bus: str = Field(validation_alias=EVENT_BUS.env_var, min_length=1)
-    shop_secret_prefix: str = Field(SHOP_SECRET_PREFIX, validation_alias="EMMA_SHOP_SECRET_PREFIX")
-    event_log_cap: int = Field(500, ge=10, le=5000, validation_alias="EMMA_EVENT_LOG_CAP")
-    event_log_ttl_days: int = Field(400, ge=1, validation_alias="EMMA_EVENT_LOG_TTL_DAYS")
-    idempotency_ttl_days: int = Field(35, ge=1, validation_alias="EMMA_IDEMPOTENCY_TTL_DAYS")
-    shop_cache_seconds: int = Field(300, ge=0, validation_alias="EMMA_SHOP_CACHE_SECONDS")
 
 
 def read_ingest_settings(environ: Mapping[str, str] | None = None) -> IngestEnvSettings:

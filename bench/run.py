@@ -24,7 +24,10 @@
     (bench/incentives.py).
 
 Prints a report and writes bench/results.json. bench/README.md explains every figure.
-Usage: python bench/run.py [--quick] [--output PATH] [--sections ingest,schedule,...]
+Usage: python bench/run.py [--quick] [--output PATH] [--sections ingest,schedule,...] [--resume]
+
+A run keeps what it has measured in <output>.progress.json after each section; when a section fails, `--resume`
+at the same clean commit measures only the sections still missing and writes the whole results file.
 """
 
 from __future__ import annotations
@@ -1030,6 +1033,11 @@ def main(argv: list[str] | None = None) -> int:
         help="comma-separated sections to measure (" + ", ".join(SECTIONS) + "); the others are kept as the"
         " results file has them, and each section records the commit it was measured at (measured_at)",
     )
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="take the sections an interrupted run of this commit kept in <output>.progress.json, measure the rest",
+    )
     args = parser.parse_args(argv)
     names = _sections(args.sections)
     output = args.output or (None if args.quick else RESULTS)
@@ -1052,17 +1060,37 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     measured_at = dict(results.get("measured_at", {}))
+    progress = Progress(output, env, "quick" if args.quick else "full")
+    kept = progress.resume() if args.resume else {}
+    if args.resume:
+        print(f"Resuming: {', '.join(kept) or 'nothing'} kept from {progress.path}", flush=True)
     aws_run: AwsRun | None = None
     for name in names:
-        got = measure_section(name, plan, prices, output)
+        if name in kept:
+            results.update(kept[name]["figures"])
+            measured_at[name] = kept[name]["measured_at"]
+            continue
+        try:
+            got = measure_section(name, plan, prices, output)
+        except BaseException:
+            missing = [n for n in names if n not in progress.sections and n != name]
+            print(
+                f"\nbench: the {name} section failed; the sections measured so far are kept in {progress.path}"
+                f" (re-run with --resume at this commit to measure {', '.join([name, *missing])} only)",
+                file=sys.stderr,
+                flush=True,
+            )
+            raise
         if "aws" in got:
             aws_run = got["aws"].pop("_run")
+        if aws_run is not None and "cold_import" in results | got and "cold_start" not in got:
+            cold = (results | got)["cold_import"]
+            webhook_cpu = (results | got)["cpu"]["webhook"]["cpu_us_per_request"]["median"]
+            got["cold_start"] = cold_start(aws_run, cold, prices, webhook_cpu)
+            aws_run = None
         results.update(got)
         measured_at[name] = env["git_commit"] + (" (dirty)" if env["git_worktree_dirty"] else "")
-    if aws_run is not None and "cold_import" in results:
-        results["cold_start"] = cold_start(
-            aws_run, results["cold_import"], prices, results["cpu"]["webhook"]["cpu_us_per_request"]["median"]
-        )
+        progress.keep(name, got, measured_at[name])
     results.update(
         {
             "environment": env,
@@ -1079,7 +1107,45 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     if output is not None:
         output.write_text(json.dumps(_rounded(results), indent=2, ensure_ascii=False) + "\n")
+    progress.done()
     return 0
+
+
+class Progress:
+    """The sections a run has measured so far, written after each one to ``<output>.progress.json`` (a run
+    without an output keeps nothing), so that a section failing an hour into a full run loses only itself:
+    ``--resume`` takes back the sections of a run of the same clean commit and plan. Removed when the run ends."""
+
+    def __init__(self, output: Path | None, env: dict[str, Any], plan: str) -> None:
+        self.path = output.with_suffix(".progress.json") if output is not None else None
+        self.commit = None if env["git_worktree_dirty"] else env["git_commit"]
+        self.plan = plan
+        self.sections: dict[str, dict[str, Any]] = {}
+
+    def resume(self) -> dict[str, dict[str, Any]]:
+        if self.path is None or not self.path.exists():
+            return {}
+        kept = json.loads(self.path.read_text())
+        if self.commit is None or kept.get("commit") != self.commit or kept.get("plan") != self.plan:
+            raise SystemExit(
+                f"bench: {self.path} was written by a {kept.get('plan')} run at {kept.get('commit')}; this is a"
+                f" {self.plan} run at {self.commit or 'a dirty worktree'}: resume only at the same clean commit"
+            )
+        self.sections = dict(kept["sections"])
+        return self.sections
+
+    def keep(self, name: str, figures: dict[str, Any], measured_at: str) -> None:
+        if self.path is None:
+            return
+        self.sections[name] = {"figures": figures, "measured_at": measured_at}
+        data = {"commit": self.commit, "plan": self.plan, "sections": self.sections}
+        scratch = self.path.with_suffix(".tmp")
+        scratch.write_text(json.dumps(data, indent=1, ensure_ascii=False, default=str) + "\n")
+        scratch.replace(self.path)
+
+    def done(self) -> None:
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

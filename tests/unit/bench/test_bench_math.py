@@ -322,3 +322,43 @@ def test_calls_in_flight_together_are_one_wait():
     calls = [call(0, 1), call(1, 2), call(2, 3), call(2.1, 3.2), call(3.2, 4)]
     assert sequential_waits(calls) == 4
     assert sequential_waits([call(0, 1), call(1, 2)]) == 2 and sequential_waits([]) == 0
+
+
+def test_a_failed_section_keeps_the_others_and_resume_measures_only_the_rest(tmp_path, monkeypatch):
+    from bench import run as bench_run
+
+    commit = {"git_commit": "abc1234", "git_worktree_dirty": False}
+    monkeypatch.setattr(bench_run, "environment", lambda: dict(commit))
+    monkeypatch.setattr(bench_run, "findings", lambda results: [])
+    monkeypatch.setattr(bench_run, "report", lambda results: "report")
+    measured: list[str] = []
+    failing = {"schedule"}
+
+    def measure(name, plan, prices, output):
+        if name in failing:
+            raise RuntimeError(f"{name} broke")
+        measured.append(name)
+        return {name: {"figure": len(measured)}}
+
+    monkeypatch.setattr(bench_run, "measure_section", measure)
+    out = tmp_path / "results.json"
+    progress = tmp_path / "results.progress.json"
+    with pytest.raises(RuntimeError, match="schedule broke"):
+        bench_run.main(["--output", str(out), "--sections", "ingest,rules,schedule,journeys"])
+    assert measured == ["ingest", "rules"] and not out.exists()
+    assert set(json.loads(progress.read_text())["sections"]) == {"ingest", "rules"}
+
+    # another commit cannot take them
+    commit["git_commit"] = "def5678"
+    with pytest.raises(SystemExit, match="same clean commit"):
+        bench_run.main(["--output", str(out), "--sections", "ingest,rules,schedule,journeys", "--resume"])
+    commit["git_commit"] = "abc1234"
+
+    failing.clear()
+    measured.clear()
+    assert bench_run.main(["--output", str(out), "--sections", "ingest,rules,schedule,journeys", "--resume"]) == 0
+    assert measured == ["schedule", "journeys"]
+    results = json.loads(out.read_text())
+    assert [results[n]["figure"] for n in ("ingest", "rules", "schedule", "journeys")] == [1, 2, 1, 2]
+    assert all(results["measured_at"][n] == "abc1234" for n in ("ingest", "rules", "schedule", "journeys"))
+    assert not progress.exists()

@@ -327,8 +327,9 @@ class PrivacyJobView(BaseModel):
     stopped_executions: int
     suppressed: int = Field(description="addresses kept as salted hashes")
     note: str | None
-    export_location: str | None
     notify: bool
+    generation: int = Field(description="erasures of the same reference before this one (the customer came back)")
+    attempts: int = Field(description="failed runs on the privacy schedule (failed after 12)")
 
 
 class PrivacyJobAnswer(BaseModel):

@@ -340,19 +340,35 @@ def test_customers_erased_in_emma_are_left_out_of_an_import(shops):
     assert report.accepted == 0 and report.erased == 1
 
 
-def test_a_record_whose_time_no_event_can_hold_is_a_clear_400_not_a_server_error():
-    """Found by the OpenAPI conformance run: a consent given at 0001-01-01T00:04+01:00 is a valid aware time for the
-    record, but out of range once converted to UTC, which every canonical event is."""
+def test_a_record_whose_time_no_event_can_hold_is_refused_with_the_field_and_never_a_server_error():
+    """Found by the OpenAPI conformance run: a consent given at 0001-01-01T00:04+01:00 is a valid RFC 3339 time,
+    but out of range once converted to UTC, which every canonical event is. The record refuses a time on the first
+    or last day a datetime holds, whatever its offset, as the OpenAPI document says (a pattern); a record built
+    without validation still makes a clear 400, not a server error."""
     from datetime import timezone
 
+    from pydantic import ValidationError
+
     from emma.errors import InvalidPayload
+    from emma.imports.model import NOT_ON_EDGE_DAYS, OrderRecord
 
     early = datetime(1, 1, 1, 0, 4, tzinfo=timezone(timedelta(hours=1)))
-    record = CustomerRecord(
-        line=2,
-        customer_id="c1",
-        email="kunde1@example.de",
-        consents=(ImportedConsent(channel=Channel.EMAIL, granted=True, at=early, source="shop:form"),),
+    consent = {"channel": "email", "granted": True, "source": "shop:form"}
+    for at in (early, "0001-01-01T12:00:00-05:00", "9999-12-31T23:00:00-01:00"):
+        with pytest.raises(ValidationError, match=r"consents\.0\.at[\s\S]*may leave years 1-9999"):
+            CustomerRecord.model_validate({"line": 2, "consents": [{**consent, "at": at}]})
+    with pytest.raises(ValidationError, match=r"placed_at"):
+        OrderRecord.model_validate(
+            {"line": 2, "order_id": "1", "placed_at": "9999-12-31T10:00:00Z", "currency": "EUR", "total": "1"}
+        )
+    ok = CustomerRecord.model_validate({"line": 2, "consents": [{**consent, "at": "0001-01-02T00:04:00+01:00"}]})
+    assert ok.consents[0].at.year == 1
+    schema = CustomerRecord.model_json_schema()
+    assert schema["$defs"]["ImportedConsent"]["properties"]["at"]["pattern"] == NOT_ON_EDGE_DAYS
+
+    unchecked = ImportedConsent.model_construct(channel=Channel.EMAIL, granted=True, at=early, source="shop:form")
+    record = CustomerRecord(line=2, customer_id="c1", email="kunde1@example.de").model_copy(
+        update={"consents": (unchecked,)}
     )
     with pytest.raises(InvalidPayload) as info:
         events_of("elektro-emma", "emma", record, datetime(2026, 12, 6, tzinfo=UTC))

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from emma.errors import InvalidPayload
 from emma.events.model import (
@@ -53,6 +53,24 @@ class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
+# The first and the last day a datetime can hold: a time on them with an offset may fall outside years 1-9999
+# once converted to UTC (0001-01-01T00:04:00+01:00), where no event can keep it. Refused for every offset, so
+# that the OpenAPI document can say so (a pattern) and a record the document admits is one Emma stores.
+EDGE_DAYS = (date.min, date.max)
+NOT_ON_EDGE_DAYS = r"^(?!0001-01-01|9999-12-31)"
+
+
+def _not_on_edge_days(value: datetime) -> datetime:
+    if value.date() in EDGE_DAYS:
+        raise ValueError(f"{value.isoformat()}: a time on 0001-01-01 or 9999-12-31 may leave years 1-9999 in UTC")
+    return value
+
+
+RecordTime = Annotated[
+    AwareDatetime, AfterValidator(_not_on_edge_days), Field(json_schema_extra={"pattern": NOT_ON_EDGE_DAYS})
+]
+
+
 class ImportedConsent(_Record):
     """Marketing consent the shop holds, with its proof: when it was given and where it was recorded.
     A format that says a customer accepts marketing but not when produces no ImportedConsent (the
@@ -60,7 +78,7 @@ class ImportedConsent(_Record):
 
     channel: Channel
     granted: bool
-    at: AwareDatetime
+    at: RecordTime
     source: ShortStr = Field(description="where the shop recorded it, e.g. shopify:customers-export")
     double_opt_in: bool = Field(False, description="only when the export says the opt-in was confirmed")
     wording: ShortStr | None = None
@@ -77,7 +95,7 @@ class CustomerRecord(_Record):
     locale: ShortStr | None = None
     country: ShortStr | None = None
     city: ShortStr | None = None
-    created_at: AwareDatetime | None = Field(None, description="when the account was created (registration)")
+    created_at: RecordTime | None = Field(None, description="when the account was created (registration)")
     tags: tuple[ShortStr, ...] = ()
     consents: tuple[ImportedConsent, ...] = ()
     unproven: tuple[Channel, ...] = Field((), description="channels the export says were accepted, without proof")
@@ -91,16 +109,16 @@ class OrderRecord(_Record):
     customer_id: ShortStr | None = None
     email: ShortStr | None = None
     phone: ShortStr | None = None
-    placed_at: AwareDatetime
+    placed_at: RecordTime
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     total: Money
     subtotal: Money | None = None
     discount_total: Money | None = None
     discount_codes: tuple[ShortStr, ...] = ()
     items: tuple[LineItem, ...] = ()
-    cancelled_at: AwareDatetime | None = None
+    cancelled_at: RecordTime | None = None
     refunded: Money | None = Field(None, description="the amount refunded so far (0 or None: none)")
-    refunded_at: AwareDatetime | None = None
+    refunded_at: RecordTime | None = None
     test: bool = False
     first_name: ShortStr | None = None
     last_name: ShortStr | None = None

@@ -26,8 +26,9 @@
 Prints a report and writes bench/results.json. bench/README.md explains every figure.
 Usage: python bench/run.py [--quick] [--output PATH] [--sections ingest,schedule,...] [--resume]
 
-A run keeps what it has measured in <output>.progress.json after each section; when a section fails, `--resume`
-at the same clean commit measures only the sections still missing and writes the whole results file.
+A run keeps what it has measured in <output>.progress.json after each section; when a section fails, the same
+command with `--resume`, at the same clean commit, measures only the sections still missing and writes the whole
+results file.
 """
 
 from __future__ import annotations
@@ -159,6 +160,9 @@ SERVICE_LABELS = {
 # ---- environment -------------------------------------------------------------------------------
 
 
+BENCH_OUTPUTS = ("results.json", "soak.svg", "*.progress.json", "*.progress.tmp")
+
+
 def _git(*args: str) -> str | None:
     try:
         out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True)
@@ -178,7 +182,9 @@ def environment() -> dict[str, Any]:
         pass
     import os
 
-    status = _git("status", "--porcelain")
+    # what the bench writes itself (results, the soak's plot, progress files) does not make the tree dirty: a run
+    # resumed after the soak section measures the same code
+    status = _git("status", "--porcelain", "--", ".", *(f":!bench/{own}" for own in BENCH_OUTPUTS))
     return {
         "date_utc": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "git_commit": _git("rev-parse", "--short", "HEAD"),
@@ -1060,8 +1066,8 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     measured_at = dict(results.get("measured_at", {}))
-    progress = Progress(output, env, "quick" if args.quick else "full")
-    kept = progress.resume() if args.resume else {}
+    progress = Progress(output, env, "quick" if args.quick else "full", names)
+    kept = progress.resume() if args.resume else progress.start()
     if args.resume:
         print(f"Resuming: {', '.join(kept) or 'nothing'} kept from {progress.path}", flush=True)
     aws_run: AwsRun | None = None
@@ -1074,12 +1080,13 @@ def main(argv: list[str] | None = None) -> int:
             got = measure_section(name, plan, prices, output)
         except BaseException:
             missing = [n for n in names if n not in progress.sections and n != name]
-            print(
-                f"\nbench: the {name} section failed; the sections measured so far are kept in {progress.path}"
-                f" (re-run with --resume at this commit to measure {', '.join([name, *missing])} only)",
-                file=sys.stderr,
-                flush=True,
+            kept_note = (
+                f"the sections measured so far are kept in {progress.path} (the same command with --resume, at this"
+                f" commit, measures {', '.join([name, *missing])} only)"
+                if progress.path is not None
+                else "nothing is kept (a run without an output file writes nothing)"
             )
+            print(f"\nbench: the {name} section failed; {kept_note}", file=sys.stderr, flush=True)
             raise
         if "aws" in got:
             aws_run = got["aws"].pop("_run")
@@ -1114,22 +1121,38 @@ def main(argv: list[str] | None = None) -> int:
 class Progress:
     """The sections a run has measured so far, written after each one to ``<output>.progress.json`` (a run
     without an output keeps nothing), so that a section failing an hour into a full run loses only itself:
-    ``--resume`` takes back the sections of a run of the same clean commit and plan. Removed when the run ends."""
+    ``--resume`` takes back the sections of a run of the same clean commit, plan and sections. Removed when the
+    run has written its results."""
 
-    def __init__(self, output: Path | None, env: dict[str, Any], plan: str) -> None:
+    def __init__(self, output: Path | None, env: dict[str, Any], plan: str, names: list[str]) -> None:
         self.path = output.with_suffix(".progress.json") if output is not None else None
-        self.commit = None if env["git_worktree_dirty"] else env["git_commit"]
-        self.plan = plan
+        self.commit = None if env["git_worktree_dirty"] is not False else env["git_commit"]
+        self.plan, self.names = plan, list(names)
         self.sections: dict[str, dict[str, Any]] = {}
 
+    def start(self) -> dict[str, dict[str, Any]]:
+        """A run without --resume starts afresh; it says so when it replaces what another run kept."""
+        if self.path is not None and self.path.exists():
+            try:
+                kept = ", ".join(json.loads(self.path.read_text()).get("sections", {})) or "nothing"
+            except ValueError:
+                kept = "unreadable"
+            print(f"bench: replacing {self.path} (it kept: {kept}; --resume would have taken them)", flush=True)
+        return {}
+
     def resume(self) -> dict[str, dict[str, Any]]:
-        if self.path is None or not self.path.exists():
+        if self.path is None:
+            raise SystemExit("bench: --resume needs an output file (a quick run writes none unless --output is given)")
+        if not self.path.exists():
             return {}
         kept = json.loads(self.path.read_text())
-        if self.commit is None or kept.get("commit") != self.commit or kept.get("plan") != self.plan:
+        mine = (self.commit, self.plan, self.names)
+        theirs = (kept.get("commit"), kept.get("plan"), kept.get("names"))
+        if self.commit is None or mine != theirs:
             raise SystemExit(
-                f"bench: {self.path} was written by a {kept.get('plan')} run at {kept.get('commit')}; this is a"
-                f" {self.plan} run at {self.commit or 'a dirty worktree'}: resume only at the same clean commit"
+                f"bench: {self.path} was kept by a {theirs[1]} run of {', '.join(theirs[2] or [])} at {theirs[0]};"
+                f" this is a {self.plan} run of {', '.join(self.names)} at {self.commit or 'a dirty worktree'}: resume"
+                " the same command at the same clean commit"
             )
         self.sections = dict(kept["sections"])
         return self.sections
@@ -1138,7 +1161,7 @@ class Progress:
         if self.path is None:
             return
         self.sections[name] = {"figures": figures, "measured_at": measured_at}
-        data = {"commit": self.commit, "plan": self.plan, "sections": self.sections}
+        data = {"commit": self.commit, "plan": self.plan, "names": self.names, "sections": self.sections}
         scratch = self.path.with_suffix(".tmp")
         scratch.write_text(json.dumps(data, indent=1, ensure_ascii=False, default=str) + "\n")
         scratch.replace(self.path)

@@ -325,12 +325,26 @@ def test_calls_in_flight_together_are_one_wait():
 
 
 def test_a_failed_section_keeps_the_others_and_resume_measures_only_the_rest(tmp_path, monkeypatch):
+    """In a git repository of its own: the bench's own outputs (results, the soak's plot) written during the run do
+    not make the tree dirty, so the resume is allowed; a resume of other sections or at another commit is refused;
+    the cold start computed from the ingest section's AWS run is kept and comes back."""
+    import subprocess
+
     from bench import run as bench_run
 
-    commit = {"git_commit": "abc1234", "git_worktree_dirty": False}
-    monkeypatch.setattr(bench_run, "environment", lambda: dict(commit))
+    repo = tmp_path / "repo"
+    (repo / "bench").mkdir(parents=True)
+    (repo / "bench" / "soak.svg").write_text("<svg/>")
+    (repo / "code.py").write_text("x = 1\n")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.de"]
+    subprocess.run([*git, "init", "-q"], cwd=repo, check=True)
+    subprocess.run([*git, "add", "."], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "one"], cwd=repo, check=True)
+    monkeypatch.setattr(bench_run, "ROOT", repo)
+    monkeypatch.setattr(bench_run, "RESULTS", repo / "bench" / "results.json")
     monkeypatch.setattr(bench_run, "findings", lambda results: [])
     monkeypatch.setattr(bench_run, "report", lambda results: "report")
+    monkeypatch.setattr(bench_run, "cold_start", lambda aws, cold, prices, cpu_us: {"from": [aws, cold["ms"], cpu_us]})
     measured: list[str] = []
     failing = {"schedule"}
 
@@ -338,27 +352,47 @@ def test_a_failed_section_keeps_the_others_and_resume_measures_only_the_rest(tmp
         if name in failing:
             raise RuntimeError(f"{name} broke")
         measured.append(name)
+        (repo / "bench" / "soak.svg").write_text(f"<svg>{name}</svg>")  # the bench's own output changes
+        if name == "cold_import":
+            return {"cold_import": {"ms": 100}}
+        if name == "ingest":
+            return {
+                "ingest": {"figure": 1},
+                "aws": {"_run": "the-run"},
+                "cpu": {"webhook": {"cpu_us_per_request": {"median": 7}}},
+            }
         return {name: {"figure": len(measured)}}
 
     monkeypatch.setattr(bench_run, "measure_section", measure)
-    out = tmp_path / "results.json"
-    progress = tmp_path / "results.progress.json"
+    out = repo / "bench" / "results.json"
+    progress = repo / "bench" / "results.progress.json"
+    command = ["--output", str(out), "--sections", "cold_import,ingest,rules,schedule,journeys"]
     with pytest.raises(RuntimeError, match="schedule broke"):
-        bench_run.main(["--output", str(out), "--sections", "ingest,rules,schedule,journeys"])
-    assert measured == ["ingest", "rules"] and not out.exists()
-    assert set(json.loads(progress.read_text())["sections"]) == {"ingest", "rules"}
+        bench_run.main(command)
+    assert measured == ["cold_import", "ingest", "rules"] and not out.exists()
+    kept = json.loads(progress.read_text())
+    assert set(kept["sections"]) == {"cold_import", "ingest", "rules"}
+    assert kept["sections"]["ingest"]["figures"]["cold_start"] == {"from": ["the-run", 100, 7]}
 
-    # another commit cannot take them
-    commit["git_commit"] = "def5678"
-    with pytest.raises(SystemExit, match="same clean commit"):
-        bench_run.main(["--output", str(out), "--sections", "ingest,rules,schedule,journeys", "--resume"])
-    commit["git_commit"] = "abc1234"
+    with pytest.raises(SystemExit, match="same command at the same clean commit"):  # other sections
+        bench_run.main(["--output", str(out), "--sections", "schedule,journeys", "--resume"])
+    (repo / "code.py").write_text("x = 2\n")
+    with pytest.raises(SystemExit, match="dirty worktree"):  # the code changed
+        bench_run.main([*command, "--resume"])
+    subprocess.run([*git, "commit", "-q", "-am", "two"], cwd=repo, check=True)
+    with pytest.raises(SystemExit, match="same clean commit"):  # another commit
+        bench_run.main([*command, "--resume"])
+    subprocess.run([*git, "reset", "-q", "--hard", "HEAD~1"], cwd=repo, check=True)
+    (repo / "bench" / "soak.svg").write_text("<svg>rules</svg>")  # as the failed run left it
+    assert progress.exists()
 
     failing.clear()
     measured.clear()
-    assert bench_run.main(["--output", str(out), "--sections", "ingest,rules,schedule,journeys", "--resume"]) == 0
+    assert bench_run.main([*command, "--resume"]) == 0
     assert measured == ["schedule", "journeys"]
     results = json.loads(out.read_text())
-    assert [results[n]["figure"] for n in ("ingest", "rules", "schedule", "journeys")] == [1, 2, 1, 2]
-    assert all(results["measured_at"][n] == "abc1234" for n in ("ingest", "rules", "schedule", "journeys"))
+    assert results["ingest"]["figure"] == 1 and results["rules"]["figure"] == 3 and results["journeys"]["figure"] == 2
+    assert results["cold_start"] == {"from": ["the-run", 100, 7]}
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True).stdout
+    assert set(results["measured_at"].values()) == {head.strip()}  # not "(dirty)": the plot is the bench's own
     assert not progress.exists()

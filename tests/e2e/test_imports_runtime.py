@@ -305,6 +305,9 @@ def test_file_imports_refuse_what_they_must(rt):
     assert resp.status_code == 422 and "timezone" in resp.json()["message"]
     bad = {"kind": "orders", "key": f"{SHOP}/uploads/x/o.csv", "consent_as_of": "2026-13-45x"}
     assert requests.post(url, headers=ADMIN, json=bad, timeout=10).status_code == 422
+    bad = {"kind": "orders", "key": f"{SHOP}/uploads/x/o.csv", "consent_as_of": "0001-01-01"}  # no consent holds it
+    resp = requests.post(url, headers=ADMIN, json=bad, timeout=10)
+    assert resp.status_code == 422 and "0001-01-01" in resp.json()["message"]
 
 
 def test_a_finished_import_leaves_no_customer_data_in_the_bucket(rt, tmp_path):

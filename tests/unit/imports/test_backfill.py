@@ -354,12 +354,12 @@ def test_a_record_whose_time_no_event_can_hold_is_refused_with_the_field_and_nev
 
     early = datetime(1, 1, 1, 0, 4, tzinfo=timezone(timedelta(hours=1)))
     consent = {"channel": "email", "granted": True, "source": "shop:form"}
-    for at in (early, "0001-01-01T12:00:00-05:00", "9999-12-31T23:00:00-01:00"):
-        with pytest.raises(ValidationError, match=r"consents\.0\.at[\s\S]*may leave years 1-9999"):
+    for at in (early, "0001-01-01T12:00:00-05:00", "9999-12-31T23:00:00-01:00", "9000-01-01T00:00:00Z"):
+        with pytest.raises(ValidationError, match=r"consents\.0\.at[\s\S]*0001-01-01 or in the years 9000-9999"):
             CustomerRecord.model_validate({"line": 2, "consents": [{**consent, "at": at}]})
     with pytest.raises(ValidationError, match=r"placed_at"):
         OrderRecord.model_validate(
-            {"line": 2, "order_id": "1", "placed_at": "9999-12-31T10:00:00Z", "currency": "EUR", "total": "1"}
+            {"line": 2, "order_id": "1", "placed_at": "9500-12-31T10:00:00Z", "currency": "EUR", "total": "1"}
         )
     ok = CustomerRecord.model_validate({"line": 2, "consents": [{**consent, "at": "0001-01-02T00:04:00+01:00"}]})
     assert ok.consents[0].at.year == 1
@@ -373,3 +373,33 @@ def test_a_record_whose_time_no_event_can_hold_is_refused_with_the_field_and_nev
     with pytest.raises(InvalidPayload) as info:
         events_of("elektro-emma", "emma", record, datetime(2026, 12, 6, tzinfo=UTC))
     assert info.value.status == 400 and "out of range" in str(info.value)
+
+
+def test_orders_at_the_earliest_and_latest_times_the_document_admits_are_stored_and_concluded():
+    """The OpenAPI document admits record times from 0001-01-02 to 8999-12-31: an import of such orders (a
+    smartphone, whose upgrade estimate adds years to the purchase) stores and concludes them, no OverflowError."""
+    shop = Shop(END)
+    worker = ImportWorker(shop.ingest, shop.rules, shop.clock)
+    phone = LineItem(product_id="p-phone", name="Phone", category="smartphones", quantity=1, price=Decimal("499"))
+    orders = [
+        OrderRecord.model_validate(
+            {
+                "line": n + 2,
+                "order_id": f"o{n}",
+                "email": f"k{n}@example.de",
+                "placed_at": placed,
+                "currency": "EUR",
+                "total": "499",
+                "items": [phone.model_dump()],
+                "refunded": "10",
+                "refunded_at": placed,
+            }
+        )
+        for n, placed in enumerate(("8999-06-01T00:00:00Z", "8999-12-31T23:00:00-23:59", "0001-01-02T00:00:00+23:59"))
+    ]
+    report = worker.store(SHOP, "emma", orders)
+    assert report.accepted == len(orders) * 2 and len(report.profiles) == 3
+    done = worker.conclude(SHOP, sorted(report.profiles), "job:edge", refit=False)
+    assert done.evaluated == 3
+    for n in range(3):
+        assert shop.ingest.resolve(SHOP, f"k{n}@example.de").orders.count == 1

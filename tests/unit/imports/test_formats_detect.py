@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -121,6 +122,11 @@ def test_the_format_is_checked_when_read_is_called_not_when_iterating():
     [
         (ReadOptions(timezone="Mars/Olympus"), "timezone 'Mars/Olympus' is not an IANA time zone"),
         (ReadOptions(currency="EURO"), "currency 'EURO' is not a 3-letter currency code"),
+        (
+            ReadOptions(consent_as_of=datetime(1, 1, 1)),
+            "consent_as_of '0001-01-01T00:00:00\\+00:00': a time on 0001-01-01",
+        ),
+        (ReadOptions(consent_as_of=datetime(9999, 12, 31)), "consent_as_of '9999-12-31.*in the years 9000-9999"),
     ],
 )
 def test_options_emma_cannot_use_are_refused_before_reading(options, message):

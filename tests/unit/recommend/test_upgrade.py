@@ -74,3 +74,14 @@ def test_the_smartphone_journey_offers_the_upgrade_only_when_due():
     profile.upgrade = profile.upgrade.model_copy(update={"due_at": T0 + timedelta(days=250)})
     assert target(profile, T0 + timedelta(days=260)) == "upgrade-offer"
     assert target(new_profile("elektro-emma", "p_2", T0), T0) == "done"  # no device known
+
+
+def test_a_purchase_in_the_last_years_a_datetime_holds_has_no_due_date_rather_than_an_overflow():
+    """A webhook's order placed in 9999 (the canonical event admits it): the replacement would be due after year
+    9999; no estimate, and the order is applied (was an OverflowError, a server error)."""
+    from datetime import UTC, datetime
+
+    late = datetime(9999, 6, 1, tzinfo=UTC)
+    profile = new_profile("elektro-emma", "p_1", T0)
+    apply_event(profile, order("o-1", "999.00", items=[PHONE], at=late))
+    assert profile.orders.count == 1 and profile.upgrade is None

@@ -17,6 +17,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic_core import PydanticCustomError
 
 from emma.errors import InvalidPayload
 from emma.events.model import (
@@ -53,16 +54,22 @@ class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
 
-# The first and the last day a datetime can hold: a time on them with an offset may fall outside years 1-9999
-# once converted to UTC (0001-01-01T00:04:00+01:00), where no event can keep it. Refused for every offset, so
-# that the OpenAPI document can say so (a pattern) and a record the document admits is one Emma stores.
-EDGE_DAYS = (date.min, date.max)
-NOT_ON_EDGE_DAYS = r"^(?!0001-01-01|9999-12-31)"
+# Record times Emma refuses: the first day a datetime holds (with an offset it may fall before year 1 in UTC:
+# 0001-01-01T00:04:00+01:00) and the years from 9000 on (stored history is kept for days after its time and a
+# device's replacement is due years after its purchase: such sums leave year 9999). No shop's history is there.
+# The OpenAPI document says so with a pattern, so a record the document admits is one Emma stores.
+FIRST_REFUSED_YEAR = 9000
+NOT_ON_EDGE_DAYS = r"^(?!0001-01-01|9\d{3}-)"
+EDGE_DAY_REFUSED = "a time on 0001-01-01 or in the years 9000-9999 is not accepted (outside what Emma computes with)"
+
+
+def on_edge_day(value: datetime) -> bool:
+    return value.date() == date.min or value.year >= FIRST_REFUSED_YEAR
 
 
 def _not_on_edge_days(value: datetime) -> datetime:
-    if value.date() in EDGE_DAYS:
-        raise ValueError(f"{value.isoformat()}: a time on 0001-01-01 or 9999-12-31 may leave years 1-9999 in UTC")
+    if on_edge_day(value):
+        raise PydanticCustomError("edge_day", EDGE_DAY_REFUSED)
     return value
 
 

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from pydantic import ValidationError
 
 from emma.clock import Clock
-from emma.errors import BadRequest
+from emma.errors import BadRequest, InvalidPayload
 from emma.events.model import CanonicalEvent, LineItem
 from emma.imports.model import CustomerRecord, ImportKind, LineError, OrderRecord, events_of
 from emma.ingest.service import IngestService
@@ -121,8 +121,9 @@ def check(
                 continue
             try:
                 events_of(shop, fmt, item, now)
-            except ValidationError as exc:
-                _problem(checked, LineError(file=file, line=item.line, message=_readable(exc)))
+            except (ValidationError, InvalidPayload) as exc:
+                message = _readable(exc) if isinstance(exc, ValidationError) else exc.message
+                _problem(checked, LineError(file=file, line=item.line, message=message))
                 continue
             checked.records += 1
             checked.consents += len(item.consents)

@@ -65,12 +65,16 @@ def estimate_upgrade(profile: Profile, now: datetime) -> UpgradeEstimate | None:
         factor *= SILENT_FACTOR
         signals.append(f"{sent} messages sent, none opened (+{SILENT_FACTOR - 1:.0%})")
     factor = round(factor, 3)
+    try:
+        due_at = bought_at + timedelta(days=cycle * factor)
+    except OverflowError:  # bought in the last years a datetime holds (an import's or a webhook's odd time)
+        return None
     return UpgradeEstimate(
         product_id=product_id,
         category=category,
         bought_at=bought_at,
         cycle_days=cycle,
         factor=factor,
-        due_at=bought_at + timedelta(days=cycle * factor),
+        due_at=due_at,
         signals=signals,
     )

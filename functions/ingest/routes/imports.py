@@ -30,7 +30,7 @@ from pydantic import BaseModel, ValidationError
 
 from emma.errors import Forbidden, InvalidPayload, InvalidRecords, NotConfigured, NotFound
 from emma.imports.files import Options
-from emma.imports.model import EDGE_DAY_REFUSED, ImportKind, on_edge_day
+from emma.imports.model import TIME_REFUSED, ImportKind, refused_time
 from ingest import deps
 from ingest.http import admin_shop, json_response, raw_body
 from ingest.schemas import (
@@ -226,8 +226,8 @@ def _options(body: ImportRequest) -> dict[str, Any]:
             as_of = Options.of({"consent_as_of": body.consent_as_of}).consent_as_of
         except ValueError:
             raise InvalidRecords(f"consent_as_of: {body.consent_as_of!r} is not a date (YYYY-MM-DD)") from None
-        if as_of is not None and on_edge_day(as_of):
-            raise InvalidRecords(f"consent_as_of: {body.consent_as_of!r}: {EDGE_DAY_REFUSED}")
+        if as_of is not None and refused_time(as_of):
+            raise InvalidRecords(f"consent_as_of: {body.consent_as_of!r}: {TIME_REFUSED}")
     return {"consent_as_of": body.consent_as_of, "currency": body.currency, "timezone": body.timezone}
 
 

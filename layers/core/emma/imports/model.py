@@ -59,22 +59,22 @@ class _Record(BaseModel):
 # device's replacement is due years after its purchase: such sums leave year 9999). No shop's history is there.
 # The OpenAPI document says so with a pattern, so a record the document admits is one Emma stores.
 FIRST_REFUSED_YEAR = 9000
-NOT_ON_EDGE_DAYS = r"^(?!0001-01-01|9\d{3}-)"
-EDGE_DAY_REFUSED = "a time on 0001-01-01 or in the years 9000-9999 is not accepted (outside what Emma computes with)"
+ADMITTED_TIME_PATTERN = r"^(?!0001-01-01|9\d{3}-)"
+TIME_REFUSED = "a time on 0001-01-01 or in the years 9000-9999 is not accepted (outside what Emma computes with)"
 
 
-def on_edge_day(value: datetime) -> bool:
+def refused_time(value: datetime) -> bool:
     return value.date() == date.min or value.year >= FIRST_REFUSED_YEAR
 
 
-def _not_on_edge_days(value: datetime) -> datetime:
-    if on_edge_day(value):
-        raise PydanticCustomError("edge_day", EDGE_DAY_REFUSED)
+def _admitted_time(value: datetime) -> datetime:
+    if refused_time(value):
+        raise PydanticCustomError("refused_time", TIME_REFUSED)
     return value
 
 
 RecordTime = Annotated[
-    AwareDatetime, AfterValidator(_not_on_edge_days), Field(json_schema_extra={"pattern": NOT_ON_EDGE_DAYS})
+    AwareDatetime, AfterValidator(_admitted_time), Field(json_schema_extra={"pattern": ADMITTED_TIME_PATTERN})
 ]
 
 

@@ -13,7 +13,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from emma.errors import BadRequest
-from emma.imports.model import EDGE_DAY_REFUSED, CustomerRecord, ImportKind, LineError, OrderRecord, on_edge_day
+from emma.imports.model import TIME_REFUSED, CustomerRecord, ImportKind, LineError, OrderRecord, refused_time
 
 Item = CustomerRecord | OrderRecord | LineError
 Syntax = Literal["csv", "json"]
@@ -76,8 +76,8 @@ def context(file: str, options: ReadOptions) -> ReadContext:
     as_of = options.consent_as_of
     if as_of is not None and as_of.tzinfo is None:
         as_of = as_of.replace(tzinfo=zone)
-    if as_of is not None and on_edge_day(as_of):
-        raise ImportFormatError(f"consent_as_of {as_of.isoformat()!r}: {EDGE_DAY_REFUSED}")
+    if as_of is not None and refused_time(as_of):
+        raise ImportFormatError(f"consent_as_of {as_of.isoformat()!r}: {TIME_REFUSED}")
     return ReadContext(file=file, options=options, zone=zone, consent_as_of=as_of)
 
 

@@ -1090,10 +1090,10 @@ def main(argv: list[str] | None = None) -> int:
             raise
         if "aws" in got:
             aws_run = got["aws"].pop("_run")
-        if aws_run is not None and "cold_import" in results | got and "cold_start" not in got:
-            cold = (results | got)["cold_import"]
-            webhook_cpu = (results | got)["cpu"]["webhook"]["cpu_us_per_request"]["median"]
-            got["cold_start"] = cold_start(aws_run, cold, prices, webhook_cpu)
+        so_far = results | got
+        if aws_run is not None and "cold_import" in so_far:
+            webhook_cpu = so_far["cpu"]["webhook"]["cpu_us_per_request"]["median"]
+            got["cold_start"] = cold_start(aws_run, so_far["cold_import"], prices, webhook_cpu)
             aws_run = None
         results.update(got)
         measured_at[name] = env["git_commit"] + (" (dirty)" if env["git_worktree_dirty"] else "")

@@ -12,47 +12,19 @@ from ingest.schemas import PrivacyJobAnswer, PrivacyJobView
 AT = datetime(2026, 12, 6, 11, 0, tzinfo=UTC)
 
 
+def _job(job_id: str, kind: str, **fields) -> PrivacyJob:
+    common = {"shop": "s", "actor": "key:1", "subject": "h", "created_at": AT, "updated_at": AT}
+    return PrivacyJob(job_id=job_id, kind=kind, **(common | fields))
+
+
 @pytest.mark.parametrize(
     "job",
     [
-        PrivacyJob(
-            job_id="j1",
-            shop="s",
-            kind="erase",
-            status="done",
-            actor="key:1",
-            subject="h",
-            created_at=AT,
-            updated_at=AT,
-            finished_at=AT,
-            steps=["stopped", "counted"],
-            counts={"profile": 1},
+        _job("j1", "erase", status="done", finished_at=AT, steps=["stopped", "counted"], counts={"profile": 1}),
+        _job(
+            "j2", "export", status="done", finished_at=AT, export_location="s3://bucket/exports/s/j2.json", notify=True
         ),
-        PrivacyJob(
-            job_id="j2",
-            shop="s",
-            kind="export",
-            status="done",
-            actor="key:1",
-            subject="h",
-            created_at=AT,
-            updated_at=AT,
-            finished_at=AT,
-            export_location="s3://bucket/exports/s/j2.json",
-            notify=True,
-        ),
-        PrivacyJob(
-            job_id="j3",
-            shop="s",
-            kind="erase_shop",
-            actor="shopify:shop/redact",
-            subject="h",
-            created_at=AT,
-            updated_at=AT,
-            queued=True,
-            refs=["r"],
-            cursor={"t": 1},
-        ),
+        _job("j3", "erase_shop", actor="shopify:shop/redact", queued=True, refs=["r"], cursor={"t": 1}),
     ],
     ids=["erase", "export", "erase_shop"],
 )

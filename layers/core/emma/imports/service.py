@@ -23,8 +23,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from pydantic import ValidationError
-
 from emma.clock import Clock
 from emma.errors import BadRequest, InvalidPayload
 from emma.events.model import CanonicalEvent, LineItem
@@ -121,9 +119,8 @@ def check(
                 continue
             try:
                 events_of(shop, fmt, item, now)
-            except (ValidationError, InvalidPayload) as exc:
-                message = _readable(exc) if isinstance(exc, ValidationError) else exc.message
-                _problem(checked, LineError(file=file, line=item.line, message=message))
+            except InvalidPayload as exc:  # events_of names the fields a canonical event refuses
+                _problem(checked, LineError(file=file, line=item.line, message=exc.message))
                 continue
             checked.records += 1
             checked.consents += len(item.consents)
@@ -271,11 +268,3 @@ class Concluded:
 
 def _without_time(prior: dict[str, object] | None) -> dict[str, object] | None:
     return None if prior is None else {k: v for k, v in prior.items() if k not in ("fitted_at", "reason")}
-
-
-def _readable(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors()[:3]:
-        where = ".".join(str(p) for p in error["loc"])
-        parts.append(f"{where}: {error['msg']}")
-    return "; ".join(parts)
